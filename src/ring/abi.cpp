@@ -1,0 +1,42 @@
+#include "ring/abi.hpp"
+
+namespace ms::ring {
+namespace {
+std::uint64_t round_up(std::uint64_t v, std::uint64_t to) { return (v + to - 1) / to * to; }
+}  // namespace
+
+bool Layout::compute(std::uint32_t ring_pairs, std::uint32_t slots_per_ring, Layout& out) {
+    if (ring_pairs == 0 || ring_pairs > kMaxRingPairs) return false;
+    if (slots_per_ring < 2 || slots_per_ring > kMaxSlotsPerRing) return false;
+    Layout l;
+    l.ring_pairs = ring_pairs;
+    l.slots_per_ring = slots_per_ring;
+    l.rings_offset = sizeof(RegionHeader);
+    l.ring_stride = round_up(sizeof(RingControl) + std::uint64_t{slots_per_ring} * sizeof(Slot), kCacheLine);
+    l.buffers_offset = round_up(l.rings_offset + l.ring_count() * l.ring_stride, 4096);
+    l.region_size = l.buffers_offset + std::uint64_t{l.ring_count()} * slots_per_ring * kBufferSize;
+    out = l;
+    return true;
+}
+
+bool Layout::header_matches(const RegionHeader& h) const {
+    return h.magic == kRegionMagic && h.abi_version == kAbiVersion && h.ring_pairs == ring_pairs &&
+           h.slots_per_ring == slots_per_ring && h.buffer_size == kBufferSize &&
+           h.region_size == region_size && h.rings_offset == rings_offset &&
+           h.ring_stride == ring_stride && h.buffers_offset == buffers_offset;
+}
+
+void Layout::write_header(RegionHeader& h) const {
+    h = RegionHeader{};
+    h.magic = kRegionMagic;
+    h.abi_version = kAbiVersion;
+    h.ring_pairs = ring_pairs;
+    h.slots_per_ring = slots_per_ring;
+    h.buffer_size = kBufferSize;
+    h.region_size = region_size;
+    h.rings_offset = rings_offset;
+    h.ring_stride = ring_stride;
+    h.buffers_offset = buffers_offset;
+}
+
+}  // namespace ms::ring

@@ -1,0 +1,118 @@
+// Contract: the port memory ABI shared by multistackd and an application (DESIGN §5).
+//
+// One memfd region per port:
+//   [RegionHeader][ring 0 control + slots][ring 1 ...] ... [buffers]
+// Rings come in pairs: ring 2k is pair k's tx (application -> switch), ring 2k+1 its
+// rx (switch -> application). Every ring has `slots_per_ring` slots, and every slot
+// has a home buffer of `buffer_size` bytes; an application may point a slot at any
+// buffer of its own region (netmap-style buffer swapping).
+//
+// Index semantics are netmap's. head, cur and tail lie in [0, slots_per_ring):
+//   tx ring: [head, tail) are free for the application to fill; it fills from head
+//            and advances head to publish. The switch consumes up to head and moves
+//            tail to one behind it, returning the slots.
+//   rx ring: [head, tail) hold frames for the application; it consumes from head and
+//            advances head to give slots back. The switch fills [tail, head - 1).
+//   cur is at or after head, and says how far the application has looked: it wants a
+//   wakeup only when tail passes cur.
+// Ownership (who may store): head, cur and kick_app belong to the application; tail
+// and kick_switch belong to the switch. Stores are release, loads are acquire.
+//
+// All offsets are relative to the start of the region. The switch never trusts any
+// byte of the region: it keeps its own copy of the geometry, reads each index once,
+// and bounds-checks every index, length and offset (see switch_ring.hpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace ms::ring {
+
+inline constexpr std::uint32_t kRegionMagic = 0x4d535452;  // "MSTR"
+inline constexpr std::uint32_t kAbiVersion = 1;
+inline constexpr std::uint32_t kBufferSize = 2048;  // holds a 1518-byte frame
+inline constexpr std::uint32_t kMaxFrameSize = 1518;
+inline constexpr std::uint32_t kMaxSlotsPerRing = 16384;
+inline constexpr std::uint32_t kMaxRingPairs = 64;
+inline constexpr std::size_t kCacheLine = 64;
+
+struct RegionHeader {
+    std::uint32_t magic;           // kRegionMagic
+    std::uint32_t abi_version;     // kAbiVersion
+    std::uint32_t ring_pairs;
+    std::uint32_t slots_per_ring;
+    std::uint32_t buffer_size;     // kBufferSize
+    std::uint32_t reserved0;
+    std::uint64_t region_size;
+    std::uint64_t rings_offset;    // first RingControl
+    std::uint64_t ring_stride;     // bytes from one RingControl to the next
+    std::uint64_t buffers_offset;  // first buffer
+    std::uint8_t pad[8];
+};
+static_assert(sizeof(RegionHeader) == kCacheLine);
+static_assert(std::is_trivially_copyable_v<RegionHeader>);
+
+// Each index sits on its own cache line so that the two sides do not false-share.
+struct RingControl {
+    alignas(kCacheLine) std::uint32_t head;  // owner: application
+    std::uint32_t cur;                       // owner: application
+    std::uint32_t kick_app;                  // owner: application; nonzero = asleep, kick me
+    alignas(kCacheLine) std::uint32_t tail;  // owner: switch
+    std::uint32_t kick_switch;               // owner: switch; nonzero = asleep, kick me
+};
+static_assert(sizeof(RingControl) == 2 * kCacheLine);
+static_assert(offsetof(RingControl, tail) == kCacheLine);
+
+struct Slot {
+    std::uint32_t offset;  // of the buffer, from the region start
+    std::uint16_t len;     // frame bytes in the buffer
+    std::uint16_t flags;   // reserved, zero
+};
+static_assert(sizeof(Slot) == 8);
+static_assert(std::is_trivially_copyable_v<Slot>);
+
+// Where everything is, computed from the geometry alone. Both sides compute it; the
+// application checks the header against it, the switch never reads the header.
+struct Layout {
+    std::uint32_t ring_pairs = 0;
+    std::uint32_t slots_per_ring = 0;
+    std::uint64_t rings_offset = 0;
+    std::uint64_t ring_stride = 0;
+    std::uint64_t buffers_offset = 0;
+    std::uint64_t region_size = 0;
+
+    // Returns false when the geometry is out of the supported range.
+    [[nodiscard]] static bool compute(std::uint32_t ring_pairs, std::uint32_t slots_per_ring,
+                                      Layout& out);
+
+    [[nodiscard]] std::uint32_t ring_count() const { return ring_pairs * 2; }
+    [[nodiscard]] std::uint64_t control_offset(std::uint32_t ring) const {
+        return rings_offset + ring * ring_stride;
+    }
+    [[nodiscard]] std::uint64_t slots_offset(std::uint32_t ring) const {
+        return control_offset(ring) + sizeof(RingControl);
+    }
+    // The home buffer of a slot.
+    [[nodiscard]] std::uint64_t buffer_offset(std::uint32_t ring, std::uint32_t slot) const {
+        return buffers_offset + (std::uint64_t{ring} * slots_per_ring + slot) * kBufferSize;
+    }
+    [[nodiscard]] bool header_matches(const RegionHeader& h) const;
+    void write_header(RegionHeader& h) const;
+};
+
+inline constexpr std::uint32_t tx_ring(std::uint32_t pair) { return 2 * pair; }
+inline constexpr std::uint32_t rx_ring(std::uint32_t pair) { return 2 * pair + 1; }
+
+// Circular helpers on [0, n).
+inline constexpr std::uint32_t ring_next(std::uint32_t i, std::uint32_t n) { return i + 1 == n ? 0 : i + 1; }
+inline constexpr std::uint32_t ring_advance(std::uint32_t i, std::uint32_t k, std::uint32_t n) {
+    const std::uint32_t j = i + k;
+    return j >= n ? j - n : j;
+}
+// Steps from a forward to b.
+inline constexpr std::uint32_t ring_distance(std::uint32_t a, std::uint32_t b, std::uint32_t n) {
+    return b >= a ? b - a : b + n - a;
+}
+
+}  // namespace ms::ring

@@ -1,0 +1,138 @@
+#include "ring/region.hpp"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <utility>
+
+namespace ms::ring {
+namespace {
+
+[[noreturn]] void throw_errno(const char* what) {
+    throw std::system_error(errno, std::generic_category(), what);
+}
+
+std::uint8_t* map_shared(int fd, std::uint64_t size) {
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        const int saved = errno;
+        ::close(fd);
+        errno = saved;
+        throw_errno("mmap port region");
+    }
+    return static_cast<std::uint8_t*>(p);
+}
+
+}  // namespace
+
+Region Region::create(std::uint32_t ring_pairs, std::uint32_t slots_per_ring) {
+    Layout layout;
+    if (!Layout::compute(ring_pairs, slots_per_ring, layout)) {
+        throw std::invalid_argument("port geometry out of range: ring pairs 1.." +
+                                    std::to_string(kMaxRingPairs) + ", slots 2.." +
+                                    std::to_string(kMaxSlotsPerRing));
+    }
+    const int fd = ::memfd_create("multistack-port", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) throw_errno("memfd_create");
+    if (::ftruncate(fd, static_cast<off_t>(layout.region_size)) != 0) {
+        const int saved = errno;
+        ::close(fd);
+        errno = saved;
+        throw_errno("ftruncate port region");
+    }
+    // The size is fixed for the region's life, so the switch's bounds stay true.
+    (void)::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW);
+    Region r(fd, map_shared(fd, layout.region_size), layout);
+    layout.write_header(r.header());
+    for (std::uint32_t ring = 0; ring < layout.ring_count(); ++ring) {
+        RingControl& c = r.control(ring);
+        c = RingControl{};
+        const bool is_tx = ring % 2 == 0;
+        c.tail = is_tx ? slots_per_ring - 1 : 0;  // tx: all but one slot free; rx: empty
+        auto slots = r.slots(ring);
+        for (std::uint32_t s = 0; s < slots_per_ring; ++s) {
+            slots[s] = Slot{static_cast<std::uint32_t>(layout.buffer_offset(ring, s)), 0, 0};
+        }
+    }
+    return r;
+}
+
+Region Region::map(int fd) {
+    struct stat st{};
+    if (::fstat(fd, &st) != 0) {
+        ::close(fd);
+        throw_errno("fstat port region");
+    }
+    RegionHeader h{};
+    if (static_cast<std::size_t>(st.st_size) < sizeof h ||
+        ::pread(fd, &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) {
+        ::close(fd);
+        throw std::invalid_argument("port region too small for its header");
+    }
+    Layout layout;
+    if (!Layout::compute(h.ring_pairs, h.slots_per_ring, layout) || !layout.header_matches(h) ||
+        layout.region_size != static_cast<std::uint64_t>(st.st_size)) {
+        ::close(fd);
+        throw std::invalid_argument("port region header does not match ABI version " +
+                                    std::to_string(kAbiVersion));
+    }
+    return Region(fd, map_shared(fd, layout.region_size), layout);
+}
+
+Region::Region(Region&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), base_(std::exchange(other.base_, nullptr)), layout_(other.layout_) {}
+
+Region& Region::operator=(Region&& other) noexcept {
+    if (this != &other) {
+        release();
+        fd_ = std::exchange(other.fd_, -1);
+        base_ = std::exchange(other.base_, nullptr);
+        layout_ = other.layout_;
+    }
+    return *this;
+}
+
+Region::~Region() { release(); }
+
+void Region::release() {
+    if (base_) ::munmap(base_, layout_.region_size);
+    if (fd_ >= 0) ::close(fd_);
+    base_ = nullptr;
+    fd_ = -1;
+}
+
+EventFd::EventFd() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+    if (fd_ < 0) throw_errno("eventfd");
+}
+
+EventFd& EventFd::operator=(EventFd&& other) noexcept {
+    if (this != &other) {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+}
+
+EventFd::~EventFd() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+void EventFd::notify() const {
+    const std::uint64_t one = 1;
+    // EAGAIN means the counter is saturated: the peer is already due to wake.
+    (void)!::write(fd_, &one, sizeof one);
+}
+
+void EventFd::drain() const {
+    std::uint64_t count;
+    (void)!::read(fd_, &count, sizeof count);
+}
+
+}  // namespace ms::ring

@@ -1,0 +1,67 @@
+// Contract: ownership of one port's shared memory (a memfd mapping laid out as abi.hpp
+// says) and of the eventfds that carry kicks. Both are RAII: the mapping is unmapped
+// and every descriptor closed on destruction. Setup failures throw std::system_error
+// or std::invalid_argument; nothing here is on the data path.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "ring/abi.hpp"
+
+namespace ms::ring {
+
+class Region {
+public:
+    // Creates and maps a region, writes its header and points every slot at its home buffer.
+    static Region create(std::uint32_t ring_pairs, std::uint32_t slots_per_ring);
+    // Maps a region received from the switch; checks the header against the file size
+    // and the layout its geometry implies. Takes ownership of `fd`.
+    static Region map(int fd);
+
+    Region(Region&& other) noexcept;
+    Region& operator=(Region&& other) noexcept;
+    Region(const Region&) = delete;
+    Region& operator=(const Region&) = delete;
+    ~Region();
+
+    [[nodiscard]] std::uint8_t* base() const { return base_; }
+    [[nodiscard]] int fd() const { return fd_; }
+    [[nodiscard]] const Layout& layout() const { return layout_; }
+    [[nodiscard]] RegionHeader& header() const { return *reinterpret_cast<RegionHeader*>(base_); }
+    [[nodiscard]] RingControl& control(std::uint32_t ring) const {
+        return *reinterpret_cast<RingControl*>(base_ + layout_.control_offset(ring));
+    }
+    [[nodiscard]] std::span<Slot> slots(std::uint32_t ring) const {
+        return {reinterpret_cast<Slot*>(base_ + layout_.slots_offset(ring)), layout_.slots_per_ring};
+    }
+
+private:
+    Region(int fd, std::uint8_t* base, const Layout& layout) : fd_(fd), base_(base), layout_(layout) {}
+    void release();
+
+    int fd_ = -1;
+    std::uint8_t* base_ = nullptr;
+    Layout layout_;
+};
+
+// A non-blocking eventfd: notify() adds one, drain() clears the count.
+class EventFd {
+public:
+    EventFd();
+    explicit EventFd(int fd) : fd_(fd) {}  // adopts a received descriptor
+    EventFd(EventFd&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+    EventFd& operator=(EventFd&& other) noexcept;
+    EventFd(const EventFd&) = delete;
+    EventFd& operator=(const EventFd&) = delete;
+    ~EventFd();
+
+    void notify() const;
+    void drain() const;
+    [[nodiscard]] int fd() const { return fd_; }
+
+private:
+    int fd_ = -1;
+};
+
+}  // namespace ms::ring

@@ -1,0 +1,90 @@
+// Contract: the switch's side of one port ring, hardened against the application.
+//
+// The switch keeps the ring geometry and its own indices (hwcur: the head it last
+// accepted; hwtail: the tail it last stored) in private memory. On each sync it reads
+// every application-owned index exactly once and checks it:
+//   - head and cur lie in [0, n);
+//   - head lies in the window [hwcur, hwtail] (it only moves forward, never past tail);
+//   - cur lies in [head, hwtail];
+//   - tail, which only the switch writes, still holds hwtail.
+// Each slot is loaded once into a local copy, and its length and offset are checked
+// against the region before any byte is touched. The first violation latches a
+// RingFault: the ring stops (sync returns 0) and the caller fails the port.
+#pragma once
+
+#include <string_view>
+
+#include "ring/app_ring.hpp"
+
+namespace ms::ring {
+
+enum class RingFault : std::uint8_t {
+    none,
+    head_out_of_range,   // head >= n
+    head_outside_window, // head moved backwards or past tail
+    cur_out_of_range,    // cur >= n or outside [head, tail]
+    tail_overwritten,    // the application stored into tail
+    slot_too_long,       // slot length beyond the buffer size (or, on tx, below 14)
+    slot_bad_offset,     // slot buffer not a buffer of this region
+    count_
+};
+inline constexpr std::size_t kRingFaultCount = static_cast<std::size_t>(RingFault::count_);
+[[nodiscard]] std::string_view to_string(RingFault f);
+
+class SwitchRing {
+public:
+    SwitchRing(const Region& region, std::uint32_t ring);
+
+    [[nodiscard]] RingFault fault() const { return fault_; }
+    [[nodiscard]] bool failed() const { return fault_ != RingFault::none; }
+protected:
+    // Reads and checks head, cur and tail once; returns the new head, or latches a fault.
+    [[nodiscard]] bool read_head(std::uint32_t& head);
+    // Loads slot i once and checks it; returns false (fault latched) if it is bad.
+    [[nodiscard]] bool load_slot(std::uint32_t i, Slot& out, std::uint32_t min_len);
+    void latch(RingFault f) { if (fault_ == RingFault::none) fault_ = f; }
+
+    std::uint8_t* base_;
+    RingControl* ctl_;
+    Slot* slots_;
+    std::uint64_t buffers_begin_;
+    std::uint64_t buffers_end_;
+    std::uint32_t n_;
+    std::uint32_t hwcur_;
+    std::uint32_t hwtail_;
+    RingFault fault_ = RingFault::none;
+};
+
+// Consumes what the application transmits.
+class SwitchTxRing : public SwitchRing {
+public:
+    SwitchTxRing(const Region& region, std::uint32_t pair) : SwitchRing(region, tx_ring(pair)) {}
+
+    // Frames now pending, from hwcur up to the application's head.
+    [[nodiscard]] std::uint32_t sync();
+    // The k-th pending frame, in shared memory: copy it before validating. Empty (and
+    // a latched fault) if its slot is bad.
+    [[nodiscard]] wire::Bytes frame(std::uint32_t k);
+    // Returns the first `count` pending slots to the application.
+    void release(std::uint32_t count);
+    // Asks the application for a kick before the switch sleeps; returns true if frames
+    // are already pending, in which case the switch must not sleep. Pair with wake().
+    [[nodiscard]] bool prepare_to_sleep();
+    void wake() { store_release(ctl_->kick_switch, 0); }
+};
+
+// Fills the application's receive ring.
+class SwitchRxRing : public SwitchRing {
+public:
+    SwitchRxRing(const Region& region, std::uint32_t pair) : SwitchRing(region, rx_ring(pair)) {}
+
+    // Free slots, from hwtail up to one before the application's head.
+    [[nodiscard]] std::uint32_t sync();
+    // Buffer of the k-th free slot (kBufferSize bytes), or empty on a bad slot.
+    [[nodiscard]] wire::MutBytes buffer(std::uint32_t k);
+    void set_length(std::uint32_t k, std::uint16_t len);
+    // Makes `count` filled slots visible; returns true if the application asked for a kick.
+    [[nodiscard]] bool publish(std::uint32_t count);
+};
+
+}  // namespace ms::ring

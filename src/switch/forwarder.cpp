@@ -1,0 +1,139 @@
+#include "switch/forwarder.hpp"
+
+#include <cstring>
+
+namespace ms::sw {
+namespace {
+constexpr std::size_t kArenaSize = std::size_t{kMaxBatch} * ring::kBufferSize;
+}  // namespace
+
+Forwarder::Forwarder(std::uint32_t self, const std::vector<Destination>& destinations,
+                     std::vector<FrameQueue*> outboxes, KickWorker kick_worker, RingStats& handoff_stats)
+    : self_(self),
+      destinations_(destinations),
+      outboxes_(std::move(outboxes)),
+      kick_worker_(std::move(kick_worker)),
+      handoff_stats_(handoff_stats),
+      frames_(kMaxBatch),
+      head_(destinations.size(), kEnd),
+      tail_(destinations.size(), kEnd),
+      outbox_used_(outboxes_.size(), false),
+      arena_(std::make_unique<std::uint8_t[]>(kArenaSize)) {
+    touched_.reserve(destinations.size());
+}
+
+wire::Bytes Forwarder::copy_in(wire::Bytes frame) {
+    std::uint8_t* at = arena_.get() + arena_used_;
+    std::memcpy(at, frame.data(), frame.size());
+    arena_used_ += (frame.size() + 63) & ~std::size_t{63};  // keep copies cache-line aligned
+    return {at, frame.size()};
+}
+
+void Forwarder::stage(wire::Bytes frame, std::uint32_t dest) {
+    const std::uint32_t i = count_++;
+    frames_[i] = Staged{frame.data(), static_cast<std::uint16_t>(frame.size()), kEnd};
+    if (head_[dest] == kEnd) {
+        head_[dest] = i;
+        touched_.push_back(dest);
+    } else {
+        frames_[tail_[dest]].next = i;
+    }
+    tail_[dest] = i;
+}
+
+std::uint32_t Forwarder::flush() {
+    std::uint32_t sent = 0;
+    for (std::uint32_t dest : touched_) {
+        const Destination& d = destinations_[dest];
+        const std::uint32_t first = head_[dest];
+        if (d.owner != self_) sent += deliver_to_inbox(dest, first);
+        else if (d.ring) sent += deliver_to_port(d, first);
+        else sent += deliver_to_nic(d, first);
+        head_[dest] = kEnd;
+    }
+    for (std::uint32_t w = 0; w < outboxes_.size(); ++w) {
+        if (!outbox_used_[w]) continue;
+        outbox_used_[w] = false;
+        kick_worker_(w);
+    }
+    touched_.clear();
+    count_ = 0;
+    arena_used_ = 0;
+    return sent;
+}
+
+std::uint32_t Forwarder::deliver_to_port(const Destination& d, std::uint32_t first) {
+    PortRing& r = *d.ring;
+    if (d.port->is_failed()) {
+        drop_rest(r.stats, DropReason::port_failed, first);
+        return 0;
+    }
+    const std::uint32_t room = r.rx.sync();
+    std::uint32_t n = 0;
+    std::uint64_t bytes = 0;
+    std::uint32_t i = first;
+    for (; i != kEnd && n < room; i = frames_[i].next, ++n) {
+        wire::MutBytes buf = r.rx.buffer(n);
+        if (buf.empty()) break;
+        std::memcpy(buf.data(), frames_[i].data, frames_[i].len);
+        r.rx.set_length(n, frames_[i].len);
+        bytes += frames_[i].len;
+    }
+    if (r.rx.failed()) {
+        d.port->fail(r, r.rx.fault());
+        drop_rest(r.stats, DropReason::port_failed, first);
+        return 0;
+    }
+    if (r.rx.publish(n)) r.to_app.notify();
+    r.stats.rx_frames.add(n);
+    r.stats.rx_bytes.add(bytes);
+    drop_rest(r.stats, DropReason::ring_full, i);
+    return n;
+}
+
+std::uint32_t Forwarder::deliver_to_nic(const Destination& d, std::uint32_t first) {
+    NicQueue& q = *d.nic;
+    const std::uint32_t room = q.tx_space();
+    std::uint32_t n = 0;
+    std::uint64_t bytes = 0;
+    std::uint32_t i = first;
+    for (; i != kEnd && n < room; i = frames_[i].next, ++n) {
+        std::memcpy(q.tx_buffer(n).data(), frames_[i].data, frames_[i].len);
+        q.tx_set_length(n, frames_[i].len);
+        bytes += frames_[i].len;
+    }
+    q.tx_commit(n);
+    d.stats->tx_frames.add(n);
+    d.stats->tx_bytes.add(bytes);
+    drop_rest(*d.stats, DropReason::ring_full, i);
+    return n;
+}
+
+std::uint32_t Forwarder::deliver_to_inbox(std::uint32_t dest, std::uint32_t first) {
+    const std::uint32_t owner = destinations_[dest].owner;
+    FrameQueue& q = *outboxes_[owner];
+    const std::uint32_t room = q.space();
+    std::uint32_t n = 0;
+    std::uint32_t i = first;
+    for (; i != kEnd && n < room; i = frames_[i].next, ++n) {
+        FrameCell& c = q.producer_cell(n);
+        c.tag = dest;
+        c.len = frames_[i].len;
+        std::memcpy(c.data, frames_[i].data, frames_[i].len);
+    }
+    q.commit(n);
+    outbox_used_[owner] = outbox_used_[owner] || n > 0;
+    handoff_stats_.tx_frames.add(n);
+    // The destination's counters belong to its owner, so an inbox overflow is counted
+    // on this worker's own handoff counters.
+    drop_rest(handoff_stats_, DropReason::ring_full, i);
+    return n;
+}
+
+void Forwarder::drop_rest(RingStats& stats, DropReason reason, std::uint32_t from) {
+    std::uint64_t n = 0;
+    for (std::uint32_t i = from; i != kEnd; i = frames_[i].next) ++n;
+    if (n) stats.drop(reason, n);
+}
+
+}  // namespace ms::sw

@@ -1,0 +1,75 @@
+// Contract: the second pass of VALE-style batch forwarding (DESIGN §4), for one worker.
+// The first pass (Worker) classifies a whole batch and calls stage() once per frame that
+// survives, naming its destination. flush() then visits each destination once: it
+// reserves room, copies every frame chained to it, publishes once and kicks once. A
+// destination owned by another worker is reached through that worker's inbox, so that
+// every ring keeps a single producer and no lock is taken. The cost per frame does not
+// depend on how many destinations exist: only destinations touched by the batch are
+// visited.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "switch/frame_queue.hpp"
+#include "switch/nic.hpp"
+#include "switch/port.hpp"
+
+namespace ms::sw {
+
+inline constexpr std::uint32_t kMaxBatch = 512;
+
+struct Destination {
+    Port* port = nullptr;          // for a port ring
+    PortRing* ring = nullptr;      // for a port ring
+    NicQueue* nic = nullptr;       // for a NIC transmit queue
+    RingStats* stats = nullptr;    // where delivery is counted
+    std::uint32_t owner = 0;       // the worker that may produce into it
+};
+
+class Forwarder {
+public:
+    using KickWorker = std::function<void(std::uint32_t worker)>;
+
+    Forwarder(std::uint32_t self, const std::vector<Destination>& destinations,
+              std::vector<FrameQueue*> outboxes, KickWorker kick_worker, RingStats& handoff_stats);
+
+    // Copies a frame the switch must not read in place (a port's tx buffer) into
+    // switch-owned memory that stays valid until flush().
+    [[nodiscard]] wire::Bytes copy_in(wire::Bytes frame);
+    // Chains one frame to a destination. `frame` must stay valid until flush().
+    void stage(wire::Bytes frame, std::uint32_t dest);
+    [[nodiscard]] std::uint32_t staged() const { return count_; }
+    // Delivers everything staged; returns how many frames left this worker.
+    std::uint32_t flush();
+
+private:
+    struct Staged {
+        const std::uint8_t* data;
+        std::uint16_t len;
+        std::uint32_t next;  // next frame for the same destination, or kEnd
+    };
+    static constexpr std::uint32_t kEnd = 0xffffffff;
+
+    std::uint32_t deliver_to_port(const Destination& d, std::uint32_t first);
+    std::uint32_t deliver_to_nic(const Destination& d, std::uint32_t first);
+    std::uint32_t deliver_to_inbox(std::uint32_t dest, std::uint32_t first);
+    void drop_rest(RingStats& stats, DropReason reason, std::uint32_t from);
+
+    std::uint32_t self_;
+    const std::vector<Destination>& destinations_;
+    std::vector<FrameQueue*> outboxes_;  // by worker; null for self
+    KickWorker kick_worker_;
+    RingStats& handoff_stats_;  // this worker's own: drops on a full inbox
+
+    std::vector<Staged> frames_;
+    std::uint32_t count_ = 0;
+    std::vector<std::uint32_t> head_;  // by destination: first staged frame, or kEnd
+    std::vector<std::uint32_t> tail_;
+    std::vector<std::uint32_t> touched_;
+    std::vector<bool> outbox_used_;
+    std::unique_ptr<std::uint8_t[]> arena_;
+    std::size_t arena_used_ = 0;
+};
+
+}  // namespace ms::sw

@@ -1,0 +1,30 @@
+// Contract: the switch's verdict on one frame (DESIGN §4). validate_tx checks a frame a
+// port transmitted, on the switch's own copy, and says where it goes: another local
+// port (its destination 3-tuple is claimed), the NIC, or a drop with its reason.
+// classify_rx says which port a frame from the NIC belongs to. Both are pure
+// functions of the frame, the sender and a registry snapshot.
+#pragma once
+
+#include "switch/counters.hpp"
+#include "switch/registry.hpp"
+#include "wire/frame.hpp"
+
+namespace ms::sw {
+
+struct Verdict {
+    enum class Kind : std::uint8_t { to_port, to_nic, drop } kind = Kind::drop;
+    PortId port = kNoPort;           // for to_port
+    DropReason reason = DropReason::truncated;  // for drop
+    std::uint32_t flow_hash = 0;     // for to_port: picks the destination ring
+
+    static Verdict dropped(DropReason r) { return {Kind::drop, kNoPort, r, 0}; }
+};
+
+[[nodiscard]] std::uint32_t flow_hash(const wire::ParsedFrame& f);
+
+[[nodiscard]] Verdict validate_tx(wire::Bytes frame_copy, PortId sender, const wire::MacAddr& nic_mac,
+                                  const ClaimTable& claims);
+
+[[nodiscard]] Verdict classify_rx(wire::Bytes frame, const ClaimTable& claims);
+
+}  // namespace ms::sw

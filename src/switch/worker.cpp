@@ -1,0 +1,176 @@
+#include "switch/worker.hpp"
+
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <system_error>
+
+#include "switch/validator.hpp"
+
+namespace ms::sw {
+namespace {
+
+void watch(int epoll_fd, int fd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        throw std::system_error(errno, std::generic_category(), "epoll_ctl");
+    }
+}
+
+}  // namespace
+
+Worker::Worker(Switch& sw, std::uint32_t index)
+    : sw_(sw), index_(index), inboxes_(sw.config().workers), epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)) {
+    if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+    for (std::uint32_t from = 0; from < inboxes_.size(); ++from) {
+        if (from != index_) inboxes_[from] = std::make_unique<FrameQueue>(sw.config().inbox_depth);
+    }
+}
+
+Worker::~Worker() { ::close(epoll_fd_); }
+
+void Worker::connect(std::vector<FrameQueue*> outboxes) {
+    // Transmit on an owned NIC queue if there is one; otherwise hand off to queue 0's owner.
+    nic_tx_dest_ = nic_queues_.empty() ? 0 : static_cast<std::uint32_t>(nic_queues_.front());
+    forwarder_ = std::make_unique<Forwarder>(
+        index_, sw_.destinations_, std::move(outboxes),
+        [this](std::uint32_t w) { sw_.workers_[w]->kick(); }, handoff_stats_);
+    watch(epoll_fd_, doorbell_.fd());
+    for (PortRing* r : rings_) watch(epoll_fd_, r->to_switch.fd());
+    for (std::size_t q : nic_queues_) watch(epoll_fd_, sw_.nic_.queue(q).wakeup_fd());
+}
+
+void Worker::run() {
+    std::uint32_t idle_rounds = 0;
+    while (!stop_.load(std::memory_order_relaxed)) {
+        const ClaimTable& claims = sw_.registry_.read(index_);
+        if (poll_once(claims) > 0) {
+            idle_rounds = 0;
+        } else if (++idle_rounds >= sw_.config().spin_rounds) {
+            sleep();
+            idle_rounds = 0;
+        }
+    }
+    sw_.registry_.offline(index_);
+}
+
+std::uint32_t Worker::poll_once(const ClaimTable& claims) {
+    std::uint32_t work = 0;
+    for (auto& q : inboxes_) {
+        if (q) work += poll_inbox(*q);
+    }
+    for (std::size_t q : nic_queues_) work += poll_nic(q, claims);
+    for (PortRing* r : rings_) work += poll_port(*r, claims);
+    return work;
+}
+
+std::uint32_t Worker::destination_of(const Verdict& v) const {
+    if (v.kind == Verdict::Kind::to_nic) return nic_tx_dest_;
+    const Port& p = *sw_.ports_[v.port];
+    const auto& rings = p.rings;
+    const std::size_t ring = rings.size() == 1 ? 0 : v.flow_hash % rings.size();
+    return rings[ring]->dest_id;
+}
+
+std::uint32_t Worker::poll_port(PortRing& r, const ClaimTable& claims) {
+    Port& port = *sw_.ports_[r.port];
+    if (port.is_failed()) return 0;
+    const std::uint32_t pending = std::min(r.tx.sync(), sw_.config().batch);
+    std::uint32_t taken = 0;
+    std::uint64_t bytes = 0;
+    for (; taken < pending; ++taken) {
+        const wire::Bytes shared = r.tx.frame(taken);
+        if (shared.empty()) break;  // a bad slot: the ring has latched its fault
+        const wire::Bytes copy = forwarder_->copy_in(shared);
+        const Verdict v = validate_tx(copy, r.port, sw_.nic_mac_, claims);
+        if (v.kind == Verdict::Kind::drop) {
+            r.stats.drop(v.reason);
+            continue;
+        }
+        bytes += copy.size();
+        r.stats.tx_frames.add();
+        forwarder_->stage(copy, destination_of(v));
+    }
+    r.stats.tx_bytes.add(bytes);
+    if (r.tx.failed()) port.fail(r, r.tx.fault());
+    r.tx.release(taken);  // frames are copied: slots go back before delivery
+    forwarder_->flush();
+    return taken;
+}
+
+std::uint32_t Worker::poll_nic(std::size_t queue, const ClaimTable& claims) {
+    NicQueue& q = sw_.nic_.queue(queue);
+    RingStats& stats = sw_.nic_stats_[queue];
+    const std::uint32_t n = std::min(q.rx_available(), sw_.config().batch);
+    if (n == 0) return 0;
+    std::uint64_t bytes = 0;
+    for (std::uint32_t k = 0; k < n; ++k) {
+        // NIC memory is the switch's own, so frames are classified and copied in place.
+        const wire::Bytes frame = q.rx_frame(k);
+        bytes += frame.size();
+        const Verdict v = classify_rx(frame, claims);
+        if (v.kind == Verdict::Kind::drop) stats.drop(v.reason);
+        else forwarder_->stage(frame, destination_of(v));
+    }
+    stats.rx_frames.add(n);
+    stats.rx_bytes.add(bytes);
+    forwarder_->flush();
+    q.rx_release(n);
+    return n;
+}
+
+std::uint32_t Worker::poll_inbox(FrameQueue& q) {
+    const std::uint32_t n = std::min(q.available(), sw_.config().batch);
+    if (n == 0) return 0;
+    for (std::uint32_t k = 0; k < n; ++k) {
+        const FrameCell& c = q.consumer_cell(k);
+        forwarder_->stage({c.data, c.len}, c.tag);
+    }
+    forwarder_->flush();
+    q.release(n);
+    return n;
+}
+
+void Worker::sleep() {
+    sw_.registry_.offline(index_);
+    if (!arm_all()) {
+        epoll_event events[16];
+        constexpr int kTimeoutMs = 100;  // bounds how long a lost kick could delay us
+        (void)::epoll_wait(epoll_fd_, events, 16, kTimeoutMs);
+    }
+    disarm_all();
+}
+
+bool Worker::arm_all() {
+    asleep_.store(true, std::memory_order_seq_cst);
+    bool work = stop_.load(std::memory_order_seq_cst);
+    for (auto& q : inboxes_) work = work || (q && q->available() > 0);
+    for (std::size_t q : nic_queues_) work = sw_.nic_.queue(q).arm_wakeup() || work;
+    for (PortRing* r : rings_) work = r->tx.prepare_to_sleep() || work;
+    return work;
+}
+
+void Worker::disarm_all() {
+    asleep_.store(false, std::memory_order_relaxed);
+    doorbell_.drain();
+    for (std::size_t q : nic_queues_) sw_.nic_.queue(q).disarm_wakeup();
+    for (PortRing* r : rings_) {
+        r->tx.wake();
+        r->to_switch.drain();
+    }
+}
+
+void Worker::request_stop() {
+    stop_.store(true, std::memory_order_seq_cst);
+    doorbell_.notify();
+}
+
+void Worker::kick() {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (asleep_.load(std::memory_order_relaxed)) doorbell_.notify();
+}
+
+}  // namespace ms::sw

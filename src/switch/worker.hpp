@@ -1,0 +1,61 @@
+// Contract: one switch worker thread. It owns some NIC queues and some port ring pairs
+// and runs the first pass of forwarding for each: take a batch, copy port frames into
+// switch memory, validate or classify every frame against one registry snapshot, and
+// stage it to its destination; then Forwarder::flush() does the second pass. Frames
+// that other workers hand it arrive in its inboxes, already validated.
+#pragma once
+
+#include <atomic>
+#include <vector>
+
+#include "switch/forwarder.hpp"
+#include "switch/switch.hpp"
+#include "switch/validator.hpp"
+
+namespace ms::sw {
+
+class Worker {
+public:
+    Worker(Switch& sw, std::uint32_t index);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    void own_ring(PortRing& ring) { rings_.push_back(&ring); }
+    void own_nic_queue(std::size_t queue) { nic_queues_.push_back(queue); }
+    // The queue through which `from` hands this worker frames.
+    [[nodiscard]] FrameQueue* inbox(std::uint32_t from) { return inboxes_[from].get(); }
+    // Call after all workers exist and the destinations are built.
+    void connect(std::vector<FrameQueue*> outboxes);
+
+    void run();
+    void request_stop();
+    // Wakes the worker if it sleeps (a peer filled its inbox).
+    void kick();
+    [[nodiscard]] const RingStats& handoff_stats() const { return handoff_stats_; }
+
+private:
+    [[nodiscard]] std::uint32_t poll_once(const ClaimTable& claims);
+    [[nodiscard]] std::uint32_t poll_port(PortRing& r, const ClaimTable& claims);
+    [[nodiscard]] std::uint32_t poll_nic(std::size_t queue, const ClaimTable& claims);
+    [[nodiscard]] std::uint32_t poll_inbox(FrameQueue& q);
+    [[nodiscard]] std::uint32_t destination_of(const Verdict& v) const;
+    void sleep();
+    [[nodiscard]] bool arm_all();
+    void disarm_all();
+
+    Switch& sw_;
+    std::uint32_t index_;
+    std::vector<PortRing*> rings_;
+    std::vector<std::size_t> nic_queues_;
+    std::vector<std::unique_ptr<FrameQueue>> inboxes_;  // by sending worker; null for self
+    std::unique_ptr<Forwarder> forwarder_;
+    std::uint32_t nic_tx_dest_ = 0;  // the NIC queue this worker transmits on
+    RingStats handoff_stats_;
+    ring::EventFd doorbell_;
+    int epoll_fd_ = -1;
+    std::atomic<bool> asleep_{false};
+    std::atomic<bool> stop_{false};
+};
+
+}  // namespace ms::sw

@@ -1,0 +1,32 @@
+// Contract: one-shot parse of an Ethernet frame down to its transport ports, as the
+// switch and the fuzzer need it. Malformed headers are rejected with the ParseError of
+// the layer that failed; frames that are well-formed but carry no ports (ARP, ICMP,
+// non-first fragments, unknown protocols) parse fine with has_ports == false.
+#pragma once
+
+#include "wire/bytes.hpp"
+#include "wire/result.hpp"
+
+namespace ms::wire {
+
+struct ParsedFrame {
+    MacAddr dst_mac;
+    MacAddr src_mac;
+    std::uint16_t ethertype = 0;   // after the VLAN tag
+    std::uint16_t vlan_id = 0;
+    std::uint16_t l3_offset = 0;   // start of the IP header
+    std::uint16_t l3_length = 0;   // IP total length, header included
+    IpAddr src_ip;
+    IpAddr dst_ip;
+    std::uint8_t protocol = 0;     // upper-layer protocol
+    bool fragment = false;         // any IP fragment, first one included
+    bool has_ports = false;        // a TCP or UDP header was parsed
+    std::uint16_t src_port = 0;
+    std::uint16_t dst_port = 0;
+
+    [[nodiscard]] bool is_ip() const { return l3_length != 0; }
+};
+
+Result<ParsedFrame> parse_frame(Bytes frame);
+
+}  // namespace ms::wire

@@ -1,0 +1,196 @@
+#include "rig.hpp"
+
+#include <netinet/in.h>
+
+#include <chrono>
+#include <stdexcept>
+
+#include "ring/app_ring.hpp"
+#include "switch/switch.hpp"
+
+namespace ms::pktgen {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+const wire::MacAddr kNicMac{{0x02, 0, 0, 0, 0, 0x01}};
+const wire::MacAddr kPeerMac{{0x02, 0, 0, 0, 0, 0x02}};
+const wire::IpAddr kLocalIp = wire::IpAddr::v4(0xc6120001);   // 198.18.0.1
+const wire::IpAddr kRemoteIp = wire::IpAddr::v4(0xc6120002);  // 198.18.0.2
+constexpr std::uint16_t kFirstPort = 10000;
+constexpr std::uint32_t kBurst = 64;
+
+std::uint8_t ip_protocol(Proto p) { return p == Proto::tcp ? IPPROTO_TCP : IPPROTO_UDP; }
+
+FlowTemplate flow_of_port(const RigConfig& c, std::uint32_t i) {
+    FlowTemplate f;
+    f.proto = c.proto;
+    f.frame_size = c.frame_size;
+    const auto local_port = static_cast<std::uint16_t>(kFirstPort + i);
+    if (c.mode == RigMode::tx) {
+        f = {c.proto, kNicMac, kPeerMac, kLocalIp, kRemoteIp, local_port, 9, c.frame_size};
+    } else {
+        f = {c.proto, kPeerMac, kNicMac, kRemoteIp, kLocalIp, 9, local_port, c.frame_size};
+    }
+    return f;
+}
+
+// One flow's generator state: its builder, next sequence number, and how many
+// buffers of its ring already hold a built frame.
+struct Flow {
+    PacketBuilder builder;
+    std::uint32_t next_seq = 0;
+    std::uint64_t built = 0;
+};
+
+class Rig {
+public:
+    explicit Rig(const RigConfig& c)
+        : c_(c), nic_(c.workers, 4096, kNicMac), sw_(nic_, switch_config(c)) {
+        for (std::uint32_t i = 0; i < c.ports; ++i) {
+            const sw::PortId id = sw_.add_port({1, c.slots_per_ring});
+            const sw::ClaimKey claim{ip_protocol(c.proto), kLocalIp, static_cast<std::uint16_t>(kFirstPort + i)};
+            if (sw_.registry().add(claim, id) != sw::ClaimError::ok) throw std::logic_error("rig claim failed");
+            flows_.push_back(Flow{PacketBuilder(flow_of_port(c, i))});
+            tx_.emplace_back(sw_.port(id).region, 0);
+            rx_.emplace_back(sw_.port(id).region, 0);
+            expected_seq_.push_back(0);
+        }
+        for (std::size_t q = 0; q < nic_.queue_count(); ++q) {
+            cell_port_.emplace_back(nic_.to_switch(q).capacity(), kNoFlow);
+            injected_.push_back(0);
+        }
+        sw_.registry().set_local_addresses({kLocalIp});
+    }
+
+    RigResult run() {
+        sw_.start();
+        run_for(c_.warmup_seconds);
+        const std::uint64_t sent0 = sent_;
+        const std::uint64_t received0 = received_;
+        const auto t0 = Clock::now();
+        run_for(c_.seconds);
+        RigResult r;
+        r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+        r.sent = sent_ - sent0;
+        r.received = received_ - received0;
+        sw_.stop();
+        r.sequence_errors = sequence_errors_;
+        r.switch_drops = sw_.nic_stats().total_drops() + sw_.handoff_stats().total_drops();
+        for (std::uint32_t i = 0; i < c_.ports; ++i) r.switch_drops += sw_.port_stats(static_cast<sw::PortId>(i)).total_drops();
+        return r;
+    }
+
+private:
+    static sw::SwitchConfig switch_config(const RigConfig& c) {
+        sw::SwitchConfig s;
+        s.workers = c.workers;
+        s.max_ports = std::max<std::uint32_t>(c.ports, 1);
+        return s;
+    }
+
+    void run_for(double seconds) {
+        const auto end = Clock::now() + std::chrono::duration<double>(seconds);
+        while (Clock::now() < end) {
+            for (int i = 0; i < 64; ++i) step();
+        }
+    }
+
+    void step() {
+        if (c_.mode == RigMode::tx) {
+            for (std::uint32_t p = 0; p < c_.ports; ++p) generate_on_port(p);
+            for (std::size_t q = 0; q < nic_.queue_count(); ++q) count_from_nic(q);
+        } else {
+            for (std::size_t q = 0; q < nic_.queue_count(); ++q) inject_into_nic(q);
+            for (std::uint32_t p = 0; p < c_.ports; ++p) count_on_port(p);
+        }
+    }
+
+    // Builds the flow's next frame into `out`, or, when `holds_frame` says the buffer
+    // already has one of this flow and frames are not rebuilt, only advances.
+    std::uint16_t produce(Flow& f, wire::MutBytes out, bool holds_frame) {
+        const std::uint32_t seq = f.next_seq++;
+        if (c_.rebuild || !holds_frame) f.builder.build(out, seq);
+        return static_cast<std::uint16_t>(f.builder.size());
+    }
+
+    void generate_on_port(std::uint32_t p) {
+        ring::AppTxRing& ring = tx_[p];
+        const std::uint32_t n = std::min(ring.space(), kBurst);
+        for (std::uint32_t k = 0; k < n; ++k) {
+            // Slots are used in order, so after one lap every home buffer holds a frame.
+            Flow& f = flows_[p];
+            ring.set_length(k, produce(f, ring.buffer(k), f.built >= ring.size()));
+            ++f.built;
+        }
+        ring.publish(n);
+        sent_ += n;
+    }
+
+    void count_from_nic(std::size_t q) {
+        sw::FrameQueue& out = nic_.from_switch(q);
+        const std::uint32_t n = out.available();
+        out.release(n);
+        received_ += n;
+    }
+
+    void inject_into_nic(std::size_t q) {
+        sw::FrameQueue& in = nic_.to_switch(q);
+        const std::uint32_t n = std::min(in.space(), kBurst);
+        for (std::uint32_t k = 0; k < n; ++k) {
+            // Spread frames over the ports, round-robin.
+            const std::uint32_t p = next_port_;
+            next_port_ = next_port_ + 1 == c_.ports ? 0 : next_port_ + 1;
+            const std::size_t cell_index = injected_[q]++ % in.capacity();
+            const bool holds_frame = cell_port_[q][cell_index] == p;
+            cell_port_[q][cell_index] = p;
+            sw::FrameCell& cell = in.producer_cell(k);
+            cell.len = produce(flows_[p], {cell.data, sizeof cell.data}, holds_frame);
+        }
+        in.commit(n);
+        nic_.kick(q);
+        sent_ += n;
+    }
+
+    void count_on_port(std::uint32_t p) {
+        ring::AppRxRing& ring = rx_[p];
+        const std::uint32_t n = ring.available();
+        if (c_.rebuild) check_sequence(p, ring, n);
+        ring.release(n);
+        received_ += n;
+    }
+
+    void check_sequence(std::uint32_t p, const ring::AppRxRing& ring, std::uint32_t n) {
+        for (std::uint32_t k = 0; k < n; ++k) {
+            const std::uint32_t seq = PacketBuilder::sequence_of(ring.frame(k), c_.proto);
+            if (seq < expected_seq_[p]) ++sequence_errors_;
+            expected_seq_[p] = seq + 1;
+        }
+    }
+
+    RigConfig c_;
+    sw::MemoryNic nic_;
+    sw::Switch sw_;
+    std::vector<Flow> flows_;
+    std::vector<ring::AppTxRing> tx_;
+    std::vector<ring::AppRxRing> rx_;
+    std::vector<std::uint32_t> expected_seq_;
+    static constexpr std::uint32_t kNoFlow = 0xffffffff;
+    std::vector<std::vector<std::uint32_t>> cell_port_;  // by NIC queue: whose frame each cell holds
+    std::vector<std::uint64_t> injected_;  // by NIC queue: frames ever injected
+    std::uint32_t next_port_ = 0;
+    std::uint64_t sent_ = 0;
+    std::uint64_t received_ = 0;
+    std::uint64_t sequence_errors_ = 0;
+};
+
+}  // namespace
+
+RigResult run_rig(const RigConfig& config) {
+    if (config.ports == 0) throw std::invalid_argument("need at least one port");
+    return Rig(config).run();
+}
+
+std::string to_string(RigMode m) { return m == RigMode::tx ? "tx" : "rx"; }
+
+}  // namespace ms::pktgen
