@@ -67,19 +67,15 @@ private:
 
 class AppRxRing : public AppRing {
 public:
-    AppRxRing(const Region& region, std::uint32_t pair, const EventFd* kick_switch = nullptr)
-        : AppRing(region, rx_ring(pair)), kick_(kick_switch) {}
+    AppRxRing(const Region& region, std::uint32_t pair) : AppRing(region, rx_ring(pair)) {}
 
     [[nodiscard]] std::uint32_t available() const { return ready(); }
     [[nodiscard]] wire::Bytes frame(std::uint32_t k) const {
         const Slot& s = slot(ring_advance(head_, k, n_));
         return {buffer_of(s), s.len};
     }
-    // Gives `count` consumed slots back to the switch.
-    void release(std::uint32_t count) { advance_head(count, kick_); }
-
-private:
-    const EventFd* kick_;
+    // Gives `count` consumed slots back to the switch, which never waits for rx room.
+    void release(std::uint32_t count) { advance_head(count, nullptr); }
 };
 
 }  // namespace ms::ring

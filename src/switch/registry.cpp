@@ -8,13 +8,10 @@
 
 namespace ms::sw {
 
-std::uint64_t hash_claim(const ClaimKey& key) {
-    // Three words of address, then protocol and port, mixed with multiply-xorshift
-    // (the splitmix64 finaliser): cheap, and good enough for a table kept half empty.
-    std::uint64_t w[2];
-    std::memcpy(w, key.addr.bytes.data(), 16);
-    std::uint64_t h = w[0] * 0x9e3779b97f4a7c15ull ^ w[1];
-    h ^= (std::uint64_t{key.protocol} << 32) | (std::uint64_t{static_cast<std::uint8_t>(key.addr.family)} << 24) | key.port;
+std::uint64_t PackedClaimKey::hash() const {
+    // Multiply-xorshift (the splitmix64 finaliser) over the three words: cheap, and
+    // good enough for a table kept at most half full.
+    std::uint64_t h = addr0 * 0x9e3779b97f4a7c15ull ^ addr1 ^ (meta << 7);
     h ^= h >> 30;
     h *= 0xbf58476d1ce4e5b9ull;
     h ^= h >> 27;
@@ -28,17 +25,18 @@ ClaimTable::ClaimTable(const std::vector<Entry>& claims, std::vector<wire::IpAdd
     slots_.resize(size);
     mask_ = size - 1;
     for (const Entry& e : claims) {
-        std::uint64_t i = hash_claim(e.key) & mask_;
+        const PackedClaimKey key(e.key);
+        std::uint64_t i = key.hash() & mask_;
         while (slots_[i].port != kNoPort) i = (i + 1) & mask_;
-        slots_[i] = e;
+        slots_[i] = Slot{key, e.port};
     }
 }
 
-PortId ClaimTable::find_exact(const ClaimKey& key) const {
-    for (std::uint64_t i = hash_claim(key) & mask_;; i = (i + 1) & mask_) {
-        const Entry& e = slots_[i];
-        if (e.port == kNoPort) return kNoPort;  // load factor <= 1/2: an empty slot exists
-        if (e.key == key) return e.port;
+PortId ClaimTable::find(const PackedClaimKey& key) const {
+    for (std::uint64_t i = key.hash() & mask_;; i = (i + 1) & mask_) {
+        const Slot& s = slots_[i];
+        if (s.port == kNoPort) return kNoPort;  // load factor <= 1/2: an empty slot exists
+        if (s.key == key) return s.port;
     }
 }
 
@@ -47,9 +45,9 @@ bool ClaimTable::is_local(const wire::IpAddr& addr) const {
 }
 
 PortId ClaimTable::lookup(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port) const {
-    const PortId exact = find_exact(ClaimKey{protocol, addr, port});
+    const PortId exact = find(PackedClaimKey(protocol, addr, port));
     if (exact != kNoPort || !is_local(addr)) return exact;
-    return find_exact(ClaimKey{protocol, wire::IpAddr::any(addr.family), port});
+    return find(PackedClaimKey(protocol, wire::IpAddr::any(addr.family), port));
 }
 
 Registry::Registry(std::size_t reader_count)

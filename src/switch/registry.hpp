@@ -32,7 +32,21 @@ struct ClaimKey {
     friend bool operator==(const ClaimKey&, const ClaimKey&) = default;
 };
 
-[[nodiscard]] std::uint64_t hash_claim(const ClaimKey& key);
+// A claim key as three words: compared and hashed without memcmp.
+struct PackedClaimKey {
+    std::uint64_t addr0 = 0;
+    std::uint64_t addr1 = 0;
+    std::uint64_t meta = 0;  // protocol, family and port
+
+    PackedClaimKey() = default;
+    PackedClaimKey(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port)
+        : addr0(addr.word(0)),
+          addr1(addr.word(1)),
+          meta((std::uint64_t{protocol} << 32) | (std::uint64_t{static_cast<std::uint8_t>(addr.family)} << 16) | port) {}
+    explicit PackedClaimKey(const ClaimKey& k) : PackedClaimKey(k.protocol, k.addr, k.port) {}
+    [[nodiscard]] std::uint64_t hash() const;
+    friend bool operator==(const PackedClaimKey&, const PackedClaimKey&) = default;
+};
 
 // An immutable snapshot: the claims and the local addresses at one moment.
 class ClaimTable {
@@ -48,14 +62,20 @@ public:
     // The port that owns traffic for (protocol, addr, port): exact claim first, then
     // the wildcard if `addr` is local. kNoPort if none.
     [[nodiscard]] PortId lookup(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port) const;
-    [[nodiscard]] PortId find_exact(const ClaimKey& key) const;
+    [[nodiscard]] PortId find_exact(const ClaimKey& key) const { return find(PackedClaimKey(key)); }
     [[nodiscard]] bool is_local(const wire::IpAddr& addr) const;
     [[nodiscard]] const std::vector<Entry>& entries() const { return entries_; }
     [[nodiscard]] const std::vector<wire::IpAddr>& local_addresses() const { return local_; }
 
 private:
+    struct Slot {
+        PackedClaimKey key;
+        PortId port = kNoPort;
+    };
+    [[nodiscard]] PortId find(const PackedClaimKey& key) const;
+
     std::vector<Entry> entries_;       // insertion order, for listing
-    std::vector<Entry> slots_;         // open addressing, power-of-two size
+    std::vector<Slot> slots_;          // open addressing, power-of-two size
     std::uint64_t mask_ = 0;
     std::vector<wire::IpAddr> local_;  // a handful: a linear scan beats hashing
 };

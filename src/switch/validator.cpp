@@ -36,9 +36,8 @@ std::uint32_t flow_hash(const wire::ParsedFrame& f) {
 }
 
 Verdict validate_tx(wire::Bytes frame, PortId sender, const wire::MacAddr& nic_mac, const ClaimTable& claims) {
-    auto parsed = wire::parse_frame(frame);
-    if (!parsed) return Verdict::dropped(drop_reason_for(parsed.error()));
-    const wire::ParsedFrame& f = *parsed;
+    wire::ParsedFrame f;
+    if (auto error = wire::parse_frame(frame, f)) return Verdict::dropped(drop_reason_for(*error));
 
     if (f.dst_mac.is_group()) return Verdict::dropped(DropReason::multicast);
     if (f.src_mac != nic_mac) return Verdict::dropped(DropReason::bad_src_mac);
@@ -57,9 +56,8 @@ Verdict validate_tx(wire::Bytes frame, PortId sender, const wire::MacAddr& nic_m
 }
 
 Verdict classify_rx(wire::Bytes frame, const ClaimTable& claims) {
-    auto parsed = wire::parse_frame(frame);
-    if (!parsed) return Verdict::dropped(DropReason::nic_malformed);
-    const wire::ParsedFrame& f = *parsed;
+    wire::ParsedFrame f;
+    if (wire::parse_frame(frame, f)) return Verdict::dropped(DropReason::nic_malformed);
     if (!f.has_ports) return Verdict::dropped(DropReason::host_miss);
     const PortId port = claims.lookup(f.protocol, f.dst_ip, f.dst_port);
     if (port == kNoPort) return Verdict::dropped(DropReason::host_miss);

@@ -80,7 +80,15 @@ struct IpAddr {
     [[nodiscard]] bool is_any() const { return bytes == std::array<std::uint8_t, 16>{}; }
     [[nodiscard]] std::uint32_t v4_host_order() const { return load_be32(bytes.data()); }
     [[nodiscard]] std::string to_string() const;
-    friend bool operator==(const IpAddr&, const IpAddr&) = default;
+    // The address as two words, for hashing and for comparing without memcmp.
+    [[nodiscard]] std::uint64_t word(int i) const {
+        std::uint64_t w;
+        std::memcpy(&w, bytes.data() + 8 * i, 8);
+        return w;
+    }
+    friend bool operator==(const IpAddr& a, const IpAddr& b) {
+        return a.family == b.family && a.word(0) == b.word(0) && a.word(1) == b.word(1);
+    }
 };
 
 // Parses dotted-quad IPv4 or RFC 4291 text IPv6; returns false on malformed text.

@@ -10,10 +10,11 @@ namespace {
 // Parses the transport header far enough to trust its ports.
 std::optional<ParseError> parse_ports(ParsedFrame& f, Bytes l4) {
     if (f.protocol == ipproto::tcp) {
-        auto tcp = TcpView::parse(l4);
-        if (!tcp) return tcp.error();
-        f.src_port = tcp->src_port();
-        f.dst_port = tcp->dst_port();
+        if (l4.size() < kTcpMinHeaderLen) return ParseError::truncated;
+        const std::size_t offset = (std::size_t{l4[12]} >> 4) * 4;
+        if (offset < kTcpMinHeaderLen || offset > l4.size()) return ParseError::bad_data_offset;
+        f.src_port = load_be16(l4.data());
+        f.dst_port = load_be16(l4.data() + 2);
     } else if (f.protocol == ipproto::udp) {
         auto udp = UdpView::parse(l4);
         if (!udp) return udp.error();
@@ -52,21 +53,20 @@ std::optional<ParseError> parse_ipv6(ParsedFrame& f, Bytes l3) {
 
 }  // namespace
 
-Result<ParsedFrame> parse_frame(Bytes frame) {
+std::optional<ParseError> parse_frame(Bytes frame, ParsedFrame& f) {
     auto eth = EthernetView::parse(frame);
     if (!eth) return eth.error();
-    ParsedFrame f;
     f.dst_mac = eth->dst();
     f.src_mac = eth->src();
     f.ethertype = eth->ethertype();
     f.vlan_id = eth->vlan_id();
     f.l3_offset = static_cast<std::uint16_t>(eth->header_len());
 
-    std::optional<ParseError> error;
-    if (f.ethertype == ethertype::ipv4) error = parse_ipv4(f, eth->payload());
-    else if (f.ethertype == ethertype::ipv6) error = parse_ipv6(f, eth->payload());
-    if (error) return *error;
-    return f;
+    f.l3_length = 0;
+    f.has_ports = false;
+    if (f.ethertype == ethertype::ipv4) return parse_ipv4(f, eth->payload());
+    if (f.ethertype == ethertype::ipv6) return parse_ipv6(f, eth->payload());
+    return std::nullopt;
 }
 
 std::string_view to_string(ParseError e) {

@@ -1,8 +1,12 @@
 // Contract: one-shot parse of an Ethernet frame down to its transport ports, as the
-// switch and the fuzzer need it. Malformed headers are rejected with the ParseError of
+// switch needs it on every frame. Malformed headers are rejected with the ParseError of
 // the layer that failed; frames that are well-formed but carry no ports (ARP, ICMP,
 // non-first fragments, unknown protocols) parse fine with has_ports == false.
+// TCP is checked up to its data offset: option contents are the stacks' business
+// (TcpView::parse checks them), not the switch's.
 #pragma once
+
+#include <optional>
 
 #include "wire/bytes.hpp"
 #include "wire/result.hpp"
@@ -27,6 +31,8 @@ struct ParsedFrame {
     [[nodiscard]] bool is_ip() const { return l3_length != 0; }
 };
 
-Result<ParsedFrame> parse_frame(Bytes frame);
+// Fills `out` and returns nothing, or returns the reason the frame is malformed
+// (`out` is then partly filled). An out-parameter keeps the per-frame path copy-free.
+[[nodiscard]] std::optional<ParseError> parse_frame(Bytes frame, ParsedFrame& out);
 
 }  // namespace ms::wire

@@ -52,7 +52,7 @@ public:
             const sw::ClaimKey claim{ip_protocol(c.proto), kLocalIp, static_cast<std::uint16_t>(kFirstPort + i)};
             if (sw_.registry().add(claim, id) != sw::ClaimError::ok) throw std::logic_error("rig claim failed");
             flows_.push_back(Flow{PacketBuilder(flow_of_port(c, i))});
-            tx_.emplace_back(sw_.port(id).region, 0);
+            tx_.emplace_back(sw_.port(id).region, 0, &sw_.port(id).rings[0]->to_switch);
             rx_.emplace_back(sw_.port(id).region, 0);
             expected_seq_.push_back(0);
         }
