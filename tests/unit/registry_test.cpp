@@ -1,0 +1,134 @@
+// The claim registry: conflicts, wildcard precedence, local addresses, removal, and
+// lock-free readers while the control thread changes the claims.
+#include <gtest/gtest.h>
+
+#include <netinet/in.h>
+
+#include <atomic>
+#include <thread>
+
+#include "switch/registry.hpp"
+
+namespace ms::sw {
+namespace {
+
+wire::IpAddr ip(const char* text) {
+    wire::IpAddr a;
+    EXPECT_TRUE(wire::parse_ip(text, a));
+    return a;
+}
+
+const wire::IpAddr kLocal = ip("198.18.0.1");
+const wire::IpAddr kLocal6 = ip("2001:2::1");
+const wire::IpAddr kAny4 = wire::IpAddr::any(wire::IpFamily::v4);
+const wire::IpAddr kAny6 = wire::IpAddr::any(wire::IpFamily::v6);
+
+class RegistryTest : public ::testing::Test {
+protected:
+    void SetUp() override { reg_.set_local_addresses({kLocal, ip("198.18.0.3"), kLocal6}); }
+    // The control thread's view; the reader side is exercised by RegistryConcurrency.
+    std::shared_ptr<const ClaimTable> table() { return reg_.snapshot(); }
+    Registry reg_{1};
+};
+
+TEST_F(RegistryTest, FindsAnExactClaim) {
+    ASSERT_EQ(reg_.add({IPPROTO_UDP, kLocal, 7}, 3), ClaimError::ok);
+    EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal, 7), 3);
+    EXPECT_EQ(table()->lookup(IPPROTO_TCP, kLocal, 7), kNoPort);    // other protocol
+    EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal, 8), kNoPort);    // other port
+    EXPECT_EQ(table()->lookup(IPPROTO_UDP, ip("198.18.0.3"), 7), kNoPort);  // other address
+}
+
+TEST_F(RegistryTest, RefusesADuplicateClaim) {
+    ASSERT_EQ(reg_.add({IPPROTO_TCP, kLocal, 80}, 1), ClaimError::ok);
+    EXPECT_EQ(reg_.add({IPPROTO_TCP, kLocal, 80}, 2), ClaimError::conflict);
+    EXPECT_EQ(reg_.add({IPPROTO_TCP, kLocal, 80}, 1), ClaimError::conflict);
+    ASSERT_EQ(reg_.add({IPPROTO_TCP, kAny4, 81}, 1), ClaimError::ok);
+    EXPECT_EQ(reg_.add({IPPROTO_TCP, kAny4, 81}, 2), ClaimError::conflict);
+    EXPECT_EQ(table()->lookup(IPPROTO_TCP, kLocal, 80), 1);
+}
+
+TEST_F(RegistryTest, RefusesBadClaims) {
+    EXPECT_EQ(reg_.add({IPPROTO_ICMP, kLocal, 1}, 1), ClaimError::bad_protocol);
+    EXPECT_EQ(reg_.add({IPPROTO_TCP, kLocal, 0}, 1), ClaimError::bad_port);
+    EXPECT_EQ(reg_.add({IPPROTO_TCP, kLocal, 1}, kNoPort), ClaimError::bad_port);
+}
+
+TEST_F(RegistryTest, ExactClaimTakesPrecedenceOverWildcard) {
+    ASSERT_EQ(reg_.add({IPPROTO_TCP, kAny4, 80}, 1), ClaimError::ok);
+    ASSERT_EQ(reg_.add({IPPROTO_TCP, ip("198.18.0.3"), 80}, 2), ClaimError::ok);
+    EXPECT_EQ(table()->lookup(IPPROTO_TCP, ip("198.18.0.3"), 80), 2);
+    EXPECT_EQ(table()->lookup(IPPROTO_TCP, kLocal, 80), 1);
+}
+
+TEST_F(RegistryTest, WildcardMatchesOnlyLocalAddresses) {
+    ASSERT_EQ(reg_.add({IPPROTO_UDP, kAny4, 53}, 4), ClaimError::ok);
+    EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal, 53), 4);
+    EXPECT_EQ(table()->lookup(IPPROTO_UDP, ip("198.18.0.2"), 53), kNoPort);  // a remote host's port 53
+    EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal6, 53), kNoPort);           // 0.0.0.0 is IPv4 only
+    ASSERT_EQ(reg_.add({IPPROTO_UDP, kAny6, 53}, 5), ClaimError::ok);
+    EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal6, 53), 5);
+    reg_.set_local_addresses({ip("198.18.0.3")});
+    EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal, 53), kNoPort);
+    EXPECT_EQ(reg_.snapshot()->entries().size(), 2u);  // claims survive an address change
+}
+
+TEST_F(RegistryTest, RemovesClaimsOneByOneAndByPort) {
+    ASSERT_EQ(reg_.add({IPPROTO_TCP, kLocal, 1}, 1), ClaimError::ok);
+    ASSERT_EQ(reg_.add({IPPROTO_TCP, kLocal, 2}, 1), ClaimError::ok);
+    ASSERT_EQ(reg_.add({IPPROTO_TCP, kLocal, 3}, 2), ClaimError::ok);
+    EXPECT_EQ(reg_.remove({IPPROTO_TCP, kLocal, 3}, 1), ClaimError::not_found);  // not its owner
+    EXPECT_EQ(reg_.remove({IPPROTO_TCP, kLocal, 3}, 2), ClaimError::ok);
+    EXPECT_EQ(reg_.remove({IPPROTO_TCP, kLocal, 3}, 2), ClaimError::not_found);
+    EXPECT_EQ(table()->lookup(IPPROTO_TCP, kLocal, 3), kNoPort);
+    EXPECT_EQ(reg_.remove_port(1), 2u);
+    EXPECT_EQ(table()->lookup(IPPROTO_TCP, kLocal, 1), kNoPort);
+    // A released 3-tuple can be claimed again at once.
+    EXPECT_EQ(reg_.add({IPPROTO_TCP, kLocal, 1}, 7), ClaimError::ok);
+    EXPECT_EQ(table()->lookup(IPPROTO_TCP, kLocal, 1), 7);
+}
+
+TEST_F(RegistryTest, HoldsThousandsOfClaims) {
+    for (std::uint16_t p = 1; p <= 3000; ++p) {
+        ASSERT_EQ(reg_.add({IPPROTO_UDP, kLocal, p}, static_cast<PortId>(p % 1024)), ClaimError::ok);
+    }
+    for (std::uint16_t p = 1; p <= 3000; ++p) ASSERT_EQ(table()->lookup(IPPROTO_UDP, kLocal, p), p % 1024);
+    EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal, 3001), kNoPort);
+}
+
+TEST(RegistryConcurrency, ReadersNeverSeeATornOrFreedTable) {
+    // Two workers read continuously while the control thread adds and removes claims.
+    // Under ASan a reclaimed-too-early table is a use-after-free.
+    Registry reg(2);
+    reg.set_local_addresses({kLocal});
+    ASSERT_EQ(reg.add({IPPROTO_UDP, kLocal, 9}, 1), ClaimError::ok);
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> lookups{0};
+    auto reader = [&](std::size_t id) {
+        std::uint64_t n = 0;
+        while (!stop.load(std::memory_order_relaxed)) {
+            const ClaimTable& t = reg.read(id);
+            // The permanent claim is always there; the churned one may or may not be.
+            if (t.lookup(IPPROTO_UDP, kLocal, 9) != 1) ADD_FAILURE() << "lost a stable claim";
+            const PortId churn = t.lookup(IPPROTO_UDP, kLocal, 10);
+            if (churn != kNoPort && churn != 2) ADD_FAILURE() << "torn claim";
+            ++n;
+            if (n % 1024 == 0) reg.offline(id);  // readers also go offline, as sleeping workers do
+        }
+        reg.offline(id);
+        lookups += n;
+    };
+    std::thread a(reader, 0);
+    std::thread b(reader, 1);
+    for (int i = 0; i < 300; ++i) {
+        ASSERT_EQ(reg.add({IPPROTO_UDP, kLocal, 10}, 2), ClaimError::ok);
+        ASSERT_EQ(reg.remove({IPPROTO_UDP, kLocal, 10}, 2), ClaimError::ok);
+    }
+    stop = true;
+    a.join();
+    b.join();
+    EXPECT_GT(lookups.load(), 0u);
+}
+
+}  // namespace
+}  // namespace ms::sw

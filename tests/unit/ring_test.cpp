@@ -1,0 +1,289 @@
+// The port memory ABI: layout, the application/switch round trip, and the switch's
+// defences against an application that corrupts its own rings.
+#include <gtest/gtest.h>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "ring/app_ring.hpp"
+#include "ring/switch_ring.hpp"
+
+namespace ms::ring {
+namespace {
+
+constexpr std::uint32_t kSlots = 8;
+
+TEST(Layout, RejectsGeometryOutOfRange) {
+    Layout l;
+    EXPECT_FALSE(Layout::compute(0, 8, l));
+    EXPECT_FALSE(Layout::compute(kMaxRingPairs + 1, 8, l));
+    EXPECT_FALSE(Layout::compute(1, 1, l));
+    EXPECT_FALSE(Layout::compute(1, kMaxSlotsPerRing + 1, l));
+    ASSERT_TRUE(Layout::compute(2, 8, l));
+    EXPECT_EQ(l.ring_count(), 4u);
+    EXPECT_EQ(l.buffers_offset % 4096, 0u);
+    EXPECT_EQ(l.region_size, l.buffers_offset + 4ull * 8 * kBufferSize);
+    EXPECT_THROW(Region::create(0, 8), std::invalid_argument);
+}
+
+TEST(Region, MapsWhatCreateWroteAndRejectsAForeignFile) {
+    Region r = Region::create(2, kSlots);
+    EXPECT_EQ(r.header().magic, kRegionMagic);
+    Region mapped = Region::map(::dup(r.fd()));
+    EXPECT_EQ(mapped.layout().region_size, r.layout().region_size);
+    r.slots(tx_ring(1))[3].len = 77;
+    EXPECT_EQ(mapped.slots(tx_ring(1))[3].len, 77);  // the same memory
+
+    r.header().abi_version = 99;
+    EXPECT_THROW(Region::map(::dup(r.fd())), std::invalid_argument);
+    const int small = ::memfd_create("small", MFD_CLOEXEC);
+    EXPECT_THROW(Region::map(small), std::invalid_argument);
+}
+
+TEST(Rings, CarryFramesBothWays) {
+    Region r = Region::create(1, kSlots);
+    AppTxRing app_tx(r, 0);
+    SwitchTxRing sw_tx(r, 0);
+    EXPECT_EQ(app_tx.space(), kSlots - 1);
+    for (std::uint32_t k = 0; k < 5; ++k) {
+        app_tx.buffer(k)[0] = static_cast<std::uint8_t>(k);
+        app_tx.set_length(k, static_cast<std::uint16_t>(60 + k));
+    }
+    app_tx.publish(5);
+    ASSERT_EQ(sw_tx.sync(), 5u);
+    for (std::uint32_t k = 0; k < 5; ++k) {
+        EXPECT_EQ(sw_tx.frame(k).size(), 60 + k);
+        EXPECT_EQ(sw_tx.frame(k)[0], k);
+    }
+    sw_tx.release(5);
+    EXPECT_EQ(app_tx.space(), kSlots - 1);
+
+    AppRxRing app_rx(r, 0);
+    SwitchRxRing sw_rx(r, 0);
+    EXPECT_EQ(app_rx.available(), 0u);
+    ASSERT_EQ(sw_rx.sync(), kSlots - 1);
+    for (std::uint32_t k = 0; k < 3; ++k) {
+        sw_rx.buffer(k)[0] = static_cast<std::uint8_t>(10 + k);
+        sw_rx.set_length(k, 64);
+    }
+    EXPECT_FALSE(sw_rx.publish(3));  // the application did not ask for a kick
+    ASSERT_EQ(app_rx.available(), 3u);
+    EXPECT_EQ(app_rx.frame(2)[0], 12);
+    app_rx.release(3);
+    EXPECT_EQ(sw_rx.sync(), kSlots - 1);
+    EXPECT_FALSE(sw_tx.failed());
+    EXPECT_FALSE(sw_rx.failed());
+}
+
+TEST(Rings, WrapAroundManyTimes) {
+    Region r = Region::create(1, kSlots);
+    AppTxRing app(r, 0);
+    SwitchTxRing sw(r, 0);
+    std::uint32_t next = 0;
+    for (int round = 0; round < 100; ++round) {
+        const std::uint32_t n = 1 + round % (kSlots - 1);
+        ASSERT_GE(app.space(), n);
+        for (std::uint32_t k = 0; k < n; ++k) {
+            app.buffer(k)[0] = static_cast<std::uint8_t>(next + k);
+            app.set_length(k, 14);
+        }
+        app.publish(n);
+        ASSERT_EQ(sw.sync(), n);
+        for (std::uint32_t k = 0; k < n; ++k) ASSERT_EQ(sw.frame(k)[0], static_cast<std::uint8_t>(next + k));
+        sw.release(n);
+        next += n;
+    }
+}
+
+TEST(Rings, NeedWakeupKicksOnlyASleeper) {
+    Region r = Region::create(1, kSlots);
+    EventFd to_switch;
+    AppTxRing app_tx(r, 0, &to_switch);
+    SwitchTxRing sw_tx(r, 0);
+    // The switch goes to sleep on an empty ring and asks for a kick.
+    EXPECT_FALSE(sw_tx.prepare_to_sleep());
+    app_tx.set_length(0, 60);
+    app_tx.publish(1);
+    std::uint64_t count = 0;
+    ASSERT_EQ(::read(to_switch.fd(), &count, sizeof count), 8);
+    EXPECT_EQ(count, 1u);
+    sw_tx.wake();
+    app_tx.set_length(0, 60);
+    app_tx.publish(1);  // the switch is awake: no kick
+    EXPECT_LT(::read(to_switch.fd(), &count, sizeof count), 0);
+    // With frames pending, the switch must not sleep.
+    EXPECT_TRUE(sw_tx.prepare_to_sleep());
+
+    AppRxRing app_rx(r, 0);
+    SwitchRxRing sw_rx(r, 0);
+    EXPECT_FALSE(app_rx.prepare_to_sleep());  // nothing to read: sleep, and ask for a kick
+    ASSERT_GT(sw_rx.sync(), 0u);
+    sw_rx.set_length(0, 60);
+    EXPECT_TRUE(sw_rx.publish(1));
+    app_rx.wake();
+    EXPECT_TRUE(app_rx.prepare_to_sleep());  // a frame is there: do not sleep
+}
+
+// ---- Hostile applications ----
+
+class HostileRing : public ::testing::Test {
+protected:
+    Region region_ = Region::create(1, kSlots);
+    RingControl& tx_ = region_.control(tx_ring(0));
+    RingControl& rx_ = region_.control(rx_ring(0));
+    SwitchTxRing sw_tx_{region_, 0};
+    SwitchRxRing sw_rx_{region_, 0};
+    std::span<Slot> tx_slots_ = region_.slots(tx_ring(0));
+    std::span<Slot> rx_slots_ = region_.slots(rx_ring(0));
+
+    void publish_tx(std::uint32_t head) {
+        tx_.cur = head;
+        tx_.head = head;
+    }
+    // After a fault the ring stays stopped, whatever the application does next.
+    void expect_stopped() {
+        publish_tx(1);
+        tx_slots_[0].len = 60;
+        EXPECT_EQ(sw_tx_.sync(), 0u);
+    }
+};
+
+TEST_F(HostileRing, HeadBeyondTheRing) {
+    publish_tx(kSlots);
+    EXPECT_EQ(sw_tx_.sync(), 0u);
+    EXPECT_EQ(sw_tx_.fault(), RingFault::head_out_of_range);
+    expect_stopped();
+}
+
+TEST_F(HostileRing, HeadHugeValue) {
+    publish_tx(0xffffffffu);
+    EXPECT_EQ(sw_tx_.sync(), 0u);
+    EXPECT_EQ(sw_tx_.fault(), RingFault::head_out_of_range);
+}
+
+TEST_F(HostileRing, RxHeadPastTail) {
+    // The switch filled 2 frames; the application claims to have consumed 5.
+    ASSERT_EQ(sw_rx_.sync(), kSlots - 1);
+    rx_slots_[0].len = rx_slots_[1].len = 60;
+    (void)sw_rx_.publish(2);
+    rx_.cur = rx_.head = 5;
+    EXPECT_EQ(sw_rx_.sync(), 0u);
+    EXPECT_EQ(sw_rx_.fault(), RingFault::head_outside_window);
+}
+
+TEST_F(HostileRing, RxHeadMovedBackwards) {
+    ASSERT_EQ(sw_rx_.sync(), kSlots - 1);
+    (void)sw_rx_.publish(4);
+    rx_.cur = rx_.head = 3;
+    ASSERT_EQ(sw_rx_.sync(), kSlots - 1 - 1);  // 3 consumed, 1 still queued
+    rx_.cur = rx_.head = 2;
+    EXPECT_EQ(sw_rx_.sync(), 0u);
+    EXPECT_EQ(sw_rx_.fault(), RingFault::head_outside_window);
+}
+
+TEST_F(HostileRing, CurOutOfRangeOrBehindHead) {
+    tx_.head = 2;
+    tx_.cur = kSlots + 3;
+    EXPECT_EQ(sw_tx_.sync(), 0u);
+    EXPECT_EQ(sw_tx_.fault(), RingFault::cur_out_of_range);
+
+    SwitchTxRing other(region_, 0);
+    tx_.cur = 1;  // behind head
+    EXPECT_EQ(other.sync(), 0u);
+    EXPECT_EQ(other.fault(), RingFault::cur_out_of_range);
+}
+
+TEST_F(HostileRing, TailWrittenByTheApplication) {
+    tx_.tail = 3;  // moved backwards: only the switch may store tail
+    publish_tx(1);
+    EXPECT_EQ(sw_tx_.sync(), 0u);
+    EXPECT_EQ(sw_tx_.fault(), RingFault::tail_overwritten);
+
+    rx_.tail = kSlots - 1;  // moved forwards, to fake frames
+    EXPECT_EQ(sw_rx_.sync(), 0u);
+    EXPECT_EQ(sw_rx_.fault(), RingFault::tail_overwritten);
+}
+
+TEST_F(HostileRing, SlotLengthBeyondTheBuffer) {
+    tx_slots_[0].len = kBufferSize + 1;
+    publish_tx(1);
+    ASSERT_EQ(sw_tx_.sync(), 1u);
+    EXPECT_TRUE(sw_tx_.frame(0).empty());
+    EXPECT_EQ(sw_tx_.fault(), RingFault::slot_too_long);
+    expect_stopped();
+}
+
+TEST_F(HostileRing, SlotShorterThanAnEthernetHeader) {
+    tx_slots_[0].len = 13;
+    publish_tx(1);
+    ASSERT_EQ(sw_tx_.sync(), 1u);
+    EXPECT_TRUE(sw_tx_.frame(0).empty());
+    EXPECT_EQ(sw_tx_.fault(), RingFault::slot_too_long);
+}
+
+TEST_F(HostileRing, SlotOffsetOutsideTheRegion) {
+    tx_slots_[0].len = 60;
+    tx_slots_[0].offset = static_cast<std::uint32_t>(region_.layout().region_size);
+    publish_tx(1);
+    ASSERT_EQ(sw_tx_.sync(), 1u);
+    EXPECT_TRUE(sw_tx_.frame(0).empty());
+    EXPECT_EQ(sw_tx_.fault(), RingFault::slot_bad_offset);
+}
+
+TEST_F(HostileRing, SlotOffsetIntoTheRingMetadata) {
+    tx_slots_[0].len = 60;
+    tx_slots_[0].offset = 0;  // the header: inside the region, but not a buffer
+    publish_tx(1);
+    ASSERT_EQ(sw_tx_.sync(), 1u);
+    EXPECT_TRUE(sw_tx_.frame(0).empty());
+    EXPECT_EQ(sw_tx_.fault(), RingFault::slot_bad_offset);
+}
+
+TEST_F(HostileRing, SlotOffsetMisaligned) {
+    tx_slots_[0].len = 60;
+    tx_slots_[0].offset += 1;  // a frame straddling two buffers
+    publish_tx(1);
+    ASSERT_EQ(sw_tx_.sync(), 1u);
+    EXPECT_TRUE(sw_tx_.frame(0).empty());
+    EXPECT_EQ(sw_tx_.fault(), RingFault::slot_bad_offset);
+}
+
+TEST_F(HostileRing, RxSlotOffsetCorrupted) {
+    rx_slots_[0].offset = 12345;
+    ASSERT_EQ(sw_rx_.sync(), kSlots - 1);
+    EXPECT_TRUE(sw_rx_.buffer(0).empty());
+    EXPECT_EQ(sw_rx_.fault(), RingFault::slot_bad_offset);
+    EXPECT_FALSE(sw_rx_.publish(1));  // a failed ring publishes nothing
+}
+
+TEST_F(HostileRing, SwappedBufferWithinTheRegionIsAllowed) {
+    // netmap-style buffer swapping: any buffer of the port's own region is fine.
+    tx_slots_[0].offset = static_cast<std::uint32_t>(region_.layout().buffer_offset(rx_ring(0), 5));
+    tx_slots_[0].len = 60;
+    publish_tx(1);
+    ASSERT_EQ(sw_tx_.sync(), 1u);
+    EXPECT_EQ(sw_tx_.frame(0).size(), 60u);
+    EXPECT_FALSE(sw_tx_.failed());
+}
+
+TEST_F(HostileRing, HeaderCorruptionDoesNotMoveTheSwitch) {
+    // The switch keeps its own geometry: a rewritten header changes nothing for it.
+    region_.header().slots_per_ring = 1u << 30;
+    region_.header().buffers_offset = 0;
+    tx_slots_[0].len = 60;
+    publish_tx(1);
+    ASSERT_EQ(sw_tx_.sync(), 1u);
+    EXPECT_EQ(sw_tx_.frame(0).size(), 60u);
+    EXPECT_FALSE(sw_tx_.failed());
+}
+
+TEST(RingFaultNames, AreDistinct) {
+    for (std::size_t i = 0; i < kRingFaultCount; ++i) {
+        for (std::size_t j = i + 1; j < kRingFaultCount; ++j) {
+            EXPECT_NE(to_string(static_cast<RingFault>(i)), to_string(static_cast<RingFault>(j)));
+        }
+    }
+}
+
+}  // namespace
+}  // namespace ms::ring

@@ -1,0 +1,184 @@
+// The switch's verdict on each frame: one test per drop reason, and the destinations.
+#include <gtest/gtest.h>
+
+#include <netinet/in.h>
+
+#include <set>
+
+#include "captures.hpp"
+#include "frames.hpp"
+#include "hex.hpp"
+#include "switch/registry.hpp"
+#include "switch/validator.hpp"
+
+namespace ms::sw {
+namespace {
+
+using pktgen::Proto;
+using test::ip;
+using test::ipv4_frame;
+using test::kNicMac;
+
+constexpr PortId kSender = 1;
+constexpr PortId kOther = 2;
+
+class ValidatorTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        reg_.set_local_addresses({ip("198.18.0.1"), ip("2001:2::1")});
+        ASSERT_EQ(reg_.add({IPPROTO_UDP, ip("198.18.0.1"), 5000}, kSender), ClaimError::ok);
+        ASSERT_EQ(reg_.add({IPPROTO_TCP, ip("198.18.0.1"), 80}, kSender), ClaimError::ok);
+        ASSERT_EQ(reg_.add({IPPROTO_UDP, ip("198.18.0.1"), 6000}, kOther), ClaimError::ok);
+        ASSERT_EQ(reg_.add({IPPROTO_UDP, ip("2001:2::1"), 5000}, kSender), ClaimError::ok);
+        table_ = reg_.snapshot();
+    }
+    Verdict tx(const std::vector<std::uint8_t>& frame, PortId sender = kSender) {
+        return validate_tx(frame, sender, kNicMac, *table_);
+    }
+    DropReason tx_drop(const std::vector<std::uint8_t>& frame) {
+        const Verdict v = tx(frame);
+        EXPECT_EQ(v.kind, Verdict::Kind::drop);
+        return v.reason;
+    }
+    std::vector<std::uint8_t> good_udp() { return ipv4_frame(Proto::udp, "198.18.0.1", 5000, "198.18.0.2", 9); }
+
+    Registry reg_{1};
+    std::shared_ptr<const ClaimTable> table_;
+};
+
+TEST_F(ValidatorTest, SendsAValidFrameToTheNic) {
+    EXPECT_EQ(tx(good_udp()).kind, Verdict::Kind::to_nic);
+    EXPECT_EQ(tx(ipv4_frame(Proto::tcp, "198.18.0.1", 80, "198.18.0.2", 40000)).kind, Verdict::Kind::to_nic);
+    EXPECT_EQ(tx(test::ipv6_udp_frame("2001:2::1", 5000, "2001:2::2", 9)).kind, Verdict::Kind::to_nic);
+}
+
+TEST_F(ValidatorTest, SendsToALocalPortWhenTheDestinationIsClaimed) {
+    const Verdict v = tx(ipv4_frame(Proto::udp, "198.18.0.1", 5000, "198.18.0.1", 6000));
+    EXPECT_EQ(v.kind, Verdict::Kind::to_port);
+    EXPECT_EQ(v.port, kOther);
+}
+
+TEST_F(ValidatorTest, DropsTruncatedFrames) {
+    auto f = good_udp();
+    f.resize(30);
+    EXPECT_EQ(tx_drop(f), DropReason::truncated);
+}
+
+TEST_F(ValidatorTest, DropsBadIpVersionAndHeaderLength) {
+    auto f = good_udp();
+    f[14] = 0x55;
+    EXPECT_EQ(tx_drop(f), DropReason::bad_ip_version);
+    f[14] = 0x43;
+    EXPECT_EQ(tx_drop(f), DropReason::bad_header_length);
+}
+
+TEST_F(ValidatorTest, DropsTotalLengthBeyondTheFrame) {
+    auto f = good_udp();
+    wire::store_be16(&f[16], 47);  // the frame holds 46 bytes of IP
+    test::fix_ipv4_checksum(f);
+    EXPECT_EQ(tx_drop(f), DropReason::bad_total_length);
+}
+
+TEST_F(ValidatorTest, DropsMalformedTransportHeaders) {
+    auto f = ipv4_frame(Proto::tcp, "198.18.0.1", 80, "198.18.0.2", 40000);
+    f[46] = 0x20;  // TCP data offset 2
+    EXPECT_EQ(tx_drop(f), DropReason::bad_transport);
+    auto v6 = test::ipv6_udp_frame("2001:2::1", 5000, "2001:2::2", 9);
+    v6[20] = wire::ipproto::dest_options;  // an extension header with a length beyond the packet
+    v6[54 + 1] = 20;
+    EXPECT_EQ(tx_drop(v6), DropReason::bad_transport);
+}
+
+TEST_F(ValidatorTest, DropsBroadcastAndMulticast) {
+    const wire::MacAddr broadcast{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+    const wire::MacAddr multicast{{0x01, 0x00, 0x5e, 0x00, 0x00, 0x01}};
+    EXPECT_EQ(tx_drop(ipv4_frame(Proto::udp, "198.18.0.1", 5000, "198.18.0.2", 9, kNicMac, broadcast)),
+              DropReason::multicast);
+    EXPECT_EQ(tx_drop(ipv4_frame(Proto::udp, "198.18.0.1", 5000, "198.18.0.2", 9, kNicMac, multicast)),
+              DropReason::multicast);
+}
+
+TEST_F(ValidatorTest, DropsAForeignSourceMac) {
+    EXPECT_EQ(tx_drop(ipv4_frame(Proto::udp, "198.18.0.1", 5000, "198.18.0.2", 9, test::kPeerMac)),
+              DropReason::bad_src_mac);
+}
+
+TEST_F(ValidatorTest, DropsNonIpFrames) {
+    auto arp = test::from_hex(test::capture::arp_request);
+    arp[0] = 0x02;  // unicast, so that the EtherType is what fails
+    kNicMac.store(&arp[6]);
+    EXPECT_EQ(tx_drop(arp), DropReason::not_ip);
+}
+
+TEST_F(ValidatorTest, DropsABadHeaderChecksum) {
+    auto f = good_udp();
+    f[22] ^= 1;  // TTL, checksum untouched
+    EXPECT_EQ(tx_drop(f), DropReason::bad_ip_checksum);
+}
+
+TEST_F(ValidatorTest, DropsFragments) {
+    auto f = good_udp();
+    wire::store_be16(&f[20], 0x2000);  // more fragments
+    test::fix_ipv4_checksum(f);
+    EXPECT_EQ(tx_drop(f), DropReason::fragment);
+    wire::store_be16(&f[20], 0x0010);  // a later fragment
+    test::fix_ipv4_checksum(f);
+    EXPECT_EQ(tx_drop(f), DropReason::fragment);
+}
+
+TEST_F(ValidatorTest, DropsProtocolsOtherThanTcpAndUdp) {
+    auto f = good_udp();
+    f[23] = wire::ipproto::icmp;
+    test::fix_ipv4_checksum(f);
+    EXPECT_EQ(tx_drop(f), DropReason::bad_protocol);
+}
+
+TEST_F(ValidatorTest, DropsSourcesThePortDoesNotClaim) {
+    // Unclaimed port, another port's claim, another protocol, a spoofed address.
+    EXPECT_EQ(tx_drop(ipv4_frame(Proto::udp, "198.18.0.1", 5001, "198.18.0.2", 9)), DropReason::src_not_claimed);
+    EXPECT_EQ(tx_drop(ipv4_frame(Proto::udp, "198.18.0.1", 6000, "198.18.0.2", 9)), DropReason::src_not_claimed);
+    EXPECT_EQ(tx_drop(ipv4_frame(Proto::tcp, "198.18.0.1", 5000, "198.18.0.2", 9)), DropReason::src_not_claimed);
+    EXPECT_EQ(tx_drop(ipv4_frame(Proto::udp, "198.18.0.9", 5000, "198.18.0.2", 9)), DropReason::src_not_claimed);
+}
+
+TEST_F(ValidatorTest, WildcardClaimCoversEveryLocalSourceButNoOther) {
+    ASSERT_EQ(reg_.add({IPPROTO_UDP, wire::IpAddr::any(wire::IpFamily::v4), 7000}, kSender), ClaimError::ok);
+    table_ = reg_.snapshot();
+    EXPECT_EQ(tx(ipv4_frame(Proto::udp, "198.18.0.1", 7000, "198.18.0.2", 9)).kind, Verdict::Kind::to_nic);
+    EXPECT_EQ(tx_drop(ipv4_frame(Proto::udp, "198.18.0.7", 7000, "198.18.0.2", 9)), DropReason::src_not_claimed);
+}
+
+TEST_F(ValidatorTest, ClassifiesFramesFromTheNic) {
+    const auto to_claimed = ipv4_frame(Proto::udp, "198.18.0.2", 9, "198.18.0.1", 6000, test::kPeerMac, kNicMac);
+    const Verdict v = classify_rx(to_claimed, *table_);
+    EXPECT_EQ(v.kind, Verdict::Kind::to_port);
+    EXPECT_EQ(v.port, kOther);
+
+    const auto unclaimed = ipv4_frame(Proto::udp, "198.18.0.2", 9, "198.18.0.1", 6001, test::kPeerMac, kNicMac);
+    EXPECT_EQ(classify_rx(unclaimed, *table_).reason, DropReason::host_miss);
+    EXPECT_EQ(classify_rx(test::from_hex(test::capture::arp_request), *table_).reason, DropReason::host_miss);
+    auto broken = to_claimed;
+    broken[14] = 0x41;
+    EXPECT_EQ(classify_rx(broken, *table_).reason, DropReason::nic_malformed);
+}
+
+TEST_F(ValidatorTest, FlowHashIsStablePerFlowAndSpreadsFlows) {
+    std::set<std::uint32_t> rings;
+    for (std::uint16_t sport = 1000; sport < 1064; ++sport) {
+        const auto f = ipv4_frame(Proto::udp, "198.18.0.2", sport, "198.18.0.1", 6000, test::kPeerMac, kNicMac);
+        const Verdict a = classify_rx(f, *table_);
+        const Verdict b = classify_rx(f, *table_);
+        ASSERT_EQ(a.flow_hash, b.flow_hash);
+        rings.insert(a.flow_hash % 4);
+    }
+    EXPECT_EQ(rings.size(), 4u);
+}
+
+TEST(DropReasonNames, AreDistinct) {
+    std::set<std::string_view> names;
+    for (std::size_t i = 0; i < kDropReasonCount; ++i) names.insert(to_string(static_cast<DropReason>(i)));
+    EXPECT_EQ(names.size(), kDropReasonCount);
+}
+
+}  // namespace
+}  // namespace ms::sw
