@@ -24,6 +24,7 @@ struct SwitchConfig {
     std::uint32_t batch = 256;          // frames taken from one source at a time
     std::uint32_t spin_rounds = 2000;   // empty polling rounds before sleeping
     std::uint32_t inbox_depth = 1024;   // frames between two workers
+    int sleep_timeout_ms = 100;         // upper bound on one sleep, in case a kick is lost
 };
 
 struct PortConfig {

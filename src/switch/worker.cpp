@@ -138,8 +138,7 @@ void Worker::sleep() {
     sw_.registry_.offline(index_);
     if (!arm_all()) {
         epoll_event events[16];
-        constexpr int kTimeoutMs = 100;  // bounds how long a lost kick could delay us
-        (void)::epoll_wait(epoll_fd_, events, 16, kTimeoutMs);
+        (void)::epoll_wait(epoll_fd_, events, 16, sw_.config().sleep_timeout_ms);
     }
     disarm_all();
 }

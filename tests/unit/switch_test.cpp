@@ -1,1 +1,310 @@
+// The switch end to end, in process: ports, the in-memory NIC and worker threads.
 #include <gtest/gtest.h>
+
+#include <netinet/in.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "frames.hpp"
+#include "captures.hpp"
+#include "hex.hpp"
+#include "ring/app_ring.hpp"
+#include "switch/switch.hpp"
+
+namespace ms::sw {
+namespace {
+
+using pktgen::Proto;
+using test::ip;
+using test::ipv4_frame;
+using Frame = std::vector<std::uint8_t>;
+
+// Polls `done` until it holds or five seconds pass; a deadline, not a speed check.
+template <class Pred>
+bool eventually(Pred done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    return true;
+}
+
+class SwitchTest : public ::testing::Test {
+protected:
+    void make(std::uint32_t ports, SwitchConfig config = {}, std::uint32_t ring_pairs = 1,
+              std::uint32_t slots = 256, std::size_t nic_queues = 1) {
+        nic_ = std::make_unique<MemoryNic>(nic_queues, 1024, test::kNicMac);
+        sw_ = std::make_unique<Switch>(*nic_, config);
+        for (std::uint32_t i = 0; i < ports; ++i) {
+            const PortId id = sw_->add_port({ring_pairs, slots});
+            ASSERT_EQ(sw_->registry().add({IPPROTO_UDP, ip("198.18.0.1"), port_number(i)}, id), ClaimError::ok);
+        }
+        sw_->registry().set_local_addresses({ip("198.18.0.1")});
+        sw_->start();
+    }
+    static std::uint16_t port_number(std::uint32_t i) { return static_cast<std::uint16_t>(5000 + i); }
+
+    // Application side: send frames on a port's ring pair.
+    void send(PortId port, const std::vector<Frame>& frames, std::uint32_t pair = 0) {
+        Port& p = sw_->port(port);
+        ring::AppTxRing tx(p.region, pair, &p.rings[pair]->to_switch);
+        ASSERT_GE(tx.space(), frames.size());
+        for (std::uint32_t k = 0; k < frames.size(); ++k) {
+            std::memcpy(tx.buffer(k).data(), frames[k].data(), frames[k].size());
+            tx.set_length(k, static_cast<std::uint16_t>(frames[k].size()));
+        }
+        tx.publish(static_cast<std::uint32_t>(frames.size()));
+    }
+    std::vector<Frame> receive(PortId port, std::uint32_t pair = 0) {
+        ring::AppRxRing rx(sw_->port(port).region, pair);
+        std::vector<Frame> out;
+        const std::uint32_t n = rx.available();
+        for (std::uint32_t k = 0; k < n; ++k) out.emplace_back(rx.frame(k).begin(), rx.frame(k).end());
+        rx.release(n);
+        return out;
+    }
+    // Wire side of the NIC.
+    void inject(const std::vector<Frame>& frames, std::size_t queue = 0) {
+        FrameQueue& q = nic_->to_switch(queue);
+        ASSERT_GE(q.space(), frames.size());
+        for (std::uint32_t k = 0; k < frames.size(); ++k) {
+            FrameCell& c = q.producer_cell(k);
+            std::memcpy(c.data, frames[k].data(), frames[k].size());
+            c.len = static_cast<std::uint16_t>(frames[k].size());
+        }
+        q.commit(static_cast<std::uint32_t>(frames.size()));
+        nic_->kick(queue);
+    }
+    std::vector<Frame> collect(std::size_t queue = 0) {
+        FrameQueue& q = nic_->from_switch(queue);
+        std::vector<Frame> out;
+        const std::uint32_t n = q.available();
+        for (std::uint32_t k = 0; k < n; ++k) out.emplace_back(q.consumer_cell(k).data, q.consumer_cell(k).data + q.consumer_cell(k).len);
+        q.release(n);
+        return out;
+    }
+    std::vector<Frame> collect_n(std::size_t n, std::size_t queue = 0) {
+        std::vector<Frame> all;
+        EXPECT_TRUE(eventually([&] {
+            for (auto& f : collect(queue)) all.push_back(std::move(f));
+            return all.size() >= n;
+        })) << "got " << all.size() << " of " << n;
+        return all;
+    }
+    std::vector<Frame> receive_n(PortId port, std::size_t n, std::uint32_t pair = 0) {
+        std::vector<Frame> all;
+        EXPECT_TRUE(eventually([&] {
+            for (auto& f : receive(port, pair)) all.push_back(std::move(f));
+            return all.size() >= n;
+        })) << "got " << all.size() << " of " << n;
+        return all;
+    }
+    static Frame from_port(std::uint32_t i, std::uint16_t dport = 9, const char* dst = "198.18.0.2") {
+        return ipv4_frame(Proto::udp, "198.18.0.1", port_number(i), dst, dport);
+    }
+    static Frame to_port(std::uint32_t i, std::uint16_t sport = 9) {
+        return ipv4_frame(Proto::udp, "198.18.0.2", sport, "198.18.0.1", port_number(i), test::kPeerMac, test::kNicMac);
+    }
+
+    std::unique_ptr<MemoryNic> nic_;
+    std::unique_ptr<Switch> sw_;
+};
+
+TEST_F(SwitchTest, ForwardsPortTrafficToTheNicByteExact) {
+    make(1);
+    std::vector<Frame> frames;
+    for (std::uint16_t i = 0; i < 100; ++i) frames.push_back(from_port(0, static_cast<std::uint16_t>(100 + i)));
+    send(0, frames);
+    EXPECT_EQ(collect_n(100), frames);
+    EXPECT_EQ(sw_->port_stats(0).tx_frames, 100u);
+    EXPECT_EQ(sw_->nic_stats().tx_frames, 100u);
+    EXPECT_EQ(sw_->port_stats(0).total_drops(), 0u);
+}
+
+TEST_F(SwitchTest, DeliversNicTrafficToTheClaimingPort) {
+    make(3);
+    const std::vector<Frame> for_1 = {to_port(1, 1), to_port(1, 2)};
+    inject({to_port(1, 1), to_port(2, 1), to_port(1, 2)});
+    EXPECT_EQ(receive_n(1, 2), for_1);
+    EXPECT_EQ(receive_n(2, 1).size(), 1u);
+    EXPECT_TRUE(receive(0).empty());
+    EXPECT_EQ(sw_->nic_stats().rx_frames, 3u);
+    EXPECT_EQ(sw_->port_stats(1).rx_frames, 2u);
+}
+
+TEST_F(SwitchTest, ForwardsPortToPortWithoutTouchingTheNic) {
+    make(2);
+    const Frame f = from_port(0, port_number(1), "198.18.0.1");
+    send(0, {f});
+    EXPECT_EQ(receive_n(1, 1), std::vector<Frame>{f});
+    EXPECT_TRUE(collect().empty());
+    EXPECT_EQ(sw_->nic_stats().tx_frames, 0u);
+}
+
+TEST_F(SwitchTest, CountsEveryValidationDropPerPortAndReason) {
+    make(2);
+    Frame bad_checksum = from_port(0);
+    bad_checksum[22] ^= 1;
+    const Frame spoofed = from_port(1);                   // port 1's claim, sent by port 0
+    const Frame multicast = ipv4_frame(Proto::udp, "198.18.0.1", port_number(0), "198.18.0.2", 9, test::kNicMac,
+                                       wire::MacAddr{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}});
+    send(0, {bad_checksum, spoofed, multicast, from_port(0)});
+    EXPECT_EQ(collect_n(1).size(), 1u);
+    ASSERT_TRUE(eventually([&] { return sw_->port_stats(0).total_drops() == 3; }));
+    const StatsSnapshot s = sw_->port_stats(0);
+    EXPECT_EQ(s.drop(DropReason::bad_ip_checksum), 1u);
+    EXPECT_EQ(s.drop(DropReason::src_not_claimed), 1u);
+    EXPECT_EQ(s.drop(DropReason::multicast), 1u);
+    EXPECT_EQ(sw_->port_stats(1).total_drops(), 0u);
+}
+
+TEST_F(SwitchTest, CountsFramesNoPortClaimsAsHostMisses) {
+    make(1);
+    Frame truncated = to_port(0);
+    truncated.resize(30);
+    inject({to_port(7), test::from_hex(test::capture::arp_request), truncated});
+    ASSERT_TRUE(eventually([&] { return sw_->nic_stats().total_drops() == 3; }));
+    EXPECT_EQ(sw_->nic_stats().drop(DropReason::host_miss), 2u);
+    EXPECT_EQ(sw_->nic_stats().drop(DropReason::nic_malformed), 1u);
+    EXPECT_TRUE(receive(0).empty());
+}
+
+TEST_F(SwitchTest, ServesAThousandPortsEachWithItsOwnTraffic) {
+    constexpr std::uint32_t kPorts = 1024;
+    make(kPorts, SwitchConfig{.max_ports = kPorts}, 1, 8);
+    std::vector<Frame> frames;
+    for (std::uint32_t i = 0; i < kPorts; ++i) frames.push_back(to_port(i));
+    for (std::size_t at = 0; at < frames.size(); at += 512) {
+        inject({frames.begin() + static_cast<long>(at), frames.begin() + static_cast<long>(at + 512)});
+        ASSERT_TRUE(eventually([&] { return nic_->to_switch(0).available() == 0; }));
+    }
+    for (std::uint32_t i = 0; i < kPorts; ++i) {
+        ASSERT_EQ(receive_n(static_cast<PortId>(i), 1), std::vector<Frame>{frames[i]}) << "port " << i;
+    }
+    for (std::uint32_t i = 0; i < kPorts; ++i) send(static_cast<PortId>(i), {from_port(i)});
+    EXPECT_EQ(collect_n(kPorts).size(), kPorts);
+}
+
+TEST_F(SwitchTest, SpreadsFlowsOverRingsAndKeepsEachFlowOnOne) {
+    constexpr std::uint32_t kRings = 4;
+    make(1, {}, kRings);
+    std::vector<Frame> frames;
+    for (int round = 0; round < 3; ++round) {
+        for (std::uint16_t flow = 0; flow < 32; ++flow) frames.push_back(to_port(0, static_cast<std::uint16_t>(1000 + flow)));
+    }
+    inject(frames);
+    std::map<std::uint16_t, std::set<std::uint32_t>> rings_of_flow;
+    std::size_t total = 0;
+    ASSERT_TRUE(eventually([&] {
+        for (std::uint32_t r = 0; r < kRings; ++r) {
+            for (const Frame& f : receive(0, r)) {
+                rings_of_flow[wire::load_be16(&f[34])].insert(r);
+                ++total;
+            }
+        }
+        return total == frames.size();
+    }));
+    std::set<std::uint32_t> used;
+    for (const auto& [flow, rings] : rings_of_flow) {
+        EXPECT_EQ(rings.size(), 1u) << "flow " << flow << " split over rings";
+        used.insert(*rings.begin());
+    }
+    EXPECT_EQ(used.size(), kRings);
+}
+
+TEST_F(SwitchTest, AppTransmitsOnEveryRingPair) {
+    make(1, {}, 3);
+    for (std::uint32_t pair = 0; pair < 3; ++pair) send(0, {from_port(0, static_cast<std::uint16_t>(pair + 1))}, pair);
+    EXPECT_EQ(collect_n(3).size(), 3u);
+}
+
+TEST_F(SwitchTest, ACorruptPortFailsAloneAndTheOthersGoOn) {
+    make(2);
+    ring::store_release(sw_->port(0).region.control(ring::tx_ring(0)).head, 100000);  // head beyond the ring
+    sw_->port(0).rings[0]->to_switch.notify();
+    ASSERT_TRUE(eventually([&] { return sw_->port(0).is_failed(); }));
+    EXPECT_EQ(sw_->port_stats(0).faults[static_cast<std::size_t>(ring::RingFault::head_out_of_range)], 1u);
+
+    send(1, {from_port(1)});
+    EXPECT_EQ(collect_n(1).size(), 1u);
+    inject({to_port(0), to_port(1)});
+    EXPECT_EQ(receive_n(1, 1).size(), 1u);
+    ASSERT_TRUE(eventually([&] { return sw_->port_stats(0).drop(DropReason::port_failed) == 1; }));
+    EXPECT_TRUE(receive(0).empty());
+}
+
+TEST_F(SwitchTest, ABadRxSlotFailsThePortOnDelivery) {
+    make(2);
+    sw_->port(0).region.slots(ring::rx_ring(0))[0].offset = 7;
+    inject({to_port(0), to_port(1)});
+    ASSERT_TRUE(eventually([&] { return sw_->port(0).is_failed(); }));
+    EXPECT_EQ(sw_->port_stats(0).faults[static_cast<std::size_t>(ring::RingFault::slot_bad_offset)], 1u);
+    EXPECT_EQ(receive_n(1, 1).size(), 1u);
+}
+
+TEST_F(SwitchTest, CountsWhatAFullRxRingCannotTake) {
+    make(1, {}, 1, 16);  // 15 usable slots
+    std::vector<Frame> frames(40, to_port(0));
+    inject(frames);
+    ASSERT_TRUE(eventually([&] { return nic_->to_switch(0).available() == 0; }));
+    const StatsSnapshot s = sw_->port_stats(0);
+    EXPECT_EQ(s.rx_frames, 15u);
+    EXPECT_EQ(s.drop(DropReason::ring_full), 25u);
+    EXPECT_EQ(receive(0).size(), 15u);
+}
+
+TEST_F(SwitchTest, TwoWorkersHandFramesToEachOther) {
+    make(4, SwitchConfig{.workers = 2}, 1, 256, 2);
+    // Every port gets frames from both NIC queues, so half cross between workers.
+    for (std::size_t q = 0; q < 2; ++q) inject({to_port(0), to_port(1), to_port(2), to_port(3)}, q);
+    for (PortId p = 0; p < 4; ++p) EXPECT_EQ(receive_n(p, 2).size(), 2u) << "port " << p;
+    // Port 0 (worker 0) to port 1 (worker 1), and back.
+    send(0, {from_port(0, port_number(1), "198.18.0.1")});
+    send(1, {from_port(1, port_number(0), "198.18.0.1")});
+    EXPECT_EQ(receive_n(1, 1).size(), 1u);
+    EXPECT_EQ(receive_n(0, 1).size(), 1u);
+    EXPECT_EQ(sw_->handoff_stats().total_drops(), 0u);
+}
+
+double process_cpu_seconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+TEST_F(SwitchTest, SleepsWhenIdleAndWakesOnAKick) {
+    // A sleep that only a kick can end: if a kick were lost, nothing would arrive.
+    make(1, SwitchConfig{.spin_rounds = 100, .sleep_timeout_ms = 60000});
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const double before = process_cpu_seconds();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_LT(process_cpu_seconds() - before, 0.05) << "an idle switch must not spin";
+
+    send(0, {from_port(0)});
+    EXPECT_EQ(collect_n(1).size(), 1u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    inject({to_port(0)});
+    EXPECT_EQ(receive_n(0, 1).size(), 1u);
+}
+
+TEST(SwitchSetup, RefusesBadConfigurationAndLatePorts) {
+    MemoryNic nic(1, 64, test::kNicMac);
+    EXPECT_THROW(Switch(nic, SwitchConfig{.workers = 0}), std::invalid_argument);
+    EXPECT_THROW(Switch(nic, SwitchConfig{.max_ports = kMaxPorts + 1}), std::invalid_argument);
+    EXPECT_THROW(Switch(nic, SwitchConfig{.batch = kMaxBatch + 1}), std::invalid_argument);
+    Switch sw(nic, SwitchConfig{.max_ports = 2});
+    sw.add_port({});
+    sw.add_port({});
+    EXPECT_THROW(sw.add_port({}), std::length_error);
+    sw.start();
+    EXPECT_THROW(sw.add_port({}), std::logic_error);
+}
+
+}  // namespace
+}  // namespace ms::sw

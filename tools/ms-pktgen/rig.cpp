@@ -59,6 +59,7 @@ public:
         for (std::size_t q = 0; q < nic_.queue_count(); ++q) {
             cell_port_.emplace_back(nic_.to_switch(q).capacity(), kNoFlow);
             injected_.push_back(0);
+            next_port_.push_back(static_cast<std::uint32_t>(q));
         }
         sw_.registry().set_local_addresses({kLocalIp});
     }
@@ -136,11 +137,14 @@ private:
 
     void inject_into_nic(std::size_t q) {
         sw::FrameQueue& in = nic_.to_switch(q);
+        const auto Q = static_cast<std::uint32_t>(nic_.queue_count());
+        if (q >= c_.ports) return;  // more queues than flows: this one stays idle
         const std::uint32_t n = std::min(in.space(), kBurst);
         for (std::uint32_t k = 0; k < n; ++k) {
-            // Spread frames over the ports, round-robin.
-            const std::uint32_t p = next_port_;
-            next_port_ = next_port_ + 1 == c_.ports ? 0 : next_port_ + 1;
+            // Queue q carries the flows of ports q, q + Q, q + 2Q, ... round-robin: like
+            // RSS, it keeps every flow on one queue, so that flows stay in order.
+            const std::uint32_t p = next_port_[q];
+            next_port_[q] = p + Q >= c_.ports ? static_cast<std::uint32_t>(q) : p + Q;
             const std::size_t cell_index = injected_[q]++ % in.capacity();
             const bool holds_frame = cell_port_[q][cell_index] == p;
             cell_port_[q][cell_index] = p;
@@ -178,7 +182,7 @@ private:
     static constexpr std::uint32_t kNoFlow = 0xffffffff;
     std::vector<std::vector<std::uint32_t>> cell_port_;  // by NIC queue: whose frame each cell holds
     std::vector<std::uint64_t> injected_;  // by NIC queue: frames ever injected
-    std::uint32_t next_port_ = 0;
+    std::vector<std::uint32_t> next_port_;  // by NIC queue: the port of its next frame
     std::uint64_t sent_ = 0;
     std::uint64_t received_ = 0;
     std::uint64_t sequence_errors_ = 0;
