@@ -19,8 +19,10 @@ namespace {
     throw std::system_error(errno, std::generic_category(), what);
 }
 
+// MAP_POPULATE: the pages are allocated when a port attaches, so that the data path
+// never takes a page fault on first touch of a buffer.
 std::uint8_t* map_shared(int fd, std::uint64_t size) {
-    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
     if (p == MAP_FAILED) {
         const int saved = errno;
         ::close(fd);

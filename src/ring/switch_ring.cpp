@@ -91,7 +91,8 @@ std::uint32_t SwitchRxRing::sync() {
     if (!read_head(head)) return 0;
     hwcur_ = head;
     // [hwtail, head - 1) is free: one slot stays empty so full and empty differ.
-    return n_ - 1 - ring_distance(head, hwtail_, n_);
+    known_room_ = n_ - 1 - ring_distance(head, hwtail_, n_);
+    return known_room_;
 }
 
 wire::MutBytes SwitchRxRing::buffer(std::uint32_t k) {
@@ -104,12 +105,11 @@ void SwitchRxRing::set_length(std::uint32_t k, std::uint16_t len) {
     slots_[ring_advance(hwtail_, k, n_)].len = len;
 }
 
-bool SwitchRxRing::publish(std::uint32_t count) {
-    if (count == 0 || failed()) return false;
+void SwitchRxRing::publish(std::uint32_t count) {
+    if (count == 0 || failed()) return;
     hwtail_ = ring_advance(hwtail_, count, n_);
+    known_room_ -= count;
     store_release(ctl_->tail, hwtail_);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    return load_acquire(ctl_->kick_app) != 0;
 }
 
 }  // namespace ms::ring

@@ -31,7 +31,7 @@ enum class RingFault : std::uint8_t {
 inline constexpr std::size_t kRingFaultCount = static_cast<std::size_t>(RingFault::count_);
 [[nodiscard]] std::string_view to_string(RingFault f);
 
-class SwitchRing {
+class alignas(kCacheLine) SwitchRing {
 public:
     SwitchRing(const Region& region, std::uint32_t ring);
 
@@ -76,15 +76,35 @@ public:
 // Fills the application's receive ring.
 class SwitchRxRing : public SwitchRing {
 public:
-    SwitchRxRing(const Region& region, std::uint32_t pair) : SwitchRing(region, rx_ring(pair)) {}
+    SwitchRxRing(const Region& region, std::uint32_t pair)
+        : SwitchRing(region, rx_ring(pair)), home_buffers_(region.layout().buffer_offset(rx_ring(pair), 0)) {}
 
     // Free slots, from hwtail up to one before the application's head.
     [[nodiscard]] std::uint32_t sync();
+    // At least `wanted` free slots if the room known from the last sync allows it, without
+    // reading the application's indices (a cache miss per ring); otherwise sync(). Room
+    // only grows behind the switch's back, so the cached count is never too large.
+    [[nodiscard]] std::uint32_t room(std::uint32_t wanted) { return known_room_ >= wanted ? known_room_ : sync(); }
     // Buffer of the k-th free slot (kBufferSize bytes), or empty on a bad slot.
     [[nodiscard]] wire::MutBytes buffer(std::uint32_t k);
     void set_length(std::uint32_t k, std::uint16_t len);
-    // Makes `count` filled slots visible; returns true if the application asked for a kick.
-    [[nodiscard]] bool publish(std::uint32_t count);
+    // Warms the cache lines the next delivery will touch: the shared tail and the next
+    // slot. The forwarder calls it a few destinations ahead, so misses overlap.
+    void prefetch() const {
+        __builtin_prefetch(&ctl_->tail, 1);
+        __builtin_prefetch(&ctl_->kick_app, 0);
+        __builtin_prefetch(&slots_[hwtail_], 1);
+        __builtin_prefetch(base_ + home_buffers_ + std::uint64_t{hwtail_} * kBufferSize, 1);
+    }
+    // Makes `count` filled slots visible.
+    void publish(std::uint32_t count);
+    // True if the application sleeps and asked for a kick. Call after a seq_cst fence
+    // that follows publish() (one fence may serve many rings: see Forwarder::flush).
+    [[nodiscard]] bool application_asked_for_kick() const { return load_acquire(ctl_->kick_app) != 0; }
+
+private:
+    std::uint64_t home_buffers_;  // where slot 0's own buffer is; slots are usually not swapped
+    std::uint32_t known_room_ = 0;
 };
 
 }  // namespace ms::ring

@@ -17,9 +17,11 @@ Forwarder::Forwarder(std::uint32_t self, const std::vector<Destination>& destina
       frames_(kMaxBatch),
       head_(destinations.size(), kEnd),
       tail_(destinations.size(), kEnd),
+      length_(destinations.size(), 0),
       outbox_used_(outboxes_.size(), false),
       arena_(std::make_unique<std::uint8_t[]>(kArenaSize)) {
     touched_.reserve(destinations.size());
+    published_.reserve(destinations.size());
 }
 
 wire::Bytes Forwarder::copy_in(wire::Bytes frame) {
@@ -39,18 +41,36 @@ void Forwarder::stage(wire::Bytes frame, std::uint32_t dest) {
         frames_[tail_[dest]].next = i;
     }
     tail_[dest] = i;
+    ++length_[dest];
+}
+
+void Forwarder::prefetch(std::uint32_t dest) const {
+    const Destination& d = destinations_[dest];
+    if (!d.ring || d.owner != self_) return;
+    __builtin_prefetch(d.port);
+    __builtin_prefetch(&d.ring->stats, 1);
+    d.ring->rx.prefetch();
 }
 
 std::uint32_t Forwarder::flush() {
+    // A batch spread over many ports touches each port's metadata once: fetching a few
+    // destinations ahead overlaps those cache misses, so the cost per frame stays flat
+    // as the number of ports grows.
+    constexpr std::size_t kAhead = 8;
+    for (std::size_t t = 0; t < std::min(kAhead, touched_.size()); ++t) prefetch(touched_[t]);
     std::uint32_t sent = 0;
-    for (std::uint32_t dest : touched_) {
+    for (std::size_t t = 0; t < touched_.size(); ++t) {
+        if (t + kAhead < touched_.size()) prefetch(touched_[t + kAhead]);
+        const std::uint32_t dest = touched_[t];
         const Destination& d = destinations_[dest];
         const std::uint32_t first = head_[dest];
         if (d.owner != self_) sent += deliver_to_inbox(dest, first);
-        else if (d.ring) sent += deliver_to_port(d, first);
+        else if (d.ring) sent += deliver_to_port(d, first, length_[dest]);
         else sent += deliver_to_nic(d, first);
         head_[dest] = kEnd;
+        length_[dest] = 0;
     }
+    kick_sleepers();
     for (std::uint32_t w = 0; w < outboxes_.size(); ++w) {
         if (!outbox_used_[w]) continue;
         outbox_used_[w] = false;
@@ -62,13 +82,13 @@ std::uint32_t Forwarder::flush() {
     return sent;
 }
 
-std::uint32_t Forwarder::deliver_to_port(const Destination& d, std::uint32_t first) {
+std::uint32_t Forwarder::deliver_to_port(const Destination& d, std::uint32_t first, std::uint32_t count) {
     PortRing& r = *d.ring;
     if (d.port->is_failed()) {
         drop_rest(r.stats, DropReason::port_failed, first);
         return 0;
     }
-    const std::uint32_t room = r.rx.sync();
+    const std::uint32_t room = r.rx.room(count);
     std::uint32_t n = 0;
     std::uint64_t bytes = 0;
     std::uint32_t i = first;
@@ -84,7 +104,8 @@ std::uint32_t Forwarder::deliver_to_port(const Destination& d, std::uint32_t fir
         drop_rest(r.stats, DropReason::port_failed, first);
         return 0;
     }
-    if (r.rx.publish(n)) r.to_app.notify();
+    r.rx.publish(n);
+    if (n) published_.push_back(&r);
     r.stats.rx_frames.add(n);
     r.stats.rx_bytes.add(bytes);
     drop_rest(r.stats, DropReason::ring_full, i);
@@ -128,6 +149,17 @@ std::uint32_t Forwarder::deliver_to_inbox(std::uint32_t dest, std::uint32_t firs
     // on this worker's own handoff counters.
     drop_rest(handoff_stats_, DropReason::ring_full, i);
     return n;
+}
+
+void Forwarder::kick_sleepers() {
+    if (published_.empty()) return;
+    // Dekker with AppRing::prepare_to_sleep: our tail stores must be visible before we
+    // read the kick flags. One fence for every ring of the batch, not one per ring.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    for (PortRing* r : published_) {
+        if (r->rx.application_asked_for_kick()) r->to_app.notify();
+    }
+    published_.clear();
 }
 
 void Forwarder::drop_rest(RingStats& stats, DropReason reason, std::uint32_t from) {

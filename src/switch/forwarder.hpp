@@ -51,10 +51,13 @@ private:
     };
     static constexpr std::uint32_t kEnd = 0xffffffff;
 
-    std::uint32_t deliver_to_port(const Destination& d, std::uint32_t first);
+    std::uint32_t deliver_to_port(const Destination& d, std::uint32_t first, std::uint32_t count);
     std::uint32_t deliver_to_nic(const Destination& d, std::uint32_t first);
     std::uint32_t deliver_to_inbox(std::uint32_t dest, std::uint32_t first);
     void drop_rest(RingStats& stats, DropReason reason, std::uint32_t from);
+    void prefetch(std::uint32_t dest) const;
+    // Kicks the applications that sleep on rings this flush published to.
+    void kick_sleepers();
 
     std::uint32_t self_;
     const std::vector<Destination>& destinations_;
@@ -66,7 +69,9 @@ private:
     std::uint32_t count_ = 0;
     std::vector<std::uint32_t> head_;  // by destination: first staged frame, or kEnd
     std::vector<std::uint32_t> tail_;
+    std::vector<std::uint32_t> length_;  // by destination: frames chained
     std::vector<std::uint32_t> touched_;
+    std::vector<PortRing*> published_;  // port rings that got frames in this flush
     std::vector<bool> outbox_used_;
     std::unique_ptr<std::uint8_t[]> arena_;
     std::size_t arena_used_ = 0;
