@@ -1,0 +1,54 @@
+// Google Benchmark of the Internet checksum against a straightforward 16-bit loop.
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "wire/checksum.hpp"
+
+namespace {
+
+std::vector<std::uint8_t> random_bytes(std::size_t n) {
+    std::mt19937 rng(7);
+    std::vector<std::uint8_t> v(n);
+    for (auto& b : v) b = static_cast<std::uint8_t>(rng());
+    return v;
+}
+
+std::uint16_t naive_checksum(const std::uint8_t* p, std::size_t n) {
+    std::uint32_t sum = 0;
+    for (std::size_t i = 0; i + 1 < n; i += 2) sum += static_cast<std::uint32_t>(p[i] << 8 | p[i + 1]);
+    if (n % 2) sum += static_cast<std::uint32_t>(p[n - 1] << 8);
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return static_cast<std::uint16_t>(~sum);
+}
+
+void BM_InternetChecksum(benchmark::State& state) {
+    const auto data = random_bytes(static_cast<std::size_t>(state.range(0)));
+    for (auto _ : state) benchmark::DoNotOptimize(ms::wire::internet_checksum(data));
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
+}
+
+void BM_NaiveChecksum(benchmark::State& state) {
+    const auto data = random_bytes(static_cast<std::size_t>(state.range(0)));
+    for (auto _ : state) benchmark::DoNotOptimize(naive_checksum(data.data(), data.size()));
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
+}
+
+void BM_IncrementalUpdate(benchmark::State& state) {
+    std::uint16_t c = 0x1234;
+    std::uint32_t v = 0;
+    for (auto _ : state) {
+        c = ms::wire::checksum_update32(c, v, v + 1);
+        ++v;
+        benchmark::DoNotOptimize(c);
+    }
+}
+
+BENCHMARK(BM_InternetChecksum)->Arg(20)->Arg(64)->Arg(576)->Arg(1500);
+BENCHMARK(BM_NaiveChecksum)->Arg(20)->Arg(64)->Arg(576)->Arg(1500);
+BENCHMARK(BM_IncrementalUpdate);
+
+}  // namespace
+
+BENCHMARK_MAIN();

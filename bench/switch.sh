@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Figure 4 of the MultiStack paper, in process: switch throughput against frame size and
+# against active ports, for 1 and 2 workers, with DPDK testpmd and a plain memcpy loop
+# measured in the same run. Writes bench/results/switch.json, switch_size.png and
+# switch_ports.png.
+#
+# Usage: bench/switch.sh [--quick] [--seconds S]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh dpdk-dev python3-matplotlib
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build --target ms-switch-bench ms-checksum-bench
+
+mkdir -p bench/results
+python3 bench/switch/sweep.py --bench build/bench/ms-switch-bench --out bench/results/switch.json "$@"
+build/bench/ms-checksum-bench --benchmark_min_time=0.2 --benchmark_format=json \
+    --benchmark_out=bench/results/checksum.json --benchmark_out_format=json >/dev/null
+echo "wrote bench/results/switch.json, switch_size.png, switch_ports.png, checksum.json"

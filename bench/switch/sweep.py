@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Sweeps the axes of the paper's Figure 4 with ms-switch-bench and measures the peers
+in the same run: the memcpy ring-to-ring upper bound and DPDK's testpmd (io forwarding
+between two net_null ports). Writes one JSON file and two PNG plots."""
+import argparse
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+SIZES = [60, 124, 252, 508, 1020, 1514]
+PORTS = [1, 2, 4, 16, 64, 254, 1024]
+WORKERS = [1, 2]
+
+
+def run_switch(binary, mode, ports, size, workers, seconds):
+    out = subprocess.run([binary, "--mode", mode, "--ports", str(ports), "--size", str(size),
+                          "--workers", str(workers), "--seconds", str(seconds), "--json"],
+                         check=True, capture_output=True, text=True, timeout=300).stdout
+    point = json.loads(out)
+    print(f"  {mode:6} ports={ports:<5} size={size:<5} workers={workers}: {point['mpps']:7.2f} Mpps", flush=True)
+    return point
+
+
+def run_testpmd(size, seconds):
+    """Forwarded packets per second, both directions summed, over the last full period."""
+    exe = shutil.which("dpdk-testpmd")
+    if not exe:
+        return None
+    cmd = [exe, "--no-huge", "--no-pci", "-m", "1024", "-l", "0,1", "--log-level=lib.eal:error",
+           f"--vdev=net_null0,size={size}", f"--vdev=net_null1,size={size}", "--",
+           "--forward-mode=io", "--stats-period", "1", "--auto-start"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(seconds + 2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    rates = [int(x) for x in re.findall(r"Rx-pps:\s+(\d+)", out)]
+    if len(rates) < 4:
+        print("  testpmd: no statistics", file=sys.stderr)
+        return None
+    pps = rates[-2] + rates[-1]  # the last period, both ports
+    print(f"  testpmd size={size:<5}: {pps / 1e6:7.2f} Mpps", flush=True)
+    return {"mode": "testpmd", "size": size, "mpps": pps / 1e6, "gbps": pps * size * 8 / 1e9}
+
+
+def find(points, **match):
+    for p in points:
+        if all(p.get(k) == v for k, v in match.items()):
+            return p
+    return None
+
+
+def summarise(points, peers):
+    s = {}
+    for mode in ("tx", "rx"):
+        one = find(points, mode=mode, ports=1, size=60, workers=1)
+        s[f"{mode}_64B_1worker_mpps"] = one["mpps"]
+        s[f"{mode}_64B_1worker_meets_20mpps"] = one["mpps"] >= 20.0
+        for n in (254, 1024):
+            many = find(points, mode=mode, ports=n, size=60, workers=1)
+            ratio = many["mpps"] / one["mpps"]
+            s[f"{mode}_{n}ports_vs_1port"] = ratio
+            s[f"{mode}_{n}ports_meets_0.9x"] = ratio >= 0.9
+        pmd = find(peers, mode="testpmd", size=60)
+        if pmd:
+            s[f"{mode}_64B_vs_testpmd"] = one["mpps"] / pmd["mpps"]
+        mc = find(peers, mode="memcpy", size=60)
+        s[f"{mode}_64B_vs_memcpy"] = one["mpps"] / mc["mpps"]
+    return s
+
+
+def plot(result, prefix):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    points, peers = result["points"], result["peers"]
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, mode in zip(axes, ("tx", "rx")):
+        for w in WORKERS:
+            ys = [find(points, mode=mode, ports=1, size=s, workers=w)["mpps"] for s in SIZES]
+            ax.plot(SIZES, ys, marker="o", label=f"MultiStack {mode}, {w} worker{'s' if w > 1 else ''}")
+        for peer, style in (("memcpy", "--"), ("testpmd", ":")):
+            ys = [p["mpps"] if (p := find(peers, mode=peer, size=s)) else None for s in SIZES]
+            if any(y is not None for y in ys):
+                ax.plot(SIZES, ys, style, marker="x", label=peer)
+        ax.set_title(f"({'a' if mode == 'tx' else 'b'}) {mode.upper()}, one port")
+        ax.set_xlabel("frame size (bytes, no CRC)")
+        ax.set_xscale("log", base=2)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("Mpps")
+    fig.suptitle("MultiStack switch, in process: throughput against frame size")
+    fig.tight_layout()
+    fig.savefig(f"{prefix}_size.png", dpi=110)
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, mode in zip(axes, ("tx", "rx")):
+        for w in WORKERS:
+            ys = [find(points, mode=mode, ports=n, size=60, workers=w)["mpps"] for n in PORTS]
+            ax.plot(PORTS, ys, marker="o", label=f"{w} worker{'s' if w > 1 else ''}, 60-byte frames")
+        ax.set_title(f"({'c' if mode == 'tx' else 'd'}) {mode.upper()}, many active ports")
+        ax.set_xlabel("active ports")
+        ax.set_xscale("log", base=2)
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("Mpps")
+    fig.suptitle("MultiStack switch, in process: throughput against active ports")
+    fig.tight_layout()
+    fig.savefig(f"{prefix}_ports.png", dpi=110)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--bench", required=True, help="path to ms-switch-bench")
+    ap.add_argument("--out", required=True, help="JSON result file; plots go beside it")
+    ap.add_argument("--seconds", type=float, default=1.5)
+    ap.add_argument("--quick", action="store_true", help="fewer points, for a smoke run")
+    args = ap.parse_args()
+    global SIZES, PORTS
+    if args.quick:
+        SIZES, PORTS = [60, 1514], [1, 254, 1024]
+
+    points, peers = [], []
+    print("frame sizes, one port:")
+    for w in WORKERS:
+        for mode in ("tx", "rx"):
+            for s in SIZES:
+                points.append(run_switch(args.bench, mode, 1, s, w, args.seconds))
+    print("active ports, 60-byte frames:")
+    for w in WORKERS:
+        for mode in ("tx", "rx"):
+            for n in PORTS:
+                if n == 1:
+                    continue
+                points.append(run_switch(args.bench, mode, n, 60, w, args.seconds))
+    print("peers:")
+    for s in SIZES:
+        m = run_switch(args.bench, "memcpy", 1, s, 1, args.seconds)
+        peers.append({"mode": "memcpy", "size": s, "mpps": m["mpps"], "gbps": m["gbps"]})
+        t = run_testpmd(s, args.seconds)
+        if t:
+            peers.append(t)
+
+    result = {"benchmark": "switch", "figure": "MultiStack paper, Figure 4 (in process)",
+              "seconds_per_point": args.seconds, "points": points, "peers": peers}
+    result["summary"] = summarise(points, peers)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+    plot(result, args.out.rsplit(".", 1)[0])
+    print(json.dumps(result["summary"], indent=1))
+
+
+if __name__ == "__main__":
+    main()
