@@ -13,7 +13,7 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build --target ms-switch-bench ms-checksum-bench
 
 mkdir -p bench/results
-python3 bench/switch/sweep.py --bench build/bench/ms-switch-bench --out bench/results/switch.json "$@"
+/usr/bin/python3 bench/switch/sweep.py --bench build/bench/ms-switch-bench --out bench/results/switch.json "$@"
 build/bench/ms-checksum-bench --benchmark_min_time=0.2 --benchmark_format=json \
     --benchmark_out=bench/results/checksum.json --benchmark_out_format=json >/dev/null
 echo "wrote bench/results/switch.json, switch_size.png, switch_ports.png, checksum.json"

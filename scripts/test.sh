@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, then builds three trees and runs one ctest
+# over all of them:
+#   build/         Release with -Werror: unit tests (and, as root, the netns tests);
+#   build-asan/    the unit tests under AddressSanitizer and UndefinedBehaviorSanitizer;
+#   build-fuzz/    the libFuzzer targets (clang-16), each run for MS_FUZZ_SECONDS (30).
+# Ends with ctest's summary; exits non-zero if any test fails.
+#
+# Usage: scripts/test.sh [extra ctest arguments, e.g. -L unit]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+jobs=$(nproc)
+fuzz_seconds=${MS_FUZZ_SECONDS:-30}
+
+echo "== build-asan: unit tests with ASan+UBSan"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMS_SANITIZE=ON -DMS_WERROR=ON -DMS_BENCH=OFF >/dev/null
+cmake --build build-asan --target unit_tests -j "$jobs"
+
+echo "== build-fuzz: libFuzzer targets"
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMS_FUZZ=ON -DMS_WERROR=ON \
+    -DCMAKE_CXX_COMPILER=clang++-16 >/dev/null
+cmake --build build-fuzz -j "$jobs"
+
+echo "== build: Release"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMS_WERROR=ON \
+    -DMS_SANITIZER_BUILD_DIR="$PWD/build-asan" -DMS_FUZZ_BUILD_DIR="$PWD/build-fuzz" \
+    -DMS_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
+cmake --build build -j "$jobs"
+
+echo "== ctest"
+cd build
+ctest --output-on-failure "$@"
