@@ -26,7 +26,7 @@ row() {  # description, then ms-switch-bench arguments
   shift
   local mpps gbps
   read -r mpps gbps < <("$bench" --seconds "$seconds" --json "$@" |
-    /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print(f"{r[\"mpps\"]:.2f} {r[\"gbps\"]:.1f}")')
+    /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print("%.2f %.1f" % (r["mpps"], r["gbps"]))')
   printf '%-58s %10s %10s\n' "$what" "$mpps" "$gbps"
 }
 
