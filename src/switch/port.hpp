@@ -22,7 +22,6 @@ struct PortRing {
     PortId port;
     std::uint32_t pair;
     std::uint32_t owner;    // index of the worker that polls tx and fills rx
-    std::uint32_t dest_id;  // this ring's rx as a forwarding destination
     ring::SwitchTxRing tx;
     ring::SwitchRxRing rx;
     ring::EventFd to_switch;  // the application kicks the switch
@@ -31,12 +30,15 @@ struct PortRing {
 };
 
 struct Port {
-    Port(PortId port_id, ring::Region port_region) : id(port_id), region(std::move(port_region)) {}
+    // `failed_flag` lives in the switch's dense array of flags, one byte per port, so
+    // that the per-frame check never misses the cache however many ports there are.
+    Port(PortId port_id, ring::Region port_region, std::atomic<bool>& failed_flag)
+        : id(port_id), region(std::move(port_region)), failed(failed_flag) {}
 
     PortId id;
     ring::Region region;
     std::vector<std::unique_ptr<PortRing>> rings;
-    std::atomic<bool> failed{false};
+    std::atomic<bool>& failed;
 
     // Records the fault of `r` (latched in its ring views) and fails the port.
     void fail(PortRing& r, ring::RingFault fault) {

@@ -11,6 +11,7 @@ Switch::Switch(Nic& nic, SwitchConfig config)
       nic_mac_(nic.mac()),
       config_(config),
       registry_(config.workers),
+      failed_(std::make_unique<std::atomic<bool>[]>(config.max_ports)),
       nic_stats_(std::make_unique<RingStats[]>(nic.queue_count())) {
     if (config_.workers == 0) throw std::invalid_argument("a switch needs at least one worker");
     if (config_.max_ports == 0 || config_.max_ports > kMaxPorts) {
@@ -31,7 +32,7 @@ PortId Switch::add_port(const PortConfig& config) {
         throw std::length_error("switch is full: " + std::to_string(config_.max_ports) + " ports");
     }
     const auto id = static_cast<PortId>(ports_.size());
-    auto port = std::make_unique<Port>(id, ring::Region::create(config.ring_pairs, config.slots_per_ring));
+    auto port = std::make_unique<Port>(id, ring::Region::create(config.ring_pairs, config.slots_per_ring), failed_[id]);
     for (std::uint32_t pair = 0; pair < config.ring_pairs; ++pair) {
         const std::uint32_t owner = (id + pair) % config_.workers;
         port->rings.push_back(std::make_unique<PortRing>(port->region, id, pair, owner));
@@ -47,9 +48,10 @@ void Switch::build_destinations() {
         destinations_.push_back(Destination{nullptr, nullptr, &nic_.queue(q), &nic_stats_[q],
                                             static_cast<std::uint32_t>(q % config_.workers)});
     }
+    routes_.clear();
     for (auto& port : ports_) {
+        routes_.push_back({static_cast<std::uint32_t>(destinations_.size()), static_cast<std::uint32_t>(port->rings.size())});
         for (auto& r : port->rings) {
-            r->dest_id = static_cast<std::uint32_t>(destinations_.size());
             destinations_.push_back(Destination{port.get(), r.get(), nullptr, &r->stats, r->owner});
         }
     }

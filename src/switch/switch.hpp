@@ -64,7 +64,16 @@ private:
     wire::MacAddr nic_mac_;
     SwitchConfig config_;
     Registry registry_;
+    // What the per-frame path needs about a port, dense by PortId: its rx rings are the
+    // destinations first_dest .. first_dest + ring_count - 1.
+    struct PortRoute {
+        std::uint32_t first_dest = 0;
+        std::uint32_t ring_count = 0;
+    };
+
     std::vector<std::unique_ptr<Port>> ports_;
+    std::unique_ptr<std::atomic<bool>[]> failed_;  // by PortId
+    std::vector<PortRoute> routes_;                // by PortId, built by start()
     std::vector<Destination> destinations_;  // NIC queues first, then port rx rings
     std::unique_ptr<RingStats[]> nic_stats_;  // by NIC queue
     std::vector<std::unique_ptr<Worker>> workers_;

@@ -67,17 +67,19 @@ std::uint32_t Worker::poll_once(const ClaimTable& claims) {
     return work;
 }
 
-std::uint32_t Worker::destination_of(const Verdict& v) const {
-    if (v.kind == Verdict::Kind::to_nic) return nic_tx_dest_;
-    const Port& p = *sw_.ports_[v.port];
-    const auto& rings = p.rings;
-    const std::size_t ring = rings.size() == 1 ? 0 : v.flow_hash % rings.size();
-    return rings[ring]->dest_id;
+bool Worker::route(const Verdict& v, std::uint32_t& dest) const {
+    if (v.kind == Verdict::Kind::to_nic) {
+        dest = nic_tx_dest_;
+        return true;
+    }
+    if (v.port >= sw_.routes_.size()) return false;  // a claim naming no port of ours
+    const Switch::PortRoute& r = sw_.routes_[v.port];
+    dest = r.first_dest + (r.ring_count == 1 ? 0 : v.flow_hash % r.ring_count);
+    return true;
 }
 
 std::uint32_t Worker::poll_port(PortRing& r, const ClaimTable& claims) {
-    Port& port = *sw_.ports_[r.port];
-    if (port.is_failed()) return 0;
+    if (sw_.failed_[r.port].load(std::memory_order_relaxed)) return 0;
     const std::uint32_t pending = std::min(r.tx.sync(), sw_.config().batch);
     std::uint32_t taken = 0;
     std::uint64_t bytes = 0;
@@ -86,16 +88,19 @@ std::uint32_t Worker::poll_port(PortRing& r, const ClaimTable& claims) {
         if (shared.empty()) break;  // a bad slot: the ring has latched its fault
         const wire::Bytes copy = forwarder_->copy_in(shared);
         const Verdict v = validate_tx(copy, r.port, sw_.nic_mac_, claims);
+        std::uint32_t dest;
         if (v.kind == Verdict::Kind::drop) {
             r.stats.drop(v.reason);
-            continue;
+        } else if (!route(v, dest)) {
+            r.stats.drop(DropReason::port_failed);
+        } else {
+            bytes += copy.size();
+            r.stats.tx_frames.add();
+            forwarder_->stage(copy, dest);
         }
-        bytes += copy.size();
-        r.stats.tx_frames.add();
-        forwarder_->stage(copy, destination_of(v));
     }
     r.stats.tx_bytes.add(bytes);
-    if (r.tx.failed()) port.fail(r, r.tx.fault());
+    if (r.tx.failed()) sw_.ports_[r.port]->fail(r, r.tx.fault());
     r.tx.release(taken);  // frames are copied: slots go back before delivery
     forwarder_->flush();
     return taken;
@@ -112,8 +117,10 @@ std::uint32_t Worker::poll_nic(std::size_t queue, const ClaimTable& claims) {
         const wire::Bytes frame = q.rx_frame(k);
         bytes += frame.size();
         const Verdict v = classify_rx(frame, claims);
+        std::uint32_t dest;
         if (v.kind == Verdict::Kind::drop) stats.drop(v.reason);
-        else forwarder_->stage(frame, destination_of(v));
+        else if (!route(v, dest)) stats.drop(DropReason::port_failed);
+        else forwarder_->stage(frame, dest);
     }
     stats.rx_frames.add(n);
     stats.rx_bytes.add(bytes);

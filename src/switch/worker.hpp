@@ -39,7 +39,9 @@ private:
     [[nodiscard]] std::uint32_t poll_port(PortRing& r, const ClaimTable& claims);
     [[nodiscard]] std::uint32_t poll_nic(std::size_t queue, const ClaimTable& claims);
     [[nodiscard]] std::uint32_t poll_inbox(FrameQueue& q);
-    [[nodiscard]] std::uint32_t destination_of(const Verdict& v) const;
+    // The destination id for a frame that is to be forwarded; false if the verdict
+    // names a port the switch does not have.
+    [[nodiscard]] bool route(const Verdict& v, std::uint32_t& dest) const;
     void sleep();
     [[nodiscard]] bool arm_all();
     void disarm_all();
