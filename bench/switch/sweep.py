@@ -72,6 +72,26 @@ def summarise(points, peers):
     return s
 
 
+def style_axes(ax, title, xlabel):
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_xscale("log", base=2)
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def save(fig, axes, title, path):
+    axes[0].set_ylabel("Mpps")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def workers_label(w):
+    return f"{w} worker{'s' if w > 1 else ''}"
+
+
 def plot(result, prefix):
     import matplotlib
     matplotlib.use("Agg")
@@ -79,39 +99,24 @@ def plot(result, prefix):
     points, peers = result["points"], result["peers"]
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for ax, mode in zip(axes, ("tx", "rx")):
+    for ax, mode, panel in zip(axes, ("tx", "rx"), "ab"):
         for w in WORKERS:
             ys = [find(points, mode=mode, ports=1, size=s, workers=w)["mpps"] for s in SIZES]
-            ax.plot(SIZES, ys, marker="o", label=f"MultiStack {mode}, {w} worker{'s' if w > 1 else ''}")
+            ax.plot(SIZES, ys, marker="o", label=f"MultiStack {mode}, {workers_label(w)}")
         for peer, style in (("memcpy", "--"), ("testpmd", ":")):
             ys = [p["mpps"] if (p := find(peers, mode=peer, size=s)) else None for s in SIZES]
             if any(y is not None for y in ys):
                 ax.plot(SIZES, ys, style, marker="x", label=peer)
-        ax.set_title(f"({'a' if mode == 'tx' else 'b'}) {mode.upper()}, one port")
-        ax.set_xlabel("frame size (bytes, no CRC)")
-        ax.set_xscale("log", base=2)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-    axes[0].set_ylabel("Mpps")
-    fig.suptitle("MultiStack switch, in process: throughput against frame size")
-    fig.tight_layout()
-    fig.savefig(f"{prefix}_size.png", dpi=110)
+        style_axes(ax, f"({panel}) {mode.upper()}, one port", "frame size (bytes, no CRC)")
+    save(fig, axes, "MultiStack switch, in process: throughput against frame size", f"{prefix}_size.png")
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for ax, mode in zip(axes, ("tx", "rx")):
+    for ax, mode, panel in zip(axes, ("tx", "rx"), "cd"):
         for w in WORKERS:
             ys = [find(points, mode=mode, ports=n, size=60, workers=w)["mpps"] for n in PORTS]
-            ax.plot(PORTS, ys, marker="o", label=f"{w} worker{'s' if w > 1 else ''}, 60-byte frames")
-        ax.set_title(f"({'c' if mode == 'tx' else 'd'}) {mode.upper()}, many active ports")
-        ax.set_xlabel("active ports")
-        ax.set_xscale("log", base=2)
-        ax.set_ylim(bottom=0)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-    axes[0].set_ylabel("Mpps")
-    fig.suptitle("MultiStack switch, in process: throughput against active ports")
-    fig.tight_layout()
-    fig.savefig(f"{prefix}_ports.png", dpi=110)
+            ax.plot(PORTS, ys, marker="o", label=f"{workers_label(w)}, 60-byte frames")
+        style_axes(ax, f"({panel}) {mode.upper()}, many active ports", "active ports")
+    save(fig, axes, "MultiStack switch, in process: throughput against active ports", f"{prefix}_ports.png")
 
 
 def main():

@@ -142,6 +142,13 @@ protected:
         tx_.cur = head;
         tx_.head = head;
     }
+    void expect_one_frame_accepted() {
+        tx_slots_[0].len = 60;
+        publish_tx(1);
+        ASSERT_EQ(sw_tx_.sync(), 1u);
+        EXPECT_EQ(sw_tx_.frame(0).size(), 60u);
+        EXPECT_FALSE(sw_tx_.failed());
+    }
     // After a fault the ring stays stopped, whatever the application does next.
     void expect_stopped() {
         publish_tx(1);
@@ -206,48 +213,32 @@ TEST_F(HostileRing, TailWrittenByTheApplication) {
     EXPECT_EQ(sw_rx_.fault(), RingFault::tail_overwritten);
 }
 
-TEST_F(HostileRing, SlotLengthBeyondTheBuffer) {
-    tx_slots_[0].len = kBufferSize + 1;
-    publish_tx(1);
-    ASSERT_EQ(sw_tx_.sync(), 1u);
-    EXPECT_TRUE(sw_tx_.frame(0).empty());
-    EXPECT_EQ(sw_tx_.fault(), RingFault::slot_too_long);
-    expect_stopped();
-}
-
-TEST_F(HostileRing, SlotShorterThanAnEthernetHeader) {
-    tx_slots_[0].len = 13;
-    publish_tx(1);
-    ASSERT_EQ(sw_tx_.sync(), 1u);
-    EXPECT_TRUE(sw_tx_.frame(0).empty());
-    EXPECT_EQ(sw_tx_.fault(), RingFault::slot_too_long);
-}
-
-TEST_F(HostileRing, SlotOffsetOutsideTheRegion) {
-    tx_slots_[0].len = 60;
-    tx_slots_[0].offset = static_cast<std::uint32_t>(region_.layout().region_size);
-    publish_tx(1);
-    ASSERT_EQ(sw_tx_.sync(), 1u);
-    EXPECT_TRUE(sw_tx_.frame(0).empty());
-    EXPECT_EQ(sw_tx_.fault(), RingFault::slot_bad_offset);
-}
-
-TEST_F(HostileRing, SlotOffsetIntoTheRingMetadata) {
-    tx_slots_[0].len = 60;
-    tx_slots_[0].offset = 0;  // the header: inside the region, but not a buffer
-    publish_tx(1);
-    ASSERT_EQ(sw_tx_.sync(), 1u);
-    EXPECT_TRUE(sw_tx_.frame(0).empty());
-    EXPECT_EQ(sw_tx_.fault(), RingFault::slot_bad_offset);
-}
-
-TEST_F(HostileRing, SlotOffsetMisaligned) {
-    tx_slots_[0].len = 60;
-    tx_slots_[0].offset += 1;  // a frame straddling two buffers
-    publish_tx(1);
-    ASSERT_EQ(sw_tx_.sync(), 1u);
-    EXPECT_TRUE(sw_tx_.frame(0).empty());
-    EXPECT_EQ(sw_tx_.fault(), RingFault::slot_bad_offset);
+// Each corruption of a published tx slot, and the fault it must latch.
+TEST_F(HostileRing, EveryBadTxSlotIsCaughtBeforeItIsRead) {
+    const Slot good = tx_slots_[0];
+    const auto region_size = static_cast<std::uint32_t>(region_.layout().region_size);
+    struct Case {
+        const char* what;
+        Slot slot;
+        RingFault fault;
+    };
+    const Case cases[] = {
+        {"length beyond the buffer", {good.offset, kBufferSize + 1, 0}, RingFault::slot_too_long},
+        {"shorter than an Ethernet header", {good.offset, 13, 0}, RingFault::slot_too_long},
+        {"offset outside the region", {region_size, 60, 0}, RingFault::slot_bad_offset},
+        {"offset into the ring metadata", {0, 60, 0}, RingFault::slot_bad_offset},
+        {"offset straddling two buffers", {good.offset + 1, 60, 0}, RingFault::slot_bad_offset},
+    };
+    for (const Case& c : cases) {
+        Region region = Region::create(1, kSlots);
+        SwitchTxRing sw(region, 0);
+        region.slots(tx_ring(0))[0] = c.slot;
+        region.control(tx_ring(0)).cur = region.control(tx_ring(0)).head = 1;
+        ASSERT_EQ(sw.sync(), 1u) << c.what;
+        EXPECT_TRUE(sw.frame(0).empty()) << c.what;
+        EXPECT_EQ(sw.fault(), c.fault) << c.what;
+        EXPECT_EQ(sw.sync(), 0u) << c.what << ": a failed ring stays stopped";
+    }
 }
 
 TEST_F(HostileRing, RxSlotOffsetCorrupted) {
@@ -262,22 +253,14 @@ TEST_F(HostileRing, RxSlotOffsetCorrupted) {
 TEST_F(HostileRing, SwappedBufferWithinTheRegionIsAllowed) {
     // netmap-style buffer swapping: any buffer of the port's own region is fine.
     tx_slots_[0].offset = static_cast<std::uint32_t>(region_.layout().buffer_offset(rx_ring(0), 5));
-    tx_slots_[0].len = 60;
-    publish_tx(1);
-    ASSERT_EQ(sw_tx_.sync(), 1u);
-    EXPECT_EQ(sw_tx_.frame(0).size(), 60u);
-    EXPECT_FALSE(sw_tx_.failed());
+    expect_one_frame_accepted();
 }
 
 TEST_F(HostileRing, HeaderCorruptionDoesNotMoveTheSwitch) {
     // The switch keeps its own geometry: a rewritten header changes nothing for it.
     region_.header().slots_per_ring = 1u << 30;
     region_.header().buffers_offset = 0;
-    tx_slots_[0].len = 60;
-    publish_tx(1);
-    ASSERT_EQ(sw_tx_.sync(), 1u);
-    EXPECT_EQ(sw_tx_.frame(0).size(), 60u);
-    EXPECT_FALSE(sw_tx_.failed());
+    expect_one_frame_accepted();
 }
 
 TEST(RingFaultNames, AreDistinct) {
