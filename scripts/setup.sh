@@ -11,6 +11,8 @@ BUILD_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev
   clang-16 libclang-rt-16-dev
+  libxdp-dev libbpf-dev
+  iproute2 ethtool iputils-ping
 )
 
 missing_packages() {

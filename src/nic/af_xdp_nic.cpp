@@ -1,0 +1,200 @@
+#include "nic/af_xdp_nic.hpp"
+
+#include <linux/if_xdp.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <xdp/xsk.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace ms::nic {
+namespace {
+
+constexpr std::uint32_t kFrameSize = ring::kBufferSize;
+
+[[noreturn]] void fail(const AfXdpConfig& c, std::uint32_t queue, const std::string& what, int err) {
+    throw std::runtime_error(c.ifname + " queue " + std::to_string(queue) + ": " + what + ": " + std::strerror(err));
+}
+
+}  // namespace
+
+wire::MacAddr interface_mac(const std::string& ifname) {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ifreq req{};
+    std::strncpy(req.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+    const int rc = fd < 0 ? -1 : ::ioctl(fd, SIOCGIFHWADDR, &req);
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    if (rc != 0) throw std::runtime_error(ifname + ": cannot read the MAC address: " + std::strerror(err));
+    wire::MacAddr mac;
+    std::memcpy(mac.octets.data(), req.ifr_hwaddr.sa_data, 6);
+    return mac;
+}
+
+class AfXdpNic::Queue final : public sw::NicQueue {
+public:
+    Queue(const AfXdpConfig& c, std::uint32_t queue, XdpProgram& program, bool& zero_copy)
+        : frames_(c.frames_per_queue), area_size_(std::size_t{c.frames_per_queue} * kFrameSize) {
+        void* area = ::mmap(nullptr, area_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (area == MAP_FAILED) fail(c, queue, "cannot map the UMEM", errno);
+        area_ = static_cast<std::uint8_t*>(area);
+        xsk_umem_config ucfg{};
+        ucfg.fill_size = c.ring_size;
+        ucfg.comp_size = c.ring_size;
+        ucfg.frame_size = kFrameSize;
+        ucfg.frame_headroom = 0;
+        if (int rc = xsk_umem__create(&umem_, area_, area_size_, &fill_, &comp_, &ucfg); rc != 0) {
+            ::munmap(area_, area_size_);
+            fail(c, queue, "cannot create the UMEM", -rc);
+        }
+        create_socket(c, queue, zero_copy);
+        if (int rc = xsk_socket__update_xskmap(xsk_, program.xsks_map_fd()); rc != 0) {
+            release();
+            fail(c, queue, "cannot insert the socket into the XSK map", -rc);
+        }
+        // The first half of the frames waits in the fill ring; the second half is for tx.
+        const std::uint32_t rx_frames = frames_ / 2;
+        refill_with_range(0, rx_frames);
+        for (std::uint32_t f = rx_frames; f < frames_; ++f) tx_free_.push_back(std::uint64_t{f} * kFrameSize);
+        tx_len_.resize(frames_);
+    }
+
+    ~Queue() override { release(); }
+
+    std::uint32_t rx_available() override {
+        if (peeked_ == 0) peeked_ = xsk_ring_cons__peek(&rx_, 256, &rx_index_);
+        return peeked_;
+    }
+    wire::Bytes rx_frame(std::uint32_t k) override {
+        const xdp_desc* d = xsk_ring_cons__rx_desc(&rx_, rx_index_ + k);
+        return {static_cast<const std::uint8_t*>(xsk_umem__get_data(area_, d->addr)), d->len};
+    }
+    void rx_release(std::uint32_t n) override {
+        std::uint32_t at;
+        // The fill ring is as large as the rx frame pool, so there is always room.
+        const std::uint32_t got = xsk_ring_prod__reserve(&fill_, n, &at);
+        for (std::uint32_t k = 0; k < got; ++k) {
+            *xsk_ring_prod__fill_addr(&fill_, at + k) = xsk_umem__extract_addr(xsk_ring_cons__rx_desc(&rx_, rx_index_ + k)->addr);
+        }
+        xsk_ring_prod__submit(&fill_, got);
+        xsk_ring_cons__release(&rx_, n);
+        rx_index_ += n;
+        peeked_ -= n;
+        kick_fill_if_asked();
+    }
+
+    std::uint32_t tx_space() override {
+        reclaim_completions();
+        return std::min<std::uint32_t>(static_cast<std::uint32_t>(tx_free_.size()), xsk_prod_nb_free(&tx_, 256));
+    }
+    wire::MutBytes tx_buffer(std::uint32_t k) override {
+        return {static_cast<std::uint8_t*>(xsk_umem__get_data(area_, tx_addr(k))), kFrameSize};
+    }
+    void tx_set_length(std::uint32_t k, std::uint16_t len) override { tx_len_[k] = len; }
+    void tx_commit(std::uint32_t n) override {
+        if (n == 0) return;
+        std::uint32_t at;
+        const std::uint32_t got = xsk_ring_prod__reserve(&tx_, n, &at);  // tx_space() checked the room
+        for (std::uint32_t k = 0; k < got; ++k) {
+            xdp_desc* d = xsk_ring_prod__tx_desc(&tx_, at + k);
+            d->addr = tx_addr(k);
+            d->len = tx_len_[k];
+            d->options = 0;
+        }
+        xsk_ring_prod__submit(&tx_, got);
+        tx_free_.resize(tx_free_.size() - got);
+        // Copy mode (and need-wakeup) wants a syscall to start transmission.
+        if (xsk_ring_prod__needs_wakeup(&tx_)) (void)::sendto(xsk_socket__fd(xsk_), nullptr, 0, MSG_DONTWAIT, nullptr, 0);
+    }
+
+    int wakeup_fd() const override { return xsk_socket__fd(xsk_); }
+    bool arm_wakeup() override {
+        kick_fill_if_asked();
+        return xsk_cons__peek_available() > 0;
+    }
+    void disarm_wakeup() override {}
+
+private:
+    // The k-th free tx frame, counted from the end of the free list.
+    std::uint64_t tx_addr(std::uint32_t k) const { return tx_free_[tx_free_.size() - 1 - k]; }
+
+    std::uint32_t xsk_cons__peek_available() { return peeked_ > 0 ? peeked_ : xsk_cons_nb_avail(&rx_, 1); }
+
+    void create_socket(const AfXdpConfig& c, std::uint32_t queue, bool& zero_copy) {
+        xsk_socket_config scfg{};
+        scfg.rx_size = c.ring_size;
+        scfg.tx_size = c.ring_size;
+        scfg.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;
+        scfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_ZEROCOPY;
+        if (xsk_socket__create(&xsk_, c.ifname.c_str(), queue, umem_, &rx_, &tx_, &scfg) == 0) {
+            zero_copy = true;
+            return;
+        }
+        scfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY;
+        if (int rc = xsk_socket__create(&xsk_, c.ifname.c_str(), queue, umem_, &rx_, &tx_, &scfg); rc != 0) {
+            xsk_umem__delete(umem_);
+            ::munmap(area_, area_size_);
+            fail(c, queue, "cannot create the AF_XDP socket", -rc);
+        }
+        zero_copy = false;
+    }
+
+    void refill_with_range(std::uint32_t first, std::uint32_t count) {
+        std::uint32_t at;
+        const std::uint32_t got = xsk_ring_prod__reserve(&fill_, count, &at);
+        for (std::uint32_t k = 0; k < got; ++k) *xsk_ring_prod__fill_addr(&fill_, at + k) = std::uint64_t{first + k} * kFrameSize;
+        xsk_ring_prod__submit(&fill_, got);
+    }
+
+    void reclaim_completions() {
+        std::uint32_t at;
+        const std::uint32_t done = xsk_ring_cons__peek(&comp_, 512, &at);
+        for (std::uint32_t k = 0; k < done; ++k) tx_free_.push_back(*xsk_ring_cons__comp_addr(&comp_, at + k));
+        xsk_ring_cons__release(&comp_, done);
+    }
+
+    void kick_fill_if_asked() {
+        if (xsk_ring_prod__needs_wakeup(&fill_)) (void)::recvfrom(xsk_socket__fd(xsk_), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
+    }
+
+    void release() {
+        if (xsk_) xsk_socket__delete(xsk_);
+        if (umem_) xsk_umem__delete(umem_);
+        if (area_) ::munmap(area_, area_size_);
+        xsk_ = nullptr;
+        umem_ = nullptr;
+        area_ = nullptr;
+    }
+
+    std::uint32_t frames_;
+    std::size_t area_size_;
+    std::uint8_t* area_ = nullptr;
+    xsk_umem* umem_ = nullptr;
+    xsk_socket* xsk_ = nullptr;
+    xsk_ring_prod fill_{};
+    xsk_ring_cons comp_{};
+    xsk_ring_cons rx_{};
+    xsk_ring_prod tx_{};
+    std::uint32_t rx_index_ = 0;
+    std::uint32_t peeked_ = 0;
+    std::vector<std::uint64_t> tx_free_;
+    std::vector<std::uint16_t> tx_len_;
+};
+
+AfXdpNic::AfXdpNic(const AfXdpConfig& config, XdpProgram& program) : mac_(interface_mac(config.ifname)) {
+    if (config.queues == 0) throw std::invalid_argument("an AF_XDP attachment needs at least one queue");
+    for (std::uint32_t q = 0; q < config.queues; ++q) {
+        queues_.push_back(std::make_unique<Queue>(config, q, program, zero_copy_));
+    }
+}
+
+AfXdpNic::~AfXdpNic() = default;
+
+sw::NicQueue& AfXdpNic::queue(std::size_t i) { return *queues_.at(i); }
+
+}  // namespace ms::nic

@@ -1,0 +1,48 @@
+// Contract: a NIC attachment over AF_XDP (DESIGN §4, §10), one socket per queue, each
+// with its own UMEM of 2 KiB frames: half of them circulate through the fill and rx
+// rings, half through tx and completion. Sockets are bound zero-copy when the driver
+// accepts it and in copy mode otherwise, with need-wakeup, and are created without
+// libxdp loading a program of its own (XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD): each one
+// is put into the XdpProgram's XSK map instead. Fill and completion work in batches.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nic/xdp_program.hpp"
+#include "switch/nic.hpp"
+
+namespace ms::nic {
+
+struct AfXdpConfig {
+    std::string ifname;
+    std::uint32_t queues = 1;
+    std::uint32_t frames_per_queue = 4096;  // UMEM frames; half for rx, half for tx
+    std::uint32_t ring_size = 2048;         // each of rx, tx, fill and completion
+};
+
+class AfXdpNic final : public sw::Nic {
+public:
+    // Throws std::runtime_error naming the interface, the queue and the cause.
+    AfXdpNic(const AfXdpConfig& config, XdpProgram& program);
+    ~AfXdpNic() override;
+    AfXdpNic(const AfXdpNic&) = delete;
+    AfXdpNic& operator=(const AfXdpNic&) = delete;
+
+    [[nodiscard]] std::size_t queue_count() const override { return queues_.size(); }
+    [[nodiscard]] sw::NicQueue& queue(std::size_t i) override;
+    [[nodiscard]] wire::MacAddr mac() const override { return mac_; }
+    [[nodiscard]] bool zero_copy() const { return zero_copy_; }
+
+private:
+    class Queue;
+    std::vector<std::unique_ptr<Queue>> queues_;
+    wire::MacAddr mac_;
+    bool zero_copy_ = false;
+};
+
+// The hardware address of an interface (SIOCGIFHWADDR).
+[[nodiscard]] wire::MacAddr interface_mac(const std::string& ifname);
+
+}  // namespace ms::nic

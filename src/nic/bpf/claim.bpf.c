@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0
+// XDP program "ms_claim" (DESIGN §1, §2): sends frames whose destination 3-tuple is
+// claimed to the AF_XDP socket of their receive queue, and everything else to the
+// kernel stack (XDP_PASS): ARP, ND, ICMP, IP fragments, IPv6 with extension headers,
+// and every unclaimed port. Lookup order: exact address, then the wildcard (all zeros).
+// The maps are the daemon's mirror of its registry; the daemon stays the authority.
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+// Must match ms::nic::BpfClaimKey.
+struct claim_key {
+    __u8 protocol;
+    __u8 family;  // 4 or 6
+    __be16 port;
+    __u8 addr[16];  // IPv4 in the first four bytes; all zero: the wildcard
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, struct claim_key);
+    __type(value, __u32);
+} ms_claims SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_XSKMAP);
+    __uint(max_entries, 64);
+    __type(key, __u32);
+    __type(value, __u32);
+} ms_xsks SEC(".maps");
+
+enum { STAT_CLAIMED, STAT_PASSED, STAT_COUNT };
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, STAT_COUNT);
+    __type(key, __u32);
+    __type(value, __u64);
+} ms_stats SEC(".maps");
+
+struct vlan_tag {
+    __be16 tci;
+    __be16 proto;
+};
+
+static __always_inline int count(__u32 which, int verdict) {
+    __u64 *c = bpf_map_lookup_elem(&ms_stats, &which);
+    if (c) *c += 1;
+    return verdict;
+}
+
+static __always_inline int pass(void) { return count(STAT_PASSED, XDP_PASS); }
+
+SEC("xdp")
+int ms_claim(struct xdp_md *ctx) {
+    void *data = (void *)(long)ctx->data;
+    void *end = (void *)(long)ctx->data_end;
+    struct ethhdr *eth = data;
+    if ((void *)(eth + 1) > end) return pass();
+    __be16 proto = eth->h_proto;
+    void *l3 = eth + 1;
+    if (proto == bpf_htons(ETH_P_8021Q)) {
+        struct vlan_tag *tag = l3;
+        if ((void *)(tag + 1) > end) return pass();
+        proto = tag->proto;
+        l3 = tag + 1;
+    }
+
+    struct claim_key key = {};
+    void *l4;
+    if (proto == bpf_htons(ETH_P_IP)) {
+        struct iphdr *ip = l3;
+        if ((void *)(ip + 1) > end || ip->ihl < 5) return pass();
+        if (ip->frag_off & bpf_htons(0x3fff)) return pass();  // MF or an offset: a fragment
+        key.family = 4;
+        key.protocol = ip->protocol;
+        __builtin_memcpy(key.addr, &ip->daddr, 4);
+        l4 = (void *)ip + ip->ihl * 4;
+    } else if (proto == bpf_htons(ETH_P_IPV6)) {
+        struct ipv6hdr *ip6 = l3;
+        if ((void *)(ip6 + 1) > end) return pass();
+        key.family = 6;
+        key.protocol = ip6->nexthdr;  // extension headers are left to the kernel
+        __builtin_memcpy(key.addr, &ip6->daddr, 16);
+        l4 = ip6 + 1;
+    } else {
+        return pass();
+    }
+    if (key.protocol != IPPROTO_TCP && key.protocol != IPPROTO_UDP) return pass();
+    __be16 *ports = l4;  // TCP and UDP both start with source and destination port
+    if ((void *)(ports + 2) > end) return pass();
+    key.port = ports[1];
+
+    if (!bpf_map_lookup_elem(&ms_claims, &key)) {
+        __builtin_memset(key.addr, 0, sizeof key.addr);
+        if (!bpf_map_lookup_elem(&ms_claims, &key)) return pass();
+    }
+    // No socket on this queue (yet): the kernel keeps the frame.
+    return count(STAT_CLAIMED, bpf_redirect_map(&ms_xsks, ctx->rx_queue_index, XDP_PASS));
+}
+
+char LICENSE[] SEC("license") = "GPL";

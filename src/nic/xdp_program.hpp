@@ -1,0 +1,58 @@
+// Contract: the XDP claim program (bpf/claim.bpf.c) on one interface. Loading attaches
+// it in native mode, or in generic (SKB) mode when the driver refuses native; a stale
+// ms_claim left by a previous run is replaced, and any other program makes loading fail
+// (only one program attaches per interface here). The destructor detaches it, so every
+// exit path that unwinds leaves the interface as it was. The claim map mirrors the
+// switch registry; the XSK map receives one AF_XDP socket per queue.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "switch/registry.hpp"
+
+struct bpf_object;
+
+namespace ms::nic {
+
+enum class XdpMode { native, generic };
+[[nodiscard]] const char* to_string(XdpMode m);
+
+class XdpProgram {
+public:
+    // Throws std::runtime_error with a message that names the interface and the cause.
+    explicit XdpProgram(const std::string& ifname);
+    ~XdpProgram();
+    XdpProgram(const XdpProgram&) = delete;
+    XdpProgram& operator=(const XdpProgram&) = delete;
+
+    [[nodiscard]] XdpMode mode() const { return mode_; }
+    [[nodiscard]] int ifindex() const { return ifindex_; }
+    [[nodiscard]] int xsks_map_fd() const { return xsks_fd_; }
+
+    // Mirrors one claim into the kernel map; false (errno set) if the map refused it.
+    [[nodiscard]] bool add_claim(const sw::ClaimKey& claim);
+    bool remove_claim(const sw::ClaimKey& claim);
+    // Frames the program sent to the switch and to the kernel, summed over CPUs.
+    [[nodiscard]] std::uint64_t claimed_frames() const;
+    [[nodiscard]] std::uint64_t passed_frames() const;
+
+private:
+    [[nodiscard]] std::uint64_t stat(std::uint32_t which) const;
+    void detach();
+
+    std::string ifname_;
+    int ifindex_ = 0;
+    bpf_object* object_ = nullptr;
+    int claims_fd_ = -1;
+    int xsks_fd_ = -1;
+    int stats_fd_ = -1;
+    XdpMode mode_ = XdpMode::native;
+    bool attached_ = false;
+};
+
+// Removes an ms_claim program left on `ifname` by a daemon that died; returns true if
+// there was one. Throws if another program is attached.
+bool remove_stale_program(const std::string& ifname);
+
+}  // namespace ms::nic
