@@ -98,7 +98,7 @@ def plot(result, prefix):
     import matplotlib.pyplot as plt
     points, peers = result["points"], result["peers"]
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, mode, panel in zip(axes, ("tx", "rx"), "ab"):
         for w in WORKERS:
             ys = [find(points, mode=mode, ports=1, size=s, workers=w)["mpps"] for s in SIZES]
@@ -107,10 +107,12 @@ def plot(result, prefix):
             ys = [p["mpps"] if (p := find(peers, mode=peer, size=s)) else None for s in SIZES]
             if any(y is not None for y in ys):
                 ax.plot(SIZES, ys, style, marker="x", label=peer)
+        # 10 GbE line rate: each frame also costs 4 bytes of CRC and 20 of preamble and gap.
+        ax.plot(SIZES, [10e9 / ((s + 24) * 8) / 1e6 for s in SIZES], "k-", lw=0.8, label="10 GbE line rate")
         style_axes(ax, f"({panel}) {mode.upper()}, one port", "frame size (bytes, no CRC)")
     save(fig, axes, "MultiStack switch, in process: throughput against frame size", f"{prefix}_size.png")
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, mode, panel in zip(axes, ("tx", "rx"), "cd"):
         for w in WORKERS:
             ys = [find(points, mode=mode, ports=n, size=60, workers=w)["mpps"] for n in PORTS]
