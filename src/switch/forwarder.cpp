@@ -7,21 +7,20 @@ namespace {
 constexpr std::size_t kArenaSize = std::size_t{kMaxBatch} * ring::kBufferSize;
 }  // namespace
 
-Forwarder::Forwarder(std::uint32_t self, const std::vector<Destination>& destinations,
-                     std::vector<FrameQueue*> outboxes, KickWorker kick_worker, RingStats& handoff_stats)
+Forwarder::Forwarder(std::uint32_t self, std::size_t destination_count, std::vector<FrameQueue*> outboxes,
+                     KickWorker kick_worker, RingStats& handoff_stats)
     : self_(self),
-      destinations_(destinations),
       outboxes_(std::move(outboxes)),
       kick_worker_(std::move(kick_worker)),
       handoff_stats_(handoff_stats),
       frames_(kMaxBatch),
-      head_(destinations.size(), kEnd),
-      tail_(destinations.size(), kEnd),
-      length_(destinations.size(), 0),
+      head_(destination_count, kEnd),
+      tail_(destination_count, kEnd),
+      length_(destination_count, 0),
       outbox_used_(outboxes_.size(), false),
       arena_(std::make_unique<std::uint8_t[]>(kArenaSize)) {
-    touched_.reserve(destinations.size());
-    published_.reserve(destinations.size());
+    touched_.reserve(destination_count);
+    published_.reserve(destination_count);
 }
 
 wire::Bytes Forwarder::copy_in(wire::Bytes frame) {
@@ -45,7 +44,7 @@ void Forwarder::stage(wire::Bytes frame, std::uint32_t dest) {
 }
 
 void Forwarder::prefetch(std::uint32_t dest) const {
-    const Destination& d = destinations_[dest];
+    const Destination& d = (*destinations_)[dest];
     if (!d.ring || d.owner != self_) return;
     __builtin_prefetch(d.port);
     __builtin_prefetch(&d.ring->stats, 1);
@@ -62,9 +61,10 @@ std::uint32_t Forwarder::flush() {
     for (std::size_t t = 0; t < touched_.size(); ++t) {
         if (t + kAhead < touched_.size()) prefetch(touched_[t + kAhead]);
         const std::uint32_t dest = touched_[t];
-        const Destination& d = destinations_[dest];
+        const Destination& d = (*destinations_)[dest];
         const std::uint32_t first = head_[dest];
-        if (d.owner != self_) sent += deliver_to_inbox(dest, first);
+        if (!d.ring && !d.nic) drop_rest(handoff_stats_, DropReason::port_failed, first);
+        else if (d.owner != self_) sent += deliver_to_inbox(d.owner, dest, first);
         else if (d.ring) sent += deliver_to_port(d, first, length_[dest]);
         else sent += deliver_to_nic(d, first);
         head_[dest] = kEnd;
@@ -130,8 +130,7 @@ std::uint32_t Forwarder::deliver_to_nic(const Destination& d, std::uint32_t firs
     return n;
 }
 
-std::uint32_t Forwarder::deliver_to_inbox(std::uint32_t dest, std::uint32_t first) {
-    const std::uint32_t owner = destinations_[dest].owner;
+std::uint32_t Forwarder::deliver_to_inbox(std::uint32_t owner, std::uint32_t dest, std::uint32_t first) {
     FrameQueue& q = *outboxes_[owner];
     const std::uint32_t room = q.space();
     std::uint32_t n = 0;

@@ -19,6 +19,8 @@ namespace ms::sw {
 
 inline constexpr std::uint32_t kMaxBatch = 512;
 
+// Where a destination id leads. Neither ring nor nic: the id is vacant (its port was
+// detached while frames for it were in flight), and frames for it are dropped.
 struct Destination {
     Port* port = nullptr;          // for a port ring
     PortRing* ring = nullptr;      // for a port ring
@@ -31,8 +33,12 @@ class Forwarder {
 public:
     using KickWorker = std::function<void(std::uint32_t worker)>;
 
-    Forwarder(std::uint32_t self, const std::vector<Destination>& destinations,
-              std::vector<FrameQueue*> outboxes, KickWorker kick_worker, RingStats& handoff_stats);
+    // `destination_count` bounds every destination id the worker will stage.
+    Forwarder(std::uint32_t self, std::size_t destination_count, std::vector<FrameQueue*> outboxes,
+              KickWorker kick_worker, RingStats& handoff_stats);
+
+    // The destination table of the current topology; call at each quiescent point.
+    void set_destinations(const std::vector<Destination>& destinations) { destinations_ = &destinations; }
 
     // Copies a frame the switch must not read in place (a port's tx buffer) into
     // switch-owned memory that stays valid until flush().
@@ -53,17 +59,17 @@ private:
 
     std::uint32_t deliver_to_port(const Destination& d, std::uint32_t first, std::uint32_t count);
     std::uint32_t deliver_to_nic(const Destination& d, std::uint32_t first);
-    std::uint32_t deliver_to_inbox(std::uint32_t dest, std::uint32_t first);
+    std::uint32_t deliver_to_inbox(std::uint32_t owner, std::uint32_t dest, std::uint32_t first);
     void drop_rest(RingStats& stats, DropReason reason, std::uint32_t from);
     void prefetch(std::uint32_t dest) const;
     // Kicks the applications that sleep on rings this flush published to.
     void kick_sleepers();
 
     std::uint32_t self_;
-    const std::vector<Destination>& destinations_;
+    const std::vector<Destination>* destinations_ = nullptr;
     std::vector<FrameQueue*> outboxes_;  // by worker; null for self
     KickWorker kick_worker_;
-    RingStats& handoff_stats_;  // this worker's own: drops on a full inbox
+    RingStats& handoff_stats_;  // this worker's own: drops on a full inbox or a vacant destination
 
     std::vector<Staged> frames_;
     std::uint32_t count_ = 0;

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <thread>
 
 namespace ms::sw {
 
@@ -50,82 +49,56 @@ PortId ClaimTable::lookup(std::uint8_t protocol, const wire::IpAddr& addr, std::
     return find(PackedClaimKey(protocol, wire::IpAddr::any(addr.family), port));
 }
 
-Registry::Registry(std::size_t reader_count)
-    : current_owner_(std::make_shared<const ClaimTable>(std::vector<ClaimTable::Entry>{}, std::vector<wire::IpAddr>{})),
-      current_(current_owner_.get()),
-      readers_(std::make_unique<ReaderState[]>(reader_count)),
-      reader_count_(reader_count) {}
-
-Registry::~Registry() = default;
+Registry::Registry(Qsbr& qsbr)
+    : table_(qsbr, std::make_shared<const ClaimTable>(std::vector<ClaimTable::Entry>{}, std::vector<wire::IpAddr>{})) {}
 
 ClaimError Registry::add(const ClaimKey& key, PortId port) {
     if (key.protocol != IPPROTO_TCP && key.protocol != IPPROTO_UDP) return ClaimError::bad_protocol;
     if (key.port == 0 || port == kNoPort) return ClaimError::bad_port;
-    std::lock_guard lock(writer_);
-    // A wildcard and an exact claim of the same protocol and port may coexist, as two
-    // kernel sockets bound to 0.0.0.0:p and a:p cannot: the kernel socket each claim
-    // holds (DESIGN §3) is what rules that out in the daemon.
-    if (current_owner_->find_exact(key) != kNoPort) return ClaimError::conflict;
-    auto claims = current_owner_->entries();
-    claims.push_back({key, port});
-    publish(std::move(claims), current_owner_->local_addresses());
-    return ClaimError::ok;
+    ClaimError result = ClaimError::ok;
+    table_.update([&](const ClaimTable& t) -> std::shared_ptr<const ClaimTable> {
+        // A wildcard and an exact claim of the same protocol and port may coexist here;
+        // the kernel socket each claim holds (DESIGN §3) is what rules that out.
+        if (t.find_exact(key) != kNoPort) {
+            result = ClaimError::conflict;
+            return nullptr;
+        }
+        auto claims = t.entries();
+        claims.push_back({key, port});
+        return std::make_shared<const ClaimTable>(claims, t.local_addresses());
+    });
+    return result;
 }
 
 ClaimError Registry::remove(const ClaimKey& key, PortId port) {
-    std::lock_guard lock(writer_);
-    auto claims = current_owner_->entries();
-    auto it = std::find_if(claims.begin(), claims.end(),
-                           [&](const ClaimTable::Entry& e) { return e.key == key && e.port == port; });
-    if (it == claims.end()) return ClaimError::not_found;
-    claims.erase(it);
-    publish(std::move(claims), current_owner_->local_addresses());
-    return ClaimError::ok;
+    ClaimError result = ClaimError::ok;
+    table_.update([&](const ClaimTable& t) -> std::shared_ptr<const ClaimTable> {
+        auto claims = t.entries();
+        auto it = std::find_if(claims.begin(), claims.end(),
+                               [&](const ClaimTable::Entry& e) { return e.key == key && e.port == port; });
+        if (it == claims.end()) {
+            result = ClaimError::not_found;
+            return nullptr;
+        }
+        claims.erase(it);
+        return std::make_shared<const ClaimTable>(claims, t.local_addresses());
+    });
+    return result;
 }
 
 std::size_t Registry::remove_port(PortId port) {
-    std::lock_guard lock(writer_);
-    auto claims = current_owner_->entries();
-    const std::size_t removed = std::erase_if(claims, [port](const ClaimTable::Entry& e) { return e.port == port; });
-    if (removed) publish(std::move(claims), current_owner_->local_addresses());
+    std::size_t removed = 0;
+    table_.update([&](const ClaimTable& t) -> std::shared_ptr<const ClaimTable> {
+        auto claims = t.entries();
+        removed = std::erase_if(claims, [port](const ClaimTable::Entry& e) { return e.port == port; });
+        if (removed == 0) return nullptr;
+        return std::make_shared<const ClaimTable>(claims, t.local_addresses());
+    });
     return removed;
 }
 
 void Registry::set_local_addresses(std::vector<wire::IpAddr> addresses) {
-    std::lock_guard lock(writer_);
-    publish(current_owner_->entries(), std::move(addresses));
-}
-
-std::shared_ptr<const ClaimTable> Registry::snapshot() const {
-    std::lock_guard lock(writer_);
-    return current_owner_;
-}
-
-const ClaimTable& Registry::read(std::size_t reader) {
-    readers_[reader].seen.store(epoch_.load(std::memory_order_acquire), std::memory_order_seq_cst);
-    return *current_.load(std::memory_order_seq_cst);
-}
-
-void Registry::offline(std::size_t reader) { readers_[reader].seen.store(0, std::memory_order_release); }
-
-void Registry::publish(std::vector<ClaimTable::Entry> claims, std::vector<wire::IpAddr> local) {
-    auto next = std::make_shared<const ClaimTable>(claims, std::move(local));
-    current_.store(next.get(), std::memory_order_seq_cst);
-    const std::uint64_t epoch = epoch_.fetch_add(1, std::memory_order_seq_cst) + 1;
-    // A reader that announced `epoch` or later loaded `next`; one that is offline holds
-    // nothing. Only then may the old table go.
-    wait_for_readers(epoch);
-    current_owner_ = std::move(next);
-}
-
-void Registry::wait_for_readers(std::uint64_t epoch) const {
-    for (std::size_t r = 0; r < reader_count_; ++r) {
-        for (;;) {
-            const std::uint64_t seen = readers_[r].seen.load(std::memory_order_seq_cst);
-            if (seen == 0 || seen >= epoch) break;
-            std::this_thread::yield();
-        }
-    }
+    table_.update([&](const ClaimTable& t) { return std::make_shared<const ClaimTable>(t.entries(), std::move(addresses)); });
 }
 
 }  // namespace ms::sw

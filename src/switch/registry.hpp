@@ -3,20 +3,18 @@
 // local addresses, so that a wildcard claim (0.0.0.0 or ::) matches only traffic to or
 // from an address of ours. Lookup tries the exact address first, then the wildcard.
 //
-// Concurrency: one writer (the control thread) and any number of registered readers
-// (the switch workers). The writer builds a new immutable ClaimTable and publishes it
-// with one atomic store (copy-on-write); readers load it lock-free at the start of each
-// batch. The old table is freed once every reader has passed a quiescent point
-// (QSBR: a reader announces the epoch it has seen, or that it is offline).
+// Concurrency: writers (the control thread) build a new immutable ClaimTable and
+// publish it with one atomic store (copy-on-write, Published<T>); the switch workers
+// read it lock-free, and the old table is freed once every worker has passed a
+// quiescent point (qsbr.hpp).
 // Lookups are expected O(1), by open addressing, and never allocate.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <vector>
 
+#include "switch/qsbr.hpp"
 #include "wire/bytes.hpp"
 
 namespace ms::sw {
@@ -84,42 +82,22 @@ enum class ClaimError { ok, conflict, not_found, bad_protocol, bad_port };
 
 class Registry {
 public:
-    explicit Registry(std::size_t reader_count);
-    ~Registry();
-    Registry(const Registry&) = delete;
-    Registry& operator=(const Registry&) = delete;
+    explicit Registry(Qsbr& qsbr);
 
-    // Writer side (serialised internally; may block until readers move on).
+    // Writer side (serialised; may wait until readers move on).
     [[nodiscard]] ClaimError add(const ClaimKey& key, PortId port);
     [[nodiscard]] ClaimError remove(const ClaimKey& key, PortId port);
     // Removes every claim of a port; returns how many there were.
     std::size_t remove_port(PortId port);
     void set_local_addresses(std::vector<wire::IpAddr> addresses);
 
-    // Reader side. `reader` is this reader's index, below reader_count.
-    // Announces a quiescent point and returns the current table, valid until the
-    // reader's next call to read() or offline().
-    [[nodiscard]] const ClaimTable& read(std::size_t reader);
-    // The reader holds no table (for example while it sleeps).
-    void offline(std::size_t reader);
-
+    // Reader side: the current table, valid until the reader's next quiescent point.
+    [[nodiscard]] const ClaimTable& read() const { return table_.read(); }
     // For the control thread and tools: the current table.
-    [[nodiscard]] std::shared_ptr<const ClaimTable> snapshot() const;
+    [[nodiscard]] std::shared_ptr<const ClaimTable> snapshot() const { return table_.snapshot(); }
 
 private:
-    struct alignas(64) ReaderState {
-        std::atomic<std::uint64_t> seen{0};  // 0: offline
-    };
-
-    void publish(std::vector<ClaimTable::Entry> claims, std::vector<wire::IpAddr> local);
-    void wait_for_readers(std::uint64_t epoch) const;
-
-    mutable std::mutex writer_;
-    std::shared_ptr<const ClaimTable> current_owner_;  // writer's reference
-    std::atomic<const ClaimTable*> current_;
-    std::atomic<std::uint64_t> epoch_{1};
-    std::unique_ptr<ReaderState[]> readers_;
-    std::size_t reader_count_;
+    Published<ClaimTable> table_;
 };
 
 }  // namespace ms::sw

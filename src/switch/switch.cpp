@@ -5,68 +5,123 @@
 #include "switch/worker.hpp"
 
 namespace ms::sw {
+namespace {
+
+void check_config(const SwitchConfig& c) {
+    if (c.workers == 0) throw std::invalid_argument("a switch needs at least one worker");
+    if (c.max_ports == 0 || c.max_ports > kMaxPorts) {
+        throw std::invalid_argument("max ports must be 1.." + std::to_string(kMaxPorts));
+    }
+    if (c.max_ring_pairs == 0 || c.max_ring_pairs > ring::kMaxRingPairs) {
+        throw std::invalid_argument("max ring pairs must be 1.." + std::to_string(ring::kMaxRingPairs));
+    }
+    if (c.batch == 0 || c.batch > kMaxBatch) throw std::invalid_argument("batch must be 1.." + std::to_string(kMaxBatch));
+}
+
+}  // namespace
 
 Switch::Switch(Nic& nic, SwitchConfig config)
     : nic_(nic),
       nic_mac_(nic.mac()),
-      config_(config),
-      registry_(config.workers),
+      config_((check_config(config), config)),
+      qsbr_(config.workers),
+      registry_(qsbr_),
+      ports_(config.max_ports),
       failed_(std::make_unique<std::atomic<bool>[]>(config.max_ports)),
-      nic_stats_(std::make_unique<RingStats[]>(nic.queue_count())) {
-    if (config_.workers == 0) throw std::invalid_argument("a switch needs at least one worker");
-    if (config_.max_ports == 0 || config_.max_ports > kMaxPorts) {
-        throw std::invalid_argument("max ports must be 1.." + std::to_string(kMaxPorts));
-    }
-    if (config_.batch == 0 || config_.batch > kMaxBatch) {
-        throw std::invalid_argument("batch must be 1.." + std::to_string(kMaxBatch));
-    }
+      nic_stats_(std::make_unique<RingStats[]>(nic.queue_count())),
+      topology_(qsbr_, std::make_shared<const Topology>()) {
+    if (nic.queue_count() == 0) throw std::invalid_argument("the NIC has no queues");
     for (std::uint32_t w = 0; w < config_.workers; ++w) workers_.push_back(std::make_unique<Worker>(*this, w));
     for (std::size_t q = 0; q < nic.queue_count(); ++q) workers_[q % config_.workers]->own_nic_queue(q);
+    topology_.update([this](const Topology&) { return build_topology(); });
 }
 
 Switch::~Switch() { stop(); }
 
-PortId Switch::add_port(const PortConfig& config) {
-    if (started_) throw std::logic_error("ports are added before the switch starts");
-    if (ports_.size() >= config_.max_ports) {
-        throw std::length_error("switch is full: " + std::to_string(config_.max_ports) + " ports");
+std::shared_ptr<const Topology> Switch::build_topology() const {
+    auto t = std::make_shared<Topology>();
+    const std::size_t queues = nic_.queue_count();
+    t->destinations.resize(queues + std::size_t{config_.max_ports} * config_.max_ring_pairs);
+    for (std::size_t q = 0; q < queues; ++q) {
+        t->destinations[q] = Destination{nullptr, nullptr, &nic_.queue(q), &nic_stats_[q],
+                                         static_cast<std::uint32_t>(q % config_.workers)};
     }
-    const auto id = static_cast<PortId>(ports_.size());
+    t->routes.resize(config_.max_ports);
+    t->rings_by_worker.resize(config_.workers);
+    for (const auto& port : ports_) {
+        if (!port) continue;
+        const std::uint32_t first = first_dest(port->id);
+        t->routes[port->id] = PortRoute{first, static_cast<std::uint32_t>(port->rings.size())};
+        for (const auto& r : port->rings) {
+            t->destinations[first + r->pair] = Destination{port.get(), r.get(), nullptr, &r->stats, r->owner};
+            t->rings_by_worker[r->owner].push_back(r.get());
+        }
+    }
+    return t;
+}
+
+PortId Switch::attach_port(const PortConfig& config) {
+    if (config.ring_pairs == 0 || config.ring_pairs > config_.max_ring_pairs) {
+        throw std::invalid_argument("ring pairs must be 1.." + std::to_string(config_.max_ring_pairs));
+    }
+    std::lock_guard lock(control_);
+    PortId id = 0;
+    while (id < ports_.size() && ports_[id]) ++id;
+    if (id == ports_.size()) throw std::length_error("switch is full: " + std::to_string(config_.max_ports) + " ports");
+    failed_[id].store(false, std::memory_order_relaxed);
     auto port = std::make_unique<Port>(id, ring::Region::create(config.ring_pairs, config.slots_per_ring), failed_[id]);
     for (std::uint32_t pair = 0; pair < config.ring_pairs; ++pair) {
         const std::uint32_t owner = (id + pair) % config_.workers;
-        port->rings.push_back(std::make_unique<PortRing>(port->region, id, pair, owner));
-        workers_[owner]->own_ring(*port->rings.back());
+        port->rings.push_back(std::make_unique<PortRing>(*port, port->region, id, pair, owner));
+        workers_[owner]->watch(port->rings.back()->to_switch.fd());
     }
-    ports_.push_back(std::move(port));
+    Port& attached = *port;
+    ports_[id] = std::move(port);
+    topology_.update([this](const Topology&) { return build_topology(); });
+    // Owners that sleep must re-read the topology and arm the new rings' kick flags.
+    for (const auto& r : attached.rings) workers_[r->owner]->kick();
     return id;
 }
 
-void Switch::build_destinations() {
-    destinations_.clear();
-    for (std::size_t q = 0; q < nic_.queue_count(); ++q) {
-        destinations_.push_back(Destination{nullptr, nullptr, &nic_.queue(q), &nic_stats_[q],
-                                            static_cast<std::uint32_t>(q % config_.workers)});
+bool Switch::detach_port(PortId id) {
+    std::lock_guard lock(control_);
+    if (id >= ports_.size() || !ports_[id]) return false;
+    registry_.remove_port(id);
+    std::unique_ptr<Port> port = std::move(ports_[id]);
+    // After this returns no worker holds the old topology, so none can touch the port.
+    topology_.update([this](const Topology&) { return build_topology(); });
+    for (const auto& r : port->rings) workers_[r->owner]->unwatch(r->to_switch.fd());
+    return true;
+}
+
+bool Switch::has_port(PortId id) const {
+    std::lock_guard lock(control_);
+    return id < ports_.size() && ports_[id];
+}
+
+Port& Switch::port(PortId id) {
+    std::lock_guard lock(control_);
+    if (id >= ports_.size() || !ports_[id]) throw std::out_of_range("no port " + std::to_string(id));
+    return *ports_[id];
+}
+
+std::vector<PortId> Switch::port_ids() const {
+    std::lock_guard lock(control_);
+    std::vector<PortId> ids;
+    for (const auto& p : ports_) {
+        if (p) ids.push_back(p->id);
     }
-    routes_.clear();
-    for (auto& port : ports_) {
-        routes_.push_back({static_cast<std::uint32_t>(destinations_.size()), static_cast<std::uint32_t>(port->rings.size())});
-        for (auto& r : port->rings) {
-            destinations_.push_back(Destination{port.get(), r.get(), nullptr, &r->stats, r->owner});
-        }
-    }
+    return ids;
 }
 
 void Switch::start() {
     if (started_) return;
-    if (nic_.queue_count() == 0) throw std::invalid_argument("the NIC has no queues");
-    build_destinations();
-    for (auto& w : workers_) {
+    for (std::uint32_t self = 0; self < workers_.size(); ++self) {
         std::vector<FrameQueue*> outboxes(workers_.size(), nullptr);
         for (std::uint32_t to = 0; to < workers_.size(); ++to) {
-            if (workers_[to].get() != w.get()) outboxes[to] = workers_[to]->inbox(static_cast<std::uint32_t>(&w - workers_.data()));
+            if (to != self) outboxes[to] = workers_[to]->inbox(self);
         }
-        w->connect(std::move(outboxes));
+        workers_[self]->connect(std::move(outboxes));
     }
     started_ = true;
     for (auto& w : workers_) threads_.emplace_back([&w] { w->run(); });
@@ -79,8 +134,11 @@ void Switch::stop() {
 }
 
 StatsSnapshot Switch::port_stats(PortId id) const {
+    std::lock_guard lock(control_);
     StatsSnapshot s;
-    for (const auto& r : ports_.at(id)->rings) s.add(r->stats);
+    if (id < ports_.size() && ports_[id]) {
+        for (const auto& r : ports_[id]->rings) s.add(r->stats);
+    }
     return s;
 }
 

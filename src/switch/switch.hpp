@@ -1,19 +1,27 @@
 // Contract: the switch (DESIGN §4). It owns the ports, the registry and the worker
-// threads, and forwards between the ports and a Nic. Ports are added before start();
-// each ring pair and each NIC queue is owned by exactly one worker, round-robin, so
-// every ring has one producer and one consumer and the data path takes no locks.
-// A worker busy-polls while there is traffic and, after `spin_rounds` empty rounds,
-// arms every need-wakeup flag it owns and sleeps in epoll: an idle switch uses no CPU.
+// threads, and forwards between the ports and a Nic. Each ring pair and each NIC queue
+// is owned by exactly one worker, so every ring has one producer and one consumer and
+// the data path takes no locks. A worker busy-polls while there is traffic and, after
+// `spin_rounds` empty rounds, arms every need-wakeup flag it owns and sleeps in epoll:
+// an idle switch uses no CPU.
+//
+// Ports attach and detach at any time, from a control thread. The set of ports is an
+// immutable Topology, replaced as a whole and read by the workers lock-free (qsbr.hpp);
+// a detached port's memory is freed only once no worker can still be using it.
+// Destination ids are stable for a port's life: port p's ring r is destination
+// nic_queues + p * max_ring_pairs + r.
 #pragma once
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "switch/forwarder.hpp"
 #include "switch/nic.hpp"
 #include "switch/port.hpp"
+#include "switch/qsbr.hpp"
 #include "switch/registry.hpp"
 
 namespace ms::sw {
@@ -21,6 +29,7 @@ namespace ms::sw {
 struct SwitchConfig {
     std::uint32_t workers = 1;
     std::uint32_t max_ports = 1024;
+    std::uint32_t max_ring_pairs = 8;   // per port
     std::uint32_t batch = 256;          // frames taken from one source at a time
     std::uint32_t spin_rounds = 2000;   // empty polling rounds before sleeping
     std::uint32_t inbox_depth = 1024;   // frames between two workers
@@ -32,6 +41,19 @@ struct PortConfig {
     std::uint32_t slots_per_ring = 1024;
 };
 
+// What the per-frame path needs about a port, dense by PortId: its rx rings are the
+// destinations first_dest .. first_dest + ring_count - 1; ring_count 0 means no port.
+struct PortRoute {
+    std::uint32_t first_dest = 0;
+    std::uint32_t ring_count = 0;
+};
+
+struct Topology {
+    std::vector<Destination> destinations;
+    std::vector<PortRoute> routes;                       // by PortId
+    std::vector<std::vector<PortRing*>> rings_by_worker;
+};
+
 class Worker;
 
 class Switch {
@@ -41,41 +63,43 @@ public:
     Switch(const Switch&) = delete;
     Switch& operator=(const Switch&) = delete;
 
-    // Before start(). Throws std::length_error beyond max_ports.
-    PortId add_port(const PortConfig& config);
+    // Before or after start(). Throws std::length_error when max_ports are attached and
+    // std::invalid_argument for a geometry out of range.
+    PortId attach_port(const PortConfig& config);
+    // Removes the port, its claims and its memory. False if there is no such port.
+    bool detach_port(PortId id);
     void start();
     void stop();
 
     [[nodiscard]] Registry& registry() { return registry_; }
     [[nodiscard]] const wire::MacAddr& nic_mac() const { return nic_mac_; }
-    [[nodiscard]] std::size_t port_count() const { return ports_.size(); }
-    [[nodiscard]] Port& port(PortId id) { return *ports_.at(id); }
+    [[nodiscard]] bool has_port(PortId id) const;
+    // The port, for the control thread; it stays valid until detach_port(id).
+    [[nodiscard]] Port& port(PortId id);
+    [[nodiscard]] std::vector<PortId> port_ids() const;
     [[nodiscard]] StatsSnapshot port_stats(PortId id) const;
     [[nodiscard]] StatsSnapshot nic_stats() const;
-    // Frames dropped because a worker's inbox to another worker was full.
+    // Frames dropped between workers: a full inbox, or a port detached in flight.
     [[nodiscard]] StatsSnapshot handoff_stats() const;
     [[nodiscard]] const SwitchConfig& config() const { return config_; }
 
 private:
     friend class Worker;
-    void build_destinations();
+    [[nodiscard]] std::uint32_t first_dest(PortId id) const {
+        return static_cast<std::uint32_t>(nic_.queue_count() + std::size_t{id} * config_.max_ring_pairs);
+    }
+    [[nodiscard]] std::shared_ptr<const Topology> build_topology() const;
 
     Nic& nic_;
     wire::MacAddr nic_mac_;
     SwitchConfig config_;
+    Qsbr qsbr_;
     Registry registry_;
-    // What the per-frame path needs about a port, dense by PortId: its rx rings are the
-    // destinations first_dest .. first_dest + ring_count - 1.
-    struct PortRoute {
-        std::uint32_t first_dest = 0;
-        std::uint32_t ring_count = 0;
-    };
-
-    std::vector<std::unique_ptr<Port>> ports_;
+    mutable std::mutex control_;                   // serialises attach and detach
+    std::vector<std::unique_ptr<Port>> ports_;     // by PortId; null when free
     std::unique_ptr<std::atomic<bool>[]> failed_;  // by PortId
-    std::vector<PortRoute> routes_;                // by PortId, built by start()
-    std::vector<Destination> destinations_;  // NIC queues first, then port rx rings
-    std::unique_ptr<RingStats[]> nic_stats_;  // by NIC queue
+    std::unique_ptr<RingStats[]> nic_stats_;       // by NIC queue
+    Published<Topology> topology_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::vector<std::thread> threads_;
     bool started_ = false;

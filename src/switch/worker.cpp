@@ -6,21 +6,7 @@
 #include <algorithm>
 #include <system_error>
 
-#include "switch/validator.hpp"
-
 namespace ms::sw {
-namespace {
-
-void watch(int epoll_fd, int fd) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = fd;
-    if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        throw std::system_error(errno, std::generic_category(), "epoll_ctl");
-    }
-}
-
-}  // namespace
 
 Worker::Worker(Switch& sw, std::uint32_t index)
     : sw_(sw), index_(index), inboxes_(sw.config().workers), epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)) {
@@ -28,58 +14,72 @@ Worker::Worker(Switch& sw, std::uint32_t index)
     for (std::uint32_t from = 0; from < inboxes_.size(); ++from) {
         if (from != index_) inboxes_[from] = std::make_unique<FrameQueue>(sw.config().inbox_depth);
     }
+    watch(doorbell_.fd());
 }
 
 Worker::~Worker() { ::close(epoll_fd_); }
 
+void Worker::watch(int fd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        throw std::system_error(errno, std::generic_category(), "epoll_ctl");
+    }
+}
+
+void Worker::unwatch(int fd) { (void)::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
+
 void Worker::connect(std::vector<FrameQueue*> outboxes) {
     // Transmit on an owned NIC queue if there is one; otherwise hand off to queue 0's owner.
     nic_tx_dest_ = nic_queues_.empty() ? 0 : static_cast<std::uint32_t>(nic_queues_.front());
+    const std::size_t destinations = sw_.first_dest(static_cast<PortId>(sw_.config().max_ports));
     forwarder_ = std::make_unique<Forwarder>(
-        index_, sw_.destinations_, std::move(outboxes),
-        [this](std::uint32_t w) { sw_.workers_[w]->kick(); }, handoff_stats_);
-    watch(epoll_fd_, doorbell_.fd());
-    for (PortRing* r : rings_) watch(epoll_fd_, r->to_switch.fd());
-    for (std::size_t q : nic_queues_) watch(epoll_fd_, sw_.nic_.queue(q).wakeup_fd());
+        index_, destinations, std::move(outboxes), [this](std::uint32_t w) { sw_.workers_[w]->kick(); },
+        handoff_stats_);
+    for (std::size_t q : nic_queues_) watch(sw_.nic_.queue(q).wakeup_fd());
 }
 
 void Worker::run() {
     std::uint32_t idle_rounds = 0;
     while (!stop_.load(std::memory_order_relaxed)) {
-        const ClaimTable& claims = sw_.registry_.read(index_);
-        if (poll_once(claims) > 0) {
+        sw_.qsbr_.quiescent(index_);
+        const Topology& topo = sw_.topology_.read();
+        forwarder_->set_destinations(topo.destinations);
+        if (poll_once(topo, sw_.registry_.read()) > 0) {
             idle_rounds = 0;
         } else if (++idle_rounds >= sw_.config().spin_rounds) {
-            sleep();
+            sleep(topo);
             idle_rounds = 0;
         }
     }
-    sw_.registry_.offline(index_);
+    sw_.qsbr_.offline(index_);
 }
 
-std::uint32_t Worker::poll_once(const ClaimTable& claims) {
+std::uint32_t Worker::poll_once(const Topology& topo, const ClaimTable& claims) {
     std::uint32_t work = 0;
     for (auto& q : inboxes_) {
         if (q) work += poll_inbox(*q);
     }
-    for (std::size_t q : nic_queues_) work += poll_nic(q, claims);
-    for (PortRing* r : rings_) work += poll_port(*r, claims);
+    for (std::size_t q : nic_queues_) work += poll_nic(q, topo, claims);
+    for (PortRing* r : topo.rings_by_worker[index_]) work += poll_port(*r, topo, claims);
     return work;
 }
 
-bool Worker::route(const Verdict& v, std::uint32_t& dest) const {
+bool Worker::route(const Verdict& v, const Topology& topo, std::uint32_t& dest) const {
     if (v.kind == Verdict::Kind::to_nic) {
         dest = nic_tx_dest_;
         return true;
     }
-    if (v.port >= sw_.routes_.size()) return false;  // a claim naming no port of ours
-    const Switch::PortRoute& r = sw_.routes_[v.port];
+    if (v.port >= topo.routes.size()) return false;
+    const PortRoute& r = topo.routes[v.port];
+    if (r.ring_count == 0) return false;  // a claim naming no port of ours
     dest = r.first_dest + (r.ring_count == 1 ? 0 : v.flow_hash % r.ring_count);
     return true;
 }
 
-std::uint32_t Worker::poll_port(PortRing& r, const ClaimTable& claims) {
-    if (sw_.failed_[r.port].load(std::memory_order_relaxed)) return 0;
+std::uint32_t Worker::poll_port(PortRing& r, const Topology& topo, const ClaimTable& claims) {
+    if (r.port_object->is_failed()) return 0;
     const std::uint32_t pending = std::min(r.tx.sync(), sw_.config().batch);
     std::uint32_t taken = 0;
     std::uint64_t bytes = 0;
@@ -91,7 +91,7 @@ std::uint32_t Worker::poll_port(PortRing& r, const ClaimTable& claims) {
         std::uint32_t dest;
         if (v.kind == Verdict::Kind::drop) {
             r.stats.drop(v.reason);
-        } else if (!route(v, dest)) {
+        } else if (!route(v, topo, dest)) {
             r.stats.drop(DropReason::port_failed);
         } else {
             bytes += copy.size();
@@ -100,13 +100,13 @@ std::uint32_t Worker::poll_port(PortRing& r, const ClaimTable& claims) {
         }
     }
     r.stats.tx_bytes.add(bytes);
-    if (r.tx.failed()) sw_.ports_[r.port]->fail(r, r.tx.fault());
+    if (r.tx.failed()) r.port_object->fail(r, r.tx.fault());
     r.tx.release(taken);  // frames are copied: slots go back before delivery
     forwarder_->flush();
     return taken;
 }
 
-std::uint32_t Worker::poll_nic(std::size_t queue, const ClaimTable& claims) {
+std::uint32_t Worker::poll_nic(std::size_t queue, const Topology& topo, const ClaimTable& claims) {
     NicQueue& q = sw_.nic_.queue(queue);
     RingStats& stats = sw_.nic_stats_[queue];
     const std::uint32_t n = std::min(q.rx_available(), sw_.config().batch);
@@ -119,7 +119,7 @@ std::uint32_t Worker::poll_nic(std::size_t queue, const ClaimTable& claims) {
         const Verdict v = classify_rx(frame, claims);
         std::uint32_t dest;
         if (v.kind == Verdict::Kind::drop) stats.drop(v.reason);
-        else if (!route(v, dest)) stats.drop(DropReason::port_failed);
+        else if (!route(v, topo, dest)) stats.drop(DropReason::port_failed);
         else forwarder_->stage(frame, dest);
     }
     stats.rx_frames.add(n);
@@ -141,29 +141,33 @@ std::uint32_t Worker::poll_inbox(FrameQueue& q) {
     return n;
 }
 
-void Worker::sleep() {
-    sw_.registry_.offline(index_);
-    if (!arm_all()) {
-        epoll_event events[16];
-        (void)::epoll_wait(epoll_fd_, events, 16, sw_.config().sleep_timeout_ms);
+void Worker::sleep(const Topology& topo) {
+    if (arm_all(topo)) {
+        disarm_all(topo);
+        return;
     }
-    disarm_all();
+    // Offline while asleep: the control thread need not wait for us to detach a port.
+    sw_.qsbr_.offline(index_);
+    epoll_event events[16];
+    (void)::epoll_wait(epoll_fd_, events, 16, sw_.config().sleep_timeout_ms);
+    sw_.qsbr_.quiescent(index_);
+    disarm_all(sw_.topology_.read());
 }
 
-bool Worker::arm_all() {
+bool Worker::arm_all(const Topology& topo) {
     asleep_.store(true, std::memory_order_seq_cst);
     bool work = stop_.load(std::memory_order_seq_cst);
     for (auto& q : inboxes_) work = work || (q && q->available() > 0);
     for (std::size_t q : nic_queues_) work = sw_.nic_.queue(q).arm_wakeup() || work;
-    for (PortRing* r : rings_) work = r->tx.prepare_to_sleep() || work;
+    for (PortRing* r : topo.rings_by_worker[index_]) work = r->tx.prepare_to_sleep() || work;
     return work;
 }
 
-void Worker::disarm_all() {
+void Worker::disarm_all(const Topology& topo) {
     asleep_.store(false, std::memory_order_relaxed);
     doorbell_.drain();
     for (std::size_t q : nic_queues_) sw_.nic_.queue(q).disarm_wakeup();
-    for (PortRing* r : rings_) {
+    for (PortRing* r : topo.rings_by_worker[index_]) {
         r->tx.wake();
         r->to_switch.drain();
     }

@@ -1,8 +1,10 @@
-// Contract: one switch worker thread. It owns some NIC queues and some port ring pairs
-// and runs the first pass of forwarding for each: take a batch, copy port frames into
-// switch memory, validate or classify every frame against one registry snapshot, and
-// stage it to its destination; then Forwarder::flush() does the second pass. Frames
-// that other workers hand it arrive in its inboxes, already validated.
+// Contract: one switch worker thread. It owns some NIC queues and, through the current
+// Topology, some port ring pairs, and runs the first pass of forwarding for each: take a
+// batch, copy port frames into switch memory, validate or classify every frame against
+// one registry snapshot, and stage it to its destination; then Forwarder::flush() does
+// the second pass. Frames that other workers hand it arrive in its inboxes, already
+// validated. Each loop starts with a quiescent point (qsbr.hpp): no pointer into a
+// topology or claim table survives from one loop to the next.
 #pragma once
 
 #include <atomic>
@@ -21,34 +23,36 @@ public:
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
 
-    void own_ring(PortRing& ring) { rings_.push_back(&ring); }
     void own_nic_queue(std::size_t queue) { nic_queues_.push_back(queue); }
     // The queue through which `from` hands this worker frames.
     [[nodiscard]] FrameQueue* inbox(std::uint32_t from) { return inboxes_[from].get(); }
-    // Call after all workers exist and the destinations are built.
+    // Call after all workers exist.
     void connect(std::vector<FrameQueue*> outboxes);
+    // Adds or removes a descriptor (a port ring's kick eventfd) from the sleep set;
+    // safe from the control thread.
+    void watch(int fd);
+    void unwatch(int fd);
 
     void run();
     void request_stop();
-    // Wakes the worker if it sleeps (a peer filled its inbox).
+    // Wakes the worker if it sleeps (a peer filled its inbox, or the ports changed).
     void kick();
     [[nodiscard]] const RingStats& handoff_stats() const { return handoff_stats_; }
 
 private:
-    [[nodiscard]] std::uint32_t poll_once(const ClaimTable& claims);
-    [[nodiscard]] std::uint32_t poll_port(PortRing& r, const ClaimTable& claims);
-    [[nodiscard]] std::uint32_t poll_nic(std::size_t queue, const ClaimTable& claims);
+    [[nodiscard]] std::uint32_t poll_once(const Topology& topo, const ClaimTable& claims);
+    [[nodiscard]] std::uint32_t poll_port(PortRing& r, const Topology& topo, const ClaimTable& claims);
+    [[nodiscard]] std::uint32_t poll_nic(std::size_t queue, const Topology& topo, const ClaimTable& claims);
     [[nodiscard]] std::uint32_t poll_inbox(FrameQueue& q);
     // The destination id for a frame that is to be forwarded; false if the verdict
     // names a port the switch does not have.
-    [[nodiscard]] bool route(const Verdict& v, std::uint32_t& dest) const;
-    void sleep();
-    [[nodiscard]] bool arm_all();
-    void disarm_all();
+    [[nodiscard]] bool route(const Verdict& v, const Topology& topo, std::uint32_t& dest) const;
+    void sleep(const Topology& topo);
+    [[nodiscard]] bool arm_all(const Topology& topo);
+    void disarm_all(const Topology& topo);
 
     Switch& sw_;
     std::uint32_t index_;
-    std::vector<PortRing*> rings_;
     std::vector<std::size_t> nic_queues_;
     std::vector<std::unique_ptr<FrameQueue>> inboxes_;  // by sending worker; null for self
     std::unique_ptr<Forwarder> forwarder_;

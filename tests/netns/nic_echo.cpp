@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
         ms::nic::XdpProgram xdp(ifname);
         ms::nic::AfXdpNic nic({ifname, 1}, xdp);
         ms::sw::Switch sw(nic, {});
-        const ms::sw::PortId port = sw.add_port({1, 1024});
+        const ms::sw::PortId port = sw.attach_port({1, 1024});
         const ms::sw::ClaimKey claim{IPPROTO_UDP, local, udp_port};
         if (sw.registry().add(claim, port) != ms::sw::ClaimError::ok || !xdp.add_claim(claim)) {
             throw std::runtime_error("cannot claim the UDP port");

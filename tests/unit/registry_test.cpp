@@ -28,7 +28,8 @@ protected:
     void SetUp() override { reg_.set_local_addresses({kLocal, ip("198.18.0.3"), kLocal6}); }
     // The control thread's view; the reader side is exercised by RegistryConcurrency.
     std::shared_ptr<const ClaimTable> table() { return reg_.snapshot(); }
-    Registry reg_{1};
+    Qsbr qsbr_{1};
+    Registry reg_{qsbr_};
 };
 
 TEST_F(RegistryTest, FindsAnExactClaim) {
@@ -99,7 +100,8 @@ TEST_F(RegistryTest, HoldsThousandsOfClaims) {
 TEST(RegistryConcurrency, ReadersNeverSeeATornOrFreedTable) {
     // Two workers read continuously while the control thread adds and removes claims.
     // Under ASan a reclaimed-too-early table is a use-after-free.
-    Registry reg(2);
+    Qsbr qsbr(2);
+    Registry reg(qsbr);
     reg.set_local_addresses({kLocal});
     ASSERT_EQ(reg.add({IPPROTO_UDP, kLocal, 9}, 1), ClaimError::ok);
     std::atomic<bool> stop{false};
@@ -107,15 +109,16 @@ TEST(RegistryConcurrency, ReadersNeverSeeATornOrFreedTable) {
     auto reader = [&](std::size_t id) {
         std::uint64_t n = 0;
         while (!stop.load(std::memory_order_relaxed)) {
-            const ClaimTable& t = reg.read(id);
+            qsbr.quiescent(id);
+            const ClaimTable& t = reg.read();
             // The permanent claim is always there; the churned one may or may not be.
             if (t.lookup(IPPROTO_UDP, kLocal, 9) != 1) ADD_FAILURE() << "lost a stable claim";
             const PortId churn = t.lookup(IPPROTO_UDP, kLocal, 10);
             if (churn != kNoPort && churn != 2) ADD_FAILURE() << "torn claim";
             ++n;
-            if (n % 1024 == 0) reg.offline(id);  // readers also go offline, as sleeping workers do
+            if (n % 1024 == 0) qsbr.offline(id);  // readers also go offline, as sleeping workers do
         }
-        reg.offline(id);
+        qsbr.offline(id);
         lookups += n;
     };
     std::thread a(reader, 0);

@@ -41,7 +41,7 @@ protected:
         nic_ = std::make_unique<MemoryNic>(nic_queues, 1024, test::kNicMac);
         sw_ = std::make_unique<Switch>(*nic_, config);
         for (std::uint32_t i = 0; i < ports; ++i) {
-            const PortId id = sw_->add_port({ring_pairs, slots});
+            const PortId id = sw_->attach_port({ring_pairs, slots});
             ASSERT_EQ(sw_->registry().add({IPPROTO_UDP, ip("198.18.0.1"), port_number(i)}, id), ClaimError::ok);
         }
         sw_->registry().set_local_addresses({ip("198.18.0.1")});
@@ -271,6 +271,41 @@ TEST_F(SwitchTest, TwoWorkersHandFramesToEachOther) {
     EXPECT_EQ(sw_->handoff_stats().total_drops(), 0u);
 }
 
+TEST_F(SwitchTest, PortsAttachAndDetachWhileTrafficFlows) {
+    make(2, SwitchConfig{.workers = 2, .spin_rounds = 100, .sleep_timeout_ms = 60000}, 1, 256, 2);
+    // A worker that sleeps must notice a port attached meanwhile: its first kick counts.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const PortId late = sw_->attach_port({1, 256});
+    ASSERT_EQ(sw_->registry().add({IPPROTO_UDP, ip("198.18.0.1"), 6000}, late), ClaimError::ok);
+    send(late, {ipv4_frame(Proto::udp, "198.18.0.1", 6000, "198.18.0.2", 9)});
+    EXPECT_EQ(collect_n(1).size(), 1u);
+
+    // Port 0 keeps receiving while port 1 comes and goes underneath.
+    std::atomic<bool> stop{false};
+    std::thread churn([&] {
+        while (!stop) {
+            ASSERT_TRUE(sw_->detach_port(1));
+            const PortId again = sw_->attach_port({1, 64});
+            ASSERT_EQ(again, 1);
+            ASSERT_EQ(sw_->registry().add({IPPROTO_UDP, ip("198.18.0.1"), port_number(1)}, again), ClaimError::ok);
+        }
+    });
+    std::size_t got = 0;
+    for (int round = 0; round < 50; ++round) {
+        inject({to_port(0), to_port(1)}, static_cast<std::size_t>(round % 2));
+        got += receive_n(0, 1).size();
+        ASSERT_TRUE(eventually([&] { return nic_->to_switch(0).available() == 0 && nic_->to_switch(1).available() == 0; }));
+    }
+    stop = true;
+    churn.join();
+    EXPECT_EQ(got, 50u);
+    EXPECT_TRUE(sw_->detach_port(late));
+    EXPECT_FALSE(sw_->has_port(late));
+    inject({ipv4_frame(Proto::udp, "198.18.0.2", 9, "198.18.0.1", 6000, test::kPeerMac, test::kNicMac)});
+    ASSERT_TRUE(eventually([&] { return sw_->nic_stats().drop(DropReason::host_miss) >= 1; }))
+        << "the detached port's claim must be gone";
+}
+
 double process_cpu_seconds() {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
@@ -293,17 +328,19 @@ TEST_F(SwitchTest, SleepsWhenIdleAndWakesOnAKick) {
     EXPECT_EQ(receive_n(0, 1).size(), 1u);
 }
 
-TEST(SwitchSetup, RefusesBadConfigurationAndLatePorts) {
+TEST(SwitchSetup, RefusesBadConfigurationAndTooManyPorts) {
     MemoryNic nic(1, 64, test::kNicMac);
     EXPECT_THROW(Switch(nic, SwitchConfig{.workers = 0}), std::invalid_argument);
     EXPECT_THROW(Switch(nic, SwitchConfig{.max_ports = kMaxPorts + 1}), std::invalid_argument);
     EXPECT_THROW(Switch(nic, SwitchConfig{.batch = kMaxBatch + 1}), std::invalid_argument);
-    Switch sw(nic, SwitchConfig{.max_ports = 2});
-    sw.add_port({});
-    sw.add_port({});
-    EXPECT_THROW(sw.add_port({}), std::length_error);
-    sw.start();
-    EXPECT_THROW(sw.add_port({}), std::logic_error);
+    Switch sw(nic, SwitchConfig{.max_ports = 2, .max_ring_pairs = 2});
+    EXPECT_THROW(sw.attach_port({.ring_pairs = 3}), std::invalid_argument);
+    EXPECT_EQ(sw.attach_port({}), 0);
+    EXPECT_EQ(sw.attach_port({}), 1);
+    EXPECT_THROW(sw.attach_port({}), std::length_error);
+    EXPECT_TRUE(sw.detach_port(0));
+    EXPECT_FALSE(sw.detach_port(0));
+    EXPECT_EQ(sw.attach_port({}), 0);  // the freed id is reused
 }
 
 }  // namespace

@@ -42,7 +42,8 @@ protected:
     }
     std::vector<std::uint8_t> good_udp() { return ipv4_frame(Proto::udp, "198.18.0.1", 5000, "198.18.0.2", 9); }
 
-    Registry reg_{1};
+    Qsbr qsbr_{1};
+    Registry reg_{qsbr_};
     std::shared_ptr<const ClaimTable> table_;
 };
 

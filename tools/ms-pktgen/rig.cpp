@@ -51,7 +51,7 @@ public:
     explicit Rig(const RigConfig& c)
         : c_(c), nic_(c.workers, 4096, kNicMac), sw_(nic_, switch_config(c)) {
         for (std::uint32_t i = 0; i < c.ports; ++i) {
-            const sw::PortId id = sw_.add_port({1, c.slots_per_ring});
+            const sw::PortId id = sw_.attach_port({1, c.slots_per_ring});
             const sw::ClaimKey claim{ip_protocol(c.proto), kLocalIp, static_cast<std::uint16_t>(kFirstPort + i)};
             if (sw_.registry().add(claim, id) != sw::ClaimError::ok) throw std::logic_error("rig claim failed");
             flows_.push_back(Flow{PacketBuilder(flow_of_port(c, i))});
