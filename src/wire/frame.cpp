@@ -36,6 +36,7 @@ std::optional<ParseError> parse_ipv4(ParsedFrame& f, Bytes l3) {
     f.protocol = ip->protocol();
     f.fragment = ip->is_fragment();
     if (ip->fragment_offset() != 0) return std::nullopt;  // no transport header here
+    f.l4_offset = static_cast<std::uint16_t>(f.l3_offset + ip->header_len());
     return parse_ports(f, ip->payload());
 }
 
@@ -48,6 +49,7 @@ std::optional<ParseError> parse_ipv6(ParsedFrame& f, Bytes l3) {
     f.protocol = ip->upper_protocol();
     f.fragment = ip->is_fragment();
     if (f.fragment && !ip->is_first_fragment()) return std::nullopt;
+    f.l4_offset = static_cast<std::uint16_t>(f.l3_offset + (ip->upper_payload().data() - l3.data()));
     return parse_ports(f, ip->upper_payload());
 }
 

@@ -20,6 +20,7 @@ struct ParsedFrame {
     std::uint16_t vlan_id = 0;
     std::uint16_t l3_offset = 0;   // start of the IP header
     std::uint16_t l3_length = 0;   // IP total length, header included
+    std::uint16_t l4_offset = 0;   // start of the transport header, when has_ports
     IpAddr src_ip;
     IpAddr dst_ip;
     std::uint8_t protocol = 0;     // upper-layer protocol

@@ -465,12 +465,14 @@ TEST(ParseFrame, FindsPortsOfTcpUdpAndIpv6) {
     EXPECT_EQ(f.dst_port, 8080);
     EXPECT_EQ(f.l3_offset, 14);
     EXPECT_EQ(f.l3_length, 60);
+    EXPECT_EQ(f.l4_offset, 34);
 
     ParsedFrame g;
     ASSERT_FALSE(parse_frame(from_hex(capture::ipv6_udp), g));
     EXPECT_TRUE(g.has_ports);
     EXPECT_EQ(g.dst_ip, ip("2001:2::2"));
     EXPECT_EQ(g.dst_port, 7);
+    EXPECT_EQ(g.l4_offset, 54);
 }
 
 TEST(ParseFrame, AcceptsFramesWithoutPorts) {

@@ -1,0 +1,278 @@
+#include "client/multistack.hpp"
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "client/seqpacket.hpp"
+
+namespace ms::client {
+namespace {
+
+Failure system_failure(const char* what, int err) { return {Error::system, std::string(what) + ": " + std::strerror(err)}; }
+
+Failure from_status(ctl::Status s) {
+    switch (s) {
+        case ctl::Status::address_in_use: return {Error::address_in_use, "the 3-tuple is claimed already"};
+        case ctl::Status::bad_socket: return {Error::bad_socket, "not a bound TCP or UDP socket"};
+        case ctl::Status::not_attached: return {Error::not_attached, "attach a port first"};
+        case ctl::Status::already_attached: return {Error::already_attached, "this connection has a port"};
+        case ctl::Status::not_found: return {Error::not_found, "no such claim"};
+        case ctl::Status::switch_full: return {Error::switch_full, "the switch has no free port"};
+        default: return {Error::protocol, std::string("the daemon answered ") + std::string(ctl::to_string(s))};
+    }
+}
+
+// A kernel socket bound to (addr, port): the proof of ownership (DESIGN §3).
+Result<int> bind_socket(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port) {
+    const bool v4 = addr.family == wire::IpFamily::v4;
+    const int type = protocol == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
+    const int fd = ::socket(v4 ? AF_INET : AF_INET6, type | SOCK_CLOEXEC, protocol);
+    if (fd < 0) return system_failure("socket", errno);
+    sockaddr_storage ss{};
+    socklen_t len;
+    if (v4) {
+        auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+        std::memcpy(&sin->sin_addr, addr.bytes.data(), 4);
+        len = sizeof *sin;
+    } else {
+        auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(port);
+        std::memcpy(&sin6->sin6_addr, addr.bytes.data(), 16);
+        const int one = 1;
+        (void)::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        len = sizeof *sin6;
+    }
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+        const int err = errno;
+        ::close(fd);
+        if (err == EADDRINUSE) return Failure{Error::address_in_use, "the kernel reports the address in use"};
+        if (err == EACCES) return Failure{Error::permission_denied, "binding a privileged port needs CAP_NET_BIND_SERVICE"};
+        return system_failure("bind", err);
+    }
+    return fd;
+}
+
+}  // namespace
+
+std::string Failure::message() const {
+    static constexpr const char* names[] = {"switch not running", "permission denied", "address in use",
+                                            "bad socket", "not attached", "already attached", "not found",
+                                            "switch full", "protocol error", "system error"};
+    return std::string(names[static_cast<int>(error)]) + (detail.empty() ? "" : ": " + detail);
+}
+
+ctl::Tuple to_tuple(const Claim& c) {
+    ctl::Tuple t;
+    t.protocol = c.protocol;
+    t.family = static_cast<std::uint8_t>(c.addr.family);
+    t.port = c.port;
+    std::memcpy(t.addr, c.addr.bytes.data(), 16);
+    return t;
+}
+
+Claim from_tuple(const ctl::Tuple& t) {
+    Claim c;
+    c.protocol = t.protocol;
+    c.addr.family = t.family == 6 ? wire::IpFamily::v6 : wire::IpFamily::v4;
+    std::memcpy(c.addr.bytes.data(), t.addr, 16);
+    c.port = t.port;
+    return c;
+}
+
+Port::Port(std::uint32_t id, ring::Region region, std::vector<ring::EventFd> to_switch, std::vector<ring::EventFd> to_app)
+    : id_(id), region_(std::move(region)), to_switch_(std::move(to_switch)), to_app_(std::move(to_app)) {
+    for (std::uint32_t pair = 0; pair < to_switch_.size(); ++pair) {
+        tx_.emplace_back(region_, pair, &to_switch_[pair]);
+        rx_.emplace_back(region_, pair);
+    }
+}
+
+void Port::wait(std::uint32_t pair, int timeout_ms) {
+    ring::AppRxRing& r = rx_.at(pair);
+    if (r.prepare_to_sleep()) return;
+    pollfd pfd{to_app_[pair].fd(), POLLIN, 0};
+    (void)::poll(&pfd, 1, timeout_ms);
+    to_app_[pair].drain();
+    r.wake();
+}
+
+Result<Connection> Connection::open(const std::string& socket_path) {
+    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0) return system_failure("socket", errno);
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    if (socket_path.size() >= sizeof sun.sun_path) {
+        ::close(fd);
+        return Failure{Error::system, "socket path too long: " + socket_path};
+    }
+    std::memcpy(sun.sun_path, socket_path.c_str(), socket_path.size() + 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0) {
+        const int err = errno;
+        ::close(fd);
+        if (err == ENOENT || err == ECONNREFUSED) return Failure{Error::switch_not_running, socket_path};
+        if (err == EACCES || err == EPERM) return Failure{Error::permission_denied, socket_path};
+        return system_failure("connect", err);
+    }
+    return Connection(fd);
+}
+
+Connection::Connection(Connection&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), seq_(other.seq_), port_(std::move(other.port_)) {}
+
+Connection& Connection::operator=(Connection&& other) noexcept {
+    if (this != &other) {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = std::exchange(other.fd_, -1);
+        seq_ = other.seq_;
+        port_ = std::move(other.port_);
+    }
+    return *this;
+}
+
+Connection::~Connection() {
+    port_.reset();
+    if (fd_ >= 0) ::close(fd_);
+}
+
+Result<Done> Connection::call(const void* request, std::size_t request_size, void* reply, std::size_t reply_size,
+                              std::span<const int> send_fds, std::vector<int>* received_fds) {
+    auto* h = static_cast<ctl::Header*>(const_cast<void*>(request));
+    h->seq = ++seq_;
+    if (int rc = ctl::send_message(fd_, request, request_size, send_fds); rc < 0) return system_failure("send", -rc);
+    std::vector<int> fds;
+    const long n = ctl::receive_message(fd_, reply, reply_size, fds, received_fds ? ctl::kMaxFds : 0);
+    if (n == 0) return Failure{Error::switch_not_running, "the daemon closed the connection"};
+    if (n < 0) return system_failure("receive", static_cast<int>(-n));
+    const auto* r = static_cast<const ctl::Header*>(reply);
+    if (static_cast<std::size_t>(n) < sizeof(ctl::Header) || r->magic != ctl::kMagic || r->seq != seq_) {
+        ctl::close_all(fds);
+        return Failure{Error::protocol, "unexpected reply"};
+    }
+    if (r->status != ctl::Status::ok) {
+        ctl::close_all(fds);
+        return from_status(r->status);
+    }
+    if (static_cast<std::size_t>(n) != reply_size) {
+        ctl::close_all(fds);
+        return Failure{Error::protocol, "reply of the wrong size"};
+    }
+    if (received_fds) *received_fds = std::move(fds);
+    return Done{};
+}
+
+Result<Port*> Connection::attach(std::uint32_t ring_pairs, std::uint32_t slots_per_ring) {
+    if (port_) return Failure{Error::already_attached, ""};
+    ctl::AttachRequest req;
+    req.ring_pairs = ring_pairs;
+    req.slots_per_ring = slots_per_ring;
+    ctl::AttachReply rep;
+    std::vector<int> fds;
+    if (auto r = call(&req, sizeof req, &rep, sizeof rep, {}, &fds); !r) return r.failure();
+    if (rep.ring_pairs == 0 || fds.size() != 1 + 2 * std::size_t{rep.ring_pairs}) {
+        ctl::close_all(fds);
+        return Failure{Error::protocol, "attach reply without its descriptors"};
+    }
+    std::vector<ring::EventFd> to_switch;
+    std::vector<ring::EventFd> to_app;
+    for (std::uint32_t p = 0; p < rep.ring_pairs; ++p) {
+        to_switch.emplace_back(fds[1 + 2 * p]);
+        to_app.emplace_back(fds[2 + 2 * p]);
+    }
+    try {
+        port_ = std::make_unique<Port>(rep.port_id, ring::Region::map(fds[0]), std::move(to_switch), std::move(to_app));
+    } catch (const std::exception& e) {
+        return Failure{Error::protocol, e.what()};
+    }
+    return port_.get();
+}
+
+Result<Claim> Connection::claim(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port) {
+    if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP) return Failure{Error::bad_socket, "protocol must be TCP or UDP"};
+    auto fd = bind_socket(protocol, addr, port);
+    if (!fd) return fd.failure();
+    auto claimed = claim_socket(fd.value());
+    ::close(fd.value());  // the daemon holds its own reference for the claim's life
+    return claimed;
+}
+
+Result<Claim> Connection::claim_socket(int bound_fd) {
+    ctl::ClaimRequest req;
+    ctl::ClaimReply rep;
+    const int fds[] = {bound_fd};
+    if (auto r = call(&req, sizeof req, &rep, sizeof rep, fds); !r) return r.failure();
+    return from_tuple(rep.claimed);
+}
+
+Result<Done> Connection::release(const Claim& claim) {
+    ctl::ReleaseRequest req;
+    req.tuple = to_tuple(claim);
+    ctl::Header rep;
+    return call(&req, sizeof req, &rep, sizeof rep);
+}
+
+Result<ctl::InfoReply> Connection::info() {
+    ctl::Header req{.op = ctl::Op::info};
+    ctl::InfoReply rep;
+    if (auto r = call(&req, sizeof req, &rep, sizeof rep); !r) return r.failure();
+    return rep;
+}
+
+Result<ctl::StatusReply> Connection::status() {
+    ctl::Header req{.op = ctl::Op::status};
+    ctl::StatusReply rep;
+    if (auto r = call(&req, sizeof req, &rep, sizeof rep); !r) return r.failure();
+    return rep;
+}
+
+template <class Entry>
+Result<std::vector<Entry>> Connection::list(ctl::Op op) {
+    ctl::Header req{.op = op, .seq = ++seq_};
+    if (int rc = ctl::send_message(fd_, &req, sizeof req); rc < 0) return system_failure("send", -rc);
+    std::vector<Entry> out;
+    for (;;) {
+        Entry e;
+        std::vector<int> fds;
+        const long n = ctl::receive_message(fd_, &e, sizeof e, fds, 0);
+        if (n <= 0) return Failure{Error::switch_not_running, "the daemon closed the connection"};
+        if (e.h.magic != ctl::kMagic || e.h.seq != seq_) return Failure{Error::protocol, "unexpected reply"};
+        if (e.h.op == ctl::Op::list_end) return out;
+        if (e.h.status != ctl::Status::ok) return from_status(e.h.status);
+        if (static_cast<std::size_t>(n) != sizeof e) return Failure{Error::protocol, "list entry of the wrong size"};
+        out.push_back(e);
+    }
+}
+
+Result<std::vector<ctl::PortEntry>> Connection::ports() { return list<ctl::PortEntry>(ctl::Op::list_ports); }
+Result<std::vector<ctl::ClaimEntry>> Connection::claims() { return list<ctl::ClaimEntry>(ctl::Op::list_claims); }
+
+}  // namespace ms::client
+
+namespace ms::ctl {
+
+std::string_view to_string(Status s) {
+    switch (s) {
+        case Status::ok: return "ok";
+        case Status::bad_request: return "bad request";
+        case Status::version_mismatch: return "protocol version mismatch";
+        case Status::not_attached: return "not attached";
+        case Status::already_attached: return "already attached";
+        case Status::address_in_use: return "address in use";
+        case Status::bad_socket: return "bad socket";
+        case Status::not_found: return "not found";
+        case Status::switch_full: return "switch full";
+        case Status::internal: return "internal error";
+    }
+    return "unknown status";
+}
+
+}  // namespace ms::ctl

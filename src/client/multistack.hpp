@@ -1,0 +1,124 @@
+// Contract: libmultistack, the application side of MultiStack (DESIGN §3, §6). A
+// Connection talks to one multistackd over its control socket and owns at most one
+// Port: shared rings mapped from the daemon's memfd, and an eventfd pair per ring pair.
+// Claims are proved with a kernel socket bound to the 3-tuple: the library creates and
+// binds it (port 0 picks an ephemeral port from the kernel), or takes a caller's bound
+// socket, and hands it to the daemon, which keeps it for the claim's life. Every call
+// returns a value or an Error that says what went wrong; nothing throws.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "client/protocol.hpp"
+#include "ring/app_ring.hpp"
+#include "wire/bytes.hpp"
+
+namespace ms::client {
+
+enum class Error {
+    switch_not_running,  // no daemon listens on the socket path
+    permission_denied,   // the socket file's mode or group, or a privileged port
+    address_in_use,      // the kernel or another application holds the 3-tuple
+    bad_socket,          // the descriptor is not a bound TCP or UDP socket
+    not_attached,
+    already_attached,
+    not_found,
+    switch_full,
+    protocol,            // the daemon answered something we do not understand
+    system,              // a system call failed; see `detail`
+};
+
+struct Failure {
+    Error error;
+    std::string detail;
+    [[nodiscard]] std::string message() const;
+};
+
+template <class T>
+class [[nodiscard]] Result {
+public:
+    Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+    Result(Failure f) : v_(std::move(f)) {}    // NOLINT: implicit by design
+    [[nodiscard]] bool ok() const { return std::holds_alternative<T>(v_); }
+    explicit operator bool() const { return ok(); }
+    T& value() { return std::get<T>(v_); }
+    const T& value() const { return std::get<T>(v_); }
+    T* operator->() { return &value(); }
+    [[nodiscard]] const Failure& failure() const { return std::get<Failure>(v_); }
+
+private:
+    std::variant<T, Failure> v_;
+};
+
+struct Done {};  // the value of a call that returns nothing
+
+struct Claim {
+    std::uint8_t protocol = 0;
+    wire::IpAddr addr;
+    std::uint16_t port = 0;
+    friend bool operator==(const Claim&, const Claim&) = default;
+};
+
+class Port {
+public:
+    Port(std::uint32_t id, ring::Region region, std::vector<ring::EventFd> to_switch, std::vector<ring::EventFd> to_app);
+
+    [[nodiscard]] std::uint32_t id() const { return id_; }
+    [[nodiscard]] std::uint32_t ring_pairs() const { return static_cast<std::uint32_t>(tx_.size()); }
+    [[nodiscard]] ring::AppTxRing& tx(std::uint32_t pair = 0) { return tx_.at(pair); }
+    [[nodiscard]] ring::AppRxRing& rx(std::uint32_t pair = 0) { return rx_.at(pair); }
+    // Sleeps until frames arrive on `pair`'s rx ring or `timeout_ms` passes (-1: no limit).
+    // Returns immediately if frames are already there.
+    void wait(std::uint32_t pair, int timeout_ms);
+    [[nodiscard]] int rx_event_fd(std::uint32_t pair = 0) const { return to_app_.at(pair).fd(); }
+
+private:
+    std::uint32_t id_;
+    ring::Region region_;
+    std::vector<ring::EventFd> to_switch_;
+    std::vector<ring::EventFd> to_app_;
+    std::vector<ring::AppTxRing> tx_;
+    std::vector<ring::AppRxRing> rx_;
+};
+
+class Connection {
+public:
+    static Result<Connection> open(const std::string& socket_path);
+    Connection(Connection&& other) noexcept;
+    Connection& operator=(Connection&& other) noexcept;
+    ~Connection();
+
+    Result<Port*> attach(std::uint32_t ring_pairs = 1, std::uint32_t slots_per_ring = 1024);
+    // Binds a new kernel socket of `protocol` to (addr, port) and claims it; port 0 takes
+    // an ephemeral port. Returns what was claimed.
+    Result<Claim> claim(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port);
+    // Claims what an already bound socket holds; the caller may close its copy after.
+    Result<Claim> claim_socket(int bound_fd);
+    Result<Done> release(const Claim& claim);
+    Result<ctl::InfoReply> info();
+    Result<ctl::StatusReply> status();
+    Result<std::vector<ctl::PortEntry>> ports();
+    Result<std::vector<ctl::ClaimEntry>> claims();
+
+    [[nodiscard]] Port* port() { return port_.get(); }
+
+private:
+    explicit Connection(int fd) : fd_(fd) {}
+    // Sends `request` and receives its one reply into `reply`, with descriptors.
+    Result<Done> call(const void* request, std::size_t request_size, void* reply, std::size_t reply_size,
+                      std::span<const int> send_fds = {}, std::vector<int>* received_fds = nullptr);
+    template <class Entry>
+    Result<std::vector<Entry>> list(ctl::Op op);
+
+    int fd_ = -1;
+    std::uint32_t seq_ = 0;
+    std::unique_ptr<Port> port_;
+};
+
+[[nodiscard]] ctl::Tuple to_tuple(const Claim& c);
+[[nodiscard]] Claim from_tuple(const ctl::Tuple& t);
+
+}  // namespace ms::client

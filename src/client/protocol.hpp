@@ -1,0 +1,148 @@
+// Contract: the control protocol between multistackd and its clients (DESIGN §6), over a
+// UNIX SOCK_SEQPACKET socket. Every message is one fixed-layout struct that starts with
+// CtlHeader; descriptors travel as SCM_RIGHTS. A request gets exactly one reply with the
+// same op and seq, except the list ops, which reply with one message per entry and then
+// an empty CtlHeader (op list_end). Layouts are checked with static_assert; integers
+// are in host order (both ends share the host).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <type_traits>
+
+namespace ms::ctl {
+
+inline constexpr std::uint32_t kMagic = 0x4d534354;  // "MSCT"
+inline constexpr std::uint16_t kVersion = 1;
+inline constexpr std::size_t kMaxMessage = 4096;
+inline constexpr std::uint32_t kMaxFds = 1 + 2 * 8;  // the memfd, then two eventfds per ring pair
+inline constexpr std::size_t kDropSlots = 24;        // room for DropReason values
+inline constexpr std::size_t kFaultSlots = 8;        // room for RingFault values
+
+enum class Op : std::uint16_t {
+    attach = 1,  // make this connection's port; reply carries the memfd and eventfds
+    claim,       // claim the 3-tuple a bound kernel socket holds (the socket is the proof)
+    release,     // give a claim back
+    info,        // the interface: MAC, MTU, addresses, gateway
+    status,      // the switch as a whole
+    list_ports,
+    list_claims,
+    list_end,
+};
+
+enum class Status : std::int32_t {
+    ok = 0,
+    bad_request,        // malformed or unknown message
+    version_mismatch,
+    not_attached,       // claim before attach
+    already_attached,   // one port per connection
+    address_in_use,     // the 3-tuple is claimed already
+    bad_socket,         // the descriptor is not a bound TCP or UDP socket
+    not_found,          // release of something not claimed
+    switch_full,        // no free port
+    internal,           // the daemon failed; see its log
+};
+[[nodiscard]] std::string_view to_string(Status s);
+
+struct Header {
+    std::uint32_t magic = kMagic;
+    std::uint16_t version = kVersion;
+    Op op{};
+    std::uint32_t seq = 0;
+    Status status = Status::ok;
+};
+static_assert(sizeof(Header) == 16);
+
+struct Tuple {
+    std::uint8_t protocol = 0;  // IPPROTO_TCP or IPPROTO_UDP
+    std::uint8_t family = 0;    // 4 or 6
+    std::uint16_t port = 0;
+    std::uint8_t addr[16] = {};
+};
+static_assert(sizeof(Tuple) == 20);
+
+struct AttachRequest {
+    Header h{.op = Op::attach};
+    std::uint32_t ring_pairs = 1;
+    std::uint32_t slots_per_ring = 1024;
+};
+
+struct AttachReply {
+    Header h{.op = Op::attach};
+    std::uint32_t port_id = 0;
+    std::uint32_t ring_pairs = 0;  // fds: memfd, then to_switch and to_app for each pair
+};
+
+struct ClaimRequest {  // with one descriptor: the bound socket
+    Header h{.op = Op::claim};
+};
+
+struct ClaimReply {
+    Header h{.op = Op::claim};
+    Tuple claimed;
+};
+
+struct ReleaseRequest {
+    Header h{.op = Op::release};
+    Tuple tuple;
+};
+
+struct InfoReply {
+    static constexpr std::size_t kMaxAddresses = 8;
+    Header h{.op = Op::info};
+    std::uint8_t mac[6] = {};
+    std::uint16_t mtu = 0;
+    std::uint32_t ifindex = 0;
+    std::uint32_t address_count = 0;
+    std::uint8_t addresses[kMaxAddresses][16] = {};
+    std::uint8_t address_families[kMaxAddresses] = {};
+    std::uint8_t prefix_lengths[kMaxAddresses] = {};
+    std::uint8_t gateway_family = 0;  // 0: no default route on this interface
+    std::uint8_t gateway[16] = {};
+};
+
+struct StatusReply {
+    Header h{.op = Op::status};
+    char ifname[16] = {};
+    std::uint32_t ifindex = 0;
+    std::uint8_t xdp_native = 0;  // 1 native, 0 generic (SKB)
+    std::uint8_t zero_copy = 0;
+    std::uint16_t queues = 0;
+    std::uint16_t workers = 0;
+    std::uint16_t ports = 0;
+    std::uint32_t claims = 0;
+    std::uint32_t pid = 0;
+    std::uint64_t nic_rx_frames = 0, nic_tx_frames = 0;
+    std::uint64_t xdp_claimed = 0, xdp_passed = 0;
+    std::uint64_t nic_drops[kDropSlots] = {};
+    std::uint64_t handoff_drops[kDropSlots] = {};
+};
+
+struct PortEntry {
+    Header h{.op = Op::list_ports};
+    std::uint32_t port_id = 0;
+    std::int32_t pid = 0;
+    std::uint32_t uid = 0;
+    std::uint32_t ring_pairs = 0;
+    std::uint32_t claims = 0;
+    std::uint8_t failed = 0;
+    std::uint64_t rx_frames = 0, rx_bytes = 0, tx_frames = 0, tx_bytes = 0;
+    std::uint64_t drops[kDropSlots] = {};
+    std::uint64_t faults[kFaultSlots] = {};
+};
+
+struct ClaimEntry {
+    Header h{.op = Op::list_claims};
+    std::uint32_t port_id = 0;
+    Tuple tuple;
+};
+
+template <class T>
+inline constexpr bool kIsMessage = std::is_trivially_copyable_v<T> && std::is_standard_layout_v<T> &&
+                                   offsetof(T, h) == 0 && sizeof(T) <= kMaxMessage;
+static_assert(kIsMessage<AttachRequest> && kIsMessage<AttachReply> && kIsMessage<ClaimRequest> &&
+              kIsMessage<ClaimReply> && kIsMessage<ReleaseRequest> && kIsMessage<InfoReply> &&
+              kIsMessage<StatusReply> && kIsMessage<PortEntry> && kIsMessage<ClaimEntry>);
+
+}  // namespace ms::ctl

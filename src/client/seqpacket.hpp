@@ -1,0 +1,24 @@
+// Contract: one message over a UNIX SOCK_SEQPACKET socket, with descriptors passed as
+// SCM_RIGHTS. Received descriptors are close-on-exec and owned by the caller; on any
+// failure none are left open. Errors are -errno values.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+namespace ms::ctl {
+
+// Returns 0, or -errno.
+[[nodiscard]] int send_message(int sock, const void* data, std::size_t size, std::span<const int> fds = {});
+
+// Receives one message into `buffer`; returns its size (0: the peer hung up), or -errno.
+// A message longer than the buffer is an error (-EMSGSIZE), as are more descriptors than
+// `max_fds` (all are closed).
+[[nodiscard]] long receive_message(int sock, void* buffer, std::size_t size, std::vector<int>& fds,
+                                   std::size_t max_fds);
+
+// Closes every descriptor in `fds` and clears it.
+void close_all(std::vector<int>& fds);
+
+}  // namespace ms::ctl

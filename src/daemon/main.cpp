@@ -1,0 +1,127 @@
+// multistackd: the MultiStack switch daemon (DESIGN §1-§6). It attaches to one
+// interface (the XDP claim program plus one AF_XDP socket per queue), runs the switch
+// workers, and serves applications on a control socket. It runs in the foreground and
+// logs to stderr; SIGTERM and SIGINT shut it down, detaching everything.
+#include <CLI/CLI.hpp>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include "daemon/control_server.hpp"
+#include "daemon/interface_info.hpp"
+#include "nic/af_xdp_nic.hpp"
+#include "nic/xdp_program.hpp"
+#include "switch/switch.hpp"
+
+namespace {
+
+constexpr const char* kRunDir = "/run/multistack";
+
+struct Options {
+    std::string iface;
+    std::uint32_t queues = 1;
+    std::uint32_t workers = 1;
+    std::string socket;
+    std::uint32_t max_ports = 1024;
+    std::string group;
+};
+
+// Holds an exclusive lock on /run/multistack/IF.lock for the daemon's life, so that a
+// second daemon on the same interface refuses to start; the kernel drops it on exit.
+class InterfaceLock {
+public:
+    explicit InterfaceLock(const std::string& iface) {
+        ::mkdir(kRunDir, 0755);
+        const std::string path = std::string(kRunDir) + "/" + iface + ".lock";
+        fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd_ < 0) throw std::runtime_error(path + ": " + std::strerror(errno));
+        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+            char pid[32] = {};
+            (void)!::pread(fd_, pid, sizeof pid - 1, 0);
+            throw std::runtime_error("another multistackd owns " + iface + " (pid " + std::string(pid) + ")");
+        }
+        const std::string me = std::to_string(::getpid());
+        (void)!::ftruncate(fd_, 0);
+        (void)!::pwrite(fd_, me.c_str(), me.size(), 0);
+    }
+    ~InterfaceLock() { ::close(fd_); }
+    InterfaceLock(const InterfaceLock&) = delete;
+    InterfaceLock& operator=(const InterfaceLock&) = delete;
+
+private:
+    int fd_ = -1;
+};
+
+std::optional<gid_t> group_id(const std::string& name) {
+    if (name.empty()) return std::nullopt;
+    const group* g = ::getgrnam(name.c_str());
+    if (!g) throw std::runtime_error("no such group: " + name);
+    return g->gr_gid;
+}
+
+int blocked_signal_fd() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);  // before any thread starts, so all inherit it
+    return ::signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+std::vector<ms::wire::IpAddr> local_addresses(const ms::daemon::InterfaceInfo& info) {
+    std::vector<ms::wire::IpAddr> out;
+    for (const auto& a : info.addresses) out.push_back(a.addr);
+    return out;
+}
+
+int run(const Options& o) {
+    const int signal_fd = blocked_signal_fd();
+    InterfaceLock lock(o.iface);
+    const ms::daemon::InterfaceInfo info = ms::daemon::read_interface(o.iface);
+    if (ms::nic::remove_stale_program(o.iface)) {
+        std::cerr << "multistackd: removed a stale XDP program left on " << o.iface << "\n";
+    }
+    ms::nic::XdpProgram xdp(o.iface);
+    ms::nic::AfXdpNic nic({o.iface, o.queues}, xdp);
+    ms::sw::Switch sw(nic, {.workers = o.workers, .max_ports = o.max_ports});
+    sw.registry().set_local_addresses(local_addresses(info));
+    sw.start();
+    const std::string path = o.socket.empty() ? std::string(kRunDir) + "/" + o.iface + ".sock" : o.socket;
+    ms::daemon::ControlServer server({sw, xdp, nic, info}, path, group_id(o.group));
+    std::cerr << "multistackd: attached to " << o.iface << " (ifindex " << info.ifindex << ", MAC "
+              << info.mac.to_string() << "), XDP " << ms::nic::to_string(xdp.mode()) << " mode, AF_XDP "
+              << (nic.zero_copy() ? "zero-copy" : "copy") << " mode, " << o.queues << " queue(s), " << o.workers
+              << " worker(s); listening on " << path << std::endl;
+    server.run(signal_fd);
+    sw.stop();
+    std::cerr << "multistackd: detached from " << o.iface << "\n";
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"multistackd: the MultiStack switch. Shares one interface between user-level stacks and the kernel."};
+    Options o;
+    app.add_option("--iface", o.iface, "interface to attach to")->required();
+    app.add_option("--queues", o.queues, "NIC queues to serve, one AF_XDP socket each")->check(CLI::Range(1, 64))->capture_default_str();
+    app.add_option("--workers", o.workers, "switch worker threads")->check(CLI::Range(1, 64))->capture_default_str();
+    app.add_option("--socket", o.socket, "control socket path (default /run/multistack/IFACE.sock)");
+    app.add_option("--max-ports", o.max_ports, "most application ports at once")->check(CLI::Range(1, 4096))->capture_default_str();
+    app.add_option("--group", o.group, "group allowed to attach (the socket is mode 0660)");
+    CLI11_PARSE(app, argc, argv);
+    try {
+        return run(o);
+    } catch (const std::exception& e) {
+        std::cerr << "multistackd: " << e.what() << "\n";
+        return 1;
+    }
+}

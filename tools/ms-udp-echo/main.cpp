@@ -1,0 +1,95 @@
+// ms-udp-echo: a UDP echo server on a MultiStack port, the smallest real application.
+// It attaches to multistackd, claims UDP ADDR:PORT (the library binds the kernel socket
+// that proves it), and sends every datagram back to its sender through the switch.
+// It runs until SIGTERM or SIGINT and then prints how many datagrams it echoed.
+#include <CLI/CLI.hpp>
+#include <netinet/in.h>
+
+#include <csignal>
+#include <iostream>
+
+#include "client/multistack.hpp"
+#include "wire/ethernet.hpp"
+#include "wire/frame.hpp"
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+// Turns a received UDP frame around in place: swapping source and destination MAC,
+// address and port leaves both checksums valid, since each is a sum over both.
+void turn_around(std::uint8_t* f, const ms::wire::ParsedFrame& p) {
+    std::swap_ranges(f, f + 6, f + 6);
+    std::uint8_t* ip = f + p.l3_offset;
+    const bool v4 = p.ethertype == ms::wire::ethertype::ipv4;
+    const std::size_t addr_len = v4 ? 4 : 16;
+    std::uint8_t* src = ip + (v4 ? 12 : 8);
+    std::swap_ranges(src, src + addr_len, src + addr_len);
+    std::uint8_t* udp = f + p.l4_offset;
+    std::swap_ranges(udp, udp + 2, udp + 2);
+}
+
+std::uint32_t echo_batch(ms::client::Port& port, std::uint16_t my_port) {
+    auto& rx = port.rx();
+    auto& tx = port.tx();
+    const std::uint32_t n = std::min(rx.available(), tx.space());
+    std::uint32_t out = 0;
+    for (std::uint32_t k = 0; k < n; ++k) {
+        const ms::wire::Bytes in = rx.frame(k);
+        ms::wire::ParsedFrame p;
+        if (ms::wire::parse_frame(in, p) || !p.has_ports || p.protocol != IPPROTO_UDP || p.dst_port != my_port) continue;
+        std::memcpy(tx.buffer(out).data(), in.data(), in.size());
+        turn_around(tx.buffer(out).data(), p);
+        tx.set_length(out++, static_cast<std::uint16_t>(in.size()));
+    }
+    rx.release(n);
+    tx.publish(out);
+    return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"ms-udp-echo: UDP echo server on a MultiStack port"};
+    std::string socket;
+    std::string listen;
+    app.add_option("--socket", socket, "multistackd control socket")->required();
+    app.add_option("--listen", listen, "ADDR:PORT to claim, e.g. 198.18.0.1:7")->required();
+    CLI11_PARSE(app, argc, argv);
+
+    const auto colon = listen.rfind(':');
+    ms::wire::IpAddr addr;
+    if (colon == std::string::npos || !ms::wire::parse_ip(listen.substr(0, colon), addr)) {
+        std::cerr << "ms-udp-echo: --listen wants ADDR:PORT, got " << listen << "\n";
+        return 2;
+    }
+    const auto port_number = static_cast<std::uint16_t>(std::stoul(listen.substr(colon + 1)));
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGINT, on_signal);
+
+    auto conn = ms::client::Connection::open(socket);
+    if (!conn) {
+        std::cerr << "ms-udp-echo: " << conn.failure().message() << "\n";
+        return 1;
+    }
+    auto port = conn->attach();
+    if (!port) {
+        std::cerr << "ms-udp-echo: attach: " << port.failure().message() << "\n";
+        return 1;
+    }
+    auto claim = conn->claim(IPPROTO_UDP, addr, port_number);
+    if (!claim) {
+        std::cerr << "ms-udp-echo: claim udp " << listen << ": " << claim.failure().message() << "\n";
+        return 1;
+    }
+    std::cout << "ms-udp-echo: port " << port.value()->id() << " echoes udp " << listen << std::endl;
+    std::uint64_t echoed = 0;
+    while (!g_stop) {
+        const std::uint32_t n = echo_batch(*port.value(), port_number);
+        echoed += n;
+        if (n == 0) port.value()->wait(0, 200);
+    }
+    std::cout << "ms-udp-echo: echoed " << echoed << " datagrams" << std::endl;
+    return 0;
+}

@@ -1,0 +1,143 @@
+// msctl: the operator's view of a running multistackd (DESIGN §6): the switch, its
+// ports and their owners, the claims, and every counter, per port and per drop reason,
+// as text or JSON.
+#include <CLI/CLI.hpp>
+#include <dirent.h>
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+
+#include "client/multistack.hpp"
+#include "switch/counters.hpp"
+
+namespace {
+
+using nlohmann::json;
+constexpr const char* kRunDir = "/run/multistack";
+
+// The one socket in /run/multistack, if there is exactly one.
+std::string default_socket() {
+    std::vector<std::string> found;
+    if (DIR* d = ::opendir(kRunDir)) {
+        while (const dirent* e = ::readdir(d)) {
+            const std::string name = e->d_name;
+            if (name.size() > 5 && name.ends_with(".sock")) found.push_back(std::string(kRunDir) + "/" + name);
+        }
+        ::closedir(d);
+    }
+    if (found.size() == 1) return found[0];
+    throw std::runtime_error(found.empty() ? "no multistackd is running (nothing in /run/multistack)"
+                                           : "several multistackd are running: say which with --socket or --iface");
+}
+
+json drops_json(const std::uint64_t* drops) {
+    json j = json::object();
+    for (std::size_t i = 0; i < ms::sw::kDropReasonCount; ++i) {
+        if (drops[i]) j[std::string(ms::sw::to_string(static_cast<ms::sw::DropReason>(i)))] = drops[i];
+    }
+    return j;
+}
+
+json faults_json(const std::uint64_t* faults) {
+    json j = json::object();
+    for (std::size_t i = 1; i < ms::ring::kRingFaultCount; ++i) {
+        if (faults[i]) j[std::string(ms::ring::to_string(static_cast<ms::ring::RingFault>(i)))] = faults[i];
+    }
+    return j;
+}
+
+std::string tuple_text(const ms::ctl::Tuple& t) {
+    const ms::client::Claim c = ms::client::from_tuple(t);
+    const std::string addr = c.addr.family == ms::wire::IpFamily::v6 ? "[" + c.addr.to_string() + "]" : c.addr.to_string();
+    return std::string(c.protocol == 6 ? "tcp " : "udp ") + addr + ":" + std::to_string(c.port);
+}
+
+template <class T>
+T unwrap(ms::client::Result<T> r) {
+    if (!r) throw std::runtime_error(r.failure().message());
+    return std::move(r.value());
+}
+
+json status_json(const ms::ctl::StatusReply& s) {
+    return {{"interface", s.ifname}, {"ifindex", s.ifindex}, {"pid", s.pid},
+            {"xdp_mode", s.xdp_native ? "native" : "generic"}, {"af_xdp_mode", s.zero_copy ? "zero-copy" : "copy"},
+            {"queues", s.queues}, {"workers", s.workers}, {"ports", s.ports}, {"claims", s.claims},
+            {"nic", {{"rx_frames", s.nic_rx_frames}, {"tx_frames", s.nic_tx_frames}, {"drops", drops_json(s.nic_drops)}}},
+            {"handoff_drops", drops_json(s.handoff_drops)},
+            {"xdp", {{"to_switch", s.xdp_claimed}, {"to_kernel", s.xdp_passed}}}};
+}
+
+json port_json(const ms::ctl::PortEntry& p) {
+    return {{"port", p.port_id}, {"pid", p.pid}, {"uid", p.uid}, {"ring_pairs", p.ring_pairs}, {"claims", p.claims},
+            {"failed", p.failed != 0}, {"rx_frames", p.rx_frames}, {"rx_bytes", p.rx_bytes},
+            {"tx_frames", p.tx_frames}, {"tx_bytes", p.tx_bytes}, {"drops", drops_json(p.drops)},
+            {"ring_faults", faults_json(p.faults)}};
+}
+
+void print_status(const json& s) {
+    std::cout << "interface " << s["interface"].get<std::string>() << " (ifindex " << s["ifindex"] << "), multistackd pid "
+              << s["pid"] << "\n"
+              << "XDP " << s["xdp_mode"].get<std::string>() << " mode, AF_XDP " << s["af_xdp_mode"].get<std::string>()
+              << " mode, " << s["queues"] << " queue(s), " << s["workers"] << " worker(s)\n"
+              << s["ports"] << " port(s), " << s["claims"] << " claim(s)\n"
+              << "NIC: rx " << s["nic"]["rx_frames"] << " tx " << s["nic"]["tx_frames"] << " drops "
+              << s["nic"]["drops"].dump() << "\n"
+              << "XDP: to switch " << s["xdp"]["to_switch"] << ", to kernel " << s["xdp"]["to_kernel"] << "\n";
+}
+
+void print_ports(const json& ports, bool with_drops) {
+    std::printf("%-5s %-8s %-6s %-6s %-7s %12s %12s %s\n", "port", "pid", "uid", "rings", "claims", "rx", "tx", "state");
+    for (const json& p : ports) {
+        std::printf("%-5d %-8d %-6u %-6u %-7u %12llu %12llu %s\n", p["port"].get<int>(), p["pid"].get<int>(),
+                    p["uid"].get<unsigned>(), p["ring_pairs"].get<unsigned>(), p["claims"].get<unsigned>(),
+                    static_cast<unsigned long long>(p["rx_frames"].get<std::uint64_t>()),
+                    static_cast<unsigned long long>(p["tx_frames"].get<std::uint64_t>()),
+                    p["failed"].get<bool>() ? "FAILED" : "ok");
+        if (!with_drops) continue;
+        for (auto& [reason, n] : p["drops"].items()) std::printf("      drop %-20s %llu\n", reason.c_str(), static_cast<unsigned long long>(n.get<std::uint64_t>()));
+        for (auto& [fault, n] : p["ring_faults"].items()) std::printf("      fault %-19s %llu\n", fault.c_str(), static_cast<unsigned long long>(n.get<std::uint64_t>()));
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"msctl: inspect a running multistackd"};
+    std::string socket;
+    std::string iface;
+    bool as_json = false;
+    app.add_option("--socket", socket, "control socket of the daemon");
+    app.add_option("--iface", iface, "interface of the daemon (its socket is /run/multistack/IFACE.sock)");
+    app.add_flag("--json", as_json, "print JSON");
+    app.require_subcommand(1);
+    auto* status = app.add_subcommand("status", "the interface, XDP and AF_XDP modes, queues and totals");
+    auto* ports = app.add_subcommand("ports", "ports with their owner pid and uid, claims and counters");
+    auto* claims = app.add_subcommand("claims", "every claim and the port that holds it");
+    auto* stats = app.add_subcommand("stats", "per-port counters with drops by reason and ring faults");
+    for (auto* sub : {status, ports, claims, stats}) sub->add_flag("--json", as_json, "print JSON");
+    CLI11_PARSE(app, argc, argv);
+
+    try {
+        const std::string path = !socket.empty() ? socket : !iface.empty() ? std::string(kRunDir) + "/" + iface + ".sock" : default_socket();
+        auto conn = unwrap(ms::client::Connection::open(path));
+        if (status->parsed()) {
+            const json s = status_json(unwrap(conn.status()));
+            if (as_json) std::cout << s.dump(2) << "\n";
+            else print_status(s);
+        } else if (claims->parsed()) {
+            json out = json::array();
+            for (const auto& c : unwrap(conn.claims())) out.push_back({{"port", c.port_id}, {"claim", tuple_text(c.tuple)}});
+            if (as_json) std::cout << out.dump(2) << "\n";
+            else for (const json& c : out) std::cout << "port " << c["port"] << "  " << c["claim"].get<std::string>() << "\n";
+        } else {
+            json out = json::array();
+            for (const auto& p : unwrap(conn.ports())) out.push_back(port_json(p));
+            if (as_json) std::cout << out.dump(2) << "\n";
+            else print_ports(out, stats->parsed());
+        }
+    } catch (const std::exception& e) {
+        std::cerr << "msctl: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}
