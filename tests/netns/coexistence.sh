@@ -1,51 +1,20 @@
 #!/usr/bin/env bash
-# Coexistence on one interface (issue: multistackd on a real NIC, §6). In the server
-# namespace the switch is attached to the veth by ms-nic-echo, whose port claims UDP
-# SERVER_IP:7; a kernel HTTP server listens on 8080 at the same address. From the client
-# namespace: the echo answers through the switch, the kernel server answers, ping is
-# answered by the kernel, a SYN to an unclaimed port gets the kernel's RST. After
-# SIGTERM no XDP program is left and the kernel owns UDP 7 again.
+# Coexistence on one interface. In the server namespace multistackd is attached to the
+# veth; ms-udp-echo claims UDP SERVER_IP:7 through it, and a kernel HTTP server listens
+# on 8080 at the same address. From the client namespace: the echo answers through the
+# switch, the kernel server answers, ping is answered by the kernel, and a SYN to an
+# unclaimed port gets the kernel's RST. msctl shows the port, its claim and counters.
 #
-# Usage: coexistence.sh PATH/TO/ms-nic-echo
-set -euo pipefail
-echo_bin=$1
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
+# Usage: BIN_DIR=build coexistence.sh
+source "$(dirname "$0")/lib.sh"
+ms_setup "co$$"
+ms_daemon
+ok "$(grep 'attached to' "$TMP/daemon.log" | sed 's/^multistackd: //')"
+echo hello >"$TMP/index.html"
+ms_bg ip netns exec "$SERVER_NS" "$PY" -m http.server 8080 --bind "$SERVER_IP" --directory "$TMP" >/dev/null 2>&1
+ms_echo "$SERVER_IP:7"
 
-if ((EUID != 0)); then
-  echo "SKIPPED: netns tests need root (network namespaces and XDP)"
-  exit 77
-fi
-
-name="co$$"
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  bash "$root/scripts/netns.sh" down "$name"
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-eval "$(bash "$root/scripts/netns.sh" up "$name")"
-
-fail() { echo "FAIL: $*"; [[ -f $tmp/echo.err ]] && sed 's/^/  ms-nic-echo: /' "$tmp/echo.err"; exit 1; }
-ok() { echo "ok - $*"; }
-in_client() { ip netns exec "$CLIENT_NS" "$@"; }
-py() { in_client /usr/bin/python3 -c "$1"; }
-
-ip netns exec "$SERVER_NS" /usr/bin/python3 -m http.server 8080 --bind "$SERVER_IP" --directory "$tmp" \
-  >/dev/null 2>&1 &
-pids+=($!)
-ip netns exec "$SERVER_NS" "$echo_bin" --iface "$SERVER_IF" --addr "$SERVER_IP" --port 7 \
-  >"$tmp/echo.out" 2>"$tmp/echo.err" &
-echo_pid=$!
-pids+=("$echo_pid")
-for _ in $(seq 100); do grep -q '"ready":true' "$tmp/echo.out" 2>/dev/null && break; sleep 0.1; done
-grep -q '"ready":true' "$tmp/echo.out" || fail "ms-nic-echo did not come up"
-ok "switch attached: $(head -1 "$tmp/echo.out")"
-
-py "
+py_client "
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(2)
@@ -53,13 +22,12 @@ for i in range(20):
     msg = b'multistack echo %d' % i
     s.sendto(msg, ('$SERVER_IP', 7))
     data, peer = s.recvfrom(2048)
-    assert data == msg, (data, msg)
-    assert peer == ('$SERVER_IP', 7), peer
+    assert data == msg and peer == ('$SERVER_IP', 7), (data, peer)
 " || fail "UDP echo through the switch"
-ok "UDP 7 is answered by the port, through the switch (20 datagrams, byte-exact)"
+ok "UDP 7 is answered by the user-level application through the switch (20 datagrams, byte-exact)"
 
-echo hello >"$tmp/index.html"
-py "
+for _ in $(seq 50); do py_client "import urllib.request; urllib.request.urlopen('http://$SERVER_IP:8080/', timeout=1)" 2>/dev/null && break; sleep 0.1; done
+py_client "
 import urllib.request
 body = urllib.request.urlopen('http://$SERVER_IP:8080/index.html', timeout=5).read()
 assert body == b'hello\n', body
@@ -69,7 +37,7 @@ ok "TCP 8080 is answered by the kernel's server at the same address"
 in_client ping -c 3 -i 0.2 -W 2 "$SERVER_IP" >/dev/null || fail "ping"
 ok "ping is answered by the kernel"
 
-py "
+py_client "
 import socket
 try:
     socket.create_connection(('$SERVER_IP', 9), timeout=3)
@@ -79,32 +47,15 @@ except ConnectionRefusedError:
 " || fail "RST for an unclaimed TCP port"
 ok "a SYN to an unclaimed port gets the kernel's RST"
 
-kill -TERM "$echo_pid"
-wait "$echo_pid" || fail "ms-nic-echo exited with an error"
-stats=$(tail -1 "$tmp/echo.out")
-/usr/bin/python3 -c "
+in_server "$MSCTL" --socket "$SOCK" claims | grep -q "udp $SERVER_IP:7" || fail "msctl claims does not list udp $SERVER_IP:7"
+stats=$(in_server "$MSCTL" --socket "$SOCK" ports --json)
+"$PY" -c "
 import json, sys
-s = json.loads(sys.argv[1])
-assert s['echoed'] >= 20 and s['port_tx'] >= 20, s
-assert s['port_drops'] == 0, s
-assert s['xdp_claimed'] >= 20 and s['xdp_passed'] > 0, s
-" "$stats" || fail "counters after shutdown: $stats"
-ok "counters: $stats"
-
-if ip -n "$SERVER_NS" -d link show "$SERVER_IF" | grep -q 'prog/xdp'; then fail "an XDP program is left on $SERVER_IF"; fi
-ok "no XDP program is left on the interface"
-
-py "
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(2)
-s.connect(('$SERVER_IP', 7))
-s.send(b'anyone?')
-try:
-    s.recv(100)
-    raise SystemExit('UDP 7 still answered after shutdown')
-except ConnectionRefusedError:
-    pass
-" || fail "kernel owns UDP 7 again"
-ok "after shutdown the kernel answers UDP 7 (port unreachable)"
+ports = json.loads(sys.argv[1])
+assert len(ports) == 1, ports
+p = ports[0]
+assert p['rx_frames'] >= 20 and p['tx_frames'] >= 20 and p['claims'] == 1 and not p['failed'], p
+assert p['drops'] == {}, p
+" "$stats" || fail "msctl ports: $stats"
+ok "msctl lists the claim and counts 20 frames each way with no drops"
 echo "coexistence: all checks passed"
