@@ -74,6 +74,10 @@ public:
     // Returns immediately if frames are already there.
     void wait(std::uint32_t pair, int timeout_ms);
     [[nodiscard]] int rx_event_fd(std::uint32_t pair = 0) const { return to_app_.at(pair).fd(); }
+    // Wakes the switch for `pair` whether or not it asked (publish() kicks only if asked).
+    void kick(std::uint32_t pair = 0) { to_switch_.at(pair).notify(); }
+    // The shared memory itself, for applications that manage rings by hand.
+    [[nodiscard]] ring::Region& region() { return region_; }
 
 private:
     std::uint32_t id_;
