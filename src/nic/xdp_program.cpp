@@ -87,7 +87,9 @@ bool remove_stale_program(const std::string& ifname) {
 }
 
 XdpProgram::XdpProgram(const std::string& ifname) : ifname_(ifname), ifindex_(ifindex_of(ifname)) {
-    LIBBPF_OPTS(bpf_object_open_opts, open_opts, .object_name = "ms_claim");
+    bpf_object_open_opts open_opts{};
+    open_opts.sz = sizeof open_opts;
+    open_opts.object_name = "ms_claim";
     object_ = bpf_object__open_mem(claim_bpf_object, claim_bpf_object_size, &open_opts);
     if (!object_) fail(ifname, "cannot open the XDP object", errno);
     if (bpf_object__load(object_) != 0) {
