@@ -25,6 +25,7 @@ Failure from_status(ctl::Status s) {
         case ctl::Status::already_attached: return {Error::already_attached, "this connection has a port"};
         case ctl::Status::not_found: return {Error::not_found, "no such claim"};
         case ctl::Status::switch_full: return {Error::switch_full, "the switch has no free port"};
+        case ctl::Status::busy: return {Error::busy, "a capture of that port runs already"};
         default: return {Error::protocol, std::string("the daemon answered ") + std::string(ctl::to_string(s))};
     }
 }
@@ -67,7 +68,7 @@ Result<int> bind_socket(std::uint8_t protocol, const wire::IpAddr& addr, std::ui
 std::string Failure::message() const {
     static constexpr const char* names[] = {"switch not running", "permission denied", "address in use",
                                             "bad socket", "not attached", "already attached", "not found",
-                                            "switch full", "protocol error", "system error"};
+                                            "switch full", "busy", "protocol error", "system error"};
     return std::string(names[static_cast<int>(error)]) + (detail.empty() ? "" : ": " + detail);
 }
 
@@ -252,6 +253,31 @@ Result<std::vector<Entry>> Connection::list(ctl::Op op) {
     }
 }
 
+Result<ctl::CaptureEnd> Connection::capture(const ctl::CaptureRequest& request,
+                                            const std::function<bool(const ctl::CaptureFrame&)>& on_frame) {
+    ctl::CaptureRequest req = request;
+    req.h.seq = ++seq_;
+    if (int rc = ctl::send_message(fd_, &req, sizeof req); rc < 0) return system_failure("send", -rc);
+    auto frame = std::make_unique<ctl::CaptureFrame>();
+    for (;;) {
+        std::vector<int> fds;
+        const long n = ctl::receive_message(fd_, frame.get(), sizeof *frame, fds, 0);
+        if (n <= 0) return Failure{Error::switch_not_running, "the daemon closed the connection"};
+        const ctl::Header& h = frame->h;
+        if (h.magic != ctl::kMagic || h.seq != seq_) return Failure{Error::protocol, "unexpected reply"};
+        if (h.status != ctl::Status::ok) return from_status(h.status);
+        if (h.op == ctl::Op::capture_end && static_cast<std::size_t>(n) == sizeof(ctl::CaptureEnd)) {
+            ctl::CaptureEnd end;
+            std::memcpy(static_cast<void*>(&end), static_cast<const void*>(frame.get()), sizeof end);
+            return end;
+        }
+        if (h.op != ctl::Op::capture_frame || static_cast<std::size_t>(n) != sizeof *frame) {
+            return Failure{Error::protocol, "unexpected capture message"};
+        }
+        if (!on_frame(*frame)) return ctl::CaptureEnd{};
+    }
+}
+
 Result<std::vector<ctl::PortEntry>> Connection::ports() { return list<ctl::PortEntry>(ctl::Op::list_ports); }
 Result<std::vector<ctl::ClaimEntry>> Connection::claims() { return list<ctl::ClaimEntry>(ctl::Op::list_claims); }
 
@@ -271,6 +297,7 @@ std::string_view to_string(Status s) {
         case Status::not_found: return "not found";
         case Status::switch_full: return "switch full";
         case Status::internal: return "internal error";
+        case Status::busy: return "busy";
     }
     return "unknown status";
 }

@@ -7,6 +7,7 @@
 // returns a value or an Error that says what went wrong; nothing throws.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <variant>
@@ -27,6 +28,7 @@ enum class Error {
     already_attached,
     not_found,
     switch_full,
+    busy,                // a capture of that port runs already
     protocol,            // the daemon answered something we do not understand
     system,              // a system call failed; see `detail`
 };
@@ -106,6 +108,10 @@ public:
     Result<ctl::StatusReply> status();
     Result<std::vector<ctl::PortEntry>> ports();
     Result<std::vector<ctl::ClaimEntry>> claims();
+    // Streams a port's frames to `on_frame` until the daemon ends the capture (count or
+    // time reached) or `on_frame` returns false; returns the daemon's totals.
+    Result<ctl::CaptureEnd> capture(const ctl::CaptureRequest& request,
+                                    const std::function<bool(const ctl::CaptureFrame&)>& on_frame);
 
     [[nodiscard]] Port* port() { return port_.get(); }
 

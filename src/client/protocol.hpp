@@ -29,6 +29,9 @@ enum class Op : std::uint16_t {
     list_ports,
     list_claims,
     list_end,
+    capture,        // stream one port's frames: capture_frame messages, then capture_end
+    capture_frame,
+    capture_end,
 };
 
 enum class Status : std::int32_t {
@@ -42,6 +45,7 @@ enum class Status : std::int32_t {
     not_found,          // release of something not claimed
     switch_full,        // no free port
     internal,           // the daemon failed; see its log
+    busy,               // a capture of that port runs already
 };
 [[nodiscard]] std::string_view to_string(Status s);
 
@@ -138,11 +142,34 @@ struct ClaimEntry {
     Tuple tuple;
 };
 
+struct CaptureRequest {
+    Header h{.op = Op::capture};
+    std::uint32_t port_id = 0;
+    std::uint32_t max_frames = 0;    // 0: no limit
+    std::uint32_t milliseconds = 0;  // 0: until the client hangs up
+};
+
+struct CaptureFrame {
+    Header h{.op = Op::capture_frame};
+    std::uint64_t timestamp_ns = 0;  // CLOCK_REALTIME when the daemon collected it
+    std::uint16_t len = 0;
+    std::uint8_t from_application = 0;  // 1: the port sent it; 0: the port received it
+    std::uint8_t pad = 0;
+    std::uint8_t data[2048] = {};
+};
+
+struct CaptureEnd {
+    Header h{.op = Op::capture_end};
+    std::uint64_t frames = 0;
+    std::uint64_t lost = 0;  // frames the capture could not keep up with
+};
+
 template <class T>
 inline constexpr bool kIsMessage = std::is_trivially_copyable_v<T> && std::is_standard_layout_v<T> &&
                                    offsetof(T, h) == 0 && sizeof(T) <= kMaxMessage;
 static_assert(kIsMessage<AttachRequest> && kIsMessage<AttachReply> && kIsMessage<ClaimRequest> &&
               kIsMessage<ClaimReply> && kIsMessage<ReleaseRequest> && kIsMessage<InfoReply> &&
-              kIsMessage<StatusReply> && kIsMessage<PortEntry> && kIsMessage<ClaimEntry>);
+              kIsMessage<StatusReply> && kIsMessage<PortEntry> && kIsMessage<ClaimEntry> &&
+              kIsMessage<CaptureRequest> && kIsMessage<CaptureFrame> && kIsMessage<CaptureEnd>);
 
 }  // namespace ms::ctl

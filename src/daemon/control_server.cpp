@@ -3,6 +3,7 @@
 #include <grp.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -66,10 +67,14 @@ ControlServer::ControlServer(ServerContext ctx, std::string path, std::optional<
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd_ < 0) fail(path_, "epoll_create1");
     add_to_epoll(epoll_fd_, listen_fd_);
+    capture_timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (capture_timer_fd_ < 0) fail(path_, "timerfd_create");
+    add_to_epoll(epoll_fd_, capture_timer_fd_);
 }
 
 ControlServer::~ControlServer() {
     while (!sessions_.empty()) close_session(sessions_.begin()->first);
+    ::close(capture_timer_fd_);
     ::close(epoll_fd_);
     ::close(listen_fd_);
     ::unlink(path_.c_str());
@@ -89,7 +94,11 @@ void ControlServer::run(int signal_fd) {
                 std::cerr << "multistackd: signal " << info.ssi_signo << ", shutting down\n";
                 return;
             }
-            if (fd == listen_fd_) {
+            if (fd == capture_timer_fd_) {
+                std::uint64_t ticks;
+                (void)!::read(capture_timer_fd_, &ticks, sizeof ticks);
+                pump_captures();
+            } else if (fd == listen_fd_) {
                 accept_client();
             } else if (auto it = sessions_.find(fd); it != sessions_.end()) {
                 serve(it->second);
@@ -104,7 +113,7 @@ void ControlServer::accept_client() {
     ucred cred{};
     socklen_t len = sizeof cred;
     (void)::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
-    sessions_[fd] = Session{fd, cred.pid, cred.uid, std::nullopt, {}};
+    sessions_[fd] = Session{fd, cred.pid, cred.uid, std::nullopt, {}, std::nullopt};
     add_to_epoll(epoll_fd_, fd);
 }
 
@@ -145,6 +154,10 @@ void ControlServer::serve(Session& s) {
         on_list_ports(s, h);
     } else if (h.op == ctl::Op::list_claims && fits(sizeof h)) {
         on_list_claims(s, h);
+    } else if (h.op == ctl::Op::capture && fits(sizeof(ctl::CaptureRequest))) {
+        ctl::CaptureRequest req;
+        std::memcpy(&req, buf, sizeof req);
+        on_capture(s, req);
     } else {
         ++bad_requests_;
         reply_status(s, h, ctl::Status::bad_request);
@@ -241,6 +254,7 @@ void ControlServer::close_session(int fd) {
     auto it = sessions_.find(fd);
     if (it == sessions_.end()) return;
     Session& s = it->second;
+    if (s.capture) ctx_.sw.stop_capture(s.capture->port);
     while (!s.claims.empty()) release_claim(s, s.claims.size() - 1);
     if (s.port) {
         ctx_.sw.detach_port(*s.port);
@@ -334,6 +348,65 @@ void ControlServer::on_list_claims(Session& s, const ctl::Header& req) {
         send(s.fd, e);
     }
     reply_status(s, ctl::Header{.op = ctl::Op::list_end, .seq = req.seq}, ctl::Status::ok);
+}
+
+void ControlServer::on_capture(Session& s, const ctl::CaptureRequest& req) {
+    if (s.capture) return reply_status(s, req.h, ctl::Status::busy);
+    if (!ctx_.sw.has_port(static_cast<sw::PortId>(req.port_id))) return reply_status(s, req.h, ctl::Status::not_found);
+    const auto port = static_cast<sw::PortId>(req.port_id);
+    if (!ctx_.sw.start_capture(port)) return reply_status(s, req.h, ctl::Status::busy);
+    Capture cap{port, req.h.seq, req.max_frames ? req.max_frames : UINT64_MAX, std::nullopt};
+    if (req.milliseconds) cap.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(req.milliseconds);
+    s.capture = cap;
+    arm_capture_timer();
+    std::cerr << "multistackd: capture of port " << port << " started by pid " << s.pid << "\n";
+}
+
+void ControlServer::arm_capture_timer() {
+    bool any = false;
+    for (const auto& [fd, s] : sessions_) any = any || s.capture.has_value();
+    itimerspec spec{};
+    if (any) spec.it_interval.tv_nsec = spec.it_value.tv_nsec = 10'000'000;  // 10 ms
+    (void)::timerfd_settime(capture_timer_fd_, 0, &spec, nullptr);
+}
+
+void ControlServer::pump_captures() {
+    auto frame = std::make_unique<ctl::CaptureFrame>();
+    for (auto& [fd, s] : sessions_) {
+        if (!s.capture) continue;
+        Capture& cap = *s.capture;
+        timespec now{};
+        ::clock_gettime(CLOCK_REALTIME, &now);
+        ctx_.sw.drain_capture(cap.port, [&](wire::Bytes f, sw::TapDirection d) {
+            if (cap.remaining == 0) return;
+            frame->h.seq = cap.seq;
+            frame->timestamp_ns = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(now.tv_nsec);
+            frame->len = static_cast<std::uint16_t>(f.size());
+            frame->from_application = d == sw::TapDirection::from_application;
+            std::memcpy(frame->data, f.data(), f.size());
+            // A client that cannot keep up loses frames; it never stalls the daemon.
+            if (::send(s.fd, frame.get(), sizeof *frame, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+                ++cap.lost;
+                return;
+            }
+            ++cap.sent;
+            if (cap.remaining != UINT64_MAX) --cap.remaining;
+        });
+        if (cap.remaining == 0 || (cap.deadline && std::chrono::steady_clock::now() >= *cap.deadline)) end_capture(s);
+    }
+    arm_capture_timer();
+}
+
+void ControlServer::end_capture(Session& s) {
+    Capture& cap = *s.capture;
+    ctl::CaptureEnd end;
+    end.h.seq = cap.seq;
+    end.frames = cap.sent;
+    end.lost = cap.lost + ctx_.sw.capture_overflows(cap.port);
+    ctx_.sw.stop_capture(cap.port);
+    send(s.fd, end);
+    std::cerr << "multistackd: capture of port " << cap.port << " ended: " << cap.sent << " frames\n";
+    s.capture.reset();
 }
 
 }  // namespace ms::daemon

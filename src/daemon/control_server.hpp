@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
@@ -47,12 +48,21 @@ private:
         sw::ClaimKey key;
         int socket_fd;  // the proof, kept open for the claim's life
     };
+    struct Capture {
+        sw::PortId port;
+        std::uint32_t seq;
+        std::uint64_t remaining;  // frames still wanted; UINT64_MAX: no limit
+        std::optional<std::chrono::steady_clock::time_point> deadline;
+        std::uint64_t sent = 0;
+        std::uint64_t lost = 0;   // frames the client's socket could not take
+    };
     struct Session {
         int fd = -1;
         pid_t pid = 0;
         uid_t uid = 0;
         std::optional<sw::PortId> port;
         std::vector<HeldClaim> claims;
+        std::optional<Capture> capture;
     };
 
     void accept_client();
@@ -67,6 +77,11 @@ private:
     void on_status(Session& s, const ctl::Header& req);
     void on_list_ports(Session& s, const ctl::Header& req);
     void on_list_claims(Session& s, const ctl::Header& req);
+    void on_capture(Session& s, const ctl::CaptureRequest& req);
+    // Every capture tick: forward captured frames, and end captures that are done.
+    void pump_captures();
+    void end_capture(Session& s);
+    void arm_capture_timer();
     void reply_status(Session& s, const ctl::Header& req, ctl::Status status);
     [[nodiscard]] const Session* owner_of(sw::PortId port) const;
 
@@ -74,6 +89,7 @@ private:
     std::string path_;
     int listen_fd_ = -1;
     int epoll_fd_ = -1;
+    int capture_timer_fd_ = -1;  // ticks while any capture runs
     std::map<int, Session> sessions_;  // by descriptor
     std::uint64_t bad_requests_ = 0;
 };

@@ -97,6 +97,7 @@ std::uint32_t Forwarder::deliver_to_port(const Destination& d, std::uint32_t fir
         if (buf.empty()) break;
         std::memcpy(buf.data(), frames_[i].data, frames_[i].len);
         r.rx.set_length(n, frames_[i].len);
+        tap_frame(r, {frames_[i].data, frames_[i].len}, TapDirection::to_application);
         bytes += frames_[i].len;
     }
     if (r.rx.failed()) {

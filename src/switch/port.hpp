@@ -5,12 +5,14 @@
 #pragma once
 
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <vector>
 
 #include "ring/region.hpp"
 #include "ring/switch_ring.hpp"
 #include "switch/counters.hpp"
+#include "switch/frame_queue.hpp"
 #include "switch/registry.hpp"
 
 namespace ms::sw {
@@ -32,7 +34,28 @@ struct PortRing {
     ring::EventFd to_switch;  // the application kicks the switch
     ring::EventFd to_app;     // the switch kicks the application
     RingStats stats;
+    // While a capture runs (msctl capture), the owner worker copies every frame the ring
+    // carries into this queue; null otherwise. The switch owns the queue.
+    std::atomic<FrameQueue*> tap{nullptr};
+    Counter tap_overflows;  // frames a full capture queue could not take
 };
+
+enum class TapDirection : std::uint32_t { to_application = 0, from_application = 1 };
+
+// Copies one frame into the ring's capture queue, if a capture runs.
+inline void tap_frame(PortRing& r, wire::Bytes frame, TapDirection direction) {
+    FrameQueue* q = r.tap.load(std::memory_order_acquire);
+    if (!q) return;
+    if (q->space() == 0) {
+        r.tap_overflows.add();
+        return;
+    }
+    FrameCell& cell = q->producer_cell(0);
+    cell.tag = static_cast<std::uint32_t>(direction);
+    cell.len = static_cast<std::uint16_t>(frame.size());
+    std::memcpy(cell.data, frame.data(), frame.size());
+    q->commit(1);
+}
 
 struct Port {
     // `failed_flag` lives in the switch's dense array of flags, one byte per port, so

@@ -87,11 +87,63 @@ bool Switch::detach_port(PortId id) {
     std::lock_guard lock(control_);
     if (id >= ports_.size() || !ports_[id]) return false;
     registry_.remove_port(id);
+    stop_capture_locked(id);
     std::unique_ptr<Port> port = std::move(ports_[id]);
     // After this returns no worker holds the old topology, so none can touch the port.
     topology_.update([this](const Topology&) { return build_topology(); });
     for (const auto& r : port->rings) workers_[r->owner]->unwatch(r->to_switch.fd());
     return true;
+}
+
+bool Switch::start_capture(PortId id, std::uint32_t depth) {
+    std::lock_guard lock(control_);
+    if (id >= ports_.size() || !ports_[id] || captures_.contains(id)) return false;
+    Capture& cap = captures_[id];
+    for (const auto& r : ports_[id]->rings) {
+        cap.queues.push_back(std::make_unique<FrameQueue>(depth));
+        cap.overflows_at_start += r->tap_overflows.get();
+        r->tap.store(cap.queues.back().get(), std::memory_order_release);
+    }
+    return true;
+}
+
+std::size_t Switch::drain_capture(PortId id, const std::function<void(wire::Bytes, TapDirection)>& sink) {
+    std::lock_guard lock(control_);
+    auto it = captures_.find(id);
+    if (it == captures_.end()) return 0;
+    std::size_t n = 0;
+    for (auto& q : it->second.queues) {
+        const std::uint32_t ready = q->available();
+        for (std::uint32_t k = 0; k < ready; ++k) {
+            const FrameCell& c = q->consumer_cell(k);
+            sink({c.data, c.len}, static_cast<TapDirection>(c.tag));
+        }
+        q->release(ready);
+        n += ready;
+    }
+    return n;
+}
+
+std::uint64_t Switch::capture_overflows(PortId id) const {
+    std::lock_guard lock(control_);
+    auto it = captures_.find(id);
+    if (it == captures_.end() || !ports_[id]) return 0;
+    std::uint64_t now = 0;
+    for (const auto& r : ports_[id]->rings) now += r->tap_overflows.get();
+    return now - it->second.overflows_at_start;
+}
+
+void Switch::stop_capture(PortId id) {
+    std::lock_guard lock(control_);
+    stop_capture_locked(id);
+}
+
+void Switch::stop_capture_locked(PortId id) {
+    auto it = captures_.find(id);
+    if (it == captures_.end()) return;
+    for (const auto& r : ports_[id]->rings) r->tap.store(nullptr, std::memory_order_release);
+    qsbr_.synchronize();  // no worker still copies into the queues
+    captures_.erase(it);
 }
 
 bool Switch::has_port(PortId id) const {

@@ -13,6 +13,8 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -83,7 +85,22 @@ public:
     [[nodiscard]] StatsSnapshot handoff_stats() const;
     [[nodiscard]] const SwitchConfig& config() const { return config_; }
 
+    // Capture (msctl capture): a copy of every frame a port sends or receives. At most
+    // one capture per port; false if there is no such port or one runs already.
+    bool start_capture(PortId id, std::uint32_t depth = 4096);
+    // Hands the frames captured so far to `sink`; returns how many.
+    std::size_t drain_capture(PortId id, const std::function<void(wire::Bytes, TapDirection)>& sink);
+    // Frames the capture queue could not take since the capture started.
+    [[nodiscard]] std::uint64_t capture_overflows(PortId id) const;
+    void stop_capture(PortId id);
+
 private:
+    struct Capture {
+        std::vector<std::unique_ptr<FrameQueue>> queues;  // by ring pair
+        std::uint64_t overflows_at_start = 0;
+    };
+    void stop_capture_locked(PortId id);
+
     friend class Worker;
     [[nodiscard]] std::uint32_t first_dest(PortId id) const {
         return static_cast<std::uint32_t>(nic_.queue_count() + std::size_t{id} * config_.max_ring_pairs);
@@ -100,6 +117,7 @@ private:
     std::unique_ptr<std::atomic<bool>[]> failed_;  // by PortId
     std::unique_ptr<RingStats[]> nic_stats_;       // by NIC queue
     Published<Topology> topology_;
+    std::map<PortId, Capture> captures_;           // under control_
     std::vector<std::unique_ptr<Worker>> workers_;
     std::vector<std::thread> threads_;
     bool started_ = false;

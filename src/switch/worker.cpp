@@ -96,6 +96,7 @@ std::uint32_t Worker::poll_port(PortRing& r, const Topology& topo, const ClaimTa
         } else {
             bytes += copy.size();
             r.stats.tx_frames.add();
+            tap_frame(r, copy, TapDirection::from_application);
             forwarder_->stage(copy, dest);
         }
     }

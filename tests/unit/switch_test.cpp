@@ -306,6 +306,34 @@ TEST_F(SwitchTest, PortsAttachAndDetachWhileTrafficFlows) {
         << "the detached port's claim must be gone";
 }
 
+TEST_F(SwitchTest, CapturesWhatAPortSendsAndReceives) {
+    make(2);
+    ASSERT_TRUE(sw_->start_capture(0, 8));
+    EXPECT_FALSE(sw_->start_capture(0));  // one capture per port
+    EXPECT_FALSE(sw_->start_capture(9));  // no such port
+    const Frame out = from_port(0);
+    const Frame in = to_port(0);
+    send(0, {out});
+    inject({in, to_port(1)});
+    ASSERT_EQ(collect_n(1).size(), 1u);
+    ASSERT_EQ(receive_n(0, 1).size(), 1u);
+    std::map<TapDirection, Frame> by_direction;  // the two may come in either order
+    ASSERT_TRUE(eventually([&] {
+        sw_->drain_capture(0, [&](wire::Bytes f, TapDirection d) { by_direction[d] = Frame(f.begin(), f.end()); });
+        return by_direction.size() == 2;
+    }));
+    EXPECT_EQ(by_direction[TapDirection::from_application], out);
+    EXPECT_EQ(by_direction[TapDirection::to_application], in);
+    // A full capture queue counts what it could not take, and the port goes on.
+    send(0, std::vector<Frame>(20, out));
+    ASSERT_EQ(collect_n(20).size(), 20u);
+    EXPECT_EQ(sw_->capture_overflows(0), 20u - 8u);
+    sw_->stop_capture(0);
+    EXPECT_EQ(sw_->drain_capture(0, [](wire::Bytes, TapDirection) {}), 0u);
+    EXPECT_TRUE(sw_->start_capture(0));
+    EXPECT_TRUE(sw_->detach_port(0));  // ends the capture too
+}
+
 double process_cpu_seconds() {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);

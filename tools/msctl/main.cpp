@@ -4,7 +4,9 @@
 #include <CLI/CLI.hpp>
 #include <dirent.h>
 #include <nlohmann/json.hpp>
+#include <pcap/pcap.h>
 
+#include <csignal>
 #include <iostream>
 
 #include "client/multistack.hpp"
@@ -99,6 +101,42 @@ void print_ports(const json& ports, bool with_drops) {
     }
 }
 
+volatile std::sig_atomic_t g_interrupted = 0;
+
+// Writes a port's frames to a pcap file that tcpdump and Wireshark read.
+int capture(ms::client::Connection& conn, std::uint32_t port, const std::string& file, std::uint32_t count,
+            double seconds) {
+    pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
+    pcap_dumper_t* out = pcap_dump_open(dead, file.c_str());
+    if (!out) {
+        const std::string why = pcap_geterr(dead);
+        pcap_close(dead);
+        throw std::runtime_error(file + ": " + why);
+    }
+    std::signal(SIGINT, [](int) { g_interrupted = 1; });
+    ms::ctl::CaptureRequest req;
+    req.port_id = port;
+    req.max_frames = count;
+    req.milliseconds = static_cast<std::uint32_t>(seconds * 1000);
+    std::uint64_t written = 0;
+    auto end = conn.capture(req, [&](const ms::ctl::CaptureFrame& f) {
+        pcap_pkthdr h{};
+        h.ts.tv_sec = static_cast<time_t>(f.timestamp_ns / 1'000'000'000);
+        h.ts.tv_usec = static_cast<suseconds_t>(f.timestamp_ns % 1'000'000'000 / 1000);
+        h.caplen = h.len = f.len;
+        pcap_dump(reinterpret_cast<u_char*>(out), &h, f.data);
+        ++written;
+        return g_interrupted == 0;
+    });
+    pcap_dump_close(out);
+    pcap_close(dead);
+    if (!end) throw std::runtime_error(end.failure().message());
+    std::cerr << "msctl: wrote " << written << " frames of port " << port << " to " << file;
+    if (end.value().lost) std::cerr << " (" << end.value().lost << " lost: the capture could not keep up)";
+    std::cerr << "\n";
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -115,11 +153,21 @@ int main(int argc, char** argv) {
     auto* claims = app.add_subcommand("claims", "every claim and the port that holds it");
     auto* stats = app.add_subcommand("stats", "per-port counters with drops by reason and ring faults");
     for (auto* sub : {status, ports, claims, stats}) sub->add_flag("--json", as_json, "print JSON");
+    auto* cap = app.add_subcommand("capture", "write one port's traffic, both ways, to a pcap file");
+    std::uint32_t cap_port = 0;
+    std::string cap_file;
+    std::uint32_t cap_count = 0;
+    double cap_seconds = 0;
+    cap->add_option("PORT", cap_port, "port number (msctl ports)")->required();
+    cap->add_option("FILE", cap_file, "pcap file to write")->required();
+    cap->add_option("--count", cap_count, "stop after N frames");
+    cap->add_option("--seconds", cap_seconds, "stop after S seconds")->check(CLI::NonNegativeNumber);
     CLI11_PARSE(app, argc, argv);
 
     try {
         const std::string path = !socket.empty() ? socket : !iface.empty() ? std::string(kRunDir) + "/" + iface + ".sock" : default_socket();
         auto conn = unwrap(ms::client::Connection::open(path));
+        if (cap->parsed()) return capture(conn, cap_port, cap_file, cap_count, cap_seconds);
         if (status->parsed()) {
             const json s = status_json(unwrap(conn.status()));
             if (as_json) std::cout << s.dump(2) << "\n";
