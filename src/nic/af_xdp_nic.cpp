@@ -136,7 +136,14 @@ private:
             return;
         }
         scfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY;
-        if (int rc = xsk_socket__create(&xsk_, c.ifname.c_str(), queue, umem_, &rx_, &tx_, &scfg); rc != 0) {
+        int rc = xsk_socket__create(&xsk_, c.ifname.c_str(), queue, umem_, &rx_, &tx_, &scfg);
+        // The kernel releases the socket of a process that just exited asynchronously;
+        // until it has, binding the same queue fails with EBUSY. Wait up to 2 s for it.
+        for (int retry = 0; rc == -EBUSY && retry < 20; ++retry) {
+            ::usleep(100'000);
+            rc = xsk_socket__create(&xsk_, c.ifname.c_str(), queue, umem_, &rx_, &tx_, &scfg);
+        }
+        if (rc != 0) {
             xsk_umem__delete(umem_);
             ::munmap(area_, area_size_);
             fail(c, queue, "cannot create the AF_XDP socket", -rc);

@@ -1,12 +1,44 @@
-// ms-pktgen: generates and counts frames on switch ports, as netmap's pkt-gen does.
-// In this release it drives an in-process switch (see rig.hpp); attaching to a running
-// multistackd comes with the daemon.
+// ms-pktgen: generates and counts frames on switch ports, as netmap's pkt-gen does:
+// on a port of a running multistackd (--socket, see attached.hpp), or through an
+// in-process switch with an in-memory NIC (see rig.hpp).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <iostream>
 
+#include "attached.hpp"
 #include "rig.hpp"
+
+namespace {
+
+bool parse_mac(const std::string& text, ms::wire::MacAddr& mac) {
+    unsigned m[6];
+    if (std::sscanf(text.c_str(), "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6) return false;
+    for (int i = 0; i < 6; ++i) mac.octets[i] = static_cast<std::uint8_t>(m[i]);
+    return true;
+}
+
+int attached(const std::string& mode, const ms::pktgen::AttachedConfig& in, const std::string& local,
+             const std::string& peer, const std::string& peer_mac, bool json) {
+    ms::pktgen::AttachedConfig c = in;
+    c.transmit = mode == "tx";
+    if (!ms::wire::parse_ip(local, c.local)) throw std::runtime_error("--local wants an address");
+    if (c.transmit && (!ms::wire::parse_ip(peer, c.peer) || !parse_mac(peer_mac, c.peer_mac))) {
+        throw std::runtime_error("tx on a port needs --peer and --peer-mac");
+    }
+    const auto r = ms::pktgen::run_attached(c);
+    const double mpps = static_cast<double>(r.frames) / r.seconds / 1e6;
+    if (json) {
+        std::cout << nlohmann::json{{"mode", mode}, {"size", c.frame_size}, {"frames", r.frames}, {"bytes", r.bytes},
+                                    {"seconds", r.seconds}, {"mpps", mpps}}
+                  << "\n";
+    } else {
+        std::cout << (c.transmit ? "sent " : "received ") << r.frames << " frames in " << r.seconds << " s: " << mpps << " Mpps\n";
+    }
+    return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     using namespace ms::pktgen;
@@ -26,7 +58,25 @@ int main(int argc, char** argv) {
     app.add_option("--seconds", c.seconds, "how long to generate")->check(CLI::PositiveNumber)->capture_default_str();
     app.add_flag("--prebuilt", prebuilt, "build each buffer once and resend it, instead of building every frame");
     app.add_flag("--json", json, "print one JSON object");
+    AttachedConfig ac;
+    std::string local, peer, peer_mac;
+    auto* socket = app.add_option("--socket", ac.socket, "run on a port of the multistackd at this control socket");
+    app.add_option("--local", local, "with --socket: local address to claim")->needs(socket);
+    app.add_option("--local-port", ac.local_port, "with --socket: UDP port to claim")->needs(socket)->capture_default_str();
+    app.add_option("--peer", peer, "with --socket, tx: destination address")->needs(socket);
+    app.add_option("--peer-port", ac.peer_port, "with --socket, tx: destination port")->needs(socket)->capture_default_str();
+    app.add_option("--peer-mac", peer_mac, "with --socket, tx: destination MAC")->needs(socket);
     CLI11_PARSE(app, argc, argv);
+    if (!ac.socket.empty()) {
+        try {
+            ac.frame_size = c.frame_size;
+            ac.seconds = c.seconds;
+            return attached(mode, ac, local, peer, peer_mac, json);
+        } catch (const std::exception& e) {
+            std::cerr << "ms-pktgen: " << e.what() << "\n";
+            return 1;
+        }
+    }
     c.mode = mode == "tx" ? RigMode::tx : RigMode::rx;
     c.proto = proto == "tcp" ? Proto::tcp : Proto::udp;
     c.rebuild = !prebuilt;

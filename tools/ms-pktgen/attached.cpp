@@ -1,0 +1,68 @@
+#include "attached.hpp"
+
+#include <netinet/in.h>
+
+#include <chrono>
+#include <stdexcept>
+
+#include "client/multistack.hpp"
+
+namespace ms::pktgen {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+template <class T>
+T must(client::Result<T> r, const char* what) {
+    if (!r) throw std::runtime_error(std::string(what) + ": " + r.failure().message());
+    return std::move(r.value());
+}
+
+AttachedResult transmit(client::Port& port, const PacketBuilder& builder, Clock::time_point end) {
+    AttachedResult r;
+    auto& tx = port.tx();
+    std::uint32_t seq = 0;
+    while (Clock::now() < end) {
+        for (int i = 0; i < 64; ++i) {
+            const std::uint32_t n = std::min<std::uint32_t>(tx.space(), 64);
+            for (std::uint32_t k = 0; k < n; ++k) tx.set_length(k, static_cast<std::uint16_t>(builder.build(tx.buffer(k), seq++)));
+            tx.publish(n);
+            r.frames += n;
+            r.bytes += std::uint64_t{n} * builder.size();
+        }
+    }
+    return r;
+}
+
+AttachedResult receive(client::Port& port, Clock::time_point end) {
+    AttachedResult r;
+    auto& rx = port.rx();
+    while (Clock::now() < end) {
+        const std::uint32_t n = rx.available();
+        for (std::uint32_t k = 0; k < n; ++k) r.bytes += rx.frame(k).size();
+        rx.release(n);
+        r.frames += n;
+        if (n == 0) port.wait(0, 10);
+    }
+    return r;
+}
+
+}  // namespace
+
+AttachedResult run_attached(const AttachedConfig& c) {
+    auto conn = must(client::Connection::open(c.socket), "connect");
+    client::Port& port = *must(conn.attach(1, 2048), "attach");
+    must(conn.claim(IPPROTO_UDP, c.local, c.local_port), "claim");
+    const auto info = must(conn.info(), "info");
+    wire::MacAddr nic;
+    std::memcpy(nic.octets.data(), info.mac, 6);
+    const auto start = Clock::now();
+    const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(c.seconds));
+    AttachedResult r = c.transmit
+                           ? transmit(port, PacketBuilder({Proto::udp, nic, c.peer_mac, c.local, c.peer, c.local_port, c.peer_port, c.frame_size}), end)
+                           : receive(port, end);
+    r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return r;
+}
+
+}  // namespace ms::pktgen
