@@ -69,7 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                     volatile std::uint8_t sink = frame[frame.size() - 1];
                     (void)sink;
                 }
-                tx.release(k);
+                (void)tx.release(k);
                 break;
             }
             case 7: {

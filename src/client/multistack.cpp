@@ -98,14 +98,23 @@ Port::Port(std::uint32_t id, ring::Region region, std::vector<ring::EventFd> to_
     }
 }
 
-void Port::wait(std::uint32_t pair, int timeout_ms) {
-    ring::AppRxRing& r = rx_.at(pair);
+namespace {
+
+// Both directions of a pair share the to_app eventfd; a wakeup for the other one is
+// harmless, the caller looks again.
+void sleep_on(ring::AppRing& r, const ring::EventFd& event, int timeout_ms) {
     if (r.prepare_to_sleep()) return;
-    pollfd pfd{to_app_[pair].fd(), POLLIN, 0};
+    pollfd pfd{event.fd(), POLLIN, 0};
     (void)::poll(&pfd, 1, timeout_ms);
-    to_app_[pair].drain();
+    event.drain();
     r.wake();
 }
+
+}  // namespace
+
+void Port::wait(std::uint32_t pair, int timeout_ms) { sleep_on(rx_.at(pair), to_app_.at(pair), timeout_ms); }
+
+void Port::wait_for_room(std::uint32_t pair, int timeout_ms) { sleep_on(tx_.at(pair), to_app_.at(pair), timeout_ms); }
 
 Result<Connection> Connection::open(const std::string& socket_path) {
     const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);

@@ -75,6 +75,8 @@ public:
     // Sleeps until frames arrive on `pair`'s rx ring or `timeout_ms` passes (-1: no limit).
     // Returns immediately if frames are already there.
     void wait(std::uint32_t pair, int timeout_ms);
+    // Sleeps until `pair`'s tx ring has room or `timeout_ms` passes.
+    void wait_for_room(std::uint32_t pair, int timeout_ms);
     [[nodiscard]] int rx_event_fd(std::uint32_t pair = 0) const { return to_app_.at(pair).fd(); }
     // Wakes the switch for `pair` whether or not it asked (publish() kicks only if asked).
     void kick(std::uint32_t pair = 0) { to_switch_.at(pair).notify(); }

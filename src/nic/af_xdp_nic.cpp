@@ -90,6 +90,7 @@ public:
 
     std::uint32_t tx_space() override {
         reclaim_completions();
+        kick_tx_if_pending();
         return std::min<std::uint32_t>(static_cast<std::uint32_t>(tx_free_.size()), xsk_prod_nb_free(&tx_, 256));
     }
     wire::MutBytes tx_buffer(std::uint32_t k) override {
@@ -108,14 +109,17 @@ public:
         }
         xsk_ring_prod__submit(&tx_, got);
         tx_free_.resize(tx_free_.size() - got);
-        // Copy mode (and need-wakeup) wants a syscall to start transmission.
-        if (xsk_ring_prod__needs_wakeup(&tx_)) (void)::sendto(xsk_socket__fd(xsk_), nullptr, 0, MSG_DONTWAIT, nullptr, 0);
+        in_flight_ += got;
+        kick_tx_if_pending();
     }
 
     int wakeup_fd() const override { return xsk_socket__fd(xsk_); }
     bool arm_wakeup() override {
         kick_fill_if_asked();
-        return xsk_cons__peek_available() > 0;
+        reclaim_completions();
+        kick_tx_if_pending();
+        // Frames still queued for transmission keep the worker polling until they leave.
+        return xsk_cons__peek_available() > 0 || in_flight_ > 0;
     }
     void disarm_wakeup() override {}
 
@@ -163,6 +167,15 @@ private:
         const std::uint32_t done = xsk_ring_cons__peek(&comp_, 512, &at);
         for (std::uint32_t k = 0; k < done; ++k) tx_free_.push_back(*xsk_ring_cons__comp_addr(&comp_, at + k));
         xsk_ring_cons__release(&comp_, done);
+        in_flight_ -= done;
+    }
+
+    // In copy mode the kernel sends only a bounded batch per syscall, so frames can sit
+    // in the tx ring after a kick: kick again on every poll while any are in flight.
+    void kick_tx_if_pending() {
+        if (in_flight_ > 0 && xsk_ring_prod__needs_wakeup(&tx_)) {
+            (void)::sendto(xsk_socket__fd(xsk_), nullptr, 0, MSG_DONTWAIT, nullptr, 0);
+        }
     }
 
     void kick_fill_if_asked() {
@@ -190,6 +203,7 @@ private:
     std::uint32_t rx_index_ = 0;
     std::uint32_t peeked_ = 0;
     std::vector<std::uint64_t> tx_free_;
+    std::uint32_t in_flight_ = 0;  // submitted to tx, not yet completed
     std::vector<std::uint16_t> tx_len_;
 };
 

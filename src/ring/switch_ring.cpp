@@ -70,11 +70,14 @@ wire::Bytes SwitchTxRing::frame(std::uint32_t k) {
     return {base_ + s.offset, s.len};
 }
 
-void SwitchTxRing::release(std::uint32_t count) {
-    if (count == 0 || failed()) return;
+bool SwitchTxRing::release(std::uint32_t count) {
+    if (count == 0 || failed()) return false;
     hwcur_ = ring_advance(hwcur_, count, n_);
     hwtail_ = hwcur_ == 0 ? n_ - 1 : hwcur_ - 1;  // netmap: tail stays one behind head
     store_release(ctl_->tail, hwtail_);
+    // Dekker with AppRing::prepare_to_sleep, as for the rx ring.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return load_acquire(ctl_->kick_app) != 0;
 }
 
 bool SwitchTxRing::prepare_to_sleep() {

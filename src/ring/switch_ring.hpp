@@ -65,8 +65,9 @@ public:
     // The k-th pending frame, in shared memory: copy it before validating. Empty (and
     // a latched fault) if its slot is bad.
     [[nodiscard]] wire::Bytes frame(std::uint32_t k);
-    // Returns the first `count` pending slots to the application.
-    void release(std::uint32_t count);
+    // Returns the first `count` pending slots to the application; true if it sleeps
+    // waiting for room and asked for a kick (netmap's txsync wakes a blocked writer).
+    [[nodiscard]] bool release(std::uint32_t count);
     // Asks the application for a kick before the switch sleeps; returns true if frames
     // are already pending, in which case the switch must not sleep. Pair with wake().
     [[nodiscard]] bool prepare_to_sleep();

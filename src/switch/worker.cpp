@@ -80,7 +80,12 @@ bool Worker::route(const Verdict& v, const Topology& topo, std::uint32_t& dest) 
 
 std::uint32_t Worker::poll_port(PortRing& r, const Topology& topo, const ClaimTable& claims) {
     if (r.port_object->is_failed()) return 0;
-    const std::uint32_t pending = std::min(r.tx.sync(), sw_.config().batch);
+    // Backpressure: take no more than the NIC can send now, so that a port sending
+    // faster than the wire waits in its own ring instead of losing frames here.
+    // (Frames for other ports are held back with them while the NIC is full.)
+    std::uint32_t limit = sw_.config().batch;
+    if (!nic_queues_.empty()) limit = std::min(limit, sw_.nic_.queue(nic_tx_dest_).tx_space());
+    const std::uint32_t pending = std::min(r.tx.sync(), limit);
     std::uint32_t taken = 0;
     std::uint64_t bytes = 0;
     for (; taken < pending; ++taken) {
@@ -102,7 +107,7 @@ std::uint32_t Worker::poll_port(PortRing& r, const Topology& topo, const ClaimTa
     }
     r.stats.tx_bytes.add(bytes);
     if (r.tx.failed()) r.port_object->fail(r, r.tx.fault());
-    r.tx.release(taken);  // frames are copied: slots go back before delivery
+    if (r.tx.release(taken)) r.to_app.notify();  // frames are copied: slots go back before delivery
     forwarder_->flush();
     return taken;
 }

@@ -106,6 +106,7 @@ TEST(RegistryConcurrency, ReadersNeverSeeATornOrFreedTable) {
     ASSERT_EQ(reg.add({IPPROTO_UDP, kLocal, 9}, 1), ClaimError::ok);
     std::atomic<bool> stop{false};
     std::atomic<std::uint64_t> lookups{0};
+    std::atomic<int> running{0};
     auto reader = [&](std::size_t id) {
         std::uint64_t n = 0;
         while (!stop.load(std::memory_order_relaxed)) {
@@ -115,7 +116,7 @@ TEST(RegistryConcurrency, ReadersNeverSeeATornOrFreedTable) {
             if (t.lookup(IPPROTO_UDP, kLocal, 9) != 1) ADD_FAILURE() << "lost a stable claim";
             const PortId churn = t.lookup(IPPROTO_UDP, kLocal, 10);
             if (churn != kNoPort && churn != 2) ADD_FAILURE() << "torn claim";
-            ++n;
+            if (++n == 1) ++running;
             if (n % 1024 == 0) qsbr.offline(id);  // readers also go offline, as sleeping workers do
         }
         qsbr.offline(id);
@@ -123,6 +124,7 @@ TEST(RegistryConcurrency, ReadersNeverSeeATornOrFreedTable) {
     };
     std::thread a(reader, 0);
     std::thread b(reader, 1);
+    while (running < 2) std::this_thread::yield();  // the churn must overlap the reads
     for (int i = 0; i < 300; ++i) {
         ASSERT_EQ(reg.add({IPPROTO_UDP, kLocal, 10}, 2), ClaimError::ok);
         ASSERT_EQ(reg.remove({IPPROTO_UDP, kLocal, 10}, 2), ClaimError::ok);

@@ -55,7 +55,7 @@ TEST(Rings, CarryFramesBothWays) {
         EXPECT_EQ(sw_tx.frame(k).size(), 60 + k);
         EXPECT_EQ(sw_tx.frame(k)[0], k);
     }
-    sw_tx.release(5);
+    EXPECT_FALSE(sw_tx.release(5));  // the application is not waiting for room
     EXPECT_EQ(app_tx.space(), kSlots - 1);
 
     AppRxRing app_rx(r, 0);
@@ -91,7 +91,7 @@ TEST(Rings, WrapAroundManyTimes) {
         app.publish(n);
         ASSERT_EQ(sw.sync(), n);
         for (std::uint32_t k = 0; k < n; ++k) ASSERT_EQ(sw.frame(k)[0], static_cast<std::uint8_t>(next + k));
-        sw.release(n);
+        (void)sw.release(n);
         next += n;
     }
 }
@@ -114,6 +114,16 @@ TEST(Rings, NeedWakeupKicksOnlyASleeper) {
     EXPECT_LT(::read(to_switch.fd(), &count, sizeof count), 0);
     // With frames pending, the switch must not sleep.
     EXPECT_TRUE(sw_tx.prepare_to_sleep());
+
+    // A writer that waits for room is kicked when the switch gives slots back.
+    while (app_tx.space() > 0) {
+        app_tx.set_length(0, 60);
+        app_tx.publish(1);
+    }
+    EXPECT_FALSE(app_tx.prepare_to_sleep());  // the ring is full: sleep, and ask for a kick
+    ASSERT_GT(sw_tx.sync(), 0u);
+    EXPECT_TRUE(sw_tx.release(1));
+    app_tx.wake();
 
     AppRxRing app_rx(r, 0);
     SwitchRxRing sw_rx(r, 0);

@@ -25,6 +25,10 @@ AttachedResult transmit(client::Port& port, const PacketBuilder& builder, Clock:
     while (Clock::now() < end) {
         for (int i = 0; i < 64; ++i) {
             const std::uint32_t n = std::min<std::uint32_t>(tx.space(), 64);
+            if (n == 0) {
+                port.wait_for_room(0, 10);  // sleep, do not spin: the switch may share our core
+                continue;
+            }
             for (std::uint32_t k = 0; k < n; ++k) tx.set_length(k, static_cast<std::uint16_t>(builder.build(tx.buffer(k), seq++)));
             tx.publish(n);
             r.frames += n;

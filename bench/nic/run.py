@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""bench/nic.sh's driver: multistackd on a veth between two test namespaces, against a
+raw AF_XDP program with no switch, in the same run; the cost to a legacy kernel server
+(nginx and wrk) with the switch attached; and the idle cost. Writes one JSON file and a
+PNG plot. Run as root; it makes and removes its own namespaces (scripts/netns.sh)."""
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def sh(*args, **kw):
+    return subprocess.run(list(args), check=True, capture_output=True, text=True, **kw).stdout
+
+
+class Hosts:
+    def __init__(self, name):
+        self.name = name
+        out = sh("bash", f"{ROOT}/scripts/netns.sh", "up", name)
+        self.__dict__.update(dict(line.split("=", 1) for line in out.split()))
+
+    def close(self):
+        subprocess.run(["bash", f"{ROOT}/scripts/netns.sh", "down", self.name])
+
+    def server(self, *args):
+        return ["ip", "netns", "exec", self.SERVER_NS, *args]
+
+    def client(self, *args):
+        return ["ip", "netns", "exec", self.CLIENT_NS, *args]
+
+    def client_rx_packets(self):
+        return int(sh(*self.client("cat", f"/sys/class/net/{self.CLIENT_IF}/statistics/rx_packets")))
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process and its threads, from /proc."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Daemon:
+    def __init__(self, hosts, build, tmp):
+        self.sock = f"{tmp}/ms.sock"
+        self.log = open(f"{tmp}/daemon.log", "w")
+        self.proc = subprocess.Popen(hosts.server("taskset", "-c", "1", f"{build}/src/multistackd", "--iface",
+                                                  hosts.SERVER_IF, "--socket", self.sock), stderr=self.log)
+        for _ in range(100):
+            if os.path.exists(self.sock):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("multistackd did not start")
+
+    def close(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=10)
+
+
+def run_json(cmd):
+    return json.loads(sh(*cmd).strip().splitlines()[-1])
+
+
+def measure_rx(hosts, build, tmp, peer, seconds):
+    """The client blasts UDP at SERVER:9000 with raw AF_XDP; the server receives with
+    `peer` (raw AF_XDP, or ms-pktgen through multistackd). Server pinned to core 1."""
+    daemon = Daemon(hosts, build, tmp) if peer == "multistack" else None
+    if daemon:
+        rx_cmd = hosts.server("taskset", "-c", "1", f"{build}/tools/ms-pktgen", "--socket", daemon.sock, "--mode", "rx",
+                              "--local", hosts.SERVER_IP, "--local-port", "9000", "--seconds", str(seconds + 1.5), "--json")
+    else:
+        rx_cmd = hosts.server("taskset", "-c", "1", f"{build}/bench/ms-xdp-raw", "--iface", hosts.SERVER_IF, "--mode", "rx",
+                              "--local", hosts.SERVER_IP, "--port", "9000", "--seconds", str(seconds + 1.5))
+    rx = subprocess.Popen(rx_cmd, stdout=subprocess.PIPE, text=True)
+    time.sleep(0.7)
+    cpu0 = cpu_seconds(rx.pid) + (cpu_seconds(daemon.proc.pid) if daemon else 0)
+    gen = run_json(hosts.client("taskset", "-c", "0", f"{build}/bench/ms-xdp-raw", "--iface", hosts.CLIENT_IF, "--mode", "tx",
+                                "--local", hosts.CLIENT_IP, "--port", "9001", "--peer", hosts.SERVER_IP, "--peer-port",
+                                "9000", "--peer-mac", hosts.SERVER_MAC, "--seconds", str(seconds)))
+    cpu1 = cpu_seconds(rx.pid) + (cpu_seconds(daemon.proc.pid) if daemon else 0)
+    got = json.loads(rx.communicate(timeout=30)[0].strip().splitlines()[-1])
+    if daemon:
+        daemon.close()
+    frames = got["frames"]
+    return {"direction": "rx", "peer": peer, "offered": gen["frames"], "received": frames,
+            "mpps": frames / gen["seconds"] / 1e6, "cpu_us_per_frame": (cpu1 - cpu0) * 1e6 / max(frames, 1)}
+
+
+def measure_tx(hosts, build, tmp, peer, seconds):
+    """The server sends UDP to the client as fast as it can with `peer`; the client's
+    veth counts what arrives."""
+    daemon = Daemon(hosts, build, tmp) if peer == "multistack" else None
+    if daemon:
+        cmd = hosts.server("taskset", "-c", "1", f"{build}/tools/ms-pktgen", "--socket", daemon.sock, "--mode", "tx",
+                           "--local", hosts.SERVER_IP, "--local-port", "9000", "--peer", hosts.CLIENT_IP,
+                           "--peer-port", "9", "--peer-mac", hosts.CLIENT_MAC, "--seconds", str(seconds), "--json")
+    else:
+        cmd = hosts.server("taskset", "-c", "1", f"{build}/bench/ms-xdp-raw", "--iface", hosts.SERVER_IF, "--mode", "tx",
+                           "--local", hosts.SERVER_IP, "--port", "9000", "--peer", hosts.CLIENT_IP, "--peer-port", "9",
+                           "--peer-mac", hosts.CLIENT_MAC, "--seconds", str(seconds))
+    before = hosts.client_rx_packets()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    time.sleep(0.2)
+    cpu0 = cpu_seconds(proc.pid) + (cpu_seconds(daemon.proc.pid) if daemon else 0)
+    time.sleep(seconds - 0.4)
+    cpu1 = cpu_seconds(proc.pid) + (cpu_seconds(daemon.proc.pid) if daemon else 0)
+    out = json.loads(proc.communicate(timeout=30)[0].strip().splitlines()[-1])
+    time.sleep(0.3)
+    arrived = hosts.client_rx_packets() - before
+    if daemon:
+        daemon.close()
+    return {"direction": "tx", "peer": peer, "offered": out["frames"], "received": arrived,
+            "mpps": arrived / out["seconds"] / 1e6,
+            "cpu_us_per_frame": (cpu1 - cpu0) * 1e6 / max(arrived * (seconds - 0.4) / seconds, 1)}
+
+
+def nginx_conf(tmp, ip):
+    os.makedirs(f"{tmp}/www", exist_ok=True)
+    with open(f"{tmp}/www/1k", "wb") as f:
+        f.write(b"x" * 1024)
+    conf = f"""worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx.err;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  sendfile on;
+  keepalive_requests 1000000;
+  server {{ listen {ip}:8080 reuseport backlog=4096; root {tmp}/www; }}
+}}
+"""
+    path = f"{tmp}/nginx.conf"
+    with open(path, "w") as f:
+        f.write(conf)
+    return path
+
+
+def wrk(hosts, close, seconds):
+    args = ["taskset", "-c", "0", "wrk", "-t1", "-c32", f"-d{int(seconds)}s"]
+    if close:
+        args += ["-H", "Connection: close"]
+    out = sh(*hosts.client(*args, f"http://{hosts.SERVER_IP}:8080/1k"))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Socket errors: (.*)", out)
+    return rps, errors.group(1) if errors else ""
+
+
+def measure_legacy(hosts, build, tmp, seconds):
+    """nginx on the kernel stack, without and with the switch attached (and an
+    application claiming another port), at the same address."""
+    conf = nginx_conf(tmp, hosts.SERVER_IP)
+    nginx = subprocess.Popen(hosts.server("taskset", "-c", "1", "nginx", "-c", conf, "-g", "daemon off;"))
+    time.sleep(0.5)
+    results = []
+    try:
+        for attached in (False, True):
+            daemon = echo = None
+            if attached:
+                daemon = Daemon(hosts, build, tmp)
+                echo = subprocess.Popen(hosts.server(f"{build}/tools/ms-udp-echo", "--socket", daemon.sock, "--listen",
+                                                     f"{hosts.SERVER_IP}:7"), stdout=subprocess.DEVNULL)
+                time.sleep(0.3)
+            for close in (False, True):
+                rps, errors = wrk(hosts, close, seconds)
+                results.append({"switch_attached": attached, "connection_close": close, "requests_per_s": rps,
+                                "socket_errors": errors})
+            if echo:
+                echo.terminate()
+                echo.wait()
+            if daemon:
+                daemon.close()
+    finally:
+        nginx.send_signal(signal.SIGQUIT)
+        nginx.wait(timeout=10)
+    return results
+
+
+def measure_idle(hosts, build, tmp, seconds):
+    daemon = Daemon(hosts, build, tmp)
+    echo = subprocess.Popen(hosts.server(f"{build}/tools/ms-udp-echo", "--socket", daemon.sock, "--listen",
+                                         f"{hosts.SERVER_IP}:7"), stdout=subprocess.DEVNULL)
+    time.sleep(1)
+    pids = [daemon.proc.pid, echo.pid]
+    cpu0 = sum(cpu_seconds(p) for p in pids)
+    time.sleep(seconds)
+    cpu1 = sum(cpu_seconds(p) for p in pids)
+    echo.terminate()
+    echo.wait()
+    daemon.close()
+    return {"seconds": seconds, "cpu_seconds": cpu1 - cpu0, "percent_of_a_core": (cpu1 - cpu0) / seconds * 100}
+
+
+def plot(result, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    labels, values, colors = [], [], []
+    for p in result["throughput"]:
+        labels.append(f"{p['direction']}\n{p['peer']}")
+        values.append(p["mpps"])
+        colors.append("tab:blue" if p["peer"] == "multistack" else "tab:gray")
+    axes[0].bar(labels, values, color=colors)
+    axes[0].set_ylabel("Mpps (60-byte UDP frames)")
+    axes[0].set_title("multistackd against raw AF_XDP on a veth")
+    labels = [f"{'attached' if r['switch_attached'] else 'detached'}\n{'close' if r['connection_close'] else 'keep-alive'}"
+              for r in result["legacy"]]
+    axes[1].bar(labels, [r["requests_per_s"] for r in result["legacy"]],
+                color=["tab:blue" if r["switch_attached"] else "tab:gray" for r in result["legacy"]])
+    axes[1].set_ylabel("requests/s")
+    axes[1].set_title("nginx on the kernel stack, 1 KB, with and without the switch")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seconds", type=float, default=5)
+    args = ap.parse_args()
+    hosts = Hosts(f"bn{os.getpid() % 100000}")
+    tmp = tempfile.mkdtemp()
+    try:
+        throughput = []
+        for direction in ("rx", "tx"):
+            for peer in ("raw_af_xdp", "multistack"):
+                fn = measure_rx if direction == "rx" else measure_tx
+                throughput.append(fn(hosts, args.build, tmp, peer, args.seconds))
+                print(json.dumps(throughput[-1]), flush=True)
+        legacy = measure_legacy(hosts, args.build, tmp, args.seconds)
+        for r in legacy:
+            print(json.dumps(r), flush=True)
+        idle = measure_idle(hosts, args.build, tmp, 10)
+        print(json.dumps({"idle": idle}), flush=True)
+    finally:
+        hosts.close()
+    def pick(d, peer):
+        return next(p for p in throughput if p["direction"] == d and p["peer"] == peer)
+    def legacy_rps(attached, close):
+        return next(r["requests_per_s"] for r in legacy if r["switch_attached"] == attached and r["connection_close"] == close)
+    summary = {}
+    for d in ("rx", "tx"):
+        ratio = pick(d, "multistack")["mpps"] / pick(d, "raw_af_xdp")["mpps"]
+        summary[f"{d}_vs_raw_af_xdp"] = ratio
+        summary[f"{d}_meets_0.9x"] = ratio >= 0.9
+    for close in (False, True):
+        ratio = legacy_rps(True, close) / legacy_rps(False, close)
+        key = "legacy_close" if close else "legacy_keepalive"
+        summary[f"{key}_attached_vs_detached"] = ratio
+        summary[f"{key}_meets_0.9x"] = ratio >= 0.9
+    summary["idle_percent_of_a_core"] = idle["percent_of_a_core"]
+    summary["idle_meets_1_percent"] = idle["percent_of_a_core"] < 1.0
+    result = {"benchmark": "nic", "seconds_per_point": args.seconds, "throughput": throughput, "legacy": legacy,
+              "idle": idle, "summary": summary}
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+    plot(result, args.out.rsplit(".", 1)[0] + ".png")
+    print(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()
