@@ -1,5 +1,6 @@
 #include "switch/worker.hpp"
 
+#include <sched.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -49,8 +50,13 @@ void Worker::run() {
         if (poll_once(topo, sw_.registry_.read()) > 0) {
             idle_rounds = 0;
         } else if (++idle_rounds >= sw_.config().spin_rounds) {
-            sleep(topo);
-            idle_rounds = 0;
+            // After a sleep that only timed out, poll once and sleep again: an idle
+            // switch should not spin ten times a second.
+            idle_rounds = sleep(topo) ? 0 : sw_.config().spin_rounds;
+        } else {
+            // Spinning for more work: let an application that shares our core run first,
+            // since it is what drains our rx rings and fills our tx rings.
+            sched_yield();
         }
     }
     sw_.qsbr_.offline(index_);
@@ -147,17 +153,18 @@ std::uint32_t Worker::poll_inbox(FrameQueue& q) {
     return n;
 }
 
-void Worker::sleep(const Topology& topo) {
+bool Worker::sleep(const Topology& topo) {
     if (arm_all(topo)) {
         disarm_all(topo);
-        return;
+        return true;
     }
     // Offline while asleep: the control thread need not wait for us to detach a port.
     sw_.qsbr_.offline(index_);
     epoll_event events[16];
-    (void)::epoll_wait(epoll_fd_, events, 16, sw_.config().sleep_timeout_ms);
+    const int woken = ::epoll_wait(epoll_fd_, events, 16, sw_.config().sleep_timeout_ms);
     sw_.qsbr_.quiescent(index_);
     disarm_all(sw_.topology_.read());
+    return woken != 0;
 }
 
 bool Worker::arm_all(const Topology& topo) {

@@ -47,7 +47,8 @@ private:
     // The destination id for a frame that is to be forwarded; false if the verdict
     // names a port the switch does not have.
     [[nodiscard]] bool route(const Verdict& v, const Topology& topo, std::uint32_t& dest) const;
-    void sleep(const Topology& topo);
+    // Arms every kick flag and sleeps; false if the sleep ended by its timeout alone.
+    bool sleep(const Topology& topo);
     [[nodiscard]] bool arm_all(const Topology& topo);
     void disarm_all(const Topology& topo);
 

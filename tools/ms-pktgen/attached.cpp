@@ -55,7 +55,9 @@ AttachedResult receive(client::Port& port, Clock::time_point end) {
 
 AttachedResult run_attached(const AttachedConfig& c) {
     auto conn = must(client::Connection::open(c.socket), "connect");
-    client::Port& port = *must(conn.attach(1, 2048), "attach");
+    // Deep rings: the generator and the switch often share a core (bench/nic.sh), and a
+    // ring must absorb a scheduler time slice of traffic.
+    client::Port& port = *must(conn.attach(1, 8192), "attach");
     must(conn.claim(IPPROTO_UDP, c.local, c.local_port), "claim");
     const auto info = must(conn.info(), "info");
     wire::MacAddr nic;
