@@ -26,6 +26,8 @@ Failure from_status(ctl::Status s) {
         case ctl::Status::not_found: return {Error::not_found, "no such claim"};
         case ctl::Status::switch_full: return {Error::switch_full, "the switch has no free port"};
         case ctl::Status::busy: return {Error::busy, "a capture of that port runs already"};
+        case ctl::Status::no_route: return {Error::no_route, "no route through the switch's interface"};
+        case ctl::Status::unreachable: return {Error::unreachable, "the kernel could not resolve the next hop"};
         default: return {Error::protocol, std::string("the daemon answered ") + std::string(ctl::to_string(s))};
     }
 }
@@ -68,7 +70,8 @@ Result<int> bind_socket(std::uint8_t protocol, const wire::IpAddr& addr, std::ui
 std::string Failure::message() const {
     static constexpr const char* names[] = {"switch not running", "permission denied", "address in use",
                                             "bad socket", "not attached", "already attached", "not found",
-                                            "switch full", "busy", "protocol error", "system error"};
+                                            "switch full", "busy", "no route", "unreachable", "protocol error",
+                                            "system error"};
     return std::string(names[static_cast<int>(error)]) + (detail.empty() ? "" : ": " + detail);
 }
 
@@ -237,6 +240,17 @@ Result<ctl::InfoReply> Connection::info() {
     return rep;
 }
 
+Result<wire::MacAddr> Connection::resolve(const wire::IpAddr& dst) {
+    ctl::ResolveRequest req;
+    req.family = static_cast<std::uint8_t>(dst.family);
+    std::memcpy(req.addr, dst.bytes.data(), 16);
+    ctl::ResolveReply rep;
+    if (auto r = call(&req, sizeof req, &rep, sizeof rep); !r) return r.failure();
+    wire::MacAddr mac;
+    std::memcpy(mac.octets.data(), rep.mac, 6);
+    return mac;
+}
+
 Result<ctl::StatusReply> Connection::status() {
     ctl::Header req{.op = ctl::Op::status};
     ctl::StatusReply rep;
@@ -307,6 +321,8 @@ std::string_view to_string(Status s) {
         case Status::switch_full: return "switch full";
         case Status::internal: return "internal error";
         case Status::busy: return "busy";
+        case Status::no_route: return "no route";
+        case Status::unreachable: return "unreachable";
     }
     return "unknown status";
 }

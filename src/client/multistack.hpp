@@ -29,6 +29,8 @@ enum class Error {
     not_found,
     switch_full,
     busy,                // a capture of that port runs already
+    no_route,            // no route to the address through the switch's interface
+    unreachable,         // the kernel could not resolve the next hop
     protocol,            // the daemon answered something we do not understand
     system,              // a system call failed; see `detail`
 };
@@ -107,6 +109,9 @@ public:
     Result<Claim> claim_socket(int bound_fd);
     Result<Done> release(const Claim& claim);
     Result<ctl::InfoReply> info();
+    // The MAC to send to for `dst`: its next hop's, from the kernel (DESIGN §6). Waits up
+    // to about a second while the kernel resolves a missing neighbour.
+    Result<wire::MacAddr> resolve(const wire::IpAddr& dst);
     Result<ctl::StatusReply> status();
     Result<std::vector<ctl::PortEntry>> ports();
     Result<std::vector<ctl::ClaimEntry>> claims();

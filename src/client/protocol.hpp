@@ -32,6 +32,7 @@ enum class Op : std::uint16_t {
     capture,        // stream one port's frames: capture_frame messages, then capture_end
     capture_frame,
     capture_end,
+    resolve,        // the MAC of the next hop towards an address, from the kernel's tables
 };
 
 enum class Status : std::int32_t {
@@ -46,6 +47,8 @@ enum class Status : std::int32_t {
     switch_full,        // no free port
     internal,           // the daemon failed; see its log
     busy,               // a capture of that port runs already
+    no_route,           // the kernel has no route to the address through this interface
+    unreachable,        // the kernel could not resolve the next hop in time
 };
 [[nodiscard]] std::string_view to_string(Status s);
 
@@ -164,12 +167,26 @@ struct CaptureEnd {
     std::uint64_t lost = 0;  // frames the capture could not keep up with
 };
 
+struct ResolveRequest {
+    Header h{.op = Op::resolve};
+    std::uint8_t family = 4;
+    std::uint8_t addr[16] = {};
+};
+
+struct ResolveReply {
+    Header h{.op = Op::resolve};
+    std::uint8_t mac[6] = {};
+    std::uint8_t next_hop_family = 0;
+    std::uint8_t next_hop[16] = {};
+};
+
 template <class T>
 inline constexpr bool kIsMessage = std::is_trivially_copyable_v<T> && std::is_standard_layout_v<T> &&
                                    offsetof(T, h) == 0 && sizeof(T) <= kMaxMessage;
 static_assert(kIsMessage<AttachRequest> && kIsMessage<AttachReply> && kIsMessage<ClaimRequest> &&
               kIsMessage<ClaimReply> && kIsMessage<ReleaseRequest> && kIsMessage<InfoReply> &&
               kIsMessage<StatusReply> && kIsMessage<PortEntry> && kIsMessage<ClaimEntry> &&
-              kIsMessage<CaptureRequest> && kIsMessage<CaptureFrame> && kIsMessage<CaptureEnd>);
+              kIsMessage<CaptureRequest> && kIsMessage<CaptureFrame> && kIsMessage<CaptureEnd> &&
+              kIsMessage<ResolveRequest> && kIsMessage<ResolveReply>);
 
 }  // namespace ms::ctl

@@ -67,14 +67,14 @@ ControlServer::ControlServer(ServerContext ctx, std::string path, std::optional<
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd_ < 0) fail(path_, "epoll_create1");
     add_to_epoll(epoll_fd_, listen_fd_);
-    capture_timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    if (capture_timer_fd_ < 0) fail(path_, "timerfd_create");
-    add_to_epoll(epoll_fd_, capture_timer_fd_);
+    tick_timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (tick_timer_fd_ < 0) fail(path_, "timerfd_create");
+    add_to_epoll(epoll_fd_, tick_timer_fd_);
 }
 
 ControlServer::~ControlServer() {
     while (!sessions_.empty()) close_session(sessions_.begin()->first);
-    ::close(capture_timer_fd_);
+    ::close(tick_timer_fd_);
     ::close(epoll_fd_);
     ::close(listen_fd_);
     ::unlink(path_.c_str());
@@ -94,10 +94,10 @@ void ControlServer::run(int signal_fd) {
                 std::cerr << "multistackd: signal " << info.ssi_signo << ", shutting down\n";
                 return;
             }
-            if (fd == capture_timer_fd_) {
+            if (fd == tick_timer_fd_) {
                 std::uint64_t ticks;
-                (void)!::read(capture_timer_fd_, &ticks, sizeof ticks);
-                pump_captures();
+                (void)!::read(tick_timer_fd_, &ticks, sizeof ticks);
+                tick();
             } else if (fd == listen_fd_) {
                 accept_client();
             } else if (auto it = sessions_.find(fd); it != sessions_.end()) {
@@ -113,7 +113,7 @@ void ControlServer::accept_client() {
     ucred cred{};
     socklen_t len = sizeof cred;
     (void)::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
-    sessions_[fd] = Session{fd, cred.pid, cred.uid, std::nullopt, {}, std::nullopt};
+    sessions_[fd] = Session{fd, cred.pid, cred.uid, std::nullopt, {}, std::nullopt, std::nullopt};
     add_to_epoll(epoll_fd_, fd);
 }
 
@@ -154,6 +154,10 @@ void ControlServer::serve(Session& s) {
         on_list_ports(s, h);
     } else if (h.op == ctl::Op::list_claims && fits(sizeof h)) {
         on_list_claims(s, h);
+    } else if (h.op == ctl::Op::resolve && fits(sizeof(ctl::ResolveRequest))) {
+        ctl::ResolveRequest req;
+        std::memcpy(&req, buf, sizeof req);
+        on_resolve(s, req);
     } else if (h.op == ctl::Op::capture && fits(sizeof(ctl::CaptureRequest))) {
         ctl::CaptureRequest req;
         std::memcpy(&req, buf, sizeof req);
@@ -271,7 +275,7 @@ void ControlServer::on_info(Session& s, const ctl::Header& req) {
     std::memcpy(rep.mac, ctx_.iface.mac.octets.data(), 6);
     rep.mtu = static_cast<std::uint16_t>(ctx_.iface.mtu);
     rep.ifindex = ctx_.iface.ifindex;
-    for (const InterfaceAddress& a : ctx_.iface.addresses) {
+    for (const nic::InterfaceAddress& a : ctx_.iface.addresses) {
         if (rep.address_count == ctl::InfoReply::kMaxAddresses) break;
         std::memcpy(rep.addresses[rep.address_count], a.addr.bytes.data(), 16);
         rep.address_families[rep.address_count] = static_cast<std::uint8_t>(a.addr.family);
@@ -358,22 +362,37 @@ void ControlServer::on_capture(Session& s, const ctl::CaptureRequest& req) {
     Capture cap{port, req.h.seq, req.max_frames ? req.max_frames : UINT64_MAX, std::nullopt};
     if (req.milliseconds) cap.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(req.milliseconds);
     s.capture = cap;
-    arm_capture_timer();
+    arm_tick_timer();
     std::cerr << "multistackd: capture of port " << port << " started by pid " << s.pid << "\n";
 }
 
-void ControlServer::arm_capture_timer() {
+void ControlServer::arm_tick_timer() {
     bool any = false;
-    for (const auto& [fd, s] : sessions_) any = any || s.capture.has_value();
+    for (const auto& [fd, s] : sessions_) any = any || s.capture.has_value() || s.resolve.has_value();
     itimerspec spec{};
     if (any) spec.it_interval.tv_nsec = spec.it_value.tv_nsec = 10'000'000;  // 10 ms
-    (void)::timerfd_settime(capture_timer_fd_, 0, &spec, nullptr);
+    (void)::timerfd_settime(tick_timer_fd_, 0, &spec, nullptr);
 }
 
-void ControlServer::pump_captures() {
-    auto frame = std::make_unique<ctl::CaptureFrame>();
+void ControlServer::tick() {
     for (auto& [fd, s] : sessions_) {
-        if (!s.capture) continue;
+        if (s.capture) pump_capture(s);
+        if (s.resolve) {
+            const Resolve r = *s.resolve;
+            if (try_resolve(s, r.seq, r.next_hop)) {
+                s.resolve.reset();
+            } else if (std::chrono::steady_clock::now() >= r.deadline) {
+                reply_status(s, ctl::Header{.op = ctl::Op::resolve, .seq = r.seq}, ctl::Status::unreachable);
+                s.resolve.reset();
+            }
+        }
+    }
+    arm_tick_timer();
+}
+
+void ControlServer::pump_capture(Session& s) {
+    auto frame = std::make_unique<ctl::CaptureFrame>();
+    {
         Capture& cap = *s.capture;
         timespec now{};
         ::clock_gettime(CLOCK_REALTIME, &now);
@@ -394,7 +413,36 @@ void ControlServer::pump_captures() {
         });
         if (cap.remaining == 0 || (cap.deadline && std::chrono::steady_clock::now() >= *cap.deadline)) end_capture(s);
     }
-    arm_capture_timer();
+}
+
+void ControlServer::on_resolve(Session& s, const ctl::ResolveRequest& req) {
+    if (s.resolve || (req.family != 4 && req.family != 6)) return reply_status(s, req.h, ctl::Status::bad_request);
+    wire::IpAddr dst{req.family == 4 ? wire::IpFamily::v4 : wire::IpFamily::v6, {}};
+    std::memcpy(dst.bytes.data(), req.addr, dst.size());
+    const auto hop = ctx_.netlink.next_hop(dst, ctx_.iface.ifindex);
+    if (!hop) return reply_status(s, req.h, ctl::Status::no_route);
+    if (try_resolve(s, req.h.seq, *hop)) return;
+    // The kernel is resolving it; look again on every tick, for up to a second.
+    s.resolve = Resolve{req.h.seq, *hop, std::chrono::steady_clock::now() + std::chrono::seconds(1)};
+    arm_tick_timer();
+}
+
+bool ControlServer::try_resolve(Session& s, std::uint32_t seq, const wire::IpAddr& next_hop) {
+    wire::MacAddr mac;
+    switch (ctx_.netlink.neighbour(next_hop, ctx_.iface.ifindex, mac)) {
+        case nic::NeighbourState::pending: return false;
+        case nic::NeighbourState::failed:
+            reply_status(s, ctl::Header{.op = ctl::Op::resolve, .seq = seq}, ctl::Status::unreachable);
+            return true;
+        case nic::NeighbourState::reachable: break;
+    }
+    ctl::ResolveReply rep;
+    rep.h.seq = seq;
+    std::memcpy(rep.mac, mac.octets.data(), 6);
+    rep.next_hop_family = static_cast<std::uint8_t>(next_hop.family);
+    std::memcpy(rep.next_hop, next_hop.bytes.data(), 16);
+    send(s.fd, rep);
+    return true;
 }
 
 void ControlServer::end_capture(Session& s) {

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "client/protocol.hpp"
-#include "daemon/interface_info.hpp"
 #include "nic/af_xdp_nic.hpp"
+#include "nic/netlink.hpp"
 #include "nic/xdp_program.hpp"
 #include "switch/switch.hpp"
 
@@ -27,7 +27,8 @@ struct ServerContext {
     sw::Switch& sw;
     nic::XdpProgram& xdp;
     const nic::AfXdpNic& nic;
-    const InterfaceInfo& iface;
+    const nic::InterfaceInfo& iface;
+    nic::Netlink& netlink;
     std::uint32_t max_slots_per_ring = 16384;
 };
 
@@ -56,6 +57,11 @@ private:
         std::uint64_t sent = 0;
         std::uint64_t lost = 0;   // frames the client's socket could not take
     };
+    struct Resolve {
+        std::uint32_t seq;
+        wire::IpAddr next_hop;
+        std::chrono::steady_clock::time_point deadline;
+    };
     struct Session {
         int fd = -1;
         pid_t pid = 0;
@@ -63,6 +69,7 @@ private:
         std::optional<sw::PortId> port;
         std::vector<HeldClaim> claims;
         std::optional<Capture> capture;
+        std::optional<Resolve> resolve;  // waiting for the kernel to resolve a neighbour
     };
 
     void accept_client();
@@ -78,10 +85,14 @@ private:
     void on_list_ports(Session& s, const ctl::Header& req);
     void on_list_claims(Session& s, const ctl::Header& req);
     void on_capture(Session& s, const ctl::CaptureRequest& req);
-    // Every capture tick: forward captured frames, and end captures that are done.
-    void pump_captures();
+    void on_resolve(Session& s, const ctl::ResolveRequest& req);
+    // Answers a resolve if the neighbour is known or failed; false while it is pending.
+    bool try_resolve(Session& s, std::uint32_t seq, const wire::IpAddr& next_hop);
+    // Every tick: forward captured frames, end captures that are done, retry resolves.
+    void tick();
+    void pump_capture(Session& s);
     void end_capture(Session& s);
-    void arm_capture_timer();
+    void arm_tick_timer();
     void reply_status(Session& s, const ctl::Header& req, ctl::Status status);
     [[nodiscard]] const Session* owner_of(sw::PortId port) const;
 
@@ -89,7 +100,7 @@ private:
     std::string path_;
     int listen_fd_ = -1;
     int epoll_fd_ = -1;
-    int capture_timer_fd_ = -1;  // ticks while any capture runs
+    int tick_timer_fd_ = -1;  // ticks while any capture or resolve is in progress
     std::map<int, Session> sessions_;  // by descriptor
     std::uint64_t bad_requests_ = 0;
 };

@@ -16,8 +16,8 @@
 #include <iostream>
 
 #include "daemon/control_server.hpp"
-#include "daemon/interface_info.hpp"
 #include "nic/af_xdp_nic.hpp"
+#include "nic/netlink.hpp"
 #include "nic/xdp_program.hpp"
 #include "switch/switch.hpp"
 
@@ -76,7 +76,7 @@ int blocked_signal_fd() {
     return ::signalfd(-1, &set, SFD_CLOEXEC);
 }
 
-std::vector<ms::wire::IpAddr> local_addresses(const ms::daemon::InterfaceInfo& info) {
+std::vector<ms::wire::IpAddr> local_addresses(const ms::nic::InterfaceInfo& info) {
     std::vector<ms::wire::IpAddr> out;
     for (const auto& a : info.addresses) out.push_back(a.addr);
     return out;
@@ -85,7 +85,8 @@ std::vector<ms::wire::IpAddr> local_addresses(const ms::daemon::InterfaceInfo& i
 int run(const Options& o) {
     const int signal_fd = blocked_signal_fd();
     InterfaceLock lock(o.iface);
-    const ms::daemon::InterfaceInfo info = ms::daemon::read_interface(o.iface);
+    ms::nic::Netlink netlink;
+    const ms::nic::InterfaceInfo info = netlink.read_interface(o.iface);
     if (ms::nic::remove_stale_program(o.iface)) {
         std::cerr << "multistackd: removed a stale XDP program left on " << o.iface << "\n";
     }
@@ -95,7 +96,7 @@ int run(const Options& o) {
     sw.registry().set_local_addresses(local_addresses(info));
     sw.start();
     const std::string path = o.socket.empty() ? std::string(kRunDir) + "/" + o.iface + ".sock" : o.socket;
-    ms::daemon::ControlServer server({sw, xdp, nic, info}, path, group_id(o.group));
+    ms::daemon::ControlServer server({sw, xdp, nic, info, netlink}, path, group_id(o.group));
     std::cerr << "multistackd: attached to " << o.iface << " (ifindex " << info.ifindex << ", MAC "
               << info.mac.to_string() << "), XDP " << ms::nic::to_string(xdp.mode()) << " mode, AF_XDP "
               << (nic.zero_copy() ? "zero-copy" : "copy") << " mode, " << o.queues << " queue(s), " << o.workers

@@ -76,4 +76,14 @@ assert p['rx_frames'] >= 23 and p['tx_frames'] >= 23 and p['claims'] == 1 and no
 assert p['drops'] == {}, p
 " "$stats" || fail "msctl ports: $stats"
 ok "msctl lists the claim and counts every frame each way, with no drops"
+# Next-hop resolution goes through the kernel's neighbour table (the daemon never ARPs).
+in_server ip neigh flush all
+mac=$(in_server "$MSCTL" --socket "$SOCK" resolve "$CLIENT_IP") || fail "resolve $CLIENT_IP"
+[[ "$mac" == "$CLIENT_MAC" ]] || fail "resolve $CLIENT_IP gave $mac, expected $CLIENT_MAC"
+ok "msctl resolve $CLIENT_IP gives $mac, resolved by the kernel from an empty neighbour table"
+if out=$(in_server "$MSCTL" --socket "$SOCK" resolve 198.18.0.77 2>&1); then fail "resolved an absent host: $out"; fi
+grep -q unreachable <<<"$out" || fail "unclear error for an absent host: $out"
+if out=$(in_server "$MSCTL" --socket "$SOCK" resolve 198.19.255.1 2>&1); then fail "resolved an unroutable address"; fi
+grep -q "no route" <<<"$out" || fail "unclear error for an unroutable address: $out"
+ok "an absent neighbour is unreachable and an unroutable address has no route"
 echo "coexistence: all checks passed"

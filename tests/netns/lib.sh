@@ -29,6 +29,7 @@ ms_cleanup() {
   return 0
 }
 trap ms_cleanup EXIT
+trap 'exit 1' INT TERM  # so that a timeout still runs the cleanup
 
 fail() {
   echo "FAIL: $*"

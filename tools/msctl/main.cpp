@@ -153,6 +153,9 @@ int main(int argc, char** argv) {
     auto* claims = app.add_subcommand("claims", "every claim and the port that holds it");
     auto* stats = app.add_subcommand("stats", "per-port counters with drops by reason and ring faults");
     for (auto* sub : {status, ports, claims, stats}) sub->add_flag("--json", as_json, "print JSON");
+    auto* resolve = app.add_subcommand("resolve", "the MAC of the next hop towards an address, as the daemon resolves it");
+    std::string resolve_addr;
+    resolve->add_option("ADDR", resolve_addr, "IPv4 or IPv6 destination")->required();
     auto* cap = app.add_subcommand("capture", "write one port's traffic, both ways, to a pcap file");
     std::uint32_t cap_port = 0;
     std::string cap_file;
@@ -168,6 +171,12 @@ int main(int argc, char** argv) {
         const std::string path = !socket.empty() ? socket : !iface.empty() ? std::string(kRunDir) + "/" + iface + ".sock" : default_socket();
         auto conn = unwrap(ms::client::Connection::open(path));
         if (cap->parsed()) return capture(conn, cap_port, cap_file, cap_count, cap_seconds);
+        if (resolve->parsed()) {
+            ms::wire::IpAddr dst;
+            if (!ms::wire::parse_ip(resolve_addr, dst)) throw std::runtime_error("not an address: " + resolve_addr);
+            std::cout << unwrap(conn.resolve(dst)).to_string() << "\n";
+            return 0;
+        }
         if (status->parsed()) {
             const json s = status_json(unwrap(conn.status()));
             if (as_json) std::cout << s.dump(2) << "\n";

@@ -1,0 +1,62 @@
+// Contract: the kernel stays authoritative for addresses, routes and neighbours
+// (DESIGN §6); this reads them over rtnetlink (libmnl). It reads an interface's MAC,
+// MTU, addresses and default gateway; finds the next hop for a destination (the
+// gateway, or the destination itself when on-link); and resolves a next hop's MAC from
+// the kernel's neighbour table. A missing entry is not resolved by us: the kernel is
+// asked to resolve it (RTM_NEWNEIGH with NTF_USE) and the caller polls again. We never
+// speak ARP or ND.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "wire/bytes.hpp"
+
+struct mnl_socket;
+
+namespace ms::nic {
+
+struct InterfaceAddress {
+    wire::IpAddr addr;
+    std::uint8_t prefix_length = 0;
+};
+
+struct InterfaceInfo {
+    std::string name;
+    unsigned ifindex = 0;
+    wire::MacAddr mac;
+    unsigned mtu = 0;
+    std::vector<InterfaceAddress> addresses;
+    std::optional<wire::IpAddr> gateway;  // IPv4 default route through this interface
+};
+
+enum class NeighbourState { reachable, pending, failed };
+
+class Netlink {
+public:
+    Netlink();  // throws std::runtime_error
+    ~Netlink();
+    Netlink(const Netlink&) = delete;
+    Netlink& operator=(const Netlink&) = delete;
+
+    // Throws std::runtime_error naming the interface if it does not exist.
+    [[nodiscard]] InterfaceInfo read_interface(const std::string& name);
+    // The next hop towards `dst` through `ifindex`: a gateway, or `dst` on-link.
+    // Nothing if the kernel has no route, or routes it through another interface.
+    [[nodiscard]] std::optional<wire::IpAddr> next_hop(const wire::IpAddr& dst, unsigned ifindex);
+    // The neighbour's MAC if the kernel knows it; otherwise asks the kernel to resolve
+    // it (NTF_USE) and says pending, or failed once the kernel gave up.
+    [[nodiscard]] NeighbourState neighbour(const wire::IpAddr& next_hop, unsigned ifindex, wire::MacAddr& mac);
+
+private:
+    // Sends one request and feeds every reply message to `on_message`; false on error.
+    template <class OnMessage>
+    bool request(void* message, OnMessage on_message);
+
+    mnl_socket* nl_ = nullptr;
+    unsigned port_id_ = 0;
+    unsigned seq_ = 0;
+};
+
+}  // namespace ms::nic
