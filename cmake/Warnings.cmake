@@ -2,7 +2,9 @@
 # and fuzzing instrumentation as options.
 add_compile_options(-Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion
                     -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Woverloaded-virtual
-                    -Wnull-dereference -Wimplicit-fallthrough)
+                    -Wnull-dereference -Wimplicit-fallthrough
+                    # C++20 designated initializers leave members to their defaults on purpose.
+                    -Wno-missing-field-initializers)
 if(CMAKE_BUILD_TYPE STREQUAL "Release")
   add_compile_options(-march=x86-64-v2)
 endif()

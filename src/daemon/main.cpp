@@ -32,6 +32,7 @@ struct Options {
     std::string socket;
     std::uint32_t max_ports = 1024;
     std::string group;
+    std::string fault;
 };
 
 // Holds an exclusive lock on /run/multistack/IF.lock for the daemon's life, so that a
@@ -83,6 +84,9 @@ std::vector<ms::wire::IpAddr> local_addresses(const ms::nic::InterfaceInfo& info
 }
 
 int run(const Options& o) {
+    std::string why;
+    const auto fault = ms::sw::FaultSpec::parse(o.fault, why);  // before touching the interface
+    if (!fault) throw std::runtime_error("--fault: " + why);
     const int signal_fd = blocked_signal_fd();
     InterfaceLock lock(o.iface);
     ms::nic::Netlink netlink;
@@ -92,7 +96,12 @@ int run(const Options& o) {
     }
     ms::nic::XdpProgram xdp(o.iface);
     ms::nic::AfXdpNic nic({o.iface, o.queues}, xdp);
-    ms::sw::Switch sw(nic, {.workers = o.workers, .max_ports = o.max_ports});
+    ms::sw::SwitchConfig config;
+    config.workers = o.workers;
+    config.max_ports = o.max_ports;
+    config.fault = *fault;
+    ms::sw::Switch sw(nic, config);
+    if (fault->active()) std::cerr << "multistackd: fault injection on: " << o.fault << "\n";
     sw.registry().set_local_addresses(local_addresses(info));
     sw.start();
     const std::string path = o.socket.empty() ? std::string(kRunDir) + "/" + o.iface + ".sock" : o.socket;
@@ -118,6 +127,9 @@ int main(int argc, char** argv) {
     app.add_option("--socket", o.socket, "control socket path (default /run/multistack/IFACE.sock)");
     app.add_option("--max-ports", o.max_ports, "most application ports at once")->check(CLI::Range(1, 4096))->capture_default_str();
     app.add_option("--group", o.group, "group allowed to attach (the socket is mode 0660)");
+    app.add_option("--fault", o.fault,
+                   "inject faults into what ports receive, for testing stacks: "
+                   "loss=P,dup=P,reorder=P,corrupt=P,delay=MS,seed=N (off by default)");
     CLI11_PARSE(app, argc, argv);
     try {
         return run(o);

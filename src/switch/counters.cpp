@@ -20,6 +20,7 @@ std::string_view to_string(DropReason r) {
         case DropReason::src_not_claimed: return "src_not_claimed";
         case DropReason::ring_full: return "ring_full";
         case DropReason::port_failed: return "port_failed";
+        case DropReason::fault_injected: return "fault_injected";
         case DropReason::host_miss: return "host_miss";
         case DropReason::nic_malformed: return "nic_malformed";
         case DropReason::count_: break;

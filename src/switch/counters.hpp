@@ -31,6 +31,7 @@ enum class DropReason : std::uint8_t {
     // Delivery.
     ring_full,           // the destination ring (port rx or NIC tx) had no room
     port_failed,         // the destination port was failed for a ring fault
+    fault_injected,      // lost on purpose by --fault (loss=)
     // Frames from the NIC.
     host_miss,           // no port claims it (XDP should have passed it to the kernel)
     nic_malformed,       // unparseable frame from the NIC

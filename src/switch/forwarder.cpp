@@ -88,6 +88,13 @@ std::uint32_t Forwarder::deliver_to_port(const Destination& d, std::uint32_t fir
         drop_rest(r.stats, DropReason::port_failed, first);
         return 0;
     }
+    if (r.fault) {
+        const auto now = FaultInjector::Clock::now();
+        for (std::uint32_t i = first; i != kEnd; i = frames_[i].next) {
+            if (!r.fault->offer({frames_[i].data, frames_[i].len}, now)) r.stats.drop(DropReason::fault_injected);
+        }
+        return release_faulty(r);
+    }
     const std::uint32_t room = r.rx.room(count);
     std::uint32_t n = 0;
     std::uint64_t bytes = 0;
@@ -148,6 +155,35 @@ std::uint32_t Forwarder::deliver_to_inbox(std::uint32_t owner, std::uint32_t des
     // The destination's counters belong to its owner, so an inbox overflow is counted
     // on this worker's own handoff counters.
     drop_rest(handoff_stats_, DropReason::ring_full, i);
+    return n;
+}
+
+std::uint32_t Forwarder::release_faulty(PortRing& r) {
+    if (r.port_object->is_failed()) return 0;
+    const auto now = FaultInjector::Clock::now();
+    std::uint32_t n = 0;
+    std::uint64_t bytes = 0;
+    while (auto f = r.fault->take_ready(now)) {
+        if (r.rx.room(n + 1) <= n) {
+            r.stats.drop(DropReason::ring_full);
+            continue;
+        }
+        wire::MutBytes buf = r.rx.buffer(n);
+        if (buf.empty()) break;
+        std::memcpy(buf.data(), f->data(), f->size());
+        r.rx.set_length(n, static_cast<std::uint16_t>(f->size()));
+        tap_frame(r, *f, TapDirection::to_application);
+        bytes += f->size();
+        ++n;
+    }
+    if (r.rx.failed()) {
+        r.port_object->fail(r, r.rx.fault());
+        return 0;
+    }
+    r.rx.publish(n);
+    if (n) published_.push_back(&r);
+    r.stats.rx_frames.add(n);
+    r.stats.rx_bytes.add(bytes);
     return n;
 }
 

@@ -48,6 +48,10 @@ public:
     [[nodiscard]] std::uint32_t staged() const { return count_; }
     // Delivers everything staged; returns how many frames left this worker.
     std::uint32_t flush();
+    // Delivers what a ring's fault injector has ready now (frames it delayed or held).
+    std::uint32_t release_faulty(PortRing& r);
+    // Kicks the applications that sleep on rings published to since the last call.
+    void kick_sleepers();
 
 private:
     struct Staged {
@@ -62,8 +66,6 @@ private:
     std::uint32_t deliver_to_inbox(std::uint32_t owner, std::uint32_t dest, std::uint32_t first);
     void drop_rest(RingStats& stats, DropReason reason, std::uint32_t from);
     void prefetch(std::uint32_t dest) const;
-    // Kicks the applications that sleep on rings this flush published to.
-    void kick_sleepers();
 
     std::uint32_t self_;
     const std::vector<Destination>* destinations_ = nullptr;

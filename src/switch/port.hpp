@@ -12,6 +12,7 @@
 #include "ring/region.hpp"
 #include "ring/switch_ring.hpp"
 #include "switch/counters.hpp"
+#include "switch/fault.hpp"
 #include "switch/frame_queue.hpp"
 #include "switch/registry.hpp"
 
@@ -38,6 +39,8 @@ struct PortRing {
     // carries into this queue; null otherwise. The switch owns the queue.
     std::atomic<FrameQueue*> tap{nullptr};
     Counter tap_overflows;  // frames a full capture queue could not take
+    // Set when the switch runs with --fault: what is delivered to rx passes through it.
+    std::unique_ptr<FaultInjector> fault;
 };
 
 enum class TapDirection : std::uint32_t { to_application = 0, from_application = 1 };

@@ -73,6 +73,9 @@ PortId Switch::attach_port(const PortConfig& config) {
     for (std::uint32_t pair = 0; pair < config.ring_pairs; ++pair) {
         const std::uint32_t owner = (id + pair) % config_.workers;
         port->rings.push_back(std::make_unique<PortRing>(*port, port->region, id, pair, owner));
+        if (config_.fault.active()) {
+            port->rings.back()->fault = std::make_unique<FaultInjector>(config_.fault, std::uint64_t{id} << 8 | pair);
+        }
         workers_[owner]->watch(port->rings.back()->to_switch.fd());
     }
     Port& attached = *port;

@@ -36,6 +36,7 @@ struct SwitchConfig {
     std::uint32_t spin_rounds = 2000;   // empty polling rounds before sleeping
     std::uint32_t inbox_depth = 1024;   // frames between two workers
     int sleep_timeout_ms = 100;         // upper bound on one sleep, in case a kick is lost
+    FaultSpec fault;                    // applied to frames delivered to ports; off by default
 };
 
 struct PortConfig {

@@ -68,7 +68,14 @@ std::uint32_t Worker::poll_once(const Topology& topo, const ClaimTable& claims) 
         if (q) work += poll_inbox(*q);
     }
     for (std::size_t q : nic_queues_) work += poll_nic(q, topo, claims);
-    for (PortRing* r : topo.rings_by_worker[index_]) work += poll_port(*r, topo, claims);
+    for (PortRing* r : topo.rings_by_worker[index_]) {
+        work += poll_port(*r, topo, claims);
+        if (r->fault && r->fault->holding()) {
+            forwarder_->release_faulty(*r);
+            forwarder_->kick_sleepers();
+            ++work;  // frames are waiting for their time: keep polling
+        }
+    }
     return work;
 }
 

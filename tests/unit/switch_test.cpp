@@ -334,6 +334,30 @@ TEST_F(SwitchTest, CapturesWhatAPortSendsAndReceives) {
     EXPECT_TRUE(sw_->detach_port(0));  // ends the capture too
 }
 
+TEST_F(SwitchTest, InjectsFaultsIntoWhatPortsReceive) {
+    make(1, SwitchConfig{.fault = FaultSpec{.loss = 0.25, .duplicate = 0.1, .seed = 5}});
+    std::size_t offered = 0;
+    std::size_t got = 0;
+    for (int round = 0; round < 20; ++round) {
+        inject(std::vector<Frame>(50, to_port(0)));
+        offered += 50;
+        ASSERT_TRUE(eventually([&] { return nic_->to_switch(0).available() == 0; }));
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        got += receive(0).size();
+    }
+    ASSERT_TRUE(eventually([&] {
+        got += receive(0).size();
+        const StatsSnapshot s = sw_->port_stats(0);
+        return s.rx_frames == got && got > 0;
+    }));
+    const StatsSnapshot s = sw_->port_stats(0);
+    const std::uint64_t lost = s.drop(DropReason::fault_injected);
+    EXPECT_GT(lost, offered / 8);  // about a quarter
+    EXPECT_LT(lost, offered / 2);
+    EXPECT_GT(got, offered - lost);  // duplicates make up some of it
+    EXPECT_EQ(s.drop(DropReason::ring_full), 0u);
+}
+
 double process_cpu_seconds() {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
