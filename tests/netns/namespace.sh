@@ -51,6 +51,20 @@ ECHO_APP="$TMP/ms-udp-echo" ms_echo "$SERVER_IP:8053" "${as_nobody[@]}"
 grep -q "uid 65534" "$TMP/daemon.log" || fail "the daemon did not log the peer's uid"
 ok "the same application as nobody claims port 8053, and the daemon logs its uid"
 
+# A wildcard claim with an ephemeral port: the kernel picks the port, and the claim
+# covers the interface's address.
+ms_echo "0.0.0.0:0"
+eport=$(grep -o 'echoes udp 0.0.0.0:[0-9]*' "$TMP/echo.log" | cut -d: -f2)
+[[ -n "$eport" && "$eport" != 0 ]] || fail "no ephemeral port in: $(cat "$TMP/echo.log")"
+py_client "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.sendto(b'wild', ('$SERVER_IP', $eport))
+assert s.recvfrom(100)[0] == b'wild'
+" || fail "echo on the wildcard claim 0.0.0.0:$eport"
+ok "a wildcard claim of an ephemeral port (0.0.0.0:$eport, picked by the kernel) answers on $SERVER_IP"
+
 # SIGKILL: the claim and the kernel port are free within 100 ms.
 ms_echo "$SERVER_IP:7000"
 victim=$ECHO_PID

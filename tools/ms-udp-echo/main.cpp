@@ -83,10 +83,13 @@ int main(int argc, char** argv) {
         std::cerr << "ms-udp-echo: claim udp " << listen << ": " << claim.failure().message() << "\n";
         return 1;
     }
-    std::cout << "ms-udp-echo: port " << port.value()->id() << " echoes udp " << listen << std::endl;
+    // Port 0 takes an ephemeral port from the kernel: say which one was claimed.
+    const auto& claimed = claim.value();
+    std::cout << "ms-udp-echo: port " << port.value()->id() << " echoes udp " << claimed.addr.to_string() << ":"
+              << claimed.port << std::endl;
     std::uint64_t echoed = 0;
     while (!g_stop) {
-        const std::uint32_t n = echo_batch(*port.value(), port_number);
+        const std::uint32_t n = echo_batch(*port.value(), claimed.port);
         echoed += n;
         if (n == 0) port.value()->wait(0, 200);
     }
