@@ -42,13 +42,6 @@ std::uint64_t transmit(ms::sw::NicQueue& q, const ms::pktgen::PacketBuilder& b, 
     return frames;
 }
 
-bool parse_mac(const std::string& text, ms::wire::MacAddr& mac) {
-    unsigned m[6];
-    if (std::sscanf(text.c_str(), "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6) return false;
-    for (int i = 0; i < 6; ++i) mac.octets[i] = static_cast<std::uint8_t>(m[i]);
-    return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -80,7 +73,7 @@ int main(int argc, char** argv) {
             if (!xdp.add_claim({IPPROTO_UDP, local, port})) throw std::runtime_error("cannot add the claim");
             frames = receive(nic.queue(0), end);
         } else {
-            if (!ms::wire::parse_ip(peer_text, peer) || !parse_mac(peer_mac_text, peer_mac)) {
+            if (!ms::wire::parse_ip(peer_text, peer) || !ms::wire::parse_mac(peer_mac_text, peer_mac)) {
                 throw std::runtime_error("tx needs --peer and --peer-mac");
             }
             ms::pktgen::PacketBuilder b({ms::pktgen::Proto::udp, nic.mac(), peer_mac, local, peer, port, peer_port, size});

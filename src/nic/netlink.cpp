@@ -45,6 +45,20 @@ void for_each_attr(const nlmsghdr* m, std::size_t offset, F f) {
     }
 }
 
+struct RouteAttrs {
+    std::optional<wire::IpAddr> gateway;
+    unsigned oif = 0;
+};
+
+RouteAttrs route_attrs(const nlmsghdr* m, int family) {
+    RouteAttrs r;
+    for_each_attr(m, sizeof(rtmsg), [&](const nlattr* attr) {
+        if (mnl_attr_get_type(attr) == RTA_GATEWAY) r.gateway = address_from(family, mnl_attr_get_payload(attr));
+        if (mnl_attr_get_type(attr) == RTA_OIF) r.oif = mnl_attr_get_u32(attr);
+    });
+    return r;
+}
+
 // libmnl suggests the larger of the page size and 8 KiB; 8 KiB holds any reply here.
 constexpr std::size_t kBufferSize = 8192;
 
@@ -118,13 +132,8 @@ InterfaceInfo Netlink::read_interface(const std::string& name) {
     request(nlh, [&](const nlmsghdr* m) {
         const auto* r = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(m));
         if (r->rtm_dst_len != 0 || r->rtm_table != RT_TABLE_MAIN) return MNL_CB_OK;
-        std::optional<wire::IpAddr> gw;
-        unsigned oif = 0;
-        for_each_attr(m, sizeof(rtmsg), [&](const nlattr* attr) {
-            if (mnl_attr_get_type(attr) == RTA_GATEWAY) gw = address_from(AF_INET, mnl_attr_get_payload(attr));
-            if (mnl_attr_get_type(attr) == RTA_OIF) oif = mnl_attr_get_u32(attr);
-        });
-        if (gw && oif == info.ifindex) info.gateway = gw;
+        const RouteAttrs route = route_attrs(m, AF_INET);
+        if (route.gateway && route.oif == info.ifindex) info.gateway = route.gateway;
         return MNL_CB_OK;
     });
     return info;
@@ -141,15 +150,10 @@ std::optional<wire::IpAddr> Netlink::next_hop(const wire::IpAddr& dst, unsigned 
     bool found = false;
     const bool ok = request(nlh, [&](const nlmsghdr* m) {
         if (m->nlmsg_type != RTM_NEWROUTE) return MNL_CB_OK;
-        unsigned oif = 0;
-        std::optional<wire::IpAddr> gw;
-        for_each_attr(m, sizeof(rtmsg), [&](const nlattr* attr) {
-            if (mnl_attr_get_type(attr) == RTA_GATEWAY) gw = address_from(family_of(dst), mnl_attr_get_payload(attr));
-            if (mnl_attr_get_type(attr) == RTA_OIF) oif = mnl_attr_get_u32(attr);
-        });
-        if (oif == ifindex) {
+        const RouteAttrs route = route_attrs(m, family_of(dst));
+        if (route.oif == ifindex) {
             found = true;
-            hop = gw ? *gw : dst;
+            hop = route.gateway ? *route.gateway : dst;
         }
         return MNL_CB_OK;
     });

@@ -51,4 +51,30 @@ bool parse_ip(const std::string& text, IpAddr& out) {
     return false;
 }
 
+bool parse_mac(const std::string& text, MacAddr& out) {
+    unsigned m[6];
+    char tail;
+    if (std::sscanf(text.c_str(), "%x:%x:%x:%x:%x:%x%c", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5], &tail) != 6) {
+        return false;
+    }
+    for (int i = 0; i < 6; ++i) {
+        if (m[i] > 0xff) return false;
+        out.octets[i] = static_cast<std::uint8_t>(m[i]);
+    }
+    return true;
+}
+
+bool parse_endpoint(const std::string& text, IpAddr& addr, std::uint16_t& port) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon + 1 == text.size()) return false;
+    std::string host = text.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    const std::string digits = text.substr(colon + 1);
+    if (digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos) return false;
+    const unsigned long value = std::stoul(digits);
+    if (value > 65535 || !parse_ip(host, addr)) return false;
+    port = static_cast<std::uint16_t>(value);
+    return true;
+}
+
 }  // namespace ms::wire

@@ -93,5 +93,9 @@ struct IpAddr {
 
 // Parses dotted-quad IPv4 or RFC 4291 text IPv6; returns false on malformed text.
 [[nodiscard]] bool parse_ip(const std::string& text, IpAddr& out);
+// Parses "aa:bb:cc:dd:ee:ff"; returns false on malformed text.
+[[nodiscard]] bool parse_mac(const std::string& text, MacAddr& out);
+// Parses "ADDR:PORT" (IPv6 as "[ADDR]:PORT" or with the last colon as the separator).
+[[nodiscard]] bool parse_endpoint(const std::string& text, IpAddr& addr, std::uint16_t& port);
 
 }  // namespace ms::wire

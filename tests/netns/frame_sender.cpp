@@ -143,23 +143,18 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     ms::client::Claim me{IPPROTO_UDP, {}, 0};
-    const auto colon = claim_text.rfind(':');
-    if (colon == std::string::npos || !ms::wire::parse_ip(claim_text.substr(0, colon), me.addr)) {
+    if (!ms::wire::parse_endpoint(claim_text, me.addr, me.port)) {
         std::cerr << "ms-frame-sender: --claim wants ADDR:PORT\n";
         return 2;
     }
-    me.port = static_cast<std::uint16_t>(std::stoul(claim_text.substr(colon + 1)));
     try {
         if (mode == "hostile") return hostile(socket, me, seconds);
         ms::wire::IpAddr peer;
         ms::wire::MacAddr peer_mac;
-        unsigned m[6];
-        if (!ms::wire::parse_ip(peer_text, peer) ||
-            std::sscanf(peer_mac_text.c_str(), "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6) {
+        if (!ms::wire::parse_ip(peer_text, peer) || !ms::wire::parse_mac(peer_mac_text, peer_mac)) {
             std::cerr << "ms-frame-sender: isolation needs --peer and --peer-mac\n";
             return 2;
         }
-        for (int i = 0; i < 6; ++i) peer_mac.octets[i] = static_cast<std::uint8_t>(m[i]);
         auto conn = ms::client::Connection::open(socket);
         if (!conn) throw std::runtime_error(conn.failure().message());
         if (auto port = conn->attach(); !port) throw std::runtime_error(port.failure().message());

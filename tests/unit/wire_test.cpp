@@ -508,6 +508,25 @@ TEST(Addresses, ParseAndPrint) {
     EXPECT_FALSE(parse_ip("198.18.0.256", a));
     EXPECT_FALSE(parse_ip("nonsense", a));
     EXPECT_TRUE(IpAddr::any(IpFamily::v6).is_any());
+
+    MacAddr mac;
+    ASSERT_TRUE(parse_mac("02:00:0a:ff:10:01", mac));
+    EXPECT_EQ(mac.to_string(), "02:00:0a:ff:10:01");
+    EXPECT_FALSE(parse_mac("02:00:0a:ff:10", mac));
+    EXPECT_FALSE(parse_mac("02:00:0a:ff:10:100", mac));
+    EXPECT_FALSE(parse_mac("02:00:0a:ff:10:01:07", mac));
+
+    std::uint16_t port = 0;
+    ASSERT_TRUE(parse_endpoint("198.18.0.1:7", a, port));
+    EXPECT_EQ(a, ip("198.18.0.1"));
+    EXPECT_EQ(port, 7);
+    ASSERT_TRUE(parse_endpoint("[2001:2::1]:80", a, port));
+    EXPECT_EQ(a, ip("2001:2::1"));
+    EXPECT_EQ(port, 80);
+    EXPECT_FALSE(parse_endpoint("198.18.0.1", a, port));
+    EXPECT_FALSE(parse_endpoint("198.18.0.1:", a, port));
+    EXPECT_FALSE(parse_endpoint("198.18.0.1:65536", a, port));
+    EXPECT_FALSE(parse_endpoint("198.18.0.1:7x", a, port));
 }
 
 }  // namespace

@@ -11,19 +11,12 @@
 
 namespace {
 
-bool parse_mac(const std::string& text, ms::wire::MacAddr& mac) {
-    unsigned m[6];
-    if (std::sscanf(text.c_str(), "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6) return false;
-    for (int i = 0; i < 6; ++i) mac.octets[i] = static_cast<std::uint8_t>(m[i]);
-    return true;
-}
-
 int attached(const std::string& mode, const ms::pktgen::AttachedConfig& in, const std::string& local,
              const std::string& peer, const std::string& peer_mac, bool json) {
     ms::pktgen::AttachedConfig c = in;
     c.transmit = mode == "tx";
     if (!ms::wire::parse_ip(local, c.local)) throw std::runtime_error("--local wants an address");
-    if (c.transmit && (!ms::wire::parse_ip(peer, c.peer) || !parse_mac(peer_mac, c.peer_mac))) {
+    if (c.transmit && (!ms::wire::parse_ip(peer, c.peer) || !ms::wire::parse_mac(peer_mac, c.peer_mac))) {
         throw std::runtime_error("tx on a port needs --peer and --peer-mac");
     }
     const auto r = ms::pktgen::run_attached(c);

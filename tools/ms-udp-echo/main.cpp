@@ -58,13 +58,12 @@ int main(int argc, char** argv) {
     app.add_option("--listen", listen, "ADDR:PORT to claim, e.g. 198.18.0.1:7")->required();
     CLI11_PARSE(app, argc, argv);
 
-    const auto colon = listen.rfind(':');
     ms::wire::IpAddr addr;
-    if (colon == std::string::npos || !ms::wire::parse_ip(listen.substr(0, colon), addr)) {
+    std::uint16_t port_number = 0;
+    if (!ms::wire::parse_endpoint(listen, addr, port_number)) {
         std::cerr << "ms-udp-echo: --listen wants ADDR:PORT, got " << listen << "\n";
         return 2;
     }
-    const auto port_number = static_cast<std::uint16_t>(std::stoul(listen.substr(colon + 1)));
     std::signal(SIGTERM, on_signal);
     std::signal(SIGINT, on_signal);
 
