@@ -247,6 +247,7 @@ void ControlServer::on_release(Session& s, const ctl::ReleaseRequest& req) {
     for (std::size_t i = 0; i < s.claims.size(); ++i) {
         const sw::ClaimKey& k = s.claims[i].key;
         if (k.protocol == wanted.protocol && k.addr == wanted.addr && k.port == wanted.port) {
+            std::cerr << "multistackd: port " << *s.port << " releases " << describe(k) << "\n";
             release_claim(s, i);
             return reply_status(s, req.h, ctl::Status::ok);
         }

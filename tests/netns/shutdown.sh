@@ -26,6 +26,14 @@ if out=$(in_server "$MSD" --iface "$SERVER_IF" --socket "$TMP/second.sock" 2>&1)
 grep -q "another multistackd owns $SERVER_IF" <<<"$out" || fail "unclear error for a second daemon: $out"
 ok "a second daemon on the same interface is refused: $out"
 
+# An application that exits cleanly releases its claim, and the tuple is free again.
+ms_echo "$SERVER_IP:7"
+kill -TERM "$ECHO_PID"
+wait "$ECHO_PID" || { cat "$TMP/echo.log"; fail "ms-udp-echo did not release cleanly"; }
+grep -q "port 0 releases udp $SERVER_IP:7" "$TMP/daemon.log" || fail "the daemon saw no release"
+if in_server "$MSCTL" --socket "$SOCK" claims | grep -q ":7\$"; then fail "the released claim is still listed"; fi
+ok "a released claim is gone, and releasing it twice says not found"
+
 ms_echo "$SERVER_IP:7"
 echo_round_trip || fail "echo before shutdown"
 kill -TERM "$DAEMON_PID"

@@ -92,6 +92,15 @@ int main(int argc, char** argv) {
         echoed += n;
         if (n == 0) port.value()->wait(0, 200);
     }
+    // A clean exit gives the claim back; a crash would too, when the connection drops.
+    if (auto released = conn->release(claimed); !released) {
+        std::cerr << "ms-udp-echo: release: " << released.failure().message() << "\n";
+        return 1;
+    }
+    if (auto again = conn->release(claimed); again || again.failure().error != ms::client::Error::not_found) {
+        std::cerr << "ms-udp-echo: a second release must say not found\n";
+        return 1;
+    }
     std::cout << "ms-udp-echo: echoed " << echoed << " datagrams" << std::endl;
     return 0;
 }
