@@ -32,7 +32,8 @@ namespace ms::ring {
 inline constexpr std::uint32_t kRegionMagic = 0x4d535452;  // "MSTR"
 inline constexpr std::uint32_t kAbiVersion = 1;
 inline constexpr std::uint32_t kBufferSize = 2048;  // holds a 1518-byte frame
-inline constexpr std::uint32_t kMaxFrameSize = 1518;
+inline constexpr std::uint32_t kMaxFrameSize = 1518;  // 1514 + one VLAN tag
+static_assert(kBufferSize >= kMaxFrameSize);
 inline constexpr std::uint32_t kMaxSlotsPerRing = 16384;
 inline constexpr std::uint32_t kMaxRingPairs = 64;
 inline constexpr std::size_t kCacheLine = 64;
@@ -108,7 +109,6 @@ inline constexpr std::uint32_t tx_ring(std::uint32_t pair) { return 2 * pair; }
 inline constexpr std::uint32_t rx_ring(std::uint32_t pair) { return 2 * pair + 1; }
 
 // Circular helpers on [0, n).
-inline constexpr std::uint32_t ring_next(std::uint32_t i, std::uint32_t n) { return i + 1 == n ? 0 : i + 1; }
 inline constexpr std::uint32_t ring_advance(std::uint32_t i, std::uint32_t k, std::uint32_t n) {
     const std::uint32_t j = i + k;
     return j >= n ? j - n : j;

@@ -45,7 +45,6 @@ public:
     [[nodiscard]] wire::Bytes copy_in(wire::Bytes frame);
     // Chains one frame to a destination. `frame` must stay valid until flush().
     void stage(wire::Bytes frame, std::uint32_t dest);
-    [[nodiscard]] std::uint32_t staged() const { return count_; }
     // Delivers everything staged; returns how many frames left this worker.
     std::uint32_t flush();
     // Delivers what a ring's fault injector has ready now (frames it delayed or held).
