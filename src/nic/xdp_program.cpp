@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,6 +29,11 @@ struct BpfClaimKey {
     std::uint8_t addr[16];
 };
 static_assert(sizeof(BpfClaimKey) == 20);
+
+// The ms_ports index of a claim's (protocol, port); must match bpf/claim.bpf.c.
+std::uint32_t port_index(const sw::ClaimKey& c) {
+    return (c.protocol == IPPROTO_UDP ? 65536u : 0u) + c.port;
+}
 
 BpfClaimKey to_bpf(const sw::ClaimKey& c) {
     BpfClaimKey k{};
@@ -98,6 +104,7 @@ XdpProgram::XdpProgram(const std::string& ifname) : ifname_(ifname), ifindex_(if
         fail(ifname, "the kernel refused the XDP program", err);
     }
     claims_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_claims");
+    ports_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_ports");
     xsks_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_xsks");
     stats_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_stats");
     const int prog_fd = bpf_program__fd(bpf_object__find_program_by_name(object_, kProgramName));
@@ -125,15 +132,27 @@ void XdpProgram::detach() {
     attached_ = false;
 }
 
+void XdpProgram::count_port(const sw::ClaimKey& claim, int delta) {
+    const std::uint32_t index = port_index(claim);
+    std::uint32_t count = 0;
+    (void)bpf_map_lookup_elem(ports_fd_, &index, &count);
+    count = static_cast<std::uint32_t>(static_cast<int>(count) + delta);
+    (void)bpf_map_update_elem(ports_fd_, &index, &count, BPF_ANY);
+}
+
 bool XdpProgram::add_claim(const sw::ClaimKey& claim) {
     const BpfClaimKey key = to_bpf(claim);
     const std::uint32_t value = 1;
-    return bpf_map_update_elem(claims_fd_, &key, &value, BPF_ANY) == 0;
+    if (bpf_map_update_elem(claims_fd_, &key, &value, BPF_NOEXIST) != 0) return false;
+    count_port(claim, +1);
+    return true;
 }
 
 bool XdpProgram::remove_claim(const sw::ClaimKey& claim) {
     const BpfClaimKey key = to_bpf(claim);
-    return bpf_map_delete_elem(claims_fd_, &key) == 0;
+    if (bpf_map_delete_elem(claims_fd_, &key) != 0) return false;
+    count_port(claim, -1);
+    return true;
 }
 
 std::uint64_t XdpProgram::stat(std::uint32_t which) const {

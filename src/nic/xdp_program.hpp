@@ -44,7 +44,11 @@ private:
     std::string ifname_;
     int ifindex_ = 0;
     bpf_object* object_ = nullptr;
+    // Adds `delta` to the count of claims of the key's (protocol, port).
+    void count_port(const sw::ClaimKey& claim, int delta);
+
     int claims_fd_ = -1;
+    int ports_fd_ = -1;
     int xsks_fd_ = -1;
     int stats_fd_ = -1;
     XdpMode mode_ = XdpMode::native;

@@ -27,6 +27,15 @@ struct {
     __type(value, __u32);
 } ms_claims SEC(".maps");
 
+// How many claims name each (protocol, port), indexed by port_index(): most frames the
+// kernel should keep are for ports nobody claimed, and one array lookup tells.
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 2 * 65536);
+    __type(key, __u32);
+    __type(value, __u32);
+} ms_ports SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_XSKMAP);
     __uint(max_entries, 64);
@@ -95,6 +104,11 @@ int ms_claim(struct xdp_md *ctx) {
     __be16 *ports = l4;  // TCP and UDP both start with source and destination port
     if ((void *)(ports + 2) > end) return pass();
     key.port = ports[1];
+
+    // Must match ms::nic::port_index.
+    __u32 index = (key.protocol == IPPROTO_UDP ? 65536 : 0) + bpf_ntohs(key.port);
+    __u32 *claimed = bpf_map_lookup_elem(&ms_ports, &index);
+    if (!claimed || *claimed == 0) return pass();
 
     if (!bpf_map_lookup_elem(&ms_claims, &key)) {
         __builtin_memset(key.addr, 0, sizeof key.addr);
