@@ -96,8 +96,14 @@ InterfaceInfo Netlink::read_interface(const std::string& name) {
     info.name = name;
     info.ifindex = ::if_nametoindex(name.c_str());
     if (info.ifindex == 0) throw std::runtime_error(name + ": no such interface");
-    char buf[kBufferSize];
+    read_link(info);
+    read_addresses(info);
+    read_gateway(info);
+    return info;
+}
 
+void Netlink::read_link(InterfaceInfo& info) {
+    char buf[kBufferSize];
     nlmsghdr* nlh = start(buf, RTM_GETLINK, 0, ++seq_);
     auto* ifm = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
     ifm->ifi_index = static_cast<int>(info.ifindex);
@@ -111,8 +117,11 @@ InterfaceInfo Netlink::read_interface(const std::string& name) {
         });
         return MNL_CB_OK;
     });
+}
 
-    nlh = start(buf, RTM_GETADDR, NLM_F_DUMP, ++seq_);
+void Netlink::read_addresses(InterfaceInfo& info) {
+    char buf[kBufferSize];
+    nlmsghdr* nlh = start(buf, RTM_GETADDR, NLM_F_DUMP, ++seq_);
     auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
     ifa->ifa_family = AF_UNSPEC;
     request(nlh, [&](const nlmsghdr* m) {
@@ -125,8 +134,11 @@ InterfaceInfo Netlink::read_interface(const std::string& name) {
         });
         return MNL_CB_OK;
     });
+}
 
-    nlh = start(buf, RTM_GETROUTE, NLM_F_DUMP, ++seq_);
+void Netlink::read_gateway(InterfaceInfo& info) {
+    char buf[kBufferSize];
+    nlmsghdr* nlh = start(buf, RTM_GETROUTE, NLM_F_DUMP, ++seq_);
     auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
     rtm->rtm_family = AF_INET;
     request(nlh, [&](const nlmsghdr* m) {
@@ -136,7 +148,6 @@ InterfaceInfo Netlink::read_interface(const std::string& name) {
         if (route.gateway && route.oif == info.ifindex) info.gateway = route.gateway;
         return MNL_CB_OK;
     });
-    return info;
 }
 
 std::optional<wire::IpAddr> Netlink::next_hop(const wire::IpAddr& dst, unsigned ifindex) {

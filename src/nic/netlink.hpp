@@ -50,6 +50,9 @@ public:
     [[nodiscard]] NeighbourState neighbour(const wire::IpAddr& next_hop, unsigned ifindex, wire::MacAddr& mac);
 
 private:
+    void read_link(InterfaceInfo& info);
+    void read_addresses(InterfaceInfo& info);
+    void read_gateway(InterfaceInfo& info);
     // Sends one request and feeds every reply message to `on_message`; false on error.
     template <class OnMessage>
     bool request(void* message, OnMessage on_message);
