@@ -1,0 +1,69 @@
+// Contract: a hashed timing wheel (Varghese and Lauck) for UTCP's timers, so that
+// 100k connections cost O(1) per tick and per operation. Time is injected (DESIGN §7):
+// the wheel never reads a clock; deadlines and `now` are milliseconds from an epoch the
+// caller chooses. A timer is a handle owned by the caller (one per connection timer);
+// schedule() replaces a pending deadline, cancel() removes it, and advance(now) fires
+// every timer whose deadline is at or before `now`, in deadline order within each tick.
+// A deadline beyond the wheel's span waits in its slot for as many turns as it needs.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+namespace ms::utcp {
+
+class TimerWheel;
+
+class Timer {
+public:
+    Timer() = default;
+    Timer(const Timer&) = delete;
+    Timer& operator=(const Timer&) = delete;
+    ~Timer();
+
+    [[nodiscard]] bool pending() const { return wheel_ != nullptr; }
+    [[nodiscard]] std::uint64_t deadline() const { return deadline_; }
+
+private:
+    friend class TimerWheel;
+    TimerWheel* wheel_ = nullptr;
+    Timer* prev_ = nullptr;
+    Timer* next_ = nullptr;
+    std::uint64_t deadline_ = 0;
+    std::uint32_t slot_ = 0;
+};
+
+class TimerWheel {
+public:
+    using Fire = std::function<void(Timer&)>;
+
+    // `slots` (a power of two) ticks of `tick_ms` each make one turn of the wheel.
+    TimerWheel(std::uint64_t start_ms, std::uint32_t slots = 4096, std::uint32_t tick_ms = 1);
+    ~TimerWheel();
+    TimerWheel(const TimerWheel&) = delete;
+    TimerWheel& operator=(const TimerWheel&) = delete;
+
+    // Arms `t` for `deadline_ms` (a past deadline fires at the next advance).
+    void schedule(Timer& t, std::uint64_t deadline_ms);
+    void cancel(Timer& t);
+    // Fires, through `fire`, every timer due at or before `now_ms`; returns how many.
+    // A fired timer is no longer pending; `fire` may schedule it (or others) again.
+    std::size_t advance(std::uint64_t now_ms, const Fire& fire);
+    // The earliest pending deadline, for the event loop's poll_at(); UINT64_MAX if none.
+    [[nodiscard]] std::uint64_t next_deadline() const;
+    [[nodiscard]] std::size_t size() const { return count_; }
+
+private:
+    void link(Timer& t);
+    void unlink(Timer& t);
+
+    std::vector<Timer*> slots_;  // heads of circular doubly-linked lists
+    std::uint64_t mask_;
+    std::uint32_t tick_ms_;
+    std::uint64_t current_tick_;  // the last tick advance() processed
+    std::size_t count_ = 0;
+    std::vector<Timer*> due_;
+};
+
+}  // namespace ms::utcp
