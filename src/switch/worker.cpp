@@ -68,6 +68,9 @@ std::uint32_t Worker::poll_once(const Topology& topo, const ClaimTable& claims) 
         if (q) work += poll_inbox(*q);
     }
     for (std::size_t q : nic_queues_) work += poll_nic(q, topo, claims);
+    // Room on the NIC, asked once a round (for AF_XDP it reclaims completions and may
+    // kick the kernel): the ports below share it.
+    nic_room_ = nic_queues_.empty() ? UINT32_MAX : sw_.nic_.queue(nic_tx_dest_).tx_space();
     for (PortRing* r : topo.rings_by_worker[index_]) {
         work += poll_port(*r, topo, claims);
         if (r->fault && r->fault->holding()) {
@@ -96,9 +99,8 @@ std::uint32_t Worker::poll_port(PortRing& r, const Topology& topo, const ClaimTa
     // Backpressure: take no more than the NIC can send now, so that a port sending
     // faster than the wire waits in its own ring instead of losing frames here.
     // (Frames for other ports are held back with them while the NIC is full.)
-    std::uint32_t limit = sw_.config().batch;
-    if (!nic_queues_.empty()) limit = std::min(limit, sw_.nic_.queue(nic_tx_dest_).tx_space());
-    const std::uint32_t pending = std::min(r.tx.sync(), limit);
+    const std::uint32_t pending = std::min({r.tx.sync(), sw_.config().batch, nic_room_});
+    nic_room_ -= nic_room_ == UINT32_MAX ? 0 : pending;
     std::uint32_t taken = 0;
     std::uint64_t bytes = 0;
     for (; taken < pending; ++taken) {

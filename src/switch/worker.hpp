@@ -58,6 +58,7 @@ private:
     std::vector<std::unique_ptr<FrameQueue>> inboxes_;  // by sending worker; null for self
     std::unique_ptr<Forwarder> forwarder_;
     std::uint32_t nic_tx_dest_ = 0;  // the NIC queue this worker transmits on
+    std::uint32_t nic_room_ = 0;     // what that queue can still take this round
     RingStats handoff_stats_;
     ring::EventFd doorbell_;
     int epoll_fd_ = -1;
