@@ -100,24 +100,36 @@ std::uint32_t Forwarder::deliver_to_port(const Destination& d, std::uint32_t fir
     std::uint64_t bytes = 0;
     std::uint32_t i = first;
     for (; i != kEnd && n < room; i = frames_[i].next, ++n) {
-        wire::MutBytes buf = r.rx.buffer(n);
-        if (buf.empty()) break;
-        std::memcpy(buf.data(), frames_[i].data, frames_[i].len);
-        r.rx.set_length(n, frames_[i].len);
-        tap_frame(r, {frames_[i].data, frames_[i].len}, TapDirection::to_application);
+        if (!put_rx(r, n, {frames_[i].data, frames_[i].len})) break;
         bytes += frames_[i].len;
     }
-    if (r.rx.failed()) {
-        d.port->fail(r, r.rx.fault());
+    if (!finish_rx(r, n, bytes)) {
         drop_rest(r.stats, DropReason::port_failed, first);
         return 0;
+    }
+    drop_rest(r.stats, DropReason::ring_full, i);
+    return n;
+}
+
+bool Forwarder::put_rx(PortRing& r, std::uint32_t k, wire::Bytes frame) {
+    wire::MutBytes buf = r.rx.buffer(k);
+    if (buf.empty()) return false;  // a bad slot: the ring has latched its fault
+    std::memcpy(buf.data(), frame.data(), frame.size());
+    r.rx.set_length(k, static_cast<std::uint16_t>(frame.size()));
+    tap_frame(r, frame, TapDirection::to_application);
+    return true;
+}
+
+bool Forwarder::finish_rx(PortRing& r, std::uint32_t n, std::uint64_t bytes) {
+    if (r.rx.failed()) {
+        r.port_object->fail(r, r.rx.fault());
+        return false;
     }
     r.rx.publish(n);
     if (n) published_.push_back(&r);
     r.stats.rx_frames.add(n);
     r.stats.rx_bytes.add(bytes);
-    drop_rest(r.stats, DropReason::ring_full, i);
-    return n;
+    return true;
 }
 
 std::uint32_t Forwarder::deliver_to_nic(const Destination& d, std::uint32_t first) {
@@ -168,23 +180,11 @@ std::uint32_t Forwarder::release_faulty(PortRing& r) {
             r.stats.drop(DropReason::ring_full);
             continue;
         }
-        wire::MutBytes buf = r.rx.buffer(n);
-        if (buf.empty()) break;
-        std::memcpy(buf.data(), f->data(), f->size());
-        r.rx.set_length(n, static_cast<std::uint16_t>(f->size()));
-        tap_frame(r, *f, TapDirection::to_application);
+        if (!put_rx(r, n, *f)) break;
         bytes += f->size();
         ++n;
     }
-    if (r.rx.failed()) {
-        r.port_object->fail(r, r.rx.fault());
-        return 0;
-    }
-    r.rx.publish(n);
-    if (n) published_.push_back(&r);
-    r.stats.rx_frames.add(n);
-    r.stats.rx_bytes.add(bytes);
-    return n;
+    return finish_rx(r, n, bytes) ? n : 0;
 }
 
 void Forwarder::kick_sleepers() {

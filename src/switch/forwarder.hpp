@@ -61,6 +61,11 @@ private:
     static constexpr std::uint32_t kEnd = 0xffffffff;
 
     std::uint32_t deliver_to_port(const Destination& d, std::uint32_t first, std::uint32_t count);
+    // Writes a frame into the k-th free slot of a port's rx ring; false on a bad slot.
+    bool put_rx(PortRing& r, std::uint32_t k, wire::Bytes frame);
+    // Publishes n frames (bytes in all) or, if the ring latched a fault, fails the port
+    // and returns false.
+    bool finish_rx(PortRing& r, std::uint32_t n, std::uint64_t bytes);
     std::uint32_t deliver_to_nic(const Destination& d, std::uint32_t first);
     std::uint32_t deliver_to_inbox(std::uint32_t owner, std::uint32_t dest, std::uint32_t first);
     void drop_rest(RingStats& stats, DropReason reason, std::uint32_t from);
