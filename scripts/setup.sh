@@ -11,7 +11,7 @@ BUILD_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev
   clang-16 libclang-rt-16-dev
-  libxdp-dev libbpf-dev libpcap-dev libmnl-dev
+  libxdp-dev libbpf-dev libpcap-dev libmnl-dev libsodium-dev
   iproute2 ethtool iputils-ping tcpdump util-linux
 )
 

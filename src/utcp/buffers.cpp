@@ -1,0 +1,107 @@
+#include "utcp/buffers.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+namespace ms::utcp {
+
+ByteRing::ByteRing(std::size_t capacity)
+    : data_(std::make_unique<std::uint8_t[]>(std::bit_ceil(std::max<std::size_t>(capacity, 64)))),
+      mask_(std::bit_ceil(std::max<std::size_t>(capacity, 64)) - 1) {}
+
+void ByteRing::write_at(std::uint64_t pos, wire::Bytes data) {
+    const std::size_t at = pos & mask_;
+    const std::size_t first = std::min(data.size(), capacity() - at);
+    std::memcpy(data_.get() + at, data.data(), first);
+    std::memcpy(data_.get(), data.data() + first, data.size() - first);
+}
+
+void ByteRing::read_at(std::uint64_t pos, wire::MutBytes out) const {
+    const SplitBytes v = view_at(pos, out.size());
+    std::memcpy(out.data(), v.first.data(), v.first.size());
+    std::memcpy(out.data() + v.first.size(), v.second.data(), v.second.size());
+}
+
+SplitBytes ByteRing::view_at(std::uint64_t pos, std::size_t len) const {
+    const std::size_t at = pos & mask_;
+    const std::size_t first = std::min(len, capacity() - at);
+    return {{data_.get() + at, first}, {data_.get(), len - first}};
+}
+
+std::size_t SendBuffer::append(wire::Bytes data) {
+    const std::size_t n = std::min(data.size(), room());
+    write_at(tail_, data.first(n));
+    tail_ += n;
+    return n;
+}
+
+std::int64_t RecvBuffer::insert(std::size_t offset, wire::Bytes data) {
+    if (offset >= room()) return offset == 0 && data.empty() ? 0 : -1;
+    data = data.first(std::min(data.size(), room() - offset));
+    write_at(read_pos_ + in_order_ + offset, data);
+    if (offset != 0) return add_range(offset, offset + data.size()) ? 0 : -1;
+    in_order_ += data.size();
+    // Every range is now relative to the new RCV.NXT, `data.size()` bytes further on.
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < range_count_; ++i) {
+        auto [b, e] = ranges_[i];
+        if (e <= data.size()) continue;
+        ranges_[kept++] = {b > data.size() ? b - data.size() : 0, e - data.size()};
+    }
+    range_count_ = kept;
+    return static_cast<std::int64_t>(data.size() + absorb_ranges());
+}
+
+// Merges [begin, end) into the sorted, disjoint range list.
+bool RecvBuffer::add_range(std::size_t begin, std::size_t end) {
+    std::size_t i = 0;
+    while (i < range_count_ && ranges_[i].second < begin) ++i;
+    std::size_t j = i;
+    while (j < range_count_ && ranges_[j].first <= end) {
+        begin = std::min(begin, ranges_[j].first);
+        end = std::max(end, ranges_[j].second);
+        ++j;
+    }
+    const std::size_t merged = j - i;
+    if (merged == 0 && range_count_ == kMaxRanges) return false;
+    // Replace ranges [i, j) with the one merged range.
+    if (merged == 0) {
+        std::move_backward(ranges_.begin() + i, ranges_.begin() + range_count_, ranges_.begin() + range_count_ + 1);
+        ++range_count_;
+    } else {
+        std::move(ranges_.begin() + j, ranges_.begin() + range_count_, ranges_.begin() + i + 1);
+        range_count_ -= merged - 1;
+    }
+    ranges_[i] = {begin, end};
+    return true;
+}
+
+// Turns a range that now starts at RCV.NXT into in-order data.
+std::size_t RecvBuffer::absorb_ranges() {
+    if (range_count_ == 0 || ranges_[0].first != 0) return 0;
+    const std::size_t gained = ranges_[0].second;
+    in_order_ += gained;
+    std::move(ranges_.begin() + 1, ranges_.begin() + range_count_, ranges_.begin());
+    --range_count_;
+    for (std::size_t i = 0; i < range_count_; ++i) {
+        ranges_[i].first -= gained;
+        ranges_[i].second -= gained;
+    }
+    return gained;
+}
+
+std::size_t RecvBuffer::read(wire::MutBytes out) {
+    const std::size_t n = std::min(out.size(), in_order_);
+    read_at(read_pos_, out.first(n));
+    consume(n);
+    return n;
+}
+
+void RecvBuffer::consume(std::size_t len) {
+    len = std::min(len, in_order_);
+    read_pos_ += len;
+    in_order_ -= len;
+}
+
+}  // namespace ms::utcp

@@ -1,0 +1,265 @@
+// Contract: one TCP connection, RFC 9293, as a state machine that does no I/O and reads
+// no clock (DESIGN §7). The stack hands it segments that belong to it (on_segment) and
+// timer expiries (on_timer), each with `now`; the connection updates its TCB, queues
+// events for the application, and marks itself dirty. Once per batch the stack calls
+// output(), which emits what is due through a SegmentSink: new data, retransmissions,
+// and at most one pure ACK, so that ACKs are coalesced across the batch.
+//
+// The application side (send, recv, shutdown, close, abort, options) is called between
+// batches. The connection is owned by the stack; the application's reference is valid
+// until the `closed` event has been delivered.
+//
+// LISTEN and TIME_WAIT are not connections here: listeners are a table in the stack,
+// and TIME_WAIT is a compact record (time_wait.hpp).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "utcp/buffers.hpp"
+#include "utcp/congestion.hpp"
+#include "utcp/rtt.hpp"
+#include "utcp/segment.hpp"
+#include "utcp/timer_wheel.hpp"
+
+namespace ms::utcp {
+
+enum class State : std::uint8_t {
+    closed, listen, syn_sent, syn_received, established,
+    fin_wait_1, fin_wait_2, close_wait, closing, last_ack, time_wait,
+};
+[[nodiscard]] const char* to_string(State s);
+
+// What went wrong, for the `error` event.
+enum class ConnError : std::uint8_t { none, refused, reset, timed_out, aborted };
+[[nodiscard]] const char* to_string(ConnError e);
+
+// Options the application may change at run time (per connection), or set as the
+// defaults of a stack or a listener. Buffer sizes apply when a connection is made.
+struct ConnOptions {
+    bool nodelay = false;                   // RFC 9293 §3.7.4: turn Nagle's algorithm off
+    std::uint32_t min_rto_ms = 200;         // RFC 6298 §2.4 allows a lower minimum than 1 s
+    std::uint32_t max_rto_ms = 60000;       // RFC 6298 §2.5
+    std::uint32_t delayed_ack_ms = 40;      // RFC 1122 §4.2.3.2: under 500 ms
+    std::uint32_t quick_acks = 16;          // segments ACKed at once at the start (slow start)
+    std::uint32_t max_retransmits = 15;     // RFC 1122 §4.2.3.5 R2, then the connection fails
+    std::uint32_t max_syn_retransmits = 6;
+    bool keepalive = false;                 // RFC 1122 §4.2.3.6: off unless asked
+    std::uint32_t keepalive_idle_ms = 7'200'000;
+    std::uint32_t keepalive_interval_ms = 75'000;
+    std::uint32_t keepalive_probes = 9;
+    std::uint32_t fin_wait_2_timeout_ms = 60'000;
+    std::uint32_t send_buffer = 256 * 1024;
+    std::uint32_t recv_buffer = 256 * 1024;
+    CongestionAlgorithm congestion = CongestionAlgorithm::new_reno;
+};
+
+// Events for the application, as bits; the stack delivers and clears them.
+namespace event {
+inline constexpr std::uint8_t established = 0x01;  // active open done, or accepted
+inline constexpr std::uint8_t readable = 0x02;
+inline constexpr std::uint8_t writable = 0x04;
+inline constexpr std::uint8_t peer_closed = 0x08;  // FIN received: no more data will come
+inline constexpr std::uint8_t error = 0x10;
+inline constexpr std::uint8_t closed = 0x20;       // final; the handle dies after delivery
+}  // namespace event
+
+class Connection;
+class Handler;
+class Listener;
+
+// The services a connection needs from its stack.
+class ConnectionHost {
+public:
+    virtual ~ConnectionHost() = default;
+    // The connection has output or events due; the stack runs output() and delivers
+    // events at the end of the batch, and reaps connections in TIME_WAIT or CLOSED.
+    virtual void mark_dirty(Connection& c) = 0;
+    virtual TimerWheel& timers() = 0;
+    // RFC 5961 §7: a stack-wide budget of challenge ACKs per second.
+    virtual bool challenge_ack_allowed(std::uint64_t now_ms) = 0;
+    // RFC 9293 §3.10.7.1-style reset for an unacceptable segment (<SEQ=SEG.ACK><CTL=RST>).
+    virtual void reply_rst(const Route& route, const Segment& seg) = 0;
+};
+
+// Counters kept per connection (the stack keeps its own drop counters).
+struct ConnStats {
+    std::uint64_t segments_in = 0, segments_out = 0;
+    std::uint64_t bytes_in = 0, bytes_out = 0;
+    std::uint64_t retransmits = 0, fast_retransmits = 0, timeouts = 0;
+    std::uint64_t dup_acks_in = 0, out_of_order = 0, ooo_dropped = 0;
+    std::uint64_t challenge_acks = 0, window_probes = 0, keepalive_probes = 0;
+};
+
+class Connection {
+public:
+    enum class TimerKind : std::uint8_t { retransmit, delayed_ack, idle };
+    struct ConnTimer : Timer {
+        Connection* owner = nullptr;
+        TimerKind kind = TimerKind::retransmit;
+    };
+
+    Connection(ConnectionHost& host, const Route& route, const ConnOptions& options, std::uint16_t local_mss);
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    // Active open (RFC 9293 §3.10.1): SYN_SENT with `iss`.
+    void open_active(Seq32 iss, std::uint64_t now_ms);
+    // Passive open from a SYN that a listener accepted (§3.10.7.2): SYN_RECEIVED.
+    void open_passive(const Segment& syn, Seq32 iss, std::uint64_t now_ms);
+
+    // A segment for this connection, checksum already verified (§3.10.7.3 and .4).
+    void on_segment(const Segment& seg, std::uint64_t now_ms);
+    void on_timer(TimerKind kind, std::uint64_t now_ms);
+    // Emits what is due; false if the sink filled up (the stack calls again later).
+    bool output(std::uint64_t now_ms, SegmentSink& sink);
+
+    // Application calls.
+    std::size_t send(wire::Bytes data);           // queues what fits in the send buffer
+    std::size_t recv(wire::MutBytes out);         // copies readable bytes out
+    [[nodiscard]] SplitBytes peek() const { return rcvbuf_.peek(); }
+    void consume(std::size_t n);                  // after peek(): drops n readable bytes
+    void shutdown_write();                        // FIN after the queued data (half close)
+    void close();                                 // no more sends or reads; FIN
+    void abort();                                 // RST now (§3.10.5)
+    void set_options(const ConnOptions& options); // nodelay, RTO, ACK and keepalive knobs
+
+    [[nodiscard]] State state() const { return state_; }
+    [[nodiscard]] const Route& route() const { return route_; }
+    [[nodiscard]] const FourTuple& tuple() const { return route_.tuple; }
+    [[nodiscard]] const ConnOptions& options() const { return options_; }
+    [[nodiscard]] const ConnStats& stats() const { return stats_; }
+    [[nodiscard]] ConnError error() const { return error_; }
+    [[nodiscard]] std::size_t readable() const { return rcvbuf_.readable(); }
+    [[nodiscard]] std::size_t send_room() const { return write_closed_ ? 0 : sndbuf_.room(); }
+    [[nodiscard]] std::size_t unsent_or_unacked() const { return sndbuf_.size(); }
+    [[nodiscard]] bool peer_closed() const { return peer_fin_received_; }
+    [[nodiscard]] bool user_closed() const { return user_closed_; }
+    [[nodiscard]] std::uint32_t cwnd() const { return cc_->cwnd(); }
+    [[nodiscard]] std::uint32_t ssthresh() const { return cc_->ssthresh(); }
+    [[nodiscard]] const RttEstimator& rtt() const { return rtt_; }
+    [[nodiscard]] std::uint16_t send_mss() const { return smss_; }
+    [[nodiscard]] bool in_recovery() const { return in_recovery_; }
+    [[nodiscard]] std::uint8_t take_events() { return std::exchange(events_, 0); }
+    [[nodiscard]] std::uint8_t pending_events() const { return events_; }
+
+    // RFC 9293 names (§3.3.1), public for tests and for the TIME_WAIT record.
+    struct SendVars {
+        Seq32 una, nxt, max;  // max: the highest sequence number sent (snd.nxt may go back after an RTO)
+        std::uint32_t wnd = 0;  // scaled
+        Seq32 wl1, wl2;
+        Seq32 iss;
+        std::uint8_t wnd_shift = 0;
+        std::uint32_t max_wnd = 0;  // largest window the peer offered (RFC 9293 §3.8.6.2.1, RFC 5961 §5.2)
+    } snd;
+    struct RecvVars {
+        Seq32 nxt;
+        Seq32 irs;
+        Seq32 adv_edge;  // RCV.NXT + RCV.WND as last advertised; never moves left
+        std::uint8_t wnd_shift = 0;
+        [[nodiscard]] std::uint32_t wnd() const { return static_cast<std::uint32_t>(adv_edge - nxt); }
+    } rcv;
+
+    // Stack bookkeeping, and the application's handle on the connection.
+    bool dirty = false;                 // in the stack's list for this batch's output
+    Handler* handler = nullptr;         // event API callbacks (stack.hpp)
+    Listener* accepted_from = nullptr;  // set while a passive open is incomplete
+    void* context = nullptr;            // the application's own pointer
+
+private:
+    // Segment arrival, split as RFC 9293 §3.10.7 lays it out.
+    void on_segment_syn_sent(const Segment& seg, std::uint64_t now_ms);
+    bool acceptable(const Segment& seg) const;
+    bool check_rst(const Segment& seg, std::uint64_t now_ms);
+    bool check_syn(const Segment& seg, std::uint64_t now_ms);
+    bool check_ack(const Segment& seg, std::uint64_t now_ms);
+    void process_ack(const Segment& seg, std::uint64_t now_ms);
+    void process_dup_ack(const Segment& seg);
+    void update_send_window(const Segment& seg);
+    void on_our_fin_acked(std::uint64_t now_ms);
+    void process_text(const Segment& seg);
+    void process_fin(std::uint64_t now_ms);
+    void learn_peer_options(const Segment& syn);
+    void send_challenge_ack(std::uint64_t now_ms);
+
+    // Output.
+    bool emit_syn(SegmentSink& sink);
+    bool emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent);
+    bool emit_ack(SegmentSink& sink);
+    bool emit_rst(SegmentSink& sink);
+    bool emit_probe(std::uint64_t now_ms, SegmentSink& sink);
+    [[nodiscard]] std::uint32_t data_len_to_send(std::size_t offset, bool& with_fin) const;
+    [[nodiscard]] bool window_update_due() const;
+    [[nodiscard]] std::uint16_t advertise_window();
+    [[nodiscard]] OutSegment header(Seq32 seq, std::uint8_t flags);
+    void after_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms);
+    void arm_timers(std::uint64_t now_ms);
+
+    // Timers.
+    void on_retransmit_timeout(std::uint64_t now_ms);
+    void on_persist_timeout(std::uint64_t now_ms);
+    void on_idle_timeout(std::uint64_t now_ms);
+    void arm(ConnTimer& t, std::uint64_t deadline_ms) { host_.timers().schedule(t, deadline_ms); }
+    void disarm(ConnTimer& t) { host_.timers().cancel(t); }
+
+    void enter(State s, std::uint64_t now_ms);
+    void fail(ConnError e, std::uint64_t now_ms);
+    void finish();
+    void wake() { host_.mark_dirty(*this); }
+    [[nodiscard]] std::uint32_t flight() const { return static_cast<std::uint32_t>(snd.nxt - snd.una); }
+    [[nodiscard]] std::uint32_t syn_in_flight() const { return snd.una == snd.iss ? 1 : 0; }
+    [[nodiscard]] bool synchronized() const;
+
+    ConnectionHost& host_;
+    Route route_;
+    ConnOptions options_;
+    State state_ = State::closed;
+    ConnError error_ = ConnError::none;
+    std::uint8_t events_ = 0;
+
+    std::uint16_t local_mss_;  // what we announce: our MTU less the headers
+    std::uint16_t smss_ = 536; // RFC 9293 §3.7.1: the default when the peer sends no MSS
+    bool peer_window_scale_ = false;
+
+    SendBuffer sndbuf_;
+    RecvBuffer rcvbuf_;
+    std::unique_ptr<CongestionControl> cc_;
+    RttEstimator rtt_;
+
+    // Send side.
+    bool fin_queued_ = false;   // the application has no more data (FIN after sndbuf_)
+    bool write_closed_ = false;
+    bool user_closed_ = false;
+    bool rst_due_ = false;
+    std::optional<Seq32> fin_seq_;    // the sequence number of our FIN, once sent
+    std::optional<Seq32> timed_seq_;  // RTT timing: the segment end being timed (Karn)
+    std::uint64_t timed_at_ = 0;
+    std::uint32_t dup_acks_ = 0;
+    bool in_recovery_ = false;
+    Seq32 recover_;                   // RFC 6582 §3.2: the recovery point
+    bool retransmit_una_ = false;     // fast retransmit or partial ACK: resend one segment
+    bool persisting_ = false;
+    bool probe_due_ = false;
+    bool keepalive_due_ = false;
+    std::uint32_t retransmits_in_row_ = 0;
+    std::uint32_t keepalive_sent_ = 0;
+    std::uint64_t last_send_ms_ = 0;
+    std::uint64_t last_recv_ms_ = 0;
+
+    // Receive side.
+    bool ack_now_ = false;
+    std::uint32_t unacked_segments_ = 0;  // full segments received since our last ACK
+    std::uint32_t quick_acks_left_ = 0;
+    bool peer_fin_received_ = false;
+    std::optional<Seq32> peer_fin_at_;    // a FIN that arrived before the data preceding it
+
+    ConnTimer rtx_timer_;    // retransmission, or persist when the peer's window is zero
+    ConnTimer delack_timer_;
+    ConnTimer idle_timer_;   // keepalive, or the FIN_WAIT_2 timeout
+
+    ConnStats stats_;
+};
+
+}  // namespace ms::utcp

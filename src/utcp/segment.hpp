@@ -1,0 +1,55 @@
+// Contract: the segments the TCP state machine consumes and produces. An incoming
+// Segment is a parsed, checksum-verified TCP header with RFC 9293 names; its payload and
+// options point into the received frame and live only for one call. An OutSegment is
+// what a connection asks the stack to send: header fields plus at most two spans of the
+// send buffer; the stack serialises it (Ethernet, IPv4, TCP, checksum) into the tx ring.
+#pragma once
+
+#include <cstdint>
+
+#include "utcp/buffers.hpp"
+#include "utcp/seq.hpp"
+#include "utcp/tuple.hpp"
+#include "wire/transport.hpp"
+
+namespace ms::utcp {
+
+struct Segment {
+    Seq32 seq;
+    Seq32 ack;
+    std::uint8_t flags = 0;
+    std::uint16_t wnd = 0;  // as sent, not yet scaled
+    const wire::TcpOptions* options = nullptr;
+    wire::Bytes payload;
+
+    [[nodiscard]] bool has(std::uint8_t flag) const { return (flags & flag) != 0; }
+    // SEG.LEN: payload plus one for each of SYN and FIN (RFC 9293 §3.4).
+    [[nodiscard]] std::uint32_t len() const {
+        return static_cast<std::uint32_t>(payload.size()) + (has(wire::tcpflag::syn) ? 1 : 0) +
+               (has(wire::tcpflag::fin) ? 1 : 0);
+    }
+};
+
+struct OutSegment {
+    Seq32 seq;
+    Seq32 ack;
+    std::uint8_t flags = 0;
+    std::uint16_t wnd = 0;
+    wire::TcpOptions options;
+    SplitBytes payload;
+};
+
+// Where a connection's segments go: its 4-tuple and the next hop's MAC address.
+struct Route {
+    FourTuple tuple;
+    wire::MacAddr next_hop;
+};
+
+// The stack side of output: serialises one segment; false when the tx ring is full.
+class SegmentSink {
+public:
+    virtual ~SegmentSink() = default;
+    virtual bool emit(const Route& route, const OutSegment& segment) = 0;
+};
+
+}  // namespace ms::utcp

@@ -1,0 +1,404 @@
+#include "utcp/stack.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "wire/checksum.hpp"
+#include "wire/ethernet.hpp"
+#include "wire/frame.hpp"
+#include "wire/ip.hpp"
+
+namespace ms::utcp {
+
+using namespace wire::tcpflag;
+
+struct Stack::Ipv4Packet {
+    wire::MacAddr src_mac;
+    wire::IpAddr src;
+    wire::IpAddr dst;
+    wire::Bytes l4;
+};
+
+Stack::Stack(StackConfig config, Link& link, std::uint64_t now_ms)
+    : config_(std::move(config)), link_(link), wheel_(now_ms), time_wait_(config_.time_wait_ms), now_ms_(now_ms) {
+    if (!config_.isn) config_.isn = IsnGenerator();
+    dirty_.reserve(1024);
+    work_.reserve(1024);
+}
+
+Stack::~Stack() {
+    // Connections own timers linked into wheel_: destroy them while it exists.
+    conns_.clear();
+}
+
+// ---------------------------------------------------------------------------------------
+// Input
+
+void Stack::input(wire::Bytes frame, std::uint64_t now_ms) {
+    now_ms_ = now_ms;
+    ++stats_.frames_in;
+    wire::ParsedFrame p;
+    if (wire::parse_frame(frame, p)) return void(++stats_.malformed);
+    if (p.ethertype != wire::ethertype::ipv4) return void(++stats_.not_ipv4);
+    auto ip = wire::Ipv4View::parse(frame.subspan(p.l3_offset));
+    if (!ip) return void(++stats_.malformed);
+    if (!ip->checksum_ok()) return void(++stats_.bad_checksum);
+    if (ip->is_fragment()) return void(++stats_.fragments);
+    if (!(ip->dst() == config_.address)) return void(++stats_.not_our_address);
+    const Ipv4Packet packet{p.src_mac, ip->src(), ip->dst(), ip->payload()};
+    if (ip->protocol() == wire::ipproto::tcp) return input_tcp(packet, now_ms);
+    if (ip->protocol() == wire::ipproto::udp) return input_udp(packet);
+    ++stats_.malformed;
+}
+
+void Stack::input_tcp(const Ipv4Packet& ip, std::uint64_t now_ms) {
+    auto tcp = wire::TcpView::parse(ip.l4);
+    if (!tcp) return void(++stats_.malformed);
+    if (!wire::transport_checksum_ok(ip.src, ip.dst, wire::ipproto::tcp, ip.l4)) return void(++stats_.bad_checksum);
+    // RFC 9293 §3.5 (and RFC 1122 §4.2.2.15 spirit): SYN with FIN or RST is never valid.
+    if (tcp->has(syn) && (tcp->has(fin) || tcp->has(rst))) return void(++stats_.malformed);
+    ++stats_.tcp_segments_in;
+    const Segment seg{.seq = Seq32(tcp->seq()),
+                      .ack = Seq32(tcp->ack()),
+                      .flags = tcp->flags(),
+                      .wnd = tcp->window(),
+                      .options = &tcp->options(),
+                      .payload = tcp->payload()};
+    const FourTuple t{ip.dst, ip.src, tcp->dst_port(), tcp->src_port()};
+    if (auto it = conns_.find(t); it != conns_.end()) return it->second->on_segment(seg, now_ms);
+    std::optional<Seq32> reuse_iss;
+    if (on_time_wait(t, seg, now_ms, reuse_iss)) return;
+    auto l = listeners_.find(t.local_port);
+    if (l == listeners_.end()) {
+        ++stats_.no_connection;
+        const auto mac = next_hop(t.remote);
+        if (mac) reply_rst({t, *mac}, seg);
+        return;
+    }
+    const auto mac = next_hop(t.remote);
+    if (!mac) return void(++stats_.no_route);
+    on_listen(*l->second, {t, *mac}, seg, now_ms, reuse_iss);
+}
+
+// RFC 9293 §3.10.7.2.
+void Stack::on_listen(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_ms,
+                      std::optional<Seq32> iss) {
+    if (seg.has(rst)) return;
+    if (seg.has(ack)) return reply_rst(route, seg);
+    if (!seg.has(syn)) return;
+    if (l.half_open >= l.syn_queue) return void(++stats_.syn_queue_full);
+    if (l.accept_queue.size() >= l.backlog) return void(++stats_.backlog_full);
+    Connection* c = create(route, l.options, l.handler);
+    if (!c) return;
+    ++l.half_open;
+    c->accepted_from = &l;
+    c->open_passive(seg, iss ? *iss : config_.isn(route.tuple, now_ms), now_ms);
+}
+
+// TIME_WAIT (RFC 9293 §3.10.7.4, RFC 1337, RFC 1122 §4.2.2.13). Returns true if the
+// record consumed the segment; false if there is no record, or if a new SYN may reuse
+// the 4-tuple, in which case `reuse_iss` is the ISS to use.
+bool Stack::on_time_wait(const FourTuple& t, const Segment& seg, std::uint64_t now_ms, std::optional<Seq32>& reuse_iss) {
+    TimeWaitRecord* r = time_wait_.find(t);
+    if (!r) return false;
+    if (seg.has(rst)) return true;  // RFC 1337: ignore, so that TIME_WAIT cannot be assassinated
+    if (seg.has(syn) && !seg.has(ack) && seg.seq > r->rcv_nxt && listeners_.contains(t.local_port)) {
+        // RFC 1122 §4.2.2.13: a new SYN above the old connection's sequence space may
+        // reopen it; our ISS starts above everything the old connection sent (RFC 6191 §2).
+        const Seq32 candidate = config_.isn(t, now_ms);
+        reuse_iss = candidate > r->snd_nxt + 65536 ? candidate : r->snd_nxt + 65536 * 2;
+        time_wait_.erase(t);
+        ++stats_.time_wait_reused;
+        --port_users_[t.local_port];
+        return false;
+    }
+    if (seg.has(fin)) time_wait_.restart(t, now_ms);
+    // Anything else (a retransmitted FIN, an old SYN, data) is answered with our ACK.
+    if (seg.has(fin) || seg.has(syn) || !seg.payload.empty()) {
+        OutSegment o{.seq = r->snd_nxt, .ack = r->rcv_nxt, .flags = ack, .wnd = r->wnd};
+        ++stats_.time_wait_acks;
+        emit({t, r->next_hop}, o);
+    }
+    return true;
+}
+
+void Stack::input_udp(const Ipv4Packet& ip) {
+    auto udp = wire::UdpView::parse(ip.l4);
+    if (!udp) return void(++stats_.malformed);
+    if (udp->checksum() != 0 && !wire::transport_checksum_ok(ip.src, ip.dst, wire::ipproto::udp, ip.l4.first(udp->length()))) {
+        return void(++stats_.bad_checksum);
+    }
+    ++stats_.udp_datagrams_in;
+    auto it = udp_.find(udp->dst_port());
+    if (it == udp_.end()) return void(++stats_.udp_no_socket);
+    it->second->on_datagram(ip.src, udp->src_port(), udp->dst_port(), udp->payload());
+}
+
+// ---------------------------------------------------------------------------------------
+// Connections
+
+Connection* Stack::create(const Route& route, const ConnOptions& options, Handler* handler) {
+    if (conns_.size() >= config_.max_connections) {
+        ++stats_.too_many_connections;
+        return nullptr;
+    }
+    auto [it, fresh] = conns_.try_emplace(route.tuple, nullptr);
+    if (!fresh) return nullptr;
+    it->second = std::make_unique<Connection>(*this, route, options, local_mss());
+    it->second->handler = handler;
+    ++port_users_[route.tuple.local_port];
+    ++stats_.connections_opened;
+    return it->second.get();
+}
+
+Connection* Stack::find(const FourTuple& t) const {
+    auto it = conns_.find(t);
+    return it == conns_.end() ? nullptr : it->second.get();
+}
+
+Listener* Stack::listen(std::uint16_t port, Handler* handler, const ConnOptions* options) {
+    auto [it, fresh] = listeners_.try_emplace(port, nullptr);
+    if (!fresh) return nullptr;
+    it->second = std::make_unique<Listener>();
+    it->second->port = port;
+    it->second->handler = handler;
+    it->second->options = options ? *options : config_.defaults;
+    return it->second.get();
+}
+
+void Stack::unlisten(std::uint16_t port) { listeners_.erase(port); }
+
+Connection* Stack::connect(std::uint16_t local_port, const wire::IpAddr& remote, std::uint16_t remote_port,
+                           Handler* handler, const ConnOptions* options) {
+    const auto mac = next_hop(remote);
+    if (!mac) {
+        ++stats_.no_route;
+        return nullptr;
+    }
+    const FourTuple t{config_.address, remote, local_port, remote_port};
+    if (time_wait_.find(t)) return nullptr;
+    Connection* c = create({t, *mac}, options ? *options : config_.defaults, handler);
+    if (c) c->open_active(config_.isn(t, now_ms_), now_ms_);
+    return c;
+}
+
+Connection* Stack::accept(Listener& l) {
+    if (l.accept_queue.empty()) return nullptr;
+    Connection* c = l.accept_queue.front();
+    l.accept_queue.pop_front();
+    return c;
+}
+
+std::optional<wire::MacAddr> Stack::next_hop(const wire::IpAddr& addr) {
+    const std::uint32_t key = addr.v4_host_order();
+    if (auto it = next_hops_.find(key); it != next_hops_.end()) return it->second;
+    if (!config_.resolve) return std::nullopt;
+    auto mac = config_.resolve(addr);
+    if (mac) next_hops_[key] = *mac;
+    return mac;
+}
+
+// ---------------------------------------------------------------------------------------
+// Batch end: output, events, reaping
+
+void Stack::mark_dirty(Connection& c) {
+    if (c.dirty) return;
+    c.dirty = true;
+    dirty_.push_back(&c);
+}
+
+void Stack::flush(std::uint64_t now_ms) {
+    now_ms_ = now_ms;
+    // Handlers may make more output; a few rounds settle it without starving the caller.
+    for (int round = 0; round < 4 && !dirty_.empty(); ++round) {
+        work_.swap(dirty_);
+        dirty_.clear();
+        std::size_t done = 0;
+        for (; done < work_.size(); ++done) {
+            Connection& c = *work_[done];
+            c.dirty = false;
+            if (!c.output(now_ms, *this)) break;
+        }
+        // The tx ring is full: the rest keep their turn for the next flush.
+        for (std::size_t k = done; k < work_.size(); ++k) {
+            work_[k]->dirty = false;
+            mark_dirty(*work_[k]);
+        }
+        link_.flush();
+        for (std::size_t k = 0; k < done; ++k) deliver_events(*work_[k]);
+        for (std::size_t k = 0; k < done; ++k) reap(*work_[k], now_ms);
+        work_.clear();
+        if (done < work_.size()) break;
+    }
+    link_.flush();
+}
+
+void Stack::deliver_events(Connection& c) {
+    const std::uint8_t ev = c.take_events();
+    if (ev == 0) return;
+    Handler* h = c.handler;
+    const bool passive = c.accepted_from != nullptr;
+    if (ev & event::established) {
+        if (passive) {
+            Listener* l = c.accepted_from;
+            --l->half_open;
+            c.accepted_from = nullptr;
+            if (!h) l->accept_queue.push_back(&c);
+        }
+        if (h) passive ? h->on_accepted(c) : h->on_connected(c);
+    }
+    if (!h) return;
+    if ((ev & event::readable) && c.readable() > 0) h->on_readable(c);
+    if (ev & event::peer_closed) h->on_peer_closed(c);
+    if ((ev & event::writable) && c.send_room() > 0) h->on_writable(c);
+    if (ev & event::error) h->on_error(c, c.error());
+}
+
+void Stack::reap(Connection& c, std::uint64_t now_ms) {
+    const State s = c.state();
+    if (s != State::closed && s != State::time_wait) return;
+    if (c.dirty || c.pending_events() != 0) return;  // output or events still due: next round
+    // A passive open that died in SYN_RECEIVED was never reported to the application.
+    if (c.accepted_from) {
+        --c.accepted_from->half_open;
+    } else if (c.handler) {
+        c.handler->on_closed(c);
+    }
+    const FourTuple t = c.tuple();
+    if (s == State::time_wait) {
+        time_wait_.add(t, {.snd_nxt = c.snd.nxt, .rcv_nxt = c.rcv.nxt, .next_hop = c.route().next_hop,
+                           .wnd = static_cast<std::uint16_t>(c.rcv.wnd() >> c.rcv.wnd_shift)}, now_ms);
+        ++port_users_[t.local_port];
+    }
+    if (!c.handler) {  // raw API: it may still wait in an accept queue
+        for (auto& [port, l] : listeners_) std::erase(l->accept_queue, &c);
+    }
+    conns_.erase(t);
+    ++stats_.connections_closed;
+    release_port_if_free(t.local_port);
+}
+
+void Stack::release_port_if_free(std::uint16_t port) {
+    auto it = port_users_.find(port);
+    if (it == port_users_.end() || --it->second > 0) return;
+    port_users_.erase(it);
+    if (on_port_free && !listeners_.contains(port)) on_port_free(port);
+}
+
+void Stack::advance(std::uint64_t now_ms) {
+    now_ms_ = now_ms;
+    wheel_.advance(now_ms, [now_ms](Timer& t) {
+        auto& ct = static_cast<Connection::ConnTimer&>(t);
+        ct.owner->on_timer(ct.kind, now_ms);
+    });
+    time_wait_.expire(now_ms, [this](const FourTuple& t) {
+        release_port_if_free(t.local_port);
+    });
+}
+
+std::uint64_t Stack::poll_at() const {
+    if (!dirty_.empty()) return 0;
+    return std::min(wheel_.next_deadline(), time_wait_.next_expiry());
+}
+
+bool Stack::challenge_ack_allowed(std::uint64_t now_ms) {
+    if (now_ms - challenge_window_start_ >= 1000) {
+        challenge_window_start_ = now_ms;
+        challenge_acks_ = 0;
+    }
+    if (challenge_acks_ >= config_.challenge_acks_per_second) {
+        ++stats_.challenge_acks_limited;
+        return false;
+    }
+    ++challenge_acks_;
+    return true;
+}
+
+// RFC 9293 §3.10.7.1: <SEQ=SEG.ACK><CTL=RST> for a segment with ACK, else
+// <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. Never in answer to a RST.
+void Stack::reply_rst(const Route& route, const Segment& seg) {
+    if (seg.has(rst)) return;
+    OutSegment o;
+    if (seg.has(ack)) {
+        o.seq = seg.ack;
+        o.flags = rst;
+    } else {
+        o.seq = Seq32(0);
+        o.ack = seg.seq + seg.len();
+        o.flags = rst | ack;
+    }
+    emit(route, o);
+}
+
+// ---------------------------------------------------------------------------------------
+// Serialisation
+
+bool Stack::emit(const Route& route, const OutSegment& seg) {
+    const wire::TcpRepr tcp{.src_port = route.tuple.local_port,
+                            .dst_port = route.tuple.remote_port,
+                            .seq = seg.seq.value(),
+                            .ack = seg.ack.value(),
+                            .flags = seg.flags,
+                            .window = seg.wnd,
+                            .options = seg.options};
+    const std::size_t hlen = tcp.header_len();
+    return emit_ip(route.next_hop, route.tuple.remote, wire::ipproto::tcp, hlen + seg.payload.size(),
+                   [&](wire::MutBytes l4) {
+                       tcp.emit(l4);
+                       std::memcpy(l4.data() + hlen, seg.payload.first.data(), seg.payload.first.size());
+                       std::memcpy(l4.data() + hlen + seg.payload.first.size(), seg.payload.second.data(),
+                                   seg.payload.second.size());
+                   });
+}
+
+template <class WriteL4>
+bool Stack::emit_ip(const wire::MacAddr& dst_mac, const wire::IpAddr& dst, std::uint8_t protocol, std::size_t l4_len,
+                    const WriteL4& write_l4) {
+    constexpr std::size_t l3 = wire::kEthernetHeaderLen;
+    constexpr std::size_t l4 = l3 + wire::kIpv4MinHeaderLen;
+    const wire::MutBytes buf = link_.next_tx_buffer();
+    if (buf.size() < l4 + l4_len) {
+        ++stats_.tx_ring_full;
+        return false;
+    }
+    wire::EthernetRepr{.dst = dst_mac, .src = config_.mac, .ethertype = wire::ethertype::ipv4}.emit(buf);
+    wire::Ipv4Repr{.src = config_.address,
+                   .dst = dst,
+                   .protocol = protocol,
+                   .payload_len = static_cast<std::uint16_t>(l4_len),
+                   .ident = ip_ident_++,
+                   .dont_fragment = true}
+        .emit(buf.subspan(l3));
+    const wire::MutBytes segment = buf.subspan(l4, l4_len);
+    write_l4(segment);
+    wire::store_be16(segment.data() + (protocol == wire::ipproto::tcp ? 16 : 6),
+                     wire::transport_checksum(config_.address, dst, protocol, segment));
+    link_.commit_tx(l4 + l4_len);
+    ++stats_.frames_out;
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// UDP
+
+bool Stack::udp_bind(std::uint16_t port, UdpHandler& handler) { return udp_.try_emplace(port, &handler).second; }
+
+void Stack::udp_unbind(std::uint16_t port) { udp_.erase(port); }
+
+bool Stack::udp_send(std::uint16_t from_port, const wire::IpAddr& to, std::uint16_t to_port, wire::Bytes payload) {
+    const auto mac = next_hop(to);
+    if (!mac) {
+        ++stats_.no_route;
+        return false;
+    }
+    if (payload.size() > config_.mtu - wire::kIpv4MinHeaderLen - wire::kUdpHeaderLen) return false;
+    const wire::UdpRepr udp{.src_port = from_port, .dst_port = to_port,
+                            .payload_len = static_cast<std::uint16_t>(payload.size())};
+    const bool sent = emit_ip(*mac, to, wire::ipproto::udp, wire::kUdpHeaderLen + payload.size(), [&](wire::MutBytes l4) {
+        udp.emit(l4);
+        std::memcpy(l4.data() + wire::kUdpHeaderLen, payload.data(), payload.size());
+    });
+    return sent;
+}
+
+}  // namespace ms::utcp

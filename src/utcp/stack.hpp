@@ -1,0 +1,178 @@
+// Contract: one UTCP stack: IPv4 with TCP and UDP for one application on one link
+// (a MultiStack port, or memory in tests). It is the paper's raw batch API: the caller
+// feeds received frames with input(frame, now), then calls flush(now) once per batch,
+// which runs every connection's output (ACKs coalesced: one per connection per batch),
+// writes the frames into the Link, delivers events, and reaps finished connections.
+// advance(now) fires timers; poll_at() says when it next must run. Nothing here reads a
+// clock or blocks; `now` is milliseconds from an epoch the caller chooses.
+//
+// Demultiplexing (RFC 9293 §3.10.7): an established connection by 4-tuple, then a
+// TIME_WAIT record, then a listener by port; anything else gets a RST (§3.10.7.1).
+// IP fragments are dropped and counted: UTCP does not reassemble, and never delivers a
+// part of a datagram (it sends with DF set, so its own traffic is never fragmented).
+// Next hops come from the `resolve` callback (the daemon's resolve call), cached per
+// address; UTCP never speaks ARP.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "utcp/connection.hpp"
+#include "utcp/isn.hpp"
+#include "utcp/link.hpp"
+#include "utcp/time_wait.hpp"
+
+namespace ms::utcp {
+
+class Listener;
+
+// Callbacks of the event API. A listener's handler is inherited by the connections it
+// accepts; the application may replace it per connection (Connection::handler).
+class Handler {
+public:
+    virtual ~Handler() = default;
+    virtual void on_accepted(Connection&) {}     // passive open completed
+    virtual void on_connected(Connection&) {}    // active open completed
+    virtual void on_readable(Connection&) {}
+    virtual void on_writable(Connection&) {}
+    virtual void on_peer_closed(Connection&) {}  // FIN: the peer sends no more
+    virtual void on_error(Connection&, ConnError) {}
+    virtual void on_closed(Connection&) {}       // last call: the handle dies after it
+};
+
+class UdpHandler {
+public:
+    virtual ~UdpHandler() = default;
+    // `payload` lives only for the call.
+    virtual void on_datagram(const wire::IpAddr& from, std::uint16_t from_port, std::uint16_t to_port,
+                             wire::Bytes payload) = 0;
+};
+
+struct StackConfig {
+    wire::MacAddr mac;
+    wire::IpAddr address;                  // the IPv4 address the stack owns (its claims' address)
+    std::uint16_t mtu = 1500;
+    ConnOptions defaults;                  // for new connections; listeners may override
+    std::uint32_t time_wait_ms = 60'000;   // 2*MSL; Linux uses 60 s
+    std::uint32_t challenge_acks_per_second = 1000;  // RFC 5961 §7
+    std::uint32_t max_connections = 1'000'000;
+    // Next-hop MAC for an address, or nothing if it cannot be resolved.
+    std::function<std::optional<wire::MacAddr>(const wire::IpAddr&)> resolve;
+    IsnSource isn;                         // defaults to an RFC 6528 IsnGenerator
+};
+
+struct StackStats {
+    std::uint64_t frames_in = 0, frames_out = 0;
+    std::uint64_t tcp_segments_in = 0, udp_datagrams_in = 0;
+    // Drops, one counter per reason.
+    std::uint64_t not_ipv4 = 0, malformed = 0, bad_checksum = 0, fragments = 0, not_our_address = 0;
+    std::uint64_t no_connection = 0;       // answered with a RST
+    std::uint64_t syn_queue_full = 0, backlog_full = 0, too_many_connections = 0, no_route = 0;
+    std::uint64_t challenge_acks_limited = 0;
+    std::uint64_t time_wait_reused = 0, time_wait_acks = 0;
+    std::uint64_t udp_no_socket = 0;
+    std::uint64_t tx_ring_full = 0;
+    std::uint64_t connections_opened = 0, connections_closed = 0;
+};
+
+class Listener {
+public:
+    std::uint16_t port = 0;
+    ConnOptions options;
+    Handler* handler = nullptr;   // null: raw API, connections wait in accept_queue
+    std::uint32_t backlog = 128;  // established connections not yet accepted
+    std::uint32_t syn_queue = 1024;  // connections in SYN_RECEIVED
+    std::uint32_t half_open = 0;
+    std::deque<Connection*> accept_queue;
+};
+
+class Stack final : public ConnectionHost, private SegmentSink {
+public:
+    Stack(StackConfig config, Link& link, std::uint64_t now_ms);
+    ~Stack() override;
+    Stack(const Stack&) = delete;
+    Stack& operator=(const Stack&) = delete;
+
+    // Raw batch API.
+    void input(wire::Bytes frame, std::uint64_t now_ms);
+    void flush(std::uint64_t now_ms);
+    // Fires due timers (their output waits for the next flush).
+    void advance(std::uint64_t now_ms);
+    // The next time advance() has work, or UINT64_MAX.
+    [[nodiscard]] std::uint64_t poll_at() const;
+
+    // TCP. listen() returns null if the port has a listener already.
+    Listener* listen(std::uint16_t port, Handler* handler = nullptr, const ConnOptions* options = nullptr);
+    void unlisten(std::uint16_t port);
+    // Null if the next hop cannot be resolved or the 4-tuple is in use.
+    Connection* connect(std::uint16_t local_port, const wire::IpAddr& remote, std::uint16_t remote_port,
+                        Handler* handler = nullptr, const ConnOptions* options = nullptr);
+    // Raw API: the next accepted connection, or null.
+    Connection* accept(Listener& l);
+
+    // UDP.
+    bool udp_bind(std::uint16_t port, UdpHandler& handler);
+    void udp_unbind(std::uint16_t port);
+    // False if the next hop is unknown, the payload exceeds the MTU, or the tx ring is
+    // full. The datagram goes out with the next flush().
+    bool udp_send(std::uint16_t from_port, const wire::IpAddr& to, std::uint16_t to_port, wire::Bytes payload);
+
+    [[nodiscard]] const StackStats& stats() const { return stats_; }
+    [[nodiscard]] const StackConfig& config() const { return config_; }
+    [[nodiscard]] std::size_t connection_count() const { return conns_.size(); }
+    [[nodiscard]] const TimeWaitTable& time_wait() const { return time_wait_; }
+    [[nodiscard]] Connection* find(const FourTuple& t) const;
+    [[nodiscard]] std::uint16_t local_mss() const { return static_cast<std::uint16_t>(config_.mtu - 40); }
+    // Called when a local port stops being used by any connection or record (so that
+    // the event loop can release its claim).
+    std::function<void(std::uint16_t local_port)> on_port_free;
+
+    // ConnectionHost.
+    void mark_dirty(Connection& c) override;
+    TimerWheel& timers() override { return wheel_; }
+    bool challenge_ack_allowed(std::uint64_t now_ms) override;
+    void reply_rst(const Route& route, const Segment& seg) override;
+
+private:
+    struct Ipv4Packet;
+    void input_tcp(const Ipv4Packet& ip, std::uint64_t now_ms);
+    void input_udp(const Ipv4Packet& ip);
+    // `iss` is set when a SYN reopens a TIME_WAIT 4-tuple.
+    void on_listen(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_ms,
+                   std::optional<Seq32> iss = std::nullopt);
+    bool on_time_wait(const FourTuple& t, const Segment& seg, std::uint64_t now_ms, std::optional<Seq32>& reuse_iss);
+    Connection* create(const Route& route, const ConnOptions& options, Handler* handler);
+    void deliver_events(Connection& c);
+    void reap(Connection& c, std::uint64_t now_ms);
+    [[nodiscard]] std::optional<wire::MacAddr> next_hop(const wire::IpAddr& addr);
+    bool emit(const Route& route, const OutSegment& seg) override;
+    // Writes Ethernet and IPv4 headers, lets `write_l4` fill the transport segment, and
+    // computes its checksum.
+    template <class WriteL4>
+    bool emit_ip(const wire::MacAddr& dst_mac, const wire::IpAddr& dst, std::uint8_t protocol, std::size_t l4_len,
+                 const WriteL4& write_l4);
+    void release_port_if_free(std::uint16_t port);
+
+    StackConfig config_;
+    Link& link_;
+    TimerWheel wheel_;
+    std::unordered_map<FourTuple, std::unique_ptr<Connection>, FourTupleHash> conns_;
+    std::unordered_map<std::uint16_t, std::unique_ptr<Listener>> listeners_;
+    std::unordered_map<std::uint16_t, UdpHandler*> udp_;
+    std::unordered_map<std::uint32_t, wire::MacAddr> next_hops_;
+    std::unordered_map<std::uint16_t, std::uint32_t> port_users_;  // connections and records per local port
+    TimeWaitTable time_wait_;
+    std::vector<Connection*> dirty_;
+    std::vector<Connection*> work_;
+    std::uint64_t challenge_window_start_ = 0;
+    std::uint32_t challenge_acks_ = 0;
+    std::uint16_t ip_ident_ = 0;
+    std::uint64_t now_ms_;  // the latest time the caller gave us
+    StackStats stats_;
+};
+
+}  // namespace ms::utcp
