@@ -305,8 +305,11 @@ void Connection::update_send_window(const Segment& seg) {
     snd.wl1 = seg.seq;
     snd.wl2 = seg.ack;
     if (wnd > 0 && persisting_) {
+        // The window opened: a probe octet the peer did not take goes again with the
+        // data that follows it, instead of waiting for a retransmission timeout.
         persisting_ = false;
         disarm(rtx_timer_);
+        snd.nxt = snd.una;
     }
 }
 
@@ -424,13 +427,19 @@ std::size_t Connection::send(wire::Bytes data) {
 
 std::size_t Connection::recv(wire::MutBytes out) {
     const std::size_t n = rcvbuf_.read(out);
-    if (n > 0) wake();  // the window may have opened enough for an update
+    if (n > 0) app_read();
     return n;
 }
 
 void Connection::consume(std::size_t n) {
     rcvbuf_.consume(n);
-    if (n > 0) wake();
+    if (n > 0) app_read();
+}
+
+// Reading opens the window; output() decides whether that deserves an update.
+void Connection::app_read() {
+    read_since_update_ = true;
+    wake();
 }
 
 void Connection::shutdown_write() {
@@ -586,6 +595,7 @@ OutSegment Connection::header(Seq32 seq, std::uint8_t flags) {
     o.wnd = advertise_window();
     // Every segment carries the ACK: nothing more is owed.
     ack_now_ = false;
+    read_since_update_ = false;
     unacked_segments_ = 0;
     disarm(delack_timer_);
     return o;
@@ -662,6 +672,7 @@ std::uint16_t Connection::advertise_window() {
 }
 
 bool Connection::window_update_due() const {
+    if (!read_since_update_) return false;
     if (state_ != State::established && state_ != State::fin_wait_1 && state_ != State::fin_wait_2) return false;
     const Seq32 edge = rcv.nxt + static_cast<std::uint32_t>(rcvbuf_.room());
     const std::uint32_t threshold = std::min<std::uint32_t>(static_cast<std::uint32_t>(rcvbuf_.capacity() / 2), 2u * local_mss_);

@@ -208,6 +208,7 @@ private:
     void fail(ConnError e, std::uint64_t now_ms);
     void finish();
     void wake() { host_.mark_dirty(*this); }
+    void app_read();
     [[nodiscard]] std::uint32_t flight() const { return static_cast<std::uint32_t>(snd.nxt - snd.una); }
     [[nodiscard]] std::uint32_t syn_in_flight() const { return snd.una == snd.iss ? 1 : 0; }
     [[nodiscard]] bool synchronized() const;
@@ -250,6 +251,7 @@ private:
 
     // Receive side.
     bool ack_now_ = false;
+    bool read_since_update_ = false;      // the application read since our last segment
     std::uint32_t unacked_segments_ = 0;  // full segments received since our last ACK
     std::uint32_t quick_acks_left_ = 0;
     bool peer_fin_received_ = false;

@@ -1,0 +1,138 @@
+// Contract: the packet-script language for UTCP tests, in virtual time (DESIGN §9). A
+// script drives one Stack over a MemoryLink, as the remote peer and as the local
+// application, one command per line:
+//
+//   < FLAGS [seq=N] [ack=N] [win=N] [len=N] [mss=N] [ws=N]   inject a segment, then flush
+//   << FLAGS ...                        inject without flushing (the batch goes on)
+//   > FLAGS [seq=N] [ack=N] [win=N] [len=N] [mss=N] [ws=N]    expect the next segment sent
+//   > none                              expect that nothing more was sent
+//   +N                                  advance the clock N ms (timers fire), then flush
+//   flush                               end the batch
+//   listen PORT [raw] | connect PORT    open passively or actively (event API; raw: the
+//                                       raw API, where connections wait to be accepted)
+//   peer_port N                         the peer's port for what follows
+//   app send N | app recv N | app close | app shutdown | app abort | app nodelay on|off
+//   app keepalive IDLE INTERVAL PROBES | app min_rto MS
+//   state NAME                          the connection's state (TIME_WAIT: a record; NONE: gone)
+//   event NAME                          the application was told NAME (accepted, connected,
+//                                       readable, writable, peer_closed, error, closed)
+//   peer_isn N | our_isn N              the ISNs that relative numbers count from
+//   # comment
+//
+// FLAGS are letters: S syn, . ack, F fin, R rst, P psh (P is checked only when written).
+// seq is relative to the peer's ISN on injected segments and to ours on expected ones;
+// ack the other way round; `abs:N` gives an absolute number. Injected data is a known
+// pattern of the stream offset, which `app recv` checks byte by byte. A mismatch fails
+// the GoogleTest with the script's line number.
+#pragma once
+
+#include <algorithm>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "utcp/stack.hpp"
+
+namespace ms::utcp::test {
+
+struct ScriptConfig {
+    std::uint32_t time_wait_ms = 60'000;
+    std::uint32_t challenge_acks_per_second = 1000;
+    ConnOptions options;
+    std::uint32_t backlog = 128;
+    std::uint32_t syn_queue = 1024;
+};
+
+// Records what the application was told.
+class RecordingHandler final : public Handler {
+public:
+    void on_accepted(Connection&) override { events.push_back("accepted"); }
+    void on_connected(Connection&) override { events.push_back("connected"); }
+    void on_readable(Connection&) override { events.push_back("readable"); }
+    void on_writable(Connection&) override { events.push_back("writable"); }
+    void on_peer_closed(Connection&) override { events.push_back("peer_closed"); }
+    void on_error(Connection&, ConnError e) override {
+        std::string name = std::string("error:") + to_string(e);
+        std::replace(name.begin(), name.end(), ' ', '_');
+        events.push_back(name);
+    }
+    void on_closed(Connection&) override { events.push_back("closed"); }
+    std::vector<std::string> events;
+};
+
+class PacketScript {
+public:
+    explicit PacketScript(ScriptConfig config = {});
+    ~PacketScript();
+
+    // Runs the commands; every failure is reported with its line.
+    void run(std::string_view script);
+
+    [[nodiscard]] Stack& stack() { return *stack_; }
+    // The connection under test (null once it is gone).
+    [[nodiscard]] Connection* conn() const;
+    [[nodiscard]] std::uint64_t now() const { return now_; }
+    [[nodiscard]] FourTuple tuple() const;
+    [[nodiscard]] const RecordingHandler& handler() const { return handler_; }
+    // The absolute sequence numbers behind relative ones.
+    [[nodiscard]] std::uint32_t peer_isn() const { return peer_isn_; }
+    [[nodiscard]] std::uint32_t our_isn() const { return our_isn_; }
+
+private:
+    struct Line;
+    void execute(const Line& line);
+    void inject(const Line& line, bool flush);
+    void expect(const Line& line);
+    void app(const Line& line);
+    void check_state(const Line& line);
+    void check_event(const Line& line);
+    void collect();
+
+    ScriptConfig config_;
+    MemoryLink link_;
+    std::unique_ptr<Stack> stack_;
+    RecordingHandler handler_;
+    std::uint64_t now_ = 1'000'000;
+    std::uint32_t peer_isn_ = 1000;
+    std::uint32_t our_isn_ = 5000;
+    std::uint16_t local_port_ = 80;
+    std::uint16_t peer_port_ = 40000;
+    std::uint64_t peer_stream_ = 0;  // offset of the next byte `app recv` expects
+    std::uint64_t app_stream_ = 0;   // offset of the next byte `app send` writes
+    std::deque<std::vector<std::uint8_t>> sent_;
+    Connection* active_ = nullptr;
+};
+
+// The byte at `offset` of a test stream: data is checked by position, not just length.
+[[nodiscard]] inline std::uint8_t pattern_byte(std::uint64_t offset) {
+    return static_cast<std::uint8_t>((offset * 7 + offset / 251) & 0xff);
+}
+
+}  // namespace ms::utcp::test
+
+namespace ms::utcp::test {
+
+// The usual openings, shared by the tests of later states. The peer offers a window of
+// 512 << 7 = 65536 bytes and an MSS of 1460; we announce MSS 1460 (MTU 1500) and a
+// window scale of 3 (a 256 KB receive buffer).
+inline constexpr const char* kPassiveOpen = R"(
+listen 80
+< S seq=0 win=65535 mss=1460 ws=7
+> S. seq=0 ack=1 win=65535 mss=1460 ws=3
+< . seq=1 ack=1 win=512
+state ESTABLISHED
+event accepted
+)";
+
+inline constexpr const char* kActiveOpen = R"(
+connect 80
+> S seq=0 mss=1460 ws=3
+< S. seq=0 ack=1 win=65535 mss=1460 ws=7
+> . seq=1 ack=1
+state ESTABLISHED
+event connected
+)";
+
+}  // namespace ms::utcp::test
