@@ -115,18 +115,18 @@ void Connection::on_segment(const Segment& in, std::uint64_t now_ms) {
         ack_now_ = true;
         wake();
     }
+    if (seg.has(syn)) return void(check_syn(seg, now_ms));  // RFC 5961 §4.2: whatever its sequence number
     if (!acceptable(seg)) {
         // §3.10.7.4 first check: answer with an ACK unless it is a RST. A zero window
         // still takes valid ACKs (the "special allowance").
         if (seg.has(rst)) return;
         ack_now_ = true;
         wake();
-        const bool zero_window_ack = rcv.wnd() == 0 && seg.seq == rcv.nxt && seg.has(ack) && !seg.has(syn);
+        const bool zero_window_ack = rcv.wnd() == 0 && seg.seq == rcv.nxt && seg.has(ack);
         if (zero_window_ack && check_ack(seg, now_ms)) process_ack(seg, now_ms);
         return;
     }
     if (seg.has(rst)) return void(check_rst(seg, now_ms));
-    if (seg.has(syn)) return void(check_syn(seg, now_ms));
     if (!seg.has(ack)) return;  // §3.10.7.4 fifth check: drop a segment without ACK
     if (!check_ack(seg, now_ms)) return;
     process_ack(seg, now_ms);
@@ -666,17 +666,22 @@ std::uint16_t Connection::advertise_window() {
     const std::size_t room = user_closed_ ? rcvbuf_.capacity() : rcvbuf_.room();
     const std::size_t max_wnd = std::size_t{0xffff} << rcv.wnd_shift;
     const Seq32 edge = rcv.nxt + static_cast<std::uint32_t>(std::min(room, max_wnd));
-    const std::uint32_t threshold = std::min<std::uint32_t>(static_cast<std::uint32_t>(rcvbuf_.capacity() / 2), local_mss_);
-    if (rcv.adv_edge < rcv.nxt || edge - rcv.adv_edge >= static_cast<std::int32_t>(threshold)) rcv.adv_edge = edge;
+    if (rcv.adv_edge < rcv.nxt || edge - rcv.adv_edge >= static_cast<std::int32_t>(sws_threshold())) rcv.adv_edge = edge;
     return static_cast<std::uint16_t>(std::min<std::uint32_t>(rcv.wnd() >> rcv.wnd_shift, 0xffff));
 }
 
+std::uint32_t Connection::sws_threshold() const {
+    return std::min<std::uint32_t>(static_cast<std::uint32_t>(rcvbuf_.capacity() / 2), local_mss_);
+}
+
+// A pure window update is worth a segment only after the application read, when the
+// edge may move (the SWS threshold) and the peer may be short of window: what it has
+// is under half the buffer. Otherwise the next ACK carries the new window anyway.
 bool Connection::window_update_due() const {
     if (!read_since_update_) return false;
     if (state_ != State::established && state_ != State::fin_wait_1 && state_ != State::fin_wait_2) return false;
     const Seq32 edge = rcv.nxt + static_cast<std::uint32_t>(rcvbuf_.room());
-    const std::uint32_t threshold = std::min<std::uint32_t>(static_cast<std::uint32_t>(rcvbuf_.capacity() / 2), 2u * local_mss_);
-    return edge - rcv.adv_edge >= static_cast<std::int32_t>(threshold);
+    return edge - rcv.adv_edge >= static_cast<std::int32_t>(sws_threshold()) && rcv.wnd() < rcvbuf_.capacity() / 2;
 }
 
 bool Connection::emit_ack(SegmentSink& sink) { return sink.emit(route_, header(snd.nxt, 0)); }

@@ -192,6 +192,7 @@ private:
     bool emit_probe(std::uint64_t now_ms, SegmentSink& sink);
     [[nodiscard]] std::uint32_t data_len_to_send(std::size_t offset, bool& with_fin) const;
     [[nodiscard]] bool window_update_due() const;
+    [[nodiscard]] std::uint32_t sws_threshold() const;
     [[nodiscard]] std::uint16_t advertise_window();
     [[nodiscard]] OutSegment header(Seq32 seq, std::uint8_t flags);
     void after_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms);
