@@ -132,7 +132,13 @@ void Connection::on_segment(const Segment& in, std::uint64_t now_ms) {
     process_ack(seg, now_ms);
     if (state_ == State::closed || state_ == State::time_wait) return;
     process_text(seg);
-    if (seg.has(fin) && !peer_fin_at_) peer_fin_at_ = seg.seq + static_cast<std::uint32_t>(seg.payload.size());
+    if (seg.has(fin) && !peer_fin_at_) {
+        peer_fin_at_ = seg.seq + static_cast<std::uint32_t>(seg.payload.size());
+        if (*peer_fin_at_ != rcv.nxt) {
+            ack_now_ = true;  // out of order, like data (RFC 5681 §4.2)
+            wake();
+        }
+    }
     if (peer_fin_at_ && !peer_fin_received_ && rcv.nxt == *peer_fin_at_) process_fin(now_ms);
 }
 
@@ -645,7 +651,7 @@ bool Connection::emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent) 
 // window avoidance and Nagle's algorithm (RFC 9293 §3.8.6.2.1, RFC 1122 §4.2.3.4).
 std::uint32_t Connection::data_len_to_send(std::size_t offset, bool& with_fin) const {
     with_fin = false;
-    if (offset > sndbuf_.size()) return 0;  // our FIN is already out
+    if (fin_seq_ && snd.nxt > *fin_seq_) return 0;  // our FIN is out: nothing follows it
     const std::size_t queued = sndbuf_.size() - offset;
     const std::uint32_t window = std::min(snd.wnd, cc_->cwnd());
     const std::uint32_t in_flight = flight();

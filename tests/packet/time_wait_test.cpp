@@ -1,0 +1,116 @@
+// TIME_WAIT as a compact record (RFC 9293 §3.10.7.4, RFC 1337, RFC 1122 §4.2.2.13,
+// RFC 6191).
+#include <gtest/gtest.h>
+
+#include "script.hpp"
+
+namespace ms::utcp::test {
+namespace {
+
+constexpr const char* kToTimeWait = R"(
+app close
+> F. seq=1 ack=1
+< F. seq=1 ack=2 win=512
+> . seq=2 ack=2
+state TIME_WAIT
+)";
+
+ScriptConfig short_time_wait() {
+    ScriptConfig c;
+    c.time_wait_ms = 2000;
+    return c;
+}
+
+TEST(TimeWait, IsARecordNotAConnection) {
+    PacketScript s;
+    s.run(kPassiveOpen);
+    s.run(kToTimeWait);
+    EXPECT_EQ(s.stack().connection_count(), 0u);
+    EXPECT_EQ(s.stack().time_wait().size(), 1u);
+}
+
+TEST(TimeWait, RetransmittedFinIsAckedAgainAndRestartsTheTimer) {
+    PacketScript s(short_time_wait());
+    s.run(kPassiveOpen);
+    s.run(kToTimeWait);
+    s.run(R"(
++1500
+< F. seq=1 ack=2 win=512
+> . seq=2 ack=2
++1500
+state TIME_WAIT
++500
+state NONE
+)");
+}
+
+TEST(TimeWait, ExpiresAfterTwoMsl) {
+    PacketScript s(short_time_wait());
+    s.run(kPassiveOpen);
+    s.run(kToTimeWait);
+    s.run(R"(
++1999
+state TIME_WAIT
++1
+state NONE
+< . seq=2 ack=2 win=512
+> R seq=2
+)");
+}
+
+TEST(TimeWait, RstIsIgnored) {
+    PacketScript s;
+    s.run(kPassiveOpen);
+    s.run(kToTimeWait);
+    // RFC 1337: no TIME_WAIT assassination.
+    s.run(R"(
+< R seq=2
+> none
+state TIME_WAIT
+)");
+}
+
+TEST(TimeWait, NewSynAboveTheOldSequenceSpaceReopens) {
+    PacketScript s;
+    s.run(kPassiveOpen);
+    s.run(kToTimeWait);
+    // RFC 1122 §4.2.2.13: the client reuses its port at once with a higher ISN; the new
+    // connection's ISS is above everything the old one sent (5002 + 2 * 65536 = 136074).
+    s.run(R"(
+< S seq=100000 win=65535 mss=1460
+> S. seq=abs:136074 ack=100001
+state SYN_RECEIVED
+)");
+    EXPECT_EQ(s.stack().stats().time_wait_reused, 1u);
+    EXPECT_EQ(s.stack().time_wait().size(), 0u);
+}
+
+TEST(TimeWait, OldSynIsAnsweredWithTheOldAck) {
+    PacketScript s;
+    s.run(kPassiveOpen);
+    s.run(kToTimeWait);
+    s.run(R"(
+< S seq=0 win=65535
+> . seq=2 ack=2
+state TIME_WAIT
+)");
+}
+
+TEST(TimeWait, ActiveCloserCannotReuseTheTupleUntilItExpires) {
+    PacketScript s(short_time_wait());
+    s.run(kActiveOpen);
+    s.run(R"(
+app close
+> F. seq=1 ack=1
+< F. seq=1 ack=2 win=512
+> . seq=2 ack=2
+state TIME_WAIT
+)");
+    EXPECT_EQ(s.stack().connect(s.tuple().local_port, s.tuple().remote, s.tuple().remote_port), nullptr);
+    s.run("+2000");
+    EXPECT_NE(s.stack().connect(s.tuple().local_port, s.tuple().remote, s.tuple().remote_port), nullptr);
+    s.run("flush\n> S seq=0");
+}
+
+}  // namespace
+}  // namespace ms::utcp::test
