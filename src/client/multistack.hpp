@@ -121,6 +121,9 @@ public:
                                     const std::function<bool(const ctl::CaptureFrame&)>& on_frame);
 
     [[nodiscard]] Port* port() { return port_.get(); }
+    // The control socket, for an event loop that wants to notice the daemon going away
+    // (it becomes readable, with end of file, when multistackd exits).
+    [[nodiscard]] int fd() const { return fd_; }
 
 private:
     explicit Connection(int fd) : fd_(fd) {}

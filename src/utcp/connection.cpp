@@ -425,7 +425,7 @@ void Connection::finish() {
 // Application calls (§3.10.2 to §3.10.5)
 
 std::size_t Connection::send(wire::Bytes data) {
-    if (write_closed_ || state_ == State::closed || state_ == State::time_wait) return 0;
+    if (!can_send()) return 0;
     const std::size_t n = sndbuf_.append(data);
     if (n > 0) wake();
     return n;

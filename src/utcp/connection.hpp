@@ -133,7 +133,7 @@ public:
     [[nodiscard]] const ConnStats& stats() const { return stats_; }
     [[nodiscard]] ConnError error() const { return error_; }
     [[nodiscard]] std::size_t readable() const { return rcvbuf_.readable(); }
-    [[nodiscard]] std::size_t send_room() const { return write_closed_ ? 0 : sndbuf_.room(); }
+    [[nodiscard]] std::size_t send_room() const { return can_send() ? sndbuf_.room() : 0; }
     [[nodiscard]] std::size_t unsent_or_unacked() const { return sndbuf_.size(); }
     [[nodiscard]] bool peer_closed() const { return peer_fin_received_; }
     [[nodiscard]] bool user_closed() const { return user_closed_; }
@@ -213,6 +213,9 @@ private:
     [[nodiscard]] std::uint32_t flight() const { return static_cast<std::uint32_t>(snd.nxt - snd.una); }
     [[nodiscard]] std::uint32_t syn_in_flight() const { return snd.una == snd.iss ? 1 : 0; }
     [[nodiscard]] bool synchronized() const;
+    [[nodiscard]] bool can_send() const {
+        return !write_closed_ && state_ != State::closed && state_ != State::time_wait;
+    }
 
     ConnectionHost& host_;
     Route route_;

@@ -1,0 +1,165 @@
+#include "utcp/event_loop.hpp"
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+
+namespace ms::utcp {
+
+namespace {
+
+std::optional<wire::IpAddr> first_ipv4(const ctl::InfoReply& info) {
+    for (std::uint32_t k = 0; k < info.address_count && k < ctl::InfoReply::kMaxAddresses; ++k) {
+        if (info.address_families[k] == static_cast<std::uint8_t>(wire::IpFamily::v4)) {
+            return wire::IpAddr::load_v4(info.addresses[k]);
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::uint64_t EventLoop::clock_ms() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1'000'000;
+}
+
+client::Result<std::unique_ptr<EventLoop>> EventLoop::open(const std::string& socket_path, LoopOptions options) {
+    auto control = client::Connection::open(socket_path);
+    if (!control) return control.failure();
+    auto info = control->info();
+    if (!info) return info.failure();
+    const std::optional<wire::IpAddr> address = options.address ? options.address : first_ipv4(info.value());
+    if (!address || address->family != wire::IpFamily::v4) {
+        return client::Failure{client::Error::no_route, "UTCP needs an IPv4 address on the switch's interface"};
+    }
+    auto port = control->attach(1, options.ring_slots);
+    if (!port) return port.failure();
+    std::unique_ptr<EventLoop> loop(new EventLoop(std::move(control.value()), *port.value(), *address));
+    loop->batch_ = std::max<std::uint32_t>(options.batch, 1);
+    loop->start_stack(info.value(), options);
+    return loop;
+}
+
+EventLoop::EventLoop(client::Connection control, client::Port& port, const wire::IpAddr& address)
+    : control_(std::move(control)), port_(port), address_(address) {}
+
+EventLoop::~EventLoop() {
+    stack_.reset();  // connections first; claims go with the control connection
+}
+
+void EventLoop::start_stack(const ctl::InfoReply& info, const LoopOptions& options) {
+    StackConfig config;
+    std::copy(std::begin(info.mac), std::end(info.mac), config.mac.octets.begin());
+    config.address = address_;
+    config.mtu = info.mtu != 0 ? info.mtu : 1500;
+    config.defaults = options.defaults;
+    config.time_wait_ms = options.time_wait_ms;
+    config.resolve = [this](const wire::IpAddr& a) { return resolve(a); };
+    link_ = std::make_unique<PortLink>(port_.tx());
+    stack_ = std::make_unique<Stack>(std::move(config), *link_, clock_ms());
+    stack_->on_port_free = [this](std::uint16_t p) { release_ephemeral(p); };
+}
+
+std::optional<wire::MacAddr> EventLoop::resolve(const wire::IpAddr& addr) {
+    auto mac = control_.resolve(addr);
+    if (!mac) return std::nullopt;
+    return mac.value();
+}
+
+client::Result<Listener*> EventLoop::listen(std::uint16_t port, Handler& handler, const ConnOptions* options) {
+    auto claim = control_.claim(IPPROTO_TCP, address_, port);
+    if (!claim) return claim.failure();
+    Listener* l = stack_->listen(claim->port, &handler, options);
+    if (!l) return client::Failure{client::Error::address_in_use, "this loop listens on that port already"};
+    return l;
+}
+
+client::Result<Connection*> EventLoop::connect(const wire::IpAddr& remote, std::uint16_t port, Handler& handler,
+                                               const ConnOptions* options) {
+    auto claim = control_.claim(IPPROTO_TCP, address_, 0);
+    if (!claim) return claim.failure();
+    Connection* c = stack_->connect(claim->port, remote, port, &handler, options);
+    if (!c) {
+        (void)control_.release(claim.value());
+        return client::Failure{client::Error::unreachable, "no next hop for " + remote.to_string()};
+    }
+    ephemeral_[claim->port] = claim.value();
+    return c;
+}
+
+void EventLoop::release_ephemeral(std::uint16_t port) {
+    auto it = ephemeral_.find(port);
+    if (it == ephemeral_.end()) return;
+    (void)control_.release(it->second);  // a failure leaves it to the daemon's cleanup at exit
+    ephemeral_.erase(it);
+}
+
+client::Result<std::uint16_t> EventLoop::udp_bind(std::uint16_t port, UdpHandler& handler) {
+    auto claim = control_.claim(IPPROTO_UDP, address_, port);
+    if (!claim) return claim.failure();
+    if (!stack_->udp_bind(claim->port, handler)) {
+        return client::Failure{client::Error::address_in_use, "this loop has that UDP port already"};
+    }
+    return claim->port;
+}
+
+bool EventLoop::udp_send(std::uint16_t from_port, const wire::IpAddr& to, std::uint16_t to_port, wire::Bytes payload) {
+    return stack_->udp_send(from_port, to, to_port, payload);
+}
+
+void EventLoop::run() {
+    while (!stopping()) run_once();
+}
+
+void EventLoop::run_once(int max_sleep_ms) {
+    std::uint64_t now = clock_ms();
+    const std::uint32_t frames = take_batch(now);
+    stack_->advance(now);
+    stack_->flush(now);
+    if (frames == 0) sleep_until_due(now, max_sleep_ms);
+}
+
+std::uint32_t EventLoop::take_batch(std::uint64_t now_ms) {
+    ring::AppRxRing& rx = port_.rx();
+    const std::uint32_t n = std::min(rx.available(), batch_);
+    for (std::uint32_t k = 0; k < n; ++k) stack_->input(rx.frame(k), now_ms);
+    if (n > 0) rx.release(n);
+    return n;
+}
+
+void EventLoop::sleep_until_due(std::uint64_t now_ms, int max_sleep_ms) {
+    const std::uint64_t due = stack_->poll_at();
+    if (due <= now_ms) {
+        // Output is waiting for tx room: sleep until the switch frees slots.
+        if (link_->full()) port_.wait_for_room(0, 1);
+        return;
+    }
+    std::uint64_t wait = due == UINT64_MAX ? UINT64_MAX : due - now_ms;
+    if (max_sleep_ms >= 0) wait = std::min<std::uint64_t>(wait, static_cast<std::uint64_t>(max_sleep_ms));
+    // Wake at least every 100 ms so that stop() from a signal handler is seen.
+    sleep_on_port(static_cast<int>(std::min<std::uint64_t>(wait, 100)));
+}
+
+// Port::wait's protocol (mark asleep, re-check, poll, drain, wake), polling the control
+// socket too: if multistackd goes away, the port is dead and the loop stops.
+void EventLoop::sleep_on_port(int timeout_ms) {
+    ring::AppRxRing& rx = port_.rx();
+    if (rx.prepare_to_sleep()) return;
+    pollfd fds[2] = {{port_.rx_event_fd(), POLLIN, 0}, {control_.fd(), POLLIN | POLLRDHUP, 0}};
+    if (::poll(fds, 2, timeout_ms) > 0) {
+        std::uint64_t count;
+        if (fds[0].revents & POLLIN) (void)!::read(fds[0].fd, &count, sizeof count);
+        if (fds[1].revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) {
+            daemon_gone_ = true;
+            stop();
+        }
+    }
+    rx.wake();
+}
+
+}  // namespace ms::utcp

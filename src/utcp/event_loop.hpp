@@ -1,0 +1,88 @@
+// Contract: UTCP's event API (DESIGN §7): a Stack on a MultiStack port, driven by a
+// single-threaded loop. Each turn takes a batch of frames from the rx ring, feeds them
+// to the stack, fires due timers, and flushes once (one publish, ACKs coalesced); with
+// nothing to do it sleeps on the port's eventfd until frames arrive or the next timer
+// is due. Applications implement Handler (stack.hpp) and UdpHandler; every callback
+// runs on the loop's thread.
+//
+// The loop also does the control-plane work that a stack must not: it claims each
+// listening port, each UDP port and each active open's ephemeral port from multistackd
+// (proved by a kernel socket, DESIGN §3), resolves next hops through the daemon, and
+// releases an ephemeral port's claim when its last connection and TIME_WAIT record go.
+// If multistackd exits, the control socket hangs up and the loop stops (daemon_gone()).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "client/multistack.hpp"
+#include "utcp/port_link.hpp"
+#include "utcp/stack.hpp"
+
+namespace ms::utcp {
+
+struct LoopOptions {
+    // The local IPv4 address; unset: the first IPv4 address of the switch's interface.
+    std::optional<wire::IpAddr> address;
+    ConnOptions defaults;
+    std::uint32_t ring_slots = 1024;
+    std::uint32_t batch = 256;          // frames taken from the rx ring per turn
+    std::uint32_t time_wait_ms = 60'000;
+};
+
+class EventLoop {
+public:
+    // Connects to multistackd at `socket_path` and attaches a port.
+    static client::Result<std::unique_ptr<EventLoop>> open(const std::string& socket_path, LoopOptions options = {});
+    ~EventLoop();
+    EventLoop(const EventLoop&) = delete;
+    EventLoop& operator=(const EventLoop&) = delete;
+
+    // Claims TCP (address, port) and listens; port 0 takes an ephemeral port.
+    client::Result<Listener*> listen(std::uint16_t port, Handler& handler, const ConnOptions* options = nullptr);
+    // Claims an ephemeral TCP port and opens a connection to (remote, port).
+    client::Result<Connection*> connect(const wire::IpAddr& remote, std::uint16_t port, Handler& handler,
+                                        const ConnOptions* options = nullptr);
+    // Claims UDP (address, port); returns the port (an ephemeral one for 0).
+    client::Result<std::uint16_t> udp_bind(std::uint16_t port, UdpHandler& handler);
+    // Sends at the end of this turn; false if the next hop is unknown or the ring is full.
+    bool udp_send(std::uint16_t from_port, const wire::IpAddr& to, std::uint16_t to_port, wire::Bytes payload);
+
+    // Runs turns until stop() (which a callback or a signal handler may call).
+    void run();
+    // One turn; sleeps at most `max_sleep_ms` (-1: until the next timer) if idle.
+    void run_once(int max_sleep_ms = -1);
+    void stop() { stopping_.store(true, std::memory_order_relaxed); }
+    [[nodiscard]] bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
+    // True once the loop stopped because multistackd closed the control connection.
+    [[nodiscard]] bool daemon_gone() const { return daemon_gone_; }
+
+    [[nodiscard]] Stack& stack() { return *stack_; }
+    [[nodiscard]] const wire::IpAddr& address() const { return address_; }
+    [[nodiscard]] client::Connection& control() { return control_; }
+    // Milliseconds of CLOCK_MONOTONIC: the `now` this loop gives the stack.
+    [[nodiscard]] static std::uint64_t clock_ms();
+
+private:
+    EventLoop(client::Connection control, client::Port& port, const wire::IpAddr& address);
+    void start_stack(const ctl::InfoReply& info, const LoopOptions& options);
+    std::optional<wire::MacAddr> resolve(const wire::IpAddr& addr);
+    void release_ephemeral(std::uint16_t port);
+    std::uint32_t take_batch(std::uint64_t now_ms);
+    void sleep_until_due(std::uint64_t now_ms, int max_sleep_ms);
+    void sleep_on_port(int timeout_ms);
+
+    client::Connection control_;
+    client::Port& port_;
+    wire::IpAddr address_;
+    std::uint32_t batch_ = 256;
+    std::unique_ptr<PortLink> link_;
+    std::unique_ptr<Stack> stack_;
+    std::unordered_map<std::uint16_t, client::Claim> ephemeral_;  // active opens' claims by port
+    std::atomic<bool> stopping_{false};
+    bool daemon_gone_ = false;
+};
+
+}  // namespace ms::utcp

@@ -1,0 +1,34 @@
+// Contract: a Link over a MultiStack port's tx ring (ring pair 0). Buffers are the
+// ring's own slots, so a frame is written once, in place; flush() publishes the batch
+// with one index store and at most one kick of the switch.
+#pragma once
+
+#include "ring/app_ring.hpp"
+#include "utcp/link.hpp"
+
+namespace ms::utcp {
+
+class PortLink final : public Link {
+public:
+    explicit PortLink(ring::AppTxRing& tx) : tx_(tx) {}
+
+    wire::MutBytes next_tx_buffer() override {
+        if (reserved_ >= space_ && (space_ = tx_.space()) <= reserved_) return {};
+        return tx_.buffer(reserved_);
+    }
+    void commit_tx(std::size_t len) override { tx_.set_length(reserved_++, static_cast<std::uint16_t>(len)); }
+    void flush() override {
+        if (reserved_ == 0) return;
+        tx_.publish(reserved_);
+        space_ -= reserved_;
+        reserved_ = 0;
+    }
+    [[nodiscard]] bool full() const { return reserved_ >= space_ && tx_.space() <= reserved_; }
+
+private:
+    ring::AppTxRing& tx_;
+    std::uint32_t reserved_ = 0;  // slots written since the last publish
+    std::uint32_t space_ = 0;     // free slots when last looked at
+};
+
+}  // namespace ms::utcp

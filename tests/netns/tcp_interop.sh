@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# UTCP against the Linux kernel's TCP across the veth (issue 4, §2 "Linux interop").
+# multistackd runs on the server veth. utcp-echo serves on SERVER_IP:7000 through it,
+# and a kernel echo server (tests/netns/tcp_peer.py) runs in the client namespace.
+#   - kernel client -> UTCP server, and UTCP client -> kernel server: 1 KB, 1 MB and
+#     100 MB, checked by SHA-256 (utcp-echo also checks every byte);
+#   - 1000 concurrent connections each way;
+#   - a half close in each direction;
+#   - the kernel peer resetting mid-transfer, both ways; the UTCP server keeps serving.
+#
+# Usage: BIN_DIR=build tcp_interop.sh
+source "$(dirname "$0")/lib.sh"
+UTCP_ECHO="$BIN_DIR/tools/utcp-echo"
+PEER="$ROOT/tests/netns/tcp_peer.py"
+ms_setup "ti$$"
+ms_daemon
+
+ms_bg ip netns exec "$SERVER_NS" "$UTCP_ECHO" --socket "$SOCK" --listen "$SERVER_IP:7000" >"$TMP/utcp.log" 2>&1
+UTCP_PID=$LAST_PID
+wait_for "$TMP/utcp.log" "echoing" || { cat "$TMP/utcp.log"; fail "utcp-echo did not start"; }
+ms_bg ip netns exec "$CLIENT_NS" "$PY" "$PEER" server "$CLIENT_IP" 7001 >"$TMP/kernel-echo.log" 2>&1
+wait_for "$TMP/kernel-echo.log" "listening" || fail "kernel echo server did not start"
+ms_bg ip netns exec "$CLIENT_NS" "$PY" "$PEER" server "$CLIENT_IP" 7002 --abort-after 200000 >"$TMP/kernel-rst.log" 2>&1
+wait_for "$TMP/kernel-rst.log" "listening" || fail "resetting kernel server did not start"
+
+# kernel_client ARGS...: the kernel's client against the UTCP server; prints its JSON.
+kernel_client() { timeout 120 ip netns exec "$CLIENT_NS" "$PY" "$PEER" client "$SERVER_IP" 7000 "$@"; }
+# utcp_client ARGS...: UTCP's client against the kernel server on 7001.
+utcp_client() { timeout 120 ip netns exec "$SERVER_NS" "$UTCP_ECHO" --socket "$SOCK" "$@"; }
+
+for bytes in 1024 1048576 104857600; do
+  out=$(kernel_client --bytes "$bytes") || fail "kernel client -> UTCP server, $bytes bytes: $out"
+  ok "kernel client -> UTCP server: $bytes bytes echoed, SHA-256 equal ($(jq -r .seconds <<<"$out") s)"
+  out=$(utcp_client --connect "$CLIENT_IP:7001" --bytes "$bytes") || fail "UTCP client -> kernel server, $bytes bytes: $out"
+  [[ $(jq -r .sent_sha256 <<<"$out") == $(jq -r .received_sha256 <<<"$out") ]] || fail "hashes differ: $out"
+  ok "UTCP client -> kernel server: $bytes bytes echoed, SHA-256 equal ($(jq -r .seconds <<<"$out") s)"
+done
+
+out=$(kernel_client --bytes 10000 --connections 1000) || fail "1000 kernel clients: $out"
+ok "1000 concurrent kernel connections to the UTCP server, all byte-exact"
+out=$(utcp_client --connect "$CLIENT_IP:7001" --bytes 10000 --connections 1000) || fail "1000 UTCP clients: $out"
+ok "1000 concurrent UTCP connections to the kernel server, all byte-exact"
+
+out=$(kernel_client --bytes 1048576 --half-close) || fail "kernel half close: $out"
+ok "the kernel client half-closes; the UTCP server in CLOSE_WAIT still echoes all 1 MB"
+out=$(utcp_client --connect "$CLIENT_IP:7001" --bytes 1048576 --half-close) || fail "UTCP half close: $out"
+ok "the UTCP client half-closes; it receives the whole echo in FIN_WAIT_2"
+
+kernel_client --bytes 10485760 --abort-after 1048576 >/dev/null 2>&1 || true
+out=$(kernel_client --bytes 1048576) || fail "the UTCP server stopped serving after a reset: $out"
+ok "the kernel client resets mid-transfer; the UTCP server goes on serving"
+if out=$(utcp_client --connect "$CLIENT_IP:7002" --bytes 10485760); then
+  fail "the UTCP client did not notice the kernel server's reset: $out"
+fi
+[[ $(jq -r '.failures[0].error' <<<"$out") == "connection reset" ]] || fail "expected a reset, got: $out"
+ok "the kernel server resets mid-transfer; the UTCP client reports 'connection reset'"
+
+kill -TERM "$UTCP_PID"
+wait "$UTCP_PID" || fail "utcp-echo did not exit cleanly"
+summary=$(tail -1 "$TMP/utcp.log")
+resets=$(jq -r '.errors["connection reset"] // 0' <<<"$summary")
+((resets >= 1)) || fail "the UTCP server did not count the reset: $summary"
+ok "UTCP server counters: $summary"
+
+# multistackd killed under a running UTCP application: the application notices and exits.
+ms_bg ip netns exec "$SERVER_NS" "$UTCP_ECHO" --socket "$SOCK" --listen "$SERVER_IP:7003" >"$TMP/utcp2.log" 2>&1
+UTCP2_PID=$LAST_PID
+wait_for "$TMP/utcp2.log" "echoing" || fail "second utcp-echo did not start"
+kill -KILL "$DAEMON_PID"
+for _ in $(seq 30); do kill -0 "$UTCP2_PID" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$UTCP2_PID" 2>/dev/null; then fail "utcp-echo still runs 3 s after multistackd died"; fi
+grep -q "multistackd went away" "$TMP/utcp2.log" || fail "utcp-echo did not say why it stopped: $(cat "$TMP/utcp2.log")"
+ok "multistackd killed: the UTCP application notices at once and exits with an error"
+echo "PASS"

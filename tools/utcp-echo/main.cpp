@@ -1,0 +1,245 @@
+// utcp-echo: a TCP echo server and client on UTCP's event API, through multistackd.
+//
+//   utcp-echo --socket PATH --listen ADDR:PORT
+//       echoes every connection's bytes back; when the peer half-closes, finishes the
+//       echo and closes too. Runs until SIGINT/SIGTERM, then prints its counters as JSON.
+//   utcp-echo --socket PATH --connect ADDR:PORT [--bytes N] [--connections K] [--half-close]
+//       opens K connections, sends N bytes of a known pseudo-random stream on each, and
+//       checks that exactly the same bytes come back (and their SHA-256). With
+//       --half-close it shuts its sending side down after the last byte, so the echo
+//       comes back over a half-closed connection. Exits 0 only if every byte matched.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <sodium.h>
+
+#include <csignal>
+#include <iostream>
+#include <vector>
+
+#include "utcp/event_loop.hpp"
+
+namespace {
+
+using ms::utcp::Connection;
+using ms::utcp::EventLoop;
+
+EventLoop* g_loop = nullptr;
+void on_signal(int) {
+    if (g_loop) g_loop->stop();
+}
+
+// The echo server: no per-connection state; bytes move from the receive buffer
+// straight into the send buffer.
+class EchoServer final : public ms::utcp::Handler {
+public:
+    void on_accepted(Connection&) override { ++accepted; }
+    void on_readable(Connection& c) override { pump(c); }
+    void on_writable(Connection& c) override { pump(c); }
+    void on_peer_closed(Connection& c) override { pump(c); }
+    void on_error(Connection&, ms::utcp::ConnError e) override { ++errors[ms::utcp::to_string(e)]; }
+    void on_closed(Connection&) override { ++closed; }
+
+    std::uint64_t accepted = 0, closed = 0, echoed = 0;
+    std::map<std::string, std::uint64_t> errors;
+
+private:
+    void pump(Connection& c) {
+        while (c.readable() > 0 && c.send_room() > 0) {
+            const ms::utcp::SplitBytes data = c.peek();
+            const ms::wire::Bytes part = data.first.empty() ? data.second : data.first;
+            const std::size_t n = c.send(part);
+            c.consume(n);
+            echoed += n;
+            if (n == 0) break;
+        }
+        if (c.peer_closed() && c.readable() == 0) c.close();
+    }
+};
+
+// The client's stream: byte k of connection i is a keyed function of (i, k), so the
+// receiver can check every byte without keeping a copy.
+std::uint8_t stream_byte(std::uint64_t flow, std::uint64_t offset) {
+    std::uint64_t z = (flow << 40) + (offset >> 3) + 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return static_cast<std::uint8_t>(z >> (8 * (offset & 7)));
+}
+
+struct Flow {
+    std::uint64_t index = 0;
+    std::uint64_t sent = 0, received = 0;
+    bool mismatch = false, finished = false;
+    std::string error;
+    crypto_hash_sha256_state sent_hash{}, received_hash{};
+};
+
+class EchoClient final : public ms::utcp::Handler {
+public:
+    EchoClient(EventLoop& loop, std::uint64_t bytes, bool half_close, std::size_t connections)
+        : loop_(loop), bytes_(bytes), half_close_(half_close), flows_(connections) {
+        for (std::size_t i = 0; i < flows_.size(); ++i) {
+            flows_[i].index = i;
+            crypto_hash_sha256_init(&flows_[i].sent_hash);
+            crypto_hash_sha256_init(&flows_[i].received_hash);
+        }
+    }
+    Flow& flow(std::size_t i) { return flows_[i]; }
+    [[nodiscard]] const std::vector<Flow>& flows() const { return flows_; }
+
+    void on_connected(Connection& c) override { send_more(c); }
+    void on_writable(Connection& c) override { send_more(c); }
+    void on_readable(Connection& c) override { receive(c); }
+    void on_peer_closed(Connection& c) override {
+        receive(c);
+        c.close();
+    }
+    void on_error(Connection& c, ms::utcp::ConnError e) override { of(c).error = ms::utcp::to_string(e); }
+    void on_closed(Connection& c) override {
+        of(c).finished = true;
+        if (++finished_ == flows_.size()) loop_.stop();
+    }
+
+private:
+    Flow& of(Connection& c) { return *static_cast<Flow*>(c.context); }
+
+    void send_more(Connection& c) {
+        Flow& f = of(c);
+        std::uint8_t chunk[16384];
+        while (f.sent < bytes_ && c.send_room() > 0) {
+            const std::size_t n = std::min<std::uint64_t>({sizeof chunk, bytes_ - f.sent, c.send_room()});
+            for (std::size_t k = 0; k < n; ++k) chunk[k] = stream_byte(f.index, f.sent + k);
+            const std::size_t taken = c.send({chunk, n});
+            crypto_hash_sha256_update(&f.sent_hash, chunk, taken);
+            f.sent += taken;
+            if (taken == 0) break;
+        }
+        if (f.sent == bytes_ && half_close_) c.shutdown_write();
+    }
+
+    void receive(Connection& c) {
+        Flow& f = of(c);
+        std::uint8_t chunk[16384];
+        while (std::size_t n = c.recv(chunk)) {
+            for (std::size_t k = 0; k < n && !f.mismatch; ++k) f.mismatch = chunk[k] != stream_byte(f.index, f.received + k);
+            crypto_hash_sha256_update(&f.received_hash, chunk, n);
+            f.received += n;
+        }
+        if (f.received >= bytes_ && !half_close_) c.close();
+    }
+
+    EventLoop& loop_;
+    std::uint64_t bytes_;
+    bool half_close_;
+    std::vector<Flow> flows_;
+    std::size_t finished_ = 0;
+};
+
+std::string hex(const crypto_hash_sha256_state& st) {
+    crypto_hash_sha256_state copy = st;
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(&copy, digest);
+    char text[2 * sizeof digest + 1];
+    sodium_bin2hex(text, sizeof text, digest, sizeof digest);
+    return text;
+}
+
+int run_server(EventLoop& loop, std::uint16_t port) {
+    EchoServer server;
+    auto listener = loop.listen(port, server);
+    if (!listener) {
+        std::cerr << "utcp-echo: listen on port " << port << ": " << listener.failure().message() << "\n";
+        return 1;
+    }
+    std::cout << "utcp-echo: echoing tcp " << loop.address().to_string() << ":" << listener.value()->port << std::endl;
+    loop.run();
+    if (loop.daemon_gone()) std::cerr << "utcp-echo: multistackd went away\n";
+    const auto& st = loop.stack().stats();
+    nlohmann::json out{{"accepted", server.accepted},       {"closed", server.closed},
+                       {"echoed_bytes", server.echoed},     {"errors", server.errors},
+                       {"time_wait_reused", st.time_wait_reused}, {"syn_queue_full", st.syn_queue_full},
+                       {"bad_checksum", st.bad_checksum},   {"malformed", st.malformed},
+                       {"no_connection", st.no_connection}, {"tx_ring_full", st.tx_ring_full}};
+    std::cout << out.dump() << std::endl;
+    return loop.daemon_gone() ? 1 : 0;
+}
+
+int run_client(EventLoop& loop, const ms::wire::IpAddr& addr, std::uint16_t port, std::uint64_t bytes,
+               std::size_t connections, bool half_close) {
+    EchoClient client(loop, bytes, half_close, connections);
+    const std::uint64_t start = EventLoop::clock_ms();
+    for (std::size_t i = 0; i < connections; ++i) {
+        auto c = loop.connect(addr, port, client);
+        if (!c) {
+            std::cerr << "utcp-echo: connect " << addr.to_string() << ":" << port << ": " << c.failure().message() << "\n";
+            return 1;
+        }
+        c.value()->context = &client.flow(i);
+    }
+    loop.run();
+    if (loop.daemon_gone()) std::cerr << "utcp-echo: multistackd went away\n";
+    const double seconds = static_cast<double>(EventLoop::clock_ms() - start) / 1000.0;
+    bool ok = true;
+    nlohmann::json failures = nlohmann::json::array();
+    for (const Flow& f : client.flows()) {
+        const bool good = f.finished && f.error.empty() && !f.mismatch && f.received == bytes && f.sent == bytes;
+        if (!good) failures.push_back({{"flow", f.index}, {"sent", f.sent}, {"received", f.received},
+                                       {"mismatch", f.mismatch}, {"error", f.error}, {"finished", f.finished}});
+        ok = ok && good;
+    }
+    nlohmann::json out{{"ok", ok}, {"connections", connections}, {"bytes_per_connection", bytes},
+                       {"seconds", seconds}, {"failures", failures}};
+    if (connections == 1) {
+        out["sent_sha256"] = hex(client.flows()[0].sent_hash);
+        out["received_sha256"] = hex(client.flows()[0].received_hash);
+    }
+    std::cout << out.dump() << std::endl;
+    return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"utcp-echo: TCP echo server or checking client on UTCP, through multistackd"};
+    std::string socket;
+    std::string listen;
+    std::string connect;
+    std::uint64_t bytes = 1 << 20;
+    std::size_t connections = 1;
+    bool half_close = false;
+    app.add_option("--socket", socket, "multistackd control socket")->required();
+    auto* l = app.add_option("--listen", listen, "serve: ADDR:PORT to claim and echo on");
+    auto* c = app.add_option("--connect", connect, "client: ADDR:PORT of an echo server");
+    l->excludes(c);
+    app.add_option("--bytes", bytes, "client: bytes to send on each connection")->capture_default_str();
+    app.add_option("--connections", connections, "client: concurrent connections")->capture_default_str();
+    app.add_flag("--half-close", half_close, "client: shut down sending after the last byte");
+    CLI11_PARSE(app, argc, argv);
+    if (listen.empty() == connect.empty()) {
+        std::cerr << "utcp-echo: give --listen ADDR:PORT or --connect ADDR:PORT\n";
+        return 2;
+    }
+    ms::wire::IpAddr addr;
+    std::uint16_t port = 0;
+    const std::string& endpoint = listen.empty() ? connect : listen;
+    if (!ms::wire::parse_endpoint(endpoint, addr, port) || addr.family != ms::wire::IpFamily::v4) {
+        std::cerr << "utcp-echo: want an IPv4 ADDR:PORT, got " << endpoint << "\n";
+        return 2;
+    }
+    if (sodium_init() < 0 || connections == 0) return 2;
+
+    ms::utcp::LoopOptions options;
+    if (!listen.empty()) options.address = addr;
+    auto loop = EventLoop::open(socket, options);
+    if (!loop) {
+        std::cerr << "utcp-echo: " << loop.failure().message() << "\n";
+        return 1;
+    }
+    g_loop = loop.value().get();
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    const int rc = listen.empty() ? run_client(*loop.value(), addr, port, bytes, connections, half_close)
+                                  : run_server(*loop.value(), port);
+    g_loop = nullptr;
+    return rc;
+}
