@@ -21,8 +21,10 @@ public:
 
     void on_ack(std::uint32_t acked, std::uint32_t smss) override {
         if (cwnd_ < ssthresh_) {
-            // RFC 5681 §3.1 slow start, with appropriate byte counting (RFC 3465, L = 2).
-            cwnd_ += std::min(acked, 2 * smss);
+            // RFC 5681 §3.1 slow start with byte counting (RFC 3465). Batching receivers
+            // (ours, and Linux with GRO) send stretch ACKs, so the whole amount counts,
+            // as in Linux, rather than RFC 3465's L = 2 SMSS, which would slow slow start.
+            cwnd_ = std::min(cwnd_ + acked, std::max(ssthresh_, cwnd_));
         } else {
             // Congestion avoidance: about one SMSS per RTT, counted in bytes.
             avoidance_bytes_ += acked;

@@ -301,21 +301,25 @@ void Connection::process_dup_ack(const Segment& seg) {
 }
 
 // §3.10.7.4, ESTABLISHED ACK processing: SND.WL1/WL2 keep old segments from
-// shrinking the window.
+// shrinking the window. Two segments with the same SEQ and ACK cannot be ordered, so a
+// reordered old one could shrink the window for good; as Linux does
+// (tcp_may_update_window), such a segment may only grow it.
 void Connection::update_send_window(const Segment& seg) {
-    if (!(snd.wl1 < seg.seq || (snd.wl1 == seg.seq && snd.wl2 <= seg.ack))) return;
     const std::uint32_t wnd = std::uint32_t{seg.wnd} << snd.wnd_shift;
+    const bool newer = snd.wl1 < seg.seq || (snd.wl1 == seg.seq && snd.wl2 < seg.ack);
+    const bool same_but_larger = snd.wl1 == seg.seq && snd.wl2 == seg.ack && wnd >= snd.wnd;
+    if (!newer && !same_but_larger) return;
     if (wnd > snd.wnd) wake();
     snd.wnd = wnd;
     snd.max_wnd = std::max(snd.max_wnd, wnd);
     snd.wl1 = seg.seq;
     snd.wl2 = seg.ack;
     if (wnd > 0 && persisting_) {
-        // The window opened: a probe octet the peer did not take goes again with the
-        // data that follows it, instead of waiting for a retransmission timeout.
         persisting_ = false;
         disarm(rtx_timer_);
-        snd.nxt = snd.una;
+        // The window opened: a probe octet the peer did not take goes again with the
+        // data that follows it, instead of waiting for a retransmission timeout.
+        if (std::exchange(probe_outstanding_, false)) snd.nxt = snd.una;
     }
 }
 
@@ -349,7 +353,10 @@ void Connection::process_text(const Segment& seg) {
     if (offset > 0) {
         ++stats_.out_of_order;
         if (gained < 0) ++stats_.ooo_dropped;
-        ack_now_ = true;  // RFC 5681 §4.2: an out-of-order segment is ACKed at once
+        // RFC 5681 §4.2: a duplicate ACK at once for each out-of-order segment. Batching
+        // must not merge them: the sender counts them to detect the loss (§3.2).
+        ack_now_ = true;
+        ++dup_acks_owed_;
         return;
     }
     const bool filled_hole = static_cast<std::size_t>(gained) > data.size() || rcvbuf_.has_out_of_order();
@@ -358,6 +365,10 @@ void Connection::process_text(const Segment& seg) {
     events_ |= event::readable;
     if (user_closed_) rcvbuf_.consume(rcvbuf_.readable());  // nobody will read it
     ++unacked_segments_;
+    if (++segments_since_point_ >= options_.ack_every && ack_point_count_ < ack_points_.size()) {
+        ack_points_[ack_point_count_++] = rcv.nxt;
+        segments_since_point_ = 0;
+    }
     if (filled_hole || unacked_segments_ >= 2) ack_now_ = true;
     if (quick_acks_left_ > 0) {
         --quick_acks_left_;
@@ -540,8 +551,14 @@ void Connection::on_retransmit_timeout(std::uint64_t now_ms) {
 }
 
 // RFC 9293 §3.8.6.1: probe a zero window, backing off like the RTO, for as long as
-// the peer keeps answering.
+// the peer keeps answering. A window that is open but too small for silly-window
+// avoidance gets the override of RFC 1122 §4.2.3.4 instead: send what fits.
 void Connection::on_persist_timeout(std::uint64_t now_ms) {
+    if (snd.wnd > 0) {
+        persisting_ = false;
+        force_send_ = true;
+        return wake();
+    }
     probe_due_ = true;
     ++stats_.window_probes;
     rtt_.back_off();
@@ -581,6 +598,7 @@ bool Connection::output(std::uint64_t now_ms, SegmentSink& sink) {
     }
     bool sent = false;
     if ((probe_due_ || keepalive_due_) && !emit_probe(now_ms, sink)) return false;
+    if (!emit_ack_points(sink) || !emit_dup_acks(sink)) return false;
     if (!emit_data(now_ms, sink, sent)) return false;
     if (!sent && (ack_now_ || window_update_due()) && !emit_ack(sink)) return false;
     if (unacked_segments_ > 0 && !delack_timer_.pending()) {
@@ -633,7 +651,7 @@ bool Connection::emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent) 
         }
         const std::size_t offset = flight();
         bool with_fin = false;
-        const std::uint32_t len = data_len_to_send(offset, with_fin);
+        const std::uint32_t len = data_len_to_send(offset, with_fin, std::exchange(force_send_, false));
         if (len == 0 && !with_fin) return true;
         // RFC 5681 §4.1: after an idle period, restart from the initial window.
         if (flight() == 0 && now_ms - last_send_ms_ > rtt_.rto()) cc_->on_idle_restart(smss_);
@@ -649,7 +667,7 @@ bool Connection::emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent) 
 
 // How much new data may go now (0 to hold back): the window, then sender-side silly
 // window avoidance and Nagle's algorithm (RFC 9293 §3.8.6.2.1, RFC 1122 §4.2.3.4).
-std::uint32_t Connection::data_len_to_send(std::size_t offset, bool& with_fin) const {
+std::uint32_t Connection::data_len_to_send(std::size_t offset, bool& with_fin, bool force) const {
     with_fin = false;
     if (fin_seq_ && snd.nxt > *fin_seq_) return 0;  // our FIN is out: nothing follows it
     const std::size_t queued = sndbuf_.size() - offset;
@@ -659,7 +677,7 @@ std::uint32_t Connection::data_len_to_send(std::size_t offset, bool& with_fin) c
     const auto len = static_cast<std::uint32_t>(std::min<std::size_t>({queued, usable, smss_}));
     const bool all_queued = len == queued;
     with_fin = fin_queued_ && all_queued;
-    if (len == smss_ || snd.nxt < snd.max) return len;  // full segment, or resending after an RTO
+    if (len == smss_ || snd.nxt < snd.max || force) return len;  // full, resending after an RTO, or forced
     if (all_queued && (options_.nodelay || in_flight == 0 || fin_queued_)) return len;
     if (len > 0 && len >= snd.max_wnd / 2) return len;
     with_fin = false;
@@ -692,6 +710,35 @@ bool Connection::window_update_due() const {
 
 bool Connection::emit_ack(SegmentSink& sink) { return sink.emit(route_, header(snd.nxt, 0)); }
 
+// RFC 5681 §4.2 asks for an ACK at least every second full segment; a batch may hold
+// hundreds. Coalescing keeps one ACK per `ack_every` segments (stretch ACKs, as GRO
+// makes in Linux), each acknowledging as far as the batch had got by then.
+bool Connection::emit_ack_points(SegmentSink& sink) {
+    for (std::uint32_t k = 0; k < ack_point_count_; ++k) {
+        const Seq32 point = ack_points_[k];
+        if (point >= rcv.nxt) break;  // the batch's own ACK covers it
+        OutSegment o = header(snd.nxt, 0);
+        o.ack = point;
+        o.wnd = static_cast<std::uint16_t>(std::min<std::uint32_t>(static_cast<std::uint32_t>(rcv.adv_edge - point) >> rcv.wnd_shift, 0xffff));
+        if (!sink.emit(route_, o)) return false;
+        ack_now_ = true;  // header() cleared it; the final ACK is still due
+    }
+    ack_point_count_ = 0;
+    segments_since_point_ = 0;
+    return true;
+}
+
+// The duplicate ACKs owed for out-of-order segments of this batch, one each (bounded:
+// past a few, more tell the sender nothing new). If the batch also filled every hole,
+// none are owed: they would be duplicates of an ACK that acknowledges new data.
+bool Connection::emit_dup_acks(SegmentSink& sink) {
+    if (!rcvbuf_.has_out_of_order()) dup_acks_owed_ = 0;
+    for (dup_acks_owed_ = std::min<std::uint32_t>(dup_acks_owed_, 8); dup_acks_owed_ > 0; --dup_acks_owed_) {
+        if (!emit_ack(sink)) return false;
+    }
+    return true;
+}
+
 bool Connection::emit_rst(SegmentSink& sink) {
     OutSegment o = header(snd.nxt, rst);
     if (!sink.emit(route_, o)) return false;
@@ -713,6 +760,7 @@ bool Connection::emit_probe(std::uint64_t now_ms, SegmentSink& sink) {
         o.payload = sndbuf_.view(0, len);
         if (!sink.emit(route_, o)) return false;
         probe_due_ = false;
+        probe_outstanding_ = len > 0;
         if (with_fin && !fin_seq_) fin_seq_ = snd.una;
         after_send(snd.una, len + (with_fin ? 1 : 0), now_ms);
     }
@@ -736,7 +784,8 @@ void Connection::after_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) 
 }
 
 // The retransmission timer runs while data is in flight (RFC 6298 §5.1); with nothing
-// in flight, data queued and a zero window, the same timer persists (§3.8.6.1).
+// in flight and data held back (a zero window, or one too small to use), the same
+// timer persists (§3.8.6.1, RFC 1122 §4.2.3.4).
 void Connection::arm_timers(std::uint64_t now_ms) {
     const bool unsent = sndbuf_.size() > flight() || (fin_queued_ && !fin_seq_);
     if (persisting_) {
@@ -745,7 +794,7 @@ void Connection::arm_timers(std::uint64_t now_ms) {
     }
     if (flight() > 0) {
         if (!rtx_timer_.pending()) arm(rtx_timer_, now_ms + rtt_.rto());
-    } else if (unsent && snd.wnd == 0 && synchronized()) {
+    } else if (unsent && synchronized()) {
         persisting_ = true;
         arm(rtx_timer_, now_ms + rtt_.rto());
     } else {

@@ -13,6 +13,7 @@
 // and TIME_WAIT is a compact record (time_wait.hpp).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -44,6 +45,7 @@ struct ConnOptions {
     std::uint32_t max_rto_ms = 60000;       // RFC 6298 §2.5
     std::uint32_t delayed_ack_ms = 40;      // RFC 1122 §4.2.3.2: under 500 ms
     std::uint32_t quick_acks = 16;          // segments ACKed at once at the start (slow start)
+    std::uint32_t ack_every = 8;            // in a batch, an ACK at least every this many segments
     std::uint32_t max_retransmits = 15;     // RFC 1122 §4.2.3.5 R2, then the connection fails
     std::uint32_t max_syn_retransmits = 6;
     bool keepalive = false;                 // RFC 1122 §4.2.3.6: off unless asked
@@ -188,9 +190,11 @@ private:
     bool emit_syn(SegmentSink& sink);
     bool emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent);
     bool emit_ack(SegmentSink& sink);
+    bool emit_dup_acks(SegmentSink& sink);
+    bool emit_ack_points(SegmentSink& sink);
     bool emit_rst(SegmentSink& sink);
     bool emit_probe(std::uint64_t now_ms, SegmentSink& sink);
-    [[nodiscard]] std::uint32_t data_len_to_send(std::size_t offset, bool& with_fin) const;
+    [[nodiscard]] std::uint32_t data_len_to_send(std::size_t offset, bool& with_fin, bool force) const;
     [[nodiscard]] bool window_update_due() const;
     [[nodiscard]] std::uint32_t sws_threshold() const;
     [[nodiscard]] std::uint16_t advertise_window();
@@ -247,6 +251,8 @@ private:
     bool retransmit_una_ = false;     // fast retransmit or partial ACK: resend one segment
     bool persisting_ = false;
     bool probe_due_ = false;
+    bool probe_outstanding_ = false;  // a zero-window probe octet is in flight
+    bool force_send_ = false;         // the SWS override timer fired
     bool keepalive_due_ = false;
     std::uint32_t retransmits_in_row_ = 0;
     std::uint32_t keepalive_sent_ = 0;
@@ -257,6 +263,12 @@ private:
     bool ack_now_ = false;
     bool read_since_update_ = false;      // the application read since our last segment
     std::uint32_t unacked_segments_ = 0;  // full segments received since our last ACK
+    std::uint32_t dup_acks_owed_ = 0;     // out-of-order segments in this batch
+    // ACK points inside this batch (RCV.NXT after every `ack_every` segments), sent as
+    // ACKs of their own so that a batch of many segments is not acknowledged only once.
+    std::array<Seq32, 8> ack_points_{};
+    std::uint32_t ack_point_count_ = 0;
+    std::uint32_t segments_since_point_ = 0;
     std::uint32_t quick_acks_left_ = 0;
     bool peer_fin_received_ = false;
     std::optional<Seq32> peer_fin_at_;    // a FIN that arrived before the data preceding it

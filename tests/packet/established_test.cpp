@@ -106,6 +106,43 @@ app recv 4000
     EXPECT_EQ(s.conn()->stats().out_of_order, 2u);
 }
 
+TEST(Established, EachOutOfOrderSegmentOfABatchGetsItsOwnDuplicateAck) {
+    PacketScript s;
+    s.run(kPassiveOpen);
+    // Batching must not merge the duplicate ACKs the sender counts (RFC 5681 §4.2).
+    s.run(R"(
+<< . seq=1001 ack=1 win=512 len=1000
+<< . seq=2001 ack=1 win=512 len=1000
+<< . seq=3001 ack=1 win=512 len=1000
+flush
+> . ack=1
+> . ack=1
+> . ack=1
+> none
+)");
+}
+
+TEST(Established, ABatchThatFillsItsOwnHoleOwesNoDuplicateAcks) {
+    PacketScript s;
+    s.run(kPassiveOpen);
+    s.run(R"(
+<< . seq=1001 ack=1 win=512 len=1000
+<< . seq=1 ack=1 win=512 len=1000
+flush
+> . ack=2001
+> none
+)");
+}
+
+TEST(Established, ALargeBatchIsAckedEveryEightSegments) {
+    PacketScript s;
+    s.run(kPassiveOpen);
+    std::string script;
+    for (int k = 0; k < 20; ++k) script += "<< . seq=" + std::to_string(1 + 1000 * k) + " ack=1 win=512 len=1000\n";
+    script += "flush\n> . ack=8001\n> . ack=16001\n> . ack=20001\n> none\n";
+    s.run(script);
+}
+
 TEST(Established, OldDuplicateIsAckedAndDropped) {
     PacketScript s;
     s.run(kPassiveOpen);
@@ -316,6 +353,40 @@ app send 3000
 > none
 < . seq=1 ack=2461 win=3000
 > . seq=2461 len=540
+)");
+}
+
+TEST(Established, SmallWindowIsUsedWhenTheOverrideTimerFires) {
+    PacketScript s;
+    // RFC 1122 §4.2.3.4: silly-window avoidance holds a small segment, but not forever.
+    s.run(R"(
+listen 80
+< S seq=0 win=2000 mss=1460
+> S. seq=0 ack=1
+< . seq=1 ack=1 win=2000
+app send 5000
+> . seq=1 len=1460
+> none
+< . seq=1 ack=1461 win=500
+> none
++200
+> . seq=1461 len=500
+)");
+}
+
+TEST(Established, ReorderedOldAckCannotShrinkTheWindow) {
+    PacketScript s;
+    s.run(kPassiveOpen);
+    // Same SEQ and ACK: the later-sent (larger) window may have overtaken the earlier.
+    s.run(R"(
+app send 100
+> . seq=1 len=100
+< . seq=1 ack=101 win=512
+< . seq=1 ack=101 win=2
+app nodelay on
+app send 2000
+> . seq=101 len=1460
+> . seq=1561 len=540
 )");
 }
 

@@ -1,0 +1,161 @@
+#include "sim.hpp"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+namespace ms::utcp::sim {
+namespace {
+
+const wire::MacAddr kMacA{{0x02, 0, 0, 0, 0, 0xa}};
+const wire::MacAddr kMacB{{0x02, 0, 0, 0, 0, 0xb}};
+const wire::IpAddr kIpA = wire::IpAddr::v4(0xc612000a);  // 198.18.0.10
+const wire::IpAddr kIpB = wire::IpAddr::v4(0xc612000b);  // 198.18.0.11
+
+StackConfig stack_config(const wire::MacAddr& mac, const wire::IpAddr& ip, const wire::MacAddr& peer,
+                         const ConnOptions& options) {
+    StackConfig c;
+    c.mac = mac;
+    c.address = ip;
+    c.defaults = options;
+    c.resolve = [peer](const wire::IpAddr&) { return std::optional<wire::MacAddr>(peer); };
+    return c;
+}
+
+sw::FaultInjector::Clock::time_point at(std::uint64_t ms) {
+    return sw::FaultInjector::Clock::time_point(std::chrono::milliseconds(ms));
+}
+
+// Byte `offset` of the transfer's stream.
+std::uint8_t stream_byte(std::uint64_t offset) {
+    const std::uint64_t x = (offset >> 2) * 0x9e3779b97f4a7c15ull;
+    return static_cast<std::uint8_t>((x >> 29) >> (8 * (offset & 3)));
+}
+
+}  // namespace
+
+Simulation::Simulation(const LinkConfig& a_to_b, const LinkConfig& b_to_a, const ConnOptions& options) {
+    a_ = std::make_unique<Stack>(stack_config(kMacA, kIpA, kMacB, options), a_link_, now_);
+    b_ = std::make_unique<Stack>(stack_config(kMacB, kIpB, kMacA, options), b_link_, now_);
+    ab_.injector = std::make_unique<sw::FaultInjector>(a_to_b.faults, 1);
+    ab_.drop = a_to_b.drop;
+    ba_.injector = std::make_unique<sw::FaultInjector>(b_to_a.faults, 2);
+    ba_.drop = b_to_a.drop;
+}
+
+Simulation::~Simulation() = default;
+
+void Simulation::cross(MemoryLink& from, Direction& dir, Stack& to) {
+    for (const auto& frame : from.take()) {
+        if (dir.drop.contains(++dir.count)) continue;
+        (void)dir.injector->offer(frame, at(now_));
+    }
+    while (auto f = dir.injector->take_ready(at(now_))) to.input(*f, now_);
+}
+
+void Simulation::step() {
+    ++now_;
+    cross(a_link_, ab_, *b_);
+    cross(b_link_, ba_, *a_);
+    for (Stack* s : {a_.get(), b_.get()}) {
+        s->advance(now_);
+        s->flush(now_);
+    }
+}
+
+namespace {
+
+class Sender final : public Handler {
+public:
+    explicit Sender(std::uint64_t bytes) : bytes_(bytes) { crypto_hash_sha256_init(&hash); }
+    void on_connected(Connection& c) override { pump(c); }
+    void on_writable(Connection& c) override { pump(c); }
+    void on_error(Connection&, ConnError e) override { error = to_string(e); }
+    void on_closed(Connection& c) override {
+        closed = true;
+        stats = c.stats();
+    }
+
+    crypto_hash_sha256_state hash{};
+    bool closed = false;
+    ConnStats stats;
+    std::string error;
+
+private:
+    void pump(Connection& c) {
+        std::uint8_t chunk[8192];
+        while (sent_ < bytes_ && c.send_room() > 0) {
+            const std::size_t n = std::min<std::uint64_t>({sizeof chunk, bytes_ - sent_, c.send_room()});
+            for (std::size_t k = 0; k < n; ++k) chunk[k] = stream_byte(sent_ + k);
+            const std::size_t taken = c.send({chunk, n});
+            crypto_hash_sha256_update(&hash, chunk, taken);
+            sent_ += taken;
+        }
+        if (sent_ == bytes_) c.close();
+    }
+    std::uint64_t bytes_;
+    std::uint64_t sent_ = 0;
+};
+
+class Receiver final : public Handler {
+public:
+    Receiver() { crypto_hash_sha256_init(&hash); }
+    void on_readable(Connection& c) override {
+        std::uint8_t chunk[8192];
+        while (std::size_t n = c.recv(chunk)) {
+            for (std::size_t k = 0; k < n; ++k) mismatch = mismatch || chunk[k] != stream_byte(received + k);
+            crypto_hash_sha256_update(&hash, chunk, n);
+            received += n;
+        }
+    }
+    void on_peer_closed(Connection& c) override {
+        on_readable(c);
+        c.close();
+    }
+    void on_error(Connection&, ConnError e) override { error = to_string(e); }
+    void on_closed(Connection& c) override {
+        closed = true;
+        stats = c.stats();
+    }
+
+    crypto_hash_sha256_state hash{};
+    std::uint64_t received = 0;
+    bool mismatch = false;
+    bool closed = false;
+    ConnStats stats;
+    std::string error;
+};
+
+bool same_digest(crypto_hash_sha256_state a, crypto_hash_sha256_state b) {
+    unsigned char da[crypto_hash_sha256_BYTES];
+    unsigned char db[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(&a, da);
+    crypto_hash_sha256_final(&b, db);
+    return std::memcmp(da, db, sizeof da) == 0;
+}
+
+}  // namespace
+
+TransferResult transfer(Simulation& sim, std::uint64_t bytes, std::uint64_t limit_ms) {
+    if (sodium_init() < 0) return {.error = "libsodium"};
+    Sender sender(bytes);
+    Receiver receiver;
+    sim.b().listen(80, &receiver);
+    const std::uint64_t start = sim.now();
+    if (!sim.a().connect(40000, sim.b().config().address, 80, &sender)) return {.error = "connect failed"};
+    while (!(sender.closed && receiver.closed) && sim.now() - start < limit_ms) sim.step();
+    sim.b().unlisten(80);
+    TransferResult r;
+    r.completed = sender.closed && receiver.closed && sender.error.empty() && receiver.error.empty();
+    r.received = receiver.received;
+    r.bytes_match = !receiver.mismatch && receiver.received == bytes && same_digest(sender.hash, receiver.hash);
+    r.virtual_ms = sim.now() - start;
+    r.sender = sender.stats;
+    r.receiver = receiver.stats;
+    r.error = sender.error.empty() ? receiver.error : sender.error;
+    return r;
+}
+
+}  // namespace ms::utcp::sim

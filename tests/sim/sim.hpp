@@ -1,0 +1,68 @@
+// Contract: two UTCP stacks over a lossy link, in virtual time and deterministic by
+// seed (DESIGN §9). Each direction of the link is the switch's own fault injector
+// (src/switch/fault.hpp: loss, duplication, reordering, corruption, delay), driven by
+// the virtual clock instead of the steady clock. Every step is one millisecond: frames
+// sent in the last step cross the link, then both stacks run their timers and flush,
+// so ACKs coalesce per step as they do per batch on a real port.
+//
+// A Transfer runs one connection from A (the client) to B (a server on port 80): A
+// sends N bytes of a known stream and closes; B checks every byte and a SHA-256 of the
+// whole stream against the sender's.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "switch/fault.hpp"
+#include "utcp/stack.hpp"
+
+namespace ms::utcp::sim {
+
+struct LinkConfig {
+    sw::FaultSpec faults;
+    std::set<std::uint64_t> drop;  // also drop these frames (1-based count in this direction)
+};
+
+class Simulation {
+public:
+    Simulation(const LinkConfig& a_to_b, const LinkConfig& b_to_a, const ConnOptions& options = {});
+    ~Simulation();
+
+    [[nodiscard]] Stack& a() { return *a_; }
+    [[nodiscard]] Stack& b() { return *b_; }
+    [[nodiscard]] std::uint64_t now() const { return now_; }
+    void step();
+    [[nodiscard]] std::uint64_t frames_a_to_b() const { return ab_.count; }
+
+private:
+    struct Direction {
+        std::unique_ptr<sw::FaultInjector> injector;
+        std::set<std::uint64_t> drop;
+        std::uint64_t count = 0;
+    };
+    void cross(MemoryLink& from, Direction& dir, Stack& to);
+
+    std::uint64_t now_ = 1'000'000;
+    MemoryLink a_link_;
+    MemoryLink b_link_;
+    std::unique_ptr<Stack> a_;
+    std::unique_ptr<Stack> b_;
+    Direction ab_;
+    Direction ba_;
+};
+
+struct TransferResult {
+    bool completed = false;        // both sides closed, every byte checked
+    bool bytes_match = false;      // every byte and the SHA-256 equal
+    std::uint64_t received = 0;
+    std::uint64_t virtual_ms = 0;
+    ConnStats sender;              // the client's connection, as it closed
+    ConnStats receiver;
+    std::string error;
+};
+
+// Sends `bytes` from A to B and waits up to `limit_ms` of virtual time.
+TransferResult transfer(Simulation& sim, std::uint64_t bytes, std::uint64_t limit_ms);
+
+}  // namespace ms::utcp::sim
