@@ -1,0 +1,191 @@
+// libFuzzer target: a hostile TCP peer against UTCP, under ASan and UBSan. The stack
+// has a listener on port 80 and one established connection (from peer port 40000);
+// the input is a script of steps:
+//   segment  to the connection, to the listener (a fresh peer port), or raw bytes as a
+//            whole frame; flags, sequence and acknowledgment numbers (near the real
+//            ones or anywhere), window, options and payload all come from the input;
+//   time     the clock moves on, firing timers;
+//   app      the application sends, reads, shuts down, closes or aborts.
+// Whatever happens, memory stays valid (the sanitizers watch), and every frame UTCP
+// sends is well formed: it parses, its checksums hold, and it carries DF.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "utcp/stack.hpp"
+#include "wire/checksum.hpp"
+#include "wire/ethernet.hpp"
+#include "wire/frame.hpp"
+#include "wire/ip.hpp"
+
+namespace {
+
+using namespace ms;
+using namespace ms::utcp;
+
+const wire::MacAddr kLocalMac{{0x02, 0, 0, 0, 0, 1}};
+const wire::MacAddr kPeerMac{{0x02, 0, 0, 0, 0, 2}};
+const wire::IpAddr kLocalIp = wire::IpAddr::v4(0xc6120001);
+const wire::IpAddr kPeerIp = wire::IpAddr::v4(0xc6120002);
+constexpr std::uint32_t kOurIsn = 5000;
+constexpr std::uint32_t kPeerIsn = 1000;
+
+void check(bool ok) {
+    if (!ok) std::abort();
+}
+
+class Input {
+public:
+    Input(const std::uint8_t* p, std::size_t n) : p_(p), n_(n) {}
+    [[nodiscard]] bool empty() const { return n_ == 0; }
+    template <class T>
+    T take() {
+        T v{};
+        const std::size_t k = std::min(sizeof v, n_);
+        std::memcpy(&v, p_, k);
+        p_ += k;
+        n_ -= k;
+        return v;
+    }
+    wire::Bytes bytes(std::size_t want) {
+        const std::size_t k = std::min(want, n_);
+        wire::Bytes b(p_, k);
+        p_ += k;
+        n_ -= k;
+        return b;
+    }
+
+private:
+    const std::uint8_t* p_;
+    std::size_t n_;
+};
+
+std::vector<std::uint8_t> build_frame(std::uint16_t src_port, const wire::TcpRepr& tcp, wire::Bytes payload) {
+    const std::size_t hlen = tcp.header_len();
+    std::vector<std::uint8_t> f(14 + 20 + hlen + payload.size());
+    wire::EthernetRepr{.dst = kLocalMac, .src = kPeerMac}.emit(f);
+    wire::Ipv4Repr{.src = kPeerIp, .dst = kLocalIp, .protocol = wire::ipproto::tcp,
+                   .payload_len = static_cast<std::uint16_t>(hlen + payload.size())}
+        .emit(wire::MutBytes(f).subspan(14));
+    wire::MutBytes l4 = wire::MutBytes(f).subspan(34);
+    wire::TcpRepr t = tcp;
+    t.src_port = src_port;
+    t.dst_port = 80;
+    t.emit(l4);
+    std::memcpy(l4.data() + hlen, payload.data(), payload.size());
+    wire::store_be16(l4.data() + 16, wire::transport_checksum(kPeerIp, kLocalIp, wire::ipproto::tcp, l4));
+    return f;
+}
+
+// Every frame UTCP sends must be valid.
+void check_output(MemoryLink& link) {
+    for (const auto& frame : link.take()) {
+        wire::ParsedFrame p;
+        check(!wire::parse_frame(frame, p));
+        auto ip = wire::Ipv4View::parse(wire::Bytes(frame).subspan(p.l3_offset));
+        check(ip.ok() && ip->checksum_ok() && ip->dont_fragment());
+        check(wire::TcpView::parse(ip->payload()).ok());
+        check(wire::transport_checksum_ok(ip->src(), ip->dst(), wire::ipproto::tcp, ip->payload()));
+    }
+}
+
+struct Harness {
+    Harness() : stack(config(), link, now) {
+        ConnOptions o;
+        o.send_buffer = o.recv_buffer = 16384;  // small, so that windows fill and wrap quickly
+        stack.listen(80, nullptr, &o);
+        inject(40000, wire::TcpRepr{.seq = kPeerIsn, .flags = wire::tcpflag::syn, .window = 65535}, {});
+        inject(40000, wire::TcpRepr{.seq = kPeerIsn + 1, .ack = kOurIsn + 1, .flags = wire::tcpflag::ack, .window = 65535}, {});
+    }
+    static StackConfig config() {
+        StackConfig c;
+        c.mac = kLocalMac;
+        c.address = kLocalIp;
+        c.time_wait_ms = 2000;
+        c.resolve = [](const wire::IpAddr&) { return std::optional<wire::MacAddr>(kPeerMac); };
+        c.isn = [](const FourTuple&, std::uint64_t) { return Seq32(kOurIsn); };
+        return c;
+    }
+    void inject(std::uint16_t port, const wire::TcpRepr& tcp, wire::Bytes payload) {
+        const auto f = build_frame(port, tcp, payload);
+        stack.input(f, now);
+        stack.flush(now);
+        check_output(link);
+    }
+    Connection* conn() { return stack.find({kLocalIp, kPeerIp, 80, 40000}); }
+
+    MemoryLink link;
+    std::uint64_t now = 1'000'000;
+    Stack stack;
+};
+
+void segment_step(Harness& h, Input& in) {
+    const auto selector = in.take<std::uint8_t>();
+    wire::TcpRepr tcp;
+    tcp.flags = in.take<std::uint8_t>();
+    tcp.window = in.take<std::uint16_t>();
+    // Near the real sequence space most of the time, anywhere otherwise.
+    const auto seq_delta = in.take<std::int16_t>();
+    const auto ack_delta = in.take<std::int16_t>();
+    const bool anywhere = (selector & 0x80) != 0;
+    tcp.seq = anywhere ? in.take<std::uint32_t>() : kPeerIsn + 1 + static_cast<std::uint32_t>(seq_delta * 64);
+    tcp.ack = anywhere ? in.take<std::uint32_t>() : kOurIsn + 1 + static_cast<std::uint32_t>(ack_delta * 64);
+    if (selector & 0x10) tcp.options.mss = in.take<std::uint16_t>();
+    if (selector & 0x20) tcp.options.window_scale = in.take<std::uint8_t>();
+    const wire::Bytes payload = in.bytes(in.take<std::uint16_t>() % 1400);
+    const std::uint16_t port = (selector & 1) ? static_cast<std::uint16_t>(41000 + (selector >> 1 & 7)) : 40000;
+    h.inject(port, tcp, payload);
+}
+
+void raw_step(Harness& h, Input& in) {
+    const wire::Bytes frame = in.bytes(in.take<std::uint16_t>() % 1600);
+    h.stack.input(frame, h.now);
+    h.stack.flush(h.now);
+    check_output(h.link);
+}
+
+void app_step(Harness& h, Input& in) {
+    const auto what = in.take<std::uint8_t>();
+    Connection* c = h.conn();
+    if (!c) return;
+    std::uint8_t buf[4096] = {};
+    switch (what % 6) {
+        case 0: (void)c->send({buf, static_cast<std::size_t>(in.take<std::uint16_t>() % sizeof buf)}); break;
+        case 1: (void)c->recv(buf); break;
+        case 2: c->shutdown_write(); break;
+        case 3: c->close(); break;
+        case 4: c->abort(); break;
+        default: {
+            ConnOptions o = c->options();
+            o.nodelay = !o.nodelay;
+            o.keepalive = !o.keepalive;
+            o.keepalive_idle_ms = 100;
+            c->set_options(o);
+        }
+    }
+    h.stack.flush(h.now);
+    check_output(h.link);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    Harness h;
+    Input in(data, size);
+    for (int steps = 0; !in.empty() && steps < 256; ++steps) {
+        switch (in.take<std::uint8_t>() % 4) {
+            case 0: segment_step(h, in); break;
+            case 1: raw_step(h, in); break;
+            case 2: app_step(h, in); break;
+            default:
+                h.now += in.take<std::uint8_t>() * 16u;
+                h.stack.advance(h.now);
+                h.stack.flush(h.now);
+                check_output(h.link);
+        }
+        check(h.stack.connection_count() <= 16);
+    }
+    return 0;
+}
