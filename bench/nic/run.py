@@ -13,57 +13,8 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def sh(*args, **kw):
-    return subprocess.run(list(args), check=True, capture_output=True, text=True, **kw).stdout
-
-
-class Hosts:
-    def __init__(self, name):
-        self.name = name
-        out = sh("bash", f"{ROOT}/scripts/netns.sh", "up", name)
-        self.__dict__.update(dict(line.split("=", 1) for line in out.split()))
-
-    def close(self):
-        subprocess.run(["bash", f"{ROOT}/scripts/netns.sh", "down", self.name])
-
-    def server(self, *args):
-        return ["ip", "netns", "exec", self.SERVER_NS, *args]
-
-    def client(self, *args):
-        return ["ip", "netns", "exec", self.CLIENT_NS, *args]
-
-    def client_rx_packets(self):
-        return int(sh(*self.client("cat", f"/sys/class/net/{self.CLIENT_IF}/statistics/rx_packets")))
-
-
-def cpu_seconds(pid):
-    """utime + stime of a process and its threads, from /proc."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Daemon:
-    def __init__(self, hosts, build, tmp):
-        self.sock = f"{tmp}/ms.sock"
-        self.log = open(f"{tmp}/daemon.log", "w")
-        self.proc = subprocess.Popen(hosts.server("taskset", "-c", "1", f"{build}/src/multistackd", "--iface",
-                                                  hosts.SERVER_IF, "--socket", self.sock), stderr=self.log)
-        for _ in range(100):
-            if os.path.exists(self.sock):
-                return
-            time.sleep(0.05)
-        raise RuntimeError("multistackd did not start")
-
-    def close(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=10)
-
-
-def run_json(cmd):
-    return json.loads(sh(*cmd).strip().splitlines()[-1])
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from benchlib import Daemon, Hosts, cpu_seconds, run_json, sh  # noqa: E402
 
 
 def measure_rx(hosts, build, tmp, peer, seconds):

@@ -6,8 +6,10 @@
 
 namespace ms::utcp {
 
+// Not zeroed (make_unique_for_overwrite): a connection touches only the pages it uses,
+// so a short connection with large buffers costs no memset and few page faults.
 ByteRing::ByteRing(std::size_t capacity)
-    : data_(std::make_unique<std::uint8_t[]>(std::bit_ceil(std::max<std::size_t>(capacity, 64)))),
+    : data_(std::make_unique_for_overwrite<std::uint8_t[]>(std::bit_ceil(std::max<std::size_t>(capacity, 64)))),
       mask_(std::bit_ceil(std::max<std::size_t>(capacity, 64)) - 1) {}
 
 void ByteRing::write_at(std::uint64_t pos, wire::Bytes data) {

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""bench/tcp.sh's driver: one bulk TCP flow in each direction, and connection set-up and
+teardown rates, with the server end on UTCP (through multistackd) and on the kernel, in
+the same run, on the same veth. The client end is always the kernel's (ms-tcp-bench).
+The server side (server, plus multistackd for UTCP) is pinned to core 1, the client to
+core 0. Each figure is the median of --repeat runs. Writes JSON and a PNG plot."""
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from benchlib import Daemon, Hosts, cpu_seconds, run_json, system_busy_seconds  # noqa: E402
+
+
+class Server:
+    """ms-tcp-bench serve on the server side, pinned to core 1."""
+
+    def __init__(self, hosts, build, stack, port, mode, daemon=None, bytes_=0):
+        cmd = [f"{build}/bench/ms-tcp-bench", "serve", "--stack", stack, "--listen", f"{hosts.SERVER_IP}:{port}",
+               "--mode", mode, "--bytes", str(bytes_)]
+        if daemon:
+            cmd += ["--socket", daemon.sock]
+        self.proc = subprocess.Popen(hosts.server("taskset", "-c", "1", *cmd), stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "serving":
+            raise RuntimeError(f"ms-tcp-bench serve --stack {stack} did not start")
+        self.pids = [self.proc.pid] + ([daemon.proc.pid] if daemon else [])
+
+    def cpu(self):
+        return sum(cpu_seconds(p) for p in self.pids)
+
+    def close(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=10)
+
+
+def timed(server, client_cmd):
+    """Runs the client; returns its JSON plus the server side's and the system's CPU."""
+    server_cpu0, system0 = server.cpu(), system_busy_seconds()
+    out = run_json(client_cmd)
+    out["server_cpu_s"] = server.cpu() - server_cpu0
+    out["system_cpu_s"] = system_busy_seconds() - system0
+    return out
+
+
+def median_run(runs, key):
+    return statistics.median(r[key] for r in runs)
+
+
+def measure_stack(hosts, build, tmp, stack, args):
+    daemon = Daemon(hosts, build, tmp, ["--spin-rounds", str(args.spin_rounds)]) if stack == "utcp" else None
+    result = {"stack": stack}
+    # Separate ports per stack: the kernel's TIME_WAIT sockets keep its ports bound, so
+    # UTCP could not claim them.
+    base = 5000 if stack == "kernel" else 6000
+    try:
+        client = [f"{build}/bench/ms-tcp-bench"]
+        for direction, mode, verb, port in (("to_server", "sink", "send", base + 1), ("from_server", "source", "receive", base + 2)):
+            server = Server(hosts, build, stack, port, mode, daemon, args.bytes)
+            cmd = hosts.client("taskset", "-c", "0", *client, verb, "--connect", f"{hosts.SERVER_IP}:{port}",
+                               "--bytes", str(args.bytes))
+            runs = [timed(server, cmd) for _ in range(args.repeat)]
+            server.close()
+            result[direction] = {
+                "gbit_per_s": median_run(runs, "gbit_per_s"),
+                "server_cpu_ns_per_byte": statistics.median(r["server_cpu_s"] / r["bytes"] * 1e9 for r in runs),
+                "system_cpu_ns_per_byte": statistics.median(r["system_cpu_s"] / r["bytes"] * 1e9 for r in runs),
+                "runs": runs,
+            }
+            print(json.dumps({stack: {direction: result[direction]["gbit_per_s"]}}), flush=True)
+        server = Server(hosts, build, stack, base + 3, "accept", daemon)
+        for parallel, count in ((1, args.connections // 4), (100, args.connections)):
+            cmd = hosts.client("taskset", "-c", "0", *client, "connect", "--connect", f"{hosts.SERVER_IP}:{base + 3}",
+                               "--count", str(count), "--parallel", str(parallel))
+            runs = [timed(server, cmd) for _ in range(args.repeat)]
+            result[f"connections_parallel_{parallel}"] = {
+                "per_second": median_run(runs, "per_second"),
+                "server_cpu_us_per_connection": statistics.median(r["server_cpu_s"] / r["connections"] * 1e6
+                                                                  for r in runs),
+                "runs": runs,
+            }
+            print(json.dumps({stack: {f"cps_{parallel}": result[f"connections_parallel_{parallel}"]["per_second"]}}),
+                  flush=True)
+        server.close()
+    finally:
+        if daemon:
+            daemon.close()
+    return result
+
+
+def plot(result, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    stacks = [r["stack"] for r in result["stacks"]]
+    colors = ["tab:gray" if s == "kernel" else "tab:blue" for s in stacks]
+    panels = [("to_server", "gbit_per_s", "goodput to the server, Gbit/s"),
+              ("from_server", "gbit_per_s", "goodput from the server, Gbit/s"),
+              ("connections_parallel_1", "per_second", "connections/s, one at a time"),
+              ("connections_parallel_100", "per_second", "connections/s, 100 in parallel")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(15, 3.8))
+    for ax, (key, field, title) in zip(axes, panels):
+        ax.bar(stacks, [r[key][field] for r in result["stacks"]], color=colors)
+        ax.set_title(title, fontsize=10)
+    fig.suptitle("server end on UTCP (through multistackd) and on the kernel, same veth, same run")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--bytes", type=int, default=1 << 30)
+    ap.add_argument("--connections", type=int, default=20000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--spin-rounds", type=int, default=0, help="multistackd --spin-rounds")
+    ap.add_argument("--stacks", default="kernel,utcp")
+    args = ap.parse_args()
+    hosts = Hosts(f"bt{os.getpid() % 100000}")
+    tmp = tempfile.mkdtemp()
+    try:
+        stacks = [measure_stack(hosts, args.build, tmp, stack, args) for stack in args.stacks.split(",")]
+    finally:
+        hosts.close()
+    if len(stacks) != 2:  # one stack alone, for exploring: no comparison to write
+        return
+    kernel, utcp = stacks
+    summary = {}
+    for d in ("to_server", "from_server"):
+        summary[f"{d}_goodput_vs_kernel"] = utcp[d]["gbit_per_s"] / kernel[d]["gbit_per_s"]
+        summary[f"{d}_system_cpu_per_byte_vs_kernel"] = utcp[d]["system_cpu_ns_per_byte"] / kernel[d]["system_cpu_ns_per_byte"]
+    for p in (1, 100):
+        k = f"connections_parallel_{p}"
+        summary[f"{k}_vs_kernel"] = utcp[k]["per_second"] / kernel[k]["per_second"]
+    summary["meets_1.0x_goodput"] = all(summary[f"{d}_goodput_vs_kernel"] >= 1.0 for d in ("to_server", "from_server"))
+    result = {"bytes_per_flow": args.bytes, "repeat": args.repeat, "spin_rounds": args.spin_rounds, "stacks": stacks,
+              "summary": summary}
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=2)
+    plot(result, os.path.splitext(args.out)[0] + ".png")
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
