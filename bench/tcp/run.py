@@ -52,12 +52,28 @@ def median_run(runs, key):
     return statistics.median(r[key] for r in runs)
 
 
-def measure_stack(hosts, build, tmp, stack, args):
+# name: (server stack, port base, segmentation offloads on the server veth). Separate
+# ports per configuration: the kernel's TIME_WAIT sockets keep its ports bound.
+CONFIGS = {
+    "kernel": ("kernel", 5000, True),
+    "kernel_no_offload": ("kernel", 5100, False),
+    "utcp": ("utcp", 6000, True),
+}
+
+
+def set_offloads(hosts, on):
+    """TSO, GSO and GRO on the server veth: the kernel's 64 KB super-packets, which
+    AF_XDP does not have; off, the kernel moves MTU-sized packets as UTCP does."""
+    state = "on" if on else "off"
+    subprocess.run(hosts.server("ethtool", "-K", hosts.SERVER_IF, "tso", state, "gso", state, "gro", state),
+                   check=True, capture_output=True)
+
+
+def measure_stack(hosts, build, tmp, name, args):
+    stack, base, offloads = CONFIGS[name]
     daemon = Daemon(hosts, build, tmp, ["--spin-rounds", str(args.spin_rounds)]) if stack == "utcp" else None
-    result = {"stack": stack}
-    # Separate ports per stack: the kernel's TIME_WAIT sockets keep its ports bound, so
-    # UTCP could not claim them.
-    base = 5000 if stack == "kernel" else 6000
+    set_offloads(hosts, offloads)
+    result = {"stack": name}
     try:
         client = [f"{build}/bench/ms-tcp-bench"]
         for direction, mode, verb, port in (("to_server", "sink", "send", base + 1), ("from_server", "source", "receive", base + 2)):
@@ -72,7 +88,7 @@ def measure_stack(hosts, build, tmp, stack, args):
                 "system_cpu_ns_per_byte": statistics.median(r["system_cpu_s"] / r["bytes"] * 1e9 for r in runs),
                 "runs": runs,
             }
-            print(json.dumps({stack: {direction: result[direction]["gbit_per_s"]}}), flush=True)
+            print(json.dumps({name: {direction: result[direction]["gbit_per_s"]}}), flush=True)
         server = Server(hosts, build, stack, base + 3, "accept", daemon)
         for parallel, count in ((1, args.connections // 4), (100, args.connections)):
             cmd = hosts.client("taskset", "-c", "0", *client, "connect", "--connect", f"{hosts.SERVER_IP}:{base + 3}",
@@ -84,10 +100,11 @@ def measure_stack(hosts, build, tmp, stack, args):
                                                                   for r in runs),
                 "runs": runs,
             }
-            print(json.dumps({stack: {f"cps_{parallel}": result[f"connections_parallel_{parallel}"]["per_second"]}}),
+            print(json.dumps({name: {f"cps_{parallel}": result[f"connections_parallel_{parallel}"]["per_second"]}}),
                   flush=True)
         server.close()
     finally:
+        set_offloads(hosts, True)
         if daemon:
             daemon.close()
     return result
@@ -98,14 +115,14 @@ def plot(result, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     stacks = [r["stack"] for r in result["stacks"]]
-    colors = ["tab:gray" if s == "kernel" else "tab:blue" for s in stacks]
+    colors = ["tab:blue" if s == "utcp" else "tab:gray" for s in stacks]
     panels = [("to_server", "gbit_per_s", "goodput to the server, Gbit/s"),
               ("from_server", "gbit_per_s", "goodput from the server, Gbit/s"),
               ("connections_parallel_1", "per_second", "connections/s, one at a time"),
               ("connections_parallel_100", "per_second", "connections/s, 100 in parallel")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(15, 3.8))
+    fig, axes = plt.subplots(1, len(panels), figsize=(16, 4))
     for ax, (key, field, title) in zip(axes, panels):
-        ax.bar(stacks, [r[key][field] for r in result["stacks"]], color=colors)
+        ax.bar([s.replace("_", "\n", 1) for s in stacks], [r[key][field] for r in result["stacks"]], color=colors)
         ax.set_title(title, fontsize=10)
     fig.suptitle("server end on UTCP (through multistackd) and on the kernel, same veth, same run")
     fig.tight_layout()
@@ -120,7 +137,7 @@ def main():
     ap.add_argument("--connections", type=int, default=20000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--spin-rounds", type=int, default=0, help="multistackd --spin-rounds")
-    ap.add_argument("--stacks", default="kernel,utcp")
+    ap.add_argument("--stacks", default=",".join(CONFIGS))
     args = ap.parse_args()
     hosts = Hosts(f"bt{os.getpid() % 100000}")
     tmp = tempfile.mkdtemp()
@@ -128,17 +145,22 @@ def main():
         stacks = [measure_stack(hosts, args.build, tmp, stack, args) for stack in args.stacks.split(",")]
     finally:
         hosts.close()
-    if len(stacks) != 2:  # one stack alone, for exploring: no comparison to write
+    by_name = {r["stack"]: r for r in stacks}
+    if "utcp" not in by_name or len(by_name) < 2:  # exploring one configuration: nothing to compare
         return
-    kernel, utcp = stacks
+    utcp = by_name["utcp"]
     summary = {}
-    for d in ("to_server", "from_server"):
-        summary[f"{d}_goodput_vs_kernel"] = utcp[d]["gbit_per_s"] / kernel[d]["gbit_per_s"]
-        summary[f"{d}_system_cpu_per_byte_vs_kernel"] = utcp[d]["system_cpu_ns_per_byte"] / kernel[d]["system_cpu_ns_per_byte"]
-    for p in (1, 100):
-        k = f"connections_parallel_{p}"
-        summary[f"{k}_vs_kernel"] = utcp[k]["per_second"] / kernel[k]["per_second"]
-    summary["meets_1.0x_goodput"] = all(summary[f"{d}_goodput_vs_kernel"] >= 1.0 for d in ("to_server", "from_server"))
+    for peer in (n for n in by_name if n != "utcp"):
+        kernel = by_name[peer]
+        for d in ("to_server", "from_server"):
+            summary[f"{d}_goodput_vs_{peer}"] = utcp[d]["gbit_per_s"] / kernel[d]["gbit_per_s"]
+            summary[f"{d}_system_cpu_per_byte_vs_{peer}"] = (utcp[d]["system_cpu_ns_per_byte"] /
+                                                             kernel[d]["system_cpu_ns_per_byte"])
+        for p in (1, 100):
+            k = f"connections_parallel_{p}"
+            summary[f"{k}_vs_{peer}"] = utcp[k]["per_second"] / kernel[k]["per_second"]
+    if "kernel" in by_name:
+        summary["meets_1.0x_goodput"] = all(summary[f"{d}_goodput_vs_kernel"] >= 1.0 for d in ("to_server", "from_server"))
     result = {"bytes_per_flow": args.bytes, "repeat": args.repeat, "spin_rounds": args.spin_rounds, "stacks": stacks,
               "summary": summary}
     with open(args.out, "w") as f:

@@ -1,0 +1,143 @@
+// Below TCP: what the stack does with IPv4 it will not take (fragments, bad checksums,
+// other addresses), UDP's bind / send to / receive from, and the RFC 6528 ISN.
+#include <gtest/gtest.h>
+
+#include "utcp/stack.hpp"
+#include "wire/checksum.hpp"
+#include "wire/ethernet.hpp"
+#include "wire/ip.hpp"
+
+namespace ms::utcp::test {
+namespace {
+
+const wire::MacAddr kLocalMac{{0x02, 0, 0, 0, 0, 1}};
+const wire::MacAddr kPeerMac{{0x02, 0, 0, 0, 0, 2}};
+const wire::IpAddr kLocalIp = wire::IpAddr::v4(0xc6120001);
+const wire::IpAddr kPeerIp = wire::IpAddr::v4(0xc6120002);
+
+StackConfig config() {
+    StackConfig c;
+    c.mac = kLocalMac;
+    c.address = kLocalIp;
+    c.resolve = [](const wire::IpAddr& a) {
+        return a == kPeerIp ? std::optional<wire::MacAddr>(kPeerMac) : std::nullopt;
+    };
+    return c;
+}
+
+// An IPv4 UDP frame from the peer; `mutate` may spoil it before the checksums.
+std::vector<std::uint8_t> udp_frame(std::uint16_t dst_port, std::string_view text,
+                                    const std::function<void(wire::Ipv4Repr&)>& mutate = {}) {
+    std::vector<std::uint8_t> f(14 + 20 + 8 + text.size());
+    wire::EthernetRepr{.dst = kLocalMac, .src = kPeerMac}.emit(f);
+    wire::Ipv4Repr ip{.src = kPeerIp, .dst = kLocalIp, .protocol = wire::ipproto::udp,
+                      .payload_len = static_cast<std::uint16_t>(8 + text.size())};
+    if (mutate) mutate(ip);
+    ip.emit(wire::MutBytes(f).subspan(14));
+    wire::MutBytes l4 = wire::MutBytes(f).subspan(34);
+    wire::UdpRepr{.src_port = 5353, .dst_port = dst_port, .payload_len = static_cast<std::uint16_t>(text.size())}.emit(l4);
+    std::memcpy(l4.data() + 8, text.data(), text.size());
+    wire::store_be16(l4.data() + 6, wire::transport_checksum(kPeerIp, kLocalIp, wire::ipproto::udp, l4));
+    return f;
+}
+
+struct Inbox final : UdpHandler {
+    void on_datagram(const wire::IpAddr& from, std::uint16_t from_port, std::uint16_t to_port, wire::Bytes p) override {
+        got.push_back({from, from_port, to_port, std::string(p.begin(), p.end())});
+    }
+    struct Datagram {
+        wire::IpAddr from;
+        std::uint16_t from_port, to_port;
+        std::string text;
+    };
+    std::vector<Datagram> got;
+};
+
+TEST(Udp, BoundPortReceivesAndUnboundPortIsCounted) {
+    MemoryLink link;
+    Stack stack(config(), link, 0);
+    Inbox inbox;
+    ASSERT_TRUE(stack.udp_bind(53, inbox));
+    EXPECT_FALSE(stack.udp_bind(53, inbox)) << "one socket per port";
+    stack.input(udp_frame(53, "query"), 0);
+    stack.input(udp_frame(54, "nobody"), 0);
+    ASSERT_EQ(inbox.got.size(), 1u);
+    EXPECT_EQ(inbox.got[0].text, "query");
+    EXPECT_EQ(inbox.got[0].from_port, 5353);
+    EXPECT_EQ(inbox.got[0].from, kPeerIp);
+    EXPECT_EQ(stack.stats().udp_no_socket, 1u);
+}
+
+TEST(Udp, SendToGoesOutWithTheNextFlushWithValidChecksumsAndDf) {
+    MemoryLink link;
+    Stack stack(config(), link, 0);
+    ASSERT_TRUE(stack.udp_send(53, kPeerIp, 5353, wire::Bytes(reinterpret_cast<const std::uint8_t*>("answer"), 6)));
+    EXPECT_TRUE(link.take().empty()) << "nothing before the batch ends";
+    stack.flush(0);
+    const auto frames = link.take();
+    ASSERT_EQ(frames.size(), 1u);
+    auto ip = wire::Ipv4View::parse(wire::Bytes(frames[0]).subspan(14));
+    ASSERT_TRUE(ip.ok());
+    EXPECT_TRUE(ip->checksum_ok());
+    EXPECT_TRUE(ip->dont_fragment());
+    EXPECT_TRUE(wire::transport_checksum_ok(ip->src(), ip->dst(), wire::ipproto::udp, ip->payload()));
+    auto udp = wire::UdpView::parse(ip->payload());
+    ASSERT_TRUE(udp.ok());
+    EXPECT_EQ(udp->dst_port(), 5353);
+    EXPECT_EQ(std::string(udp->payload().begin(), udp->payload().end()), "answer");
+}
+
+TEST(Udp, SendFailsWithoutANextHopOrOverTheMtu) {
+    MemoryLink link;
+    Stack stack(config(), link, 0);
+    EXPECT_FALSE(stack.udp_send(53, wire::IpAddr::v4(0xc6130001), 53, {}));
+    EXPECT_EQ(stack.stats().no_route, 1u);
+    std::vector<std::uint8_t> big(1500);
+    EXPECT_FALSE(stack.udp_send(53, kPeerIp, 53, big));
+}
+
+TEST(Ipv4, FragmentsAreDroppedAndCountedNeverDeliveredInPart) {
+    MemoryLink link;
+    Stack stack(config(), link, 0);
+    Inbox inbox;
+    ASSERT_TRUE(stack.udp_bind(53, inbox));
+    // A first fragment (MF set) carries a whole UDP header and part of the data.
+    auto frame = udp_frame(53, "part of a datagram", [](wire::Ipv4Repr& ip) { ip.dont_fragment = false; });
+    frame[14 + 6] |= 0x20;  // MF
+    wire::store_be16(frame.data() + 14 + 10, 0);
+    wire::store_be16(frame.data() + 14 + 10, wire::internet_checksum(wire::Bytes(frame).subspan(14, 20)));
+    stack.input(frame, 0);
+    EXPECT_TRUE(inbox.got.empty());
+    EXPECT_EQ(stack.stats().fragments, 1u);
+}
+
+TEST(Ipv4, BadHeaderChecksumOtherAddressAndGarbageAreCounted) {
+    MemoryLink link;
+    Stack stack(config(), link, 0);
+    Inbox inbox;
+    ASSERT_TRUE(stack.udp_bind(53, inbox));
+    auto bad = udp_frame(53, "x");
+    bad[14 + 10] ^= 0xff;
+    stack.input(bad, 0);
+    stack.input(udp_frame(53, "x", [](wire::Ipv4Repr& ip) { ip.dst = wire::IpAddr::v4(0xc6120009); }), 0);
+    const std::uint8_t garbage[7] = {1, 2, 3};
+    stack.input(garbage, 0);
+    EXPECT_TRUE(inbox.got.empty());
+    EXPECT_EQ(stack.stats().bad_checksum, 1u);
+    EXPECT_EQ(stack.stats().not_our_address, 1u);
+    EXPECT_EQ(stack.stats().malformed, 1u);
+}
+
+TEST(Isn, KeyedHashOfTheTupleAdvancesWithTheClock) {
+    IsnGenerator isn;
+    const FourTuple a{kLocalIp, kPeerIp, 80, 40000};
+    const FourTuple b{kLocalIp, kPeerIp, 80, 40001};
+    // RFC 6528 §3: M ticks every 4 us, so 1 ms moves the ISN by 250.
+    EXPECT_EQ(isn(a, 1001) - isn(a, 1000), 250);
+    EXPECT_NE(isn(a, 1000), isn(b, 1000)) << "another 4-tuple, another sequence space";
+    IsnGenerator other;
+    EXPECT_NE(isn(a, 1000), other(a, 1000)) << "the key is secret and random per stack";
+}
+
+}  // namespace
+}  // namespace ms::utcp::test
