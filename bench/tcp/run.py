@@ -136,7 +136,7 @@ def main():
     ap.add_argument("--bytes", type=int, default=1 << 30)
     ap.add_argument("--connections", type=int, default=20000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--spin-rounds", type=int, default=0, help="multistackd --spin-rounds")
+    ap.add_argument("--spin-rounds", type=int, default=2000, help="multistackd --spin-rounds")
     ap.add_argument("--stacks", default=",".join(CONFIGS))
     args = ap.parse_args()
     hosts = Hosts(f"bt{os.getpid() % 100000}")

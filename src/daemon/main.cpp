@@ -33,11 +33,7 @@ struct Options {
     std::uint32_t max_ports = 1024;
     std::string group;
     std::string fault;
-    // No spinning by default: applications usually share the worker's core, and a
-    // spinning worker keeps them (and the kernel's softirq thread, which finishes our
-    // AF_XDP sends) off it until the next scheduler tick. bench/tcp.sh measured it:
-    // 16x the connection rate and 1.3x the goodput of 2000 rounds on a shared core.
-    std::uint32_t spin_rounds = 0;
+    std::uint32_t spin_rounds = ms::sw::SwitchConfig{}.spin_rounds;
 };
 
 // Holds an exclusive lock on /run/multistack/IF.lock for the daemon's life, so that a
@@ -138,7 +134,7 @@ int main(int argc, char** argv) {
                    "loss=P,dup=P,reorder=P,corrupt=P,delay=MS,seed=N (off by default)");
     app.add_option("--spin-rounds", o.spin_rounds,
                    "empty polling rounds before a worker sleeps: more is lower latency under load, "
-                   "0 sleeps at once (best when applications share the worker's core)")
+                   "0 sleeps at once and saves CPU")
         ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     try {

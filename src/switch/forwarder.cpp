@@ -193,9 +193,7 @@ void Forwarder::kick_sleepers() {
     // read the kick flags. One fence for every ring of the batch, not one per ring.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     for (PortRing* r : published_) {
-        if (!r->rx.application_asked_for_kick()) continue;
-        r->to_app.notify();
-        ++woken_apps_;
+        if (r->rx.application_asked_for_kick()) r->to_app.notify();
     }
     published_.clear();
 }

@@ -9,7 +9,6 @@
 #pragma once
 
 #include <functional>
-#include <utility>
 #include <vector>
 
 #include "switch/frame_queue.hpp"
@@ -52,8 +51,6 @@ public:
     std::uint32_t release_faulty(PortRing& r);
     // Kicks the applications that sleep on rings published to since the last call.
     void kick_sleepers();
-    // How many sleeping applications were woken since the last call.
-    [[nodiscard]] std::uint32_t take_woken_apps() { return std::exchange(woken_apps_, 0); }
 
 private:
     struct Staged {
@@ -87,7 +84,6 @@ private:
     std::vector<std::uint32_t> length_;  // by destination: frames chained
     std::vector<std::uint32_t> touched_;
     std::vector<PortRing*> published_;  // port rings that got frames in this flush
-    std::uint32_t woken_apps_ = 0;
     std::vector<bool> outbox_used_;
     std::unique_ptr<std::uint8_t[]> arena_;
     std::size_t arena_used_ = 0;

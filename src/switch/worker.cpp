@@ -48,12 +48,7 @@ void Worker::run() {
         const Topology& topo = sw_.topology_.read();
         forwarder_->set_destinations(topo.destinations);
         if (poll_once(topo, sw_.registry_.read()) > 0) {
-            // We woke a sleeping application: it answers when it has run, so this is
-            // request and response, not a stream. Spin only briefly, then sleep: on a
-            // shared core a spinning worker would keep it off the CPU until the next
-            // scheduler tick (4 ms), since sched_yield does not hand over under EEVDF.
-            const std::uint32_t spin = sw_.config().spin_rounds;
-            idle_rounds = forwarder_->take_woken_apps() > 0 ? spin - std::min(spin, kSpinAfterWake) : 0;
+            idle_rounds = 0;
         } else if (++idle_rounds >= sw_.config().spin_rounds) {
             // After a sleep that only timed out, poll once and sleep again: an idle
             // switch should not spin ten times a second.

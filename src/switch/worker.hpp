@@ -18,9 +18,6 @@ namespace ms::sw {
 
 class Worker {
 public:
-    // Polling rounds left after a round that woke a sleeping application.
-    static constexpr std::uint32_t kSpinAfterWake = 32;
-
     Worker(Switch& sw, std::uint32_t index);
     ~Worker();
     Worker(const Worker&) = delete;
