@@ -74,7 +74,7 @@ std::vector<std::uint8_t> build_frame(std::uint16_t src_port, const wire::TcpRep
     t.src_port = src_port;
     t.dst_port = 80;
     t.emit(l4);
-    std::memcpy(l4.data() + hlen, payload.data(), payload.size());
+    wire::copy_bytes(l4.data() + hlen, payload);
     wire::store_be16(l4.data() + 16, wire::transport_checksum(kPeerIp, kLocalIp, wire::ipproto::tcp, l4));
     return f;
 }

@@ -4,8 +4,9 @@
 #     with its checksums, copied out of the sender's ring, validated (MAC, IP header and
 #     checksum, claimed source 3-tuple), looked up and copied into the destination ring;
 #  2. as root, runs the real thing between two network namespaces: multistackd on the
-#     server's veth, a user-level UDP echo application on port 7 and a kernel web server
-#     on port 8080 at the same address, both answering the client, and msctl's view.
+#     server's veth; a user-level UDP echo application on port 7, a TCP echo server on
+#     UTCP (the user-level TCP/IP stack) on TCP port 7, and a kernel web server on port
+#     8080, all at the same address and all answering the client; and msctl's view.
 # Everything it makes is removed on exit, Ctrl-C included.
 #
 # Usage: scripts/demo.sh [--seconds S]
@@ -20,7 +21,7 @@ esac
 
 bash scripts/setup.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build --target ms-switch-bench multistackd msctl ms-udp-echo >/dev/null
+cmake --build build --target ms-switch-bench multistackd msctl ms-udp-echo utcp-echo >/dev/null
 
 bench=build/bench/ms-switch-bench
 row() {  # description, then ms-switch-bench arguments
@@ -79,6 +80,8 @@ for _ in $(seq 50); do [[ -S "$sock" ]] && break; sleep 0.1; done
 sed 's/^/   /' "$tmp/daemon.log"
 ip netns exec "$SERVER_NS" build/tools/ms-udp-echo --socket "$sock" --listen "$SERVER_IP:7" >"$tmp/echo.log" &
 pids+=($!)
+ip netns exec "$SERVER_NS" build/tools/utcp-echo --socket "$sock" --listen "$SERVER_IP:7" >"$tmp/utcp.log" &
+pids+=($!)
 echo "MultiStack says hello" >"$tmp/index.html"
 ip netns exec "$SERVER_NS" /usr/bin/python3 -m http.server 8080 --bind "$SERVER_IP" --directory "$tmp" >/dev/null 2>&1 &
 pids+=($!)
@@ -92,6 +95,15 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(2)
 s.sendto(b'hello, user-level stack', ('$SERVER_IP', 7))
 print('   reply:', s.recvfrom(100)[0].decode())"
+echo "-- TCP to $SERVER_IP:7, a kernel client answered by UTCP, a user-level TCP, through the switch:"
+cli /usr/bin/python3 -c "
+import hashlib, os, socket
+data = os.urandom(1 << 20)
+s = socket.create_connection(('$SERVER_IP', 7), timeout=5)
+s.sendall(data)
+s.shutdown(socket.SHUT_WR)
+back = b''.join(iter(lambda: s.recv(65536), b''))
+print('   1 MB echoed back, SHA-256 %s' % ('equal' if hashlib.sha256(back).digest() == hashlib.sha256(data).digest() else 'DIFFERENT'))"
 echo "-- HTTP to $SERVER_IP:8080, answered by a kernel server at the same address:"
 cli /usr/bin/python3 -c "
 import urllib.request

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <cstring>
 
 namespace ms::utcp {
 
@@ -15,14 +14,14 @@ ByteRing::ByteRing(std::size_t capacity)
 void ByteRing::write_at(std::uint64_t pos, wire::Bytes data) {
     const std::size_t at = pos & mask_;
     const std::size_t first = std::min(data.size(), capacity() - at);
-    std::memcpy(data_.get() + at, data.data(), first);
-    std::memcpy(data_.get(), data.data() + first, data.size() - first);
+    wire::copy_bytes(data_.get() + at, data.first(first));
+    wire::copy_bytes(data_.get(), data.subspan(first));
 }
 
 void ByteRing::read_at(std::uint64_t pos, wire::MutBytes out) const {
     const SplitBytes v = view_at(pos, out.size());
-    std::memcpy(out.data(), v.first.data(), v.first.size());
-    std::memcpy(out.data() + v.first.size(), v.second.data(), v.second.size());
+    wire::copy_bytes(out.data(), v.first);
+    wire::copy_bytes(out.data() + v.first.size(), v.second);
 }
 
 SplitBytes ByteRing::view_at(std::uint64_t pos, std::size_t len) const {

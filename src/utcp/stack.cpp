@@ -345,9 +345,8 @@ bool Stack::emit(const Route& route, const OutSegment& seg) {
     return emit_ip(route.next_hop, route.tuple.remote, wire::ipproto::tcp, hlen + seg.payload.size(),
                    [&](wire::MutBytes l4) {
                        tcp.emit(l4);
-                       std::memcpy(l4.data() + hlen, seg.payload.first.data(), seg.payload.first.size());
-                       std::memcpy(l4.data() + hlen + seg.payload.first.size(), seg.payload.second.data(),
-                                   seg.payload.second.size());
+                       wire::copy_bytes(l4.data() + hlen, seg.payload.first);
+                       wire::copy_bytes(l4.data() + hlen + seg.payload.first.size(), seg.payload.second);
                    });
 }
 
@@ -396,7 +395,7 @@ bool Stack::udp_send(std::uint16_t from_port, const wire::IpAddr& to, std::uint1
                             .payload_len = static_cast<std::uint16_t>(payload.size())};
     const bool sent = emit_ip(*mac, to, wire::ipproto::udp, wire::kUdpHeaderLen + payload.size(), [&](wire::MutBytes l4) {
         udp.emit(l4);
-        std::memcpy(l4.data() + wire::kUdpHeaderLen, payload.data(), payload.size());
+        wire::copy_bytes(l4.data() + wire::kUdpHeaderLen, payload);
     });
     return sent;
 }

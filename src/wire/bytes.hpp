@@ -48,6 +48,12 @@ inline void store_be32(std::uint8_t* p, std::uint32_t v) {
     std::memcpy(p, &v, sizeof v);
 }
 
+// Copies `src` to `dst`. An empty span may have a null data(), which memcpy must not
+// be given even for zero bytes.
+inline void copy_bytes(std::uint8_t* dst, std::span<const std::uint8_t> src) {
+    if (!src.empty()) std::memcpy(dst, src.data(), src.size());
+}
+
 struct MacAddr {
     std::array<std::uint8_t, 6> octets{};
 
