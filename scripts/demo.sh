@@ -57,8 +57,13 @@ name="demo$$"
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # Applications first, newest first, so that they release their claims while the
+  # daemon (started first) still runs; then the daemon.
+  local i
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   bash scripts/netns.sh down "$name"
   rm -rf "$tmp"
 }
