@@ -1,0 +1,45 @@
+// Contract: the files ms-httpd serves, loaded into memory at start (as in the paper) and
+// again on reload() (SIGHUP). A Snapshot is immutable; reload() publishes a new one and
+// sessions that still send from the old one keep it alive through their shared_ptr.
+// Only regular files under the root are served; paths are looked up exactly ("/" maps
+// to /index.html), so ".." and other escapes simply are not found.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace ms::http {
+
+struct File {
+    std::string content;
+    std::string content_type;
+    std::string last_modified;  // HTTP date
+};
+
+class FileCache {
+public:
+    struct Snapshot {
+        std::unordered_map<std::string, File> files;  // by URL path, "/a/b.html"
+        std::size_t bytes = 0;
+    };
+
+    // Loads every regular file under `root`; throws std::runtime_error if `root` is not
+    // a readable directory.
+    explicit FileCache(std::string root);
+    // Loads again; on failure keeps the old snapshot and returns the reason.
+    std::string reload();
+
+    // Single-threaded: the server reloads from its own loop when SIGHUP has been seen.
+    [[nodiscard]] std::shared_ptr<const Snapshot> snapshot() const { return current_; }
+    [[nodiscard]] const std::string& root() const { return root_; }
+
+private:
+    std::string root_;
+    std::shared_ptr<const Snapshot> current_;
+};
+
+[[nodiscard]] std::string_view content_type_for(std::string_view path);
+
+}  // namespace ms::http
