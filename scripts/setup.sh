@@ -12,7 +12,7 @@ BUILD_PACKAGES=(
   libcli11-dev nlohmann-json3-dev
   clang-16 libclang-rt-16-dev
   libxdp-dev libbpf-dev libpcap-dev libmnl-dev libsodium-dev
-  iproute2 ethtool iputils-ping tcpdump util-linux jq
+  iproute2 ethtool iputils-ping tcpdump util-linux jq curl wrk
 )
 
 missing_packages() {

@@ -1,0 +1,51 @@
+// Contract: ms-httpd's two transports over the same Session core (DESIGN §8): one on
+// UTCP's event API through multistackd, one on kernel sockets with epoll. Both serve
+// until stop(), reload the file cache when asked (SIGHUP sets the flag), and cut
+// connections whose idle or header deadline passed (Session::deadline_ms), checked
+// every sweep_ms. Counters say what happened, for the tests and the benchmark.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "http/session.hpp"
+#include "wire/bytes.hpp"
+
+namespace ms::http {
+
+struct ServerConfig {
+    std::string socket;    // multistackd control socket (utcp)
+    wire::IpAddr address;  // IPv4
+    std::uint16_t port = 80;
+    Timeouts timeouts;
+    std::uint64_t sweep_ms = 250;
+};
+
+struct ServerStats {
+    std::uint64_t connections = 0, requests = 0, timed_out = 0, reloads = 0;
+};
+
+class Server {
+public:
+    virtual ~Server() = default;
+    // Serves until stop(); returns an error message, or empty on a clean stop.
+    virtual std::string run() = 0;
+    void stop() { stop_.store(true, std::memory_order_relaxed); }
+    void request_reload() { reload_.store(true, std::memory_order_relaxed); }
+    [[nodiscard]] const ServerStats& stats() const { return stats_; }
+
+protected:
+    // The file cache is reloaded here, between turns of the loop.
+    void reload_if_asked(FileCache& files);
+    std::atomic<bool> stop_{false};
+    std::atomic<bool> reload_{false};
+    ServerStats stats_;
+};
+
+// Each fails with a clear message: the switch is not running, the port is taken, ...
+std::unique_ptr<Server> make_utcp_server(const ServerConfig& config, FileCache& files, std::string& error);
+std::unique_ptr<Server> make_kernel_server(const ServerConfig& config, FileCache& files, std::string& error);
+
+}  // namespace ms::http

@@ -1,0 +1,137 @@
+// ms-httpd on UTCP: each connection's Session lives in Connection::context; bytes go
+// from the receive buffer into the session in place (peek/consume), and responses into
+// the send buffer as far as it has room, the rest when UTCP says it is writable.
+#include <iostream>
+#include <unordered_set>
+
+#include "http/server.hpp"
+#include "utcp/event_loop.hpp"
+
+namespace ms::http {
+namespace {
+
+using utcp::Connection;
+
+class UtcpServer final : public Server, private utcp::Handler {
+public:
+    UtcpServer(std::unique_ptr<utcp::EventLoop> loop, FileCache& files, const ServerConfig& config)
+        : loop_(std::move(loop)), files_(files), config_(config) {}
+
+    bool listen(std::string& error) {
+        utcp::ConnOptions options;
+        options.send_buffer = 128 * 1024;  // a 32 KB response and more fit at once
+        options.recv_buffer = 32 * 1024;   // requests are small
+        options.nodelay = true;            // a response is complete when written
+        auto l = loop_->listen(config_.port, *this, &options);
+        if (!l) {
+            error = "listen on tcp " + config_.address.to_string() + ":" + std::to_string(config_.port) + ": " +
+                    l.failure().message();
+            return false;
+        }
+        l.value()->backlog = l.value()->syn_queue = 4096;
+        return true;
+    }
+
+    std::string run() override {
+        std::uint64_t next_sweep = utcp::EventLoop::clock_ms() + config_.sweep_ms;
+        while (!stop_.load(std::memory_order_relaxed) && !loop_->stopping()) {
+            loop_->run_once(static_cast<int>(config_.sweep_ms));
+            const std::uint64_t now = utcp::EventLoop::clock_ms();
+            if (now >= next_sweep) {
+                sweep(now);
+                next_sweep = now + config_.sweep_ms;
+            }
+            reload_if_asked(files_);
+        }
+        return loop_->daemon_gone() ? "multistackd went away" : "";
+    }
+
+private:
+    static Session& session(Connection& c) { return *static_cast<Session*>(c.context); }
+
+    void on_accepted(Connection& c) override {
+        c.context = new Session(files_, config_.timeouts, utcp::EventLoop::clock_ms());
+        open_.insert(&c);
+        ++stats_.connections;
+    }
+    void on_readable(Connection& c) override {
+        Session& s = session(c);
+        const std::uint64_t now = utcp::EventLoop::clock_ms();
+        while (c.readable() > 0) {
+            const utcp::SplitBytes data = c.peek();
+            const wire::Bytes part = data.first.empty() ? data.second : data.first;
+            const std::uint64_t before = s.requests();
+            s.feed({reinterpret_cast<const char*>(part.data()), part.size()}, now);
+            stats_.requests += s.requests() - before;
+            c.consume(part.size());
+        }
+        send(c);
+    }
+    void on_writable(Connection& c) override { send(c); }
+    void on_peer_closed(Connection& c) override {
+        on_readable(c);
+        session(c).peer_closed();
+        send(c);
+    }
+    void on_closed(Connection& c) override {
+        open_.erase(&c);
+        delete static_cast<Session*>(c.context);
+        c.context = nullptr;
+    }
+
+    void send(Connection& c) {
+        Session& s = session(c);
+        while (s.has_output()) {
+            const std::string_view p = s.pending();
+            const std::size_t n = c.send({reinterpret_cast<const std::uint8_t*>(p.data()), p.size()});
+            if (n == 0) break;
+            s.consumed(n);
+        }
+        if (s.done()) c.close();
+    }
+
+    // Idle connections and slow headers (slowloris) are cut with a RST.
+    void sweep(std::uint64_t now) {
+        std::vector<Connection*> late;
+        for (Connection* c : open_) {
+            if (c->context && session(*c).deadline_ms() <= now && !c->user_closed()) late.push_back(c);
+        }
+        for (Connection* c : late) {
+            ++stats_.timed_out;
+            c->abort();
+        }
+    }
+
+    std::unique_ptr<utcp::EventLoop> loop_;
+    FileCache& files_;
+    ServerConfig config_;
+    std::unordered_set<Connection*> open_;
+};
+
+}  // namespace
+
+std::unique_ptr<Server> make_utcp_server(const ServerConfig& config, FileCache& files, std::string& error) {
+    utcp::LoopOptions options;
+    options.address = config.address;
+    auto loop = utcp::EventLoop::open(config.socket, options);
+    if (!loop) {
+        error = "multistackd at " + config.socket + ": " + loop.failure().message();
+        return nullptr;
+    }
+    auto server = std::make_unique<UtcpServer>(std::move(loop.value()), files, config);
+    if (!server->listen(error)) return nullptr;
+    return server;
+}
+
+void Server::reload_if_asked(FileCache& files) {
+    if (!reload_.exchange(false, std::memory_order_relaxed)) return;
+    const std::string why = files.reload();
+    if (why.empty()) {
+        ++stats_.reloads;
+        std::cerr << "ms-httpd: reloaded " << files.snapshot()->files.size() << " files from " << files.root() << "\n";
+    } else {
+        std::cerr << "ms-httpd: reload failed, still serving the old files: " << why << "\n";
+    }
+}
+
+}  // namespace ms::http
