@@ -4,24 +4,27 @@
 #     with its checksums, copied out of the sender's ring, validated (MAC, IP header and
 #     checksum, claimed source 3-tuple), looked up and copied into the destination ring;
 #  2. as root, runs the real thing between two network namespaces: multistackd on the
-#     server's veth; a user-level UDP echo application on port 7, a TCP echo server on
-#     UTCP (the user-level TCP/IP stack) on TCP port 7, and a kernel web server on port
-#     8080, all at the same address and all answering the client; and msctl's view.
+#     server's veth, ms-httpd on UTCP (the user-level TCP/IP stack) on port 80 and nginx
+#     on the kernel's TCP on port 8080 at the same address (plus a user-level UDP echo
+#     on port 7); curl to both, ping (the kernel answers), msctl's view, and a wrk
+#     comparison of the two web servers.
 # Everything it makes is removed on exit, Ctrl-C included.
 #
-# Usage: scripts/demo.sh [--seconds S]
+# Usage: scripts/demo.sh [--seconds S | --wrk-seconds S]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=1
+wrk_seconds=10
 case "${1:-}" in
   --seconds) seconds=$2 ;;
-  -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  --wrk-seconds) wrk_seconds=$2 ;;
+  -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
-bash scripts/setup.sh
+bash scripts/setup.sh nginx-light
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build --target ms-switch-bench multistackd msctl ms-udp-echo utcp-echo >/dev/null
+cmake --build build --target ms-switch-bench multistackd msctl ms-udp-echo ms-httpd >/dev/null
 
 bench=build/bench/ms-switch-bench
 row() {  # description, then ms-switch-bench arguments
@@ -78,46 +81,66 @@ echo
 echo "== 2. Live, between two network namespaces"
 echo "   server $SERVER_IP ($SERVER_IF), client $CLIENT_IP ($CLIENT_IF)"
 echo
+www="$tmp/www"
+mkdir -p "$www"
+chmod 755 "$tmp" "$www"
+echo "<h1>MultiStack says hello</h1>" >"$www/index.html"
+head -c 1024 /dev/urandom >"$www/1k.bin"
+chmod 644 "$www"/*
 # Background programs run under `ip netns exec` directly, so that $! is the program.
 ip netns exec "$SERVER_NS" build/src/multistackd --iface "$SERVER_IF" --socket "$sock" 2>"$tmp/daemon.log" &
 pids+=($!)
 for _ in $(seq 50); do [[ -S "$sock" ]] && break; sleep 0.1; done
 sed 's/^/   /' "$tmp/daemon.log"
+ip netns exec "$SERVER_NS" build/tools/ms-httpd --transport utcp --socket "$sock" --listen "$SERVER_IP:80" \
+  --root "$www" >"$tmp/httpd.log" 2>&1 &
+pids+=($!)
 ip netns exec "$SERVER_NS" build/tools/ms-udp-echo --socket "$sock" --listen "$SERVER_IP:7" >"$tmp/echo.log" &
 pids+=($!)
-ip netns exec "$SERVER_NS" build/tools/utcp-echo --socket "$sock" --listen "$SERVER_IP:7" >"$tmp/utcp.log" &
-pids+=($!)
-echo "MultiStack says hello" >"$tmp/index.html"
-ip netns exec "$SERVER_NS" /usr/bin/python3 -m http.server 8080 --bind "$SERVER_IP" --directory "$tmp" >/dev/null 2>&1 &
+cat >"$tmp/nginx.conf" <<NGINX
+worker_processes 1;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx.err;
+events { worker_connections 4096; }
+http { access_log off; sendfile on; server { listen $SERVER_IP:8080; root $www; } }
+NGINX
+ip netns exec "$SERVER_NS" nginx -c "$tmp/nginx.conf" -g "daemon off;" &
 pids+=($!)
 sleep 1
+sed 's/^/   /' "$tmp/httpd.log"
 
 echo
-echo "-- UDP to $SERVER_IP:7, answered by a user-level application through the switch:"
+echo "-- HTTP to $SERVER_IP:80: ms-httpd on UTCP, a user-level TCP/IP stack, through the switch:"
+cli curl -s -i "http://$SERVER_IP/" | sed 's/\r$//; s/^/   /'
+echo "-- HTTP to $SERVER_IP:8080: nginx on the kernel's TCP, at the same address:"
+cli curl -s -i "http://$SERVER_IP:8080/" | sed 's/\r$//; s/^/   /'
+echo "-- UDP to $SERVER_IP:7, another user-level application on the same switch:"
 cli /usr/bin/python3 -c "
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(2)
 s.sendto(b'hello, user-level stack', ('$SERVER_IP', 7))
 print('   reply:', s.recvfrom(100)[0].decode())"
-echo "-- TCP to $SERVER_IP:7, a kernel client answered by UTCP, a user-level TCP, through the switch:"
-cli /usr/bin/python3 -c "
-import hashlib, os, socket
-data = os.urandom(1 << 20)
-s = socket.create_connection(('$SERVER_IP', 7), timeout=5)
-s.sendall(data)
-s.shutdown(socket.SHUT_WR)
-back = b''.join(iter(lambda: s.recv(65536), b''))
-print('   1 MB echoed back, SHA-256 %s' % ('equal' if hashlib.sha256(back).digest() == hashlib.sha256(data).digest() else 'DIFFERENT'))"
-echo "-- HTTP to $SERVER_IP:8080, answered by a kernel server at the same address:"
-cli /usr/bin/python3 -c "
-import urllib.request
-print('   reply:', urllib.request.urlopen('http://$SERVER_IP:8080/index.html', timeout=3).read().decode().strip())"
 echo "-- ping, answered by the kernel:"
 cli ping -c 2 -i 0.2 "$SERVER_IP" | sed -n '2,3p' | sed 's/^/   /'
-echo "-- msctl status, ports and claims:"
+echo "-- msctl status and claims:"
 srv build/tools/msctl --socket "$sock" status | sed 's/^/   /'
-srv build/tools/msctl --socket "$sock" ports | sed 's/^/   /'
 srv build/tools/msctl --socket "$sock" claims | sed 's/^/   /'
+
+echo
+echo "-- wrk, ${wrk_seconds}s per row, 1 KB file, 64 connections (server side on core 1, wrk on core 0):"
+printf '   %-34s %-12s %14s\n' "server" "connections" "requests/s"
+wrk_row() {  # label, port, mode
+  local extra=()
+  [[ $3 == close ]] && extra=(-H "Connection: close")
+  local rps
+  rps=$(cli taskset -c 0 wrk -t1 -c64 -d"${wrk_seconds}s" "${extra[@]}" "http://$SERVER_IP:$2/1k.bin" |
+    awk '/Requests\/sec/ {print $2}')
+  printf '   %-34s %-12s %14s\n' "$1" "$3" "$rps"
+}
+for mode in keep-alive close; do
+  wrk_row "ms-httpd on UTCP (port 80)" 80 "$mode"
+  wrk_row "nginx on the kernel (port 8080)" 8080 "$mode"
+done
 echo
 echo "Done: everything is removed now."

@@ -64,3 +64,25 @@ def system_busy_seconds():
     fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
     idle = fields[3] + fields[4]
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def write_nginx_conf(tmp, ip, port, root):
+    """nginx as the paper's peer: one worker, no access log, sendfile. Returns the path.
+    nginx's worker runs unprivileged: the directories must be readable by others."""
+    for d in (tmp, root):
+        os.chmod(d, 0o755)
+    conf = f"""worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx.err;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  sendfile on;
+  keepalive_requests 1000000;
+  server {{ listen {ip}:{port} reuseport backlog=4096; root {root}; }}
+}}
+"""
+    path = f"{tmp}/nginx.conf"
+    with open(path, "w") as f:
+        f.write(conf)
+    return path

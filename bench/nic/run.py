@@ -14,7 +14,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from benchlib import Daemon, Hosts, cpu_seconds, run_json, sh  # noqa: E402
+from benchlib import Daemon, Hosts, cpu_seconds, run_json, sh, write_nginx_conf  # noqa: E402
 
 
 def measure_rx(hosts, build, tmp, peer, seconds):
@@ -76,21 +76,7 @@ def nginx_conf(tmp, ip):
     os.makedirs(f"{tmp}/www", exist_ok=True)
     with open(f"{tmp}/www/1k", "wb") as f:
         f.write(b"x" * 1024)
-    conf = f"""worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx.err;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  sendfile on;
-  keepalive_requests 1000000;
-  server {{ listen {ip}:8080 reuseport backlog=4096; root {tmp}/www; }}
-}}
-"""
-    path = f"{tmp}/nginx.conf"
-    with open(path, "w") as f:
-        f.write(conf)
-    return path
+    return write_nginx_conf(tmp, ip, 8080, f"{tmp}/www")
 
 
 def wrk(hosts, close, seconds):
@@ -99,6 +85,8 @@ def wrk(hosts, close, seconds):
         args += ["-H", "Connection: close"]
     out = sh(*hosts.client(*args, f"http://{hosts.SERVER_IP}:8080/1k"))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    if "Non-2xx" in out:
+        raise RuntimeError(f"nginx answered with errors: {out}")
     errors = re.search(r"Socket errors: (.*)", out)
     return rps, errors.group(1) if errors else ""
 
