@@ -88,11 +88,11 @@ echo "<h1>MultiStack says hello</h1>" >"$www/index.html"
 head -c 1024 /dev/urandom >"$www/1k.bin"
 chmod 644 "$www"/*
 # Background programs run under `ip netns exec` directly, so that $! is the program.
-ip netns exec "$SERVER_NS" build/src/multistackd --iface "$SERVER_IF" --socket "$sock" 2>"$tmp/daemon.log" &
+ip netns exec "$SERVER_NS" taskset -c 1 build/src/multistackd --iface "$SERVER_IF" --socket "$sock" 2>"$tmp/daemon.log" &
 pids+=($!)
 for _ in $(seq 50); do [[ -S "$sock" ]] && break; sleep 0.1; done
 sed 's/^/   /' "$tmp/daemon.log"
-ip netns exec "$SERVER_NS" build/tools/ms-httpd --transport utcp --socket "$sock" --listen "$SERVER_IP:80" \
+ip netns exec "$SERVER_NS" taskset -c 1 build/tools/ms-httpd --transport utcp --socket "$sock" --listen "$SERVER_IP:80" \
   --root "$www" >"$tmp/httpd.log" 2>&1 &
 pids+=($!)
 ip netns exec "$SERVER_NS" build/tools/ms-udp-echo --socket "$sock" --listen "$SERVER_IP:7" >"$tmp/echo.log" &
@@ -104,7 +104,7 @@ error_log $tmp/nginx.err;
 events { worker_connections 4096; }
 http { access_log off; sendfile on; server { listen $SERVER_IP:8080; root $www; } }
 NGINX
-ip netns exec "$SERVER_NS" nginx -c "$tmp/nginx.conf" -g "daemon off;" &
+ip netns exec "$SERVER_NS" taskset -c 1 nginx -c "$tmp/nginx.conf" -g "daemon off;" &
 pids+=($!)
 sleep 1
 sed 's/^/   /' "$tmp/httpd.log"

@@ -186,11 +186,11 @@ void Session::respond(std::string_view method, std::string_view target, bool kee
         closing_ = true;
     }
     if (it == snap->files.end()) {
-        queue(404, "text/html", "<html><body><h1>404 Not Found</h1></body></html>\n", method == "HEAD", nullptr, 0);
+        queue(404, "text/html", "<html><body><h1>404 Not Found</h1></body></html>\n", method == "HEAD", nullptr, nullptr);
         return;
     }
     const File& f = it->second;
-    queue(200, f.content_type, f.content, method == "HEAD", std::move(snap), f.content.size());
+    queue(200, f.content_type, f.content, method == "HEAD", std::move(snap), &f);
 }
 
 void Session::error(int status) {
@@ -199,12 +199,12 @@ void Session::error(int status) {
     in_.clear();
     std::string body = "<html><body><h1>" + std::to_string(status) + " " + std::string(reason(status)) +
                        "</h1></body></html>\n";
-    queue(status, "text/html", body, false, nullptr, 0);
+    queue(status, "text/html", body, false, nullptr, nullptr);
 }
 
 void Session::queue(int status, std::string_view content_type, std::string_view body, bool head_only,
-                    std::shared_ptr<const FileCache::Snapshot> pin, std::size_t length) {
-    if (!pin) length = body.size();
+                    std::shared_ptr<const FileCache::Snapshot> pin, const File* file) {
+    const std::size_t length = body.size();
     std::string head;
     head.reserve(256);
     head += "HTTP/1.1 ";
@@ -217,6 +217,10 @@ void Session::queue(int status, std::string_view content_type, std::string_view 
     head += content_type;
     head += "\r\nContent-Length: ";
     head += std::to_string(length);
+    if (file) {
+        head += "\r\nLast-Modified: ";
+        head += file->last_modified;
+    }
     if (status == 405) head += "\r\nAllow: GET, HEAD";
     head += close_after_ ? "\r\nConnection: close\r\n\r\n" : "\r\nConnection: keep-alive\r\n\r\n";
     Chunk c{std::move(head), head_only ? std::string_view{} : body, std::move(pin)};

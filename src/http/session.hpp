@@ -61,8 +61,9 @@ private:
     bool parse_one(std::uint64_t now_ms);
     void respond(std::string_view method, std::string_view target, bool keep_alive);
     void error(int status);
+    // `file` is the cached file served (null for error pages, whose body is copied).
     void queue(int status, std::string_view content_type, std::string_view body, bool head_only,
-               std::shared_ptr<const FileCache::Snapshot> pin, std::size_t length);
+               std::shared_ptr<const FileCache::Snapshot> pin, const File* file);
 
     const FileCache& files_;
     Timeouts timeouts_;
