@@ -62,11 +62,12 @@ class ServerSide:
             self.url_port = 8081
             cmd = [f"{build}/tools/ms-httpd", "--transport", "kernel", "--listen", f"{ip}:8081", "--root", www]
         else:
-            self.url_port = 8082
+            # A port per nginx configuration: the previous one's TIME_WAIT sockets stay.
+            self.url_port = 8082 if config == "nginx-tso" else 8083
             tso = "on" if config == "nginx-tso" else "off"
             subprocess.run(hosts.server("ethtool", "-K", hosts.SERVER_IF, "tso", tso, "gso", tso), check=True,
                            capture_output=True)
-            cmd = ["nginx", "-c", write_nginx_conf(tmp, ip, 8082, www), "-g", "daemon off;"]
+            cmd = ["nginx", "-c", write_nginx_conf(tmp, ip, self.url_port, www), "-g", "daemon off;"]
         proc = subprocess.Popen(hosts.server("taskset", "-c", "1", *cmd), stdout=subprocess.DEVNULL)
         self.procs.append(proc)
         time.sleep(0.8)
