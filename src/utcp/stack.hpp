@@ -58,6 +58,10 @@ struct StackConfig {
     std::uint16_t mtu = 1500;
     ConnOptions defaults;                  // for new connections; listeners may override
     std::uint32_t time_wait_ms = 60'000;   // 2*MSL; Linux uses 60 s
+    // At most this many TIME_WAIT records; past it a closing connection skips TIME_WAIT,
+    // as Linux does past tcp_max_tw_buckets (same default). Bounds memory and lookups
+    // when a server closes tens of thousands of connections a second.
+    std::uint32_t max_time_wait = 262'144;
     std::uint32_t challenge_acks_per_second = 1000;  // RFC 5961 §7
     std::uint32_t max_connections = 1'000'000;
     // Next-hop MAC for an address, or nothing if it cannot be resolved.
@@ -73,7 +77,7 @@ struct StackStats {
     std::uint64_t no_connection = 0;       // answered with a RST
     std::uint64_t syn_queue_full = 0, backlog_full = 0, too_many_connections = 0, no_route = 0;
     std::uint64_t challenge_acks_limited = 0;
-    std::uint64_t time_wait_reused = 0, time_wait_acks = 0;
+    std::uint64_t time_wait_reused = 0, time_wait_acks = 0, time_wait_overflow = 0;
     std::uint64_t udp_no_socket = 0;
     std::uint64_t tx_ring_full = 0;
     std::uint64_t connections_opened = 0, connections_closed = 0;

@@ -74,6 +74,7 @@ PacketScript::PacketScript(ScriptConfig config) : config_(std::move(config)) {
     sc.address = kLocalIp;
     sc.defaults = config_.options;
     sc.time_wait_ms = config_.time_wait_ms;
+    sc.max_time_wait = config_.max_time_wait;
     sc.challenge_acks_per_second = config_.challenge_acks_per_second;
     sc.resolve = [](const wire::IpAddr&) { return std::optional<wire::MacAddr>(kPeerMac); };
     sc.isn = [this](const FourTuple&, std::uint64_t) { return Seq32(our_isn_); };

@@ -39,6 +39,7 @@ namespace ms::utcp::test {
 
 struct ScriptConfig {
     std::uint32_t time_wait_ms = 60'000;
+    std::uint32_t max_time_wait = 262'144;
     std::uint32_t challenge_acks_per_second = 1000;
     ConnOptions options;
     std::uint32_t backlog = 128;

@@ -96,6 +96,27 @@ state TIME_WAIT
 )");
 }
 
+TEST(TimeWait, PastTheLimitAClosingConnectionSkipsTimeWait) {
+    ScriptConfig config;
+    config.max_time_wait = 1;
+    PacketScript s(config);
+    s.run(kPassiveOpen);
+    s.run(kToTimeWait);
+    s.run(R"(
+peer_port 40001
+< S seq=0 win=65535
+> S. seq=0 ack=1
+< . seq=1 ack=1 win=65535
+app close
+> F. seq=1 ack=1
+< F. seq=1 ack=2 win=65535
+> . seq=2 ack=2
+)");
+    EXPECT_EQ(s.stack().time_wait().size(), 1u);
+    EXPECT_EQ(s.stack().stats().time_wait_overflow, 1u);
+    EXPECT_EQ(s.stack().connection_count(), 0u) << "the connection is gone all the same";
+}
+
 TEST(TimeWait, ActiveCloserCannotReuseTheTupleUntilItExpires) {
     PacketScript s(short_time_wait());
     s.run(kActiveOpen);
