@@ -8,7 +8,6 @@ with Connection: close (the paper's set-up) and with keep-alive. The server side
 server-side CPU time per request (from /proc, multistackd included), then repeats 1 KB
 and 32 KB with the server side capped to half a core by the cgroup cpu controller.
 Writes JSON and two PNG plots."""
-import argparse
 import json
 import os
 import re
@@ -19,7 +18,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from benchlib import Daemon, Hosts, cpu_seconds, sh, write_nginx_conf  # noqa: E402
+from benchlib import Daemon, Hosts, cpu_seconds, sh, write_nginx_conf, driver_arguments  # noqa: E402
 
 SIZES_KB = [1, 2, 4, 8, 16, 32]
 CONFIGS = ["ms-httpd-utcp", "ms-httpd-kernel", "nginx-tso", "nginx-no-tso"]
@@ -160,9 +159,7 @@ def plot(result, path_prefix):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--build", required=True)
-    ap.add_argument("--out", required=True)
+    ap = driver_arguments(__doc__)
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--spin-rounds", type=int, default=2000, help="multistackd --spin-rounds")

@@ -1,5 +1,6 @@
 """Shared by the benchmark drivers: test hosts (scripts/netns.sh), multistackd, and
 CPU accounting from /proc. Benchmarks run as root and make their own namespaces."""
+import argparse
 import json
 import os
 import signal
@@ -86,3 +87,11 @@ http {{
     with open(path, "w") as f:
         f.write(conf)
     return path
+
+
+def driver_arguments(doc):
+    """The arguments every benchmark driver takes: the build tree and the JSON to write."""
+    ap = argparse.ArgumentParser(description=doc)
+    ap.add_argument("--build", required=True, help="the CMake build tree")
+    ap.add_argument("--out", required=True, help="the JSON file to write (plots go next to it)")
+    return ap

@@ -3,7 +3,6 @@
 raw AF_XDP program with no switch, in the same run; the cost to a legacy kernel server
 (nginx and wrk) with the switch attached; and the idle cost. Writes one JSON file and a
 PNG plot. Run as root; it makes and removes its own namespaces (scripts/netns.sh)."""
-import argparse
 import json
 import os
 import re
@@ -14,7 +13,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from benchlib import Daemon, Hosts, cpu_seconds, run_json, sh, write_nginx_conf  # noqa: E402
+from benchlib import Daemon, Hosts, cpu_seconds, run_json, sh, write_nginx_conf, driver_arguments  # noqa: E402
 
 
 def measure_rx(hosts, build, tmp, peer, seconds):
@@ -160,9 +159,7 @@ def plot(result, path):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--build", required=True)
-    ap.add_argument("--out", required=True)
+    ap = driver_arguments(__doc__)
     ap.add_argument("--seconds", type=float, default=5)
     args = ap.parse_args()
     hosts = Hosts(f"bn{os.getpid() % 100000}")

@@ -4,7 +4,6 @@ teardown rates, with the server end on UTCP (through multistackd) and on the ker
 the same run, on the same veth. The client end is always the kernel's (ms-tcp-bench).
 The server side (server, plus multistackd for UTCP) is pinned to core 1, the client to
 core 0. Each figure is the median of --repeat runs. Writes JSON and a PNG plot."""
-import argparse
 import json
 import os
 import signal
@@ -15,7 +14,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from benchlib import Daemon, Hosts, cpu_seconds, run_json, system_busy_seconds  # noqa: E402
+from benchlib import Daemon, Hosts, cpu_seconds, run_json, system_busy_seconds, driver_arguments  # noqa: E402
 
 
 class Server:
@@ -130,9 +129,7 @@ def plot(result, path):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--build", required=True)
-    ap.add_argument("--out", required=True)
+    ap = driver_arguments(__doc__)
     ap.add_argument("--bytes", type=int, default=1 << 30)
     ap.add_argument("--connections", type=int, default=20000)
     ap.add_argument("--repeat", type=int, default=3)
