@@ -15,8 +15,7 @@
 #include <vector>
 
 #include "utcp/stack.hpp"
-#include "wire/checksum.hpp"
-#include "wire/ethernet.hpp"
+#include "wire/build.hpp"
 #include "wire/frame.hpp"
 #include "wire/ip.hpp"
 
@@ -63,19 +62,17 @@ private:
 };
 
 std::vector<std::uint8_t> build_frame(std::uint16_t src_port, const wire::TcpRepr& tcp, wire::Bytes payload) {
-    const std::size_t hlen = tcp.header_len();
-    std::vector<std::uint8_t> f(14 + 20 + hlen + payload.size());
-    wire::EthernetRepr{.dst = kLocalMac, .src = kPeerMac}.emit(f);
-    wire::Ipv4Repr{.src = kPeerIp, .dst = kLocalIp, .protocol = wire::ipproto::tcp,
-                   .payload_len = static_cast<std::uint16_t>(hlen + payload.size())}
-        .emit(wire::MutBytes(f).subspan(14));
-    wire::MutBytes l4 = wire::MutBytes(f).subspan(34);
     wire::TcpRepr t = tcp;
     t.src_port = src_port;
     t.dst_port = 80;
-    t.emit(l4);
-    wire::copy_bytes(l4.data() + hlen, payload);
-    wire::store_be16(l4.data() + 16, wire::transport_checksum(kPeerIp, kLocalIp, wire::ipproto::tcp, l4));
+    const std::size_t hlen = t.header_len();
+    std::vector<std::uint8_t> f(14 + 20 + hlen + payload.size());
+    wire::emit_ipv4_frame(f, {.dst = kLocalMac, .src = kPeerMac},
+                          {.src = kPeerIp, .dst = kLocalIp, .protocol = wire::ipproto::tcp}, hlen + payload.size(),
+                          [&](wire::MutBytes l4) {
+                              t.emit(l4);
+                              wire::copy_bytes(l4.data() + hlen, payload);
+                          });
     return f;
 }
 

@@ -104,20 +104,24 @@ Port::Port(std::uint32_t id, ring::Region region, std::vector<ring::EventFd> to_
 namespace {
 
 // Both directions of a pair share the to_app eventfd; a wakeup for the other one is
-// harmless, the caller looks again.
-void sleep_on(ring::AppRing& r, const ring::EventFd& event, int timeout_ms) {
-    if (r.prepare_to_sleep()) return;
-    pollfd pfd{event.fd(), POLLIN, 0};
-    (void)::poll(&pfd, 1, timeout_ms);
+// harmless, the caller looks again. Returns true if `also` (when >= 0) became readable
+// or hung up.
+bool sleep_on(ring::AppRing& r, const ring::EventFd& event, int timeout_ms, int also) {
+    if (r.prepare_to_sleep()) return false;
+    pollfd fds[2] = {{event.fd(), POLLIN, 0}, {also, POLLIN | POLLRDHUP, 0}};
+    const int n = ::poll(fds, also >= 0 ? 2 : 1, timeout_ms);
     event.drain();
     r.wake();
+    return n > 0 && also >= 0 && (fds[1].revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 }  // namespace
 
-void Port::wait(std::uint32_t pair, int timeout_ms) { sleep_on(rx_.at(pair), to_app_.at(pair), timeout_ms); }
+bool Port::wait(std::uint32_t pair, int timeout_ms, int also_fd) {
+    return sleep_on(rx_.at(pair), to_app_.at(pair), timeout_ms, also_fd);
+}
 
-void Port::wait_for_room(std::uint32_t pair, int timeout_ms) { sleep_on(tx_.at(pair), to_app_.at(pair), timeout_ms); }
+void Port::wait_for_room(std::uint32_t pair, int timeout_ms) { (void)sleep_on(tx_.at(pair), to_app_.at(pair), timeout_ms, -1); }
 
 Result<Connection> Connection::open(const std::string& socket_path) {
     const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);

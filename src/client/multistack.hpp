@@ -75,8 +75,10 @@ public:
     [[nodiscard]] ring::AppTxRing& tx(std::uint32_t pair = 0) { return tx_.at(pair); }
     [[nodiscard]] ring::AppRxRing& rx(std::uint32_t pair = 0) { return rx_.at(pair); }
     // Sleeps until frames arrive on `pair`'s rx ring or `timeout_ms` passes (-1: no limit).
-    // Returns immediately if frames are already there.
-    void wait(std::uint32_t pair, int timeout_ms);
+    // Returns immediately if frames are already there. With `also_fd`, it also wakes
+    // when that descriptor becomes readable or hangs up, and then returns true (an
+    // event loop watches the control socket so, to notice multistackd going away).
+    bool wait(std::uint32_t pair, int timeout_ms, int also_fd = -1);
     // Sleeps until `pair`'s tx ring has room or `timeout_ms` passes.
     void wait_for_room(std::uint32_t pair, int timeout_ms);
     [[nodiscard]] int rx_event_fd(std::uint32_t pair = 0) const { return to_app_.at(pair).fd(); }

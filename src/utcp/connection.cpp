@@ -115,7 +115,9 @@ void Connection::on_segment(const Segment& in, std::uint64_t now_ms) {
         ack_now_ = true;
         wake();
     }
-    if (seg.has(syn)) return void(check_syn(seg, now_ms));  // RFC 5961 §4.2: whatever its sequence number
+    // RFC 5961 §4.2: a SYN in a synchronised state draws a challenge ACK, whatever its
+    // sequence number.
+    if (seg.has(syn)) return send_challenge_ack(now_ms);
     if (!acceptable(seg)) {
         // §3.10.7.4 first check: answer with an ACK unless it is a RST. A zero window
         // still takes valid ACKs (the "special allowance").
@@ -126,7 +128,7 @@ void Connection::on_segment(const Segment& in, std::uint64_t now_ms) {
         if (zero_window_ack && check_ack(seg, now_ms)) process_ack(seg, now_ms);
         return;
     }
-    if (seg.has(rst)) return void(check_rst(seg, now_ms));
+    if (seg.has(rst)) return on_rst(seg, now_ms);
     if (!seg.has(ack)) return;  // §3.10.7.4 fifth check: drop a segment without ACK
     if (!check_ack(seg, now_ms)) return;
     process_ack(seg, now_ms);
@@ -150,7 +152,7 @@ void Connection::on_segment_syn_sent(const Segment& seg, std::uint64_t now_ms) {
         return;
     }
     if (seg.has(rst)) {
-        if (has_ack) fail(ConnError::refused, now_ms);  // RFC 5961 §3.2: only with an acceptable ACK
+        if (has_ack) fail(ConnError::refused);  // RFC 5961 §3.2: only with an acceptable ACK
         return;
     }
     if (!seg.has(syn)) return;
@@ -191,11 +193,8 @@ bool Connection::acceptable(const Segment& seg) const {
 
 // RFC 5961 §3.2: only a RST at exactly RCV.NXT resets; one elsewhere in the window
 // draws a challenge ACK, which a genuine peer answers with an exact RST.
-bool Connection::check_rst(const Segment& seg, std::uint64_t now_ms) {
-    if (seg.seq != rcv.nxt) {
-        send_challenge_ack(now_ms);
-        return false;
-    }
+void Connection::on_rst(const Segment& seg, std::uint64_t now_ms) {
+    if (seg.seq != rcv.nxt) return send_challenge_ack(now_ms);
     switch (state_) {
         case State::syn_received:  // §3.10.7.4: a passive open just goes away
         case State::closing:
@@ -203,15 +202,8 @@ bool Connection::check_rst(const Segment& seg, std::uint64_t now_ms) {
             finish();
             break;
         default:
-            fail(ConnError::reset, now_ms);
+            fail(ConnError::reset);
     }
-    return true;
-}
-
-// RFC 5961 §4.2: a SYN in a synchronised state, in the window or not, draws a challenge ACK.
-bool Connection::check_syn(const Segment&, std::uint64_t now_ms) {
-    send_challenge_ack(now_ms);
-    return false;
 }
 
 void Connection::send_challenge_ack(std::uint64_t now_ms) {
@@ -417,7 +409,7 @@ void Connection::enter(State s, std::uint64_t now_ms) {
     wake();
 }
 
-void Connection::fail(ConnError e, std::uint64_t) {
+void Connection::fail(ConnError e) {
     error_ = e;
     events_ |= event::error;
     finish();
@@ -521,7 +513,7 @@ void Connection::set_options(const ConnOptions& o) {
 void Connection::on_timer(TimerKind kind, std::uint64_t now_ms) {
     switch (kind) {
         case TimerKind::retransmit:
-            return persisting_ ? on_persist_timeout(now_ms) : on_retransmit_timeout(now_ms);
+            return persisting_ ? on_persist_timeout(now_ms) : on_retransmit_timeout();
         case TimerKind::delayed_ack:
             ack_now_ = true;
             return wake();
@@ -532,10 +524,10 @@ void Connection::on_timer(TimerKind kind, std::uint64_t now_ms) {
 
 // RFC 6298 §5.4 to §5.7 and RFC 5681 §3.1: back off, shrink to one segment, and resend
 // from SND.UNA.
-void Connection::on_retransmit_timeout(std::uint64_t now_ms) {
+void Connection::on_retransmit_timeout() {
     const bool handshake = state_ == State::syn_sent || (state_ == State::syn_received && snd.una == snd.iss);
     const std::uint32_t limit = handshake ? options_.max_syn_retransmits : options_.max_retransmits;
-    if (++retransmits_in_row_ > limit) return fail(ConnError::timed_out, now_ms);
+    if (++retransmits_in_row_ > limit) return fail(ConnError::timed_out);
     ++stats_.timeouts;
     rtt_.back_off();
     timed_seq_.reset();  // Karn's rule
@@ -573,7 +565,7 @@ void Connection::on_idle_timeout(std::uint64_t now_ms) {
     if (now_ms - last_recv_ms_ < options_.keepalive_idle_ms && keepalive_sent_ == 0) {
         return arm(idle_timer_, last_recv_ms_ + options_.keepalive_idle_ms);
     }
-    if (keepalive_sent_ >= options_.keepalive_probes) return fail(ConnError::timed_out, now_ms);
+    if (keepalive_sent_ >= options_.keepalive_probes) return fail(ConnError::timed_out);
     ++keepalive_sent_;
     ++stats_.keepalive_probes;
     keepalive_due_ = true;

@@ -174,8 +174,7 @@ private:
     // Segment arrival, split as RFC 9293 §3.10.7 lays it out.
     void on_segment_syn_sent(const Segment& seg, std::uint64_t now_ms);
     bool acceptable(const Segment& seg) const;
-    bool check_rst(const Segment& seg, std::uint64_t now_ms);
-    bool check_syn(const Segment& seg, std::uint64_t now_ms);
+    void on_rst(const Segment& seg, std::uint64_t now_ms);
     bool check_ack(const Segment& seg, std::uint64_t now_ms);
     void process_ack(const Segment& seg, std::uint64_t now_ms);
     void process_dup_ack(const Segment& seg);
@@ -203,14 +202,14 @@ private:
     void arm_timers(std::uint64_t now_ms);
 
     // Timers.
-    void on_retransmit_timeout(std::uint64_t now_ms);
+    void on_retransmit_timeout();
     void on_persist_timeout(std::uint64_t now_ms);
     void on_idle_timeout(std::uint64_t now_ms);
     void arm(ConnTimer& t, std::uint64_t deadline_ms) { host_.timers().schedule(t, deadline_ms); }
     void disarm(ConnTimer& t) { host_.timers().cancel(t); }
 
     void enter(State s, std::uint64_t now_ms);
-    void fail(ConnError e, std::uint64_t now_ms);
+    void fail(ConnError e);
     void finish();
     void wake() { host_.mark_dirty(*this); }
     void app_read();

@@ -1,8 +1,6 @@
 #include "utcp/event_loop.hpp"
 
 #include <netinet/in.h>
-#include <poll.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <ctime>
@@ -142,24 +140,11 @@ void EventLoop::sleep_until_due(std::uint64_t now_ms, int max_sleep_ms) {
     std::uint64_t wait = due == UINT64_MAX ? UINT64_MAX : due - now_ms;
     if (max_sleep_ms >= 0) wait = std::min<std::uint64_t>(wait, static_cast<std::uint64_t>(max_sleep_ms));
     // Wake at least every 100 ms so that stop() from a signal handler is seen.
-    sleep_on_port(static_cast<int>(std::min<std::uint64_t>(wait, 100)));
-}
-
-// Port::wait's protocol (mark asleep, re-check, poll, drain, wake), polling the control
-// socket too: if multistackd goes away, the port is dead and the loop stops.
-void EventLoop::sleep_on_port(int timeout_ms) {
-    ring::AppRxRing& rx = port_.rx();
-    if (rx.prepare_to_sleep()) return;
-    pollfd fds[2] = {{port_.rx_event_fd(), POLLIN, 0}, {control_.fd(), POLLIN | POLLRDHUP, 0}};
-    if (::poll(fds, 2, timeout_ms) > 0) {
-        std::uint64_t count;
-        if (fds[0].revents & POLLIN) (void)!::read(fds[0].fd, &count, sizeof count);
-        if (fds[1].revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) {
-            daemon_gone_ = true;
-            stop();
-        }
+    // The control socket is watched too: if multistackd goes away, the port is dead.
+    if (port_.wait(0, static_cast<int>(std::min<std::uint64_t>(wait, 100)), control_.fd())) {
+        daemon_gone_ = true;
+        stop();
     }
-    rx.wake();
 }
 
 }  // namespace ms::utcp

@@ -72,7 +72,6 @@ private:
     void release_ephemeral(std::uint16_t port);
     std::uint32_t take_batch(std::uint64_t now_ms);
     void sleep_until_due(std::uint64_t now_ms, int max_sleep_ms);
-    void sleep_on_port(int timeout_ms);
 
     client::Connection control_;
     client::Port& port_;

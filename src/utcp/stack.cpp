@@ -3,17 +3,13 @@
 #include <algorithm>
 #include <cstring>
 
-#include "wire/checksum.hpp"
-#include "wire/ethernet.hpp"
-#include "wire/frame.hpp"
-#include "wire/ip.hpp"
+#include "wire/build.hpp"
 
 namespace ms::utcp {
 
 using namespace wire::tcpflag;
 
 struct Stack::Ipv4Packet {
-    wire::MacAddr src_mac;
     wire::IpAddr src;
     wire::IpAddr dst;
     wire::Bytes l4;
@@ -37,15 +33,16 @@ Stack::~Stack() {
 void Stack::input(wire::Bytes frame, std::uint64_t now_ms) {
     now_ms_ = now_ms;
     ++stats_.frames_in;
-    wire::ParsedFrame p;
-    if (wire::parse_frame(frame, p)) return void(++stats_.malformed);
-    if (p.ethertype != wire::ethertype::ipv4) return void(++stats_.not_ipv4);
-    auto ip = wire::Ipv4View::parse(frame.subspan(p.l3_offset));
+    // Each layer is parsed once, by the view that the next step uses.
+    auto eth = wire::EthernetView::parse(frame);
+    if (!eth) return void(++stats_.malformed);
+    if (eth->ethertype() != wire::ethertype::ipv4) return void(++stats_.not_ipv4);
+    auto ip = wire::Ipv4View::parse(eth->payload());
     if (!ip) return void(++stats_.malformed);
     if (!ip->checksum_ok()) return void(++stats_.bad_checksum);
     if (ip->is_fragment()) return void(++stats_.fragments);
     if (!(ip->dst() == config_.address)) return void(++stats_.not_our_address);
-    const Ipv4Packet packet{p.src_mac, ip->src(), ip->dst(), ip->payload()};
+    const Ipv4Packet packet{ip->src(), ip->dst(), ip->payload()};
     if (ip->protocol() == wire::ipproto::tcp) return input_tcp(packet, now_ms);
     if (ip->protocol() == wire::ipproto::udp) return input_udp(packet);
     ++stats_.malformed;
@@ -355,26 +352,15 @@ bool Stack::emit(const Route& route, const OutSegment& seg) {
 template <class WriteL4>
 bool Stack::emit_ip(const wire::MacAddr& dst_mac, const wire::IpAddr& dst, std::uint8_t protocol, std::size_t l4_len,
                     const WriteL4& write_l4) {
-    constexpr std::size_t l3 = wire::kEthernetHeaderLen;
-    constexpr std::size_t l4 = l3 + wire::kIpv4MinHeaderLen;
-    const wire::MutBytes buf = link_.next_tx_buffer();
-    if (buf.size() < l4 + l4_len) {
+    const std::size_t len = wire::emit_ipv4_frame(
+        link_.next_tx_buffer(), {.dst = dst_mac, .src = config_.mac, .ethertype = wire::ethertype::ipv4},
+        {.src = config_.address, .dst = dst, .protocol = protocol, .ident = ip_ident_++, .dont_fragment = true}, l4_len,
+        write_l4);
+    if (len == 0) {
         ++stats_.tx_ring_full;
         return false;
     }
-    wire::EthernetRepr{.dst = dst_mac, .src = config_.mac, .ethertype = wire::ethertype::ipv4}.emit(buf);
-    wire::Ipv4Repr{.src = config_.address,
-                   .dst = dst,
-                   .protocol = protocol,
-                   .payload_len = static_cast<std::uint16_t>(l4_len),
-                   .ident = ip_ident_++,
-                   .dont_fragment = true}
-        .emit(buf.subspan(l3));
-    const wire::MutBytes segment = buf.subspan(l4, l4_len);
-    write_l4(segment);
-    wire::store_be16(segment.data() + (protocol == wire::ipproto::tcp ? 16 : 6),
-                     wire::transport_checksum(config_.address, dst, protocol, segment));
-    link_.commit_tx(l4 + l4_len);
+    link_.commit_tx(len);
     ++stats_.frames_out;
     return true;
 }

@@ -3,9 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "utcp/stack.hpp"
-#include "wire/checksum.hpp"
-#include "wire/ethernet.hpp"
-#include "wire/ip.hpp"
+#include "wire/build.hpp"
 
 namespace ms::utcp::test {
 namespace {
@@ -29,15 +27,13 @@ StackConfig config() {
 std::vector<std::uint8_t> udp_frame(std::uint16_t dst_port, std::string_view text,
                                     const std::function<void(wire::Ipv4Repr&)>& mutate = {}) {
     std::vector<std::uint8_t> f(14 + 20 + 8 + text.size());
-    wire::EthernetRepr{.dst = kLocalMac, .src = kPeerMac}.emit(f);
-    wire::Ipv4Repr ip{.src = kPeerIp, .dst = kLocalIp, .protocol = wire::ipproto::udp,
-                      .payload_len = static_cast<std::uint16_t>(8 + text.size())};
+    wire::Ipv4Repr ip{.src = kPeerIp, .dst = kLocalIp, .protocol = wire::ipproto::udp};
     if (mutate) mutate(ip);
-    ip.emit(wire::MutBytes(f).subspan(14));
-    wire::MutBytes l4 = wire::MutBytes(f).subspan(34);
-    wire::UdpRepr{.src_port = 5353, .dst_port = dst_port, .payload_len = static_cast<std::uint16_t>(text.size())}.emit(l4);
-    std::memcpy(l4.data() + 8, text.data(), text.size());
-    wire::store_be16(l4.data() + 6, wire::transport_checksum(kPeerIp, kLocalIp, wire::ipproto::udp, l4));
+    wire::emit_ipv4_frame(f, {.dst = kLocalMac, .src = kPeerMac}, ip, 8 + text.size(), [&](wire::MutBytes l4) {
+        wire::UdpRepr{.src_port = 5353, .dst_port = dst_port, .payload_len = static_cast<std::uint16_t>(text.size())}
+            .emit(l4);
+        std::memcpy(l4.data() + 8, text.data(), text.size());
+    });
     return f;
 }
 

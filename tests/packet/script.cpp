@@ -6,8 +6,7 @@
 #include <map>
 #include <sstream>
 
-#include "wire/checksum.hpp"
-#include "wire/ethernet.hpp"
+#include "wire/build.hpp"
 #include "wire/ip.hpp"
 
 namespace ms::utcp::test {
@@ -168,16 +167,14 @@ void PacketScript::inject(const Line& line, bool flush) {
     const std::size_t len = line.has("len") ? line.number_of("len") : 0;
     const std::size_t hlen = tcp.header_len();
     std::vector<std::uint8_t> frame(14 + 20 + hlen + len);
-    wire::EthernetRepr{.dst = kLocalMac, .src = kPeerMac}.emit(frame);
-    wire::Ipv4Repr{.src = kPeerIp, .dst = kLocalIp, .protocol = wire::ipproto::tcp,
-                   .payload_len = static_cast<std::uint16_t>(hlen + len)}
-        .emit(wire::MutBytes(frame).subspan(14));
-    wire::MutBytes l4 = wire::MutBytes(frame).subspan(34);
-    tcp.emit(l4);
-    // Data byte k of the segment is stream byte (seq - ISN - 1 + k).
-    const std::uint32_t stream_at = tcp.seq - peer_isn_ - 1;
-    for (std::size_t k = 0; k < len; ++k) l4[hlen + k] = pattern_byte(std::uint32_t(stream_at + k));
-    wire::store_be16(l4.data() + 16, wire::transport_checksum(kPeerIp, kLocalIp, wire::ipproto::tcp, l4));
+    wire::emit_ipv4_frame(frame, {.dst = kLocalMac, .src = kPeerMac},
+                          {.src = kPeerIp, .dst = kLocalIp, .protocol = wire::ipproto::tcp}, hlen + len,
+                          [&](wire::MutBytes l4) {
+                              tcp.emit(l4);
+                              // Data byte k of the segment is stream byte (seq - ISN - 1 + k).
+                              const std::uint32_t stream_at = tcp.seq - peer_isn_ - 1;
+                              for (std::size_t k = 0; k < len; ++k) l4[hlen + k] = pattern_byte(stream_at + k);
+                          });
     stack_->input(frame, now_);
     if (flush) stack_->flush(now_);
 }
