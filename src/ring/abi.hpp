@@ -31,8 +31,12 @@ namespace ms::ring {
 
 inline constexpr std::uint32_t kRegionMagic = 0x4d535452;  // "MSTR"
 inline constexpr std::uint32_t kAbiVersion = 1;
-inline constexpr std::uint32_t kBufferSize = 2048;  // holds a 1518-byte frame
-inline constexpr std::uint32_t kMaxFrameSize = 1518;  // 1514 + one VLAN tag
+inline constexpr std::uint32_t kBufferSize = 2048;  // one slot's buffer
+// The one bound on a frame, wherever it is held: a port's slot (a longer tx slot length
+// is a ring fault), a queue cell between workers, a capture queue, a capture message.
+// 1514 bytes of an untagged frame at MTU 1500, plus room for one VLAN tag that the NIC
+// side may see (tagged frames are never transmitted from ports).
+inline constexpr std::uint32_t kMaxFrameSize = 1518;
 static_assert(kBufferSize >= kMaxFrameSize);
 inline constexpr std::uint32_t kMaxSlotsPerRing = 16384;
 inline constexpr std::uint32_t kMaxRingPairs = 64;
@@ -70,7 +74,7 @@ static_assert(offsetof(RingControl, kick_app) == 2 * kCacheLine);
 
 struct Slot {
     std::uint32_t offset;  // of the buffer, from the region start
-    std::uint16_t len;     // frame bytes in the buffer
+    std::uint16_t len;     // frame bytes in the buffer, at most kMaxFrameSize
     std::uint16_t flags;   // reserved, zero
 };
 static_assert(sizeof(Slot) == 8);

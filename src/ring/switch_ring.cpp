@@ -45,7 +45,7 @@ bool SwitchRing::read_head(std::uint32_t& head) {
 bool SwitchRing::load_slot(std::uint32_t i, Slot& out, std::uint32_t min_len) {
     // One copy of the slot, so the application cannot change it between check and use.
     std::memcpy(&out, &slots_[i], sizeof out);
-    if (out.len > kBufferSize || out.len < min_len) {
+    if (out.len > kMaxFrameSize || out.len < min_len) {
         latch(RingFault::slot_too_long);
         return false;
     }

@@ -24,7 +24,7 @@ enum class RingFault : std::uint8_t {
     head_outside_window, // head moved backwards or past tail
     cur_out_of_range,    // cur >= n or outside [head, tail]
     tail_overwritten,    // the application stored into tail
-    slot_too_long,       // slot length beyond the buffer size (or, on tx, below 14)
+    slot_too_long,       // slot length beyond kMaxFrameSize (or, on tx, below 14)
     slot_bad_offset,     // slot buffer not a buffer of this region
     count_
 };

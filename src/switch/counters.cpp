@@ -12,6 +12,7 @@ std::string_view to_string(DropReason r) {
         case DropReason::bad_total_length: return "bad_total_length";
         case DropReason::bad_transport: return "bad_transport";
         case DropReason::multicast: return "multicast";
+        case DropReason::vlan_tagged: return "vlan_tagged";
         case DropReason::bad_src_mac: return "bad_src_mac";
         case DropReason::not_ip: return "not_ip";
         case DropReason::bad_ip_checksum: return "bad_ip_checksum";
@@ -21,6 +22,8 @@ std::string_view to_string(DropReason r) {
         case DropReason::ring_full: return "ring_full";
         case DropReason::port_failed: return "port_failed";
         case DropReason::fault_injected: return "fault_injected";
+        case DropReason::stale_destination: return "stale_destination";
+        case DropReason::oversize: return "oversize";
         case DropReason::host_miss: return "host_miss";
         case DropReason::nic_malformed: return "nic_malformed";
         case DropReason::count_: break;

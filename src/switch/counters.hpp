@@ -22,6 +22,7 @@ enum class DropReason : std::uint8_t {
     bad_total_length,    // IP or UDP length beyond the frame
     bad_transport,       // TCP data offset, TCP option or IPv6 extension chain malformed
     multicast,           // broadcast or multicast destination MAC from a port
+    vlan_tagged,         // an 802.1Q tag: only untagged frames leave (a tagged interface is another interface)
     bad_src_mac,         // Ethernet source is not the NIC's MAC
     not_ip,              // EtherType other than IPv4/IPv6 (the kernel does ARP and ND)
     bad_ip_checksum,     // IPv4 header checksum wrong
@@ -32,6 +33,8 @@ enum class DropReason : std::uint8_t {
     ring_full,           // the destination ring (port rx or NIC tx) had no room
     port_failed,         // the destination port was failed for a ring fault
     fault_injected,      // lost on purpose by --fault (loss=)
+    stale_destination,   // handed between workers for a port that has detached since
+    oversize,            // longer than ring::kMaxFrameSize (from the NIC, or a switch bug)
     // Frames from the NIC.
     host_miss,           // no port claims it (XDP should have passed it to the kernel)
     nic_malformed,       // unparseable frame from the NIC

@@ -31,6 +31,10 @@ wire::Bytes Forwarder::copy_in(wire::Bytes frame) {
 }
 
 void Forwarder::stage(wire::Bytes frame, std::uint32_t dest) {
+    if (frame.size() > ring::kMaxFrameSize) {
+        handoff_stats_.drop(DropReason::oversize);
+        return;
+    }
     const std::uint32_t i = count_++;
     frames_[i] = Staged{frame.data(), static_cast<std::uint16_t>(frame.size()), kEnd};
     if (head_[dest] == kEnd) {
@@ -41,6 +45,17 @@ void Forwarder::stage(wire::Bytes frame, std::uint32_t dest) {
     }
     tail_[dest] = i;
     ++length_[dest];
+}
+
+void Forwarder::stage_handed_over(const FrameCell& cell) {
+    const std::optional<wire::Bytes> frame = cell.frame();
+    if (!frame) {
+        handoff_stats_.drop(DropReason::oversize);
+    } else if (cell.tag >= destinations_->size() || (*destinations_)[cell.tag].generation != cell.generation) {
+        handoff_stats_.drop(DropReason::stale_destination);
+    } else {
+        stage(*frame, cell.tag);
+    }
 }
 
 void Forwarder::prefetch(std::uint32_t dest) const {
@@ -155,11 +170,12 @@ std::uint32_t Forwarder::deliver_to_inbox(std::uint32_t owner, std::uint32_t des
     const std::uint32_t room = q.space();
     std::uint32_t n = 0;
     std::uint32_t i = first;
+    const std::uint32_t generation = (*destinations_)[dest].generation;
     for (; i != kEnd && n < room; i = frames_[i].next, ++n) {
         FrameCell& c = q.producer_cell(n);
+        (void)c.store({frames_[i].data, frames_[i].len});  // stage() bounded every frame to a cell
         c.tag = dest;
-        c.len = frames_[i].len;
-        std::memcpy(c.data, frames_[i].data, frames_[i].len);
+        c.generation = generation;
     }
     q.commit(n);
     outbox_used_[owner] = outbox_used_[owner] || n > 0;

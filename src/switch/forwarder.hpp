@@ -27,6 +27,7 @@ struct Destination {
     NicQueue* nic = nullptr;       // for a NIC transmit queue
     RingStats* stats = nullptr;    // where delivery is counted
     std::uint32_t owner = 0;       // the worker that may produce into it
+    std::uint32_t generation = 0;  // of the port (Port::generation); 0 for a NIC queue
 };
 
 class Forwarder {
@@ -43,8 +44,14 @@ public:
     // Copies a frame the switch must not read in place (a port's tx buffer) into
     // switch-owned memory that stays valid until flush().
     [[nodiscard]] wire::Bytes copy_in(wire::Bytes frame);
-    // Chains one frame to a destination. `frame` must stay valid until flush().
+    // Chains one frame to a destination. `frame` must stay valid until flush(). A frame
+    // longer than ring::kMaxFrameSize is dropped here (counted as oversize): every
+    // frame that reaches any queue, ring or NIC passes this one bound.
     void stage(wire::Bytes frame, std::uint32_t dest);
+    // Takes one frame that another worker handed over in an inbox cell. Every field of
+    // the cell is checked: a destination id out of range, or one whose generation has
+    // changed since (its port detached, the id maybe reused), drops the frame.
+    void stage_handed_over(const FrameCell& cell);
     // Delivers everything staged; returns how many frames left this worker.
     std::uint32_t flush();
     // Delivers what a ring's fault injector has ready now (frames it delayed or held).

@@ -1,26 +1,46 @@
 // Contract: a single-producer, single-consumer queue of frames in switch-owned memory.
-// It carries frames between the switch's own threads (one worker to another) and
-// between the in-memory NIC and a worker. Both sides are trusted, so nothing is
-// re-checked. Capacity is a power of two; indices run free and wrap at 2^32.
+// It carries frames between the switch's own threads (one worker to another, a worker
+// to a capture) and between the in-memory NIC and a worker. A cell holds at most
+// ring::kMaxFrameSize bytes: store() refuses anything longer, and frame() checks the
+// length it reads back, so a bug on one side can never make the other read or write
+// past a cell (the cells hold bytes that applications chose). Capacity is a power of
+// two; indices run free and wrap at 2^32.
 // Producer: space(), cell(k), commit(n). Consumer: available(), cell(k), release(n).
 #pragma once
 
 #include <atomic>
 #include <bit>
 #include <cstdint>
+#include <cstring>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 
 #include "ring/abi.hpp"
+#include "wire/bytes.hpp"
 
 namespace ms::sw {
 
 struct FrameCell {
-    std::uint32_t tag = 0;  // free for the user: a destination id, a sequence number
+    std::uint32_t tag = 0;         // free for the user: a destination id, a direction
+    std::uint32_t generation = 0;  // free for the user: the destination's generation
     std::uint16_t len = 0;
-    std::uint8_t data[ring::kBufferSize - 8];
+    std::uint8_t data[ring::kMaxFrameSize];
+
+    // Copies `frame` in; false (and the cell unchanged) if it is longer than a cell.
+    [[nodiscard]] bool store(wire::Bytes frame) {
+        if (frame.size() > sizeof data) return false;
+        std::memcpy(data, frame.data(), frame.size());
+        len = static_cast<std::uint16_t>(frame.size());
+        return true;
+    }
+    // The frame held, or nothing if the stored length is out of bounds.
+    [[nodiscard]] std::optional<wire::Bytes> frame() const {
+        if (len > sizeof data) return std::nullopt;
+        return wire::Bytes{data, len};
+    }
 };
-static_assert(sizeof(FrameCell) == ring::kBufferSize);
+static_assert(sizeof(FrameCell::data) == ring::kMaxFrameSize);
 
 class FrameQueue {
 public:

@@ -10,8 +10,7 @@ public:
 
     std::uint32_t rx_available() override { return rx_.available(); }
     wire::Bytes rx_frame(std::uint32_t k) override {
-        const FrameCell& c = rx_.consumer_cell(k);
-        return {c.data, c.len};
+        return rx_.consumer_cell(k).frame().value_or(wire::Bytes{});  // empty: dropped as malformed
     }
     void rx_release(std::uint32_t n) override { rx_.release(n); }
 

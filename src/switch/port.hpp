@@ -45,28 +45,31 @@ struct PortRing {
 
 enum class TapDirection : std::uint32_t { to_application = 0, from_application = 1 };
 
-// Copies one frame into the ring's capture queue, if a capture runs.
+// Copies one frame into the ring's capture queue, if a capture runs. A frame longer
+// than a queue cell cannot occur (every staged frame is at most kMaxFrameSize), but
+// were it to, it is counted as an overflow, never written past the cell.
 inline void tap_frame(PortRing& r, wire::Bytes frame, TapDirection direction) {
     FrameQueue* q = r.tap.load(std::memory_order_acquire);
     if (!q) return;
-    if (q->space() == 0) {
+    FrameCell& cell = q->producer_cell(0);
+    if (q->space() == 0 || !cell.store(frame)) {
         r.tap_overflows.add();
         return;
     }
-    FrameCell& cell = q->producer_cell(0);
     cell.tag = static_cast<std::uint32_t>(direction);
-    cell.len = static_cast<std::uint16_t>(frame.size());
-    std::memcpy(cell.data, frame.data(), frame.size());
     q->commit(1);
 }
 
 struct Port {
     // `failed_flag` lives in the switch's dense array of flags, one byte per port, so
     // that the per-frame check never misses the cache however many ports there are.
-    Port(PortId port_id, ring::Region port_region, std::atomic<bool>& failed_flag)
-        : id(port_id), region(std::move(port_region)), failed(failed_flag) {}
+    Port(PortId port_id, std::uint32_t port_generation, ring::Region port_region, std::atomic<bool>& failed_flag)
+        : id(port_id), generation(port_generation), region(std::move(port_region)), failed(failed_flag) {}
 
     PortId id;
+    // Unique for the switch's life: a port id is reused, a generation never is, so that
+    // frames in flight for a detached port never reach the next owner of its id.
+    std::uint32_t generation;
     ring::Region region;
     std::vector<std::unique_ptr<PortRing>> rings;
     std::atomic<bool>& failed;

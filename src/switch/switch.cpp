@@ -53,7 +53,8 @@ std::shared_ptr<const Topology> Switch::build_topology() const {
         const std::uint32_t first = first_dest(port->id);
         t->routes[port->id] = PortRoute{first, static_cast<std::uint32_t>(port->rings.size())};
         for (const auto& r : port->rings) {
-            t->destinations[first + r->pair] = Destination{port.get(), r.get(), nullptr, &r->stats, r->owner};
+            t->destinations[first + r->pair] =
+                Destination{port.get(), r.get(), nullptr, &r->stats, r->owner, port->generation};
             t->rings_by_worker[r->owner].push_back(r.get());
         }
     }
@@ -69,7 +70,8 @@ PortId Switch::attach_port(const PortConfig& config) {
     while (id < ports_.size() && ports_[id]) ++id;
     if (id == ports_.size()) throw std::length_error("switch is full: " + std::to_string(config_.max_ports) + " ports");
     failed_[id].store(false, std::memory_order_relaxed);
-    auto port = std::make_unique<Port>(id, ring::Region::create(config.ring_pairs, config.slots_per_ring), failed_[id]);
+    auto port = std::make_unique<Port>(id, ++generations_, ring::Region::create(config.ring_pairs, config.slots_per_ring),
+                                       failed_[id]);
     for (std::uint32_t pair = 0; pair < config.ring_pairs; ++pair) {
         const std::uint32_t owner = (id + pair) % config_.workers;
         port->rings.push_back(std::make_unique<PortRing>(*port, port->region, id, pair, owner));
@@ -119,7 +121,9 @@ std::size_t Switch::drain_capture(PortId id, const std::function<void(wire::Byte
         const std::uint32_t ready = q->available();
         for (std::uint32_t k = 0; k < ready; ++k) {
             const FrameCell& c = q->consumer_cell(k);
-            sink({c.data, c.len}, static_cast<TapDirection>(c.tag));
+            const std::optional<wire::Bytes> frame = c.frame();
+            if (!frame || c.tag > static_cast<std::uint32_t>(TapDirection::from_application)) continue;
+            sink(*frame, static_cast<TapDirection>(c.tag));
         }
         q->release(ready);
         n += ready;

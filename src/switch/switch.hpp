@@ -115,6 +115,7 @@ private:
     Registry registry_;
     mutable std::mutex control_;                   // serialises attach and detach
     std::vector<std::unique_ptr<Port>> ports_;     // by PortId; null when free
+    std::uint32_t generations_ = 0;                // the last Port::generation given, under control_
     std::unique_ptr<std::atomic<bool>[]> failed_;  // by PortId
     std::unique_ptr<RingStats[]> nic_stats_;       // by NIC queue
     Published<Topology> topology_;

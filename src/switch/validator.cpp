@@ -39,7 +39,11 @@ Verdict validate_tx(wire::Bytes frame, PortId sender, const wire::MacAddr& nic_m
     wire::ParsedFrame f;
     if (auto error = wire::parse_frame(frame, f)) return Verdict::dropped(drop_reason_for(*error));
 
+    // Defends the kernel's own ARP/ND and every host on the link: only unicast leaves.
     if (f.dst_mac.is_group()) return Verdict::dropped(DropReason::multicast);
+    // Defends other VLANs: a tagged frame would reach a network this interface is not on.
+    if (f.vlan_tagged) return Verdict::dropped(DropReason::vlan_tagged);
+    // Defends other hosts' and the kernel's identity on the link.
     if (f.src_mac != nic_mac) return Verdict::dropped(DropReason::bad_src_mac);
     if (!f.is_ip()) return Verdict::dropped(DropReason::not_ip);
     if (f.ethertype == wire::ethertype::ipv4 && !ipv4_header_checksum_ok(frame, f)) {
@@ -56,9 +60,13 @@ Verdict validate_tx(wire::Bytes frame, PortId sender, const wire::MacAddr& nic_m
 }
 
 Verdict classify_rx(wire::Bytes frame, const ClaimTable& claims) {
+    // Bounds every queue and ring the frame may be copied into (an interface MTU above
+    // 1500 can deliver longer frames).
+    if (frame.size() > ring::kMaxFrameSize) return Verdict::dropped(DropReason::oversize);
     wire::ParsedFrame f;
     if (wire::parse_frame(frame, f)) return Verdict::dropped(DropReason::nic_malformed);
-    if (!f.has_ports) return Verdict::dropped(DropReason::host_miss);
+    // Broadcast and multicast belong to the kernel, as the XDP program decides too.
+    if (!f.has_ports || f.dst_mac.is_group()) return Verdict::dropped(DropReason::host_miss);
     const PortId port = claims.lookup(f.protocol, f.dst_ip, f.dst_port);
     if (port == kNoPort) return Verdict::dropped(DropReason::host_miss);
     return deliver_to(f, port);

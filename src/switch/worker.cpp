@@ -71,13 +71,35 @@ std::uint32_t Worker::poll_once(const Topology& topo, const ClaimTable& claims) 
     // Room on the NIC, asked once a round (for AF_XDP it reclaims completions and may
     // kick the kernel): the ports below share it.
     nic_room_ = nic_queues_.empty() ? UINT32_MAX : sw_.nic_.queue(nic_tx_dest_).tx_space();
-    for (PortRing* r : topo.rings_by_worker[index_]) {
-        work += poll_port(*r, topo, claims);
-        if (r->fault && r->fault->holding()) {
-            forwarder_->release_faulty(*r);
+    work += poll_ports_fairly(topo, claims);
+    return work;
+}
+
+std::uint32_t Worker::poll_ports_fairly(const Topology& topo, const ClaimTable& claims) {
+    // Defends a port against a flooding neighbour on the same worker (starvation):
+    // each round starts at the next ring, and every ring may first take only an equal
+    // share of the NIC's room; what light senders leave goes, in a second pass, to the
+    // rings that had more. A flooder thus gets at most its share while others send.
+    const std::vector<PortRing*>& rings = topo.rings_by_worker[index_];
+    if (rings.empty()) return 0;
+    const std::size_t n = rings.size();
+    const std::size_t start = next_first_ring_++ % n;
+    port_quota_ = nic_room_ == UINT32_MAX ? UINT32_MAX : std::max<std::uint32_t>(1, nic_room_ / static_cast<std::uint32_t>(n));
+    wanting_more_.clear();
+    std::uint32_t work = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+        PortRing& r = *rings[(start + k) % n];
+        work += poll_port(r, topo, claims);
+        if (r.fault && r.fault->holding()) {
+            forwarder_->release_faulty(r);
             forwarder_->kick_sleepers();
             ++work;  // frames are waiting for their time: keep polling
         }
+    }
+    port_quota_ = UINT32_MAX;
+    for (PortRing* r : wanting_more_) {
+        if (nic_room_ == 0) break;
+        work += poll_port(*r, topo, claims);
     }
     return work;
 }
@@ -99,7 +121,9 @@ std::uint32_t Worker::poll_port(PortRing& r, const Topology& topo, const ClaimTa
     // Backpressure: take no more than the NIC can send now, so that a port sending
     // faster than the wire waits in its own ring instead of losing frames here.
     // (Frames for other ports are held back with them while the NIC is full.)
-    const std::uint32_t pending = std::min({r.tx.sync(), sw_.config().batch, nic_room_});
+    const std::uint32_t ready = r.tx.sync();
+    const std::uint32_t pending = std::min({ready, sw_.config().batch, nic_room_, port_quota_});
+    if (ready > pending && pending == port_quota_) wanting_more_.push_back(&r);
     nic_room_ -= nic_room_ == UINT32_MAX ? 0 : pending;
     std::uint32_t taken = 0;
     std::uint64_t bytes = 0;
@@ -153,10 +177,7 @@ std::uint32_t Worker::poll_nic(std::size_t queue, const Topology& topo, const Cl
 std::uint32_t Worker::poll_inbox(FrameQueue& q) {
     const std::uint32_t n = std::min(q.available(), sw_.config().batch);
     if (n == 0) return 0;
-    for (std::uint32_t k = 0; k < n; ++k) {
-        const FrameCell& c = q.consumer_cell(k);
-        forwarder_->stage({c.data, c.len}, c.tag);
-    }
+    for (std::uint32_t k = 0; k < n; ++k) forwarder_->stage_handed_over(q.consumer_cell(k));
     forwarder_->flush();
     q.release(n);
     return n;

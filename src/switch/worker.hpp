@@ -41,6 +41,8 @@ public:
 
 private:
     [[nodiscard]] std::uint32_t poll_once(const Topology& topo, const ClaimTable& claims);
+    // Polls every port ring this worker owns, sharing the NIC's room fairly.
+    [[nodiscard]] std::uint32_t poll_ports_fairly(const Topology& topo, const ClaimTable& claims);
     [[nodiscard]] std::uint32_t poll_port(PortRing& r, const Topology& topo, const ClaimTable& claims);
     [[nodiscard]] std::uint32_t poll_nic(std::size_t queue, const Topology& topo, const ClaimTable& claims);
     [[nodiscard]] std::uint32_t poll_inbox(FrameQueue& q);
@@ -59,6 +61,9 @@ private:
     std::unique_ptr<Forwarder> forwarder_;
     std::uint32_t nic_tx_dest_ = 0;  // the NIC queue this worker transmits on
     std::uint32_t nic_room_ = 0;     // what that queue can still take this round
+    std::uint32_t port_quota_ = 0;   // what one port ring may take in the first pass of a round
+    std::size_t next_first_ring_ = 0;        // the ring a round starts with, rotating
+    std::vector<PortRing*> wanting_more_;    // rings that hit their quota this round
     RingStats handoff_stats_;
     ring::EventFd doorbell_;
     int epoll_fd_ = -1;

@@ -62,6 +62,7 @@ std::optional<ParseError> parse_frame(Bytes frame, ParsedFrame& f) {
     f.src_mac = eth->src();
     f.ethertype = eth->ethertype();
     f.vlan_id = eth->vlan_id();
+    f.vlan_tagged = eth->has_vlan();
     f.l3_offset = static_cast<std::uint16_t>(eth->header_len());
 
     f.l3_length = 0;

@@ -18,6 +18,7 @@ struct ParsedFrame {
     MacAddr src_mac;
     std::uint16_t ethertype = 0;   // after the VLAN tag
     std::uint16_t vlan_id = 0;
+    bool vlan_tagged = false;      // an 802.1Q tag was present (its id may be 0)
     std::uint16_t l3_offset = 0;   // start of the IP header
     std::uint16_t l3_length = 0;   // IP total length, header included
     std::uint16_t l4_offset = 0;   // start of the transport header, when has_ports

@@ -80,7 +80,7 @@ int isolation(ms::client::Connection& conn, const ms::client::Claim& me, ms::wir
         send_frame(*conn.port(), f, static_cast<std::uint16_t>(f.size()));
         sent.push_back(name);
     }
-    send_frame(*conn.port(), frames[0].second, ms::ring::kBufferSize + 1);  // a slot length beyond the buffer
+    send_frame(*conn.port(), frames[0].second, ms::ring::kMaxFrameSize + 1);  // a slot length beyond the largest frame
     sent.push_back("oversized_slot_length");
     std::cout << nlohmann::json{{"sent", sent}} << std::endl;
     return 0;

@@ -233,7 +233,8 @@ TEST_F(HostileRing, EveryBadTxSlotIsCaughtBeforeItIsRead) {
         RingFault fault;
     };
     const Case cases[] = {
-        {"length beyond the buffer", {good.offset, kBufferSize + 1, 0}, RingFault::slot_too_long},
+        {"length beyond the largest frame", {good.offset, kMaxFrameSize + 1, 0}, RingFault::slot_too_long},
+        {"length of a whole buffer", {good.offset, kBufferSize, 0}, RingFault::slot_too_long},
         {"shorter than an Ethernet header", {good.offset, 13, 0}, RingFault::slot_too_long},
         {"offset outside the region", {region_size, 60, 0}, RingFault::slot_bad_offset},
         {"offset into the ring metadata", {0, 60, 0}, RingFault::slot_bad_offset},
