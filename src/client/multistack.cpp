@@ -28,6 +28,14 @@ Failure from_status(ctl::Status s) {
         case ctl::Status::busy: return {Error::busy, "a capture of that port runs already"};
         case ctl::Status::no_route: return {Error::no_route, "no route through the switch's interface"};
         case ctl::Status::unreachable: return {Error::unreachable, "the kernel could not resolve the next hop"};
+        case ctl::Status::permission_denied: return {Error::permission_denied, "that port belongs to another user"};
+        case ctl::Status::limit_reached: return {Error::limit_reached, "a limit of the daemon (see its log)"};
+        case ctl::Status::no_resources: return {Error::limit_reached, "the daemon is out of resources; try again later"};
+        case ctl::Status::foreign_namespace:
+        case ctl::Status::bound_to_device:
+        case ctl::Status::address_not_local:
+        case ctl::Status::reusable_socket:
+        case ctl::Status::socket_in_use: return {Error::bad_socket, std::string(ctl::to_string(s))};
         default: return {Error::protocol, std::string("the daemon answered ") + std::string(ctl::to_string(s))};
     }
 }
@@ -70,8 +78,9 @@ Result<int> bind_socket(std::uint8_t protocol, const wire::IpAddr& addr, std::ui
 std::string Failure::message() const {
     static constexpr const char* names[] = {"switch not running", "permission denied", "address in use",
                                             "bad socket", "not attached", "already attached", "not found",
-                                            "switch full", "busy", "no route", "unreachable", "protocol error",
+                                            "switch full", "busy", "limit reached", "no route", "unreachable", "protocol error",
                                             "system error"};
+    static_assert(std::size(names) == static_cast<std::size_t>(Error::system) + 1, "one name per Error");
     return std::string(names[static_cast<int>(error)]) + (detail.empty() ? "" : ": " + detail);
 }
 
@@ -327,6 +336,14 @@ std::string_view to_string(Status s) {
         case Status::busy: return "busy";
         case Status::no_route: return "no route";
         case Status::unreachable: return "unreachable";
+        case Status::permission_denied: return "permission denied";
+        case Status::limit_reached: return "limit reached";
+        case Status::foreign_namespace: return "the socket is in another network namespace";
+        case Status::bound_to_device: return "the socket is bound to another device";
+        case Status::address_not_local: return "the address is not the interface's own";
+        case Status::reusable_socket: return "the socket has SO_REUSEADDR or SO_REUSEPORT";
+        case Status::socket_in_use: return "the socket is connected or listening";
+        case Status::no_resources: return "the daemon is out of resources";
     }
     return "unknown status";
 }

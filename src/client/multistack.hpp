@@ -29,6 +29,7 @@ enum class Error {
     not_found,
     switch_full,
     busy,                // a capture of that port runs already
+    limit_reached,       // a limit of the daemon: claims per session, ports or memory per user
     no_route,            // no route to the address through the switch's interface
     unreachable,         // the kernel could not resolve the next hop
     protocol,            // the daemon answered something we do not understand

@@ -11,10 +11,12 @@
 #include <string_view>
 #include <type_traits>
 
+#include "ring/abi.hpp"
+
 namespace ms::ctl {
 
 inline constexpr std::uint32_t kMagic = 0x4d534354;  // "MSCT"
-inline constexpr std::uint16_t kVersion = 1;
+inline constexpr std::uint16_t kVersion = 2;
 inline constexpr std::size_t kMaxMessage = 4096;
 inline constexpr std::uint32_t kMaxFds = 1 + 2 * 8;  // the memfd, then two eventfds per ring pair
 inline constexpr std::size_t kDropSlots = 24;        // room for DropReason values
@@ -49,6 +51,16 @@ enum class Status : std::int32_t {
     busy,               // a capture of that port runs already
     no_route,           // the kernel has no route to the address through this interface
     unreachable,        // the kernel could not resolve the next hop in time
+    // Added in version 2. Each names one check of DESIGN §3 or one limit of §6.
+    permission_denied,  // capture of a port that belongs to another user (root may)
+    limit_reached,      // a per-session or per-user limit; the daemon's log names it
+    foreign_namespace,  // the proof socket lives in another network namespace
+    bound_to_device,    // the proof socket is bound (SO_BINDTODEVICE) to another interface
+    address_not_local,  // the exact address is not the interface's own, or is loopback,
+                        // multicast or broadcast (IP_FREEBIND, IP_TRANSPARENT)
+    reusable_socket,    // SO_REUSEADDR or SO_REUSEPORT would let a kernel socket share the port
+    socket_in_use,      // the proof socket is connected or listening
+    no_resources,       // the daemon ran out of descriptors or memory; try again later
 };
 [[nodiscard]] std::string_view to_string(Status s);
 
@@ -124,8 +136,19 @@ struct StatusReply {
     std::uint64_t xdp_claimed = 0, xdp_passed = 0;
     std::uint64_t nic_drops[kDropSlots] = {};
     std::uint64_t handoff_drops[kDropSlots] = {};
+    // The control plane (version 2).
+    std::uint32_t sessions = 0;
+    std::uint32_t open_descriptors = 0;   // multistackd's own, all kinds
+    std::uint64_t bad_requests = 0;       // malformed or unknown messages
+    std::uint64_t slow_clients = 0;       // sessions dropped because they did not read their replies
+    std::uint64_t claims_refused = 0;     // proofs that failed a check of DESIGN §3
+    std::uint64_t claims_revoked = 0;     // claims ended because their proof was changed after the fact
+    std::uint64_t limits_reached = 0;     // requests refused by a limit
+    std::uint64_t descriptors_exhausted = 0;  // accepts or receives that found no free descriptor
 };
 
+// pid, uid and the counters are shown only to the port's owner (same uid) and to root;
+// others see zeros there.
 struct PortEntry {
     Header h{.op = Op::list_ports};
     std::uint32_t port_id = 0;
@@ -134,6 +157,7 @@ struct PortEntry {
     std::uint32_t ring_pairs = 0;
     std::uint32_t claims = 0;
     std::uint8_t failed = 0;
+    std::uint8_t shown = 0;  // 1: pid, uid, claims and counters are filled in (own port, or root)
     std::uint64_t rx_frames = 0, rx_bytes = 0, tx_frames = 0, tx_bytes = 0;
     std::uint64_t drops[kDropSlots] = {};
     std::uint64_t faults[kFaultSlots] = {};
@@ -158,7 +182,7 @@ struct CaptureFrame {
     std::uint16_t len = 0;
     std::uint8_t from_application = 0;  // 1: the port sent it; 0: the port received it
     std::uint8_t pad = 0;
-    std::uint8_t data[2048] = {};
+    std::uint8_t data[ring::kMaxFrameSize] = {};
 };
 
 struct CaptureEnd {

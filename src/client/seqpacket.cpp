@@ -10,7 +10,7 @@
 
 namespace ms::ctl {
 
-int send_message(int sock, const void* data, std::size_t size, std::span<const int> fds) {
+int send_message(int sock, const void* data, std::size_t size, std::span<const int> fds, bool nonblocking) {
     iovec iov{const_cast<void*>(data), size};
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -27,7 +27,7 @@ int send_message(int sock, const void* data, std::size_t size, std::span<const i
         std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
     }
     for (;;) {
-        if (::sendmsg(sock, &msg, MSG_NOSIGNAL) >= 0) return 0;
+        if (::sendmsg(sock, &msg, MSG_NOSIGNAL | (nonblocking ? MSG_DONTWAIT : 0)) >= 0) return 0;
         if (errno != EINTR) return -errno;
     }
 }
@@ -63,6 +63,7 @@ long receive_message(int sock, void* buffer, std::size_t size, std::vector<int>&
         close_all(fds);
         return -EMSGSIZE;
     }
+    if (n == 0) close_all(fds);  // an empty message reads as a hang-up: keep nothing it carried
     return n;
 }
 

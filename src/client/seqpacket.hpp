@@ -9,12 +9,14 @@
 
 namespace ms::ctl {
 
-// Returns 0, or -errno.
-[[nodiscard]] int send_message(int sock, const void* data, std::size_t size, std::span<const int> fds = {});
+// Returns 0, or -errno. With `nonblocking`, a full socket gives -EAGAIN instead of waiting.
+[[nodiscard]] int send_message(int sock, const void* data, std::size_t size, std::span<const int> fds = {},
+                               bool nonblocking = false);
 
-// Receives one message into `buffer`; returns its size (0: the peer hung up), or -errno.
-// A message longer than the buffer is an error (-EMSGSIZE), as are more descriptors than
-// `max_fds` (all are closed).
+// Receives one message into `buffer`; returns its size (0: the peer hung up, or sent an
+// empty message), or -errno. A message longer than the buffer is an error (-EMSGSIZE), as
+// are more descriptors than `max_fds` or descriptors the kernel could not pass (all
+// are closed). Only a positive return leaves descriptors in `fds`.
 [[nodiscard]] long receive_message(int sock, void* buffer, std::size_t size, std::vector<int>& fds,
                                    std::size_t max_fds);
 

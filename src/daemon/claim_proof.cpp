@@ -2,17 +2,27 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace ms::daemon {
 namespace {
 
-int socket_option(int fd, int option) {
-    int value = -1;
+// Nothing if the option cannot be read.
+std::optional<int> int_option(int fd, int option) {
+    int value = 0;
     socklen_t len = sizeof value;
-    if (::getsockopt(fd, SOL_SOCKET, option, &value, &len) != 0) return -1;
+    if (::getsockopt(fd, SOL_SOCKET, option, &value, &len) != 0) return std::nullopt;
     return value;
+}
+
+std::optional<std::uint64_t> netns_cookie(int fd) {
+    std::uint64_t cookie = 0;
+    socklen_t len = sizeof cookie;
+    if (::getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) != 0) return std::nullopt;
+    return cookie;
 }
 
 bool is_v4_mapped(const in6_addr& a) {
@@ -20,45 +30,131 @@ bool is_v4_mapped(const in6_addr& a) {
     return std::memcmp(a.s6_addr, prefix, 12) == 0;
 }
 
-}  // namespace
-
-std::optional<sw::ClaimKey> prove_claim(int fd, std::string& why) {
-    const int domain = socket_option(fd, SO_DOMAIN);
-    const int type = socket_option(fd, SO_TYPE);
-    const int protocol = socket_option(fd, SO_PROTOCOL);
-    if (domain != AF_INET && domain != AF_INET6) {
-        why = "not an IPv4 or IPv6 socket";
-        return std::nullopt;
-    }
-    const bool tcp = type == SOCK_STREAM && protocol == IPPROTO_TCP;
-    const bool udp = type == SOCK_DGRAM && protocol == IPPROTO_UDP;
-    if (!tcp && !udp) {
-        why = "not a TCP or UDP socket";
-        return std::nullopt;
-    }
+// The bound address and port, or nothing.
+std::optional<sw::ClaimKey> bound_tuple(int fd, std::uint8_t protocol) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
-        why = std::string("getsockname: ") + std::strerror(errno);
-        return std::nullopt;
-    }
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return std::nullopt;
     sw::ClaimKey key;
-    key.protocol = static_cast<std::uint8_t>(protocol);
+    key.protocol = protocol;
     if (ss.ss_family == AF_INET) {
         const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
         key.addr = wire::IpAddr::load_v4(reinterpret_cast<const std::uint8_t*>(&sin->sin_addr));
         key.port = ntohs(sin->sin_port);
-    } else {
+    } else if (ss.ss_family == AF_INET6) {
         const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
         key.addr = is_v4_mapped(sin6->sin6_addr) ? wire::IpAddr::load_v4(sin6->sin6_addr.s6_addr + 12)
                                                  : wire::IpAddr::load_v6(sin6->sin6_addr.s6_addr);
         key.port = ntohs(sin6->sin6_port);
-    }
-    if (key.port == 0) {
-        why = "the socket is not bound";
+    } else {
         return std::nullopt;
     }
     return key;
+}
+
+bool is_loopback_multicast_or_broadcast(const wire::IpAddr& a) {
+    if (a.family == wire::IpFamily::v4) {
+        return a.bytes[0] == 127 || (a.bytes[0] & 0xf0) == 0xe0 ||
+               (a.bytes[0] == 255 && a.bytes[1] == 255 && a.bytes[2] == 255 && a.bytes[3] == 255);
+    }
+    static constexpr std::uint8_t loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return a.bytes[0] == 0xff || std::memcmp(a.bytes.data(), loopback, 16) == 0;
+}
+
+// Defends against spoofing (IP_FREEBIND, IP_TRANSPARENT) and against taking traffic
+// that belongs to the kernel (loopback, multicast, broadcast).
+bool address_may_be_claimed(const wire::IpAddr& a, const ProofScope& scope) {
+    if (a == wire::IpAddr::any(a.family)) return true;
+    if (is_loopback_multicast_or_broadcast(a)) return false;
+    return std::find(scope.addresses.begin(), scope.addresses.end(), a) != scope.addresses.end();
+}
+
+// The socket's kind: the protocol it proves, or the reason it proves nothing.
+std::optional<ProofError> check_kind(int fd, std::uint8_t& protocol) {
+    const auto domain = int_option(fd, SO_DOMAIN);
+    const auto type = int_option(fd, SO_TYPE);
+    const auto proto = int_option(fd, SO_PROTOCOL);
+    if (!domain || !type || !proto) return ProofError::unreadable;
+    if (*domain != AF_INET && *domain != AF_INET6) return ProofError::not_inet;
+    const bool tcp = *type == SOCK_STREAM && *proto == IPPROTO_TCP;
+    const bool udp = *type == SOCK_DGRAM && *proto == IPPROTO_UDP;
+    if (!tcp && !udp) return ProofError::not_tcp_or_udp;
+    protocol = static_cast<std::uint8_t>(*proto);
+    return std::nullopt;
+}
+
+// Where the socket lives and what it is bound to, against the interface.
+std::optional<ProofError> check_place(int fd, const ProofScope& scope) {
+    const auto cookie = netns_cookie(fd);
+    if (!cookie || scope.netns_cookie == 0) return ProofError::unreadable;
+    if (*cookie != scope.netns_cookie) return ProofError::foreign_namespace;
+    const auto device = int_option(fd, SO_BINDTOIFINDEX);
+    if (!device) return ProofError::unreadable;
+    if (*device != 0 && static_cast<unsigned>(*device) != scope.ifindex) return ProofError::bound_to_device;
+    return std::nullopt;
+}
+
+// What could let the kernel share the port, or make closing the socket block.
+std::optional<ProofError> check_state(int fd) {
+    if (auto e = proof_still_holds(fd)) return e;
+    const auto listening = int_option(fd, SO_ACCEPTCONN);
+    if (!listening) return ProofError::unreadable;
+    if (*listening) return ProofError::listening;
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) return ProofError::connected;
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view to_string(ProofError e) {
+    switch (e) {
+        case ProofError::not_inet: return "not an IPv4 or IPv6 socket";
+        case ProofError::not_tcp_or_udp: return "not a TCP or UDP socket";
+        case ProofError::unreadable: return "the socket's options cannot be read";
+        case ProofError::not_bound: return "the socket is not bound";
+        case ProofError::foreign_namespace: return "the socket lives in another network namespace";
+        case ProofError::bound_to_device: return "the socket is bound to another device";
+        case ProofError::address_not_local: return "the address is not the interface's own unicast address";
+        case ProofError::reusable: return "the socket has SO_REUSEADDR or SO_REUSEPORT";
+        case ProofError::connected: return "the socket is connected";
+        case ProofError::listening: return "the socket is listening";
+    }
+    return "unknown";
+}
+
+std::uint64_t own_netns_cookie() {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    const auto cookie = netns_cookie(fd);
+    ::close(fd);
+    return cookie.value_or(0);
+}
+
+ProofResult prove_claim(int fd, const ProofScope& scope) {
+    std::uint8_t protocol = 0;
+    if (auto e = check_kind(fd, protocol)) return *e;
+    if (auto e = check_place(fd, scope)) return *e;
+    const auto key = bound_tuple(fd, protocol);
+    if (!key) return ProofError::unreadable;
+    if (key->port == 0) return ProofError::not_bound;
+    if (!address_may_be_claimed(key->addr, scope)) return ProofError::address_not_local;
+    if (auto e = check_state(fd)) return *e;
+    return *key;
+}
+
+std::optional<ProofError> proof_still_holds(int fd) {
+    const auto reuse_addr = int_option(fd, SO_REUSEADDR);
+    const auto reuse_port = int_option(fd, SO_REUSEPORT);
+    if (!reuse_addr || !reuse_port) return ProofError::unreadable;
+    if (*reuse_addr || *reuse_port) return ProofError::reusable;
+    return std::nullopt;
+}
+
+void never_linger(int fd) {
+    const linger off{0, 0};
+    (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &off, sizeof off);
 }
 
 }  // namespace ms::daemon

@@ -1,5 +1,7 @@
 #include "daemon/control_server.hpp"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -28,16 +30,13 @@ static_assert(ring::kRingFaultCount <= ctl::kFaultSlots);
     throw std::runtime_error(path + ": " + what + ": " + std::strerror(errno));
 }
 
-void add_to_epoll(int epoll_fd, int fd) {
+void watch(int epoll_fd, int fd, std::uint32_t events = EPOLLIN) {
     epoll_event ev{};
-    ev.events = EPOLLIN;
+    ev.events = events;
     ev.data.fd = fd;
-    (void)::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
-}
-
-template <class Msg>
-void send(int fd, Msg& msg, std::span<const int> fds = {}) {
-    (void)ctl::send_message(fd, &msg, sizeof msg, fds);
+    if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        (void)::epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &ev);
+    }
 }
 
 template <std::size_t N>
@@ -49,31 +48,89 @@ std::string describe(const sw::ClaimKey& k) {
     return std::string(k.protocol == 6 ? "tcp " : "udp ") + k.addr.to_string() + ":" + std::to_string(k.port);
 }
 
+ctl::Status status_for(ProofError e) {
+    switch (e) {
+        case ProofError::foreign_namespace: return ctl::Status::foreign_namespace;
+        case ProofError::bound_to_device: return ctl::Status::bound_to_device;
+        case ProofError::address_not_local: return ctl::Status::address_not_local;
+        case ProofError::reusable: return ctl::Status::reusable_socket;
+        case ProofError::connected:
+        case ProofError::listening: return ctl::Status::socket_in_use;
+        case ProofError::not_inet:
+        case ProofError::not_tcp_or_udp:
+        case ProofError::unreadable:
+        case ProofError::not_bound: return ctl::Status::bad_socket;
+    }
+    return ctl::Status::bad_socket;
+}
+
+std::uint32_t open_descriptor_count() {
+    std::uint32_t n = 0;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        while (const dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
+        ::closedir(d);
+        --n;  // the directory's own descriptor
+    }
+    return n;
+}
+
+// Creates the socket file with its final mode (no window in which it is wider), and
+// gives it to `group` without following a link an attacker may have put in its place.
+void bind_socket_file(int fd, const std::string& path, std::optional<gid_t> group) {
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    if (path.size() >= sizeof sun.sun_path) throw std::runtime_error(path + ": socket path too long");
+    std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+    ::unlink(path.c_str());  // a stale file: the interface lock proved no daemon owns it
+    const mode_t old_mask = ::umask(0117);  // rw for owner and group
+    const int bound = ::bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun);
+    ::umask(old_mask);
+    if (bound != 0) fail(path, "bind");
+    if (group && ::lchown(path.c_str(), 0, *group) != 0) fail(path, "chown");
+    struct stat st{};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) fail(path, "the socket file was replaced");
+}
+
+int timer_fd(const std::string& path) {
+    const int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (fd < 0) fail(path, "timerfd_create");
+    return fd;
+}
+
+void set_period(int timer, long nanoseconds) {
+    itimerspec spec{};
+    spec.it_interval.tv_sec = spec.it_value.tv_sec = nanoseconds / 1'000'000'000;
+    spec.it_interval.tv_nsec = spec.it_value.tv_nsec = nanoseconds % 1'000'000'000;
+    (void)::timerfd_settime(timer, 0, &spec, nullptr);
+}
+
+void drain_timer(int timer) {
+    std::uint64_t ticks;
+    (void)!::read(timer, &ticks, sizeof ticks);
+}
+
 }  // namespace
 
 ControlServer::ControlServer(ServerContext ctx, std::string path, std::optional<gid_t> group)
-    : ctx_(ctx), path_(std::move(path)) {
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    if (path_.size() >= sizeof sun.sun_path) throw std::runtime_error(path_ + ": socket path too long");
-    std::memcpy(sun.sun_path, path_.c_str(), path_.size() + 1);
+    : ctx_(std::move(ctx)), path_(std::move(path)), users_(ctx_.limits) {
     listen_fd_ = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (listen_fd_ < 0) fail(path_, "socket");
-    ::unlink(path_.c_str());  // a stale file: the interface lock proved no daemon owns it
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0) fail(path_, "bind");
-    if (::chmod(path_.c_str(), 0660) != 0) fail(path_, "chmod");
-    if (group && ::chown(path_.c_str(), 0, *group) != 0) fail(path_, "chown");
+    bind_socket_file(listen_fd_, path_, group);
     if (::listen(listen_fd_, 64) != 0) fail(path_, "listen");
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd_ < 0) fail(path_, "epoll_create1");
-    add_to_epoll(epoll_fd_, listen_fd_);
-    tick_timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    if (tick_timer_fd_ < 0) fail(path_, "timerfd_create");
-    add_to_epoll(epoll_fd_, tick_timer_fd_);
+    watch(epoll_fd_, listen_fd_);
+    tick_timer_fd_ = timer_fd(path_);
+    watch(epoll_fd_, tick_timer_fd_);
+    audit_timer_fd_ = timer_fd(path_);
+    watch(epoll_fd_, audit_timer_fd_);
+    spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 ControlServer::~ControlServer() {
     while (!sessions_.empty()) close_session(sessions_.begin()->first);
+    ::close(spare_fd_);
+    ::close(audit_timer_fd_);
     ::close(tick_timer_fd_);
     ::close(epoll_fd_);
     ::close(listen_fd_);
@@ -81,71 +138,120 @@ ControlServer::~ControlServer() {
 }
 
 void ControlServer::run(int signal_fd) {
-    add_to_epoll(epoll_fd_, signal_fd);
-    for (;;) {
-        epoll_event events[32];
-        const int n = ::epoll_wait(epoll_fd_, events, 32, -1);
-        if (n < 0 && errno == EINTR) continue;
-        for (int i = 0; i < n; ++i) {
-            const int fd = events[i].data.fd;
-            if (fd == signal_fd) {
-                signalfd_siginfo info{};
-                (void)!::read(signal_fd, &info, sizeof info);
-                std::cerr << "multistackd: signal " << info.ssi_signo << ", shutting down\n";
-                return;
-            }
-            if (fd == tick_timer_fd_) {
-                std::uint64_t ticks;
-                (void)!::read(tick_timer_fd_, &ticks, sizeof ticks);
-                tick();
-            } else if (fd == listen_fd_) {
-                accept_client();
-            } else if (auto it = sessions_.find(fd); it != sessions_.end()) {
-                serve(it->second);
-            }
+    watch(epoll_fd_, signal_fd);
+    while (run_once(-1, signal_fd)) {
+    }
+}
+
+bool ControlServer::run_once(int timeout_ms, int signal_fd) {
+    epoll_event events[32];
+    const int n = ::epoll_wait(epoll_fd_, events, 32, timeout_ms);
+    for (int i = 0; i < n; ++i) {
+        const int fd = events[i].data.fd;
+        if (fd == signal_fd) {
+            signalfd_siginfo info{};
+            (void)!::read(signal_fd, &info, sizeof info);
+            std::cerr << "multistackd: signal " << info.ssi_signo << ", shutting down\n";
+            return false;
         }
+        handle_event(fd, events[i].events);
+        close_doomed_sessions();
+    }
+    return true;
+}
+
+void ControlServer::handle_event(int fd, std::uint32_t events) {
+    if (fd == tick_timer_fd_) {
+        drain_timer(tick_timer_fd_);
+        tick();
+    } else if (fd == audit_timer_fd_) {
+        drain_timer(audit_timer_fd_);
+        audit_proofs();
+    } else if (fd == listen_fd_) {
+        accept_client();
+    } else if (auto it = sessions_.find(fd); it != sessions_.end()) {
+        Session& s = it->second;
+        if (events & EPOLLOUT) {
+            if (s.out.flush() != SendOutcome::sent) s.doomed = true;
+            update_output_interest(s);
+        }
+        if (!s.doomed && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) serve(s);
     }
 }
 
 void ControlServer::accept_client() {
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE) refuse_for_lack_of_descriptors();
+        return;
+    }
+    const Peer peer = identify_peer(fd);
+    if (auto hit = users_.open_session(peer.uid)) {
+        ++counters_.limits_reached;
+        std::cerr << "multistackd: uid " << peer.uid << " (pid " << peer.pid << ") refused: " << to_string(*hit)
+                  << " limit reached\n";
+        ::close(fd);
+        return;
+    }
+    sessions_.try_emplace(fd, fd, peer, ctx_.limits.outbox_bytes);
+    watch(epoll_fd_, fd);
+}
+
+void ControlServer::refuse_for_lack_of_descriptors() {
+    // The pending connection would keep the listening socket readable, and epoll would
+    // spin: give up the spare descriptor, take the connection and close it at once.
+    ++counters_.descriptors_exhausted;
+    ::close(spare_fd_);
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) return;
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    (void)::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
-    sessions_[fd] = Session{fd, cred.pid, cred.uid, std::nullopt, {}, std::nullopt, std::nullopt};
-    add_to_epoll(epoll_fd_, fd);
+    if (fd >= 0) ::close(fd);
+    spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 void ControlServer::serve(Session& s) {
     alignas(8) std::uint8_t buf[ctl::kMaxMessage];
     std::vector<int> fds;
     const long n = ctl::receive_message(s.fd, buf, sizeof buf, fds, 1);
+    if (n == -EAGAIN || n == -EINTR) return;
+    if (n == -EMSGSIZE) {
+        // Too long, too many descriptors, or descriptors the kernel could not pass us
+        // (our table is full): the request is refused, the session goes on.
+        ++counters_.bad_requests;
+        ctl::Header h{};
+        std::memcpy(&h, buf, sizeof h);
+        return reply_status(s, h, ctl::Status::bad_request);
+    }
     if (n <= 0) {  // hang-up, or the peer died: its claims and port go now
-        close_session(s.fd);
+        s.doomed = true;
         return;
     }
+    dispatch(s, buf, static_cast<std::size_t>(n), fds);
+    ctl::close_all(fds);  // descriptors a handler did not take
+    update_output_interest(s);
+}
+
+void ControlServer::dispatch(Session& s, const std::uint8_t* buf, std::size_t n, std::vector<int>& fds) {
     ctl::Header h;
-    if (static_cast<std::size_t>(n) < sizeof h) {
-        ++bad_requests_;
-        ctl::close_all(fds);
+    if (n < sizeof h) {
+        ++counters_.bad_requests;
         return;
     }
     std::memcpy(&h, buf, sizeof h);
-    auto fits = [&](std::size_t size) { return static_cast<std::size_t>(n) == size; };
+    const auto fits = [&](std::size_t size) { return n == size; };
+    const auto as = [&]<class Req>(Req& req) {
+        std::memcpy(&req, buf, sizeof req);
+        return req;
+    };
     if (h.magic != ctl::kMagic || h.version != ctl::kVersion) {
-        ++bad_requests_;
+        ++counters_.bad_requests;
         reply_status(s, h, ctl::Status::version_mismatch);
     } else if (h.op == ctl::Op::attach && fits(sizeof(ctl::AttachRequest))) {
         ctl::AttachRequest req;
-        std::memcpy(&req, buf, sizeof req);
-        on_attach(s, req);
+        on_attach(s, as(req));
     } else if (h.op == ctl::Op::claim && fits(sizeof(ctl::ClaimRequest))) {
         on_claim(s, h, fds);
     } else if (h.op == ctl::Op::release && fits(sizeof(ctl::ReleaseRequest))) {
         ctl::ReleaseRequest req;
-        std::memcpy(&req, buf, sizeof req);
-        on_release(s, req);
+        on_release(s, as(req));
     } else if (h.op == ctl::Op::info && fits(sizeof h)) {
         on_info(s, h);
     } else if (h.op == ctl::Op::status && fits(sizeof h)) {
@@ -156,17 +262,37 @@ void ControlServer::serve(Session& s) {
         on_list_claims(s, h);
     } else if (h.op == ctl::Op::resolve && fits(sizeof(ctl::ResolveRequest))) {
         ctl::ResolveRequest req;
-        std::memcpy(&req, buf, sizeof req);
-        on_resolve(s, req);
+        on_resolve(s, as(req));
     } else if (h.op == ctl::Op::capture && fits(sizeof(ctl::CaptureRequest))) {
         ctl::CaptureRequest req;
-        std::memcpy(&req, buf, sizeof req);
-        on_capture(s, req);
+        on_capture(s, as(req));
     } else {
-        ++bad_requests_;
+        ++counters_.bad_requests;
         reply_status(s, h, ctl::Status::bad_request);
     }
-    ctl::close_all(fds);  // descriptors a handler did not take
+}
+
+void ControlServer::send_reply(Session& s, const void* message, std::size_t size, std::span<const int> fds) {
+    if (s.doomed) return;
+    switch (s.out.send(message, size, fds)) {
+        case SendOutcome::sent: return;
+        case SendOutcome::overflow:
+            ++counters_.slow_clients;
+            std::cerr << "multistackd: pid " << s.peer.pid << " uid " << s.peer.uid
+                      << " dropped: it does not read its replies\n";
+            s.doomed = true;
+            return;
+        case SendOutcome::peer_gone: s.doomed = true; return;
+    }
+}
+
+void ControlServer::update_output_interest(Session& s) {
+    if (s.doomed || s.out.pending() == s.watching_output) return;
+    s.watching_output = s.out.pending();
+    epoll_event ev{};
+    ev.events = EPOLLIN | (s.watching_output ? EPOLLOUT : 0u);
+    ev.data.fd = s.fd;
+    (void)::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, s.fd, &ev);
 }
 
 void ControlServer::reply_status(Session& s, const ctl::Header& req, ctl::Status status) {
@@ -174,25 +300,39 @@ void ControlServer::reply_status(Session& s, const ctl::Header& req, ctl::Status
     rep.magic = ctl::kMagic;
     rep.version = ctl::kVersion;
     rep.status = status;
-    send(s.fd, rep);
+    reply(s, rep);
+}
+
+void ControlServer::count_limit(const Session& s, LimitHit hit) {
+    ++counters_.limits_reached;
+    std::cerr << "multistackd: pid " << s.peer.pid << " uid " << s.peer.uid << " refused: " << to_string(hit)
+              << " limit reached\n";
 }
 
 void ControlServer::on_attach(Session& s, const ctl::AttachRequest& req) {
     if (s.port) return reply_status(s, req.h, ctl::Status::already_attached);
+    ring::Layout layout;
     if (req.ring_pairs == 0 || req.ring_pairs > ctx_.sw.config().max_ring_pairs || req.slots_per_ring < 2 ||
-        req.slots_per_ring > ctx_.max_slots_per_ring) {
+        req.slots_per_ring > ctx_.max_slots_per_ring || !ring::Layout::compute(req.ring_pairs, req.slots_per_ring, layout)) {
         return reply_status(s, req.h, ctl::Status::bad_request);
+    }
+    if (auto hit = users_.add_port(s.peer.uid, layout.region_size)) {
+        count_limit(s, *hit);
+        return reply_status(s, req.h, ctl::Status::limit_reached);
     }
     sw::PortId id;
     try {
         id = ctx_.sw.attach_port({req.ring_pairs, req.slots_per_ring});
     } catch (const std::length_error&) {
+        users_.remove_port(s.peer.uid, layout.region_size);
         return reply_status(s, req.h, ctl::Status::switch_full);
     } catch (const std::exception& e) {
+        users_.remove_port(s.peer.uid, layout.region_size);
         std::cerr << "multistackd: attach failed: " << e.what() << "\n";
-        return reply_status(s, req.h, ctl::Status::internal);
+        return reply_status(s, req.h, ctl::Status::no_resources);
     }
     s.port = id;
+    s.port_bytes = layout.region_size;
     sw::Port& port = ctx_.sw.port(id);
     std::vector<int> fds{port.region.fd()};
     for (const auto& r : port.rings) {
@@ -203,42 +343,50 @@ void ControlServer::on_attach(Session& s, const ctl::AttachRequest& req) {
     rep.h.seq = req.h.seq;
     rep.port_id = id;
     rep.ring_pairs = req.ring_pairs;
-    send(s.fd, rep, fds);
-    std::cerr << "multistackd: port " << id << " attached by pid " << s.pid << " uid " << s.uid << " ("
+    reply(s, rep, fds);
+    std::cerr << "multistackd: port " << id << " attached by pid " << s.peer.pid << " uid " << s.peer.uid << " ("
               << req.ring_pairs << " ring pairs of " << req.slots_per_ring << " slots)\n";
 }
 
 void ControlServer::on_claim(Session& s, const ctl::Header& req, std::vector<int>& fds) {
     if (!s.port) return reply_status(s, req, ctl::Status::not_attached);
     if (fds.size() != 1) return reply_status(s, req, ctl::Status::bad_socket);
-    std::string why;
-    const auto key = prove_claim(fds[0], why);
-    if (!key) {
-        std::cerr << "multistackd: port " << *s.port << ": claim refused: " << why << "\n";
-        return reply_status(s, req, ctl::Status::bad_socket);
+    if (s.claims.size() >= ctx_.limits.claims_per_session) {
+        count_limit(s, LimitHit::claims_per_session);
+        return reply_status(s, req, ctl::Status::limit_reached);
     }
-    if (ctx_.sw.registry().add(*key, *s.port) != sw::ClaimError::ok) {
+    const ProofResult proof = prove_claim(fds[0], ctx_.proof_scope);
+    if (!proof.ok()) {
+        ++counters_.claims_refused;
+        std::cerr << "multistackd: port " << *s.port << ": claim refused: " << to_string(proof.error()) << "\n";
+        return reply_status(s, req, status_for(proof.error()));
+    }
+    const sw::ClaimKey& key = proof.key();
+    if (ctx_.sw.registry().add(key, *s.port) != sw::ClaimError::ok) {
         return reply_status(s, req, ctl::Status::address_in_use);
     }
-    if (!ctx_.xdp.add_claim(*key)) {
-        (void)ctx_.sw.registry().remove(*key, *s.port);
-        std::cerr << "multistackd: the XDP claim map refused " << describe(*key) << ": " << std::strerror(errno) << "\n";
-        return reply_status(s, req, ctl::Status::internal);
+    if (!ctx_.data_path.mirror_claim(key)) {
+        (void)ctx_.sw.registry().remove(key, *s.port);
+        std::cerr << "multistackd: the XDP claim map refused " << describe(key) << ": " << std::strerror(errno) << "\n";
+        return reply_status(s, req, ctl::Status::no_resources);
     }
-    s.claims.push_back({*key, fds[0]});
+    never_linger(fds[0]);
+    s.claims.push_back({key, fds[0]});
     fds.clear();  // the session owns the socket now
+    arm_audit_timer();
     ctl::ClaimReply rep;
     rep.h.seq = req.seq;
-    rep.claimed = client::to_tuple({key->protocol, key->addr, key->port});
-    send(s.fd, rep);
-    std::cerr << "multistackd: port " << *s.port << " claims " << describe(*key) << "\n";
+    rep.claimed = client::to_tuple({key.protocol, key.addr, key.port});
+    reply(s, rep);
+    std::cerr << "multistackd: port " << *s.port << " claims " << describe(key) << "\n";
 }
 
 void ControlServer::release_claim(Session& s, std::size_t index) {
     const HeldClaim c = s.claims[index];
     (void)ctx_.sw.registry().remove(c.key, *s.port);
-    ctx_.xdp.remove_claim(c.key);
-    ::close(c.socket_fd);  // the kernel frees the port now
+    ctx_.data_path.unmirror_claim(c.key);
+    never_linger(c.socket_fd);  // the owner may have connected its copy and set a long linger since
+    ::close(c.socket_fd);       // the kernel frees the port now
     s.claims.erase(s.claims.begin() + static_cast<long>(index));
 }
 
@@ -249,6 +397,7 @@ void ControlServer::on_release(Session& s, const ctl::ReleaseRequest& req) {
         if (k.protocol == wanted.protocol && k.addr == wanted.addr && k.port == wanted.port) {
             std::cerr << "multistackd: port " << *s.port << " releases " << describe(k) << "\n";
             release_claim(s, i);
+            arm_audit_timer();
             return reply_status(s, req.h, ctl::Status::ok);
         }
     }
@@ -259,22 +408,66 @@ void ControlServer::close_session(int fd) {
     auto it = sessions_.find(fd);
     if (it == sessions_.end()) return;
     Session& s = it->second;
-    if (s.capture) ctx_.sw.stop_capture(s.capture->port);
+    if (s.capture) ctx_.sw.stop_capture(s.capture->ticket);
     while (!s.claims.empty()) release_claim(s, s.claims.size() - 1);
     if (s.port) {
         ctx_.sw.detach_port(*s.port);
-        std::cerr << "multistackd: port " << *s.port << " detached (pid " << s.pid << ")\n";
+        users_.remove_port(s.peer.uid, s.port_bytes);
+        std::cerr << "multistackd: port " << *s.port << " detached (pid " << s.peer.pid << ")\n";
     }
+    users_.close_session(s.peer.uid);
     (void)::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    sessions_.erase(it);  // the outbox closes the descriptors it still held
     ::close(fd);
-    sessions_.erase(it);
+    arm_audit_timer();
+}
+
+void ControlServer::close_doomed_sessions() {
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+        const int fd = it->first;
+        const bool doomed = it->second.doomed;
+        ++it;
+        if (doomed) close_session(fd);
+    }
+}
+
+void ControlServer::audit_proofs() {
+    for (auto& [fd, s] : sessions_) {
+        for (std::size_t i = s.claims.size(); i-- > 0;) {
+            const auto broken = proof_still_holds(s.claims[i].socket_fd);
+            if (!broken) continue;
+            ++counters_.claims_revoked;
+            std::cerr << "multistackd: port " << *s.port << ": claim of " << describe(s.claims[i].key)
+                      << " revoked: " << to_string(*broken) << " since the claim\n";
+            release_claim(s, i);
+        }
+    }
+    arm_audit_timer();
+}
+
+void ControlServer::arm_audit_timer() {
+    // Armed or disarmed only on a change, so that a stream of claims never postpones it.
+    constexpr long kAuditPeriodNs = 500'000'000;
+    const bool wanted = claim_count() > 0;
+    if (wanted == audit_armed_) return;
+    audit_armed_ = wanted;
+    set_period(audit_timer_fd_, wanted ? kAuditPeriodNs : 0);
+}
+
+std::size_t ControlServer::claim_count() const {
+    std::size_t n = 0;
+    for (const auto& [fd, s] : sessions_) n += s.claims.size();
+    return n;
 }
 
 void ControlServer::on_info(Session& s, const ctl::Header& req) {
     ctl::InfoReply rep;
     rep.h.seq = req.seq;
     std::memcpy(rep.mac, ctx_.iface.mac.octets.data(), 6);
-    rep.mtu = static_cast<std::uint16_t>(ctx_.iface.mtu);
+    // A port's frames are bounded by ring::kMaxFrameSize: an untagged frame of the MTU
+    // plus its 14-byte header and room for one 4-byte VLAN tag.
+    constexpr unsigned kLargestMtu = ring::kMaxFrameSize - 18;
+    rep.mtu = static_cast<std::uint16_t>(std::min(ctx_.iface.mtu, kLargestMtu));
     rep.ifindex = ctx_.iface.ifindex;
     for (const nic::InterfaceAddress& a : ctx_.iface.addresses) {
         if (rep.address_count == ctl::InfoReply::kMaxAddresses) break;
@@ -287,7 +480,7 @@ void ControlServer::on_info(Session& s, const ctl::Header& req) {
         rep.gateway_family = 4;
         std::memcpy(rep.gateway, ctx_.iface.gateway->bytes.data(), 16);
     }
-    send(s.fd, rep);
+    reply(s, rep);
 }
 
 void ControlServer::on_status(Session& s, const ctl::Header& req) {
@@ -295,9 +488,10 @@ void ControlServer::on_status(Session& s, const ctl::Header& req) {
     rep.h.seq = req.seq;
     std::strncpy(rep.ifname, ctx_.iface.name.c_str(), sizeof rep.ifname - 1);
     rep.ifindex = ctx_.iface.ifindex;
-    rep.xdp_native = ctx_.xdp.mode() == nic::XdpMode::native;
-    rep.zero_copy = ctx_.nic.zero_copy();
-    rep.queues = static_cast<std::uint16_t>(ctx_.nic.queue_count());
+    const DataPathStatus dp = ctx_.data_path.status();
+    rep.xdp_native = dp.xdp_native;
+    rep.zero_copy = dp.zero_copy;
+    rep.queues = static_cast<std::uint16_t>(dp.queues);
     rep.workers = static_cast<std::uint16_t>(ctx_.sw.config().workers);
     rep.ports = static_cast<std::uint16_t>(ctx_.sw.port_ids().size());
     rep.claims = static_cast<std::uint32_t>(ctx_.sw.registry().snapshot()->entries().size());
@@ -305,11 +499,19 @@ void ControlServer::on_status(Session& s, const ctl::Header& req) {
     const sw::StatsSnapshot nic = ctx_.sw.nic_stats();
     rep.nic_rx_frames = nic.rx_frames;
     rep.nic_tx_frames = nic.tx_frames;
-    rep.xdp_claimed = ctx_.xdp.claimed_frames();
-    rep.xdp_passed = ctx_.xdp.passed_frames();
+    rep.xdp_claimed = dp.to_switch;
+    rep.xdp_passed = dp.to_kernel;
     copy_counts(rep.nic_drops, nic.drops);
     copy_counts(rep.handoff_drops, ctx_.sw.handoff_stats().drops);
-    send(s.fd, rep);
+    rep.sessions = static_cast<std::uint32_t>(sessions_.size());
+    rep.open_descriptors = open_descriptor_count();
+    rep.bad_requests = counters_.bad_requests;
+    rep.slow_clients = counters_.slow_clients;
+    rep.claims_refused = counters_.claims_refused;
+    rep.claims_revoked = counters_.claims_revoked;
+    rep.limits_reached = counters_.limits_reached;
+    rep.descriptors_exhausted = counters_.descriptors_exhausted;
+    reply(s, rep);
 }
 
 const ControlServer::Session* ControlServer::owner_of(sw::PortId port) const {
@@ -319,27 +521,35 @@ const ControlServer::Session* ControlServer::owner_of(sw::PortId port) const {
     return nullptr;
 }
 
+bool ControlServer::may_inspect(const Session& s, sw::PortId port) const {
+    if (s.peer.privileged) return true;
+    const Session* owner = owner_of(port);
+    return owner && owner->peer.uid == s.peer.uid;
+}
+
 void ControlServer::on_list_ports(Session& s, const ctl::Header& req) {
     for (sw::PortId id : ctx_.sw.port_ids()) {
         ctl::PortEntry e;
         e.h.seq = req.seq;
         e.port_id = id;
-        if (const Session* owner = owner_of(id)) {
-            e.pid = owner->pid;
-            e.uid = owner->uid;
-            e.claims = static_cast<std::uint32_t>(owner->claims.size());
-        }
         sw::Port& port = ctx_.sw.port(id);
         e.ring_pairs = static_cast<std::uint32_t>(port.rings.size());
         e.failed = port.is_failed();
-        const sw::StatsSnapshot st = ctx_.sw.port_stats(id);
-        e.rx_frames = st.rx_frames;
-        e.rx_bytes = st.rx_bytes;
-        e.tx_frames = st.tx_frames;
-        e.tx_bytes = st.tx_bytes;
-        copy_counts(e.drops, st.drops);
-        copy_counts(e.faults, st.faults);
-        send(s.fd, e);
+        const Session* owner = owner_of(id);
+        if (owner && may_inspect(s, id)) {
+            e.shown = 1;
+            e.pid = owner->peer.pid;
+            e.uid = owner->peer.uid;
+            e.claims = static_cast<std::uint32_t>(owner->claims.size());
+            const sw::StatsSnapshot st = ctx_.sw.port_stats(id);
+            e.rx_frames = st.rx_frames;
+            e.rx_bytes = st.rx_bytes;
+            e.tx_frames = st.tx_frames;
+            e.tx_bytes = st.tx_bytes;
+            copy_counts(e.drops, st.drops);
+            copy_counts(e.faults, st.faults);
+        }
+        reply(s, e);
     }
     reply_status(s, ctl::Header{.op = ctl::Op::list_end, .seq = req.seq}, ctl::Status::ok);
 }
@@ -350,33 +560,38 @@ void ControlServer::on_list_claims(Session& s, const ctl::Header& req) {
         e.h.seq = req.seq;
         e.port_id = entry.port;
         e.tuple = client::to_tuple({entry.key.protocol, entry.key.addr, entry.key.port});
-        send(s.fd, e);
+        reply(s, e);
     }
     reply_status(s, ctl::Header{.op = ctl::Op::list_end, .seq = req.seq}, ctl::Status::ok);
 }
 
 void ControlServer::on_capture(Session& s, const ctl::CaptureRequest& req) {
     if (s.capture) return reply_status(s, req.h, ctl::Status::busy);
-    if (!ctx_.sw.has_port(static_cast<sw::PortId>(req.port_id))) return reply_status(s, req.h, ctl::Status::not_found);
+    if (req.port_id >= sw::kNoPort || !ctx_.sw.has_port(static_cast<sw::PortId>(req.port_id))) {
+        return reply_status(s, req.h, ctl::Status::not_found);
+    }
     const auto port = static_cast<sw::PortId>(req.port_id);
-    if (!ctx_.sw.start_capture(port)) return reply_status(s, req.h, ctl::Status::busy);
-    Capture cap{port, req.h.seq, req.max_frames ? req.max_frames : UINT64_MAX, std::nullopt};
+    // Defends other users' traffic: only the owner's uid, or a privileged peer, may see it.
+    if (!may_inspect(s, port)) return reply_status(s, req.h, ctl::Status::permission_denied);
+    const auto ticket = ctx_.sw.start_capture(port);
+    if (!ticket) return reply_status(s, req.h, ctl::Status::busy);
+    Capture cap{*ticket, req.h.seq, req.max_frames ? req.max_frames : UINT64_MAX, std::nullopt};
     if (req.milliseconds) cap.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(req.milliseconds);
     s.capture = cap;
     arm_tick_timer();
-    std::cerr << "multistackd: capture of port " << port << " started by pid " << s.pid << "\n";
+    std::cerr << "multistackd: capture of port " << port << " started by pid " << s.peer.pid << " uid " << s.peer.uid
+              << "\n";
 }
 
 void ControlServer::arm_tick_timer() {
     bool any = false;
     for (const auto& [fd, s] : sessions_) any = any || s.capture.has_value() || s.resolve.has_value();
-    itimerspec spec{};
-    if (any) spec.it_interval.tv_nsec = spec.it_value.tv_nsec = 10'000'000;  // 10 ms
-    (void)::timerfd_settime(tick_timer_fd_, 0, &spec, nullptr);
+    set_period(tick_timer_fd_, any ? 10'000'000 : 0);  // 10 ms
 }
 
 void ControlServer::tick() {
     for (auto& [fd, s] : sessions_) {
+        if (s.doomed) continue;
         if (s.capture) pump_capture(s);
         if (s.resolve) {
             const Resolve r = *s.resolve;
@@ -387,40 +602,42 @@ void ControlServer::tick() {
                 s.resolve.reset();
             }
         }
+        update_output_interest(s);
     }
+    close_doomed_sessions();
     arm_tick_timer();
 }
 
 void ControlServer::pump_capture(Session& s) {
+    Capture& cap = *s.capture;
     auto frame = std::make_unique<ctl::CaptureFrame>();
-    {
-        Capture& cap = *s.capture;
-        timespec now{};
-        ::clock_gettime(CLOCK_REALTIME, &now);
-        ctx_.sw.drain_capture(cap.port, [&](wire::Bytes f, sw::TapDirection d) {
-            if (cap.remaining == 0) return;
-            frame->h.seq = cap.seq;
-            frame->timestamp_ns = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(now.tv_nsec);
-            frame->len = static_cast<std::uint16_t>(f.size());
-            frame->from_application = d == sw::TapDirection::from_application;
-            std::memcpy(frame->data, f.data(), f.size());
-            // A client that cannot keep up loses frames; it never stalls the daemon.
-            if (::send(s.fd, frame.get(), sizeof *frame, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-                ++cap.lost;
-                return;
-            }
-            ++cap.sent;
-            if (cap.remaining != UINT64_MAX) --cap.remaining;
-        });
-        if (cap.remaining == 0 || (cap.deadline && std::chrono::steady_clock::now() >= *cap.deadline)) end_capture(s);
-    }
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    ctx_.sw.drain_capture(cap.ticket, [&](wire::Bytes f, sw::TapDirection d) {
+        if (cap.remaining == 0) return;
+        frame->h.seq = cap.seq;
+        frame->timestamp_ns = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(now.tv_nsec);
+        frame->len = static_cast<std::uint16_t>(f.size());  // at most ring::kMaxFrameSize (FrameCell)
+        frame->from_application = d == sw::TapDirection::from_application;
+        std::memcpy(frame->data, f.data(), f.size());
+        // A client that cannot keep up loses frames; it never stalls the daemon.
+        if (!s.out.offer(frame.get(), sizeof *frame)) {
+            ++cap.lost;
+            return;
+        }
+        ++cap.sent;
+        if (cap.remaining != UINT64_MAX) --cap.remaining;
+    });
+    const bool done = cap.remaining == 0 || !ctx_.sw.capture_running(cap.ticket) ||
+                      (cap.deadline && std::chrono::steady_clock::now() >= *cap.deadline);
+    if (done) end_capture(s);
 }
 
 void ControlServer::on_resolve(Session& s, const ctl::ResolveRequest& req) {
     if (s.resolve || (req.family != 4 && req.family != 6)) return reply_status(s, req.h, ctl::Status::bad_request);
     wire::IpAddr dst{req.family == 4 ? wire::IpFamily::v4 : wire::IpFamily::v6, {}};
     std::memcpy(dst.bytes.data(), req.addr, dst.size());
-    const auto hop = ctx_.netlink.next_hop(dst, ctx_.iface.ifindex);
+    const auto hop = ctx_.data_path.next_hop(dst);
     if (!hop) return reply_status(s, req.h, ctl::Status::no_route);
     if (try_resolve(s, req.h.seq, *hop)) return;
     // The kernel is resolving it; look again on every tick, for up to a second.
@@ -430,7 +647,7 @@ void ControlServer::on_resolve(Session& s, const ctl::ResolveRequest& req) {
 
 bool ControlServer::try_resolve(Session& s, std::uint32_t seq, const wire::IpAddr& next_hop) {
     wire::MacAddr mac;
-    switch (ctx_.netlink.neighbour(next_hop, ctx_.iface.ifindex, mac)) {
+    switch (ctx_.data_path.neighbour(next_hop, mac)) {
         case nic::NeighbourState::pending: return false;
         case nic::NeighbourState::failed:
             reply_status(s, ctl::Header{.op = ctl::Op::resolve, .seq = seq}, ctl::Status::unreachable);
@@ -442,7 +659,7 @@ bool ControlServer::try_resolve(Session& s, std::uint32_t seq, const wire::IpAdd
     std::memcpy(rep.mac, mac.octets.data(), 6);
     rep.next_hop_family = static_cast<std::uint8_t>(next_hop.family);
     std::memcpy(rep.next_hop, next_hop.bytes.data(), 16);
-    send(s.fd, rep);
+    reply(s, rep);
     return true;
 }
 
@@ -451,10 +668,10 @@ void ControlServer::end_capture(Session& s) {
     ctl::CaptureEnd end;
     end.h.seq = cap.seq;
     end.frames = cap.sent;
-    end.lost = cap.lost + ctx_.sw.capture_overflows(cap.port);
-    ctx_.sw.stop_capture(cap.port);
-    send(s.fd, end);
-    std::cerr << "multistackd: capture of port " << cap.port << " ended: " << cap.sent << " frames\n";
+    end.lost = cap.lost + ctx_.sw.capture_overflows(cap.ticket);
+    ctx_.sw.stop_capture(cap.ticket);
+    reply(s, end);
+    std::cerr << "multistackd: capture of port " << cap.ticket.port << " ended: " << cap.sent << " frames\n";
     s.capture.reset();
 }
 

@@ -1,10 +1,17 @@
-// Contract: multistackd's control plane (DESIGN §3, §6). It listens on a UNIX
+// Contract: multistackd's control plane (DESIGN §3, §6, §11). It listens on a UNIX
 // SOCK_SEQPACKET socket, serves each connection as one session, and keeps the claim
 // lifecycle whole: a session owns at most one port and the claims made through it, each
-// claim holding the kernel socket that proves it. When the session releases a claim,
-// hangs up or dies, the claim leaves the registry and the XDP map and its socket is
-// closed, so the kernel frees the port at once. Malformed requests get an error reply
-// and are counted; they never end the daemon.
+// claim holding the kernel socket that proves it (claim_proof.hpp). When the session
+// releases a claim, hangs up or dies, the claim leaves the registry and the XDP map and
+// its socket is closed, so the kernel frees the port at once.
+//
+// Every client is untrusted, and the control plane never blocks on one: sessions are
+// non-blocking, replies leave through a bounded Outbox (a client that does not read is
+// dropped), a proof's close never lingers, and every received descriptor is closed on
+// every path. What one session and one user may hold is limited (limits.hpp). Only a
+// port's owner (same uid) or a privileged peer (peer.hpp) may capture a port or see its
+// details. Malformed requests get an error reply and are counted; they never end the
+// daemon or another session.
 #pragma once
 
 #include <sys/types.h>
@@ -16,20 +23,33 @@
 #include <vector>
 
 #include "client/protocol.hpp"
-#include "nic/af_xdp_nic.hpp"
+#include "daemon/claim_proof.hpp"
+#include "daemon/data_path.hpp"
+#include "daemon/limits.hpp"
+#include "daemon/outbox.hpp"
+#include "daemon/peer.hpp"
 #include "nic/netlink.hpp"
-#include "nic/xdp_program.hpp"
 #include "switch/switch.hpp"
 
 namespace ms::daemon {
 
 struct ServerContext {
     sw::Switch& sw;
-    nic::XdpProgram& xdp;
-    const nic::AfXdpNic& nic;
+    DataPath& data_path;
     const nic::InterfaceInfo& iface;
-    nic::Netlink& netlink;
+    ProofScope proof_scope;  // the interface's namespace, index and addresses
+    Limits limits;
     std::uint32_t max_slots_per_ring = 16384;
+};
+
+// The control plane's own counters (msctl status).
+struct ControlCounters {
+    std::uint64_t bad_requests = 0;
+    std::uint64_t slow_clients = 0;
+    std::uint64_t claims_refused = 0;
+    std::uint64_t claims_revoked = 0;
+    std::uint64_t limits_reached = 0;
+    std::uint64_t descriptors_exhausted = 0;
 };
 
 class ControlServer {
@@ -43,6 +63,10 @@ public:
 
     // Serves until a signal arrives on `signal_fd` (a signalfd for SIGTERM and SIGINT).
     void run(int signal_fd);
+    // Serves what is ready within `timeout_ms` (-1: wait); false if `signal_fd` fired.
+    bool run_once(int timeout_ms, int signal_fd = -1);
+    [[nodiscard]] const ControlCounters& counters() const { return counters_; }
+    [[nodiscard]] std::size_t session_count() const { return sessions_.size(); }
 
 private:
     struct HeldClaim {
@@ -50,7 +74,7 @@ private:
         int socket_fd;  // the proof, kept open for the claim's life
     };
     struct Capture {
-        sw::PortId port;
+        sw::Switch::CaptureTicket ticket;
         std::uint32_t seq;
         std::uint64_t remaining;  // frames still wanted; UINT64_MAX: no limit
         std::optional<std::chrono::steady_clock::time_point> deadline;
@@ -63,19 +87,35 @@ private:
         std::chrono::steady_clock::time_point deadline;
     };
     struct Session {
-        int fd = -1;
-        pid_t pid = 0;
-        uid_t uid = 0;
+        Session(int socket, Peer who, std::size_t outbox_bytes) : fd(socket), peer(who), out(socket, outbox_bytes) {}
+        int fd;
+        Peer peer;
+        Outbox out;
+        bool watching_output = false;   // EPOLLOUT is armed while replies wait
+        bool doomed = false;            // to be closed once the current event is handled
         std::optional<sw::PortId> port;
+        std::uint64_t port_bytes = 0;   // shared memory of the port, counted against the user
         std::vector<HeldClaim> claims;
         std::optional<Capture> capture;
         std::optional<Resolve> resolve;  // waiting for the kernel to resolve a neighbour
     };
 
+    void handle_event(int fd, std::uint32_t events);
     void accept_client();
+    void refuse_for_lack_of_descriptors();
     void serve(Session& s);
+    void dispatch(Session& s, const std::uint8_t* message, std::size_t size, std::vector<int>& fds);
     void close_session(int fd);
+    void close_doomed_sessions();
     void release_claim(Session& s, std::size_t index);
+    // Sends one reply; a client that cannot take it is doomed.
+    void send_reply(Session& s, const void* message, std::size_t size, std::span<const int> fds = {});
+    template <class Msg>
+    void reply(Session& s, const Msg& msg, std::span<const int> fds = {}) {
+        send_reply(s, &msg, sizeof msg, fds);
+    }
+    void reply_status(Session& s, const ctl::Header& req, ctl::Status status);
+    void update_output_interest(Session& s);
 
     void on_attach(Session& s, const ctl::AttachRequest& req);
     void on_claim(Session& s, const ctl::Header& req, std::vector<int>& fds);
@@ -93,16 +133,27 @@ private:
     void pump_capture(Session& s);
     void end_capture(Session& s);
     void arm_tick_timer();
-    void reply_status(Session& s, const ctl::Header& req, ctl::Status status);
+    // About once a second while claims exist: revokes claims whose proof its owner has
+    // changed since (SO_REUSEADDR or SO_REUSEPORT set on the owner's copy).
+    void audit_proofs();
+    void arm_audit_timer();
+    void count_limit(const Session& s, LimitHit hit);
     [[nodiscard]] const Session* owner_of(sw::PortId port) const;
+    // True if `s` may see `port`'s details and capture it.
+    [[nodiscard]] bool may_inspect(const Session& s, sw::PortId port) const;
+    [[nodiscard]] std::size_t claim_count() const;
 
     ServerContext ctx_;
     std::string path_;
     int listen_fd_ = -1;
     int epoll_fd_ = -1;
-    int tick_timer_fd_ = -1;  // ticks while any capture or resolve is in progress
+    int tick_timer_fd_ = -1;   // ticks while any capture or resolve is in progress
+    int audit_timer_fd_ = -1;  // ticks while any claim exists
+    bool audit_armed_ = false;
+    int spare_fd_ = -1;        // given up to accept and refuse a client when descriptors run out
     std::map<int, Session> sessions_;  // by descriptor
-    std::uint64_t bad_requests_ = 0;
+    UserLedger users_;
+    ControlCounters counters_;
 };
 
 }  // namespace ms::daemon

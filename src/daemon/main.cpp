@@ -7,6 +7,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <iostream>
 
 #include "daemon/control_server.hpp"
+#include "daemon/nic_data_path.hpp"
 #include "nic/af_xdp_nic.hpp"
 #include "nic/netlink.hpp"
 #include "nic/xdp_program.hpp"
@@ -34,6 +36,8 @@ struct Options {
     std::string group;
     std::string fault;
     std::uint32_t spin_rounds = ms::sw::SwitchConfig{}.spin_rounds;
+    ms::daemon::Limits limits;
+    std::uint64_t port_memory_mib = ms::daemon::Limits{}.port_memory_per_user >> 20;
 };
 
 // Holds an exclusive lock on /run/multistack/IF.lock for the daemon's life, so that a
@@ -84,11 +88,32 @@ std::vector<ms::wire::IpAddr> local_addresses(const ms::nic::InterfaceInfo& info
     return out;
 }
 
+// Claims hold descriptors (one kernel socket each), so the daemon takes all the
+// descriptors it may; the per-user limits keep any one user to a share of them.
+void raise_descriptor_limit() {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == lim.rlim_max) return;
+    lim.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        std::cerr << "multistackd: cannot raise the descriptor limit: " << std::strerror(errno) << "\n";
+    }
+}
+
+ms::daemon::ProofScope proof_scope(const ms::nic::InterfaceInfo& info) {
+    const std::uint64_t cookie = ms::daemon::own_netns_cookie();
+    if (cookie == 0) {
+        throw std::runtime_error("the kernel does not report network namespace cookies (SO_NETNS_COOKIE, Linux 5.14): "
+                                 "claims could not be checked");
+    }
+    return {cookie, info.ifindex, local_addresses(info)};
+}
+
 int run(const Options& o) {
     std::string why;
     const auto fault = ms::sw::FaultSpec::parse(o.fault, why);  // before touching the interface
     if (!fault) throw std::runtime_error("--fault: " + why);
     const int signal_fd = blocked_signal_fd();
+    raise_descriptor_limit();
     InterfaceLock lock(o.iface);
     ms::nic::Netlink netlink;
     const ms::nic::InterfaceInfo info = netlink.read_interface(o.iface);
@@ -96,6 +121,9 @@ int run(const Options& o) {
         std::cerr << "multistackd: removed a stale XDP program left on " << o.iface << "\n";
     }
     ms::nic::XdpProgram xdp(o.iface);
+    if (!xdp.set_local_addresses(local_addresses(info))) {
+        throw std::runtime_error(o.iface + ": the XDP address map refused an address: " + std::strerror(errno));
+    }
     ms::nic::AfXdpNic nic({o.iface, o.queues}, xdp);
     ms::sw::SwitchConfig config;
     config.workers = o.workers;
@@ -107,7 +135,10 @@ int run(const Options& o) {
     sw.registry().set_local_addresses(local_addresses(info));
     sw.start();
     const std::string path = o.socket.empty() ? std::string(kRunDir) + "/" + o.iface + ".sock" : o.socket;
-    ms::daemon::ControlServer server({sw, xdp, nic, info, netlink}, path, group_id(o.group));
+    ms::daemon::NicDataPath data_path(xdp, nic, netlink, info.ifindex);
+    ms::daemon::Limits limits = o.limits;
+    limits.port_memory_per_user = o.port_memory_mib << 20;
+    ms::daemon::ControlServer server({sw, data_path, info, proof_scope(info), limits}, path, group_id(o.group));
     std::cerr << "multistackd: attached to " << o.iface << " (ifindex " << info.ifindex << ", MAC "
               << info.mac.to_string() << "), XDP " << ms::nic::to_string(xdp.mode()) << " mode, AF_XDP "
               << (nic.zero_copy() ? "zero-copy" : "copy") << " mode, " << o.queues << " queue(s), " << o.workers
@@ -136,6 +167,16 @@ int main(int argc, char** argv) {
                    "empty polling rounds before a worker sleeps: more is lower latency under load, "
                    "0 sleeps at once and saves CPU")
         ->capture_default_str();
+    app.add_option("--max-claims-per-session", o.limits.claims_per_session,
+                   "claims one application connection may hold (each holds a kernel socket)")
+        ->check(CLI::Range(1u, 1u << 20))->capture_default_str();
+    app.add_option("--max-sessions-per-user", o.limits.sessions_per_user, "control connections one uid may have open")
+        ->check(CLI::Range(1u, 1u << 20))->capture_default_str();
+    app.add_option("--max-ports-per-user", o.limits.ports_per_user, "ports one uid may have attached")
+        ->check(CLI::Range(1u, 4096u))->capture_default_str();
+    app.add_option("--max-port-memory-per-user", o.port_memory_mib,
+                   "MiB of port rings one uid may have (a port of 1 ring pair of 1024 slots takes 4 MiB)")
+        ->check(CLI::Range(1ull, 1ull << 30))->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     try {
         return run(o);

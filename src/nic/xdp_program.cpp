@@ -30,6 +30,14 @@ struct BpfClaimKey {
 };
 static_assert(sizeof(BpfClaimKey) == 20);
 
+// Must match struct local_key in bpf/claim.bpf.c.
+struct BpfLocalKey {
+    std::uint8_t family;
+    std::uint8_t pad[3];
+    std::uint8_t addr[16];
+};
+static_assert(sizeof(BpfLocalKey) == 20);
+
 // The ms_ports index of a claim's (protocol, port); must match bpf/claim.bpf.c.
 std::uint32_t port_index(const sw::ClaimKey& c) {
     return (c.protocol == IPPROTO_UDP ? 65536u : 0u) + c.port;
@@ -105,6 +113,7 @@ XdpProgram::XdpProgram(const std::string& ifname) : ifname_(ifname), ifindex_(if
     }
     claims_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_claims");
     ports_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_ports");
+    local_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_local");
     xsks_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_xsks");
     stats_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_stats");
     const int prog_fd = bpf_program__fd(bpf_object__find_program_by_name(object_, kProgramName));
@@ -138,6 +147,17 @@ void XdpProgram::count_port(const sw::ClaimKey& claim, int delta) {
     (void)bpf_map_lookup_elem(ports_fd_, &index, &count);
     count = static_cast<std::uint32_t>(static_cast<int>(count) + delta);
     (void)bpf_map_update_elem(ports_fd_, &index, &count, BPF_ANY);
+}
+
+bool XdpProgram::set_local_addresses(const std::vector<wire::IpAddr>& addresses) {
+    for (const wire::IpAddr& a : addresses) {
+        BpfLocalKey key{};
+        key.family = static_cast<std::uint8_t>(a.family);
+        std::memcpy(key.addr, a.bytes.data(), sizeof key.addr);
+        const std::uint8_t present = 1;
+        if (bpf_map_update_elem(local_fd_, &key, &present, BPF_ANY) != 0) return false;
+    }
+    return true;
 }
 
 bool XdpProgram::add_claim(const sw::ClaimKey& claim) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "switch/registry.hpp"
 
@@ -30,6 +31,9 @@ public:
     [[nodiscard]] int ifindex() const { return ifindex_; }
     [[nodiscard]] int xsks_map_fd() const { return xsks_fd_; }
 
+    // Mirrors the interface's addresses, which wildcard claims cover; false (errno set)
+    // if the map refused one.
+    [[nodiscard]] bool set_local_addresses(const std::vector<wire::IpAddr>& addresses);
     // Mirrors one claim into the kernel map; false (errno set) if the map refused it.
     [[nodiscard]] bool add_claim(const sw::ClaimKey& claim);
     bool remove_claim(const sw::ClaimKey& claim);
@@ -48,6 +52,7 @@ private:
     void count_port(const sw::ClaimKey& claim, int delta);
 
     int claims_fd_ = -1;
+    int local_fd_ = -1;
     int ports_fd_ = -1;
     int xsks_fd_ = -1;
     int stats_fd_ = -1;

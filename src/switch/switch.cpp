@@ -100,24 +100,35 @@ bool Switch::detach_port(PortId id) {
     return true;
 }
 
-bool Switch::start_capture(PortId id, std::uint32_t depth) {
+std::optional<Switch::CaptureTicket> Switch::start_capture(PortId id, std::uint32_t depth) {
     std::lock_guard lock(control_);
-    if (id >= ports_.size() || !ports_[id] || captures_.contains(id)) return false;
+    if (id >= ports_.size() || !ports_[id] || captures_.contains(id)) return std::nullopt;
     Capture& cap = captures_[id];
+    cap.ticket = ++capture_tickets_;
     for (const auto& r : ports_[id]->rings) {
         cap.queues.push_back(std::make_unique<FrameQueue>(depth));
         cap.overflows_at_start += r->tap_overflows.get();
         r->tap.store(cap.queues.back().get(), std::memory_order_release);
     }
-    return true;
+    return CaptureTicket{id, cap.ticket};
 }
 
-std::size_t Switch::drain_capture(PortId id, const std::function<void(wire::Bytes, TapDirection)>& sink) {
+const Switch::Capture* Switch::find_capture(const CaptureTicket& t) const {
+    auto it = captures_.find(t.port);
+    return it != captures_.end() && it->second.ticket == t.id ? &it->second : nullptr;
+}
+
+bool Switch::capture_running(const CaptureTicket& t) const {
     std::lock_guard lock(control_);
-    auto it = captures_.find(id);
-    if (it == captures_.end()) return 0;
+    return find_capture(t) != nullptr;
+}
+
+std::size_t Switch::drain_capture(const CaptureTicket& t, const std::function<void(wire::Bytes, TapDirection)>& sink) {
+    std::lock_guard lock(control_);
+    const Capture* cap = find_capture(t);
+    if (!cap) return 0;
     std::size_t n = 0;
-    for (auto& q : it->second.queues) {
+    for (const auto& q : cap->queues) {
         const std::uint32_t ready = q->available();
         for (std::uint32_t k = 0; k < ready; ++k) {
             const FrameCell& c = q->consumer_cell(k);
@@ -131,18 +142,18 @@ std::size_t Switch::drain_capture(PortId id, const std::function<void(wire::Byte
     return n;
 }
 
-std::uint64_t Switch::capture_overflows(PortId id) const {
+std::uint64_t Switch::capture_overflows(const CaptureTicket& t) const {
     std::lock_guard lock(control_);
-    auto it = captures_.find(id);
-    if (it == captures_.end() || !ports_[id]) return 0;
+    const Capture* cap = find_capture(t);
+    if (!cap) return 0;
     std::uint64_t now = 0;
-    for (const auto& r : ports_[id]->rings) now += r->tap_overflows.get();
-    return now - it->second.overflows_at_start;
+    for (const auto& r : ports_[t.port]->rings) now += r->tap_overflows.get();
+    return now - cap->overflows_at_start;
 }
 
-void Switch::stop_capture(PortId id) {
+void Switch::stop_capture(const CaptureTicket& t) {
     std::lock_guard lock(control_);
-    stop_capture_locked(id);
+    if (find_capture(t)) stop_capture_locked(t.port);
 }
 
 void Switch::stop_capture_locked(PortId id) {

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -87,20 +88,32 @@ public:
     [[nodiscard]] const SwitchConfig& config() const { return config_; }
 
     // Capture (msctl capture): a copy of every frame a port sends or receives. At most
-    // one capture per port; false if there is no such port or one runs already.
-    bool start_capture(PortId id, std::uint32_t depth = 4096);
+    // one capture per port. A capture is named by its ticket, never by the port alone:
+    // only the ticket's holder can drain or stop it, and once the port detaches (its id
+    // may then be reused by another owner) the ticket names nothing.
+    struct CaptureTicket {
+        PortId port = kNoPort;
+        std::uint64_t id = 0;
+    };
+    // Nothing if there is no such port or a capture of it runs already.
+    [[nodiscard]] std::optional<CaptureTicket> start_capture(PortId id, std::uint32_t depth = 4096);
+    // False once the capture has ended (stopped, or its port detached).
+    [[nodiscard]] bool capture_running(const CaptureTicket& t) const;
     // Hands the frames captured so far to `sink`; returns how many.
-    std::size_t drain_capture(PortId id, const std::function<void(wire::Bytes, TapDirection)>& sink);
+    std::size_t drain_capture(const CaptureTicket& t, const std::function<void(wire::Bytes, TapDirection)>& sink);
     // Frames the capture queue could not take since the capture started.
-    [[nodiscard]] std::uint64_t capture_overflows(PortId id) const;
-    void stop_capture(PortId id);
+    [[nodiscard]] std::uint64_t capture_overflows(const CaptureTicket& t) const;
+    void stop_capture(const CaptureTicket& t);
 
 private:
     struct Capture {
+        std::uint64_t ticket = 0;
         std::vector<std::unique_ptr<FrameQueue>> queues;  // by ring pair
         std::uint64_t overflows_at_start = 0;
     };
     void stop_capture_locked(PortId id);
+    // The capture the ticket names, if it still runs; under control_.
+    [[nodiscard]] const Capture* find_capture(const CaptureTicket& t) const;
 
     friend class Worker;
     [[nodiscard]] std::uint32_t first_dest(PortId id) const {
@@ -120,6 +133,7 @@ private:
     std::unique_ptr<RingStats[]> nic_stats_;       // by NIC queue
     Published<Topology> topology_;
     std::map<PortId, Capture> captures_;           // under control_
+    std::uint64_t capture_tickets_ = 0;            // the last ticket given, under control_
     std::vector<std::unique_ptr<Worker>> workers_;
     std::vector<std::thread> threads_;
     bool started_ = false;

@@ -308,7 +308,8 @@ TEST_F(SwitchTest, PortsAttachAndDetachWhileTrafficFlows) {
 
 TEST_F(SwitchTest, CapturesWhatAPortSendsAndReceives) {
     make(2);
-    ASSERT_TRUE(sw_->start_capture(0, 8));
+    const auto ticket = sw_->start_capture(0, 8);
+    ASSERT_TRUE(ticket);
     EXPECT_FALSE(sw_->start_capture(0));  // one capture per port
     EXPECT_FALSE(sw_->start_capture(9));  // no such port
     const Frame out = from_port(0);
@@ -319,7 +320,7 @@ TEST_F(SwitchTest, CapturesWhatAPortSendsAndReceives) {
     ASSERT_EQ(receive_n(0, 1).size(), 1u);
     std::map<TapDirection, Frame> by_direction;  // the two may come in either order
     ASSERT_TRUE(eventually([&] {
-        sw_->drain_capture(0, [&](wire::Bytes f, TapDirection d) { by_direction[d] = Frame(f.begin(), f.end()); });
+        sw_->drain_capture(*ticket, [&](wire::Bytes f, TapDirection d) { by_direction[d] = Frame(f.begin(), f.end()); });
         return by_direction.size() == 2;
     }));
     EXPECT_EQ(by_direction[TapDirection::from_application], out);
@@ -327,11 +328,71 @@ TEST_F(SwitchTest, CapturesWhatAPortSendsAndReceives) {
     // A full capture queue counts what it could not take, and the port goes on.
     send(0, std::vector<Frame>(20, out));
     ASSERT_EQ(collect_n(20).size(), 20u);
-    EXPECT_EQ(sw_->capture_overflows(0), 20u - 8u);
-    sw_->stop_capture(0);
-    EXPECT_EQ(sw_->drain_capture(0, [](wire::Bytes, TapDirection) {}), 0u);
+    EXPECT_EQ(sw_->capture_overflows(*ticket), 20u - 8u);
+    sw_->stop_capture(*ticket);
+    EXPECT_FALSE(sw_->capture_running(*ticket));
+    EXPECT_EQ(sw_->drain_capture(*ticket, [](wire::Bytes, TapDirection) {}), 0u);
     EXPECT_TRUE(sw_->start_capture(0));
     EXPECT_TRUE(sw_->detach_port(0));  // ends the capture too
+}
+
+// A capture belongs to its ticket: another client cannot stop it, and once its port
+// detaches the ticket names nothing, even when a new owner gets the same port id.
+TEST_F(SwitchTest, ACaptureTicketNeverReachesAnotherCaptureOrAReusedPort) {
+    make(1);
+    const auto mine = sw_->start_capture(0);
+    ASSERT_TRUE(mine);
+    sw_->stop_capture({0, mine->id + 1});  // a guessed ticket
+    EXPECT_TRUE(sw_->capture_running(*mine));
+    ASSERT_TRUE(sw_->detach_port(0));
+    EXPECT_FALSE(sw_->capture_running(*mine));
+    ASSERT_EQ(sw_->attach_port({}), 0);  // the id is reused
+    ASSERT_EQ(sw_->registry().add({IPPROTO_UDP, ip("198.18.0.1"), port_number(0)}, 0), ClaimError::ok);
+    const auto theirs = sw_->start_capture(0);
+    ASSERT_TRUE(theirs);
+    sw_->stop_capture(*mine);
+    EXPECT_TRUE(sw_->capture_running(*theirs));
+    inject({to_port(0)});
+    ASSERT_EQ(receive_n(0, 1).size(), 1u);
+    std::size_t stolen = 0;
+    for (int i = 0; i < 20; ++i) stolen += sw_->drain_capture(*mine, [](wire::Bytes, TapDirection) {});
+    EXPECT_EQ(stolen, 0u);
+    EXPECT_EQ(sw_->drain_capture(*theirs, [](wire::Bytes, TapDirection) {}), 1u);
+}
+
+// What one worker hands another is checked field by field before use: a cell whose
+// length, destination id or generation is out of bounds is dropped and counted.
+TEST(Forwarder, ChecksEveryCellHandedOverByAnotherWorker) {
+    RingStats stats;
+    Forwarder fwd(0, 4, {nullptr}, [](std::uint32_t) {}, stats);
+    std::vector<Destination> destinations(4);
+    destinations[2].generation = 7;
+    fwd.set_destinations(destinations);
+    FrameCell cell;
+    cell.tag = 2;
+    cell.generation = 7;
+    cell.len = ring::kMaxFrameSize + 1;
+    fwd.stage_handed_over(cell);
+    EXPECT_EQ(stats.drops[static_cast<std::size_t>(DropReason::oversize)].get(), 1u);
+    cell.len = 60;
+    cell.tag = 4;  // beyond the destinations
+    fwd.stage_handed_over(cell);
+    cell.tag = 2;
+    cell.generation = 6;  // the port has been replaced since
+    fwd.stage_handed_over(cell);
+    EXPECT_EQ(stats.drops[static_cast<std::size_t>(DropReason::stale_destination)].get(), 2u);
+    EXPECT_EQ(fwd.flush(), 0u);
+}
+
+TEST(FrameCell, RefusesAFrameLongerThanTheBound) {
+    FrameCell cell;
+    std::vector<std::uint8_t> frame(ring::kMaxFrameSize + 1, 0xab);
+    EXPECT_FALSE(cell.store(frame));
+    EXPECT_EQ(cell.len, 0u);
+    frame.pop_back();
+    ASSERT_TRUE(cell.store(frame));
+    ASSERT_TRUE(cell.frame());
+    EXPECT_EQ(cell.frame()->size(), ring::kMaxFrameSize);
 }
 
 TEST_F(SwitchTest, InjectsFaultsIntoWhatPortsReceive) {

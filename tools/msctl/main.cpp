@@ -66,12 +66,16 @@ json status_json(const ms::ctl::StatusReply& s) {
             {"queues", s.queues}, {"workers", s.workers}, {"ports", s.ports}, {"claims", s.claims},
             {"nic", {{"rx_frames", s.nic_rx_frames}, {"tx_frames", s.nic_tx_frames}, {"drops", drops_json(s.nic_drops)}}},
             {"handoff_drops", drops_json(s.handoff_drops)},
-            {"xdp", {{"to_switch", s.xdp_claimed}, {"to_kernel", s.xdp_passed}}}};
+            {"xdp", {{"to_switch", s.xdp_claimed}, {"to_kernel", s.xdp_passed}}},
+            {"control", {{"sessions", s.sessions}, {"open_descriptors", s.open_descriptors},
+                         {"bad_requests", s.bad_requests}, {"slow_clients", s.slow_clients},
+                         {"claims_refused", s.claims_refused}, {"claims_revoked", s.claims_revoked},
+                         {"limits_reached", s.limits_reached}, {"descriptors_exhausted", s.descriptors_exhausted}}}};
 }
 
 json port_json(const ms::ctl::PortEntry& p) {
-    return {{"port", p.port_id}, {"pid", p.pid}, {"uid", p.uid}, {"ring_pairs", p.ring_pairs}, {"claims", p.claims},
-            {"failed", p.failed != 0}, {"rx_frames", p.rx_frames}, {"rx_bytes", p.rx_bytes},
+    return {{"port", p.port_id}, {"shown", p.shown != 0}, {"pid", p.pid}, {"uid", p.uid}, {"ring_pairs", p.ring_pairs},
+            {"claims", p.claims}, {"failed", p.failed != 0}, {"rx_frames", p.rx_frames}, {"rx_bytes", p.rx_bytes},
             {"tx_frames", p.tx_frames}, {"tx_bytes", p.tx_bytes}, {"drops", drops_json(p.drops)},
             {"ring_faults", faults_json(p.faults)}};
 }
@@ -84,12 +88,18 @@ void print_status(const json& s) {
               << s["ports"] << " port(s), " << s["claims"] << " claim(s)\n"
               << "NIC: rx " << s["nic"]["rx_frames"] << " tx " << s["nic"]["tx_frames"] << " drops "
               << s["nic"]["drops"].dump() << "\n"
-              << "XDP: to switch " << s["xdp"]["to_switch"] << ", to kernel " << s["xdp"]["to_kernel"] << "\n";
+              << "XDP: to switch " << s["xdp"]["to_switch"] << ", to kernel " << s["xdp"]["to_kernel"] << "\n"
+              << "control: " << s["control"].dump() << "\n";
 }
 
 void print_ports(const json& ports, bool with_drops) {
     std::printf("%-5s %-8s %-6s %-6s %-7s %12s %12s %s\n", "port", "pid", "uid", "rings", "claims", "rx", "tx", "state");
     for (const json& p : ports) {
+        if (!p["shown"].get<bool>()) {  // another user's port: only root sees its details
+            std::printf("%-5d %-8s %-6s %-6u %-7s %12s %12s %s\n", p["port"].get<int>(), "-", "-",
+                        p["ring_pairs"].get<unsigned>(), "-", "-", "-", p["failed"].get<bool>() ? "FAILED" : "ok");
+            continue;
+        }
         std::printf("%-5d %-8d %-6u %-6u %-7u %12llu %12llu %s\n", p["port"].get<int>(), p["pid"].get<int>(),
                     p["uid"].get<unsigned>(), p["ring_pairs"].get<unsigned>(), p["claims"].get<unsigned>(),
                     static_cast<unsigned long long>(p["rx_frames"].get<std::uint64_t>()),

@@ -2,8 +2,11 @@
 // XDP program "ms_claim" (DESIGN §1, §2): sends frames whose destination 3-tuple is
 // claimed to the AF_XDP socket of their receive queue, and everything else to the
 // kernel stack (XDP_PASS): ARP, ND, ICMP, IP fragments, IPv6 with extension headers,
-// and every unclaimed port. Lookup order: exact address, then the wildcard (all zeros).
-// The maps are the daemon's mirror of its registry; the daemon stays the authority.
+// broadcast and multicast, VLAN-tagged frames (they belong to a VLAN interface), and
+// every unclaimed port. Lookup order: exact address, then the wildcard (all zeros),
+// which matches only a destination address of the interface's own (ms_local), exactly
+// as the switch's registry decides. The maps are the daemon's mirror of its registry;
+// the daemon stays the authority.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -26,6 +29,21 @@ struct {
     __type(key, struct claim_key);
     __type(value, __u32);
 } ms_claims SEC(".maps");
+
+// The interface's own addresses: a wildcard claim covers these and nothing else (a
+// broadcast or another host's address stays with the kernel).
+struct local_key {
+    __u8 family;  // 4 or 6
+    __u8 pad[3];
+    __u8 addr[16];  // IPv4 in the first four bytes
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 256);
+    __type(key, struct local_key);
+    __type(value, __u8);
+} ms_local SEC(".maps");
 
 // How many claims name each (protocol, port), indexed by port_index(): most frames the
 // kernel should keep are for ports nobody claimed, and one array lookup tells.
@@ -52,11 +70,6 @@ struct {
     __type(value, __u64);
 } ms_stats SEC(".maps");
 
-struct vlan_tag {
-    __be16 tci;
-    __be16 proto;
-};
-
 static __always_inline int count(__u32 which, int verdict) {
     __u64 *c = bpf_map_lookup_elem(&ms_stats, &which);
     if (c) *c += 1;
@@ -71,14 +84,9 @@ int ms_claim(struct xdp_md *ctx) {
     void *end = (void *)(long)ctx->data_end;
     struct ethhdr *eth = data;
     if ((void *)(eth + 1) > end) return pass();
-    __be16 proto = eth->h_proto;
+    if (eth->h_dest[0] & 1) return pass();  // broadcast or multicast
+    __be16 proto = eth->h_proto;            // a VLAN tag (0x8100) is not IP: passed
     void *l3 = eth + 1;
-    if (proto == bpf_htons(ETH_P_8021Q)) {
-        struct vlan_tag *tag = l3;
-        if ((void *)(tag + 1) > end) return pass();
-        proto = tag->proto;
-        l3 = tag + 1;
-    }
 
     struct claim_key key = {};
     void *l4;
@@ -111,6 +119,9 @@ int ms_claim(struct xdp_md *ctx) {
     if (!claimed || *claimed == 0) return pass();
 
     if (!bpf_map_lookup_elem(&ms_claims, &key)) {
+        struct local_key local = {.family = key.family};
+        __builtin_memcpy(local.addr, key.addr, sizeof local.addr);
+        if (!bpf_map_lookup_elem(&ms_local, &local)) return pass();
         __builtin_memset(key.addr, 0, sizeof key.addr);
         if (!bpf_map_lookup_elem(&ms_claims, &key)) return pass();
     }

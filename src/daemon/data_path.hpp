@@ -1,0 +1,36 @@
+// Contract: what the control plane needs of the data path below the switch (DESIGN §6):
+// mirroring claims into the XDP program, the attachment's modes and counters, and the
+// kernel's routes and neighbours. multistackd implements it over the real interface
+// (NicDataPath: XDP, AF_XDP and rtnetlink); the control-protocol fuzzer and tests
+// implement it in memory, so that the control plane runs without root or a NIC.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "nic/netlink.hpp"
+#include "switch/registry.hpp"
+
+namespace ms::daemon {
+
+struct DataPathStatus {
+    bool xdp_native = false;  // false: generic (SKB) mode
+    bool zero_copy = false;
+    std::size_t queues = 0;
+    std::uint64_t to_switch = 0;  // frames the XDP program sent to the switch
+    std::uint64_t to_kernel = 0;  // and to the kernel
+};
+
+class DataPath {
+public:
+    virtual ~DataPath() = default;
+    // Mirrors a claim into the kernel's claim map; false (errno set) if it refused it.
+    [[nodiscard]] virtual bool mirror_claim(const sw::ClaimKey& claim) = 0;
+    virtual void unmirror_claim(const sw::ClaimKey& claim) = 0;
+    [[nodiscard]] virtual DataPathStatus status() const = 0;
+    // The next hop towards `dst` through the interface; nothing if there is no route.
+    [[nodiscard]] virtual std::optional<wire::IpAddr> next_hop(const wire::IpAddr& dst) = 0;
+    [[nodiscard]] virtual nic::NeighbourState neighbour(const wire::IpAddr& next_hop, wire::MacAddr& mac) = 0;
+};
+
+}  // namespace ms::daemon
