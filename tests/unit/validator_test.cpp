@@ -99,6 +99,16 @@ TEST_F(ValidatorTest, DropsBroadcastAndMulticast) {
               DropReason::multicast);
 }
 
+// A tagged frame would reach a VLAN this interface is not on (review finding 10).
+TEST_F(ValidatorTest, DropsVlanTaggedFrames) {
+    std::vector<std::uint8_t> tagged = good_udp();
+    const std::uint8_t tag[4] = {0x81, 0x00, 0x00, 0x05};  // TPID, then VLAN 5
+    tagged.insert(tagged.begin() + 12, tag, tag + 4);
+    EXPECT_EQ(tx_drop(tagged), DropReason::vlan_tagged);
+    tagged[15] = 0;  // a priority tag (VLAN 0) is a tag too
+    EXPECT_EQ(tx_drop(tagged), DropReason::vlan_tagged);
+}
+
 TEST_F(ValidatorTest, DropsAForeignSourceMac) {
     EXPECT_EQ(tx_drop(ipv4_frame(Proto::udp, "198.18.0.1", 5000, "198.18.0.2", 9, test::kPeerMac)),
               DropReason::bad_src_mac);
@@ -161,6 +171,22 @@ TEST_F(ValidatorTest, ClassifiesFramesFromTheNic) {
     auto broken = to_claimed;
     broken[14] = 0x41;
     EXPECT_EQ(classify_rx(broken, *table_).reason, DropReason::nic_malformed);
+}
+
+// What the XDP program leaves to the kernel, the switch refuses too: broadcast and
+// multicast to a claimed port, and frames longer than any port buffer may hold.
+TEST_F(ValidatorTest, LeavesGroupFramesToTheKernelAndBoundsTheLength) {
+    const wire::MacAddr broadcast{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+    const auto to_all = ipv4_frame(Proto::udp, "198.18.0.2", 9, "198.18.0.1", 6000, test::kPeerMac, broadcast);
+    EXPECT_EQ(classify_rx(to_all, *table_).reason, DropReason::host_miss);
+    EXPECT_EQ(reg_.add({IPPROTO_UDP, wire::IpAddr::any(wire::IpFamily::v4), 5400}, kOther), ClaimError::ok);
+    const auto table = reg_.snapshot();
+    const auto subnet_broadcast =
+        ipv4_frame(Proto::udp, "198.18.0.2", 9, "198.18.0.255", 5400, test::kPeerMac, kNicMac);
+    EXPECT_EQ(classify_rx(subnet_broadcast, *table).reason, DropReason::host_miss);
+    auto jumbo = ipv4_frame(Proto::udp, "198.18.0.2", 9, "198.18.0.1", 6000, test::kPeerMac, kNicMac);
+    jumbo.resize(ring::kMaxFrameSize + 1);  // trailing bytes beyond the IP datagram: only the length matters
+    EXPECT_EQ(classify_rx(jumbo, *table).reason, DropReason::oversize);
 }
 
 TEST_F(ValidatorTest, FlowHashIsStablePerFlowAndSpreadsFlows) {

@@ -1,0 +1,304 @@
+// The control plane against hostile clients, in process (DESIGN §3, §6, §11): a real
+// ControlServer over an in-memory switch and a data path that mirrors nothing. Each
+// test reproduces one attack of the security review and checks that it is refused,
+// counted, and that the daemon goes on serving others. (Attacks that need another
+// user or network namespace run in tests/netns/security.sh.)
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "client/protocol.hpp"
+#include "client/seqpacket.hpp"
+#include "daemon/control_server.hpp"
+#include "switch/nic.hpp"
+
+namespace ms::daemon {
+namespace {
+
+class NoDataPath final : public DataPath {
+public:
+    bool mirror_claim(const sw::ClaimKey&) override { return true; }
+    void unmirror_claim(const sw::ClaimKey&) override {}
+    DataPathStatus status() const override { return {}; }
+    std::optional<wire::IpAddr> next_hop(const wire::IpAddr& dst) override { return dst; }
+    nic::NeighbourState neighbour(const wire::IpAddr&, wire::MacAddr&) override { return nic::NeighbourState::failed; }
+};
+
+int open_descriptors() {
+    int n = 0;
+    DIR* d = ::opendir("/proc/self/fd");
+    while (const dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
+    ::closedir(d);
+    return n;
+}
+
+sockaddr_in v4(const char* addr, std::uint16_t port) {
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port);
+    ::inet_pton(AF_INET, addr, &sin.sin_addr);
+    return sin;
+}
+
+struct Option {
+    int level = 0;
+    int name = 0;  // 0: none
+};
+
+int bound_socket(int type, const char* addr = "0.0.0.0", std::uint16_t port = 0, Option option = {}) {
+    const int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    if (option.name) {
+        EXPECT_EQ(::setsockopt(fd, option.level, option.name, &one, sizeof one), 0);
+    }
+    const sockaddr_in sin = v4(addr, port);
+    EXPECT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&sin), sizeof sin), 0) << std::strerror(errno);
+    return fd;
+}
+
+std::uint16_t local_port(int fd) {
+    sockaddr_in sin{};
+    socklen_t len = sizeof sin;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len);
+    return ntohs(sin.sin_port);
+}
+
+class ControlTest : public ::testing::Test {
+protected:
+    explicit ControlTest(Limits limits = {}) : nic_(1, 64, wire::MacAddr{{2, 0, 0, 0, 0, 1}}), sw_(nic_, sw::SwitchConfig{}) {
+        path_ = "/tmp/ms-control-test-" + std::to_string(::getpid()) + ".sock";
+        limits.outbox_bytes = 64u << 10;
+        server_ = std::make_unique<ControlServer>(
+            ServerContext{sw_, data_path_, iface_, {own_netns_cookie(), 0, {}}, limits, 256}, path_, std::nullopt);
+    }
+    ~ControlTest() override {
+        for (int fd : clients_) ::close(fd);
+        server_.reset();
+    }
+
+    int connect() {
+        const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        sockaddr_un sun{};
+        sun.sun_family = AF_UNIX;
+        std::memcpy(sun.sun_path, path_.c_str(), path_.size() + 1);
+        EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun), 0);
+        clients_.push_back(fd);
+        settle();
+        return fd;
+    }
+    void hang_up(int fd) {
+        ::close(fd);
+        std::erase(clients_, fd);
+        settle();
+    }
+    void settle() {
+        for (int i = 0; i < 256 && server_->run_once(0); ++i) {
+        }
+    }
+    // Sends `req` with `fds` and returns the reply's header (its status), serving in between.
+    template <class Req>
+    ctl::Header call(int fd, const Req& req, std::span<const int> fds = {}) {
+        EXPECT_EQ(ctl::send_message(fd, &req, sizeof req, fds), 0);
+        settle();
+        alignas(8) std::uint8_t buf[ctl::kMaxMessage];
+        std::vector<int> received;
+        const long n = ctl::receive_message(fd, buf, sizeof buf, received, ctl::kMaxFds);
+        ctl::close_all(received);
+        ctl::Header h{};
+        if (n >= static_cast<long>(sizeof h)) std::memcpy(&h, buf, sizeof h);
+        else h.status = ctl::Status::internal;
+        return h;
+    }
+    ctl::Status attach(int fd, std::uint32_t pairs = 1, std::uint32_t slots = 64) {
+        return call(fd, ctl::AttachRequest{.ring_pairs = pairs, .slots_per_ring = slots}).status;
+    }
+    ctl::Status claim(int fd, int proof) {
+        const int fds[] = {proof};
+        return call(fd, ctl::ClaimRequest{}, fds).status;
+    }
+
+    NoDataPath data_path_;
+    nic::InterfaceInfo iface_{.name = "test0", .ifindex = 0, .mac = {}, .mtu = 1500, .addresses = {}, .gateway = {}};
+    sw::MemoryNic nic_;
+    sw::Switch sw_;
+    std::string path_;
+    std::unique_ptr<ControlServer> server_;
+    std::vector<int> clients_;
+};
+
+// Each kind of socket that proves nothing, and the status that names why.
+TEST_F(ControlTest, RefusesEveryProofThatDoesNotHold) {
+    const int c = connect();
+    ASSERT_EQ(attach(c), ctl::Status::ok);
+    struct Case {
+        const char* what;
+        int fd;
+        ctl::Status status;
+    };
+    const int listening = bound_socket(SOCK_STREAM);
+    ASSERT_EQ(::listen(listening, 1), 0);
+    const Case cases[] = {
+        {"SO_REUSEADDR", bound_socket(SOCK_DGRAM, "0.0.0.0", 0, {SOL_SOCKET, SO_REUSEADDR}), ctl::Status::reusable_socket},
+        {"SO_REUSEPORT", bound_socket(SOCK_STREAM, "0.0.0.0", 0, {SOL_SOCKET, SO_REUSEPORT}), ctl::Status::reusable_socket},
+        {"IP_FREEBIND to another host's address", bound_socket(SOCK_DGRAM, "198.18.0.99", 0, {IPPROTO_IP, IP_FREEBIND}),
+         ctl::Status::address_not_local},
+        {"loopback", bound_socket(SOCK_DGRAM, "127.0.0.1"), ctl::Status::address_not_local},
+        {"listening", listening, ctl::Status::socket_in_use},
+        {"not bound", ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ctl::Status::bad_socket},
+        {"not a socket", ::eventfd(0, EFD_CLOEXEC), ctl::Status::bad_socket},
+        {"not TCP or UDP", ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_ICMP), ctl::Status::bad_socket},
+    };
+    for (const Case& k : cases) {
+        if (k.fd < 0) continue;  // ICMP datagram sockets may be disabled for this group
+        EXPECT_EQ(claim(c, k.fd), k.status) << k.what;
+        ::close(k.fd);
+    }
+    const int good = bound_socket(SOCK_DGRAM);
+    EXPECT_EQ(claim(c, good), ctl::Status::ok);
+    ::close(good);
+    EXPECT_EQ(server_->counters().claims_refused, 8u - (cases[7].fd < 0));
+}
+
+TEST_F(ControlTest, RefusesAProofBoundToAnotherDevice) {
+    const int c = connect();
+    ASSERT_EQ(attach(c), ctl::Status::ok);
+    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (::setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3) != 0) {
+        ::close(fd);
+        GTEST_SKIP() << "SKIPPED: SO_BINDTODEVICE needs CAP_NET_RAW here";
+    }
+    const sockaddr_in sin = v4("0.0.0.0", 0);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&sin), sizeof sin), 0);
+    EXPECT_EQ(claim(c, fd), ctl::Status::bound_to_device);
+    ::close(fd);
+}
+
+// A client that sends and never reads fills its bounded outbox and is dropped, while
+// another client is served throughout.
+TEST_F(ControlTest, DropsAClientThatDoesNotReadAndServesOthers) {
+    const int slow = connect();
+    const int other = connect();
+    const ctl::Header list{.op = ctl::Op::status};
+    for (int i = 0; i < 2000; ++i) {
+        if (ctl::send_message(slow, &list, sizeof list, {}, true) != 0) break;
+        if (i % 16 == 0) settle();
+        if (server_->counters().slow_clients > 0) break;
+    }
+    settle();
+    EXPECT_EQ(server_->counters().slow_clients, 1u);
+    EXPECT_EQ(call(other, ctl::Header{.op = ctl::Op::status}).status, ctl::Status::ok);
+    EXPECT_EQ(server_->session_count(), 1u);
+}
+
+// Descriptors that arrive with an empty message, too many at once, with an unknown
+// op or before attach are all closed.
+TEST_F(ControlTest, ClosesEveryDescriptorItReceives) {
+    const int c = connect();
+    const int before = open_descriptors();
+    const int three[] = {::eventfd(0, 0), ::eventfd(0, 0), ::eventfd(0, 0)};
+    const ctl::Header unknown{.op = static_cast<ctl::Op>(99)};
+    EXPECT_EQ(call(c, unknown, std::span(three, 1)).status, ctl::Status::bad_request);
+    EXPECT_EQ(call(c, ctl::ClaimRequest{}, std::span(three, 1)).status, ctl::Status::not_attached);
+    EXPECT_EQ(call(c, ctl::ClaimRequest{}, std::span(three, 3)).status, ctl::Status::bad_request);
+    for (int i = 0; i < 50; ++i) {
+        const int fd = connect();
+        ASSERT_EQ(ctl::send_message(fd, nullptr, 0, std::span(three, 1)), 0);
+        settle();
+        hang_up(fd);
+    }
+    for (int fd : three) ::close(fd);
+    EXPECT_EQ(open_descriptors(), before);
+    EXPECT_EQ(server_->session_count(), 1u);
+}
+
+// A proof whose owner sets SO_REUSEADDR on its own copy after the claim is revoked at
+// the next audit, so that no kernel application can bind the port into a black hole.
+TEST_F(ControlTest, RevokesAClaimWhoseProofChangesAfterwards) {
+    const int c = connect();
+    ASSERT_EQ(attach(c), ctl::Status::ok);
+    const int proof = bound_socket(SOCK_STREAM);
+    ASSERT_EQ(claim(c, proof), ctl::Status::ok);
+    ASSERT_EQ(sw_.registry().snapshot()->entries().size(), 1u);
+    const int one = 1;
+    ASSERT_EQ(::setsockopt(proof, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+    for (int i = 0; i < 30 && server_->counters().claims_revoked == 0; ++i) server_->run_once(100);
+    EXPECT_EQ(server_->counters().claims_revoked, 1u);
+    EXPECT_TRUE(sw_.registry().snapshot()->entries().empty());
+    ::close(proof);
+}
+
+// The owner connects its copy of the proof to a peer that never reads, fills it, sets
+// an hour of SO_LINGER and closes its copy: the daemon's close on release must not wait.
+TEST_F(ControlTest, ReleaseNeverLingers) {
+    const int c = connect();
+    ASSERT_EQ(attach(c), ctl::Status::ok);
+    const int proof = bound_socket(SOCK_STREAM);
+    ASSERT_EQ(claim(c, proof), ctl::Status::ok);
+    const int sink = bound_socket(SOCK_STREAM, "127.0.0.1");
+    ASSERT_EQ(::listen(sink, 1), 0);
+    const sockaddr_in to = v4("127.0.0.1", local_port(sink));
+    ASSERT_EQ(::connect(proof, reinterpret_cast<const sockaddr*>(&to), sizeof to), 0);
+    std::vector<char> junk(1 << 16);
+    while (::send(proof, junk.data(), junk.size(), MSG_DONTWAIT) > 0) {
+    }
+    const linger hour{1, 3600};
+    ASSERT_EQ(::setsockopt(proof, SOL_SOCKET, SO_LINGER, &hour, sizeof hour), 0);
+    ::close(proof);
+    ctl::ReleaseRequest rel;
+    rel.tuple = {IPPROTO_TCP, 4, static_cast<std::uint16_t>(0), {}};
+    const auto claims = sw_.registry().snapshot()->entries();
+    ASSERT_EQ(claims.size(), 1u);
+    rel.tuple.port = claims[0].key.port;
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(call(c, rel).status, ctl::Status::ok);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+    ::close(sink);
+}
+
+class LimitedControlTest : public ControlTest {
+protected:
+    static Limits small() {
+        Limits l;
+        l.claims_per_session = 2;
+        l.ports_per_user = 2;
+        l.port_memory_per_user = 1u << 20;  // 1 MiB: one port of 64 slots (about 0.26 MiB) fits, 8 pairs do not
+        l.sessions_per_user = 4;
+        return l;
+    }
+    LimitedControlTest() : ControlTest(small()) {}
+};
+
+TEST_F(LimitedControlTest, RefusesPastEachLimitAndFreesOnHangUp) {
+    const int a = connect();
+    ASSERT_EQ(attach(a), ctl::Status::ok);
+    std::vector<int> proofs;
+    for (int i = 0; i < 3; ++i) proofs.push_back(bound_socket(SOCK_DGRAM));
+    EXPECT_EQ(claim(a, proofs[0]), ctl::Status::ok);
+    EXPECT_EQ(claim(a, proofs[1]), ctl::Status::ok);
+    EXPECT_EQ(claim(a, proofs[2]), ctl::Status::limit_reached);  // claims per session
+    const int b = connect();
+    EXPECT_EQ(attach(b, 8, 64), ctl::Status::limit_reached);  // port memory per user
+    EXPECT_EQ(attach(b), ctl::Status::ok);
+    const int c = connect();
+    EXPECT_EQ(attach(c), ctl::Status::limit_reached);  // ports per user
+    connect();
+    connect();  // the fifth session of this user
+    EXPECT_EQ(server_->session_count(), 4u);
+    EXPECT_EQ(server_->counters().limits_reached, 4u);
+    hang_up(b);
+    EXPECT_EQ(attach(c), ctl::Status::ok);  // what b held is free again
+    for (int fd : proofs) ::close(fd);
+}
+
+}  // namespace
+}  // namespace ms::daemon
