@@ -209,6 +209,7 @@ void ControlServer::refuse_for_lack_of_descriptors() {
 
 void ControlServer::serve(Session& s) {
     alignas(8) std::uint8_t buf[ctl::kMaxMessage];
+    std::memset(buf, 0, sizeof(ctl::Header));  // a refused message may be shorter: echo no stale bytes
     std::vector<int> fds;
     const long n = ctl::receive_message(s.fd, buf, sizeof buf, fds, 1);
     if (n == -EAGAIN || n == -EINTR) return;

@@ -133,7 +133,7 @@ int capture(ms::client::Connection& conn, std::uint32_t port, const std::string&
         pcap_pkthdr h{};
         h.ts.tv_sec = static_cast<time_t>(f.timestamp_ns / 1'000'000'000);
         h.ts.tv_usec = static_cast<suseconds_t>(f.timestamp_ns % 1'000'000'000 / 1000);
-        h.caplen = h.len = f.len;
+        h.caplen = h.len = std::min<std::uint32_t>(f.len, sizeof f.data);
         pcap_dump(reinterpret_cast<u_char*>(out), &h, f.data);
         ++written;
         return g_interrupted == 0;
