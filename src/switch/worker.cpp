@@ -76,20 +76,31 @@ std::uint32_t Worker::poll_once(const Topology& topo, const ClaimTable& claims) 
 }
 
 std::uint32_t Worker::poll_ports_fairly(const Topology& topo, const ClaimTable& claims) {
-    // Defends a port against a flooding neighbour on the same worker (starvation):
-    // each round starts at the next ring, and every ring may first take only an equal
-    // share of the NIC's room; what light senders leave goes, in a second pass, to the
-    // rings that had more. A flooder thus gets at most its share while others send.
+    // Defends a port against a flooding neighbour on the same worker (starvation). A
+    // round visits every ring from a rotating start, and a ring may first take only its
+    // share of the NIC's room (at least kMinShare, so that each visit still moves a
+    // batch); what light senders leave goes, in a second pass, to the rings that had
+    // more. When the room runs out before a ring could send, the next round starts at
+    // that ring: round robin, so no ring waits more than a round for its turn.
+    constexpr std::uint32_t kMinShare = 64;
     const std::vector<PortRing*>& rings = topo.rings_by_worker[index_];
     if (rings.empty()) return 0;
     const std::size_t n = rings.size();
-    const std::size_t start = next_first_ring_++ % n;
-    port_quota_ = nic_room_ == UINT32_MAX ? UINT32_MAX : std::max<std::uint32_t>(1, nic_room_ / static_cast<std::uint32_t>(n));
+    const std::size_t start = next_first_ring_ % n;
+    next_first_ring_ = start + 1;
+    bool resume_found = false;
+    port_quota_ = nic_room_ == UINT32_MAX ? UINT32_MAX
+                                          : std::max(kMinShare, nic_room_ / static_cast<std::uint32_t>(n));
     wanting_more_.clear();
     std::uint32_t work = 0;
     for (std::size_t k = 0; k < n; ++k) {
         PortRing& r = *rings[(start + k) % n];
+        const bool room_was_out = nic_room_ == 0;
         work += poll_port(r, topo, claims);
+        if (room_was_out && !resume_found && r.tx.sync() > 0) {
+            next_first_ring_ = start + k;  // it could send nothing this round: it goes first next
+            resume_found = true;
+        }
         if (r.fault && r.fault->holding()) {
             forwarder_->release_faulty(r);
             forwarder_->kick_sleepers();
