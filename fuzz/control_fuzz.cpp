@@ -6,7 +6,6 @@
 // any point. After every input the daemon must hold exactly the descriptors it held
 // before (every received descriptor closed on every path) and no port or claim.
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -18,31 +17,19 @@
 #include <string>
 #include <vector>
 
+#include "input.hpp"
 #include "client/protocol.hpp"
 #include "client/seqpacket.hpp"
 #include "daemon/control_server.hpp"
+#include "daemon/descriptors.hpp"
+#include "daemon/null_data_path.hpp"
 #include "switch/nic.hpp"
 
 namespace {
 
 using namespace ms;
 
-class NoDataPath final : public daemon::DataPath {
-public:
-    bool mirror_claim(const sw::ClaimKey&) override { return true; }
-    void unmirror_claim(const sw::ClaimKey&) override {}
-    daemon::DataPathStatus status() const override { return {}; }
-    std::optional<wire::IpAddr> next_hop(const wire::IpAddr& dst) override { return dst; }
-    nic::NeighbourState neighbour(const wire::IpAddr&, wire::MacAddr&) override { return nic::NeighbourState::failed; }
-};
 
-int open_descriptors() {
-    int n = 0;
-    DIR* d = ::opendir("/proc/self/fd");
-    while (const dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
-    ::closedir(d);
-    return n;
-}
 
 void check(bool ok, const char* what) {
     if (ok) return;
@@ -107,7 +94,7 @@ struct Rig {
         return fd;
     }
 
-    NoDataPath data_path;
+    daemon::NullDataPath data_path;
     nic::InterfaceInfo iface{.name = "fuzz0", .ifindex = 0, .mac = {}, .mtu = 1500, .addresses = {}, .gateway = {}};
     sw::MemoryNic nic;
     sw::Switch sw;
@@ -115,15 +102,6 @@ struct Rig {
     std::unique_ptr<daemon::ControlServer> server;
 };
 
-struct Input {
-    const std::uint8_t* p;
-    std::size_t n;
-    std::uint8_t byte() {
-        if (n == 0) return 0;
-        --n;
-        return *p++;
-    }
-};
 
 void drain_replies(int fd) {
     alignas(8) std::uint8_t buf[ctl::kMaxMessage];
@@ -133,7 +111,7 @@ void drain_replies(int fd) {
 
 // One message: a header the daemon recognises (or not), bytes from the input, and
 // descriptors of the kinds the input names.
-void send_one(int fd, Input& in) {
+void send_one(int fd, fuzz::Input& in) {
     const std::uint8_t op = in.byte();
     const std::uint8_t size_code = in.byte();  // 255: longer than any message may be
     const std::size_t len = size_code == 255 ? ctl::kMaxMessage + 1 : std::size_t{size_code} * 4;
@@ -151,8 +129,8 @@ void send_one(int fd, Input& in) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     static Rig rig;
-    static const int baseline = open_descriptors();
-    Input in{data, size};
+    static const std::uint32_t baseline = daemon::open_descriptor_count();
+    fuzz::Input in{data, size};
     int clients[2] = {rig.connect(), rig.connect()};
     while (in.n > 0) {
         const std::uint8_t action = in.byte();
@@ -171,6 +149,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(rig.server->session_count() == 0, "a session outlived its client");
     check(rig.sw.port_ids().empty(), "a port outlived its session");
     check(rig.sw.registry().snapshot()->entries().empty(), "a claim outlived its session");
-    check(open_descriptors() == baseline, "descriptors leaked");
+    check(daemon::open_descriptor_count() == baseline, "descriptors leaked");
     return 0;
 }

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "input.hpp"
 #include "ring/app_ring.hpp"
 #include "switch/nic.hpp"
 #include "switch/switch.hpp"
@@ -36,16 +37,6 @@ void check(bool ok, const char* what) {
     std::abort();
 }
 
-struct Input {
-    const std::uint8_t* p;
-    std::size_t n;
-    std::uint8_t byte() {
-        if (n == 0) return 0;
-        --n;
-        return *p++;
-    }
-    std::uint16_t u16() { return static_cast<std::uint16_t>(byte() << 8 | byte()); }
-};
 
 // A valid UDP frame from `src` to `dst`, `len` bytes long if that is at least the headers.
 std::vector<std::uint8_t> udp_frame(const wire::MacAddr& src_mac, const wire::MacAddr& dst_mac, wire::IpAddr src,
@@ -146,7 +137,7 @@ private:
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     static Rig rig;
-    Input in{data, size};
+    fuzz::Input in{data, size};
     while (in.n > 0) {
         const std::uint8_t op = in.byte();
         const std::size_t len = in.u16() % (ring::kBufferSize + 1);

@@ -1,6 +1,5 @@
 #include "daemon/control_server.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/epoll.h>
@@ -19,6 +18,7 @@
 #include "client/multistack.hpp"
 #include "client/seqpacket.hpp"
 #include "daemon/claim_proof.hpp"
+#include "daemon/descriptors.hpp"
 
 namespace ms::daemon {
 namespace {
@@ -62,16 +62,6 @@ ctl::Status status_for(ProofError e) {
         case ProofError::not_bound: return ctl::Status::bad_socket;
     }
     return ctl::Status::bad_socket;
-}
-
-std::uint32_t open_descriptor_count() {
-    std::uint32_t n = 0;
-    if (DIR* d = ::opendir("/proc/self/fd")) {
-        while (const dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
-        ::closedir(d);
-        --n;  // the directory's own descriptor
-    }
-    return n;
 }
 
 // Creates the socket file with its final mode (no window in which it is wider), and

@@ -4,7 +4,6 @@
 // counted, and that the daemon goes on serving others. (Attacks that need another
 // user or network namespace run in tests/netns/security.sh.)
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -20,27 +19,14 @@
 #include "client/protocol.hpp"
 #include "client/seqpacket.hpp"
 #include "daemon/control_server.hpp"
+#include "daemon/descriptors.hpp"
+#include "daemon/null_data_path.hpp"
 #include "switch/nic.hpp"
 
 namespace ms::daemon {
 namespace {
 
-class NoDataPath final : public DataPath {
-public:
-    bool mirror_claim(const sw::ClaimKey&) override { return true; }
-    void unmirror_claim(const sw::ClaimKey&) override {}
-    DataPathStatus status() const override { return {}; }
-    std::optional<wire::IpAddr> next_hop(const wire::IpAddr& dst) override { return dst; }
-    nic::NeighbourState neighbour(const wire::IpAddr&, wire::MacAddr&) override { return nic::NeighbourState::failed; }
-};
 
-int open_descriptors() {
-    int n = 0;
-    DIR* d = ::opendir("/proc/self/fd");
-    while (const dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
-    ::closedir(d);
-    return n;
-}
 
 sockaddr_in v4(const char* addr, std::uint16_t port) {
     sockaddr_in sin{};
@@ -127,7 +113,7 @@ protected:
         return call(fd, ctl::ClaimRequest{}, fds).status;
     }
 
-    NoDataPath data_path_;
+    NullDataPath data_path_;
     nic::InterfaceInfo iface_{.name = "test0", .ifindex = 0, .mac = {}, .mtu = 1500, .addresses = {}, .gateway = {}};
     sw::MemoryNic nic_;
     sw::Switch sw_;
@@ -204,7 +190,7 @@ TEST_F(ControlTest, DropsAClientThatDoesNotReadAndServesOthers) {
 // op or before attach are all closed.
 TEST_F(ControlTest, ClosesEveryDescriptorItReceives) {
     const int c = connect();
-    const int before = open_descriptors();
+    const std::uint32_t before = open_descriptor_count();
     const int three[] = {::eventfd(0, 0), ::eventfd(0, 0), ::eventfd(0, 0)};
     const ctl::Header unknown{.op = static_cast<ctl::Op>(99)};
     EXPECT_EQ(call(c, unknown, std::span(three, 1)).status, ctl::Status::bad_request);
@@ -217,7 +203,7 @@ TEST_F(ControlTest, ClosesEveryDescriptorItReceives) {
         hang_up(fd);
     }
     for (int fd : three) ::close(fd);
-    EXPECT_EQ(open_descriptors(), before);
+    EXPECT_EQ(open_descriptor_count(), before);
     EXPECT_EQ(server_->session_count(), 1u);
 }
 

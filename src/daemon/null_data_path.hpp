@@ -1,0 +1,19 @@
+// Contract: a DataPath with no interface below it, for running the control plane in
+// process (unit tests, control_fuzz): claims mirror into nothing, every destination is
+// its own next hop, and no neighbour ever resolves.
+#pragma once
+
+#include "daemon/data_path.hpp"
+
+namespace ms::daemon {
+
+class NullDataPath final : public DataPath {
+public:
+    bool mirror_claim(const sw::ClaimKey&) override { return true; }
+    void unmirror_claim(const sw::ClaimKey&) override {}
+    DataPathStatus status() const override { return {}; }
+    std::optional<wire::IpAddr> next_hop(const wire::IpAddr& dst) override { return dst; }
+    nic::NeighbourState neighbour(const wire::IpAddr&, wire::MacAddr&) override { return nic::NeighbourState::failed; }
+};
+
+}  // namespace ms::daemon
