@@ -12,9 +12,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "input.hpp"
@@ -149,6 +151,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(rig.server->session_count() == 0, "a session outlived its client");
     check(rig.sw.port_ids().empty(), "a port outlived its session");
     check(rig.sw.registry().snapshot()->entries().empty(), "a claim outlived its session");
+    // The Reaper closes what clients sent on its own thread: give it a moment.
+    for (int i = 0; i < 1000 && daemon::open_descriptor_count() != baseline; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     check(daemon::open_descriptor_count() == baseline, "descriptors leaked");
     return 0;
 }

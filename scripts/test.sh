@@ -2,7 +2,8 @@
 # Runs every test: installs what is missing, then builds three trees and runs one ctest
 # over all of them:
 #   build/         Release with -Werror: unit tests (and, as root, the netns tests);
-#   build-asan/    the unit and packet tests under AddressSanitizer and UndefinedBehaviorSanitizer;
+#   build-asan/    the unit and packet tests under AddressSanitizer and UndefinedBehaviorSanitizer,
+#                  and a multistackd that the security suite attacks (netns.security_asan);
 #   build-fuzz/    the libFuzzer targets (clang-16), each run for MS_FUZZ_SECONDS (30).
 # Ends with ctest's summary; exits non-zero if any test fails.
 #
@@ -16,7 +17,7 @@ fuzz_seconds=${MS_FUZZ_SECONDS:-30}
 
 echo "== build-asan: unit tests with ASan+UBSan"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMS_SANITIZE=ON -DMS_WERROR=ON -DMS_BENCH=OFF >/dev/null
-cmake --build build-asan --target unit_tests packet_tests -j "$jobs"
+cmake --build build-asan --target unit_tests packet_tests multistackd -j "$jobs"
 
 echo "== build-fuzz: libFuzzer targets"
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMS_FUZZ=ON -DMS_WERROR=ON \

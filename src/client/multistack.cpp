@@ -15,6 +15,13 @@
 namespace ms::client {
 namespace {
 
+// One reply from the daemon; on failure no descriptor it carried stays open.
+long receive_reply(int fd, void* buffer, std::size_t size, std::vector<int>& fds, std::size_t max_fds) {
+    const long n = ctl::receive_message(fd, buffer, size, fds, max_fds);
+    if (n <= 0) ctl::close_all(fds);
+    return n;
+}
+
 Failure system_failure(const char* what, int err) { return {Error::system, std::string(what) + ": " + std::strerror(err)}; }
 
 Failure from_status(ctl::Status s) {
@@ -176,7 +183,7 @@ Result<Done> Connection::call(const void* request, std::size_t request_size, voi
     h->seq = ++seq_;
     if (int rc = ctl::send_message(fd_, request, request_size, send_fds); rc < 0) return system_failure("send", -rc);
     std::vector<int> fds;
-    const long n = ctl::receive_message(fd_, reply, reply_size, fds, received_fds ? ctl::kMaxFds : 0);
+    const long n = receive_reply(fd_, reply, reply_size, fds, received_fds ? ctl::kMaxFds : 0);
     if (n == 0) return Failure{Error::switch_not_running, "the daemon closed the connection"};
     if (n < 0) return system_failure("receive", static_cast<int>(-n));
     const auto* r = static_cast<const ctl::Header*>(reply);
@@ -279,7 +286,7 @@ Result<std::vector<Entry>> Connection::list(ctl::Op op) {
     for (;;) {
         Entry e;
         std::vector<int> fds;
-        const long n = ctl::receive_message(fd_, &e, sizeof e, fds, 0);
+        const long n = receive_reply(fd_, &e, sizeof e, fds, 0);
         if (n <= 0) return Failure{Error::switch_not_running, "the daemon closed the connection"};
         if (e.h.magic != ctl::kMagic || e.h.seq != seq_) return Failure{Error::protocol, "unexpected reply"};
         if (e.h.op == ctl::Op::list_end) return out;
@@ -297,7 +304,7 @@ Result<ctl::CaptureEnd> Connection::capture(const ctl::CaptureRequest& request,
     auto frame = std::make_unique<ctl::CaptureFrame>();
     for (;;) {
         std::vector<int> fds;
-        const long n = ctl::receive_message(fd_, frame.get(), sizeof *frame, fds, 0);
+        const long n = receive_reply(fd_, frame.get(), sizeof *frame, fds, 0);
         if (n <= 0) return Failure{Error::switch_not_running, "the daemon closed the connection"};
         const ctl::Header& h = frame->h;
         if (h.magic != ctl::kMagic || h.seq != seq_) return Failure{Error::protocol, "unexpected reply"};

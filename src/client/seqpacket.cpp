@@ -42,7 +42,10 @@ long receive_message(int sock, void* buffer, std::size_t size, std::vector<int>&
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * (kMaxFds + 1))] = {};
+    // Room for every descriptor one message can carry (the kernel's SCM_MAX_FD), so that
+    // the kernel never has to close the excess itself: in the receiving thread, where a
+    // lingering socket's close would block it.
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)] = {};
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
     ssize_t n;
@@ -59,11 +62,7 @@ long receive_message(int sock, void* buffer, std::size_t size, std::vector<int>&
             fds.push_back(fd);
         }
     }
-    if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || fds.size() > max_fds) {
-        close_all(fds);
-        return -EMSGSIZE;
-    }
-    if (n == 0) close_all(fds);  // an empty message reads as a hang-up: keep nothing it carried
+    if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || fds.size() > max_fds) return -EMSGSIZE;
     return n;
 }
 

@@ -24,6 +24,9 @@ namespace ms::daemon {
 namespace {
 
 static_assert(sw::kDropReasonCount <= ctl::kDropSlots);
+
+// The send buffer of a session that captures: some 400 frames of the largest size.
+constexpr int kCaptureSocketBytes = 1 << 20;
 static_assert(ring::kRingFaultCount <= ctl::kFaultSlots);
 
 [[noreturn]] void fail(const std::string& path, const char* what) {
@@ -163,9 +166,10 @@ void ControlServer::handle_event(int fd, std::uint32_t events) {
         Session& s = it->second;
         if (events & EPOLLOUT) {
             if (s.out.flush() != SendOutcome::sent) s.doomed = true;
-            update_output_interest(s);
+            update_interest(s);
         }
-        if (!s.doomed && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) serve(s);
+        if (s.paused && (events & (EPOLLHUP | EPOLLERR))) s.doomed = true;  // epoll reports these even when paused
+        if (!s.doomed && !s.paused && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) serve(s);
     }
 }
 
@@ -201,7 +205,9 @@ void ControlServer::serve(Session& s) {
     alignas(8) std::uint8_t buf[ctl::kMaxMessage];
     std::memset(buf, 0, sizeof(ctl::Header));  // a refused message may be shorter: echo no stale bytes
     std::vector<int> fds;
+    if (reaper_.saturated(s.peer.uid)) return pause(s);
     const long n = ctl::receive_message(s.fd, buf, sizeof buf, fds, 1);
+    if (n <= 0) reaper_.discard_all(fds, s.peer.uid);
     if (n == -EAGAIN || n == -EINTR) return;
     if (n == -EMSGSIZE) {
         // Too long, too many descriptors, or descriptors the kernel could not pass us
@@ -216,8 +222,8 @@ void ControlServer::serve(Session& s) {
         return;
     }
     dispatch(s, buf, static_cast<std::size_t>(n), fds);
-    ctl::close_all(fds);  // descriptors a handler did not take
-    update_output_interest(s);
+    reaper_.discard_all(fds, s.peer.uid);  // descriptors a handler did not take
+    update_interest(s);
 }
 
 void ControlServer::dispatch(Session& s, const std::uint8_t* buf, std::size_t n, std::vector<int>& fds) {
@@ -277,13 +283,30 @@ void ControlServer::send_reply(Session& s, const void* message, std::size_t size
     }
 }
 
-void ControlServer::update_output_interest(Session& s) {
-    if (s.doomed || s.out.pending() == s.watching_output) return;
-    s.watching_output = s.out.pending();
+void ControlServer::update_interest(Session& s) {
+    if (s.doomed) return;
+    const std::uint32_t want = (s.paused ? 0u : std::uint32_t{EPOLLIN}) | (s.out.pending() ? std::uint32_t{EPOLLOUT} : 0u);
+    if (want == s.interest) return;
     epoll_event ev{};
-    ev.events = EPOLLIN | (s.watching_output ? EPOLLOUT : 0u);
+    ev.events = want;
     ev.data.fd = s.fd;
-    (void)::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, s.fd, &ev);
+    const int op = want == 0 ? EPOLL_CTL_DEL : s.interest == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+    (void)::epoll_ctl(epoll_fd_, op, s.fd, &ev);
+    s.interest = want;
+}
+
+void ControlServer::pause(Session& s) {
+    s.paused = true;
+    update_interest(s);
+    arm_tick_timer();
+}
+
+void ControlServer::resume_paused_sessions() {
+    for (auto& [fd, s] : sessions_) {
+        if (!s.paused || reaper_.saturated(s.peer.uid)) continue;
+        s.paused = false;
+        update_interest(s);
+    }
 }
 
 void ControlServer::reply_status(Session& s, const ctl::Header& req, ctl::Status status) {
@@ -376,8 +399,9 @@ void ControlServer::release_claim(Session& s, std::size_t index) {
     const HeldClaim c = s.claims[index];
     (void)ctx_.sw.registry().remove(c.key, *s.port);
     ctx_.data_path.unmirror_claim(c.key);
-    never_linger(c.socket_fd);  // the owner may have connected its copy and set a long linger since
-    ::close(c.socket_fd);       // the kernel frees the port now
+    // The owner may have connected its copy and set a long linger since; the Reaper turns
+    // linger off. The kernel frees the port now.
+    reaper_.discard(c.socket_fd, s.peer.uid);
     s.claims.erase(s.claims.begin() + static_cast<long>(index));
 }
 
@@ -408,8 +432,10 @@ void ControlServer::close_session(int fd) {
     }
     users_.close_session(s.peer.uid);
     (void)::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-    sessions_.erase(it);  // the outbox closes the descriptors it still held
-    ::close(fd);
+    const uid_t uid = s.peer.uid;
+    sessions_.erase(it);  // the outbox closes the descriptors it still held (the daemon's own)
+    (void)::shutdown(fd, SHUT_RDWR);  // the client sees the hang-up now, even if the close waits
+    reaper_.discard(fd, uid);         // messages still queued in it may carry descriptors
     arm_audit_timer();
 }
 
@@ -566,6 +592,10 @@ void ControlServer::on_capture(Session& s, const ctl::CaptureRequest& req) {
     if (!may_inspect(s, port)) return reply_status(s, req.h, ctl::Status::permission_denied);
     const auto ticket = ctx_.sw.start_capture(port);
     if (!ticket) return reply_status(s, req.h, ctl::Status::busy);
+    // Room for a burst of frames between two ticks; the client's own receive buffer is its
+    // business. Beyond this a capture loses frames (counted), never stalls the daemon.
+    const int room = kCaptureSocketBytes;
+    (void)::setsockopt(s.fd, SOL_SOCKET, SO_SNDBUFFORCE, &room, sizeof room);
     Capture cap{*ticket, req.h.seq, req.max_frames ? req.max_frames : UINT64_MAX, std::nullopt};
     if (req.milliseconds) cap.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(req.milliseconds);
     s.capture = cap;
@@ -576,11 +606,12 @@ void ControlServer::on_capture(Session& s, const ctl::CaptureRequest& req) {
 
 void ControlServer::arm_tick_timer() {
     bool any = false;
-    for (const auto& [fd, s] : sessions_) any = any || s.capture.has_value() || s.resolve.has_value();
+    for (const auto& [fd, s] : sessions_) any = any || s.capture.has_value() || s.resolve.has_value() || s.paused;
     set_period(tick_timer_fd_, any ? 10'000'000 : 0);  // 10 ms
 }
 
 void ControlServer::tick() {
+    resume_paused_sessions();
     for (auto& [fd, s] : sessions_) {
         if (s.doomed) continue;
         if (s.capture) pump_capture(s);
@@ -593,7 +624,7 @@ void ControlServer::tick() {
                 s.resolve.reset();
             }
         }
-        update_output_interest(s);
+        update_interest(s);
     }
     close_doomed_sessions();
     arm_tick_timer();

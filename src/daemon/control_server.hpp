@@ -7,14 +7,16 @@
 //
 // Every client is untrusted, and the control plane never blocks on one: sessions are
 // non-blocking, replies leave through a bounded Outbox (a client that does not read is
-// dropped), a proof's close never lingers, and every received descriptor is closed on
-// every path. What one session and one user may hold is limited (limits.hpp). Only a
+// dropped), and every received descriptor is closed on every path by the Reaper, which
+// never blocks (reaper.hpp). What one session and one user may hold is limited (limits.hpp). Only a
 // port's owner (same uid) or a privileged peer (peer.hpp) may capture a port or see its
 // details. Malformed requests get an error reply and are counted; they never end the
 // daemon or another session.
 #pragma once
 
 #include <sys/types.h>
+
+#include <sys/epoll.h>
 
 #include <chrono>
 #include <map>
@@ -28,6 +30,7 @@
 #include "daemon/limits.hpp"
 #include "daemon/outbox.hpp"
 #include "daemon/peer.hpp"
+#include "daemon/reaper.hpp"
 #include "nic/netlink.hpp"
 #include "switch/switch.hpp"
 
@@ -91,7 +94,8 @@ private:
         int fd;
         Peer peer;
         Outbox out;
-        bool watching_output = false;   // EPOLLOUT is armed while replies wait
+        std::uint32_t interest = EPOLLIN;  // the epoll events armed; 0: not in the epoll set
+        bool paused = false;            // not read while the Reaper holds too many of its user's descriptors
         bool doomed = false;            // to be closed once the current event is handled
         std::optional<sw::PortId> port;
         std::uint64_t port_bytes = 0;   // shared memory of the port, counted against the user
@@ -115,7 +119,11 @@ private:
         send_reply(s, &msg, sizeof msg, fds);
     }
     void reply_status(Session& s, const ctl::Header& req, ctl::Status status);
-    void update_output_interest(Session& s);
+    // Arms EPOLLIN unless paused, and EPOLLOUT while replies wait.
+    void update_interest(Session& s);
+    // Stops reading `s` while its user's descriptors wait for the Reaper; resumes it later.
+    void pause(Session& s);
+    void resume_paused_sessions();
 
     void on_attach(Session& s, const ctl::AttachRequest& req);
     void on_claim(Session& s, const ctl::Header& req, std::vector<int>& fds);
@@ -151,6 +159,7 @@ private:
     int audit_timer_fd_ = -1;  // ticks while any claim exists
     bool audit_armed_ = false;
     int spare_fd_ = -1;        // given up to accept and refuse a client when descriptors run out
+    Reaper reaper_;                    // closes what clients sent; outlives the sessions
     std::map<int, Session> sessions_;  // by descriptor
     UserLedger users_;
     ControlCounters counters_;

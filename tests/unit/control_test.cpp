@@ -14,13 +14,17 @@
 
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <thread>
+#include <utility>
 
 #include "client/protocol.hpp"
 #include "client/seqpacket.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/descriptors.hpp"
 #include "daemon/null_data_path.hpp"
+#include "daemon/reaper.hpp"
+#include "eventually.hpp"
 #include "switch/nic.hpp"
 
 namespace ms::daemon {
@@ -57,6 +61,34 @@ std::uint16_t local_port(int fd) {
     socklen_t len = sizeof sin;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len);
     return ntohs(sin.sin_port);
+}
+
+// A listener whose one connection is never accepted, so that a socket connected to it and
+// filled cannot finish a lingering close until the listener closes (and resets it).
+class LingeringPeer {
+public:
+    LingeringPeer() : fd_(bound_socket(SOCK_STREAM, "127.0.0.1")) { EXPECT_EQ(::listen(fd_, 1), 0); }
+    ~LingeringPeer() { if (fd_ >= 0) ::close(fd_); }
+    LingeringPeer(LingeringPeer&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    LingeringPeer& operator=(LingeringPeer&&) = delete;
+    [[nodiscard]] std::uint16_t port() const { return local_port(fd_); }
+
+private:
+    int fd_;
+};
+
+// Connects `tcp` to a new LingeringPeer, fills it and sets an hour of SO_LINGER: the last
+// close of `tcp` then blocks until the peer is gone.
+LingeringPeer linger_for_an_hour(int tcp) {
+    LingeringPeer peer;
+    const sockaddr_in to = v4("127.0.0.1", peer.port());
+    EXPECT_EQ(::connect(tcp, reinterpret_cast<const sockaddr*>(&to), sizeof to), 0);
+    std::vector<char> junk(1 << 16);
+    while (::send(tcp, junk.data(), junk.size(), MSG_DONTWAIT) > 0) {
+    }
+    const linger hour{1, 3600};
+    EXPECT_EQ(::setsockopt(tcp, SOL_SOCKET, SO_LINGER, &hour, sizeof hour), 0);
+    return peer;
 }
 
 class ControlTest : public ::testing::Test {
@@ -104,6 +136,32 @@ protected:
         if (n >= static_cast<long>(sizeof h)) std::memcpy(&h, buf, sizeof h);
         else h.status = ctl::Status::internal;
         return h;
+    }
+    // Sends `h` with `fds` (any number) without waiting for the reply.
+    static int send_raw(int fd, const ctl::Header& h, std::span<const int> fds) {
+        msghdr msg{};
+        iovec iov{const_cast<ctl::Header*>(&h), sizeof h};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
+        msg.msg_control = control.data();
+        msg.msg_controllen = control.size();
+        cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+        std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+        return ::sendmsg(fd, &msg, 0) < 0 ? -errno : 0;
+    }
+    // Reads every reply waiting on `fd`; returns how many there were.
+    static std::size_t drain(int fd) {
+        alignas(8) std::uint8_t buf[ctl::kMaxMessage];
+        std::size_t count = 0;
+        for (;;) {
+            const long n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (n <= 0) return count;
+            ++count;
+        }
     }
     ctl::Status attach(int fd, std::uint32_t pairs = 1, std::uint32_t slots = 64) {
         return call(fd, ctl::AttachRequest{.ring_pairs = pairs, .slots_per_ring = slots}).status;
@@ -230,15 +288,7 @@ TEST_F(ControlTest, ReleaseNeverLingers) {
     ASSERT_EQ(attach(c), ctl::Status::ok);
     const int proof = bound_socket(SOCK_STREAM);
     ASSERT_EQ(claim(c, proof), ctl::Status::ok);
-    const int sink = bound_socket(SOCK_STREAM, "127.0.0.1");
-    ASSERT_EQ(::listen(sink, 1), 0);
-    const sockaddr_in to = v4("127.0.0.1", local_port(sink));
-    ASSERT_EQ(::connect(proof, reinterpret_cast<const sockaddr*>(&to), sizeof to), 0);
-    std::vector<char> junk(1 << 16);
-    while (::send(proof, junk.data(), junk.size(), MSG_DONTWAIT) > 0) {
-    }
-    const linger hour{1, 3600};
-    ASSERT_EQ(::setsockopt(proof, SOL_SOCKET, SO_LINGER, &hour, sizeof hour), 0);
+    const LingeringPeer sink = linger_for_an_hour(proof);
     ::close(proof);
     ctl::ReleaseRequest rel;
     rel.tuple = {IPPROTO_TCP, 4, static_cast<std::uint16_t>(0), {}};
@@ -248,7 +298,80 @@ TEST_F(ControlTest, ReleaseNeverLingers) {
     const auto start = std::chrono::steady_clock::now();
     EXPECT_EQ(call(c, rel).status, ctl::Status::ok);
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
-    ::close(sink);
+}
+
+// Lingering sockets sent where the daemon only closes them: with an unknown op, in an
+// empty message, 40 copies at once, and hidden in flight inside a UNIX socket. None may
+// stall the control plane; the last one holds back only its sender's session (paused
+// while the Reaper waits), which resumes once the close completes.
+TEST_F(ControlTest, JunkThatLingersNeverBlocksTheControlPlane) {
+    const int c = connect();
+    const int other = connect();
+    const std::uint32_t before = open_descriptor_count();
+    std::vector<LingeringPeer> peers;  // each case needs its own socket: the daemon turns linger off
+    const auto lingering = [&] {
+        const int tcp = bound_socket(SOCK_STREAM);
+        peers.push_back(linger_for_an_hour(tcp));
+        return tcp;
+    };
+    const auto answers_at_once = [&](const char* what) {
+        const auto start = std::chrono::steady_clock::now();
+        EXPECT_EQ(call(other, ctl::Header{.op = ctl::Op::status}).status, ctl::Status::ok) << what;
+        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1)) << what;
+    };
+    const ctl::Header unknown{.op = static_cast<ctl::Op>(99)};
+
+    int tcp = lingering();
+    EXPECT_EQ(call(c, unknown, std::span(&tcp, 1)).status, ctl::Status::bad_request);
+    ::close(tcp);
+    answers_at_once("unknown op");
+
+    tcp = lingering();
+    const int empty = connect();
+    ASSERT_EQ(ctl::send_message(empty, nullptr, 0, std::span(&tcp, 1)), 0);
+    ::close(tcp);
+    settle();
+    answers_at_once("empty message");
+    hang_up(empty);
+
+    tcp = lingering();
+    ASSERT_EQ(send_raw(c, unknown, std::vector<int>(40, tcp)), 0);
+    ::close(tcp);
+    settle();
+    answers_at_once("40 copies");
+    drain(c);
+
+    // In flight inside a UNIX socket: the Reaper's close of it blocks until the peer goes.
+    tcp = lingering();
+    int pair[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair), 0);
+    ASSERT_EQ(ctl::send_message(pair[0], "x", 1, std::span(&tcp, 1)), 0);
+    ::close(tcp);
+    ::close(pair[0]);
+    ASSERT_EQ(send_raw(c, unknown, std::span(&pair[1], 1)), 0);
+    ::close(pair[1]);  // in flight, so that the daemon's copy is the last one
+    settle();
+    EXPECT_EQ(drain(c), 1u);
+    answers_at_once("a UNIX socket with a lingering socket in flight");
+
+    // Behind the stuck close, the sender's own junk piles up until its session is paused.
+    const int efd = ::eventfd(0, EFD_CLOEXEC);
+    const std::size_t sent = kMaxPendingClosesPerUser + 1;
+    for (std::size_t i = 0; i < sent; ++i) {
+        ASSERT_EQ(send_raw(c, unknown, std::span(&efd, 1)), 0);
+        settle();
+    }
+    ::close(efd);
+    const std::size_t answered = drain(c);
+    EXPECT_LT(answered, sent) << "the session was never paused";
+    peers.clear();  // every lingering close ends: the Reaper catches up and the session resumes
+    std::size_t late = 0;
+    EXPECT_TRUE(test::eventually([&] {
+        server_->run_once(1);
+        late += drain(c);
+        return answered + late == sent && open_descriptor_count() == before;
+    })) << answered << " + " << late << " answers of " << sent << "; " << open_descriptor_count()
+        << " descriptors, " << before << " before";
 }
 
 class LimitedControlTest : public ControlTest {

@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "eventually.hpp"
 #include "frames.hpp"
 #include "captures.hpp"
 #include "hex.hpp"
@@ -19,20 +20,10 @@ namespace ms::sw {
 namespace {
 
 using pktgen::Proto;
+using test::eventually;
 using test::ip;
 using test::ipv4_frame;
 using Frame = std::vector<std::uint8_t>;
-
-// Polls `done` until it holds or five seconds pass; a deadline, not a speed check.
-template <class Pred>
-bool eventually(Pred done) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-    return true;
-}
 
 class SwitchTest : public ::testing::Test {
 protected:

@@ -1,0 +1,491 @@
+#!/usr/bin/env bash
+# Security (DESIGN §3-§6 and §11, issue 9): an unprivileged attacker (uid 65534, running
+# ms-attack, which is written from the ABI headers alone) tries each attack of the security
+# review against a real multistackd between two namespaces. Each must be refused or dropped
+# and counted by reason. Meanwhile a victim application (ms-udp-echo as root on
+# SERVER_IP:7) must keep being served: after every case 50 hash-checked echoes come back
+# byte-exact within 1 s each, the daemon is alive and answers, and a sanitizer build has
+# reported nothing. The daemon's descriptors and memory return to where they started.
+#
+# The daemon runs with two workers and small per-user limits; the flood runs last, against
+# a daemon of its own with one worker (the victim then shares the flooder's worker).
+# linger_junk is a sibling of the linger finding: lingering TCP sockets sent as junk
+# (unknown ops, claims before attach, zero-length and truncated messages, or in flight
+# inside a UNIX socket), which the daemon only closes; the control plane must not stall.
+#
+# Usage: BIN_DIR=build security.sh
+#   MSD=PATH                 another multistackd binary (the ASan build's, say)
+#   MS_SECURITY_CASES="..."  only these cases, in this order (default: all of CASES)
+daemon_override=${MSD:-}
+source "$(dirname "$0")/lib.sh"
+if [[ -n "$daemon_override" ]]; then
+  MSD=$daemon_override
+  [[ -x "$MSD" ]] || { echo "SKIPPED: no multistackd at $MSD (build it in that tree first)"; exit 77; }
+fi
+ATTACK="$BIN_DIR/tests/ms-attack"
+[[ -x "$ATTACK" ]] || fail "no $ATTACK: build the ms-attack target"
+CASES=(oversize netns_proof bind_to_device freebind capture_other slow_reader linger in_use fd_leak
+       memory port_limit claim_limit wildcard reuseaddr vlan linger_junk flood)
+NOBODY=(setpriv --reuid 65534 --regid 65534 --clear-groups)
+MAX_PORTS=4
+MAX_CLAIMS=16
+BUDGET_MIB=256
+RSS_MARGIN_KIB=$((32 * 1024))
+WIRE_FILTER=(udp port 9 or vlan or ether proto 0x88a8)  # what a port sends towards the client
+declare -A ATTACK_PID
+
+# ---------------------------------------------------------------- helpers
+
+msctl_json() { in_server "$MSCTL" --socket "$SOCK" "$@" --json; }
+control() { msctl_json status | jq ".control.$1"; }
+daemon_fds() { find "/proc/$DAEMON_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+show_fds() { find "/proc/$DAEMON_PID/fd" -mindepth 1 -printf '%f -> %l\n' | tail -20; }
+daemon_rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$DAEMON_PID/status"; }
+
+# Prints what an attack reported, for a failure message.
+show_attack() { sed 's/^/  ms-attack: /' "$TMP/$1.json" "$TMP/$1.err" 2>/dev/null || true; }
+
+# Judges an attack by its exit code: 0 defended, 77 cannot be tried here; else fails.
+judge() {
+  local name=$1 rc=$2
+  case "$rc" in
+    0) return 0 ;;
+    77) echo "skip - $name: $(grep -h SKIPPED "$TMP/$name.err" || cat "$TMP/$name.json")"; return 77 ;;
+    *) show_attack "$name"; fail "$name: the attack was not defended (ms-attack exit $rc)" ;;
+  esac
+}
+
+# Runs one attack as uid 65534 in the server namespace and judges it; returns 0 or 77.
+attack_case() {
+  local name=$1 rc=0
+  shift
+  in_server "${NOBODY[@]}" "$ATTACK" --socket "$SOCK" --server "$SERVER_IP" "$@" >"$TMP/$name.json" 2>"$TMP/$name.err" || rc=$?
+  judge "$name" "$rc"
+}
+
+# Starts an attack as uid 65534 in the background (one that holds, or runs until SIGTERM).
+attack_bg() {
+  local name=$1
+  shift
+  ms_bg ip netns exec "$SERVER_NS" "${NOBODY[@]}" "$ATTACK" --socket "$SOCK" --server "$SERVER_IP" "$@" \
+    >"$TMP/$name.json" 2>"$TMP/$name.err"
+  ATTACK_PID[$name]=$LAST_PID
+}
+
+# Waits for a background attack's report; fails at once if it was not defended.
+attack_ready() {
+  local name=$1
+  wait_for "$TMP/$name.json" '"attack"' || { show_attack "$name"; fail "$name: no report within 10 s"; }
+  if grep -q '"defended":false' "$TMP/$name.json"; then
+    show_attack "$name"
+    fail "$name: the attack was not defended"
+  fi
+}
+
+# Stops a background attack (SIGTERM) and judges its exit code; returns 0 or 77.
+attack_end() {
+  local name=$1 rc=0
+  kill -TERM "${ATTACK_PID[$name]}" 2>/dev/null || true
+  wait "${ATTACK_PID[$name]}" || rc=$?
+  judge "$name" "$rc"
+}
+
+# A value from an attack's report (a jq filter).
+report() { jq -r "$2" "$TMP/$1.json"; }
+# The proofs an attack tried and what the daemon answered to each.
+tries() { report "$1" '[.tries[] | "\(.proof): \(.status // .skipped)"] | join("; ")'; }
+
+# 50 echoes from the client namespace, each hash-checked and back within 1 s.
+victim_ok() {
+  py_client "
+import hashlib, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+for i in range(50):
+    body = b'victim %08d' % i
+    msg = body + hashlib.sha256(body).digest()
+    s.sendto(msg, ('$SERVER_IP', 7))
+    data, _ = s.recvfrom(2048)
+    assert data == msg, 'corrupted echo %r' % data
+" >"$TMP/victim.out" 2>&1 || { cat "$TMP/victim.out"; fail "the victim was not served intact after $1"; }
+}
+
+# After each case: the daemon is alive, answers, reported no memory error, and the victim
+# is served.
+after_case() {
+  kill -0 "$DAEMON_PID" 2>/dev/null || fail "multistackd died during $1"
+  in_server "$MSCTL" --socket "$SOCK" status >/dev/null || fail "multistackd does not answer after $1"
+  if grep -qE 'ERROR: AddressSanitizer|runtime error:' "$TMP/daemon.log"; then fail "a sanitizer report during $1"; fi
+  victim_ok "$1"
+}
+
+# Waits until the daemon has N ports (the attacker's sessions are all gone), up to 5 s.
+wait_ports() {
+  local want=$1 have=
+  for _ in $(seq 50); do
+    have=$(msctl_json status | jq .ports)
+    [[ "$have" == "$want" ]] && return 0
+    sleep 0.1
+  done
+  fail "multistackd still has $have ports, expected $want"
+}
+
+# ms-attack as root: what another user may still do while uid 65534 is at a limit.
+root_probe() {
+  in_server "$ATTACK" --socket "$SOCK" --server "$SERVER_IP" probe "$@" >"$TMP/probe.json" 2>&1 ||
+    { cat "$TMP/probe.json"; fail "root could not attach while uid 65534 was at its limit"; }
+}
+
+tcpdump_start() {  # NS IF FILE FILTER...
+  local ns=$1 ifname=$2 file=$3
+  shift 3
+  ms_bg ip netns exec "$ns" tcpdump -i "$ifname" -n -U --immediate-mode -w "$file" "$@" 2>"$file.log"
+  TCPDUMP_PID=$LAST_PID
+  wait_for "$file.log" "listening on" || fail "tcpdump did not start"
+}
+tcpdump_stop() {
+  kill -INT "$TCPDUMP_PID" 2>/dev/null || true  # tcpdump flushes and exits
+  wait "$TCPDUMP_PID" 2>/dev/null || true
+}
+pcap_count() { tcpdump -r "$1" -n -e 2>/dev/null | grep -cF -- "$2" || true; }  # FILE TEXT
+pcap_total() { tcpdump -r "$1" -n 2>/dev/null | wc -l; }
+
+# The daemon of every case but the flood, and the victim.
+start_daemon() {
+  ms_daemon --workers 2 --group nogroup --max-ports-per-user "$MAX_PORTS" --max-claims-per-session "$MAX_CLAIMS" \
+    --max-port-memory-per-user "$BUDGET_MIB"
+  ms_echo "$SERVER_IP:7"
+  victim_ok "the start"
+  START_FDS=$(daemon_fds)
+  START_RSS=$(daemon_rss_kib)
+  ok "multistackd (2 workers, per-user limits) and the victim run; $START_FDS descriptors, RSS $START_RSS KiB"
+}
+
+# ---------------------------------------------------------------- the cases
+
+# 1. Tx slots longer than a frame fail their port; maximum-size frames cross the inbox.
+case_oversize() {
+  attack_bg oversize --hold oversize --port 5100
+  attack_ready oversize
+  msctl_json stats |
+    jq -e '[.[] | select(.failed)] | length == 1 and .[0].ring_faults == {"slot_too_long": 1} and .[0].uid == 65534' >/dev/null ||
+    { msctl_json stats; fail "oversize: expected one failed port, with ring fault slot_too_long"; }
+  attack_end oversize
+  ok "oversize: tx slots of 2048, 1519 and 65535 bytes each failed their port with slot_too_long"
+  ok "oversize: $(report oversize '.port_to_port | "\(.sent) frames of 1518 bytes port to port: \(.delivered_intact) intact, \(.corrupt) altered"')"
+  wait_ports 1
+}
+
+# 2. A proof bound in a network namespace of the attacker's own, for a port the kernel
+#    serves in the real one.
+case_netns_proof() {
+  ms_bg ip netns exec "$SERVER_NS" "$PY" -u -c "
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('$SERVER_IP', 22))
+s.listen(8)
+print('listening', flush=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(b'kernel-22\n')
+    c.close()
+" >"$TMP/kernel22.out" 2>&1
+  local listener=$LAST_PID
+  wait_for "$TMP/kernel22.out" listening || fail "the kernel listener on port 22 did not start"
+  attack_bg netns --hold netns-proof --port 22
+  wait_for "$TMP/netns.json" '"attack"' || { show_attack netns; fail "netns-proof: no report"; }
+  if ! grep -q '"skipped"' "$TMP/netns.json"; then
+    attack_ready netns
+    py_client "
+import socket
+c = socket.create_connection(('$SERVER_IP', 22), timeout=2)
+assert c.recv(64) == b'kernel-22\n'
+" || fail "netns-proof: the kernel's server on port 22 lost its connections"
+  fi
+  if attack_end netns; then ok "netns-proof: $(tries netns); the kernel's port 22 still answers"; fi
+  kill "$listener" 2>/dev/null || true
+  wait_ports 1
+}
+
+# 3. A proof bound to another device.
+case_bind_to_device() {
+  local rc=0
+  attack_case device bind-to-device --port 5150 || rc=$?
+  if ((rc == 77)); then
+    echo "  the kernel refused SO_BINDTODEVICE to uid 65534: this case runs as root"
+    rc=0
+    in_server "$ATTACK" --socket "$SOCK" --server "$SERVER_IP" bind-to-device --port 5150 >"$TMP/device.json" 2>"$TMP/device.err" || rc=$?
+    judge device "$rc"
+  fi
+  ok "bind-to-device (uid $(report device .uid)): $(tries device)"
+}
+
+# 4. Proofs of addresses that are not the interface's; frames with a spoofed source.
+case_freebind() {
+  tcpdump_start "$CLIENT_NS" "$CLIENT_IF" "$TMP/freebind.pcap" "${WIRE_FILTER[@]}"
+  attack_case freebind freebind --port 5200 --peer "$CLIENT_IP" --peer-mac "$CLIENT_MAC" --spoof "$SUBNET.99"
+  tcpdump_stop
+  local spoofed valid
+  spoofed=$(pcap_count "$TMP/freebind.pcap" "$SUBNET.99.")
+  valid=$(pcap_count "$TMP/freebind.pcap" "$SERVER_IP.5220 > $CLIENT_IP.9: UDP")
+  ((spoofed == 0)) || { tcpdump -r "$TMP/freebind.pcap" -n; fail "freebind: $spoofed spoofed frames reached the wire"; }
+  ((valid == 1)) || { tcpdump -r "$TMP/freebind.pcap" -n; fail "freebind: the valid frame did not arrive"; }
+  ok "freebind: $(tries freebind)"
+  ok "freebind: $(report freebind '.spoof.src_not_claimed') frames from $SUBNET.99 counted src_not_claimed; the client saw only the valid one"
+}
+
+# 5. Capture of another user's port; the list of ports.
+case_capture_other() {
+  local victim rc=0 captured
+  victim=$(msctl_json ports | jq '[.[] | select(.uid == 0 and .claims > 0)][0].port')
+  [[ "$victim" =~ ^[0-9]+$ ]] || fail "no victim port in msctl ports"
+  attack_case capture capture-other --victim "$victim"
+  ok "capture-other: $(report capture .victim_capture.status) for port $victim; other users' ports listed without pid, uid or counters"
+  # While root captures the victim, the attacker can neither join nor stop that capture.
+  ms_bg ip netns exec "$SERVER_NS" "$MSCTL" --socket "$SOCK" capture "$victim" "$TMP/victim.pcap" --seconds 4 \
+    >"$TMP/rootcap.out" 2>&1
+  local capture_pid=$LAST_PID
+  for _ in $(seq 20); do  # the daemon logs the start; should its wording change, 2 s are enough
+    grep -q "capture of port $victim" "$TMP/daemon.log" && break
+    sleep 0.1
+  done
+  attack_case capture2 capture-other --victim "$victim"
+  victim_ok "a capture"
+  wait "$capture_pid" || rc=$?
+  ((rc == 0)) || { cat "$TMP/rootcap.out"; fail "root's capture of the victim failed"; }
+  # The victim's 100 frames came after the attacker's try: most of them must be there (a
+  # capture may lose some when it cannot keep up; msctl says so).
+  captured=$(pcap_total "$TMP/victim.pcap")
+  ((captured >= 50)) || { cat "$TMP/rootcap.out"; fail "root's capture holds $captured frames of the victim's 100"; }
+  ok "capture-other: root's concurrent capture of the victim went on ($captured of its 100 frames)"
+}
+
+# 6. A client that never reads its replies.
+case_slow_reader() {
+  attack_case slow slow-reader --port 5300
+  (($(control slow_clients) >= 1)) || fail "slow-reader: control.slow_clients did not grow"
+  ok "slow-reader: $(report slow '"\(.requests_sent) requests never read; dropped: \(.dropped); \(.control_rounds) control rounds of another client, slowest reply \(.worst_reply_ms | floor) ms"')"
+  wait_ports 1
+}
+
+# 6. A proof whose close would block for an hour.
+case_linger() {
+  attack_case linger linger --port 5310 || return 0  # skipped: said why
+  ok "linger: the release of a proof lingering for an hour answered $(report linger .release.status) in $(report linger '.release.ms | floor') ms; others answered within $(report linger '.status_worst_ms | floor') ms"
+}
+
+# 6. Its sibling: lingering sockets sent where the daemon only closes them.
+case_linger_junk() {
+  attack_case linger_junk linger-junk --port 5800
+  ok "linger-junk: $(report linger_junk '[.cases[] | "\(.sent): \(.status_ms | floor) ms"] | join("; ")')"
+}
+
+# 6. Proofs that are connected or listening.
+case_in_use() {
+  attack_case in_use in-use --port 5330
+  ok "in-use: $(tries in_use)"
+  wait_ports 1
+}
+
+# 7. Descriptors on every path that must close them.
+case_fd_leak() {
+  local before after
+  wait_ports 1
+  before=$(daemon_fds)
+  attack_case fd_leak fd-leak --port 5340 --rounds 500
+  wait_ports 1
+  for _ in $(seq 30); do
+    after=$(daemon_fds)
+    ((after <= before + 2)) && break
+    sleep 0.1
+  done
+  ((after <= before + 2)) || { show_fds; fail "fd-leak: multistackd holds $after descriptors, $before before"; }
+  ok "fd-leak: descriptors closed on every path: $before before, $after after ($(report fd_leak '.sent | to_entries | map("\(.value) \(.key)") | join(", ")'))"
+}
+
+# 7. The per-user memory budget; root attaches meanwhile.
+case_memory() {
+  local before held after
+  before=$(daemon_rss_kib)
+  attack_bg memory --hold memory --budget-mib "$BUDGET_MIB" --max-ports "$MAX_PORTS"
+  attack_ready memory
+  held=$(daemon_rss_kib)
+  root_probe --port 5350
+  victim_ok "uid 65534 reached its memory budget"
+  attack_end memory
+  wait_ports 1
+  for _ in $(seq 30); do
+    after=$(daemon_rss_kib)
+    ((after <= before + RSS_MARGIN_KIB)) && break
+    sleep 0.1
+  done
+  ((after <= before + RSS_MARGIN_KIB)) || fail "memory: multistackd's RSS is $after KiB, $before KiB before"
+  ok "memory: $(report memory '[.groups[] | "\(.attached) ports of \(.region_mib | floor) MiB, then \(.refusal)"] | join("; ")'); root attached meanwhile; RSS $before -> $held -> $after KiB"
+}
+
+# 7. The per-user port limit; root attaches meanwhile.
+case_port_limit() {
+  attack_bg port_limit --hold port-limit --expect "$MAX_PORTS"
+  attack_ready port_limit
+  root_probe
+  victim_ok "uid 65534 reached its port limit"
+  attack_end port_limit
+  ok "port-limit: $(report port_limit '.attempts | "\(.attached) ports, then \(.refusal)"'); root attached meanwhile"
+  wait_ports 1
+}
+
+# 7. The per-session claim limit; root claims meanwhile.
+case_claim_limit() {
+  attack_bg claim_limit --hold claim-limit --port 5360 --expect "$MAX_CLAIMS"
+  attack_ready claim_limit
+  root_probe --port 5390
+  attack_end claim_limit
+  (($(control limits_reached) >= 1)) || fail "claim-limit: control.limits_reached did not grow"
+  ok "claim-limit: $(report claim_limit '"\(.claimed) claims on one session, then \(.refusal); on another session: \(.other_session_claim)"')"
+  wait_ports 1
+}
+
+# 9. A wildcard claim must take only unicast to the interface's own address.
+case_wildcard() {
+  local miss_before miss_after n
+  in_client ip neigh replace "$SUBNET.77" lladdr "$SERVER_MAC" dev "$CLIENT_IF" nud permanent
+  miss_before=$(msctl_json status | jq '.nic.drops.host_miss // 0')
+  tcpdump_start "$SERVER_NS" "$SERVER_IF" "$TMP/wildcard.pcap" udp port 5400
+  attack_bg wildcard wildcard --port 5400 --seconds 30
+  wait_for "$TMP/wildcard.err" counting || { show_attack wildcard; fail "wildcard: no claim"; }
+  py_client "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b'$CLIENT_IF')
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton('$CLIENT_IP'))
+for dst in ['$SUBNET.255', '255.255.255.255', '224.0.0.1', '$SUBNET.77', '$SERVER_IP']:
+    for i in range(3):
+        s.sendto(b'wildcard %d' % i, (dst, 5400))
+" || fail "wildcard: the client could not send"
+  for _ in $(seq 30); do  # 12 datagrams for the kernel
+    (($(pcap_total "$TMP/wildcard.pcap") >= 12)) && break
+    sleep 0.1
+  done
+  tcpdump_stop
+  attack_end wildcard
+  for dst in "$SUBNET.255" 255.255.255.255 224.0.0.1 "$SUBNET.77"; do
+    n=$(pcap_count "$TMP/wildcard.pcap" "> $dst.5400:")
+    ((n == 3)) || { tcpdump -r "$TMP/wildcard.pcap" -n; show_attack wildcard; fail "wildcard: the kernel saw $n of 3 datagrams to $dst"; }
+  done
+  n=$(pcap_count "$TMP/wildcard.pcap" "> $SERVER_IP.5400:")
+  ((n == 0)) || fail "wildcard: $n unicast datagrams to the claim reached the kernel"
+  [[ "$(report wildcard .port_received_local_unicast)" == 3 ]] ||
+    { show_attack wildcard; fail "wildcard: the claim did not receive its 3 unicast datagrams"; }
+  miss_after=$(msctl_json status | jq '.nic.drops.host_miss // 0')
+  ((miss_after == miss_before)) || fail "wildcard: the switch counted $((miss_after - miss_before)) host misses"
+  ok "wildcard: broadcast, multicast and non-local datagrams went to the kernel ($(report wildcard .kernel_received) reached the proof socket), none to the port, which got its 3 unicasts"
+  wait_ports 1
+}
+
+# 10. Proofs with SO_REUSEADDR or SO_REUSEPORT, at the claim and afterwards.
+case_reuseaddr() {
+  local revoked_before rc=0
+  revoked_before=$(control claims_revoked)
+  attack_bg reuse reuseaddr --port 5500 --wait-signal
+  wait_for "$TMP/reuse.err" "waiting for SIGUSR1" || { show_attack reuse; fail "reuseaddr: no clean claim"; }
+  py_server "
+import errno, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(('$SERVER_IP', 5510))
+    s.listen(8)
+except OSError as e:
+    sys.exit(0 if e.errno == errno.EADDRINUSE else 'unexpected: %s' % e)
+sys.exit('a kernel server bound and listens on the claimed port 5510')
+" || fail "reuseaddr: the kernel let a server share a claimed port"
+  kill -USR1 "${ATTACK_PID[reuse]}"
+  wait "${ATTACK_PID[reuse]}" || rc=$?
+  judge reuse "$rc"
+  msctl_json claims | jq -e '[.[] | select(.claim | test(":551[01]$"))] | length == 0' >/dev/null ||
+    fail "reuseaddr: the revoked claims are still listed"
+  (($(control claims_revoked) >= revoked_before + 2)) || fail "reuseaddr: control.claims_revoked did not grow by 2"
+  ok "reuseaddr: $(tries reuse)"
+  ok "reuseaddr: a kernel server got EADDRINUSE on a claimed port; proofs changed afterwards were revoked in $(report reuse '.revoked_after_ms | floor') ms"
+  wait_ports 1
+}
+
+# 11. VLAN tags from a port.
+case_vlan() {
+  local total tagged
+  tcpdump_start "$CLIENT_NS" "$CLIENT_IF" "$TMP/vlan.pcap" "${WIRE_FILTER[@]}"
+  attack_case vlan vlan --port 5600 --peer "$CLIENT_IP" --peer-mac "$CLIENT_MAC"
+  tcpdump_stop
+  total=$(pcap_total "$TMP/vlan.pcap")
+  tagged=$(tcpdump -r "$TMP/vlan.pcap" -n -e 2>/dev/null | grep -cE 'vlan|802\.1Q|0x88a8' || true)
+  ((total == 1 && tagged == 0)) ||
+    { tcpdump -r "$TMP/vlan.pcap" -n -e; fail "vlan: $total frames ($tagged tagged) reached the wire, expected one untagged"; }
+  ok "vlan: $(report vlan .vlan_tagged) tagged frames counted vlan_tagged; the client saw only the untagged one"
+}
+
+# 8. Starvation: a port floods while the victim shares its worker (a daemon of its own).
+case_flood() {
+  local pid flooded
+  for pid in "$ECHO_PID" "$DAEMON_PID"; do
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  mv "$TMP/daemon.log" "$TMP/daemon-two-workers.log"
+  ms_daemon --workers 1 --group nogroup
+  attack_bg flood flood --port 5700 --peer "$CLIENT_IP" --peer-mac "$CLIENT_MAC" --seconds 60
+  wait_for "$TMP/flood.err" flooding || { show_attack flood; fail "flood: did not start"; }
+  ms_echo "$SERVER_IP:7"  # after the flooder, whose port then comes first in the worker's order
+  py_client "
+import hashlib, socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.5)
+sent = back = 0
+end = time.monotonic() + 4
+while time.monotonic() < end:
+    body = b'starved? %08d' % sent
+    msg = body + hashlib.sha256(body).digest()
+    s.sendto(msg, ('$SERVER_IP', 7))
+    sent += 1
+    try:
+        while s.recvfrom(2048)[0] != msg:
+            pass  # a late echo of an earlier datagram
+        back += 1
+    except socket.timeout:
+        pass
+print('%d of %d datagrams echoed intact during the flood' % (back, sent))
+assert sent >= 20 and back >= 0.9 * sent
+" >"$TMP/starved.out" 2>&1 || { cat "$TMP/starved.out"; fail "flood: the victim was starved"; }
+  attack_end flood
+  flooded=$(report flood .tx_frames)
+  ((flooded >= 10000)) || { show_attack flood; fail "flood: only $flooded frames left the flooder: not a flood"; }
+  ok "flood: $(cat "$TMP/starved.out"), while the flooder on the same worker sent $flooded frames"
+}
+
+# ---------------------------------------------------------------- the run
+
+# The first daemon's totals, before the flood replaces it (or at the end).
+check_totals() {
+  local fds
+  fds=$(daemon_fds)
+  ((fds <= START_FDS + 2)) || { show_fds; fail "multistackd holds $fds descriptors, $START_FDS at the start"; }
+  ok "multistackd holds $fds descriptors ($START_FDS at the start), RSS $(daemon_rss_kib) KiB ($START_RSS KiB at the start)"
+  TOTALS_CHECKED=1
+}
+
+read -ra selected <<<"${MS_SECURITY_CASES:-${CASES[*]}}"
+for name in "${selected[@]}"; do
+  [[ " ${CASES[*]} " == *" $name "* ]] || { echo "security.sh: no case $name (cases: ${CASES[*]})"; exit 2; }
+done
+ms_setup "se$$"
+SUBNET=${SERVER_IP%.*}
+TOTALS_CHECKED=0
+start_daemon
+for name in "${selected[@]}"; do
+  [[ "$name" == flood ]] && check_totals
+  "case_$name"
+  after_case "$name"
+done
+((TOTALS_CHECKED)) || check_totals
+echo "security: all checks passed"
