@@ -36,9 +36,10 @@ Connection::Connection(ConnectionHost& host, const Route& route, const ConnOptio
       route_(route),
       options_(options),
       local_mss_(local_mss),
-      sndbuf_(options.send_buffer),
-      rcvbuf_(options.recv_buffer),
+      sender_(options.send_buffer),
+      receiver_(options.recv_buffer, local_mss),
       cc_(make_congestion_control(options.congestion, smss_)),
+      recovery_(std::make_unique<NewRenoRecovery>()),
       rtt_(options.min_rto_ms, options.max_rto_ms, 1000) {  // RFC 6298 §2.1: 1 s before any sample
     for (auto [t, kind] : {std::pair{&rtx_timer_, TimerKind::retransmit}, {&delack_timer_, TimerKind::delayed_ack},
                            {&idle_timer_, TimerKind::idle}}) {
@@ -55,25 +56,20 @@ bool Connection::synchronized() const {
 // Opening (RFC 9293 §3.10.1 and §3.10.7.2)
 
 void Connection::open_active(Seq32 iss, std::uint64_t now_ms) {
-    snd.iss = snd.una = snd.nxt = snd.max = iss;
-    recover_ = iss;
-    rcv.wnd_shift = window_shift_for(rcvbuf_.capacity());
+    sender_.start(iss);
+    recovery_->start(iss);
+    receiver_.set_window_shift(window_shift_for(receiver_.buffer().capacity()));
     last_recv_ms_ = now_ms;
     enter(State::syn_sent, now_ms);
     wake();
 }
 
 void Connection::open_passive(const Segment& syn, Seq32 iss, std::uint64_t now_ms) {
-    snd.iss = snd.una = snd.nxt = snd.max = iss;
-    recover_ = iss;
-    rcv.irs = syn.seq;
-    rcv.nxt = syn.seq + 1;
-    rcv.adv_edge = rcv.nxt;
+    sender_.start(iss);
+    recovery_->start(iss);
+    receiver_.start(syn.seq);
     learn_peer_options(syn);
-    // RFC 7323 §2.2: the window of a SYN is never scaled.
-    snd.wnd = snd.max_wnd = syn.wnd;
-    snd.wl1 = syn.seq;
-    snd.wl2 = snd.iss;
+    sender_.take_syn_window(syn, iss);
     last_recv_ms_ = now_ms;
     enter(State::syn_received, now_ms);
     wake();
@@ -88,12 +84,13 @@ void Connection::learn_peer_options(const Segment& syn) {
     cc_ = make_congestion_control(options_.congestion, smss_);
     peer_window_scale_ = o.window_scale.has_value();
     if (peer_window_scale_) {
-        snd.wnd_shift = std::min<std::uint8_t>(*o.window_scale, 14);  // RFC 7323 §2.3: at most 14
-        rcv.wnd_shift = window_shift_for(rcvbuf_.capacity());
+        sender_.set_window_shift(std::min<std::uint8_t>(*o.window_scale, 14));  // RFC 7323 §2.3: at most 14
+        receiver_.set_window_shift(window_shift_for(receiver_.buffer().capacity()));
     } else {
-        snd.wnd_shift = rcv.wnd_shift = 0;
+        sender_.set_window_shift(0);
+        receiver_.set_window_shift(0);
     }
-    quick_acks_left_ = options_.quick_acks;
+    receiver_.start_quick_acks(options_.quick_acks);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -109,22 +106,20 @@ void Connection::on_segment(const Segment& in, std::uint64_t now_ms) {
     Segment seg = in;
     // A retransmitted SYN (or the SYN,ACK of a simultaneous open) in SYN_RECEIVED: its
     // SYN is an old octet; answer with our SYN,ACK again and process the rest (§3.10.7.4).
-    if (state_ == State::syn_received && seg.has(syn) && seg.seq == rcv.irs && !seg.has(rst)) {
+    if (state_ == State::syn_received && seg.has(syn) && seg.seq == rcv().irs && !seg.has(rst)) {
         seg.flags &= static_cast<std::uint8_t>(~syn);
         seg.seq = seg.seq + 1;
-        ack_now_ = true;
-        wake();
+        owe_ack();
     }
     // RFC 5961 §4.2: a SYN in a synchronised state draws a challenge ACK, whatever its
     // sequence number.
     if (seg.has(syn)) return send_challenge_ack(now_ms);
-    if (!acceptable(seg)) {
+    if (!receiver_.acceptable(seg)) {
         // §3.10.7.4 first check: answer with an ACK unless it is a RST. A zero window
         // still takes valid ACKs (the "special allowance").
         if (seg.has(rst)) return;
-        ack_now_ = true;
-        wake();
-        const bool zero_window_ack = rcv.wnd() == 0 && seg.seq == rcv.nxt && seg.has(ack);
+        owe_ack();
+        const bool zero_window_ack = rcv().wnd() == 0 && seg.seq == rcv().nxt && seg.has(ack);
         if (zero_window_ack && check_ack(seg, now_ms)) process_ack(seg, now_ms);
         return;
     }
@@ -134,20 +129,14 @@ void Connection::on_segment(const Segment& in, std::uint64_t now_ms) {
     process_ack(seg, now_ms);
     if (state_ == State::closed || state_ == State::time_wait) return;
     process_text(seg);
-    if (seg.has(fin) && !peer_fin_at_) {
-        peer_fin_at_ = seg.seq + static_cast<std::uint32_t>(seg.payload.size());
-        if (*peer_fin_at_ != rcv.nxt) {
-            ack_now_ = true;  // out of order, like data (RFC 5681 §4.2)
-            wake();
-        }
-    }
-    if (peer_fin_at_ && !peer_fin_received_ && rcv.nxt == *peer_fin_at_) process_fin(now_ms);
+    if (seg.has(fin) && receiver_.note_fin(seg)) wake();
+    if (receiver_.fin_due()) process_fin(now_ms);
 }
 
 // RFC 9293 §3.10.7.3.
 void Connection::on_segment_syn_sent(const Segment& seg, std::uint64_t now_ms) {
     const bool has_ack = seg.has(ack);
-    if (has_ack && (seg.ack <= snd.iss || seg.ack > snd.max)) {
+    if (has_ack && (seg.ack <= snd().iss || seg.ack > snd().max)) {
         if (!seg.has(rst)) host_.reply_rst(route_, seg);
         return;
     }
@@ -156,24 +145,20 @@ void Connection::on_segment_syn_sent(const Segment& seg, std::uint64_t now_ms) {
         return;
     }
     if (!seg.has(syn)) return;
-    rcv.irs = seg.seq;
-    rcv.nxt = seg.seq + 1;
-    rcv.adv_edge = rcv.nxt;
+    receiver_.start(seg.seq);
     learn_peer_options(seg);
-    snd.wnd = snd.max_wnd = seg.wnd;  // RFC 7323 §2.2: unscaled in a SYN
-    snd.wl1 = seg.seq;
-    snd.wl2 = seg.ack;
-    ack_now_ = true;
-    wake();
+    sender_.take_syn_window(seg, seg.ack);
+    owe_ack();
     if (!has_ack) {
         // Simultaneous open: SYN_RECEIVED, and our SYN goes again, now with an ACK.
-        snd.nxt = snd.iss;
+        sender_.rewind();
         disarm(rtx_timer_);
         return enter(State::syn_received, now_ms);
     }
-    snd.una = seg.ack;
-    if (timed_seq_ && !retransmits_in_row_) rtt_.sample(static_cast<std::uint32_t>(now_ms - timed_at_));
-    timed_seq_.reset();
+    (void)sender_.on_new_ack(seg.ack);
+    const auto sample = rtt_sampler_.on_ack(seg.ack, now_ms);
+    if (sample && !retransmits_in_row_) rtt_.sample(*sample);
+    rtt_sampler_.forget();
     retransmits_in_row_ = 0;
     disarm(rtx_timer_);
     enter(State::established, now_ms);
@@ -182,19 +167,10 @@ void Connection::on_segment_syn_sent(const Segment& seg, std::uint64_t now_ms) {
     process_text(rest);
 }
 
-// §3.10.7.4 first check: the four cases of segment length and receive window.
-bool Connection::acceptable(const Segment& seg) const {
-    const std::uint32_t wnd = rcv.wnd();
-    const std::uint32_t len = seg.len();
-    if (len == 0) return wnd == 0 ? seg.seq == rcv.nxt : Seq32::in_window(seg.seq, rcv.nxt, wnd);
-    if (wnd == 0) return false;
-    return Seq32::in_window(seg.seq, rcv.nxt, wnd) || Seq32::in_window(seg.seq + (len - 1), rcv.nxt, wnd);
-}
-
 // RFC 5961 §3.2: only a RST at exactly RCV.NXT resets; one elsewhere in the window
 // draws a challenge ACK, which a genuine peer answers with an exact RST.
 void Connection::on_rst(const Segment& seg, std::uint64_t now_ms) {
-    if (seg.seq != rcv.nxt) return send_challenge_ack(now_ms);
+    if (seg.seq != rcv().nxt) return send_challenge_ack(now_ms);
     switch (state_) {
         case State::syn_received:  // §3.10.7.4: a passive open just goes away
         case State::closing:
@@ -209,29 +185,25 @@ void Connection::on_rst(const Segment& seg, std::uint64_t now_ms) {
 void Connection::send_challenge_ack(std::uint64_t now_ms) {
     if (!host_.challenge_ack_allowed(now_ms)) return;
     ++stats_.challenge_acks;
-    ack_now_ = true;
-    wake();
+    owe_ack();
 }
 
 // §3.10.7.4 fifth check, with the ACK-range test of RFC 5961 §5.2.
 bool Connection::check_ack(const Segment& seg, std::uint64_t now_ms) {
     if (state_ == State::syn_received) {
-        if (!(seg.ack > snd.una && seg.ack <= snd.max)) {
+        if (!(seg.ack > snd().una && seg.ack <= snd().max)) {
             host_.reply_rst(route_, seg);
             return false;
         }
         update_send_window(seg);
-        snd.wl1 = seg.seq;
-        snd.wl2 = seg.ack;
         enter(State::established, now_ms);
         return true;
     }
-    if (seg.ack > snd.max) {  // acknowledges something not yet sent
-        ack_now_ = true;
-        wake();
+    if (seg.ack > snd().max) {  // acknowledges something not yet sent
+        owe_ack();
         return false;
     }
-    if (seg.ack < snd.una - snd.max_wnd) {  // RFC 5961 §5.2: too old to be genuine
+    if (seg.ack < snd().una - snd().max_wnd) {  // RFC 5961 §5.2: too old to be genuine
         send_challenge_ack(now_ms);
         return false;
     }
@@ -239,79 +211,49 @@ bool Connection::check_ack(const Segment& seg, std::uint64_t now_ms) {
 }
 
 void Connection::process_ack(const Segment& seg, std::uint64_t now_ms) {
-    if (seg.ack > snd.una) {
-        const auto acked = static_cast<std::uint32_t>(seg.ack - snd.una);
-        const std::uint32_t syn_part = syn_in_flight();
-        const bool fin_acked = fin_seq_ && seg.ack > *fin_seq_;
-        sndbuf_.consume(std::min<std::size_t>(acked - syn_part - (fin_acked ? 1 : 0), sndbuf_.size()));
-        snd.una = seg.ack;
-        if (snd.nxt < snd.una) snd.nxt = snd.una;  // after an RTO rewound it
-        if (timed_seq_ && seg.ack >= *timed_seq_) {
-            rtt_.sample(static_cast<std::uint32_t>(now_ms - timed_at_));
-            timed_seq_.reset();
-        }
+    if (seg.ack > snd().una) {
+        const Acked acked = sender_.on_new_ack(seg.ack);
+        if (const auto sample = rtt_sampler_.on_ack(seg.ack, now_ms)) rtt_.sample(*sample);
         retransmits_in_row_ = 0;
-        dup_acks_ = 0;
-        if (in_recovery_ && seg.ack >= recover_) {
-            in_recovery_ = false;  // RFC 6582 §3.2 step 6: a full acknowledgment
-            cc_->on_exit_recovery(flight(), smss_);
-        } else if (in_recovery_) {
-            cc_->on_partial_ack(acked, smss_);  // step 5: resend the next hole at once
-            retransmit_una_ = true;
-        } else {
-            cc_->on_ack(acked, smss_);
-        }
+        recovery_->on_new_ack(ack_context(), acked.bytes, *cc_);
         disarm(rtx_timer_);  // RFC 6298 §5.3: restarted by output() while data is in flight
         if (!write_closed_) events_ |= event::writable;
         wake();
-        if (fin_acked) on_our_fin_acked(now_ms);
-    } else if (seg.ack == snd.una) {
+        if (acked.fin) on_our_fin_acked(now_ms);
+    } else if (seg.ack == snd().una) {
         process_dup_ack(seg);
     }
     update_send_window(seg);
 }
 
-// RFC 5681 §2 (what counts as a duplicate ACK) and §3.2, with RFC 6582 §3.2 step 1.
+AckContext Connection::ack_context() const { return {snd().una, snd().max, flight(), smss_}; }
+
+// RFC 5681 §2: what counts as a duplicate ACK; recovery decides what it means.
 void Connection::process_dup_ack(const Segment& seg) {
-    const bool duplicate = seg.payload.empty() && !seg.has(fin) && snd.max > snd.una &&
-                           (std::uint32_t{seg.wnd} << snd.wnd_shift) == snd.wnd;
+    const bool duplicate = seg.payload.empty() && !seg.has(fin) && snd().max > snd().una &&
+                           (std::uint32_t{seg.wnd} << snd().wnd_shift) == snd().wnd;
     if (!duplicate) return;
     ++stats_.dup_acks_in;
-    if (in_recovery_) {
-        cc_->on_dup_ack_in_recovery(smss_);
-        wake();
-        return;
+    switch (recovery_->on_duplicate_ack(ack_context(), *cc_)) {
+        case DupAckOutcome::counted: return;
+        case DupAckOutcome::fast_retransmit:
+            rtt_sampler_.forget();  // Karn: the timed segment may be the one resent
+            ++stats_.fast_retransmits;
+            [[fallthrough]];
+        case DupAckOutcome::inflated: return wake();
     }
-    if (++dup_acks_ != 3 || snd.una <= recover_) return;
-    in_recovery_ = true;
-    recover_ = snd.max;
-    cc_->on_enter_recovery(flight(), smss_);
-    retransmit_una_ = true;
-    timed_seq_.reset();  // Karn: the timed segment may be the one resent
-    ++stats_.fast_retransmits;
-    wake();
 }
 
-// §3.10.7.4, ESTABLISHED ACK processing: SND.WL1/WL2 keep old segments from
-// shrinking the window. Two segments with the same SEQ and ACK cannot be ordered, so a
-// reordered old one could shrink the window for good; as Linux does
-// (tcp_may_update_window), such a segment may only grow it.
+// §3.10.7.4, ESTABLISHED ACK processing (the window part: sender.hpp). A window that
+// opens ends the persist timer.
 void Connection::update_send_window(const Segment& seg) {
-    const std::uint32_t wnd = std::uint32_t{seg.wnd} << snd.wnd_shift;
-    const bool newer = snd.wl1 < seg.seq || (snd.wl1 == seg.seq && snd.wl2 < seg.ack);
-    const bool same_but_larger = snd.wl1 == seg.seq && snd.wl2 == seg.ack && wnd >= snd.wnd;
-    if (!newer && !same_but_larger) return;
-    if (wnd > snd.wnd) wake();
-    snd.wnd = wnd;
-    snd.max_wnd = std::max(snd.max_wnd, wnd);
-    snd.wl1 = seg.seq;
-    snd.wl2 = seg.ack;
-    if (wnd > 0 && persisting_) {
-        persisting_ = false;
+    const WindowUpdate update = sender_.update_window(seg);
+    if (!update.taken) return;
+    if (update.grew) wake();
+    if (snd().wnd > 0 && rtx_mode_ == RtxMode::persist) {
+        rtx_mode_ = RtxMode::retransmit;
         disarm(rtx_timer_);
-        // The window opened: a probe octet the peer did not take goes again with the
-        // data that follows it, instead of waiting for a retransmission timeout.
-        if (std::exchange(probe_outstanding_, false)) snd.nxt = snd.una;
+        sender_.window_opened();
     }
 }
 
@@ -324,55 +266,24 @@ void Connection::on_our_fin_acked(std::uint64_t now_ms) {
     }
 }
 
-// §3.10.7.4 seventh check: data, trimmed to the window, placed in order or kept out of
-// order (RFC 5681 §4.2 and RFC 1122 §4.2.3.2 decide when to ACK).
+// §3.10.7.4 seventh check (receiver.hpp does the placing and the ACK policy).
 void Connection::process_text(const Segment& seg) {
-    if (seg.payload.empty()) return;
-    if (state_ != State::established && state_ != State::fin_wait_1 && state_ != State::fin_wait_2) return;
-    wire::Bytes data = seg.payload;
-    std::int32_t offset = seg.seq - rcv.nxt;
-    if (offset < 0) {  // overlaps what we have: keep only the new part
-        const auto old = static_cast<std::size_t>(-offset);
-        if (old >= data.size()) return;
-        data = data.subspan(old);
-        offset = 0;
-    }
-    const std::uint32_t window = rcv.wnd();
-    if (static_cast<std::uint32_t>(offset) >= window) return;
-    data = data.first(std::min<std::size_t>(data.size(), window - static_cast<std::uint32_t>(offset)));
-    const std::int64_t gained = rcvbuf_.insert(static_cast<std::size_t>(offset), data);
+    if (seg.payload.empty() || !receiving()) return;
+    const TextOutcome text = receiver_.on_text(seg, options_.ack_every, user_closed_);
+    if (!text.stored) return;
     wake();
-    if (offset > 0) {
+    if (text.out_of_order) {
         ++stats_.out_of_order;
-        if (gained < 0) ++stats_.ooo_dropped;
-        // RFC 5681 §4.2: a duplicate ACK at once for each out-of-order segment. Batching
-        // must not merge them: the sender counts them to detect the loss (§3.2).
-        ack_now_ = true;
-        ++dup_acks_owed_;
+        if (text.dropped) ++stats_.ooo_dropped;
         return;
     }
-    const bool filled_hole = static_cast<std::size_t>(gained) > data.size() || rcvbuf_.has_out_of_order();
-    rcv.nxt += static_cast<std::uint32_t>(gained);
-    stats_.bytes_in += static_cast<std::uint64_t>(gained);
+    stats_.bytes_in += text.in_order;
     events_ |= event::readable;
-    if (user_closed_) rcvbuf_.consume(rcvbuf_.readable());  // nobody will read it
-    ++unacked_segments_;
-    if (++segments_since_point_ >= options_.ack_every && ack_point_count_ < ack_points_.size()) {
-        ack_points_[ack_point_count_++] = rcv.nxt;
-        segments_since_point_ = 0;
-    }
-    if (filled_hole || unacked_segments_ >= 2) ack_now_ = true;
-    if (quick_acks_left_ > 0) {
-        --quick_acks_left_;
-        ack_now_ = true;
-    }
 }
 
 // §3.10.7.4 eighth check.
 void Connection::process_fin(std::uint64_t now_ms) {
-    peer_fin_received_ = true;
-    rcv.nxt += 1;
-    ack_now_ = true;
+    receiver_.take_fin();
     events_ |= event::peer_closed | event::readable;
     wake();
     switch (state_) {
@@ -393,7 +304,7 @@ void Connection::enter(State s, std::uint64_t now_ms) {
         case State::established:
             events_ |= event::established | event::writable;
             if (options_.keepalive) arm(idle_timer_, now_ms + options_.keepalive_idle_ms);
-            if (fin_queued_) state_ = State::fin_wait_1;  // closed while the handshake ran
+            if (sender_.fin_queued()) state_ = State::fin_wait_1;  // closed while the handshake ran
             break;
         case State::fin_wait_2:
             // A FIN_WAIT_2 that the application has left for good must not live forever.
@@ -429,32 +340,32 @@ void Connection::finish() {
 
 std::size_t Connection::send(wire::Bytes data) {
     if (!can_send()) return 0;
-    const std::size_t n = sndbuf_.append(data);
+    const std::size_t n = sender_.buffer().append(data);
     if (n > 0) wake();
     return n;
 }
 
 std::size_t Connection::recv(wire::MutBytes out) {
-    const std::size_t n = rcvbuf_.read(out);
+    const std::size_t n = receiver_.buffer().read(out);
     if (n > 0) app_read();
     return n;
 }
 
 void Connection::consume(std::size_t n) {
-    rcvbuf_.consume(n);
+    receiver_.buffer().consume(n);
     if (n > 0) app_read();
 }
 
 // Reading opens the window; output() decides whether that deserves an update.
 void Connection::app_read() {
-    read_since_update_ = true;
+    receiver_.on_app_read();
     wake();
 }
 
 void Connection::shutdown_write() {
     if (write_closed_) return;
     write_closed_ = true;
-    fin_queued_ = true;
+    sender_.queue_fin();
     switch (state_) {
         case State::established: state_ = State::fin_wait_1; break;
         case State::close_wait: state_ = State::last_ack; break;
@@ -469,7 +380,7 @@ void Connection::close() {
     user_closed_ = true;
     // RFC 2525 §2.17 (and Linux): closing with unread data tells the peer with a RST
     // that the data was lost, rather than pretending a clean close.
-    if (rcvbuf_.readable() > 0) return abort();
+    if (receiver_.buffer().readable() > 0) return abort();
     shutdown_write();
     if (state_ == State::fin_wait_2) arm(idle_timer_, last_recv_ms_ + options_.fin_wait_2_timeout_ms);
 }
@@ -513,10 +424,9 @@ void Connection::set_options(const ConnOptions& o) {
 void Connection::on_timer(TimerKind kind, std::uint64_t now_ms) {
     switch (kind) {
         case TimerKind::retransmit:
-            return persisting_ ? on_persist_timeout(now_ms) : on_retransmit_timeout();
+            return rtx_mode_ == RtxMode::persist ? on_persist_timeout(now_ms) : on_retransmit_timeout();
         case TimerKind::delayed_ack:
-            ack_now_ = true;
-            return wake();
+            return owe_ack();
         case TimerKind::idle:
             return on_idle_timeout(now_ms);
     }
@@ -525,20 +435,14 @@ void Connection::on_timer(TimerKind kind, std::uint64_t now_ms) {
 // RFC 6298 §5.4 to §5.7 and RFC 5681 §3.1: back off, shrink to one segment, and resend
 // from SND.UNA.
 void Connection::on_retransmit_timeout() {
-    const bool handshake = state_ == State::syn_sent || (state_ == State::syn_received && snd.una == snd.iss);
+    const bool handshake = state_ == State::syn_sent || (state_ == State::syn_received && snd().una == snd().iss);
     const std::uint32_t limit = handshake ? options_.max_syn_retransmits : options_.max_retransmits;
     if (++retransmits_in_row_ > limit) return fail(ConnError::timed_out);
     ++stats_.timeouts;
     rtt_.back_off();
-    timed_seq_.reset();  // Karn's rule
-    if (!handshake) {
-        cc_->on_rto(flight(), smss_);
-        in_recovery_ = false;
-        retransmit_una_ = false;
-        recover_ = snd.max;
-        dup_acks_ = 0;
-    }
-    snd.nxt = snd.una;
+    rtt_sampler_.forget();  // Karn's rule
+    if (!handshake) recovery_->on_rto(ack_context(), *cc_);
+    sender_.rewind();
     wake();
 }
 
@@ -546,8 +450,8 @@ void Connection::on_retransmit_timeout() {
 // the peer keeps answering. A window that is open but too small for silly-window
 // avoidance gets the override of RFC 1122 §4.2.3.4 instead: send what fits.
 void Connection::on_persist_timeout(std::uint64_t now_ms) {
-    if (snd.wnd > 0) {
-        persisting_ = false;
+    if (snd().wnd > 0) {
+        rtx_mode_ = RtxMode::retransmit;
         force_send_ = true;
         return wake();
     }
@@ -579,11 +483,11 @@ void Connection::on_idle_timeout(std::uint64_t now_ms) {
 bool Connection::output(std::uint64_t now_ms, SegmentSink& sink) {
     if (rst_due_) return emit_rst(sink);
     if (state_ == State::closed) return true;
-    if (state_ == State::time_wait) return !ack_now_ || emit_ack(sink);
-    if (state_ == State::syn_sent || (state_ == State::syn_received && snd.una == snd.iss)) {
-        if (snd.nxt == snd.iss || (state_ == State::syn_received && ack_now_)) {
+    if (state_ == State::time_wait) return !receiver_.ack_due() || emit_ack(sink);
+    if (state_ == State::syn_sent || (state_ == State::syn_received && snd().una == snd().iss)) {
+        if (snd().nxt == snd().iss || (state_ == State::syn_received && receiver_.ack_due())) {
             if (!emit_syn(sink)) return false;
-            after_send(snd.iss, 1, now_ms);
+            after_send(snd().iss, 1, now_ms);
         }
         arm_timers(now_ms);
         return true;
@@ -592,8 +496,8 @@ bool Connection::output(std::uint64_t now_ms, SegmentSink& sink) {
     if ((probe_due_ || keepalive_due_) && !emit_probe(now_ms, sink)) return false;
     if (!emit_ack_points(sink) || !emit_dup_acks(sink)) return false;
     if (!emit_data(now_ms, sink, sent)) return false;
-    if (!sent && (ack_now_ || window_update_due()) && !emit_ack(sink)) return false;
-    if (unacked_segments_ > 0 && !delack_timer_.pending()) {
+    if (!sent && (receiver_.ack_due() || window_update_due()) && !emit_ack(sink)) return false;
+    if (receiver_.ack_delayed() && !delack_timer_.pending()) {
         arm(delack_timer_, now_ms + options_.delayed_ack_ms);  // RFC 1122 §4.2.3.2
     }
     arm_timers(now_ms);
@@ -606,133 +510,91 @@ OutSegment Connection::header(Seq32 seq, std::uint8_t flags) {
     o.flags = flags;
     if (state_ != State::syn_sent) {
         o.flags |= ack;
-        o.ack = rcv.nxt;
+        o.ack = rcv().nxt;
     }
-    o.wnd = advertise_window();
-    // Every segment carries the ACK: nothing more is owed.
-    ack_now_ = false;
-    read_since_update_ = false;
-    unacked_segments_ = 0;
+    o.wnd = receiver_.advertise_window(user_closed_);
+    receiver_.on_ack_sent();
     disarm(delack_timer_);
     return o;
 }
 
 bool Connection::emit_syn(SegmentSink& sink) {
-    OutSegment o = header(snd.iss, state_ == State::syn_received ? syn | ack : syn);
+    OutSegment o = header(snd().iss, state_ == State::syn_received ? syn | ack : syn);
     o.options.mss = local_mss_;
     // RFC 7323 §2.2: offer scaling in a SYN; in a SYN,ACK only if the peer offered it.
-    if (state_ == State::syn_sent || peer_window_scale_) o.options.window_scale = rcv.wnd_shift;
-    o.wnd = static_cast<std::uint16_t>(std::min<std::size_t>(rcvbuf_.room(), 0xffff));
-    if (state_ == State::syn_received) rcv.adv_edge = rcv.nxt + o.wnd;
+    if (state_ == State::syn_sent || peer_window_scale_) o.options.window_scale = rcv().wnd_shift;
+    o.wnd = receiver_.syn_window(state_ == State::syn_received);
     return sink.emit(route_, o);
 }
 
 bool Connection::emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent) {
     for (;;) {
-        if (retransmit_una_) {
-            // One segment from SND.UNA: fast retransmit, or a partial ACK's next hole.
-            retransmit_una_ = false;
-            const auto len = static_cast<std::uint32_t>(std::min<std::size_t>(smss_, sndbuf_.size()));
-            const bool with_fin = fin_seq_ && len == sndbuf_.size();
-            OutSegment o = header(snd.una, with_fin ? fin : 0);
-            o.payload = sndbuf_.view(0, len);
-            if (!sink.emit(route_, o)) return false;
-            after_send(snd.una, len + (with_fin ? 1 : 0), now_ms);
+        if (recovery_->take_retransmit()) {
+            if (!emit_retransmit(now_ms, sink)) return false;
             sent = true;
             continue;
         }
-        const std::size_t offset = flight();
         bool with_fin = false;
-        const std::uint32_t len = data_len_to_send(offset, with_fin, std::exchange(force_send_, false));
+        const std::uint32_t len =
+            sender_.len_to_send(cc_->cwnd(), smss_, options_.nodelay, std::exchange(force_send_, false), with_fin);
         if (len == 0 && !with_fin) return true;
         // RFC 5681 §4.1: after an idle period, restart from the initial window.
-        if (flight() == 0 && now_ms - last_send_ms_ > rtt_.rto()) cc_->on_idle_restart(smss_);
-        const bool last = offset + len == sndbuf_.size();
-        OutSegment o = header(snd.nxt, static_cast<std::uint8_t>((with_fin ? fin : 0) | (last && len ? psh : 0)));
-        o.payload = sndbuf_.view(offset, len);
+        if (flight() == 0 && now_ms - sender_.last_send_ms() > rtt_.rto()) cc_->on_idle_restart(smss_);
+        const std::size_t offset = flight();
+        const bool last = offset + len == sender_.buffer().size();
+        const Seq32 seq = snd().nxt;
+        OutSegment o = header(seq, static_cast<std::uint8_t>((with_fin ? fin : 0) | (last && len ? psh : 0)));
+        o.payload = sender_.buffer().view(offset, len);
         if (!sink.emit(route_, o)) return false;
-        if (with_fin) fin_seq_ = snd.nxt + len;
-        after_send(snd.nxt, len + (with_fin ? 1 : 0), now_ms);
+        if (with_fin) sender_.fin_sent_at(seq + len);
+        after_send(seq, len + (with_fin ? 1 : 0), now_ms);
         sent = true;
     }
 }
 
-// How much new data may go now (0 to hold back): the window, then sender-side silly
-// window avoidance and Nagle's algorithm (RFC 9293 §3.8.6.2.1, RFC 1122 §4.2.3.4).
-std::uint32_t Connection::data_len_to_send(std::size_t offset, bool& with_fin, bool force) const {
-    with_fin = false;
-    if (fin_seq_ && snd.nxt > *fin_seq_) return 0;  // our FIN is out: nothing follows it
-    const std::size_t queued = sndbuf_.size() - offset;
-    const std::uint32_t window = std::min(snd.wnd, cc_->cwnd());
-    const std::uint32_t in_flight = flight();
-    const std::uint32_t usable = window > in_flight ? window - in_flight : 0;
-    const auto len = static_cast<std::uint32_t>(std::min<std::size_t>({queued, usable, smss_}));
-    const bool all_queued = len == queued;
-    with_fin = fin_queued_ && all_queued;
-    if (len == smss_ || snd.nxt < snd.max || force) return len;  // full, resending after an RTO, or forced
-    if (all_queued && (options_.nodelay || in_flight == 0 || fin_queued_)) return len;
-    if (len > 0 && len >= snd.max_wnd / 2) return len;
-    with_fin = false;
-    return 0;
+// One segment from SND.UNA: fast retransmit, or a partial ACK's next hole.
+bool Connection::emit_retransmit(std::uint64_t now_ms, SegmentSink& sink) {
+    const SendBuffer& buf = sender_.buffer();
+    const auto len = static_cast<std::uint32_t>(std::min<std::size_t>(smss_, buf.size()));
+    const bool with_fin = sender_.fin_seq() && len == buf.size();
+    OutSegment o = header(snd().una, with_fin ? fin : 0);
+    o.payload = buf.view(0, len);
+    if (!sink.emit(route_, o)) return false;
+    after_send(snd().una, len + (with_fin ? 1 : 0), now_ms);
+    return true;
 }
 
-// Receiver-side SWS avoidance (RFC 9293 §3.8.6.2.2): the right edge moves only by at
-// least min(buffer / 2, MSS), and never moves left.
-std::uint16_t Connection::advertise_window() {
-    const std::size_t room = user_closed_ ? rcvbuf_.capacity() : rcvbuf_.room();
-    const std::size_t max_wnd = std::size_t{0xffff} << rcv.wnd_shift;
-    const Seq32 edge = rcv.nxt + static_cast<std::uint32_t>(std::min(room, max_wnd));
-    if (rcv.adv_edge < rcv.nxt || edge - rcv.adv_edge >= static_cast<std::int32_t>(sws_threshold())) rcv.adv_edge = edge;
-    return static_cast<std::uint16_t>(std::min<std::uint32_t>(rcv.wnd() >> rcv.wnd_shift, 0xffff));
-}
+bool Connection::window_update_due() const { return receiving() && receiver_.window_update_due(); }
 
-std::uint32_t Connection::sws_threshold() const {
-    return std::min<std::uint32_t>(static_cast<std::uint32_t>(rcvbuf_.capacity() / 2), local_mss_);
-}
-
-// A pure window update is worth a segment only after the application read, when the
-// edge may move (the SWS threshold) and the peer may be short of window: what it has
-// is under half the buffer. Otherwise the next ACK carries the new window anyway.
-bool Connection::window_update_due() const {
-    if (!read_since_update_) return false;
-    if (state_ != State::established && state_ != State::fin_wait_1 && state_ != State::fin_wait_2) return false;
-    const Seq32 edge = rcv.nxt + static_cast<std::uint32_t>(rcvbuf_.room());
-    return edge - rcv.adv_edge >= static_cast<std::int32_t>(sws_threshold()) && rcv.wnd() < rcvbuf_.capacity() / 2;
-}
-
-bool Connection::emit_ack(SegmentSink& sink) { return sink.emit(route_, header(snd.nxt, 0)); }
+bool Connection::emit_ack(SegmentSink& sink) { return sink.emit(route_, header(snd().nxt, 0)); }
 
 // RFC 5681 §4.2 asks for an ACK at least every second full segment; a batch may hold
 // hundreds. Coalescing keeps one ACK per `ack_every` segments (stretch ACKs, as GRO
 // makes in Linux), each acknowledging as far as the batch had got by then.
 bool Connection::emit_ack_points(SegmentSink& sink) {
-    for (std::uint32_t k = 0; k < ack_point_count_; ++k) {
-        const Seq32 point = ack_points_[k];
-        if (point >= rcv.nxt) break;  // the batch's own ACK covers it
-        OutSegment o = header(snd.nxt, 0);
+    for (const Seq32 point : receiver_.ack_points()) {
+        if (point >= rcv().nxt) break;  // the batch's own ACK covers it
+        OutSegment o = header(snd().nxt, 0);
         o.ack = point;
-        o.wnd = static_cast<std::uint16_t>(std::min<std::uint32_t>(static_cast<std::uint32_t>(rcv.adv_edge - point) >> rcv.wnd_shift, 0xffff));
+        o.wnd = receiver_.window_at(point);
         if (!sink.emit(route_, o)) return false;
-        ack_now_ = true;  // header() cleared it; the final ACK is still due
+        receiver_.owe_ack();  // header() cleared it; the final ACK is still due
     }
-    ack_point_count_ = 0;
-    segments_since_point_ = 0;
+    receiver_.clear_ack_points();
     return true;
 }
 
-// The duplicate ACKs owed for out-of-order segments of this batch, one each (bounded:
-// past a few, more tell the sender nothing new). If the batch also filled every hole,
-// none are owed: they would be duplicates of an ACK that acknowledges new data.
+// The duplicate ACKs owed for out-of-order segments of this batch, one each.
 bool Connection::emit_dup_acks(SegmentSink& sink) {
-    if (!rcvbuf_.has_out_of_order()) dup_acks_owed_ = 0;
-    for (dup_acks_owed_ = std::min<std::uint32_t>(dup_acks_owed_, 8); dup_acks_owed_ > 0; --dup_acks_owed_) {
+    while (receiver_.owes_dup_ack()) {
         if (!emit_ack(sink)) return false;
+        receiver_.dup_ack_sent();
     }
     return true;
 }
 
 bool Connection::emit_rst(SegmentSink& sink) {
-    OutSegment o = header(snd.nxt, rst);
+    OutSegment o = header(snd().nxt, rst);
     if (!sink.emit(route_, o)) return false;
     rst_due_ = false;
     return true;
@@ -742,52 +604,45 @@ bool Connection::emit_rst(SegmentSink& sink) {
 // carries SND.UNA - 1 and no data, so the peer answers with an ACK (RFC 1122 §4.2.3.6).
 bool Connection::emit_probe(std::uint64_t now_ms, SegmentSink& sink) {
     if (keepalive_due_) {
-        if (!sink.emit(route_, header(snd.una - 1, 0))) return false;
+        if (!sink.emit(route_, header(snd().una - 1, 0))) return false;
         keepalive_due_ = false;
     }
     if (probe_due_) {
-        const std::uint32_t len = sndbuf_.size() > 0 ? 1 : 0;
-        const bool with_fin = len == 0 && fin_queued_;
-        OutSegment o = header(snd.una, with_fin ? fin : 0);
-        o.payload = sndbuf_.view(0, len);
+        const SendBuffer& buf = sender_.buffer();
+        const std::uint32_t len = buf.size() > 0 ? 1 : 0;
+        const bool with_fin = len == 0 && sender_.fin_queued();
+        OutSegment o = header(snd().una, with_fin ? fin : 0);
+        o.payload = buf.view(0, len);
         if (!sink.emit(route_, o)) return false;
         probe_due_ = false;
-        probe_outstanding_ = len > 0;
-        if (with_fin && !fin_seq_) fin_seq_ = snd.una;
-        after_send(snd.una, len + (with_fin ? 1 : 0), now_ms);
+        sender_.probe_sent(len > 0);
+        if (with_fin && !sender_.fin_seq()) sender_.fin_sent_at(snd().una);
+        after_send(snd().una, len + (with_fin ? 1 : 0), now_ms);
     }
     return true;
 }
 
 void Connection::after_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) {
     ++stats_.segments_out;
-    const Seq32 end = seq + len;
-    if (len > 0 && seq < snd.max) {
-        ++stats_.retransmits;
-        if (timed_seq_ && *timed_seq_ > seq) timed_seq_.reset();  // Karn's rule
-    } else if (len > 0 && !timed_seq_) {
-        timed_seq_ = end;
-        timed_at_ = now_ms;
-    }
-    if (seq >= snd.max) stats_.bytes_out += len;
-    if (end > snd.nxt) snd.nxt = end;
-    snd.max = Seq32::max(snd.max, snd.nxt);
-    if (len > 0) last_send_ms_ = now_ms;
+    const bool resent = len > 0 && seq < snd().max;
+    if (resent) ++stats_.retransmits;
+    rtt_sampler_.on_send(seq, len, resent, now_ms);
+    if (seq >= snd().max) stats_.bytes_out += len;
+    sender_.on_sent(seq, len, now_ms);
 }
 
 // The retransmission timer runs while data is in flight (RFC 6298 §5.1); with nothing
 // in flight and data held back (a zero window, or one too small to use), the same
 // timer persists (§3.8.6.1, RFC 1122 §4.2.3.4).
 void Connection::arm_timers(std::uint64_t now_ms) {
-    const bool unsent = sndbuf_.size() > flight() || (fin_queued_ && !fin_seq_);
-    if (persisting_) {
+    if (rtx_mode_ == RtxMode::persist) {
         if (!rtx_timer_.pending()) arm(rtx_timer_, now_ms + rtt_.rto());
         return;
     }
     if (flight() > 0) {
         if (!rtx_timer_.pending()) arm(rtx_timer_, now_ms + rtt_.rto());
-    } else if (unsent && synchronized()) {
-        persisting_ = true;
+    } else if (sender_.unsent() && synchronized()) {
+        rtx_mode_ = RtxMode::persist;
         arm(rtx_timer_, now_ms + rtt_.rto());
     } else {
         disarm(rtx_timer_);

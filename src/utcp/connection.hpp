@@ -11,18 +11,24 @@
 //
 // LISTEN and TIME_WAIT are not connections here: listeners are a table in the stack,
 // and TIME_WAIT is a compact record (time_wait.hpp).
+//
+// The connection is the state machine, the handshake and its options, the timers and
+// output; each concern below it has its own part: the send half (sender.hpp), the receive
+// half with the ACK policy (receiver.hpp), loss recovery (recovery.hpp), RTT sampling
+// (rtt_sampler.hpp, rtt.hpp) and congestion control (congestion.hpp).
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <utility>
 
-#include "utcp/buffers.hpp"
 #include "utcp/congestion.hpp"
+#include "utcp/receiver.hpp"
+#include "utcp/recovery.hpp"
 #include "utcp/rtt.hpp"
+#include "utcp/rtt_sampler.hpp"
 #include "utcp/segment.hpp"
+#include "utcp/sender.hpp"
 #include "utcp/timer_wheel.hpp"
 
 namespace ms::utcp {
@@ -121,7 +127,7 @@ public:
     // Application calls.
     std::size_t send(wire::Bytes data);           // queues what fits in the send buffer
     std::size_t recv(wire::MutBytes out);         // copies readable bytes out
-    [[nodiscard]] SplitBytes peek() const { return rcvbuf_.peek(); }
+    [[nodiscard]] SplitBytes peek() const { return receiver_.buffer().peek(); }
     void consume(std::size_t n);                  // after peek(): drops n readable bytes
     void shutdown_write();                        // FIN after the queued data (half close)
     void close();                                 // no more sends or reads; FIN
@@ -134,35 +140,22 @@ public:
     [[nodiscard]] const ConnOptions& options() const { return options_; }
     [[nodiscard]] const ConnStats& stats() const { return stats_; }
     [[nodiscard]] ConnError error() const { return error_; }
-    [[nodiscard]] std::size_t readable() const { return rcvbuf_.readable(); }
-    [[nodiscard]] std::size_t send_room() const { return can_send() ? sndbuf_.room() : 0; }
-    [[nodiscard]] std::size_t unsent_or_unacked() const { return sndbuf_.size(); }
-    [[nodiscard]] bool peer_closed() const { return peer_fin_received_; }
+    [[nodiscard]] std::size_t readable() const { return receiver_.buffer().readable(); }
+    [[nodiscard]] std::size_t send_room() const { return can_send() ? sender_.buffer().room() : 0; }
+    [[nodiscard]] std::size_t unsent_or_unacked() const { return sender_.buffer().size(); }
+    [[nodiscard]] bool peer_closed() const { return receiver_.fin_received(); }
     [[nodiscard]] bool user_closed() const { return user_closed_; }
     [[nodiscard]] std::uint32_t cwnd() const { return cc_->cwnd(); }
     [[nodiscard]] std::uint32_t ssthresh() const { return cc_->ssthresh(); }
     [[nodiscard]] const RttEstimator& rtt() const { return rtt_; }
     [[nodiscard]] std::uint16_t send_mss() const { return smss_; }
-    [[nodiscard]] bool in_recovery() const { return in_recovery_; }
+    [[nodiscard]] bool in_recovery() const { return recovery_->in_recovery(); }
     [[nodiscard]] std::uint8_t take_events() { return std::exchange(events_, 0); }
     [[nodiscard]] std::uint8_t pending_events() const { return events_; }
 
-    // RFC 9293 names (§3.3.1), public for tests and for the TIME_WAIT record.
-    struct SendVars {
-        Seq32 una, nxt, max;  // max: the highest sequence number sent (snd.nxt may go back after an RTO)
-        std::uint32_t wnd = 0;  // scaled
-        Seq32 wl1, wl2;
-        Seq32 iss;
-        std::uint8_t wnd_shift = 0;
-        std::uint32_t max_wnd = 0;  // largest window the peer offered (RFC 9293 §3.8.6.2.1, RFC 5961 §5.2)
-    } snd;
-    struct RecvVars {
-        Seq32 nxt;
-        Seq32 irs;
-        Seq32 adv_edge;  // RCV.NXT + RCV.WND as last advertised; never moves left
-        std::uint8_t wnd_shift = 0;
-        [[nodiscard]] std::uint32_t wnd() const { return static_cast<std::uint32_t>(adv_edge - nxt); }
-    } rcv;
+    // RFC 9293 names (§3.3.1), for tests and for the TIME_WAIT record.
+    [[nodiscard]] const SendVars& snd() const { return sender_.vars(); }
+    [[nodiscard]] const RecvVars& rcv() const { return receiver_.vars(); }
 
     // Stack bookkeeping, and the application's handle on the connection.
     bool dirty = false;                 // in the stack's list for this batch's output
@@ -171,9 +164,12 @@ public:
     void* context = nullptr;            // the application's own pointer
 
 private:
+    // What the retransmission timer does when it fires: RFC 6298 retransmission while data
+    // is in flight, or the persist timer (§3.8.6.1) while data waits on the window.
+    enum class RtxMode : std::uint8_t { retransmit, persist };
+
     // Segment arrival, split as RFC 9293 §3.10.7 lays it out.
     void on_segment_syn_sent(const Segment& seg, std::uint64_t now_ms);
-    bool acceptable(const Segment& seg) const;
     void on_rst(const Segment& seg, std::uint64_t now_ms);
     bool check_ack(const Segment& seg, std::uint64_t now_ms);
     void process_ack(const Segment& seg, std::uint64_t now_ms);
@@ -184,19 +180,21 @@ private:
     void process_fin(std::uint64_t now_ms);
     void learn_peer_options(const Segment& syn);
     void send_challenge_ack(std::uint64_t now_ms);
+    void owe_ack() {
+        receiver_.owe_ack();
+        wake();
+    }
 
     // Output.
     bool emit_syn(SegmentSink& sink);
     bool emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent);
+    bool emit_retransmit(std::uint64_t now_ms, SegmentSink& sink);
     bool emit_ack(SegmentSink& sink);
     bool emit_dup_acks(SegmentSink& sink);
     bool emit_ack_points(SegmentSink& sink);
     bool emit_rst(SegmentSink& sink);
     bool emit_probe(std::uint64_t now_ms, SegmentSink& sink);
-    [[nodiscard]] std::uint32_t data_len_to_send(std::size_t offset, bool& with_fin, bool force) const;
     [[nodiscard]] bool window_update_due() const;
-    [[nodiscard]] std::uint32_t sws_threshold() const;
-    [[nodiscard]] std::uint16_t advertise_window();
     [[nodiscard]] OutSegment header(Seq32 seq, std::uint8_t flags);
     void after_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms);
     void arm_timers(std::uint64_t now_ms);
@@ -213,9 +211,12 @@ private:
     void finish();
     void wake() { host_.mark_dirty(*this); }
     void app_read();
-    [[nodiscard]] std::uint32_t flight() const { return static_cast<std::uint32_t>(snd.nxt - snd.una); }
-    [[nodiscard]] std::uint32_t syn_in_flight() const { return snd.una == snd.iss ? 1 : 0; }
+    [[nodiscard]] AckContext ack_context() const;
+    [[nodiscard]] std::uint32_t flight() const { return sender_.flight(); }
     [[nodiscard]] bool synchronized() const;
+    [[nodiscard]] bool receiving() const {
+        return state_ == State::established || state_ == State::fin_wait_1 || state_ == State::fin_wait_2;
+    }
     [[nodiscard]] bool can_send() const {
         return !write_closed_ && state_ != State::closed && state_ != State::time_wait;
     }
@@ -227,52 +228,34 @@ private:
     ConnError error_ = ConnError::none;
     std::uint8_t events_ = 0;
 
+    // Handshake and options.
     std::uint16_t local_mss_;  // what we announce: our MTU less the headers
     std::uint16_t smss_ = 536; // RFC 9293 §3.7.1: the default when the peer sends no MSS
     bool peer_window_scale_ = false;
 
-    SendBuffer sndbuf_;
-    RecvBuffer rcvbuf_;
+    Sender sender_;
+    Receiver receiver_;
     std::unique_ptr<CongestionControl> cc_;
+    std::unique_ptr<LossRecovery> recovery_;
     RttEstimator rtt_;
+    RttSampler rtt_sampler_;
 
-    // Send side.
-    bool fin_queued_ = false;   // the application has no more data (FIN after sndbuf_)
+    // The application's side.
     bool write_closed_ = false;
     bool user_closed_ = false;
+
+    // What output() owes besides data and ACKs.
     bool rst_due_ = false;
-    std::optional<Seq32> fin_seq_;    // the sequence number of our FIN, once sent
-    std::optional<Seq32> timed_seq_;  // RTT timing: the segment end being timed (Karn)
-    std::uint64_t timed_at_ = 0;
-    std::uint32_t dup_acks_ = 0;
-    bool in_recovery_ = false;
-    Seq32 recover_;                   // RFC 6582 §3.2: the recovery point
-    bool retransmit_una_ = false;     // fast retransmit or partial ACK: resend one segment
-    bool persisting_ = false;
     bool probe_due_ = false;
-    bool probe_outstanding_ = false;  // a zero-window probe octet is in flight
     bool force_send_ = false;         // the SWS override timer fired
     bool keepalive_due_ = false;
+
+    // Timers.
+    RtxMode rtx_mode_ = RtxMode::retransmit;
     std::uint32_t retransmits_in_row_ = 0;
     std::uint32_t keepalive_sent_ = 0;
-    std::uint64_t last_send_ms_ = 0;
     std::uint64_t last_recv_ms_ = 0;
-
-    // Receive side.
-    bool ack_now_ = false;
-    bool read_since_update_ = false;      // the application read since our last segment
-    std::uint32_t unacked_segments_ = 0;  // full segments received since our last ACK
-    std::uint32_t dup_acks_owed_ = 0;     // out-of-order segments in this batch
-    // ACK points inside this batch (RCV.NXT after every `ack_every` segments), sent as
-    // ACKs of their own so that a batch of many segments is not acknowledged only once.
-    std::array<Seq32, 8> ack_points_{};
-    std::uint32_t ack_point_count_ = 0;
-    std::uint32_t segments_since_point_ = 0;
-    std::uint32_t quick_acks_left_ = 0;
-    bool peer_fin_received_ = false;
-    std::optional<Seq32> peer_fin_at_;    // a FIN that arrived before the data preceding it
-
-    ConnTimer rtx_timer_;    // retransmission, or persist when the peer's window is zero
+    ConnTimer rtx_timer_;    // retransmission, or persist (rtx_mode_)
     ConnTimer delack_timer_;
     ConnTimer idle_timer_;   // keepalive, or the FIN_WAIT_2 timeout
 

@@ -265,8 +265,8 @@ void Stack::reap(Connection& c, std::uint64_t now_ms) {
     if (s == State::time_wait && time_wait_.size() >= config_.max_time_wait) {
         ++stats_.time_wait_overflow;
     } else if (s == State::time_wait) {
-        time_wait_.add(t, {.snd_nxt = c.snd.nxt, .rcv_nxt = c.rcv.nxt, .next_hop = c.route().next_hop,
-                           .wnd = static_cast<std::uint16_t>(c.rcv.wnd() >> c.rcv.wnd_shift)}, now_ms);
+        time_wait_.add(t, {.snd_nxt = c.snd().nxt, .rcv_nxt = c.rcv().nxt, .next_hop = c.route().next_hop,
+                           .wnd = static_cast<std::uint16_t>(c.rcv().wnd() >> c.rcv().wnd_shift)}, now_ms);
         ++port_users_[t.local_port];
     }
     if (!c.handler) {  // raw API: it may still wait in an accept queue
