@@ -18,6 +18,17 @@ std::optional<wire::IpAddr> first_ipv4(const ctl::InfoReply& info) {
     return std::nullopt;
 }
 
+client::Failure connect_failure(ConnectError e, const wire::IpAddr& remote) {
+    const std::string why = std::string(to_string(e)) + " (" + remote.to_string() + ")";
+    switch (e) {
+        case ConnectError::no_route: return {client::Error::unreachable, why};
+        case ConnectError::in_time_wait:
+        case ConnectError::in_use: return {client::Error::address_in_use, why};
+        case ConnectError::too_many_connections: return {client::Error::limit_reached, why};
+    }
+    return {client::Error::unreachable, why};
+}
+
 }  // namespace
 
 std::uint64_t EventLoop::clock_ms() {
@@ -81,13 +92,13 @@ client::Result<Connection*> EventLoop::connect(const wire::IpAddr& remote, std::
                                                const ConnOptions* options) {
     auto claim = control_.claim(IPPROTO_TCP, address_, 0);
     if (!claim) return claim.failure();
-    Connection* c = stack_->connect(claim->port, remote, port, &handler, options);
-    if (!c) {
+    const ConnectResult made = stack_->connect(claim->port, remote, port, &handler, options);
+    if (!made) {
         (void)control_.release(claim.value());
-        return client::Failure{client::Error::unreachable, "no next hop for " + remote.to_string()};
+        return connect_failure(made.error(), remote);
     }
     ephemeral_[claim->port] = claim.value();
-    return c;
+    return &made.conn();
 }
 
 void EventLoop::release_ephemeral(std::uint16_t port) {

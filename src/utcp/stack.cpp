@@ -85,8 +85,9 @@ void Stack::on_listen(Listener& l, const Route& route, const Segment& seg, std::
     if (!seg.has(syn)) return;
     if (l.half_open >= l.syn_queue) return void(++stats_.syn_queue_full);
     if (l.accept_queue.size() >= l.backlog) return void(++stats_.backlog_full);
-    Connection* c = create(route, l.options, l.handler);
-    if (!c) return;
+    const ConnectResult made = create(route, l.options, l.handler);
+    if (!made) return;
+    Connection* c = &made.conn();
     ++l.half_open;
     c->accepted_from = &l;
     c->open_passive(seg, iss ? *iss : config_.isn(route.tuple, now_ms), now_ms);
@@ -134,18 +135,18 @@ void Stack::input_udp(const Ipv4Packet& ip) {
 // ---------------------------------------------------------------------------------------
 // Connections
 
-Connection* Stack::create(const Route& route, const ConnOptions& options, Handler* handler) {
+ConnectResult Stack::create(const Route& route, const ConnOptions& options, Handler* handler) {
     if (conns_.size() >= config_.max_connections) {
         ++stats_.too_many_connections;
-        return nullptr;
+        return ConnectError::too_many_connections;
     }
     auto [it, fresh] = conns_.try_emplace(route.tuple, nullptr);
-    if (!fresh) return nullptr;
+    if (!fresh) return ConnectError::in_use;
     it->second = std::make_unique<Connection>(*this, route, options, local_mss());
     it->second->handler = handler;
     ++port_users_[route.tuple.local_port];
     ++stats_.connections_opened;
-    return it->second.get();
+    return *it->second;
 }
 
 Connection* Stack::find(const FourTuple& t) const {
@@ -165,18 +166,28 @@ Listener* Stack::listen(std::uint16_t port, Handler* handler, const ConnOptions*
 
 void Stack::unlisten(std::uint16_t port) { listeners_.erase(port); }
 
-Connection* Stack::connect(std::uint16_t local_port, const wire::IpAddr& remote, std::uint16_t remote_port,
-                           Handler* handler, const ConnOptions* options) {
+const char* to_string(ConnectError e) {
+    switch (e) {
+        case ConnectError::no_route: return "no next hop for the destination";
+        case ConnectError::in_time_wait: return "the connection's TIME_WAIT still holds";
+        case ConnectError::in_use: return "a connection with these addresses and ports exists";
+        case ConnectError::too_many_connections: return "the stack's connection limit is reached";
+    }
+    return "unknown";
+}
+
+ConnectResult Stack::connect(std::uint16_t local_port, const wire::IpAddr& remote, std::uint16_t remote_port,
+                             Handler* handler, const ConnOptions* options) {
     const auto mac = next_hop(remote);
     if (!mac) {
         ++stats_.no_route;
-        return nullptr;
+        return ConnectError::no_route;
     }
     const FourTuple t{config_.address, remote, local_port, remote_port};
-    if (time_wait_.find(t)) return nullptr;
-    Connection* c = create({t, *mac}, options ? *options : config_.defaults, handler);
-    if (c) c->open_active(config_.isn(t, now_ms_), now_ms_);
-    return c;
+    if (time_wait_.find(t)) return ConnectError::in_time_wait;
+    const ConnectResult made = create({t, *mac}, options ? *options : config_.defaults, handler);
+    if (made) made.conn().open_active(config_.isn(t, now_ms_), now_ms_);
+    return made;
 }
 
 Connection* Stack::accept(Listener& l) {

@@ -30,6 +30,30 @@ namespace ms::utcp {
 
 class Listener;
 
+// Why a connection could not be made.
+enum class ConnectError : std::uint8_t {
+    no_route,              // the next hop cannot be resolved
+    in_time_wait,          // the 4-tuple's TIME_WAIT record still holds
+    in_use,                // a connection with the 4-tuple exists
+    too_many_connections,  // StackConfig::max_connections reached
+};
+[[nodiscard]] const char* to_string(ConnectError e);
+
+class [[nodiscard]] ConnectResult {
+public:
+    ConnectResult(Connection& c) : conn_(&c) {}           // NOLINT: implicit by design
+    ConnectResult(ConnectError e) : error_(e) {}          // NOLINT: implicit by design
+    [[nodiscard]] bool ok() const { return conn_ != nullptr; }
+    explicit operator bool() const { return ok(); }
+    // The connection; only when ok().
+    [[nodiscard]] Connection& conn() const { return *conn_; }
+    [[nodiscard]] ConnectError error() const { return error_; }
+
+private:
+    Connection* conn_ = nullptr;
+    ConnectError error_ = ConnectError::no_route;
+};
+
 // Callbacks of the event API. A listener's handler is inherited by the connections it
 // accepts; the application may replace it per connection (Connection::handler).
 class Handler {
@@ -112,8 +136,8 @@ public:
     // TCP. listen() returns null if the port has a listener already.
     Listener* listen(std::uint16_t port, Handler* handler = nullptr, const ConnOptions* options = nullptr);
     void unlisten(std::uint16_t port);
-    // Null if the next hop cannot be resolved or the 4-tuple is in use.
-    Connection* connect(std::uint16_t local_port, const wire::IpAddr& remote, std::uint16_t remote_port,
+    // Active open; the error names why none was made.
+    ConnectResult connect(std::uint16_t local_port, const wire::IpAddr& remote, std::uint16_t remote_port,
                         Handler* handler = nullptr, const ConnOptions* options = nullptr);
     // Raw API: the next accepted connection, or null.
     Connection* accept(Listener& l);
@@ -149,7 +173,7 @@ private:
     void on_listen(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_ms,
                    std::optional<Seq32> iss = std::nullopt);
     bool on_time_wait(const FourTuple& t, const Segment& seg, std::uint64_t now_ms, std::optional<Seq32>& reuse_iss);
-    Connection* create(const Route& route, const ConnOptions& options, Handler* handler);
+    ConnectResult create(const Route& route, const ConnOptions& options, Handler* handler);
     void deliver_events(Connection& c);
     void reap(Connection& c, std::uint64_t now_ms);
     [[nodiscard]] std::optional<wire::MacAddr> next_hop(const wire::IpAddr& addr);

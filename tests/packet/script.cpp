@@ -75,7 +75,11 @@ PacketScript::PacketScript(ScriptConfig config) : config_(std::move(config)) {
     sc.time_wait_ms = config_.time_wait_ms;
     sc.max_time_wait = config_.max_time_wait;
     sc.challenge_acks_per_second = config_.challenge_acks_per_second;
-    sc.resolve = [](const wire::IpAddr&) { return std::optional<wire::MacAddr>(kPeerMac); };
+    sc.max_connections = config_.max_connections;
+    // Only the peer is on the link: any other address has no next hop.
+    sc.resolve = [](const wire::IpAddr& a) {
+        return a == kPeerIp ? std::optional<wire::MacAddr>(kPeerMac) : std::nullopt;
+    };
     sc.isn = [this](const FourTuple&, std::uint64_t) { return Seq32(our_isn_); };
     stack_ = std::make_unique<Stack>(sc, link_, now_);
 }
@@ -146,8 +150,9 @@ void PacketScript::execute(const Line& line) {
     } else if (cmd == "connect") {
         std::swap(local_port_, peer_port_);
         peer_port_ = static_cast<std::uint16_t>(arg);
-        active_ = stack_->connect(local_port_, kPeerIp, peer_port_, &handler_, &config_.options);
-        ASSERT_NE(active_, nullptr);
+        const ConnectResult made = stack_->connect(local_port_, kPeerIp, peer_port_, &handler_, &config_.options);
+        ASSERT_TRUE(made.ok()) << to_string(made.error());
+        active_ = &made.conn();
         stack_->flush(now_);
     } else {
         FAIL() << "unknown command " << cmd;

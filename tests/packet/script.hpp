@@ -44,6 +44,7 @@ struct ScriptConfig {
     ConnOptions options;
     std::uint32_t backlog = 128;
     std::uint32_t syn_queue = 1024;
+    std::uint32_t max_connections = 1'000'000;
 };
 
 // Records what the application was told.

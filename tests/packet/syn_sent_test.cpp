@@ -13,6 +13,26 @@ TEST(SynSent, SynAckCompletesTheActiveOpen) {
     EXPECT_EQ(s.conn()->send_mss(), 1460);
 }
 
+// Each reason an active open is refused has its own name (the event loop reports it).
+TEST(SynSent, ConnectNamesWhyItFails) {
+    PacketScript s({.max_connections = 2});
+    Stack& st = s.stack();
+    const wire::IpAddr peer = s.tuple().remote;
+    ASSERT_TRUE(st.connect(40000, peer, 80).ok());
+    const ConnectResult again = st.connect(40000, peer, 80);
+    ASSERT_FALSE(again.ok());
+    EXPECT_EQ(again.error(), ConnectError::in_use);
+    const ConnectResult nowhere = st.connect(40001, wire::IpAddr::v4(0xc6130001), 80);  // 198.19.0.1
+    ASSERT_FALSE(nowhere.ok());
+    EXPECT_EQ(nowhere.error(), ConnectError::no_route);
+    EXPECT_EQ(st.stats().no_route, 1u);
+    ASSERT_TRUE(st.connect(40002, peer, 80).ok());
+    const ConnectResult full = st.connect(40003, peer, 80);
+    ASSERT_FALSE(full.ok());
+    EXPECT_EQ(full.error(), ConnectError::too_many_connections);
+    EXPECT_STREQ(to_string(ConnectError::too_many_connections), "the stack's connection limit is reached");
+}
+
 TEST(SynSent, AckOutsideOurSequenceSpaceDrawsRstAndKeepsWaiting) {
     PacketScript s;
     s.run(R"(

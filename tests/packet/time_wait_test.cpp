@@ -127,9 +127,11 @@ app close
 > . seq=2 ack=2
 state TIME_WAIT
 )");
-    EXPECT_EQ(s.stack().connect(s.tuple().local_port, s.tuple().remote, s.tuple().remote_port), nullptr);
+    const ConnectResult refused = s.stack().connect(s.tuple().local_port, s.tuple().remote, s.tuple().remote_port);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error(), ConnectError::in_time_wait);
     s.run("+2000");
-    EXPECT_NE(s.stack().connect(s.tuple().local_port, s.tuple().remote, s.tuple().remote_port), nullptr);
+    EXPECT_TRUE(s.stack().connect(s.tuple().local_port, s.tuple().remote, s.tuple().remote_port).ok());
     s.run("flush\n> S seq=0");
 }
 
