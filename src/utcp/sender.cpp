@@ -26,12 +26,14 @@ Acked Sender::on_new_ack(Seq32 ack) {
 
 // Two segments with the same SEQ and ACK cannot be ordered, so a reordered old one could
 // shrink the window for good; as Linux does (tcp_may_update_window), such a segment may
-// only grow it.
+// only grow it, or close it: RFC 9293 asks for every update with SND.WL1 = SEG.SEQ and
+// SND.WL2 =< SEG.ACK, and a zero window is never stale news worth ignoring (sending into
+// it wastes segments the peer must drop).
 WindowUpdate Sender::update_window(const Segment& seg) {
     const std::uint32_t wnd = std::uint32_t{seg.wnd} << vars_.wnd_shift;
     const bool newer = vars_.wl1 < seg.seq || (vars_.wl1 == seg.seq && vars_.wl2 < seg.ack);
-    const bool same_but_larger = vars_.wl1 == seg.seq && vars_.wl2 == seg.ack && wnd >= vars_.wnd;
-    if (!newer && !same_but_larger) return {};
+    const bool same = vars_.wl1 == seg.seq && vars_.wl2 == seg.ack;
+    if (!newer && !(same && (wnd >= vars_.wnd || wnd == 0))) return {};
     const WindowUpdate out{true, wnd > vars_.wnd};
     vars_.wnd = wnd;
     vars_.max_wnd = std::max(vars_.max_wnd, wnd);

@@ -390,6 +390,26 @@ app send 2000
 )");
 }
 
+// RFC 9293 §3.10.7.4 (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK): a zero window that comes
+// on a data segment with the same SEQ and ACK as the last update still closes the window,
+// as Linux's tcp_may_update_window accepts it. Nothing more goes until it opens.
+TEST(Established, ZeroWindowWithTheSameSeqAndAckClosesTheWindow) {
+    PacketScript s;
+    s.run(kPassiveOpen);
+    s.run(R"(
+app send 100
+> . seq=1 len=100
+< . seq=1 ack=101 win=512
+< . seq=1 ack=101 win=0 len=10
+> . seq=101 ack=11
+app send 100
+> none
+# The persist timer probes with one octet.
++200
+> . seq=101 len=1
+)");
+}
+
 TEST(Established, ZeroWindowIsProbedWithBackoffUntilItOpens) {
     PacketScript s;
     s.run(R"(
