@@ -22,6 +22,9 @@ const char* to_string(ConnError e) {
 
 namespace {
 
+// RFC 2018 §3: four blocks fill 34 of the 40 option bytes.
+constexpr std::size_t kMaxSackBlocks = 4;
+
 // RFC 7323 §2.3: the smallest shift that lets the window field cover the buffer.
 std::uint8_t window_shift_for(std::size_t buffer) {
     std::uint8_t shift = 0;
@@ -91,6 +94,8 @@ void Connection::learn_peer_options(const Segment& syn) {
         receiver_.set_window_shift(0);
     }
     receiver_.start_quick_acks(options_.quick_acks);
+    sack_ok_ = options_.sack && o.sack_permitted;
+    receiver_.use_sack(sack_ok_);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -119,6 +124,7 @@ void Connection::on_segment(const Segment& in, std::uint64_t now_ms) {
         // still takes valid ACKs (the "special allowance").
         if (seg.has(rst)) return;
         owe_ack();
+        receiver_.note_duplicate(seg);
         const bool zero_window_ack = rcv().wnd() == 0 && seg.seq == rcv().nxt && seg.has(ack);
         if (zero_window_ack && check_ack(seg, now_ms)) process_ack(seg, now_ms);
         return;
@@ -513,6 +519,7 @@ OutSegment Connection::header(Seq32 seq, std::uint8_t flags) {
         o.ack = rcv().nxt;
     }
     o.wnd = receiver_.advertise_window(user_closed_);
+    if (o.flags & ack) receiver_.fill_sack(o.options, kMaxSackBlocks);
     receiver_.on_ack_sent();
     disarm(delack_timer_);
     return o;
@@ -523,6 +530,8 @@ bool Connection::emit_syn(SegmentSink& sink) {
     o.options.mss = local_mss_;
     // RFC 7323 §2.2: offer scaling in a SYN; in a SYN,ACK only if the peer offered it.
     if (state_ == State::syn_sent || peer_window_scale_) o.options.window_scale = rcv().wnd_shift;
+    // RFC 2018 §2: offer SACK in a SYN; in a SYN,ACK only if the peer offered it.
+    o.options.sack_permitted = options_.sack && (state_ == State::syn_sent || sack_ok_);
     o.wnd = receiver_.syn_window(state_ == State::syn_received);
     return sink.emit(route_, o);
 }
@@ -535,8 +544,8 @@ bool Connection::emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent) 
             continue;
         }
         bool with_fin = false;
-        const std::uint32_t len =
-            sender_.len_to_send(cc_->cwnd(), smss_, options_.nodelay, std::exchange(force_send_, false), with_fin);
+        const std::uint32_t len = sender_.len_to_send(cc_->cwnd(), payload_room(), options_.nodelay,
+                                                      std::exchange(force_send_, false), with_fin);
         if (len == 0 && !with_fin) return true;
         // RFC 5681 §4.1: after an idle period, restart from the initial window.
         if (flight() == 0 && now_ms - sender_.last_send_ms() > rtt_.rto()) cc_->on_idle_restart(smss_);
@@ -555,13 +564,18 @@ bool Connection::emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent) 
 // One segment from SND.UNA: fast retransmit, or a partial ACK's next hole.
 bool Connection::emit_retransmit(std::uint64_t now_ms, SegmentSink& sink) {
     const SendBuffer& buf = sender_.buffer();
-    const auto len = static_cast<std::uint32_t>(std::min<std::size_t>(smss_, buf.size()));
+    const auto len = static_cast<std::uint32_t>(std::min<std::size_t>(payload_room(), buf.size()));
     const bool with_fin = sender_.fin_seq() && len == buf.size();
     OutSegment o = header(snd().una, with_fin ? fin : 0);
     o.payload = buf.view(0, len);
     if (!sink.emit(route_, o)) return false;
     after_send(snd().una, len + (with_fin ? 1 : 0), now_ms);
     return true;
+}
+
+std::uint32_t Connection::payload_room() const {
+    const std::size_t blocks = receiver_.sack_block_count(kMaxSackBlocks);
+    return smss_ - static_cast<std::uint32_t>(blocks ? 4 + 8 * blocks : 0);
 }
 
 bool Connection::window_update_due() const { return receiving() && receiver_.window_update_due(); }

@@ -61,6 +61,7 @@ struct ConnOptions {
     std::uint32_t fin_wait_2_timeout_ms = 60'000;
     std::uint32_t send_buffer = 256 * 1024;
     std::uint32_t recv_buffer = 256 * 1024;
+    bool sack = true;                       // RFC 2018: offer SACK, and use it if the peer does
     CongestionAlgorithm congestion = CongestionAlgorithm::new_reno;
 };
 
@@ -150,6 +151,7 @@ public:
     [[nodiscard]] const RttEstimator& rtt() const { return rtt_; }
     [[nodiscard]] std::uint16_t send_mss() const { return smss_; }
     [[nodiscard]] bool in_recovery() const { return recovery_->in_recovery(); }
+    [[nodiscard]] bool sack_enabled() const { return sack_ok_; }
     [[nodiscard]] std::uint8_t take_events() { return std::exchange(events_, 0); }
     [[nodiscard]] std::uint8_t pending_events() const { return events_; }
 
@@ -195,6 +197,8 @@ private:
     bool emit_rst(SegmentSink& sink);
     bool emit_probe(std::uint64_t now_ms, SegmentSink& sink);
     [[nodiscard]] bool window_update_due() const;
+    // Payload bytes a segment may carry: the MSS less the options it will carry (RFC 9293 §3.7.1).
+    [[nodiscard]] std::uint32_t payload_room() const;
     [[nodiscard]] OutSegment header(Seq32 seq, std::uint8_t flags);
     void after_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms);
     void arm_timers(std::uint64_t now_ms);
@@ -232,6 +236,7 @@ private:
     std::uint16_t local_mss_;  // what we announce: our MTU less the headers
     std::uint16_t smss_ = 536; // RFC 9293 §3.7.1: the default when the peer sends no MSS
     bool peer_window_scale_ = false;
+    bool sack_ok_ = false;     // both SYNs carried SACK-permitted (RFC 2018 §2)
 
     Sender sender_;
     Receiver receiver_;

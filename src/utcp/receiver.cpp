@@ -24,6 +24,7 @@ TextOutcome Receiver::on_text(const Segment& seg, std::uint32_t ack_every, bool 
     std::int32_t offset = seg.seq - vars_.nxt;
     if (offset < 0) {  // overlaps what we have: keep only the new part
         const auto old = static_cast<std::size_t>(-offset);
+        if (sack_) duplicate_ = wire::SackBlock{seg.seq.value(), (seg.seq + static_cast<std::uint32_t>(std::min(old, data.size()))).value()};
         if (old >= data.size()) return out;
         data = data.subspan(old);
         offset = 0;
@@ -36,6 +37,7 @@ TextOutcome Receiver::on_text(const Segment& seg, std::uint32_t ack_every, bool 
     if (offset > 0) {
         out.out_of_order = true;
         out.dropped = gained < 0;
+        if (!out.dropped && sack_) note_recent(seg.seq);
         // RFC 5681 §4.2: a duplicate ACK at once for each out-of-order segment. Batching
         // must not merge them: the sender counts them to detect the loss (§3.2).
         ack_now_ = true;
@@ -59,6 +61,60 @@ TextOutcome Receiver::on_text(const Segment& seg, std::uint32_t ack_every, bool 
     return out;
 }
 
+void Receiver::note_duplicate(const Segment& seg) {
+    if (!sack_ || seg.payload.empty() || seg.seq + static_cast<std::uint32_t>(seg.payload.size()) > vars_.nxt) return;
+    duplicate_ = wire::SackBlock{seg.seq.value(), (seg.seq + static_cast<std::uint32_t>(seg.payload.size())).value()};
+}
+
+void Receiver::note_recent(Seq32 seq) {
+    std::size_t kept = 0;
+    std::array<Seq32, 4> older = recent_;
+    recent_[kept++] = seq;
+    for (std::size_t i = 0; i < recent_count_ && kept < recent_.size(); ++i) {
+        if (older[i] != seq) recent_[kept++] = older[i];
+    }
+    recent_count_ = kept;
+}
+
+std::size_t Receiver::sack_blocks(std::array<wire::SackBlock, 4>& out, std::size_t max_blocks) const {
+    if (!sack_) return 0;
+    max_blocks = std::min(max_blocks, out.size());
+    std::size_t n = 0;
+    const auto add = [&](wire::SackBlock b) {
+        if (n >= max_blocks) return;
+        for (std::size_t i = 0; i < n; ++i) {
+            if (out[i] == b) return;
+        }
+        out[n++] = b;
+    };
+    if (duplicate_) add(*duplicate_);
+    const auto block_of = [&](const std::pair<std::size_t, std::size_t>& r) {
+        return wire::SackBlock{(vars_.nxt + static_cast<std::uint32_t>(r.first)).value(),
+                               (vars_.nxt + static_cast<std::uint32_t>(r.second)).value()};
+    };
+    const auto ranges = buf_.ranges();
+    // RFC 2018 §4: the block holding the latest segment first, then the most recently
+    // reported ones, then the rest from the highest down.
+    for (std::size_t k = 0; k < recent_count_; ++k) {
+        if (recent_[k] < vars_.nxt) continue;
+        const auto at = static_cast<std::size_t>(recent_[k] - vars_.nxt);
+        for (const auto& r : ranges) {
+            if (r.first <= at && at < r.second) add(block_of(r));
+        }
+    }
+    for (std::size_t k = ranges.size(); k-- > 0;) add(block_of(ranges[k]));
+    return n;
+}
+
+std::size_t Receiver::sack_block_count(std::size_t max_blocks) const {
+    std::array<wire::SackBlock, 4> blocks;
+    return sack_blocks(blocks, max_blocks);
+}
+
+void Receiver::fill_sack(wire::TcpOptions& options, std::size_t max_blocks) const {
+    options.sack_count = static_cast<std::uint8_t>(sack_blocks(options.sack_blocks, max_blocks));
+}
+
 bool Receiver::note_fin(const Segment& seg) {
     if (fin_at_) return false;
     fin_at_ = seg.seq + static_cast<std::uint32_t>(seg.payload.size());
@@ -74,6 +130,7 @@ void Receiver::take_fin() {
 }
 
 void Receiver::on_ack_sent() {
+    duplicate_.reset();  // reported once (RFC 2883 §4)
     ack_now_ = false;
     read_since_update_ = false;
     unacked_segments_ = 0;

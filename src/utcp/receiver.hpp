@@ -3,7 +3,9 @@
 // out-of-order ranges, the peer's FIN position, and the ACK policy (when an ACK is owed,
 // delayed ACKs, duplicate ACKs for out-of-order data, ACK points inside a batch). It does
 // no I/O: the connection asks it what to put in the ACK field and window of each segment
-// it sends, and tells it when one went.
+// it sends, and tells it when one went. With SACK (RFC 2018) it reports the out-of-order
+// ranges it holds, the one that changed last first, and a duplicate first of all (D-SACK,
+// RFC 2883).
 #pragma once
 
 #include <array>
@@ -72,6 +74,14 @@ public:
     [[nodiscard]] bool owes_dup_ack();
     void dup_ack_sent() { --dup_acks_owed_; }
 
+    // SACK (RFC 2018 §4): on once both SYNs carried SACK-permitted.
+    void use_sack(bool on) { sack_ = on; }
+    // A segment entirely below RCV.NXT arrived again: RFC 2883 reports it first.
+    void note_duplicate(const Segment& seg);
+    // The SACK blocks the next ACK carries (at most `max_blocks`); none without SACK.
+    [[nodiscard]] std::size_t sack_block_count(std::size_t max_blocks) const;
+    void fill_sack(wire::TcpOptions& options, std::size_t max_blocks) const;
+
     // Window advertisement (§3.8.6.2.2): the right edge moves by at least the SWS
     // threshold and never left. With `whole_buffer`, all of it is offered (the
     // application closed: what arrives is discarded).
@@ -92,6 +102,10 @@ public:
 
 private:
     [[nodiscard]] std::uint32_t sws_threshold() const;
+    // Remembers the out-of-order range that holds `seq` as the most recent one.
+    void note_recent(Seq32 seq);
+    // The blocks to report, most recent first: at most 4 (the option's limit).
+    [[nodiscard]] std::size_t sack_blocks(std::array<wire::SackBlock, 4>& out, std::size_t max_blocks) const;
 
     RecvVars vars_;
     RecvBuffer buf_;
@@ -106,6 +120,10 @@ private:
     std::uint32_t ack_point_count_ = 0;
     std::uint32_t segments_since_point_ = 0;
     std::uint32_t quick_acks_left_ = 0;
+    bool sack_ = false;
+    std::array<Seq32, 4> recent_{};  // starts of the most recently changed ranges, newest first
+    std::size_t recent_count_ = 0;
+    std::optional<wire::SackBlock> duplicate_;  // D-SACK for the next ACK
     bool fin_received_ = false;
     std::optional<Seq32> fin_at_;  // a FIN that arrived before the data preceding it
 };

@@ -58,6 +58,21 @@ struct PacketScript::Line {
     std::map<std::string, std::string> fields;  // key=value words
 
     [[nodiscard]] bool has(const std::string& k) const { return fields.contains(k); }
+    // A bare word after the flags, such as `sackok`.
+    [[nodiscard]] bool flag(std::string_view w) const {
+        return words.size() > 2 && std::find(words.begin() + 2, words.end(), w) != words.end();
+    }
+    // sack=L-R,L-R: blocks relative to `base`.
+    [[nodiscard]] std::vector<wire::SackBlock> sack_of(std::uint32_t base) const {
+        std::vector<wire::SackBlock> out;
+        std::istringstream list(fields.at("sack"));
+        for (std::string b; std::getline(list, b, ',');) {
+            const auto dash = b.find('-');
+            out.push_back({base + static_cast<std::uint32_t>(to_number(b.substr(0, dash))),
+                           base + static_cast<std::uint32_t>(to_number(b.substr(dash + 1)))});
+        }
+        return out;
+    }
     [[nodiscard]] std::uint64_t number_of(const std::string& k) const { return to_number(fields.at(k)); }
     // A sequence-space field: relative to `base` unless written abs:N.
     [[nodiscard]] std::uint32_t seq_of(const std::string& k, std::uint32_t base) const {
@@ -169,6 +184,13 @@ void PacketScript::inject(const Line& line, bool flush) {
     tcp.window = static_cast<std::uint16_t>(line.has("win") ? line.number_of("win") : 65535);
     if (line.has("mss")) tcp.options.mss = static_cast<std::uint16_t>(line.number_of("mss"));
     if (line.has("ws")) tcp.options.window_scale = static_cast<std::uint8_t>(line.number_of("ws"));
+    tcp.options.sack_permitted = line.flag("sackok");
+    if (line.has("sack")) {
+        const auto blocks = line.sack_of(our_isn_);
+        ASSERT_LE(blocks.size(), 4u);
+        std::copy(blocks.begin(), blocks.end(), tcp.options.sack_blocks.begin());
+        tcp.options.sack_count = static_cast<std::uint8_t>(blocks.size());
+    }
     const std::size_t len = line.has("len") ? line.number_of("len") : 0;
     const std::size_t hlen = tcp.header_len();
     std::vector<std::uint8_t> frame(14 + 20 + hlen + len);
@@ -220,8 +242,27 @@ void PacketScript::expect(const Line& line) {
     check("len", tcp->payload().size(), line.has("len") ? line.number_of("len") : 0, "payload length");
     check("mss", tcp->options().mss.value_or(0), line.has("mss") ? line.number_of("mss") : 0, "MSS option");
     check("ws", tcp->options().window_scale.value_or(255), line.has("ws") ? line.number_of("ws") : 0, "window scale");
-    if (line.has("nows")) {
+    if (line.has("nows") || line.flag("nows")) {
         EXPECT_FALSE(tcp->options().window_scale.has_value()) << "window scale present";
+    }
+    if (line.flag("sackok")) {
+        EXPECT_TRUE(tcp->options().sack_permitted) << "SACK-permitted missing";
+    }
+    if (line.flag("nosackok")) {
+        EXPECT_FALSE(tcp->options().sack_permitted) << "SACK-permitted present";
+    }
+    if (line.flag("nosack")) {
+        EXPECT_EQ(tcp->options().sack_count, 0) << "SACK blocks present";
+    }
+    if (line.has("sack")) {
+        const auto blocks = line.sack_of(peer_isn_);
+        const auto& o = tcp->options();
+        const std::vector<wire::SackBlock> got(o.sack_blocks.begin(), o.sack_blocks.begin() + o.sack_count);
+        EXPECT_EQ(got.size(), blocks.size()) << "SACK block count";
+        for (std::size_t i = 0; i < std::min(got.size(), blocks.size()); ++i) {
+            EXPECT_EQ(got[i].left - peer_isn_, blocks[i].left - peer_isn_) << "SACK block " << i << " left";
+            EXPECT_EQ(got[i].right - peer_isn_, blocks[i].right - peer_isn_) << "SACK block " << i << " right";
+        }
     }
 }
 

@@ -2,9 +2,11 @@
 // script drives one Stack over a MemoryLink, as the remote peer and as the local
 // application, one command per line:
 //
-//   < FLAGS [seq=N] [ack=N] [win=N] [len=N] [mss=N] [ws=N]   inject a segment, then flush
+//   < FLAGS [seq=N] [ack=N] [win=N] [len=N] [mss=N] [ws=N] [sackok] [sack=L-R,...]
+//                                       inject a segment, then flush
 //   << FLAGS ...                        inject without flushing (the batch goes on)
-//   > FLAGS [seq=N] [ack=N] [win=N] [len=N] [mss=N] [ws=N]    expect the next segment sent
+//   > FLAGS [seq=N] [ack=N] [win=N] [len=N] [mss=N] [ws=N] [nows] [sackok] [nosackok]
+//           [sack=L-R,...] [nosack]     expect the next segment sent (sack: exactly these blocks)
 //   > none                              expect that nothing more was sent
 //   +N                                  advance the clock N ms (timers fire), then flush
 //   flush                               end the batch
@@ -21,7 +23,7 @@
 //
 // FLAGS are letters: S syn, . ack, F fin, R rst, P psh (P is checked only when written).
 // seq is relative to the peer's ISN on injected segments and to ours on expected ones;
-// ack the other way round; `abs:N` gives an absolute number. Injected data is a known
+// ack and SACK blocks the other way round; `abs:N` gives an absolute number. Injected data is a known
 // pattern of the stream offset, which `app recv` checks byte by byte. A mismatch fails
 // the GoogleTest with the script's line number.
 #pragma once
@@ -123,6 +125,16 @@ inline constexpr const char* kPassiveOpen = R"(
 listen 80
 < S seq=0 win=65535 mss=1460 ws=7
 > S. seq=0 ack=1 win=65535 mss=1460 ws=3
+< . seq=1 ack=1 win=512
+state ESTABLISHED
+event accepted
+)";
+
+// The passive open with SACK negotiated both ways (RFC 2018 §2).
+inline constexpr const char* kSackOpen = R"(
+listen 80
+< S seq=0 win=65535 mss=1460 ws=7 sackok
+> S. seq=0 ack=1 win=65535 mss=1460 ws=3 sackok
 < . seq=1 ack=1 win=512
 state ESTABLISHED
 event accepted
