@@ -42,7 +42,7 @@ Connection::Connection(ConnectionHost& host, const Route& route, const ConnOptio
       sender_(options.send_buffer),
       receiver_(options.recv_buffer, local_mss),
       cc_(make_congestion_control(options.congestion, smss_)),
-      recovery_(std::make_unique<NewRenoRecovery>()),
+      recovery_(make_loss_recovery(false)),
       rtt_(options.min_rto_ms, options.max_rto_ms, 1000) {  // RFC 6298 §2.1: 1 s before any sample
     for (auto [t, kind] : {std::pair{&rtx_timer_, TimerKind::retransmit}, {&delack_timer_, TimerKind::delayed_ack},
                            {&idle_timer_, TimerKind::idle}}) {
@@ -96,6 +96,8 @@ void Connection::learn_peer_options(const Segment& syn) {
     receiver_.start_quick_acks(options_.quick_acks);
     sack_ok_ = options_.sack && o.sack_permitted;
     receiver_.use_sack(sack_ok_);
+    recovery_ = make_loss_recovery(sack_ok_);
+    recovery_->start(snd().iss);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -163,7 +165,7 @@ void Connection::on_segment_syn_sent(const Segment& seg, std::uint64_t now_ms) {
     }
     (void)sender_.on_new_ack(seg.ack);
     const auto sample = rtt_sampler_.on_ack(seg.ack, now_ms);
-    if (sample && !retransmits_in_row_) rtt_.sample(*sample);
+    if (sample && !retransmits_in_row_) take_rtt_sample(*sample);
     rtt_sampler_.forget();
     retransmits_in_row_ = 0;
     disarm(rtx_timer_);
@@ -217,37 +219,50 @@ bool Connection::check_ack(const Segment& seg, std::uint64_t now_ms) {
 }
 
 void Connection::process_ack(const Segment& seg, std::uint64_t now_ms) {
+    AckInput in{.now_ms = now_ms, .srtt_ms = rtt_.has_sample() ? rtt_.srtt() : 0};
+    Acked acked;
     if (seg.ack > snd().una) {
-        const Acked acked = sender_.on_new_ack(seg.ack);
-        if (const auto sample = rtt_sampler_.on_ack(seg.ack, now_ms)) rtt_.sample(*sample);
+        acked = sender_.on_new_ack(seg.ack);
+        if (const auto sample = rtt_sampler_.on_ack(seg.ack, now_ms)) take_rtt_sample(*sample);
         retransmits_in_row_ = 0;
-        recovery_->on_new_ack(ack_context(), acked.bytes, *cc_);
+        in.acked = acked.bytes;
+    } else if (seg.ack == snd().una && is_duplicate_ack(seg)) {
+        ++stats_.dup_acks_in;
+        in.duplicate = true;
+    }
+    if (sack_ok_ && seg.options) in.sacks = {seg.options->sack_blocks.data(), seg.options->sack_count};
+    if (in.acked > 0 || in.duplicate || !in.sacks.empty()) {
+        in.ctx = ack_context();
+        note_verdict(recovery_->on_ack(in, *cc_));
+    }
+    if (in.acked > 0) {
         disarm(rtx_timer_);  // RFC 6298 §5.3: restarted by output() while data is in flight
         if (!write_closed_) events_ |= event::writable;
         wake();
         if (acked.fin) on_our_fin_acked(now_ms);
-    } else if (seg.ack == snd().una) {
-        process_dup_ack(seg);
     }
     update_send_window(seg);
+}
+
+void Connection::note_verdict(const AckVerdict& v) {
+    if (v.recovery_started) {
+        rtt_sampler_.forget();  // Karn: the timed segment may be the one resent
+        ++stats_.fast_retransmits;
+    }
+    if (v.wake) wake();
+}
+
+void Connection::take_rtt_sample(std::uint32_t ms) {
+    rtt_.sample(ms);
+    recovery_->on_rtt_sample(ms);
 }
 
 AckContext Connection::ack_context() const { return {snd().una, snd().max, flight(), smss_}; }
 
 // RFC 5681 §2: what counts as a duplicate ACK; recovery decides what it means.
-void Connection::process_dup_ack(const Segment& seg) {
-    const bool duplicate = seg.payload.empty() && !seg.has(fin) && snd().max > snd().una &&
-                           (std::uint32_t{seg.wnd} << snd().wnd_shift) == snd().wnd;
-    if (!duplicate) return;
-    ++stats_.dup_acks_in;
-    switch (recovery_->on_duplicate_ack(ack_context(), *cc_)) {
-        case DupAckOutcome::counted: return;
-        case DupAckOutcome::fast_retransmit:
-            rtt_sampler_.forget();  // Karn: the timed segment may be the one resent
-            ++stats_.fast_retransmits;
-            [[fallthrough]];
-        case DupAckOutcome::inflated: return wake();
-    }
+bool Connection::is_duplicate_ack(const Segment& seg) const {
+    return seg.payload.empty() && !seg.has(fin) && snd().max > snd().una &&
+           (std::uint32_t{seg.wnd} << snd().wnd_shift) == snd().wnd;
 }
 
 // §3.10.7.4, ESTABLISHED ACK processing (the window part: sender.hpp). A window that
@@ -430,7 +445,15 @@ void Connection::set_options(const ConnOptions& o) {
 void Connection::on_timer(TimerKind kind, std::uint64_t now_ms) {
     switch (kind) {
         case TimerKind::retransmit:
-            return rtx_mode_ == RtxMode::persist ? on_persist_timeout(now_ms) : on_retransmit_timeout();
+            switch (rtx_mode_) {
+                case RtxMode::persist: return on_persist_timeout(now_ms);
+                case RtxMode::reorder: return on_reorder_timeout(now_ms);
+                case RtxMode::loss_probe:
+                    loss_probe_due_ = true;
+                    return wake();
+                case RtxMode::retransmit: return on_retransmit_timeout();
+            }
+            return;
         case TimerKind::delayed_ack:
             return owe_ack();
         case TimerKind::idle:
@@ -448,7 +471,14 @@ void Connection::on_retransmit_timeout() {
     rtt_.back_off();
     rtt_sampler_.forget();  // Karn's rule
     if (!handshake) recovery_->on_rto(ack_context(), *cc_);
-    sender_.rewind();
+    if (handshake || recovery_->rewinds_on_rto()) sender_.rewind();
+    wake();
+}
+
+// RACK's reorder timer (RFC 8985 §6.2 step 5): segments it waited for are now lost.
+void Connection::on_reorder_timeout(std::uint64_t now_ms) {
+    rtx_mode_ = RtxMode::retransmit;
+    note_verdict(recovery_->on_reorder_timeout(ack_context(), now_ms, *cc_));
     wake();
 }
 
@@ -500,6 +530,7 @@ bool Connection::output(std::uint64_t now_ms, SegmentSink& sink) {
     }
     bool sent = false;
     if ((probe_due_ || keepalive_due_) && !emit_probe(now_ms, sink)) return false;
+    if (loss_probe_due_ && !emit_loss_probe(now_ms, sink)) return false;
     if (!emit_ack_points(sink) || !emit_dup_acks(sink)) return false;
     if (!emit_data(now_ms, sink, sent)) return false;
     if (!sent && (receiver_.ack_due() || window_update_due()) && !emit_ack(sink)) return false;
@@ -510,7 +541,7 @@ bool Connection::output(std::uint64_t now_ms, SegmentSink& sink) {
     return true;
 }
 
-OutSegment Connection::header(Seq32 seq, std::uint8_t flags) {
+OutSegment Connection::header(Seq32 seq, std::uint8_t flags, Sacks sacks) {
     OutSegment o;
     o.seq = seq;
     o.flags = flags;
@@ -519,8 +550,9 @@ OutSegment Connection::header(Seq32 seq, std::uint8_t flags) {
         o.ack = rcv().nxt;
     }
     o.wnd = receiver_.advertise_window(user_closed_);
-    if (o.flags & ack) receiver_.fill_sack(o.options, kMaxSackBlocks);
-    receiver_.on_ack_sent();
+    const bool report = (o.flags & ack) && sacks == Sacks::report;
+    if (report) receiver_.fill_sack(o.options, kMaxSackBlocks);
+    receiver_.on_ack_sent(report);
     disarm(delack_timer_);
     return o;
 }
@@ -538,38 +570,64 @@ bool Connection::emit_syn(SegmentSink& sink) {
 
 bool Connection::emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent) {
     for (;;) {
-        if (recovery_->take_retransmit()) {
-            if (!emit_retransmit(now_ms, sink)) return false;
+        const AckContext ctx = ack_context();
+        if (const auto resend = recovery_->next_resend(ctx, cc_->cwnd())) {
+            if (!emit_resend(*resend, now_ms, sink)) return false;
             sent = true;
             continue;
         }
         bool with_fin = false;
-        const std::uint32_t len = sender_.len_to_send(cc_->cwnd(), payload_room(), options_.nodelay,
-                                                      std::exchange(force_send_, false), with_fin);
+        const std::uint32_t len = sender_.len_to_send(recovery_->send_room(ctx, cc_->cwnd()), payload_room(),
+                                                      options_.nodelay, std::exchange(force_send_, false), with_fin);
         if (len == 0 && !with_fin) return true;
-        // RFC 5681 §4.1: after an idle period, restart from the initial window.
-        if (flight() == 0 && now_ms - sender_.last_send_ms() > rtt_.rto()) cc_->on_idle_restart(smss_);
-        const std::size_t offset = flight();
-        const bool last = offset + len == sender_.buffer().size();
-        const Seq32 seq = snd().nxt;
-        OutSegment o = header(seq, static_cast<std::uint8_t>((with_fin ? fin : 0) | (last && len ? psh : 0)));
-        o.payload = sender_.buffer().view(offset, len);
-        if (!sink.emit(route_, o)) return false;
-        if (with_fin) sender_.fin_sent_at(seq + len);
-        after_send(seq, len + (with_fin ? 1 : 0), now_ms);
+        if (!emit_new_data(len, with_fin, now_ms, sink)) return false;
         sent = true;
     }
 }
 
-// One segment from SND.UNA: fast retransmit, or a partial ACK's next hole.
-bool Connection::emit_retransmit(std::uint64_t now_ms, SegmentSink& sink) {
-    const SendBuffer& buf = sender_.buffer();
-    const auto len = static_cast<std::uint32_t>(std::min<std::size_t>(payload_room(), buf.size()));
-    const bool with_fin = sender_.fin_seq() && len == buf.size();
-    OutSegment o = header(snd().una, with_fin ? fin : 0);
-    o.payload = buf.view(0, len);
+bool Connection::emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t now_ms, SegmentSink& sink) {
+    // RFC 5681 §4.1: after an idle period, restart from the initial window.
+    if (flight() == 0 && now_ms - sender_.last_send_ms() > rtt_.rto()) cc_->on_idle_restart(smss_);
+    const std::size_t offset = flight();
+    const bool last = offset + len == sender_.buffer().size();
+    const Seq32 seq = snd().nxt;
+    OutSegment o = header(seq, static_cast<std::uint8_t>((with_fin ? fin : 0) | (last && len ? psh : 0)));
+    o.payload = sender_.buffer().view(offset, len);
     if (!sink.emit(route_, o)) return false;
-    after_send(snd().una, len + (with_fin ? 1 : 0), now_ms);
+    if (with_fin) sender_.fin_sent_at(seq + len);
+    after_send(seq, len + (with_fin ? 1 : 0), now_ms);
+    return true;
+}
+
+// One segment again from `r.seq`: fast retransmit, a partial ACK's next hole, a segment
+// RACK deems lost, or a loss probe.
+bool Connection::emit_resend(const Resend& r, std::uint64_t now_ms, SegmentSink& sink) {
+    const SendBuffer& buf = sender_.buffer();
+    const auto offset = static_cast<std::size_t>(r.seq - snd().una);
+    const std::size_t available = offset <= buf.size() ? buf.size() - offset : 0;
+    const auto len = static_cast<std::uint32_t>(std::min<std::size_t>({payload_room(), available, r.max_len}));
+    const bool with_fin = sender_.fin_seq() && offset + len == buf.size() && r.max_len > len;
+    OutSegment o = header(r.seq, with_fin ? fin : 0);
+    o.payload = buf.view(offset, len);
+    if (!sink.emit(route_, o)) return false;
+    // Recorded even if empty, so that recovery never offers the same resend forever.
+    if (len == 0 && !with_fin) recovery_->on_sent(r.seq, r.max_len, now_ms);
+    after_send(r.seq, len + (with_fin ? 1 : 0), now_ms);
+    return true;
+}
+
+// RFC 8985 §7.3: the probe carries new data if the peer's window takes it, else the
+// last segment again; either way the next timer is the RTO.
+bool Connection::emit_loss_probe(std::uint64_t now_ms, SegmentSink& sink) {
+    bool with_fin = false;
+    const std::uint32_t len = sender_.len_to_send(UINT32_MAX, payload_room(), true, true, with_fin);
+    if (len > 0 || with_fin) {
+        if (!emit_new_data(len, with_fin, now_ms, sink)) return false;
+    } else if (const auto last = recovery_->last_segment()) {
+        if (!emit_resend(*last, now_ms, sink)) return false;
+    }
+    loss_probe_due_ = false;
+    recovery_->on_probe_sent();
     return true;
 }
 
@@ -588,7 +646,10 @@ bool Connection::emit_ack(SegmentSink& sink) { return sink.emit(route_, header(s
 bool Connection::emit_ack_points(SegmentSink& sink) {
     for (const Seq32 point : receiver_.ack_points()) {
         if (point >= rcv().nxt) break;  // the batch's own ACK covers it
-        OutSegment o = header(snd().nxt, 0);
+        // As if sent when the batch had got to `point`: what arrived later, out of order
+        // included, is not known yet (a SACK block beyond it would mark the data between
+        // as lost).
+        OutSegment o = header(snd().nxt, 0, Sacks::omit);
         o.ack = point;
         o.wnd = receiver_.window_at(point);
         if (!sink.emit(route_, o)) return false;
@@ -642,25 +703,52 @@ void Connection::after_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) 
     if (resent) ++stats_.retransmits;
     rtt_sampler_.on_send(seq, len, resent, now_ms);
     if (seq >= snd().max) stats_.bytes_out += len;
+    if (len > 0 && seq != snd().iss) recovery_->on_sent(seq, len, now_ms);  // the SYN is not data
     sender_.on_sent(seq, len, now_ms);
 }
 
-// The retransmission timer runs while data is in flight (RFC 6298 §5.1); with nothing
-// in flight and data held back (a zero window, or one too small to use), the same
-// timer persists (§3.8.6.1, RFC 1122 §4.2.3.4).
+// The retransmission timer runs while data is in flight (RFC 6298 §5.1), as RACK's
+// reorder timer or the tail loss probe when recovery wants one (RFC 8985 §8); with nothing
+// in flight and data held back (a zero window, or one too small to use), the same timer
+// persists (§3.8.6.1, RFC 1122 §4.2.3.4).
 void Connection::arm_timers(std::uint64_t now_ms) {
     if (rtx_mode_ == RtxMode::persist) {
         if (!rtx_timer_.pending()) arm(rtx_timer_, now_ms + rtt_.rto());
         return;
     }
     if (flight() > 0) {
-        if (!rtx_timer_.pending()) arm(rtx_timer_, now_ms + rtt_.rto());
+        RtxMode mode = RtxMode::retransmit;
+        std::uint64_t at = now_ms + rtt_.rto();
+        const AckContext ctx = ack_context();
+        if (const auto reorder = recovery_->reorder_deadline()) {
+            mode = RtxMode::reorder;
+            at = *reorder;
+        } else if (const auto pto = recovery_->probe_timeout(ctx, rtt_.has_sample() ? rtt_.srtt() : 0, rtt_.rto())) {
+            mode = RtxMode::loss_probe;
+            at = now_ms + *pto;
+        }
+        const bool moved = mode == RtxMode::reorder && at != rtx_deadline_ms_;
+        if (!rtx_timer_.pending() || mode != rtx_mode_ || moved) {
+            rtx_mode_ = mode;
+            rtx_deadline_ms_ = at;
+            arm(rtx_timer_, at);
+        }
     } else if (sender_.unsent() && synchronized()) {
         rtx_mode_ = RtxMode::persist;
         arm(rtx_timer_, now_ms + rtt_.rto());
     } else {
+        rtx_mode_ = RtxMode::retransmit;
         disarm(rtx_timer_);
     }
+}
+
+ConnStats Connection::stats() const {
+    ConnStats out = stats_;
+    const RecoveryStats& r = recovery_->stats();
+    out.lost_segments = r.lost_segments;
+    out.loss_probes = r.loss_probes;
+    out.reordering = r.reordering;
+    return out;
 }
 
 }  // namespace ms::utcp

@@ -100,6 +100,7 @@ struct ConnStats {
     std::uint64_t retransmits = 0, fast_retransmits = 0, timeouts = 0;
     std::uint64_t dup_acks_in = 0, out_of_order = 0, ooo_dropped = 0;
     std::uint64_t challenge_acks = 0, window_probes = 0, keepalive_probes = 0;
+    std::uint64_t lost_segments = 0, loss_probes = 0, reordering = 0;  // loss recovery (recovery.hpp)
 };
 
 class Connection {
@@ -139,7 +140,7 @@ public:
     [[nodiscard]] const Route& route() const { return route_; }
     [[nodiscard]] const FourTuple& tuple() const { return route_.tuple; }
     [[nodiscard]] const ConnOptions& options() const { return options_; }
-    [[nodiscard]] const ConnStats& stats() const { return stats_; }
+    [[nodiscard]] ConnStats stats() const;
     [[nodiscard]] ConnError error() const { return error_; }
     [[nodiscard]] std::size_t readable() const { return receiver_.buffer().readable(); }
     [[nodiscard]] std::size_t send_room() const { return can_send() ? sender_.buffer().room() : 0; }
@@ -168,14 +169,15 @@ public:
 private:
     // What the retransmission timer does when it fires: RFC 6298 retransmission while data
     // is in flight, or the persist timer (§3.8.6.1) while data waits on the window.
-    enum class RtxMode : std::uint8_t { retransmit, persist };
+    // RACK's reorder timer and the tail loss probe share it too (RFC 8985 §8).
+    enum class RtxMode : std::uint8_t { retransmit, persist, reorder, loss_probe };
 
     // Segment arrival, split as RFC 9293 §3.10.7 lays it out.
     void on_segment_syn_sent(const Segment& seg, std::uint64_t now_ms);
     void on_rst(const Segment& seg, std::uint64_t now_ms);
     bool check_ack(const Segment& seg, std::uint64_t now_ms);
     void process_ack(const Segment& seg, std::uint64_t now_ms);
-    void process_dup_ack(const Segment& seg);
+    [[nodiscard]] bool is_duplicate_ack(const Segment& seg) const;
     void update_send_window(const Segment& seg);
     void on_our_fin_acked(std::uint64_t now_ms);
     void process_text(const Segment& seg);
@@ -190,7 +192,10 @@ private:
     // Output.
     bool emit_syn(SegmentSink& sink);
     bool emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent);
-    bool emit_retransmit(std::uint64_t now_ms, SegmentSink& sink);
+    bool emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t now_ms, SegmentSink& sink);
+    // Sends again what `r` names (at most one segment); false if the sink is full.
+    bool emit_resend(const Resend& r, std::uint64_t now_ms, SegmentSink& sink);
+    bool emit_loss_probe(std::uint64_t now_ms, SegmentSink& sink);
     bool emit_ack(SegmentSink& sink);
     bool emit_dup_acks(SegmentSink& sink);
     bool emit_ack_points(SegmentSink& sink);
@@ -199,13 +204,17 @@ private:
     [[nodiscard]] bool window_update_due() const;
     // Payload bytes a segment may carry: the MSS less the options it will carry (RFC 9293 §3.7.1).
     [[nodiscard]] std::uint32_t payload_room() const;
-    [[nodiscard]] OutSegment header(Seq32 seq, std::uint8_t flags);
+    // Whether a segment reports SACK blocks: an ACK point of a batch does not.
+    enum class Sacks : std::uint8_t { report, omit };
+    [[nodiscard]] OutSegment header(Seq32 seq, std::uint8_t flags, Sacks sacks = Sacks::report);
     void after_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms);
     void arm_timers(std::uint64_t now_ms);
 
     // Timers.
     void on_retransmit_timeout();
     void on_persist_timeout(std::uint64_t now_ms);
+    void on_reorder_timeout(std::uint64_t now_ms);
+    void note_verdict(const AckVerdict& v);
     void on_idle_timeout(std::uint64_t now_ms);
     void arm(ConnTimer& t, std::uint64_t deadline_ms) { host_.timers().schedule(t, deadline_ms); }
     void disarm(ConnTimer& t) { host_.timers().cancel(t); }
@@ -216,6 +225,7 @@ private:
     void wake() { host_.mark_dirty(*this); }
     void app_read();
     [[nodiscard]] AckContext ack_context() const;
+    void take_rtt_sample(std::uint32_t ms);
     [[nodiscard]] std::uint32_t flight() const { return sender_.flight(); }
     [[nodiscard]] bool synchronized() const;
     [[nodiscard]] bool receiving() const {
@@ -254,9 +264,11 @@ private:
     bool probe_due_ = false;
     bool force_send_ = false;         // the SWS override timer fired
     bool keepalive_due_ = false;
+    bool loss_probe_due_ = false;     // the tail loss probe's timer fired
 
     // Timers.
     RtxMode rtx_mode_ = RtxMode::retransmit;
+    std::uint64_t rtx_deadline_ms_ = 0;
     std::uint32_t retransmits_in_row_ = 0;
     std::uint32_t keepalive_sent_ = 0;
     std::uint64_t last_recv_ms_ = 0;

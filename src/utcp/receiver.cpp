@@ -129,8 +129,8 @@ void Receiver::take_fin() {
     ack_now_ = true;
 }
 
-void Receiver::on_ack_sent() {
-    duplicate_.reset();  // reported once (RFC 2883 §4)
+void Receiver::on_ack_sent(bool reported_sack) {
+    if (reported_sack) duplicate_.reset();  // reported once (RFC 2883 §4)
     ack_now_ = false;
     read_since_update_ = false;
     unacked_segments_ = 0;

@@ -64,8 +64,9 @@ public:
     [[nodiscard]] bool ack_due() const { return ack_now_; }
     // Full segments received since the last ACK: the delayed-ACK timer runs for them.
     [[nodiscard]] bool ack_delayed() const { return unacked_segments_ > 0; }
-    // Every segment we send carries the ACK: nothing more is owed.
-    void on_ack_sent();
+    // Every segment we send carries the ACK: nothing more is owed. A D-SACK is reported
+    // once, by the first segment that carries SACK blocks.
+    void on_ack_sent(bool reported_sack);
     // ACK points of this batch: RCV.NXT after every `ack_every` in-order segments.
     [[nodiscard]] std::span<const Seq32> ack_points() const { return {ack_points_.data(), ack_point_count_}; }
     void clear_ack_points();

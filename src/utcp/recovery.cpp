@@ -1,45 +1,248 @@
 #include "utcp/recovery.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace ms::utcp {
+namespace {
 
-void NewRenoRecovery::on_new_ack(const AckContext& ack, std::uint32_t acked, CongestionControl& cc) {
+// RFC 5681 §3.2 / RFC 6675 §2: three duplicate ACKs (or SACKed segments) mean loss.
+constexpr std::uint32_t kDupThresh = 3;
+// RFC 8985 §7.2: the worst-case delayed-ACK time added to a lone segment's PTO.
+constexpr std::uint32_t kWorstCaseDelayedAckMs = 200;
+// RFC 8985 §6.2: an RTT before the first sample.
+constexpr std::uint32_t kInitialProbeMs = 1000;
+
+}  // namespace
+
+std::unique_ptr<LossRecovery> make_loss_recovery(bool sack) {
+    if (sack) return std::make_unique<RackRecovery>();
+    return std::make_unique<NewRenoRecovery>();
+}
+
+// ---------------------------------------------------------------------------------------
+// NewReno
+
+AckVerdict NewRenoRecovery::on_ack(const AckInput& ack, CongestionControl& cc) {
+    if (ack.acked > 0) {
+        on_new_ack(ack.ctx, ack.acked, cc);
+        return {};
+    }
+    if (ack.duplicate) return on_duplicate_ack(ack.ctx, cc);
+    return {};
+}
+
+void NewRenoRecovery::on_new_ack(const AckContext& ctx, std::uint32_t acked, CongestionControl& cc) {
     dup_acks_ = 0;
-    if (in_recovery_ && ack.una >= recover_) {
+    if (in_recovery_ && ctx.una >= recover_) {
         in_recovery_ = false;  // RFC 6582 §3.2 step 6: a full acknowledgment
-        cc.on_exit_recovery(ack.flight, ack.smss);
+        cc.on_exit_recovery(ctx.flight, ctx.smss);
     } else if (in_recovery_) {
-        cc.on_partial_ack(acked, ack.smss);  // step 5: resend the next hole at once
+        cc.on_partial_ack(acked, ctx.smss);  // step 5: resend the next hole at once
         retransmit_una_ = true;
     } else {
-        cc.on_ack(acked, ack.smss);
+        cc.on_ack(acked, ctx.smss);
     }
 }
 
 // RFC 5681 §3.2, with RFC 6582 §3.2 step 1: no new recovery for losses from before the
 // last recovery point.
-DupAckOutcome NewRenoRecovery::on_duplicate_ack(const AckContext& ack, CongestionControl& cc) {
+AckVerdict NewRenoRecovery::on_duplicate_ack(const AckContext& ctx, CongestionControl& cc) {
     if (in_recovery_) {
-        cc.on_dup_ack_in_recovery(ack.smss);
-        return DupAckOutcome::inflated;
+        cc.on_dup_ack_in_recovery(ctx.smss);
+        return {.wake = true};
     }
-    if (++dup_acks_ != 3 || ack.una <= recover_) return DupAckOutcome::counted;
+    if (++dup_acks_ != kDupThresh || ctx.una <= recover_) return {};
     in_recovery_ = true;
-    recover_ = ack.max;
-    cc.on_enter_recovery(ack.flight, ack.smss);
+    recover_ = ctx.max;
+    cc.on_enter_recovery(ctx.flight, ctx.smss);
     retransmit_una_ = true;
-    return DupAckOutcome::fast_retransmit;
+    ++stats_.lost_segments;
+    return {.recovery_started = true, .wake = true};
 }
 
-void NewRenoRecovery::on_rto(const AckContext& ack, CongestionControl& cc) {
-    cc.on_rto(ack.flight, ack.smss);
+void NewRenoRecovery::on_rto(const AckContext& ctx, CongestionControl& cc) {
+    cc.on_rto(ctx.flight, ctx.smss);
     in_recovery_ = false;
     retransmit_una_ = false;
-    recover_ = ack.max;
+    recover_ = ctx.max;
     dup_acks_ = 0;
 }
 
-bool NewRenoRecovery::take_retransmit() { return std::exchange(retransmit_una_, false); }
+std::optional<Resend> NewRenoRecovery::next_resend(const AckContext& ctx, std::uint32_t) {
+    if (!std::exchange(retransmit_una_, false)) return std::nullopt;
+    return Resend{ctx.una, UINT32_MAX};
+}
+
+std::uint32_t NewRenoRecovery::send_room(const AckContext& ctx, std::uint32_t cwnd) const {
+    return cwnd > ctx.flight ? cwnd - ctx.flight : 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// RACK-TLP with SACK-based recovery and PRR
+
+void RackRecovery::on_sent(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) {
+    board_.on_send(seq, len, now_ms);
+    if (fast_recovery_) {
+        prr_out_ += len;
+        send_quota_ -= std::min(send_quota_, len);
+    }
+}
+
+// RFC 8985 §6.2 step 2, with step 3's reordering detection.
+void RackRecovery::on_delivered(const SentSegment& s, std::uint64_t now_ms) {
+    const auto rtt = static_cast<std::uint32_t>(now_ms - s.sent_ms);
+    // A retransmitted segment acknowledged sooner than the minimum RTT was acknowledged
+    // for its first transmission: no information on when the resend arrived.
+    if (s.ever_resent && rtt < min_rtt_ms_ && min_rtt_ms_ != UINT32_MAX) return;
+    if (!s.ever_resent) min_rtt_ms_ = std::min(min_rtt_ms_, rtt);
+    if (!rack_valid_ || s.sent_ms > rack_sent_ms_ || (s.sent_ms == rack_sent_ms_ && s.end() > rack_end_)) {
+        rack_sent_ms_ = s.sent_ms;
+        rack_end_ = s.end();
+        rack_rtt_ms_ = rtt;
+        rack_valid_ = true;
+    }
+    if (!s.ever_resent && s.end() < highest_delivered_) {
+        reordering_seen_ = true;
+        ++stats_.reordering;
+    }
+    highest_delivered_ = Seq32::max(highest_delivered_, s.end());
+}
+
+// §6.2 step 4.
+std::uint32_t RackRecovery::reorder_window(std::uint32_t srtt_ms) const {
+    if (!reordering_seen_ && (in_recovery() || board_.sacked_segments() >= kDupThresh)) return 0;
+    const std::uint32_t min_rtt = min_rtt_ms_ == UINT32_MAX ? 0 : min_rtt_ms_;
+    return std::min(min_rtt / 4, srtt_ms ? srtt_ms : min_rtt);
+}
+
+void RackRecovery::detect_losses(std::uint64_t now_ms, std::uint32_t srtt_ms) {
+    reorder_deadline_.reset();
+    if (!rack_valid_) return;
+    const std::uint32_t reo_wnd = reorder_window(srtt_ms);
+    std::uint64_t latest = 0;
+    for (SentSegment& s : board_.segments()) {
+        if (s.sacked || (s.lost && !s.resent)) continue;
+        const bool sent_before = s.sent_ms < rack_sent_ms_ || (s.sent_ms == rack_sent_ms_ && s.end() < rack_end_);
+        if (!sent_before) continue;
+        const std::uint64_t due = s.sent_ms + rack_rtt_ms_ + reo_wnd;
+        if (due <= now_ms) {
+            if (board_.mark_lost(s)) ++stats_.lost_segments;
+        } else {
+            latest = std::max(latest, due);
+        }
+    }
+    if (latest) reorder_deadline_ = latest;
+}
+
+AckVerdict RackRecovery::on_ack(const AckInput& ack, CongestionControl& cc) {
+    const AckContext& ctx = ack.ctx;
+    last_srtt_ms_ = ack.srtt_ms;
+    if (ack.acked > 0) probe_outstanding_ = false;  // the probe (or data after it) arrived
+    std::uint32_t delivered = ack.acked;
+    const auto note = [&](const SentSegment& s) { on_delivered(s, ack.now_ms); };
+    board_.on_cumulative_ack(ctx.una, note);
+    delivered += board_.on_sack(ack.sacks, ctx.una, ctx.max, note);
+    detect_losses(ack.now_ms, ack.srtt_ms);
+
+    if ((fast_recovery_ || loss_recovery_) && ctx.una >= recover_) {  // RFC 6675 §5: recovery ends
+        if (fast_recovery_) cc.on_exit_recovery(ctx.flight, ctx.smss);
+        fast_recovery_ = loss_recovery_ = false;
+    }
+    if (loss_recovery_ || (!fast_recovery_ && board_.lost_bytes() == 0)) {
+        if (ack.acked > 0) cc.on_ack(ack.acked, ctx.smss);  // slow start after an RTO, or plain growth
+        return {.wake = delivered > 0};
+    }
+    return react_to_losses(ctx, cc, delivered);
+}
+
+AckVerdict RackRecovery::react_to_losses(const AckContext& ctx, CongestionControl& cc, std::uint32_t delivered) {
+    AckVerdict v{.wake = true};
+    if (!fast_recovery_) {
+        if (board_.lost_bytes() == 0) return {};
+        fast_recovery_ = true;
+        recover_ = ctx.max;
+        cc.on_enter_recovery(ctx.flight, ctx.smss);
+        ssthresh_ = cc.ssthresh();
+        recover_fs_ = std::max(ctx.flight, ctx.smss);
+        prr_delivered_ = prr_out_ = 0;
+        v.recovery_started = true;
+    }
+    reduce(ctx, delivered);
+    return v;
+}
+
+// RFC 6937 §3.1 with PRR-SSRB: how much may go on this ACK.
+void RackRecovery::reduce(const AckContext& ctx, std::uint32_t delivered) {
+    prr_delivered_ += delivered;
+    const std::uint32_t pipe = board_.pipe(ctx.flight);
+    std::int64_t sndcnt;
+    if (pipe > ssthresh_) {
+        const std::uint64_t allowed = (prr_delivered_ * ssthresh_ + recover_fs_ - 1) / recover_fs_;
+        sndcnt = static_cast<std::int64_t>(allowed) - static_cast<std::int64_t>(prr_out_);
+    } else {
+        const std::int64_t unsent = static_cast<std::int64_t>(prr_delivered_) - static_cast<std::int64_t>(prr_out_);
+        const std::int64_t limit = std::max<std::int64_t>(unsent, delivered) + ctx.smss;
+        sndcnt = std::min<std::int64_t>(static_cast<std::int64_t>(ssthresh_) - pipe, limit);
+    }
+    // The first retransmission of a recovery always goes (Linux does the same).
+    if (prr_out_ == 0) sndcnt = std::max<std::int64_t>(sndcnt, ctx.smss);
+    send_quota_ = static_cast<std::uint32_t>(std::max<std::int64_t>(sndcnt, 0));
+}
+
+AckVerdict RackRecovery::on_reorder_timeout(const AckContext& ctx, std::uint64_t now_ms, CongestionControl& cc) {
+    detect_losses(now_ms, last_srtt_ms_);
+    if (loss_recovery_) return {.wake = true};
+    return react_to_losses(ctx, cc, 0);
+}
+
+// RFC 6675 §5.1 and RFC 8985 §6.3: every segment not SACKed is lost; slow start resends
+// them, SACKed ones never.
+void RackRecovery::on_rto(const AckContext& ctx, CongestionControl& cc) {
+    cc.on_rto(ctx.flight, ctx.smss);
+    const std::uint32_t before = board_.lost_bytes();
+    board_.mark_all_lost();
+    if (board_.lost_bytes() > before) ++stats_.lost_segments;
+    fast_recovery_ = false;
+    loss_recovery_ = true;
+    recover_ = ctx.max;
+    reorder_deadline_.reset();
+    probe_outstanding_ = false;
+}
+
+std::optional<Resend> RackRecovery::next_resend(const AckContext& ctx, std::uint32_t cwnd) {
+    SentSegment* s = board_.next_to_resend();
+    if (!s) return std::nullopt;
+    if (fast_recovery_ ? send_quota_ == 0 : board_.pipe(ctx.flight) >= cwnd) return std::nullopt;
+    return Resend{s->start, s->len};
+}
+
+std::uint32_t RackRecovery::send_room(const AckContext& ctx, std::uint32_t cwnd) const {
+    if (fast_recovery_) return send_quota_;
+    const std::uint32_t pipe = board_.pipe(ctx.flight);
+    return cwnd > pipe ? cwnd - pipe : 0;
+}
+
+// RFC 8985 §7.2: PTO = 2 SRTT (1 s before any sample), plus the worst-case delayed ACK
+// when one segment is outstanding, never beyond the RTO; none in recovery or while a
+// probe is unanswered.
+std::optional<std::uint32_t> RackRecovery::probe_timeout(const AckContext& ctx, std::uint32_t srtt_ms,
+                                                         std::uint32_t rto_ms) const {
+    if (in_recovery() || probe_outstanding_ || ctx.flight == 0) return std::nullopt;
+    std::uint32_t pto = srtt_ms ? 2 * srtt_ms : kInitialProbeMs;
+    if (ctx.flight <= ctx.smss) pto += kWorstCaseDelayedAckMs;
+    return std::min(pto, rto_ms);
+}
+
+void RackRecovery::on_probe_sent() {
+    probe_outstanding_ = true;
+    ++stats_.loss_probes;
+}
+
+std::optional<Resend> RackRecovery::last_segment() const {
+    const auto& segs = board_.segments();
+    if (segs.empty()) return std::nullopt;
+    return Resend{segs.back().start, segs.back().len};
+}
 
 }  // namespace ms::utcp

@@ -54,14 +54,14 @@ void Sender::on_sent(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) {
 }
 
 // RFC 9293 §3.8.6.2.1 and RFC 1122 §4.2.3.4.
-std::uint32_t Sender::len_to_send(std::uint32_t cwnd, std::uint32_t smss, bool nodelay, bool force,
+std::uint32_t Sender::len_to_send(std::uint32_t cwnd_room, std::uint32_t smss, bool nodelay, bool force,
                                   bool& with_fin) const {
     with_fin = false;
     if (fin_seq_ && vars_.nxt > *fin_seq_) return 0;  // our FIN is out: nothing follows it
     const std::uint32_t in_flight = flight();
     const std::size_t queued = buf_.size() - in_flight;
-    const std::uint32_t window = std::min(vars_.wnd, cwnd);
-    const std::uint32_t usable = window > in_flight ? window - in_flight : 0;
+    const std::uint32_t window_room = vars_.wnd > in_flight ? vars_.wnd - in_flight : 0;
+    const std::uint32_t usable = std::min(window_room, cwnd_room);
     const auto len = static_cast<std::uint32_t>(std::min<std::size_t>({queued, usable, smss}));
     const bool all_queued = len == queued;
     with_fin = fin_queued_ && all_queued;

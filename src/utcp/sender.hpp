@@ -54,8 +54,9 @@ public:
     void rewind() { vars_.nxt = vars_.una; }
 
     // How much new data may go now (0: hold back); sets `with_fin` if our FIN may follow.
-    // `force`: the SWS override timer fired (RFC 1122 §4.2.3.4).
-    [[nodiscard]] std::uint32_t len_to_send(std::uint32_t cwnd, std::uint32_t smss, bool nodelay, bool force,
+    // `cwnd_room`: the new bytes congestion control allows; `force`: the SWS override
+    // timer fired (RFC 1122 §4.2.3.4).
+    [[nodiscard]] std::uint32_t len_to_send(std::uint32_t cwnd_room, std::uint32_t smss, bool nodelay, bool force,
                                             bool& with_fin) const;
 
     // The application's end of the stream.

@@ -99,11 +99,19 @@ TEST_P(RandomLoss, TransferIsExactAndLossesAreRepaired) {
         EXPECT_GT(r.sender.retransmits, 0u) << "a lossy link must have cost retransmissions";
         EXPECT_GT(r.sender.fast_retransmits, 0u) << "some losses are repaired by fast retransmit";
     }
-    std::printf("    loss %.0f%%, %llu bytes: %.1f s virtual, %llu retransmits (%llu fast, %llu timeouts)\n",
+    if (c.loss <= 0.01 && c.bytes >= 100 * MB) {
+        // RACK-TLP repairs random loss without the RTO (issue 10: at most 2 per 1000 segments).
+        EXPECT_LE(r.sender.timeouts * 1000, 2 * r.sender.segments_out) << r.sender.timeouts << " RTOs";
+    }
+    std::printf("    loss %.0f%%, %llu bytes: %.1f s virtual, %llu segments, %llu retransmits (%llu recoveries, "
+                "%llu timeouts, %llu loss probes, %llu deemed lost)\n",
                 c.loss * 100, static_cast<unsigned long long>(c.bytes), static_cast<double>(r.virtual_ms) / 1000,
+                static_cast<unsigned long long>(r.sender.segments_out),
                 static_cast<unsigned long long>(r.sender.retransmits),
                 static_cast<unsigned long long>(r.sender.fast_retransmits),
-                static_cast<unsigned long long>(r.sender.timeouts));
+                static_cast<unsigned long long>(r.sender.timeouts),
+                static_cast<unsigned long long>(r.sender.loss_probes),
+                static_cast<unsigned long long>(r.sender.lost_segments));
     RecordProperty("virtual_ms", std::to_string(r.virtual_ms));
     RecordProperty("timeouts", std::to_string(r.sender.timeouts));
     RecordProperty("fast_retransmits", std::to_string(r.sender.fast_retransmits));

@@ -1,0 +1,84 @@
+#include "utcp/scoreboard.hpp"
+
+namespace ms::utcp {
+
+void Scoreboard::on_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) {
+    if (len == 0) return;
+    if (segs_.empty() || seq >= segs_.back().end()) {
+        segs_.push_back({.start = seq, .len = len, .sent_ms = now_ms});
+        return;
+    }
+    const Seq32 end = seq + len;
+    for (SentSegment& s : segs_) {
+        if (s.start >= end) break;
+        if (s.end() <= seq) continue;
+        s.sent_ms = now_ms;
+        s.ever_resent = true;
+        if (s.lost && !s.resent) {
+            s.resent = true;
+            resent_ += s.len;
+        }
+    }
+    // Past SND.MAX (a resend after an RTO that runs on into new data): new segments.
+    if (end > segs_.back().end()) {
+        const Seq32 from = segs_.back().end();
+        segs_.push_back({.start = from, .len = static_cast<std::uint32_t>(end - from), .sent_ms = now_ms});
+    }
+}
+
+bool Scoreboard::mark_lost(SentSegment& s) {
+    if (s.sacked) return false;
+    if (!s.lost) {
+        s.lost = true;
+        lost_ += s.len;
+        return true;
+    }
+    if (s.resent) {
+        s.resent = false;  // the retransmission is lost too: it goes again
+        resent_ -= s.len;
+    }
+    return false;
+}
+
+void Scoreboard::mark_all_lost() {
+    for (SentSegment& s : segs_) {
+        if (s.sacked) continue;
+        if (s.lost && s.resent) {
+            s.resent = false;
+            resent_ -= s.len;
+        } else if (!s.lost) {
+            s.lost = true;
+            lost_ += s.len;
+        }
+    }
+}
+
+SentSegment* Scoreboard::next_to_resend() {
+    if (lost_ == resent_) return nullptr;
+    for (SentSegment& s : segs_) {
+        if (s.lost && !s.resent) return &s;
+    }
+    return nullptr;
+}
+
+std::uint32_t Scoreboard::pipe(std::uint32_t flight) const {
+    const std::uint32_t left_out = sacked_ + lost_;
+    const std::uint32_t base = flight > left_out ? flight - left_out : 0;
+    return base + resent_;
+}
+
+void Scoreboard::forget(const SentSegment& s) {
+    if (s.sacked) {
+        sacked_ -= s.len;
+        --sacked_count_;
+    }
+    if (s.lost) lost_ -= s.len;
+    if (s.lost && s.resent) resent_ -= s.len;
+}
+
+void Scoreboard::clear() {
+    segs_.clear();
+    sacked_ = sacked_count_ = lost_ = resent_ = 0;
+}
+
+}  // namespace ms::utcp

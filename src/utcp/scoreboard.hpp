@@ -1,0 +1,117 @@
+// Contract: the sender's record of every segment in flight (RFC 6675 §3's scoreboard, as
+// RACK wants it, RFC 8985 §5.2): its sequence range, when it last went, and whether the
+// peer SACKed it, it is deemed lost, or its retransmission is in flight. Segments are
+// kept in sequence order from SND.UNA to SND.MAX, at most one per segment sent, so the
+// record is bounded by the send buffer. Counters of SACKed, lost and retransmitted bytes
+// give the pipe (RFC 6675 §4, Linux's packets_in_flight) without a walk.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <span>
+
+#include "utcp/seq.hpp"
+#include "wire/transport.hpp"
+
+namespace ms::utcp {
+
+struct SentSegment {
+    Seq32 start;
+    std::uint32_t len = 0;     // sequence space, FIN included
+    std::uint64_t sent_ms = 0; // the last transmission
+    bool sacked = false;
+    bool lost = false;         // deemed lost; stays so until acknowledged
+    bool resent = false;       // a retransmission since it was deemed lost is in flight
+    bool ever_resent = false;  // for RACK's spurious-sample filter and reordering detection
+    [[nodiscard]] Seq32 end() const { return start + len; }
+};
+
+class Scoreboard {
+public:
+    // A segment [seq, seq + len) went out at `now_ms`: new data is appended; a resend
+    // updates the segments it covers.
+    void on_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms);
+    // SND.UNA moved to `una`: forgets what it covers; calls `delivered` for each segment
+    // (or part) acknowledged that was not SACKed before.
+    template <class Delivered>
+    void on_cumulative_ack(Seq32 una, Delivered&& delivered);
+    // Marks the segments that `blocks` cover entirely as SACKed, ignoring blocks outside
+    // [una, max] (RFC 2018 §3 and RFC 2883: D-SACK blocks name old data); calls
+    // `delivered` for each newly SACKed segment. Returns the bytes newly SACKed.
+    template <class Delivered>
+    std::uint32_t on_sack(std::span<const wire::SackBlock> blocks, Seq32 una, Seq32 max, Delivered&& delivered);
+    // True if `s` was not deemed lost before (a lost retransmission goes again, uncounted).
+    bool mark_lost(SentSegment& s);
+    // Every segment not SACKed is lost (an RTO, RFC 6675 §5.1).
+    void mark_all_lost();
+    // The first lost segment whose retransmission is not in flight.
+    [[nodiscard]] SentSegment* next_to_resend();
+
+    // RFC 6675 §4 pipe: what is still in the network.
+    [[nodiscard]] std::uint32_t pipe(std::uint32_t flight) const;
+    [[nodiscard]] std::uint32_t sacked_bytes() const { return sacked_; }
+    [[nodiscard]] std::uint32_t sacked_segments() const { return sacked_count_; }
+    [[nodiscard]] std::uint32_t lost_bytes() const { return lost_; }
+    [[nodiscard]] std::deque<SentSegment>& segments() { return segs_; }
+    [[nodiscard]] const std::deque<SentSegment>& segments() const { return segs_; }
+    void clear();
+
+private:
+    void forget(const SentSegment& s);
+
+    std::deque<SentSegment> segs_;
+    std::uint32_t sacked_ = 0;
+    std::uint32_t sacked_count_ = 0;
+    std::uint32_t lost_ = 0;
+    std::uint32_t resent_ = 0;  // bytes of lost segments whose retransmission is in flight
+};
+
+template <class Delivered>
+void Scoreboard::on_cumulative_ack(Seq32 una, Delivered&& delivered) {
+    while (!segs_.empty() && segs_.front().start < una) {
+        SentSegment& s = segs_.front();
+        if (s.end() <= una) {
+            if (!s.sacked) delivered(s);
+            forget(s);
+            segs_.pop_front();
+            continue;
+        }
+        // Part of it is acknowledged (the peer took part of a segment): keep the rest.
+        const auto acked = static_cast<std::uint32_t>(una - s.start);
+        if (!s.sacked) delivered(s);
+        if (s.sacked) sacked_ -= acked;
+        if (s.lost) lost_ -= acked;
+        if (s.lost && s.resent) resent_ -= acked;
+        s.start = una;
+        s.len -= acked;
+        break;
+    }
+}
+
+template <class Delivered>
+std::uint32_t Scoreboard::on_sack(std::span<const wire::SackBlock> blocks, Seq32 una, Seq32 max, Delivered&& delivered) {
+    std::uint32_t newly = 0;
+    for (const wire::SackBlock& b : blocks) {
+        const Seq32 left(b.left);
+        const Seq32 right(b.right);
+        if (!(left < right) || left < una || right > max) continue;
+        for (SentSegment& s : segs_) {
+            if (s.start >= right) break;
+            if (s.sacked || s.start < left || s.end() > right) continue;
+            s.sacked = true;
+            sacked_ += s.len;
+            ++sacked_count_;
+            if (s.lost) {
+                lost_ -= s.len;
+                if (s.resent) resent_ -= s.len;
+                s.lost = s.resent = false;
+            }
+            newly += s.len;
+            delivered(s);
+        }
+    }
+    return newly;
+}
+
+}  // namespace ms::utcp
