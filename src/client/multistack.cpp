@@ -86,6 +86,7 @@ std::string Failure::message() const {
     static constexpr const char* names[] = {"switch not running", "permission denied", "address in use",
                                             "bad socket", "not attached", "already attached", "not found",
                                             "switch full", "busy", "limit reached", "no route", "unreachable", "protocol error",
+                                            "invalid option",
                                             "system error"};
     static_assert(std::size(names) == static_cast<std::size_t>(Error::system) + 1, "one name per Error");
     return std::string(names[static_cast<int>(error)]) + (detail.empty() ? "" : ": " + detail);

@@ -33,6 +33,7 @@ enum class Error {
     no_route,            // no route to the address through the switch's interface
     unreachable,         // the kernel could not resolve the next hop
     protocol,            // the daemon answered something we do not understand
+    invalid_option,      // an option names nothing known (a congestion control, say)
     system,              // a system call failed; see `detail`
 };
 

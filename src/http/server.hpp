@@ -9,8 +9,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "http/session.hpp"
+#include "utcp/congestion.hpp"
 #include "wire/bytes.hpp"
 
 namespace ms::http {
@@ -21,6 +24,8 @@ struct ServerConfig {
     std::uint16_t port = 80;
     Timeouts timeouts;
     std::uint64_t sweep_ms = 250;
+    std::string congestion{utcp::CongestionRegistry::kDefault};  // utcp: UTCP's, or one of the next
+    std::vector<std::pair<std::string, utcp::CongestionRegistry::Factory>> congestion_algorithms;  // utcp: the application's own
 };
 
 struct ServerStats {

@@ -113,6 +113,8 @@ private:
 std::unique_ptr<Server> make_utcp_server(const ServerConfig& config, FileCache& files, std::string& error) {
     utcp::LoopOptions options;
     options.address = config.address;
+    options.defaults.congestion = config.congestion;
+    options.congestion_algorithms = config.congestion_algorithms;
     auto loop = utcp::EventLoop::open(config.socket, options);
     if (!loop) {
         error = "multistackd at " + config.socket + ": " + loop.failure().message();

@@ -1,14 +1,34 @@
-// Contract: congestion control behind an interface (DESIGN §7), so that the algorithm is
-// chosen per connection at run time. The sender owns loss detection (duplicate ACKs,
-// recovery points, the RTO) and tells the algorithm what happened; the algorithm owns
-// cwnd and ssthresh. NewReno (RFC 5681 + RFC 6582) is the one implementation now.
+// Contract: congestion control behind an interface (DESIGN §7, issue 10), so that the
+// algorithm is chosen per connection at run time, and an application can bring its own.
+// Loss recovery (recovery.hpp) owns loss detection and tells the algorithm what happened,
+// with a sample of the ACK (bytes delivered, bytes in flight, the RTT, the time); the
+// algorithm owns cwnd and ssthresh. Built in: NewReno (RFC 5681, RFC 6582) and CUBIC
+// (RFC 9438) with HyStart++ (RFC 9406), the default as in Linux. Algorithms are made by
+// name from a CongestionRegistry that each stack owns; an application registers its own.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
+
+#include "utcp/seq.hpp"
 
 namespace ms::utcp {
+
+// What an ACK (or a timeout) tells the algorithm.
+struct CcSample {
+    std::uint64_t now_ms = 0;
+    std::uint32_t smss = 0;
+    std::uint32_t acked = 0;   // bytes newly delivered (acknowledged or SACKed)
+    std::uint32_t flight = 0;  // bytes outstanding: SND.MAX - SND.UNA
+    std::uint32_t rtt_ms = 0;  // an RTT sample from this ACK; 0: none
+    Seq32 una;                 // SND.UNA after the ACK
+    Seq32 max;                 // the highest sequence number sent
+};
 
 class CongestionControl {
 public:
@@ -16,25 +36,70 @@ public:
     [[nodiscard]] virtual std::string_view name() const = 0;
     [[nodiscard]] virtual std::uint32_t cwnd() const = 0;
     [[nodiscard]] virtual std::uint32_t ssthresh() const = 0;
-    // New data acknowledged outside recovery.
-    virtual void on_ack(std::uint32_t acked_bytes, std::uint32_t smss) = 0;
-    // Three duplicate ACKs: recovery starts with `flight` bytes outstanding.
-    virtual void on_enter_recovery(std::uint32_t flight, std::uint32_t smss) = 0;
-    // A duplicate ACK during recovery (one more segment has left the network).
-    virtual void on_dup_ack_in_recovery(std::uint32_t smss) = 0;
-    // An ACK that covers part but not all of the recovery point.
-    virtual void on_partial_ack(std::uint32_t acked_bytes, std::uint32_t smss) = 0;
-    // The ACK that covers the recovery point; `flight` is what is still outstanding.
-    virtual void on_exit_recovery(std::uint32_t flight, std::uint32_t smss) = 0;
-    // The retransmission timer expired with `flight` bytes outstanding.
-    virtual void on_rto(std::uint32_t flight, std::uint32_t smss) = 0;
+    // New data delivered outside recovery.
+    virtual void on_ack(const CcSample& s) = 0;
+    // A loss starts recovery: back off (set ssthresh; cwnd as fast recovery wants it).
+    virtual void on_enter_recovery(const CcSample& s) = 0;
+    // NewReno recovery (no SACK): a duplicate ACK means one more segment left the network.
+    virtual void on_dup_ack_in_recovery(const CcSample& s) = 0;
+    // NewReno recovery: an ACK that covers part but not all of the recovery point.
+    virtual void on_partial_ack(const CcSample& s) = 0;
+    // The ACK that covers the recovery point.
+    virtual void on_exit_recovery(const CcSample& s) = 0;
+    // The retransmission timer expired.
+    virtual void on_rto(const CcSample& s) = 0;
     // After an idle period longer than the RTO (RFC 5681 §4.1).
-    virtual void on_idle_restart(std::uint32_t smss) = 0;
+    virtual void on_idle_restart(const CcSample& s) = 0;
 };
 
-enum class CongestionAlgorithm { new_reno };
+// The shared part of loss-based algorithms: slow start (RFC 5681 §3.1, with byte
+// counting), fast recovery's window (RFC 5681 §3.2, RFC 6582 §3.2), the RTO's loss window
+// and the idle restart. An algorithm says how far it backs off and how it grows after
+// slow start. Public, so that an application's own algorithm can build on it.
+class LossBasedControl : public CongestionControl {
+public:
+    [[nodiscard]] std::uint32_t cwnd() const override { return cwnd_; }
+    [[nodiscard]] std::uint32_t ssthresh() const override { return ssthresh_; }
+    void on_ack(const CcSample& s) override;
+    void on_enter_recovery(const CcSample& s) override;
+    void on_dup_ack_in_recovery(const CcSample& s) override { cwnd_ += s.smss; }  // RFC 5681 §3.2 step 4
+    void on_partial_ack(const CcSample& s) override;
+    void on_exit_recovery(const CcSample& s) override;
+    void on_rto(const CcSample& s) override;
+    void on_idle_restart(const CcSample& s) override;
 
-[[nodiscard]] std::unique_ptr<CongestionControl> make_congestion_control(CongestionAlgorithm algorithm,
-                                                                         std::uint32_t smss);
+protected:
+    explicit LossBasedControl(std::uint32_t smss);
+    // The ssthresh after a loss (a recovery or an RTO).
+    [[nodiscard]] virtual std::uint32_t back_off(const CcSample& s) = 0;
+    // Congestion avoidance: grows cwnd_ for what `s` delivered.
+    virtual void grow(const CcSample& s) = 0;
+    // Slow start: grows cwnd_ by what was delivered (Linux's byte counting).
+    virtual void slow_start(const CcSample& s);
+
+    std::uint32_t cwnd_;
+    std::uint32_t ssthresh_ = 0xffffffff;  // RFC 5681 §3.1: arbitrarily high at first
+};
+
+// RFC 6928: an initial window of min(10*MSS, max(2*MSS, 14600)).
+[[nodiscard]] std::uint32_t initial_window(std::uint32_t smss);
+
+// Makes algorithms by name for one stack: "newreno" and "cubic" from the start.
+class CongestionRegistry {
+public:
+    using Factory = std::function<std::unique_ptr<CongestionControl>(std::uint32_t smss)>;
+    static constexpr std::string_view kDefault = "cubic";
+
+    CongestionRegistry();
+    // Adds an algorithm; false if the name is taken.
+    bool add(std::string name, Factory make);
+    // A new instance; null if no algorithm has the name.
+    [[nodiscard]] std::unique_ptr<CongestionControl> make(std::string_view name, std::uint32_t smss) const;
+    [[nodiscard]] bool has(std::string_view name) const { return factories_.find(name) != factories_.end(); }
+    [[nodiscard]] std::vector<std::string> names() const;
+
+private:
+    std::map<std::string, Factory, std::less<>> factories_;
+};
 
 }  // namespace ms::utcp

@@ -41,7 +41,7 @@ Connection::Connection(ConnectionHost& host, const Route& route, const ConnOptio
       local_mss_(local_mss),
       sender_(options.send_buffer),
       receiver_(options.recv_buffer, local_mss),
-      cc_(make_congestion_control(options.congestion, smss_)),
+      cc_(make_congestion(options.congestion)),
       recovery_(make_loss_recovery(false)),
       rtt_(options.min_rto_ms, options.max_rto_ms, 1000) {  // RFC 6298 §2.1: 1 s before any sample
     for (auto [t, kind] : {std::pair{&rtx_timer_, TimerKind::retransmit}, {&delack_timer_, TimerKind::delayed_ack},
@@ -84,7 +84,7 @@ void Connection::learn_peer_options(const Segment& syn) {
     const wire::TcpOptions& o = *syn.options;
     smss_ = std::min<std::uint16_t>(o.mss.value_or(536), local_mss_);
     smss_ = std::max<std::uint16_t>(smss_, 64);
-    cc_ = make_congestion_control(options_.congestion, smss_);
+    cc_ = make_congestion(options_.congestion);
     peer_window_scale_ = o.window_scale.has_value();
     if (peer_window_scale_) {
         sender_.set_window_shift(std::min<std::uint8_t>(*o.window_scale, 14));  // RFC 7323 §2.3: at most 14
@@ -219,11 +219,15 @@ bool Connection::check_ack(const Segment& seg, std::uint64_t now_ms) {
 }
 
 void Connection::process_ack(const Segment& seg, std::uint64_t now_ms) {
-    AckInput in{.now_ms = now_ms, .srtt_ms = rtt_.has_sample() ? rtt_.srtt() : 0};
+    AckInput in{.srtt_ms = rtt_.has_sample() ? rtt_.srtt() : 0};
+    std::uint32_t rtt_ms = 0;
     Acked acked;
     if (seg.ack > snd().una) {
         acked = sender_.on_new_ack(seg.ack);
-        if (const auto sample = rtt_sampler_.on_ack(seg.ack, now_ms)) take_rtt_sample(*sample);
+        if (const auto sample = rtt_sampler_.on_ack(seg.ack, now_ms)) {
+            take_rtt_sample(*sample);
+            rtt_ms = *sample;
+        }
         retransmits_in_row_ = 0;
         in.acked = acked.bytes;
     } else if (seg.ack == snd().una && is_duplicate_ack(seg)) {
@@ -232,7 +236,8 @@ void Connection::process_ack(const Segment& seg, std::uint64_t now_ms) {
     }
     if (sack_ok_ && seg.options) in.sacks = {seg.options->sack_blocks.data(), seg.options->sack_count};
     if (in.acked > 0 || in.duplicate || !in.sacks.empty()) {
-        in.ctx = ack_context();
+        in.ctx = ack_context(now_ms);
+        in.ctx.rtt_ms = rtt_ms;
         note_verdict(recovery_->on_ack(in, *cc_));
     }
     if (in.acked > 0) {
@@ -257,7 +262,22 @@ void Connection::take_rtt_sample(std::uint32_t ms) {
     recovery_->on_rtt_sample(ms);
 }
 
-AckContext Connection::ack_context() const { return {snd().una, snd().max, flight(), smss_}; }
+AckContext Connection::ack_context(std::uint64_t now_ms) const {
+    return {.una = snd().una, .max = snd().max, .flight = flight(), .smss = smss_, .now_ms = now_ms};
+}
+
+std::unique_ptr<CongestionControl> Connection::make_congestion(std::string_view name) const {
+    auto made = host_.congestion().make(name, smss_);
+    return made ? std::move(made) : host_.congestion().make(CongestionRegistry::kDefault, smss_);
+}
+
+bool Connection::set_congestion(std::string_view name) {
+    if (!host_.congestion().has(name)) return false;
+    options_.congestion = name;
+    cc_ = make_congestion(name);
+    wake();
+    return true;
+}
 
 // RFC 5681 §2: what counts as a duplicate ACK; recovery decides what it means.
 bool Connection::is_duplicate_ack(const Segment& seg) const {
@@ -451,7 +471,7 @@ void Connection::on_timer(TimerKind kind, std::uint64_t now_ms) {
                 case RtxMode::loss_probe:
                     loss_probe_due_ = true;
                     return wake();
-                case RtxMode::retransmit: return on_retransmit_timeout();
+                case RtxMode::retransmit: return on_retransmit_timeout(now_ms);
             }
             return;
         case TimerKind::delayed_ack:
@@ -463,14 +483,14 @@ void Connection::on_timer(TimerKind kind, std::uint64_t now_ms) {
 
 // RFC 6298 §5.4 to §5.7 and RFC 5681 §3.1: back off, shrink to one segment, and resend
 // from SND.UNA.
-void Connection::on_retransmit_timeout() {
+void Connection::on_retransmit_timeout(std::uint64_t now_ms) {
     const bool handshake = state_ == State::syn_sent || (state_ == State::syn_received && snd().una == snd().iss);
     const std::uint32_t limit = handshake ? options_.max_syn_retransmits : options_.max_retransmits;
     if (++retransmits_in_row_ > limit) return fail(ConnError::timed_out);
     ++stats_.timeouts;
     rtt_.back_off();
     rtt_sampler_.forget();  // Karn's rule
-    if (!handshake) recovery_->on_rto(ack_context(), *cc_);
+    if (!handshake) recovery_->on_rto(ack_context(now_ms), *cc_);
     if (handshake || recovery_->rewinds_on_rto()) sender_.rewind();
     wake();
 }
@@ -478,7 +498,7 @@ void Connection::on_retransmit_timeout() {
 // RACK's reorder timer (RFC 8985 §6.2 step 5): segments it waited for are now lost.
 void Connection::on_reorder_timeout(std::uint64_t now_ms) {
     rtx_mode_ = RtxMode::retransmit;
-    note_verdict(recovery_->on_reorder_timeout(ack_context(), now_ms, *cc_));
+    note_verdict(recovery_->on_reorder_timeout(ack_context(now_ms), *cc_));
     wake();
 }
 
@@ -570,7 +590,7 @@ bool Connection::emit_syn(SegmentSink& sink) {
 
 bool Connection::emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent) {
     for (;;) {
-        const AckContext ctx = ack_context();
+        const AckContext ctx = ack_context(now_ms);
         if (const auto resend = recovery_->next_resend(ctx, cc_->cwnd())) {
             if (!emit_resend(*resend, now_ms, sink)) return false;
             sent = true;
@@ -587,7 +607,7 @@ bool Connection::emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent) 
 
 bool Connection::emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t now_ms, SegmentSink& sink) {
     // RFC 5681 §4.1: after an idle period, restart from the initial window.
-    if (flight() == 0 && now_ms - sender_.last_send_ms() > rtt_.rto()) cc_->on_idle_restart(smss_);
+    if (flight() == 0 && now_ms - sender_.last_send_ms() > rtt_.rto()) cc_->on_idle_restart(ack_context(now_ms).sample(0));
     const std::size_t offset = flight();
     const bool last = offset + len == sender_.buffer().size();
     const Seq32 seq = snd().nxt;
@@ -719,11 +739,12 @@ void Connection::arm_timers(std::uint64_t now_ms) {
     if (flight() > 0) {
         RtxMode mode = RtxMode::retransmit;
         std::uint64_t at = now_ms + rtt_.rto();
-        const AckContext ctx = ack_context();
+        const AckContext ctx = ack_context(now_ms);
         if (const auto reorder = recovery_->reorder_deadline()) {
             mode = RtxMode::reorder;
             at = *reorder;
-        } else if (const auto pto = recovery_->probe_timeout(ctx, rtt_.has_sample() ? rtt_.srtt() : 0, rtt_.rto())) {
+        } else if (const auto pto = recovery_->probe_timeout(
+                       ctx, rtt_.has_sample() ? std::optional(rtt_.srtt()) : std::nullopt, rtt_.rto())) {
             mode = RtxMode::loss_probe;
             at = now_ms + *pto;
         }

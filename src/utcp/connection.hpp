@@ -20,6 +20,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "utcp/congestion.hpp"
@@ -62,7 +64,7 @@ struct ConnOptions {
     std::uint32_t send_buffer = 256 * 1024;
     std::uint32_t recv_buffer = 256 * 1024;
     bool sack = true;                       // RFC 2018: offer SACK, and use it if the peer does
-    CongestionAlgorithm congestion = CongestionAlgorithm::new_reno;
+    std::string congestion{CongestionRegistry::kDefault};  // a name in the stack's CongestionRegistry
 };
 
 // Events for the application, as bits; the stack delivers and clears them.
@@ -87,6 +89,8 @@ public:
     // events at the end of the batch, and reaps connections in TIME_WAIT or CLOSED.
     virtual void mark_dirty(Connection& c) = 0;
     virtual TimerWheel& timers() = 0;
+    // The algorithms ConnOptions::congestion may name.
+    [[nodiscard]] virtual const CongestionRegistry& congestion() const = 0;
     // RFC 5961 §7: a stack-wide budget of challenge ACKs per second.
     virtual bool challenge_ack_allowed(std::uint64_t now_ms) = 0;
     // RFC 9293 §3.10.7.1-style reset for an unacceptable segment (<SEQ=SEG.ACK><CTL=RST>).
@@ -135,6 +139,11 @@ public:
     void close();                                 // no more sends or reads; FIN
     void abort();                                 // RST now (§3.10.5)
     void set_options(const ConnOptions& options); // nodelay, RTO, ACK and keepalive knobs
+    // Switches to another congestion control algorithm, which starts afresh from the
+    // current window (as Linux's TCP_CONGESTION does); false if the stack has none of
+    // that name.
+    bool set_congestion(std::string_view name);
+    [[nodiscard]] std::string_view congestion_name() const { return cc_->name(); }
 
     [[nodiscard]] State state() const { return state_; }
     [[nodiscard]] const Route& route() const { return route_; }
@@ -211,7 +220,7 @@ private:
     void arm_timers(std::uint64_t now_ms);
 
     // Timers.
-    void on_retransmit_timeout();
+    void on_retransmit_timeout(std::uint64_t now_ms);
     void on_persist_timeout(std::uint64_t now_ms);
     void on_reorder_timeout(std::uint64_t now_ms);
     void note_verdict(const AckVerdict& v);
@@ -224,7 +233,10 @@ private:
     void finish();
     void wake() { host_.mark_dirty(*this); }
     void app_read();
-    [[nodiscard]] AckContext ack_context() const;
+    [[nodiscard]] AckContext ack_context(std::uint64_t now_ms) const;
+    // The algorithm `name` names, or the default if none does (names are checked where
+    // they come in: set_congestion, the application's flags).
+    [[nodiscard]] std::unique_ptr<CongestionControl> make_congestion(std::string_view name) const;
     void take_rtt_sample(std::uint32_t ms);
     [[nodiscard]] std::uint32_t flight() const { return sender_.flight(); }
     [[nodiscard]] bool synchronized() const;

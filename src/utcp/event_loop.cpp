@@ -51,6 +51,14 @@ client::Result<std::unique_ptr<EventLoop>> EventLoop::open(const std::string& so
     std::unique_ptr<EventLoop> loop(new EventLoop(std::move(control.value()), *port.value(), *address));
     loop->batch_ = std::max<std::uint32_t>(options.batch, 1);
     loop->start_stack(info.value(), options);
+    CongestionRegistry& algorithms = loop->stack().congestion();
+    for (auto& [name, make] : options.congestion_algorithms) algorithms.add(name, make);
+    if (!algorithms.has(options.defaults.congestion)) {
+        std::string known;
+        for (const std::string& name : algorithms.names()) known += (known.empty() ? "" : ", ") + name;
+        return client::Failure{client::Error::invalid_option,
+                               "no congestion control '" + options.defaults.congestion + "' (known: " + known + ")"};
+    }
     return loop;
 }
 

@@ -16,6 +16,8 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "client/multistack.hpp"
 #include "utcp/port_link.hpp"
@@ -26,7 +28,10 @@ namespace ms::utcp {
 struct LoopOptions {
     // The local IPv4 address; unset: the first IPv4 address of the switch's interface.
     std::optional<wire::IpAddr> address;
-    ConnOptions defaults;
+    ConnOptions defaults;               // defaults.congestion must name a known algorithm
+    // The application's own congestion control algorithms, added to the stack's registry
+    // before `defaults.congestion` is checked.
+    std::vector<std::pair<std::string, CongestionRegistry::Factory>> congestion_algorithms;
     std::uint32_t ring_slots = 1024;
     std::uint32_t batch = 256;          // frames taken from the rx ring per turn
     std::uint32_t time_wait_ms = 60'000;
@@ -34,7 +39,8 @@ struct LoopOptions {
 
 class EventLoop {
 public:
-    // Connects to multistackd at `socket_path` and attaches a port.
+    // Connects to multistackd at `socket_path` and attaches a port. Fails with
+    // invalid_option if defaults.congestion names no algorithm.
     static client::Result<std::unique_ptr<EventLoop>> open(const std::string& socket_path, LoopOptions options = {});
     ~EventLoop();
     EventLoop(const EventLoop&) = delete;

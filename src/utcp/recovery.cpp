@@ -10,8 +10,11 @@ namespace {
 constexpr std::uint32_t kDupThresh = 3;
 // RFC 8985 §7.2: the worst-case delayed-ACK time added to a lone segment's PTO.
 constexpr std::uint32_t kWorstCaseDelayedAckMs = 200;
-// RFC 8985 §6.2: an RTT before the first sample.
+// RFC 8985 §7.2: the PTO before the first RTT sample.
 constexpr std::uint32_t kInitialProbeMs = 1000;
+// Added to 2 SRTT, so that a PTO on a sub-millisecond path is not shorter than the
+// timer's granularity (Linux adds two jiffies).
+constexpr std::uint32_t kProbeSlackMs = 2;
 
 }  // namespace
 
@@ -36,12 +39,12 @@ void NewRenoRecovery::on_new_ack(const AckContext& ctx, std::uint32_t acked, Con
     dup_acks_ = 0;
     if (in_recovery_ && ctx.una >= recover_) {
         in_recovery_ = false;  // RFC 6582 §3.2 step 6: a full acknowledgment
-        cc.on_exit_recovery(ctx.flight, ctx.smss);
+        cc.on_exit_recovery(ctx.sample(acked));
     } else if (in_recovery_) {
-        cc.on_partial_ack(acked, ctx.smss);  // step 5: resend the next hole at once
+        cc.on_partial_ack(ctx.sample(acked));  // step 5: resend the next hole at once
         retransmit_una_ = true;
     } else {
-        cc.on_ack(acked, ctx.smss);
+        cc.on_ack(ctx.sample(acked));
     }
 }
 
@@ -49,20 +52,20 @@ void NewRenoRecovery::on_new_ack(const AckContext& ctx, std::uint32_t acked, Con
 // last recovery point.
 AckVerdict NewRenoRecovery::on_duplicate_ack(const AckContext& ctx, CongestionControl& cc) {
     if (in_recovery_) {
-        cc.on_dup_ack_in_recovery(ctx.smss);
+        cc.on_dup_ack_in_recovery(ctx.sample(0));
         return {.wake = true};
     }
     if (++dup_acks_ != kDupThresh || ctx.una <= recover_) return {};
     in_recovery_ = true;
     recover_ = ctx.max;
-    cc.on_enter_recovery(ctx.flight, ctx.smss);
+    cc.on_enter_recovery(ctx.sample(0));
     retransmit_una_ = true;
     ++stats_.lost_segments;
     return {.recovery_started = true, .wake = true};
 }
 
 void NewRenoRecovery::on_rto(const AckContext& ctx, CongestionControl& cc) {
-    cc.on_rto(ctx.flight, ctx.smss);
+    cc.on_rto(ctx.sample(0));
     in_recovery_ = false;
     retransmit_una_ = false;
     recover_ = ctx.max;
@@ -90,23 +93,23 @@ void RackRecovery::on_sent(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) {
 }
 
 // RFC 8985 §6.2 step 2, with step 3's reordering detection.
-void RackRecovery::on_delivered(const SentSegment& s, std::uint64_t now_ms) {
+std::uint32_t RackRecovery::on_delivered(const SentSegment& s, std::uint64_t now_ms) {
     const auto rtt = static_cast<std::uint32_t>(now_ms - s.sent_ms);
     // A retransmitted segment acknowledged sooner than the minimum RTT was acknowledged
     // for its first transmission: no information on when the resend arrived.
-    if (s.ever_resent && rtt < min_rtt_ms_ && min_rtt_ms_ != UINT32_MAX) return;
+    if (s.ever_resent && rtt < min_rtt_ms_ && min_rtt_ms_ != UINT32_MAX) return 0;
     if (!s.ever_resent) min_rtt_ms_ = std::min(min_rtt_ms_, rtt);
-    if (!rack_valid_ || s.sent_ms > rack_sent_ms_ || (s.sent_ms == rack_sent_ms_ && s.end() > rack_end_)) {
+    if (s.sent_order > rack_order_) {
         rack_sent_ms_ = s.sent_ms;
-        rack_end_ = s.end();
+        rack_order_ = s.sent_order;
         rack_rtt_ms_ = rtt;
-        rack_valid_ = true;
     }
     if (!s.ever_resent && s.end() < highest_delivered_) {
         reordering_seen_ = true;
         ++stats_.reordering;
     }
     highest_delivered_ = Seq32::max(highest_delivered_, s.end());
+    return rtt;
 }
 
 // §6.2 step 4.
@@ -118,13 +121,12 @@ std::uint32_t RackRecovery::reorder_window(std::uint32_t srtt_ms) const {
 
 void RackRecovery::detect_losses(std::uint64_t now_ms, std::uint32_t srtt_ms) {
     reorder_deadline_.reset();
-    if (!rack_valid_) return;
+    if (rack_order_ == 0) return;
     const std::uint32_t reo_wnd = reorder_window(srtt_ms);
     std::uint64_t latest = 0;
     for (SentSegment& s : board_.segments()) {
         if (s.sacked || (s.lost && !s.resent)) continue;
-        const bool sent_before = s.sent_ms < rack_sent_ms_ || (s.sent_ms == rack_sent_ms_ && s.end() < rack_end_);
-        if (!sent_before) continue;
+        if (s.sent_order >= rack_order_) continue;  // sent after the latest delivered one
         const std::uint64_t due = s.sent_ms + rack_rtt_ms_ + reo_wnd;
         if (due <= now_ms) {
             if (board_.mark_lost(s)) ++stats_.lost_segments;
@@ -136,21 +138,26 @@ void RackRecovery::detect_losses(std::uint64_t now_ms, std::uint32_t srtt_ms) {
 }
 
 AckVerdict RackRecovery::on_ack(const AckInput& ack, CongestionControl& cc) {
-    const AckContext& ctx = ack.ctx;
+    AckContext ctx = ack.ctx;
     last_srtt_ms_ = ack.srtt_ms;
     if (ack.acked > 0) probe_outstanding_ = false;  // the probe (or data after it) arrived
-    std::uint32_t delivered = ack.acked;
-    const auto note = [&](const SentSegment& s) { on_delivered(s, ack.now_ms); };
+    const auto note = [&](const SentSegment& s) {
+        if (const std::uint32_t rtt = on_delivered(s, ctx.now_ms)) ctx.rtt_ms = rtt;  // an RTT sample each ACK
+    };
+    // RFC 6937 §3: DeliveredData = the change in SND.UNA plus the change in SACKed bytes
+    // (data SACKed before and acknowledged now is not delivered twice).
+    const std::uint32_t sacked_before = board_.sacked_bytes();
     board_.on_cumulative_ack(ctx.una, note);
-    delivered += board_.on_sack(ack.sacks, ctx.una, ctx.max, note);
-    detect_losses(ack.now_ms, ack.srtt_ms);
+    board_.on_sack(ack.sacks, ctx.una, ctx.max, note);
+    const std::uint32_t delivered = ack.acked + board_.sacked_bytes() - sacked_before;
+    detect_losses(ctx.now_ms, ack.srtt_ms);
 
     if ((fast_recovery_ || loss_recovery_) && ctx.una >= recover_) {  // RFC 6675 §5: recovery ends
-        if (fast_recovery_) cc.on_exit_recovery(ctx.flight, ctx.smss);
+        if (fast_recovery_) cc.on_exit_recovery(ctx.sample(delivered));
         fast_recovery_ = loss_recovery_ = false;
     }
     if (loss_recovery_ || (!fast_recovery_ && board_.lost_bytes() == 0)) {
-        if (ack.acked > 0) cc.on_ack(ack.acked, ctx.smss);  // slow start after an RTO, or plain growth
+        if (delivered > 0) cc.on_ack(ctx.sample(delivered));  // slow start after an RTO, or plain growth
         return {.wake = delivered > 0};
     }
     return react_to_losses(ctx, cc, delivered);
@@ -162,7 +169,7 @@ AckVerdict RackRecovery::react_to_losses(const AckContext& ctx, CongestionContro
         if (board_.lost_bytes() == 0) return {};
         fast_recovery_ = true;
         recover_ = ctx.max;
-        cc.on_enter_recovery(ctx.flight, ctx.smss);
+        cc.on_enter_recovery(ctx.sample(delivered));
         ssthresh_ = cc.ssthresh();
         recover_fs_ = std::max(ctx.flight, ctx.smss);
         prr_delivered_ = prr_out_ = 0;
@@ -190,8 +197,8 @@ void RackRecovery::reduce(const AckContext& ctx, std::uint32_t delivered) {
     send_quota_ = static_cast<std::uint32_t>(std::max<std::int64_t>(sndcnt, 0));
 }
 
-AckVerdict RackRecovery::on_reorder_timeout(const AckContext& ctx, std::uint64_t now_ms, CongestionControl& cc) {
-    detect_losses(now_ms, last_srtt_ms_);
+AckVerdict RackRecovery::on_reorder_timeout(const AckContext& ctx, CongestionControl& cc) {
+    detect_losses(ctx.now_ms, last_srtt_ms_);
     if (loss_recovery_) return {.wake = true};
     return react_to_losses(ctx, cc, 0);
 }
@@ -199,7 +206,7 @@ AckVerdict RackRecovery::on_reorder_timeout(const AckContext& ctx, std::uint64_t
 // RFC 6675 §5.1 and RFC 8985 §6.3: every segment not SACKed is lost; slow start resends
 // them, SACKed ones never.
 void RackRecovery::on_rto(const AckContext& ctx, CongestionControl& cc) {
-    cc.on_rto(ctx.flight, ctx.smss);
+    cc.on_rto(ctx.sample(0));
     const std::uint32_t before = board_.lost_bytes();
     board_.mark_all_lost();
     if (board_.lost_bytes() > before) ++stats_.lost_segments;
@@ -226,11 +233,11 @@ std::uint32_t RackRecovery::send_room(const AckContext& ctx, std::uint32_t cwnd)
 // RFC 8985 §7.2: PTO = 2 SRTT (1 s before any sample), plus the worst-case delayed ACK
 // when one segment is outstanding, never beyond the RTO; none in recovery or while a
 // probe is unanswered.
-std::optional<std::uint32_t> RackRecovery::probe_timeout(const AckContext& ctx, std::uint32_t srtt_ms,
+std::optional<std::uint32_t> RackRecovery::probe_timeout(const AckContext& ctx, std::optional<std::uint32_t> srtt_ms,
                                                          std::uint32_t rto_ms) const {
     if (in_recovery() || probe_outstanding_ || ctx.flight == 0) return std::nullopt;
-    std::uint32_t pto = srtt_ms ? 2 * srtt_ms : kInitialProbeMs;
-    if (ctx.flight <= ctx.smss) pto += kWorstCaseDelayedAckMs;
+    std::uint32_t pto = srtt_ms ? 2 * *srtt_ms : kInitialProbeMs;
+    pto += ctx.flight <= ctx.smss ? kWorstCaseDelayedAckMs : kProbeSlackMs;
     return std::min(pto, rto_ms);
 }
 

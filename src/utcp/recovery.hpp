@@ -23,10 +23,18 @@ namespace ms::utcp {
 
 // What the sender knows when an ACK arrives, or a timer fires.
 struct AckContext {
-    Seq32 una;             // SND.UNA (after the ACK)
-    Seq32 max;             // the highest sequence number sent
-    std::uint32_t flight;  // bytes outstanding: SND.MAX - SND.UNA
-    std::uint32_t smss;
+    Seq32 una;                 // SND.UNA (after the ACK)
+    Seq32 max;                 // the highest sequence number sent
+    std::uint32_t flight = 0;  // bytes outstanding: SND.MAX - SND.UNA
+    std::uint32_t smss = 0;
+    std::uint64_t now_ms = 0;
+    std::uint32_t rtt_ms = 0;  // an RTT sample this ACK gave; 0: none
+
+    // What congestion control is told of `delivered` bytes.
+    [[nodiscard]] CcSample sample(std::uint32_t delivered) const {
+        return {.now_ms = now_ms, .smss = smss, .acked = delivered, .flight = flight, .rtt_ms = rtt_ms, .una = una,
+                .max = max};
+    }
 };
 
 struct AckInput {
@@ -34,7 +42,6 @@ struct AckInput {
     std::uint32_t acked = 0;   // bytes SND.UNA moved (SYN and FIN included)
     bool duplicate = false;    // a duplicate ACK (RFC 5681 §2)
     std::span<const wire::SackBlock> sacks;
-    std::uint64_t now_ms = 0;
     std::uint32_t srtt_ms = 0; // 0: no sample yet
 };
 
@@ -80,9 +87,11 @@ public:
 
     // RACK's reorder timer (RFC 8985 §6.2 step 5): when to look for losses again.
     [[nodiscard]] virtual std::optional<std::uint64_t> reorder_deadline() const { return std::nullopt; }
-    virtual AckVerdict on_reorder_timeout(const AckContext&, std::uint64_t, CongestionControl&) { return {}; }
-    // The tail loss probe's timeout (RFC 8985 §7.2), counted from `now_ms`, if one may be sent.
-    [[nodiscard]] virtual std::optional<std::uint32_t> probe_timeout(const AckContext&, std::uint32_t, std::uint32_t) const {
+    virtual AckVerdict on_reorder_timeout(const AckContext&, CongestionControl&) { return {}; }
+    // The tail loss probe's timeout (RFC 8985 §7.2) from now, if one may be sent; `srtt_ms`
+    // is empty before the first RTT sample.
+    [[nodiscard]] virtual std::optional<std::uint32_t> probe_timeout(const AckContext&, std::optional<std::uint32_t>,
+                                                                     std::uint32_t) const {
         return std::nullopt;
     }
     // The probe went (new data, or the last segment again).
@@ -121,7 +130,7 @@ private:
 // (RFC 6675) paced by PRR (RFC 6937).
 class RackRecovery final : public LossRecovery {
 public:
-    void start(Seq32 iss) override { recover_ = rack_end_ = highest_delivered_ = iss; }
+    void start(Seq32 iss) override { recover_ = highest_delivered_ = iss; }
     void on_sent(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) override;
     AckVerdict on_ack(const AckInput& ack, CongestionControl& cc) override;
     void on_rtt_sample(std::uint32_t ms) override { min_rtt_ms_ = std::min(min_rtt_ms_, ms); }
@@ -132,8 +141,8 @@ public:
     [[nodiscard]] bool in_recovery() const override { return fast_recovery_ || loss_recovery_; }
 
     [[nodiscard]] std::optional<std::uint64_t> reorder_deadline() const override { return reorder_deadline_; }
-    AckVerdict on_reorder_timeout(const AckContext& ctx, std::uint64_t now_ms, CongestionControl& cc) override;
-    [[nodiscard]] std::optional<std::uint32_t> probe_timeout(const AckContext& ctx, std::uint32_t srtt_ms,
+    AckVerdict on_reorder_timeout(const AckContext& ctx, CongestionControl& cc) override;
+    [[nodiscard]] std::optional<std::uint32_t> probe_timeout(const AckContext& ctx, std::optional<std::uint32_t> srtt_ms,
                                                              std::uint32_t rto_ms) const override;
     void on_probe_sent() override;
     [[nodiscard]] std::optional<Resend> last_segment() const override;
@@ -142,7 +151,8 @@ public:
 
 private:
     // RFC 8985 §6.2 step 2: the most recently sent segment that was delivered.
-    void on_delivered(const SentSegment& s, std::uint64_t now_ms);
+    // Returns the RTT it measured, 0 if none.
+    std::uint32_t on_delivered(const SentSegment& s, std::uint64_t now_ms);
     [[nodiscard]] std::uint32_t reorder_window(std::uint32_t srtt_ms) const;
     // §6.2 step 5: marks lost what was sent before the latest delivery by more than the
     // RTT and the reordering window; arms the reorder timer for the rest.
@@ -157,8 +167,7 @@ private:
     bool loss_recovery_ = false;  // after an RTO, until SND.MAX at the RTO is acknowledged
     // RACK (RFC 8985 §5.2).
     std::uint64_t rack_sent_ms_ = 0;
-    Seq32 rack_end_;
-    bool rack_valid_ = false;
+    std::uint64_t rack_order_ = 0;  // 0: nothing delivered yet
     std::uint32_t rack_rtt_ms_ = 0;
     std::uint32_t min_rtt_ms_ = UINT32_MAX;
     Seq32 highest_delivered_;      // RACK.fack

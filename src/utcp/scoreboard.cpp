@@ -5,7 +5,7 @@ namespace ms::utcp {
 void Scoreboard::on_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) {
     if (len == 0) return;
     if (segs_.empty() || seq >= segs_.back().end()) {
-        segs_.push_back({.start = seq, .len = len, .sent_ms = now_ms});
+        segs_.push_back({.start = seq, .len = len, .sent_ms = now_ms, .sent_order = ++sends_});
         return;
     }
     const Seq32 end = seq + len;
@@ -13,6 +13,7 @@ void Scoreboard::on_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) {
         if (s.start >= end) break;
         if (s.end() <= seq) continue;
         s.sent_ms = now_ms;
+        s.sent_order = ++sends_;
         s.ever_resent = true;
         if (s.lost && !s.resent) {
             s.resent = true;
@@ -22,7 +23,8 @@ void Scoreboard::on_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) {
     // Past SND.MAX (a resend after an RTO that runs on into new data): new segments.
     if (end > segs_.back().end()) {
         const Seq32 from = segs_.back().end();
-        segs_.push_back({.start = from, .len = static_cast<std::uint32_t>(end - from), .sent_ms = now_ms});
+        segs_.push_back(
+            {.start = from, .len = static_cast<std::uint32_t>(end - from), .sent_ms = now_ms, .sent_order = ++sends_});
     }
 }
 

@@ -20,6 +20,7 @@ struct SentSegment {
     Seq32 start;
     std::uint32_t len = 0;     // sequence space, FIN included
     std::uint64_t sent_ms = 0; // the last transmission
+    std::uint64_t sent_order = 0;  // the last transmission's place among all of the connection's sends
     bool sacked = false;
     bool lost = false;         // deemed lost; stays so until acknowledged
     bool resent = false;       // a retransmission since it was deemed lost is in flight
@@ -38,9 +39,9 @@ public:
     void on_cumulative_ack(Seq32 una, Delivered&& delivered);
     // Marks the segments that `blocks` cover entirely as SACKed, ignoring blocks outside
     // [una, max] (RFC 2018 §3 and RFC 2883: D-SACK blocks name old data); calls
-    // `delivered` for each newly SACKed segment. Returns the bytes newly SACKed.
+    // `delivered` for each newly SACKed segment.
     template <class Delivered>
-    std::uint32_t on_sack(std::span<const wire::SackBlock> blocks, Seq32 una, Seq32 max, Delivered&& delivered);
+    void on_sack(std::span<const wire::SackBlock> blocks, Seq32 una, Seq32 max, Delivered&& delivered);
     // True if `s` was not deemed lost before (a lost retransmission goes again, uncounted).
     bool mark_lost(SentSegment& s);
     // Every segment not SACKed is lost (an RTO, RFC 6675 §5.1).
@@ -65,6 +66,9 @@ private:
     std::uint32_t sacked_count_ = 0;
     std::uint32_t lost_ = 0;
     std::uint32_t resent_ = 0;  // bytes of lost segments whose retransmission is in flight
+    // Orders transmissions exactly: the clock's milliseconds cannot (RACK needs to know
+    // which of two segments sent in the same millisecond went last, RFC 8985 §6.1).
+    std::uint64_t sends_ = 0;
 };
 
 template <class Delivered>
@@ -90,8 +94,7 @@ void Scoreboard::on_cumulative_ack(Seq32 una, Delivered&& delivered) {
 }
 
 template <class Delivered>
-std::uint32_t Scoreboard::on_sack(std::span<const wire::SackBlock> blocks, Seq32 una, Seq32 max, Delivered&& delivered) {
-    std::uint32_t newly = 0;
+void Scoreboard::on_sack(std::span<const wire::SackBlock> blocks, Seq32 una, Seq32 max, Delivered&& delivered) {
     for (const wire::SackBlock& b : blocks) {
         const Seq32 left(b.left);
         const Seq32 right(b.right);
@@ -107,11 +110,9 @@ std::uint32_t Scoreboard::on_sack(std::span<const wire::SackBlock> blocks, Seq32
                 if (s.resent) resent_ -= s.len;
                 s.lost = s.resent = false;
             }
-            newly += s.len;
             delivered(s);
         }
     }
-    return newly;
 }
 
 }  // namespace ms::utcp

@@ -162,6 +162,9 @@ public:
     // ConnectionHost.
     void mark_dirty(Connection& c) override;
     TimerWheel& timers() override { return wheel_; }
+    [[nodiscard]] const CongestionRegistry& congestion() const override { return congestion_; }
+    // Where the application adds its own algorithms (before connections name them).
+    [[nodiscard]] CongestionRegistry& congestion() { return congestion_; }
     bool challenge_ack_allowed(std::uint64_t now_ms) override;
     void reply_rst(const Route& route, const Segment& seg) override;
 
@@ -188,6 +191,7 @@ private:
     StackConfig config_;
     Link& link_;
     TimerWheel wheel_;
+    CongestionRegistry congestion_;
     std::unordered_map<FourTuple, std::unique_ptr<Connection>, FourTupleHash> conns_;
     std::unordered_map<std::uint16_t, std::unique_ptr<Listener>> listeners_;
     std::unordered_map<std::uint16_t, UdpHandler*> udp_;

@@ -8,6 +8,13 @@
 namespace ms::utcp::test {
 namespace {
 
+// The NewReno figures of RFC 5681 and RFC 6582 (CUBIC, the default, backs off less).
+ScriptConfig newreno() {
+    ScriptConfig c;
+    c.options.congestion = "newreno";
+    return c;
+}
+
 TEST(Recovery, RetransmissionTimerBacksOffExponentially) {
     PacketScript s;
     s.run(kPassiveOpen);
@@ -117,7 +124,7 @@ std::string ten_segments_out() {
 }
 
 TEST(Recovery, ThreeDuplicateAcksTriggerFastRetransmitWithoutTimeout) {
-    PacketScript s;
+    PacketScript s(newreno());
     s.run(kPassiveOpen);
     s.run(ten_segments_out());
     // RFC 5681 §3.2: the third duplicate ACK resends the missing segment at once.
@@ -148,7 +155,7 @@ TEST(Recovery, ThreeDuplicateAcksTriggerFastRetransmitWithoutTimeout) {
 }
 
 TEST(Recovery, PartialAckResendsTheNextHoleAtOnce) {
-    PacketScript s;
+    PacketScript s(newreno());
     s.run(kPassiveOpen);
     s.run(ten_segments_out());
     s.run(R"(
@@ -175,7 +182,7 @@ TEST(Recovery, PartialAckResendsTheNextHoleAtOnce) {
 }
 
 TEST(Recovery, DuplicateAcksInRecoveryInflateTheWindow) {
-    PacketScript s;
+    PacketScript s(newreno());
     s.run(kPassiveOpen);
     s.run(ten_segments_out());
     s.run(R"(

@@ -177,7 +177,7 @@ app send 2920
 }
 
 // RFC 8985 §7: when the tail of a flight draws no ACK, a probe (the last segment again,
-// as there is no new data) goes after 2 SRTT, long before the RTO; its SACK reveals the
+// as there is no new data) goes after 2 SRTT (and 2 ms of timer slack), long before the RTO; its SACK reveals the
 // lost segment, which RACK then resends.
 TEST(Tlp, TailLossIsProbedBeforeTheRto) {
     PacketScript s;
@@ -187,7 +187,7 @@ app send 3000
 > . seq=1 len=1460
 > . seq=1461 len=1460
 > . seq=2921 len=80
-+19
++21
 > none
 +1
 > . seq=2921 len=80
@@ -222,7 +222,9 @@ app send 1000
 // PRR (RFC 6937): in recovery, what goes out follows what the peer delivers, in the
 // proportion ssthresh / RecoverFS (here 6570 / 13140: one byte for two), not a burst.
 TEST(Prr, RecoverySendsInProportionToWhatIsDelivered) {
-    PacketScript s;
+    ConnOptions newreno;
+    newreno.congestion = "newreno";  // its ssthresh is half the flight: round numbers
+    PacketScript s({.options = newreno});
     s.run(kSackOpenRtt10);
     s.run(R"(
 app send 20440

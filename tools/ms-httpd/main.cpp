@@ -8,6 +8,7 @@
 #include <csignal>
 #include <iostream>
 
+#include "cc/scalable.hpp"
 #include "http/server.hpp"
 
 namespace {
@@ -33,6 +34,9 @@ int main(int argc, char** argv) {
     app.add_option("--root", root, "directory of files to serve")->required();
     app.add_option("--idle-timeout", idle_s, "seconds a connection may stay idle")->capture_default_str();
     app.add_option("--header-timeout", header_s, "seconds a request's header may take (slowloris)")->capture_default_str();
+    app.add_option("--cc", config.congestion, "utcp: congestion control: cubic, newreno, or scalable (this program's own)")
+        ->envname("MULTISTACK_CC")
+        ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     if (!ms::wire::parse_endpoint(listen, config.address, config.port) || config.address.family != ms::wire::IpFamily::v4) {
         std::cerr << "ms-httpd: --listen wants an IPv4 ADDR:PORT, got " << listen << "\n";
@@ -42,6 +46,7 @@ int main(int argc, char** argv) {
         std::cerr << "ms-httpd: --transport utcp needs --socket PATH (multistackd's control socket)\n";
         return 2;
     }
+    config.congestion_algorithms.push_back(ms::tools::scalable_algorithm());
     config.timeouts = {static_cast<std::uint64_t>(idle_s * 1000), static_cast<std::uint64_t>(header_s * 1000)};
     try {
         ms::http::FileCache files(root);

@@ -2,7 +2,9 @@
 //
 //   utcp-echo --socket PATH --listen ADDR:PORT
 //       echoes every connection's bytes back; when the peer half-closes, finishes the
-//       echo and closes too. Runs until SIGINT/SIGTERM, then prints its counters as JSON.
+//       echo and closes too. Runs until SIGINT/SIGTERM, then prints its counters as JSON
+//       (with "tcp": the closed connections' segments, retransmits, RTOs, recoveries,
+//       loss probes and segments deemed lost, summed).
 //   utcp-echo --socket PATH --connect ADDR:PORT [--bytes N] [--connections K] [--half-close]
 //       opens K connections, sends N bytes of a known pseudo-random stream on each, and
 //       checks that exactly the same bytes come back (and their SHA-256). With
@@ -16,6 +18,7 @@
 #include <iostream>
 #include <vector>
 
+#include "cc/scalable.hpp"
 #include "utcp/event_loop.hpp"
 
 namespace {
@@ -37,9 +40,19 @@ public:
     void on_writable(Connection& c) override { pump(c); }
     void on_peer_closed(Connection& c) override { pump(c); }
     void on_error(Connection&, ms::utcp::ConnError e) override { ++errors[ms::utcp::to_string(e)]; }
-    void on_closed(Connection&) override { ++closed; }
+    void on_closed(Connection& c) override {
+        ++closed;
+        const ms::utcp::ConnStats st = c.stats();
+        tcp["segments_out"] = tcp.value("segments_out", 0ull) + st.segments_out;
+        tcp["retransmits"] = tcp.value("retransmits", 0ull) + st.retransmits;
+        tcp["timeouts"] = tcp.value("timeouts", 0ull) + st.timeouts;
+        tcp["recoveries"] = tcp.value("recoveries", 0ull) + st.fast_retransmits;
+        tcp["loss_probes"] = tcp.value("loss_probes", 0ull) + st.loss_probes;
+        tcp["lost_segments"] = tcp.value("lost_segments", 0ull) + st.lost_segments;
+    }
 
     std::uint64_t accepted = 0, closed = 0, echoed = 0;
+    nlohmann::json tcp = nlohmann::json::object();  // the closed connections' counters, summed
     std::map<std::string, std::uint64_t> errors;
 
 private:
@@ -159,7 +172,8 @@ int run_server(EventLoop& loop, std::uint16_t port) {
                        {"echoed_bytes", server.echoed},     {"errors", server.errors},
                        {"time_wait_reused", st.time_wait_reused}, {"syn_queue_full", st.syn_queue_full},
                        {"bad_checksum", st.bad_checksum},   {"malformed", st.malformed},
-                       {"no_connection", st.no_connection}, {"tx_ring_full", st.tx_ring_full}};
+                       {"no_connection", st.no_connection}, {"tx_ring_full", st.tx_ring_full},
+                       {"tcp", server.tcp}};
     std::cout << out.dump() << std::endl;
     return loop.daemon_gone() ? 1 : 0;
 }
@@ -207,7 +221,11 @@ int main(int argc, char** argv) {
     std::uint64_t bytes = 1 << 20;
     std::size_t connections = 1;
     bool half_close = false;
+    std::string congestion{ms::utcp::CongestionRegistry::kDefault};
     app.add_option("--socket", socket, "multistackd control socket")->required();
+    app.add_option("--cc", congestion, "congestion control: cubic, newreno, or scalable (this program's own)")
+        ->envname("MULTISTACK_CC")
+        ->capture_default_str();
     auto* l = app.add_option("--listen", listen, "serve: ADDR:PORT to claim and echo on");
     auto* c = app.add_option("--connect", connect, "client: ADDR:PORT of an echo server");
     l->excludes(c);
@@ -230,6 +248,8 @@ int main(int argc, char** argv) {
 
     ms::utcp::LoopOptions options;
     if (!listen.empty()) options.address = addr;
+    options.defaults.congestion = congestion;
+    options.congestion_algorithms.push_back(ms::tools::scalable_algorithm());
     auto loop = EventLoop::open(socket, options);
     if (!loop) {
         std::cerr << "utcp-echo: " << loop.failure().message() << "\n";
