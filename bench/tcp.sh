@@ -5,13 +5,23 @@
 # Reports goodput, CPU per byte (the server side's processes, and the whole system),
 # and connections per second. Writes bench/results/tcp.json and tcp.png. Needs root.
 #
+#
+# `bench/tcp.sh loss` runs the loss table instead (bench/tcp/loss.py): an echo server on
+# UTCP and on the kernel while a tc program drops 1, 3 and 5 % of the server's packets;
+# writes bench/results/tcp_loss.json.
+#
 # Usage: bench/tcp.sh [--bytes N] [--connections N] [--repeat N]
+#        bench/tcp.sh loss [--bytes N] [--repeat N] [--loss 1,3,5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ((EUID == 0)) || { echo "bench/tcp.sh needs root (namespaces, XDP)" >&2; exit 1; }
 
 bash scripts/setup.sh python3-matplotlib
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build --target multistackd ms-tcp-bench
+cmake --build build --target multistackd ms-tcp-bench utcp-echo ms-drop
 mkdir -p bench/results
+if [[ "${1:-}" == loss ]]; then
+  shift
+  exec /usr/bin/python3 bench/tcp/loss.py --build build --out bench/results/tcp_loss.json "$@"
+fi
 /usr/bin/python3 bench/tcp/run.py --build build --out bench/results/tcp.json "$@"
