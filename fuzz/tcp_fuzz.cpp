@@ -3,7 +3,9 @@
 // the input is a script of steps:
 //   segment  to the connection, to the listener (a fresh peer port), or raw bytes as a
 //            whole frame; flags, sequence and acknowledgment numbers (near the real
-//            ones or anywhere), window, options and payload all come from the input;
+//            ones or anywhere), window, options (MSS, window scale, timestamps, SACK
+//            blocks; the connection negotiated SACK and timestamps) and payload all come
+//            from the input;
 //   time     the clock moves on, firing timers;
 //   app      the application sends, reads, shuts down, closes or aborts.
 // Whatever happens, memory stays valid (the sanitizers watch), and every frame UTCP
@@ -93,7 +95,11 @@ struct Harness {
         ConnOptions o;
         o.send_buffer = o.recv_buffer = 16384;  // small, so that windows fill and wrap quickly
         stack.listen(80, nullptr, &o);
-        inject(40000, wire::TcpRepr{.seq = kPeerIsn, .flags = wire::tcpflag::syn, .window = 65535}, {});
+        // The peer offers SACK and timestamps, so that RACK-TLP, PAWS and RTTM run.
+        wire::TcpRepr syn{.seq = kPeerIsn, .flags = wire::tcpflag::syn, .window = 65535};
+        syn.options.sack_permitted = true;
+        syn.options.timestamps = wire::Timestamps{1, 0};
+        inject(40000, syn, {});
         inject(40000, wire::TcpRepr{.seq = kPeerIsn + 1, .ack = kOurIsn + 1, .flags = wire::tcpflag::ack, .window = 65535}, {});
     }
     static StackConfig config() {
@@ -131,6 +137,14 @@ void segment_step(Harness& h, Input& in) {
     tcp.ack = anywhere ? in.take<std::uint32_t>() : kOurIsn + 1 + static_cast<std::uint32_t>(ack_delta * 64);
     if (selector & 0x10) tcp.options.mss = in.take<std::uint16_t>();
     if (selector & 0x20) tcp.options.window_scale = in.take<std::uint8_t>();
+    if (selector & 0x40) {  // timestamps and SACK blocks, near our sequence space
+        tcp.options.timestamps = wire::Timestamps{in.take<std::uint32_t>(), in.take<std::uint32_t>()};
+        tcp.options.sack_count = static_cast<std::uint8_t>(in.take<std::uint8_t>() % 4);
+        for (std::uint8_t k = 0; k < tcp.options.sack_count; ++k) {
+            const auto left = kOurIsn + 1 + static_cast<std::uint32_t>(in.take<std::int16_t>() * 64);
+            tcp.options.sack_blocks[k] = {left, left + in.take<std::uint16_t>()};
+        }
+    }
     const wire::Bytes payload = in.bytes(in.take<std::uint16_t>() % 1400);
     const std::uint16_t port = (selector & 1) ? static_cast<std::uint16_t>(41000 + (selector >> 1 & 7)) : 40000;
     h.inject(port, tcp, payload);

@@ -22,8 +22,8 @@ const char* to_string(ConnError e) {
 
 namespace {
 
-// RFC 2018 §3: four blocks fill 34 of the 40 option bytes.
-constexpr std::size_t kMaxSackBlocks = 4;
+// RFC 7323 §3.2: the option and its two NOPs.
+constexpr std::uint32_t kTimestampOptionBytes = 12;
 
 // RFC 7323 §2.3: the smallest shift that lets the window field cover the buffer.
 std::uint8_t window_shift_for(std::size_t buffer) {
@@ -59,6 +59,8 @@ bool Connection::synchronized() const {
 // Opening (RFC 9293 §3.10.1 and §3.10.7.2)
 
 void Connection::open_active(Seq32 iss, std::uint64_t now_ms) {
+    now_ms_ = now_ms;
+    ts_.start(iss.value());
     sender_.start(iss);
     recovery_->start(iss);
     receiver_.set_window_shift(window_shift_for(receiver_.buffer().capacity()));
@@ -68,6 +70,8 @@ void Connection::open_active(Seq32 iss, std::uint64_t now_ms) {
 }
 
 void Connection::open_passive(const Segment& syn, Seq32 iss, std::uint64_t now_ms) {
+    now_ms_ = now_ms;
+    ts_.start(iss.value());
     sender_.start(iss);
     recovery_->start(iss);
     receiver_.start(syn.seq);
@@ -95,6 +99,7 @@ void Connection::learn_peer_options(const Segment& syn) {
     }
     receiver_.start_quick_acks(options_.quick_acks);
     sack_ok_ = options_.sack && o.sack_permitted;
+    if (options_.timestamps && o.timestamps) ts_.enable(o.timestamps->value);
     receiver_.use_sack(sack_ok_);
     recovery_ = make_loss_recovery(sack_ok_);
     recovery_->start(snd().iss);
@@ -104,6 +109,7 @@ void Connection::learn_peer_options(const Segment& syn) {
 // Segment arrival
 
 void Connection::on_segment(const Segment& in, std::uint64_t now_ms) {
+    now_ms_ = now_ms;
     ++stats_.segments_in;
     last_recv_ms_ = now_ms;
     keepalive_sent_ = 0;
@@ -121,6 +127,10 @@ void Connection::on_segment(const Segment& in, std::uint64_t now_ms) {
     // RFC 5961 §4.2: a SYN in a synchronised state draws a challenge ACK, whatever its
     // sequence number.
     if (seg.has(syn)) return send_challenge_ack(now_ms);
+    if (ts_.too_old(seg)) {  // RFC 7323 §5.3 R1: PAWS; acknowledged and dropped
+        ++stats_.paws_rejected;
+        return owe_ack();
+    }
     if (!receiver_.acceptable(seg)) {
         // §3.10.7.4 first check: answer with an ACK unless it is a RST. A zero window
         // still takes valid ACKs (the "special allowance").
@@ -131,6 +141,7 @@ void Connection::on_segment(const Segment& in, std::uint64_t now_ms) {
         if (zero_window_ack && check_ack(seg, now_ms)) process_ack(seg, now_ms);
         return;
     }
+    ts_.note(seg, last_ack_sent_);  // RFC 7323 §5.3 R3
     if (seg.has(rst)) return on_rst(seg, now_ms);
     if (!seg.has(ack)) return;  // §3.10.7.4 fifth check: drop a segment without ACK
     if (!check_ack(seg, now_ms)) return;
@@ -224,7 +235,10 @@ void Connection::process_ack(const Segment& seg, std::uint64_t now_ms) {
     Acked acked;
     if (seg.ack > snd().una) {
         acked = sender_.on_new_ack(seg.ack);
-        if (const auto sample = rtt_sampler_.on_ack(seg.ack, now_ms)) {
+        // RFC 7323 §4: with timestamps every ACK of new data is a sample, retransmissions
+        // included (the echo says which transmission arrived); else Karn's one at a time.
+        const auto sample = ts_.enabled() ? ts_.rtt(seg, now_ms) : rtt_sampler_.on_ack(seg.ack, now_ms);
+        if (sample) {
             take_rtt_sample(*sample);
             rtt_ms = *sample;
         }
@@ -463,6 +477,7 @@ void Connection::set_options(const ConnOptions& o) {
 // Timers
 
 void Connection::on_timer(TimerKind kind, std::uint64_t now_ms) {
+    now_ms_ = now_ms;
     switch (kind) {
         case TimerKind::retransmit:
             switch (rtx_mode_) {
@@ -537,6 +552,7 @@ void Connection::on_idle_timeout(std::uint64_t now_ms) {
 // Output
 
 bool Connection::output(std::uint64_t now_ms, SegmentSink& sink) {
+    now_ms_ = now_ms;
     if (rst_due_) return emit_rst(sink);
     if (state_ == State::closed) return true;
     if (state_ == State::time_wait) return !receiver_.ack_due() || emit_ack(sink);
@@ -570,8 +586,10 @@ OutSegment Connection::header(Seq32 seq, std::uint8_t flags, Sacks sacks) {
         o.ack = rcv().nxt;
     }
     o.wnd = receiver_.advertise_window(user_closed_);
+    if (o.flags & ack) last_ack_sent_ = o.ack;
+    if (ts_.enabled() && !(o.flags & rst)) o.options.timestamps = ts_.stamp(now_ms_);  // RFC 7323 §3.2
     const bool report = (o.flags & ack) && sacks == Sacks::report;
-    if (report) receiver_.fill_sack(o.options, kMaxSackBlocks);
+    if (report) receiver_.fill_sack(o.options, max_sack_blocks());
     receiver_.on_ack_sent(report);
     disarm(delack_timer_);
     return o;
@@ -584,6 +602,8 @@ bool Connection::emit_syn(SegmentSink& sink) {
     if (state_ == State::syn_sent || peer_window_scale_) o.options.window_scale = rcv().wnd_shift;
     // RFC 2018 §2: offer SACK in a SYN; in a SYN,ACK only if the peer offered it.
     o.options.sack_permitted = options_.sack && (state_ == State::syn_sent || sack_ok_);
+    // RFC 7323 §3.2: offer timestamps in a SYN (TSecr 0); in a SYN,ACK only if the peer did.
+    if (options_.timestamps && (state_ == State::syn_sent || ts_.enabled())) o.options.timestamps = ts_.stamp(now_ms_);
     o.wnd = receiver_.syn_window(state_ == State::syn_received);
     return sink.emit(route_, o);
 }
@@ -652,8 +672,9 @@ bool Connection::emit_loss_probe(std::uint64_t now_ms, SegmentSink& sink) {
 }
 
 std::uint32_t Connection::payload_room() const {
-    const std::size_t blocks = receiver_.sack_block_count(kMaxSackBlocks);
-    return smss_ - static_cast<std::uint32_t>(blocks ? 4 + 8 * blocks : 0);
+    const std::size_t blocks = receiver_.sack_block_count(max_sack_blocks());
+    const std::uint32_t options = (ts_.enabled() ? kTimestampOptionBytes : 0) + static_cast<std::uint32_t>(blocks ? 4 + 8 * blocks : 0);
+    return smss_ - options;
 }
 
 bool Connection::window_update_due() const { return receiving() && receiver_.window_update_due(); }

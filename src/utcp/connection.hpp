@@ -32,6 +32,7 @@
 #include "utcp/segment.hpp"
 #include "utcp/sender.hpp"
 #include "utcp/timer_wheel.hpp"
+#include "utcp/timestamps.hpp"
 
 namespace ms::utcp {
 
@@ -64,6 +65,7 @@ struct ConnOptions {
     std::uint32_t send_buffer = 256 * 1024;
     std::uint32_t recv_buffer = 256 * 1024;
     bool sack = true;                       // RFC 2018: offer SACK, and use it if the peer does
+    bool timestamps = true;                 // RFC 7323 §3: offer timestamps, and use them if the peer does
     std::string congestion{CongestionRegistry::kDefault};  // a name in the stack's CongestionRegistry
 };
 
@@ -105,6 +107,7 @@ struct ConnStats {
     std::uint64_t dup_acks_in = 0, out_of_order = 0, ooo_dropped = 0;
     std::uint64_t challenge_acks = 0, window_probes = 0, keepalive_probes = 0;
     std::uint64_t lost_segments = 0, loss_probes = 0, reordering = 0;  // loss recovery (recovery.hpp)
+    std::uint64_t paws_rejected = 0;  // RFC 7323 §5: segments older than TS.Recent
 };
 
 class Connection {
@@ -162,6 +165,7 @@ public:
     [[nodiscard]] std::uint16_t send_mss() const { return smss_; }
     [[nodiscard]] bool in_recovery() const { return recovery_->in_recovery(); }
     [[nodiscard]] bool sack_enabled() const { return sack_ok_; }
+    [[nodiscard]] bool timestamps_enabled() const { return ts_.enabled(); }
     [[nodiscard]] std::uint8_t take_events() { return std::exchange(events_, 0); }
     [[nodiscard]] std::uint8_t pending_events() const { return events_; }
 
@@ -213,6 +217,8 @@ private:
     [[nodiscard]] bool window_update_due() const;
     // Payload bytes a segment may carry: the MSS less the options it will carry (RFC 9293 §3.7.1).
     [[nodiscard]] std::uint32_t payload_room() const;
+    // SACK blocks that fit beside the other options: 4, or 3 with timestamps (RFC 2018 §3).
+    [[nodiscard]] std::size_t max_sack_blocks() const { return ts_.enabled() ? 3 : 4; }
     // Whether a segment reports SACK blocks: an ACK point of a batch does not.
     enum class Sacks : std::uint8_t { report, omit };
     [[nodiscard]] OutSegment header(Seq32 seq, std::uint8_t flags, Sacks sacks = Sacks::report);
@@ -259,6 +265,9 @@ private:
     std::uint16_t smss_ = 536; // RFC 9293 §3.7.1: the default when the peer sends no MSS
     bool peer_window_scale_ = false;
     bool sack_ok_ = false;     // both SYNs carried SACK-permitted (RFC 2018 §2)
+    TimestampOption ts_;       // RFC 7323 §3-5
+    Seq32 last_ack_sent_;      // Last.ACK.sent (RFC 7323 §4.3)
+    std::uint64_t now_ms_ = 0; // the time of the call in progress (segments carry it as TSval)
 
     Sender sender_;
     Receiver receiver_;

@@ -185,6 +185,10 @@ void PacketScript::inject(const Line& line, bool flush) {
     if (line.has("mss")) tcp.options.mss = static_cast<std::uint16_t>(line.number_of("mss"));
     if (line.has("ws")) tcp.options.window_scale = static_cast<std::uint8_t>(line.number_of("ws"));
     tcp.options.sack_permitted = line.flag("sackok");
+    if (line.has("tsval")) {
+        tcp.options.timestamps = wire::Timestamps{static_cast<std::uint32_t>(line.number_of("tsval")),
+                                                  static_cast<std::uint32_t>(line.has("tsecr") ? line.number_of("tsecr") : 0)};
+    }
     if (line.has("sack")) {
         const auto blocks = line.sack_of(our_isn_);
         ASSERT_LE(blocks.size(), 4u);
@@ -247,6 +251,15 @@ void PacketScript::expect(const Line& line) {
     }
     if (line.flag("sackok")) {
         EXPECT_TRUE(tcp->options().sack_permitted) << "SACK-permitted missing";
+    }
+    if (line.flag("ts") || line.has("tsecr")) {
+        EXPECT_TRUE(tcp->options().timestamps.has_value()) << "timestamps missing";
+    }
+    if (line.has("tsecr") && tcp->options().timestamps) {
+        EXPECT_EQ(tcp->options().timestamps->echo_reply, line.number_of("tsecr")) << "TSecr";
+    }
+    if (line.flag("nots")) {
+        EXPECT_FALSE(tcp->options().timestamps.has_value()) << "timestamps present";
     }
     if (line.flag("nosackok")) {
         EXPECT_FALSE(tcp->options().sack_permitted) << "SACK-permitted present";

@@ -2,11 +2,12 @@
 // script drives one Stack over a MemoryLink, as the remote peer and as the local
 // application, one command per line:
 //
-//   < FLAGS [seq=N] [ack=N] [win=N] [len=N] [mss=N] [ws=N] [sackok] [sack=L-R,...]
+//   < FLAGS [seq=N] [ack=N] [win=N] [len=N] [mss=N] [ws=N] [sackok] [sack=L-R,...] [tsval=N [tsecr=N]]
 //                                       inject a segment, then flush
 //   << FLAGS ...                        inject without flushing (the batch goes on)
 //   > FLAGS [seq=N] [ack=N] [win=N] [len=N] [mss=N] [ws=N] [nows] [sackok] [nosackok]
-//           [sack=L-R,...] [nosack]     expect the next segment sent (sack: exactly these blocks)
+//           [sack=L-R,...] [nosack] [ts] [tsecr=N] [nots]
+//                                       expect the next segment sent (sack: exactly these blocks)
 //   > none                              expect that nothing more was sent
 //   +N                                  advance the clock N ms (timers fire), then flush
 //   flush                               end the batch

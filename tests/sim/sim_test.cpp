@@ -57,16 +57,18 @@ TEST(SingleLoss, IsRepairedByFastRetransmitWithoutTimeout) {
     EXPECT_EQ(r.sender.retransmits, 1u) << "only the lost segment is sent again";
 }
 
-TEST(SingleLoss, OfTheLastSegmentNeedsTheRetransmissionTimer) {
-    // 10 segments of data then the FIN: drop the last data segment, after which no
-    // duplicate ACKs can come (only the FIN follows, which makes one).
+TEST(SingleLoss, OfTheLastSegmentIsRepairedByTheLossProbe) {
+    // 10 segments of data (1448 bytes each beside the timestamps) then the FIN: drop the
+    // last data segment. No later segment can reveal the loss; the tail loss probe does
+    // (RFC 8985 §7), long before the RTO.
     LinkConfig a_to_b = faults(0, 1);
-    a_to_b.drop = {11};  // SYN is frame 1, the handshake ACK frame 2, data 3..12
+    a_to_b.drop = {12};  // SYN is frame 1, the handshake ACK frame 2, data 3..12
     Simulation sim(a_to_b, faults(0, 1));
-    const TransferResult r = transfer(sim, 10 * 1460, 60'000);
-    expect_exact(r, 10 * 1460);
-    EXPECT_EQ(r.sender.fast_retransmits, 0u);
-    EXPECT_EQ(r.sender.timeouts, 1u);
+    const TransferResult r = transfer(sim, 10 * 1448, 60'000);
+    expect_exact(r, 10 * 1448);
+    EXPECT_EQ(r.sender.loss_probes, 1u);
+    EXPECT_EQ(r.sender.timeouts, 0u);
+    EXPECT_EQ(r.sender.retransmits, 1u);
 }
 
 TEST(SingleLoss, OfAnAckIsCoveredByTheNextAck) {
