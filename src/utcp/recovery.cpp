@@ -55,7 +55,7 @@ AckVerdict NewRenoRecovery::on_duplicate_ack(const AckContext& ctx, CongestionCo
         cc.on_dup_ack_in_recovery(ctx.sample(0));
         return {.wake = true};
     }
-    if (++dup_acks_ != kDupThresh || ctx.una <= recover_) return {};
+    if (++dup_acks_ != kDupThresh || ctx.una <= recover_) return {.wake = dup_acks_ < kDupThresh};  // RFC 3042
     in_recovery_ = true;
     recover_ = ctx.max;
     cc.on_enter_recovery(ctx.sample(0));
@@ -77,8 +77,11 @@ std::optional<Resend> NewRenoRecovery::next_resend(const AckContext& ctx, std::u
     return Resend{ctx.una, UINT32_MAX};
 }
 
+// RFC 3042 limited transmit: the first two duplicate ACKs each let one new segment go
+// beyond cwnd, so that a small window still draws the third duplicate ACK.
 std::uint32_t NewRenoRecovery::send_room(const AckContext& ctx, std::uint32_t cwnd) const {
-    return cwnd > ctx.flight ? cwnd - ctx.flight : 0;
+    const std::uint32_t limit = cwnd + (in_recovery_ ? 0 : std::min(dup_acks_, 2u) * ctx.smss);
+    return limit > ctx.flight ? limit - ctx.flight : 0;
 }
 
 // ---------------------------------------------------------------------------------------

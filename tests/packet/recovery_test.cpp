@@ -154,6 +154,38 @@ TEST(Recovery, ThreeDuplicateAcksTriggerFastRetransmitWithoutTimeout) {
     EXPECT_EQ(s.conn()->cwnd(), 2920u) << "RFC 6582 step 6: min(ssthresh, max(FlightSize, SMSS) + SMSS)";
 }
 
+// RFC 3042: the first two duplicate ACKs each release one new segment beyond cwnd (10
+// segments at first); the third starts fast retransmit.
+TEST(Recovery, LimitedTransmitSendsANewSegmentOnEachOfTwoDuplicateAcks) {
+    PacketScript s(newreno());
+    s.run(kActiveOpen);
+    s.run(R"(
+app nodelay on
+app send 20000
+> . seq=1 len=1460
+> . seq=1461 len=1460
+> . seq=2921 len=1460
+> . seq=4381 len=1460
+> . seq=5841 len=1460
+> . seq=7301 len=1460
+> . seq=8761 len=1460
+> . seq=10221 len=1460
+> . seq=11681 len=1460
+> . seq=13141 len=1460
+> none
+< . seq=1 ack=1461 win=65535
+> . seq=14601 len=1460
+> . seq=16061 len=1460
+< . seq=1 ack=1461 win=65535
+> . seq=17521 len=1460
+< . seq=1 ack=1461 win=65535
+> . seq=18981 len=1020
+< . seq=1 ack=1461 win=65535
+> . seq=1461 len=1460
+)");
+    EXPECT_EQ(s.conn()->stats().fast_retransmits, 1u);
+}
+
 TEST(Recovery, PartialAckResendsTheNextHoleAtOnce) {
     PacketScript s(newreno());
     s.run(kPassiveOpen);
