@@ -127,25 +127,26 @@ TEST(Recovery, ThreeDuplicateAcksTriggerFastRetransmitWithoutTimeout) {
     PacketScript s(newreno());
     s.run(kPassiveOpen);
     s.run(ten_segments_out());
-    // RFC 5681 §3.2: the third duplicate ACK resends the missing segment at once.
+    // RFC 5681 §3.2: the third duplicate ACK resends the missing segment at once (the
+    // first two each let a new segment go, RFC 3042).
     s.run(R"(
 < . seq=1 ack=1461 win=512
-> none
+> . seq=17521 len=1460
 < . seq=1 ack=1461 win=512
-> none
+> . seq=18981 len=1460
 < . seq=1 ack=1461 win=512
 > . seq=1461 len=1460
 > none
 )");
     EXPECT_TRUE(s.conn()->in_recovery());
-    // RFC 6582 §3.2 step 2: ssthresh = FlightSize / 2 = 16060 / 2, cwnd = ssthresh + 3 MSS.
-    EXPECT_EQ(s.conn()->ssthresh(), 8030u);
-    EXPECT_EQ(s.conn()->cwnd(), 8030u + 3 * 1460);
+    // RFC 6582 §3.2 step 2: ssthresh = FlightSize / 2 = 18980 / 2, cwnd = ssthresh + 3 MSS.
+    EXPECT_EQ(s.conn()->ssthresh(), 9490u);
+    EXPECT_EQ(s.conn()->cwnd(), 9490u + 3 * 1460);
     // Everything arrives once the hole is filled: recovery ends, no timeout ever fired.
     s.run(R"(
-< . seq=1 ack=17521 win=512
-> . seq=17521 len=1460
-> . seq=18981 len=1460
+< . seq=1 ack=20441 win=512
+> . seq=20441 len=1460
+> . seq=21901 len=1460
 > none
 )");
     EXPECT_FALSE(s.conn()->in_recovery());
@@ -192,7 +193,9 @@ TEST(Recovery, PartialAckResendsTheNextHoleAtOnce) {
     s.run(ten_segments_out());
     s.run(R"(
 < . seq=1 ack=1461 win=512
+> . seq=17521 len=1460
 < . seq=1 ack=1461 win=512
+> . seq=18981 len=1460
 < . seq=1 ack=1461 win=512
 > . seq=1461 len=1460
 # The retransmission fills the first hole; the fourth segment is missing too.
@@ -201,12 +204,12 @@ TEST(Recovery, PartialAckResendsTheNextHoleAtOnce) {
 > none
 )");
     // RFC 6582 §3.2 step 5: deflate by the 2920 bytes acknowledged, add one MSS back.
-    EXPECT_EQ(s.conn()->cwnd(), 8030u + 3 * 1460 - 2920 + 1460);
+    EXPECT_EQ(s.conn()->cwnd(), 9490u + 3 * 1460 - 2920 + 1460);
     EXPECT_TRUE(s.conn()->in_recovery());
     s.run(R"(
-< . seq=1 ack=17521 win=512
-> . seq=17521 len=1460
-> . seq=18981 len=1460
+< . seq=1 ack=20441 win=512
+> . seq=20441 len=1460
+> . seq=21901 len=1460
 )");
     EXPECT_FALSE(s.conn()->in_recovery());
     EXPECT_EQ(s.conn()->stats().timeouts, 0u);
@@ -219,16 +222,18 @@ TEST(Recovery, DuplicateAcksInRecoveryInflateTheWindow) {
     s.run(ten_segments_out());
     s.run(R"(
 < . seq=1 ack=1461 win=512
+> . seq=17521 len=1460
 < . seq=1 ack=1461 win=512
+> . seq=18981 len=1460
 < . seq=1 ack=1461 win=512
 > . seq=1461 len=1460
 )");
-    // cwnd 12410 against 16060 in flight: three more duplicates (4380 more) let
-    // 730 bytes of new data go, which is less than a segment: SWS avoidance holds it.
-    // A fourth lets a whole segment go.
+    // cwnd 13870 against 18980 in flight (two segments went by limited transmit): four
+    // more duplicates (5840 more) let 730 bytes of new data go, which is less than a
+    // segment: SWS avoidance holds it. A fifth lets a whole segment go.
     std::string more;
-    for (int k = 0; k < 4; ++k) more += "< . seq=1 ack=1461 win=512\n";
-    more += "> . seq=17521 len=1460\n> none\n";
+    for (int k = 0; k < 5; ++k) more += "< . seq=1 ack=1461 win=512\n";
+    more += "> . seq=20441 len=1460\n> none\n";
     s.run(more);
 }
 
