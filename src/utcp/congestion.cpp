@@ -184,6 +184,12 @@ void LossBasedControl::on_rto(const CcSample& s) {
     cwnd_ = s.smss;
 }
 
+// RFC 3168 §6.1.2: cwnd and ssthresh as after a loss, but no fast-recovery inflation.
+void LossBasedControl::on_ecn(const CcSample& s) {
+    ssthresh_ = back_off(s);
+    cwnd_ = std::max(ssthresh_, s.smss);
+}
+
 void LossBasedControl::on_idle_restart(const CcSample& s) { cwnd_ = std::min(cwnd_, initial_window(s.smss)); }
 
 CongestionRegistry::CongestionRegistry() {

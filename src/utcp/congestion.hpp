@@ -48,6 +48,9 @@ public:
     virtual void on_exit_recovery(const CcSample& s) = 0;
     // The retransmission timer expired.
     virtual void on_rto(const CcSample& s) = 0;
+    // The peer echoed Congestion Experienced (RFC 3168 §6.1.2): back off as for a loss,
+    // without retransmitting; at most once per window (the connection sees to it).
+    virtual void on_ecn(const CcSample& s) = 0;
     // After an idle period longer than the RTO (RFC 5681 §4.1).
     virtual void on_idle_restart(const CcSample& s) = 0;
 };
@@ -66,6 +69,7 @@ public:
     void on_partial_ack(const CcSample& s) override;
     void on_exit_recovery(const CcSample& s) override;
     void on_rto(const CcSample& s) override;
+    void on_ecn(const CcSample& s) override;
     void on_idle_restart(const CcSample& s) override;
 
 protected:

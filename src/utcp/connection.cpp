@@ -100,6 +100,7 @@ void Connection::learn_peer_options(const Segment& syn) {
     receiver_.start_quick_acks(options_.quick_acks);
     sack_ok_ = options_.sack && o.sack_permitted;
     if (options_.timestamps && o.timestamps) ts_.enable(o.timestamps->value);
+    learn_ecn(syn);
     receiver_.use_sack(sack_ok_);
     recovery_ = make_loss_recovery(sack_ok_);
     recovery_->start(snd().iss);
@@ -147,6 +148,7 @@ void Connection::on_segment(const Segment& in, std::uint64_t now_ms) {
     if (!check_ack(seg, now_ms)) return;
     process_ack(seg, now_ms);
     if (state_ == State::closed || state_ == State::time_wait) return;
+    process_ecn(seg, now_ms);
     process_text(seg);
     if (seg.has(fin) && receiver_.note_fin(seg)) wake();
     if (receiver_.fin_due()) process_fin(now_ms);
@@ -198,6 +200,31 @@ void Connection::on_rst(const Segment& seg, std::uint64_t now_ms) {
             break;
         default:
             fail(ConnError::reset);
+    }
+}
+
+// RFC 3168 §6.1.1: an ECN-setup SYN carries ECE and CWR; its SYN,ACK carries ECE alone.
+void Connection::learn_ecn(const Segment& syn) {
+    const bool active = state_ == State::syn_sent;
+    ecn_ok_ = options_.ecn && syn.has(ece) && syn.has(cwr) != active;
+    ecn_recover_ = snd().iss;
+}
+
+// RFC 3168 §6.1.2 and §6.1.3.
+void Connection::process_ecn(const Segment& seg, std::uint64_t now_ms) {
+    if (!ecn_ok_) return;
+    if (seg.has(cwr)) ece_due_ = false;  // the peer has backed off
+    if (seg.ce) {
+        ++stats_.ce_received;
+        ece_due_ = true;
+        owe_ack();  // tell the sender at once
+    }
+    // Back off once per window of data, and not on top of a loss recovery.
+    if (seg.has(ece) && snd().una > ecn_recover_ && !recovery_->in_recovery()) {
+        cc_->on_ecn(ack_context(now_ms).sample(0));
+        ecn_recover_ = snd().max;
+        cwr_due_ = true;
+        ++stats_.ecn_reductions;
     }
 }
 
@@ -587,6 +614,7 @@ OutSegment Connection::header(Seq32 seq, std::uint8_t flags, Sacks sacks) {
     }
     o.wnd = receiver_.advertise_window(user_closed_);
     if (o.flags & ack) last_ack_sent_ = o.ack;
+    if (ecn_ok_ && ece_due_ && (o.flags & ack) && !(o.flags & syn)) o.flags |= ece;  // RFC 3168 §6.1.3
     if (ts_.enabled() && !(o.flags & rst)) o.options.timestamps = ts_.stamp(now_ms_);  // RFC 7323 §3.2
     const bool report = (o.flags & ack) && sacks == Sacks::report;
     if (report) receiver_.fill_sack(o.options, max_sack_blocks());
@@ -602,6 +630,9 @@ bool Connection::emit_syn(SegmentSink& sink) {
     if (state_ == State::syn_sent || peer_window_scale_) o.options.window_scale = rcv().wnd_shift;
     // RFC 2018 §2: offer SACK in a SYN; in a SYN,ACK only if the peer offered it.
     o.options.sack_permitted = options_.sack && (state_ == State::syn_sent || sack_ok_);
+    // RFC 3168 §6.1.1: ask for ECN in a SYN (ECE and CWR); agree in a SYN,ACK (ECE).
+    if (state_ == State::syn_sent && options_.ecn) o.flags |= ece | cwr;
+    if (state_ == State::syn_received && ecn_ok_) o.flags |= ece;
     // RFC 7323 §3.2: offer timestamps in a SYN (TSecr 0); in a SYN,ACK only if the peer did.
     if (options_.timestamps && (state_ == State::syn_sent || ts_.enabled())) o.options.timestamps = ts_.stamp(now_ms_);
     o.wnd = receiver_.syn_window(state_ == State::syn_received);
@@ -633,6 +664,10 @@ bool Connection::emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t n
     const Seq32 seq = snd().nxt;
     OutSegment o = header(seq, static_cast<std::uint8_t>((with_fin ? fin : 0) | (last && len ? psh : 0)));
     o.payload = sender_.buffer().view(offset, len);
+    // RFC 3168 §6.1.4-5: new data is ECN-capable (never pure ACKs or retransmissions);
+    // the first after we backed off says so with CWR.
+    o.ect = ecn_ok_ && len > 0 && seq >= snd().max;  // a go-back-N resend after an RTO is not new
+    if (o.ect && std::exchange(cwr_due_, false)) o.flags |= cwr;
     if (!sink.emit(route_, o)) return false;
     if (with_fin) sender_.fin_sent_at(seq + len);
     after_send(seq, len + (with_fin ? 1 : 0), now_ms);

@@ -66,6 +66,7 @@ struct ConnOptions {
     std::uint32_t recv_buffer = 256 * 1024;
     bool sack = true;                       // RFC 2018: offer SACK, and use it if the peer does
     bool timestamps = true;                 // RFC 7323 §3: offer timestamps, and use them if the peer does
+    bool ecn = true;                        // RFC 3168: ask for ECN, and accept it when asked
     std::string congestion{CongestionRegistry::kDefault};  // a name in the stack's CongestionRegistry
 };
 
@@ -108,6 +109,7 @@ struct ConnStats {
     std::uint64_t challenge_acks = 0, window_probes = 0, keepalive_probes = 0;
     std::uint64_t lost_segments = 0, loss_probes = 0, reordering = 0;  // loss recovery (recovery.hpp)
     std::uint64_t paws_rejected = 0;  // RFC 7323 §5: segments older than TS.Recent
+    std::uint64_t ce_received = 0, ecn_reductions = 0;  // RFC 3168
 };
 
 class Connection {
@@ -166,6 +168,7 @@ public:
     [[nodiscard]] bool in_recovery() const { return recovery_->in_recovery(); }
     [[nodiscard]] bool sack_enabled() const { return sack_ok_; }
     [[nodiscard]] bool timestamps_enabled() const { return ts_.enabled(); }
+    [[nodiscard]] bool ecn_enabled() const { return ecn_ok_; }
     [[nodiscard]] std::uint8_t take_events() { return std::exchange(events_, 0); }
     [[nodiscard]] std::uint8_t pending_events() const { return events_; }
 
@@ -197,6 +200,8 @@ private:
     void process_fin(std::uint64_t now_ms);
     void learn_peer_options(const Segment& syn);
     void send_challenge_ack(std::uint64_t now_ms);
+    void process_ecn(const Segment& seg, std::uint64_t now_ms);
+    void learn_ecn(const Segment& syn);
     void owe_ack() {
         receiver_.owe_ack();
         wake();
@@ -266,6 +271,12 @@ private:
     bool peer_window_scale_ = false;
     bool sack_ok_ = false;     // both SYNs carried SACK-permitted (RFC 2018 §2)
     TimestampOption ts_;       // RFC 7323 §3-5
+    // ECN (RFC 3168 §6.1): negotiated in the SYNs; ECE on our ACKs from a CE mark until
+    // the peer's CWR; our CWR on the first new data after we backed off, once a window.
+    bool ecn_ok_ = false;
+    bool ece_due_ = false;
+    bool cwr_due_ = false;
+    Seq32 ecn_recover_;
     Seq32 last_ack_sent_;      // Last.ACK.sent (RFC 7323 §4.3)
     std::uint64_t now_ms_ = 0; // the time of the call in progress (segments carry it as TSval)
 

@@ -12,9 +12,11 @@ constexpr std::uint32_t kDupThresh = 3;
 constexpr std::uint32_t kWorstCaseDelayedAckMs = 200;
 // RFC 8985 §7.2: the PTO before the first RTT sample.
 constexpr std::uint32_t kInitialProbeMs = 1000;
-// Added to 2 SRTT, so that a PTO on a sub-millisecond path is not shorter than the
-// timer's granularity (Linux adds two jiffies).
+// Added to 2 SRTT for the timer's granularity (Linux adds two jiffies), and the least PTO:
+// on a sub-millisecond path a busy receiver (a thousand connections in one loop) would
+// otherwise draw probes that repair nothing.
 constexpr std::uint32_t kProbeSlackMs = 2;
+constexpr std::uint32_t kMinProbeMs = 10;
 
 }  // namespace
 
@@ -240,7 +242,7 @@ std::optional<std::uint32_t> RackRecovery::probe_timeout(const AckContext& ctx, 
                                                          std::uint32_t rto_ms) const {
     if (in_recovery() || probe_outstanding_ || ctx.flight == 0) return std::nullopt;
     std::uint32_t pto = srtt_ms ? 2 * *srtt_ms : kInitialProbeMs;
-    pto += ctx.flight <= ctx.smss ? kWorstCaseDelayedAckMs : kProbeSlackMs;
+    pto = std::max(pto + (ctx.flight <= ctx.smss ? kWorstCaseDelayedAckMs : kProbeSlackMs), kMinProbeMs);
     return std::min(pto, rto_ms);
 }
 

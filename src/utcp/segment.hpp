@@ -21,6 +21,7 @@ struct Segment {
     std::uint16_t wnd = 0;  // as sent, not yet scaled
     const wire::TcpOptions* options = nullptr;
     wire::Bytes payload;
+    bool ce = false;  // the IP header said Congestion Experienced (RFC 3168 §5)
 
     [[nodiscard]] bool has(std::uint8_t flag) const { return (flags & flag) != 0; }
     // SEG.LEN: payload plus one for each of SYN and FIN (RFC 9293 §3.4).
@@ -37,6 +38,7 @@ struct OutSegment {
     std::uint16_t wnd = 0;
     wire::TcpOptions options;
     SplitBytes payload;
+    bool ect = false;  // mark the IP header ECN-Capable Transport, ECT(0) (RFC 3168 §6.1.1)
 };
 
 // Where a connection's segments go: its 4-tuple and the next hop's MAC address.

@@ -13,6 +13,7 @@ struct Stack::Ipv4Packet {
     wire::IpAddr src;
     wire::IpAddr dst;
     wire::Bytes l4;
+    std::uint8_t ecn = 0;  // the IP header's ECN field
 };
 
 Stack::Stack(StackConfig config, Link& link, std::uint64_t now_ms)
@@ -42,7 +43,7 @@ void Stack::input(wire::Bytes frame, std::uint64_t now_ms) {
     if (!ip->checksum_ok()) return void(++stats_.bad_checksum);
     if (ip->is_fragment()) return void(++stats_.fragments);
     if (!(ip->dst() == config_.address)) return void(++stats_.not_our_address);
-    const Ipv4Packet packet{ip->src(), ip->dst(), ip->payload()};
+    const Ipv4Packet packet{ip->src(), ip->dst(), ip->payload(), static_cast<std::uint8_t>(ip->dscp_ecn() & wire::ecn::mask)};
     if (ip->protocol() == wire::ipproto::tcp) return input_tcp(packet, now_ms);
     if (ip->protocol() == wire::ipproto::udp) return input_udp(packet);
     ++stats_.malformed;
@@ -60,7 +61,8 @@ void Stack::input_tcp(const Ipv4Packet& ip, std::uint64_t now_ms) {
                       .flags = tcp->flags(),
                       .wnd = tcp->window(),
                       .options = &tcp->options(),
-                      .payload = tcp->payload()};
+                      .payload = tcp->payload(),
+                      .ce = ip.ecn == wire::ecn::ce};
     const FourTuple t{ip.dst, ip.src, tcp->dst_port(), tcp->src_port()};
     if (auto it = conns_.find(t); it != conns_.end()) return it->second->on_segment(seg, now_ms);
     std::optional<Seq32> reuse_iss;
@@ -352,7 +354,7 @@ bool Stack::emit(const Route& route, const OutSegment& seg) {
                             .window = seg.wnd,
                             .options = seg.options};
     const std::size_t hlen = tcp.header_len();
-    return emit_ip(route.next_hop, route.tuple.remote, wire::ipproto::tcp, hlen + seg.payload.size(),
+    return emit_ip(route.next_hop, route.tuple.remote, wire::ipproto::tcp, hlen + seg.payload.size(), seg.ect ? wire::ecn::ect0 : std::uint8_t{0},
                    [&](wire::MutBytes l4) {
                        tcp.emit(l4);
                        wire::copy_bytes(l4.data() + hlen, seg.payload.first);
@@ -362,10 +364,11 @@ bool Stack::emit(const Route& route, const OutSegment& seg) {
 
 template <class WriteL4>
 bool Stack::emit_ip(const wire::MacAddr& dst_mac, const wire::IpAddr& dst, std::uint8_t protocol, std::size_t l4_len,
-                    const WriteL4& write_l4) {
+                    std::uint8_t ecn, const WriteL4& write_l4) {
     const std::size_t len = wire::emit_ipv4_frame(
         link_.next_tx_buffer(), {.dst = dst_mac, .src = config_.mac, .ethertype = wire::ethertype::ipv4},
-        {.src = config_.address, .dst = dst, .protocol = protocol, .ident = ip_ident_++, .dont_fragment = true}, l4_len,
+        {.src = config_.address, .dst = dst, .protocol = protocol, .ident = ip_ident_++, .dont_fragment = true,
+         .dscp_ecn = ecn}, l4_len,
         write_l4);
     if (len == 0) {
         ++stats_.tx_ring_full;
@@ -392,7 +395,7 @@ bool Stack::udp_send(std::uint16_t from_port, const wire::IpAddr& to, std::uint1
     if (payload.size() > config_.mtu - wire::kIpv4MinHeaderLen - wire::kUdpHeaderLen) return false;
     const wire::UdpRepr udp{.src_port = from_port, .dst_port = to_port,
                             .payload_len = static_cast<std::uint16_t>(payload.size())};
-    const bool sent = emit_ip(*mac, to, wire::ipproto::udp, wire::kUdpHeaderLen + payload.size(), [&](wire::MutBytes l4) {
+    const bool sent = emit_ip(*mac, to, wire::ipproto::udp, wire::kUdpHeaderLen + payload.size(), 0, [&](wire::MutBytes l4) {
         udp.emit(l4);
         wire::copy_bytes(l4.data() + wire::kUdpHeaderLen, payload);
     });

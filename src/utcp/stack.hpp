@@ -181,11 +181,11 @@ private:
     void reap(Connection& c, std::uint64_t now_ms);
     [[nodiscard]] std::optional<wire::MacAddr> next_hop(const wire::IpAddr& addr);
     bool emit(const Route& route, const OutSegment& seg) override;
-    // Writes Ethernet and IPv4 headers, lets `write_l4` fill the transport segment, and
-    // computes its checksum.
+    // Writes Ethernet and IPv4 headers (with `ecn` in the ECN field), lets `write_l4` fill
+    // the transport segment, and computes its checksum.
     template <class WriteL4>
     bool emit_ip(const wire::MacAddr& dst_mac, const wire::IpAddr& dst, std::uint8_t protocol, std::size_t l4_len,
-                 const WriteL4& write_l4);
+                 std::uint8_t ecn, const WriteL4& write_l4);
     void release_port_if_free(std::uint16_t port);
 
     StackConfig config_;

@@ -57,6 +57,13 @@ private:
     Bytes p_;  // exactly total_length() bytes
 };
 
+// The ECN field, the low two bits of the DSCP/ECN byte (RFC 3168 §5).
+namespace ecn {
+inline constexpr std::uint8_t mask = 0x03;
+inline constexpr std::uint8_t ect0 = 0x02;
+inline constexpr std::uint8_t ce = 0x03;
+}  // namespace ecn
+
 struct Ipv4Repr {
     IpAddr src;
     IpAddr dst;

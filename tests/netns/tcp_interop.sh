@@ -28,6 +28,26 @@ kernel_client() { timeout 120 ip netns exec "$CLIENT_NS" "$PY" "$PEER" client "$
 # utcp_client ARGS...: UTCP's client against the kernel server on 7001.
 utcp_client() { timeout 120 ip netns exec "$SERVER_NS" "$UTCP_ECHO" --socket "$SOCK" "$@"; }
 
+# The options both ways: the kernel asks for ECN (tcp_ecn=1) and offers SACK, timestamps
+# and window scaling; UTCP agrees to each, and offers the same in its own SYN.
+in_client sysctl -qw net.ipv4.tcp_ecn=1
+ms_bg ip netns exec "$CLIENT_NS" tcpdump -i "$CLIENT_IF" -n -v -l 'tcp[tcpflags] & tcp-syn != 0' >"$TMP/syn.txt" 2>"$TMP/syn.log"
+TCPDUMP_PID=$LAST_PID
+wait_for "$TMP/syn.log" "listening on" || fail "tcpdump did not start"
+kernel_client --bytes 1024 >/dev/null || fail "kernel client -> UTCP server, 1 KB"
+utcp_client --connect "$CLIENT_IP:7001" --bytes 1024 >/dev/null || fail "UTCP client -> kernel server, 1 KB"
+sleep 0.5
+kill -INT "$TCPDUMP_PID"
+wait "$TCPDUMP_PID" || true
+# Each SYN and SYN,ACK: its direction, ECN flags, and the four options.
+syn_has() {  # FROM_IP FLAGS
+  grep -A1 -F "$1." "$TMP/syn.txt" | tr -d '\n' | grep -F "Flags [$2]" | grep -q 'sackOK.*TS val.*wscale\|wscale.*sackOK.*TS val\|sackOK.*wscale.*TS val\|TS val.*sackOK.*wscale'
+}
+for want in "$CLIENT_IP SEW" "$SERVER_IP S.E" "$SERVER_IP SEW" "$CLIENT_IP S.E"; do
+  syn_has $want || { cat "$TMP/syn.txt" "$TMP/syn.log"; fail "no SYN from ${want% *} with flags [${want#* }], SACK, timestamps and window scale"; }
+done
+ok "SYNs both ways: ECN (SEW / S.E), SACK, timestamps and window scale negotiated with the kernel"
+
 for bytes in 1024 1048576 104857600; do
   out=$(kernel_client --bytes "$bytes") || fail "kernel client -> UTCP server, $bytes bytes: $out"
   ok "kernel client -> UTCP server: $bytes bytes echoed, SHA-256 equal ($(jq -r .seconds <<<"$out") s)"

@@ -27,6 +27,8 @@ std::uint8_t parse_flags(std::string_view text, bool& psh_given) {
             case 'F': f |= wire::tcpflag::fin; break;
             case 'R': f |= wire::tcpflag::rst; break;
             case 'P': f |= wire::tcpflag::psh; psh_given = true; break;
+            case 'E': f |= wire::tcpflag::ece; break;
+            case 'W': f |= wire::tcpflag::cwr; break;
             default: ADD_FAILURE() << "unknown flag '" << c << "' in " << text;
         }
     }
@@ -40,6 +42,8 @@ std::string flags_text(std::uint8_t f) {
     if (f & wire::tcpflag::rst) s += 'R';
     if (f & wire::tcpflag::psh) s += 'P';
     if (f & wire::tcpflag::ack) s += '.';
+    if (f & wire::tcpflag::ece) s += 'E';
+    if (f & wire::tcpflag::cwr) s += 'W';
     return s.empty() ? "-" : s;
 }
 
@@ -199,7 +203,9 @@ void PacketScript::inject(const Line& line, bool flush) {
     const std::size_t hlen = tcp.header_len();
     std::vector<std::uint8_t> frame(14 + 20 + hlen + len);
     wire::emit_ipv4_frame(frame, {.dst = kLocalMac, .src = kPeerMac},
-                          {.src = kPeerIp, .dst = kLocalIp, .protocol = wire::ipproto::tcp}, hlen + len,
+                          {.src = kPeerIp, .dst = kLocalIp, .protocol = wire::ipproto::tcp,
+                           .dscp_ecn = line.flag("ce") ? wire::ecn::ce : std::uint8_t{0}},
+                          hlen + len,
                           [&](wire::MutBytes l4) {
                               tcp.emit(l4);
                               // Data byte k of the segment is stream byte (seq - ISN - 1 + k).
@@ -233,7 +239,10 @@ void PacketScript::expect(const Line& line) {
     EXPECT_TRUE(wire::transport_checksum_ok(ip->src(), ip->dst(), wire::ipproto::tcp, ip->payload()));
     bool psh = false;
     const std::uint8_t want = parse_flags(line.words[1], psh);
-    const std::uint8_t mask = psh ? 0xff : static_cast<std::uint8_t>(~wire::tcpflag::psh);
+    // PSH, ECE and CWR are checked only when the line names them (E, W).
+    const bool ecn_named = line.words[1].find_first_of("EW") != std::string::npos;
+    std::uint8_t mask = psh ? 0xff : static_cast<std::uint8_t>(~wire::tcpflag::psh);
+    if (!ecn_named) mask &= static_cast<std::uint8_t>(~(wire::tcpflag::ece | wire::tcpflag::cwr));
     EXPECT_EQ(flags_text(tcp->flags() & mask), flags_text(want)) << "flags";
     const auto check = [&](const char* key, std::uint64_t got, std::uint64_t expected, const char* what) {
         if (line.has(key)) {
@@ -257,6 +266,12 @@ void PacketScript::expect(const Line& line) {
     }
     if (line.has("tsecr") && tcp->options().timestamps) {
         EXPECT_EQ(tcp->options().timestamps->echo_reply, line.number_of("tsecr")) << "TSecr";
+    }
+    if (line.flag("ect")) {
+        EXPECT_EQ(ip->dscp_ecn() & wire::ecn::mask, wire::ecn::ect0) << "not ECT(0)";
+    }
+    if (line.flag("noect")) {
+        EXPECT_EQ(ip->dscp_ecn() & wire::ecn::mask, 0) << "ECN-capable";
     }
     if (line.flag("nots")) {
         EXPECT_FALSE(tcp->options().timestamps.has_value()) << "timestamps present";

@@ -22,7 +22,9 @@
 //   peer_isn N | our_isn N              the ISNs that relative numbers count from
 //   # comment
 //
-// FLAGS are letters: S syn, . ack, F fin, R rst, P psh (P is checked only when written).
+// FLAGS are letters: S syn, . ack, F fin, R rst, P psh, E ece, W cwr (P, E and W are
+// checked only when written). `ce` on an injected segment marks its IP header
+// Congestion Experienced; `ect` / `noect` check an expected one's ECN field.
 // seq is relative to the peer's ISN on injected segments and to ours on expected ones;
 // ack and SACK blocks the other way round; `abs:N` gives an absolute number. Injected data is a known
 // pattern of the stream offset, which `app recv` checks byte by byte. A mismatch fails

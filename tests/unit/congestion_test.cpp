@@ -107,6 +107,7 @@ public:
     void on_partial_ack(const CcSample&) override {}
     void on_exit_recovery(const CcSample&) override {}
     void on_rto(const CcSample&) override {}
+    void on_ecn(const CcSample&) override {}
     void on_idle_restart(const CcSample&) override {}
 };
 
