@@ -94,7 +94,9 @@ struct Harness {
     Harness() : stack(config(), link, now) {
         ConnOptions o;
         o.send_buffer = o.recv_buffer = 16384;  // small, so that windows fill and wrap quickly
-        stack.listen(80, nullptr, &o);
+        // A SYN queue of two: SYNs beyond it are answered with cookies, and ACKs to the
+        // listener are checked against them.
+        stack.listen(80, nullptr, &o)->syn_queue = 2;
         // The peer offers SACK and timestamps, so that RACK-TLP, PAWS and RTTM run.
         wire::TcpRepr syn{.seq = kPeerIsn, .flags = wire::tcpflag::syn, .window = 65535};
         syn.options.sack_permitted = true;

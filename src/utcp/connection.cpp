@@ -25,14 +25,13 @@ namespace {
 // RFC 7323 §3.2: the option and its two NOPs.
 constexpr std::uint32_t kTimestampOptionBytes = 12;
 
-// RFC 7323 §2.3: the smallest shift that lets the window field cover the buffer.
+}  // namespace
+
 std::uint8_t window_shift_for(std::size_t buffer) {
     std::uint8_t shift = 0;
     while (shift < 14 && (buffer >> shift) > 0xffff) ++shift;
     return shift;
 }
-
-}  // namespace
 
 Connection::Connection(ConnectionHost& host, const Route& route, const ConnOptions& options, std::uint16_t local_mss)
     : host_(host),
@@ -86,24 +85,47 @@ void Connection::open_passive(const Segment& syn, Seq32 iss, std::uint64_t now_m
 // on only when both SYNs carry the option; we offer it in ours, or echo the peer's).
 void Connection::learn_peer_options(const Segment& syn) {
     const wire::TcpOptions& o = *syn.options;
-    smss_ = std::min<std::uint16_t>(o.mss.value_or(536), local_mss_);
+    PeerSynOptions peer{.mss = o.mss.value_or(536), .window_scale = o.window_scale, .sack = o.sack_permitted};
+    if (o.timestamps) peer.tsval = o.timestamps->value;
+    // RFC 3168 §6.1.1: an ECN-setup SYN carries ECE and CWR; its SYN,ACK carries ECE alone.
+    peer.ecn = syn.has(ece) && syn.has(cwr) != (state_ == State::syn_sent);
+    apply_peer_options(peer);
+}
+
+void Connection::apply_peer_options(const PeerSynOptions& peer) {
+    smss_ = std::min<std::uint16_t>(peer.mss, local_mss_);
     smss_ = std::max<std::uint16_t>(smss_, 64);
     cc_ = make_congestion(options_.congestion);
-    peer_window_scale_ = o.window_scale.has_value();
+    peer_window_scale_ = peer.window_scale.has_value();
     if (peer_window_scale_) {
-        sender_.set_window_shift(std::min<std::uint8_t>(*o.window_scale, 14));  // RFC 7323 §2.3: at most 14
+        sender_.set_window_shift(std::min<std::uint8_t>(*peer.window_scale, 14));  // RFC 7323 §2.3: at most 14
         receiver_.set_window_shift(window_shift_for(receiver_.buffer().capacity()));
     } else {
         sender_.set_window_shift(0);
         receiver_.set_window_shift(0);
     }
     receiver_.start_quick_acks(options_.quick_acks);
-    sack_ok_ = options_.sack && o.sack_permitted;
-    if (options_.timestamps && o.timestamps) ts_.enable(o.timestamps->value);
-    learn_ecn(syn);
+    sack_ok_ = options_.sack && peer.sack;
+    if (options_.timestamps && peer.tsval) ts_.enable(*peer.tsval);
+    ecn_ok_ = options_.ecn && peer.ecn;
+    ecn_recover_ = snd().iss;
     receiver_.use_sack(sack_ok_);
     recovery_ = make_loss_recovery(sack_ok_);
     recovery_->start(snd().iss);
+}
+
+void Connection::open_from_cookie(const Segment& ack_seg, Seq32 iss, const PeerSynOptions& peer, std::uint64_t now_ms) {
+    now_ms_ = now_ms;
+    ts_.start(iss.value());
+    sender_.start(iss);
+    receiver_.start(ack_seg.seq - 1);
+    apply_peer_options(peer);
+    (void)receiver_.syn_window(true);  // the window our SYN,ACK offered
+    last_ack_sent_ = ack_seg.seq;      // and what it acknowledged
+    sender_.on_sent(iss, 1, now_ms);  // our SYN,ACK went, statelessly
+    last_recv_ms_ = now_ms;
+    state_ = State::syn_received;
+    on_segment(ack_seg, now_ms);  // the ACK completes the handshake, as if we had kept state
 }
 
 // ---------------------------------------------------------------------------------------
@@ -201,13 +223,6 @@ void Connection::on_rst(const Segment& seg, std::uint64_t now_ms) {
         default:
             fail(ConnError::reset);
     }
-}
-
-// RFC 3168 §6.1.1: an ECN-setup SYN carries ECE and CWR; its SYN,ACK carries ECE alone.
-void Connection::learn_ecn(const Segment& syn) {
-    const bool active = state_ == State::syn_sent;
-    ecn_ok_ = options_.ecn && syn.has(ece) && syn.has(cwr) != active;
-    ecn_recover_ = snd().iss;
 }
 
 // RFC 3168 §6.1.2 and §6.1.3.

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -69,6 +70,18 @@ struct ConnOptions {
     bool ecn = true;                        // RFC 3168: ask for ECN, and accept it when asked
     std::string congestion{CongestionRegistry::kDefault};  // a name in the stack's CongestionRegistry
 };
+
+// What the peer's SYN offered (or a SYN cookie remembered of it).
+struct PeerSynOptions {
+    std::uint16_t mss = 536;  // RFC 9293 §3.7.1: the default when the SYN names none
+    std::optional<std::uint8_t> window_scale;
+    bool sack = false;
+    std::optional<std::uint32_t> tsval;
+    bool ecn = false;  // the SYN asked for ECN (or the SYN,ACK agreed)
+};
+
+// RFC 7323 §2.3: the smallest shift that lets the window field cover `buffer` bytes.
+[[nodiscard]] std::uint8_t window_shift_for(std::size_t buffer);
 
 // Events for the application, as bits; the stack delivers and clears them.
 namespace event {
@@ -128,6 +141,9 @@ public:
     void open_active(Seq32 iss, std::uint64_t now_ms);
     // Passive open from a SYN that a listener accepted (§3.10.7.2): SYN_RECEIVED.
     void open_passive(const Segment& syn, Seq32 iss, std::uint64_t now_ms);
+    // Passive open from the ACK that returned a valid SYN cookie (syn_cookie.hpp): the
+    // SYN,ACK with `iss` went without state; `peer` is what the cookie carried.
+    void open_from_cookie(const Segment& ack, Seq32 iss, const PeerSynOptions& peer, std::uint64_t now_ms);
 
     // A segment for this connection, checksum already verified (§3.10.7.3 and .4).
     void on_segment(const Segment& seg, std::uint64_t now_ms);
@@ -201,7 +217,7 @@ private:
     void learn_peer_options(const Segment& syn);
     void send_challenge_ack(std::uint64_t now_ms);
     void process_ecn(const Segment& seg, std::uint64_t now_ms);
-    void learn_ecn(const Segment& syn);
+    void apply_peer_options(const PeerSynOptions& peer);
     void owe_ack() {
         receiver_.owe_ack();
         wake();

@@ -1,6 +1,7 @@
 #include "utcp/stack.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "wire/build.hpp"
@@ -83,9 +84,16 @@ void Stack::input_tcp(const Ipv4Packet& ip, std::uint64_t now_ms) {
 void Stack::on_listen(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_ms,
                       std::optional<Seq32> iss) {
     if (seg.has(rst)) return;
-    if (seg.has(ack)) return reply_rst(route, seg);
+    if (seg.has(ack)) {
+        if (accept_cookie(l, route, seg, now_ms)) return;
+        return reply_rst(route, seg);
+    }
     if (!seg.has(syn)) return;
-    if (l.half_open >= l.syn_queue) return void(++stats_.syn_queue_full);
+    if (l.half_open >= l.syn_queue) {
+        ++stats_.syn_queue_full;
+        if (config_.syn_cookies && l.accept_queue.size() < l.backlog) send_cookie(l, route, seg, now_ms);
+        return;
+    }
     if (l.accept_queue.size() >= l.backlog) return void(++stats_.backlog_full);
     const ConnectResult made = create(route, l.options, l.handler);
     if (!made) return;
@@ -93,6 +101,61 @@ void Stack::on_listen(Listener& l, const Route& route, const Segment& seg, std::
     ++l.half_open;
     c->accepted_from = &l;
     c->open_passive(seg, iss ? *iss : config_.isn(route.tuple, now_ms), now_ms);
+}
+
+// The options survive a cookie only in the timestamp's low bits (syn_cookie.hpp).
+void Stack::send_cookie(Listener& l, const Route& route, const Segment& request, std::uint64_t now_ms) {
+    const wire::TcpOptions& o = *request.options;
+    const auto mss = static_cast<std::uint16_t>(std::min<std::uint32_t>(o.mss.value_or(536), local_mss()));
+    const Seq32 iss = cookies_.make(route.tuple, request.seq, mss, now_ms);
+    const std::size_t buffer = std::bit_ceil(std::size_t{l.options.recv_buffer});  // as the RecvBuffer rounds it
+    OutSegment out{.seq = iss, .ack = request.seq + 1, .flags = static_cast<std::uint8_t>(syn | ack),
+                   .wnd = static_cast<std::uint16_t>(std::min<std::size_t>(buffer, 0xffff))};
+    out.options.mss = local_mss();
+    if (l.options.timestamps && o.timestamps) {
+        CookieOptions kept{.mss = mss, .window_scale = o.window_scale, .sack = l.options.sack && o.sack_permitted,
+                           .ecn = l.options.ecn && request.has(ece) && request.has(cwr)};
+        if (kept.window_scale) out.options.window_scale = window_shift_for(buffer);
+        out.options.sack_permitted = kept.sack;
+        if (kept.ecn) out.flags |= ece;
+        // Our TSval clock for the connection: milliseconds plus its ISS (connection.cpp).
+        const auto tsval = static_cast<std::uint32_t>(now_ms) + iss.value();
+        out.options.timestamps = wire::Timestamps{SynCookies::encode_options(tsval, kept), o.timestamps->value};
+    }
+    l.last_cookie_ms = now_ms;
+    ++stats_.syn_cookies_sent;
+    (void)emit(route, out);
+}
+
+bool Stack::accept_cookie(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_ms) {
+    if (!l.last_cookie_ms || now_ms - *l.last_cookie_ms > std::uint64_t{SynCookies::kTickMs} * SynCookies::kTicksValid) {
+        return false;  // no cookie went lately: no ACK can return one
+    }
+    const auto mss = cookies_.check(route.tuple, seg.seq - 1, seg.ack - 1, now_ms);
+    if (!mss) {
+        ++stats_.syn_cookies_rejected;
+        return false;
+    }
+    if (l.accept_queue.size() >= l.backlog) {
+        ++stats_.backlog_full;
+        return true;
+    }
+    PeerSynOptions peer{.mss = *mss};
+    if (l.options.timestamps && seg.options && seg.options->timestamps) {
+        const CookieOptions kept = SynCookies::decode_options(seg.options->timestamps->echo_reply, *mss);
+        peer.window_scale = kept.window_scale;
+        peer.sack = kept.sack;
+        peer.ecn = kept.ecn;
+        peer.tsval = seg.options->timestamps->value;
+    }
+    const ConnectResult made = create(route, l.options, l.handler);
+    if (!made) return true;
+    Connection& c = made.conn();
+    ++l.half_open;
+    c.accepted_from = &l;
+    ++stats_.syn_cookies_accepted;
+    c.open_from_cookie(seg, seg.ack - 1, peer, now_ms);
+    return true;
 }
 
 // TIME_WAIT (RFC 9293 §3.10.7.4, RFC 1337, RFC 1122 §4.2.2.13). Returns true if the

@@ -24,6 +24,7 @@
 #include "utcp/connection.hpp"
 #include "utcp/isn.hpp"
 #include "utcp/link.hpp"
+#include "utcp/syn_cookie.hpp"
 #include "utcp/time_wait.hpp"
 
 namespace ms::utcp {
@@ -88,6 +89,8 @@ struct StackConfig {
     std::uint32_t max_time_wait = 262'144;
     std::uint32_t challenge_acks_per_second = 1000;  // RFC 5961 §7
     std::uint32_t max_connections = 1'000'000;
+    // RFC 4987 §3.6: answer SYNs beyond a listener's SYN queue with SYN cookies.
+    bool syn_cookies = true;
     // Next-hop MAC for an address, or nothing if it cannot be resolved.
     std::function<std::optional<wire::MacAddr>(const wire::IpAddr&)> resolve;
     IsnSource isn;                         // defaults to an RFC 6528 IsnGenerator
@@ -100,6 +103,7 @@ struct StackStats {
     std::uint64_t not_ipv4 = 0, malformed = 0, bad_checksum = 0, fragments = 0, not_our_address = 0;
     std::uint64_t no_connection = 0;       // answered with a RST
     std::uint64_t syn_queue_full = 0, backlog_full = 0, too_many_connections = 0, no_route = 0;
+    std::uint64_t syn_cookies_sent = 0, syn_cookies_accepted = 0, syn_cookies_rejected = 0;
     std::uint64_t challenge_acks_limited = 0;
     std::uint64_t time_wait_reused = 0, time_wait_acks = 0, time_wait_overflow = 0;
     std::uint64_t udp_no_socket = 0;
@@ -116,6 +120,7 @@ public:
     std::uint32_t syn_queue = 1024;  // connections in SYN_RECEIVED
     std::uint32_t half_open = 0;
     std::deque<Connection*> accept_queue;
+    std::optional<std::uint64_t> last_cookie_ms;  // when the last SYN cookie went (ACKs are checked for two ticks)
 };
 
 class Stack final : public ConnectionHost, private SegmentSink {
@@ -177,6 +182,10 @@ private:
                    std::optional<Seq32> iss = std::nullopt);
     bool on_time_wait(const FourTuple& t, const Segment& seg, std::uint64_t now_ms, std::optional<Seq32>& reuse_iss);
     ConnectResult create(const Route& route, const ConnOptions& options, Handler* handler);
+    // RFC 4987 §3.6: a stateless SYN,ACK whose ISS is a cookie.
+    void send_cookie(Listener& l, const Route& route, const Segment& request, std::uint64_t now_ms);
+    // A connection from an ACK that returns a valid cookie; false if it returns none.
+    bool accept_cookie(Listener& l, const Route& route, const Segment& ack, std::uint64_t now_ms);
     void deliver_events(Connection& c);
     void reap(Connection& c, std::uint64_t now_ms);
     [[nodiscard]] std::optional<wire::MacAddr> next_hop(const wire::IpAddr& addr);
@@ -192,6 +201,7 @@ private:
     Link& link_;
     TimerWheel wheel_;
     CongestionRegistry congestion_;
+    SynCookies cookies_;
     std::unordered_map<FourTuple, std::unique_ptr<Connection>, FourTupleHash> conns_;
     std::unordered_map<std::uint16_t, std::unique_ptr<Listener>> listeners_;
     std::unordered_map<std::uint16_t, UdpHandler*> udp_;

@@ -95,6 +95,7 @@ PacketScript::PacketScript(ScriptConfig config) : config_(std::move(config)) {
     sc.max_time_wait = config_.max_time_wait;
     sc.challenge_acks_per_second = config_.challenge_acks_per_second;
     sc.max_connections = config_.max_connections;
+    sc.syn_cookies = config_.syn_cookies;
     // Only the peer is on the link: any other address has no next hop.
     sc.resolve = [](const wire::IpAddr& a) {
         return a == kPeerIp ? std::optional<wire::MacAddr>(kPeerMac) : std::nullopt;
@@ -190,8 +191,11 @@ void PacketScript::inject(const Line& line, bool flush) {
     if (line.has("ws")) tcp.options.window_scale = static_cast<std::uint8_t>(line.number_of("ws"));
     tcp.options.sack_permitted = line.flag("sackok");
     if (line.has("tsval")) {
-        tcp.options.timestamps = wire::Timestamps{static_cast<std::uint32_t>(line.number_of("tsval")),
-                                                  static_cast<std::uint32_t>(line.has("tsecr") ? line.number_of("tsecr") : 0)};
+        std::uint32_t tsecr = 0;
+        if (line.has("tsecr")) {
+            tsecr = line.fields.at("tsecr") == "echo" ? last_tsval_ : static_cast<std::uint32_t>(line.number_of("tsecr"));
+        }
+        tcp.options.timestamps = wire::Timestamps{static_cast<std::uint32_t>(line.number_of("tsval")), tsecr};
     }
     if (line.has("sack")) {
         const auto blocks = line.sack_of(our_isn_);
@@ -249,6 +253,8 @@ void PacketScript::expect(const Line& line) {
             EXPECT_EQ(got, expected) << what;
         }
     };
+    if (line.flag("learn_isn")) our_isn_ = tcp->seq();  // a SYN cookie: relative numbers count from it
+    if (tcp->options().timestamps) last_tsval_ = tcp->options().timestamps->value;
     check("seq", tcp->seq() - our_isn_, line.has("seq") ? line.seq_of("seq", our_isn_) - our_isn_ : 0, "seq (relative)");
     check("ack", tcp->ack() - peer_isn_, line.has("ack") ? line.seq_of("ack", peer_isn_) - peer_isn_ : 0, "ack (relative)");
     check("win", tcp->window(), line.has("win") ? line.number_of("win") : 0, "window");

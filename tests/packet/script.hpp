@@ -6,7 +6,7 @@
 //                                       inject a segment, then flush
 //   << FLAGS ...                        inject without flushing (the batch goes on)
 //   > FLAGS [seq=N] [ack=N] [win=N] [len=N] [mss=N] [ws=N] [nows] [sackok] [nosackok]
-//           [sack=L-R,...] [nosack] [ts] [tsecr=N] [nots]
+//           [sack=L-R,...] [nosack] [ts] [tsecr=N] [nots] [learn_isn]
 //                                       expect the next segment sent (sack: exactly these blocks)
 //   > none                              expect that nothing more was sent
 //   +N                                  advance the clock N ms (timers fire), then flush
@@ -26,7 +26,9 @@
 // checked only when written). `ce` on an injected segment marks its IP header
 // Congestion Experienced; `ect` / `noect` check an expected one's ECN field.
 // seq is relative to the peer's ISN on injected segments and to ours on expected ones;
-// ack and SACK blocks the other way round; `abs:N` gives an absolute number. Injected data is a known
+// ack and SACK blocks the other way round; `abs:N` gives an absolute number. `learn_isn`
+// takes an expected segment's SEQ as our ISN (a SYN cookie); `tsecr=echo` on an injected
+// segment echoes the TSval we sent last. Injected data is a known
 // pattern of the stream offset, which `app recv` checks byte by byte. A mismatch fails
 // the GoogleTest with the script's line number.
 #pragma once
@@ -50,6 +52,7 @@ struct ScriptConfig {
     std::uint32_t backlog = 128;
     std::uint32_t syn_queue = 1024;
     std::uint32_t max_connections = 1'000'000;
+    bool syn_cookies = true;
 };
 
 // Records what the application was told.
@@ -104,6 +107,7 @@ private:
     std::uint64_t now_ = 1'000'000;
     std::uint32_t peer_isn_ = 1000;
     std::uint32_t our_isn_ = 5000;
+    std::uint32_t last_tsval_ = 0;  // the TSval of the last segment we sent (`tsecr=echo`)
     std::uint16_t local_port_ = 80;
     std::uint16_t peer_port_ = 40000;
     std::uint64_t peer_stream_ = 0;  // offset of the next byte `app recv` expects
