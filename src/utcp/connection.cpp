@@ -122,6 +122,8 @@ void Connection::open_from_cookie(const Segment& ack_seg, Seq32 iss, const PeerS
     apply_peer_options(peer);
     (void)receiver_.syn_window(true);  // the window our SYN,ACK offered
     last_ack_sent_ = ack_seg.seq;      // and what it acknowledged
+    // SND.WL1/WL2 as the SYN would have set them, so that the ACK's window is taken.
+    sender_.take_syn_window(Segment{.seq = ack_seg.seq - 1}, iss);
     sender_.on_sent(iss, 1, now_ms);  // our SYN,ACK went, statelessly
     last_recv_ms_ = now_ms;
     state_ = State::syn_received;

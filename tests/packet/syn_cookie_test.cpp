@@ -16,7 +16,9 @@ ScriptConfig no_syn_queue() {
 
 TEST(SynCookie, RoundTripKeepsTheOptionsInTheTimestamp) {
     PacketScript s(no_syn_queue());
+    // A peer ISN half the sequence space away from zero: SND.WL1 must start at it.
     s.run(R"(
+peer_isn 2333008987
 listen 80
 < SEW seq=0 win=65535 mss=1460 ws=7 sackok tsval=100
 > S.E ack=1 mss=1460 ws=3 sackok tsecr=100 learn_isn

@@ -173,7 +173,8 @@ int run_server(EventLoop& loop, std::uint16_t port) {
                        {"time_wait_reused", st.time_wait_reused}, {"syn_queue_full", st.syn_queue_full},
                        {"bad_checksum", st.bad_checksum},   {"malformed", st.malformed},
                        {"no_connection", st.no_connection}, {"tx_ring_full", st.tx_ring_full},
-                       {"tcp", server.tcp}};
+                       {"syn_cookies_sent", st.syn_cookies_sent}, {"syn_cookies_accepted", st.syn_cookies_accepted},
+                       {"syn_cookies_rejected", st.syn_cookies_rejected}, {"tcp", server.tcp}};
     std::cout << out.dump() << std::endl;
     return loop.daemon_gone() ? 1 : 0;
 }
