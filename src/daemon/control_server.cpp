@@ -24,10 +24,10 @@ namespace ms::daemon {
 namespace {
 
 static_assert(sw::kDropReasonCount <= ctl::kDropSlots);
+static_assert(ring::kRingFaultCount <= ctl::kFaultSlots);
 
 // The send buffer of a session that captures: some 400 frames of the largest size.
 constexpr int kCaptureSocketBytes = 1 << 20;
-static_assert(ring::kRingFaultCount <= ctl::kFaultSlots);
 
 [[noreturn]] void fail(const std::string& path, const char* what) {
     throw std::runtime_error(path + ": " + what + ": " + std::strerror(errno));

@@ -6,6 +6,9 @@
 namespace ms::utcp {
 namespace {
 
+// RFC 6928: an initial window of min(10*MSS, max(2*MSS, 14600)).
+std::uint32_t initial_window(std::uint32_t smss) { return std::min(10 * smss, std::max(2 * smss, 14600u)); }
+
 // RFC 5681 §3.1 eqn. 4: ssthresh = max(FlightSize / 2, 2*SMSS).
 std::uint32_t half_flight(std::uint32_t flight, std::uint32_t smss) { return std::max(flight / 2, 2 * smss); }
 
@@ -141,8 +144,6 @@ private:
 };
 
 }  // namespace
-
-std::uint32_t initial_window(std::uint32_t smss) { return std::min(10 * smss, std::max(2 * smss, 14600u)); }
 
 LossBasedControl::LossBasedControl(std::uint32_t smss) : cwnd_(initial_window(smss)) {}
 

@@ -85,9 +85,6 @@ protected:
     std::uint32_t ssthresh_ = 0xffffffff;  // RFC 5681 §3.1: arbitrarily high at first
 };
 
-// RFC 6928: an initial window of min(10*MSS, max(2*MSS, 14600)).
-[[nodiscard]] std::uint32_t initial_window(std::uint32_t smss);
-
 // Makes algorithms by name for one stack: "newreno" and "cubic" from the start.
 class CongestionRegistry {
 public:

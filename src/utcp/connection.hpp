@@ -164,7 +164,6 @@ public:
     // current window (as Linux's TCP_CONGESTION does); false if the stack has none of
     // that name.
     bool set_congestion(std::string_view name);
-    [[nodiscard]] std::string_view congestion_name() const { return cc_->name(); }
 
     [[nodiscard]] State state() const { return state_; }
     [[nodiscard]] const Route& route() const { return route_; }

@@ -175,27 +175,26 @@ AckVerdict RackRecovery::react_to_losses(const AckContext& ctx, CongestionContro
         fast_recovery_ = true;
         recover_ = ctx.max;
         cc.on_enter_recovery(ctx.sample(delivered));
-        ssthresh_ = cc.ssthresh();
         recover_fs_ = std::max(ctx.flight, ctx.smss);
         prr_delivered_ = prr_out_ = 0;
         v.recovery_started = true;
     }
-    reduce(ctx, delivered);
+    reduce(ctx, delivered, cc.ssthresh());
     return v;
 }
 
 // RFC 6937 §3.1 with PRR-SSRB: how much may go on this ACK.
-void RackRecovery::reduce(const AckContext& ctx, std::uint32_t delivered) {
+void RackRecovery::reduce(const AckContext& ctx, std::uint32_t delivered, std::uint32_t ssthresh) {
     prr_delivered_ += delivered;
     const std::uint32_t pipe = board_.pipe(ctx.flight);
     std::int64_t sndcnt;
-    if (pipe > ssthresh_) {
-        const std::uint64_t allowed = (prr_delivered_ * ssthresh_ + recover_fs_ - 1) / recover_fs_;
+    if (pipe > ssthresh) {
+        const std::uint64_t allowed = (prr_delivered_ * ssthresh + recover_fs_ - 1) / recover_fs_;
         sndcnt = static_cast<std::int64_t>(allowed) - static_cast<std::int64_t>(prr_out_);
     } else {
         const std::int64_t unsent = static_cast<std::int64_t>(prr_delivered_) - static_cast<std::int64_t>(prr_out_);
         const std::int64_t limit = std::max<std::int64_t>(unsent, delivered) + ctx.smss;
-        sndcnt = std::min<std::int64_t>(static_cast<std::int64_t>(ssthresh_) - pipe, limit);
+        sndcnt = std::min<std::int64_t>(static_cast<std::int64_t>(ssthresh) - pipe, limit);
     }
     // The first retransmission of a recovery always goes (Linux does the same).
     if (prr_out_ == 0) sndcnt = std::max<std::int64_t>(sndcnt, ctx.smss);

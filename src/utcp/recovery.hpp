@@ -147,8 +147,6 @@ public:
     void on_probe_sent() override;
     [[nodiscard]] std::optional<Resend> last_segment() const override;
 
-    [[nodiscard]] const Scoreboard& scoreboard() const { return board_; }
-
 private:
     // RFC 8985 §6.2 step 2: the most recently sent segment that was delivered.
     // Returns the RTT it measured, 0 if none.
@@ -159,7 +157,7 @@ private:
     void detect_losses(std::uint64_t now_ms, std::uint32_t srtt_ms);
     // Starts fast recovery if a loss was found (RFC 6675 §5, RFC 6937 §3).
     AckVerdict react_to_losses(const AckContext& ctx, CongestionControl& cc, std::uint32_t delivered);
-    void reduce(const AckContext& ctx, std::uint32_t delivered);
+    void reduce(const AckContext& ctx, std::uint32_t delivered, std::uint32_t ssthresh);
 
     Scoreboard board_;
     Seq32 recover_;
@@ -177,7 +175,6 @@ private:
     // TLP (§7).
     bool probe_outstanding_ = false;
     // PRR (RFC 6937 §3).
-    std::uint32_t ssthresh_ = 0;
     std::uint32_t recover_fs_ = 0;
     std::uint64_t prr_delivered_ = 0;
     std::uint64_t prr_out_ = 0;

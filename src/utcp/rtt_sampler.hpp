@@ -30,7 +30,6 @@ public:
     }
     // The timed segment may be resent (fast retransmit, RTO): no sample from it.
     void forget() { timed_end_.reset(); }
-    [[nodiscard]] bool timing() const { return timed_end_.has_value(); }
 
 private:
     std::optional<Seq32> timed_end_;

@@ -78,9 +78,4 @@ void Scoreboard::forget(const SentSegment& s) {
     if (s.lost && s.resent) resent_ -= s.len;
 }
 
-void Scoreboard::clear() {
-    segs_.clear();
-    sacked_ = sacked_count_ = lost_ = resent_ = 0;
-}
-
 }  // namespace ms::utcp

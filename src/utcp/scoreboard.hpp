@@ -56,7 +56,6 @@ public:
     [[nodiscard]] std::uint32_t lost_bytes() const { return lost_; }
     [[nodiscard]] std::deque<SentSegment>& segments() { return segs_; }
     [[nodiscard]] const std::deque<SentSegment>& segments() const { return segs_; }
-    void clear();
 
 private:
     void forget(const SentSegment& s);

@@ -112,8 +112,7 @@ TEST(Recovery, AfterATimeoutTheWindowRestartsFromOneSegment) {
 
 // Ten segments out; the second is lost (and, in the NewReno test, the fourth too).
 std::string ten_segments_out() {
-    std::string script = "app send 30000\n";
-    for (int k = 0; k < 10; ++k) script += "> . seq=" + std::to_string(1 + 1460 * k) + " len=1460\n";
+    std::string script = "app send 30000\n" + segments_out(1, 10);
     // The first segment arrives: slow start grows cwnd by one segment, so two more go.
     script += R"(
 < . seq=1 ack=1461 win=512
@@ -160,20 +159,7 @@ TEST(Recovery, ThreeDuplicateAcksTriggerFastRetransmitWithoutTimeout) {
 TEST(Recovery, LimitedTransmitSendsANewSegmentOnEachOfTwoDuplicateAcks) {
     PacketScript s(newreno());
     s.run(kActiveOpen);
-    s.run(R"(
-app nodelay on
-app send 20000
-> . seq=1 len=1460
-> . seq=1461 len=1460
-> . seq=2921 len=1460
-> . seq=4381 len=1460
-> . seq=5841 len=1460
-> . seq=7301 len=1460
-> . seq=8761 len=1460
-> . seq=10221 len=1460
-> . seq=11681 len=1460
-> . seq=13141 len=1460
-> none
+    s.run("app nodelay on\napp send 20000\n" + segments_out(1, 10) + R"(> none
 < . seq=1 ack=1461 win=65535
 > . seq=14601 len=1460
 > . seq=16061 len=1460

@@ -116,14 +116,7 @@ app nodelay on
 TEST(Rack, HoleBelowThreeSackedSegmentsIsResentAtOnce) {
     PacketScript s;
     s.run(kSackOpenRtt10);
-    s.run(R"(
-app send 7300
-> . seq=1 len=1460
-> . seq=1461 len=1460
-> . seq=2921 len=1460
-> . seq=4381 len=1460
-> . seq=5841 len=1460
-+10
+    s.run("app send 7300\n" + segments_out(1, 5) + R"(+10
 < . seq=1 ack=1461 win=65535 sack=2921-7301
 > . seq=1461 len=1460
 > none
@@ -226,19 +219,7 @@ TEST(Prr, RecoverySendsInProportionToWhatIsDelivered) {
     newreno.congestion = "newreno";  // its ssthresh is half the flight: round numbers
     PacketScript s({.options = newreno});
     s.run(kSackOpenRtt10);
-    s.run(R"(
-app send 20440
-> . seq=1 len=1460
-> . seq=1461 len=1460
-> . seq=2921 len=1460
-> . seq=4381 len=1460
-> . seq=5841 len=1460
-> . seq=7301 len=1460
-> . seq=8761 len=1460
-> . seq=10221 len=1460
-> . seq=11681 len=1460
-> . seq=13141 len=1460
-> none
+    s.run("app send 20440\n" + segments_out(1, 10) + R"(> none
 +10
 # 1460 bytes acknowledged and 4380 SACKed: 5840 delivered, so 2920 may go.
 < . seq=1 ack=1461 win=65535 sack=2921-7301

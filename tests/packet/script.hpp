@@ -137,6 +137,15 @@ state ESTABLISHED
 event accepted
 )";
 
+// Script lines that expect `count` full segments of `len` bytes from relative SEQ `first`.
+inline std::string segments_out(std::uint32_t first, int count, std::uint32_t len = 1460) {
+    std::string lines;
+    for (int k = 0; k < count; ++k) {
+        lines += "> . seq=" + std::to_string(first + len * static_cast<std::uint32_t>(k)) + " len=" + std::to_string(len) + "\n";
+    }
+    return lines;
+}
+
 // The passive open with SACK negotiated both ways (RFC 2018 §2).
 inline constexpr const char* kSackOpen = R"(
 listen 80
