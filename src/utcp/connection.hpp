@@ -183,6 +183,7 @@ public:
     [[nodiscard]] bool in_recovery() const { return recovery_->in_recovery(); }
     [[nodiscard]] bool sack_enabled() const { return sack_ok_; }
     [[nodiscard]] bool timestamps_enabled() const { return ts_.enabled(); }
+    [[nodiscard]] std::optional<std::uint32_t> ts_recent() const { return ts_.recent(); }
     [[nodiscard]] bool ecn_enabled() const { return ecn_ok_; }
     [[nodiscard]] std::uint8_t take_events() { return std::exchange(events_, 0); }
     [[nodiscard]] std::uint8_t pending_events() const { return events_; }

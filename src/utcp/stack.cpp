@@ -158,16 +158,30 @@ bool Stack::accept_cookie(Listener& l, const Route& route, const Segment& seg, s
     return true;
 }
 
-// TIME_WAIT (RFC 9293 §3.10.7.4, RFC 1337, RFC 1122 §4.2.2.13). Returns true if the
-// record consumed the segment; false if there is no record, or if a new SYN may reuse
+// RFC 6191 §2: may a SYN reopen the 4-tuple that `r` holds in TIME_WAIT? With timestamps
+// on both incarnations the SYN's TSval decides (greater, or equal with a greater
+// sequence number), so a client may reuse its port with any ISN; without them, only a
+// sequence number above the old connection's (RFC 1122 §4.2.2.13).
+bool Stack::may_reopen(const TimeWaitRecord& r, const Segment& syn_seg, const ConnOptions& listener) const {
+    const auto& ts = syn_seg.options ? syn_seg.options->timestamps : std::nullopt;
+    if (r.ts_recent && ts && listener.timestamps) {
+        const auto newer = static_cast<std::int32_t>(ts->value - *r.ts_recent);
+        return newer > 0 || (newer == 0 && syn_seg.seq > r.rcv_nxt);
+    }
+    return syn_seg.seq > r.rcv_nxt;
+}
+
+// TIME_WAIT (RFC 9293 §3.10.7.4, RFC 1337, RFC 1122 §4.2.2.13, RFC 6191). Returns true if
+// the record consumed the segment; false if there is no record, or if a new SYN may reuse
 // the 4-tuple, in which case `reuse_iss` is the ISS to use.
 bool Stack::on_time_wait(const FourTuple& t, const Segment& seg, std::uint64_t now_ms, std::optional<Seq32>& reuse_iss) {
     TimeWaitRecord* r = time_wait_.find(t);
     if (!r) return false;
     if (seg.has(rst)) return true;  // RFC 1337: ignore, so that TIME_WAIT cannot be assassinated
-    if (seg.has(syn) && !seg.has(ack) && seg.seq > r->rcv_nxt && listeners_.contains(t.local_port)) {
-        // RFC 1122 §4.2.2.13: a new SYN above the old connection's sequence space may
-        // reopen it; our ISS starts above everything the old connection sent (RFC 6191 §2).
+    const auto listener = listeners_.find(t.local_port);
+    if (seg.has(syn) && !seg.has(ack) && listener != listeners_.end() && may_reopen(*r, seg, listener->second->options)) {
+        // Our ISS starts above everything the old connection sent (RFC 6191 §2), and so
+        // does our TSval clock, which counts from the ISS.
         const Seq32 candidate = config_.isn(t, now_ms);
         reuse_iss = candidate > r->snd_nxt + 65536 ? candidate : r->snd_nxt + 65536 * 2;
         time_wait_.erase(t);
@@ -176,7 +190,9 @@ bool Stack::on_time_wait(const FourTuple& t, const Segment& seg, std::uint64_t n
         return false;
     }
     if (seg.has(fin)) time_wait_.restart(t, now_ms);
-    // Anything else (a retransmitted FIN, an old SYN, data) is answered with our ACK.
+    // Anything else (a retransmitted FIN, an old SYN, data) is answered with our ACK: for
+    // a SYN that is RFC 5961 §4's challenge ACK, as Linux sends, rather than RFC 6191's
+    // silent drop, so that a peer which lost our last ACK learns the old connection's state.
     if (seg.has(fin) || seg.has(syn) || !seg.payload.empty()) {
         OutSegment o{.seq = r->snd_nxt, .ack = r->rcv_nxt, .flags = ack, .wnd = r->wnd};
         ++stats_.time_wait_acks;
@@ -342,7 +358,8 @@ void Stack::reap(Connection& c, std::uint64_t now_ms) {
         ++stats_.time_wait_overflow;
     } else if (s == State::time_wait) {
         time_wait_.add(t, {.snd_nxt = c.snd().nxt, .rcv_nxt = c.rcv().nxt, .next_hop = c.route().next_hop,
-                           .wnd = static_cast<std::uint16_t>(c.rcv().wnd() >> c.rcv().wnd_shift)}, now_ms);
+                           .wnd = static_cast<std::uint16_t>(c.rcv().wnd() >> c.rcv().wnd_shift),
+                           .ts_recent = c.ts_recent()}, now_ms);
         ++port_users_[t.local_port];
     }
     if (!c.handler) {  // raw API: it may still wait in an accept queue

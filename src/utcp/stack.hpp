@@ -180,6 +180,7 @@ private:
     // `iss` is set when a SYN reopens a TIME_WAIT 4-tuple.
     void on_listen(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_ms,
                    std::optional<Seq32> iss = std::nullopt);
+    [[nodiscard]] bool may_reopen(const TimeWaitRecord& r, const Segment& syn_seg, const ConnOptions& listener) const;
     bool on_time_wait(const FourTuple& t, const Segment& seg, std::uint64_t now_ms, std::optional<Seq32>& reuse_iss);
     ConnectResult create(const Route& route, const ConnOptions& options, Handler* handler);
     // RFC 4987 §3.6: a stateless SYN,ACK whose ISS is a cookie.

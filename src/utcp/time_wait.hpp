@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <unordered_map>
 
 #include "utcp/seq.hpp"
@@ -20,6 +21,7 @@ struct TimeWaitRecord {
     std::uint64_t expires_ms = 0;
     wire::MacAddr next_hop;
     std::uint16_t wnd = 0;
+    std::optional<std::uint32_t> ts_recent;  // the peer's last TSval, if the connection used timestamps
 };
 
 class TimeWaitTable {

@@ -23,6 +23,10 @@ public:
         recent_ = peer_tsval;
     }
     [[nodiscard]] bool enabled() const { return enabled_; }
+    // TS.Recent, if the option is on (kept by TIME_WAIT for RFC 6191).
+    [[nodiscard]] std::optional<std::uint32_t> recent() const {
+        return enabled_ ? std::optional<std::uint32_t>(recent_) : std::nullopt;
+    }
     // What a segment sent at `now_ms` carries (TSecr 0 in our first SYN).
     [[nodiscard]] wire::Timestamps stamp(std::uint64_t now_ms) const { return {value(now_ms), enabled_ ? recent_ : 0}; }
 

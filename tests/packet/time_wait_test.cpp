@@ -85,6 +85,50 @@ state SYN_RECEIVED
     EXPECT_EQ(s.stack().time_wait().size(), 0u);
 }
 
+// RFC 6191: with timestamps on both incarnations, a SYN whose TSval is above the old
+// connection's TS.Recent reopens the 4-tuple whatever its sequence number; one with an
+// older TSval is an old duplicate, even above the old sequence space.
+constexpr const char* kTimeWaitWithTimestamps = R"(
+listen 80
+< S seq=0 win=65535 mss=1460 tsval=100
+> S. seq=0 ack=1 tsecr=100
+< . seq=1 ack=1 win=512 tsval=101 tsecr=1005000
+app close
+> F. seq=1 ack=1 tsecr=101
+< F. seq=1 ack=2 win=512 tsval=102 tsecr=1005000
+> . seq=2 ack=2 tsecr=102
+state TIME_WAIT
+)";
+
+TEST(TimeWait, SynWithANewerTimestampReopensWhateverItsSequence) {
+    PacketScript s;
+    s.run(kTimeWaitWithTimestamps);
+    s.run(R"(
+< S seq=0 win=65535 mss=1460 tsval=103
+> S. seq=abs:136074 ack=1 tsecr=103
+state SYN_RECEIVED
+)");
+    EXPECT_EQ(s.stack().stats().time_wait_reused, 1u);
+}
+
+TEST(TimeWait, SynWithAnOlderTimestampIsAnOldDuplicateEvenAboveTheSequence) {
+    PacketScript s;
+    s.run(kTimeWaitWithTimestamps);
+    s.run(R"(
+< S seq=100000 win=65535 mss=1460 tsval=101
+> . seq=2 ack=2
+state TIME_WAIT
+# An equal TSval reopens only above the old sequence space.
+< S seq=1 win=65535 mss=1460 tsval=102
+> . seq=2 ack=2
+state TIME_WAIT
+< S seq=100000 win=65535 mss=1460 tsval=102
+> S. seq=abs:136074 ack=100001 tsecr=102
+state SYN_RECEIVED
+)");
+    EXPECT_EQ(s.stack().stats().time_wait_reused, 1u);
+}
+
 TEST(TimeWait, OldSynIsAnsweredWithTheOldAck) {
     PacketScript s;
     s.run(kPassiveOpen);
