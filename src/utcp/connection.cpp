@@ -20,6 +20,12 @@ const char* to_string(ConnError e) {
     return names[static_cast<int>(e)];
 }
 
+const char* to_string(FastOpen f) {
+    static constexpr const char* names[] = {"none", "cookie_requested", "data_sent", "data_acked",
+                                            "data_refused", "cookie_sent", "data_accepted"};
+    return names[static_cast<int>(f)];
+}
+
 namespace {
 
 // RFC 7323 §3.2: the option and its two NOPs.
@@ -57,8 +63,14 @@ bool Connection::synchronized() const {
 // ---------------------------------------------------------------------------------------
 // Opening (RFC 9293 §3.10.1 and §3.10.7.2)
 
-void Connection::open_active(Seq32 iss, std::uint64_t now_ms) {
+void Connection::open_active(Seq32 iss, std::uint64_t now_ms, const std::optional<FastOpenEntry>& cached) {
     now_ms_ = now_ms;
+    if (options_.fast_open) {
+        // RFC 7413 §4.1.1: an empty option asks for a cookie.
+        fast_open_cookie_ = cached ? cached->cookie : wire::FastOpenCookie{};
+        if (cached) fast_open_mss_ = std::min(cached->mss, local_mss_);
+        if (!cached) fast_open_ = FastOpen::cookie_requested;
+    }
     ts_.start(iss.value());
     sender_.start(iss);
     recovery_->start(iss);
@@ -79,6 +91,22 @@ void Connection::open_passive(const Segment& syn, Seq32 iss, std::uint64_t now_m
     last_recv_ms_ = now_ms;
     enter(State::syn_received, now_ms);
     wake();
+}
+
+void Connection::accept_syn_data(const Segment& syn_seg) {
+    fast_open_ = FastOpen::data_accepted;
+    Segment text = syn_seg;
+    text.seq = syn_seg.seq + 1;  // the data follows the SYN's octet
+    (void)receiver_.syn_window(true);  // the window our SYN,ACK offers takes it
+    take_text(text);
+    announced_ = true;
+    events_ |= event::established | event::writable;
+    wake();
+}
+
+void Connection::offer_fast_open_cookie(const wire::FastOpenCookie& cookie) {
+    fast_open_ = FastOpen::cookie_sent;
+    fast_open_cookie_ = cookie;
 }
 
 // RFC 9293 §3.7.1 (MSS, clamped to what our MTU allows) and RFC 7323 §2.2 (scaling is
@@ -193,6 +221,7 @@ void Connection::on_segment_syn_sent(const Segment& seg, std::uint64_t now_ms) {
     receiver_.start(seg.seq);
     learn_peer_options(seg);
     sender_.take_syn_window(seg, seg.ack);
+    if (has_ack) on_fast_open_reply(seg);
     owe_ack();
     if (!has_ack) {
         // Simultaneous open: SYN_RECEIVED, and our SYN goes again, now with an ACK.
@@ -201,6 +230,7 @@ void Connection::on_segment_syn_sent(const Segment& seg, std::uint64_t now_ms) {
         return enter(State::syn_received, now_ms);
     }
     (void)sender_.on_new_ack(seg.ack);
+    if (sender_.flight() > 0) sender_.rewind();  // RFC 7413 §4.2.1: the SYN's data that was not taken goes again now
     const auto sample = rtt_sampler_.on_ack(seg.ack, now_ms);
     if (sample && !retransmits_in_row_) take_rtt_sample(*sample);
     rtt_sampler_.forget();
@@ -210,6 +240,16 @@ void Connection::on_segment_syn_sent(const Segment& seg, std::uint64_t now_ms) {
     Segment rest = seg;  // data in a SYN,ACK is text after the SYN (§3.10.7.3, sixth step)
     rest.seq = seg.seq + 1;
     process_text(rest);
+}
+
+// RFC 7413 §4.1.3 and §4.2.1: keep the cookie a SYN,ACK gives; see whether it took the
+// data our SYN carried.
+void Connection::on_fast_open_reply(const Segment& syn_ack) {
+    const auto& offered = syn_ack.options->fast_open;
+    if (options_.fast_open && offered && offered->size > 0) host_.remember_fast_open(route_.tuple.remote, {*offered, smss_});
+    if (fast_open_ == FastOpen::data_sent) {
+        fast_open_ = syn_ack.ack > snd().iss + 1 ? FastOpen::data_acked : FastOpen::data_refused;
+    }
 }
 
 // RFC 5961 §3.2: only a RST at exactly RCV.NXT resets; one elsewhere in the window
@@ -368,6 +408,10 @@ void Connection::on_our_fin_acked(std::uint64_t now_ms) {
 // §3.10.7.4 seventh check (receiver.hpp does the placing and the ACK policy).
 void Connection::process_text(const Segment& seg) {
     if (seg.payload.empty() || !receiving()) return;
+    take_text(seg);
+}
+
+void Connection::take_text(const Segment& seg) {
     const TextOutcome text = receiver_.on_text(seg, options_.ack_every, user_closed_);
     if (!text.stored) return;
     wake();
@@ -401,7 +445,8 @@ void Connection::enter(State s, std::uint64_t now_ms) {
     state_ = s;
     switch (s) {
         case State::established:
-            events_ |= event::established | event::writable;
+            if (!std::exchange(announced_, true)) events_ |= event::established;
+            events_ |= event::writable;
             if (options_.keepalive) arm(idle_timer_, now_ms + options_.keepalive_idle_ms);
             if (sender_.fin_queued()) state_ = State::fin_wait_1;  // closed while the handshake ran
             break;
@@ -602,11 +647,13 @@ bool Connection::output(std::uint64_t now_ms, SegmentSink& sink) {
     if (state_ == State::time_wait) return !receiver_.ack_due() || emit_ack(sink);
     if (state_ == State::syn_sent || (state_ == State::syn_received && snd().una == snd().iss)) {
         if (snd().nxt == snd().iss || (state_ == State::syn_received && receiver_.ack_due())) {
-            if (!emit_syn(sink)) return false;
-            after_send(snd().iss, 1, now_ms);
+            if (!emit_syn(now_ms, sink)) return false;
         }
-        arm_timers(now_ms);
-        return true;
+        // RFC 7413 §4.2.2: a Fast Open server may send data before the handshake completes.
+        if (fast_open_ != FastOpen::data_accepted) {
+            arm_timers(now_ms);
+            return true;
+        }
     }
     bool sent = false;
     if ((probe_due_ || keepalive_due_) && !emit_probe(now_ms, sink)) return false;
@@ -640,7 +687,7 @@ OutSegment Connection::header(Seq32 seq, std::uint8_t flags, Sacks sacks) {
     return o;
 }
 
-bool Connection::emit_syn(SegmentSink& sink) {
+bool Connection::emit_syn(std::uint64_t now_ms, SegmentSink& sink) {
     OutSegment o = header(snd().iss, state_ == State::syn_received ? syn | ack : syn);
     o.options.mss = local_mss_;
     // RFC 7323 §2.2: offer scaling in a SYN; in a SYN,ACK only if the peer offered it.
@@ -652,8 +699,27 @@ bool Connection::emit_syn(SegmentSink& sink) {
     if (state_ == State::syn_received && ecn_ok_) o.flags |= ece;
     // RFC 7323 §3.2: offer timestamps in a SYN (TSecr 0); in a SYN,ACK only if the peer did.
     if (options_.timestamps && (state_ == State::syn_sent || ts_.enabled())) o.options.timestamps = ts_.stamp(now_ms_);
+    // RFC 7413 §4.1.1: the cookie, or an empty option asking for one.
+    if (fast_open_cookie_) o.options.fast_open = *fast_open_cookie_;
     o.wnd = receiver_.syn_window(state_ == State::syn_received);
-    return sink.emit(route_, o);
+    const std::uint32_t len = syn_data_len(o.options);
+    o.payload = sender_.buffer().view(0, len);
+    if (!sink.emit(route_, o)) return false;
+    if (len > 0) fast_open_ = FastOpen::data_sent;
+    after_send(snd().iss, 1 + len, now_ms);
+    return true;
+}
+
+// RFC 7413 §4.2.1: with a cookie, the first SYN carries what data is queued, as much as
+// the server's MSS takes beside the options; a retransmitted SYN carries none (the data
+// then waits for the handshake, as in Linux).
+std::uint32_t Connection::syn_data_len(const wire::TcpOptions& options) const {
+    if (state_ != State::syn_sent || !fast_open_cookie_ || fast_open_cookie_->size == 0 || retransmits_in_row_ > 0) {
+        return 0;
+    }
+    const std::size_t used = options.encoded_len();
+    const std::size_t room = fast_open_mss_ > used ? fast_open_mss_ - used : 0;
+    return static_cast<std::uint32_t>(std::min(room, sender_.buffer().size()));
 }
 
 bool Connection::emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent) {
@@ -676,7 +742,7 @@ bool Connection::emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent) 
 bool Connection::emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t now_ms, SegmentSink& sink) {
     // RFC 5681 §4.1: after an idle period, restart from the initial window.
     if (flight() == 0 && now_ms - sender_.last_send_ms() > rtt_.rto()) cc_->on_idle_restart(ack_context(now_ms).sample(0));
-    const std::size_t offset = flight();
+    const std::size_t offset = sender_.data_offset(snd().nxt);
     const bool last = offset + len == sender_.buffer().size();
     const Seq32 seq = snd().nxt;
     OutSegment o = header(seq, static_cast<std::uint8_t>((with_fin ? fin : 0) | (last && len ? psh : 0)));
@@ -695,7 +761,7 @@ bool Connection::emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t n
 // RACK deems lost, or a loss probe.
 bool Connection::emit_resend(const Resend& r, std::uint64_t now_ms, SegmentSink& sink) {
     const SendBuffer& buf = sender_.buffer();
-    const auto offset = static_cast<std::size_t>(r.seq - snd().una);
+    const std::size_t offset = sender_.data_offset(r.seq);
     const std::size_t available = offset <= buf.size() ? buf.size() - offset : 0;
     const auto len = static_cast<std::uint32_t>(std::min<std::size_t>({payload_room(), available, r.max_len}));
     const bool with_fin = sender_.fin_seq() && offset + len == buf.size() && r.max_len > len;

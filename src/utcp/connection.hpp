@@ -26,6 +26,7 @@
 #include <utility>
 
 #include "utcp/congestion.hpp"
+#include "utcp/fast_open.hpp"
 #include "utcp/receiver.hpp"
 #include "utcp/recovery.hpp"
 #include "utcp/rtt.hpp"
@@ -68,8 +69,23 @@ struct ConnOptions {
     bool sack = true;                       // RFC 2018: offer SACK, and use it if the peer does
     bool timestamps = true;                 // RFC 7323 §3: offer timestamps, and use them if the peer does
     bool ecn = true;                        // RFC 3168: ask for ECN, and accept it when asked
+    // RFC 7413: an active open sends its first data in the SYN with a cached cookie (or
+    // asks for one); a listener takes data in SYNs that carry a valid cookie.
+    bool fast_open = false;
     std::string congestion{CongestionRegistry::kDefault};  // a name in the stack's CongestionRegistry
 };
+
+// Where a connection stands with TCP Fast Open (RFC 7413).
+enum class FastOpen : std::uint8_t {
+    none,              // not used
+    cookie_requested,  // client: our SYN asked for a cookie (none was cached)
+    data_sent,         // client: our SYN carried data and a cookie; no SYN,ACK yet
+    data_acked,        // client: the SYN,ACK acknowledged that data
+    data_refused,      // client: it did not; the data went again after the handshake
+    cookie_sent,       // server: our SYN,ACK gave a cookie (asked for, or the SYN's was invalid)
+    data_accepted,     // server: a valid cookie; the SYN's data went to the application at once
+};
+[[nodiscard]] const char* to_string(FastOpen f);
 
 // What the peer's SYN offered (or a SYN cookie remembered of it).
 struct PeerSynOptions {
@@ -111,6 +127,8 @@ public:
     virtual bool challenge_ack_allowed(std::uint64_t now_ms) = 0;
     // RFC 9293 §3.10.7.1-style reset for an unacceptable segment (<SEQ=SEG.ACK><CTL=RST>).
     virtual void reply_rst(const Route& route, const Segment& seg) = 0;
+    // RFC 7413 §4.1.3: a server's SYN,ACK gave a Fast Open cookie.
+    virtual void remember_fast_open(const wire::IpAddr& server, const FastOpenEntry& entry) = 0;
 };
 
 // Counters kept per connection (the stack keeps its own drop counters).
@@ -137,13 +155,20 @@ public:
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
 
-    // Active open (RFC 9293 §3.10.1): SYN_SENT with `iss`.
-    void open_active(Seq32 iss, std::uint64_t now_ms);
+    // Active open (RFC 9293 §3.10.1): SYN_SENT with `iss`. With ConnOptions::fast_open,
+    // `cached` is what the stack knows of the server: the SYN carries its cookie and the
+    // first data queued before output runs (RFC 7413 §4.2.1), or asks for a cookie.
+    void open_active(Seq32 iss, std::uint64_t now_ms, const std::optional<FastOpenEntry>& cached = std::nullopt);
     // Passive open from a SYN that a listener accepted (§3.10.7.2): SYN_RECEIVED.
     void open_passive(const Segment& syn, Seq32 iss, std::uint64_t now_ms);
     // Passive open from the ACK that returned a valid SYN cookie (syn_cookie.hpp): the
     // SYN,ACK with `iss` went without state; `peer` is what the cookie carried.
     void open_from_cookie(const Segment& ack, Seq32 iss, const PeerSynOptions& peer, std::uint64_t now_ms);
+    // RFC 7413 §4.2.2, after open_passive: the SYN's cookie was valid; its data is the
+    // application's now, and the connection is announced before the handshake completes.
+    void accept_syn_data(const Segment& syn);
+    // Our SYN,ACK gives the client this cookie (it asked, or sent an invalid one).
+    void offer_fast_open_cookie(const wire::FastOpenCookie& cookie);
 
     // A segment for this connection, checksum already verified (§3.10.7.3 and .4).
     void on_segment(const Segment& seg, std::uint64_t now_ms);
@@ -185,6 +210,7 @@ public:
     [[nodiscard]] bool timestamps_enabled() const { return ts_.enabled(); }
     [[nodiscard]] std::optional<std::uint32_t> ts_recent() const { return ts_.recent(); }
     [[nodiscard]] bool ecn_enabled() const { return ecn_ok_; }
+    [[nodiscard]] FastOpen fast_open() const { return fast_open_; }
     [[nodiscard]] std::uint8_t take_events() { return std::exchange(events_, 0); }
     [[nodiscard]] std::uint8_t pending_events() const { return events_; }
 
@@ -195,7 +221,8 @@ public:
     // Stack bookkeeping, and the application's handle on the connection.
     bool dirty = false;                 // in the stack's list for this batch's output
     Handler* handler = nullptr;         // event API callbacks (stack.hpp)
-    Listener* accepted_from = nullptr;  // set while a passive open is incomplete
+    Listener* accepted_from = nullptr;  // set while a passive open is unannounced
+    Listener* fast_open_from = nullptr; // set while a Fast Open connection is in SYN_RECEIVED
     void* context = nullptr;            // the application's own pointer
 
 private:
@@ -213,6 +240,7 @@ private:
     void update_send_window(const Segment& seg);
     void on_our_fin_acked(std::uint64_t now_ms);
     void process_text(const Segment& seg);
+    void take_text(const Segment& seg);
     void process_fin(std::uint64_t now_ms);
     void learn_peer_options(const Segment& syn);
     void send_challenge_ack(std::uint64_t now_ms);
@@ -224,7 +252,10 @@ private:
     }
 
     // Output.
-    bool emit_syn(SegmentSink& sink);
+    // Our SYN (or SYN,ACK), with Fast Open data when it may carry some.
+    bool emit_syn(std::uint64_t now_ms, SegmentSink& sink);
+    [[nodiscard]] std::uint32_t syn_data_len(const wire::TcpOptions& options) const;
+    void on_fast_open_reply(const Segment& syn_ack);
     bool emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent);
     bool emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t now_ms, SegmentSink& sink);
     // Sends again what `r` names (at most one segment); false if the sink is full.
@@ -293,6 +324,12 @@ private:
     bool ece_due_ = false;
     bool cwr_due_ = false;
     Seq32 ecn_recover_;
+    // RFC 7413: the cookie our SYN carries (client) or our SYN,ACK gives (server), and the
+    // server's MSS the SYN's data must fit.
+    FastOpen fast_open_ = FastOpen::none;
+    std::optional<wire::FastOpenCookie> fast_open_cookie_;
+    std::uint16_t fast_open_mss_ = 536;
+    bool announced_ = false;   // the application was told of the open (Fast Open tells early)
     Seq32 last_ack_sent_;      // Last.ACK.sent (RFC 7323 §4.3)
     std::uint64_t now_ms_ = 0; // the time of the call in progress (segments carry it as TSval)
 

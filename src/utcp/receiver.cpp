@@ -148,9 +148,7 @@ bool Receiver::owes_dup_ack() {
 }
 
 std::uint16_t Receiver::advertise_window(bool whole_buffer) {
-    const std::size_t room = whole_buffer ? buf_.capacity() : buf_.room();
-    const std::size_t max_wnd = std::size_t{0xffff} << vars_.wnd_shift;
-    const Seq32 edge = vars_.nxt + static_cast<std::uint32_t>(std::min(room, max_wnd));
+    const Seq32 edge = vars_.nxt + offer(whole_buffer ? buf_.capacity() : buf_.room());
     if (vars_.adv_edge < vars_.nxt || edge - vars_.adv_edge >= static_cast<std::int32_t>(sws_threshold())) {
         vars_.adv_edge = edge;
     }
@@ -170,8 +168,14 @@ std::uint16_t Receiver::window_at(Seq32 point) const {
 
 bool Receiver::window_update_due() const {
     if (!read_since_update_) return false;
-    const Seq32 edge = vars_.nxt + static_cast<std::uint32_t>(buf_.room());
-    return edge - vars_.adv_edge >= static_cast<std::int32_t>(sws_threshold()) && vars_.wnd() < buf_.capacity() / 2;
+    const Seq32 edge = vars_.nxt + offer(buf_.room());
+    return edge - vars_.adv_edge >= static_cast<std::int32_t>(sws_threshold()) && vars_.wnd() < offer(buf_.capacity()) / 2;
+}
+
+// What the window field can say of `room` (without scaling, at most 64 KB: a larger
+// buffer is no reason for an update that cannot announce it).
+std::uint32_t Receiver::offer(std::size_t room) const {
+    return static_cast<std::uint32_t>(std::min(room, std::size_t{0xffff} << vars_.wnd_shift));
 }
 
 std::uint32_t Receiver::sws_threshold() const {

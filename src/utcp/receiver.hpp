@@ -103,6 +103,7 @@ public:
 
 private:
     [[nodiscard]] std::uint32_t sws_threshold() const;
+    [[nodiscard]] std::uint32_t offer(std::size_t room) const;
     // Remembers the out-of-order range that holds `seq` as the most recent one.
     void note_recent(Seq32 seq);
     // The blocks to report, most recent first: at most 4 (the option's limit).

@@ -59,14 +59,15 @@ std::uint32_t Sender::len_to_send(std::uint32_t cwnd_room, std::uint32_t smss, b
     with_fin = false;
     if (fin_seq_ && vars_.nxt > *fin_seq_) return 0;  // our FIN is out: nothing follows it
     const std::uint32_t in_flight = flight();
-    const std::size_t queued = buf_.size() - in_flight;
+    const std::uint32_t data_in_flight = in_flight - syn_in_flight();  // a Fast Open server's SYN,ACK may be out
+    const std::size_t queued = buf_.size() - data_in_flight;
     const std::uint32_t window_room = vars_.wnd > in_flight ? vars_.wnd - in_flight : 0;
     const std::uint32_t usable = std::min(window_room, cwnd_room);
     const auto len = static_cast<std::uint32_t>(std::min<std::size_t>({queued, usable, smss}));
     const bool all_queued = len == queued;
     with_fin = fin_queued_ && all_queued;
     if (len == smss || vars_.nxt < vars_.max || force) return len;  // full, resending after an RTO, or forced
-    if (all_queued && (nodelay || in_flight == 0 || fin_queued_)) return len;
+    if (all_queued && (nodelay || data_in_flight == 0 || fin_queued_)) return len;
     if (len > 0 && len >= vars_.max_wnd / 2) return len;
     with_fin = false;
     return 0;

@@ -65,7 +65,7 @@ public:
     [[nodiscard]] const std::optional<Seq32>& fin_seq() const { return fin_seq_; }
     void fin_sent_at(Seq32 seq) { fin_seq_ = seq; }
     // Data or a FIN that has not gone yet.
-    [[nodiscard]] bool unsent() const { return buf_.size() > flight() || (fin_queued_ && !fin_seq_); }
+    [[nodiscard]] bool unsent() const { return buf_.size() > flight() - syn_in_flight() || (fin_queued_ && !fin_seq_); }
 
     // A zero-window probe octet is in flight; when the window opens it goes again with
     // the data that follows it instead of waiting for a retransmission timeout.
@@ -74,6 +74,8 @@ public:
 
     [[nodiscard]] std::uint32_t flight() const { return static_cast<std::uint32_t>(vars_.nxt - vars_.una); }
     [[nodiscard]] std::uint32_t syn_in_flight() const { return vars_.una == vars_.iss ? 1 : 0; }
+    // Where the data at `seq` is in the buffer, which starts at SND.UNA (after our SYN).
+    [[nodiscard]] std::size_t data_offset(Seq32 seq) const { return static_cast<std::uint32_t>(seq - vars_.una) - syn_in_flight(); }
     [[nodiscard]] std::uint64_t last_send_ms() const { return last_send_ms_; }
     [[nodiscard]] const SendVars& vars() const { return vars_; }
     [[nodiscard]] SendBuffer& buffer() { return buf_; }

@@ -101,6 +101,28 @@ void Stack::on_listen(Listener& l, const Route& route, const Segment& seg, std::
     ++l.half_open;
     c->accepted_from = &l;
     c->open_passive(seg, iss ? *iss : config_.isn(route.tuple, now_ms), now_ms);
+    if (l.options.fast_open && seg.options->fast_open) on_fast_open_syn(l, *c, seg);
+}
+
+// RFC 7413 §4.2.2: data in a SYN with a valid cookie goes to the application at once,
+// while the listener's Fast Open queue has room; otherwise only the SYN is acknowledged
+// (the client sends the data again after the handshake), and a request or an invalid
+// cookie is answered with a valid one.
+void Stack::on_fast_open_syn(Listener& l, Connection& c, const Segment& syn_seg) {
+    const wire::FastOpenCookie& cookie = *syn_seg.options->fast_open;
+    const FourTuple& t = c.tuple();
+    const bool valid = fast_open_cookies_.valid(t.remote, t.local, cookie);
+    if (cookie.size > 0 && !valid) ++stats_.fast_open_invalid;
+    if (!valid) {
+        c.offer_fast_open_cookie(fast_open_cookies_.make(t.remote, t.local));
+        ++stats_.fast_open_cookies_sent;
+        return;
+    }
+    if (l.fast_open_pending >= l.fast_open_queue) return void(++stats_.fast_open_queue_full);
+    ++l.fast_open_pending;
+    c.fast_open_from = &l;
+    ++stats_.fast_open_accepted;
+    c.accept_syn_data(syn_seg);
 }
 
 // The options survive a cookie only in the timestamp's low bits (syn_cookie.hpp).
@@ -245,7 +267,22 @@ Listener* Stack::listen(std::uint16_t port, Handler* handler, const ConnOptions*
     return it->second.get();
 }
 
-void Stack::unlisten(std::uint16_t port) { listeners_.erase(port); }
+// Connections the listener has not handed over yet go with it: those still in the
+// handshake, and (raw API) those waiting in its accept queue, with a RST as in Linux.
+void Stack::unlisten(std::uint16_t port) {
+    auto it = listeners_.find(port);
+    if (it == listeners_.end()) return;
+    Listener* l = it->second.get();
+    for (auto& [t, c] : conns_) {
+        if (c->fast_open_from == l) c->fast_open_from = nullptr;
+        const bool queued = std::find(l->accept_queue.begin(), l->accept_queue.end(), c.get()) != l->accept_queue.end();
+        if (c->accepted_from != l && !queued) continue;
+        c->accepted_from = nullptr;
+        c->handler = nullptr;  // never announced: nobody to tell
+        c->abort();
+    }
+    listeners_.erase(it);
+}
 
 const char* to_string(ConnectError e) {
     switch (e) {
@@ -257,6 +294,10 @@ const char* to_string(ConnectError e) {
     return "unknown";
 }
 
+void Stack::remember_fast_open(const wire::IpAddr& server, const FastOpenEntry& entry) {
+    fast_open_cache_.remember(server, entry);
+}
+
 ConnectResult Stack::connect(std::uint16_t local_port, const wire::IpAddr& remote, std::uint16_t remote_port,
                              Handler* handler, const ConnOptions* options) {
     const auto mac = next_hop(remote);
@@ -266,8 +307,12 @@ ConnectResult Stack::connect(std::uint16_t local_port, const wire::IpAddr& remot
     }
     const FourTuple t{config_.address, remote, local_port, remote_port};
     if (time_wait_.find(t)) return ConnectError::in_time_wait;
-    const ConnectResult made = create({t, *mac}, options ? *options : config_.defaults, handler);
-    if (made) made.conn().open_active(config_.isn(t, now_ms_), now_ms_);
+    const ConnOptions& o = options ? *options : config_.defaults;
+    const ConnectResult made = create({t, *mac}, o, handler);
+    if (!made) return made;
+    std::optional<FastOpenEntry> cached;
+    if (o.fast_open) cached = fast_open_cache_.find(remote);
+    made.conn().open_active(config_.isn(t, now_ms_), now_ms_, cached);
     return made;
 }
 
@@ -323,6 +368,10 @@ void Stack::flush(std::uint64_t now_ms) {
 }
 
 void Stack::deliver_events(Connection& c) {
+    if (c.fast_open_from && c.state() != State::syn_received) {
+        --c.fast_open_from->fast_open_pending;
+        c.fast_open_from = nullptr;
+    }
     const std::uint8_t ev = c.take_events();
     if (ev == 0) return;
     Handler* h = c.handler;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "utcp/connection.hpp"
+#include "utcp/fast_open.hpp"
 #include "utcp/isn.hpp"
 #include "utcp/link.hpp"
 #include "utcp/syn_cookie.hpp"
@@ -105,6 +106,10 @@ struct StackStats {
     std::uint64_t syn_queue_full = 0, backlog_full = 0, too_many_connections = 0, no_route = 0;
     std::uint64_t syn_cookies_sent = 0, syn_cookies_accepted = 0, syn_cookies_rejected = 0;
     std::uint64_t challenge_acks_limited = 0;
+    // RFC 7413: cookies given (asked for, or replacing an invalid one), SYNs whose data was
+    // taken, invalid cookies, and valid ones refused because the listener's queue was full.
+    std::uint64_t fast_open_cookies_sent = 0, fast_open_accepted = 0, fast_open_invalid = 0,
+                  fast_open_queue_full = 0;
     std::uint64_t time_wait_reused = 0, time_wait_acks = 0, time_wait_overflow = 0;
     std::uint64_t udp_no_socket = 0;
     std::uint64_t tx_ring_full = 0;
@@ -121,6 +126,10 @@ public:
     std::uint32_t half_open = 0;
     std::deque<Connection*> accept_queue;
     std::optional<std::uint64_t> last_cookie_ms;  // when the last SYN cookie went (ACKs are checked for two ticks)
+    // RFC 7413 §5.1: at most this many Fast Open connections still in SYN_RECEIVED
+    // (Linux's TCP_FASTOPEN queue length); past it a SYN's data waits for the handshake.
+    std::uint32_t fast_open_queue = 256;
+    std::uint32_t fast_open_pending = 0;
 };
 
 class Stack final : public ConnectionHost, private SegmentSink {
@@ -172,6 +181,8 @@ public:
     [[nodiscard]] CongestionRegistry& congestion() { return congestion_; }
     bool challenge_ack_allowed(std::uint64_t now_ms) override;
     void reply_rst(const Route& route, const Segment& seg) override;
+    void remember_fast_open(const wire::IpAddr& server, const FastOpenEntry& entry) override;
+    [[nodiscard]] const FastOpenCache& fast_open_cache() const { return fast_open_cache_; }
 
 private:
     struct Ipv4Packet;
@@ -187,6 +198,8 @@ private:
     void send_cookie(Listener& l, const Route& route, const Segment& request, std::uint64_t now_ms);
     // A connection from an ACK that returns a valid cookie; false if it returns none.
     bool accept_cookie(Listener& l, const Route& route, const Segment& ack, std::uint64_t now_ms);
+    // RFC 7413 §4.2.2: a SYN with the Fast Open option, just opened as `c`.
+    void on_fast_open_syn(Listener& l, Connection& c, const Segment& syn_seg);
     void deliver_events(Connection& c);
     void reap(Connection& c, std::uint64_t now_ms);
     [[nodiscard]] std::optional<wire::MacAddr> next_hop(const wire::IpAddr& addr);
@@ -203,6 +216,8 @@ private:
     TimerWheel wheel_;
     CongestionRegistry congestion_;
     SynCookies cookies_;
+    FastOpenCookies fast_open_cookies_;
+    FastOpenCache fast_open_cache_;
     std::unordered_map<FourTuple, std::unique_ptr<Connection>, FourTupleHash> conns_;
     std::unordered_map<std::uint16_t, std::unique_ptr<Listener>> listeners_;
     std::unordered_map<std::uint16_t, UdpHandler*> udp_;

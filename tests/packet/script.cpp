@@ -47,6 +47,21 @@ std::string flags_text(std::uint8_t f) {
     return s.empty() ? "-" : s;
 }
 
+// A Fast Open cookie written as hex digits ("" for a cookie request).
+wire::FastOpenCookie cookie_of_hex(std::string_view hex) {
+    wire::FastOpenCookie c;
+    if (hex.size() % 2 != 0 || hex.size() / 2 > c.bytes.size()) {
+        ADD_FAILURE() << "a cookie is up to 16 bytes of hex: " << hex;
+        return c;
+    }
+    for (std::size_t i = 0; i < hex.size(); i += 2) {
+        const auto [p, ec] = std::from_chars(hex.data() + i, hex.data() + i + 2, c.bytes[i / 2], 16);
+        if (ec != std::errc() || p != hex.data() + i + 2) ADD_FAILURE() << "not hex: " << hex;
+    }
+    c.size = static_cast<std::uint8_t>(hex.size() / 2);
+    return c;
+}
+
 std::uint64_t to_number(std::string_view text) {
     std::uint64_t v = 0;
     const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -167,12 +182,14 @@ void PacketScript::execute(const Line& line) {
         ASSERT_NE(l, nullptr);
         l->backlog = config_.backlog;
         l->syn_queue = config_.syn_queue;
+        l->fast_open_queue = config_.fast_open_queue;
     } else if (cmd == "connect") {
         std::swap(local_port_, peer_port_);
         peer_port_ = static_cast<std::uint16_t>(arg);
         const ConnectResult made = stack_->connect(local_port_, kPeerIp, peer_port_, &handler_, &config_.options);
         ASSERT_TRUE(made.ok()) << to_string(made.error());
         active_ = &made.conn();
+        if (line.has("send")) send_pattern(made.conn(), line.number_of("send"));  // before the SYN goes
         stack_->flush(now_);
     } else {
         FAIL() << "unknown command " << cmd;
@@ -197,6 +214,11 @@ void PacketScript::inject(const Line& line, bool flush) {
         }
         tcp.options.timestamps = wire::Timestamps{static_cast<std::uint32_t>(line.number_of("tsval")), tsecr};
     }
+    if (line.flag("tfo")) tcp.options.fast_open = wire::FastOpenCookie{};
+    if (line.has("tfo")) {
+        const std::string& v = line.fields.at("tfo");
+        tcp.options.fast_open = v == "learned" ? learned_cookie_ : cookie_of_hex(v);
+    }
     if (line.has("sack")) {
         const auto blocks = line.sack_of(our_isn_);
         ASSERT_LE(blocks.size(), 4u);
@@ -212,8 +234,10 @@ void PacketScript::inject(const Line& line, bool flush) {
                           hlen + len,
                           [&](wire::MutBytes l4) {
                               tcp.emit(l4);
-                              // Data byte k of the segment is stream byte (seq - ISN - 1 + k).
-                              const std::uint32_t stream_at = tcp.seq - peer_isn_ - 1;
+                              // Data byte k of the segment is stream byte (seq - ISN - 1 + k),
+                              // after the SYN's octet if it has one.
+                              const std::uint32_t first = tcp.seq + ((tcp.flags & wire::tcpflag::syn) ? 1 : 0);
+                              const std::uint32_t stream_at = first - peer_isn_ - 1;
                               for (std::size_t k = 0; k < len; ++k) l4[hlen + k] = pattern_byte(stream_at + k);
                           });
     stack_->input(frame, now_);
@@ -288,6 +312,7 @@ void PacketScript::expect(const Line& line) {
     if (line.flag("nosack")) {
         EXPECT_EQ(tcp->options().sack_count, 0) << "SACK blocks present";
     }
+    expect_fast_open(line, tcp->options().fast_open);
     if (line.has("sack")) {
         const auto blocks = line.sack_of(peer_isn_);
         const auto& o = tcp->options();
@@ -300,6 +325,25 @@ void PacketScript::expect(const Line& line) {
     }
 }
 
+// tfo=req: an empty option (a cookie request); tfo=learn: a cookie, which later injected
+// segments send with tfo=learned; tfo=HEX: exactly that cookie; notfo: no option.
+void PacketScript::expect_fast_open(const Line& line, const std::optional<wire::FastOpenCookie>& got) {
+    if (line.flag("notfo")) {
+        EXPECT_FALSE(got.has_value()) << "Fast Open option present";
+    }
+    if (!line.has("tfo")) return;
+    ASSERT_TRUE(got.has_value()) << "Fast Open option missing";
+    const std::string& v = line.fields.at("tfo");
+    if (v == "req") {
+        EXPECT_EQ(got->size, 0) << "a cookie where a request was expected";
+    } else if (v == "learn") {
+        EXPECT_GT(got->size, 0) << "no cookie to learn";
+        learned_cookie_ = *got;
+    } else {
+        EXPECT_EQ(*got, cookie_of_hex(v)) << "Fast Open cookie";
+    }
+}
+
 void PacketScript::app(const Line& line) {
     ASSERT_GE(line.words.size(), 2u);
     const std::string& what = line.words[1];
@@ -307,11 +351,7 @@ void PacketScript::app(const Line& line) {
     ASSERT_NE(c, nullptr) << "app " << what << ": no connection";
     const auto arg = [&](std::size_t i) { return to_number(line.words.at(i)); };
     if (what == "send") {
-        std::vector<std::uint8_t> data(arg(2));
-        for (std::size_t k = 0; k < data.size(); ++k) data[k] = pattern_byte(app_stream_ + k);
-        const std::size_t n = c->send(data);
-        EXPECT_EQ(n, data.size()) << "the send buffer took less than asked";
-        app_stream_ += n;
+        send_pattern(*c, arg(2));
     } else if (what == "recv") {
         std::vector<std::uint8_t> data(arg(2));
         EXPECT_EQ(c->recv(data), data.size()) << "readable bytes";
@@ -343,6 +383,14 @@ void PacketScript::app(const Line& line) {
         FAIL() << "unknown app command " << what;
     }
     stack_->flush(now_);
+}
+
+void PacketScript::send_pattern(Connection& c, std::size_t len) {
+    std::vector<std::uint8_t> data(len);
+    for (std::size_t k = 0; k < data.size(); ++k) data[k] = pattern_byte(app_stream_ + k);
+    const std::size_t n = c.send(data);
+    EXPECT_EQ(n, data.size()) << "the send buffer took less than asked";
+    app_stream_ += n;
 }
 
 void PacketScript::check_state(const Line& line) {

@@ -3,16 +3,20 @@
 // application, one command per line:
 //
 //   < FLAGS [seq=N] [ack=N] [win=N] [len=N] [mss=N] [ws=N] [sackok] [sack=L-R,...] [tsval=N [tsecr=N]]
+//           [tfo | tfo=HEX | tfo=learned]
 //                                       inject a segment, then flush
 //   << FLAGS ...                        inject without flushing (the batch goes on)
 //   > FLAGS [seq=N] [ack=N] [win=N] [len=N] [mss=N] [ws=N] [nows] [sackok] [nosackok]
 //           [sack=L-R,...] [nosack] [ts] [tsecr=N] [nots] [learn_isn]
+//           [tfo=req | tfo=learn | tfo=HEX | notfo]
 //                                       expect the next segment sent (sack: exactly these blocks)
 //   > none                              expect that nothing more was sent
 //   +N                                  advance the clock N ms (timers fire), then flush
 //   flush                               end the batch
-//   listen PORT [raw] | connect PORT    open passively or actively (event API; raw: the
-//                                       raw API, where connections wait to be accepted)
+//   listen PORT [raw] | connect PORT [send=N]
+//                                       open passively or actively (event API; raw: the
+//                                       raw API, where connections wait to be accepted;
+//                                       send: N bytes queued before the SYN goes)
 //   peer_port N                         the peer's port for what follows
 //   app send N | app recv N | app close | app shutdown | app abort | app nodelay on|off
 //   app keepalive IDLE INTERVAL PROBES | app min_rto MS
@@ -28,7 +32,9 @@
 // seq is relative to the peer's ISN on injected segments and to ours on expected ones;
 // ack and SACK blocks the other way round; `abs:N` gives an absolute number. `learn_isn`
 // takes an expected segment's SEQ as our ISN (a SYN cookie); `tsecr=echo` on an injected
-// segment echoes the TSval we sent last. Injected data is a known
+// segment echoes the TSval we sent last. Fast Open (RFC 7413): `tfo` injects a cookie
+// request, `tfo=HEX` a cookie; `tfo=learn` keeps the cookie of an expected segment, which
+// `tfo=learned` sends back; `tfo=req` expects a request. Injected data is a known
 // pattern of the stream offset, which `app recv` checks byte by byte. A mismatch fails
 // the GoogleTest with the script's line number.
 #pragma once
@@ -51,6 +57,7 @@ struct ScriptConfig {
     ConnOptions options;
     std::uint32_t backlog = 128;
     std::uint32_t syn_queue = 1024;
+    std::uint32_t fast_open_queue = 256;
     std::uint32_t max_connections = 1'000'000;
     bool syn_cookies = true;
 };
@@ -98,6 +105,8 @@ private:
     void app(const Line& line);
     void check_state(const Line& line);
     void check_event(const Line& line);
+    void send_pattern(Connection& c, std::size_t len);
+    void expect_fast_open(const Line& line, const std::optional<wire::FastOpenCookie>& got);
     void collect();
 
     ScriptConfig config_;
@@ -107,7 +116,8 @@ private:
     std::uint64_t now_ = 1'000'000;
     std::uint32_t peer_isn_ = 1000;
     std::uint32_t our_isn_ = 5000;
-    std::uint32_t last_tsval_ = 0;  // the TSval of the last segment we sent (`tsecr=echo`)
+    std::uint32_t last_tsval_ = 0;
+    wire::FastOpenCookie learned_cookie_;  // `tfo=learn`  // the TSval of the last segment we sent (`tsecr=echo`)
     std::uint16_t local_port_ = 80;
     std::uint16_t peer_port_ = 40000;
     std::uint64_t peer_stream_ = 0;  // offset of the next byte `app recv` expects
