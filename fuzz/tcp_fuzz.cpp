@@ -4,8 +4,9 @@
 //   segment  to the connection, to the listener (a fresh peer port), or raw bytes as a
 //            whole frame; flags, sequence and acknowledgment numbers (near the real
 //            ones or anywhere), window, options (MSS, window scale, timestamps, SACK
-//            blocks; the connection negotiated SACK and timestamps) and payload all come
-//            from the input;
+//            blocks; the connection negotiated SACK and timestamps; on a SYN, a Fast Open
+//            cookie request, the cookie the listener gave last, or any bytes) and payload
+//            all come from the input;
 //   time     the clock moves on, firing timers;
 //   app      the application sends, reads, shuts down, closes or aborts.
 // Whatever happens, memory stays valid (the sanitizers watch), and every frame UTCP
@@ -78,14 +79,16 @@ std::vector<std::uint8_t> build_frame(std::uint16_t src_port, const wire::TcpRep
     return f;
 }
 
-// Every frame UTCP sends must be valid.
-void check_output(MemoryLink& link) {
+// Every frame UTCP sends must be valid. `cookie` takes the last Fast Open cookie given.
+void check_output(MemoryLink& link, wire::FastOpenCookie* cookie = nullptr) {
     for (const auto& frame : link.take()) {
         wire::ParsedFrame p;
         check(!wire::parse_frame(frame, p));
         auto ip = wire::Ipv4View::parse(wire::Bytes(frame).subspan(p.l3_offset));
         check(ip.ok() && ip->checksum_ok() && ip->dont_fragment());
-        check(wire::TcpView::parse(ip->payload()).ok());
+        auto tcp = wire::TcpView::parse(ip->payload());
+        check(tcp.ok());
+        if (cookie && tcp->options().fast_open && tcp->options().fast_open->size > 0) *cookie = *tcp->options().fast_open;
         check(wire::transport_checksum_ok(ip->src(), ip->dst(), wire::ipproto::tcp, ip->payload()));
     }
 }
@@ -96,7 +99,11 @@ struct Harness {
         o.send_buffer = o.recv_buffer = 16384;  // small, so that windows fill and wrap quickly
         // A SYN queue of two: SYNs beyond it are answered with cookies, and ACKs to the
         // listener are checked against them.
-        stack.listen(80, nullptr, &o)->syn_queue = 2;
+        // Fast Open on, with a queue of one, so that both its paths run.
+        o.fast_open = true;
+        Listener* l = stack.listen(80, nullptr, &o);
+        l->syn_queue = 2;
+        l->fast_open_queue = 1;
         // The peer offers SACK and timestamps, so that RACK-TLP, PAWS and RTTM run.
         wire::TcpRepr syn{.seq = kPeerIsn, .flags = wire::tcpflag::syn, .window = 65535};
         syn.options.sack_permitted = true;
@@ -117,11 +124,12 @@ struct Harness {
         const auto f = build_frame(port, tcp, payload);
         stack.input(f, now);
         stack.flush(now);
-        check_output(link);
+        check_output(link, &cookie);
     }
     Connection* conn() { return stack.find({kLocalIp, kPeerIp, 80, 40000}); }
 
     MemoryLink link;
+    wire::FastOpenCookie cookie;  // the listener's last
     std::uint64_t now = 1'000'000;
     Stack stack;
 };
@@ -145,6 +153,21 @@ void segment_step(Harness& h, Input& in) {
         for (std::uint8_t k = 0; k < tcp.options.sack_count; ++k) {
             const auto left = kOurIsn + 1 + static_cast<std::uint32_t>(in.take<std::int16_t>() * 64);
             tcp.options.sack_blocks[k] = {left, left + in.take<std::uint16_t>()};
+        }
+    }
+    if (tcp.flags & wire::tcpflag::syn) {
+        switch (in.take<std::uint8_t>() % 4) {
+            case 1: tcp.options.fast_open = wire::FastOpenCookie{}; break;
+            case 2: tcp.options.fast_open = h.cookie; break;
+            case 3: {
+                wire::FastOpenCookie any;
+                const wire::Bytes b = in.bytes(in.take<std::uint8_t>() % 17);
+                std::memcpy(any.bytes.data(), b.data(), b.size());
+                any.size = static_cast<std::uint8_t>(b.size() < 4 ? 0 : b.size());  // RFC 7413 §4.1.1: 4 to 16
+                tcp.options.fast_open = any;
+                break;
+            }
+            default: break;
         }
     }
     const wire::Bytes payload = in.bytes(in.take<std::uint16_t>() % 1400);

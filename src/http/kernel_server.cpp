@@ -54,6 +54,13 @@ public:
                     std::strerror(errno);
             return false;
         }
+        // RFC 7413 on the kernel's stack: a queue of 256 pending Fast Open connections, as
+        // UTCP's default; the host's net.ipv4.tcp_fastopen must allow servers.
+        const int fast_open_queue = 256;
+        if (config_.fast_open && ::setsockopt(listen_fd_, IPPROTO_TCP, TCP_FASTOPEN, &fast_open_queue, sizeof fast_open_queue) != 0) {
+            error = std::string("TCP_FASTOPEN: ") + std::strerror(errno);
+            return false;
+        }
         epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
         epoll_event ev{.events = EPOLLIN, .data = {.fd = listen_fd_}};
         ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);

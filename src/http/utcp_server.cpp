@@ -18,7 +18,7 @@ public:
         : loop_(std::move(loop)), files_(files), config_(config) {}
 
     bool listen(std::string& error) {
-        utcp::ConnOptions options;
+        utcp::ConnOptions options = loop_->stack().config().defaults;  // --cc, --fast-open
         options.send_buffer = 128 * 1024;  // a 32 KB response and more fit at once
         options.recv_buffer = 32 * 1024;   // requests are small
         options.nodelay = true;            // a response is complete when written
@@ -114,6 +114,7 @@ std::unique_ptr<Server> make_utcp_server(const ServerConfig& config, FileCache& 
     utcp::LoopOptions options;
     options.address = config.address;
     options.defaults.congestion = config.congestion;
+    options.defaults.fast_open = config.fast_open;
     options.congestion_algorithms = config.congestion_algorithms;
     auto loop = utcp::EventLoop::open(config.socket, options);
     if (!loop) {

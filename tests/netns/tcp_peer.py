@@ -2,9 +2,9 @@
 """The Linux kernel's side of the UTCP interop tests: an echo server and a checking
 client on kernel TCP sockets (asyncio).
 
-  tcp_peer.py server ADDR PORT [--abort-after N]
+  tcp_peer.py server ADDR PORT [--abort-after N] [--fast-open]
       echo every connection; with --abort-after, reset each connection (SO_LINGER 0)
-      once it has received N bytes.
+      once it has received N bytes; with --fast-open, take data in SYNs (RFC 7413).
   tcp_peer.py client ADDR PORT --bytes N [--connections K] [--half-close] [--abort-after N]
       send N random bytes on each of K connections while reading the echo, and check
       the echo by SHA-256. --half-close shuts down sending after the last byte and
@@ -46,6 +46,9 @@ async def serve(args):
             pass
 
     server = await asyncio.start_server(echo, args.addr, args.port, backlog=4096)
+    if args.fast_open:  # RFC 7413 on the kernel's side; net.ipv4.tcp_fastopen must allow servers
+        for sock in server.sockets:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 256)
     print("listening", flush=True)
     async with server:
         await server.serve_forever()
@@ -108,6 +111,7 @@ def main():
     p.add_argument("--connections", type=int, default=1)
     p.add_argument("--half-close", action="store_true")
     p.add_argument("--abort-after", type=int, default=0)
+    p.add_argument("--fast-open", action="store_true", help="server: accept data in SYNs (TCP_FASTOPEN)")
     args = p.parse_args()
     if args.mode == "server":
         asyncio.run(serve(args))

@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
     app.add_option("--cc", config.congestion, "utcp: congestion control: cubic, newreno, or scalable (this program's own)")
         ->envname("MULTISTACK_CC")
         ->capture_default_str();
+    app.add_flag("--fast-open", config.fast_open, "TCP Fast Open (RFC 7413): answer requests that come in the SYN");
     CLI11_PARSE(app, argc, argv);
     if (!ms::wire::parse_endpoint(listen, config.address, config.port) || config.address.family != ms::wire::IpFamily::v4) {
         std::cerr << "ms-httpd: --listen wants an IPv4 ADDR:PORT, got " << listen << "\n";

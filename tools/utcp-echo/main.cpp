@@ -5,11 +5,16 @@
 //       echo and closes too. Runs until SIGINT/SIGTERM, then prints its counters as JSON
 //       (with "tcp": the closed connections' segments, retransmits, RTOs, recoveries,
 //       loss probes and segments deemed lost, summed).
-//   utcp-echo --socket PATH --connect ADDR:PORT [--bytes N] [--connections K] [--half-close]
+//   utcp-echo --socket PATH --connect ADDR:PORT [--bytes N] [--connections K] [--rounds R]
+//             [--half-close]
 //       opens K connections, sends N bytes of a known pseudo-random stream on each, and
-//       checks that exactly the same bytes come back (and their SHA-256). With
-//       --half-close it shuts its sending side down after the last byte, so the echo
-//       comes back over a half-closed connection. Exits 0 only if every byte matched.
+//       checks that exactly the same bytes come back (and their SHA-256); then the next
+//       round of K, R times. With --half-close it shuts its sending side down after the
+//       last byte, so the echo comes back over a half-closed connection. Exits 0 only if
+//       every byte matched.
+//   --fast-open (both): TCP Fast Open (RFC 7413). The server takes data in SYNs with a
+//       valid cookie; the client's first data goes in its SYN once a round has learnt
+//       the server's cookie. Both report what Fast Open did in their JSON.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <sodium.h>
@@ -87,18 +92,44 @@ struct Flow {
     crypto_hash_sha256_state sent_hash{}, received_hash{};
 };
 
+struct ClientPlan {
+    ms::wire::IpAddr addr;
+    std::uint16_t port = 0;
+    std::uint64_t bytes = 0;
+    std::size_t connections = 1;  // per round
+    std::size_t rounds = 1;
+    bool half_close = false;
+    bool fast_open = false;
+};
+
 class EchoClient final : public ms::utcp::Handler {
 public:
-    EchoClient(EventLoop& loop, std::uint64_t bytes, bool half_close, std::size_t connections)
-        : loop_(loop), bytes_(bytes), half_close_(half_close), flows_(connections) {
+    EchoClient(EventLoop& loop, const ClientPlan& plan)
+        : loop_(loop), plan_(plan), flows_(plan.connections * plan.rounds) {
         for (std::size_t i = 0; i < flows_.size(); ++i) {
             flows_[i].index = i;
             crypto_hash_sha256_init(&flows_[i].sent_hash);
             crypto_hash_sha256_init(&flows_[i].received_hash);
         }
     }
-    Flow& flow(std::size_t i) { return flows_[i]; }
     [[nodiscard]] const std::vector<Flow>& flows() const { return flows_; }
+    [[nodiscard]] const std::map<std::string, std::uint64_t>& fast_open() const { return fast_open_; }
+
+    // Opens the next round's connections; false (with a message) if one could not be made.
+    bool start_round() {
+        const std::size_t first = round_++ * plan_.connections;
+        for (std::size_t i = first; i < first + plan_.connections; ++i) {
+            auto c = loop_.connect(plan_.addr, plan_.port, *this);
+            if (!c) {
+                std::cerr << "utcp-echo: connect " << plan_.addr.to_string() << ":" << plan_.port << ": "
+                          << c.failure().message() << "\n";
+                return false;
+            }
+            c.value()->context = &flows_[i];
+            if (plan_.fast_open) send_more(*c.value());  // queued before the SYN goes: it carries the first bytes
+        }
+        return true;
+    }
 
     void on_connected(Connection& c) override { send_more(c); }
     void on_writable(Connection& c) override { send_more(c); }
@@ -110,7 +141,9 @@ public:
     void on_error(Connection& c, ms::utcp::ConnError e) override { of(c).error = ms::utcp::to_string(e); }
     void on_closed(Connection& c) override {
         of(c).finished = true;
-        if (++finished_ == flows_.size()) loop_.stop();
+        ++fast_open_[ms::utcp::to_string(c.fast_open())];
+        if (++finished_ < round_ * plan_.connections) return;
+        if (round_ == plan_.rounds || !start_round()) loop_.stop();
     }
 
 private:
@@ -119,15 +152,16 @@ private:
     void send_more(Connection& c) {
         Flow& f = of(c);
         std::uint8_t chunk[16384];
-        while (f.sent < bytes_ && c.send_room() > 0) {
-            const std::size_t n = std::min<std::uint64_t>({sizeof chunk, bytes_ - f.sent, c.send_room()});
+        while (f.sent < plan_.bytes && c.send_room() > 0) {
+            const std::size_t n = std::min<std::uint64_t>({sizeof chunk, plan_.bytes - f.sent, c.send_room()});
             for (std::size_t k = 0; k < n; ++k) chunk[k] = stream_byte(f.index, f.sent + k);
             const std::size_t taken = c.send({chunk, n});
             crypto_hash_sha256_update(&f.sent_hash, chunk, taken);
             f.sent += taken;
             if (taken == 0) break;
         }
-        if (f.sent == bytes_ && half_close_) c.shutdown_write();
+        // Not before the handshake: a shutdown in SYN_SENT gives the connection up.
+        if (f.sent == plan_.bytes && plan_.half_close && c.state() != ms::utcp::State::syn_sent) c.shutdown_write();
     }
 
     void receive(Connection& c) {
@@ -138,12 +172,13 @@ private:
             crypto_hash_sha256_update(&f.received_hash, chunk, n);
             f.received += n;
         }
-        if (f.received >= bytes_ && !half_close_) c.close();
+        if (f.received >= plan_.bytes && !plan_.half_close) c.close();
     }
 
     EventLoop& loop_;
-    std::uint64_t bytes_;
-    bool half_close_;
+    ClientPlan plan_;
+    std::size_t round_ = 0;
+    std::map<std::string, std::uint64_t> fast_open_;  // connections by what Fast Open did
     std::vector<Flow> flows_;
     std::size_t finished_ = 0;
 };
@@ -174,37 +209,32 @@ int run_server(EventLoop& loop, std::uint16_t port) {
                        {"bad_checksum", st.bad_checksum},   {"malformed", st.malformed},
                        {"no_connection", st.no_connection}, {"tx_ring_full", st.tx_ring_full},
                        {"syn_cookies_sent", st.syn_cookies_sent}, {"syn_cookies_accepted", st.syn_cookies_accepted},
-                       {"syn_cookies_rejected", st.syn_cookies_rejected}, {"tcp", server.tcp}};
+                       {"syn_cookies_rejected", st.syn_cookies_rejected},
+                       {"fast_open", {{"accepted", st.fast_open_accepted}, {"cookies_sent", st.fast_open_cookies_sent},
+                                      {"invalid", st.fast_open_invalid}, {"queue_full", st.fast_open_queue_full}}},
+                       {"tcp", server.tcp}};
     std::cout << out.dump() << std::endl;
     return loop.daemon_gone() ? 1 : 0;
 }
 
-int run_client(EventLoop& loop, const ms::wire::IpAddr& addr, std::uint16_t port, std::uint64_t bytes,
-               std::size_t connections, bool half_close) {
-    EchoClient client(loop, bytes, half_close, connections);
+int run_client(EventLoop& loop, const ClientPlan& plan) {
+    EchoClient client(loop, plan);
     const std::uint64_t start = EventLoop::clock_ms();
-    for (std::size_t i = 0; i < connections; ++i) {
-        auto c = loop.connect(addr, port, client);
-        if (!c) {
-            std::cerr << "utcp-echo: connect " << addr.to_string() << ":" << port << ": " << c.failure().message() << "\n";
-            return 1;
-        }
-        c.value()->context = &client.flow(i);
-    }
+    if (!client.start_round()) return 1;
     loop.run();
     if (loop.daemon_gone()) std::cerr << "utcp-echo: multistackd went away\n";
     const double seconds = static_cast<double>(EventLoop::clock_ms() - start) / 1000.0;
     bool ok = true;
     nlohmann::json failures = nlohmann::json::array();
     for (const Flow& f : client.flows()) {
-        const bool good = f.finished && f.error.empty() && !f.mismatch && f.received == bytes && f.sent == bytes;
+        const bool good = f.finished && f.error.empty() && !f.mismatch && f.received == plan.bytes && f.sent == plan.bytes;
         if (!good) failures.push_back({{"flow", f.index}, {"sent", f.sent}, {"received", f.received},
                                        {"mismatch", f.mismatch}, {"error", f.error}, {"finished", f.finished}});
         ok = ok && good;
     }
-    nlohmann::json out{{"ok", ok}, {"connections", connections}, {"bytes_per_connection", bytes},
-                       {"seconds", seconds}, {"failures", failures}};
-    if (connections == 1) {
+    nlohmann::json out{{"ok", ok}, {"connections", client.flows().size()}, {"plan_.bytesper_connection", plan.bytes},
+                       {"seconds", seconds}, {"failures", failures}, {"fast_open", client.fast_open()}};
+    if (client.flows().size() == 1) {
         out["sent_sha256"] = hex(client.flows()[0].sent_hash);
         out["received_sha256"] = hex(client.flows()[0].received_hash);
     }
@@ -219,9 +249,7 @@ int main(int argc, char** argv) {
     std::string socket;
     std::string listen;
     std::string connect;
-    std::uint64_t bytes = 1 << 20;
-    std::size_t connections = 1;
-    bool half_close = false;
+    ClientPlan plan{.bytes = 1 << 20};
     std::string congestion{ms::utcp::CongestionRegistry::kDefault};
     app.add_option("--socket", socket, "multistackd control socket")->required();
     app.add_option("--cc", congestion, "congestion control: cubic, newreno, or scalable (this program's own)")
@@ -230,9 +258,15 @@ int main(int argc, char** argv) {
     auto* l = app.add_option("--listen", listen, "serve: ADDR:PORT to claim and echo on");
     auto* c = app.add_option("--connect", connect, "client: ADDR:PORT of an echo server");
     l->excludes(c);
-    app.add_option("--bytes", bytes, "client: bytes to send on each connection")->capture_default_str();
-    app.add_option("--connections", connections, "client: concurrent connections")->capture_default_str();
-    app.add_flag("--half-close", half_close, "client: shut down sending after the last byte");
+    app.add_option("--bytes", plan.bytes, "client: bytes to send on each connection")->capture_default_str();
+    app.add_option("--connections", plan.connections, "client: concurrent connections")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--rounds", plan.rounds, "client: rounds of connections, one after the other")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_flag("--half-close", plan.half_close, "client: shut down sending after the last byte");
+    app.add_flag("--fast-open", plan.fast_open, "TCP Fast Open (RFC 7413): take, or send, data in the SYN");
     CLI11_PARSE(app, argc, argv);
     if (listen.empty() == connect.empty()) {
         std::cerr << "utcp-echo: give --listen ADDR:PORT or --connect ADDR:PORT\n";
@@ -245,11 +279,12 @@ int main(int argc, char** argv) {
         std::cerr << "utcp-echo: want an IPv4 ADDR:PORT, got " << endpoint << "\n";
         return 2;
     }
-    if (sodium_init() < 0 || connections == 0) return 2;
+    if (sodium_init() < 0) return 2;
 
     ms::utcp::LoopOptions options;
     if (!listen.empty()) options.address = addr;
     options.defaults.congestion = congestion;
+    options.defaults.fast_open = plan.fast_open;
     options.congestion_algorithms.push_back(ms::tools::scalable_algorithm());
     auto loop = EventLoop::open(socket, options);
     if (!loop) {
@@ -259,8 +294,9 @@ int main(int argc, char** argv) {
     g_loop = loop.value().get();
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
-    const int rc = listen.empty() ? run_client(*loop.value(), addr, port, bytes, connections, half_close)
-                                  : run_server(*loop.value(), port);
+    plan.addr = addr;
+    plan.port = port;
+    const int rc = listen.empty() ? run_client(*loop.value(), plan) : run_server(*loop.value(), port);
     g_loop = nullptr;
     return rc;
 }
