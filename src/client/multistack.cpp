@@ -32,7 +32,7 @@ Failure from_status(ctl::Status s) {
         case ctl::Status::already_attached: return {Error::already_attached, "this connection has a port"};
         case ctl::Status::not_found: return {Error::not_found, "no such claim"};
         case ctl::Status::switch_full: return {Error::switch_full, "the switch has no free port"};
-        case ctl::Status::busy: return {Error::busy, "a capture of that port runs already"};
+        case ctl::Status::busy: return {Error::busy, "a capture of that port runs already, or its socket table is being written"};
         case ctl::Status::no_route: return {Error::no_route, "no route through the switch's interface"};
         case ctl::Status::unreachable: return {Error::unreachable, "the kernel could not resolve the next hop"};
         case ctl::Status::permission_denied: return {Error::permission_denied, "that port belongs to another user"};
@@ -275,6 +275,13 @@ Result<wire::MacAddr> Connection::resolve(const wire::IpAddr& dst) {
 Result<ctl::StatusReply> Connection::status() {
     ctl::Header req{.op = ctl::Op::status};
     ctl::StatusReply rep;
+    if (auto r = call(&req, sizeof req, &rep, sizeof rep); !r) return r.failure();
+    return rep;
+}
+
+Result<ctl::SocketsReply> Connection::sockets(std::uint32_t port_id, std::uint32_t first, bool refresh) {
+    ctl::SocketsRequest req{.port_id = port_id, .first = first, .refresh = refresh ? std::uint8_t{1} : std::uint8_t{0}};
+    ctl::SocketsReply rep;
     if (auto r = call(&req, sizeof req, &rep, sizeof rep); !r) return r.failure();
     return rep;
 }

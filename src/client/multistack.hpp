@@ -117,6 +117,9 @@ public:
     // to about a second while the kernel resolves a missing neighbour.
     Result<wire::MacAddr> resolve(const wire::IpAddr& dst);
     Result<ctl::StatusReply> status();
+    // One page of a port's socket table from `first`, or (refresh) a request that the
+    // application publish a fresh snapshot.
+    Result<ctl::SocketsReply> sockets(std::uint32_t port_id, std::uint32_t first, bool refresh);
     Result<std::vector<ctl::PortEntry>> ports();
     Result<std::vector<ctl::ClaimEntry>> claims();
     // Streams a port's frames to `on_frame` until the daemon ends the capture (count or

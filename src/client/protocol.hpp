@@ -12,11 +12,12 @@
 #include <type_traits>
 
 #include "ring/abi.hpp"
+#include "ring/socket_table.hpp"
 
 namespace ms::ctl {
 
 inline constexpr std::uint32_t kMagic = 0x4d534354;  // "MSCT"
-inline constexpr std::uint16_t kVersion = 2;
+inline constexpr std::uint16_t kVersion = 3;  // 3: sockets, and the region's socket table
 inline constexpr std::size_t kMaxMessage = 4096;
 inline constexpr std::uint32_t kMaxFds = 1 + 2 * 8;  // the memfd, then two eventfds per ring pair
 inline constexpr std::size_t kDropSlots = 24;        // room for DropReason values
@@ -35,6 +36,7 @@ enum class Op : std::uint16_t {
     capture_frame,
     capture_end,
     resolve,        // the MAC of the next hop towards an address, from the kernel's tables
+    sockets,        // a page of a port's socket table (ring/socket_table.hpp), or a refresh
 };
 
 enum class Status : std::int32_t {
@@ -48,7 +50,7 @@ enum class Status : std::int32_t {
     not_found,          // release of something not claimed
     switch_full,        // no free port
     internal,           // the daemon failed; see its log
-    busy,               // a capture of that port runs already
+    busy,               // a capture of that port runs already, or its socket table is being written
     no_route,           // the kernel has no route to the address through this interface
     unreachable,        // the kernel could not resolve the next hop in time
     // Added in version 2. Each names one check of DESIGN §3 or one limit of §6.
@@ -204,6 +206,32 @@ struct ResolveReply {
     std::uint8_t next_hop[16] = {};
 };
 
+// Only the port's owner (same uid) and root may read its sockets. With `refresh` the
+// daemon asks the application for a fresh snapshot and replies at once with no records;
+// the application publishes within its next loop turn.
+struct SocketsRequest {
+    Header h{.op = Op::sockets};
+    std::uint32_t port_id = 0;
+    std::uint32_t first = 0;  // the first record wanted
+    std::uint8_t refresh = 0;
+    std::uint8_t pad[3] = {};
+};
+
+inline constexpr std::size_t kSocketsPerMessage = 24;
+
+struct SocketsReply {
+    Header h{.op = Op::sockets};
+    std::uint32_t port_id = 0;
+    std::uint32_t generation = 0;  // of the snapshot: pages of one listing share it
+    std::uint32_t count = 0;       // records in the snapshot
+    std::uint32_t first = 0;
+    std::uint64_t total = 0;       // connections the application has (may exceed count)
+    std::uint64_t age_ms = 0;      // since the application published the snapshot
+    std::uint32_t records = 0;     // valid records below
+    std::uint32_t invalid = 0;     // records of this page the daemon refused (ring/socket_table.hpp)
+    ring::SocketRecord record[kSocketsPerMessage] = {};
+};
+
 template <class T>
 inline constexpr bool kIsMessage = std::is_trivially_copyable_v<T> && std::is_standard_layout_v<T> &&
                                    offsetof(T, h) == 0 && sizeof(T) <= kMaxMessage;
@@ -211,6 +239,7 @@ static_assert(kIsMessage<AttachRequest> && kIsMessage<AttachReply> && kIsMessage
               kIsMessage<ClaimReply> && kIsMessage<ReleaseRequest> && kIsMessage<InfoReply> &&
               kIsMessage<StatusReply> && kIsMessage<PortEntry> && kIsMessage<ClaimEntry> &&
               kIsMessage<CaptureRequest> && kIsMessage<CaptureFrame> && kIsMessage<CaptureEnd> &&
-              kIsMessage<ResolveRequest> && kIsMessage<ResolveReply>);
+              kIsMessage<ResolveRequest> && kIsMessage<ResolveReply> && kIsMessage<SocketsRequest> &&
+              kIsMessage<SocketsReply>);
 
 }  // namespace ms::ctl

@@ -263,6 +263,9 @@ void ControlServer::dispatch(Session& s, const std::uint8_t* buf, std::size_t n,
     } else if (h.op == ctl::Op::capture && fits(sizeof(ctl::CaptureRequest))) {
         ctl::CaptureRequest req;
         on_capture(s, as(req));
+    } else if (h.op == ctl::Op::sockets && fits(sizeof(ctl::SocketsRequest))) {
+        ctl::SocketsRequest req;
+        on_sockets(s, as(req));
     } else {
         ++counters_.bad_requests;
         reply_status(s, h, ctl::Status::bad_request);
@@ -580,6 +583,41 @@ void ControlServer::on_list_claims(Session& s, const ctl::Header& req) {
         reply(s, e);
     }
     reply_status(s, ctl::Header{.op = ctl::Op::list_end, .seq = req.seq}, ctl::Status::ok);
+}
+
+// The application's socket table is hostile memory: ring::read_page copies a page under
+// its sequence lock and validates every record before any is shown.
+void ControlServer::on_sockets(Session& s, const ctl::SocketsRequest& req) {
+    if (req.port_id >= sw::kNoPort || !ctx_.sw.has_port(static_cast<sw::PortId>(req.port_id))) {
+        return reply_status(s, req.h, ctl::Status::not_found);
+    }
+    const auto id = static_cast<sw::PortId>(req.port_id);
+    if (!may_inspect(s, id)) return reply_status(s, req.h, ctl::Status::permission_denied);
+    sw::Port& port = ctx_.sw.port(id);
+    std::uint8_t* table = port.region.base() + port.region.layout().sockets_offset;
+    ctl::SocketsReply rep;
+    rep.h.seq = req.h.seq;
+    rep.port_id = req.port_id;
+    rep.first = req.first;
+    if (req.refresh) {
+        ring::request_sockets(table);
+        port.rings.front()->to_app.notify();  // the application may be asleep
+        return reply(s, rep);
+    }
+    ring::SocketPage page;
+    std::size_t kept = 0;
+    if (ring::read_page(table, req.first, rep.record, page, kept) == ring::PageRead::busy) {
+        return reply_status(s, req.h, ctl::Status::busy);
+    }
+    const auto now_ms = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+    rep.generation = page.generation;
+    rep.count = page.count;
+    rep.total = page.total;
+    rep.age_ms = now_ms > page.published_ms ? now_ms - page.published_ms : 0;
+    rep.records = static_cast<std::uint32_t>(kept);
+    rep.invalid = page.invalid;
+    reply(s, rep);
 }
 
 void ControlServer::on_capture(Session& s, const ctl::CaptureRequest& req) {

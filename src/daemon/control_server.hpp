@@ -133,6 +133,7 @@ private:
     void on_list_ports(Session& s, const ctl::Header& req);
     void on_list_claims(Session& s, const ctl::Header& req);
     void on_capture(Session& s, const ctl::CaptureRequest& req);
+    void on_sockets(Session& s, const ctl::SocketsRequest& req);
     void on_resolve(Session& s, const ctl::ResolveRequest& req);
     // Answers a resolve if the neighbour is known or failed; false while it is pending.
     bool try_resolve(Session& s, std::uint32_t seq, const wire::IpAddr& next_hop);

@@ -1,5 +1,7 @@
 #include "ring/abi.hpp"
 
+#include "ring/socket_table.hpp"
+
 namespace ms::ring {
 namespace {
 std::uint64_t round_up(std::uint64_t v, std::uint64_t to) { return (v + to - 1) / to * to; }
@@ -14,7 +16,8 @@ bool Layout::compute(std::uint32_t ring_pairs, std::uint32_t slots_per_ring, Lay
     l.rings_offset = sizeof(RegionHeader);
     l.ring_stride = round_up(sizeof(RingControl) + std::uint64_t{slots_per_ring} * sizeof(Slot), kCacheLine);
     l.buffers_offset = round_up(l.rings_offset + l.ring_count() * l.ring_stride, 4096);
-    l.region_size = l.buffers_offset + std::uint64_t{l.ring_count()} * slots_per_ring * kBufferSize;
+    l.sockets_offset = l.buffers_offset + std::uint64_t{l.ring_count()} * slots_per_ring * kBufferSize;
+    l.region_size = l.sockets_offset + kSocketTableBytes;
     out = l;
     return true;
 }
@@ -23,7 +26,7 @@ bool Layout::header_matches(const RegionHeader& h) const {
     return h.magic == kRegionMagic && h.abi_version == kAbiVersion && h.ring_pairs == ring_pairs &&
            h.slots_per_ring == slots_per_ring && h.buffer_size == kBufferSize &&
            h.region_size == region_size && h.rings_offset == rings_offset &&
-           h.ring_stride == ring_stride && h.buffers_offset == buffers_offset;
+           h.ring_stride == ring_stride && h.buffers_offset == buffers_offset && h.sockets_offset == sockets_offset;
 }
 
 void Layout::write_header(RegionHeader& h) const {
@@ -37,6 +40,7 @@ void Layout::write_header(RegionHeader& h) const {
     h.rings_offset = rings_offset;
     h.ring_stride = ring_stride;
     h.buffers_offset = buffers_offset;
+    h.sockets_offset = sockets_offset;
 }
 
 }  // namespace ms::ring

@@ -1,7 +1,8 @@
 // Contract: the port memory ABI shared by multistackd and an application (DESIGN §5).
 //
 // One memfd region per port:
-//   [RegionHeader][ring 0 control + slots][ring 1 ...] ... [buffers]
+//   [RegionHeader][ring 0 control + slots][ring 1 ...] ... [buffers][socket table]
+// The socket table (socket_table.hpp) is where the application publishes its connections.
 // Rings come in pairs: ring 2k is pair k's tx (application -> switch), ring 2k+1 its
 // rx (switch -> application). Every ring has `slots_per_ring` slots, and every slot
 // has a home buffer of `buffer_size` bytes; an application may point a slot at any
@@ -30,7 +31,7 @@
 namespace ms::ring {
 
 inline constexpr std::uint32_t kRegionMagic = 0x4d535452;  // "MSTR"
-inline constexpr std::uint32_t kAbiVersion = 1;
+inline constexpr std::uint32_t kAbiVersion = 2;  // 2: the socket table
 inline constexpr std::uint32_t kBufferSize = 2048;  // one slot's buffer
 // The one bound on a frame, wherever it is held: a port's slot (a longer tx slot length
 // is a ring fault), a queue cell between workers, a capture queue, a capture message.
@@ -53,7 +54,7 @@ struct RegionHeader {
     std::uint64_t rings_offset;    // first RingControl
     std::uint64_t ring_stride;     // bytes from one RingControl to the next
     std::uint64_t buffers_offset;  // first buffer
-    std::uint8_t pad[8];
+    std::uint64_t sockets_offset;  // the socket table
 };
 static_assert(sizeof(RegionHeader) == kCacheLine);
 static_assert(std::is_trivially_copyable_v<RegionHeader>);
@@ -88,6 +89,7 @@ struct Layout {
     std::uint64_t rings_offset = 0;
     std::uint64_t ring_stride = 0;
     std::uint64_t buffers_offset = 0;
+    std::uint64_t sockets_offset = 0;
     std::uint64_t region_size = 0;
 
     // Returns false when the geometry is out of the supported range.

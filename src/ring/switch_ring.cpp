@@ -21,7 +21,7 @@ SwitchRing::SwitchRing(const Region& region, std::uint32_t ring)
       ctl_(&region.control(ring)),
       slots_(region.slots(ring).data()),
       buffers_begin_(region.layout().buffers_offset),
-      buffers_end_(region.layout().region_size),
+      buffers_end_(region.layout().sockets_offset),
       n_(region.layout().slots_per_ring),
       // The switch sets the ring up (Region::create), so these are its own values.
       hwcur_(load_acquire(ctl_->head)),

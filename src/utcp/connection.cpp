@@ -706,6 +706,7 @@ bool Connection::emit_syn(std::uint64_t now_ms, SegmentSink& sink) {
     o.payload = sender_.buffer().view(0, len);
     if (!sink.emit(route_, o)) return false;
     if (len > 0) fast_open_ = FastOpen::data_sent;
+    stats_.bytes_out += len;
     after_send(snd().iss, 1 + len, now_ms);
     return true;
 }
@@ -753,6 +754,7 @@ bool Connection::emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t n
     if (o.ect && std::exchange(cwr_due_, false)) o.flags |= cwr;
     if (!sink.emit(route_, o)) return false;
     if (with_fin) sender_.fin_sent_at(seq + len);
+    if (seq >= snd().max) stats_.bytes_out += len;  // new data, not a go-back-N resend
     after_send(seq, len + (with_fin ? 1 : 0), now_ms);
     return true;
 }
@@ -861,7 +863,6 @@ void Connection::after_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) 
     const bool resent = len > 0 && seq < snd().max;
     if (resent) ++stats_.retransmits;
     rtt_sampler_.on_send(seq, len, resent, now_ms);
-    if (seq >= snd().max) stats_.bytes_out += len;
     if (len > 0 && seq != snd().iss) recovery_->on_sent(seq, len, now_ms);  // the SYN is not data
     sender_.on_sent(seq, len, now_ms);
 }

@@ -63,7 +63,10 @@ client::Result<std::unique_ptr<EventLoop>> EventLoop::open(const std::string& so
 }
 
 EventLoop::EventLoop(client::Connection control, client::Port& port, const wire::IpAddr& address)
-    : control_(std::move(control)), port_(port), address_(address) {}
+    : control_(std::move(control)),
+      port_(port),
+      address_(address),
+      publisher_(port.region().base() + port.region().layout().sockets_offset) {}
 
 EventLoop::~EventLoop() {
     stack_.reset();  // connections first; claims go with the control connection
@@ -138,6 +141,7 @@ void EventLoop::run_once(int max_sleep_ms) {
     const std::uint32_t frames = take_batch(now);
     stack_->advance(now);
     stack_->flush(now);
+    publisher_.maybe_publish(*stack_, now);
     if (frames == 0) sleep_until_due(now, max_sleep_ms);
 }
 

@@ -10,6 +10,8 @@
 // (proved by a kernel socket, DESIGN §3), resolves next hops through the daemon, and
 // releases an ephemeral port's claim when its last connection and TIME_WAIT record go.
 // If multistackd exits, the control socket hangs up and the loop stops (daemon_gone()).
+// Each turn also publishes the stack's sockets for `msctl sockets` when they are due
+// (socket_publisher.hpp).
 #pragma once
 
 #include <atomic>
@@ -21,6 +23,7 @@
 
 #include "client/multistack.hpp"
 #include "utcp/port_link.hpp"
+#include "utcp/socket_publisher.hpp"
 #include "utcp/stack.hpp"
 
 namespace ms::utcp {
@@ -85,6 +88,7 @@ private:
     std::uint32_t batch_ = 256;
     std::unique_ptr<PortLink> link_;
     std::unique_ptr<Stack> stack_;
+    SocketPublisher publisher_;
     std::unordered_map<std::uint16_t, client::Claim> ephemeral_;  // active opens' claims by port
     std::atomic<bool> stopping_{false};
     bool daemon_gone_ = false;

@@ -166,8 +166,18 @@ public:
     [[nodiscard]] const StackStats& stats() const { return stats_; }
     [[nodiscard]] const StackConfig& config() const { return config_; }
     [[nodiscard]] std::size_t connection_count() const { return conns_.size(); }
+    [[nodiscard]] std::size_t listener_count() const { return listeners_.size(); }
     [[nodiscard]] const TimeWaitTable& time_wait() const { return time_wait_; }
     [[nodiscard]] Connection* find(const FourTuple& t) const;
+    // Every connection and every listener, in no particular order (introspection).
+    template <class F>
+    void for_each_connection(F&& f) const {
+        for (const auto& [t, c] : conns_) f(static_cast<const Connection&>(*c));
+    }
+    template <class F>
+    void for_each_listener(F&& f) const {
+        for (const auto& [port, l] : listeners_) f(static_cast<const Listener&>(*l));
+    }
     [[nodiscard]] std::uint16_t local_mss() const { return static_cast<std::uint16_t>(config_.mtu - 40); }
     // Called when a local port stops being used by any connection or record (so that
     // the event loop can release its claim).

@@ -374,13 +374,49 @@ TEST_F(ControlTest, JunkThatLingersNeverBlocksTheControlPlane) {
         << " descriptors, " << before << " before";
 }
 
+// msctl sockets: the daemon reads the owner's socket table and leaves hostile records
+// out; a refresh bumps the table's request count; an unknown port is named.
+TEST_F(ControlTest, SocketsComeFromTheTableWithJunkLeftOut) {
+    const int a = connect();
+    ASSERT_EQ(attach(a), ctl::Status::ok);
+    sw::Port& port = sw_.port(0);
+    std::uint8_t* table = port.region.base() + port.region.layout().sockets_offset;  // the application's memory too
+    ring::SocketRecord good{};
+    good.state = 4;
+    good.family = 4;
+    std::strcpy(good.congestion, "newreno");
+    ring::SocketRecord junk;
+    std::memset(&junk, 0x7f, sizeof junk);
+    const ring::SocketRecord records[] = {good, junk, good};
+    ring::publish_sockets(table, records, 3, 0);
+
+    const auto sockets = [&](const ctl::SocketsRequest& req) {
+        EXPECT_EQ(ctl::send_message(a, &req, sizeof req), 0);
+        settle();
+        ctl::SocketsReply rep{};
+        std::vector<int> fds;
+        EXPECT_GE(ctl::receive_message(a, &rep, sizeof rep, fds, ctl::kMaxFds), static_cast<long>(sizeof(ctl::Header)));
+        return rep;
+    };
+    const ctl::SocketsReply rep = sockets({.port_id = 0});
+    ASSERT_EQ(rep.h.status, ctl::Status::ok);
+    EXPECT_EQ(rep.count, 3u);
+    EXPECT_EQ(rep.records, 2u);
+    EXPECT_EQ(rep.invalid, 1u);
+    EXPECT_EQ(std::string(rep.record[1].congestion), "newreno");
+
+    EXPECT_EQ(sockets({.port_id = 0, .refresh = 1}).h.status, ctl::Status::ok);
+    EXPECT_EQ(ring::sockets_requested(table), 1u);
+    EXPECT_EQ(sockets({.port_id = 9}).h.status, ctl::Status::not_found);
+}
+
 class LimitedControlTest : public ControlTest {
 protected:
     static Limits small() {
         Limits l;
         l.claims_per_session = 2;
         l.ports_per_user = 2;
-        l.port_memory_per_user = 1u << 20;  // 1 MiB: one port of 64 slots (about 0.26 MiB) fits, 8 pairs do not
+        l.port_memory_per_user = 2u << 20;  // 2 MiB: two ports of 64 slots (about 0.77 MiB each, the socket table included) fit, 8 pairs do not
         l.sessions_per_user = 4;
         return l;
     }

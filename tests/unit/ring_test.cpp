@@ -5,7 +5,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <array>
+#include <cstring>
+#include <string>
+
 #include "ring/app_ring.hpp"
+#include "ring/socket_table.hpp"
 #include "ring/switch_ring.hpp"
 
 namespace ms::ring {
@@ -22,7 +27,8 @@ TEST(Layout, RejectsGeometryOutOfRange) {
     ASSERT_TRUE(Layout::compute(2, 8, l));
     EXPECT_EQ(l.ring_count(), 4u);
     EXPECT_EQ(l.buffers_offset % 4096, 0u);
-    EXPECT_EQ(l.region_size, l.buffers_offset + 4ull * 8 * kBufferSize);
+    EXPECT_EQ(l.sockets_offset, l.buffers_offset + 4ull * 8 * kBufferSize);
+    EXPECT_EQ(l.region_size, l.sockets_offset + kSocketTableBytes);
     EXPECT_THROW(Region::create(0, 8), std::invalid_argument);
 }
 
@@ -238,6 +244,8 @@ TEST_F(HostileRing, EveryBadTxSlotIsCaughtBeforeItIsRead) {
         {"shorter than an Ethernet header", {good.offset, 13, 0}, RingFault::slot_too_long},
         {"offset outside the region", {region_size, 60, 0}, RingFault::slot_bad_offset},
         {"offset into the ring metadata", {0, 60, 0}, RingFault::slot_bad_offset},
+        {"offset into the socket table", {static_cast<std::uint32_t>(region_.layout().sockets_offset), 60, 0},
+         RingFault::slot_bad_offset},
         {"offset straddling two buffers", {good.offset + 1, 60, 0}, RingFault::slot_bad_offset},
     };
     for (const Case& c : cases) {
@@ -280,6 +288,77 @@ TEST(RingFaultNames, AreDistinct) {
             EXPECT_NE(to_string(static_cast<RingFault>(i)), to_string(static_cast<RingFault>(j)));
         }
     }
+}
+
+}  // namespace
+}  // namespace ms::ring
+
+namespace ms::ring {
+namespace {
+
+SocketRecord established_record() {
+    SocketRecord r{};
+    r.state = 4;
+    r.family = 4;
+    r.options = sockopt::sack | sockopt::timestamps;
+    std::strcpy(r.congestion, "cubic");
+    return r;
+}
+
+// The daemon's side of the socket table: hostile records are left out, a snapshot being
+// written is reported busy, and no claimed count or offset reads past the table.
+TEST(SocketTable, ReadPageKeepsOnlyValidRecords) {
+    std::vector<std::uint8_t> table(kSocketTableBytes);
+    SocketRecord junk;
+    std::memset(&junk, 0xff, sizeof junk);
+    SocketRecord unterminated = established_record();
+    std::memset(unterminated.congestion, 'a', sizeof unterminated.congestion);
+    SocketRecord bad_state = established_record();
+    bad_state.state = static_cast<std::uint8_t>(kTcpStateNames.size());
+    const SocketRecord records[] = {established_record(), junk, unterminated, bad_state, established_record()};
+    publish_sockets(table.data(), records, 7, 1234);
+    std::array<SocketRecord, 8> out{};
+    SocketPage page;
+    std::size_t kept = 0;
+    ASSERT_EQ(read_page(table.data(), 0, out, page, kept), PageRead::ok);
+    EXPECT_EQ(kept, 2u);
+    EXPECT_EQ(page.invalid, 3u);
+    EXPECT_EQ(page.count, 5u);
+    EXPECT_EQ(page.total, 7u);
+    EXPECT_EQ(page.published_ms, 1234u);
+    EXPECT_EQ(std::string(out[1].congestion), "cubic");
+}
+
+TEST(SocketTable, HostileHeaderNeverReadsPastTheTable) {
+    std::vector<std::uint8_t> table(kSocketTableBytes);
+    publish_sockets(table.data(), std::array{established_record()}, 1, 0);
+    auto& header = *reinterpret_cast<SocketTableHeader*>(table.data());
+    header.count = 0xffffffff;  // claims more than the table holds
+    std::array<SocketRecord, 4> out{};
+    SocketPage page;
+    std::size_t kept = 0;
+    ASSERT_EQ(read_page(table.data(), kSocketSlots - 2, out, page, kept), PageRead::ok);
+    EXPECT_EQ(page.count, kSocketSlots);
+    EXPECT_EQ(page.invalid, 2u) << "the zeroed last two slots are no records";
+    ASSERT_EQ(read_page(table.data(), 0xfffffff0, out, page, kept), PageRead::ok);
+    EXPECT_EQ(kept, 0u);
+    header.generation = 3;  // odd: the application is writing
+    EXPECT_EQ(read_page(table.data(), 0, out, page, kept), PageRead::busy);
+}
+
+TEST(SocketTable, ARequestIsSeenAndASnapshotReplacesTheLast) {
+    std::vector<std::uint8_t> table(kSocketTableBytes);
+    EXPECT_EQ(sockets_requested(table.data()), 0u);
+    request_sockets(table.data());
+    EXPECT_EQ(sockets_requested(table.data()), 1u);
+    publish_sockets(table.data(), std::array{established_record(), established_record()}, 2, 0);
+    publish_sockets(table.data(), std::array{established_record()}, 1, 0);
+    std::array<SocketRecord, 4> out{};
+    SocketPage page;
+    std::size_t kept = 0;
+    ASSERT_EQ(read_page(table.data(), 0, out, page, kept), PageRead::ok);
+    EXPECT_EQ(kept, 1u);
+    EXPECT_EQ(page.generation, 4u);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // msctl: the operator's view of a running multistackd (DESIGN §6): the switch, its
 // ports and their owners, the claims, and every counter, per port and per drop reason,
-// as text or JSON.
+// as text or JSON; and the TCP sockets that applications publish (sockets.hpp).
 #include <CLI/CLI.hpp>
 #include <dirent.h>
 #include <nlohmann/json.hpp>
@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "client/multistack.hpp"
+#include "sockets.hpp"
 #include "switch/counters.hpp"
 
 namespace {
@@ -162,7 +163,10 @@ int main(int argc, char** argv) {
     auto* ports = app.add_subcommand("ports", "ports with their owner pid and uid, claims and counters");
     auto* claims = app.add_subcommand("claims", "every claim and the port that holds it");
     auto* stats = app.add_subcommand("stats", "per-port counters with drops by reason and ring faults");
-    for (auto* sub : {status, ports, claims, stats}) sub->add_flag("--json", as_json, "print JSON");
+    auto* sockets = app.add_subcommand("sockets", "TCP listeners and connections of UTCP applications, like ss -ti");
+    std::optional<std::uint32_t> sockets_port;
+    sockets->add_option("--port", sockets_port, "only this port (msctl ports)");
+    for (auto* sub : {status, ports, claims, stats, sockets}) sub->add_flag("--json", as_json, "print JSON");
     auto* resolve = app.add_subcommand("resolve", "the MAC of the next hop towards an address, as the daemon resolves it");
     std::string resolve_addr;
     resolve->add_option("ADDR", resolve_addr, "IPv4 or IPv6 destination")->required();
@@ -187,7 +191,11 @@ int main(int argc, char** argv) {
             std::cout << unwrap(conn.resolve(dst)).to_string() << "\n";
             return 0;
         }
-        if (status->parsed()) {
+        if (sockets->parsed()) {
+            const json s = ms::msctl::sockets_json(conn, sockets_port);
+            if (as_json) std::cout << s.dump(2) << "\n";
+            else ms::msctl::print_sockets(s);
+        } else if (status->parsed()) {
             const json s = status_json(unwrap(conn.status()));
             if (as_json) std::cout << s.dump(2) << "\n";
             else print_status(s);
