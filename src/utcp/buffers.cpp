@@ -7,11 +7,46 @@ namespace ms::utcp {
 
 // Not zeroed (make_unique_for_overwrite): a connection touches only the pages it uses,
 // so a short connection with large buffers costs no memset and few page faults.
-ByteRing::ByteRing(std::size_t capacity)
-    : data_(std::make_unique_for_overwrite<std::uint8_t[]>(std::bit_ceil(std::max<std::size_t>(capacity, 64)))),
-      mask_(std::bit_ceil(std::max<std::size_t>(capacity, 64)) - 1) {}
+std::unique_ptr<std::uint8_t[]> BufferPool::take(std::size_t bytes) {
+    for (auto& [size, arrays] : free_) {
+        if (size != bytes || arrays.empty()) continue;
+        auto data = std::move(arrays.back());
+        arrays.pop_back();
+        return data;
+    }
+    return std::make_unique_for_overwrite<std::uint8_t[]>(bytes);
+}
+
+void BufferPool::give(std::unique_ptr<std::uint8_t[]> data, std::size_t bytes) {
+    for (auto& [size, arrays] : free_) {
+        if (size != bytes) continue;
+        if (arrays.size() < kKeepPerSize) arrays.push_back(std::move(data));
+        return;
+    }
+    free_.emplace_back(bytes, std::vector<std::unique_ptr<std::uint8_t[]>>{});
+    free_.back().second.push_back(std::move(data));
+}
+
+std::size_t BufferPool::kept() const {
+    std::size_t n = 0;
+    for (const auto& [size, arrays] : free_) n += arrays.size();
+    return n;
+}
+
+ByteRing::ByteRing(std::size_t capacity, BufferPool* pool)
+    : mask_(std::bit_ceil(std::max<std::size_t>(capacity, 64)) - 1), pool_(pool) {}
+
+ByteRing::~ByteRing() { release(); }
+
+void ByteRing::release() {
+    if (!data_) return;
+    if (pool_) pool_->give(std::move(data_), capacity());
+    data_.reset();
+}
 
 void ByteRing::write_at(std::uint64_t pos, wire::Bytes data) {
+    if (data.empty()) return;
+    if (!data_) data_ = pool_ ? pool_->take(capacity()) : std::make_unique_for_overwrite<std::uint8_t[]>(capacity());
     const std::size_t at = pos & mask_;
     const std::size_t first = std::min(data.size(), capacity() - at);
     wire::copy_bytes(data_.get() + at, data.first(first));
@@ -25,6 +60,7 @@ void ByteRing::read_at(std::uint64_t pos, wire::MutBytes out) const {
 }
 
 SplitBytes ByteRing::view_at(std::uint64_t pos, std::size_t len) const {
+    if (len == 0) return {};
     const std::size_t at = pos & mask_;
     const std::size_t first = std::min(len, capacity() - at);
     return {{data_.get() + at, first}, {data_.get(), len - first}};
@@ -41,7 +77,11 @@ std::int64_t RecvBuffer::insert(std::size_t offset, wire::Bytes data) {
     if (offset >= room()) return offset == 0 && data.empty() ? 0 : -1;
     data = data.first(std::min(data.size(), room() - offset));
     write_at(read_pos_ + in_order_ + offset, data);
-    if (offset != 0) return add_range(offset, offset + data.size()) ? 0 : -1;
+    if (offset != 0) {
+        if (add_range(offset, offset + data.size())) return 0;
+        release_if_empty();
+        return -1;
+    }
     in_order_ += data.size();
     // Every range is now relative to the new RCV.NXT, `data.size()` bytes further on.
     std::size_t kept = 0;
@@ -103,6 +143,7 @@ void RecvBuffer::consume(std::size_t len) {
     len = std::min(len, in_order_);
     read_pos_ += len;
     in_order_ -= len;
+    release_if_empty();
 }
 
 }  // namespace ms::utcp

@@ -1,5 +1,8 @@
-// Contract: a connection's byte buffers, allocated once when the connection is made
-// (never on the data path). SendBuffer holds bytes from SND.UNA onwards: written by the
+// Contract: a connection's byte buffers, which hold memory only while they hold bytes:
+// a buffer takes its array from the stack's BufferPool when the first byte comes and
+// gives it back when it drains, so an idle connection costs its TCB alone (as an idle
+// socket in Linux holds no skbs), and the pool keeps drained arrays for reuse (no
+// allocation per burst). SendBuffer holds bytes from SND.UNA onwards: written by the
 // application at the tail, read by the sender at any offset, and dropped from the head
 // as they are acknowledged. RecvBuffer holds bytes from RCV.NXT onwards, and also the
 // out-of-order segments that arrive inside the receive window, placed at their final
@@ -11,6 +14,8 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <utility>
+#include <vector>
 
 #include "wire/bytes.hpp"
 
@@ -23,12 +28,35 @@ struct SplitBytes {
     [[nodiscard]] std::size_t size() const { return first.size() + second.size(); }
 };
 
+// Drained buffers' arrays, by size, for the next buffer that fills; at most kKeepPerSize
+// of each size are kept (the rest go back to the allocator), so its memory is bounded
+// by the busiest moment's need, not by the number of connections.
+class BufferPool {
+public:
+    static constexpr std::size_t kKeepPerSize = 64;
+    [[nodiscard]] std::unique_ptr<std::uint8_t[]> take(std::size_t bytes);
+    void give(std::unique_ptr<std::uint8_t[]> data, std::size_t bytes);
+    [[nodiscard]] std::size_t kept() const;
+
+private:
+    std::vector<std::pair<std::size_t, std::vector<std::unique_ptr<std::uint8_t[]>>>> free_;  // few sizes: a list
+};
+
 class ByteRing {
 public:
-    explicit ByteRing(std::size_t capacity);  // rounded up to a power of two
+    // `capacity` is rounded up to a power of two; without a pool, arrays come from and
+    // go back to the allocator.
+    explicit ByteRing(std::size_t capacity, BufferPool* pool = nullptr);
+    ~ByteRing();
+    ByteRing(const ByteRing&) = delete;
+    ByteRing& operator=(const ByteRing&) = delete;
     [[nodiscard]] std::size_t capacity() const { return mask_ + 1; }
+    // Whether it holds an array now (for tests and memory accounting).
+    [[nodiscard]] bool holds_memory() const { return data_ != nullptr; }
 
 protected:
+    // Gives the array back; only when no byte is held.
+    void release();
     // Copies `data` to logical position `pos` (modulo capacity).
     void write_at(std::uint64_t pos, wire::Bytes data);
     // Copies out `out.size()` bytes from logical position `pos`.
@@ -36,8 +64,9 @@ protected:
     [[nodiscard]] SplitBytes view_at(std::uint64_t pos, std::size_t len) const;
 
 private:
-    std::unique_ptr<std::uint8_t[]> data_;
+    std::unique_ptr<std::uint8_t[]> data_;  // null while empty
     std::size_t mask_;
+    BufferPool* pool_;
 };
 
 class SendBuffer : public ByteRing {
@@ -47,7 +76,10 @@ public:
     std::size_t append(wire::Bytes data);
     // `len` bytes starting `offset` bytes after the head (SND.UNA).
     [[nodiscard]] SplitBytes view(std::size_t offset, std::size_t len) const { return view_at(head_ + offset, len); }
-    void consume(std::size_t len) { head_ += len; }
+    void consume(std::size_t len) {
+        head_ += len;
+        if (size() == 0) release();
+    }
     [[nodiscard]] std::size_t size() const { return tail_ - head_; }
     [[nodiscard]] std::size_t room() const { return capacity() - size(); }
 
@@ -81,6 +113,9 @@ public:
 private:
     bool add_range(std::size_t begin, std::size_t end);
     std::size_t absorb_ranges();
+    void release_if_empty() {
+        if (in_order_ == 0 && range_count_ == 0) release();
+    }
 
     std::uint64_t read_pos_ = 0;  // logical position of the first readable byte
     std::size_t in_order_ = 0;    // readable bytes; RCV.NXT is at read_pos_ + in_order_

@@ -44,8 +44,8 @@ Connection::Connection(ConnectionHost& host, const Route& route, const ConnOptio
       route_(route),
       options_(options),
       local_mss_(local_mss),
-      sender_(options.send_buffer),
-      receiver_(options.recv_buffer, local_mss),
+      sender_(options.send_buffer, host.buffers()),
+      receiver_(options.recv_buffer, local_mss, host.buffers()),
       cc_(make_congestion(options.congestion)),
       recovery_(make_loss_recovery(false)),
       rtt_(options.min_rto_ms, options.max_rto_ms, 1000) {  // RFC 6298 §2.1: 1 s before any sample

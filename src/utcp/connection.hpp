@@ -121,6 +121,8 @@ public:
     // events at the end of the batch, and reaps connections in TIME_WAIT or CLOSED.
     virtual void mark_dirty(Connection& c) = 0;
     virtual TimerWheel& timers() = 0;
+    // Where the connection's buffers take their memory while they hold bytes.
+    virtual BufferPool& buffers() = 0;
     // The algorithms ConnOptions::congestion may name.
     [[nodiscard]] virtual const CongestionRegistry& congestion() const = 0;
     // RFC 5961 §7: a stack-wide budget of challenge ACKs per second.
@@ -211,6 +213,10 @@ public:
     [[nodiscard]] std::optional<std::uint32_t> ts_recent() const { return ts_.recent(); }
     [[nodiscard]] bool ecn_enabled() const { return ecn_ok_; }
     [[nodiscard]] FastOpen fast_open() const { return fast_open_; }
+    // Whether a buffer holds memory now: only while it holds bytes (buffers.hpp).
+    [[nodiscard]] bool holds_buffer_memory() const {
+        return sender_.buffer().holds_memory() || receiver_.buffer().holds_memory();
+    }
     [[nodiscard]] std::uint8_t take_events() { return std::exchange(events_, 0); }
     [[nodiscard]] std::uint8_t pending_events() const { return events_; }
 

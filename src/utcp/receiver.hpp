@@ -37,7 +37,8 @@ struct TextOutcome {
 
 class Receiver {
 public:
-    Receiver(std::size_t buffer_bytes, std::uint16_t local_mss) : buf_(buffer_bytes), local_mss_(local_mss) {}
+    Receiver(std::size_t buffer_bytes, std::uint16_t local_mss, BufferPool& pool)
+        : buf_(buffer_bytes, &pool), local_mss_(local_mss) {}
 
     // The peer's SYN carried `irs` (RFC 9293 §3.10.7.2, §3.10.7.3).
     void start(Seq32 irs);

@@ -37,7 +37,7 @@ struct WindowUpdate {
 
 class Sender {
 public:
-    explicit Sender(std::size_t buffer_bytes) : buf_(buffer_bytes) {}
+    Sender(std::size_t buffer_bytes, BufferPool& pool) : buf_(buffer_bytes, &pool) {}
 
     void start(Seq32 iss);
     // The peer's SYN: its window is never scaled (RFC 7323 §2.2).

@@ -186,6 +186,8 @@ public:
     // ConnectionHost.
     void mark_dirty(Connection& c) override;
     TimerWheel& timers() override { return wheel_; }
+    BufferPool& buffers() override { return buffers_; }
+    [[nodiscard]] const BufferPool& buffer_pool() const { return buffers_; }
     [[nodiscard]] const CongestionRegistry& congestion() const override { return congestion_; }
     // Where the application adds its own algorithms (before connections name them).
     [[nodiscard]] CongestionRegistry& congestion() { return congestion_; }
@@ -226,6 +228,7 @@ private:
     TimerWheel wheel_;
     CongestionRegistry congestion_;
     SynCookies cookies_;
+    BufferPool buffers_;  // before the connections, which give their arrays back to it
     FastOpenCookies fast_open_cookies_;
     FastOpenCache fast_open_cache_;
     std::unordered_map<FourTuple, std::unique_ptr<Connection>, FourTupleHash> conns_;

@@ -484,5 +484,33 @@ app send 10000
 )");
 }
 
+// An idle connection holds no buffer memory (buffers.hpp): the send buffer gives its
+// array back once everything is acknowledged, the receive buffer once it is read, and the
+// stack's pool keeps them for the next burst.
+TEST(Established, IdleConnectionHoldsNoBufferMemory) {
+    PacketScript s;
+    s.run(kPassiveOpen);
+    EXPECT_FALSE(s.conn()->holds_buffer_memory());
+    s.run(R"(
+< . seq=1 ack=1 win=512 len=100
+> . ack=101
+app nodelay on
+app send 200
+> . seq=1 ack=101 len=200
+)");
+    EXPECT_TRUE(s.conn()->holds_buffer_memory());
+    s.run(R"(
+< . seq=101 ack=201 win=512
+app recv 100
+)");
+    EXPECT_FALSE(s.conn()->holds_buffer_memory());
+    EXPECT_EQ(s.stack().buffer_pool().kept(), 2u);
+    s.run(R"(
+app send 10
+> . seq=201 ack=101 len=10
+)");
+    EXPECT_EQ(s.stack().buffer_pool().kept(), 1u) << "the send buffer took its array from the pool";
+}
+
 }  // namespace
 }  // namespace ms::utcp::test
