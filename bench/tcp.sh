@@ -10,8 +10,14 @@
 # UTCP and on the kernel while a tc program drops 1, 3 and 5 % of the server's packets;
 # writes bench/results/tcp_loss.json.
 #
+# `bench/tcp.sh scale` runs connections at scale (bench/tcp/scale.py): memory per idle
+# connection with 100k connections on a UTCP and on a kernel server, measured the same
+# way, and 1M connections churned through UTCP with its RSS sampled; writes
+# bench/results/tcp_scale.json.
+#
 # Usage: bench/tcp.sh [--bytes N] [--connections N] [--repeat N]
 #        bench/tcp.sh loss [--bytes N] [--repeat N] [--loss 1,3,5]
+#        bench/tcp.sh scale [--connections N] [--churn N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ((EUID == 0)) || { echo "bench/tcp.sh needs root (namespaces, XDP)" >&2; exit 1; }
@@ -20,6 +26,10 @@ bash scripts/setup.sh python3-matplotlib
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build --target multistackd ms-tcp-bench utcp-echo ms-drop
 mkdir -p bench/results
+if [[ "${1:-}" == scale ]]; then
+  shift
+  exec /usr/bin/python3 bench/tcp/scale.py --build build --out bench/results/tcp_scale.json "$@"
+fi
 if [[ "${1:-}" == loss ]]; then
   shift
   exec /usr/bin/python3 bench/tcp/loss.py --build build --out bench/results/tcp_loss.json "$@"

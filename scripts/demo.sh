@@ -7,7 +7,13 @@
 #     server's veth, ms-httpd on UTCP (the user-level TCP/IP stack) on port 80 and nginx
 #     on the kernel's TCP on port 8080 at the same address (plus a user-level UDP echo
 #     on port 7); curl to both, ping (the kernel answers), msctl's view, and a wrk
-#     comparison of the two web servers.
+#     comparison of the two web servers;
+#  3. the paper's point, new transport features shipped with the application: two
+#     unprivileged ms-httpd (uid 65534) on the same interface at once, one on CUBIC with
+#     TCP Fast Open, the other on Scalable TCP (an algorithm of the application's own,
+#     tools/cc/scalable.hpp), beside nginx on the kernel; curl --tcp-fastopen, and
+#     msctl sockets showing each connection's congestion control and options. No kernel
+#     setting changes for any of it.
 # Everything it makes is removed on exit, Ctrl-C included.
 #
 # Usage: scripts/demo.sh [--seconds S | --wrk-seconds S]
@@ -19,7 +25,7 @@ wrk_seconds=10
 case "${1:-}" in
   --seconds) seconds=$2 ;;
   --wrk-seconds) wrk_seconds=$2 ;;
-  -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
 bash scripts/setup.sh nginx-light
@@ -88,7 +94,8 @@ echo "<h1>MultiStack says hello</h1>" >"$www/index.html"
 head -c 1024 /dev/urandom >"$www/1k.bin"
 chmod 644 "$www"/*
 # Background programs run under `ip netns exec` directly, so that $! is the program.
-ip netns exec "$SERVER_NS" taskset -c 1 build/src/multistackd --iface "$SERVER_IF" --socket "$sock" 2>"$tmp/daemon.log" &
+ip netns exec "$SERVER_NS" taskset -c 1 build/src/multistackd --iface "$SERVER_IF" --socket "$sock" --group nogroup \
+  2>"$tmp/daemon.log" &
 pids+=($!)
 for _ in $(seq 50); do [[ -S "$sock" ]] && break; sleep 0.1; done
 sed 's/^/   /' "$tmp/daemon.log"
@@ -142,5 +149,38 @@ for mode in keep-alive close; do
   wrk_row "ms-httpd on UTCP (port 80)" 80 "$mode"
   wrk_row "nginx on the kernel (port 8080)" 8080 "$mode"
 done
+
+echo
+echo "== 3. Two TCPs side by side, each shipped with its application (uid 65534, no kernel change)"
+echo
+head -c 4000000 /dev/urandom >"$www/4m.bin"
+chmod 644 "$www/4m.bin"
+nobody=(setpriv --reuid 65534 --regid 65534 --clear-groups)
+ip netns exec "$SERVER_NS" "${nobody[@]}" build/tools/ms-httpd --socket "$sock" --listen "$SERVER_IP:8001" --root "$www" \
+  --cc cubic --fast-open >"$tmp/httpd-cubic.log" 2>&1 &
+pids+=($!)
+ip netns exec "$SERVER_NS" "${nobody[@]}" build/tools/ms-httpd --socket "$sock" --listen "$SERVER_IP:8002" --root "$www" \
+  --cc scalable >"$tmp/httpd-scalable.log" 2>&1 &
+pids+=($!)
+sleep 1
+sed 's/^/   /' "$tmp/httpd-cubic.log" "$tmp/httpd-scalable.log"
+echo "-- curl --tcp-fastopen to :8001 twice: the first SYN asks for a cookie, the second carries the request:"
+fast_open_acked() {  # the client kernel's count of SYN data acknowledged by servers
+  cli awk '/^TcpExt:/ { if (!seen) { split($0, k); seen = 1 } else { split($0, v); for (i in k) if (k[i] == "TCPFastOpenActive") print v[i] } }' \
+    /proc/net/netstat
+}
+before=$(fast_open_acked)
+for i in 1 2; do
+  cli curl -s --tcp-fastopen -o /dev/null -w "   fetch $i: HTTP %{http_code}, first byte after %{time_starttransfer}s\n" "http://$SERVER_IP:8001/"
+done
+echo "   requests the client's kernel sent in a SYN and UTCP acknowledged: $(($(fast_open_acked) - before))"
+echo "-- two slow downloads (4 MB at 1 MB/s), one from each; meanwhile, msctl sockets:"
+cli curl -s --limit-rate 1M -o /dev/null "http://$SERVER_IP:8001/4m.bin" &
+dl1=$!
+cli curl -s --limit-rate 1M -o /dev/null "http://$SERVER_IP:8002/4m.bin" &
+dl2=$!
+sleep 2
+srv build/tools/msctl --socket "$sock" sockets | sed 's/^/   /'
+wait "$dl1" "$dl2"
 echo
 echo "Done: everything is removed now."

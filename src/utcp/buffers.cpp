@@ -1,5 +1,8 @@
 #include "utcp/buffers.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <bit>
 
@@ -7,6 +10,21 @@ namespace ms::utcp {
 
 // Not zeroed (make_unique_for_overwrite): a connection touches only the pages it uses,
 // so a short connection with large buffers costs no memset and few page faults.
+namespace {
+
+// Hands an array's whole pages back to the kernel before the array goes back to the
+// allocator. A freed array's pages would otherwise stay resident, and arrays allocated
+// later at other places of the heap touch new ones: under a steady churn RSS would creep
+// up to the heap's size. (Its allocator metadata lies outside the whole pages.)
+void discard_pages(std::uint8_t* data, std::size_t bytes) {
+    static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = (reinterpret_cast<std::uintptr_t>(data) + page - 1) & ~(page - 1);
+    const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(page - 1);
+    if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+}  // namespace
+
 std::unique_ptr<std::uint8_t[]> BufferPool::take(std::size_t bytes) {
     for (auto& [size, arrays] : free_) {
         if (size != bytes || arrays.empty()) continue;
@@ -20,8 +38,8 @@ std::unique_ptr<std::uint8_t[]> BufferPool::take(std::size_t bytes) {
 void BufferPool::give(std::unique_ptr<std::uint8_t[]> data, std::size_t bytes) {
     for (auto& [size, arrays] : free_) {
         if (size != bytes) continue;
-        if (arrays.size() < kKeepPerSize) arrays.push_back(std::move(data));
-        return;
+        if (arrays.size() < kKeepPerSize) return arrays.push_back(std::move(data));
+        return discard_pages(data.get(), bytes);  // then freed, when `data` goes
     }
     free_.emplace_back(bytes, std::vector<std::unique_ptr<std::uint8_t[]>>{});
     free_.back().second.push_back(std::move(data));
@@ -41,7 +59,7 @@ ByteRing::~ByteRing() { release(); }
 void ByteRing::release() {
     if (!data_) return;
     if (pool_) pool_->give(std::move(data_), capacity());
-    data_.reset();
+    data_.reset();  // without a pool (tests), straight back to the allocator
 }
 
 void ByteRing::write_at(std::uint64_t pos, wire::Bytes data) {

@@ -127,7 +127,7 @@ void print_sockets(const json& ports) {
     for (const json& p : ports) {
         std::printf("port %u (pid %d): %zu of %llu sockets%s%s\n", p["port"].get<unsigned>(), p["pid"].get<int>(),
                     p["shown"].get<std::size_t>(), static_cast<unsigned long long>(p["total"].get<std::uint64_t>()),
-                    p["fresh"].get<bool>() ? "" : " (no fresh snapshot: the application published none)",
+                    p["fresh"].get<bool>() ? "" : " (no fresh snapshot: not a UTCP application, or it is not running its loop)",
                     p["invalid"].get<std::uint32_t>() ? " (some records were invalid and left out)" : "");
         if (p["sockets"].empty()) continue;
         std::printf("  %-12s %-22s %-22s %-9s %8s %8s %6s %6s %7s %s\n", "state", "local", "peer", "cc", "cwnd",
