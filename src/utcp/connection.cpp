@@ -777,13 +777,14 @@ bool Connection::emit_resend(const Resend& r, std::uint64_t now_ms, SegmentSink&
 }
 
 // RFC 8985 §7.3: the probe carries new data if the peer's window takes it, else the
-// last segment again; either way the next timer is the RTO.
+// last segment again; in recovery it resends the first segment not delivered (recovery.cpp).
+// Either way the next timer is the RTO.
 bool Connection::emit_loss_probe(std::uint64_t now_ms, SegmentSink& sink) {
     bool with_fin = false;
     const std::uint32_t len = sender_.len_to_send(UINT32_MAX, payload_room(), true, true, with_fin);
-    if (len > 0 || with_fin) {
+    if (!recovery_->in_recovery() && (len > 0 || with_fin)) {
         if (!emit_new_data(len, with_fin, now_ms, sink)) return false;
-    } else if (const auto last = recovery_->last_segment()) {
+    } else if (const auto last = recovery_->probe_segment()) {
         if (!emit_resend(*last, now_ms, sink)) return false;
     }
     loss_probe_due_ = false;

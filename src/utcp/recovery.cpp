@@ -235,11 +235,14 @@ std::uint32_t RackRecovery::send_room(const AckContext& ctx, std::uint32_t cwnd)
 }
 
 // RFC 8985 §7.2: PTO = 2 SRTT (1 s before any sample), plus the worst-case delayed ACK
-// when one segment is outstanding, never beyond the RTO; none in recovery or while a
-// probe is unanswered.
+// when one segment is outstanding, never beyond the RTO; none after an RTO or while a
+// probe is unanswered. Unlike §7.2 (and Linux), a probe may go in fast recovery too: a
+// retransmission lost at the tail of a recovery has no later send whose delivery could
+// reveal it (§6.2), and would cost an RTO (at least 200 ms) where the probe, which
+// resends the first segment not delivered (probe_segment), costs 2 SRTT.
 std::optional<std::uint32_t> RackRecovery::probe_timeout(const AckContext& ctx, std::optional<std::uint32_t> srtt_ms,
                                                          std::uint32_t rto_ms) const {
-    if (in_recovery() || probe_outstanding_ || ctx.flight == 0) return std::nullopt;
+    if (loss_recovery_ || probe_outstanding_ || ctx.flight == 0) return std::nullopt;
     std::uint32_t pto = srtt_ms ? 2 * *srtt_ms : kInitialProbeMs;
     pto = std::max(pto + (ctx.flight <= ctx.smss ? kWorstCaseDelayedAckMs : kProbeSlackMs), kMinProbeMs);
     return std::min(pto, rto_ms);
@@ -250,8 +253,13 @@ void RackRecovery::on_probe_sent() {
     ++stats_.loss_probes;
 }
 
-std::optional<Resend> RackRecovery::last_segment() const {
+std::optional<Resend> RackRecovery::probe_segment() const {
     const auto& segs = board_.segments();
+    if (fast_recovery_) {
+        for (const SentSegment& s : segs) {
+            if (!s.sacked) return Resend{s.start, s.len};
+        }
+    }
     if (segs.empty()) return std::nullopt;
     return Resend{segs.back().start, segs.back().len};
 }

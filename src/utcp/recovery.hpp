@@ -94,10 +94,11 @@ public:
                                                                      std::uint32_t) const {
         return std::nullopt;
     }
-    // The probe went (new data, or the last segment again).
+    // The probe went (new data, or a segment again).
     virtual void on_probe_sent() {}
-    // The last segment sent, for a probe that has no new data to carry.
-    [[nodiscard]] virtual std::optional<Resend> last_segment() const { return std::nullopt; }
+    // What a probe sends again when it carries no new data: the last segment sent, or in
+    // recovery the first one not delivered.
+    [[nodiscard]] virtual std::optional<Resend> probe_segment() const { return std::nullopt; }
     [[nodiscard]] const RecoveryStats& stats() const { return stats_; }
 
 protected:
@@ -145,7 +146,7 @@ public:
     [[nodiscard]] std::optional<std::uint32_t> probe_timeout(const AckContext& ctx, std::optional<std::uint32_t> srtt_ms,
                                                              std::uint32_t rto_ms) const override;
     void on_probe_sent() override;
-    [[nodiscard]] std::optional<Resend> last_segment() const override;
+    [[nodiscard]] std::optional<Resend> probe_segment() const override;
 
 private:
     // RFC 8985 §6.2 step 2: the most recently sent segment that was delivered.

@@ -195,6 +195,28 @@ app send 3000
     EXPECT_EQ(s.conn()->stats().timeouts, 0u);
 }
 
+// A retransmission lost at the tail of a recovery: nothing sent after it can be delivered
+// to reveal the loss (RACK, §6.2), so UTCP probes in recovery too (unlike RFC 8985 §7.2):
+// after 2 SRTT + 2 ms it resends the first segment not delivered, instead of waiting for
+// the RTO (200 ms at least).
+TEST(Tlp, LostRetransmissionAtTheTailOfARecoveryIsProbed) {
+    PacketScript s;
+    s.run(kSackOpenRtt10);
+    s.run("app send 7300\n" + segments_out(1, 5) + R"(+10
+< . seq=1 ack=1461 win=65535 sack=2921-7301
+> . seq=1461 len=1460
++21
+> none
++1
+> . seq=1461 len=1460
++10
+< . seq=1 ack=7301 win=65535
+> none
+)");
+    EXPECT_EQ(s.conn()->stats().loss_probes, 1u);
+    EXPECT_EQ(s.conn()->stats().timeouts, 0u);
+}
+
 // Without SACK, NewReno (RFC 6582) recovers as before: no RACK, no probe.
 TEST(Tlp, NoProbeWithoutSack) {
     PacketScript s;
