@@ -13,7 +13,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from benchlib import Daemon, Hosts, cpu_seconds, run_json, sh, write_nginx_conf, driver_arguments  # noqa: E402
+from benchlib import (SERVER_CORE, Daemon, Hosts, core_busy_seconds, cpu_seconds, driver_arguments,  # noqa: E402
+                      run_json, sh, write_nginx_conf)
 
 
 def measure_rx(hosts, build, tmp, peer, seconds):
@@ -28,18 +29,22 @@ def measure_rx(hosts, build, tmp, peer, seconds):
                               "--local", hosts.SERVER_IP, "--port", "9000", "--seconds", str(seconds + 1.5))
     rx = subprocess.Popen(rx_cmd, stdout=subprocess.PIPE, text=True)
     time.sleep(0.7)
+    hosts.pin_napi()  # the receiver attached its XDP program
     cpu0 = cpu_seconds(rx.pid) + (cpu_seconds(daemon.proc.pid) if daemon else 0)
+    core0 = core_busy_seconds(SERVER_CORE)
     gen = run_json(hosts.client("taskset", "-c", "0", f"{build}/bench/ms-xdp-raw", "--iface", hosts.CLIENT_IF, "--mode", "tx",
                                 "--local", hosts.CLIENT_IP, "--port", "9001", "--peer", hosts.SERVER_IP, "--peer-port",
                                 "9000", "--peer-mac", hosts.SERVER_MAC, "--seconds", str(seconds)))
     cpu1 = cpu_seconds(rx.pid) + (cpu_seconds(daemon.proc.pid) if daemon else 0)
+    core1 = core_busy_seconds(SERVER_CORE)
     got = json.loads(rx.communicate(timeout=30)[0].strip().splitlines()[-1])
     if daemon:
         daemon.close()
     frames = got["frames"]
     return {"direction": "rx", "peer": peer, "offered": gen["frames"], "received": frames,
             "delivered_fraction": frames / max(gen["frames"], 1),
-            "mpps": frames / gen["seconds"] / 1e6, "cpu_us_per_frame": (cpu1 - cpu0) * 1e6 / max(frames, 1)}
+            "mpps": frames / gen["seconds"] / 1e6, "cpu_us_per_frame": (cpu1 - cpu0) * 1e6 / max(frames, 1),
+            "server_core_us_per_frame": (core1 - core0) * 1e6 / max(frames, 1)}
 
 
 def measure_tx(hosts, build, tmp, peer, seconds):
@@ -57,9 +62,12 @@ def measure_tx(hosts, build, tmp, peer, seconds):
     before = hosts.client_rx_packets()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     time.sleep(0.2)
+    hosts.pin_napi()  # the sender attached its XDP program
     cpu0 = cpu_seconds(proc.pid) + (cpu_seconds(daemon.proc.pid) if daemon else 0)
+    core0 = core_busy_seconds(SERVER_CORE)
     time.sleep(seconds - 0.4)
     cpu1 = cpu_seconds(proc.pid) + (cpu_seconds(daemon.proc.pid) if daemon else 0)
+    core1 = core_busy_seconds(SERVER_CORE)
     out = json.loads(proc.communicate(timeout=30)[0].strip().splitlines()[-1])
     time.sleep(0.3)
     arrived = hosts.client_rx_packets() - before
@@ -68,7 +76,8 @@ def measure_tx(hosts, build, tmp, peer, seconds):
     return {"direction": "tx", "peer": peer, "offered": out["frames"], "received": arrived,
             "delivered_fraction": arrived / max(out["frames"], 1),
             "mpps": arrived / out["seconds"] / 1e6,
-            "cpu_us_per_frame": (cpu1 - cpu0) * 1e6 / max(arrived * (seconds - 0.4) / seconds, 1)}
+            "cpu_us_per_frame": (cpu1 - cpu0) * 1e6 / max(arrived * (seconds - 0.4) / seconds, 1),
+            "server_core_us_per_frame": (core1 - core0) * 1e6 / max(arrived * (seconds - 0.4) / seconds, 1)}
 
 
 def nginx_conf(tmp, ip):
@@ -162,7 +171,7 @@ def main():
     ap = driver_arguments(__doc__)
     ap.add_argument("--seconds", type=float, default=5)
     args = ap.parse_args()
-    hosts = Hosts(f"bn{os.getpid() % 100000}")
+    hosts = Hosts(f"bn{os.getpid() % 10000}", args.testbed)
     tmp = tempfile.mkdtemp()
     try:
         throughput = []
@@ -190,7 +199,8 @@ def main():
         # The client's generator limits rx, so the delivered fraction and the CPU per
         # frame say more about the switch there than the rate does.
         summary[f"{d}_delivered_fraction"] = pick(d, "multistack")["delivered_fraction"]
-        summary[f"{d}_cpu_per_frame_vs_raw"] = pick(d, "multistack")["cpu_us_per_frame"] / pick(d, "raw_af_xdp")["cpu_us_per_frame"]
+        cost = "server_core_us_per_frame" if args.testbed == "nic" else "cpu_us_per_frame"
+        summary[f"{d}_cpu_per_frame_vs_raw"] = pick(d, "multistack")[cost] / pick(d, "raw_af_xdp")[cost]
     for close in (False, True):
         ratio = legacy_rps(True, close) / legacy_rps(False, close)
         key = "legacy_close" if close else "legacy_keepalive"
@@ -198,7 +208,7 @@ def main():
         summary[f"{key}_meets_0.9x"] = ratio >= 0.9
     summary["idle_percent_of_a_core"] = idle["percent_of_a_core"]
     summary["idle_meets_1_percent"] = idle["percent_of_a_core"] < 1.0
-    result = {"benchmark": "nic", "seconds_per_point": args.seconds, "throughput": throughput, "legacy": legacy,
+    result = {"benchmark": "nic", "testbed": hosts.describe(), "seconds_per_point": args.seconds, "throughput": throughput, "legacy": legacy,
               "idle": idle, "summary": summary}
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)

@@ -141,7 +141,7 @@ def main():
     ap.add_argument("--connections", type=int, default=100_000)
     ap.add_argument("--churn", type=int, default=1_000_000)
     args = ap.parse_args()
-    hosts = Hosts(f"bs{os.getpid() % 100000}")
+    hosts = Hosts(f"bs{os.getpid() % 10000}", args.testbed)
     tmp = tempfile.mkdtemp()
     try:
         for addr in SOURCES:
@@ -171,7 +171,7 @@ def main():
         summary["churn_failed"] = churned["final"]["failed"] if churned["final"] else None
         summary["churn_rss_kib_first_last"] = [rss[0], rss[-1]] if rss else None
     with open(args.out, "w") as f:
-        json.dump({"testbed": "veth, kernel client from 4 source addresses", "idle": {"utcp": utcp, "kernel": kernel},
+        json.dump({"testbed": hosts.describe(), "clients": "kernel, from 4 source addresses", "idle": {"utcp": utcp, "kernel": kernel},
                    "churn": churned, "summary": summary}, f, indent=2)
     print(json.dumps(summary, indent=2))
 
