@@ -305,6 +305,16 @@ SocketRecord established_record() {
     return r;
 }
 
+// One page read the daemon's way, with what it found.
+struct PageReader {
+    std::array<SocketRecord, 8> out{};
+    SocketPage page;
+    std::size_t kept = 0;
+    PageRead read(const std::vector<std::uint8_t>& table, std::uint32_t first) {
+        return read_page(table.data(), first, out, page, kept);
+    }
+};
+
 // The daemon's side of the socket table: hostile records are left out, a snapshot being
 // written is reported busy, and no claimed count or offset reads past the table.
 TEST(SocketTable, ReadPageKeepsOnlyValidRecords) {
@@ -317,16 +327,14 @@ TEST(SocketTable, ReadPageKeepsOnlyValidRecords) {
     bad_state.state = static_cast<std::uint8_t>(kTcpStateNames.size());
     const SocketRecord records[] = {established_record(), junk, unterminated, bad_state, established_record()};
     publish_sockets(table.data(), records, 7, 1234);
-    std::array<SocketRecord, 8> out{};
-    SocketPage page;
-    std::size_t kept = 0;
-    ASSERT_EQ(read_page(table.data(), 0, out, page, kept), PageRead::ok);
-    EXPECT_EQ(kept, 2u);
-    EXPECT_EQ(page.invalid, 3u);
-    EXPECT_EQ(page.count, 5u);
-    EXPECT_EQ(page.total, 7u);
-    EXPECT_EQ(page.published_ms, 1234u);
-    EXPECT_EQ(std::string(out[1].congestion), "cubic");
+    PageReader r;
+    ASSERT_EQ(r.read(table, 0), PageRead::ok);
+    EXPECT_EQ(r.kept, 2u);
+    EXPECT_EQ(r.page.invalid, 3u);
+    EXPECT_EQ(r.page.count, 5u);
+    EXPECT_EQ(r.page.total, 7u);
+    EXPECT_EQ(r.page.published_ms, 1234u);
+    EXPECT_EQ(std::string(r.out[1].congestion), "cubic");
 }
 
 TEST(SocketTable, HostileHeaderNeverReadsPastTheTable) {
@@ -334,16 +342,14 @@ TEST(SocketTable, HostileHeaderNeverReadsPastTheTable) {
     publish_sockets(table.data(), std::array{established_record()}, 1, 0);
     auto& header = *reinterpret_cast<SocketTableHeader*>(table.data());
     header.count = 0xffffffff;  // claims more than the table holds
-    std::array<SocketRecord, 4> out{};
-    SocketPage page;
-    std::size_t kept = 0;
-    ASSERT_EQ(read_page(table.data(), kSocketSlots - 2, out, page, kept), PageRead::ok);
-    EXPECT_EQ(page.count, kSocketSlots);
-    EXPECT_EQ(page.invalid, 2u) << "the zeroed last two slots are no records";
-    ASSERT_EQ(read_page(table.data(), 0xfffffff0, out, page, kept), PageRead::ok);
-    EXPECT_EQ(kept, 0u);
+    PageReader r;
+    ASSERT_EQ(r.read(table, kSocketSlots - 2), PageRead::ok);
+    EXPECT_EQ(r.page.count, kSocketSlots);
+    EXPECT_EQ(r.page.invalid, 2u) << "the zeroed last two slots are no records";
+    ASSERT_EQ(r.read(table, 0xfffffff0), PageRead::ok);
+    EXPECT_EQ(r.kept, 0u);
     header.generation = 3;  // odd: the application is writing
-    EXPECT_EQ(read_page(table.data(), 0, out, page, kept), PageRead::busy);
+    EXPECT_EQ(r.read(table, 0), PageRead::busy);
 }
 
 TEST(SocketTable, ARequestIsSeenAndASnapshotReplacesTheLast) {
@@ -353,12 +359,10 @@ TEST(SocketTable, ARequestIsSeenAndASnapshotReplacesTheLast) {
     EXPECT_EQ(sockets_requested(table.data()), 1u);
     publish_sockets(table.data(), std::array{established_record(), established_record()}, 2, 0);
     publish_sockets(table.data(), std::array{established_record()}, 1, 0);
-    std::array<SocketRecord, 4> out{};
-    SocketPage page;
-    std::size_t kept = 0;
-    ASSERT_EQ(read_page(table.data(), 0, out, page, kept), PageRead::ok);
-    EXPECT_EQ(kept, 1u);
-    EXPECT_EQ(page.generation, 4u);
+    PageReader r;
+    ASSERT_EQ(r.read(table, 0), PageRead::ok);
+    EXPECT_EQ(r.kept, 1u);
+    EXPECT_EQ(r.page.generation, 4u);
 }
 
 }  // namespace
