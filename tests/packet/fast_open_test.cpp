@@ -156,16 +156,21 @@ event connected
     EXPECT_EQ(s.conn()->fast_open(), FastOpen::data_acked);
 }
 
+// A first connection asks for a cookie; the server gives 0102030405060708.
+constexpr const char* kLearnServerCookie = R"(
+connect 80
+> S seq=0 tfo=req
+< S. seq=0 ack=1 win=65535 mss=1460 tfo=0102030405060708
+> . seq=1 ack=1
+)";
+
 // §4.2.1: the SYN's data is at most the server's MSS less the SYN's options (here MSS 4,
 // window scale 3, SACK-permitted 2, timestamps 10 and the cookie 10, padded to 32:
 // 1460 - 32 = 1428 bytes); what the SYN,ACK does not acknowledge goes again at once.
 TEST(FastOpenClient, DataTheServerDidNotTakeGoesAfterTheHandshake) {
     PacketScript s(fast_open_config());
+    s.run(kLearnServerCookie);
     s.run(R"(
-connect 80
-> S seq=0 tfo=req
-< S. seq=0 ack=1 win=65535 mss=1460 tfo=0102030405060708
-> . seq=1 ack=1
 connect 80 send=2920
 > S seq=0 len=1428 tfo=0102030405060708
 < S. seq=0 ack=1 win=65535 mss=1460
@@ -177,11 +182,8 @@ connect 80 send=2920
 
 TEST(FastOpenClient, RetransmittedSynCarriesNoData) {
     PacketScript s(fast_open_config());
+    s.run(kLearnServerCookie);
     s.run(R"(
-connect 80
-> S seq=0 tfo=req
-< S. seq=0 ack=1 win=65535 mss=1460 tfo=0102030405060708
-> . seq=1 ack=1
 connect 80 send=300
 > S seq=0 len=300 tfo=0102030405060708
 +1000
