@@ -55,19 +55,32 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             case 0: region.control(tx_ring(0)).head = value; break;
             case 1: region.control(tx_ring(0)).cur = value; break;
             case 2: region.control(rx_ring(0)).head = value; break;
-            case 3: region.slots(tx_ring(0))[slot] = Slot{value, static_cast<std::uint16_t>(op >> 16), 0}; break;
+            case 3: {
+                // Any length, offset, flags (chains, super-segments, unknown bits) and gso_size.
+                const auto flags = static_cast<std::uint16_t>((op >> 11) & 0x1f);
+                region.slots(tx_ring(0))[slot] = Slot{value, static_cast<std::uint16_t>(op >> 16), flags,
+                                                      static_cast<std::uint16_t>(value >> 16), 0, 0};
+                break;
+            }
             case 4: region.slots(rx_ring(0))[slot] = Slot{value, static_cast<std::uint16_t>(op >> 16), 0}; break;
             case 5: region.control(value % 2 ? rx_ring(0) : tx_ring(0)).tail = op >> 8; break;
             case 6: {
                 const std::uint32_t n = tx.sync();
                 check(n < 8);
                 std::uint32_t k = 0;
-                for (; k < n; ++k) {
-                    const auto frame = tx.frame(k);
-                    check_within(region, frame);
-                    if (frame.empty()) break;
-                    volatile std::uint8_t sink = frame[frame.size() - 1];
+                TxFrame f;
+                while (k < n && tx.frame(k, n, f) == TxFrameStatus::ready) {
+                    check(f.slots >= 1 && f.slots <= kMaxChainSlots && k + f.slots <= n);
+                    check(f.piece_count + 1 == f.slots && (f.slots == 1 || f.segment()));
+                    check_within(region, f.head);
+                    for (const auto& piece : f.payload_pieces()) {
+                        check_within(region, piece);
+                        volatile std::uint8_t sink = piece[piece.size() - 1];
+                        (void)sink;
+                    }
+                    volatile std::uint8_t sink = f.head[f.head.size() - 1];
                     (void)sink;
+                    k += f.slots;
                 }
                 (void)tx.release(k);
                 break;

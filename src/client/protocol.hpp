@@ -17,11 +17,11 @@
 namespace ms::ctl {
 
 inline constexpr std::uint32_t kMagic = 0x4d534354;  // "MSCT"
-inline constexpr std::uint16_t kVersion = 3;  // 3: sockets, and the region's socket table
+inline constexpr std::uint16_t kVersion = 4;  // 3: sockets, and the region's socket table; 4: super-segment counters
 inline constexpr std::size_t kMaxMessage = 4096;
 inline constexpr std::uint32_t kMaxFds = 1 + 2 * 8;  // the memfd, then two eventfds per ring pair
 inline constexpr std::size_t kDropSlots = 24;        // room for DropReason values
-inline constexpr std::size_t kFaultSlots = 8;        // room for RingFault values
+inline constexpr std::size_t kFaultSlots = 16;       // room for RingFault values
 
 enum class Op : std::uint16_t {
     attach = 1,  // make this connection's port; reply carries the memfd and eventfds
@@ -147,6 +147,9 @@ struct StatusReply {
     std::uint64_t claims_revoked = 0;     // claims ended because their proof was changed after the fact
     std::uint64_t limits_reached = 0;     // requests refused by a limit
     std::uint64_t descriptors_exhausted = 0;  // accepts or receives that found no free descriptor
+    // Segmentation offload (version 4).
+    std::uint64_t nic_tx_offloaded = 0;   // super-segments handed to the interface's own GSO/TSO
+    std::uint8_t segmentation_offload = 0;  // 1: the NIC side offers it (AF_PACKET with a virtio_net_hdr)
 };
 
 // pid, uid and the counters are shown only to the port's owner (same uid) and to root;
@@ -163,6 +166,8 @@ struct PortEntry {
     std::uint64_t rx_frames = 0, rx_bytes = 0, tx_frames = 0, tx_bytes = 0;
     std::uint64_t drops[kDropSlots] = {};
     std::uint64_t faults[kFaultSlots] = {};
+    std::uint64_t tx_super = 0;      // super-segments it sent (each counts once in tx_frames)
+    std::uint64_t tx_segmented = 0;  // of those, cut into frames by the switch
 };
 
 struct ClaimEntry {

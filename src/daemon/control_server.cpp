@@ -531,6 +531,8 @@ void ControlServer::on_status(Session& s, const ctl::Header& req) {
     rep.claims_revoked = counters_.claims_revoked;
     rep.limits_reached = counters_.limits_reached;
     rep.descriptors_exhausted = counters_.descriptors_exhausted;
+    rep.nic_tx_offloaded = nic.tx_super;
+    rep.segmentation_offload = dp.segmentation_offload;
     reply(s, rep);
 }
 
@@ -566,6 +568,8 @@ void ControlServer::on_list_ports(Session& s, const ctl::Header& req) {
             e.rx_bytes = st.rx_bytes;
             e.tx_frames = st.tx_frames;
             e.tx_bytes = st.tx_bytes;
+            e.tx_super = st.tx_super;
+            e.tx_segmented = st.tx_segmented;
             copy_counts(e.drops, st.drops);
             copy_counts(e.faults, st.faults);
         }

@@ -19,6 +19,7 @@ struct DataPathStatus {
     std::size_t queues = 0;
     std::uint64_t to_switch = 0;  // frames the XDP program sent to the switch
     std::uint64_t to_kernel = 0;  // and to the kernel
+    bool segmentation_offload = false;  // super-segments go to the interface's GSO
 };
 
 class DataPath {

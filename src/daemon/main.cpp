@@ -36,6 +36,7 @@ struct Options {
     std::string group;
     std::string fault;
     std::uint32_t spin_rounds = ms::sw::SwitchConfig{}.spin_rounds;
+    bool no_segmentation_offload = false;
     ms::daemon::Limits limits;
     std::uint64_t port_memory_mib = ms::daemon::Limits{}.port_memory_per_user >> 20;
 };
@@ -124,7 +125,7 @@ int run(const Options& o) {
     if (!xdp.set_local_addresses(local_addresses(info))) {
         throw std::runtime_error(o.iface + ": the XDP address map refused an address: " + std::strerror(errno));
     }
-    ms::nic::AfXdpNic nic({o.iface, o.queues}, xdp);
+    ms::nic::AfXdpNic nic({.ifname = o.iface, .queues = o.queues, .segmentation_offload = !o.no_segmentation_offload}, xdp);
     ms::sw::SwitchConfig config;
     config.workers = o.workers;
     config.max_ports = o.max_ports;
@@ -141,7 +142,8 @@ int run(const Options& o) {
     ms::daemon::ControlServer server({sw, data_path, info, proof_scope(info), limits}, path, group_id(o.group));
     std::cerr << "multistackd: attached to " << o.iface << " (ifindex " << info.ifindex << ", MAC "
               << info.mac.to_string() << "), XDP " << ms::nic::to_string(xdp.mode()) << " mode, AF_XDP "
-              << (nic.zero_copy() ? "zero-copy" : "copy") << " mode, " << o.queues << " queue(s), " << o.workers
+              << (nic.zero_copy() ? "zero-copy" : "copy") << " mode, segmentation offload "
+              << (nic.offloads_segmentation() ? "on" : "off") << ", " << o.queues << " queue(s), " << o.workers
               << " worker(s); listening on " << path << std::endl;
     server.run(signal_fd);
     sw.stop();
@@ -163,6 +165,9 @@ int main(int argc, char** argv) {
     app.add_option("--fault", o.fault,
                    "inject faults into what ports receive, for testing stacks: "
                    "loss=P,dup=P,reorder=P,corrupt=P,delay=MS,seed=N (off by default)");
+    app.add_flag("--no-segmentation-offload", o.no_segmentation_offload,
+                 "cut applications' TCP super-segments into frames in the switch instead of handing them to the "
+                 "interface's own GSO/TSO (an AF_PACKET socket with a virtio_net_hdr)");
     app.add_option("--spin-rounds", o.spin_rounds,
                    "empty polling rounds before a worker sleeps: more is lower latency under load, "
                    "0 sleeps at once and saves CPU")

@@ -8,9 +8,14 @@
 #include <unistd.h>
 #include <xdp/xsk.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iostream>
 #include <stdexcept>
+#include <system_error>
+
+#include "nic/gso_socket.hpp"
 
 namespace ms::nic {
 namespace {
@@ -62,6 +67,7 @@ public:
         refill_with_range(0, rx_frames);
         for (std::uint32_t f = rx_frames; f < frames_; ++f) tx_free_.push_back(std::uint64_t{f} * kFrameSize);
         tx_len_.resize(frames_);
+        open_gso_socket(c, queue);
     }
 
     ~Queue() override { release(); }
@@ -113,6 +119,14 @@ public:
         kick_tx_if_pending();
     }
 
+    bool offloads_segmentation() const override { return gso_ != nullptr; }
+    sw::SuperTx tx_super(const wire::SuperSegment& s) override {
+        // Two ways to the interface: frames already in the AF_XDP ring go first, so that
+        // a flow's bytes leave in the order the port sent them.
+        push_tx_ring();
+        return gso_->send(s);
+    }
+
     int wakeup_fd() const override { return xsk_socket__fd(xsk_); }
     bool arm_wakeup() override {
         kick_fill_if_asked();
@@ -153,6 +167,28 @@ private:
             fail(c, queue, "cannot create the AF_XDP socket", -rc);
         }
         zero_copy = false;
+    }
+
+    void open_gso_socket(const AfXdpConfig& c, std::uint32_t queue) {
+        if (!c.segmentation_offload) return;
+        try {
+            gso_ = std::make_unique<GsoSocket>(c.ifname, ::if_nametoindex(c.ifname.c_str()));
+        } catch (const std::system_error& e) {
+            std::cerr << "multistackd: " << c.ifname << " queue " << queue << ": no segmentation offload ("
+                      << e.what() << "); super-segments are cut in software\n";
+        }
+    }
+
+    // In copy mode the kernel consumes the tx ring only inside a kick, a bounded batch at
+    // a time: kick until it has taken every descriptor (or stops making progress).
+    void push_tx_ring() {
+        const std::uint32_t size = tx_.size;
+        for (int kick = 0; kick < 64 && xsk_prod_nb_free(&tx_, size) < size; ++kick) {
+            if (::sendto(xsk_socket__fd(xsk_), nullptr, 0, MSG_DONTWAIT, nullptr, 0) < 0 && errno != EAGAIN &&
+                errno != EBUSY && errno != ENOBUFS) {
+                break;
+            }
+        }
     }
 
     void refill_with_range(std::uint32_t first, std::uint32_t count) {
@@ -205,6 +241,7 @@ private:
     std::vector<std::uint64_t> tx_free_;
     std::uint32_t in_flight_ = 0;  // submitted to tx, not yet completed
     std::vector<std::uint16_t> tx_len_;
+    std::unique_ptr<GsoSocket> gso_;  // null: no segmentation offload
 };
 
 AfXdpNic::AfXdpNic(const AfXdpConfig& config, XdpProgram& program) : mac_(interface_mac(config.ifname)) {
@@ -217,5 +254,9 @@ AfXdpNic::AfXdpNic(const AfXdpConfig& config, XdpProgram& program) : mac_(interf
 AfXdpNic::~AfXdpNic() = default;
 
 sw::NicQueue& AfXdpNic::queue(std::size_t i) { return *queues_.at(i); }
+
+bool AfXdpNic::offloads_segmentation() const {
+    return std::all_of(queues_.begin(), queues_.end(), [](const auto& q) { return q->offloads_segmentation(); });
+}
 
 }  // namespace ms::nic

@@ -4,6 +4,8 @@
 // accepts it and in copy mode otherwise, with need-wakeup, and are created without
 // libxdp loading a program of its own (XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD): each one
 // is put into the XdpProgram's XSK map instead. Fill and completion work in batches.
+// Each queue also owns a GsoSocket for super-segments, unless it cannot be made (then
+// the switch segments in software, and a warning says why).
 #pragma once
 
 #include <memory>
@@ -20,6 +22,7 @@ struct AfXdpConfig {
     std::uint32_t queues = 1;
     std::uint32_t frames_per_queue = 4096;  // UMEM frames; half for rx, half for tx
     std::uint32_t ring_size = 2048;         // each of rx, tx, fill and completion
+    bool segmentation_offload = true;       // hand super-segments to the interface's GSO (gso_socket.hpp)
 };
 
 class AfXdpNic final : public sw::Nic {
@@ -34,6 +37,7 @@ public:
     [[nodiscard]] sw::NicQueue& queue(std::size_t i) override;
     [[nodiscard]] wire::MacAddr mac() const override { return mac_; }
     [[nodiscard]] bool zero_copy() const { return zero_copy_; }
+    [[nodiscard]] bool offloads_segmentation() const;
 
 private:
     class Queue;

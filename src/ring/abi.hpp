@@ -19,6 +19,15 @@
 // Ownership (who may store): head, cur and kick_app belong to the application; tail
 // and kick_switch belong to the switch. Stores are release, loads are acquire.
 //
+// A frame may span a chain of consecutive tx slots (netmap's NS_MOREFRAG): every slot
+// but the last has kSlotMore. Only a TCP super-segment (kSlotSegment on its first slot)
+// is chained: its first slot holds the Ethernet, IP and TCP headers (and may hold
+// payload after them), the slots after it hold payload only, at most kMaxChainSlots in
+// all. The IP length field counts the whole chain's payload; the TCP checksum field holds
+// the pseudo-header sum only (Linux's CHECKSUM_PARTIAL), because the switch or the
+// interface fills in each wire segment's checksum; `gso_size` says how many payload bytes
+// each segment on the wire carries. Rx slots are always single frames with no flags.
+//
 // All offsets are relative to the start of the region. The switch never trusts any
 // byte of the region: it keeps its own copy of the geometry, reads each index once,
 // and bounds-checks every index, length and offset (see switch_ring.hpp).
@@ -31,7 +40,7 @@
 namespace ms::ring {
 
 inline constexpr std::uint32_t kRegionMagic = 0x4d535452;  // "MSTR"
-inline constexpr std::uint32_t kAbiVersion = 2;  // 2: the socket table
+inline constexpr std::uint32_t kAbiVersion = 3;  // 2: the socket table; 3: slot chains, super-segments
 inline constexpr std::uint32_t kBufferSize = 2048;  // one slot's buffer
 // The one bound on a frame, wherever it is held: a port's slot (a longer tx slot length
 // is a ring fault), a queue cell between workers, a capture queue, a capture message.
@@ -73,12 +82,22 @@ static_assert(sizeof(RingControl) == 4 * kCacheLine);
 static_assert(offsetof(RingControl, tail) == kCacheLine);
 static_assert(offsetof(RingControl, kick_app) == 2 * kCacheLine);
 
+// Slot flags (tx only).
+inline constexpr std::uint16_t kSlotMore = 1;     // the frame goes on in the next slot
+inline constexpr std::uint16_t kSlotSegment = 2;  // first slot of a TCP super-segment
+inline constexpr std::uint16_t kSlotKnownFlags = kSlotMore | kSlotSegment;
+// The longest slot chain: 64 KB of payload in kBufferSize buffers, and the headers.
+inline constexpr std::uint32_t kMaxChainSlots = 34;
+
 struct Slot {
-    std::uint32_t offset;  // of the buffer, from the region start
-    std::uint16_t len;     // frame bytes in the buffer, at most kMaxFrameSize
-    std::uint16_t flags;   // reserved, zero
+    std::uint32_t offset;    // of the buffer, from the region start
+    std::uint16_t len;       // bytes in the buffer, at most kMaxFrameSize
+    std::uint16_t flags;     // kSlot* bits; zero for a frame in one slot
+    std::uint16_t gso_size;  // first slot of a super-segment: payload bytes per wire segment
+    std::uint16_t reserved0; // zero
+    std::uint32_t reserved1; // zero
 };
-static_assert(sizeof(Slot) == 8);
+static_assert(sizeof(Slot) == 16);
 static_assert(std::is_trivially_copyable_v<Slot>);
 
 // Where everything is, computed from the geometry alone. Both sides compute it; the

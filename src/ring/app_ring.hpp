@@ -57,7 +57,14 @@ public:
     [[nodiscard]] wire::MutBytes buffer(std::uint32_t k) const {
         return {buffer_of(slot(ring_advance(head_, k, n_))), kBufferSize};
     }
-    void set_length(std::uint32_t k, std::uint16_t len) { slot(ring_advance(head_, k, n_)).len = len; }
+    void set_length(std::uint32_t k, std::uint16_t len) { set_slot(k, len, 0, 0); }
+    // A slot of a chain (abi.hpp): `flags` are kSlot* bits, `gso_size` the first slot's.
+    void set_slot(std::uint32_t k, std::uint16_t len, std::uint16_t flags, std::uint16_t gso_size) {
+        Slot& s = slot(ring_advance(head_, k, n_));
+        s.len = len;
+        s.flags = flags;
+        s.gso_size = gso_size;
+    }
     // Makes the first `count` free slots visible to the switch, and kicks it if asleep.
     void publish(std::uint32_t count) { advance_head(count, kick_); }
 

@@ -11,6 +11,8 @@ std::string_view to_string(RingFault f) {
         case RingFault::tail_overwritten: return "tail_overwritten";
         case RingFault::slot_too_long: return "slot_too_long";
         case RingFault::slot_bad_offset: return "slot_bad_offset";
+        case RingFault::slot_bad_flags: return "slot_bad_flags";
+        case RingFault::chain_too_long: return "chain_too_long";
         case RingFault::count_: break;
     }
     return "unknown";
@@ -42,10 +44,10 @@ bool SwitchRing::read_head(std::uint32_t& head) {
     return true;
 }
 
-bool SwitchRing::load_slot(std::uint32_t i, Slot& out, std::uint32_t min_len) {
+bool SwitchRing::load_slot(std::uint32_t i, Slot& out, std::uint32_t min_len, std::uint32_t max_len) {
     // One copy of the slot, so the application cannot change it between check and use.
     std::memcpy(&out, &slots_[i], sizeof out);
-    if (out.len > kMaxFrameSize || out.len < min_len) {
+    if (out.len > max_len || out.len < min_len) {
         latch(RingFault::slot_too_long);
         return false;
     }
@@ -63,11 +65,36 @@ std::uint32_t SwitchTxRing::sync() {
     return ring_distance(hwcur_, head, n_);
 }
 
-wire::Bytes SwitchTxRing::frame(std::uint32_t k) {
-    Slot s;
+TxFrameStatus SwitchTxRing::frame(std::uint32_t k, std::uint32_t pending, TxFrame& out) {
     constexpr std::uint32_t kMinFrame = 14;  // an Ethernet header
-    if (!load_slot(ring_advance(hwcur_, k, n_), s, kMinFrame)) return {};
-    return {base_ + s.offset, s.len};
+    Slot s;
+    if (!load_slot(ring_advance(hwcur_, k, n_), s, kMinFrame)) return TxFrameStatus::fault;
+    const bool chained = (s.flags & kSlotMore) != 0;
+    if ((s.flags & ~kSlotKnownFlags) != 0 || (chained && (s.flags & kSlotSegment) == 0)) {
+        latch(RingFault::slot_bad_flags);
+        return TxFrameStatus::fault;
+    }
+    out.head = {base_ + s.offset, s.len};
+    out.flags = s.flags;
+    out.gso_size = s.gso_size;
+    out.slots = 1;
+    out.piece_count = 0;
+    while ((s.flags & kSlotMore) != 0) {
+        if (out.slots == kMaxChainSlots || out.slots == n_ - 1) {
+            latch(RingFault::chain_too_long);
+            return TxFrameStatus::fault;
+        }
+        if (k + out.slots >= pending) return TxFrameStatus::incomplete;
+        // Payload-only slots may fill their whole buffer.
+        if (!load_slot(ring_advance(hwcur_, k + out.slots, n_), s, 1, kBufferSize)) return TxFrameStatus::fault;
+        if ((s.flags & ~kSlotMore) != 0) {
+            latch(RingFault::slot_bad_flags);
+            return TxFrameStatus::fault;
+        }
+        out.pieces[out.piece_count++] = {base_ + s.offset, s.len};
+        ++out.slots;
+    }
+    return TxFrameStatus::ready;
 }
 
 bool SwitchTxRing::release(std::uint32_t count) {
@@ -105,7 +132,9 @@ wire::MutBytes SwitchRxRing::buffer(std::uint32_t k) {
 }
 
 void SwitchRxRing::set_length(std::uint32_t k, std::uint16_t len) {
-    slots_[ring_advance(hwtail_, k, n_)].len = len;
+    Slot& s = slots_[ring_advance(hwtail_, k, n_)];
+    s.len = len;
+    s.flags = 0;
 }
 
 void SwitchRxRing::publish(std::uint32_t count) {

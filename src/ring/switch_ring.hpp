@@ -7,11 +7,14 @@
 //   - head lies in the window [hwcur, hwtail] (it only moves forward, never past tail);
 //   - cur lies in [head, hwtail];
 //   - tail, which only the switch writes, still holds hwtail.
-// Each slot is loaded once into a local copy, and its length and offset are checked
-// against the region before any byte is touched. The first violation latches a
+// Each slot is loaded once into a local copy, and its length, offset and flags are
+// checked against the region before any byte is touched; a slot chain (abi.hpp) must
+// start with kSlotSegment, carry no unknown flag and end within kMaxChainSlots. The first violation latches a
 // RingFault: the ring stops (sync returns 0) and the caller fails the port.
 #pragma once
 
+#include <array>
+#include <span>
 #include <string_view>
 
 #include "ring/app_ring.hpp"
@@ -26,6 +29,8 @@ enum class RingFault : std::uint8_t {
     tail_overwritten,    // the application stored into tail
     slot_too_long,       // slot length beyond kMaxFrameSize (or, on tx, below 14)
     slot_bad_offset,     // slot buffer not a buffer of this region
+    slot_bad_flags,      // an unknown flag, a chain not started by kSlotSegment, or a segment flag inside one
+    chain_too_long,      // a slot chain longer than kMaxChainSlots, or than the ring can hold
     count_
 };
 inline constexpr std::size_t kRingFaultCount = static_cast<std::size_t>(RingFault::count_);
@@ -41,7 +46,8 @@ protected:
     // Reads and checks head, cur and tail once; returns the new head, or latches a fault.
     [[nodiscard]] bool read_head(std::uint32_t& head);
     // Loads slot i once and checks it; returns false (fault latched) if it is bad.
-    [[nodiscard]] bool load_slot(std::uint32_t i, Slot& out, std::uint32_t min_len);
+    [[nodiscard]] bool load_slot(std::uint32_t i, Slot& out, std::uint32_t min_len,
+                                 std::uint32_t max_len = kMaxFrameSize);
     void latch(RingFault f) { if (fault_ == RingFault::none) fault_ = f; }
 
     std::uint8_t* base_;
@@ -55,16 +61,35 @@ protected:
     RingFault fault_ = RingFault::none;
 };
 
+// One frame an application transmits, as it lies in its shared memory: the switch
+// copies the head before it validates it; payload pieces are only ever copied out.
+struct TxFrame {
+    wire::Bytes head;            // the first slot's bytes
+    std::uint16_t flags = 0;     // the first slot's flags
+    std::uint16_t gso_size = 0;  // the first slot's, for a super-segment
+    std::uint32_t slots = 0;     // slots the frame spans
+    std::uint32_t piece_count = 0;
+    std::array<wire::Bytes, kMaxChainSlots - 1> pieces;  // the chain's later slots
+
+    [[nodiscard]] bool segment() const { return (flags & kSlotSegment) != 0; }
+    [[nodiscard]] std::span<const wire::Bytes> payload_pieces() const { return {pieces.data(), piece_count}; }
+};
+
+enum class TxFrameStatus : std::uint8_t {
+    ready,       // `out` describes a whole frame
+    incomplete,  // a chain goes on past the published slots: wait for the rest
+    fault        // a bad slot: the ring has latched its fault
+};
+
 // Consumes what the application transmits.
 class SwitchTxRing : public SwitchRing {
 public:
     SwitchTxRing(const Region& region, std::uint32_t pair) : SwitchRing(region, tx_ring(pair)) {}
 
-    // Frames now pending, from hwcur up to the application's head.
+    // Slots now pending, from hwcur up to the application's head.
     [[nodiscard]] std::uint32_t sync();
-    // The k-th pending frame, in shared memory: copy it before validating. Empty (and
-    // a latched fault) if its slot is bad.
-    [[nodiscard]] wire::Bytes frame(std::uint32_t k);
+    // The frame that starts `k` slots past hwcur, of `pending` (sync()) slots.
+    [[nodiscard]] TxFrameStatus frame(std::uint32_t k, std::uint32_t pending, TxFrame& out);
     // Returns the first `count` pending slots to the application; true if it sleeps
     // waiting for room and asked for a kick (netmap's txsync wakes a blocked writer).
     [[nodiscard]] bool release(std::uint32_t count);

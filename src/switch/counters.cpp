@@ -19,6 +19,8 @@ std::string_view to_string(DropReason r) {
         case DropReason::fragment: return "fragment";
         case DropReason::bad_protocol: return "bad_protocol";
         case DropReason::src_not_claimed: return "src_not_claimed";
+        case DropReason::bad_segment: return "bad_segment";
+        case DropReason::nic_refused: return "nic_refused";
         case DropReason::ring_full: return "ring_full";
         case DropReason::port_failed: return "port_failed";
         case DropReason::fault_injected: return "fault_injected";
@@ -49,6 +51,8 @@ void StatsSnapshot::add(const RingStats& s) {
     rx_frames += s.rx_frames.get();
     rx_bytes += s.rx_bytes.get();
     tx_frames += s.tx_frames.get();
+    tx_super += s.tx_super.get();
+    tx_segmented += s.tx_segmented.get();
     tx_bytes += s.tx_bytes.get();
     for (std::size_t i = 0; i < kDropReasonCount; ++i) drops[i] += s.drops[i].get();
     for (std::size_t i = 0; i < ring::kRingFaultCount; ++i) faults[i] += s.faults[i].get();

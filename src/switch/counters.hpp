@@ -29,12 +29,14 @@ enum class DropReason : std::uint8_t {
     fragment,            // IP fragments are not forwarded from ports
     bad_protocol,        // neither TCP nor UDP
     src_not_claimed,     // the source 3-tuple is not claimed by the sending port
+    bad_segment,         // a super-segment whose header, lengths, flags or gso_size do not hold
     // Delivery.
     ring_full,           // the destination ring (port rx or NIC tx) had no room
     port_failed,         // the destination port was failed for a ring fault
     fault_injected,      // lost on purpose by --fault (loss=)
     stale_destination,   // handed between workers for a port that has detached since
     oversize,            // longer than ring::kMaxFrameSize (from the NIC, or a switch bug)
+    nic_refused,         // the kernel refused a super-segment handed to the interface's GSO
     // Frames from the NIC.
     host_miss,           // no port claims it (XDP should have passed it to the kernel)
     nic_malformed,       // unparseable frame from the NIC
@@ -60,6 +62,8 @@ struct alignas(64) RingStats {
     Counter rx_bytes;
     Counter tx_frames;  // accepted from the application (or sent to the wire)
     Counter tx_bytes;
+    Counter tx_super;      // super-segments from the application (or handed to the NIC's own GSO)
+    Counter tx_segmented;  // super-segments the switch cut into frames itself
     std::array<Counter, kDropReasonCount> drops;
     std::array<Counter, ring::kRingFaultCount> faults;
 
@@ -68,7 +72,7 @@ struct alignas(64) RingStats {
 
 // A plain copy of RingStats, summed over rings, for reports.
 struct StatsSnapshot {
-    std::uint64_t rx_frames = 0, rx_bytes = 0, tx_frames = 0, tx_bytes = 0;
+    std::uint64_t rx_frames = 0, rx_bytes = 0, tx_frames = 0, tx_bytes = 0, tx_super = 0, tx_segmented = 0;
     std::array<std::uint64_t, kDropReasonCount> drops{};
     std::array<std::uint64_t, ring::kRingFaultCount> faults{};
 

@@ -47,6 +47,19 @@ void Forwarder::stage(wire::Bytes frame, std::uint32_t dest) {
     ++length_[dest];
 }
 
+void Forwarder::stage_super(const wire::SuperSegment& s, std::uint32_t dest, PortRing* tap) {
+    const std::size_t room = (s.max_frame_len() + 63) & ~std::size_t{63};
+    if (count_ + s.segment_count() > kMaxBatch || arena_used_ + s.segment_count() * room > kArenaSize) flush();
+    wire::Segmenter cut(s);
+    while (!cut.done()) {
+        std::uint8_t* at = arena_.get() + arena_used_;
+        const std::size_t len = cut.next({at, room});
+        arena_used_ += room;
+        stage({at, len}, dest);
+        if (tap) tap_frame(*tap, {at, len}, TapDirection::from_application);
+    }
+}
+
 void Forwarder::stage_handed_over(const FrameCell& cell) {
     const std::optional<wire::Bytes> frame = cell.frame();
     if (!frame) {

@@ -48,6 +48,10 @@ public:
     // longer than ring::kMaxFrameSize is dropped here (counted as oversize): every
     // frame that reaches any queue, ring or NIC passes this one bound.
     void stage(wire::Bytes frame, std::uint32_t dest);
+    // Cuts a validated super-segment into frames in switch memory (checksums computed
+    // while copying) and chains them to `dest`; `tap`: also show them to its capture.
+    // Call with nothing staged since the last flush(), so that they fit.
+    void stage_super(const wire::SuperSegment& s, std::uint32_t dest, PortRing* tap);
     // Takes one frame that another worker handed over in an inbox cell. Every field of
     // the cell is checked: a destination id out of range, or one whose generation has
     // changed since (its port detached, the id maybe reused), drops the frame.

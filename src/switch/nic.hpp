@@ -10,8 +10,16 @@
 #include "ring/region.hpp"
 #include "switch/frame_queue.hpp"
 #include "wire/bytes.hpp"
+#include "wire/segmentation.hpp"
 
 namespace ms::sw {
+
+// What became of a super-segment handed to a NIC's segmentation offload.
+enum class SuperTx : std::uint8_t {
+    sent,
+    busy,   // no room now (a full socket buffer): the caller keeps it and tries later
+    failed  // the kernel refused it; it is lost (counted by the caller)
+};
 
 class NicQueue {
 public:
@@ -27,6 +35,12 @@ public:
     [[nodiscard]] virtual wire::MutBytes tx_buffer(std::uint32_t k) = 0;
     virtual void tx_set_length(std::uint32_t k, std::uint16_t len) = 0;
     virtual void tx_commit(std::uint32_t n) = 0;
+
+    // Segmentation offload: true if tx_super hands a super-segment to the interface's own
+    // GSO/TSO (DESIGN §4); false, and the switch cuts super-segments into frames itself.
+    [[nodiscard]] virtual bool offloads_segmentation() const { return false; }
+    // Sends one validated super-segment, after every frame committed before it.
+    [[nodiscard]] virtual SuperTx tx_super(const wire::SuperSegment&) { return SuperTx::failed; }
 
     // A descriptor that becomes readable when frames arrive, for the worker's epoll;
     // arm_wakeup() asks for it and returns true if frames are already there.

@@ -1,8 +1,12 @@
 #include "switch/validator.hpp"
 
+#include <array>
+#include <cstring>
+
 #include "wire/checksum.hpp"
 #include "wire/ethernet.hpp"
 #include "wire/ip.hpp"
+#include "wire/transport.hpp"
 
 namespace ms::sw {
 namespace {
@@ -14,6 +18,18 @@ Verdict deliver_to(const wire::ParsedFrame& f, PortId port) {
 bool ipv4_header_checksum_ok(wire::Bytes frame, const wire::ParsedFrame& f) {
     const std::size_t ihl = std::size_t{frame[f.l3_offset] & 0x0fu} * 4;
     return wire::ones_sum(frame.subspan(f.l3_offset, ihl)) == 0xffff;
+}
+
+// The fields a super-segment adds to a frame's, checked on the switch's copy.
+bool segment_fields_ok(wire::Bytes head, const wire::HeaderShape& h, std::uint32_t payload_len, std::uint16_t gso_size) {
+    const std::uint32_t tcp_header = h.header_len - h.l4_offset;
+    const std::int64_t declared = h.ipv6 ? std::int64_t{wire::load_be16(head.data() + h.l3_offset + 4)}
+                                         : std::int64_t{wire::load_be16(head.data() + h.l3_offset + 2)} -
+                                               std::int64_t{wire::kIpv4MinHeaderLen};
+    constexpr std::uint8_t kForbidden = wire::tcpflag::syn | wire::tcpflag::rst | wire::tcpflag::urg;
+    return payload_len > 0 && declared == std::int64_t{tcp_header} + payload_len && (head[h.l4_offset + 13] & kForbidden) == 0 &&
+           gso_size > 0 && h.header_len + std::uint32_t{gso_size} <= ring::kMaxFrameSize &&
+           (payload_len + gso_size - 1) / gso_size <= wire::kMaxSegmentsPerSuper;
 }
 
 }  // namespace
@@ -57,6 +73,31 @@ Verdict validate_tx(wire::Bytes frame, PortId sender, const wire::MacAddr& nic_m
     const PortId local = claims.lookup(f.protocol, f.dst_ip, f.dst_port);
     if (local != kNoPort) return deliver_to(f, local);
     return {Verdict::Kind::to_nic, kNoPort, DropReason::truncated, 0};
+}
+
+Verdict validate_segment(wire::Bytes head_copy, std::uint32_t payload_beyond, std::uint16_t gso_size, PortId sender,
+                         const wire::MacAddr& nic_mac, const ClaimTable& claims, wire::HeaderShape& shape) {
+    const wire::ShapeResult h = wire::header_shape(head_copy);
+    if (!h) return Verdict::dropped(DropReason::bad_segment);
+    const std::uint32_t payload_len = static_cast<std::uint32_t>(head_copy.size() - h->header_len) + payload_beyond;
+    if (!segment_fields_ok(head_copy, *h, payload_len, gso_size)) return Verdict::dropped(DropReason::bad_segment);
+    // The headers alone, as the frame they would be without payload, go through every
+    // check a frame does (the IPv4 checksum stays valid: RFC 1624 update of the length).
+    std::array<std::uint8_t, wire::kEthernetHeaderLen + wire::kIpv6HeaderLen + 60> bare;
+    std::memcpy(bare.data(), head_copy.data(), h->header_len);
+    std::uint8_t* ip = bare.data() + h->l3_offset;
+    const auto tcp_header = static_cast<std::uint16_t>(h->header_len - h->l4_offset);
+    if (h->ipv6) {
+        wire::store_be16(ip + 4, tcp_header);
+    } else {
+        const std::uint16_t old_len = wire::load_be16(ip + 2);
+        const auto new_len = static_cast<std::uint16_t>(wire::kIpv4MinHeaderLen + tcp_header);
+        wire::store_be16(ip + 2, new_len);
+        wire::store_be16(ip + 10, wire::checksum_update16(wire::load_be16(ip + 10), old_len, new_len));
+    }
+    const Verdict v = validate_tx({bare.data(), h->header_len}, sender, nic_mac, claims);
+    if (v.kind != Verdict::Kind::drop) shape = *h;
+    return v;
 }
 
 Verdict classify_rx(wire::Bytes frame, const ClaimTable& claims) {

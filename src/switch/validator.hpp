@@ -8,6 +8,7 @@
 #include "switch/counters.hpp"
 #include "switch/registry.hpp"
 #include "wire/frame.hpp"
+#include "wire/segmentation.hpp"
 
 namespace ms::sw {
 
@@ -24,6 +25,16 @@ struct Verdict {
 
 [[nodiscard]] Verdict validate_tx(wire::Bytes frame_copy, PortId sender, const wire::MacAddr& nic_mac,
                                   const ClaimTable& claims);
+
+// A super-segment (abi.hpp): `head_copy` is the switch's copy of its first slot and
+// `payload_beyond` the bytes its later slots hold. Its header is checked as validate_tx
+// checks a frame, and then what a segment adds: IPv4 without options or IPv6 without
+// extension headers, TCP without SYN, RST or URG, an IP length that counts exactly the
+// chain's payload (at least one byte), and a gso_size that fits a frame and cuts the
+// payload into at most wire::kMaxSegmentsPerSuper segments. Fills `shape` when it passes.
+[[nodiscard]] Verdict validate_segment(wire::Bytes head_copy, std::uint32_t payload_beyond, std::uint16_t gso_size,
+                                       PortId sender, const wire::MacAddr& nic_mac, const ClaimTable& claims,
+                                       wire::HeaderShape& shape);
 
 [[nodiscard]] Verdict classify_rx(wire::Bytes frame, const ClaimTable& claims);
 

@@ -132,34 +132,90 @@ std::uint32_t Worker::poll_port(PortRing& r, const Topology& topo, const ClaimTa
     // Backpressure: take no more than the NIC can send now, so that a port sending
     // faster than the wire waits in its own ring instead of losing frames here.
     // (Frames for other ports are held back with them while the NIC is full.)
-    const std::uint32_t ready = r.tx.sync();
-    const std::uint32_t pending = std::min({ready, sw_.config().batch, nic_room_, port_quota_});
-    if (ready > pending && pending == port_quota_) wanting_more_.push_back(&r);
-    nic_room_ -= nic_room_ == UINT32_MAX ? 0 : pending;
-    std::uint32_t taken = 0;
+    const std::uint32_t ready = r.tx.sync();  // slots; a super-segment spans several
+    const std::uint32_t budget = std::min({sw_.config().batch, nic_room_, port_quota_});
+    std::uint32_t taken = 0;  // slots
+    std::uint32_t frames = 0;
     std::uint64_t bytes = 0;
-    for (; taken < pending; ++taken) {
-        const wire::Bytes shared = r.tx.frame(taken);
-        if (shared.empty()) break;  // a bad slot: the ring has latched its fault
-        const wire::Bytes copy = forwarder_->copy_in(shared);
-        const Verdict v = validate_tx(copy, r.port, sw_.nic_mac_, claims);
-        std::uint32_t dest;
-        if (v.kind == Verdict::Kind::drop) {
-            r.stats.drop(v.reason);
-        } else if (!route(v, topo, dest)) {
-            r.stats.drop(DropReason::port_failed);
+    while (frames < budget && taken < ready) {
+        if (r.tx.frame(taken, ready, tx_frame_) != ring::TxFrameStatus::ready) break;  // a fault, or a chain half published
+        if (tx_frame_.segment()) {
+            if (!forward_super(r, topo, claims, bytes)) break;  // the NIC is busy: it waits in the ring
         } else {
-            bytes += copy.size();
-            r.stats.tx_frames.add();
-            tap_frame(r, copy, TapDirection::from_application);
-            forwarder_->stage(copy, dest);
+            forward_frame(r, topo, claims, bytes);
         }
+        taken += tx_frame_.slots;
+        ++frames;
     }
+    if (taken < ready && frames == port_quota_) wanting_more_.push_back(&r);
+    if (nic_room_ != UINT32_MAX) nic_room_ -= frames;
     r.stats.tx_bytes.add(bytes);
     if (r.tx.failed()) r.port_object->fail(r, r.tx.fault());
     if (r.tx.release(taken)) r.to_app.notify();  // frames are copied: slots go back before delivery
     forwarder_->flush();
-    return taken;
+    return frames;
+}
+
+void Worker::forward_frame(PortRing& r, const Topology& topo, const ClaimTable& claims, std::uint64_t& bytes) {
+    const wire::Bytes copy = forwarder_->copy_in(tx_frame_.head);
+    const Verdict v = validate_tx(copy, r.port, sw_.nic_mac_, claims);
+    std::uint32_t dest;
+    if (v.kind == Verdict::Kind::drop) {
+        r.stats.drop(v.reason);
+    } else if (!route(v, topo, dest)) {
+        r.stats.drop(DropReason::port_failed);
+    } else {
+        bytes += copy.size();
+        r.stats.tx_frames.add();
+        tap_frame(r, copy, TapDirection::from_application);
+        forwarder_->stage(copy, dest);
+    }
+}
+
+bool Worker::forward_super(PortRing& r, const Topology& topo, const ClaimTable& claims, std::uint64_t& bytes) {
+    // Frames staged before it leave first, and the arena is empty for its segments.
+    forwarder_->flush();
+    const wire::Bytes copy = forwarder_->copy_in(tx_frame_.head);
+    std::uint32_t beyond = 0;
+    for (const wire::Bytes& piece : tx_frame_.payload_pieces()) beyond += static_cast<std::uint32_t>(piece.size());
+    wire::HeaderShape shape;
+    const Verdict v = validate_segment(copy, beyond, tx_frame_.gso_size, r.port, sw_.nic_mac_, claims, shape);
+    std::uint32_t dest;
+    if (v.kind == Verdict::Kind::drop) {
+        r.stats.drop(v.reason);
+        return true;
+    }
+    if (!route(v, topo, dest)) {
+        r.stats.drop(DropReason::port_failed);
+        return true;
+    }
+    // The payload: what the first slot holds after the headers (the switch's copy), then
+    // the later slots in place: their bytes are only copied, never interpreted.
+    payload_pieces_[0] = copy.subspan(shape.header_len);
+    std::size_t pieces = 1;
+    for (const wire::Bytes& piece : tx_frame_.payload_pieces()) payload_pieces_[pieces++] = piece;
+    const wire::SuperSegment s{copy.first(shape.header_len), shape, tx_frame_.gso_size, {payload_pieces_.data(), pieces}};
+    const bool offload = !nic_queues_.empty() && dest == nic_tx_dest_ && !r.tap.load(std::memory_order_relaxed) &&
+                         sw_.nic_.queue(nic_tx_dest_).offloads_segmentation();
+    if (offload) {
+        const SuperTx sent = sw_.nic_.queue(nic_tx_dest_).tx_super(s);
+        if (sent == SuperTx::busy) return false;
+        RingStats& nic = sw_.nic_stats_[nic_tx_dest_];
+        if (sent == SuperTx::failed) {
+            nic.drop(DropReason::nic_refused);
+        } else {
+            nic.tx_super.add();
+            nic.tx_frames.add(s.segment_count());
+            nic.tx_bytes.add(copy.size() + beyond);
+        }
+    } else {
+        r.stats.tx_segmented.add();
+        forwarder_->stage_super(s, dest, r.tap.load(std::memory_order_relaxed) ? &r : nullptr);
+    }
+    bytes += copy.size() + beyond;
+    r.stats.tx_frames.add();
+    r.stats.tx_super.add();
+    return true;
 }
 
 std::uint32_t Worker::poll_nic(std::size_t queue, const Topology& topo, const ClaimTable& claims) {

@@ -7,6 +7,7 @@
 // topology or claim table survives from one loop to the next.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <vector>
 
@@ -44,6 +45,11 @@ private:
     // Polls every port ring this worker owns, sharing the NIC's room fairly.
     [[nodiscard]] std::uint32_t poll_ports_fairly(const Topology& topo, const ClaimTable& claims);
     [[nodiscard]] std::uint32_t poll_port(PortRing& r, const Topology& topo, const ClaimTable& claims);
+    // The frame in tx_frame_: copied, validated and staged (or counted as dropped).
+    void forward_frame(PortRing& r, const Topology& topo, const ClaimTable& claims, std::uint64_t& bytes);
+    // The super-segment in tx_frame_: validated, then handed to the NIC's segmentation
+    // offload or cut into frames here. False if the NIC is busy: it stays in the ring.
+    [[nodiscard]] bool forward_super(PortRing& r, const Topology& topo, const ClaimTable& claims, std::uint64_t& bytes);
     [[nodiscard]] std::uint32_t poll_nic(std::size_t queue, const Topology& topo, const ClaimTable& claims);
     [[nodiscard]] std::uint32_t poll_inbox(FrameQueue& q);
     // The destination id for a frame that is to be forwarded; false if the verdict
@@ -64,6 +70,8 @@ private:
     std::uint32_t port_quota_ = 0;   // what one port ring may take in the first pass of a round
     std::size_t next_first_ring_ = 0;        // the ring a round starts with, rotating
     std::vector<PortRing*> wanting_more_;    // rings that hit their quota this round
+    ring::TxFrame tx_frame_;                 // the frame being read from a port's tx ring
+    std::array<wire::Bytes, ring::kMaxChainSlots> payload_pieces_;  // a super-segment's payload
     RingStats handoff_stats_;
     ring::EventFd doorbell_;
     int epoll_fd_ = -1;

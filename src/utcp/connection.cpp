@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <utility>
 
+#include "wire/ip.hpp"
+#include "wire/segmentation.hpp"
+
 namespace ms::utcp {
 
 using namespace wire::tcpflag;
@@ -733,7 +736,7 @@ bool Connection::emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent) 
         }
         bool with_fin = false;
         const std::uint32_t len = sender_.len_to_send(recovery_->send_room(ctx, cc_->cwnd()), payload_room(),
-                                                      options_.nodelay, std::exchange(force_send_, false), with_fin);
+                                                      emission_room(), options_.nodelay, std::exchange(force_send_, false), with_fin);
         if (len == 0 && !with_fin) return true;
         if (!emit_new_data(len, with_fin, now_ms, sink)) return false;
         sent = true;
@@ -748,6 +751,8 @@ bool Connection::emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t n
     const Seq32 seq = snd().nxt;
     OutSegment o = header(seq, static_cast<std::uint8_t>((with_fin ? fin : 0) | (last && len ? psh : 0)));
     o.payload = sender_.buffer().view(offset, len);
+    const std::uint32_t segment_len = payload_room();
+    if (len > segment_len) o.gso_size = static_cast<std::uint16_t>(segment_len);
     // RFC 3168 §6.1.4-5: new data is ECN-capable (never pure ACKs or retransmissions);
     // the first after we backed off says so with CWR.
     o.ect = ecn_ok_ && len > 0 && seq >= snd().max;  // a go-back-N resend after an RTO is not new
@@ -755,7 +760,14 @@ bool Connection::emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t n
     if (!sink.emit(route_, o)) return false;
     if (with_fin) sender_.fin_sent_at(seq + len);
     if (seq >= snd().max) stats_.bytes_out += len;  // new data, not a go-back-N resend
-    after_send(seq, len + (with_fin ? 1 : 0), now_ms);
+    // Recovery and RTT sampling see the segments on the wire, not the super-segment.
+    std::uint32_t done = 0;
+    do {
+        const std::uint32_t piece = std::min(len - done, segment_len);
+        const bool last_piece = done + piece == len;
+        after_send(seq + done, piece + (with_fin && last_piece ? 1 : 0), now_ms);
+        done += piece;
+    } while (done < len);
     return true;
 }
 
@@ -781,7 +793,7 @@ bool Connection::emit_resend(const Resend& r, std::uint64_t now_ms, SegmentSink&
 // Either way the next timer is the RTO.
 bool Connection::emit_loss_probe(std::uint64_t now_ms, SegmentSink& sink) {
     bool with_fin = false;
-    const std::uint32_t len = sender_.len_to_send(UINT32_MAX, payload_room(), true, true, with_fin);
+    const std::uint32_t len = sender_.len_to_send(UINT32_MAX, payload_room(), payload_room(), true, true, with_fin);
     if (!recovery_->in_recovery() && (len > 0 || with_fin)) {
         if (!emit_new_data(len, with_fin, now_ms, sink)) return false;
     } else if (const auto last = recovery_->probe_segment()) {
@@ -790,6 +802,14 @@ bool Connection::emit_loss_probe(std::uint64_t now_ms, SegmentSink& sink) {
     loss_probe_due_ = false;
     recovery_->on_probe_sent();
     return true;
+}
+
+std::uint32_t Connection::emission_room() const {
+    const std::uint32_t segment = payload_room();
+    if (!host_.super_segments() || segment == 0) return segment;
+    // The IP length field bounds the whole; the switch bounds the number of segments.
+    constexpr std::uint32_t kRoom = wire::kMaxSuperIpLength - wire::kIpv4MinHeaderLen - 60;
+    return std::min(kRoom / segment, wire::kMaxSegmentsPerSuper) * segment;
 }
 
 std::uint32_t Connection::payload_room() const {

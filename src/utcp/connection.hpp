@@ -131,6 +131,8 @@ public:
     virtual void reply_rst(const Route& route, const Segment& seg) = 0;
     // RFC 7413 §4.1.3: a server's SYN,ACK gave a Fast Open cookie.
     virtual void remember_fast_open(const wire::IpAddr& server, const FastOpenEntry& entry) = 0;
+    // Whether new data may leave as super-segments (OutSegment::gso_size).
+    [[nodiscard]] virtual bool super_segments() const = 0;
 };
 
 // Counters kept per connection (the stack keeps its own drop counters).
@@ -275,6 +277,9 @@ private:
     [[nodiscard]] bool window_update_due() const;
     // Payload bytes a segment may carry: the MSS less the options it will carry (RFC 9293 §3.7.1).
     [[nodiscard]] std::uint32_t payload_room() const;
+    // The most new data one emission may carry: a super-segment of whole segments when
+    // the host takes them, else one segment.
+    [[nodiscard]] std::uint32_t emission_room() const;
     // SACK blocks that fit beside the other options: 4, or 3 with timestamps (RFC 2018 §3).
     [[nodiscard]] std::size_t max_sack_blocks() const { return ts_.enabled() ? 3 : 4; }
     // Whether a segment reports SACK blocks: an ACK point of a batch does not.

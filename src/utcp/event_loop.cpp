@@ -79,6 +79,7 @@ void EventLoop::start_stack(const ctl::InfoReply& info, const LoopOptions& optio
     config.mtu = info.mtu != 0 ? info.mtu : 1500;
     config.defaults = options.defaults;
     config.time_wait_ms = options.time_wait_ms;
+    config.super_segments = options.super_segments;
     config.resolve = [this](const wire::IpAddr& a) { return resolve(a); };
     link_ = std::make_unique<PortLink>(port_.tx());
     stack_ = std::make_unique<Stack>(std::move(config), *link_, clock_ms());

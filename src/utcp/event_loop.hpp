@@ -38,6 +38,7 @@ struct LoopOptions {
     std::uint32_t ring_slots = 1024;
     std::uint32_t batch = 256;          // frames taken from the rx ring per turn
     std::uint32_t time_wait_ms = 60'000;
+    bool super_segments = true;         // send bulk data as TCP super-segments (StackConfig)
 };
 
 class EventLoop {

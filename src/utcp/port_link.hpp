@@ -17,6 +17,14 @@ public:
         return tx_.buffer(reserved_);
     }
     void commit_tx(std::size_t len) override { tx_.set_length(reserved_++, static_cast<std::uint16_t>(len)); }
+    bool takes_super_segments() const override { return true; }
+    std::size_t tx_room() override {
+        space_ = tx_.space();
+        return space_ > reserved_ ? space_ - reserved_ : 0;
+    }
+    void commit_chained(std::size_t len, std::uint16_t flags, std::uint16_t gso_size) override {
+        tx_.set_slot(reserved_++, static_cast<std::uint16_t>(len), flags, gso_size);
+    }
     void flush() override {
         if (reserved_ == 0) return;
         tx_.publish(reserved_);

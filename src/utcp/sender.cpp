@@ -54,8 +54,8 @@ void Sender::on_sent(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) {
 }
 
 // RFC 9293 §3.8.6.2.1 and RFC 1122 §4.2.3.4.
-std::uint32_t Sender::len_to_send(std::uint32_t cwnd_room, std::uint32_t smss, bool nodelay, bool force,
-                                  bool& with_fin) const {
+std::uint32_t Sender::len_to_send(std::uint32_t cwnd_room, std::uint32_t smss, std::uint32_t max_len, bool nodelay,
+                                  bool force, bool& with_fin) const {
     with_fin = false;
     if (fin_seq_ && vars_.nxt > *fin_seq_) return 0;  // our FIN is out: nothing follows it
     const std::uint32_t in_flight = flight();
@@ -63,11 +63,17 @@ std::uint32_t Sender::len_to_send(std::uint32_t cwnd_room, std::uint32_t smss, b
     const std::size_t queued = buf_.size() - data_in_flight;
     const std::uint32_t window_room = vars_.wnd > in_flight ? vars_.wnd - in_flight : 0;
     const std::uint32_t usable = std::min(window_room, cwnd_room);
-    const auto len = static_cast<std::uint32_t>(std::min<std::size_t>({queued, usable, smss}));
+    const auto len = static_cast<std::uint32_t>(std::min<std::size_t>({queued, usable, std::max(max_len, smss)}));
     const bool all_queued = len == queued;
     with_fin = fin_queued_ && all_queued;
+    const bool tail_may_go = all_queued && (nodelay || data_in_flight == 0 || fin_queued_);
+    if (len > smss) {
+        if (len % smss == 0 || tail_may_go || vars_.nxt < vars_.max || force) return len;
+        with_fin = false;
+        return len / smss * smss;  // the whole segments; the tail waits as a small segment would
+    }
     if (len == smss || vars_.nxt < vars_.max || force) return len;  // full, resending after an RTO, or forced
-    if (all_queued && (nodelay || data_in_flight == 0 || fin_queued_)) return len;
+    if (tail_may_go) return len;
     if (len > 0 && len >= vars_.max_wnd / 2) return len;
     with_fin = false;
     return 0;

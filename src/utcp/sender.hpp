@@ -54,10 +54,12 @@ public:
     void rewind() { vars_.nxt = vars_.una; }
 
     // How much new data may go now (0: hold back); sets `with_fin` if our FIN may follow.
-    // `cwnd_room`: the new bytes congestion control allows; `force`: the SWS override
-    // timer fired (RFC 1122 §4.2.3.4).
-    [[nodiscard]] std::uint32_t len_to_send(std::uint32_t cwnd_room, std::uint32_t smss, bool nodelay, bool force,
-                                            bool& with_fin) const;
+    // `cwnd_room`: the new bytes congestion control allows; `max_len`: the most one
+    // emission may carry (smss, or a super-segment's worth); `force`: the SWS override
+    // timer fired (RFC 1122 §4.2.3.4). Beyond one segment, only whole segments go, unless
+    // the small tail could go alone (Nagle's rule applies to it as to any segment).
+    [[nodiscard]] std::uint32_t len_to_send(std::uint32_t cwnd_room, std::uint32_t smss, std::uint32_t max_len,
+                                            bool nodelay, bool force, bool& with_fin) const;
 
     // The application's end of the stream.
     void queue_fin() { fin_queued_ = true; }

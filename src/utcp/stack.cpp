@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstring>
 
+#include "ring/abi.hpp"
 #include "wire/build.hpp"
 
 namespace ms::utcp {
@@ -475,6 +476,7 @@ void Stack::reply_rst(const Route& route, const Segment& seg) {
 // Serialisation
 
 bool Stack::emit(const Route& route, const OutSegment& seg) {
+    if (seg.gso_size != 0 && seg.payload.size() > seg.gso_size) return emit_super(route, seg);
     const wire::TcpRepr tcp{.src_port = route.tuple.local_port,
                             .dst_port = route.tuple.remote_port,
                             .seq = seg.seq.value(),
@@ -489,6 +491,66 @@ bool Stack::emit(const Route& route, const OutSegment& seg) {
                        wire::copy_bytes(l4.data() + hlen, seg.payload.first);
                        wire::copy_bytes(l4.data() + hlen + seg.payload.first.size(), seg.payload.second);
                    });
+}
+
+namespace {
+
+// Copies a send buffer's two spans, from `offset` on, into `out`; returns the bytes copied.
+std::size_t copy_out(const SplitBytes& from, std::size_t offset, wire::MutBytes out) {
+    std::size_t done = 0;
+    for (wire::Bytes part : {from.first, from.second}) {
+        if (offset >= part.size()) {
+            offset -= part.size();
+            continue;
+        }
+        const std::size_t n = std::min(part.size() - offset, out.size() - done);
+        wire::copy_bytes(out.data() + done, part.subspan(offset, n));
+        done += n;
+        offset = 0;
+        if (done == out.size()) break;
+    }
+    return done;
+}
+
+}  // namespace
+
+bool Stack::emit_super(const Route& route, const OutSegment& seg) {
+    const wire::TcpRepr tcp{.src_port = route.tuple.local_port,
+                            .dst_port = route.tuple.remote_port,
+                            .seq = seg.seq.value(),
+                            .ack = seg.ack.value(),
+                            .flags = seg.flags,
+                            .window = seg.wnd,
+                            .options = seg.options};
+    const std::size_t payload = seg.payload.size();
+    const std::size_t headers = wire::kEthernetHeaderLen + wire::kIpv4MinHeaderLen + tcp.header_len();
+    const std::size_t first_room = ring::kMaxFrameSize - headers;
+    const std::size_t later = payload > first_room ? payload - first_room : 0;
+    const std::size_t slots = 1 + (later + ring::kBufferSize - 1) / ring::kBufferSize;
+    if (link_.tx_room() < slots) {
+        ++stats_.tx_ring_full;
+        return false;
+    }
+    const wire::MutBytes first = link_.next_tx_buffer();
+    const std::size_t written = wire::emit_ipv4_tcp_super_header(
+        first, {.dst = route.next_hop, .src = config_.mac, .ethertype = wire::ethertype::ipv4},
+        {.src = config_.address, .dst = route.tuple.remote, .protocol = wire::ipproto::tcp, .ident = ip_ident_,
+         .dont_fragment = true, .dscp_ecn = seg.ect ? wire::ecn::ect0 : std::uint8_t{0}},
+        tcp.header_len(), tcp.header_len() + payload, [&](wire::MutBytes l4) { tcp.emit(l4); });
+    std::size_t done = copy_out(seg.payload, 0, first.subspan(written, std::min(first_room, payload)));
+    link_.commit_chained(written + done, static_cast<std::uint16_t>(ring::kSlotSegment | (done < payload ? ring::kSlotMore : 0)),
+                         seg.gso_size);
+    while (done < payload) {
+        const wire::MutBytes buf = link_.next_tx_buffer();
+        const std::size_t n = copy_out(seg.payload, done, buf.first(std::min(buf.size(), payload - done)));
+        done += n;
+        link_.commit_chained(n, done < payload ? ring::kSlotMore : 0, 0);
+    }
+    // Each wire segment takes an IPv4 identification, as the segmenter numbers them.
+    ip_ident_ = static_cast<std::uint16_t>(ip_ident_ + (payload + seg.gso_size - 1) / seg.gso_size);
+    ++stats_.frames_out;
+    ++stats_.super_segments_out;
+    return true;
 }
 
 template <class WriteL4>

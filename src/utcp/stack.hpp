@@ -95,10 +95,14 @@ struct StackConfig {
     // Next-hop MAC for an address, or nothing if it cannot be resolved.
     std::function<std::optional<wire::MacAddr>(const wire::IpAddr&)> resolve;
     IsnSource isn;                         // defaults to an RFC 6528 IsnGenerator
+    // Send bulk data as TCP super-segments (up to 64 KB, cut by the switch or the
+    // interface) when the link takes them; false: one frame per segment.
+    bool super_segments = true;
 };
 
 struct StackStats {
     std::uint64_t frames_in = 0, frames_out = 0;
+    std::uint64_t super_segments_out = 0;  // each also counts once in frames_out
     std::uint64_t tcp_segments_in = 0, udp_datagrams_in = 0;
     // Drops, one counter per reason.
     std::uint64_t not_ipv4 = 0, malformed = 0, bad_checksum = 0, fragments = 0, not_our_address = 0;
@@ -194,6 +198,7 @@ public:
     bool challenge_ack_allowed(std::uint64_t now_ms) override;
     void reply_rst(const Route& route, const Segment& seg) override;
     void remember_fast_open(const wire::IpAddr& server, const FastOpenEntry& entry) override;
+    [[nodiscard]] bool super_segments() const override { return config_.super_segments && link_.takes_super_segments(); }
     [[nodiscard]] const FastOpenCache& fast_open_cache() const { return fast_open_cache_; }
 
 private:
@@ -216,6 +221,9 @@ private:
     void reap(Connection& c, std::uint64_t now_ms);
     [[nodiscard]] std::optional<wire::MacAddr> next_hop(const wire::IpAddr& addr);
     bool emit(const Route& route, const OutSegment& seg) override;
+    // A super-segment: the headers and the first payload in one slot, the rest of the
+    // payload in the slots after it (ring/abi.hpp).
+    bool emit_super(const Route& route, const OutSegment& seg);
     // Writes Ethernet and IPv4 headers (with `ecn` in the ECN field), lets `write_l4` fill
     // the transport segment, and computes its checksum.
     template <class WriteL4>

@@ -14,16 +14,23 @@ std::uint16_t fold(std::uint64_t sum) {
 // Adds 32-bit native-order words into a 64-bit accumulator: with 32 bits of headroom
 // no carry is lost for any frame size we handle, and the ones' complement sum is
 // byte-order independent (RFC 1071 §2(B)), so we swap once at the end instead of
-// per word. Four accumulators let the loop issue independent adds.
-std::uint64_t sum_native(const std::uint8_t* p, std::size_t n) {
+// per word. Four accumulators let the loop issue independent adds. With a `dst`, every
+// word read is also stored there: the copy and the sum take one pass over the bytes.
+template <bool kCopy>
+std::uint64_t sum_native(const std::uint8_t* p, std::size_t n, std::uint8_t* dst = nullptr) {
     std::uint64_t acc[4] = {0, 0, 0, 0};
     while (n >= 32) {
         std::uint64_t w[4];
         std::memcpy(w, p, 32);
+        if constexpr (kCopy) {
+            std::memcpy(dst, w, 32);
+            dst += 32;
+        }
         for (int i = 0; i < 4; ++i) acc[i] += (w[i] & 0xffffffffu) + (w[i] >> 32);
         p += 32;
         n -= 32;
     }
+    if constexpr (kCopy) std::memcpy(dst, p, n);
     std::uint64_t sum = acc[0] + acc[1] + acc[2] + acc[3];
     while (n >= 4) {
         std::uint32_t w;
@@ -52,9 +59,15 @@ std::uint64_t sum_native(const std::uint8_t* p, std::size_t n) {
 }  // namespace
 
 std::uint16_t ones_sum(Bytes data, std::uint32_t initial) {
-    const std::uint16_t native = fold(sum_native(data.data(), data.size()));
+    const std::uint16_t native = fold(sum_native<false>(data.data(), data.size()));
     return fold(std::uint64_t{swap_be16(native)} + initial);
 }
+
+std::uint16_t copy_ones_sum(std::uint8_t* dst, Bytes src) {
+    return swap_be16(fold(sum_native<true>(src.data(), src.size(), dst)));
+}
+
+std::uint16_t ones_add(std::uint16_t a, std::uint16_t b) { return fold(std::uint64_t{a} + b); }
 
 std::uint32_t pseudo_header_sum(const IpAddr& src, const IpAddr& dst, std::uint8_t protocol,
                                 std::uint32_t l4_length) {

@@ -12,6 +12,14 @@ namespace ms::wire {
 // The result is folded to 16 bits but not complemented.
 [[nodiscard]] std::uint16_t ones_sum(Bytes data, std::uint32_t initial = 0);
 
+// Copies `src` to `dst` and returns its ones_sum, in one pass over the bytes (a
+// segmenter's copy, DESIGN §4). The sum is that of `src` as if it began at an even
+// offset: a piece placed at an odd offset contributes its sum byte-swapped.
+[[nodiscard]] std::uint16_t copy_ones_sum(std::uint8_t* dst, Bytes src);
+
+// Ones' complement addition of two folded sums.
+[[nodiscard]] std::uint16_t ones_add(std::uint16_t a, std::uint16_t b);
+
 // The checksum field value for `data`: the complement of its ones' complement sum.
 [[nodiscard]] inline std::uint16_t internet_checksum(Bytes data, std::uint32_t initial = 0) {
     return static_cast<std::uint16_t>(~ones_sum(data, initial));

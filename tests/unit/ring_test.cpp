@@ -18,6 +18,12 @@ namespace {
 
 constexpr std::uint32_t kSlots = 8;
 
+// The bytes of the single-slot frame `k` slots past the switch's cursor; empty on a fault.
+wire::Bytes head_of(SwitchTxRing& ring, std::uint32_t k) {
+    TxFrame f;
+    return ring.frame(k, k + 1, f) == TxFrameStatus::ready ? f.head : wire::Bytes{};
+}
+
 TEST(Layout, RejectsGeometryOutOfRange) {
     Layout l;
     EXPECT_FALSE(Layout::compute(0, 8, l));
@@ -58,8 +64,8 @@ TEST(Rings, CarryFramesBothWays) {
     app_tx.publish(5);
     ASSERT_EQ(sw_tx.sync(), 5u);
     for (std::uint32_t k = 0; k < 5; ++k) {
-        EXPECT_EQ(sw_tx.frame(k).size(), 60 + k);
-        EXPECT_EQ(sw_tx.frame(k)[0], k);
+        EXPECT_EQ(head_of(sw_tx, k).size(), 60 + k);
+        EXPECT_EQ(head_of(sw_tx, k)[0], k);
     }
     EXPECT_FALSE(sw_tx.release(5));  // the application is not waiting for room
     EXPECT_EQ(app_tx.space(), kSlots - 1);
@@ -96,7 +102,7 @@ TEST(Rings, WrapAroundManyTimes) {
         }
         app.publish(n);
         ASSERT_EQ(sw.sync(), n);
-        for (std::uint32_t k = 0; k < n; ++k) ASSERT_EQ(sw.frame(k)[0], static_cast<std::uint8_t>(next + k));
+        for (std::uint32_t k = 0; k < n; ++k) ASSERT_EQ(head_of(sw, k)[0], static_cast<std::uint8_t>(next + k));
         (void)sw.release(n);
         next += n;
     }
@@ -162,7 +168,7 @@ protected:
         tx_slots_[0].len = 60;
         publish_tx(1);
         ASSERT_EQ(sw_tx_.sync(), 1u);
-        EXPECT_EQ(sw_tx_.frame(0).size(), 60u);
+        EXPECT_EQ(head_of(sw_tx_, 0).size(), 60u);
         EXPECT_FALSE(sw_tx_.failed());
     }
     // After a fault the ring stays stopped, whatever the application does next.
@@ -254,9 +260,85 @@ TEST_F(HostileRing, EveryBadTxSlotIsCaughtBeforeItIsRead) {
         region.slots(tx_ring(0))[0] = c.slot;
         region.control(tx_ring(0)).cur = region.control(tx_ring(0)).head = 1;
         ASSERT_EQ(sw.sync(), 1u) << c.what;
-        EXPECT_TRUE(sw.frame(0).empty()) << c.what;
+        EXPECT_TRUE(head_of(sw, 0).empty()) << c.what;
         EXPECT_EQ(sw.fault(), c.fault) << c.what;
         EXPECT_EQ(sw.sync(), 0u) << c.what << ": a failed ring stays stopped";
+    }
+}
+
+// A super-segment spans a chain of slots: the switch sees it whole, or waits for the
+// rest while the application has published only part of it.
+TEST_F(HostileRing, ASlotChainIsReadWholeOnceComplete) {
+    tx_slots_[0] = {tx_slots_[0].offset, 100, kSlotSegment | kSlotMore, 1448, 0, 0};
+    tx_slots_[1] = {tx_slots_[1].offset, static_cast<std::uint16_t>(kBufferSize), kSlotMore, 0, 0, 0};
+    tx_slots_[2] = {tx_slots_[2].offset, 7, 0, 0, 0, 0};
+    publish_tx(2);
+    TxFrame f;
+    ASSERT_EQ(sw_tx_.sync(), 2u);
+    EXPECT_EQ(sw_tx_.frame(0, 2, f), TxFrameStatus::incomplete);
+    publish_tx(3);
+    ASSERT_EQ(sw_tx_.sync(), 3u);
+    ASSERT_EQ(sw_tx_.frame(0, 3, f), TxFrameStatus::ready);
+    EXPECT_TRUE(f.segment());
+    EXPECT_EQ(f.slots, 3u);
+    EXPECT_EQ(f.gso_size, 1448);
+    EXPECT_EQ(f.head.size(), 100u);
+    ASSERT_EQ(f.payload_pieces().size(), 2u);
+    EXPECT_EQ(f.payload_pieces()[0].size(), kBufferSize);
+    EXPECT_EQ(f.payload_pieces()[1].size(), 7u);
+    EXPECT_FALSE(sw_tx_.failed());
+}
+
+// Each corruption of a slot chain, and the fault it must latch.
+TEST(HostileChain, EveryBadChainIsCaughtBeforeItIsRead) {
+    struct Case {
+        const char* what;
+        std::uint16_t first_flags;
+        std::uint16_t second_flags;
+        std::uint16_t second_len;
+        RingFault fault;
+    };
+    const Case cases[] = {
+        {"an unknown flag", 0x80, 0, 60, RingFault::slot_bad_flags},
+        {"a chain without kSlotSegment", kSlotMore, 0, 60, RingFault::slot_bad_flags},
+        {"kSlotSegment inside a chain", kSlotSegment | kSlotMore, kSlotSegment, 60, RingFault::slot_bad_flags},
+        {"an empty payload slot", kSlotSegment | kSlotMore, 0, 0, RingFault::slot_too_long},
+        {"a payload slot beyond its buffer", kSlotSegment | kSlotMore, 0, static_cast<std::uint16_t>(kBufferSize + 1),
+         RingFault::slot_too_long},
+    };
+    for (const Case& c : cases) {
+        Region region = Region::create(1, kSlots);
+        SwitchTxRing sw(region, 0);
+        std::span<Slot> slots = region.slots(tx_ring(0));
+        slots[0].len = 60;
+        slots[0].flags = c.first_flags;
+        slots[0].gso_size = 1448;
+        slots[1].len = c.second_len;
+        slots[1].flags = c.second_flags;
+        region.control(tx_ring(0)).cur = region.control(tx_ring(0)).head = 2;
+        ASSERT_EQ(sw.sync(), 2u) << c.what;
+        TxFrame f;
+        EXPECT_EQ(sw.frame(0, 2, f), TxFrameStatus::fault) << c.what;
+        EXPECT_EQ(sw.fault(), c.fault) << c.what;
+        EXPECT_EQ(sw.sync(), 0u) << c.what << ": a failed ring stays stopped";
+    }
+}
+
+TEST(HostileChain, AChainLongerThanTheLimitOrTheRingFails) {
+    for (const std::uint32_t ring_slots : {kMaxChainSlots + 8, std::uint32_t{8}}) {
+        Region region = Region::create(1, ring_slots);
+        SwitchTxRing sw(region, 0);
+        std::span<Slot> slots = region.slots(tx_ring(0));
+        for (Slot& s : slots) {
+            s.len = 60;
+            s.flags = kSlotMore;
+        }
+        slots[0].flags = kSlotSegment | kSlotMore;
+        region.control(tx_ring(0)).cur = region.control(tx_ring(0)).head = ring_slots - 1;
+        const std::uint32_t pending = sw.sync();
+        TxFrame f;
+        EXPECT_EQ(sw.frame(0, pending, f), TxFrameStatus::fault) << ring_slots;
+        EXPECT_EQ(sw.fault(), RingFault::chain_too_long) << ring_slots;
     }
 }
 

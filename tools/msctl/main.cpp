@@ -65,7 +65,9 @@ json status_json(const ms::ctl::StatusReply& s) {
     return {{"interface", s.ifname}, {"ifindex", s.ifindex}, {"pid", s.pid},
             {"xdp_mode", s.xdp_native ? "native" : "generic"}, {"af_xdp_mode", s.zero_copy ? "zero-copy" : "copy"},
             {"queues", s.queues}, {"workers", s.workers}, {"ports", s.ports}, {"claims", s.claims},
-            {"nic", {{"rx_frames", s.nic_rx_frames}, {"tx_frames", s.nic_tx_frames}, {"drops", drops_json(s.nic_drops)}}},
+            {"segmentation_offload", s.segmentation_offload != 0},
+            {"nic", {{"rx_frames", s.nic_rx_frames}, {"tx_frames", s.nic_tx_frames}, {"tx_offloaded", s.nic_tx_offloaded},
+                     {"drops", drops_json(s.nic_drops)}}},
             {"handoff_drops", drops_json(s.handoff_drops)},
             {"xdp", {{"to_switch", s.xdp_claimed}, {"to_kernel", s.xdp_passed}}},
             {"control", {{"sessions", s.sessions}, {"open_descriptors", s.open_descriptors},
@@ -77,7 +79,8 @@ json status_json(const ms::ctl::StatusReply& s) {
 json port_json(const ms::ctl::PortEntry& p) {
     return {{"port", p.port_id}, {"shown", p.shown != 0}, {"pid", p.pid}, {"uid", p.uid}, {"ring_pairs", p.ring_pairs},
             {"claims", p.claims}, {"failed", p.failed != 0}, {"rx_frames", p.rx_frames}, {"rx_bytes", p.rx_bytes},
-            {"tx_frames", p.tx_frames}, {"tx_bytes", p.tx_bytes}, {"drops", drops_json(p.drops)},
+            {"tx_frames", p.tx_frames}, {"tx_bytes", p.tx_bytes}, {"tx_super_segments", p.tx_super},
+            {"tx_segmented", p.tx_segmented}, {"drops", drops_json(p.drops)},
             {"ring_faults", faults_json(p.faults)}};
 }
 
@@ -85,9 +88,11 @@ void print_status(const json& s) {
     std::cout << "interface " << s["interface"].get<std::string>() << " (ifindex " << s["ifindex"] << "), multistackd pid "
               << s["pid"] << "\n"
               << "XDP " << s["xdp_mode"].get<std::string>() << " mode, AF_XDP " << s["af_xdp_mode"].get<std::string>()
-              << " mode, " << s["queues"] << " queue(s), " << s["workers"] << " worker(s)\n"
+              << " mode, " << s["queues"] << " queue(s), " << s["workers"] << " worker(s), segmentation offload "
+              << (s["segmentation_offload"].get<bool>() ? "on" : "off") << "\n"
               << s["ports"] << " port(s), " << s["claims"] << " claim(s)\n"
-              << "NIC: rx " << s["nic"]["rx_frames"] << " tx " << s["nic"]["tx_frames"] << " drops "
+              << "NIC: rx " << s["nic"]["rx_frames"] << " tx " << s["nic"]["tx_frames"] << " (super-segments offloaded "
+              << s["nic"]["tx_offloaded"] << ") drops "
               << s["nic"]["drops"].dump() << "\n"
               << "XDP: to switch " << s["xdp"]["to_switch"] << ", to kernel " << s["xdp"]["to_kernel"] << "\n"
               << "control: " << s["control"].dump() << "\n";
