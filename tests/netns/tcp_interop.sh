@@ -56,6 +56,15 @@ for bytes in 1024 1048576 104857600; do
   ok "UTCP client -> kernel server: $bytes bytes echoed, SHA-256 equal ($(jq -r .seconds <<<"$out") s)"
 done
 
+# Bulk data left UTCP as super-segments, which the interface's own GSO cut (issue 11 §2).
+st=$(ip netns exec "$SERVER_NS" "$MSCTL" --socket "$SOCK" status --json)
+[[ $(jq -r .segmentation_offload <<<"$st") == true ]] || fail "multistackd offers no segmentation offload: $st"
+offloaded=$(jq -r .nic.tx_offloaded <<<"$st")
+((offloaded > 1000)) || fail "only $offloaded super-segments reached the interface's GSO: $st"
+supers=$(jq -r .super_segments_out <<<"$out")
+((supers > 1000)) || fail "the UTCP client sent only $supers super-segments for 100 MB: $out"
+ok "super-segments: the UTCP client sent $supers for 100 MB, $offloaded went to the interface's GSO whole"
+
 out=$(kernel_client --bytes 10000 --connections 1000) || fail "1000 kernel clients: $out"
 ok "1000 concurrent kernel connections to the UTCP server, all byte-exact"
 out=$(utcp_client --connect "$CLIENT_IP:7001" --bytes 10000 --connections 1000) || fail "1000 UTCP clients: $out"
@@ -91,4 +100,17 @@ for _ in $(seq 30); do kill -0 "$UTCP2_PID" 2>/dev/null || break; sleep 0.1; don
 if kill -0 "$UTCP2_PID" 2>/dev/null; then fail "utcp-echo still runs 3 s after multistackd died"; fi
 grep -q "multistackd went away" "$TMP/utcp2.log" || fail "utcp-echo did not say why it stopped: $(cat "$TMP/utcp2.log")"
 ok "multistackd killed: the UTCP application notices at once and exits with an error"
+wait "$DAEMON_PID" 2>/dev/null || true
+
+# Without the interface's GSO the switch cuts super-segments itself, checksums included.
+ms_daemon --no-segmentation-offload
+out=$(utcp_client --connect "$CLIENT_IP:7001" --bytes 20971520) || fail "UTCP client, software segmentation: $out"
+[[ $(jq -r .sent_sha256 <<<"$out") == $(jq -r .received_sha256 <<<"$out") ]] || fail "hashes differ: $out"
+st=$(ip netns exec "$SERVER_NS" "$MSCTL" --socket "$SOCK" status --json)
+[[ $(jq -r '.segmentation_offload, .nic.tx_offloaded' <<<"$st" | tr '\n' ' ') == "false 0 " ]] || fail "offload not off: $st"
+(($(jq -r .super_segments_out <<<"$out") > 100)) || fail "no super-segments sent: $out"
+ok "--no-segmentation-offload: 20 MB of super-segments cut by the switch reach the kernel byte-exact"
+out=$(utcp_client --connect "$CLIENT_IP:7001" --bytes 1048576 --no-super-segments) || fail "--no-super-segments: $out"
+(($(jq -r .super_segments_out <<<"$out") == 0)) || fail "--no-super-segments sent super-segments: $out"
+ok "utcp-echo --no-super-segments sends one frame per segment"
 echo "PASS"

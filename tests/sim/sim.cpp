@@ -36,7 +36,9 @@ std::uint8_t stream_byte(std::uint64_t offset) {
 
 }  // namespace
 
-Simulation::Simulation(const LinkConfig& a_to_b, const LinkConfig& b_to_a, const ConnOptions& options) {
+Simulation::Simulation(const LinkConfig& a_to_b, const LinkConfig& b_to_a, const ConnOptions& options,
+                       bool super_segments)
+    : a_link_(1u << 20, super_segments), b_link_(1u << 20, super_segments) {
     a_ = std::make_unique<Stack>(stack_config(kMacA, kIpA, kMacB, options), a_link_, now_);
     b_ = std::make_unique<Stack>(stack_config(kMacB, kIpB, kMacA, options), b_link_, now_);
     ab_.injector = std::make_unique<sw::FaultInjector>(a_to_b.faults, 1);

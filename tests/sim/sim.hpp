@@ -26,7 +26,10 @@ struct LinkConfig {
 
 class Simulation {
 public:
-    Simulation(const LinkConfig& a_to_b, const LinkConfig& b_to_a, const ConnOptions& options = {});
+    // `super_segments`: the stacks send super-segments, which the links cut into frames
+    // with the switch's segmenter before the faults apply.
+    Simulation(const LinkConfig& a_to_b, const LinkConfig& b_to_a, const ConnOptions& options = {},
+               bool super_segments = false);
     ~Simulation();
 
     [[nodiscard]] Stack& a() { return *a_; }
@@ -34,6 +37,7 @@ public:
     [[nodiscard]] std::uint64_t now() const { return now_; }
     void step();
     [[nodiscard]] std::uint64_t frames_a_to_b() const { return ab_.count; }
+    [[nodiscard]] std::uint64_t super_segments_a_to_b() const { return a_link_.super_segments(); }
 
 private:
     struct Direction {
@@ -45,7 +49,7 @@ private:
 
     std::uint64_t now_ = 1'000'000;
     MemoryLink a_link_;
-    MemoryLink b_link_;
+    MemoryLink b_link_;  // both declared before the stacks that hold them
     std::unique_ptr<Stack> a_;
     std::unique_ptr<Stack> b_;
     Direction ab_;

@@ -138,6 +138,29 @@ std::string loss_name(const ::testing::TestParamInfo<LossCase>& info) {
 
 INSTANTIATE_TEST_SUITE_P(Rates, RandomLoss, ::testing::ValuesIn(loss_cases()), loss_name);
 
+// --- super-segments (issue 11 §2) ----------------------------------------------------------
+
+// Bulk data leaves as super-segments that the link cuts as the switch does; recovery
+// still works segment by segment, so random loss costs what it costs without them.
+class SuperSegments : public ::testing::TestWithParam<double> {};
+
+TEST_P(SuperSegments, TransferIsExactAndRecoveryWorksPerSegment) {
+    const double loss = GetParam();
+    Simulation sim(faults(loss, 11), faults(loss, 12), {}, true);
+    const TransferResult r = transfer(sim, 20 * MB, 36'000'000);
+    expect_exact(r, 20 * MB);
+    EXPECT_GT(sim.super_segments_a_to_b(), 20 * MB / (64 * KB)) << "bulk data must leave as super-segments";
+    if (loss == 0) {
+        EXPECT_EQ(r.sender.retransmits, 0u);
+    } else {
+        EXPECT_LE(r.sender.timeouts * 1000, 2 * r.sender.segments_out) << r.sender.timeouts << " RTOs";
+        // Only lost segments are sent again, never a whole super-segment.
+        EXPECT_LE(r.sender.retransmits, 3 * loss * static_cast<double>(r.sender.segments_out));
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Loss, SuperSegments, ::testing::Values(0.0, 0.01, 0.05));
+
 // --- reordering, duplication, delay, corruption -------------------------------------------
 
 TEST(Reordering, AdjacentSwapsCauseNoSpuriousRetransmission) {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "packet_builder.hpp"
+#include "wire/build.hpp"
 #include "wire/checksum.hpp"
 #include "wire/ethernet.hpp"
 #include "wire/ip.hpp"
@@ -44,6 +45,25 @@ inline std::vector<std::uint8_t> ipv6_udp_frame(const char* src, std::uint16_t s
     wire::EthernetRepr{kPeerMac, src_mac, wire::ethertype::ipv6}.emit(frame);
     wire::Ipv6Repr{ip(src), ip(dst), wire::ipproto::udp, 12, 64, 0, 0}.emit(wire::MutBytes(frame).subspan(14));
     wire::UdpRepr{sport, dport, 4}.emit(wire::MutBytes(frame).subspan(54));
+    return frame;
+}
+
+// A TCP super-segment from (src, sport) to (dst, dport) as UTCP writes one: headers
+// (with 12 bytes of options), then `payload` bytes counting up from `first_byte`; the IP
+// length counts them all and the TCP checksum holds the pseudo-header sum only.
+inline std::vector<std::uint8_t> ipv4_super_segment(const char* src, std::uint16_t sport, const char* dst,
+                                                    std::uint16_t dport, std::size_t payload,
+                                                    std::uint8_t flags = wire::tcpflag::ack | wire::tcpflag::psh,
+                                                    std::uint8_t first_byte = 0) {
+    wire::TcpRepr tcp{.src_port = sport, .dst_port = dport, .seq = 1000, .ack = 77, .flags = flags, .window = 512};
+    tcp.options.timestamps = wire::Timestamps{1, 2};
+    std::vector<std::uint8_t> frame(14 + 20 + tcp.header_len());
+    const std::size_t headers = wire::emit_ipv4_tcp_super_header(
+        frame, {kPeerMac, kNicMac, wire::ethertype::ipv4},
+        {.src = ip(src), .dst = ip(dst), .protocol = wire::ipproto::tcp, .ident = 100}, tcp.header_len(),
+        tcp.header_len() + payload, [&](wire::MutBytes l4) { tcp.emit(l4); });
+    frame.resize(headers);
+    for (std::size_t i = 0; i < payload; ++i) frame.push_back(static_cast<std::uint8_t>(first_byte + i));
     return frame;
 }
 

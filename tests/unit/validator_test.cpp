@@ -209,3 +209,66 @@ TEST(DropReasonNames, AreDistinct) {
 
 }  // namespace
 }  // namespace ms::sw
+
+namespace ms::sw {
+namespace {
+
+// Super-segments: the header is checked as a frame's, then the segment's own fields.
+class SegmentValidatorTest : public ValidatorTest {
+protected:
+    // Validates `super` as a chain whose first slot holds `head` bytes of it.
+    Verdict seg(const std::vector<std::uint8_t>& super, std::uint16_t gso = 1448, std::size_t head = 200) {
+        head = std::min(head, super.size());
+        wire::HeaderShape shape;
+        return validate_segment(wire::Bytes(super).first(head), static_cast<std::uint32_t>(super.size() - head), gso,
+                                kSender, test::kNicMac, *table_, shape);
+    }
+    DropReason seg_drop(const std::vector<std::uint8_t>& super, std::uint16_t gso = 1448, std::size_t head = 200) {
+        const Verdict v = seg(super, gso, head);
+        EXPECT_EQ(v.kind, Verdict::Kind::drop);
+        return v.reason;
+    }
+    std::vector<std::uint8_t> good(std::size_t payload = 60000) {
+        return test::ipv4_super_segment("198.18.0.1", 80, "198.18.0.2", 40000, payload);
+    }
+};
+
+TEST_F(SegmentValidatorTest, PassesAGoodSuperSegmentToTheNic) {
+    EXPECT_EQ(seg(good()).kind, Verdict::Kind::to_nic);
+    EXPECT_EQ(seg(good(), 1448, 1518).kind, Verdict::Kind::to_nic) << "payload in the first slot too";
+    EXPECT_EQ(seg(good(100)).kind, Verdict::Kind::to_nic) << "a single segment with its checksum left to the switch";
+}
+
+TEST_F(SegmentValidatorTest, ChecksTheHeaderAsAFramesHeader) {
+    EXPECT_EQ(seg_drop(test::ipv4_super_segment("198.18.0.1", 81, "198.18.0.2", 40000, 6000)),
+              DropReason::src_not_claimed);
+    auto bad_checksum = good();
+    bad_checksum[24] ^= 1;
+    EXPECT_EQ(seg_drop(bad_checksum), DropReason::bad_ip_checksum);
+    auto spoofed_mac = good();
+    spoofed_mac[6] ^= 2;
+    EXPECT_EQ(seg_drop(spoofed_mac), DropReason::bad_src_mac);
+}
+
+TEST_F(SegmentValidatorTest, DropsEverySegmentFieldThatDoesNotHold) {
+    auto longer = good();
+    longer.push_back(0);  // a byte the IP length does not count
+    EXPECT_EQ(seg_drop(longer), DropReason::bad_segment);
+    EXPECT_EQ(seg_drop(good(), 1448, 30), DropReason::bad_segment) << "headers beyond the first slot";
+    EXPECT_EQ(seg_drop(good(), 0), DropReason::bad_segment) << "gso_size 0";
+    EXPECT_EQ(seg_drop(good(), 1518), DropReason::bad_segment) << "segments longer than a frame";
+    EXPECT_EQ(seg_drop(good(), 900), DropReason::bad_segment) << "more than kMaxSegmentsPerSuper segments";
+    EXPECT_EQ(seg_drop(test::ipv4_super_segment("198.18.0.1", 80, "198.18.0.2", 40000, 6000, wire::tcpflag::syn)),
+              DropReason::bad_segment);
+    EXPECT_EQ(seg_drop(test::ipv4_super_segment("198.18.0.1", 80, "198.18.0.2", 40000, 6000, wire::tcpflag::rst)),
+              DropReason::bad_segment);
+    EXPECT_EQ(seg_drop(test::ipv4_super_segment("198.18.0.1", 80, "198.18.0.2", 40000, 0)), DropReason::bad_segment)
+        << "no payload";
+    auto udp = good();
+    udp[14 + 9] = wire::ipproto::udp;
+    test::fix_ipv4_checksum(udp);
+    EXPECT_EQ(seg_drop(udp), DropReason::bad_segment);
+}
+
+}  // namespace
+}  // namespace ms::sw

@@ -208,6 +208,7 @@ int run_server(EventLoop& loop, std::uint16_t port) {
                        {"time_wait_reused", st.time_wait_reused}, {"syn_queue_full", st.syn_queue_full},
                        {"bad_checksum", st.bad_checksum},   {"malformed", st.malformed},
                        {"no_connection", st.no_connection}, {"tx_ring_full", st.tx_ring_full},
+                       {"frames_out", st.frames_out}, {"super_segments_out", st.super_segments_out},
                        {"syn_cookies_sent", st.syn_cookies_sent}, {"syn_cookies_accepted", st.syn_cookies_accepted},
                        {"syn_cookies_rejected", st.syn_cookies_rejected},
                        {"fast_open", {{"accepted", st.fast_open_accepted}, {"cookies_sent", st.fast_open_cookies_sent},
@@ -233,7 +234,9 @@ int run_client(EventLoop& loop, const ClientPlan& plan) {
         ok = ok && good;
     }
     nlohmann::json out{{"ok", ok}, {"connections", client.flows().size()}, {"plan_.bytesper_connection", plan.bytes},
-                       {"seconds", seconds}, {"failures", failures}, {"fast_open", client.fast_open()}};
+                       {"seconds", seconds}, {"failures", failures}, {"fast_open", client.fast_open()},
+                       {"frames_out", loop.stack().stats().frames_out},
+                       {"super_segments_out", loop.stack().stats().super_segments_out}};
     if (client.flows().size() == 1) {
         out["sent_sha256"] = hex(client.flows()[0].sent_hash);
         out["received_sha256"] = hex(client.flows()[0].received_hash);
@@ -267,6 +270,9 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_flag("--half-close", plan.half_close, "client: shut down sending after the last byte");
     app.add_flag("--fast-open", plan.fast_open, "TCP Fast Open (RFC 7413): take, or send, data in the SYN");
+    bool no_super_segments = false;
+    app.add_flag("--no-super-segments", no_super_segments,
+                 "send one frame per TCP segment instead of super-segments of up to 64 KB");
     CLI11_PARSE(app, argc, argv);
     if (listen.empty() == connect.empty()) {
         std::cerr << "utcp-echo: give --listen ADDR:PORT or --connect ADDR:PORT\n";
@@ -285,6 +291,7 @@ int main(int argc, char** argv) {
     if (!listen.empty()) options.address = addr;
     options.defaults.congestion = congestion;
     options.defaults.fast_open = plan.fast_open;
+    options.super_segments = !no_super_segments;
     options.congestion_algorithms.push_back(ms::tools::scalable_algorithm());
     auto loop = EventLoop::open(socket, options);
     if (!loop) {
