@@ -15,6 +15,8 @@
 #include "hex.hpp"
 #include "ring/app_ring.hpp"
 #include "switch/switch.hpp"
+#include "wire/frame.hpp"
+#include "wire/segmentation.hpp"
 
 namespace ms::sw {
 namespace {
@@ -50,6 +52,37 @@ protected:
             tx.set_length(k, static_cast<std::uint16_t>(frames[k].size()));
         }
         tx.publish(static_cast<std::uint32_t>(frames.size()));
+    }
+    // Sends a super-segment as a slot chain: `head` bytes in the first slot, the rest in
+    // whole buffers.
+    void send_super(PortId port, const Frame& super, std::uint16_t gso, std::size_t head = 200) {
+        Port& p = sw_->port(port);
+        ring::AppTxRing tx(p.region, 0, &p.rings[0]->to_switch);
+        std::uint32_t k = 0;
+        for (std::size_t at = 0; at < super.size(); ++k) {
+            const std::size_t n = std::min(super.size() - at, k == 0 ? head : std::size_t{ring::kBufferSize});
+            ASSERT_LT(k, tx.space());
+            std::memcpy(tx.buffer(k).data(), super.data() + at, n);
+            at += n;
+            const auto more = static_cast<std::uint16_t>(at < super.size() ? ring::kSlotMore : 0);
+            tx.set_slot(k, static_cast<std::uint16_t>(n), static_cast<std::uint16_t>(more | (k == 0 ? ring::kSlotSegment : 0)),
+                        k == 0 ? gso : 0);
+        }
+        tx.publish(k);
+    }
+    // The TCP payloads of `frames`, joined, after checking each frame's checksums.
+    static Frame tcp_payloads(const std::vector<Frame>& frames) {
+        Frame out;
+        for (const Frame& f : frames) {
+            wire::ParsedFrame p;
+            EXPECT_FALSE(wire::parse_frame(f, p));
+            EXPECT_EQ(wire::ones_sum(wire::Bytes(f).subspan(14, 20)), 0xffff);
+            const wire::Bytes segment = wire::Bytes(f).subspan(p.l4_offset);
+            EXPECT_TRUE(wire::transport_checksum_ok(p.src_ip, p.dst_ip, wire::ipproto::tcp, segment));
+            const auto view = wire::TcpView::parse(segment);
+            out.insert(out.end(), view->payload().begin(), view->payload().end());
+        }
+        return out;
     }
     std::vector<Frame> receive(PortId port, std::uint32_t pair = 0) {
         ring::AppRxRing rx(sw_->port(port).region, pair);
@@ -135,6 +168,38 @@ TEST_F(SwitchTest, ForwardsPortToPortWithoutTouchingTheNic) {
     EXPECT_EQ(receive_n(1, 1), std::vector<Frame>{f});
     EXPECT_TRUE(collect().empty());
     EXPECT_EQ(sw_->nic_stats().tx_frames, 0u);
+}
+
+// Issue 11 §2: a port's super-segment, cut by the switch (this NIC has no offload of
+// its own), whether it leaves by the NIC or goes to another port.
+TEST_F(SwitchTest, CutsASuperSegmentIntoFramesForTheNicAndForAPort) {
+    make(2);
+    ASSERT_EQ(sw_->registry().add({IPPROTO_TCP, ip("198.18.0.1"), 80}, 0), ClaimError::ok);
+    ASSERT_EQ(sw_->registry().add({IPPROTO_TCP, ip("198.18.0.1"), 81}, 1), ClaimError::ok);
+    const Frame to_nic = test::ipv4_super_segment("198.18.0.1", 80, "198.18.0.2", 40000, 20000);
+    send_super(0, to_nic, 1448);
+    const std::vector<Frame> wire_frames = collect_n(14);
+    const wire::ShapeResult shape = wire::header_shape(to_nic);
+    EXPECT_EQ(tcp_payloads(wire_frames), Frame(to_nic.begin() + shape->header_len, to_nic.end()));
+    const StatsSnapshot st = sw_->port_stats(0);
+    EXPECT_EQ(st.tx_super, 1u);
+    EXPECT_EQ(st.tx_segmented, 1u);
+    EXPECT_EQ(st.total_drops(), 0u);
+    EXPECT_EQ(sw_->nic_stats().tx_frames, 14u);
+
+    const Frame to_other = test::ipv4_super_segment("198.18.0.1", 80, "198.18.0.1", 81, 5000, wire::tcpflag::ack, 9);
+    send_super(0, to_other, 1000, 1518);
+    EXPECT_EQ(tcp_payloads(receive_n(1, 5)), Frame(to_other.begin() + shape->header_len, to_other.end()));
+}
+
+TEST_F(SwitchTest, DropsABadSuperSegmentAndGoesOn) {
+    make(1);
+    ASSERT_EQ(sw_->registry().add({IPPROTO_TCP, ip("198.18.0.1"), 80}, 0), ClaimError::ok);
+    send_super(0, test::ipv4_super_segment("198.18.0.1", 80, "198.18.0.2", 40000, 20000), 0);
+    EXPECT_TRUE(eventually([&] { return sw_->port_stats(0).drop(DropReason::bad_segment) == 1; }));
+    send(0, {from_port(0)});
+    EXPECT_EQ(collect_n(1).size(), 1u);
+    EXPECT_FALSE(sw_->port(0).is_failed());
 }
 
 TEST_F(SwitchTest, CountsEveryValidationDropPerPortAndReason) {
