@@ -20,7 +20,7 @@
 // frames through the inbox between workers), netns-proof, bind-to-device, freebind (and
 // spoofed sources), capture-other, slow-reader, linger, linger-junk (lingering sockets
 // sent where the daemon only closes them), in-use, fd-leak, memory, port-limit,
-// claim-limit, flood, wildcard, reuseaddr, vlan; and probe, a plain client that checks
+// claim-limit, flood, wildcard, reuseaddr, vlan, super (issue 11's super-segments); and probe, a plain client that checks
 // that someone else is still served.
 #include <CLI/CLI.hpp>
 #include <arpa/inet.h>
@@ -472,6 +472,7 @@ public:
     Region& operator=(const Region&) = delete;
 
     [[nodiscard]] std::uint32_t slots_per_ring() const { return h_.slots_per_ring; }
+    [[nodiscard]] std::size_t size() const { return size_; }
     [[nodiscard]] ring::RingControl& control(std::uint32_t ring) const {
         return *reinterpret_cast<ring::RingControl*>(base_ + h_.rings_offset + ring * h_.ring_stride);
     }
@@ -529,7 +530,28 @@ public:
         s.offset = static_cast<std::uint32_t>(off);
         s.len = len;
         s.flags = 0;
+        s.gso_size = 0;
     }
+    // Writes a super-segment as a slot chain from the k-th free slot: `head` bytes in the
+    // first slot (flags kSlotSegment|kSlotMore, gso_size), the rest in whole buffers;
+    // returns the slots used. `first_flags` replaces the first slot's flags when nonzero.
+    std::uint32_t stage_chain(std::uint32_t k, wire::Bytes super, std::uint16_t gso, std::size_t head = 200,
+                              std::uint16_t first_flags = 0) const {
+        std::uint32_t used = 0;
+        for (std::size_t at = 0; at < super.size(); ++used) {
+            const std::size_t n = std::min(super.size() - at, used == 0 ? head : std::size_t{ring::kBufferSize});
+            stage(k + used, super.subspan(at, n), static_cast<std::uint16_t>(n));
+            at += n;
+            ring::Slot& s = slot(k + used);
+            s.flags = at < super.size() ? ring::kSlotMore : 0;
+            if (used == 0) {
+                s.flags = first_flags ? first_flags : static_cast<std::uint16_t>(s.flags | ring::kSlotSegment);
+                s.gso_size = gso;
+            }
+        }
+        return used;
+    }
+    [[nodiscard]] ring::Slot& slot(std::uint32_t k) const { return r_->slot(ring_, ring::ring_advance(head_, k, n_)); }
     // Publishes `count` staged slots; kicks the switch if it sleeps, or always with `force`.
     void publish(std::uint32_t count, bool force = false) {
         head_ = advance_head(*ctl_, head_, count, n_);
@@ -1897,6 +1919,110 @@ int attack_vlan(const Ctx& c, std::uint16_t port, const wire::IpAddr& peer, cons
     return c.finish(r);
 }
 
+// ---------------------------------------------------------------- 18. super-segments
+
+// A TCP super-segment from the server's `sport` to peer:9, as UTCP writes one.
+std::vector<std::uint8_t> tcp_super(const wire::MacAddr& mac, const wire::MacAddr& peer_mac, const wire::IpAddr& src,
+                                    const wire::IpAddr& peer, std::uint16_t sport, std::size_t payload) {
+    const wire::TcpRepr tcp{.src_port = sport, .dst_port = 9, .seq = 1, .ack = 1, .flags = wire::tcpflag::ack, .window = 512};
+    std::vector<std::uint8_t> f(wire::kEthernetHeaderLen + wire::kIpv4MinHeaderLen + tcp.header_len());
+    const std::size_t n = wire::emit_ipv4_tcp_super_header(
+        f, {.dst = peer_mac, .src = mac}, {.src = src, .dst = peer, .protocol = wire::ipproto::tcp}, tcp.header_len(),
+        tcp.header_len() + payload, [&](wire::MutBytes l4) { tcp.emit(l4); });
+    if (n != f.size()) throw SetupError("the frame builder refused a super-segment header");
+    for (std::size_t i = 0; i < payload; ++i) f.push_back(static_cast<std::uint8_t>(i));
+    return f;
+}
+
+// A fresh port that claims TCP `port` and publishes one chain `build` stages; the switch
+// must fail the port with `want`, and nothing else.
+struct WantedFault {
+    ring::RingFault fault;
+    const char* name;  // as msctl shows it (the tool links no ring code)
+};
+
+json bad_chain(const Ctx& c, std::uint16_t port, WantedFault want, const std::string& what,
+               const std::function<std::uint32_t(Port&, TxRing&)>& build, Report& r) {
+    auto p = attach_port(c, 1, 64);
+    Fd proof = must_bind(SOCK_STREAM, c.server, port);
+    must_claim(p->session, proof.get());
+    p->tx[0].publish(build(*p, p->tx[0]), true);
+    ctl::PortEntry e{};
+    const bool failed = wait_until([&] {
+        e = own_entry(*p);
+        return e.failed != 0;
+    }, 2000);
+    const std::uint64_t n = faults(e, want.fault);
+    r.expect(failed && n == 1, what + ": the port did not fail with " + want.name);
+    const std::uint32_t id = p->fds.id;
+    p.reset();
+    r.expect(port_gone(c, id), "port " + std::to_string(id) + " outlived its session");
+    return {{"chain", what}, {"failed", failed}, {want.name, n}};
+}
+
+int attack_super(const Ctx& c, std::uint16_t port, const wire::IpAddr& peer, const wire::MacAddr& peer_mac) {
+    Report r("super");
+    auto p = attach_port(c, 1, 256);
+    Fd proof = must_bind(SOCK_STREAM, c.server, port);
+    must_claim(p->session, proof.get());
+    const wire::MacAddr mac = nic_mac(p->session);
+    TxRing& tx = p->tx[0];
+    // One valid super-segment, one from a port we do not claim, one that would make more
+    // segments than the bound, and one whose payload we rewrite while the switch reads it.
+    const auto valid = tcp_super(mac, peer_mac, c.server, peer, port, 30000);
+    const auto spoofed = tcp_super(mac, peer_mac, c.server, peer, static_cast<std::uint16_t>(port + 1), 30000);
+    std::uint32_t k = tx.stage_chain(0, valid, 1448);
+    k += tx.stage_chain(k, spoofed, 1448);
+    k += tx.stage_chain(k, valid, 300);  // 100 segments
+    const std::uint32_t rewritten = tx.slot(k + 1).offset;  // a payload slot of the last chain
+    k += tx.stage_chain(k, valid, 1448);
+    tx.publish(k, true);
+    for (int round = 0; round < 2000; ++round) {  // only our own bytes can change
+        std::memset(p->region->bytes(rewritten, ring::kBufferSize), round & 0xff, 64);
+    }
+    ctl::PortEntry e{};
+    (void)wait_until([&] {
+        e = own_entry(*p);
+        return e.tx_frames + total_drops(e) >= 4;
+    }, 2000);
+    r["sent"] = {{"tx_frames", e.tx_frames}, {"tx_super", e.tx_super}, {"src_not_claimed", drops(e, sw::DropReason::src_not_claimed)},
+                 {"bad_segment", drops(e, sw::DropReason::bad_segment)}, {"failed", e.failed != 0}};
+    r.expect(e.tx_super == 2 && e.tx_frames == 2, "expected the valid and the rewritten super-segment to leave");
+    r.expect(drops(e, sw::DropReason::src_not_claimed) == 1, "the spoofed super-segment was not counted src_not_claimed");
+    r.expect(drops(e, sw::DropReason::bad_segment) == 1, "the 100-segment super-segment was not counted bad_segment");
+    r.expect(e.failed == 0, "a port that sent well-formed chains failed");
+
+    json chains = json::array();
+    chains.push_back(bad_chain(c, static_cast<std::uint16_t>(port + 2), {ring::RingFault::slot_bad_offset, "slot_bad_offset"},
+                               "a payload slot outside the region", [&](Port& q, TxRing& t) {
+        const std::uint32_t n = t.stage_chain(0, tcp_super(mac, peer_mac, c.server, peer, static_cast<std::uint16_t>(port + 2), 9000), 1448);
+        t.slot(2).offset = static_cast<std::uint32_t>(q.region->size());
+        return n;
+    }, r));
+    chains.push_back(bad_chain(c, static_cast<std::uint16_t>(port + 3), {ring::RingFault::slot_bad_offset, "slot_bad_offset"},
+                               "a payload slot in the ring metadata", [&](Port&, TxRing& t) {
+        const std::uint32_t n = t.stage_chain(0, tcp_super(mac, peer_mac, c.server, peer, static_cast<std::uint16_t>(port + 3), 9000), 1448);
+        t.slot(1).offset = 0;
+        return n;
+    }, r));
+    chains.push_back(bad_chain(c, static_cast<std::uint16_t>(port + 4), {ring::RingFault::slot_bad_flags, "slot_bad_flags"},
+                               "a chain that does not start with a segment", [&](Port&, TxRing& t) {
+        return t.stage_chain(0, tcp_super(mac, peer_mac, c.server, peer, static_cast<std::uint16_t>(port + 4), 9000), 1448, 200,
+                             ring::kSlotMore);
+    }, r));
+    chains.push_back(bad_chain(c, static_cast<std::uint16_t>(port + 5), {ring::RingFault::chain_too_long, "chain_too_long"},
+                               "a chain that never ends", [&](Port&, TxRing& t) {
+        const auto super = tcp_super(mac, peer_mac, c.server, peer, static_cast<std::uint16_t>(port + 5), 100);
+        for (std::uint32_t i = 0; i < 63; ++i) {
+            t.stage(i, super, 60);
+            t.slot(i).flags = i == 0 ? ring::kSlotSegment | ring::kSlotMore : ring::kSlotMore;
+        }
+        return 63u;
+    }, r));
+    r["bad_chains"] = chains;
+    return c.finish(r);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1950,6 +2076,9 @@ int main(int argc, char** argv) {
     auto* reuse = with_port(sub("reuseaddr", "proofs with SO_REUSEADDR/SO_REUSEPORT, before and after the claim"), "first port");
     reuse->add_flag("--wait-signal", wait_signal, "wait for SIGUSR1 before changing the kept proofs");
     auto* vlan = with_peer(with_port(sub("vlan", "802.1Q-tagged frames from a claimed source"), "UDP port"));
+    auto* super_cmd = with_peer(with_port(sub("super", "TCP super-segments: spoofed, oversegmented, rewritten in flight, "
+                                                       "and slot chains out of bounds, unflagged or endless"),
+                                          "first TCP port (and the next five)"));
     auto* probe_cmd = sub("probe", "a plain attach (and claim and release with --port), each answered within 1 s");
     probe_cmd->add_option("--port", port, "UDP port to claim and release");
     CLI11_PARSE(app, argc, argv);
@@ -1982,6 +2111,7 @@ int main(int argc, char** argv) {
         if (wildcard->parsed()) return attack_wildcard(c, port, seconds);
         if (reuse->parsed()) return attack_reuseaddr(c, port, wait_signal);
         if (vlan->parsed()) return attack_vlan(c, port, peer(), peer_mac());
+        if (super_cmd->parsed()) return attack_super(c, port, peer(), peer_mac());
         if (probe_cmd->parsed()) return probe(c, port);
         return kExitUsage;
     } catch (const Misbehaved& e) {

@@ -25,7 +25,7 @@ fi
 ATTACK="$BIN_DIR/tests/ms-attack"
 [[ -x "$ATTACK" ]] || fail "no $ATTACK: build the ms-attack target"
 CASES=(oversize netns_proof bind_to_device freebind capture_other slow_reader linger in_use fd_leak
-       memory port_limit claim_limit wildcard reuseaddr vlan linger_junk flood)
+       memory port_limit claim_limit wildcard reuseaddr vlan super linger_junk flood)
 NOBODY=(setpriv --reuid 65534 --regid 65534 --clear-groups)
 MAX_PORTS=4
 MAX_CLAIMS=16
@@ -423,6 +423,21 @@ case_vlan() {
   ((total == 1 && tagged == 0)) ||
     { tcpdump -r "$TMP/vlan.pcap" -n -e; fail "vlan: $total frames ($tagged tagged) reached the wire, expected one untagged"; }
   ok "vlan: $(report vlan .vlan_tagged) tagged frames counted vlan_tagged; the client saw only the untagged one"
+}
+
+# Super-segments (issue 11 §5): their headers are validated like frames, and a bad slot
+# chain fails only its own port.
+case_super() {
+  tcpdump_start "$CLIENT_NS" "$CLIENT_IF" "$TMP/super.pcap" tcp port 9
+  attack_case super super --port 5650 --peer "$CLIENT_IP" --peer-mac "$CLIENT_MAC"
+  tcpdump_stop
+  local spoofed valid
+  spoofed=$(pcap_count "$TMP/super.pcap" "$SERVER_IP.5651 >")
+  valid=$(pcap_count "$TMP/super.pcap" "$SERVER_IP.5650 >")
+  ((spoofed == 0)) || { tcpdump -r "$TMP/super.pcap" -n; fail "super: $spoofed spoofed segments reached the wire"; }
+  ((valid > 0)) || { tcpdump -r "$TMP/super.pcap" -n; fail "super: the valid super-segments did not reach the wire"; }
+  ok "super: $(report super '.sent | "\(.tx_super) super-segments left, \(.src_not_claimed) spoofed counted src_not_claimed, \(.bad_segment) over-segmented counted bad_segment"'); none spoofed on the wire"
+  ok "super: $(report super '[.bad_chains[] | .chain] | join(", ")'): each failed only its own port"
 }
 
 # 8. Starvation: a port floods while the victim shares its worker (a daemon of its own).
