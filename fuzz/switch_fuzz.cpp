@@ -3,7 +3,9 @@
 // a worker inbox; the NIC delivers to both; both ports are captured. The input chooses
 // each frame's length (0 to a whole buffer and beyond the frame bound), its bytes, the
 // slot length the application claims, and detaching and re-attaching a port while frames
-// are in flight. Nothing may touch memory outside a cell, slot or queue (ASan watches),
+// are in flight; and TCP super-segments (slot chains) with a chosen payload length,
+// gso_size, first-slot length, header edits and flags, cut by the switch for B or the NIC.
+// Nothing may touch memory outside a cell, slot or queue (ASan watches),
 // and no frame longer than ring::kMaxFrameSize may ever reach a ring, capture or the NIC.
 #include <netinet/in.h>
 
@@ -51,6 +53,17 @@ std::vector<std::uint8_t> udp_frame(const wire::MacAddr& src_mac, const wire::Ma
     return frame;
 }
 
+// A TCP super-segment from A's TCP port to `dport` on `dst`, `payload` bytes long.
+std::vector<std::uint8_t> tcp_super(wire::IpAddr dst, std::uint16_t dport, std::size_t payload) {
+    const wire::TcpRepr tcp{.src_port = kPortA, .dst_port = dport, .seq = 1, .ack = 1, .flags = wire::tcpflag::ack};
+    std::vector<std::uint8_t> f(14 + 20 + tcp.header_len());
+    (void)wire::emit_ipv4_tcp_super_header(f, {kPeerMac, kNicMac}, {.src = kLocal, .dst = dst, .protocol = wire::ipproto::tcp},
+                                           tcp.header_len(), tcp.header_len() + payload,
+                                           [&](wire::MutBytes l4) { tcp.emit(l4); });
+    f.resize(f.size() + payload, 0x5a);
+    return f;
+}
+
 class Rig {
 public:
     Rig() : nic_(1, 1024, kNicMac), sw_(nic_, sw::SwitchConfig{.workers = 2, .max_ports = 4, .spin_rounds = 0}) {
@@ -69,6 +82,23 @@ public:
         std::memcpy(buf.data(), frame.data(), std::min(frame.size(), buf.size()));
         tx.set_length(0, slot_len);
         tx.publish(1);
+    }
+    // Sends `super` from port A as a slot chain: `head` bytes in the first slot, then
+    // whole buffers; `flags_xor` flips flag bits of the first slot.
+    void send_super_from_a(const std::vector<std::uint8_t>& super, std::uint16_t gso, std::size_t head, std::uint16_t flags_xor) {
+        sw::Port& p = sw_.port(a_);
+        ring::AppTxRing tx(p.region, 0, &p.rings[0]->to_switch);
+        std::uint32_t k = 0;
+        for (std::size_t at = 0; at < super.size(); ++k) {
+            if (k >= tx.space()) return;  // no room for the whole chain: send nothing
+            const std::size_t n = std::min(super.size() - at, k == 0 ? std::max<std::size_t>(head, 14) : std::size_t{ring::kBufferSize});
+            std::memcpy(tx.buffer(k).data(), super.data() + at, n);
+            at += n;
+            auto flags = static_cast<std::uint16_t>(at < super.size() ? ring::kSlotMore : 0);
+            if (k == 0) flags = static_cast<std::uint16_t>((flags | ring::kSlotSegment) ^ flags_xor);
+            tx.set_slot(k, static_cast<std::uint16_t>(n), flags, k == 0 ? gso : 0);
+        }
+        tx.publish(k);
     }
     void inject(const std::vector<std::uint8_t>& frame) {
         sw::FrameQueue& q = nic_.to_switch(0);
@@ -109,6 +139,7 @@ private:
     sw::PortId attach(std::uint16_t udp_port, std::optional<sw::Switch::CaptureTicket>& capture) {
         const sw::PortId id = sw_.attach_port({1, 64});
         (void)sw_.registry().add({IPPROTO_UDP, kLocal, udp_port}, id);
+        (void)sw_.registry().add({IPPROTO_TCP, kLocal, udp_port}, id);
         capture = sw_.start_capture(id, 64);
         return id;
     }
@@ -140,6 +171,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     fuzz::Input in{data, size};
     while (in.n > 0) {
         const std::uint8_t op = in.byte();
+        if (op & 0x40) {  // a super-segment, to B or out of the NIC
+            std::vector<std::uint8_t> super = tcp_super(op & 2 ? kPeer : kLocal, kPortB, in.u16());
+            for (std::uint8_t edits = in.byte() % 4; edits > 0; --edits) super[in.u16() % std::min<std::size_t>(80, super.size())] = in.byte();
+            const std::uint16_t gso = in.u16();
+            const std::size_t head = in.u16() % (ring::kMaxFrameSize + 1);
+            rig.revive_a();
+            rig.send_super_from_a(super, gso, head, op & 0x80 ? in.byte() : 0);
+            if (op & 0x20) rig.drain();
+            continue;
+        }
         const std::size_t len = in.u16() % (ring::kBufferSize + 1);
         std::vector<std::uint8_t> frame =
             op & 1 ? udp_frame(kPeerMac, kNicMac, kPeer, 9, kLocal, op & 2 ? kPortA : kPortB, len)
