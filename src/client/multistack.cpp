@@ -204,11 +204,12 @@ Result<Done> Connection::call(const void* request, std::size_t request_size, voi
     return Done{};
 }
 
-Result<Port*> Connection::attach(std::uint32_t ring_pairs, std::uint32_t slots_per_ring) {
+Result<Port*> Connection::attach(std::uint32_t ring_pairs, std::uint32_t slots_per_ring, std::uint64_t data_bytes) {
     if (port_) return Failure{Error::already_attached, ""};
     ctl::AttachRequest req;
     req.ring_pairs = ring_pairs;
     req.slots_per_ring = slots_per_ring;
+    req.data_bytes = data_bytes;
     ctl::AttachReply rep;
     std::vector<int> fds;
     if (auto r = call(&req, sizeof req, &rep, sizeof rep, {}, &fds); !r) return r.failure();

@@ -105,7 +105,8 @@ public:
     Connection& operator=(Connection&& other) noexcept;
     ~Connection();
 
-    Result<Port*> attach(std::uint32_t ring_pairs = 1, std::uint32_t slots_per_ring = 1024);
+    // `data_bytes`: the region's data area (ring/abi.hpp), the application's own memory.
+    Result<Port*> attach(std::uint32_t ring_pairs = 1, std::uint32_t slots_per_ring = 1024, std::uint64_t data_bytes = 0);
     // Binds a new kernel socket of `protocol` to (addr, port) and claims it; port 0 takes
     // an ephemeral port. Returns what was claimed.
     Result<Claim> claim(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port);

@@ -87,6 +87,7 @@ struct AttachRequest {
     Header h{.op = Op::attach};
     std::uint32_t ring_pairs = 1;
     std::uint32_t slots_per_ring = 1024;
+    std::uint64_t data_bytes = 0;  // the region's data area (ring/abi.hpp), version 4
 };
 
 struct AttachReply {

@@ -330,7 +330,7 @@ void ControlServer::on_attach(Session& s, const ctl::AttachRequest& req) {
     if (s.port) return reply_status(s, req.h, ctl::Status::already_attached);
     ring::Layout layout;
     if (req.ring_pairs == 0 || req.ring_pairs > ctx_.sw.config().max_ring_pairs || req.slots_per_ring < 2 ||
-        req.slots_per_ring > ctx_.max_slots_per_ring || !ring::Layout::compute(req.ring_pairs, req.slots_per_ring, layout)) {
+        req.slots_per_ring > ctx_.max_slots_per_ring || !ring::Layout::compute(req.ring_pairs, req.slots_per_ring, req.data_bytes, layout)) {
         return reply_status(s, req.h, ctl::Status::bad_request);
     }
     if (auto hit = users_.add_port(s.peer.uid, layout.region_size)) {
@@ -339,7 +339,7 @@ void ControlServer::on_attach(Session& s, const ctl::AttachRequest& req) {
     }
     sw::PortId id;
     try {
-        id = ctx_.sw.attach_port({req.ring_pairs, req.slots_per_ring});
+        id = ctx_.sw.attach_port({req.ring_pairs, req.slots_per_ring, req.data_bytes});
     } catch (const std::length_error&) {
         users_.remove_port(s.peer.uid, layout.region_size);
         return reply_status(s, req.h, ctl::Status::switch_full);

@@ -1,8 +1,11 @@
 // Contract: the port memory ABI shared by multistackd and an application (DESIGN §5).
 //
 // One memfd region per port:
-//   [RegionHeader][ring 0 control + slots][ring 1 ...] ... [buffers][socket table]
+//   [RegionHeader][ring 0 control + slots][ring 1 ...] ... [buffers][socket table][data area]
 // The socket table (socket_table.hpp) is where the application publishes its connections.
+// The data area (its size asked for at attach, possibly zero) is the application's own
+// memory, laid out as it likes: UTCP keeps its send buffers there, so that the payload of
+// a super-segment goes by reference (below) and is copied only once, by the kernel.
 // Rings come in pairs: ring 2k is pair k's tx (application -> switch), ring 2k+1 its
 // rx (switch -> application). Every ring has `slots_per_ring` slots, and every slot
 // has a home buffer of `buffer_size` bytes; an application may point a slot at any
@@ -40,7 +43,7 @@
 namespace ms::ring {
 
 inline constexpr std::uint32_t kRegionMagic = 0x4d535452;  // "MSTR"
-inline constexpr std::uint32_t kAbiVersion = 3;  // 2: the socket table; 3: slot chains, super-segments
+inline constexpr std::uint32_t kAbiVersion = 3;  // 2: the socket table; 3: slot chains, super-segments, the data area
 inline constexpr std::uint32_t kBufferSize = 2048;  // one slot's buffer
 // The one bound on a frame, wherever it is held: a port's slot (a longer tx slot length
 // is a ring fault), a queue cell between workers, a capture queue, a capture message.
@@ -50,6 +53,8 @@ inline constexpr std::uint32_t kMaxFrameSize = 1518;
 static_assert(kBufferSize >= kMaxFrameSize);
 inline constexpr std::uint32_t kMaxSlotsPerRing = 16384;
 inline constexpr std::uint32_t kMaxRingPairs = 64;
+// The largest data area: slot offsets are 32-bit, so the whole region stays below 4 GiB.
+inline constexpr std::uint64_t kMaxDataBytes = std::uint64_t{1} << 30;
 inline constexpr std::size_t kCacheLine = 64;
 
 struct RegionHeader {
@@ -64,8 +69,11 @@ struct RegionHeader {
     std::uint64_t ring_stride;     // bytes from one RingControl to the next
     std::uint64_t buffers_offset;  // first buffer
     std::uint64_t sockets_offset;  // the socket table
+    std::uint64_t data_offset;     // the data area
+    std::uint64_t data_size;
+    std::uint8_t reserved1[48];
 };
-static_assert(sizeof(RegionHeader) == kCacheLine);
+static_assert(sizeof(RegionHeader) == 2 * kCacheLine);
 static_assert(std::is_trivially_copyable_v<RegionHeader>);
 
 // Each side's indices sit on their own cache line so that the sides do not false-share,
@@ -109,10 +117,13 @@ struct Layout {
     std::uint64_t ring_stride = 0;
     std::uint64_t buffers_offset = 0;
     std::uint64_t sockets_offset = 0;
+    std::uint64_t data_offset = 0;
+    std::uint64_t data_size = 0;
     std::uint64_t region_size = 0;
 
-    // Returns false when the geometry is out of the supported range.
-    [[nodiscard]] static bool compute(std::uint32_t ring_pairs, std::uint32_t slots_per_ring,
+    // Returns false when the geometry is out of the supported range (the data area is
+    // rounded up to whole pages).
+    [[nodiscard]] static bool compute(std::uint32_t ring_pairs, std::uint32_t slots_per_ring, std::uint64_t data_bytes,
                                       Layout& out);
 
     [[nodiscard]] std::uint32_t ring_count() const { return ring_pairs * 2; }

@@ -49,13 +49,25 @@ protected:
 class AppTxRing : public AppRing {
 public:
     AppTxRing(const Region& region, std::uint32_t pair, const EventFd* kick_switch = nullptr)
-        : AppRing(region, tx_ring(pair)), kick_(kick_switch) {}
+        : AppRing(region, tx_ring(pair)), kick_(kick_switch), home_(region.layout().buffer_offset(tx_ring(pair), 0)) {}
 
     // Free slots now available from head.
     [[nodiscard]] std::uint32_t space() const { return ready(); }
-    // Buffer of the k-th free slot; the frame length is given by set_length.
+    // Buffer of the k-th free slot, its home buffer (a reference may have pointed the
+    // slot elsewhere); the frame length is given by set_length.
     [[nodiscard]] wire::MutBytes buffer(std::uint32_t k) const {
-        return {buffer_of(slot(ring_advance(head_, k, n_))), kBufferSize};
+        const std::uint32_t i = ring_advance(head_, k, n_);
+        Slot& s = slot(i);
+        s.offset = static_cast<std::uint32_t>(home_ + std::uint64_t{i} * kBufferSize);
+        return {buffer_of(s), kBufferSize};
+    }
+    // Points the k-th free slot at `len` bytes of the data area (a chain's payload slot).
+    void set_reference(std::uint32_t k, std::uint64_t region_offset, std::uint16_t len, std::uint16_t flags) {
+        Slot& s = slot(ring_advance(head_, k, n_));
+        s.offset = static_cast<std::uint32_t>(region_offset);
+        s.len = len;
+        s.flags = flags;
+        s.gso_size = 0;
     }
     void set_length(std::uint32_t k, std::uint16_t len) { set_slot(k, len, 0, 0); }
     // A slot of a chain (abi.hpp): `flags` are kSlot* bits, `gso_size` the first slot's.
@@ -70,6 +82,7 @@ public:
 
 private:
     const EventFd* kick_;
+    std::uint64_t home_;  // slot 0's home buffer
 };
 
 class AppRxRing : public AppRing {

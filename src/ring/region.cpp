@@ -19,27 +19,30 @@ namespace {
     throw std::system_error(errno, std::generic_category(), what);
 }
 
-// MAP_POPULATE: the pages are allocated when a port attaches, so that the data path
-// never takes a page fault on first touch of a buffer.
-std::uint8_t* map_shared(int fd, std::uint64_t size) {
-    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+// The rings, buffers and socket table are allocated when a port attaches, so that the
+// data path never takes a page fault on first touch of a buffer; the data area, which
+// may be large, is allocated page by page as the application uses it.
+std::uint8_t* map_shared(int fd, const Layout& layout) {
+    void* p = ::mmap(nullptr, layout.region_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
         const int saved = errno;
         ::close(fd);
         errno = saved;
         throw_errno("mmap port region");
     }
+    (void)::madvise(p, layout.data_offset, MADV_POPULATE_WRITE);  // Linux 5.14; else pages come on first touch
     return static_cast<std::uint8_t*>(p);
 }
 
 }  // namespace
 
-Region Region::create(std::uint32_t ring_pairs, std::uint32_t slots_per_ring) {
+Region Region::create(std::uint32_t ring_pairs, std::uint32_t slots_per_ring, std::uint64_t data_bytes) {
     Layout layout;
-    if (!Layout::compute(ring_pairs, slots_per_ring, layout)) {
+    if (!Layout::compute(ring_pairs, slots_per_ring, data_bytes, layout)) {
         throw std::invalid_argument("port geometry out of range: ring pairs 1.." +
                                     std::to_string(kMaxRingPairs) + ", slots 2.." +
-                                    std::to_string(kMaxSlotsPerRing));
+                                    std::to_string(kMaxSlotsPerRing) + ", data area up to " +
+                                    std::to_string(kMaxDataBytes >> 20) + " MiB");
     }
     const int fd = ::memfd_create("multistack-port", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) throw_errno("memfd_create");
@@ -51,7 +54,7 @@ Region Region::create(std::uint32_t ring_pairs, std::uint32_t slots_per_ring) {
     }
     // The size is fixed for the region's life, so the switch's bounds stay true.
     (void)::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW);
-    Region r(fd, map_shared(fd, layout.region_size), layout);
+    Region r(fd, map_shared(fd, layout), layout);
     layout.write_header(r.header());
     for (std::uint32_t ring = 0; ring < layout.ring_count(); ++ring) {
         RingControl& c = r.control(ring);
@@ -79,13 +82,13 @@ Region Region::map(int fd) {
         throw std::invalid_argument("port region too small for its header");
     }
     Layout layout;
-    if (!Layout::compute(h.ring_pairs, h.slots_per_ring, layout) || !layout.header_matches(h) ||
+    if (!Layout::compute(h.ring_pairs, h.slots_per_ring, h.data_size, layout) || !layout.header_matches(h) ||
         layout.region_size != static_cast<std::uint64_t>(st.st_size)) {
         ::close(fd);
         throw std::invalid_argument("port region header does not match ABI version " +
                                     std::to_string(kAbiVersion));
     }
-    return Region(fd, map_shared(fd, layout.region_size), layout);
+    return Region(fd, map_shared(fd, layout), layout);
 }
 
 Region::Region(Region&& other) noexcept

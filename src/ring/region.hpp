@@ -8,13 +8,16 @@
 #include <span>
 
 #include "ring/abi.hpp"
+#include "wire/bytes.hpp"
 
 namespace ms::ring {
 
 class Region {
 public:
-    // Creates and maps a region, writes its header and points every slot at its home buffer.
-    static Region create(std::uint32_t ring_pairs, std::uint32_t slots_per_ring);
+    // Creates and maps a region, writes its header and points every slot at its home
+    // buffer. Every page but the data area's is allocated now; the data area's only
+    // when the application first writes it.
+    static Region create(std::uint32_t ring_pairs, std::uint32_t slots_per_ring, std::uint64_t data_bytes = 0);
     // Maps a region received from the switch; checks the header against the file size
     // and the layout its geometry implies. Takes ownership of `fd`.
     static Region map(int fd);
@@ -35,6 +38,7 @@ public:
     [[nodiscard]] std::span<Slot> slots(std::uint32_t ring) const {
         return {reinterpret_cast<Slot*>(base_ + layout_.slots_offset(ring)), layout_.slots_per_ring};
     }
+    [[nodiscard]] wire::MutBytes data_area() const { return {base_ + layout_.data_offset, layout_.data_size}; }
 
 private:
     Region(int fd, std::uint8_t* base, const Layout& layout) : fd_(fd), base_(base), layout_(layout) {}

@@ -24,6 +24,8 @@ SwitchRing::SwitchRing(const Region& region, std::uint32_t ring)
       slots_(region.slots(ring).data()),
       buffers_begin_(region.layout().buffers_offset),
       buffers_end_(region.layout().sockets_offset),
+      data_begin_(region.layout().data_offset),
+      data_end_(region.layout().data_offset + region.layout().data_size),
       n_(region.layout().slots_per_ring),
       // The switch sets the ring up (Region::create), so these are its own values.
       hwcur_(load_acquire(ctl_->head)),
@@ -65,6 +67,21 @@ std::uint32_t SwitchTxRing::sync() {
     return ring_distance(hwcur_, head, n_);
 }
 
+bool SwitchRing::load_payload_slot(std::uint32_t i, Slot& out) {
+    std::memcpy(&out, &slots_[i], sizeof out);
+    const std::uint64_t off = out.offset;
+    if (off < data_begin_ || off >= data_end_) return load_slot(i, out, 1, kBufferSize);
+    if (out.len == 0) {
+        latch(RingFault::slot_too_long);
+        return false;
+    }
+    if (out.len > data_end_ - off) {
+        latch(RingFault::slot_bad_offset);
+        return false;
+    }
+    return true;
+}
+
 TxFrameStatus SwitchTxRing::frame(std::uint32_t k, std::uint32_t pending, TxFrame& out) {
     constexpr std::uint32_t kMinFrame = 14;  // an Ethernet header
     Slot s;
@@ -85,8 +102,8 @@ TxFrameStatus SwitchTxRing::frame(std::uint32_t k, std::uint32_t pending, TxFram
             return TxFrameStatus::fault;
         }
         if (k + out.slots >= pending) return TxFrameStatus::incomplete;
-        // Payload-only slots may fill their whole buffer.
-        if (!load_slot(ring_advance(hwcur_, k + out.slots, n_), s, 1, kBufferSize)) return TxFrameStatus::fault;
+        // Payload-only slots may fill their whole buffer, or refer to the data area.
+        if (!load_payload_slot(ring_advance(hwcur_, k + out.slots, n_), s)) return TxFrameStatus::fault;
         if ((s.flags & ~kSlotMore) != 0) {
             latch(RingFault::slot_bad_flags);
             return TxFrameStatus::fault;

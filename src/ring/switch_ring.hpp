@@ -27,8 +27,8 @@ enum class RingFault : std::uint8_t {
     head_outside_window, // head moved backwards or past tail
     cur_out_of_range,    // cur >= n or outside [head, tail]
     tail_overwritten,    // the application stored into tail
-    slot_too_long,       // slot length beyond kMaxFrameSize (or, on tx, below 14)
-    slot_bad_offset,     // slot buffer not a buffer of this region
+    slot_too_long,       // slot length beyond kMaxFrameSize (or, on tx, below 14; or an empty payload slot)
+    slot_bad_offset,     // slot buffer not a buffer of this region, or a reference past the data area
     slot_bad_flags,      // an unknown flag, a chain not started by kSlotSegment, or a segment flag inside one
     chain_too_long,      // a slot chain longer than kMaxChainSlots, or than the ring can hold
     count_
@@ -48,6 +48,9 @@ protected:
     // Loads slot i once and checks it; returns false (fault latched) if it is bad.
     [[nodiscard]] bool load_slot(std::uint32_t i, Slot& out, std::uint32_t min_len,
                                  std::uint32_t max_len = kMaxFrameSize);
+    // Loads a chain's payload slot once: a buffer of the region, or a reference to any
+    // bytes of the data area.
+    [[nodiscard]] bool load_payload_slot(std::uint32_t i, Slot& out);
     void latch(RingFault f) { if (fault_ == RingFault::none) fault_ = f; }
 
     std::uint8_t* base_;
@@ -55,6 +58,8 @@ protected:
     Slot* slots_;
     std::uint64_t buffers_begin_;
     std::uint64_t buffers_end_;
+    std::uint64_t data_begin_;
+    std::uint64_t data_end_;
     std::uint32_t n_;
     std::uint32_t hwcur_;
     std::uint32_t hwtail_;

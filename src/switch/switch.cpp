@@ -70,7 +70,7 @@ PortId Switch::attach_port(const PortConfig& config) {
     while (id < ports_.size() && ports_[id]) ++id;
     if (id == ports_.size()) throw std::length_error("switch is full: " + std::to_string(config_.max_ports) + " ports");
     failed_[id].store(false, std::memory_order_relaxed);
-    auto port = std::make_unique<Port>(id, ++generations_, ring::Region::create(config.ring_pairs, config.slots_per_ring),
+    auto port = std::make_unique<Port>(id, ++generations_, ring::Region::create(config.ring_pairs, config.slots_per_ring, config.data_bytes),
                                        failed_[id]);
     for (std::uint32_t pair = 0; pair < config.ring_pairs; ++pair) {
         const std::uint32_t owner = (id + pair) % config_.workers;

@@ -8,7 +8,7 @@
 
 namespace ms::utcp {
 
-// Not zeroed (make_unique_for_overwrite): a connection touches only the pages it uses,
+// Not zeroed (new[] without initialiser): a connection touches only the pages it uses,
 // so a short connection with large buffers costs no memset and few page faults.
 namespace {
 
@@ -16,59 +16,89 @@ namespace {
 // allocator. A freed array's pages would otherwise stay resident, and arrays allocated
 // later at other places of the heap touch new ones: under a steady churn RSS would creep
 // up to the heap's size. (Its allocator metadata lies outside the whole pages.)
-void discard_pages(std::uint8_t* data, std::size_t bytes) {
+// In the shared area (a memfd mapping) the pages themselves must go (MADV_REMOVE):
+// MADV_DONTNEED would only unmap them.
+void discard_pages(std::uint8_t* data, std::size_t bytes, bool shared) {
     static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
     const auto begin = (reinterpret_cast<std::uintptr_t>(data) + page - 1) & ~(page - 1);
     const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(page - 1);
-    if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, shared ? MADV_REMOVE : MADV_DONTNEED);
 }
 
 }  // namespace
 
-std::unique_ptr<std::uint8_t[]> BufferPool::take(std::size_t bytes) {
-    for (auto& [size, arrays] : free_) {
-        if (size != bytes || arrays.empty()) continue;
-        auto data = std::move(arrays.back());
-        arrays.pop_back();
-        return data;
+BufferPool::~BufferPool() {
+    for (FreeList& l : free_) {
+        if (l.shared) continue;
+        for (std::uint8_t* a : l.arrays) delete[] a;
     }
-    return std::make_unique_for_overwrite<std::uint8_t[]>(bytes);
 }
 
-void BufferPool::give(std::unique_ptr<std::uint8_t[]> data, std::size_t bytes) {
-    for (auto& [size, arrays] : free_) {
-        if (size != bytes) continue;
-        if (arrays.size() < kKeepPerSize) return arrays.push_back(std::move(data));
-        return discard_pages(data.get(), bytes);  // then freed, when `data` goes
+std::vector<std::uint8_t*>& BufferPool::free_list(std::size_t bytes, bool shared) {
+    for (FreeList& l : free_) {
+        if (l.size == bytes && l.shared == shared) return l.arrays;
     }
-    free_.emplace_back(bytes, std::vector<std::unique_ptr<std::uint8_t[]>>{});
-    free_.back().second.push_back(std::move(data));
+    return free_.emplace_back(FreeList{bytes, shared, {}}).arrays;
+}
+
+std::uint8_t* BufferPool::take(std::size_t bytes, bool shared) {
+    if (shared && !area_.empty()) {
+        std::vector<std::uint8_t*>& kept = free_list(bytes, true);
+        if (!kept.empty()) {
+            std::uint8_t* a = kept.back();
+            kept.pop_back();
+            return a;
+        }
+        if (area_.size() - area_used_ >= bytes) {
+            std::uint8_t* a = area_.data() + area_used_;
+            area_used_ += bytes;
+            return a;
+        }
+    }
+    std::vector<std::uint8_t*>& kept = free_list(bytes, false);
+    if (!kept.empty()) {
+        std::uint8_t* a = kept.back();
+        kept.pop_back();
+        return a;
+    }
+    return new std::uint8_t[bytes];  // not zeroed, as the comment above explains
+}
+
+void BufferPool::give(std::uint8_t* data, std::size_t bytes) {
+    const bool shared = in_shared_area(data);
+    std::vector<std::uint8_t*>& kept = free_list(bytes, shared);
+    if (kept.size() >= kKeepPerSize) {
+        discard_pages(data, bytes, shared);
+        if (!shared) return delete[] data;
+    }
+    kept.push_back(data);
 }
 
 std::size_t BufferPool::kept() const {
     std::size_t n = 0;
-    for (const auto& [size, arrays] : free_) n += arrays.size();
+    for (const FreeList& l : free_) n += l.arrays.size();
     return n;
 }
 
-ByteRing::ByteRing(std::size_t capacity, BufferPool* pool)
-    : mask_(std::bit_ceil(std::max<std::size_t>(capacity, 64)) - 1), pool_(pool) {}
+ByteRing::ByteRing(std::size_t capacity, BufferPool* pool, bool shared)
+    : mask_(std::bit_ceil(std::max<std::size_t>(capacity, 64)) - 1), pool_(pool), shared_(shared) {}
 
 ByteRing::~ByteRing() { release(); }
 
 void ByteRing::release() {
     if (!data_) return;
-    if (pool_) pool_->give(std::move(data_), capacity());
-    data_.reset();  // without a pool (tests), straight back to the allocator
+    if (pool_) pool_->give(data_, capacity());
+    else delete[] data_;  // without a pool (tests), straight back to the allocator
+    data_ = nullptr;
 }
 
 void ByteRing::write_at(std::uint64_t pos, wire::Bytes data) {
     if (data.empty()) return;
-    if (!data_) data_ = pool_ ? pool_->take(capacity()) : std::make_unique_for_overwrite<std::uint8_t[]>(capacity());
+    if (!data_) data_ = pool_ ? pool_->take(capacity(), shared_) : new std::uint8_t[capacity()];
     const std::size_t at = pos & mask_;
     const std::size_t first = std::min(data.size(), capacity() - at);
-    wire::copy_bytes(data_.get() + at, data.first(first));
-    wire::copy_bytes(data_.get(), data.subspan(first));
+    wire::copy_bytes(data_ + at, data.first(first));
+    wire::copy_bytes(data_, data.subspan(first));
 }
 
 void ByteRing::read_at(std::uint64_t pos, wire::MutBytes out) const {
@@ -81,7 +111,7 @@ SplitBytes ByteRing::view_at(std::uint64_t pos, std::size_t len) const {
     if (len == 0) return {};
     const std::size_t at = pos & mask_;
     const std::size_t first = std::min(len, capacity() - at);
-    return {{data_.get() + at, first}, {data_.get(), len - first}};
+    return {{data_ + at, first}, {data_, len - first}};
 }
 
 std::size_t SendBuffer::append(wire::Bytes data) {

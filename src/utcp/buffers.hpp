@@ -28,25 +28,48 @@ struct SplitBytes {
     [[nodiscard]] std::size_t size() const { return first.size() + second.size(); }
 };
 
-// Drained buffers' arrays, by size, for the next buffer that fills; at most kKeepPerSize
-// of each size are kept (the rest go back to the allocator), so its memory is bounded
-// by the busiest moment's need, not by the number of connections.
+// Where buffers' arrays come from, and drained buffers' arrays, by size, for the next
+// buffer that fills. Send buffers take theirs from the shared area (the port's data
+// area, which the switch reads in place: their bytes leave by reference) while it has
+// room, and from the heap after. Of the heap's arrays at most kKeepPerSize of each size
+// are kept (the rest go back to the allocator), so memory is bounded by the busiest
+// moment's need, not by the number of connections; the shared area's arrays all stay
+// listed for reuse, but those beyond kKeepPerSize give their pages back.
 class BufferPool {
 public:
     static constexpr std::size_t kKeepPerSize = 64;
-    [[nodiscard]] std::unique_ptr<std::uint8_t[]> take(std::size_t bytes);
-    void give(std::unique_ptr<std::uint8_t[]> data, std::size_t bytes);
+    BufferPool() = default;
+    ~BufferPool();
+    BufferPool(const BufferPool&) = delete;
+    BufferPool& operator=(const BufferPool&) = delete;
+
+    void set_shared_area(wire::MutBytes area) { area_ = area; }
+    // An array of `bytes` (uninitialised); `shared`: from the shared area if it has room.
+    [[nodiscard]] std::uint8_t* take(std::size_t bytes, bool shared);
+    void give(std::uint8_t* data, std::size_t bytes);
     [[nodiscard]] std::size_t kept() const;
+    [[nodiscard]] bool in_shared_area(const std::uint8_t* p) const {
+        return !area_.empty() && p >= area_.data() && p < area_.data() + area_.size();
+    }
 
 private:
-    std::vector<std::pair<std::size_t, std::vector<std::unique_ptr<std::uint8_t[]>>>> free_;  // few sizes: a list
+    struct FreeList {
+        std::size_t size;
+        bool shared;
+        std::vector<std::uint8_t*> arrays;
+    };
+    std::vector<std::uint8_t*>& free_list(std::size_t bytes, bool shared);
+
+    std::vector<FreeList> free_;  // few sizes: a list
+    wire::MutBytes area_;
+    std::size_t area_used_ = 0;   // the shared area is carved from its start, never compacted
 };
 
 class ByteRing {
 public:
     // `capacity` is rounded up to a power of two; without a pool, arrays come from and
-    // go back to the allocator.
-    explicit ByteRing(std::size_t capacity, BufferPool* pool = nullptr);
+    // go back to the allocator. `shared`: ask the pool for the shared area.
+    explicit ByteRing(std::size_t capacity, BufferPool* pool = nullptr, bool shared = false);
     ~ByteRing();
     ByteRing(const ByteRing&) = delete;
     ByteRing& operator=(const ByteRing&) = delete;
@@ -64,14 +87,16 @@ protected:
     [[nodiscard]] SplitBytes view_at(std::uint64_t pos, std::size_t len) const;
 
 private:
-    std::unique_ptr<std::uint8_t[]> data_;  // null while empty
+    std::uint8_t* data_ = nullptr;  // null while empty
     std::size_t mask_;
     BufferPool* pool_;
+    bool shared_;
 };
 
 class SendBuffer : public ByteRing {
 public:
-    using ByteRing::ByteRing;
+    // Its bytes may leave by reference: the pool's shared area, where there is one.
+    SendBuffer(std::size_t capacity, BufferPool* pool = nullptr) : ByteRing(capacity, pool, true) {}
     // Appends as much of `data` as fits; returns how much.
     std::size_t append(wire::Bytes data);
     // `len` bytes starting `offset` bytes after the head (SND.UNA).

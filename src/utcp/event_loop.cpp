@@ -46,7 +46,7 @@ client::Result<std::unique_ptr<EventLoop>> EventLoop::open(const std::string& so
     if (!address || address->family != wire::IpFamily::v4) {
         return client::Failure{client::Error::no_route, "UTCP needs an IPv4 address on the switch's interface"};
     }
-    auto port = control->attach(1, options.ring_slots);
+    auto port = control->attach(1, options.ring_slots, options.super_segments ? options.data_area_bytes : 0);
     if (!port) return port.failure();
     std::unique_ptr<EventLoop> loop(new EventLoop(std::move(control.value()), *port.value(), *address));
     loop->batch_ = std::max<std::uint32_t>(options.batch, 1);
@@ -81,9 +81,10 @@ void EventLoop::start_stack(const ctl::InfoReply& info, const LoopOptions& optio
     config.time_wait_ms = options.time_wait_ms;
     config.super_segments = options.super_segments;
     config.resolve = [this](const wire::IpAddr& a) { return resolve(a); };
-    link_ = std::make_unique<PortLink>(port_.tx());
+    link_ = std::make_unique<PortLink>(port_.tx(), port_.region());
     stack_ = std::make_unique<Stack>(std::move(config), *link_, clock_ms());
     stack_->on_port_free = [this](std::uint16_t p) { release_ephemeral(p); };
+    stack_->buffers().set_shared_area(port_.region().data_area());
 }
 
 std::optional<wire::MacAddr> EventLoop::resolve(const wire::IpAddr& addr) {

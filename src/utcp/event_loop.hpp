@@ -39,6 +39,10 @@ struct LoopOptions {
     std::uint32_t batch = 256;          // frames taken from the rx ring per turn
     std::uint32_t time_wait_ms = 60'000;
     bool super_segments = true;         // send bulk data as TCP super-segments (StackConfig)
+    // The port's data area (ring/abi.hpp), where send buffers live so that their bytes
+    // leave by reference; buffers beyond it come from the heap and are copied into slots.
+    // Its pages are allocated as they are first used.
+    std::uint64_t data_area_bytes = std::uint64_t{64} << 20;
 };
 
 class EventLoop {

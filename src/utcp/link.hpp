@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -31,6 +32,10 @@ public:
     [[nodiscard]] virtual bool takes_super_segments() const { return false; }
     [[nodiscard]] virtual std::size_t tx_room() = 0;
     virtual void commit_chained(std::size_t len, std::uint16_t flags, std::uint16_t gso_size) = 0;
+    // Payload by reference: where `bytes` lie in the port's data area (ring/abi.hpp), if
+    // they do; commit_reference then makes the next slot of a chain point at them.
+    [[nodiscard]] virtual std::optional<std::uint64_t> data_reference(wire::Bytes) const { return std::nullopt; }
+    virtual void commit_reference(std::uint64_t, std::size_t, std::uint16_t) {}
 };
 
 class MemoryLink final : public Link {

@@ -523,10 +523,10 @@ bool Stack::emit_super(const Route& route, const OutSegment& seg) {
                             .window = seg.wnd,
                             .options = seg.options};
     const std::size_t payload = seg.payload.size();
-    const std::size_t headers = wire::kEthernetHeaderLen + wire::kIpv4MinHeaderLen + tcp.header_len();
-    const std::size_t first_room = ring::kMaxFrameSize - headers;
-    const std::size_t later = payload > first_room ? payload - first_room : 0;
-    const std::size_t slots = 1 + (later + ring::kBufferSize - 1) / ring::kBufferSize;
+    const auto first_ref = link_.data_reference(seg.payload.first);
+    const auto second_ref = link_.data_reference(seg.payload.second);
+    const bool by_reference = first_ref && (seg.payload.second.empty() || second_ref);
+    const std::size_t slots = 1 + (by_reference ? reference_slots(seg.payload) : copy_slots(tcp.header_len(), payload));
     if (link_.tx_room() < slots) {
         ++stats_.tx_ring_full;
         return false;
@@ -537,6 +537,44 @@ bool Stack::emit_super(const Route& route, const OutSegment& seg) {
         {.src = config_.address, .dst = route.tuple.remote, .protocol = wire::ipproto::tcp, .ident = ip_ident_,
          .dont_fragment = true, .dscp_ecn = seg.ect ? wire::ecn::ect0 : std::uint8_t{0}},
         tcp.header_len(), tcp.header_len() + payload, [&](wire::MutBytes l4) { tcp.emit(l4); });
+    if (by_reference) {
+        link_.commit_chained(written, ring::kSlotSegment | ring::kSlotMore, seg.gso_size);
+        commit_references(*first_ref, seg.payload.first.size(), seg.payload.second.empty());
+        if (!seg.payload.second.empty()) commit_references(*second_ref, seg.payload.second.size(), true);
+        ++stats_.super_segments_by_reference;
+    } else {
+        copy_into_slots(seg, first, written);
+    }
+    // Each wire segment takes an IPv4 identification, as the segmenter numbers them.
+    ip_ident_ = static_cast<std::uint16_t>(ip_ident_ + (payload + seg.gso_size - 1) / seg.gso_size);
+    ++stats_.frames_out;
+    ++stats_.super_segments_out;
+    return true;
+}
+
+std::size_t Stack::reference_slots(const SplitBytes& payload) {
+    const auto pieces = [](std::size_t n) { return (n + kMaxReference - 1) / kMaxReference; };
+    return pieces(payload.first.size()) + pieces(payload.second.size());
+}
+
+std::size_t Stack::copy_slots(std::size_t tcp_header_len, std::size_t payload) {
+    const std::size_t headers = wire::kEthernetHeaderLen + wire::kIpv4MinHeaderLen + tcp_header_len;
+    const std::size_t first_room = ring::kMaxFrameSize - headers;
+    const std::size_t later = payload > first_room ? payload - first_room : 0;
+    return (later + ring::kBufferSize - 1) / ring::kBufferSize;
+}
+
+void Stack::commit_references(std::uint64_t offset, std::size_t len, bool ends_chain) {
+    for (std::size_t done = 0; done < len;) {
+        const std::size_t n = std::min(len - done, kMaxReference);
+        done += n;
+        link_.commit_reference(offset + done - n, n, ends_chain && done == len ? 0 : ring::kSlotMore);
+    }
+}
+
+void Stack::copy_into_slots(const OutSegment& seg, wire::MutBytes first, std::size_t written) {
+    const std::size_t payload = seg.payload.size();
+    const std::size_t first_room = ring::kMaxFrameSize - written;
     std::size_t done = copy_out(seg.payload, 0, first.subspan(written, std::min(first_room, payload)));
     link_.commit_chained(written + done, static_cast<std::uint16_t>(ring::kSlotSegment | (done < payload ? ring::kSlotMore : 0)),
                          seg.gso_size);
@@ -546,11 +584,6 @@ bool Stack::emit_super(const Route& route, const OutSegment& seg) {
         done += n;
         link_.commit_chained(n, done < payload ? ring::kSlotMore : 0, 0);
     }
-    // Each wire segment takes an IPv4 identification, as the segmenter numbers them.
-    ip_ident_ = static_cast<std::uint16_t>(ip_ident_ + (payload + seg.gso_size - 1) / seg.gso_size);
-    ++stats_.frames_out;
-    ++stats_.super_segments_out;
-    return true;
 }
 
 template <class WriteL4>

@@ -103,6 +103,7 @@ struct StackConfig {
 struct StackStats {
     std::uint64_t frames_in = 0, frames_out = 0;
     std::uint64_t super_segments_out = 0;  // each also counts once in frames_out
+    std::uint64_t super_segments_by_reference = 0;  // of those, payload referred to in the data area
     std::uint64_t tcp_segments_in = 0, udp_datagrams_in = 0;
     // Drops, one counter per reason.
     std::uint64_t not_ipv4 = 0, malformed = 0, bad_checksum = 0, fragments = 0, not_our_address = 0;
@@ -221,9 +222,14 @@ private:
     void reap(Connection& c, std::uint64_t now_ms);
     [[nodiscard]] std::optional<wire::MacAddr> next_hop(const wire::IpAddr& addr);
     bool emit(const Route& route, const OutSegment& seg) override;
-    // A super-segment: the headers and the first payload in one slot, the rest of the
-    // payload in the slots after it (ring/abi.hpp).
+    // A super-segment (ring/abi.hpp): the headers in one slot, then the payload by
+    // reference when it lies in the port's data area, else copied into the slots.
     bool emit_super(const Route& route, const OutSegment& seg);
+    static constexpr std::size_t kMaxReference = 65535;  // bytes one payload slot refers to
+    [[nodiscard]] static std::size_t reference_slots(const SplitBytes& payload);
+    [[nodiscard]] static std::size_t copy_slots(std::size_t tcp_header_len, std::size_t payload);
+    void commit_references(std::uint64_t offset, std::size_t len, bool ends_chain);
+    void copy_into_slots(const OutSegment& seg, wire::MutBytes first, std::size_t written);
     // Writes Ethernet and IPv4 headers (with `ecn` in the ECN field), lets `write_l4` fill
     // the transport segment, and computes its checksum.
     template <class WriteL4>

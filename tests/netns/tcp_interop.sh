@@ -63,7 +63,9 @@ offloaded=$(jq -r .nic.tx_offloaded <<<"$st")
 ((offloaded > 1000)) || fail "only $offloaded super-segments reached the interface's GSO: $st"
 supers=$(jq -r .super_segments_out <<<"$out")
 ((supers > 1000)) || fail "the UTCP client sent only $supers super-segments for 100 MB: $out"
-ok "super-segments: the UTCP client sent $supers for 100 MB, $offloaded went to the interface's GSO whole"
+by_ref=$(jq -r .super_segments_by_reference <<<"$out")
+((by_ref * 10 >= supers * 9)) || fail "only $by_ref of $supers super-segments went by reference to the send buffer: $out"
+ok "super-segments: the UTCP client sent $supers for 100 MB ($by_ref with their payload by reference), $offloaded went to the interface's GSO whole"
 
 out=$(kernel_client --bytes 10000 --connections 1000) || fail "1000 kernel clients: $out"
 ok "1000 concurrent kernel connections to the UTCP server, all byte-exact"

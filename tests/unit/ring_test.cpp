@@ -26,15 +26,20 @@ wire::Bytes head_of(SwitchTxRing& ring, std::uint32_t k) {
 
 TEST(Layout, RejectsGeometryOutOfRange) {
     Layout l;
-    EXPECT_FALSE(Layout::compute(0, 8, l));
-    EXPECT_FALSE(Layout::compute(kMaxRingPairs + 1, 8, l));
-    EXPECT_FALSE(Layout::compute(1, 1, l));
-    EXPECT_FALSE(Layout::compute(1, kMaxSlotsPerRing + 1, l));
-    ASSERT_TRUE(Layout::compute(2, 8, l));
+    EXPECT_FALSE(Layout::compute(0, 8, 0, l));
+    EXPECT_FALSE(Layout::compute(kMaxRingPairs + 1, 8, 0, l));
+    EXPECT_FALSE(Layout::compute(1, 1, 0, l));
+    EXPECT_FALSE(Layout::compute(1, kMaxSlotsPerRing + 1, 0, l));
+    ASSERT_TRUE(Layout::compute(2, 8, 0, l));
     EXPECT_EQ(l.ring_count(), 4u);
     EXPECT_EQ(l.buffers_offset % 4096, 0u);
     EXPECT_EQ(l.sockets_offset, l.buffers_offset + 4ull * 8 * kBufferSize);
-    EXPECT_EQ(l.region_size, l.sockets_offset + kSocketTableBytes);
+    EXPECT_EQ(l.data_offset, (l.sockets_offset + kSocketTableBytes + 4095) / 4096 * 4096);
+    EXPECT_EQ(l.region_size, l.data_offset) << "no data area asked for";
+    ASSERT_TRUE(Layout::compute(2, 8, 5000, l));
+    EXPECT_EQ(l.data_size, 8192u) << "the data area is whole pages";
+    EXPECT_EQ(l.region_size, l.data_offset + l.data_size);
+    EXPECT_FALSE(Layout::compute(2, 8, kMaxDataBytes + 1, l));
     EXPECT_THROW(Region::create(0, 8), std::invalid_argument);
 }
 
@@ -321,6 +326,43 @@ TEST(HostileChain, EveryBadChainIsCaughtBeforeItIsRead) {
         EXPECT_EQ(sw.frame(0, 2, f), TxFrameStatus::fault) << c.what;
         EXPECT_EQ(sw.fault(), c.fault) << c.what;
         EXPECT_EQ(sw.sync(), 0u) << c.what << ": a failed ring stays stopped";
+    }
+}
+
+// A payload slot may refer to any bytes of the data area, and to nothing beyond it.
+TEST(HostileChain, PayloadReferencesStayInsideTheDataArea) {
+    struct Case {
+        const char* what;
+        std::uint64_t offset;  // from the data area's start
+        std::uint16_t len;
+        RingFault fault;       // none: accepted
+    };
+    const Case cases[] = {
+        {"a reference inside the area", 100, 5000, RingFault::none},
+        {"a reference to the area's last byte", 8191, 1, RingFault::none},
+        {"a reference running past the area", 8000, 500, RingFault::slot_bad_offset},
+        {"an empty reference", 100, 0, RingFault::slot_too_long},
+        {"a reference just past the area", 8192, 1, RingFault::slot_bad_offset},
+    };
+    for (const Case& c : cases) {
+        Region region = Region::create(1, kSlots, 8192);
+        SwitchTxRing sw(region, 0);
+        std::span<Slot> slots = region.slots(tx_ring(0));
+        slots[0].len = 60;
+        slots[0].flags = kSlotSegment | kSlotMore;
+        slots[0].gso_size = 1448;
+        slots[1].offset = static_cast<std::uint32_t>(region.layout().data_offset + c.offset);
+        slots[1].len = c.len;
+        region.control(tx_ring(0)).cur = region.control(tx_ring(0)).head = 2;
+        ASSERT_EQ(sw.sync(), 2u) << c.what;
+        TxFrame f;
+        const TxFrameStatus st = sw.frame(0, 2, f);
+        EXPECT_EQ(sw.fault(), c.fault) << c.what;
+        if (c.fault != RingFault::none) continue;
+        ASSERT_EQ(st, TxFrameStatus::ready) << c.what;
+        ASSERT_EQ(f.payload_pieces().size(), 1u);
+        EXPECT_EQ(f.payload_pieces()[0].data(), region.data_area().data() + c.offset) << c.what;
+        EXPECT_EQ(f.payload_pieces()[0].size(), c.len) << c.what;
     }
 }
 

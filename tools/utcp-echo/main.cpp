@@ -209,6 +209,7 @@ int run_server(EventLoop& loop, std::uint16_t port) {
                        {"bad_checksum", st.bad_checksum},   {"malformed", st.malformed},
                        {"no_connection", st.no_connection}, {"tx_ring_full", st.tx_ring_full},
                        {"frames_out", st.frames_out}, {"super_segments_out", st.super_segments_out},
+                       {"super_segments_by_reference", st.super_segments_by_reference},
                        {"syn_cookies_sent", st.syn_cookies_sent}, {"syn_cookies_accepted", st.syn_cookies_accepted},
                        {"syn_cookies_rejected", st.syn_cookies_rejected},
                        {"fast_open", {{"accepted", st.fast_open_accepted}, {"cookies_sent", st.fast_open_cookies_sent},
@@ -236,7 +237,8 @@ int run_client(EventLoop& loop, const ClientPlan& plan) {
     nlohmann::json out{{"ok", ok}, {"connections", client.flows().size()}, {"plan_.bytesper_connection", plan.bytes},
                        {"seconds", seconds}, {"failures", failures}, {"fast_open", client.fast_open()},
                        {"frames_out", loop.stack().stats().frames_out},
-                       {"super_segments_out", loop.stack().stats().super_segments_out}};
+                       {"super_segments_out", loop.stack().stats().super_segments_out},
+                       {"super_segments_by_reference", loop.stack().stats().super_segments_by_reference}};
     if (client.flows().size() == 1) {
         out["sent_sha256"] = hex(client.flows()[0].sent_hash);
         out["received_sha256"] = hex(client.flows()[0].received_hash);
