@@ -169,8 +169,7 @@ int main(int argc, char** argv) {
                  "cut applications' TCP super-segments into frames in the switch instead of handing them to the "
                  "interface's own GSO/TSO (an AF_PACKET socket with a virtio_net_hdr)");
     app.add_option("--spin-rounds", o.spin_rounds,
-                   "empty polling rounds before a worker sleeps, while no other thread needs its core (a worker "
-                   "that shares its core with a busy thread sleeps at once): more is lower latency under load, "
+                   "empty polling rounds before a worker sleeps: more is lower latency under load, "
                    "0 sleeps at once and saves CPU")
         ->capture_default_str();
     app.add_option("--max-claims-per-session", o.limits.claims_per_session,

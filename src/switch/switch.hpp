@@ -3,9 +3,7 @@
 // is owned by exactly one worker, so every ring has one producer and one consumer and
 // the data path takes no locks. A worker busy-polls while there is traffic and, after
 // `spin_rounds` empty rounds, arms every need-wakeup flag it owns and sleeps in epoll:
-// an idle switch uses no CPU. It spins only while its core is its own: as soon as
-// another thread runs there (the application, the kernel's receive work) it sleeps after
-// one more poll, so that spinning never takes the time the traffic needs.
+// an idle switch uses no CPU.
 //
 // Ports attach and detach at any time, from a control thread. The set of ports is an
 // immutable Topology, replaced as a whole and read by the workers lock-free (qsbr.hpp);
@@ -36,7 +34,7 @@ struct SwitchConfig {
     std::uint32_t max_ports = 1024;
     std::uint32_t max_ring_pairs = 8;   // per port
     std::uint32_t batch = 256;          // frames taken from one source at a time
-    std::uint32_t spin_rounds = 2000;   // empty polling rounds before sleeping, on a core of its own
+    std::uint32_t spin_rounds = 2000;   // empty polling rounds before sleeping
     std::uint32_t inbox_depth = 1024;   // frames between two workers
     int sleep_timeout_ms = 100;         // upper bound on one sleep, in case a kick is lost
     FaultSpec fault;                    // applied to frames delivered to ports; off by default

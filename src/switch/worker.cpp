@@ -2,7 +2,6 @@
 
 #include <sched.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -56,22 +55,11 @@ void Worker::run() {
             idle_rounds = sleep(topo) ? 0 : sw_.config().spin_rounds;
         } else {
             // Spinning for more work: let an application that shares our core run first,
-            // since it is what drains our rx rings and fills our tx rings. If another
-            // thread did run, the core is not ours to spin on: sleep after one more poll.
+            // since it is what drains our rx rings and fills our tx rings.
             sched_yield();
-            if (core_was_shared()) idle_rounds = sw_.config().spin_rounds;
         }
     }
     sw_.qsbr_.offline(index_);
-}
-
-bool Worker::core_was_shared() {
-    // A yield that switched to another thread counts as an involuntary switch of ours.
-    rusage usage{};
-    if (::getrusage(RUSAGE_THREAD, &usage) != 0) return false;
-    const bool shared = usage.ru_nivcsw != last_involuntary_switches_;
-    last_involuntary_switches_ = usage.ru_nivcsw;
-    return shared;
 }
 
 std::uint32_t Worker::poll_once(const Topology& topo, const ClaimTable& claims) {

@@ -55,9 +55,6 @@ private:
     // The destination id for a frame that is to be forwarded; false if the verdict
     // names a port the switch does not have.
     [[nodiscard]] bool route(const Verdict& v, const Topology& topo, std::uint32_t& dest) const;
-    // True if another thread ran on this worker's core since the last call: spinning
-    // there would take time from the application or the kernel's receive work.
-    [[nodiscard]] bool core_was_shared();
     // Arms every kick flag and sleeps; false if the sleep ended by its timeout alone.
     bool sleep(const Topology& topo);
     [[nodiscard]] bool arm_all(const Topology& topo);
@@ -78,7 +75,6 @@ private:
     RingStats handoff_stats_;
     ring::EventFd doorbell_;
     int epoll_fd_ = -1;
-    long last_involuntary_switches_ = 0;  // getrusage(RUSAGE_THREAD).ru_nivcsw at the last check
     std::atomic<bool> asleep_{false};
     std::atomic<bool> stop_{false};
 };
