@@ -62,10 +62,8 @@ GsoSocket::GsoSocket(const std::string& ifname, unsigned ifindex) : ifindex_(ifi
     if (fd_ < 0) throw std::system_error(errno, std::generic_category(), ifname + ": AF_PACKET socket");
     try {
         set_option(fd_, SOL_PACKET, PACKET_VNET_HDR, 1, "PACKET_VNET_HDR");
-        // As AF_XDP transmits: straight to the driver. Older kernels lack it; then the
-        // qdisc (noqueue on a veth, a queue on a NIC) sees the packet first.
-        const int on = 1;
-        (void)::setsockopt(fd_, SOL_PACKET, PACKET_QDISC_BYPASS, &on, sizeof on);
+        // No PACKET_QDISC_BYPASS: its direct transmit drops any packet that the kernel
+        // must segment in software (a device without TSO), where dev_queue_xmit cuts it.
         if (::setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &kSendBuffer, sizeof kSendBuffer) != 0) {
             set_option(fd_, SOL_SOCKET, SO_SNDBUF, kSendBuffer, "SO_SNDBUF");
         }

@@ -4,8 +4,8 @@
 // GSO_TCPV6, NEEDS_CSUM), exactly as the kernel's own TCP hands a TSO packet to a
 // driver: a TSO NIC segments it in hardware, a veth passes it on whole to its peer, and
 // anything else gets the kernel's software GSO. Checksums are the interface's. The
-// socket never receives (protocol 0), bypasses the qdisc as AF_XDP does, and never
-// blocks: a full socket buffer is reported as busy, for the caller to retry.
+// socket never receives (protocol 0) and never blocks: a full socket buffer is reported
+// as busy, for the caller to retry.
 #pragma once
 
 #include <string>

@@ -30,7 +30,9 @@ std::uint64_t sum_native(const std::uint8_t* p, std::size_t n, std::uint8_t* dst
         p += 32;
         n -= 32;
     }
-    if constexpr (kCopy) std::memcpy(dst, p, n);
+    if constexpr (kCopy) {
+        if (n > 0) std::memcpy(dst, p, n);  // dst may be null when n is 0
+    }
     std::uint64_t sum = acc[0] + acc[1] + acc[2] + acc[3];
     while (n >= 4) {
         std::uint32_t w;
