@@ -1,6 +1,10 @@
-// Google Benchmark of the Internet checksum against a straightforward 16-bit loop.
+// Google Benchmark of the Internet checksum against a straightforward 16-bit loop, and of
+// the switch's copy that sums as it copies (wire::copy_ones_sum) against memcpy alone:
+// single-core memcpy bandwidth is the physical limit of every copy on the data path
+// (issue 11 reports its figures beside it).
 #include <benchmark/benchmark.h>
 
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -45,7 +49,38 @@ void BM_IncrementalUpdate(benchmark::State& state) {
     }
 }
 
+// Copies between two buffers of 16 MiB in steps of `size`, so that the bytes come from
+// memory as a bulk flow's do, not from a cache line copied again and again.
+constexpr std::size_t kSpan = std::size_t{16} << 20;
+
+void BM_Memcpy(benchmark::State& state) {
+    const auto size = static_cast<std::size_t>(state.range(0));
+    const auto src = random_bytes(kSpan);
+    std::vector<std::uint8_t> dst(kSpan);
+    std::size_t at = 0;
+    for (auto _ : state) {
+        std::memcpy(dst.data() + at, src.data() + at, size);
+        benchmark::ClobberMemory();
+        at = at + 2 * size > kSpan ? 0 : at + size;
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
+}
+
+void BM_CopyAndSum(benchmark::State& state) {
+    const auto size = static_cast<std::size_t>(state.range(0));
+    const auto src = random_bytes(kSpan);
+    std::vector<std::uint8_t> dst(kSpan);
+    std::size_t at = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(ms::wire::copy_ones_sum(dst.data() + at, {src.data() + at, size}));
+        at = at + 2 * size > kSpan ? 0 : at + size;
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
+}
+
 BENCHMARK(BM_InternetChecksum)->Arg(20)->Arg(64)->Arg(576)->Arg(1500);
+BENCHMARK(BM_Memcpy)->Arg(1448)->Arg(65536);
+BENCHMARK(BM_CopyAndSum)->Arg(1448)->Arg(65536);
 BENCHMARK(BM_NaiveChecksum)->Arg(20)->Arg(64)->Arg(576)->Arg(1500);
 BENCHMARK(BM_IncrementalUpdate);
 
