@@ -475,25 +475,17 @@ void Stack::reply_rst(const Route& route, const Segment& seg) {
 // ---------------------------------------------------------------------------------------
 // Serialisation
 
-bool Stack::emit(const Route& route, const OutSegment& seg) {
-    if (seg.gso_size != 0 && seg.payload.size() > seg.gso_size) return emit_super(route, seg);
-    const wire::TcpRepr tcp{.src_port = route.tuple.local_port,
-                            .dst_port = route.tuple.remote_port,
-                            .seq = seg.seq.value(),
-                            .ack = seg.ack.value(),
-                            .flags = seg.flags,
-                            .window = seg.wnd,
-                            .options = seg.options};
-    const std::size_t hlen = tcp.header_len();
-    return emit_ip(route.next_hop, route.tuple.remote, wire::ipproto::tcp, hlen + seg.payload.size(), seg.ect ? wire::ecn::ect0 : std::uint8_t{0},
-                   [&](wire::MutBytes l4) {
-                       tcp.emit(l4);
-                       wire::copy_bytes(l4.data() + hlen, seg.payload.first);
-                       wire::copy_bytes(l4.data() + hlen + seg.payload.first.size(), seg.payload.second);
-                   });
-}
-
 namespace {
+
+wire::TcpRepr tcp_header(const Route& route, const OutSegment& seg) {
+    return {.src_port = route.tuple.local_port,
+            .dst_port = route.tuple.remote_port,
+            .seq = seg.seq.value(),
+            .ack = seg.ack.value(),
+            .flags = seg.flags,
+            .window = seg.wnd,
+            .options = seg.options};
+}
 
 // Copies a send buffer's two spans, from `offset` on, into `out`; returns the bytes copied.
 std::size_t copy_out(const SplitBytes& from, std::size_t offset, wire::MutBytes out) {
@@ -514,14 +506,21 @@ std::size_t copy_out(const SplitBytes& from, std::size_t offset, wire::MutBytes 
 
 }  // namespace
 
+bool Stack::emit(const Route& route, const OutSegment& seg) {
+    if (seg.gso_size != 0 && seg.payload.size() > seg.gso_size) return emit_super(route, seg);
+    const wire::TcpRepr tcp = tcp_header(route, seg);
+    const std::size_t hlen = tcp.header_len();
+    return emit_ip(route.next_hop, route.tuple.remote, wire::ipproto::tcp, hlen + seg.payload.size(), seg.ect ? wire::ecn::ect0 : std::uint8_t{0},
+                   [&](wire::MutBytes l4) {
+                       tcp.emit(l4);
+                       wire::copy_bytes(l4.data() + hlen, seg.payload.first);
+                       wire::copy_bytes(l4.data() + hlen + seg.payload.first.size(), seg.payload.second);
+                   });
+}
+
+
 bool Stack::emit_super(const Route& route, const OutSegment& seg) {
-    const wire::TcpRepr tcp{.src_port = route.tuple.local_port,
-                            .dst_port = route.tuple.remote_port,
-                            .seq = seg.seq.value(),
-                            .ack = seg.ack.value(),
-                            .flags = seg.flags,
-                            .window = seg.wnd,
-                            .options = seg.options};
+    const wire::TcpRepr tcp = tcp_header(route, seg);
     const std::size_t payload = seg.payload.size();
     const auto first_ref = link_.data_reference(seg.payload.first);
     const auto second_ref = link_.data_reference(seg.payload.second);
