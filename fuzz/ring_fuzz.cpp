@@ -69,7 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 check(n < 8);
                 std::uint32_t k = 0;
                 TxFrame f;
-                while (k < n && tx.frame(k, n, f) == TxFrameStatus::ready) {
+                while (k < n && tx.whole_frame(k, n, f) == TxFrameStatus::ready) {
                     check(f.slots >= 1 && f.slots <= kMaxChainSlots && k + f.slots <= n);
                     check(f.piece_count + 1 == f.slots && (f.slots == 1 || f.segment()));
                     check_within(region, f.head);

@@ -82,7 +82,7 @@ bool SwitchRing::load_payload_slot(std::uint32_t i, Slot& out) {
     return true;
 }
 
-TxFrameStatus SwitchTxRing::frame(std::uint32_t k, std::uint32_t pending, TxFrame& out) {
+TxFrameStatus SwitchTxRing::frame(std::uint32_t k, TxFrame& out) {
     constexpr std::uint32_t kMinFrame = 14;  // an Ethernet header
     Slot s;
     if (!load_slot(ring_advance(hwcur_, k, n_), s, kMinFrame)) return TxFrameStatus::fault;
@@ -96,6 +96,12 @@ TxFrameStatus SwitchTxRing::frame(std::uint32_t k, std::uint32_t pending, TxFram
     out.gso_size = s.gso_size;
     out.slots = 1;
     out.piece_count = 0;
+    return chained ? TxFrameStatus::chained : TxFrameStatus::ready;
+}
+
+TxFrameStatus SwitchTxRing::read_chain(std::uint32_t k, std::uint32_t pending, TxFrame& out) {
+    Slot s;
+    s.flags = kSlotMore;
     while ((s.flags & kSlotMore) != 0) {
         if (out.slots == kMaxChainSlots || out.slots == n_ - 1) {
             latch(RingFault::chain_too_long);

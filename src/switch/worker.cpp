@@ -138,11 +138,15 @@ std::uint32_t Worker::poll_port(PortRing& r, const Topology& topo, const ClaimTa
     std::uint32_t frames = 0;
     std::uint64_t bytes = 0;
     while (frames < budget && taken < ready) {
-        if (r.tx.frame(taken, ready, tx_frame_) != ring::TxFrameStatus::ready) break;  // a fault, or a chain half published
-        if (tx_frame_.segment()) {
-            if (!forward_super(r, topo, claims, bytes)) break;  // the NIC is busy: it waits in the ring
-        } else {
+        const ring::TxFrameStatus st = r.tx.frame(taken, tx_frame_);
+        if (st == ring::TxFrameStatus::ready && !tx_frame_.segment()) {
             forward_frame(r, topo, claims, bytes);
+        } else if (st == ring::TxFrameStatus::fault) {
+            break;
+        } else if ((st == ring::TxFrameStatus::chained &&
+                    r.tx.read_chain(taken, ready, tx_frame_) != ring::TxFrameStatus::ready) ||
+                   !forward_super(r, topo, claims, bytes)) {
+            break;  // a fault, a chain half published, or the NIC is busy: it waits in the ring
         }
         taken += tx_frame_.slots;
         ++frames;

@@ -21,7 +21,7 @@ constexpr std::uint32_t kSlots = 8;
 // The bytes of the single-slot frame `k` slots past the switch's cursor; empty on a fault.
 wire::Bytes head_of(SwitchTxRing& ring, std::uint32_t k) {
     TxFrame f;
-    return ring.frame(k, k + 1, f) == TxFrameStatus::ready ? f.head : wire::Bytes{};
+    return ring.whole_frame(k, k + 1, f) == TxFrameStatus::ready ? f.head : wire::Bytes{};
 }
 
 TEST(Layout, RejectsGeometryOutOfRange) {
@@ -280,10 +280,10 @@ TEST_F(HostileRing, ASlotChainIsReadWholeOnceComplete) {
     publish_tx(2);
     TxFrame f;
     ASSERT_EQ(sw_tx_.sync(), 2u);
-    EXPECT_EQ(sw_tx_.frame(0, 2, f), TxFrameStatus::incomplete);
+    EXPECT_EQ(sw_tx_.whole_frame(0, 2, f), TxFrameStatus::incomplete);
     publish_tx(3);
     ASSERT_EQ(sw_tx_.sync(), 3u);
-    ASSERT_EQ(sw_tx_.frame(0, 3, f), TxFrameStatus::ready);
+    ASSERT_EQ(sw_tx_.whole_frame(0, 3, f), TxFrameStatus::ready);
     EXPECT_TRUE(f.segment());
     EXPECT_EQ(f.slots, 3u);
     EXPECT_EQ(f.gso_size, 1448);
@@ -323,7 +323,7 @@ TEST(HostileChain, EveryBadChainIsCaughtBeforeItIsRead) {
         region.control(tx_ring(0)).cur = region.control(tx_ring(0)).head = 2;
         ASSERT_EQ(sw.sync(), 2u) << c.what;
         TxFrame f;
-        EXPECT_EQ(sw.frame(0, 2, f), TxFrameStatus::fault) << c.what;
+        EXPECT_EQ(sw.whole_frame(0, 2, f), TxFrameStatus::fault) << c.what;
         EXPECT_EQ(sw.fault(), c.fault) << c.what;
         EXPECT_EQ(sw.sync(), 0u) << c.what << ": a failed ring stays stopped";
     }
@@ -356,7 +356,7 @@ TEST(HostileChain, PayloadReferencesStayInsideTheDataArea) {
         region.control(tx_ring(0)).cur = region.control(tx_ring(0)).head = 2;
         ASSERT_EQ(sw.sync(), 2u) << c.what;
         TxFrame f;
-        const TxFrameStatus st = sw.frame(0, 2, f);
+        const TxFrameStatus st = sw.whole_frame(0, 2, f);
         EXPECT_EQ(sw.fault(), c.fault) << c.what;
         if (c.fault != RingFault::none) continue;
         ASSERT_EQ(st, TxFrameStatus::ready) << c.what;
@@ -379,7 +379,7 @@ TEST(HostileChain, AChainLongerThanTheLimitOrTheRingFails) {
         region.control(tx_ring(0)).cur = region.control(tx_ring(0)).head = ring_slots - 1;
         const std::uint32_t pending = sw.sync();
         TxFrame f;
-        EXPECT_EQ(sw.frame(0, pending, f), TxFrameStatus::fault) << ring_slots;
+        EXPECT_EQ(sw.whole_frame(0, pending, f), TxFrameStatus::fault) << ring_slots;
         EXPECT_EQ(sw.fault(), RingFault::chain_too_long) << ring_slots;
     }
 }
