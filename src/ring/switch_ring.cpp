@@ -49,6 +49,10 @@ bool SwitchRing::read_head(std::uint32_t& head) {
 bool SwitchRing::load_slot(std::uint32_t i, Slot& out, std::uint32_t min_len, std::uint32_t max_len) {
     // One copy of the slot, so the application cannot change it between check and use.
     std::memcpy(&out, &slots_[i], sizeof out);
+    return buffer_slot_ok(out, min_len, max_len);
+}
+
+bool SwitchRing::buffer_slot_ok(const Slot& out, std::uint32_t min_len, std::uint32_t max_len) {
     if (out.len > max_len || out.len < min_len) {
         latch(RingFault::slot_too_long);
         return false;
@@ -70,7 +74,7 @@ std::uint32_t SwitchTxRing::sync() {
 bool SwitchRing::load_payload_slot(std::uint32_t i, Slot& out) {
     std::memcpy(&out, &slots_[i], sizeof out);
     const std::uint64_t off = out.offset;
-    if (off < data_begin_ || off >= data_end_) return load_slot(i, out, 1, kBufferSize);
+    if (off < data_begin_ || off >= data_end_) return buffer_slot_ok(out, 1, kBufferSize);  // the same copy
     if (out.len == 0) {
         latch(RingFault::slot_too_long);
         return false;

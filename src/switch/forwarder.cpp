@@ -5,6 +5,10 @@
 namespace ms::sw {
 namespace {
 constexpr std::size_t kArenaSize = std::size_t{kMaxBatch} * ring::kBufferSize;
+// A super-segment staged into an empty forwarder always fits: its header copy, then one
+// frame-sized room for each of its segments.
+static_assert(wire::kMaxSegmentsPerSuper <= kMaxBatch);
+static_assert(ring::kBufferSize + std::size_t{wire::kMaxSegmentsPerSuper} * ring::kBufferSize <= kArenaSize);
 }  // namespace
 
 Forwarder::Forwarder(std::uint32_t self, std::size_t destination_count, std::vector<FrameQueue*> outboxes,
@@ -48,8 +52,10 @@ void Forwarder::stage(wire::Bytes frame, std::uint32_t dest) {
 }
 
 void Forwarder::stage_super(const wire::SuperSegment& s, std::uint32_t dest, PortRing* tap) {
+    // No flush here: the super-segment's header copy lies in the arena, which a flush would
+    // hand out again while the segmenter still reads it. The caller flushed before copying
+    // the header in, and the bounds below make every super-segment fit after that.
     const std::size_t room = (s.max_frame_len() + 63) & ~std::size_t{63};
-    if (count_ + s.segment_count() > kMaxBatch || arena_used_ + s.segment_count() * room > kArenaSize) flush();
     wire::Segmenter cut(s);
     while (!cut.done()) {
         std::uint8_t* at = arena_.get() + arena_used_;

@@ -50,7 +50,8 @@ public:
     void stage(wire::Bytes frame, std::uint32_t dest);
     // Cuts a validated super-segment into frames in switch memory (checksums computed
     // while copying) and chains them to `dest`; `tap`: also show them to its capture.
-    // Call with nothing staged since the last flush(), so that they fit.
+    // Call right after flush(), with only the super-segment's header copied in since, so
+    // that they fit (static_asserts in forwarder.cpp).
     void stage_super(const wire::SuperSegment& s, std::uint32_t dest, PortRing* tap);
     // Takes one frame that another worker handed over in an inbox cell. Every field of
     // the cell is checked: a destination id out of range, or one whose generation has
