@@ -2,9 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
+#include <vector>
 #include <stdexcept>
 
 #include "http/session.hpp"
@@ -14,39 +16,85 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::shared_ptr<const FileCache::Snapshot> load(const std::string& root) {
+std::shared_ptr<std::uint8_t[]> from_heap(std::size_t bytes) {
+    return std::shared_ptr<std::uint8_t[]>(new std::uint8_t[std::max<std::size_t>(bytes, 1)]);
+}
+
+// A file found under the root, before its bytes are read.
+struct Found {
+    fs::path path;
+    std::string url;
+    std::size_t size;
+    std::int64_t mtime;
+};
+
+std::vector<Found> list_files(const std::string& root) {
     std::error_code ec;
     if (!fs::is_directory(root, ec)) throw std::runtime_error("--root " + root + " is not a readable directory");
-    auto snap = std::make_shared<FileCache::Snapshot>();
+    std::vector<Found> found;
     for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
          it.increment(ec)) {
-        if (!it->is_regular_file(ec)) continue;
-        std::ifstream in(it->path(), std::ios::binary);
-        if (!in) continue;  // unreadable: not served
-        std::ostringstream body;
-        body << in.rdbuf();
-        const std::string url = "/" + fs::relative(it->path(), root, ec).generic_string();
-        struct stat st {};
-        ::stat(it->path().c_str(), &st);  // (std::chrono::clock_cast is missing from g++ 12)
-        File f{body.str(), std::string(content_type_for(url)), http_date(st.st_mtime)};
-        snap->bytes += f.content.size();
-        snap->files.emplace(url, std::move(f));
+        struct stat st {};  // (std::chrono::clock_cast is missing from g++ 12)
+        if (!it->is_regular_file(ec) || ::stat(it->path().c_str(), &st) != 0) continue;
+        found.push_back({it->path(), "/" + fs::relative(it->path(), root, ec).generic_string(),
+                         static_cast<std::size_t>(st.st_size), st.st_mtime});
     }
     if (ec) throw std::runtime_error("reading " + root + ": " + ec.message());
+    return found;
+}
+
+// Reads every file into one block, each at most the size it had when listed (a file
+// that grows meanwhile is served as it was); an unreadable file is not served.
+std::shared_ptr<const FileCache::Snapshot> load(const std::string& root, const FileCache::Allocator& allocate) {
+    const std::vector<Found> found = list_files(root);
+    std::size_t total = 0;
+    for (const Found& f : found) total += f.size;
+    auto snap = std::make_shared<FileCache::Snapshot>();
+    snap->block = allocate(total);
+    std::uint8_t* at = snap->block.get();
+    for (const Found& f : found) {
+        std::ifstream in(f.path, std::ios::binary);
+        if (!in) continue;
+        in.read(reinterpret_cast<char*>(at), static_cast<std::streamsize>(f.size));
+        const auto got = static_cast<std::size_t>(in.gcount());
+        snap->files.emplace(f.url, File{{reinterpret_cast<const char*>(at), got}, std::string(content_type_for(f.url)),
+                                        http_date(f.mtime)});
+        snap->bytes += got;
+        at += got;
+    }
+    return snap;
+}
+
+// The same files in a block from `allocate`.
+std::shared_ptr<const FileCache::Snapshot> copy_into(const FileCache::Snapshot& old, const FileCache::Allocator& allocate) {
+    auto snap = std::make_shared<FileCache::Snapshot>();
+    snap->block = allocate(old.bytes);
+    std::uint8_t* at = snap->block.get();
+    for (const auto& [url, f] : old.files) {
+        std::memcpy(at, f.content.data(), f.content.size());
+        snap->files.emplace(url, File{{reinterpret_cast<const char*>(at), f.content.size()}, f.content_type, f.last_modified});
+        at += f.content.size();
+    }
+    snap->bytes = old.bytes;
     return snap;
 }
 
 }  // namespace
 
-FileCache::FileCache(std::string root) : root_(std::move(root)), current_(load(root_)) {}
+FileCache::FileCache(std::string root) : root_(std::move(root)), allocate_(from_heap), current_(load(root_, allocate_)) {}
 
 std::string FileCache::reload() {
     try {
-        current_ = load(root_);
+        current_ = load(root_, allocate_);
         return {};
     } catch (const std::exception& e) {
         return e.what();
     }
+}
+
+void FileCache::store_in(Allocator allocate) {
+    allocate_ = allocate ? std::move(allocate) : Allocator(from_heap);
+    current_ = copy_into(*current_, allocate_);
 }
 
 std::string_view content_type_for(std::string_view path) {

@@ -31,6 +31,11 @@ struct ServerConfig {
 
 struct ServerStats {
     std::uint64_t connections = 0, requests = 0, timed_out = 0, reloads = 0;
+    // UTCP: super-segments sent, and those whose payload went by reference (send buffers
+    // or the file cache in the port's data area); whether the file cache lies there.
+    std::uint64_t super_segments = 0, super_segments_by_reference = 0;
+    bool files_in_port_memory = false;
+    std::uint64_t body_bytes_by_reference = 0;  // UTCP: file bytes queued with no copy (send_reference)
 };
 
 class Server {

@@ -238,6 +238,12 @@ std::string_view Session::pending() const {
     return c.body.substr(sent_in_front_ - c.head.size());
 }
 
+const std::shared_ptr<const FileCache::Snapshot>* Session::pending_pin() const {
+    if (out_.empty()) return nullptr;
+    const Chunk& c = out_.front();
+    return c.pin && sent_in_front_ >= c.head.size() ? &c.pin : nullptr;
+}
+
 void Session::consumed(std::size_t n) {
     sent_in_front_ += n;
     while (!out_.empty() && sent_in_front_ >= out_.front().head.size() + out_.front().body.size()) {

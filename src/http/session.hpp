@@ -47,6 +47,9 @@ public:
 
     // Bytes to send next: the front chunk's unsent part (head first, then body).
     [[nodiscard]] std::string_view pending() const;
+    // The snapshot that holds the pending() bytes when they lie in the file cache (the
+    // transport may then send them by reference, pinning it); null otherwise.
+    [[nodiscard]] const std::shared_ptr<const FileCache::Snapshot>* pending_pin() const;
     void consumed(std::size_t n);
     // The transport made progress sending: the connection is not idle.
     void touch(std::uint64_t now_ms) { last_activity_ms_ = now_ms; }

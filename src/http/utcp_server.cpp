@@ -1,6 +1,9 @@
 // ms-httpd on UTCP: each connection's Session lives in Connection::context; bytes go
 // from the receive buffer into the session in place (peek/consume), and responses into
-// the send buffer as far as it has room, the rest when UTCP says it is writable.
+// the send buffer as far as it has room, the rest when UTCP says it is writable. The
+// file cache lives in the port's data area while the server runs, and file bodies are
+// sent by reference to it: no copy in user space, and the switch reads them in place.
+#include <algorithm>
 #include <iostream>
 #include <unordered_set>
 
@@ -15,7 +18,20 @@ using utcp::Connection;
 class UtcpServer final : public Server, private utcp::Handler {
 public:
     UtcpServer(std::unique_ptr<utcp::EventLoop> loop, FileCache& files, const ServerConfig& config)
-        : loop_(std::move(loop)), files_(files), config_(config) {}
+        : loop_(std::move(loop)), files_(files), config_(config) {
+        utcp::BufferPool& pool = loop_->stack().buffers();
+        files_.store_in([&pool](std::size_t bytes) { return pool.take_block(bytes); });
+    }
+    ~UtcpServer() override {
+        // Sessions and the cache pin blocks of the port's memory, which goes with loop_.
+        for (Connection* c : open_) {
+            delete static_cast<Session*>(c->context);
+            c->context = nullptr;
+        }
+        files_.store_in(nullptr);
+    }
+    UtcpServer(const UtcpServer&) = delete;
+    UtcpServer& operator=(const UtcpServer&) = delete;
 
     bool listen(std::string& error) {
         utcp::ConnOptions options = loop_->stack().config().defaults;  // --cc, --fast-open
@@ -43,6 +59,10 @@ public:
             }
             reload_if_asked(files_);
         }
+        const utcp::StackStats& st = loop_->stack().stats();
+        stats_.super_segments = st.super_segments_out;
+        stats_.super_segments_by_reference = st.super_segments_by_reference;
+        stats_.files_in_port_memory = loop_->stack().buffer_pool().in_shared_area(files_.snapshot()->block.get());
         return loop_->daemon_gone() ? "multistackd went away" : "";
     }
 
@@ -83,8 +103,11 @@ private:
         Session& s = session(c);
         while (s.has_output()) {
             const std::string_view p = s.pending();
-            const std::size_t n = c.send({reinterpret_cast<const std::uint8_t*>(p.data()), p.size()});
+            const wire::Bytes bytes{reinterpret_cast<const std::uint8_t*>(p.data()), p.size()};
+            const auto* pin = s.pending_pin();
+            const std::size_t n = pin ? c.send_reference(bytes, *pin) : c.send(bytes);
             if (n == 0) break;
+            if (pin) stats_.body_bytes_by_reference += n;
             s.consumed(n);
         }
         if (s.done()) c.close();
@@ -116,6 +139,8 @@ std::unique_ptr<Server> make_utcp_server(const ServerConfig& config, FileCache& 
     options.defaults.congestion = config.congestion;
     options.defaults.fast_open = config.fast_open;
     options.congestion_algorithms = config.congestion_algorithms;
+    // Room for the send buffers and the whole file cache, up to the largest data area.
+    options.data_area_bytes = std::min(options.data_area_bytes + files.snapshot()->bytes, ring::kMaxDataBytes);
     auto loop = utcp::EventLoop::open(config.socket, options);
     if (!loop) {
         error = "multistackd at " + config.socket + ": " + loop.failure().message();

@@ -74,6 +74,10 @@ void BufferPool::give(std::uint8_t* data, std::size_t bytes) {
     kept.push_back(data);
 }
 
+std::shared_ptr<std::uint8_t[]> BufferPool::take_block(std::size_t bytes) {
+    return {take(bytes, true), [this, bytes](std::uint8_t* data) { give(data, bytes); }};
+}
+
 std::size_t BufferPool::kept() const {
     std::size_t n = 0;
     for (const FreeList& l : free_) n += l.arrays.size();
@@ -116,8 +120,97 @@ SplitBytes ByteRing::view_at(std::uint64_t pos, std::size_t len) const {
 
 std::size_t SendBuffer::append(wire::Bytes data) {
     const std::size_t n = std::min(data.size(), room());
-    write_at(tail_, data.first(n));
-    tail_ += n;
+    if (n == 0) return 0;
+    write_at(ring_tail_, data.first(n));
+    ring_tail_ += n;
+    size_ += n;
+    if (!extents_.empty()) {
+        if (extents_.back().ref) extents_.push_back({n, nullptr, nullptr});
+        else extents_.back().len += n;
+    }
+    return n;
+}
+
+std::size_t SendBuffer::append_reference(wire::Bytes data, std::shared_ptr<const void> pin) {
+    const std::size_t n = std::min(data.size(), room());
+    if (n == 0) return 0;
+    if (extents_.empty() && size_ > 0) extents_.push_back({size_, nullptr, nullptr});  // the copied bytes so far
+    extents_.push_back({n, data.data(), std::move(pin)});
+    size_ += n;
+    return n;
+}
+
+SplitBytes SendBuffer::view(std::size_t offset, std::size_t len) const {
+    len = std::min(len, size_ > offset ? size_ - offset : 0);
+    if (extents_.empty()) return view_at(ring_head_ + offset, len);
+    return view_extents(offset, len);
+}
+
+SplitBytes SendBuffer::view_extents(std::size_t offset, std::size_t len) const {
+    std::array<wire::Bytes, 2> spans;
+    std::size_t used = 0;
+    const auto add = [&](wire::Bytes b) {
+        if (b.empty()) return true;
+        if (used > 0 && spans[used - 1].data() + spans[used - 1].size() == b.data()) {
+            spans[used - 1] = {spans[used - 1].data(), spans[used - 1].size() + b.size()};
+            return true;
+        }
+        if (used == spans.size()) return false;
+        spans[used++] = b;
+        return true;
+    };
+    std::uint64_t ring_pos = ring_head_;  // of the first copied byte not yet passed
+    std::size_t skip = offset;
+    std::size_t want = len;
+    for (std::size_t i = 0; i < extents_.size() && want > 0; ++i) {
+        const Extent& e = extents_[i];
+        const std::size_t done = i == 0 ? front_done_ : 0;
+        const std::size_t held = e.len - done;
+        if (skip >= held) {
+            skip -= held;
+            if (!e.ref) ring_pos += held;
+            continue;
+        }
+        const std::size_t n = std::min(held - skip, want);
+        const SplitBytes piece = e.ref ? SplitBytes{{e.ref + done + skip, n}, {}} : view_at(ring_pos + skip, n);
+        if (!add(piece.first)) break;
+        if (!add(piece.second)) {
+            want -= piece.first.size();
+            break;
+        }
+        want -= n;
+        skip = 0;
+        if (!e.ref) ring_pos += held;
+    }
+    return {spans[0], spans[1]};
+}
+
+void SendBuffer::consume(std::size_t len) {
+    len = std::min(len, size_);
+    size_ -= len;
+    if (extents_.empty()) {
+        ring_head_ += len;
+    } else {
+        while (len > 0) {
+            const Extent& f = extents_.front();
+            const std::size_t n = std::min(len, f.len - front_done_);
+            if (!f.ref) ring_head_ += n;
+            front_done_ += n;
+            len -= n;
+            if (front_done_ == f.len) {
+                extents_.pop_front();  // drops its pin
+                front_done_ = 0;
+            }
+        }
+    }
+    if (ring_head_ == ring_tail_) release();
+}
+
+std::size_t SendBuffer::referenced() const {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < extents_.size(); ++i) {
+        if (extents_[i].ref) n += extents_[i].len - (i == 0 ? front_done_ : 0);
+    }
     return n;
 }
 

@@ -3,7 +3,8 @@
 // gives it back when it drains, so an idle connection costs its TCB alone (as an idle
 // socket in Linux holds no skbs), and the pool keeps drained arrays for reuse (no
 // allocation per burst). SendBuffer holds bytes from SND.UNA onwards: written by the
-// application at the tail, read by the sender at any offset, and dropped from the head
+// application at the tail (copied into its ring, or by reference to immutable memory
+// the application pins), read by the sender at any offset, and dropped from the head
 // as they are acknowledged. RecvBuffer holds bytes from RCV.NXT onwards, and also the
 // out-of-order segments that arrive inside the receive window, placed at their final
 // offset; a bounded list of ranges (kMaxRanges) says which bytes beyond the in-order
@@ -12,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <span>
 #include <utility>
@@ -47,6 +49,11 @@ public:
     // An array of `bytes` (uninitialised); `shared`: from the shared area if it has room.
     [[nodiscard]] std::uint8_t* take(std::size_t bytes, bool shared);
     void give(std::uint8_t* data, std::size_t bytes);
+    // A block of `bytes` for the application's immutable data (a file cache), from the
+    // shared area while it has room, so that Connection::send_reference() bytes leave by
+    // reference; it comes back to the pool when its last owner drops it, so the pool
+    // must outlive every owner.
+    [[nodiscard]] std::shared_ptr<std::uint8_t[]> take_block(std::size_t bytes);
     [[nodiscard]] std::size_t kept() const;
     [[nodiscard]] bool in_shared_area(const std::uint8_t* p) const {
         return !area_.empty() && p >= area_.data() && p < area_.data() + area_.size();
@@ -96,21 +103,40 @@ private:
 class SendBuffer : public ByteRing {
 public:
     // Its bytes may leave by reference: the pool's shared area, where there is one.
+    // `capacity` bounds every byte held, copied or referenced.
     SendBuffer(std::size_t capacity, BufferPool* pool = nullptr) : ByteRing(capacity, pool, true) {}
-    // Appends as much of `data` as fits; returns how much.
+    // Appends as much of `data` as fits, copied; returns how much.
     std::size_t append(wire::Bytes data);
-    // `len` bytes starting `offset` bytes after the head (SND.UNA).
-    [[nodiscard]] SplitBytes view(std::size_t offset, std::size_t len) const { return view_at(head_ + offset, len); }
-    void consume(std::size_t len) {
-        head_ += len;
-        if (size() == 0) release();
-    }
-    [[nodiscard]] std::size_t size() const { return tail_ - head_; }
-    [[nodiscard]] std::size_t room() const { return capacity() - size(); }
+    // Appends as much of `data` as fits, by reference: those bytes must not change while
+    // `pin` lives, and the buffer holds `pin` until they are acknowledged.
+    std::size_t append_reference(wire::Bytes data, std::shared_ptr<const void> pin);
+    // Up to `len` bytes starting `offset` bytes after the head (SND.UNA), in at most two
+    // contiguous spans: fewer bytes than `len` where more spans would be needed (copied
+    // bytes beside referenced ones).
+    [[nodiscard]] SplitBytes view(std::size_t offset, std::size_t len) const;
+    void consume(std::size_t len);
+    [[nodiscard]] std::size_t size() const { return size_; }
+    [[nodiscard]] std::size_t room() const { return capacity() - size_; }
+    // Bytes now held by reference (for tests and counters).
+    [[nodiscard]] std::size_t referenced() const;
 
 private:
-    std::uint64_t head_ = 0;
-    std::uint64_t tail_ = 0;
+    // A run of bytes in stream order: copied (ref null: the next bytes of the ring) or
+    // referenced.
+    struct Extent {
+        std::size_t len;
+        const std::uint8_t* ref;
+        std::shared_ptr<const void> pin;
+    };
+    [[nodiscard]] SplitBytes view_extents(std::size_t offset, std::size_t len) const;
+
+    std::uint64_t ring_head_ = 0;  // copied bytes: [ring_head_, ring_tail_) of the ring
+    std::uint64_t ring_tail_ = 0;
+    std::size_t size_ = 0;
+    // Empty while every byte held is a copied one (the common case costs nothing more);
+    // otherwise covers every byte held, the front one from front_done_ on.
+    std::deque<Extent> extents_;
+    std::size_t front_done_ = 0;
 };
 
 class RecvBuffer : public ByteRing {

@@ -492,6 +492,13 @@ std::size_t Connection::send(wire::Bytes data) {
     return n;
 }
 
+std::size_t Connection::send_reference(wire::Bytes data, std::shared_ptr<const void> pin) {
+    if (!can_send()) return 0;
+    const std::size_t n = sender_.buffer().append_reference(data, std::move(pin));
+    if (n > 0) wake();
+    return n;
+}
+
 std::size_t Connection::recv(wire::MutBytes out) {
     const std::size_t n = receiver_.buffer().read(out);
     if (n > 0) app_read();
@@ -705,8 +712,8 @@ bool Connection::emit_syn(std::uint64_t now_ms, SegmentSink& sink) {
     // RFC 7413 §4.1.1: the cookie, or an empty option asking for one.
     if (fast_open_cookie_) o.options.fast_open = *fast_open_cookie_;
     o.wnd = receiver_.syn_window(state_ == State::syn_received);
-    const std::uint32_t len = syn_data_len(o.options);
-    o.payload = sender_.buffer().view(0, len);
+    o.payload = sender_.buffer().view(0, syn_data_len(o.options));
+    const auto len = static_cast<std::uint32_t>(o.payload.size());
     if (!sink.emit(route_, o)) return false;
     if (len > 0) fast_open_ = FastOpen::data_sent;
     stats_.bytes_out += len;
@@ -747,10 +754,15 @@ bool Connection::emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t n
     // RFC 5681 §4.1: after an idle period, restart from the initial window.
     if (flight() == 0 && now_ms - sender_.last_send_ms() > rtt_.rto()) cc_->on_idle_restart(ack_context(now_ms).sample(0));
     const std::size_t offset = sender_.data_offset(snd().nxt);
+    const SplitBytes payload = sender_.buffer().view(offset, len);
+    if (payload.size() < len) {  // copied bytes beside referenced ones: the rest goes next
+        len = static_cast<std::uint32_t>(payload.size());
+        with_fin = false;
+    }
     const bool last = offset + len == sender_.buffer().size();
     const Seq32 seq = snd().nxt;
     OutSegment o = header(seq, static_cast<std::uint8_t>((with_fin ? fin : 0) | (last && len ? psh : 0)));
-    o.payload = sender_.buffer().view(offset, len);
+    o.payload = payload;
     const std::uint32_t segment_len = payload_room();
     if (len > segment_len) o.gso_size = static_cast<std::uint16_t>(segment_len);
     // RFC 3168 §6.1.4-5: new data is ECN-capable (never pure ACKs or retransmissions);
@@ -777,10 +789,11 @@ bool Connection::emit_resend(const Resend& r, std::uint64_t now_ms, SegmentSink&
     const SendBuffer& buf = sender_.buffer();
     const std::size_t offset = sender_.data_offset(r.seq);
     const std::size_t available = offset <= buf.size() ? buf.size() - offset : 0;
-    const auto len = static_cast<std::uint32_t>(std::min<std::size_t>({payload_room(), available, r.max_len}));
+    const SplitBytes payload = buf.view(offset, std::min<std::size_t>({payload_room(), available, r.max_len}));
+    const auto len = static_cast<std::uint32_t>(payload.size());
     const bool with_fin = sender_.fin_seq() && offset + len == buf.size() && r.max_len > len;
     OutSegment o = header(r.seq, with_fin ? fin : 0);
-    o.payload = buf.view(offset, len);
+    o.payload = payload;
     if (!sink.emit(route_, o)) return false;
     // Recorded even if empty, so that recovery never offers the same resend forever.
     if (len == 0 && !with_fin) recovery_->on_sent(r.seq, r.max_len, now_ms);

@@ -76,7 +76,25 @@ body=$(in_client curl -s "http://$SERVER_IP/")
 [[ $body == "<h1>reloaded</h1>" ]] || fail "SIGHUP did not reload: $body"
 ok "SIGHUP reloads the files"
 
+# File bodies leave by reference to the cache in the port's data area (issue 11 §3),
+# also after the reload put the files in a new block there.
+want=$(sha256sum <"$www/1024k.bin" | cut -d' ' -f1)
+for i in 1 2 3; do
+  got=$(in_client curl -s "http://$SERVER_IP/1024k.bin" | sha256sum | cut -d' ' -f1)
+  [[ $got == "$want" ]] || fail "1024k.bin after the reload: sha256 $got, want $want"
+done
+ok "1 MB file byte-exact after the reload"
+
 kill -TERM "$UTCP_PID"
 wait "$UTCP_PID" || fail "ms-httpd did not exit cleanly"
-ok "ms-httpd over UTCP: $(tail -1 "$TMP/utcp.log")"
+summary=$(tail -1 "$TMP/utcp.log")
+"$PY" - "$summary" <<'EOF' || fail "file bodies did not leave by reference: $summary"
+import json, sys
+s = json.loads(sys.argv[1])
+assert s["files_in_port_memory"] is True, "the file cache is not in the port's data area"
+assert s["body_bytes_by_reference"] >= 3 << 20, s  # three 1 MB bodies at least, never copied
+assert s["super_segments"] >= 3 * 1024 // 64, s
+assert s["super_segments_by_reference"] >= 0.9 * s["super_segments"], s
+EOF
+ok "ms-httpd over UTCP: file cache in the port's data area, bodies sent by reference: $summary"
 echo "PASS"

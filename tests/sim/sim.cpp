@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <memory>
+#include <vector>
 
 namespace ms::utcp::sim {
 namespace {
@@ -71,7 +73,9 @@ namespace {
 
 class Sender final : public Handler {
 public:
-    explicit Sender(std::uint64_t bytes) : bytes_(bytes) { crypto_hash_sha256_init(&hash); }
+    Sender(std::uint64_t bytes, bool by_reference) : bytes_(bytes), by_reference_(by_reference) {
+        crypto_hash_sha256_init(&hash);
+    }
     void on_connected(Connection& c) override { pump(c); }
     void on_writable(Connection& c) override { pump(c); }
     void on_error(Connection&, ConnError e) override { error = to_string(e); }
@@ -84,21 +88,31 @@ public:
     bool closed = false;
     ConnStats stats;
     std::string error;
+    std::vector<std::weak_ptr<const void>> pins;  // every block sent by reference
 
 private:
     void pump(Connection& c) {
-        std::uint8_t chunk[8192];
+        constexpr std::size_t kChunk = 8192;
         while (sent_ < bytes_ && c.send_room() > 0) {
-            const std::size_t n = std::min<std::uint64_t>({sizeof chunk, bytes_ - sent_, c.send_room()});
-            for (std::size_t k = 0; k < n; ++k) chunk[k] = stream_byte(sent_ + k);
-            const std::size_t taken = c.send({chunk, n});
-            crypto_hash_sha256_update(&hash, chunk, taken);
+            const std::size_t n = std::min<std::uint64_t>({kChunk, bytes_ - sent_, c.send_room()});
+            auto chunk = std::make_shared<std::vector<std::uint8_t>>(n);
+            for (std::size_t k = 0; k < n; ++k) (*chunk)[k] = stream_byte(sent_ + k);
+            std::size_t taken;
+            if (by_reference_ && ++chunks_ % 2 == 0) {
+                taken = c.send_reference(*chunk, chunk);
+                pins.push_back(chunk);
+            } else {
+                taken = c.send(*chunk);
+            }
+            crypto_hash_sha256_update(&hash, chunk->data(), taken);
             sent_ += taken;
         }
         if (sent_ == bytes_) c.close();
     }
     std::uint64_t bytes_;
+    bool by_reference_;
     std::uint64_t sent_ = 0;
+    std::uint64_t chunks_ = 0;
 };
 
 class Receiver final : public Handler {
@@ -140,9 +154,9 @@ bool same_digest(crypto_hash_sha256_state a, crypto_hash_sha256_state b) {
 
 }  // namespace
 
-TransferResult transfer(Simulation& sim, std::uint64_t bytes, std::uint64_t limit_ms) {
+TransferResult transfer(Simulation& sim, std::uint64_t bytes, std::uint64_t limit_ms, bool by_reference) {
     if (sodium_init() < 0) return {.error = "libsodium"};
-    Sender sender(bytes);
+    Sender sender(bytes, by_reference);
     Receiver receiver;
     sim.b().listen(80, &receiver);
     const std::uint64_t start = sim.now();
@@ -157,6 +171,7 @@ TransferResult transfer(Simulation& sim, std::uint64_t bytes, std::uint64_t limi
     r.sender = sender.stats;
     r.receiver = receiver.stats;
     r.error = sender.error.empty() ? receiver.error : sender.error;
+    for (const auto& pin : sender.pins) r.pins_alive += pin.expired() ? 0 : 1;
     return r;
 }
 

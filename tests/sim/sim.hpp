@@ -64,9 +64,11 @@ struct TransferResult {
     ConnStats sender;              // the client's connection, as it closed
     ConnStats receiver;
     std::string error;
+    std::uint64_t pins_alive = 0;  // blocks sent by reference that the sender still holds at the end
 };
 
-// Sends `bytes` from A to B and waits up to `limit_ms` of virtual time.
-TransferResult transfer(Simulation& sim, std::uint64_t bytes, std::uint64_t limit_ms);
+// Sends `bytes` from A to B and waits up to `limit_ms` of virtual time. `by_reference`:
+// every other chunk goes by Connection::send_reference from a block the sender pins.
+TransferResult transfer(Simulation& sim, std::uint64_t bytes, std::uint64_t limit_ms, bool by_reference = false);
 
 }  // namespace ms::utcp::sim

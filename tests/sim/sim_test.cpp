@@ -161,6 +161,24 @@ TEST_P(SuperSegments, TransferIsExactAndRecoveryWorksPerSegment) {
 
 INSTANTIATE_TEST_SUITE_P(Loss, SuperSegments, ::testing::Values(0.0, 0.01, 0.05));
 
+// Bytes queued by reference (a file cache's) interleave with copied ones: the stream
+// arrives exact, retransmissions read the referenced bytes again, and every pinned
+// block is let go once its bytes are acknowledged.
+class ByReference : public ::testing::TestWithParam<double> {};
+
+TEST_P(ByReference, TransferIsExactAndEveryPinIsReleased) {
+    const double loss = GetParam();
+    Simulation sim(faults(loss, 21), faults(loss, 22), {}, true);
+    const TransferResult r = transfer(sim, 4 * MB, 36'000'000, true);
+    expect_exact(r, 4 * MB);
+    EXPECT_EQ(r.pins_alive, 0u) << "a connection kept a block pinned after its bytes were acknowledged";
+    if (loss > 0) {
+        EXPECT_GT(r.sender.retransmits, 0u);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Loss, ByReference, ::testing::Values(0.0, 0.05));
+
 // --- reordering, duplication, delay, corruption -------------------------------------------
 
 TEST(Reordering, AdjacentSwapsCauseNoSpuriousRetransmission) {

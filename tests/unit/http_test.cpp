@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <vector>
 
 #include "http/session.hpp"
 
@@ -153,6 +155,46 @@ TEST_F(HttpSession, ReloadServesNewFilesAndQueuedResponsesKeepTheOld) {
     EXPECT_TRUE(drain(s).ends_with("<h1>hello</h1>\n")) << "the queued body stays valid";
     s.feed("GET /index.html HTTP/1.1\r\nHost: a\r\n\r\n", 1000);
     EXPECT_TRUE(drain(s).ends_with("<h1>new</h1>\n"));
+}
+
+// The UTCP transport sends file bodies by reference: pending_pin() names the snapshot
+// exactly while the pending bytes are a cached body, never for headers or error pages.
+TEST_F(HttpSession, OnlyCachedBodiesArePinnedForSendingByReference) {
+    Session s(*files_, {}, 1000);
+    s.feed("GET /sub/data.bin HTTP/1.1\r\nHost: a\r\n\r\nGET /missing HTTP/1.1\r\nHost: a\r\n\r\n", 1000);
+    EXPECT_EQ(s.pending_pin(), nullptr) << "the header block is the session's own";
+    s.consumed(s.pending().size());
+    ASSERT_NE(s.pending_pin(), nullptr);
+    EXPECT_EQ(s.pending().size(), 4096u);
+    EXPECT_EQ(s.pending().data(), files_->snapshot()->files.at("/sub/data.bin").content.data());
+    s.consumed(4096);
+    EXPECT_EQ(s.pending_pin(), nullptr) << "a 404 page is copied, not pinned";
+}
+
+// store_in() moves the contents into another allocator's memory; what is served stays
+// the same, sessions that hold the old snapshot keep it, and reloads use the allocator.
+TEST_F(HttpSession, StoreInMovesTheContentsAndReloadsFollow) {
+    std::vector<std::size_t> asked;
+    auto old = files_->snapshot();
+    files_->store_in([&](std::size_t bytes) {
+        asked.push_back(bytes);
+        return std::shared_ptr<std::uint8_t[]>(new std::uint8_t[bytes + 1]);
+    });
+    ASSERT_EQ(asked.size(), 1u);
+    EXPECT_EQ(asked[0], 4096u + 15u);
+    const auto now = files_->snapshot();
+    EXPECT_NE(now->block.get(), old->block.get());
+    EXPECT_EQ(now->files.at("/index.html").content, "<h1>hello</h1>\n");
+    EXPECT_EQ(old->files.at("/index.html").content, "<h1>hello</h1>\n");
+    write("index.html", "<h1>new</h1>\n");
+    EXPECT_EQ(files_->reload(), "");
+    EXPECT_EQ(asked.size(), 2u);
+    Session s(*files_, {}, 1000);
+    s.feed("GET / HTTP/1.1\r\nHost: a\r\n\r\n", 1000);
+    EXPECT_TRUE(drain(s).ends_with("<h1>new</h1>\n"));
+    files_->store_in(nullptr);  // back to the heap
+    EXPECT_EQ(asked.size(), 2u);
+    EXPECT_EQ(files_->snapshot()->files.at("/index.html").content, "<h1>new</h1>\n");
 }
 
 TEST(FileCache, MissingRootIsAClearError) {

@@ -69,7 +69,11 @@ int main(int argc, char** argv) {
         g_server = nullptr;
         const auto& st = server->stats();
         std::cout << nlohmann::json{{"connections", st.connections}, {"requests", st.requests},
-                                    {"timed_out", st.timed_out}, {"reloads", st.reloads}}.dump()
+                                    {"timed_out", st.timed_out}, {"reloads", st.reloads},
+                                    {"super_segments", st.super_segments},
+                                    {"super_segments_by_reference", st.super_segments_by_reference},
+                                    {"files_in_port_memory", st.files_in_port_memory},
+                                    {"body_bytes_by_reference", st.body_bytes_by_reference}}.dump()
                   << std::endl;
         if (!why.empty()) {
             std::cerr << "ms-httpd: " << why << "\n";
