@@ -209,6 +209,17 @@ void Connection::on_segment(const Segment& in, std::uint64_t now_ms) {
     if (receiver_.fin_due()) process_fin(now_ms);
 }
 
+bool Connection::on_train_segment(const Segment& seg, std::uint64_t now_ms) {
+    if (state_ != State::established || seg.seq != rcv().nxt || !receiver_.acceptable(seg)) return false;
+    now_ms_ = now_ms;
+    ++stats_.segments_in;
+    last_recv_ms_ = now_ms;
+    keepalive_sent_ = 0;
+    update_send_window(seg);  // the same window: only SND.WL1 moves, as in full processing
+    take_text(seg);
+    return true;
+}
+
 // RFC 9293 §3.10.7.3.
 void Connection::on_segment_syn_sent(const Segment& seg, std::uint64_t now_ms) {
     const bool has_ack = seg.has(ack);

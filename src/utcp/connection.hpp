@@ -176,6 +176,13 @@ public:
 
     // A segment for this connection, checksum already verified (§3.10.7.3 and .4).
     void on_segment(const Segment& seg, std::uint64_t now_ms);
+    // A segment that continues a train (Stack::Train): the same ACK, window and options
+    // as the segment before it, which on_segment() took, and in order after it; only its
+    // text is new. False (nothing done) if the connection cannot take it this way: the
+    // caller then gives it to on_segment().
+    [[nodiscard]] bool on_train_segment(const Segment& seg, std::uint64_t now_ms);
+    // True if it is ESTABLISHED and has taken every byte before `end` (a train may start).
+    [[nodiscard]] bool in_order_through(Seq32 end) const { return state_ == State::established && rcv().nxt == end; }
     void on_timer(TimerKind kind, std::uint64_t now_ms);
     // Emits what is due; false if the sink filled up (the stack calls again later).
     bool output(std::uint64_t now_ms, SegmentSink& sink);

@@ -66,7 +66,17 @@ void Stack::input_tcp(const Ipv4Packet& ip, std::uint64_t now_ms) {
                       .payload = tcp->payload(),
                       .ce = ip.ecn == wire::ecn::ce};
     const FourTuple t{ip.dst, ip.src, tcp->dst_port(), tcp->src_port()};
-    if (auto it = conns_.find(t); it != conns_.end()) return it->second->on_segment(seg, now_ms);
+    if (continues_train(t, seg) && train_.conn->on_train_segment(seg, now_ms)) {
+        ++stats_.train_segments_in;
+        train_.next = seg.seq + static_cast<std::uint32_t>(seg.payload.size());
+        if (seg.has(psh)) train_.conn = nullptr;
+        return;
+    }
+    train_.conn = nullptr;
+    if (auto it = conns_.find(t); it != conns_.end()) {
+        it->second->on_segment(seg, now_ms);
+        return start_train(*it->second, t, seg);
+    }
     std::optional<Seq32> reuse_iss;
     if (on_time_wait(t, seg, now_ms, reuse_iss)) return;
     auto l = listeners_.find(t.local_port);
@@ -79,6 +89,26 @@ void Stack::input_tcp(const Ipv4Packet& ip, std::uint64_t now_ms) {
     const auto mac = next_hop(t.remote);
     if (!mac) return void(++stats_.no_route);
     on_listen(*l->second, {t, *mac}, seg, now_ms, reuse_iss);
+}
+
+namespace {
+// Segments a train may hold: data with an ACK and nothing else that TCP input acts on
+// (no SYN, FIN, RST, URG, ECN signal or SACK blocks); PSH may end one.
+bool plain_data(const Segment& seg) {
+    return !seg.payload.empty() && (seg.flags & ~(ack | psh)) == 0 && seg.has(ack) && !seg.ce &&
+           seg.options->sack_count == 0;
+}
+}  // namespace
+
+bool Stack::continues_train(const FourTuple& t, const Segment& seg) const {
+    return train_.conn && seg.seq == train_.next && seg.ack == train_.ack && seg.wnd == train_.wnd &&
+           plain_data(seg) && t == train_.tuple && *seg.options == train_.options;
+}
+
+void Stack::start_train(Connection& c, const FourTuple& t, const Segment& seg) {
+    const Seq32 end = seg.seq + static_cast<std::uint32_t>(seg.payload.size());
+    if (!plain_data(seg) || seg.has(psh) || !c.in_order_through(end)) return;
+    train_ = Train{&c, t, end, seg.ack, seg.wnd, *seg.options};
 }
 
 // RFC 9293 §3.10.7.2.
@@ -344,6 +374,7 @@ void Stack::mark_dirty(Connection& c) {
 
 void Stack::flush(std::uint64_t now_ms) {
     now_ms_ = now_ms;
+    train_.conn = nullptr;  // handlers run and connections go below
     // Handlers may make more output; a few rounds settle it without starving the caller.
     for (int round = 0; round < 4 && !dirty_.empty(); ++round) {
         work_.swap(dirty_);
@@ -429,6 +460,7 @@ void Stack::release_port_if_free(std::uint16_t port) {
 
 void Stack::advance(std::uint64_t now_ms) {
     now_ms_ = now_ms;
+    train_.conn = nullptr;  // timers may change a connection's state
     wheel_.advance(now_ms, [now_ms](Timer& t) {
         auto& ct = static_cast<Connection::ConnTimer&>(t);
         ct.owner->on_timer(ct.kind, now_ms);

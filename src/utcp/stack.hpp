@@ -105,6 +105,9 @@ struct StackStats {
     std::uint64_t super_segments_out = 0;  // each also counts once in frames_out
     std::uint64_t super_segments_by_reference = 0;  // of those, payload referred to in the data area
     std::uint64_t tcp_segments_in = 0, udp_datagrams_in = 0;
+    // Of tcp_segments_in, those taken as the continuation of a train (GRO-like: no
+    // lookup, no ACK processing, only their text appended).
+    std::uint64_t train_segments_in = 0;
     // Drops, one counter per reason.
     std::uint64_t not_ipv4 = 0, malformed = 0, bad_checksum = 0, fragments = 0, not_our_address = 0;
     std::uint64_t no_connection = 0;       // answered with a RST
@@ -205,6 +208,20 @@ public:
 private:
     struct Ipv4Packet;
     void input_tcp(const Ipv4Packet& ip, std::uint64_t now_ms);
+    // A train (GRO-like receive coalescing): back-to-back in-order data segments of one
+    // connection with the same ACK, window and options, and no flag but ACK (PSH ends
+    // one). The first goes through TCP input in full; each next one only appends its
+    // text. It never outlives a batch: flush() and advance() end it.
+    struct Train {
+        Connection* conn = nullptr;
+        FourTuple tuple;
+        Seq32 next;  // the sequence number that continues it
+        Seq32 ack;
+        std::uint16_t wnd = 0;
+        wire::TcpOptions options;
+    };
+    [[nodiscard]] bool continues_train(const FourTuple& t, const Segment& seg) const;
+    void start_train(Connection& c, const FourTuple& t, const Segment& seg);
     void input_udp(const Ipv4Packet& ip);
     // `iss` is set when a SYN reopens a TIME_WAIT 4-tuple.
     void on_listen(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_ms,
@@ -251,6 +268,7 @@ private:
     std::unordered_map<std::uint32_t, wire::MacAddr> next_hops_;
     std::unordered_map<std::uint16_t, std::uint32_t> port_users_;  // connections and records per local port
     TimeWaitTable time_wait_;
+    Train train_;
     std::vector<Connection*> dirty_;
     std::vector<Connection*> work_;
     std::uint64_t challenge_window_start_ = 0;

@@ -66,6 +66,10 @@ supers=$(jq -r .super_segments_out <<<"$out")
 by_ref=$(jq -r .super_segments_by_reference <<<"$out")
 ((by_ref * 10 >= supers * 9)) || fail "only $by_ref of $supers super-segments went by reference to the send buffer: $out"
 ok "super-segments: the UTCP client sent $supers for 100 MB ($by_ref with their payload by reference), $offloaded went to the interface's GSO whole"
+segs_in=$(jq -r .tcp_segments_in <<<"$out")
+trains=$(jq -r .train_segments_in <<<"$out")
+((trains * 4 >= segs_in)) || fail "only $trains of $segs_in segments received were taken in trains: $out"
+ok "receive coalescing: the UTCP client took $trains of its $segs_in segments in as continuations of trains"
 
 out=$(kernel_client --bytes 10000 --connections 1000) || fail "1000 kernel clients: $out"
 ok "1000 concurrent kernel connections to the UTCP server, all byte-exact"

@@ -87,6 +87,51 @@ app recv 4000
 )");
 }
 
+// GRO-like coalescing (issue 11 §2): in-order data of one connection with the same ACK,
+// window and options is taken as a train, each segment after the first with no lookup
+// and no ACK processing.
+TEST(Established, InOrderDataOfABatchIsTakenAsATrain) {
+    PacketScript s;
+    s.run(kPassiveOpen);
+    s.run(R"(
+<< . seq=1 ack=1 win=512 len=1000
+<< . seq=1001 ack=1 win=512 len=1000
+<< . seq=2001 ack=1 win=512 len=1000
+<< . seq=3001 ack=1 win=512 len=1000
+flush
+> . ack=4001
+> none
+app recv 4000
+)");
+    EXPECT_EQ(s.stack().stats().train_segments_in, 3u);
+}
+
+// A new ACK, a new window or a FIN goes through TCP input in full, and PSH ends a train:
+// here the ACK of our data must take effect (nothing is resent), the FIN must close.
+TEST(Established, ATrainEndsAtAnythingTcpInputMustSee) {
+    PacketScript s;
+    s.run(kPassiveOpen);
+    s.run(R"(
+app send 500
+> . seq=1 len=500
+<< . seq=1 ack=1 win=512 len=1000
+<< . seq=1001 ack=501 win=512 len=1000
+<< . seq=2001 ack=501 win=512 len=1000
+<< P. seq=3001 ack=501 win=512 len=1000
+<< . seq=4001 ack=501 win=512 len=1000
+<< . seq=5001 ack=501 win=600 len=1000
+<< F. seq=6001 ack=501 win=600 len=1000
+flush
+> . ack=7002
+state CLOSE_WAIT
+app recv 7000
++5000
+> none
+)");
+    // seq=2001 and the PSH segment continue trains; the rest start one or end one.
+    EXPECT_EQ(s.stack().stats().train_segments_in, 2u);
+}
+
 TEST(Established, OutOfOrderDataIsKeptAndTheHoleFilledAcksEverything) {
     PacketScript s(no_quick_acks());
     s.run(kPassiveOpen);

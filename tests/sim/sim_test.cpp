@@ -152,6 +152,9 @@ TEST_P(SuperSegments, TransferIsExactAndRecoveryWorksPerSegment) {
     EXPECT_GT(sim.super_segments_a_to_b(), 20 * MB / (64 * KB)) << "bulk data must leave as super-segments";
     if (loss == 0) {
         EXPECT_EQ(r.sender.retransmits, 0u);
+        // The receiver takes a batch's in-order segments as trains (GRO-like).
+        const StackStats& rx = sim.b().stats();
+        EXPECT_GT(rx.train_segments_in, rx.tcp_segments_in / 2) << rx.train_segments_in << " of " << rx.tcp_segments_in;
     } else {
         EXPECT_LE(r.sender.timeouts * 1000, 2 * r.sender.segments_out) << r.sender.timeouts << " RTOs";
         // Only lost segments are sent again, never a whole super-segment.

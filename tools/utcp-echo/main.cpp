@@ -210,6 +210,7 @@ int run_server(EventLoop& loop, std::uint16_t port) {
                        {"no_connection", st.no_connection}, {"tx_ring_full", st.tx_ring_full},
                        {"frames_out", st.frames_out}, {"super_segments_out", st.super_segments_out},
                        {"super_segments_by_reference", st.super_segments_by_reference},
+                       {"tcp_segments_in", st.tcp_segments_in}, {"train_segments_in", st.train_segments_in},
                        {"syn_cookies_sent", st.syn_cookies_sent}, {"syn_cookies_accepted", st.syn_cookies_accepted},
                        {"syn_cookies_rejected", st.syn_cookies_rejected},
                        {"fast_open", {{"accepted", st.fast_open_accepted}, {"cookies_sent", st.fast_open_cookies_sent},
@@ -238,7 +239,9 @@ int run_client(EventLoop& loop, const ClientPlan& plan) {
                        {"seconds", seconds}, {"failures", failures}, {"fast_open", client.fast_open()},
                        {"frames_out", loop.stack().stats().frames_out},
                        {"super_segments_out", loop.stack().stats().super_segments_out},
-                       {"super_segments_by_reference", loop.stack().stats().super_segments_by_reference}};
+                       {"super_segments_by_reference", loop.stack().stats().super_segments_by_reference},
+                       {"tcp_segments_in", loop.stack().stats().tcp_segments_in},
+                       {"train_segments_in", loop.stack().stats().train_segments_in}};
     if (client.flows().size() == 1) {
         out["sent_sha256"] = hex(client.flows()[0].sent_hash);
         out["received_sha256"] = hex(client.flows()[0].received_hash);
