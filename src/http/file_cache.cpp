@@ -93,8 +93,9 @@ std::string FileCache::reload() {
 }
 
 void FileCache::store_in(Allocator allocate) {
-    allocate_ = allocate ? std::move(allocate) : Allocator(from_heap);
-    current_ = copy_into(*current_, allocate_);
+    if (!allocate) allocate = from_heap;
+    current_ = copy_into(*current_, allocate);  // if it throws, nothing has changed
+    allocate_ = std::move(allocate);
 }
 
 std::string_view content_type_for(std::string_view path) {

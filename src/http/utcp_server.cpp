@@ -139,8 +139,9 @@ std::unique_ptr<Server> make_utcp_server(const ServerConfig& config, FileCache& 
     options.defaults.congestion = config.congestion;
     options.defaults.fast_open = config.fast_open;
     options.congestion_algorithms = config.congestion_algorithms;
-    // Room for the send buffers and the whole file cache, up to the largest data area.
-    options.data_area_bytes = std::min(options.data_area_bytes + files.snapshot()->bytes, ring::kMaxDataBytes);
+    // Room for the send buffers and the file cache twice (a reload's new copy beside the
+    // one that responses in flight still use), up to the largest data area.
+    options.data_area_bytes = std::min(options.data_area_bytes + 2 * files.snapshot()->bytes, ring::kMaxDataBytes);
     auto loop = utcp::EventLoop::open(config.socket, options);
     if (!loop) {
         error = "multistackd at " + config.socket + ": " + loop.failure().message();

@@ -75,7 +75,26 @@ void BufferPool::give(std::uint8_t* data, std::size_t bytes) {
 }
 
 std::shared_ptr<std::uint8_t[]> BufferPool::take_block(std::size_t bytes) {
-    return {take(bytes, true), [this, bytes](std::uint8_t* data) { give(data, bytes); }};
+    bytes = std::max<std::size_t>(bytes, 1);
+    const auto from_area = [this](std::uint8_t* data, std::size_t size) {
+        return std::shared_ptr<std::uint8_t[]>(data, [this, size](std::uint8_t* p) {
+            discard_pages(p, size, true);
+            free_blocks_.emplace_back(p, size);
+        });
+    };
+    // First fit among the area's free blocks, then the area's free end, then the heap.
+    for (auto it = free_blocks_.begin(); it != free_blocks_.end(); ++it) {
+        if (it->second < bytes) continue;
+        const auto [data, size] = *it;
+        free_blocks_.erase(it);
+        return from_area(data, size);
+    }
+    if (!area_.empty() && area_.size() - area_used_ >= bytes) {
+        std::uint8_t* data = area_.data() + area_used_;
+        area_used_ += bytes;
+        return from_area(data, bytes);
+    }
+    return std::shared_ptr<std::uint8_t[]>(new std::uint8_t[bytes]);
 }
 
 std::size_t BufferPool::kept() const {
@@ -124,9 +143,9 @@ std::size_t SendBuffer::append(wire::Bytes data) {
     write_at(ring_tail_, data.first(n));
     ring_tail_ += n;
     size_ += n;
-    if (!extents_.empty()) {
-        if (extents_.back().ref) extents_.push_back({n, nullptr, nullptr});
-        else extents_.back().len += n;
+    if (has_extents()) {
+        if (extents_->back().ref) extents_->push_back({n, nullptr, nullptr});
+        else extents_->back().len += n;
     }
     return n;
 }
@@ -134,15 +153,16 @@ std::size_t SendBuffer::append(wire::Bytes data) {
 std::size_t SendBuffer::append_reference(wire::Bytes data, std::shared_ptr<const void> pin) {
     const std::size_t n = std::min(data.size(), room());
     if (n == 0) return 0;
-    if (extents_.empty() && size_ > 0) extents_.push_back({size_, nullptr, nullptr});  // the copied bytes so far
-    extents_.push_back({n, data.data(), std::move(pin)});
+    if (!extents_) extents_ = std::make_unique<std::deque<Extent>>();
+    if (extents_->empty() && size_ > 0) extents_->push_back({size_, nullptr, nullptr});  // the copied bytes so far
+    extents_->push_back({n, data.data(), std::move(pin)});
     size_ += n;
     return n;
 }
 
 SplitBytes SendBuffer::view(std::size_t offset, std::size_t len) const {
     len = std::min(len, size_ > offset ? size_ - offset : 0);
-    if (extents_.empty()) return view_at(ring_head_ + offset, len);
+    if (!has_extents()) return view_at(ring_head_ + offset, len);
     return view_extents(offset, len);
 }
 
@@ -162,8 +182,9 @@ SplitBytes SendBuffer::view_extents(std::size_t offset, std::size_t len) const {
     std::uint64_t ring_pos = ring_head_;  // of the first copied byte not yet passed
     std::size_t skip = offset;
     std::size_t want = len;
-    for (std::size_t i = 0; i < extents_.size() && want > 0; ++i) {
-        const Extent& e = extents_[i];
+    const std::deque<Extent>& extents = *extents_;
+    for (std::size_t i = 0; i < extents.size() && want > 0; ++i) {
+        const Extent& e = extents[i];
         const std::size_t done = i == 0 ? front_done_ : 0;
         const std::size_t held = e.len - done;
         if (skip >= held) {
@@ -188,28 +209,31 @@ SplitBytes SendBuffer::view_extents(std::size_t offset, std::size_t len) const {
 void SendBuffer::consume(std::size_t len) {
     len = std::min(len, size_);
     size_ -= len;
-    if (extents_.empty()) {
+    if (!has_extents()) {
         ring_head_ += len;
     } else {
         while (len > 0) {
-            const Extent& f = extents_.front();
+            const Extent& f = extents_->front();
             const std::size_t n = std::min(len, f.len - front_done_);
             if (!f.ref) ring_head_ += n;
             front_done_ += n;
             len -= n;
             if (front_done_ == f.len) {
-                extents_.pop_front();  // drops its pin
+                extents_->pop_front();  // drops its pin
                 front_done_ = 0;
             }
         }
     }
     if (ring_head_ == ring_tail_) release();
+    if (size_ == 0) extents_.reset();  // an idle connection holds no list
 }
 
 std::size_t SendBuffer::referenced() const {
     std::size_t n = 0;
-    for (std::size_t i = 0; i < extents_.size(); ++i) {
-        if (extents_[i].ref) n += extents_[i].len - (i == 0 ? front_done_ : 0);
+    if (!extents_) return 0;
+    const std::deque<Extent>& extents = *extents_;
+    for (std::size_t i = 0; i < extents.size(); ++i) {
+        if (extents[i].ref) n += extents[i].len - (i == 0 ? front_done_ : 0);
     }
     return n;
 }

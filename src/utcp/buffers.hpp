@@ -51,8 +51,10 @@ public:
     void give(std::uint8_t* data, std::size_t bytes);
     // A block of `bytes` for the application's immutable data (a file cache), from the
     // shared area while it has room, so that Connection::send_reference() bytes leave by
-    // reference; it comes back to the pool when its last owner drops it, so the pool
-    // must outlive every owner.
+    // reference; else from the heap. When its last owner drops it, a block of the area
+    // gives its pages back and stays listed for the next block that fits in it (so a
+    // cache reloaded at about its size alternates between two blocks); the pool must
+    // outlive every owner.
     [[nodiscard]] std::shared_ptr<std::uint8_t[]> take_block(std::size_t bytes);
     [[nodiscard]] std::size_t kept() const;
     [[nodiscard]] bool in_shared_area(const std::uint8_t* p) const {
@@ -68,6 +70,7 @@ private:
     std::vector<std::uint8_t*>& free_list(std::size_t bytes, bool shared);
 
     std::vector<FreeList> free_;  // few sizes: a list
+    std::vector<std::pair<std::uint8_t*, std::size_t>> free_blocks_;  // take_block's, in the area
     wire::MutBytes area_;
     std::size_t area_used_ = 0;   // the shared area is carved from its start, never compacted
 };
@@ -133,9 +136,12 @@ private:
     std::uint64_t ring_head_ = 0;  // copied bytes: [ring_head_, ring_tail_) of the ring
     std::uint64_t ring_tail_ = 0;
     std::size_t size_ = 0;
-    // Empty while every byte held is a copied one (the common case costs nothing more);
-    // otherwise covers every byte held, the front one from front_done_ on.
-    std::deque<Extent> extents_;
+    [[nodiscard]] bool has_extents() const { return extents_ && !extents_->empty(); }
+
+    // Null or empty while every byte held is a copied one (the common case costs nothing
+    // more: the list is allocated on the first reference); otherwise covers every byte
+    // held, the front one from front_done_ on.
+    std::unique_ptr<std::deque<Extent>> extents_;
     std::size_t front_done_ = 0;
 };
 

@@ -217,6 +217,8 @@ bool Connection::on_train_segment(const Segment& seg, std::uint64_t now_ms) {
     keepalive_sent_ = 0;
     update_send_window(seg);  // the same window: only SND.WL1 moves, as in full processing
     take_text(seg);
+    // It may fill the last hole before a FIN that came out of order (on_segment's tail).
+    if (receiver_.fin_due()) process_fin(now_ms);
     return true;
 }
 

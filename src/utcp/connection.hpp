@@ -191,7 +191,7 @@ public:
     std::size_t send(wire::Bytes data);           // queues what fits in the send buffer
     // Queues what fits by reference, without a copy: `data` must not change while `pin`
     // lives; the connection holds `pin` until those bytes are acknowledged. In the port's
-    // data area (EventLoop::shared_memory) the bytes leave by reference all the way.
+    // data area (BufferPool::take_block) the bytes leave by reference all the way.
     std::size_t send_reference(wire::Bytes data, std::shared_ptr<const void> pin);
     std::size_t recv(wire::MutBytes out);         // copies readable bytes out
     [[nodiscard]] SplitBytes peek() const { return receiver_.buffer().peek(); }

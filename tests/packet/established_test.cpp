@@ -117,6 +117,26 @@ app recv 7000
     EXPECT_EQ(s.stack().stats().train_segments_in, 2u);
 }
 
+// A train that fills the last hole before a FIN that came out of order takes the FIN,
+// as full input would.
+TEST(Established, ATrainThatFillsTheLastHoleTakesTheWaitingFin) {
+    PacketScript s;
+    s.run(kPassiveOpen);
+    s.run(R"(
+< . seq=2001 ack=1 win=512 len=1000
+> . ack=1
+< F. seq=3001 ack=1 win=512
+> . ack=1
+<< . seq=1 ack=1 win=512 len=1000
+<< . seq=1001 ack=1 win=512 len=1000
+flush
+> . ack=3002
+state CLOSE_WAIT
+app recv 3000
+)");
+    EXPECT_EQ(s.stack().stats().train_segments_in, 1u);
+}
+
 TEST(Established, OutOfOrderDataIsKeptAndTheHoleFilledAcksEverything) {
     PacketScript s(no_quick_acks());
     s.run(kPassiveOpen);

@@ -6,6 +6,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "utcp/buffers.hpp"
 #include "utcp/seq.hpp"
@@ -193,6 +194,27 @@ TEST(SendBuffer, MatchesAReferenceUnderRandomUse) {
         }
         ASSERT_EQ(buf.size(), model.size());
     }
+}
+
+// ms-httpd's file cache: blocks from the shared area while it has room, reused by the
+// next block that fits once released (a reload alternates between two), else the heap.
+TEST(BufferPool, FileBlocksComeFromTheAreaAndAreReusedOnceReleased) {
+    std::vector<std::uint8_t> area(1 << 16);
+    BufferPool pool;
+    pool.set_shared_area(area);
+    auto a = pool.take_block(30000);
+    auto b = pool.take_block(30000);  // a reload's new copy beside the old one
+    EXPECT_TRUE(pool.in_shared_area(a.get()));
+    EXPECT_TRUE(pool.in_shared_area(b.get()));
+    const std::uint8_t* first = a.get();
+    a.reset();
+    auto c = pool.take_block(29000);  // the next reload fits where the first one was
+    EXPECT_EQ(c.get(), first);
+    auto d = pool.take_block(30000);  // no room left: from the heap
+    EXPECT_FALSE(pool.in_shared_area(d.get()));
+    auto e = pool.take_block(0);
+    ASSERT_NE(e.get(), nullptr);
+    EXPECT_TRUE(pool.in_shared_area(e.get()));
 }
 
 }  // namespace
