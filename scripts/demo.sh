@@ -174,10 +174,22 @@ for i in 1 2; do
   cli curl -s --tcp-fastopen -o /dev/null -w "   fetch $i: HTTP %{http_code}, first byte after %{time_starttransfer}s\n" "http://$SERVER_IP:8001/"
 done
 echo "   requests the client's kernel sent in a SYN and UTCP acknowledged: $(($(fast_open_acked) - before))"
-echo "-- two slow downloads (4 MB at 1 MB/s), one from each; meanwhile, msctl sockets:"
-cli curl -s --limit-rate 1M -o /dev/null "http://$SERVER_IP:8001/4m.bin" &
+echo "-- two slow downloads (4 MB at about 1 MB/s), one from each; meanwhile, msctl sockets:"
+# A reader that takes 10 KB every 10 ms through a small receive buffer (curl's own
+# --limit-rate does not hold a download back on Debian 12's curl 7.88).
+slow_download() {  # port
+  cli /usr/bin/python3 -c "
+import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+s.connect(('$SERVER_IP', $1))
+s.sendall(b'GET /4m.bin HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n')
+while s.recv(10240):
+    time.sleep(0.01)"
+}
+slow_download 8001 &
 dl1=$!
-cli curl -s --limit-rate 1M -o /dev/null "http://$SERVER_IP:8002/4m.bin" &
+slow_download 8002 &
 dl2=$!
 sleep 2
 srv build/tools/msctl --socket "$sock" sockets | sed 's/^/   /'
