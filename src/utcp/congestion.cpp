@@ -147,8 +147,22 @@ private:
 
 LossBasedControl::LossBasedControl(std::uint32_t smss) : cwnd_(initial_window(smss)) {}
 
+namespace {
+// RFC 7661 §4 and RFC 9438 §5.8 (Linux's tcp_is_cwnd_limited): cwnd grows only while it
+// limits the sender: in slow start while the flight before the ACK reached half of it,
+// after that while it reached it (within a segment). A sender held back by the peer's
+// window or by its application would otherwise build a window it never used, and burst
+// it when the window opens.
+bool cwnd_limited(const CcSample& s, std::uint32_t cwnd, bool in_slow_start) {
+    const std::uint64_t before = std::uint64_t{s.flight} + s.acked;
+    return in_slow_start ? 2 * before >= cwnd : before + s.smss >= cwnd;
+}
+}  // namespace
+
 void LossBasedControl::on_ack(const CcSample& s) {
-    if (cwnd_ < ssthresh_) {
+    const bool in_slow_start = cwnd_ < ssthresh_;
+    if (!cwnd_limited(s, cwnd_, in_slow_start)) return;
+    if (in_slow_start) {
         slow_start(s);
     } else {
         grow(s);

@@ -40,13 +40,31 @@ void reach(CongestionControl& cc, std::uint32_t window) {
 TEST(Cubic, BacksOffToSevenTenthsOfTheWindow) {
     CongestionRegistry registry;
     auto cubic = registry.make("cubic", kMss);
-    while (cubic->cwnd() < 100 * kMss) cubic->on_ack({.smss = kMss, .acked = kMss});
+    while (cubic->cwnd() < 100 * kMss) cubic->on_ack({.smss = kMss, .acked = kMss, .flight = cubic->cwnd()});
     const std::uint32_t before = cubic->cwnd();
     cubic->on_enter_recovery({.now_ms = 1, .smss = kMss, .flight = before});
     EXPECT_EQ(cubic->ssthresh(), static_cast<std::uint32_t>(before * 0.7));  // RFC 9438 §4.6
     auto reno = registry.make("newreno", kMss);
     reno->on_enter_recovery({.smss = kMss, .flight = 100 * kMss});
     EXPECT_EQ(reno->ssthresh(), 50 * kMss);  // RFC 5681 eqn. 4
+}
+
+// RFC 7661 / RFC 9438 §5.8: a sender held to 10 segments in flight by the peer's window
+// (or by its application) does not grow a window it never uses: slow start stops at twice
+// the flight, congestion avoidance does not grow at all; a full flight grows it again.
+TEST(Congestion, WindowGrowsOnlyWhileItLimitsTheSender) {
+    CongestionRegistry registry;
+    for (const char* name : {"cubic", "newreno"}) {
+        auto cc = registry.make(name, kMss);
+        for (int k = 0; k < 1000; ++k) cc->on_ack({.now_ms = 1, .smss = kMss, .acked = kMss, .flight = 9 * kMss});
+        EXPECT_LE(cc->cwnd(), 2 * 10 * kMss + kMss) << name << ": slow start up to twice the flight, no further";
+        reach(*cc, 40 * kMss);
+        const std::uint32_t avoided = cc->cwnd();
+        for (std::uint64_t k = 0; k < 1000; ++k) cc->on_ack({.now_ms = 2 + k, .smss = kMss, .acked = kMss, .flight = 9 * kMss});
+        EXPECT_EQ(cc->cwnd(), avoided) << name << ": no growth in congestion avoidance while the flight is below cwnd";
+        ack_rounds(*cc, 5000, 6000, 100);
+        EXPECT_GT(cc->cwnd(), avoided) << name << ": full flights grow it";
+    }
 }
 
 // RFC 9438 §4.2: after a loss at W_max, the window climbs back to W_max after
