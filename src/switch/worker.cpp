@@ -138,6 +138,10 @@ std::uint32_t Worker::poll_port(PortRing& r, const Topology& topo, const ClaimTa
     std::uint32_t frames = 0;
     std::uint64_t bytes = 0;
     while (frames < budget && taken < ready) {
+        // Keep this shape, with the plain frame tested first: the same logic written as
+        // separate early exits (fault, then chain, then frame or super-segment) measured
+        // 4 Mpps instead of 16 at 254 ports in the in-process rig (code layout of the
+        // per-frame loop, as with the chain loop inside frame()).
         const ring::TxFrameStatus st = r.tx.frame(taken, tx_frame_);
         if (st == ring::TxFrameStatus::ready && !tx_frame_.segment()) {
             forward_frame(r, topo, claims, bytes);

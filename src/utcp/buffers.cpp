@@ -194,11 +194,7 @@ SplitBytes SendBuffer::view_extents(std::size_t offset, std::size_t len) const {
         }
         const std::size_t n = std::min(held - skip, want);
         const SplitBytes piece = e.ref ? SplitBytes{{e.ref + done + skip, n}, {}} : view_at(ring_pos + skip, n);
-        if (!add(piece.first)) break;
-        if (!add(piece.second)) {
-            want -= piece.first.size();
-            break;
-        }
+        if (!add(piece.first) || !add(piece.second)) break;  // a third span would be needed
         want -= n;
         skip = 0;
         if (!e.ref) ring_pos += held;
@@ -229,8 +225,8 @@ void SendBuffer::consume(std::size_t len) {
 }
 
 std::size_t SendBuffer::referenced() const {
-    std::size_t n = 0;
     if (!extents_) return 0;
+    std::size_t n = 0;
     const std::deque<Extent>& extents = *extents_;
     for (std::size_t i = 0; i < extents.size(); ++i) {
         if (extents[i].ref) n += extents[i].len - (i == 0 ? front_done_ : 0);

@@ -164,11 +164,15 @@ void Connection::open_from_cookie(const Segment& ack_seg, Seq32 iss, const PeerS
 // ---------------------------------------------------------------------------------------
 // Segment arrival
 
-void Connection::on_segment(const Segment& in, std::uint64_t now_ms) {
+void Connection::note_arrival(std::uint64_t now_ms) {
     now_ms_ = now_ms;
     ++stats_.segments_in;
     last_recv_ms_ = now_ms;
     keepalive_sent_ = 0;
+}
+
+void Connection::on_segment(const Segment& in, std::uint64_t now_ms) {
+    note_arrival(now_ms);
     if (state_ == State::syn_sent) return on_segment_syn_sent(in, now_ms);
     if (state_ == State::closed || state_ == State::time_wait) return;
 
@@ -211,10 +215,7 @@ void Connection::on_segment(const Segment& in, std::uint64_t now_ms) {
 
 bool Connection::on_train_segment(const Segment& seg, std::uint64_t now_ms) {
     if (state_ != State::established || seg.seq != rcv().nxt || !receiver_.acceptable(seg)) return false;
-    now_ms_ = now_ms;
-    ++stats_.segments_in;
-    last_recv_ms_ = now_ms;
-    keepalive_sent_ = 0;
+    note_arrival(now_ms);
     update_send_window(seg);  // the same window: only SND.WL1 moves, as in full processing
     take_text(seg);
     // It may fill the last hole before a FIN that came out of order (on_segment's tail).

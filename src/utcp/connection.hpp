@@ -251,6 +251,8 @@ private:
     enum class RtxMode : std::uint8_t { retransmit, persist, reorder, loss_probe };
 
     // Segment arrival, split as RFC 9293 §3.10.7 lays it out.
+    // What every arriving segment tells the connection: the time, and that the peer lives.
+    void note_arrival(std::uint64_t now_ms);
     void on_segment_syn_sent(const Segment& seg, std::uint64_t now_ms);
     void on_rst(const Segment& seg, std::uint64_t now_ms);
     bool check_ack(const Segment& seg, std::uint64_t now_ms);

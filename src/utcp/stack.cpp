@@ -75,7 +75,7 @@ void Stack::input_tcp(const Ipv4Packet& ip, std::uint64_t now_ms) {
     train_.conn = nullptr;
     if (auto it = conns_.find(t); it != conns_.end()) {
         it->second->on_segment(seg, now_ms);
-        return start_train(*it->second, t, seg);
+        return start_train(*it->second, seg);
     }
     std::optional<Seq32> reuse_iss;
     if (on_time_wait(t, seg, now_ms, reuse_iss)) return;
@@ -102,13 +102,13 @@ bool plain_data(const Segment& seg) {
 
 bool Stack::continues_train(const FourTuple& t, const Segment& seg) const {
     return train_.conn && seg.seq == train_.next && seg.ack == train_.ack && seg.wnd == train_.wnd &&
-           plain_data(seg) && t == train_.tuple && *seg.options == train_.options;
+           plain_data(seg) && t == train_.conn->tuple() && *seg.options == train_.options;
 }
 
-void Stack::start_train(Connection& c, const FourTuple& t, const Segment& seg) {
+void Stack::start_train(Connection& c, const Segment& seg) {
     const Seq32 end = seg.seq + static_cast<std::uint32_t>(seg.payload.size());
     if (!plain_data(seg) || seg.has(psh) || !c.in_order_through(end)) return;
-    train_ = Train{&c, t, end, seg.ack, seg.wnd, *seg.options};
+    train_ = Train{&c, end, seg.ack, seg.wnd, *seg.options};
 }
 
 // RFC 9293 §3.10.7.2.
@@ -549,7 +549,6 @@ bool Stack::emit(const Route& route, const OutSegment& seg) {
                        wire::copy_bytes(l4.data() + hlen + seg.payload.first.size(), seg.payload.second);
                    });
 }
-
 
 bool Stack::emit_super(const Route& route, const OutSegment& seg) {
     const wire::TcpRepr tcp = tcp_header(route, seg);

@@ -214,14 +214,13 @@ private:
     // text. It never outlives a batch: flush() and advance() end it.
     struct Train {
         Connection* conn = nullptr;
-        FourTuple tuple;
         Seq32 next;  // the sequence number that continues it
         Seq32 ack;
         std::uint16_t wnd = 0;
         wire::TcpOptions options;
     };
     [[nodiscard]] bool continues_train(const FourTuple& t, const Segment& seg) const;
-    void start_train(Connection& c, const FourTuple& t, const Segment& seg);
+    void start_train(Connection& c, const Segment& seg);
     void input_udp(const Ipv4Packet& ip);
     // `iss` is set when a SYN reopens a TIME_WAIT 4-tuple.
     void on_listen(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_ms,
