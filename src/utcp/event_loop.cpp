@@ -101,16 +101,41 @@ client::Result<Listener*> EventLoop::listen(std::uint16_t port, Handler& handler
     return l;
 }
 
+client::Result<std::pair<Listener*, client::Claim>> EventLoop::listen_socket(int bound_fd, Handler* handler,
+                                                                             const ConnOptions* options) {
+    auto claim = control_.claim_socket(bound_fd);
+    if (!claim) return claim.failure();
+    Listener* l = stack_->listen(claim->port, handler, options);
+    if (!l) {
+        (void)control_.release(claim.value());
+        return client::Failure{client::Error::address_in_use, "this loop listens on that port already"};
+    }
+    return std::pair{l, claim.value()};
+}
+
 client::Result<Connection*> EventLoop::connect(const wire::IpAddr& remote, std::uint16_t port, Handler& handler,
                                                const ConnOptions* options) {
     auto claim = control_.claim(IPPROTO_TCP, address_, 0);
     if (!claim) return claim.failure();
-    const ConnectResult made = stack_->connect(claim->port, remote, port, &handler, options);
+    return connect_claimed(claim.value(), remote, port, handler, options);
+}
+
+client::Result<Connection*> EventLoop::connect_socket(int bound_fd, const wire::IpAddr& remote, std::uint16_t port,
+                                                      Handler& handler, const ConnOptions* options) {
+    auto claim = control_.claim_socket(bound_fd);
+    if (!claim) return claim.failure();
+    return connect_claimed(claim.value(), remote, port, handler, options);
+}
+
+client::Result<Connection*> EventLoop::connect_claimed(const client::Claim& claim, const wire::IpAddr& remote,
+                                                       std::uint16_t port, Handler& handler,
+                                                       const ConnOptions* options) {
+    const ConnectResult made = stack_->connect(claim.port, remote, port, &handler, options);
     if (!made) {
-        (void)control_.release(claim.value());
+        (void)control_.release(claim);
         return connect_failure(made.error(), remote);
     }
-    ephemeral_[claim->port] = claim.value();
+    ephemeral_[claim.port] = claim;
     return &made.conn();
 }
 
@@ -139,12 +164,16 @@ void EventLoop::run() {
 }
 
 void EventLoop::run_once(int max_sleep_ms) {
-    std::uint64_t now = clock_ms();
-    const std::uint32_t frames = take_batch(now);
-    stack_->advance(now);
-    stack_->flush(now);
-    publisher_.maybe_publish(*stack_, now);
-    if (frames == 0) sleep_until_due(now, max_sleep_ms);
+    const std::uint64_t now = clock_ms();
+    if (turn(now) == 0) sleep_until_due(now, max_sleep_ms);
+}
+
+std::uint32_t EventLoop::turn(std::uint64_t now_ms) {
+    const std::uint32_t frames = take_batch(now_ms);
+    stack_->advance(now_ms);
+    stack_->flush(now_ms);
+    publisher_.maybe_publish(*stack_, now_ms);
+    return frames;
 }
 
 std::uint32_t EventLoop::take_batch(std::uint64_t now_ms) {

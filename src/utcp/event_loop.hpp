@@ -56,9 +56,18 @@ public:
 
     // Claims TCP (address, port) and listens; port 0 takes an ephemeral port.
     client::Result<Listener*> listen(std::uint16_t port, Handler& handler, const ConnOptions* options = nullptr);
+    // Claims what the caller's bound TCP socket holds and listens on its port; a null
+    // handler is the raw API (connections wait in the listener's accept queue). The
+    // caller releases the claim (control().release) after Stack::unlisten.
+    client::Result<std::pair<Listener*, client::Claim>> listen_socket(int bound_fd, Handler* handler,
+                                                                      const ConnOptions* options = nullptr);
     // Claims an ephemeral TCP port and opens a connection to (remote, port).
     client::Result<Connection*> connect(const wire::IpAddr& remote, std::uint16_t port, Handler& handler,
                                         const ConnOptions* options = nullptr);
+    // The same from the port the caller's bound TCP socket holds; the loop releases the
+    // claim when the port's last connection and TIME_WAIT record go.
+    client::Result<Connection*> connect_socket(int bound_fd, const wire::IpAddr& remote, std::uint16_t port,
+                                               Handler& handler, const ConnOptions* options = nullptr);
     // Claims UDP (address, port); returns the port (an ephemeral one for 0).
     client::Result<std::uint16_t> udp_bind(std::uint16_t port, UdpHandler& handler);
     // Sends at the end of this turn; false if the next hop is unknown or the ring is full.
@@ -68,6 +77,12 @@ public:
     void run();
     // One turn; sleeps at most `max_sleep_ms` (-1: until the next timer) if idle.
     void run_once(int max_sleep_ms = -1);
+    // A turn without the sleep: a batch of frames in, timers, one flush, the socket
+    // table. Returns the frames taken. For callers that sleep on their own terms.
+    std::uint32_t turn(std::uint64_t now_ms);
+    // True while output waits for room in the tx ring.
+    [[nodiscard]] bool tx_full() const { return link_->full(); }
+    [[nodiscard]] client::Port& port() { return port_; }
     void stop() { stopping_.store(true, std::memory_order_relaxed); }
     [[nodiscard]] bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
     // True once the loop stopped because multistackd closed the control connection.
@@ -84,6 +99,8 @@ private:
     void start_stack(const ctl::InfoReply& info, const LoopOptions& options);
     std::optional<wire::MacAddr> resolve(const wire::IpAddr& addr);
     void release_ephemeral(std::uint16_t port);
+    client::Result<Connection*> connect_claimed(const client::Claim& claim, const wire::IpAddr& remote,
+                                                std::uint16_t port, Handler& handler, const ConnOptions* options);
     std::uint32_t take_batch(std::uint64_t now_ms);
     void sleep_until_due(std::uint64_t now_ms, int max_sleep_ms);
 
