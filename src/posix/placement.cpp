@@ -1,0 +1,209 @@
+// Placement of pending kernel sockets on UTCP (listen, connect), and the end of a UTCP
+// socket's life (close, dup). See runtime.hpp.
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "posix/fd_table.hpp"
+#include "posix/runtime.hpp"
+#include "posix/sockaddr.hpp"
+
+namespace ms::posix {
+
+namespace {
+
+// The application's kernel socket, duplicated high: the claim's proof.
+class ProofCopy {
+public:
+    explicit ProofCopy(int fd) : fd_(::fcntl(fd, F_DUPFD_CLOEXEC, fd_table().own_fd_floor())) {}
+    ~ProofCopy() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    ProofCopy(const ProofCopy&) = delete;
+    ProofCopy& operator=(const ProofCopy&) = delete;
+    [[nodiscard]] int fd() const { return fd_; }
+
+private:
+    int fd_;
+};
+
+// The options the application set on its kernel socket before placing it.
+void import_kernel_options(int fd, utcp::ConnOptions& o) {
+    const auto read_int = [fd](int level, int name) -> std::optional<int> {
+        int v = 0;
+        socklen_t len = sizeof v;
+        if (::getsockopt(fd, level, name, &v, &len) != 0) return std::nullopt;
+        return v;
+    };
+    if (auto v = read_int(IPPROTO_TCP, TCP_NODELAY)) o.nodelay = *v != 0;
+    if (auto v = read_int(SOL_SOCKET, SO_KEEPALIVE)) o.keepalive = *v != 0;
+    if (auto v = read_int(IPPROTO_TCP, TCP_KEEPIDLE)) o.keepalive_idle_ms = static_cast<std::uint32_t>(*v) * 1000;
+    if (auto v = read_int(IPPROTO_TCP, TCP_KEEPINTVL)) o.keepalive_interval_ms = static_cast<std::uint32_t>(*v) * 1000;
+    if (auto v = read_int(IPPROTO_TCP, TCP_KEEPCNT)) o.keepalive_probes = static_cast<std::uint32_t>(*v);
+}
+
+// SOCK_CLOEXEC and SOCK_NONBLOCK as the descriptor has them now.
+int descriptor_flags(int fd) {
+    int flags = 0;
+    if (::fcntl(fd, F_GETFD) & FD_CLOEXEC) flags |= SOCK_CLOEXEC;
+    if (::fcntl(fd, F_GETFL) & O_NONBLOCK) flags |= SOCK_NONBLOCK;
+    return flags;
+}
+
+}  // namespace
+
+bool Runtime::interface_address(const sockaddr_in& a) const {
+    const wire::IpAddr addr = from_sockaddr(a);
+    return addr.is_any() || addr == loop_->address();
+}
+
+SysResult<Placement> Runtime::refuse(const std::string& why, int error) {
+    if (settings_.require) {
+        log_line(1, why + " (MULTISTACK_REQUIRE=1: the call fails)");
+        return Errno{error};
+    }
+    log_line(1, why + ": this socket stays with the kernel");
+    return Placement::kernel;
+}
+
+SysResult<int> Runtime::take_number(Socket& s, int fd) {
+    auto ready = Readiness::make(descriptor_flags(fd), fd_table().own_fd_floor());
+    if (!ready) return Errno{ready.error()};
+    const int made = ready.value().app_fd();
+    if (::dup3(made, fd, (descriptor_flags(fd) & SOCK_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+        const int err = errno;
+        ::close(made);
+        return Errno{err};
+    }
+    ::close(made);
+    s.ready.emplace(std::move(ready.value()));
+    s.references = 1;
+    fd_table().set_pending(fd, 0);
+    fd_table().set_socket(fd, &s);
+    return fd;
+}
+
+SysResult<Placement> Runtime::listen(int fd, int backlog) {
+    std::unique_lock lock(mutex_);
+    if (daemon_gone_) return Placement::kernel;
+    auto bound = bound_address(fd);
+    if (!bound) return Placement::kernel;
+    if (!interface_address(*bound)) {
+        log_line(2, "listen on " + describe(*bound) + ": not the interface's address, kernel");
+        return Placement::kernel;
+    }
+    if (bound->sin_port == 0) {  // listen() on an unbound socket binds an ephemeral port
+        sockaddr_in any = *bound;
+        if (::bind(fd, reinterpret_cast<const sockaddr*>(&any), sizeof any) != 0) return Placement::kernel;
+        bound = bound_address(fd);
+    }
+    ProofCopy proof(fd);
+    Socket& s = allocate(Socket::Kind::listener);
+    import_kernel_options(fd, s.options);
+    auto made = loop_->listen_socket(proof.fd(), nullptr, &s.options);
+    if (!made) {
+        recycle(s);
+        return refuse("listen on " + describe(*bound) + ": " + made.failure().message(), errno_for(made.failure().error));
+    }
+    s.listener = made.value().first;
+    s.claim = made.value().second;
+    s.listener->backlog = static_cast<std::uint32_t>(std::clamp(backlog, 1, 4096));
+    const std::uint8_t bits = fd_table().pending(fd);
+    s.reuse_addr = bits & pending::reuse_addr;
+    s.reuse_port = bits & pending::reuse_port;
+    if (auto taken = take_number(s, fd); !taken) {
+        release(s);
+        return refuse("listen on " + describe(*bound) + ": no descriptor pair", taken.error());
+    }
+    listeners_.push_back(&s);
+    refresh(s);
+    log_line(2, "listening on " + describe(*bound) + " over UTCP");
+    return Placement::utcp;
+}
+
+SysResult<Placement> Runtime::connect(int fd, const sockaddr_in& to) {
+    if (is_loopback(to) || from_sockaddr(to).is_any()) return Placement::kernel;
+    std::unique_lock lock(mutex_);
+    if (daemon_gone_) return Placement::kernel;
+    auto bound = bound_address(fd);
+    if (!bound) return Placement::kernel;
+    if (bound->sin_port == 0 && from_sockaddr(*bound).is_any()) {
+        const sockaddr_in local = to_sockaddr(loop_->address(), 0);
+        if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) return Placement::kernel;
+        bound = bound_address(fd);
+    }
+    if (!interface_address(*bound)) return Placement::kernel;
+    ProofCopy proof(fd);
+    Socket& s = allocate(Socket::Kind::stream);
+    import_kernel_options(fd, s.options);
+    auto made = loop_->connect_socket(proof.fd(), from_sockaddr(to), ntohs(to.sin_port), *this, &s.options);
+    if (!made) {
+        recycle(s);
+        const auto& failure = made.failure();
+        if (failure.error == client::Error::unreachable) {  // not through this interface
+            log_line(2, "connect to " + describe(to) + ": " + failure.message() + ", kernel");
+            return Placement::kernel;
+        }
+        return refuse("connect to " + describe(to) + ": " + failure.message(), errno_for(failure.error));
+    }
+    s.conn = made.value();
+    s.conn->context = &s;
+    s.tuple = s.conn->tuple();
+    s.connecting = true;
+    if (auto taken = take_number(s, fd); !taken) {
+        release(s);
+        return Errno{taken.error()};
+    }
+    after_call(lock);
+    refresh(s);
+    log_line(2, "connecting to " + describe(to) + " over UTCP");
+    if (!is_blocking(fd, 0)) return Errno{EINPROGRESS};
+    lock.unlock();
+    if (const int err = wait(fd, POLLOUT, s.send_timeout_ms); err != 0) return Errno{err == EAGAIN ? EINPROGRESS : err};
+    lock.lock();
+    if (s.pending_error != 0) return Errno{std::exchange(s.pending_error, 0)};
+    return Placement::utcp;
+}
+
+void Runtime::release(Socket& s) {
+    if (s.kind == Socket::Kind::listener) {
+        loop_->stack().unlisten(s.listener->port);
+        (void)loop_->control().release(s.claim);
+        std::erase(listeners_, &s);
+    } else if (s.conn) {
+        utcp::Connection& c = *s.conn;
+        c.context = nullptr;
+        c.handler = nullptr;
+        const bool zero_linger = s.linger_option && s.linger_option->l_onoff && s.linger_option->l_linger == 0;
+        // Linux resets a connection closed with unread data, or with a zero linger.
+        if (zero_linger || c.readable() > 0) {
+            c.abort();
+        } else {
+            c.close();
+        }
+    }
+    recycle(s);
+}
+
+void Runtime::close(int fd) {
+    std::unique_lock lock(mutex_);
+    Socket* s = live(fd);
+    fd_table().set_socket(fd, nullptr);
+    if (!s || --s->references > 0) return;
+    release(*s);
+    after_call(lock);
+}
+
+void Runtime::duplicate(int from, int to) {
+    std::unique_lock lock(mutex_);
+    Socket* s = live(from);
+    if (!s) return;
+    ++s->references;
+    fd_table().set_socket(to, s);
+}
+
+}  // namespace ms::posix

@@ -1,0 +1,53 @@
+// Contract: what the kernel's poll, select and epoll see of a UTCP socket (DESIGN §7,
+// "Unmodified applications"). The descriptor the application holds is one end of an
+// AF_UNIX stream socketpair; the library keeps the other end and a duplicate of the
+// application's end, and expresses the UTCP socket's state through them:
+//   - readable: one token byte waits in the application end's queue (written from the
+//     library's end; each new token is a new edge for EPOLLET);
+//   - not writable: the library filled the application end's send side (its SO_SNDBUF at
+//     the kernel's minimum); writable again once the library's end drains it;
+//   - end of stream (POLLIN, POLLRDHUP): the library's end shut down for writing;
+//   - hang-up (POLLHUP): both directions of the library's end shut down.
+// The application never reads or writes the pair itself: the preload library takes
+// every read and write on the descriptor. Not thread-safe: the caller holds its lock.
+#pragma once
+
+#include "posix/sys_result.hpp"
+
+namespace ms::posix {
+
+class Readiness {
+public:
+    // A new pair. `app_flags` (SOCK_CLOEXEC, SOCK_NONBLOCK) apply to the application's end;
+    // the library's descriptors are close-on-exec and placed above `min_own_fd`.
+    static SysResult<Readiness> make(int app_flags, int min_own_fd);
+    Readiness(Readiness&& other) noexcept;
+    Readiness& operator=(Readiness&& other) noexcept;
+    Readiness(const Readiness&) = delete;
+    Readiness& operator=(const Readiness&) = delete;
+    ~Readiness();
+
+    // The application's end: the caller hands this number to the application (or
+    // dup2s it onto the number the application already holds, then closes it).
+    [[nodiscard]] int app_fd() const { return app_; }
+    // Makes the kernel report exactly these conditions (level; a new token on each rise).
+    void set(bool readable, bool writable);
+    // End of stream: readable from now on, with POLLRDHUP.
+    void end_of_stream();
+    // Hang-up: readable, writable and POLLHUP from now on.
+    void hang_up();
+
+private:
+    Readiness(int app, int own, int lib) : app_(app), own_(own), lib_(lib) {}
+    void fill();
+    void drain();
+    int app_ = -1;   // the application's end, as first made (the application owns it)
+    int own_ = -1;   // the library's duplicate of the application's end
+    int lib_ = -1;   // the library's end
+    bool token_ = false;
+    bool filled_ = false;
+    bool ended_ = false;
+    bool hung_up_ = false;
+};
+
+}  // namespace ms::posix

@@ -1,0 +1,265 @@
+#include "posix/runtime.hpp"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+
+#include "posix/fd_table.hpp"
+#include "posix/reentry.hpp"
+#include "posix/sockaddr.hpp"
+
+namespace ms::posix {
+
+namespace {
+
+std::atomic<bool> g_forked{false};
+
+std::string env_or(const char* name, const char* fallback) {
+    const char* v = std::getenv(name);
+    return v ? v : fallback;
+}
+
+// The daemon's default is /run/multistack/IFACE.sock: take it when it is the only one.
+std::string only_daemon_socket() {
+    DIR* dir = ::opendir("/run/multistack");
+    if (!dir) return {};
+    std::string found;
+    int count = 0;
+    while (const dirent* e = ::readdir(dir)) {
+        const std::string name = e->d_name;
+        if (name.size() > 5 && name.ends_with(".sock")) {
+            found = "/run/multistack/" + name;
+            ++count;
+        }
+    }
+    ::closedir(dir);
+    return count == 1 ? found : std::string{};
+}
+
+}  // namespace
+
+Settings Settings::from_environment() {
+    Settings s;
+    s.socket_path = env_or("MULTISTACK_SOCKET", "");
+    if (s.socket_path.empty()) s.socket_path = only_daemon_socket();
+    s.congestion = env_or("MULTISTACK_CC", "");
+    s.log_level = std::atoi(env_or("MULTISTACK_LOG", "1").c_str());
+    s.require = env_or("MULTISTACK_REQUIRE", "0") == "1";
+    return s;
+}
+
+const Settings& settings() {
+    static const Settings read = Settings::from_environment();
+    return read;
+}
+
+void log_line(int level, const std::string& text) {
+    if (level > settings().log_level) return;
+    const std::string line = "multistack: " + text + "\n";
+    (void)!::write(STDERR_FILENO, line.data(), line.size());
+}
+
+// --- the runtime's life ---------------------------------------------------------------
+
+Runtime* Runtime::get() {
+    static Runtime* const runtime = open();
+    return g_forked.load(std::memory_order_relaxed) ? nullptr : runtime;
+}
+
+void Runtime::forget_after_fork() { g_forked.store(true, std::memory_order_relaxed); }
+
+bool Runtime::inherited(const Socket& s) {
+    return g_forked.load(std::memory_order_relaxed) && s.kind != Socket::Kind::unused;
+}
+
+Runtime* Runtime::open() {
+    InsideLibrary inside;
+    Settings settings = posix::settings();
+    if (settings.socket_path.empty()) {
+        log_line(1, std::string("no multistackd socket (set MULTISTACK_SOCKET): ") +
+                        (settings.require ? "UTCP sockets fail (MULTISTACK_REQUIRE=1)" : "sockets stay with the kernel"));
+        return nullptr;
+    }
+    utcp::LoopOptions options;
+    options.data_area_bytes = 0;  // send buffers on the heap: no 64 MiB reservation per process
+    options.super_segments = false;
+    if (!settings.congestion.empty()) options.defaults.congestion = settings.congestion;
+    auto loop = utcp::EventLoop::open(settings.socket_path, options);
+    if (!loop) {
+        log_line(1, "no UTCP: " + loop.failure().message() + ": " +
+                        (settings.require ? "UTCP sockets fail (MULTISTACK_REQUIRE=1)" : "sockets stay with the kernel"));
+        return nullptr;
+    }
+    // Never freed: a process may use sockets until its last instruction.
+    return new Runtime(std::move(settings), std::move(loop.value()));
+}
+
+Runtime::Runtime(Settings settings, std::unique_ptr<utcp::EventLoop> loop)
+    : settings_(std::move(settings)), loop_(std::move(loop)) {
+    const int floor = fd_table().own_fd_floor();
+    wake_fd_ = ::fcntl(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), F_DUPFD_CLOEXEC, floor);
+    sleep_set_ = ::fcntl(::epoll_create1(EPOLL_CLOEXEC), F_DUPFD_CLOEXEC, floor);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ::epoll_ctl(sleep_set_, EPOLL_CTL_ADD, wake_fd_, &ev);
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ::epoll_ctl(sleep_set_, EPOLL_CTL_ADD, loop_->control().fd(), &ev);
+    log_line(2, "UTCP on " + loop_->address().to_string() + " through " + settings_.socket_path);
+    thread_ = std::thread([this] { serve(); });
+    thread_.detach();
+}
+
+void Runtime::serve() {
+    t_inside_library = true;  // for good: every call this thread makes is the library's
+    std::unique_lock lock(mutex_);
+    while (!daemon_gone_) {
+        const std::uint64_t now = utcp::EventLoop::clock_ms();
+        const std::uint32_t frames = loop_->turn(now);
+        refresh_listeners();
+        if (frames == 0) sleep_while_idle(now);
+        lock.unlock();  // let application threads in between turns
+        lock.lock();
+    }
+}
+
+// Sleeps (without the lock) until frames arrive, the next timer is due, an application
+// call asks (wake_fd_), or the daemon goes away.
+void Runtime::sleep_while_idle(std::uint64_t now_ms) {
+    const std::uint64_t due = loop_->stack().poll_at();
+    if (due <= now_ms && !loop_->tx_full()) return;
+    const int timeout = due <= now_ms ? 1 : due == UINT64_MAX ? -1 : static_cast<int>(std::min<std::uint64_t>(due - now_ms, 60'000));
+    asleep_until_ = timeout < 0 ? UINT64_MAX : now_ms + static_cast<std::uint64_t>(timeout);
+    client::Port& port = loop_->port();
+    mutex_.unlock();
+    const bool woken = due <= now_ms ? (port.wait_for_room(0, 1), false) : port.wait(0, timeout, sleep_set_);
+    mutex_.lock();
+    asleep_until_ = 0;
+    if (!woken) return;
+    std::uint64_t count = 0;
+    (void)!::read(wake_fd_, &count, sizeof count);
+    pollfd control{loop_->control().fd(), POLLIN | POLLRDHUP, 0};
+    if (::poll(&control, 1, 0) > 0) {
+        daemon_gone_ = true;
+        log_line(1, "multistackd went away: UTCP sockets fail from now on");
+        for (Socket& s : sockets_) {
+            if (s.kind != Socket::Kind::stream || !s.conn) continue;
+            s.pending_error = ENETDOWN;
+            refresh(s);
+        }
+    }
+}
+
+void Runtime::after_call(std::unique_lock<std::mutex>& /*held*/) {
+    loop_->stack().flush(utcp::EventLoop::clock_ms());
+    refresh_listeners();
+    if (asleep_until_ != 0 && loop_->stack().poll_at() < asleep_until_) {
+        const std::uint64_t one = 1;
+        (void)!::write(wake_fd_, &one, sizeof one);
+    }
+}
+
+Socket* Runtime::live(int fd) const {
+    Socket* s = fd_table().socket(fd);
+    return s && s->kind != Socket::Kind::unused ? s : nullptr;
+}
+
+Socket& Runtime::allocate(Socket::Kind kind) {
+    Socket* s;
+    if (!free_.empty()) {
+        s = free_.back();
+        free_.pop_back();
+    } else {
+        s = &sockets_.emplace_back();
+    }
+    *s = Socket{};
+    s->kind = kind;
+    s->options = defaults();
+    return *s;
+}
+
+void Runtime::recycle(Socket& s) {
+    s.ready.reset();
+    s.kind = Socket::Kind::unused;
+    s.conn = nullptr;
+    s.listener = nullptr;
+    s.leftover.clear();
+    free_.push_back(&s);
+}
+
+utcp::ConnOptions Runtime::defaults() const { return loop_->stack().config().defaults; }
+
+// --- readiness ---------------------------------------------------------------------------
+
+void Runtime::refresh(Socket& s) {
+    if (!s.ready) return;
+    if (s.kind == Socket::Kind::listener) {
+        s.ready->set(!s.listener->accept_queue.empty(), false);
+        return;
+    }
+    if (!s.conn || s.pending_error != 0) {
+        // Reset, failed, or closed by the stack: what is left reads at once, then end of
+        // stream or the error; writes fail at once.
+        s.ready->hang_up();
+        return;
+    }
+    const utcp::Connection& c = *s.conn;
+    if (c.peer_closed() || s.read_shut) s.ready->end_of_stream();
+    s.ready->set(c.readable() > 0, !s.connecting && (c.send_room() > 0 || s.write_shut));
+}
+
+void Runtime::refresh_listeners() {
+    for (Socket* s : listeners_) refresh(*s);
+}
+
+void Runtime::on_connected(utcp::Connection& c) {
+    if (auto* s = static_cast<Socket*>(c.context)) {
+        s->connecting = false;
+        refresh(*s);
+    }
+}
+
+void Runtime::on_readable(utcp::Connection& c) {
+    if (auto* s = static_cast<Socket*>(c.context)) refresh(*s);
+}
+
+void Runtime::on_writable(utcp::Connection& c) {
+    if (auto* s = static_cast<Socket*>(c.context)) refresh(*s);
+}
+
+void Runtime::on_peer_closed(utcp::Connection& c) {
+    if (auto* s = static_cast<Socket*>(c.context)) refresh(*s);
+}
+
+void Runtime::on_error(utcp::Connection& c, utcp::ConnError e) {
+    if (auto* s = static_cast<Socket*>(c.context)) {
+        s->pending_error = errno_for(e);
+        s->connecting = false;
+        refresh(*s);
+    }
+}
+
+void Runtime::on_closed(utcp::Connection& c) {
+    auto* s = static_cast<Socket*>(c.context);
+    if (!s) return;
+    // What the application has not read yet stays readable, as in Linux.
+    const utcp::SplitBytes unread = c.peek();
+    for (const wire::Bytes part : {unread.first, unread.second}) {
+        s->leftover.append(reinterpret_cast<const char*>(part.data()), part.size());
+    }
+    s->conn = nullptr;
+    s->connecting = false;
+    c.context = nullptr;
+    refresh(*s);
+}
+
+}  // namespace ms::posix

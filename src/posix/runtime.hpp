@@ -1,0 +1,160 @@
+// Contract: POSIX sockets over UTCP for one process (DESIGN §7, "Unmodified
+// applications"). One UTCP stack on one MultiStack port serves every accelerated socket
+// of the process; one lock guards it. A stack thread sleeps on the port, the control
+// socket and a wake-up descriptor, and takes the lock for each turn; application threads
+// take the lock for their calls and do their own output (a send leaves in the caller's
+// thread). Every socket is backed by a real descriptor (readiness.hpp), so the kernel's
+// poll, select and epoll work on it unchanged; blocking calls sleep in poll() on that
+// descriptor, never spinning.
+//
+// Placement: a TCP socket of AF_INET starts as a kernel socket. At listen() or connect()
+// on the interface's address (or the wildcard), the runtime claims its 3-tuple with that
+// very socket as the proof, then puts the UTCP socket on the application's descriptor
+// number (dup2). Loopback and other addresses stay with the kernel, and so does any
+// socket whose claim is refused, with one log line (or the call fails, with
+// MULTISTACK_REQUIRE=1). Every result carries Linux's errno for the failure.
+//
+// Processes: a forked child does not share the parent's stack. Its new sockets stay with
+// the kernel; an inherited UTCP socket fails with EOPNOTSUPP and one log line, and can
+// only be closed.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "posix/readiness.hpp"
+#include "posix/sys_result.hpp"
+#include "utcp/event_loop.hpp"
+
+namespace ms::posix {
+
+// The environment's settings (README, "Unmodified applications").
+struct Settings {
+    std::string socket_path;   // MULTISTACK_SOCKET; else the one socket in /run/multistack
+    std::string congestion;    // MULTISTACK_CC; empty: the stack's default
+    int log_level = 1;         // MULTISTACK_LOG: 0 silent, 1 fallbacks and faults, 2 every placement
+    bool require = false;      // MULTISTACK_REQUIRE=1: fail instead of falling back to the kernel
+    static Settings from_environment();
+};
+
+// The process's settings, read once.
+const Settings& settings();
+
+// Writes one line to stderr, prefixed "multistack: ", if `level` <= the log level.
+void log_line(int level, const std::string& text);
+
+// A UTCP socket. Type-stable: a Socket is reused, never freed, so that a number read
+// from the descriptor table without the lock can be checked again under it.
+struct Socket {
+    enum class Kind : std::uint8_t { unused, listener, stream };
+    Kind kind = Kind::unused;
+    std::optional<Readiness> ready;
+    int references = 0;                  // descriptor numbers that name it
+    // listener
+    utcp::Listener* listener = nullptr;
+    client::Claim claim;
+    // stream
+    utcp::Connection* conn = nullptr;    // null once the stack closed it
+    utcp::FourTuple tuple;               // kept after the connection goes
+    std::string leftover;                // bytes the connection held when the stack closed it
+    int pending_error = 0;               // SO_ERROR, cleared when read
+    bool connecting = false;
+    bool read_shut = false, write_shut = false;
+    // options, as setsockopt left them
+    utcp::ConnOptions options;
+    bool reuse_addr = false, reuse_port = false;
+    std::optional<linger> linger_option;
+    int recv_timeout_ms = -1, send_timeout_ms = -1;
+};
+
+// Where a socket went at listen() or connect().
+enum class Placement : std::uint8_t { utcp, kernel };
+
+class Runtime final : private utcp::Handler {
+public:
+    // The process's runtime, made on first use; null when there is none (no daemon, no
+    // interface address, or a forked child), in which case sockets stay the kernel's.
+    static Runtime* get();
+    // In a forked child: the parent's runtime is not this process's.
+    static void forget_after_fork();
+    // True in a forked child for a socket it inherited.
+    static bool inherited(const Socket& s);
+
+    // Pending kernel sockets (FdTable::pending): listen or connect on UTCP, or say kernel.
+    SysResult<Placement> listen(int fd, int backlog);
+    SysResult<Placement> connect(int fd, const sockaddr_in& to);
+
+    SysResult<int> accept(int fd, sockaddr* addr, socklen_t* len, int flags);
+    SysResult<std::size_t> recv(int fd, std::span<const iovec> iov, int flags);
+    SysResult<std::size_t> send(int fd, std::span<const iovec> iov, int flags);
+    SysResult<std::size_t> sendfile(int fd, int in_fd, off_t* offset, std::size_t count);
+    SysResult<int> shutdown(int fd, int how);
+    // Drops the descriptor's reference; the socket closes with its last one. The caller
+    // then closes the number itself.
+    void close(int fd);
+    // dup, dup2, F_DUPFD: `to` names `from`'s socket too.
+    void duplicate(int from, int to);
+    SysResult<int> name(int fd, bool peer, sockaddr* addr, socklen_t* len);
+    SysResult<int> get_option(int fd, int level, int name, void* value, socklen_t* len);
+    SysResult<int> set_option(int fd, int level, int name, const void* value, socklen_t len);
+    // FIONREAD and SIOCOUTQ.
+    SysResult<int> queued_bytes(int fd, bool outgoing);
+
+private:
+    Runtime(Settings settings, std::unique_ptr<utcp::EventLoop> loop);
+    static Runtime* open();
+    void serve();
+    void sleep_while_idle(std::uint64_t now_ms);
+    // After an application call changed the stack: output now, readiness, and a wake-up
+    // for the stack thread if a timer is now due before it would wake.
+    void after_call(std::unique_lock<std::mutex>& lock);
+    [[nodiscard]] Socket* live(int fd) const;
+    Socket& allocate(Socket::Kind kind);
+    void recycle(Socket& s);
+    void refresh(Socket& s);
+    void refresh_listeners();
+    // Puts a fresh UTCP socket on the application's number `fd` (dup2 over what it was).
+    SysResult<int> take_number(Socket& s, int fd);
+    void release(Socket& s);
+    // Waits for `events` on `fd` as the socket's timeout allows: 0, or the errno.
+    int wait(int fd, short events, int timeout_ms);
+    enum class Direction : std::uint8_t { in, out };
+    SysResult<std::size_t> transfer(int fd, std::span<const iovec> iov, int flags, Direction direction);
+    SysResult<std::size_t> try_recv(Socket& s, std::span<const iovec> iov, int flags);
+    SysResult<std::size_t> try_send(Socket& s, std::span<const iovec> iov, int flags);
+    [[nodiscard]] bool interface_address(const sockaddr_in& a) const;
+    SysResult<Placement> refuse(const std::string& why, int error);
+    [[nodiscard]] utcp::ConnOptions defaults() const;
+
+    // utcp::Handler: every event refreshes the socket's readiness.
+    void on_connected(utcp::Connection& c) override;
+    void on_readable(utcp::Connection& c) override;
+    void on_writable(utcp::Connection& c) override;
+    void on_peer_closed(utcp::Connection& c) override;
+    void on_error(utcp::Connection& c, utcp::ConnError e) override;
+    void on_closed(utcp::Connection& c) override;
+
+    Settings settings_;
+    std::unique_ptr<utcp::EventLoop> loop_;
+    mutable std::mutex mutex_;
+    std::deque<Socket> sockets_;
+    std::vector<Socket*> free_;
+    std::vector<Socket*> listeners_;
+    int wake_fd_ = -1;       // eventfd: an application call moved a timer earlier
+    int sleep_set_ = -1;     // epoll over wake_fd_ and the control socket (Port::wait's also_fd)
+    std::uint64_t asleep_until_ = 0;  // while the stack thread sleeps: when it wakes; else 0
+    bool daemon_gone_ = false;
+    std::thread thread_;
+};
+
+}  // namespace ms::posix

@@ -1,0 +1,258 @@
+// The calls on placed UTCP sockets: accept, receive, send, shutdown, names and queue
+// sizes. Each takes the lock, tries once, and, where Linux would block, sleeps in poll()
+// on the socket's own descriptor without the lock (runtime.hpp).
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "posix/fd_table.hpp"
+#include "posix/runtime.hpp"
+#include "posix/sockaddr.hpp"
+
+namespace ms::posix {
+
+namespace {
+
+// What try_recv and try_send say when Linux would block.
+constexpr int kWouldBlock = EAGAIN;
+
+// Copies from the front of `from` into the iovecs, skipping `skip` bytes of them.
+std::size_t scatter(wire::Bytes from, std::span<const iovec> iov, std::size_t skip) {
+    std::size_t copied = 0;
+    for (const iovec& v : iov) {
+        if (skip >= v.iov_len) {
+            skip -= v.iov_len;
+            continue;
+        }
+        const std::size_t n = std::min(v.iov_len - skip, from.size() - copied);
+        std::memcpy(static_cast<std::uint8_t*>(v.iov_base) + skip, from.data() + copied, n);
+        copied += n;
+        skip = 0;
+        if (copied == from.size()) break;
+    }
+    return copied;
+}
+
+// Drops the first `n` bytes that the iovecs describe (and the iovecs they empty).
+void drop_front(std::vector<iovec>& rest, std::size_t n) {
+    while (!rest.empty() && n >= rest.front().iov_len) {
+        n -= rest.front().iov_len;
+        rest.erase(rest.begin());
+    }
+    if (rest.empty()) return;
+    rest.front().iov_base = static_cast<std::uint8_t*>(rest.front().iov_base) + n;
+    rest.front().iov_len -= n;
+}
+
+}  // namespace
+
+int Runtime::wait(int fd, short events, int timeout_ms) {
+    pollfd p{fd, events, 0};
+    const int n = ::poll(&p, 1, timeout_ms);
+    if (n < 0) return errno;
+    return n == 0 ? EAGAIN : 0;
+}
+
+SysResult<int> Runtime::accept(int fd, sockaddr* addr, socklen_t* len, int flags) {
+    const bool blocking = is_blocking(fd, 0);
+    for (;;) {
+        std::unique_lock lock(mutex_);
+        Socket* l = live(fd);
+        if (!l) return Errno{EBADF};
+        if (l->kind != Socket::Kind::listener) return Errno{EINVAL};
+        if (utcp::Connection* c = loop_->stack().accept(*l->listener)) {
+            Socket& s = allocate(Socket::Kind::stream);
+            auto ready = Readiness::make(flags & (SOCK_CLOEXEC | SOCK_NONBLOCK), fd_table().own_fd_floor());
+            if (!ready) {
+                c->handler = nullptr;
+                c->abort();
+                recycle(s);
+                after_call(lock);
+                return Errno{ready.error()};
+            }
+            const int number = ready.value().app_fd();
+            s.ready.emplace(std::move(ready.value()));
+            s.references = 1;
+            s.conn = c;
+            s.tuple = c->tuple();
+            s.options = c->options();
+            c->handler = this;
+            c->context = &s;
+            fd_table().set_pending(number, 0);
+            fd_table().set_socket(number, &s);
+            refresh(s);
+            after_call(lock);
+            copy_out(to_sockaddr(s.tuple.remote, s.tuple.remote_port), addr, len);
+            return number;
+        }
+        if (!blocking) return Errno{EAGAIN};
+        lock.unlock();
+        if (const int err = wait(fd, POLLIN, -1); err != 0) return Errno{err};
+    }
+}
+
+SysResult<std::size_t> Runtime::try_recv(Socket& s, std::span<const iovec> iov, int flags) {
+    if (s.kind != Socket::Kind::stream) return Errno{ENOTCONN};
+    const bool peek = flags & MSG_PEEK;
+    if (!s.leftover.empty()) {
+        const std::size_t n = scatter({reinterpret_cast<const std::uint8_t*>(s.leftover.data()), s.leftover.size()}, iov, 0);
+        if (!peek) s.leftover.erase(0, n);
+        refresh(s);
+        return n;
+    }
+    if (s.pending_error != 0) return Errno{std::exchange(s.pending_error, 0)};
+    if (!s.conn || s.read_shut) return std::size_t{0};
+    if (s.connecting) return Errno{kWouldBlock};
+    utcp::Connection& c = *s.conn;
+    std::size_t got = 0;
+    if (peek) {
+        const utcp::SplitBytes data = c.peek();
+        got = scatter(data.first, iov, 0);
+        got += scatter(data.second, iov, got);
+    } else {
+        for (const iovec& v : iov) {
+            const std::size_t n = c.recv({static_cast<std::uint8_t*>(v.iov_base), v.iov_len});
+            got += n;
+            if (n < v.iov_len) break;
+        }
+    }
+    if (got == 0 && !c.peer_closed() && total_length(iov) > 0) return Errno{kWouldBlock};
+    return got;
+}
+
+SysResult<std::size_t> Runtime::try_send(Socket& s, std::span<const iovec> iov, int flags) {
+    if (s.kind != Socket::Kind::stream) return Errno{EPIPE};
+    if (s.pending_error != 0) return Errno{std::exchange(s.pending_error, 0)};
+    if (s.connecting) return Errno{kWouldBlock};
+    if (!s.conn || s.write_shut || s.conn->user_closed()) {
+        if (!(flags & MSG_NOSIGNAL)) ::raise(SIGPIPE);
+        return Errno{EPIPE};
+    }
+    utcp::Connection& c = *s.conn;
+    std::size_t sent = 0;
+    for (const iovec& v : iov) {
+        const std::size_t n = c.send({static_cast<const std::uint8_t*>(v.iov_base), v.iov_len});
+        sent += n;
+        if (n < v.iov_len) break;
+    }
+    if (sent == 0 && total_length(iov) > 0) return Errno{kWouldBlock};
+    return sent;
+}
+
+SysResult<std::size_t> Runtime::recv(int fd, std::span<const iovec> iov, int flags) {
+    return transfer(fd, iov, flags, Direction::in);
+}
+
+SysResult<std::size_t> Runtime::send(int fd, std::span<const iovec> iov, int flags) {
+    return transfer(fd, iov, flags, Direction::out);
+}
+
+// As Linux: a blocking send returns once every byte is queued (or an error ends it); a
+// blocking receive returns what is there, or waits for all with MSG_WAITALL.
+SysResult<std::size_t> Runtime::transfer(int fd, std::span<const iovec> iov, int flags, Direction direction) {
+    const bool sending = direction == Direction::out;
+    const bool blocking = is_blocking(fd, flags);
+    const bool wait_all = sending || ((flags & MSG_WAITALL) && !(flags & MSG_PEEK));
+    std::size_t total = 0;
+    std::vector<iovec> rest(iov.begin(), iov.end());
+    for (;;) {
+        std::unique_lock lock(mutex_);
+        Socket* s = live(fd);
+        if (!s) return Errno{EBADF};
+        auto moved = sending ? try_send(*s, rest, flags) : try_recv(*s, rest, flags);
+        if (moved.ok() && moved.value() > 0) after_call(lock);
+        refresh(*s);
+        if (!moved.ok() && moved.error() != kWouldBlock) return total > 0 ? SysResult<std::size_t>(total) : moved;
+        if (moved.ok()) {
+            total += moved.value();
+            drop_front(rest, moved.value());
+            if (rest.empty() || !wait_all || moved.value() == 0) return total;
+        }
+        const int timeout = sending ? s->send_timeout_ms : s->recv_timeout_ms;
+        if (!blocking) return total > 0 ? SysResult<std::size_t>(total) : Errno{EAGAIN};
+        lock.unlock();
+        if (const int err = wait(fd, sending ? POLLOUT : POLLIN, timeout); err != 0) {
+            return total > 0 ? SysResult<std::size_t>(total) : Errno{err};
+        }
+    }
+}
+
+// Reads the file in chunks and sends them; the file offset (or *offset) moves by what
+// was sent. Blocking sockets send it all, as Linux's sendfile does.
+SysResult<std::size_t> Runtime::sendfile(int fd, int in_fd, off_t* offset, std::size_t count) {
+    off_t position = offset ? *offset : ::lseek(in_fd, 0, SEEK_CUR);
+    if (position < 0) return Errno{errno == ESPIPE ? EINVAL : errno};
+    std::vector<std::uint8_t> chunk(std::min<std::size_t>(count, 256 * 1024));
+    std::size_t done = 0;
+    while (done < count) {
+        const ssize_t got = ::pread(in_fd, chunk.data(), std::min(chunk.size(), count - done), position);
+        if (got < 0) {
+            if (done > 0) break;
+            return Errno{errno};
+        }
+        if (got == 0) break;
+        const iovec v{chunk.data(), static_cast<std::size_t>(got)};
+        auto sent = send(fd, {&v, 1}, done > 0 ? MSG_DONTWAIT : 0);
+        if (!sent.ok()) {
+            if (done > 0) break;
+            return sent;
+        }
+        done += sent.value();
+        position += static_cast<off_t>(sent.value());
+        if (sent.value() < static_cast<std::size_t>(got)) break;
+    }
+    if (offset) {
+        *offset = position;
+    } else {
+        ::lseek(in_fd, position, SEEK_SET);
+    }
+    return done;
+}
+
+SysResult<int> Runtime::shutdown(int fd, int how) {
+    std::unique_lock lock(mutex_);
+    Socket* s = live(fd);
+    if (!s) return Errno{EBADF};
+    if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return Errno{EINVAL};
+    if (s->kind != Socket::Kind::stream || s->connecting) return Errno{ENOTCONN};
+    if (how != SHUT_WR) s->read_shut = true;
+    if (how != SHUT_RD && !s->write_shut) {
+        s->write_shut = true;
+        if (s->conn) s->conn->shutdown_write();
+    }
+    after_call(lock);
+    refresh(*s);
+    return 0;
+}
+
+SysResult<int> Runtime::name(int fd, bool peer, sockaddr* addr, socklen_t* len) {
+    std::unique_lock lock(mutex_);
+    Socket* s = live(fd);
+    if (!s) return Errno{EBADF};
+    if (s->kind == Socket::Kind::listener) {
+        if (peer) return Errno{ENOTCONN};
+        copy_out(to_sockaddr(s->claim.addr, s->claim.port), addr, len);
+        return 0;
+    }
+    if (peer && (!s->conn || s->connecting)) return Errno{ENOTCONN};
+    const utcp::FourTuple& t = s->tuple;
+    copy_out(peer ? to_sockaddr(t.remote, t.remote_port) : to_sockaddr(t.local, t.local_port), addr, len);
+    return 0;
+}
+
+SysResult<int> Runtime::queued_bytes(int fd, bool outgoing) {
+    std::unique_lock lock(mutex_);
+    Socket* s = live(fd);
+    if (!s) return Errno{EBADF};
+    if (s->kind == Socket::Kind::listener) return Errno{EINVAL};
+    if (!s->conn) return outgoing ? 0 : static_cast<int>(s->leftover.size());
+    const std::size_t n = outgoing ? s->conn->unsent_or_unacked() : s->conn->readable();
+    return static_cast<int>(std::min<std::size_t>(n, INT32_MAX));
+}
+
+}  // namespace ms::posix

@@ -1,0 +1,438 @@
+// Contract: libmultistack-preload.so (DESIGN §7, "Unmodified applications"). Loaded with
+// LD_PRELOAD, it takes over the socket calls of an unmodified program: a TCP socket of
+// AF_INET goes to UTCP (posix/runtime.hpp) when it listens or connects on the
+// interface's address; every other descriptor, and every call the library makes itself
+// (posix/reentry.hpp), goes straight to libc. Failures come back as -1 and Linux's
+// errno. Symbols are looked up in the next object (RTLD_NEXT): libc, or another
+// preloaded library.
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "posix/fd_table.hpp"
+#include "posix/reentry.hpp"
+#include "posix/runtime.hpp"
+#include "posix/sockaddr.hpp"
+
+using ms::posix::fd_table;
+using ms::posix::InsideLibrary;
+using ms::posix::Placement;
+using ms::posix::Runtime;
+using ms::posix::Socket;
+using ms::posix::SysResult;
+namespace pending = ms::posix::pending;
+
+namespace {
+
+// libc's (the next object's) definition of `name`, looked up once.
+#define NEXT(name)                                                                              \
+    ([]() {                                                                                     \
+        static const auto fn = reinterpret_cast<decltype(&::name)>(::dlsym(RTLD_NEXT, #name)); \
+        return fn;                                                                              \
+    }())
+
+template <class T>
+long finish(SysResult<T> r) {
+    if (r.ok()) return static_cast<long>(r.value());
+    errno = r.error();
+    return -1;
+}
+
+long fail(int error) {
+    errno = error;
+    return -1;
+}
+
+// The UTCP socket `fd` names, for a call from the application (not the library itself).
+Socket* ours(int fd) { return ms::posix::t_inside_library ? nullptr : fd_table().socket(fd); }
+
+// The runtime for a call on one of our sockets; null (EOPNOTSUPP, logged once) in a
+// forked child that inherited it.
+Runtime* runtime_for(const Socket& s) {
+    if (!Runtime::inherited(s)) return Runtime::get();
+    static bool said = false;
+    if (!said) {
+        said = true;
+        ms::posix::log_line(1, "a UTCP socket inherited from the parent process cannot be used in a child: EOPNOTSUPP");
+    }
+    return nullptr;
+}
+
+sockaddr_in to_of(const sockaddr* addr) {
+    sockaddr_in to;
+    std::memcpy(&to, addr, sizeof to);
+    return to;
+}
+
+bool bound_to_loopback(int fd) {
+    InsideLibrary inside;
+    const auto bound = ms::posix::bound_address(fd);
+    return bound && ms::posix::is_loopback(*bound);
+}
+
+bool is_pending(int fd) { return !ms::posix::t_inside_library && (fd_table().pending(fd) & pending::stream); }
+
+// The socket stays with the kernel for good: the options kept virtual are applied now.
+void settle_in_kernel(int fd) {
+    const std::uint8_t bits = fd_table().pending(fd);
+    fd_table().set_pending(fd, 0);
+    const int one = 1;
+    if (bits & pending::reuse_addr) NEXT(setsockopt)(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bits & pending::reuse_port) NEXT(setsockopt)(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+}
+
+long receive(int fd, std::span<const iovec> iov, int flags) {
+    const Socket* s = fd_table().socket(fd);
+    Runtime* rt = s ? runtime_for(*s) : nullptr;
+    if (!rt) return fail(EOPNOTSUPP);
+    InsideLibrary inside;
+    return finish(rt->recv(fd, iov, flags));
+}
+
+long transmit(int fd, std::span<const iovec> iov, int flags) {
+    const Socket* s = fd_table().socket(fd);
+    Runtime* rt = s ? runtime_for(*s) : nullptr;
+    if (!rt) return fail(EOPNOTSUPP);
+    InsideLibrary inside;
+    return finish(rt->send(fd, iov, flags));
+}
+
+// A descriptor number stops naming what it named (close, or the target of dup2).
+void forget(int fd) {
+    if (Socket* s = fd_table().socket(fd)) {
+        if (Runtime::inherited(*s)) {
+            fd_table().set_socket(fd, nullptr);
+        } else if (Runtime* rt = Runtime::get()) {
+            InsideLibrary inside;
+            rt->close(fd);
+        }
+    }
+    fd_table().set_pending(fd, 0);
+}
+
+void after_duplicate(int from, int to) {
+    if (to < 0) return;
+    if (Socket* s = fd_table().socket(from); s && !Runtime::inherited(*s)) {
+        InsideLibrary inside;
+        Runtime::get()->duplicate(from, to);
+    } else if (is_pending(from)) {
+        settle_in_kernel(from);  // two numbers for one pending socket: it stays with the kernel
+    }
+}
+
+__attribute__((constructor)) void start() {
+    ::pthread_atfork(nullptr, nullptr, [] { Runtime::forget_after_fork(); });
+}
+
+}  // namespace
+
+extern "C" {
+
+int socket(int domain, int type, int protocol) {
+    const int fd = NEXT(socket)(domain, type, protocol);
+    if (fd < 0 || ms::posix::t_inside_library) return fd;
+    fd_table().set_socket(fd, nullptr);
+    const int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const bool tcp = domain == AF_INET && base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
+    fd_table().set_pending(fd, tcp ? pending::stream : 0);
+    return fd;
+}
+
+int bind(int fd, const sockaddr* addr, socklen_t len) {
+    if (ours(fd)) return static_cast<int>(fail(EINVAL));  // bound already
+    const int r = NEXT(bind)(fd, addr, len);
+    if (r == 0 || !is_pending(fd) || errno != EADDRINUSE) return r;
+    if (!(fd_table().pending(fd) & (pending::reuse_addr | pending::reuse_port))) return r;
+    // The options the application asked for would have let the kernel bind: it gets them.
+    settle_in_kernel(fd);
+    return NEXT(bind)(fd, addr, len);
+}
+
+int listen(int fd, int backlog) {
+    if (ours(fd)) return 0;  // listening already: Linux only changes the backlog
+    if (is_pending(fd) && !bound_to_loopback(fd)) {
+        if (Runtime* rt = Runtime::get()) {
+            InsideLibrary inside;
+            auto placed = rt->listen(fd, backlog);
+            if (!placed.ok()) return static_cast<int>(fail(placed.error()));
+            if (placed.value() == Placement::utcp) return 0;
+        } else if (ms::posix::settings().require) {
+            return static_cast<int>(fail(ENETDOWN));
+        }
+        settle_in_kernel(fd);
+    }
+    return NEXT(listen)(fd, backlog);
+}
+
+int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
+    if (Socket* s = ours(fd)) {
+        Runtime* rt = runtime_for(*s);
+        if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
+        InsideLibrary inside;
+        return static_cast<int>(finish(rt->accept(fd, addr, len, flags)));
+    }
+    const int r = NEXT(accept4)(fd, addr, len, flags);
+    if (r >= 0 && !ms::posix::t_inside_library) {
+        fd_table().set_socket(r, nullptr);
+        fd_table().set_pending(r, 0);
+    }
+    return r;
+}
+
+int accept(int fd, sockaddr* addr, socklen_t* len) { return accept4(fd, addr, len, 0); }
+
+int connect(int fd, const sockaddr* addr, socklen_t len) {
+    if (ours(fd)) return static_cast<int>(fail(EISCONN));
+    if (is_pending(fd) && addr && len >= static_cast<socklen_t>(sizeof(sockaddr_in)) && addr->sa_family == AF_INET &&
+        !ms::posix::is_loopback(to_of(addr)) && !bound_to_loopback(fd)) {
+        if (Runtime* rt = Runtime::get()) {
+            InsideLibrary inside;
+            auto placed = rt->connect(fd, to_of(addr));
+            if (!placed.ok()) return static_cast<int>(fail(placed.error()));
+            if (placed.value() == Placement::utcp) return 0;
+        } else if (ms::posix::settings().require) {
+            return static_cast<int>(fail(ENETDOWN));
+        }
+        settle_in_kernel(fd);
+    }
+    return NEXT(connect)(fd, addr, len);
+}
+
+ssize_t read(int fd, void* buf, size_t n) {
+    if (!ours(fd)) return NEXT(read)(fd, buf, n);
+    const iovec v{buf, n};
+    return receive(fd, {&v, 1}, 0);
+}
+
+ssize_t __read_chk(int fd, void* buf, size_t n, size_t /*buflen*/) { return read(fd, buf, n); }
+
+ssize_t write(int fd, const void* buf, size_t n) {
+    if (!ours(fd)) return NEXT(write)(fd, buf, n);
+    const iovec v{const_cast<void*>(buf), n};
+    return transmit(fd, {&v, 1}, 0);
+}
+
+ssize_t readv(int fd, const iovec* iov, int count) {
+    if (!ours(fd)) return NEXT(readv)(fd, iov, count);
+    if (count < 0) return fail(EINVAL);
+    return receive(fd, {iov, static_cast<std::size_t>(count)}, 0);
+}
+
+ssize_t writev(int fd, const iovec* iov, int count) {
+    if (!ours(fd)) return NEXT(writev)(fd, iov, count);
+    if (count < 0) return fail(EINVAL);
+    return transmit(fd, {iov, static_cast<std::size_t>(count)}, 0);
+}
+
+ssize_t recv(int fd, void* buf, size_t n, int flags) {
+    if (!ours(fd)) return NEXT(recv)(fd, buf, n, flags);
+    const iovec v{buf, n};
+    return receive(fd, {&v, 1}, flags);
+}
+
+ssize_t __recv_chk(int fd, void* buf, size_t n, size_t /*buflen*/, int flags) { return recv(fd, buf, n, flags); }
+
+ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen_t* from_len) {
+    if (!ours(fd)) return NEXT(recvfrom)(fd, buf, n, flags, from, from_len);
+    const iovec v{buf, n};
+    const ssize_t got = receive(fd, {&v, 1}, flags);
+    if (got >= 0 && from && from_len) {
+        InsideLibrary inside;
+        (void)Runtime::get()->name(fd, true, from, from_len);
+    }
+    return got;
+}
+
+ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t /*buflen*/, int flags, sockaddr* from, socklen_t* len) {
+    return recvfrom(fd, buf, n, flags, from, len);
+}
+
+ssize_t send(int fd, const void* buf, size_t n, int flags) {
+    if (!ours(fd)) return NEXT(send)(fd, buf, n, flags);
+    const iovec v{const_cast<void*>(buf), n};
+    return transmit(fd, {&v, 1}, flags);
+}
+
+// On a connected stream socket Linux ignores the address (or fails with EISCONN).
+ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t to_len) {
+    if (!ours(fd)) return NEXT(sendto)(fd, buf, n, flags, to, to_len);
+    const iovec v{const_cast<void*>(buf), n};
+    return transmit(fd, {&v, 1}, flags);
+}
+
+ssize_t recvmsg(int fd, msghdr* msg, int flags) {
+    if (!ours(fd)) return NEXT(recvmsg)(fd, msg, flags);
+    if (!msg || msg->msg_iovlen > IOV_MAX) return fail(EINVAL);
+    msg->msg_controllen = 0;
+    msg->msg_flags = 0;
+    const ssize_t got = receive(fd, {msg->msg_iov, msg->msg_iovlen}, flags);
+    if (got >= 0 && msg->msg_name) {
+        InsideLibrary inside;
+        (void)Runtime::get()->name(fd, true, static_cast<sockaddr*>(msg->msg_name), &msg->msg_namelen);
+    }
+    return got;
+}
+
+ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
+    if (!ours(fd)) return NEXT(sendmsg)(fd, msg, flags);
+    if (!msg || msg->msg_iovlen > IOV_MAX) return fail(EINVAL);
+    return transmit(fd, {msg->msg_iov, msg->msg_iovlen}, flags);
+}
+
+ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
+    Socket* s = ours(out_fd);
+    if (!s) return NEXT(sendfile)(out_fd, in_fd, offset, count);
+    Runtime* rt = runtime_for(*s);
+    if (!rt) return fail(EOPNOTSUPP);
+    InsideLibrary inside;
+    return finish(rt->sendfile(out_fd, in_fd, offset, count));
+}
+
+ssize_t sendfile64(int out_fd, int in_fd, off_t* offset, size_t count) { return sendfile(out_fd, in_fd, offset, count); }
+
+int shutdown(int fd, int how) {
+    Socket* s = ours(fd);
+    if (!s) return NEXT(shutdown)(fd, how);
+    Runtime* rt = runtime_for(*s);
+    if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
+    InsideLibrary inside;
+    return static_cast<int>(finish(rt->shutdown(fd, how)));
+}
+
+int close(int fd) {
+    if (!ms::posix::t_inside_library) forget(fd);
+    return NEXT(close)(fd);
+}
+
+int close_range(unsigned first, unsigned last, int flags) {
+    if (!ms::posix::t_inside_library && !(flags & CLOSE_RANGE_CLOEXEC)) {
+        for (unsigned fd = first; fd <= last && fd_table().in_range(static_cast<int>(fd)); ++fd) {
+            forget(static_cast<int>(fd));
+        }
+    }
+    return NEXT(close_range)(first, last, flags);
+}
+
+int dup(int fd) {
+    const int r = NEXT(dup)(fd);
+    if (!ms::posix::t_inside_library) after_duplicate(fd, r);
+    return r;
+}
+
+int dup3(int from, int to, int flags) {
+    if (ms::posix::t_inside_library) return NEXT(dup3)(from, to, flags);
+    if (from != to) forget(to);
+    const int r = NEXT(dup3)(from, to, flags);
+    after_duplicate(from, r);
+    return r;
+}
+
+int dup2(int from, int to) {
+    if (ms::posix::t_inside_library || from == to) return NEXT(dup2)(from, to);
+    forget(to);
+    const int r = NEXT(dup2)(from, to);
+    after_duplicate(from, r);
+    return r;
+}
+
+int fcntl(int fd, int cmd, ...) {
+    va_list ap;
+    va_start(ap, cmd);
+    void* arg = va_arg(ap, void*);
+    va_end(ap);
+    const int r = NEXT(fcntl)(fd, cmd, arg);
+    if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && !ms::posix::t_inside_library) after_duplicate(fd, r);
+    return r;
+}
+
+int fcntl64(int fd, int cmd, ...) {
+    va_list ap;
+    va_start(ap, cmd);
+    void* arg = va_arg(ap, void*);
+    va_end(ap);
+    return fcntl(fd, cmd, arg);
+}
+
+int ioctl(int fd, unsigned long request, ...) {
+    va_list ap;
+    va_start(ap, request);
+    void* arg = va_arg(ap, void*);
+    va_end(ap);
+    Socket* s = ours(fd);
+    if (!s || (request != FIONREAD && request != TIOCOUTQ)) return NEXT(ioctl)(fd, request, arg);
+    Runtime* rt = runtime_for(*s);
+    if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
+    InsideLibrary inside;
+    auto n = rt->queued_bytes(fd, request == TIOCOUTQ);
+    if (n.ok() && arg) *static_cast<int*>(arg) = n.value();
+    return n.ok() ? 0 : static_cast<int>(fail(n.error()));
+}
+
+int getsockname(int fd, sockaddr* addr, socklen_t* len) {
+    Socket* s = ours(fd);
+    if (!s) return NEXT(getsockname)(fd, addr, len);
+    Runtime* rt = runtime_for(*s);
+    if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
+    InsideLibrary inside;
+    return static_cast<int>(finish(rt->name(fd, false, addr, len)));
+}
+
+int getpeername(int fd, sockaddr* addr, socklen_t* len) {
+    Socket* s = ours(fd);
+    if (!s) return NEXT(getpeername)(fd, addr, len);
+    Runtime* rt = runtime_for(*s);
+    if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
+    InsideLibrary inside;
+    return static_cast<int>(finish(rt->name(fd, true, addr, len)));
+}
+
+int getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
+    Socket* s = ours(fd);
+    if (!s) {
+        if (is_pending(fd) && level == SOL_SOCKET && (name == SO_REUSEADDR || name == SO_REUSEPORT) && value && len) {
+            const std::uint8_t bit = name == SO_REUSEADDR ? pending::reuse_addr : pending::reuse_port;
+            const int v = (fd_table().pending(fd) & bit) ? 1 : 0;
+            std::memcpy(value, &v, std::min<socklen_t>(*len, sizeof v));
+            *len = std::min<socklen_t>(*len, sizeof v);
+            return 0;
+        }
+        return NEXT(getsockopt)(fd, level, name, value, len);
+    }
+    Runtime* rt = runtime_for(*s);
+    if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
+    InsideLibrary inside;
+    return static_cast<int>(finish(rt->get_option(fd, level, name, value, len)));
+}
+
+int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
+    Socket* s = ours(fd);
+    if (!s) {
+        // On a pending socket SO_REUSEADDR and SO_REUSEPORT stay virtual (fd_table.hpp).
+        if (is_pending(fd) && level == SOL_SOCKET && (name == SO_REUSEADDR || name == SO_REUSEPORT)) {
+            if (!value || len < static_cast<socklen_t>(sizeof(int))) return static_cast<int>(fail(EINVAL));
+            int v;
+            std::memcpy(&v, value, sizeof v);
+            const std::uint8_t bit = name == SO_REUSEADDR ? pending::reuse_addr : pending::reuse_port;
+            const std::uint8_t bits = fd_table().pending(fd);
+            fd_table().set_pending(fd, v ? (bits | bit) : (bits & ~bit));
+            return 0;
+        }
+        return NEXT(setsockopt)(fd, level, name, value, len);
+    }
+    Runtime* rt = runtime_for(*s);
+    if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
+    InsideLibrary inside;
+    return static_cast<int>(finish(rt->set_option(fd, level, name, value, len)));
+}
+
+}  // extern "C"

@@ -1,0 +1,184 @@
+"""POSIX socket semantics over UTCP, through libmultistack-preload.so (run under it, in
+the server namespace, with MULTISTACK_REQUIRE=1 so that nothing falls back silently).
+Talks to preload_peer.py's kernel sockets at PEER and serves one of its own.
+
+Usage: preload_semantics.py LOCAL_ADDR PEER_ADDR
+"""
+import errno
+import fcntl
+import hashlib
+import os
+import select
+import socket
+import struct
+import sys
+import termios
+import time
+
+local, peer = sys.argv[1], sys.argv[2]
+failures = 0
+
+
+def check(cond, what):
+    global failures
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures += 1
+
+
+def connected(port):
+    s = socket.create_connection((peer, port), timeout=5)
+    s.settimeout(None)
+    return s
+
+
+# Non-blocking connect: EINPROGRESS, then writable, then SO_ERROR 0.
+s = socket.socket()
+s.setblocking(False)
+err = s.connect_ex((peer, 9001))
+check(err == errno.EINPROGRESS, f"non-blocking connect gives EINPROGRESS (got {errno.errorcode.get(err, err)})")
+_, w, _ = select.select([], [s], [], 5)
+check(w == [s], "the connecting socket becomes writable")
+check(s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0, "SO_ERROR is 0 after the handshake")
+check(s.getpeername() == (peer, 9001), "getpeername names the peer")
+check(s.getsockname()[0] == local, "getsockname names the interface's address")
+# Nothing to read yet: EAGAIN.
+try:
+    s.recv(10)
+    check(False, "recv with nothing queued raises")
+except BlockingIOError:
+    check(True, "recv on an empty non-blocking socket gives EAGAIN")
+s.setblocking(True)
+
+# Half close: send, shut down writing, read the echo until end of stream.
+payload = os.urandom(300_000)
+s.sendall(payload)
+s.shutdown(socket.SHUT_WR)
+got = bytearray()
+while chunk := s.recv(65536):
+    got += chunk
+check(bytes(got) == payload, f"half close: the echo of 300000 bytes came back whole ({len(got)})")
+try:
+    s.send(b"x")
+    check(False, "send after SHUT_WR raises")
+except BrokenPipeError:
+    check(True, "send after SHUT_WR gives EPIPE")
+s.close()
+
+# Refused: the peer's kernel answers a SYN to a closed port with a RST.
+s = socket.socket()
+err = s.connect_ex((peer, 9009))
+check(err == errno.ECONNREFUSED, f"connect to a closed port gives ECONNREFUSED (got {errno.errorcode.get(err, err)})")
+s.close()
+
+# Reset by the peer: recv fails with ECONNRESET (or reads the end after SO_ERROR).
+s = connected(9002)
+time.sleep(0.5)
+try:
+    data = s.recv(10)
+    check(False, f"recv after a reset raises (got {data!r})")
+except ConnectionResetError:
+    check(True, "recv after the peer's reset gives ECONNRESET")
+check(s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0, "SO_ERROR is cleared once reported")
+s.close()
+
+# Partial writes and EAGAIN against a peer that does not read for a second; level-
+# triggered epoll says when there is room again.
+s = connected(9003)
+s.setblocking(False)
+sent, partial, again, again_checked = 0, False, False, False
+block = os.urandom(1 << 20)
+digest = hashlib.sha256()
+ep = select.epoll()
+ep.register(s.fileno(), select.EPOLLOUT)
+total = 8 << 20
+while sent < total:
+    try:
+        n = s.send(block[: min(len(block), total - sent)])
+        partial |= n < min(len(block), total - sent)
+        digest.update(block[:n])
+        sent += n
+    except BlockingIOError:
+        again = True
+        ready = ep.poll(10)
+        if not again_checked:
+            check(len(ready) == 1, "level-triggered EPOLLOUT reports room again")
+            again_checked = True
+check(again, "a non-blocking send with no room gives EAGAIN")
+check(partial, "a non-blocking send takes part of a large buffer")
+queued = struct.unpack("i", fcntl.ioctl(s.fileno(), termios.TIOCOUTQ, struct.pack("i", 0)))[0]
+check(queued > 0, f"TIOCOUTQ counts bytes not yet acknowledged ({queued})")
+s.setblocking(True)
+s.shutdown(socket.SHUT_WR)
+answer = b""
+while chunk := s.recv(100):
+    answer += chunk
+check(answer.decode() == digest.hexdigest(), "8 MB through partial writes arrive intact (SHA-256)")
+ep.close()
+s.close()
+
+# Edge-triggered epoll: one event per arrival; reading until EAGAIN re-arms it.
+s = connected(9004)
+s.setblocking(False)
+ep = select.epoll()
+ep.register(s.fileno(), select.EPOLLIN | select.EPOLLET)
+events = ep.poll(5)
+check(len(events) == 1, "edge-triggered EPOLLIN fires for the first data")
+buf = b""
+try:
+    while True:
+        buf += s.recv(100)
+except BlockingIOError:
+    pass
+check(buf == b"one", f"the first data is read until EAGAIN ({buf!r})")
+check(ep.poll(0.1) == [], "no new edge without new data")
+events = ep.poll(5)
+check(len(events) == 1, "a new edge for the second data")
+check(s.recv(100) == b"two", "the second data is read")
+buf = fcntl.ioctl(s.fileno(), termios.FIONREAD, struct.pack("i", 0))
+check(struct.unpack("i", buf)[0] == 0, "FIONREAD says 0 once everything is read")
+time.sleep(0.5)
+check(s.recv(100) == b"", "end of stream after the peer closes")
+ep.close()
+s.close()
+
+# A server of our own: the peer connects back to it from its kernel.
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind((local, 0))
+srv.listen(8)
+port = srv.getsockname()[1]
+check(port != 0, f"listen on port 0 takes an ephemeral port ({port})")
+check(srv.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1, "SO_ACCEPTCONN on the listener")
+check(srv.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) == 1, "SO_REUSEADDR reads back as set")
+srv.setblocking(False)
+try:
+    srv.accept()
+    check(False, "accept with nothing queued raises")
+except BlockingIOError:
+    check(True, "accept on an empty non-blocking listener gives EAGAIN")
+srv.setblocking(True)
+ctl = connected(9005)
+ctl.sendall(str(port).encode())
+c, addr = srv.accept()
+check(addr[0] == peer, f"accept names the peer ({addr})")
+check(c.getsockname() == (local, port), "the accepted socket's name is the listener's address")
+time.sleep(0.2)
+n = struct.unpack("i", fcntl.ioctl(c.fileno(), termios.FIONREAD, struct.pack("i", 0)))[0]
+check(n == 5, f"FIONREAD counts the queued bytes ({n})")
+check(c.recv(100, socket.MSG_PEEK) == b"hello", "MSG_PEEK leaves the bytes queued")
+check(c.recv(100) == b"hello", "recv takes them")
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+check(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1, "TCP_NODELAY reads back as set")
+check(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16).rstrip(b"\0") == b"cubic", "TCP_CONGESTION names cubic")
+c.sendall(b"bye")
+c.close()
+answer = b""
+while data := ctl.recv(100):
+    answer += data
+check(answer == b"bye", f"the peer got our answer ({answer!r})")
+ctl.close()
+srv.close()
+
+print(f"failures: {failures}", flush=True)
+sys.exit(1 if failures else 0)
