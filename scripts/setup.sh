@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs, idempotently, the Debian packages that MultiStack needs to build and test.
+# Installs, idempotently, the Debian packages that MultiStack needs to build and test
+# (with the unmodified programs the preload test runs).
 # Quiet when everything is present. Benchmark-only peers (dpdk-dev, nginx, wrk, plotting)
 # are installed by the benchmark scripts through the same helper.
 #
@@ -14,6 +15,8 @@ BUILD_PACKAGES=(
   libxdp-dev libbpf-dev libpcap-dev libmnl-dev libsodium-dev
   iproute2 ethtool iputils-ping tcpdump util-linux jq curl wrk
 )
+# The unmodified programs that tests/netns/preload.sh runs under the preload library.
+TEST_PACKAGES=(python3 nginx-light redis-server redis-tools memcached iperf3)
 
 missing_packages() {
   local pkg
@@ -23,7 +26,7 @@ missing_packages() {
 }
 
 main() {
-  local wanted=("${BUILD_PACKAGES[@]}" "$@")
+  local wanted=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "$@")
   local missing
   mapfile -t missing < <(missing_packages "${wanted[@]}")
   ((${#missing[@]} == 0)) && return 0

@@ -124,6 +124,14 @@ std::string_view to_string(ProofError e) {
     return "unknown";
 }
 
+bool same_socket(int a, int b) {
+    std::uint64_t ca = 0, cb = 0;
+    socklen_t la = sizeof ca, lb = sizeof cb;
+    if (::getsockopt(a, SOL_SOCKET, SO_COOKIE, &ca, &la) != 0) return false;
+    if (::getsockopt(b, SOL_SOCKET, SO_COOKIE, &cb, &lb) != 0) return false;
+    return ca == cb;
+}
+
 std::uint64_t own_netns_cookie() {
     const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return 0;

@@ -71,6 +71,11 @@ private:
 // (SO_REUSEADDR, SO_REUSEPORT); nothing if the proof still holds.
 [[nodiscard]] std::optional<ProofError> proof_still_holds(int fd);
 
+// Whether two descriptors name one socket (SO_COOKIE): whoever holds a claim's proof
+// socket (its claimer, or a process it gave the socket to, by fork or SCM_RIGHTS) may
+// take the claim over to its own port.
+[[nodiscard]] bool same_socket(int a, int b);
+
 // Makes the daemon's close of a proof return at once, whatever the owner did to the
 // socket since (SO_LINGER with a long timeout on a connected socket would block it).
 void never_linger(int fd);

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -380,9 +381,8 @@ void ControlServer::on_claim(Session& s, const ctl::Header& req, std::vector<int
     }
     const sw::ClaimKey& key = proof.key();
     if (ctx_.sw.registry().add(key, *s.port) != sw::ClaimError::ok) {
-        return reply_status(s, req, ctl::Status::address_in_use);
-    }
-    if (!ctx_.data_path.mirror_claim(key)) {
+        if (!take_over(s, key, fds[0])) return reply_status(s, req, ctl::Status::address_in_use);
+    } else if (!ctx_.data_path.mirror_claim(key)) {
         (void)ctx_.sw.registry().remove(key, *s.port);
         std::cerr << "multistackd: the XDP claim map refused " << describe(key) << ": " << std::strerror(errno) << "\n";
         return reply_status(s, req, ctl::Status::no_resources);
@@ -396,6 +396,30 @@ void ControlServer::on_claim(Session& s, const ctl::Header& req, std::vector<int
     rep.claimed = client::to_tuple({key.protocol, key.addr, key.port});
     reply(s, rep);
     std::cerr << "multistackd: port " << *s.port << " claims " << describe(key) << "\n";
+}
+
+// A claim held by another session with the same proof socket moves to `s`'s port (a
+// forked worker serving the listener its parent opened); the XDP map is unchanged.
+bool ControlServer::take_over(Session& s, const sw::ClaimKey& key, int proof_fd) {
+    for (auto& [fd, holder] : sessions_) {
+        if (&holder == &s || !holder.port) continue;
+        auto held = std::find_if(holder.claims.begin(), holder.claims.end(), [&](const HeldClaim& c) {
+            return c.key == key && same_socket(c.socket_fd, proof_fd);
+        });
+        if (held == holder.claims.end()) continue;
+        (void)ctx_.sw.registry().remove(key, *holder.port);
+        if (ctx_.sw.registry().add(key, *s.port) != sw::ClaimError::ok) {
+            (void)ctx_.sw.registry().add(key, *holder.port);
+            return false;
+        }
+        // The proof socket lives on in `proof_fd`: this copy's close frees nothing.
+        reaper_.discard(held->socket_fd, holder.peer.uid);
+        holder.claims.erase(held);
+        std::cerr << "multistackd: port " << *s.port << " takes " << describe(key) << " over from port " << *holder.port
+                  << " (the same proof socket)\n";
+        return true;
+    }
+    return false;
 }
 
 void ControlServer::release_claim(Session& s, std::size_t index) {

@@ -112,6 +112,7 @@ private:
     void close_session(int fd);
     void close_doomed_sessions();
     void release_claim(Session& s, std::size_t index);
+    bool take_over(Session& s, const sw::ClaimKey& key, int proof_fd);
     // Sends one reply; a client that cannot take it is doomed.
     void send_reply(Session& s, const void* message, std::size_t size, std::span<const int> fds = {});
     template <class Msg>

@@ -281,6 +281,36 @@ TEST_F(ControlTest, RevokesAClaimWhoseProofChangesAfterwards) {
     ::close(proof);
 }
 
+// A process that holds the same proof socket (a forked worker) takes the claim over to
+// its own port; another socket for the same tuple cannot, and the claim stays single.
+TEST_F(ControlTest, TheSameProofSocketTakesAClaimOver) {
+    const int parent = connect();
+    const int child = connect();
+    ASSERT_EQ(attach(parent), ctl::Status::ok);
+    ASSERT_EQ(attach(child), ctl::Status::ok);
+    const int proof = bound_socket(SOCK_STREAM);
+    ASSERT_EQ(claim(parent, proof), ctl::Status::ok);
+    const auto before = sw_.registry().snapshot()->entries();
+    ASSERT_EQ(before.size(), 1u);
+    const int inherited = ::dup(proof);
+    EXPECT_EQ(claim(child, inherited), ctl::Status::ok);
+    const auto after = sw_.registry().snapshot()->entries();
+    ASSERT_EQ(after.size(), 1u);
+    EXPECT_EQ(after[0].key, before[0].key);
+    EXPECT_NE(after[0].port, before[0].port);
+    EXPECT_EQ(claim(child, proof), ctl::Status::address_in_use) << "a second claim by the holder itself";
+    ::close(inherited);
+    hang_up(parent);  // the parent's session going takes nothing the child holds
+    EXPECT_EQ(sw_.registry().snapshot()->entries().size(), 1u);
+    const int stranger = connect();
+    ASSERT_EQ(attach(stranger), ctl::Status::ok);
+    const int other = bound_socket(SOCK_STREAM);
+    EXPECT_EQ(claim(stranger, other), ctl::Status::ok) << "a different port is an ordinary claim";
+    EXPECT_EQ(sw_.registry().snapshot()->entries().size(), 2u);
+    ::close(other);
+    ::close(proof);
+}
+
 // The owner connects its copy of the proof to a peer that never reads, fills it, sets
 // an hour of SO_LINGER and closes its copy: the daemon's close on release must not wait.
 TEST_F(ControlTest, ReleaseNeverLingers) {
