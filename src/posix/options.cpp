@@ -106,6 +106,7 @@ SysResult<int> Runtime::get_option(int fd, int level, int name, void* value, soc
     if (level != IPPROTO_TCP) return Errno{ENOPROTOOPT};
     switch (name) {
         case TCP_NODELAY: return put_int(value, len, o.nodelay);
+        case TCP_CORK: return put_int(value, len, s.corked);
         case TCP_KEEPIDLE: return put_int(value, len, o.keepalive_idle_ms / 1000);
         case TCP_KEEPINTVL: return put_int(value, len, o.keepalive_interval_ms / 1000);
         case TCP_KEEPCNT: return put_int(value, len, o.keepalive_probes);
@@ -137,6 +138,18 @@ SysResult<int> Runtime::set_option(int fd, int level, int name, const void* valu
         o.congestion = cc;
         if (s.conn) s.conn->set_congestion(cc);
         if (s.listener) s.listener->options.congestion = cc;
+        return 0;
+    }
+    if (level == IPPROTO_TCP && name == TCP_CORK) {
+        const std::optional<int> v = take_int(value, len);
+        if (!v) return Errno{EINVAL};
+        s.corked = *v != 0;
+        if (!s.conn) return 0;
+        utcp::ConnOptions pushing = s.options;
+        pushing.nodelay = !s.corked;  // uncorking sends what waits, as Linux does
+        s.conn->set_options(pushing);
+        after_call(lock);
+        if (s.conn) s.conn->set_options(effective_options(s));
         return 0;
     }
     if (level == SOL_SOCKET && name == SO_LINGER) {
@@ -171,7 +184,7 @@ SysResult<int> Runtime::set_option(int fd, int level, int name, const void* valu
     } else {
         return Errno{ENOPROTOOPT};
     }
-    if (s.conn) s.conn->set_options(o);
+    if (s.conn) s.conn->set_options(effective_options(s));
     if (s.listener) s.listener->options = o;
     after_call(lock);
     return 0;

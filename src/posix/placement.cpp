@@ -101,28 +101,58 @@ SysResult<Placement> Runtime::listen(int fd, int backlog) {
         if (::bind(fd, reinterpret_cast<const sockaddr*>(&any), sizeof any) != 0) return Placement::kernel;
         bound = bound_address(fd);
     }
-    ProofCopy proof(fd);
     Socket& s = allocate(Socket::Kind::listener);
     import_kernel_options(fd, s.options);
-    auto made = loop_->listen_socket(proof.fd(), nullptr, &s.options);
-    if (!made) {
-        recycle(s);
-        return refuse("listen on " + describe(*bound) + ": " + made.failure().message(), errno_for(made.failure().error));
-    }
-    s.listener = made.value().first;
-    s.claim = made.value().second;
-    s.listener->backlog = static_cast<std::uint32_t>(std::clamp(backlog, 1, 4096));
     const std::uint8_t bits = fd_table().pending(fd);
     s.reuse_addr = bits & pending::reuse_addr;
     s.reuse_port = bits & pending::reuse_port;
+    s.proof_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, fd_table().own_fd_floor());
+    if (auto placed = place_listener(s, fd, static_cast<std::uint32_t>(std::clamp(backlog, 1, 4096))); !placed) {
+        return refuse("listen on " + describe(*bound) + ": " + last_failure_, placed.error());
+    }
+    log_line(2, "listening on " + describe(*bound) + " over UTCP");
+    return Placement::utcp;
+}
+
+// Claims with s.proof_fd, listens, and puts the listener on `fd`; recycles `s` on failure.
+SysResult<int> Runtime::place_listener(Socket& s, int fd, std::uint32_t backlog) {
+    auto made = loop_->listen_socket(s.proof_fd, nullptr, &s.options);
+    if (!made) {
+        recycle(s);
+        last_failure_ = made.failure().message();
+        return Errno{errno_for(made.failure().error)};
+    }
+    s.listener = made.value().first;
+    s.claim = made.value().second;
+    s.listener->backlog = backlog;
     if (auto taken = take_number(s, fd); !taken) {
         release(s);
-        return refuse("listen on " + describe(*bound) + ": no descriptor pair", taken.error());
+        last_failure_ = "no descriptor pair";
+        return taken;
     }
     listeners_.push_back(&s);
     refresh(s);
-    log_line(2, "listening on " + describe(*bound) + " over UTCP");
-    return Placement::utcp;
+    return fd;
+}
+
+SysResult<int> Runtime::adopt_listener(int fd, Socket& inherited) {
+    std::unique_lock lock(mutex_);
+    if (daemon_gone_) return Errno{ENETDOWN};
+    Socket& s = allocate(Socket::Kind::listener);
+    s.options = inherited.options;
+    s.reuse_addr = inherited.reuse_addr;
+    s.reuse_port = inherited.reuse_port;
+    s.proof_fd = ::fcntl(inherited.proof_fd, F_DUPFD_CLOEXEC, fd_table().own_fd_floor());
+    const std::uint32_t backlog = inherited.listener ? inherited.listener->backlog : 128;
+    if (auto placed = place_listener(s, fd, backlog); !placed) {
+        log_line(1, "an inherited listener could not move to this process: " + last_failure_);
+        return placed;
+    }
+    // This process's copies of the parent's descriptors for it: the parent keeps its own.
+    inherited.ready.reset();
+    ::close(std::exchange(inherited.proof_fd, -1));
+    log_line(2, "an inherited listener on " + describe(to_sockaddr(s.claim.addr, s.claim.port)) + " moved to this process");
+    return fd;
 }
 
 SysResult<Placement> Runtime::connect(int fd, const sockaddr_in& to) {
@@ -172,6 +202,7 @@ SysResult<Placement> Runtime::connect(int fd, const sockaddr_in& to) {
 void Runtime::release(Socket& s) {
     if (s.kind == Socket::Kind::listener) {
         loop_->stack().unlisten(s.listener->port);
+        // After a fork the claim may be the child's now: the daemon then answers not_found.
         (void)loop_->control().release(s.claim);
         std::erase(listeners_, &s);
     } else if (s.conn) {

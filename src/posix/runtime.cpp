@@ -22,7 +22,10 @@ namespace ms::posix {
 
 namespace {
 
-std::atomic<bool> g_forked{false};
+// The process's runtime; made again after fork() (Runtime::forget_after_fork).
+std::atomic<Runtime*> g_runtime{nullptr};
+std::atomic<bool> g_opened{false};
+std::mutex* g_open_mutex = new std::mutex;  // never freed: a process may open until its end
 
 std::string env_or(const char* name, const char* fallback) {
     const char* v = std::getenv(name);
@@ -72,14 +75,33 @@ void log_line(int level, const std::string& text) {
 // --- the runtime's life ---------------------------------------------------------------
 
 Runtime* Runtime::get() {
-    static Runtime* const runtime = open();
-    return g_forked.load(std::memory_order_relaxed) ? nullptr : runtime;
+    if (g_opened.load(std::memory_order_acquire)) return g_runtime.load(std::memory_order_acquire);
+    std::lock_guard lock(*g_open_mutex);
+    if (!g_opened.load(std::memory_order_relaxed)) {
+        g_runtime.store(open(), std::memory_order_release);
+        g_opened.store(true, std::memory_order_release);
+    }
+    return g_runtime.load(std::memory_order_acquire);
 }
 
-void Runtime::forget_after_fork() { g_forked.store(true, std::memory_order_relaxed); }
+// Runs in the child right after fork(), with only the forking thread: the parent's
+// runtime (its thread, its lock's state) is not this process's.
+void Runtime::forget_after_fork() {
+    g_open_mutex = new std::mutex;  // the old one may have been held by a thread that is gone
+    if (Runtime* parent = g_runtime.load(std::memory_order_relaxed)) parent->abandon_in_child();
+    g_runtime.store(nullptr, std::memory_order_relaxed);
+    g_opened.store(false, std::memory_order_relaxed);
+}
+
+void Runtime::abandon_in_child() {
+    InsideLibrary inside;
+    ::close(loop_->control().fd());
+    ::close(wake_fd_);
+    ::close(sleep_set_);
+}
 
 bool Runtime::inherited(const Socket& s) {
-    return g_forked.load(std::memory_order_relaxed) && s.kind != Socket::Kind::unused;
+    return s.kind != Socket::Kind::unused && s.owner != g_runtime.load(std::memory_order_acquire);
 }
 
 Runtime* Runtime::open() {
@@ -183,12 +205,14 @@ Socket& Runtime::allocate(Socket::Kind kind) {
     }
     *s = Socket{};
     s->kind = kind;
+    s->owner = this;
     s->options = defaults();
     return *s;
 }
 
 void Runtime::recycle(Socket& s) {
     s.ready.reset();
+    if (s.proof_fd >= 0) ::close(std::exchange(s.proof_fd, -1));
     s.kind = Socket::Kind::unused;
     s.conn = nullptr;
     s.listener = nullptr;
@@ -197,6 +221,13 @@ void Runtime::recycle(Socket& s) {
 }
 
 utcp::ConnOptions Runtime::defaults() const { return loop_->stack().config().defaults; }
+
+// What the connection gets: the socket's options, with Nagle on while corked.
+utcp::ConnOptions Runtime::effective_options(const Socket& s) const {
+    utcp::ConnOptions o = s.options;
+    o.nodelay = o.nodelay && !s.corked;
+    return o;
+}
 
 // --- readiness ---------------------------------------------------------------------------
 

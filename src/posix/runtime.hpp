@@ -14,8 +14,11 @@
 // socket whose claim is refused, with one log line (or the call fails, with
 // MULTISTACK_REQUIRE=1). Every result carries Linux's errno for the failure.
 //
-// Processes: a forked child does not share the parent's stack. Its new sockets stay with
-// the kernel; an inherited UTCP socket fails with EOPNOTSUPP and one log line, and can
+// Processes: a forked child does not share the parent's stack; it opens its own on first
+// use. A listener it inherited moves to the child's stack on the child's first accept or
+// epoll_ctl on it (the daemon hands the claim over to the port that presents the same
+// proof socket): nginx's master opens the listeners, its worker serves them. An
+// inherited connection cannot move: it fails with EOPNOTSUPP (one log line) and can
 // only be closed.
 #pragma once
 
@@ -50,6 +53,8 @@ struct Settings {
 // The process's settings, read once.
 const Settings& settings();
 
+class Runtime;
+
 // Writes one line to stderr, prefixed "multistack: ", if `level` <= the log level.
 void log_line(int level, const std::string& text);
 
@@ -58,11 +63,13 @@ void log_line(int level, const std::string& text);
 struct Socket {
     enum class Kind : std::uint8_t { unused, listener, stream };
     Kind kind = Kind::unused;
+    Runtime* owner = nullptr;            // the process's runtime that made it (fork: another's)
     std::optional<Readiness> ready;
     int references = 0;                  // descriptor numbers that name it
     // listener
     utcp::Listener* listener = nullptr;
     client::Claim claim;
+    int proof_fd = -1;                   // the claim's proof: a forked child takes the claim over with it
     // stream
     utcp::Connection* conn = nullptr;    // null once the stack closed it
     utcp::FourTuple tuple;               // kept after the connection goes
@@ -73,6 +80,7 @@ struct Socket {
     // options, as setsockopt left them
     utcp::ConnOptions options;
     bool reuse_addr = false, reuse_port = false;
+    bool corked = false;                 // TCP_CORK: partial segments wait until uncorked
     std::optional<linger> linger_option;
     int recv_timeout_ms = -1, send_timeout_ms = -1;
 };
@@ -87,8 +95,10 @@ public:
     static Runtime* get();
     // In a forked child: the parent's runtime is not this process's.
     static void forget_after_fork();
-    // True in a forked child for a socket it inherited.
+    // True for a socket of another process's runtime (inherited across fork).
     static bool inherited(const Socket& s);
+    // Moves an inherited listener on `fd` to this process's stack (runtime.hpp, Processes).
+    SysResult<int> adopt_listener(int fd, Socket& inherited);
 
     // Pending kernel sockets (FdTable::pending): listen or connect on UTCP, or say kernel.
     SysResult<Placement> listen(int fd, int backlog);
@@ -112,6 +122,10 @@ public:
 
 private:
     Runtime(Settings settings, std::unique_ptr<utcp::EventLoop> loop);
+    // In a forked child: closes its copies of the parent runtime's control descriptors,
+    // so that the parent's session ends with the parent.
+    void abandon_in_child();
+    [[nodiscard]] utcp::ConnOptions effective_options(const Socket& s) const;
     static Runtime* open();
     void serve();
     void sleep_while_idle(std::uint64_t now_ms);
@@ -123,6 +137,7 @@ private:
     void recycle(Socket& s);
     void refresh(Socket& s);
     void refresh_listeners();
+    SysResult<int> place_listener(Socket& s, int fd, std::uint32_t backlog);
     // Puts a fresh UTCP socket on the application's number `fd` (dup2 over what it was).
     SysResult<int> take_number(Socket& s, int fd);
     void release(Socket& s);
@@ -154,6 +169,7 @@ private:
     int sleep_set_ = -1;     // epoll over wake_fd_ and the control socket (Port::wait's also_fd)
     std::uint64_t asleep_until_ = 0;  // while the stack thread sleeps: when it wakes; else 0
     bool daemon_gone_ = false;
+    std::string last_failure_;  // why the last claim failed, for the log line
     std::thread thread_;
 };
 

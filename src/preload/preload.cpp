@@ -10,12 +10,14 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -56,14 +58,18 @@ long fail(int error) {
 // The UTCP socket `fd` names, for a call from the application (not the library itself).
 Socket* ours(int fd) { return ms::posix::t_inside_library ? nullptr : fd_table().socket(fd); }
 
-// The runtime for a call on one of our sockets; null (EOPNOTSUPP, logged once) in a
-// forked child that inherited it.
-Runtime* runtime_for(const Socket& s) {
-    if (!Runtime::inherited(s)) return Runtime::get();
-    static bool said = false;
-    if (!said) {
-        said = true;
-        ms::posix::log_line(1, "a UTCP socket inherited from the parent process cannot be used in a child: EOPNOTSUPP");
+// The runtime for a call on one of our sockets. A listener inherited across fork moves
+// to this process's stack first; an inherited connection cannot (EOPNOTSUPP, logged once).
+Runtime* runtime_for(int fd, Socket& s) {
+    if (!Runtime::inherited(s)) return s.owner;
+    Runtime* rt = s.kind == Socket::Kind::listener ? Runtime::get() : nullptr;
+    if (rt) {
+        InsideLibrary inside;
+        if (rt->adopt_listener(fd, s).ok()) return rt;
+    }
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true)) {
+        ms::posix::log_line(1, "a UTCP connection inherited from the parent process cannot be used in a child: EOPNOTSUPP");
     }
     return nullptr;
 }
@@ -92,46 +98,56 @@ void settle_in_kernel(int fd) {
 }
 
 long receive(int fd, std::span<const iovec> iov, int flags) {
-    const Socket* s = fd_table().socket(fd);
-    Runtime* rt = s ? runtime_for(*s) : nullptr;
+    Socket* s = fd_table().socket(fd);
+    Runtime* rt = s ? runtime_for(fd, *s) : nullptr;
     if (!rt) return fail(EOPNOTSUPP);
     InsideLibrary inside;
     return finish(rt->recv(fd, iov, flags));
 }
 
 long transmit(int fd, std::span<const iovec> iov, int flags) {
-    const Socket* s = fd_table().socket(fd);
-    Runtime* rt = s ? runtime_for(*s) : nullptr;
+    Socket* s = fd_table().socket(fd);
+    Runtime* rt = s ? runtime_for(fd, *s) : nullptr;
     if (!rt) return fail(EOPNOTSUPP);
     InsideLibrary inside;
     return finish(rt->send(fd, iov, flags));
 }
 
+// The process the library's memory belongs to: a vfork() child shares its parent's until
+// it execs, and must leave the parent's tables alone (it only closes descriptors).
+std::atomic<pid_t> g_process{0};
+bool in_vfork_child() { return ::getpid() != g_process.load(std::memory_order_relaxed); }
+
 // A descriptor number stops naming what it named (close, or the target of dup2).
 void forget(int fd) {
-    if (Socket* s = fd_table().socket(fd)) {
-        if (Runtime::inherited(*s)) {
-            fd_table().set_socket(fd, nullptr);
-        } else if (Runtime* rt = Runtime::get()) {
-            InsideLibrary inside;
-            rt->close(fd);
-        }
+    Socket* s = fd_table().socket(fd);
+    if (!s && fd_table().pending(fd) == 0) return;
+    if (in_vfork_child()) return;  // the memory is the parent's: its sockets stay as they are
+    if (s && Runtime::inherited(*s)) {
+        fd_table().set_socket(fd, nullptr);  // the parent's stack is not ours to touch
+    } else if (s) {
+        InsideLibrary inside;
+        s->owner->close(fd);
     }
     fd_table().set_pending(fd, 0);
 }
 
 void after_duplicate(int from, int to) {
-    if (to < 0) return;
+    if (to < 0 || (!fd_table().socket(from) && fd_table().pending(from) == 0) || in_vfork_child()) return;
     if (Socket* s = fd_table().socket(from); s && !Runtime::inherited(*s)) {
         InsideLibrary inside;
-        Runtime::get()->duplicate(from, to);
+        s->owner->duplicate(from, to);
     } else if (is_pending(from)) {
         settle_in_kernel(from);  // two numbers for one pending socket: it stays with the kernel
     }
 }
 
 __attribute__((constructor)) void start() {
-    ::pthread_atfork(nullptr, nullptr, [] { Runtime::forget_after_fork(); });
+    g_process.store(::getpid());
+    ::pthread_atfork(nullptr, nullptr, [] {
+        g_process.store(::getpid());
+        Runtime::forget_after_fork();
+    });
 }
 
 }  // namespace
@@ -176,7 +192,7 @@ int listen(int fd, int backlog) {
 
 int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
     if (Socket* s = ours(fd)) {
-        Runtime* rt = runtime_for(*s);
+        Runtime* rt = runtime_for(fd, *s);
         if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
         InsideLibrary inside;
         return static_cast<int>(finish(rt->accept(fd, addr, len, flags)));
@@ -248,7 +264,7 @@ ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen
     const ssize_t got = receive(fd, {&v, 1}, flags);
     if (got >= 0 && from && from_len) {
         InsideLibrary inside;
-        (void)Runtime::get()->name(fd, true, from, from_len);
+        (void)fd_table().socket(fd)->owner->name(fd, true, from, from_len);
     }
     return got;
 }
@@ -278,7 +294,7 @@ ssize_t recvmsg(int fd, msghdr* msg, int flags) {
     const ssize_t got = receive(fd, {msg->msg_iov, msg->msg_iovlen}, flags);
     if (got >= 0 && msg->msg_name) {
         InsideLibrary inside;
-        (void)Runtime::get()->name(fd, true, static_cast<sockaddr*>(msg->msg_name), &msg->msg_namelen);
+        (void)fd_table().socket(fd)->owner->name(fd, true, static_cast<sockaddr*>(msg->msg_name), &msg->msg_namelen);
     }
     return got;
 }
@@ -292,7 +308,7 @@ ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
 ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
     Socket* s = ours(out_fd);
     if (!s) return NEXT(sendfile)(out_fd, in_fd, offset, count);
-    Runtime* rt = runtime_for(*s);
+    Runtime* rt = runtime_for(out_fd, *s);
     if (!rt) return fail(EOPNOTSUPP);
     InsideLibrary inside;
     return finish(rt->sendfile(out_fd, in_fd, offset, count));
@@ -303,7 +319,7 @@ ssize_t sendfile64(int out_fd, int in_fd, off_t* offset, size_t count) { return 
 int shutdown(int fd, int how) {
     Socket* s = ours(fd);
     if (!s) return NEXT(shutdown)(fd, how);
-    Runtime* rt = runtime_for(*s);
+    Runtime* rt = runtime_for(fd, *s);
     if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
     InsideLibrary inside;
     return static_cast<int>(finish(rt->shutdown(fd, how)));
@@ -370,7 +386,7 @@ int ioctl(int fd, unsigned long request, ...) {
     va_end(ap);
     Socket* s = ours(fd);
     if (!s || (request != FIONREAD && request != TIOCOUTQ)) return NEXT(ioctl)(fd, request, arg);
-    Runtime* rt = runtime_for(*s);
+    Runtime* rt = runtime_for(fd, *s);
     if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
     InsideLibrary inside;
     auto n = rt->queued_bytes(fd, request == TIOCOUTQ);
@@ -378,10 +394,18 @@ int ioctl(int fd, unsigned long request, ...) {
     return n.ok() ? 0 : static_cast<int>(fail(n.error()));
 }
 
+// A listener inherited across fork moves to this process when the child first watches it.
+int epoll_ctl(int epfd, int op, int fd, epoll_event* event) {
+    if (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) {
+        if (Socket* s = ours(fd); s && Runtime::inherited(*s)) (void)runtime_for(fd, *s);
+    }
+    return NEXT(epoll_ctl)(epfd, op, fd, event);
+}
+
 int getsockname(int fd, sockaddr* addr, socklen_t* len) {
     Socket* s = ours(fd);
     if (!s) return NEXT(getsockname)(fd, addr, len);
-    Runtime* rt = runtime_for(*s);
+    Runtime* rt = runtime_for(fd, *s);
     if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
     InsideLibrary inside;
     return static_cast<int>(finish(rt->name(fd, false, addr, len)));
@@ -390,7 +414,7 @@ int getsockname(int fd, sockaddr* addr, socklen_t* len) {
 int getpeername(int fd, sockaddr* addr, socklen_t* len) {
     Socket* s = ours(fd);
     if (!s) return NEXT(getpeername)(fd, addr, len);
-    Runtime* rt = runtime_for(*s);
+    Runtime* rt = runtime_for(fd, *s);
     if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
     InsideLibrary inside;
     return static_cast<int>(finish(rt->name(fd, true, addr, len)));
@@ -408,7 +432,7 @@ int getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
         }
         return NEXT(getsockopt)(fd, level, name, value, len);
     }
-    Runtime* rt = runtime_for(*s);
+    Runtime* rt = runtime_for(fd, *s);
     if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
     InsideLibrary inside;
     return static_cast<int>(finish(rt->get_option(fd, level, name, value, len)));
@@ -429,7 +453,7 @@ int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
         }
         return NEXT(setsockopt)(fd, level, name, value, len);
     }
-    Runtime* rt = runtime_for(*s);
+    Runtime* rt = runtime_for(fd, *s);
     if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
     InsideLibrary inside;
     return static_cast<int>(finish(rt->set_option(fd, level, name, value, len)));

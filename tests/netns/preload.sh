@@ -4,6 +4,9 @@
 #   - python3 -m http.server serves a 1 MB file byte-exact to curl in the client
 #     namespace, with its listener on UTCP (the kernel holds no listener on the port);
 #   - curl and Python's urllib fetch from a kernel server in the client namespace over UTCP;
+#   - nginx in its default process model (master and two workers), redis-server with
+#     redis-benchmark, memcached with 4 threads, iperf3 both ways and as a client;
+#   - fork: a child that leaves inherited UTCP sockets alone is unaffected;
 #   - the POSIX semantics checks of preload_semantics.py (errno values, partial writes,
 #     EAGAIN, half close, a reset, epoll edge- and level-triggered), with
 #     MULTISTACK_REQUIRE=1 so that no socket falls back silently;
@@ -57,6 +60,125 @@ wait_for "$TMP/peer.log" "peers ready" || fail "the kernel peers did not start"
 preloaded MULTISTACK_REQUIRE=1 timeout 60 "$PY" "$ROOT/tests/netns/preload_semantics.py" "$SERVER_IP" "$CLIENT_IP" |
   sed 's/^/  /' || fail "POSIX semantics over UTCP"
 ok "POSIX semantics over UTCP: errno values, partial writes, half close, reset, epoll ET and LT"
+
+# --- nginx, its default process model (a master opens the listener, workers serve it) --
+cat >"$TMP/nginx.conf" <<EOF
+user root;
+worker_processes 2;
+daemon off;
+pid $TMP/nginx.pid;
+error_log $TMP/nginx_error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  server { listen $SERVER_IP:8080; root $www; }
+}
+EOF
+echo "<h1>MultiStack</h1>" >"$www/index.html"
+ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 \
+  nginx -c "$TMP/nginx.conf" >"$TMP/nginx.log" 2>&1
+wait_for "$TMP/nginx.log" "listening on $SERVER_IP:8080 over UTCP" || fail "nginx's listener is not on UTCP: $(cat "$TMP/nginx.log")"
+for i in 1 2 3; do
+  got=$(in_client curl -sf -m 10 "http://$SERVER_IP:8080/1m.bin" | sha256sum) || fail "curl from nginx on UTCP: $(cat "$TMP/nginx_error.log")"
+  [[ $got == "$want" ]] || fail "nginx on UTCP sent different bytes"
+done
+for mode in keep-alive close; do
+  extra=()
+  [[ $mode == close ]] && extra=(-H "Connection: close")
+  out=$(in_client wrk -t1 -c8 -d3 "${extra[@]}" "http://$SERVER_IP:8080/index.html")
+  grep -q "Socket errors\|Non-2xx" <<<"$out" && fail "wrk against nginx on UTCP ($mode): $out"
+  requests=$(grep -o '[0-9]* requests in' <<<"$out" | cut -d' ' -f1)
+  ((requests > 1000)) || fail "wrk against nginx on UTCP ($mode): only $requests requests"
+  ok "nginx on UTCP: $requests requests with $mode from wrk, no errors"
+done
+in_server ss -Hltn "sport = :8080" | grep -q . && fail "the kernel holds a listener on port 8080"
+ok "nginx (master and 2 workers) on UTCP: 3 fetches of 1 MB byte-exact, no kernel listener"
+
+# --- redis-server and redis-benchmark ------------------------------------------------
+ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 \
+  redis-server --bind "$SERVER_IP" --port 6379 --save "" --appendonly no --protected-mode no >"$TMP/redis.log" 2>&1
+wait_for "$TMP/redis.log" "Ready to accept connections" || fail "redis-server did not start: $(cat "$TMP/redis.log")"
+grep -q "listening on $SERVER_IP:6379 over UTCP" "$TMP/redis.log" || fail "redis's listener is not on UTCP"
+out=$(in_client timeout 120 redis-benchmark -h "$SERVER_IP" -n 5000 -c 20 -q --csv 2>&1) || fail "redis-benchmark: $out"
+tests=$(grep -c '^"' <<<"$out")
+((tests >= 15)) || fail "redis-benchmark ran $tests tests: $out"
+grep '^"' <<<"$out" | grep -v '"test"' | awk -F'"' '$4 + 0 <= 0 {bad = 1} END {exit bad}' || fail "a redis-benchmark test did nothing: $out"
+head -c 300000 /dev/urandom | base64 -w0 >"$TMP/big"
+got=$(in_client redis-cli -h "$SERVER_IP" -x SET big <"$TMP/big" 2>&1)
+[[ $got == OK ]] || fail "redis SET of 400 KB: $got"
+in_client redis-cli -h "$SERVER_IP" --raw GET big | head -c -1 | cmp -s - "$TMP/big" || fail "redis GET after a 400 KB SET differs"
+ok "redis-server on UTCP: every redis-benchmark test ran ($((tests - 1)) tests), a 400 KB value intact"
+
+# --- memcached, 4 threads ------------------------------------------------------------
+ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 \
+  memcached -u root -l "$SERVER_IP" -p 11211 -t 4 -U 0 -m 512 >"$TMP/memcached.log" 2>&1
+wait_for "$TMP/memcached.log" "listening on $SERVER_IP:11211 over UTCP" || fail "memcached is not on UTCP: $(cat "$TMP/memcached.log")"
+py_client "
+import concurrent.futures, os, socket
+def worker(n):
+    s = socket.create_connection(('$SERVER_IP', 11211), timeout=10)
+    f = s.makefile('rwb')
+    values = {f'k{n}-{i}': os.urandom(1 + (i * 7919) % 60000) for i in range(200)}
+    for k, v in values.items():
+        f.write(b'set %s 0 0 %d\r\n%s\r\n' % (k.encode(), len(v), v)); f.flush()
+        assert f.readline() == b'STORED\r\n', k
+    for k, v in values.items():
+        f.write(b'get %s\r\n' % k.encode()); f.flush()
+        head = f.readline().split()
+        assert head[:2] == [b'VALUE', k.encode()] and int(head[3]) == len(v), head
+        assert f.read(len(v) + 2)[:-2] == v, k
+        assert f.readline() == b'END\r\n'
+    return len(values)
+with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    assert sum(pool.map(worker, range(8))) == 1600
+" || fail "memcached set/get over UTCP"
+ok "memcached (4 threads) on UTCP: 1600 values over 8 connections set and read back byte-exact"
+
+# --- iperf3, both directions, and as a client ------------------------------------------
+ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 \
+  iperf3 -s -B "$SERVER_IP" -p 5201 >"$TMP/iperf3.log" 2>&1
+wait_for "$TMP/iperf3.log" "listening on $SERVER_IP:5201 over UTCP" || fail "iperf3 is not on UTCP: $(cat "$TMP/iperf3.log")"
+for dir in "" -R; do
+  in_client timeout 60 iperf3 -c "$SERVER_IP" -p 5201 -n 200M $dir -J >"$TMP/iperf3.json" || fail "iperf3 $dir: $(cat "$TMP/iperf3.json")"
+  sent=$(jq '.end.sum_sent.bytes' "$TMP/iperf3.json")
+  received=$(jq '.end.sum_received.bytes' "$TMP/iperf3.json")
+  # iperf3's receiver stops counting when the sender reports the end, so its count may
+  # fall short by what is in flight then (with kernel sockets on both ends too).
+  ((sent == 200 * 1024 * 1024 && received * 100 >= sent * 98)) || fail "iperf3 $dir: sent $sent, received $received"
+  ok "iperf3 ${dir:-(client sends)} with the server on UTCP: $sent bytes sent, $received counted by the receiver"
+done
+ms_bg ip netns exec "$CLIENT_NS" iperf3 -s -B "$CLIENT_IP" -p 5202 >"$TMP/iperf3k.log" 2>&1
+for _ in $(seq 50); do in_client ss -Hltn "sport = :5202" | grep -q . && break; sleep 0.1; done
+in_client ss -Hltn "sport = :5202" | grep -q . || fail "the kernel iperf3 server did not start"
+preloaded MULTISTACK_LOG=2 timeout 60 iperf3 -c "$CLIENT_IP" -p 5202 -n 100M -J >"$TMP/iperf3c.json" 2>"$TMP/iperf3c.log" ||
+  fail "iperf3 client under the preload: $(cat "$TMP/iperf3c.log")"
+grep -q "over UTCP" "$TMP/iperf3c.log" || fail "iperf3's client was not on UTCP: $(cat "$TMP/iperf3c.log")"
+sent=$(jq '.end.sum_sent.bytes' "$TMP/iperf3c.json")
+received=$(jq '.end.sum_received.bytes' "$TMP/iperf3c.json")
+((sent == 100 * 1024 * 1024 && received * 100 >= sent * 98)) || fail "iperf3 client under the preload: sent $sent, received $received"
+ok "iperf3 as a client on UTCP to a kernel server: $sent bytes"
+
+# --- fork: a child that leaves inherited UTCP sockets alone is unaffected; one that uses
+# an inherited connection gets EOPNOTSUPP; the parent's connection keeps working -------
+out=$(preloaded "$PY" -c "
+import os, socket, subprocess
+s = socket.create_connection(('$CLIENT_IP', 8001))
+print(subprocess.run(['echo', 'child ran'], capture_output=True, text=True).stdout.strip())
+pid = os.fork()
+if pid == 0:
+    try:
+        s.send(b'GET / HTTP/1.0\r\n\r\n'); os._exit(1)
+    except OSError as e:
+        os._exit(0 if e.errno == 95 else 2)
+_, status = os.waitpid(pid, 0)
+print('child', os.waitstatus_to_exitcode(status))
+s.sendall(b'GET /index.html HTTP/1.0\r\n\r\n')
+print(s.recv(100).split(b' ')[1].decode())" 2>"$TMP/fork.log") || fail "fork under the preload: $out $(cat "$TMP/fork.log")"
+[[ $out == $'child ran\nchild 0\n200' ]] || fail "fork under the preload: $out"
+grep -q "inherited from the parent process cannot be used in a child" "$TMP/fork.log" || fail "no log line for an inherited connection"
+ok "fork: a subprocess runs, an inherited connection gives EOPNOTSUPP in the child, the parent's keeps working"
 
 # --- what stays with the kernel -------------------------------------------------------
 out=$(preloaded MULTISTACK_LOG=2 "$PY" -c "
