@@ -63,6 +63,14 @@ class ServerSide:
         elif config == "ms-httpd-kernel":
             self.url_port = 8081
             cmd = [f"{build}/tools/ms-httpd", "--transport", "kernel", "--listen", f"{ip}:8081", "--root", www]
+        elif config == "nginx-preload-utcp":
+            # The unmodified nginx on UTCP through libmultistack-preload.so (bench/preload.sh);
+            # its worker runs as nobody, so the daemon's socket is the nogroup group's.
+            self.daemon = Daemon(hosts, build, tmp, ("--group", "nogroup"))
+            self.url_port = 8084
+            cmd = ["env", f"LD_PRELOAD={os.path.abspath(build)}/src/libmultistack-preload.so",
+                   f"MULTISTACK_SOCKET={self.daemon.sock}", "nginx", "-c",
+                   write_nginx_conf(tmp, ip, self.url_port, www), "-g", "daemon off;"]
         else:
             # A port per nginx configuration: the previous one's TIME_WAIT sockets stay.
             self.url_port = 8082 if config == "nginx-tso" else 8083

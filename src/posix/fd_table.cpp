@@ -11,6 +11,20 @@ namespace {
 
 constexpr std::size_t kMaxTable = std::size_t{1} << 20;
 
+// The library's own descriptors (two per UTCP socket) live above the program's soft
+// limit, which is raised (toward the hard one) to make room: the program's numbers stay
+// what they would be without the library. Without room, they go in its top quarter.
+int own_descriptor_floor(const rlimit& limit, std::size_t table_size) {
+    const std::size_t soft = limit.rlim_cur == RLIM_INFINITY ? table_size : static_cast<std::size_t>(limit.rlim_cur);
+    const std::size_t raised = std::min(table_size, soft * 4);
+    if (raised > soft) {
+        rlimit wider = limit;
+        wider.rlim_cur = raised;
+        if (::setrlimit(RLIMIT_NOFILE, &wider) == 0) return static_cast<int>(soft);
+    }
+    return static_cast<int>(std::min(table_size, soft) * 3 / 4);
+}
+
 }  // namespace
 
 FdTable::FdTable() {
@@ -18,9 +32,7 @@ FdTable::FdTable() {
     ::getrlimit(RLIMIT_NOFILE, &limit);
     const std::size_t hard = limit.rlim_max == RLIM_INFINITY ? kMaxTable : static_cast<std::size_t>(limit.rlim_max);
     size_ = std::clamp<std::size_t>(hard, 1024, kMaxTable);
-    // Below the soft limit, so that F_DUPFD finds room there; above most programs' numbers.
-    const std::size_t soft = limit.rlim_cur == RLIM_INFINITY ? size_ : static_cast<std::size_t>(limit.rlim_cur);
-    own_floor_ = static_cast<int>(std::min(size_, soft) * 3 / 4);
+    own_floor_ = own_descriptor_floor(limit, size_);
     // Zero bytes are null pointers and empty bits (both types are lock-free atomics).
     sockets_.reset(static_cast<std::atomic<Socket*>*>(std::calloc(size_, sizeof(std::atomic<Socket*>))));
     pending_.reset(static_cast<std::atomic<std::uint8_t>*>(std::calloc(size_, sizeof(std::atomic<std::uint8_t>))));

@@ -2,8 +2,8 @@
 // a lock on every call (most descriptors are not sockets of ours and must pass straight
 // to libc). Two facts per number:
 //   - the UTCP socket it names, if any (several numbers may name one: dup);
-//   - for a kernel TCP socket of AF_INET that is not placed yet (no listen or connect
-//     so far), that it is one, and the SO_REUSEADDR and SO_REUSEPORT the application
+//   - for a kernel TCP or UDP socket of AF_INET that is not placed yet (no listen or
+//     connect so far; for UDP, no bind), that it is one, and the SO_REUSEADDR and SO_REUSEPORT the application
 //     asked for: they stay virtual until the socket's place is known, because a claim's
 //     proof socket must not have them (DESIGN §3).
 // Numbers at or above the table's size (the process's hard RLIMIT_NOFILE, at most 2^20)
@@ -22,6 +22,7 @@ namespace pending {
 inline constexpr std::uint8_t stream = 0x01;     // an AF_INET TCP socket, not placed yet
 inline constexpr std::uint8_t reuse_addr = 0x02;  // SO_REUSEADDR asked for, not applied
 inline constexpr std::uint8_t reuse_port = 0x04;  // SO_REUSEPORT asked for, not applied
+inline constexpr std::uint8_t datagram = 0x08;    // an AF_INET UDP socket, not placed yet
 }  // namespace pending
 
 class FdTable {
@@ -40,8 +41,8 @@ public:
         if (in_range(fd)) pending_[fd].store(bits, std::memory_order_relaxed);
     }
     [[nodiscard]] bool in_range(int fd) const { return fd >= 0 && static_cast<std::size_t>(fd) < size_; }
-    // The lowest number the library uses for its own descriptors: high, so that the
-    // application's numbers stay as small as without the library.
+    // The lowest number the library uses for its own descriptors: above the program's
+    // soft RLIMIT_NOFILE (fd_table.cpp), so that its numbers stay as without the library.
     [[nodiscard]] int own_fd_floor() const { return own_floor_; }
 
 private:

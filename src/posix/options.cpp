@@ -3,7 +3,9 @@
 // Anything else fails with ENOPROTOOPT, as Linux does for an option it does not know.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -13,6 +15,17 @@
 namespace ms::posix {
 
 namespace {
+
+int to_ms(const timeval& t) {
+    if (t.tv_sec == 0 && t.tv_usec == 0) return -1;  // no timeout
+    const long long ms = static_cast<long long>(t.tv_sec) * 1000 + (t.tv_usec + 999) / 1000;
+    return static_cast<int>(std::min<long long>(ms, INT32_MAX));
+}
+
+timeval to_timeval(int ms) {
+    if (ms < 0) return {};
+    return {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+}
 
 template <class T>
 SysResult<int> put(void* value, socklen_t* len, const T& v) {
@@ -90,9 +103,9 @@ SysResult<int> Runtime::get_option(int fd, int level, int name, void* value, soc
     if (level == SOL_SOCKET) {
         switch (name) {
             case SO_ERROR: return put_int(value, len, std::exchange(s.pending_error, 0));
-            case SO_TYPE: return put_int(value, len, SOCK_STREAM);
+            case SO_TYPE: return put_int(value, len, s.kind == Socket::Kind::datagram ? SOCK_DGRAM : SOCK_STREAM);
             case SO_DOMAIN: return put_int(value, len, AF_INET);
-            case SO_PROTOCOL: return put_int(value, len, IPPROTO_TCP);
+            case SO_PROTOCOL: return put_int(value, len, s.kind == Socket::Kind::datagram ? IPPROTO_UDP : IPPROTO_TCP);
             case SO_ACCEPTCONN: return put_int(value, len, s.kind == Socket::Kind::listener);
             case SO_REUSEADDR: return put_int(value, len, s.reuse_addr);
             case SO_REUSEPORT: return put_int(value, len, s.reuse_port);
@@ -100,9 +113,13 @@ SysResult<int> Runtime::get_option(int fd, int level, int name, void* value, soc
             case SO_SNDBUF: return put_int(value, len, o.send_buffer);
             case SO_RCVBUF: return put_int(value, len, o.recv_buffer);
             case SO_LINGER: return put(value, len, s.linger_option.value_or(linger{}));
+            case SO_RCVTIMEO: return put(value, len, to_timeval(s.recv_timeout_ms));
+            case SO_SNDTIMEO: return put(value, len, to_timeval(s.send_timeout_ms));
+            case SO_PRIORITY: return put_int(value, len, s.priority);
             default: return Errno{ENOPROTOOPT};
         }
     }
+    if (level == IPPROTO_IP && name == IP_TOS) return put_int(value, len, s.tos);
     if (level != IPPROTO_TCP) return Errno{ENOPROTOOPT};
     switch (name) {
         case TCP_NODELAY: return put_int(value, len, o.nodelay);
@@ -113,6 +130,7 @@ SysResult<int> Runtime::get_option(int fd, int level, int name, void* value, soc
         case TCP_FASTOPEN: return put_int(value, len, o.fast_open ? 1 : 0);
         case TCP_MAXSEG: return put_int(value, len, s.conn ? s.conn->send_mss() : loop_->stack().local_mss());
         case TCP_INFO: return put(value, len, info_of(s));
+        case TCP_QUICKACK: return put_int(value, len, 1);
         case TCP_CONGESTION: {
             if (!value || !len) return Errno{EFAULT};
             const std::string& cc = s.conn ? s.conn->options().congestion : o.congestion;
@@ -133,6 +151,7 @@ SysResult<int> Runtime::set_option(int fd, int level, int name, const void* valu
     Socket& s = *sp;
     utcp::ConnOptions& o = s.options;
     if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
+        if (!value) return Errno{EFAULT};
         const std::string cc(static_cast<const char*>(value), strnlen(static_cast<const char*>(value), len));
         if (!loop_->stack().congestion().has(cc)) return Errno{ENOENT};
         o.congestion = cc;
@@ -152,6 +171,16 @@ SysResult<int> Runtime::set_option(int fd, int level, int name, const void* valu
         if (s.conn) s.conn->set_options(effective_options(s));
         return 0;
     }
+    if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) {
+        if (!value || len < static_cast<socklen_t>(sizeof(timeval))) return Errno{EINVAL};
+        timeval t;
+        std::memcpy(&t, value, sizeof t);
+        if (t.tv_usec < 0 || t.tv_usec >= 1'000'000) return Errno{EDOM};
+        (name == SO_RCVTIMEO ? s.recv_timeout_ms : s.send_timeout_ms) = to_ms(t);
+        // Blocking receives sleep in a recv() on the application's end: it times out there.
+        if (name == SO_RCVTIMEO) ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &t, sizeof t);
+        return 0;
+    }
     if (level == SOL_SOCKET && name == SO_LINGER) {
         if (!value || len < static_cast<socklen_t>(sizeof(linger))) return Errno{EINVAL};
         linger l;
@@ -162,6 +191,11 @@ SysResult<int> Runtime::set_option(int fd, int level, int name, const void* valu
     const std::optional<int> v = take_int(value, len);
     if (!v) return Errno{EINVAL};
     const auto ms = [&](int seconds) { return static_cast<std::uint32_t>(std::max(seconds, 1)) * 1000; };
+    // Kept and read back, without effect on UTCP: the priority and TOS of its packets,
+    // and TCP_QUICKACK, TCP_DEFER_ACCEPT (UTCP's ACK policy and accept are its own).
+    if (level == SOL_SOCKET && name == SO_PRIORITY) return s.priority = *v, 0;
+    if (level == IPPROTO_IP && name == IP_TOS) return s.tos = *v, 0;
+    if (level == IPPROTO_TCP && (name == TCP_QUICKACK || name == TCP_DEFER_ACCEPT)) return 0;
     if (level == SOL_SOCKET) {
         switch (name) {
             case SO_REUSEADDR: s.reuse_addr = *v != 0; return 0;  // virtual: the claim holds the port

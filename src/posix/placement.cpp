@@ -2,11 +2,14 @@
 // socket's life (close, dup). See runtime.hpp.
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
+#include <sys/time.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "posix/fd_table.hpp"
 #include "posix/runtime.hpp"
@@ -46,6 +49,14 @@ void import_kernel_options(int fd, utcp::ConnOptions& o) {
     if (auto v = read_int(IPPROTO_TCP, TCP_KEEPCNT)) o.keepalive_probes = static_cast<std::uint32_t>(*v);
 }
 
+// SO_RCVTIMEO and SO_SNDTIMEO set on the kernel socket before placing it; -1: none.
+int kernel_timeout_ms(int fd, int name) {
+    timeval t{};
+    socklen_t len = sizeof t;
+    if (::getsockopt(fd, SOL_SOCKET, name, &t, &len) != 0 || (t.tv_sec == 0 && t.tv_usec == 0)) return -1;
+    return static_cast<int>(std::min<long long>(static_cast<long long>(t.tv_sec) * 1000 + t.tv_usec / 1000, INT32_MAX));
+}
+
 // SOCK_CLOEXEC and SOCK_NONBLOCK as the descriptor has them now.
 int descriptor_flags(int fd) {
     int flags = 0;
@@ -71,6 +82,12 @@ SysResult<Placement> Runtime::refuse(const std::string& why, int error) {
 }
 
 SysResult<int> Runtime::take_number(Socket& s, int fd) {
+    // What the kernel socket had: the timeouts (the receive one moves with the number).
+    timeval recv_timeout{};
+    socklen_t recv_timeout_len = sizeof recv_timeout;
+    ::getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &recv_timeout, &recv_timeout_len);
+    s.recv_timeout_ms = kernel_timeout_ms(fd, SO_RCVTIMEO);
+    s.send_timeout_ms = kernel_timeout_ms(fd, SO_SNDTIMEO);
     auto ready = Readiness::make(descriptor_flags(fd), fd_table().own_fd_floor());
     if (!ready) return Errno{ready.error()};
     const int made = ready.value().app_fd();
@@ -80,6 +97,7 @@ SysResult<int> Runtime::take_number(Socket& s, int fd) {
         return Errno{err};
     }
     ::close(made);
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &recv_timeout, sizeof recv_timeout);
     s.ready.emplace(std::move(ready.value()));
     s.references = 1;
     fd_table().set_pending(fd, 0);
@@ -138,6 +156,9 @@ SysResult<int> Runtime::place_listener(Socket& s, int fd, std::uint32_t backlog)
 SysResult<int> Runtime::adopt_listener(int fd, Socket& inherited) {
     std::unique_lock lock(mutex_);
     if (daemon_gone_) return Errno{ENETDOWN};
+    // Another thread of this process may have moved it already.
+    if (Socket* now = live(fd); now && now->owner == this) return fd;
+    if (fd_table().socket(fd) != &inherited || inherited.proof_fd < 0) return Errno{EBADF};
     Socket& s = allocate(Socket::Kind::listener);
     s.options = inherited.options;
     s.reuse_addr = inherited.reuse_addr;
@@ -192,15 +213,79 @@ SysResult<Placement> Runtime::connect(int fd, const sockaddr_in& to) {
     refresh(s);
     log_line(2, "connecting to " + describe(to) + " over UTCP");
     if (!is_blocking(fd, 0)) return Errno{EINPROGRESS};
+    const int timeout = s.send_timeout_ms;
     lock.unlock();
-    if (const int err = wait(fd, POLLOUT, s.send_timeout_ms); err != 0) return Errno{err == EAGAIN ? EINPROGRESS : err};
+    if (const int err = wait(fd, POLLOUT, timeout); err != 0) return Errno{err == EAGAIN ? EINPROGRESS : err};
     lock.lock();
+    if (live(fd) != &s) return Errno{EBADF};  // closed meanwhile
     if (s.pending_error != 0) return Errno{std::exchange(s.pending_error, 0)};
     return Placement::utcp;
 }
 
+SysResult<Placement> Runtime::place_datagram(int fd) {
+    std::unique_lock lock(mutex_);
+    if (daemon_gone_) return Placement::kernel;
+    auto bound = bound_address(fd);
+    if (!bound) return Placement::kernel;
+    if (bound->sin_port == 0 && from_sockaddr(*bound).is_any()) {  // an unbound socket's first send
+        const sockaddr_in local = to_sockaddr(loop_->address(), 0);
+        if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) return Placement::kernel;
+        bound = bound_address(fd);
+    }
+    if (!bound || !interface_address(*bound)) return Placement::kernel;
+    Socket& s = allocate(Socket::Kind::datagram);
+    s.options.recv_buffer = 212992;  // Linux's default SO_RCVBUF
+    s.proof_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, fd_table().own_fd_floor());
+    auto made = loop_->udp_bind_socket(s.proof_fd, *this);
+    if (!made) {
+        recycle(s);
+        return refuse("UDP on " + describe(*bound) + ": " + made.failure().message(), errno_for(made.failure().error));
+    }
+    s.claim = made.value();
+    s.tuple.local = from_sockaddr(*bound);
+    s.tuple.local_port = s.claim.port;
+    if (auto taken = take_number(s, fd); !taken) {
+        release(s);
+        return Errno{taken.error()};
+    }
+    datagram_ports_[s.claim.port] = &s;
+    refresh(s);
+    log_line(2, "UDP on " + describe(to_sockaddr(s.tuple.local, s.tuple.local_port)) + " over UTCP");
+    return Placement::utcp;
+}
+
+SysResult<int> Runtime::connect_again(int fd) {
+    std::unique_lock lock(mutex_);
+    Socket* s = live(fd);
+    if (!s) return Errno{EBADF};
+    if (s->kind == Socket::Kind::stream && s->connecting) return Errno{EALREADY};
+    if (s->pending_error != 0) return Errno{std::exchange(s->pending_error, 0)};
+    return Errno{EISCONN};
+}
+
+SysResult<int> Runtime::connect_datagram(int fd, const sockaddr* to, socklen_t len) {
+    std::unique_lock lock(mutex_);
+    Socket* s = live(fd);
+    if (!s) return Errno{EBADF};
+    if (to && len >= static_cast<socklen_t>(sizeof(sa_family_t)) && to->sa_family == AF_UNSPEC) {
+        s->peer.reset();
+        return 0;
+    }
+    if (!to || len < static_cast<socklen_t>(sizeof(sockaddr_in)) || to->sa_family != AF_INET) return Errno{EAFNOSUPPORT};
+    sockaddr_in peer;
+    std::memcpy(&peer, to, sizeof peer);
+    s->peer = peer;
+    s->tuple.remote = from_sockaddr(peer);
+    s->tuple.remote_port = ntohs(peer.sin_port);
+    return 0;
+}
+
 void Runtime::release(Socket& s) {
-    if (s.kind == Socket::Kind::listener) {
+    if (s.kind == Socket::Kind::datagram) {
+        loop_->stack().udp_unbind(s.claim.port);
+        (void)loop_->control().release(s.claim);
+        datagram_ports_.erase(s.claim.port);
+    } else if (s.kind == Socket::Kind::listener) {
         loop_->stack().unlisten(s.listener->port);
         // After a fork the claim may be the child's now: the daemon then answers not_found.
         (void)loop_->control().release(s.claim);

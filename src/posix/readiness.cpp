@@ -7,24 +7,15 @@
 #include <cerrno>
 #include <utility>
 
+#include "posix/sockaddr.hpp"
+
 namespace ms::posix {
-
-namespace {
-
-int move_above(int fd, int min_fd) {
-    const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, min_fd);
-    if (moved < 0) return fd;  // no room up there: keep the low number, still close-on-exec
-    ::close(fd);
-    return moved;
-}
-
-}  // namespace
 
 SysResult<Readiness> Readiness::make(int app_flags, int min_own_fd) {
     int pair[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) return Errno{errno};
-    const int own = move_above(pair[0], min_own_fd);
-    const int lib = move_above(pair[1], min_own_fd);
+    const int own = move_descriptor_above(pair[0], min_own_fd);
+    const int lib = move_descriptor_above(pair[1], min_own_fd);
     const int app = ::fcntl(own, (app_flags & SOCK_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
     if (app < 0) {
         const int err = errno;

@@ -18,4 +18,18 @@ private:
     bool outer_;
 };
 
+// The opposite, while the library sleeps or raises a signal on the application's
+// behalf: a signal handler that runs meanwhile and calls close() or send() must reach
+// the library, as it would reach the kernel.
+class OutsideLibrary {
+public:
+    OutsideLibrary() : outer_(t_inside_library) { t_inside_library = false; }
+    ~OutsideLibrary() { t_inside_library = outer_; }
+    OutsideLibrary(const OutsideLibrary&) = delete;
+    OutsideLibrary& operator=(const OutsideLibrary&) = delete;
+
+private:
+    bool outer_;
+};
+
 }  // namespace ms::posix

@@ -129,8 +129,8 @@ Runtime* Runtime::open() {
 Runtime::Runtime(Settings settings, std::unique_ptr<utcp::EventLoop> loop)
     : settings_(std::move(settings)), loop_(std::move(loop)) {
     const int floor = fd_table().own_fd_floor();
-    wake_fd_ = ::fcntl(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), F_DUPFD_CLOEXEC, floor);
-    sleep_set_ = ::fcntl(::epoll_create1(EPOLL_CLOEXEC), F_DUPFD_CLOEXEC, floor);
+    wake_fd_ = move_descriptor_above(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), floor);
+    sleep_set_ = move_descriptor_above(::epoll_create1(EPOLL_CLOEXEC), floor);
     epoll_event ev{};
     ev.events = EPOLLIN;
     ::epoll_ctl(sleep_set_, EPOLL_CTL_ADD, wake_fd_, &ev);
@@ -173,8 +173,14 @@ void Runtime::sleep_while_idle(std::uint64_t now_ms) {
     if (::poll(&control, 1, 0) > 0) {
         daemon_gone_ = true;
         log_line(1, "multistackd went away: UTCP sockets fail from now on");
+        // For good: each connection reports ENETDOWN once, then reads what it held and
+        // the end of the stream; it never looks alive again.
         for (Socket& s : sockets_) {
             if (s.kind != Socket::Kind::stream || !s.conn) continue;
+            utcp::Connection& c = *s.conn;
+            on_closed(c);
+            c.handler = nullptr;
+            c.abort();
             s.pending_error = ENETDOWN;
             refresh(s);
         }
@@ -203,9 +209,8 @@ Socket& Runtime::allocate(Socket::Kind kind) {
     } else {
         s = &sockets_.emplace_back();
     }
-    *s = Socket{};
-    s->kind = kind;
-    s->owner = this;
+    // `owner` is never seen other than `this`: a lock-free reader may hold a stale pointer.
+    *s = Socket{.kind = kind, .owner = this};
     s->options = defaults();
     return *s;
 }
@@ -217,6 +222,7 @@ void Runtime::recycle(Socket& s) {
     s.conn = nullptr;
     s.listener = nullptr;
     s.leftover.clear();
+    s.inbox.clear();
     free_.push_back(&s);
 }
 
@@ -235,6 +241,10 @@ void Runtime::refresh(Socket& s) {
     if (!s.ready) return;
     if (s.kind == Socket::Kind::listener) {
         s.ready->set(!s.listener->accept_queue.empty(), false);
+        return;
+    }
+    if (s.kind == Socket::Kind::datagram) {
+        s.ready->set(!s.inbox.empty(), true);
         return;
     }
     if (!s.conn || s.pending_error != 0) {
@@ -291,6 +301,23 @@ void Runtime::on_closed(utcp::Connection& c) {
     s->connecting = false;
     c.context = nullptr;
     refresh(*s);
+}
+
+void Runtime::on_datagram(const wire::IpAddr& from, std::uint16_t from_port, std::uint16_t to_port,
+                          wire::Bytes payload) {
+    auto it = datagram_ports_.find(to_port);
+    if (it == datagram_ports_.end()) return;
+    Socket& s = *it->second;
+    const sockaddr_in source = to_sockaddr(from, from_port);
+    // A connected UDP socket takes datagrams from its peer only, as in Linux.
+    if (s.peer && (s.peer->sin_addr.s_addr != source.sin_addr.s_addr || s.peer->sin_port != source.sin_port)) return;
+    if (s.inbox_bytes + payload.size() > s.options.recv_buffer) {
+        ++s.datagrams_dropped;
+        return;
+    }
+    s.inbox.push_back({source, {payload.begin(), payload.end()}});
+    s.inbox_bytes += payload.size();
+    refresh(s);
 }
 
 }  // namespace ms::posix

@@ -33,6 +33,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "posix/readiness.hpp"
@@ -58,10 +59,25 @@ class Runtime;
 // Writes one line to stderr, prefixed "multistack: ", if `level` <= the log level.
 void log_line(int level, const std::string& text);
 
+// What recvmsg and sendmsg carry besides the bytes.
+struct MessageInfo {
+    sockaddr* from = nullptr;        // receive: a datagram's sender, or a stream's peer
+    socklen_t* from_len = nullptr;
+    const sockaddr* to = nullptr;    // send: a datagram's destination (streams ignore it)
+    socklen_t to_len = 0;
+    int flags_out = 0;               // receive: MSG_TRUNC when a datagram did not fit
+};
+
+// One received UDP datagram, waiting to be read.
+struct Datagram {
+    sockaddr_in from{};
+    std::vector<std::uint8_t> bytes;
+};
+
 // A UTCP socket. Type-stable: a Socket is reused, never freed, so that a number read
 // from the descriptor table without the lock can be checked again under it.
 struct Socket {
-    enum class Kind : std::uint8_t { unused, listener, stream };
+    enum class Kind : std::uint8_t { unused, listener, stream, datagram };
     Kind kind = Kind::unused;
     Runtime* owner = nullptr;            // the process's runtime that made it (fork: another's)
     std::optional<Readiness> ready;
@@ -77,18 +93,24 @@ struct Socket {
     int pending_error = 0;               // SO_ERROR, cleared when read
     bool connecting = false;
     bool read_shut = false, write_shut = false;
+    // datagram (the claim is `claim`)
+    std::deque<Datagram> inbox;
+    std::size_t inbox_bytes = 0;         // bounded by options.recv_buffer, as SO_RCVBUF bounds Linux's
+    std::uint64_t datagrams_dropped = 0;  // arrived with the inbox full
+    std::optional<sockaddr_in> peer;     // connect(): the default destination, and the only source
     // options, as setsockopt left them
     utcp::ConnOptions options;
     bool reuse_addr = false, reuse_port = false;
     bool corked = false;                 // TCP_CORK: partial segments wait until uncorked
     std::optional<linger> linger_option;
-    int recv_timeout_ms = -1, send_timeout_ms = -1;
+    int recv_timeout_ms = -1, send_timeout_ms = -1;  // SO_RCVTIMEO, SO_SNDTIMEO; -1: none
+    int priority = 0, tos = 0;                       // SO_PRIORITY, IP_TOS: kept, no effect on UTCP
 };
 
 // Where a socket went at listen() or connect().
 enum class Placement : std::uint8_t { utcp, kernel };
 
-class Runtime final : private utcp::Handler {
+class Runtime final : private utcp::Handler, private utcp::UdpHandler {
 public:
     // The process's runtime, made on first use; null when there is none (no daemon, no
     // interface address, or a forked child), in which case sockets stay the kernel's.
@@ -105,8 +127,16 @@ public:
     SysResult<Placement> connect(int fd, const sockaddr_in& to);
 
     SysResult<int> accept(int fd, sockaddr* addr, socklen_t* len, int flags);
-    SysResult<std::size_t> recv(int fd, std::span<const iovec> iov, int flags);
-    SysResult<std::size_t> send(int fd, std::span<const iovec> iov, int flags);
+    SysResult<std::size_t> recv(int fd, std::span<const iovec> iov, int flags, MessageInfo* info = nullptr);
+    SysResult<std::size_t> send(int fd, std::span<const iovec> iov, int flags, MessageInfo* info = nullptr);
+    // connect() again on a TCP socket on UTCP: EALREADY while connecting, then the
+    // connection's error once, then EISCONN.
+    SysResult<int> connect_again(int fd);
+    // UDP sockets of AF_INET: placed at bind() on the interface's address or the wildcard,
+    // or at the first sendto() or connect() of an unbound one (bound then to the interface).
+    SysResult<Placement> place_datagram(int fd);
+    // connect() on a UDP socket on UTCP: the default destination (AF_UNSPEC: none).
+    SysResult<int> connect_datagram(int fd, const sockaddr* to, socklen_t len);
     SysResult<std::size_t> sendfile(int fd, int in_fd, off_t* offset, std::size_t count);
     SysResult<int> shutdown(int fd, int how);
     // Drops the descriptor's reference; the socket closes with its last one. The caller
@@ -144,9 +174,12 @@ private:
     // Waits for `events` on `fd` as the socket's timeout allows: 0, or the errno.
     int wait(int fd, short events, int timeout_ms);
     enum class Direction : std::uint8_t { in, out };
-    SysResult<std::size_t> transfer(int fd, std::span<const iovec> iov, int flags, Direction direction);
+    SysResult<std::size_t> transfer(int fd, std::span<const iovec> iov, int flags, Direction direction,
+                                    MessageInfo* info);
     SysResult<std::size_t> try_recv(Socket& s, std::span<const iovec> iov, int flags);
-    SysResult<std::size_t> try_send(Socket& s, std::span<const iovec> iov, int flags);
+    SysResult<std::size_t> try_send(Socket& s, std::span<const iovec> iov);
+    SysResult<std::size_t> try_recv_datagram(Socket& s, std::span<const iovec> iov, int flags, MessageInfo* info);
+    SysResult<std::size_t> try_send_datagram(Socket& s, std::span<const iovec> iov, MessageInfo* info);
     [[nodiscard]] bool interface_address(const sockaddr_in& a) const;
     SysResult<Placement> refuse(const std::string& why, int error);
     [[nodiscard]] utcp::ConnOptions defaults() const;
@@ -158,6 +191,9 @@ private:
     void on_peer_closed(utcp::Connection& c) override;
     void on_error(utcp::Connection& c, utcp::ConnError e) override;
     void on_closed(utcp::Connection& c) override;
+    // utcp::UdpHandler: a datagram for one of the process's UDP sockets.
+    void on_datagram(const wire::IpAddr& from, std::uint16_t from_port, std::uint16_t to_port,
+                     wire::Bytes payload) override;
 
     Settings settings_;
     std::unique_ptr<utcp::EventLoop> loop_;
@@ -165,6 +201,7 @@ private:
     std::deque<Socket> sockets_;
     std::vector<Socket*> free_;
     std::vector<Socket*> listeners_;
+    std::unordered_map<std::uint16_t, Socket*> datagram_ports_;  // UDP sockets by local port
     int wake_fd_ = -1;       // eventfd: an application call moved a timer earlier
     int sleep_set_ = -1;     // epoll over wake_fd_ and the control socket (Port::wait's also_fd)
     std::uint64_t asleep_until_ = 0;  // while the stack thread sleeps: when it wakes; else 0

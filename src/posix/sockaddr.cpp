@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -50,6 +51,14 @@ std::size_t total_length(std::span<const iovec> iov) {
     std::size_t n = 0;
     for (const iovec& v : iov) n += v.iov_len;
     return n;
+}
+
+int move_descriptor_above(int fd, int floor) {
+    if (fd < 0) return fd;
+    const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, floor);
+    if (moved < 0) return fd;
+    ::close(fd);
+    return moved;
 }
 
 int errno_for(client::Error e) {

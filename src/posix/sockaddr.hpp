@@ -29,6 +29,9 @@ void copy_out(const sockaddr_in& sin, sockaddr* addr, socklen_t* len);
 // Whether a call on `fd` with `flags` may sleep (no MSG_DONTWAIT, no O_NONBLOCK).
 [[nodiscard]] bool is_blocking(int fd, int flags);
 [[nodiscard]] std::size_t total_length(std::span<const iovec> iov);
+// `fd` moved to the lowest free number at or above `floor`, close-on-exec; `fd` itself
+// if there is no room up there (or `fd` is negative).
+[[nodiscard]] int move_descriptor_above(int fd, int floor);
 
 [[nodiscard]] int errno_for(client::Error e);
 [[nodiscard]] int errno_for(utcp::ConnError e);

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 #include <cstring>
 
 #include "posix/fd_table.hpp"
+#include "posix/reentry.hpp"
 #include "posix/runtime.hpp"
 #include "posix/sockaddr.hpp"
 
@@ -51,11 +54,25 @@ void drop_front(std::vector<iovec>& rest, std::size_t n) {
 
 }  // namespace
 
+// Sleeps as Linux's blocking calls sleep. A read-side wait is a blocking recv(MSG_PEEK)
+// on the application's end of the pair (a raw system call, past the library): the
+// kernel restarts it after a signal whose handler has SA_RESTART, or fails it with
+// EINTR, and times it out by SO_RCVTIMEO, which the library mirrors onto that end. A
+// write-side wait polls, restarted after EINTR, until SO_SNDTIMEO.
 int Runtime::wait(int fd, short events, int timeout_ms) {
-    pollfd p{fd, events, 0};
-    const int n = ::poll(&p, 1, timeout_ms);
-    if (n < 0) return errno;
-    return n == 0 ? EAGAIN : 0;
+    OutsideLibrary outside;
+    if (events == POLLIN) {
+        char token;
+        const long n = ::syscall(SYS_recvfrom, fd, &token, 1, MSG_PEEK, nullptr, nullptr);
+        return n >= 0 ? 0 : (errno == EWOULDBLOCK ? EAGAIN : errno);
+    }
+    for (;;) {
+        pollfd p{fd, events, 0};
+        const int n = ::poll(&p, 1, timeout_ms);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return errno;
+        return n == 0 ? EAGAIN : 0;
+    }
 }
 
 SysResult<int> Runtime::accept(int fd, sockaddr* addr, socklen_t* len, int flags) {
@@ -81,6 +98,13 @@ SysResult<int> Runtime::accept(int fd, sockaddr* addr, socklen_t* len, int flags
             s.conn = c;
             s.tuple = c->tuple();
             s.options = c->options();
+            // As in Linux, an accepted socket inherits the listener's timeouts.
+            s.recv_timeout_ms = l->recv_timeout_ms;
+            s.send_timeout_ms = l->send_timeout_ms;
+            if (s.recv_timeout_ms >= 0) {
+                const timeval t{.tv_sec = s.recv_timeout_ms / 1000, .tv_usec = (s.recv_timeout_ms % 1000) * 1000};
+                ::setsockopt(number, SOL_SOCKET, SO_RCVTIMEO, &t, sizeof t);
+            }
             c->handler = this;
             c->context = &s;
             fd_table().set_pending(number, 0);
@@ -125,14 +149,11 @@ SysResult<std::size_t> Runtime::try_recv(Socket& s, std::span<const iovec> iov, 
     return got;
 }
 
-SysResult<std::size_t> Runtime::try_send(Socket& s, std::span<const iovec> iov, int flags) {
+SysResult<std::size_t> Runtime::try_send(Socket& s, std::span<const iovec> iov) {
     if (s.kind != Socket::Kind::stream) return Errno{EPIPE};
     if (s.pending_error != 0) return Errno{std::exchange(s.pending_error, 0)};
     if (s.connecting) return Errno{kWouldBlock};
-    if (!s.conn || s.write_shut || s.conn->user_closed()) {
-        if (!(flags & MSG_NOSIGNAL)) ::raise(SIGPIPE);
-        return Errno{EPIPE};
-    }
+    if (!s.conn || s.write_shut || s.conn->user_closed()) return Errno{EPIPE};  // send() raises SIGPIPE
     utcp::Connection& c = *s.conn;
     std::size_t sent = 0;
     for (const iovec& v : iov) {
@@ -144,32 +165,89 @@ SysResult<std::size_t> Runtime::try_send(Socket& s, std::span<const iovec> iov, 
     return sent;
 }
 
-SysResult<std::size_t> Runtime::recv(int fd, std::span<const iovec> iov, int flags) {
-    return transfer(fd, iov, flags, Direction::in);
+SysResult<std::size_t> Runtime::recv(int fd, std::span<const iovec> iov, int flags, MessageInfo* info) {
+    return transfer(fd, iov, flags, Direction::in, info);
 }
 
-SysResult<std::size_t> Runtime::send(int fd, std::span<const iovec> iov, int flags) {
-    return transfer(fd, iov, flags, Direction::out);
+SysResult<std::size_t> Runtime::send(int fd, std::span<const iovec> iov, int flags, MessageInfo* info) {
+    auto sent = transfer(fd, iov, flags, Direction::out, info);
+    if (!sent.ok() && sent.error() == EPIPE && !(flags & MSG_NOSIGNAL)) {
+        OutsideLibrary outside;  // without the lock: the handler may call the library
+        ::raise(SIGPIPE);
+    }
+    return sent;
+}
+
+// One datagram per call; MSG_TRUNC says it did not fit (and, asked for, returns its size).
+SysResult<std::size_t> Runtime::try_recv_datagram(Socket& s, std::span<const iovec> iov, int flags, MessageInfo* info) {
+    if (s.inbox.empty()) return Errno{kWouldBlock};
+    const Datagram& d = s.inbox.front();
+    const std::size_t copied = scatter(d.bytes, iov, 0);
+    const std::size_t size = d.bytes.size();
+    if (info) {
+        if (copied < size) info->flags_out |= MSG_TRUNC;
+        copy_out(d.from, info->from, info->from_len);
+    }
+    if (!(flags & MSG_PEEK)) {
+        s.inbox_bytes -= size;
+        s.inbox.pop_front();
+    }
+    return (flags & MSG_TRUNC) ? size : copied;
+}
+
+SysResult<std::size_t> Runtime::try_send_datagram(Socket& s, std::span<const iovec> iov, MessageInfo* info) {
+    sockaddr_in to{};
+    if (info && info->to) {
+        if (info->to_len < static_cast<socklen_t>(sizeof(sockaddr_in)) || info->to->sa_family != AF_INET) {
+            return Errno{EAFNOSUPPORT};
+        }
+        std::memcpy(&to, info->to, sizeof to);
+    } else if (s.peer) {
+        to = *s.peer;
+    } else {
+        return Errno{EDESTADDRREQ};
+    }
+    const std::size_t size = total_length(iov);
+    if (size > loop_->stack().config().mtu - 28u) return Errno{EMSGSIZE};  // UTCP sends with DF set
+    if (is_loopback(to)) return Errno{ENETUNREACH};  // a UTCP socket reaches the interface only
+    std::vector<std::uint8_t> bytes(size);
+    std::size_t at = 0;
+    for (const iovec& v : iov) {
+        std::memcpy(bytes.data() + at, v.iov_base, v.iov_len);
+        at += v.iov_len;
+    }
+    if (!loop_->stack().udp_send(s.claim.port, from_sockaddr(to), ntohs(to.sin_port), bytes)) {
+        return Errno{loop_->tx_full() ? ENOBUFS : EHOSTUNREACH};
+    }
+    return size;
 }
 
 // As Linux: a blocking send returns once every byte is queued (or an error ends it); a
 // blocking receive returns what is there, or waits for all with MSG_WAITALL.
-SysResult<std::size_t> Runtime::transfer(int fd, std::span<const iovec> iov, int flags, Direction direction) {
+SysResult<std::size_t> Runtime::transfer(int fd, std::span<const iovec> iov, int flags, Direction direction,
+                                         MessageInfo* info) {
     const bool sending = direction == Direction::out;
     const bool blocking = is_blocking(fd, flags);
-    const bool wait_all = sending || ((flags & MSG_WAITALL) && !(flags & MSG_PEEK));
+    bool wait_all = sending || ((flags & MSG_WAITALL) && !(flags & MSG_PEEK));
     std::size_t total = 0;
     std::vector<iovec> rest(iov.begin(), iov.end());
     for (;;) {
         std::unique_lock lock(mutex_);
         Socket* s = live(fd);
         if (!s) return Errno{EBADF};
-        auto moved = sending ? try_send(*s, rest, flags) : try_recv(*s, rest, flags);
+        const bool datagram = s->kind == Socket::Kind::datagram;
+        wait_all = wait_all && !datagram;  // a datagram is one call's whole message
+        auto moved = datagram ? (sending ? try_send_datagram(*s, rest, info) : try_recv_datagram(*s, rest, flags, info))
+                              : (sending ? try_send(*s, rest) : try_recv(*s, rest, flags));
         if (moved.ok() && moved.value() > 0) after_call(lock);
         refresh(*s);
         if (!moved.ok() && moved.error() != kWouldBlock) return total > 0 ? SysResult<std::size_t>(total) : moved;
         if (moved.ok()) {
             total += moved.value();
+            if (!sending && !datagram && info && info->from) {
+                copy_out(to_sockaddr(s->tuple.remote, s->tuple.remote_port), info->from, info->from_len);
+            }
+            if (datagram || rest.empty()) return total;
             drop_front(rest, moved.value());
             if (rest.empty() || !wait_all || moved.value() == 0) return total;
         }
@@ -197,7 +275,7 @@ SysResult<std::size_t> Runtime::sendfile(int fd, int in_fd, off_t* offset, std::
         }
         if (got == 0) break;
         const iovec v{chunk.data(), static_cast<std::size_t>(got)};
-        auto sent = send(fd, {&v, 1}, done > 0 ? MSG_DONTWAIT : 0);
+        auto sent = send(fd, {&v, 1}, 0);
         if (!sent.ok()) {
             if (done > 0) break;
             return sent;
@@ -239,6 +317,11 @@ SysResult<int> Runtime::name(int fd, bool peer, sockaddr* addr, socklen_t* len) 
         copy_out(to_sockaddr(s->claim.addr, s->claim.port), addr, len);
         return 0;
     }
+    if (s->kind == Socket::Kind::datagram) {
+        if (peer && !s->peer) return Errno{ENOTCONN};
+        copy_out(peer ? *s->peer : to_sockaddr(s->tuple.local, s->tuple.local_port), addr, len);
+        return 0;
+    }
     if (peer && (!s->conn || s->connecting)) return Errno{ENOTCONN};
     const utcp::FourTuple& t = s->tuple;
     copy_out(peer ? to_sockaddr(t.remote, t.remote_port) : to_sockaddr(t.local, t.local_port), addr, len);
@@ -250,6 +333,9 @@ SysResult<int> Runtime::queued_bytes(int fd, bool outgoing) {
     Socket* s = live(fd);
     if (!s) return Errno{EBADF};
     if (s->kind == Socket::Kind::listener) return Errno{EINVAL};
+    if (s->kind == Socket::Kind::datagram) {  // Linux: the size of the next datagram
+        return outgoing || s->inbox.empty() ? 0 : static_cast<int>(s->inbox.front().bytes.size());
+    }
     if (!s->conn) return outgoing ? 0 : static_cast<int>(s->leftover.size());
     const std::size_t n = outgoing ? s->conn->unsent_or_unacked() : s->conn->readable();
     return static_cast<int>(std::min<std::size_t>(n, INT32_MAX));

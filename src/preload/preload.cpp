@@ -97,20 +97,43 @@ void settle_in_kernel(int fd) {
     if (bits & pending::reuse_port) NEXT(setsockopt)(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
 }
 
-long receive(int fd, std::span<const iovec> iov, int flags) {
+long receive(int fd, std::span<const iovec> iov, int flags, ms::posix::MessageInfo* info = nullptr) {
     Socket* s = fd_table().socket(fd);
     Runtime* rt = s ? runtime_for(fd, *s) : nullptr;
     if (!rt) return fail(EOPNOTSUPP);
     InsideLibrary inside;
-    return finish(rt->recv(fd, iov, flags));
+    return finish(rt->recv(fd, iov, flags, info));
 }
 
-long transmit(int fd, std::span<const iovec> iov, int flags) {
+long transmit(int fd, std::span<const iovec> iov, int flags, ms::posix::MessageInfo* info = nullptr) {
     Socket* s = fd_table().socket(fd);
     Runtime* rt = s ? runtime_for(fd, *s) : nullptr;
     if (!rt) return fail(EOPNOTSUPP);
     InsideLibrary inside;
-    return finish(rt->send(fd, iov, flags));
+    return finish(rt->send(fd, iov, flags, info));
+}
+
+bool is_pending_datagram(int fd) {
+    return !ms::posix::t_inside_library && (fd_table().pending(fd) & pending::datagram);
+}
+
+// A pending UDP socket goes to UTCP (or stays with the kernel for good); true if on UTCP.
+bool place_datagram(int fd) {
+    Runtime* rt = Runtime::get();
+    if (rt) {
+        InsideLibrary inside;
+        auto placed = rt->place_datagram(fd);
+        if (placed.ok() && placed.value() == Placement::utcp) return true;
+    }
+    settle_in_kernel(fd);
+    return false;
+}
+
+// sendto() on a pending UDP socket toward an address outside the host: it goes to UTCP.
+bool places_on_first_send(int fd, const sockaddr* to, socklen_t len) {
+    return is_pending_datagram(fd) && to && len >= static_cast<socklen_t>(sizeof(sockaddr_in)) &&
+           to->sa_family == AF_INET && !ms::posix::is_loopback(to_of(to)) && !bound_to_loopback(fd) &&
+           place_datagram(fd);
 }
 
 // The process the library's memory belongs to: a vfork() child shares its parent's until
@@ -160,14 +183,23 @@ int socket(int domain, int type, int protocol) {
     fd_table().set_socket(fd, nullptr);
     const int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     const bool tcp = domain == AF_INET && base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
-    fd_table().set_pending(fd, tcp ? pending::stream : 0);
+    const bool udp = domain == AF_INET && base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP);
+    fd_table().set_pending(fd, tcp ? pending::stream : udp ? pending::datagram : 0);
     return fd;
 }
 
 int bind(int fd, const sockaddr* addr, socklen_t len) {
     if (ours(fd)) return static_cast<int>(fail(EINVAL));  // bound already
     const int r = NEXT(bind)(fd, addr, len);
-    if (r == 0 || !is_pending(fd) || errno != EADDRINUSE) return r;
+    if (r == 0 && is_pending_datagram(fd)) {
+        if (bound_to_loopback(fd)) {
+            settle_in_kernel(fd);
+        } else if (!place_datagram(fd) && ms::posix::settings().require) {
+            return static_cast<int>(fail(ENETDOWN));
+        }
+        return 0;
+    }
+    if (r == 0 || !(is_pending(fd) || is_pending_datagram(fd)) || errno != EADDRINUSE) return r;
     if (!(fd_table().pending(fd) & (pending::reuse_addr | pending::reuse_port))) return r;
     // The options the application asked for would have let the kernel bind: it gets them.
     settle_in_kernel(fd);
@@ -175,7 +207,9 @@ int bind(int fd, const sockaddr* addr, socklen_t len) {
 }
 
 int listen(int fd, int backlog) {
-    if (ours(fd)) return 0;  // listening already: Linux only changes the backlog
+    if (Socket* s = ours(fd)) {  // listening already: Linux only changes the backlog
+        return s->kind == Socket::Kind::listener ? 0 : static_cast<int>(fail(EINVAL));
+    }
     if (is_pending(fd) && !bound_to_loopback(fd)) {
         if (Runtime* rt = Runtime::get()) {
             InsideLibrary inside;
@@ -208,7 +242,14 @@ int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
 int accept(int fd, sockaddr* addr, socklen_t* len) { return accept4(fd, addr, len, 0); }
 
 int connect(int fd, const sockaddr* addr, socklen_t len) {
-    if (ours(fd)) return static_cast<int>(fail(EISCONN));
+    if (Socket* s = ours(fd)) {
+        Runtime* rt = runtime_for(fd, *s);
+        if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
+        InsideLibrary inside;
+        if (s->kind != Socket::Kind::datagram) return static_cast<int>(finish(rt->connect_again(fd)));
+        return static_cast<int>(finish(rt->connect_datagram(fd, addr, len)));
+    }
+    if (places_on_first_send(fd, addr, len)) return connect(fd, addr, len);
     if (is_pending(fd) && addr && len >= static_cast<socklen_t>(sizeof(sockaddr_in)) && addr->sa_family == AF_INET &&
         !ms::posix::is_loopback(to_of(addr)) && !bound_to_loopback(fd)) {
         if (Runtime* rt = Runtime::get()) {
@@ -261,12 +302,8 @@ ssize_t __recv_chk(int fd, void* buf, size_t n, size_t /*buflen*/, int flags) { 
 ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen_t* from_len) {
     if (!ours(fd)) return NEXT(recvfrom)(fd, buf, n, flags, from, from_len);
     const iovec v{buf, n};
-    const ssize_t got = receive(fd, {&v, 1}, flags);
-    if (got >= 0 && from && from_len) {
-        InsideLibrary inside;
-        (void)fd_table().socket(fd)->owner->name(fd, true, from, from_len);
-    }
-    return got;
+    ms::posix::MessageInfo info{.from = from, .from_len = from_len};
+    return receive(fd, {&v, 1}, flags, &info);
 }
 
 ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t /*buflen*/, int flags, sockaddr* from, socklen_t* len) {
@@ -281,28 +318,29 @@ ssize_t send(int fd, const void* buf, size_t n, int flags) {
 
 // On a connected stream socket Linux ignores the address (or fails with EISCONN).
 ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t to_len) {
-    if (!ours(fd)) return NEXT(sendto)(fd, buf, n, flags, to, to_len);
+    if (!ours(fd) && !places_on_first_send(fd, to, to_len)) return NEXT(sendto)(fd, buf, n, flags, to, to_len);
     const iovec v{const_cast<void*>(buf), n};
-    return transmit(fd, {&v, 1}, flags);
+    ms::posix::MessageInfo info{.to = to, .to_len = to_len};
+    return transmit(fd, {&v, 1}, flags, &info);
 }
 
 ssize_t recvmsg(int fd, msghdr* msg, int flags) {
     if (!ours(fd)) return NEXT(recvmsg)(fd, msg, flags);
     if (!msg || msg->msg_iovlen > IOV_MAX) return fail(EINVAL);
     msg->msg_controllen = 0;
-    msg->msg_flags = 0;
-    const ssize_t got = receive(fd, {msg->msg_iov, msg->msg_iovlen}, flags);
-    if (got >= 0 && msg->msg_name) {
-        InsideLibrary inside;
-        (void)fd_table().socket(fd)->owner->name(fd, true, static_cast<sockaddr*>(msg->msg_name), &msg->msg_namelen);
-    }
+    ms::posix::MessageInfo info{.from = static_cast<sockaddr*>(msg->msg_name),
+                                .from_len = msg->msg_name ? &msg->msg_namelen : nullptr};
+    const ssize_t got = receive(fd, {msg->msg_iov, msg->msg_iovlen}, flags, &info);
+    msg->msg_flags = info.flags_out;
     return got;
 }
 
 ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
-    if (!ours(fd)) return NEXT(sendmsg)(fd, msg, flags);
+    const auto* to = msg ? static_cast<const sockaddr*>(msg->msg_name) : nullptr;
+    if (!ours(fd) && !(msg && places_on_first_send(fd, to, msg->msg_namelen))) return NEXT(sendmsg)(fd, msg, flags);
     if (!msg || msg->msg_iovlen > IOV_MAX) return fail(EINVAL);
-    return transmit(fd, {msg->msg_iov, msg->msg_iovlen}, flags);
+    ms::posix::MessageInfo info{.to = to, .to_len = msg->msg_namelen};
+    return transmit(fd, {msg->msg_iov, msg->msg_iovlen}, flags, &info);
 }
 
 ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
@@ -345,19 +383,25 @@ int dup(int fd) {
     return r;
 }
 
+// The number `to` named something else until the kernel's dup succeeded: it forgets that
+// only then (a failed dup leaves it as it was).
 int dup3(int from, int to, int flags) {
     if (ms::posix::t_inside_library) return NEXT(dup3)(from, to, flags);
-    if (from != to) forget(to);
     const int r = NEXT(dup3)(from, to, flags);
-    after_duplicate(from, r);
+    if (r >= 0) {
+        forget(to);
+        after_duplicate(from, r);
+    }
     return r;
 }
 
 int dup2(int from, int to) {
     if (ms::posix::t_inside_library || from == to) return NEXT(dup2)(from, to);
-    forget(to);
     const int r = NEXT(dup2)(from, to);
-    after_duplicate(from, r);
+    if (r >= 0) {
+        forget(to);
+        after_duplicate(from, r);
+    }
     return r;
 }
 
@@ -389,8 +433,9 @@ int ioctl(int fd, unsigned long request, ...) {
     Runtime* rt = runtime_for(fd, *s);
     if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
     InsideLibrary inside;
+    if (!arg) return static_cast<int>(fail(EFAULT));
     auto n = rt->queued_bytes(fd, request == TIOCOUTQ);
-    if (n.ok() && arg) *static_cast<int*>(arg) = n.value();
+    if (n.ok()) *static_cast<int*>(arg) = n.value();
     return n.ok() ? 0 : static_cast<int>(fail(n.error()));
 }
 
@@ -423,7 +468,8 @@ int getpeername(int fd, sockaddr* addr, socklen_t* len) {
 int getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
     Socket* s = ours(fd);
     if (!s) {
-        if (is_pending(fd) && level == SOL_SOCKET && (name == SO_REUSEADDR || name == SO_REUSEPORT) && value && len) {
+        if ((is_pending(fd) || is_pending_datagram(fd)) && level == SOL_SOCKET &&
+            (name == SO_REUSEADDR || name == SO_REUSEPORT) && value && len) {
             const std::uint8_t bit = name == SO_REUSEADDR ? pending::reuse_addr : pending::reuse_port;
             const int v = (fd_table().pending(fd) & bit) ? 1 : 0;
             std::memcpy(value, &v, std::min<socklen_t>(*len, sizeof v));
@@ -442,7 +488,8 @@ int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
     Socket* s = ours(fd);
     if (!s) {
         // On a pending socket SO_REUSEADDR and SO_REUSEPORT stay virtual (fd_table.hpp).
-        if (is_pending(fd) && level == SOL_SOCKET && (name == SO_REUSEADDR || name == SO_REUSEPORT)) {
+        if ((is_pending(fd) || is_pending_datagram(fd)) && level == SOL_SOCKET &&
+            (name == SO_REUSEADDR || name == SO_REUSEPORT)) {
             if (!value || len < static_cast<socklen_t>(sizeof(int))) return static_cast<int>(fail(EINVAL));
             int v;
             std::memcpy(&v, value, sizeof v);

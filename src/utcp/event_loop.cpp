@@ -147,12 +147,22 @@ void EventLoop::release_ephemeral(std::uint16_t port) {
 }
 
 client::Result<std::uint16_t> EventLoop::udp_bind(std::uint16_t port, UdpHandler& handler) {
-    auto claim = control_.claim(IPPROTO_UDP, address_, port);
+    auto claim = udp_bind_claimed(control_.claim(IPPROTO_UDP, address_, port), handler);
+    if (!claim) return claim.failure();
+    return claim->port;
+}
+
+client::Result<client::Claim> EventLoop::udp_bind_socket(int bound_fd, UdpHandler& handler) {
+    return udp_bind_claimed(control_.claim_socket(bound_fd), handler);
+}
+
+client::Result<client::Claim> EventLoop::udp_bind_claimed(client::Result<client::Claim> claim, UdpHandler& handler) {
     if (!claim) return claim.failure();
     if (!stack_->udp_bind(claim->port, handler)) {
+        (void)control_.release(claim.value());
         return client::Failure{client::Error::address_in_use, "this loop has that UDP port already"};
     }
-    return claim->port;
+    return claim;
 }
 
 bool EventLoop::udp_send(std::uint16_t from_port, const wire::IpAddr& to, std::uint16_t to_port, wire::Bytes payload) {

@@ -70,6 +70,9 @@ public:
                                                Handler& handler, const ConnOptions* options = nullptr);
     // Claims UDP (address, port); returns the port (an ephemeral one for 0).
     client::Result<std::uint16_t> udp_bind(std::uint16_t port, UdpHandler& handler);
+    // Claims what the caller's bound UDP socket holds and takes its datagrams; the caller
+    // releases the claim (control().release) after Stack::udp_unbind.
+    client::Result<client::Claim> udp_bind_socket(int bound_fd, UdpHandler& handler);
     // Sends at the end of this turn; false if the next hop is unknown or the ring is full.
     bool udp_send(std::uint16_t from_port, const wire::IpAddr& to, std::uint16_t to_port, wire::Bytes payload);
 
@@ -99,6 +102,7 @@ private:
     void start_stack(const ctl::InfoReply& info, const LoopOptions& options);
     std::optional<wire::MacAddr> resolve(const wire::IpAddr& addr);
     void release_ephemeral(std::uint16_t port);
+    client::Result<client::Claim> udp_bind_claimed(client::Result<client::Claim> claim, UdpHandler& handler);
     client::Result<Connection*> connect_claimed(const client::Claim& claim, const wire::IpAddr& remote,
                                                 std::uint16_t port, Handler& handler, const ConnOptions* options);
     std::uint32_t take_batch(std::uint64_t now_ms);

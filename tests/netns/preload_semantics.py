@@ -70,6 +70,29 @@ s = socket.socket()
 err = s.connect_ex((peer, 9009))
 check(err == errno.ECONNREFUSED, f"connect to a closed port gives ECONNREFUSED (got {errno.errorcode.get(err, err)})")
 s.close()
+# The same without blocking: connect again reports the outcome, as in Linux.
+s = socket.socket()
+s.setblocking(False)
+s.connect_ex((peer, 9009))
+select.select([], [s], [], 5)
+err = s.connect_ex((peer, 9009))
+check(err == errno.ECONNREFUSED, f"connect again after a refused non-blocking connect gives ECONNREFUSED ({errno.errorcode.get(err, err)})")
+s.close()
+
+# SO_RCVTIMEO bounds a blocking receive.
+s = connected(9004)
+s.recv(3)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 200_000))
+start = time.monotonic()
+try:
+    s.recv(10)
+    check(False, "a receive past SO_RCVTIMEO raises")
+except BlockingIOError:
+    waited = time.monotonic() - start
+    check(0.15 < waited < 0.45, f"SO_RCVTIMEO of 200 ms ends a blocking receive with EAGAIN ({waited:.3f} s)")
+err = s.connect_ex((peer, 9004))
+check(err == errno.EISCONN, f"connect on a connected socket gives EISCONN ({errno.errorcode.get(err, err)})")
+s.close()
 
 # Reset by the peer: recv fails with ECONNRESET (or reads the end after SO_ERROR).
 s = connected(9002)
