@@ -150,7 +150,9 @@ def main():
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--redis-requests", type=int, default=200000)
+    ap.add_argument("--parts", default="http,redis", help="for exploring: one part (results printed, not written)")
     args = ap.parse_args()
+    parts = args.parts.split(",")
     hosts = Hosts(f"bp{os.getpid() % 10000}", args.testbed)
     tmp = tempfile.mkdtemp()
     www = f"{tmp}/www"
@@ -159,10 +161,12 @@ def main():
         with open(f"{www}/{kb}k.bin", "wb") as f:
             f.write(os.urandom(kb * 1024))
     try:
-        http = http_runs(hosts, args.build, tmp, www, args)
-        redis = redis_runs(hosts, args.build, tmp, args)
+        http = http_runs(hosts, args.build, tmp, www, args) if "http" in parts else []
+        redis = redis_runs(hosts, args.build, tmp, args) if "redis" in parts else []
     finally:
         hosts.close()
+    if parts != ["http", "redis"]:
+        return
     result = {"testbed": hosts.describe(), "seconds": args.seconds, "connections": args.connections,
               "http": http, "redis": redis, "summary": summarize(http, redis)}
     with open(args.out, "w") as f:

@@ -100,6 +100,7 @@ SysResult<int> Runtime::take_number(Socket& s, int fd) {
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &recv_timeout, sizeof recv_timeout);
     s.ready.emplace(std::move(ready.value()));
     s.references = 1;
+    s.nonblocking = (descriptor_flags(fd) & SOCK_NONBLOCK) != 0;
     fd_table().set_pending(fd, 0);
     fd_table().set_socket(fd, &s);
     return fd;
@@ -212,7 +213,7 @@ SysResult<Placement> Runtime::connect(int fd, const sockaddr_in& to) {
     after_call(lock);
     refresh(s);
     log_line(2, "connecting to " + describe(to) + " over UTCP");
-    if (!is_blocking(fd, 0)) return Errno{EINPROGRESS};
+    if (s.nonblocking) return Errno{EINPROGRESS};
     const int timeout = s.send_timeout_ms;
     lock.unlock();
     if (const int err = wait(fd, POLLOUT, timeout); err != 0) return Errno{err == EAGAIN ? EINPROGRESS : err};
@@ -252,6 +253,11 @@ SysResult<Placement> Runtime::place_datagram(int fd) {
     refresh(s);
     log_line(2, "UDP on " + describe(to_sockaddr(s.tuple.local, s.tuple.local_port)) + " over UTCP");
     return Placement::utcp;
+}
+
+void Runtime::set_nonblocking(int fd, bool on) {
+    std::unique_lock lock(mutex_);
+    if (Socket* s = live(fd)) s->nonblocking = on;
 }
 
 SysResult<int> Runtime::connect_again(int fd) {

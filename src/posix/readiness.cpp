@@ -11,25 +11,25 @@
 
 namespace ms::posix {
 
+// Four system calls (a connection's cost is in them): the pair, made with the flags the
+// application asked for (O_NONBLOCK is then the application's to change; the library's
+// own reads and writes pass MSG_DONTWAIT), and the library's two descriptors moved high.
 SysResult<Readiness> Readiness::make(int app_flags, int min_own_fd) {
     int pair[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) return Errno{errno};
-    const int own = move_descriptor_above(pair[0], min_own_fd);
+    if (::socketpair(AF_UNIX, SOCK_STREAM | (app_flags & (SOCK_NONBLOCK | SOCK_CLOEXEC)), 0, pair) != 0) {
+        return Errno{errno};
+    }
+    int own = ::fcntl(pair[0], F_DUPFD_CLOEXEC, min_own_fd);
+    if (own < 0) own = ::fcntl(pair[0], F_DUPFD_CLOEXEC, 0);
     const int lib = move_descriptor_above(pair[1], min_own_fd);
-    const int app = ::fcntl(own, (app_flags & SOCK_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
-    if (app < 0) {
+    if (lib == pair[1]) ::fcntl(lib, F_SETFD, FD_CLOEXEC);  // no room up there: it stays, close-on-exec
+    if (own < 0) {
         const int err = errno;
-        ::close(own);
+        ::close(pair[0]);
         ::close(lib);
         return Errno{err};
     }
-    // The descriptors share one open file description: O_NONBLOCK is the application's
-    // to set; the library's own reads and writes pass MSG_DONTWAIT.
-    const int flags = ::fcntl(app, F_GETFL);
-    ::fcntl(app, F_SETFL, (app_flags & SOCK_NONBLOCK) ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK));
-    const int smallest = 1;  // the kernel rounds it up to its minimum
-    ::setsockopt(own, SOL_SOCKET, SO_SNDBUF, &smallest, sizeof smallest);
-    return Readiness(app, own, lib);
+    return Readiness(pair[0], own, lib);
 }
 
 Readiness::Readiness(Readiness&& other) noexcept
@@ -39,7 +39,8 @@ Readiness::Readiness(Readiness&& other) noexcept
       token_(other.token_),
       filled_(other.filled_),
       ended_(other.ended_),
-      hung_up_(other.hung_up_) {}
+      hung_up_(other.hung_up_),
+      small_send_buffer_(other.small_send_buffer_) {}
 
 Readiness& Readiness::operator=(Readiness&& other) noexcept {
     if (this != &other) {
@@ -83,6 +84,11 @@ void Readiness::hang_up() {
 
 // The application's end stops being writable once its send side holds SO_SNDBUF bytes.
 void Readiness::fill() {
+    if (!small_send_buffer_) {  // set once, when first needed: most sockets never fill
+        const int smallest = 1;  // the kernel rounds it up to its minimum
+        ::setsockopt(own_, SOL_SOCKET, SO_SNDBUF, &smallest, sizeof smallest);
+        small_send_buffer_ = true;
+    }
     static const char filler[4096] = {};
     while (::send(own_, filler, sizeof filler, MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
     }

@@ -48,6 +48,7 @@ private:
     bool filled_ = false;
     bool ended_ = false;
     bool hung_up_ = false;
+    bool small_send_buffer_ = false;  // the application end's SO_SNDBUF is at its minimum
 };
 
 }  // namespace ms::posix

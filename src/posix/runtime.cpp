@@ -157,6 +157,7 @@ void Runtime::serve() {
 // Sleeps (without the lock) until frames arrive, the next timer is due, an application
 // call asks (wake_fd_), or the daemon goes away.
 void Runtime::sleep_while_idle(std::uint64_t now_ms) {
+    (void)loop_->stack().take_soonest_work();  // what is scheduled from here on may wake it
     const std::uint64_t due = loop_->stack().poll_at();
     if (due <= now_ms && !loop_->tx_full()) return;
     const int timeout = due <= now_ms ? 1 : due == UINT64_MAX ? -1 : static_cast<int>(std::min<std::uint64_t>(due - now_ms, 60'000));
@@ -190,7 +191,7 @@ void Runtime::sleep_while_idle(std::uint64_t now_ms) {
 void Runtime::after_call(std::unique_lock<std::mutex>& /*held*/) {
     loop_->stack().flush(utcp::EventLoop::clock_ms());
     refresh_listeners();
-    if (asleep_until_ != 0 && loop_->stack().poll_at() < asleep_until_) {
+    if (asleep_until_ != 0 && loop_->stack().take_soonest_work() < asleep_until_) {
         const std::uint64_t one = 1;
         (void)!::write(wake_fd_, &one, sizeof one);
     }

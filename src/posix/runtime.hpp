@@ -82,6 +82,7 @@ struct Socket {
     Runtime* owner = nullptr;            // the process's runtime that made it (fork: another's)
     std::optional<Readiness> ready;
     int references = 0;                  // descriptor numbers that name it
+    bool nonblocking = false;            // O_NONBLOCK of its open file description (kept here: no fcntl per call)
     // listener
     utcp::Listener* listener = nullptr;
     client::Claim claim;
@@ -147,6 +148,8 @@ public:
     SysResult<int> name(int fd, bool peer, sockaddr* addr, socklen_t* len);
     SysResult<int> get_option(int fd, int level, int name, void* value, socklen_t* len);
     SysResult<int> set_option(int fd, int level, int name, const void* value, socklen_t len);
+    // O_NONBLOCK changed on the descriptor (fcntl F_SETFL, ioctl FIONBIO).
+    void set_nonblocking(int fd, bool on);
     // FIONREAD and SIOCOUTQ.
     SysResult<int> queued_bytes(int fd, bool outgoing);
 

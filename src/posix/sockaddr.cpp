@@ -42,11 +42,6 @@ std::optional<sockaddr_in> bound_address(int fd) {
     return sin;
 }
 
-bool is_blocking(int fd, int flags) {
-    if (flags & MSG_DONTWAIT) return false;
-    return (::fcntl(fd, F_GETFL) & O_NONBLOCK) == 0;
-}
-
 std::size_t total_length(std::span<const iovec> iov) {
     std::size_t n = 0;
     for (const iovec& v : iov) n += v.iov_len;

@@ -26,8 +26,6 @@ namespace ms::posix {
 void copy_out(const sockaddr_in& sin, sockaddr* addr, socklen_t* len);
 // The AF_INET address a socket is bound to; nothing for another family or a failure.
 [[nodiscard]] std::optional<sockaddr_in> bound_address(int fd);
-// Whether a call on `fd` with `flags` may sleep (no MSG_DONTWAIT, no O_NONBLOCK).
-[[nodiscard]] bool is_blocking(int fd, int flags);
 [[nodiscard]] std::size_t total_length(std::span<const iovec> iov);
 // `fd` moved to the lowest free number at or above `floor`, close-on-exec; `fd` itself
 // if there is no room up there (or `fd` is negative).

@@ -76,12 +76,12 @@ int Runtime::wait(int fd, short events, int timeout_ms) {
 }
 
 SysResult<int> Runtime::accept(int fd, sockaddr* addr, socklen_t* len, int flags) {
-    const bool blocking = is_blocking(fd, 0);
     for (;;) {
         std::unique_lock lock(mutex_);
         Socket* l = live(fd);
         if (!l) return Errno{EBADF};
         if (l->kind != Socket::Kind::listener) return Errno{EINVAL};
+        const bool blocking = !l->nonblocking;
         if (utcp::Connection* c = loop_->stack().accept(*l->listener)) {
             Socket& s = allocate(Socket::Kind::stream);
             auto ready = Readiness::make(flags & (SOCK_CLOEXEC | SOCK_NONBLOCK), fd_table().own_fd_floor());
@@ -95,6 +95,7 @@ SysResult<int> Runtime::accept(int fd, sockaddr* addr, socklen_t* len, int flags
             const int number = ready.value().app_fd();
             s.ready.emplace(std::move(ready.value()));
             s.references = 1;
+            s.nonblocking = (flags & SOCK_NONBLOCK) != 0;
             s.conn = c;
             s.tuple = c->tuple();
             s.options = c->options();
@@ -227,7 +228,6 @@ SysResult<std::size_t> Runtime::try_send_datagram(Socket& s, std::span<const iov
 SysResult<std::size_t> Runtime::transfer(int fd, std::span<const iovec> iov, int flags, Direction direction,
                                          MessageInfo* info) {
     const bool sending = direction == Direction::out;
-    const bool blocking = is_blocking(fd, flags);
     bool wait_all = sending || ((flags & MSG_WAITALL) && !(flags & MSG_PEEK));
     std::size_t total = 0;
     std::vector<iovec> rest(iov.begin(), iov.end());
@@ -235,6 +235,7 @@ SysResult<std::size_t> Runtime::transfer(int fd, std::span<const iovec> iov, int
         std::unique_lock lock(mutex_);
         Socket* s = live(fd);
         if (!s) return Errno{EBADF};
+        const bool blocking = !s->nonblocking && !(flags & MSG_DONTWAIT);
         const bool datagram = s->kind == Socket::Kind::datagram;
         wait_all = wait_all && !datagram;  // a datagram is one call's whole message
         auto moved = datagram ? (sending ? try_send_datagram(*s, rest, info) : try_recv_datagram(*s, rest, flags, info))

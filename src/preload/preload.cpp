@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "posix/fd_table.hpp"
@@ -412,6 +413,12 @@ int fcntl(int fd, int cmd, ...) {
     va_end(ap);
     const int r = NEXT(fcntl)(fd, cmd, arg);
     if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && !ms::posix::t_inside_library) after_duplicate(fd, r);
+    if (cmd == F_SETFL && r == 0) {
+        if (Socket* s = ours(fd); s && !Runtime::inherited(*s)) {
+            InsideLibrary inside;
+            s->owner->set_nonblocking(fd, (reinterpret_cast<std::intptr_t>(arg) & O_NONBLOCK) != 0);
+        }
+    }
     return r;
 }
 
@@ -429,6 +436,14 @@ int ioctl(int fd, unsigned long request, ...) {
     void* arg = va_arg(ap, void*);
     va_end(ap);
     Socket* s = ours(fd);
+    if (s && request == FIONBIO) {
+        const int r = NEXT(ioctl)(fd, request, arg);
+        if (r == 0 && arg && !Runtime::inherited(*s)) {
+            InsideLibrary inside;
+            s->owner->set_nonblocking(fd, *static_cast<const int*>(arg) != 0);
+        }
+        return r;
+    }
     if (!s || (request != FIONREAD && request != TIOCOUTQ)) return NEXT(ioctl)(fd, request, arg);
     Runtime* rt = runtime_for(fd, *s);
     if (!rt) return static_cast<int>(fail(EOPNOTSUPP));

@@ -154,6 +154,9 @@ public:
     void advance(std::uint64_t now_ms);
     // The next time advance() has work, or UINT64_MAX.
     [[nodiscard]] std::uint64_t poll_at() const;
+    // The soonest time advance() or flush() gained work since the last call (timers
+    // scheduled, or output pending: 0), in O(1). TIME_WAIT expiries are not included.
+    [[nodiscard]] std::uint64_t take_soonest_work() { return dirty_.empty() ? wheel_.take_soonest_scheduled() : 0; }
 
     // TCP. listen() returns null if the port has a listener already.
     Listener* listen(std::uint16_t port, Handler* handler = nullptr, const ConnOptions* options = nullptr);

@@ -57,6 +57,7 @@ void TimerWheel::unlink(Timer& t) {
 void TimerWheel::schedule(Timer& t, std::uint64_t deadline_ms) {
     if (t.wheel_) t.wheel_->cancel(t);
     t.deadline_ = deadline_ms;
+    soonest_scheduled_ = std::min(soonest_scheduled_, deadline_ms);
     link(t);
 }
 

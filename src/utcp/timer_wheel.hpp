@@ -9,6 +9,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
+#include <utility>
 #include <vector>
 
 namespace ms::utcp {
@@ -52,6 +54,11 @@ public:
     std::size_t advance(std::uint64_t now_ms, const Fire& fire);
     // The earliest pending deadline, for the event loop's poll_at(); UINT64_MAX if none.
     [[nodiscard]] std::uint64_t next_deadline() const;
+    // The soonest deadline scheduled since the last call (UINT64_MAX: none), in O(1): a
+    // thread that sleeps until next_deadline() learns whether it must wake earlier.
+    [[nodiscard]] std::uint64_t take_soonest_scheduled() {
+        return std::exchange(soonest_scheduled_, std::numeric_limits<std::uint64_t>::max());
+    }
     [[nodiscard]] std::size_t size() const { return count_; }
 
 private:
@@ -63,6 +70,7 @@ private:
     std::uint32_t tick_ms_;
     std::uint64_t current_tick_;  // the last tick advance() processed
     std::size_t count_ = 0;
+    std::uint64_t soonest_scheduled_ = std::numeric_limits<std::uint64_t>::max();
     std::vector<Timer*> due_;
 };
 
