@@ -251,6 +251,13 @@ got=$(in_server env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$TMP/none.sock" cur
 [[ $got == "$want" ]] || fail "curl without a daemon got different bytes"
 [[ $(grep -c "stay with the kernel" "$TMP/nodaemon.log") == 1 ]] || fail "no single log line without a daemon: $(cat "$TMP/nodaemon.log")"
 ok "with no daemon the preloaded curl runs on the kernel after one log line"
+(cd "$www" && ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$TMP/none.sock" \
+  "$PY" -m http.server --bind "$SERVER_IP" 8005 >"$TMP/nodaemon_httpd.log" 2>&1)
+wait_for "$TMP/nodaemon_httpd.log" "Serving HTTP" || fail "http.server without a daemon: $(cat "$TMP/nodaemon_httpd.log")"
+got=$(in_client curl -sf -m 10 "http://$SERVER_IP:8005/1m.bin" | sha256sum) || fail "curl from http.server without a daemon"
+[[ $got == "$want" ]] || fail "http.server without a daemon sent different bytes"
+in_server ss -Hltn "sport = :8005" | grep -q . || fail "without a daemon, http.server's listener is not the kernel's"
+ok "with no daemon the preloaded python3 -m http.server serves from the kernel, byte-exact"
 
 out=$(in_server env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$TMP/none.sock" MULTISTACK_REQUIRE=1 "$PY" -c "
 import socket
