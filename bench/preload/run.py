@@ -88,6 +88,10 @@ def redis_runs(hosts, build, tmp, args):
     for config in REDIS_CONFIGS:
         side = RedisSide(hosts, build, tmp, config)
         try:
+            # Unmeasured warm-up, the same for both: the first connections of a fresh server
+            # (and of a fresh stack) pay for allocations and page faults.
+            sh(*hosts.client("taskset", "-c", "0", "redis-benchmark", "-h", hosts.SERVER_IP, "-p", str(side.port),
+                             "-t", "ping", "-n", "20000", "-c", "50", "-q"))
             for test in REDIS_TESTS:
                 results.append(redis_run(side, test, args.redis_requests))
         finally:
