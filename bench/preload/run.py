@@ -11,6 +11,7 @@ against the same programs on the kernel, side by side in one run (issue 12, sect
     per second of server-core busy time.
 The server side (server, plus multistackd for UTCP) runs on core 1, clients on core 0.
 Writes JSON and a PNG plot."""
+import importlib.util
 import json
 import os
 import re
@@ -21,9 +22,19 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-sys.path.insert(0, os.path.join(HERE, "..", "http"))
 from benchlib import SERVER_CORE, Daemon, Hosts, core_busy_seconds, driver_arguments, sh  # noqa: E402
-from run import ServerSide, measure  # noqa: E402  (bench/http/run.py)
+
+
+def load_http_driver():
+    """bench/http/run.py, whose server sides and measurement this driver shares."""
+    spec = importlib.util.spec_from_file_location("http_driver", os.path.join(HERE, "..", "http", "run.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+http_driver = load_http_driver()
+ServerSide, measure = http_driver.ServerSide, http_driver.measure
 
 HTTP_CONFIGS = ["nginx-preload-utcp", "nginx-tso", "ms-httpd-utcp"]
 HTTP_CASES = [(1, True), (32, True), (1, False)]  # (size KB, Connection: close)
@@ -144,7 +155,7 @@ def plot(result, path):
     b.set_xticks(range(len(REDIS_TESTS)), [t.upper() for t in REDIS_TESTS])
     b.set_ylabel("requests per server-core second")
     b.set_title("redis-server, unmodified: UTCP (preload) vs kernel")
-    b.legend(fontsize=8)
+    b.legend(fontsize=8, loc="lower center")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 

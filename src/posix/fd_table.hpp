@@ -23,6 +23,7 @@ inline constexpr std::uint8_t stream = 0x01;     // an AF_INET TCP socket, not p
 inline constexpr std::uint8_t reuse_addr = 0x02;  // SO_REUSEADDR asked for, not applied
 inline constexpr std::uint8_t reuse_port = 0x04;  // SO_REUSEPORT asked for, not applied
 inline constexpr std::uint8_t datagram = 0x08;    // an AF_INET UDP socket, not placed yet
+inline constexpr std::uint8_t watching_epoll = 0x10;  // an epoll set the port's eventfd was added to
 }  // namespace pending
 
 class FdTable {

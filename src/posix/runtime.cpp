@@ -84,6 +84,10 @@ Runtime* Runtime::get() {
     return g_runtime.load(std::memory_order_acquire);
 }
 
+Runtime* Runtime::current() {
+    return g_opened.load(std::memory_order_acquire) ? g_runtime.load(std::memory_order_acquire) : nullptr;
+}
+
 // Runs in the child right after fork(), with only the forking thread: the parent's
 // runtime (its thread, its lock's state) is not this process's.
 void Runtime::forget_after_fork() {
@@ -136,6 +140,7 @@ Runtime::Runtime(Settings settings, std::unique_ptr<utcp::EventLoop> loop)
     ::epoll_ctl(sleep_set_, EPOLL_CTL_ADD, wake_fd_, &ev);
     ev.events = EPOLLIN | EPOLLRDHUP;
     ::epoll_ctl(sleep_set_, EPOLL_CTL_ADD, loop_->control().fd(), &ev);
+    port_event_fd_ = ::fcntl(loop_->port().rx_event_fd(), F_DUPFD_CLOEXEC, floor);
     log_line(2, "UTCP on " + loop_->address().to_string() + " through " + settings_.socket_path);
     thread_ = std::thread([this] { serve(); });
     thread_.detach();
@@ -161,11 +166,28 @@ void Runtime::sleep_while_idle(std::uint64_t now_ms) {
     const std::uint64_t due = loop_->stack().poll_at();
     if (due <= now_ms && !loop_->tx_full()) return;
     const int timeout = due <= now_ms ? 1 : due == UINT64_MAX ? -1 : static_cast<int>(std::min<std::uint64_t>(due - now_ms, 60'000));
-    asleep_until_ = timeout < 0 ? UINT64_MAX : now_ms + static_cast<std::uint64_t>(timeout);
+    // The port is left to application threads that poll it (runtime.hpp, Polling).
+    const bool watch_port = pollers_.load() == 0;
+    // Pollers sleep on the port's kicks: the switch sends them only while the kick flag is
+    // set, and Port::wait clears it when this thread wakes. Set again; frames that came
+    // in between are taken by another turn now.
+    if (!watch_port && loop_->port().rx().prepare_to_sleep()) return;
+    const int sleep_ms = watch_port ? timeout : timeout < 0 ? kUnwatchedSleepMs : std::min(timeout, kUnwatchedSleepMs);
+    asleep_until_ = sleep_ms < 0 ? UINT64_MAX : now_ms + static_cast<std::uint64_t>(sleep_ms);
+    stack_watches_port_.store(watch_port);
     client::Port& port = loop_->port();
     mutex_.unlock();
-    const bool woken = due <= now_ms ? (port.wait_for_room(0, 1), false) : port.wait(0, timeout, sleep_set_);
+    bool woken = false;
+    if (due <= now_ms) {
+        port.wait_for_room(0, 1);
+    } else if (watch_port) {
+        woken = port.wait(0, sleep_ms, sleep_set_);
+    } else {
+        epoll_event ev{};
+        woken = ::epoll_wait(sleep_set_, &ev, 1, sleep_ms) > 0;
+    }
     mutex_.lock();
+    stack_watches_port_.store(false);
     asleep_until_ = 0;
     if (!woken) return;
     std::uint64_t count = 0;
@@ -188,13 +210,32 @@ void Runtime::sleep_while_idle(std::uint64_t now_ms) {
     }
 }
 
-void Runtime::after_call(std::unique_lock<std::mutex>& /*held*/) {
-    loop_->stack().flush(utcp::EventLoop::clock_ms());
+void Runtime::run_turn() {
+    std::unique_lock lock(mutex_);
+    if (daemon_gone_) return;
+    loop_->turn(utcp::EventLoop::clock_ms());
     refresh_listeners();
+    wake_stack_thread_if_due();
+}
+
+void Runtime::wake_stack_thread_if_due() {
     if (asleep_until_ != 0 && loop_->stack().take_soonest_work() < asleep_until_) {
         const std::uint64_t one = 1;
         (void)!::write(wake_fd_, &one, sizeof one);
     }
+}
+
+void Runtime::ensure_port_watched() {
+    if (pollers_.load() == 0 && waiters_.load() > 0 && !stack_watches_port_.load()) {
+        const std::uint64_t one = 1;
+        (void)!::write(wake_fd_, &one, sizeof one);
+    }
+}
+
+void Runtime::after_call(std::unique_lock<std::mutex>& /*held*/) {
+    loop_->stack().flush(utcp::EventLoop::clock_ms());
+    refresh_listeners();
+    wake_stack_thread_if_due();
 }
 
 Socket* Runtime::live(int fd) const {

@@ -14,6 +14,13 @@
 // socket whose claim is refused, with one log line (or the call fails, with
 // MULTISTACK_REQUIRE=1). Every result carries Linux's errno for the failure.
 //
+// Polling: an application thread in epoll_wait does the stack's receive work itself, as
+// the kernel's softirq would on its way: it runs a turn before it sleeps, and sleeps on
+// the port too (the port's eventfd, added once to each epoll set it waits on, is taken
+// out of what it returns). While a thread polls so, the stack thread leaves the port to
+// it and wakes only for timers; it watches the port again when no thread polls and one
+// waits elsewhere (a blocking call, or at the latest after kUnwatchedSleepMs).
+//
 // Processes: a forked child does not share the parent's stack; it opens its own on first
 // use. A listener it inherited moves to the child's stack on the child's first accept or
 // epoll_ctl on it (the daemon hands the claim over to the port that presents the same
@@ -23,9 +30,12 @@
 #pragma once
 
 #include <netinet/in.h>
+#include <signal.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -116,6 +126,9 @@ public:
     // The process's runtime, made on first use; null when there is none (no daemon, no
     // interface address, or a forked child), in which case sockets stay the kernel's.
     static Runtime* get();
+    // The process's runtime if it was made (and this is not a forked child that has not
+    // made its own), without making one.
+    static Runtime* current();
     // In a forked child: the parent's runtime is not this process's.
     static void forget_after_fork();
     // True for a socket of another process's runtime (inherited across fork).
@@ -150,6 +163,10 @@ public:
     SysResult<int> set_option(int fd, int level, int name, const void* value, socklen_t len);
     // O_NONBLOCK changed on the descriptor (fcntl F_SETFL, ioctl FIONBIO).
     void set_nonblocking(int fd, bool on);
+    // epoll_wait and epoll_pwait (runtime.hpp, Polling); `real` is libc's epoll_pwait.
+    using EpollPwait = int (*)(int, epoll_event*, int, int, const sigset_t*);
+    int epoll_wait_polling(int epfd, epoll_event* events, int max, int timeout_ms, const sigset_t* mask,
+                           EpollPwait real);
     // FIONREAD and SIOCOUTQ.
     SysResult<int> queued_bytes(int fd, bool outgoing);
 
@@ -162,6 +179,16 @@ private:
     static Runtime* open();
     void serve();
     void sleep_while_idle(std::uint64_t now_ms);
+    // A turn from an application thread: frames in, timers, output, readiness.
+    void run_turn();
+    // Under the lock: a timer now due before the stack thread would wake wakes it.
+    void wake_stack_thread_if_due();
+    // Adds the port's eventfd to `epfd` once (FdTable's watching_epoll bit remembers it).
+    void watch_port_from(int epfd);
+    // Drops the port's entries from what epoll_wait returned; true if there was one.
+    bool drop_port_events(epoll_event* events, int& n);
+    // Wakes the stack thread to watch the port if no thread polls it and one waits.
+    void ensure_port_watched();
     // After an application call changed the stack: output now, readiness, and a wake-up
     // for the stack thread if a timer is now due before it would wake.
     void after_call(std::unique_lock<std::mutex>& lock);
@@ -176,6 +203,7 @@ private:
     void release(Socket& s);
     // Waits for `events` on `fd` as the socket's timeout allows: 0, or the errno.
     int wait(int fd, short events, int timeout_ms);
+    int sleep_on(int fd, short events, int timeout_ms);
     enum class Direction : std::uint8_t { in, out };
     SysResult<std::size_t> transfer(int fd, std::span<const iovec> iov, int flags, Direction direction,
                                     MessageInfo* info);
@@ -208,6 +236,11 @@ private:
     int wake_fd_ = -1;       // eventfd: an application call moved a timer earlier
     int sleep_set_ = -1;     // epoll over wake_fd_ and the control socket (Port::wait's also_fd)
     std::uint64_t asleep_until_ = 0;  // while the stack thread sleeps: when it wakes; else 0
+    int port_event_fd_ = -1;          // the port's rx eventfd, as added to epoll sets
+    std::atomic<int> pollers_{0};     // application threads asleep in epoll_wait, port included
+    std::atomic<int> waiters_{0};     // application threads asleep in a blocking call
+    std::atomic<bool> stack_watches_port_{false};
+    static constexpr int kUnwatchedSleepMs = 200;  // the stack thread's longest sleep off the port
     bool daemon_gone_ = false;
     std::string last_failure_;  // why the last claim failed, for the log line
     std::thread thread_;

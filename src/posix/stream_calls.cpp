@@ -60,6 +60,14 @@ void drop_front(std::vector<iovec>& rest, std::size_t n) {
 // EINTR, and times it out by SO_RCVTIMEO, which the library mirrors onto that end. A
 // write-side wait polls, restarted after EINTR, until SO_SNDTIMEO.
 int Runtime::wait(int fd, short events, int timeout_ms) {
+    waiters_.fetch_add(1);
+    ensure_port_watched();
+    const int err = sleep_on(fd, events, timeout_ms);
+    waiters_.fetch_sub(1);
+    return err;
+}
+
+int Runtime::sleep_on(int fd, short events, int timeout_ms) {
     OutsideLibrary outside;
     if (events == POLLIN) {
         char token;

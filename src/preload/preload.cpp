@@ -454,6 +454,30 @@ int ioctl(int fd, unsigned long request, ...) {
     return n.ok() ? 0 : static_cast<int>(fail(n.error()));
 }
 
+// An application thread that waits in epoll does the stack's receive work itself
+// (runtime.hpp, Polling).
+int epoll_pwait(int epfd, epoll_event* events, int max, int timeout, const sigset_t* mask) {
+    Runtime* rt = ms::posix::t_inside_library ? nullptr : Runtime::current();
+    if (!rt) return NEXT(epoll_pwait)(epfd, events, max, timeout, mask);
+    InsideLibrary inside;
+    return rt->epoll_wait_polling(epfd, events, max, timeout, mask, NEXT(epoll_pwait));
+}
+
+int epoll_wait(int epfd, epoll_event* events, int max, int timeout) { return epoll_pwait(epfd, events, max, timeout, nullptr); }
+
+// A new epoll set: its number may have been another's (the port is not in this one).
+int epoll_create1(int flags) {
+    const int fd = NEXT(epoll_create1)(flags);
+    if (fd >= 0 && !ms::posix::t_inside_library) fd_table().set_pending(fd, 0);
+    return fd;
+}
+
+int epoll_create(int size) {
+    const int fd = NEXT(epoll_create)(size);
+    if (fd >= 0 && !ms::posix::t_inside_library) fd_table().set_pending(fd, 0);
+    return fd;
+}
+
 // A listener inherited across fork moves to this process when the child first watches it.
 int epoll_ctl(int epfd, int op, int fd, epoll_event* event) {
     if (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) {
