@@ -13,7 +13,10 @@
 #     TCP Fast Open, the other on Scalable TCP (an algorithm of the application's own,
 #     tools/cc/scalable.hpp), beside nginx on the kernel; curl --tcp-fastopen, and
 #     msctl sockets showing each connection's congestion control and options. No kernel
-#     setting changes for any of it.
+#     setting changes for any of it;
+#  4. the unmodified nginx binary on UTCP through libmultistack-preload.so (LD_PRELOAD):
+#     its master opens the listener, its worker (uid 65534) serves it on its own UTCP
+#     stack; curl, msctl claims, and wrk beside the same nginx on the kernel.
 # Everything it makes is removed on exit, Ctrl-C included.
 #
 # Usage: scripts/demo.sh [--seconds S | --wrk-seconds S]
@@ -30,7 +33,7 @@ esac
 
 bash scripts/setup.sh nginx-light
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build --target ms-switch-bench multistackd msctl ms-udp-echo ms-httpd >/dev/null
+cmake --build build --target ms-switch-bench multistackd msctl ms-udp-echo ms-httpd multistack-preload >/dev/null
 
 bench=build/bench/ms-switch-bench
 row() {  # description, then ms-switch-bench arguments
@@ -194,5 +197,22 @@ dl2=$!
 sleep 2
 srv build/tools/msctl --socket "$sock" sockets | sed 's/^/   /'
 wait "$dl1" "$dl2"
+
+echo
+echo "== 4. The unmodified nginx binary on UTCP: LD_PRELOAD=build/src/libmultistack-preload.so"
+echo
+sed "s/:8080;/:8003;/; s|$tmp/nginx.pid|$tmp/nginx-utcp.pid|" "$tmp/nginx.conf" >"$tmp/nginx-utcp.conf"
+ip netns exec "$SERVER_NS" taskset -c 1 env LD_PRELOAD="$PWD/build/src/libmultistack-preload.so" MULTISTACK_SOCKET="$sock" \
+  MULTISTACK_LOG=2 nginx -c "$tmp/nginx-utcp.conf" -g "daemon off;" 2>"$tmp/nginx-utcp.log" &
+pids+=($!)
+sleep 1
+sed 's/^/   /' "$tmp/nginx-utcp.log"
+echo "-- HTTP to $SERVER_IP:8003: the same nginx binary as on :8080, on UTCP through the switch:"
+cli curl -s -i "http://$SERVER_IP:8003/" | sed 's/\r$//; s/^/   /'
+echo "-- msctl claims (the listener moved to the worker's own stack):"
+srv build/tools/msctl --socket "$sock" claims | sed 's/^/   /'
+echo "-- wrk, ${wrk_seconds}s per row, 1 KB file, 64 connections, keep-alive:"
+wrk_row "nginx on UTCP, preloaded (8003)" 8003 keep-alive
+wrk_row "nginx on the kernel (port 8080)" 8080 keep-alive
 echo
 echo "Done: everything is removed now."
