@@ -16,17 +16,6 @@ namespace ms::posix {
 
 namespace {
 
-int to_ms(const timeval& t) {
-    if (t.tv_sec == 0 && t.tv_usec == 0) return -1;  // no timeout
-    const long long ms = static_cast<long long>(t.tv_sec) * 1000 + (t.tv_usec + 999) / 1000;
-    return static_cast<int>(std::min<long long>(ms, INT32_MAX));
-}
-
-timeval to_timeval(int ms) {
-    if (ms < 0) return {};
-    return {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-}
-
 template <class T>
 SysResult<int> put(void* value, socklen_t* len, const T& v) {
     if (!value || !len) return Errno{EFAULT};
@@ -176,7 +165,7 @@ SysResult<int> Runtime::set_option(int fd, int level, int name, const void* valu
         timeval t;
         std::memcpy(&t, value, sizeof t);
         if (t.tv_usec < 0 || t.tv_usec >= 1'000'000) return Errno{EDOM};
-        (name == SO_RCVTIMEO ? s.recv_timeout_ms : s.send_timeout_ms) = to_ms(t);
+        (name == SO_RCVTIMEO ? s.recv_timeout_ms : s.send_timeout_ms) = timeout_ms(t);
         // Blocking receives sleep in a recv() on the application's end: it times out there.
         if (name == SO_RCVTIMEO) ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &t, sizeof t);
         return 0;

@@ -49,12 +49,12 @@ void import_kernel_options(int fd, utcp::ConnOptions& o) {
     if (auto v = read_int(IPPROTO_TCP, TCP_KEEPCNT)) o.keepalive_probes = static_cast<std::uint32_t>(*v);
 }
 
-// SO_RCVTIMEO and SO_SNDTIMEO set on the kernel socket before placing it; -1: none.
-int kernel_timeout_ms(int fd, int name) {
+// SO_RCVTIMEO or SO_SNDTIMEO as the kernel socket has it (a zero timeval: none).
+timeval kernel_timeout(int fd, int name) {
     timeval t{};
     socklen_t len = sizeof t;
-    if (::getsockopt(fd, SOL_SOCKET, name, &t, &len) != 0 || (t.tv_sec == 0 && t.tv_usec == 0)) return -1;
-    return static_cast<int>(std::min<long long>(static_cast<long long>(t.tv_sec) * 1000 + t.tv_usec / 1000, INT32_MAX));
+    if (::getsockopt(fd, SOL_SOCKET, name, &t, &len) != 0) return {};
+    return t;
 }
 
 // SOCK_CLOEXEC and SOCK_NONBLOCK as the descriptor has them now.
@@ -72,6 +72,20 @@ bool Runtime::interface_address(const sockaddr_in& a) const {
     return addr.is_any() || addr == loop_->address();
 }
 
+// Where an active socket (connect, or a UDP socket's first send) is bound: an unbound one
+// is bound first to the interface's address and an ephemeral port. Nothing if it is
+// bound elsewhere, or cannot be bound: it stays with the kernel.
+std::optional<sockaddr_in> Runtime::bound_to_interface(int fd) {
+    auto bound = bound_address(fd);
+    if (bound && bound->sin_port == 0 && from_sockaddr(*bound).is_any()) {
+        const sockaddr_in local = to_sockaddr(loop_->address(), 0);
+        if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) return std::nullopt;
+        bound = bound_address(fd);
+    }
+    if (!bound || !interface_address(*bound)) return std::nullopt;
+    return bound;
+}
+
 SysResult<Placement> Runtime::refuse(const std::string& why, int error) {
     if (settings_.require) {
         log_line(1, why + " (MULTISTACK_REQUIRE=1: the call fails)");
@@ -83,11 +97,9 @@ SysResult<Placement> Runtime::refuse(const std::string& why, int error) {
 
 SysResult<int> Runtime::take_number(Socket& s, int fd) {
     // What the kernel socket had: the timeouts (the receive one moves with the number).
-    timeval recv_timeout{};
-    socklen_t recv_timeout_len = sizeof recv_timeout;
-    ::getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &recv_timeout, &recv_timeout_len);
-    s.recv_timeout_ms = kernel_timeout_ms(fd, SO_RCVTIMEO);
-    s.send_timeout_ms = kernel_timeout_ms(fd, SO_SNDTIMEO);
+    const timeval recv_timeout = kernel_timeout(fd, SO_RCVTIMEO);
+    s.recv_timeout_ms = timeout_ms(recv_timeout);
+    s.send_timeout_ms = timeout_ms(kernel_timeout(fd, SO_SNDTIMEO));
     auto ready = Readiness::make(descriptor_flags(fd), fd_table().own_fd_floor());
     if (!ready) return Errno{ready.error()};
     const int made = ready.value().app_fd();
@@ -181,14 +193,8 @@ SysResult<Placement> Runtime::connect(int fd, const sockaddr_in& to) {
     if (is_loopback(to) || from_sockaddr(to).is_any()) return Placement::kernel;
     std::unique_lock lock(mutex_);
     if (daemon_gone_) return Placement::kernel;
-    auto bound = bound_address(fd);
+    const auto bound = bound_to_interface(fd);
     if (!bound) return Placement::kernel;
-    if (bound->sin_port == 0 && from_sockaddr(*bound).is_any()) {
-        const sockaddr_in local = to_sockaddr(loop_->address(), 0);
-        if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) return Placement::kernel;
-        bound = bound_address(fd);
-    }
-    if (!interface_address(*bound)) return Placement::kernel;
     ProofCopy proof(fd);
     Socket& s = allocate(Socket::Kind::stream);
     import_kernel_options(fd, s.options);
@@ -226,14 +232,8 @@ SysResult<Placement> Runtime::connect(int fd, const sockaddr_in& to) {
 SysResult<Placement> Runtime::place_datagram(int fd) {
     std::unique_lock lock(mutex_);
     if (daemon_gone_) return Placement::kernel;
-    auto bound = bound_address(fd);
+    const auto bound = bound_to_interface(fd);
     if (!bound) return Placement::kernel;
-    if (bound->sin_port == 0 && from_sockaddr(*bound).is_any()) {  // an unbound socket's first send
-        const sockaddr_in local = to_sockaddr(loop_->address(), 0);
-        if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) return Placement::kernel;
-        bound = bound_address(fd);
-    }
-    if (!bound || !interface_address(*bound)) return Placement::kernel;
     Socket& s = allocate(Socket::Kind::datagram);
     s.options.recv_buffer = 212992;  // Linux's default SO_RCVBUF
     s.proof_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, fd_table().own_fd_floor());

@@ -218,18 +218,17 @@ void Runtime::run_turn() {
     wake_stack_thread_if_due();
 }
 
+void Runtime::wake_stack_thread() const {
+    const std::uint64_t one = 1;
+    (void)!::write(wake_fd_, &one, sizeof one);
+}
+
 void Runtime::wake_stack_thread_if_due() {
-    if (asleep_until_ != 0 && loop_->stack().take_soonest_work() < asleep_until_) {
-        const std::uint64_t one = 1;
-        (void)!::write(wake_fd_, &one, sizeof one);
-    }
+    if (asleep_until_ != 0 && loop_->stack().take_soonest_work() < asleep_until_) wake_stack_thread();
 }
 
 void Runtime::ensure_port_watched() {
-    if (pollers_.load() == 0 && waiters_.load() > 0 && !stack_watches_port_.load()) {
-        const std::uint64_t one = 1;
-        (void)!::write(wake_fd_, &one, sizeof one);
-    }
+    if (pollers_.load() == 0 && waiters_.load() > 0 && !stack_watches_port_.load()) wake_stack_thread();
 }
 
 void Runtime::after_call(std::unique_lock<std::mutex>& /*held*/) {

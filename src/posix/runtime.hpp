@@ -183,6 +183,7 @@ private:
     void run_turn();
     // Under the lock: a timer now due before the stack thread would wake wakes it.
     void wake_stack_thread_if_due();
+    void wake_stack_thread() const;
     // Adds the port's eventfd to `epfd` once (FdTable's watching_epoll bit remembers it).
     void watch_port_from(int epfd);
     // Drops the port's entries from what epoll_wait returned; true if there was one.
@@ -212,6 +213,7 @@ private:
     SysResult<std::size_t> try_recv_datagram(Socket& s, std::span<const iovec> iov, int flags, MessageInfo* info);
     SysResult<std::size_t> try_send_datagram(Socket& s, std::span<const iovec> iov, MessageInfo* info);
     [[nodiscard]] bool interface_address(const sockaddr_in& a) const;
+    [[nodiscard]] std::optional<sockaddr_in> bound_to_interface(int fd);
     SysResult<Placement> refuse(const std::string& why, int error);
     [[nodiscard]] utcp::ConnOptions defaults() const;
 

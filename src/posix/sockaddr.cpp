@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 namespace ms::posix {
@@ -54,6 +56,17 @@ int move_descriptor_above(int fd, int floor) {
     if (moved < 0) return fd;
     ::close(fd);
     return moved;
+}
+
+int timeout_ms(const timeval& t) {
+    if (t.tv_sec == 0 && t.tv_usec == 0) return -1;
+    const long long ms = static_cast<long long>(t.tv_sec) * 1000 + (t.tv_usec + 999) / 1000;
+    return static_cast<int>(std::min<long long>(ms, INT32_MAX));
+}
+
+timeval to_timeval(int ms) {
+    if (ms < 0) return {};
+    return {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 }
 
 int errno_for(client::Error e) {

@@ -5,6 +5,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 
 #include <optional>
@@ -30,6 +31,10 @@ void copy_out(const sockaddr_in& sin, sockaddr* addr, socklen_t* len);
 // `fd` moved to the lowest free number at or above `floor`, close-on-exec; `fd` itself
 // if there is no room up there (or `fd` is negative).
 [[nodiscard]] int move_descriptor_above(int fd, int floor);
+
+// SO_RCVTIMEO and SO_SNDTIMEO: milliseconds (-1: none, as a zero timeval says) and back.
+[[nodiscard]] int timeout_ms(const timeval& t);
+[[nodiscard]] timeval to_timeval(int ms);
 
 [[nodiscard]] int errno_for(client::Error e);
 [[nodiscard]] int errno_for(utcp::ConnError e);

@@ -41,6 +41,21 @@ std::size_t scatter(wire::Bytes from, std::span<const iovec> iov, std::size_t sk
     return copied;
 }
 
+// The iovecs' `size` bytes as one span: the first iovec itself when it holds them all,
+// else a copy in this thread's buffer (valid until the thread's next call).
+wire::Bytes gathered(std::span<const iovec> iov, std::size_t size) {
+    if (iov.empty()) return {};
+    if (iov.front().iov_len == size) return {static_cast<const std::uint8_t*>(iov.front().iov_base), size};
+    thread_local std::vector<std::uint8_t> buffer;
+    buffer.resize(size);
+    std::size_t at = 0;
+    for (const iovec& v : iov) {
+        std::memcpy(buffer.data() + at, v.iov_base, v.iov_len);
+        at += v.iov_len;
+    }
+    return buffer;
+}
+
 // Drops the first `n` bytes that the iovecs describe (and the iovecs they empty).
 void drop_front(std::vector<iovec>& rest, std::size_t n) {
     while (!rest.empty() && n >= rest.front().iov_len) {
@@ -111,7 +126,7 @@ SysResult<int> Runtime::accept(int fd, sockaddr* addr, socklen_t* len, int flags
             s.recv_timeout_ms = l->recv_timeout_ms;
             s.send_timeout_ms = l->send_timeout_ms;
             if (s.recv_timeout_ms >= 0) {
-                const timeval t{.tv_sec = s.recv_timeout_ms / 1000, .tv_usec = (s.recv_timeout_ms % 1000) * 1000};
+                const timeval t = to_timeval(s.recv_timeout_ms);
                 ::setsockopt(number, SOL_SOCKET, SO_RCVTIMEO, &t, sizeof t);
             }
             c->handler = this;
@@ -219,13 +234,7 @@ SysResult<std::size_t> Runtime::try_send_datagram(Socket& s, std::span<const iov
     const std::size_t size = total_length(iov);
     if (size > loop_->stack().config().mtu - 28u) return Errno{EMSGSIZE};  // UTCP sends with DF set
     if (is_loopback(to)) return Errno{ENETUNREACH};  // a UTCP socket reaches the interface only
-    std::vector<std::uint8_t> bytes(size);
-    std::size_t at = 0;
-    for (const iovec& v : iov) {
-        std::memcpy(bytes.data() + at, v.iov_base, v.iov_len);
-        at += v.iov_len;
-    }
-    if (!loop_->stack().udp_send(s.claim.port, from_sockaddr(to), ntohs(to.sin_port), bytes)) {
+    if (!loop_->stack().udp_send(s.claim.port, from_sockaddr(to), ntohs(to.sin_port), gathered(iov, size))) {
         return Errno{loop_->tx_full() ? ENOBUFS : EHOSTUNREACH};
     }
     return size;
@@ -274,7 +283,8 @@ SysResult<std::size_t> Runtime::transfer(int fd, std::span<const iovec> iov, int
 SysResult<std::size_t> Runtime::sendfile(int fd, int in_fd, off_t* offset, std::size_t count) {
     off_t position = offset ? *offset : ::lseek(in_fd, 0, SEEK_CUR);
     if (position < 0) return Errno{errno == ESPIPE ? EINVAL : errno};
-    std::vector<std::uint8_t> chunk(std::min<std::size_t>(count, 256 * 1024));
+    // One buffer per thread, made once: sendfile is on a server's hot path.
+    thread_local std::vector<std::uint8_t> chunk(256 * 1024);
     std::size_t done = 0;
     while (done < count) {
         const ssize_t got = ::pread(in_fd, chunk.data(), std::min(chunk.size(), count - done), position);

@@ -98,20 +98,23 @@ void settle_in_kernel(int fd) {
     if (bits & pending::reuse_port) NEXT(setsockopt)(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
 }
 
-long receive(int fd, std::span<const iovec> iov, int flags, ms::posix::MessageInfo* info = nullptr) {
+// Runs `call` with the runtime of our socket on `fd`, inside the library: its result, or
+// -1 and errno (EOPNOTSUPP for a connection inherited across fork, EBADF if it is gone).
+template <class Call>
+long on_runtime(int fd, Call&& call) {
     Socket* s = fd_table().socket(fd);
     Runtime* rt = s ? runtime_for(fd, *s) : nullptr;
-    if (!rt) return fail(EOPNOTSUPP);
+    if (!rt) return fail(s ? EOPNOTSUPP : EBADF);
     InsideLibrary inside;
-    return finish(rt->recv(fd, iov, flags, info));
+    return finish(call(*rt));
+}
+
+long receive(int fd, std::span<const iovec> iov, int flags, ms::posix::MessageInfo* info = nullptr) {
+    return on_runtime(fd, [&](Runtime& rt) { return rt.recv(fd, iov, flags, info); });
 }
 
 long transmit(int fd, std::span<const iovec> iov, int flags, ms::posix::MessageInfo* info = nullptr) {
-    Socket* s = fd_table().socket(fd);
-    Runtime* rt = s ? runtime_for(fd, *s) : nullptr;
-    if (!rt) return fail(EOPNOTSUPP);
-    InsideLibrary inside;
-    return finish(rt->send(fd, iov, flags, info));
+    return on_runtime(fd, [&](Runtime& rt) { return rt.send(fd, iov, flags, info); });
 }
 
 bool is_pending_datagram(int fd) {
@@ -226,12 +229,7 @@ int listen(int fd, int backlog) {
 }
 
 int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
-    if (Socket* s = ours(fd)) {
-        Runtime* rt = runtime_for(fd, *s);
-        if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
-        InsideLibrary inside;
-        return static_cast<int>(finish(rt->accept(fd, addr, len, flags)));
-    }
+    if (ours(fd)) return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.accept(fd, addr, len, flags); }));
     const int r = NEXT(accept4)(fd, addr, len, flags);
     if (r >= 0 && !ms::posix::t_inside_library) {
         fd_table().set_socket(r, nullptr);
@@ -244,11 +242,10 @@ int accept(int fd, sockaddr* addr, socklen_t* len) { return accept4(fd, addr, le
 
 int connect(int fd, const sockaddr* addr, socklen_t len) {
     if (Socket* s = ours(fd)) {
-        Runtime* rt = runtime_for(fd, *s);
-        if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
-        InsideLibrary inside;
-        if (s->kind != Socket::Kind::datagram) return static_cast<int>(finish(rt->connect_again(fd)));
-        return static_cast<int>(finish(rt->connect_datagram(fd, addr, len)));
+        const bool datagram = s->kind == Socket::Kind::datagram;
+        return static_cast<int>(on_runtime(fd, [&](Runtime& rt) {
+            return datagram ? rt.connect_datagram(fd, addr, len) : rt.connect_again(fd);
+        }));
     }
     if (places_on_first_send(fd, addr, len)) return connect(fd, addr, len);
     if (is_pending(fd) && addr && len >= static_cast<socklen_t>(sizeof(sockaddr_in)) && addr->sa_family == AF_INET &&
@@ -345,23 +342,15 @@ ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
 }
 
 ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
-    Socket* s = ours(out_fd);
-    if (!s) return NEXT(sendfile)(out_fd, in_fd, offset, count);
-    Runtime* rt = runtime_for(out_fd, *s);
-    if (!rt) return fail(EOPNOTSUPP);
-    InsideLibrary inside;
-    return finish(rt->sendfile(out_fd, in_fd, offset, count));
+    if (!ours(out_fd)) return NEXT(sendfile)(out_fd, in_fd, offset, count);
+    return on_runtime(out_fd, [&](Runtime& rt) { return rt.sendfile(out_fd, in_fd, offset, count); });
 }
 
 ssize_t sendfile64(int out_fd, int in_fd, off_t* offset, size_t count) { return sendfile(out_fd, in_fd, offset, count); }
 
 int shutdown(int fd, int how) {
-    Socket* s = ours(fd);
-    if (!s) return NEXT(shutdown)(fd, how);
-    Runtime* rt = runtime_for(fd, *s);
-    if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
-    InsideLibrary inside;
-    return static_cast<int>(finish(rt->shutdown(fd, how)));
+    if (!ours(fd)) return NEXT(shutdown)(fd, how);
+    return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.shutdown(fd, how); }));
 }
 
 int close(int fd) {
@@ -445,13 +434,13 @@ int ioctl(int fd, unsigned long request, ...) {
         return r;
     }
     if (!s || (request != FIONREAD && request != TIOCOUTQ)) return NEXT(ioctl)(fd, request, arg);
-    Runtime* rt = runtime_for(fd, *s);
-    if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
-    InsideLibrary inside;
     if (!arg) return static_cast<int>(fail(EFAULT));
-    auto n = rt->queued_bytes(fd, request == TIOCOUTQ);
-    if (n.ok()) *static_cast<int*>(arg) = n.value();
-    return n.ok() ? 0 : static_cast<int>(fail(n.error()));
+    return static_cast<int>(on_runtime(fd, [&](Runtime& rt) {
+        auto n = rt.queued_bytes(fd, request == TIOCOUTQ);
+        if (!n.ok()) return n;
+        *static_cast<int*>(arg) = n.value();
+        return SysResult<int>(0);
+    }));
 }
 
 // An application thread that waits in epoll does the stack's receive work itself
@@ -487,21 +476,13 @@ int epoll_ctl(int epfd, int op, int fd, epoll_event* event) {
 }
 
 int getsockname(int fd, sockaddr* addr, socklen_t* len) {
-    Socket* s = ours(fd);
-    if (!s) return NEXT(getsockname)(fd, addr, len);
-    Runtime* rt = runtime_for(fd, *s);
-    if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
-    InsideLibrary inside;
-    return static_cast<int>(finish(rt->name(fd, false, addr, len)));
+    if (!ours(fd)) return NEXT(getsockname)(fd, addr, len);
+    return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.name(fd, false, addr, len); }));
 }
 
 int getpeername(int fd, sockaddr* addr, socklen_t* len) {
-    Socket* s = ours(fd);
-    if (!s) return NEXT(getpeername)(fd, addr, len);
-    Runtime* rt = runtime_for(fd, *s);
-    if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
-    InsideLibrary inside;
-    return static_cast<int>(finish(rt->name(fd, true, addr, len)));
+    if (!ours(fd)) return NEXT(getpeername)(fd, addr, len);
+    return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.name(fd, true, addr, len); }));
 }
 
 int getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
@@ -517,10 +498,7 @@ int getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
         }
         return NEXT(getsockopt)(fd, level, name, value, len);
     }
-    Runtime* rt = runtime_for(fd, *s);
-    if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
-    InsideLibrary inside;
-    return static_cast<int>(finish(rt->get_option(fd, level, name, value, len)));
+    return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.get_option(fd, level, name, value, len); }));
 }
 
 int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
@@ -539,10 +517,7 @@ int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
         }
         return NEXT(setsockopt)(fd, level, name, value, len);
     }
-    Runtime* rt = runtime_for(fd, *s);
-    if (!rt) return static_cast<int>(fail(EOPNOTSUPP));
-    InsideLibrary inside;
-    return static_cast<int>(finish(rt->set_option(fd, level, name, value, len)));
+    return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.set_option(fd, level, name, value, len); }));
 }
 
 }  // extern "C"
