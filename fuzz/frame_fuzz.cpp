@@ -9,6 +9,7 @@
 #include "switch/validator.hpp"
 #include "wire/ethernet.hpp"
 #include "wire/frame.hpp"
+#include "wire/icmp.hpp"
 #include "wire/ip.hpp"
 #include "wire/transport.hpp"
 

@@ -1,5 +1,5 @@
 // Contract: TCP (RFC 9293 §3.1, with every option of RFC 9293, 7323, 2018 and 7413
-// parsed and length-checked), UDP (RFC 768) and ICMPv4 (RFC 792) views and builders.
+// parsed and length-checked), and UDP (RFC 768) views and builders (ICMP: icmp.hpp).
 // TCP options are parsed once into TcpOptions; unknown kinds are skipped by length.
 #pragma once
 
@@ -13,7 +13,6 @@ namespace ms::wire {
 inline constexpr std::size_t kTcpMinHeaderLen = 20;
 inline constexpr std::size_t kTcpMaxOptionsLen = 40;
 inline constexpr std::size_t kUdpHeaderLen = 8;
-inline constexpr std::size_t kIcmpHeaderLen = 8;
 
 namespace tcpflag {
 inline constexpr std::uint8_t fin = 0x01;
@@ -137,36 +136,6 @@ struct UdpRepr {
 
     // Writes the 8-byte header with a zero checksum, to be filled like TCP's.
     void emit(MutBytes out) const;
-};
-
-class IcmpV4View {
-public:
-    IcmpV4View() = default;
-    static Result<IcmpV4View> parse(Bytes message);
-
-    [[nodiscard]] std::uint8_t type() const { return p_[0]; }
-    [[nodiscard]] std::uint8_t code() const { return p_[1]; }
-    [[nodiscard]] std::uint16_t checksum() const { return load_be16(p_.data() + 2); }
-    // Echo identifier and sequence; other types reuse these four bytes differently.
-    [[nodiscard]] std::uint16_t ident() const { return load_be16(p_.data() + 4); }
-    [[nodiscard]] std::uint16_t sequence() const { return load_be16(p_.data() + 6); }
-    [[nodiscard]] Bytes payload() const { return p_.subspan(kIcmpHeaderLen); }
-    [[nodiscard]] bool checksum_ok() const;
-
-private:
-    explicit IcmpV4View(Bytes p) : p_(p) {}
-    Bytes p_;
-};
-
-struct IcmpV4Repr {
-    std::uint8_t type = 8;  // echo request
-    std::uint8_t code = 0;
-    std::uint16_t ident = 0;
-    std::uint16_t sequence = 0;
-
-    // Writes the header and fills the checksum over header plus `payload`, which the
-    // caller has already placed right after it in `out`.
-    void emit(MutBytes out, std::size_t payload_len) const;
 };
 
 }  // namespace ms::wire

@@ -8,6 +8,7 @@
 #include "wire/checksum.hpp"
 #include "wire/ethernet.hpp"
 #include "wire/frame.hpp"
+#include "wire/icmp.hpp"
 #include "wire/ip.hpp"
 #include "wire/transport.hpp"
 
