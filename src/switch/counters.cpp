@@ -42,7 +42,8 @@ DropReason drop_reason_for(wire::ParseError e) {
         case wire::ParseError::bad_data_offset:
         case wire::ParseError::bad_option:
         case wire::ParseError::bad_extension:
-        case wire::ParseError::bad_hardware_type: return DropReason::bad_transport;
+        case wire::ParseError::bad_hardware_type:
+        case wire::ParseError::unsupported: return DropReason::bad_transport;
     }
     return DropReason::bad_transport;
 }

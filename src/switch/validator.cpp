@@ -15,6 +15,17 @@ Verdict deliver_to(const wire::ParsedFrame& f, PortId port) {
     return {Verdict::Kind::to_port, port, DropReason::truncated, flow_hash(f)};
 }
 
+// An ICMP error goes to the port that sent the packet it quotes: it must be addressed to
+// that packet's source (RFC 1122 §3.2.2.1, RFC 4443 §2.4), which the port claims. It
+// lands on the ring of the quoted flow, as the flow's own frames do.
+Verdict classify_icmp_error(const wire::ParsedFrame& f, const ClaimTable& claims) {
+    const wire::QuotedPacket& q = f.quoted;
+    if (!(f.dst_ip == q.src)) return Verdict::dropped(DropReason::host_miss);
+    const PortId port = claims.lookup(q.protocol, q.src, q.src_port);
+    if (port == kNoPort) return Verdict::dropped(DropReason::host_miss);
+    return {Verdict::Kind::to_port, port, DropReason::truncated, flow_hash(q.dst, q.src, q.dst_port, q.src_port)};
+}
+
 bool ipv4_header_checksum_ok(wire::Bytes frame, const wire::ParsedFrame& f) {
     const std::size_t ihl = std::size_t{frame[f.l3_offset] & 0x0fu} * 4;
     return wire::ones_sum(frame.subspan(f.l3_offset, ihl)) == 0xffff;
@@ -34,22 +45,24 @@ bool segment_fields_ok(wire::Bytes head, const wire::HeaderShape& h, std::uint32
 
 }  // namespace
 
-std::uint32_t flow_hash(const wire::ParsedFrame& f) {
+std::uint32_t flow_hash(const wire::IpAddr& src, const wire::IpAddr& dst, std::uint16_t src_port, std::uint16_t dst_port) {
     // Symmetric in nothing and keyed by nothing: it only spreads one port's flows over
     // its rings, and every frame of a flow lands on the same ring.
     std::uint64_t a;
     std::uint64_t b;
-    std::memcpy(&a, f.src_ip.bytes.data(), 8);
-    std::memcpy(&b, f.dst_ip.bytes.data() + 8, 8);
-    std::uint64_t h = (a ^ (b << 1)) + (std::uint64_t{f.src_port} << 16 | f.dst_port);
+    std::memcpy(&a, src.bytes.data(), 8);
+    std::memcpy(&b, dst.bytes.data() + 8, 8);
+    std::uint64_t h = (a ^ (b << 1)) + (std::uint64_t{src_port} << 16 | dst_port);
     std::uint32_t s4;
     std::uint32_t d4;
-    std::memcpy(&s4, f.src_ip.bytes.data() + 8, 4);
-    std::memcpy(&d4, f.dst_ip.bytes.data(), 4);
+    std::memcpy(&s4, src.bytes.data() + 8, 4);
+    std::memcpy(&d4, dst.bytes.data(), 4);
     h ^= (std::uint64_t{s4} << 32) | d4;
     h *= 0x9e3779b97f4a7c15ull;
     return static_cast<std::uint32_t>(h >> 32);
 }
+
+std::uint32_t flow_hash(const wire::ParsedFrame& f) { return flow_hash(f.src_ip, f.dst_ip, f.src_port, f.dst_port); }
 
 Verdict validate_tx(wire::Bytes frame, PortId sender, const wire::MacAddr& nic_mac, const ClaimTable& claims) {
     wire::ParsedFrame f;
@@ -107,7 +120,9 @@ Verdict classify_rx(wire::Bytes frame, const ClaimTable& claims) {
     wire::ParsedFrame f;
     if (wire::parse_frame(frame, f)) return Verdict::dropped(DropReason::nic_malformed);
     // Broadcast and multicast belong to the kernel, as the XDP program decides too.
-    if (!f.has_ports || f.dst_mac.is_group()) return Verdict::dropped(DropReason::host_miss);
+    if (f.dst_mac.is_group()) return Verdict::dropped(DropReason::host_miss);
+    if (f.icmp_error) return classify_icmp_error(f, claims);
+    if (!f.has_ports) return Verdict::dropped(DropReason::host_miss);
     const PortId port = claims.lookup(f.protocol, f.dst_ip, f.dst_port);
     if (port == kNoPort) return Verdict::dropped(DropReason::host_miss);
     return deliver_to(f, port);

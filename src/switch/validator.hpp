@@ -1,7 +1,8 @@
 // Contract: the switch's verdict on one frame (DESIGN §4). validate_tx checks a frame a
 // port transmitted, on the switch's own copy, and says where it goes: another local
 // port (its destination 3-tuple is claimed), the NIC, or a drop with its reason.
-// classify_rx says which port a frame from the NIC belongs to. Both are pure
+// classify_rx says which port a frame from the NIC belongs to (an ICMP error: the port
+// that sent the packet it quotes). Both are pure
 // functions of the frame, the sender and a registry snapshot.
 #pragma once
 
@@ -21,6 +22,9 @@ struct Verdict {
     static Verdict dropped(DropReason r) { return {Kind::drop, kNoPort, r, 0}; }
 };
 
+// Picks a port's ring for a flow, given as its frames arrive (source = the remote end).
+[[nodiscard]] std::uint32_t flow_hash(const wire::IpAddr& src, const wire::IpAddr& dst, std::uint16_t src_port,
+                                      std::uint16_t dst_port);
 [[nodiscard]] std::uint32_t flow_hash(const wire::ParsedFrame& f);
 
 [[nodiscard]] Verdict validate_tx(wire::Bytes frame_copy, PortId sender, const wire::MacAddr& nic_mac,

@@ -27,6 +27,14 @@ std::optional<ParseError> parse_ports(ParsedFrame& f, Bytes l4) {
     return std::nullopt;
 }
 
+// An ICMP error about a TCP or UDP packet names that packet; any other ICMP message, or
+// one that quotes too little, is just a frame without ports.
+void parse_icmp(ParsedFrame& f, Result<IcmpError> error) {
+    if (!error) return;
+    f.icmp_error = true;
+    f.quoted = error->quoted;
+}
+
 std::optional<ParseError> parse_ipv4(ParsedFrame& f, Bytes l3) {
     auto ip = Ipv4View::parse(l3);
     if (!ip) return ip.error();
@@ -37,6 +45,7 @@ std::optional<ParseError> parse_ipv4(ParsedFrame& f, Bytes l3) {
     f.fragment = ip->is_fragment();
     if (ip->fragment_offset() != 0) return std::nullopt;  // no transport header here
     f.l4_offset = static_cast<std::uint16_t>(f.l3_offset + ip->header_len());
+    if (f.protocol == ipproto::icmp && !f.fragment) parse_icmp(f, parse_icmp_error(ip->payload()));
     return parse_ports(f, ip->payload());
 }
 
@@ -50,6 +59,7 @@ std::optional<ParseError> parse_ipv6(ParsedFrame& f, Bytes l3) {
     f.fragment = ip->is_fragment();
     if (f.fragment && !ip->is_first_fragment()) return std::nullopt;
     f.l4_offset = static_cast<std::uint16_t>(f.l3_offset + (ip->upper_payload().data() - l3.data()));
+    if (f.protocol == ipproto::icmpv6 && !f.fragment) parse_icmp(f, parse_icmpv6_error(ip->upper_payload()));
     return parse_ports(f, ip->upper_payload());
 }
 
@@ -67,6 +77,7 @@ std::optional<ParseError> parse_frame(Bytes frame, ParsedFrame& f) {
 
     f.l3_length = 0;
     f.has_ports = false;
+    f.icmp_error = false;
     if (f.ethertype == ethertype::ipv4) return parse_ipv4(f, eth->payload());
     if (f.ethertype == ethertype::ipv6) return parse_ipv6(f, eth->payload());
     return std::nullopt;
@@ -82,6 +93,7 @@ std::string_view to_string(ParseError e) {
         case ParseError::bad_option: return "bad_option";
         case ParseError::bad_extension: return "bad_extension";
         case ParseError::bad_hardware_type: return "bad_hardware_type";
+        case ParseError::unsupported: return "unsupported";
     }
     return "unknown";
 }

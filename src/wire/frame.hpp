@@ -2,6 +2,8 @@
 // switch needs it on every frame. Malformed headers are rejected with the ParseError of
 // the layer that failed; frames that are well-formed but carry no ports (ARP, ICMP,
 // non-first fragments, unknown protocols) parse fine with has_ports == false.
+// An ICMP or ICMPv6 error quoting a TCP or UDP packet also yields that packet's tuple
+// (icmp_error, quoted), so that it can go where the quoted packet came from.
 // TCP is checked up to its data offset: option contents are the stacks' business
 // (TcpView::parse checks them), not the switch's.
 #pragma once
@@ -9,6 +11,7 @@
 #include <optional>
 
 #include "wire/bytes.hpp"
+#include "wire/icmp.hpp"
 #include "wire/result.hpp"
 
 namespace ms::wire {
@@ -29,6 +32,8 @@ struct ParsedFrame {
     bool has_ports = false;        // a TCP or UDP header was parsed
     std::uint16_t src_port = 0;
     std::uint16_t dst_port = 0;
+    bool icmp_error = false;       // an ICMP(v6) error about a TCP or UDP packet
+    QuotedPacket quoted;           // when icmp_error: the packet it quotes (its sender is one of ours)
 
     [[nodiscard]] bool is_ip() const { return l3_length != 0; }
 };

@@ -48,30 +48,41 @@ std::size_t extension_length(std::uint8_t type, const std::uint8_t* h) {
 
 }  // namespace
 
+Result<Ipv6Upper> walk_ipv6_extensions(Bytes packet) {
+    if (packet.size() < kIpv6HeaderLen) return ParseError::truncated;
+    Ipv6Upper u;
+    std::uint8_t next = packet[6];
+    std::size_t at = kIpv6HeaderLen;
+    while (is_extension_header(next)) {
+        if (at + 8 > packet.size()) return ParseError::bad_extension;
+        const std::uint8_t* h = packet.data() + at;
+        const std::size_t len = extension_length(next, h);
+        if (at + len > packet.size()) return ParseError::bad_extension;
+        if (next == ipproto::fragment) {
+            u.fragment = true;
+            u.first_fragment = (load_be16(h + 2) & 0xfff8) == 0;
+        }
+        next = h[0];
+        at += len;
+    }
+    u.protocol = next;
+    u.offset = at;
+    return u;
+}
+
 Result<Ipv6View> Ipv6View::parse(Bytes packet) {
     if (packet.size() < kIpv6HeaderLen) return ParseError::truncated;
     if ((packet[0] >> 4) != 6) return ParseError::bad_version;
     const std::size_t total = kIpv6HeaderLen + load_be16(packet.data() + 4);
     if (total > packet.size()) return ParseError::bad_total_length;
-
+    const auto upper = walk_ipv6_extensions(packet.first(total));
+    if (!upper) return upper.error();
     Ipv6View v;
     v.p_ = packet.first(total);
-    std::uint8_t next = packet[6];
-    std::size_t at = kIpv6HeaderLen;
-    while (is_extension_header(next)) {
-        if (at + 8 > total) return ParseError::bad_extension;
-        const std::uint8_t* h = packet.data() + at;
-        const std::size_t len = extension_length(next, h);
-        if (at + len > total) return ParseError::bad_extension;
-        if (next == ipproto::fragment) {
-            v.fragment_ = true;
-            v.first_fragment_ = (load_be16(h + 2) & 0xfff8) == 0;
-        }
-        next = h[0];
-        at += len;
-    }
-    v.upper_protocol_ = next;
-    v.upper_offset_ = at;
+    v.upper_protocol_ = upper->protocol;
+    v.upper_offset_ = upper->offset;
+    v.fragment_ = upper->fragment;
+    v.first_fragment_ = upper->first_fragment;
     return v;
 }
 

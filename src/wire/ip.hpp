@@ -79,6 +79,17 @@ struct Ipv4Repr {
     void emit(MutBytes out) const;
 };
 
+// Where an IPv6 packet's upper layer starts: the extension-header chain (RFC 8200 §4)
+// walked within `packet`, which starts at the fixed header and is bounded by the caller
+// (the declared length, or the buffer for a quoted, truncated packet).
+struct Ipv6Upper {
+    std::uint8_t protocol = ipproto::no_next;  // no_next, esp and the like end the walk
+    std::size_t offset = kIpv6HeaderLen;
+    bool fragment = false;        // a fragment header was passed
+    bool first_fragment = false;  // ... with offset 0 (only it carries the ports)
+};
+[[nodiscard]] Result<Ipv6Upper> walk_ipv6_extensions(Bytes packet);
+
 class Ipv6View {
 public:
     Ipv6View() = default;

@@ -17,6 +17,7 @@ enum class ParseError {
     bad_option,          // malformed TCP option (length < 2, overruns, wrong fixed size)
     bad_extension,       // IPv6 extension header chain overruns the packet
     bad_hardware_type,   // ARP hardware/protocol sizes are not Ethernet/IPv4
+    unsupported,         // well-formed, but not of a kind the parser takes (an ICMP echo)
 };
 
 [[nodiscard]] std::string_view to_string(ParseError e);

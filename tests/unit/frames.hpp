@@ -7,6 +7,7 @@
 #include "wire/build.hpp"
 #include "wire/checksum.hpp"
 #include "wire/ethernet.hpp"
+#include "wire/icmp.hpp"
 #include "wire/ip.hpp"
 #include "wire/transport.hpp"
 
@@ -64,6 +65,30 @@ inline std::vector<std::uint8_t> ipv4_super_segment(const char* src, std::uint16
         tcp.header_len() + payload, [&](wire::MutBytes l4) { tcp.emit(l4); });
     frame.resize(headers);
     for (std::size_t i = 0; i < payload; ++i) frame.push_back(static_cast<std::uint8_t>(first_byte + i));
+    return frame;
+}
+
+// An ICMP (or ICMPv6) error from `router` about `quoted`, a frame one of ours sent: its
+// IP header and the first 8 bytes of its transport header, addressed to its source.
+inline std::vector<std::uint8_t> icmp_error_frame(const std::vector<std::uint8_t>& quoted, wire::IcmpErrorRepr error,
+                                                  const char* router, wire::MacAddr dst_mac = kNicMac) {
+    const bool v6 = wire::load_be16(&quoted[12]) == wire::ethertype::ipv6;
+    const std::size_t l3_len = v6 ? wire::kIpv6HeaderLen : std::size_t{quoted[14] & 0x0fu} * 4;
+    const wire::Bytes quote = wire::Bytes(quoted).subspan(14, l3_len + 8);
+    const wire::IpAddr to = v6 ? wire::IpAddr::load_v6(&quoted[14 + 8]) : wire::IpAddr::load_v4(&quoted[14 + 12]);
+    const auto message_len = static_cast<std::uint16_t>(error.len(quote));
+    std::vector<std::uint8_t> frame(14 + l3_len + message_len);
+    const wire::MutBytes l3 = wire::MutBytes(frame).subspan(14);
+    if (v6) {
+        wire::EthernetRepr{dst_mac, kPeerMac, wire::ethertype::ipv6}.emit(frame);
+        wire::Ipv6Repr{ip(router), to, wire::ipproto::icmpv6, message_len, 64, 0, 0}.emit(l3);
+        error.emit_v6(l3.subspan(wire::kIpv6HeaderLen), quote, ip(router), to);
+    } else {
+        wire::EthernetRepr{dst_mac, kPeerMac, wire::ethertype::ipv4}.emit(frame);
+        wire::Ipv4Repr ip4{.src = ip(router), .dst = to, .protocol = wire::ipproto::icmp, .payload_len = message_len};
+        ip4.emit(l3);
+        error.emit_v4(l3.subspan(wire::kIpv4MinHeaderLen), quote);
+    }
     return frame;
 }
 

@@ -173,6 +173,31 @@ TEST_F(ValidatorTest, ClassifiesFramesFromTheNic) {
     EXPECT_EQ(classify_rx(broken, *table_).reason, DropReason::nic_malformed);
 }
 
+// An ICMP error goes to the port that sent what it quotes, on that flow's ring; one
+// about another host's packet, or an unclaimed one, does not.
+TEST_F(ValidatorTest, DeliversAnIcmpErrorToThePortThatSentTheQuotedPacket) {
+    const auto sent = ipv4_frame(Proto::udp, "198.18.0.1", 6000, "198.18.0.2", 53);
+    const auto error = test::icmp_error_frame(sent, {wire::icmp::dest_unreachable, wire::icmp::port_unreachable, 0},
+                                              "198.18.0.2");
+    const Verdict v = classify_rx(error, *table_);
+    ASSERT_EQ(v.kind, Verdict::Kind::to_port);
+    EXPECT_EQ(v.port, kOther);
+    const auto reply = ipv4_frame(Proto::udp, "198.18.0.2", 53, "198.18.0.1", 6000, test::kPeerMac, kNicMac);
+    EXPECT_EQ(v.flow_hash, classify_rx(reply, *table_).flow_hash);
+
+    const auto sent6 = test::ipv6_udp_frame("2001:2::1", 5000, "2001:2::2", 53);
+    const auto ptb = test::icmp_error_frame(sent6, {wire::icmpv6::packet_too_big, 0, 1280}, "2001:2::fe");
+    EXPECT_EQ(classify_rx(ptb, *table_).port, kSender);
+
+    const auto unclaimed = ipv4_frame(Proto::udp, "198.18.0.1", 6001, "198.18.0.2", 53);
+    const auto stray = test::icmp_error_frame(unclaimed, {wire::icmp::dest_unreachable, 3, 0}, "198.18.0.2");
+    EXPECT_EQ(classify_rx(stray, *table_).reason, DropReason::host_miss);
+    auto misaddressed = error;  // to another address than the quoted packet's source
+    misaddressed[14 + 19] = 9;
+    test::fix_ipv4_checksum(misaddressed);
+    EXPECT_EQ(classify_rx(misaddressed, *table_).reason, DropReason::host_miss);
+}
+
 // What the XDP program leaves to the kernel, the switch refuses too: broadcast and
 // multicast to a claimed port, and frames longer than any port buffer may hold.
 TEST_F(ValidatorTest, LeavesGroupFramesToTheKernelAndBoundsTheLength) {

@@ -4,6 +4,7 @@
 #include <random>
 
 #include "captures.hpp"
+#include "frames.hpp"
 #include "hex.hpp"
 #include "wire/checksum.hpp"
 #include "wire/ethernet.hpp"
@@ -397,6 +398,65 @@ TEST(Icmp, ParsesCapturedUnreachableAndEmitsEcho) {
     EXPECT_EQ(out, std::vector<std::uint8_t>(l4_of(echo_frame).begin(), l4_of(echo_frame).end()));
 }
 
+TEST(Icmp, ParsesErrorsAndTheTupleTheyQuote) {
+    const auto sent = test::ipv4_frame(pktgen::Proto::tcp, "198.18.0.1", 80, "198.18.1.2", 40000);
+    const auto too_big = test::icmp_error_frame(sent, {icmp::dest_unreachable, icmp::fragmentation_needed, 1280}, "198.18.0.254");
+    const auto e = parse_icmp_error(l4_of(too_big));
+    ASSERT_TRUE(e) << to_string(e.error());
+    EXPECT_TRUE(IcmpV4View::parse(l4_of(too_big))->checksum_ok());
+    EXPECT_EQ(e->kind, IcmpErrorKind::packet_too_big);
+    EXPECT_EQ(e->mtu, 1280u);
+    EXPECT_EQ(e->quoted.src, test::ip("198.18.0.1"));
+    EXPECT_EQ(e->quoted.dst, test::ip("198.18.1.2"));
+    EXPECT_EQ(e->quoted.protocol, ipproto::tcp);
+    EXPECT_EQ(e->quoted.src_port, 80);
+    EXPECT_EQ(e->quoted.dst_port, 40000);
+    EXPECT_EQ(e->quoted.tcp_seq, load_be32(&sent[14 + 20 + 4]));
+
+    const auto kinds = {std::pair{icmp::port_unreachable, IcmpErrorKind::port_unreachable},
+                        std::pair{icmp::host_unreachable, IcmpErrorKind::host_unreachable},
+                        std::pair{std::uint8_t{13}, IcmpErrorKind::prohibited}};
+    for (const auto& [code, kind] : kinds) {
+        const auto f = test::icmp_error_frame(sent, {icmp::dest_unreachable, code, 0}, "198.18.0.254");
+        EXPECT_EQ(parse_icmp_error(l4_of(f))->kind, kind);
+    }
+    const auto ttl = test::icmp_error_frame(sent, {icmp::time_exceeded, 0, 0}, "198.18.0.254");
+    EXPECT_EQ(parse_icmp_error(l4_of(ttl))->kind, IcmpErrorKind::time_exceeded);
+
+    // RFC 4443 §3.2, over IPv6, with its pseudo-header checksum.
+    const auto sent6 = test::ipv6_udp_frame("2001:2::1", 5000, "2001:2:0:1::2", 53);
+    const auto ptb = test::icmp_error_frame(sent6, {icmpv6::packet_too_big, 0, 1400}, "2001:2::fe");
+    auto ip6 = Ipv6View::parse(wire::Bytes(ptb).subspan(14));
+    ASSERT_TRUE(ip6);
+    EXPECT_TRUE(icmpv6_checksum_ok(ip6->src(), ip6->dst(), ip6->upper_payload()));
+    const auto e6 = parse_icmpv6_error(ip6->upper_payload());
+    ASSERT_TRUE(e6) << to_string(e6.error());
+    EXPECT_EQ(e6->kind, IcmpErrorKind::packet_too_big);
+    EXPECT_EQ(e6->mtu, 1400u);
+    EXPECT_EQ(e6->quoted.src, test::ip("2001:2::1"));
+    EXPECT_EQ(e6->quoted.src_port, 5000);
+    EXPECT_EQ(e6->quoted.protocol, ipproto::udp);
+}
+
+TEST(Icmp, RefusesWhatIsNoErrorAboutTcpOrUdpAndQuotesCutShort) {
+    const auto echo_frame = from_hex(capture::icmp_echo);
+    EXPECT_EQ(parse_icmp_error(l4_of(echo_frame)).error(), ParseError::unsupported);
+    const auto sent = test::ipv4_frame(pktgen::Proto::tcp, "198.18.0.1", 80, "198.18.1.2", 40000);
+    const auto error = test::icmp_error_frame(sent, {icmp::dest_unreachable, icmp::port_unreachable, 0}, "198.18.0.254");
+    const wire::Bytes message = l4_of(error);
+    EXPECT_EQ(parse_icmp_error(message.first(8 + 20 + 7)).error(), ParseError::truncated);
+    EXPECT_EQ(parse_icmp_error(message.first(8 + 19)).error(), ParseError::truncated);
+    auto odd = std::vector<std::uint8_t>(message.begin(), message.end());
+    odd[8] = 0x44;  // IHL 4
+    EXPECT_EQ(parse_icmp_error(odd).error(), ParseError::bad_header_length);
+    odd[8] = 0x45;
+    odd[8 + 9] = ipproto::icmp;  // an error about an ICMP message
+    EXPECT_EQ(parse_icmp_error(odd).error(), ParseError::unsupported);
+    odd[8 + 9] = ipproto::tcp;
+    odd[8 + 7] = 0x10;  // a later fragment: no ports in it
+    EXPECT_EQ(parse_icmp_error(odd).error(), ParseError::unsupported);
+}
+
 // ---- Checksum ----
 
 std::uint16_t reference_checksum(Bytes data) {
@@ -488,6 +548,19 @@ TEST(ParseFrame, AcceptsFramesWithoutPorts) {
     ParsedFrame mld;
     ASSERT_FALSE(parse_frame(from_hex(capture::ipv6_hop_by_hop), mld));
     EXPECT_EQ(mld.protocol, ipproto::icmpv6);
+}
+
+TEST(ParseFrame, AnIcmpErrorNamesTheTupleItQuotes) {
+    const auto sent = test::ipv4_frame(pktgen::Proto::udp, "198.18.0.1", 5000, "198.18.1.2", 53);
+    const auto error = test::icmp_error_frame(sent, {icmp::dest_unreachable, icmp::port_unreachable, 0}, "198.18.1.2");
+    ParsedFrame f;
+    ASSERT_FALSE(parse_frame(error, f));
+    EXPECT_FALSE(f.has_ports);
+    ASSERT_TRUE(f.icmp_error);
+    EXPECT_EQ(f.quoted.src, test::ip("198.18.0.1"));
+    EXPECT_EQ(f.quoted.src_port, 5000);
+    ASSERT_FALSE(parse_frame(from_hex(capture::icmp_echo), f));
+    EXPECT_FALSE(f.icmp_error);
 }
 
 TEST(ParseFrame, NamesTheLayerThatFailed) {

@@ -3,7 +3,10 @@
 // claimed to the AF_XDP socket of their receive queue, and everything else to the
 // kernel stack (XDP_PASS): ARP, ND, ICMP, IP fragments, IPv6 with extension headers,
 // broadcast and multicast, VLAN-tagged frames (they belong to a VLAN interface), and
-// every unclaimed port. Lookup order: exact address, then the wildcard (all zeros),
+// every unclaimed port. The exception among ICMP: an error (unreachable, too big, time
+// exceeded, parameter problem) that quotes a packet sent from a claimed tuple goes where
+// that packet came from, so that its stack learns of it (path MTU discovery); the kernel
+// never sent that packet. Echo requests and everything else stay with the kernel. Lookup order: exact address, then the wildcard (all zeros),
 // which matches only a destination address of the interface's own (ms_local), exactly
 // as the switch's registry decides. The maps are the daemon's mirror of its registry;
 // the daemon stays the authority.
@@ -78,6 +81,61 @@ static __always_inline int count(__u32 which, int verdict) {
 
 static __always_inline int pass(void) { return count(STAT_PASSED, XDP_PASS); }
 
+// Whether `key` is claimed: exactly, or by the wildcard if its address is ours.
+static __always_inline int claimed(struct claim_key *key) {
+    // Must match ms::nic::port_index.
+    __u32 index = (key->protocol == IPPROTO_UDP ? 65536 : 0) + bpf_ntohs(key->port);
+    __u32 *count = bpf_map_lookup_elem(&ms_ports, &index);
+    if (!count || *count == 0) return 0;
+    if (bpf_map_lookup_elem(&ms_claims, key)) return 1;
+    struct local_key local = {.family = key->family};
+    __builtin_memcpy(local.addr, key->addr, sizeof local.addr);
+    if (!bpf_map_lookup_elem(&ms_local, &local)) return 0;
+    __builtin_memset(key->addr, 0, sizeof key->addr);
+    return bpf_map_lookup_elem(&ms_claims, key) != 0;
+}
+
+enum { SOURCE_PORT = 0, DESTINATION_PORT = 1 };
+
+// A port of the TCP or UDP header at `l4` (both start with the source and destination
+// port) into `key`; 0 if the header is cut short or of another protocol.
+static __always_inline int port_of(struct claim_key *key, void *l4, void *end, int which) {
+    if (key->protocol != IPPROTO_TCP && key->protocol != IPPROTO_UDP) return 0;
+    __be16 *ports = l4;
+    if ((void *)(ports + 2) > end) return 0;
+    key->port = ports[which];
+    return 1;
+}
+
+// ICMP "destination unreachable", "time exceeded" or "parameter problem" about a packet
+// whose source is `daddr` (one of ours): the key of the quoted packet's source.
+static __always_inline int icmp_error_key(struct claim_key *key, void *l4, void *end, __be32 daddr) {
+    __u8 *icmp = l4;
+    if ((void *)(icmp + 8) > end) return 0;
+    if (icmp[0] != 3 && icmp[0] != 11 && icmp[0] != 12) return 0;
+    struct iphdr *quoted = (void *)(icmp + 8);
+    if ((void *)(quoted + 1) > end || quoted->ihl < 5 || quoted->version != 4) return 0;
+    if (quoted->frag_off & bpf_htons(0x1fff)) return 0;  // a later fragment carries no ports
+    if (quoted->saddr != daddr) return 0;
+    key->protocol = quoted->protocol;
+    __builtin_memcpy(key->addr, &quoted->saddr, 4);
+    return port_of(key, (void *)quoted + quoted->ihl * 4, end, SOURCE_PORT);  // RFC 792: 8 bytes are quoted
+}
+
+// ICMPv6 "destination unreachable", "packet too big", "time exceeded" or "parameter
+// problem" about a TCP or UDP packet (no extension headers) whose source is `daddr`.
+static __always_inline int icmpv6_error_key(struct claim_key *key, void *l4, void *end, const struct in6_addr *daddr) {
+    __u8 *icmp = l4;
+    if ((void *)(icmp + 8) > end) return 0;
+    if (icmp[0] < 1 || icmp[0] > 4) return 0;
+    struct ipv6hdr *quoted = (void *)(icmp + 8);
+    if ((void *)(quoted + 1) > end || quoted->version != 6) return 0;
+    if (__builtin_memcmp(&quoted->saddr, daddr, 16) != 0) return 0;
+    key->protocol = quoted->nexthdr;
+    __builtin_memcpy(key->addr, &quoted->saddr, 16);
+    return port_of(key, quoted + 1, end, SOURCE_PORT);
+}
+
 SEC("xdp")
 int ms_claim(struct xdp_md *ctx) {
     void *data = (void *)(long)ctx->data;
@@ -89,42 +147,34 @@ int ms_claim(struct xdp_md *ctx) {
     void *l3 = eth + 1;
 
     struct claim_key key = {};
-    void *l4;
     if (proto == bpf_htons(ETH_P_IP)) {
         struct iphdr *ip = l3;
         if ((void *)(ip + 1) > end || ip->ihl < 5) return pass();
         if (ip->frag_off & bpf_htons(0x3fff)) return pass();  // MF or an offset: a fragment
+        void *l4 = (void *)ip + ip->ihl * 4;
         key.family = 4;
-        key.protocol = ip->protocol;
-        __builtin_memcpy(key.addr, &ip->daddr, 4);
-        l4 = (void *)ip + ip->ihl * 4;
+        if (ip->protocol == IPPROTO_ICMP) {
+            if (!icmp_error_key(&key, l4, end, ip->daddr)) return pass();
+        } else {
+            key.protocol = ip->protocol;
+            __builtin_memcpy(key.addr, &ip->daddr, 4);
+            if (!port_of(&key, l4, end, DESTINATION_PORT)) return pass();
+        }
     } else if (proto == bpf_htons(ETH_P_IPV6)) {
         struct ipv6hdr *ip6 = l3;
         if ((void *)(ip6 + 1) > end) return pass();
         key.family = 6;
-        key.protocol = ip6->nexthdr;  // extension headers are left to the kernel
-        __builtin_memcpy(key.addr, &ip6->daddr, 16);
-        l4 = ip6 + 1;
+        if (ip6->nexthdr == IPPROTO_ICMPV6) {
+            if (!icmpv6_error_key(&key, ip6 + 1, end, &ip6->daddr)) return pass();
+        } else {
+            key.protocol = ip6->nexthdr;  // extension headers are left to the kernel
+            __builtin_memcpy(key.addr, &ip6->daddr, 16);
+            if (!port_of(&key, ip6 + 1, end, DESTINATION_PORT)) return pass();
+        }
     } else {
         return pass();
     }
-    if (key.protocol != IPPROTO_TCP && key.protocol != IPPROTO_UDP) return pass();
-    __be16 *ports = l4;  // TCP and UDP both start with source and destination port
-    if ((void *)(ports + 2) > end) return pass();
-    key.port = ports[1];
-
-    // Must match ms::nic::port_index.
-    __u32 index = (key.protocol == IPPROTO_UDP ? 65536 : 0) + bpf_ntohs(key.port);
-    __u32 *claimed = bpf_map_lookup_elem(&ms_ports, &index);
-    if (!claimed || *claimed == 0) return pass();
-
-    if (!bpf_map_lookup_elem(&ms_claims, &key)) {
-        struct local_key local = {.family = key.family};
-        __builtin_memcpy(local.addr, key.addr, sizeof local.addr);
-        if (!bpf_map_lookup_elem(&ms_local, &local)) return pass();
-        __builtin_memset(key.addr, 0, sizeof key.addr);
-        if (!bpf_map_lookup_elem(&ms_claims, &key)) return pass();
-    }
+    if (!claimed(&key)) return pass();
     // No socket on this queue (yet): the kernel keeps the frame.
     return count(STAT_CLAIMED, bpf_redirect_map(&ms_xsks, ctx->rx_queue_index, XDP_PASS));
 }
