@@ -88,6 +88,9 @@ int errno_for(utcp::ConnError e) {
         case utcp::ConnError::reset: return ECONNRESET;
         case utcp::ConnError::timed_out: return ETIMEDOUT;
         case utcp::ConnError::aborted: return ECONNABORTED;
+        case utcp::ConnError::net_unreachable: return ENETUNREACH;
+        case utcp::ConnError::host_unreachable: return EHOSTUNREACH;
+        case utcp::ConnError::protocol_error: return EPROTO;
         case utcp::ConnError::none: return 0;
     }
     return ECONNRESET;

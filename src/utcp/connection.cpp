@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "utcp/path.hpp"
 #include "wire/ip.hpp"
 #include "wire/segmentation.hpp"
 
@@ -18,8 +19,9 @@ const char* to_string(State s) {
 }
 
 const char* to_string(ConnError e) {
-    static constexpr const char* names[] = {"none", "connection refused", "connection reset", "timed out",
-                                            "aborted"};
+    static constexpr const char* names[] = {"none",    "connection refused",  "connection reset",
+                                            "timed out", "aborted", "network unreachable",
+                                            "host unreachable", "protocol error"};
     return names[static_cast<int>(e)];
 }
 
@@ -124,7 +126,7 @@ void Connection::learn_peer_options(const Segment& syn) {
 }
 
 void Connection::apply_peer_options(const PeerSynOptions& peer) {
-    smss_ = std::min<std::uint16_t>(peer.mss, local_mss_);
+    smss_ = std::min({peer.mss, local_mss_, path_mss_});
     smss_ = std::max<std::uint16_t>(smss_, 64);
     cc_ = make_congestion(options_.congestion);
     peer_window_scale_ = peer.window_scale.has_value();
@@ -344,6 +346,7 @@ void Connection::process_ack(const Segment& seg, std::uint64_t now_ms) {
             rtt_ms = *sample;
         }
         retransmits_in_row_ = 0;
+        soft_error_ = ConnError::none;  // the path works again (Linux clears sk_err_soft here too)
         in.acked = acked.bytes;
     } else if (seg.ack == snd().una && is_duplicate_ack(seg)) {
         ++stats_.dup_acks_in;
@@ -614,12 +617,52 @@ void Connection::on_timer(TimerKind kind, std::uint64_t now_ms) {
 void Connection::on_retransmit_timeout(std::uint64_t now_ms) {
     const bool handshake = state_ == State::syn_sent || (state_ == State::syn_received && snd().una == snd().iss);
     const std::uint32_t limit = handshake ? options_.max_syn_retransmits : options_.max_retransmits;
-    if (++retransmits_in_row_ > limit) return fail(ConnError::timed_out);
+    if (++retransmits_in_row_ > limit) return time_out();
     ++stats_.timeouts;
     rtt_.back_off();
     rtt_sampler_.forget();  // Karn's rule
     if (!handshake) recovery_->on_rto(ack_context(now_ms), *cc_);
     if (handshake || recovery_->rewinds_on_rto()) sender_.rewind();
+    // Black-hole detection: only when what goes again is larger than the lower MSS.
+    const auto mss = handshake ? std::nullopt : mss_after_timeouts(retransmits_in_row_, tuple().local.family, smss_);
+    if (mss && flight() > *mss) {
+        ++stats_.mss_lowered_by_timeouts;
+        lower_mss(*mss);
+    }
+    wake();
+}
+
+// RFC 5927 §4.1: only an error about a sequence number in flight counts; RFC 5461 §4:
+// hard errors abort only a connection still opening, where no data was at stake.
+bool Connection::on_icmp_error(const wire::IcmpError& e, std::uint64_t now_ms) {
+    now_ms_ = now_ms;
+    const Seq32 seq(e.quoted.tcp_seq);
+    if (state_ == State::closed || state_ == State::time_wait || !(seq >= snd().una && seq < snd().max)) return false;
+    ++stats_.icmp_errors;
+    if (e.kind == wire::IcmpErrorKind::packet_too_big) {
+        if (const auto mss = mss_for_packet_too_big(e.mtu, tuple().local.family, std::min(smss_, path_mss_))) {
+            ++stats_.mss_lowered_by_icmp;
+            lower_mss(*mss);
+        }
+        return true;
+    }
+    if (state_ == State::syn_sent && is_hard_error(e.kind)) {
+        fail(error_for(e.kind));
+        return true;
+    }
+    soft_error_ = error_for(e.kind);
+    return true;
+}
+
+// Segments in flight that are larger than the path carries did not pass: they are lost,
+// and go again cut to the new size at once, without a congestion response (the path
+// lost them, not a queue), as Linux's tcp_simple_retransmit does.
+void Connection::lower_mss(std::uint16_t mss) {
+    path_mss_ = mss;
+    if (state_ == State::syn_sent || state_ == State::syn_received) return;  // the handshake takes the minimum
+    smss_ = std::min(smss_, mss);
+    recovery_->on_mss_lowered(payload_room());
+    if (recovery_->rewinds_on_rto()) sender_.rewind();
     wake();
 }
 
@@ -653,7 +696,7 @@ void Connection::on_idle_timeout(std::uint64_t now_ms) {
     if (now_ms - last_recv_ms_ < options_.keepalive_idle_ms && keepalive_sent_ == 0) {
         return arm(idle_timer_, last_recv_ms_ + options_.keepalive_idle_ms);
     }
-    if (keepalive_sent_ >= options_.keepalive_probes) return fail(ConnError::timed_out);
+    if (keepalive_sent_ >= options_.keepalive_probes) return time_out();
     ++keepalive_sent_;
     ++stats_.keepalive_probes;
     keepalive_due_ = true;

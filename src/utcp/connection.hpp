@@ -35,6 +35,7 @@
 #include "utcp/sender.hpp"
 #include "utcp/timer_wheel.hpp"
 #include "utcp/timestamps.hpp"
+#include "wire/icmp.hpp"
 
 namespace ms::utcp {
 
@@ -45,7 +46,11 @@ enum class State : std::uint8_t {
 [[nodiscard]] const char* to_string(State s);
 
 // What went wrong, for the `error` event.
-enum class ConnError : std::uint8_t { none, refused, reset, timed_out, aborted };
+// The last four come from ICMP errors (path.hpp): a hard one in SYN_SENT, or a soft one
+// that was the last word on the path when the connection timed out.
+enum class ConnError : std::uint8_t {
+    none, refused, reset, timed_out, aborted, net_unreachable, host_unreachable, protocol_error,
+};
 [[nodiscard]] const char* to_string(ConnError e);
 
 // Options the application may change at run time (per connection), or set as the
@@ -145,6 +150,9 @@ struct ConnStats {
     std::uint64_t lost_segments = 0, loss_probes = 0, reordering = 0;  // loss recovery (recovery.hpp)
     std::uint64_t paws_rejected = 0;  // RFC 7323 §5: segments older than TS.Recent
     std::uint64_t ce_received = 0, ecn_reductions = 0;  // RFC 3168
+    // ICMP errors taken (path.hpp), and the MSS lowered by "packet too big" (RFC 1191) or
+    // by black-hole detection after timeouts (RFC 4821).
+    std::uint64_t icmp_errors = 0, mss_lowered_by_icmp = 0, mss_lowered_by_timeouts = 0;
 };
 
 class Connection {
@@ -184,6 +192,11 @@ public:
     // True if it is ESTABLISHED and has taken every byte before `end` (a train may start).
     [[nodiscard]] bool in_order_through(Seq32 end) const { return state_ == State::established && rcv().nxt == end; }
     void on_timer(TimerKind kind, std::uint64_t now_ms);
+    // An ICMP error quoting a segment of this connection (its checksum and tuple checked
+    // by the stack). Taken only if the quoted sequence number is in flight (RFC 5927
+    // §4.1); false, with nothing done, if not. "Packet too big" lowers the MSS; a hard
+    // error aborts SYN_SENT; any other is remembered as the soft error (path.hpp).
+    [[nodiscard]] bool on_icmp_error(const wire::IcmpError& e, std::uint64_t now_ms);
     // Emits what is due; false if the sink filled up (the stack calls again later).
     bool output(std::uint64_t now_ms, SegmentSink& sink);
 
@@ -211,6 +224,8 @@ public:
     [[nodiscard]] const ConnOptions& options() const { return options_; }
     [[nodiscard]] ConnStats stats() const;
     [[nodiscard]] ConnError error() const { return error_; }
+    // The last soft ICMP error since the peer last acknowledged new data (none if none).
+    [[nodiscard]] ConnError soft_error() const { return soft_error_; }
     [[nodiscard]] std::size_t readable() const { return receiver_.buffer().readable(); }
     [[nodiscard]] std::size_t send_room() const { return can_send() ? sender_.buffer().room() : 0; }
     [[nodiscard]] std::size_t unsent_or_unacked() const { return sender_.buffer().size(); }
@@ -312,6 +327,11 @@ private:
 
     void enter(State s, std::uint64_t now_ms);
     void fail(ConnError e);
+    // Gives up after timeouts: with the soft error if the path reported one.
+    void time_out() { fail(soft_error_ != ConnError::none ? soft_error_ : ConnError::timed_out); }
+    // The path carries segments of at most `mss` (path.hpp): larger ones in flight are
+    // lost and go again cut to size.
+    void lower_mss(std::uint16_t mss);
     void finish();
     void wake() { host_.mark_dirty(*this); }
     void app_read();
@@ -334,11 +354,13 @@ private:
     ConnOptions options_;
     State state_ = State::closed;
     ConnError error_ = ConnError::none;
+    ConnError soft_error_ = ConnError::none;
     std::uint8_t events_ = 0;
 
     // Handshake and options.
     std::uint16_t local_mss_;  // what we announce: our MTU less the headers
     std::uint16_t smss_ = 536; // RFC 9293 §3.7.1: the default when the peer sends no MSS
+    std::uint16_t path_mss_ = UINT16_MAX;  // what the path carries, once it told (path.hpp)
     bool peer_window_scale_ = false;
     bool sack_ok_ = false;     // both SYNs carried SACK-permitted (RFC 2018 §2)
     TimestampOption ts_;       // RFC 7323 §3-5

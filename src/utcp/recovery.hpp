@@ -79,6 +79,10 @@ public:
     // After an RTO: true if the sender goes back to SND.UNA and resends everything
     // (NewReno), false if only what the scoreboard holds lost is resent.
     [[nodiscard]] virtual bool rewinds_on_rto() const = 0;
+    // The path carries segments of `max_len` bytes at most (the MSS dropped): larger ones
+    // in flight are lost, and go again in pieces of that size. Recovery that rewinds on an
+    // RTO does nothing here: the connection rewinds.
+    virtual void on_mss_lowered(std::uint32_t) {}
     // The next retransmission due now, if congestion control allows it.
     [[nodiscard]] virtual std::optional<Resend> next_resend(const AckContext& ctx, std::uint32_t cwnd) = 0;
     // Bytes of new data that congestion control allows now.
@@ -137,6 +141,7 @@ public:
     void on_rtt_sample(std::uint32_t ms) override { min_rtt_ms_ = std::min(min_rtt_ms_, ms); }
     void on_rto(const AckContext& ctx, CongestionControl& cc) override;
     [[nodiscard]] bool rewinds_on_rto() const override { return false; }
+    void on_mss_lowered(std::uint32_t max_len) override;
     [[nodiscard]] std::optional<Resend> next_resend(const AckContext& ctx, std::uint32_t cwnd) override;
     [[nodiscard]] std::uint32_t send_room(const AckContext& ctx, std::uint32_t cwnd) const override;
     [[nodiscard]] bool in_recovery() const override { return fast_recovery_ || loss_recovery_; }

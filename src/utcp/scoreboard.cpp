@@ -1,5 +1,7 @@
 #include "utcp/scoreboard.hpp"
 
+#include <algorithm>
+
 namespace ms::utcp {
 
 void Scoreboard::on_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) {
@@ -53,6 +55,31 @@ void Scoreboard::mark_all_lost() {
             lost_ += s.len;
         }
     }
+}
+
+std::uint32_t Scoreboard::split_larger_than(std::uint32_t max_len) {
+    if (max_len == 0) return 0;
+    std::uint32_t cut = 0;
+    std::deque<SentSegment> pieces;
+    for (const SentSegment& s : segs_) {
+        if (s.sacked || s.len <= max_len) {
+            pieces.push_back(s);
+            continue;
+        }
+        ++cut;
+        forget(s);
+        for (std::uint32_t done = 0; done < s.len; done += max_len) {
+            SentSegment piece = s;
+            piece.start = s.start + done;
+            piece.len = std::min(max_len, s.len - done);
+            piece.lost = true;
+            piece.resent = false;
+            lost_ += piece.len;
+            pieces.push_back(piece);
+        }
+    }
+    if (cut) segs_ = std::move(pieces);
+    return cut;
 }
 
 SentSegment* Scoreboard::next_to_resend() {

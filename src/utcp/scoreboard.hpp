@@ -46,6 +46,10 @@ public:
     bool mark_lost(SentSegment& s);
     // Every segment not SACKed is lost (an RTO, RFC 6675 §5.1).
     void mark_all_lost();
+    // Cuts every segment not SACKed that is longer than `max_len` into pieces of that
+    // size (the last shorter) and marks them lost, to go again: the path no longer
+    // carries segments that large. Returns how many segments were cut.
+    std::uint32_t split_larger_than(std::uint32_t max_len);
     // The first lost segment whose retransmission is not in flight.
     [[nodiscard]] SentSegment* next_to_resend();
 

@@ -6,6 +6,7 @@
 
 #include "ring/abi.hpp"
 #include "wire/build.hpp"
+#include "wire/icmp.hpp"
 
 namespace ms::utcp {
 
@@ -48,7 +49,24 @@ void Stack::input(wire::Bytes frame, std::uint64_t now_ms) {
     const Ipv4Packet packet{ip->src(), ip->dst(), ip->payload(), static_cast<std::uint8_t>(ip->dscp_ecn() & wire::ecn::mask)};
     if (ip->protocol() == wire::ipproto::tcp) return input_tcp(packet, now_ms);
     if (ip->protocol() == wire::ipproto::udp) return input_udp(packet);
+    if (ip->protocol() == wire::ipproto::icmp) return input_icmp(packet, now_ms);
     ++stats_.malformed;
+}
+
+void Stack::input_icmp(const Ipv4Packet& ip, std::uint64_t now_ms) {
+    ++stats_.icmp_in;
+    const auto message = wire::IcmpV4View::parse(ip.l4);
+    if (!message) return void(++stats_.malformed);
+    if (!message->checksum_ok()) return void(++stats_.bad_checksum);
+    const auto error = wire::parse_icmp_error(ip.l4);
+    if (!error || error->quoted.protocol != wire::ipproto::tcp || !(error->quoted.src == config_.address)) {
+        return void(++stats_.icmp_ignored);
+    }
+    const wire::QuotedPacket& q = error->quoted;
+    Connection* c = find(FourTuple{q.src, q.dst, q.src_port, q.dst_port});
+    if (!c) return void(++stats_.icmp_no_connection);
+    train_.conn = nullptr;
+    if (!c->on_icmp_error(*error, now_ms)) ++stats_.icmp_out_of_window;
 }
 
 void Stack::input_tcp(const Ipv4Packet& ip, std::uint64_t now_ms) {

@@ -10,6 +10,8 @@
 // TIME_WAIT record, then a listener by port; anything else gets a RST (§3.10.7.1).
 // IP fragments are dropped and counted: UTCP does not reassemble, and never delivers a
 // part of a datagram (it sends with DF set, so its own traffic is never fragmented).
+// ICMP errors that quote a segment of a connection go to it (path MTU discovery, soft
+// and hard errors: path.hpp); every other ICMP message is counted and left alone.
 // Next hops come from the `resolve` callback (the daemon's resolve call), cached per
 // address; UTCP never speaks ARP.
 #pragma once
@@ -120,6 +122,10 @@ struct StackStats {
                   fast_open_queue_full = 0;
     std::uint64_t time_wait_reused = 0, time_wait_acks = 0, time_wait_overflow = 0;
     std::uint64_t udp_no_socket = 0;
+    // ICMP (path.hpp): messages in, and of those the ones no connection took: not an error
+    // about a TCP segment of ours (echo, UDP), for no connection, or quoting a sequence
+    // number not in flight (RFC 5927 §4.1: forged or stale). Bad checksums count in bad_checksum.
+    std::uint64_t icmp_in = 0, icmp_ignored = 0, icmp_no_connection = 0, icmp_out_of_window = 0;
     std::uint64_t tx_ring_full = 0;
     std::uint64_t connections_opened = 0, connections_closed = 0;
 };
@@ -225,6 +231,8 @@ private:
     [[nodiscard]] bool continues_train(const FourTuple& t, const Segment& seg) const;
     void start_train(Connection& c, const Segment& seg);
     void input_udp(const Ipv4Packet& ip);
+    // ICMP errors go to the connection whose segment they quote (Connection::on_icmp_error).
+    void input_icmp(const Ipv4Packet& ip, std::uint64_t now_ms);
     // `iss` is set when a SYN reopens a TIME_WAIT 4-tuple.
     void on_listen(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_ms,
                    std::optional<Seq32> iss = std::nullopt);

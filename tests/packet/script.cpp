@@ -2,11 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <charconv>
 #include <map>
 #include <sstream>
 
 #include "wire/build.hpp"
+#include "wire/icmp.hpp"
 #include "wire/ip.hpp"
 
 namespace ms::utcp::test {
@@ -16,6 +18,7 @@ const wire::MacAddr kLocalMac{{0x02, 0, 0, 0, 0, 1}};
 const wire::MacAddr kPeerMac{{0x02, 0, 0, 0, 0, 2}};
 const wire::IpAddr kLocalIp = wire::IpAddr::v4(0xc6120001);  // 198.18.0.1
 const wire::IpAddr kPeerIp = wire::IpAddr::v4(0xc6120002);   // 198.18.0.2
+const wire::IpAddr kRouterIp = wire::IpAddr::v4(0xc61200fe); // 198.18.0.254
 
 std::uint8_t parse_flags(std::string_view text, bool& psh_given) {
     std::uint8_t f = 0;
@@ -162,6 +165,7 @@ void PacketScript::execute(const Line& line) {
     if (cmd == "state") return check_state(line);
     if (cmd == "event") return check_event(line);
     if (cmd == "flush") return stack_->flush(now_);
+    if (cmd == "icmp") return inject_icmp(line);
     if (cmd[0] == '+') {
         now_ += to_number(std::string_view(cmd).substr(1));
         stack_->advance(now_);
@@ -242,6 +246,35 @@ void PacketScript::inject(const Line& line, bool flush) {
                           });
     stack_->input(frame, now_);
     if (flush) stack_->flush(now_);
+}
+
+void PacketScript::inject_icmp(const Line& line) {
+    static const std::map<std::string, wire::IcmpErrorRepr, std::less<>> kKinds{
+        {"too_big", {wire::icmp::dest_unreachable, wire::icmp::fragmentation_needed, 0}},
+        {"port_unreachable", {wire::icmp::dest_unreachable, wire::icmp::port_unreachable, 0}},
+        {"host_unreachable", {wire::icmp::dest_unreachable, wire::icmp::host_unreachable, 0}},
+        {"time_exceeded", {wire::icmp::time_exceeded, 0, 0}},
+    };
+    ASSERT_GE(line.words.size(), 2u) << "icmp needs a kind";
+    const auto kind = kKinds.find(line.words[1]);
+    ASSERT_NE(kind, kKinds.end()) << "unknown ICMP kind " << line.words[1];
+    wire::IcmpErrorRepr error = kind->second;
+    if (line.has("mtu")) error.mtu = static_cast<std::uint32_t>(line.number_of("mtu"));
+    // What the router quotes: our segment's IP header and the first 8 bytes of its TCP header.
+    std::array<std::uint8_t, wire::kIpv4MinHeaderLen + 8> quoted{};
+    wire::Ipv4Repr{.src = kLocalIp, .dst = kPeerIp, .protocol = wire::ipproto::tcp, .payload_len = 1480}.emit(quoted);
+    wire::store_be16(&quoted[20], local_port_);
+    wire::store_be16(&quoted[22], peer_port_);
+    wire::store_be32(&quoted[24], line.seq_of("seq", our_isn_));
+    const auto message_len = static_cast<std::uint16_t>(error.len(quoted));
+    std::vector<std::uint8_t> frame(14 + wire::kIpv4MinHeaderLen + message_len);
+    wire::EthernetRepr{kLocalMac, kPeerMac, wire::ethertype::ipv4}.emit(frame);
+    const wire::MutBytes ip = wire::MutBytes(frame).subspan(14);
+    wire::Ipv4Repr{.src = kRouterIp, .dst = kLocalIp, .protocol = wire::ipproto::icmp, .payload_len = message_len}.emit(ip);
+    error.emit_v4(ip.subspan(wire::kIpv4MinHeaderLen), quoted);
+    if (line.flag("bad_checksum")) frame.back() ^= 0x01;
+    stack_->input(frame, now_);
+    stack_->flush(now_);
 }
 
 void PacketScript::collect() {

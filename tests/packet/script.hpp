@@ -24,6 +24,10 @@
 //   event NAME                          the application was told NAME (accepted, connected,
 //                                       readable, writable, peer_closed, error, closed)
 //   peer_isn N | our_isn N              the ISNs that relative numbers count from
+//   icmp KIND seq=N [mtu=N] [bad_checksum]
+//                                       a router's ICMP error quoting our segment with
+//                                       relative SEQ N (KIND: too_big, port_unreachable,
+//                                       host_unreachable, time_exceeded), then flush
 //   # comment
 //
 // FLAGS are letters: S syn, . ack, F fin, R rst, P psh, E ece, W cwr (P, E and W are
@@ -101,6 +105,7 @@ private:
     struct Line;
     void execute(const Line& line);
     void inject(const Line& line, bool flush);
+    void inject_icmp(const Line& line);
     void expect(const Line& line);
     void app(const Line& line);
     void check_state(const Line& line);
