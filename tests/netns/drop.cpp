@@ -1,11 +1,13 @@
 // ms-drop: the test bed's lossy link (netem is absent on this kernel). Attaches the tc
 // program of drop.bpf.c to an interface of the current network namespace (ingress by
-// default), so that LOSS percent of the TCP packets it receives are dropped at random,
+// default), so that LOSS percent of the TCP packets it receives (or, with --packets
+// icmp-too-big, of the ICMP "fragmentation needed" / ICMPv6 "packet too big" messages:
+// a path MTU black hole) are dropped at random,
 // by a sequence drawn from --seed; runs until SIGTERM or SIGINT, then detaches and
 // prints {"dropped": N, "passed": N} on stdout. It prints "dropping" on stderr once
 // attached. Loaded with libbpf (this system's tc cannot load BTF maps).
 //
-// Usage: ms-drop --dev IF --loss PERCENT [--seed N] [--egress]
+// Usage: ms-drop --dev IF --loss PERCENT [--seed N] [--egress] [--packets tcp|icmp-too-big]
 #include <CLI/CLI.hpp>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -36,7 +38,7 @@ struct DropState {
     std::uint64_t dropped = 0;
     std::uint64_t passed = 0;
     std::uint32_t threshold = 0;
-    std::uint32_t pad = 0;
+    std::uint32_t kind = 0;  // KIND_TCP or KIND_ICMP_TOO_BIG
 };
 
 [[noreturn]] void die(const std::string& what, int err) {
@@ -70,13 +72,17 @@ sigset_t stop_signals() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"Drops a fraction of the TCP packets an interface receives (or sends), at random, until stopped"};
+    CLI::App app{"Drops a fraction of the TCP (or ICMP too-big) packets an interface receives or sends, at random, until stopped"};
     std::string dev;
     double loss = 0;
     std::uint32_t seed = 1;
     bool egress = false;
+    std::string packets = "tcp";
     app.add_option("--dev", dev, "interface, in this network namespace")->required();
-    app.add_option("--loss", loss, "percent of TCP packets dropped")->required()->check(CLI::Range(0.0, 100.0));
+    app.add_option("--loss", loss, "percent of those packets dropped")->required()->check(CLI::Range(0.0, 100.0));
+    app.add_option("--packets", packets, "which packets: tcp, or icmp-too-big (ICMP fragmentation needed, ICMPv6 packet too big)")
+        ->check(CLI::IsMember({"tcp", "icmp-too-big"}))
+        ->capture_default_str();
     app.add_option("--seed", seed, "seed of the random sequence")->capture_default_str();
     app.add_flag("--egress", egress, "drop what the interface sends instead of what it receives");
     CLI11_PARSE(app, argc, argv);
@@ -95,6 +101,7 @@ int main(int argc, char** argv) {
     fill_random(map_fd(obj, "ms_drop_random"), seed);
     const int state_fd = map_fd(obj, "ms_drop_state");
     DropState state;
+    state.kind = packets == "tcp" ? 0 : 1;
     state.threshold = static_cast<std::uint32_t>(
         std::min(std::ldexp(loss / 100.0, 32), static_cast<double>(std::numeric_limits<std::uint32_t>::max())));
     const std::uint32_t zero = 0;
@@ -112,7 +119,7 @@ int main(int argc, char** argv) {
     opts.priority = 1;
     opts.prog_fd = bpf_program__fd(prog);
     if (const int rc = bpf_tc_attach(&hook, &opts); rc != 0) die("attaching to " + dev, -rc);
-    std::fprintf(stderr, "ms-drop: dropping %.2f%% of TCP packets %s %s (seed %u)\n", loss,
+    std::fprintf(stderr, "ms-drop: dropping %.2f%% of %s packets %s %s (seed %u)\n", loss, packets.c_str(),
                  egress ? "sent by" : "received by", dev.c_str(), seed);
 
     int signal_number = 0;

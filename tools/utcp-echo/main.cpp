@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <sodium.h>
 
+#include <algorithm>
 #include <csignal>
 #include <iostream>
 #include <vector>
@@ -89,6 +90,9 @@ struct Flow {
     std::uint64_t sent = 0, received = 0;
     bool mismatch = false, finished = false;
     std::string error;
+    // What the path did (path MTU discovery), read when the connection closes.
+    std::uint16_t send_mss = 0;
+    std::uint64_t mss_lowered_by_icmp = 0, mss_lowered_by_timeouts = 0;
     crypto_hash_sha256_state sent_hash{}, received_hash{};
 };
 
@@ -140,7 +144,11 @@ public:
     }
     void on_error(Connection& c, ms::utcp::ConnError e) override { of(c).error = ms::utcp::to_string(e); }
     void on_closed(Connection& c) override {
-        of(c).finished = true;
+        Flow& f = of(c);
+        f.finished = true;
+        f.send_mss = c.send_mss();
+        f.mss_lowered_by_icmp = c.stats().mss_lowered_by_icmp;
+        f.mss_lowered_by_timeouts = c.stats().mss_lowered_by_timeouts;
         ++fast_open_[ms::utcp::to_string(c.fast_open())];
         if (++finished_ < round_ * plan_.connections) return;
         if (round_ == plan_.rounds || !start_round()) loop_.stop();
@@ -220,6 +228,24 @@ int run_server(EventLoop& loop, std::uint16_t port) {
     return loop.daemon_gone() ? 1 : 0;
 }
 
+// The path's word on the connections: ICMP the stack took or ignored, and the MSS.
+nlohmann::json path_report(const ms::utcp::StackStats& st, const std::vector<Flow>& flows) {
+    std::uint64_t by_icmp = 0, by_timeouts = 0;
+    std::uint16_t smallest = UINT16_MAX;
+    for (const Flow& f : flows) {
+        by_icmp += f.mss_lowered_by_icmp;
+        by_timeouts += f.mss_lowered_by_timeouts;
+        if (f.finished) smallest = std::min(smallest, f.send_mss);
+    }
+    return {{"icmp_in", st.icmp_in},
+            {"icmp_ignored", st.icmp_ignored},
+            {"icmp_no_connection", st.icmp_no_connection},
+            {"icmp_out_of_window", st.icmp_out_of_window},
+            {"mss_lowered_by_icmp", by_icmp},
+            {"mss_lowered_by_timeouts", by_timeouts},
+            {"smallest_send_mss", smallest == UINT16_MAX ? 0 : smallest}};
+}
+
 int run_client(EventLoop& loop, const ClientPlan& plan) {
     EchoClient client(loop, plan);
     const std::uint64_t start = EventLoop::clock_ms();
@@ -241,7 +267,8 @@ int run_client(EventLoop& loop, const ClientPlan& plan) {
                        {"super_segments_out", loop.stack().stats().super_segments_out},
                        {"super_segments_by_reference", loop.stack().stats().super_segments_by_reference},
                        {"tcp_segments_in", loop.stack().stats().tcp_segments_in},
-                       {"train_segments_in", loop.stack().stats().train_segments_in}};
+                       {"train_segments_in", loop.stack().stats().train_segments_in},
+                       {"path", path_report(loop.stack().stats(), client.flows())}};
     if (client.flows().size() == 1) {
         out["sent_sha256"] = hex(client.flows()[0].sent_hash);
         out["received_sha256"] = hex(client.flows()[0].received_hash);
