@@ -37,6 +37,18 @@ void on_signal(int) {
     if (g_loop) g_loop->stop();
 }
 
+// What the path did to the connections (path MTU discovery), tallied as they close.
+struct PathTally {
+    std::uint64_t mss_lowered_by_icmp = 0, mss_lowered_by_timeouts = 0;
+    std::uint16_t smallest_send_mss = 0;  // 0: no connection closed
+
+    void add(const Connection& c) {
+        mss_lowered_by_icmp += c.stats().mss_lowered_by_icmp;
+        mss_lowered_by_timeouts += c.stats().mss_lowered_by_timeouts;
+        smallest_send_mss = smallest_send_mss ? std::min(smallest_send_mss, c.send_mss()) : c.send_mss();
+    }
+};
+
 // The echo server: no per-connection state; bytes move from the receive buffer
 // straight into the send buffer.
 class EchoServer final : public ms::utcp::Handler {
@@ -48,6 +60,7 @@ public:
     void on_error(Connection&, ms::utcp::ConnError e) override { ++errors[ms::utcp::to_string(e)]; }
     void on_closed(Connection& c) override {
         ++closed;
+        path.add(c);
         const ms::utcp::ConnStats st = c.stats();
         tcp["segments_out"] = tcp.value("segments_out", 0ull) + st.segments_out;
         tcp["retransmits"] = tcp.value("retransmits", 0ull) + st.retransmits;
@@ -59,6 +72,7 @@ public:
 
     std::uint64_t accepted = 0, closed = 0, echoed = 0;
     nlohmann::json tcp = nlohmann::json::object();  // the closed connections' counters, summed
+    PathTally path;
     std::map<std::string, std::uint64_t> errors;
 
 private:
@@ -90,9 +104,6 @@ struct Flow {
     std::uint64_t sent = 0, received = 0;
     bool mismatch = false, finished = false;
     std::string error;
-    // What the path did (path MTU discovery), read when the connection closes.
-    std::uint16_t send_mss = 0;
-    std::uint64_t mss_lowered_by_icmp = 0, mss_lowered_by_timeouts = 0;
     crypto_hash_sha256_state sent_hash{}, received_hash{};
 };
 
@@ -118,6 +129,7 @@ public:
     }
     [[nodiscard]] const std::vector<Flow>& flows() const { return flows_; }
     [[nodiscard]] const std::map<std::string, std::uint64_t>& fast_open() const { return fast_open_; }
+    PathTally path;
 
     // Opens the next round's connections; false (with a message) if one could not be made.
     bool start_round() {
@@ -144,11 +156,8 @@ public:
     }
     void on_error(Connection& c, ms::utcp::ConnError e) override { of(c).error = ms::utcp::to_string(e); }
     void on_closed(Connection& c) override {
-        Flow& f = of(c);
-        f.finished = true;
-        f.send_mss = c.send_mss();
-        f.mss_lowered_by_icmp = c.stats().mss_lowered_by_icmp;
-        f.mss_lowered_by_timeouts = c.stats().mss_lowered_by_timeouts;
+        of(c).finished = true;
+        path.add(c);
         ++fast_open_[ms::utcp::to_string(c.fast_open())];
         if (++finished_ < round_ * plan_.connections) return;
         if (round_ == plan_.rounds || !start_round()) loop_.stop();
@@ -200,6 +209,17 @@ std::string hex(const crypto_hash_sha256_state& st) {
     return text;
 }
 
+// The path's word on the connections: ICMP the stack took or ignored, and the MSS.
+nlohmann::json path_report(const ms::utcp::StackStats& st, const PathTally& tally) {
+    return {{"icmp_in", st.icmp_in},
+            {"icmp_ignored", st.icmp_ignored},
+            {"icmp_no_connection", st.icmp_no_connection},
+            {"icmp_out_of_window", st.icmp_out_of_window},
+            {"mss_lowered_by_icmp", tally.mss_lowered_by_icmp},
+            {"mss_lowered_by_timeouts", tally.mss_lowered_by_timeouts},
+            {"smallest_send_mss", tally.smallest_send_mss}};
+}
+
 int run_server(EventLoop& loop, std::uint16_t port) {
     EchoServer server;
     auto listener = loop.listen(port, server);
@@ -223,27 +243,9 @@ int run_server(EventLoop& loop, std::uint16_t port) {
                        {"syn_cookies_rejected", st.syn_cookies_rejected},
                        {"fast_open", {{"accepted", st.fast_open_accepted}, {"cookies_sent", st.fast_open_cookies_sent},
                                       {"invalid", st.fast_open_invalid}, {"queue_full", st.fast_open_queue_full}}},
-                       {"tcp", server.tcp}};
+                       {"tcp", server.tcp}, {"path", path_report(st, server.path)}};
     std::cout << out.dump() << std::endl;
     return loop.daemon_gone() ? 1 : 0;
-}
-
-// The path's word on the connections: ICMP the stack took or ignored, and the MSS.
-nlohmann::json path_report(const ms::utcp::StackStats& st, const std::vector<Flow>& flows) {
-    std::uint64_t by_icmp = 0, by_timeouts = 0;
-    std::uint16_t smallest = UINT16_MAX;
-    for (const Flow& f : flows) {
-        by_icmp += f.mss_lowered_by_icmp;
-        by_timeouts += f.mss_lowered_by_timeouts;
-        if (f.finished) smallest = std::min(smallest, f.send_mss);
-    }
-    return {{"icmp_in", st.icmp_in},
-            {"icmp_ignored", st.icmp_ignored},
-            {"icmp_no_connection", st.icmp_no_connection},
-            {"icmp_out_of_window", st.icmp_out_of_window},
-            {"mss_lowered_by_icmp", by_icmp},
-            {"mss_lowered_by_timeouts", by_timeouts},
-            {"smallest_send_mss", smallest == UINT16_MAX ? 0 : smallest}};
 }
 
 int run_client(EventLoop& loop, const ClientPlan& plan) {
@@ -268,7 +270,7 @@ int run_client(EventLoop& loop, const ClientPlan& plan) {
                        {"super_segments_by_reference", loop.stack().stats().super_segments_by_reference},
                        {"tcp_segments_in", loop.stack().stats().tcp_segments_in},
                        {"train_segments_in", loop.stack().stats().train_segments_in},
-                       {"path", path_report(loop.stack().stats(), client.flows())}};
+                       {"path", path_report(loop.stack().stats(), client.path)}};
     if (client.flows().size() == 1) {
         out["sent_sha256"] = hex(client.flows()[0].sent_hash);
         out["received_sha256"] = hex(client.flows()[0].received_hash);
