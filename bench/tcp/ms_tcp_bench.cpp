@@ -82,7 +82,7 @@ private:
 int serve_utcp(const std::string& socket, const ms::wire::IpAddr& addr, std::uint16_t port, const std::string& mode,
                std::uint64_t bytes) {
     ms::utcp::LoopOptions options;
-    options.address = addr;
+    options.addresses = {addr};
     options.defaults.send_buffer = options.defaults.recv_buffer = 1 << 20;
     auto loop = ms::utcp::EventLoop::open(socket, options);
     if (!loop) {

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -37,33 +38,19 @@ public:
     KernelServer(FileCache& files, const ServerConfig& config) : files_(files), config_(config) {}
     ~KernelServer() override {
         for (auto& [fd, c] : clients_) ::close(fd);
-        if (listen_fd_ >= 0) ::close(listen_fd_);
+        for (const int fd : listen_fds_) ::close(fd);
         if (epoll_fd_ >= 0) ::close(epoll_fd_);
     }
 
     bool listen(std::string& error) {
-        listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        const int one = 1;
-        ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        sockaddr_in sin{};
-        sin.sin_family = AF_INET;
-        sin.sin_port = htons(config_.port);
-        std::memcpy(&sin.sin_addr, config_.address.bytes.data(), 4);
-        if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0 || ::listen(listen_fd_, 4096) != 0) {
-            error = "listen on tcp " + config_.address.to_string() + ":" + std::to_string(config_.port) + ": " +
-                    std::strerror(errno);
-            return false;
-        }
-        // RFC 7413 on the kernel's stack: a queue of 256 pending Fast Open connections, as
-        // UTCP's default; the host's net.ipv4.tcp_fastopen must allow servers.
-        const int fast_open_queue = 256;
-        if (config_.fast_open && ::setsockopt(listen_fd_, IPPROTO_TCP, TCP_FASTOPEN, &fast_open_queue, sizeof fast_open_queue) != 0) {
-            error = std::string("TCP_FASTOPEN: ") + std::strerror(errno);
-            return false;
-        }
         epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-        epoll_event ev{.events = EPOLLIN, .data = {.fd = listen_fd_}};
-        ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+        for (const wire::IpAddr& a : config_.addresses) {
+            const int fd = listen_on(a, error);
+            if (fd < 0) return false;
+            listen_fds_.push_back(fd);
+            epoll_event ev{.events = EPOLLIN, .data = {.fd = fd}};
+            ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+        }
         return true;
     }
 
@@ -76,8 +63,8 @@ public:
             const std::uint64_t now = monotonic_ms();
             for (int k = 0; k < n; ++k) {
                 const int fd = events[k].data.fd;
-                if (fd == listen_fd_) {
-                    accept_all(now);
+                if (std::find(listen_fds_.begin(), listen_fds_.end(), fd) != listen_fds_.end()) {
+                    accept_all(fd, now);
                 } else {
                     serve(fd, events[k].events, now);
                 }
@@ -92,9 +79,48 @@ public:
     }
 
 private:
-    void accept_all(std::uint64_t now) {
+    // A listening socket on `a` (IPv6: only IPv6, so that an IPv4 listener beside it
+    // keeps its port); -1 with `error` set if it cannot be made.
+    int listen_on(const wire::IpAddr& a, std::string& error) {
+        const bool v6 = a.family == wire::IpFamily::v6;
+        const int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        const int one = 1;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        sockaddr_storage ss{};
+        socklen_t len = 0;
+        if (v6) {
+            ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+            auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+            sin6->sin6_family = AF_INET6;
+            sin6->sin6_port = htons(config_.port);
+            std::memcpy(&sin6->sin6_addr, a.bytes.data(), 16);
+            len = sizeof *sin6;
+        } else {
+            auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+            sin->sin_family = AF_INET;
+            sin->sin_port = htons(config_.port);
+            std::memcpy(&sin->sin_addr, a.bytes.data(), 4);
+            len = sizeof *sin;
+        }
+        if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 4096) != 0) {
+            error = "listen on tcp " + wire::endpoint_to_string(a, config_.port) + ": " + std::strerror(errno);
+            if (fd >= 0) ::close(fd);
+            return -1;
+        }
+        // RFC 7413 on the kernel's stack: a queue of 256 pending Fast Open connections, as
+        // UTCP's default; the host's net.ipv4.tcp_fastopen must allow servers.
+        const int fast_open_queue = 256;
+        if (config_.fast_open && ::setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &fast_open_queue, sizeof fast_open_queue) != 0) {
+            error = std::string("TCP_FASTOPEN: ") + std::strerror(errno);
+            ::close(fd);
+            return -1;
+        }
+        return fd;
+    }
+
+    void accept_all(int listen_fd, std::uint64_t now) {
         for (;;) {
-            const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) return;
             const int one = 1;
             ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -168,7 +194,7 @@ private:
 
     FileCache& files_;
     ServerConfig config_;
-    int listen_fd_ = -1;
+    std::vector<int> listen_fds_;  // one per address
     int epoll_fd_ = -1;
     std::unordered_map<int, Client> clients_;
 };

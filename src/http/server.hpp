@@ -20,7 +20,7 @@ namespace ms::http {
 
 struct ServerConfig {
     std::string socket;    // multistackd control socket (utcp)
-    wire::IpAddr address;  // IPv4
+    std::vector<wire::IpAddr> addresses;  // at most one IPv4 and one IPv6, all on `port`
     std::uint16_t port = 80;
     Timeouts timeouts;
     std::uint64_t sweep_ms = 250;
@@ -28,6 +28,13 @@ struct ServerConfig {
     std::vector<std::pair<std::string, utcp::CongestionRegistry::Factory>> congestion_algorithms;  // utcp: the application's own
     bool fast_open = false;  // RFC 7413: take requests in SYNs with a valid cookie (kernel: TCP_FASTOPEN)
 };
+
+// "tcp ADDR:PORT ..." for messages.
+[[nodiscard]] inline std::string describe_listen(const ServerConfig& config) {
+    std::string out = "tcp";
+    for (const wire::IpAddr& a : config.addresses) out += " " + wire::endpoint_to_string(a, config.port);
+    return out;
+}
 
 struct ServerStats {
     std::uint64_t connections = 0, requests = 0, timed_out = 0, reloads = 0;

@@ -40,8 +40,7 @@ public:
         options.nodelay = true;            // a response is complete when written
         auto l = loop_->listen(config_.port, *this, &options);
         if (!l) {
-            error = "listen on tcp " + config_.address.to_string() + ":" + std::to_string(config_.port) + ": " +
-                    l.failure().message();
+            error = "listen on " + describe_listen(config_) + ": " + l.failure().message();
             return false;
         }
         l.value()->backlog = l.value()->syn_queue = 4096;
@@ -135,7 +134,7 @@ private:
 
 std::unique_ptr<Server> make_utcp_server(const ServerConfig& config, FileCache& files, std::string& error) {
     utcp::LoopOptions options;
-    options.address = config.address;
+    options.addresses = config.addresses;
     options.defaults.congestion = config.congestion;
     options.defaults.fast_open = config.fast_open;
     options.congestion_algorithms = config.congestion_algorithms;

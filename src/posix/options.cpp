@@ -117,7 +117,7 @@ SysResult<int> Runtime::get_option(int fd, int level, int name, void* value, soc
         case TCP_KEEPINTVL: return put_int(value, len, o.keepalive_interval_ms / 1000);
         case TCP_KEEPCNT: return put_int(value, len, o.keepalive_probes);
         case TCP_FASTOPEN: return put_int(value, len, o.fast_open ? 1 : 0);
-        case TCP_MAXSEG: return put_int(value, len, s.conn ? s.conn->send_mss() : loop_->stack().local_mss());
+        case TCP_MAXSEG: return put_int(value, len, s.conn ? s.conn->send_mss() : loop_->stack().local_mss(wire::IpFamily::v4));
         case TCP_INFO: return put(value, len, info_of(s));
         case TCP_QUICKACK: return put_int(value, len, 1);
         case TCP_CONGESTION: {

@@ -17,6 +17,8 @@ std::string_view to_string(DropReason r) {
         case DropReason::not_ip: return "not_ip";
         case DropReason::bad_ip_checksum: return "bad_ip_checksum";
         case DropReason::fragment: return "fragment";
+        case DropReason::ipv6_extension: return "ipv6_extension";
+        case DropReason::bad_hop_limit: return "bad_hop_limit";
         case DropReason::bad_protocol: return "bad_protocol";
         case DropReason::src_not_claimed: return "src_not_claimed";
         case DropReason::bad_segment: return "bad_segment";

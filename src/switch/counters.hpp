@@ -27,6 +27,8 @@ enum class DropReason : std::uint8_t {
     not_ip,              // EtherType other than IPv4/IPv6 (the kernel does ARP and ND)
     bad_ip_checksum,     // IPv4 header checksum wrong
     fragment,            // IP fragments are not forwarded from ports
+    ipv6_extension,      // IPv6 extension headers (hop-by-hop, routing...) are not forwarded from ports
+    bad_hop_limit,       // IPv4 TTL or IPv6 hop limit 0: the packet could not leave the host
     bad_protocol,        // neither TCP nor UDP
     src_not_claimed,     // the source 3-tuple is not claimed by the sending port
     bad_segment,         // a super-segment whose header, lengths, flags or gso_size do not hold

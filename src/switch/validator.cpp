@@ -79,6 +79,10 @@ Verdict validate_tx(wire::Bytes frame, PortId sender, const wire::MacAddr& nic_m
         return Verdict::dropped(DropReason::bad_ip_checksum);
     }
     if (f.fragment) return Verdict::dropped(DropReason::fragment);
+    // Defends routers and hosts on the path: no option a stack could abuse (a routing
+    // header to bounce traffic, a hop-by-hop option every router must read).
+    if (f.ipv6_extensions) return Verdict::dropped(DropReason::ipv6_extension);
+    if (f.hop_limit == 0) return Verdict::dropped(DropReason::bad_hop_limit);
     if (!f.has_ports) return Verdict::dropped(DropReason::bad_protocol);
     if (claims.lookup(f.protocol, f.src_ip, f.src_port) != sender) {
         return Verdict::dropped(DropReason::src_not_claimed);

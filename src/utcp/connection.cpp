@@ -878,7 +878,7 @@ std::uint32_t Connection::emission_room() const {
     const std::uint32_t segment = payload_room();
     if (!host_.super_segments() || segment == 0) return segment;
     // The IP length field bounds the whole; the switch bounds the number of segments.
-    constexpr std::uint32_t kRoom = wire::kMaxSuperIpLength - wire::kIpv4MinHeaderLen - 60;
+    constexpr std::uint32_t kRoom = wire::kMaxSuperIpLength - wire::kIpv6HeaderLen - 60;  // either family
     return std::min(kRoom / segment, wire::kMaxSegmentsPerSuper) * segment;
 }
 

@@ -9,11 +9,37 @@ namespace ms::utcp {
 
 namespace {
 
-std::optional<wire::IpAddr> first_ipv4(const ctl::InfoReply& info) {
+bool is_link_local(const wire::IpAddr& a) {
+    return a.family == wire::IpFamily::v6 && a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80;
+}
+
+// The interface's first IPv4 address and first global IPv6 address.
+std::vector<wire::IpAddr> interface_addresses(const ctl::InfoReply& info) {
+    std::optional<wire::IpAddr> v4;
+    std::optional<wire::IpAddr> v6;
     for (std::uint32_t k = 0; k < info.address_count && k < ctl::InfoReply::kMaxAddresses; ++k) {
         if (info.address_families[k] == static_cast<std::uint8_t>(wire::IpFamily::v4)) {
-            return wire::IpAddr::load_v4(info.addresses[k]);
+            if (!v4) v4 = wire::IpAddr::load_v4(info.addresses[k]);
+        } else if (const wire::IpAddr a = wire::IpAddr::load_v6(info.addresses[k]); !v6 && !is_link_local(a)) {
+            v6 = a;
         }
+    }
+    std::vector<wire::IpAddr> out;
+    for (const auto& a : {v4, v6}) {
+        if (a) out.push_back(*a);
+    }
+    return out;
+}
+
+// At most one address per family, and at least one.
+std::optional<client::Failure> check_addresses(const std::vector<wire::IpAddr>& addresses) {
+    if (addresses.empty()) {
+        return client::Failure{client::Error::no_route, "UTCP needs an IPv4 or IPv6 address on the switch's interface"};
+    }
+    const auto v4 = std::count_if(addresses.begin(), addresses.end(),
+                                  [](const wire::IpAddr& a) { return a.family == wire::IpFamily::v4; });
+    if (v4 > 1 || addresses.size() - static_cast<std::size_t>(v4) > 1) {
+        return client::Failure{client::Error::invalid_option, "a loop has at most one IPv4 and one IPv6 address"};
     }
     return std::nullopt;
 }
@@ -42,13 +68,11 @@ client::Result<std::unique_ptr<EventLoop>> EventLoop::open(const std::string& so
     if (!control) return control.failure();
     auto info = control->info();
     if (!info) return info.failure();
-    const std::optional<wire::IpAddr> address = options.address ? options.address : first_ipv4(info.value());
-    if (!address || address->family != wire::IpFamily::v4) {
-        return client::Failure{client::Error::no_route, "UTCP needs an IPv4 address on the switch's interface"};
-    }
+    const std::vector<wire::IpAddr> addresses = options.addresses.empty() ? interface_addresses(info.value()) : options.addresses;
+    if (auto bad = check_addresses(addresses)) return *bad;
     auto port = control->attach(1, options.ring_slots, options.super_segments ? options.data_area_bytes : 0);
     if (!port) return port.failure();
-    std::unique_ptr<EventLoop> loop(new EventLoop(std::move(control.value()), *port.value(), *address));
+    std::unique_ptr<EventLoop> loop(new EventLoop(std::move(control.value()), *port.value(), addresses));
     loop->batch_ = std::max<std::uint32_t>(options.batch, 1);
     loop->start_stack(info.value(), options);
     CongestionRegistry& algorithms = loop->stack().congestion();
@@ -62,11 +86,33 @@ client::Result<std::unique_ptr<EventLoop>> EventLoop::open(const std::string& so
     return loop;
 }
 
-EventLoop::EventLoop(client::Connection control, client::Port& port, const wire::IpAddr& address)
-    : control_(std::move(control)),
-      port_(port),
-      address_(address),
-      publisher_(port.region().base() + port.region().layout().sockets_offset) {}
+EventLoop::EventLoop(client::Connection control, client::Port& port, const std::vector<wire::IpAddr>& addresses)
+    : control_(std::move(control)), port_(port), publisher_(port.region().base() + port.region().layout().sockets_offset) {
+    for (const wire::IpAddr& a : addresses) {
+        if (a.family == wire::IpFamily::v4) address4_ = a;
+        else address6_ = a;
+    }
+}
+
+std::vector<wire::IpAddr> EventLoop::addresses() const {
+    std::vector<wire::IpAddr> out;
+    if (!address4_.is_any()) out.push_back(address4_);
+    if (address6_) out.push_back(*address6_);
+    return out;
+}
+
+client::Result<std::vector<client::Claim>> EventLoop::claim_everywhere(std::uint8_t protocol, std::uint16_t port) {
+    std::vector<client::Claim> claims;
+    for (const wire::IpAddr& a : addresses()) {
+        auto claim = control_.claim(protocol, a, claims.empty() ? port : claims.front().port);
+        if (!claim) {
+            for (const client::Claim& c : claims) (void)control_.release(c);
+            return claim.failure();
+        }
+        claims.push_back(claim.value());
+    }
+    return claims;
+}
 
 EventLoop::~EventLoop() {
     stack_.reset();  // connections first; claims go with the control connection
@@ -75,7 +121,8 @@ EventLoop::~EventLoop() {
 void EventLoop::start_stack(const ctl::InfoReply& info, const LoopOptions& options) {
     StackConfig config;
     std::copy(std::begin(info.mac), std::end(info.mac), config.mac.octets.begin());
-    config.address = address_;
+    config.address = address4_;
+    config.address6 = address6_;
     config.mtu = info.mtu != 0 ? info.mtu : 1500;
     config.defaults = options.defaults;
     config.time_wait_ms = options.time_wait_ms;
@@ -94,9 +141,9 @@ std::optional<wire::MacAddr> EventLoop::resolve(const wire::IpAddr& addr) {
 }
 
 client::Result<Listener*> EventLoop::listen(std::uint16_t port, Handler& handler, const ConnOptions* options) {
-    auto claim = control_.claim(IPPROTO_TCP, address_, port);
-    if (!claim) return claim.failure();
-    Listener* l = stack_->listen(claim->port, &handler, options);
+    auto claims = claim_everywhere(IPPROTO_TCP, port);
+    if (!claims) return claims.failure();
+    Listener* l = stack_->listen(claims->front().port, &handler, options);
     if (!l) return client::Failure{client::Error::address_in_use, "this loop listens on that port already"};
     return l;
 }
@@ -115,7 +162,12 @@ client::Result<std::pair<Listener*, client::Claim>> EventLoop::listen_socket(int
 
 client::Result<Connection*> EventLoop::connect(const wire::IpAddr& remote, std::uint16_t port, Handler& handler,
                                                const ConnOptions* options) {
-    auto claim = control_.claim(IPPROTO_TCP, address_, 0);
+    const bool v6 = remote.family == wire::IpFamily::v6;
+    if (v6 ? !address6_ : address4_.is_any()) {
+        return client::Failure{client::Error::no_route, std::string("this loop has no ") + (v6 ? "IPv6" : "IPv4") +
+                                                            " address to reach " + remote.to_string() + " from"};
+    }
+    auto claim = control_.claim(IPPROTO_TCP, v6 ? *address6_ : address4_, 0);
     if (!claim) return claim.failure();
     return connect_claimed(claim.value(), remote, port, handler, options);
 }
@@ -147,9 +199,13 @@ void EventLoop::release_ephemeral(std::uint16_t port) {
 }
 
 client::Result<std::uint16_t> EventLoop::udp_bind(std::uint16_t port, UdpHandler& handler) {
-    auto claim = udp_bind_claimed(control_.claim(IPPROTO_UDP, address_, port), handler);
-    if (!claim) return claim.failure();
-    return claim->port;
+    auto claims = claim_everywhere(IPPROTO_UDP, port);
+    if (!claims) return claims.failure();
+    if (!stack_->udp_bind(claims->front().port, handler)) {
+        for (const client::Claim& c : claims.value()) (void)control_.release(c);
+        return client::Failure{client::Error::address_in_use, "this loop has that UDP port already"};
+    }
+    return claims->front().port;
 }
 
 client::Result<client::Claim> EventLoop::udp_bind_socket(int bound_fd, UdpHandler& handler) {

@@ -29,8 +29,10 @@
 namespace ms::utcp {
 
 struct LoopOptions {
-    // The local IPv4 address; unset: the first IPv4 address of the switch's interface.
-    std::optional<wire::IpAddr> address;
+    // The local addresses, at most one IPv4 and one IPv6 (dual stack); empty: the
+    // interface's first IPv4 address and its first global IPv6 address (not link-local),
+    // each if it has one. listen() and udp_bind() claim the port on every one of them.
+    std::vector<wire::IpAddr> addresses;
     ConnOptions defaults;               // defaults.congestion must name a known algorithm
     // The application's own congestion control algorithms, added to the stack's registry
     // before `defaults.congestion` is checked.
@@ -54,21 +56,23 @@ public:
     EventLoop(const EventLoop&) = delete;
     EventLoop& operator=(const EventLoop&) = delete;
 
-    // Claims TCP (address, port) and listens; port 0 takes an ephemeral port.
+    // Claims TCP port on each of the loop's addresses and listens; port 0 takes an
+    // ephemeral port.
     client::Result<Listener*> listen(std::uint16_t port, Handler& handler, const ConnOptions* options = nullptr);
     // Claims what the caller's bound TCP socket holds and listens on its port; a null
     // handler is the raw API (connections wait in the listener's accept queue). The
     // caller releases the claim (control().release) after Stack::unlisten.
     client::Result<std::pair<Listener*, client::Claim>> listen_socket(int bound_fd, Handler* handler,
                                                                       const ConnOptions* options = nullptr);
-    // Claims an ephemeral TCP port and opens a connection to (remote, port).
+    // Claims an ephemeral TCP port on the loop's address of the remote's family and opens
+    // a connection to (remote, port).
     client::Result<Connection*> connect(const wire::IpAddr& remote, std::uint16_t port, Handler& handler,
                                         const ConnOptions* options = nullptr);
     // The same from the port the caller's bound TCP socket holds; the loop releases the
     // claim when the port's last connection and TIME_WAIT record go.
     client::Result<Connection*> connect_socket(int bound_fd, const wire::IpAddr& remote, std::uint16_t port,
                                                Handler& handler, const ConnOptions* options = nullptr);
-    // Claims UDP (address, port); returns the port (an ephemeral one for 0).
+    // Claims UDP port on each of the loop's addresses; returns the port (an ephemeral one for 0).
     client::Result<std::uint16_t> udp_bind(std::uint16_t port, UdpHandler& handler);
     // Claims what the caller's bound UDP socket holds and takes its datagrams; the caller
     // releases the claim (control().release) after Stack::udp_unbind.
@@ -92,13 +96,18 @@ public:
     [[nodiscard]] bool daemon_gone() const { return daemon_gone_; }
 
     [[nodiscard]] Stack& stack() { return *stack_; }
-    [[nodiscard]] const wire::IpAddr& address() const { return address_; }
+    // The IPv4 address (any() if the loop has none), and every address the loop has.
+    [[nodiscard]] const wire::IpAddr& address() const { return address4_; }
+    [[nodiscard]] std::vector<wire::IpAddr> addresses() const;
     [[nodiscard]] client::Connection& control() { return control_; }
     // Milliseconds of CLOCK_MONOTONIC: the `now` this loop gives the stack.
     [[nodiscard]] static std::uint64_t clock_ms();
 
 private:
-    EventLoop(client::Connection control, client::Port& port, const wire::IpAddr& address);
+    EventLoop(client::Connection control, client::Port& port, const std::vector<wire::IpAddr>& addresses);
+    // Claims `port` (0: an ephemeral one) on every address of the loop: the first claim's
+    // port is claimed on the others. All or none.
+    client::Result<std::vector<client::Claim>> claim_everywhere(std::uint8_t protocol, std::uint16_t port);
     void start_stack(const ctl::InfoReply& info, const LoopOptions& options);
     std::optional<wire::MacAddr> resolve(const wire::IpAddr& addr);
     void release_ephemeral(std::uint16_t port);
@@ -110,7 +119,8 @@ private:
 
     client::Connection control_;
     client::Port& port_;
-    wire::IpAddr address_;
+    wire::IpAddr address4_ = wire::IpAddr::any(wire::IpFamily::v4);
+    std::optional<wire::IpAddr> address6_;
     std::uint32_t batch_ = 256;
     std::unique_ptr<PortLink> link_;
     std::unique_ptr<Stack> stack_;

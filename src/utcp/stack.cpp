@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <random>
 
 #include "ring/abi.hpp"
+#include "utcp/path.hpp"
 #include "wire/build.hpp"
 #include "wire/icmp.hpp"
 
@@ -12,7 +14,7 @@ namespace ms::utcp {
 
 using namespace wire::tcpflag;
 
-struct Stack::Ipv4Packet {
+struct Stack::IpPacket {
     wire::IpAddr src;
     wire::IpAddr dst;
     wire::Bytes l4;
@@ -20,7 +22,12 @@ struct Stack::Ipv4Packet {
 };
 
 Stack::Stack(StackConfig config, Link& link, std::uint64_t now_ms)
-    : config_(std::move(config)), link_(link), wheel_(now_ms), time_wait_(config_.time_wait_ms), now_ms_(now_ms) {
+    : config_(std::move(config)),
+      link_(link),
+      wheel_(now_ms),
+      time_wait_(config_.time_wait_ms),
+      flow_label_key_((std::uint64_t{std::random_device{}()} << 32) | std::random_device{}()),
+      now_ms_(now_ms) {
     if (!config_.isn) config_.isn = IsnGenerator();
     dirty_.reserve(1024);
     work_.reserve(1024);
@@ -29,6 +36,16 @@ Stack::Stack(StackConfig config, Link& link, std::uint64_t now_ms)
 Stack::~Stack() {
     // Connections own timers linked into wheel_: destroy them while it exists.
     conns_.clear();
+}
+
+std::uint16_t Stack::local_mss(wire::IpFamily family) const {
+    return static_cast<std::uint16_t>(config_.mtu - headers_of(family));
+}
+
+std::optional<wire::IpAddr> Stack::local_address(wire::IpFamily family) const {
+    if (family == wire::IpFamily::v6) return config_.address6;
+    if (config_.address.is_any()) return std::nullopt;
+    return config_.address;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -40,26 +57,54 @@ void Stack::input(wire::Bytes frame, std::uint64_t now_ms) {
     // Each layer is parsed once, by the view that the next step uses.
     auto eth = wire::EthernetView::parse(frame);
     if (!eth) return void(++stats_.malformed);
-    if (eth->ethertype() != wire::ethertype::ipv4) return void(++stats_.not_ipv4);
-    auto ip = wire::Ipv4View::parse(eth->payload());
+    if (eth->ethertype() == wire::ethertype::ipv4) return input_ipv4(eth->payload(), now_ms);
+    if (eth->ethertype() == wire::ethertype::ipv6) return input_ipv6(eth->payload(), now_ms);
+    ++stats_.not_ip;
+}
+
+void Stack::input_ipv4(wire::Bytes packet, std::uint64_t now_ms) {
+    auto ip = wire::Ipv4View::parse(packet);
     if (!ip) return void(++stats_.malformed);
     if (!ip->checksum_ok()) return void(++stats_.bad_checksum);
     if (ip->is_fragment()) return void(++stats_.fragments);
     if (!(ip->dst() == config_.address)) return void(++stats_.not_our_address);
-    const Ipv4Packet packet{ip->src(), ip->dst(), ip->payload(), static_cast<std::uint8_t>(ip->dscp_ecn() & wire::ecn::mask)};
-    if (ip->protocol() == wire::ipproto::tcp) return input_tcp(packet, now_ms);
-    if (ip->protocol() == wire::ipproto::udp) return input_udp(packet);
-    if (ip->protocol() == wire::ipproto::icmp) return input_icmp(packet, now_ms);
+    const IpPacket p{ip->src(), ip->dst(), ip->payload(), static_cast<std::uint8_t>(ip->dscp_ecn() & wire::ecn::mask)};
+    input_transport(ip->protocol(), p, now_ms);
+}
+
+// RFC 8200: the extension headers are walked (Ipv6View); a fragment is dropped as in IPv4.
+void Stack::input_ipv6(wire::Bytes packet, std::uint64_t now_ms) {
+    auto ip = wire::Ipv6View::parse(packet);
+    if (!ip) return void(++stats_.malformed);
+    if (ip->is_fragment()) return void(++stats_.fragments);
+    if (!config_.address6 || !(ip->dst() == *config_.address6)) return void(++stats_.not_our_address);
+    const IpPacket p{ip->src(), ip->dst(), ip->upper_payload(), static_cast<std::uint8_t>(ip->traffic_class() & wire::ecn::mask)};
+    input_transport(ip->upper_protocol(), p, now_ms);
+}
+
+void Stack::input_transport(std::uint8_t protocol, const IpPacket& ip, std::uint64_t now_ms) {
+    if (protocol == wire::ipproto::tcp) return input_tcp(ip, now_ms);
+    if (protocol == wire::ipproto::udp) return input_udp(ip);
+    if (protocol == wire::ipproto::icmp && ip.src.family == wire::IpFamily::v4) return input_icmp(ip, now_ms);
+    if (protocol == wire::ipproto::icmpv6 && ip.src.family == wire::IpFamily::v6) return input_icmp(ip, now_ms);
     ++stats_.malformed;
 }
 
-void Stack::input_icmp(const Ipv4Packet& ip, std::uint64_t now_ms) {
+void Stack::input_icmp(const IpPacket& ip, std::uint64_t now_ms) {
     ++stats_.icmp_in;
+    if (ip.src.family == wire::IpFamily::v6) {
+        if (ip.l4.size() < wire::kIcmpHeaderLen) return void(++stats_.malformed);
+        if (!wire::icmpv6_checksum_ok(ip.src, ip.dst, ip.l4)) return void(++stats_.bad_checksum);
+        return input_icmp_error(wire::parse_icmpv6_error(ip.l4), now_ms);
+    }
     const auto message = wire::IcmpV4View::parse(ip.l4);
     if (!message) return void(++stats_.malformed);
     if (!message->checksum_ok()) return void(++stats_.bad_checksum);
-    const auto error = wire::parse_icmp_error(ip.l4);
-    if (!error || error->quoted.protocol != wire::ipproto::tcp || !(error->quoted.src == config_.address)) {
+    input_icmp_error(wire::parse_icmp_error(ip.l4), now_ms);
+}
+
+void Stack::input_icmp_error(const wire::Result<wire::IcmpError>& error, std::uint64_t now_ms) {
+    if (!error || error->quoted.protocol != wire::ipproto::tcp || local_address(error->quoted.src.family) != error->quoted.src) {
         return void(++stats_.icmp_ignored);
     }
     const wire::QuotedPacket& q = error->quoted;
@@ -69,7 +114,7 @@ void Stack::input_icmp(const Ipv4Packet& ip, std::uint64_t now_ms) {
     if (!c->on_icmp_error(*error, now_ms)) ++stats_.icmp_out_of_window;
 }
 
-void Stack::input_tcp(const Ipv4Packet& ip, std::uint64_t now_ms) {
+void Stack::input_tcp(const IpPacket& ip, std::uint64_t now_ms) {
     auto tcp = wire::TcpView::parse(ip.l4);
     if (!tcp) return void(++stats_.malformed);
     if (!wire::transport_checksum_ok(ip.src, ip.dst, wire::ipproto::tcp, ip.l4)) return void(++stats_.bad_checksum);
@@ -177,12 +222,12 @@ void Stack::on_fast_open_syn(Listener& l, Connection& c, const Segment& syn_seg)
 // The options survive a cookie only in the timestamp's low bits (syn_cookie.hpp).
 void Stack::send_cookie(Listener& l, const Route& route, const Segment& request, std::uint64_t now_ms) {
     const wire::TcpOptions& o = *request.options;
-    const auto mss = static_cast<std::uint16_t>(std::min<std::uint32_t>(o.mss.value_or(536), local_mss()));
+    const auto mss = static_cast<std::uint16_t>(std::min<std::uint32_t>(o.mss.value_or(536), local_mss(route.tuple.local.family)));
     const Seq32 iss = cookies_.make(route.tuple, request.seq, mss, now_ms);
     const std::size_t buffer = std::bit_ceil(std::size_t{l.options.recv_buffer});  // as the RecvBuffer rounds it
     OutSegment out{.seq = iss, .ack = request.seq + 1, .flags = static_cast<std::uint8_t>(syn | ack),
                    .wnd = static_cast<std::uint16_t>(std::min<std::size_t>(buffer, 0xffff))};
-    out.options.mss = local_mss();
+    out.options.mss = local_mss(route.tuple.local.family);
     if (l.options.timestamps && o.timestamps) {
         CookieOptions kept{.mss = mss, .window_scale = o.window_scale, .sack = l.options.sack && o.sack_permitted,
                            .ecn = l.options.ecn && request.has(ece) && request.has(cwr)};
@@ -272,7 +317,7 @@ bool Stack::on_time_wait(const FourTuple& t, const Segment& seg, std::uint64_t n
     return true;
 }
 
-void Stack::input_udp(const Ipv4Packet& ip) {
+void Stack::input_udp(const IpPacket& ip) {
     auto udp = wire::UdpView::parse(ip.l4);
     if (!udp) return void(++stats_.malformed);
     if (udp->checksum() != 0 && !wire::transport_checksum_ok(ip.src, ip.dst, wire::ipproto::udp, ip.l4.first(udp->length()))) {
@@ -294,7 +339,7 @@ ConnectResult Stack::create(const Route& route, const ConnOptions& options, Hand
     }
     auto [it, fresh] = conns_.try_emplace(route.tuple, nullptr);
     if (!fresh) return ConnectError::in_use;
-    it->second = std::make_unique<Connection>(*this, route, options, local_mss());
+    it->second = std::make_unique<Connection>(*this, route, options, local_mss(route.tuple.local.family));
     it->second->handler = handler;
     ++port_users_[route.tuple.local_port];
     ++stats_.connections_opened;
@@ -349,12 +394,13 @@ void Stack::remember_fast_open(const wire::IpAddr& server, const FastOpenEntry& 
 
 ConnectResult Stack::connect(std::uint16_t local_port, const wire::IpAddr& remote, std::uint16_t remote_port,
                              Handler* handler, const ConnOptions* options) {
-    const auto mac = next_hop(remote);
+    const auto local = local_address(remote.family);
+    const auto mac = local ? next_hop(remote) : std::nullopt;
     if (!mac) {
         ++stats_.no_route;
         return ConnectError::no_route;
     }
-    const FourTuple t{config_.address, remote, local_port, remote_port};
+    const FourTuple t{*local, remote, local_port, remote_port};
     if (time_wait_.find(t)) return ConnectError::in_time_wait;
     const ConnOptions& o = options ? *options : config_.defaults;
     const ConnectResult made = create({t, *mac}, o, handler);
@@ -373,11 +419,10 @@ Connection* Stack::accept(Listener& l) {
 }
 
 std::optional<wire::MacAddr> Stack::next_hop(const wire::IpAddr& addr) {
-    const std::uint32_t key = addr.v4_host_order();
-    if (auto it = next_hops_.find(key); it != next_hops_.end()) return it->second;
+    if (auto it = next_hops_.find(addr); it != next_hops_.end()) return it->second;
     if (!config_.resolve) return std::nullopt;
     auto mac = config_.resolve(addr);
-    if (mac) next_hops_[key] = *mac;
+    if (mac) next_hops_[addr] = *mac;
     return mac;
 }
 
@@ -560,7 +605,7 @@ bool Stack::emit(const Route& route, const OutSegment& seg) {
     if (seg.gso_size != 0 && seg.payload.size() > seg.gso_size) return emit_super(route, seg);
     const wire::TcpRepr tcp = tcp_header(route, seg);
     const std::size_t hlen = tcp.header_len();
-    return emit_ip(route.next_hop, route.tuple.remote, wire::ipproto::tcp, hlen + seg.payload.size(), seg.ect ? wire::ecn::ect0 : std::uint8_t{0},
+    return emit_ip(route.next_hop, route.tuple, wire::ipproto::tcp, hlen + seg.payload.size(), seg.ect ? wire::ecn::ect0 : std::uint8_t{0},
                    [&](wire::MutBytes l4) {
                        tcp.emit(l4);
                        wire::copy_bytes(l4.data() + hlen, seg.payload.first);
@@ -580,11 +625,19 @@ bool Stack::emit_super(const Route& route, const OutSegment& seg) {
         return false;
     }
     const wire::MutBytes first = link_.next_tx_buffer();
-    const std::size_t written = wire::emit_ipv4_tcp_super_header(
-        first, {.dst = route.next_hop, .src = config_.mac, .ethertype = wire::ethertype::ipv4},
-        {.src = config_.address, .dst = route.tuple.remote, .protocol = wire::ipproto::tcp, .ident = ip_ident_,
-         .dont_fragment = true, .dscp_ecn = seg.ect ? wire::ecn::ect0 : std::uint8_t{0}},
-        tcp.header_len(), tcp.header_len() + payload, [&](wire::MutBytes l4) { tcp.emit(l4); });
+    const std::uint8_t ecn = seg.ect ? wire::ecn::ect0 : std::uint8_t{0};
+    const auto write_tcp = [&](wire::MutBytes l4) { tcp.emit(l4); };
+    const FourTuple& t = route.tuple;
+    const std::size_t written =
+        t.local.family == wire::IpFamily::v6
+            ? wire::emit_tcp_super_header(first, {.dst = route.next_hop, .src = config_.mac, .ethertype = wire::ethertype::ipv6},
+                                          wire::Ipv6Repr{.src = t.local, .dst = t.remote, .next_header = wire::ipproto::tcp,
+                                                         .traffic_class = ecn, .flow_label = flow_label(t)},
+                                          tcp.header_len(), tcp.header_len() + payload, write_tcp)
+            : wire::emit_ipv4_tcp_super_header(first, {.dst = route.next_hop, .src = config_.mac, .ethertype = wire::ethertype::ipv4},
+                                               {.src = t.local, .dst = t.remote, .protocol = wire::ipproto::tcp,
+                                                .ident = ip_ident_, .dont_fragment = true, .dscp_ecn = ecn},
+                                               tcp.header_len(), tcp.header_len() + payload, write_tcp);
     if (by_reference) {
         link_.commit_chained(written, ring::kSlotSegment | ring::kSlotMore, seg.gso_size);
         commit_references(*first_ref, seg.payload.first.size(), seg.payload.second.empty());
@@ -606,7 +659,7 @@ std::size_t Stack::reference_slots(const SplitBytes& payload) {
 }
 
 std::size_t Stack::copy_slots(std::size_t tcp_header_len, std::size_t payload) {
-    const std::size_t headers = wire::kEthernetHeaderLen + wire::kIpv4MinHeaderLen + tcp_header_len;
+    const std::size_t headers = wire::kEthernetHeaderLen + wire::kIpv6HeaderLen + tcp_header_len;  // at most
     const std::size_t first_room = ring::kMaxFrameSize - headers;
     const std::size_t later = payload > first_room ? payload - first_room : 0;
     return (later + ring::kBufferSize - 1) / ring::kBufferSize;
@@ -635,13 +688,19 @@ void Stack::copy_into_slots(const OutSegment& seg, wire::MutBytes first, std::si
 }
 
 template <class WriteL4>
-bool Stack::emit_ip(const wire::MacAddr& dst_mac, const wire::IpAddr& dst, std::uint8_t protocol, std::size_t l4_len,
+bool Stack::emit_ip(const wire::MacAddr& dst_mac, const FourTuple& flow, std::uint8_t protocol, std::size_t l4_len,
                     std::uint8_t ecn, const WriteL4& write_l4) {
-    const std::size_t len = wire::emit_ipv4_frame(
-        link_.next_tx_buffer(), {.dst = dst_mac, .src = config_.mac, .ethertype = wire::ethertype::ipv4},
-        {.src = config_.address, .dst = dst, .protocol = protocol, .ident = ip_ident_++, .dont_fragment = true,
-         .dscp_ecn = ecn}, l4_len,
-        write_l4);
+    const wire::MutBytes out = link_.next_tx_buffer();
+    const std::size_t len =
+        flow.local.family == wire::IpFamily::v6
+            ? wire::emit_ipv6_frame(out, {.dst = dst_mac, .src = config_.mac, .ethertype = wire::ethertype::ipv6},
+                                    {.src = flow.local, .dst = flow.remote, .next_header = protocol, .traffic_class = ecn,
+                                     .flow_label = flow_label(flow)},
+                                    l4_len, write_l4)
+            : wire::emit_ipv4_frame(out, {.dst = dst_mac, .src = config_.mac, .ethertype = wire::ethertype::ipv4},
+                                    {.src = flow.local, .dst = flow.remote, .protocol = protocol, .ident = ip_ident_++,
+                                     .dont_fragment = true, .dscp_ecn = ecn},
+                                    l4_len, write_l4);
     if (len == 0) {
         ++stats_.tx_ring_full;
         return false;
@@ -649,6 +708,12 @@ bool Stack::emit_ip(const wire::MacAddr& dst_mac, const wire::IpAddr& dst, std::
     link_.commit_tx(len);
     ++stats_.frames_out;
     return true;
+}
+
+std::uint32_t Stack::flow_label(const FourTuple& flow) const {
+    const std::uint64_t h = (FourTupleHash{}(flow) ^ flow_label_key_) * 0x9e3779b97f4a7c15ull;
+    const auto label = static_cast<std::uint32_t>(h >> 44);  // 20 bits
+    return label != 0 ? label : 1;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -659,15 +724,17 @@ bool Stack::udp_bind(std::uint16_t port, UdpHandler& handler) { return udp_.try_
 void Stack::udp_unbind(std::uint16_t port) { udp_.erase(port); }
 
 bool Stack::udp_send(std::uint16_t from_port, const wire::IpAddr& to, std::uint16_t to_port, wire::Bytes payload) {
-    const auto mac = next_hop(to);
+    const auto local = local_address(to.family);
+    const auto mac = local ? next_hop(to) : std::nullopt;
     if (!mac) {
         ++stats_.no_route;
         return false;
     }
-    if (payload.size() > config_.mtu - wire::kIpv4MinHeaderLen - wire::kUdpHeaderLen) return false;
+    const std::size_t ip_header = to.family == wire::IpFamily::v6 ? wire::kIpv6HeaderLen : wire::kIpv4MinHeaderLen;
+    if (payload.size() > config_.mtu - ip_header - wire::kUdpHeaderLen) return false;
     const wire::UdpRepr udp{.src_port = from_port, .dst_port = to_port,
                             .payload_len = static_cast<std::uint16_t>(payload.size())};
-    const bool sent = emit_ip(*mac, to, wire::ipproto::udp, wire::kUdpHeaderLen + payload.size(), 0, [&](wire::MutBytes l4) {
+    const bool sent = emit_ip(*mac, FourTuple{*local, to, from_port, to_port}, wire::ipproto::udp, wire::kUdpHeaderLen + payload.size(), 0, [&](wire::MutBytes l4) {
         udp.emit(l4);
         wire::copy_bytes(l4.data() + wire::kUdpHeaderLen, payload);
     });

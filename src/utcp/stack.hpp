@@ -1,4 +1,5 @@
-// Contract: one UTCP stack: IPv4 with TCP and UDP for one application on one link
+// Contract: one UTCP stack: IPv4 and IPv6 (RFC 8200) with TCP and UDP for one
+// application on one link
 // (a MultiStack port, or memory in tests). It is the paper's raw batch API: the caller
 // feeds received frames with input(frame, now), then calls flush(now) once per batch,
 // which runs every connection's output (ACKs coalesced: one per connection per batch),
@@ -29,6 +30,7 @@
 #include "utcp/link.hpp"
 #include "utcp/syn_cookie.hpp"
 #include "utcp/time_wait.hpp"
+#include "wire/icmp.hpp"
 
 namespace ms::utcp {
 
@@ -82,7 +84,8 @@ public:
 
 struct StackConfig {
     wire::MacAddr mac;
-    wire::IpAddr address;                  // the IPv4 address the stack owns (its claims' address)
+    wire::IpAddr address;                  // the IPv4 address the stack owns (its claims' address); any(): none
+    std::optional<wire::IpAddr> address6;  // the IPv6 address it owns, if any
     std::uint16_t mtu = 1500;
     ConnOptions defaults;                  // for new connections; listeners may override
     std::uint32_t time_wait_ms = 60'000;   // 2*MSL; Linux uses 60 s
@@ -111,7 +114,7 @@ struct StackStats {
     // lookup, no ACK processing, only their text appended).
     std::uint64_t train_segments_in = 0;
     // Drops, one counter per reason.
-    std::uint64_t not_ipv4 = 0, malformed = 0, bad_checksum = 0, fragments = 0, not_our_address = 0;
+    std::uint64_t not_ip = 0, malformed = 0, bad_checksum = 0, fragments = 0, not_our_address = 0;
     std::uint64_t no_connection = 0;       // answered with a RST
     std::uint64_t syn_queue_full = 0, backlog_full = 0, too_many_connections = 0, no_route = 0;
     std::uint64_t syn_cookies_sent = 0, syn_cookies_accepted = 0, syn_cookies_rejected = 0;
@@ -195,7 +198,10 @@ public:
     void for_each_listener(F&& f) const {
         for (const auto& [port, l] : listeners_) f(static_cast<const Listener&>(*l));
     }
-    [[nodiscard]] std::uint16_t local_mss() const { return static_cast<std::uint16_t>(config_.mtu - 40); }
+    // What we announce: the MTU less the IP and TCP headers of the family.
+    [[nodiscard]] std::uint16_t local_mss(wire::IpFamily family) const;
+    // The stack's address of a family, if it has one.
+    [[nodiscard]] std::optional<wire::IpAddr> local_address(wire::IpFamily family) const;
     // Called when a local port stops being used by any connection or record (so that
     // the event loop can release its claim).
     std::function<void(std::uint16_t local_port)> on_port_free;
@@ -215,8 +221,11 @@ public:
     [[nodiscard]] const FastOpenCache& fast_open_cache() const { return fast_open_cache_; }
 
 private:
-    struct Ipv4Packet;
-    void input_tcp(const Ipv4Packet& ip, std::uint64_t now_ms);
+    struct IpPacket;
+    void input_ipv4(wire::Bytes packet, std::uint64_t now_ms);
+    void input_ipv6(wire::Bytes packet, std::uint64_t now_ms);
+    void input_transport(std::uint8_t protocol, const IpPacket& ip, std::uint64_t now_ms);
+    void input_tcp(const IpPacket& ip, std::uint64_t now_ms);
     // A train (GRO-like receive coalescing): back-to-back in-order data segments of one
     // connection with the same ACK, window and options, and no flag but ACK (PSH ends
     // one). The first goes through TCP input in full; each next one only appends its
@@ -230,9 +239,11 @@ private:
     };
     [[nodiscard]] bool continues_train(const FourTuple& t, const Segment& seg) const;
     void start_train(Connection& c, const Segment& seg);
-    void input_udp(const Ipv4Packet& ip);
-    // ICMP errors go to the connection whose segment they quote (Connection::on_icmp_error).
-    void input_icmp(const Ipv4Packet& ip, std::uint64_t now_ms);
+    void input_udp(const IpPacket& ip);
+    // ICMP and ICMPv6 errors go to the connection whose segment they quote
+    // (Connection::on_icmp_error).
+    void input_icmp(const IpPacket& ip, std::uint64_t now_ms);
+    void input_icmp_error(const wire::Result<wire::IcmpError>& error, std::uint64_t now_ms);
     // `iss` is set when a SYN reopens a TIME_WAIT 4-tuple.
     void on_listen(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_ms,
                    std::optional<Seq32> iss = std::nullopt);
@@ -257,11 +268,14 @@ private:
     [[nodiscard]] static std::size_t copy_slots(std::size_t tcp_header_len, std::size_t payload);
     void commit_references(std::uint64_t offset, std::size_t len, bool ends_chain);
     void copy_into_slots(const OutSegment& seg, wire::MutBytes first, std::size_t written);
-    // Writes Ethernet and IPv4 headers (with `ecn` in the ECN field), lets `write_l4` fill
-    // the transport segment, and computes its checksum.
+    // Writes Ethernet and IPv4 or IPv6 headers (by the family of `flow`'s addresses; `ecn`
+    // in the ECN field, the flow's label in IPv6's), lets `write_l4` fill the transport
+    // segment, and computes its checksum.
     template <class WriteL4>
-    bool emit_ip(const wire::MacAddr& dst_mac, const wire::IpAddr& dst, std::uint8_t protocol, std::size_t l4_len,
+    bool emit_ip(const wire::MacAddr& dst_mac, const FourTuple& flow, std::uint8_t protocol, std::size_t l4_len,
                  std::uint8_t ecn, const WriteL4& write_l4);
+    // RFC 6437 §3: a flow's label, from its 4-tuple and a per-stack secret (never 0).
+    [[nodiscard]] std::uint32_t flow_label(const FourTuple& flow) const;
     void release_port_if_free(std::uint16_t port);
 
     StackConfig config_;
@@ -275,7 +289,7 @@ private:
     std::unordered_map<FourTuple, std::unique_ptr<Connection>, FourTupleHash> conns_;
     std::unordered_map<std::uint16_t, std::unique_ptr<Listener>> listeners_;
     std::unordered_map<std::uint16_t, UdpHandler*> udp_;
-    std::unordered_map<std::uint32_t, wire::MacAddr> next_hops_;
+    std::unordered_map<wire::IpAddr, wire::MacAddr, wire::IpAddrHash> next_hops_;
     std::unordered_map<std::uint16_t, std::uint32_t> port_users_;  // connections and records per local port
     TimeWaitTable time_wait_;
     Train train_;
@@ -284,6 +298,7 @@ private:
     std::uint64_t challenge_window_start_ = 0;
     std::uint32_t challenge_acks_ = 0;
     std::uint16_t ip_ident_ = 0;
+    std::uint64_t flow_label_key_;
     std::uint64_t now_ms_;  // the latest time the caller gave us
     StackStats stats_;
 };

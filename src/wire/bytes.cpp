@@ -64,6 +64,11 @@ bool parse_mac(const std::string& text, MacAddr& out) {
     return true;
 }
 
+std::string endpoint_to_string(const IpAddr& addr, std::uint16_t port) {
+    const std::string host = addr.family == IpFamily::v6 ? "[" + addr.to_string() + "]" : addr.to_string();
+    return host + ":" + std::to_string(port);
+}
+
 bool parse_endpoint(const std::string& text, IpAddr& addr, std::uint16_t& port) {
     const auto colon = text.rfind(':');
     if (colon == std::string::npos || colon + 1 == text.size()) return false;

@@ -97,10 +97,21 @@ struct IpAddr {
     }
 };
 
+// For hash tables keyed by address: a multiplicative mix of both words and the family.
+struct IpAddrHash {
+    std::size_t operator()(const IpAddr& a) const {
+        std::uint64_t h = (a.word(0) ^ static_cast<std::uint64_t>(a.family)) * 0x9e3779b97f4a7c15ull;
+        h = (h ^ a.word(1)) * 0x9e3779b97f4a7c15ull;
+        return static_cast<std::size_t>(h ^ (h >> 29));
+    }
+};
+
 // Parses dotted-quad IPv4 or RFC 4291 text IPv6; returns false on malformed text.
 [[nodiscard]] bool parse_ip(const std::string& text, IpAddr& out);
 // Parses "aa:bb:cc:dd:ee:ff"; returns false on malformed text.
 [[nodiscard]] bool parse_mac(const std::string& text, MacAddr& out);
+// "ADDR:PORT", IPv6 as "[ADDR]:PORT" (RFC 3986 §3.2.2).
+[[nodiscard]] std::string endpoint_to_string(const IpAddr& addr, std::uint16_t port);
 // Parses "ADDR:PORT" (IPv6 as "[ADDR]:PORT" or with the last colon as the separator).
 [[nodiscard]] bool parse_endpoint(const std::string& text, IpAddr& addr, std::uint16_t& port);
 

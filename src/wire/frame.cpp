@@ -43,6 +43,8 @@ std::optional<ParseError> parse_ipv4(ParsedFrame& f, Bytes l3) {
     f.dst_ip = ip->dst();
     f.protocol = ip->protocol();
     f.fragment = ip->is_fragment();
+    f.ipv6_extensions = false;
+    f.hop_limit = ip->ttl();
     if (ip->fragment_offset() != 0) return std::nullopt;  // no transport header here
     f.l4_offset = static_cast<std::uint16_t>(f.l3_offset + ip->header_len());
     if (f.protocol == ipproto::icmp && !f.fragment) parse_icmp(f, parse_icmp_error(ip->payload()));
@@ -57,6 +59,8 @@ std::optional<ParseError> parse_ipv6(ParsedFrame& f, Bytes l3) {
     f.dst_ip = ip->dst();
     f.protocol = ip->upper_protocol();
     f.fragment = ip->is_fragment();
+    f.ipv6_extensions = ip->upper_payload().data() != l3.data() + kIpv6HeaderLen;
+    f.hop_limit = ip->hop_limit();
     if (f.fragment && !ip->is_first_fragment()) return std::nullopt;
     f.l4_offset = static_cast<std::uint16_t>(f.l3_offset + (ip->upper_payload().data() - l3.data()));
     if (f.protocol == ipproto::icmpv6 && !f.fragment) parse_icmp(f, parse_icmpv6_error(ip->upper_payload()));

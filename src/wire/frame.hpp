@@ -29,6 +29,8 @@ struct ParsedFrame {
     IpAddr dst_ip;
     std::uint8_t protocol = 0;     // upper-layer protocol
     bool fragment = false;         // any IP fragment, first one included
+    bool ipv6_extensions = false;  // IPv6 extension headers precede the upper layer
+    std::uint8_t hop_limit = 0;    // IPv4 TTL or IPv6 hop limit
     bool has_ports = false;        // a TCP or UDP header was parsed
     std::uint16_t src_port = 0;
     std::uint16_t dst_port = 0;

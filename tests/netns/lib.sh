@@ -5,6 +5,7 @@
 #   ms_bg CMD...      start a background command that cleanup will kill
 #   in_server / in_client CMD...   run in a namespace; py_client CODE: python in the client
 #   ok MSG / fail MSG
+#   interop_start / interop_sizes   Linux interop: UTCP's echo against the kernel's (below)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -76,4 +77,57 @@ ms_echo() {
   ms_bg ip netns exec "$SERVER_NS" "$@" "$ECHO_APP" --socket "$SOCK" --listen "$listen" >"$TMP/echo.log" 2>&1
   ECHO_PID=$LAST_PID
   wait_for "$TMP/echo.log" "echoes" || { cat "$TMP/echo.log"; fail "ms-udp-echo did not claim $listen"; }
+}
+
+# Linux interop (tcp_interop.sh, ipv6.sh). interop_start UTCP_ADDR KERNEL_ADDR starts
+# utcp-echo on UTCP_ADDR:7000 in the server namespace (UTCP_PID) and the kernel's echo
+# servers of tcp_peer.py on KERNEL_ADDR:7001 and :7002 (which resets after 200 KB) in
+# the client namespace. Addresses are bare (IPv6 without brackets). Then:
+#   kernel_client ARGS...   the kernel's client against the UTCP server; prints its JSON
+#   utcp_client ARGS...     utcp-echo as a client (give --connect); prints its JSON
+#   interop_sizes LABEL     1 KB, 1 MB and 100 MB each way, checked by SHA-256; leaves the
+#                           last UTCP client's JSON in $out
+#   interop_closes LABEL    a half close each way, then a reset each way: the UTCP client
+#                           reports it, the UTCP server goes on serving
+interop_start() {
+  INTEROP_UTCP=$1
+  INTEROP_KERNEL=$2
+  local peer="$ROOT/tests/netns/tcp_peer.py"
+  ms_bg ip netns exec "$SERVER_NS" "$BIN_DIR/tools/utcp-echo" --socket "$SOCK" --listen "$(endpoint "$1" 7000)" >"$TMP/utcp.log" 2>&1
+  UTCP_PID=$LAST_PID
+  wait_for "$TMP/utcp.log" "echoing" || { cat "$TMP/utcp.log"; fail "utcp-echo did not start on $1"; }
+  ms_bg ip netns exec "$CLIENT_NS" "$PY" "$peer" server "$2" 7001 >"$TMP/kernel-echo.log" 2>&1
+  wait_for "$TMP/kernel-echo.log" "listening" || fail "kernel echo server did not start"
+  ms_bg ip netns exec "$CLIENT_NS" "$PY" "$peer" server "$2" 7002 --abort-after 200000 >"$TMP/kernel-rst.log" 2>&1
+  wait_for "$TMP/kernel-rst.log" "listening" || fail "resetting kernel server did not start"
+}
+# endpoint ADDR PORT: ADDR:PORT, with brackets for IPv6.
+endpoint() { if [[ $1 == *:* ]]; then echo "[$1]:$2"; else echo "$1:$2"; fi; }
+kernel_client() { timeout 120 ip netns exec "$CLIENT_NS" "$PY" "$ROOT/tests/netns/tcp_peer.py" client "$INTEROP_UTCP" 7000 "$@"; }
+utcp_client() { timeout 120 ip netns exec "$SERVER_NS" "$BIN_DIR/tools/utcp-echo" --socket "$SOCK" "$@"; }
+interop_sizes() {
+  local label=$1 bytes
+  for bytes in 1024 1048576 104857600; do
+    out=$(kernel_client --bytes "$bytes") || fail "$label kernel client -> UTCP server, $bytes bytes: $out"
+    ok "$label kernel client -> UTCP server: $bytes bytes echoed, SHA-256 equal ($(jq -r .seconds <<<"$out") s)"
+    out=$(utcp_client --connect "$(endpoint "$INTEROP_KERNEL" 7001)" --bytes "$bytes") ||
+      fail "$label UTCP client -> kernel server, $bytes bytes: $out"
+    [[ $(jq -r .sent_sha256 <<<"$out") == $(jq -r .received_sha256 <<<"$out") ]] || fail "hashes differ: $out"
+    ok "$label UTCP client -> kernel server: $bytes bytes echoed, SHA-256 equal ($(jq -r .seconds <<<"$out") s)"
+  done
+}
+interop_closes() {
+  local label=$1
+  out=$(kernel_client --bytes 1048576 --half-close) || fail "$label kernel half close: $out"
+  ok "$label: the kernel client half-closes; the UTCP server in CLOSE_WAIT still echoes all 1 MB"
+  out=$(utcp_client --connect "$(endpoint "$INTEROP_KERNEL" 7001)" --bytes 1048576 --half-close) || fail "$label UTCP half close: $out"
+  ok "$label: the UTCP client half-closes; it receives the whole echo in FIN_WAIT_2"
+  kernel_client --bytes 10485760 --abort-after 1048576 >/dev/null 2>&1 || true
+  out=$(kernel_client --bytes 1048576) || fail "$label: the UTCP server stopped serving after a reset: $out"
+  ok "$label: the kernel client resets mid-transfer; the UTCP server goes on serving"
+  if out=$(utcp_client --connect "$(endpoint "$INTEROP_KERNEL" 7002)" --bytes 10485760); then
+    fail "$label: the UTCP client did not notice the kernel server's reset: $out"
+  fi
+  [[ $(jq -r '.failures[0].error' <<<"$out") == "connection reset" ]] || fail "$label: expected a reset, got: $out"
+  ok "$label: the kernel server resets mid-transfer; the UTCP client reports 'connection reset'"
 }

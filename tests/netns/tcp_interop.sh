@@ -11,22 +11,10 @@
 # Usage: BIN_DIR=build tcp_interop.sh
 source "$(dirname "$0")/lib.sh"
 UTCP_ECHO="$BIN_DIR/tools/utcp-echo"
-PEER="$ROOT/tests/netns/tcp_peer.py"
 ms_setup "ti$$"
 ms_daemon
 
-ms_bg ip netns exec "$SERVER_NS" "$UTCP_ECHO" --socket "$SOCK" --listen "$SERVER_IP:7000" >"$TMP/utcp.log" 2>&1
-UTCP_PID=$LAST_PID
-wait_for "$TMP/utcp.log" "echoing" || { cat "$TMP/utcp.log"; fail "utcp-echo did not start"; }
-ms_bg ip netns exec "$CLIENT_NS" "$PY" "$PEER" server "$CLIENT_IP" 7001 >"$TMP/kernel-echo.log" 2>&1
-wait_for "$TMP/kernel-echo.log" "listening" || fail "kernel echo server did not start"
-ms_bg ip netns exec "$CLIENT_NS" "$PY" "$PEER" server "$CLIENT_IP" 7002 --abort-after 200000 >"$TMP/kernel-rst.log" 2>&1
-wait_for "$TMP/kernel-rst.log" "listening" || fail "resetting kernel server did not start"
-
-# kernel_client ARGS...: the kernel's client against the UTCP server; prints its JSON.
-kernel_client() { timeout 120 ip netns exec "$CLIENT_NS" "$PY" "$PEER" client "$SERVER_IP" 7000 "$@"; }
-# utcp_client ARGS...: UTCP's client against the kernel server on 7001.
-utcp_client() { timeout 120 ip netns exec "$SERVER_NS" "$UTCP_ECHO" --socket "$SOCK" "$@"; }
+interop_start "$SERVER_IP" "$CLIENT_IP"
 
 # The options both ways: the kernel asks for ECN (tcp_ecn=1) and offers SACK, timestamps
 # and window scaling; UTCP agrees to each, and offers the same in its own SYN.
@@ -48,13 +36,7 @@ for want in "$CLIENT_IP SEW" "$SERVER_IP S.E" "$SERVER_IP SEW" "$CLIENT_IP S.E";
 done
 ok "SYNs both ways: ECN (SEW / S.E), SACK, timestamps and window scale negotiated with the kernel"
 
-for bytes in 1024 1048576 104857600; do
-  out=$(kernel_client --bytes "$bytes") || fail "kernel client -> UTCP server, $bytes bytes: $out"
-  ok "kernel client -> UTCP server: $bytes bytes echoed, SHA-256 equal ($(jq -r .seconds <<<"$out") s)"
-  out=$(utcp_client --connect "$CLIENT_IP:7001" --bytes "$bytes") || fail "UTCP client -> kernel server, $bytes bytes: $out"
-  [[ $(jq -r .sent_sha256 <<<"$out") == $(jq -r .received_sha256 <<<"$out") ]] || fail "hashes differ: $out"
-  ok "UTCP client -> kernel server: $bytes bytes echoed, SHA-256 equal ($(jq -r .seconds <<<"$out") s)"
-done
+interop_sizes "IPv4"
 
 # Bulk data left UTCP as super-segments, which the interface's own GSO cut (issue 11 §2).
 st=$(ip netns exec "$SERVER_NS" "$MSCTL" --socket "$SOCK" status --json)
@@ -76,19 +58,7 @@ ok "1000 concurrent kernel connections to the UTCP server, all byte-exact"
 out=$(utcp_client --connect "$CLIENT_IP:7001" --bytes 10000 --connections 1000) || fail "1000 UTCP clients: $out"
 ok "1000 concurrent UTCP connections to the kernel server, all byte-exact"
 
-out=$(kernel_client --bytes 1048576 --half-close) || fail "kernel half close: $out"
-ok "the kernel client half-closes; the UTCP server in CLOSE_WAIT still echoes all 1 MB"
-out=$(utcp_client --connect "$CLIENT_IP:7001" --bytes 1048576 --half-close) || fail "UTCP half close: $out"
-ok "the UTCP client half-closes; it receives the whole echo in FIN_WAIT_2"
-
-kernel_client --bytes 10485760 --abort-after 1048576 >/dev/null 2>&1 || true
-out=$(kernel_client --bytes 1048576) || fail "the UTCP server stopped serving after a reset: $out"
-ok "the kernel client resets mid-transfer; the UTCP server goes on serving"
-if out=$(utcp_client --connect "$CLIENT_IP:7002" --bytes 10485760); then
-  fail "the UTCP client did not notice the kernel server's reset: $out"
-fi
-[[ $(jq -r '.failures[0].error' <<<"$out") == "connection reset" ]] || fail "expected a reset, got: $out"
-ok "the kernel server resets mid-transfer; the UTCP client reports 'connection reset'"
+interop_closes "IPv4"
 
 kill -TERM "$UTCP_PID"
 wait "$UTCP_PID" || fail "utcp-echo did not exit cleanly"

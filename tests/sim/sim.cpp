@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -15,12 +16,16 @@ const wire::MacAddr kMacA{{0x02, 0, 0, 0, 0, 0xa}};
 const wire::MacAddr kMacB{{0x02, 0, 0, 0, 0, 0xb}};
 const wire::IpAddr kIpA = wire::IpAddr::v4(0xc612000a);  // 198.18.0.10
 const wire::IpAddr kIpB = wire::IpAddr::v4(0xc612000b);  // 198.18.0.11
+// 2001:2::a and 2001:2::b: each stack has both families (dual stack).
+const wire::IpAddr kIp6A = wire::IpAddr::load_v6(std::array<std::uint8_t, 16>{0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xa}.data());
+const wire::IpAddr kIp6B = wire::IpAddr::load_v6(std::array<std::uint8_t, 16>{0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xb}.data());
 
-StackConfig stack_config(const wire::MacAddr& mac, const wire::IpAddr& ip, const wire::MacAddr& peer,
-                         const ConnOptions& options) {
+StackConfig stack_config(const wire::MacAddr& mac, const wire::IpAddr& ip, const wire::IpAddr& ip6,
+                         const wire::MacAddr& peer, const ConnOptions& options) {
     StackConfig c;
     c.mac = mac;
     c.address = ip;
+    c.address6 = ip6;
     c.defaults = options;
     c.resolve = [peer](const wire::IpAddr&) { return std::optional<wire::MacAddr>(peer); };
     return c;
@@ -41,8 +46,8 @@ std::uint8_t stream_byte(std::uint64_t offset) {
 Simulation::Simulation(const LinkConfig& a_to_b, const LinkConfig& b_to_a, const ConnOptions& options,
                        bool super_segments)
     : a_link_(1u << 20, super_segments), b_link_(1u << 20, super_segments) {
-    a_ = std::make_unique<Stack>(stack_config(kMacA, kIpA, kMacB, options), a_link_, now_);
-    b_ = std::make_unique<Stack>(stack_config(kMacB, kIpB, kMacA, options), b_link_, now_);
+    a_ = std::make_unique<Stack>(stack_config(kMacA, kIpA, kIp6A, kMacB, options), a_link_, now_);
+    b_ = std::make_unique<Stack>(stack_config(kMacB, kIpB, kIp6B, kMacA, options), b_link_, now_);
     ab_.injector = std::make_unique<sw::FaultInjector>(a_to_b.faults, 1);
     ab_.drop = a_to_b.drop;
     ba_.injector = std::make_unique<sw::FaultInjector>(b_to_a.faults, 2);
@@ -154,13 +159,14 @@ bool same_digest(crypto_hash_sha256_state a, crypto_hash_sha256_state b) {
 
 }  // namespace
 
-TransferResult transfer(Simulation& sim, std::uint64_t bytes, std::uint64_t limit_ms, bool by_reference) {
+TransferResult transfer(Simulation& sim, std::uint64_t bytes, std::uint64_t limit_ms, bool by_reference,
+                        wire::IpFamily family) {
     if (sodium_init() < 0) return {.error = "libsodium"};
     Sender sender(bytes, by_reference);
     Receiver receiver;
     sim.b().listen(80, &receiver);
     const std::uint64_t start = sim.now();
-    if (!sim.a().connect(40000, sim.b().config().address, 80, &sender)) return {.error = "connect failed"};
+    if (!sim.a().connect(40000, *sim.b().local_address(family), 80, &sender)) return {.error = "connect failed"};
     while (!(sender.closed && receiver.closed) && sim.now() - start < limit_ms) sim.step();
     sim.b().unlisten(80);
     TransferResult r;

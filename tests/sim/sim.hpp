@@ -69,6 +69,8 @@ struct TransferResult {
 
 // Sends `bytes` from A to B and waits up to `limit_ms` of virtual time. `by_reference`:
 // every other chunk goes by Connection::send_reference from a block the sender pins.
-TransferResult transfer(Simulation& sim, std::uint64_t bytes, std::uint64_t limit_ms, bool by_reference = false);
+// `family`: over IPv4 or IPv6 (both stacks have an address of each).
+TransferResult transfer(Simulation& sim, std::uint64_t bytes, std::uint64_t limit_ms, bool by_reference = false,
+                        wire::IpFamily family = wire::IpFamily::v4);
 
 }  // namespace ms::utcp::sim

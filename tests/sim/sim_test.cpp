@@ -184,6 +184,17 @@ INSTANTIATE_TEST_SUITE_P(Loss, ByReference, ::testing::Values(0.0, 0.05));
 
 // --- reordering, duplication, delay, corruption -------------------------------------------
 
+// RFC 8200 end to end: the same transfers over IPv6, with super-segments cut by the
+// switch's segmenter (IPv6 headers, flow labels, pseudo-header checksums) and loss.
+TEST(Ipv6, TransferIsExactOverACleanAndALossyLink) {
+    Simulation clean(faults(0, 1), faults(0, 1), {}, true);
+    const TransferResult r = transfer(clean, 4 * MB, 600'000, false, wire::IpFamily::v6);
+    expect_exact(r, 4 * MB);
+    EXPECT_EQ(r.sender.retransmits, 0u);
+    Simulation lossy(faults(0.02, 7), faults(0.02, 8), {}, true);
+    expect_exact(transfer(lossy, 2 * MB, 600'000, false, wire::IpFamily::v6), 2 * MB);
+}
+
 TEST(Reordering, AdjacentSwapsCauseNoSpuriousRetransmission) {
     for (std::uint64_t seed : {1, 2, 3}) {
         Simulation sim(faults(0, seed, 0.05), faults(0, seed + 100, 0.05));

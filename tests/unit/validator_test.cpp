@@ -137,6 +137,29 @@ TEST_F(ValidatorTest, DropsFragments) {
     EXPECT_EQ(tx_drop(f), DropReason::fragment);
 }
 
+// A stack may not send IPv6 extension headers (a routing header bounces traffic off
+// other hosts; hop-by-hop options load every router), nor a packet with no hops left.
+TEST_F(ValidatorTest, DropsIpv6ExtensionHeadersAndHopLimitZero) {
+    const auto plain = test::ipv6_udp_frame("2001:2::1", 5000, "2001:2::2", 9);
+    // The same datagram behind an 8-byte destination options header (PadN only).
+    std::vector<std::uint8_t> with_options(plain.begin(), plain.begin() + 54);
+    const std::uint8_t options[8] = {wire::ipproto::udp, 0, 1, 4, 0, 0, 0, 0};
+    with_options.insert(with_options.end(), std::begin(options), std::end(options));
+    with_options.insert(with_options.end(), plain.begin() + 54, plain.end());
+    with_options[14 + 6] = wire::ipproto::dest_options;
+    wire::store_be16(&with_options[14 + 4], static_cast<std::uint16_t>(wire::load_be16(&plain[14 + 4]) + 8));
+    EXPECT_EQ(tx_drop(with_options), DropReason::ipv6_extension);
+
+    auto no_hops = plain;
+    no_hops[14 + 7] = 0;
+    EXPECT_EQ(tx_drop(no_hops), DropReason::bad_hop_limit);
+    auto ttl0 = good_udp();
+    ttl0[22] = 0;
+    test::fix_ipv4_checksum(ttl0);
+    EXPECT_EQ(tx_drop(ttl0), DropReason::bad_hop_limit);
+    EXPECT_EQ(tx_drop(test::ipv6_udp_frame("2001:2::9", 5000, "2001:2::2", 9)), DropReason::src_not_claimed);
+}
+
 TEST_F(ValidatorTest, DropsProtocolsOtherThanTcpAndUdp) {
     auto f = good_udp();
     f[23] = wire::ipproto::icmp;

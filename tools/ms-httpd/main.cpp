@@ -7,6 +7,8 @@
 
 #include <csignal>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "cc/scalable.hpp"
 #include "http/server.hpp"
@@ -21,16 +23,36 @@ void on_hup(int) {
     if (g_server) g_server->request_reload();
 }
 
+// The --listen endpoints into `config`: at most one per family, all on one port. Returns
+// what is wrong, or "".
+std::string parse_listen(const std::vector<std::string>& endpoints, ms::http::ServerConfig& config) {
+    for (const std::string& e : endpoints) {
+        ms::wire::IpAddr addr;
+        std::uint16_t port = 0;
+        if (!ms::wire::parse_endpoint(e, addr, port)) return "want ADDR:PORT (IPv6: [ADDR]:PORT), got " + e;
+        if (!config.addresses.empty() && port != config.port) return "every address takes the same port, got " + e;
+        for (const ms::wire::IpAddr& a : config.addresses) {
+            if (a.family == addr.family) return "at most one IPv4 and one IPv6 address, got " + e;
+        }
+        config.addresses.push_back(addr);
+        config.port = port;
+    }
+    return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"ms-httpd: HTTP/1.1 static file server on UTCP (through multistackd) or on kernel sockets"};
-    std::string transport = "utcp", listen, root;
+    std::string transport = "utcp", root;
+    std::vector<std::string> listen;
     ms::http::ServerConfig config;
     double idle_s = 60, header_s = 10;
     app.add_option("--transport", transport, "utcp or kernel")->check(CLI::IsMember({"utcp", "kernel"}))->capture_default_str();
     app.add_option("--socket", config.socket, "multistackd control socket (utcp)");
-    app.add_option("--listen", listen, "ADDR:PORT to serve on, e.g. 198.18.0.1:80")->required();
+    app.add_option("--listen", listen,
+                   "ADDR:PORT to serve on, e.g. 198.18.0.1:80 or [2001:2::1]:80; twice for both families (one port)")
+        ->required();
     app.add_option("--root", root, "directory of files to serve")->required();
     app.add_option("--idle-timeout", idle_s, "seconds a connection may stay idle")->capture_default_str();
     app.add_option("--header-timeout", header_s, "seconds a request's header may take (slowloris)")->capture_default_str();
@@ -39,8 +61,8 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_flag("--fast-open", config.fast_open, "TCP Fast Open (RFC 7413): answer requests that come in the SYN");
     CLI11_PARSE(app, argc, argv);
-    if (!ms::wire::parse_endpoint(listen, config.address, config.port) || config.address.family != ms::wire::IpFamily::v4) {
-        std::cerr << "ms-httpd: --listen wants an IPv4 ADDR:PORT, got " << listen << "\n";
+    if (const std::string bad = parse_listen(listen, config); !bad.empty()) {
+        std::cerr << "ms-httpd: --listen: " << bad << "\n";
         return 2;
     }
     if (transport == "utcp" && config.socket.empty()) {
@@ -64,7 +86,8 @@ int main(int argc, char** argv) {
         std::signal(SIGHUP, on_hup);
         std::signal(SIGPIPE, SIG_IGN);
         std::cout << "ms-httpd: serving " << files.snapshot()->files.size() << " files (" << files.snapshot()->bytes
-                  << " bytes) from " << root << " on " << listen << " over " << transport << std::endl;
+                  << " bytes) from " << root << " on " << ms::http::describe_listen(config) << " over " << transport
+                  << std::endl;
         const std::string why = server->run();
         g_server = nullptr;
         const auto& st = server->stats();

@@ -51,8 +51,7 @@ json faults_json(const std::uint64_t* faults) {
 
 std::string tuple_text(const ms::ctl::Tuple& t) {
     const ms::client::Claim c = ms::client::from_tuple(t);
-    const std::string addr = c.addr.family == ms::wire::IpFamily::v6 ? "[" + c.addr.to_string() + "]" : c.addr.to_string();
-    return std::string(c.protocol == 6 ? "tcp " : "udp ") + addr + ":" + std::to_string(c.port);
+    return std::string(c.protocol == 6 ? "tcp " : "udp ") + ms::wire::endpoint_to_string(c.addr, c.port);
 }
 
 template <class T>

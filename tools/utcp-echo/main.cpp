@@ -227,7 +227,9 @@ int run_server(EventLoop& loop, std::uint16_t port) {
         std::cerr << "utcp-echo: listen on port " << port << ": " << listener.failure().message() << "\n";
         return 1;
     }
-    std::cout << "utcp-echo: echoing tcp " << loop.address().to_string() << ":" << listener.value()->port << std::endl;
+    std::cout << "utcp-echo: echoing tcp";
+    for (const ms::wire::IpAddr& a : loop.addresses()) std::cout << " " << ms::wire::endpoint_to_string(a, listener.value()->port);
+    std::cout << std::endl;
     loop.run();
     if (loop.daemon_gone()) std::cerr << "utcp-echo: multistackd went away\n";
     const auto& st = loop.stack().stats();
@@ -315,14 +317,14 @@ int main(int argc, char** argv) {
     ms::wire::IpAddr addr;
     std::uint16_t port = 0;
     const std::string& endpoint = listen.empty() ? connect : listen;
-    if (!ms::wire::parse_endpoint(endpoint, addr, port) || addr.family != ms::wire::IpFamily::v4) {
-        std::cerr << "utcp-echo: want an IPv4 ADDR:PORT, got " << endpoint << "\n";
+    if (!ms::wire::parse_endpoint(endpoint, addr, port)) {
+        std::cerr << "utcp-echo: want ADDR:PORT (IPv6: [ADDR]:PORT), got " << endpoint << "\n";
         return 2;
     }
     if (sodium_init() < 0) return 2;
 
     ms::utcp::LoopOptions options;
-    if (!listen.empty()) options.address = addr;
+    if (!listen.empty()) options.addresses = {addr};
     options.defaults.congestion = congestion;
     options.defaults.fast_open = plan.fast_open;
     options.super_segments = !no_super_segments;

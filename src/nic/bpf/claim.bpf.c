@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 // XDP program "ms_claim" (DESIGN §1, §2): sends frames whose destination 3-tuple is
 // claimed to the AF_XDP socket of their receive queue, and everything else to the
-// kernel stack (XDP_PASS): ARP, ND, ICMP, IP fragments, IPv6 with extension headers,
+// kernel stack (XDP_PASS): ARP, ND, ICMP, IP fragments, IPv6 with extension headers it
+// cannot walk (more than four, or other than hop-by-hop, routing, destination options),
 // broadcast and multicast, VLAN-tagged frames (they belong to a VLAN interface), and
 // every unclaimed port. The exception among ICMP: an error (unreachable, too big, time
 // exceeded, parameter problem) that quotes a packet sent from a claimed tuple goes where
@@ -136,6 +137,31 @@ static __always_inline int icmpv6_error_key(struct claim_key *key, void *l4, voi
     return port_of(key, quoted + 1, end, SOURCE_PORT);
 }
 
+// RFC 8200 §4: hop-by-hop, routing and destination options headers, at most this many,
+// are walked to the upper layer; a longer chain, a fragment header or anything else the
+// program cannot parse goes to the kernel.
+#define MAX_EXTENSIONS 4
+
+static __always_inline int is_walkable_extension(__u8 next) {
+    return next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS;
+}
+
+// The upper layer after `ip6`'s extension headers, with its protocol in `*next`; 0 if
+// the chain cannot be walked here.
+static __always_inline void *skip_extensions(struct ipv6hdr *ip6, __u8 *next, void *end) {
+    void *at = ip6 + 1;
+    *next = ip6->nexthdr;
+#pragma unroll
+    for (int i = 0; i < MAX_EXTENSIONS; i++) {
+        if (!is_walkable_extension(*next)) return at;
+        __u8 *h = at;
+        if ((void *)(h + 2) > end) return 0;
+        *next = h[0];
+        at = h + ((__u32)h[1] + 1) * 8;
+    }
+    return is_walkable_extension(*next) ? 0 : at;
+}
+
 SEC("xdp")
 int ms_claim(struct xdp_md *ctx) {
     void *data = (void *)(long)ctx->data;
@@ -163,13 +189,16 @@ int ms_claim(struct xdp_md *ctx) {
     } else if (proto == bpf_htons(ETH_P_IPV6)) {
         struct ipv6hdr *ip6 = l3;
         if ((void *)(ip6 + 1) > end) return pass();
+        __u8 next;
+        void *l4 = skip_extensions(ip6, &next, end);
+        if (!l4) return pass();
         key.family = 6;
-        if (ip6->nexthdr == IPPROTO_ICMPV6) {
-            if (!icmpv6_error_key(&key, ip6 + 1, end, &ip6->daddr)) return pass();
+        if (next == IPPROTO_ICMPV6) {
+            if (!icmpv6_error_key(&key, l4, end, &ip6->daddr)) return pass();
         } else {
-            key.protocol = ip6->nexthdr;  // extension headers are left to the kernel
+            key.protocol = next;  // a fragment header (44) is neither TCP nor UDP: the kernel's
             __builtin_memcpy(key.addr, &ip6->daddr, 16);
-            if (!port_of(&key, ip6 + 1, end, DESTINATION_PORT)) return pass();
+            if (!port_of(&key, l4, end, DESTINATION_PORT)) return pass();
         }
     } else {
         return pass();
