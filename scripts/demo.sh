@@ -4,10 +4,10 @@
 #     with its checksums, copied out of the sender's ring, validated (MAC, IP header and
 #     checksum, claimed source 3-tuple), looked up and copied into the destination ring;
 #  2. as root, runs the real thing between two network namespaces: multistackd on the
-#     server's veth, ms-httpd on UTCP (the user-level TCP/IP stack) on port 80 and nginx
-#     on the kernel's TCP on port 8080 at the same address (plus a user-level UDP echo
-#     on port 7); curl to both, ping (the kernel answers), msctl's view, and a wrk
-#     comparison of the two web servers;
+#     server's veth, ms-httpd on UTCP (the user-level TCP/IP stack) on port 80 of both
+#     IPv4 and IPv6 and nginx on the kernel's TCP on port 8080 at the same address (plus
+#     a user-level UDP echo on port 7); curl to both, ping (the kernel answers), msctl's
+#     view, and a wrk comparison of the two web servers;
 #  3. the paper's point, new transport features shipped with the application: two
 #     unprivileged ms-httpd (uid 65534) on the same interface at once, one on CUBIC with
 #     TCP Fast Open, the other on Scalable TCP (an algorithm of the application's own,
@@ -28,7 +28,7 @@ wrk_seconds=10
 case "${1:-}" in
   --seconds) seconds=$2 ;;
   --wrk-seconds) wrk_seconds=$2 ;;
-  -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
 bash scripts/setup.sh nginx-light
@@ -82,13 +82,17 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 eval "$(bash scripts/netns.sh up "$name")"
+SERVER_IP6=2001:2::1
+CLIENT_IP6=2001:2::2
+ip -n "$SERVER_NS" addr add "$SERVER_IP6/64" dev "$SERVER_IF" nodad
+ip -n "$CLIENT_NS" addr add "$CLIENT_IP6/64" dev "$CLIENT_IF" nodad
 sock="$tmp/ms.sock"
 srv() { ip netns exec "$SERVER_NS" "$@"; }
 cli() { ip netns exec "$CLIENT_NS" "$@"; }
 
 echo
 echo "== 2. Live, between two network namespaces"
-echo "   server $SERVER_IP ($SERVER_IF), client $CLIENT_IP ($CLIENT_IF)"
+echo "   server $SERVER_IP and $SERVER_IP6 ($SERVER_IF), client $CLIENT_IP and $CLIENT_IP6 ($CLIENT_IF)"
 echo
 www="$tmp/www"
 mkdir -p "$www"
@@ -103,7 +107,7 @@ pids+=($!)
 for _ in $(seq 50); do [[ -S "$sock" ]] && break; sleep 0.1; done
 sed 's/^/   /' "$tmp/daemon.log"
 ip netns exec "$SERVER_NS" taskset -c 1 build/tools/ms-httpd --transport utcp --socket "$sock" --listen "$SERVER_IP:80" \
-  --root "$www" >"$tmp/httpd.log" 2>&1 &
+  --listen "[$SERVER_IP6]:80" --root "$www" >"$tmp/httpd.log" 2>&1 &
 pids+=($!)
 ip netns exec "$SERVER_NS" build/tools/ms-udp-echo --socket "$sock" --listen "$SERVER_IP:7" >"$tmp/echo.log" &
 pids+=($!)
@@ -122,6 +126,8 @@ sed 's/^/   /' "$tmp/httpd.log"
 echo
 echo "-- HTTP to $SERVER_IP:80: ms-httpd on UTCP, a user-level TCP/IP stack, through the switch:"
 cli curl -s -i "http://$SERVER_IP/" | sed 's/\r$//; s/^/   /'
+echo "-- HTTP to [$SERVER_IP6]:80: the same ms-httpd over IPv6 (one UTCP stack, both families):"
+cli curl -s -g "http://[$SERVER_IP6]/" | sed 's/^/   /'
 echo "-- HTTP to $SERVER_IP:8080: nginx on the kernel's TCP, at the same address:"
 cli curl -s -i "http://$SERVER_IP:8080/" | sed 's/\r$//; s/^/   /'
 echo "-- UDP to $SERVER_IP:7, another user-level application on the same switch:"

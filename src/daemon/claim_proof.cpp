@@ -140,6 +140,15 @@ std::uint64_t own_netns_cookie() {
     return cookie.value_or(0);
 }
 
+// The IPv4 wildcard a dual-stack socket holds beside `key` (IPv6 wildcard, IPV6_V6ONLY off).
+std::optional<sw::ClaimKey> ipv4_twin_of(int fd, const sw::ClaimKey& key) {
+    if (key.addr != wire::IpAddr::any(wire::IpFamily::v6)) return std::nullopt;
+    int v6only = 1;
+    socklen_t len = sizeof v6only;
+    if (::getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) != 0 || v6only) return std::nullopt;
+    return sw::ClaimKey{key.protocol, wire::IpAddr::any(wire::IpFamily::v4), key.port};
+}
+
 ProofResult prove_claim(int fd, const ProofScope& scope) {
     std::uint8_t protocol = 0;
     if (auto e = check_kind(fd, protocol)) return *e;
@@ -149,7 +158,7 @@ ProofResult prove_claim(int fd, const ProofScope& scope) {
     if (key->port == 0) return ProofError::not_bound;
     if (!address_may_be_claimed(key->addr, scope)) return ProofError::address_not_local;
     if (auto e = check_state(fd)) return *e;
-    return *key;
+    return {*key, ipv4_twin_of(fd, *key)};
 }
 
 std::optional<ProofError> proof_still_holds(int fd) {

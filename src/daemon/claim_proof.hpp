@@ -12,7 +12,10 @@
 //     the same port later and lose its traffic to the claim;
 //   - neither connected nor listening, so that the daemon's close can never block or
 //     take a live connection down.
-// An IPv4-mapped IPv6 address is read as IPv4. The checks are pure reads: the owner
+// An IPv4-mapped IPv6 address is read as IPv4. A dual-stack socket (AF_INET6 bound to
+// the wildcard with IPV6_V6ONLY off) holds the port for IPv4 too, so it proves the IPv4
+// wildcard as well (ProofResult::ipv4_twin); with IPV6_V6ONLY on it proves IPv6 alone,
+// as the kernel would deliver. The checks are pure reads: the owner
 // keeps its copy of the socket, so proof_still_holds() re-checks what the owner could
 // change afterwards.
 #pragma once
@@ -54,13 +57,17 @@ struct ProofScope {
 class [[nodiscard]] ProofResult {
 public:
     ProofResult(sw::ClaimKey key) : key_(key), ok_(true) {}   // NOLINT: implicit by design
+    ProofResult(sw::ClaimKey key, std::optional<sw::ClaimKey> twin) : key_(key), twin_(twin), ok_(true) {}
     ProofResult(ProofError error) : error_(error) {}          // NOLINT: implicit by design
     [[nodiscard]] bool ok() const { return ok_; }
     [[nodiscard]] const sw::ClaimKey& key() const { return key_; }
     [[nodiscard]] ProofError error() const { return error_; }
+    // A dual-stack socket's IPv4 wildcard, which the same proof holds.
+    [[nodiscard]] const std::optional<sw::ClaimKey>& ipv4_twin() const { return twin_; }
 
 private:
     sw::ClaimKey key_;
+    std::optional<sw::ClaimKey> twin_;
     ProofError error_ = ProofError::not_inet;
     bool ok_ = false;
 };

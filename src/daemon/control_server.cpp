@@ -380,37 +380,59 @@ void ControlServer::on_claim(Session& s, const ctl::Header& req, std::vector<int
         return reply_status(s, req, status_for(proof.error()));
     }
     const sw::ClaimKey& key = proof.key();
-    if (ctx_.sw.registry().add(key, *s.port) != sw::ClaimError::ok) {
-        if (!take_over(s, key, fds[0])) return reply_status(s, req, ctl::Status::address_in_use);
-    } else if (!ctx_.data_path.mirror_claim(key)) {
-        (void)ctx_.sw.registry().remove(key, *s.port);
-        std::cerr << "multistackd: the XDP claim map refused " << describe(key) << ": " << std::strerror(errno) << "\n";
-        return reply_status(s, req, ctl::Status::no_resources);
+    std::optional<sw::ClaimKey> twin = proof.ipv4_twin();
+    const ctl::Status held = hold(s, key);
+    if (held == ctl::Status::address_in_use) {
+        if (!take_over(s, key, fds[0], twin)) return reply_status(s, req, held);
+    } else if (held != ctl::Status::ok) {
+        return reply_status(s, req, held);
+    } else if (twin) {
+        if (const ctl::Status also = hold(s, *twin); also != ctl::Status::ok) {
+            unhold(s, key);
+            return reply_status(s, req, also);
+        }
     }
     never_linger(fds[0]);
-    s.claims.push_back({key, fds[0]});
+    s.claims.push_back({key, fds[0], twin});
     fds.clear();  // the session owns the socket now
     arm_audit_timer();
     ctl::ClaimReply rep;
     rep.h.seq = req.seq;
     rep.claimed = client::to_tuple({key.protocol, key.addr, key.port});
     reply(s, rep);
-    std::cerr << "multistackd: port " << *s.port << " claims " << describe(key) << "\n";
+    std::cerr << "multistackd: port " << *s.port << " claims " << describe(key)
+              << (twin ? " and " + describe(*twin) + " (a dual-stack socket)" : "") << "\n";
+}
+
+ctl::Status ControlServer::hold(Session& s, const sw::ClaimKey& key) {
+    if (ctx_.sw.registry().add(key, *s.port) != sw::ClaimError::ok) return ctl::Status::address_in_use;
+    if (!ctx_.data_path.mirror_claim(key)) {
+        (void)ctx_.sw.registry().remove(key, *s.port);
+        std::cerr << "multistackd: the XDP claim map refused " << describe(key) << ": " << std::strerror(errno) << "\n";
+        return ctl::Status::no_resources;
+    }
+    return ctl::Status::ok;
+}
+
+void ControlServer::unhold(Session& s, const sw::ClaimKey& key) {
+    (void)ctx_.sw.registry().remove(key, *s.port);
+    ctx_.data_path.unmirror_claim(key);
 }
 
 // A claim held by another session with the same proof socket moves to `s`'s port (a
 // forked worker serving the listener its parent opened); the XDP map is unchanged.
-bool ControlServer::take_over(Session& s, const sw::ClaimKey& key, int proof_fd) {
+bool ControlServer::take_over(Session& s, const sw::ClaimKey& key, int proof_fd, std::optional<sw::ClaimKey>& twin) {
     for (auto& [fd, holder] : sessions_) {
         if (&holder == &s || !holder.port) continue;
         auto held = std::find_if(holder.claims.begin(), holder.claims.end(), [&](const HeldClaim& c) {
             return c.key == key && same_socket(c.socket_fd, proof_fd);
         });
         if (held == holder.claims.end()) continue;
-        (void)ctx_.sw.registry().remove(key, *holder.port);
-        if (ctx_.sw.registry().add(key, *s.port) != sw::ClaimError::ok) {
-            (void)ctx_.sw.registry().add(key, *holder.port);
-            return false;
+        twin = held->twin;
+        for (const auto& k : {std::optional<sw::ClaimKey>(key), twin}) {
+            if (!k) continue;
+            (void)ctx_.sw.registry().remove(*k, *holder.port);
+            (void)ctx_.sw.registry().add(*k, *s.port);  // it was just freed: the registry's writer is this thread
         }
         // The proof socket lives on in `proof_fd`: this copy's close frees nothing.
         reaper_.discard(held->socket_fd, holder.peer.uid);
@@ -424,8 +446,8 @@ bool ControlServer::take_over(Session& s, const sw::ClaimKey& key, int proof_fd)
 
 void ControlServer::release_claim(Session& s, std::size_t index) {
     const HeldClaim c = s.claims[index];
-    (void)ctx_.sw.registry().remove(c.key, *s.port);
-    ctx_.data_path.unmirror_claim(c.key);
+    unhold(s, c.key);
+    if (c.twin) unhold(s, *c.twin);
     // The owner may have connected its copy and set a long linger since; the Reaper turns
     // linger off. The kernel frees the port now.
     reaper_.discard(c.socket_fd, s.peer.uid);

@@ -75,6 +75,7 @@ private:
     struct HeldClaim {
         sw::ClaimKey key;
         int socket_fd;  // the proof, kept open for the claim's life
+        std::optional<sw::ClaimKey> twin;  // a dual-stack proof's IPv4 wildcard, held with it
     };
     struct Capture {
         sw::Switch::CaptureTicket ticket;
@@ -112,7 +113,13 @@ private:
     void close_session(int fd);
     void close_doomed_sessions();
     void release_claim(Session& s, std::size_t index);
-    bool take_over(Session& s, const sw::ClaimKey& key, int proof_fd);
+    // `key` into the registry for `s`'s port and into the XDP map: ok, address_in_use or
+    // no_resources (nothing held then). unhold() undoes it.
+    ctl::Status hold(Session& s, const sw::ClaimKey& key);
+    void unhold(Session& s, const sw::ClaimKey& key);
+    // Moves the claim another session holds with the same proof socket to `s`'s port,
+    // with its twin (set in `twin`); false if no session holds it so.
+    bool take_over(Session& s, const sw::ClaimKey& key, int proof_fd, std::optional<sw::ClaimKey>& twin);
     // Sends one reply; a client that cannot take it is doomed.
     void send_reply(Session& s, const void* message, std::size_t size, std::span<const int> fds = {});
     template <class Msg>

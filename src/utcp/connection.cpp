@@ -643,6 +643,7 @@ bool Connection::on_icmp_error(const wire::IcmpError& e, std::uint64_t now_ms) {
         if (const auto mss = mss_for_packet_too_big(e.mtu, tuple().local.family, std::min(smss_, path_mss_))) {
             ++stats_.mss_lowered_by_icmp;
             lower_mss(*mss);
+            host_.remember_path_mss(tuple().remote, *mss);
         }
         return true;
     }

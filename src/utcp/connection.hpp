@@ -138,6 +138,8 @@ public:
     virtual void remember_fast_open(const wire::IpAddr& server, const FastOpenEntry& entry) = 0;
     // Whether new data may leave as super-segments (OutSegment::gso_size).
     [[nodiscard]] virtual bool super_segments() const = 0;
+    // RFC 1191 §5: a believed "packet too big" says the path to `remote` takes `mss`.
+    virtual void remember_path_mss(const wire::IpAddr& remote, std::uint16_t mss) = 0;
 };
 
 // Counters kept per connection (the stack keeps its own drop counters).
@@ -182,6 +184,9 @@ public:
     // Our SYN,ACK gives the client this cookie (it asked, or sent an invalid one).
     void offer_fast_open_cookie(const wire::FastOpenCookie& cookie);
 
+    // What the stack knows of the path to the peer from earlier connections (RFC 1191 §5):
+    // the MSS never exceeds it. Before the handshake completes.
+    void limit_path_mss(std::uint16_t mss) { path_mss_ = std::min(path_mss_, mss); }
     // A segment for this connection, checksum already verified (§3.10.7.3 and .4).
     void on_segment(const Segment& seg, std::uint64_t now_ms);
     // A segment that continues a train (Stack::Train): the same ACK, window and options

@@ -1,6 +1,7 @@
 #include "utcp/path.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "utcp/connection.hpp"
 #include "wire/ip.hpp"
@@ -57,6 +58,46 @@ std::optional<std::uint16_t> mss_after_timeouts(std::uint32_t timeouts, wire::Ip
     if (mss > base && timeouts == kBlackHoleTimeouts) return base;
     if (mss > floor && timeouts == 2 * kBlackHoleTimeouts) return floor;
     return std::nullopt;
+}
+
+void MssSearch::start(std::uint16_t low, std::uint16_t high) {
+    low_ = low;
+    high_ = high;
+    probe_mss_ = 0;
+}
+
+std::optional<std::uint16_t> MssSearch::next_probe() const {
+    if (high_ < low_ + kDoneWithin || probe_mss_ != 0) return std::nullopt;
+    return static_cast<std::uint16_t>((std::uint32_t{low_} + high_ + 1) / 2);
+}
+
+void MssSearch::probe_sent(std::uint32_t seq_start, std::uint32_t seq_end, std::uint16_t mss) {
+    probe_start_ = seq_start;
+    probe_end_ = seq_end;
+    probe_mss_ = mss;
+}
+
+std::uint16_t MssSearch::probe_acked() {
+    low_ = std::exchange(probe_mss_, 0);
+    return low_;
+}
+
+void MssSearch::probe_lost() { high_ = static_cast<std::uint16_t>(std::exchange(probe_mss_, 0) - 1); }
+
+void PathMssCache::remember(const wire::IpAddr& remote, std::uint16_t mss, std::uint64_t now_ms) {
+    if (!entries_.contains(remote) && entries_.size() >= kMaxEntries) make_room(now_ms);
+    entries_[remote] = Entry{mss, now_ms + kLifetimeMs};
+}
+
+std::optional<std::uint16_t> PathMssCache::find(const wire::IpAddr& remote, std::uint64_t now_ms) const {
+    const auto it = entries_.find(remote);
+    if (it == entries_.end() || it->second.expires_ms <= now_ms) return std::nullopt;
+    return it->second.mss;
+}
+
+void PathMssCache::make_room(std::uint64_t now_ms) {
+    std::erase_if(entries_, [now_ms](const auto& e) { return e.second.expires_ms <= now_ms; });
+    if (entries_.size() >= kMaxEntries) entries_.erase(entries_.begin());
 }
 
 }  // namespace ms::utcp

@@ -7,11 +7,15 @@
 // where the path drops large segments without a word, the MSS to retreat to after
 // consecutive timeouts (black-hole detection, RFC 4821 §5.4 / §7.7, as Linux's
 // tcp_mtu_probing does it): first the search base of 1024 bytes, then the minimum.
-// Pure functions: the connection keeps the state and applies them.
+// MssSearch is RFC 4821's search back up after black-hole detection lowered the MSS.
+// PathMssCache keeps what "packet too big" taught about a destination for the
+// connections that follow (RFC 1191 §5, RFC 8201 §5.2).
+// The functions are pure: the connection keeps its state and applies them.
 #pragma once
 
 #include <cstdint>
 #include <optional>
+#include <unordered_map>
 
 #include "wire/bytes.hpp"
 #include "wire/icmp.hpp"
@@ -40,5 +44,59 @@ inline constexpr std::uint16_t kSearchBaseMss = 1024;  // RFC 4821 §7.2, Linux'
 // After `timeouts` consecutive RTOs with `mss`: the MSS to try, if lower.
 [[nodiscard]] std::optional<std::uint16_t> mss_after_timeouts(std::uint32_t timeouts, wire::IpFamily family,
                                                               std::uint16_t mss);
+
+// RFC 4821 §7.2-7.7 after a black hole: the MSS that works (low) and the smallest that
+// failed (high + 1) bound a binary search. A probe is one segment of the midpoint's size,
+// sent with new data when nothing else is being recovered; acknowledged, it raises low
+// (and the connection's MSS); lost (RACK deems it lost, or a timeout while it is out),
+// it lowers high, and its data goes again in segments of the current MSS. The search
+// ends when high - low is under kDoneWithin.
+class MssSearch {
+public:
+    static constexpr std::uint16_t kDoneWithin = 8;  // bytes, as Linux's tcp_probe_threshold
+
+    void start(std::uint16_t low, std::uint16_t high);
+    // The next probe's MSS, when the search goes on and no probe is out.
+    [[nodiscard]] std::optional<std::uint16_t> next_probe() const;
+    void probe_sent(std::uint32_t seq_start, std::uint32_t seq_end, std::uint16_t mss);
+    [[nodiscard]] bool probing() const { return probe_mss_ != 0; }
+    [[nodiscard]] std::uint32_t probe_start() const { return probe_start_; }
+    [[nodiscard]] std::uint32_t probe_end() const { return probe_end_; }
+    // The probe was acknowledged: its MSS works (the connection takes it).
+    std::uint16_t probe_acked();
+    // The probe was lost: nothing of its size passes.
+    void probe_lost();
+    [[nodiscard]] std::uint16_t low() const { return low_; }
+    [[nodiscard]] std::uint16_t high() const { return high_; }
+
+private:
+    std::uint16_t low_ = 0;
+    std::uint16_t high_ = 0;  // 0: no search
+    std::uint16_t probe_mss_ = 0;
+    std::uint32_t probe_start_ = 0, probe_end_ = 0;  // sequence numbers (Seq32 values)
+};
+
+// RFC 1191 §5: the MSS a destination's path takes, learned from "packet too big" by one
+// connection, for the next ones. An entry lasts kLifetimeMs (RFC 1191 §6.3 suggests 10
+// minutes, Linux's mtu_expires too), so that a path that grew is used again; at most
+// kMaxEntries are kept (expired ones go first, then any), so memory has one bound. Only
+// errors a connection believed (in its window, RFC 5927) are remembered.
+class PathMssCache {
+public:
+    static constexpr std::uint64_t kLifetimeMs = 600'000;
+    static constexpr std::size_t kMaxEntries = 4096;
+
+    void remember(const wire::IpAddr& remote, std::uint16_t mss, std::uint64_t now_ms);
+    [[nodiscard]] std::optional<std::uint16_t> find(const wire::IpAddr& remote, std::uint64_t now_ms) const;
+    [[nodiscard]] std::size_t size() const { return entries_.size(); }
+
+private:
+    struct Entry {
+        std::uint16_t mss;
+        std::uint64_t expires_ms;
+    };
+    void make_room(std::uint64_t now_ms);
+    std::unordered_map<wire::IpAddr, Entry, wire::IpAddrHash> entries_;
+};
 
 }  // namespace ms::utcp

@@ -341,6 +341,7 @@ ConnectResult Stack::create(const Route& route, const ConnOptions& options, Hand
     if (!fresh) return ConnectError::in_use;
     it->second = std::make_unique<Connection>(*this, route, options, local_mss(route.tuple.local.family));
     it->second->handler = handler;
+    if (const auto mss = path_mss_.find(route.tuple.remote, now_ms_)) it->second->limit_path_mss(*mss);
     ++port_users_[route.tuple.local_port];
     ++stats_.connections_opened;
     return *it->second;

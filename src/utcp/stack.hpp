@@ -27,6 +27,7 @@
 #include "utcp/connection.hpp"
 #include "utcp/fast_open.hpp"
 #include "utcp/isn.hpp"
+#include "utcp/path.hpp"
 #include "utcp/link.hpp"
 #include "utcp/syn_cookie.hpp"
 #include "utcp/time_wait.hpp"
@@ -218,6 +219,8 @@ public:
     void reply_rst(const Route& route, const Segment& seg) override;
     void remember_fast_open(const wire::IpAddr& server, const FastOpenEntry& entry) override;
     [[nodiscard]] bool super_segments() const override { return config_.super_segments && link_.takes_super_segments(); }
+    void remember_path_mss(const wire::IpAddr& remote, std::uint16_t mss) override { path_mss_.remember(remote, mss, now_ms_); }
+    [[nodiscard]] const PathMssCache& path_mss_cache() const { return path_mss_; }
     [[nodiscard]] const FastOpenCache& fast_open_cache() const { return fast_open_cache_; }
 
 private:
@@ -286,6 +289,7 @@ private:
     BufferPool buffers_;  // before the connections, which give their arrays back to it
     FastOpenCookies fast_open_cookies_;
     FastOpenCache fast_open_cache_;
+    PathMssCache path_mss_;
     std::unordered_map<FourTuple, std::unique_ptr<Connection>, FourTupleHash> conns_;
     std::unordered_map<std::uint16_t, std::unique_ptr<Listener>> listeners_;
     std::unordered_map<std::uint16_t, UdpHandler*> udp_;

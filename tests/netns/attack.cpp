@@ -638,9 +638,33 @@ sockaddr_in to_sockaddr(const wire::IpAddr& a, std::uint16_t port) {
     return sin;
 }
 
+// An IPv4 or IPv6 socket address.
+struct AnyAddr {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    [[nodiscard]] const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&ss); }
+};
+
+AnyAddr to_any_sockaddr(const wire::IpAddr& a, std::uint16_t port) {
+    AnyAddr out;
+    if (a.family == wire::IpFamily::v4) {
+        const sockaddr_in sin = to_sockaddr(a, port);
+        std::memcpy(&out.ss, &sin, sizeof sin);
+        out.len = sizeof sin;
+        return out;
+    }
+    sockaddr_in6 sin6{};
+    sin6.sin6_family = AF_INET6;
+    sin6.sin6_port = htons(port);
+    std::memcpy(&sin6.sin6_addr, a.bytes.data(), 16);
+    std::memcpy(&out.ss, &sin6, sizeof sin6);
+    out.len = sizeof sin6;
+    return out;
+}
+
 wire::IpAddr ip_of(const std::string& text) {
     wire::IpAddr a;
-    if (!wire::parse_ip(text, a) || a.family != wire::IpFamily::v4) throw SetupError("not an IPv4 address: " + text);
+    if (!wire::parse_ip(text, a)) throw SetupError("not an IPv4 or IPv6 address: " + text);
     return a;
 }
 
@@ -662,7 +686,8 @@ struct Bound {
 
 // A socket of `type` bound to addr:port after the options; the kernel may refuse a step.
 Bound bound_socket(int type, const wire::IpAddr& addr, std::uint16_t port, const SockOpts& o = {}) {
-    Bound b{Fd(::socket(AF_INET, type | SOCK_CLOEXEC, 0)), 0, {}};
+    const bool v6 = addr.family == wire::IpFamily::v6;
+    Bound b{Fd(::socket(v6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0)), 0, {}};
     if (!b.fd) fail_errno("socket");
     auto set = [&b](int level, int name, const void* value, std::size_t len, const char* what) {
         if (b.err == 0 && ::setsockopt(b.fd.get(), level, name, value, static_cast<socklen_t>(len)) != 0) {
@@ -673,16 +698,23 @@ Bound bound_socket(int type, const wire::IpAddr& addr, std::uint16_t port, const
     const int one = 1;
     if (o.reuseaddr) set(SOL_SOCKET, SO_REUSEADDR, &one, sizeof one, "SO_REUSEADDR");
     if (o.reuseport) set(SOL_SOCKET, SO_REUSEPORT, &one, sizeof one, "SO_REUSEPORT");
-    if (o.freebind) set(IPPROTO_IP, IP_FREEBIND, &one, sizeof one, "IP_FREEBIND");
-    if (o.transparent) set(IPPROTO_IP, IP_TRANSPARENT, &one, sizeof one, "IP_TRANSPARENT");
+    if (v6) set(IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one, "IPV6_V6ONLY");
+    if (o.freebind) {
+        if (v6) set(IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof one, "IPV6_FREEBIND");
+        else set(IPPROTO_IP, IP_FREEBIND, &one, sizeof one, "IP_FREEBIND");
+    }
+    if (o.transparent) {
+        if (v6) set(IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof one, "IPV6_TRANSPARENT");
+        else set(IPPROTO_IP, IP_TRANSPARENT, &one, sizeof one, "IP_TRANSPARENT");
+    }
     if (o.broadcast) set(SOL_SOCKET, SO_BROADCAST, &one, sizeof one, "SO_BROADCAST");
     if (!o.device.empty()) set(SOL_SOCKET, SO_BINDTODEVICE, o.device.c_str(), o.device.size() + 1, "SO_BINDTODEVICE");
     if (o.bind_ifindex) set(SOL_SOCKET, SO_BINDTOIFINDEX, &o.bind_ifindex, sizeof o.bind_ifindex, "SO_BINDTOIFINDEX");
     if (b.err) return b;
-    const sockaddr_in sin = to_sockaddr(addr, port);
-    if (::bind(b.fd.get(), reinterpret_cast<const sockaddr*>(&sin), sizeof sin) != 0) {
+    const AnyAddr sa = to_any_sockaddr(addr, port);
+    if (::bind(b.fd.get(), sa.get(), sa.len) != 0) {
         b.err = errno;
-        b.refused = "bind " + addr.to_string() + ":" + std::to_string(port) + ": " + errno_text(errno);
+        b.refused = "bind " + wire::endpoint_to_string(addr, port) + ": " + errno_text(errno);
     }
     return b;
 }
@@ -757,18 +789,25 @@ struct UdpSpec {
     std::size_t frame_len = 0;  // Ethernet padding up to this length
 };
 
-// A valid Ethernet/IPv4/UDP frame with both checksums.
+// A valid Ethernet/IPv4/UDP (or IPv6/UDP) frame with its checksums.
 std::vector<std::uint8_t> udp_frame(const UdpSpec& s) {
-    const std::size_t len = wire::kEthernetHeaderLen + wire::kIpv4MinHeaderLen + wire::kUdpHeaderLen + s.payload;
+    const bool v6 = s.src.family == wire::IpFamily::v6;
+    const std::size_t len = wire::kEthernetHeaderLen + (v6 ? wire::kIpv6HeaderLen : wire::kIpv4MinHeaderLen) +
+                            wire::kUdpHeaderLen + s.payload;
     std::vector<std::uint8_t> f(std::max(len, s.frame_len), 0);
-    wire::Ipv4Repr ip{.src = s.src, .dst = s.dst, .protocol = wire::ipproto::udp};
-    const std::size_t n = wire::emit_ipv4_frame(
-        wire::MutBytes(f), {.dst = s.dst_mac, .src = s.src_mac}, ip, wire::kUdpHeaderLen + s.payload, [&](wire::MutBytes l4) {
-            wire::UdpRepr{s.sport, s.dport, static_cast<std::uint16_t>(s.payload)}.emit(l4);
-            const wire::MutBytes body = l4.subspan(wire::kUdpHeaderLen);
-            for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<std::uint8_t>(s.seq * 7 + i);
-            if (body.size() >= 4) wire::store_be32(body.data(), s.seq);
-        });
+    const auto emit = [&](auto ip, std::uint16_t ethertype, auto&& write) {
+        return wire::emit_ip_frame(wire::MutBytes(f), {.dst = s.dst_mac, .src = s.src_mac, .ethertype = ethertype}, ip,
+                                   wire::kUdpHeaderLen + s.payload, write);
+    };
+    const auto write_udp = [&](wire::MutBytes l4) {
+        wire::UdpRepr{s.sport, s.dport, static_cast<std::uint16_t>(s.payload)}.emit(l4);
+        const wire::MutBytes body = l4.subspan(wire::kUdpHeaderLen);
+        for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<std::uint8_t>(s.seq * 7 + i);
+        if (body.size() >= 4) wire::store_be32(body.data(), s.seq);
+    };
+    const std::size_t n =
+        v6 ? emit(wire::Ipv6Repr{.src = s.src, .dst = s.dst, .next_header = wire::ipproto::udp}, wire::ethertype::ipv6, write_udp)
+           : emit(wire::Ipv4Repr{.src = s.src, .dst = s.dst, .protocol = wire::ipproto::udp}, wire::ethertype::ipv4, write_udp);
     if (n != len) throw SetupError("the frame builder refused a frame");
     return f;
 }
@@ -1075,6 +1114,9 @@ int attack_netns_proof(const Ctx& c, std::uint16_t port) {
     Bound udp_any = bound_socket(SOCK_DGRAM, any, port);
     tries.push_back(expect_refusal(p->session, udp_any, ctl::Status::foreign_namespace,
                                    "UDP 0.0.0.0:" + port_text + " in our own network namespace", r));
+    Bound tcp6_any = bound_socket(SOCK_STREAM, wire::IpAddr::any(wire::IpFamily::v6), port);
+    tries.push_back(expect_refusal(p->session, tcp6_any, ctl::Status::foreign_namespace,
+                                   "TCP [::]:" + port_text + " in our own network namespace", r));
     r["tries"] = tries;
     return c.finish(r);
 }
@@ -1118,15 +1160,21 @@ std::vector<AddressTry> non_local_addresses(const wire::IpAddr& spoof, const wir
     broadcast.broadcast = true;
     SockOpts transparent;
     transparent.transparent = true;
+    std::vector<AddressTry> tries{{"FREEBIND UDP, an address of no interface", spoof, SOCK_DGRAM, freebind},
+                                  {"FREEBIND TCP, an address of no interface", spoof, SOCK_STREAM, freebind},
+                                  {"TRANSPARENT UDP, an address of no interface", spoof, SOCK_DGRAM, transparent}};
+    if (server.family == wire::IpFamily::v6) {
+        tries.push_back({"loopback", ip_of("::1"), SOCK_DGRAM, {}});
+        tries.push_back({"multicast", ip_of("ff0e::1"), SOCK_DGRAM, freebind});  // global scope: no scope id to bind
+        return tries;
+    }
     wire::IpAddr subnet_broadcast = server;
     subnet_broadcast.bytes[3] = 0xff;  // the test hosts' prefix is a /24 (scripts/netns.sh)
-    return {{"IP_FREEBIND UDP, an address of no interface", spoof, SOCK_DGRAM, freebind},
-            {"IP_FREEBIND TCP, an address of no interface", spoof, SOCK_STREAM, freebind},
-            {"IP_TRANSPARENT UDP, an address of no interface", spoof, SOCK_DGRAM, transparent},
-            {"loopback", ip_of("127.0.0.1"), SOCK_DGRAM, {}},
-            {"multicast", ip_of("224.0.0.1"), SOCK_DGRAM, freebind},
-            {"limited broadcast", ip_of("255.255.255.255"), SOCK_DGRAM, broadcast},
-            {"subnet broadcast", subnet_broadcast, SOCK_DGRAM, broadcast}};
+    tries.push_back({"loopback", ip_of("127.0.0.1"), SOCK_DGRAM, {}});
+    tries.push_back({"multicast", ip_of("224.0.0.1"), SOCK_DGRAM, freebind});
+    tries.push_back({"limited broadcast", ip_of("255.255.255.255"), SOCK_DGRAM, broadcast});
+    tries.push_back({"subnet broadcast", subnet_broadcast, SOCK_DGRAM, broadcast});
+    return tries;
 }
 
 // With a legitimate claim, one valid frame and `count` frames whose source is `spoof`:
@@ -2035,7 +2083,7 @@ int main(int argc, char** argv) {
     std::uint32_t victim = 0, rounds = 500, requests = 2000, expected = 0, budget_mib = 0, max_ports = 64;
     double seconds = 5;
     app.add_option("--socket", socket, "multistackd's control socket")->required();
-    app.add_option("--server", server_text, "the interface's IPv4 address")->required();
+    app.add_option("--server", server_text, "the interface's address (IPv4, or IPv6 for freebind)")->required();
     app.add_flag("--hold", hold, "after printing, keep the sessions (ports, claims) until SIGTERM");
     auto sub = [&app](const char* name, const char* what) { return app.add_subcommand(name, what); };
     auto with_port = [&port](CLI::App* s, const char* what) {
@@ -2043,7 +2091,7 @@ int main(int argc, char** argv) {
         return s;
     };
     auto with_peer = [&](CLI::App* s) {
-        s->add_option("--peer", peer_text, "the peer's IPv4 address")->required();
+        s->add_option("--peer", peer_text, "the peer's address, of the server's family")->required();
         s->add_option("--peer-mac", peer_mac_text, "the peer's MAC address")->required();
         return s;
     };

@@ -17,6 +17,7 @@ CLIENT6=2001:2::2
 ms_setup "v6$$"
 ip -n "$SERVER_NS" addr add "$SERVER6/64" dev "$SERVER_IF" nodad
 ip -n "$CLIENT_NS" addr add "$CLIENT6/64" dev "$CLIENT_IF" nodad
+wait_for_ipv6 "$SERVER_NS" "$CLIENT_NS" || fail "IPv6 addresses still tentative after 5 s"
 ms_daemon
 
 in_client ping -6 -c 2 -W 2 -q "$SERVER6" >/dev/null || fail "ping6 to the server"
@@ -29,6 +30,26 @@ interop_sizes "IPv6"
 ok "the UTCP client sent $(jq -r .super_segments_out <<<"$out") IPv6 super-segments for 100 MB"
 
 interop_closes "IPv6"
+
+# A kernel client whose every packet carries a destination-options header (RFC 8200
+# §4.6, IPV6_DSTOPTS): the XDP program walks it to the ports, and UTCP's input walks it
+# too. Were it passed to the kernel, which holds the port but does not listen, the
+# connection would be reset.
+in_client "$PY" -c "
+import os, socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+# next header (the kernel fills it in), length 0 (8 bytes), then PadN over the other 4
+s.setsockopt(socket.IPPROTO_IPV6, getattr(socket, 'IPV6_DSTOPTS', 59), bytes([0, 0, 1, 4, 0, 0, 0, 0]))
+s.settimeout(10)
+s.connect(('$SERVER6', 7000))
+data = os.urandom(300000)
+s.sendall(data)
+got = b''
+while len(got) < len(data):
+    got += s.recv(65536)
+assert got == data
+" || fail "a client whose packets carry a destination-options header"
+ok "IPv6 with a destination-options header on every packet: 300 KB echoed by UTCP, byte-exact"
 kill -TERM "$UTCP_PID"
 wait "$UTCP_PID" || fail "utcp-echo did not exit cleanly"
 

@@ -14,7 +14,16 @@ ms_echo "$SERVER_IP:7"  # the second application
 
 ms_bg ip netns exec "$CLIENT_NS" tcpdump -i "$CLIENT_IF" -n -U --immediate-mode -w "$TMP/client.pcap" 'udp port 9 or tcp port 9'
 tcpdump_pid=$LAST_PID
-sleep 1  # tcpdump needs a moment to attach
+# A UDP sink on the peer's port 9: no ICMP port unreachable comes back for the valid
+# frame (it would go to the sender's port, issue 13, and race with its failure).
+ms_bg ip netns exec "$CLIENT_NS" "$PY" -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('$CLIENT_IP', 9))
+while True:
+    s.recv(2048)
+"
+sleep 1  # tcpdump and the sink need a moment to attach
 ms_bg ip netns exec "$SERVER_NS" "$BIN_DIR/tests/ms-frame-sender" --socket "$SOCK" --mode isolation \
   --claim "$SERVER_IP:5000" --peer "$CLIENT_IP" --peer-mac "$CLIENT_MAC" >"$TMP/sender.out" 2>&1
 wait_for "$TMP/sender.out" '"sent"' || { cat "$TMP/sender.out"; fail "the sender did not run"; }

@@ -6,6 +6,7 @@
 #   in_server / in_client CMD...   run in a namespace; py_client CODE: python in the client
 #   ok MSG / fail MSG
 #   interop_start / interop_sizes   Linux interop: UTCP's echo against the kernel's (below)
+#   wait_for_ipv6 NS...  until no address of those namespaces is tentative (DAD done)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -60,6 +61,19 @@ ms_bg() {
 wait_for() {
   local file=$1 pattern=$2
   for _ in $(seq 100); do grep -q "$pattern" "$file" 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
+
+# Duplicate address detection holds link-local addresses (and with them neighbour
+# discovery) for about a second after a link comes up.
+wait_for_ipv6() {
+  local ns tentative
+  for _ in $(seq 50); do
+    tentative=""
+    for ns in "$@"; do tentative+=$(ip -n "$ns" -6 addr show tentative); done
+    [[ -z "$tentative" ]] && return 0
+    sleep 0.1
+  done
   return 1
 }
 

@@ -24,7 +24,7 @@ if [[ -n "$daemon_override" ]]; then
 fi
 ATTACK="$BIN_DIR/tests/ms-attack"
 [[ -x "$ATTACK" ]] || fail "no $ATTACK: build the ms-attack target"
-CASES=(oversize netns_proof bind_to_device freebind capture_other slow_reader linger in_use fd_leak
+CASES=(oversize netns_proof bind_to_device freebind freebind6 capture_other slow_reader linger in_use fd_leak
        memory port_limit claim_limit wildcard reuseaddr vlan super linger_junk flood)
 NOBODY=(setpriv --reuid 65534 --regid 65534 --clear-groups)
 MAX_PORTS=4
@@ -59,7 +59,7 @@ judge() {
 attack_case() {
   local name=$1 rc=0
   shift
-  in_server "${NOBODY[@]}" "$ATTACK" --socket "$SOCK" --server "$SERVER_IP" "$@" >"$TMP/$name.json" 2>"$TMP/$name.err" || rc=$?
+  in_server "${NOBODY[@]}" "$ATTACK" --socket "$SOCK" --server "${ATTACK_SERVER:-$SERVER_IP}" "$@" >"$TMP/$name.json" 2>"$TMP/$name.err" || rc=$?
   judge "$name" "$rc"
 }
 
@@ -222,17 +222,25 @@ case_bind_to_device() {
 }
 
 # 4. Proofs of addresses that are not the interface's; frames with a spoofed source.
-case_freebind() {
-  tcpdump_start "$CLIENT_NS" "$CLIENT_IF" "$TMP/freebind.pcap" "${WIRE_FILTER[@]}"
-  attack_case freebind freebind --port 5200 --peer "$CLIENT_IP" --peer-mac "$CLIENT_MAC" --spoof "$SUBNET.99"
+case_freebind() { freebind_on freebind 5200 "$SERVER_IP" "$CLIENT_IP" "$SUBNET.99"; }
+
+# 4b. The same on IPv6: proofs of addresses that are not the interface's (IPV6_FREEBIND,
+# IPV6_TRANSPARENT, ::1, ff0e::1) and frames with a spoofed IPv6 source.
+case_freebind6() { freebind_on freebind6 5300 "$SERVER6" "$CLIENT6" 2001:2::99; }
+
+# freebind_on NAME PORT SERVER PEER SPOOF: the freebind attack on one family; only the
+# valid frame (from SERVER, port PORT+20) reaches the client.
+freebind_on() {
+  local name=$1 port=$2 server=$3 peer=$4 spoof=$5 spoofed valid
+  tcpdump_start "$CLIENT_NS" "$CLIENT_IF" "$TMP/$name.pcap" "${WIRE_FILTER[@]}"
+  ATTACK_SERVER=$server attack_case "$name" freebind --port "$port" --peer "$peer" --peer-mac "$CLIENT_MAC" --spoof "$spoof"
   tcpdump_stop
-  local spoofed valid
-  spoofed=$(pcap_count "$TMP/freebind.pcap" "$SUBNET.99.")
-  valid=$(pcap_count "$TMP/freebind.pcap" "$SERVER_IP.5220 > $CLIENT_IP.9: UDP")
-  ((spoofed == 0)) || { tcpdump -r "$TMP/freebind.pcap" -n; fail "freebind: $spoofed spoofed frames reached the wire"; }
-  ((valid == 1)) || { tcpdump -r "$TMP/freebind.pcap" -n; fail "freebind: the valid frame did not arrive"; }
-  ok "freebind: $(tries freebind)"
-  ok "freebind: $(report freebind '.spoof.src_not_claimed') frames from $SUBNET.99 counted src_not_claimed; the client saw only the valid one"
+  spoofed=$(pcap_count "$TMP/$name.pcap" "$spoof.")
+  valid=$(pcap_count "$TMP/$name.pcap" "$server.$((port + 20)) > $peer.9: UDP")
+  ((spoofed == 0)) || { tcpdump -r "$TMP/$name.pcap" -n; fail "$name: $spoofed spoofed frames reached the wire"; }
+  ((valid == 1)) || { tcpdump -r "$TMP/$name.pcap" -n; fail "$name: the valid frame did not arrive"; }
+  ok "$name: $(tries "$name")"
+  ok "$name: $(report "$name" '.spoof.src_not_claimed') frames from $spoof counted src_not_claimed; the client saw only the valid one"
 }
 
 # 5. Capture of another user's port; the list of ports.
@@ -495,6 +503,11 @@ for name in "${selected[@]}"; do
 done
 ms_setup "se$$"
 SUBNET=${SERVER_IP%.*}
+SERVER6=2001:2::1
+CLIENT6=2001:2::2
+ip -n "$SERVER_NS" addr add "$SERVER6/64" dev "$SERVER_IF" nodad
+ip -n "$CLIENT_NS" addr add "$CLIENT6/64" dev "$CLIENT_IF" nodad
+wait_for_ipv6 "$SERVER_NS" "$CLIENT_NS" || fail "IPv6 addresses still tentative after 5 s"
 TOTALS_CHECKED=0
 start_daemon
 for name in "${selected[@]}"; do

@@ -1,9 +1,10 @@
 // ICMP errors at a connection (RFC 1122 §4.2.3.9, RFC 5461, RFC 5927) and path MTU
-// discovery (RFC 1191, RFC 4821's black-hole detection): what each error does in each
-// state, and what a forged or broken one does not.
+// discovery (RFC 1191 with its per-destination cache, RFC 4821's black-hole detection):
+// what each error does in each state, and what a forged or broken one does not.
 #include <gtest/gtest.h>
 
 #include "script.hpp"
+#include "utcp/path.hpp"
 
 namespace ms::utcp::test {
 namespace {
@@ -15,6 +16,15 @@ app send 2920
 > . seq=1461 len=1460
 )";
 
+// MTU 1300 leaves 1260 bytes of segment: both segments of kTwoSegmentsOut were larger.
+constexpr const char* kTooBigFor1260 = R"(
+icmp too_big seq=1 mtu=1300
+> . seq=1 len=1260
+> . seq=1261 len=200
+> . seq=1461 len=1260
+> . seq=2721 len=200
+)";
+
 TEST(Icmp, TooBigLowersTheMssAndResendsWhatDidNotPassCutToSize) {
     PacketScript s;
     s.run(kSackOpen);
@@ -22,12 +32,8 @@ TEST(Icmp, TooBigLowersTheMssAndResendsWhatDidNotPassCutToSize) {
     // RFC 1191 §3: MTU 1300 leaves 1260 bytes of segment; both segments were larger, so
     // both are lost: they go again at once in pieces, without a congestion response.
     const std::uint32_t cwnd = s.conn()->cwnd();
+    s.run(kTooBigFor1260);
     s.run(R"(
-icmp too_big seq=1 mtu=1300
-> . seq=1 len=1260
-> . seq=1261 len=200
-> . seq=1461 len=1260
-> . seq=2721 len=200
 icmp too_big seq=1461 mtu=1300
 > none
 < . seq=1 ack=2921 win=512
@@ -163,6 +169,37 @@ TEST(Icmp, TimeoutsOfFullSegmentsLowerTheMssToTheSearchBase) {
 )");
     EXPECT_EQ(s.conn()->send_mss(), 1024);
     EXPECT_EQ(s.conn()->stats().mss_lowered_by_timeouts, 1u);
+}
+
+// RFC 1191 §5: what one connection learned of the path serves the next one to the same
+// destination (our SYN,ACK still announces what we can receive).
+TEST(Icmp, ANewConnectionToTheSameDestinationStartsWithTheLearnedMss) {
+    PacketScript s;
+    s.run(kSackOpen);
+    s.run(kTwoSegmentsOut);
+    s.run(kTooBigFor1260);
+    s.run(R"(
+< . seq=1 ack=2921 win=512
+peer_port 40001
+< S seq=0 win=65535 mss=1460 ws=7 sackok
+> S. seq=0 ack=1 win=65535 mss=1460 ws=3 sackok
+< . seq=1 ack=1 win=512
+app send 2520
+> . seq=1 len=1260
+> . seq=1261 len=1260
+)");
+    EXPECT_EQ(s.conn()->send_mss(), 1260);
+}
+
+TEST(PathMssCache, EntriesExpireAndTheTableHasABound) {
+    PathMssCache cache;
+    const wire::IpAddr a = wire::IpAddr::v4(0xc6120002);
+    cache.remember(a, 1200, 1000);
+    EXPECT_EQ(cache.find(a, 1000 + PathMssCache::kLifetimeMs - 1), 1200);
+    EXPECT_EQ(cache.find(a, 1000 + PathMssCache::kLifetimeMs), std::nullopt) << "RFC 1191 §6.3: a path may grow again";
+    for (std::uint32_t k = 0; k < PathMssCache::kMaxEntries + 10; ++k) cache.remember(wire::IpAddr::v4(0x0a000000 + k), 1000, 5000);
+    EXPECT_EQ(cache.size(), PathMssCache::kMaxEntries);
+    EXPECT_EQ(cache.find(wire::IpAddr::v4(0x0a000000 + PathMssCache::kMaxEntries + 9), 5000), 1000) << "the newest is kept";
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 // Below TCP: what the stack does with IPv4 it will not take (fragments, bad checksums,
-// other addresses), UDP's bind / send to / receive from, and the RFC 6528 ISN.
+// other addresses), UDP's bind / send to / receive from over IPv4 and IPv6 (extension
+// headers walked, fragments dropped), and the RFC 6528 ISN.
 #include <gtest/gtest.h>
+
+#include <array>
 
 #include "utcp/stack.hpp"
 #include "wire/build.hpp"
@@ -13,14 +16,40 @@ const wire::MacAddr kPeerMac{{0x02, 0, 0, 0, 0, 2}};
 const wire::IpAddr kLocalIp = wire::IpAddr::v4(0xc6120001);
 const wire::IpAddr kPeerIp = wire::IpAddr::v4(0xc6120002);
 
+wire::IpAddr v6(std::uint8_t last) {
+    std::array<std::uint8_t, 16> b{0x20, 0x01, 0, 2};
+    b[15] = last;
+    return wire::IpAddr::load_v6(b.data());
+}
+const wire::IpAddr kLocalIp6 = v6(1);  // 2001:2::1
+const wire::IpAddr kPeerIp6 = v6(2);
+
 StackConfig config() {
     StackConfig c;
     c.mac = kLocalMac;
     c.address = kLocalIp;
+    c.address6 = kLocalIp6;
     c.resolve = [](const wire::IpAddr& a) {
-        return a == kPeerIp ? std::optional<wire::MacAddr>(kPeerMac) : std::nullopt;
+        return a == kPeerIp || a == kPeerIp6 ? std::optional<wire::MacAddr>(kPeerMac) : std::nullopt;
     };
     return c;
+}
+
+// An IPv6 UDP datagram from the peer, behind `extensions` (already chained: the first
+// byte of each is its next header; the last one's must be UDP).
+std::vector<std::uint8_t> udp6_frame(std::uint16_t dst_port, std::string_view text, std::uint8_t first_header = wire::ipproto::udp,
+                                     const std::vector<std::uint8_t>& extensions = {}) {
+    std::vector<std::uint8_t> udp(8 + text.size());
+    wire::UdpRepr{.src_port = 5353, .dst_port = dst_port, .payload_len = static_cast<std::uint16_t>(text.size())}.emit(udp);
+    std::memcpy(udp.data() + 8, text.data(), text.size());
+    wire::store_be16(udp.data() + 6, wire::transport_checksum(kPeerIp6, kLocalIp6, wire::ipproto::udp, udp));
+    std::vector<std::uint8_t> f(14 + 40);
+    wire::EthernetRepr{kLocalMac, kPeerMac, wire::ethertype::ipv6}.emit(f);
+    const auto payload_len = static_cast<std::uint16_t>(extensions.size() + udp.size());
+    wire::Ipv6Repr{kPeerIp6, kLocalIp6, first_header, payload_len, 64, 0, 0}.emit(wire::MutBytes(f).subspan(14));
+    f.insert(f.end(), extensions.begin(), extensions.end());
+    f.insert(f.end(), udp.begin(), udp.end());
+    return f;
 }
 
 // An IPv4 UDP frame from the peer; `mutate` may spoil it before the checksums.
@@ -90,6 +119,37 @@ TEST(Udp, SendFailsWithoutANextHopOrOverTheMtu) {
     EXPECT_EQ(stack.stats().no_route, 1u);
     std::vector<std::uint8_t> big(1500);
     EXPECT_FALSE(stack.udp_send(53, kPeerIp, 53, big));
+}
+
+TEST(Ipv6, UdpBothWaysWithExtensionHeadersWalkedAndFragmentsDropped) {
+    MemoryLink link;
+    Stack stack(config(), link, 0);
+    Inbox inbox;
+    ASSERT_TRUE(stack.udp_bind(53, inbox));
+    stack.input(udp6_frame(53, "plain"), 0);
+    // RFC 8200 §4.6: an 8-byte destination options header (PadN) before UDP.
+    stack.input(udp6_frame(53, "behind options", wire::ipproto::dest_options, {wire::ipproto::udp, 0, 1, 4, 0, 0, 0, 0}), 0);
+    // §4.5: a fragment header (a first fragment, more to come) is never delivered in part.
+    stack.input(udp6_frame(53, "a fragment", wire::ipproto::fragment, {wire::ipproto::udp, 0, 0, 1, 0, 0, 0, 7}), 0);
+    ASSERT_EQ(inbox.got.size(), 2u);
+    EXPECT_EQ(inbox.got[0].text, "plain");
+    EXPECT_EQ(inbox.got[1].text, "behind options");
+    EXPECT_EQ(inbox.got[1].from, kPeerIp6);
+    EXPECT_EQ(stack.stats().fragments, 1u);
+
+    ASSERT_TRUE(stack.udp_send(53, kPeerIp6, 5353, wire::Bytes(reinterpret_cast<const std::uint8_t*>("answer"), 6)));
+    stack.flush(0);
+    const auto frames = link.take();
+    ASSERT_EQ(frames.size(), 1u);
+    auto ip = wire::Ipv6View::parse(wire::Bytes(frames[0]).subspan(14));
+    ASSERT_TRUE(ip.ok());
+    EXPECT_EQ(ip->src(), kLocalIp6);
+    EXPECT_EQ(ip->dst(), kPeerIp6);
+    EXPECT_EQ(ip->hop_limit(), 64);
+    EXPECT_NE(ip->flow_label(), 0u) << "RFC 6437: a flow label per flow";
+    EXPECT_TRUE(wire::transport_checksum_ok(ip->src(), ip->dst(), wire::ipproto::udp, ip->upper_payload()));
+    std::vector<std::uint8_t> big(1500 - 40 - 8 + 1);
+    EXPECT_FALSE(stack.udp_send(53, kPeerIp6, 53, big)) << "over the MTU with IPv6's 40-byte header";
 }
 
 TEST(Ipv4, FragmentsAreDroppedAndCountedNeverDeliveredInPart) {

@@ -56,6 +56,22 @@ int bound_socket(int type, const char* addr = "0.0.0.0", std::uint16_t port = 0,
     return fd;
 }
 
+// An IPv6 TCP socket bound to the wildcard, dual-stack or IPv6-only; -1 if this host
+// has no IPv6.
+int bound_socket6(bool v6only) {
+    const int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    const int flag = v6only ? 1 : 0;
+    EXPECT_EQ(::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &flag, sizeof flag), 0);
+    sockaddr_in6 sin6{};
+    sin6.sin6_family = AF_INET6;
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&sin6), sizeof sin6) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 std::uint16_t local_port(int fd) {
     sockaddr_in sin{};
     socklen_t len = sizeof sin;
@@ -313,6 +329,32 @@ TEST_F(ControlTest, TheSameProofSocketTakesAClaimOver) {
     EXPECT_EQ(sw_.registry().snapshot()->entries().size(), 2u);
     ::close(other);
     ::close(proof);
+}
+
+// A dual-stack socket (:: with IPV6_V6ONLY off) holds the port for IPv4 too, so its claim
+// covers both wildcards and goes whole with one release; an IPv6-only one covers IPv6.
+TEST_F(ControlTest, ADualStackProofClaimsBothWildcardsAndV6OnlyOne) {
+    const int c = connect();
+    ASSERT_EQ(attach(c), ctl::Status::ok);
+    const int dual = bound_socket6(false);
+    if (dual < 0) GTEST_SKIP() << "SKIPPED: this host has no IPv6";
+    ASSERT_EQ(claim(c, dual), ctl::Status::ok);
+    const auto both = sw_.registry().snapshot()->entries();
+    ASSERT_EQ(both.size(), 2u);
+    EXPECT_EQ(both[0].key.addr, wire::IpAddr::any(wire::IpFamily::v6));
+    EXPECT_EQ(both[1].key.addr, wire::IpAddr::any(wire::IpFamily::v4));
+    EXPECT_EQ(both[1].key.port, both[0].key.port);
+    ctl::ReleaseRequest rel;
+    rel.tuple = {IPPROTO_TCP, 6, both[0].key.port, {}};
+    EXPECT_EQ(call(c, rel).status, ctl::Status::ok);
+    EXPECT_TRUE(sw_.registry().snapshot()->entries().empty());
+    const int only6 = bound_socket6(true);
+    ASSERT_EQ(claim(c, only6), ctl::Status::ok);
+    const auto one = sw_.registry().snapshot()->entries();
+    ASSERT_EQ(one.size(), 1u);
+    EXPECT_EQ(one[0].key.addr, wire::IpAddr::any(wire::IpFamily::v6));
+    ::close(dual);
+    ::close(only6);
 }
 
 // The owner connects its copy of the proof to a peer that never reads, fills it, sets
