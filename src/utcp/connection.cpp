@@ -358,6 +358,7 @@ void Connection::process_ack(const Segment& seg, std::uint64_t now_ms) {
         in.ctx.rtt_ms = rtt_ms;
         note_verdict(recovery_->on_ack(in, *cc_));
     }
+    if (mss_search_.probing()) settle_mss_probe(false);
     if (in.acked > 0) {
         disarm(rtx_timer_);  // RFC 6298 §5.3: restarted by output() while data is in flight
         if (!write_closed_) events_ |= event::writable;
@@ -623,10 +624,12 @@ void Connection::on_retransmit_timeout(std::uint64_t now_ms) {
     rtt_sampler_.forget();  // Karn's rule
     if (!handshake) recovery_->on_rto(ack_context(now_ms), *cc_);
     if (handshake || recovery_->rewinds_on_rto()) sender_.rewind();
+    if (mss_search_.probing()) return settle_mss_probe(true);  // the probe, not the path, was lost
     // Black-hole detection: only when what goes again is larger than the lower MSS.
     const auto mss = handshake ? std::nullopt : mss_after_timeouts(retransmits_in_row_, tuple().local.family, smss_);
     if (mss && flight() > *mss) {
         ++stats_.mss_lowered_by_timeouts;
+        if (sack_ok_) mss_search_.start(*mss, static_cast<std::uint16_t>(smss_ - 1));  // RACK tells a lost probe
         lower_mss(*mss);
     }
     wake();
@@ -764,6 +767,7 @@ bool Connection::emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent) 
             sent = true;
             continue;
         }
+        if (!emit_mss_probe(now_ms, sink)) return false;
         bool with_fin = false;
         const std::uint32_t len = sender_.len_to_send(recovery_->send_room(ctx, cc_->cwnd()), payload_room(),
                                                       emission_room(), options_.nodelay, std::exchange(force_send_, false), with_fin);
@@ -773,7 +777,8 @@ bool Connection::emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent) 
     }
 }
 
-bool Connection::emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t now_ms, SegmentSink& sink) {
+bool Connection::emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t now_ms, SegmentSink& sink,
+                               std::uint32_t segment_len) {
     // RFC 5681 §4.1: after an idle period, restart from the initial window.
     if (flight() == 0 && now_ms - sender_.last_send_ms() > rtt_.rto()) cc_->on_idle_restart(ack_context(now_ms).sample(0));
     const std::size_t offset = sender_.data_offset(snd().nxt);
@@ -786,7 +791,7 @@ bool Connection::emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t n
     const Seq32 seq = snd().nxt;
     OutSegment o = header(seq, static_cast<std::uint8_t>((with_fin ? fin : 0) | (last && len ? psh : 0)));
     o.payload = payload;
-    const std::uint32_t segment_len = payload_room();
+    if (segment_len == 0) segment_len = payload_room();
     if (len > segment_len) o.gso_size = static_cast<std::uint16_t>(segment_len);
     // RFC 3168 §6.1.4-5: new data is ECN-capable (never pure ACKs or retransmissions);
     // the first after we backed off says so with CWR.

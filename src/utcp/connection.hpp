@@ -26,6 +26,7 @@
 #include <utility>
 
 #include "utcp/congestion.hpp"
+#include "utcp/path.hpp"
 #include "utcp/fast_open.hpp"
 #include "utcp/receiver.hpp"
 #include "utcp/recovery.hpp"
@@ -155,6 +156,8 @@ struct ConnStats {
     // ICMP errors taken (path.hpp), and the MSS lowered by "packet too big" (RFC 1191) or
     // by black-hole detection after timeouts (RFC 4821).
     std::uint64_t icmp_errors = 0, mss_lowered_by_icmp = 0, mss_lowered_by_timeouts = 0;
+    // RFC 4821's search after a black hole: probes acknowledged (each raised the MSS) and lost.
+    std::uint64_t mss_probes_acked = 0, mss_probes_lost = 0;
 };
 
 class Connection {
@@ -298,7 +301,10 @@ private:
     [[nodiscard]] std::uint32_t syn_data_len(const wire::TcpOptions& options) const;
     void on_fast_open_reply(const Segment& syn_ack);
     bool emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent);
-    bool emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t now_ms, SegmentSink& sink);
+    // `segment_len`: the most one wire segment carries (0: payload_room()); a probe is one
+    // segment larger than the MSS.
+    bool emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t now_ms, SegmentSink& sink,
+                       std::uint32_t segment_len = 0);
     // Sends again what `r` names (at most one segment); false if the sink is full.
     bool emit_resend(const Resend& r, std::uint64_t now_ms, SegmentSink& sink);
     bool emit_loss_probe(std::uint64_t now_ms, SegmentSink& sink);
@@ -337,6 +343,11 @@ private:
     // The path carries segments of at most `mss` (path.hpp): larger ones in flight are
     // lost and go again cut to size.
     void lower_mss(std::uint16_t mss);
+    // RFC 4821: a probe of the search's next size, as one segment of new data, if one is
+    // due and may go now; false if the sink is full.
+    bool emit_mss_probe(std::uint64_t now_ms, SegmentSink& sink);
+    // After an ACK or a timeout: whether the probe out was acknowledged or lost.
+    void settle_mss_probe(bool timed_out);
     void finish();
     void wake() { host_.mark_dirty(*this); }
     void app_read();
@@ -366,6 +377,7 @@ private:
     std::uint16_t local_mss_;  // what we announce: our MTU less the headers
     std::uint16_t smss_ = 536; // RFC 9293 §3.7.1: the default when the peer sends no MSS
     std::uint16_t path_mss_ = UINT16_MAX;  // what the path carries, once it told (path.hpp)
+    MssSearch mss_search_;     // RFC 4821, after black-hole detection
     bool peer_window_scale_ = false;
     bool sack_ok_ = false;     // both SYNs carried SACK-permitted (RFC 2018 §2)
     TimestampOption ts_;       // RFC 7323 §3-5

@@ -42,4 +42,39 @@ void Connection::lower_mss(std::uint16_t mss) {
     wake();
 }
 
+// RFC 4821 §7.5: a probe goes with new data, when the connection is not recovering a
+// loss, the window and congestion window take it whole, and data enough waits.
+bool Connection::emit_mss_probe(std::uint64_t now_ms, SegmentSink& sink) {
+    const auto mss = mss_search_.next_probe();
+    if (!mss || state_ != State::established || recovery_->in_recovery()) return true;
+    const std::uint32_t len = payload_room() + (*mss - smss_);
+    const std::size_t offset = sender_.data_offset(snd().nxt);
+    const std::size_t unsent = sender_.buffer().size() > offset ? sender_.buffer().size() - offset : 0;
+    const Seq32 window_end = snd().una + snd().wnd;
+    const std::uint32_t window = window_end > snd().nxt ? static_cast<std::uint32_t>(window_end - snd().nxt) : 0;
+    if (unsent < len || window < len || recovery_->send_room(ack_context(now_ms), cc_->cwnd()) < len) return true;
+    const Seq32 start = snd().nxt;
+    if (!emit_new_data(len, false, now_ms, sink, len)) return false;
+    mss_search_.probe_sent(start.value(), (start + len).value(), *mss);
+    return true;
+}
+
+void Connection::settle_mss_probe(bool timed_out) {
+    const Seq32 start(mss_search_.probe_start());
+    const Seq32 end(mss_search_.probe_end());
+    if (!timed_out && snd().una >= end) {
+        ++stats_.mss_probes_acked;
+        smss_ = std::max(smss_, mss_search_.probe_acked());
+        return;
+    }
+    // Lost: deemed so, out when the RTO fired, or acknowledged in part (a part of it went
+    // again, cut to the MSS, by a loss probe).
+    const bool lost = timed_out || snd().una > start || recovery_->deemed_lost(start);
+    if (!lost) return;  // still out
+    ++stats_.mss_probes_lost;
+    mss_search_.probe_lost();
+    recovery_->on_mss_lowered(payload_room());  // its data goes again in segments of the MSS
+    wake();
+}
+
 }  // namespace ms::utcp

@@ -83,6 +83,8 @@ public:
     // in flight are lost, and go again in pieces of that size. Recovery that rewinds on an
     // RTO does nothing here: the connection rewinds.
     virtual void on_mss_lowered(std::uint32_t) {}
+    // Whether the segment holding `seq` is deemed lost (RACK's scoreboard; NewReno keeps none).
+    [[nodiscard]] virtual bool deemed_lost(Seq32) const { return false; }
     // The next retransmission due now, if congestion control allows it.
     [[nodiscard]] virtual std::optional<Resend> next_resend(const AckContext& ctx, std::uint32_t cwnd) = 0;
     // Bytes of new data that congestion control allows now.
@@ -142,6 +144,7 @@ public:
     void on_rto(const AckContext& ctx, CongestionControl& cc) override;
     [[nodiscard]] bool rewinds_on_rto() const override { return false; }
     void on_mss_lowered(std::uint32_t max_len) override;
+    [[nodiscard]] bool deemed_lost(Seq32 seq) const override { return board_.is_lost(seq); }
     [[nodiscard]] std::optional<Resend> next_resend(const AckContext& ctx, std::uint32_t cwnd) override;
     [[nodiscard]] std::uint32_t send_room(const AckContext& ctx, std::uint32_t cwnd) const override;
     [[nodiscard]] bool in_recovery() const override { return fast_recovery_ || loss_recovery_; }

@@ -82,6 +82,14 @@ std::uint32_t Scoreboard::split_larger_than(std::uint32_t max_len) {
     return cut;
 }
 
+bool Scoreboard::is_lost(Seq32 seq) const {
+    for (const SentSegment& s : segs_) {
+        if (s.start > seq) return false;
+        if (seq < s.end()) return s.lost;
+    }
+    return false;
+}
+
 SentSegment* Scoreboard::next_to_resend() {
     if (lost_ == resent_) return nullptr;
     for (SentSegment& s : segs_) {

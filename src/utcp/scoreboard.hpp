@@ -50,6 +50,8 @@ public:
     // size (the last shorter) and marks them lost, to go again: the path no longer
     // carries segments that large. Returns how many segments were cut.
     std::uint32_t split_larger_than(std::uint32_t max_len);
+    // Whether the segment holding `seq` is deemed lost.
+    [[nodiscard]] bool is_lost(Seq32 seq) const;
     // The first lost segment whose retransmission is not in flight.
     [[nodiscard]] SentSegment* next_to_resend();
 

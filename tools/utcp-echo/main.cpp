@@ -39,13 +39,18 @@ void on_signal(int) {
 
 // What the path did to the connections (path MTU discovery), tallied as they close.
 struct PathTally {
-    std::uint64_t mss_lowered_by_icmp = 0, mss_lowered_by_timeouts = 0;
-    std::uint16_t smallest_send_mss = 0;  // 0: no connection closed
+    std::uint64_t mss_lowered_by_icmp = 0, mss_lowered_by_timeouts = 0, mss_probes_acked = 0, mss_probes_lost = 0;
+    std::uint16_t smallest_send_mss = 0;  // the smallest MSS a connection had at its close; 0: none closed
+    std::uint16_t largest_send_mss = 0;
 
     void add(const Connection& c) {
-        mss_lowered_by_icmp += c.stats().mss_lowered_by_icmp;
-        mss_lowered_by_timeouts += c.stats().mss_lowered_by_timeouts;
+        const ms::utcp::ConnStats st = c.stats();
+        mss_lowered_by_icmp += st.mss_lowered_by_icmp;
+        mss_lowered_by_timeouts += st.mss_lowered_by_timeouts;
+        mss_probes_acked += st.mss_probes_acked;
+        mss_probes_lost += st.mss_probes_lost;
         smallest_send_mss = smallest_send_mss ? std::min(smallest_send_mss, c.send_mss()) : c.send_mss();
+        largest_send_mss = std::max(largest_send_mss, c.send_mss());
     }
 };
 
@@ -217,7 +222,10 @@ nlohmann::json path_report(const ms::utcp::StackStats& st, const PathTally& tall
             {"icmp_out_of_window", st.icmp_out_of_window},
             {"mss_lowered_by_icmp", tally.mss_lowered_by_icmp},
             {"mss_lowered_by_timeouts", tally.mss_lowered_by_timeouts},
-            {"smallest_send_mss", tally.smallest_send_mss}};
+            {"mss_probes_acked", tally.mss_probes_acked},
+            {"mss_probes_lost", tally.mss_probes_lost},
+            {"smallest_send_mss", tally.smallest_send_mss},
+            {"largest_send_mss", tally.largest_send_mss}};
 }
 
 int run_server(EventLoop& loop, std::uint16_t port) {
