@@ -24,7 +24,7 @@ if [[ -n "$daemon_override" ]]; then
 fi
 ATTACK="$BIN_DIR/tests/ms-attack"
 [[ -x "$ATTACK" ]] || fail "no $ATTACK: build the ms-attack target"
-CASES=(oversize netns_proof bind_to_device freebind freebind6 capture_other slow_reader linger in_use fd_leak
+CASES=(oversize netns_proof bind_to_device bind_to_device6 freebind freebind6 capture_other slow_reader linger in_use fd_leak
        memory port_limit claim_limit wildcard reuseaddr vlan super linger_junk flood)
 NOBODY=(setpriv --reuid 65534 --regid 65534 --clear-groups)
 MAX_PORTS=4
@@ -209,16 +209,21 @@ assert c.recv(64) == b'kernel-22\n'
 }
 
 # 3. A proof bound to another device.
-case_bind_to_device() {
-  local rc=0
-  attack_case device bind-to-device --port 5150 || rc=$?
+case_bind_to_device() { bind_to_device_on device 5150 "$SERVER_IP"; }
+# 3b. The same with IPv6 proofs.
+case_bind_to_device6() { bind_to_device_on device6 5160 "$SERVER6"; }
+
+# bind_to_device_on NAME PORT SERVER: proofs bound to another device, on SERVER's family.
+bind_to_device_on() {
+  local name=$1 port=$2 server=$3 rc=0
+  ATTACK_SERVER=$server attack_case "$name" bind-to-device --port "$port" || rc=$?
   if ((rc == 77)); then
     echo "  the kernel refused SO_BINDTODEVICE to uid 65534: this case runs as root"
     rc=0
-    in_server "$ATTACK" --socket "$SOCK" --server "$SERVER_IP" bind-to-device --port 5150 >"$TMP/device.json" 2>"$TMP/device.err" || rc=$?
-    judge device "$rc"
+    in_server "$ATTACK" --socket "$SOCK" --server "$server" bind-to-device --port "$port" >"$TMP/$name.json" 2>"$TMP/$name.err" || rc=$?
+    judge "$name" "$rc"
   fi
-  ok "bind-to-device (uid $(report device .uid)): $(tries device)"
+  ok "$name (uid $(report "$name" .uid)): $(tries "$name")"
 }
 
 # 4. Proofs of addresses that are not the interface's; frames with a spoofed source.

@@ -148,14 +148,10 @@ state ESTABLISHED
     EXPECT_EQ(s.conn()->soft_error(), ConnError::none);
 }
 
-// RFC 4821 black-hole detection: when full-sized segments keep timing out and no ICMP
-// comes back, the MSS retreats to the search base (1024) on the second timeout in a row
-// (after the tail loss probe and a first timeout that resent at the old size).
-TEST(Icmp, TimeoutsOfFullSegmentsLowerTheMssToTheSearchBase) {
-    PacketScript s;
-    s.run(kSackOpen);
-    s.run(kTwoSegmentsOut);
-    s.run(R"(
+// After kTwoSegmentsOut, nothing comes back: the tail loss probe, a first timeout that
+// resends at the old size, then the second timeout in a row lowers the MSS to the search
+// base (1024) and resends cut to it.
+constexpr const char* kBlackHole = R"(
 +10
 > . seq=1461 len=1460
 +200
@@ -166,7 +162,15 @@ TEST(Icmp, TimeoutsOfFullSegmentsLowerTheMssToTheSearchBase) {
 < . seq=1 ack=1461 win=512
 > . seq=1461 len=1024
 > . seq=2485 len=436
-)");
+)";
+
+// RFC 4821 black-hole detection: when full-sized segments keep timing out and no ICMP
+// comes back, the MSS retreats to the search base (1024) on the second timeout in a row.
+TEST(Icmp, TimeoutsOfFullSegmentsLowerTheMssToTheSearchBase) {
+    PacketScript s;
+    s.run(kSackOpen);
+    s.run(kTwoSegmentsOut);
+    s.run(kBlackHole);
     EXPECT_EQ(s.conn()->send_mss(), 1024);
     EXPECT_EQ(s.conn()->stats().mss_lowered_by_timeouts, 1u);
 }
@@ -178,17 +182,8 @@ TEST(Icmp, AfterABlackHoleProbesSearchTheMssBackUp) {
     PacketScript s;
     s.run(kSackOpen);
     s.run(kTwoSegmentsOut);
+    s.run(kBlackHole);
     s.run(R"(
-+10
-> . seq=1461 len=1460
-+200
-> . seq=1 len=1460
-+400
-> . seq=1 len=1024
-> . seq=1025 len=436
-< . seq=1 ack=1461 win=512
-> . seq=1461 len=1024
-> . seq=2485 len=436
 < . seq=1 ack=2921 win=512
 app send 4000
 > . seq=2921 len=1242
