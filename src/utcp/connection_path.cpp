@@ -48,20 +48,17 @@ bool Connection::emit_mss_probe(std::uint64_t now_ms, SegmentSink& sink) {
     const auto mss = mss_search_.next_probe();
     if (!mss || state_ != State::established || recovery_->in_recovery()) return true;
     const std::uint32_t len = payload_room() + (*mss - smss_);
-    const std::size_t offset = sender_.data_offset(snd().nxt);
-    const std::size_t unsent = sender_.buffer().size() > offset ? sender_.buffer().size() - offset : 0;
-    const Seq32 window_end = snd().una + snd().wnd;
-    const std::uint32_t window = window_end > snd().nxt ? static_cast<std::uint32_t>(window_end - snd().nxt) : 0;
-    if (unsent < len || window < len || recovery_->send_room(ack_context(now_ms), cc_->cwnd()) < len) return true;
+    const std::uint32_t cwnd_room = recovery_->send_room(ack_context(now_ms), cc_->cwnd());
+    if (sender_.queued() < len || std::min(sender_.window_room(), cwnd_room) < len) return true;
     const Seq32 start = snd().nxt;
     if (!emit_new_data(len, false, now_ms, sink, len)) return false;
-    mss_search_.probe_sent(start.value(), (start + len).value(), *mss);
+    mss_search_.probe_sent(start, start + len, *mss);
     return true;
 }
 
 void Connection::settle_mss_probe(bool timed_out) {
-    const Seq32 start(mss_search_.probe_start());
-    const Seq32 end(mss_search_.probe_end());
+    const Seq32 start = mss_search_.probe_start();
+    const Seq32 end = mss_search_.probe_end();
     if (!timed_out && snd().una >= end) {
         ++stats_.mss_probes_acked;
         smss_ = std::max(smss_, mss_search_.probe_acked());

@@ -71,9 +71,9 @@ std::optional<std::uint16_t> MssSearch::next_probe() const {
     return static_cast<std::uint16_t>((std::uint32_t{low_} + high_ + 1) / 2);
 }
 
-void MssSearch::probe_sent(std::uint32_t seq_start, std::uint32_t seq_end, std::uint16_t mss) {
-    probe_start_ = seq_start;
-    probe_end_ = seq_end;
+void MssSearch::probe_sent(Seq32 start, Seq32 end, std::uint16_t mss) {
+    probe_start_ = start;
+    probe_end_ = end;
     probe_mss_ = mss;
 }
 

@@ -17,6 +17,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "utcp/seq.hpp"
 #include "wire/bytes.hpp"
 #include "wire/icmp.hpp"
 
@@ -58,10 +59,10 @@ public:
     void start(std::uint16_t low, std::uint16_t high);
     // The next probe's MSS, when the search goes on and no probe is out.
     [[nodiscard]] std::optional<std::uint16_t> next_probe() const;
-    void probe_sent(std::uint32_t seq_start, std::uint32_t seq_end, std::uint16_t mss);
+    void probe_sent(Seq32 start, Seq32 end, std::uint16_t mss);
     [[nodiscard]] bool probing() const { return probe_mss_ != 0; }
-    [[nodiscard]] std::uint32_t probe_start() const { return probe_start_; }
-    [[nodiscard]] std::uint32_t probe_end() const { return probe_end_; }
+    [[nodiscard]] Seq32 probe_start() const { return probe_start_; }
+    [[nodiscard]] Seq32 probe_end() const { return probe_end_; }
     // The probe was acknowledged: its MSS works (the connection takes it).
     std::uint16_t probe_acked();
     // The probe was lost: nothing of its size passes.
@@ -73,7 +74,7 @@ private:
     std::uint16_t low_ = 0;
     std::uint16_t high_ = 0;  // 0: no search
     std::uint16_t probe_mss_ = 0;
-    std::uint32_t probe_start_ = 0, probe_end_ = 0;  // sequence numbers (Seq32 values)
+    Seq32 probe_start_, probe_end_;  // the probe's sequence range
 };
 
 // RFC 1191 §5: the MSS a destination's path takes, learned from "packet too big" by one

@@ -58,11 +58,9 @@ std::uint32_t Sender::len_to_send(std::uint32_t cwnd_room, std::uint32_t smss, s
                                   bool force, bool& with_fin) const {
     with_fin = false;
     if (fin_seq_ && vars_.nxt > *fin_seq_) return 0;  // our FIN is out: nothing follows it
-    const std::uint32_t in_flight = flight();
-    const std::uint32_t data_in_flight = in_flight - syn_in_flight();  // a Fast Open server's SYN,ACK may be out
-    const std::size_t queued = buf_.size() - data_in_flight;
-    const std::uint32_t window_room = vars_.wnd > in_flight ? vars_.wnd - in_flight : 0;
-    const std::uint32_t usable = std::min(window_room, cwnd_room);
+    const std::uint32_t data_in_flight = flight() - syn_in_flight();  // a Fast Open server's SYN,ACK may be out
+    const std::size_t queued = this->queued();
+    const std::uint32_t usable = std::min(window_room(), cwnd_room);
     const auto len = static_cast<std::uint32_t>(std::min<std::size_t>({queued, usable, std::max(max_len, smss)}));
     const bool all_queued = len == queued;
     with_fin = fin_queued_ && all_queued;

@@ -67,6 +67,9 @@ public:
     [[nodiscard]] const std::optional<Seq32>& fin_seq() const { return fin_seq_; }
     void fin_sent_at(Seq32 seq) { fin_seq_ = seq; }
     // Data or a FIN that has not gone yet.
+    // Data queued but not sent, and what the peer's window takes beyond what is in flight.
+    [[nodiscard]] std::size_t queued() const { return buf_.size() - (flight() - syn_in_flight()); }
+    [[nodiscard]] std::uint32_t window_room() const { return vars_.wnd > flight() ? vars_.wnd - flight() : 0; }
     [[nodiscard]] bool unsent() const { return buf_.size() > flight() - syn_in_flight() || (fin_queued_ && !fin_seq_); }
 
     // A zero-window probe octet is in flight; when the window opens it goes again with

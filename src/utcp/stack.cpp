@@ -627,18 +627,10 @@ bool Stack::emit_super(const Route& route, const OutSegment& seg) {
     }
     const wire::MutBytes first = link_.next_tx_buffer();
     const std::uint8_t ecn = seg.ect ? wire::ecn::ect0 : std::uint8_t{0};
-    const auto write_tcp = [&](wire::MutBytes l4) { tcp.emit(l4); };
-    const FourTuple& t = route.tuple;
-    const std::size_t written =
-        t.local.family == wire::IpFamily::v6
-            ? wire::emit_tcp_super_header(first, {.dst = route.next_hop, .src = config_.mac, .ethertype = wire::ethertype::ipv6},
-                                          wire::Ipv6Repr{.src = t.local, .dst = t.remote, .next_header = wire::ipproto::tcp,
-                                                         .traffic_class = ecn, .flow_label = flow_label(t)},
-                                          tcp.header_len(), tcp.header_len() + payload, write_tcp)
-            : wire::emit_ipv4_tcp_super_header(first, {.dst = route.next_hop, .src = config_.mac, .ethertype = wire::ethertype::ipv4},
-                                               {.src = t.local, .dst = t.remote, .protocol = wire::ipproto::tcp,
-                                                .ident = ip_ident_, .dont_fragment = true, .dscp_ecn = ecn},
-                                               tcp.header_len(), tcp.header_len() + payload, write_tcp);
+    const std::size_t written = with_ip_header(route.next_hop, route.tuple, wire::ipproto::tcp, ecn, [&](const auto& eth, auto ip) {
+        return wire::emit_tcp_super_header(first, eth, ip, tcp.header_len(), tcp.header_len() + payload,
+                                           [&](wire::MutBytes l4) { tcp.emit(l4); });
+    });
     if (by_reference) {
         link_.commit_chained(written, ring::kSlotSegment | ring::kSlotMore, seg.gso_size);
         commit_references(*first_ref, seg.payload.first.size(), seg.payload.second.empty());
@@ -688,20 +680,27 @@ void Stack::copy_into_slots(const OutSegment& seg, wire::MutBytes first, std::si
     }
 }
 
+template <class Emit>
+std::size_t Stack::with_ip_header(const wire::MacAddr& dst_mac, const FourTuple& flow, std::uint8_t protocol,
+                                  std::uint8_t ecn, const Emit& emit) {
+    if (flow.local.family == wire::IpFamily::v6) {
+        return emit(wire::EthernetRepr{.dst = dst_mac, .src = config_.mac, .ethertype = wire::ethertype::ipv6},
+                    wire::Ipv6Repr{.src = flow.local, .dst = flow.remote, .next_header = protocol, .traffic_class = ecn,
+                                   .flow_label = flow_label(flow)});
+    }
+    return emit(wire::EthernetRepr{.dst = dst_mac, .src = config_.mac, .ethertype = wire::ethertype::ipv4},
+                wire::Ipv4Repr{.src = flow.local, .dst = flow.remote, .protocol = protocol, .ident = ip_ident_,
+                               .dont_fragment = true, .dscp_ecn = ecn});
+}
+
 template <class WriteL4>
 bool Stack::emit_ip(const wire::MacAddr& dst_mac, const FourTuple& flow, std::uint8_t protocol, std::size_t l4_len,
                     std::uint8_t ecn, const WriteL4& write_l4) {
     const wire::MutBytes out = link_.next_tx_buffer();
-    const std::size_t len =
-        flow.local.family == wire::IpFamily::v6
-            ? wire::emit_ipv6_frame(out, {.dst = dst_mac, .src = config_.mac, .ethertype = wire::ethertype::ipv6},
-                                    {.src = flow.local, .dst = flow.remote, .next_header = protocol, .traffic_class = ecn,
-                                     .flow_label = flow_label(flow)},
-                                    l4_len, write_l4)
-            : wire::emit_ipv4_frame(out, {.dst = dst_mac, .src = config_.mac, .ethertype = wire::ethertype::ipv4},
-                                    {.src = flow.local, .dst = flow.remote, .protocol = protocol, .ident = ip_ident_++,
-                                     .dont_fragment = true, .dscp_ecn = ecn},
-                                    l4_len, write_l4);
+    const std::size_t len = with_ip_header(dst_mac, flow, protocol, ecn, [&](const auto& eth, auto ip) {
+        return wire::emit_ip_frame(out, eth, ip, l4_len, write_l4);
+    });
+    ++ip_ident_;
     if (len == 0) {
         ++stats_.tx_ring_full;
         return false;

@@ -277,6 +277,11 @@ private:
     template <class WriteL4>
     bool emit_ip(const wire::MacAddr& dst_mac, const FourTuple& flow, std::uint8_t protocol, std::size_t l4_len,
                  std::uint8_t ecn, const WriteL4& write_l4);
+    // Returns emit(ethernet, ip) with the Ethernet and IP headers of `flow`'s family (IPv4
+    // with the next identification, IPv6 with the flow's label).
+    template <class Emit>
+    std::size_t with_ip_header(const wire::MacAddr& dst_mac, const FourTuple& flow, std::uint8_t protocol,
+                               std::uint8_t ecn, const Emit& emit);
     // RFC 6437 §3: a flow's label, from its 4-tuple and a per-stack secret (never 0).
     [[nodiscard]] std::uint32_t flow_label(const FourTuple& flow) const;
     void release_port_if_free(std::uint16_t port);

@@ -41,11 +41,6 @@ std::size_t emit_ipv4_frame(MutBytes out, const EthernetRepr& eth, Ipv4Repr ip, 
     return emit_ip_frame(out, eth, ip, l4_len, write_l4);
 }
 
-template <class WriteL4>
-std::size_t emit_ipv6_frame(MutBytes out, const EthernetRepr& eth, Ipv6Repr ip, std::size_t l4_len, const WriteL4& write_l4) {
-    return emit_ip_frame(out, eth, ip, l4_len, write_l4);
-}
-
 // The headers of a TCP super-segment (ring/abi.hpp): the Ethernet header, the IP header
 // (IPv4 or IPv6) whose length counts `l4_len` bytes of TCP header and payload, and the
 // TCP header that the caller writes (write_tcp gets exactly `tcp_header_len` bytes),

@@ -228,7 +228,7 @@ TEST(MssSearch, ConvergesOnThePathsMssFromBelow) {
     search.start(1024, 1459);
     int probes = 0;
     while (const auto size = search.next_probe()) {
-        search.probe_sent(0, *size, *size);
+        search.probe_sent(Seq32(0), Seq32(*size), *size);
         ASSERT_TRUE(search.probing());
         if (*size <= kPath) EXPECT_EQ(search.probe_acked(), *size);
         else search.probe_lost();

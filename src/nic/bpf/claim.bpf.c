@@ -7,9 +7,10 @@
 // every unclaimed port. The exception among ICMP: an error (unreachable, too big, time
 // exceeded, parameter problem) that quotes a packet sent from a claimed tuple goes where
 // that packet came from, so that its stack learns of it (path MTU discovery); the kernel
-// never sent that packet. Echo requests and everything else stay with the kernel. Lookup order: exact address, then the wildcard (all zeros),
-// which matches only a destination address of the interface's own (ms_local), exactly
-// as the switch's registry decides. The maps are the daemon's mirror of its registry;
+// never sent that packet. Echo requests and everything else stay with the kernel.
+// Lookup order: exact address, then the wildcard (all zeros), which matches only a
+// destination address of the interface's own (ms_local), exactly as the switch's
+// registry decides. The maps are the daemon's mirror of its registry;
 // the daemon stays the authority.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
