@@ -72,9 +72,9 @@ client::Result<std::unique_ptr<EventLoop>> EventLoop::open(const std::string& so
     if (auto bad = check_addresses(addresses)) return *bad;
     auto port = control->attach(1, options.ring_slots, options.super_segments ? options.data_area_bytes : 0);
     if (!port) return port.failure();
-    std::unique_ptr<EventLoop> loop(new EventLoop(std::move(control.value()), *port.value(), addresses));
+    std::unique_ptr<EventLoop> loop(new EventLoop(std::move(control.value()), *port.value()));
     loop->batch_ = std::max<std::uint32_t>(options.batch, 1);
-    loop->start_stack(info.value(), options);
+    loop->start_stack(info.value(), options, addresses);
     CongestionRegistry& algorithms = loop->stack().congestion();
     for (auto& [name, make] : options.congestion_algorithms) algorithms.add(name, make);
     if (!algorithms.has(options.defaults.congestion)) {
@@ -86,18 +86,14 @@ client::Result<std::unique_ptr<EventLoop>> EventLoop::open(const std::string& so
     return loop;
 }
 
-EventLoop::EventLoop(client::Connection control, client::Port& port, const std::vector<wire::IpAddr>& addresses)
-    : control_(std::move(control)), port_(port), publisher_(port.region().base() + port.region().layout().sockets_offset) {
-    for (const wire::IpAddr& a : addresses) {
-        if (a.family == wire::IpFamily::v4) address4_ = a;
-        else address6_ = a;
-    }
-}
+EventLoop::EventLoop(client::Connection control, client::Port& port)
+    : control_(std::move(control)), port_(port), publisher_(port.region().base() + port.region().layout().sockets_offset) {}
 
 std::vector<wire::IpAddr> EventLoop::addresses() const {
     std::vector<wire::IpAddr> out;
-    if (!address4_.is_any()) out.push_back(address4_);
-    if (address6_) out.push_back(*address6_);
+    for (const auto family : {wire::IpFamily::v4, wire::IpFamily::v6}) {
+        if (const auto a = stack_->local_address(family)) out.push_back(*a);
+    }
     return out;
 }
 
@@ -118,11 +114,15 @@ EventLoop::~EventLoop() {
     stack_.reset();  // connections first; claims go with the control connection
 }
 
-void EventLoop::start_stack(const ctl::InfoReply& info, const LoopOptions& options) {
+void EventLoop::start_stack(const ctl::InfoReply& info, const LoopOptions& options,
+                            const std::vector<wire::IpAddr>& addresses) {
     StackConfig config;
     std::copy(std::begin(info.mac), std::end(info.mac), config.mac.octets.begin());
-    config.address = address4_;
-    config.address6 = address6_;
+    config.address = wire::IpAddr::any(wire::IpFamily::v4);
+    for (const wire::IpAddr& a : addresses) {
+        if (a.family == wire::IpFamily::v4) config.address = a;
+        else config.address6 = a;
+    }
     config.mtu = info.mtu != 0 ? info.mtu : 1500;
     config.defaults = options.defaults;
     config.time_wait_ms = options.time_wait_ms;
@@ -162,12 +162,13 @@ client::Result<std::pair<Listener*, client::Claim>> EventLoop::listen_socket(int
 
 client::Result<Connection*> EventLoop::connect(const wire::IpAddr& remote, std::uint16_t port, Handler& handler,
                                                const ConnOptions* options) {
-    const bool v6 = remote.family == wire::IpFamily::v6;
-    if (v6 ? !address6_ : address4_.is_any()) {
-        return client::Failure{client::Error::no_route, std::string("this loop has no ") + (v6 ? "IPv6" : "IPv4") +
+    const auto local = stack_->local_address(remote.family);
+    if (!local) {
+        return client::Failure{client::Error::no_route, std::string("this loop has no ") +
+                                                            (remote.family == wire::IpFamily::v6 ? "IPv6" : "IPv4") +
                                                             " address to reach " + remote.to_string() + " from"};
     }
-    auto claim = control_.claim(IPPROTO_TCP, v6 ? *address6_ : address4_, 0);
+    auto claim = control_.claim(IPPROTO_TCP, *local, 0);
     if (!claim) return claim.failure();
     return connect_claimed(claim.value(), remote, port, handler, options);
 }

@@ -97,18 +97,19 @@ public:
 
     [[nodiscard]] Stack& stack() { return *stack_; }
     // The IPv4 address (any() if the loop has none), and every address the loop has.
-    [[nodiscard]] const wire::IpAddr& address() const { return address4_; }
+    [[nodiscard]] const wire::IpAddr& address() const { return stack_->config().address; }
     [[nodiscard]] std::vector<wire::IpAddr> addresses() const;
     [[nodiscard]] client::Connection& control() { return control_; }
     // Milliseconds of CLOCK_MONOTONIC: the `now` this loop gives the stack.
     [[nodiscard]] static std::uint64_t clock_ms();
 
 private:
-    EventLoop(client::Connection control, client::Port& port, const std::vector<wire::IpAddr>& addresses);
+    EventLoop(client::Connection control, client::Port& port);
     // Claims `port` (0: an ephemeral one) on every address of the loop: the first claim's
     // port is claimed on the others. All or none.
     client::Result<std::vector<client::Claim>> claim_everywhere(std::uint8_t protocol, std::uint16_t port);
-    void start_stack(const ctl::InfoReply& info, const LoopOptions& options);
+    // The stack, with the loop's addresses (checked: at most one per family).
+    void start_stack(const ctl::InfoReply& info, const LoopOptions& options, const std::vector<wire::IpAddr>& addresses);
     std::optional<wire::MacAddr> resolve(const wire::IpAddr& addr);
     void release_ephemeral(std::uint16_t port);
     client::Result<client::Claim> udp_bind_claimed(client::Result<client::Claim> claim, UdpHandler& handler);
@@ -119,8 +120,6 @@ private:
 
     client::Connection control_;
     client::Port& port_;
-    wire::IpAddr address4_ = wire::IpAddr::any(wire::IpFamily::v4);
-    std::optional<wire::IpAddr> address6_;
     std::uint32_t batch_ = 256;
     std::unique_ptr<PortLink> link_;
     std::unique_ptr<Stack> stack_;
