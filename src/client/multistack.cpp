@@ -38,6 +38,7 @@ Failure from_status(ctl::Status s) {
         case ctl::Status::permission_denied: return {Error::permission_denied, "that port belongs to another user"};
         case ctl::Status::limit_reached: return {Error::limit_reached, "a limit of the daemon (see its log)"};
         case ctl::Status::no_resources: return {Error::limit_reached, "the daemon is out of resources; try again later"};
+        case ctl::Status::tuple_shared: return {Error::address_in_use, std::string(ctl::to_string(s))};
         case ctl::Status::foreign_namespace:
         case ctl::Status::bound_to_device:
         case ctl::Status::address_not_local:
@@ -360,6 +361,7 @@ std::string_view to_string(Status s) {
         case Status::reusable_socket: return "the socket has SO_REUSEADDR or SO_REUSEPORT";
         case Status::socket_in_use: return "the socket is connected or listening";
         case Status::no_resources: return "the daemon is out of resources";
+        case Status::tuple_shared: return "another kernel socket holds the same address and port";
     }
     return "unknown status";
 }

@@ -63,6 +63,8 @@ enum class Status : std::int32_t {
     reusable_socket,    // SO_REUSEADDR or SO_REUSEPORT would let a kernel socket share the port
     socket_in_use,      // the proof socket is connected or listening
     no_resources,       // the daemon ran out of descriptors or memory; try again later
+    tuple_shared,       // another kernel socket holds the same address and port (bound with
+                        // SO_REUSEADDR or SO_REUSEPORT): the proof must be its sole holder
 };
 [[nodiscard]] std::string_view to_string(Status s);
 

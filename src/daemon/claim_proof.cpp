@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <variant>
 
 namespace ms::daemon {
 namespace {
@@ -83,20 +84,32 @@ std::optional<ProofError> check_kind(int fd, std::uint8_t& protocol) {
     return std::nullopt;
 }
 
-// Where the socket lives and what it is bound to, against the interface.
-std::optional<ProofError> check_place(int fd, const ProofScope& scope) {
+// Where the socket lives: the interface's namespace.
+std::optional<ProofError> check_namespace(int fd, const ProofScope& scope) {
     const auto cookie = netns_cookie(fd);
     if (!cookie || scope.netns_cookie == 0) return ProofError::unreadable;
     if (*cookie != scope.netns_cookie) return ProofError::foreign_namespace;
-    const auto device = int_option(fd, SO_BINDTOIFINDEX);
-    if (!device) return ProofError::unreadable;
-    if (*device != 0 && static_cast<unsigned>(*device) != scope.ifindex) return ProofError::bound_to_device;
+    return std::nullopt;
+}
+
+std::optional<std::uint64_t> socket_cookie(int fd) {
+    std::uint64_t cookie = 0;
+    socklen_t len = sizeof cookie;
+    if (::getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0) return std::nullopt;
+    return cookie;
+}
+
+std::optional<ProofError> check_reuse_flags(int fd) {
+    const auto reuse_addr = int_option(fd, SO_REUSEADDR);
+    const auto reuse_port = int_option(fd, SO_REUSEPORT);
+    if (!reuse_addr || !reuse_port) return ProofError::unreadable;
+    if (*reuse_addr || *reuse_port) return ProofError::reusable;
     return std::nullopt;
 }
 
 // What could let the kernel share the port, or make closing the socket block.
 std::optional<ProofError> check_state(int fd) {
-    if (auto e = proof_still_holds(fd)) return e;
+    if (auto e = check_reuse_flags(fd)) return e;
     const auto listening = int_option(fd, SO_ACCEPTCONN);
     if (!listening) return ProofError::unreadable;
     if (*listening) return ProofError::listening;
@@ -104,6 +117,36 @@ std::optional<ProofError> check_state(int fd) {
     socklen_t len = sizeof peer;
     if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) return ProofError::connected;
     return std::nullopt;
+}
+
+// Whether another kernel socket than the proof (`cookie`) receives traffic of the tuple.
+bool shared(std::span<const KernelSocket> holders, const ProvenTuple& p) {
+    return std::any_of(holders.begin(), holders.end(), [&](const KernelSocket& k) {
+        return k.cookie != p.cookie && (overlaps(k, p.key.addr) || (p.ipv4_twin && overlaps(k, p.ipv4_twin->addr)));
+    });
+}
+
+// The IPv4 wildcard a dual-stack socket holds beside `key` (IPv6 wildcard, IPV6_V6ONLY off).
+std::optional<sw::ClaimKey> ipv4_twin_of(int fd, const sw::ClaimKey& key) {
+    if (key.addr != wire::IpAddr::any(wire::IpFamily::v6)) return std::nullopt;
+    int v6only = 1;
+    socklen_t len = sizeof v6only;
+    if (::getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) != 0 || v6only) return std::nullopt;
+    return sw::ClaimKey{key.protocol, wire::IpAddr::any(wire::IpFamily::v4), key.port};
+}
+
+// The tuple the socket is bound to now, if it may be claimed: the checks an owner's
+// later changes can break (the socket's kind and namespace cannot change).
+std::variant<sw::ClaimKey, ProofError> check_binding(int fd, std::uint8_t protocol, const ProofScope& scope) {
+    const auto device = int_option(fd, SO_BINDTOIFINDEX);
+    if (!device) return ProofError::unreadable;
+    if (*device != 0 && static_cast<unsigned>(*device) != scope.ifindex) return ProofError::bound_to_device;
+    const auto key = bound_tuple(fd, protocol);
+    if (!key) return ProofError::unreadable;
+    if (key->port == 0) return ProofError::not_bound;
+    if (!address_may_be_claimed(key->addr, scope)) return ProofError::address_not_local;
+    if (auto e = check_state(fd)) return *e;
+    return *key;
 }
 
 }  // namespace
@@ -120,16 +163,11 @@ std::string_view to_string(ProofError e) {
         case ProofError::reusable: return "the socket has SO_REUSEADDR or SO_REUSEPORT";
         case ProofError::connected: return "the socket is connected";
         case ProofError::listening: return "the socket is listening";
+        case ProofError::shared: return "another kernel socket holds the same address and port";
+        case ProofError::changed: return "the socket's bound address or port changed";
+        case ProofError::kernel_unreadable: return "the kernel's socket table cannot be read (sock_diag)";
     }
     return "unknown";
-}
-
-bool same_socket(int a, int b) {
-    std::uint64_t ca = 0, cb = 0;
-    socklen_t la = sizeof ca, lb = sizeof cb;
-    if (::getsockopt(a, SOL_SOCKET, SO_COOKIE, &ca, &la) != 0) return false;
-    if (::getsockopt(b, SOL_SOCKET, SO_COOKIE, &cb, &lb) != 0) return false;
-    return ca == cb;
 }
 
 std::uint64_t own_netns_cookie() {
@@ -140,32 +178,27 @@ std::uint64_t own_netns_cookie() {
     return cookie.value_or(0);
 }
 
-// The IPv4 wildcard a dual-stack socket holds beside `key` (IPv6 wildcard, IPV6_V6ONLY off).
-std::optional<sw::ClaimKey> ipv4_twin_of(int fd, const sw::ClaimKey& key) {
-    if (key.addr != wire::IpAddr::any(wire::IpFamily::v6)) return std::nullopt;
-    int v6only = 1;
-    socklen_t len = sizeof v6only;
-    if (::getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) != 0 || v6only) return std::nullopt;
-    return sw::ClaimKey{key.protocol, wire::IpAddr::any(wire::IpFamily::v4), key.port};
-}
-
 ProofResult prove_claim(int fd, const ProofScope& scope) {
     std::uint8_t protocol = 0;
     if (auto e = check_kind(fd, protocol)) return *e;
-    if (auto e = check_place(fd, scope)) return *e;
-    const auto key = bound_tuple(fd, protocol);
-    if (!key) return ProofError::unreadable;
-    if (key->port == 0) return ProofError::not_bound;
-    if (!address_may_be_claimed(key->addr, scope)) return ProofError::address_not_local;
-    if (auto e = check_state(fd)) return *e;
-    return {*key, ipv4_twin_of(fd, *key)};
+    if (auto e = check_namespace(fd, scope)) return *e;
+    const auto bound = check_binding(fd, protocol, scope);
+    if (const auto* e = std::get_if<ProofError>(&bound)) return *e;
+    const auto cookie = socket_cookie(fd);
+    if (!cookie) return ProofError::unreadable;
+    const ProvenTuple proven{std::get<sw::ClaimKey>(bound), ipv4_twin_of(fd, std::get<sw::ClaimKey>(bound)), *cookie};
+    const auto holders = sockets_on_port(protocol, proven.key.port);
+    if (!holders) return ProofError::kernel_unreadable;
+    if (shared(*holders, proven)) return ProofError::shared;
+    return proven;
 }
 
-std::optional<ProofError> proof_still_holds(int fd) {
-    const auto reuse_addr = int_option(fd, SO_REUSEADDR);
-    const auto reuse_port = int_option(fd, SO_REUSEPORT);
-    if (!reuse_addr || !reuse_port) return ProofError::unreadable;
-    if (*reuse_addr || *reuse_port) return ProofError::reusable;
+std::optional<ProofError> proof_still_holds(int fd, const ProvenTuple& proven, const ProofScope& scope,
+                                            const KernelPortIndex* kernel) {
+    const auto bound = check_binding(fd, proven.key.protocol, scope);
+    if (const auto* e = std::get_if<ProofError>(&bound)) return *e;
+    if (std::get<sw::ClaimKey>(bound) != proven.key) return ProofError::changed;
+    if (kernel && shared(kernel->on(proven.key.protocol, proven.key.port), proven)) return ProofError::shared;
     return std::nullopt;
 }
 

@@ -10,14 +10,20 @@
 //     loopback (IP_FREEBIND and IP_TRANSPARENT let a socket bind any address);
 //   - without SO_REUSEADDR or SO_REUSEPORT, which would let a kernel application bind
 //     the same port later and lose its traffic to the claim;
+//   - the tuple's sole holder in the kernel (kernel_sockets.hpp): reuse flags set for
+//     bind() and cleared afterwards leave no trace on the socket, but the socket that
+//     shares the tuple is in the kernel's table;
 //   - neither connected nor listening, so that the daemon's close can never block or
 //     take a live connection down.
 // An IPv4-mapped IPv6 address is read as IPv4. A dual-stack socket (AF_INET6 bound to
 // the wildcard with IPV6_V6ONLY off) holds the port for IPv4 too, so it proves the IPv4
-// wildcard as well (ProofResult::ipv4_twin); with IPV6_V6ONLY on it proves IPv6 alone,
-// as the kernel would deliver. The checks are pure reads: the owner
-// keeps its copy of the socket, so proof_still_holds() re-checks what the owner could
-// change afterwards.
+// wildcard as well (ProvenTuple::ipv4_twin); with IPV6_V6ONLY on it proves IPv6 alone,
+// as the kernel would deliver. The checks are pure reads. The owner keeps its copy of
+// the socket and may change it afterwards, so proof_still_holds() checks every property
+// that the owner can change again, for the claim's whole life: the bound address and
+// port (connect() narrows a wildcard), the device binding, the reuse flags, the
+// connected and listening states, and the sole holding. The namespace, the kind and
+// IPV6_V6ONLY cannot change once the socket is bound.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/kernel_sockets.hpp"
 #include "switch/registry.hpp"
 
 namespace ms::daemon {
@@ -40,6 +47,9 @@ enum class ProofError {
     reusable,           // SO_REUSEADDR or SO_REUSEPORT set
     connected,
     listening,
+    shared,             // another kernel socket holds the tuple too (bound with SO_REUSEADDR/SO_REUSEPORT)
+    changed,            // the bound address or port is no longer what was claimed
+    kernel_unreadable,  // the kernel's socket table (sock_diag) cannot be read
 };
 [[nodiscard]] std::string_view to_string(ProofError e);
 
@@ -54,34 +64,40 @@ struct ProofScope {
 // cannot tell (before Linux 5.14), in which case no proof is accepted.
 [[nodiscard]] std::uint64_t own_netns_cookie();
 
+// What a proof proved: the tuple, a dual-stack socket's IPv4 wildcard held with it, and
+// the socket's identity (SO_COOKIE).
+struct ProvenTuple {
+    sw::ClaimKey key;
+    std::optional<sw::ClaimKey> ipv4_twin;
+    std::uint64_t cookie = 0;
+};
+
 class [[nodiscard]] ProofResult {
 public:
-    ProofResult(sw::ClaimKey key) : key_(key), ok_(true) {}   // NOLINT: implicit by design
-    ProofResult(sw::ClaimKey key, std::optional<sw::ClaimKey> twin) : key_(key), twin_(twin), ok_(true) {}
-    ProofResult(ProofError error) : error_(error) {}          // NOLINT: implicit by design
+    ProofResult(ProvenTuple proven) : proven_(proven), ok_(true) {}  // NOLINT: implicit by design
+    ProofResult(ProofError error) : error_(error) {}                 // NOLINT: implicit by design
     [[nodiscard]] bool ok() const { return ok_; }
-    [[nodiscard]] const sw::ClaimKey& key() const { return key_; }
+    [[nodiscard]] const ProvenTuple& proven() const { return proven_; }
+    [[nodiscard]] const sw::ClaimKey& key() const { return proven_.key; }
     [[nodiscard]] ProofError error() const { return error_; }
     // A dual-stack socket's IPv4 wildcard, which the same proof holds.
-    [[nodiscard]] const std::optional<sw::ClaimKey>& ipv4_twin() const { return twin_; }
+    [[nodiscard]] const std::optional<sw::ClaimKey>& ipv4_twin() const { return proven_.ipv4_twin; }
 
 private:
-    sw::ClaimKey key_;
-    std::optional<sw::ClaimKey> twin_;
+    ProvenTuple proven_;
     ProofError error_ = ProofError::not_inet;
     bool ok_ = false;
 };
 
 [[nodiscard]] ProofResult prove_claim(int fd, const ProofScope& scope);
 
-// Re-checks what the socket's owner can change after the claim with its own copy
-// (SO_REUSEADDR, SO_REUSEPORT); nothing if the proof still holds.
-[[nodiscard]] std::optional<ProofError> proof_still_holds(int fd);
+// Re-checks, for a claim's life, what the socket's owner can change with its own copy
+// (see the contract above); `kernel` is a recent read of the kernel's socket table, or
+// null if it could not be read this time (the sole holding is then checked next time).
+// Nothing if the proof still holds.
+[[nodiscard]] std::optional<ProofError> proof_still_holds(int fd, const ProvenTuple& proven, const ProofScope& scope,
+                                                         const KernelPortIndex* kernel);
 
-// Whether two descriptors name one socket (SO_COOKIE): whoever holds a claim's proof
-// socket (its claimer, or a process it gave the socket to, by fork or SCM_RIGHTS) may
-// take the claim over to its own port.
-[[nodiscard]] bool same_socket(int a, int b);
 
 // Makes the daemon's close of a proof return at once, whatever the owner did to the
 // socket since (SO_LINGER with a long timeout on a connected socket would block it).

@@ -58,12 +58,15 @@ ctl::Status status_for(ProofError e) {
         case ProofError::bound_to_device: return ctl::Status::bound_to_device;
         case ProofError::address_not_local: return ctl::Status::address_not_local;
         case ProofError::reusable: return ctl::Status::reusable_socket;
+        case ProofError::shared: return ctl::Status::tuple_shared;
+        case ProofError::kernel_unreadable: return ctl::Status::internal;
         case ProofError::connected:
         case ProofError::listening: return ctl::Status::socket_in_use;
         case ProofError::not_inet:
         case ProofError::not_tcp_or_udp:
         case ProofError::unreadable:
-        case ProofError::not_bound: return ctl::Status::bad_socket;
+        case ProofError::not_bound:
+        case ProofError::changed: return ctl::Status::bad_socket;
     }
     return ctl::Status::bad_socket;
 }
@@ -380,10 +383,10 @@ void ControlServer::on_claim(Session& s, const ctl::Header& req, std::vector<int
         return reply_status(s, req, status_for(proof.error()));
     }
     const sw::ClaimKey& key = proof.key();
-    std::optional<sw::ClaimKey> twin = proof.ipv4_twin();
+    const std::optional<sw::ClaimKey>& twin = proof.ipv4_twin();
     const ctl::Status held = hold(s, key);
     if (held == ctl::Status::address_in_use) {
-        if (!take_over(s, key, fds[0], twin)) return reply_status(s, req, held);
+        if (!take_over(s, proof.proven())) return reply_status(s, req, held);
     } else if (held != ctl::Status::ok) {
         return reply_status(s, req, held);
     } else if (twin) {
@@ -393,7 +396,7 @@ void ControlServer::on_claim(Session& s, const ctl::Header& req, std::vector<int
         }
     }
     never_linger(fds[0]);
-    s.claims.push_back({key, fds[0], twin});
+    s.claims.push_back({proof.proven(), fds[0]});
     fds.clear();  // the session owns the socket now
     arm_audit_timer();
     ctl::ClaimReply rep;
@@ -421,15 +424,15 @@ void ControlServer::unhold(Session& s, const sw::ClaimKey& key) {
 
 // A claim held by another session with the same proof socket moves to `s`'s port (a
 // forked worker serving the listener its parent opened); the XDP map is unchanged.
-bool ControlServer::take_over(Session& s, const sw::ClaimKey& key, int proof_fd, std::optional<sw::ClaimKey>& twin) {
+bool ControlServer::take_over(Session& s, const ProvenTuple& proven) {
+    const sw::ClaimKey& key = proven.key;
     for (auto& [fd, holder] : sessions_) {
         if (&holder == &s || !holder.port) continue;
         auto held = std::find_if(holder.claims.begin(), holder.claims.end(), [&](const HeldClaim& c) {
-            return c.key == key && same_socket(c.socket_fd, proof_fd);
+            return c.proven.key == key && c.proven.cookie == proven.cookie;
         });
         if (held == holder.claims.end()) continue;
-        twin = held->twin;
-        for (const auto& k : {std::optional<sw::ClaimKey>(key), twin}) {
+        for (const auto& k : {std::optional<sw::ClaimKey>(key), proven.ipv4_twin}) {
             if (!k) continue;
             (void)ctx_.sw.registry().remove(*k, *holder.port);
             (void)ctx_.sw.registry().add(*k, *s.port);  // it was just freed: the registry's writer is this thread
@@ -446,8 +449,8 @@ bool ControlServer::take_over(Session& s, const sw::ClaimKey& key, int proof_fd,
 
 void ControlServer::release_claim(Session& s, std::size_t index) {
     const HeldClaim c = s.claims[index];
-    unhold(s, c.key);
-    if (c.twin) unhold(s, *c.twin);
+    unhold(s, c.proven.key);
+    if (c.proven.ipv4_twin) unhold(s, *c.proven.ipv4_twin);
     // The owner may have connected its copy and set a long linger since; the Reaper turns
     // linger off. The kernel frees the port now.
     reaper_.discard(c.socket_fd, s.peer.uid);
@@ -457,7 +460,7 @@ void ControlServer::release_claim(Session& s, std::size_t index) {
 void ControlServer::on_release(Session& s, const ctl::ReleaseRequest& req) {
     const client::Claim wanted = client::from_tuple(req.tuple);
     for (std::size_t i = 0; i < s.claims.size(); ++i) {
-        const sw::ClaimKey& k = s.claims[i].key;
+        const sw::ClaimKey& k = s.claims[i].proven.key;
         if (k.protocol == wanted.protocol && k.addr == wanted.addr && k.port == wanted.port) {
             std::cerr << "multistackd: port " << *s.port << " releases " << describe(k) << "\n";
             release_claim(s, i);
@@ -498,12 +501,18 @@ void ControlServer::close_doomed_sessions() {
 }
 
 void ControlServer::audit_proofs() {
+    const auto kernel = KernelPortIndex::read();
+    if (!kernel) {
+        std::cerr << "multistackd: the audit cannot read the kernel's socket table (sock_diag): "
+                  << std::strerror(errno) << "\n";
+    }
     for (auto& [fd, s] : sessions_) {
         for (std::size_t i = s.claims.size(); i-- > 0;) {
-            const auto broken = proof_still_holds(s.claims[i].socket_fd);
+            const HeldClaim& c = s.claims[i];
+            const auto broken = proof_still_holds(c.socket_fd, c.proven, ctx_.proof_scope, kernel ? &*kernel : nullptr);
             if (!broken) continue;
             ++counters_.claims_revoked;
-            std::cerr << "multistackd: port " << *s.port << ": claim of " << describe(s.claims[i].key)
+            std::cerr << "multistackd: port " << *s.port << ": claim of " << describe(c.proven.key)
                       << " revoked: " << to_string(*broken) << " since the claim\n";
             release_claim(s, i);
         }

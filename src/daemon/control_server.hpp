@@ -73,9 +73,8 @@ public:
 
 private:
     struct HeldClaim {
-        sw::ClaimKey key;
-        int socket_fd;  // the proof, kept open for the claim's life
-        std::optional<sw::ClaimKey> twin;  // a dual-stack proof's IPv4 wildcard, held with it
+        ProvenTuple proven;  // the tuple, a dual-stack proof's IPv4 wildcard, the socket's cookie
+        int socket_fd;       // the proof, kept open for the claim's life
     };
     struct Capture {
         sw::Switch::CaptureTicket ticket;
@@ -118,8 +117,8 @@ private:
     ctl::Status hold(Session& s, const sw::ClaimKey& key);
     void unhold(Session& s, const sw::ClaimKey& key);
     // Moves the claim another session holds with the same proof socket to `s`'s port,
-    // with its twin (set in `twin`); false if no session holds it so.
-    bool take_over(Session& s, const sw::ClaimKey& key, int proof_fd, std::optional<sw::ClaimKey>& twin);
+    // with its twin; false if no session holds it so.
+    bool take_over(Session& s, const ProvenTuple& proven);
     // Sends one reply; a client that cannot take it is doomed.
     void send_reply(Session& s, const void* message, std::size_t size, std::span<const int> fds = {});
     template <class Msg>
@@ -150,8 +149,8 @@ private:
     void pump_capture(Session& s);
     void end_capture(Session& s);
     void arm_tick_timer();
-    // About once a second while claims exist: revokes claims whose proof its owner has
-    // changed since (SO_REUSEADDR or SO_REUSEPORT set on the owner's copy).
+    // Twice a second while claims exist: revokes claims whose proof no longer holds
+    // (claim_proof.hpp: the owner changed its copy, or another kernel socket shares it).
     void audit_proofs();
     void arm_audit_timer();
     void count_limit(const Session& s, LimitHit hit);

@@ -182,6 +182,11 @@ protected:
     ctl::Status attach(int fd, std::uint32_t pairs = 1, std::uint32_t slots = 64) {
         return call(fd, ctl::AttachRequest{.ring_pairs = pairs, .slots_per_ring = slots}).status;
     }
+    // Serves until the audit has revoked `count` claims in all, or for 3 s.
+    void serve_until_revoked(std::uint64_t count) {
+        for (int i = 0; i < 30 && server_->counters().claims_revoked < count; ++i) server_->run_once(100);
+        EXPECT_EQ(server_->counters().claims_revoked, count);
+    }
     ctl::Status claim(int fd, int proof) {
         const int fds[] = {proof};
         return call(fd, ctl::ClaimRequest{}, fds).status;
@@ -298,6 +303,69 @@ TEST_F(ControlTest, RevokesAClaimWhoseProofChangesAfterwards) {
     for (int i = 0; i < 30 && server_->counters().claims_revoked == 0; ++i) server_->run_once(100);
     EXPECT_EQ(server_->counters().claims_revoked, 1u);
     EXPECT_TRUE(sw_.registry().snapshot()->entries().empty());
+    ::close(proof);
+}
+
+// connect() on the owner's copy narrows a wildcard proof to the loopback address (and
+// makes it connected): the kernel then lets anyone bind the interface's address on that
+// port, so the audit must revoke the claim. UDP and TCP.
+TEST_F(ControlTest, RevokesAClaimWhoseProofIsConnectedAfterwards) {
+    const int c = connect();
+    ASSERT_EQ(attach(c), ctl::Status::ok);
+    const int udp = bound_socket(SOCK_DGRAM);
+    ASSERT_EQ(claim(c, udp), ctl::Status::ok);
+    const sockaddr_in loop = v4("127.0.0.1", 9);
+    ASSERT_EQ(::connect(udp, reinterpret_cast<const sockaddr*>(&loop), sizeof loop), 0);
+    serve_until_revoked(1u);
+    const int tcp = bound_socket(SOCK_STREAM);
+    ASSERT_EQ(claim(c, tcp), ctl::Status::ok);
+    const LingeringPeer peer;
+    const sockaddr_in to = v4("127.0.0.1", peer.port());
+    ASSERT_EQ(::connect(tcp, reinterpret_cast<const sockaddr*>(&to), sizeof to), 0);
+    serve_until_revoked(2u);
+    EXPECT_TRUE(sw_.registry().snapshot()->entries().empty());
+    ::close(udp);
+    ::close(tcp);
+}
+
+// A proof bound with SO_REUSEADDR, which is cleared before the claim, while another
+// kernel socket (here a live TCP connection from the same port) holds the tuple: the
+// claim is refused, for TCP and for UDP alike.
+TEST_F(ControlTest, RefusesAProofThatSharesItsTupleWithAKernelSocket) {
+    const int c = connect();
+    ASSERT_EQ(attach(c), ctl::Status::ok);
+    const LingeringPeer peer;
+    const int victim = bound_socket(SOCK_STREAM, "0.0.0.0", 0, {SOL_SOCKET, SO_REUSEADDR});
+    const std::uint16_t port = local_port(victim);
+    const sockaddr_in to = v4("127.0.0.1", peer.port());
+    ASSERT_EQ(::connect(victim, reinterpret_cast<const sockaddr*>(&to), sizeof to), 0);
+    const int zero = 0;
+    const int tcp = bound_socket(SOCK_STREAM, "0.0.0.0", port, {SOL_SOCKET, SO_REUSEADDR});
+    ASSERT_EQ(::setsockopt(tcp, SOL_SOCKET, SO_REUSEADDR, &zero, sizeof zero), 0);
+    EXPECT_EQ(claim(c, tcp), ctl::Status::tuple_shared);
+    const int udp_victim = bound_socket(SOCK_DGRAM, "0.0.0.0", 0, {SOL_SOCKET, SO_REUSEADDR});
+    const int udp = bound_socket(SOCK_DGRAM, "0.0.0.0", local_port(udp_victim), {SOL_SOCKET, SO_REUSEADDR});
+    ASSERT_EQ(::setsockopt(udp, SOL_SOCKET, SO_REUSEADDR, &zero, sizeof zero), 0);
+    EXPECT_EQ(claim(c, udp), ctl::Status::tuple_shared);
+    EXPECT_TRUE(sw_.registry().snapshot()->entries().empty());
+    for (int fd : {victim, tcp, udp_victim, udp}) ::close(fd);
+}
+
+// The sibling over time: the owner sets SO_REUSEADDR between two audits, another socket
+// binds the port meanwhile, and the flag is cleared before the next audit. The socket
+// that now shares the tuple is in the kernel's table: the audit revokes the claim.
+TEST_F(ControlTest, RevokesAClaimThatAnotherSocketCameToShare) {
+    const int c = connect();
+    ASSERT_EQ(attach(c), ctl::Status::ok);
+    const int proof = bound_socket(SOCK_DGRAM);
+    ASSERT_EQ(claim(c, proof), ctl::Status::ok);
+    const int one = 1, zero = 0;
+    ASSERT_EQ(::setsockopt(proof, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+    const int sharer = bound_socket(SOCK_DGRAM, "0.0.0.0", local_port(proof), {SOL_SOCKET, SO_REUSEADDR});
+    ASSERT_EQ(::setsockopt(proof, SOL_SOCKET, SO_REUSEADDR, &zero, sizeof zero), 0);
+    serve_until_revoked(1u);
+    EXPECT_TRUE(sw_.registry().snapshot()->entries().empty());
+    ::close(sharer);
     ::close(proof);
 }
 
