@@ -13,6 +13,7 @@ std::string_view to_string(RingFault f) {
         case RingFault::slot_bad_offset: return "slot_bad_offset";
         case RingFault::slot_bad_flags: return "slot_bad_flags";
         case RingFault::chain_too_long: return "chain_too_long";
+        case RingFault::chain_stalled: return "chain_stalled";
         case RingFault::count_: break;
     }
     return "unknown";
@@ -111,7 +112,10 @@ TxFrameStatus SwitchTxRing::read_chain(std::uint32_t k, std::uint32_t pending, T
             latch(RingFault::chain_too_long);
             return TxFrameStatus::fault;
         }
-        if (k + out.slots >= pending) return TxFrameStatus::incomplete;
+        if (k + out.slots >= pending) {
+            incomplete_head_ = ring_advance(hwcur_, pending, n_);
+            return TxFrameStatus::incomplete;
+        }
         // Payload-only slots may fill their whole buffer, or refer to the data area.
         if (!load_payload_slot(ring_advance(hwcur_, k + out.slots, n_), s)) return TxFrameStatus::fault;
         if ((s.flags & ~kSlotMore) != 0) {
@@ -121,6 +125,7 @@ TxFrameStatus SwitchTxRing::read_chain(std::uint32_t k, std::uint32_t pending, T
         out.pieces[out.piece_count++] = {base_ + s.offset, s.len};
         ++out.slots;
     }
+    incomplete_head_ = kNoHead;
     return TxFrameStatus::ready;
 }
 
@@ -138,7 +143,8 @@ bool SwitchTxRing::prepare_to_sleep() {
     if (failed()) return false;
     store_release(ctl_->kick_switch, 1);
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (sync() == 0) return false;
+    std::uint32_t head;
+    if (!read_head(head) || head == hwcur_ || head == incomplete_head_) return false;
     wake();
     return true;
 }

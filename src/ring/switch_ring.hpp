@@ -31,6 +31,7 @@ enum class RingFault : std::uint8_t {
     slot_bad_offset,     // slot buffer not a buffer of this region, or a reference past the data area
     slot_bad_flags,      // an unknown flag, a chain not started by kSlotSegment, or a segment flag inside one
     chain_too_long,      // a slot chain longer than kMaxChainSlots, or than the ring can hold
+    chain_stalled,       // a slot chain left half published for longer than the switch waits
     count_
 };
 inline constexpr std::size_t kRingFaultCount = static_cast<std::size_t>(RingFault::count_);
@@ -112,9 +113,19 @@ public:
     // waiting for room and asked for a kick (netmap's txsync wakes a blocked writer).
     [[nodiscard]] bool release(std::uint32_t count);
     // Asks the application for a kick before the switch sleeps; returns true if frames
-    // are already pending, in which case the switch must not sleep. Pair with wake().
+    // are already pending that the switch can take, in which case it must not sleep. A
+    // chain that read_chain() found half published is not such work until the
+    // application publishes more. Pair with wake().
     [[nodiscard]] bool prepare_to_sleep();
     void wake() { store_release(ctl_->kick_switch, 0); }
+    // True while the last chain read was half published (it waits for the rest).
+    [[nodiscard]] bool waiting_for_chain() const { return incomplete_head_ != kNoHead; }
+    // Fails the ring (chain_stalled): its half-published chain waited too long.
+    void fail_stalled_chain() { latch(RingFault::chain_stalled); }
+
+private:
+    static constexpr std::uint32_t kNoHead = UINT32_MAX;
+    std::uint32_t incomplete_head_ = kNoHead;  // the head at which a chain was found half published
 };
 
 // Fills the application's receive ring.

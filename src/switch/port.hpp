@@ -41,6 +41,8 @@ struct PortRing {
     Counter tap_overflows;  // frames a full capture queue could not take
     // Set when the switch runs with --fault: what is delivered to rx passes through it.
     std::unique_ptr<FaultInjector> fault;
+    // When the owner worker first found tx's current chain half published (0: none waits).
+    std::uint64_t chain_waiting_since_ns = 0;
 };
 
 enum class TapDirection : std::uint32_t { to_application = 0, from_application = 1 };

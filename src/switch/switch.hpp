@@ -37,6 +37,7 @@ struct SwitchConfig {
     std::uint32_t spin_rounds = 2000;   // empty polling rounds before sleeping
     std::uint32_t inbox_depth = 1024;   // frames between two workers
     int sleep_timeout_ms = 100;         // upper bound on one sleep, in case a kick is lost
+    std::uint32_t chain_wait_limit_ms = 1000;  // how long a half-published tx chain may wait
     FaultSpec fault;                    // applied to frames delivered to ports; off by default
 };
 

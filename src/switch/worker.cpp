@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <system_error>
 
 namespace ms::sw {
@@ -158,10 +159,25 @@ std::uint32_t Worker::poll_port(PortRing& r, const Topology& topo, const ClaimTa
     if (taken < ready && frames == port_quota_) wanting_more_.push_back(&r);
     if (nic_room_ != UINT32_MAX) nic_room_ -= frames;
     r.stats.tx_bytes.add(bytes);
+    bound_chain_wait(r);
     if (r.tx.failed()) r.port_object->fail(r, r.tx.fault());
     if (r.tx.release(taken)) r.to_app.notify();  // frames are copied: slots go back before delivery
     forwarder_->flush();
     return frames;
+}
+
+void Worker::bound_chain_wait(PortRing& r) const {
+    if (!r.tx.waiting_for_chain()) {
+        r.chain_waiting_since_ns = 0;
+        return;
+    }
+    const auto now = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+    if (r.chain_waiting_since_ns == 0) {
+        r.chain_waiting_since_ns = now;
+    } else if (now - r.chain_waiting_since_ns > std::uint64_t{sw_.config().chain_wait_limit_ms} * 1'000'000) {
+        r.tx.fail_stalled_chain();
+    }
 }
 
 void Worker::forward_frame(PortRing& r, const Topology& topo, const ClaimTable& claims, std::uint64_t& bytes) {
@@ -277,7 +293,10 @@ bool Worker::arm_all(const Topology& topo) {
     bool work = stop_.load(std::memory_order_seq_cst);
     for (auto& q : inboxes_) work = work || (q && q->available() > 0);
     for (std::size_t q : nic_queues_) work = sw_.nic_.queue(q).arm_wakeup() || work;
-    for (PortRing* r : topo.rings_by_worker[index_]) work = r->tx.prepare_to_sleep() || work;
+    for (PortRing* r : topo.rings_by_worker[index_]) {
+        // A failed port is never polled again: what it left pending is no work.
+        if (!r->port_object->is_failed()) work = r->tx.prepare_to_sleep() || work;
+    }
     return work;
 }
 

@@ -58,6 +58,10 @@ private:
     // Arms every kick flag and sleeps; false if the sleep ended by its timeout alone.
     bool sleep(const Topology& topo);
     [[nodiscard]] bool arm_all(const Topology& topo);
+    // A chain half published waits for the rest, but not for ever: one still incomplete
+    // after SwitchConfig::chain_wait_limit_ms fails its port (chain_stalled), so that an
+    // application cannot keep a worker polling it.
+    void bound_chain_wait(PortRing& r) const;
     void disarm_all(const Topology& topo);
 
     Switch& sw_;

@@ -514,6 +514,42 @@ TEST_F(SwitchTest, SleepsWhenIdleAndWakesOnAKick) {
     EXPECT_EQ(receive_n(0, 1).size(), 1u);
 }
 
+// A chain whose first slot is published and the rest never is: the worker sleeps (it has
+// no work it can complete), and the chain fails its port (chain_stalled) once it has
+// waited chain_wait_limit_ms. Other ports go on.
+TEST_F(SwitchTest, AHalfPublishedChainCostsNothingAndFailsItsPortInTime) {
+    make(2, SwitchConfig{.spin_rounds = 100, .sleep_timeout_ms = 100, .chain_wait_limit_ms = 700});
+    Port& p = sw_->port(0);
+    ring::AppTxRing tx(p.region, 0, &p.rings[0]->to_switch);
+    const Frame head = from_port(0);
+    std::memcpy(tx.buffer(0).data(), head.data(), head.size());
+    tx.set_slot(0, static_cast<std::uint16_t>(head.size()), ring::kSlotSegment | ring::kSlotMore, 1400);
+    tx.publish(1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const double before = process_cpu_seconds();
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    EXPECT_LT(process_cpu_seconds() - before, 0.05) << "a half-published chain must not keep the worker spinning";
+    EXPECT_FALSE(p.is_failed()) << "failed before the limit";
+    ASSERT_TRUE(eventually([&] { return p.is_failed(); }));
+    EXPECT_EQ(sw_->port_stats(0).faults[static_cast<std::size_t>(ring::RingFault::chain_stalled)], 1u);
+    send(1, {from_port(1)});
+    EXPECT_EQ(collect_n(1).size(), 1u);
+}
+
+// A port that failed (here on delivery, so its tx ring itself is sound) with a transmit
+// slot left pending: it is never polled again, so the worker must not count it as work.
+TEST_F(SwitchTest, AFailedPortWithPendingSlotsCostsNothing) {
+    make(1, SwitchConfig{.spin_rounds = 100, .sleep_timeout_ms = 100});
+    sw_->port(0).region.slots(ring::rx_ring(0))[0].offset = 7;
+    inject({to_port(0)});
+    ASSERT_TRUE(eventually([&] { return sw_->port(0).is_failed(); }));
+    send(0, {from_port(0)});
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const double before = process_cpu_seconds();
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    EXPECT_LT(process_cpu_seconds() - before, 0.05) << "a failed port's pending slot must not keep the worker spinning";
+}
+
 TEST(SwitchSetup, RefusesBadConfigurationAndTooManyPorts) {
     MemoryNic nic(1, 64, test::kNicMac);
     EXPECT_THROW(Switch(nic, SwitchConfig{.workers = 0}), std::invalid_argument);
