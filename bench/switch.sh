@@ -2,7 +2,8 @@
 # Figure 4 of the MultiStack paper, in process: switch throughput against frame size and
 # against active ports, for 1 and 2 workers, with DPDK testpmd and a plain memcpy loop
 # measured in the same run. Writes bench/results/switch.json, switch_size.png and
-# switch_ports.png.
+# switch_ports.png, and the micro-benchmarks checksum.json and registry.json (a claim's
+# cost against the claims already held, beside the workers' lookup).
 #
 # Usage: bench/switch.sh [--quick] [--seconds S]
 set -euo pipefail
@@ -10,10 +11,12 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh dpdk-dev python3-matplotlib
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build --target ms-switch-bench ms-checksum-bench
+cmake --build build --target ms-switch-bench ms-checksum-bench ms-registry-bench
 
 mkdir -p bench/results
 /usr/bin/python3 bench/switch/sweep.py --bench build/bench/ms-switch-bench --out bench/results/switch.json "$@"
 build/bench/ms-checksum-bench --benchmark_min_time=0.2 --benchmark_format=json \
     --benchmark_out=bench/results/checksum.json --benchmark_out_format=json >/dev/null
-echo "wrote bench/results/switch.json, switch_size.png, switch_ports.png, checksum.json"
+build/bench/ms-registry-bench --benchmark_min_time=0.2 --benchmark_format=json \
+    --benchmark_out=bench/results/registry.json --benchmark_out_format=json >/dev/null
+echo "wrote bench/results/switch.json, switch_size.png, switch_ports.png, checksum.json, registry.json"

@@ -569,7 +569,7 @@ void ControlServer::on_status(Session& s, const ctl::Header& req) {
     rep.queues = static_cast<std::uint16_t>(dp.queues);
     rep.workers = static_cast<std::uint16_t>(ctx_.sw.config().workers);
     rep.ports = static_cast<std::uint16_t>(ctx_.sw.port_ids().size());
-    rep.claims = static_cast<std::uint32_t>(ctx_.sw.registry().snapshot()->entries().size());
+    rep.claims = static_cast<std::uint32_t>(ctx_.sw.registry().size());
     rep.pid = static_cast<std::uint32_t>(::getpid());
     const sw::StatsSnapshot nic = ctx_.sw.nic_stats();
     rep.nic_rx_frames = nic.rx_frames;
@@ -634,7 +634,7 @@ void ControlServer::on_list_ports(Session& s, const ctl::Header& req) {
 }
 
 void ControlServer::on_list_claims(Session& s, const ctl::Header& req) {
-    for (const auto& entry : ctx_.sw.registry().snapshot()->entries()) {
+    for (const auto& entry : ctx_.sw.registry().entries()) {
         ctl::ClaimEntry e;
         e.h.seq = req.seq;
         e.port_id = entry.port;

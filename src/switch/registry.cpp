@@ -18,24 +18,38 @@ std::uint64_t PackedClaimKey::hash() const {
     return h ^ (h >> 31);
 }
 
-ClaimTable::ClaimTable(const std::vector<Entry>& claims, std::vector<wire::IpAddr> local_addresses)
-    : entries_(claims), local_(std::move(local_addresses)) {
-    const std::size_t size = std::bit_ceil(std::max<std::size_t>(16, claims.size() * 2));
-    slots_.resize(size);
-    mask_ = size - 1;
-    for (const Entry& e : claims) {
-        const PackedClaimKey key(e.key);
-        std::uint64_t i = key.hash() & mask_;
-        while (slots_[i].port != kNoPort) i = (i + 1) & mask_;
-        slots_[i] = Slot{key, e.port};
-    }
-}
+ClaimTable::ClaimTable(std::size_t capacity, std::vector<wire::IpAddr> local_addresses)
+    : slots_(std::make_unique<Slot[]>(capacity)), mask_(capacity - 1), local_(std::move(local_addresses)) {}
 
 PortId ClaimTable::find(const PackedClaimKey& key) const {
     for (std::uint64_t i = key.hash() & mask_;; i = (i + 1) & mask_) {
         const Slot& s = slots_[i];
-        if (s.port == kNoPort) return kNoPort;  // load factor <= 1/2: an empty slot exists
-        if (s.key == key) return s.port;
+        const std::uint32_t state = s.state.load(std::memory_order_acquire);
+        if (state == kEmpty) return kNoPort;  // used slots <= 1/2: an empty slot exists
+        if (state != kTombstone && s.key == key) return static_cast<PortId>(state);
+    }
+}
+
+void ClaimTable::insert(const ClaimKey& key, PortId port) {
+    const PackedClaimKey packed(key);
+    std::uint64_t i = packed.hash() & mask_;
+    while (slots_[i].state.load(std::memory_order_relaxed) != kEmpty) i = (i + 1) & mask_;
+    slots_[i].key = packed;
+    slots_[i].state.store(port, std::memory_order_release);
+    ++used_;
+}
+
+bool ClaimTable::erase(const ClaimKey& key, PortId port) {
+    const PackedClaimKey packed(key);
+    for (std::uint64_t i = packed.hash() & mask_;; i = (i + 1) & mask_) {
+        Slot& s = slots_[i];
+        const std::uint32_t state = s.state.load(std::memory_order_relaxed);
+        if (state == kEmpty) return false;
+        if (state != kTombstone && s.key == packed) {
+            if (state != port) return false;
+            s.state.store(kTombstone, std::memory_order_release);
+            return true;
+        }
     }
 }
 
@@ -49,56 +63,77 @@ PortId ClaimTable::lookup(std::uint8_t protocol, const wire::IpAddr& addr, std::
     return find(PackedClaimKey(protocol, wire::IpAddr::any(addr.family), port));
 }
 
+namespace {
+constexpr std::size_t kMinCapacity = 16;
+}  // namespace
+
 Registry::Registry(Qsbr& qsbr)
-    : table_(qsbr, std::make_shared<const ClaimTable>(std::vector<ClaimTable::Entry>{}, std::vector<wire::IpAddr>{})) {}
+    : writable_(std::make_shared<ClaimTable>(kMinCapacity, std::vector<wire::IpAddr>{})), table_(qsbr, writable_) {}
+
+void Registry::rebuild(std::vector<wire::IpAddr> local) {
+    const std::size_t capacity = std::bit_ceil(std::max(kMinCapacity, (by_order_.size() + 1) * 4));
+    auto next = std::make_shared<ClaimTable>(capacity, std::move(local));
+    for (const auto& [order, e] : by_order_) next->insert(e.key, e.port);
+    writable_ = next;
+    table_.update([&](const ClaimTable&) { return next; });
+}
 
 ClaimError Registry::add(const ClaimKey& key, PortId port) {
     if (key.protocol != IPPROTO_TCP && key.protocol != IPPROTO_UDP) return ClaimError::bad_protocol;
     if (key.port == 0 || port == kNoPort) return ClaimError::bad_port;
-    ClaimError result = ClaimError::ok;
-    table_.update([&](const ClaimTable& t) -> std::shared_ptr<const ClaimTable> {
-        // A wildcard and an exact claim of the same protocol and port may coexist here;
-        // the kernel socket each claim holds (DESIGN §3) is what rules that out.
-        if (t.find_exact(key) != kNoPort) {
-            result = ClaimError::conflict;
-            return nullptr;
-        }
-        auto claims = t.entries();
-        claims.push_back({key, port});
-        return std::make_shared<const ClaimTable>(claims, t.local_addresses());
-    });
-    return result;
+    std::lock_guard lock(mutex_);
+    // A wildcard and an exact claim of the same protocol and port may coexist here;
+    // the kernel socket each claim holds (DESIGN §3) is what rules that out.
+    if (writable_->find_exact(key) != kNoPort) return ClaimError::conflict;
+    if (!writable_->has_room()) rebuild(writable_->local_addresses());
+    writable_->insert(key, port);
+    const std::uint64_t order = next_order_++;
+    by_order_.emplace(order, ClaimTable::Entry{key, port});
+    order_of_.emplace(PackedClaimKey(key), order);
+    return ClaimError::ok;
 }
 
 ClaimError Registry::remove(const ClaimKey& key, PortId port) {
-    ClaimError result = ClaimError::ok;
-    table_.update([&](const ClaimTable& t) -> std::shared_ptr<const ClaimTable> {
-        auto claims = t.entries();
-        auto it = std::find_if(claims.begin(), claims.end(),
-                               [&](const ClaimTable::Entry& e) { return e.key == key && e.port == port; });
-        if (it == claims.end()) {
-            result = ClaimError::not_found;
-            return nullptr;
-        }
-        claims.erase(it);
-        return std::make_shared<const ClaimTable>(claims, t.local_addresses());
-    });
-    return result;
+    std::lock_guard lock(mutex_);
+    if (!writable_->erase(key, port)) return ClaimError::not_found;
+    const auto it = order_of_.find(PackedClaimKey(key));
+    by_order_.erase(it->second);
+    order_of_.erase(it);
+    return ClaimError::ok;
 }
 
 std::size_t Registry::remove_port(PortId port) {
+    std::lock_guard lock(mutex_);
     std::size_t removed = 0;
-    table_.update([&](const ClaimTable& t) -> std::shared_ptr<const ClaimTable> {
-        auto claims = t.entries();
-        removed = std::erase_if(claims, [port](const ClaimTable::Entry& e) { return e.port == port; });
-        if (removed == 0) return nullptr;
-        return std::make_shared<const ClaimTable>(claims, t.local_addresses());
-    });
+    for (auto it = by_order_.begin(); it != by_order_.end();) {
+        if (it->second.port != port) {
+            ++it;
+            continue;
+        }
+        (void)writable_->erase(it->second.key, port);
+        order_of_.erase(PackedClaimKey(it->second.key));
+        it = by_order_.erase(it);
+        ++removed;
+    }
     return removed;
 }
 
 void Registry::set_local_addresses(std::vector<wire::IpAddr> addresses) {
-    table_.update([&](const ClaimTable& t) { return std::make_shared<const ClaimTable>(t.entries(), std::move(addresses)); });
+    std::lock_guard lock(mutex_);
+    rebuild(std::move(addresses));
+}
+
+std::vector<ClaimTable::Entry> Registry::entries() const {
+    std::lock_guard lock(mutex_);
+    std::vector<ClaimTable::Entry> out;
+    out.reserve(by_order_.size());
+    for (const auto& [order, e] : by_order_) out.push_back(e);
+    return out;
+}
+
+std::size_t Registry::size() const {
+    std::lock_guard lock(mutex_);
+    return by_order_.size();
 }
 
 }  // namespace ms::sw

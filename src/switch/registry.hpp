@@ -3,15 +3,20 @@
 // local addresses, so that a wildcard claim (0.0.0.0 or ::) matches only traffic to or
 // from an address of ours. Lookup tries the exact address first, then the wildcard.
 //
-// Concurrency: writers (the control thread) build a new immutable ClaimTable and
-// publish it with one atomic store (copy-on-write, Published<T>); the switch workers
-// read it lock-free, and the old table is freed once every worker has passed a
-// quiescent point (qsbr.hpp).
-// Lookups are expected O(1), by open addressing, and never allocate.
+// Concurrency: the writer (the control thread) changes the ClaimTable in place, slot by
+// slot, and the switch workers read it lock-free (see ClaimTable). When the table fills,
+// the writer publishes a new one with one atomic store (Published<T>) and the old one is
+// freed once every worker has passed a quiescent point (qsbr.hpp).
+// Lookups are expected O(1), by open addressing, and never allocate; so are claims,
+// amortised.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include "switch/qsbr.hpp"
@@ -46,7 +51,16 @@ struct PackedClaimKey {
     friend bool operator==(const PackedClaimKey&, const PackedClaimKey&) = default;
 };
 
-// An immutable snapshot: the claims and the local addresses at one moment.
+struct PackedClaimKeyHash {
+    std::size_t operator()(const PackedClaimKey& k) const { return static_cast<std::size_t>(k.hash()); }
+};
+
+// The claims and the local addresses, as the switch workers read them. One writer (the
+// Registry, under its lock) changes the table in place while readers look up lock-free:
+// a slot is written once (its key, then its port with a release store), a removal leaves
+// a tombstone, and a slot is never reused, so a reader that sees a port in a slot also
+// sees that slot's key. When used slots would pass half the capacity, the writer builds a
+// new table of the live claims and publishes it; adding a claim is amortised O(1).
 class ClaimTable {
 public:
     struct Entry {
@@ -54,27 +68,37 @@ public:
         PortId port = kNoPort;
     };
 
-    ClaimTable() = default;
-    ClaimTable(const std::vector<Entry>& claims, std::vector<wire::IpAddr> local_addresses);
+    // An empty table with room for `capacity` / 2 claims (capacity: a power of two).
+    ClaimTable(std::size_t capacity, std::vector<wire::IpAddr> local_addresses);
+    ClaimTable(const ClaimTable&) = delete;
+    ClaimTable& operator=(const ClaimTable&) = delete;
 
     // The port that owns traffic for (protocol, addr, port): exact claim first, then
     // the wildcard if `addr` is local. kNoPort if none.
     [[nodiscard]] PortId lookup(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port) const;
     [[nodiscard]] PortId find_exact(const ClaimKey& key) const { return find(PackedClaimKey(key)); }
     [[nodiscard]] bool is_local(const wire::IpAddr& addr) const;
-    [[nodiscard]] const std::vector<Entry>& entries() const { return entries_; }
     [[nodiscard]] const std::vector<wire::IpAddr>& local_addresses() const { return local_; }
 
+    // Writer side (the Registry's lock held).
+    [[nodiscard]] bool has_room() const { return (used_ + 1) * 2 <= mask_ + 1; }
+    // Requires has_room() and no claim of `key` yet.
+    void insert(const ClaimKey& key, PortId port);
+    // Leaves a tombstone where `key` was held by `port`; false if it was not.
+    bool erase(const ClaimKey& key, PortId port);
+
 private:
+    static constexpr std::uint32_t kEmpty = 0xffffffff;
+    static constexpr std::uint32_t kTombstone = 0xfffffffe;
     struct Slot {
-        PackedClaimKey key;
-        PortId port = kNoPort;
+        PackedClaimKey key;                      // written once, before `state` leaves kEmpty
+        std::atomic<std::uint32_t> state{kEmpty};  // kEmpty, kTombstone or the owning port
     };
     [[nodiscard]] PortId find(const PackedClaimKey& key) const;
 
-    std::vector<Entry> entries_;       // insertion order, for listing
-    std::vector<Slot> slots_;          // open addressing, power-of-two size
-    std::uint64_t mask_ = 0;
+    std::unique_ptr<Slot[]> slots_;    // open addressing, power-of-two size
+    std::uint64_t mask_;
+    std::size_t used_ = 0;             // slots that left kEmpty: live claims and tombstones
     std::vector<wire::IpAddr> local_;  // a handful: a linear scan beats hashing
 };
 
@@ -84,7 +108,9 @@ class Registry {
 public:
     explicit Registry(Qsbr& qsbr);
 
-    // Writer side (serialised; may wait until readers move on).
+    // Writer side (serialised). add() is amortised O(1); it waits for readers to move on
+    // only when it replaces the table. After remove() a reader may still route one frame
+    // to the port (detach_port's own grace period ends that).
     [[nodiscard]] ClaimError add(const ClaimKey& key, PortId port);
     [[nodiscard]] ClaimError remove(const ClaimKey& key, PortId port);
     // Removes every claim of a port; returns how many there were.
@@ -93,11 +119,23 @@ public:
 
     // Reader side: the current table, valid until the reader's next quiescent point.
     [[nodiscard]] const ClaimTable& read() const { return table_.read(); }
-    // For the control thread and tools: the current table.
+    // For the control thread and tools: the current table, valid as long as held (the
+    // writer may still change it in place).
     [[nodiscard]] std::shared_ptr<const ClaimTable> snapshot() const { return table_.snapshot(); }
+    // The claims, in the order they were made.
+    [[nodiscard]] std::vector<ClaimTable::Entry> entries() const;
+    [[nodiscard]] std::size_t size() const;
 
 private:
+    // Replaces the table by one with room for twice the live claims and `local`.
+    void rebuild(std::vector<wire::IpAddr> local);
+
+    mutable std::mutex mutex_;
+    std::shared_ptr<ClaimTable> writable_;  // the published table, for the writer
     Published<ClaimTable> table_;
+    std::uint64_t next_order_ = 0;
+    std::map<std::uint64_t, ClaimTable::Entry> by_order_;  // the live claims, for listing
+    std::unordered_map<PackedClaimKey, std::uint64_t, PackedClaimKeyHash> order_of_;
 };
 
 }  // namespace ms::sw
