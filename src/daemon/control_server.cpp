@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -29,6 +30,9 @@ static_assert(ring::kRingFaultCount <= ctl::kFaultSlots);
 
 // The send buffer of a session that captures: some 400 frames of the largest size.
 constexpr int kCaptureSocketBytes = 1 << 20;
+
+// A session that leaves at least this much unread makes its close trim the heap.
+constexpr std::size_t kTrimAfterBytes = 64 << 10;
 
 [[noreturn]] void fail(const std::string& path, const char* what) {
     throw std::runtime_error(path + ": " + what + ": " + std::strerror(errno));
@@ -108,8 +112,20 @@ void drain_timer(int timer) {
 
 }  // namespace
 
+namespace {
+
+// `ctx`'s limits fitted to what the daemon can hold (limits.hpp); throws if they do not fit.
+ServerContext with_fitted_limits(ServerContext ctx) {
+    auto fitted = fit_limits(ctx.limits, own_capacity(ctx.data_path.claim_capacity()));
+    if (auto* why = std::get_if<std::string>(&fitted)) throw std::invalid_argument(*why);
+    ctx.limits = std::get<Limits>(fitted);
+    return ctx;
+}
+
+}  // namespace
+
 ControlServer::ControlServer(ServerContext ctx, std::string path, std::optional<gid_t> group)
-    : ctx_(std::move(ctx)), path_(std::move(path)), users_(ctx_.limits) {
+    : ctx_(with_fitted_limits(std::move(ctx))), path_(std::move(path)), users_(ctx_.limits) {
     listen_fd_ = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (listen_fd_ < 0) fail(path_, "socket");
     bind_socket_file(listen_fd_, path_, group);
@@ -170,6 +186,7 @@ void ControlServer::handle_event(int fd, std::uint32_t events) {
         Session& s = it->second;
         if (events & EPOLLOUT) {
             if (s.out.flush() != SendOutcome::sent) s.doomed = true;
+            charge_outbox(s);
             update_interest(s);
         }
         if (s.paused && (events & (EPOLLHUP | EPOLLERR))) s.doomed = true;  // epoll reports these even when paused
@@ -184,7 +201,7 @@ void ControlServer::accept_client() {
         return;
     }
     const Peer peer = identify_peer(fd);
-    if (auto hit = users_.open_session(peer.uid)) {
+    if (auto hit = users_.open_session(peer)) {
         ++counters_.limits_reached;
         std::cerr << "multistackd: uid " << peer.uid << " (pid " << peer.pid << ") refused: " << to_string(*hit)
                   << " limit reached\n";
@@ -276,9 +293,22 @@ void ControlServer::dispatch(Session& s, const std::uint8_t* buf, std::size_t n,
     }
 }
 
+void ControlServer::charge_outbox(Session& s) {
+    const std::size_t now = s.out.queued_bytes();
+    const bool within = users_.charge_outbox(s.peer, s.outbox_charged, now);
+    s.outbox_charged = now;
+    if (within || s.doomed) return;
+    ++counters_.slow_clients;
+    std::cerr << "multistackd: pid " << s.peer.pid << " uid " << s.peer.uid
+              << " dropped: its user's unread replies passed the per-user budget\n";
+    s.doomed = true;
+}
+
 void ControlServer::send_reply(Session& s, const void* message, std::size_t size, std::span<const int> fds) {
     if (s.doomed) return;
-    switch (s.out.send(message, size, fds)) {
+    const SendOutcome outcome = s.out.send(message, size, fds);
+    charge_outbox(s);
+    switch (outcome) {
         case SendOutcome::sent: return;
         case SendOutcome::overflow:
             ++counters_.slow_clients;
@@ -337,7 +367,8 @@ void ControlServer::on_attach(Session& s, const ctl::AttachRequest& req) {
         req.slots_per_ring > ctx_.max_slots_per_ring || !ring::Layout::compute(req.ring_pairs, req.slots_per_ring, req.data_bytes, layout)) {
         return reply_status(s, req.h, ctl::Status::bad_request);
     }
-    if (auto hit = users_.add_port(s.peer.uid, layout.region_size)) {
+    const std::uint32_t port_fds = port_descriptors(req.ring_pairs);
+    if (auto hit = users_.add_port(s.peer, layout.region_size, port_fds)) {
         count_limit(s, *hit);
         return reply_status(s, req.h, ctl::Status::limit_reached);
     }
@@ -345,15 +376,16 @@ void ControlServer::on_attach(Session& s, const ctl::AttachRequest& req) {
     try {
         id = ctx_.sw.attach_port({req.ring_pairs, req.slots_per_ring, req.data_bytes});
     } catch (const std::length_error&) {
-        users_.remove_port(s.peer.uid, layout.region_size);
+        users_.remove_port(s.peer, layout.region_size, port_fds);
         return reply_status(s, req.h, ctl::Status::switch_full);
     } catch (const std::exception& e) {
-        users_.remove_port(s.peer.uid, layout.region_size);
+        users_.remove_port(s.peer, layout.region_size, port_fds);
         std::cerr << "multistackd: attach failed: " << e.what() << "\n";
         return reply_status(s, req.h, ctl::Status::no_resources);
     }
     s.port = id;
     s.port_bytes = layout.region_size;
+    s.port_fds = port_fds;
     sw::Port& port = ctx_.sw.port(id);
     std::vector<int> fds{port.region.fd()};
     for (const auto& r : port.rings) {
@@ -376,6 +408,17 @@ void ControlServer::on_claim(Session& s, const ctl::Header& req, std::vector<int
         count_limit(s, LimitHit::claims_per_session);
         return reply_status(s, req, ctl::Status::limit_reached);
     }
+    if (auto hit = users_.add_claim(s.peer)) {
+        count_limit(s, *hit);
+        return reply_status(s, req, ctl::Status::limit_reached);
+    }
+    // The claim's charge to its user stands only if the claim is made.
+    struct Charge {
+        UserLedger& users;
+        const Peer& peer;
+        bool kept = false;
+        ~Charge() { if (!kept) users.remove_claim(peer); }
+    } charge{users_, s.peer};
     const ProofResult proof = prove_claim(fds[0], ctx_.proof_scope);
     if (!proof.ok()) {
         ++counters_.claims_refused;
@@ -396,6 +439,7 @@ void ControlServer::on_claim(Session& s, const ctl::Header& req, std::vector<int
         }
     }
     never_linger(fds[0]);
+    charge.kept = true;
     s.claims.push_back({proof.proven(), fds[0]});
     fds.clear();  // the session owns the socket now
     arm_audit_timer();
@@ -440,6 +484,7 @@ bool ControlServer::take_over(Session& s, const ProvenTuple& proven) {
         // The proof socket lives on in `proof_fd`: this copy's close frees nothing.
         reaper_.discard(held->socket_fd, holder.peer.uid);
         holder.claims.erase(held);
+        users_.remove_claim(holder.peer);
         std::cerr << "multistackd: port " << *s.port << " takes " << describe(key) << " over from port " << *holder.port
                   << " (the same proof socket)\n";
         return true;
@@ -455,6 +500,7 @@ void ControlServer::release_claim(Session& s, std::size_t index) {
     // linger off. The kernel frees the port now.
     reaper_.discard(c.socket_fd, s.peer.uid);
     s.claims.erase(s.claims.begin() + static_cast<long>(index));
+    users_.remove_claim(s.peer);
 }
 
 void ControlServer::on_release(Session& s, const ctl::ReleaseRequest& req) {
@@ -479,16 +525,21 @@ void ControlServer::close_session(int fd) {
     while (!s.claims.empty()) release_claim(s, s.claims.size() - 1);
     if (s.port) {
         ctx_.sw.detach_port(*s.port);
-        users_.remove_port(s.peer.uid, s.port_bytes);
+        users_.remove_port(s.peer, s.port_bytes, s.port_fds);
         std::cerr << "multistackd: port " << *s.port << " detached (pid " << s.peer.pid << ")\n";
     }
-    users_.close_session(s.peer.uid);
+    (void)users_.charge_outbox(s.peer, s.outbox_charged, 0);
+    const bool large_outbox = s.outbox_charged >= kTrimAfterBytes;
+    users_.close_session(s.peer);
     (void)::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
     const uid_t uid = s.peer.uid;
     sessions_.erase(it);  // the outbox closes the descriptors it still held (the daemon's own)
     (void)::shutdown(fd, SHUT_RDWR);  // the client sees the hang-up now, even if the close waits
     reaper_.discard(fd, uid);         // messages still queued in it may carry descriptors
     arm_audit_timer();
+    // Replies are many small blocks; give their pages back to the system, or the heap
+    // keeps what a hostile client made it grow to.
+    if (large_outbox) ::malloc_trim(0);
 }
 
 void ControlServer::close_doomed_sessions() {

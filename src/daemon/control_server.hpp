@@ -58,7 +58,8 @@ struct ControlCounters {
 class ControlServer {
 public:
     // Creates the socket at `path` (mode 0660, group `group` if given) and listens.
-    // Throws std::runtime_error with the path and the cause.
+    // Throws std::runtime_error with the path and the cause, or std::invalid_argument if
+    // the limits do not fit in what the daemon can hold (fit_limits).
     ControlServer(ServerContext ctx, std::string path, std::optional<gid_t> group);
     ~ControlServer();
     ControlServer(const ControlServer&) = delete;
@@ -69,6 +70,8 @@ public:
     // Serves what is ready within `timeout_ms` (-1: wait); false if `signal_fd` fired.
     bool run_once(int timeout_ms, int signal_fd = -1);
     [[nodiscard]] const ControlCounters& counters() const { return counters_; }
+    // The limits in force: those given, fitted to what the daemon can hold.
+    [[nodiscard]] const Limits& limits() const { return ctx_.limits; }
     [[nodiscard]] std::size_t session_count() const { return sessions_.size(); }
 
 private:
@@ -99,6 +102,8 @@ private:
         bool doomed = false;            // to be closed once the current event is handled
         std::optional<sw::PortId> port;
         std::uint64_t port_bytes = 0;   // shared memory of the port, counted against the user
+        std::uint32_t port_fds = 0;     // the port's descriptors, counted against the user
+        std::size_t outbox_charged = 0;  // unread reply bytes counted against the user
         std::vector<HeldClaim> claims;
         std::optional<Capture> capture;
         std::optional<Resolve> resolve;  // waiting for the kernel to resolve a neighbour
@@ -119,6 +124,9 @@ private:
     // Moves the claim another session holds with the same proof socket to `s`'s port,
     // with its twin; false if no session holds it so.
     bool take_over(Session& s, const ProvenTuple& proven);
+    // Brings the user's count of `s`'s unread replies up to date; dooms `s` if its user
+    // is over its budget.
+    void charge_outbox(Session& s);
     // Sends one reply; a client that cannot take it is doomed.
     void send_reply(Session& s, const void* message, std::size_t size, std::span<const int> fds = {});
     template <class Msg>

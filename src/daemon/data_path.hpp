@@ -28,6 +28,8 @@ public:
     // Mirrors a claim into the kernel's claim map; false (errno set) if it refused it.
     [[nodiscard]] virtual bool mirror_claim(const sw::ClaimKey& claim) = 0;
     virtual void unmirror_claim(const sw::ClaimKey& claim) = 0;
+    // How many claims the kernel's claim map can hold (the per-user budgets fit in it).
+    [[nodiscard]] virtual std::uint32_t claim_capacity() const = 0;
     [[nodiscard]] virtual DataPathStatus status() const = 0;
     // The next hop towards `dst` through the interface; nothing if there is no route.
     [[nodiscard]] virtual std::optional<wire::IpAddr> next_hop(const wire::IpAddr& dst) = 0;

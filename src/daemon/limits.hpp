@@ -1,7 +1,19 @@
-// Contract: the control plane's limits (DESIGN §6, §11): what one session and one user
-// (uid) may hold, so that no client can exhaust the daemon's memory or descriptors and
-// a limit one user reaches never affects another. UserLedger counts what each user
-// holds now; the control server asks it before it grants and tells it when it frees.
+// Contract: the control plane's budgets (DESIGN §6, §11): what one session and one user
+// (uid) may hold, so that no client can exhaust the daemon's memory, descriptors or XDP
+// claim map, and a limit one user reaches never affects another.
+//
+// Every per-user limit fits inside the daemon's own limits (fit_limits): a user's
+// descriptors (a session takes one, a port one plus two per ring pair, a claim one)
+// are at most a quarter of what the daemon may open less a reserve, and its claims at
+// most a quarter of the XDP claim map. Every user, root included, is held to these.
+// Unprivileged users together may not enter a reserve of descriptors, which is kept for
+// privileged peers (root, CAP_NET_ADMIN) and the daemon itself, so that `msctl status`
+// and root's applications are served however many users exhaust their shares. Replies
+// a session leaves unread count against its user too, and are freed when the session
+// goes.
+//
+// UserLedger counts what each user holds now; the control server asks it before it
+// grants and tells it when it frees.
 #pragma once
 
 #include <sys/types.h>
@@ -9,7 +21,11 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <variant>
+
+#include "daemon/peer.hpp"
 
 namespace ms::daemon {
 
@@ -19,63 +35,75 @@ struct Limits {
     std::uint32_t ports_per_user = 64;
     std::uint64_t port_memory_per_user = std::uint64_t{1024} << 20;  // bytes of shared rings
     std::size_t outbox_bytes = std::size_t{1} << 20;                  // replies a session may leave unread
+    std::size_t outbox_bytes_per_user = std::size_t{4} << 20;         // the same, for all of a user's sessions
+    std::uint32_t claims_per_user = 0;       // 0: fit_limits() chooses
+    std::uint32_t descriptors_per_user = 0;  // 0: fit_limits() chooses
+    std::uint32_t descriptors_for_users = UINT32_MAX;  // all unprivileged users together (fit_limits sets it)
 };
 
-enum class LimitHit { sessions_per_user, ports_per_user, port_memory_per_user, claims_per_session };
-[[nodiscard]] constexpr std::string_view to_string(LimitHit l) {
-    switch (l) {
-        case LimitHit::sessions_per_user: return "sessions per user";
-        case LimitHit::ports_per_user: return "ports per user";
-        case LimitHit::port_memory_per_user: return "port memory per user";
-        case LimitHit::claims_per_session: return "claims per session";
-    }
-    return "unknown";
-}
+// What the daemon itself can hold.
+struct Capacity {
+    std::uint64_t descriptors = 0;    // RLIMIT_NOFILE
+    std::uint32_t claim_map_entries = 0;  // the XDP claim map's size
+};
+
+// The calling process's descriptor limit (RLIMIT_NOFILE) and `claim_map_entries`.
+[[nodiscard]] Capacity own_capacity(std::uint32_t claim_map_entries);
+
+// Descriptors kept back from unprivileged users: for privileged peers and the daemon's
+// own (AF_XDP sockets, timers, the Reaper's closes in flight).
+inline constexpr std::uint32_t kReservedDescriptors = 256;
+
+// `requested` with its automatic values chosen and every per-user limit checked against
+// `capacity`; or a message that names the limit that does not fit.
+[[nodiscard]] std::variant<Limits, std::string> fit_limits(Limits requested, const Capacity& capacity);
+
+enum class LimitHit {
+    sessions_per_user,
+    ports_per_user,
+    port_memory_per_user,
+    claims_per_session,
+    claims_per_user,
+    descriptors_per_user,
+    descriptors_for_users,
+};
+[[nodiscard]] std::string_view to_string(LimitHit l);
+
+// How many descriptors a port holds: its memory and two eventfds per ring pair.
+[[nodiscard]] constexpr std::uint32_t port_descriptors(std::uint32_t ring_pairs) { return 1 + 2 * ring_pairs; }
 
 class UserLedger {
 public:
     explicit UserLedger(const Limits& limits) : limits_(limits) {}
 
-    [[nodiscard]] std::optional<LimitHit> open_session(uid_t uid) {
-        Usage& u = users_[uid];
-        if (u.sessions >= limits_.sessions_per_user) {
-            drop_if_idle(uid);
-            return LimitHit::sessions_per_user;
-        }
-        ++u.sessions;
-        return std::nullopt;
-    }
-    void close_session(uid_t uid) {
-        --users_[uid].sessions;
-        drop_if_idle(uid);
-    }
-    [[nodiscard]] std::optional<LimitHit> add_port(uid_t uid, std::uint64_t bytes) {
-        Usage& u = users_[uid];
-        if (u.ports >= limits_.ports_per_user) return LimitHit::ports_per_user;
-        if (bytes > limits_.port_memory_per_user - u.port_bytes) return LimitHit::port_memory_per_user;
-        ++u.ports;
-        u.port_bytes += bytes;
-        return std::nullopt;
-    }
-    void remove_port(uid_t uid, std::uint64_t bytes) {
-        Usage& u = users_[uid];
-        --u.ports;
-        u.port_bytes -= bytes;
-    }
+    [[nodiscard]] std::optional<LimitHit> open_session(const Peer& peer);
+    void close_session(const Peer& peer);
+    [[nodiscard]] std::optional<LimitHit> add_port(const Peer& peer, std::uint64_t bytes, std::uint32_t descriptors);
+    void remove_port(const Peer& peer, std::uint64_t bytes, std::uint32_t descriptors);
+    [[nodiscard]] std::optional<LimitHit> add_claim(const Peer& peer);
+    void remove_claim(const Peer& peer);
+    // Moves a user's count of unread reply bytes from `before` to `after`; false if the
+    // user is now over its budget (the caller drops the session).
+    [[nodiscard]] bool charge_outbox(const Peer& peer, std::size_t before, std::size_t after);
 
 private:
     struct Usage {
         std::uint32_t sessions = 0;
         std::uint32_t ports = 0;
         std::uint64_t port_bytes = 0;
+        std::uint32_t claims = 0;
+        std::uint32_t descriptors = 0;
+        std::size_t outbox_bytes = 0;
     };
-    void drop_if_idle(uid_t uid) {
-        auto it = users_.find(uid);
-        if (it != users_.end() && it->second.sessions == 0) users_.erase(it);
-    }
+    // Whether `peer` may take `count` more descriptors; the limit that stops it if not.
+    [[nodiscard]] std::optional<LimitHit> descriptors_refused(const Peer& peer, const Usage& u, std::uint32_t count) const;
+    void take_descriptors(const Peer& peer, Usage& u, std::uint32_t count);
+    void give_back_descriptors(const Peer& peer, Usage& u, std::uint32_t count);
+    void drop_if_idle(uid_t uid);
 
     const Limits& limits_;
     std::map<uid_t, Usage> users_;
+    std::uint64_t unprivileged_descriptors_ = 0;
 };
 
 }  // namespace ms::daemon

@@ -39,6 +39,7 @@ struct Options {
     bool no_segmentation_offload = false;
     ms::daemon::Limits limits;
     std::uint64_t port_memory_mib = ms::daemon::Limits{}.port_memory_per_user >> 20;
+    std::uint64_t unread_replies_mib = ms::daemon::Limits{}.outbox_bytes_per_user >> 20;
 };
 
 // Holds an exclusive lock on /run/multistack/IF.lock for the daemon's life, so that a
@@ -139,7 +140,13 @@ int run(const Options& o) {
     ms::daemon::NicDataPath data_path(xdp, nic, netlink, info.ifindex);
     ms::daemon::Limits limits = o.limits;
     limits.port_memory_per_user = o.port_memory_mib << 20;
+    limits.outbox_bytes_per_user = o.unread_replies_mib << 20;
     ms::daemon::ControlServer server({sw, data_path, info, proof_scope(info), limits}, path, group_id(o.group));
+    const ms::daemon::Limits& fitted = server.limits();
+    std::cerr << "multistackd: each user may hold " << fitted.descriptors_per_user << " descriptors, "
+              << fitted.claims_per_user << " claims, " << fitted.sessions_per_user << " sessions and "
+              << fitted.ports_per_user << " ports; all users together " << fitted.descriptors_for_users
+              << " descriptors, " << ms::daemon::kReservedDescriptors << " more kept for privileged peers\n";
     std::cerr << "multistackd: attached to " << o.iface << " (ifindex " << info.ifindex << ", MAC "
               << info.mac.to_string() << "), XDP " << ms::nic::to_string(xdp.mode()) << " mode, AF_XDP "
               << (nic.zero_copy() ? "zero-copy" : "copy") << " mode, segmentation offload "
@@ -182,6 +189,17 @@ int main(int argc, char** argv) {
     app.add_option("--max-port-memory-per-user", o.port_memory_mib,
                    "MiB of port rings one uid may have (a port of 1 ring pair of 1024 slots takes 4 MiB)")
         ->check(CLI::Range(1ull, 1ull << 30))->capture_default_str();
+    app.add_option("--max-claims-per-user", o.limits.claims_per_user,
+                   "claims one uid may hold over all its sessions (0: a quarter of the XDP claim map, or of the "
+                   "descriptors a user may hold if fewer)")
+        ->capture_default_str();
+    app.add_option("--max-descriptors-per-user", o.limits.descriptors_per_user,
+                   "descriptors one uid's sessions, ports and claims may keep open in the daemon (0: a quarter of "
+                   "the daemon's RLIMIT_NOFILE less a reserve for privileged peers)")
+        ->capture_default_str();
+    app.add_option("--max-unread-replies-per-user", o.unread_replies_mib,
+                   "MiB of replies one uid's sessions may leave unread before the daemon drops them")
+        ->check(CLI::Range(1ull, 1ull << 20))->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     try {
         return run(o);

@@ -15,6 +15,7 @@ public:
 
     bool mirror_claim(const sw::ClaimKey& claim) override { return xdp_.add_claim(claim); }
     void unmirror_claim(const sw::ClaimKey& claim) override { (void)xdp_.remove_claim(claim); }
+    std::uint32_t claim_capacity() const override { return xdp_.claim_capacity(); }
     DataPathStatus status() const override {
         return {xdp_.mode() == nic::XdpMode::native, nic_.zero_copy(), nic_.queue_count(), xdp_.claimed_frames(),
                 xdp_.passed_frames(), nic_.offloads_segmentation()};

@@ -11,6 +11,7 @@ class NullDataPath final : public DataPath {
 public:
     bool mirror_claim(const sw::ClaimKey&) override { return true; }
     void unmirror_claim(const sw::ClaimKey&) override {}
+    std::uint32_t claim_capacity() const override { return 65536; }  // the size of the real claim map
     DataPathStatus status() const override { return {}; }
     std::optional<wire::IpAddr> next_hop(const wire::IpAddr& dst) override { return dst; }
     nic::NeighbourState neighbour(const wire::IpAddr&, wire::MacAddr&) override { return nic::NeighbourState::failed; }

@@ -112,6 +112,7 @@ XdpProgram::XdpProgram(const std::string& ifname) : ifname_(ifname), ifindex_(if
         fail(ifname, "the kernel refused the XDP program", err);
     }
     claims_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_claims");
+    claim_capacity_ = bpf_map__max_entries(bpf_object__find_map_by_name(object_, "ms_claims"));
     ports_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_ports");
     local_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_local");
     xsks_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_xsks");
@@ -187,5 +188,7 @@ std::uint64_t XdpProgram::stat(std::uint32_t which) const {
 
 std::uint64_t XdpProgram::claimed_frames() const { return stat(0); }
 std::uint64_t XdpProgram::passed_frames() const { return stat(1); }
+
+std::uint32_t XdpProgram::claim_capacity() const { return claim_capacity_; }
 
 }  // namespace ms::nic

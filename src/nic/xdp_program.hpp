@@ -39,6 +39,8 @@ public:
     bool remove_claim(const sw::ClaimKey& claim);
     // Frames the program sent to the switch and to the kernel, summed over CPUs.
     [[nodiscard]] std::uint64_t claimed_frames() const;
+    // How many claims the kernel's claim map can hold.
+    [[nodiscard]] std::uint32_t claim_capacity() const;
     [[nodiscard]] std::uint64_t passed_frames() const;
 
 private:
@@ -52,6 +54,7 @@ private:
     void count_port(const sw::ClaimKey& claim, int delta);
 
     int claims_fd_ = -1;
+    std::uint32_t claim_capacity_ = 0;
     int local_fd_ = -1;
     int ports_fd_ = -1;
     int xsks_fd_ = -1;

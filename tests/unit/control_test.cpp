@@ -22,6 +22,7 @@
 #include "client/seqpacket.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/descriptors.hpp"
+#include "daemon/limits.hpp"
 #include "daemon/null_data_path.hpp"
 #include "daemon/reaper.hpp"
 #include "eventually.hpp"
@@ -562,9 +563,21 @@ protected:
         l.ports_per_user = 2;
         l.port_memory_per_user = 2u << 20;  // 2 MiB: two ports of 64 slots (about 0.77 MiB each, the socket table included) fit, 8 pairs do not
         l.sessions_per_user = 4;
+        l.claims_per_user = 3;
+        l.outbox_bytes_per_user = 96u << 10;  // a session may leave 64 KiB unread (ControlTest)
         return l;
     }
     LimitedControlTest() : ControlTest(small()) {}
+    // Sends status requests on `fd` and never reads, until the daemon drops a client or
+    // 2000 requests went.
+    void fill_outbox(int fd, std::uint64_t slow_before) {
+        const ctl::Header status{.op = ctl::Op::status};
+        for (int i = 0; i < 2000 && server_->counters().slow_clients == slow_before; ++i) {
+            if (ctl::send_message(fd, &status, sizeof status, {}, true) != 0) break;
+            if (i % 16 == 0) settle();
+        }
+        settle();
+    }
 };
 
 TEST_F(LimitedControlTest, RefusesPastEachLimitAndFreesOnHangUp) {
@@ -587,6 +600,82 @@ TEST_F(LimitedControlTest, RefusesPastEachLimitAndFreesOnHangUp) {
     hang_up(b);
     EXPECT_EQ(attach(c), ctl::Status::ok);  // what b held is free again
     for (int fd : proofs) ::close(fd);
+}
+
+// Claims count against their user over all its sessions: two sessions of one user hold
+// three claims between them, and the fourth is refused on either.
+TEST_F(LimitedControlTest, CountsClaimsPerUserOverAllItsSessions) {
+    const int a = connect();
+    const int b = connect();
+    ASSERT_EQ(attach(a), ctl::Status::ok);
+    ASSERT_EQ(attach(b), ctl::Status::ok);
+    std::vector<int> proofs;
+    for (int i = 0; i < 4; ++i) proofs.push_back(bound_socket(SOCK_DGRAM));
+    EXPECT_EQ(claim(a, proofs[0]), ctl::Status::ok);
+    EXPECT_EQ(claim(a, proofs[1]), ctl::Status::ok);
+    EXPECT_EQ(claim(b, proofs[2]), ctl::Status::ok);
+    EXPECT_EQ(claim(b, proofs[3]), ctl::Status::limit_reached);  // claims per user
+    hang_up(a);
+    EXPECT_EQ(claim(b, proofs[3]), ctl::Status::ok) << "a's claims were given back";
+    for (int fd : proofs) ::close(fd);
+}
+
+// Unread replies count against their user: a second session that stays under its own
+// bound is dropped when both together pass the user's, and what they held is freed.
+TEST_F(LimitedControlTest, DropsSessionsWhoseUserLeavesTooManyRepliesUnread) {
+    const int first = connect();
+    fill_outbox(first, 0);
+    ASSERT_EQ(server_->counters().slow_clients, 1u) << "the first session alone passes its own 64 KiB";
+    const int a = connect();
+    const int b = connect();
+    const ctl::Header status{.op = ctl::Op::status};
+    for (int i = 0; i < 200; ++i) (void)ctl::send_message(a, &status, sizeof status, {}, true);
+    settle();
+    const std::uint64_t before = server_->counters().slow_clients;
+    fill_outbox(b, before);
+    EXPECT_EQ(server_->counters().slow_clients, before + 1) << "the user's 96 KiB were passed";
+    const int other = connect();
+    EXPECT_EQ(call(other, ctl::Header{.op = ctl::Op::status}).status, ctl::Status::ok);
+    hang_up(a);
+    hang_up(b);
+    hang_up(first);
+    const int again = connect();
+    EXPECT_EQ(call(again, ctl::Header{.op = ctl::Op::status}).status, ctl::Status::ok) << "the budget was given back";
+}
+
+// Every per-user limit fits in what the daemon can hold; a limit that does not is named.
+TEST(Limits, FitInsideTheDaemonsOwnLimits) {
+    const auto twenty_thousand = std::get<Limits>(fit_limits({}, {20000, 65536}));
+    EXPECT_EQ(twenty_thousand.descriptors_per_user, (20000 - kReservedDescriptors) / 4);
+    EXPECT_EQ(twenty_thousand.claims_per_user, twenty_thousand.descriptors_per_user);
+    EXPECT_EQ(twenty_thousand.descriptors_for_users, 20000 - kReservedDescriptors);
+    const auto plenty = std::get<Limits>(fit_limits({}, {1u << 20, 65536}));
+    EXPECT_EQ(plenty.claims_per_user, 65536u / 4);
+    Limits too_many_claims;
+    too_many_claims.claims_per_user = 60000;
+    EXPECT_NE(std::get<std::string>(fit_limits(too_many_claims, {1u << 20, 65536})).find("--max-claims-per-user"),
+              std::string::npos);
+    Limits too_many_fds;
+    too_many_fds.descriptors_per_user = 30000;
+    EXPECT_NE(std::get<std::string>(fit_limits(too_many_fds, {20000, 65536})).find("--max-descriptors-per-user"),
+              std::string::npos);
+    EXPECT_TRUE(std::holds_alternative<std::string>(fit_limits({}, {300, 65536})));
+}
+
+// Unprivileged users together stop short of the reserve; a privileged peer goes on.
+TEST(Limits, KeepAReserveForPrivilegedPeers) {
+    Limits l = std::get<Limits>(fit_limits({}, {4096, 65536}));
+    l.descriptors_per_user = l.claims_per_user = l.descriptors_for_users + 100;  // as if many users held it
+    UserLedger users(l);
+    const Peer nobody{1, 65534, false};
+    const Peer root{2, 0, true};
+    std::uint32_t granted = 0;
+    std::optional<LimitHit> hit;
+    while (!(hit = users.add_claim(nobody))) ++granted;
+    EXPECT_EQ(granted, l.descriptors_for_users);
+    EXPECT_EQ(hit, LimitHit::descriptors_for_users);
+    EXPECT_FALSE(users.open_session(root)) << "root is served from the reserve";
+    EXPECT_FALSE(users.add_claim(root));
 }
 
 }  // namespace
