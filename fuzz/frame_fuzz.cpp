@@ -76,7 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check(parsed.l3_offset + parsed.l3_length <= size);
     }
     const wire::MacAddr nic{{0x02, 0, 0, 0, 0, 1}};
-    const sw::Verdict tx = sw::validate_tx(frame, 1, nic, claims());
+    const sw::Verdict tx = sw::validate_tx(frame, 1, sw::TxLink{nic}, claims());
     check(tx.kind != sw::Verdict::Kind::to_port || tx.port != sw::kNoPort);
     (void)sw::classify_rx(frame, claims());
     if (size >= 2) (void)wire::TcpOptions::parse(frame.subspan(0, std::min<std::size_t>(size, 40)));

@@ -17,10 +17,10 @@
 namespace ms::ctl {
 
 inline constexpr std::uint32_t kMagic = 0x4d534354;  // "MSCT"
-inline constexpr std::uint16_t kVersion = 4;  // 3: sockets, and the region's socket table; 4: super-segment counters
+inline constexpr std::uint16_t kVersion = 5;  // 3: sockets, and the region's socket table; 4: super-segment counters; 5: 32 drop slots, tuple_shared
 inline constexpr std::size_t kMaxMessage = 4096;
 inline constexpr std::uint32_t kMaxFds = 1 + 2 * 8;  // the memfd, then two eventfds per ring pair
-inline constexpr std::size_t kDropSlots = 24;        // room for DropReason values
+inline constexpr std::size_t kDropSlots = 32;        // room for DropReason values
 inline constexpr std::size_t kFaultSlots = 16;       // room for RingFault values
 
 enum class Op : std::uint16_t {

@@ -132,6 +132,7 @@ int run(const Options& o) {
     config.max_ports = o.max_ports;
     config.fault = *fault;
     config.spin_rounds = o.spin_rounds;
+    config.mtu = info.mtu;
     ms::sw::Switch sw(nic, config);
     if (fault->active()) std::cerr << "multistackd: fault injection on: " << o.fault << "\n";
     sw.registry().set_local_addresses(local_addresses(info));

@@ -22,6 +22,7 @@ std::string_view to_string(DropReason r) {
         case DropReason::bad_protocol: return "bad_protocol";
         case DropReason::src_not_claimed: return "src_not_claimed";
         case DropReason::bad_segment: return "bad_segment";
+        case DropReason::over_mtu: return "over_mtu";
         case DropReason::nic_refused: return "nic_refused";
         case DropReason::ring_full: return "ring_full";
         case DropReason::port_failed: return "port_failed";

@@ -1,5 +1,6 @@
 #include "switch/switch.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "switch/worker.hpp"
@@ -22,7 +23,7 @@ void check_config(const SwitchConfig& c) {
 
 Switch::Switch(Nic& nic, SwitchConfig config)
     : nic_(nic),
-      nic_mac_(nic.mac()),
+      tx_link_{nic.mac(), std::min(config.mtu, ring::kMaxFrameSize - 18)},
       config_((check_config(config), config)),
       qsbr_(config.workers),
       registry_(qsbr_),

@@ -26,6 +26,7 @@
 #include "switch/port.hpp"
 #include "switch/qsbr.hpp"
 #include "switch/registry.hpp"
+#include "switch/validator.hpp"
 
 namespace ms::sw {
 
@@ -38,6 +39,7 @@ struct SwitchConfig {
     std::uint32_t inbox_depth = 1024;   // frames between two workers
     int sleep_timeout_ms = 100;         // upper bound on one sleep, in case a kick is lost
     std::uint32_t chain_wait_limit_ms = 1000;  // how long a half-published tx chain may wait
+    std::uint32_t mtu = ring::kMaxFrameSize - 18;  // the interface's; frames from ports must fit it
     FaultSpec fault;                    // applied to frames delivered to ports; off by default
 };
 
@@ -78,7 +80,7 @@ public:
     void stop();
 
     [[nodiscard]] Registry& registry() { return registry_; }
-    [[nodiscard]] const wire::MacAddr& nic_mac() const { return nic_mac_; }
+    [[nodiscard]] const wire::MacAddr& nic_mac() const { return tx_link_.nic_mac; }
     [[nodiscard]] bool has_port(PortId id) const;
     // The port, for the control thread; it stays valid until detach_port(id).
     [[nodiscard]] Port& port(PortId id);
@@ -124,7 +126,7 @@ private:
     [[nodiscard]] std::shared_ptr<const Topology> build_topology() const;
 
     Nic& nic_;
-    wire::MacAddr nic_mac_;
+    TxLink tx_link_;  // the NIC's MAC and the MTU, which frames from ports must fit
     SwitchConfig config_;
     Qsbr qsbr_;
     Registry registry_;

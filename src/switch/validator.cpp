@@ -64,16 +64,18 @@ std::uint32_t flow_hash(const wire::IpAddr& src, const wire::IpAddr& dst, std::u
 
 std::uint32_t flow_hash(const wire::ParsedFrame& f) { return flow_hash(f.src_ip, f.dst_ip, f.src_port, f.dst_port); }
 
-Verdict validate_tx(wire::Bytes frame, PortId sender, const wire::MacAddr& nic_mac, const ClaimTable& claims) {
+Verdict validate_tx(wire::Bytes frame, PortId sender, const TxLink& link, const ClaimTable& claims) {
     wire::ParsedFrame f;
     if (auto error = wire::parse_frame(frame, f)) return Verdict::dropped(drop_reason_for(*error));
+    // Defends the link and the hosts on it: nothing larger than the MTU leaves.
+    if (frame.size() > wire::kEthernetHeaderLen + link.mtu) return Verdict::dropped(DropReason::over_mtu);
 
     // Defends the kernel's own ARP/ND and every host on the link: only unicast leaves.
     if (f.dst_mac.is_group()) return Verdict::dropped(DropReason::multicast);
     // Defends other VLANs: a tagged frame would reach a network this interface is not on.
     if (f.vlan_tagged) return Verdict::dropped(DropReason::vlan_tagged);
     // Defends other hosts' and the kernel's identity on the link.
-    if (f.src_mac != nic_mac) return Verdict::dropped(DropReason::bad_src_mac);
+    if (f.src_mac != link.nic_mac) return Verdict::dropped(DropReason::bad_src_mac);
     if (!f.is_ip()) return Verdict::dropped(DropReason::not_ip);
     if (f.ethertype == wire::ethertype::ipv4 && !ipv4_header_checksum_ok(frame, f)) {
         return Verdict::dropped(DropReason::bad_ip_checksum);
@@ -93,11 +95,12 @@ Verdict validate_tx(wire::Bytes frame, PortId sender, const wire::MacAddr& nic_m
 }
 
 Verdict validate_segment(wire::Bytes head_copy, std::uint32_t payload_beyond, std::uint16_t gso_size, PortId sender,
-                         const wire::MacAddr& nic_mac, const ClaimTable& claims, wire::HeaderShape& shape) {
+                         const TxLink& link, const ClaimTable& claims, wire::HeaderShape& shape) {
     const wire::ShapeResult h = wire::header_shape(head_copy);
     if (!h) return Verdict::dropped(DropReason::bad_segment);
     const std::uint32_t payload_len = static_cast<std::uint32_t>(head_copy.size() - h->header_len) + payload_beyond;
     if (!segment_fields_ok(head_copy, *h, payload_len, gso_size)) return Verdict::dropped(DropReason::bad_segment);
+    if (h->header_len - h->l3_offset + std::uint32_t{gso_size} > link.mtu) return Verdict::dropped(DropReason::over_mtu);
     // The headers alone, as the frame they would be without payload, go through every
     // check a frame does (the IPv4 checksum stays valid: RFC 1624 update of the length).
     std::array<std::uint8_t, wire::kEthernetHeaderLen + wire::kIpv6HeaderLen + 60> bare;
@@ -112,7 +115,7 @@ Verdict validate_segment(wire::Bytes head_copy, std::uint32_t payload_beyond, st
         wire::store_be16(ip + 2, new_len);
         wire::store_be16(ip + 10, wire::checksum_update16(wire::load_be16(ip + 10), old_len, new_len));
     }
-    const Verdict v = validate_tx({bare.data(), h->header_len}, sender, nic_mac, claims);
+    const Verdict v = validate_tx({bare.data(), h->header_len}, sender, link, claims);
     if (v.kind != Verdict::Kind::drop) shape = *h;
     return v;
 }

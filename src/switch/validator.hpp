@@ -6,6 +6,7 @@
 // functions of the frame, the sender and a registry snapshot.
 #pragma once
 
+#include "ring/abi.hpp"
 #include "switch/counters.hpp"
 #include "switch/registry.hpp"
 #include "wire/frame.hpp"
@@ -27,17 +28,24 @@ struct Verdict {
                                       std::uint16_t dst_port);
 [[nodiscard]] std::uint32_t flow_hash(const wire::ParsedFrame& f);
 
-[[nodiscard]] Verdict validate_tx(wire::Bytes frame_copy, PortId sender, const wire::MacAddr& nic_mac,
-                                  const ClaimTable& claims);
+// What frames that leave a port must fit: the interface's MAC (their source) and MTU
+// (the largest IP packet; a frame is that plus its 14-byte Ethernet header).
+struct TxLink {
+    wire::MacAddr nic_mac;
+    std::uint32_t mtu = ring::kMaxFrameSize - 18;  // 1500: the largest a port's frame can carry
+};
+
+[[nodiscard]] Verdict validate_tx(wire::Bytes frame_copy, PortId sender, const TxLink& link, const ClaimTable& claims);
 
 // A super-segment (abi.hpp): `head_copy` is the switch's copy of its first slot and
 // `payload_beyond` the bytes its later slots hold. Its header is checked as validate_tx
 // checks a frame, and then what a segment adds: IPv4 without options or IPv6 without
 // extension headers, TCP without SYN, RST or URG, an IP length that counts exactly the
-// chain's payload (at least one byte), and a gso_size that fits a frame and cuts the
-// payload into at most wire::kMaxSegmentsPerSuper segments. Fills `shape` when it passes.
+// chain's payload (at least one byte), a gso_size that cuts the payload into at most
+// wire::kMaxSegmentsPerSuper segments, and segments that fit the link's MTU (over_mtu;
+// a TSO NIC would put larger ones on the wire). Fills `shape` when it passes.
 [[nodiscard]] Verdict validate_segment(wire::Bytes head_copy, std::uint32_t payload_beyond, std::uint16_t gso_size,
-                                       PortId sender, const wire::MacAddr& nic_mac, const ClaimTable& claims,
+                                       PortId sender, const TxLink& link, const ClaimTable& claims,
                                        wire::HeaderShape& shape);
 
 [[nodiscard]] Verdict classify_rx(wire::Bytes frame, const ClaimTable& claims);

@@ -182,7 +182,7 @@ void Worker::bound_chain_wait(PortRing& r) const {
 
 void Worker::forward_frame(PortRing& r, const Topology& topo, const ClaimTable& claims, std::uint64_t& bytes) {
     const wire::Bytes copy = forwarder_->copy_in(tx_frame_.head);
-    const Verdict v = validate_tx(copy, r.port, sw_.nic_mac_, claims);
+    const Verdict v = validate_tx(copy, r.port, sw_.tx_link_, claims);
     std::uint32_t dest;
     if (v.kind == Verdict::Kind::drop) {
         r.stats.drop(v.reason);
@@ -203,7 +203,7 @@ bool Worker::forward_super(PortRing& r, const Topology& topo, const ClaimTable& 
     std::uint32_t beyond = 0;
     for (const wire::Bytes& piece : tx_frame_.payload_pieces()) beyond += static_cast<std::uint32_t>(piece.size());
     wire::HeaderShape shape;
-    const Verdict v = validate_segment(copy, beyond, tx_frame_.gso_size, r.port, sw_.nic_mac_, claims, shape);
+    const Verdict v = validate_segment(copy, beyond, tx_frame_.gso_size, r.port, sw_.tx_link_, claims, shape);
     std::uint32_t dest;
     if (v.kind == Verdict::Kind::drop) {
         r.stats.drop(v.reason);

@@ -33,7 +33,7 @@ protected:
         table_ = reg_.snapshot();
     }
     Verdict tx(const std::vector<std::uint8_t>& frame, PortId sender = kSender) {
-        return validate_tx(frame, sender, kNicMac, *table_);
+        return validate_tx(frame, sender, TxLink{kNicMac}, *table_);
     }
     DropReason tx_drop(const std::vector<std::uint8_t>& frame) {
         const Verdict v = tx(frame);
@@ -265,11 +265,12 @@ namespace {
 class SegmentValidatorTest : public ValidatorTest {
 protected:
     // Validates `super` as a chain whose first slot holds `head` bytes of it.
-    Verdict seg(const std::vector<std::uint8_t>& super, std::uint16_t gso = 1448, std::size_t head = 200) {
+    Verdict seg(const std::vector<std::uint8_t>& super, std::uint16_t gso = 1448, std::size_t head = 200,
+                std::uint32_t mtu = 1500) {
         head = std::min(head, super.size());
         wire::HeaderShape shape;
         return validate_segment(wire::Bytes(super).first(head), static_cast<std::uint32_t>(super.size() - head), gso,
-                                kSender, test::kNicMac, *table_, shape);
+                                kSender, TxLink{test::kNicMac, mtu}, *table_, shape);
     }
     DropReason seg_drop(const std::vector<std::uint8_t>& super, std::uint16_t gso = 1448, std::size_t head = 200) {
         const Verdict v = seg(super, gso, head);
@@ -316,6 +317,26 @@ TEST_F(SegmentValidatorTest, DropsEverySegmentFieldThatDoesNotHold) {
     udp[14 + 9] = wire::ipproto::udp;
     test::fix_ipv4_checksum(udp);
     EXPECT_EQ(seg_drop(udp), DropReason::bad_segment);
+}
+
+// On a 1280-byte link, segments must fit 1280 bytes of IP: a TSO NIC would send larger
+// ones as they are.
+TEST_F(SegmentValidatorTest, DropsSegmentsLargerThanTheMtu) {
+    const Verdict v = seg(good(20000), 1400, 200, 1280);
+    EXPECT_EQ(v.kind, Verdict::Kind::drop);
+    EXPECT_EQ(v.reason, DropReason::over_mtu);
+    // 20 bytes of IPv4 and 32 of TCP with timestamps: 1228 bytes of payload fit 1280.
+    EXPECT_EQ(seg(good(20000), 1228, 200, 1280).kind, Verdict::Kind::to_nic);
+    EXPECT_EQ(seg(good(20000), 1229, 200, 1280).reason, DropReason::over_mtu);
+}
+
+TEST_F(ValidatorTest, DropsFramesLargerThanTheMtu) {
+    const auto full = ipv4_frame(Proto::udp, "198.18.0.1", 5000, "198.18.0.2", 9, test::kNicMac, test::kPeerMac, 1514);
+    ASSERT_EQ(full.size(), 1514u);
+    EXPECT_EQ(validate_tx(full, kSender, TxLink{kNicMac, 1500}, *table_).kind, Verdict::Kind::to_nic);
+    const Verdict v = validate_tx(full, kSender, TxLink{kNicMac, 1280}, *table_);
+    EXPECT_EQ(v.kind, Verdict::Kind::drop);
+    EXPECT_EQ(v.reason, DropReason::over_mtu);
 }
 
 }  // namespace
