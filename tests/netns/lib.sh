@@ -77,9 +77,12 @@ wait_for_ipv6() {
   return 1
 }
 
+# Starts multistackd on the server's interface with ARGS; MSD_PREFIX (an array, e.g.
+# prlimit --nofile=N:N) runs before it.
 ms_daemon() {
   SOCK="$TMP/ms.sock"
-  ms_bg ip netns exec "$SERVER_NS" "$MSD" --iface "$SERVER_IF" --socket "$SOCK" "$@" 2>"$TMP/daemon.log"
+  ms_bg ip netns exec "$SERVER_NS" ${MSD_PREFIX[@]+"${MSD_PREFIX[@]}"} "$MSD" --iface "$SERVER_IF" --socket "$SOCK" "$@" \
+    2>"$TMP/daemon.log"
   DAEMON_PID=$LAST_PID
   wait_for "$TMP/daemon.log" "listening on" || fail "multistackd did not start"
 }

@@ -7,8 +7,10 @@
 # byte-exact within 1 s each, the daemon is alive and answers, and a sanitizer build has
 # reported nothing. The daemon's descriptors and memory return to where they started.
 #
-# The daemon runs with two workers and small per-user limits; the flood runs last, against
-# a daemon of its own with one worker (the victim then shares the flooder's worker).
+# The daemon runs with two workers and small per-user limits; the flood, the budgets and
+# the MTU cases run last, each against a daemon of its own: one worker (the victim then
+# shares the flooder's worker), a small descriptor limit with the default budgets, and a
+# link of MTU 1280. The second review's cases (narrow to mtu) reproduce its findings.
 # linger_junk is a sibling of the linger finding: lingering TCP sockets sent as junk
 # (unknown ops, claims before attach, zero-length and truncated messages, or in flight
 # inside a UNIX socket), which the daemon only closes; the control plane must not stall.
@@ -25,7 +27,9 @@ fi
 ATTACK="$BIN_DIR/tests/ms-attack"
 [[ -x "$ATTACK" ]] || fail "no $ATTACK: build the ms-attack target"
 CASES=(oversize netns_proof bind_to_device bind_to_device6 freebind freebind6 capture_other slow_reader linger in_use fd_leak
-       memory port_limit claim_limit wildcard reuseaddr vlan super linger_junk flood)
+       memory port_limit claim_limit wildcard reuseaddr vlan super linger_junk
+       narrow reuse_dodge spin unread table_busy table_flip take_over
+       flood budgets mtu)
 NOBODY=(setpriv --reuid 65534 --regid 65534 --clear-groups)
 MAX_PORTS=4
 MAX_CLAIMS=16
@@ -115,9 +119,25 @@ for i in range(50):
 after_case() {
   kill -0 "$DAEMON_PID" 2>/dev/null || fail "multistackd died during $1"
   in_server "$MSCTL" --socket "$SOCK" status >/dev/null || fail "multistackd does not answer after $1"
-  if grep -qE 'ERROR: AddressSanitizer|runtime error:' "$TMP/daemon.log"; then fail "a sanitizer report during $1"; fi
+  if grep -qE 'ERROR: AddressSanitizer|runtime error:' "$TMP"/daemon*.log; then fail "a sanitizer report during $1"; fi
   victim_ok "$1"
 }
+
+# Replaces the daemon (and stops the victim) by one started with ARGS; the caller starts
+# the victim again. The old daemon's log is kept beside the new one's.
+restart_daemon() {
+  local pid
+  for pid in "$ECHO_PID" "$DAEMON_PID"; do
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  mv "$TMP/daemon.log" "$TMP/daemon-$((++DAEMONS_BEFORE)).log"
+  ms_daemon "$@"
+}
+DAEMONS_BEFORE=0
+
+# The daemon's CPU seconds so far.
+daemon_cpu() { awk '{print ($14 + $15) / 100}' "/proc/$DAEMON_PID/stat"; }
 
 # Waits until the daemon has N ports (the attacker's sessions are all gone), up to 5 s.
 wait_ports() {
@@ -453,15 +473,193 @@ case_super() {
   ok "super: $(report super '[.bad_chains[] | .chain] | join(", ")'): each failed only its own port"
 }
 
+# ---------------------------------------------------------------- the second review
+
+# R1. Wildcard proofs (UDP, TCP, dual-stack ::) narrowed to loopback by connect() after
+#     the claim: the claims are revoked, and a root server that then binds the interface's
+#     address on those ports gets their traffic (before, it went to the attacker's port).
+case_narrow() {
+  attack_bg narrow --hold narrow --port 5900
+  attack_ready narrow
+  ms_bg ip netns exec "$SERVER_NS" "$PY" -u -c "
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(('$SERVER_IP', 5900))
+t = socket.socket()
+t.bind(('$SERVER_IP', 5901))
+t.listen(1)
+print('bound', flush=True)
+u.settimeout(5)
+t.settimeout(5)
+data, _ = u.recvfrom(64)
+c, _ = t.accept()
+c.sendall(b'kernel')
+print('served', data, flush=True)
+" >"$TMP/narrow-root.out" 2>&1
+  local root=$LAST_PID rc=0
+  wait_for "$TMP/narrow-root.out" bound || { cat "$TMP/narrow-root.out"; fail "narrow: root could not bind the freed ports"; }
+  py_client "
+import socket, time
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(20):
+    u.sendto(b'for root', ('$SERVER_IP', 5900))
+    time.sleep(0.05)
+c = socket.create_connection(('$SERVER_IP', 5901), timeout=3)
+assert c.recv(6) == b'kernel'
+" || fail "narrow: root's TCP server on the freed port was not reached"
+  wait "$root" || rc=$?
+  ((rc == 0)) || { cat "$TMP/narrow-root.out"; fail "narrow: root's servers did not get their traffic"; }
+  attack_end narrow
+  ok "narrow: $(report narrow '[.tries[] | "\(.proof) revoked: \(.revoked)"] | join("; ")'); revoked in $(report narrow '.revoked_after_ms | floor') ms; root's UDP and TCP servers then got their traffic"
+  wait_ports 1
+}
+
+# R2. A proof bound with SO_REUSEADDR and cleared before the claim, beside root's TCP
+#     connection from that address and port and root's UDP socket: refused as
+#     tuple_shared, and root's stream goes on.
+case_reuse_dodge() {
+  ms_bg ip netns exec "$CLIENT_NS" "$PY" -u -c "
+import socket
+s = socket.socket()
+s.bind(('$CLIENT_IP', 5922))
+s.listen(1)
+print('listening', flush=True)
+c, _ = s.accept()
+while True:
+    d = c.recv(64)
+    if not d: break
+    c.sendall(d)
+" >"$TMP/dodge-peer.out" 2>&1
+  local peer=$LAST_PID root rc=0
+  wait_for "$TMP/dodge-peer.out" listening || fail "reuse-dodge: the client's listener did not start"
+  ms_bg ip netns exec "$SERVER_NS" "$PY" -u -c "
+import os, socket, time
+t = socket.socket()
+t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(('$SERVER_IP', 5920))
+t.connect(('$CLIENT_IP', 5922))
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+u.bind(('$SERVER_IP', 5921))
+print('ready', flush=True)
+for _ in range(300):
+    if os.path.exists('$TMP/dodge.go'): break
+    time.sleep(0.1)
+t.settimeout(3)
+t.sendall(b'still mine')
+assert t.recv(64) == b'still mine'
+print('stream ok', flush=True)
+" >"$TMP/dodge-root.out" 2>&1
+  root=$LAST_PID
+  wait_for "$TMP/dodge-root.out" ready || { cat "$TMP/dodge-root.out"; fail "reuse-dodge: root's sockets did not start"; }
+  attack_case reuse_dodge reuse-dodge --port 5920
+  touch "$TMP/dodge.go"
+  wait "$root" || rc=$?
+  kill "$peer" 2>/dev/null || true
+  ((rc == 0)) || { cat "$TMP/dodge-root.out"; fail "reuse-dodge: root's TCP stream was disturbed"; }
+  ok "reuse-dodge: $(tries reuse_dodge); root's TCP stream went on"
+  wait_ports 1
+}
+
+# R3. A half-published slot chain and a failed port with a pending slot: the daemon stays
+#     idle (it spun at 100 % before), and the chain fails its port (chain_stalled).
+case_spin() {
+  attack_case spin spin --port 5940 --max-cpu-share 0.25
+  ok "spin: the daemon used $(report spin '.daemon_cpu_share * 100 | floor') % of a core while both waited; chain_stalled $(report spin .chain_stalled)"
+  wait_ports 1
+}
+
+# R4. Many sessions of one user that never read their replies: bounded by the user's
+#     budget, counted slow, and the memory comes back when they go.
+case_unread() {
+  attack_case unread unread-many --sessions 64 --rss-margin-mib 24
+  ok "unread: $(report unread '"\(.sessions) sessions, \(.requests) requests never read: \(.slow_clients) counted slow; RSS \(.rss_mib | map(floor) | join(" -> ")) MiB"')"
+}
+
+# R5. A socket table held mid-write: root's msctl sockets says so for that port and shows
+#     every other one. Flipped without end: msctl may catch a consistent page of it or
+#     not, but shows every other port either way.
+case_table_busy() { table_attack table_busy; }
+case_table_flip() { table_attack table_flip --flip; }
+
+# table_attack NAME [--flip]
+table_attack() {
+  local name=$1 port held=false
+  shift
+  attack_bg "$name" --hold table-busy "$@"
+  attack_ready "$name"
+  port=$(report "$name" .port)
+  [[ $# -eq 0 ]] && held=true
+  in_server "$MSCTL" --socket "$SOCK" sockets --json >"$TMP/$name-sockets.json" ||
+    fail "$name: msctl sockets failed while port $port holds its table"
+  jq -e --argjson p "$port" --argjson held "$held" '
+      ((map(select(.port == $p))[0].unreadable | type == "string") or ($held | not)) and
+      (map(select(.port != $p and (has("unreadable") | not))) | length >= 1)' "$TMP/$name-sockets.json" >/dev/null ||
+    { cat "$TMP/$name-sockets.json"; fail "$name: msctl sockets did not show port $port as unreadable beside the others"; }
+  if $held; then
+    in_server "$MSCTL" --socket "$SOCK" sockets | grep -q "port $port .*socket table unreadable" ||
+      fail "$name: msctl sockets' text does not name the unreadable port"
+  fi
+  attack_end "$name"
+  ok "$name: msctl sockets showed port $port as $(jq -r --argjson p "$port" 'map(select(.port == $p))[0] | if has("unreadable") then "unreadable" else "read" end' "$TMP/$name-sockets.json") and the $(jq --argjson p "$port" 'map(select(.port != $p)) | length' "$TMP/$name-sockets.json") other port(s)"
+  wait_ports 1
+}
+
+# R6. Another user's claim (root's second echo on 5965) taken with sockets of our own,
+#     and a take-over between our own sessions.
+case_take_over() {
+  ms_bg ip netns exec "$SERVER_NS" "$ECHO_APP" --socket "$SOCK" --listen "$SERVER_IP:5965" >"$TMP/echo2.log" 2>&1
+  local echo2=$LAST_PID
+  wait_for "$TMP/echo2.log" "echoes" || { cat "$TMP/echo2.log"; fail "take-over: root's second echo did not claim"; }
+  attack_case take take-over --port 5960 --victim-port 5965
+  kill "$echo2" 2>/dev/null || true
+  wait "$echo2" 2>/dev/null || true
+  ok "take-over: $(report take '[.tries[] | "\(.proof): \(.status // .kernel)"] | join("; ")'); own take-over $(report take '.own | tostring')"
+  wait_ports 1
+}
+
+# R7. Descriptor exhaustion: a daemon with 4096 descriptors and the default budgets; one
+#     user claims on many sessions until refused, while root is still served.
+case_budgets() {
+  local fds
+  MSD_PREFIX=(prlimit --nofile=4096:4096)
+  restart_daemon --group nogroup
+  MSD_PREFIX=()
+  ms_echo "$SERVER_IP:7"
+  attack_bg claims --hold claim-flood --port 20000 --sessions 300
+  wait_for "$TMP/claims.json" '"attack"' || { show_attack claims; fail "budgets: no report within 10 s"; }
+  attack_ready claims
+  in_server "$MSCTL" --socket "$SOCK" status >/dev/null || fail "budgets: root's msctl status failed while uid 65534 is at its budget"
+  root_probe --port 5395
+  victim_ok "uid 65534 reached its descriptor budget"
+  fds=$(daemon_fds)
+  ((fds < 4096 - 256)) || fail "budgets: the daemon holds $fds descriptors: the reserve was entered"
+  attack_end claims
+  ok "budgets: $(report claims '"\(.claims) claims on \(.sessions) sessions in \(.seconds * 1000 | floor) ms (\(.claims_per_second | floor)/s), then \(.refusals | keys | join(", "))"'); the daemon held $fds of 4096 descriptors; root was served"
+  grep -q "descriptors per user\|claims per user" "$TMP/daemon.log" || fail "budgets: the daemon's log does not name the budget"
+}
+
+# R8. The MTU: a link of MTU 1280 (a daemon of its own); frames and super-segments larger
+#     than it are counted over_mtu, and no frame larger than it reaches the wire.
+case_mtu() {
+  local big
+  ip -n "$SERVER_NS" link set "$SERVER_IF" mtu 1280
+  ip -n "$CLIENT_NS" link set "$CLIENT_IF" mtu 1280
+  # The switch cuts super-segments itself: veth would carry a GSO packet whole.
+  restart_daemon --group nogroup --no-segmentation-offload
+  ms_echo "$SERVER_IP:7"
+  tcpdump_start "$CLIENT_NS" "$CLIENT_IF" "$TMP/mtu.pcap" udp port 5980 or tcp port 9
+  attack_case mtu mtu --port 5980 --peer "$CLIENT_IP" --peer-mac "$CLIENT_MAC"
+  tcpdump_stop
+  big=$(tcpdump -r "$TMP/mtu.pcap" -n -e 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "length") {sub(":", "", $(i + 1)); if ($(i + 1) + 0 > 1294) n++; break}} END {print n + 0}')
+  ((big == 0)) || { tcpdump -r "$TMP/mtu.pcap" -n -e; fail "mtu: $big frames larger than the MTU reached the wire"; }
+  ok "mtu: $(report mtu '"\(.over_mtu) counted over_mtu (a 1400-byte frame, segments of 1400), \(.tx_frames) that fit left"'); none larger than 1294 bytes on the wire"
+}
+
 # 8. Starvation: a port floods while the victim shares its worker (a daemon of its own).
 case_flood() {
-  local pid flooded
-  for pid in "$ECHO_PID" "$DAEMON_PID"; do
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  mv "$TMP/daemon.log" "$TMP/daemon-two-workers.log"
-  ms_daemon --workers 1 --group nogroup
+  local flooded
+  restart_daemon --workers 1 --group nogroup
   attack_bg flood flood --port 5700 --peer "$CLIENT_IP" --peer-mac "$CLIENT_MAC" --seconds 60
   wait_for "$TMP/flood.err" flooding || { show_attack flood; fail "flood: did not start"; }
   ms_echo "$SERVER_IP:7"  # after the flooder, whose port then comes first in the worker's order

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -48,21 +49,29 @@ json record_json(const ring::SocketRecord& r) {
             {"bytes_in", r.bytes_in}, {"bytes_out", r.bytes_out}};
 }
 
-// One page, retried while the application is writing.
-ctl::SocketsReply page(client::Connection& conn, std::uint32_t port, std::uint32_t first) {
+// Why a port's table could not be read: its application held it mid-write throughout
+// (a hostile or stuck application; every other port is still shown).
+constexpr const char* kStaysBusy = "its application holds its socket table mid-write";
+
+// One page, retried while the application is writing; nothing if it stays busy.
+std::optional<ctl::SocketsReply> page(client::Connection& conn, std::uint32_t port, std::uint32_t first) {
     for (int attempt = 0;; ++attempt) {
         auto r = conn.sockets(port, first, false);
         if (r) return r.value();
-        if (r.failure().error != client::Error::busy || attempt == kBusyRetries) throw std::runtime_error(r.failure().message());
+        if (r.failure().error != client::Error::busy) throw std::runtime_error(r.failure().message());
+        if (attempt == kBusyRetries) return std::nullopt;
         std::this_thread::sleep_for(kRetryPause);
     }
 }
 
-// The whole snapshot; read again if it changes between pages.
-json read_snapshot(client::Connection& conn, std::uint32_t port, json& entry) {
-    for (int attempt = 0;; ++attempt) {
+// The whole snapshot, read again if it changes between pages; nothing if a page stays
+// busy or the table keeps changing.
+std::optional<json> read_snapshot(client::Connection& conn, std::uint32_t port, json& entry) {
+    for (int attempt = 0; attempt <= 5; ++attempt) {
         json sockets = json::array();
-        ctl::SocketsReply first = page(conn, port, 0);
+        const std::optional<ctl::SocketsReply> head = page(conn, port, 0);
+        if (!head) return std::nullopt;
+        const ctl::SocketsReply& first = *head;
         ctl::SocketsReply rep = first;
         std::uint32_t invalid = 0;
         bool changed = false;
@@ -71,19 +80,22 @@ json read_snapshot(client::Connection& conn, std::uint32_t port, json& entry) {
             invalid += rep.invalid;
             at += rep.records + rep.invalid;
             if (rep.records + rep.invalid == 0 || at >= first.count) break;
-            rep = page(conn, port, at);
+            const std::optional<ctl::SocketsReply> next = page(conn, port, at);
+            if (!next) return std::nullopt;
+            rep = *next;
             if (rep.generation != first.generation) {
                 changed = true;
                 break;
             }
         }
-        if (changed && attempt < 5) continue;
+        if (changed) continue;
         entry["total"] = first.total;
         entry["shown"] = sockets.size();
         entry["invalid"] = invalid;
         entry["age_ms"] = first.age_ms;
         return sockets;
     }
+    return std::nullopt;
 }
 
 }  // namespace
@@ -113,11 +125,16 @@ json sockets_json(client::Connection& conn, std::optional<std::uint32_t> only_po
     for (const Asked& a : asked) {
         // A port whose application publishes nothing (not UTCP, or stuck) shows what it has.
         bool fresh = false;
-        while (!(fresh = page(conn, a.entry.port_id, 0).generation != a.generation) && Clock::now() < deadline) {
-            std::this_thread::sleep_for(kRetryPause);
+        for (std::optional<ctl::SocketsReply> p; (p = page(conn, a.entry.port_id, 0)); std::this_thread::sleep_for(kRetryPause)) {
+            fresh = p->generation != a.generation;
+            if (fresh || Clock::now() >= deadline) break;
         }
         json entry = {{"port", a.entry.port_id}, {"pid", a.entry.pid}, {"fresh", fresh}};
-        entry["sockets"] = read_snapshot(conn, a.entry.port_id, entry);
+        if (auto sockets = read_snapshot(conn, a.entry.port_id, entry)) {
+            entry["sockets"] = std::move(*sockets);
+        } else {
+            entry["unreadable"] = kStaysBusy;
+        }
         out.push_back(entry);
     }
     return out;
@@ -125,6 +142,11 @@ json sockets_json(client::Connection& conn, std::optional<std::uint32_t> only_po
 
 void print_sockets(const json& ports) {
     for (const json& p : ports) {
+        if (p.contains("unreadable")) {
+            std::printf("port %u (pid %d): socket table unreadable: %s\n", p["port"].get<unsigned>(), p["pid"].get<int>(),
+                        p["unreadable"].get<std::string>().c_str());
+            continue;
+        }
         std::printf("port %u (pid %d): %zu of %llu sockets%s%s\n", p["port"].get<unsigned>(), p["pid"].get<int>(),
                     p["shown"].get<std::size_t>(), static_cast<unsigned long long>(p["total"].get<std::uint64_t>()),
                     p["fresh"].get<bool>() ? "" : " (no fresh snapshot: not a UTCP application, or it is not running its loop)",
