@@ -192,7 +192,7 @@ case_oversize() {
     { msctl_json stats; fail "oversize: expected one failed port, with ring fault slot_too_long"; }
   attack_end oversize
   ok "oversize: tx slots of 2048, 1519 and 65535 bytes each failed their port with slot_too_long"
-  ok "oversize: $(report oversize '.port_to_port | "\(.sent) frames of 1518 bytes port to port: \(.delivered_intact) intact, \(.corrupt) altered"')"
+  ok "oversize: $(report oversize '.port_to_port | "\(.sent) frames of up to 1514 bytes (an MTU of 1500) port to port: \(.delivered_intact) intact, \(.corrupt) altered"')"
   wait_ports 1
 }
 
