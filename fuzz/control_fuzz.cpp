@@ -119,7 +119,7 @@ void send_one(int fd, fuzz::Input& in) {
     const std::size_t len = size_code == 255 ? ctl::kMaxMessage + 1 : std::size_t{size_code} * 4;
     std::vector<std::uint8_t> msg(len);
     ctl::Header h{.op = static_cast<ctl::Op>(op % 16), .seq = op};
-    std::memcpy(msg.data(), &h, std::min(len, sizeof h));
+    if (len > 0) std::memcpy(msg.data(), &h, std::min(len, sizeof h));  // data() may be null when empty
     for (std::size_t i = sizeof h; i < len; ++i) msg[i] = in.byte();
     std::vector<int> fds(in.byte() % 4);
     for (int& d : fds) d = make_descriptor(in.byte());

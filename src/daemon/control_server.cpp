@@ -324,11 +324,12 @@ void ControlServer::update_interest(Session& s) {
     if (s.doomed) return;
     const std::uint32_t want = (s.paused ? 0u : std::uint32_t{EPOLLIN}) | (s.out.pending() ? std::uint32_t{EPOLLOUT} : 0u);
     if (want == s.interest) return;
+    // A session stays in the epoll set with no events asked while paused: epoll reports
+    // its hang-up (EPOLLHUP, EPOLLERR) all the same, so that it goes at once.
     epoll_event ev{};
     ev.events = want;
     ev.data.fd = s.fd;
-    const int op = want == 0 ? EPOLL_CTL_DEL : s.interest == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
-    (void)::epoll_ctl(epoll_fd_, op, s.fd, &ev);
+    (void)::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, s.fd, &ev);
     s.interest = want;
 }
 

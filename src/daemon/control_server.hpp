@@ -97,7 +97,7 @@ private:
         int fd;
         Peer peer;
         Outbox out;
-        std::uint32_t interest = EPOLLIN;  // the epoll events armed; 0: not in the epoll set
+        std::uint32_t interest = EPOLLIN;  // the epoll events armed (hang-ups are reported always)
         bool paused = false;            // not read while the Reaper holds too many of its user's descriptors
         bool doomed = false;            // to be closed once the current event is handled
         std::optional<sw::PortId> port;

@@ -183,6 +183,36 @@ protected:
     ctl::Status attach(int fd, std::uint32_t pairs = 1, std::uint32_t slots = 64) {
         return call(fd, ctl::AttachRequest{.ring_pairs = pairs, .slots_per_ring = slots}).status;
     }
+    // A TCP socket whose close blocks for an hour (its peer kept in `peers`).
+    static int lingering_socket(std::vector<LingeringPeer>& peers) {
+        const int tcp = bound_socket(SOCK_STREAM);
+        peers.push_back(linger_for_an_hour(tcp));
+        return tcp;
+    }
+    // Sends on `c` a UNIX socket with a lingering socket in flight inside it: the daemon's
+    // Reaper, which closes it, is then stuck until `peers` go.
+    void stick_the_reaper(int c, std::vector<LingeringPeer>& peers) {
+        const int tcp = lingering_socket(peers);
+        int pair[2];
+        ASSERT_EQ(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair), 0);
+        ASSERT_EQ(ctl::send_message(pair[0], "x", 1, std::span(&tcp, 1)), 0);
+        ::close(tcp);
+        ::close(pair[0]);
+        ASSERT_EQ(send_raw(c, ctl::Header{.op = static_cast<ctl::Op>(99)}, std::span(&pair[1], 1)), 0);
+        ::close(pair[1]);  // in flight, so that the daemon's copy is the last one
+        settle();
+    }
+    // Sends junk with a descriptor on `c` until the Reaper holds too many of its user's
+    // descriptors and pauses the session; returns how many were answered.
+    std::size_t pile_junk_until_paused(int c) {
+        const int efd = ::eventfd(0, EFD_CLOEXEC);
+        for (std::size_t i = 0; i < kMaxPendingClosesPerUser + 1; ++i) {
+            EXPECT_EQ(send_raw(c, ctl::Header{.op = static_cast<ctl::Op>(99)}, std::span(&efd, 1)), 0);
+            settle();
+        }
+        ::close(efd);
+        return drain(c);
+    }
     // Serves until the audit has revoked `count` claims in all, or for 3 s.
     void serve_until_revoked(std::uint64_t count) {
         for (int i = 0; i < 30 && server_->counters().claims_revoked < count; ++i) server_->run_once(100);
@@ -454,11 +484,7 @@ TEST_F(ControlTest, JunkThatLingersNeverBlocksTheControlPlane) {
     const int other = connect();
     const std::uint32_t before = open_descriptor_count();
     std::vector<LingeringPeer> peers;  // each case needs its own socket: the daemon turns linger off
-    const auto lingering = [&] {
-        const int tcp = bound_socket(SOCK_STREAM);
-        peers.push_back(linger_for_an_hour(tcp));
-        return tcp;
-    };
+    const auto lingering = [&] { return lingering_socket(peers); };
     const auto answers_at_once = [&](const char* what) {
         const auto start = std::chrono::steady_clock::now();
         EXPECT_EQ(call(other, ctl::Header{.op = ctl::Op::status}).status, ctl::Status::ok) << what;
@@ -487,27 +513,13 @@ TEST_F(ControlTest, JunkThatLingersNeverBlocksTheControlPlane) {
     drain(c);
 
     // In flight inside a UNIX socket: the Reaper's close of it blocks until the peer goes.
-    tcp = lingering();
-    int pair[2];
-    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair), 0);
-    ASSERT_EQ(ctl::send_message(pair[0], "x", 1, std::span(&tcp, 1)), 0);
-    ::close(tcp);
-    ::close(pair[0]);
-    ASSERT_EQ(send_raw(c, unknown, std::span(&pair[1], 1)), 0);
-    ::close(pair[1]);  // in flight, so that the daemon's copy is the last one
-    settle();
+    stick_the_reaper(c, peers);
     EXPECT_EQ(drain(c), 1u);
     answers_at_once("a UNIX socket with a lingering socket in flight");
 
     // Behind the stuck close, the sender's own junk piles up until its session is paused.
-    const int efd = ::eventfd(0, EFD_CLOEXEC);
     const std::size_t sent = kMaxPendingClosesPerUser + 1;
-    for (std::size_t i = 0; i < sent; ++i) {
-        ASSERT_EQ(send_raw(c, unknown, std::span(&efd, 1)), 0);
-        settle();
-    }
-    ::close(efd);
-    const std::size_t answered = drain(c);
+    const std::size_t answered = pile_junk_until_paused(c);
     EXPECT_LT(answered, sent) << "the session was never paused";
     peers.clear();  // every lingering close ends: the Reaper catches up and the session resumes
     std::size_t late = 0;
@@ -517,6 +529,23 @@ TEST_F(ControlTest, JunkThatLingersNeverBlocksTheControlPlane) {
         return answered + late == sent && open_descriptor_count() == before;
     })) << answered << " + " << late << " answers of " << sent << "; " << open_descriptor_count()
         << " descriptors, " << before << " before";
+}
+
+// A session paused behind a stuck close whose client hangs up goes at once, with its port:
+// epoll still reports the hang-up of a session it is not reading (the fuzzer found a
+// session that outlived its client).
+TEST_F(ControlTest, APausedSessionThatHangsUpGoesAtOnce) {
+    const int c = connect();
+    ASSERT_EQ(attach(c), ctl::Status::ok);
+    drain(c);
+    std::vector<LingeringPeer> peers;
+    stick_the_reaper(c, peers);
+    ASSERT_LT(pile_junk_until_paused(c), kMaxPendingClosesPerUser + 1) << "the session was never paused";
+    ASSERT_EQ(server_->session_count(), 1u);
+    hang_up(c);
+    EXPECT_EQ(server_->session_count(), 0u);
+    EXPECT_TRUE(sw_.port_ids().empty());
+    peers.clear();
 }
 
 // msctl sockets: the daemon reads the owner's socket table and leaves hostile records
