@@ -21,13 +21,20 @@ void check(bool ok) {
     if (!ok) std::abort();
 }
 
+// The claims the validator is checked against, in a registry of their own.
 const sw::ClaimTable& claims() {
-    static const sw::ClaimTable table(
-        {{sw::ClaimKey{6, wire::IpAddr::v4(0xc6120001), 80}, 1},
-         {sw::ClaimKey{17, wire::IpAddr::any(wire::IpFamily::v4), 53}, 2},
-         {sw::ClaimKey{17, wire::IpAddr::any(wire::IpFamily::v6), 53}, 3}},
-        {wire::IpAddr::v4(0xc6120001)});
-    return table;
+    struct Claims {
+        sw::Qsbr qsbr{1};
+        sw::Registry registry{qsbr};
+        Claims() {
+            registry.set_local_addresses({wire::IpAddr::v4(0xc6120001)});
+            (void)registry.add({6, wire::IpAddr::v4(0xc6120001), 80}, 1);
+            (void)registry.add({17, wire::IpAddr::any(wire::IpFamily::v4), 53}, 2);
+            (void)registry.add({17, wire::IpAddr::any(wire::IpFamily::v6), 53}, 3);
+        }
+    };
+    static const Claims c;
+    return c.registry.read();
 }
 
 void parse_transport(std::uint8_t protocol, wire::Bytes l4) {
