@@ -39,6 +39,9 @@ nlmsghdr* put_request(char* buf, int family, std::uint8_t protocol, std::optiona
     req->idiag_states = ~0u;  // every state, TIME_WAIT and pending connections included
     req->id.idiag_cookie[0] = req->id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
     if (!port) return nlh;
+    // The dumps skip other local ports by this field before anything else (cheaper than
+    // the bytecode, which stays for a kernel that would not).
+    req->id.idiag_sport = htons(*port);
     // The kernel runs the ops from the first: S_EQ compares the local port with the next
     // op's `no` field; a match jumps `yes` bytes to the end (accept), a miss jumps `no`
     // bytes past it (reject).
