@@ -572,7 +572,11 @@ case_spin() {
 # R4. Many sessions of one user that never read their replies: bounded by the user's
 #     budget, counted slow, and the memory comes back when they go.
 case_unread() {
-  attack_case unread unread-many --sessions 64 --rss-margin-mib 24
+  # A sanitizer's allocator keeps what is freed in quarantine (up to 256 MiB): its RSS
+  # proves little, so that run only bounds it loosely; the Release run holds it to 24 MiB.
+  local margin=24
+  [[ -n "$daemon_override" ]] && margin=512
+  attack_case unread unread-many --sessions 64 --rss-margin-mib "$margin"
   ok "unread: $(report unread '"\(.sessions) sessions, \(.requests) requests never read: \(.slow_clients) counted slow; RSS \(.rss_mib | map(floor) | join(" -> ")) MiB"')"
 }
 
