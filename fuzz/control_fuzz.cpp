@@ -1,4 +1,4 @@
-// libFuzzer target: a hostile client of the control plane (DESIGN §6, §11). The input is
+// libFuzzer target: a hostile client of the control plane (docs/DESIGN.md §6, §11). The input is
 // a script of messages, each with an op, a length, arbitrary bytes and a choice of
 // descriptors to pass with it (sockets of every kind a proof may or may not be, and
 // things that are not sockets), sent to a real ControlServer over its UNIX socket,

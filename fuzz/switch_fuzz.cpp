@@ -1,5 +1,5 @@
 // libFuzzer target: frames of every length through a running switch with two workers
-// (DESIGN §4, §5): port A (worker 0) sends to port B (worker 1), so every frame crosses
+// (docs/DESIGN.md §4, §5): port A (worker 0) sends to port B (worker 1), so every frame crosses
 // a worker inbox; the NIC delivers to both; both ports are captured. The input chooses
 // each frame's length (0 to a whole buffer and beyond the frame bound), its bytes, the
 // slot length the application claims, and detaching and re-attaching a port while frames

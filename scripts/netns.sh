@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Test hosts on one machine (DESIGN §10): a server and a client network namespace joined
+# Test hosts on one machine (docs/DESIGN.md §10): a server and a client network namespace joined
 # by a veth pair, with addresses from the benchmarking range 198.18.0.0/15.
 #
 #   scripts/netns.sh up NAME     creates them and prints shell assignments:

@@ -1,7 +1,7 @@
 // Google Benchmark of the Internet checksum against a straightforward 16-bit loop, and of
 // the switch's copy that sums as it copies (wire::copy_ones_sum) against memcpy alone:
 // single-core memcpy bandwidth is the physical limit of every copy on the data path
-// (issue 11 reports its figures beside it).
+// (its figures are reported beside it).
 #include <benchmark/benchmark.h>
 
 #include <cstring>

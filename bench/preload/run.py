@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """bench/preload.sh's driver: unmodified programs on UTCP through libmultistack-preload.so
-against the same programs on the kernel, side by side in one run (issue 12, section 4).
+against the same programs on the kernel, side by side in one run.
   - Figure 6 with the unmodified nginx binary (one worker, sendfile, access_log off):
     nginx under the preload on UTCP, nginx on the kernel (TSO on), and ms-httpd on UTCP's
     event API (the preload's own cost); wrk fetches 1 KB and 32 KB files with

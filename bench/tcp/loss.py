@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench/tcp.sh loss: the loss table of issue 10. A kernel client sends --bytes through an
+"""bench/tcp.sh loss: the loss table. A kernel client sends --bytes through an
 echo server while ms-drop (a tc program on the client's veth) drops a random fraction of
 the TCP packets the server sends; the server is utcp-echo on UTCP (through multistackd)
 or a kernel echo server, in the same run, on the same veth, offloads off on both veths.

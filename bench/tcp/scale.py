@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench/tcp.sh scale: connections at scale (issue 10). In the same run, on the same veth:
+"""bench/tcp.sh scale: connections at scale. In the same run, on the same veth:
   - memory per idle connection: a kernel client opens --connections idle connections to a
     UTCP server (utcp-echo) and to a kernel server (tests/netns/tcp_many.py server, which
     accepts and holds), from several source addresses. Measured the same way for both:

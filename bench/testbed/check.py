@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""bench/testbed.sh: shows that the NIC-faithful test bed does what it claims (issue 11,
-§1). In each test bed a kernel server (ms-tcp-bench, core 1) sends one bulk TCP flow to a
+"""bench/testbed.sh: shows that the NIC-faithful test bed does what it claims.
+In each test bed a kernel server (ms-tcp-bench, core 1) sends one bulk TCP flow to a
 kernel client (core 0) while perf samples the server's core with call graphs. The share
 of those samples under the kernel's TCP data receive (tcp_data_queue: queueing received
 data on a socket, which only the client does in this flow) is the client's work that the

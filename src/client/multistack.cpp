@@ -48,7 +48,7 @@ Failure from_status(ctl::Status s) {
     }
 }
 
-// A kernel socket bound to (addr, port): the proof of ownership (DESIGN §3).
+// A kernel socket bound to (addr, port): the proof of ownership (docs/DESIGN.md §3).
 Result<int> bind_socket(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port) {
     const bool v4 = addr.family == wire::IpFamily::v4;
     const int type = protocol == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;

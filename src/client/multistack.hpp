@@ -1,4 +1,4 @@
-// Contract: libmultistack, the application side of MultiStack (DESIGN §3, §6). A
+// Contract: libmultistack, the application side of MultiStack (docs/DESIGN.md §3, §6). A
 // Connection talks to one multistackd over its control socket and owns at most one
 // Port: shared rings mapped from the daemon's memfd, and an eventfd pair per ring pair.
 // Claims are proved with a kernel socket bound to the 3-tuple: the library creates and
@@ -114,7 +114,7 @@ public:
     Result<Claim> claim_socket(int bound_fd);
     Result<Done> release(const Claim& claim);
     Result<ctl::InfoReply> info();
-    // The MAC to send to for `dst`: its next hop's, from the kernel (DESIGN §6). Waits up
+    // The MAC to send to for `dst`: its next hop's, from the kernel (docs/DESIGN.md §6). Waits up
     // to about a second while the kernel resolves a missing neighbour.
     Result<wire::MacAddr> resolve(const wire::IpAddr& dst);
     Result<ctl::StatusReply> status();

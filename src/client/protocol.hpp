@@ -1,4 +1,4 @@
-// Contract: the control protocol between multistackd and its clients (DESIGN §6), over a
+// Contract: the control protocol between multistackd and its clients (docs/DESIGN.md §6), over a
 // UNIX SOCK_SEQPACKET socket. Every message is one fixed-layout struct that starts with
 // CtlHeader; descriptors travel as SCM_RIGHTS. A request gets exactly one reply with the
 // same op and seq, except the list ops, which reply with one message per entry and then
@@ -53,7 +53,7 @@ enum class Status : std::int32_t {
     busy,               // a capture of that port runs already, or its socket table is being written
     no_route,           // the kernel has no route to the address through this interface
     unreachable,        // the kernel could not resolve the next hop in time
-    // Added in version 2. Each names one check of DESIGN §3 or one limit of §6.
+    // Added in version 2. Each names one check of docs/DESIGN.md §3 or one limit of §6.
     permission_denied,  // capture of a port that belongs to another user (root may)
     limit_reached,      // a per-session or per-user limit; the daemon's log names it
     foreign_namespace,  // the proof socket lives in another network namespace
@@ -146,7 +146,7 @@ struct StatusReply {
     std::uint32_t open_descriptors = 0;   // multistackd's own, all kinds
     std::uint64_t bad_requests = 0;       // malformed or unknown messages
     std::uint64_t slow_clients = 0;       // sessions dropped because they did not read their replies
-    std::uint64_t claims_refused = 0;     // proofs that failed a check of DESIGN §3
+    std::uint64_t claims_refused = 0;     // proofs that failed a check of docs/DESIGN.md §3
     std::uint64_t claims_revoked = 0;     // claims ended because their proof was changed after the fact
     std::uint64_t limits_reached = 0;     // requests refused by a limit
     std::uint64_t descriptors_exhausted = 0;  // accepts or receives that found no free descriptor

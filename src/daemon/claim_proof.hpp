@@ -1,4 +1,4 @@
-// Contract: checks that a kernel socket proves a claim (DESIGN §3) and reads the 3-tuple
+// Contract: checks that a kernel socket proves a claim (docs/DESIGN.md §3) and reads the 3-tuple
 // it proves. The socket is the proof that the kernel gave its owner that tuple on this
 // interface, so it must be:
 //   - a TCP or UDP socket of AF_INET or AF_INET6 (SO_DOMAIN, SO_TYPE, SO_PROTOCOL),

@@ -1,4 +1,4 @@
-// Contract: multistackd's control plane (DESIGN §3, §6, §11). It listens on a UNIX
+// Contract: multistackd's control plane (docs/DESIGN.md §3, §6, §11). It listens on a UNIX
 // SOCK_SEQPACKET socket, serves each connection as one session, and keeps the claim
 // lifecycle whole: a session owns at most one port and the claims made through it, each
 // claim holding the kernel socket that proves it (claim_proof.hpp). When the session

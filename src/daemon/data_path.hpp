@@ -1,4 +1,4 @@
-// Contract: what the control plane needs of the data path below the switch (DESIGN §6):
+// Contract: what the control plane needs of the data path below the switch (docs/DESIGN.md §6):
 // mirroring claims into the XDP program, the attachment's modes and counters, and the
 // kernel's routes and neighbours. multistackd implements it over the real interface
 // (NicDataPath: XDP, AF_XDP and rtnetlink); the control-protocol fuzzer and tests

@@ -1,4 +1,4 @@
-// Contract: the control plane's budgets (DESIGN §6, §11): what one session and one user
+// Contract: the control plane's budgets (docs/DESIGN.md §6, §11): what one session and one user
 // (uid) may hold, so that no client can exhaust the daemon's memory, descriptors or XDP
 // claim map, and a limit one user reaches never affects another.
 //

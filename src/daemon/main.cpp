@@ -1,4 +1,4 @@
-// multistackd: the MultiStack switch daemon (DESIGN §1-§6). It attaches to one
+// multistackd: the MultiStack switch daemon (docs/DESIGN.md §1-§6). It attaches to one
 // interface (the XDP claim program plus one AF_XDP socket per queue), runs the switch
 // workers, and serves applications on a control socket. It runs in the foreground and
 // logs to stderr; SIGTERM and SIGINT shut it down, detaching everything.

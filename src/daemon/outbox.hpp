@@ -1,4 +1,4 @@
-// Contract: a session's replies, sent without ever blocking the control plane (DESIGN §6).
+// Contract: a session's replies, sent without ever blocking the control plane (docs/DESIGN.md §6).
 // The session socket is non-blocking. A reply goes out at once when the socket has room;
 // otherwise it waits in the outbox, in order, with duplicates of its descriptors (the
 // originals may close before it leaves), and leaves when the socket is writable again.

@@ -1,4 +1,4 @@
-// Contract: who is on the other end of a control session (DESIGN §6, §11): the process
+// Contract: who is on the other end of a control session (docs/DESIGN.md §6, §11): the process
 // and user from SO_PEERCRED, and whether it may see and capture every port: root, or a
 // process with CAP_NET_ADMIN in its effective set. The capability is read from
 // /proc/PID/status and then confirmed through a pidfd of the peer (SO_PEERPIDFD), so

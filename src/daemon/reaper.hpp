@@ -1,5 +1,5 @@
 // Contract: closes descriptors that came from clients without ever blocking the control
-// plane (DESIGN §6, issue 9 finding 5). A close can block for as long as the sender
+// plane (docs/DESIGN.md §6). A close can block for as long as the sender
 // likes: a TCP socket with SO_LINGER waits for its peer, a file on a FUSE mount waits for
 // the mount's daemon, and the last close of a UNIX socket releases every descriptor in
 // flight inside it, in the closing thread. So:

@@ -1,4 +1,4 @@
-// Contract: ms-httpd's two transports over the same Session core (DESIGN §8): one on
+// Contract: ms-httpd's two transports over the same Session core (docs/DESIGN.md §8): one on
 // UTCP's event API through multistackd, one on kernel sockets with epoll. Both serve
 // until stop(), reload the file cache when asked (SIGHUP sets the flag), and cut
 // connections whose idle or header deadline passed (Session::deadline_ms), checked

@@ -1,4 +1,4 @@
-// Contract: a NIC attachment over AF_XDP (DESIGN §4, §10), one socket per queue, each
+// Contract: a NIC attachment over AF_XDP (docs/DESIGN.md §4, §10), one socket per queue, each
 // with its own UMEM of 2 KiB frames: half of them circulate through the fill and rx
 // rings, half through tx and completion. Sockets are bound zero-copy when the driver
 // accepts it and in copy mode otherwise, with need-wakeup, and are created without

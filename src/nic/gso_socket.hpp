@@ -1,4 +1,4 @@
-// Contract: the NIC side's segmentation offload (DESIGN §4): an AF_PACKET socket on the
+// Contract: the NIC side's segmentation offload (docs/DESIGN.md §4): an AF_PACKET socket on the
 // interface with PACKET_VNET_HDR, through which the switch hands a validated TCP
 // super-segment to the kernel as one packet with a virtio_net_hdr (GSO_TCPV4 or
 // GSO_TCPV6, NEEDS_CSUM), exactly as the kernel's own TCP hands a TSO packet to a

@@ -1,5 +1,5 @@
 // Contract: the kernel stays authoritative for addresses, routes and neighbours
-// (DESIGN §6); this reads them over rtnetlink (libmnl). It reads an interface's MAC,
+// (docs/DESIGN.md §6); this reads them over rtnetlink (libmnl). It reads an interface's MAC,
 // MTU, addresses and default gateway; finds the next hop for a destination (the
 // gateway, or the destination itself when on-link); and resolves a next hop's MAC from
 // the kernel's neighbour table. A missing entry is not resolved by us: the kernel is

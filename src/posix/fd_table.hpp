@@ -5,7 +5,7 @@
 //   - for a kernel TCP or UDP socket of AF_INET that is not placed yet (no listen or
 //     connect so far; for UDP, no bind), that it is one, and the SO_REUSEADDR and SO_REUSEPORT the application
 //     asked for: they stay virtual until the socket's place is known, because a claim's
-//     proof socket must not have them (DESIGN §3).
+//     proof socket must not have them (docs/DESIGN.md §3).
 // Numbers at or above the table's size (the process's hard RLIMIT_NOFILE, at most 2^20)
 // are never ours. Writers hold the runtime's lock; readers re-check under it.
 #pragma once

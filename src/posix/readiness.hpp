@@ -1,4 +1,4 @@
-// Contract: what the kernel's poll, select and epoll see of a UTCP socket (DESIGN §7,
+// Contract: what the kernel's poll, select and epoll see of a UTCP socket (docs/DESIGN.md §7,
 // "Unmodified applications"). The descriptor the application holds is one end of an
 // AF_UNIX stream socketpair; the library keeps the other end and a duplicate of the
 // application's end, and expresses the UTCP socket's state through them:

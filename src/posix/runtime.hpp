@@ -1,4 +1,4 @@
-// Contract: POSIX sockets over UTCP for one process (DESIGN §7, "Unmodified
+// Contract: POSIX sockets over UTCP for one process (docs/DESIGN.md §7, "Unmodified
 // applications"). One UTCP stack on one MultiStack port serves every accelerated socket
 // of the process; one lock guards it. A stack thread sleeps on the port, the control
 // socket and a wake-up descriptor, and takes the lock for each turn; application threads

@@ -1,4 +1,4 @@
-// Contract: libmultistack-preload.so (DESIGN §7, "Unmodified applications"). Loaded with
+// Contract: libmultistack-preload.so (docs/DESIGN.md §7, "Unmodified applications"). Loaded with
 // LD_PRELOAD, it takes over the socket calls of an unmodified program: a TCP socket of
 // AF_INET goes to UTCP (posix/runtime.hpp) when it listens or connects on the
 // interface's address; every other descriptor, and every call the library makes itself

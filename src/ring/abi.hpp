@@ -1,4 +1,4 @@
-// Contract: the port memory ABI shared by multistackd and an application (DESIGN §5).
+// Contract: the port memory ABI shared by multistackd and an application (docs/DESIGN.md §5).
 //
 // One memfd region per port:
 //   [RegionHeader][ring 0 control + slots][ring 1 ...] ... [buffers][socket table][data area]

@@ -1,4 +1,4 @@
-// Contract: the socket table of a port (DESIGN §5), where an application's stack publishes
+// Contract: the socket table of a port (docs/DESIGN.md §5), where an application's stack publishes
 // its connections for `msctl sockets`, as Onload's stack dump reads a stack's shared
 // state. It is the last area of the port region (Layout::sockets_offset):
 //   [SocketTableHeader][SocketRecord x kSocketSlots]

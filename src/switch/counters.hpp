@@ -15,7 +15,7 @@
 namespace ms::sw {
 
 enum class DropReason : std::uint8_t {
-    // Validation of frames that ports transmit (DESIGN §4), in the order checked.
+    // Validation of frames that ports transmit (docs/DESIGN.md §4), in the order checked.
     truncated,           // shorter than the headers it declares
     bad_ip_version,      // IP version field does not match the EtherType
     bad_header_length,   // IPv4 IHL below 5 or beyond the frame

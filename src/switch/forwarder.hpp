@@ -1,4 +1,4 @@
-// Contract: the second pass of VALE-style batch forwarding (DESIGN §4), for one worker.
+// Contract: the second pass of VALE-style batch forwarding (docs/DESIGN.md §4), for one worker.
 // The first pass (Worker) classifies a whole batch and calls stage() once per frame that
 // survives, naming its destination. flush() then visits each destination once: it
 // reserves room, copies every frame chained to it, publishes once and kicks once. A

@@ -37,7 +37,7 @@ public:
     virtual void tx_commit(std::uint32_t n) = 0;
 
     // Segmentation offload: true if tx_super hands a super-segment to the interface's own
-    // GSO/TSO (DESIGN §4); false, and the switch cuts super-segments into frames itself.
+    // GSO/TSO (docs/DESIGN.md §4); false, and the switch cuts super-segments into frames itself.
     [[nodiscard]] virtual bool offloads_segmentation() const { return false; }
     // Sends one validated super-segment, after every frame committed before it.
     [[nodiscard]] virtual SuperTx tx_super(const wire::SuperSegment&) { return SuperTx::failed; }

@@ -1,5 +1,5 @@
 // Contract: quiescent-state-based reclamation for data that the control thread replaces
-// and the worker threads read without locks (DESIGN §4: RCU-style epochs).
+// and the worker threads read without locks (docs/DESIGN.md §4: RCU-style epochs).
 //
 // Readers (workers, by index) call quiescent() at the top of every loop, when they hold
 // no pointer from a previous round, and offline() before they sleep. A writer publishes

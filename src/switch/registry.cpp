@@ -83,7 +83,7 @@ ClaimError Registry::add(const ClaimKey& key, PortId port) {
     if (key.port == 0 || port == kNoPort) return ClaimError::bad_port;
     std::lock_guard lock(mutex_);
     // A wildcard and an exact claim of the same protocol and port may coexist here;
-    // the kernel socket each claim holds (DESIGN §3) is what rules that out.
+    // the kernel socket each claim holds (docs/DESIGN.md §3) is what rules that out.
     if (writable_->find_exact(key) != kNoPort) return ClaimError::conflict;
     if (!writable_->has_room()) rebuild(writable_->local_addresses());
     writable_->insert(key, port);

@@ -1,4 +1,4 @@
-// Contract: the claim registry (DESIGN §2, §4). It maps a claim, a 3-tuple of
+// Contract: the claim registry (docs/DESIGN.md §2, §4). It maps a claim, a 3-tuple of
 // (protocol, address, port), to the switch port that owns it, and knows the switch's
 // local addresses, so that a wildcard claim (0.0.0.0 or ::) matches only traffic to or
 // from an address of ours. Lookup tries the exact address first, then the wildcard.

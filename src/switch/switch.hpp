@@ -1,4 +1,4 @@
-// Contract: the switch (DESIGN §4). It owns the ports, the registry and the worker
+// Contract: the switch (docs/DESIGN.md §4). It owns the ports, the registry and the worker
 // threads, and forwards between the ports and a Nic. Each ring pair and each NIC queue
 // is owned by exactly one worker, so every ring has one producer and one consumer and
 // the data path takes no locks. A worker busy-polls while there is traffic and, after

@@ -1,4 +1,4 @@
-// Contract: the switch's verdict on one frame (DESIGN §4). validate_tx checks a frame a
+// Contract: the switch's verdict on one frame (docs/DESIGN.md §4). validate_tx checks a frame a
 // port transmitted, on the switch's own copy, and says where it goes: another local
 // port (its destination 3-tuple is claimed), the NIC, or a drop with its reason.
 // classify_rx says which port a frame from the NIC belongs to (an ICMP error: the port

@@ -1,4 +1,4 @@
-// Contract: congestion control behind an interface (DESIGN §7, issue 10), so that the
+// Contract: congestion control behind an interface (docs/DESIGN.md §7), so that the
 // algorithm is chosen per connection at run time, and an application can bring its own.
 // Loss recovery (recovery.hpp) owns loss detection and tells the algorithm what happened,
 // with a sample of the ACK (bytes delivered, bytes in flight, the RTT, the time); the

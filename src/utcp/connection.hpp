@@ -1,5 +1,5 @@
 // Contract: one TCP connection, RFC 9293, as a state machine that does no I/O and reads
-// no clock (DESIGN §7). The stack hands it segments that belong to it (on_segment) and
+// no clock (docs/DESIGN.md §7). The stack hands it segments that belong to it (on_segment) and
 // timer expiries (on_timer), each with `now`; the connection updates its TCB, queues
 // events for the application, and marks itself dirty. Once per batch the stack calls
 // output(), which emits what is due through a SegmentSink: new data, retransmissions,

@@ -1,4 +1,4 @@
-// Contract: UTCP's event API (DESIGN §7): a Stack on a MultiStack port, driven by a
+// Contract: UTCP's event API (docs/DESIGN.md §7): a Stack on a MultiStack port, driven by a
 // single-threaded loop. Each turn takes a batch of frames from the rx ring, feeds them
 // to the stack, fires due timers, and flushes once (one publish, ACKs coalesced); with
 // nothing to do it sleeps on the port's eventfd until frames arrive or the next timer
@@ -7,7 +7,7 @@
 //
 // The loop also does the control-plane work that a stack must not: it claims each
 // listening port, each UDP port and each active open's ephemeral port from multistackd
-// (proved by a kernel socket, DESIGN §3), resolves next hops through the daemon, and
+// (proved by a kernel socket, docs/DESIGN.md §3), resolves next hops through the daemon, and
 // releases an ephemeral port's claim when its last connection and TIME_WAIT record go.
 // If multistackd exits, the control socket hangs up and the loop stops (daemon_gone()).
 // Each turn also publishes the stack's sockets for `msctl sockets` when they are due

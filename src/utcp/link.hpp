@@ -1,6 +1,6 @@
 // Contract: where a stack's frames go. A Link hands out tx buffers one at a time, takes
 // each frame's length, and makes the batch visible in flush(): one publish (one
-// possible kick) per batch, as DESIGN §4 asks. A link that takes super-segments (a TCP
+// possible kick) per batch, as docs/DESIGN.md §4 asks. A link that takes super-segments (a TCP
 // header and up to 64 KB of payload, ring/abi.hpp) takes them as a chain of buffers,
 // each committed with its slot flags. MemoryLink keeps frames in memory for tests (and,
 // asked to take super-segments, cuts them into frames as the switch does);

@@ -1,4 +1,4 @@
-// Contract: loss detection and recovery behind an interface (issue 10), chosen per
+// Contract: loss detection and recovery behind an interface, chosen per
 // connection: NewReno (RFC 5681 §3.2, RFC 6582) when the peer does not SACK, and RACK-TLP
 // (RFC 8985) with SACK-based recovery (RFC 6675) and Proportional Rate Reduction (RFC
 // 6937) when it does, as in Linux. The connection tells it about every segment sent and

@@ -1,4 +1,4 @@
-// Contract: TIME_WAIT as compact records, not full TCBs (DESIGN §7): the few fields
+// Contract: TIME_WAIT as compact records, not full TCBs (docs/DESIGN.md §7): the few fields
 // needed to re-ACK a retransmitted FIN and to judge a new SYN (RFC 9293 §3.10.7.4,
 // RFC 1122 §4.2.2.13, RFC 6191). Every record lives the same time, so expiry is a FIFO:
 // O(1) per record, no timer per record. A record that is restarted (a retransmitted

@@ -1,5 +1,5 @@
 // Contract: a hashed timing wheel (Varghese and Lauck) for UTCP's timers, so that
-// 100k connections cost O(1) per tick and per operation. Time is injected (DESIGN §7):
+// 100k connections cost O(1) per tick and per operation. Time is injected (docs/DESIGN.md §7):
 // the wheel never reads a clock; deadlines and `now` are milliseconds from an epoch the
 // caller chooses. A timer is a handle owned by the caller (one per connection timer);
 // schedule() replaces a pending deadline, cancel() removes it, and advance(now) fires

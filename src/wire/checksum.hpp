@@ -13,7 +13,7 @@ namespace ms::wire {
 [[nodiscard]] std::uint16_t ones_sum(Bytes data, std::uint32_t initial = 0);
 
 // Copies `src` to `dst` and returns its ones_sum, in one pass over the bytes (a
-// segmenter's copy, DESIGN §4). The sum is that of `src` as if it began at an even
+// segmenter's copy, docs/DESIGN.md §4). The sum is that of `src` as if it began at an even
 // offset: a piece placed at an odd offset contributes its sum byte-swapped.
 [[nodiscard]] std::uint16_t copy_ones_sum(std::uint8_t* dst, Bytes src);
 

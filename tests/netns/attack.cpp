@@ -1,5 +1,5 @@
 // ms-attack: a hostile MultiStack client for the security suite (tests/netns/security.sh;
-// DESIGN §3-§6 and §11, issue 9). It is written from the ABI alone: ring/abi.hpp for the
+// docs/DESIGN.md §3-§6 and §11). It is written from the ABI alone: ring/abi.hpp for the
 // shared memory and client/protocol.hpp for the control messages (switch/counters.hpp only
 // for the order of the per-reason counter arrays that PortEntry carries). It never goes
 // through libmultistack: it makes its own socket(), connect(), sendmsg()/recvmsg() with
@@ -21,7 +21,7 @@
 // frames through the inbox between workers), netns-proof, bind-to-device, freebind (and
 // spoofed sources), capture-other, slow-reader, linger, linger-junk (lingering sockets
 // sent where the daemon only closes them), in-use, fd-leak, memory, port-limit,
-// claim-limit, flood, wildcard, reuseaddr, vlan, super (issue 11's super-segments); and probe, a plain client that checks
+// claim-limit, flood, wildcard, reuseaddr, vlan, super (super-segments); and probe, a plain client that checks
 // that someone else is still served.
 #include "attack_kit.hpp"
 #include "attacks.hpp"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# TCP Fast Open (RFC 7413) between UTCP and the Linux kernel, both ways (issue 10, §2):
+# TCP Fast Open (RFC 7413) between UTCP and the Linux kernel, both ways:
 #   - curl --tcp-fastopen (kernel client, net.ipv4.tcp_fastopen=3) fetches from ms-httpd
 #     --fast-open on UTCP three times: the first SYN asks for a cookie, the next two carry
 #     the request with the cookie, UTCP acknowledges it in the SYN,ACK (the kernel counts

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A hostile application (DESIGN §5): for 10 s it attaches again and again and writes
+# A hostile application (docs/DESIGN.md §5): for 10 s it attaches again and again and writes
 # random garbage into its ring indices, slots and lengths. The daemon must not crash, and
 # another port's traffic goes on intact over the same 10 s: every datagram sent to the
 # echo application comes back byte-exact (payloads carry a sequence number and a hash).

@@ -76,7 +76,7 @@ body=$(in_client curl -s "http://$SERVER_IP/")
 [[ $body == "<h1>reloaded</h1>" ]] || fail "SIGHUP did not reload: $body"
 ok "SIGHUP reloads the files"
 
-# File bodies leave by reference to the cache in the port's data area (issue 11 §3),
+# File bodies leave by reference to the cache in the port's data area,
 # also after the reload put the files in a new block there.
 want=$(sha256sum <"$www/1024k.bin" | cut -d' ' -f1)
 for i in 1 2 3; do

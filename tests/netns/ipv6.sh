@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# IPv6 through the whole system (issue 13): the hosts get 2001:2::1 and 2001:2::2 beside
+# IPv6 through the whole system: the hosts get 2001:2::1 and 2001:2::2 beside
 # their IPv4 addresses; neighbour discovery stays with the kernels.
 #   - ping6 to the server is answered by its kernel;
 #   - kernel client -> UTCP server and UTCP client -> kernel server over IPv6: 1 KB, 1 MB

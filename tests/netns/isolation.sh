@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Isolation (DESIGN §4, §5): an application sends, through its port, one valid frame and
+# Isolation (docs/DESIGN.md §4, §5): an application sends, through its port, one valid frame and
 # one of each kind the switch must refuse: spoofed source IP, source port, protocol and
 # MAC, a bad IP checksum, a bad IHL, a total length beyond the frame, broadcast,
 # multicast, and an oversized slot length. Every bad one is dropped and counted under its
@@ -15,7 +15,7 @@ ms_echo "$SERVER_IP:7"  # the second application
 ms_bg ip netns exec "$CLIENT_NS" tcpdump -i "$CLIENT_IF" -n -U --immediate-mode -w "$TMP/client.pcap" 'udp port 9 or tcp port 9'
 tcpdump_pid=$LAST_PID
 # A UDP sink on the peer's port 9: no ICMP port unreachable comes back for the valid
-# frame (it would go to the sender's port, issue 13, and race with its failure).
+# frame (it would go to the sender's port, and race with its failure).
 ms_bg ip netns exec "$CLIENT_NS" "$PY" -c "
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

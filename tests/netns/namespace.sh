@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Namespace sharing (DESIGN §3): claims are proved by kernel sockets, so the kernel's
+# Namespace sharing (docs/DESIGN.md §3): claims are proved by kernel sockets, so the kernel's
 # rules hold for user-level stacks and legacy applications alike.
 #  - a claim on a port that a kernel application holds fails with "address in use";
 #  - a kernel application binding a claimed port gets EADDRINUSE;

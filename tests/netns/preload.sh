@@ -28,8 +28,8 @@ want=$(sha256sum <"$www/1m.bin")
 preloaded() { in_server env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" "$@"; }
 
 # --- a server: python3 -m http.server -------------------------------------------------
-(cd "$www" && ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 \
-  "$PY" -m http.server --bind "$SERVER_IP" 8000 >"$TMP/httpd.log" 2>&1)
+ms_bg env -C "$www" ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 \
+  "$PY" -m http.server --bind "$SERVER_IP" 8000 >"$TMP/httpd.log" 2>&1
 wait_for "$TMP/httpd.log" "Serving HTTP" || fail "python's http.server did not start: $(cat "$TMP/httpd.log")"
 grep -q "listening on $SERVER_IP:8000 over UTCP" "$TMP/httpd.log" || fail "http.server's listener is not on UTCP: $(cat "$TMP/httpd.log")"
 in_server ss -Hltn "sport = :8000" | grep -q . && fail "the kernel holds a listener on port 8000"
@@ -40,7 +40,7 @@ done
 ok "python3 -m http.server on UTCP: 3 fetches of 1 MB byte-exact, no kernel listener"
 
 # --- clients: curl and urllib to a kernel server --------------------------------------
-(cd "$www" && ms_bg ip netns exec "$CLIENT_NS" "$PY" -m http.server --bind "$CLIENT_IP" 8001 >"$TMP/kernel_httpd.log" 2>&1)
+ms_bg env -C "$www" ip netns exec "$CLIENT_NS" "$PY" -m http.server --bind "$CLIENT_IP" 8001 >"$TMP/kernel_httpd.log" 2>&1
 wait_for "$TMP/kernel_httpd.log" "Serving HTTP" || fail "the kernel http.server did not start"
 got=$(preloaded MULTISTACK_LOG=2 curl -sf -m 10 "http://$CLIENT_IP:8001/1m.bin" 2>"$TMP/curl.log" | sha256sum) ||
   fail "curl under the preload: $(cat "$TMP/curl.log")"
@@ -251,8 +251,8 @@ got=$(in_server env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$TMP/none.sock" cur
 [[ $got == "$want" ]] || fail "curl without a daemon got different bytes"
 [[ $(grep -c "stay with the kernel" "$TMP/nodaemon.log") == 1 ]] || fail "no single log line without a daemon: $(cat "$TMP/nodaemon.log")"
 ok "with no daemon the preloaded curl runs on the kernel after one log line"
-(cd "$www" && ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$TMP/none.sock" \
-  "$PY" -m http.server --bind "$SERVER_IP" 8005 >"$TMP/nodaemon_httpd.log" 2>&1)
+ms_bg env -C "$www" ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$TMP/none.sock" \
+  "$PY" -m http.server --bind "$SERVER_IP" 8005 >"$TMP/nodaemon_httpd.log" 2>&1
 wait_for "$TMP/nodaemon_httpd.log" "Serving HTTP" || fail "http.server without a daemon: $(cat "$TMP/nodaemon_httpd.log")"
 got=$(in_client curl -sf -m 10 "http://$SERVER_IP:8005/1m.bin" | sha256sum) || fail "curl from http.server without a daemon"
 [[ $got == "$want" ]] || fail "http.server without a daemon sent different bytes"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Security (DESIGN §3-§6 and §11, issue 9): an unprivileged attacker (uid 65534, running
+# Security (docs/DESIGN.md §3-§6 and §11): an unprivileged attacker (uid 65534, running
 # ms-attack, which is written from the ABI headers alone) tries each attack of the security
 # review against a real multistackd between two namespaces. Each must be refused or dropped
 # and counted by reason. Meanwhile a victim application (ms-udp-echo as root on
@@ -458,7 +458,7 @@ case_vlan() {
   ok "vlan: $(report vlan .vlan_tagged) tagged frames counted vlan_tagged; the client saw only the untagged one"
 }
 
-# Super-segments (issue 11 §5): their headers are validated like frames, and a bad slot
+# Super-segments: their headers are validated like frames, and a bad slot
 # chain fails only its own port.
 case_super() {
   tcpdump_start "$CLIENT_NS" "$CLIENT_IF" "$TMP/super.pcap" tcp port 9

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# msctl sockets (issue 10, introspection): every UTCP application publishes its listeners
+# msctl sockets: every UTCP application publishes its listeners
 # and connections; msctl shows each one's state, addresses, congestion control and
 # options, fresh (it asks the application to publish), and only to the port's owner or
 # root. Two applications at once: root's with NewReno and Fast Open, uid 65534's with

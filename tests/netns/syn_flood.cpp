@@ -1,4 +1,4 @@
-// ms-syn-flood: the SYN flood of the SYN cookie test (issue 10). Sends SYNs from SRC, on
+// ms-syn-flood: the SYN flood of the SYN cookie test. Sends SYNs from SRC, on
 // 4096 source ports in turn, to DST:PORT through an AF_PACKET socket on --dev, at --rate
 // per second for --seconds, in batches (sendmmsg). SRC should be an address nobody
 // answers for, as in a spoofed flood: then nothing resets the half-open connections and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SYN cookies under a flood (issue 10, RFC 4987): ms-syn-flood sends 100k SYNs a second
+# SYN cookies under a flood (RFC 4987): ms-syn-flood sends 100k SYNs a second
 # from the client namespace to utcp-echo's listener (through multistackd) for 5 s, from
 # SUBNET.77, an address no host has (the server's neighbour table points it at the client's
 # MAC, whose kernel drops the SYN,ACKs: nobody resets, as in a spoofed flood); meanwhile

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# UTCP against the Linux kernel's TCP across the veth (issue 4, §2 "Linux interop").
+# UTCP against the Linux kernel's TCP across the veth.
 # multistackd runs on the server veth. utcp-echo serves on SERVER_IP:7000 through it,
 # and a kernel echo server (tests/netns/tcp_peer.py) runs in the client namespace.
 #   - kernel client -> UTCP server, and UTCP client -> kernel server: 1 KB, 1 MB and
@@ -38,7 +38,7 @@ ok "SYNs both ways: ECN (SEW / S.E), SACK, timestamps and window scale negotiate
 
 interop_sizes "IPv4"
 
-# Bulk data left UTCP as super-segments, which the interface's own GSO cut (issue 11 §2).
+# Bulk data left UTCP as super-segments, which the interface's own GSO cut.
 st=$(ip netns exec "$SERVER_NS" "$MSCTL" --socket "$SOCK" status --json)
 [[ $(jq -r .segmentation_offload <<<"$st") == true ]] || fail "multistackd offers no segmentation offload: $st"
 offloaded=$(jq -r .nic.tx_offloaded <<<"$st")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# UTCP under loss (issue 10): a kernel client sends BYTES through an echo server while
+# UTCP under loss: a kernel client sends BYTES through an echo server while
 # ms-drop (a tc program on the client's veth) drops LOSS percent of the TCP packets the
 # server sends, at 1, 3 and 5 %; once to utcp-echo through multistackd, once to a kernel
 # echo server in the same namespace, offloads off on both veths. Checks that every

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Many TCP connections from the kernel, for the scale test and benchmark (issue 10).
+"""Many TCP connections from the kernel, for the scale test and benchmark.
 
   tcp_many.py hold ADDR PORT --connections N [--sources IP,IP] [--pending P]
       opens N connections (at most P handshakes at once), spreading them over the source

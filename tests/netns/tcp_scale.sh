@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Connections at scale through one UTCP process (issue 10; bench/tcp.sh scale measures
+# Connections at scale through one UTCP process (bench/tcp.sh scale measures
 # 100k and 1M): 10k idle connections from kernel clients are all established and shown
 # by msctl sockets (its snapshot bounded at 4096 records, the total counted); then 300k
 # short connections are churned through a fresh utcp-echo, each echo checked, and its RSS

@@ -85,7 +85,7 @@ flush
 > none
 app recv 4000
 )");
-    // GRO-like coalescing (issue 11 §2): in-order data of one connection with the same
+    // GRO-like coalescing: in-order data of one connection with the same
     // ACK, window and options is a train; each segment after the first skips the lookup
     // and the ACK processing.
     EXPECT_EQ(s.stack().stats().train_segments_in, 3u);

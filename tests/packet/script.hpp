@@ -1,4 +1,4 @@
-// Contract: the packet-script language for UTCP tests, in virtual time (DESIGN §9). A
+// Contract: the packet-script language for UTCP tests, in virtual time (docs/DESIGN.md §9). A
 // script drives one Stack over a MemoryLink, as the remote peer and as the local
 // application, one command per line:
 //

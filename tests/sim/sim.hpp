@@ -1,5 +1,5 @@
 // Contract: two UTCP stacks over a lossy link, in virtual time and deterministic by
-// seed (DESIGN §9). Each direction of the link is the switch's own fault injector
+// seed (docs/DESIGN.md §9). Each direction of the link is the switch's own fault injector
 // (src/switch/fault.hpp: loss, duplication, reordering, corruption, delay), driven by
 // the virtual clock instead of the steady clock. Every step is one millisecond: frames
 // sent in the last step cross the link, then both stacks run their timers and flush,

@@ -1,4 +1,4 @@
-// UTCP against UTCP over a lossy link in virtual time (issue 4, §2 "Simulation").
+// UTCP against UTCP over a lossy link in virtual time.
 // Every transfer must arrive byte-exact (every byte and a SHA-256); the recovery that
 // got it there is checked too, not only completion.
 #include <gtest/gtest.h>
@@ -102,7 +102,7 @@ TEST_P(RandomLoss, TransferIsExactAndLossesAreRepaired) {
         EXPECT_GT(r.sender.fast_retransmits, 0u) << "some losses are repaired by fast retransmit";
     }
     if (c.loss <= 0.01 && c.bytes >= 100 * MB) {
-        // RACK-TLP repairs random loss without the RTO (issue 10: at most 2 per 1000 segments).
+        // RACK-TLP repairs random loss without the RTO (at most 2 per 1000 segments).
         EXPECT_LE(r.sender.timeouts * 1000, 2 * r.sender.segments_out) << r.sender.timeouts << " RTOs";
     }
     std::printf("    loss %.0f%%, %llu bytes: %.1f s virtual, %llu segments, %llu retransmits (%llu recoveries, "
@@ -138,7 +138,7 @@ std::string loss_name(const ::testing::TestParamInfo<LossCase>& info) {
 
 INSTANTIATE_TEST_SUITE_P(Rates, RandomLoss, ::testing::ValuesIn(loss_cases()), loss_name);
 
-// --- super-segments (issue 11 §2) ----------------------------------------------------------
+// --- super-segments ----------------------------------------------------------
 
 // Bulk data leaves as super-segments that the link cuts as the switch does; recovery
 // still works segment by segment, so random loss costs what it costs without them.

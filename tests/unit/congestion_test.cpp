@@ -1,4 +1,4 @@
-// Congestion control (issue 10): CUBIC's back-off and window curve (RFC 9438), HyStart++
+// Congestion control: CUBIC's back-off and window curve (RFC 9438), HyStart++
 // leaving slow start on a rising RTT (RFC 9406), NewReno's figures (RFC 5681), and the
 // registry through which an application brings its own algorithm.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// The control plane against hostile clients, in process (DESIGN §3, §6, §11): a real
+// The control plane against hostile clients, in process (docs/DESIGN.md §3, §6, §11): a real
 // ControlServer over an in-memory switch and a data path that mirrors nothing. Each
 // test reproduces one attack of the security review and checks that it is refused,
 // counted, and that the daemon goes on serving others. (Attacks that need another

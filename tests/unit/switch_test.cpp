@@ -170,7 +170,7 @@ TEST_F(SwitchTest, ForwardsPortToPortWithoutTouchingTheNic) {
     EXPECT_EQ(sw_->nic_stats().tx_frames, 0u);
 }
 
-// Issue 11 §2: a port's super-segment, cut by the switch (this NIC has no offload of
+// a port's super-segment, cut by the switch (this NIC has no offload of
 // its own), whether it leaves by the NIC or goes to another port.
 TEST_F(SwitchTest, CutsASuperSegmentIntoFramesForTheNicAndForAPort) {
     make(2);

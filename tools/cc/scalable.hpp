@@ -1,5 +1,5 @@
-// Contract: an example of an application bringing its own congestion control (issue 10,
-// the paper's point that transport features ship with the application): Scalable TCP
+// Contract: an example of an application bringing its own congestion control
+// (the paper's point: transport features ship with the application): Scalable TCP
 // (Kelly, "Scalable TCP: improving performance in highspeed wide area networks", 2003),
 // built on UTCP's LossBasedControl from outside src/utcp. In congestion avoidance it adds
 // 0.01 segment per segment acknowledged, so that its recovery time after a loss does not

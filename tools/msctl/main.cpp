@@ -1,4 +1,4 @@
-// msctl: the operator's view of a running multistackd (DESIGN §6): the switch, its
+// msctl: the operator's view of a running multistackd (docs/DESIGN.md §6): the switch, its
 // ports and their owners, the claims, and every counter, per port and per drop reason,
 // as text or JSON; and the TCP sockets that applications publish (sockets.hpp).
 #include <CLI/CLI.hpp>

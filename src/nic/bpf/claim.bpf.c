@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-// XDP program "ms_claim" (DESIGN §1, §2): sends frames whose destination 3-tuple is
+// XDP program "ms_claim" (docs/DESIGN.md §1, §2): sends frames whose destination 3-tuple is
 // claimed to the AF_XDP socket of their receive queue, and everything else to the
 // kernel stack (XDP_PASS): ARP, ND, ICMP, IP fragments, IPv6 with extension headers it
 // cannot walk (more than four, or other than hop-by-hop, routing, destination options),
