@@ -8,8 +8,18 @@
 # Ends with ctest's summary; exits non-zero if any test fails.
 #
 # Usage: scripts/test.sh [extra ctest arguments, e.g. -L unit]
+#        scripts/test.sh --quick   the developer's loop: the Release tree only, its unit,
+#                                  packet and sim tests, and no package installs
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [[ "${1:-}" == --quick ]]; then
+  shift
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMS_WERROR=ON >/dev/null
+  cmake --build build -j "$(nproc)"
+  cd build
+  exec ctest --output-on-failure -L 'unit|packet|sim' "$@"
+fi
 
 bash scripts/setup.sh
 jobs=$(nproc)
