@@ -18,6 +18,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <new>
+#include <string>
+#include <system_error>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -177,222 +180,294 @@ __attribute__((constructor)) void start() {
     });
 }
 
+// The boundary with the host program. Nothing the library throws may unwind through the
+// program's frames (they are C, and the program never expects it): an exception becomes
+// -1 with an errno (a system error's own, ENOMEM for memory, EIO otherwise) and one log
+// line naming the call.
+template <class Call>
+auto guarded(const char* call_name, Call&& call) noexcept -> decltype(call()) {
+    try {
+        return call();
+    } catch (const std::system_error& e) {
+        ms::posix::log_line(1, std::string(call_name) + ": " + e.what());
+        errno = e.code().category() == std::generic_category() || e.code().category() == std::system_category()
+                    ? e.code().value()
+                    : EIO;
+    } catch (const std::bad_alloc&) {
+        ms::posix::log_line(1, std::string(call_name) + ": out of memory");
+        errno = ENOMEM;
+    } catch (const std::exception& e) {
+        ms::posix::log_line(1, std::string(call_name) + ": " + e.what());
+        errno = EIO;
+    } catch (...) {
+        ms::posix::log_line(1, std::string(call_name) + ": an unknown exception");
+        errno = EIO;
+    }
+    return -1;
+}
+
 }  // namespace
 
 extern "C" {
 
 int socket(int domain, int type, int protocol) {
-    const int fd = NEXT(socket)(domain, type, protocol);
-    if (fd < 0 || ms::posix::t_inside_library) return fd;
-    fd_table().set_socket(fd, nullptr);
-    const int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-    const bool tcp = domain == AF_INET && base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
-    const bool udp = domain == AF_INET && base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP);
-    fd_table().set_pending(fd, tcp ? pending::stream : udp ? pending::datagram : 0);
-    return fd;
+    return guarded("socket", [&]() -> int {
+        const int fd = NEXT(socket)(domain, type, protocol);
+        if (fd < 0 || ms::posix::t_inside_library) return fd;
+        fd_table().set_socket(fd, nullptr);
+        const int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+        const bool tcp = domain == AF_INET && base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
+        const bool udp = domain == AF_INET && base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP);
+        fd_table().set_pending(fd, tcp ? pending::stream : udp ? pending::datagram : 0);
+        return fd;
+    });
 }
 
 int bind(int fd, const sockaddr* addr, socklen_t len) {
-    if (ours(fd)) return static_cast<int>(fail(EINVAL));  // bound already
-    const int r = NEXT(bind)(fd, addr, len);
-    if (r == 0 && is_pending_datagram(fd)) {
-        if (bound_to_loopback(fd)) {
-            settle_in_kernel(fd);
-        } else if (!place_datagram(fd) && ms::posix::settings().require) {
-            return static_cast<int>(fail(ENETDOWN));
+    return guarded("bind", [&]() -> int {
+        if (ours(fd)) return static_cast<int>(fail(EINVAL));  // bound already
+        const int r = NEXT(bind)(fd, addr, len);
+        if (r == 0 && is_pending_datagram(fd)) {
+            if (bound_to_loopback(fd)) {
+                settle_in_kernel(fd);
+            } else if (!place_datagram(fd) && ms::posix::settings().require) {
+                return static_cast<int>(fail(ENETDOWN));
+            }
+            return 0;
         }
-        return 0;
-    }
-    if (r == 0 || !(is_pending(fd) || is_pending_datagram(fd)) || errno != EADDRINUSE) return r;
-    if (!(fd_table().pending(fd) & (pending::reuse_addr | pending::reuse_port))) return r;
-    // The options the application asked for would have let the kernel bind: it gets them.
-    settle_in_kernel(fd);
-    return NEXT(bind)(fd, addr, len);
+        if (r == 0 || !(is_pending(fd) || is_pending_datagram(fd)) || errno != EADDRINUSE) return r;
+        if (!(fd_table().pending(fd) & (pending::reuse_addr | pending::reuse_port))) return r;
+        // The options the application asked for would have let the kernel bind: it gets them.
+        settle_in_kernel(fd);
+        return NEXT(bind)(fd, addr, len);
+    });
 }
 
 int listen(int fd, int backlog) {
-    if (Socket* s = ours(fd)) {  // listening already: Linux only changes the backlog
-        return s->kind == Socket::Kind::listener ? 0 : static_cast<int>(fail(EINVAL));
-    }
-    if (is_pending(fd) && !bound_to_loopback(fd)) {
-        if (Runtime* rt = Runtime::get()) {
-            InsideLibrary inside;
-            auto placed = rt->listen(fd, backlog);
-            if (!placed.ok()) return static_cast<int>(fail(placed.error()));
-            if (placed.value() == Placement::utcp) return 0;
-        } else if (ms::posix::settings().require) {
-            return static_cast<int>(fail(ENETDOWN));
+    return guarded("listen", [&]() -> int {
+        if (Socket* s = ours(fd)) {  // listening already: Linux only changes the backlog
+            return s->kind == Socket::Kind::listener ? 0 : static_cast<int>(fail(EINVAL));
         }
-        settle_in_kernel(fd);
-    }
-    return NEXT(listen)(fd, backlog);
+        if (is_pending(fd) && !bound_to_loopback(fd)) {
+            if (Runtime* rt = Runtime::get()) {
+                InsideLibrary inside;
+                auto placed = rt->listen(fd, backlog);
+                if (!placed.ok()) return static_cast<int>(fail(placed.error()));
+                if (placed.value() == Placement::utcp) return 0;
+            } else if (ms::posix::settings().require) {
+                return static_cast<int>(fail(ENETDOWN));
+            }
+            settle_in_kernel(fd);
+        }
+        return NEXT(listen)(fd, backlog);
+    });
 }
 
 int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
-    if (ours(fd)) return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.accept(fd, addr, len, flags); }));
-    const int r = NEXT(accept4)(fd, addr, len, flags);
-    if (r >= 0 && !ms::posix::t_inside_library) {
-        fd_table().set_socket(r, nullptr);
-        fd_table().set_pending(r, 0);
-    }
-    return r;
+    return guarded("accept4", [&]() -> int {
+        if (ours(fd)) return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.accept(fd, addr, len, flags); }));
+        const int r = NEXT(accept4)(fd, addr, len, flags);
+        if (r >= 0 && !ms::posix::t_inside_library) {
+            fd_table().set_socket(r, nullptr);
+            fd_table().set_pending(r, 0);
+        }
+        return r;
+    });
 }
 
 int accept(int fd, sockaddr* addr, socklen_t* len) { return accept4(fd, addr, len, 0); }
 
 int connect(int fd, const sockaddr* addr, socklen_t len) {
-    if (Socket* s = ours(fd)) {
-        const bool datagram = s->kind == Socket::Kind::datagram;
-        return static_cast<int>(on_runtime(fd, [&](Runtime& rt) {
-            return datagram ? rt.connect_datagram(fd, addr, len) : rt.connect_again(fd);
-        }));
-    }
-    if (places_on_first_send(fd, addr, len)) return connect(fd, addr, len);
-    if (is_pending(fd) && addr && len >= static_cast<socklen_t>(sizeof(sockaddr_in)) && addr->sa_family == AF_INET &&
-        !ms::posix::is_loopback(to_of(addr)) && !bound_to_loopback(fd)) {
-        if (Runtime* rt = Runtime::get()) {
-            InsideLibrary inside;
-            auto placed = rt->connect(fd, to_of(addr));
-            if (!placed.ok()) return static_cast<int>(fail(placed.error()));
-            if (placed.value() == Placement::utcp) return 0;
-        } else if (ms::posix::settings().require) {
-            return static_cast<int>(fail(ENETDOWN));
+    return guarded("connect", [&]() -> int {
+        if (Socket* s = ours(fd)) {
+            const bool datagram = s->kind == Socket::Kind::datagram;
+            return static_cast<int>(on_runtime(fd, [&](Runtime& rt) {
+                return datagram ? rt.connect_datagram(fd, addr, len) : rt.connect_again(fd);
+            }));
         }
-        settle_in_kernel(fd);
-    }
-    return NEXT(connect)(fd, addr, len);
+        if (places_on_first_send(fd, addr, len)) return connect(fd, addr, len);
+        if (is_pending(fd) && addr && len >= static_cast<socklen_t>(sizeof(sockaddr_in)) && addr->sa_family == AF_INET &&
+            !ms::posix::is_loopback(to_of(addr)) && !bound_to_loopback(fd)) {
+            if (Runtime* rt = Runtime::get()) {
+                InsideLibrary inside;
+                auto placed = rt->connect(fd, to_of(addr));
+                if (!placed.ok()) return static_cast<int>(fail(placed.error()));
+                if (placed.value() == Placement::utcp) return 0;
+            } else if (ms::posix::settings().require) {
+                return static_cast<int>(fail(ENETDOWN));
+            }
+            settle_in_kernel(fd);
+        }
+        return NEXT(connect)(fd, addr, len);
+    });
 }
 
 ssize_t read(int fd, void* buf, size_t n) {
-    if (!ours(fd)) return NEXT(read)(fd, buf, n);
-    const iovec v{buf, n};
-    return receive(fd, {&v, 1}, 0);
+    return guarded("read", [&]() -> ssize_t {
+        if (!ours(fd)) return NEXT(read)(fd, buf, n);
+        const iovec v{buf, n};
+        return receive(fd, {&v, 1}, 0);
+    });
 }
 
 ssize_t __read_chk(int fd, void* buf, size_t n, size_t /*buflen*/) { return read(fd, buf, n); }
 
 ssize_t write(int fd, const void* buf, size_t n) {
-    if (!ours(fd)) return NEXT(write)(fd, buf, n);
-    const iovec v{const_cast<void*>(buf), n};
-    return transmit(fd, {&v, 1}, 0);
+    return guarded("write", [&]() -> ssize_t {
+        if (!ours(fd)) return NEXT(write)(fd, buf, n);
+        const iovec v{const_cast<void*>(buf), n};
+        return transmit(fd, {&v, 1}, 0);
+    });
 }
 
 ssize_t readv(int fd, const iovec* iov, int count) {
-    if (!ours(fd)) return NEXT(readv)(fd, iov, count);
-    if (count < 0) return fail(EINVAL);
-    return receive(fd, {iov, static_cast<std::size_t>(count)}, 0);
+    return guarded("readv", [&]() -> ssize_t {
+        if (!ours(fd)) return NEXT(readv)(fd, iov, count);
+        if (count < 0) return fail(EINVAL);
+        return receive(fd, {iov, static_cast<std::size_t>(count)}, 0);
+    });
 }
 
 ssize_t writev(int fd, const iovec* iov, int count) {
-    if (!ours(fd)) return NEXT(writev)(fd, iov, count);
-    if (count < 0) return fail(EINVAL);
-    return transmit(fd, {iov, static_cast<std::size_t>(count)}, 0);
+    return guarded("writev", [&]() -> ssize_t {
+        if (!ours(fd)) return NEXT(writev)(fd, iov, count);
+        if (count < 0) return fail(EINVAL);
+        return transmit(fd, {iov, static_cast<std::size_t>(count)}, 0);
+    });
 }
 
 ssize_t recv(int fd, void* buf, size_t n, int flags) {
-    if (!ours(fd)) return NEXT(recv)(fd, buf, n, flags);
-    const iovec v{buf, n};
-    return receive(fd, {&v, 1}, flags);
+    return guarded("recv", [&]() -> ssize_t {
+        if (!ours(fd)) return NEXT(recv)(fd, buf, n, flags);
+        const iovec v{buf, n};
+        return receive(fd, {&v, 1}, flags);
+    });
 }
 
 ssize_t __recv_chk(int fd, void* buf, size_t n, size_t /*buflen*/, int flags) { return recv(fd, buf, n, flags); }
 
 ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen_t* from_len) {
-    if (!ours(fd)) return NEXT(recvfrom)(fd, buf, n, flags, from, from_len);
-    const iovec v{buf, n};
-    ms::posix::MessageInfo info{.from = from, .from_len = from_len};
-    return receive(fd, {&v, 1}, flags, &info);
+    return guarded("recvfrom", [&]() -> ssize_t {
+        if (!ours(fd)) return NEXT(recvfrom)(fd, buf, n, flags, from, from_len);
+        const iovec v{buf, n};
+        ms::posix::MessageInfo info{.from = from, .from_len = from_len};
+        return receive(fd, {&v, 1}, flags, &info);
+    });
 }
 
 ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t /*buflen*/, int flags, sockaddr* from, socklen_t* len) {
-    return recvfrom(fd, buf, n, flags, from, len);
+    return guarded("__recvfrom_chk", [&]() -> ssize_t {
+        return recvfrom(fd, buf, n, flags, from, len);
+    });
 }
 
 ssize_t send(int fd, const void* buf, size_t n, int flags) {
-    if (!ours(fd)) return NEXT(send)(fd, buf, n, flags);
-    const iovec v{const_cast<void*>(buf), n};
-    return transmit(fd, {&v, 1}, flags);
+    return guarded("send", [&]() -> ssize_t {
+        if (!ours(fd)) return NEXT(send)(fd, buf, n, flags);
+        const iovec v{const_cast<void*>(buf), n};
+        return transmit(fd, {&v, 1}, flags);
+    });
 }
 
 // On a connected stream socket Linux ignores the address (or fails with EISCONN).
 ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t to_len) {
-    if (!ours(fd) && !places_on_first_send(fd, to, to_len)) return NEXT(sendto)(fd, buf, n, flags, to, to_len);
-    const iovec v{const_cast<void*>(buf), n};
-    ms::posix::MessageInfo info{.to = to, .to_len = to_len};
-    return transmit(fd, {&v, 1}, flags, &info);
+    return guarded("sendto", [&]() -> ssize_t {
+        if (!ours(fd) && !places_on_first_send(fd, to, to_len)) return NEXT(sendto)(fd, buf, n, flags, to, to_len);
+        const iovec v{const_cast<void*>(buf), n};
+        ms::posix::MessageInfo info{.to = to, .to_len = to_len};
+        return transmit(fd, {&v, 1}, flags, &info);
+    });
 }
 
 ssize_t recvmsg(int fd, msghdr* msg, int flags) {
-    if (!ours(fd)) return NEXT(recvmsg)(fd, msg, flags);
-    if (!msg || msg->msg_iovlen > IOV_MAX) return fail(EINVAL);
-    msg->msg_controllen = 0;
-    ms::posix::MessageInfo info{.from = static_cast<sockaddr*>(msg->msg_name),
-                                .from_len = msg->msg_name ? &msg->msg_namelen : nullptr};
-    const ssize_t got = receive(fd, {msg->msg_iov, msg->msg_iovlen}, flags, &info);
-    msg->msg_flags = info.flags_out;
-    return got;
+    return guarded("recvmsg", [&]() -> ssize_t {
+        if (!ours(fd)) return NEXT(recvmsg)(fd, msg, flags);
+        if (!msg || msg->msg_iovlen > IOV_MAX) return fail(EINVAL);
+        msg->msg_controllen = 0;
+        ms::posix::MessageInfo info{.from = static_cast<sockaddr*>(msg->msg_name),
+                                    .from_len = msg->msg_name ? &msg->msg_namelen : nullptr};
+        const ssize_t got = receive(fd, {msg->msg_iov, msg->msg_iovlen}, flags, &info);
+        msg->msg_flags = info.flags_out;
+        return got;
+    });
 }
 
 ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
-    const auto* to = msg ? static_cast<const sockaddr*>(msg->msg_name) : nullptr;
-    if (!ours(fd) && !(msg && places_on_first_send(fd, to, msg->msg_namelen))) return NEXT(sendmsg)(fd, msg, flags);
-    if (!msg || msg->msg_iovlen > IOV_MAX) return fail(EINVAL);
-    ms::posix::MessageInfo info{.to = to, .to_len = msg->msg_namelen};
-    return transmit(fd, {msg->msg_iov, msg->msg_iovlen}, flags, &info);
+    return guarded("sendmsg", [&]() -> ssize_t {
+        const auto* to = msg ? static_cast<const sockaddr*>(msg->msg_name) : nullptr;
+        if (!ours(fd) && !(msg && places_on_first_send(fd, to, msg->msg_namelen))) return NEXT(sendmsg)(fd, msg, flags);
+        if (!msg || msg->msg_iovlen > IOV_MAX) return fail(EINVAL);
+        ms::posix::MessageInfo info{.to = to, .to_len = msg->msg_namelen};
+        return transmit(fd, {msg->msg_iov, msg->msg_iovlen}, flags, &info);
+    });
 }
 
 ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
-    if (!ours(out_fd)) return NEXT(sendfile)(out_fd, in_fd, offset, count);
-    return on_runtime(out_fd, [&](Runtime& rt) { return rt.sendfile(out_fd, in_fd, offset, count); });
+    return guarded("sendfile", [&]() -> ssize_t {
+        if (!ours(out_fd)) return NEXT(sendfile)(out_fd, in_fd, offset, count);
+        return on_runtime(out_fd, [&](Runtime& rt) { return rt.sendfile(out_fd, in_fd, offset, count); });
+    });
 }
 
 ssize_t sendfile64(int out_fd, int in_fd, off_t* offset, size_t count) { return sendfile(out_fd, in_fd, offset, count); }
 
 int shutdown(int fd, int how) {
-    if (!ours(fd)) return NEXT(shutdown)(fd, how);
-    return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.shutdown(fd, how); }));
+    return guarded("shutdown", [&]() -> int {
+        if (!ours(fd)) return NEXT(shutdown)(fd, how);
+        return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.shutdown(fd, how); }));
+    });
 }
 
 int close(int fd) {
-    if (!ms::posix::t_inside_library) forget(fd);
-    return NEXT(close)(fd);
+    return guarded("close", [&]() -> int {
+        if (!ms::posix::t_inside_library) forget(fd);
+        return NEXT(close)(fd);
+    });
 }
 
 int close_range(unsigned first, unsigned last, int flags) {
-    if (!ms::posix::t_inside_library && !(flags & CLOSE_RANGE_CLOEXEC)) {
-        for (unsigned fd = first; fd <= last && fd_table().in_range(static_cast<int>(fd)); ++fd) {
-            forget(static_cast<int>(fd));
+    return guarded("close_range", [&]() -> int {
+        if (!ms::posix::t_inside_library && !(flags & CLOSE_RANGE_CLOEXEC)) {
+            for (unsigned fd = first; fd <= last && fd_table().in_range(static_cast<int>(fd)); ++fd) {
+                forget(static_cast<int>(fd));
+            }
         }
-    }
-    return NEXT(close_range)(first, last, flags);
+        return NEXT(close_range)(first, last, flags);
+    });
 }
 
 int dup(int fd) {
-    const int r = NEXT(dup)(fd);
-    if (!ms::posix::t_inside_library) after_duplicate(fd, r);
-    return r;
+    return guarded("dup", [&]() -> int {
+        const int r = NEXT(dup)(fd);
+        if (!ms::posix::t_inside_library) after_duplicate(fd, r);
+        return r;
+    });
 }
 
 // The number `to` named something else until the kernel's dup succeeded: it forgets that
 // only then (a failed dup leaves it as it was).
 int dup3(int from, int to, int flags) {
-    if (ms::posix::t_inside_library) return NEXT(dup3)(from, to, flags);
-    const int r = NEXT(dup3)(from, to, flags);
-    if (r >= 0) {
-        forget(to);
-        after_duplicate(from, r);
-    }
-    return r;
+    return guarded("dup3", [&]() -> int {
+        if (ms::posix::t_inside_library) return NEXT(dup3)(from, to, flags);
+        const int r = NEXT(dup3)(from, to, flags);
+        if (r >= 0) {
+            forget(to);
+            after_duplicate(from, r);
+        }
+        return r;
+    });
 }
 
 int dup2(int from, int to) {
-    if (ms::posix::t_inside_library || from == to) return NEXT(dup2)(from, to);
-    const int r = NEXT(dup2)(from, to);
-    if (r >= 0) {
-        forget(to);
-        after_duplicate(from, r);
-    }
-    return r;
+    return guarded("dup2", [&]() -> int {
+        if (ms::posix::t_inside_library || from == to) return NEXT(dup2)(from, to);
+        const int r = NEXT(dup2)(from, to);
+        if (r >= 0) {
+            forget(to);
+            after_duplicate(from, r);
+        }
+        return r;
+    });
 }
 
 int fcntl(int fd, int cmd, ...) {
@@ -400,15 +475,17 @@ int fcntl(int fd, int cmd, ...) {
     va_start(ap, cmd);
     void* arg = va_arg(ap, void*);
     va_end(ap);
-    const int r = NEXT(fcntl)(fd, cmd, arg);
-    if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && !ms::posix::t_inside_library) after_duplicate(fd, r);
-    if (cmd == F_SETFL && r == 0) {
-        if (Socket* s = ours(fd); s && !Runtime::inherited(*s)) {
-            InsideLibrary inside;
-            s->owner->set_nonblocking(fd, (reinterpret_cast<std::intptr_t>(arg) & O_NONBLOCK) != 0);
+    return guarded("fcntl", [&]() -> int {
+        const int r = NEXT(fcntl)(fd, cmd, arg);
+        if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && !ms::posix::t_inside_library) after_duplicate(fd, r);
+        if (cmd == F_SETFL && r == 0) {
+            if (Socket* s = ours(fd); s && !Runtime::inherited(*s)) {
+                InsideLibrary inside;
+                s->owner->set_nonblocking(fd, (reinterpret_cast<std::intptr_t>(arg) & O_NONBLOCK) != 0);
+            }
         }
-    }
-    return r;
+        return r;
+    });
 }
 
 int fcntl64(int fd, int cmd, ...) {
@@ -416,7 +493,9 @@ int fcntl64(int fd, int cmd, ...) {
     va_start(ap, cmd);
     void* arg = va_arg(ap, void*);
     va_end(ap);
-    return fcntl(fd, cmd, arg);
+    return guarded("fcntl64", [&]() -> int {
+        return fcntl(fd, cmd, arg);
+    });
 }
 
 int ioctl(int fd, unsigned long request, ...) {
@@ -424,100 +503,118 @@ int ioctl(int fd, unsigned long request, ...) {
     va_start(ap, request);
     void* arg = va_arg(ap, void*);
     va_end(ap);
-    Socket* s = ours(fd);
-    if (s && request == FIONBIO) {
-        const int r = NEXT(ioctl)(fd, request, arg);
-        if (r == 0 && arg && !Runtime::inherited(*s)) {
-            InsideLibrary inside;
-            s->owner->set_nonblocking(fd, *static_cast<const int*>(arg) != 0);
+    return guarded("ioctl", [&]() -> int {
+        Socket* s = ours(fd);
+        if (s && request == FIONBIO) {
+            const int r = NEXT(ioctl)(fd, request, arg);
+            if (r == 0 && arg && !Runtime::inherited(*s)) {
+                InsideLibrary inside;
+                s->owner->set_nonblocking(fd, *static_cast<const int*>(arg) != 0);
+            }
+            return r;
         }
-        return r;
-    }
-    if (!s || (request != FIONREAD && request != TIOCOUTQ)) return NEXT(ioctl)(fd, request, arg);
-    if (!arg) return static_cast<int>(fail(EFAULT));
-    return static_cast<int>(on_runtime(fd, [&](Runtime& rt) {
-        auto n = rt.queued_bytes(fd, request == TIOCOUTQ);
-        if (!n.ok()) return n;
-        *static_cast<int*>(arg) = n.value();
-        return SysResult<int>(0);
-    }));
+        if (!s || (request != FIONREAD && request != TIOCOUTQ)) return NEXT(ioctl)(fd, request, arg);
+        if (!arg) return static_cast<int>(fail(EFAULT));
+        return static_cast<int>(on_runtime(fd, [&](Runtime& rt) {
+            auto n = rt.queued_bytes(fd, request == TIOCOUTQ);
+            if (!n.ok()) return n;
+            *static_cast<int*>(arg) = n.value();
+            return SysResult<int>(0);
+        }));
+    });
 }
 
 // An application thread that waits in epoll does the stack's receive work itself
 // (runtime.hpp, Polling).
 int epoll_pwait(int epfd, epoll_event* events, int max, int timeout, const sigset_t* mask) {
-    Runtime* rt = ms::posix::t_inside_library ? nullptr : Runtime::current();
-    if (!rt) return NEXT(epoll_pwait)(epfd, events, max, timeout, mask);
-    InsideLibrary inside;
-    return rt->epoll_wait_polling(epfd, events, max, timeout, mask, NEXT(epoll_pwait));
+    return guarded("epoll_pwait", [&]() -> int {
+        Runtime* rt = ms::posix::t_inside_library ? nullptr : Runtime::current();
+        if (!rt) return NEXT(epoll_pwait)(epfd, events, max, timeout, mask);
+        InsideLibrary inside;
+        return rt->epoll_wait_polling(epfd, events, max, timeout, mask, NEXT(epoll_pwait));
+    });
 }
 
 int epoll_wait(int epfd, epoll_event* events, int max, int timeout) { return epoll_pwait(epfd, events, max, timeout, nullptr); }
 
 // A new epoll set: its number may have been another's (the port is not in this one).
 int epoll_create1(int flags) {
-    const int fd = NEXT(epoll_create1)(flags);
-    if (fd >= 0 && !ms::posix::t_inside_library) fd_table().set_pending(fd, 0);
-    return fd;
+    return guarded("epoll_create1", [&]() -> int {
+        const int fd = NEXT(epoll_create1)(flags);
+        if (fd >= 0 && !ms::posix::t_inside_library) fd_table().set_pending(fd, 0);
+        return fd;
+    });
 }
 
 int epoll_create(int size) {
-    const int fd = NEXT(epoll_create)(size);
-    if (fd >= 0 && !ms::posix::t_inside_library) fd_table().set_pending(fd, 0);
-    return fd;
+    return guarded("epoll_create", [&]() -> int {
+        const int fd = NEXT(epoll_create)(size);
+        if (fd >= 0 && !ms::posix::t_inside_library) fd_table().set_pending(fd, 0);
+        return fd;
+    });
 }
 
 // A listener inherited across fork moves to this process when the child first watches it.
 int epoll_ctl(int epfd, int op, int fd, epoll_event* event) {
-    if (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) {
-        if (Socket* s = ours(fd); s && Runtime::inherited(*s)) (void)runtime_for(fd, *s);
-    }
-    return NEXT(epoll_ctl)(epfd, op, fd, event);
+    return guarded("epoll_ctl", [&]() -> int {
+        if (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) {
+            if (Socket* s = ours(fd); s && Runtime::inherited(*s)) (void)runtime_for(fd, *s);
+        }
+        return NEXT(epoll_ctl)(epfd, op, fd, event);
+    });
 }
 
 int getsockname(int fd, sockaddr* addr, socklen_t* len) {
-    if (!ours(fd)) return NEXT(getsockname)(fd, addr, len);
-    return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.name(fd, false, addr, len); }));
+    return guarded("getsockname", [&]() -> int {
+        if (!ours(fd)) return NEXT(getsockname)(fd, addr, len);
+        return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.name(fd, false, addr, len); }));
+    });
 }
 
 int getpeername(int fd, sockaddr* addr, socklen_t* len) {
-    if (!ours(fd)) return NEXT(getpeername)(fd, addr, len);
-    return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.name(fd, true, addr, len); }));
+    return guarded("getpeername", [&]() -> int {
+        if (!ours(fd)) return NEXT(getpeername)(fd, addr, len);
+        return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.name(fd, true, addr, len); }));
+    });
 }
 
 int getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
-    Socket* s = ours(fd);
-    if (!s) {
-        if ((is_pending(fd) || is_pending_datagram(fd)) && level == SOL_SOCKET &&
-            (name == SO_REUSEADDR || name == SO_REUSEPORT) && value && len) {
-            const std::uint8_t bit = name == SO_REUSEADDR ? pending::reuse_addr : pending::reuse_port;
-            const int v = (fd_table().pending(fd) & bit) ? 1 : 0;
-            std::memcpy(value, &v, std::min<socklen_t>(*len, sizeof v));
-            *len = std::min<socklen_t>(*len, sizeof v);
-            return 0;
+    return guarded("getsockopt", [&]() -> int {
+        Socket* s = ours(fd);
+        if (!s) {
+            if ((is_pending(fd) || is_pending_datagram(fd)) && level == SOL_SOCKET &&
+                (name == SO_REUSEADDR || name == SO_REUSEPORT) && value && len) {
+                const std::uint8_t bit = name == SO_REUSEADDR ? pending::reuse_addr : pending::reuse_port;
+                const int v = (fd_table().pending(fd) & bit) ? 1 : 0;
+                std::memcpy(value, &v, std::min<socklen_t>(*len, sizeof v));
+                *len = std::min<socklen_t>(*len, sizeof v);
+                return 0;
+            }
+            return NEXT(getsockopt)(fd, level, name, value, len);
         }
-        return NEXT(getsockopt)(fd, level, name, value, len);
-    }
-    return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.get_option(fd, level, name, value, len); }));
+        return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.get_option(fd, level, name, value, len); }));
+    });
 }
 
 int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
-    Socket* s = ours(fd);
-    if (!s) {
-        // On a pending socket SO_REUSEADDR and SO_REUSEPORT stay virtual (fd_table.hpp).
-        if ((is_pending(fd) || is_pending_datagram(fd)) && level == SOL_SOCKET &&
-            (name == SO_REUSEADDR || name == SO_REUSEPORT)) {
-            if (!value || len < static_cast<socklen_t>(sizeof(int))) return static_cast<int>(fail(EINVAL));
-            int v;
-            std::memcpy(&v, value, sizeof v);
-            const std::uint8_t bit = name == SO_REUSEADDR ? pending::reuse_addr : pending::reuse_port;
-            const std::uint8_t bits = fd_table().pending(fd);
-            fd_table().set_pending(fd, v ? (bits | bit) : (bits & ~bit));
-            return 0;
+    return guarded("setsockopt", [&]() -> int {
+        Socket* s = ours(fd);
+        if (!s) {
+            // On a pending socket SO_REUSEADDR and SO_REUSEPORT stay virtual (fd_table.hpp).
+            if ((is_pending(fd) || is_pending_datagram(fd)) && level == SOL_SOCKET &&
+                (name == SO_REUSEADDR || name == SO_REUSEPORT)) {
+                if (!value || len < static_cast<socklen_t>(sizeof(int))) return static_cast<int>(fail(EINVAL));
+                int v;
+                std::memcpy(&v, value, sizeof v);
+                const std::uint8_t bit = name == SO_REUSEADDR ? pending::reuse_addr : pending::reuse_port;
+                const std::uint8_t bits = fd_table().pending(fd);
+                fd_table().set_pending(fd, v ? (bits | bit) : (bits & ~bit));
+                return 0;
+            }
+            return NEXT(setsockopt)(fd, level, name, value, len);
         }
-        return NEXT(setsockopt)(fd, level, name, value, len);
-    }
-    return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.set_option(fd, level, name, value, len); }));
+        return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.set_option(fd, level, name, value, len); }));
+    });
 }
 
 }  // extern "C"

@@ -18,7 +18,7 @@ source "$(dirname "$0")/lib.sh"
 PRELOAD="$(cd "$BIN_DIR" && pwd)/src/libmultistack-preload.so"
 [[ -f $PRELOAD ]] || fail "no $PRELOAD"
 ms_setup "pl$$"
-ms_daemon
+ms_daemon --group nogroup  # uid 65534 attaches in the last check
 www="$TMP/www"
 mkdir -p "$www"
 head -c $((1024 * 1024)) /dev/urandom >"$www/1m.bin"
@@ -268,3 +268,18 @@ except OSError as e:
     print('error', e.errno)" 2>&1)
 grep -q "error 100" <<<"$out" || fail "MULTISTACK_REQUIRE=1 without a daemon did not fail with ENETDOWN: $out"
 ok "with MULTISTACK_REQUIRE=1 and no daemon, listen fails with ENETDOWN"
+
+# An exception inside the library reaches the program as an errno and one log line, never
+# as an abort through its frames: uid 65534 may have one process here (RLIMIT_NPROC), so
+# the stack's thread cannot start when the listener moves to UTCP.
+out=$(in_server setpriv --reuid 65534 --regid 65534 --clear-groups prlimit --nproc=1 \
+  env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" "$PY" -c "
+import errno, socket
+s = socket.socket(); s.bind(('$SERVER_IP', 8006))
+try:
+    s.listen(1); print('listening')
+except OSError as e:
+    print('error', errno.errorcode.get(e.errno, e.errno))" 2>&1) || fail "a preloaded program whose stack cannot start died: $out"
+grep -q "error EAGAIN" <<<"$out" || fail "listen without a thread for the stack did not fail with EAGAIN: $out"
+grep -q "multistack: listen: " <<<"$out" || fail "no log line named the call that failed: $out"
+ok "an exception inside the library (no thread for the stack) came back from listen as EAGAIN, with one log line"
