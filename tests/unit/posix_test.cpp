@@ -1,0 +1,143 @@
+// The POSIX layer's conversions, without root or a daemon: socket addresses to and from
+// the stack's, what accept() and getsockname() copy out, SO_RCVTIMEO/SO_SNDTIMEO
+// timeouts, the errno each of the stack's and the client library's reasons becomes, the
+// descriptor facts the preload reads, and the descriptor table's bounds.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+
+#include "posix/fd_table.hpp"
+#include "posix/sockaddr.hpp"
+
+namespace ms::posix {
+namespace {
+
+wire::IpAddr ip(const char* text) {
+    wire::IpAddr a;
+    EXPECT_TRUE(wire::parse_ip(text, a));
+    return a;
+}
+
+TEST(PosixSockaddr, ConvertsBothWaysInNetworkOrder) {
+    const sockaddr_in sin = to_sockaddr(ip("198.18.0.1"), 8080);
+    EXPECT_EQ(sin.sin_family, AF_INET);
+    EXPECT_EQ(ntohs(sin.sin_port), 8080);
+    EXPECT_EQ(ntohl(sin.sin_addr.s_addr), 0xc6120001u);
+    EXPECT_EQ(from_sockaddr(sin), ip("198.18.0.1"));
+    EXPECT_EQ(describe(sin), "198.18.0.1:8080");
+}
+
+TEST(PosixSockaddr, KnowsLoopbackByItsWholeNetwork) {
+    EXPECT_TRUE(is_loopback(to_sockaddr(ip("127.0.0.1"), 1)));
+    EXPECT_TRUE(is_loopback(to_sockaddr(ip("127.255.0.9"), 1)));
+    EXPECT_FALSE(is_loopback(to_sockaddr(ip("198.18.0.1"), 1)));
+    EXPECT_FALSE(is_loopback(to_sockaddr(ip("0.0.0.0"), 1)));
+}
+
+// As accept() and getsockname(): truncated to the caller's length, which then says the
+// full size; null pointers are left alone.
+TEST(PosixSockaddr, CopiesOutTruncatedAndSaysTheFullSize) {
+    const sockaddr_in sin = to_sockaddr(ip("198.18.0.2"), 443);
+    sockaddr_storage out{};
+    socklen_t len = sizeof out;
+    copy_out(sin, reinterpret_cast<sockaddr*>(&out), &len);
+    EXPECT_EQ(len, sizeof(sockaddr_in));
+    EXPECT_EQ(std::memcmp(&out, &sin, sizeof sin), 0);
+    unsigned char small[4] = {0xee, 0xee, 0xee, 0xee};
+    len = 2;
+    copy_out(sin, reinterpret_cast<sockaddr*>(small), &len);
+    EXPECT_EQ(len, sizeof(sockaddr_in));
+    EXPECT_EQ(small[2], 0xee) << "wrote past the caller's length";
+    copy_out(sin, nullptr, &len);
+    copy_out(sin, reinterpret_cast<sockaddr*>(&out), nullptr);
+}
+
+TEST(PosixSockaddr, ReadsTheBoundAddressOfAnIpv4SocketOnly) {
+    const int v4 = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in any{};
+    any.sin_family = AF_INET;
+    ASSERT_EQ(::bind(v4, reinterpret_cast<sockaddr*>(&any), sizeof any), 0);
+    const auto bound = bound_address(v4);
+    ASSERT_TRUE(bound);
+    EXPECT_NE(ntohs(bound->sin_port), 0) << "an ephemeral port";
+    const int v6 = ::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (v6 >= 0) {
+        EXPECT_FALSE(bound_address(v6)) << "another family";
+    }
+    EXPECT_FALSE(bound_address(-1)) << "a failure";
+    ::close(v4);
+    if (v6 >= 0) ::close(v6);
+}
+
+// A zero timeval means no timeout; anything else rounds up to whole milliseconds, so that
+// a timeout of a microsecond never reads as none.
+TEST(PosixTimeouts, ReadZeroAsNoneAndRoundUp) {
+    EXPECT_EQ(timeout_ms({0, 0}), -1);
+    EXPECT_EQ(timeout_ms({0, 1}), 1);
+    EXPECT_EQ(timeout_ms({1, 500000}), 1500);
+    EXPECT_EQ(timeout_ms({LONG_MAX / 2000, 0}), INT32_MAX) << "clamped";
+    const timeval back = to_timeval(1500);
+    EXPECT_EQ(back.tv_sec, 1);
+    EXPECT_EQ(back.tv_usec, 500000);
+    const timeval none = to_timeval(-1);
+    EXPECT_EQ(none.tv_sec, 0);
+    EXPECT_EQ(none.tv_usec, 0);
+}
+
+TEST(PosixErrno, NamesEachReasonAsLinuxWould) {
+    EXPECT_EQ(errno_for(client::Error::address_in_use), EADDRINUSE);
+    EXPECT_EQ(errno_for(client::Error::permission_denied), EACCES);
+    EXPECT_EQ(errno_for(client::Error::no_route), ENETUNREACH);
+    EXPECT_EQ(errno_for(client::Error::unreachable), ENETUNREACH);
+    EXPECT_EQ(errno_for(client::Error::limit_reached), ENOBUFS);
+    EXPECT_EQ(errno_for(client::Error::switch_full), ENOBUFS);
+    EXPECT_EQ(errno_for(client::Error::switch_not_running), ENETDOWN);
+    EXPECT_EQ(errno_for(client::Error::bad_socket), EADDRNOTAVAIL);
+    EXPECT_EQ(errno_for(utcp::ConnError::refused), ECONNREFUSED);
+    EXPECT_EQ(errno_for(utcp::ConnError::reset), ECONNRESET);
+    EXPECT_EQ(errno_for(utcp::ConnError::timed_out), ETIMEDOUT);
+    EXPECT_EQ(errno_for(utcp::ConnError::aborted), ECONNABORTED);
+    EXPECT_EQ(errno_for(utcp::ConnError::net_unreachable), ENETUNREACH);
+    EXPECT_EQ(errno_for(utcp::ConnError::host_unreachable), EHOSTUNREACH);
+    EXPECT_EQ(errno_for(utcp::ConnError::protocol_error), EPROTO);
+    EXPECT_EQ(errno_for(utcp::ConnError::none), 0);
+}
+
+TEST(PosixDescriptors, MoveAboveTheFloorCloseOnExec) {
+    const int fd = ::open("/dev/null", O_RDONLY);
+    ASSERT_GE(fd, 0);
+    const int moved = move_descriptor_above(fd, 900);
+    ASSERT_GE(moved, 900);
+    EXPECT_NE(::fcntl(moved, F_GETFD) & FD_CLOEXEC, 0);
+    EXPECT_EQ(::fcntl(fd, F_GETFD), -1) << "the old number was closed";
+    EXPECT_EQ(move_descriptor_above(-1, 900), -1);
+    ::close(moved);
+    const iovec parts[] = {{nullptr, 3}, {nullptr, 0}, {nullptr, 1500}};
+    EXPECT_EQ(total_length(parts), 1503u);
+}
+
+// Numbers outside the table are never ours, and setting them does nothing.
+TEST(PosixFdTable, IgnoresNumbersOutsideItsRange) {
+    FdTable& t = fd_table();
+    EXPECT_FALSE(t.in_range(-1));
+    EXPECT_EQ(t.socket(-1), nullptr);
+    EXPECT_EQ(t.pending(-1), 0);
+    t.set_pending(-1, pending::stream);
+    EXPECT_EQ(t.pending(-1), 0);
+    EXPECT_EQ(t.socket(INT_MAX), nullptr);
+    EXPECT_GT(t.own_fd_floor(), 2) << "the library's numbers stay above the program's";
+    const int fd = ::open("/dev/null", O_RDONLY);
+    ASSERT_TRUE(t.in_range(fd));
+    t.set_pending(fd, pending::stream | pending::reuse_addr);
+    EXPECT_EQ(t.pending(fd), pending::stream | pending::reuse_addr);
+    t.set_pending(fd, 0);
+    ::close(fd);
+}
+
+}  // namespace
+}  // namespace ms::posix
