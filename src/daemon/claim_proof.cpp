@@ -26,11 +26,6 @@ std::optional<std::uint64_t> netns_cookie(int fd) {
     return cookie;
 }
 
-bool is_v4_mapped(const in6_addr& a) {
-    static constexpr std::uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    return std::memcmp(a.s6_addr, prefix, 12) == 0;
-}
-
 // The bound address and port, or nothing.
 std::optional<sw::ClaimKey> bound_tuple(int fd, std::uint8_t protocol) {
     sockaddr_storage ss{};
@@ -44,8 +39,7 @@ std::optional<sw::ClaimKey> bound_tuple(int fd, std::uint8_t protocol) {
         key.port = ntohs(sin->sin_port);
     } else if (ss.ss_family == AF_INET6) {
         const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-        key.addr = is_v4_mapped(sin6->sin6_addr) ? wire::IpAddr::load_v4(sin6->sin6_addr.s6_addr + 12)
-                                                 : wire::IpAddr::load_v6(sin6->sin6_addr.s6_addr);
+        key.addr = claimable_address_v6(sin6->sin6_addr.s6_addr);
         key.port = ntohs(sin6->sin6_port);
     } else {
         return std::nullopt;

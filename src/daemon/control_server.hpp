@@ -12,6 +12,8 @@
 // port's owner (same uid) or a privileged peer (peer.hpp) may capture a port or see its
 // details. Malformed requests get an error reply and are counted; they never end the
 // daemon or another session.
+// The class is defined in two files: control_server.cpp (transport, sessions, claims and
+// their audit) and control_views.cpp (info, status, lists, sockets, capture, resolve).
 #pragma once
 
 #include <sys/types.h>

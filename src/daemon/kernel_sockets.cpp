@@ -15,15 +15,9 @@ namespace {
 
 using NetlinkSocket = std::unique_ptr<mnl_socket, decltype(&mnl_socket_close)>;
 
-bool is_v4_mapped(const std::uint8_t* a) {
-    static constexpr std::uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    return std::memcmp(a, prefix, 12) == 0;
-}
-
 wire::IpAddr local_address(const inet_diag_msg& m) {
     const auto* a = reinterpret_cast<const std::uint8_t*>(m.id.idiag_src);
-    if (m.idiag_family == AF_INET) return wire::IpAddr::load_v4(a);
-    return is_v4_mapped(a) ? wire::IpAddr::load_v4(a + 12) : wire::IpAddr::load_v6(a);
+    return m.idiag_family == AF_INET ? wire::IpAddr::load_v4(a) : claimable_address_v6(a);
 }
 
 // A dump request for one family and protocol, filtered in the kernel to local port
@@ -107,6 +101,11 @@ std::optional<std::vector<KernelSocket>> dump(std::uint8_t protocol, std::option
 std::uint32_t index_key(std::uint8_t protocol, std::uint16_t port) { return std::uint32_t{protocol} << 16 | port; }
 
 }  // namespace
+
+wire::IpAddr claimable_address_v6(const std::uint8_t* bytes) {
+    static constexpr std::uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return std::memcmp(bytes, prefix, 12) == 0 ? wire::IpAddr::load_v4(bytes + 12) : wire::IpAddr::load_v6(bytes);
+}
 
 std::optional<std::vector<KernelSocket>> sockets_on_port(std::uint8_t protocol, std::uint16_t port) {
     return dump(protocol, port);

@@ -23,6 +23,9 @@ struct KernelSocket {
     std::uint64_t cookie = 0;  // SO_COOKIE
 };
 
+// An IPv6 address as the claims name it: an IPv4-mapped one (::ffff:a.b.c.d) reads as IPv4.
+[[nodiscard]] wire::IpAddr claimable_address_v6(const std::uint8_t* bytes);
+
 // Every socket of `protocol` (IPPROTO_TCP or IPPROTO_UDP), of both families, whose local
 // port is `port`. Nothing if the kernel's table cannot be read (no sock_diag support).
 [[nodiscard]] std::optional<std::vector<KernelSocket>> sockets_on_port(std::uint8_t protocol, std::uint16_t port);

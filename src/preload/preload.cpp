@@ -18,14 +18,12 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <new>
-#include <string>
-#include <system_error>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
 
 #include "posix/fd_table.hpp"
+#include "preload/guarded.hpp"
 #include "posix/reentry.hpp"
 #include "posix/runtime.hpp"
 #include "posix/sockaddr.hpp"
@@ -180,38 +178,12 @@ __attribute__((constructor)) void start() {
     });
 }
 
-// The boundary with the host program. Nothing the library throws may unwind through the
-// program's frames (they are C, and the program never expects it): an exception becomes
-// -1 with an errno (a system error's own, ENOMEM for memory, EIO otherwise) and one log
-// line naming the call.
-template <class Call>
-auto guarded(const char* call_name, Call&& call) noexcept -> decltype(call()) {
-    try {
-        return call();
-    } catch (const std::system_error& e) {
-        ms::posix::log_line(1, std::string(call_name) + ": " + e.what());
-        errno = e.code().category() == std::generic_category() || e.code().category() == std::system_category()
-                    ? e.code().value()
-                    : EIO;
-    } catch (const std::bad_alloc&) {
-        ms::posix::log_line(1, std::string(call_name) + ": out of memory");
-        errno = ENOMEM;
-    } catch (const std::exception& e) {
-        ms::posix::log_line(1, std::string(call_name) + ": " + e.what());
-        errno = EIO;
-    } catch (...) {
-        ms::posix::log_line(1, std::string(call_name) + ": an unknown exception");
-        errno = EIO;
-    }
-    return -1;
-}
-
 }  // namespace
 
 extern "C" {
 
 int socket(int domain, int type, int protocol) {
-    return guarded("socket", [&]() -> int {
+    return ms::preload::guarded("socket", [&]() -> int {
         const int fd = NEXT(socket)(domain, type, protocol);
         if (fd < 0 || ms::posix::t_inside_library) return fd;
         fd_table().set_socket(fd, nullptr);
@@ -224,7 +196,7 @@ int socket(int domain, int type, int protocol) {
 }
 
 int bind(int fd, const sockaddr* addr, socklen_t len) {
-    return guarded("bind", [&]() -> int {
+    return ms::preload::guarded("bind", [&]() -> int {
         if (ours(fd)) return static_cast<int>(fail(EINVAL));  // bound already
         const int r = NEXT(bind)(fd, addr, len);
         if (r == 0 && is_pending_datagram(fd)) {
@@ -244,7 +216,7 @@ int bind(int fd, const sockaddr* addr, socklen_t len) {
 }
 
 int listen(int fd, int backlog) {
-    return guarded("listen", [&]() -> int {
+    return ms::preload::guarded("listen", [&]() -> int {
         if (Socket* s = ours(fd)) {  // listening already: Linux only changes the backlog
             return s->kind == Socket::Kind::listener ? 0 : static_cast<int>(fail(EINVAL));
         }
@@ -264,7 +236,7 @@ int listen(int fd, int backlog) {
 }
 
 int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
-    return guarded("accept4", [&]() -> int {
+    return ms::preload::guarded("accept4", [&]() -> int {
         if (ours(fd)) return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.accept(fd, addr, len, flags); }));
         const int r = NEXT(accept4)(fd, addr, len, flags);
         if (r >= 0 && !ms::posix::t_inside_library) {
@@ -278,7 +250,7 @@ int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
 int accept(int fd, sockaddr* addr, socklen_t* len) { return accept4(fd, addr, len, 0); }
 
 int connect(int fd, const sockaddr* addr, socklen_t len) {
-    return guarded("connect", [&]() -> int {
+    return ms::preload::guarded("connect", [&]() -> int {
         if (Socket* s = ours(fd)) {
             const bool datagram = s->kind == Socket::Kind::datagram;
             return static_cast<int>(on_runtime(fd, [&](Runtime& rt) {
@@ -303,7 +275,7 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
 }
 
 ssize_t read(int fd, void* buf, size_t n) {
-    return guarded("read", [&]() -> ssize_t {
+    return ms::preload::guarded("read", [&]() -> ssize_t {
         if (!ours(fd)) return NEXT(read)(fd, buf, n);
         const iovec v{buf, n};
         return receive(fd, {&v, 1}, 0);
@@ -313,7 +285,7 @@ ssize_t read(int fd, void* buf, size_t n) {
 ssize_t __read_chk(int fd, void* buf, size_t n, size_t /*buflen*/) { return read(fd, buf, n); }
 
 ssize_t write(int fd, const void* buf, size_t n) {
-    return guarded("write", [&]() -> ssize_t {
+    return ms::preload::guarded("write", [&]() -> ssize_t {
         if (!ours(fd)) return NEXT(write)(fd, buf, n);
         const iovec v{const_cast<void*>(buf), n};
         return transmit(fd, {&v, 1}, 0);
@@ -321,7 +293,7 @@ ssize_t write(int fd, const void* buf, size_t n) {
 }
 
 ssize_t readv(int fd, const iovec* iov, int count) {
-    return guarded("readv", [&]() -> ssize_t {
+    return ms::preload::guarded("readv", [&]() -> ssize_t {
         if (!ours(fd)) return NEXT(readv)(fd, iov, count);
         if (count < 0) return fail(EINVAL);
         return receive(fd, {iov, static_cast<std::size_t>(count)}, 0);
@@ -329,7 +301,7 @@ ssize_t readv(int fd, const iovec* iov, int count) {
 }
 
 ssize_t writev(int fd, const iovec* iov, int count) {
-    return guarded("writev", [&]() -> ssize_t {
+    return ms::preload::guarded("writev", [&]() -> ssize_t {
         if (!ours(fd)) return NEXT(writev)(fd, iov, count);
         if (count < 0) return fail(EINVAL);
         return transmit(fd, {iov, static_cast<std::size_t>(count)}, 0);
@@ -337,7 +309,7 @@ ssize_t writev(int fd, const iovec* iov, int count) {
 }
 
 ssize_t recv(int fd, void* buf, size_t n, int flags) {
-    return guarded("recv", [&]() -> ssize_t {
+    return ms::preload::guarded("recv", [&]() -> ssize_t {
         if (!ours(fd)) return NEXT(recv)(fd, buf, n, flags);
         const iovec v{buf, n};
         return receive(fd, {&v, 1}, flags);
@@ -347,7 +319,7 @@ ssize_t recv(int fd, void* buf, size_t n, int flags) {
 ssize_t __recv_chk(int fd, void* buf, size_t n, size_t /*buflen*/, int flags) { return recv(fd, buf, n, flags); }
 
 ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen_t* from_len) {
-    return guarded("recvfrom", [&]() -> ssize_t {
+    return ms::preload::guarded("recvfrom", [&]() -> ssize_t {
         if (!ours(fd)) return NEXT(recvfrom)(fd, buf, n, flags, from, from_len);
         const iovec v{buf, n};
         ms::posix::MessageInfo info{.from = from, .from_len = from_len};
@@ -356,13 +328,13 @@ ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen
 }
 
 ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t /*buflen*/, int flags, sockaddr* from, socklen_t* len) {
-    return guarded("__recvfrom_chk", [&]() -> ssize_t {
+    return ms::preload::guarded("__recvfrom_chk", [&]() -> ssize_t {
         return recvfrom(fd, buf, n, flags, from, len);
     });
 }
 
 ssize_t send(int fd, const void* buf, size_t n, int flags) {
-    return guarded("send", [&]() -> ssize_t {
+    return ms::preload::guarded("send", [&]() -> ssize_t {
         if (!ours(fd)) return NEXT(send)(fd, buf, n, flags);
         const iovec v{const_cast<void*>(buf), n};
         return transmit(fd, {&v, 1}, flags);
@@ -371,7 +343,7 @@ ssize_t send(int fd, const void* buf, size_t n, int flags) {
 
 // On a connected stream socket Linux ignores the address (or fails with EISCONN).
 ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t to_len) {
-    return guarded("sendto", [&]() -> ssize_t {
+    return ms::preload::guarded("sendto", [&]() -> ssize_t {
         if (!ours(fd) && !places_on_first_send(fd, to, to_len)) return NEXT(sendto)(fd, buf, n, flags, to, to_len);
         const iovec v{const_cast<void*>(buf), n};
         ms::posix::MessageInfo info{.to = to, .to_len = to_len};
@@ -380,7 +352,7 @@ ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to,
 }
 
 ssize_t recvmsg(int fd, msghdr* msg, int flags) {
-    return guarded("recvmsg", [&]() -> ssize_t {
+    return ms::preload::guarded("recvmsg", [&]() -> ssize_t {
         if (!ours(fd)) return NEXT(recvmsg)(fd, msg, flags);
         if (!msg || msg->msg_iovlen > IOV_MAX) return fail(EINVAL);
         msg->msg_controllen = 0;
@@ -393,7 +365,7 @@ ssize_t recvmsg(int fd, msghdr* msg, int flags) {
 }
 
 ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
-    return guarded("sendmsg", [&]() -> ssize_t {
+    return ms::preload::guarded("sendmsg", [&]() -> ssize_t {
         const auto* to = msg ? static_cast<const sockaddr*>(msg->msg_name) : nullptr;
         if (!ours(fd) && !(msg && places_on_first_send(fd, to, msg->msg_namelen))) return NEXT(sendmsg)(fd, msg, flags);
         if (!msg || msg->msg_iovlen > IOV_MAX) return fail(EINVAL);
@@ -403,7 +375,7 @@ ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
 }
 
 ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
-    return guarded("sendfile", [&]() -> ssize_t {
+    return ms::preload::guarded("sendfile", [&]() -> ssize_t {
         if (!ours(out_fd)) return NEXT(sendfile)(out_fd, in_fd, offset, count);
         return on_runtime(out_fd, [&](Runtime& rt) { return rt.sendfile(out_fd, in_fd, offset, count); });
     });
@@ -412,21 +384,21 @@ ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
 ssize_t sendfile64(int out_fd, int in_fd, off_t* offset, size_t count) { return sendfile(out_fd, in_fd, offset, count); }
 
 int shutdown(int fd, int how) {
-    return guarded("shutdown", [&]() -> int {
+    return ms::preload::guarded("shutdown", [&]() -> int {
         if (!ours(fd)) return NEXT(shutdown)(fd, how);
         return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.shutdown(fd, how); }));
     });
 }
 
 int close(int fd) {
-    return guarded("close", [&]() -> int {
+    return ms::preload::guarded("close", [&]() -> int {
         if (!ms::posix::t_inside_library) forget(fd);
         return NEXT(close)(fd);
     });
 }
 
 int close_range(unsigned first, unsigned last, int flags) {
-    return guarded("close_range", [&]() -> int {
+    return ms::preload::guarded("close_range", [&]() -> int {
         if (!ms::posix::t_inside_library && !(flags & CLOSE_RANGE_CLOEXEC)) {
             for (unsigned fd = first; fd <= last && fd_table().in_range(static_cast<int>(fd)); ++fd) {
                 forget(static_cast<int>(fd));
@@ -437,7 +409,7 @@ int close_range(unsigned first, unsigned last, int flags) {
 }
 
 int dup(int fd) {
-    return guarded("dup", [&]() -> int {
+    return ms::preload::guarded("dup", [&]() -> int {
         const int r = NEXT(dup)(fd);
         if (!ms::posix::t_inside_library) after_duplicate(fd, r);
         return r;
@@ -447,7 +419,7 @@ int dup(int fd) {
 // The number `to` named something else until the kernel's dup succeeded: it forgets that
 // only then (a failed dup leaves it as it was).
 int dup3(int from, int to, int flags) {
-    return guarded("dup3", [&]() -> int {
+    return ms::preload::guarded("dup3", [&]() -> int {
         if (ms::posix::t_inside_library) return NEXT(dup3)(from, to, flags);
         const int r = NEXT(dup3)(from, to, flags);
         if (r >= 0) {
@@ -459,7 +431,7 @@ int dup3(int from, int to, int flags) {
 }
 
 int dup2(int from, int to) {
-    return guarded("dup2", [&]() -> int {
+    return ms::preload::guarded("dup2", [&]() -> int {
         if (ms::posix::t_inside_library || from == to) return NEXT(dup2)(from, to);
         const int r = NEXT(dup2)(from, to);
         if (r >= 0) {
@@ -475,7 +447,7 @@ int fcntl(int fd, int cmd, ...) {
     va_start(ap, cmd);
     void* arg = va_arg(ap, void*);
     va_end(ap);
-    return guarded("fcntl", [&]() -> int {
+    return ms::preload::guarded("fcntl", [&]() -> int {
         const int r = NEXT(fcntl)(fd, cmd, arg);
         if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && !ms::posix::t_inside_library) after_duplicate(fd, r);
         if (cmd == F_SETFL && r == 0) {
@@ -493,7 +465,7 @@ int fcntl64(int fd, int cmd, ...) {
     va_start(ap, cmd);
     void* arg = va_arg(ap, void*);
     va_end(ap);
-    return guarded("fcntl64", [&]() -> int {
+    return ms::preload::guarded("fcntl64", [&]() -> int {
         return fcntl(fd, cmd, arg);
     });
 }
@@ -503,7 +475,7 @@ int ioctl(int fd, unsigned long request, ...) {
     va_start(ap, request);
     void* arg = va_arg(ap, void*);
     va_end(ap);
-    return guarded("ioctl", [&]() -> int {
+    return ms::preload::guarded("ioctl", [&]() -> int {
         Socket* s = ours(fd);
         if (s && request == FIONBIO) {
             const int r = NEXT(ioctl)(fd, request, arg);
@@ -527,7 +499,7 @@ int ioctl(int fd, unsigned long request, ...) {
 // An application thread that waits in epoll does the stack's receive work itself
 // (runtime.hpp, Polling).
 int epoll_pwait(int epfd, epoll_event* events, int max, int timeout, const sigset_t* mask) {
-    return guarded("epoll_pwait", [&]() -> int {
+    return ms::preload::guarded("epoll_pwait", [&]() -> int {
         Runtime* rt = ms::posix::t_inside_library ? nullptr : Runtime::current();
         if (!rt) return NEXT(epoll_pwait)(epfd, events, max, timeout, mask);
         InsideLibrary inside;
@@ -539,7 +511,7 @@ int epoll_wait(int epfd, epoll_event* events, int max, int timeout) { return epo
 
 // A new epoll set: its number may have been another's (the port is not in this one).
 int epoll_create1(int flags) {
-    return guarded("epoll_create1", [&]() -> int {
+    return ms::preload::guarded("epoll_create1", [&]() -> int {
         const int fd = NEXT(epoll_create1)(flags);
         if (fd >= 0 && !ms::posix::t_inside_library) fd_table().set_pending(fd, 0);
         return fd;
@@ -547,7 +519,7 @@ int epoll_create1(int flags) {
 }
 
 int epoll_create(int size) {
-    return guarded("epoll_create", [&]() -> int {
+    return ms::preload::guarded("epoll_create", [&]() -> int {
         const int fd = NEXT(epoll_create)(size);
         if (fd >= 0 && !ms::posix::t_inside_library) fd_table().set_pending(fd, 0);
         return fd;
@@ -556,7 +528,7 @@ int epoll_create(int size) {
 
 // A listener inherited across fork moves to this process when the child first watches it.
 int epoll_ctl(int epfd, int op, int fd, epoll_event* event) {
-    return guarded("epoll_ctl", [&]() -> int {
+    return ms::preload::guarded("epoll_ctl", [&]() -> int {
         if (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) {
             if (Socket* s = ours(fd); s && Runtime::inherited(*s)) (void)runtime_for(fd, *s);
         }
@@ -565,21 +537,21 @@ int epoll_ctl(int epfd, int op, int fd, epoll_event* event) {
 }
 
 int getsockname(int fd, sockaddr* addr, socklen_t* len) {
-    return guarded("getsockname", [&]() -> int {
+    return ms::preload::guarded("getsockname", [&]() -> int {
         if (!ours(fd)) return NEXT(getsockname)(fd, addr, len);
         return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.name(fd, false, addr, len); }));
     });
 }
 
 int getpeername(int fd, sockaddr* addr, socklen_t* len) {
-    return guarded("getpeername", [&]() -> int {
+    return ms::preload::guarded("getpeername", [&]() -> int {
         if (!ours(fd)) return NEXT(getpeername)(fd, addr, len);
         return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.name(fd, true, addr, len); }));
     });
 }
 
 int getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
-    return guarded("getsockopt", [&]() -> int {
+    return ms::preload::guarded("getsockopt", [&]() -> int {
         Socket* s = ours(fd);
         if (!s) {
             if ((is_pending(fd) || is_pending_datagram(fd)) && level == SOL_SOCKET &&
@@ -597,7 +569,7 @@ int getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
 }
 
 int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
-    return guarded("setsockopt", [&]() -> int {
+    return ms::preload::guarded("setsockopt", [&]() -> int {
         Socket* s = ours(fd);
         if (!s) {
             // On a pending socket SO_REUSEADDR and SO_REUSEPORT stay virtual (fd_table.hpp).
