@@ -1,5 +1,5 @@
 // Connection, the path's part (path.hpp): ICMP errors that quote the connection's
-// segments, and the MSS the path takes. The rest of Connection is in connection.cpp.
+// segments, and the MSS the path takes. The core of Connection is in connection.cpp.
 #include <algorithm>
 
 #include "utcp/connection.hpp"
