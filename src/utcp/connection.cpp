@@ -41,14 +41,14 @@ Connection::Connection(ConnectionHost& host, const Route& route, const ConnOptio
     : host_(host),
       route_(route),
       options_(options),
-      local_mss_(local_mss),
+      mss_{.local = local_mss},
       sender_(options.send_buffer, host.buffers()),
       receiver_(options.recv_buffer, local_mss, host.buffers()),
       cc_(make_congestion(options.congestion)),
       recovery_(make_loss_recovery(false)),
       rtt_(options.min_rto_ms, options.max_rto_ms, 1000) {  // RFC 6298 §2.1: 1 s before any sample
-    for (auto [t, kind] : {std::pair{&rtx_timer_, TimerKind::retransmit}, {&delack_timer_, TimerKind::delayed_ack},
-                           {&idle_timer_, TimerKind::idle}}) {
+    for (auto [t, kind] : {std::pair{&timing_.rtx, TimerKind::retransmit}, {&timing_.delack, TimerKind::delayed_ack},
+                           {&timing_.idle, TimerKind::idle}}) {
         t->owner = this;
         t->kind = kind;
     }
@@ -59,8 +59,8 @@ bool Connection::synchronized() const {
 }
 
 std::unique_ptr<CongestionControl> Connection::make_congestion(std::string_view name) const {
-    auto made = host_.congestion().make(name, smss_);
-    return made ? std::move(made) : host_.congestion().make(CongestionRegistry::kDefault, smss_);
+    auto made = host_.congestion().make(name, mss_.smss);
+    return made ? std::move(made) : host_.congestion().make(CongestionRegistry::kDefault, mss_.smss);
 }
 
 bool Connection::set_congestion(std::string_view name) {
@@ -78,14 +78,14 @@ void Connection::enter(State s, std::uint64_t now_ms) {
     state_ = s;
     switch (s) {
         case State::established:
-            if (!std::exchange(announced_, true)) events_ |= event::established;
-            events_ |= event::writable;
-            if (options_.keepalive) arm(idle_timer_, now_ms + options_.keepalive_idle_ms);
+            if (!std::exchange(app_.announced, true)) app_.events |= event::established;
+            app_.events |= event::writable;
+            if (options_.keepalive) arm(timing_.idle, now_ms + options_.keepalive_idle_ms);
             if (sender_.fin_queued()) state_ = State::fin_wait_1;  // closed while the handshake ran
             break;
         case State::fin_wait_2:
             // A FIN_WAIT_2 that the application has left for good must not live forever.
-            if (user_closed_) arm(idle_timer_, now_ms + options_.fin_wait_2_timeout_ms);
+            if (app_.user_closed) arm(timing_.idle, now_ms + options_.fin_wait_2_timeout_ms);
             break;
         case State::time_wait:
             finish();
@@ -99,7 +99,7 @@ void Connection::enter(State s, std::uint64_t now_ms) {
 
 void Connection::fail(ConnError e) {
     error_ = e;
-    events_ |= event::error;
+    app_.events |= event::error;
     finish();
 }
 
@@ -107,8 +107,8 @@ void Connection::fail(ConnError e) {
 // turns into a compact record). The stack reaps it after delivering `closed`.
 void Connection::finish() {
     state_ = State::closed;
-    for (ConnTimer* t : {&rtx_timer_, &delack_timer_, &idle_timer_}) disarm(*t);
-    events_ |= event::closed;
+    for (ConnTimer* t : {&timing_.rtx, &timing_.delack, &timing_.idle}) disarm(*t);
+    app_.events |= event::closed;
     wake();
 }
 
@@ -147,8 +147,8 @@ void Connection::app_read() {
 }
 
 void Connection::shutdown_write() {
-    if (write_closed_) return;
-    write_closed_ = true;
+    if (app_.write_closed) return;
+    app_.write_closed = true;
     sender_.queue_fin();
     switch (state_) {
         case State::established: state_ = State::fin_wait_1; break;
@@ -160,20 +160,20 @@ void Connection::shutdown_write() {
 }
 
 void Connection::close() {
-    if (user_closed_) return;
-    user_closed_ = true;
+    if (app_.user_closed) return;
+    app_.user_closed = true;
     // RFC 2525 §2.17 (and Linux): closing with unread data tells the peer with a RST
     // that the data was lost, rather than pretending a clean close.
     if (receiver_.buffer().readable() > 0) return abort();
     shutdown_write();
-    if (state_ == State::fin_wait_2) arm(idle_timer_, last_recv_ms_ + options_.fin_wait_2_timeout_ms);
+    if (state_ == State::fin_wait_2) arm(timing_.idle, timing_.last_recv_ms + options_.fin_wait_2_timeout_ms);
 }
 
 void Connection::abort() {
-    user_closed_ = write_closed_ = true;
+    app_.user_closed = app_.write_closed = true;
     if (state_ == State::closed || state_ == State::time_wait) return;
     // §3.10.5: a RST unless nothing was synchronised yet.
-    rst_due_ = synchronized();
+    due_.rst = synchronized();
     error_ = ConnError::aborted;
     finish();
 }
@@ -194,9 +194,9 @@ void Connection::set_options(const ConnOptions& o) {
     rtt_.set_min_rto(o.min_rto_ms);
     if (keepalive_changed && state_ == State::established) {
         if (o.keepalive) {
-            arm(idle_timer_, last_recv_ms_ + o.keepalive_idle_ms);
+            arm(timing_.idle, timing_.last_recv_ms + o.keepalive_idle_ms);
         } else {
-            disarm(idle_timer_);
+            disarm(timing_.idle);
         }
     }
     wake();  // nodelay may release a held segment

@@ -26,6 +26,7 @@
 #include <utility>
 
 #include "utcp/congestion.hpp"
+#include "utcp/connection_state.hpp"
 #include "utcp/path.hpp"
 #include "utcp/fast_open.hpp"
 #include "utcp/receiver.hpp"
@@ -80,18 +81,6 @@ struct ConnOptions {
     bool fast_open = false;
     std::string congestion{CongestionRegistry::kDefault};  // a name in the stack's CongestionRegistry
 };
-
-// Where a connection stands with TCP Fast Open (RFC 7413).
-enum class FastOpen : std::uint8_t {
-    none,              // not used
-    cookie_requested,  // client: our SYN asked for a cookie (none was cached)
-    data_sent,         // client: our SYN carried data and a cookie; no SYN,ACK yet
-    data_acked,        // client: the SYN,ACK acknowledged that data
-    data_refused,      // client: it did not; the data went again after the handshake
-    cookie_sent,       // server: our SYN,ACK gave a cookie (asked for, or the SYN's was invalid)
-    data_accepted,     // server: a valid cookie; the SYN's data went to the application at once
-};
-[[nodiscard]] const char* to_string(FastOpen f);
 
 // What the peer's SYN offered (or a SYN cookie remembered of it).
 struct PeerSynOptions {
@@ -162,12 +151,6 @@ struct ConnStats {
 
 class Connection {
 public:
-    enum class TimerKind : std::uint8_t { retransmit, delayed_ack, idle };
-    struct ConnTimer : Timer {
-        Connection* owner = nullptr;
-        TimerKind kind = TimerKind::retransmit;
-    };
-
     Connection(ConnectionHost& host, const Route& route, const ConnOptions& options, std::uint16_t local_mss);
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
@@ -189,7 +172,7 @@ public:
 
     // What the stack knows of the path to the peer from earlier connections (RFC 1191 §5):
     // the MSS never exceeds it. Before the handshake completes.
-    void limit_path_mss(std::uint16_t mss) { path_mss_ = std::min(path_mss_, mss); }
+    void limit_path_mss(std::uint16_t mss) { mss_.path = std::min(mss_.path, mss); }
     // A segment for this connection, checksum already verified (§3.10.7.3 and .4).
     void on_segment(const Segment& seg, std::uint64_t now_ms);
     // A segment that continues a train (Stack::Train): the same ACK, window and options
@@ -238,23 +221,23 @@ public:
     [[nodiscard]] std::size_t send_room() const { return can_send() ? sender_.buffer().room() : 0; }
     [[nodiscard]] std::size_t unsent_or_unacked() const { return sender_.buffer().size(); }
     [[nodiscard]] bool peer_closed() const { return receiver_.fin_received(); }
-    [[nodiscard]] bool user_closed() const { return user_closed_; }
+    [[nodiscard]] bool user_closed() const { return app_.user_closed; }
     [[nodiscard]] std::uint32_t cwnd() const { return cc_->cwnd(); }
     [[nodiscard]] std::uint32_t ssthresh() const { return cc_->ssthresh(); }
     [[nodiscard]] const RttEstimator& rtt() const { return rtt_; }
-    [[nodiscard]] std::uint16_t send_mss() const { return smss_; }
+    [[nodiscard]] std::uint16_t send_mss() const { return mss_.smss; }
     [[nodiscard]] bool in_recovery() const { return recovery_->in_recovery(); }
-    [[nodiscard]] bool sack_enabled() const { return sack_ok_; }
-    [[nodiscard]] bool timestamps_enabled() const { return ts_.enabled(); }
-    [[nodiscard]] std::optional<std::uint32_t> ts_recent() const { return ts_.recent(); }
-    [[nodiscard]] bool ecn_enabled() const { return ecn_ok_; }
-    [[nodiscard]] FastOpen fast_open() const { return fast_open_; }
+    [[nodiscard]] bool sack_enabled() const { return agreed_.sack; }
+    [[nodiscard]] bool timestamps_enabled() const { return agreed_.ts.enabled(); }
+    [[nodiscard]] std::optional<std::uint32_t> ts_recent() const { return agreed_.ts.recent(); }
+    [[nodiscard]] bool ecn_enabled() const { return ecn_.on; }
+    [[nodiscard]] FastOpen fast_open() const { return tfo_.stage; }
     // Whether a buffer holds memory now: only while it holds bytes (buffers.hpp).
     [[nodiscard]] bool holds_buffer_memory() const {
         return sender_.buffer().holds_memory() || receiver_.buffer().holds_memory();
     }
-    [[nodiscard]] std::uint8_t take_events() { return std::exchange(events_, 0); }
-    [[nodiscard]] std::uint8_t pending_events() const { return events_; }
+    [[nodiscard]] std::uint8_t take_events() { return std::exchange(app_.events, 0); }
+    [[nodiscard]] std::uint8_t pending_events() const { return app_.events; }
 
     // RFC 9293 names (§3.3.1), for tests and for the TIME_WAIT record.
     [[nodiscard]] const SendVars& snd() const { return sender_.vars(); }
@@ -268,11 +251,6 @@ public:
     void* context = nullptr;            // the application's own pointer
 
 private:
-    // What the retransmission timer does when it fires: RFC 6298 retransmission while data
-    // is in flight, or the persist timer (§3.8.6.1) while data waits on the window.
-    // RACK's reorder timer and the tail loss probe share it too (RFC 8985 §8).
-    enum class RtxMode : std::uint8_t { retransmit, persist, reorder, loss_probe };
-
     // Segment arrival, split as RFC 9293 §3.10.7 lays it out.
     // What every arriving segment tells the connection: the time, and that the peer lives.
     void note_arrival(std::uint64_t now_ms);
@@ -320,7 +298,7 @@ private:
     // the host takes them, else one segment.
     [[nodiscard]] std::uint32_t emission_room() const;
     // SACK blocks that fit beside the other options: 4, or 3 with timestamps (RFC 2018 §3).
-    [[nodiscard]] std::size_t max_sack_blocks() const { return ts_.enabled() ? 3 : 4; }
+    [[nodiscard]] std::size_t max_sack_blocks() const { return agreed_.ts.enabled() ? 3 : 4; }
     // Whether a segment reports SACK blocks: an ACK point of a batch does not.
     enum class Sacks : std::uint8_t { report, omit };
     [[nodiscard]] OutSegment header(Seq32 seq, std::uint8_t flags, Sacks sacks = Sacks::report);
@@ -362,7 +340,7 @@ private:
         return state_ == State::established || state_ == State::fin_wait_1 || state_ == State::fin_wait_2;
     }
     [[nodiscard]] bool can_send() const {
-        return !write_closed_ && state_ != State::closed && state_ != State::time_wait;
+        return !app_.write_closed && state_ != State::closed && state_ != State::time_wait;
     }
 
     ConnectionHost& host_;
@@ -371,31 +349,15 @@ private:
     State state_ = State::closed;
     ConnError error_ = ConnError::none;
     ConnError soft_error_ = ConnError::none;
-    std::uint8_t events_ = 0;
+    std::uint64_t now_ms_ = 0;  // the time of the call in progress (segments carry it as TSval)
 
-    // Handshake and options.
-    std::uint16_t local_mss_;  // what we announce: our MTU less the headers
-    std::uint16_t smss_ = 536; // RFC 9293 §3.7.1: the default when the peer sends no MSS
-    std::uint16_t path_mss_ = UINT16_MAX;  // what the path carries, once it told (path.hpp)
-    MssSearch mss_search_;     // RFC 4821, after black-hole detection
-    bool peer_window_scale_ = false;
-    bool sack_ok_ = false;     // both SYNs carried SACK-permitted (RFC 2018 §2)
-    TimestampOption ts_;       // RFC 7323 §3-5
-    // ECN (RFC 3168 §6.1): negotiated in the SYNs; ECE on our ACKs from a CE mark until
-    // the peer's CWR; our CWR on the first new data after we backed off, once a window.
-    bool ecn_ok_ = false;
-    bool ece_due_ = false;
-    bool cwr_due_ = false;
-    Seq32 ecn_recover_;
-    // RFC 7413: the cookie our SYN carries (client) or our SYN,ACK gives (server), and the
-    // server's MSS the SYN's data must fit.
-    FastOpen fast_open_ = FastOpen::none;
-    std::optional<wire::FastOpenCookie> fast_open_cookie_;
-    std::uint16_t fast_open_mss_ = 536;
-    bool announced_ = false;   // the application was told of the open (Fast Open tells early)
-    Seq32 last_ack_sent_;      // Last.ACK.sent (RFC 7323 §4.3)
-    std::uint64_t now_ms_ = 0; // the time of the call in progress (segments carry it as TSval)
+    // The handshake's outcome.
+    MssState mss_;
+    AgreedOptions agreed_;
+    EcnState ecn_;
+    FastOpenState tfo_;
 
+    // The halves, and what drives sending.
     Sender sender_;
     Receiver receiver_;
     std::unique_ptr<CongestionControl> cc_;
@@ -403,27 +365,9 @@ private:
     RttEstimator rtt_;
     RttSampler rtt_sampler_;
 
-    // The application's side.
-    bool write_closed_ = false;
-    bool user_closed_ = false;
-
-    // What output() owes besides data and ACKs.
-    bool rst_due_ = false;
-    bool probe_due_ = false;
-    bool force_send_ = false;         // the SWS override timer fired
-    bool keepalive_due_ = false;
-    bool loss_probe_due_ = false;     // the tail loss probe's timer fired
-
-    // Timers.
-    RtxMode rtx_mode_ = RtxMode::retransmit;
-    std::uint64_t rtx_deadline_ms_ = 0;
-    std::uint32_t retransmits_in_row_ = 0;
-    std::uint32_t keepalive_sent_ = 0;
-    std::uint64_t last_recv_ms_ = 0;
-    ConnTimer rtx_timer_;    // retransmission, or persist (rtx_mode_)
-    ConnTimer delack_timer_;
-    ConnTimer idle_timer_;   // keepalive, or the FIN_WAIT_2 timeout
-
+    AppSide app_;
+    OutputDue due_;
+    ConnTiming timing_;
     ConnStats stats_;
 };
 

@@ -14,8 +14,8 @@ using namespace wire::tcpflag;
 void Connection::note_arrival(std::uint64_t now_ms) {
     now_ms_ = now_ms;
     ++stats_.segments_in;
-    last_recv_ms_ = now_ms;
-    keepalive_sent_ = 0;
+    timing_.last_recv_ms = now_ms;
+    timing_.keepalive_sent = 0;
 }
 
 void Connection::on_segment(const Segment& in, std::uint64_t now_ms) {
@@ -34,7 +34,7 @@ void Connection::on_segment(const Segment& in, std::uint64_t now_ms) {
     // RFC 5961 §4.2: a SYN in a synchronised state draws a challenge ACK, whatever its
     // sequence number.
     if (seg.has(syn)) return send_challenge_ack(now_ms);
-    if (ts_.too_old(seg)) {  // RFC 7323 §5.3 R1: PAWS; acknowledged and dropped
+    if (agreed_.ts.too_old(seg)) {  // RFC 7323 §5.3 R1: PAWS; acknowledged and dropped
         ++stats_.paws_rejected;
         return owe_ack();
     }
@@ -48,7 +48,7 @@ void Connection::on_segment(const Segment& in, std::uint64_t now_ms) {
         if (zero_window_ack && check_ack(seg, now_ms)) process_ack(seg, now_ms);
         return;
     }
-    ts_.note(seg, last_ack_sent_);  // RFC 7323 §5.3 R3
+    agreed_.ts.note(seg, agreed_.last_ack_sent);  // RFC 7323 §5.3 R3
     if (seg.has(rst)) return on_rst(seg, now_ms);
     if (!seg.has(ack)) return;  // §3.10.7.4 fifth check: drop a segment without ACK
     if (!check_ack(seg, now_ms)) return;
@@ -87,18 +87,18 @@ void Connection::on_rst(const Segment& seg, std::uint64_t now_ms) {
 
 // RFC 3168 §6.1.2 and §6.1.3.
 void Connection::process_ecn(const Segment& seg, std::uint64_t now_ms) {
-    if (!ecn_ok_) return;
-    if (seg.has(cwr)) ece_due_ = false;  // the peer has backed off
+    if (!ecn_.on) return;
+    if (seg.has(cwr)) ecn_.ece_due = false;  // the peer has backed off
     if (seg.ce) {
         ++stats_.ce_received;
-        ece_due_ = true;
+        ecn_.ece_due = true;
         owe_ack();  // tell the sender at once
     }
     // Back off once per window of data, and not on top of a loss recovery.
-    if (seg.has(ece) && snd().una > ecn_recover_ && !recovery_->in_recovery()) {
+    if (seg.has(ece) && snd().una > ecn_.recover && !recovery_->in_recovery()) {
         cc_->on_ecn(ack_context(now_ms).sample(0));
-        ecn_recover_ = snd().max;
-        cwr_due_ = true;
+        ecn_.recover = snd().max;
+        ecn_.cwr_due = true;
         ++stats_.ecn_reductions;
     }
 }
@@ -139,28 +139,28 @@ void Connection::process_ack(const Segment& seg, std::uint64_t now_ms) {
         acked = sender_.on_new_ack(seg.ack);
         // RFC 7323 §4: with timestamps every ACK of new data is a sample, retransmissions
         // included (the echo says which transmission arrived); else Karn's one at a time.
-        const auto sample = ts_.enabled() ? ts_.rtt(seg, now_ms) : rtt_sampler_.on_ack(seg.ack, now_ms);
+        const auto sample = agreed_.ts.enabled() ? agreed_.ts.rtt(seg, now_ms) : rtt_sampler_.on_ack(seg.ack, now_ms);
         if (sample) {
             take_rtt_sample(*sample);
             rtt_ms = *sample;
         }
-        retransmits_in_row_ = 0;
+        timing_.retransmits_in_row = 0;
         soft_error_ = ConnError::none;  // the path works again (Linux clears sk_err_soft here too)
         in.acked = acked.bytes;
     } else if (seg.ack == snd().una && is_duplicate_ack(seg)) {
         ++stats_.dup_acks_in;
         in.duplicate = true;
     }
-    if (sack_ok_ && seg.options) in.sacks = {seg.options->sack_blocks.data(), seg.options->sack_count};
+    if (agreed_.sack && seg.options) in.sacks = {seg.options->sack_blocks.data(), seg.options->sack_count};
     if (in.acked > 0 || in.duplicate || !in.sacks.empty()) {
         in.ctx = ack_context(now_ms);
         in.ctx.rtt_ms = rtt_ms;
         note_verdict(recovery_->on_ack(in, *cc_));
     }
-    if (mss_search_.probing()) settle_mss_probe(false);
+    if (mss_.search.probing()) settle_mss_probe(false);
     if (in.acked > 0) {
-        disarm(rtx_timer_);  // RFC 6298 §5.3: restarted by output() while data is in flight
-        if (!write_closed_) events_ |= event::writable;
+        disarm(timing_.rtx);  // RFC 6298 §5.3: restarted by output() while data is in flight
+        if (!app_.write_closed) app_.events |= event::writable;
         wake();
         if (acked.fin) on_our_fin_acked(now_ms);
     }
@@ -181,7 +181,7 @@ void Connection::take_rtt_sample(std::uint32_t ms) {
 }
 
 AckContext Connection::ack_context(std::uint64_t now_ms) const {
-    return {.una = snd().una, .max = snd().max, .flight = flight(), .smss = smss_, .now_ms = now_ms};
+    return {.una = snd().una, .max = snd().max, .flight = flight(), .smss = mss_.smss, .now_ms = now_ms};
 }
 
 // RFC 5681 §2: what counts as a duplicate ACK; recovery decides what it means.
@@ -196,9 +196,9 @@ void Connection::update_send_window(const Segment& seg) {
     const WindowUpdate update = sender_.update_window(seg);
     if (!update.taken) return;
     if (update.grew) wake();
-    if (snd().wnd > 0 && rtx_mode_ == RtxMode::persist) {
-        rtx_mode_ = RtxMode::retransmit;
-        disarm(rtx_timer_);
+    if (snd().wnd > 0 && timing_.rtx_mode == RtxMode::persist) {
+        timing_.rtx_mode = RtxMode::retransmit;
+        disarm(timing_.rtx);
         sender_.window_opened();
     }
 }
@@ -219,7 +219,7 @@ void Connection::process_text(const Segment& seg) {
 }
 
 void Connection::take_text(const Segment& seg) {
-    const TextOutcome text = receiver_.on_text(seg, options_.ack_every, user_closed_);
+    const TextOutcome text = receiver_.on_text(seg, options_.ack_every, app_.user_closed);
     if (!text.stored) return;
     wake();
     if (text.out_of_order) {
@@ -228,13 +228,13 @@ void Connection::take_text(const Segment& seg) {
         return;
     }
     stats_.bytes_in += text.in_order;
-    events_ |= event::readable;
+    app_.events |= event::readable;
 }
 
 // §3.10.7.4 eighth check.
 void Connection::process_fin(std::uint64_t now_ms) {
     receiver_.take_fin();
-    events_ |= event::peer_closed | event::readable;
+    app_.events |= event::peer_closed | event::readable;
     wake();
     switch (state_) {
         case State::syn_received:

@@ -23,7 +23,7 @@ constexpr std::uint32_t kTimestampOptionBytes = 12;
 
 bool Connection::output(std::uint64_t now_ms, SegmentSink& sink) {
     now_ms_ = now_ms;
-    if (rst_due_) return emit_rst(sink);
+    if (due_.rst) return emit_rst(sink);
     if (state_ == State::closed) return true;
     if (state_ == State::time_wait) return !receiver_.ack_due() || emit_ack(sink);
     if (state_ == State::syn_sent || (state_ == State::syn_received && snd().una == snd().iss)) {
@@ -31,19 +31,19 @@ bool Connection::output(std::uint64_t now_ms, SegmentSink& sink) {
             if (!emit_syn(now_ms, sink)) return false;
         }
         // RFC 7413 §4.2.2: a Fast Open server may send data before the handshake completes.
-        if (fast_open_ != FastOpen::data_accepted) {
+        if (tfo_.stage != FastOpen::data_accepted) {
             arm_timers(now_ms);
             return true;
         }
     }
     bool sent = false;
-    if ((probe_due_ || keepalive_due_) && !emit_probe(now_ms, sink)) return false;
-    if (loss_probe_due_ && !emit_loss_probe(now_ms, sink)) return false;
+    if ((due_.probe || due_.keepalive) && !emit_probe(now_ms, sink)) return false;
+    if (due_.loss_probe && !emit_loss_probe(now_ms, sink)) return false;
     if (!emit_ack_points(sink) || !emit_dup_acks(sink)) return false;
     if (!emit_data(now_ms, sink, sent)) return false;
     if (!sent && (receiver_.ack_due() || window_update_due()) && !emit_ack(sink)) return false;
-    if (receiver_.ack_delayed() && !delack_timer_.pending()) {
-        arm(delack_timer_, now_ms + options_.delayed_ack_ms);  // RFC 1122 §4.2.3.2
+    if (receiver_.ack_delayed() && !timing_.delack.pending()) {
+        arm(timing_.delack, now_ms + options_.delayed_ack_ms);  // RFC 1122 §4.2.3.2
     }
     arm_timers(now_ms);
     return true;
@@ -57,14 +57,14 @@ OutSegment Connection::header(Seq32 seq, std::uint8_t flags, Sacks sacks) {
         o.flags |= ack;
         o.ack = rcv().nxt;
     }
-    o.wnd = receiver_.advertise_window(user_closed_);
-    if (o.flags & ack) last_ack_sent_ = o.ack;
-    if (ecn_ok_ && ece_due_ && (o.flags & ack) && !(o.flags & syn)) o.flags |= ece;  // RFC 3168 §6.1.3
-    if (ts_.enabled() && !(o.flags & rst)) o.options.timestamps = ts_.stamp(now_ms_);  // RFC 7323 §3.2
+    o.wnd = receiver_.advertise_window(app_.user_closed);
+    if (o.flags & ack) agreed_.last_ack_sent = o.ack;
+    if (ecn_.on && ecn_.ece_due && (o.flags & ack) && !(o.flags & syn)) o.flags |= ece;  // RFC 3168 §6.1.3
+    if (agreed_.ts.enabled() && !(o.flags & rst)) o.options.timestamps = agreed_.ts.stamp(now_ms_);  // RFC 7323 §3.2
     const bool report = (o.flags & ack) && sacks == Sacks::report;
     if (report) receiver_.fill_sack(o.options, max_sack_blocks());
     receiver_.on_ack_sent(report);
-    disarm(delack_timer_);
+    disarm(timing_.delack);
     return o;
 }
 
@@ -79,7 +79,7 @@ bool Connection::emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent) 
         if (!emit_mss_probe(now_ms, sink)) return false;
         bool with_fin = false;
         const std::uint32_t len = sender_.len_to_send(recovery_->send_room(ctx, cc_->cwnd()), payload_room(),
-                                                      emission_room(), options_.nodelay, std::exchange(force_send_, false), with_fin);
+                                                      emission_room(), options_.nodelay, std::exchange(due_.force_send, false), with_fin);
         if (len == 0 && !with_fin) return true;
         if (!emit_new_data(len, with_fin, now_ms, sink)) return false;
         sent = true;
@@ -104,8 +104,8 @@ bool Connection::emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t n
     if (len > segment_len) o.gso_size = static_cast<std::uint16_t>(segment_len);
     // RFC 3168 §6.1.4-5: new data is ECN-capable (never pure ACKs or retransmissions);
     // the first after we backed off says so with CWR.
-    o.ect = ecn_ok_ && len > 0 && seq >= snd().max;  // a go-back-N resend after an RTO is not new
-    if (o.ect && std::exchange(cwr_due_, false)) o.flags |= cwr;
+    o.ect = ecn_.on && len > 0 && seq >= snd().max;  // a go-back-N resend after an RTO is not new
+    if (o.ect && std::exchange(ecn_.cwr_due, false)) o.flags |= cwr;
     if (!sink.emit(route_, o)) return false;
     if (with_fin) sender_.fin_sent_at(seq + len);
     if (seq >= snd().max) stats_.bytes_out += len;  // new data, not a go-back-N resend
@@ -149,7 +149,7 @@ bool Connection::emit_loss_probe(std::uint64_t now_ms, SegmentSink& sink) {
     } else if (const auto last = recovery_->probe_segment()) {
         if (!emit_resend(*last, now_ms, sink)) return false;
     }
-    loss_probe_due_ = false;
+    due_.loss_probe = false;
     recovery_->on_probe_sent();
     return true;
 }
@@ -164,8 +164,8 @@ std::uint32_t Connection::emission_room() const {
 
 std::uint32_t Connection::payload_room() const {
     const std::size_t blocks = receiver_.sack_block_count(max_sack_blocks());
-    const std::uint32_t options = (ts_.enabled() ? kTimestampOptionBytes : 0) + static_cast<std::uint32_t>(blocks ? 4 + 8 * blocks : 0);
-    return smss_ - options;
+    const std::uint32_t options = (agreed_.ts.enabled() ? kTimestampOptionBytes : 0) + static_cast<std::uint32_t>(blocks ? 4 + 8 * blocks : 0);
+    return mss_.smss - options;
 }
 
 bool Connection::window_update_due() const { return receiving() && receiver_.window_update_due(); }
@@ -203,25 +203,25 @@ bool Connection::emit_dup_acks(SegmentSink& sink) {
 bool Connection::emit_rst(SegmentSink& sink) {
     OutSegment o = header(snd().nxt, rst);
     if (!sink.emit(route_, o)) return false;
-    rst_due_ = false;
+    due_.rst = false;
     return true;
 }
 
 // A zero-window probe carries one octet at SND.UNA (RFC 9293 §3.8.6.1); a keepalive
 // carries SND.UNA - 1 and no data, so the peer answers with an ACK (RFC 1122 §4.2.3.6).
 bool Connection::emit_probe(std::uint64_t now_ms, SegmentSink& sink) {
-    if (keepalive_due_) {
+    if (due_.keepalive) {
         if (!sink.emit(route_, header(snd().una - 1, 0))) return false;
-        keepalive_due_ = false;
+        due_.keepalive = false;
     }
-    if (probe_due_) {
+    if (due_.probe) {
         const SendBuffer& buf = sender_.buffer();
         const std::uint32_t len = buf.size() > 0 ? 1 : 0;
         const bool with_fin = len == 0 && sender_.fin_queued();
         OutSegment o = header(snd().una, with_fin ? fin : 0);
         o.payload = buf.view(0, len);
         if (!sink.emit(route_, o)) return false;
-        probe_due_ = false;
+        due_.probe = false;
         sender_.probe_sent(len > 0);
         if (with_fin && !sender_.fin_seq()) sender_.fin_sent_at(snd().una);
         after_send(snd().una, len + (with_fin ? 1 : 0), now_ms);

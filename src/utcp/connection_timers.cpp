@@ -16,11 +16,11 @@ void Connection::on_timer(TimerKind kind, std::uint64_t now_ms) {
     now_ms_ = now_ms;
     switch (kind) {
         case TimerKind::retransmit:
-            switch (rtx_mode_) {
+            switch (timing_.rtx_mode) {
                 case RtxMode::persist: return on_persist_timeout(now_ms);
                 case RtxMode::reorder: return on_reorder_timeout(now_ms);
                 case RtxMode::loss_probe:
-                    loss_probe_due_ = true;
+                    due_.loss_probe = true;
                     return wake();
                 case RtxMode::retransmit: return on_retransmit_timeout(now_ms);
             }
@@ -37,18 +37,18 @@ void Connection::on_timer(TimerKind kind, std::uint64_t now_ms) {
 void Connection::on_retransmit_timeout(std::uint64_t now_ms) {
     const bool handshake = state_ == State::syn_sent || (state_ == State::syn_received && snd().una == snd().iss);
     const std::uint32_t limit = handshake ? options_.max_syn_retransmits : options_.max_retransmits;
-    if (++retransmits_in_row_ > limit) return time_out();
+    if (++timing_.retransmits_in_row > limit) return time_out();
     ++stats_.timeouts;
     rtt_.back_off();
     rtt_sampler_.forget();  // Karn's rule
     if (!handshake) recovery_->on_rto(ack_context(now_ms), *cc_);
     if (handshake || recovery_->rewinds_on_rto()) sender_.rewind();
-    if (mss_search_.probing()) return settle_mss_probe(true);  // the probe, not the path, was lost
+    if (mss_.search.probing()) return settle_mss_probe(true);  // the probe, not the path, was lost
     // Black-hole detection: only when what goes again is larger than the lower MSS.
-    const auto mss = handshake ? std::nullopt : mss_after_timeouts(retransmits_in_row_, tuple().local.family, smss_);
+    const auto mss = handshake ? std::nullopt : mss_after_timeouts(timing_.retransmits_in_row, tuple().local.family, mss_.smss);
     if (mss && flight() > *mss) {
         ++stats_.mss_lowered_by_timeouts;
-        if (sack_ok_) mss_search_.start(*mss, static_cast<std::uint16_t>(smss_ - 1));  // RACK tells a lost probe
+        if (agreed_.sack) mss_.search.start(*mss, static_cast<std::uint16_t>(mss_.smss - 1));  // RACK tells a lost probe
         lower_mss(*mss);
     }
     wake();
@@ -56,7 +56,7 @@ void Connection::on_retransmit_timeout(std::uint64_t now_ms) {
 
 // RACK's reorder timer (RFC 8985 §6.2 step 5): segments it waited for are now lost.
 void Connection::on_reorder_timeout(std::uint64_t now_ms) {
-    rtx_mode_ = RtxMode::retransmit;
+    timing_.rtx_mode = RtxMode::retransmit;
     note_verdict(recovery_->on_reorder_timeout(ack_context(now_ms), *cc_));
     wake();
 }
@@ -66,14 +66,14 @@ void Connection::on_reorder_timeout(std::uint64_t now_ms) {
 // avoidance gets the override of RFC 1122 §4.2.3.4 instead: send what fits.
 void Connection::on_persist_timeout(std::uint64_t now_ms) {
     if (snd().wnd > 0) {
-        rtx_mode_ = RtxMode::retransmit;
-        force_send_ = true;
+        timing_.rtx_mode = RtxMode::retransmit;
+        due_.force_send = true;
         return wake();
     }
-    probe_due_ = true;
+    due_.probe = true;
     ++stats_.window_probes;
     rtt_.back_off();
-    arm(rtx_timer_, now_ms + rtt_.rto());
+    arm(timing_.rtx, now_ms + rtt_.rto());
     wake();
 }
 
@@ -81,14 +81,14 @@ void Connection::on_persist_timeout(std::uint64_t now_ms) {
 void Connection::on_idle_timeout(std::uint64_t now_ms) {
     if (state_ == State::fin_wait_2) return finish();
     if (!options_.keepalive || (state_ != State::established && state_ != State::close_wait)) return;
-    if (now_ms - last_recv_ms_ < options_.keepalive_idle_ms && keepalive_sent_ == 0) {
-        return arm(idle_timer_, last_recv_ms_ + options_.keepalive_idle_ms);
+    if (now_ms - timing_.last_recv_ms < options_.keepalive_idle_ms && timing_.keepalive_sent == 0) {
+        return arm(timing_.idle, timing_.last_recv_ms + options_.keepalive_idle_ms);
     }
-    if (keepalive_sent_ >= options_.keepalive_probes) return time_out();
-    ++keepalive_sent_;
+    if (timing_.keepalive_sent >= options_.keepalive_probes) return time_out();
+    ++timing_.keepalive_sent;
     ++stats_.keepalive_probes;
-    keepalive_due_ = true;
-    arm(idle_timer_, now_ms + options_.keepalive_interval_ms);
+    due_.keepalive = true;
+    arm(timing_.idle, now_ms + options_.keepalive_interval_ms);
     wake();
 }
 
@@ -97,8 +97,8 @@ void Connection::on_idle_timeout(std::uint64_t now_ms) {
 // in flight and data held back (a zero window, or one too small to use), the same timer
 // persists (§3.8.6.1, RFC 1122 §4.2.3.4).
 void Connection::arm_timers(std::uint64_t now_ms) {
-    if (rtx_mode_ == RtxMode::persist) {
-        if (!rtx_timer_.pending()) arm(rtx_timer_, now_ms + rtt_.rto());
+    if (timing_.rtx_mode == RtxMode::persist) {
+        if (!timing_.rtx.pending()) arm(timing_.rtx, now_ms + rtt_.rto());
         return;
     }
     if (flight() > 0) {
@@ -113,18 +113,18 @@ void Connection::arm_timers(std::uint64_t now_ms) {
             mode = RtxMode::loss_probe;
             at = now_ms + *pto;
         }
-        const bool moved = mode == RtxMode::reorder && at != rtx_deadline_ms_;
-        if (!rtx_timer_.pending() || mode != rtx_mode_ || moved) {
-            rtx_mode_ = mode;
-            rtx_deadline_ms_ = at;
-            arm(rtx_timer_, at);
+        const bool moved = mode == RtxMode::reorder && at != timing_.rtx_deadline_ms;
+        if (!timing_.rtx.pending() || mode != timing_.rtx_mode || moved) {
+            timing_.rtx_mode = mode;
+            timing_.rtx_deadline_ms = at;
+            arm(timing_.rtx, at);
         }
     } else if (sender_.unsent() && synchronized()) {
-        rtx_mode_ = RtxMode::persist;
-        arm(rtx_timer_, now_ms + rtt_.rto());
+        timing_.rtx_mode = RtxMode::persist;
+        arm(timing_.rtx, now_ms + rtt_.rto());
     } else {
-        rtx_mode_ = RtxMode::retransmit;
-        disarm(rtx_timer_);
+        timing_.rtx_mode = RtxMode::retransmit;
+        disarm(timing_.rtx);
     }
 }
 

@@ -3,7 +3,7 @@
 // SipHash-2-4 from libsodium, 8 bytes, checked in constant time. The client's cache
 // (§4.1.3): per server address, the cookie it gave and its MSS, at most `capacity`
 // entries (the oldest goes first). What a connection does with them (data in the SYN,
-// the cookie in the SYN,ACK) is in connection.cpp; which SYNs are taken, in stack.cpp.
+// the cookie in the SYN,ACK) is in connection_handshake.cpp; which SYNs are taken, in stack.cpp.
 #pragma once
 
 #include <array>

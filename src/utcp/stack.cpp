@@ -526,7 +526,7 @@ void Stack::advance(std::uint64_t now_ms) {
     now_ms_ = now_ms;
     train_.conn = nullptr;  // timers may change a connection's state
     wheel_.advance(now_ms, [now_ms](Timer& t) {
-        auto& ct = static_cast<Connection::ConnTimer&>(t);
+        auto& ct = static_cast<ConnTimer&>(t);
         ct.owner->on_timer(ct.kind, now_ms);
     });
     time_wait_.expire(now_ms, [this](const FourTuple& t) {
