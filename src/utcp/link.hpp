@@ -1,20 +1,25 @@
 // Contract: where a stack's frames go. A Link hands out tx buffers one at a time, takes
 // each frame's length, and makes the batch visible in flush(): one publish (one
-// possible kick) per batch, as docs/DESIGN.md §4 asks. A link that takes super-segments (a TCP
-// header and up to 64 KB of payload, ring/abi.hpp) takes them as a chain of buffers,
-// each committed with its slot flags. MemoryLink keeps frames in memory for tests (and,
-// asked to take super-segments, cuts them into frames as the switch does);
-// PortLink (port_link.hpp) writes into a MultiStack port's tx ring.
+// possible kick) per batch, as docs/DESIGN.md §4 asks. A link that takes super-segments
+// takes each as its headers, its payload in pieces and a segment size, and decides
+// itself how they travel (the port's link lays them out in ring slots, by reference when
+// the payload lies in the port's data area: loop/port_link.hpp); the stack knows nothing
+// of slots. MemoryLink keeps frames in memory for tests (and, asked to take
+// super-segments, cuts them into frames as the switch does).
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <utility>
 #include <vector>
 
+#include "utcp/buffers.hpp"
 #include "wire/bytes.hpp"
 
 namespace ms::utcp {
+
+// How a super-segment left: not at all (the link is full), or with its payload copied or
+// passed by reference.
+enum class SuperTx : std::uint8_t { no_room, copied, by_reference };
 
 class Link {
 public:
@@ -26,16 +31,16 @@ public:
     // Publishes every committed frame.
     virtual void flush() = 0;
 
-    // Super-segments: whether the link takes them, how many buffers it can hand out now,
-    // and the commit of one buffer of a chain (flags: ring::kSlot* bits; gso_size on the
-    // first). A chain is only started when tx_room() covers all of it.
+    // Whether the link takes super-segments (send_super).
     [[nodiscard]] virtual bool takes_super_segments() const { return false; }
-    [[nodiscard]] virtual std::size_t tx_room() = 0;
-    virtual void commit_chained(std::size_t len, std::uint16_t flags, std::uint16_t gso_size) = 0;
-    // Payload by reference: where `bytes` lie in the port's data area (ring/abi.hpp), if
-    // they do; commit_reference then makes the next slot of a chain point at them.
-    [[nodiscard]] virtual std::optional<std::uint64_t> data_reference(wire::Bytes) const { return std::nullopt; }
-    virtual void commit_reference(std::uint64_t, std::size_t, std::uint16_t) {}
+    // A TCP super-segment: `headers` are its Ethernet, IP and TCP headers (the IP length
+    // counts the whole payload; the TCP checksum holds the pseudo-header sum only:
+    // wire/build.hpp), `payload` follows in two pieces, and whoever cuts it makes segments
+    // of `segment_size` payload bytes. All or nothing: no_room takes none of it.
+    [[nodiscard]] virtual SuperTx send_super(wire::Bytes headers, const SplitBytes& payload, std::uint16_t segment_size) {
+        (void)headers, (void)payload, (void)segment_size;
+        return SuperTx::no_room;
+    }
 };
 
 class MemoryLink final : public Link {
@@ -51,12 +56,8 @@ public:
     }
     void commit_tx(std::size_t len) override { pending_.back().resize(len); }
     bool takes_super_segments() const override { return super_segments_; }
-    std::size_t tx_room() override {
-        const std::size_t used = pending_.size() + sent_.size();
-        return used >= capacity_ ? 0 : capacity_ - used;
-    }
-    // Gathers a chain and, at its end, cuts it into frames with wire::Segmenter.
-    void commit_chained(std::size_t len, std::uint16_t flags, std::uint16_t gso_size) override;
+    // Cuts the super-segment into frames with wire::Segmenter, if they all fit.
+    SuperTx send_super(wire::Bytes headers, const SplitBytes& payload, std::uint16_t segment_size) override;
     void flush() override {
         for (Frame& f : pending_) sent_.push_back(std::move(f));
         pending_.clear();
@@ -74,8 +75,6 @@ private:
     bool super_segments_;
     std::vector<Frame> pending_;
     std::vector<Frame> sent_;
-    Frame chain_;  // the super-segment being gathered
-    std::uint16_t chain_gso_ = 0;
     std::uint64_t super_segments_taken_ = 0;
 };
 

@@ -4,6 +4,8 @@
 // that lies in the port's data area goes by reference, not copied.
 #pragma once
 
+#include <optional>
+
 #include "ring/app_ring.hpp"
 #include "utcp/link.hpp"
 
@@ -19,23 +21,9 @@ public:
     }
     void commit_tx(std::size_t len) override { tx_.set_length(reserved_++, static_cast<std::uint16_t>(len)); }
     bool takes_super_segments() const override { return true; }
-    std::size_t tx_room() override {
-        space_ = tx_.space();
-        return space_ > reserved_ ? space_ - reserved_ : 0;
-    }
-    void commit_chained(std::size_t len, std::uint16_t flags, std::uint16_t gso_size) override {
-        tx_.set_slot(reserved_++, static_cast<std::uint16_t>(len), flags, gso_size);
-    }
-    std::optional<std::uint64_t> data_reference(wire::Bytes bytes) const override {
-        const wire::MutBytes area = region_.data_area();
-        if (area.empty() || bytes.data() < area.data() || bytes.data() + bytes.size() > area.data() + area.size()) {
-            return std::nullopt;
-        }
-        return region_.layout().data_offset + static_cast<std::uint64_t>(bytes.data() - area.data());
-    }
-    void commit_reference(std::uint64_t region_offset, std::size_t len, std::uint16_t flags) override {
-        tx_.set_reference(reserved_++, region_offset, static_cast<std::uint16_t>(len), flags);
-    }
+    // The headers in one slot, then the payload by reference when it lies in the port's
+    // data area, else copied into as many slots as it needs (ring/abi.hpp).
+    SuperTx send_super(wire::Bytes headers, const SplitBytes& payload, std::uint16_t segment_size) override;
     void flush() override {
         if (reserved_ == 0) return;
         tx_.publish(reserved_);
@@ -45,6 +33,25 @@ public:
     [[nodiscard]] bool full() const { return reserved_ >= space_ && tx_.space() <= reserved_; }
 
 private:
+    static constexpr std::size_t kMaxReference = 65535;  // bytes one payload slot refers to
+
+    // Slots free now beyond those written since the last publish.
+    [[nodiscard]] std::size_t tx_room() {
+        space_ = tx_.space();
+        return space_ > reserved_ ? space_ - reserved_ : 0;
+    }
+    void commit_chained(std::size_t len, std::uint16_t flags, std::uint16_t gso_size) {
+        tx_.set_slot(reserved_++, static_cast<std::uint16_t>(len), flags, gso_size);
+    }
+    // Where `bytes` lie in the port's data area, if they do.
+    [[nodiscard]] std::optional<std::uint64_t> data_reference(wire::Bytes bytes) const;
+    [[nodiscard]] static std::size_t reference_slots(const SplitBytes& payload);
+    [[nodiscard]] static std::size_t copy_slots(std::size_t headers, std::size_t payload);
+    // Slots that refer to `len` bytes at `offset` of the region, the last ending the chain if asked.
+    void commit_references(std::uint64_t offset, std::size_t len, bool ends_chain);
+    // The payload copied behind the headers in `first`, and on into further slots.
+    void copy_into_slots(const SplitBytes& payload, wire::MutBytes first, std::size_t headers, std::uint16_t segment_size);
+
     ring::AppTxRing& tx_;
     const ring::Region& region_;
     std::uint32_t reserved_ = 0;  // slots written since the last publish

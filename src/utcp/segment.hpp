@@ -39,7 +39,7 @@ struct OutSegment {
     wire::TcpOptions options;
     SplitBytes payload;
     bool ect = false;  // mark the IP header ECN-Capable Transport, ECT(0) (RFC 3168 §6.1.1)
-    // Nonzero: a super-segment (ring/abi.hpp) of payload longer than this, to be cut into
+    // Nonzero: a super-segment (link.hpp) of payload longer than this, to be cut into
     // segments of this many payload bytes on the way out.
     std::uint16_t gso_size = 0;
 };

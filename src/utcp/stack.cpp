@@ -1,11 +1,11 @@
 #include "utcp/stack.hpp"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstring>
 #include <random>
 
-#include "ring/abi.hpp"
 #include "utcp/path.hpp"
 #include "wire/build.hpp"
 #include "wire/icmp.hpp"
@@ -573,6 +573,9 @@ void Stack::reply_rst(const Route& route, const Segment& seg) {
 
 namespace {
 
+// Ethernet, IPv6 and a TCP header with the most options.
+constexpr std::size_t kMaxSuperHeaders = wire::kEthernetHeaderLen + wire::kIpv6HeaderLen + 60;
+
 wire::TcpRepr tcp_header(const Route& route, const OutSegment& seg) {
     return {.src_port = route.tuple.local_port,
             .dst_port = route.tuple.remote_port,
@@ -581,23 +584,6 @@ wire::TcpRepr tcp_header(const Route& route, const OutSegment& seg) {
             .flags = seg.flags,
             .window = seg.wnd,
             .options = seg.options};
-}
-
-// Copies a send buffer's two spans, from `offset` on, into `out`; returns the bytes copied.
-std::size_t copy_out(const SplitBytes& from, std::size_t offset, wire::MutBytes out) {
-    std::size_t done = 0;
-    for (wire::Bytes part : {from.first, from.second}) {
-        if (offset >= part.size()) {
-            offset -= part.size();
-            continue;
-        }
-        const std::size_t n = std::min(part.size() - offset, out.size() - done);
-        wire::copy_bytes(out.data() + done, part.subspan(offset, n));
-        done += n;
-        offset = 0;
-        if (done == out.size()) break;
-    }
-    return done;
 }
 
 }  // namespace
@@ -617,67 +603,23 @@ bool Stack::emit(const Route& route, const OutSegment& seg) {
 bool Stack::emit_super(const Route& route, const OutSegment& seg) {
     const wire::TcpRepr tcp = tcp_header(route, seg);
     const std::size_t payload = seg.payload.size();
-    const auto first_ref = link_.data_reference(seg.payload.first);
-    const auto second_ref = link_.data_reference(seg.payload.second);
-    const bool by_reference = first_ref && (seg.payload.second.empty() || second_ref);
-    const std::size_t slots = 1 + (by_reference ? reference_slots(seg.payload) : copy_slots(tcp.header_len(), payload));
-    if (link_.tx_room() < slots) {
+    std::array<std::uint8_t, kMaxSuperHeaders> headers{};
+    const std::uint8_t ecn = seg.ect ? wire::ecn::ect0 : std::uint8_t{0};
+    const std::size_t written = with_ip_header(route.next_hop, route.tuple, wire::ipproto::tcp, ecn, [&](const auto& eth, auto ip) {
+        return wire::emit_tcp_super_header(headers, eth, ip, tcp.header_len(), tcp.header_len() + payload,
+                                           [&](wire::MutBytes l4) { tcp.emit(l4); });
+    });
+    const SuperTx sent = link_.send_super(wire::Bytes(headers).first(written), seg.payload, seg.gso_size);
+    if (sent == SuperTx::no_room) {
         ++stats_.tx_ring_full;
         return false;
     }
-    const wire::MutBytes first = link_.next_tx_buffer();
-    const std::uint8_t ecn = seg.ect ? wire::ecn::ect0 : std::uint8_t{0};
-    const std::size_t written = with_ip_header(route.next_hop, route.tuple, wire::ipproto::tcp, ecn, [&](const auto& eth, auto ip) {
-        return wire::emit_tcp_super_header(first, eth, ip, tcp.header_len(), tcp.header_len() + payload,
-                                           [&](wire::MutBytes l4) { tcp.emit(l4); });
-    });
-    if (by_reference) {
-        link_.commit_chained(written, ring::kSlotSegment | ring::kSlotMore, seg.gso_size);
-        commit_references(*first_ref, seg.payload.first.size(), seg.payload.second.empty());
-        if (!seg.payload.second.empty()) commit_references(*second_ref, seg.payload.second.size(), true);
-        ++stats_.super_segments_by_reference;
-    } else {
-        copy_into_slots(seg, first, written);
-    }
+    if (sent == SuperTx::by_reference) ++stats_.super_segments_by_reference;
     // Each wire segment takes an IPv4 identification, as the segmenter numbers them.
     ip_ident_ = static_cast<std::uint16_t>(ip_ident_ + (payload + seg.gso_size - 1) / seg.gso_size);
     ++stats_.frames_out;
     ++stats_.super_segments_out;
     return true;
-}
-
-std::size_t Stack::reference_slots(const SplitBytes& payload) {
-    const auto pieces = [](std::size_t n) { return (n + kMaxReference - 1) / kMaxReference; };
-    return pieces(payload.first.size()) + pieces(payload.second.size());
-}
-
-std::size_t Stack::copy_slots(std::size_t tcp_header_len, std::size_t payload) {
-    const std::size_t headers = wire::kEthernetHeaderLen + wire::kIpv6HeaderLen + tcp_header_len;  // at most
-    const std::size_t first_room = ring::kMaxFrameSize - headers;
-    const std::size_t later = payload > first_room ? payload - first_room : 0;
-    return (later + ring::kBufferSize - 1) / ring::kBufferSize;
-}
-
-void Stack::commit_references(std::uint64_t offset, std::size_t len, bool ends_chain) {
-    for (std::size_t done = 0; done < len;) {
-        const std::size_t n = std::min(len - done, kMaxReference);
-        done += n;
-        link_.commit_reference(offset + done - n, n, ends_chain && done == len ? 0 : ring::kSlotMore);
-    }
-}
-
-void Stack::copy_into_slots(const OutSegment& seg, wire::MutBytes first, std::size_t written) {
-    const std::size_t payload = seg.payload.size();
-    const std::size_t first_room = ring::kMaxFrameSize - written;
-    std::size_t done = copy_out(seg.payload, 0, first.subspan(written, std::min(first_room, payload)));
-    link_.commit_chained(written + done, static_cast<std::uint16_t>(ring::kSlotSegment | (done < payload ? ring::kSlotMore : 0)),
-                         seg.gso_size);
-    while (done < payload) {
-        const wire::MutBytes buf = link_.next_tx_buffer();
-        const std::size_t n = copy_out(seg.payload, done, buf.first(std::min(buf.size(), payload - done)));
-        done += n;
-        link_.commit_chained(n, done < payload ? ring::kSlotMore : 0, 0);
-    }
 }
 
 template <class Emit>

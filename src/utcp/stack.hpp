@@ -263,14 +263,8 @@ private:
     void reap(Connection& c, std::uint64_t now_ms);
     [[nodiscard]] std::optional<wire::MacAddr> next_hop(const wire::IpAddr& addr);
     bool emit(const Route& route, const OutSegment& seg) override;
-    // A super-segment (ring/abi.hpp): the headers in one slot, then the payload by
-    // reference when it lies in the port's data area, else copied into the slots.
+    // A super-segment, handed to the link as its headers and payload (link.hpp).
     bool emit_super(const Route& route, const OutSegment& seg);
-    static constexpr std::size_t kMaxReference = 65535;  // bytes one payload slot refers to
-    [[nodiscard]] static std::size_t reference_slots(const SplitBytes& payload);
-    [[nodiscard]] static std::size_t copy_slots(std::size_t tcp_header_len, std::size_t payload);
-    void commit_references(std::uint64_t offset, std::size_t len, bool ends_chain);
-    void copy_into_slots(const OutSegment& seg, wire::MutBytes first, std::size_t written);
     // Writes Ethernet and IPv4 or IPv6 headers (by the family of `flow`'s addresses; `ecn`
     // in the ECN field, the flow's label in IPv6's), lets `write_l4` fill the transport
     // segment, and computes its checksum.
