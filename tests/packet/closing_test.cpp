@@ -1,5 +1,4 @@
-// Closing (RFC 9293 §3.10.4 and §3.10.7.4's FIN processing): CLOSE_WAIT, LAST_ACK,
-// FIN_WAIT_1, FIN_WAIT_2, CLOSING, half closes, aborts.
+// Contract: closing (RFC 9293 §3.10.4, §3.10.7.4 FIN processing, RFC 2525 §2.17): FIN_WAIT_1/2, CLOSING, CLOSE_WAIT, LAST_ACK, half close, abort.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

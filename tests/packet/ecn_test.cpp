@@ -1,5 +1,4 @@
-// ECN (RFC 3168 §6.1): negotiation in the SYNs, ECT(0) on new data only, CE echoed as ECE
-// until CWR, and the sender backing off once per window with CWR on its next data.
+// Contract: ECN (RFC 3168 §6.1): negotiation in the SYNs, ECT(0) on new data only, CE echoed as ECE until CWR, one back-off per window.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

@@ -1,6 +1,4 @@
-// TCP Fast Open (RFC 7413): the server's cookie request, use and invalid cookie, its
-// queue of pending Fast Open connections, data sent before the handshake completes; the
-// client's cookie request, cache, data in the SYN, and data the server did not take.
+// Contract: TCP Fast Open (RFC 7413 §4-5): the server's cookies, early data and pending queue; the client's cookie request, cache and SYN data.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

@@ -171,6 +171,25 @@ state ESTABLISHED
 event accepted
 )";
 
+// kSackOpen's active twin with a 10 ms RTT sample from the handshake (SRTT 10 ms, RTO
+// 200 ms) and Nagle off: the opening of the RACK, TLP and PRR scripts.
+inline constexpr const char* kSackOpenRtt10 = R"(
+connect 80
+> S seq=0 sackok
++10
+< S. seq=0 ack=1 win=65535 mss=1460 sackok
+> . seq=1 ack=1
+state ESTABLISHED
+app nodelay on
+)";
+
+// Two full segments in flight (after kSackOpen or kPassiveOpen).
+inline constexpr const char* kTwoSegmentsOut = R"(
+app send 2920
+> . seq=1 len=1460
+> . seq=1461 len=1460
+)";
+
 inline constexpr const char* kActiveOpen = R"(
 connect 80
 > S seq=0 mss=1460 ws=3

@@ -1,6 +1,4 @@
-// SYN cookies (RFC 4987 §3.6): beyond the SYN queue a listener answers without state,
-// and the ACK that returns a valid cookie makes the connection, with the MSS, window
-// scale, SACK and ECN the SYN asked for when timestamps carried them.
+// Contract: SYN cookies (RFC 4987 §3.6): stateless SYN,ACKs beyond the SYN queue, and the options a returned cookie brings back.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

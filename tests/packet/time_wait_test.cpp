@@ -1,5 +1,4 @@
-// TIME_WAIT as a compact record (RFC 9293 §3.10.7.4, RFC 1337, RFC 1122 §4.2.2.13,
-// RFC 6191).
+// Contract: TIME_WAIT as a compact record (RFC 9293 §3.10.7.4, RFC 1337, RFC 1122 §4.2.2.13, RFC 6191): expiry, RSTs, reopening.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

@@ -1,5 +1,4 @@
-// TCP timestamps (RFC 7323 §3-5): negotiation, the echo of TS.Recent, PAWS, and RTT
-// measurement from the echo.
+// Contract: TCP timestamps (RFC 7323 §3-5): negotiation, the echo of TS.Recent, PAWS, and RTT measurement from the echo.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

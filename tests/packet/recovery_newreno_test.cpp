@@ -1,6 +1,4 @@
-// Loss recovery and timers (RFC 6298, RFC 5681, RFC 6582, RFC 1122 §4.2.3.6), tested
-// in ESTABLISHED: the retransmission timer, fast retransmit, NewReno's partial ACKs,
-// and keepalive.
+// Contract: loss recovery without SACK (RFC 5681 §3.2 fast retransmit, RFC 6582 NewReno, RFC 3042 limited transmit): duplicate and partial ACKs.
 #include <gtest/gtest.h>
 
 #include "script.hpp"
@@ -13,101 +11,6 @@ ScriptConfig newreno() {
     ScriptConfig c;
     c.options.congestion = "newreno";
     return c;
-}
-
-TEST(Recovery, RetransmissionTimerBacksOffExponentially) {
-    PacketScript s;
-    s.run(kPassiveOpen);
-    // The handshake's RTT sample (0 ms in virtual time) gives RTO = the 200 ms minimum.
-    s.run(R"(
-app send 100
-> . seq=1 len=100
-+199
-> none
-+1
-> . seq=1 len=100
-+399
-> none
-+1
-> . seq=1 len=100
-+800
-> . seq=1 len=100
-)");
-    EXPECT_EQ(s.conn()->stats().timeouts, 3u);
-    EXPECT_EQ(s.conn()->cwnd(), 1460u) << "RFC 5681 §3.1: a loss window of one segment";
-}
-
-TEST(Recovery, MinimumRtoIsConfigurable) {
-    PacketScript s;
-    s.run(kPassiveOpen);
-    s.run(R"(
-app min_rto 500
-app send 100
-> . seq=1 len=100
-+499
-> none
-+1
-> . seq=1 len=100
-)");
-}
-
-TEST(Recovery, KarnsRuleTakesNoSampleFromARetransmission) {
-    PacketScript s;
-    s.run(kPassiveOpen);
-    s.run(R"(
-app send 100
-> . seq=1 len=100
-+200
-> . seq=1 len=100
-+300
-< . seq=1 ack=101 win=512
-)");
-    EXPECT_EQ(s.conn()->rtt().srtt(), 0u) << "the ACK of a retransmitted segment gives no sample";
-    EXPECT_EQ(s.conn()->rtt().backoff(), 1u) << "the backoff stays until a valid sample (RFC 6298 §5.7)";
-    s.run(R"(
-app send 100
-> . seq=101 len=100
-+50
-< . seq=1 ack=201 win=512
-)");
-    EXPECT_EQ(s.conn()->rtt().srtt(), 6u) << "7/8 * 0 + 1/8 * 50";
-    EXPECT_EQ(s.conn()->rtt().backoff(), 0u);
-}
-
-TEST(Recovery, ConnectionFailsAfterTooManyRetransmissions) {
-    ScriptConfig config;
-    config.options.max_retransmits = 2;
-    PacketScript s(config);
-    s.run(kPassiveOpen);
-    s.run(R"(
-app send 100
-> . seq=1 len=100
-+200
-> . seq=1 len=100
-+400
-> . seq=1 len=100
-+800
-state NONE
-event error:timed_out
-)");
-}
-
-TEST(Recovery, AfterATimeoutTheWindowRestartsFromOneSegment) {
-    PacketScript s;
-    s.run(kPassiveOpen);
-    std::string script = "app send 14600\n";
-    for (int k = 0; k < 10; ++k) script += "> . seq=" + std::to_string(1 + 1460 * k) + " len=1460\n";
-    // Every segment is lost: go back to SND.UNA with one segment, then two (slow start).
-    script += R"(
-+200
-> . seq=1 len=1460
-> none
-< . seq=1 ack=1461 win=512
-> . seq=1461 len=1460
-> . seq=2921 len=1460
-> none
-)";
-    s.run(script);
 }
 
 // Ten segments out; the second is lost (and, in the NewReno test, the fourth too).
@@ -236,44 +139,6 @@ TEST(Recovery, WindowUpdatesAndDataAreNotDuplicateAcks) {
 > none
 )");
     EXPECT_FALSE(s.conn()->in_recovery());
-}
-
-TEST(Recovery, KeepaliveProbesAnIdlePeerAndGivesUp) {
-    PacketScript s;
-    s.run(kPassiveOpen);
-    // RFC 1122 §4.2.3.6: a probe is SND.UNA - 1 with no data.
-    s.run(R"(
-app keepalive 1000 500 2
-+999
-> none
-+1
-> . seq=0 len=0 ack=1
-+500
-> . seq=0 len=0
-+500
-state NONE
-event error:timed_out
-)");
-    EXPECT_EQ(s.stack().stats().connections_closed, 1u);
-}
-
-TEST(Recovery, KeepaliveAnsweredKeepsTheConnection) {
-    PacketScript s;
-    s.run(kPassiveOpen);
-    s.run(R"(
-app keepalive 1000 500 2
-+1000
-> . seq=0 len=0
-< . seq=1 ack=1 win=512
-+500
-> none
-+500
-> . seq=0 len=0
-< . seq=1 ack=1 win=512
-+1000
-> . seq=0 len=0
-state ESTABLISHED
-)");
 }
 
 }  // namespace
