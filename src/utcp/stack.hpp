@@ -224,7 +224,12 @@ public:
     [[nodiscard]] const FastOpenCache& fast_open_cache() const { return fast_open_cache_; }
 
 private:
-    struct IpPacket;
+    struct IpPacket {
+        wire::IpAddr src;
+        wire::IpAddr dst;
+        wire::Bytes l4;
+        std::uint8_t ecn = 0;  // the IP header's ECN field
+    };
     void input_ipv4(wire::Bytes packet, std::uint64_t now_ms);
     void input_ipv6(wire::Bytes packet, std::uint64_t now_ms);
     void input_transport(std::uint8_t protocol, const IpPacket& ip, std::uint64_t now_ms);
@@ -276,6 +281,8 @@ private:
     template <class Emit>
     std::size_t with_ip_header(const wire::MacAddr& dst_mac, const FourTuple& flow, std::uint8_t protocol,
                                std::uint8_t ecn, const Emit& emit);
+    // A UDP datagram from flow.local to flow.remote.
+    bool emit_datagram(const wire::MacAddr& dst_mac, const FourTuple& flow, wire::Bytes payload);
     // RFC 6437 §3: a flow's label, from its 4-tuple and a per-stack secret (never 0).
     [[nodiscard]] std::uint32_t flow_label(const FourTuple& flow) const;
     void release_port_if_free(std::uint16_t port);
