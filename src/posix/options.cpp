@@ -1,6 +1,5 @@
-// getsockopt and setsockopt on UTCP sockets: the options of runtime.hpp's Socket, mapped
-// onto UTCP's ConnOptions (a listener's options go to the connections it accepts).
-// Anything else fails with ENOPROTOOPT, as Linux does for an option it does not know.
+// getsockopt and setsockopt on UTCP sockets (options.hpp); Runtime's calls take the lock
+// and hand the socket over with what the options need of the runtime.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/time.h>
@@ -9,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "posix/options.hpp"
 #include "posix/runtime.hpp"
 #include "posix/sockaddr.hpp"
 
@@ -51,17 +51,8 @@ std::uint8_t linux_state(utcp::State s) {
     return TCP_CLOSE;
 }
 
-tcp_info info_of(const Socket& s) {
+tcp_info connection_info(const utcp::Connection& c) {
     tcp_info i{};
-    if (s.kind == Socket::Kind::listener) {
-        i.tcpi_state = TCP_LISTEN;
-        return i;
-    }
-    if (!s.conn) {
-        i.tcpi_state = TCP_CLOSE;
-        return i;
-    }
-    const utcp::Connection& c = *s.conn;
     const utcp::ConnStats st = c.stats();
     i.tcpi_state = linux_state(c.state());
     i.tcpi_rto = c.rtt().rto() * 1000;
@@ -81,35 +72,49 @@ tcp_info info_of(const Socket& s) {
     return i;
 }
 
-}  // namespace
+// TCP_INFO: a listener is in LISTEN; a socket without a connection (closed by the stack,
+// or UDP) in CLOSE.
+tcp_info info_of(const Socket& s) {
+    if (const utcp::Connection* c = s.connection()) return connection_info(*c);
+    tcp_info i{};
+    i.tcpi_state = s.is<ListenerState>() ? TCP_LISTEN : TCP_CLOSE;
+    return i;
+}
 
-SysResult<int> Runtime::get_option(int fd, int level, int name, void* value, socklen_t* len) {
-    std::unique_lock lock(mutex_);
-    Socket* sp = live(fd);
-    if (!sp) return Errno{EBADF};
-    Socket& s = *sp;
+SysResult<int> put_congestion(const std::string& cc, void* value, socklen_t* len) {
+    if (!value || !len) return Errno{EFAULT};
+    const socklen_t n = std::min<socklen_t>(*len, static_cast<socklen_t>(cc.size()));
+    std::memcpy(value, cc.data(), n);
+    if (n < *len) static_cast<char*>(value)[n] = '\0';
+    *len = n;
+    return 0;
+}
+
+SysResult<int> get_socket_level(Socket& s, int name, void* value, socklen_t* len) {
     const utcp::ConnOptions& o = s.options;
-    if (level == SOL_SOCKET) {
-        switch (name) {
-            case SO_ERROR: return put_int(value, len, std::exchange(s.pending_error, 0));
-            case SO_TYPE: return put_int(value, len, s.kind == Socket::Kind::datagram ? SOCK_DGRAM : SOCK_STREAM);
-            case SO_DOMAIN: return put_int(value, len, AF_INET);
-            case SO_PROTOCOL: return put_int(value, len, s.kind == Socket::Kind::datagram ? IPPROTO_UDP : IPPROTO_TCP);
-            case SO_ACCEPTCONN: return put_int(value, len, s.kind == Socket::Kind::listener);
-            case SO_REUSEADDR: return put_int(value, len, s.reuse_addr);
-            case SO_REUSEPORT: return put_int(value, len, s.reuse_port);
-            case SO_KEEPALIVE: return put_int(value, len, o.keepalive);
-            case SO_SNDBUF: return put_int(value, len, o.send_buffer);
-            case SO_RCVBUF: return put_int(value, len, o.recv_buffer);
-            case SO_LINGER: return put(value, len, s.linger_option.value_or(linger{}));
-            case SO_RCVTIMEO: return put(value, len, to_timeval(s.recv_timeout_ms));
-            case SO_SNDTIMEO: return put(value, len, to_timeval(s.send_timeout_ms));
-            case SO_PRIORITY: return put_int(value, len, s.priority);
-            default: return Errno{ENOPROTOOPT};
-        }
+    const bool datagram = s.is<DatagramState>();
+    switch (name) {
+        case SO_ERROR: return put_int(value, len, s.take_pending_error());
+        case SO_TYPE: return put_int(value, len, datagram ? SOCK_DGRAM : SOCK_STREAM);
+        case SO_DOMAIN: return put_int(value, len, AF_INET);
+        case SO_PROTOCOL: return put_int(value, len, datagram ? IPPROTO_UDP : IPPROTO_TCP);
+        case SO_ACCEPTCONN: return put_int(value, len, s.is<ListenerState>());
+        case SO_REUSEADDR: return put_int(value, len, s.reuse_addr);
+        case SO_REUSEPORT: return put_int(value, len, s.reuse_port);
+        case SO_KEEPALIVE: return put_int(value, len, o.keepalive);
+        case SO_SNDBUF: return put_int(value, len, o.send_buffer);
+        case SO_RCVBUF: return put_int(value, len, o.recv_buffer);
+        case SO_LINGER: return put(value, len, s.linger_option.value_or(linger{}));
+        case SO_RCVTIMEO: return put(value, len, to_timeval(s.recv_timeout_ms));
+        case SO_SNDTIMEO: return put(value, len, to_timeval(s.send_timeout_ms));
+        case SO_PRIORITY: return put_int(value, len, s.priority);
+        default: return Errno{ENOPROTOOPT};
     }
-    if (level == IPPROTO_IP && name == IP_TOS) return put_int(value, len, s.tos);
-    if (level != IPPROTO_TCP) return Errno{ENOPROTOOPT};
+}
+
+SysResult<int> get_tcp_level(const Socket& s, const OptionContext& context, int name, void* value, socklen_t* len) {
+    const utcp::ConnOptions& o = s.options;
+    const utcp::Connection* conn = s.connection();
     switch (name) {
         case TCP_NODELAY: return put_int(value, len, o.nodelay);
         case TCP_CORK: return put_int(value, len, s.corked);
@@ -117,100 +122,147 @@ SysResult<int> Runtime::get_option(int fd, int level, int name, void* value, soc
         case TCP_KEEPINTVL: return put_int(value, len, o.keepalive_interval_ms / 1000);
         case TCP_KEEPCNT: return put_int(value, len, o.keepalive_probes);
         case TCP_FASTOPEN: return put_int(value, len, o.fast_open ? 1 : 0);
-        case TCP_MAXSEG: return put_int(value, len, s.conn ? s.conn->send_mss() : loop_->stack().local_mss(wire::IpFamily::v4));
+        case TCP_MAXSEG: return put_int(value, len, conn ? conn->send_mss() : context.unconnected_mss);
         case TCP_INFO: return put(value, len, info_of(s));
         case TCP_QUICKACK: return put_int(value, len, 1);
-        case TCP_CONGESTION: {
-            if (!value || !len) return Errno{EFAULT};
-            const std::string& cc = s.conn ? s.conn->options().congestion : o.congestion;
-            const socklen_t n = std::min<socklen_t>(*len, static_cast<socklen_t>(cc.size()));
-            std::memcpy(value, cc.data(), n);
-            if (n < *len) static_cast<char*>(value)[n] = '\0';
-            *len = n;
-            return 0;
-        }
+        case TCP_CONGESTION: return put_congestion(conn ? conn->options().congestion : o.congestion, value, len);
         default: return Errno{ENOPROTOOPT};
     }
 }
 
-SysResult<int> Runtime::set_option(int fd, int level, int name, const void* value, socklen_t len) {
-    std::unique_lock lock(mutex_);
-    Socket* sp = live(fd);
-    if (!sp) return Errno{EBADF};
-    Socket& s = *sp;
-    utcp::ConnOptions& o = s.options;
-    if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
-        if (!value) return Errno{EFAULT};
-        const std::string cc(static_cast<const char*>(value), strnlen(static_cast<const char*>(value), len));
-        if (!loop_->stack().congestion().has(cc)) return Errno{ENOENT};
-        o.congestion = cc;
-        if (s.conn) s.conn->set_congestion(cc);
-        if (s.listener) s.listener->options.congestion = cc;
-        return 0;
-    }
-    if (level == IPPROTO_TCP && name == TCP_CORK) {
-        const std::optional<int> v = take_int(value, len);
-        if (!v) return Errno{EINVAL};
-        s.corked = *v != 0;
-        if (!s.conn) return 0;
-        utcp::ConnOptions pushing = s.options;
-        pushing.nodelay = !s.corked;  // uncorking sends what waits, as Linux does
-        s.conn->set_options(pushing);
-        after_call(lock);
-        if (s.conn) s.conn->set_options(effective_options(s));
-        return 0;
-    }
-    if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) {
-        if (!value || len < static_cast<socklen_t>(sizeof(timeval))) return Errno{EINVAL};
-        timeval t;
-        std::memcpy(&t, value, sizeof t);
-        if (t.tv_usec < 0 || t.tv_usec >= 1'000'000) return Errno{EDOM};
-        (name == SO_RCVTIMEO ? s.recv_timeout_ms : s.send_timeout_ms) = timeout_ms(t);
-        // Blocking receives sleep in a recv() on the application's end: it times out there.
-        if (name == SO_RCVTIMEO) ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &t, sizeof t);
-        return 0;
-    }
-    if (level == SOL_SOCKET && name == SO_LINGER) {
-        if (!value || len < static_cast<socklen_t>(sizeof(linger))) return Errno{EINVAL};
-        linger l;
-        std::memcpy(&l, value, sizeof l);
-        s.linger_option = l;
-        return 0;
-    }
+// Passes the socket's options on: to its connection now, to a listener's next ones.
+void apply_options(Socket& s) {
+    if (utcp::Connection* conn = s.connection()) conn->set_options(effective_options(s));
+    if (utcp::Listener* listener = s.listener()) listener->options = s.options;
+}
+
+SysResult<int> set_congestion(Socket& s, const OptionContext& context, const void* value, socklen_t len) {
+    if (!value) return Errno{EFAULT};
+    const std::string cc(static_cast<const char*>(value), strnlen(static_cast<const char*>(value), len));
+    if (!context.congestion.has(cc)) return Errno{ENOENT};
+    s.options.congestion = cc;
+    if (utcp::Connection* conn = s.connection()) conn->set_congestion(cc);
+    if (utcp::Listener* listener = s.listener()) listener->options.congestion = cc;
+    return 0;
+}
+
+SysResult<int> set_cork(Socket& s, const OptionContext& context, const void* value, socklen_t len) {
     const std::optional<int> v = take_int(value, len);
     if (!v) return Errno{EINVAL};
-    const auto ms = [&](int seconds) { return static_cast<std::uint32_t>(std::max(seconds, 1)) * 1000; };
-    // Kept and read back, without effect on UTCP: the priority and TOS of its packets,
-    // and TCP_QUICKACK, TCP_DEFER_ACCEPT (UTCP's ACK policy and accept are its own).
-    if (level == SOL_SOCKET && name == SO_PRIORITY) return s.priority = *v, 0;
-    if (level == IPPROTO_IP && name == IP_TOS) return s.tos = *v, 0;
-    if (level == IPPROTO_TCP && (name == TCP_QUICKACK || name == TCP_DEFER_ACCEPT)) return 0;
+    s.corked = *v != 0;
+    utcp::Connection* conn = s.connection();
+    if (!conn) return 0;
+    utcp::ConnOptions pushing = s.options;
+    pushing.nodelay = !s.corked;  // uncorking sends what waits, as Linux does
+    conn->set_options(pushing);
+    context.push_output();
+    if (utcp::Connection* still = s.connection()) still->set_options(effective_options(s));
+    return 0;
+}
+
+SysResult<int> set_timeout(Socket& s, const OptionContext& context, int name, const void* value, socklen_t len) {
+    if (!value || len < static_cast<socklen_t>(sizeof(timeval))) return Errno{EINVAL};
+    timeval t;
+    std::memcpy(&t, value, sizeof t);
+    if (t.tv_usec < 0 || t.tv_usec >= 1'000'000) return Errno{EDOM};
+    (name == SO_RCVTIMEO ? s.recv_timeout_ms : s.send_timeout_ms) = timeout_ms(t);
+    // Blocking receives sleep in a recv() on the application's end: it times out there.
+    if (name == SO_RCVTIMEO) ::setsockopt(context.app_fd, SOL_SOCKET, SO_RCVTIMEO, &t, sizeof t);
+    return 0;
+}
+
+SysResult<int> set_linger(Socket& s, const void* value, socklen_t len) {
+    if (!value || len < static_cast<socklen_t>(sizeof(linger))) return Errno{EINVAL};
+    linger l;
+    std::memcpy(&l, value, sizeof l);
+    s.linger_option = l;
+    return 0;
+}
+
+// Options kept and read back without effect on UTCP: the reuse flags (the claim holds
+// the port), the priority and TOS of its packets, and TCP_QUICKACK, TCP_DEFER_ACCEPT
+// (UTCP's ACK policy and accept are its own). True if `name` is one.
+bool keep_only(Socket& s, int level, int name, int v) {
+    if (level == SOL_SOCKET && name == SO_REUSEADDR) return s.reuse_addr = v != 0, true;
+    if (level == SOL_SOCKET && name == SO_REUSEPORT) return s.reuse_port = v != 0, true;
+    if (level == SOL_SOCKET && name == SO_PRIORITY) return s.priority = v, true;
+    if (level == IPPROTO_IP && name == IP_TOS) return s.tos = v, true;
+    return level == IPPROTO_TCP && (name == TCP_QUICKACK || name == TCP_DEFER_ACCEPT);
+}
+
+// An integer option of UTCP's ConnOptions; false for one it does not know.
+bool store_connection_option(utcp::ConnOptions& o, int level, int name, int v) {
+    const auto ms = [](int seconds) { return static_cast<std::uint32_t>(std::max(seconds, 1)) * 1000; };
     if (level == SOL_SOCKET) {
         switch (name) {
-            case SO_REUSEADDR: s.reuse_addr = *v != 0; return 0;  // virtual: the claim holds the port
-            case SO_REUSEPORT: s.reuse_port = *v != 0; return 0;
-            case SO_KEEPALIVE: o.keepalive = *v != 0; break;
+            case SO_KEEPALIVE: o.keepalive = v != 0; return true;
             // Linux doubles what it is given; buffers apply to connections made after.
-            case SO_SNDBUF: o.send_buffer = static_cast<std::uint32_t>(std::clamp(*v, 2304, 1 << 26)) * 2; break;
-            case SO_RCVBUF: o.recv_buffer = static_cast<std::uint32_t>(std::clamp(*v, 1152, 1 << 26)) * 2; break;
-            default: return Errno{ENOPROTOOPT};
+            case SO_SNDBUF: o.send_buffer = static_cast<std::uint32_t>(std::clamp(v, 2304, 1 << 26)) * 2; return true;
+            case SO_RCVBUF: o.recv_buffer = static_cast<std::uint32_t>(std::clamp(v, 1152, 1 << 26)) * 2; return true;
+            default: return false;
         }
-    } else if (level == IPPROTO_TCP) {
-        switch (name) {
-            case TCP_NODELAY: o.nodelay = *v != 0; break;
-            case TCP_KEEPIDLE: o.keepalive_idle_ms = ms(*v); break;
-            case TCP_KEEPINTVL: o.keepalive_interval_ms = ms(*v); break;
-            case TCP_KEEPCNT: o.keepalive_probes = static_cast<std::uint32_t>(std::max(*v, 1)); break;
-            case TCP_FASTOPEN: o.fast_open = *v > 0; break;
-            default: return Errno{ENOPROTOOPT};
-        }
-    } else {
-        return Errno{ENOPROTOOPT};
     }
-    if (s.conn) s.conn->set_options(effective_options(s));
-    if (s.listener) s.listener->options = o;
-    after_call(lock);
+    if (level != IPPROTO_TCP) return false;
+    switch (name) {
+        case TCP_NODELAY: o.nodelay = v != 0; return true;
+        case TCP_KEEPIDLE: o.keepalive_idle_ms = ms(v); return true;
+        case TCP_KEEPINTVL: o.keepalive_interval_ms = ms(v); return true;
+        case TCP_KEEPCNT: o.keepalive_probes = static_cast<std::uint32_t>(std::max(v, 1)); return true;
+        case TCP_FASTOPEN: o.fast_open = v > 0; return true;
+        default: return false;
+    }
+}
+
+}  // namespace
+
+utcp::ConnOptions effective_options(const Socket& s) {
+    utcp::ConnOptions o = s.options;
+    o.nodelay = o.nodelay && !s.corked;
+    return o;
+}
+
+SysResult<int> get_socket_option(Socket& s, const OptionContext& context, int level, int name, void* value,
+                                 socklen_t* len) {
+    if (level == SOL_SOCKET) return get_socket_level(s, name, value, len);
+    if (level == IPPROTO_IP && name == IP_TOS) return put_int(value, len, s.tos);
+    if (level == IPPROTO_TCP) return get_tcp_level(s, context, name, value, len);
+    return Errno{ENOPROTOOPT};
+}
+
+SysResult<int> set_socket_option(Socket& s, const OptionContext& context, int level, int name, const void* value,
+                                 socklen_t len) {
+    if (level == IPPROTO_TCP && name == TCP_CONGESTION) return set_congestion(s, context, value, len);
+    if (level == IPPROTO_TCP && name == TCP_CORK) return set_cork(s, context, value, len);
+    if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) return set_timeout(s, context, name, value, len);
+    if (level == SOL_SOCKET && name == SO_LINGER) return set_linger(s, value, len);
+    const std::optional<int> v = take_int(value, len);
+    if (!v) return Errno{EINVAL};
+    if (keep_only(s, level, name, *v)) return 0;
+    if (!store_connection_option(s.options, level, name, *v)) return Errno{ENOPROTOOPT};
+    apply_options(s);
+    context.push_output();
     return 0;
+}
+
+OptionContext Runtime::option_context(int fd, std::unique_lock<std::mutex>& lock) {
+    return OptionContext{.congestion = loop_->stack().congestion(),
+                         .unconnected_mss = loop_->stack().local_mss(wire::IpFamily::v4),
+                         .app_fd = fd,
+                         .push_output = [this, &lock] { after_call(lock); }};
+}
+
+SysResult<int> Runtime::get_option(int fd, int level, int name, void* value, socklen_t* len) {
+    std::unique_lock lock(mutex_);
+    Socket* s = live(fd);
+    if (!s) return Errno{EBADF};
+    return get_socket_option(*s, option_context(fd, lock), level, name, value, len);
+}
+
+SysResult<int> Runtime::set_option(int fd, int level, int name, const void* value, socklen_t len) {
+    std::unique_lock lock(mutex_);
+    Socket* s = live(fd);
+    if (!s) return Errno{EBADF};
+    return set_socket_option(*s, option_context(fd, lock), level, name, value, len);
 }
 
 }  // namespace ms::posix

@@ -132,12 +132,13 @@ SysResult<Placement> Runtime::listen(int fd, int backlog) {
         if (::bind(fd, reinterpret_cast<const sockaddr*>(&any), sizeof any) != 0) return Placement::kernel;
         bound = bound_address(fd);
     }
-    Socket& s = allocate(Socket::Kind::listener);
+    ListenerState listening;
+    listening.proof_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, fd_table().own_fd_floor());
+    Socket& s = allocate(std::move(listening));
     import_kernel_options(fd, s.options);
     const std::uint8_t bits = fd_table().pending(fd);
     s.reuse_addr = bits & pending::reuse_addr;
     s.reuse_port = bits & pending::reuse_port;
-    s.proof_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, fd_table().own_fd_floor());
     if (auto placed = place_listener(s, fd, static_cast<std::uint32_t>(std::clamp(backlog, 1, 4096))); !placed) {
         return refuse("listen on " + describe(*bound) + ": " + last_failure_, placed.error());
     }
@@ -145,17 +146,19 @@ SysResult<Placement> Runtime::listen(int fd, int backlog) {
     return Placement::utcp;
 }
 
-// Claims with s.proof_fd, listens, and puts the listener on `fd`; recycles `s` on failure.
+// Claims with the listener state's proof, listens, and puts the listener on `fd`;
+// recycles `s` on failure.
 SysResult<int> Runtime::place_listener(Socket& s, int fd, std::uint32_t backlog) {
-    auto made = loop_->listen_socket(s.proof_fd, nullptr, &s.options);
+    auto& listening = std::get<ListenerState>(s.state);
+    auto made = loop_->listen_socket(listening.proof_fd, nullptr, &s.options);
     if (!made) {
         recycle(s);
         last_failure_ = made.failure().message();
         return Errno{errno_for(made.failure().error)};
     }
-    s.listener = made.value().first;
-    s.claim = made.value().second;
-    s.listener->backlog = backlog;
+    listening.listener = made.value().first;
+    listening.claim = made.value().second;
+    listening.listener->backlog = backlog;
     if (auto taken = take_number(s, fd); !taken) {
         release(s);
         last_failure_ = "no descriptor pair";
@@ -171,21 +174,24 @@ SysResult<int> Runtime::adopt_listener(int fd, Socket& inherited) {
     if (daemon_gone_) return Errno{ENETDOWN};
     // Another thread of this process may have moved it already.
     if (Socket* now = live(fd); now && now->owner == this) return fd;
-    if (fd_table().socket(fd) != &inherited || inherited.proof_fd < 0) return Errno{EBADF};
-    Socket& s = allocate(Socket::Kind::listener);
+    auto* old = inherited.as<ListenerState>();
+    if (fd_table().socket(fd) != &inherited || !old || old->proof_fd < 0) return Errno{EBADF};
+    ListenerState listening;
+    listening.proof_fd = ::fcntl(old->proof_fd, F_DUPFD_CLOEXEC, fd_table().own_fd_floor());
+    const std::uint32_t backlog = old->listener ? old->listener->backlog : 128;
+    Socket& s = allocate(std::move(listening));
     s.options = inherited.options;
     s.reuse_addr = inherited.reuse_addr;
     s.reuse_port = inherited.reuse_port;
-    s.proof_fd = ::fcntl(inherited.proof_fd, F_DUPFD_CLOEXEC, fd_table().own_fd_floor());
-    const std::uint32_t backlog = inherited.listener ? inherited.listener->backlog : 128;
     if (auto placed = place_listener(s, fd, backlog); !placed) {
         log_line(1, "an inherited listener could not move to this process: " + last_failure_);
         return placed;
     }
     // This process's copies of the parent's descriptors for it: the parent keeps its own.
     inherited.ready.reset();
-    ::close(std::exchange(inherited.proof_fd, -1));
-    log_line(2, "an inherited listener on " + describe(to_sockaddr(s.claim.addr, s.claim.port)) + " moved to this process");
+    ::close(std::exchange(old->proof_fd, -1));
+    const client::Claim& claim = std::get<ListenerState>(s.state).claim;
+    log_line(2, "an inherited listener on " + describe(to_sockaddr(claim.addr, claim.port)) + " moved to this process");
     return fd;
 }
 
@@ -196,7 +202,7 @@ SysResult<Placement> Runtime::connect(int fd, const sockaddr_in& to) {
     const auto bound = bound_to_interface(fd);
     if (!bound) return Placement::kernel;
     ProofCopy proof(fd);
-    Socket& s = allocate(Socket::Kind::stream);
+    Socket& s = allocate(StreamState{});
     import_kernel_options(fd, s.options);
     auto made = loop_->connect_socket(proof.fd(), from_sockaddr(to), ntohs(to.sin_port), *this, &s.options);
     if (!made) {
@@ -208,10 +214,9 @@ SysResult<Placement> Runtime::connect(int fd, const sockaddr_in& to) {
         }
         return refuse("connect to " + describe(to) + ": " + failure.message(), errno_for(failure.error));
     }
-    s.conn = made.value();
-    s.conn->context = &s;
-    s.tuple = s.conn->tuple();
-    s.connecting = true;
+    utcp::Connection& c = *made.value();
+    c.context = &s;
+    s.state = StreamState{.conn = &c, .tuple = c.tuple(), .connecting = true};
     if (auto taken = take_number(s, fd); !taken) {
         release(s);
         return Errno{taken.error()};
@@ -225,7 +230,7 @@ SysResult<Placement> Runtime::connect(int fd, const sockaddr_in& to) {
     if (const int err = wait(fd, POLLOUT, timeout); err != 0) return Errno{err == EAGAIN ? EINPROGRESS : err};
     lock.lock();
     if (live(fd) != &s) return Errno{EBADF};  // closed meanwhile
-    if (s.pending_error != 0) return Errno{std::exchange(s.pending_error, 0)};
+    if (const int error = s.take_pending_error(); error != 0) return Errno{error};
     return Placement::utcp;
 }
 
@@ -234,24 +239,25 @@ SysResult<Placement> Runtime::place_datagram(int fd) {
     if (daemon_gone_) return Placement::kernel;
     const auto bound = bound_to_interface(fd);
     if (!bound) return Placement::kernel;
-    Socket& s = allocate(Socket::Kind::datagram);
+    DatagramState udp;
+    udp.proof_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, fd_table().own_fd_floor());
+    Socket& s = allocate(std::move(udp));
     s.options.recv_buffer = 212992;  // Linux's default SO_RCVBUF
-    s.proof_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, fd_table().own_fd_floor());
-    auto made = loop_->udp_bind_socket(s.proof_fd, *this);
+    auto& placed = std::get<DatagramState>(s.state);
+    auto made = loop_->udp_bind_socket(placed.proof_fd, *this);
     if (!made) {
         recycle(s);
         return refuse("UDP on " + describe(*bound) + ": " + made.failure().message(), errno_for(made.failure().error));
     }
-    s.claim = made.value();
-    s.tuple.local = from_sockaddr(*bound);
-    s.tuple.local_port = s.claim.port;
+    placed.claim = made.value();
+    placed.local = to_sockaddr(from_sockaddr(*bound), placed.claim.port);
     if (auto taken = take_number(s, fd); !taken) {
         release(s);
         return Errno{taken.error()};
     }
-    datagram_ports_[s.claim.port] = &s;
+    datagram_ports_[placed.claim.port] = &s;
     refresh(s);
-    log_line(2, "UDP on " + describe(to_sockaddr(s.tuple.local, s.tuple.local_port)) + " over UTCP");
+    log_line(2, "UDP on " + describe(placed.local) + " over UTCP");
     return Placement::utcp;
 }
 
@@ -264,50 +270,63 @@ SysResult<int> Runtime::connect_again(int fd) {
     std::unique_lock lock(mutex_);
     Socket* s = live(fd);
     if (!s) return Errno{EBADF};
-    if (s->kind == Socket::Kind::stream && s->connecting) return Errno{EALREADY};
-    if (s->pending_error != 0) return Errno{std::exchange(s->pending_error, 0)};
+    if (const auto* stream = s->as<StreamState>(); stream && stream->connecting) return Errno{EALREADY};
+    if (const int error = s->take_pending_error(); error != 0) return Errno{error};
     return Errno{EISCONN};
 }
 
 SysResult<int> Runtime::connect_datagram(int fd, const sockaddr* to, socklen_t len) {
     std::unique_lock lock(mutex_);
     Socket* s = live(fd);
-    if (!s) return Errno{EBADF};
+    auto* udp = s ? s->as<DatagramState>() : nullptr;
+    if (!udp) return Errno{EBADF};
     if (to && len >= static_cast<socklen_t>(sizeof(sa_family_t)) && to->sa_family == AF_UNSPEC) {
-        s->peer.reset();
+        udp->peer.reset();
         return 0;
     }
     if (!to || len < static_cast<socklen_t>(sizeof(sockaddr_in)) || to->sa_family != AF_INET) return Errno{EAFNOSUPPORT};
     sockaddr_in peer;
     std::memcpy(&peer, to, sizeof peer);
-    s->peer = peer;
-    s->tuple.remote = from_sockaddr(peer);
-    s->tuple.remote_port = ntohs(peer.sin_port);
+    udp->peer = peer;
     return 0;
 }
 
-void Runtime::release(Socket& s) {
-    if (s.kind == Socket::Kind::datagram) {
-        loop_->stack().udp_unbind(s.claim.port);
-        (void)loop_->control().release(s.claim);
-        datagram_ports_.erase(s.claim.port);
-    } else if (s.kind == Socket::Kind::listener) {
-        loop_->stack().unlisten(s.listener->port);
-        // After a fork the claim may be the child's now: the daemon then answers not_found.
-        (void)loop_->control().release(s.claim);
-        std::erase(listeners_, &s);
-    } else if (s.conn) {
-        utcp::Connection& c = *s.conn;
-        c.context = nullptr;
-        c.handler = nullptr;
-        const bool zero_linger = s.linger_option && s.linger_option->l_onoff && s.linger_option->l_linger == 0;
-        // Linux resets a connection closed with unread data, or with a zero linger.
-        if (zero_linger || c.readable() > 0) {
-            c.abort();
-        } else {
-            c.close();
-        }
+namespace {
+
+// Closes a connection as Linux does: a reset for one with unread data, or with a zero
+// linger; else the orderly close.
+void close_connection(utcp::Connection& c, const std::optional<linger>& linger_option) {
+    c.context = nullptr;
+    c.handler = nullptr;
+    const bool zero_linger = linger_option && linger_option->l_onoff && linger_option->l_linger == 0;
+    if (zero_linger || c.readable() > 0) {
+        c.abort();
+    } else {
+        c.close();
     }
+}
+
+}  // namespace
+
+void Runtime::release(Socket& s) {
+    std::visit(Overloaded{
+                   [&](const DatagramState& udp) {
+                       loop_->stack().udp_unbind(udp.claim.port);
+                       (void)loop_->control().release(udp.claim);
+                       datagram_ports_.erase(udp.claim.port);
+                   },
+                   [&](const ListenerState& listening) {
+                       loop_->stack().unlisten(listening.listener->port);
+                       // After a fork the claim may be the child's now: the daemon then answers not_found.
+                       (void)loop_->control().release(listening.claim);
+                       std::erase(listeners_, &s);
+                   },
+                   [&](const StreamState& stream) {
+                       if (stream.conn) close_connection(*stream.conn, s.linger_option);
+                   },
+                   [](const Unused&) {},
+               },
+               s.state);
     recycle(s);
 }
 

@@ -105,7 +105,7 @@ void Runtime::abandon_in_child() {
 }
 
 bool Runtime::inherited(const Socket& s) {
-    return s.kind != Socket::Kind::unused && s.owner != g_runtime.load(std::memory_order_acquire);
+    return s.in_use() && s.owner != g_runtime.load(std::memory_order_acquire);
 }
 
 Runtime* Runtime::open() {
@@ -199,13 +199,7 @@ void Runtime::sleep_while_idle(std::uint64_t now_ms) {
         // For good: each connection reports ENETDOWN once, then reads what it held and
         // the end of the stream; it never looks alive again.
         for (Socket& s : sockets_) {
-            if (s.kind != Socket::Kind::stream || !s.conn) continue;
-            utcp::Connection& c = *s.conn;
-            on_closed(c);
-            c.handler = nullptr;
-            c.abort();
-            s.pending_error = ENETDOWN;
-            refresh(s);
+            if (s.connection()) fail_for_good(s, ENETDOWN);
         }
     }
 }
@@ -237,12 +231,22 @@ void Runtime::after_call(std::unique_lock<std::mutex>& /*held*/) {
     wake_stack_thread_if_due();
 }
 
-Socket* Runtime::live(int fd) const {
-    Socket* s = fd_table().socket(fd);
-    return s && s->kind != Socket::Kind::unused ? s : nullptr;
+// The stack lets go of the stream's connection, which then reports `error` once.
+void Runtime::fail_for_good(Socket& s, int error) {
+    utcp::Connection& c = *s.connection();
+    on_closed(c);
+    c.handler = nullptr;
+    c.abort();
+    std::get<StreamState>(s.state).pending_error = error;
+    refresh(s);
 }
 
-Socket& Runtime::allocate(Socket::Kind kind) {
+Socket* Runtime::live(int fd) const {
+    Socket* s = fd_table().socket(fd);
+    return s && s->in_use() ? s : nullptr;
+}
+
+Socket& Runtime::allocate(SocketState state) {
     Socket* s;
     if (!free_.empty()) {
         s = free_.back();
@@ -251,95 +255,97 @@ Socket& Runtime::allocate(Socket::Kind kind) {
         s = &sockets_.emplace_back();
     }
     // `owner` is never seen other than `this`: a lock-free reader may hold a stale pointer.
-    *s = Socket{.kind = kind, .owner = this};
+    *s = Socket{.state = std::move(state), .owner = this};
     s->options = defaults();
     return *s;
 }
 
 void Runtime::recycle(Socket& s) {
     s.ready.reset();
-    if (s.proof_fd >= 0) ::close(std::exchange(s.proof_fd, -1));
-    s.kind = Socket::Kind::unused;
-    s.conn = nullptr;
-    s.listener = nullptr;
-    s.leftover.clear();
-    s.inbox.clear();
+    if (Claimed* claimed = s.claimed(); claimed && claimed->proof_fd >= 0) ::close(claimed->proof_fd);
+    s.state = Unused{};
     free_.push_back(&s);
 }
 
 utcp::ConnOptions Runtime::defaults() const { return loop_->stack().config().defaults; }
 
-// What the connection gets: the socket's options, with Nagle on while corked.
-utcp::ConnOptions Runtime::effective_options(const Socket& s) const {
-    utcp::ConnOptions o = s.options;
-    o.nodelay = o.nodelay && !s.corked;
-    return o;
-}
-
 // --- readiness ---------------------------------------------------------------------------
 
-void Runtime::refresh(Socket& s) {
-    if (!s.ready) return;
-    if (s.kind == Socket::Kind::listener) {
-        s.ready->set(!s.listener->accept_queue.empty(), false);
-        return;
-    }
-    if (s.kind == Socket::Kind::datagram) {
-        s.ready->set(!s.inbox.empty(), true);
-        return;
-    }
+namespace {
+
+void show_stream(Readiness& ready, const StreamState& s) {
     if (!s.conn || s.pending_error != 0) {
         // Reset, failed, or closed by the stack: what is left reads at once, then end of
         // stream or the error; writes fail at once.
-        s.ready->hang_up();
+        ready.hang_up();
         return;
     }
     const utcp::Connection& c = *s.conn;
-    if (c.peer_closed() || s.read_shut) s.ready->end_of_stream();
-    s.ready->set(c.readable() > 0, !s.connecting && (c.send_room() > 0 || s.write_shut));
+    if (c.peer_closed() || s.read_shut) ready.end_of_stream();
+    ready.set(c.readable() > 0, !s.connecting && (c.send_room() > 0 || s.write_shut));
+}
+
+// The stream `c` belongs to, if the application still has it.
+Socket* socket_of(const utcp::Connection& c) { return static_cast<Socket*>(c.context); }
+
+}  // namespace
+
+void Runtime::refresh(Socket& s) {
+    if (!s.ready) return;
+    Readiness& ready = *s.ready;
+    std::visit(Overloaded{
+                   [&](const ListenerState& l) { ready.set(!l.listener->accept_queue.empty(), false); },
+                   [&](const DatagramState& d) { ready.set(!d.inbox.empty(), true); },
+                   [&](const StreamState& stream) { show_stream(ready, stream); },
+                   [](const Unused&) {},
+               },
+               s.state);
 }
 
 void Runtime::refresh_listeners() {
     for (Socket* s : listeners_) refresh(*s);
 }
 
+// A connection's context is its stream socket (placement.cpp, stream_calls.cpp).
 void Runtime::on_connected(utcp::Connection& c) {
-    if (auto* s = static_cast<Socket*>(c.context)) {
-        s->connecting = false;
+    if (Socket* s = socket_of(c)) {
+        std::get<StreamState>(s->state).connecting = false;
         refresh(*s);
     }
 }
 
 void Runtime::on_readable(utcp::Connection& c) {
-    if (auto* s = static_cast<Socket*>(c.context)) refresh(*s);
+    if (Socket* s = socket_of(c)) refresh(*s);
 }
 
 void Runtime::on_writable(utcp::Connection& c) {
-    if (auto* s = static_cast<Socket*>(c.context)) refresh(*s);
+    if (Socket* s = socket_of(c)) refresh(*s);
 }
 
 void Runtime::on_peer_closed(utcp::Connection& c) {
-    if (auto* s = static_cast<Socket*>(c.context)) refresh(*s);
+    if (Socket* s = socket_of(c)) refresh(*s);
 }
 
 void Runtime::on_error(utcp::Connection& c, utcp::ConnError e) {
-    if (auto* s = static_cast<Socket*>(c.context)) {
-        s->pending_error = errno_for(e);
-        s->connecting = false;
+    if (Socket* s = socket_of(c)) {
+        auto& stream = std::get<StreamState>(s->state);
+        stream.pending_error = errno_for(e);
+        stream.connecting = false;
         refresh(*s);
     }
 }
 
 void Runtime::on_closed(utcp::Connection& c) {
-    auto* s = static_cast<Socket*>(c.context);
+    Socket* s = socket_of(c);
     if (!s) return;
+    auto& stream = std::get<StreamState>(s->state);
     // What the application has not read yet stays readable, as in Linux.
     const utcp::SplitBytes unread = c.peek();
     for (const wire::Bytes part : {unread.first, unread.second}) {
-        s->leftover.append(reinterpret_cast<const char*>(part.data()), part.size());
+        stream.leftover.append(reinterpret_cast<const char*>(part.data()), part.size());
     }
-    s->conn = nullptr;
-    s->connecting = false;
+    stream.conn = nullptr;
+    stream.connecting = false;
     c.context = nullptr;
     refresh(*s);
 }
@@ -349,15 +355,16 @@ void Runtime::on_datagram(const wire::IpAddr& from, std::uint16_t from_port, std
     auto it = datagram_ports_.find(to_port);
     if (it == datagram_ports_.end()) return;
     Socket& s = *it->second;
+    auto& udp = std::get<DatagramState>(s.state);
     const sockaddr_in source = to_sockaddr(from, from_port);
     // A connected UDP socket takes datagrams from its peer only, as in Linux.
-    if (s.peer && (s.peer->sin_addr.s_addr != source.sin_addr.s_addr || s.peer->sin_port != source.sin_port)) return;
-    if (s.inbox_bytes + payload.size() > s.options.recv_buffer) {
-        ++s.datagrams_dropped;
+    if (udp.peer && (udp.peer->sin_addr.s_addr != source.sin_addr.s_addr || udp.peer->sin_port != source.sin_port)) return;
+    if (udp.inbox_bytes + payload.size() > s.options.recv_buffer) {
+        ++udp.datagrams_dropped;
         return;
     }
-    s.inbox.push_back({source, {payload.begin(), payload.end()}});
-    s.inbox_bytes += payload.size();
+    udp.inbox.push_back({source, {payload.begin(), payload.end()}});
+    udp.inbox_bytes += payload.size();
     refresh(s);
 }
 

@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "posix/readiness.hpp"
+#include "posix/socket.hpp"
 #include "posix/sys_result.hpp"
 #include "utcp/event_loop.hpp"
 
@@ -65,6 +66,7 @@ struct Settings {
 const Settings& settings();
 
 class Runtime;
+struct OptionContext;
 
 // Writes one line to stderr, prefixed "multistack: ", if `level` <= the log level.
 void log_line(int level, const std::string& text);
@@ -76,46 +78,6 @@ struct MessageInfo {
     const sockaddr* to = nullptr;    // send: a datagram's destination (streams ignore it)
     socklen_t to_len = 0;
     int flags_out = 0;               // receive: MSG_TRUNC when a datagram did not fit
-};
-
-// One received UDP datagram, waiting to be read.
-struct Datagram {
-    sockaddr_in from{};
-    std::vector<std::uint8_t> bytes;
-};
-
-// A UTCP socket. Type-stable: a Socket is reused, never freed, so that a number read
-// from the descriptor table without the lock can be checked again under it.
-struct Socket {
-    enum class Kind : std::uint8_t { unused, listener, stream, datagram };
-    Kind kind = Kind::unused;
-    Runtime* owner = nullptr;            // the process's runtime that made it (fork: another's)
-    std::optional<Readiness> ready;
-    int references = 0;                  // descriptor numbers that name it
-    bool nonblocking = false;            // O_NONBLOCK of its open file description (kept here: no fcntl per call)
-    // listener
-    utcp::Listener* listener = nullptr;
-    client::Claim claim;
-    int proof_fd = -1;                   // the claim's proof: a forked child takes the claim over with it
-    // stream
-    utcp::Connection* conn = nullptr;    // null once the stack closed it
-    utcp::FourTuple tuple;               // kept after the connection goes
-    std::string leftover;                // bytes the connection held when the stack closed it
-    int pending_error = 0;               // SO_ERROR, cleared when read
-    bool connecting = false;
-    bool read_shut = false, write_shut = false;
-    // datagram (the claim is `claim`)
-    std::deque<Datagram> inbox;
-    std::size_t inbox_bytes = 0;         // bounded by options.recv_buffer, as SO_RCVBUF bounds Linux's
-    std::uint64_t datagrams_dropped = 0;  // arrived with the inbox full
-    std::optional<sockaddr_in> peer;     // connect(): the default destination, and the only source
-    // options, as setsockopt left them
-    utcp::ConnOptions options;
-    bool reuse_addr = false, reuse_port = false;
-    bool corked = false;                 // TCP_CORK: partial segments wait until uncorked
-    std::optional<linger> linger_option;
-    int recv_timeout_ms = -1, send_timeout_ms = -1;  // SO_RCVTIMEO, SO_SNDTIMEO; -1: none
-    int priority = 0, tos = 0;                       // SO_PRIORITY, IP_TOS: kept, no effect on UTCP
 };
 
 // Where a socket went at listen() or connect().
@@ -175,7 +137,6 @@ private:
     // In a forked child: closes its copies of the parent runtime's control descriptors,
     // so that the parent's session ends with the parent.
     void abandon_in_child();
-    [[nodiscard]] utcp::ConnOptions effective_options(const Socket& s) const;
     static Runtime* open();
     void serve();
     void sleep_while_idle(std::uint64_t now_ms);
@@ -193,8 +154,11 @@ private:
     // After an application call changed the stack: output now, readiness, and a wake-up
     // for the stack thread if a timer is now due before it would wake.
     void after_call(std::unique_lock<std::mutex>& lock);
+    void fail_for_good(Socket& s, int error);
+    // What getsockopt and setsockopt on `fd` need of this runtime (options.hpp).
+    OptionContext option_context(int fd, std::unique_lock<std::mutex>& lock);
     [[nodiscard]] Socket* live(int fd) const;
-    Socket& allocate(Socket::Kind kind);
+    Socket& allocate(SocketState state);
     void recycle(Socket& s);
     void refresh(Socket& s);
     void refresh_listeners();
@@ -208,10 +172,13 @@ private:
     enum class Direction : std::uint8_t { in, out };
     SysResult<std::size_t> transfer(int fd, std::span<const iovec> iov, int flags, Direction direction,
                                     MessageInfo* info);
+    // One try, by the socket's kind: EAGAIN where Linux would block.
+    SysResult<std::size_t> try_transfer(Socket& s, std::span<const iovec> iov, int flags, Direction direction,
+                                        MessageInfo* info);
     SysResult<std::size_t> try_recv(Socket& s, std::span<const iovec> iov, int flags);
     SysResult<std::size_t> try_send(Socket& s, std::span<const iovec> iov);
-    SysResult<std::size_t> try_recv_datagram(Socket& s, std::span<const iovec> iov, int flags, MessageInfo* info);
-    SysResult<std::size_t> try_send_datagram(Socket& s, std::span<const iovec> iov, MessageInfo* info);
+    SysResult<std::size_t> try_recv_datagram(DatagramState& d, std::span<const iovec> iov, int flags, MessageInfo* info);
+    SysResult<std::size_t> try_send_datagram(const DatagramState& d, std::span<const iovec> iov, MessageInfo* info);
     [[nodiscard]] bool interface_address(const sockaddr_in& a) const;
     [[nodiscard]] std::optional<sockaddr_in> bound_to_interface(int fd);
     SysResult<Placement> refuse(const std::string& why, int error);

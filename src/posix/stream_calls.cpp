@@ -103,10 +103,12 @@ SysResult<int> Runtime::accept(int fd, sockaddr* addr, socklen_t* len, int flags
         std::unique_lock lock(mutex_);
         Socket* l = live(fd);
         if (!l) return Errno{EBADF};
-        if (l->kind != Socket::Kind::listener) return Errno{EINVAL};
+        const auto* listening = l->as<ListenerState>();
+        if (!listening) return Errno{EINVAL};
         const bool blocking = !l->nonblocking;
-        if (utcp::Connection* c = loop_->stack().accept(*l->listener)) {
-            Socket& s = allocate(Socket::Kind::stream);
+        if (utcp::Connection* c = loop_->stack().accept(*listening->listener)) {
+            const utcp::FourTuple tuple = c->tuple();
+            Socket& s = allocate(StreamState{.conn = c, .tuple = tuple});
             auto ready = Readiness::make(flags & (SOCK_CLOEXEC | SOCK_NONBLOCK), fd_table().own_fd_floor());
             if (!ready) {
                 c->handler = nullptr;
@@ -119,8 +121,6 @@ SysResult<int> Runtime::accept(int fd, sockaddr* addr, socklen_t* len, int flags
             s.ready.emplace(std::move(ready.value()));
             s.references = 1;
             s.nonblocking = (flags & SOCK_NONBLOCK) != 0;
-            s.conn = c;
-            s.tuple = c->tuple();
             s.options = c->options();
             // As in Linux, an accepted socket inherits the listener's timeouts.
             s.recv_timeout_ms = l->recv_timeout_ms;
@@ -135,7 +135,7 @@ SysResult<int> Runtime::accept(int fd, sockaddr* addr, socklen_t* len, int flags
             fd_table().set_socket(number, &s);
             refresh(s);
             after_call(lock);
-            copy_out(to_sockaddr(s.tuple.remote, s.tuple.remote_port), addr, len);
+            copy_out(to_sockaddr(tuple.remote, tuple.remote_port), addr, len);
             return number;
         }
         if (!blocking) return Errno{EAGAIN};
@@ -145,18 +145,19 @@ SysResult<int> Runtime::accept(int fd, sockaddr* addr, socklen_t* len, int flags
 }
 
 SysResult<std::size_t> Runtime::try_recv(Socket& s, std::span<const iovec> iov, int flags) {
-    if (s.kind != Socket::Kind::stream) return Errno{ENOTCONN};
+    auto* stream = s.as<StreamState>();
+    if (!stream) return Errno{ENOTCONN};
     const bool peek = flags & MSG_PEEK;
-    if (!s.leftover.empty()) {
-        const std::size_t n = scatter({reinterpret_cast<const std::uint8_t*>(s.leftover.data()), s.leftover.size()}, iov, 0);
-        if (!peek) s.leftover.erase(0, n);
+    if (std::string& left = stream->leftover; !left.empty()) {
+        const std::size_t n = scatter({reinterpret_cast<const std::uint8_t*>(left.data()), left.size()}, iov, 0);
+        if (!peek) left.erase(0, n);
         refresh(s);
         return n;
     }
-    if (s.pending_error != 0) return Errno{std::exchange(s.pending_error, 0)};
-    if (!s.conn || s.read_shut) return std::size_t{0};
-    if (s.connecting) return Errno{kWouldBlock};
-    utcp::Connection& c = *s.conn;
+    if (stream->pending_error != 0) return Errno{std::exchange(stream->pending_error, 0)};
+    if (!stream->conn || stream->read_shut) return std::size_t{0};
+    if (stream->connecting) return Errno{kWouldBlock};
+    utcp::Connection& c = *stream->conn;
     std::size_t got = 0;
     if (peek) {
         const utcp::SplitBytes data = c.peek();
@@ -174,11 +175,12 @@ SysResult<std::size_t> Runtime::try_recv(Socket& s, std::span<const iovec> iov, 
 }
 
 SysResult<std::size_t> Runtime::try_send(Socket& s, std::span<const iovec> iov) {
-    if (s.kind != Socket::Kind::stream) return Errno{EPIPE};
-    if (s.pending_error != 0) return Errno{std::exchange(s.pending_error, 0)};
-    if (s.connecting) return Errno{kWouldBlock};
-    if (!s.conn || s.write_shut || s.conn->user_closed()) return Errno{EPIPE};  // send() raises SIGPIPE
-    utcp::Connection& c = *s.conn;
+    auto* stream = s.as<StreamState>();
+    if (!stream) return Errno{EPIPE};
+    if (stream->pending_error != 0) return Errno{std::exchange(stream->pending_error, 0)};
+    if (stream->connecting) return Errno{kWouldBlock};
+    if (!stream->conn || stream->write_shut || stream->conn->user_closed()) return Errno{EPIPE};  // send() raises SIGPIPE
+    utcp::Connection& c = *stream->conn;
     std::size_t sent = 0;
     for (const iovec& v : iov) {
         const std::size_t n = c.send({static_cast<const std::uint8_t*>(v.iov_base), v.iov_len});
@@ -203,9 +205,10 @@ SysResult<std::size_t> Runtime::send(int fd, std::span<const iovec> iov, int fla
 }
 
 // One datagram per call; MSG_TRUNC says it did not fit (and, asked for, returns its size).
-SysResult<std::size_t> Runtime::try_recv_datagram(Socket& s, std::span<const iovec> iov, int flags, MessageInfo* info) {
-    if (s.inbox.empty()) return Errno{kWouldBlock};
-    const Datagram& d = s.inbox.front();
+SysResult<std::size_t> Runtime::try_recv_datagram(DatagramState& udp, std::span<const iovec> iov, int flags,
+                                                  MessageInfo* info) {
+    if (udp.inbox.empty()) return Errno{kWouldBlock};
+    const Datagram& d = udp.inbox.front();
     const std::size_t copied = scatter(d.bytes, iov, 0);
     const std::size_t size = d.bytes.size();
     if (info) {
@@ -213,31 +216,41 @@ SysResult<std::size_t> Runtime::try_recv_datagram(Socket& s, std::span<const iov
         copy_out(d.from, info->from, info->from_len);
     }
     if (!(flags & MSG_PEEK)) {
-        s.inbox_bytes -= size;
-        s.inbox.pop_front();
+        udp.inbox_bytes -= size;
+        udp.inbox.pop_front();
     }
     return (flags & MSG_TRUNC) ? size : copied;
 }
 
-SysResult<std::size_t> Runtime::try_send_datagram(Socket& s, std::span<const iovec> iov, MessageInfo* info) {
+SysResult<std::size_t> Runtime::try_send_datagram(const DatagramState& udp, std::span<const iovec> iov,
+                                                  MessageInfo* info) {
     sockaddr_in to{};
     if (info && info->to) {
         if (info->to_len < static_cast<socklen_t>(sizeof(sockaddr_in)) || info->to->sa_family != AF_INET) {
             return Errno{EAFNOSUPPORT};
         }
         std::memcpy(&to, info->to, sizeof to);
-    } else if (s.peer) {
-        to = *s.peer;
+    } else if (udp.peer) {
+        to = *udp.peer;
     } else {
         return Errno{EDESTADDRREQ};
     }
     const std::size_t size = total_length(iov);
     if (size > loop_->stack().config().mtu - 28u) return Errno{EMSGSIZE};  // UTCP sends with DF set
     if (is_loopback(to)) return Errno{ENETUNREACH};  // a UTCP socket reaches the interface only
-    if (!loop_->stack().udp_send(s.claim.port, from_sockaddr(to), ntohs(to.sin_port), gathered(iov, size))) {
+    if (!loop_->stack().udp_send(udp.claim.port, from_sockaddr(to), ntohs(to.sin_port), gathered(iov, size))) {
         return Errno{loop_->tx_full() ? ENOBUFS : EHOSTUNREACH};
     }
     return size;
+}
+
+SysResult<std::size_t> Runtime::try_transfer(Socket& s, std::span<const iovec> iov, int flags, Direction direction,
+                                             MessageInfo* info) {
+    const bool sending = direction == Direction::out;
+    if (auto* udp = s.as<DatagramState>()) {
+        return sending ? try_send_datagram(*udp, iov, info) : try_recv_datagram(*udp, iov, flags, info);
+    }
+    return sending ? try_send(s, iov) : try_recv(s, iov, flags);
 }
 
 // As Linux: a blocking send returns once every byte is queued (or an error ends it); a
@@ -253,17 +266,16 @@ SysResult<std::size_t> Runtime::transfer(int fd, std::span<const iovec> iov, int
         Socket* s = live(fd);
         if (!s) return Errno{EBADF};
         const bool blocking = !s->nonblocking && !(flags & MSG_DONTWAIT);
-        const bool datagram = s->kind == Socket::Kind::datagram;
+        const bool datagram = s->is<DatagramState>();
         wait_all = wait_all && !datagram;  // a datagram is one call's whole message
-        auto moved = datagram ? (sending ? try_send_datagram(*s, rest, info) : try_recv_datagram(*s, rest, flags, info))
-                              : (sending ? try_send(*s, rest) : try_recv(*s, rest, flags));
+        auto moved = try_transfer(*s, rest, flags, direction, info);
         if (moved.ok() && moved.value() > 0) after_call(lock);
         refresh(*s);
         if (!moved.ok() && moved.error() != kWouldBlock) return total > 0 ? SysResult<std::size_t>(total) : moved;
         if (moved.ok()) {
             total += moved.value();
-            if (!sending && !datagram && info && info->from) {
-                copy_out(to_sockaddr(s->tuple.remote, s->tuple.remote_port), info->from, info->from_len);
+            if (const auto* stream = s->as<StreamState>(); stream && !sending && info && info->from) {
+                copy_out(to_sockaddr(stream->tuple.remote, stream->tuple.remote_port), info->from, info->from_len);
             }
             if (datagram || rest.empty()) return total;
             drop_front(rest, moved.value());
@@ -316,34 +328,65 @@ SysResult<int> Runtime::shutdown(int fd, int how) {
     Socket* s = live(fd);
     if (!s) return Errno{EBADF};
     if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return Errno{EINVAL};
-    if (s->kind != Socket::Kind::stream || s->connecting) return Errno{ENOTCONN};
-    if (how != SHUT_WR) s->read_shut = true;
-    if (how != SHUT_RD && !s->write_shut) {
-        s->write_shut = true;
-        if (s->conn) s->conn->shutdown_write();
+    auto* stream = s->as<StreamState>();
+    if (!stream || stream->connecting) return Errno{ENOTCONN};
+    if (how != SHUT_WR) stream->read_shut = true;
+    if (how != SHUT_RD && !stream->write_shut) {
+        stream->write_shut = true;
+        if (stream->conn) stream->conn->shutdown_write();
     }
     after_call(lock);
     refresh(*s);
     return 0;
 }
 
+namespace {
+
+// getsockname (peer false) or getpeername of a socket in each state: the address, or the errno.
+struct NameOf {
+    bool peer;
+    SysResult<sockaddr_in> operator()(const ListenerState& l) const {
+        if (peer) return Errno{ENOTCONN};
+        return to_sockaddr(l.claim.addr, l.claim.port);
+    }
+    SysResult<sockaddr_in> operator()(const DatagramState& udp) const {
+        if (!peer) return udp.local;
+        if (!udp.peer) return Errno{ENOTCONN};
+        return *udp.peer;
+    }
+    SysResult<sockaddr_in> operator()(const StreamState& stream) const {
+        const utcp::FourTuple& t = stream.tuple;
+        if (!peer) return to_sockaddr(t.local, t.local_port);
+        if (!stream.conn || stream.connecting) return Errno{ENOTCONN};
+        return to_sockaddr(t.remote, t.remote_port);
+    }
+    SysResult<sockaddr_in> operator()(const Unused&) const { return Errno{EBADF}; }
+};
+
+// FIONREAD (outgoing false) or SIOCOUTQ of a socket in each state.
+struct QueuedOf {
+    bool outgoing;
+    SysResult<int> operator()(const ListenerState&) const { return Errno{EINVAL}; }
+    SysResult<int> operator()(const DatagramState& udp) const {  // Linux: the size of the next datagram
+        return outgoing || udp.inbox.empty() ? 0 : static_cast<int>(udp.inbox.front().bytes.size());
+    }
+    SysResult<int> operator()(const StreamState& stream) const {
+        if (!stream.conn) return outgoing ? 0 : static_cast<int>(stream.leftover.size());
+        const std::size_t n = outgoing ? stream.conn->unsent_or_unacked() : stream.conn->readable();
+        return static_cast<int>(std::min<std::size_t>(n, INT32_MAX));
+    }
+    SysResult<int> operator()(const Unused&) const { return Errno{EBADF}; }
+};
+
+}  // namespace
+
 SysResult<int> Runtime::name(int fd, bool peer, sockaddr* addr, socklen_t* len) {
     std::unique_lock lock(mutex_);
     Socket* s = live(fd);
     if (!s) return Errno{EBADF};
-    if (s->kind == Socket::Kind::listener) {
-        if (peer) return Errno{ENOTCONN};
-        copy_out(to_sockaddr(s->claim.addr, s->claim.port), addr, len);
-        return 0;
-    }
-    if (s->kind == Socket::Kind::datagram) {
-        if (peer && !s->peer) return Errno{ENOTCONN};
-        copy_out(peer ? *s->peer : to_sockaddr(s->tuple.local, s->tuple.local_port), addr, len);
-        return 0;
-    }
-    if (peer && (!s->conn || s->connecting)) return Errno{ENOTCONN};
-    const utcp::FourTuple& t = s->tuple;
-    copy_out(peer ? to_sockaddr(t.remote, t.remote_port) : to_sockaddr(t.local, t.local_port), addr, len);
+    const SysResult<sockaddr_in> named = std::visit(NameOf{peer}, s->state);
+    if (!named) return Errno{named.error()};
+    copy_out(named.value(), addr, len);
     return 0;
 }
 
@@ -351,13 +394,7 @@ SysResult<int> Runtime::queued_bytes(int fd, bool outgoing) {
     std::unique_lock lock(mutex_);
     Socket* s = live(fd);
     if (!s) return Errno{EBADF};
-    if (s->kind == Socket::Kind::listener) return Errno{EINVAL};
-    if (s->kind == Socket::Kind::datagram) {  // Linux: the size of the next datagram
-        return outgoing || s->inbox.empty() ? 0 : static_cast<int>(s->inbox.front().bytes.size());
-    }
-    if (!s->conn) return outgoing ? 0 : static_cast<int>(s->leftover.size());
-    const std::size_t n = outgoing ? s->conn->unsent_or_unacked() : s->conn->readable();
-    return static_cast<int>(std::min<std::size_t>(n, INT32_MAX));
+    return std::visit(QueuedOf{outgoing}, s->state);
 }
 
 }  // namespace ms::posix

@@ -29,7 +29,9 @@
 #include "posix/sockaddr.hpp"
 
 using ms::posix::fd_table;
+using ms::posix::DatagramState;
 using ms::posix::InsideLibrary;
+using ms::posix::ListenerState;
 using ms::posix::Placement;
 using ms::posix::Runtime;
 using ms::posix::Socket;
@@ -64,7 +66,7 @@ Socket* ours(int fd) { return ms::posix::t_inside_library ? nullptr : fd_table()
 // to this process's stack first; an inherited connection cannot (EOPNOTSUPP, logged once).
 Runtime* runtime_for(int fd, Socket& s) {
     if (!Runtime::inherited(s)) return s.owner;
-    Runtime* rt = s.kind == Socket::Kind::listener ? Runtime::get() : nullptr;
+    Runtime* rt = s.is<ListenerState>() ? Runtime::get() : nullptr;
     if (rt) {
         InsideLibrary inside;
         if (rt->adopt_listener(fd, s).ok()) return rt;
@@ -218,7 +220,7 @@ int bind(int fd, const sockaddr* addr, socklen_t len) {
 int listen(int fd, int backlog) {
     return ms::preload::guarded("listen", [&]() -> int {
         if (Socket* s = ours(fd)) {  // listening already: Linux only changes the backlog
-            return s->kind == Socket::Kind::listener ? 0 : static_cast<int>(fail(EINVAL));
+            return s->is<ListenerState>() ? 0 : static_cast<int>(fail(EINVAL));
         }
         if (is_pending(fd) && !bound_to_loopback(fd)) {
             if (Runtime* rt = Runtime::get()) {
@@ -252,7 +254,7 @@ int accept(int fd, sockaddr* addr, socklen_t* len) { return accept4(fd, addr, le
 int connect(int fd, const sockaddr* addr, socklen_t len) {
     return ms::preload::guarded("connect", [&]() -> int {
         if (Socket* s = ours(fd)) {
-            const bool datagram = s->kind == Socket::Kind::datagram;
+            const bool datagram = s->is<DatagramState>();
             return static_cast<int>(on_runtime(fd, [&](Runtime& rt) {
                 return datagram ? rt.connect_datagram(fd, addr, len) : rt.connect_again(fd);
             }));
