@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "input.hpp"
-#include "client/protocol.hpp"
-#include "client/seqpacket.hpp"
+#include "ctl/protocol.hpp"
+#include "ctl/seqpacket.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/descriptors.hpp"
 #include "daemon/null_data_path.hpp"
@@ -97,7 +97,7 @@ struct Rig {
     }
 
     daemon::NullDataPath data_path;
-    nic::InterfaceInfo iface{.name = "fuzz0", .ifindex = 0, .mac = {}, .mtu = 1500, .addresses = {}, .gateway = {}};
+    netlink::InterfaceInfo iface{.name = "fuzz0", .ifindex = 0, .mac = {}, .mtu = 1500, .addresses = {}, .gateway = {}};
     sw::MemoryNic nic;
     sw::Switch sw;
     std::string path;

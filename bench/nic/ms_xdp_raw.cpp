@@ -12,7 +12,7 @@
 
 #include "nic/af_xdp_nic.hpp"
 #include "nic/xdp_program.hpp"
-#include "packet_builder.hpp"
+#include "pktgen/packet_builder.hpp"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // ms-switch-bench: one point of the paper's Figure 4, in process. It runs the switch
-// (tx or rx) through the rig of tools/ms-pktgen, or the memcpy upper bound, and prints
+// (tx or rx) through the rig of src/pktgen, or the memcpy upper bound, and prints
 // one JSON object.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -7,7 +7,7 @@
 #include <iostream>
 
 #include "memcpy_peer.hpp"
-#include "rig.hpp"
+#include "pktgen/rig.hpp"
 
 int main(int argc, char** argv) {
     CLI::App app{"ms-switch-bench: in-process switch throughput (Figure 4 of the MultiStack paper)"};

@@ -25,21 +25,21 @@
 #include <iostream>
 #include <vector>
 
-#include "utcp/event_loop.hpp"
+#include "loop/event_loop.hpp"
 
 namespace {
 
 using ms::utcp::Connection;
 
 volatile std::sig_atomic_t g_stop = 0;
-ms::utcp::EventLoop* g_loop = nullptr;
+ms::loop::EventLoop* g_loop = nullptr;
 void on_signal(int) {
     g_stop = 1;
     if (g_loop) g_loop->stop();
 }
 
 double seconds_since(std::uint64_t start_ms) {
-    return static_cast<double>(ms::utcp::EventLoop::clock_ms() - start_ms) / 1000.0;
+    return static_cast<double>(ms::loop::EventLoop::clock_ms() - start_ms) / 1000.0;
 }
 
 // --- UTCP server -------------------------------------------------------------------------
@@ -81,10 +81,10 @@ private:
 
 int serve_utcp(const std::string& socket, const ms::wire::IpAddr& addr, std::uint16_t port, const std::string& mode,
                std::uint64_t bytes) {
-    ms::utcp::LoopOptions options;
+    ms::loop::LoopOptions options;
     options.addresses = {addr};
     options.defaults.send_buffer = options.defaults.recv_buffer = 1 << 20;
-    auto loop = ms::utcp::EventLoop::open(socket, options);
+    auto loop = ms::loop::EventLoop::open(socket, options);
     if (!loop) {
         std::cerr << "ms-tcp-bench: " << loop.failure().message() << "\n";
         return 1;
@@ -160,7 +160,7 @@ int connect_to(const sockaddr_in& sin) {
 
 int client_flow(const sockaddr_in& sin, bool send, std::uint64_t bytes) {
     std::vector<std::uint8_t> buf(1 << 16, 0x5a);
-    const std::uint64_t start = ms::utcp::EventLoop::clock_ms();
+    const std::uint64_t start = ms::loop::EventLoop::clock_ms();
     const int fd = connect_to(sin);
     std::uint64_t moved = 0;
     while (moved < bytes) {
@@ -194,7 +194,7 @@ int client_connect_rate(const sockaddr_in& sin, std::uint64_t count, std::uint32
         checked(::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), "epoll_ctl");
         ++started;
     };
-    const std::uint64_t t0 = ms::utcp::EventLoop::clock_ms();
+    const std::uint64_t t0 = ms::loop::EventLoop::clock_ms();
     while (started < std::min<std::uint64_t>(count, parallel)) start_one();
     epoll_event events[256];
     while (finished < count && !g_stop) {

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <utility>
 
-#include "client/seqpacket.hpp"
+#include "ctl/seqpacket.hpp"
 
 namespace ms::client {
 namespace {
@@ -91,24 +91,6 @@ std::string Failure::message() const {
                                             "system error"};
     static_assert(std::size(names) == static_cast<std::size_t>(Error::system) + 1, "one name per Error");
     return std::string(names[static_cast<int>(error)]) + (detail.empty() ? "" : ": " + detail);
-}
-
-ctl::Tuple to_tuple(const Claim& c) {
-    ctl::Tuple t;
-    t.protocol = c.protocol;
-    t.family = static_cast<std::uint8_t>(c.addr.family);
-    t.port = c.port;
-    std::memcpy(t.addr, c.addr.bytes.data(), 16);
-    return t;
-}
-
-Claim from_tuple(const ctl::Tuple& t) {
-    Claim c;
-    c.protocol = t.protocol;
-    c.addr.family = t.family == 6 ? wire::IpFamily::v6 : wire::IpFamily::v4;
-    std::memcpy(c.addr.bytes.data(), t.addr, 16);
-    c.port = t.port;
-    return c;
 }
 
 Port::Port(std::uint32_t id, ring::Region region, std::vector<ring::EventFd> to_switch, std::vector<ring::EventFd> to_app)
@@ -246,12 +228,12 @@ Result<Claim> Connection::claim_socket(int bound_fd) {
     ctl::ClaimReply rep;
     const int fds[] = {bound_fd};
     if (auto r = call(&req, sizeof req, &rep, sizeof rep, fds); !r) return r.failure();
-    return from_tuple(rep.claimed);
+    return ctl::from_tuple(rep.claimed);
 }
 
 Result<Done> Connection::release(const Claim& claim) {
     ctl::ReleaseRequest req;
-    req.tuple = to_tuple(claim);
+    req.tuple = ctl::to_tuple(claim);
     ctl::Header rep;
     return call(&req, sizeof req, &rep, sizeof rep);
 }

@@ -13,7 +13,8 @@
 #include <variant>
 #include <vector>
 
-#include "client/protocol.hpp"
+#include "ctl/claim.hpp"
+#include "ctl/protocol.hpp"
 #include "ring/app_ring.hpp"
 #include "wire/bytes.hpp"
 
@@ -61,12 +62,7 @@ private:
 
 struct Done {};  // the value of a call that returns nothing
 
-struct Claim {
-    std::uint8_t protocol = 0;
-    wire::IpAddr addr;
-    std::uint16_t port = 0;
-    friend bool operator==(const Claim&, const Claim&) = default;
-};
+using ctl::Claim;
 
 class Port {
 public:
@@ -145,8 +141,5 @@ private:
     std::uint32_t seq_ = 0;
     std::unique_ptr<Port> port_;
 };
-
-[[nodiscard]] ctl::Tuple to_tuple(const Claim& c);
-[[nodiscard]] Claim from_tuple(const ctl::Tuple& t);
 
 }  // namespace ms::client

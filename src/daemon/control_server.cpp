@@ -17,8 +17,8 @@
 #include <iostream>
 #include <stdexcept>
 
-#include "client/multistack.hpp"
-#include "client/seqpacket.hpp"
+#include "ctl/claim.hpp"
+#include "ctl/seqpacket.hpp"
 #include "daemon/claim_proof.hpp"
 
 namespace ms::daemon {
@@ -434,7 +434,7 @@ void ControlServer::on_claim(Session& s, const ctl::Header& req, std::vector<int
     arm_audit_timer();
     ctl::ClaimReply rep;
     rep.h.seq = req.seq;
-    rep.claimed = client::to_tuple({key.protocol, key.addr, key.port});
+    rep.claimed = ctl::to_tuple({key.protocol, key.addr, key.port});
     reply(s, rep);
     std::cerr << "multistackd: port " << *s.port << " claims " << describe(key)
               << (twin ? " and " + describe(*twin) + " (a dual-stack socket)" : "") << "\n";
@@ -493,7 +493,7 @@ void ControlServer::release_claim(Session& s, std::size_t index) {
 }
 
 void ControlServer::on_release(Session& s, const ctl::ReleaseRequest& req) {
-    const client::Claim wanted = client::from_tuple(req.tuple);
+    const ctl::Claim wanted = ctl::from_tuple(req.tuple);
     for (std::size_t i = 0; i < s.claims.size(); ++i) {
         const sw::ClaimKey& k = s.claims[i].proven.key;
         if (k.protocol == wanted.protocol && k.addr == wanted.addr && k.port == wanted.port) {

@@ -26,14 +26,14 @@
 #include <string>
 #include <vector>
 
-#include "client/protocol.hpp"
+#include "ctl/protocol.hpp"
 #include "daemon/claim_proof.hpp"
 #include "daemon/data_path.hpp"
 #include "daemon/limits.hpp"
 #include "daemon/outbox.hpp"
 #include "daemon/peer.hpp"
 #include "daemon/reaper.hpp"
-#include "nic/netlink.hpp"
+#include "netlink/netlink.hpp"
 #include "switch/switch.hpp"
 
 namespace ms::daemon {
@@ -41,7 +41,7 @@ namespace ms::daemon {
 struct ServerContext {
     sw::Switch& sw;
     DataPath& data_path;
-    const nic::InterfaceInfo& iface;
+    const netlink::InterfaceInfo& iface;
     ProofScope proof_scope;  // the interface's namespace, index and addresses
     Limits limits;
     std::uint32_t max_slots_per_ring = 16384;

@@ -10,7 +10,7 @@
 #include <iostream>
 #include <memory>
 
-#include "client/multistack.hpp"
+#include "ctl/claim.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/descriptors.hpp"
 
@@ -39,7 +39,7 @@ void ControlServer::on_info(Session& s, const ctl::Header& req) {
     constexpr unsigned kLargestMtu = ring::kMaxFrameSize - 18;
     rep.mtu = static_cast<std::uint16_t>(std::min(ctx_.iface.mtu, kLargestMtu));
     rep.ifindex = ctx_.iface.ifindex;
-    for (const nic::InterfaceAddress& a : ctx_.iface.addresses) {
+    for (const netlink::InterfaceAddress& a : ctx_.iface.addresses) {
         if (rep.address_count == ctl::InfoReply::kMaxAddresses) break;
         std::memcpy(rep.addresses[rep.address_count], a.addr.bytes.data(), 16);
         rep.address_families[rep.address_count] = static_cast<std::uint8_t>(a.addr.family);
@@ -133,7 +133,7 @@ void ControlServer::on_list_claims(Session& s, const ctl::Header& req) {
         ctl::ClaimEntry e;
         e.h.seq = req.seq;
         e.port_id = entry.port;
-        e.tuple = client::to_tuple({entry.key.protocol, entry.key.addr, entry.key.port});
+        e.tuple = ctl::to_tuple({entry.key.protocol, entry.key.addr, entry.key.port});
         reply(s, e);
     }
     reply_status(s, ctl::Header{.op = ctl::Op::list_end, .seq = req.seq}, ctl::Status::ok);
@@ -256,11 +256,11 @@ void ControlServer::on_resolve(Session& s, const ctl::ResolveRequest& req) {
 bool ControlServer::try_resolve(Session& s, std::uint32_t seq, const wire::IpAddr& next_hop) {
     wire::MacAddr mac;
     switch (ctx_.data_path.neighbour(next_hop, mac)) {
-        case nic::NeighbourState::pending: return false;
-        case nic::NeighbourState::failed:
+        case netlink::NeighbourState::pending: return false;
+        case netlink::NeighbourState::failed:
             reply_status(s, ctl::Header{.op = ctl::Op::resolve, .seq = seq}, ctl::Status::unreachable);
             return true;
-        case nic::NeighbourState::reachable: break;
+        case netlink::NeighbourState::reachable: break;
     }
     ctl::ResolveReply rep;
     rep.h.seq = seq;

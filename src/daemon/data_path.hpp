@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "nic/netlink.hpp"
+#include "netlink/netlink.hpp"
 #include "switch/registry.hpp"
 
 namespace ms::daemon {
@@ -33,7 +33,7 @@ public:
     [[nodiscard]] virtual DataPathStatus status() const = 0;
     // The next hop towards `dst` through the interface; nothing if there is no route.
     [[nodiscard]] virtual std::optional<wire::IpAddr> next_hop(const wire::IpAddr& dst) = 0;
-    [[nodiscard]] virtual nic::NeighbourState neighbour(const wire::IpAddr& next_hop, wire::MacAddr& mac) = 0;
+    [[nodiscard]] virtual netlink::NeighbourState neighbour(const wire::IpAddr& next_hop, wire::MacAddr& mac) = 0;
 };
 
 }  // namespace ms::daemon

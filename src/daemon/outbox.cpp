@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "client/seqpacket.hpp"
+#include "ctl/seqpacket.hpp"
 
 namespace ms::daemon {
 

@@ -8,7 +8,7 @@
 #include <unordered_set>
 
 #include "http/server.hpp"
-#include "utcp/event_loop.hpp"
+#include "loop/event_loop.hpp"
 
 namespace ms::http {
 namespace {
@@ -17,7 +17,7 @@ using utcp::Connection;
 
 class UtcpServer final : public Server, private utcp::Handler {
 public:
-    UtcpServer(std::unique_ptr<utcp::EventLoop> loop, FileCache& files, const ServerConfig& config)
+    UtcpServer(std::unique_ptr<loop::EventLoop> loop, FileCache& files, const ServerConfig& config)
         : loop_(std::move(loop)), files_(files), config_(config) {
         utcp::BufferPool& pool = loop_->stack().buffers();
         files_.store_in([&pool](std::size_t bytes) { return pool.take_block(bytes); });
@@ -48,10 +48,10 @@ public:
     }
 
     std::string run() override {
-        std::uint64_t next_sweep = utcp::EventLoop::clock_ms() + config_.sweep_ms;
+        std::uint64_t next_sweep = loop::EventLoop::clock_ms() + config_.sweep_ms;
         while (!stop_.load(std::memory_order_relaxed) && !loop_->stopping()) {
             loop_->run_once(static_cast<int>(config_.sweep_ms));
-            const std::uint64_t now = utcp::EventLoop::clock_ms();
+            const std::uint64_t now = loop::EventLoop::clock_ms();
             if (now >= next_sweep) {
                 sweep(now);
                 next_sweep = now + config_.sweep_ms;
@@ -69,13 +69,13 @@ private:
     static Session& session(Connection& c) { return *static_cast<Session*>(c.context); }
 
     void on_accepted(Connection& c) override {
-        c.context = new Session(files_, config_.timeouts, utcp::EventLoop::clock_ms());
+        c.context = new Session(files_, config_.timeouts, loop::EventLoop::clock_ms());
         open_.insert(&c);
         ++stats_.connections;
     }
     void on_readable(Connection& c) override {
         Session& s = session(c);
-        const std::uint64_t now = utcp::EventLoop::clock_ms();
+        const std::uint64_t now = loop::EventLoop::clock_ms();
         while (c.readable() > 0) {
             const utcp::SplitBytes data = c.peek();
             const wire::Bytes part = data.first.empty() ? data.second : data.first;
@@ -124,7 +124,7 @@ private:
         }
     }
 
-    std::unique_ptr<utcp::EventLoop> loop_;
+    std::unique_ptr<loop::EventLoop> loop_;
     FileCache& files_;
     ServerConfig config_;
     std::unordered_set<Connection*> open_;
@@ -133,7 +133,7 @@ private:
 }  // namespace
 
 std::unique_ptr<Server> make_utcp_server(const ServerConfig& config, FileCache& files, std::string& error) {
-    utcp::LoopOptions options;
+    loop::LoopOptions options;
     options.addresses = config.addresses;
     options.defaults.congestion = config.congestion;
     options.defaults.fast_open = config.fast_open;
@@ -141,7 +141,7 @@ std::unique_ptr<Server> make_utcp_server(const ServerConfig& config, FileCache& 
     // Room for the send buffers and the file cache twice (a reload's new copy beside the
     // one that responses in flight still use), up to the largest data area.
     options.data_area_bytes = std::min(options.data_area_bytes + 2 * files.snapshot()->bytes, ring::kMaxDataBytes);
-    auto loop = utcp::EventLoop::open(config.socket, options);
+    auto loop = loop::EventLoop::open(config.socket, options);
     if (!loop) {
         error = "multistackd at " + config.socket + ": " + loop.failure().message();
         return nullptr;

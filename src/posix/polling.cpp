@@ -16,12 +16,12 @@ namespace {
 constexpr std::uint64_t kPortMark = 0xfff0'6d73'706f'7274ull;
 
 std::uint64_t deadline_after(int timeout_ms) {
-    return timeout_ms < 0 ? UINT64_MAX : utcp::EventLoop::clock_ms() + static_cast<std::uint64_t>(timeout_ms);
+    return timeout_ms < 0 ? UINT64_MAX : loop::EventLoop::clock_ms() + static_cast<std::uint64_t>(timeout_ms);
 }
 
 int remaining_ms(std::uint64_t deadline) {
     if (deadline == UINT64_MAX) return -1;
-    const std::uint64_t now = utcp::EventLoop::clock_ms();
+    const std::uint64_t now = loop::EventLoop::clock_ms();
     return now >= deadline ? 0 : static_cast<int>(std::min<std::uint64_t>(deadline - now, INT32_MAX));
 }
 

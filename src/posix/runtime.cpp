@@ -116,11 +116,11 @@ Runtime* Runtime::open() {
                         (settings.require ? "UTCP sockets fail (MULTISTACK_REQUIRE=1)" : "sockets stay with the kernel"));
         return nullptr;
     }
-    utcp::LoopOptions options;
+    loop::LoopOptions options;
     options.data_area_bytes = 0;  // send buffers on the heap: no 64 MiB reservation per process
     options.super_segments = false;
     if (!settings.congestion.empty()) options.defaults.congestion = settings.congestion;
-    auto loop = utcp::EventLoop::open(settings.socket_path, options);
+    auto loop = loop::EventLoop::open(settings.socket_path, options);
     if (!loop) {
         log_line(1, "no UTCP: " + loop.failure().message() + ": " +
                         (settings.require ? "UTCP sockets fail (MULTISTACK_REQUIRE=1)" : "sockets stay with the kernel"));
@@ -130,7 +130,7 @@ Runtime* Runtime::open() {
     return new Runtime(std::move(settings), std::move(loop.value()));
 }
 
-Runtime::Runtime(Settings settings, std::unique_ptr<utcp::EventLoop> loop)
+Runtime::Runtime(Settings settings, std::unique_ptr<loop::EventLoop> loop)
     : settings_(std::move(settings)), loop_(std::move(loop)) {
     const int floor = fd_table().own_fd_floor();
     wake_fd_ = move_descriptor_above(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), floor);
@@ -150,7 +150,7 @@ void Runtime::serve() {
     t_inside_library = true;  // for good: every call this thread makes is the library's
     std::unique_lock lock(mutex_);
     while (!daemon_gone_) {
-        const std::uint64_t now = utcp::EventLoop::clock_ms();
+        const std::uint64_t now = loop::EventLoop::clock_ms();
         const std::uint32_t frames = loop_->turn(now);
         refresh_listeners();
         if (frames == 0) sleep_while_idle(now);
@@ -207,7 +207,7 @@ void Runtime::sleep_while_idle(std::uint64_t now_ms) {
 void Runtime::run_turn() {
     std::unique_lock lock(mutex_);
     if (daemon_gone_) return;
-    loop_->turn(utcp::EventLoop::clock_ms());
+    loop_->turn(loop::EventLoop::clock_ms());
     refresh_listeners();
     wake_stack_thread_if_due();
 }
@@ -226,7 +226,7 @@ void Runtime::ensure_port_watched() {
 }
 
 void Runtime::after_call(std::unique_lock<std::mutex>& /*held*/) {
-    loop_->stack().flush(utcp::EventLoop::clock_ms());
+    loop_->stack().flush(loop::EventLoop::clock_ms());
     refresh_listeners();
     wake_stack_thread_if_due();
 }

@@ -49,7 +49,7 @@
 #include "posix/readiness.hpp"
 #include "posix/socket.hpp"
 #include "posix/sys_result.hpp"
-#include "utcp/event_loop.hpp"
+#include "loop/event_loop.hpp"
 
 namespace ms::posix {
 
@@ -133,7 +133,7 @@ public:
     SysResult<int> queued_bytes(int fd, bool outgoing);
 
 private:
-    Runtime(Settings settings, std::unique_ptr<utcp::EventLoop> loop);
+    Runtime(Settings settings, std::unique_ptr<loop::EventLoop> loop);
     // In a forked child: closes its copies of the parent runtime's control descriptors,
     // so that the parent's session ends with the parent.
     void abandon_in_child();
@@ -196,7 +196,7 @@ private:
                      wire::Bytes payload) override;
 
     Settings settings_;
-    std::unique_ptr<utcp::EventLoop> loop_;
+    std::unique_ptr<loop::EventLoop> loop_;
     mutable std::mutex mutex_;
     std::deque<Socket> sockets_;
     std::vector<Socket*> free_;

@@ -1,5 +1,5 @@
 // The kit of ms-attack (tests/netns/attack.cpp): what every attack uses. A control
-// session speaking the protocol from client/protocol.hpp alone, the port's shared memory
+// session speaking the protocol from ctl/protocol.hpp alone, the port's shared memory
 // mapped and driven from ring/abi.hpp alone, proof sockets, frames, and the report each
 // attack prints. Nothing here goes through libmultistack: the tool does what a
 // well-behaved library never would.
@@ -40,7 +40,7 @@
 #include <utility>
 #include <vector>
 
-#include "client/protocol.hpp"
+#include "ctl/protocol.hpp"
 #include "ring/abi.hpp"
 #include "switch/counters.hpp"  // the order of PortEntry's drops[] and faults[] only
 #include "wire/build.hpp"

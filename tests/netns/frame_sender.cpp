@@ -20,7 +20,7 @@
 #include <random>
 
 #include "client/multistack.hpp"
-#include "packet_builder.hpp"
+#include "pktgen/packet_builder.hpp"
 #include "wire/checksum.hpp"
 
 namespace {

@@ -18,8 +18,8 @@
 #include <thread>
 #include <utility>
 
-#include "client/protocol.hpp"
-#include "client/seqpacket.hpp"
+#include "ctl/protocol.hpp"
+#include "ctl/seqpacket.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/descriptors.hpp"
 #include "daemon/limits.hpp"
@@ -224,7 +224,7 @@ protected:
     }
 
     NullDataPath data_path_;
-    nic::InterfaceInfo iface_{.name = "test0", .ifindex = 0, .mac = {}, .mtu = 1500, .addresses = {}, .gateway = {}};
+    netlink::InterfaceInfo iface_{.name = "test0", .ifindex = 0, .mac = {}, .mtu = 1500, .addresses = {}, .gateway = {}};
     sw::MemoryNic nic_;
     sw::Switch sw_;
     std::string path_;

@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "packet_builder.hpp"
+#include "pktgen/packet_builder.hpp"
 #include "wire/build.hpp"
 #include "wire/checksum.hpp"
 #include "wire/ethernet.hpp"

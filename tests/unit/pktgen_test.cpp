@@ -2,8 +2,8 @@
 #include <gtest/gtest.h>
 
 #include "frames.hpp"
-#include "packet_builder.hpp"
-#include "rig.hpp"
+#include "pktgen/packet_builder.hpp"
+#include "pktgen/rig.hpp"
 #include "wire/frame.hpp"
 
 namespace ms::pktgen {

@@ -6,8 +6,8 @@
 
 #include <iostream>
 
-#include "attached.hpp"
-#include "rig.hpp"
+#include "pktgen/attached.hpp"
+#include "pktgen/rig.hpp"
 
 namespace {
 

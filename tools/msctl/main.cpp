@@ -50,7 +50,7 @@ json faults_json(const std::uint64_t* faults) {
 }
 
 std::string tuple_text(const ms::ctl::Tuple& t) {
-    const ms::client::Claim c = ms::client::from_tuple(t);
+    const ms::client::Claim c = ms::ctl::from_tuple(t);
     return std::string(c.protocol == 6 ? "tcp " : "udp ") + ms::wire::endpoint_to_string(c.addr, c.port);
 }
 

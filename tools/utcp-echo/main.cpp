@@ -25,12 +25,12 @@
 #include <vector>
 
 #include "cc/scalable.hpp"
-#include "utcp/event_loop.hpp"
+#include "loop/event_loop.hpp"
 
 namespace {
 
 using ms::utcp::Connection;
-using ms::utcp::EventLoop;
+using ms::loop::EventLoop;
 
 EventLoop* g_loop = nullptr;
 void on_signal(int) {
@@ -331,7 +331,7 @@ int main(int argc, char** argv) {
     }
     if (sodium_init() < 0) return 2;
 
-    ms::utcp::LoopOptions options;
+    ms::loop::LoopOptions options;
     if (!listen.empty()) options.addresses = {addr};
     options.defaults.congestion = congestion;
     options.defaults.fast_open = plan.fast_open;

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "packet_builder.hpp"
+#include "pktgen/packet_builder.hpp"
 
 namespace ms::pktgen {
 

@@ -1,4 +1,4 @@
-#include "packet_builder.hpp"
+#include "pktgen/packet_builder.hpp"
 
 #include <stdexcept>
 

@@ -9,9 +9,9 @@
 #include "ring/app_ring.hpp"
 #include "utcp/link.hpp"
 
-namespace ms::utcp {
+namespace ms::loop {
 
-class PortLink final : public Link {
+class PortLink final : public utcp::Link {
 public:
     PortLink(ring::AppTxRing& tx, const ring::Region& region) : tx_(tx), region_(region) {}
 
@@ -23,7 +23,7 @@ public:
     bool takes_super_segments() const override { return true; }
     // The headers in one slot, then the payload by reference when it lies in the port's
     // data area, else copied into as many slots as it needs (ring/abi.hpp).
-    SuperTx send_super(wire::Bytes headers, const SplitBytes& payload, std::uint16_t segment_size) override;
+    utcp::SuperTx send_super(wire::Bytes headers, const utcp::SplitBytes& payload, std::uint16_t segment_size) override;
     void flush() override {
         if (reserved_ == 0) return;
         tx_.publish(reserved_);
@@ -45,12 +45,12 @@ private:
     }
     // Where `bytes` lie in the port's data area, if they do.
     [[nodiscard]] std::optional<std::uint64_t> data_reference(wire::Bytes bytes) const;
-    [[nodiscard]] static std::size_t reference_slots(const SplitBytes& payload);
+    [[nodiscard]] static std::size_t reference_slots(const utcp::SplitBytes& payload);
     [[nodiscard]] static std::size_t copy_slots(std::size_t headers, std::size_t payload);
     // Slots that refer to `len` bytes at `offset` of the region, the last ending the chain if asked.
     void commit_references(std::uint64_t offset, std::size_t len, bool ends_chain);
     // The payload copied behind the headers in `first`, and on into further slots.
-    void copy_into_slots(const SplitBytes& payload, wire::MutBytes first, std::size_t headers, std::uint16_t segment_size);
+    void copy_into_slots(const utcp::SplitBytes& payload, wire::MutBytes first, std::size_t headers, std::uint16_t segment_size);
 
     ring::AppTxRing& tx_;
     const ring::Region& region_;
@@ -58,4 +58,4 @@ private:
     std::uint32_t space_ = 0;     // free slots when last looked at
 };
 
-}  // namespace ms::utcp
+}  // namespace ms::loop

@@ -1,4 +1,4 @@
-#include "nic/netlink.hpp"
+#include "netlink/netlink.hpp"
 
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>
@@ -11,7 +11,7 @@
 #include <cstring>
 #include <stdexcept>
 
-namespace ms::nic {
+namespace ms::netlink {
 namespace {
 
 int family_of(const wire::IpAddr& a) { return a.family == wire::IpFamily::v4 ? AF_INET : AF_INET6; }
@@ -209,4 +209,4 @@ NeighbourState Netlink::neighbour(const wire::IpAddr& hop, unsigned ifindex, wir
     return NeighbourState::pending;
 }
 
-}  // namespace ms::nic
+}  // namespace ms::netlink

@@ -1,11 +1,11 @@
-#include "utcp/event_loop.hpp"
+#include "loop/event_loop.hpp"
 
 #include <netinet/in.h>
 
 #include <algorithm>
 #include <ctime>
 
-namespace ms::utcp {
+namespace ms::loop {
 
 namespace {
 
@@ -44,13 +44,13 @@ std::optional<client::Failure> check_addresses(const std::vector<wire::IpAddr>& 
     return std::nullopt;
 }
 
-client::Failure connect_failure(ConnectError e, const wire::IpAddr& remote) {
-    const std::string why = std::string(to_string(e)) + " (" + remote.to_string() + ")";
+client::Failure connect_failure(utcp::ConnectError e, const wire::IpAddr& remote) {
+    const std::string why = std::string(utcp::to_string(e)) + " (" + remote.to_string() + ")";
     switch (e) {
-        case ConnectError::no_route: return {client::Error::unreachable, why};
-        case ConnectError::in_time_wait:
-        case ConnectError::in_use: return {client::Error::address_in_use, why};
-        case ConnectError::too_many_connections: return {client::Error::limit_reached, why};
+        case utcp::ConnectError::no_route: return {client::Error::unreachable, why};
+        case utcp::ConnectError::in_time_wait:
+        case utcp::ConnectError::in_use: return {client::Error::address_in_use, why};
+        case utcp::ConnectError::too_many_connections: return {client::Error::limit_reached, why};
     }
     return {client::Error::unreachable, why};
 }
@@ -75,7 +75,7 @@ client::Result<std::unique_ptr<EventLoop>> EventLoop::open(const std::string& so
     std::unique_ptr<EventLoop> loop(new EventLoop(std::move(control.value()), *port.value()));
     loop->batch_ = std::max<std::uint32_t>(options.batch, 1);
     loop->start_stack(info.value(), options, addresses);
-    CongestionRegistry& algorithms = loop->stack().congestion();
+    utcp::CongestionRegistry& algorithms = loop->stack().congestion();
     for (auto& [name, make] : options.congestion_algorithms) algorithms.add(name, make);
     if (!algorithms.has(options.defaults.congestion)) {
         std::string known;
@@ -116,7 +116,7 @@ EventLoop::~EventLoop() {
 
 void EventLoop::start_stack(const ctl::InfoReply& info, const LoopOptions& options,
                             const std::vector<wire::IpAddr>& addresses) {
-    StackConfig config;
+    utcp::StackConfig config;
     std::copy(std::begin(info.mac), std::end(info.mac), config.mac.octets.begin());
     config.address = wire::IpAddr::any(wire::IpFamily::v4);
     for (const wire::IpAddr& a : addresses) {
@@ -129,7 +129,7 @@ void EventLoop::start_stack(const ctl::InfoReply& info, const LoopOptions& optio
     config.super_segments = options.super_segments;
     config.resolve = [this](const wire::IpAddr& a) { return resolve(a); };
     link_ = std::make_unique<PortLink>(port_.tx(), port_.region());
-    stack_ = std::make_unique<Stack>(std::move(config), *link_, clock_ms());
+    stack_ = std::make_unique<utcp::Stack>(std::move(config), *link_, clock_ms());
     stack_->on_port_free = [this](std::uint16_t p) { release_ephemeral(p); };
     stack_->buffers().set_shared_area(port_.region().data_area());
 }
@@ -140,19 +140,19 @@ std::optional<wire::MacAddr> EventLoop::resolve(const wire::IpAddr& addr) {
     return mac.value();
 }
 
-client::Result<Listener*> EventLoop::listen(std::uint16_t port, Handler& handler, const ConnOptions* options) {
+client::Result<utcp::Listener*> EventLoop::listen(std::uint16_t port, utcp::Handler& handler, const utcp::ConnOptions* options) {
     auto claims = claim_everywhere(IPPROTO_TCP, port);
     if (!claims) return claims.failure();
-    Listener* l = stack_->listen(claims->front().port, &handler, options);
+    utcp::Listener* l = stack_->listen(claims->front().port, &handler, options);
     if (!l) return client::Failure{client::Error::address_in_use, "this loop listens on that port already"};
     return l;
 }
 
-client::Result<std::pair<Listener*, client::Claim>> EventLoop::listen_socket(int bound_fd, Handler* handler,
-                                                                             const ConnOptions* options) {
+client::Result<std::pair<utcp::Listener*, client::Claim>> EventLoop::listen_socket(int bound_fd, utcp::Handler* handler,
+                                                                             const utcp::ConnOptions* options) {
     auto claim = control_.claim_socket(bound_fd);
     if (!claim) return claim.failure();
-    Listener* l = stack_->listen(claim->port, handler, options);
+    utcp::Listener* l = stack_->listen(claim->port, handler, options);
     if (!l) {
         (void)control_.release(claim.value());
         return client::Failure{client::Error::address_in_use, "this loop listens on that port already"};
@@ -160,8 +160,8 @@ client::Result<std::pair<Listener*, client::Claim>> EventLoop::listen_socket(int
     return std::pair{l, claim.value()};
 }
 
-client::Result<Connection*> EventLoop::connect(const wire::IpAddr& remote, std::uint16_t port, Handler& handler,
-                                               const ConnOptions* options) {
+client::Result<utcp::Connection*> EventLoop::connect(const wire::IpAddr& remote, std::uint16_t port, utcp::Handler& handler,
+                                               const utcp::ConnOptions* options) {
     const auto local = stack_->local_address(remote.family);
     if (!local) {
         return client::Failure{client::Error::no_route, std::string("this loop has no ") +
@@ -173,17 +173,17 @@ client::Result<Connection*> EventLoop::connect(const wire::IpAddr& remote, std::
     return connect_claimed(claim.value(), remote, port, handler, options);
 }
 
-client::Result<Connection*> EventLoop::connect_socket(int bound_fd, const wire::IpAddr& remote, std::uint16_t port,
-                                                      Handler& handler, const ConnOptions* options) {
+client::Result<utcp::Connection*> EventLoop::connect_socket(int bound_fd, const wire::IpAddr& remote, std::uint16_t port,
+                                                      utcp::Handler& handler, const utcp::ConnOptions* options) {
     auto claim = control_.claim_socket(bound_fd);
     if (!claim) return claim.failure();
     return connect_claimed(claim.value(), remote, port, handler, options);
 }
 
-client::Result<Connection*> EventLoop::connect_claimed(const client::Claim& claim, const wire::IpAddr& remote,
-                                                       std::uint16_t port, Handler& handler,
-                                                       const ConnOptions* options) {
-    const ConnectResult made = stack_->connect(claim.port, remote, port, &handler, options);
+client::Result<utcp::Connection*> EventLoop::connect_claimed(const client::Claim& claim, const wire::IpAddr& remote,
+                                                       std::uint16_t port, utcp::Handler& handler,
+                                                       const utcp::ConnOptions* options) {
+    const utcp::ConnectResult made = stack_->connect(claim.port, remote, port, &handler, options);
     if (!made) {
         (void)control_.release(claim);
         return connect_failure(made.error(), remote);
@@ -199,7 +199,7 @@ void EventLoop::release_ephemeral(std::uint16_t port) {
     ephemeral_.erase(it);
 }
 
-client::Result<std::uint16_t> EventLoop::udp_bind(std::uint16_t port, UdpHandler& handler) {
+client::Result<std::uint16_t> EventLoop::udp_bind(std::uint16_t port, utcp::UdpHandler& handler) {
     auto claims = claim_everywhere(IPPROTO_UDP, port);
     if (!claims) return claims.failure();
     if (!stack_->udp_bind(claims->front().port, handler)) {
@@ -209,11 +209,11 @@ client::Result<std::uint16_t> EventLoop::udp_bind(std::uint16_t port, UdpHandler
     return claims->front().port;
 }
 
-client::Result<client::Claim> EventLoop::udp_bind_socket(int bound_fd, UdpHandler& handler) {
+client::Result<client::Claim> EventLoop::udp_bind_socket(int bound_fd, utcp::UdpHandler& handler) {
     return udp_bind_claimed(control_.claim_socket(bound_fd), handler);
 }
 
-client::Result<client::Claim> EventLoop::udp_bind_claimed(client::Result<client::Claim> claim, UdpHandler& handler) {
+client::Result<client::Claim> EventLoop::udp_bind_claimed(client::Result<client::Claim> claim, utcp::UdpHandler& handler) {
     if (!claim) return claim.failure();
     if (!stack_->udp_bind(claim->port, handler)) {
         (void)control_.release(claim.value());
@@ -268,4 +268,4 @@ void EventLoop::sleep_until_due(std::uint64_t now_ms, int max_sleep_ms) {
     }
 }
 
-}  // namespace ms::utcp
+}  // namespace ms::loop

@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <string>
 
-#include "packet_builder.hpp"
+#include "pktgen/packet_builder.hpp"
 
 namespace ms::pktgen {
 

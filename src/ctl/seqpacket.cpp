@@ -1,4 +1,4 @@
-#include "client/seqpacket.hpp"
+#include "ctl/seqpacket.hpp"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "client/protocol.hpp"
+#include "ctl/protocol.hpp"
 
 namespace ms::ctl {
 

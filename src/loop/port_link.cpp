@@ -1,15 +1,15 @@
-#include "utcp/port_link.hpp"
+#include "loop/port_link.hpp"
 
 #include <algorithm>
 
 #include "ring/abi.hpp"
 
-namespace ms::utcp {
+namespace ms::loop {
 
 namespace {
 
 // Copies `from`'s two spans, from `offset` on, into `out`; returns the bytes copied.
-std::size_t copy_out(const SplitBytes& from, std::size_t offset, wire::MutBytes out) {
+std::size_t copy_out(const utcp::SplitBytes& from, std::size_t offset, wire::MutBytes out) {
     std::size_t done = 0;
     for (wire::Bytes part : {from.first, from.second}) {
         if (offset >= part.size()) {
@@ -27,22 +27,22 @@ std::size_t copy_out(const SplitBytes& from, std::size_t offset, wire::MutBytes 
 
 }  // namespace
 
-SuperTx PortLink::send_super(wire::Bytes headers, const SplitBytes& payload, std::uint16_t segment_size) {
+utcp::SuperTx PortLink::send_super(wire::Bytes headers, const utcp::SplitBytes& payload, std::uint16_t segment_size) {
     const auto first_ref = data_reference(payload.first);
     const auto second_ref = data_reference(payload.second);
     const bool by_reference = first_ref && (payload.second.empty() || second_ref);
     const std::size_t slots = 1 + (by_reference ? reference_slots(payload) : copy_slots(headers.size(), payload.size()));
-    if (tx_room() < slots) return SuperTx::no_room;
+    if (tx_room() < slots) return utcp::SuperTx::no_room;
     const wire::MutBytes first = next_tx_buffer();
     wire::copy_bytes(first.data(), headers);
     if (!by_reference) {
         copy_into_slots(payload, first, headers.size(), segment_size);
-        return SuperTx::copied;
+        return utcp::SuperTx::copied;
     }
     commit_chained(headers.size(), ring::kSlotSegment | ring::kSlotMore, segment_size);
     commit_references(*first_ref, payload.first.size(), payload.second.empty());
     if (!payload.second.empty()) commit_references(*second_ref, payload.second.size(), true);
-    return SuperTx::by_reference;
+    return utcp::SuperTx::by_reference;
 }
 
 std::optional<std::uint64_t> PortLink::data_reference(wire::Bytes bytes) const {
@@ -53,7 +53,7 @@ std::optional<std::uint64_t> PortLink::data_reference(wire::Bytes bytes) const {
     return region_.layout().data_offset + static_cast<std::uint64_t>(bytes.data() - area.data());
 }
 
-std::size_t PortLink::reference_slots(const SplitBytes& payload) {
+std::size_t PortLink::reference_slots(const utcp::SplitBytes& payload) {
     const auto pieces = [](std::size_t n) { return (n + kMaxReference - 1) / kMaxReference; };
     return pieces(payload.first.size()) + pieces(payload.second.size());
 }
@@ -73,7 +73,7 @@ void PortLink::commit_references(std::uint64_t offset, std::size_t len, bool end
     }
 }
 
-void PortLink::copy_into_slots(const SplitBytes& payload, wire::MutBytes first, std::size_t headers,
+void PortLink::copy_into_slots(const utcp::SplitBytes& payload, wire::MutBytes first, std::size_t headers,
                                std::uint16_t segment_size) {
     const std::size_t total = payload.size();
     const std::size_t first_room = ring::kMaxFrameSize - headers;
@@ -88,4 +88,4 @@ void PortLink::copy_into_slots(const SplitBytes& payload, wire::MutBytes first, 
     }
 }
 
-}  // namespace ms::utcp
+}  // namespace ms::loop

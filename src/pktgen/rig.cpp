@@ -1,4 +1,4 @@
-#include "rig.hpp"
+#include "pktgen/rig.hpp"
 
 #include <netinet/in.h>
 

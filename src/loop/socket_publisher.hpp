@@ -10,7 +10,7 @@
 #include "ring/socket_table.hpp"
 #include "utcp/stack.hpp"
 
-namespace ms::utcp {
+namespace ms::loop {
 
 class SocketPublisher {
 public:
@@ -18,10 +18,10 @@ public:
     explicit SocketPublisher(std::uint8_t* table) : table_(table) {}
 
     // Once per loop turn: cheap unless a snapshot is due.
-    void maybe_publish(const Stack& stack, std::uint64_t now_ms);
+    void maybe_publish(const utcp::Stack& stack, std::uint64_t now_ms);
 
-    [[nodiscard]] static ring::SocketRecord record_of(const Connection& c);
-    [[nodiscard]] static ring::SocketRecord record_of(const Listener& l, const StackConfig& config);
+    [[nodiscard]] static ring::SocketRecord record_of(const utcp::Connection& c);
+    [[nodiscard]] static ring::SocketRecord record_of(const utcp::Listener& l, const utcp::StackConfig& config);
 
 private:
     std::uint8_t* table_;
@@ -31,4 +31,4 @@ private:
     std::vector<ring::SocketRecord> records_;
 };
 
-}  // namespace ms::utcp
+}  // namespace ms::loop

@@ -22,25 +22,25 @@
 #include <vector>
 
 #include "client/multistack.hpp"
-#include "utcp/port_link.hpp"
-#include "utcp/socket_publisher.hpp"
+#include "loop/port_link.hpp"
+#include "loop/socket_publisher.hpp"
 #include "utcp/stack.hpp"
 
-namespace ms::utcp {
+namespace ms::loop {
 
 struct LoopOptions {
     // The local addresses, at most one IPv4 and one IPv6 (dual stack); empty: the
     // interface's first IPv4 address and its first global IPv6 address (not link-local),
     // each if it has one. listen() and udp_bind() claim the port on every one of them.
     std::vector<wire::IpAddr> addresses;
-    ConnOptions defaults;               // defaults.congestion must name a known algorithm
+    utcp::ConnOptions defaults;               // defaults.congestion must name a known algorithm
     // The application's own congestion control algorithms, added to the stack's registry
     // before `defaults.congestion` is checked.
-    std::vector<std::pair<std::string, CongestionRegistry::Factory>> congestion_algorithms;
+    std::vector<std::pair<std::string, utcp::CongestionRegistry::Factory>> congestion_algorithms;
     std::uint32_t ring_slots = 1024;
     std::uint32_t batch = 256;          // frames taken from the rx ring per turn
     std::uint32_t time_wait_ms = 60'000;
-    bool super_segments = true;         // send bulk data as TCP super-segments (StackConfig)
+    bool super_segments = true;         // send bulk data as TCP super-segments (utcp::StackConfig)
     // The port's data area (ring/abi.hpp), where send buffers live so that their bytes
     // leave by reference; buffers beyond it come from the heap and are copied into slots.
     // Its pages are allocated as they are first used.
@@ -58,25 +58,25 @@ public:
 
     // Claims TCP port on each of the loop's addresses and listens; port 0 takes an
     // ephemeral port.
-    client::Result<Listener*> listen(std::uint16_t port, Handler& handler, const ConnOptions* options = nullptr);
+    client::Result<utcp::Listener*> listen(std::uint16_t port, utcp::Handler& handler, const utcp::ConnOptions* options = nullptr);
     // Claims what the caller's bound TCP socket holds and listens on its port; a null
     // handler is the raw API (connections wait in the listener's accept queue). The
     // caller releases the claim (control().release) after Stack::unlisten.
-    client::Result<std::pair<Listener*, client::Claim>> listen_socket(int bound_fd, Handler* handler,
-                                                                      const ConnOptions* options = nullptr);
+    client::Result<std::pair<utcp::Listener*, client::Claim>> listen_socket(int bound_fd, utcp::Handler* handler,
+                                                                      const utcp::ConnOptions* options = nullptr);
     // Claims an ephemeral TCP port on the loop's address of the remote's family and opens
     // a connection to (remote, port).
-    client::Result<Connection*> connect(const wire::IpAddr& remote, std::uint16_t port, Handler& handler,
-                                        const ConnOptions* options = nullptr);
+    client::Result<utcp::Connection*> connect(const wire::IpAddr& remote, std::uint16_t port, utcp::Handler& handler,
+                                        const utcp::ConnOptions* options = nullptr);
     // The same from the port the caller's bound TCP socket holds; the loop releases the
     // claim when the port's last connection and TIME_WAIT record go.
-    client::Result<Connection*> connect_socket(int bound_fd, const wire::IpAddr& remote, std::uint16_t port,
-                                               Handler& handler, const ConnOptions* options = nullptr);
+    client::Result<utcp::Connection*> connect_socket(int bound_fd, const wire::IpAddr& remote, std::uint16_t port,
+                                               utcp::Handler& handler, const utcp::ConnOptions* options = nullptr);
     // Claims UDP port on each of the loop's addresses; returns the port (an ephemeral one for 0).
-    client::Result<std::uint16_t> udp_bind(std::uint16_t port, UdpHandler& handler);
+    client::Result<std::uint16_t> udp_bind(std::uint16_t port, utcp::UdpHandler& handler);
     // Claims what the caller's bound UDP socket holds and takes its datagrams; the caller
     // releases the claim (control().release) after Stack::udp_unbind.
-    client::Result<client::Claim> udp_bind_socket(int bound_fd, UdpHandler& handler);
+    client::Result<client::Claim> udp_bind_socket(int bound_fd, utcp::UdpHandler& handler);
     // Sends at the end of this turn; false if the next hop is unknown or the ring is full.
     bool udp_send(std::uint16_t from_port, const wire::IpAddr& to, std::uint16_t to_port, wire::Bytes payload);
 
@@ -95,7 +95,7 @@ public:
     // True once the loop stopped because multistackd closed the control connection.
     [[nodiscard]] bool daemon_gone() const { return daemon_gone_; }
 
-    [[nodiscard]] Stack& stack() { return *stack_; }
+    [[nodiscard]] utcp::Stack& stack() { return *stack_; }
     // The IPv4 address (any() if the loop has none), and every address the loop has.
     [[nodiscard]] const wire::IpAddr& address() const { return stack_->config().address; }
     [[nodiscard]] std::vector<wire::IpAddr> addresses() const;
@@ -112,9 +112,9 @@ private:
     void start_stack(const ctl::InfoReply& info, const LoopOptions& options, const std::vector<wire::IpAddr>& addresses);
     std::optional<wire::MacAddr> resolve(const wire::IpAddr& addr);
     void release_ephemeral(std::uint16_t port);
-    client::Result<client::Claim> udp_bind_claimed(client::Result<client::Claim> claim, UdpHandler& handler);
-    client::Result<Connection*> connect_claimed(const client::Claim& claim, const wire::IpAddr& remote,
-                                                std::uint16_t port, Handler& handler, const ConnOptions* options);
+    client::Result<client::Claim> udp_bind_claimed(client::Result<client::Claim> claim, utcp::UdpHandler& handler);
+    client::Result<utcp::Connection*> connect_claimed(const client::Claim& claim, const wire::IpAddr& remote,
+                                                std::uint16_t port, utcp::Handler& handler, const utcp::ConnOptions* options);
     std::uint32_t take_batch(std::uint64_t now_ms);
     void sleep_until_due(std::uint64_t now_ms, int max_sleep_ms);
 
@@ -122,11 +122,11 @@ private:
     client::Port& port_;
     std::uint32_t batch_ = 256;
     std::unique_ptr<PortLink> link_;
-    std::unique_ptr<Stack> stack_;
+    std::unique_ptr<utcp::Stack> stack_;
     SocketPublisher publisher_;
     std::unordered_map<std::uint16_t, client::Claim> ephemeral_;  // active opens' claims by port
     std::atomic<bool> stopping_{false};
     bool daemon_gone_ = false;
 };
 
-}  // namespace ms::utcp
+}  // namespace ms::loop

@@ -17,9 +17,9 @@
 #include <iostream>
 
 #include "daemon/control_server.hpp"
-#include "daemon/nic_data_path.hpp"
+#include "multistackd/nic_data_path.hpp"
 #include "nic/af_xdp_nic.hpp"
-#include "nic/netlink.hpp"
+#include "netlink/netlink.hpp"
 #include "nic/xdp_program.hpp"
 #include "switch/switch.hpp"
 
@@ -84,7 +84,7 @@ int blocked_signal_fd() {
     return ::signalfd(-1, &set, SFD_CLOEXEC);
 }
 
-std::vector<ms::wire::IpAddr> local_addresses(const ms::nic::InterfaceInfo& info) {
+std::vector<ms::wire::IpAddr> local_addresses(const ms::netlink::InterfaceInfo& info) {
     std::vector<ms::wire::IpAddr> out;
     for (const auto& a : info.addresses) out.push_back(a.addr);
     return out;
@@ -101,7 +101,7 @@ void raise_descriptor_limit() {
     }
 }
 
-ms::daemon::ProofScope proof_scope(const ms::nic::InterfaceInfo& info) {
+ms::daemon::ProofScope proof_scope(const ms::netlink::InterfaceInfo& info) {
     const std::uint64_t cookie = ms::daemon::own_netns_cookie();
     if (cookie == 0) {
         throw std::runtime_error("the kernel does not report network namespace cookies (SO_NETNS_COOKIE, Linux 5.14): "
@@ -117,8 +117,8 @@ int run(const Options& o) {
     const int signal_fd = blocked_signal_fd();
     raise_descriptor_limit();
     InterfaceLock lock(o.iface);
-    ms::nic::Netlink netlink;
-    const ms::nic::InterfaceInfo info = netlink.read_interface(o.iface);
+    ms::netlink::Netlink netlink;
+    const ms::netlink::InterfaceInfo info = netlink.read_interface(o.iface);
     if (ms::nic::remove_stale_program(o.iface)) {
         std::cerr << "multistackd: removed a stale XDP program left on " << o.iface << "\n";
     }
@@ -138,7 +138,7 @@ int run(const Options& o) {
     sw.registry().set_local_addresses(local_addresses(info));
     sw.start();
     const std::string path = o.socket.empty() ? std::string(kRunDir) + "/" + o.iface + ".sock" : o.socket;
-    ms::daemon::NicDataPath data_path(xdp, nic, netlink, info.ifindex);
+    ms::multistackd::NicDataPath data_path(xdp, nic, netlink, info.ifindex);
     ms::daemon::Limits limits = o.limits;
     limits.port_memory_per_user = o.port_memory_mib << 20;
     limits.outbox_bytes_per_user = o.unread_replies_mib << 20;

@@ -1,13 +1,13 @@
-#include "utcp/socket_publisher.hpp"
+#include "loop/socket_publisher.hpp"
 
 #include <algorithm>
 #include <cstring>
 
-namespace ms::utcp {
+namespace ms::loop {
 namespace {
 
-static_assert(ring::kTcpStateNames.size() == static_cast<std::size_t>(State::time_wait) + 1);
-static_assert(ring::kFastOpenNames.size() == static_cast<std::size_t>(FastOpen::data_accepted) + 1);
+static_assert(ring::kTcpStateNames.size() == static_cast<std::size_t>(utcp::State::time_wait) + 1);
+static_assert(ring::kFastOpenNames.size() == static_cast<std::size_t>(utcp::FastOpen::data_accepted) + 1);
 
 void put_address(std::uint8_t (&out)[16], std::uint8_t& family, const wire::IpAddr& a) {
     std::memcpy(out, a.bytes.data(), 16);
@@ -22,7 +22,7 @@ void put_name(char (&out)[ring::kCongestionNameBytes], std::string_view name) {
 
 }  // namespace
 
-ring::SocketRecord SocketPublisher::record_of(const Connection& c) {
+ring::SocketRecord SocketPublisher::record_of(const utcp::Connection& c) {
     ring::SocketRecord r{};
     r.state = static_cast<std::uint8_t>(c.state());
     put_address(r.local, r.family, c.tuple().local);
@@ -43,7 +43,7 @@ ring::SocketRecord SocketPublisher::record_of(const Connection& c) {
     r.snd_wnd = c.snd().wnd;
     r.rcv_wnd = c.rcv().wnd();
     r.unacked = static_cast<std::uint32_t>(c.snd().max - c.snd().una);
-    const ConnStats st = c.stats();
+    const utcp::ConnStats st = c.stats();
     r.retransmits = st.retransmits;
     r.timeouts = st.timeouts;
     r.recoveries = st.fast_retransmits;
@@ -53,9 +53,9 @@ ring::SocketRecord SocketPublisher::record_of(const Connection& c) {
     return r;
 }
 
-ring::SocketRecord SocketPublisher::record_of(const Listener& l, const StackConfig& config) {
+ring::SocketRecord SocketPublisher::record_of(const utcp::Listener& l, const utcp::StackConfig& config) {
     ring::SocketRecord r{};
-    r.state = static_cast<std::uint8_t>(State::listen);
+    r.state = static_cast<std::uint8_t>(utcp::State::listen);
     put_address(r.local, r.family, config.address);
     put_address(r.remote, r.family, wire::IpAddr::any(config.address.family));
     r.local_port = l.port;
@@ -64,17 +64,17 @@ ring::SocketRecord SocketPublisher::record_of(const Listener& l, const StackConf
     return r;
 }
 
-void SocketPublisher::maybe_publish(const Stack& stack, std::uint64_t now_ms) {
+void SocketPublisher::maybe_publish(const utcp::Stack& stack, std::uint64_t now_ms) {
     const std::uint32_t requested = ring::sockets_requested(table_);
     const bool asked = requested != answered_;
     const bool has_any = stack.connection_count() > 0 || stack.listener_count() > 0;
     const bool due = (has_any || published_any_) && now_ms - last_ms_ >= ring::kPublishIntervalMs;
     if (!asked && !due) return;
     records_.clear();
-    stack.for_each_listener([&](const Listener& l) {
+    stack.for_each_listener([&](const utcp::Listener& l) {
         if (records_.size() < ring::kSocketSlots) records_.push_back(record_of(l, stack.config()));
     });
-    stack.for_each_connection([&](const Connection& c) {
+    stack.for_each_connection([&](const utcp::Connection& c) {
         if (records_.size() < ring::kSocketSlots) records_.push_back(record_of(c));
     });
     ring::publish_sockets(table_, records_, stack.connection_count() + stack.listener_count(), now_ms);
@@ -83,4 +83,4 @@ void SocketPublisher::maybe_publish(const Stack& stack, std::uint64_t now_ms) {
     published_any_ = !records_.empty();
 }
 
-}  // namespace ms::utcp
+}  // namespace ms::loop

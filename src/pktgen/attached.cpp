@@ -1,4 +1,4 @@
-#include "attached.hpp"
+#include "pktgen/attached.hpp"
 
 #include <netinet/in.h>
 

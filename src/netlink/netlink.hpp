@@ -15,7 +15,7 @@
 
 struct mnl_socket;
 
-namespace ms::nic {
+namespace ms::netlink {
 
 struct InterfaceAddress {
     wire::IpAddr addr;
@@ -62,4 +62,4 @@ private:
     unsigned seq_ = 0;
 };
 
-}  // namespace ms::nic
+}  // namespace ms::netlink
