@@ -441,7 +441,7 @@ void ControlServer::on_claim(Session& s, const ctl::Header& req, std::vector<int
 }
 
 ctl::Status ControlServer::hold(Session& s, const sw::ClaimKey& key) {
-    if (ctx_.sw.registry().add(key, *s.port) != sw::ClaimError::ok) return ctl::Status::address_in_use;
+    if (!ctx_.sw.registry().add(key, *s.port)) return ctl::Status::address_in_use;
     if (!ctx_.data_path.mirror_claim(key)) {
         (void)ctx_.sw.registry().remove(key, *s.port);
         std::cerr << "multistackd: the XDP claim map refused " << describe(key) << ": " << std::strerror(errno) << "\n";

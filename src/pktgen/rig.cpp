@@ -53,7 +53,7 @@ public:
         for (std::uint32_t i = 0; i < c.ports; ++i) {
             const sw::PortId id = sw_.attach_port({1, c.slots_per_ring});
             const sw::ClaimKey claim{ip_protocol(c.proto), kLocalIp, static_cast<std::uint16_t>(kFirstPort + i)};
-            if (sw_.registry().add(claim, id) != sw::ClaimError::ok) throw std::logic_error("rig claim failed");
+            if (!sw_.registry().add(claim, id)) throw std::logic_error("rig claim failed");
             flows_.push_back(Flow{PacketBuilder(flow_of_port(c, i))});
             tx_.emplace_back(sw_.port(id).region, 0, &sw_.port(id).rings[0]->to_switch);
             rx_.emplace_back(sw_.port(id).region, 0);

@@ -19,11 +19,11 @@ std::uint64_t PackedClaimKey::hash() const {
 }
 
 ClaimTable::ClaimTable(std::size_t capacity, std::vector<wire::IpAddr> local_addresses)
-    : slots_(std::make_unique<Slot[]>(capacity)), mask_(capacity - 1), local_(std::move(local_addresses)) {}
+    : cells_(std::make_unique<Cell[]>(capacity)), mask_(capacity - 1), local_(std::move(local_addresses)) {}
 
 PortId ClaimTable::find(const PackedClaimKey& key) const {
     for (std::uint64_t i = key.hash() & mask_;; i = (i + 1) & mask_) {
-        const Slot& s = slots_[i];
+        const Cell& s = cells_[i];
         const std::uint32_t state = s.state.load(std::memory_order_acquire);
         if (state == kEmpty) return kNoPort;  // used slots <= 1/2: an empty slot exists
         if (state != kTombstone && s.key == key) return static_cast<PortId>(state);
@@ -33,16 +33,16 @@ PortId ClaimTable::find(const PackedClaimKey& key) const {
 void ClaimTable::insert(const ClaimKey& key, PortId port) {
     const PackedClaimKey packed(key);
     std::uint64_t i = packed.hash() & mask_;
-    while (slots_[i].state.load(std::memory_order_relaxed) != kEmpty) i = (i + 1) & mask_;
-    slots_[i].key = packed;
-    slots_[i].state.store(port, std::memory_order_release);
+    while (cells_[i].state.load(std::memory_order_relaxed) != kEmpty) i = (i + 1) & mask_;
+    cells_[i].key = packed;
+    cells_[i].state.store(port, std::memory_order_release);
     ++used_;
 }
 
 bool ClaimTable::erase(const ClaimKey& key, PortId port) {
     const PackedClaimKey packed(key);
     for (std::uint64_t i = packed.hash() & mask_;; i = (i + 1) & mask_) {
-        Slot& s = slots_[i];
+        Cell& s = cells_[i];
         const std::uint32_t state = s.state.load(std::memory_order_relaxed);
         if (state == kEmpty) return false;
         if (state != kTombstone && s.key == packed) {
@@ -78,7 +78,7 @@ void Registry::rebuild(std::vector<wire::IpAddr> local) {
     table_.update([&](const ClaimTable&) { return next; });
 }
 
-ClaimError Registry::add(const ClaimKey& key, PortId port) {
+base::Result<base::Done, ClaimError> Registry::add(const ClaimKey& key, PortId port) {
     if (key.protocol != IPPROTO_TCP && key.protocol != IPPROTO_UDP) return ClaimError::bad_protocol;
     if (key.port == 0 || port == kNoPort) return ClaimError::bad_port;
     std::lock_guard lock(mutex_);
@@ -90,16 +90,16 @@ ClaimError Registry::add(const ClaimKey& key, PortId port) {
     const std::uint64_t order = next_order_++;
     by_order_.emplace(order, ClaimTable::Entry{key, port});
     order_of_.emplace(PackedClaimKey(key), order);
-    return ClaimError::ok;
+    return base::Done{};
 }
 
-ClaimError Registry::remove(const ClaimKey& key, PortId port) {
+base::Result<base::Done, ClaimError> Registry::remove(const ClaimKey& key, PortId port) {
     std::lock_guard lock(mutex_);
     if (!writable_->erase(key, port)) return ClaimError::not_found;
     const auto it = order_of_.find(PackedClaimKey(key));
     by_order_.erase(it->second);
     order_of_.erase(it);
-    return ClaimError::ok;
+    return base::Done{};
 }
 
 std::size_t Registry::remove_port(PortId port) {

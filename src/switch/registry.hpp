@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/result.hpp"
 #include "switch/qsbr.hpp"
 #include "wire/bytes.hpp"
 
@@ -90,19 +91,19 @@ public:
 private:
     static constexpr std::uint32_t kEmpty = 0xffffffff;
     static constexpr std::uint32_t kTombstone = 0xfffffffe;
-    struct Slot {
+    struct Cell {
         PackedClaimKey key;                      // written once, before `state` leaves kEmpty
         std::atomic<std::uint32_t> state{kEmpty};  // kEmpty, kTombstone or the owning port
     };
     [[nodiscard]] PortId find(const PackedClaimKey& key) const;
 
-    std::unique_ptr<Slot[]> slots_;    // open addressing, power-of-two size
+    std::unique_ptr<Cell[]> cells_;    // open addressing, power-of-two size
     std::uint64_t mask_;
     std::size_t used_ = 0;             // slots that left kEmpty: live claims and tombstones
     std::vector<wire::IpAddr> local_;  // a handful: a linear scan beats hashing
 };
 
-enum class ClaimError { ok, conflict, not_found, bad_protocol, bad_port };
+enum class ClaimError { conflict, not_found, bad_protocol, bad_port };
 
 class Registry {
 public:
@@ -111,8 +112,8 @@ public:
     // Writer side (serialised). add() is amortised O(1); it waits for readers to move on
     // only when it replaces the table. After remove() a reader may still route one frame
     // to the port (detach_port's own grace period ends that).
-    [[nodiscard]] ClaimError add(const ClaimKey& key, PortId port);
-    [[nodiscard]] ClaimError remove(const ClaimKey& key, PortId port);
+    [[nodiscard]] base::Result<base::Done, ClaimError> add(const ClaimKey& key, PortId port);
+    [[nodiscard]] base::Result<base::Done, ClaimError> remove(const ClaimKey& key, PortId port);
     // Removes every claim of a port; returns how many there were.
     std::size_t remove_port(PortId port);
     void set_local_addresses(std::vector<wire::IpAddr> addresses);

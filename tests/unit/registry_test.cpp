@@ -34,7 +34,7 @@ protected:
 };
 
 TEST_F(RegistryTest, FindsAnExactClaim) {
-    ASSERT_EQ(reg_.add({IPPROTO_UDP, kLocal, 7}, 3), ClaimError::ok);
+    ASSERT_TRUE(reg_.add({IPPROTO_UDP, kLocal, 7}, 3));
     EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal, 7), 3);
     EXPECT_EQ(table()->lookup(IPPROTO_TCP, kLocal, 7), kNoPort);    // other protocol
     EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal, 8), kNoPort);    // other port
@@ -42,33 +42,33 @@ TEST_F(RegistryTest, FindsAnExactClaim) {
 }
 
 TEST_F(RegistryTest, RefusesADuplicateClaim) {
-    ASSERT_EQ(reg_.add({IPPROTO_TCP, kLocal, 80}, 1), ClaimError::ok);
-    EXPECT_EQ(reg_.add({IPPROTO_TCP, kLocal, 80}, 2), ClaimError::conflict);
-    EXPECT_EQ(reg_.add({IPPROTO_TCP, kLocal, 80}, 1), ClaimError::conflict);
-    ASSERT_EQ(reg_.add({IPPROTO_TCP, kAny4, 81}, 1), ClaimError::ok);
-    EXPECT_EQ(reg_.add({IPPROTO_TCP, kAny4, 81}, 2), ClaimError::conflict);
+    ASSERT_TRUE(reg_.add({IPPROTO_TCP, kLocal, 80}, 1));
+    EXPECT_EQ(reg_.add({IPPROTO_TCP, kLocal, 80}, 2).error(), ClaimError::conflict);
+    EXPECT_EQ(reg_.add({IPPROTO_TCP, kLocal, 80}, 1).error(), ClaimError::conflict);
+    ASSERT_TRUE(reg_.add({IPPROTO_TCP, kAny4, 81}, 1));
+    EXPECT_EQ(reg_.add({IPPROTO_TCP, kAny4, 81}, 2).error(), ClaimError::conflict);
     EXPECT_EQ(table()->lookup(IPPROTO_TCP, kLocal, 80), 1);
 }
 
 TEST_F(RegistryTest, RefusesBadClaims) {
-    EXPECT_EQ(reg_.add({IPPROTO_ICMP, kLocal, 1}, 1), ClaimError::bad_protocol);
-    EXPECT_EQ(reg_.add({IPPROTO_TCP, kLocal, 0}, 1), ClaimError::bad_port);
-    EXPECT_EQ(reg_.add({IPPROTO_TCP, kLocal, 1}, kNoPort), ClaimError::bad_port);
+    EXPECT_EQ(reg_.add({IPPROTO_ICMP, kLocal, 1}, 1).error(), ClaimError::bad_protocol);
+    EXPECT_EQ(reg_.add({IPPROTO_TCP, kLocal, 0}, 1).error(), ClaimError::bad_port);
+    EXPECT_EQ(reg_.add({IPPROTO_TCP, kLocal, 1}, kNoPort).error(), ClaimError::bad_port);
 }
 
 TEST_F(RegistryTest, ExactClaimTakesPrecedenceOverWildcard) {
-    ASSERT_EQ(reg_.add({IPPROTO_TCP, kAny4, 80}, 1), ClaimError::ok);
-    ASSERT_EQ(reg_.add({IPPROTO_TCP, ip("198.18.0.3"), 80}, 2), ClaimError::ok);
+    ASSERT_TRUE(reg_.add({IPPROTO_TCP, kAny4, 80}, 1));
+    ASSERT_TRUE(reg_.add({IPPROTO_TCP, ip("198.18.0.3"), 80}, 2));
     EXPECT_EQ(table()->lookup(IPPROTO_TCP, ip("198.18.0.3"), 80), 2);
     EXPECT_EQ(table()->lookup(IPPROTO_TCP, kLocal, 80), 1);
 }
 
 TEST_F(RegistryTest, WildcardMatchesOnlyLocalAddresses) {
-    ASSERT_EQ(reg_.add({IPPROTO_UDP, kAny4, 53}, 4), ClaimError::ok);
+    ASSERT_TRUE(reg_.add({IPPROTO_UDP, kAny4, 53}, 4));
     EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal, 53), 4);
     EXPECT_EQ(table()->lookup(IPPROTO_UDP, ip("198.18.0.2"), 53), kNoPort);  // a remote host's port 53
     EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal6, 53), kNoPort);           // 0.0.0.0 is IPv4 only
-    ASSERT_EQ(reg_.add({IPPROTO_UDP, kAny6, 53}, 5), ClaimError::ok);
+    ASSERT_TRUE(reg_.add({IPPROTO_UDP, kAny6, 53}, 5));
     EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal6, 53), 5);
     reg_.set_local_addresses({ip("198.18.0.3")});
     EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal, 53), kNoPort);
@@ -76,23 +76,23 @@ TEST_F(RegistryTest, WildcardMatchesOnlyLocalAddresses) {
 }
 
 TEST_F(RegistryTest, RemovesClaimsOneByOneAndByPort) {
-    ASSERT_EQ(reg_.add({IPPROTO_TCP, kLocal, 1}, 1), ClaimError::ok);
-    ASSERT_EQ(reg_.add({IPPROTO_TCP, kLocal, 2}, 1), ClaimError::ok);
-    ASSERT_EQ(reg_.add({IPPROTO_TCP, kLocal, 3}, 2), ClaimError::ok);
-    EXPECT_EQ(reg_.remove({IPPROTO_TCP, kLocal, 3}, 1), ClaimError::not_found);  // not its owner
-    EXPECT_EQ(reg_.remove({IPPROTO_TCP, kLocal, 3}, 2), ClaimError::ok);
-    EXPECT_EQ(reg_.remove({IPPROTO_TCP, kLocal, 3}, 2), ClaimError::not_found);
+    ASSERT_TRUE(reg_.add({IPPROTO_TCP, kLocal, 1}, 1));
+    ASSERT_TRUE(reg_.add({IPPROTO_TCP, kLocal, 2}, 1));
+    ASSERT_TRUE(reg_.add({IPPROTO_TCP, kLocal, 3}, 2));
+    EXPECT_EQ(reg_.remove({IPPROTO_TCP, kLocal, 3}, 1).error(), ClaimError::not_found);  // not its owner
+    EXPECT_TRUE(reg_.remove({IPPROTO_TCP, kLocal, 3}, 2));
+    EXPECT_EQ(reg_.remove({IPPROTO_TCP, kLocal, 3}, 2).error(), ClaimError::not_found);
     EXPECT_EQ(table()->lookup(IPPROTO_TCP, kLocal, 3), kNoPort);
     EXPECT_EQ(reg_.remove_port(1), 2u);
     EXPECT_EQ(table()->lookup(IPPROTO_TCP, kLocal, 1), kNoPort);
     // A released 3-tuple can be claimed again at once.
-    EXPECT_EQ(reg_.add({IPPROTO_TCP, kLocal, 1}, 7), ClaimError::ok);
+    EXPECT_TRUE(reg_.add({IPPROTO_TCP, kLocal, 1}, 7));
     EXPECT_EQ(table()->lookup(IPPROTO_TCP, kLocal, 1), 7);
 }
 
 TEST_F(RegistryTest, HoldsThousandsOfClaims) {
     for (std::uint16_t p = 1; p <= 3000; ++p) {
-        ASSERT_EQ(reg_.add({IPPROTO_UDP, kLocal, p}, static_cast<PortId>(p % 1024)), ClaimError::ok);
+        ASSERT_TRUE(reg_.add({IPPROTO_UDP, kLocal, p}, static_cast<PortId>(p % 1024)));
     }
     for (std::uint16_t p = 1; p <= 3000; ++p) ASSERT_EQ(table()->lookup(IPPROTO_UDP, kLocal, p), p % 1024);
     EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal, 3001), kNoPort);
@@ -106,11 +106,11 @@ TEST_F(RegistryTest, StaysRightThroughChurnAndRebuilds) {
         for (std::uint16_t p = 1; p <= 500; ++p) {
             const bool held = model.contains(p);
             if (held && (p + round) % 3 == 0) {
-                ASSERT_EQ(reg_.remove({IPPROTO_UDP, kLocal, p}, model[p]), ClaimError::ok);
+                ASSERT_TRUE(reg_.remove({IPPROTO_UDP, kLocal, p}, model[p]));
                 model.erase(p);
             } else if (!held && (p + round) % 2 == 0) {
                 const auto owner = static_cast<PortId>((p + round) % 100);
-                ASSERT_EQ(reg_.add({IPPROTO_UDP, kLocal, p}, owner), ClaimError::ok);
+                ASSERT_TRUE(reg_.add({IPPROTO_UDP, kLocal, p}, owner));
                 model[p] = owner;
             }
         }
@@ -129,7 +129,7 @@ TEST(RegistryConcurrency, ReadersNeverSeeATornOrFreedTable) {
     Qsbr qsbr(2);
     Registry reg(qsbr);
     reg.set_local_addresses({kLocal});
-    ASSERT_EQ(reg.add({IPPROTO_UDP, kLocal, 9}, 1), ClaimError::ok);
+    ASSERT_TRUE(reg.add({IPPROTO_UDP, kLocal, 9}, 1));
     std::atomic<bool> stop{false};
     std::atomic<std::uint64_t> lookups{0};
     std::atomic<int> running{0};
@@ -152,8 +152,8 @@ TEST(RegistryConcurrency, ReadersNeverSeeATornOrFreedTable) {
     std::thread b(reader, 1);
     while (running < 2) std::this_thread::yield();  // the churn must overlap the reads
     for (int i = 0; i < 300; ++i) {
-        ASSERT_EQ(reg.add({IPPROTO_UDP, kLocal, 10}, 2), ClaimError::ok);
-        ASSERT_EQ(reg.remove({IPPROTO_UDP, kLocal, 10}, 2), ClaimError::ok);
+        ASSERT_TRUE(reg.add({IPPROTO_UDP, kLocal, 10}, 2));
+        ASSERT_TRUE(reg.remove({IPPROTO_UDP, kLocal, 10}, 2));
     }
     stop = true;
     a.join();
