@@ -79,7 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const wire::Bytes frame(data, size);
     parse_layers(frame);
     wire::ParsedFrame parsed;
-    if (!wire::parse_frame(frame, parsed)) {
+    if (wire::parse_frame(frame, parsed)) {
         check(parsed.l3_offset + parsed.l3_length <= size);
     }
     const wire::MacAddr nic{{0x02, 0, 0, 0, 0, 1}};

@@ -83,7 +83,7 @@ std::vector<std::uint8_t> build_frame(std::uint16_t src_port, const wire::TcpRep
 void check_output(MemoryLink& link, wire::FastOpenCookie* cookie = nullptr) {
     for (const auto& frame : link.take()) {
         wire::ParsedFrame p;
-        check(!wire::parse_frame(frame, p));
+        check(wire::parse_frame(frame, p).ok());
         auto ip = wire::Ipv4View::parse(wire::Bytes(frame).subspan(p.l3_offset));
         check(ip.ok() && ip->checksum_ok() && ip->dont_fragment());
         auto tcp = wire::TcpView::parse(ip->payload());

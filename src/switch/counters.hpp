@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "ring/switch_ring.hpp"
-#include "wire/result.hpp"
+#include "wire/parse_error.hpp"
 
 namespace ms::sw {
 

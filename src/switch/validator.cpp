@@ -66,7 +66,7 @@ std::uint32_t flow_hash(const wire::ParsedFrame& f) { return flow_hash(f.src_ip,
 
 Verdict validate_tx(wire::Bytes frame, PortId sender, const TxLink& link, const ClaimTable& claims) {
     wire::ParsedFrame f;
-    if (auto error = wire::parse_frame(frame, f)) return Verdict::dropped(drop_reason_for(*error));
+    if (auto parsed = wire::parse_frame(frame, f); !parsed) return Verdict::dropped(drop_reason_for(parsed.error()));
     // Defends the link and the hosts on it: nothing larger than the MTU leaves.
     if (frame.size() > wire::kEthernetHeaderLen + link.mtu) return Verdict::dropped(DropReason::over_mtu);
 
@@ -96,7 +96,7 @@ Verdict validate_tx(wire::Bytes frame, PortId sender, const TxLink& link, const 
 
 Verdict validate_segment(wire::Bytes head_copy, std::uint32_t payload_beyond, std::uint16_t gso_size, PortId sender,
                          const TxLink& link, const ClaimTable& claims, wire::HeaderShape& shape) {
-    const wire::ShapeResult h = wire::header_shape(head_copy);
+    const base::Result<wire::HeaderShape, wire::ShapeError> h = wire::header_shape(head_copy);
     if (!h) return Verdict::dropped(DropReason::bad_segment);
     const std::uint32_t payload_len = static_cast<std::uint32_t>(head_copy.size() - h->header_len) + payload_beyond;
     if (!segment_fields_ok(head_copy, *h, payload_len, gso_size)) return Verdict::dropped(DropReason::bad_segment);
@@ -125,7 +125,7 @@ Verdict classify_rx(wire::Bytes frame, const ClaimTable& claims) {
     // 1500 can deliver longer frames).
     if (frame.size() > ring::kMaxFrameSize) return Verdict::dropped(DropReason::oversize);
     wire::ParsedFrame f;
-    if (wire::parse_frame(frame, f)) return Verdict::dropped(DropReason::nic_malformed);
+    if (!wire::parse_frame(frame, f)) return Verdict::dropped(DropReason::nic_malformed);
     // Broadcast and multicast belong to the kernel, as the XDP program decides too.
     if (f.dst_mac.is_group()) return Verdict::dropped(DropReason::host_miss);
     if (f.icmp_error) return classify_icmp_error(f, claims);

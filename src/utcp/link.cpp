@@ -10,7 +10,7 @@ SuperTx MemoryLink::send_super(wire::Bytes headers, const SplitBytes& payload, s
     Frame whole(headers.begin(), headers.end());
     for (wire::Bytes piece : {payload.first, payload.second}) whole.insert(whole.end(), piece.begin(), piece.end());
     ++super_segments_taken_;
-    const wire::ShapeResult shape = wire::header_shape(whole);
+    const base::Result<wire::HeaderShape, wire::ShapeError> shape = wire::header_shape(whole);
     if (!shape) return SuperTx::copied;  // the stack wrote a header it cannot read: a test will notice the loss
     const wire::Bytes cut_payload[] = {wire::Bytes(whole).subspan(shape->header_len)};
     const wire::SuperSegment s{wire::Bytes(whole).first(shape->header_len), *shape, segment_size, cut_payload};

@@ -251,7 +251,7 @@ private:
     // ICMP and ICMPv6 errors go to the connection whose segment they quote
     // (Connection::on_icmp_error).
     void input_icmp(const IpPacket& ip, std::uint64_t now_ms);
-    void input_icmp_error(const wire::Result<wire::IcmpError>& error, std::uint64_t now_ms);
+    void input_icmp_error(const base::Result<wire::IcmpError, wire::ParseError>& error, std::uint64_t now_ms);
     // `iss` is set when a SYN reopens a TIME_WAIT 4-tuple.
     void on_listen(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_ms,
                    std::optional<Seq32> iss = std::nullopt);

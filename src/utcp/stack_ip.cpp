@@ -63,7 +63,7 @@ void Stack::input_icmp(const IpPacket& ip, std::uint64_t now_ms) {
     input_icmp_error(wire::parse_icmp_error(ip.l4), now_ms);
 }
 
-void Stack::input_icmp_error(const wire::Result<wire::IcmpError>& error, std::uint64_t now_ms) {
+void Stack::input_icmp_error(const base::Result<wire::IcmpError, wire::ParseError>& error, std::uint64_t now_ms) {
     if (!error || error->quoted.protocol != wire::ipproto::tcp || local_address(error->quoted.src.family) != error->quoted.src) {
         return void(++stats_.icmp_ignored);
     }

@@ -2,7 +2,7 @@
 
 namespace ms::wire {
 
-Result<EthernetView> EthernetView::parse(Bytes frame) {
+base::Result<EthernetView, ParseError> EthernetView::parse(Bytes frame) {
     if (frame.size() < kEthernetHeaderLen) return ParseError::truncated;
     if (load_be16(frame.data() + 12) != ethertype::vlan) {
         return EthernetView(frame, kEthernetHeaderLen);
@@ -27,7 +27,7 @@ void EthernetRepr::emit(MutBytes out) const {
     store_be16(out.data() + at, ethertype);
 }
 
-Result<ArpView> ArpView::parse(Bytes packet) {
+base::Result<ArpView, ParseError> ArpView::parse(Bytes packet) {
     if (packet.size() < kArpLen) return ParseError::truncated;
     const bool ethernet_ipv4 = load_be16(packet.data()) == 1 &&
                                load_be16(packet.data() + 2) == ethertype::ipv4 &&

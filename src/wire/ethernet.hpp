@@ -3,7 +3,7 @@
 #pragma once
 
 #include "wire/bytes.hpp"
-#include "wire/result.hpp"
+#include "wire/parse_error.hpp"
 
 namespace ms::wire {
 
@@ -20,7 +20,7 @@ inline constexpr std::size_t kVlanTagLen = 4;
 class EthernetView {
 public:
     EthernetView() = default;
-    static Result<EthernetView> parse(Bytes frame);
+    static base::Result<EthernetView, ParseError> parse(Bytes frame);
 
     [[nodiscard]] MacAddr dst() const { return MacAddr::load(frame_.data()); }
     [[nodiscard]] MacAddr src() const { return MacAddr::load(frame_.data() + 6); }
@@ -58,7 +58,7 @@ class ArpView {
 public:
     ArpView() = default;
     // Accepts only Ethernet (htype 1, hlen 6) over IPv4 (ptype 0x0800, plen 4).
-    static Result<ArpView> parse(Bytes packet);
+    static base::Result<ArpView, ParseError> parse(Bytes packet);
 
     [[nodiscard]] std::uint16_t operation() const { return load_be16(p_.data() + 6); }
     [[nodiscard]] MacAddr sender_mac() const { return MacAddr::load(p_.data() + 8); }

@@ -8,7 +8,7 @@ namespace ms::wire {
 namespace {
 
 // Parses the transport header far enough to trust its ports.
-std::optional<ParseError> parse_ports(ParsedFrame& f, Bytes l4) {
+base::Result<base::Done, ParseError> parse_ports(ParsedFrame& f, Bytes l4) {
     if (f.protocol == ipproto::tcp) {
         if (l4.size() < kTcpMinHeaderLen) return ParseError::truncated;
         const std::size_t offset = (std::size_t{l4[12]} >> 4) * 4;
@@ -21,21 +21,21 @@ std::optional<ParseError> parse_ports(ParsedFrame& f, Bytes l4) {
         f.src_port = udp->src_port();
         f.dst_port = udp->dst_port();
     } else {
-        return std::nullopt;
+        return base::Done{};
     }
     f.has_ports = true;
-    return std::nullopt;
+    return base::Done{};
 }
 
 // An ICMP error about a TCP or UDP packet names that packet; any other ICMP message, or
 // one that quotes too little, is just a frame without ports.
-void parse_icmp(ParsedFrame& f, Result<IcmpError> error) {
+void parse_icmp(ParsedFrame& f, base::Result<IcmpError, ParseError> error) {
     if (!error) return;
     f.icmp_error = true;
     f.quoted = error->quoted;
 }
 
-std::optional<ParseError> parse_ipv4(ParsedFrame& f, Bytes l3) {
+base::Result<base::Done, ParseError> parse_ipv4(ParsedFrame& f, Bytes l3) {
     auto ip = Ipv4View::parse(l3);
     if (!ip) return ip.error();
     f.l3_length = ip->total_length();
@@ -45,13 +45,13 @@ std::optional<ParseError> parse_ipv4(ParsedFrame& f, Bytes l3) {
     f.fragment = ip->is_fragment();
     f.ipv6_extensions = false;
     f.hop_limit = ip->ttl();
-    if (ip->fragment_offset() != 0) return std::nullopt;  // no transport header here
+    if (ip->fragment_offset() != 0) return base::Done{};  // no transport header here
     f.l4_offset = static_cast<std::uint16_t>(f.l3_offset + ip->header_len());
     if (f.protocol == ipproto::icmp && !f.fragment) parse_icmp(f, parse_icmp_error(ip->payload()));
     return parse_ports(f, ip->payload());
 }
 
-std::optional<ParseError> parse_ipv6(ParsedFrame& f, Bytes l3) {
+base::Result<base::Done, ParseError> parse_ipv6(ParsedFrame& f, Bytes l3) {
     auto ip = Ipv6View::parse(l3);
     if (!ip) return ip.error();
     f.l3_length = static_cast<std::uint16_t>(kIpv6HeaderLen + ip->payload_length());
@@ -61,7 +61,7 @@ std::optional<ParseError> parse_ipv6(ParsedFrame& f, Bytes l3) {
     f.fragment = ip->is_fragment();
     f.ipv6_extensions = ip->upper_payload().data() != l3.data() + kIpv6HeaderLen;
     f.hop_limit = ip->hop_limit();
-    if (f.fragment && !ip->is_first_fragment()) return std::nullopt;
+    if (f.fragment && !ip->is_first_fragment()) return base::Done{};
     f.l4_offset = static_cast<std::uint16_t>(f.l3_offset + (ip->upper_payload().data() - l3.data()));
     if (f.protocol == ipproto::icmpv6 && !f.fragment) parse_icmp(f, parse_icmpv6_error(ip->upper_payload()));
     return parse_ports(f, ip->upper_payload());
@@ -69,7 +69,7 @@ std::optional<ParseError> parse_ipv6(ParsedFrame& f, Bytes l3) {
 
 }  // namespace
 
-std::optional<ParseError> parse_frame(Bytes frame, ParsedFrame& f) {
+base::Result<base::Done, ParseError> parse_frame(Bytes frame, ParsedFrame& f) {
     auto eth = EthernetView::parse(frame);
     if (!eth) return eth.error();
     f.dst_mac = eth->dst();
@@ -84,7 +84,7 @@ std::optional<ParseError> parse_frame(Bytes frame, ParsedFrame& f) {
     f.icmp_error = false;
     if (f.ethertype == ethertype::ipv4) return parse_ipv4(f, eth->payload());
     if (f.ethertype == ethertype::ipv6) return parse_ipv6(f, eth->payload());
-    return std::nullopt;
+    return base::Done{};
 }
 
 std::string_view to_string(ParseError e) {

@@ -12,7 +12,7 @@
 
 #include "wire/bytes.hpp"
 #include "wire/icmp.hpp"
-#include "wire/result.hpp"
+#include "wire/parse_error.hpp"
 
 namespace ms::wire {
 
@@ -40,8 +40,8 @@ struct ParsedFrame {
     [[nodiscard]] bool is_ip() const { return l3_length != 0; }
 };
 
-// Fills `out` and returns nothing, or returns the reason the frame is malformed
-// (`out` is then partly filled). An out-parameter keeps the per-frame path copy-free.
-[[nodiscard]] std::optional<ParseError> parse_frame(Bytes frame, ParsedFrame& out);
+// Fills `out`, or returns the reason the frame is malformed (`out` is then partly
+// filled). An out-parameter keeps the per-frame path copy-free.
+[[nodiscard]] base::Result<base::Done, ParseError> parse_frame(Bytes frame, ParsedFrame& out);
 
 }  // namespace ms::wire

@@ -12,7 +12,7 @@ namespace {
 constexpr std::size_t kQuotedTransportBytes = 8;  // RFC 792: ports, and TCP's sequence number
 
 // The quoted packet's transport header, `l4` bytes into `packet`.
-Result<QuotedPacket> quoted_ports(QuotedPacket q, Bytes packet, std::size_t l4) {
+base::Result<QuotedPacket, ParseError> quoted_ports(QuotedPacket q, Bytes packet, std::size_t l4) {
     if (q.protocol != ipproto::tcp && q.protocol != ipproto::udp) return ParseError::unsupported;
     if (l4 + kQuotedTransportBytes > packet.size()) return ParseError::truncated;
     const std::uint8_t* t = packet.data() + l4;
@@ -22,7 +22,7 @@ Result<QuotedPacket> quoted_ports(QuotedPacket q, Bytes packet, std::size_t l4) 
     return q;
 }
 
-Result<QuotedPacket> quoted_ipv4(Bytes packet) {
+base::Result<QuotedPacket, ParseError> quoted_ipv4(Bytes packet) {
     if (packet.size() < kIpv4MinHeaderLen) return ParseError::truncated;
     if ((packet[0] >> 4) != 4) return ParseError::bad_version;
     const std::size_t ihl = std::size_t{packet[0] & 0x0fu} * 4;
@@ -35,7 +35,7 @@ Result<QuotedPacket> quoted_ipv4(Bytes packet) {
     return quoted_ports(q, packet, ihl);
 }
 
-Result<QuotedPacket> quoted_ipv6(Bytes packet) {
+base::Result<QuotedPacket, ParseError> quoted_ipv6(Bytes packet) {
     if (packet.size() < kIpv6HeaderLen) return ParseError::truncated;
     if ((packet[0] >> 4) != 6) return ParseError::bad_version;
     const auto upper = walk_ipv6_extensions(packet);
@@ -88,7 +88,7 @@ std::optional<IcmpErrorKind> ipv6_kind(std::uint8_t type, std::uint8_t code) {
 }
 
 template <class Kind, class Quoted>
-Result<IcmpError> parse_error(Bytes message, Kind kind_of, Quoted quoted_of) {
+base::Result<IcmpError, ParseError> parse_error(Bytes message, Kind kind_of, Quoted quoted_of) {
     if (message.size() < kIcmpHeaderLen) return ParseError::truncated;
     const auto kind = kind_of(message[0], message[1]);
     if (!kind) return ParseError::unsupported;
@@ -101,7 +101,7 @@ Result<IcmpError> parse_error(Bytes message, Kind kind_of, Quoted quoted_of) {
 
 }  // namespace
 
-Result<IcmpV4View> IcmpV4View::parse(Bytes message) {
+base::Result<IcmpV4View, ParseError> IcmpV4View::parse(Bytes message) {
     if (message.size() < kIcmpHeaderLen) return ParseError::truncated;
     return IcmpV4View(message);
 }
@@ -152,14 +152,14 @@ void IcmpErrorRepr::emit_v6(MutBytes out, Bytes quoted, const IpAddr& src, const
     store_be16(out.data() + 2, transport_checksum(src, dst, ipproto::icmpv6, out.first(len(quoted))));
 }
 
-Result<IcmpError> parse_icmp_error(Bytes message) {
-    Result<IcmpError> e = parse_error(message, ipv4_kind, quoted_ipv4);
+base::Result<IcmpError, ParseError> parse_icmp_error(Bytes message) {
+    base::Result<IcmpError, ParseError> e = parse_error(message, ipv4_kind, quoted_ipv4);
     // RFC 1191 §4: the next-hop MTU is the low 16 bits; the high ones are unused.
     if (e && e->kind == IcmpErrorKind::packet_too_big) return IcmpError{e->kind, e->type, e->code, e->mtu & 0xffff, e->quoted};
     return e;
 }
 
-Result<IcmpError> parse_icmpv6_error(Bytes message) { return parse_error(message, ipv6_kind, quoted_ipv6); }
+base::Result<IcmpError, ParseError> parse_icmpv6_error(Bytes message) { return parse_error(message, ipv6_kind, quoted_ipv6); }
 
 bool icmpv6_checksum_ok(const IpAddr& src, const IpAddr& dst, Bytes message) {
     return transport_checksum_ok(src, dst, ipproto::icmpv6, message);

@@ -12,7 +12,7 @@
 #pragma once
 
 #include "wire/bytes.hpp"
-#include "wire/result.hpp"
+#include "wire/parse_error.hpp"
 
 namespace ms::wire {
 
@@ -43,7 +43,7 @@ inline constexpr std::size_t kIcmpHeaderLen = 8;
 class IcmpV4View {
 public:
     IcmpV4View() = default;
-    static Result<IcmpV4View> parse(Bytes message);
+    static base::Result<IcmpV4View, ParseError> parse(Bytes message);
 
     [[nodiscard]] std::uint8_t type() const { return p_[0]; }
     [[nodiscard]] std::uint8_t code() const { return p_[1]; }
@@ -116,9 +116,9 @@ struct IcmpErrorRepr {
 };
 
 // `message` is an IPv4 packet's payload with protocol ICMP.
-[[nodiscard]] Result<IcmpError> parse_icmp_error(Bytes message);
+[[nodiscard]] base::Result<IcmpError, ParseError> parse_icmp_error(Bytes message);
 // `message` is an IPv6 packet's upper-layer payload with next header ICMPv6.
-[[nodiscard]] Result<IcmpError> parse_icmpv6_error(Bytes message);
+[[nodiscard]] base::Result<IcmpError, ParseError> parse_icmpv6_error(Bytes message);
 
 // RFC 4443 §2.3: the checksum covers an IPv6 pseudo-header (IPv4's: IcmpV4View).
 [[nodiscard]] bool icmpv6_checksum_ok(const IpAddr& src, const IpAddr& dst, Bytes message);

@@ -4,7 +4,7 @@
 
 namespace ms::wire {
 
-Result<Ipv4View> Ipv4View::parse(Bytes packet) {
+base::Result<Ipv4View, ParseError> Ipv4View::parse(Bytes packet) {
     if (packet.size() < kIpv4MinHeaderLen) return ParseError::truncated;
     if ((packet[0] >> 4) != 4) return ParseError::bad_version;
     const std::size_t ihl = std::size_t{packet[0] & 0x0fu} * 4;
@@ -48,7 +48,7 @@ std::size_t extension_length(std::uint8_t type, const std::uint8_t* h) {
 
 }  // namespace
 
-Result<Ipv6Upper> walk_ipv6_extensions(Bytes packet) {
+base::Result<Ipv6Upper, ParseError> walk_ipv6_extensions(Bytes packet) {
     if (packet.size() < kIpv6HeaderLen) return ParseError::truncated;
     Ipv6Upper u;
     std::uint8_t next = packet[6];
@@ -70,7 +70,7 @@ Result<Ipv6Upper> walk_ipv6_extensions(Bytes packet) {
     return u;
 }
 
-Result<Ipv6View> Ipv6View::parse(Bytes packet) {
+base::Result<Ipv6View, ParseError> Ipv6View::parse(Bytes packet) {
     if (packet.size() < kIpv6HeaderLen) return ParseError::truncated;
     if ((packet[0] >> 4) != 6) return ParseError::bad_version;
     const std::size_t total = kIpv6HeaderLen + load_be16(packet.data() + 4);

@@ -5,7 +5,7 @@
 #pragma once
 
 #include "wire/bytes.hpp"
-#include "wire/result.hpp"
+#include "wire/parse_error.hpp"
 
 namespace ms::wire {
 
@@ -29,7 +29,7 @@ inline constexpr std::size_t kIpv6HeaderLen = 40;
 class Ipv4View {
 public:
     Ipv4View() = default;
-    static Result<Ipv4View> parse(Bytes packet);
+    static base::Result<Ipv4View, ParseError> parse(Bytes packet);
 
     [[nodiscard]] std::size_t header_len() const { return std::size_t{p_[0] & 0x0fu} * 4; }
     [[nodiscard]] std::uint8_t dscp_ecn() const { return p_[1]; }
@@ -88,13 +88,13 @@ struct Ipv6Upper {
     bool fragment = false;        // a fragment header was passed
     bool first_fragment = false;  // ... with offset 0 (only it carries the ports)
 };
-[[nodiscard]] Result<Ipv6Upper> walk_ipv6_extensions(Bytes packet);
+[[nodiscard]] base::Result<Ipv6Upper, ParseError> walk_ipv6_extensions(Bytes packet);
 
 class Ipv6View {
 public:
     Ipv6View() = default;
     // Also walks the extension headers, so that an overrun chain is rejected here.
-    static Result<Ipv6View> parse(Bytes packet);
+    static base::Result<Ipv6View, ParseError> parse(Bytes packet);
 
     [[nodiscard]] std::uint8_t traffic_class() const {
         return static_cast<std::uint8_t>((load_be16(p_.data()) >> 4) & 0xff);

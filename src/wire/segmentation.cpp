@@ -19,7 +19,7 @@ IpAddr address_at(Bytes header, std::size_t at, bool ipv6) {
 
 }  // namespace
 
-ShapeResult header_shape(Bytes frame) {
+base::Result<HeaderShape, ShapeError> header_shape(Bytes frame) {
     if (frame.size() < kEthernetHeaderLen) return ShapeError::truncated;
     const std::uint16_t type = load_be16(frame.data() + 12);
     HeaderShape s;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <span>
 
+#include "base/result.hpp"
 #include "wire/bytes.hpp"
 
 namespace ms::wire {
@@ -39,23 +40,8 @@ enum class ShapeError : std::uint8_t {
     bad_data_offset // TCP data offset below 5
 };
 
-class [[nodiscard]] ShapeResult {
-public:
-    ShapeResult(HeaderShape s) : shape_(s), ok_(true) {}  // NOLINT: implicit by design
-    ShapeResult(ShapeError e) : error_(e), ok_(false) {}  // NOLINT: implicit by design
-    explicit operator bool() const { return ok_; }
-    const HeaderShape& operator*() const { return shape_; }
-    const HeaderShape* operator->() const { return &shape_; }
-    [[nodiscard]] ShapeError error() const { return error_; }
-
-private:
-    HeaderShape shape_{};
-    ShapeError error_{};
-    bool ok_;
-};
-
 // Reads the header geometry from the first bytes of a super-segment.
-ShapeResult header_shape(Bytes frame);
+base::Result<HeaderShape, ShapeError> header_shape(Bytes frame);
 
 struct SuperSegment {
     Bytes header;  // header_len bytes: Ethernet, IP and TCP

@@ -43,7 +43,7 @@ void apply_option(TcpOptions& o, std::uint8_t kind, const std::uint8_t* body, st
 
 }  // namespace
 
-Result<TcpOptions> TcpOptions::parse(Bytes options) {
+base::Result<TcpOptions, ParseError> TcpOptions::parse(Bytes options) {
     TcpOptions o;
     std::size_t at = 0;
     while (at < options.size()) {
@@ -112,7 +112,7 @@ void TcpOptions::emit(MutBytes out) const {
     while (p < out.data() + encoded_len()) *p++ = tcpopt::eol;
 }
 
-Result<TcpView> TcpView::parse(Bytes segment) {
+base::Result<TcpView, ParseError> TcpView::parse(Bytes segment) {
     if (segment.size() < kTcpMinHeaderLen) return ParseError::truncated;
     const std::size_t offset = (std::size_t{segment[12]} >> 4) * 4;
     if (offset < kTcpMinHeaderLen || offset > segment.size()) return ParseError::bad_data_offset;
@@ -139,7 +139,7 @@ void TcpRepr::emit(MutBytes out) const {
     options.emit(out.subspan(kTcpMinHeaderLen, len - kTcpMinHeaderLen));
 }
 
-Result<UdpView> UdpView::parse(Bytes datagram) {
+base::Result<UdpView, ParseError> UdpView::parse(Bytes datagram) {
     if (datagram.size() < kUdpHeaderLen) return ParseError::truncated;
     const std::size_t len = load_be16(datagram.data() + 4);
     if (len < kUdpHeaderLen || len > datagram.size()) return ParseError::bad_total_length;

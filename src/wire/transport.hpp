@@ -6,7 +6,7 @@
 #include <optional>
 
 #include "wire/bytes.hpp"
-#include "wire/result.hpp"
+#include "wire/parse_error.hpp"
 
 namespace ms::wire {
 
@@ -64,7 +64,7 @@ struct TcpOptions {
     std::optional<Timestamps> timestamps;
     std::optional<FastOpenCookie> fast_open;
 
-    static Result<TcpOptions> parse(Bytes options);
+    static base::Result<TcpOptions, ParseError> parse(Bytes options);
     // Bytes emit() writes, padded with NOPs/EOL to a multiple of 4.
     [[nodiscard]] std::size_t encoded_len() const;
     // Writes encoded_len() bytes.
@@ -76,7 +76,7 @@ class TcpView {
 public:
     TcpView() = default;
     // Checks the data offset and parses every option.
-    static Result<TcpView> parse(Bytes segment);
+    static base::Result<TcpView, ParseError> parse(Bytes segment);
 
     [[nodiscard]] std::uint16_t src_port() const { return load_be16(p_.data()); }
     [[nodiscard]] std::uint16_t dst_port() const { return load_be16(p_.data() + 2); }
@@ -116,7 +116,7 @@ class UdpView {
 public:
     UdpView() = default;
     // Checks the UDP length field against the buffer; payload() is bounded by it.
-    static Result<UdpView> parse(Bytes datagram);
+    static base::Result<UdpView, ParseError> parse(Bytes datagram);
 
     [[nodiscard]] std::uint16_t src_port() const { return load_be16(p_.data()); }
     [[nodiscard]] std::uint16_t dst_port() const { return load_be16(p_.data() + 2); }

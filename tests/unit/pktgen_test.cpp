@@ -16,7 +16,7 @@ void expect_valid(Proto proto, std::uint16_t size) {
     for (std::uint32_t seq : {0u, 1u, 2u, 0xffffu, 0x10000u, 0xfffffffeu, 0xffffffffu, 123456789u}) {
         ASSERT_EQ(b.build(frame, seq), size);
         wire::ParsedFrame f;
-        ASSERT_FALSE(wire::parse_frame(frame, f));
+        ASSERT_TRUE(wire::parse_frame(frame, f));
         EXPECT_EQ(f.src_port, 4000);
         EXPECT_EQ(PacketBuilder::sequence_of(frame, proto), seq);
         auto ip = wire::Ipv4View::parse(wire::Bytes(frame).subspan(14));

@@ -519,7 +519,7 @@ TEST(Checksum, UdpZeroIsSentAsAllOnes) {
 TEST(ParseFrame, FindsPortsOfTcpUdpAndIpv6) {
     ParsedFrame f;
     const auto syn = from_hex(capture::tcp_syn);
-    ASSERT_FALSE(parse_frame(syn, f));
+    ASSERT_TRUE(parse_frame(syn, f));
     EXPECT_TRUE(f.has_ports);
     EXPECT_EQ(f.protocol, ipproto::tcp);
     EXPECT_EQ(f.src_port, 33298);
@@ -529,7 +529,7 @@ TEST(ParseFrame, FindsPortsOfTcpUdpAndIpv6) {
     EXPECT_EQ(f.l4_offset, 34);
 
     ParsedFrame g;
-    ASSERT_FALSE(parse_frame(from_hex(capture::ipv6_udp), g));
+    ASSERT_TRUE(parse_frame(from_hex(capture::ipv6_udp), g));
     EXPECT_TRUE(g.has_ports);
     EXPECT_EQ(g.dst_ip, ip("2001:2::2"));
     EXPECT_EQ(g.dst_port, 7);
@@ -538,15 +538,15 @@ TEST(ParseFrame, FindsPortsOfTcpUdpAndIpv6) {
 
 TEST(ParseFrame, AcceptsFramesWithoutPorts) {
     ParsedFrame arp;
-    ASSERT_FALSE(parse_frame(from_hex(capture::arp_request), arp));
+    ASSERT_TRUE(parse_frame(from_hex(capture::arp_request), arp));
     EXPECT_FALSE(arp.is_ip());
     EXPECT_FALSE(arp.has_ports);
     ParsedFrame icmp;
-    ASSERT_FALSE(parse_frame(from_hex(capture::icmp_unreachable), icmp));
+    ASSERT_TRUE(parse_frame(from_hex(capture::icmp_unreachable), icmp));
     EXPECT_TRUE(icmp.is_ip());
     EXPECT_FALSE(icmp.has_ports);
     ParsedFrame mld;
-    ASSERT_FALSE(parse_frame(from_hex(capture::ipv6_hop_by_hop), mld));
+    ASSERT_TRUE(parse_frame(from_hex(capture::ipv6_hop_by_hop), mld));
     EXPECT_EQ(mld.protocol, ipproto::icmpv6);
 }
 
@@ -554,25 +554,25 @@ TEST(ParseFrame, AnIcmpErrorNamesTheTupleItQuotes) {
     const auto sent = test::ipv4_frame(pktgen::Proto::udp, "198.18.0.1", 5000, "198.18.1.2", 53);
     const auto error = test::icmp_error_frame(sent, {icmp::dest_unreachable, icmp::port_unreachable, 0}, "198.18.1.2");
     ParsedFrame f;
-    ASSERT_FALSE(parse_frame(error, f));
+    ASSERT_TRUE(parse_frame(error, f));
     EXPECT_FALSE(f.has_ports);
     ASSERT_TRUE(f.icmp_error);
     EXPECT_EQ(f.quoted.src, test::ip("198.18.0.1"));
     EXPECT_EQ(f.quoted.src_port, 5000);
-    ASSERT_FALSE(parse_frame(from_hex(capture::icmp_echo), f));
+    ASSERT_TRUE(parse_frame(from_hex(capture::icmp_echo), f));
     EXPECT_FALSE(f.icmp_error);
 }
 
 TEST(ParseFrame, NamesTheLayerThatFailed) {
     ParsedFrame f;
     auto frame = from_hex(capture::tcp_syn);
-    EXPECT_EQ(parse_frame(Bytes(frame).first(10), f), ParseError::truncated);
-    EXPECT_EQ(parse_frame(Bytes(frame).first(40), f), ParseError::bad_total_length);
+    EXPECT_EQ(parse_frame(Bytes(frame).first(10), f).error(), ParseError::truncated);
+    EXPECT_EQ(parse_frame(Bytes(frame).first(40), f).error(), ParseError::bad_total_length);
     frame[46] = 0x30;  // TCP data offset 3
-    EXPECT_EQ(parse_frame(frame, f), ParseError::bad_data_offset);
+    EXPECT_EQ(parse_frame(frame, f).error(), ParseError::bad_data_offset);
     auto udp = from_hex(capture::udp);
     store_be16(&udp[38], 4);  // UDP length below its header
-    EXPECT_EQ(parse_frame(udp, f), ParseError::bad_total_length);
+    EXPECT_EQ(parse_frame(udp, f).error(), ParseError::bad_total_length);
 }
 
 TEST(Addresses, ParseAndPrint) {

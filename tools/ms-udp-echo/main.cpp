@@ -38,7 +38,7 @@ std::uint32_t echo_batch(ms::client::Port& port, std::uint16_t my_port) {
     for (std::uint32_t k = 0; k < n; ++k) {
         const ms::wire::Bytes in = rx.frame(k);
         ms::wire::ParsedFrame p;
-        if (ms::wire::parse_frame(in, p) || !p.has_ports || p.protocol != IPPROTO_UDP || p.dst_port != my_port) continue;
+        if (!ms::wire::parse_frame(in, p) || !p.has_ports || p.protocol != IPPROTO_UDP || p.dst_port != my_port) continue;
         std::memcpy(tx.buffer(out).data(), in.data(), in.size());
         turn_around(tx.buffer(out).data(), p);
         tx.set_length(out++, static_cast<std::uint16_t>(in.size()));
