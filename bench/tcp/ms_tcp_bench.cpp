@@ -86,13 +86,13 @@ int serve_utcp(const std::string& socket, const ms::wire::IpAddr& addr, std::uin
     options.defaults.send_buffer = options.defaults.recv_buffer = 1 << 20;
     auto loop = ms::loop::EventLoop::open(socket, options);
     if (!loop) {
-        std::cerr << "ms-tcp-bench: " << loop.failure().message() << "\n";
+        std::cerr << "ms-tcp-bench: " << loop.error().message() << "\n";
         return 1;
     }
     UtcpServer server(mode, bytes);
     auto l = loop.value()->listen(port, server);
     if (!l) {
-        std::cerr << "ms-tcp-bench: listen: " << l.failure().message() << "\n";
+        std::cerr << "ms-tcp-bench: listen: " << l.error().message() << "\n";
         return 1;
     }
     l.value()->backlog = l.value()->syn_queue = 4096;

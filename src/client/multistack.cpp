@@ -49,7 +49,7 @@ Failure from_status(ctl::Status s) {
 }
 
 // A kernel socket bound to (addr, port): the proof of ownership (docs/DESIGN.md §3).
-Result<int> bind_socket(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port) {
+base::Result<int, Failure> bind_socket(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port) {
     const bool v4 = addr.family == wire::IpFamily::v4;
     const int type = protocol == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
     const int fd = ::socket(v4 ? AF_INET : AF_INET6, type | SOCK_CLOEXEC, protocol);
@@ -123,7 +123,7 @@ bool Port::wait(std::uint32_t pair, int timeout_ms, int also_fd) {
 
 void Port::wait_for_room(std::uint32_t pair, int timeout_ms) { (void)sleep_on(tx_.at(pair), to_app_.at(pair), timeout_ms, -1); }
 
-Result<Connection> Connection::open(const std::string& socket_path) {
+base::Result<Connection, Failure> Connection::open(const std::string& socket_path) {
     const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (fd < 0) return system_failure("socket", errno);
     sockaddr_un sun{};
@@ -161,7 +161,7 @@ Connection::~Connection() {
     if (fd_ >= 0) ::close(fd_);
 }
 
-Result<Done> Connection::call(const void* request, std::size_t request_size, void* reply, std::size_t reply_size,
+base::Result<Done, Failure> Connection::call(const void* request, std::size_t request_size, void* reply, std::size_t reply_size,
                               std::span<const int> send_fds, std::vector<int>* received_fds) {
     auto* h = static_cast<ctl::Header*>(const_cast<void*>(request));
     h->seq = ++seq_;
@@ -187,7 +187,7 @@ Result<Done> Connection::call(const void* request, std::size_t request_size, voi
     return Done{};
 }
 
-Result<Port*> Connection::attach(std::uint32_t ring_pairs, std::uint32_t slots_per_ring, std::uint64_t data_bytes) {
+base::Result<Port*, Failure> Connection::attach(std::uint32_t ring_pairs, std::uint32_t slots_per_ring, std::uint64_t data_bytes) {
     if (port_) return Failure{Error::already_attached, ""};
     ctl::AttachRequest req;
     req.ring_pairs = ring_pairs;
@@ -195,7 +195,7 @@ Result<Port*> Connection::attach(std::uint32_t ring_pairs, std::uint32_t slots_p
     req.data_bytes = data_bytes;
     ctl::AttachReply rep;
     std::vector<int> fds;
-    if (auto r = call(&req, sizeof req, &rep, sizeof rep, {}, &fds); !r) return r.failure();
+    if (auto r = call(&req, sizeof req, &rep, sizeof rep, {}, &fds); !r) return r.error();
     if (rep.ring_pairs == 0 || fds.size() != 1 + 2 * std::size_t{rep.ring_pairs}) {
         ctl::close_all(fds);
         return Failure{Error::protocol, "attach reply without its descriptors"};
@@ -214,64 +214,64 @@ Result<Port*> Connection::attach(std::uint32_t ring_pairs, std::uint32_t slots_p
     return port_.get();
 }
 
-Result<Claim> Connection::claim(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port) {
+base::Result<Claim, Failure> Connection::claim(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port) {
     if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP) return Failure{Error::bad_socket, "protocol must be TCP or UDP"};
     auto fd = bind_socket(protocol, addr, port);
-    if (!fd) return fd.failure();
+    if (!fd) return fd.error();
     auto claimed = claim_socket(fd.value());
     ::close(fd.value());  // the daemon holds its own reference for the claim's life
     return claimed;
 }
 
-Result<Claim> Connection::claim_socket(int bound_fd) {
+base::Result<Claim, Failure> Connection::claim_socket(int bound_fd) {
     ctl::ClaimRequest req;
     ctl::ClaimReply rep;
     const int fds[] = {bound_fd};
-    if (auto r = call(&req, sizeof req, &rep, sizeof rep, fds); !r) return r.failure();
+    if (auto r = call(&req, sizeof req, &rep, sizeof rep, fds); !r) return r.error();
     return ctl::from_tuple(rep.claimed);
 }
 
-Result<Done> Connection::release(const Claim& claim) {
+base::Result<Done, Failure> Connection::release(const Claim& claim) {
     ctl::ReleaseRequest req;
     req.tuple = ctl::to_tuple(claim);
     ctl::Header rep;
     return call(&req, sizeof req, &rep, sizeof rep);
 }
 
-Result<ctl::InfoReply> Connection::info() {
+base::Result<ctl::InfoReply, Failure> Connection::info() {
     ctl::Header req{.op = ctl::Op::info};
     ctl::InfoReply rep;
-    if (auto r = call(&req, sizeof req, &rep, sizeof rep); !r) return r.failure();
+    if (auto r = call(&req, sizeof req, &rep, sizeof rep); !r) return r.error();
     return rep;
 }
 
-Result<wire::MacAddr> Connection::resolve(const wire::IpAddr& dst) {
+base::Result<wire::MacAddr, Failure> Connection::resolve(const wire::IpAddr& dst) {
     ctl::ResolveRequest req;
     req.family = static_cast<std::uint8_t>(dst.family);
     std::memcpy(req.addr, dst.bytes.data(), 16);
     ctl::ResolveReply rep;
-    if (auto r = call(&req, sizeof req, &rep, sizeof rep); !r) return r.failure();
+    if (auto r = call(&req, sizeof req, &rep, sizeof rep); !r) return r.error();
     wire::MacAddr mac;
     std::memcpy(mac.octets.data(), rep.mac, 6);
     return mac;
 }
 
-Result<ctl::StatusReply> Connection::status() {
+base::Result<ctl::StatusReply, Failure> Connection::status() {
     ctl::Header req{.op = ctl::Op::status};
     ctl::StatusReply rep;
-    if (auto r = call(&req, sizeof req, &rep, sizeof rep); !r) return r.failure();
+    if (auto r = call(&req, sizeof req, &rep, sizeof rep); !r) return r.error();
     return rep;
 }
 
-Result<ctl::SocketsReply> Connection::sockets(std::uint32_t port_id, std::uint32_t first, bool refresh) {
+base::Result<ctl::SocketsReply, Failure> Connection::sockets(std::uint32_t port_id, std::uint32_t first, bool refresh) {
     ctl::SocketsRequest req{.port_id = port_id, .first = first, .refresh = refresh ? std::uint8_t{1} : std::uint8_t{0}};
     ctl::SocketsReply rep;
-    if (auto r = call(&req, sizeof req, &rep, sizeof rep); !r) return r.failure();
+    if (auto r = call(&req, sizeof req, &rep, sizeof rep); !r) return r.error();
     return rep;
 }
 
 template <class Entry>
-Result<std::vector<Entry>> Connection::list(ctl::Op op) {
+base::Result<std::vector<Entry>, Failure> Connection::list(ctl::Op op) {
     ctl::Header req{.op = op, .seq = ++seq_};
     if (int rc = ctl::send_message(fd_, &req, sizeof req); rc < 0) return system_failure("send", -rc);
     std::vector<Entry> out;
@@ -288,7 +288,7 @@ Result<std::vector<Entry>> Connection::list(ctl::Op op) {
     }
 }
 
-Result<ctl::CaptureEnd> Connection::capture(const ctl::CaptureRequest& request,
+base::Result<ctl::CaptureEnd, Failure> Connection::capture(const ctl::CaptureRequest& request,
                                             const std::function<bool(const ctl::CaptureFrame&)>& on_frame) {
     ctl::CaptureRequest req = request;
     req.h.seq = ++seq_;
@@ -313,8 +313,8 @@ Result<ctl::CaptureEnd> Connection::capture(const ctl::CaptureRequest& request,
     }
 }
 
-Result<std::vector<ctl::PortEntry>> Connection::ports() { return list<ctl::PortEntry>(ctl::Op::list_ports); }
-Result<std::vector<ctl::ClaimEntry>> Connection::claims() { return list<ctl::ClaimEntry>(ctl::Op::list_claims); }
+base::Result<std::vector<ctl::PortEntry>, Failure> Connection::ports() { return list<ctl::PortEntry>(ctl::Op::list_ports); }
+base::Result<std::vector<ctl::ClaimEntry>, Failure> Connection::claims() { return list<ctl::ClaimEntry>(ctl::Op::list_claims); }
 
 }  // namespace ms::client
 

@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include "base/result.hpp"
 #include "ctl/claim.hpp"
 #include "ctl/protocol.hpp"
 #include "ring/app_ring.hpp"
@@ -44,23 +45,7 @@ struct Failure {
     [[nodiscard]] std::string message() const;
 };
 
-template <class T>
-class [[nodiscard]] Result {
-public:
-    Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
-    Result(Failure f) : v_(std::move(f)) {}    // NOLINT: implicit by design
-    [[nodiscard]] bool ok() const { return std::holds_alternative<T>(v_); }
-    explicit operator bool() const { return ok(); }
-    T& value() { return std::get<T>(v_); }
-    const T& value() const { return std::get<T>(v_); }
-    T* operator->() { return &value(); }
-    [[nodiscard]] const Failure& failure() const { return std::get<Failure>(v_); }
-
-private:
-    std::variant<T, Failure> v_;
-};
-
-struct Done {};  // the value of a call that returns nothing
+using base::Done;
 
 using ctl::Claim;
 
@@ -96,32 +81,32 @@ private:
 
 class Connection {
 public:
-    static Result<Connection> open(const std::string& socket_path);
+    static base::Result<Connection, Failure> open(const std::string& socket_path);
     Connection(Connection&& other) noexcept;
     Connection& operator=(Connection&& other) noexcept;
     ~Connection();
 
     // `data_bytes`: the region's data area (ring/abi.hpp), the application's own memory.
-    Result<Port*> attach(std::uint32_t ring_pairs = 1, std::uint32_t slots_per_ring = 1024, std::uint64_t data_bytes = 0);
+    base::Result<Port*, Failure> attach(std::uint32_t ring_pairs = 1, std::uint32_t slots_per_ring = 1024, std::uint64_t data_bytes = 0);
     // Binds a new kernel socket of `protocol` to (addr, port) and claims it; port 0 takes
     // an ephemeral port. Returns what was claimed.
-    Result<Claim> claim(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port);
+    base::Result<Claim, Failure> claim(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port);
     // Claims what an already bound socket holds; the caller may close its copy after.
-    Result<Claim> claim_socket(int bound_fd);
-    Result<Done> release(const Claim& claim);
-    Result<ctl::InfoReply> info();
+    base::Result<Claim, Failure> claim_socket(int bound_fd);
+    base::Result<Done, Failure> release(const Claim& claim);
+    base::Result<ctl::InfoReply, Failure> info();
     // The MAC to send to for `dst`: its next hop's, from the kernel (docs/DESIGN.md §6). Waits up
     // to about a second while the kernel resolves a missing neighbour.
-    Result<wire::MacAddr> resolve(const wire::IpAddr& dst);
-    Result<ctl::StatusReply> status();
+    base::Result<wire::MacAddr, Failure> resolve(const wire::IpAddr& dst);
+    base::Result<ctl::StatusReply, Failure> status();
     // One page of a port's socket table from `first`, or (refresh) a request that the
     // application publish a fresh snapshot.
-    Result<ctl::SocketsReply> sockets(std::uint32_t port_id, std::uint32_t first, bool refresh);
-    Result<std::vector<ctl::PortEntry>> ports();
-    Result<std::vector<ctl::ClaimEntry>> claims();
+    base::Result<ctl::SocketsReply, Failure> sockets(std::uint32_t port_id, std::uint32_t first, bool refresh);
+    base::Result<std::vector<ctl::PortEntry>, Failure> ports();
+    base::Result<std::vector<ctl::ClaimEntry>, Failure> claims();
     // Streams a port's frames to `on_frame` until the daemon ends the capture (count or
     // time reached) or `on_frame` returns false; returns the daemon's totals.
-    Result<ctl::CaptureEnd> capture(const ctl::CaptureRequest& request,
+    base::Result<ctl::CaptureEnd, Failure> capture(const ctl::CaptureRequest& request,
                                     const std::function<bool(const ctl::CaptureFrame&)>& on_frame);
 
     [[nodiscard]] Port* port() { return port_.get(); }
@@ -132,10 +117,10 @@ public:
 private:
     explicit Connection(int fd) : fd_(fd) {}
     // Sends `request` and receives its one reply into `reply`, with descriptors.
-    Result<Done> call(const void* request, std::size_t request_size, void* reply, std::size_t reply_size,
+    base::Result<Done, Failure> call(const void* request, std::size_t request_size, void* reply, std::size_t reply_size,
                       std::span<const int> send_fds = {}, std::vector<int>* received_fds = nullptr);
     template <class Entry>
-    Result<std::vector<Entry>> list(ctl::Op op);
+    base::Result<std::vector<Entry>, Failure> list(ctl::Op op);
 
     int fd_ = -1;
     std::uint32_t seq_ = 0;

@@ -40,7 +40,7 @@ public:
         options.nodelay = true;            // a response is complete when written
         auto l = loop_->listen(config_.port, *this, &options);
         if (!l) {
-            error = "listen on " + describe_listen(config_) + ": " + l.failure().message();
+            error = "listen on " + describe_listen(config_) + ": " + l.error().message();
             return false;
         }
         l.value()->backlog = l.value()->syn_queue = 4096;
@@ -143,7 +143,7 @@ std::unique_ptr<Server> make_utcp_server(const ServerConfig& config, FileCache& 
     options.data_area_bytes = std::min(options.data_area_bytes + 2 * files.snapshot()->bytes, ring::kMaxDataBytes);
     auto loop = loop::EventLoop::open(config.socket, options);
     if (!loop) {
-        error = "multistackd at " + config.socket + ": " + loop.failure().message();
+        error = "multistackd at " + config.socket + ": " + loop.error().message();
         return nullptr;
     }
     auto server = std::make_unique<UtcpServer>(std::move(loop.value()), files, config);

@@ -63,15 +63,15 @@ std::uint64_t EventLoop::clock_ms() {
     return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1'000'000;
 }
 
-client::Result<std::unique_ptr<EventLoop>> EventLoop::open(const std::string& socket_path, LoopOptions options) {
+base::Result<std::unique_ptr<EventLoop>, client::Failure> EventLoop::open(const std::string& socket_path, LoopOptions options) {
     auto control = client::Connection::open(socket_path);
-    if (!control) return control.failure();
+    if (!control) return control.error();
     auto info = control->info();
-    if (!info) return info.failure();
+    if (!info) return info.error();
     const std::vector<wire::IpAddr> addresses = options.addresses.empty() ? interface_addresses(info.value()) : options.addresses;
     if (auto bad = check_addresses(addresses)) return *bad;
     auto port = control->attach(1, options.ring_slots, options.super_segments ? options.data_area_bytes : 0);
-    if (!port) return port.failure();
+    if (!port) return port.error();
     std::unique_ptr<EventLoop> loop(new EventLoop(std::move(control.value()), *port.value()));
     loop->batch_ = std::max<std::uint32_t>(options.batch, 1);
     loop->start_stack(info.value(), options, addresses);
@@ -97,13 +97,13 @@ std::vector<wire::IpAddr> EventLoop::addresses() const {
     return out;
 }
 
-client::Result<std::vector<client::Claim>> EventLoop::claim_everywhere(std::uint8_t protocol, std::uint16_t port) {
+base::Result<std::vector<client::Claim>, client::Failure> EventLoop::claim_everywhere(std::uint8_t protocol, std::uint16_t port) {
     std::vector<client::Claim> claims;
     for (const wire::IpAddr& a : addresses()) {
         auto claim = control_.claim(protocol, a, claims.empty() ? port : claims.front().port);
         if (!claim) {
             for (const client::Claim& c : claims) (void)control_.release(c);
-            return claim.failure();
+            return claim.error();
         }
         claims.push_back(claim.value());
     }
@@ -140,18 +140,18 @@ std::optional<wire::MacAddr> EventLoop::resolve(const wire::IpAddr& addr) {
     return mac.value();
 }
 
-client::Result<utcp::Listener*> EventLoop::listen(std::uint16_t port, utcp::Handler& handler, const utcp::ConnOptions* options) {
+base::Result<utcp::Listener*, client::Failure> EventLoop::listen(std::uint16_t port, utcp::Handler& handler, const utcp::ConnOptions* options) {
     auto claims = claim_everywhere(IPPROTO_TCP, port);
-    if (!claims) return claims.failure();
+    if (!claims) return claims.error();
     utcp::Listener* l = stack_->listen(claims->front().port, &handler, options);
     if (!l) return client::Failure{client::Error::address_in_use, "this loop listens on that port already"};
     return l;
 }
 
-client::Result<std::pair<utcp::Listener*, client::Claim>> EventLoop::listen_socket(int bound_fd, utcp::Handler* handler,
+base::Result<std::pair<utcp::Listener*, client::Claim>, client::Failure> EventLoop::listen_socket(int bound_fd, utcp::Handler* handler,
                                                                              const utcp::ConnOptions* options) {
     auto claim = control_.claim_socket(bound_fd);
-    if (!claim) return claim.failure();
+    if (!claim) return claim.error();
     utcp::Listener* l = stack_->listen(claim->port, handler, options);
     if (!l) {
         (void)control_.release(claim.value());
@@ -160,7 +160,7 @@ client::Result<std::pair<utcp::Listener*, client::Claim>> EventLoop::listen_sock
     return std::pair{l, claim.value()};
 }
 
-client::Result<utcp::Connection*> EventLoop::connect(const wire::IpAddr& remote, std::uint16_t port, utcp::Handler& handler,
+base::Result<utcp::Connection*, client::Failure> EventLoop::connect(const wire::IpAddr& remote, std::uint16_t port, utcp::Handler& handler,
                                                const utcp::ConnOptions* options) {
     const auto local = stack_->local_address(remote.family);
     if (!local) {
@@ -169,18 +169,18 @@ client::Result<utcp::Connection*> EventLoop::connect(const wire::IpAddr& remote,
                                                             " address to reach " + remote.to_string() + " from"};
     }
     auto claim = control_.claim(IPPROTO_TCP, *local, 0);
-    if (!claim) return claim.failure();
+    if (!claim) return claim.error();
     return connect_claimed(claim.value(), remote, port, handler, options);
 }
 
-client::Result<utcp::Connection*> EventLoop::connect_socket(int bound_fd, const wire::IpAddr& remote, std::uint16_t port,
+base::Result<utcp::Connection*, client::Failure> EventLoop::connect_socket(int bound_fd, const wire::IpAddr& remote, std::uint16_t port,
                                                       utcp::Handler& handler, const utcp::ConnOptions* options) {
     auto claim = control_.claim_socket(bound_fd);
-    if (!claim) return claim.failure();
+    if (!claim) return claim.error();
     return connect_claimed(claim.value(), remote, port, handler, options);
 }
 
-client::Result<utcp::Connection*> EventLoop::connect_claimed(const client::Claim& claim, const wire::IpAddr& remote,
+base::Result<utcp::Connection*, client::Failure> EventLoop::connect_claimed(const client::Claim& claim, const wire::IpAddr& remote,
                                                        std::uint16_t port, utcp::Handler& handler,
                                                        const utcp::ConnOptions* options) {
     const utcp::ConnectResult made = stack_->connect(claim.port, remote, port, &handler, options);
@@ -189,7 +189,7 @@ client::Result<utcp::Connection*> EventLoop::connect_claimed(const client::Claim
         return connect_failure(made.error(), remote);
     }
     ephemeral_[claim.port] = claim;
-    return &made.conn();
+    return *made;
 }
 
 void EventLoop::release_ephemeral(std::uint16_t port) {
@@ -199,9 +199,9 @@ void EventLoop::release_ephemeral(std::uint16_t port) {
     ephemeral_.erase(it);
 }
 
-client::Result<std::uint16_t> EventLoop::udp_bind(std::uint16_t port, utcp::UdpHandler& handler) {
+base::Result<std::uint16_t, client::Failure> EventLoop::udp_bind(std::uint16_t port, utcp::UdpHandler& handler) {
     auto claims = claim_everywhere(IPPROTO_UDP, port);
-    if (!claims) return claims.failure();
+    if (!claims) return claims.error();
     if (!stack_->udp_bind(claims->front().port, handler)) {
         for (const client::Claim& c : claims.value()) (void)control_.release(c);
         return client::Failure{client::Error::address_in_use, "this loop has that UDP port already"};
@@ -209,12 +209,12 @@ client::Result<std::uint16_t> EventLoop::udp_bind(std::uint16_t port, utcp::UdpH
     return claims->front().port;
 }
 
-client::Result<client::Claim> EventLoop::udp_bind_socket(int bound_fd, utcp::UdpHandler& handler) {
+base::Result<client::Claim, client::Failure> EventLoop::udp_bind_socket(int bound_fd, utcp::UdpHandler& handler) {
     return udp_bind_claimed(control_.claim_socket(bound_fd), handler);
 }
 
-client::Result<client::Claim> EventLoop::udp_bind_claimed(client::Result<client::Claim> claim, utcp::UdpHandler& handler) {
-    if (!claim) return claim.failure();
+base::Result<client::Claim, client::Failure> EventLoop::udp_bind_claimed(base::Result<client::Claim, client::Failure> claim, utcp::UdpHandler& handler) {
+    if (!claim) return claim.error();
     if (!stack_->udp_bind(claim->port, handler)) {
         (void)control_.release(claim.value());
         return client::Failure{client::Error::address_in_use, "this loop has that UDP port already"};

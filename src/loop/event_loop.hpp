@@ -51,32 +51,32 @@ class EventLoop {
 public:
     // Connects to multistackd at `socket_path` and attaches a port. Fails with
     // invalid_option if defaults.congestion names no algorithm.
-    static client::Result<std::unique_ptr<EventLoop>> open(const std::string& socket_path, LoopOptions options = {});
+    static base::Result<std::unique_ptr<EventLoop>, client::Failure> open(const std::string& socket_path, LoopOptions options = {});
     ~EventLoop();
     EventLoop(const EventLoop&) = delete;
     EventLoop& operator=(const EventLoop&) = delete;
 
     // Claims TCP port on each of the loop's addresses and listens; port 0 takes an
     // ephemeral port.
-    client::Result<utcp::Listener*> listen(std::uint16_t port, utcp::Handler& handler, const utcp::ConnOptions* options = nullptr);
+    base::Result<utcp::Listener*, client::Failure> listen(std::uint16_t port, utcp::Handler& handler, const utcp::ConnOptions* options = nullptr);
     // Claims what the caller's bound TCP socket holds and listens on its port; a null
     // handler is the raw API (connections wait in the listener's accept queue). The
     // caller releases the claim (control().release) after Stack::unlisten.
-    client::Result<std::pair<utcp::Listener*, client::Claim>> listen_socket(int bound_fd, utcp::Handler* handler,
+    base::Result<std::pair<utcp::Listener*, client::Claim>, client::Failure> listen_socket(int bound_fd, utcp::Handler* handler,
                                                                       const utcp::ConnOptions* options = nullptr);
     // Claims an ephemeral TCP port on the loop's address of the remote's family and opens
     // a connection to (remote, port).
-    client::Result<utcp::Connection*> connect(const wire::IpAddr& remote, std::uint16_t port, utcp::Handler& handler,
+    base::Result<utcp::Connection*, client::Failure> connect(const wire::IpAddr& remote, std::uint16_t port, utcp::Handler& handler,
                                         const utcp::ConnOptions* options = nullptr);
     // The same from the port the caller's bound TCP socket holds; the loop releases the
     // claim when the port's last connection and TIME_WAIT record go.
-    client::Result<utcp::Connection*> connect_socket(int bound_fd, const wire::IpAddr& remote, std::uint16_t port,
+    base::Result<utcp::Connection*, client::Failure> connect_socket(int bound_fd, const wire::IpAddr& remote, std::uint16_t port,
                                                utcp::Handler& handler, const utcp::ConnOptions* options = nullptr);
     // Claims UDP port on each of the loop's addresses; returns the port (an ephemeral one for 0).
-    client::Result<std::uint16_t> udp_bind(std::uint16_t port, utcp::UdpHandler& handler);
+    base::Result<std::uint16_t, client::Failure> udp_bind(std::uint16_t port, utcp::UdpHandler& handler);
     // Claims what the caller's bound UDP socket holds and takes its datagrams; the caller
     // releases the claim (control().release) after Stack::udp_unbind.
-    client::Result<client::Claim> udp_bind_socket(int bound_fd, utcp::UdpHandler& handler);
+    base::Result<client::Claim, client::Failure> udp_bind_socket(int bound_fd, utcp::UdpHandler& handler);
     // Sends at the end of this turn; false if the next hop is unknown or the ring is full.
     bool udp_send(std::uint16_t from_port, const wire::IpAddr& to, std::uint16_t to_port, wire::Bytes payload);
 
@@ -107,13 +107,13 @@ private:
     EventLoop(client::Connection control, client::Port& port);
     // Claims `port` (0: an ephemeral one) on every address of the loop: the first claim's
     // port is claimed on the others. All or none.
-    client::Result<std::vector<client::Claim>> claim_everywhere(std::uint8_t protocol, std::uint16_t port);
+    base::Result<std::vector<client::Claim>, client::Failure> claim_everywhere(std::uint8_t protocol, std::uint16_t port);
     // The stack, with the loop's addresses (checked: at most one per family).
     void start_stack(const ctl::InfoReply& info, const LoopOptions& options, const std::vector<wire::IpAddr>& addresses);
     std::optional<wire::MacAddr> resolve(const wire::IpAddr& addr);
     void release_ephemeral(std::uint16_t port);
-    client::Result<client::Claim> udp_bind_claimed(client::Result<client::Claim> claim, utcp::UdpHandler& handler);
-    client::Result<utcp::Connection*> connect_claimed(const client::Claim& claim, const wire::IpAddr& remote,
+    base::Result<client::Claim, client::Failure> udp_bind_claimed(base::Result<client::Claim, client::Failure> claim, utcp::UdpHandler& handler);
+    base::Result<utcp::Connection*, client::Failure> connect_claimed(const client::Claim& claim, const wire::IpAddr& remote,
                                                 std::uint16_t port, utcp::Handler& handler, const utcp::ConnOptions* options);
     std::uint32_t take_batch(std::uint64_t now_ms);
     void sleep_until_due(std::uint64_t now_ms, int max_sleep_ms);

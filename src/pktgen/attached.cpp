@@ -13,8 +13,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 template <class T>
-T must(client::Result<T> r, const char* what) {
-    if (!r) throw std::runtime_error(std::string(what) + ": " + r.failure().message());
+T must(base::Result<T, client::Failure> r, const char* what) {
+    if (!r) throw std::runtime_error(std::string(what) + ": " + r.error().message());
     return std::move(r.value());
 }
 

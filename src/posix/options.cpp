@@ -17,7 +17,7 @@ namespace ms::posix {
 namespace {
 
 template <class T>
-SysResult<int> put(void* value, socklen_t* len, const T& v) {
+base::Result<int, Errno> put(void* value, socklen_t* len, const T& v) {
     if (!value || !len) return Errno{EFAULT};
     const socklen_t n = std::min<socklen_t>(*len, sizeof v);
     std::memcpy(value, &v, n);
@@ -25,7 +25,7 @@ SysResult<int> put(void* value, socklen_t* len, const T& v) {
     return 0;
 }
 
-SysResult<int> put_int(void* value, socklen_t* len, std::int64_t v) { return put(value, len, static_cast<int>(v)); }
+base::Result<int, Errno> put_int(void* value, socklen_t* len, std::int64_t v) { return put(value, len, static_cast<int>(v)); }
 
 std::optional<int> take_int(const void* value, socklen_t len) {
     if (!value || len < static_cast<socklen_t>(sizeof(int))) return std::nullopt;
@@ -81,7 +81,7 @@ tcp_info info_of(const Socket& s) {
     return i;
 }
 
-SysResult<int> put_congestion(const std::string& cc, void* value, socklen_t* len) {
+base::Result<int, Errno> put_congestion(const std::string& cc, void* value, socklen_t* len) {
     if (!value || !len) return Errno{EFAULT};
     const socklen_t n = std::min<socklen_t>(*len, static_cast<socklen_t>(cc.size()));
     std::memcpy(value, cc.data(), n);
@@ -90,7 +90,7 @@ SysResult<int> put_congestion(const std::string& cc, void* value, socklen_t* len
     return 0;
 }
 
-SysResult<int> get_socket_level(Socket& s, int name, void* value, socklen_t* len) {
+base::Result<int, Errno> get_socket_level(Socket& s, int name, void* value, socklen_t* len) {
     const utcp::ConnOptions& o = s.options;
     const bool datagram = s.is<DatagramState>();
     switch (name) {
@@ -112,7 +112,7 @@ SysResult<int> get_socket_level(Socket& s, int name, void* value, socklen_t* len
     }
 }
 
-SysResult<int> get_tcp_level(const Socket& s, const OptionContext& context, int name, void* value, socklen_t* len) {
+base::Result<int, Errno> get_tcp_level(const Socket& s, const OptionContext& context, int name, void* value, socklen_t* len) {
     const utcp::ConnOptions& o = s.options;
     const utcp::Connection* conn = s.connection();
     switch (name) {
@@ -136,7 +136,7 @@ void apply_options(Socket& s) {
     if (utcp::Listener* listener = s.listener()) listener->options = s.options;
 }
 
-SysResult<int> set_congestion(Socket& s, const OptionContext& context, const void* value, socklen_t len) {
+base::Result<int, Errno> set_congestion(Socket& s, const OptionContext& context, const void* value, socklen_t len) {
     if (!value) return Errno{EFAULT};
     const std::string cc(static_cast<const char*>(value), strnlen(static_cast<const char*>(value), len));
     if (!context.congestion.has(cc)) return Errno{ENOENT};
@@ -146,7 +146,7 @@ SysResult<int> set_congestion(Socket& s, const OptionContext& context, const voi
     return 0;
 }
 
-SysResult<int> set_cork(Socket& s, const OptionContext& context, const void* value, socklen_t len) {
+base::Result<int, Errno> set_cork(Socket& s, const OptionContext& context, const void* value, socklen_t len) {
     const std::optional<int> v = take_int(value, len);
     if (!v) return Errno{EINVAL};
     s.corked = *v != 0;
@@ -160,7 +160,7 @@ SysResult<int> set_cork(Socket& s, const OptionContext& context, const void* val
     return 0;
 }
 
-SysResult<int> set_timeout(Socket& s, const OptionContext& context, int name, const void* value, socklen_t len) {
+base::Result<int, Errno> set_timeout(Socket& s, const OptionContext& context, int name, const void* value, socklen_t len) {
     if (!value || len < static_cast<socklen_t>(sizeof(timeval))) return Errno{EINVAL};
     timeval t;
     std::memcpy(&t, value, sizeof t);
@@ -171,7 +171,7 @@ SysResult<int> set_timeout(Socket& s, const OptionContext& context, int name, co
     return 0;
 }
 
-SysResult<int> set_linger(Socket& s, const void* value, socklen_t len) {
+base::Result<int, Errno> set_linger(Socket& s, const void* value, socklen_t len) {
     if (!value || len < static_cast<socklen_t>(sizeof(linger))) return Errno{EINVAL};
     linger l;
     std::memcpy(&l, value, sizeof l);
@@ -221,7 +221,7 @@ utcp::ConnOptions effective_options(const Socket& s) {
     return o;
 }
 
-SysResult<int> get_socket_option(Socket& s, const OptionContext& context, int level, int name, void* value,
+base::Result<int, Errno> get_socket_option(Socket& s, const OptionContext& context, int level, int name, void* value,
                                  socklen_t* len) {
     if (level == SOL_SOCKET) return get_socket_level(s, name, value, len);
     if (level == IPPROTO_IP && name == IP_TOS) return put_int(value, len, s.tos);
@@ -229,7 +229,7 @@ SysResult<int> get_socket_option(Socket& s, const OptionContext& context, int le
     return Errno{ENOPROTOOPT};
 }
 
-SysResult<int> set_socket_option(Socket& s, const OptionContext& context, int level, int name, const void* value,
+base::Result<int, Errno> set_socket_option(Socket& s, const OptionContext& context, int level, int name, const void* value,
                                  socklen_t len) {
     if (level == IPPROTO_TCP && name == TCP_CONGESTION) return set_congestion(s, context, value, len);
     if (level == IPPROTO_TCP && name == TCP_CORK) return set_cork(s, context, value, len);
@@ -251,14 +251,14 @@ OptionContext Runtime::option_context(int fd, std::unique_lock<std::mutex>& lock
                          .push_output = [this, &lock] { after_call(lock); }};
 }
 
-SysResult<int> Runtime::get_option(int fd, int level, int name, void* value, socklen_t* len) {
+base::Result<int, Errno> Runtime::get_option(int fd, int level, int name, void* value, socklen_t* len) {
     std::unique_lock lock(mutex_);
     Socket* s = live(fd);
     if (!s) return Errno{EBADF};
     return get_socket_option(*s, option_context(fd, lock), level, name, value, len);
 }
 
-SysResult<int> Runtime::set_option(int fd, int level, int name, const void* value, socklen_t len) {
+base::Result<int, Errno> Runtime::set_option(int fd, int level, int name, const void* value, socklen_t len) {
     std::unique_lock lock(mutex_);
     Socket* s = live(fd);
     if (!s) return Errno{EBADF};

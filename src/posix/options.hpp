@@ -14,7 +14,7 @@
 #include <functional>
 
 #include "posix/socket.hpp"
-#include "posix/sys_result.hpp"
+#include "posix/errno.hpp"
 #include "utcp/congestion.hpp"
 
 namespace ms::posix {
@@ -27,9 +27,9 @@ struct OptionContext {
     std::function<void()> push_output;           // sends what a change let go (after an application call)
 };
 
-[[nodiscard]] SysResult<int> get_socket_option(Socket& s, const OptionContext& context, int level, int name,
+[[nodiscard]] base::Result<int, Errno> get_socket_option(Socket& s, const OptionContext& context, int level, int name,
                                                void* value, socklen_t* len);
-[[nodiscard]] SysResult<int> set_socket_option(Socket& s, const OptionContext& context, int level, int name,
+[[nodiscard]] base::Result<int, Errno> set_socket_option(Socket& s, const OptionContext& context, int level, int name,
                                                const void* value, socklen_t len);
 // What the connection gets: the socket's options, with Nagle on while corked.
 [[nodiscard]] utcp::ConnOptions effective_options(const Socket& s);

@@ -86,7 +86,7 @@ std::optional<sockaddr_in> Runtime::bound_to_interface(int fd) {
     return bound;
 }
 
-SysResult<Placement> Runtime::refuse(const std::string& why, int error) {
+base::Result<Placement, Errno> Runtime::refuse(const std::string& why, int error) {
     if (settings_.require) {
         log_line(1, why + " (MULTISTACK_REQUIRE=1: the call fails)");
         return Errno{error};
@@ -95,7 +95,7 @@ SysResult<Placement> Runtime::refuse(const std::string& why, int error) {
     return Placement::kernel;
 }
 
-SysResult<int> Runtime::take_number(Socket& s, int fd) {
+base::Result<int, Errno> Runtime::take_number(Socket& s, int fd) {
     // What the kernel socket had: the timeouts (the receive one moves with the number).
     const timeval recv_timeout = kernel_timeout(fd, SO_RCVTIMEO);
     s.recv_timeout_ms = timeout_ms(recv_timeout);
@@ -118,7 +118,7 @@ SysResult<int> Runtime::take_number(Socket& s, int fd) {
     return fd;
 }
 
-SysResult<Placement> Runtime::listen(int fd, int backlog) {
+base::Result<Placement, Errno> Runtime::listen(int fd, int backlog) {
     std::unique_lock lock(mutex_);
     if (daemon_gone_) return Placement::kernel;
     auto bound = bound_address(fd);
@@ -140,7 +140,7 @@ SysResult<Placement> Runtime::listen(int fd, int backlog) {
     s.reuse_addr = bits & pending::reuse_addr;
     s.reuse_port = bits & pending::reuse_port;
     if (auto placed = place_listener(s, fd, static_cast<std::uint32_t>(std::clamp(backlog, 1, 4096))); !placed) {
-        return refuse("listen on " + describe(*bound) + ": " + last_failure_, placed.error());
+        return refuse("listen on " + describe(*bound) + ": " + last_failure_, placed.error().code);
     }
     log_line(2, "listening on " + describe(*bound) + " over UTCP");
     return Placement::utcp;
@@ -148,13 +148,13 @@ SysResult<Placement> Runtime::listen(int fd, int backlog) {
 
 // Claims with the listener state's proof, listens, and puts the listener on `fd`;
 // recycles `s` on failure.
-SysResult<int> Runtime::place_listener(Socket& s, int fd, std::uint32_t backlog) {
+base::Result<int, Errno> Runtime::place_listener(Socket& s, int fd, std::uint32_t backlog) {
     auto& listening = std::get<ListenerState>(s.state);
     auto made = loop_->listen_socket(listening.proof_fd, nullptr, &s.options);
     if (!made) {
         recycle(s);
-        last_failure_ = made.failure().message();
-        return Errno{errno_for(made.failure().error)};
+        last_failure_ = made.error().message();
+        return Errno{errno_for(made.error().error)};
     }
     listening.listener = made.value().first;
     listening.claim = made.value().second;
@@ -169,7 +169,7 @@ SysResult<int> Runtime::place_listener(Socket& s, int fd, std::uint32_t backlog)
     return fd;
 }
 
-SysResult<int> Runtime::adopt_listener(int fd, Socket& inherited) {
+base::Result<int, Errno> Runtime::adopt_listener(int fd, Socket& inherited) {
     std::unique_lock lock(mutex_);
     if (daemon_gone_) return Errno{ENETDOWN};
     // Another thread of this process may have moved it already.
@@ -195,7 +195,7 @@ SysResult<int> Runtime::adopt_listener(int fd, Socket& inherited) {
     return fd;
 }
 
-SysResult<Placement> Runtime::connect(int fd, const sockaddr_in& to) {
+base::Result<Placement, Errno> Runtime::connect(int fd, const sockaddr_in& to) {
     if (is_loopback(to) || from_sockaddr(to).is_any()) return Placement::kernel;
     std::unique_lock lock(mutex_);
     if (daemon_gone_) return Placement::kernel;
@@ -207,7 +207,7 @@ SysResult<Placement> Runtime::connect(int fd, const sockaddr_in& to) {
     auto made = loop_->connect_socket(proof.fd(), from_sockaddr(to), ntohs(to.sin_port), *this, &s.options);
     if (!made) {
         recycle(s);
-        const auto& failure = made.failure();
+        const auto& failure = made.error();
         if (failure.error == client::Error::unreachable) {  // not through this interface
             log_line(2, "connect to " + describe(to) + ": " + failure.message() + ", kernel");
             return Placement::kernel;
@@ -234,7 +234,7 @@ SysResult<Placement> Runtime::connect(int fd, const sockaddr_in& to) {
     return Placement::utcp;
 }
 
-SysResult<Placement> Runtime::place_datagram(int fd) {
+base::Result<Placement, Errno> Runtime::place_datagram(int fd) {
     std::unique_lock lock(mutex_);
     if (daemon_gone_) return Placement::kernel;
     const auto bound = bound_to_interface(fd);
@@ -247,7 +247,7 @@ SysResult<Placement> Runtime::place_datagram(int fd) {
     auto made = loop_->udp_bind_socket(placed.proof_fd, *this);
     if (!made) {
         recycle(s);
-        return refuse("UDP on " + describe(*bound) + ": " + made.failure().message(), errno_for(made.failure().error));
+        return refuse("UDP on " + describe(*bound) + ": " + made.error().message(), errno_for(made.error().error));
     }
     placed.claim = made.value();
     placed.local = to_sockaddr(from_sockaddr(*bound), placed.claim.port);
@@ -266,7 +266,7 @@ void Runtime::set_nonblocking(int fd, bool on) {
     if (Socket* s = live(fd)) s->nonblocking = on;
 }
 
-SysResult<int> Runtime::connect_again(int fd) {
+base::Result<int, Errno> Runtime::connect_again(int fd) {
     std::unique_lock lock(mutex_);
     Socket* s = live(fd);
     if (!s) return Errno{EBADF};
@@ -275,7 +275,7 @@ SysResult<int> Runtime::connect_again(int fd) {
     return Errno{EISCONN};
 }
 
-SysResult<int> Runtime::connect_datagram(int fd, const sockaddr* to, socklen_t len) {
+base::Result<int, Errno> Runtime::connect_datagram(int fd, const sockaddr* to, socklen_t len) {
     std::unique_lock lock(mutex_);
     Socket* s = live(fd);
     auto* udp = s ? s->as<DatagramState>() : nullptr;

@@ -14,7 +14,7 @@ namespace ms::posix {
 // Four system calls (a connection's cost is in them): the pair, made with the flags the
 // application asked for (O_NONBLOCK is then the application's to change; the library's
 // own reads and writes pass MSG_DONTWAIT), and the library's two descriptors moved high.
-SysResult<Readiness> Readiness::make(int app_flags, int min_own_fd) {
+base::Result<Readiness, Errno> Readiness::make(int app_flags, int min_own_fd) {
     int pair[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | (app_flags & (SOCK_NONBLOCK | SOCK_CLOEXEC)), 0, pair) != 0) {
         return Errno{errno};

@@ -12,7 +12,7 @@
 // every read and write on the descriptor. Not thread-safe: the caller holds its lock.
 #pragma once
 
-#include "posix/sys_result.hpp"
+#include "posix/errno.hpp"
 
 namespace ms::posix {
 
@@ -20,7 +20,7 @@ class Readiness {
 public:
     // A new pair. `app_flags` (SOCK_CLOEXEC, SOCK_NONBLOCK) apply to the application's end;
     // the library's descriptors are close-on-exec and placed above `min_own_fd`.
-    static SysResult<Readiness> make(int app_flags, int min_own_fd);
+    static base::Result<Readiness, Errno> make(int app_flags, int min_own_fd);
     Readiness(Readiness&& other) noexcept;
     Readiness& operator=(Readiness&& other) noexcept;
     Readiness(const Readiness&) = delete;

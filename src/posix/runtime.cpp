@@ -122,7 +122,7 @@ Runtime* Runtime::open() {
     if (!settings.congestion.empty()) options.defaults.congestion = settings.congestion;
     auto loop = loop::EventLoop::open(settings.socket_path, options);
     if (!loop) {
-        log_line(1, "no UTCP: " + loop.failure().message() + ": " +
+        log_line(1, "no UTCP: " + loop.error().message() + ": " +
                         (settings.require ? "UTCP sockets fail (MULTISTACK_REQUIRE=1)" : "sockets stay with the kernel"));
         return nullptr;
     }

@@ -48,7 +48,7 @@
 
 #include "posix/readiness.hpp"
 #include "posix/socket.hpp"
-#include "posix/sys_result.hpp"
+#include "posix/errno.hpp"
 #include "loop/event_loop.hpp"
 
 namespace ms::posix {
@@ -96,33 +96,33 @@ public:
     // True for a socket of another process's runtime (inherited across fork).
     static bool inherited(const Socket& s);
     // Moves an inherited listener on `fd` to this process's stack (runtime.hpp, Processes).
-    SysResult<int> adopt_listener(int fd, Socket& inherited);
+    base::Result<int, Errno> adopt_listener(int fd, Socket& inherited);
 
     // Pending kernel sockets (FdTable::pending): listen or connect on UTCP, or say kernel.
-    SysResult<Placement> listen(int fd, int backlog);
-    SysResult<Placement> connect(int fd, const sockaddr_in& to);
+    base::Result<Placement, Errno> listen(int fd, int backlog);
+    base::Result<Placement, Errno> connect(int fd, const sockaddr_in& to);
 
-    SysResult<int> accept(int fd, sockaddr* addr, socklen_t* len, int flags);
-    SysResult<std::size_t> recv(int fd, std::span<const iovec> iov, int flags, MessageInfo* info = nullptr);
-    SysResult<std::size_t> send(int fd, std::span<const iovec> iov, int flags, MessageInfo* info = nullptr);
+    base::Result<int, Errno> accept(int fd, sockaddr* addr, socklen_t* len, int flags);
+    base::Result<std::size_t, Errno> recv(int fd, std::span<const iovec> iov, int flags, MessageInfo* info = nullptr);
+    base::Result<std::size_t, Errno> send(int fd, std::span<const iovec> iov, int flags, MessageInfo* info = nullptr);
     // connect() again on a TCP socket on UTCP: EALREADY while connecting, then the
     // connection's error once, then EISCONN.
-    SysResult<int> connect_again(int fd);
+    base::Result<int, Errno> connect_again(int fd);
     // UDP sockets of AF_INET: placed at bind() on the interface's address or the wildcard,
     // or at the first sendto() or connect() of an unbound one (bound then to the interface).
-    SysResult<Placement> place_datagram(int fd);
+    base::Result<Placement, Errno> place_datagram(int fd);
     // connect() on a UDP socket on UTCP: the default destination (AF_UNSPEC: none).
-    SysResult<int> connect_datagram(int fd, const sockaddr* to, socklen_t len);
-    SysResult<std::size_t> sendfile(int fd, int in_fd, off_t* offset, std::size_t count);
-    SysResult<int> shutdown(int fd, int how);
+    base::Result<int, Errno> connect_datagram(int fd, const sockaddr* to, socklen_t len);
+    base::Result<std::size_t, Errno> sendfile(int fd, int in_fd, off_t* offset, std::size_t count);
+    base::Result<int, Errno> shutdown(int fd, int how);
     // Drops the descriptor's reference; the socket closes with its last one. The caller
     // then closes the number itself.
     void close(int fd);
     // dup, dup2, F_DUPFD: `to` names `from`'s socket too.
     void duplicate(int from, int to);
-    SysResult<int> name(int fd, bool peer, sockaddr* addr, socklen_t* len);
-    SysResult<int> get_option(int fd, int level, int name, void* value, socklen_t* len);
-    SysResult<int> set_option(int fd, int level, int name, const void* value, socklen_t len);
+    base::Result<int, Errno> name(int fd, bool peer, sockaddr* addr, socklen_t* len);
+    base::Result<int, Errno> get_option(int fd, int level, int name, void* value, socklen_t* len);
+    base::Result<int, Errno> set_option(int fd, int level, int name, const void* value, socklen_t len);
     // O_NONBLOCK changed on the descriptor (fcntl F_SETFL, ioctl FIONBIO).
     void set_nonblocking(int fd, bool on);
     // epoll_wait and epoll_pwait (runtime.hpp, Polling); `real` is libc's epoll_pwait.
@@ -130,7 +130,7 @@ public:
     int epoll_wait_polling(int epfd, epoll_event* events, int max, int timeout_ms, const sigset_t* mask,
                            EpollPwait real);
     // FIONREAD and SIOCOUTQ.
-    SysResult<int> queued_bytes(int fd, bool outgoing);
+    base::Result<int, Errno> queued_bytes(int fd, bool outgoing);
 
 private:
     Runtime(Settings settings, std::unique_ptr<loop::EventLoop> loop);
@@ -162,26 +162,26 @@ private:
     void recycle(Socket& s);
     void refresh(Socket& s);
     void refresh_listeners();
-    SysResult<int> place_listener(Socket& s, int fd, std::uint32_t backlog);
+    base::Result<int, Errno> place_listener(Socket& s, int fd, std::uint32_t backlog);
     // Puts a fresh UTCP socket on the application's number `fd` (dup2 over what it was).
-    SysResult<int> take_number(Socket& s, int fd);
+    base::Result<int, Errno> take_number(Socket& s, int fd);
     void release(Socket& s);
     // Waits for `events` on `fd` as the socket's timeout allows: 0, or the errno.
     int wait(int fd, short events, int timeout_ms);
     int sleep_on(int fd, short events, int timeout_ms);
     enum class Direction : std::uint8_t { in, out };
-    SysResult<std::size_t> transfer(int fd, std::span<const iovec> iov, int flags, Direction direction,
+    base::Result<std::size_t, Errno> transfer(int fd, std::span<const iovec> iov, int flags, Direction direction,
                                     MessageInfo* info);
     // One try, by the socket's kind: EAGAIN where Linux would block.
-    SysResult<std::size_t> try_transfer(Socket& s, std::span<const iovec> iov, int flags, Direction direction,
+    base::Result<std::size_t, Errno> try_transfer(Socket& s, std::span<const iovec> iov, int flags, Direction direction,
                                         MessageInfo* info);
-    SysResult<std::size_t> try_recv(Socket& s, std::span<const iovec> iov, int flags);
-    SysResult<std::size_t> try_send(Socket& s, std::span<const iovec> iov);
-    SysResult<std::size_t> try_recv_datagram(DatagramState& d, std::span<const iovec> iov, int flags, MessageInfo* info);
-    SysResult<std::size_t> try_send_datagram(const DatagramState& d, std::span<const iovec> iov, MessageInfo* info);
+    base::Result<std::size_t, Errno> try_recv(Socket& s, std::span<const iovec> iov, int flags);
+    base::Result<std::size_t, Errno> try_send(Socket& s, std::span<const iovec> iov);
+    base::Result<std::size_t, Errno> try_recv_datagram(DatagramState& d, std::span<const iovec> iov, int flags, MessageInfo* info);
+    base::Result<std::size_t, Errno> try_send_datagram(const DatagramState& d, std::span<const iovec> iov, MessageInfo* info);
     [[nodiscard]] bool interface_address(const sockaddr_in& a) const;
     [[nodiscard]] std::optional<sockaddr_in> bound_to_interface(int fd);
-    SysResult<Placement> refuse(const std::string& why, int error);
+    base::Result<Placement, Errno> refuse(const std::string& why, int error);
     [[nodiscard]] utcp::ConnOptions defaults() const;
 
     // utcp::Handler: every event refreshes the socket's readiness.

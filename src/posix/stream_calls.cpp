@@ -98,7 +98,7 @@ int Runtime::sleep_on(int fd, short events, int timeout_ms) {
     }
 }
 
-SysResult<int> Runtime::accept(int fd, sockaddr* addr, socklen_t* len, int flags) {
+base::Result<int, Errno> Runtime::accept(int fd, sockaddr* addr, socklen_t* len, int flags) {
     for (;;) {
         std::unique_lock lock(mutex_);
         Socket* l = live(fd);
@@ -144,7 +144,7 @@ SysResult<int> Runtime::accept(int fd, sockaddr* addr, socklen_t* len, int flags
     }
 }
 
-SysResult<std::size_t> Runtime::try_recv(Socket& s, std::span<const iovec> iov, int flags) {
+base::Result<std::size_t, Errno> Runtime::try_recv(Socket& s, std::span<const iovec> iov, int flags) {
     auto* stream = s.as<StreamState>();
     if (!stream) return Errno{ENOTCONN};
     const bool peek = flags & MSG_PEEK;
@@ -174,7 +174,7 @@ SysResult<std::size_t> Runtime::try_recv(Socket& s, std::span<const iovec> iov, 
     return got;
 }
 
-SysResult<std::size_t> Runtime::try_send(Socket& s, std::span<const iovec> iov) {
+base::Result<std::size_t, Errno> Runtime::try_send(Socket& s, std::span<const iovec> iov) {
     auto* stream = s.as<StreamState>();
     if (!stream) return Errno{EPIPE};
     if (stream->pending_error != 0) return Errno{std::exchange(stream->pending_error, 0)};
@@ -191,13 +191,13 @@ SysResult<std::size_t> Runtime::try_send(Socket& s, std::span<const iovec> iov) 
     return sent;
 }
 
-SysResult<std::size_t> Runtime::recv(int fd, std::span<const iovec> iov, int flags, MessageInfo* info) {
+base::Result<std::size_t, Errno> Runtime::recv(int fd, std::span<const iovec> iov, int flags, MessageInfo* info) {
     return transfer(fd, iov, flags, Direction::in, info);
 }
 
-SysResult<std::size_t> Runtime::send(int fd, std::span<const iovec> iov, int flags, MessageInfo* info) {
+base::Result<std::size_t, Errno> Runtime::send(int fd, std::span<const iovec> iov, int flags, MessageInfo* info) {
     auto sent = transfer(fd, iov, flags, Direction::out, info);
-    if (!sent.ok() && sent.error() == EPIPE && !(flags & MSG_NOSIGNAL)) {
+    if (!sent.ok() && sent.error().code == EPIPE && !(flags & MSG_NOSIGNAL)) {
         OutsideLibrary outside;  // without the lock: the handler may call the library
         ::raise(SIGPIPE);
     }
@@ -205,7 +205,7 @@ SysResult<std::size_t> Runtime::send(int fd, std::span<const iovec> iov, int fla
 }
 
 // One datagram per call; MSG_TRUNC says it did not fit (and, asked for, returns its size).
-SysResult<std::size_t> Runtime::try_recv_datagram(DatagramState& udp, std::span<const iovec> iov, int flags,
+base::Result<std::size_t, Errno> Runtime::try_recv_datagram(DatagramState& udp, std::span<const iovec> iov, int flags,
                                                   MessageInfo* info) {
     if (udp.inbox.empty()) return Errno{kWouldBlock};
     const Datagram& d = udp.inbox.front();
@@ -222,7 +222,7 @@ SysResult<std::size_t> Runtime::try_recv_datagram(DatagramState& udp, std::span<
     return (flags & MSG_TRUNC) ? size : copied;
 }
 
-SysResult<std::size_t> Runtime::try_send_datagram(const DatagramState& udp, std::span<const iovec> iov,
+base::Result<std::size_t, Errno> Runtime::try_send_datagram(const DatagramState& udp, std::span<const iovec> iov,
                                                   MessageInfo* info) {
     sockaddr_in to{};
     if (info && info->to) {
@@ -244,7 +244,7 @@ SysResult<std::size_t> Runtime::try_send_datagram(const DatagramState& udp, std:
     return size;
 }
 
-SysResult<std::size_t> Runtime::try_transfer(Socket& s, std::span<const iovec> iov, int flags, Direction direction,
+base::Result<std::size_t, Errno> Runtime::try_transfer(Socket& s, std::span<const iovec> iov, int flags, Direction direction,
                                              MessageInfo* info) {
     const bool sending = direction == Direction::out;
     if (auto* udp = s.as<DatagramState>()) {
@@ -255,7 +255,7 @@ SysResult<std::size_t> Runtime::try_transfer(Socket& s, std::span<const iovec> i
 
 // As Linux: a blocking send returns once every byte is queued (or an error ends it); a
 // blocking receive returns what is there, or waits for all with MSG_WAITALL.
-SysResult<std::size_t> Runtime::transfer(int fd, std::span<const iovec> iov, int flags, Direction direction,
+base::Result<std::size_t, Errno> Runtime::transfer(int fd, std::span<const iovec> iov, int flags, Direction direction,
                                          MessageInfo* info) {
     const bool sending = direction == Direction::out;
     bool wait_all = sending || ((flags & MSG_WAITALL) && !(flags & MSG_PEEK));
@@ -271,7 +271,7 @@ SysResult<std::size_t> Runtime::transfer(int fd, std::span<const iovec> iov, int
         auto moved = try_transfer(*s, rest, flags, direction, info);
         if (moved.ok() && moved.value() > 0) after_call(lock);
         refresh(*s);
-        if (!moved.ok() && moved.error() != kWouldBlock) return total > 0 ? SysResult<std::size_t>(total) : moved;
+        if (!moved.ok() && moved.error().code != kWouldBlock) return total > 0 ? base::Result<std::size_t, Errno>(total) : moved;
         if (moved.ok()) {
             total += moved.value();
             if (const auto* stream = s->as<StreamState>(); stream && !sending && info && info->from) {
@@ -282,17 +282,17 @@ SysResult<std::size_t> Runtime::transfer(int fd, std::span<const iovec> iov, int
             if (rest.empty() || !wait_all || moved.value() == 0) return total;
         }
         const int timeout = sending ? s->send_timeout_ms : s->recv_timeout_ms;
-        if (!blocking) return total > 0 ? SysResult<std::size_t>(total) : Errno{EAGAIN};
+        if (!blocking) return total > 0 ? base::Result<std::size_t, Errno>(total) : Errno{EAGAIN};
         lock.unlock();
         if (const int err = wait(fd, sending ? POLLOUT : POLLIN, timeout); err != 0) {
-            return total > 0 ? SysResult<std::size_t>(total) : Errno{err};
+            return total > 0 ? base::Result<std::size_t, Errno>(total) : Errno{err};
         }
     }
 }
 
 // Reads the file in chunks and sends them; the file offset (or *offset) moves by what
 // was sent. Blocking sockets send it all, as Linux's sendfile does.
-SysResult<std::size_t> Runtime::sendfile(int fd, int in_fd, off_t* offset, std::size_t count) {
+base::Result<std::size_t, Errno> Runtime::sendfile(int fd, int in_fd, off_t* offset, std::size_t count) {
     off_t position = offset ? *offset : ::lseek(in_fd, 0, SEEK_CUR);
     if (position < 0) return Errno{errno == ESPIPE ? EINVAL : errno};
     // One buffer per thread, made once: sendfile is on a server's hot path.
@@ -323,7 +323,7 @@ SysResult<std::size_t> Runtime::sendfile(int fd, int in_fd, off_t* offset, std::
     return done;
 }
 
-SysResult<int> Runtime::shutdown(int fd, int how) {
+base::Result<int, Errno> Runtime::shutdown(int fd, int how) {
     std::unique_lock lock(mutex_);
     Socket* s = live(fd);
     if (!s) return Errno{EBADF};
@@ -345,52 +345,52 @@ namespace {
 // getsockname (peer false) or getpeername of a socket in each state: the address, or the errno.
 struct NameOf {
     bool peer;
-    SysResult<sockaddr_in> operator()(const ListenerState& l) const {
+    base::Result<sockaddr_in, Errno> operator()(const ListenerState& l) const {
         if (peer) return Errno{ENOTCONN};
         return to_sockaddr(l.claim.addr, l.claim.port);
     }
-    SysResult<sockaddr_in> operator()(const DatagramState& udp) const {
+    base::Result<sockaddr_in, Errno> operator()(const DatagramState& udp) const {
         if (!peer) return udp.local;
         if (!udp.peer) return Errno{ENOTCONN};
         return *udp.peer;
     }
-    SysResult<sockaddr_in> operator()(const StreamState& stream) const {
+    base::Result<sockaddr_in, Errno> operator()(const StreamState& stream) const {
         const utcp::FourTuple& t = stream.tuple;
         if (!peer) return to_sockaddr(t.local, t.local_port);
         if (!stream.conn || stream.connecting) return Errno{ENOTCONN};
         return to_sockaddr(t.remote, t.remote_port);
     }
-    SysResult<sockaddr_in> operator()(const Unused&) const { return Errno{EBADF}; }
+    base::Result<sockaddr_in, Errno> operator()(const Unused&) const { return Errno{EBADF}; }
 };
 
 // FIONREAD (outgoing false) or SIOCOUTQ of a socket in each state.
 struct QueuedOf {
     bool outgoing;
-    SysResult<int> operator()(const ListenerState&) const { return Errno{EINVAL}; }
-    SysResult<int> operator()(const DatagramState& udp) const {  // Linux: the size of the next datagram
+    base::Result<int, Errno> operator()(const ListenerState&) const { return Errno{EINVAL}; }
+    base::Result<int, Errno> operator()(const DatagramState& udp) const {  // Linux: the size of the next datagram
         return outgoing || udp.inbox.empty() ? 0 : static_cast<int>(udp.inbox.front().bytes.size());
     }
-    SysResult<int> operator()(const StreamState& stream) const {
+    base::Result<int, Errno> operator()(const StreamState& stream) const {
         if (!stream.conn) return outgoing ? 0 : static_cast<int>(stream.leftover.size());
         const std::size_t n = outgoing ? stream.conn->unsent_or_unacked() : stream.conn->readable();
         return static_cast<int>(std::min<std::size_t>(n, INT32_MAX));
     }
-    SysResult<int> operator()(const Unused&) const { return Errno{EBADF}; }
+    base::Result<int, Errno> operator()(const Unused&) const { return Errno{EBADF}; }
 };
 
 }  // namespace
 
-SysResult<int> Runtime::name(int fd, bool peer, sockaddr* addr, socklen_t* len) {
+base::Result<int, Errno> Runtime::name(int fd, bool peer, sockaddr* addr, socklen_t* len) {
     std::unique_lock lock(mutex_);
     Socket* s = live(fd);
     if (!s) return Errno{EBADF};
-    const SysResult<sockaddr_in> named = std::visit(NameOf{peer}, s->state);
+    const base::Result<sockaddr_in, Errno> named = std::visit(NameOf{peer}, s->state);
     if (!named) return Errno{named.error()};
     copy_out(named.value(), addr, len);
     return 0;
 }
 
-SysResult<int> Runtime::queued_bytes(int fd, bool outgoing) {
+base::Result<int, Errno> Runtime::queued_bytes(int fd, bool outgoing) {
     std::unique_lock lock(mutex_);
     Socket* s = live(fd);
     if (!s) return Errno{EBADF};

@@ -35,7 +35,8 @@ using ms::posix::ListenerState;
 using ms::posix::Placement;
 using ms::posix::Runtime;
 using ms::posix::Socket;
-using ms::posix::SysResult;
+using ms::posix::Errno;
+namespace base = ms::base;
 namespace pending = ms::posix::pending;
 
 namespace {
@@ -48,9 +49,9 @@ namespace {
     }())
 
 template <class T>
-long finish(SysResult<T> r) {
+long finish(base::Result<T, Errno> r) {
     if (r.ok()) return static_cast<long>(r.value());
-    errno = r.error();
+    errno = r.error().code;
     return -1;
 }
 
@@ -226,7 +227,7 @@ int listen(int fd, int backlog) {
             if (Runtime* rt = Runtime::get()) {
                 InsideLibrary inside;
                 auto placed = rt->listen(fd, backlog);
-                if (!placed.ok()) return static_cast<int>(fail(placed.error()));
+                if (!placed.ok()) return static_cast<int>(fail(placed.error().code));
                 if (placed.value() == Placement::utcp) return 0;
             } else if (ms::posix::settings().require) {
                 return static_cast<int>(fail(ENETDOWN));
@@ -265,7 +266,7 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
             if (Runtime* rt = Runtime::get()) {
                 InsideLibrary inside;
                 auto placed = rt->connect(fd, to_of(addr));
-                if (!placed.ok()) return static_cast<int>(fail(placed.error()));
+                if (!placed.ok()) return static_cast<int>(fail(placed.error().code));
                 if (placed.value() == Placement::utcp) return 0;
             } else if (ms::posix::settings().require) {
                 return static_cast<int>(fail(ENETDOWN));
@@ -493,7 +494,7 @@ int ioctl(int fd, unsigned long request, ...) {
             auto n = rt.queued_bytes(fd, request == TIOCOUTQ);
             if (!n.ok()) return n;
             *static_cast<int*>(arg) = n.value();
-            return SysResult<int>(0);
+            return base::Result<int, Errno>(0);
         }));
     });
 }

@@ -50,7 +50,7 @@ ConnectResult Stack::create(const Route& route, const ConnOptions& options, Hand
     if (const auto mss = path_mss_.find(route.tuple.remote, now_ms_)) it->second->limit_path_mss(*mss);
     ++port_users_[route.tuple.local_port];
     ++stats_.connections_opened;
-    return *it->second;
+    return it->second.get();
 }
 
 Connection* Stack::find(const FourTuple& t) const {
@@ -87,7 +87,7 @@ ConnectResult Stack::connect(std::uint16_t local_port, const wire::IpAddr& remot
     if (!made) return made;
     std::optional<FastOpenEntry> cached;
     if (o.fast_open) cached = fast_open_cache_.find(remote);
-    made.conn().open_active(config_.isn(t, now_ms_), now_ms_, cached);
+    (*made)->open_active(config_.isn(t, now_ms_), now_ms_, cached);
     return made;
 }
 

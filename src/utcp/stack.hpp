@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/result.hpp"
 #include "utcp/connection.hpp"
 #include "utcp/fast_open.hpp"
 #include "utcp/isn.hpp"
@@ -46,20 +47,8 @@ enum class ConnectError : std::uint8_t {
 };
 [[nodiscard]] const char* to_string(ConnectError e);
 
-class [[nodiscard]] ConnectResult {
-public:
-    ConnectResult(Connection& c) : conn_(&c) {}           // NOLINT: implicit by design
-    ConnectResult(ConnectError e) : error_(e) {}          // NOLINT: implicit by design
-    [[nodiscard]] bool ok() const { return conn_ != nullptr; }
-    explicit operator bool() const { return ok(); }
-    // The connection; only when ok().
-    [[nodiscard]] Connection& conn() const { return *conn_; }
-    [[nodiscard]] ConnectError error() const { return error_; }
-
-private:
-    Connection* conn_ = nullptr;
-    ConnectError error_ = ConnectError::no_route;
-};
+// A connection made, or why none was.
+using ConnectResult = base::Result<Connection*, ConnectError>;
 
 // Callbacks of the event API. A listener's handler is inherited by the connections it
 // accepts; the application may replace it per connection (Connection::handler).

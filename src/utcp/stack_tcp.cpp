@@ -89,7 +89,7 @@ void Stack::on_listen(Listener& l, const Route& route, const Segment& seg, std::
     if (l.accept_queue.size() >= l.backlog) return void(++stats_.backlog_full);
     const ConnectResult made = create(route, l.options, l.handler);
     if (!made) return;
-    Connection* c = &made.conn();
+    Connection* c = *made;
     ++l.half_open;
     c->accepted_from = &l;
     c->open_passive(seg, iss ? *iss : config_.isn(route.tuple, now_ms), now_ms);
@@ -164,7 +164,7 @@ bool Stack::accept_cookie(Listener& l, const Route& route, const Segment& seg, s
     }
     const ConnectResult made = create(route, l.options, l.handler);
     if (!made) return true;
-    Connection& c = made.conn();
+    Connection& c = **made;
     ++l.half_open;
     c.accepted_from = &l;
     ++stats_.syn_cookies_accepted;

@@ -49,7 +49,7 @@ void send_frame(ms::client::Port& port, const Frame& f, std::uint16_t slot_len) 
 
 int isolation(ms::client::Connection& conn, const ms::client::Claim& me, ms::wire::MacAddr peer_mac, ms::wire::IpAddr peer) {
     auto info = conn.info();
-    if (!info) throw std::runtime_error(info.failure().message());
+    if (!info) throw std::runtime_error(info.error().message());
     ms::wire::MacAddr nic;
     std::memcpy(nic.octets.data(), info->mac, 6);
     const auto udp = ms::pktgen::Proto::udp;
@@ -112,9 +112,9 @@ int hostile(const std::string& socket, const ms::client::Claim& me, double secon
     std::uint64_t rounds = 0;
     while (std::chrono::steady_clock::now() < end) {
         auto conn = ms::client::Connection::open(socket);
-        if (!conn) throw std::runtime_error(conn.failure().message());
+        if (!conn) throw std::runtime_error(conn.error().message());
         auto port = conn->attach(2, 64);
-        if (!port) throw std::runtime_error(port.failure().message());
+        if (!port) throw std::runtime_error(port.error().message());
         (void)conn->claim(me.protocol, me.addr, me.port);
         // Scribble for a while, kicking the switch so that it looks, then hang up.
         const auto round_end = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
@@ -156,9 +156,9 @@ int main(int argc, char** argv) {
             return 2;
         }
         auto conn = ms::client::Connection::open(socket);
-        if (!conn) throw std::runtime_error(conn.failure().message());
-        if (auto port = conn->attach(); !port) throw std::runtime_error(port.failure().message());
-        if (auto c = conn->claim(me.protocol, me.addr, me.port); !c) throw std::runtime_error(c.failure().message());
+        if (!conn) throw std::runtime_error(conn.error().message());
+        if (auto port = conn->attach(); !port) throw std::runtime_error(port.error().message());
+        if (auto c = conn->claim(me.protocol, me.addr, me.port); !c) throw std::runtime_error(c.error().message());
         const int rc = isolation(conn.value(), me, peer_mac, peer);
         // Hold the port, and so its counters, until the test is done with them.
         sigset_t set;

@@ -192,8 +192,8 @@ void PacketScript::execute(const Line& line) {
         peer_port_ = static_cast<std::uint16_t>(arg);
         const ConnectResult made = stack_->connect(local_port_, kPeerIp, peer_port_, &handler_, &config_.options);
         ASSERT_TRUE(made.ok()) << to_string(made.error());
-        active_ = &made.conn();
-        if (line.has("send")) send_pattern(made.conn(), line.number_of("send"));  // before the SYN goes
+        active_ = *made;
+        if (line.has("send")) send_pattern(**made, line.number_of("send"));  // before the SYN goes
         stack_->flush(now_);
     } else {
         FAIL() << "unknown command " << cmd;

@@ -37,7 +37,7 @@ class PosixOptions : public ::testing::Test {
 protected:
     static Socket socket_in(SocketState state) { return Socket{.state = std::move(state)}; }
 
-    SysResult<int> set_int(Socket& s, int level, int name, int v) {
+    base::Result<int, Errno> set_int(Socket& s, int level, int name, int v) {
         return set_socket_option(s, context_, level, name, &v, sizeof v);
     }
     int get_int(Socket& s, int level, int name) {
@@ -50,11 +50,11 @@ protected:
     }
     int set_error(Socket& s, int level, int name, const void* value, socklen_t len) {
         const auto set = set_socket_option(s, context_, level, name, value, len);
-        return set.ok() ? 0 : set.error();
+        return set.ok() ? 0 : set.error().code;
     }
     int get_error(Socket& s, int level, int name, void* value, socklen_t* len) {
         const auto got = get_socket_option(s, context_, level, name, value, len);
-        return got.ok() ? 0 : got.error();
+        return got.ok() ? 0 : got.error().code;
     }
 
     utcp::CongestionRegistry congestion_;
@@ -300,7 +300,7 @@ protected:
         stack_ = std::make_unique<utcp::Stack>(config, link_, 0);
         const utcp::ConnectResult made = stack_->connect(40000, ip("198.18.0.2"), 80);
         EXPECT_TRUE(made.ok());
-        conn_ = &made.conn();
+        conn_ = *made;
     }
     Socket connecting() { return socket_in(StreamState{.conn = conn_, .tuple = conn_->tuple(), .connecting = true}); }
 

@@ -69,17 +69,17 @@ int main(int argc, char** argv) {
 
     auto conn = ms::client::Connection::open(socket);
     if (!conn) {
-        std::cerr << "ms-udp-echo: " << conn.failure().message() << "\n";
+        std::cerr << "ms-udp-echo: " << conn.error().message() << "\n";
         return 1;
     }
     auto port = conn->attach();
     if (!port) {
-        std::cerr << "ms-udp-echo: attach: " << port.failure().message() << "\n";
+        std::cerr << "ms-udp-echo: attach: " << port.error().message() << "\n";
         return 1;
     }
     auto claim = conn->claim(IPPROTO_UDP, addr, port_number);
     if (!claim) {
-        std::cerr << "ms-udp-echo: claim udp " << listen << ": " << claim.failure().message() << "\n";
+        std::cerr << "ms-udp-echo: claim udp " << listen << ": " << claim.error().message() << "\n";
         return 1;
     }
     // Port 0 takes an ephemeral port from the kernel: say which one was claimed.
@@ -94,10 +94,10 @@ int main(int argc, char** argv) {
     }
     // A clean exit gives the claim back; a crash would too, when the connection drops.
     if (auto released = conn->release(claimed); !released) {
-        std::cerr << "ms-udp-echo: release: " << released.failure().message() << "\n";
+        std::cerr << "ms-udp-echo: release: " << released.error().message() << "\n";
         return 1;
     }
-    if (auto again = conn->release(claimed); again || again.failure().error != ms::client::Error::not_found) {
+    if (auto again = conn->release(claimed); again || again.error().error != ms::client::Error::not_found) {
         std::cerr << "ms-udp-echo: a second release must say not found\n";
         return 1;
     }

@@ -55,8 +55,8 @@ std::string tuple_text(const ms::ctl::Tuple& t) {
 }
 
 template <class T>
-T unwrap(ms::client::Result<T> r) {
-    if (!r) throw std::runtime_error(r.failure().message());
+T unwrap(ms::base::Result<T, ms::client::Failure> r) {
+    if (!r) throw std::runtime_error(r.error().message());
     return std::move(r.value());
 }
 
@@ -145,7 +145,7 @@ int capture(ms::client::Connection& conn, std::uint32_t port, const std::string&
     });
     pcap_dump_close(out);
     pcap_close(dead);
-    if (!end) throw std::runtime_error(end.failure().message());
+    if (!end) throw std::runtime_error(end.error().message());
     std::cerr << "msctl: wrote " << written << " frames of port " << port << " to " << file;
     if (end.value().lost) std::cerr << " (" << end.value().lost << " lost: the capture could not keep up)";
     std::cerr << "\n";

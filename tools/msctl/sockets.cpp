@@ -58,7 +58,7 @@ std::optional<ctl::SocketsReply> page(client::Connection& conn, std::uint32_t po
     for (int attempt = 0;; ++attempt) {
         auto r = conn.sockets(port, first, false);
         if (r) return r.value();
-        if (r.failure().error != client::Error::busy) throw std::runtime_error(r.failure().message());
+        if (r.error().error != client::Error::busy) throw std::runtime_error(r.error().message());
         if (attempt == kBusyRetries) return std::nullopt;
         std::this_thread::sleep_for(kRetryPause);
     }
@@ -102,7 +102,7 @@ std::optional<json> read_snapshot(client::Connection& conn, std::uint32_t port, 
 
 json sockets_json(client::Connection& conn, std::optional<std::uint32_t> only_port) {
     auto ports = conn.ports();
-    if (!ports) throw std::runtime_error(ports.failure().message());
+    if (!ports) throw std::runtime_error(ports.error().message());
     // Ask every port for a fresh snapshot first, so that the waits overlap.
     struct Asked {
         ctl::PortEntry entry;
@@ -112,11 +112,11 @@ json sockets_json(client::Connection& conn, std::optional<std::uint32_t> only_po
     for (const ctl::PortEntry& p : ports.value()) {
         if (only_port ? p.port_id != *only_port : !p.shown) continue;
         auto before = conn.sockets(p.port_id, 0, false);
-        if (!before && before.failure().error != client::Error::busy) {
-            throw std::runtime_error("port " + std::to_string(p.port_id) + ": " + before.failure().message());
+        if (!before && before.error().error != client::Error::busy) {
+            throw std::runtime_error("port " + std::to_string(p.port_id) + ": " + before.error().message());
         }
         auto refreshed = conn.sockets(p.port_id, 0, true);
-        if (!refreshed) throw std::runtime_error("port " + std::to_string(p.port_id) + ": " + refreshed.failure().message());
+        if (!refreshed) throw std::runtime_error("port " + std::to_string(p.port_id) + ": " + refreshed.error().message());
         asked.push_back({p, before ? before.value().generation : 0});
     }
     if (only_port && asked.empty()) throw std::runtime_error("no port " + std::to_string(*only_port));

@@ -143,7 +143,7 @@ public:
             auto c = loop_.connect(plan_.addr, plan_.port, *this);
             if (!c) {
                 std::cerr << "utcp-echo: connect " << plan_.addr.to_string() << ":" << plan_.port << ": "
-                          << c.failure().message() << "\n";
+                          << c.error().message() << "\n";
                 return false;
             }
             c.value()->context = &flows_[i];
@@ -232,7 +232,7 @@ int run_server(EventLoop& loop, std::uint16_t port) {
     EchoServer server;
     auto listener = loop.listen(port, server);
     if (!listener) {
-        std::cerr << "utcp-echo: listen on port " << port << ": " << listener.failure().message() << "\n";
+        std::cerr << "utcp-echo: listen on port " << port << ": " << listener.error().message() << "\n";
         return 1;
     }
     std::cout << "utcp-echo: echoing tcp";
@@ -339,7 +339,7 @@ int main(int argc, char** argv) {
     options.congestion_algorithms.push_back(ms::tools::scalable_algorithm());
     auto loop = EventLoop::open(socket, options);
     if (!loop) {
-        std::cerr << "utcp-echo: " << loop.failure().message() << "\n";
+        std::cerr << "utcp-echo: " << loop.error().message() << "\n";
         return 1;
     }
     g_loop = loop.value().get();
