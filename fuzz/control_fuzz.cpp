@@ -25,7 +25,7 @@
 #include "daemon/control_server.hpp"
 #include "daemon/descriptors.hpp"
 #include "daemon/null_data_path.hpp"
-#include "switch/nic.hpp"
+#include "sw/nic.hpp"
 
 namespace {
 

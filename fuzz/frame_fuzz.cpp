@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "switch/registry.hpp"
-#include "switch/validator.hpp"
+#include "sw/registry.hpp"
+#include "sw/validator.hpp"
 #include "wire/ethernet.hpp"
 #include "wire/frame.hpp"
 #include "wire/icmp.hpp"

@@ -17,8 +17,8 @@
 
 #include "input.hpp"
 #include "ring/app_ring.hpp"
-#include "switch/nic.hpp"
-#include "switch/switch.hpp"
+#include "sw/nic.hpp"
+#include "sw/switch.hpp"
 #include "wire/build.hpp"
 #include "wire/transport.hpp"
 

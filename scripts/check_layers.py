@@ -67,8 +67,8 @@ def main():
     if args.doc:
         documented = documented_table(args.doc)
         if documented != table(layers):
-            print(f"{args.doc}: the layer table differs from the build's; replace it with the output of\n"
-                  f"  {sys.argv[0]} {args.layers_json} {args.src} --table", file=sys.stderr)
+            print(f"{args.doc}: the layer table differs from the build's; rewrite it with\n"
+                  f"  scripts/update_layer_table.sh", file=sys.stderr)
             ok = False
     files = sum(1 for f in layers for p in (args.src / f).rglob("*") if p.suffix in {".hpp", ".cpp", ".h", ".c"})
     if ok:

@@ -6,7 +6,7 @@
 
 #include <netinet/in.h>
 
-#include "switch/registry.hpp"
+#include "sw/registry.hpp"
 
 namespace {
 

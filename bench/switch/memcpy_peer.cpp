@@ -6,7 +6,7 @@
 #include <cstring>
 #include <thread>
 
-#include "switch/frame_queue.hpp"
+#include "sw/frame_queue.hpp"
 
 namespace ms::bench {
 namespace {

@@ -32,7 +32,7 @@
 #include <vector>
 
 #include "daemon/kernel_sockets.hpp"
-#include "switch/registry.hpp"
+#include "sw/registry.hpp"
 
 namespace ms::daemon {
 

@@ -34,7 +34,7 @@
 #include "daemon/peer.hpp"
 #include "daemon/reaper.hpp"
 #include "netlink/netlink.hpp"
-#include "switch/switch.hpp"
+#include "sw/switch.hpp"
 
 namespace ms::daemon {
 

@@ -9,7 +9,7 @@
 #include <optional>
 
 #include "netlink/netlink.hpp"
-#include "switch/registry.hpp"
+#include "sw/registry.hpp"
 
 namespace ms::daemon {
 

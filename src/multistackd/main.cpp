@@ -21,7 +21,7 @@
 #include "nic/af_xdp_nic.hpp"
 #include "netlink/netlink.hpp"
 #include "nic/xdp_program.hpp"
-#include "switch/switch.hpp"
+#include "sw/switch.hpp"
 
 namespace {
 

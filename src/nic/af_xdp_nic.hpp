@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "nic/xdp_program.hpp"
-#include "switch/nic.hpp"
+#include "sw/nic.hpp"
 
 namespace ms::nic {
 

@@ -10,7 +10,7 @@
 
 #include <string>
 
-#include "switch/nic.hpp"
+#include "sw/nic.hpp"
 
 namespace ms::nic {
 

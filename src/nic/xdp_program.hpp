@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "switch/registry.hpp"
+#include "sw/registry.hpp"
 
 struct bpf_object;
 

@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include "ring/app_ring.hpp"
-#include "switch/switch.hpp"
+#include "sw/switch.hpp"
 
 namespace ms::pktgen {
 namespace {

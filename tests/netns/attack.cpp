@@ -1,6 +1,6 @@
 // ms-attack: a hostile MultiStack client for the security suite (tests/netns/security.sh;
 // docs/DESIGN.md §3-§6 and §11). It is written from the ABI alone: ring/abi.hpp for the
-// shared memory and ctl/protocol.hpp for the control messages (switch/counters.hpp only
+// shared memory and ctl/protocol.hpp for the control messages (sw/counters.hpp only
 // for the order of the per-reason counter arrays that PortEntry carries). It never goes
 // through libmultistack: it makes its own socket(), connect(), sendmsg()/recvmsg() with
 // SCM_RIGHTS, maps the port's memfd and stores ring indices itself, so that it can do what

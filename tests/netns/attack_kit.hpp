@@ -42,7 +42,7 @@
 
 #include "ctl/protocol.hpp"
 #include "ring/abi.hpp"
-#include "switch/counters.hpp"  // the order of PortEntry's drops[] and faults[] only
+#include "sw/counters.hpp"  // the order of PortEntry's drops[] and faults[] only
 #include "wire/build.hpp"
 #include "wire/transport.hpp"
 

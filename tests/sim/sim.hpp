@@ -1,6 +1,6 @@
 // Contract: two UTCP stacks over a lossy link, in virtual time and deterministic by
 // seed (docs/DESIGN.md §9). Each direction of the link is the switch's own fault injector
-// (src/switch/fault.hpp: loss, duplication, reordering, corruption, delay), driven by
+// (src/sw/fault.hpp: loss, duplication, reordering, corruption, delay), driven by
 // the virtual clock instead of the steady clock. Every step is one millisecond: frames
 // sent in the last step cross the link, then both stacks run their timers and flush,
 // so ACKs coalesce per step as they do per batch on a real port.
@@ -14,7 +14,7 @@
 #include <optional>
 #include <set>
 
-#include "switch/fault.hpp"
+#include "sw/fault.hpp"
 #include "utcp/stack.hpp"
 
 namespace ms::utcp::sim {

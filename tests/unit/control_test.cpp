@@ -26,7 +26,7 @@
 #include "daemon/null_data_path.hpp"
 #include "daemon/reaper.hpp"
 #include "eventually.hpp"
-#include "switch/nic.hpp"
+#include "sw/nic.hpp"
 
 namespace ms::daemon {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <bit>
 
-#include "switch/fault.hpp"
+#include "sw/fault.hpp"
 
 namespace ms::sw {
 namespace {

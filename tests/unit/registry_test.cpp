@@ -8,7 +8,7 @@
 #include <map>
 #include <thread>
 
-#include "switch/registry.hpp"
+#include "sw/registry.hpp"
 
 namespace ms::sw {
 namespace {

@@ -14,7 +14,7 @@
 #include "captures.hpp"
 #include "hex.hpp"
 #include "ring/app_ring.hpp"
-#include "switch/switch.hpp"
+#include "sw/switch.hpp"
 #include "wire/frame.hpp"
 #include "wire/segmentation.hpp"
 

@@ -8,8 +8,8 @@
 #include "captures.hpp"
 #include "frames.hpp"
 #include "hex.hpp"
-#include "switch/registry.hpp"
-#include "switch/validator.hpp"
+#include "sw/registry.hpp"
+#include "sw/validator.hpp"
 
 namespace ms::sw {
 namespace {

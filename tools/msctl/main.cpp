@@ -11,7 +11,7 @@
 
 #include "client/multistack.hpp"
 #include "sockets.hpp"
-#include "switch/counters.hpp"
+#include "sw/counters.hpp"
 
 namespace {
 

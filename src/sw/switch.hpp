@@ -21,12 +21,12 @@
 #include <thread>
 #include <vector>
 
-#include "switch/forwarder.hpp"
-#include "switch/nic.hpp"
-#include "switch/port.hpp"
-#include "switch/qsbr.hpp"
-#include "switch/registry.hpp"
-#include "switch/validator.hpp"
+#include "sw/forwarder.hpp"
+#include "sw/nic.hpp"
+#include "sw/port.hpp"
+#include "sw/qsbr.hpp"
+#include "sw/registry.hpp"
+#include "sw/validator.hpp"
 
 namespace ms::sw {
 

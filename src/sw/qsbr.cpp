@@ -1,4 +1,4 @@
-#include "switch/qsbr.hpp"
+#include "sw/qsbr.hpp"
 
 #include <thread>
 

@@ -11,10 +11,10 @@
 
 #include "ring/region.hpp"
 #include "ring/switch_ring.hpp"
-#include "switch/counters.hpp"
-#include "switch/fault.hpp"
-#include "switch/frame_queue.hpp"
-#include "switch/registry.hpp"
+#include "sw/counters.hpp"
+#include "sw/fault.hpp"
+#include "sw/frame_queue.hpp"
+#include "sw/registry.hpp"
 
 namespace ms::sw {
 

@@ -1,4 +1,4 @@
-#include "switch/validator.hpp"
+#include "sw/validator.hpp"
 
 #include <array>
 #include <cstring>

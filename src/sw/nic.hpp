@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "ring/region.hpp"
-#include "switch/frame_queue.hpp"
+#include "sw/frame_queue.hpp"
 #include "wire/bytes.hpp"
 #include "wire/segmentation.hpp"
 

@@ -11,9 +11,9 @@
 #include <atomic>
 #include <vector>
 
-#include "switch/forwarder.hpp"
-#include "switch/switch.hpp"
-#include "switch/validator.hpp"
+#include "sw/forwarder.hpp"
+#include "sw/switch.hpp"
+#include "sw/validator.hpp"
 
 namespace ms::sw {
 

@@ -1,4 +1,4 @@
-#include "switch/nic.hpp"
+#include "sw/nic.hpp"
 
 #include <atomic>
 

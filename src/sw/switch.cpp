@@ -1,9 +1,9 @@
-#include "switch/switch.hpp"
+#include "sw/switch.hpp"
 
 #include <algorithm>
 #include <stdexcept>
 
-#include "switch/worker.hpp"
+#include "sw/worker.hpp"
 
 namespace ms::sw {
 namespace {

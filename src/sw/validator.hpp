@@ -7,8 +7,8 @@
 #pragma once
 
 #include "ring/abi.hpp"
-#include "switch/counters.hpp"
-#include "switch/registry.hpp"
+#include "sw/counters.hpp"
+#include "sw/registry.hpp"
 #include "wire/frame.hpp"
 #include "wire/segmentation.hpp"
 

@@ -11,9 +11,9 @@
 #include <functional>
 #include <vector>
 
-#include "switch/frame_queue.hpp"
-#include "switch/nic.hpp"
-#include "switch/port.hpp"
+#include "sw/frame_queue.hpp"
+#include "sw/nic.hpp"
+#include "sw/port.hpp"
 
 namespace ms::sw {
 

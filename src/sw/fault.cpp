@@ -1,4 +1,4 @@
-#include "switch/fault.hpp"
+#include "sw/fault.hpp"
 
 #include <sstream>
 

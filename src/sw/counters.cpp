@@ -1,4 +1,4 @@
-#include "switch/counters.hpp"
+#include "sw/counters.hpp"
 
 #include <numeric>
 

@@ -1,4 +1,4 @@
-#include "switch/forwarder.hpp"
+#include "sw/forwarder.hpp"
 
 #include <cstring>
 

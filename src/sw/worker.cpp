@@ -1,4 +1,4 @@
-#include "switch/worker.hpp"
+#include "sw/worker.hpp"
 
 #include <sched.h>
 #include <sys/epoll.h>

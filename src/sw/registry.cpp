@@ -1,4 +1,4 @@
-#include "switch/registry.hpp"
+#include "sw/registry.hpp"
 
 #include <netinet/in.h>
 

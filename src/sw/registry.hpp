@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "base/result.hpp"
-#include "switch/qsbr.hpp"
+#include "sw/qsbr.hpp"
 #include "wire/bytes.hpp"
 
 namespace ms::sw {
