@@ -93,7 +93,7 @@ std::string Failure::message() const {
     return std::string(names[static_cast<int>(error)]) + (detail.empty() ? "" : ": " + detail);
 }
 
-Port::Port(std::uint32_t id, ring::Region region, std::vector<ring::EventFd> to_switch, std::vector<ring::EventFd> to_app)
+AppPort::AppPort(std::uint32_t id, ring::Region region, std::vector<ring::EventFd> to_switch, std::vector<ring::EventFd> to_app)
     : id_(id), region_(std::move(region)), to_switch_(std::move(to_switch)), to_app_(std::move(to_app)) {
     for (std::uint32_t pair = 0; pair < to_switch_.size(); ++pair) {
         tx_.emplace_back(region_, pair, &to_switch_[pair]);
@@ -117,13 +117,13 @@ bool sleep_on(ring::AppRing& r, const ring::EventFd& event, int timeout_ms, int 
 
 }  // namespace
 
-bool Port::wait(std::uint32_t pair, int timeout_ms, int also_fd) {
+bool AppPort::wait(std::uint32_t pair, int timeout_ms, int also_fd) {
     return sleep_on(rx_.at(pair), to_app_.at(pair), timeout_ms, also_fd);
 }
 
-void Port::wait_for_room(std::uint32_t pair, int timeout_ms) { (void)sleep_on(tx_.at(pair), to_app_.at(pair), timeout_ms, -1); }
+void AppPort::wait_for_room(std::uint32_t pair, int timeout_ms) { (void)sleep_on(tx_.at(pair), to_app_.at(pair), timeout_ms, -1); }
 
-base::Result<Connection, Failure> Connection::open(const std::string& socket_path) {
+base::Result<ControlSession, Failure> ControlSession::open(const std::string& socket_path) {
     const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (fd < 0) return system_failure("socket", errno);
     sockaddr_un sun{};
@@ -140,13 +140,13 @@ base::Result<Connection, Failure> Connection::open(const std::string& socket_pat
         if (err == EACCES || err == EPERM) return Failure{Error::permission_denied, socket_path};
         return system_failure("connect", err);
     }
-    return Connection(fd);
+    return ControlSession(fd);
 }
 
-Connection::Connection(Connection&& other) noexcept
+ControlSession::ControlSession(ControlSession&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)), seq_(other.seq_), port_(std::move(other.port_)) {}
 
-Connection& Connection::operator=(Connection&& other) noexcept {
+ControlSession& ControlSession::operator=(ControlSession&& other) noexcept {
     if (this != &other) {
         if (fd_ >= 0) ::close(fd_);
         fd_ = std::exchange(other.fd_, -1);
@@ -156,12 +156,12 @@ Connection& Connection::operator=(Connection&& other) noexcept {
     return *this;
 }
 
-Connection::~Connection() {
+ControlSession::~ControlSession() {
     port_.reset();
     if (fd_ >= 0) ::close(fd_);
 }
 
-base::Result<Done, Failure> Connection::call(const void* request, std::size_t request_size, void* reply, std::size_t reply_size,
+base::Result<Done, Failure> ControlSession::call(const void* request, std::size_t request_size, void* reply, std::size_t reply_size,
                               std::span<const int> send_fds, std::vector<int>* received_fds) {
     auto* h = static_cast<ctl::Header*>(const_cast<void*>(request));
     h->seq = ++seq_;
@@ -187,7 +187,7 @@ base::Result<Done, Failure> Connection::call(const void* request, std::size_t re
     return Done{};
 }
 
-base::Result<Port*, Failure> Connection::attach(std::uint32_t ring_pairs, std::uint32_t slots_per_ring, std::uint64_t data_bytes) {
+base::Result<AppPort*, Failure> ControlSession::attach(std::uint32_t ring_pairs, std::uint32_t slots_per_ring, std::uint64_t data_bytes) {
     if (port_) return Failure{Error::already_attached, ""};
     ctl::AttachRequest req;
     req.ring_pairs = ring_pairs;
@@ -207,14 +207,14 @@ base::Result<Port*, Failure> Connection::attach(std::uint32_t ring_pairs, std::u
         to_app.emplace_back(fds[2 + 2 * p]);
     }
     try {
-        port_ = std::make_unique<Port>(rep.port_id, ring::Region::map(fds[0]), std::move(to_switch), std::move(to_app));
+        port_ = std::make_unique<AppPort>(rep.port_id, ring::Region::map(fds[0]), std::move(to_switch), std::move(to_app));
     } catch (const std::exception& e) {
         return Failure{Error::protocol, e.what()};
     }
     return port_.get();
 }
 
-base::Result<Claim, Failure> Connection::claim(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port) {
+base::Result<Claim, Failure> ControlSession::claim(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port) {
     if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP) return Failure{Error::bad_socket, "protocol must be TCP or UDP"};
     auto fd = bind_socket(protocol, addr, port);
     if (!fd) return fd.error();
@@ -223,7 +223,7 @@ base::Result<Claim, Failure> Connection::claim(std::uint8_t protocol, const wire
     return claimed;
 }
 
-base::Result<Claim, Failure> Connection::claim_socket(int bound_fd) {
+base::Result<Claim, Failure> ControlSession::claim_socket(int bound_fd) {
     ctl::ClaimRequest req;
     ctl::ClaimReply rep;
     const int fds[] = {bound_fd};
@@ -231,21 +231,21 @@ base::Result<Claim, Failure> Connection::claim_socket(int bound_fd) {
     return ctl::from_tuple(rep.claimed);
 }
 
-base::Result<Done, Failure> Connection::release(const Claim& claim) {
+base::Result<Done, Failure> ControlSession::release(const Claim& claim) {
     ctl::ReleaseRequest req;
     req.tuple = ctl::to_tuple(claim);
     ctl::Header rep;
     return call(&req, sizeof req, &rep, sizeof rep);
 }
 
-base::Result<ctl::InfoReply, Failure> Connection::info() {
+base::Result<ctl::InfoReply, Failure> ControlSession::info() {
     ctl::Header req{.op = ctl::Op::info};
     ctl::InfoReply rep;
     if (auto r = call(&req, sizeof req, &rep, sizeof rep); !r) return r.error();
     return rep;
 }
 
-base::Result<wire::MacAddr, Failure> Connection::resolve(const wire::IpAddr& dst) {
+base::Result<wire::MacAddr, Failure> ControlSession::resolve(const wire::IpAddr& dst) {
     ctl::ResolveRequest req;
     req.family = static_cast<std::uint8_t>(dst.family);
     std::memcpy(req.addr, dst.bytes.data(), 16);
@@ -256,14 +256,14 @@ base::Result<wire::MacAddr, Failure> Connection::resolve(const wire::IpAddr& dst
     return mac;
 }
 
-base::Result<ctl::StatusReply, Failure> Connection::status() {
+base::Result<ctl::StatusReply, Failure> ControlSession::status() {
     ctl::Header req{.op = ctl::Op::status};
     ctl::StatusReply rep;
     if (auto r = call(&req, sizeof req, &rep, sizeof rep); !r) return r.error();
     return rep;
 }
 
-base::Result<ctl::SocketsReply, Failure> Connection::sockets(std::uint32_t port_id, std::uint32_t first, bool refresh) {
+base::Result<ctl::SocketsReply, Failure> ControlSession::sockets(std::uint32_t port_id, std::uint32_t first, bool refresh) {
     ctl::SocketsRequest req{.port_id = port_id, .first = first, .refresh = refresh ? std::uint8_t{1} : std::uint8_t{0}};
     ctl::SocketsReply rep;
     if (auto r = call(&req, sizeof req, &rep, sizeof rep); !r) return r.error();
@@ -271,7 +271,7 @@ base::Result<ctl::SocketsReply, Failure> Connection::sockets(std::uint32_t port_
 }
 
 template <class Entry>
-base::Result<std::vector<Entry>, Failure> Connection::list(ctl::Op op) {
+base::Result<std::vector<Entry>, Failure> ControlSession::list(ctl::Op op) {
     ctl::Header req{.op = op, .seq = ++seq_};
     if (int rc = ctl::send_message(fd_, &req, sizeof req); rc < 0) return system_failure("send", -rc);
     std::vector<Entry> out;
@@ -288,7 +288,7 @@ base::Result<std::vector<Entry>, Failure> Connection::list(ctl::Op op) {
     }
 }
 
-base::Result<ctl::CaptureEnd, Failure> Connection::capture(const ctl::CaptureRequest& request,
+base::Result<ctl::CaptureEnd, Failure> ControlSession::capture(const ctl::CaptureRequest& request,
                                             const std::function<bool(const ctl::CaptureFrame&)>& on_frame) {
     ctl::CaptureRequest req = request;
     req.h.seq = ++seq_;
@@ -313,8 +313,8 @@ base::Result<ctl::CaptureEnd, Failure> Connection::capture(const ctl::CaptureReq
     }
 }
 
-base::Result<std::vector<ctl::PortEntry>, Failure> Connection::ports() { return list<ctl::PortEntry>(ctl::Op::list_ports); }
-base::Result<std::vector<ctl::ClaimEntry>, Failure> Connection::claims() { return list<ctl::ClaimEntry>(ctl::Op::list_claims); }
+base::Result<std::vector<ctl::PortEntry>, Failure> ControlSession::ports() { return list<ctl::PortEntry>(ctl::Op::list_ports); }
+base::Result<std::vector<ctl::ClaimEntry>, Failure> ControlSession::claims() { return list<ctl::ClaimEntry>(ctl::Op::list_claims); }
 
 }  // namespace ms::client
 

@@ -1,6 +1,6 @@
 // Contract: libmultistack, the application side of MultiStack (docs/DESIGN.md §3, §6). A
-// Connection talks to one multistackd over its control socket and owns at most one
-// Port: shared rings mapped from the daemon's memfd, and an eventfd pair per ring pair.
+// ControlSession talks to one multistackd over its control socket and owns at most one
+// AppPort: shared rings mapped from the daemon's memfd, and an eventfd pair per ring pair.
 // Claims are proved with a kernel socket bound to the 3-tuple: the library creates and
 // binds it (port 0 picks an ephemeral port from the kernel), or takes a caller's bound
 // socket, and hands it to the daemon, which keeps it for the claim's life. Every call
@@ -49,9 +49,9 @@ using base::Done;
 
 using ctl::Claim;
 
-class Port {
+class AppPort {
 public:
-    Port(std::uint32_t id, ring::Region region, std::vector<ring::EventFd> to_switch, std::vector<ring::EventFd> to_app);
+    AppPort(std::uint32_t id, ring::Region region, std::vector<ring::EventFd> to_switch, std::vector<ring::EventFd> to_app);
 
     [[nodiscard]] std::uint32_t id() const { return id_; }
     [[nodiscard]] std::uint32_t ring_pairs() const { return static_cast<std::uint32_t>(tx_.size()); }
@@ -79,15 +79,15 @@ private:
     std::vector<ring::AppRxRing> rx_;
 };
 
-class Connection {
+class ControlSession {
 public:
-    static base::Result<Connection, Failure> open(const std::string& socket_path);
-    Connection(Connection&& other) noexcept;
-    Connection& operator=(Connection&& other) noexcept;
-    ~Connection();
+    static base::Result<ControlSession, Failure> open(const std::string& socket_path);
+    ControlSession(ControlSession&& other) noexcept;
+    ControlSession& operator=(ControlSession&& other) noexcept;
+    ~ControlSession();
 
     // `data_bytes`: the region's data area (ring/abi.hpp), the application's own memory.
-    base::Result<Port*, Failure> attach(std::uint32_t ring_pairs = 1, std::uint32_t slots_per_ring = 1024, std::uint64_t data_bytes = 0);
+    base::Result<AppPort*, Failure> attach(std::uint32_t ring_pairs = 1, std::uint32_t slots_per_ring = 1024, std::uint64_t data_bytes = 0);
     // Binds a new kernel socket of `protocol` to (addr, port) and claims it; port 0 takes
     // an ephemeral port. Returns what was claimed.
     base::Result<Claim, Failure> claim(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port);
@@ -109,13 +109,13 @@ public:
     base::Result<ctl::CaptureEnd, Failure> capture(const ctl::CaptureRequest& request,
                                     const std::function<bool(const ctl::CaptureFrame&)>& on_frame);
 
-    [[nodiscard]] Port* port() { return port_.get(); }
+    [[nodiscard]] AppPort* port() { return port_.get(); }
     // The control socket, for an event loop that wants to notice the daemon going away
     // (it becomes readable, with end of file, when multistackd exits).
     [[nodiscard]] int fd() const { return fd_; }
 
 private:
-    explicit Connection(int fd) : fd_(fd) {}
+    explicit ControlSession(int fd) : fd_(fd) {}
     // Sends `request` and receives its one reply into `reply`, with descriptors.
     base::Result<Done, Failure> call(const void* request, std::size_t request_size, void* reply, std::size_t reply_size,
                       std::span<const int> send_fds = {}, std::vector<int>* received_fds = nullptr);
@@ -124,7 +124,7 @@ private:
 
     int fd_ = -1;
     std::uint32_t seq_ = 0;
-    std::unique_ptr<Port> port_;
+    std::unique_ptr<AppPort> port_;
 };
 
 }  // namespace ms::client

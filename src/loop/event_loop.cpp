@@ -64,7 +64,7 @@ std::uint64_t EventLoop::clock_ms() {
 }
 
 base::Result<std::unique_ptr<EventLoop>, client::Failure> EventLoop::open(const std::string& socket_path, LoopOptions options) {
-    auto control = client::Connection::open(socket_path);
+    auto control = client::ControlSession::open(socket_path);
     if (!control) return control.error();
     auto info = control->info();
     if (!info) return info.error();
@@ -86,7 +86,7 @@ base::Result<std::unique_ptr<EventLoop>, client::Failure> EventLoop::open(const 
     return loop;
 }
 
-EventLoop::EventLoop(client::Connection control, client::Port& port)
+EventLoop::EventLoop(client::ControlSession control, client::AppPort& port)
     : control_(std::move(control)), port_(port), publisher_(port.region().base() + port.region().layout().sockets_offset) {}
 
 std::vector<wire::IpAddr> EventLoop::addresses() const {

@@ -89,7 +89,7 @@ public:
     std::uint32_t turn(std::uint64_t now_ms);
     // True while output waits for room in the tx ring.
     [[nodiscard]] bool tx_full() const { return link_->full(); }
-    [[nodiscard]] client::Port& port() { return port_; }
+    [[nodiscard]] client::AppPort& port() { return port_; }
     void stop() { stopping_.store(true, std::memory_order_relaxed); }
     [[nodiscard]] bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
     // True once the loop stopped because multistackd closed the control connection.
@@ -99,12 +99,12 @@ public:
     // The IPv4 address (any() if the loop has none), and every address the loop has.
     [[nodiscard]] const wire::IpAddr& address() const { return stack_->config().address; }
     [[nodiscard]] std::vector<wire::IpAddr> addresses() const;
-    [[nodiscard]] client::Connection& control() { return control_; }
+    [[nodiscard]] client::ControlSession& control() { return control_; }
     // Milliseconds of CLOCK_MONOTONIC: the `now` this loop gives the stack.
     [[nodiscard]] static std::uint64_t clock_ms();
 
 private:
-    EventLoop(client::Connection control, client::Port& port);
+    EventLoop(client::ControlSession control, client::AppPort& port);
     // Claims `port` (0: an ephemeral one) on every address of the loop: the first claim's
     // port is claimed on the others. All or none.
     base::Result<std::vector<client::Claim>, client::Failure> claim_everywhere(std::uint8_t protocol, std::uint16_t port);
@@ -118,8 +118,8 @@ private:
     std::uint32_t take_batch(std::uint64_t now_ms);
     void sleep_until_due(std::uint64_t now_ms, int max_sleep_ms);
 
-    client::Connection control_;
-    client::Port& port_;
+    client::ControlSession control_;
+    client::AppPort& port_;
     std::uint32_t batch_ = 256;
     std::unique_ptr<PortLink> link_;
     std::unique_ptr<utcp::Stack> stack_;

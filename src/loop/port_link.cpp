@@ -27,22 +27,22 @@ std::size_t copy_out(const utcp::SplitBytes& from, std::size_t offset, wire::Mut
 
 }  // namespace
 
-utcp::SuperTx PortLink::send_super(wire::Bytes headers, const utcp::SplitBytes& payload, std::uint16_t segment_size) {
+utcp::LinkTx PortLink::send_super(wire::Bytes headers, const utcp::SplitBytes& payload, std::uint16_t segment_size) {
     const auto first_ref = data_reference(payload.first);
     const auto second_ref = data_reference(payload.second);
     const bool by_reference = first_ref && (payload.second.empty() || second_ref);
     const std::size_t slots = 1 + (by_reference ? reference_slots(payload) : copy_slots(headers.size(), payload.size()));
-    if (tx_room() < slots) return utcp::SuperTx::no_room;
+    if (tx_room() < slots) return utcp::LinkTx::no_room;
     const wire::MutBytes first = next_tx_buffer();
     wire::copy_bytes(first.data(), headers);
     if (!by_reference) {
         copy_into_slots(payload, first, headers.size(), segment_size);
-        return utcp::SuperTx::copied;
+        return utcp::LinkTx::copied;
     }
     commit_chained(headers.size(), ring::kSlotSegment | ring::kSlotMore, segment_size);
     commit_references(*first_ref, payload.first.size(), payload.second.empty());
     if (!payload.second.empty()) commit_references(*second_ref, payload.second.size(), true);
-    return utcp::SuperTx::by_reference;
+    return utcp::LinkTx::by_reference;
 }
 
 std::optional<std::uint64_t> PortLink::data_reference(wire::Bytes bytes) const {

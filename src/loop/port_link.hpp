@@ -23,7 +23,7 @@ public:
     bool takes_super_segments() const override { return true; }
     // The headers in one slot, then the payload by reference when it lies in the port's
     // data area, else copied into as many slots as it needs (ring/abi.hpp).
-    utcp::SuperTx send_super(wire::Bytes headers, const utcp::SplitBytes& payload, std::uint16_t segment_size) override;
+    utcp::LinkTx send_super(wire::Bytes headers, const utcp::SplitBytes& payload, std::uint16_t segment_size) override;
     void flush() override {
         if (reserved_ == 0) return;
         tx_.publish(reserved_);

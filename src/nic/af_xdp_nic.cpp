@@ -41,9 +41,9 @@ wire::MacAddr interface_mac(const std::string& ifname) {
     return mac;
 }
 
-class AfXdpNic::Queue final : public sw::NicQueue {
+class AfXdpNic::XskQueue final : public sw::NicQueue {
 public:
-    Queue(const AfXdpConfig& c, std::uint32_t queue, XdpProgram& program, bool& zero_copy)
+    XskQueue(const AfXdpConfig& c, std::uint32_t queue, XdpProgram& program, bool& zero_copy)
         : frames_(c.frames_per_queue), area_size_(std::size_t{c.frames_per_queue} * kFrameSize) {
         void* area = ::mmap(nullptr, area_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
         if (area == MAP_FAILED) fail(c, queue, "cannot map the UMEM", errno);
@@ -70,7 +70,7 @@ public:
         open_gso_socket(c, queue);
     }
 
-    ~Queue() override { release(); }
+    ~XskQueue() override { release(); }
 
     std::uint32_t rx_available() override {
         if (peeked_ == 0) peeked_ = xsk_ring_cons__peek(&rx_, 256, &rx_index_);
@@ -247,7 +247,7 @@ private:
 AfXdpNic::AfXdpNic(const AfXdpConfig& config, XdpProgram& program) : mac_(interface_mac(config.ifname)) {
     if (config.queues == 0) throw std::invalid_argument("an AF_XDP attachment needs at least one queue");
     for (std::uint32_t q = 0; q < config.queues; ++q) {
-        queues_.push_back(std::make_unique<Queue>(config, q, program, zero_copy_));
+        queues_.push_back(std::make_unique<XskQueue>(config, q, program, zero_copy_));
     }
 }
 

@@ -40,8 +40,8 @@ public:
     [[nodiscard]] bool offloads_segmentation() const;
 
 private:
-    class Queue;
-    std::vector<std::unique_ptr<Queue>> queues_;
+    class XskQueue;
+    std::vector<std::unique_ptr<XskQueue>> queues_;
     wire::MacAddr mac_;
     bool zero_copy_ = false;
 };

@@ -18,7 +18,7 @@ T must(base::Result<T, client::Failure> r, const char* what) {
     return std::move(r.value());
 }
 
-AttachedResult transmit(client::Port& port, const PacketBuilder& builder, Clock::time_point end) {
+AttachedResult transmit(client::AppPort& port, const PacketBuilder& builder, Clock::time_point end) {
     AttachedResult r;
     auto& tx = port.tx();
     std::uint32_t seq = 0;
@@ -38,7 +38,7 @@ AttachedResult transmit(client::Port& port, const PacketBuilder& builder, Clock:
     return r;
 }
 
-AttachedResult receive(client::Port& port, Clock::time_point end) {
+AttachedResult receive(client::AppPort& port, Clock::time_point end) {
     AttachedResult r;
     auto& rx = port.rx();
     while (Clock::now() < end) {
@@ -54,10 +54,10 @@ AttachedResult receive(client::Port& port, Clock::time_point end) {
 }  // namespace
 
 AttachedResult run_attached(const AttachedConfig& c) {
-    auto conn = must(client::Connection::open(c.socket), "connect");
+    auto conn = must(client::ControlSession::open(c.socket), "connect");
     // Deep rings: the generator and the switch often share a core (bench/nic.sh), and a
     // ring must absorb a scheduler time slice of traffic.
-    client::Port& port = *must(conn.attach(1, 8192), "attach");
+    client::AppPort& port = *must(conn.attach(1, 8192), "attach");
     must(conn.claim(IPPROTO_UDP, c.local, c.local_port), "claim");
     const auto info = must(conn.info(), "info");
     wire::MacAddr nic;

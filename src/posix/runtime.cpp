@@ -175,7 +175,7 @@ void Runtime::sleep_while_idle(std::uint64_t now_ms) {
     const int sleep_ms = watch_port ? timeout : timeout < 0 ? kUnwatchedSleepMs : std::min(timeout, kUnwatchedSleepMs);
     asleep_until_ = sleep_ms < 0 ? UINT64_MAX : now_ms + static_cast<std::uint64_t>(sleep_ms);
     stack_watches_port_.store(watch_port);
-    client::Port& port = loop_->port();
+    client::AppPort& port = loop_->port();
     mutex_.unlock();
     bool woken = false;
     if (due <= now_ms) {

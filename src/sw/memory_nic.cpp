@@ -4,9 +4,9 @@
 
 namespace ms::sw {
 
-class MemoryNic::Queue final : public NicQueue {
+class MemoryNic::MemoryQueue final : public NicQueue {
 public:
-    explicit Queue(std::uint32_t depth) : rx_(depth), tx_(depth) {}
+    explicit MemoryQueue(std::uint32_t depth) : rx_(depth), tx_(depth) {}
 
     std::uint32_t rx_available() override { return rx_.available(); }
     wire::Bytes rx_frame(std::uint32_t k) override {
@@ -44,7 +44,7 @@ private:
 };
 
 MemoryNic::MemoryNic(std::size_t queues, std::uint32_t depth, wire::MacAddr mac) : mac_(mac) {
-    for (std::size_t i = 0; i < queues; ++i) queues_.push_back(std::make_unique<Queue>(depth));
+    for (std::size_t i = 0; i < queues; ++i) queues_.push_back(std::make_unique<MemoryQueue>(depth));
 }
 
 MemoryNic::~MemoryNic() = default;

@@ -78,8 +78,8 @@ public:
     void kick(std::size_t q);
 
 private:
-    class Queue;
-    std::vector<std::unique_ptr<Queue>> queues_;
+    class MemoryQueue;
+    std::vector<std::unique_ptr<MemoryQueue>> queues_;
     wire::MacAddr mac_;
 };
 

@@ -19,7 +19,7 @@ namespace ms::utcp {
 
 // How a super-segment left: not at all (the link is full), or with its payload copied or
 // passed by reference.
-enum class SuperTx : std::uint8_t { no_room, copied, by_reference };
+enum class LinkTx : std::uint8_t { no_room, copied, by_reference };
 
 class Link {
 public:
@@ -37,9 +37,9 @@ public:
     // counts the whole payload; the TCP checksum holds the pseudo-header sum only:
     // wire/build.hpp), `payload` follows in two pieces, and whoever cuts it makes segments
     // of `segment_size` payload bytes. All or nothing: no_room takes none of it.
-    [[nodiscard]] virtual SuperTx send_super(wire::Bytes headers, const SplitBytes& payload, std::uint16_t segment_size) {
+    [[nodiscard]] virtual LinkTx send_super(wire::Bytes headers, const SplitBytes& payload, std::uint16_t segment_size) {
         (void)headers, (void)payload, (void)segment_size;
-        return SuperTx::no_room;
+        return LinkTx::no_room;
     }
 };
 
@@ -57,7 +57,7 @@ public:
     void commit_tx(std::size_t len) override { pending_.back().resize(len); }
     bool takes_super_segments() const override { return super_segments_; }
     // Cuts the super-segment into frames with wire::Segmenter, if they all fit.
-    SuperTx send_super(wire::Bytes headers, const SplitBytes& payload, std::uint16_t segment_size) override;
+    LinkTx send_super(wire::Bytes headers, const SplitBytes& payload, std::uint16_t segment_size) override;
     void flush() override {
         for (Frame& f : pending_) sent_.push_back(std::move(f));
         pending_.clear();

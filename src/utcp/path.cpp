@@ -86,7 +86,7 @@ void MssSearch::probe_lost() { high_ = static_cast<std::uint16_t>(std::exchange(
 
 void PathMssCache::remember(const wire::IpAddr& remote, std::uint16_t mss, std::uint64_t now_ms) {
     if (!entries_.contains(remote) && entries_.size() >= kMaxEntries) make_room(now_ms);
-    entries_[remote] = Entry{mss, now_ms + kLifetimeMs};
+    entries_[remote] = Learned{mss, now_ms + kLifetimeMs};
 }
 
 std::optional<std::uint16_t> PathMssCache::find(const wire::IpAddr& remote, std::uint64_t now_ms) const {

@@ -92,12 +92,12 @@ public:
     [[nodiscard]] std::size_t size() const { return entries_.size(); }
 
 private:
-    struct Entry {
+    struct Learned {
         std::uint16_t mss;
         std::uint64_t expires_ms;
     };
     void make_room(std::uint64_t now_ms);
-    std::unordered_map<wire::IpAddr, Entry, wire::IpAddrHash> entries_;
+    std::unordered_map<wire::IpAddr, Learned, wire::IpAddrHash> entries_;
 };
 
 }  // namespace ms::utcp

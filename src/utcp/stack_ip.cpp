@@ -120,12 +120,12 @@ bool Stack::emit_super(const Route& route, const OutSegment& seg) {
         return wire::emit_tcp_super_header(headers, eth, ip, tcp.header_len(), tcp.header_len() + payload,
                                            [&](wire::MutBytes l4) { tcp.emit(l4); });
     });
-    const SuperTx sent = link_.send_super(wire::Bytes(headers).first(written), seg.payload, seg.gso_size);
-    if (sent == SuperTx::no_room) {
+    const LinkTx sent = link_.send_super(wire::Bytes(headers).first(written), seg.payload, seg.gso_size);
+    if (sent == LinkTx::no_room) {
         ++stats_.tx_ring_full;
         return false;
     }
-    if (sent == SuperTx::by_reference) ++stats_.super_segments_by_reference;
+    if (sent == LinkTx::by_reference) ++stats_.super_segments_by_reference;
     // Each wire segment takes an IPv4 identification, as the segmenter numbers them.
     ip_ident_ = static_cast<std::uint16_t>(ip_ident_ + (payload + seg.gso_size - 1) / seg.gso_size);
     ++stats_.frames_out;

@@ -40,14 +40,14 @@ Frame build(ms::pktgen::Proto proto, ms::wire::MacAddr src_mac, ms::wire::MacAdd
     return f;
 }
 
-void send_frame(ms::client::Port& port, const Frame& f, std::uint16_t slot_len) {
+void send_frame(ms::client::AppPort& port, const Frame& f, std::uint16_t slot_len) {
     auto& tx = port.tx();
     std::memcpy(tx.buffer(0).data(), f.data(), f.size());
     tx.set_length(0, slot_len);
     tx.publish(1);
 }
 
-int isolation(ms::client::Connection& conn, const ms::client::Claim& me, ms::wire::MacAddr peer_mac, ms::wire::IpAddr peer) {
+int isolation(ms::client::ControlSession& conn, const ms::client::Claim& me, ms::wire::MacAddr peer_mac, ms::wire::IpAddr peer) {
     auto info = conn.info();
     if (!info) throw std::runtime_error(info.error().message());
     ms::wire::MacAddr nic;
@@ -111,7 +111,7 @@ int hostile(const std::string& socket, const ms::client::Claim& me, double secon
     const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
     std::uint64_t rounds = 0;
     while (std::chrono::steady_clock::now() < end) {
-        auto conn = ms::client::Connection::open(socket);
+        auto conn = ms::client::ControlSession::open(socket);
         if (!conn) throw std::runtime_error(conn.error().message());
         auto port = conn->attach(2, 64);
         if (!port) throw std::runtime_error(port.error().message());
@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
             std::cerr << "ms-frame-sender: isolation needs --peer and --peer-mac\n";
             return 2;
         }
-        auto conn = ms::client::Connection::open(socket);
+        auto conn = ms::client::ControlSession::open(socket);
         if (!conn) throw std::runtime_error(conn.error().message());
         if (auto port = conn->attach(); !port) throw std::runtime_error(port.error().message());
         if (auto c = conn->claim(me.protocol, me.addr, me.port); !c) throw std::runtime_error(c.error().message());

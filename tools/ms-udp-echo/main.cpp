@@ -30,7 +30,7 @@ void turn_around(std::uint8_t* f, const ms::wire::ParsedFrame& p) {
     std::swap_ranges(udp, udp + 2, udp + 2);
 }
 
-std::uint32_t echo_batch(ms::client::Port& port, std::uint16_t my_port) {
+std::uint32_t echo_batch(ms::client::AppPort& port, std::uint16_t my_port) {
     auto& rx = port.rx();
     auto& tx = port.tx();
     const std::uint32_t n = std::min(rx.available(), tx.space());
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, on_signal);
     std::signal(SIGINT, on_signal);
 
-    auto conn = ms::client::Connection::open(socket);
+    auto conn = ms::client::ControlSession::open(socket);
     if (!conn) {
         std::cerr << "ms-udp-echo: " << conn.error().message() << "\n";
         return 1;

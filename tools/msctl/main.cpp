@@ -119,7 +119,7 @@ void print_ports(const json& ports, bool with_drops) {
 volatile std::sig_atomic_t g_interrupted = 0;
 
 // Writes a port's frames to a pcap file that tcpdump and Wireshark read.
-int capture(ms::client::Connection& conn, std::uint32_t port, const std::string& file, std::uint32_t count,
+int capture(ms::client::ControlSession& conn, std::uint32_t port, const std::string& file, std::uint32_t count,
             double seconds) {
     pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
     pcap_dumper_t* out = pcap_dump_open(dead, file.c_str());
@@ -187,7 +187,7 @@ int main(int argc, char** argv) {
 
     try {
         const std::string path = !socket.empty() ? socket : !iface.empty() ? std::string(kRunDir) + "/" + iface + ".sock" : default_socket();
-        auto conn = unwrap(ms::client::Connection::open(path));
+        auto conn = unwrap(ms::client::ControlSession::open(path));
         if (cap->parsed()) return capture(conn, cap_port, cap_file, cap_count, cap_seconds);
         if (resolve->parsed()) {
             ms::wire::IpAddr dst;

@@ -54,7 +54,7 @@ json record_json(const ring::SocketRecord& r) {
 constexpr const char* kStaysBusy = "its application holds its socket table mid-write";
 
 // One page, retried while the application is writing; nothing if it stays busy.
-std::optional<ctl::SocketsReply> page(client::Connection& conn, std::uint32_t port, std::uint32_t first) {
+std::optional<ctl::SocketsReply> page(client::ControlSession& conn, std::uint32_t port, std::uint32_t first) {
     for (int attempt = 0;; ++attempt) {
         auto r = conn.sockets(port, first, false);
         if (r) return r.value();
@@ -66,7 +66,7 @@ std::optional<ctl::SocketsReply> page(client::Connection& conn, std::uint32_t po
 
 // The whole snapshot, read again if it changes between pages; nothing if a page stays
 // busy or the table keeps changing.
-std::optional<json> read_snapshot(client::Connection& conn, std::uint32_t port, json& entry) {
+std::optional<json> read_snapshot(client::ControlSession& conn, std::uint32_t port, json& entry) {
     for (int attempt = 0; attempt <= 5; ++attempt) {
         json sockets = json::array();
         const std::optional<ctl::SocketsReply> head = page(conn, port, 0);
@@ -100,7 +100,7 @@ std::optional<json> read_snapshot(client::Connection& conn, std::uint32_t port, 
 
 }  // namespace
 
-json sockets_json(client::Connection& conn, std::optional<std::uint32_t> only_port) {
+json sockets_json(client::ControlSession& conn, std::optional<std::uint32_t> only_port) {
     auto ports = conn.ports();
     if (!ports) throw std::runtime_error(ports.error().message());
     // Ask every port for a fresh snapshot first, so that the waits overlap.

@@ -14,7 +14,7 @@
 namespace ms::msctl {
 
 // One entry per port: {port, pid, total, shown, age_ms, invalid, fresh, sockets: [...]}.
-[[nodiscard]] nlohmann::json sockets_json(client::Connection& conn, std::optional<std::uint32_t> only_port);
+[[nodiscard]] nlohmann::json sockets_json(client::ControlSession& conn, std::optional<std::uint32_t> only_port);
 void print_sockets(const nlohmann::json& ports);
 
 }  // namespace ms::msctl
