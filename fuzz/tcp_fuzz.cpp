@@ -94,7 +94,7 @@ void check_output(MemoryLink& link, wire::FastOpenCookie* cookie = nullptr) {
 }
 
 struct Harness {
-    Harness() : stack(config(), link, now) {
+    Harness() : stack(config(), link, now, fixed_secrets()) {
         ConnOptions o;
         o.send_buffer = o.recv_buffer = 16384;  // small, so that windows fill and wrap quickly
         // A SYN queue of two: SYNs beyond it are answered with cookies, and ACKs to the
@@ -110,6 +110,14 @@ struct Harness {
         syn.options.timestamps = wire::Timestamps{1, 0};
         inject(40000, syn, {});
         inject(40000, wire::TcpRepr{.seq = kPeerIsn + 1, .ack = kOurIsn + 1, .flags = wire::tcpflag::ack, .window = 65535}, {});
+    }
+    // Fixed keys, so that a crash reproduces from its input alone.
+    static StackSecrets fixed_secrets() {
+        StackSecrets s;
+        s.syn_cookies.fill(1);
+        s.fast_open.fill(2);
+        s.flow_label = 3;
+        return s;
     }
     static StackConfig config() {
         StackConfig c;

@@ -72,9 +72,11 @@ base::Result<std::unique_ptr<EventLoop>, client::Failure> EventLoop::open(const 
     if (auto bad = check_addresses(addresses)) return *bad;
     auto port = control->attach(1, options.ring_slots, options.super_segments ? options.data_area_bytes : 0);
     if (!port) return port.error();
+    const auto secrets = utcp::draw_secrets();
+    if (!secrets) return client::Failure{client::Error::system, utcp::to_string(secrets.error())};
     std::unique_ptr<EventLoop> loop(new EventLoop(std::move(control.value()), *port.value()));
     loop->batch_ = std::max<std::uint32_t>(options.batch, 1);
-    loop->start_stack(info.value(), options, addresses);
+    loop->start_stack(info.value(), options, addresses, *secrets);
     utcp::CongestionRegistry& algorithms = loop->stack().congestion();
     for (auto& [name, make] : options.congestion_algorithms) algorithms.add(name, make);
     if (!algorithms.has(options.defaults.congestion)) {
@@ -115,7 +117,7 @@ EventLoop::~EventLoop() {
 }
 
 void EventLoop::start_stack(const ctl::InfoReply& info, const LoopOptions& options,
-                            const std::vector<wire::IpAddr>& addresses) {
+                            const std::vector<wire::IpAddr>& addresses, const utcp::StackSecrets& secrets) {
     utcp::StackConfig config;
     std::copy(std::begin(info.mac), std::end(info.mac), config.mac.octets.begin());
     config.address = wire::IpAddr::any(wire::IpFamily::v4);
@@ -129,7 +131,7 @@ void EventLoop::start_stack(const ctl::InfoReply& info, const LoopOptions& optio
     config.super_segments = options.super_segments;
     config.resolve = [this](const wire::IpAddr& a) { return resolve(a); };
     link_ = std::make_unique<PortLink>(port_.tx(), port_.region());
-    stack_ = std::make_unique<utcp::Stack>(std::move(config), *link_, clock_ms());
+    stack_ = std::make_unique<utcp::Stack>(std::move(config), *link_, clock_ms(), secrets);
     stack_->on_port_free = [this](std::uint16_t p) { release_ephemeral(p); };
     stack_->buffers().set_shared_area(port_.region().data_area());
 }

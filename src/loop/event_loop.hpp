@@ -109,7 +109,8 @@ private:
     // port is claimed on the others. All or none.
     base::Result<std::vector<client::Claim>, client::Failure> claim_everywhere(std::uint8_t protocol, std::uint16_t port);
     // The stack, with the loop's addresses (checked: at most one per family).
-    void start_stack(const ctl::InfoReply& info, const LoopOptions& options, const std::vector<wire::IpAddr>& addresses);
+    void start_stack(const ctl::InfoReply& info, const LoopOptions& options, const std::vector<wire::IpAddr>& addresses,
+                     const utcp::StackSecrets& secrets);
     std::optional<wire::MacAddr> resolve(const wire::IpAddr& addr);
     void release_ephemeral(std::uint16_t port);
     base::Result<client::Claim, client::Failure> udp_bind_claimed(base::Result<client::Claim, client::Failure> claim, utcp::UdpHandler& handler);

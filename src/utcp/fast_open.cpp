@@ -3,14 +3,8 @@
 #include <sodium.h>
 
 #include <cstring>
-#include <stdexcept>
 
 namespace ms::utcp {
-
-FastOpenCookies::FastOpenCookies() {
-    if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
-    randombytes_buf(key_.data(), key_.size());
-}
 
 wire::FastOpenCookie FastOpenCookies::make(const wire::IpAddr& client, const wire::IpAddr& server) const {
     std::array<std::uint8_t, 32> input{};

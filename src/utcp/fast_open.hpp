@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 
+#include "utcp/secrets.hpp"
 #include "wire/bytes.hpp"
 #include "wire/transport.hpp"
 
@@ -21,14 +22,14 @@ class FastOpenCookies {
 public:
     static constexpr std::uint8_t kCookieBytes = 8;
 
-    FastOpenCookies();  // a random key
+    explicit FastOpenCookies(const SecretKey& key) : key_(key) {}  // secrets.hpp draws one
 
     [[nodiscard]] wire::FastOpenCookie make(const wire::IpAddr& client, const wire::IpAddr& server) const;
     [[nodiscard]] bool valid(const wire::IpAddr& client, const wire::IpAddr& server,
                              const wire::FastOpenCookie& cookie) const;
 
 private:
-    std::array<std::uint8_t, 16> key_{};
+    SecretKey key_;
 };
 
 // What a client remembers of a server.

@@ -3,14 +3,8 @@
 #include <sodium.h>
 
 #include <cstring>
-#include <stdexcept>
 
 namespace ms::utcp {
-
-IsnGenerator::IsnGenerator() {
-    if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
-    randombytes_buf(key_.data(), key_.size());
-}
 
 Seq32 IsnGenerator::operator()(const FourTuple& tuple, std::uint64_t now_ms) const {
     static_assert(crypto_shorthash_KEYBYTES == 16 && crypto_shorthash_BYTES == 8);

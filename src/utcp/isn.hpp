@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "utcp/secrets.hpp"
 #include "utcp/seq.hpp"
 #include "utcp/tuple.hpp"
 
@@ -16,12 +17,11 @@ namespace ms::utcp {
 
 class IsnGenerator {
 public:
-    IsnGenerator();  // random key
-    explicit IsnGenerator(const std::array<std::uint8_t, 16>& key) : key_(key) {}
+    explicit IsnGenerator(const SecretKey& key) : key_(key) {}  // secrets.hpp draws one
     [[nodiscard]] Seq32 operator()(const FourTuple& tuple, std::uint64_t now_ms) const;
 
 private:
-    std::array<std::uint8_t, 16> key_{};
+    SecretKey key_;
 };
 
 // What the stack calls for a new connection's ISS.

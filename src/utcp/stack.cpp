@@ -4,21 +4,22 @@
 #include "utcp/stack.hpp"
 
 #include <algorithm>
-#include <random>
 
 
 namespace ms::utcp {
 
 using namespace wire::tcpflag;
 
-Stack::Stack(StackConfig config, Link& link, std::uint64_t now_ms)
+Stack::Stack(StackConfig config, Link& link, std::uint64_t now_ms, const StackSecrets& secrets)
     : config_(std::move(config)),
       link_(link),
       wheel_(now_ms),
+      cookies_(secrets.syn_cookies),
+      fast_open_cookies_(secrets.fast_open),
       time_wait_(config_.time_wait_ms),
-      flow_label_key_((std::uint64_t{std::random_device{}()} << 32) | std::random_device{}()),
+      flow_label_key_(secrets.flow_label),
       now_ms_(now_ms) {
-    if (!config_.isn) config_.isn = IsnGenerator();
+    if (!config_.isn) config_.isn = IsnGenerator(secrets.isn);
     dirty_.reserve(1024);
     work_.reserve(1024);
 }

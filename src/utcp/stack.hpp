@@ -141,7 +141,8 @@ public:
 
 class Stack final : public ConnectionHost, private SegmentSink {
 public:
-    Stack(StackConfig config, Link& link, std::uint64_t now_ms);
+    // `secrets` come from draw_secrets() (secrets.hpp), the one fallible step.
+    Stack(StackConfig config, Link& link, std::uint64_t now_ms, const StackSecrets& secrets);
     ~Stack() override;
     Stack(const Stack&) = delete;
     Stack& operator=(const Stack&) = delete;

@@ -3,7 +3,6 @@
 #include <sodium.h>
 
 #include <cstring>
-#include <stdexcept>
 
 namespace ms::utcp {
 namespace {
@@ -15,11 +14,6 @@ constexpr std::uint32_t kSackBit = 1u << 4;
 constexpr std::uint32_t kEcnBit = 1u << 5;
 
 }  // namespace
-
-SynCookies::SynCookies() {
-    if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
-    randombytes_buf(key_.data(), key_.size());
-}
 
 // count = UINT32_MAX: H1, which depends on the 4-tuple alone.
 std::uint32_t SynCookies::hash(const FourTuple& t, std::uint32_t count) const {

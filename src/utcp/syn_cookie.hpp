@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "utcp/secrets.hpp"
 #include "utcp/seq.hpp"
 #include "utcp/tuple.hpp"
 
@@ -34,7 +35,7 @@ public:
     static constexpr std::uint32_t kTicksValid = 2;
     static constexpr std::uint32_t kTsBits = 6;  // low TSval bits: 4 window scale, SACK, ECN
 
-    SynCookies();  // a random key
+    explicit SynCookies(const SecretKey& key) : key_(key) {}  // secrets.hpp draws one
 
     // The ISS for a SYN from `peer_isn` with `mss`, at `now_ms`; the MSS it encodes is the
     // largest in the table not above `mss`.
@@ -53,7 +54,7 @@ public:
 private:
     [[nodiscard]] std::uint32_t hash(const FourTuple& t, std::uint32_t count) const;
 
-    std::array<std::uint8_t, 16> key_{};
+    SecretKey key_;
 };
 
 }  // namespace ms::utcp

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <bit>
 #include <limits>
-#include <stdexcept>
 
 namespace ms::utcp {
 
@@ -12,9 +11,10 @@ Timer::~Timer() {
 }
 
 TimerWheel::TimerWheel(std::uint64_t start_ms, std::uint32_t slots, std::uint32_t tick_ms)
-    : slots_(slots, nullptr), mask_(slots - 1), tick_ms_(tick_ms), current_tick_(start_ms / tick_ms) {
-    if (!std::has_single_bit(slots) || tick_ms == 0) throw std::invalid_argument("slots must be a power of two, tick > 0");
-}
+    : slots_(std::bit_ceil(std::max(slots, 1u)), nullptr),
+      mask_(slots_.size() - 1),
+      tick_ms_(std::max(tick_ms, 1u)),
+      current_tick_(start_ms / tick_ms_) {}
 
 TimerWheel::~TimerWheel() {
     for (Timer*& head : slots_) {

@@ -40,7 +40,8 @@ class TimerWheel {
 public:
     using Fire = std::function<void(Timer&)>;
 
-    // `slots` (a power of two) ticks of `tick_ms` each make one turn of the wheel.
+    // `slots` ticks of `tick_ms` each make one turn of the wheel (slots round up to a power
+    // of two, a tick is at least 1 ms).
     TimerWheel(std::uint64_t start_ms, std::uint32_t slots = 4096, std::uint32_t tick_ms = 1);
     ~TimerWheel();
     TimerWheel(const TimerWheel&) = delete;

@@ -78,7 +78,7 @@ struct Inbox final : UdpHandler {
 
 TEST(Udp, BoundPortReceivesAndUnboundPortIsCounted) {
     MemoryLink link;
-    Stack stack(config(), link, 0);
+    Stack stack(config(), link, 0, draw_secrets().value());
     Inbox inbox;
     ASSERT_TRUE(stack.udp_bind(53, inbox));
     EXPECT_FALSE(stack.udp_bind(53, inbox)) << "one socket per port";
@@ -93,7 +93,7 @@ TEST(Udp, BoundPortReceivesAndUnboundPortIsCounted) {
 
 TEST(Udp, SendToGoesOutWithTheNextFlushWithValidChecksumsAndDf) {
     MemoryLink link;
-    Stack stack(config(), link, 0);
+    Stack stack(config(), link, 0, draw_secrets().value());
     ASSERT_TRUE(stack.udp_send(53, kPeerIp, 5353, wire::Bytes(reinterpret_cast<const std::uint8_t*>("answer"), 6)));
     EXPECT_TRUE(link.take().empty()) << "nothing before the batch ends";
     stack.flush(0);
@@ -112,7 +112,7 @@ TEST(Udp, SendToGoesOutWithTheNextFlushWithValidChecksumsAndDf) {
 
 TEST(Udp, SendFailsWithoutANextHopOrOverTheMtu) {
     MemoryLink link;
-    Stack stack(config(), link, 0);
+    Stack stack(config(), link, 0, draw_secrets().value());
     EXPECT_FALSE(stack.udp_send(53, wire::IpAddr::v4(0xc6130001), 53, {}));
     EXPECT_EQ(stack.stats().no_route, 1u);
     std::vector<std::uint8_t> big(1500);
@@ -121,7 +121,7 @@ TEST(Udp, SendFailsWithoutANextHopOrOverTheMtu) {
 
 TEST(Ipv6, UdpBothWaysWithExtensionHeadersWalkedAndFragmentsDropped) {
     MemoryLink link;
-    Stack stack(config(), link, 0);
+    Stack stack(config(), link, 0, draw_secrets().value());
     Inbox inbox;
     ASSERT_TRUE(stack.udp_bind(53, inbox));
     stack.input(udp6_frame(53, "plain"), 0);
@@ -152,7 +152,7 @@ TEST(Ipv6, UdpBothWaysWithExtensionHeadersWalkedAndFragmentsDropped) {
 
 TEST(Ipv4, FragmentsAreDroppedAndCountedNeverDeliveredInPart) {
     MemoryLink link;
-    Stack stack(config(), link, 0);
+    Stack stack(config(), link, 0, draw_secrets().value());
     Inbox inbox;
     ASSERT_TRUE(stack.udp_bind(53, inbox));
     // A first fragment (MF set) carries a whole UDP header and part of the data.
@@ -167,7 +167,7 @@ TEST(Ipv4, FragmentsAreDroppedAndCountedNeverDeliveredInPart) {
 
 TEST(Ipv4, BadHeaderChecksumOtherAddressAndGarbageAreCounted) {
     MemoryLink link;
-    Stack stack(config(), link, 0);
+    Stack stack(config(), link, 0, draw_secrets().value());
     Inbox inbox;
     ASSERT_TRUE(stack.udp_bind(53, inbox));
     auto bad = udp_frame(53, "x");

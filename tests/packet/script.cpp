@@ -119,7 +119,7 @@ PacketScript::PacketScript(ScriptConfig config) : config_(std::move(config)) {
         return a == kPeerIp ? std::optional<wire::MacAddr>(kPeerMac) : std::nullopt;
     };
     sc.isn = [this](const FourTuple&, std::uint64_t) { return Seq32(our_isn_); };
-    stack_ = std::make_unique<Stack>(sc, link_, now_);
+    stack_ = std::make_unique<Stack>(sc, link_, now_, draw_secrets().value());
 }
 
 PacketScript::~PacketScript() = default;

@@ -46,8 +46,8 @@ std::uint8_t stream_byte(std::uint64_t offset) {
 Simulation::Simulation(const LinkConfig& a_to_b, const LinkConfig& b_to_a, const ConnOptions& options,
                        bool super_segments)
     : a_link_(1u << 20, super_segments), b_link_(1u << 20, super_segments) {
-    a_ = std::make_unique<Stack>(stack_config(kMacA, kIpA, kIp6A, kMacB, options), a_link_, now_);
-    b_ = std::make_unique<Stack>(stack_config(kMacB, kIpB, kIp6B, kMacA, options), b_link_, now_);
+    a_ = std::make_unique<Stack>(stack_config(kMacA, kIpA, kIp6A, kMacB, options), a_link_, now_, draw_secrets().value());
+    b_ = std::make_unique<Stack>(stack_config(kMacB, kIpB, kIp6B, kMacA, options), b_link_, now_, draw_secrets().value());
     ab_.injector = std::make_unique<sw::FaultInjector>(a_to_b.faults, 1);
     ab_.drop = a_to_b.drop;
     ba_.injector = std::make_unique<sw::FaultInjector>(b_to_a.faults, 2);

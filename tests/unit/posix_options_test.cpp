@@ -297,7 +297,7 @@ protected:
         utcp::StackConfig config;
         config.address = ip("198.18.0.1");
         config.resolve = [](const wire::IpAddr&) { return std::optional<wire::MacAddr>(wire::MacAddr{}); };
-        stack_ = std::make_unique<utcp::Stack>(config, link_, 0);
+        stack_ = std::make_unique<utcp::Stack>(config, link_, 0, utcp::draw_secrets().value());
         const utcp::ConnectResult made = stack_->connect(40000, ip("198.18.0.2"), 80);
         EXPECT_TRUE(made.ok());
         conn_ = *made;
