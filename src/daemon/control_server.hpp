@@ -12,8 +12,12 @@
 // port's owner (same uid) or a privileged peer (peer.hpp) may capture a port or see its
 // details. Malformed requests get an error reply and are counted; they never end the
 // daemon or another session.
-// The class is defined in two files: control_server.cpp (transport, sessions, claims and
-// their audit) and control_views.cpp (info, status, lists, sockets, capture, resolve).
+// The class is defined in one file per part: control_server.cpp (the transport: sessions
+// accepted, requests read, replies sent, sessions closed, the timers), control_dispatch.cpp
+// (request type to handler, version checks), and one file per group of operations:
+// control_ports.cpp (attach, detach), control_claims.cpp (claims, their proofs, the
+// periodic audit), control_captures.cpp, control_resolve.cpp and control_views.cpp (info,
+// status, the lists, applications' socket tables).
 #pragma once
 
 #include <sys/types.h>
@@ -143,6 +147,8 @@ private:
     void resume_paused_sessions();
 
     void on_attach(Session& s, const ctl::AttachRequest& req);
+    // Detaches `s`'s port, if any, and gives its charge back to the user.
+    void detach_port(Session& s);
     void on_claim(Session& s, const ctl::Header& req, std::vector<int>& fds);
     void on_release(Session& s, const ctl::ReleaseRequest& req);
     void on_info(Session& s, const ctl::Header& req);
@@ -154,6 +160,8 @@ private:
     void on_resolve(Session& s, const ctl::ResolveRequest& req);
     // Answers a resolve if the neighbour is known or failed; false while it is pending.
     bool try_resolve(Session& s, std::uint32_t seq, const wire::IpAddr& next_hop);
+    // On a tick: answers `s`'s pending resolve if it is known, failed or past its deadline.
+    void retry_resolve(Session& s);
     // Every tick: forward captured frames, end captures that are done, retry resolves.
     void tick();
     void pump_capture(Session& s);

@@ -1,14 +1,11 @@
-// The control plane's operations that show the daemon and its ports (control_server.hpp):
-// info, status, the lists of ports and claims, applications' socket tables, captures
-// and next-hop resolution, with the tick that drives captures and resolves. Split from
-// control_server.cpp (transport, sessions and claims); the same class.
-#include <sys/socket.h>
-#include <time.h>
+// The control plane's views (control_server.hpp): info, status, the lists of ports and
+// claims, and applications' socket tables. Read-only; a port's details are shown only to
+// its owner's uid or a privileged peer (may_inspect).
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <iostream>
-#include <memory>
 
 #include "ctl/claim.hpp"
 #include "daemon/control_server.hpp"
@@ -19,9 +16,6 @@ namespace {
 
 static_assert(sw::kDropReasonCount <= ctl::kDropSlots);
 static_assert(ring::kRingFaultCount <= ctl::kFaultSlots);
-
-// The send buffer of a session that captures: some 400 frames of the largest size.
-constexpr int kCaptureSocketBytes = 1 << 20;
 
 template <std::size_t N>
 void copy_counts(std::uint64_t (&out)[N], const auto& in) {
@@ -172,115 +166,6 @@ void ControlServer::on_sockets(Session& s, const ctl::SocketsRequest& req) {
     rep.records = static_cast<std::uint32_t>(kept);
     rep.invalid = page.invalid;
     reply(s, rep);
-}
-
-void ControlServer::on_capture(Session& s, const ctl::CaptureRequest& req) {
-    if (s.capture) return reply_status(s, req.h, ctl::Status::busy);
-    if (req.port_id >= sw::kNoPort || !ctx_.sw.has_port(static_cast<sw::PortId>(req.port_id))) {
-        return reply_status(s, req.h, ctl::Status::not_found);
-    }
-    const auto port = static_cast<sw::PortId>(req.port_id);
-    // Defends other users' traffic: only the owner's uid, or a privileged peer, may see it.
-    if (!may_inspect(s, port)) return reply_status(s, req.h, ctl::Status::permission_denied);
-    const auto ticket = ctx_.sw.start_capture(port);
-    if (!ticket) return reply_status(s, req.h, ctl::Status::busy);
-    // Room for a burst of frames between two ticks; the client's own receive buffer is its
-    // business. Beyond this a capture loses frames (counted), never stalls the daemon.
-    const int room = kCaptureSocketBytes;
-    (void)::setsockopt(s.fd, SOL_SOCKET, SO_SNDBUFFORCE, &room, sizeof room);
-    Capture cap{*ticket, req.h.seq, req.max_frames ? req.max_frames : UINT64_MAX, std::nullopt};
-    if (req.milliseconds) cap.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(req.milliseconds);
-    s.capture = cap;
-    arm_tick_timer();
-    std::cerr << "multistackd: capture of port " << port << " started by pid " << s.peer.pid << " uid " << s.peer.uid
-              << "\n";
-}
-
-void ControlServer::tick() {
-    resume_paused_sessions();
-    for (auto& [fd, s] : sessions_) {
-        if (s.doomed) continue;
-        if (s.capture) pump_capture(s);
-        if (s.resolve) {
-            const Resolve r = *s.resolve;
-            if (try_resolve(s, r.seq, r.next_hop)) {
-                s.resolve.reset();
-            } else if (std::chrono::steady_clock::now() >= r.deadline) {
-                reply_status(s, ctl::Header{.op = ctl::Op::resolve, .seq = r.seq}, ctl::Status::unreachable);
-                s.resolve.reset();
-            }
-        }
-        update_interest(s);
-    }
-    close_doomed_sessions();
-    arm_tick_timer();
-}
-
-void ControlServer::pump_capture(Session& s) {
-    Capture& cap = *s.capture;
-    auto frame = std::make_unique<ctl::CaptureFrame>();
-    timespec now{};
-    ::clock_gettime(CLOCK_REALTIME, &now);
-    ctx_.sw.drain_capture(cap.ticket, [&](wire::Bytes f, sw::TapDirection d) {
-        if (cap.remaining == 0) return;
-        frame->h.seq = cap.seq;
-        frame->timestamp_ns = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(now.tv_nsec);
-        frame->len = static_cast<std::uint16_t>(f.size());  // at most ring::kMaxFrameSize (FrameCell)
-        frame->from_application = d == sw::TapDirection::from_application;
-        std::memcpy(frame->data, f.data(), f.size());
-        // A client that cannot keep up loses frames; it never stalls the daemon.
-        if (!s.out.offer(frame.get(), sizeof *frame)) {
-            ++cap.lost;
-            return;
-        }
-        ++cap.sent;
-        if (cap.remaining != UINT64_MAX) --cap.remaining;
-    });
-    const bool done = cap.remaining == 0 || !ctx_.sw.capture_running(cap.ticket) ||
-                      (cap.deadline && std::chrono::steady_clock::now() >= *cap.deadline);
-    if (done) end_capture(s);
-}
-
-void ControlServer::on_resolve(Session& s, const ctl::ResolveRequest& req) {
-    if (s.resolve || (req.family != 4 && req.family != 6)) return reply_status(s, req.h, ctl::Status::bad_request);
-    wire::IpAddr dst{req.family == 4 ? wire::IpFamily::v4 : wire::IpFamily::v6, {}};
-    std::memcpy(dst.bytes.data(), req.addr, dst.size());
-    const auto hop = ctx_.data_path.next_hop(dst);
-    if (!hop) return reply_status(s, req.h, ctl::Status::no_route);
-    if (try_resolve(s, req.h.seq, *hop)) return;
-    // The kernel is resolving it; look again on every tick, for up to a second.
-    s.resolve = Resolve{req.h.seq, *hop, std::chrono::steady_clock::now() + std::chrono::seconds(1)};
-    arm_tick_timer();
-}
-
-bool ControlServer::try_resolve(Session& s, std::uint32_t seq, const wire::IpAddr& next_hop) {
-    wire::MacAddr mac;
-    switch (ctx_.data_path.neighbour(next_hop, mac)) {
-        case netlink::NeighbourState::pending: return false;
-        case netlink::NeighbourState::failed:
-            reply_status(s, ctl::Header{.op = ctl::Op::resolve, .seq = seq}, ctl::Status::unreachable);
-            return true;
-        case netlink::NeighbourState::reachable: break;
-    }
-    ctl::ResolveReply rep;
-    rep.h.seq = seq;
-    std::memcpy(rep.mac, mac.octets.data(), 6);
-    rep.next_hop_family = static_cast<std::uint8_t>(next_hop.family);
-    std::memcpy(rep.next_hop, next_hop.bytes.data(), 16);
-    reply(s, rep);
-    return true;
-}
-
-void ControlServer::end_capture(Session& s) {
-    Capture& cap = *s.capture;
-    ctl::CaptureEnd end;
-    end.h.seq = cap.seq;
-    end.frames = cap.sent;
-    end.lost = cap.lost + ctx_.sw.capture_overflows(cap.ticket);
-    ctx_.sw.stop_capture(cap.ticket);
-    reply(s, end);
-    std::cerr << "multistackd: capture of port " << cap.ticket.port << " ended: " << cap.sent << " frames\n";
-    s.capture.reset();
 }
 
 }  // namespace ms::daemon

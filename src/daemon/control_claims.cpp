@@ -1,0 +1,195 @@
+// The control plane's claims (control_server.hpp, docs/DESIGN.md §3): a claim is proven
+// (claim_proof.hpp), charged to its user, held in the registry and the XDP map, and its
+// proof socket kept for its life; a claim made with a proof another session holds moves
+// over. Released on request, when the session ends, or when the periodic audit finds
+// that its proof no longer holds.
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include "ctl/claim.hpp"
+#include "daemon/control_server.hpp"
+#include "daemon/timers.hpp"
+
+namespace ms::daemon {
+namespace {
+
+std::string describe(const sw::ClaimKey& k) {
+    return std::string(k.protocol == 6 ? "tcp " : "udp ") + k.addr.to_string() + ":" + std::to_string(k.port);
+}
+
+ctl::Status status_for(ProofError e) {
+    switch (e) {
+        case ProofError::foreign_namespace: return ctl::Status::foreign_namespace;
+        case ProofError::bound_to_device: return ctl::Status::bound_to_device;
+        case ProofError::address_not_local: return ctl::Status::address_not_local;
+        case ProofError::reusable: return ctl::Status::reusable_socket;
+        case ProofError::shared: return ctl::Status::tuple_shared;
+        case ProofError::kernel_unreadable: return ctl::Status::internal;
+        case ProofError::connected:
+        case ProofError::listening: return ctl::Status::socket_in_use;
+        case ProofError::not_inet:
+        case ProofError::not_tcp_or_udp:
+        case ProofError::unreadable:
+        case ProofError::not_bound:
+        case ProofError::changed: return ctl::Status::bad_socket;
+    }
+    return ctl::Status::bad_socket;
+}
+
+}  // namespace
+
+void ControlServer::on_claim(Session& s, const ctl::Header& req, std::vector<int>& fds) {
+    if (!s.port) return reply_status(s, req, ctl::Status::not_attached);
+    if (fds.size() != 1) return reply_status(s, req, ctl::Status::bad_socket);
+    if (s.claims.size() >= ctx_.limits.claims_per_session) {
+        count_limit(s, LimitHit::claims_per_session);
+        return reply_status(s, req, ctl::Status::limit_reached);
+    }
+    if (auto hit = users_.add_claim(s.peer)) {
+        count_limit(s, *hit);
+        return reply_status(s, req, ctl::Status::limit_reached);
+    }
+    // The claim's charge to its user stands only if the claim is made.
+    struct Charge {
+        UserLedger& users;
+        const Peer& peer;
+        bool kept = false;
+        ~Charge() { if (!kept) users.remove_claim(peer); }
+    } charge{users_, s.peer};
+    const ProofResult proof = prove_claim(fds[0], ctx_.proof_scope);
+    if (!proof.ok()) {
+        ++counters_.claims_refused;
+        std::cerr << "multistackd: port " << *s.port << ": claim refused: " << to_string(proof.error()) << "\n";
+        return reply_status(s, req, status_for(proof.error()));
+    }
+    const sw::ClaimKey& key = proof.key();
+    const std::optional<sw::ClaimKey>& twin = proof.ipv4_twin();
+    const ctl::Status held = hold(s, key);
+    if (held == ctl::Status::address_in_use) {
+        if (!take_over(s, proof.proven())) return reply_status(s, req, held);
+    } else if (held != ctl::Status::ok) {
+        return reply_status(s, req, held);
+    } else if (twin) {
+        if (const ctl::Status also = hold(s, *twin); also != ctl::Status::ok) {
+            unhold(s, key);
+            return reply_status(s, req, also);
+        }
+    }
+    never_linger(fds[0]);
+    charge.kept = true;
+    s.claims.push_back({proof.proven(), fds[0]});
+    fds.clear();  // the session owns the socket now
+    arm_audit_timer();
+    ctl::ClaimReply rep;
+    rep.h.seq = req.seq;
+    rep.claimed = ctl::to_tuple({key.protocol, key.addr, key.port});
+    reply(s, rep);
+    std::cerr << "multistackd: port " << *s.port << " claims " << describe(key)
+              << (twin ? " and " + describe(*twin) + " (a dual-stack socket)" : "") << "\n";
+}
+
+ctl::Status ControlServer::hold(Session& s, const sw::ClaimKey& key) {
+    if (!ctx_.sw.registry().add(key, *s.port)) return ctl::Status::address_in_use;
+    if (!ctx_.data_path.mirror_claim(key)) {
+        (void)ctx_.sw.registry().remove(key, *s.port);
+        std::cerr << "multistackd: the XDP claim map refused " << describe(key) << ": " << std::strerror(errno) << "\n";
+        return ctl::Status::no_resources;
+    }
+    return ctl::Status::ok;
+}
+
+void ControlServer::unhold(Session& s, const sw::ClaimKey& key) {
+    (void)ctx_.sw.registry().remove(key, *s.port);
+    ctx_.data_path.unmirror_claim(key);
+}
+
+
+// A claim held by another session with the same proof socket moves to `s`'s port (a
+// forked worker serving the listener its parent opened); the XDP map is unchanged.
+bool ControlServer::take_over(Session& s, const ProvenTuple& proven) {
+    const sw::ClaimKey& key = proven.key;
+    for (auto& [fd, holder] : sessions_) {
+        if (&holder == &s || !holder.port) continue;
+        auto held = std::find_if(holder.claims.begin(), holder.claims.end(), [&](const HeldClaim& c) {
+            return c.proven.key == key && c.proven.cookie == proven.cookie;
+        });
+        if (held == holder.claims.end()) continue;
+        for (const auto& k : {std::optional<sw::ClaimKey>(key), proven.ipv4_twin}) {
+            if (!k) continue;
+            (void)ctx_.sw.registry().remove(*k, *holder.port);
+            (void)ctx_.sw.registry().add(*k, *s.port);  // it was just freed: the registry's writer is this thread
+        }
+        // The proof socket lives on in `proof_fd`: this copy's close frees nothing.
+        reaper_.discard(held->socket_fd, holder.peer.uid);
+        holder.claims.erase(held);
+        users_.remove_claim(holder.peer);
+        std::cerr << "multistackd: port " << *s.port << " takes " << describe(key) << " over from port " << *holder.port
+                  << " (the same proof socket)\n";
+        return true;
+    }
+    return false;
+}
+
+void ControlServer::release_claim(Session& s, std::size_t index) {
+    const HeldClaim c = s.claims[index];
+    unhold(s, c.proven.key);
+    if (c.proven.ipv4_twin) unhold(s, *c.proven.ipv4_twin);
+    // The owner may have connected its copy and set a long linger since; the Reaper turns
+    // linger off. The kernel frees the port now.
+    reaper_.discard(c.socket_fd, s.peer.uid);
+    s.claims.erase(s.claims.begin() + static_cast<long>(index));
+    users_.remove_claim(s.peer);
+}
+
+void ControlServer::on_release(Session& s, const ctl::ReleaseRequest& req) {
+    const ctl::Claim wanted = ctl::from_tuple(req.tuple);
+    for (std::size_t i = 0; i < s.claims.size(); ++i) {
+        const sw::ClaimKey& k = s.claims[i].proven.key;
+        if (k.protocol == wanted.protocol && k.addr == wanted.addr && k.port == wanted.port) {
+            std::cerr << "multistackd: port " << *s.port << " releases " << describe(k) << "\n";
+            release_claim(s, i);
+            arm_audit_timer();
+            return reply_status(s, req.h, ctl::Status::ok);
+        }
+    }
+    reply_status(s, req.h, ctl::Status::not_found);
+}
+
+void ControlServer::audit_proofs() {
+    const auto kernel = KernelPortIndex::read();
+    if (!kernel) {
+        std::cerr << "multistackd: the audit cannot read the kernel's socket table (sock_diag): "
+                  << std::strerror(errno) << "\n";
+    }
+    for (auto& [fd, s] : sessions_) {
+        for (std::size_t i = s.claims.size(); i-- > 0;) {
+            const HeldClaim& c = s.claims[i];
+            const auto broken = proof_still_holds(c.socket_fd, c.proven, ctx_.proof_scope, kernel ? &*kernel : nullptr);
+            if (!broken) continue;
+            ++counters_.claims_revoked;
+            std::cerr << "multistackd: port " << *s.port << ": claim of " << describe(c.proven.key)
+                      << " revoked: " << to_string(*broken) << " since the claim\n";
+            release_claim(s, i);
+        }
+    }
+    arm_audit_timer();
+}
+
+void ControlServer::arm_audit_timer() {
+    // Armed or disarmed only on a change, so that a stream of claims never postpones it.
+    constexpr long kAuditPeriodNs = 500'000'000;
+    const bool wanted = claim_count() > 0;
+    if (wanted == audit_armed_) return;
+    audit_armed_ = wanted;
+    set_period(audit_timer_fd_, wanted ? kAuditPeriodNs : 0);
+}
+
+std::size_t ControlServer::claim_count() const {
+    std::size_t n = 0;
+    for (const auto& [fd, s] : sessions_) n += s.claims.size();
+    return n;
+}
+
+}  // namespace ms::daemon
