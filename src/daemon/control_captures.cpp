@@ -20,7 +20,7 @@ constexpr int kCaptureSocketBytes = 1 << 20;
 
 }  // namespace
 
-void ControlServer::on_capture(Session& s, const ctl::CaptureRequest& req) {
+void ControlServer::on_capture(ClientSession& s, const ctl::CaptureRequest& req) {
     if (s.capture) return reply_status(s, req.h, ctl::Status::busy);
     if (req.port_id >= sw::kNoPort || !ctx_.sw.has_port(static_cast<sw::PortId>(req.port_id))) {
         return reply_status(s, req.h, ctl::Status::not_found);
@@ -34,7 +34,7 @@ void ControlServer::on_capture(Session& s, const ctl::CaptureRequest& req) {
     // business. Beyond this a capture loses frames (counted), never stalls the daemon.
     const int room = kCaptureSocketBytes;
     (void)::setsockopt(s.fd, SOL_SOCKET, SO_SNDBUFFORCE, &room, sizeof room);
-    Capture cap{*ticket, req.h.seq, req.max_frames ? req.max_frames : UINT64_MAX, std::nullopt};
+    CaptureStream cap{*ticket, req.h.seq, req.max_frames ? req.max_frames : UINT64_MAX, std::nullopt};
     if (req.milliseconds) cap.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(req.milliseconds);
     s.capture = cap;
     arm_tick_timer();
@@ -42,8 +42,8 @@ void ControlServer::on_capture(Session& s, const ctl::CaptureRequest& req) {
               << "\n";
 }
 
-void ControlServer::pump_capture(Session& s) {
-    Capture& cap = *s.capture;
+void ControlServer::pump_capture(ClientSession& s) {
+    CaptureStream& cap = *s.capture;
     auto frame = std::make_unique<ctl::CaptureFrame>();
     timespec now{};
     ::clock_gettime(CLOCK_REALTIME, &now);
@@ -67,8 +67,8 @@ void ControlServer::pump_capture(Session& s) {
     if (done) end_capture(s);
 }
 
-void ControlServer::end_capture(Session& s) {
-    Capture& cap = *s.capture;
+void ControlServer::end_capture(ClientSession& s) {
+    CaptureStream& cap = *s.capture;
     ctl::CaptureEnd end;
     end.h.seq = cap.seq;
     end.frames = cap.sent;

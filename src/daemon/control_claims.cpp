@@ -40,7 +40,7 @@ ctl::Status status_for(ProofError e) {
 
 }  // namespace
 
-void ControlServer::on_claim(Session& s, const ctl::Header& req, std::vector<int>& fds) {
+void ControlServer::on_claim(ClientSession& s, const ctl::Header& req, std::vector<int>& fds) {
     if (!s.port) return reply_status(s, req, ctl::Status::not_attached);
     if (fds.size() != 1) return reply_status(s, req, ctl::Status::bad_socket);
     if (s.claims.size() >= ctx_.limits.claims_per_session) {
@@ -90,7 +90,7 @@ void ControlServer::on_claim(Session& s, const ctl::Header& req, std::vector<int
               << (twin ? " and " + describe(*twin) + " (a dual-stack socket)" : "") << "\n";
 }
 
-ctl::Status ControlServer::hold(Session& s, const sw::ClaimKey& key) {
+ctl::Status ControlServer::hold(ClientSession& s, const sw::ClaimKey& key) {
     if (!ctx_.sw.registry().add(key, *s.port)) return ctl::Status::address_in_use;
     if (!ctx_.data_path.mirror_claim(key)) {
         (void)ctx_.sw.registry().remove(key, *s.port);
@@ -100,7 +100,7 @@ ctl::Status ControlServer::hold(Session& s, const sw::ClaimKey& key) {
     return ctl::Status::ok;
 }
 
-void ControlServer::unhold(Session& s, const sw::ClaimKey& key) {
+void ControlServer::unhold(ClientSession& s, const sw::ClaimKey& key) {
     (void)ctx_.sw.registry().remove(key, *s.port);
     ctx_.data_path.unmirror_claim(key);
 }
@@ -108,7 +108,7 @@ void ControlServer::unhold(Session& s, const sw::ClaimKey& key) {
 
 // A claim held by another session with the same proof socket moves to `s`'s port (a
 // forked worker serving the listener its parent opened); the XDP map is unchanged.
-bool ControlServer::take_over(Session& s, const ProvenTuple& proven) {
+bool ControlServer::take_over(ClientSession& s, const ProvenTuple& proven) {
     const sw::ClaimKey& key = proven.key;
     for (auto& [fd, holder] : sessions_) {
         if (&holder == &s || !holder.port) continue;
@@ -132,7 +132,7 @@ bool ControlServer::take_over(Session& s, const ProvenTuple& proven) {
     return false;
 }
 
-void ControlServer::release_claim(Session& s, std::size_t index) {
+void ControlServer::release_claim(ClientSession& s, std::size_t index) {
     const HeldClaim c = s.claims[index];
     unhold(s, c.proven.key);
     if (c.proven.ipv4_twin) unhold(s, *c.proven.ipv4_twin);
@@ -143,7 +143,7 @@ void ControlServer::release_claim(Session& s, std::size_t index) {
     users_.remove_claim(s.peer);
 }
 
-void ControlServer::on_release(Session& s, const ctl::ReleaseRequest& req) {
+void ControlServer::on_release(ClientSession& s, const ctl::ReleaseRequest& req) {
     const ctl::Claim wanted = ctl::from_tuple(req.tuple);
     for (std::size_t i = 0; i < s.claims.size(); ++i) {
         const sw::ClaimKey& k = s.claims[i].proven.key;

@@ -9,7 +9,7 @@
 
 namespace ms::daemon {
 
-void ControlServer::dispatch(Session& s, const std::uint8_t* buf, std::size_t n, std::vector<int>& fds) {
+void ControlServer::dispatch(ClientSession& s, const std::uint8_t* buf, std::size_t n, std::vector<int>& fds) {
     ctl::Header h;
     if (n < sizeof h) {
         ++counters_.bad_requests;
@@ -55,7 +55,7 @@ void ControlServer::dispatch(Session& s, const std::uint8_t* buf, std::size_t n,
     }
 }
 
-void ControlServer::count_limit(const Session& s, LimitHit hit) {
+void ControlServer::count_limit(const ClientSession& s, LimitHit hit) {
     ++counters_.limits_reached;
     std::cerr << "multistackd: pid " << s.peer.pid << " uid " << s.peer.uid << " refused: " << to_string(hit)
               << " limit reached\n";

@@ -8,7 +8,7 @@
 
 namespace ms::daemon {
 
-void ControlServer::on_attach(Session& s, const ctl::AttachRequest& req) {
+void ControlServer::on_attach(ClientSession& s, const ctl::AttachRequest& req) {
     if (s.port) return reply_status(s, req.h, ctl::Status::already_attached);
     ring::Layout layout;
     if (req.ring_pairs == 0 || req.ring_pairs > ctx_.sw.config().max_ring_pairs || req.slots_per_ring < 2 ||
@@ -49,7 +49,7 @@ void ControlServer::on_attach(Session& s, const ctl::AttachRequest& req) {
               << req.ring_pairs << " ring pairs of " << req.slots_per_ring << " slots)\n";
 }
 
-void ControlServer::detach_port(Session& s) {
+void ControlServer::detach_port(ClientSession& s) {
     if (!s.port) return;
     ctx_.sw.detach_port(*s.port);
     users_.remove_port(s.peer, s.port_bytes, s.port_fds);

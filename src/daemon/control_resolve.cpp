@@ -8,7 +8,7 @@
 
 namespace ms::daemon {
 
-void ControlServer::on_resolve(Session& s, const ctl::ResolveRequest& req) {
+void ControlServer::on_resolve(ClientSession& s, const ctl::ResolveRequest& req) {
     if (s.resolve || (req.family != 4 && req.family != 6)) return reply_status(s, req.h, ctl::Status::bad_request);
     wire::IpAddr dst{req.family == 4 ? wire::IpFamily::v4 : wire::IpFamily::v6, {}};
     std::memcpy(dst.bytes.data(), req.addr, dst.size());
@@ -16,11 +16,11 @@ void ControlServer::on_resolve(Session& s, const ctl::ResolveRequest& req) {
     if (!hop) return reply_status(s, req.h, ctl::Status::no_route);
     if (try_resolve(s, req.h.seq, *hop)) return;
     // The kernel is resolving it; look again on every tick, for up to a second.
-    s.resolve = Resolve{req.h.seq, *hop, std::chrono::steady_clock::now() + std::chrono::seconds(1)};
+    s.resolve = PendingResolve{req.h.seq, *hop, std::chrono::steady_clock::now() + std::chrono::seconds(1)};
     arm_tick_timer();
 }
 
-bool ControlServer::try_resolve(Session& s, std::uint32_t seq, const wire::IpAddr& next_hop) {
+bool ControlServer::try_resolve(ClientSession& s, std::uint32_t seq, const wire::IpAddr& next_hop) {
     wire::MacAddr mac;
     switch (ctx_.data_path.neighbour(next_hop, mac)) {
         case netlink::NeighbourState::pending: return false;
@@ -38,8 +38,8 @@ bool ControlServer::try_resolve(Session& s, std::uint32_t seq, const wire::IpAdd
     return true;
 }
 
-void ControlServer::retry_resolve(Session& s) {
-    const Resolve r = *s.resolve;
+void ControlServer::retry_resolve(ClientSession& s) {
+    const PendingResolve r = *s.resolve;
     if (try_resolve(s, r.seq, r.next_hop)) {
         s.resolve.reset();
     } else if (std::chrono::steady_clock::now() >= r.deadline) {

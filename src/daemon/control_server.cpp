@@ -133,7 +133,7 @@ void ControlServer::handle_event(int fd, std::uint32_t events) {
     } else if (fd == listen_fd_) {
         accept_client();
     } else if (auto it = sessions_.find(fd); it != sessions_.end()) {
-        Session& s = it->second;
+        ClientSession& s = it->second;
         if (events & EPOLLOUT) {
             if (s.out.flush() != SendOutcome::sent) s.doomed = true;
             charge_outbox(s);
@@ -172,7 +172,7 @@ void ControlServer::refuse_for_lack_of_descriptors() {
     spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-void ControlServer::serve(Session& s) {
+void ControlServer::serve(ClientSession& s) {
     alignas(8) std::uint8_t buf[ctl::kMaxMessage];
     std::memset(buf, 0, sizeof(ctl::Header));  // a refused message may be shorter: echo no stale bytes
     std::vector<int> fds;
@@ -197,7 +197,7 @@ void ControlServer::serve(Session& s) {
     update_interest(s);
 }
 
-void ControlServer::charge_outbox(Session& s) {
+void ControlServer::charge_outbox(ClientSession& s) {
     const std::size_t now = s.out.queued_bytes();
     const bool within = users_.charge_outbox(s.peer, s.outbox_charged, now);
     s.outbox_charged = now;
@@ -208,7 +208,7 @@ void ControlServer::charge_outbox(Session& s) {
     s.doomed = true;
 }
 
-void ControlServer::send_reply(Session& s, const void* message, std::size_t size, std::span<const int> fds) {
+void ControlServer::send_reply(ClientSession& s, const void* message, std::size_t size, std::span<const int> fds) {
     if (s.doomed) return;
     const SendOutcome outcome = s.out.send(message, size, fds);
     charge_outbox(s);
@@ -224,7 +224,7 @@ void ControlServer::send_reply(Session& s, const void* message, std::size_t size
     }
 }
 
-void ControlServer::update_interest(Session& s) {
+void ControlServer::update_interest(ClientSession& s) {
     if (s.doomed) return;
     const std::uint32_t want = (s.paused ? 0u : std::uint32_t{EPOLLIN}) | (s.out.pending() ? std::uint32_t{EPOLLOUT} : 0u);
     if (want == s.interest) return;
@@ -237,7 +237,7 @@ void ControlServer::update_interest(Session& s) {
     s.interest = want;
 }
 
-void ControlServer::pause(Session& s) {
+void ControlServer::pause(ClientSession& s) {
     s.paused = true;
     update_interest(s);
     arm_tick_timer();
@@ -251,7 +251,7 @@ void ControlServer::resume_paused_sessions() {
     }
 }
 
-void ControlServer::reply_status(Session& s, const ctl::Header& req, ctl::Status status) {
+void ControlServer::reply_status(ClientSession& s, const ctl::Header& req, ctl::Status status) {
     ctl::Header rep = req;
     rep.magic = ctl::kMagic;
     rep.version = ctl::kVersion;
@@ -262,7 +262,7 @@ void ControlServer::reply_status(Session& s, const ctl::Header& req, ctl::Status
 void ControlServer::close_session(int fd) {
     auto it = sessions_.find(fd);
     if (it == sessions_.end()) return;
-    Session& s = it->second;
+    ClientSession& s = it->second;
     if (s.capture) ctx_.sw.stop_capture(s.capture->ticket);
     while (!s.claims.empty()) release_claim(s, s.claims.size() - 1);
     detach_port(s);

@@ -85,7 +85,8 @@ private:
         ProvenTuple proven;  // the tuple, a dual-stack proof's IPv4 wildcard, the socket's cookie
         int socket_fd;       // the proof, kept open for the claim's life
     };
-    struct Capture {
+    // One port's frames streamed to the session that asked (msctl capture).
+    struct CaptureStream {
         sw::Switch::CaptureTicket ticket;
         std::uint32_t seq;
         std::uint64_t remaining;  // frames still wanted; UINT64_MAX: no limit
@@ -93,13 +94,16 @@ private:
         std::uint64_t sent = 0;
         std::uint64_t lost = 0;   // frames the client's socket could not take
     };
-    struct Resolve {
+    // A next-hop resolution the kernel has not finished: answered on a later tick.
+    struct PendingResolve {
         std::uint32_t seq;
         wire::IpAddr next_hop;
         std::chrono::steady_clock::time_point deadline;
     };
-    struct Session {
-        Session(int socket, Peer who, std::size_t outbox_bytes) : fd(socket), peer(who), out(socket, outbox_bytes) {}
+    // One client's connection to the control socket (an application or msctl): at most
+    // one port, the claims made through it, and what it costs its user.
+    struct ClientSession {
+        ClientSession(int socket, Peer who, std::size_t outbox_bytes) : fd(socket), peer(who), out(socket, outbox_bytes) {}
         int fd;
         Peer peer;
         Outbox out;
@@ -111,70 +115,70 @@ private:
         std::uint32_t port_fds = 0;     // the port's descriptors, counted against the user
         std::size_t outbox_charged = 0;  // unread reply bytes counted against the user
         std::vector<HeldClaim> claims;
-        std::optional<Capture> capture;
-        std::optional<Resolve> resolve;  // waiting for the kernel to resolve a neighbour
+        std::optional<CaptureStream> capture;
+        std::optional<PendingResolve> resolve;  // waiting for the kernel to resolve a neighbour
     };
 
     void handle_event(int fd, std::uint32_t events);
     void accept_client();
     void refuse_for_lack_of_descriptors();
-    void serve(Session& s);
-    void dispatch(Session& s, const std::uint8_t* message, std::size_t size, std::vector<int>& fds);
+    void serve(ClientSession& s);
+    void dispatch(ClientSession& s, const std::uint8_t* message, std::size_t size, std::vector<int>& fds);
     void close_session(int fd);
     void close_doomed_sessions();
-    void release_claim(Session& s, std::size_t index);
+    void release_claim(ClientSession& s, std::size_t index);
     // `key` into the registry for `s`'s port and into the XDP map: ok, address_in_use or
     // no_resources (nothing held then). unhold() undoes it.
-    ctl::Status hold(Session& s, const sw::ClaimKey& key);
-    void unhold(Session& s, const sw::ClaimKey& key);
+    ctl::Status hold(ClientSession& s, const sw::ClaimKey& key);
+    void unhold(ClientSession& s, const sw::ClaimKey& key);
     // Moves the claim another session holds with the same proof socket to `s`'s port,
     // with its twin; false if no session holds it so.
-    bool take_over(Session& s, const ProvenTuple& proven);
+    bool take_over(ClientSession& s, const ProvenTuple& proven);
     // Brings the user's count of `s`'s unread replies up to date; dooms `s` if its user
     // is over its budget.
-    void charge_outbox(Session& s);
+    void charge_outbox(ClientSession& s);
     // Sends one reply; a client that cannot take it is doomed.
-    void send_reply(Session& s, const void* message, std::size_t size, std::span<const int> fds = {});
+    void send_reply(ClientSession& s, const void* message, std::size_t size, std::span<const int> fds = {});
     template <class Msg>
-    void reply(Session& s, const Msg& msg, std::span<const int> fds = {}) {
+    void reply(ClientSession& s, const Msg& msg, std::span<const int> fds = {}) {
         send_reply(s, &msg, sizeof msg, fds);
     }
-    void reply_status(Session& s, const ctl::Header& req, ctl::Status status);
+    void reply_status(ClientSession& s, const ctl::Header& req, ctl::Status status);
     // Arms EPOLLIN unless paused, and EPOLLOUT while replies wait.
-    void update_interest(Session& s);
+    void update_interest(ClientSession& s);
     // Stops reading `s` while its user's descriptors wait for the Reaper; resumes it later.
-    void pause(Session& s);
+    void pause(ClientSession& s);
     void resume_paused_sessions();
 
-    void on_attach(Session& s, const ctl::AttachRequest& req);
+    void on_attach(ClientSession& s, const ctl::AttachRequest& req);
     // Detaches `s`'s port, if any, and gives its charge back to the user.
-    void detach_port(Session& s);
-    void on_claim(Session& s, const ctl::Header& req, std::vector<int>& fds);
-    void on_release(Session& s, const ctl::ReleaseRequest& req);
-    void on_info(Session& s, const ctl::Header& req);
-    void on_status(Session& s, const ctl::Header& req);
-    void on_list_ports(Session& s, const ctl::Header& req);
-    void on_list_claims(Session& s, const ctl::Header& req);
-    void on_capture(Session& s, const ctl::CaptureRequest& req);
-    void on_sockets(Session& s, const ctl::SocketsRequest& req);
-    void on_resolve(Session& s, const ctl::ResolveRequest& req);
+    void detach_port(ClientSession& s);
+    void on_claim(ClientSession& s, const ctl::Header& req, std::vector<int>& fds);
+    void on_release(ClientSession& s, const ctl::ReleaseRequest& req);
+    void on_info(ClientSession& s, const ctl::Header& req);
+    void on_status(ClientSession& s, const ctl::Header& req);
+    void on_list_ports(ClientSession& s, const ctl::Header& req);
+    void on_list_claims(ClientSession& s, const ctl::Header& req);
+    void on_capture(ClientSession& s, const ctl::CaptureRequest& req);
+    void on_sockets(ClientSession& s, const ctl::SocketsRequest& req);
+    void on_resolve(ClientSession& s, const ctl::ResolveRequest& req);
     // Answers a resolve if the neighbour is known or failed; false while it is pending.
-    bool try_resolve(Session& s, std::uint32_t seq, const wire::IpAddr& next_hop);
+    bool try_resolve(ClientSession& s, std::uint32_t seq, const wire::IpAddr& next_hop);
     // On a tick: answers `s`'s pending resolve if it is known, failed or past its deadline.
-    void retry_resolve(Session& s);
+    void retry_resolve(ClientSession& s);
     // Every tick: forward captured frames, end captures that are done, retry resolves.
     void tick();
-    void pump_capture(Session& s);
-    void end_capture(Session& s);
+    void pump_capture(ClientSession& s);
+    void end_capture(ClientSession& s);
     void arm_tick_timer();
     // Twice a second while claims exist: revokes claims whose proof no longer holds
     // (claim_proof.hpp: the owner changed its copy, or another kernel socket shares it).
     void audit_proofs();
     void arm_audit_timer();
-    void count_limit(const Session& s, LimitHit hit);
-    [[nodiscard]] const Session* owner_of(sw::PortId port) const;
+    void count_limit(const ClientSession& s, LimitHit hit);
+    [[nodiscard]] const ClientSession* owner_of(sw::PortId port) const;
     // True if `s` may see `port`'s details and capture it.
-    [[nodiscard]] bool may_inspect(const Session& s, sw::PortId port) const;
+    [[nodiscard]] bool may_inspect(const ClientSession& s, sw::PortId port) const;
     [[nodiscard]] std::size_t claim_count() const;
 
     ServerContext ctx_;
@@ -186,7 +190,7 @@ private:
     bool audit_armed_ = false;
     int spare_fd_ = -1;        // given up to accept and refuse a client when descriptors run out
     Reaper reaper_;                    // closes what clients sent; outlives the sessions
-    std::map<int, Session> sessions_;  // by descriptor
+    std::map<int, ClientSession> sessions_;  // by descriptor
     UserLedger users_;
     ControlCounters counters_;
 };

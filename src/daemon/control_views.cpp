@@ -24,7 +24,7 @@ void copy_counts(std::uint64_t (&out)[N], const auto& in) {
 
 }  // namespace
 
-void ControlServer::on_info(Session& s, const ctl::Header& req) {
+void ControlServer::on_info(ClientSession& s, const ctl::Header& req) {
     ctl::InfoReply rep;
     rep.h.seq = req.seq;
     std::memcpy(rep.mac, ctx_.iface.mac.octets.data(), 6);
@@ -47,7 +47,7 @@ void ControlServer::on_info(Session& s, const ctl::Header& req) {
     reply(s, rep);
 }
 
-void ControlServer::on_status(Session& s, const ctl::Header& req) {
+void ControlServer::on_status(ClientSession& s, const ctl::Header& req) {
     ctl::StatusReply rep;
     rep.h.seq = req.seq;
     std::strncpy(rep.ifname, ctx_.iface.name.c_str(), sizeof rep.ifname - 1);
@@ -80,20 +80,20 @@ void ControlServer::on_status(Session& s, const ctl::Header& req) {
     reply(s, rep);
 }
 
-const ControlServer::Session* ControlServer::owner_of(sw::PortId port) const {
+const ControlServer::ClientSession* ControlServer::owner_of(sw::PortId port) const {
     for (const auto& [fd, s] : sessions_) {
         if (s.port == port) return &s;
     }
     return nullptr;
 }
 
-bool ControlServer::may_inspect(const Session& s, sw::PortId port) const {
+bool ControlServer::may_inspect(const ClientSession& s, sw::PortId port) const {
     if (s.peer.privileged) return true;
-    const Session* owner = owner_of(port);
+    const ClientSession* owner = owner_of(port);
     return owner && owner->peer.uid == s.peer.uid;
 }
 
-void ControlServer::on_list_ports(Session& s, const ctl::Header& req) {
+void ControlServer::on_list_ports(ClientSession& s, const ctl::Header& req) {
     for (sw::PortId id : ctx_.sw.port_ids()) {
         ctl::PortEntry e;
         e.h.seq = req.seq;
@@ -101,7 +101,7 @@ void ControlServer::on_list_ports(Session& s, const ctl::Header& req) {
         sw::Port& port = ctx_.sw.port(id);
         e.ring_pairs = static_cast<std::uint32_t>(port.rings.size());
         e.failed = port.is_failed();
-        const Session* owner = owner_of(id);
+        const ClientSession* owner = owner_of(id);
         if (owner && may_inspect(s, id)) {
             e.shown = 1;
             e.pid = owner->peer.pid;
@@ -122,7 +122,7 @@ void ControlServer::on_list_ports(Session& s, const ctl::Header& req) {
     reply_status(s, ctl::Header{.op = ctl::Op::list_end, .seq = req.seq}, ctl::Status::ok);
 }
 
-void ControlServer::on_list_claims(Session& s, const ctl::Header& req) {
+void ControlServer::on_list_claims(ClientSession& s, const ctl::Header& req) {
     for (const auto& entry : ctx_.sw.registry().entries()) {
         ctl::ClaimEntry e;
         e.h.seq = req.seq;
@@ -135,7 +135,7 @@ void ControlServer::on_list_claims(Session& s, const ctl::Header& req) {
 
 // The application's socket table is hostile memory: ring::read_page copies a page under
 // its sequence lock and validates every record before any is shown.
-void ControlServer::on_sockets(Session& s, const ctl::SocketsRequest& req) {
+void ControlServer::on_sockets(ClientSession& s, const ctl::SocketsRequest& req) {
     if (req.port_id >= sw::kNoPort || !ctx_.sw.has_port(static_cast<sw::PortId>(req.port_id))) {
         return reply_status(s, req.h, ctl::Status::not_found);
     }

@@ -45,22 +45,24 @@ public:
     [[nodiscard]] bool saturated(uid_t uid) const { return pending(uid) >= kMaxPendingClosesPerUser; }
 
 private:
-    struct Doomed {
+    struct PendingClose {
         int fd;
         uid_t uid;
     };
-    struct State {
+    // What the daemon and the reaper thread share: the descriptors waiting to be closed,
+    // each user's count of them, and the thread's stop and exit flags.
+    struct CloseQueue {
         mutable std::mutex lock;
         std::condition_variable wake;
         std::condition_variable exited;
-        std::deque<Doomed> queue;
+        std::deque<PendingClose> waiting;
         std::map<uid_t, std::size_t> pending;
         bool stopping = false;
         bool done = false;
     };
-    static void run(const std::shared_ptr<State>& state);
+    static void run(const std::shared_ptr<CloseQueue>& queue);
 
-    std::shared_ptr<State> state_;  // shared with the thread, which may outlive this object
+    std::shared_ptr<CloseQueue> queue_;  // shared with the thread, which may outlive this object
 };
 
 }  // namespace ms::daemon
