@@ -43,68 +43,66 @@ ctl::Status status_for(ProofError e) {
 void ControlServer::on_claim(ClientSession& s, const ctl::Header& req, std::vector<int>& fds) {
     if (!s.port) return reply_status(s, req, ctl::Status::not_attached);
     if (fds.size() != 1) return reply_status(s, req, ctl::Status::bad_socket);
-    if (s.claims.size() >= ctx_.limits.claims_per_session) {
-        count_limit(s, LimitHit::claims_per_session);
+    if (auto charged = charge_claim(s); !charged) {
+        count_limit(s, charged.error());
         return reply_status(s, req, ctl::Status::limit_reached);
     }
-    if (auto hit = users_.add_claim(s.peer)) {
-        count_limit(s, *hit);
-        return reply_status(s, req, ctl::Status::limit_reached);
-    }
-    // The claim's charge to its user stands only if the claim is made.
-    struct Charge {
-        UserLedger& users;
-        const Peer& peer;
-        bool kept = false;
-        ~Charge() { if (!kept) users.remove_claim(peer); }
-    } charge{users_, s.peer};
-    const ProofResult proof = prove_claim(fds[0], ctx_.proof_scope);
-    if (!proof.ok()) {
-        ++counters_.claims_refused;
-        std::cerr << "multistackd: port " << *s.port << ": claim refused: " << to_string(proof.error()) << "\n";
-        return reply_status(s, req, status_for(proof.error()));
-    }
-    const sw::ClaimKey& key = proof.key();
-    const std::optional<sw::ClaimKey>& twin = proof.ipv4_twin();
-    const ctl::Status held = hold(s, key);
-    if (held == ctl::Status::address_in_use) {
-        if (!take_over(s, proof.proven())) return reply_status(s, req, held);
-    } else if (held != ctl::Status::ok) {
-        return reply_status(s, req, held);
-    } else if (twin) {
-        if (const ctl::Status also = hold(s, *twin); also != ctl::Status::ok) {
-            unhold(s, key);
-            return reply_status(s, req, also);
-        }
+    const auto held = prove_and_hold(s, fds[0]);
+    if (!held) {
+        users_.remove_claim(s.peer);  // the charge stands only if the claim is made
+        return reply_status(s, req, held.error());
     }
     never_linger(fds[0]);
-    charge.kept = true;
-    s.claims.push_back({proof.proven(), fds[0]});
+    s.claims.push_back({*held, fds[0]});
     fds.clear();  // the session owns the socket now
     arm_audit_timer();
     ctl::ClaimReply rep;
     rep.h.seq = req.seq;
-    rep.claimed = ctl::to_tuple({key.protocol, key.addr, key.port});
+    rep.claimed = ctl::to_tuple({held->key.protocol, held->key.addr, held->key.port});
     reply(s, rep);
-    std::cerr << "multistackd: port " << *s.port << " claims " << describe(key)
-              << (twin ? " and " + describe(*twin) + " (a dual-stack socket)" : "") << "\n";
+    std::cerr << "multistackd: port " << *s.port << " claims " << describe(held->key)
+              << (held->ipv4_twin ? " and " + describe(*held->ipv4_twin) + " (a dual-stack socket)" : "") << "\n";
 }
 
-ctl::Status ControlServer::hold(ClientSession& s, const sw::ClaimKey& key) {
+base::Result<base::Done, LimitHit> ControlServer::charge_claim(const ClientSession& s) {
+    if (s.claims.size() >= ctx_.limits.claims_per_session) return LimitHit::claims_per_session;
+    return users_.add_claim(s.peer);
+}
+
+base::Result<ProvenTuple, ctl::Status> ControlServer::prove_and_hold(ClientSession& s, int proof_fd) {
+    const auto proof = prove_claim(proof_fd, ctx_.proof_scope);
+    if (!proof) {
+        ++counters_.claims_refused;
+        std::cerr << "multistackd: port " << *s.port << ": claim refused: " << to_string(proof.error()) << "\n";
+        return status_for(proof.error());
+    }
+    if (auto held = hold(s, proof->key); !held) {
+        if (held.error() == ctl::Status::address_in_use && take_over(s, *proof)) return *proof;
+        return held.error();
+    }
+    if (proof->ipv4_twin) {
+        if (auto also = hold(s, *proof->ipv4_twin); !also) {
+            unhold(s, proof->key);
+            return also.error();
+        }
+    }
+    return *proof;
+}
+
+base::Result<base::Done, ctl::Status> ControlServer::hold(ClientSession& s, const sw::ClaimKey& key) {
     if (!ctx_.sw.registry().add(key, *s.port)) return ctl::Status::address_in_use;
     if (!ctx_.data_path.mirror_claim(key)) {
         (void)ctx_.sw.registry().remove(key, *s.port);
         std::cerr << "multistackd: the XDP claim map refused " << describe(key) << ": " << std::strerror(errno) << "\n";
         return ctl::Status::no_resources;
     }
-    return ctl::Status::ok;
+    return base::Done{};
 }
 
 void ControlServer::unhold(ClientSession& s, const sw::ClaimKey& key) {
     (void)ctx_.sw.registry().remove(key, *s.port);
     ctx_.data_path.unmirror_claim(key);
 }
-
 
 // A claim held by another session with the same proof socket moves to `s`'s port (a
 // forked worker serving the listener its parent opened); the XDP map is unchanged.
@@ -163,18 +161,20 @@ void ControlServer::audit_proofs() {
         std::cerr << "multistackd: the audit cannot read the kernel's socket table (sock_diag): "
                   << std::strerror(errno) << "\n";
     }
-    for (auto& [fd, s] : sessions_) {
-        for (std::size_t i = s.claims.size(); i-- > 0;) {
-            const HeldClaim& c = s.claims[i];
-            const auto broken = proof_still_holds(c.socket_fd, c.proven, ctx_.proof_scope, kernel ? &*kernel : nullptr);
-            if (!broken) continue;
-            ++counters_.claims_revoked;
-            std::cerr << "multistackd: port " << *s.port << ": claim of " << describe(c.proven.key)
-                      << " revoked: " << to_string(*broken) << " since the claim\n";
-            release_claim(s, i);
-        }
-    }
+    for (auto& [fd, s] : sessions_) audit_session(s, kernel ? &*kernel : nullptr);
     arm_audit_timer();
+}
+
+void ControlServer::audit_session(ClientSession& s, const KernelPortIndex* kernel) {
+    for (std::size_t i = s.claims.size(); i-- > 0;) {
+        const HeldClaim& c = s.claims[i];
+        const auto holds = proof_still_holds(c.socket_fd, c.proven, ctx_.proof_scope, kernel);
+        if (holds) continue;
+        ++counters_.claims_revoked;
+        std::cerr << "multistackd: port " << *s.port << ": claim of " << describe(c.proven.key)
+                  << " revoked: " << to_string(holds.error()) << " since the claim\n";
+        release_claim(s, i);
+    }
 }
 
 void ControlServer::arm_audit_timer() {

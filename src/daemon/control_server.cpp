@@ -17,7 +17,6 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
-#include <stdexcept>
 
 #include "ctl/seqpacket.hpp"
 #include "daemon/timers.hpp"
@@ -28,8 +27,9 @@ namespace {
 // A session that leaves at least this much unread makes its close trim the heap.
 constexpr std::size_t kTrimAfterBytes = 64 << 10;
 
-[[noreturn]] void fail(const std::string& path, const char* what) {
-    throw std::runtime_error(path + ": " + what + ": " + std::strerror(errno));
+// `what` failed at `path`, for the reason errno gives.
+ServerOpenFailure failure(ServerOpenError error, const std::string& path, const char* what) {
+    return {error, path + ": " + what + ": " + std::strerror(errno)};
 }
 
 void watch(int epoll_fd, int fd, std::uint32_t events = EPOLLIN) {
@@ -41,63 +41,80 @@ void watch(int epoll_fd, int fd, std::uint32_t events = EPOLLIN) {
     }
 }
 
-// Creates the socket file with its final mode (no window in which it is wider), and
-// gives it to `group` without following a link an attacker may have put in its place.
-void bind_socket_file(int fd, const std::string& path, std::optional<gid_t> group) {
+// Creates the socket file with its final mode (no window in which it is wider).
+base::Result<base::Done, ServerOpenFailure> bind_socket_file(int fd, const std::string& path) {
     sockaddr_un sun{};
     sun.sun_family = AF_UNIX;
-    if (path.size() >= sizeof sun.sun_path) throw std::runtime_error(path + ": socket path too long");
+    if (path.size() >= sizeof sun.sun_path) {
+        return ServerOpenFailure{ServerOpenError::path_too_long, path + ": socket path too long"};
+    }
     std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
     ::unlink(path.c_str());  // a stale file: the interface lock proved no daemon owns it
     const mode_t old_mask = ::umask(0117);  // rw for owner and group
     const int bound = ::bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun);
     ::umask(old_mask);
-    if (bound != 0) fail(path, "bind");
-    if (group && ::lchown(path.c_str(), 0, *group) != 0) fail(path, "chown");
+    if (bound != 0) return failure(ServerOpenError::socket, path, "bind");
+    return base::Done{};
+}
+
+// Gives the socket file to `group` without following a link an attacker may have put in
+// its place, and checks that it is still the socket just bound.
+base::Result<base::Done, ServerOpenFailure> give_socket_file(const std::string& path, std::optional<gid_t> group) {
+    if (group && ::lchown(path.c_str(), 0, *group) != 0) return failure(ServerOpenError::socket_file, path, "chown");
     struct stat st{};
-    if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) fail(path, "the socket file was replaced");
-}
-
-int timer_fd(const std::string& path) {
-    const int fd = open_timer();
-    if (fd < 0) fail(path, "timerfd_create");
-    return fd;
-}
-
-// `ctx`'s limits fitted to what the daemon can hold (limits.hpp); throws if they do not fit.
-ServerContext with_fitted_limits(ServerContext ctx) {
-    auto fitted = fit_limits(ctx.limits, own_capacity(ctx.data_path.claim_capacity()));
-    if (auto* why = std::get_if<std::string>(&fitted)) throw std::invalid_argument(*why);
-    ctx.limits = std::get<Limits>(fitted);
-    return ctx;
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+        return failure(ServerOpenError::socket_file, path, "the socket file was replaced");
+    }
+    return base::Done{};
 }
 
 }  // namespace
 
-ControlServer::ControlServer(ServerContext ctx, std::string path, std::optional<gid_t> group)
-    : ctx_(with_fitted_limits(std::move(ctx))), path_(std::move(path)), users_(ctx_.limits) {
+base::Result<std::unique_ptr<ControlServer>, ServerOpenFailure> ControlServer::open(ServerContext ctx, std::string path,
+                                                                                   std::optional<gid_t> group) {
+    const auto fitted = fit_limits(ctx.limits, own_capacity(ctx.data_path.claim_capacity()));
+    if (!fitted) return ServerOpenFailure{ServerOpenError::limits_do_not_fit, fitted.error().message};
+    ctx.limits = *fitted;
+    auto reaper = Reaper::start();
+    if (!reaper) return ServerOpenFailure{ServerOpenError::reaper, "the Reaper's thread would not start"};
+    std::unique_ptr<ControlServer> server(new ControlServer(std::move(ctx), std::move(path), std::move(reaper).value()));
+    if (auto listening = server->open_socket(group); !listening) return listening.error();
+    if (auto looping = server->open_event_loop(); !looping) return looping.error();
+    return server;
+}
+
+ControlServer::ControlServer(ServerContext ctx, std::string path, Reaper reaper)
+    : ctx_(std::move(ctx)), path_(std::move(path)), reaper_(std::move(reaper)), users_(ctx_.limits) {}
+
+base::Result<base::Done, ServerOpenFailure> ControlServer::open_socket(std::optional<gid_t> group) {
     listen_fd_ = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (listen_fd_ < 0) fail(path_, "socket");
-    bind_socket_file(listen_fd_, path_, group);
-    if (::listen(listen_fd_, 64) != 0) fail(path_, "listen");
+    if (listen_fd_ < 0) return failure(ServerOpenError::socket, path_, "socket");
+    if (auto bound = bind_socket_file(listen_fd_, path_); !bound) return bound;
+    bound_ = true;
+    if (auto given = give_socket_file(path_, group); !given) return given;
+    if (::listen(listen_fd_, 64) != 0) return failure(ServerOpenError::socket, path_, "listen");
+    return base::Done{};
+}
+
+base::Result<base::Done, ServerOpenFailure> ControlServer::open_event_loop() {
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-    if (epoll_fd_ < 0) fail(path_, "epoll_create1");
+    if (epoll_fd_ < 0) return failure(ServerOpenError::event_loop, path_, "epoll_create1");
     watch(epoll_fd_, listen_fd_);
-    tick_timer_fd_ = timer_fd(path_);
+    tick_timer_fd_ = open_timer();
+    audit_timer_fd_ = open_timer();
+    if (tick_timer_fd_ < 0 || audit_timer_fd_ < 0) return failure(ServerOpenError::event_loop, path_, "timerfd_create");
     watch(epoll_fd_, tick_timer_fd_);
-    audit_timer_fd_ = timer_fd(path_);
     watch(epoll_fd_, audit_timer_fd_);
     spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return base::Done{};
 }
 
 ControlServer::~ControlServer() {
     while (!sessions_.empty()) close_session(sessions_.begin()->first);
-    ::close(spare_fd_);
-    ::close(audit_timer_fd_);
-    ::close(tick_timer_fd_);
-    ::close(epoll_fd_);
-    ::close(listen_fd_);
-    ::unlink(path_.c_str());
+    for (const int fd : {spare_fd_, audit_timer_fd_, tick_timer_fd_, epoll_fd_, listen_fd_}) {
+        if (fd >= 0) ::close(fd);
+    }
+    if (bound_) ::unlink(path_.c_str());
 }
 
 void ControlServer::run(int signal_fd) {
@@ -135,7 +152,7 @@ void ControlServer::handle_event(int fd, std::uint32_t events) {
     } else if (auto it = sessions_.find(fd); it != sessions_.end()) {
         ClientSession& s = it->second;
         if (events & EPOLLOUT) {
-            if (s.out.flush() != SendOutcome::sent) s.doomed = true;
+            if (!s.out.flush()) s.doomed = true;
             charge_outbox(s);
             update_interest(s);
         }
@@ -151,9 +168,9 @@ void ControlServer::accept_client() {
         return;
     }
     const Peer peer = identify_peer(fd);
-    if (auto hit = users_.open_session(peer)) {
+    if (auto opened = users_.open_session(peer); !opened) {
         ++counters_.limits_reached;
-        std::cerr << "multistackd: uid " << peer.uid << " (pid " << peer.pid << ") refused: " << to_string(*hit)
+        std::cerr << "multistackd: uid " << peer.uid << " (pid " << peer.pid << ") refused: " << to_string(opened.error())
                   << " limit reached\n";
         ::close(fd);
         return;
@@ -210,18 +227,15 @@ void ControlServer::charge_outbox(ClientSession& s) {
 
 void ControlServer::send_reply(ClientSession& s, const void* message, std::size_t size, std::span<const int> fds) {
     if (s.doomed) return;
-    const SendOutcome outcome = s.out.send(message, size, fds);
+    const auto sent = s.out.send(message, size, fds);
     charge_outbox(s);
-    switch (outcome) {
-        case SendOutcome::sent: return;
-        case SendOutcome::overflow:
-            ++counters_.slow_clients;
-            std::cerr << "multistackd: pid " << s.peer.pid << " uid " << s.peer.uid
-                      << " dropped: it does not read its replies\n";
-            s.doomed = true;
-            return;
-        case SendOutcome::peer_gone: s.doomed = true; return;
+    if (sent) return;
+    if (sent.error() == SendError::overflow) {
+        ++counters_.slow_clients;
+        std::cerr << "multistackd: pid " << s.peer.pid << " uid " << s.peer.uid
+                  << " dropped: it does not read its replies\n";
     }
+    s.doomed = true;
 }
 
 void ControlServer::update_interest(ClientSession& s) {

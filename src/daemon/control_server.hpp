@@ -26,10 +26,12 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "base/result.hpp"
 #include "ctl/protocol.hpp"
 #include "daemon/claim_proof.hpp"
 #include "daemon/data_path.hpp"
@@ -61,12 +63,26 @@ struct ControlCounters {
     std::uint64_t descriptors_exhausted = 0;
 };
 
+// Why a ControlServer could not open.
+enum class ServerOpenError {
+    limits_do_not_fit,  // the limits given do not fit in what the daemon can hold (fit_limits)
+    path_too_long,      // the socket path does not fit in a sockaddr_un
+    socket,             // no socket, or it would not bind or listen
+    socket_file,        // the socket file could not be given to the group, or was replaced
+    event_loop,         // no epoll instance or timer
+    reaper,             // the Reaper's thread would not start
+};
+struct ServerOpenFailure {
+    ServerOpenError error;
+    std::string message;  // the path, what failed and why, for the operator
+};
+
 class ControlServer {
 public:
-    // Creates the socket at `path` (mode 0660, group `group` if given) and listens.
-    // Throws std::runtime_error with the path and the cause, or std::invalid_argument if
-    // the limits do not fit in what the daemon can hold (fit_limits).
-    ControlServer(ServerContext ctx, std::string path, std::optional<gid_t> group);
+    // Creates the socket at `path` (mode 0660, group `group` if given) and listens; or
+    // says why it cannot (nothing is left open then).
+    [[nodiscard]] static base::Result<std::unique_ptr<ControlServer>, ServerOpenFailure> open(
+        ServerContext ctx, std::string path, std::optional<gid_t> group);
     ~ControlServer();
     ControlServer(const ControlServer&) = delete;
     ControlServer& operator=(const ControlServer&) = delete;
@@ -81,6 +97,11 @@ public:
     [[nodiscard]] std::size_t session_count() const { return sessions_.size(); }
 
 private:
+    ControlServer(ServerContext ctx, std::string path, Reaper reaper);
+    // The listening socket, its file, the epoll set and the timers.
+    base::Result<base::Done, ServerOpenFailure> open_socket(std::optional<gid_t> group);
+    base::Result<base::Done, ServerOpenFailure> open_event_loop();
+
     struct HeldClaim {
         ProvenTuple proven;  // the tuple, a dual-stack proof's IPv4 wildcard, the socket's cookie
         int socket_fd;       // the proof, kept open for the claim's life
@@ -127,9 +148,14 @@ private:
     void close_session(int fd);
     void close_doomed_sessions();
     void release_claim(ClientSession& s, std::size_t index);
-    // `key` into the registry for `s`'s port and into the XDP map: ok, address_in_use or
-    // no_resources (nothing held then). unhold() undoes it.
-    ctl::Status hold(ClientSession& s, const sw::ClaimKey& key);
+    // Charges one claim to `s` and its user: Done, or the limit that refuses it.
+    base::Result<base::Done, LimitHit> charge_claim(const ClientSession& s);
+    // Proves the claim that `proof_fd` makes and holds it, with its twin, for `s`'s port (or
+    // takes it over): the tuple proven, or the status that refuses it (nothing held then).
+    base::Result<ProvenTuple, ctl::Status> prove_and_hold(ClientSession& s, int proof_fd);
+    // `key` into the registry for `s`'s port and into the XDP map: Done, or address_in_use
+    // or no_resources (nothing held then). unhold() undoes it.
+    base::Result<base::Done, ctl::Status> hold(ClientSession& s, const sw::ClaimKey& key);
     void unhold(ClientSession& s, const sw::ClaimKey& key);
     // Moves the claim another session holds with the same proof socket to `s`'s port,
     // with its twin; false if no session holds it so.
@@ -151,6 +177,13 @@ private:
     void resume_paused_sessions();
 
     void on_attach(ClientSession& s, const ctl::AttachRequest& req);
+    // The port memory's layout for the requested geometry; nothing if the daemon does not
+    // allow it (bad_request).
+    [[nodiscard]] std::optional<ring::Layout> port_layout(const ctl::AttachRequest& req) const;
+    // A new port of the switch: its id, or switch_full or no_resources.
+    base::Result<sw::PortId, ctl::Status> attach_to_switch(const ctl::AttachRequest& req);
+    // Sends the port's memory and eventfds to `s`.
+    void reply_attached(ClientSession& s, const ctl::AttachRequest& req, sw::PortId id);
     // Detaches `s`'s port, if any, and gives its charge back to the user.
     void detach_port(ClientSession& s);
     void on_claim(ClientSession& s, const ctl::Header& req, std::vector<int>& fds);
@@ -174,6 +207,8 @@ private:
     // Twice a second while claims exist: revokes claims whose proof no longer holds
     // (claim_proof.hpp: the owner changed its copy, or another kernel socket shares it).
     void audit_proofs();
+    // Revokes `s`'s claims whose proof broke; `kernel` as proof_still_holds() takes it.
+    void audit_session(ClientSession& s, const KernelPortIndex* kernel);
     void arm_audit_timer();
     void count_limit(const ClientSession& s, LimitHit hit);
     [[nodiscard]] const ClientSession* owner_of(sw::PortId port) const;
@@ -189,6 +224,7 @@ private:
     int audit_timer_fd_ = -1;  // ticks while any claim exists
     bool audit_armed_ = false;
     int spare_fd_ = -1;        // given up to accept and refuse a client when descriptors run out
+    bool bound_ = false;       // the socket file is ours to remove
     Reaper reaper_;                    // closes what clients sent; outlives the sessions
     std::map<int, ClientSession> sessions_;  // by descriptor
     UserLedger users_;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <system_error>
 #include <thread>
 
 #include "daemon/claim_proof.hpp"
@@ -21,11 +22,18 @@ bool closes_at_once(int fd) {
 
 }  // namespace
 
-Reaper::Reaper() : queue_(std::make_shared<CloseQueue>()) {
-    std::thread([queue = queue_] { run(queue); }).detach();
+base::Result<Reaper, ReaperError> Reaper::start() {
+    auto queue = std::make_shared<CloseQueue>();
+    try {
+        std::thread([queue] { run(queue); }).detach();
+    } catch (const std::system_error&) {
+        return ReaperError::no_thread;
+    }
+    return Reaper(std::move(queue));
 }
 
 Reaper::~Reaper() {
+    if (!queue_) return;  // moved from
     std::unique_lock guard(queue_->lock);
     queue_->stopping = true;
     queue_->wake.notify_one();

@@ -23,17 +23,27 @@
 #include <mutex>
 #include <span>
 
+#include "base/result.hpp"
+
 namespace ms::daemon {
 
 // The descriptors one user may have waiting for the reaper.
 inline constexpr std::size_t kMaxPendingClosesPerUser = 64;
 
+// Why a Reaper could not start.
+enum class ReaperError {
+    no_thread,  // the system would not start the reaper's thread
+};
+
 class Reaper {
 public:
-    Reaper();
+    // A Reaper with its thread running.
+    [[nodiscard]] static base::Result<Reaper, ReaperError> start();
     // Stops the thread; if a close still blocks it after a second, leaves it behind (the
     // process's exit ends it) rather than blocking the daemon's shutdown.
     ~Reaper();
+    Reaper(Reaper&&) noexcept = default;
+    Reaper& operator=(Reaper&&) = delete;
     Reaper(const Reaper&) = delete;
     Reaper& operator=(const Reaper&) = delete;
 
@@ -60,6 +70,7 @@ private:
         bool stopping = false;
         bool done = false;
     };
+    explicit Reaper(std::shared_ptr<CloseQueue> queue) : queue_(std::move(queue)) {}
     static void run(const std::shared_ptr<CloseQueue>& queue);
 
     std::shared_ptr<CloseQueue> queue_;  // shared with the thread, which may outlive this object
