@@ -53,7 +53,7 @@ void ControlServer::on_claim(ClientSession& s, const ctl::Header& req, std::vect
         return reply_status(s, req, held.error());
     }
     never_linger(fds[0]);
-    s.claims.push_back({*held, fds[0]});
+    keep_claim(s, *held, fds[0]);
     fds.clear();  // the session owns the socket now
     arm_audit_timer();
     ctl::ClaimReply rep;
@@ -119,10 +119,7 @@ bool ControlServer::take_over(ClientSession& s, const ProvenTuple& proven) {
             (void)ctx_.sw.registry().remove(*k, *holder.port);
             (void)ctx_.sw.registry().add(*k, *s.port);  // it was just freed: the registry's writer is this thread
         }
-        // The proof socket lives on in `proof_fd`: this copy's close frees nothing.
-        reaper_.discard(held->socket_fd, holder.peer.uid);
-        holder.claims.erase(held);
-        users_.remove_claim(holder.peer);
+        forget_claim(holder, held);  // the proof socket lives on in the new claim's copy
         std::cerr << "multistackd: port " << *s.port << " takes " << describe(key) << " over from port " << *holder.port
                   << " (the same proof socket)\n";
         return true;
@@ -134,11 +131,22 @@ void ControlServer::release_claim(ClientSession& s, std::size_t index) {
     const HeldClaim c = s.claims[index];
     unhold(s, c.proven.key);
     if (c.proven.ipv4_twin) unhold(s, *c.proven.ipv4_twin);
+    // The kernel frees the port now.
+    forget_claim(s, s.claims.begin() + static_cast<long>(index));
+}
+
+void ControlServer::keep_claim(ClientSession& s, const ProvenTuple& proven, int proof_fd) {
+    s.claims.push_back({proven, proof_fd});
+    ++held_claims_;
+}
+
+void ControlServer::forget_claim(ClientSession& s, std::vector<HeldClaim>::iterator claim) {
     // The owner may have connected its copy and set a long linger since; the Reaper turns
-    // linger off. The kernel frees the port now.
-    reaper_.discard(c.socket_fd, s.peer.uid);
-    s.claims.erase(s.claims.begin() + static_cast<long>(index));
+    // linger off.
+    reaper_.discard(claim->socket_fd, s.peer.uid);
+    s.claims.erase(claim);
     users_.remove_claim(s.peer);
+    --held_claims_;
 }
 
 void ControlServer::on_release(ClientSession& s, const ctl::ReleaseRequest& req) {
@@ -180,16 +188,10 @@ void ControlServer::audit_session(ClientSession& s, const KernelPortIndex* kerne
 void ControlServer::arm_audit_timer() {
     // Armed or disarmed only on a change, so that a stream of claims never postpones it.
     constexpr long kAuditPeriodNs = 500'000'000;
-    const bool wanted = claim_count() > 0;
+    const bool wanted = held_claims_ > 0;
     if (wanted == audit_armed_) return;
     audit_armed_ = wanted;
     set_period(audit_timer_fd_, wanted ? kAuditPeriodNs : 0);
-}
-
-std::size_t ControlServer::claim_count() const {
-    std::size_t n = 0;
-    for (const auto& [fd, s] : sessions_) n += s.claims.size();
-    return n;
 }
 
 }  // namespace ms::daemon

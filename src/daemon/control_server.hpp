@@ -147,7 +147,11 @@ private:
     void dispatch(ClientSession& s, const std::uint8_t* message, std::size_t size, std::vector<int>& fds);
     void close_session(int fd);
     void close_doomed_sessions();
+    // Releases `s`'s claim at `index`: out of the registry and the XDP map, its proof closed.
     void release_claim(ClientSession& s, std::size_t index);
+    // The session's list of claims, with held_claims_ and the user's charge kept in step.
+    void keep_claim(ClientSession& s, const ProvenTuple& proven, int proof_fd);
+    void forget_claim(ClientSession& s, std::vector<HeldClaim>::iterator claim);
     // Charges one claim to `s` and its user: Done, or the limit that refuses it.
     base::Result<base::Done, LimitHit> charge_claim(const ClientSession& s);
     // Proves the claim that `proof_fd` makes and holds it, with its twin, for `s`'s port (or
@@ -214,7 +218,6 @@ private:
     [[nodiscard]] const ClientSession* owner_of(sw::PortId port) const;
     // True if `s` may see `port`'s details and capture it.
     [[nodiscard]] bool may_inspect(const ClientSession& s, sw::PortId port) const;
-    [[nodiscard]] std::size_t claim_count() const;
 
     ServerContext ctx_;
     std::string path_;
@@ -223,6 +226,7 @@ private:
     int tick_timer_fd_ = -1;   // ticks while any capture or resolve is in progress
     int audit_timer_fd_ = -1;  // ticks while any claim exists
     bool audit_armed_ = false;
+    std::size_t held_claims_ = 0;  // over all sessions: the audit runs while any is held
     int spare_fd_ = -1;        // given up to accept and refuse a client when descriptors run out
     bool bound_ = false;       // the socket file is ours to remove
     Reaper reaper_;                    // closes what clients sent; outlives the sessions
