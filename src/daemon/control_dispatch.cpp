@@ -4,10 +4,26 @@
 // the count and log of a limit reached.
 #include <cstring>
 #include <iostream>
+#include <span>
 
 #include "daemon/control_server.hpp"
 
 namespace ms::daemon {
+
+namespace {
+
+// Copies the request out of `message` and hands it to `handler`; false if the message is
+// not exactly the request's size.
+template <class Req, class Handler>
+bool decode_into(std::span<const std::uint8_t> message, Handler&& handler) {
+    if (message.size() != sizeof(Req)) return false;
+    Req req;
+    std::memcpy(&req, message.data(), sizeof req);
+    handler(req);
+    return true;
+}
+
+}  // namespace
 
 void ControlServer::dispatch(ClientSession& s, const std::uint8_t* buf, std::size_t n, std::vector<int>& fds) {
     ctl::Header h;
@@ -16,42 +32,30 @@ void ControlServer::dispatch(ClientSession& s, const std::uint8_t* buf, std::siz
         return;
     }
     std::memcpy(&h, buf, sizeof h);
-    const auto fits = [&](std::size_t size) { return n == size; };
-    const auto as = [&]<class Req>(Req& req) {
-        std::memcpy(&req, buf, sizeof req);
-        return req;
-    };
     if (h.magic != ctl::kMagic || h.version != ctl::kVersion) {
         ++counters_.bad_requests;
-        reply_status(s, h, ctl::Status::version_mismatch);
-    } else if (h.op == ctl::Op::attach && fits(sizeof(ctl::AttachRequest))) {
-        ctl::AttachRequest req;
-        on_attach(s, as(req));
-    } else if (h.op == ctl::Op::claim && fits(sizeof(ctl::ClaimRequest))) {
-        on_claim(s, h, fds);
-    } else if (h.op == ctl::Op::release && fits(sizeof(ctl::ReleaseRequest))) {
-        ctl::ReleaseRequest req;
-        on_release(s, as(req));
-    } else if (h.op == ctl::Op::info && fits(sizeof h)) {
-        on_info(s, h);
-    } else if (h.op == ctl::Op::status && fits(sizeof h)) {
-        on_status(s, h);
-    } else if (h.op == ctl::Op::list_ports && fits(sizeof h)) {
-        on_list_ports(s, h);
-    } else if (h.op == ctl::Op::list_claims && fits(sizeof h)) {
-        on_list_claims(s, h);
-    } else if (h.op == ctl::Op::resolve && fits(sizeof(ctl::ResolveRequest))) {
-        ctl::ResolveRequest req;
-        on_resolve(s, as(req));
-    } else if (h.op == ctl::Op::capture && fits(sizeof(ctl::CaptureRequest))) {
-        ctl::CaptureRequest req;
-        on_capture(s, as(req));
-    } else if (h.op == ctl::Op::sockets && fits(sizeof(ctl::SocketsRequest))) {
-        ctl::SocketsRequest req;
-        on_sockets(s, as(req));
-    } else {
+        return reply_status(s, h, ctl::Status::version_mismatch);
+    }
+    if (!route(s, h, {buf, n}, fds)) {
         ++counters_.bad_requests;
         reply_status(s, h, ctl::Status::bad_request);
+    }
+}
+
+bool ControlServer::route(ClientSession& s, const ctl::Header& h, std::span<const std::uint8_t> message,
+                          std::vector<int>& fds) {
+    switch (h.op) {
+        case ctl::Op::attach: return decode_into<ctl::AttachRequest>(message, [&](const auto& r) { on_attach(s, r); });
+        case ctl::Op::claim: return decode_into<ctl::ClaimRequest>(message, [&](const auto&) { on_claim(s, h, fds); });
+        case ctl::Op::release: return decode_into<ctl::ReleaseRequest>(message, [&](const auto& r) { on_release(s, r); });
+        case ctl::Op::info: return decode_into<ctl::Header>(message, [&](const auto& r) { on_info(s, r); });
+        case ctl::Op::status: return decode_into<ctl::Header>(message, [&](const auto& r) { on_status(s, r); });
+        case ctl::Op::list_ports: return decode_into<ctl::Header>(message, [&](const auto& r) { on_list_ports(s, r); });
+        case ctl::Op::list_claims: return decode_into<ctl::Header>(message, [&](const auto& r) { on_list_claims(s, r); });
+        case ctl::Op::resolve: return decode_into<ctl::ResolveRequest>(message, [&](const auto& r) { on_resolve(s, r); });
+        case ctl::Op::capture: return decode_into<ctl::CaptureRequest>(message, [&](const auto& r) { on_capture(s, r); });
+        case ctl::Op::sockets: return decode_into<ctl::SocketsRequest>(message, [&](const auto& r) { on_sockets(s, r); });
+        default: return false;  // a reply's type, or none known
     }
 }
 

@@ -144,7 +144,10 @@ private:
     void accept_client();
     void refuse_for_lack_of_descriptors();
     void serve(ClientSession& s);
+    // Checks a request's header and version, then routes it; answers what it refuses.
     void dispatch(ClientSession& s, const std::uint8_t* message, std::size_t size, std::vector<int>& fds);
+    // Hands the request to its handler; false if its type is unknown or its size wrong.
+    bool route(ClientSession& s, const ctl::Header& h, std::span<const std::uint8_t> message, std::vector<int>& fds);
     void close_session(int fd);
     void close_doomed_sessions();
     // Releases `s`'s claim at `index`: out of the registry and the XDP map, its proof closed.
