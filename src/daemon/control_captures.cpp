@@ -22,13 +22,9 @@ constexpr int kCaptureSocketBytes = 1 << 20;
 
 void ControlServer::on_capture(ClientSession& s, const ctl::CaptureRequest& req) {
     if (s.capture) return reply_status(s, req.h, ctl::Status::busy);
-    if (req.port_id >= sw::kNoPort || !ctx_.sw.has_port(static_cast<sw::PortId>(req.port_id))) {
-        return reply_status(s, req.h, ctl::Status::not_found);
-    }
-    const auto port = static_cast<sw::PortId>(req.port_id);
-    // Defends other users' traffic: only the owner's uid, or a privileged peer, may see it.
-    if (!may_inspect(s, port)) return reply_status(s, req.h, ctl::Status::permission_denied);
-    const auto ticket = ctx_.sw.start_capture(port);
+    const auto port = inspectable_port(s, req.port_id);
+    if (!port) return reply_status(s, req.h, port.error());
+    const auto ticket = ctx_.sw.start_capture(*port);
     if (!ticket) return reply_status(s, req.h, ctl::Status::busy);
     // Room for a burst of frames between two ticks; the client's own receive buffer is its
     // business. Beyond this a capture loses frames (counted), never stalls the daemon.
@@ -38,7 +34,7 @@ void ControlServer::on_capture(ClientSession& s, const ctl::CaptureRequest& req)
     if (req.milliseconds) cap.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(req.milliseconds);
     s.capture = cap;
     arm_tick_timer();
-    std::cerr << "multistackd: capture of port " << port << " started by pid " << s.peer.pid << " uid " << s.peer.uid
+    std::cerr << "multistackd: capture of port " << *port << " started by pid " << s.peer.pid << " uid " << s.peer.uid
               << "\n";
 }
 

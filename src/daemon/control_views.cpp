@@ -52,32 +52,40 @@ void ControlServer::on_status(ClientSession& s, const ctl::Header& req) {
     rep.h.seq = req.seq;
     std::strncpy(rep.ifname, ctx_.iface.name.c_str(), sizeof rep.ifname - 1);
     rep.ifindex = ctx_.iface.ifindex;
-    const DataPathStatus dp = ctx_.data_path.status();
-    rep.xdp_native = dp.xdp_native;
-    rep.zero_copy = dp.zero_copy;
-    rep.queues = static_cast<std::uint16_t>(dp.queues);
     rep.workers = static_cast<std::uint16_t>(ctx_.sw.config().workers);
     rep.ports = static_cast<std::uint16_t>(ctx_.sw.port_ids().size());
     rep.claims = static_cast<std::uint32_t>(ctx_.sw.registry().size());
     rep.pid = static_cast<std::uint32_t>(::getpid());
+    rep.sessions = static_cast<std::uint32_t>(sessions_.size());
+    rep.open_descriptors = open_descriptor_count();
+    fill_data_path_status(rep);
+    fill_control_counters(rep);
+    reply(s, rep);
+}
+
+void ControlServer::fill_data_path_status(ctl::StatusReply& rep) const {
+    const DataPathStatus dp = ctx_.data_path.status();
+    rep.xdp_native = dp.xdp_native;
+    rep.zero_copy = dp.zero_copy;
+    rep.queues = static_cast<std::uint16_t>(dp.queues);
+    rep.xdp_claimed = dp.to_switch;
+    rep.xdp_passed = dp.to_kernel;
+    rep.segmentation_offload = dp.segmentation_offload;
     const sw::StatsSnapshot nic = ctx_.sw.nic_stats();
     rep.nic_rx_frames = nic.rx_frames;
     rep.nic_tx_frames = nic.tx_frames;
-    rep.xdp_claimed = dp.to_switch;
-    rep.xdp_passed = dp.to_kernel;
+    rep.nic_tx_offloaded = nic.tx_super;
     copy_counts(rep.nic_drops, nic.drops);
     copy_counts(rep.handoff_drops, ctx_.sw.handoff_stats().drops);
-    rep.sessions = static_cast<std::uint32_t>(sessions_.size());
-    rep.open_descriptors = open_descriptor_count();
+}
+
+void ControlServer::fill_control_counters(ctl::StatusReply& rep) const {
     rep.bad_requests = counters_.bad_requests;
     rep.slow_clients = counters_.slow_clients;
     rep.claims_refused = counters_.claims_refused;
     rep.claims_revoked = counters_.claims_revoked;
     rep.limits_reached = counters_.limits_reached;
     rep.descriptors_exhausted = counters_.descriptors_exhausted;
-    rep.nic_tx_offloaded = nic.tx_super;
-    rep.segmentation_offload = dp.segmentation_offload;
-    reply(s, rep);
 }
 
 const ControlServer::ClientSession* ControlServer::owner_of(sw::PortId port) const {
@@ -102,24 +110,26 @@ void ControlServer::on_list_ports(ClientSession& s, const ctl::Header& req) {
         e.ring_pairs = static_cast<std::uint32_t>(port.rings.size());
         e.failed = port.is_failed();
         const ClientSession* owner = owner_of(id);
-        if (owner && may_inspect(s, id)) {
-            e.shown = 1;
-            e.pid = owner->peer.pid;
-            e.uid = owner->peer.uid;
-            e.claims = static_cast<std::uint32_t>(owner->claims.size());
-            const sw::StatsSnapshot st = ctx_.sw.port_stats(id);
-            e.rx_frames = st.rx_frames;
-            e.rx_bytes = st.rx_bytes;
-            e.tx_frames = st.tx_frames;
-            e.tx_bytes = st.tx_bytes;
-            e.tx_super = st.tx_super;
-            e.tx_segmented = st.tx_segmented;
-            copy_counts(e.drops, st.drops);
-            copy_counts(e.faults, st.faults);
-        }
+        if (owner && may_inspect(s, id)) show_port_details(e, *owner, id);
         reply(s, e);
     }
     reply_status(s, ctl::Header{.op = ctl::Op::list_end, .seq = req.seq}, ctl::Status::ok);
+}
+
+void ControlServer::show_port_details(ctl::PortEntry& e, const ClientSession& owner, sw::PortId id) const {
+    e.shown = 1;
+    e.pid = owner.peer.pid;
+    e.uid = owner.peer.uid;
+    e.claims = static_cast<std::uint32_t>(owner.claims.size());
+    const sw::StatsSnapshot st = ctx_.sw.port_stats(id);
+    e.rx_frames = st.rx_frames;
+    e.rx_bytes = st.rx_bytes;
+    e.tx_frames = st.tx_frames;
+    e.tx_bytes = st.tx_bytes;
+    e.tx_super = st.tx_super;
+    e.tx_segmented = st.tx_segmented;
+    copy_counts(e.drops, st.drops);
+    copy_counts(e.faults, st.faults);
 }
 
 void ControlServer::on_list_claims(ClientSession& s, const ctl::Header& req) {
@@ -136,12 +146,9 @@ void ControlServer::on_list_claims(ClientSession& s, const ctl::Header& req) {
 // The application's socket table is hostile memory: ring::read_page copies a page under
 // its sequence lock and validates every record before any is shown.
 void ControlServer::on_sockets(ClientSession& s, const ctl::SocketsRequest& req) {
-    if (req.port_id >= sw::kNoPort || !ctx_.sw.has_port(static_cast<sw::PortId>(req.port_id))) {
-        return reply_status(s, req.h, ctl::Status::not_found);
-    }
-    const auto id = static_cast<sw::PortId>(req.port_id);
-    if (!may_inspect(s, id)) return reply_status(s, req.h, ctl::Status::permission_denied);
-    sw::Port& port = ctx_.sw.port(id);
+    const auto id = inspectable_port(s, req.port_id);
+    if (!id) return reply_status(s, req.h, id.error());
+    sw::Port& port = ctx_.sw.port(*id);
     std::uint8_t* table = port.region.base() + port.region.layout().sockets_offset;
     ctl::SocketsReply rep;
     rep.h.seq = req.h.seq;
@@ -152,10 +159,15 @@ void ControlServer::on_sockets(ClientSession& s, const ctl::SocketsRequest& req)
         port.rings.front()->to_app.notify();  // the application may be asleep
         return reply(s, rep);
     }
+    reply_socket_page(s, req.h, table, rep);
+}
+
+void ControlServer::reply_socket_page(ClientSession& s, const ctl::Header& req, const std::uint8_t* table,
+                                      ctl::SocketsReply& rep) {
     ring::SocketPage page;
     std::size_t kept = 0;
-    if (ring::read_page(table, req.first, rep.record, page, kept) == ring::PageRead::busy) {
-        return reply_status(s, req.h, ctl::Status::busy);
+    if (ring::read_page(table, rep.first, rep.record, page, kept) == ring::PageRead::busy) {
+        return reply_status(s, req, ctl::Status::busy);
     }
     const auto now_ms = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
@@ -166,6 +178,15 @@ void ControlServer::on_sockets(ClientSession& s, const ctl::SocketsRequest& req)
     rep.records = static_cast<std::uint32_t>(kept);
     rep.invalid = page.invalid;
     reply(s, rep);
+}
+
+base::Result<sw::PortId, ctl::Status> ControlServer::inspectable_port(const ClientSession& s,
+                                                                     std::uint32_t port_id) const {
+    if (port_id >= sw::kNoPort || !ctx_.sw.has_port(static_cast<sw::PortId>(port_id))) return ctl::Status::not_found;
+    const auto id = static_cast<sw::PortId>(port_id);
+    // Defends other users' traffic and tables: only the owner's uid, or a privileged peer.
+    if (!may_inspect(s, id)) return ctl::Status::permission_denied;
+    return id;
 }
 
 }  // namespace ms::daemon
