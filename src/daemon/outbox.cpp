@@ -32,7 +32,12 @@ base::Result<base::Done, SendError> Outbox::send(const void* message, std::size_
     return SendError::peer_gone;
 }
 
-bool Outbox::offer(const void* message, std::size_t size) { return queue_.empty() && send_now(message, size, {}) == 0; }
+base::Result<base::Done, SendError> Outbox::offer(const void* message, std::size_t size) {
+    if (!queue_.empty()) return SendError::no_room;
+    const int r = send_now(message, size, {});
+    if (r == 0) return base::Done{};
+    return r == -EAGAIN || r == -ENOBUFS ? SendError::no_room : SendError::peer_gone;
+}
 
 base::Result<base::Done, SendError> Outbox::enqueue(const void* message, std::size_t size, std::span<const int> fds) {
     if (queued_bytes_ + size > max_bytes_) return SendError::overflow;

@@ -22,6 +22,7 @@ namespace ms::daemon {
 enum class SendError {
     overflow,   // the client does not read: drop it
     peer_gone,  // the socket failed (the client hung up or died)
+    no_room,    // offer() only: replies wait, or the socket has no room now
 };
 
 class Outbox {
@@ -35,8 +36,8 @@ public:
 
     [[nodiscard]] base::Result<base::Done, SendError> send(const void* message, std::size_t size,
                                                            std::span<const int> fds = {});
-    // Sends now if nothing waits and the socket has room; false if the message was not sent.
-    [[nodiscard]] bool offer(const void* message, std::size_t size);
+    // Sends now if nothing waits and the socket has room; never queues.
+    [[nodiscard]] base::Result<base::Done, SendError> offer(const void* message, std::size_t size);
     // Sends what waits, as far as the socket takes it (call when it is writable).
     [[nodiscard]] base::Result<base::Done, SendError> flush();
     [[nodiscard]] bool pending() const { return !queue_.empty(); }
