@@ -81,7 +81,9 @@ struct Rig {
         limits.port_memory_per_user = 8u << 20;
         limits.outbox_bytes = 16u << 10;
         daemon::ServerContext ctx{sw, data_path, iface, {daemon::own_netns_cookie(), 0, {}}, limits, 256};
-        server = std::make_unique<daemon::ControlServer>(ctx, path, std::nullopt);
+        auto opened = daemon::ControlServer::open(ctx, path, std::nullopt);
+        check(opened.ok(), "the control server did not open");
+        server = std::move(opened).value();
     }
     void settle() {
         for (int i = 0; i < 64 && server->run_once(0); ++i) {

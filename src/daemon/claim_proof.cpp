@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <variant>
 
 namespace ms::daemon {
 namespace {
@@ -64,8 +63,10 @@ bool address_may_be_claimed(const wire::IpAddr& a, const ProofScope& scope) {
     return std::find(scope.addresses.begin(), scope.addresses.end(), a) != scope.addresses.end();
 }
 
+using Check = base::Result<base::Done, ProofError>;
+
 // The socket's kind: the protocol it proves, or the reason it proves nothing.
-std::optional<ProofError> check_kind(int fd, std::uint8_t& protocol) {
+base::Result<std::uint8_t, ProofError> check_kind(int fd) {
     const auto domain = int_option(fd, SO_DOMAIN);
     const auto type = int_option(fd, SO_TYPE);
     const auto proto = int_option(fd, SO_PROTOCOL);
@@ -74,16 +75,15 @@ std::optional<ProofError> check_kind(int fd, std::uint8_t& protocol) {
     const bool tcp = *type == SOCK_STREAM && *proto == IPPROTO_TCP;
     const bool udp = *type == SOCK_DGRAM && *proto == IPPROTO_UDP;
     if (!tcp && !udp) return ProofError::not_tcp_or_udp;
-    protocol = static_cast<std::uint8_t>(*proto);
-    return std::nullopt;
+    return static_cast<std::uint8_t>(*proto);
 }
 
 // Where the socket lives: the interface's namespace.
-std::optional<ProofError> check_namespace(int fd, const ProofScope& scope) {
+Check check_namespace(int fd, const ProofScope& scope) {
     const auto cookie = netns_cookie(fd);
     if (!cookie || scope.netns_cookie == 0) return ProofError::unreadable;
     if (*cookie != scope.netns_cookie) return ProofError::foreign_namespace;
-    return std::nullopt;
+    return base::Done{};
 }
 
 std::optional<std::uint64_t> socket_cookie(int fd) {
@@ -93,24 +93,24 @@ std::optional<std::uint64_t> socket_cookie(int fd) {
     return cookie;
 }
 
-std::optional<ProofError> check_reuse_flags(int fd) {
+Check check_reuse_flags(int fd) {
     const auto reuse_addr = int_option(fd, SO_REUSEADDR);
     const auto reuse_port = int_option(fd, SO_REUSEPORT);
     if (!reuse_addr || !reuse_port) return ProofError::unreadable;
     if (*reuse_addr || *reuse_port) return ProofError::reusable;
-    return std::nullopt;
+    return base::Done{};
 }
 
 // What could let the kernel share the port, or make closing the socket block.
-std::optional<ProofError> check_state(int fd) {
-    if (auto e = check_reuse_flags(fd)) return e;
+Check check_state(int fd) {
+    if (auto reuse = check_reuse_flags(fd); !reuse) return reuse;
     const auto listening = int_option(fd, SO_ACCEPTCONN);
     if (!listening) return ProofError::unreadable;
     if (*listening) return ProofError::listening;
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
     if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) return ProofError::connected;
-    return std::nullopt;
+    return base::Done{};
 }
 
 // Whether another kernel socket than the proof (`cookie`) receives traffic of the tuple.
@@ -131,7 +131,7 @@ std::optional<sw::ClaimKey> ipv4_twin_of(int fd, const sw::ClaimKey& key) {
 
 // The tuple the socket is bound to now, if it may be claimed: the checks an owner's
 // later changes can break (the socket's kind and namespace cannot change).
-std::variant<sw::ClaimKey, ProofError> check_binding(int fd, std::uint8_t protocol, const ProofScope& scope) {
+base::Result<sw::ClaimKey, ProofError> check_binding(int fd, std::uint8_t protocol, const ProofScope& scope) {
     const auto device = int_option(fd, SO_BINDTOIFINDEX);
     if (!device) return ProofError::unreadable;
     if (*device != 0 && static_cast<unsigned>(*device) != scope.ifindex) return ProofError::bound_to_device;
@@ -139,7 +139,7 @@ std::variant<sw::ClaimKey, ProofError> check_binding(int fd, std::uint8_t protoc
     if (!key) return ProofError::unreadable;
     if (key->port == 0) return ProofError::not_bound;
     if (!address_may_be_claimed(key->addr, scope)) return ProofError::address_not_local;
-    if (auto e = check_state(fd)) return *e;
+    if (auto state = check_state(fd); !state) return state.error();
     return *key;
 }
 
@@ -172,28 +172,28 @@ std::uint64_t own_netns_cookie() {
     return cookie.value_or(0);
 }
 
-ProofResult prove_claim(int fd, const ProofScope& scope) {
-    std::uint8_t protocol = 0;
-    if (auto e = check_kind(fd, protocol)) return *e;
-    if (auto e = check_namespace(fd, scope)) return *e;
-    const auto bound = check_binding(fd, protocol, scope);
-    if (const auto* e = std::get_if<ProofError>(&bound)) return *e;
+base::Result<ProvenTuple, ProofError> prove_claim(int fd, const ProofScope& scope) {
+    const auto protocol = check_kind(fd);
+    if (!protocol) return protocol.error();
+    if (auto here = check_namespace(fd, scope); !here) return here.error();
+    const auto bound = check_binding(fd, *protocol, scope);
+    if (!bound) return bound.error();
     const auto cookie = socket_cookie(fd);
     if (!cookie) return ProofError::unreadable;
-    const ProvenTuple proven{std::get<sw::ClaimKey>(bound), ipv4_twin_of(fd, std::get<sw::ClaimKey>(bound)), *cookie};
-    const auto holders = sockets_on_port(protocol, proven.key.port);
+    const ProvenTuple proven{*bound, ipv4_twin_of(fd, *bound), *cookie};
+    const auto holders = sockets_on_port(*protocol, proven.key.port);
     if (!holders) return ProofError::kernel_unreadable;
     if (shared(*holders, proven)) return ProofError::shared;
     return proven;
 }
 
-std::optional<ProofError> proof_still_holds(int fd, const ProvenTuple& proven, const ProofScope& scope,
-                                            const KernelPortIndex* kernel) {
+base::Result<base::Done, ProofError> proof_still_holds(int fd, const ProvenTuple& proven, const ProofScope& scope,
+                                                       const KernelPortIndex* kernel) {
     const auto bound = check_binding(fd, proven.key.protocol, scope);
-    if (const auto* e = std::get_if<ProofError>(&bound)) return *e;
-    if (std::get<sw::ClaimKey>(bound) != proven.key) return ProofError::changed;
+    if (!bound) return bound.error();
+    if (*bound != proven.key) return ProofError::changed;
     if (kernel && shared(kernel->on(proven.key.protocol, proven.key.port), proven)) return ProofError::shared;
-    return std::nullopt;
+    return base::Done{};
 }
 
 void never_linger(int fd) {

@@ -31,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/result.hpp"
 #include "daemon/kernel_sockets.hpp"
 #include "sw/registry.hpp"
 
@@ -72,31 +73,16 @@ struct ProvenTuple {
     std::uint64_t cookie = 0;
 };
 
-class [[nodiscard]] ProofResult {
-public:
-    ProofResult(ProvenTuple proven) : proven_(proven), ok_(true) {}  // NOLINT: implicit by design
-    ProofResult(ProofError error) : error_(error) {}                 // NOLINT: implicit by design
-    [[nodiscard]] bool ok() const { return ok_; }
-    [[nodiscard]] const ProvenTuple& proven() const { return proven_; }
-    [[nodiscard]] const sw::ClaimKey& key() const { return proven_.key; }
-    [[nodiscard]] ProofError error() const { return error_; }
-    // A dual-stack socket's IPv4 wildcard, which the same proof holds.
-    [[nodiscard]] const std::optional<sw::ClaimKey>& ipv4_twin() const { return proven_.ipv4_twin; }
-
-private:
-    ProvenTuple proven_;
-    ProofError error_ = ProofError::not_inet;
-    bool ok_ = false;
-};
-
-[[nodiscard]] ProofResult prove_claim(int fd, const ProofScope& scope);
+// The tuple `fd` proves (with a dual-stack socket's IPv4 wildcard), or why it proves none.
+[[nodiscard]] base::Result<ProvenTuple, ProofError> prove_claim(int fd, const ProofScope& scope);
 
 // Re-checks, for a claim's life, what the socket's owner can change with its own copy
 // (see the contract above); `kernel` is a recent read of the kernel's socket table, or
 // null if it could not be read this time (the sole holding is then checked next time).
-// Nothing if the proof still holds.
-[[nodiscard]] std::optional<ProofError> proof_still_holds(int fd, const ProvenTuple& proven, const ProofScope& scope,
-                                                         const KernelPortIndex* kernel);
+// Done if the proof still holds; else what broke it.
+[[nodiscard]] base::Result<base::Done, ProofError> proof_still_holds(int fd, const ProvenTuple& proven,
+                                                                     const ProofScope& scope,
+                                                                     const KernelPortIndex* kernel);
 
 
 // Makes the daemon's close of a proof return at once, whatever the owner did to the

@@ -12,8 +12,12 @@
 // port's owner (same uid) or a privileged peer (peer.hpp) may capture a port or see its
 // details. Malformed requests get an error reply and are counted; they never end the
 // daemon or another session.
-// The class is defined in two files: control_server.cpp (transport, sessions, claims and
-// their audit) and control_views.cpp (info, status, lists, sockets, capture, resolve).
+// The class is defined in one file per part: control_server.cpp (the transport: sessions
+// accepted, requests read, replies sent, sessions closed, the timers), control_dispatch.cpp
+// (request type to handler, version checks), and one file per group of operations:
+// control_ports.cpp (attach, detach), control_claims.cpp (claims, their proofs, the
+// periodic audit), control_captures.cpp, control_resolve.cpp and control_views.cpp (info,
+// status, the lists, applications' socket tables).
 #pragma once
 
 #include <sys/types.h>
@@ -22,10 +26,12 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "base/result.hpp"
 #include "ctl/protocol.hpp"
 #include "daemon/claim_proof.hpp"
 #include "daemon/data_path.hpp"
@@ -57,12 +63,26 @@ struct ControlCounters {
     std::uint64_t descriptors_exhausted = 0;
 };
 
+// Why a ControlServer could not open.
+enum class ServerOpenError {
+    limits_do_not_fit,  // the limits given do not fit in what the daemon can hold (fit_limits)
+    path_too_long,      // the socket path does not fit in a sockaddr_un
+    socket,             // no socket, or it would not bind or listen
+    socket_file,        // the socket file could not be given to the group, or was replaced
+    event_loop,         // no epoll instance or timer
+    reaper,             // the Reaper's thread would not start
+};
+struct ServerOpenFailure {
+    ServerOpenError error;
+    std::string message;  // the path, what failed and why, for the operator
+};
+
 class ControlServer {
 public:
-    // Creates the socket at `path` (mode 0660, group `group` if given) and listens.
-    // Throws std::runtime_error with the path and the cause, or std::invalid_argument if
-    // the limits do not fit in what the daemon can hold (fit_limits).
-    ControlServer(ServerContext ctx, std::string path, std::optional<gid_t> group);
+    // Creates the socket at `path` (mode 0660, group `group` if given) and listens; or
+    // says why it cannot (nothing is left open then).
+    [[nodiscard]] static base::Result<std::unique_ptr<ControlServer>, ServerOpenFailure> open(
+        ServerContext ctx, std::string path, std::optional<gid_t> group);
     ~ControlServer();
     ControlServer(const ControlServer&) = delete;
     ControlServer& operator=(const ControlServer&) = delete;
@@ -77,11 +97,17 @@ public:
     [[nodiscard]] std::size_t session_count() const { return sessions_.size(); }
 
 private:
+    ControlServer(ServerContext ctx, std::string path, Reaper reaper);
+    // The listening socket, its file, the epoll set and the timers.
+    base::Result<base::Done, ServerOpenFailure> open_socket(std::optional<gid_t> group);
+    base::Result<base::Done, ServerOpenFailure> open_event_loop();
+
     struct HeldClaim {
         ProvenTuple proven;  // the tuple, a dual-stack proof's IPv4 wildcard, the socket's cookie
         int socket_fd;       // the proof, kept open for the claim's life
     };
-    struct Capture {
+    // One port's frames streamed to the session that asked (msctl capture).
+    struct CaptureStream {
         sw::Switch::CaptureTicket ticket;
         std::uint32_t seq;
         std::uint64_t remaining;  // frames still wanted; UINT64_MAX: no limit
@@ -89,13 +115,16 @@ private:
         std::uint64_t sent = 0;
         std::uint64_t lost = 0;   // frames the client's socket could not take
     };
-    struct Resolve {
+    // A next-hop resolution the kernel has not finished: answered on a later tick.
+    struct PendingResolve {
         std::uint32_t seq;
         wire::IpAddr next_hop;
         std::chrono::steady_clock::time_point deadline;
     };
-    struct Session {
-        Session(int socket, Peer who, std::size_t outbox_bytes) : fd(socket), peer(who), out(socket, outbox_bytes) {}
+    // One client's connection to the control socket (an application or msctl): at most
+    // one port, the claims made through it, and what it costs its user.
+    struct ClientSession {
+        ClientSession(int socket, Peer who, std::size_t outbox_bytes) : fd(socket), peer(who), out(socket, outbox_bytes) {}
         int fd;
         Peer peer;
         Outbox out;
@@ -107,67 +136,103 @@ private:
         std::uint32_t port_fds = 0;     // the port's descriptors, counted against the user
         std::size_t outbox_charged = 0;  // unread reply bytes counted against the user
         std::vector<HeldClaim> claims;
-        std::optional<Capture> capture;
-        std::optional<Resolve> resolve;  // waiting for the kernel to resolve a neighbour
+        std::optional<CaptureStream> capture;
+        std::optional<PendingResolve> resolve;  // waiting for the kernel to resolve a neighbour
     };
 
     void handle_event(int fd, std::uint32_t events);
     void accept_client();
     void refuse_for_lack_of_descriptors();
-    void serve(Session& s);
-    void dispatch(Session& s, const std::uint8_t* message, std::size_t size, std::vector<int>& fds);
+    void serve(ClientSession& s);
+    // Checks a request's header and version, then routes it; answers what it refuses.
+    void dispatch(ClientSession& s, const std::uint8_t* message, std::size_t size, std::vector<int>& fds);
+    // Hands the request to its handler; false if its type is unknown or its size wrong.
+    bool route(ClientSession& s, const ctl::Header& h, std::span<const std::uint8_t> message, std::vector<int>& fds);
     void close_session(int fd);
     void close_doomed_sessions();
-    void release_claim(Session& s, std::size_t index);
-    // `key` into the registry for `s`'s port and into the XDP map: ok, address_in_use or
-    // no_resources (nothing held then). unhold() undoes it.
-    ctl::Status hold(Session& s, const sw::ClaimKey& key);
-    void unhold(Session& s, const sw::ClaimKey& key);
+    // Releases `s`'s claim at `index`: out of the registry and the XDP map, its proof closed.
+    void release_claim(ClientSession& s, std::size_t index);
+    // The session's list of claims, with held_claims_ and the user's charge kept in step.
+    void keep_claim(ClientSession& s, const ProvenTuple& proven, int proof_fd);
+    void forget_claim(ClientSession& s, std::vector<HeldClaim>::iterator claim);
+    // Charges one claim to `s` and its user: Done, or the limit that refuses it.
+    base::Result<base::Done, LimitHit> charge_claim(const ClientSession& s);
+    // Proves the claim that `proof_fd` makes and holds it, with its twin, for `s`'s port (or
+    // takes it over): the tuple proven, or the status that refuses it (nothing held then).
+    base::Result<ProvenTuple, ctl::Status> prove_and_hold(ClientSession& s, int proof_fd);
+    // `key` into the registry for `s`'s port and into the XDP map: Done, or address_in_use
+    // or no_resources (nothing held then). unhold() undoes it.
+    base::Result<base::Done, ctl::Status> hold(ClientSession& s, const sw::ClaimKey& key);
+    void unhold(ClientSession& s, const sw::ClaimKey& key);
     // Moves the claim another session holds with the same proof socket to `s`'s port,
     // with its twin; false if no session holds it so.
-    bool take_over(Session& s, const ProvenTuple& proven);
+    bool take_over(ClientSession& s, const ProvenTuple& proven);
     // Brings the user's count of `s`'s unread replies up to date; dooms `s` if its user
     // is over its budget.
-    void charge_outbox(Session& s);
+    void charge_outbox(ClientSession& s);
     // Sends one reply; a client that cannot take it is doomed.
-    void send_reply(Session& s, const void* message, std::size_t size, std::span<const int> fds = {});
+    void send_reply(ClientSession& s, const void* message, std::size_t size, std::span<const int> fds = {});
     template <class Msg>
-    void reply(Session& s, const Msg& msg, std::span<const int> fds = {}) {
+    void reply(ClientSession& s, const Msg& msg, std::span<const int> fds = {}) {
         send_reply(s, &msg, sizeof msg, fds);
     }
-    void reply_status(Session& s, const ctl::Header& req, ctl::Status status);
+    void reply_status(ClientSession& s, const ctl::Header& req, ctl::Status status);
     // Arms EPOLLIN unless paused, and EPOLLOUT while replies wait.
-    void update_interest(Session& s);
+    void update_interest(ClientSession& s);
     // Stops reading `s` while its user's descriptors wait for the Reaper; resumes it later.
-    void pause(Session& s);
+    void pause(ClientSession& s);
     void resume_paused_sessions();
 
-    void on_attach(Session& s, const ctl::AttachRequest& req);
-    void on_claim(Session& s, const ctl::Header& req, std::vector<int>& fds);
-    void on_release(Session& s, const ctl::ReleaseRequest& req);
-    void on_info(Session& s, const ctl::Header& req);
-    void on_status(Session& s, const ctl::Header& req);
-    void on_list_ports(Session& s, const ctl::Header& req);
-    void on_list_claims(Session& s, const ctl::Header& req);
-    void on_capture(Session& s, const ctl::CaptureRequest& req);
-    void on_sockets(Session& s, const ctl::SocketsRequest& req);
-    void on_resolve(Session& s, const ctl::ResolveRequest& req);
+    void on_attach(ClientSession& s, const ctl::AttachRequest& req);
+    // The port memory's layout for the requested geometry; nothing if the daemon does not
+    // allow it (bad_request).
+    [[nodiscard]] std::optional<ring::Layout> port_layout(const ctl::AttachRequest& req) const;
+    // A new port of the switch: its id, or switch_full or no_resources.
+    base::Result<sw::PortId, ctl::Status> attach_to_switch(const ctl::AttachRequest& req);
+    // Sends the port's memory and eventfds to `s`.
+    void reply_attached(ClientSession& s, const ctl::AttachRequest& req, sw::PortId id);
+    // Detaches `s`'s port, if any, and gives its charge back to the user.
+    void detach_port(ClientSession& s);
+    void on_claim(ClientSession& s, const ctl::Header& req, std::vector<int>& fds);
+    void on_release(ClientSession& s, const ctl::ReleaseRequest& req);
+    void on_info(ClientSession& s, const ctl::Header& req);
+    void on_status(ClientSession& s, const ctl::Header& req);
+    void on_list_ports(ClientSession& s, const ctl::Header& req);
+    void on_list_claims(ClientSession& s, const ctl::Header& req);
+    void on_capture(ClientSession& s, const ctl::CaptureRequest& req);
+    void on_sockets(ClientSession& s, const ctl::SocketsRequest& req);
+    void on_resolve(ClientSession& s, const ctl::ResolveRequest& req);
     // Answers a resolve if the neighbour is known or failed; false while it is pending.
-    bool try_resolve(Session& s, std::uint32_t seq, const wire::IpAddr& next_hop);
+    bool try_resolve(ClientSession& s, std::uint32_t seq, const wire::IpAddr& next_hop);
+    // On a tick: answers `s`'s pending resolve if it is known, failed or past its deadline.
+    void retry_resolve(ClientSession& s);
     // Every tick: forward captured frames, end captures that are done, retry resolves.
     void tick();
-    void pump_capture(Session& s);
-    void end_capture(Session& s);
+    void pump_capture(ClientSession& s);
+    void end_capture(ClientSession& s);
     void arm_tick_timer();
     // Twice a second while claims exist: revokes claims whose proof no longer holds
     // (claim_proof.hpp: the owner changed its copy, or another kernel socket shares it).
     void audit_proofs();
+    // Revokes `s`'s claims whose proof broke; `kernel` as proof_still_holds() takes it.
+    void audit_session(ClientSession& s, const KernelPortIndex* kernel);
     void arm_audit_timer();
-    void count_limit(const Session& s, LimitHit hit);
-    [[nodiscard]] const Session* owner_of(sw::PortId port) const;
+    void count_limit(const ClientSession& s, LimitHit hit);
+    [[nodiscard]] const ClientSession* owner_of(sw::PortId port) const;
     // True if `s` may see `port`'s details and capture it.
-    [[nodiscard]] bool may_inspect(const Session& s, sw::PortId port) const;
-    [[nodiscard]] std::size_t claim_count() const;
+    [[nodiscard]] bool may_inspect(const ClientSession& s, sw::PortId port) const;
+    // The port `port_id` names, if `s` may inspect it; else not_found or permission_denied.
+    [[nodiscard]] base::Result<sw::PortId, ctl::Status> inspectable_port(const ClientSession& s,
+                                                                         std::uint32_t port_id) const;
+    // msctl status's parts: the data path and the NIC, and the control plane's counters.
+    void fill_data_path_status(ctl::StatusReply& rep) const;
+    void fill_control_counters(ctl::StatusReply& rep) const;
+    // Copies a page of the socket table at `table` into `rep` and sends it; busy if the
+    // application is writing it.
+    void reply_socket_page(ClientSession& s, const ctl::Header& req, const std::uint8_t* table,
+                           ctl::SocketsReply& rep);
+    // A port's owner, counters and drops, for a session that may inspect it.
+    void show_port_details(ctl::PortEntry& e, const ClientSession& owner, sw::PortId id) const;
 
     ServerContext ctx_;
     std::string path_;
@@ -176,9 +241,11 @@ private:
     int tick_timer_fd_ = -1;   // ticks while any capture or resolve is in progress
     int audit_timer_fd_ = -1;  // ticks while any claim exists
     bool audit_armed_ = false;
+    std::size_t held_claims_ = 0;  // over all sessions: the audit runs while any is held
     int spare_fd_ = -1;        // given up to accept and refuse a client when descriptors run out
+    bool bound_ = false;       // the socket file is ours to remove
     Reaper reaper_;                    // closes what clients sent; outlives the sessions
-    std::map<int, Session> sessions_;  // by descriptor
+    std::map<int, ClientSession> sessions_;  // by descriptor
     UserLedger users_;
     ControlCounters counters_;
 };

@@ -12,28 +12,32 @@ Capacity own_capacity(std::uint32_t claim_map_entries) {
     return {static_cast<std::uint64_t>(lim.rlim_cur), claim_map_entries};
 }
 
-std::variant<Limits, std::string> fit_limits(Limits l, const Capacity& capacity) {
+base::Result<Limits, LimitsMisfit> fit_limits(Limits l, const Capacity& capacity) {
     if (capacity.descriptors <= 2 * kReservedDescriptors) {
-        return "the daemon may open only " + std::to_string(capacity.descriptors) +
-               " descriptors (RLIMIT_NOFILE); it needs more than " + std::to_string(2 * kReservedDescriptors);
+        return LimitsMisfit{UnfitLimit::descriptor_limit, "the daemon may open only " + std::to_string(capacity.descriptors) +
+               " descriptors (RLIMIT_NOFILE); it needs more than " + std::to_string(2 * kReservedDescriptors)};
     }
     const auto for_users = static_cast<std::uint32_t>(
         std::min<std::uint64_t>(capacity.descriptors - kReservedDescriptors, UINT32_MAX));
     const std::uint32_t user_share = for_users / 4;
     if (l.descriptors_per_user == 0) l.descriptors_per_user = user_share;
     if (l.descriptors_per_user > for_users) {
-        return "--max-descriptors-per-user " + std::to_string(l.descriptors_per_user) + " exceeds the " +
-               std::to_string(for_users) + " descriptors the daemon has for all users";
+        return LimitsMisfit{UnfitLimit::descriptors_per_user,
+                            "--max-descriptors-per-user " + std::to_string(l.descriptors_per_user) + " exceeds the " +
+                                std::to_string(for_users) + " descriptors the daemon has for all users"};
     }
     const std::uint32_t claim_share = capacity.claim_map_entries / 4;
     if (l.claims_per_user == 0) l.claims_per_user = std::min(claim_share, l.descriptors_per_user);
     if (l.claims_per_user > capacity.claim_map_entries / 2) {
-        return "--max-claims-per-user " + std::to_string(l.claims_per_user) + " exceeds half the XDP claim map (" +
-               std::to_string(capacity.claim_map_entries) + " entries)";
+        return LimitsMisfit{UnfitLimit::claims_per_user,
+                            "--max-claims-per-user " + std::to_string(l.claims_per_user) +
+                                " exceeds half the XDP claim map (" + std::to_string(capacity.claim_map_entries) +
+                                " entries)"};
     }
     if (l.sessions_per_user > l.descriptors_per_user) {
-        return "--max-sessions-per-user " + std::to_string(l.sessions_per_user) + " exceeds the " +
-               std::to_string(l.descriptors_per_user) + " descriptors a user may hold";
+        return LimitsMisfit{UnfitLimit::sessions_per_user,
+                            "--max-sessions-per-user " + std::to_string(l.sessions_per_user) + " exceeds the " +
+                                std::to_string(l.descriptors_per_user) + " descriptors a user may hold"};
     }
     l.descriptors_for_users = for_users;
     return l;
@@ -52,12 +56,13 @@ std::string_view to_string(LimitHit l) {
     return "unknown";
 }
 
-std::optional<LimitHit> UserLedger::descriptors_refused(const Peer& peer, const Usage& u, std::uint32_t count) const {
+base::Result<base::Done, LimitHit> UserLedger::descriptors_allowed(const Peer& peer, const Usage& u,
+                                                                   std::uint32_t count) const {
     if (u.descriptors + std::uint64_t{count} > limits_.descriptors_per_user) return LimitHit::descriptors_per_user;
     if (!peer.privileged && unprivileged_descriptors_ + count > limits_.descriptors_for_users) {
         return LimitHit::descriptors_for_users;
     }
-    return std::nullopt;
+    return base::Done{};
 }
 
 void UserLedger::take_descriptors(const Peer& peer, Usage& u, std::uint32_t count) {
@@ -70,18 +75,17 @@ void UserLedger::give_back_descriptors(const Peer& peer, Usage& u, std::uint32_t
     if (!peer.privileged) unprivileged_descriptors_ -= count;
 }
 
-std::optional<LimitHit> UserLedger::open_session(const Peer& peer) {
+base::Result<base::Done, LimitHit> UserLedger::open_session(const Peer& peer) {
     Usage& u = users_[peer.uid];
-    std::optional<LimitHit> hit;
-    if (u.sessions >= limits_.sessions_per_user) hit = LimitHit::sessions_per_user;
-    if (!hit) hit = descriptors_refused(peer, u, 1);
-    if (hit) {
+    auto allowed = descriptors_allowed(peer, u, 1);
+    if (u.sessions >= limits_.sessions_per_user) allowed = LimitHit::sessions_per_user;
+    if (!allowed) {
         drop_if_idle(peer.uid);
-        return hit;
+        return allowed;
     }
     ++u.sessions;
     take_descriptors(peer, u, 1);
-    return std::nullopt;
+    return base::Done{};
 }
 
 void UserLedger::close_session(const Peer& peer) {
@@ -91,15 +95,15 @@ void UserLedger::close_session(const Peer& peer) {
     drop_if_idle(peer.uid);
 }
 
-std::optional<LimitHit> UserLedger::add_port(const Peer& peer, std::uint64_t bytes, std::uint32_t descriptors) {
+base::Result<base::Done, LimitHit> UserLedger::add_port(const Peer& peer, std::uint64_t bytes, std::uint32_t descriptors) {
     Usage& u = users_[peer.uid];
     if (u.ports >= limits_.ports_per_user) return LimitHit::ports_per_user;
     if (bytes > limits_.port_memory_per_user - u.port_bytes) return LimitHit::port_memory_per_user;
-    if (auto hit = descriptors_refused(peer, u, descriptors)) return hit;
+    if (auto allowed = descriptors_allowed(peer, u, descriptors); !allowed) return allowed;
     ++u.ports;
     u.port_bytes += bytes;
     take_descriptors(peer, u, descriptors);
-    return std::nullopt;
+    return base::Done{};
 }
 
 void UserLedger::remove_port(const Peer& peer, std::uint64_t bytes, std::uint32_t descriptors) {
@@ -109,13 +113,13 @@ void UserLedger::remove_port(const Peer& peer, std::uint64_t bytes, std::uint32_
     give_back_descriptors(peer, u, descriptors);
 }
 
-std::optional<LimitHit> UserLedger::add_claim(const Peer& peer) {
+base::Result<base::Done, LimitHit> UserLedger::add_claim(const Peer& peer) {
     Usage& u = users_[peer.uid];
     if (u.claims >= limits_.claims_per_user) return LimitHit::claims_per_user;
-    if (auto hit = descriptors_refused(peer, u, 1)) return hit;
+    if (auto allowed = descriptors_allowed(peer, u, 1); !allowed) return allowed;
     ++u.claims;
     take_descriptors(peer, u, 1);
-    return std::nullopt;
+    return base::Done{};
 }
 
 void UserLedger::remove_claim(const Peer& peer) {

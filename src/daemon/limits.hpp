@@ -20,11 +20,9 @@
 
 #include <cstdint>
 #include <map>
-#include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
-
+#include "base/result.hpp"
 #include "daemon/peer.hpp"
 
 namespace ms::daemon {
@@ -54,9 +52,21 @@ struct Capacity {
 // own (AF_XDP sockets, timers, the Reaper's closes in flight).
 inline constexpr std::uint32_t kReservedDescriptors = 256;
 
+// Which of the requested limits does not fit in what the daemon can hold.
+enum class UnfitLimit {
+    descriptor_limit,      // the daemon's own RLIMIT_NOFILE leaves nothing for users
+    descriptors_per_user,  // more than all users together may hold
+    claims_per_user,       // more than half the XDP claim map
+    sessions_per_user,     // more than a user's descriptors
+};
+struct LimitsMisfit {
+    UnfitLimit limit;
+    std::string message;  // names the option and the numbers, for the operator
+};
+
 // `requested` with its automatic values chosen and every per-user limit checked against
-// `capacity`; or a message that names the limit that does not fit.
-[[nodiscard]] std::variant<Limits, std::string> fit_limits(Limits requested, const Capacity& capacity);
+// `capacity`; or the limit that does not fit.
+[[nodiscard]] base::Result<Limits, LimitsMisfit> fit_limits(Limits requested, const Capacity& capacity);
 
 enum class LimitHit {
     sessions_per_user,
@@ -76,11 +86,12 @@ class UserLedger {
 public:
     explicit UserLedger(const Limits& limits) : limits_(limits) {}
 
-    [[nodiscard]] std::optional<LimitHit> open_session(const Peer& peer);
+    // Each grant is Done, or names the limit that refuses it (nothing is then taken).
+    [[nodiscard]] base::Result<base::Done, LimitHit> open_session(const Peer& peer);
     void close_session(const Peer& peer);
-    [[nodiscard]] std::optional<LimitHit> add_port(const Peer& peer, std::uint64_t bytes, std::uint32_t descriptors);
+    [[nodiscard]] base::Result<base::Done, LimitHit> add_port(const Peer& peer, std::uint64_t bytes, std::uint32_t descriptors);
     void remove_port(const Peer& peer, std::uint64_t bytes, std::uint32_t descriptors);
-    [[nodiscard]] std::optional<LimitHit> add_claim(const Peer& peer);
+    [[nodiscard]] base::Result<base::Done, LimitHit> add_claim(const Peer& peer);
     void remove_claim(const Peer& peer);
     // Moves a user's count of unread reply bytes from `before` to `after`; false if the
     // user is now over its budget (the caller drops the session).
@@ -95,8 +106,9 @@ private:
         std::uint32_t descriptors = 0;
         std::size_t outbox_bytes = 0;
     };
-    // Whether `peer` may take `count` more descriptors; the limit that stops it if not.
-    [[nodiscard]] std::optional<LimitHit> descriptors_refused(const Peer& peer, const Usage& u, std::uint32_t count) const;
+    // Done if `peer` may take `count` more descriptors; the limit that stops it if not.
+    [[nodiscard]] base::Result<base::Done, LimitHit> descriptors_allowed(const Peer& peer, const Usage& u,
+                                                                         std::uint32_t count) const;
     void take_descriptors(const Peer& peer, Usage& u, std::uint32_t count);
     void give_back_descriptors(const Peer& peer, Usage& u, std::uint32_t count);
     void drop_if_idle(uid_t uid);

@@ -24,18 +24,23 @@ int Outbox::send_now(const void* message, std::size_t size, std::span<const int>
     return ctl::send_message(fd_, message, size, fds, /*nonblocking=*/true);
 }
 
-SendOutcome Outbox::send(const void* message, std::size_t size, std::span<const int> fds) {
+base::Result<base::Done, SendError> Outbox::send(const void* message, std::size_t size, std::span<const int> fds) {
     if (!queue_.empty()) return enqueue(message, size, fds);
     const int r = send_now(message, size, fds);
-    if (r == 0) return SendOutcome::sent;
+    if (r == 0) return base::Done{};
     if (r == -EAGAIN || r == -ENOBUFS) return enqueue(message, size, fds);
-    return SendOutcome::peer_gone;
+    return SendError::peer_gone;
 }
 
-bool Outbox::offer(const void* message, std::size_t size) { return queue_.empty() && send_now(message, size, {}) == 0; }
+base::Result<base::Done, SendError> Outbox::offer(const void* message, std::size_t size) {
+    if (!queue_.empty()) return SendError::no_room;
+    const int r = send_now(message, size, {});
+    if (r == 0) return base::Done{};
+    return r == -EAGAIN || r == -ENOBUFS ? SendError::no_room : SendError::peer_gone;
+}
 
-SendOutcome Outbox::enqueue(const void* message, std::size_t size, std::span<const int> fds) {
-    if (queued_bytes_ + size > max_bytes_) return SendOutcome::overflow;
+base::Result<base::Done, SendError> Outbox::enqueue(const void* message, std::size_t size, std::span<const int> fds) {
+    if (queued_bytes_ + size > max_bytes_) return SendError::overflow;
     Queued q;
     const auto* bytes = static_cast<const std::uint8_t*>(message);
     q.bytes.assign(bytes, bytes + size);
@@ -43,26 +48,26 @@ SendOutcome Outbox::enqueue(const void* message, std::size_t size, std::span<con
         const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
         if (copy < 0) {
             ctl::close_all(q.fds);
-            return SendOutcome::peer_gone;  // out of descriptors: the reply cannot be kept
+            return SendError::peer_gone;  // out of descriptors: the reply cannot be kept
         }
         q.fds.push_back(copy);
     }
     queued_bytes_ += size;
     queue_.push_back(std::move(q));
-    return SendOutcome::sent;
+    return base::Done{};
 }
 
-SendOutcome Outbox::flush() {
+base::Result<base::Done, SendError> Outbox::flush() {
     while (!queue_.empty()) {
         Queued& q = queue_.front();
         const int r = send_now(q.bytes.data(), q.bytes.size(), q.fds);
-        if (r == -EAGAIN || r == -ENOBUFS) return SendOutcome::sent;
-        if (r != 0) return SendOutcome::peer_gone;
+        if (r == -EAGAIN || r == -ENOBUFS) return base::Done{};
+        if (r != 0) return SendError::peer_gone;
         queued_bytes_ -= q.bytes.size();
         ctl::close_all(q.fds);
         queue_.pop_front();
     }
-    return SendOutcome::sent;
+    return base::Done{};
 }
 
 }  // namespace ms::daemon

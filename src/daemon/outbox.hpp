@@ -13,12 +13,16 @@
 #include <span>
 #include <vector>
 
+#include "base/result.hpp"
+
 namespace ms::daemon {
 
-enum class SendOutcome {
-    sent,       // on the socket, or queued behind earlier replies
+// Why a reply could not be sent or kept. Done means it is on the socket, or queued
+// behind earlier replies.
+enum class SendError {
     overflow,   // the client does not read: drop it
     peer_gone,  // the socket failed (the client hung up or died)
+    no_room,    // offer() only: replies wait, or the socket has no room now
 };
 
 class Outbox {
@@ -30,11 +34,12 @@ public:
     Outbox(const Outbox&) = delete;
     Outbox& operator=(const Outbox&) = delete;
 
-    [[nodiscard]] SendOutcome send(const void* message, std::size_t size, std::span<const int> fds = {});
-    // Sends now if nothing waits and the socket has room; false if the message was not sent.
-    [[nodiscard]] bool offer(const void* message, std::size_t size);
+    [[nodiscard]] base::Result<base::Done, SendError> send(const void* message, std::size_t size,
+                                                           std::span<const int> fds = {});
+    // Sends now if nothing waits and the socket has room; never queues.
+    [[nodiscard]] base::Result<base::Done, SendError> offer(const void* message, std::size_t size);
     // Sends what waits, as far as the socket takes it (call when it is writable).
-    [[nodiscard]] SendOutcome flush();
+    [[nodiscard]] base::Result<base::Done, SendError> flush();
     [[nodiscard]] bool pending() const { return !queue_.empty(); }
     [[nodiscard]] std::size_t queued_bytes() const { return queued_bytes_; }
 
@@ -45,7 +50,8 @@ private:
     };
     // 0 sent, or -errno (EAGAIN: no room).
     [[nodiscard]] int send_now(const void* message, std::size_t size, std::span<const int> fds) const;
-    [[nodiscard]] SendOutcome enqueue(const void* message, std::size_t size, std::span<const int> fds);
+    [[nodiscard]] base::Result<base::Done, SendError> enqueue(const void* message, std::size_t size,
+                                                              std::span<const int> fds);
 
     int fd_;
     std::size_t max_bytes_;

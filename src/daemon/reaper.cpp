@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <system_error>
 #include <thread>
 
 #include "daemon/claim_proof.hpp"
@@ -21,15 +22,22 @@ bool closes_at_once(int fd) {
 
 }  // namespace
 
-Reaper::Reaper() : state_(std::make_shared<State>()) {
-    std::thread([state = state_] { run(state); }).detach();
+base::Result<Reaper, ReaperError> Reaper::start() {
+    auto queue = std::make_shared<CloseQueue>();
+    try {
+        std::thread([queue] { run(queue); }).detach();
+    } catch (const std::system_error&) {
+        return ReaperError::no_thread;
+    }
+    return Reaper(std::move(queue));
 }
 
 Reaper::~Reaper() {
-    std::unique_lock guard(state_->lock);
-    state_->stopping = true;
-    state_->wake.notify_one();
-    (void)state_->exited.wait_for(guard, std::chrono::seconds(1), [&] { return state_->done; });
+    if (!queue_) return;  // moved from
+    std::unique_lock guard(queue_->lock);
+    queue_->stopping = true;
+    queue_->wake.notify_one();
+    (void)queue_->exited.wait_for(guard, std::chrono::seconds(1), [&] { return queue_->done; });
 }
 
 void Reaper::discard(int fd, uid_t uid) {
@@ -39,10 +47,10 @@ void Reaper::discard(int fd, uid_t uid) {
         ::close(fd);
         return;
     }
-    std::lock_guard guard(state_->lock);
-    state_->queue.push_back({fd, uid});
-    ++state_->pending[uid];
-    state_->wake.notify_one();
+    std::lock_guard guard(queue_->lock);
+    queue_->waiting.push_back({fd, uid});
+    ++queue_->pending[uid];
+    queue_->wake.notify_one();
 }
 
 void Reaper::discard_all(std::span<const int> fds, uid_t uid) {
@@ -50,25 +58,25 @@ void Reaper::discard_all(std::span<const int> fds, uid_t uid) {
 }
 
 std::size_t Reaper::pending(uid_t uid) const {
-    std::lock_guard guard(state_->lock);
-    const auto it = state_->pending.find(uid);
-    return it == state_->pending.end() ? 0 : it->second;
+    std::lock_guard guard(queue_->lock);
+    const auto it = queue_->pending.find(uid);
+    return it == queue_->pending.end() ? 0 : it->second;
 }
 
-void Reaper::run(const std::shared_ptr<State>& state) {
-    std::unique_lock guard(state->lock);
+void Reaper::run(const std::shared_ptr<CloseQueue>& queue) {
+    std::unique_lock guard(queue->lock);
     for (;;) {
-        state->wake.wait(guard, [&] { return state->stopping || !state->queue.empty(); });
-        if (state->queue.empty()) break;  // stopping, and nothing left
-        const Doomed d = state->queue.front();
-        state->queue.pop_front();
+        queue->wake.wait(guard, [&] { return queue->stopping || !queue->waiting.empty(); });
+        if (queue->waiting.empty()) break;  // stopping, and nothing left
+        const PendingClose d = queue->waiting.front();
+        queue->waiting.pop_front();
         guard.unlock();
         ::close(d.fd);  // may block for as long as the sender arranged
         guard.lock();
-        if (--state->pending[d.uid] == 0) state->pending.erase(d.uid);
+        if (--queue->pending[d.uid] == 0) queue->pending.erase(d.uid);
     }
-    state->done = true;
-    state->exited.notify_all();
+    queue->done = true;
+    queue->exited.notify_all();
 }
 
 }  // namespace ms::daemon

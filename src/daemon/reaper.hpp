@@ -23,17 +23,27 @@
 #include <mutex>
 #include <span>
 
+#include "base/result.hpp"
+
 namespace ms::daemon {
 
 // The descriptors one user may have waiting for the reaper.
 inline constexpr std::size_t kMaxPendingClosesPerUser = 64;
 
+// Why a Reaper could not start.
+enum class ReaperError {
+    no_thread,  // the system would not start the reaper's thread
+};
+
 class Reaper {
 public:
-    Reaper();
+    // A Reaper with its thread running.
+    [[nodiscard]] static base::Result<Reaper, ReaperError> start();
     // Stops the thread; if a close still blocks it after a second, leaves it behind (the
     // process's exit ends it) rather than blocking the daemon's shutdown.
     ~Reaper();
+    Reaper(Reaper&&) noexcept = default;
+    Reaper& operator=(Reaper&&) = delete;
     Reaper(const Reaper&) = delete;
     Reaper& operator=(const Reaper&) = delete;
 
@@ -45,22 +55,25 @@ public:
     [[nodiscard]] bool saturated(uid_t uid) const { return pending(uid) >= kMaxPendingClosesPerUser; }
 
 private:
-    struct Doomed {
+    struct PendingClose {
         int fd;
         uid_t uid;
     };
-    struct State {
+    // What the daemon and the reaper thread share: the descriptors waiting to be closed,
+    // each user's count of them, and the thread's stop and exit flags.
+    struct CloseQueue {
         mutable std::mutex lock;
         std::condition_variable wake;
         std::condition_variable exited;
-        std::deque<Doomed> queue;
+        std::deque<PendingClose> waiting;
         std::map<uid_t, std::size_t> pending;
         bool stopping = false;
         bool done = false;
     };
-    static void run(const std::shared_ptr<State>& state);
+    explicit Reaper(std::shared_ptr<CloseQueue> queue) : queue_(std::move(queue)) {}
+    static void run(const std::shared_ptr<CloseQueue>& queue);
 
-    std::shared_ptr<State> state_;  // shared with the thread, which may outlive this object
+    std::shared_ptr<CloseQueue> queue_;  // shared with the thread, which may outlive this object
 };
 
 }  // namespace ms::daemon

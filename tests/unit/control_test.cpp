@@ -113,8 +113,10 @@ protected:
     explicit ControlTest(Limits limits = {}) : nic_(1, 64, wire::MacAddr{{2, 0, 0, 0, 0, 1}}), sw_(nic_, sw::SwitchConfig{}) {
         path_ = "/tmp/ms-control-test-" + std::to_string(::getpid()) + ".sock";
         limits.outbox_bytes = 64u << 10;
-        server_ = std::make_unique<ControlServer>(
-            ServerContext{sw_, data_path_, iface_, {own_netns_cookie(), 0, {}}, limits, 256}, path_, std::nullopt);
+        auto opened = ControlServer::open(ServerContext{sw_, data_path_, iface_, {own_netns_cookie(), 0, {}}, limits, 256},
+                                          path_, std::nullopt);
+        EXPECT_TRUE(opened.ok()) << (opened.ok() ? "" : opened.error().message);
+        if (opened) server_ = std::move(opened).value();
     }
     ~ControlTest() override {
         for (int fd : clients_) ::close(fd);
@@ -674,37 +676,40 @@ TEST_F(LimitedControlTest, DropsSessionsWhoseUserLeavesTooManyRepliesUnread) {
 
 // Every per-user limit fits in what the daemon can hold; a limit that does not is named.
 TEST(Limits, FitInsideTheDaemonsOwnLimits) {
-    const auto twenty_thousand = std::get<Limits>(fit_limits({}, {20000, 65536}));
+    const auto twenty_thousand = fit_limits({}, {20000, 65536}).value();
     EXPECT_EQ(twenty_thousand.descriptors_per_user, (20000 - kReservedDescriptors) / 4);
     EXPECT_EQ(twenty_thousand.claims_per_user, twenty_thousand.descriptors_per_user);
     EXPECT_EQ(twenty_thousand.descriptors_for_users, 20000 - kReservedDescriptors);
-    const auto plenty = std::get<Limits>(fit_limits({}, {1u << 20, 65536}));
+    const auto plenty = fit_limits({}, {1u << 20, 65536}).value();
     EXPECT_EQ(plenty.claims_per_user, 65536u / 4);
     Limits too_many_claims;
     too_many_claims.claims_per_user = 60000;
-    EXPECT_NE(std::get<std::string>(fit_limits(too_many_claims, {1u << 20, 65536})).find("--max-claims-per-user"),
-              std::string::npos);
+    const auto claims_misfit = fit_limits(too_many_claims, {1u << 20, 65536}).error();
+    EXPECT_EQ(claims_misfit.limit, UnfitLimit::claims_per_user);
+    EXPECT_NE(claims_misfit.message.find("--max-claims-per-user"), std::string::npos);
     Limits too_many_fds;
     too_many_fds.descriptors_per_user = 30000;
-    EXPECT_NE(std::get<std::string>(fit_limits(too_many_fds, {20000, 65536})).find("--max-descriptors-per-user"),
-              std::string::npos);
-    EXPECT_TRUE(std::holds_alternative<std::string>(fit_limits({}, {300, 65536})));
+    const auto fds_misfit = fit_limits(too_many_fds, {20000, 65536}).error();
+    EXPECT_EQ(fds_misfit.limit, UnfitLimit::descriptors_per_user);
+    EXPECT_NE(fds_misfit.message.find("--max-descriptors-per-user"), std::string::npos);
+    const auto too_few = fit_limits({}, {300, 65536});
+    ASSERT_FALSE(too_few.ok());
+    EXPECT_EQ(too_few.error().limit, UnfitLimit::descriptor_limit);
 }
 
 // Unprivileged users together stop short of the reserve; a privileged peer goes on.
 TEST(Limits, KeepAReserveForPrivilegedPeers) {
-    Limits l = std::get<Limits>(fit_limits({}, {4096, 65536}));
+    Limits l = fit_limits({}, {4096, 65536}).value();
     l.descriptors_per_user = l.claims_per_user = l.descriptors_for_users + 100;  // as if many users held it
     UserLedger users(l);
     const Peer nobody{1, 65534, false};
     const Peer root{2, 0, true};
     std::uint32_t granted = 0;
-    std::optional<LimitHit> hit;
-    while (!(hit = users.add_claim(nobody))) ++granted;
+    while (users.add_claim(nobody)) ++granted;
     EXPECT_EQ(granted, l.descriptors_for_users);
-    EXPECT_EQ(hit, LimitHit::descriptors_for_users);
-    EXPECT_FALSE(users.open_session(root)) << "root is served from the reserve";
-    EXPECT_FALSE(users.add_claim(root));
+    EXPECT_EQ(users.add_claim(nobody).error(), LimitHit::descriptors_for_users);
+    EXPECT_TRUE(users.open_session(root)) << "root is served from the reserve";
+    EXPECT_TRUE(users.add_claim(root));
 }
 
 }  // namespace
