@@ -11,7 +11,7 @@ BUILD_PACKAGES=(
   g++ cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev
-  clang-16 libclang-rt-16-dev
+  clang-16 libclang-rt-16-dev clang-format-16
   libxdp-dev libbpf-dev libpcap-dev libmnl-dev libsodium-dev
   iproute2 ethtool iputils-ping tcpdump util-linux jq curl wrk
 )
