@@ -134,7 +134,7 @@ int run(const Options& o) {
     if (!program) return report(program.error().detail);
     ms::nic::XdpProgram& xdp = **program;
     if (!xdp.set_local_addresses(local_addresses(info))) {
-        throw std::runtime_error(o.iface + ": the XDP address map refused an address: " + std::strerror(errno));
+        return report(o.iface + ": the XDP address map refused an address: " + std::strerror(errno));
     }
     const auto opened = ms::nic::AfXdpNic::open(
         {.ifname = o.iface, .queues = o.queues, .segmentation_offload = !o.no_segmentation_offload}, xdp);
