@@ -73,14 +73,14 @@ int make_descriptor(std::uint8_t kind) {
 }
 
 struct Rig {
-    Rig() : nic(1, 64, wire::MacAddr{{2, 0, 0, 0, 0, 1}}), sw(nic, sw::SwitchConfig{.max_ports = 8}) {
+    Rig() : nic(1, 64, wire::MacAddr{{2, 0, 0, 0, 0, 1}}), sw(sw::Switch::create(nic, sw::SwitchConfig{.max_ports = 8}).value()) {
         path = "/tmp/ms-control-fuzz-" + std::to_string(::getpid()) + ".sock";
         daemon::Limits limits;
         limits.claims_per_session = 4;
         limits.ports_per_user = 2;
         limits.port_memory_per_user = 8u << 20;
         limits.outbox_bytes = 16u << 10;
-        daemon::ServerContext ctx{sw, data_path, iface, {daemon::own_netns_cookie(), 0, {}}, limits, 256};
+        daemon::ServerContext ctx{*sw, data_path, iface, {daemon::own_netns_cookie(), 0, {}}, limits, 256};
         auto opened = daemon::ControlServer::open(ctx, path, std::nullopt);
         check(opened.ok(), "the control server did not open");
         server = std::move(opened).value();
@@ -101,7 +101,7 @@ struct Rig {
     daemon::NullDataPath data_path;
     netlink::InterfaceInfo iface{.name = "fuzz0", .ifindex = 0, .mac = {}, .mtu = 1500, .addresses = {}, .gateway = {}};
     sw::MemoryNic nic;
-    sw::Switch sw;
+    std::unique_ptr<sw::Switch> sw;
     std::string path;
     std::unique_ptr<daemon::ControlServer> server;
 };
@@ -151,8 +151,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (int fd : clients) ::close(fd);
     rig.settle();
     check(rig.server->session_count() == 0, "a session outlived its client");
-    check(rig.sw.port_ids().empty(), "a port outlived its session");
-    check(rig.sw.registry().entries().empty(), "a claim outlived its session");
+    check(rig.sw->port_ids().empty(), "a port outlived its session");
+    check(rig.sw->registry().entries().empty(), "a claim outlived its session");
     // The Reaper closes what clients sent on its own thread: give it a moment.
     for (int i = 0; i < 1000 && daemon::open_descriptor_count() != baseline; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));

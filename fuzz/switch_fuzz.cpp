@@ -66,16 +66,16 @@ std::vector<std::uint8_t> tcp_super(wire::IpAddr dst, std::uint16_t dport, std::
 
 class Rig {
 public:
-    Rig() : nic_(1, 1024, kNicMac), sw_(nic_, sw::SwitchConfig{.workers = 2, .max_ports = 4, .spin_rounds = 0}) {
-        sw_.registry().set_local_addresses({kLocal});
+    Rig() : nic_(1, 1024, kNicMac), sw_(sw::Switch::create(nic_, sw::SwitchConfig{.workers = 2, .max_ports = 4, .spin_rounds = 0}).value()) {
+        sw_->registry().set_local_addresses({kLocal});
         a_ = attach(kPortA, capture_a_);
         b_ = attach(kPortB, capture_b_);
-        sw_.start();
+        sw_->start();
     }
 
     // Sends `frame` from port A with the slot length `slot_len`.
     void send_from_a(const std::vector<std::uint8_t>& frame, std::uint16_t slot_len) {
-        sw::Port& p = sw_.port(a_);
+        sw::Port& p = sw_->port(a_);
         ring::AppTxRing tx(p.region, 0, &p.rings[0]->to_switch);
         if (tx.space() == 0) return;
         const wire::MutBytes buf = tx.buffer(0);
@@ -86,7 +86,7 @@ public:
     // Sends `super` from port A as a slot chain: `head` bytes in the first slot, then
     // whole buffers; `flags_xor` flips flag bits of the first slot.
     void send_super_from_a(const std::vector<std::uint8_t>& super, std::uint16_t gso, std::size_t head, std::uint16_t flags_xor) {
-        sw::Port& p = sw_.port(a_);
+        sw::Port& p = sw_->port(a_);
         ring::AppTxRing tx(p.region, 0, &p.rings[0]->to_switch);
         std::uint32_t k = 0;
         for (std::size_t at = 0; at < super.size(); ++k) {
@@ -113,14 +113,14 @@ public:
     // Detaches port B and attaches a new one on the same id: frames in flight for the old
     // one must not reach it.
     void replace_b() {
-        sw_.stop_capture(*capture_b_);
-        (void)sw_.detach_port(b_);
+        sw_->stop_capture(*capture_b_);
+        (void)sw_->detach_port(b_);
         b_ = attach(kPortB, capture_b_);
     }
     // A slot length beyond the bound fails port A for good: a new one takes its place.
     void revive_a() {
-        if (!sw_.port(a_).is_failed()) return;
-        (void)sw_.detach_port(a_);
+        if (!sw_->port(a_).is_failed()) return;
+        (void)sw_->detach_port(a_);
         a_ = attach(kPortA, capture_a_);
     }
     // Waits briefly for the workers, then takes everything from every exit.
@@ -131,20 +131,20 @@ public:
         for (sw::PortId id : {a_, b_}) drain_port(id);
         drain_nic();
         const auto bounded = [](wire::Bytes f, sw::TapDirection) { check(f.size() <= ring::kMaxFrameSize, "capture"); };
-        (void)sw_.drain_capture(*capture_a_, bounded);
-        (void)sw_.drain_capture(*capture_b_, bounded);
+        (void)sw_->drain_capture(*capture_a_, bounded);
+        (void)sw_->drain_capture(*capture_b_, bounded);
     }
 
 private:
     sw::PortId attach(std::uint16_t udp_port, std::optional<sw::Switch::CaptureTicket>& capture) {
-        const sw::PortId id = sw_.attach_port({1, 64});
-        (void)sw_.registry().add({IPPROTO_UDP, kLocal, udp_port}, id);
-        (void)sw_.registry().add({IPPROTO_TCP, kLocal, udp_port}, id);
-        capture = sw_.start_capture(id, 64);
+        const sw::PortId id = sw_->attach_port({1, 64});
+        (void)sw_->registry().add({IPPROTO_UDP, kLocal, udp_port}, id);
+        (void)sw_->registry().add({IPPROTO_TCP, kLocal, udp_port}, id);
+        capture = sw_->start_capture(id, 64);
         return id;
     }
     void drain_port(sw::PortId id) {
-        ring::AppRxRing rx(sw_.port(id).region, 0);
+        ring::AppRxRing rx(sw_->port(id).region, 0);
         const std::uint32_t n = rx.available();
         for (std::uint32_t k = 0; k < n; ++k) check(rx.frame(k).size() <= ring::kMaxFrameSize, "rx ring");
         rx.release(n);
@@ -157,7 +157,7 @@ private:
     }
 
     sw::MemoryNic nic_;
-    sw::Switch sw_;
+    std::unique_ptr<sw::Switch> sw_;
     sw::PortId a_ = sw::kNoPort;
     sw::PortId b_ = sw::kNoPort;
     std::optional<sw::Switch::CaptureTicket> capture_a_;

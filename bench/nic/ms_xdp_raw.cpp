@@ -63,9 +63,13 @@ int main(int argc, char** argv) {
         ms::wire::IpAddr local, peer;
         ms::wire::MacAddr peer_mac;
         if (!ms::wire::parse_ip(local_text, local)) throw std::runtime_error("--local wants an address");
-        ms::nic::remove_stale_program(iface);
-        ms::nic::XdpProgram xdp(iface);
-        ms::nic::AfXdpNic nic({iface, 1}, xdp);
+        if (const auto stale = ms::nic::remove_stale_program(iface); !stale) throw std::runtime_error(stale.error().detail);
+        const auto program = ms::nic::XdpProgram::open(iface);
+        if (!program) throw std::runtime_error(program.error().detail);
+        ms::nic::XdpProgram& xdp = **program;
+        const auto opened = ms::nic::AfXdpNic::open({iface, 1}, xdp);
+        if (!opened) throw std::runtime_error(opened.error().detail);
+        ms::nic::AfXdpNic& nic = **opened;
         const auto start = Clock::now();
         const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
         std::uint64_t frames;
@@ -76,8 +80,10 @@ int main(int argc, char** argv) {
             if (!ms::wire::parse_ip(peer_text, peer) || !ms::wire::parse_mac(peer_mac_text, peer_mac)) {
                 throw std::runtime_error("tx needs --peer and --peer-mac");
             }
-            ms::pktgen::PacketBuilder b({ms::pktgen::Proto::udp, nic.mac(), peer_mac, local, peer, port, peer_port, size});
-            frames = transmit(nic.queue(0), b, end);
+            const auto b = ms::pktgen::PacketBuilder::create(
+                {ms::pktgen::Proto::udp, nic.mac(), peer_mac, local, peer, port, peer_port, size});
+            if (!b) throw std::runtime_error(b.error().detail);
+            frames = transmit(nic.queue(0), *b, end);
         }
         const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
         std::cout << nlohmann::json{{"mode", mode}, {"frames", frames}, {"seconds", elapsed},

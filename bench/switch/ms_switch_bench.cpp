@@ -38,7 +38,9 @@ int main(int argc, char** argv) {
             out["seconds"] = r.seconds;
         } else {
             c.mode = mode == "tx" ? ms::pktgen::RigMode::tx : ms::pktgen::RigMode::rx;
-            const auto r = ms::pktgen::run_rig(c);
+            const auto run = ms::pktgen::run_rig(c);
+            if (!run) throw std::runtime_error(run.error().detail);
+            const ms::pktgen::RigResult& r = *run;
             mpps = r.mpps();
             out["frames"] = r.received;
             out["seconds"] = r.seconds;

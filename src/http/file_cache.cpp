@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <vector>
-#include <stdexcept>
 
 #include "http/session.hpp"
 
@@ -28,9 +27,11 @@ struct Found {
     std::int64_t mtime;
 };
 
-std::vector<Found> list_files(const std::string& root) {
+base::Result<std::vector<Found>, FileCacheFailure> list_files(const std::string& root) {
     std::error_code ec;
-    if (!fs::is_directory(root, ec)) throw std::runtime_error("--root " + root + " is not a readable directory");
+    if (!fs::is_directory(root, ec)) {
+        return FileCacheFailure{FileCacheError::not_a_directory, "--root " + root + " is not a readable directory"};
+    }
     std::vector<Found> found;
     for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
          it.increment(ec)) {
@@ -39,14 +40,17 @@ std::vector<Found> list_files(const std::string& root) {
         found.push_back({it->path(), "/" + fs::relative(it->path(), root, ec).generic_string(),
                          static_cast<std::size_t>(st.st_size), st.st_mtime});
     }
-    if (ec) throw std::runtime_error("reading " + root + ": " + ec.message());
+    if (ec) return FileCacheFailure{FileCacheError::unreadable, "reading " + root + ": " + ec.message()};
     return found;
 }
 
 // Reads every file into one block, each at most the size it had when listed (a file
 // that grows meanwhile is served as it was); an unreadable file is not served.
-std::shared_ptr<const FileCache::Snapshot> load(const std::string& root, const FileCache::Allocator& allocate) {
-    const std::vector<Found> found = list_files(root);
+base::Result<std::shared_ptr<const FileCache::Snapshot>, FileCacheFailure> load(const std::string& root,
+                                                                               const FileCache::Allocator& allocate) {
+    const auto listed = list_files(root);
+    if (!listed) return listed.error();
+    const std::vector<Found>& found = *listed;
     std::size_t total = 0;
     for (const Found& f : found) total += f.size;
     auto snap = std::make_shared<FileCache::Snapshot>();
@@ -62,7 +66,7 @@ std::shared_ptr<const FileCache::Snapshot> load(const std::string& root, const F
         snap->bytes += got;
         at += got;
     }
-    return snap;
+    return std::shared_ptr<const FileCache::Snapshot>(std::move(snap));
 }
 
 // The same files in a block from `allocate`.
@@ -81,15 +85,20 @@ std::shared_ptr<const FileCache::Snapshot> copy_into(const FileCache::Snapshot& 
 
 }  // namespace
 
-FileCache::FileCache(std::string root) : root_(std::move(root)), allocate_(from_heap), current_(load(root_, allocate_)) {}
+FileCache::FileCache(std::string root, std::shared_ptr<const Snapshot> first)
+    : root_(std::move(root)), allocate_(from_heap), current_(std::move(first)) {}
 
-std::string FileCache::reload() {
-    try {
-        current_ = load(root_, allocate_);
-        return {};
-    } catch (const std::exception& e) {
-        return e.what();
-    }
+base::Result<FileCache, FileCacheFailure> FileCache::open(std::string root) {
+    auto first = load(root, from_heap);
+    if (!first) return first.error();
+    return FileCache(std::move(root), std::move(first.value()));
+}
+
+base::Result<base::Done, FileCacheFailure> FileCache::reload() {
+    auto next = load(root_, allocate_);
+    if (!next) return next.error();
+    current_ = std::move(next.value());
+    return base::Done{};
 }
 
 void FileCache::store_in(Allocator allocate) {

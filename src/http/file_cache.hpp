@@ -15,12 +15,25 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "base/result.hpp"
+
 namespace ms::http {
 
 struct File {
     std::string_view content;  // in its snapshot's block
     std::string content_type;
     std::string last_modified;  // HTTP date
+};
+
+enum class FileCacheError : std::uint8_t {
+    not_a_directory,  // the root is missing, or not a readable directory
+    unreadable,       // walking the tree failed part-way
+};
+
+// The cause, and the message a user sees (it names the root).
+struct FileCacheFailure {
+    FileCacheError error;
+    std::string detail;
 };
 
 class FileCache {
@@ -33,11 +46,11 @@ public:
     // Memory for a snapshot's contents (uninitialised).
     using Allocator = std::function<std::shared_ptr<std::uint8_t[]>(std::size_t bytes)>;
 
-    // Loads every regular file under `root` into heap memory; throws std::runtime_error
-    // if `root` is not a readable directory.
-    explicit FileCache(std::string root);
-    // Loads again; on failure keeps the old snapshot and returns the reason.
-    std::string reload();
+    // Loads every regular file under `root` into heap memory; fails if `root` is not a
+    // readable directory.
+    [[nodiscard]] static base::Result<FileCache, FileCacheFailure> open(std::string root);
+    // Loads again; on failure keeps the old snapshot.
+    [[nodiscard]] base::Result<base::Done, FileCacheFailure> reload();
     // Moves the current contents into memory from `allocate` (no disk read); later
     // reloads use it too. Null: back to the heap.
     void store_in(Allocator allocate);
@@ -47,6 +60,8 @@ public:
     [[nodiscard]] const std::string& root() const { return root_; }
 
 private:
+    FileCache(std::string root, std::shared_ptr<const Snapshot> first);
+
     std::string root_;
     Allocator allocate_;
     std::shared_ptr<const Snapshot> current_;

@@ -153,12 +153,11 @@ std::unique_ptr<Server> make_utcp_server(const ServerConfig& config, FileCache& 
 
 void Server::reload_if_asked(FileCache& files) {
     if (!reload_.exchange(false, std::memory_order_relaxed)) return;
-    const std::string why = files.reload();
-    if (why.empty()) {
+    if (const auto reloaded = files.reload(); reloaded) {
         ++stats_.reloads;
         std::cerr << "ms-httpd: reloaded " << files.snapshot()->files.size() << " files from " << files.root() << "\n";
     } else {
-        std::cerr << "ms-httpd: reload failed, still serving the old files: " << why << "\n";
+        std::cerr << "ms-httpd: reload failed, still serving the old files: " << reloaded.error().detail << "\n";
     }
 }
 

@@ -110,35 +110,50 @@ ms::daemon::ProofScope proof_scope(const ms::netlink::InterfaceInfo& info) {
     return {cookie, info.ifindex, local_addresses(info)};
 }
 
+// Says why the daemon cannot run; run() returns it as the exit status.
+int report(const std::string& why) {
+    std::cerr << "multistackd: " << why << "\n";
+    return 1;
+}
+
 int run(const Options& o) {
-    std::string why;
-    const auto fault = ms::sw::FaultSpec::parse(o.fault, why);  // before touching the interface
-    if (!fault) throw std::runtime_error("--fault: " + why);
+    const auto fault = ms::sw::FaultSpec::parse(o.fault);  // before touching the interface
+    if (!fault) return report("--fault: " + fault.error().detail);
     const int signal_fd = blocked_signal_fd();
     raise_descriptor_limit();
     InterfaceLock lock(o.iface);
-    ms::netlink::Netlink netlink;
-    const ms::netlink::InterfaceInfo info = netlink.read_interface(o.iface);
-    if (ms::nic::remove_stale_program(o.iface)) {
-        std::cerr << "multistackd: removed a stale XDP program left on " << o.iface << "\n";
-    }
-    ms::nic::XdpProgram xdp(o.iface);
+    const auto netlink = ms::netlink::Netlink::open();
+    if (!netlink) return report(netlink.error().detail);
+    const auto read = (*netlink)->read_interface(o.iface);
+    if (!read) return report(read.error().detail);
+    const ms::netlink::InterfaceInfo& info = *read;
+    const auto stale = ms::nic::remove_stale_program(o.iface);
+    if (!stale) return report(stale.error().detail);
+    if (*stale) std::cerr << "multistackd: removed a stale XDP program left on " << o.iface << "\n";
+    const auto program = ms::nic::XdpProgram::open(o.iface);
+    if (!program) return report(program.error().detail);
+    ms::nic::XdpProgram& xdp = **program;
     if (!xdp.set_local_addresses(local_addresses(info))) {
-        throw std::runtime_error(o.iface + ": the XDP address map refused an address: " + std::strerror(errno));
+        return report(o.iface + ": the XDP address map refused an address: " + std::strerror(errno));
     }
-    ms::nic::AfXdpNic nic({.ifname = o.iface, .queues = o.queues, .segmentation_offload = !o.no_segmentation_offload}, xdp);
+    const auto opened = ms::nic::AfXdpNic::open(
+        {.ifname = o.iface, .queues = o.queues, .segmentation_offload = !o.no_segmentation_offload}, xdp);
+    if (!opened) return report(opened.error().detail);
+    ms::nic::AfXdpNic& nic = **opened;
     ms::sw::SwitchConfig config;
     config.workers = o.workers;
     config.max_ports = o.max_ports;
     config.fault = *fault;
     config.spin_rounds = o.spin_rounds;
     config.mtu = info.mtu;
-    ms::sw::Switch sw(nic, config);
+    const auto created = ms::sw::Switch::create(nic, config);
+    if (!created) return report(created.error().detail);
+    ms::sw::Switch& sw = **created;
     if (fault->active()) std::cerr << "multistackd: fault injection on: " << o.fault << "\n";
     sw.registry().set_local_addresses(local_addresses(info));
     sw.start();
     const std::string path = o.socket.empty() ? std::string(kRunDir) + "/" + o.iface + ".sock" : o.socket;
-    ms::multistackd::NicDataPath data_path(xdp, nic, netlink, info.ifindex);
+    ms::multistackd::NicDataPath data_path(xdp, nic, **netlink, info.ifindex);
     ms::daemon::Limits limits = o.limits;
     limits.port_memory_per_user = o.port_memory_mib << 20;
     limits.outbox_bytes_per_user = o.unread_replies_mib << 20;

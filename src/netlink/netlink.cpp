@@ -9,7 +9,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <stdexcept>
 
 namespace ms::netlink {
 namespace {
@@ -64,11 +63,14 @@ constexpr std::size_t kBufferSize = 8192;
 
 }  // namespace
 
-Netlink::Netlink() : nl_(mnl_socket_open(NETLINK_ROUTE)) {
-    if (!nl_ || mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
-        throw std::runtime_error(std::string("rtnetlink: ") + std::strerror(errno));
+base::Result<std::unique_ptr<Netlink>, NetlinkFailure> Netlink::open() {
+    mnl_socket* nl = mnl_socket_open(NETLINK_ROUTE);
+    if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+        const int err = errno;
+        if (nl) mnl_socket_close(nl);
+        return NetlinkFailure{NetlinkError::socket, std::string("rtnetlink: ") + std::strerror(err)};
     }
-    port_id_ = mnl_socket_get_portid(nl_);
+    return std::unique_ptr<Netlink>(new Netlink(nl, mnl_socket_get_portid(nl)));
 }
 
 Netlink::~Netlink() {
@@ -91,11 +93,11 @@ bool Netlink::request(void* message, OnMessage on_message) {
     }
 }
 
-InterfaceInfo Netlink::read_interface(const std::string& name) {
+base::Result<InterfaceInfo, NetlinkFailure> Netlink::read_interface(const std::string& name) {
     InterfaceInfo info;
     info.name = name;
     info.ifindex = ::if_nametoindex(name.c_str());
-    if (info.ifindex == 0) throw std::runtime_error(name + ": no such interface");
+    if (info.ifindex == 0) return NetlinkFailure{NetlinkError::no_interface, name + ": no such interface"};
     read_link(info);
     read_addresses(info);
     read_gateway(info);

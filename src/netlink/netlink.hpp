@@ -7,10 +7,13 @@
 // speak ARP or ND.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "base/result.hpp"
 #include "wire/bytes.hpp"
 
 struct mnl_socket;
@@ -33,15 +36,26 @@ struct InterfaceInfo {
 
 enum class NeighbourState { reachable, pending, failed };
 
+enum class NetlinkError : std::uint8_t {
+    socket,        // the rtnetlink socket could not be opened or bound
+    no_interface,  // no interface of that name
+};
+
+// The cause, and the message a user sees.
+struct NetlinkFailure {
+    NetlinkError error;
+    std::string detail;
+};
+
 class Netlink {
 public:
-    Netlink();  // throws std::runtime_error
+    [[nodiscard]] static base::Result<std::unique_ptr<Netlink>, NetlinkFailure> open();
     ~Netlink();
     Netlink(const Netlink&) = delete;
     Netlink& operator=(const Netlink&) = delete;
 
-    // Throws std::runtime_error naming the interface if it does not exist.
-    [[nodiscard]] InterfaceInfo read_interface(const std::string& name);
+    // Fails (no_interface, the detail naming it) if the interface does not exist.
+    [[nodiscard]] base::Result<InterfaceInfo, NetlinkFailure> read_interface(const std::string& name);
     // The next hop towards `dst` through `ifindex`: a gateway, or `dst` on-link.
     // Nothing if the kernel has no route, or routes it through another interface.
     [[nodiscard]] std::optional<wire::IpAddr> next_hop(const wire::IpAddr& dst, unsigned ifindex);
@@ -50,6 +64,7 @@ public:
     [[nodiscard]] NeighbourState neighbour(const wire::IpAddr& next_hop, unsigned ifindex, wire::MacAddr& mac);
 
 private:
+    Netlink(mnl_socket* nl, unsigned port_id) : nl_(nl), port_id_(port_id) {}
     void read_link(InterfaceInfo& info);
     void read_addresses(InterfaceInfo& info);
     void read_gateway(InterfaceInfo& info);

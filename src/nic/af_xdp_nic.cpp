@@ -12,8 +12,6 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
-#include <stdexcept>
-#include <system_error>
 
 #include "nic/gso_socket.hpp"
 
@@ -22,20 +20,20 @@ namespace {
 
 constexpr std::uint32_t kFrameSize = ring::kBufferSize;
 
-[[noreturn]] void fail(const AfXdpConfig& c, std::uint32_t queue, const std::string& what, int err) {
-    throw std::runtime_error(c.ifname + " queue " + std::to_string(queue) + ": " + what + ": " + std::strerror(err));
+NicFailure failure(NicError error, const AfXdpConfig& c, std::uint32_t queue, const std::string& what, int err) {
+    return {error, c.ifname + " queue " + std::to_string(queue) + ": " + what + ": " + std::strerror(err)};
 }
 
 }  // namespace
 
-wire::MacAddr interface_mac(const std::string& ifname) {
+base::Result<wire::MacAddr, NicFailure> interface_mac(const std::string& ifname) {
     const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     ifreq req{};
     std::strncpy(req.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
     const int rc = fd < 0 ? -1 : ::ioctl(fd, SIOCGIFHWADDR, &req);
     const int err = errno;
     if (fd >= 0) ::close(fd);
-    if (rc != 0) throw std::runtime_error(ifname + ": cannot read the MAC address: " + std::strerror(err));
+    if (rc != 0) return NicFailure{NicError::no_mac, ifname + ": cannot read the MAC address: " + std::strerror(err)};
     wire::MacAddr mac;
     std::memcpy(mac.octets.data(), req.ifr_hwaddr.sa_data, 6);
     return mac;
@@ -43,31 +41,23 @@ wire::MacAddr interface_mac(const std::string& ifname) {
 
 class AfXdpNic::XskQueue final : public sw::NicQueue {
 public:
-    XskQueue(const AfXdpConfig& c, std::uint32_t queue, XdpProgram& program, bool& zero_copy)
-        : frames_(c.frames_per_queue), area_size_(std::size_t{c.frames_per_queue} * kFrameSize) {
-        void* area = ::mmap(nullptr, area_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-        if (area == MAP_FAILED) fail(c, queue, "cannot map the UMEM", errno);
-        area_ = static_cast<std::uint8_t*>(area);
-        xsk_umem_config ucfg{};
-        ucfg.fill_size = c.ring_size;
-        ucfg.comp_size = c.ring_size;
-        ucfg.frame_size = kFrameSize;
-        ucfg.frame_headroom = 0;
-        if (int rc = xsk_umem__create(&umem_, area_, area_size_, &fill_, &comp_, &ucfg); rc != 0) {
-            ::munmap(area_, area_size_);
-            fail(c, queue, "cannot create the UMEM", -rc);
-        }
-        create_socket(c, queue, zero_copy);
-        if (int rc = xsk_socket__update_xskmap(xsk_, program.xsks_map_fd()); rc != 0) {
-            release();
-            fail(c, queue, "cannot insert the socket into the XSK map", -rc);
+    // Maps the UMEM, creates the socket and puts it into the program's XSK map; sets
+    // `zero_copy` to the mode the socket was bound in.
+    static base::Result<std::unique_ptr<XskQueue>, NicFailure> open(const AfXdpConfig& c, std::uint32_t queue,
+                                                                    XdpProgram& program, bool& zero_copy) {
+        std::unique_ptr<XskQueue> q(new XskQueue(c.frames_per_queue));  // its destructor undoes a partial set-up
+        if (auto made = q->create_umem(c, queue); !made) return made.error();
+        if (auto made = q->create_socket(c, queue, zero_copy); !made) return made.error();
+        if (int rc = xsk_socket__update_xskmap(q->xsk_, program.xsks_map_fd()); rc != 0) {
+            return failure(NicError::xsk_map, c, queue, "cannot insert the socket into the XSK map", -rc);
         }
         // The first half of the frames waits in the fill ring; the second half is for tx.
-        const std::uint32_t rx_frames = frames_ / 2;
-        refill_with_range(0, rx_frames);
-        for (std::uint32_t f = rx_frames; f < frames_; ++f) tx_free_.push_back(std::uint64_t{f} * kFrameSize);
-        tx_len_.resize(frames_);
-        open_gso_socket(c, queue);
+        const std::uint32_t rx_frames = q->frames_ / 2;
+        q->refill_with_range(0, rx_frames);
+        for (std::uint32_t f = rx_frames; f < q->frames_; ++f) q->tx_free_.push_back(std::uint64_t{f} * kFrameSize);
+        q->tx_len_.resize(q->frames_);
+        q->open_gso_socket(c, queue);
+        return q;
     }
 
     ~XskQueue() override { release(); }
@@ -138,12 +128,30 @@ public:
     void disarm_wakeup() override {}
 
 private:
+    explicit XskQueue(std::uint32_t frames) : frames_(frames), area_size_(std::size_t{frames} * kFrameSize) {}
+
+    base::Result<base::Done, NicFailure> create_umem(const AfXdpConfig& c, std::uint32_t queue) {
+        void* area = ::mmap(nullptr, area_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (area == MAP_FAILED) return failure(NicError::umem, c, queue, "cannot map the UMEM", errno);
+        area_ = static_cast<std::uint8_t*>(area);
+        xsk_umem_config ucfg{};
+        ucfg.fill_size = c.ring_size;
+        ucfg.comp_size = c.ring_size;
+        ucfg.frame_size = kFrameSize;
+        ucfg.frame_headroom = 0;
+        if (int rc = xsk_umem__create(&umem_, area_, area_size_, &fill_, &comp_, &ucfg); rc != 0) {
+            umem_ = nullptr;
+            return failure(NicError::umem, c, queue, "cannot create the UMEM", -rc);
+        }
+        return base::Done{};
+    }
+
     // The k-th free tx frame, counted from the end of the free list.
     std::uint64_t tx_addr(std::uint32_t k) const { return tx_free_[tx_free_.size() - 1 - k]; }
 
     std::uint32_t xsk_cons__peek_available() { return peeked_ > 0 ? peeked_ : xsk_cons_nb_avail(&rx_, 1); }
 
-    void create_socket(const AfXdpConfig& c, std::uint32_t queue, bool& zero_copy) {
+    base::Result<base::Done, NicFailure> create_socket(const AfXdpConfig& c, std::uint32_t queue, bool& zero_copy) {
         xsk_socket_config scfg{};
         scfg.rx_size = c.ring_size;
         scfg.tx_size = c.ring_size;
@@ -151,7 +159,7 @@ private:
         scfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_ZEROCOPY;
         if (xsk_socket__create(&xsk_, c.ifname.c_str(), queue, umem_, &rx_, &tx_, &scfg) == 0) {
             zero_copy = true;
-            return;
+            return base::Done{};
         }
         scfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY;
         int rc = xsk_socket__create(&xsk_, c.ifname.c_str(), queue, umem_, &rx_, &tx_, &scfg);
@@ -162,21 +170,22 @@ private:
             rc = xsk_socket__create(&xsk_, c.ifname.c_str(), queue, umem_, &rx_, &tx_, &scfg);
         }
         if (rc != 0) {
-            xsk_umem__delete(umem_);
-            ::munmap(area_, area_size_);
-            fail(c, queue, "cannot create the AF_XDP socket", -rc);
+            xsk_ = nullptr;
+            return failure(NicError::xsk_socket, c, queue, "cannot create the AF_XDP socket", -rc);
         }
         zero_copy = false;
+        return base::Done{};
     }
 
     void open_gso_socket(const AfXdpConfig& c, std::uint32_t queue) {
         if (!c.segmentation_offload) return;
-        try {
-            gso_ = std::make_unique<GsoSocket>(c.ifname, ::if_nametoindex(c.ifname.c_str()));
-        } catch (const std::system_error& e) {
+        auto gso = GsoSocket::open(c.ifname, ::if_nametoindex(c.ifname.c_str()));
+        if (!gso) {
             std::cerr << "multistackd: " << c.ifname << " queue " << queue << ": no segmentation offload ("
-                      << e.what() << "); super-segments are cut in software\n";
+                      << gso.error().detail << "); super-segments are cut in software\n";
+            return;
         }
+        gso_ = std::move(gso.value());
     }
 
     // In copy mode the kernel consumes the tx ring only inside a kick, a bounded batch at
@@ -244,12 +253,20 @@ private:
     std::unique_ptr<GsoSocket> gso_;  // null: no segmentation offload
 };
 
-AfXdpNic::AfXdpNic(const AfXdpConfig& config, XdpProgram& program) : mac_(interface_mac(config.ifname)) {
-    if (config.queues == 0) throw std::invalid_argument("an AF_XDP attachment needs at least one queue");
+base::Result<std::unique_ptr<AfXdpNic>, NicFailure> AfXdpNic::open(const AfXdpConfig& config, XdpProgram& program) {
+    const auto mac = interface_mac(config.ifname);
+    if (!mac) return mac.error();
+    if (config.queues == 0) return NicFailure{NicError::no_queues, "an AF_XDP attachment needs at least one queue"};
+    std::unique_ptr<AfXdpNic> nic(new AfXdpNic(*mac));
     for (std::uint32_t q = 0; q < config.queues; ++q) {
-        queues_.push_back(std::make_unique<XskQueue>(config, q, program, zero_copy_));
+        auto queue = XskQueue::open(config, q, program, nic->zero_copy_);
+        if (!queue) return queue.error();
+        nic->queues_.push_back(std::move(queue.value()));
     }
+    return nic;
 }
+
+AfXdpNic::AfXdpNic(const wire::MacAddr& mac) : mac_(mac) {}
 
 AfXdpNic::~AfXdpNic() = default;
 

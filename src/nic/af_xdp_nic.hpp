@@ -27,8 +27,10 @@ struct AfXdpConfig {
 
 class AfXdpNic final : public sw::Nic {
 public:
-    // Throws std::runtime_error naming the interface, the queue and the cause.
-    AfXdpNic(const AfXdpConfig& config, XdpProgram& program);
+    // Opens every queue's socket; a failure's detail names the interface, the queue and
+    // the cause.
+    [[nodiscard]] static base::Result<std::unique_ptr<AfXdpNic>, NicFailure> open(const AfXdpConfig& config,
+                                                                                  XdpProgram& program);
     ~AfXdpNic() override;
     AfXdpNic(const AfXdpNic&) = delete;
     AfXdpNic& operator=(const AfXdpNic&) = delete;
@@ -40,6 +42,8 @@ public:
     [[nodiscard]] bool offloads_segmentation() const;
 
 private:
+    explicit AfXdpNic(const wire::MacAddr& mac);
+
     class XskQueue;
     std::vector<std::unique_ptr<XskQueue>> queues_;
     wire::MacAddr mac_;
@@ -47,6 +51,6 @@ private:
 };
 
 // The hardware address of an interface (SIOCGIFHWADDR).
-[[nodiscard]] wire::MacAddr interface_mac(const std::string& ifname);
+[[nodiscard]] base::Result<wire::MacAddr, NicFailure> interface_mac(const std::string& ifname);
 
 }  // namespace ms::nic

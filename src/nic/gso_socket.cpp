@@ -9,7 +9,7 @@
 
 #include <array>
 #include <cerrno>
-#include <system_error>
+#include <cstring>
 
 #include "ring/abi.hpp"
 #include "wire/transport.hpp"
@@ -37,10 +37,13 @@ constexpr std::uint8_t VIRTIO_NET_HDR_GSO_TCPV4 = 1;
 constexpr std::uint8_t VIRTIO_NET_HDR_GSO_TCPV6 = 4;
 constexpr std::uint8_t VIRTIO_NET_HDR_GSO_ECN = 0x80;
 
-void set_option(int fd, int level, int name, int value, const char* what) {
-    if (::setsockopt(fd, level, name, &value, sizeof value) != 0) {
-        throw std::system_error(errno, std::generic_category(), what);
-    }
+NicFailure socket_failure(const std::string& what) {
+    return {NicError::packet_socket, what + ": " + std::strerror(errno)};
+}
+
+base::Result<base::Done, NicFailure> set_option(int fd, int level, int name, int value, const char* what) {
+    if (::setsockopt(fd, level, name, &value, sizeof value) != 0) return socket_failure(what);
+    return base::Done{};
 }
 
 VirtioNetHeader vnet_header(const wire::SuperSegment& s) {
@@ -57,20 +60,17 @@ VirtioNetHeader vnet_header(const wire::SuperSegment& s) {
 
 }  // namespace
 
-GsoSocket::GsoSocket(const std::string& ifname, unsigned ifindex) : ifindex_(ifindex) {
-    fd_ = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), ifname + ": AF_PACKET socket");
-    try {
-        set_option(fd_, SOL_PACKET, PACKET_VNET_HDR, 1, "PACKET_VNET_HDR");
-        // No PACKET_QDISC_BYPASS: its direct transmit drops any packet that the kernel
-        // must segment in software (a device without TSO), where dev_queue_xmit cuts it.
-        if (::setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &kSendBuffer, sizeof kSendBuffer) != 0) {
-            set_option(fd_, SOL_SOCKET, SO_SNDBUF, kSendBuffer, "SO_SNDBUF");
-        }
-    } catch (...) {
-        ::close(fd_);
-        throw;
+base::Result<std::unique_ptr<GsoSocket>, NicFailure> GsoSocket::open(const std::string& ifname, unsigned ifindex) {
+    const int fd = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (fd < 0) return socket_failure(ifname + ": AF_PACKET socket");
+    std::unique_ptr<GsoSocket> s(new GsoSocket(fd, ifindex));  // closes fd on every path
+    if (auto set = set_option(fd, SOL_PACKET, PACKET_VNET_HDR, 1, "PACKET_VNET_HDR"); !set) return set.error();
+    // No PACKET_QDISC_BYPASS: its direct transmit drops any packet that the kernel
+    // must segment in software (a device without TSO), where dev_queue_xmit cuts it.
+    if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &kSendBuffer, sizeof kSendBuffer) != 0) {
+        if (auto set = set_option(fd, SOL_SOCKET, SO_SNDBUF, kSendBuffer, "SO_SNDBUF"); !set) return set.error();
     }
+    return s;
 }
 
 GsoSocket::~GsoSocket() { ::close(fd_); }

@@ -8,17 +8,20 @@
 // as busy, for the caller to retry.
 #pragma once
 
+#include <memory>
 #include <string>
 
+#include "nic/nic_failure.hpp"
 #include "sw/nic.hpp"
 
 namespace ms::nic {
 
 class GsoSocket {
 public:
-    // Throws std::system_error when the socket cannot be made (no CAP_NET_RAW, no
-    // PACKET_VNET_HDR).
-    GsoSocket(const std::string& ifname, unsigned ifindex);
+    // Fails (packet_socket) when the socket cannot be made: no CAP_NET_RAW, no
+    // PACKET_VNET_HDR.
+    [[nodiscard]] static base::Result<std::unique_ptr<GsoSocket>, NicFailure> open(const std::string& ifname,
+                                                                                   unsigned ifindex);
     ~GsoSocket();
     GsoSocket(const GsoSocket&) = delete;
     GsoSocket& operator=(const GsoSocket&) = delete;
@@ -28,6 +31,8 @@ public:
     [[nodiscard]] sw::SuperTx send(const wire::SuperSegment& s);
 
 private:
+    GsoSocket(int fd, unsigned ifindex) : fd_(fd), ifindex_(ifindex) {}
+
     int fd_ = -1;
     unsigned ifindex_;
 };

@@ -9,7 +9,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <stdexcept>
 #include <vector>
 
 namespace ms::nic {
@@ -52,13 +51,13 @@ BpfClaimKey to_bpf(const sw::ClaimKey& c) {
     return k;
 }
 
-[[noreturn]] void fail(const std::string& ifname, const std::string& what, int err) {
-    throw std::runtime_error(ifname + ": " + what + ": " + std::strerror(err));
+NicFailure failure(NicError error, const std::string& ifname, const std::string& what, int err) {
+    return {error, ifname + ": " + what + ": " + std::strerror(err)};
 }
 
-int ifindex_of(const std::string& ifname) {
+base::Result<int, NicFailure> ifindex_of(const std::string& ifname) {
     const unsigned index = ::if_nametoindex(ifname.c_str());
-    if (index == 0) fail(ifname, "no such interface", errno);
+    if (index == 0) return failure(NicError::no_interface, ifname, "no such interface", errno);
     return static_cast<int>(index);
 }
 
@@ -85,31 +84,39 @@ std::string program_name(std::uint32_t id) {
 
 const char* to_string(XdpMode m) { return m == XdpMode::native ? "native" : "generic"; }
 
-bool remove_stale_program(const std::string& ifname) {
-    const int ifindex = ifindex_of(ifname);
-    const std::uint32_t id = attached_program(ifindex);
+base::Result<bool, NicFailure> remove_stale_program(const std::string& ifname) {
+    const auto ifindex = ifindex_of(ifname);
+    if (!ifindex) return ifindex.error();
+    const std::uint32_t id = attached_program(*ifindex);
     if (id == 0) return false;
     const std::string name = program_name(id);
     if (name != kProgramName) {
-        throw std::runtime_error(ifname + ": another XDP program (" + (name.empty() ? "?" : name) +
-                                 ") is attached; refusing to replace it");
+        return NicFailure{NicError::foreign_program, ifname + ": another XDP program (" + (name.empty() ? "?" : name) +
+                                                         ") is attached; refusing to replace it"};
     }
     // Detach in whichever mode it was attached.
-    bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, nullptr);
-    bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, nullptr);
+    bpf_xdp_detach(*ifindex, XDP_FLAGS_DRV_MODE, nullptr);
+    bpf_xdp_detach(*ifindex, XDP_FLAGS_SKB_MODE, nullptr);
     return true;
 }
 
-XdpProgram::XdpProgram(const std::string& ifname) : ifname_(ifname), ifindex_(ifindex_of(ifname)) {
+base::Result<std::unique_ptr<XdpProgram>, NicFailure> XdpProgram::open(const std::string& ifname) {
+    const auto ifindex = ifindex_of(ifname);
+    if (!ifindex) return ifindex.error();
+    std::unique_ptr<XdpProgram> p(new XdpProgram(ifname, *ifindex));  // its destructor undoes a partial set-up
+    if (auto loaded = p->load(); !loaded) return loaded.error();
+    if (auto attached = p->attach(); !attached) return attached.error();
+    return p;
+}
+
+base::Result<base::Done, NicFailure> XdpProgram::load() {
     bpf_object_open_opts open_opts{};
     open_opts.sz = sizeof open_opts;
     open_opts.object_name = "ms_claim";
     object_ = bpf_object__open_mem(claim_bpf_object, claim_bpf_object_size, &open_opts);
-    if (!object_) fail(ifname, "cannot open the XDP object", errno);
+    if (!object_) return failure(NicError::bpf_open, ifname_, "cannot open the XDP object", errno);
     if (bpf_object__load(object_) != 0) {
-        const int err = errno;
-        bpf_object__close(object_);
-        fail(ifname, "the kernel refused the XDP program", err);
+        return failure(NicError::bpf_load, ifname_, "the kernel refused the XDP program", errno);
     }
     claims_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_claims");
     claim_capacity_ = bpf_map__max_entries(bpf_object__find_map_by_name(object_, "ms_claims"));
@@ -117,18 +124,20 @@ XdpProgram::XdpProgram(const std::string& ifname) : ifname_(ifname), ifindex_(if
     local_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_local");
     xsks_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_xsks");
     stats_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_stats");
-    const int prog_fd = bpf_program__fd(bpf_object__find_program_by_name(object_, kProgramName));
+    return base::Done{};
+}
 
+base::Result<base::Done, NicFailure> XdpProgram::attach() {
+    const int prog_fd = bpf_program__fd(bpf_object__find_program_by_name(object_, kProgramName));
     if (bpf_xdp_attach(ifindex_, prog_fd, XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, nullptr) == 0) {
         mode_ = XdpMode::native;
     } else if (bpf_xdp_attach(ifindex_, prog_fd, XDP_FLAGS_SKB_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, nullptr) == 0) {
         mode_ = XdpMode::generic;
     } else {
-        const int err = errno;
-        bpf_object__close(object_);
-        fail(ifname, "cannot attach the XDP program", err);
+        return failure(NicError::bpf_attach, ifname_, "cannot attach the XDP program", errno);
     }
     attached_ = true;
+    return base::Done{};
 }
 
 XdpProgram::~XdpProgram() {

@@ -7,9 +7,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "nic/nic_failure.hpp"
 #include "sw/registry.hpp"
 
 struct bpf_object;
@@ -21,8 +23,8 @@ enum class XdpMode { native, generic };
 
 class XdpProgram {
 public:
-    // Throws std::runtime_error with a message that names the interface and the cause.
-    explicit XdpProgram(const std::string& ifname);
+    // Loads and attaches the program; a failure's detail names the interface and the cause.
+    [[nodiscard]] static base::Result<std::unique_ptr<XdpProgram>, NicFailure> open(const std::string& ifname);
     ~XdpProgram();
     XdpProgram(const XdpProgram&) = delete;
     XdpProgram& operator=(const XdpProgram&) = delete;
@@ -44,6 +46,9 @@ public:
     [[nodiscard]] std::uint64_t passed_frames() const;
 
 private:
+    XdpProgram(const std::string& ifname, int ifindex) : ifname_(ifname), ifindex_(ifindex) {}
+    [[nodiscard]] base::Result<base::Done, NicFailure> load();
+    [[nodiscard]] base::Result<base::Done, NicFailure> attach();
     [[nodiscard]] std::uint64_t stat(std::uint32_t which) const;
     void detach();
 
@@ -63,8 +68,8 @@ private:
     bool attached_ = false;
 };
 
-// Removes an ms_claim program left on `ifname` by a daemon that died; returns true if
-// there was one. Throws if another program is attached.
-bool remove_stale_program(const std::string& ifname);
+// Removes an ms_claim program left on `ifname` by a daemon that died; true if there was
+// one. Fails (foreign_program) if another program is attached.
+[[nodiscard]] base::Result<bool, NicFailure> remove_stale_program(const std::string& ifname);
 
 }  // namespace ms::nic

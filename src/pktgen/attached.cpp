@@ -3,7 +3,8 @@
 #include <netinet/in.h>
 
 #include <chrono>
-#include <stdexcept>
+#include <optional>
+#include <cstring>
 
 #include "client/multistack.hpp"
 
@@ -12,10 +13,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-template <class T>
-T must(base::Result<T, client::Failure> r, const char* what) {
-    if (!r) throw std::runtime_error(std::string(what) + ": " + r.error().message());
-    return std::move(r.value());
+PktgenFailure daemon_failure(const char* what, const client::Failure& f) {
+    return {PktgenError::daemon, std::string(what) + ": " + f.message()};
 }
 
 AttachedResult transmit(client::AppPort& port, const PacketBuilder& builder, Clock::time_point end) {
@@ -53,20 +52,29 @@ AttachedResult receive(client::AppPort& port, Clock::time_point end) {
 
 }  // namespace
 
-AttachedResult run_attached(const AttachedConfig& c) {
-    auto conn = must(client::ControlSession::open(c.socket), "connect");
+base::Result<AttachedResult, PktgenFailure> run_attached(const AttachedConfig& c) {
+    auto conn = client::ControlSession::open(c.socket);
+    if (!conn) return daemon_failure("connect", conn.error());
     // Deep rings: the generator and the switch often share a core (bench/nic.sh), and a
     // ring must absorb a scheduler time slice of traffic.
-    client::AppPort& port = *must(conn.attach(1, 8192), "attach");
-    must(conn.claim(IPPROTO_UDP, c.local, c.local_port), "claim");
-    const auto info = must(conn.info(), "info");
+    const auto port = conn->attach(1, 8192);
+    if (!port) return daemon_failure("attach", port.error());
+    if (const auto claimed = conn->claim(IPPROTO_UDP, c.local, c.local_port); !claimed) {
+        return daemon_failure("claim", claimed.error());
+    }
+    const auto info = conn->info();
+    if (!info) return daemon_failure("info", info.error());
     wire::MacAddr nic;
-    std::memcpy(nic.octets.data(), info.mac, 6);
+    std::memcpy(nic.octets.data(), info->mac, 6);
+    std::optional<PacketBuilder> builder;
+    if (c.transmit) {
+        auto made = PacketBuilder::create({Proto::udp, nic, c.peer_mac, c.local, c.peer, c.local_port, c.peer_port, c.frame_size});
+        if (!made) return made.error();
+        builder.emplace(std::move(made.value()));
+    }
     const auto start = Clock::now();
     const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(c.seconds));
-    AttachedResult r = c.transmit
-                           ? transmit(port, PacketBuilder({Proto::udp, nic, c.peer_mac, c.local, c.peer, c.local_port, c.peer_port, c.frame_size}), end)
-                           : receive(port, end);
+    AttachedResult r = builder ? transmit(**port, *builder, end) : receive(**port, end);
     r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return r;
 }

@@ -28,7 +28,7 @@ struct AttachedResult {
     double seconds = 0;
 };
 
-// Throws std::runtime_error with the library's message on any failure.
-[[nodiscard]] AttachedResult run_attached(const AttachedConfig& config);
+// Fails with the library's message (daemon), or bad_frame_size.
+[[nodiscard]] base::Result<AttachedResult, PktgenFailure> run_attached(const AttachedConfig& config);
 
 }  // namespace ms::pktgen

@@ -1,6 +1,6 @@
 #include "pktgen/packet_builder.hpp"
 
-#include <stdexcept>
+#include <cstring>
 
 #include "wire/checksum.hpp"
 #include "wire/ethernet.hpp"
@@ -15,6 +15,9 @@ constexpr std::size_t kL4 = kL3 + wire::kIpv4MinHeaderLen;
 constexpr std::size_t kMaxFrame = 1514;
 
 std::size_t l4_header_len(Proto p) { return p == Proto::tcp ? wire::kTcpMinHeaderLen : wire::kUdpHeaderLen; }
+
+// The smallest frame that holds the flow's headers (and, for UDP, the sequence number).
+std::size_t min_frame(Proto p) { return kL4 + l4_header_len(p) + (p == Proto::udp ? 4 : 0); }
 
 void emit_transport(const FlowTemplate& f, wire::MutBytes l4) {
     if (f.proto == Proto::tcp) {
@@ -32,11 +35,16 @@ void emit_transport(const FlowTemplate& f, wire::MutBytes l4) {
 
 }  // namespace
 
-PacketBuilder::PacketBuilder(const FlowTemplate& f) {
-    const std::size_t headers = kL4 + l4_header_len(f.proto) + (f.proto == Proto::udp ? 4 : 0);
+base::Result<PacketBuilder, PktgenFailure> PacketBuilder::create(const FlowTemplate& f) {
+    const std::size_t headers = min_frame(f.proto);
     if (f.frame_size < headers || f.frame_size > kMaxFrame) {
-        throw std::invalid_argument("frame size must be " + std::to_string(headers) + ".." + std::to_string(kMaxFrame));
+        return PktgenFailure{PktgenError::bad_frame_size,
+                             "frame size must be " + std::to_string(headers) + ".." + std::to_string(kMaxFrame)};
     }
+    return PacketBuilder(f);
+}
+
+PacketBuilder::PacketBuilder(const FlowTemplate& f) {
     frame_.assign(f.frame_size, 0);
     wire::MutBytes frame(frame_);
     wire::EthernetRepr{f.dst_mac, f.src_mac, wire::ethertype::ipv4}.emit(frame);

@@ -6,13 +6,28 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
+#include "base/result.hpp"
 #include "wire/bytes.hpp"
 
 namespace ms::pktgen {
 
 enum class Proto { udp, tcp };
+
+enum class PktgenError : std::uint8_t {
+    bad_frame_size,  // below the flow's headers or above 1514
+    no_ports,        // a rig of zero ports
+    rig_setup,       // the rig's switch, or a claim on it, refused
+    daemon,          // libmultistack failed (connect, attach, claim, info)
+};
+
+// The cause, and the message a user sees.
+struct PktgenFailure {
+    PktgenError error;
+    std::string detail;
+};
 
 struct FlowTemplate {
     Proto proto = Proto::udp;
@@ -27,8 +42,8 @@ struct FlowTemplate {
 
 class PacketBuilder {
 public:
-    // Throws std::invalid_argument if frame_size is below the headers or above 1514.
-    explicit PacketBuilder(const FlowTemplate& flow);
+    // Fails (bad_frame_size) if frame_size is below the headers or above 1514.
+    [[nodiscard]] static base::Result<PacketBuilder, PktgenFailure> create(const FlowTemplate& flow);
 
     [[nodiscard]] std::size_t size() const { return frame_.size(); }
     // Writes frame number `seq` into `out` (at least size() bytes); returns its length.
@@ -36,6 +51,8 @@ public:
     [[nodiscard]] static std::uint32_t sequence_of(wire::Bytes frame, Proto proto);
 
 private:
+    explicit PacketBuilder(const FlowTemplate& flow);
+
     std::vector<std::uint8_t> frame_;  // the frame for seq 0
     std::size_t seq_offset_ = 0;
     std::size_t checksum_offset_ = 0;

@@ -3,7 +3,7 @@
 #include <netinet/in.h>
 
 #include <chrono>
-#include <stdexcept>
+#include <memory>
 
 #include "ring/app_ring.hpp"
 #include "sw/switch.hpp"
@@ -48,27 +48,27 @@ struct Flow {
 
 class Rig {
 public:
-    explicit Rig(const RigConfig& c)
-        : c_(c), nic_(c.workers, 4096, kNicMac), sw_(nic_, switch_config(c)) {
+    // The switch, its ports with their claims and flows; nothing runs yet.
+    static base::Result<std::unique_ptr<Rig>, PktgenFailure> create(const RigConfig& c) {
+        if (c.ports == 0) return PktgenFailure{PktgenError::no_ports, "need at least one port"};
+        std::unique_ptr<Rig> rig(new Rig(c));
+        auto sw = sw::Switch::create(rig->nic_, switch_config(c));
+        if (!sw) return PktgenFailure{PktgenError::rig_setup, sw.error().detail};
+        rig->sw_ = std::move(sw.value());
         for (std::uint32_t i = 0; i < c.ports; ++i) {
-            const sw::PortId id = sw_.attach_port({1, c.slots_per_ring});
-            const sw::ClaimKey claim{ip_protocol(c.proto), kLocalIp, static_cast<std::uint16_t>(kFirstPort + i)};
-            if (!sw_.registry().add(claim, id)) throw std::logic_error("rig claim failed");
-            flows_.push_back(Flow{PacketBuilder(flow_of_port(c, i))});
-            tx_.emplace_back(sw_.port(id).region, 0, &sw_.port(id).rings[0]->to_switch);
-            rx_.emplace_back(sw_.port(id).region, 0);
-            expected_seq_.push_back(0);
+            if (auto added = rig->add_port(i); !added) return added.error();
         }
-        for (std::size_t q = 0; q < nic_.queue_count(); ++q) {
-            cell_port_.emplace_back(nic_.to_switch(q).capacity(), kNoFlow);
-            injected_.push_back(0);
-            next_port_.push_back(static_cast<std::uint32_t>(q));
+        for (std::size_t q = 0; q < rig->nic_.queue_count(); ++q) {
+            rig->cell_port_.emplace_back(rig->nic_.to_switch(q).capacity(), kNoFlow);
+            rig->injected_.push_back(0);
+            rig->next_port_.push_back(static_cast<std::uint32_t>(q));
         }
-        sw_.registry().set_local_addresses({kLocalIp});
+        rig->sw_->registry().set_local_addresses({kLocalIp});
+        return rig;
     }
 
     RigResult run() {
-        sw_.start();
+        sw_->start();
         run_for(c_.warmup_seconds);
         const std::uint64_t sent0 = sent_;
         const std::uint64_t received0 = received_;
@@ -78,14 +78,30 @@ public:
         r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
         r.sent = sent_ - sent0;
         r.received = received_ - received0;
-        sw_.stop();
+        sw_->stop();
         r.sequence_errors = sequence_errors_;
-        r.switch_drops = sw_.nic_stats().total_drops() + sw_.handoff_stats().total_drops();
-        for (std::uint32_t i = 0; i < c_.ports; ++i) r.switch_drops += sw_.port_stats(static_cast<sw::PortId>(i)).total_drops();
+        r.switch_drops = sw_->nic_stats().total_drops() + sw_->handoff_stats().total_drops();
+        for (std::uint32_t i = 0; i < c_.ports; ++i) r.switch_drops += sw_->port_stats(static_cast<sw::PortId>(i)).total_drops();
         return r;
     }
 
 private:
+    explicit Rig(const RigConfig& c) : c_(c), nic_(c.workers, 4096, kNicMac) {}
+
+    // Port i: attached, claiming its flow's address, with the flow's builder and rings.
+    base::Result<base::Done, PktgenFailure> add_port(std::uint32_t i) {
+        auto builder = PacketBuilder::create(flow_of_port(c_, i));
+        if (!builder) return builder.error();
+        const sw::PortId id = sw_->attach_port({1, c_.slots_per_ring});
+        const sw::ClaimKey claim{ip_protocol(c_.proto), kLocalIp, static_cast<std::uint16_t>(kFirstPort + i)};
+        if (!sw_->registry().add(claim, id)) return PktgenFailure{PktgenError::rig_setup, "rig claim failed"};
+        flows_.push_back(Flow{std::move(builder.value())});
+        tx_.emplace_back(sw_->port(id).region, 0, &sw_->port(id).rings[0]->to_switch);
+        rx_.emplace_back(sw_->port(id).region, 0);
+        expected_seq_.push_back(0);
+        return base::Done{};
+    }
+
     static sw::SwitchConfig switch_config(const RigConfig& c) {
         sw::SwitchConfig s;
         s.workers = c.workers;
@@ -177,7 +193,7 @@ private:
 
     RigConfig c_;
     sw::MemoryNic nic_;
-    sw::Switch sw_;
+    std::unique_ptr<sw::Switch> sw_;
     std::vector<Flow> flows_;
     std::vector<ring::AppTxRing> tx_;
     std::vector<ring::AppRxRing> rx_;
@@ -193,9 +209,10 @@ private:
 
 }  // namespace
 
-RigResult run_rig(const RigConfig& config) {
-    if (config.ports == 0) throw std::invalid_argument("need at least one port");
-    return Rig(config).run();
+base::Result<RigResult, PktgenFailure> run_rig(const RigConfig& config) {
+    auto rig = Rig::create(config);
+    if (!rig) return rig.error();
+    return (*rig)->run();
 }
 
 std::string to_string(RigMode m) { return m == RigMode::tx ? "tx" : "rx"; }

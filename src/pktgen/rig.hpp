@@ -43,7 +43,8 @@ struct RigResult {
     [[nodiscard]] double gbps(std::uint16_t frame_size) const { return mpps() * frame_size * 8 / 1e3; }
 };
 
-[[nodiscard]] RigResult run_rig(const RigConfig& config);
+// Fails if the rig cannot be set up (no_ports, bad_frame_size, rig_setup).
+[[nodiscard]] base::Result<RigResult, PktgenFailure> run_rig(const RigConfig& config);
 [[nodiscard]] std::string to_string(RigMode m);
 
 }  // namespace ms::pktgen

@@ -1,40 +1,59 @@
 #include "sw/fault.hpp"
 
+#include <charconv>
 #include <sstream>
+#include <string_view>
 
 namespace ms::sw {
 
-std::optional<FaultSpec> FaultSpec::parse(const std::string& spec, std::string& error) {
+namespace {
+
+// The whole of `text` as a number, or nothing.
+template <class T>
+std::optional<T> number(std::string_view text) {
+    T value{};
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+    return value;
+}
+
+// Sets the field that `key` names; false if there is none or the value does not fit it.
+bool set_field(FaultSpec& f, std::string_view key, std::string_view value) {
+    if (key == "delay") {
+        const auto ms = number<unsigned long>(value);
+        if (ms) f.delay = std::chrono::milliseconds(*ms);
+        return ms.has_value();
+    }
+    if (key == "seed") {
+        const auto seed = number<std::uint64_t>(value);
+        if (seed) f.seed = *seed;
+        return seed.has_value();
+    }
+    const auto p = number<double>(value);
+    if (!p || *p < 0 || *p > 1) return false;
+    if (key == "loss") f.loss = *p;
+    else if (key == "dup") f.duplicate = *p;
+    else if (key == "reorder") f.reorder = *p;
+    else if (key == "corrupt") f.corrupt = *p;
+    else return false;
+    return true;
+}
+
+}  // namespace
+
+base::Result<FaultSpec, FaultSpecFailure> FaultSpec::parse(const std::string& spec) {
     FaultSpec f;
     std::stringstream items(spec);
     std::string item;
     while (std::getline(items, item, ',')) {
         const auto eq = item.find('=');
         if (eq == std::string::npos) {
-            error = "expected key=value, got '" + item + "'";
-            return std::nullopt;
+            return FaultSpecFailure{FaultSpecError::not_key_value, "expected key=value, got '" + item + "'"};
         }
-        const std::string key = item.substr(0, eq);
-        const std::string value = item.substr(eq + 1);
-        try {
-            std::size_t used = 0;
-            if (key == "delay") {
-                f.delay = std::chrono::milliseconds(std::stoul(value, &used));
-            } else if (key == "seed") {
-                f.seed = std::stoull(value, &used);
-            } else {
-                const double p = std::stod(value, &used);
-                if (p < 0 || p > 1) throw std::out_of_range("probability");
-                if (key == "loss") f.loss = p;
-                else if (key == "dup") f.duplicate = p;
-                else if (key == "reorder") f.reorder = p;
-                else if (key == "corrupt") f.corrupt = p;
-                else throw std::invalid_argument("key");
-            }
-            if (used != value.size()) throw std::invalid_argument("trailing");
-        } catch (const std::exception&) {
-            error = "bad fault setting '" + item + "' (keys: loss, dup, reorder, corrupt as 0..1; delay in ms; seed)";
-            return std::nullopt;
+        if (!set_field(f, std::string_view(item).substr(0, eq), std::string_view(item).substr(eq + 1))) {
+            return FaultSpecFailure{FaultSpecError::bad_setting,
+                                    "bad fault setting '" + item +
+                                        "' (keys: loss, dup, reorder, corrupt as 0..1; delay in ms; seed)"};
         }
     }
     return f;

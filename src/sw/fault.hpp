@@ -19,9 +19,21 @@
 #include <string>
 #include <vector>
 
+#include "base/result.hpp"
 #include "wire/bytes.hpp"
 
 namespace ms::sw {
+
+enum class FaultSpecError : std::uint8_t {
+    not_key_value,  // an item without '='
+    bad_setting,    // an unknown key, or a value that is not a number in range
+};
+
+// The cause, and the message a user sees (it quotes the item).
+struct FaultSpecFailure {
+    FaultSpecError error;
+    std::string detail;
+};
 
 struct FaultSpec {
     double loss = 0;
@@ -34,8 +46,8 @@ struct FaultSpec {
     [[nodiscard]] bool active() const {
         return loss > 0 || duplicate > 0 || reorder > 0 || corrupt > 0 || delay.count() > 0;
     }
-    // Parses SPEC; nothing and a reason in `error` if it is malformed.
-    [[nodiscard]] static std::optional<FaultSpec> parse(const std::string& spec, std::string& error);
+    // Parses SPEC; fails, naming the item, if it is malformed.
+    [[nodiscard]] static base::Result<FaultSpec, FaultSpecFailure> parse(const std::string& spec);
 };
 
 class FaultInjector {

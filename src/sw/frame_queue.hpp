@@ -4,7 +4,8 @@
 // ring::kMaxFrameSize bytes: store() refuses anything longer, and frame() checks the
 // length it reads back, so a bug on one side can never make the other read or write
 // past a cell (the cells hold bytes that applications chose). Capacity is a power of
-// two; indices run free and wrap at 2^32.
+// two: one that is not (a caller's bug) is rounded up to the next (std::bit_ceil; 0
+// becomes 1), so capacity() may exceed what was asked. Indices run free and wrap at 2^32.
 // Producer: space(), cell(k), commit(n). Consumer: available(), cell(k), release(n).
 #pragma once
 
@@ -14,7 +15,6 @@
 #include <cstring>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 
 #include "ring/abi.hpp"
 #include "wire/bytes.hpp"
@@ -45,9 +45,7 @@ static_assert(sizeof(FrameCell::data) == ring::kMaxFrameSize);
 class FrameQueue {
 public:
     explicit FrameQueue(std::uint32_t capacity)
-        : cells_(std::make_unique<FrameCell[]>(capacity)), mask_(capacity - 1) {
-        if (!std::has_single_bit(capacity)) throw std::invalid_argument("FrameQueue capacity must be a power of two");
-    }
+        : cells_(std::make_unique<FrameCell[]>(std::bit_ceil(capacity))), mask_(std::bit_ceil(capacity) - 1) {}
 
     [[nodiscard]] std::uint32_t capacity() const { return mask_ + 1; }
 

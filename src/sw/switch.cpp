@@ -8,34 +8,47 @@
 namespace ms::sw {
 namespace {
 
-void check_config(const SwitchConfig& c) {
-    if (c.workers == 0) throw std::invalid_argument("a switch needs at least one worker");
+base::Result<base::Done, SwitchFailure> check_config(const SwitchConfig& c, const Nic& nic) {
+    if (c.workers == 0) return SwitchFailure{SwitchError::no_workers, "a switch needs at least one worker"};
     if (c.max_ports == 0 || c.max_ports > kMaxPorts) {
-        throw std::invalid_argument("max ports must be 1.." + std::to_string(kMaxPorts));
+        return SwitchFailure{SwitchError::bad_max_ports, "max ports must be 1.." + std::to_string(kMaxPorts)};
     }
     if (c.max_ring_pairs == 0 || c.max_ring_pairs > ring::kMaxRingPairs) {
-        throw std::invalid_argument("max ring pairs must be 1.." + std::to_string(ring::kMaxRingPairs));
+        return SwitchFailure{SwitchError::bad_ring_pairs, "max ring pairs must be 1.." + std::to_string(ring::kMaxRingPairs)};
     }
-    if (c.batch == 0 || c.batch > kMaxBatch) throw std::invalid_argument("batch must be 1.." + std::to_string(kMaxBatch));
+    if (c.batch == 0 || c.batch > kMaxBatch) {
+        return SwitchFailure{SwitchError::bad_batch, "batch must be 1.." + std::to_string(kMaxBatch)};
+    }
+    if (nic.queue_count() == 0) return SwitchFailure{SwitchError::no_nic_queues, "the NIC has no queues"};
+    return base::Done{};
 }
 
 }  // namespace
 
+base::Result<std::unique_ptr<Switch>, SwitchFailure> Switch::create(Nic& nic, SwitchConfig config) {
+    if (auto checked = check_config(config, nic); !checked) return checked.error();
+    std::unique_ptr<Switch> sw(new Switch(nic, config));
+    for (std::uint32_t w = 0; w < config.workers; ++w) {
+        std::vector<std::size_t> queues;  // NIC queue q belongs to worker q % workers
+        for (std::size_t q = w; q < nic.queue_count(); q += config.workers) queues.push_back(q);
+        auto worker = Worker::create(*sw, w, std::move(queues));
+        if (!worker) return worker.error();
+        sw->workers_.push_back(std::move(worker.value()));
+    }
+    sw->topology_.update([&sw](const Topology&) { return sw->build_topology(); });
+    return sw;
+}
+
 Switch::Switch(Nic& nic, SwitchConfig config)
     : nic_(nic),
       tx_link_{nic.mac(), std::min(config.mtu, ring::kMaxFrameSize - 18)},
-      config_((check_config(config), config)),
+      config_(config),
       qsbr_(config.workers),
       registry_(qsbr_),
       ports_(config.max_ports),
       failed_(std::make_unique<std::atomic<bool>[]>(config.max_ports)),
       nic_stats_(std::make_unique<RingStats[]>(nic.queue_count())),
-      topology_(qsbr_, std::make_shared<const Topology>()) {
-    if (nic.queue_count() == 0) throw std::invalid_argument("the NIC has no queues");
-    for (std::uint32_t w = 0; w < config_.workers; ++w) workers_.push_back(std::make_unique<Worker>(*this, w));
-    for (std::size_t q = 0; q < nic.queue_count(); ++q) workers_[q % config_.workers]->own_nic_queue(q);
-    topology_.update([this](const Topology&) { return build_topology(); });
-}
+      topology_(qsbr_, std::make_shared<const Topology>()) {}
 
 Switch::~Switch() { stop(); }
 

@@ -19,8 +19,10 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <string>
 #include <vector>
 
+#include "base/result.hpp"
 #include "sw/forwarder.hpp"
 #include "sw/nic.hpp"
 #include "sw/port.hpp"
@@ -41,6 +43,21 @@ struct SwitchConfig {
     std::uint32_t chain_wait_limit_ms = 1000;  // how long a half-published tx chain may wait
     std::uint32_t mtu = ring::kMaxFrameSize - 18;  // the interface's; frames from ports must fit it
     FaultSpec fault;                    // applied to frames delivered to ports; off by default
+};
+
+enum class SwitchError : std::uint8_t {
+    no_workers,      // SwitchConfig::workers is 0
+    bad_max_ports,   // max_ports out of 1..kMaxPorts
+    bad_ring_pairs,  // max_ring_pairs out of 1..ring::kMaxRingPairs
+    bad_batch,       // batch out of 1..kMaxBatch
+    no_nic_queues,   // the NIC has no queues
+    epoll,           // a worker's sleep set could not be made
+};
+
+// The cause, and the message a user sees (with the bounds, or the system's reason).
+struct SwitchFailure {
+    SwitchError error;
+    std::string detail;
 };
 
 struct PortConfig {
@@ -66,7 +83,8 @@ class Worker;
 
 class Switch {
 public:
-    Switch(Nic& nic, SwitchConfig config);
+    // Checks the configuration and makes the workers (not started).
+    [[nodiscard]] static base::Result<std::unique_ptr<Switch>, SwitchFailure> create(Nic& nic, SwitchConfig config);
     ~Switch();
     Switch(const Switch&) = delete;
     Switch& operator=(const Switch&) = delete;
@@ -110,6 +128,8 @@ public:
     void stop_capture(const CaptureTicket& t);
 
 private:
+    Switch(Nic& nic, SwitchConfig config);
+
     struct Capture {
         std::uint64_t ticket = 0;
         std::vector<std::unique_ptr<FrameQueue>> queues;  // by ring pair

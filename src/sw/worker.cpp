@@ -5,29 +5,50 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <system_error>
 
 namespace ms::sw {
 
-Worker::Worker(Switch& sw, std::uint32_t index)
-    : sw_(sw), index_(index), inboxes_(sw.config().workers), epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)) {
-    if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+namespace {
+
+SwitchFailure epoll_failure(const char* what) { return {SwitchError::epoll, std::string(what) + ": " + std::strerror(errno)}; }
+
+}  // namespace
+
+Worker::Worker(Switch& sw, std::uint32_t index, std::vector<std::size_t> nic_queues, int epoll_fd)
+    : sw_(sw), index_(index), nic_queues_(std::move(nic_queues)), inboxes_(sw.config().workers), epoll_fd_(epoll_fd) {
     for (std::uint32_t from = 0; from < inboxes_.size(); ++from) {
         if (from != index_) inboxes_[from] = std::make_unique<FrameQueue>(sw.config().inbox_depth);
     }
-    watch(doorbell_.fd());
+}
+
+base::Result<std::unique_ptr<Worker>, SwitchFailure> Worker::create(Switch& sw, std::uint32_t index,
+                                                                     std::vector<std::size_t> nic_queues) {
+    const int epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_fd < 0) return epoll_failure("epoll_create1");
+    std::unique_ptr<Worker> w(new Worker(sw, index, std::move(nic_queues), epoll_fd));  // closes epoll_fd
+    if (auto added = w->add_to_sleep_set(w->doorbell_.fd()); !added) return added.error();
+    for (std::size_t q : w->nic_queues_) {
+        if (auto added = w->add_to_sleep_set(sw.nic_.queue(q).wakeup_fd()); !added) return added.error();
+    }
+    return w;
 }
 
 Worker::~Worker() { ::close(epoll_fd_); }
 
-void Worker::watch(int fd) {
+base::Result<base::Done, SwitchFailure> Worker::add_to_sleep_set(int fd) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        throw std::system_error(errno, std::generic_category(), "epoll_ctl");
-    }
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) return epoll_failure("epoll_ctl");
+    return base::Done{};
+}
+
+void Worker::watch(int fd) {
+    if (!add_to_sleep_set(fd)) throw std::system_error(errno, std::generic_category(), "epoll_ctl");
 }
 
 void Worker::unwatch(int fd) { (void)::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
@@ -39,7 +60,6 @@ void Worker::connect(std::vector<FrameQueue*> outboxes) {
     forwarder_ = std::make_unique<Forwarder>(
         index_, destinations, std::move(outboxes), [this](std::uint32_t w) { sw_.workers_[w]->kick(); },
         handoff_stats_);
-    for (std::size_t q : nic_queues_) watch(sw_.nic_.queue(q).wakeup_fd());
 }
 
 void Worker::run() {

@@ -19,18 +19,20 @@ namespace ms::sw {
 
 class Worker {
 public:
-    Worker(Switch& sw, std::uint32_t index);
+    // A worker owning `nic_queues`; fails (epoll) if its sleep set cannot be made.
+    [[nodiscard]] static base::Result<std::unique_ptr<Worker>, SwitchFailure> create(Switch& sw, std::uint32_t index,
+                                                                                     std::vector<std::size_t> nic_queues);
     ~Worker();
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
 
-    void own_nic_queue(std::size_t queue) { nic_queues_.push_back(queue); }
     // The queue through which `from` hands this worker frames.
     [[nodiscard]] FrameQueue* inbox(std::uint32_t from) { return inboxes_[from].get(); }
     // Call after all workers exist.
     void connect(std::vector<FrameQueue*> outboxes);
     // Adds or removes a descriptor (a port ring's kick eventfd) from the sleep set;
-    // safe from the control thread.
+    // safe from the control thread. watch() throws std::system_error if epoll refuses,
+    // which Switch::attach_port passes on to its caller.
     void watch(int fd);
     void unwatch(int fd);
 
@@ -41,6 +43,9 @@ public:
     [[nodiscard]] const RingStats& handoff_stats() const { return handoff_stats_; }
 
 private:
+    Worker(Switch& sw, std::uint32_t index, std::vector<std::size_t> nic_queues, int epoll_fd);
+    [[nodiscard]] base::Result<base::Done, SwitchFailure> add_to_sleep_set(int fd);
+
     [[nodiscard]] std::uint32_t poll_once(const Topology& topo, const ClaimTable& claims);
     // Polls every port ring this worker owns, sharing the NIC's room fairly.
     [[nodiscard]] std::uint32_t poll_ports_fairly(const Topology& topo, const ClaimTable& claims);

@@ -34,7 +34,7 @@ void fix_ip_checksum(Frame& f) {
 
 Frame build(ms::pktgen::Proto proto, ms::wire::MacAddr src_mac, ms::wire::MacAddr dst_mac, ms::wire::IpAddr src,
             std::uint16_t sport, ms::wire::IpAddr dst) {
-    ms::pktgen::PacketBuilder b({proto, src_mac, dst_mac, src, dst, sport, 9, 64});
+    const auto b = ms::pktgen::PacketBuilder::create({proto, src_mac, dst_mac, src, dst, sport, 9, 64}).value();
     Frame f(b.size());
     b.build(f, 0);
     return f;

@@ -110,10 +110,10 @@ LingeringPeer linger_for_an_hour(int tcp) {
 
 class ControlTest : public ::testing::Test {
 protected:
-    explicit ControlTest(Limits limits = {}) : nic_(1, 64, wire::MacAddr{{2, 0, 0, 0, 0, 1}}), sw_(nic_, sw::SwitchConfig{}) {
+    explicit ControlTest(Limits limits = {}) : nic_(1, 64, wire::MacAddr{{2, 0, 0, 0, 0, 1}}), sw_(sw::Switch::create(nic_, sw::SwitchConfig{}).value()) {
         path_ = "/tmp/ms-control-test-" + std::to_string(::getpid()) + ".sock";
         limits.outbox_bytes = 64u << 10;
-        auto opened = ControlServer::open(ServerContext{sw_, data_path_, iface_, {own_netns_cookie(), 0, {}}, limits, 256},
+        auto opened = ControlServer::open(ServerContext{*sw_, data_path_, iface_, {own_netns_cookie(), 0, {}}, limits, 256},
                                           path_, std::nullopt);
         EXPECT_TRUE(opened.ok()) << (opened.ok() ? "" : opened.error().message);
         if (opened) server_ = std::move(opened).value();
@@ -228,7 +228,7 @@ protected:
     NullDataPath data_path_;
     netlink::InterfaceInfo iface_{.name = "test0", .ifindex = 0, .mac = {}, .mtu = 1500, .addresses = {}, .gateway = {}};
     sw::MemoryNic nic_;
-    sw::Switch sw_;
+    std::unique_ptr<sw::Switch> sw_;
     std::string path_;
     std::unique_ptr<ControlServer> server_;
     std::vector<int> clients_;
@@ -330,12 +330,12 @@ TEST_F(ControlTest, RevokesAClaimWhoseProofChangesAfterwards) {
     ASSERT_EQ(attach(c), ctl::Status::ok);
     const int proof = bound_socket(SOCK_STREAM);
     ASSERT_EQ(claim(c, proof), ctl::Status::ok);
-    ASSERT_EQ(sw_.registry().entries().size(), 1u);
+    ASSERT_EQ(sw_->registry().entries().size(), 1u);
     const int one = 1;
     ASSERT_EQ(::setsockopt(proof, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
     for (int i = 0; i < 30 && server_->counters().claims_revoked == 0; ++i) server_->run_once(100);
     EXPECT_EQ(server_->counters().claims_revoked, 1u);
-    EXPECT_TRUE(sw_.registry().entries().empty());
+    EXPECT_TRUE(sw_->registry().entries().empty());
     ::close(proof);
 }
 
@@ -356,7 +356,7 @@ TEST_F(ControlTest, RevokesAClaimWhoseProofIsConnectedAfterwards) {
     const sockaddr_in to = v4("127.0.0.1", peer.port());
     ASSERT_EQ(::connect(tcp, reinterpret_cast<const sockaddr*>(&to), sizeof to), 0);
     serve_until_revoked(2u);
-    EXPECT_TRUE(sw_.registry().entries().empty());
+    EXPECT_TRUE(sw_->registry().entries().empty());
     ::close(udp);
     ::close(tcp);
 }
@@ -380,7 +380,7 @@ TEST_F(ControlTest, RefusesAProofThatSharesItsTupleWithAKernelSocket) {
     const int udp = bound_socket(SOCK_DGRAM, "0.0.0.0", local_port(udp_victim), {SOL_SOCKET, SO_REUSEADDR});
     ASSERT_EQ(::setsockopt(udp, SOL_SOCKET, SO_REUSEADDR, &zero, sizeof zero), 0);
     EXPECT_EQ(claim(c, udp), ctl::Status::tuple_shared);
-    EXPECT_TRUE(sw_.registry().entries().empty());
+    EXPECT_TRUE(sw_->registry().entries().empty());
     for (int fd : {victim, tcp, udp_victim, udp}) ::close(fd);
 }
 
@@ -397,7 +397,7 @@ TEST_F(ControlTest, RevokesAClaimThatAnotherSocketCameToShare) {
     const int sharer = bound_socket(SOCK_DGRAM, "0.0.0.0", local_port(proof), {SOL_SOCKET, SO_REUSEADDR});
     ASSERT_EQ(::setsockopt(proof, SOL_SOCKET, SO_REUSEADDR, &zero, sizeof zero), 0);
     serve_until_revoked(1u);
-    EXPECT_TRUE(sw_.registry().entries().empty());
+    EXPECT_TRUE(sw_->registry().entries().empty());
     ::close(sharer);
     ::close(proof);
 }
@@ -411,23 +411,23 @@ TEST_F(ControlTest, TheSameProofSocketTakesAClaimOver) {
     ASSERT_EQ(attach(child), ctl::Status::ok);
     const int proof = bound_socket(SOCK_STREAM);
     ASSERT_EQ(claim(parent, proof), ctl::Status::ok);
-    const auto before = sw_.registry().entries();
+    const auto before = sw_->registry().entries();
     ASSERT_EQ(before.size(), 1u);
     const int inherited = ::dup(proof);
     EXPECT_EQ(claim(child, inherited), ctl::Status::ok);
-    const auto after = sw_.registry().entries();
+    const auto after = sw_->registry().entries();
     ASSERT_EQ(after.size(), 1u);
     EXPECT_EQ(after[0].key, before[0].key);
     EXPECT_NE(after[0].port, before[0].port);
     EXPECT_EQ(claim(child, proof), ctl::Status::address_in_use) << "a second claim by the holder itself";
     ::close(inherited);
     hang_up(parent);  // the parent's session going takes nothing the child holds
-    EXPECT_EQ(sw_.registry().entries().size(), 1u);
+    EXPECT_EQ(sw_->registry().entries().size(), 1u);
     const int stranger = connect();
     ASSERT_EQ(attach(stranger), ctl::Status::ok);
     const int other = bound_socket(SOCK_STREAM);
     EXPECT_EQ(claim(stranger, other), ctl::Status::ok) << "a different port is an ordinary claim";
-    EXPECT_EQ(sw_.registry().entries().size(), 2u);
+    EXPECT_EQ(sw_->registry().entries().size(), 2u);
     ::close(other);
     ::close(proof);
 }
@@ -440,7 +440,7 @@ TEST_F(ControlTest, ADualStackProofClaimsBothWildcardsAndV6OnlyOne) {
     const int dual = bound_socket6(false);
     if (dual < 0) GTEST_SKIP() << "SKIPPED: this host has no IPv6";
     ASSERT_EQ(claim(c, dual), ctl::Status::ok);
-    const auto both = sw_.registry().entries();
+    const auto both = sw_->registry().entries();
     ASSERT_EQ(both.size(), 2u);
     EXPECT_EQ(both[0].key.addr, wire::IpAddr::any(wire::IpFamily::v6));
     EXPECT_EQ(both[1].key.addr, wire::IpAddr::any(wire::IpFamily::v4));
@@ -448,10 +448,10 @@ TEST_F(ControlTest, ADualStackProofClaimsBothWildcardsAndV6OnlyOne) {
     ctl::ReleaseRequest rel;
     rel.tuple = {IPPROTO_TCP, 6, both[0].key.port, {}};
     EXPECT_EQ(call(c, rel).status, ctl::Status::ok);
-    EXPECT_TRUE(sw_.registry().entries().empty());
+    EXPECT_TRUE(sw_->registry().entries().empty());
     const int only6 = bound_socket6(true);
     ASSERT_EQ(claim(c, only6), ctl::Status::ok);
-    const auto one = sw_.registry().entries();
+    const auto one = sw_->registry().entries();
     ASSERT_EQ(one.size(), 1u);
     EXPECT_EQ(one[0].key.addr, wire::IpAddr::any(wire::IpFamily::v6));
     ::close(dual);
@@ -469,7 +469,7 @@ TEST_F(ControlTest, ReleaseNeverLingers) {
     ::close(proof);
     ctl::ReleaseRequest rel;
     rel.tuple = {IPPROTO_TCP, 4, static_cast<std::uint16_t>(0), {}};
-    const auto claims = sw_.registry().entries();
+    const auto claims = sw_->registry().entries();
     ASSERT_EQ(claims.size(), 1u);
     rel.tuple.port = claims[0].key.port;
     const auto start = std::chrono::steady_clock::now();
@@ -546,7 +546,7 @@ TEST_F(ControlTest, APausedSessionThatHangsUpGoesAtOnce) {
     ASSERT_EQ(server_->session_count(), 1u);
     hang_up(c);
     EXPECT_EQ(server_->session_count(), 0u);
-    EXPECT_TRUE(sw_.port_ids().empty());
+    EXPECT_TRUE(sw_->port_ids().empty());
     peers.clear();
 }
 
@@ -555,7 +555,7 @@ TEST_F(ControlTest, APausedSessionThatHangsUpGoesAtOnce) {
 TEST_F(ControlTest, SocketsComeFromTheTableWithJunkLeftOut) {
     const int a = connect();
     ASSERT_EQ(attach(a), ctl::Status::ok);
-    sw::Port& port = sw_.port(0);
+    sw::Port& port = sw_->port(0);
     std::uint8_t* table = port.region.base() + port.region.layout().sockets_offset;  // the application's memory too
     ring::SocketRecord good{};
     good.state = 4;

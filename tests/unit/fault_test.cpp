@@ -30,21 +30,22 @@ std::vector<Frame> run(const FaultSpec& spec, int frames, Clock::time_point at) 
 }
 
 TEST(FaultSpec, ParsesEveryKeyAndRejectsNonsense) {
-    std::string why;
-    auto s = FaultSpec::parse("loss=0.01,dup=0.5,reorder=1,corrupt=0,delay=20,seed=42", why);
-    ASSERT_TRUE(s) << why;
+    auto s = FaultSpec::parse("loss=0.01,dup=0.5,reorder=1,corrupt=0,delay=20,seed=42");
+    ASSERT_TRUE(s) << s.error().detail;
     EXPECT_DOUBLE_EQ(s->loss, 0.01);
     EXPECT_DOUBLE_EQ(s->duplicate, 0.5);
     EXPECT_DOUBLE_EQ(s->reorder, 1.0);
     EXPECT_EQ(s->delay.count(), 20);
     EXPECT_EQ(s->seed, 42u);
     EXPECT_TRUE(s->active());
-    auto off = FaultSpec::parse("", why);
+    auto off = FaultSpec::parse("");
     ASSERT_TRUE(off);
     EXPECT_FALSE(off->active());
     for (const char* bad : {"loss", "loss=2", "loss=-0.1", "jitter=1", "delay=5ms", "loss=0.1x"}) {
-        EXPECT_FALSE(FaultSpec::parse(bad, why)) << bad;
-        EXPECT_FALSE(why.empty());
+        const auto parsed = FaultSpec::parse(bad);
+        ASSERT_FALSE(parsed) << bad;
+        EXPECT_FALSE(parsed.error().detail.empty());
+        EXPECT_EQ(parsed.error().error, bad == std::string("loss") ? FaultSpecError::not_key_value : FaultSpecError::bad_setting);
     }
 }
 

@@ -27,7 +27,7 @@ inline std::vector<std::uint8_t> ipv4_frame(pktgen::Proto proto, const char* src
                                             const char* dst, std::uint16_t dport,
                                             wire::MacAddr src_mac = kNicMac, wire::MacAddr dst_mac = kPeerMac,
                                             std::uint16_t size = 60) {
-    pktgen::PacketBuilder b({proto, src_mac, dst_mac, ip(src), ip(dst), sport, dport, size});
+    const auto b = pktgen::PacketBuilder::create({proto, src_mac, dst_mac, ip(src), ip(dst), sport, dport, size}).value();
     std::vector<std::uint8_t> frame(b.size());
     b.build(frame, 0);
     return frame;

@@ -20,7 +20,7 @@ protected:
         fs::create_directories(root_ / "sub");
         write("index.html", "<h1>hello</h1>\n");
         write("sub/data.bin", std::string(4096, 'x'));
-        files_ = std::make_unique<FileCache>(root_.string());
+        files_ = std::make_unique<FileCache>(FileCache::open(root_.string()).value());
     }
     void TearDown() override { fs::remove_all(root_); }
     void write(const std::string& name, const std::string& content) { std::ofstream(root_ / name) << content; }
@@ -151,7 +151,7 @@ TEST_F(HttpSession, ReloadServesNewFilesAndQueuedResponsesKeepTheOld) {
     Session s(*files_, {}, 1000);
     s.feed("GET /index.html HTTP/1.1\r\nHost: a\r\n\r\n", 1000);
     write("index.html", "<h1>new</h1>\n");
-    EXPECT_EQ(files_->reload(), "");
+    EXPECT_TRUE(files_->reload());
     EXPECT_TRUE(drain(s).ends_with("<h1>hello</h1>\n")) << "the queued body stays valid";
     s.feed("GET /index.html HTTP/1.1\r\nHost: a\r\n\r\n", 1000);
     EXPECT_TRUE(drain(s).ends_with("<h1>new</h1>\n"));
@@ -187,7 +187,7 @@ TEST_F(HttpSession, StoreInMovesTheContentsAndReloadsFollow) {
     EXPECT_EQ(now->files.at("/index.html").content, "<h1>hello</h1>\n");
     EXPECT_EQ(old->files.at("/index.html").content, "<h1>hello</h1>\n");
     write("index.html", "<h1>new</h1>\n");
-    EXPECT_EQ(files_->reload(), "");
+    EXPECT_TRUE(files_->reload());
     EXPECT_EQ(asked.size(), 2u);
     Session s(*files_, {}, 1000);
     s.feed("GET / HTTP/1.1\r\nHost: a\r\n\r\n", 1000);
@@ -198,7 +198,10 @@ TEST_F(HttpSession, StoreInMovesTheContentsAndReloadsFollow) {
 }
 
 TEST(FileCache, MissingRootIsAClearError) {
-    EXPECT_THROW(FileCache("/nonexistent/ms-httpd-root"), std::runtime_error);
+    const auto opened = FileCache::open("/nonexistent/ms-httpd-root");
+    ASSERT_FALSE(opened);
+    EXPECT_EQ(opened.error().error, FileCacheError::not_a_directory);
+    EXPECT_EQ(opened.error().detail, "--root /nonexistent/ms-httpd-root is not a readable directory");
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ protected:
     void make(std::uint32_t ports, SwitchConfig config = {}, std::uint32_t ring_pairs = 1,
               std::uint32_t slots = 256, std::size_t nic_queues = 1, std::uint32_t nic_depth = 1024, bool start = true) {
         nic_ = std::make_unique<MemoryNic>(nic_queues, nic_depth, test::kNicMac);
-        sw_ = std::make_unique<Switch>(*nic_, config);
+        sw_ = Switch::create(*nic_, config).value();
         for (std::uint32_t i = 0; i < ports; ++i) {
             const PortId id = sw_->attach_port({ring_pairs, slots});
             ASSERT_TRUE(sw_->registry().add({IPPROTO_UDP, ip("198.18.0.1"), port_number(i)}, id));
@@ -552,10 +552,19 @@ TEST_F(SwitchTest, AFailedPortWithPendingSlotsCostsNothing) {
 
 TEST(SwitchSetup, RefusesBadConfigurationAndTooManyPorts) {
     MemoryNic nic(1, 64, test::kNicMac);
-    EXPECT_THROW(Switch(nic, SwitchConfig{.workers = 0}), std::invalid_argument);
-    EXPECT_THROW(Switch(nic, SwitchConfig{.max_ports = kMaxPorts + 1}), std::invalid_argument);
-    EXPECT_THROW(Switch(nic, SwitchConfig{.batch = kMaxBatch + 1}), std::invalid_argument);
-    Switch sw(nic, SwitchConfig{.max_ports = 2, .max_ring_pairs = 2});
+    const auto refused = [&nic](SwitchConfig config) {
+        const auto made = Switch::create(nic, config);
+        return made ? std::optional<SwitchError>{} : made.error().error;
+    };
+    EXPECT_EQ(refused(SwitchConfig{.workers = 0}), SwitchError::no_workers);
+    EXPECT_EQ(refused(SwitchConfig{.max_ports = kMaxPorts + 1}), SwitchError::bad_max_ports);
+    EXPECT_EQ(refused(SwitchConfig{.max_ring_pairs = 0}), SwitchError::bad_ring_pairs);
+    EXPECT_EQ(refused(SwitchConfig{.batch = kMaxBatch + 1}), SwitchError::bad_batch);
+    MemoryNic no_queues(0, 64, test::kNicMac);
+    EXPECT_EQ(Switch::create(no_queues, {}).error().error, SwitchError::no_nic_queues);
+    auto made = Switch::create(nic, SwitchConfig{.max_ports = 2, .max_ring_pairs = 2});
+    ASSERT_TRUE(made);
+    Switch& sw = **made;
     EXPECT_THROW(sw.attach_port({.ring_pairs = 3}), std::invalid_argument);
     EXPECT_EQ(sw.attach_port({}), 0);
     EXPECT_EQ(sw.attach_port({}), 1);
@@ -563,6 +572,12 @@ TEST(SwitchSetup, RefusesBadConfigurationAndTooManyPorts) {
     EXPECT_TRUE(sw.detach_port(0));
     EXPECT_FALSE(sw.detach_port(0));
     EXPECT_EQ(sw.attach_port({}), 0);  // the freed id is reused
+}
+
+TEST(FrameQueueSetup, RoundsCapacityUpToAPowerOfTwo) {
+    EXPECT_EQ(FrameQueue(1024).capacity(), 1024u);
+    EXPECT_EQ(FrameQueue(1000).capacity(), 1024u);
+    EXPECT_EQ(FrameQueue(0).capacity(), 1u);
 }
 
 }  // namespace

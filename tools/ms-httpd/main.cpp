@@ -72,7 +72,12 @@ int main(int argc, char** argv) {
     config.congestion_algorithms.push_back(ms::tools::scalable_algorithm());
     config.timeouts = {static_cast<std::uint64_t>(idle_s * 1000), static_cast<std::uint64_t>(header_s * 1000)};
     try {
-        ms::http::FileCache files(root);
+        auto opened = ms::http::FileCache::open(root);
+        if (!opened) {
+            std::cerr << "ms-httpd: " << opened.error().detail << "\n";
+            return 1;
+        }
+        ms::http::FileCache& files = *opened;
         std::string error;
         auto server = transport == "utcp" ? ms::http::make_utcp_server(config, files, error)
                                           : ms::http::make_kernel_server(config, files, error);

@@ -19,7 +19,9 @@ int attached(const std::string& mode, const ms::pktgen::AttachedConfig& in, cons
     if (c.transmit && (!ms::wire::parse_ip(peer, c.peer) || !ms::wire::parse_mac(peer_mac, c.peer_mac))) {
         throw std::runtime_error("tx on a port needs --peer and --peer-mac");
     }
-    const auto r = ms::pktgen::run_attached(c);
+    const auto run = ms::pktgen::run_attached(c);
+    if (!run) throw std::runtime_error(run.error().detail);
+    const ms::pktgen::AttachedResult& r = *run;
     const double mpps = static_cast<double>(r.frames) / r.seconds / 1e6;
     if (json) {
         std::cout << nlohmann::json{{"mode", mode}, {"size", c.frame_size}, {"frames", r.frames}, {"bytes", r.bytes},
@@ -75,7 +77,9 @@ int main(int argc, char** argv) {
     c.rebuild = !prebuilt;
 
     try {
-        const RigResult r = run_rig(c);
+        const auto run = run_rig(c);
+        if (!run) throw std::runtime_error(run.error().detail);
+        const RigResult& r = *run;
         if (json) {
             std::cout << nlohmann::json{{"mode", mode}, {"proto", proto}, {"ports", c.ports}, {"size", c.frame_size},
                                         {"workers", c.workers}, {"sent", r.sent}, {"received", r.received},
