@@ -157,9 +157,9 @@ int run(const Options& o) {
     ms::daemon::Limits limits = o.limits;
     limits.port_memory_per_user = o.port_memory_mib << 20;
     limits.outbox_bytes_per_user = o.unread_replies_mib << 20;
-    auto opened = ms::daemon::ControlServer::open({sw, data_path, info, proof_scope(info), limits}, path, group_id(o.group));
-    if (!opened) throw std::runtime_error(opened.error().message);
-    ms::daemon::ControlServer& server = **opened;
+    auto serving = ms::daemon::ControlServer::open({sw, data_path, info, proof_scope(info), limits}, path, group_id(o.group));
+    if (!serving) return report(serving.error().message);
+    ms::daemon::ControlServer& server = **serving;
     const ms::daemon::Limits& fitted = server.limits();
     std::cerr << "multistackd: each user may hold " << fitted.descriptors_per_user << " descriptors, "
               << fitted.claims_per_user << " claims, " << fitted.sessions_per_user << " sessions and "
