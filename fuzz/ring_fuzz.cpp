@@ -39,7 +39,7 @@ void check_within(const Region& r, ms::wire::Bytes frame) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    static Region region = Region::create(1, 8);
+    static Region region = Region::create(1, 8).value();
     // A fresh ring state for each input: the control blocks and slots as created.
     static const std::vector<std::uint8_t> pristine(region.base(), region.base() + region.layout().buffers_offset);
     std::memcpy(region.base(), pristine.data(), pristine.size());

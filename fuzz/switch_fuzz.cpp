@@ -137,7 +137,7 @@ public:
 
 private:
     sw::PortId attach(std::uint16_t udp_port, std::optional<sw::Switch::CaptureTicket>& capture) {
-        const sw::PortId id = sw_->attach_port({1, 64});
+        const sw::PortId id = sw_->attach_port({1, 64}).value();
         (void)sw_->registry().add({IPPROTO_UDP, kLocal, udp_port}, id);
         (void)sw_->registry().add({IPPROTO_TCP, kLocal, udp_port}, id);
         capture = sw_->start_capture(id, 64);

@@ -206,11 +206,9 @@ base::Result<AppPort*, Failure> ControlSession::attach(std::uint32_t ring_pairs,
         to_switch.emplace_back(fds[1 + 2 * p]);
         to_app.emplace_back(fds[2 + 2 * p]);
     }
-    try {
-        port_ = std::make_unique<AppPort>(rep.port_id, ring::Region::map(fds[0]), std::move(to_switch), std::move(to_app));
-    } catch (const std::exception& e) {
-        return Failure{Error::protocol, e.what()};
-    }
+    auto region = ring::Region::map(fds[0]);
+    if (!region) return Failure{Error::protocol, region.error().detail};
+    port_ = std::make_unique<AppPort>(rep.port_id, std::move(region).value(), std::move(to_switch), std::move(to_app));
     return port_.get();
 }
 

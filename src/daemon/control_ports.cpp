@@ -38,17 +38,13 @@ std::optional<ring::Layout> ControlServer::port_layout(const ctl::AttachRequest&
     return layout;
 }
 
-// The switch reports a full port table and a failed allocation by exceptions; they stop
-// here.
+// A full port table is the client's to hear of; a failed allocation is logged too.
 base::Result<sw::PortId, ctl::Status> ControlServer::attach_to_switch(const ctl::AttachRequest& req) {
-    try {
-        return ctx_.sw.attach_port({req.ring_pairs, req.slots_per_ring, req.data_bytes});
-    } catch (const std::length_error&) {
-        return ctl::Status::switch_full;
-    } catch (const std::exception& e) {
-        std::cerr << "multistackd: attach failed: " << e.what() << "\n";
-        return ctl::Status::no_resources;
-    }
+    auto attached = ctx_.sw.attach_port({req.ring_pairs, req.slots_per_ring, req.data_bytes});
+    if (attached) return *attached;
+    if (attached.error().error == sw::SwitchError::full) return ctl::Status::switch_full;
+    std::cerr << "multistackd: attach failed: " << attached.error().detail << "\n";
+    return ctl::Status::no_resources;
 }
 
 void ControlServer::reply_attached(ClientSession& s, const ctl::AttachRequest& req, sw::PortId id) {

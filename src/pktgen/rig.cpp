@@ -92,7 +92,9 @@ private:
     base::Result<base::Done, PktgenFailure> add_port(std::uint32_t i) {
         auto builder = PacketBuilder::create(flow_of_port(c_, i));
         if (!builder) return builder.error();
-        const sw::PortId id = sw_->attach_port({1, c_.slots_per_ring});
+        const auto attached = sw_->attach_port({1, c_.slots_per_ring});
+        if (!attached) return PktgenFailure{PktgenError::rig_setup, attached.error().detail};
+        const sw::PortId id = *attached;
         const sw::ClaimKey claim{ip_protocol(c_.proto), kLocalIp, static_cast<std::uint16_t>(kFirstPort + i)};
         if (!sw_->registry().add(claim, id)) return PktgenFailure{PktgenError::rig_setup, "rig claim failed"};
         flows_.push_back(Flow{std::move(builder.value())});

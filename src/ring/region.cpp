@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -15,46 +16,43 @@
 namespace ms::ring {
 namespace {
 
-[[noreturn]] void throw_errno(const char* what) {
-    throw std::system_error(errno, std::generic_category(), what);
+// Closes `fd` (if any) and names the system call that failed with errno's reason.
+RegionFailure system_failure(const char* what, int fd = -1) {
+    const int saved = errno;
+    if (fd >= 0) ::close(fd);
+    return {RegionError::system, std::string(what) + ": " + std::strerror(saved)};
 }
 
 // The rings, buffers and socket table are allocated when a port attaches, so that the
 // data path never takes a page fault on first touch of a buffer; the data area, which
-// may be large, is allocated page by page as the application uses it.
-std::uint8_t* map_shared(int fd, const Layout& layout) {
+// may be large, is allocated page by page as the application uses it. Closes `fd` if
+// the mapping fails.
+base::Result<std::uint8_t*, RegionFailure> map_shared(int fd, const Layout& layout) {
     void* p = ::mmap(nullptr, layout.region_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) {
-        const int saved = errno;
-        ::close(fd);
-        errno = saved;
-        throw_errno("mmap port region");
-    }
+    if (p == MAP_FAILED) return system_failure("mmap port region", fd);
     (void)::madvise(p, layout.data_offset, MADV_POPULATE_WRITE);  // Linux 5.14; else pages come on first touch
     return static_cast<std::uint8_t*>(p);
 }
 
 }  // namespace
 
-Region Region::create(std::uint32_t ring_pairs, std::uint32_t slots_per_ring, std::uint64_t data_bytes) {
+base::Result<Region, RegionFailure> Region::create(std::uint32_t ring_pairs, std::uint32_t slots_per_ring,
+                                                   std::uint64_t data_bytes) {
     Layout layout;
     if (!Layout::compute(ring_pairs, slots_per_ring, data_bytes, layout)) {
-        throw std::invalid_argument("port geometry out of range: ring pairs 1.." +
-                                    std::to_string(kMaxRingPairs) + ", slots 2.." +
-                                    std::to_string(kMaxSlotsPerRing) + ", data area up to " +
-                                    std::to_string(kMaxDataBytes >> 20) + " MiB");
+        return RegionFailure{RegionError::bad_geometry, "port geometry out of range: ring pairs 1.." +
+                                                            std::to_string(kMaxRingPairs) + ", slots 2.." +
+                                                            std::to_string(kMaxSlotsPerRing) + ", data area up to " +
+                                                            std::to_string(kMaxDataBytes >> 20) + " MiB"};
     }
     const int fd = ::memfd_create("multistack-port", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0) throw_errno("memfd_create");
-    if (::ftruncate(fd, static_cast<off_t>(layout.region_size)) != 0) {
-        const int saved = errno;
-        ::close(fd);
-        errno = saved;
-        throw_errno("ftruncate port region");
-    }
+    if (fd < 0) return system_failure("memfd_create");
+    if (::ftruncate(fd, static_cast<off_t>(layout.region_size)) != 0) return system_failure("ftruncate port region", fd);
     // The size is fixed for the region's life, so the switch's bounds stay true.
     (void)::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW);
-    Region r(fd, map_shared(fd, layout), layout);
+    const auto base = map_shared(fd, layout);
+    if (!base) return base.error();
+    Region r(fd, *base, layout);
     layout.write_header(r.header());
     for (std::uint32_t ring = 0; ring < layout.ring_count(); ++ring) {
         RingControl& c = r.control(ring);
@@ -69,26 +67,25 @@ Region Region::create(std::uint32_t ring_pairs, std::uint32_t slots_per_ring, st
     return r;
 }
 
-Region Region::map(int fd) {
+base::Result<Region, RegionFailure> Region::map(int fd) {
     struct stat st{};
-    if (::fstat(fd, &st) != 0) {
-        ::close(fd);
-        throw_errno("fstat port region");
-    }
+    if (::fstat(fd, &st) != 0) return system_failure("fstat port region", fd);
     RegionHeader h{};
     if (static_cast<std::size_t>(st.st_size) < sizeof h ||
         ::pread(fd, &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) {
         ::close(fd);
-        throw std::invalid_argument("port region too small for its header");
+        return RegionFailure{RegionError::header_mismatch, "port region too small for its header"};
     }
     Layout layout;
     if (!Layout::compute(h.ring_pairs, h.slots_per_ring, h.data_size, layout) || !layout.header_matches(h) ||
         layout.region_size != static_cast<std::uint64_t>(st.st_size)) {
         ::close(fd);
-        throw std::invalid_argument("port region header does not match ABI version " +
-                                    std::to_string(kAbiVersion));
+        return RegionFailure{RegionError::header_mismatch,
+                             "port region header does not match ABI version " + std::to_string(kAbiVersion)};
     }
-    return Region(fd, map_shared(fd, layout), layout);
+    const auto base = map_shared(fd, layout);
+    if (!base) return base.error();
+    return Region(fd, *base, layout);
 }
 
 Region::Region(Region&& other) noexcept
@@ -114,7 +111,7 @@ void Region::release() {
 }
 
 EventFd::EventFd() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-    if (fd_ < 0) throw_errno("eventfd");
+    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
 }
 
 EventFd& EventFd::operator=(EventFd&& other) noexcept {

@@ -1,26 +1,40 @@
 // Contract: ownership of one port's shared memory (a memfd mapping laid out as abi.hpp
 // says) and of the eventfds that carry kicks. Both are RAII: the mapping is unmapped
-// and every descriptor closed on destruction. Setup failures throw std::system_error
-// or std::invalid_argument; nothing here is on the data path.
+// and every descriptor closed on destruction. Making or mapping a region returns a
+// base::Result whose RegionFailure names the cause; nothing here is on the data path.
 #pragma once
 
 #include <cstdint>
 #include <span>
+#include <string>
 
+#include "base/result.hpp"
 #include "ring/abi.hpp"
 #include "wire/bytes.hpp"
 
 namespace ms::ring {
+
+enum class RegionError : std::uint8_t {
+    bad_geometry,     // ring pairs, slots or data area out of range
+    header_mismatch,  // a received region's header is short or not of this ABI
+    system,           // a system call failed (memfd_create, ftruncate, mmap, fstat)
+};
+
+struct RegionFailure {
+    RegionError error;
+    std::string detail;  // what failed, for the log
+};
 
 class Region {
 public:
     // Creates and maps a region, writes its header and points every slot at its home
     // buffer. Every page but the data area's is allocated now; the data area's only
     // when the application first writes it.
-    static Region create(std::uint32_t ring_pairs, std::uint32_t slots_per_ring, std::uint64_t data_bytes = 0);
+    static base::Result<Region, RegionFailure> create(std::uint32_t ring_pairs, std::uint32_t slots_per_ring,
+                                                      std::uint64_t data_bytes = 0);
     // Maps a region received from the switch; checks the header against the file size
     // and the layout its geometry implies. Takes ownership of `fd`.
-    static Region map(int fd);
+    static base::Result<Region, RegionFailure> map(int fd);
 
     Region(Region&& other) noexcept;
     Region& operator=(Region&& other) noexcept;

@@ -75,24 +75,33 @@ std::shared_ptr<const Topology> Switch::build_topology() const {
     return t;
 }
 
-PortId Switch::attach_port(const PortConfig& config) {
+base::Result<PortId, SwitchFailure> Switch::attach_port(const PortConfig& config) {
     if (config.ring_pairs == 0 || config.ring_pairs > config_.max_ring_pairs) {
-        throw std::invalid_argument("ring pairs must be 1.." + std::to_string(config_.max_ring_pairs));
+        return SwitchFailure{SwitchError::port_geometry, "ring pairs must be 1.." + std::to_string(config_.max_ring_pairs)};
     }
     std::lock_guard lock(control_);
     PortId id = 0;
     while (id < ports_.size() && ports_[id]) ++id;
-    if (id == ports_.size()) throw std::length_error("switch is full: " + std::to_string(config_.max_ports) + " ports");
+    if (id == ports_.size()) {
+        return SwitchFailure{SwitchError::full, "switch is full: " + std::to_string(config_.max_ports) + " ports"};
+    }
+    auto region = ring::Region::create(config.ring_pairs, config.slots_per_ring, config.data_bytes);
+    if (!region) {
+        const bool geometry = region.error().error == ring::RegionError::bad_geometry;
+        return SwitchFailure{geometry ? SwitchError::port_geometry : SwitchError::port_memory, region.error().detail};
+    }
     failed_[id].store(false, std::memory_order_relaxed);
-    auto port = std::make_unique<Port>(id, ++generations_, ring::Region::create(config.ring_pairs, config.slots_per_ring, config.data_bytes),
-                                       failed_[id]);
+    auto port = std::make_unique<Port>(id, ++generations_, std::move(region).value(), failed_[id]);
     for (std::uint32_t pair = 0; pair < config.ring_pairs; ++pair) {
         const std::uint32_t owner = (id + pair) % config_.workers;
         port->rings.push_back(std::make_unique<PortRing>(*port, port->region, id, pair, owner));
         if (config_.fault.active()) {
             port->rings.back()->fault = std::make_unique<FaultInjector>(config_.fault, std::uint64_t{id} << 8 | pair);
         }
-        workers_[owner]->watch(port->rings.back()->to_switch.fd());
+        if (auto watched = workers_[owner]->watch(port->rings.back()->to_switch.fd()); !watched) {
+            for (const auto& r : port->rings) workers_[r->owner]->unwatch(r->to_switch.fd());
+            return watched.error();
+        }
     }
     Port& attached = *port;
     ports_[id] = std::move(port);
@@ -185,7 +194,10 @@ bool Switch::has_port(PortId id) const {
 
 Port& Switch::port(PortId id) {
     std::lock_guard lock(control_);
-    if (id >= ports_.size() || !ports_[id]) throw std::out_of_range("no port " + std::to_string(id));
+    if (id >= ports_.size() || !ports_[id]) {
+        std::fprintf(stderr, "multistack: Switch::port(%u): no such port (a caller skipped has_port)\n", id);
+        std::abort();  // a broken precondition, as an out-of-range index would be
+    }
     return *ports_[id];
 }
 

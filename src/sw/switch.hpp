@@ -51,7 +51,10 @@ enum class SwitchError : std::uint8_t {
     bad_ring_pairs,  // max_ring_pairs out of 1..ring::kMaxRingPairs
     bad_batch,       // batch out of 1..kMaxBatch
     no_nic_queues,   // the NIC has no queues
-    epoll,           // a worker's sleep set could not be made
+    epoll,           // a worker's sleep set could not be made, or refused a port's eventfd
+    port_geometry,   // a port's ring pairs, slots or data area out of range
+    full,            // max_ports ports are attached
+    port_memory,     // the port's region could not be made (memfd, mmap)
 };
 
 // The cause, and the message a user sees (with the bounds, or the system's reason).
@@ -89,9 +92,9 @@ public:
     Switch(const Switch&) = delete;
     Switch& operator=(const Switch&) = delete;
 
-    // Before or after start(). Throws std::length_error when max_ports are attached and
-    // std::invalid_argument for a geometry out of range.
-    PortId attach_port(const PortConfig& config);
+    // Before or after start(). Fails with full when max_ports are attached, port_geometry
+    // for a geometry out of range, or port_memory and epoll when the system refuses.
+    [[nodiscard]] base::Result<PortId, SwitchFailure> attach_port(const PortConfig& config);
     // Removes the port, its claims and its memory. False if there is no such port.
     bool detach_port(PortId id);
     void start();
@@ -100,7 +103,8 @@ public:
     [[nodiscard]] Registry& registry() { return registry_; }
     [[nodiscard]] const wire::MacAddr& nic_mac() const { return tx_link_.nic_mac; }
     [[nodiscard]] bool has_port(PortId id) const;
-    // The port, for the control thread; it stays valid until detach_port(id).
+    // The port, for the control thread; it stays valid until detach_port(id). Requires
+    // an attached id (has_port): anything else is a caller's bug, and aborts.
     [[nodiscard]] Port& port(PortId id);
     [[nodiscard]] std::vector<PortId> port_ids() const;
     [[nodiscard]] StatsSnapshot port_stats(PortId id) const;

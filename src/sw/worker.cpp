@@ -47,9 +47,7 @@ base::Result<base::Done, SwitchFailure> Worker::add_to_sleep_set(int fd) {
     return base::Done{};
 }
 
-void Worker::watch(int fd) {
-    if (!add_to_sleep_set(fd)) throw std::system_error(errno, std::generic_category(), "epoll_ctl");
-}
+base::Result<base::Done, SwitchFailure> Worker::watch(int fd) { return add_to_sleep_set(fd); }
 
 void Worker::unwatch(int fd) { (void)::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
 

@@ -31,9 +31,9 @@ public:
     // Call after all workers exist.
     void connect(std::vector<FrameQueue*> outboxes);
     // Adds or removes a descriptor (a port ring's kick eventfd) from the sleep set;
-    // safe from the control thread. watch() throws std::system_error if epoll refuses,
+    // safe from the control thread. watch() fails (epoll) if epoll refuses,
     // which Switch::attach_port passes on to its caller.
-    void watch(int fd);
+    [[nodiscard]] base::Result<base::Done, SwitchFailure> watch(int fd);
     void unwatch(int fd);
 
     void run();

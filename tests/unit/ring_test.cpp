@@ -40,25 +40,25 @@ TEST(Layout, RejectsGeometryOutOfRange) {
     EXPECT_EQ(l.data_size, 8192u) << "the data area is whole pages";
     EXPECT_EQ(l.region_size, l.data_offset + l.data_size);
     EXPECT_FALSE(Layout::compute(2, 8, kMaxDataBytes + 1, l));
-    EXPECT_THROW(Region::create(0, 8), std::invalid_argument);
+    EXPECT_EQ(Region::create(0, 8).error().error, RegionError::bad_geometry);
 }
 
 TEST(Region, MapsWhatCreateWroteAndRejectsAForeignFile) {
-    Region r = Region::create(2, kSlots);
+    Region r = Region::create(2, kSlots).value();
     EXPECT_EQ(r.header().magic, kRegionMagic);
-    Region mapped = Region::map(::dup(r.fd()));
+    Region mapped = Region::map(::dup(r.fd())).value();
     EXPECT_EQ(mapped.layout().region_size, r.layout().region_size);
     r.slots(tx_ring(1))[3].len = 77;
     EXPECT_EQ(mapped.slots(tx_ring(1))[3].len, 77);  // the same memory
 
     r.header().abi_version = 99;
-    EXPECT_THROW(Region::map(::dup(r.fd())), std::invalid_argument);
+    EXPECT_EQ(Region::map(::dup(r.fd())).error().error, RegionError::header_mismatch);
     const int small = ::memfd_create("small", MFD_CLOEXEC);
-    EXPECT_THROW(Region::map(small), std::invalid_argument);
+    EXPECT_EQ(Region::map(small).error().error, RegionError::header_mismatch);
 }
 
 TEST(Rings, CarryFramesBothWays) {
-    Region r = Region::create(1, kSlots);
+    Region r = Region::create(1, kSlots).value();
     AppTxRing app_tx(r, 0);
     SwitchTxRing sw_tx(r, 0);
     EXPECT_EQ(app_tx.space(), kSlots - 1);
@@ -94,7 +94,7 @@ TEST(Rings, CarryFramesBothWays) {
 }
 
 TEST(Rings, WrapAroundManyTimes) {
-    Region r = Region::create(1, kSlots);
+    Region r = Region::create(1, kSlots).value();
     AppTxRing app(r, 0);
     SwitchTxRing sw(r, 0);
     std::uint32_t next = 0;
@@ -114,7 +114,7 @@ TEST(Rings, WrapAroundManyTimes) {
 }
 
 TEST(Rings, NeedWakeupKicksOnlyASleeper) {
-    Region r = Region::create(1, kSlots);
+    Region r = Region::create(1, kSlots).value();
     EventFd to_switch;
     AppTxRing app_tx(r, 0, &to_switch);
     SwitchTxRing sw_tx(r, 0);
@@ -157,7 +157,7 @@ TEST(Rings, NeedWakeupKicksOnlyASleeper) {
 
 class HostileRing : public ::testing::Test {
 protected:
-    Region region_ = Region::create(1, kSlots);
+    Region region_ = Region::create(1, kSlots).value();
     RingControl& tx_ = region_.control(tx_ring(0));
     RingControl& rx_ = region_.control(rx_ring(0));
     SwitchTxRing sw_tx_{region_, 0};
@@ -260,7 +260,7 @@ TEST_F(HostileRing, EveryBadTxSlotIsCaughtBeforeItIsRead) {
         {"offset straddling two buffers", {good.offset + 1, 60, 0}, RingFault::slot_bad_offset},
     };
     for (const Case& c : cases) {
-        Region region = Region::create(1, kSlots);
+        Region region = Region::create(1, kSlots).value();
         SwitchTxRing sw(region, 0);
         region.slots(tx_ring(0))[0] = c.slot;
         region.control(tx_ring(0)).cur = region.control(tx_ring(0)).head = 1;
@@ -312,7 +312,7 @@ TEST(HostileChain, EveryBadChainIsCaughtBeforeItIsRead) {
          RingFault::slot_too_long},
     };
     for (const Case& c : cases) {
-        Region region = Region::create(1, kSlots);
+        Region region = Region::create(1, kSlots).value();
         SwitchTxRing sw(region, 0);
         std::span<Slot> slots = region.slots(tx_ring(0));
         slots[0].len = 60;
@@ -345,7 +345,7 @@ TEST(HostileChain, PayloadReferencesStayInsideTheDataArea) {
         {"a reference just past the area", 8192, 1, RingFault::slot_bad_offset},
     };
     for (const Case& c : cases) {
-        Region region = Region::create(1, kSlots, 8192);
+        Region region = Region::create(1, kSlots, 8192).value();
         SwitchTxRing sw(region, 0);
         std::span<Slot> slots = region.slots(tx_ring(0));
         slots[0].len = 60;
@@ -368,7 +368,7 @@ TEST(HostileChain, PayloadReferencesStayInsideTheDataArea) {
 
 TEST(HostileChain, AChainLongerThanTheLimitOrTheRingFails) {
     for (const std::uint32_t ring_slots : {kMaxChainSlots + 8, std::uint32_t{8}}) {
-        Region region = Region::create(1, ring_slots);
+        Region region = Region::create(1, ring_slots).value();
         SwitchTxRing sw(region, 0);
         std::span<Slot> slots = region.slots(tx_ring(0));
         for (Slot& s : slots) {

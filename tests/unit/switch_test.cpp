@@ -34,7 +34,7 @@ protected:
         nic_ = std::make_unique<MemoryNic>(nic_queues, nic_depth, test::kNicMac);
         sw_ = Switch::create(*nic_, config).value();
         for (std::uint32_t i = 0; i < ports; ++i) {
-            const PortId id = sw_->attach_port({ring_pairs, slots});
+            const PortId id = sw_->attach_port({ring_pairs, slots}).value();
             ASSERT_TRUE(sw_->registry().add({IPPROTO_UDP, ip("198.18.0.1"), port_number(i)}, id));
         }
         sw_->registry().set_local_addresses({ip("198.18.0.1")});
@@ -331,7 +331,7 @@ TEST_F(SwitchTest, PortsAttachAndDetachWhileTrafficFlows) {
     make(2, SwitchConfig{.workers = 2, .spin_rounds = 100, .sleep_timeout_ms = 60000}, 1, 256, 2);
     // A worker that sleeps must notice a port attached meanwhile: its first kick counts.
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    const PortId late = sw_->attach_port({1, 256});
+    const PortId late = sw_->attach_port({1, 256}).value();
     ASSERT_TRUE(sw_->registry().add({IPPROTO_UDP, ip("198.18.0.1"), 6000}, late));
     send(late, {ipv4_frame(Proto::udp, "198.18.0.1", 6000, "198.18.0.2", 9)});
     EXPECT_EQ(collect_n(1).size(), 1u);
@@ -341,7 +341,7 @@ TEST_F(SwitchTest, PortsAttachAndDetachWhileTrafficFlows) {
     std::thread churn([&] {
         while (!stop) {
             ASSERT_TRUE(sw_->detach_port(1));
-            const PortId again = sw_->attach_port({1, 64});
+            const PortId again = sw_->attach_port({1, 64}).value();
             ASSERT_EQ(again, 1);
             ASSERT_TRUE(sw_->registry().add({IPPROTO_UDP, ip("198.18.0.1"), port_number(1)}, again));
         }
@@ -419,7 +419,7 @@ TEST_F(SwitchTest, ACaptureTicketNeverReachesAnotherCaptureOrAReusedPort) {
     EXPECT_TRUE(sw_->capture_running(*mine));
     ASSERT_TRUE(sw_->detach_port(0));
     EXPECT_FALSE(sw_->capture_running(*mine));
-    ASSERT_EQ(sw_->attach_port({}), 0);  // the id is reused
+    ASSERT_EQ(sw_->attach_port({}).value(), 0u);  // the id is reused
     ASSERT_TRUE(sw_->registry().add({IPPROTO_UDP, ip("198.18.0.1"), port_number(0)}, 0));
     const auto theirs = sw_->start_capture(0);
     ASSERT_TRUE(theirs);
@@ -565,13 +565,13 @@ TEST(SwitchSetup, RefusesBadConfigurationAndTooManyPorts) {
     auto made = Switch::create(nic, SwitchConfig{.max_ports = 2, .max_ring_pairs = 2});
     ASSERT_TRUE(made);
     Switch& sw = **made;
-    EXPECT_THROW(sw.attach_port({.ring_pairs = 3}), std::invalid_argument);
-    EXPECT_EQ(sw.attach_port({}), 0);
-    EXPECT_EQ(sw.attach_port({}), 1);
-    EXPECT_THROW(sw.attach_port({}), std::length_error);
+    EXPECT_EQ(sw.attach_port({.ring_pairs = 3}).error().error, SwitchError::port_geometry);
+    EXPECT_EQ(sw.attach_port({}).value(), 0u);
+    EXPECT_EQ(sw.attach_port({}).value(), 1u);
+    EXPECT_EQ(sw.attach_port({}).error().error, SwitchError::full);
     EXPECT_TRUE(sw.detach_port(0));
     EXPECT_FALSE(sw.detach_port(0));
-    EXPECT_EQ(sw.attach_port({}), 0);  // the freed id is reused
+    EXPECT_EQ(sw.attach_port({}).value(), 0u);  // the freed id is reused
 }
 
 TEST(FrameQueueSetup, RoundsCapacityUpToAPowerOfTwo) {
