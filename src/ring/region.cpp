@@ -110,9 +110,7 @@ void Region::release() {
     fd_ = -1;
 }
 
-EventFd::EventFd() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
-}
+EventFd::EventFd() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
 
 EventFd& EventFd::operator=(EventFd&& other) noexcept {
     if (this != &other) {

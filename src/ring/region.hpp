@@ -63,7 +63,9 @@ private:
     Layout layout_;
 };
 
-// A non-blocking eventfd: notify() adds one, drain() clears the count.
+// A non-blocking eventfd: notify() adds one, drain() clears the count. Making one fails
+// only when the process is out of descriptors or memory: whoever makes one checks
+// is_open() (with errno set) before handing it on.
 class EventFd {
 public:
     EventFd();
@@ -77,6 +79,7 @@ public:
     void notify() const;
     void drain() const;
     [[nodiscard]] int fd() const { return fd_; }
+    [[nodiscard]] bool is_open() const { return fd_ >= 0; }
 
 private:
     int fd_ = -1;

@@ -95,6 +95,12 @@ base::Result<PortId, SwitchFailure> Switch::attach_port(const PortConfig& config
     for (std::uint32_t pair = 0; pair < config.ring_pairs; ++pair) {
         const std::uint32_t owner = (id + pair) % config_.workers;
         port->rings.push_back(std::make_unique<PortRing>(*port, port->region, id, pair, owner));
+        const PortRing& made = *port->rings.back();
+        if (!made.to_switch.is_open() || !made.to_app.is_open()) {
+            const int error = errno;
+            for (const auto& r : port->rings) workers_[r->owner]->unwatch(r->to_switch.fd());
+            return SwitchFailure{SwitchError::port_memory, std::string("eventfd: ") + std::strerror(error)};
+        }
         if (config_.fault.active()) {
             port->rings.back()->fault = std::make_unique<FaultInjector>(config_.fault, std::uint64_t{id} << 8 | pair);
         }

@@ -30,6 +30,7 @@ base::Result<std::unique_ptr<Worker>, SwitchFailure> Worker::create(Switch& sw, 
     const int epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd < 0) return epoll_failure("epoll_create1");
     std::unique_ptr<Worker> w(new Worker(sw, index, std::move(nic_queues), epoll_fd));  // closes epoll_fd
+    if (!w->doorbell_.is_open()) return epoll_failure("eventfd");
     if (auto added = w->add_to_sleep_set(w->doorbell_.fd()); !added) return added.error();
     for (std::size_t q : w->nic_queues_) {
         if (auto added = w->add_to_sleep_set(sw.nic_.queue(q).wakeup_fd()); !added) return added.error();
