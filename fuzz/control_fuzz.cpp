@@ -19,19 +19,17 @@
 #include <thread>
 #include <vector>
 
-#include "input.hpp"
 #include "ctl/protocol.hpp"
 #include "ctl/seqpacket.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/descriptors.hpp"
 #include "daemon/null_data_path.hpp"
+#include "input.hpp"
 #include "sw/nic.hpp"
 
 namespace {
 
 using namespace ms;
-
-
 
 void check(bool ok, const char* what) {
     if (ok) return;
@@ -73,7 +71,9 @@ int make_descriptor(std::uint8_t kind) {
 }
 
 struct Rig {
-    Rig() : nic(1, 64, wire::MacAddr{{2, 0, 0, 0, 0, 1}}), sw(sw::Switch::create(nic, sw::SwitchConfig{.max_ports = 8}).value()) {
+    Rig()
+        : nic(1, 64, wire::MacAddr{{2, 0, 0, 0, 0, 1}}),
+          sw(sw::Switch::create(nic, sw::SwitchConfig{.max_ports = 8}).value()) {
         path = "/tmp/ms-control-fuzz-" + std::to_string(::getpid()) + ".sock";
         daemon::Limits limits;
         limits.claims_per_session = 4;
@@ -105,7 +105,6 @@ struct Rig {
     std::string path;
     std::unique_ptr<daemon::ControlServer> server;
 };
-
 
 void drain_replies(int fd) {
     alignas(8) std::uint8_t buf[ctl::kMaxMessage];

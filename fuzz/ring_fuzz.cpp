@@ -58,8 +58,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             case 3: {
                 // Any length, offset, flags (chains, super-segments, unknown bits) and gso_size.
                 const auto flags = static_cast<std::uint16_t>((op >> 11) & 0x1f);
-                region.slots(tx_ring(0))[slot] = Slot{value, static_cast<std::uint16_t>(op >> 16), flags,
-                                                      static_cast<std::uint16_t>(value >> 16), 0, 0};
+                region.slots(tx_ring(0))[slot] = Slot{
+                    value, static_cast<std::uint16_t>(op >> 16), flags, static_cast<std::uint16_t>(value >> 16), 0, 0};
                 break;
             }
             case 4: region.slots(rx_ring(0))[slot] = Slot{value, static_cast<std::uint16_t>(op >> 16), 0}; break;

@@ -39,7 +39,6 @@ void check(bool ok, const char* what) {
     std::abort();
 }
 
-
 // A valid UDP frame from `src` to `dst`, `len` bytes long if that is at least the headers.
 std::vector<std::uint8_t> udp_frame(const wire::MacAddr& src_mac, const wire::MacAddr& dst_mac, wire::IpAddr src,
                                     std::uint16_t sport, wire::IpAddr dst, std::uint16_t dport, std::size_t len) {
@@ -57,16 +56,18 @@ std::vector<std::uint8_t> udp_frame(const wire::MacAddr& src_mac, const wire::Ma
 std::vector<std::uint8_t> tcp_super(wire::IpAddr dst, std::uint16_t dport, std::size_t payload) {
     const wire::TcpRepr tcp{.src_port = kPortA, .dst_port = dport, .seq = 1, .ack = 1, .flags = wire::tcpflag::ack};
     std::vector<std::uint8_t> f(14 + 20 + tcp.header_len());
-    (void)wire::emit_ipv4_tcp_super_header(f, {kPeerMac, kNicMac}, {.src = kLocal, .dst = dst, .protocol = wire::ipproto::tcp},
-                                           tcp.header_len(), tcp.header_len() + payload,
-                                           [&](wire::MutBytes l4) { tcp.emit(l4); });
+    (void)wire::emit_ipv4_tcp_super_header(f, {kPeerMac, kNicMac},
+                                           {.src = kLocal, .dst = dst, .protocol = wire::ipproto::tcp}, tcp.header_len(),
+                                           tcp.header_len() + payload, [&](wire::MutBytes l4) { tcp.emit(l4); });
     f.resize(f.size() + payload, 0x5a);
     return f;
 }
 
 class Rig {
 public:
-    Rig() : nic_(1, 1024, kNicMac), sw_(sw::Switch::create(nic_, sw::SwitchConfig{.workers = 2, .max_ports = 4, .spin_rounds = 0}).value()) {
+    Rig()
+        : nic_(1, 1024, kNicMac),
+          sw_(sw::Switch::create(nic_, sw::SwitchConfig{.workers = 2, .max_ports = 4, .spin_rounds = 0}).value()) {
         sw_->registry().set_local_addresses({kLocal});
         a_ = attach(kPortA, capture_a_);
         b_ = attach(kPortB, capture_b_);
@@ -85,13 +86,15 @@ public:
     }
     // Sends `super` from port A as a slot chain: `head` bytes in the first slot, then
     // whole buffers; `flags_xor` flips flag bits of the first slot.
-    void send_super_from_a(const std::vector<std::uint8_t>& super, std::uint16_t gso, std::size_t head, std::uint16_t flags_xor) {
+    void send_super_from_a(const std::vector<std::uint8_t>& super, std::uint16_t gso, std::size_t head,
+                           std::uint16_t flags_xor) {
         sw::Port& p = sw_->port(a_);
         ring::AppTxRing tx(p.region, 0, &p.rings[0]->to_switch);
         std::uint32_t k = 0;
         for (std::size_t at = 0; at < super.size(); ++k) {
             if (k >= tx.space()) return;  // no room for the whole chain: send nothing
-            const std::size_t n = std::min(super.size() - at, k == 0 ? std::max<std::size_t>(head, 14) : std::size_t{ring::kBufferSize});
+            const std::size_t n = std::min(super.size() - at,
+                                           k == 0 ? std::max<std::size_t>(head, 14) : std::size_t{ring::kBufferSize});
             std::memcpy(tx.buffer(k).data(), super.data() + at, n);
             at += n;
             auto flags = static_cast<std::uint16_t>(at < super.size() ? ring::kSlotMore : 0);
@@ -173,7 +176,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const std::uint8_t op = in.byte();
         if (op & 0x40) {  // a super-segment, to B or out of the NIC
             std::vector<std::uint8_t> super = tcp_super(op & 2 ? kPeer : kLocal, kPortB, in.u16());
-            for (std::uint8_t edits = in.byte() % 4; edits > 0; --edits) super[in.u16() % std::min<std::size_t>(80, super.size())] = in.byte();
+            for (std::uint8_t edits = in.byte() % 4; edits > 0; --edits)
+                super[in.u16() % std::min<std::size_t>(80, super.size())] = in.byte();
             const std::uint16_t gso = in.u16();
             const std::size_t head = in.u16() % (ring::kMaxFrameSize + 1);
             rig.revive_a();
@@ -182,9 +186,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             continue;
         }
         const std::size_t len = in.u16() % (ring::kBufferSize + 1);
-        std::vector<std::uint8_t> frame =
-            op & 1 ? udp_frame(kPeerMac, kNicMac, kPeer, 9, kLocal, op & 2 ? kPortA : kPortB, len)
-                   : udp_frame(kNicMac, kPeerMac, kLocal, kPortA, kLocal, kPortB, len);
+        std::vector<std::uint8_t> frame = op & 1
+                                              ? udp_frame(kPeerMac, kNicMac, kPeer, 9, kLocal, op & 2 ? kPortA : kPortB, len)
+                                              : udp_frame(kNicMac, kPeerMac, kLocal, kPortA, kLocal, kPortB, len);
         for (std::uint8_t edits = in.byte() % 4; edits > 0 && !frame.empty(); --edits) {
             frame[in.u16() % frame.size()] = in.byte();
         }

@@ -109,7 +109,8 @@ struct Harness {
         syn.options.sack_permitted = true;
         syn.options.timestamps = wire::Timestamps{1, 0};
         inject(40000, syn, {});
-        inject(40000, wire::TcpRepr{.seq = kPeerIsn + 1, .ack = kOurIsn + 1, .flags = wire::tcpflag::ack, .window = 65535}, {});
+        inject(40000, wire::TcpRepr{.seq = kPeerIsn + 1, .ack = kOurIsn + 1, .flags = wire::tcpflag::ack, .window = 65535},
+               {});
     }
     // Fixed keys, so that a crash reproduces from its input alone.
     static StackSecrets fixed_secrets() {

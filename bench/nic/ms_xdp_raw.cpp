@@ -4,8 +4,8 @@
 // redirects for UDP ADDR:PORT; tx sends built UDP frames as fast as the socket takes
 // them. Its rate is the ceiling for multistackd on the same interface.
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <netinet/in.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <iostream>
@@ -34,7 +34,8 @@ std::uint64_t transmit(ms::sw::NicQueue& q, const ms::pktgen::PacketBuilder& b, 
     while (Clock::now() < end) {
         for (int i = 0; i < 64; ++i) {
             const std::uint32_t n = std::min<std::uint32_t>(q.tx_space(), 64);
-            for (std::uint32_t k = 0; k < n; ++k) q.tx_set_length(k, static_cast<std::uint16_t>(b.build(q.tx_buffer(k), seq++)));
+            for (std::uint32_t k = 0; k < n; ++k)
+                q.tx_set_length(k, static_cast<std::uint16_t>(b.build(q.tx_buffer(k), seq++)));
             q.tx_commit(n);
             frames += n;
         }
@@ -86,7 +87,9 @@ int main(int argc, char** argv) {
             frames = transmit(nic.queue(0), *b, end);
         }
         const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-        std::cout << nlohmann::json{{"mode", mode}, {"frames", frames}, {"seconds", elapsed},
+        std::cout << nlohmann::json{{"mode", mode},
+                                    {"frames", frames},
+                                    {"seconds", elapsed},
                                     {"mpps", static_cast<double>(frames) / elapsed / 1e6}}
                   << "\n";
     } catch (const std::exception& e) {

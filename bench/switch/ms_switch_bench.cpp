@@ -17,9 +17,12 @@ int main(int argc, char** argv) {
     bool json = false;
     bool rebuild = false;
     app.add_option("--mode", mode, "tx: ports to NIC; rx: NIC to ports; memcpy: ring-to-ring copy, no switch logic")
-        ->check(CLI::IsMember({"tx", "rx", "memcpy"}))->capture_default_str();
+        ->check(CLI::IsMember({"tx", "rx", "memcpy"}))
+        ->capture_default_str();
     app.add_option("--ports", c.ports, "active ports")->check(CLI::Range(1, 4096))->capture_default_str();
-    app.add_option("--size", c.frame_size, "frame size in bytes, CRC excluded")->check(CLI::Range(60, 1514))->capture_default_str();
+    app.add_option("--size", c.frame_size, "frame size in bytes, CRC excluded")
+        ->check(CLI::Range(60, 1514))
+        ->capture_default_str();
     app.add_option("--workers", c.workers, "switch worker threads")->check(CLI::Range(1, 64))->capture_default_str();
     app.add_option("--seconds", c.seconds, "measurement time")->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--slots", c.slots_per_ring, "slots per port ring")->check(CLI::Range(2, 16384))->capture_default_str();

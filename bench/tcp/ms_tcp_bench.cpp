@@ -176,8 +176,9 @@ int client_flow(const sockaddr_in& sin, bool send, std::uint64_t bytes) {
     }
     ::close(fd);
     const double s = seconds_since(start);
-    std::cout << nlohmann::json{{"bytes", moved}, {"seconds", s}, {"gbit_per_s", static_cast<double>(moved) * 8 / s / 1e9}}.dump()
-              << std::endl;
+    std::cout
+        << nlohmann::json{{"bytes", moved}, {"seconds", s}, {"gbit_per_s", static_cast<double>(moved) * 8 / s / 1e9}}.dump()
+        << std::endl;
     return moved == bytes ? 0 : 1;
 }
 
@@ -209,8 +210,11 @@ int client_connect_rate(const sockaddr_in& sin, std::uint64_t count, std::uint32
         }
     }
     const double s = seconds_since(t0);
-    std::cout << nlohmann::json{{"connections", finished}, {"failed", failed}, {"seconds", s},
-                                {"per_second", static_cast<double>(finished) / s}}.dump()
+    std::cout << nlohmann::json{{"connections", finished},
+                                {"failed", failed},
+                                {"seconds", s},
+                                {"per_second", static_cast<double>(finished) / s}}
+                     .dump()
               << std::endl;
     return finished == count && failed == 0 ? 0 : 1;
 }
@@ -248,7 +252,7 @@ int main(int argc, char** argv) {
     std::uint16_t port = 0;
     if (!parse(endpoint, addr, port)) return 2;
     // Without SA_RESTART, so that a blocked accept() returns and sees the stop.
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_signal;
     ::sigaction(SIGINT, &sa, nullptr);
     ::sigaction(SIGTERM, &sa, nullptr);

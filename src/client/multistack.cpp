@@ -32,7 +32,8 @@ Failure from_status(ctl::Status s) {
         case ctl::Status::already_attached: return {Error::already_attached, "this connection has a port"};
         case ctl::Status::not_found: return {Error::not_found, "no such claim"};
         case ctl::Status::switch_full: return {Error::switch_full, "the switch has no free port"};
-        case ctl::Status::busy: return {Error::busy, "a capture of that port runs already, or its socket table is being written"};
+        case ctl::Status::busy:
+            return {Error::busy, "a capture of that port runs already, or its socket table is being written"};
         case ctl::Status::no_route: return {Error::no_route, "no route through the switch's interface"};
         case ctl::Status::unreachable: return {Error::unreachable, "the kernel could not resolve the next hop"};
         case ctl::Status::permission_denied: return {Error::permission_denied, "that port belongs to another user"};
@@ -84,16 +85,16 @@ base::Result<int, Failure> bind_socket(std::uint8_t protocol, const wire::IpAddr
 }  // namespace
 
 std::string Failure::message() const {
-    static constexpr const char* names[] = {"switch not running", "permission denied", "address in use",
-                                            "bad socket", "not attached", "already attached", "not found",
-                                            "switch full", "busy", "limit reached", "no route", "unreachable", "protocol error",
-                                            "invalid option",
-                                            "system error"};
+    static constexpr const char* names[] = {
+        "switch not running", "permission denied", "address in use", "bad socket",     "not attached",
+        "already attached",   "not found",         "switch full",    "busy",           "limit reached",
+        "no route",           "unreachable",       "protocol error", "invalid option", "system error"};
     static_assert(std::size(names) == static_cast<std::size_t>(Error::system) + 1, "one name per Error");
     return std::string(names[static_cast<int>(error)]) + (detail.empty() ? "" : ": " + detail);
 }
 
-AppPort::AppPort(std::uint32_t id, ring::Region region, std::vector<ring::EventFd> to_switch, std::vector<ring::EventFd> to_app)
+AppPort::AppPort(std::uint32_t id, ring::Region region, std::vector<ring::EventFd> to_switch,
+                 std::vector<ring::EventFd> to_app)
     : id_(id), region_(std::move(region)), to_switch_(std::move(to_switch)), to_app_(std::move(to_app)) {
     for (std::uint32_t pair = 0; pair < to_switch_.size(); ++pair) {
         tx_.emplace_back(region_, pair, &to_switch_[pair]);
@@ -121,7 +122,9 @@ bool AppPort::wait(std::uint32_t pair, int timeout_ms, int also_fd) {
     return sleep_on(rx_.at(pair), to_app_.at(pair), timeout_ms, also_fd);
 }
 
-void AppPort::wait_for_room(std::uint32_t pair, int timeout_ms) { (void)sleep_on(tx_.at(pair), to_app_.at(pair), timeout_ms, -1); }
+void AppPort::wait_for_room(std::uint32_t pair, int timeout_ms) {
+    (void)sleep_on(tx_.at(pair), to_app_.at(pair), timeout_ms, -1);
+}
 
 base::Result<ControlSession, Failure> ControlSession::open(const std::string& socket_path) {
     const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -161,8 +164,9 @@ ControlSession::~ControlSession() {
     if (fd_ >= 0) ::close(fd_);
 }
 
-base::Result<Done, Failure> ControlSession::call(const void* request, std::size_t request_size, void* reply, std::size_t reply_size,
-                              std::span<const int> send_fds, std::vector<int>* received_fds) {
+base::Result<Done, Failure> ControlSession::call(const void* request, std::size_t request_size, void* reply,
+                                                 std::size_t reply_size, std::span<const int> send_fds,
+                                                 std::vector<int>* received_fds) {
     auto* h = static_cast<ctl::Header*>(const_cast<void*>(request));
     h->seq = ++seq_;
     if (int rc = ctl::send_message(fd_, request, request_size, send_fds); rc < 0) return system_failure("send", -rc);
@@ -187,7 +191,8 @@ base::Result<Done, Failure> ControlSession::call(const void* request, std::size_
     return Done{};
 }
 
-base::Result<AppPort*, Failure> ControlSession::attach(std::uint32_t ring_pairs, std::uint32_t slots_per_ring, std::uint64_t data_bytes) {
+base::Result<AppPort*, Failure> ControlSession::attach(std::uint32_t ring_pairs, std::uint32_t slots_per_ring,
+                                                       std::uint64_t data_bytes) {
     if (port_) return Failure{Error::already_attached, ""};
     ctl::AttachRequest req;
     req.ring_pairs = ring_pairs;
@@ -286,8 +291,8 @@ base::Result<std::vector<Entry>, Failure> ControlSession::list(ctl::Op op) {
     }
 }
 
-base::Result<ctl::CaptureEnd, Failure> ControlSession::capture(const ctl::CaptureRequest& request,
-                                            const std::function<bool(const ctl::CaptureFrame&)>& on_frame) {
+base::Result<ctl::CaptureEnd, Failure> ControlSession::capture(
+    const ctl::CaptureRequest& request, const std::function<bool(const ctl::CaptureFrame&)>& on_frame) {
     ctl::CaptureRequest req = request;
     req.h.seq = ++seq_;
     if (int rc = ctl::send_message(fd_, &req, sizeof req); rc < 0) return system_failure("send", -rc);
@@ -311,8 +316,12 @@ base::Result<ctl::CaptureEnd, Failure> ControlSession::capture(const ctl::Captur
     }
 }
 
-base::Result<std::vector<ctl::PortEntry>, Failure> ControlSession::ports() { return list<ctl::PortEntry>(ctl::Op::list_ports); }
-base::Result<std::vector<ctl::ClaimEntry>, Failure> ControlSession::claims() { return list<ctl::ClaimEntry>(ctl::Op::list_claims); }
+base::Result<std::vector<ctl::PortEntry>, Failure> ControlSession::ports() {
+    return list<ctl::PortEntry>(ctl::Op::list_ports);
+}
+base::Result<std::vector<ctl::ClaimEntry>, Failure> ControlSession::claims() {
+    return list<ctl::ClaimEntry>(ctl::Op::list_claims);
+}
 
 }  // namespace ms::client
 

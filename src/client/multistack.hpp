@@ -87,7 +87,8 @@ public:
     ~ControlSession();
 
     // `data_bytes`: the region's data area (ring/abi.hpp), the application's own memory.
-    base::Result<AppPort*, Failure> attach(std::uint32_t ring_pairs = 1, std::uint32_t slots_per_ring = 1024, std::uint64_t data_bytes = 0);
+    base::Result<AppPort*, Failure> attach(std::uint32_t ring_pairs = 1, std::uint32_t slots_per_ring = 1024,
+                                           std::uint64_t data_bytes = 0);
     // Binds a new kernel socket of `protocol` to (addr, port) and claims it; port 0 takes
     // an ephemeral port. Returns what was claimed.
     base::Result<Claim, Failure> claim(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port);
@@ -107,7 +108,7 @@ public:
     // Streams a port's frames to `on_frame` until the daemon ends the capture (count or
     // time reached) or `on_frame` returns false; returns the daemon's totals.
     base::Result<ctl::CaptureEnd, Failure> capture(const ctl::CaptureRequest& request,
-                                    const std::function<bool(const ctl::CaptureFrame&)>& on_frame);
+                                                   const std::function<bool(const ctl::CaptureFrame&)>& on_frame);
 
     [[nodiscard]] AppPort* port() { return port_.get(); }
     // The control socket, for an event loop that wants to notice the daemon going away
@@ -118,7 +119,7 @@ private:
     explicit ControlSession(int fd) : fd_(fd) {}
     // Sends `request` and receives its one reply into `reply`, with descriptors.
     base::Result<Done, Failure> call(const void* request, std::size_t request_size, void* reply, std::size_t reply_size,
-                      std::span<const int> send_fds = {}, std::vector<int>* received_fds = nullptr);
+                                     std::span<const int> send_fds = {}, std::vector<int>* received_fds = nullptr);
     template <class Entry>
     base::Result<std::vector<Entry>, Failure> list(ctl::Op op);
 

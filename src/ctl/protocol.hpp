@@ -17,7 +17,8 @@
 namespace ms::ctl {
 
 inline constexpr std::uint32_t kMagic = 0x4d534354;  // "MSCT"
-inline constexpr std::uint16_t kVersion = 5;  // 3: sockets, and the region's socket table; 4: super-segment counters; 5: 32 drop slots, tuple_shared
+inline constexpr std::uint16_t kVersion =
+    5;  // 3: sockets, and the region's socket table; 4: super-segment counters; 5: 32 drop slots, tuple_shared
 inline constexpr std::size_t kMaxMessage = 4096;
 inline constexpr std::uint32_t kMaxFds = 1 + 2 * 8;  // the memfd, then two eventfds per ring pair
 inline constexpr std::size_t kDropSlots = 32;        // room for DropReason values
@@ -241,12 +242,11 @@ struct SocketsReply {
 };
 
 template <class T>
-inline constexpr bool kIsMessage = std::is_trivially_copyable_v<T> && std::is_standard_layout_v<T> &&
-                                   offsetof(T, h) == 0 && sizeof(T) <= kMaxMessage;
-static_assert(kIsMessage<AttachRequest> && kIsMessage<AttachReply> && kIsMessage<ClaimRequest> &&
-              kIsMessage<ClaimReply> && kIsMessage<ReleaseRequest> && kIsMessage<InfoReply> &&
-              kIsMessage<StatusReply> && kIsMessage<PortEntry> && kIsMessage<ClaimEntry> &&
-              kIsMessage<CaptureRequest> && kIsMessage<CaptureFrame> && kIsMessage<CaptureEnd> &&
+inline constexpr bool kIsMessage = std::is_trivially_copyable_v<T> && std::is_standard_layout_v<T> && offsetof(T, h) == 0 &&
+                                   sizeof(T) <= kMaxMessage;
+static_assert(kIsMessage<AttachRequest> && kIsMessage<AttachReply> && kIsMessage<ClaimRequest> && kIsMessage<ClaimReply> &&
+              kIsMessage<ReleaseRequest> && kIsMessage<InfoReply> && kIsMessage<StatusReply> && kIsMessage<PortEntry> &&
+              kIsMessage<ClaimEntry> && kIsMessage<CaptureRequest> && kIsMessage<CaptureFrame> && kIsMessage<CaptureEnd> &&
               kIsMessage<ResolveRequest> && kIsMessage<ResolveReply> && kIsMessage<SocketsRequest> &&
               kIsMessage<SocketsReply>);
 

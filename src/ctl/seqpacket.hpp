@@ -21,8 +21,7 @@ inline constexpr std::size_t kMaxFdsPerMessage = 253;
 // are more descriptors than `max_fds` or descriptors the kernel could not pass. Every
 // descriptor received is appended to `fds` whatever the result: the caller closes those
 // it does not keep (the daemon through its Reaper, which never blocks).
-[[nodiscard]] long receive_message(int sock, void* buffer, std::size_t size, std::vector<int>& fds,
-                                   std::size_t max_fds);
+[[nodiscard]] long receive_message(int sock, void* buffer, std::size_t size, std::vector<int>& fds, std::size_t max_fds);
 
 // Closes every descriptor in `fds` and clears it.
 void close_all(std::vector<int>& fds);

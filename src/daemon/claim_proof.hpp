@@ -81,9 +81,7 @@ struct ProvenTuple {
 // null if it could not be read this time (the sole holding is then checked next time).
 // Done if the proof still holds; else what broke it.
 [[nodiscard]] base::Result<base::Done, ProofError> proof_still_holds(int fd, const ProvenTuple& proven,
-                                                                     const ProofScope& scope,
-                                                                     const KernelPortIndex* kernel);
-
+                                                                     const ProofScope& scope, const KernelPortIndex* kernel);
 
 // Makes the daemon's close of a proof return at once, whatever the owner did to the
 // socket since (SO_LINGER with a long timeout on a connected socket would block it).

@@ -46,7 +46,8 @@ void ControlServer::pump_capture(ClientSession& s) {
     ctx_.sw.drain_capture(cap.ticket, [&](wire::Bytes f, sw::TapDirection d) {
         if (cap.remaining == 0) return;
         frame->h.seq = cap.seq;
-        frame->timestamp_ns = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(now.tv_nsec);
+        frame->timestamp_ns = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ull +
+                              static_cast<std::uint64_t>(now.tv_nsec);
         frame->len = static_cast<std::uint16_t>(f.size());  // at most ring::kMaxFrameSize (FrameCell)
         frame->from_application = d == sw::TapDirection::from_application;
         std::memcpy(frame->data, f.data(), f.size());

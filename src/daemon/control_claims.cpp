@@ -110,9 +110,8 @@ bool ControlServer::take_over(ClientSession& s, const ProvenTuple& proven) {
     const sw::ClaimKey& key = proven.key;
     for (auto& [fd, holder] : sessions_) {
         if (&holder == &s || !holder.port) continue;
-        auto held = std::find_if(holder.claims.begin(), holder.claims.end(), [&](const HeldClaim& c) {
-            return c.proven.key == key && c.proven.cookie == proven.cookie;
-        });
+        auto held = std::find_if(holder.claims.begin(), holder.claims.end(),
+                                 [&](const HeldClaim& c) { return c.proven.key == key && c.proven.cookie == proven.cookie; });
         if (held == holder.claims.end()) continue;
         for (const auto& k : {std::optional<sw::ClaimKey>(key), proven.ipv4_twin}) {
             if (!k) continue;
@@ -166,8 +165,8 @@ void ControlServer::on_release(ClientSession& s, const ctl::ReleaseRequest& req)
 void ControlServer::audit_proofs() {
     const auto kernel = KernelPortIndex::read();
     if (!kernel) {
-        std::cerr << "multistackd: the audit cannot read the kernel's socket table (sock_diag): "
-                  << std::strerror(errno) << "\n";
+        std::cerr << "multistackd: the audit cannot read the kernel's socket table (sock_diag): " << std::strerror(errno)
+                  << "\n";
     }
     for (auto& [fd, s] : sessions_) audit_session(s, kernel ? &*kernel : nullptr);
     arm_audit_timer();

@@ -61,7 +61,7 @@ base::Result<base::Done, ServerOpenFailure> bind_socket_file(int fd, const std::
 // its place, and checks that it is still the socket just bound.
 base::Result<base::Done, ServerOpenFailure> give_socket_file(const std::string& path, std::optional<gid_t> group) {
     if (group && ::lchown(path.c_str(), 0, *group) != 0) return failure(ServerOpenError::socket_file, path, "chown");
-    struct stat st{};
+    struct stat st {};
     if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
         return failure(ServerOpenError::socket_file, path, "the socket file was replaced");
     }
@@ -71,7 +71,7 @@ base::Result<base::Done, ServerOpenFailure> give_socket_file(const std::string& 
 }  // namespace
 
 base::Result<std::unique_ptr<ControlServer>, ServerOpenFailure> ControlServer::open(ServerContext ctx, std::string path,
-                                                                                   std::optional<gid_t> group) {
+                                                                                    std::optional<gid_t> group) {
     const auto fitted = fit_limits(ctx.limits, own_capacity(ctx.data_path.claim_capacity()));
     if (!fitted) return ServerOpenFailure{ServerOpenError::limits_do_not_fit, fitted.error().message};
     ctx.limits = *fitted;
@@ -232,8 +232,7 @@ void ControlServer::send_reply(ClientSession& s, const void* message, std::size_
     if (sent) return;
     if (sent.error() == SendError::overflow) {
         ++counters_.slow_clients;
-        std::cerr << "multistackd: pid " << s.peer.pid << " uid " << s.peer.uid
-                  << " dropped: it does not read its replies\n";
+        std::cerr << "multistackd: pid " << s.peer.pid << " uid " << s.peer.uid << " dropped: it does not read its replies\n";
     }
     s.doomed = true;
 }

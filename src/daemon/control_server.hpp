@@ -81,8 +81,9 @@ class ControlServer {
 public:
     // Creates the socket at `path` (mode 0660, group `group` if given) and listens; or
     // says why it cannot (nothing is left open then).
-    [[nodiscard]] static base::Result<std::unique_ptr<ControlServer>, ServerOpenFailure> open(
-        ServerContext ctx, std::string path, std::optional<gid_t> group);
+    [[nodiscard]] static base::Result<std::unique_ptr<ControlServer>, ServerOpenFailure> open(ServerContext ctx,
+                                                                                              std::string path,
+                                                                                              std::optional<gid_t> group);
     ~ControlServer();
     ControlServer(const ControlServer&) = delete;
     ControlServer& operator=(const ControlServer&) = delete;
@@ -222,15 +223,13 @@ private:
     // True if `s` may see `port`'s details and capture it.
     [[nodiscard]] bool may_inspect(const ClientSession& s, sw::PortId port) const;
     // The port `port_id` names, if `s` may inspect it; else not_found or permission_denied.
-    [[nodiscard]] base::Result<sw::PortId, ctl::Status> inspectable_port(const ClientSession& s,
-                                                                         std::uint32_t port_id) const;
+    [[nodiscard]] base::Result<sw::PortId, ctl::Status> inspectable_port(const ClientSession& s, std::uint32_t port_id) const;
     // msctl status's parts: the data path and the NIC, and the control plane's counters.
     void fill_data_path_status(ctl::StatusReply& rep) const;
     void fill_control_counters(ctl::StatusReply& rep) const;
     // Copies a page of the socket table at `table` into `rep` and sends it; busy if the
     // application is writing it.
-    void reply_socket_page(ClientSession& s, const ctl::Header& req, const std::uint8_t* table,
-                           ctl::SocketsReply& rep);
+    void reply_socket_page(ClientSession& s, const ctl::Header& req, const std::uint8_t* table, ctl::SocketsReply& rep);
     // A port's owner, counters and drops, for a session that may inspect it.
     void show_port_details(ctl::PortEntry& e, const ClientSession& owner, sw::PortId id) const;
 

@@ -180,8 +180,7 @@ void ControlServer::reply_socket_page(ClientSession& s, const ctl::Header& req, 
     reply(s, rep);
 }
 
-base::Result<sw::PortId, ctl::Status> ControlServer::inspectable_port(const ClientSession& s,
-                                                                     std::uint32_t port_id) const {
+base::Result<sw::PortId, ctl::Status> ControlServer::inspectable_port(const ClientSession& s, std::uint32_t port_id) const {
     if (port_id >= sw::kNoPort || !ctx_.sw.has_port(static_cast<sw::PortId>(port_id))) return ctl::Status::not_found;
     const auto id = static_cast<sw::PortId>(port_id);
     // Defends other users' traffic and tables: only the owner's uid, or a privileged peer.

@@ -56,7 +56,7 @@ KernelSocket socket_of(const nlmsghdr* nlh) {
     // Only full sockets carry attributes; a TIME_WAIT or pending one is never a wildcard.
     const auto* a = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(nlh, sizeof *m));
     for (; mnl_attr_ok(a, static_cast<int>(static_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh)) -
-                                          reinterpret_cast<const char*>(a)));
+                                           reinterpret_cast<const char*>(a)));
          a = mnl_attr_next(a)) {
         if (mnl_attr_get_type(a) == INET_DIAG_SKV6ONLY) s.v6only = mnl_attr_get_u8(a) != 0;
     }

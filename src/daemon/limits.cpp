@@ -15,7 +15,8 @@ Capacity own_capacity(std::uint32_t claim_map_entries) {
 base::Result<Limits, LimitsMisfit> fit_limits(Limits l, const Capacity& capacity) {
     if (capacity.descriptors <= 2 * kReservedDescriptors) {
         return LimitsMisfit{UnfitLimit::descriptor_limit, "the daemon may open only " + std::to_string(capacity.descriptors) +
-               " descriptors (RLIMIT_NOFILE); it needs more than " + std::to_string(2 * kReservedDescriptors)};
+                                                              " descriptors (RLIMIT_NOFILE); it needs more than " +
+                                                              std::to_string(2 * kReservedDescriptors)};
     }
     const auto for_users = static_cast<std::uint32_t>(
         std::min<std::uint64_t>(capacity.descriptors - kReservedDescriptors, UINT32_MAX));
@@ -29,15 +30,14 @@ base::Result<Limits, LimitsMisfit> fit_limits(Limits l, const Capacity& capacity
     const std::uint32_t claim_share = capacity.claim_map_entries / 4;
     if (l.claims_per_user == 0) l.claims_per_user = std::min(claim_share, l.descriptors_per_user);
     if (l.claims_per_user > capacity.claim_map_entries / 2) {
-        return LimitsMisfit{UnfitLimit::claims_per_user,
-                            "--max-claims-per-user " + std::to_string(l.claims_per_user) +
-                                " exceeds half the XDP claim map (" + std::to_string(capacity.claim_map_entries) +
-                                " entries)"};
+        return LimitsMisfit{UnfitLimit::claims_per_user, "--max-claims-per-user " + std::to_string(l.claims_per_user) +
+                                                             " exceeds half the XDP claim map (" +
+                                                             std::to_string(capacity.claim_map_entries) + " entries)"};
     }
     if (l.sessions_per_user > l.descriptors_per_user) {
-        return LimitsMisfit{UnfitLimit::sessions_per_user,
-                            "--max-sessions-per-user " + std::to_string(l.sessions_per_user) + " exceeds the " +
-                                std::to_string(l.descriptors_per_user) + " descriptors a user may hold"};
+        return LimitsMisfit{UnfitLimit::sessions_per_user, "--max-sessions-per-user " + std::to_string(l.sessions_per_user) +
+                                                               " exceeds the " + std::to_string(l.descriptors_per_user) +
+                                                               " descriptors a user may hold"};
     }
     l.descriptors_for_users = for_users;
     return l;

@@ -89,7 +89,8 @@ public:
     // Each grant is Done, or names the limit that refuses it (nothing is then taken).
     [[nodiscard]] base::Result<base::Done, LimitHit> open_session(const Peer& peer);
     void close_session(const Peer& peer);
-    [[nodiscard]] base::Result<base::Done, LimitHit> add_port(const Peer& peer, std::uint64_t bytes, std::uint32_t descriptors);
+    [[nodiscard]] base::Result<base::Done, LimitHit> add_port(const Peer& peer, std::uint64_t bytes,
+                                                              std::uint32_t descriptors);
     void remove_port(const Peer& peer, std::uint64_t bytes, std::uint32_t descriptors);
     [[nodiscard]] base::Result<base::Done, LimitHit> add_claim(const Peer& peer);
     void remove_claim(const Peer& peer);

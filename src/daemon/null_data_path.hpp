@@ -14,7 +14,9 @@ public:
     std::uint32_t claim_capacity() const override { return 65536; }  // the size of the real claim map
     DataPathStatus status() const override { return {}; }
     std::optional<wire::IpAddr> next_hop(const wire::IpAddr& dst) override { return dst; }
-    netlink::NeighbourState neighbour(const wire::IpAddr&, wire::MacAddr&) override { return netlink::NeighbourState::failed; }
+    netlink::NeighbourState neighbour(const wire::IpAddr&, wire::MacAddr&) override {
+        return netlink::NeighbourState::failed;
+    }
 };
 
 }  // namespace ms::daemon

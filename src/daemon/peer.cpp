@@ -32,9 +32,7 @@ bool status_has_cap_net_admin(pid_t pid) {
     return false;
 }
 
-bool still_alive(int pidfd) {
-    return ::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0;
-}
+bool still_alive(int pidfd) { return ::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0; }
 
 bool has_cap_net_admin(int session_fd, pid_t pid) {
     int pidfd = -1;

@@ -47,7 +47,7 @@ base::Result<std::vector<Found>, FileCacheFailure> list_files(const std::string&
 // Reads every file into one block, each at most the size it had when listed (a file
 // that grows meanwhile is served as it was); an unreadable file is not served.
 base::Result<std::shared_ptr<const FileCache::Snapshot>, FileCacheFailure> load(const std::string& root,
-                                                                               const FileCache::Allocator& allocate) {
+                                                                                const FileCache::Allocator& allocate) {
     const auto listed = list_files(root);
     if (!listed) return listed.error();
     const std::vector<Found>& found = *listed;
@@ -61,8 +61,8 @@ base::Result<std::shared_ptr<const FileCache::Snapshot>, FileCacheFailure> load(
         if (!in) continue;
         in.read(reinterpret_cast<char*>(at), static_cast<std::streamsize>(f.size));
         const auto got = static_cast<std::size_t>(in.gcount());
-        snap->files.emplace(f.url, File{{reinterpret_cast<const char*>(at), got}, std::string(content_type_for(f.url)),
-                                        http_date(f.mtime)});
+        snap->files.emplace(
+            f.url, File{{reinterpret_cast<const char*>(at), got}, std::string(content_type_for(f.url)), http_date(f.mtime)});
         snap->bytes += got;
         at += got;
     }
@@ -76,7 +76,8 @@ std::shared_ptr<const FileCache::Snapshot> copy_into(const FileCache::Snapshot& 
     std::uint8_t* at = snap->block.get();
     for (const auto& [url, f] : old.files) {
         std::memcpy(at, f.content.data(), f.content.size());
-        snap->files.emplace(url, File{{reinterpret_cast<const char*>(at), f.content.size()}, f.content_type, f.last_modified});
+        snap->files.emplace(url,
+                            File{{reinterpret_cast<const char*>(at), f.content.size()}, f.content_type, f.last_modified});
         at += f.content.size();
     }
     snap->bytes = old.bytes;
@@ -109,9 +110,15 @@ void FileCache::store_in(Allocator allocate) {
 
 std::string_view content_type_for(std::string_view path) {
     static constexpr std::pair<std::string_view, std::string_view> types[] = {
-        {".html", "text/html"}, {".htm", "text/html"},        {".txt", "text/plain"},
-        {".css", "text/css"},   {".js", "application/javascript"}, {".json", "application/json"},
-        {".png", "image/png"},  {".jpg", "image/jpeg"},        {".svg", "image/svg+xml"},
+        {".html", "text/html"},
+        {".htm", "text/html"},
+        {".txt", "text/plain"},
+        {".css", "text/css"},
+        {".js", "application/javascript"},
+        {".json", "application/json"},
+        {".png", "image/png"},
+        {".jpg", "image/jpeg"},
+        {".svg", "image/svg+xml"},
     };
     for (const auto& [ext, type] : types) {
         if (path.ends_with(ext)) return type;

@@ -25,7 +25,8 @@ struct ServerConfig {
     Timeouts timeouts;
     std::uint64_t sweep_ms = 250;
     std::string congestion{utcp::CongestionRegistry::kDefault};  // utcp: UTCP's, or one of the next
-    std::vector<std::pair<std::string, utcp::CongestionRegistry::Factory>> congestion_algorithms;  // utcp: the application's own
+    std::vector<std::pair<std::string, utcp::CongestionRegistry::Factory>>
+        congestion_algorithms;  // utcp: the application's own
     bool fast_open = false;  // RFC 7413: take requests in SYNs with a valid cookie (kernel: TCP_FASTOPEN)
 };
 

@@ -63,12 +63,14 @@ std::uint64_t EventLoop::clock_ms() {
     return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1'000'000;
 }
 
-base::Result<std::unique_ptr<EventLoop>, client::Failure> EventLoop::open(const std::string& socket_path, LoopOptions options) {
+base::Result<std::unique_ptr<EventLoop>, client::Failure> EventLoop::open(const std::string& socket_path,
+                                                                          LoopOptions options) {
     auto control = client::ControlSession::open(socket_path);
     if (!control) return control.error();
     auto info = control->info();
     if (!info) return info.error();
-    const std::vector<wire::IpAddr> addresses = options.addresses.empty() ? interface_addresses(info.value()) : options.addresses;
+    const std::vector<wire::IpAddr> addresses = options.addresses.empty() ? interface_addresses(info.value())
+                                                                          : options.addresses;
     if (auto bad = check_addresses(addresses)) return *bad;
     auto port = control->attach(1, options.ring_slots, options.super_segments ? options.data_area_bytes : 0);
     if (!port) return port.error();
@@ -99,7 +101,8 @@ std::vector<wire::IpAddr> EventLoop::addresses() const {
     return out;
 }
 
-base::Result<std::vector<client::Claim>, client::Failure> EventLoop::claim_everywhere(std::uint8_t protocol, std::uint16_t port) {
+base::Result<std::vector<client::Claim>, client::Failure> EventLoop::claim_everywhere(std::uint8_t protocol,
+                                                                                      std::uint16_t port) {
     std::vector<client::Claim> claims;
     for (const wire::IpAddr& a : addresses()) {
         auto claim = control_.claim(protocol, a, claims.empty() ? port : claims.front().port);
@@ -142,7 +145,8 @@ std::optional<wire::MacAddr> EventLoop::resolve(const wire::IpAddr& addr) {
     return mac.value();
 }
 
-base::Result<utcp::Listener*, client::Failure> EventLoop::listen(std::uint16_t port, utcp::Handler& handler, const utcp::ConnOptions* options) {
+base::Result<utcp::Listener*, client::Failure> EventLoop::listen(std::uint16_t port, utcp::Handler& handler,
+                                                                 const utcp::ConnOptions* options) {
     auto claims = claim_everywhere(IPPROTO_TCP, port);
     if (!claims) return claims.error();
     utcp::Listener* l = stack_->listen(claims->front().port, &handler, options);
@@ -150,8 +154,8 @@ base::Result<utcp::Listener*, client::Failure> EventLoop::listen(std::uint16_t p
     return l;
 }
 
-base::Result<std::pair<utcp::Listener*, client::Claim>, client::Failure> EventLoop::listen_socket(int bound_fd, utcp::Handler* handler,
-                                                                             const utcp::ConnOptions* options) {
+base::Result<std::pair<utcp::Listener*, client::Claim>, client::Failure> EventLoop::listen_socket(
+    int bound_fd, utcp::Handler* handler, const utcp::ConnOptions* options) {
     auto claim = control_.claim_socket(bound_fd);
     if (!claim) return claim.error();
     utcp::Listener* l = stack_->listen(claim->port, handler, options);
@@ -162,8 +166,9 @@ base::Result<std::pair<utcp::Listener*, client::Claim>, client::Failure> EventLo
     return std::pair{l, claim.value()};
 }
 
-base::Result<utcp::Connection*, client::Failure> EventLoop::connect(const wire::IpAddr& remote, std::uint16_t port, utcp::Handler& handler,
-                                               const utcp::ConnOptions* options) {
+base::Result<utcp::Connection*, client::Failure> EventLoop::connect(const wire::IpAddr& remote, std::uint16_t port,
+                                                                    utcp::Handler& handler,
+                                                                    const utcp::ConnOptions* options) {
     const auto local = stack_->local_address(remote.family);
     if (!local) {
         return client::Failure{client::Error::no_route, std::string("this loop has no ") +
@@ -175,16 +180,18 @@ base::Result<utcp::Connection*, client::Failure> EventLoop::connect(const wire::
     return connect_claimed(claim.value(), remote, port, handler, options);
 }
 
-base::Result<utcp::Connection*, client::Failure> EventLoop::connect_socket(int bound_fd, const wire::IpAddr& remote, std::uint16_t port,
-                                                      utcp::Handler& handler, const utcp::ConnOptions* options) {
+base::Result<utcp::Connection*, client::Failure> EventLoop::connect_socket(int bound_fd, const wire::IpAddr& remote,
+                                                                           std::uint16_t port, utcp::Handler& handler,
+                                                                           const utcp::ConnOptions* options) {
     auto claim = control_.claim_socket(bound_fd);
     if (!claim) return claim.error();
     return connect_claimed(claim.value(), remote, port, handler, options);
 }
 
-base::Result<utcp::Connection*, client::Failure> EventLoop::connect_claimed(const client::Claim& claim, const wire::IpAddr& remote,
-                                                       std::uint16_t port, utcp::Handler& handler,
-                                                       const utcp::ConnOptions* options) {
+base::Result<utcp::Connection*, client::Failure> EventLoop::connect_claimed(const client::Claim& claim,
+                                                                            const wire::IpAddr& remote, std::uint16_t port,
+                                                                            utcp::Handler& handler,
+                                                                            const utcp::ConnOptions* options) {
     const utcp::ConnectResult made = stack_->connect(claim.port, remote, port, &handler, options);
     if (!made) {
         (void)control_.release(claim);
@@ -215,7 +222,8 @@ base::Result<client::Claim, client::Failure> EventLoop::udp_bind_socket(int boun
     return udp_bind_claimed(control_.claim_socket(bound_fd), handler);
 }
 
-base::Result<client::Claim, client::Failure> EventLoop::udp_bind_claimed(base::Result<client::Claim, client::Failure> claim, utcp::UdpHandler& handler) {
+base::Result<client::Claim, client::Failure> EventLoop::udp_bind_claimed(base::Result<client::Claim, client::Failure> claim,
+                                                                         utcp::UdpHandler& handler) {
     if (!claim) return claim.error();
     if (!stack_->udp_bind(claim->port, handler)) {
         (void)control_.release(claim.value());

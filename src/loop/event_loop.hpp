@@ -51,27 +51,31 @@ class EventLoop {
 public:
     // Connects to multistackd at `socket_path` and attaches a port. Fails with
     // invalid_option if defaults.congestion names no algorithm.
-    static base::Result<std::unique_ptr<EventLoop>, client::Failure> open(const std::string& socket_path, LoopOptions options = {});
+    static base::Result<std::unique_ptr<EventLoop>, client::Failure> open(const std::string& socket_path,
+                                                                          LoopOptions options = {});
     ~EventLoop();
     EventLoop(const EventLoop&) = delete;
     EventLoop& operator=(const EventLoop&) = delete;
 
     // Claims TCP port on each of the loop's addresses and listens; port 0 takes an
     // ephemeral port.
-    base::Result<utcp::Listener*, client::Failure> listen(std::uint16_t port, utcp::Handler& handler, const utcp::ConnOptions* options = nullptr);
+    base::Result<utcp::Listener*, client::Failure> listen(std::uint16_t port, utcp::Handler& handler,
+                                                          const utcp::ConnOptions* options = nullptr);
     // Claims what the caller's bound TCP socket holds and listens on its port; a null
     // handler is the raw API (connections wait in the listener's accept queue). The
     // caller releases the claim (control().release) after Stack::unlisten.
-    base::Result<std::pair<utcp::Listener*, client::Claim>, client::Failure> listen_socket(int bound_fd, utcp::Handler* handler,
-                                                                      const utcp::ConnOptions* options = nullptr);
+    base::Result<std::pair<utcp::Listener*, client::Claim>, client::Failure> listen_socket(
+        int bound_fd, utcp::Handler* handler, const utcp::ConnOptions* options = nullptr);
     // Claims an ephemeral TCP port on the loop's address of the remote's family and opens
     // a connection to (remote, port).
-    base::Result<utcp::Connection*, client::Failure> connect(const wire::IpAddr& remote, std::uint16_t port, utcp::Handler& handler,
-                                        const utcp::ConnOptions* options = nullptr);
+    base::Result<utcp::Connection*, client::Failure> connect(const wire::IpAddr& remote, std::uint16_t port,
+                                                             utcp::Handler& handler,
+                                                             const utcp::ConnOptions* options = nullptr);
     // The same from the port the caller's bound TCP socket holds; the loop releases the
     // claim when the port's last connection and TIME_WAIT record go.
-    base::Result<utcp::Connection*, client::Failure> connect_socket(int bound_fd, const wire::IpAddr& remote, std::uint16_t port,
-                                               utcp::Handler& handler, const utcp::ConnOptions* options = nullptr);
+    base::Result<utcp::Connection*, client::Failure> connect_socket(int bound_fd, const wire::IpAddr& remote,
+                                                                    std::uint16_t port, utcp::Handler& handler,
+                                                                    const utcp::ConnOptions* options = nullptr);
     // Claims UDP port on each of the loop's addresses; returns the port (an ephemeral one for 0).
     base::Result<std::uint16_t, client::Failure> udp_bind(std::uint16_t port, utcp::UdpHandler& handler);
     // Claims what the caller's bound UDP socket holds and takes its datagrams; the caller
@@ -113,9 +117,11 @@ private:
                      const utcp::StackSecrets& secrets);
     std::optional<wire::MacAddr> resolve(const wire::IpAddr& addr);
     void release_ephemeral(std::uint16_t port);
-    base::Result<client::Claim, client::Failure> udp_bind_claimed(base::Result<client::Claim, client::Failure> claim, utcp::UdpHandler& handler);
+    base::Result<client::Claim, client::Failure> udp_bind_claimed(base::Result<client::Claim, client::Failure> claim,
+                                                                  utcp::UdpHandler& handler);
     base::Result<utcp::Connection*, client::Failure> connect_claimed(const client::Claim& claim, const wire::IpAddr& remote,
-                                                std::uint16_t port, utcp::Handler& handler, const utcp::ConnOptions* options);
+                                                                     std::uint16_t port, utcp::Handler& handler,
+                                                                     const utcp::ConnOptions* options);
     std::uint32_t take_batch(std::uint64_t now_ms);
     void sleep_until_due(std::uint64_t now_ms, int max_sleep_ms);
 

@@ -50,7 +50,8 @@ private:
     // Slots that refer to `len` bytes at `offset` of the region, the last ending the chain if asked.
     void commit_references(std::uint64_t offset, std::size_t len, bool ends_chain);
     // The payload copied behind the headers in `first`, and on into further slots.
-    void copy_into_slots(const utcp::SplitBytes& payload, wire::MutBytes first, std::size_t headers, std::uint16_t segment_size);
+    void copy_into_slots(const utcp::SplitBytes& payload, wire::MutBytes first, std::size_t headers,
+                         std::uint16_t segment_size);
 
     ring::AppTxRing& tx_;
     const ring::Region& region_;

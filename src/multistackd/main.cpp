@@ -18,8 +18,8 @@
 
 #include "daemon/control_server.hpp"
 #include "multistackd/nic_data_path.hpp"
-#include "nic/af_xdp_nic.hpp"
 #include "netlink/netlink.hpp"
+#include "nic/af_xdp_nic.hpp"
 #include "nic/xdp_program.hpp"
 #include "sw/switch.hpp"
 
@@ -163,13 +163,12 @@ int run(const Options& o) {
     const ms::daemon::Limits& fitted = server.limits();
     std::cerr << "multistackd: each user may hold " << fitted.descriptors_per_user << " descriptors, "
               << fitted.claims_per_user << " claims, " << fitted.sessions_per_user << " sessions and "
-              << fitted.ports_per_user << " ports; all users together " << fitted.descriptors_for_users
-              << " descriptors, " << ms::daemon::kReservedDescriptors << " more kept for privileged peers\n";
-    std::cerr << "multistackd: attached to " << o.iface << " (ifindex " << info.ifindex << ", MAC "
-              << info.mac.to_string() << "), XDP " << ms::nic::to_string(xdp.mode()) << " mode, AF_XDP "
-              << (nic.zero_copy() ? "zero-copy" : "copy") << " mode, segmentation offload "
-              << (nic.offloads_segmentation() ? "on" : "off") << ", " << o.queues << " queue(s), " << o.workers
-              << " worker(s); listening on " << path << std::endl;
+              << fitted.ports_per_user << " ports; all users together " << fitted.descriptors_for_users << " descriptors, "
+              << ms::daemon::kReservedDescriptors << " more kept for privileged peers\n";
+    std::cerr << "multistackd: attached to " << o.iface << " (ifindex " << info.ifindex << ", MAC " << info.mac.to_string()
+              << "), XDP " << ms::nic::to_string(xdp.mode()) << " mode, AF_XDP " << (nic.zero_copy() ? "zero-copy" : "copy")
+              << " mode, segmentation offload " << (nic.offloads_segmentation() ? "on" : "off") << ", " << o.queues
+              << " queue(s), " << o.workers << " worker(s); listening on " << path << std::endl;
     server.run(signal_fd);
     sw.stop();
     std::cerr << "multistackd: detached from " << o.iface << "\n";
@@ -182,10 +181,14 @@ int main(int argc, char** argv) {
     CLI::App app{"multistackd: the MultiStack switch. Shares one interface between user-level stacks and the kernel."};
     Options o;
     app.add_option("--iface", o.iface, "interface to attach to")->required();
-    app.add_option("--queues", o.queues, "NIC queues to serve, one AF_XDP socket each")->check(CLI::Range(1, 64))->capture_default_str();
+    app.add_option("--queues", o.queues, "NIC queues to serve, one AF_XDP socket each")
+        ->check(CLI::Range(1, 64))
+        ->capture_default_str();
     app.add_option("--workers", o.workers, "switch worker threads")->check(CLI::Range(1, 64))->capture_default_str();
     app.add_option("--socket", o.socket, "control socket path (default /run/multistack/IFACE.sock)");
-    app.add_option("--max-ports", o.max_ports, "most application ports at once")->check(CLI::Range(1, 4096))->capture_default_str();
+    app.add_option("--max-ports", o.max_ports, "most application ports at once")
+        ->check(CLI::Range(1, 4096))
+        ->capture_default_str();
     app.add_option("--group", o.group, "group allowed to attach (the socket is mode 0660)");
     app.add_option("--fault", o.fault,
                    "inject faults into what ports receive, for testing stacks: "
@@ -199,14 +202,18 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--max-claims-per-session", o.limits.claims_per_session,
                    "claims one application connection may hold (each holds a kernel socket)")
-        ->check(CLI::Range(1u, 1u << 20))->capture_default_str();
+        ->check(CLI::Range(1u, 1u << 20))
+        ->capture_default_str();
     app.add_option("--max-sessions-per-user", o.limits.sessions_per_user, "control connections one uid may have open")
-        ->check(CLI::Range(1u, 1u << 20))->capture_default_str();
+        ->check(CLI::Range(1u, 1u << 20))
+        ->capture_default_str();
     app.add_option("--max-ports-per-user", o.limits.ports_per_user, "ports one uid may have attached")
-        ->check(CLI::Range(1u, 4096u))->capture_default_str();
+        ->check(CLI::Range(1u, 4096u))
+        ->capture_default_str();
     app.add_option("--max-port-memory-per-user", o.port_memory_mib,
                    "MiB of port rings one uid may have (a port of 1 ring pair of 1024 slots takes 4 MiB)")
-        ->check(CLI::Range(1ull, 1ull << 30))->capture_default_str();
+        ->check(CLI::Range(1ull, 1ull << 30))
+        ->capture_default_str();
     app.add_option("--max-claims-per-user", o.limits.claims_per_user,
                    "claims one uid may hold over all its sessions (0: a quarter of the XDP claim map, or of the "
                    "descriptors a user may hold if fewer)")
@@ -217,7 +224,8 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--max-unread-replies-per-user", o.unread_replies_mib,
                    "MiB of replies one uid's sessions may leave unread before the daemon drops them")
-        ->check(CLI::Range(1ull, 1ull << 20))->capture_default_str();
+        ->check(CLI::Range(1ull, 1ull << 20))
+        ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     try {
         return run(o);

@@ -17,8 +17,12 @@ public:
     void unmirror_claim(const sw::ClaimKey& claim) override { (void)xdp_.remove_claim(claim); }
     std::uint32_t claim_capacity() const override { return xdp_.claim_capacity(); }
     daemon::DataPathStatus status() const override {
-        return {xdp_.mode() == nic::XdpMode::native, nic_.zero_copy(), nic_.queue_count(), xdp_.claimed_frames(),
-                xdp_.passed_frames(), nic_.offloads_segmentation()};
+        return {xdp_.mode() == nic::XdpMode::native,
+                nic_.zero_copy(),
+                nic_.queue_count(),
+                xdp_.claimed_frames(),
+                xdp_.passed_frames(),
+                nic_.offloads_segmentation()};
     }
     std::optional<wire::IpAddr> next_hop(const wire::IpAddr& dst) override { return netlink_.next_hop(dst, ifindex_); }
     netlink::NeighbourState neighbour(const wire::IpAddr& next_hop, wire::MacAddr& mac) override {

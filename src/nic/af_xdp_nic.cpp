@@ -75,7 +75,8 @@ public:
         // The fill ring is as large as the rx frame pool, so there is always room.
         const std::uint32_t got = xsk_ring_prod__reserve(&fill_, n, &at);
         for (std::uint32_t k = 0; k < got; ++k) {
-            *xsk_ring_prod__fill_addr(&fill_, at + k) = xsk_umem__extract_addr(xsk_ring_cons__rx_desc(&rx_, rx_index_ + k)->addr);
+            *xsk_ring_prod__fill_addr(&fill_,
+                                      at + k) = xsk_umem__extract_addr(xsk_ring_cons__rx_desc(&rx_, rx_index_ + k)->addr);
         }
         xsk_ring_prod__submit(&fill_, got);
         xsk_ring_cons__release(&rx_, n);
@@ -203,7 +204,8 @@ private:
     void refill_with_range(std::uint32_t first, std::uint32_t count) {
         std::uint32_t at;
         const std::uint32_t got = xsk_ring_prod__reserve(&fill_, count, &at);
-        for (std::uint32_t k = 0; k < got; ++k) *xsk_ring_prod__fill_addr(&fill_, at + k) = std::uint64_t{first + k} * kFrameSize;
+        for (std::uint32_t k = 0; k < got; ++k)
+            *xsk_ring_prod__fill_addr(&fill_, at + k) = std::uint64_t{first + k} * kFrameSize;
         xsk_ring_prod__submit(&fill_, got);
     }
 
@@ -224,7 +226,8 @@ private:
     }
 
     void kick_fill_if_asked() {
-        if (xsk_ring_prod__needs_wakeup(&fill_)) (void)::recvfrom(xsk_socket__fd(xsk_), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
+        if (xsk_ring_prod__needs_wakeup(&fill_))
+            (void)::recvfrom(xsk_socket__fd(xsk_), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
     }
 
     void release() {

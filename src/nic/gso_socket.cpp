@@ -37,9 +37,7 @@ constexpr std::uint8_t VIRTIO_NET_HDR_GSO_TCPV4 = 1;
 constexpr std::uint8_t VIRTIO_NET_HDR_GSO_TCPV6 = 4;
 constexpr std::uint8_t VIRTIO_NET_HDR_GSO_ECN = 0x80;
 
-NicFailure socket_failure(const std::string& what) {
-    return {NicError::packet_socket, what + ": " + std::strerror(errno)};
-}
+NicFailure socket_failure(const std::string& what) { return {NicError::packet_socket, what + ": " + std::strerror(errno)}; }
 
 base::Result<base::Done, NicFailure> set_option(int fd, int level, int name, int value, const char* what) {
     if (::setsockopt(fd, level, name, &value, sizeof value) != 0) return socket_failure(what);

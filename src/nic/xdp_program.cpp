@@ -38,9 +38,7 @@ struct BpfLocalKey {
 static_assert(sizeof(BpfLocalKey) == 20);
 
 // The ms_ports index of a claim's (protocol, port); must match bpf/claim.bpf.c.
-std::uint32_t port_index(const sw::ClaimKey& c) {
-    return (c.protocol == IPPROTO_UDP ? 65536u : 0u) + c.port;
-}
+std::uint32_t port_index(const sw::ClaimKey& c) { return (c.protocol == IPPROTO_UDP ? 65536u : 0u) + c.port; }
 
 BpfClaimKey to_bpf(const sw::ClaimKey& c) {
     BpfClaimKey k{};

@@ -3,8 +3,8 @@
 #include <netinet/in.h>
 
 #include <chrono>
-#include <optional>
 #include <cstring>
+#include <optional>
 
 #include "client/multistack.hpp"
 
@@ -28,7 +28,8 @@ AttachedResult transmit(client::AppPort& port, const PacketBuilder& builder, Clo
                 port.wait_for_room(0, 10);  // sleep, do not spin: the switch may share our core
                 continue;
             }
-            for (std::uint32_t k = 0; k < n; ++k) tx.set_length(k, static_cast<std::uint16_t>(builder.build(tx.buffer(k), seq++)));
+            for (std::uint32_t k = 0; k < n; ++k)
+                tx.set_length(k, static_cast<std::uint16_t>(builder.build(tx.buffer(k), seq++)));
             tx.publish(n);
             r.frames += n;
             r.bytes += std::uint64_t{n} * builder.size();
@@ -68,7 +69,8 @@ base::Result<AttachedResult, PktgenFailure> run_attached(const AttachedConfig& c
     std::memcpy(nic.octets.data(), info->mac, 6);
     std::optional<PacketBuilder> builder;
     if (c.transmit) {
-        auto made = PacketBuilder::create({Proto::udp, nic, c.peer_mac, c.local, c.peer, c.local_port, c.peer_port, c.frame_size});
+        auto made = PacketBuilder::create(
+            {Proto::udp, nic, c.peer_mac, c.local, c.peer, c.local_port, c.peer_port, c.frame_size});
         if (!made) return made.error();
         builder.emplace(std::move(made.value()));
     }

@@ -81,7 +81,8 @@ public:
         sw_->stop();
         r.sequence_errors = sequence_errors_;
         r.switch_drops = sw_->nic_stats().total_drops() + sw_->handoff_stats().total_drops();
-        for (std::uint32_t i = 0; i < c_.ports; ++i) r.switch_drops += sw_->port_stats(static_cast<sw::PortId>(i)).total_drops();
+        for (std::uint32_t i = 0; i < c_.ports; ++i)
+            r.switch_drops += sw_->port_stats(static_cast<sw::PortId>(i)).total_drops();
         return r;
     }
 

@@ -222,7 +222,7 @@ utcp::ConnOptions effective_options(const Socket& s) {
 }
 
 base::Result<int, Errno> get_socket_option(Socket& s, const OptionContext& context, int level, int name, void* value,
-                                 socklen_t* len) {
+                                           socklen_t* len) {
     if (level == SOL_SOCKET) return get_socket_level(s, name, value, len);
     if (level == IPPROTO_IP && name == IP_TOS) return put_int(value, len, s.tos);
     if (level == IPPROTO_TCP) return get_tcp_level(s, context, name, value, len);
@@ -230,7 +230,7 @@ base::Result<int, Errno> get_socket_option(Socket& s, const OptionContext& conte
 }
 
 base::Result<int, Errno> set_socket_option(Socket& s, const OptionContext& context, int level, int name, const void* value,
-                                 socklen_t len) {
+                                           socklen_t len) {
     if (level == IPPROTO_TCP && name == TCP_CONGESTION) return set_congestion(s, context, value, len);
     if (level == IPPROTO_TCP && name == TCP_CORK) return set_cork(s, context, value, len);
     if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) return set_timeout(s, context, name, value, len);

@@ -13,8 +13,8 @@
 #include <cstdint>
 #include <functional>
 
-#include "posix/socket.hpp"
 #include "posix/errno.hpp"
+#include "posix/socket.hpp"
 #include "utcp/congestion.hpp"
 
 namespace ms::posix {
@@ -28,9 +28,9 @@ struct OptionContext {
 };
 
 [[nodiscard]] base::Result<int, Errno> get_socket_option(Socket& s, const OptionContext& context, int level, int name,
-                                               void* value, socklen_t* len);
+                                                         void* value, socklen_t* len);
 [[nodiscard]] base::Result<int, Errno> set_socket_option(Socket& s, const OptionContext& context, int level, int name,
-                                               const void* value, socklen_t len);
+                                                         const void* value, socklen_t len);
 // What the connection gets: the socket's options, with Nagle on while corked.
 [[nodiscard]] utcp::ConnOptions effective_options(const Socket& s);
 

@@ -1,10 +1,10 @@
 // Placement of pending kernel sockets on UTCP (listen, connect), and the end of a UTCP
 // socket's life (close, dup). See runtime.hpp.
 #include <arpa/inet.h>
-#include <netinet/tcp.h>
-#include <sys/time.h>
 #include <fcntl.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>

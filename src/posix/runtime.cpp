@@ -104,9 +104,7 @@ void Runtime::abandon_in_child() {
     ::close(sleep_set_);
 }
 
-bool Runtime::inherited(const Socket& s) {
-    return s.in_use() && s.owner != g_runtime.load(std::memory_order_acquire);
-}
+bool Runtime::inherited(const Socket& s) { return s.in_use() && s.owner != g_runtime.load(std::memory_order_acquire); }
 
 Runtime* Runtime::open() {
     InsideLibrary inside;
@@ -165,7 +163,9 @@ void Runtime::sleep_while_idle(std::uint64_t now_ms) {
     (void)loop_->stack().take_soonest_work();  // what is scheduled from here on may wake it
     const std::uint64_t due = loop_->stack().poll_at();
     if (due <= now_ms && !loop_->tx_full()) return;
-    const int timeout = due <= now_ms ? 1 : due == UINT64_MAX ? -1 : static_cast<int>(std::min<std::uint64_t>(due - now_ms, 60'000));
+    const int timeout = due <= now_ms       ? 1
+                        : due == UINT64_MAX ? -1
+                                            : static_cast<int>(std::min<std::uint64_t>(due - now_ms, 60'000));
     // The port is left to application threads that poll it (runtime.hpp, Polling).
     const bool watch_port = pollers_.load() == 0;
     // Pollers sleep on the port's kicks: the switch sends them only while the kick flag is
@@ -350,8 +350,7 @@ void Runtime::on_closed(utcp::Connection& c) {
     refresh(*s);
 }
 
-void Runtime::on_datagram(const wire::IpAddr& from, std::uint16_t from_port, std::uint16_t to_port,
-                          wire::Bytes payload) {
+void Runtime::on_datagram(const wire::IpAddr& from, std::uint16_t from_port, std::uint16_t to_port, wire::Bytes payload) {
     auto it = datagram_ports_.find(to_port);
     if (it == datagram_ports_.end()) return;
     Socket& s = *it->second;

@@ -46,10 +46,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "loop/event_loop.hpp"
+#include "posix/errno.hpp"
 #include "posix/readiness.hpp"
 #include "posix/socket.hpp"
-#include "posix/errno.hpp"
-#include "loop/event_loop.hpp"
 
 namespace ms::posix {
 
@@ -127,8 +127,7 @@ public:
     void set_nonblocking(int fd, bool on);
     // epoll_wait and epoll_pwait (runtime.hpp, Polling); `real` is libc's epoll_pwait.
     using EpollPwait = int (*)(int, epoll_event*, int, int, const sigset_t*);
-    int epoll_wait_polling(int epfd, epoll_event* events, int max, int timeout_ms, const sigset_t* mask,
-                           EpollPwait real);
+    int epoll_wait_polling(int epfd, epoll_event* events, int max, int timeout_ms, const sigset_t* mask, EpollPwait real);
     // FIONREAD and SIOCOUTQ.
     base::Result<int, Errno> queued_bytes(int fd, bool outgoing);
 
@@ -171,13 +170,14 @@ private:
     int sleep_on(int fd, short events, int timeout_ms);
     enum class Direction : std::uint8_t { in, out };
     base::Result<std::size_t, Errno> transfer(int fd, std::span<const iovec> iov, int flags, Direction direction,
-                                    MessageInfo* info);
+                                              MessageInfo* info);
     // One try, by the socket's kind: EAGAIN where Linux would block.
     base::Result<std::size_t, Errno> try_transfer(Socket& s, std::span<const iovec> iov, int flags, Direction direction,
-                                        MessageInfo* info);
+                                                  MessageInfo* info);
     base::Result<std::size_t, Errno> try_recv(Socket& s, std::span<const iovec> iov, int flags);
     base::Result<std::size_t, Errno> try_send(Socket& s, std::span<const iovec> iov);
-    base::Result<std::size_t, Errno> try_recv_datagram(DatagramState& d, std::span<const iovec> iov, int flags, MessageInfo* info);
+    base::Result<std::size_t, Errno> try_recv_datagram(DatagramState& d, std::span<const iovec> iov, int flags,
+                                                       MessageInfo* info);
     base::Result<std::size_t, Errno> try_send_datagram(const DatagramState& d, std::span<const iovec> iov, MessageInfo* info);
     [[nodiscard]] bool interface_address(const sockaddr_in& a) const;
     [[nodiscard]] std::optional<sockaddr_in> bound_to_interface(int fd);
@@ -192,8 +192,7 @@ private:
     void on_error(utcp::Connection& c, utcp::ConnError e) override;
     void on_closed(utcp::Connection& c) override;
     // utcp::UdpHandler: a datagram for one of the process's UDP sockets.
-    void on_datagram(const wire::IpAddr& from, std::uint16_t from_port, std::uint16_t to_port,
-                     wire::Bytes payload) override;
+    void on_datagram(const wire::IpAddr& from, std::uint16_t from_port, std::uint16_t to_port, wire::Bytes payload) override;
 
     Settings settings_;
     std::unique_ptr<loop::EventLoop> loop_;

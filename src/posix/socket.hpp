@@ -94,11 +94,17 @@ struct Socket {
     int priority = 0, tos = 0;                       // SO_PRIORITY, IP_TOS: kept, no effect on UTCP
 
     template <class State>
-    [[nodiscard]] bool is() const { return std::holds_alternative<State>(state); }
+    [[nodiscard]] bool is() const {
+        return std::holds_alternative<State>(state);
+    }
     template <class State>
-    [[nodiscard]] State* as() { return std::get_if<State>(&state); }
+    [[nodiscard]] State* as() {
+        return std::get_if<State>(&state);
+    }
     template <class State>
-    [[nodiscard]] const State* as() const { return std::get_if<State>(&state); }
+    [[nodiscard]] const State* as() const {
+        return std::get_if<State>(&state);
+    }
     [[nodiscard]] bool in_use() const { return !is<Unused>(); }
     // The stream's connection, while the stack has it; else null.
     [[nodiscard]] utcp::Connection* connection() const {
@@ -117,13 +123,15 @@ struct Socket {
     }
     // The claim's part of a listener or a UDP socket; else null.
     [[nodiscard]] Claimed* claimed() {
-        return std::visit([](auto& st) -> Claimed* {
-            if constexpr (std::is_base_of_v<Claimed, std::decay_t<decltype(st)>>) {
-                return &st;
-            } else {
-                return nullptr;
-            }
-        }, state);
+        return std::visit(
+            [](auto& st) -> Claimed* {
+                if constexpr (std::is_base_of_v<Claimed, std::decay_t<decltype(st)>>) {
+                    return &st;
+                } else {
+                    return nullptr;
+                }
+            },
+            state);
     }
 };
 

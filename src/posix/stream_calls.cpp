@@ -206,7 +206,7 @@ base::Result<std::size_t, Errno> Runtime::send(int fd, std::span<const iovec> io
 
 // One datagram per call; MSG_TRUNC says it did not fit (and, asked for, returns its size).
 base::Result<std::size_t, Errno> Runtime::try_recv_datagram(DatagramState& udp, std::span<const iovec> iov, int flags,
-                                                  MessageInfo* info) {
+                                                            MessageInfo* info) {
     if (udp.inbox.empty()) return Errno{kWouldBlock};
     const Datagram& d = udp.inbox.front();
     const std::size_t copied = scatter(d.bytes, iov, 0);
@@ -223,7 +223,7 @@ base::Result<std::size_t, Errno> Runtime::try_recv_datagram(DatagramState& udp, 
 }
 
 base::Result<std::size_t, Errno> Runtime::try_send_datagram(const DatagramState& udp, std::span<const iovec> iov,
-                                                  MessageInfo* info) {
+                                                            MessageInfo* info) {
     sockaddr_in to{};
     if (info && info->to) {
         if (info->to_len < static_cast<socklen_t>(sizeof(sockaddr_in)) || info->to->sa_family != AF_INET) {
@@ -245,7 +245,7 @@ base::Result<std::size_t, Errno> Runtime::try_send_datagram(const DatagramState&
 }
 
 base::Result<std::size_t, Errno> Runtime::try_transfer(Socket& s, std::span<const iovec> iov, int flags, Direction direction,
-                                             MessageInfo* info) {
+                                                       MessageInfo* info) {
     const bool sending = direction == Direction::out;
     if (auto* udp = s.as<DatagramState>()) {
         return sending ? try_send_datagram(*udp, iov, info) : try_recv_datagram(*udp, iov, flags, info);
@@ -256,7 +256,7 @@ base::Result<std::size_t, Errno> Runtime::try_transfer(Socket& s, std::span<cons
 // As Linux: a blocking send returns once every byte is queued (or an error ends it); a
 // blocking receive returns what is there, or waits for all with MSG_WAITALL.
 base::Result<std::size_t, Errno> Runtime::transfer(int fd, std::span<const iovec> iov, int flags, Direction direction,
-                                         MessageInfo* info) {
+                                                   MessageInfo* info) {
     const bool sending = direction == Direction::out;
     bool wait_all = sending || ((flags & MSG_WAITALL) && !(flags & MSG_PEEK));
     std::size_t total = 0;
@@ -271,7 +271,8 @@ base::Result<std::size_t, Errno> Runtime::transfer(int fd, std::span<const iovec
         auto moved = try_transfer(*s, rest, flags, direction, info);
         if (moved.ok() && moved.value() > 0) after_call(lock);
         refresh(*s);
-        if (!moved.ok() && moved.error().code != kWouldBlock) return total > 0 ? base::Result<std::size_t, Errno>(total) : moved;
+        if (!moved.ok() && moved.error().code != kWouldBlock)
+            return total > 0 ? base::Result<std::size_t, Errno>(total) : moved;
         if (moved.ok()) {
             total += moved.value();
             if (const auto* stream = s->as<StreamState>(); stream && !sending && info && info->from) {

@@ -23,29 +23,29 @@
 #include <cstring>
 
 #include "posix/fd_table.hpp"
-#include "preload/guarded.hpp"
 #include "posix/reentry.hpp"
 #include "posix/runtime.hpp"
 #include "posix/sockaddr.hpp"
+#include "preload/guarded.hpp"
 
-using ms::posix::fd_table;
 using ms::posix::DatagramState;
+using ms::posix::Errno;
+using ms::posix::fd_table;
 using ms::posix::InsideLibrary;
 using ms::posix::ListenerState;
 using ms::posix::Placement;
 using ms::posix::Runtime;
 using ms::posix::Socket;
-using ms::posix::Errno;
 namespace base = ms::base;
 namespace pending = ms::posix::pending;
 
 namespace {
 
 // libc's (the next object's) definition of `name`, looked up once.
-#define NEXT(name)                                                                              \
-    ([]() {                                                                                     \
+#define NEXT(name)                                                                             \
+    ([]() {                                                                                    \
         static const auto fn = reinterpret_cast<decltype(&::name)>(::dlsym(RTLD_NEXT, #name)); \
-        return fn;                                                                              \
+        return fn;                                                                             \
     }())
 
 template <class T>
@@ -121,9 +121,7 @@ long transmit(int fd, std::span<const iovec> iov, int flags, ms::posix::MessageI
     return on_runtime(fd, [&](Runtime& rt) { return rt.send(fd, iov, flags, info); });
 }
 
-bool is_pending_datagram(int fd) {
-    return !ms::posix::t_inside_library && (fd_table().pending(fd) & pending::datagram);
-}
+bool is_pending_datagram(int fd) { return !ms::posix::t_inside_library && (fd_table().pending(fd) & pending::datagram); }
 
 // A pending UDP socket goes to UTCP (or stays with the kernel for good); true if on UTCP.
 bool place_datagram(int fd) {
@@ -139,9 +137,8 @@ bool place_datagram(int fd) {
 
 // sendto() on a pending UDP socket toward an address outside the host: it goes to UTCP.
 bool places_on_first_send(int fd, const sockaddr* to, socklen_t len) {
-    return is_pending_datagram(fd) && to && len >= static_cast<socklen_t>(sizeof(sockaddr_in)) &&
-           to->sa_family == AF_INET && !ms::posix::is_loopback(to_of(to)) && !bound_to_loopback(fd) &&
-           place_datagram(fd);
+    return is_pending_datagram(fd) && to && len >= static_cast<socklen_t>(sizeof(sockaddr_in)) && to->sa_family == AF_INET &&
+           !ms::posix::is_loopback(to_of(to)) && !bound_to_loopback(fd) && place_datagram(fd);
 }
 
 // The process the library's memory belongs to: a vfork() child shares its parent's until
@@ -256,9 +253,8 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
     return ms::preload::guarded("connect", [&]() -> int {
         if (Socket* s = ours(fd)) {
             const bool datagram = s->is<DatagramState>();
-            return static_cast<int>(on_runtime(fd, [&](Runtime& rt) {
-                return datagram ? rt.connect_datagram(fd, addr, len) : rt.connect_again(fd);
-            }));
+            return static_cast<int>(on_runtime(
+                fd, [&](Runtime& rt) { return datagram ? rt.connect_datagram(fd, addr, len) : rt.connect_again(fd); }));
         }
         if (places_on_first_send(fd, addr, len)) return connect(fd, addr, len);
         if (is_pending(fd) && addr && len >= static_cast<socklen_t>(sizeof(sockaddr_in)) && addr->sa_family == AF_INET &&
@@ -331,9 +327,7 @@ ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen
 }
 
 ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t /*buflen*/, int flags, sockaddr* from, socklen_t* len) {
-    return ms::preload::guarded("__recvfrom_chk", [&]() -> ssize_t {
-        return recvfrom(fd, buf, n, flags, from, len);
-    });
+    return ms::preload::guarded("__recvfrom_chk", [&]() -> ssize_t { return recvfrom(fd, buf, n, flags, from, len); });
 }
 
 ssize_t send(int fd, const void* buf, size_t n, int flags) {
@@ -468,9 +462,7 @@ int fcntl64(int fd, int cmd, ...) {
     va_start(ap, cmd);
     void* arg = va_arg(ap, void*);
     va_end(ap);
-    return ms::preload::guarded("fcntl64", [&]() -> int {
-        return fcntl(fd, cmd, arg);
-    });
+    return ms::preload::guarded("fcntl64", [&]() -> int { return fcntl(fd, cmd, arg); });
 }
 
 int ioctl(int fd, unsigned long request, ...) {
@@ -510,7 +502,9 @@ int epoll_pwait(int epfd, epoll_event* events, int max, int timeout, const sigse
     });
 }
 
-int epoll_wait(int epfd, epoll_event* events, int max, int timeout) { return epoll_pwait(epfd, events, max, timeout, nullptr); }
+int epoll_wait(int epfd, epoll_event* events, int max, int timeout) {
+    return epoll_pwait(epfd, events, max, timeout, nullptr);
+}
 
 // A new epoll set: its number may have been another's (the port is not in this one).
 int epoll_create1(int flags) {

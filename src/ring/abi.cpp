@@ -27,10 +27,9 @@ bool Layout::compute(std::uint32_t ring_pairs, std::uint32_t slots_per_ring, std
 
 bool Layout::header_matches(const RegionHeader& h) const {
     return h.magic == kRegionMagic && h.abi_version == kAbiVersion && h.ring_pairs == ring_pairs &&
-           h.slots_per_ring == slots_per_ring && h.buffer_size == kBufferSize &&
-           h.region_size == region_size && h.rings_offset == rings_offset &&
-           h.ring_stride == ring_stride && h.buffers_offset == buffers_offset && h.sockets_offset == sockets_offset && h.data_offset == data_offset &&
-           h.data_size == data_size;
+           h.slots_per_ring == slots_per_ring && h.buffer_size == kBufferSize && h.region_size == region_size &&
+           h.rings_offset == rings_offset && h.ring_stride == ring_stride && h.buffers_offset == buffers_offset &&
+           h.sockets_offset == sockets_offset && h.data_offset == data_offset && h.data_size == data_size;
 }
 
 void Layout::write_header(RegionHeader& h) const {

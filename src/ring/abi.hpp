@@ -127,12 +127,8 @@ struct Layout {
                                       Layout& out);
 
     [[nodiscard]] std::uint32_t ring_count() const { return ring_pairs * 2; }
-    [[nodiscard]] std::uint64_t control_offset(std::uint32_t ring) const {
-        return rings_offset + ring * ring_stride;
-    }
-    [[nodiscard]] std::uint64_t slots_offset(std::uint32_t ring) const {
-        return control_offset(ring) + sizeof(RingControl);
-    }
+    [[nodiscard]] std::uint64_t control_offset(std::uint32_t ring) const { return rings_offset + ring * ring_stride; }
+    [[nodiscard]] std::uint64_t slots_offset(std::uint32_t ring) const { return control_offset(ring) + sizeof(RingControl); }
     // The home buffer of a slot.
     [[nodiscard]] std::uint64_t buffer_offset(std::uint32_t ring, std::uint32_t slot) const {
         return buffers_offset + (std::uint64_t{ring} * slots_per_ring + slot) * kBufferSize;

@@ -68,11 +68,10 @@ base::Result<Region, RegionFailure> Region::create(std::uint32_t ring_pairs, std
 }
 
 base::Result<Region, RegionFailure> Region::map(int fd) {
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd, &st) != 0) return system_failure("fstat port region", fd);
     RegionHeader h{};
-    if (static_cast<std::size_t>(st.st_size) < sizeof h ||
-        ::pread(fd, &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) {
+    if (static_cast<std::size_t>(st.st_size) < sizeof h || ::pread(fd, &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) {
         ::close(fd);
         return RegionFailure{RegionError::header_mismatch, "port region too small for its header"};
     }

@@ -8,9 +8,7 @@ namespace ms::ring {
 namespace {
 
 SocketTableHeader& header_of(std::uint8_t* table) { return *reinterpret_cast<SocketTableHeader*>(table); }
-const SocketTableHeader& header_of(const std::uint8_t* table) {
-    return *reinterpret_cast<const SocketTableHeader*>(table);
-}
+const SocketTableHeader& header_of(const std::uint8_t* table) { return *reinterpret_cast<const SocketTableHeader*>(table); }
 template <class T>
 std::atomic_ref<T> shared(T& word) {
     return std::atomic_ref<T>(word);
@@ -23,9 +21,8 @@ T load(const T& word) {
 bool name_ok(const char (&name)[kCongestionNameBytes]) {
     const auto* end = std::find(name, name + kCongestionNameBytes, '\0');
     if (end == name || end == name + kCongestionNameBytes) return false;
-    return std::all_of(name, end, [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-    });
+    return std::all_of(name, end,
+                       [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; });
 }
 
 }  // namespace
@@ -35,8 +32,7 @@ bool valid_record(const SocketRecord& r) {
            r.fast_open < kFastOpenNames.size() && name_ok(r.congestion);
 }
 
-void publish_sockets(std::uint8_t* table, std::span<const SocketRecord> records, std::uint64_t total,
-                     std::uint64_t now_ms) {
+void publish_sockets(std::uint8_t* table, std::span<const SocketRecord> records, std::uint64_t total, std::uint64_t now_ms) {
     SocketTableHeader& h = header_of(table);
     const std::uint32_t generation = load(h.generation);
     shared(h.generation).store(generation + 1, std::memory_order_relaxed);  // odd: writing
@@ -51,9 +47,7 @@ void publish_sockets(std::uint8_t* table, std::span<const SocketRecord> records,
 
 std::uint32_t sockets_requested(const std::uint8_t* table) { return load(header_of(table).requested); }
 
-void request_sockets(std::uint8_t* table) {
-    shared(header_of(table).requested).fetch_add(1, std::memory_order_release);
-}
+void request_sockets(std::uint8_t* table) { shared(header_of(table).requested).fetch_add(1, std::memory_order_release); }
 
 PageRead read_page(const std::uint8_t* table, std::uint32_t first, std::span<SocketRecord> out, SocketPage& page,
                    std::size_t& kept) {
@@ -65,7 +59,9 @@ PageRead read_page(const std::uint8_t* table, std::uint32_t first, std::span<Soc
     page.count = std::min(load(h.count), kSocketSlots);
     page.total = load(h.total);
     page.published_ms = load(h.published_ms);
-    const std::uint32_t n = first < page.count ? std::min<std::uint32_t>(page.count - first, static_cast<std::uint32_t>(out.size())) : 0;
+    const std::uint32_t n = first < page.count
+                                ? std::min<std::uint32_t>(page.count - first, static_cast<std::uint32_t>(out.size()))
+                                : 0;
     // Copy first, then check that no write overlapped the copy (the sequence lock).
     if (n > 0) {
         std::memcpy(out.data(), table + sizeof(SocketTableHeader) + std::size_t{first} * sizeof(SocketRecord),

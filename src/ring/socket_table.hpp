@@ -35,9 +35,9 @@ struct SocketTableHeader {
 static_assert(sizeof(SocketTableHeader) == 64);
 
 // TCP states, numbered as in RFC 9293 §3.3.2's list (CLOSED first).
-inline constexpr std::array<std::string_view, 11> kTcpStateNames = {
-    "CLOSED", "LISTEN", "SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "FIN_WAIT_1",
-    "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT"};
+inline constexpr std::array<std::string_view, 11> kTcpStateNames = {"CLOSED",      "LISTEN",     "SYN_SENT",   "SYN_RECEIVED",
+                                                                    "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT",
+                                                                    "CLOSING",     "LAST_ACK",   "TIME_WAIT"};
 // What a connection's Fast Open did (RFC 7413), numbered as utcp::FastOpen.
 inline constexpr std::array<std::string_view, 7> kFastOpenNames = {
     "none", "cookie_requested", "data_sent", "data_acked", "data_refused", "cookie_sent", "data_accepted"};
@@ -76,8 +76,7 @@ inline constexpr std::size_t kSocketTableBytes = sizeof(SocketTableHeader) + std
 
 // The application's side: writes `records` (at most kSocketSlots are kept) as the new
 // snapshot, and notes that `requested` was answered.
-void publish_sockets(std::uint8_t* table, std::span<const SocketRecord> records, std::uint64_t total,
-                     std::uint64_t now_ms);
+void publish_sockets(std::uint8_t* table, std::span<const SocketRecord> records, std::uint64_t total, std::uint64_t now_ms);
 [[nodiscard]] std::uint32_t sockets_requested(const std::uint8_t* table);
 
 // The daemon's side.

@@ -43,19 +43,21 @@ public:
 
     [[nodiscard]] RingFault fault() const { return fault_; }
     [[nodiscard]] bool failed() const { return fault_ != RingFault::none; }
+
 protected:
     // Reads and checks head, cur and tail once; returns the new head, or latches a fault.
     [[nodiscard]] bool read_head(std::uint32_t& head);
     // Loads slot i once and checks it; returns false (fault latched) if it is bad.
-    [[nodiscard]] bool load_slot(std::uint32_t i, Slot& out, std::uint32_t min_len,
-                                 std::uint32_t max_len = kMaxFrameSize);
+    [[nodiscard]] bool load_slot(std::uint32_t i, Slot& out, std::uint32_t min_len, std::uint32_t max_len = kMaxFrameSize);
     // Checks a slot already copied: its length in [min_len, max_len], its offset a buffer of
     // this region.
     [[nodiscard]] bool buffer_slot_ok(const Slot& out, std::uint32_t min_len, std::uint32_t max_len);
     // Loads a chain's payload slot once: a buffer of the region, or a reference to any
     // bytes of the data area.
     [[nodiscard]] bool load_payload_slot(std::uint32_t i, Slot& out);
-    void latch(RingFault f) { if (fault_ == RingFault::none) fault_ = f; }
+    void latch(RingFault f) {
+        if (fault_ == RingFault::none) fault_ = f;
+    }
 
     std::uint8_t* base_;
     RingControl* ctl_;

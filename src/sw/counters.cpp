@@ -62,8 +62,6 @@ void StatsSnapshot::add(const RingStats& s) {
     for (std::size_t i = 0; i < ring::kRingFaultCount; ++i) faults[i] += s.faults[i].get();
 }
 
-std::uint64_t StatsSnapshot::total_drops() const {
-    return std::accumulate(drops.begin(), drops.end(), std::uint64_t{0});
-}
+std::uint64_t StatsSnapshot::total_drops() const { return std::accumulate(drops.begin(), drops.end(), std::uint64_t{0}); }
 
 }  // namespace ms::sw

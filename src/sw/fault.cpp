@@ -51,15 +51,16 @@ base::Result<FaultSpec, FaultSpecFailure> FaultSpec::parse(const std::string& sp
             return FaultSpecFailure{FaultSpecError::not_key_value, "expected key=value, got '" + item + "'"};
         }
         if (!set_field(f, std::string_view(item).substr(0, eq), std::string_view(item).substr(eq + 1))) {
-            return FaultSpecFailure{FaultSpecError::bad_setting,
-                                    "bad fault setting '" + item +
-                                        "' (keys: loss, dup, reorder, corrupt as 0..1; delay in ms; seed)"};
+            return FaultSpecFailure{
+                FaultSpecError::bad_setting,
+                "bad fault setting '" + item + "' (keys: loss, dup, reorder, corrupt as 0..1; delay in ms; seed)"};
         }
     }
     return f;
 }
 
-FaultInjector::FaultInjector(const FaultSpec& spec, std::uint64_t stream) : spec_(spec), rng_(spec.seed ^ (stream * 0x9e3779b97f4a7c15ull)) {}
+FaultInjector::FaultInjector(const FaultSpec& spec, std::uint64_t stream)
+    : spec_(spec), rng_(spec.seed ^ (stream * 0x9e3779b97f4a7c15ull)) {}
 
 void FaultInjector::schedule(Frame f, Clock::time_point now) { delayed_.emplace_back(now + spec_.delay, std::move(f)); }
 

@@ -43,9 +43,7 @@ struct FaultSpec {
     std::chrono::milliseconds delay{0};
     std::uint64_t seed = 1;
 
-    [[nodiscard]] bool active() const {
-        return loss > 0 || duplicate > 0 || reorder > 0 || corrupt > 0 || delay.count() > 0;
-    }
+    [[nodiscard]] bool active() const { return loss > 0 || duplicate > 0 || reorder > 0 || corrupt > 0 || delay.count() > 0; }
     // Parses SPEC; fails, naming the item, if it is malformed.
     [[nodiscard]] static base::Result<FaultSpec, FaultSpecFailure> parse(const std::string& spec);
 };

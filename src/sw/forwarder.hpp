@@ -35,8 +35,8 @@ public:
     using KickWorker = std::function<void(std::uint32_t worker)>;
 
     // `destination_count` bounds every destination id the worker will stage.
-    Forwarder(std::uint32_t self, std::size_t destination_count, std::vector<FrameQueue*> outboxes,
-              KickWorker kick_worker, RingStats& handoff_stats);
+    Forwarder(std::uint32_t self, std::size_t destination_count, std::vector<FrameQueue*> outboxes, KickWorker kick_worker,
+              RingStats& handoff_stats);
 
     // The destination table of the current topology; call at each quiescent point.
     void set_destinations(const std::vector<Destination>& destinations) { destinations_ = &destinations; }

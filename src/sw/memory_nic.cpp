@@ -15,9 +15,7 @@ public:
     void rx_release(std::uint32_t n) override { rx_.release(n); }
 
     std::uint32_t tx_space() override { return tx_.space(); }
-    wire::MutBytes tx_buffer(std::uint32_t k) override {
-        return {tx_.producer_cell(k).data, sizeof(FrameCell::data)};
-    }
+    wire::MutBytes tx_buffer(std::uint32_t k) override { return {tx_.producer_cell(k).data, sizeof(FrameCell::data)}; }
     void tx_set_length(std::uint32_t k, std::uint16_t len) override { tx_.producer_cell(k).len = len; }
     void tx_commit(std::uint32_t n) override { tx_.commit(n); }
 

@@ -23,7 +23,11 @@ struct Port;
 struct PortRing {
     PortRing(Port& owner_port, const ring::Region& region, PortId port_id, std::uint32_t pair_index,
              std::uint32_t owner_worker)
-        : port_object(&owner_port), port(port_id), pair(pair_index), owner(owner_worker), tx(region, pair_index),
+        : port_object(&owner_port),
+          port(port_id),
+          pair(pair_index),
+          owner(owner_worker),
+          tx(region, pair_index),
           rx(region, pair_index) {}
 
     Port* port_object;

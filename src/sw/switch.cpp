@@ -67,8 +67,8 @@ std::shared_ptr<const Topology> Switch::build_topology() const {
         const std::uint32_t first = first_dest(port->id);
         t->routes[port->id] = PortRoute{first, static_cast<std::uint32_t>(port->rings.size())};
         for (const auto& r : port->rings) {
-            t->destinations[first + r->pair] =
-                Destination{port.get(), r.get(), nullptr, &r->stats, r->owner, port->generation};
+            t->destinations[first + r->pair] = Destination{port.get(), r.get(),  nullptr,
+                                                           &r->stats,  r->owner, port->generation};
             t->rings_by_worker[r->owner].push_back(r.get());
         }
     }

@@ -38,8 +38,9 @@ bool segment_fields_ok(wire::Bytes head, const wire::HeaderShape& h, std::uint32
                                          : std::int64_t{wire::load_be16(head.data() + h.l3_offset + 2)} -
                                                std::int64_t{wire::kIpv4MinHeaderLen};
     constexpr std::uint8_t kForbidden = wire::tcpflag::syn | wire::tcpflag::rst | wire::tcpflag::urg;
-    return payload_len > 0 && declared == std::int64_t{tcp_header} + payload_len && (head[h.l4_offset + 13] & kForbidden) == 0 &&
-           gso_size > 0 && h.header_len + std::uint32_t{gso_size} <= ring::kMaxFrameSize &&
+    return payload_len > 0 && declared == std::int64_t{tcp_header} + payload_len &&
+           (head[h.l4_offset + 13] & kForbidden) == 0 && gso_size > 0 &&
+           h.header_len + std::uint32_t{gso_size} <= ring::kMaxFrameSize &&
            (payload_len + gso_size - 1) / gso_size <= wire::kMaxSegmentsPerSuper;
 }
 

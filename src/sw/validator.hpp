@@ -45,8 +45,7 @@ struct TxLink {
 // wire::kMaxSegmentsPerSuper segments, and segments that fit the link's MTU (over_mtu;
 // a TSO NIC would put larger ones on the wire). Fills `shape` when it passes.
 [[nodiscard]] Verdict validate_segment(wire::Bytes head_copy, std::uint32_t payload_beyond, std::uint16_t gso_size,
-                                       PortId sender, const TxLink& link, const ClaimTable& claims,
-                                       wire::HeaderShape& shape);
+                                       PortId sender, const TxLink& link, const ClaimTable& claims, wire::HeaderShape& shape);
 
 [[nodiscard]] Verdict classify_rx(wire::Bytes frame, const ClaimTable& claims);
 

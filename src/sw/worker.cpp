@@ -14,7 +14,9 @@ namespace ms::sw {
 
 namespace {
 
-SwitchFailure epoll_failure(const char* what) { return {SwitchError::epoll, std::string(what) + ": " + std::strerror(errno)}; }
+SwitchFailure epoll_failure(const char* what) {
+    return {SwitchError::epoll, std::string(what) + ": " + std::strerror(errno)};
+}
 
 }  // namespace
 
@@ -26,7 +28,7 @@ Worker::Worker(Switch& sw, std::uint32_t index, std::vector<std::size_t> nic_que
 }
 
 base::Result<std::unique_ptr<Worker>, SwitchFailure> Worker::create(Switch& sw, std::uint32_t index,
-                                                                     std::vector<std::size_t> nic_queues) {
+                                                                    std::vector<std::size_t> nic_queues) {
     const int epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd < 0) return epoll_failure("epoll_create1");
     std::unique_ptr<Worker> w(new Worker(sw, index, std::move(nic_queues), epoll_fd));  // closes epoll_fd
@@ -57,8 +59,7 @@ void Worker::connect(std::vector<FrameQueue*> outboxes) {
     nic_tx_dest_ = nic_queues_.empty() ? 0 : static_cast<std::uint32_t>(nic_queues_.front());
     const std::size_t destinations = sw_.first_dest(static_cast<PortId>(sw_.config().max_ports));
     forwarder_ = std::make_unique<Forwarder>(
-        index_, destinations, std::move(outboxes), [this](std::uint32_t w) { sw_.workers_[w]->kick(); },
-        handoff_stats_);
+        index_, destinations, std::move(outboxes), [this](std::uint32_t w) { sw_.workers_[w]->kick(); }, handoff_stats_);
 }
 
 void Worker::run() {
@@ -109,8 +110,7 @@ std::uint32_t Worker::poll_ports_fairly(const Topology& topo, const ClaimTable& 
     const std::size_t start = next_first_ring_ % n;
     next_first_ring_ = start + 1;
     bool resume_found = false;
-    port_quota_ = nic_room_ == UINT32_MAX ? UINT32_MAX
-                                          : std::max(kMinShare, nic_room_ / static_cast<std::uint32_t>(n));
+    port_quota_ = nic_room_ == UINT32_MAX ? UINT32_MAX : std::max(kMinShare, nic_room_ / static_cast<std::uint32_t>(n));
     wanting_more_.clear();
     std::uint32_t work = 0;
     for (std::size_t k = 0; k < n; ++k) {

@@ -12,22 +12,21 @@ namespace ms::utcp {
 using namespace wire::tcpflag;
 
 const char* to_string(State s) {
-    static constexpr const char* names[] = {"CLOSED",     "LISTEN",     "SYN_SENT",   "SYN_RECEIVED",
+    static constexpr const char* names[] = {"CLOSED",      "LISTEN",     "SYN_SENT",   "SYN_RECEIVED",
                                             "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT",
-                                            "CLOSING",    "LAST_ACK",   "TIME_WAIT"};
+                                            "CLOSING",     "LAST_ACK",   "TIME_WAIT"};
     return names[static_cast<int>(s)];
 }
 
 const char* to_string(ConnError e) {
-    static constexpr const char* names[] = {"none",    "connection refused",  "connection reset",
-                                            "timed out", "aborted", "network unreachable",
-                                            "host unreachable", "protocol error"};
+    static constexpr const char* names[] = {"none",    "connection refused",  "connection reset", "timed out",
+                                            "aborted", "network unreachable", "host unreachable", "protocol error"};
     return names[static_cast<int>(e)];
 }
 
 const char* to_string(FastOpen f) {
-    static constexpr const char* names[] = {"none", "cookie_requested", "data_sent", "data_acked",
-                                            "data_refused", "cookie_sent", "data_accepted"};
+    static constexpr const char* names[] = {"none",         "cookie_requested", "data_sent",    "data_acked",
+                                            "data_refused", "cookie_sent",      "data_accepted"};
     return names[static_cast<int>(f)];
 }
 
@@ -47,7 +46,8 @@ Connection::Connection(ConnectionHost& host, const Route& route, const ConnOptio
       cc_(make_congestion(options.congestion)),
       recovery_(make_loss_recovery(false)),
       rtt_(options.min_rto_ms, options.max_rto_ms, 1000) {  // RFC 6298 §2.1: 1 s before any sample
-    for (auto [t, kind] : {std::pair{&timing_.rtx, TimerKind::retransmit}, {&timing_.delack, TimerKind::delayed_ack},
+    for (auto [t, kind] : {std::pair{&timing_.rtx, TimerKind::retransmit},
+                           {&timing_.delack, TimerKind::delayed_ack},
                            {&timing_.idle, TimerKind::idle}}) {
         t->owner = this;
         t->kind = kind;
@@ -91,8 +91,7 @@ void Connection::enter(State s, std::uint64_t now_ms) {
             finish();
             state_ = State::time_wait;
             break;
-        default:
-            break;
+        default: break;
     }
     wake();
 }

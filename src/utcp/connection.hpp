@@ -27,8 +27,8 @@
 
 #include "utcp/congestion.hpp"
 #include "utcp/connection_state.hpp"
-#include "utcp/path.hpp"
 #include "utcp/fast_open.hpp"
+#include "utcp/path.hpp"
 #include "utcp/receiver.hpp"
 #include "utcp/recovery.hpp"
 #include "utcp/rtt.hpp"
@@ -42,8 +42,17 @@
 namespace ms::utcp {
 
 enum class State : std::uint8_t {
-    closed, listen, syn_sent, syn_received, established,
-    fin_wait_1, fin_wait_2, close_wait, closing, last_ack, time_wait,
+    closed,
+    listen,
+    syn_sent,
+    syn_received,
+    established,
+    fin_wait_1,
+    fin_wait_2,
+    close_wait,
+    closing,
+    last_ack,
+    time_wait,
 };
 [[nodiscard]] const char* to_string(State s);
 
@@ -51,7 +60,14 @@ enum class State : std::uint8_t {
 // The last four come from ICMP errors (path.hpp): a hard one in SYN_SENT, or a soft one
 // that was the last word on the path when the connection timed out.
 enum class ConnError : std::uint8_t {
-    none, refused, reset, timed_out, aborted, net_unreachable, host_unreachable, protocol_error,
+    none,
+    refused,
+    reset,
+    timed_out,
+    aborted,
+    net_unreachable,
+    host_unreachable,
+    protocol_error,
 };
 [[nodiscard]] const char* to_string(ConnError e);
 

@@ -147,7 +147,8 @@ void Connection::on_segment_syn_sent(const Segment& seg, std::uint64_t now_ms) {
 // data our SYN carried.
 void Connection::on_fast_open_reply(const Segment& syn_ack) {
     const auto& offered = syn_ack.options->fast_open;
-    if (options_.fast_open && offered && offered->size > 0) host_.remember_fast_open(route_.tuple.remote, {*offered, mss_.smss});
+    if (options_.fast_open && offered && offered->size > 0)
+        host_.remember_fast_open(route_.tuple.remote, {*offered, mss_.smss});
     if (tfo_.stage == FastOpen::data_sent) {
         tfo_.stage = syn_ack.ack > snd().iss + 1 ? FastOpen::data_acked : FastOpen::data_refused;
     }
@@ -164,7 +165,8 @@ bool Connection::emit_syn(std::uint64_t now_ms, SegmentSink& sink) {
     if (state_ == State::syn_sent && options_.ecn) o.flags |= ece | cwr;
     if (state_ == State::syn_received && ecn_.on) o.flags |= ece;
     // RFC 7323 §3.2: offer timestamps in a SYN (TSecr 0); in a SYN,ACK only if the peer did.
-    if (options_.timestamps && (state_ == State::syn_sent || agreed_.ts.enabled())) o.options.timestamps = agreed_.ts.stamp(now_ms_);
+    if (options_.timestamps && (state_ == State::syn_sent || agreed_.ts.enabled()))
+        o.options.timestamps = agreed_.ts.stamp(now_ms_);
     // RFC 7413 §4.1.1: the cookie, or an empty option asking for one.
     if (tfo_.cookie) o.options.fast_open = *tfo_.cookie;
     o.wnd = receiver_.syn_window(state_ == State::syn_received);

@@ -77,11 +77,8 @@ void Connection::on_rst(const Segment& seg, std::uint64_t now_ms) {
     switch (state_) {
         case State::syn_received:  // §3.10.7.4: a passive open just goes away
         case State::closing:
-        case State::last_ack:
-            finish();
-            break;
-        default:
-            fail(ConnError::reset);
+        case State::last_ack: finish(); break;
+        default: fail(ConnError::reset);
     }
 }
 

@@ -78,8 +78,8 @@ bool Connection::emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent) 
         }
         if (!emit_mss_probe(now_ms, sink)) return false;
         bool with_fin = false;
-        const std::uint32_t len = sender_.len_to_send(recovery_->send_room(ctx, cc_->cwnd()), payload_room(),
-                                                      emission_room(), options_.nodelay, std::exchange(due_.force_send, false), with_fin);
+        const std::uint32_t len = sender_.len_to_send(recovery_->send_room(ctx, cc_->cwnd()), payload_room(), emission_room(),
+                                                      options_.nodelay, std::exchange(due_.force_send, false), with_fin);
         if (len == 0 && !with_fin) return true;
         if (!emit_new_data(len, with_fin, now_ms, sink)) return false;
         sent = true;
@@ -164,7 +164,8 @@ std::uint32_t Connection::emission_room() const {
 
 std::uint32_t Connection::payload_room() const {
     const std::size_t blocks = receiver_.sack_block_count(max_sack_blocks());
-    const std::uint32_t options = (agreed_.ts.enabled() ? kTimestampOptionBytes : 0) + static_cast<std::uint32_t>(blocks ? 4 + 8 * blocks : 0);
+    const std::uint32_t options = (agreed_.ts.enabled() ? kTimestampOptionBytes : 0) +
+                                  static_cast<std::uint32_t>(blocks ? 4 + 8 * blocks : 0);
     return mss_.smss - options;
 }
 

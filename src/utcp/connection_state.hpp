@@ -9,9 +9,9 @@
 #include <optional>
 
 #include "utcp/path.hpp"
+#include "utcp/seq.hpp"
 #include "utcp/timer_wheel.hpp"
 #include "utcp/timestamps.hpp"
-#include "utcp/seq.hpp"
 #include "wire/transport.hpp"
 
 namespace ms::utcp {

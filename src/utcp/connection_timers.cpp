@@ -19,16 +19,12 @@ void Connection::on_timer(TimerKind kind, std::uint64_t now_ms) {
             switch (timing_.rtx_mode) {
                 case RtxMode::persist: return on_persist_timeout(now_ms);
                 case RtxMode::reorder: return on_reorder_timeout(now_ms);
-                case RtxMode::loss_probe:
-                    due_.loss_probe = true;
-                    return wake();
+                case RtxMode::loss_probe: due_.loss_probe = true; return wake();
                 case RtxMode::retransmit: return on_retransmit_timeout(now_ms);
             }
             return;
-        case TimerKind::delayed_ack:
-            return owe_ack();
-        case TimerKind::idle:
-            return on_idle_timeout(now_ms);
+        case TimerKind::delayed_ack: return owe_ack();
+        case TimerKind::idle: return on_idle_timeout(now_ms);
     }
 }
 
@@ -45,7 +41,8 @@ void Connection::on_retransmit_timeout(std::uint64_t now_ms) {
     if (handshake || recovery_->rewinds_on_rto()) sender_.rewind();
     if (mss_.search.probing()) return settle_mss_probe(true);  // the probe, not the path, was lost
     // Black-hole detection: only when what goes again is larger than the lower MSS.
-    const auto mss = handshake ? std::nullopt : mss_after_timeouts(timing_.retransmits_in_row, tuple().local.family, mss_.smss);
+    const auto mss = handshake ? std::nullopt
+                               : mss_after_timeouts(timing_.retransmits_in_row, tuple().local.family, mss_.smss);
     if (mss && flight() > *mss) {
         ++stats_.mss_lowered_by_timeouts;
         if (agreed_.sack) mss_.search.start(*mss, static_cast<std::uint16_t>(mss_.smss - 1));  // RACK tells a lost probe

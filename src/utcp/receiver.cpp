@@ -24,7 +24,9 @@ TextOutcome Receiver::on_text(const Segment& seg, std::uint32_t ack_every, bool 
     std::int32_t offset = seg.seq - vars_.nxt;
     if (offset < 0) {  // overlaps what we have: keep only the new part
         const auto old = static_cast<std::size_t>(-offset);
-        if (sack_) duplicate_ = wire::SackBlock{seg.seq.value(), (seg.seq + static_cast<std::uint32_t>(std::min(old, data.size()))).value()};
+        if (sack_)
+            duplicate_ = wire::SackBlock{seg.seq.value(),
+                                         (seg.seq + static_cast<std::uint32_t>(std::min(old, data.size()))).value()};
         if (old >= data.size()) return out;
         data = data.subspan(old);
         offset = 0;

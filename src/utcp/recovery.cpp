@@ -221,9 +221,7 @@ void RackRecovery::on_rto(const AckContext& ctx, CongestionControl& cc) {
     probe_outstanding_ = false;
 }
 
-void RackRecovery::on_mss_lowered(std::uint32_t max_len) {
-    stats_.lost_segments += board_.split_larger_than(max_len);
-}
+void RackRecovery::on_mss_lowered(std::uint32_t max_len) { stats_.lost_segments += board_.split_larger_than(max_len); }
 
 std::optional<Resend> RackRecovery::next_resend(const AckContext& ctx, std::uint32_t cwnd) {
     SentSegment* s = board_.next_to_resend();

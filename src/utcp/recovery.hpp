@@ -32,8 +32,8 @@ struct AckContext {
 
     // What congestion control is told of `delivered` bytes.
     [[nodiscard]] CcSample sample(std::uint32_t delivered) const {
-        return {.now_ms = now_ms, .smss = smss, .acked = delivered, .flight = flight, .rtt_ms = rtt_ms, .una = una,
-                .max = max};
+        return {
+            .now_ms = now_ms, .smss = smss, .acked = delivered, .flight = flight, .rtt_ms = rtt_ms, .una = una, .max = max};
     }
 };
 

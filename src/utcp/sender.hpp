@@ -58,8 +58,8 @@ public:
     // emission may carry (smss, or a super-segment's worth); `force`: the SWS override
     // timer fired (RFC 1122 §4.2.3.4). Beyond one segment, only whole segments go, unless
     // the small tail could go alone (Nagle's rule applies to it as to any segment).
-    [[nodiscard]] std::uint32_t len_to_send(std::uint32_t cwnd_room, std::uint32_t smss, std::uint32_t max_len,
-                                            bool nodelay, bool force, bool& with_fin) const;
+    [[nodiscard]] std::uint32_t len_to_send(std::uint32_t cwnd_room, std::uint32_t smss, std::uint32_t max_len, bool nodelay,
+                                            bool force, bool& with_fin) const;
 
     // The application's end of the stream.
     void queue_fin() { fin_queued_ = true; }
@@ -80,7 +80,9 @@ public:
     [[nodiscard]] std::uint32_t flight() const { return static_cast<std::uint32_t>(vars_.nxt - vars_.una); }
     [[nodiscard]] std::uint32_t syn_in_flight() const { return vars_.una == vars_.iss ? 1 : 0; }
     // Where the data at `seq` is in the buffer, which starts at SND.UNA (after our SYN).
-    [[nodiscard]] std::size_t data_offset(Seq32 seq) const { return static_cast<std::uint32_t>(seq - vars_.una) - syn_in_flight(); }
+    [[nodiscard]] std::size_t data_offset(Seq32 seq) const {
+        return static_cast<std::uint32_t>(seq - vars_.una) - syn_in_flight();
+    }
     [[nodiscard]] std::uint64_t last_send_ms() const { return last_send_ms_; }
     [[nodiscard]] const SendVars& vars() const { return vars_; }
     [[nodiscard]] SendBuffer& buffer() { return buf_; }

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 
-
 namespace ms::utcp {
 
 using namespace wire::tcpflag;
@@ -164,9 +163,13 @@ void Stack::reap(Connection& c, std::uint64_t now_ms) {
     if (s == State::time_wait && time_wait_.size() >= config_.max_time_wait) {
         ++stats_.time_wait_overflow;
     } else if (s == State::time_wait) {
-        time_wait_.add(t, {.snd_nxt = c.snd().nxt, .rcv_nxt = c.rcv().nxt, .next_hop = c.route().next_hop,
-                           .wnd = static_cast<std::uint16_t>(c.rcv().wnd() >> c.rcv().wnd_shift),
-                           .ts_recent = c.ts_recent()}, now_ms);
+        time_wait_.add(t,
+                       {.snd_nxt = c.snd().nxt,
+                        .rcv_nxt = c.rcv().nxt,
+                        .next_hop = c.route().next_hop,
+                        .wnd = static_cast<std::uint16_t>(c.rcv().wnd() >> c.rcv().wnd_shift),
+                        .ts_recent = c.ts_recent()},
+                       now_ms);
         ++port_users_[t.local_port];
     }
     if (!c.handler) {  // raw API: it may still wait in an accept queue
@@ -191,9 +194,7 @@ void Stack::advance(std::uint64_t now_ms) {
         auto& ct = static_cast<ConnTimer&>(t);
         ct.owner->on_timer(ct.kind, now_ms);
     });
-    time_wait_.expire(now_ms, [this](const FourTuple& t) {
-        release_port_if_free(t.local_port);
-    });
+    time_wait_.expire(now_ms, [this](const FourTuple& t) { release_port_if_free(t.local_port); });
 }
 
 std::uint64_t Stack::poll_at() const {

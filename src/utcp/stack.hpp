@@ -28,8 +28,8 @@
 #include "utcp/connection.hpp"
 #include "utcp/fast_open.hpp"
 #include "utcp/isn.hpp"
-#include "utcp/path.hpp"
 #include "utcp/link.hpp"
+#include "utcp/path.hpp"
 #include "utcp/syn_cookie.hpp"
 #include "utcp/time_wait.hpp"
 #include "wire/icmp.hpp"
@@ -111,8 +111,7 @@ struct StackStats {
     std::uint64_t challenge_acks_limited = 0;
     // RFC 7413: cookies given (asked for, or replacing an invalid one), SYNs whose data was
     // taken, invalid cookies, and valid ones refused because the listener's queue was full.
-    std::uint64_t fast_open_cookies_sent = 0, fast_open_accepted = 0, fast_open_invalid = 0,
-                  fast_open_queue_full = 0;
+    std::uint64_t fast_open_cookies_sent = 0, fast_open_accepted = 0, fast_open_invalid = 0, fast_open_queue_full = 0;
     std::uint64_t time_wait_reused = 0, time_wait_acks = 0, time_wait_overflow = 0;
     std::uint64_t udp_no_socket = 0;
     // ICMP (path.hpp): messages in, and of those the ones no connection took: not an error
@@ -163,7 +162,7 @@ public:
     void unlisten(std::uint16_t port);
     // Active open; the error names why none was made.
     ConnectResult connect(std::uint16_t local_port, const wire::IpAddr& remote, std::uint16_t remote_port,
-                        Handler* handler = nullptr, const ConnOptions* options = nullptr);
+                          Handler* handler = nullptr, const ConnOptions* options = nullptr);
     // Raw API: the next accepted connection, or null.
     Connection* accept(Listener& l);
 
@@ -209,7 +208,9 @@ public:
     void reply_rst(const Route& route, const Segment& seg) override;
     void remember_fast_open(const wire::IpAddr& server, const FastOpenEntry& entry) override;
     [[nodiscard]] bool super_segments() const override { return config_.super_segments && link_.takes_super_segments(); }
-    void remember_path_mss(const wire::IpAddr& remote, std::uint16_t mss) override { path_mss_.remember(remote, mss, now_ms_); }
+    void remember_path_mss(const wire::IpAddr& remote, std::uint16_t mss) override {
+        path_mss_.remember(remote, mss, now_ms_);
+    }
     [[nodiscard]] const PathMssCache& path_mss_cache() const { return path_mss_; }
     [[nodiscard]] const FastOpenCache& fast_open_cache() const { return fast_open_cache_; }
 
@@ -269,8 +270,8 @@ private:
     // Returns emit(ethernet, ip) with the Ethernet and IP headers of `flow`'s family (IPv4
     // with the next identification, IPv6 with the flow's label).
     template <class Emit>
-    std::size_t with_ip_header(const wire::MacAddr& dst_mac, const FourTuple& flow, std::uint8_t protocol,
-                               std::uint8_t ecn, const Emit& emit);
+    std::size_t with_ip_header(const wire::MacAddr& dst_mac, const FourTuple& flow, std::uint8_t protocol, std::uint8_t ecn,
+                               const Emit& emit);
     // A UDP datagram from flow.local to flow.remote.
     bool emit_datagram(const wire::MacAddr& dst_mac, const FourTuple& flow, wire::Bytes payload);
     // RFC 6437 §3: a flow's label, from its 4-tuple and a per-stack secret (never 0).

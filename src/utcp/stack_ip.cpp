@@ -38,7 +38,8 @@ void Stack::input_ipv6(wire::Bytes packet, std::uint64_t now_ms) {
     if (!ip) return void(++stats_.malformed);
     if (ip->is_fragment()) return void(++stats_.fragments);
     if (!config_.address6 || !(ip->dst() == *config_.address6)) return void(++stats_.not_our_address);
-    const IpPacket p{ip->src(), ip->dst(), ip->upper_payload(), static_cast<std::uint8_t>(ip->traffic_class() & wire::ecn::mask)};
+    const IpPacket p{ip->src(), ip->dst(), ip->upper_payload(),
+                     static_cast<std::uint8_t>(ip->traffic_class() & wire::ecn::mask)};
     input_transport(ip->upper_protocol(), p, now_ms);
 }
 
@@ -64,7 +65,8 @@ void Stack::input_icmp(const IpPacket& ip, std::uint64_t now_ms) {
 }
 
 void Stack::input_icmp_error(const base::Result<wire::IcmpError, wire::ParseError>& error, std::uint64_t now_ms) {
-    if (!error || error->quoted.protocol != wire::ipproto::tcp || local_address(error->quoted.src.family) != error->quoted.src) {
+    if (!error || error->quoted.protocol != wire::ipproto::tcp ||
+        local_address(error->quoted.src.family) != error->quoted.src) {
         return void(++stats_.icmp_ignored);
     }
     const wire::QuotedPacket& q = error->quoted;
@@ -103,8 +105,8 @@ bool Stack::emit(const Route& route, const OutSegment& seg) {
     if (seg.gso_size != 0 && seg.payload.size() > seg.gso_size) return emit_super(route, seg);
     const wire::TcpRepr tcp = tcp_header(route, seg);
     const std::size_t hlen = tcp.header_len();
-    return emit_ip(route.next_hop, route.tuple, wire::ipproto::tcp, hlen + seg.payload.size(), seg.ect ? wire::ecn::ect0 : std::uint8_t{0},
-                   [&](wire::MutBytes l4) {
+    return emit_ip(route.next_hop, route.tuple, wire::ipproto::tcp, hlen + seg.payload.size(),
+                   seg.ect ? wire::ecn::ect0 : std::uint8_t{0}, [&](wire::MutBytes l4) {
                        tcp.emit(l4);
                        wire::copy_bytes(l4.data() + hlen, seg.payload.first);
                        wire::copy_bytes(l4.data() + hlen + seg.payload.first.size(), seg.payload.second);
@@ -116,10 +118,11 @@ bool Stack::emit_super(const Route& route, const OutSegment& seg) {
     const std::size_t payload = seg.payload.size();
     std::array<std::uint8_t, kMaxSuperHeaders> headers{};
     const std::uint8_t ecn = seg.ect ? wire::ecn::ect0 : std::uint8_t{0};
-    const std::size_t written = with_ip_header(route.next_hop, route.tuple, wire::ipproto::tcp, ecn, [&](const auto& eth, auto ip) {
-        return wire::emit_tcp_super_header(headers, eth, ip, tcp.header_len(), tcp.header_len() + payload,
-                                           [&](wire::MutBytes l4) { tcp.emit(l4); });
-    });
+    const std::size_t written = with_ip_header(
+        route.next_hop, route.tuple, wire::ipproto::tcp, ecn, [&](const auto& eth, auto ip) {
+            return wire::emit_tcp_super_header(headers, eth, ip, tcp.header_len(), tcp.header_len() + payload,
+                                               [&](wire::MutBytes l4) { tcp.emit(l4); });
+        });
     const LinkTx sent = link_.send_super(wire::Bytes(headers).first(written), seg.payload, seg.gso_size);
     if (sent == LinkTx::no_room) {
         ++stats_.tx_ring_full;
@@ -138,12 +141,19 @@ std::size_t Stack::with_ip_header(const wire::MacAddr& dst_mac, const FourTuple&
                                   std::uint8_t ecn, const Emit& emit) {
     if (flow.local.family == wire::IpFamily::v6) {
         return emit(wire::EthernetRepr{.dst = dst_mac, .src = config_.mac, .ethertype = wire::ethertype::ipv6},
-                    wire::Ipv6Repr{.src = flow.local, .dst = flow.remote, .next_header = protocol, .traffic_class = ecn,
+                    wire::Ipv6Repr{.src = flow.local,
+                                   .dst = flow.remote,
+                                   .next_header = protocol,
+                                   .traffic_class = ecn,
                                    .flow_label = flow_label(flow)});
     }
     return emit(wire::EthernetRepr{.dst = dst_mac, .src = config_.mac, .ethertype = wire::ethertype::ipv4},
-                wire::Ipv4Repr{.src = flow.local, .dst = flow.remote, .protocol = protocol, .ident = ip_ident_,
-                               .dont_fragment = true, .dscp_ecn = ecn});
+                wire::Ipv4Repr{.src = flow.local,
+                               .dst = flow.remote,
+                               .protocol = protocol,
+                               .ident = ip_ident_,
+                               .dont_fragment = true,
+                               .dscp_ecn = ecn});
 }
 
 template <class WriteL4>
@@ -170,8 +180,8 @@ std::uint32_t Stack::flow_label(const FourTuple& flow) const {
 }
 
 bool Stack::emit_datagram(const wire::MacAddr& dst_mac, const FourTuple& flow, wire::Bytes payload) {
-    const wire::UdpRepr udp{.src_port = flow.local_port, .dst_port = flow.remote_port,
-                            .payload_len = static_cast<std::uint16_t>(payload.size())};
+    const wire::UdpRepr udp{
+        .src_port = flow.local_port, .dst_port = flow.remote_port, .payload_len = static_cast<std::uint16_t>(payload.size())};
     return emit_ip(dst_mac, flow, wire::ipproto::udp, wire::kUdpHeaderLen + payload.size(), 0, [&](wire::MutBytes l4) {
         udp.emit(l4);
         wire::copy_bytes(l4.data() + wire::kUdpHeaderLen, payload);

@@ -56,14 +56,13 @@ namespace {
 // Segments a train may hold: data with an ACK and nothing else that TCP input acts on
 // (no SYN, FIN, RST, URG, ECN signal or SACK blocks); PSH may end one.
 bool plain_data(const Segment& seg) {
-    return !seg.payload.empty() && (seg.flags & ~(ack | psh)) == 0 && seg.has(ack) && !seg.ce &&
-           seg.options->sack_count == 0;
+    return !seg.payload.empty() && (seg.flags & ~(ack | psh)) == 0 && seg.has(ack) && !seg.ce && seg.options->sack_count == 0;
 }
 }  // namespace
 
 bool Stack::continues_train(const FourTuple& t, const Segment& seg) const {
-    return train_.conn && seg.seq == train_.next && seg.ack == train_.ack && seg.wnd == train_.wnd &&
-           plain_data(seg) && t == train_.conn->tuple() && *seg.options == train_.options;
+    return train_.conn && seg.seq == train_.next && seg.ack == train_.ack && seg.wnd == train_.wnd && plain_data(seg) &&
+           t == train_.conn->tuple() && *seg.options == train_.options;
 }
 
 void Stack::start_train(Connection& c, const Segment& seg) {
@@ -73,8 +72,7 @@ void Stack::start_train(Connection& c, const Segment& seg) {
 }
 
 // RFC 9293 §3.10.7.2.
-void Stack::on_listen(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_ms,
-                      std::optional<Seq32> iss) {
+void Stack::on_listen(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_ms, std::optional<Seq32> iss) {
     if (seg.has(rst)) return;
     if (seg.has(ack)) {
         if (accept_cookie(l, route, seg, now_ms)) return;
@@ -120,14 +118,19 @@ void Stack::on_fast_open_syn(Listener& l, Connection& c, const Segment& syn_seg)
 // The options survive a cookie only in the timestamp's low bits (syn_cookie.hpp).
 void Stack::send_cookie(Listener& l, const Route& route, const Segment& request, std::uint64_t now_ms) {
     const wire::TcpOptions& o = *request.options;
-    const auto mss = static_cast<std::uint16_t>(std::min<std::uint32_t>(o.mss.value_or(536), local_mss(route.tuple.local.family)));
+    const auto mss = static_cast<std::uint16_t>(
+        std::min<std::uint32_t>(o.mss.value_or(536), local_mss(route.tuple.local.family)));
     const Seq32 iss = cookies_.make(route.tuple, request.seq, mss, now_ms);
     const std::size_t buffer = std::bit_ceil(std::size_t{l.options.recv_buffer});  // as the RecvBuffer rounds it
-    OutSegment out{.seq = iss, .ack = request.seq + 1, .flags = static_cast<std::uint8_t>(syn | ack),
+    OutSegment out{.seq = iss,
+                   .ack = request.seq + 1,
+                   .flags = static_cast<std::uint8_t>(syn | ack),
                    .wnd = static_cast<std::uint16_t>(std::min<std::size_t>(buffer, 0xffff))};
     out.options.mss = local_mss(route.tuple.local.family);
     if (l.options.timestamps && o.timestamps) {
-        CookieOptions kept{.mss = mss, .window_scale = o.window_scale, .sack = l.options.sack && o.sack_permitted,
+        CookieOptions kept{.mss = mss,
+                           .window_scale = o.window_scale,
+                           .sack = l.options.sack && o.sack_permitted,
                            .ecn = l.options.ecn && request.has(ece) && request.has(cwr)};
         if (kept.window_scale) out.options.window_scale = window_shift_for(buffer);
         out.options.sack_permitted = kept.sack;

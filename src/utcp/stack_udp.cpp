@@ -8,7 +8,8 @@ namespace ms::utcp {
 void Stack::input_udp(const IpPacket& ip) {
     auto udp = wire::UdpView::parse(ip.l4);
     if (!udp) return void(++stats_.malformed);
-    if (udp->checksum() != 0 && !wire::transport_checksum_ok(ip.src, ip.dst, wire::ipproto::udp, ip.l4.first(udp->length()))) {
+    if (udp->checksum() != 0 &&
+        !wire::transport_checksum_ok(ip.src, ip.dst, wire::ipproto::udp, ip.l4.first(udp->length()))) {
         return void(++stats_.bad_checksum);
     }
     ++stats_.udp_datagrams_in;

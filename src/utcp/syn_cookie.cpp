@@ -38,8 +38,7 @@ Seq32 SynCookies::make(const FourTuple& t, Seq32 peer_isn, std::uint16_t mss, st
     return Seq32(hash(t, UINT32_MAX) + peer_isn.value() + (count << 24) + data);
 }
 
-std::optional<std::uint16_t> SynCookies::check(const FourTuple& t, Seq32 peer_isn, Seq32 iss,
-                                               std::uint64_t now_ms) const {
+std::optional<std::uint16_t> SynCookies::check(const FourTuple& t, Seq32 peer_isn, Seq32 iss, std::uint64_t now_ms) const {
     const std::uint32_t diff = iss.value() - hash(t, UINT32_MAX) - peer_isn.value();
     const std::uint32_t count = diff >> 24;
     const auto now = static_cast<std::uint32_t>(now_ms / kTickMs) & kCountMask;

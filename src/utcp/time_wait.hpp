@@ -54,9 +54,7 @@ public:
             gone(t);
         }
     }
-    [[nodiscard]] std::uint64_t next_expiry() const {
-        return fifo_.empty() ? UINT64_MAX : fifo_.front().second;
-    }
+    [[nodiscard]] std::uint64_t next_expiry() const { return fifo_.empty() ? UINT64_MAX : fifo_.front().second; }
     [[nodiscard]] std::size_t size() const { return records_.size(); }
     [[nodiscard]] std::uint32_t duration_ms() const { return duration_ms_; }
 

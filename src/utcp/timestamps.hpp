@@ -55,9 +55,7 @@ public:
 
 private:
     static constexpr std::uint32_t kMaxRttMs = 60'000;
-    [[nodiscard]] std::uint32_t value(std::uint64_t now_ms) const {
-        return static_cast<std::uint32_t>(now_ms) + offset_;
-    }
+    [[nodiscard]] std::uint32_t value(std::uint64_t now_ms) const { return static_cast<std::uint32_t>(now_ms) + offset_; }
 
     std::uint32_t offset_ = 0;
     bool enabled_ = false;

@@ -8,8 +8,8 @@ namespace ms::wire {
 
 std::string MacAddr::to_string() const {
     char text[18];
-    std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", octets[0], octets[1],
-                  octets[2], octets[3], octets[4], octets[5]);
+    std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", octets[0], octets[1], octets[2], octets[3], octets[4],
+                  octets[5]);
     return text;
 }
 

@@ -71,8 +71,7 @@ std::uint16_t copy_ones_sum(std::uint8_t* dst, Bytes src) {
 
 std::uint16_t ones_add(std::uint16_t a, std::uint16_t b) { return fold(std::uint64_t{a} + b); }
 
-std::uint32_t pseudo_header_sum(const IpAddr& src, const IpAddr& dst, std::uint8_t protocol,
-                                std::uint32_t l4_length) {
+std::uint32_t pseudo_header_sum(const IpAddr& src, const IpAddr& dst, std::uint8_t protocol, std::uint32_t l4_length) {
     std::uint32_t sum = 0;
     for (std::size_t i = 0; i < src.size(); i += 2) {
         sum += load_be16(&src.bytes[i]);
@@ -84,33 +83,28 @@ std::uint32_t pseudo_header_sum(const IpAddr& src, const IpAddr& dst, std::uint8
     return sum;
 }
 
-std::uint16_t transport_checksum(const IpAddr& src, const IpAddr& dst, std::uint8_t protocol,
-                                 Bytes segment) {
+std::uint16_t transport_checksum(const IpAddr& src, const IpAddr& dst, std::uint8_t protocol, Bytes segment) {
     const auto len = static_cast<std::uint32_t>(segment.size());
     const std::uint16_t c = internet_checksum(segment, pseudo_header_sum(src, dst, protocol, len));
     constexpr std::uint8_t kUdp = 17;
     return (protocol == kUdp && c == 0) ? 0xffff : c;
 }
 
-bool transport_checksum_ok(const IpAddr& src, const IpAddr& dst, std::uint8_t protocol,
-                           Bytes segment) {
+bool transport_checksum_ok(const IpAddr& src, const IpAddr& dst, std::uint8_t protocol, Bytes segment) {
     const auto len = static_cast<std::uint32_t>(segment.size());
     return ones_sum(segment, pseudo_header_sum(src, dst, protocol, len)) == 0xffff;
 }
 
-std::uint16_t checksum_update16(std::uint16_t checksum, std::uint16_t old_word,
-                                std::uint16_t new_word) {
-    const std::uint32_t sum = std::uint32_t{static_cast<std::uint16_t>(~checksum)} +
-                              static_cast<std::uint16_t>(~old_word) + new_word;
+std::uint16_t checksum_update16(std::uint16_t checksum, std::uint16_t old_word, std::uint16_t new_word) {
+    const std::uint32_t sum = std::uint32_t{static_cast<std::uint16_t>(~checksum)} + static_cast<std::uint16_t>(~old_word) +
+                              new_word;
     return static_cast<std::uint16_t>(~fold(sum));
 }
 
-std::uint16_t checksum_update32(std::uint16_t checksum, std::uint32_t old_value,
-                                std::uint32_t new_value) {
+std::uint16_t checksum_update32(std::uint16_t checksum, std::uint32_t old_value, std::uint32_t new_value) {
     checksum = checksum_update16(checksum, static_cast<std::uint16_t>(old_value >> 16),
                                  static_cast<std::uint16_t>(new_value >> 16));
-    return checksum_update16(checksum, static_cast<std::uint16_t>(old_value),
-                             static_cast<std::uint16_t>(new_value));
+    return checksum_update16(checksum, static_cast<std::uint16_t>(old_value), static_cast<std::uint16_t>(new_value));
 }
 
 }  // namespace ms::wire

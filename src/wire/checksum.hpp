@@ -27,24 +27,20 @@ namespace ms::wire {
 
 // Pseudo-header sums (RFC 793 §3.1 / RFC 768 for IPv4, RFC 8200 §8.1 for IPv6),
 // unfolded, to pass as `initial` to ones_sum over the transport header and payload.
-[[nodiscard]] std::uint32_t pseudo_header_sum(const IpAddr& src, const IpAddr& dst,
-                                              std::uint8_t protocol, std::uint32_t l4_length);
+[[nodiscard]] std::uint32_t pseudo_header_sum(const IpAddr& src, const IpAddr& dst, std::uint8_t protocol,
+                                              std::uint32_t l4_length);
 
 // Checksum of a transport segment, pseudo-header included. For UDP over IPv4 a
 // computed zero is sent as 0xffff (RFC 768); transport_checksum does that mapping.
-[[nodiscard]] std::uint16_t transport_checksum(const IpAddr& src, const IpAddr& dst,
-                                               std::uint8_t protocol, Bytes segment);
+[[nodiscard]] std::uint16_t transport_checksum(const IpAddr& src, const IpAddr& dst, std::uint8_t protocol, Bytes segment);
 
 // True when `segment` (checksum field included) sums to 0xffff with its pseudo-header.
-[[nodiscard]] bool transport_checksum_ok(const IpAddr& src, const IpAddr& dst,
-                                         std::uint8_t protocol, Bytes segment);
+[[nodiscard]] bool transport_checksum_ok(const IpAddr& src, const IpAddr& dst, std::uint8_t protocol, Bytes segment);
 
 // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), for one 16-bit field changing from m to m'.
-[[nodiscard]] std::uint16_t checksum_update16(std::uint16_t checksum, std::uint16_t old_word,
-                                              std::uint16_t new_word);
+[[nodiscard]] std::uint16_t checksum_update16(std::uint16_t checksum, std::uint16_t old_word, std::uint16_t new_word);
 
 // The same for a 32-bit field, as two 16-bit words.
-[[nodiscard]] std::uint16_t checksum_update32(std::uint16_t checksum, std::uint32_t old_value,
-                                              std::uint32_t new_value);
+[[nodiscard]] std::uint16_t checksum_update32(std::uint16_t checksum, std::uint32_t old_value, std::uint32_t new_value);
 
 }  // namespace ms::wire

@@ -11,9 +11,7 @@ base::Result<EthernetView, ParseError> EthernetView::parse(Bytes frame) {
     return EthernetView(frame, kEthernetHeaderLen + kVlanTagLen);
 }
 
-std::uint16_t EthernetView::vlan_id() const {
-    return has_vlan() ? load_be16(frame_.data() + 14) & 0x0fff : 0;
-}
+std::uint16_t EthernetView::vlan_id() const { return has_vlan() ? load_be16(frame_.data() + 14) & 0x0fff : 0; }
 
 void EthernetRepr::emit(MutBytes out) const {
     dst.store(out.data());
@@ -29,8 +27,7 @@ void EthernetRepr::emit(MutBytes out) const {
 
 base::Result<ArpView, ParseError> ArpView::parse(Bytes packet) {
     if (packet.size() < kArpLen) return ParseError::truncated;
-    const bool ethernet_ipv4 = load_be16(packet.data()) == 1 &&
-                               load_be16(packet.data() + 2) == ethertype::ipv4 &&
+    const bool ethernet_ipv4 = load_be16(packet.data()) == 1 && load_be16(packet.data() + 2) == ethertype::ipv4 &&
                                packet[4] == 6 && packet[5] == 4;
     if (!ethernet_ipv4) return ParseError::bad_hardware_type;
     return ArpView(packet.first(kArpLen));

@@ -45,9 +45,7 @@ struct EthernetRepr {
     std::uint16_t vlan_id = 0;  // 0: untagged
     bool vlan = false;
 
-    [[nodiscard]] std::size_t header_len() const {
-        return kEthernetHeaderLen + (vlan ? kVlanTagLen : 0);
-    }
+    [[nodiscard]] std::size_t header_len() const { return kEthernetHeaderLen + (vlan ? kVlanTagLen : 0); }
     // Writes the header at the start of `out`, which must hold header_len() bytes.
     void emit(MutBytes out) const;
 };

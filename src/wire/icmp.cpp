@@ -155,7 +155,8 @@ void IcmpErrorRepr::emit_v6(MutBytes out, Bytes quoted, const IpAddr& src, const
 base::Result<IcmpError, ParseError> parse_icmp_error(Bytes message) {
     base::Result<IcmpError, ParseError> e = parse_error(message, ipv4_kind, quoted_ipv4);
     // RFC 1191 §4: the next-hop MTU is the low 16 bits; the high ones are unused.
-    if (e && e->kind == IcmpErrorKind::packet_too_big) return IcmpError{e->kind, e->type, e->code, e->mtu & 0xffff, e->quoted};
+    if (e && e->kind == IcmpErrorKind::packet_too_big)
+        return IcmpError{e->kind, e->type, e->code, e->mtu & 0xffff, e->quoted};
     return e;
 }
 

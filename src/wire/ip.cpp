@@ -34,8 +34,8 @@ void Ipv4Repr::emit(MutBytes out) const {
 namespace {
 
 bool is_extension_header(std::uint8_t next) {
-    return next == ipproto::hop_by_hop || next == ipproto::routing ||
-           next == ipproto::fragment || next == ipproto::dest_options || next == ipproto::auth;
+    return next == ipproto::hop_by_hop || next == ipproto::routing || next == ipproto::fragment ||
+           next == ipproto::dest_options || next == ipproto::auth;
 }
 
 // Length of one extension header: RFC 8200 §4.3-4.6 count 8-octet units beyond the

@@ -96,9 +96,7 @@ public:
     // Also walks the extension headers, so that an overrun chain is rejected here.
     static base::Result<Ipv6View, ParseError> parse(Bytes packet);
 
-    [[nodiscard]] std::uint8_t traffic_class() const {
-        return static_cast<std::uint8_t>((load_be16(p_.data()) >> 4) & 0xff);
-    }
+    [[nodiscard]] std::uint8_t traffic_class() const { return static_cast<std::uint8_t>((load_be16(p_.data()) >> 4) & 0xff); }
     [[nodiscard]] std::uint32_t flow_label() const { return load_be32(p_.data()) & 0xfffff; }
     [[nodiscard]] std::uint16_t payload_length() const { return load_be16(p_.data() + 4); }
     [[nodiscard]] std::uint8_t next_header() const { return p_[6]; }

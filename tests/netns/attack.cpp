@@ -45,12 +45,15 @@ json bad_slot(const Ctx& c, std::unique_ptr<Port>& port, std::uint16_t udp_port,
     port->tx[pair].stage(0, frame, len);
     port->tx[pair].publish(1, true);
     ctl::PortEntry e{};
-    const bool failed = wait_until([&] {
-        e = own_entry(*port);
-        return e.failed != 0;
-    }, 2000);
+    const bool failed = wait_until(
+        [&] {
+            e = own_entry(*port);
+            return e.failed != 0;
+        },
+        2000);
     const std::uint64_t too_long = faults(e, ring::RingFault::slot_too_long);
-    r.expect(failed && too_long == 1, "a tx slot of " + std::to_string(len) + " bytes did not fail its port with slot_too_long");
+    r.expect(failed && too_long == 1,
+             "a tx slot of " + std::to_string(len) + " bytes did not fail its port with slot_too_long");
     return {{"len", len}, {"pair", pair}, {"port", port->fds.id}, {"failed", failed}, {"slot_too_long", too_long}};
 }
 
@@ -58,7 +61,8 @@ json bad_slot(const Ctx& c, std::unique_ptr<Port>& port, std::uint16_t udp_port,
 // --workers 2) and four claims from base + 1, so that flows spread over its rings.
 std::unique_ptr<Port> receiver(const Ctx& c, std::uint16_t base) {
     auto b = attach_port(c, 2, 256);
-    for (std::uint16_t k = 1; k <= 4; ++k) must_claim(b->session, must_bind(SOCK_DGRAM, c.server, static_cast<std::uint16_t>(base + k)).get());
+    for (std::uint16_t k = 1; k <= 4; ++k)
+        must_claim(b->session, must_bind(SOCK_DGRAM, c.server, static_cast<std::uint16_t>(base + k)).get());
     return b;
 }
 
@@ -67,7 +71,8 @@ std::unique_ptr<Port> receiver(const Ctx& c, std::uint16_t base) {
 // between workers: each must arrive intact or be dropped and counted, none as over_mtu.
 constexpr std::uint32_t kLargestFrame = 14 + 1500;  // an untagged frame of the MTU
 
-json port_to_port(const Ctx& c, std::uint16_t base, std::unique_ptr<Port> b, std::vector<std::unique_ptr<Port>>& keep, Report& r) {
+json port_to_port(const Ctx& c, std::uint16_t base, std::unique_ptr<Port> b, std::vector<std::unique_ptr<Port>>& keep,
+                  Report& r) {
     auto a = attach_port(c, 2, 256);
     must_claim(a->session, must_bind(SOCK_DGRAM, c.server, base).get());
     const wire::MacAddr mac = nic_mac(a->session);
@@ -105,10 +110,12 @@ json port_to_port(const Ctx& c, std::uint16_t base, std::unique_ptr<Port> b, std
         drain_b();
     }
     std::uint32_t last = ~0u;
-    (void)wait_until([&] {
-        drain_b();
-        return std::exchange(last, delivered) == delivered;
-    }, 2000, 200);
+    (void)wait_until(
+        [&] {
+            drain_b();
+            return std::exchange(last, delivered) == delivered;
+        },
+        2000, 200);
     const ctl::PortEntry ea = own_entry(*a);
     const ctl::PortEntry eb = own_entry(*b);
     r.expect(corrupt == 0, std::to_string(corrupt) + " frames arrived port to port altered");
@@ -117,8 +124,13 @@ json port_to_port(const Ctx& c, std::uint16_t base, std::unique_ptr<Port> b, std
     r.expect(delivered > 0, "none of " + std::to_string(sent) + " frames of the MTU's size arrived");
     r.expect(drops(ea, sw::DropReason::over_mtu) == 0, "frames that fit the MTU were counted over_mtu");
     r.expect(!ea.failed && !eb.failed, "a port that sent or received valid frames failed");
-    const json j{{"sent", sent}, {"delivered_intact", delivered}, {"corrupt", corrupt}, {"sender_tx_frames", ea.tx_frames},
-                 {"sender_drops", total_drops(ea)}, {"receiver_rx_frames", eb.rx_frames}, {"receiver_drops", total_drops(eb)}};
+    const json j{{"sent", sent},
+                 {"delivered_intact", delivered},
+                 {"corrupt", corrupt},
+                 {"sender_tx_frames", ea.tx_frames},
+                 {"sender_drops", total_drops(ea)},
+                 {"receiver_rx_frames", eb.rx_frames},
+                 {"receiver_drops", total_drops(eb)}};
     keep.push_back(std::move(a));
     keep.push_back(std::move(b));
     return j;
@@ -210,10 +222,12 @@ int attack_netns_proof(const Ctx& c, std::uint16_t port) {
     }
     const wire::IpAddr any = wire::IpAddr::any(wire::IpFamily::v4);
     Bound tcp_any;
-    (void)wait_until([&] {  // the daemon may still hold the refused exact proof for a moment
-        tcp_any = bound_socket(SOCK_STREAM, any, port);
-        return tcp_any.err != EADDRINUSE;
-    }, 1000, 10);
+    (void)wait_until(
+        [&] {  // the daemon may still hold the refused exact proof for a moment
+            tcp_any = bound_socket(SOCK_STREAM, any, port);
+            return tcp_any.err != EADDRINUSE;
+        },
+        1000, 10);
     tries.push_back(expect_refusal(p->session, tcp_any, ctl::Status::foreign_namespace,
                                    "TCP 0.0.0.0:" + port_text + " in our own network namespace", r));
     Bound udp_any = bound_socket(SOCK_DGRAM, any, port);
@@ -245,7 +259,8 @@ int attack_bind_to_device(const Ctx& c, std::uint16_t port, const std::string& d
     tries.push_back(expect_refusal(p->session, tcp, ctl::Status::bound_to_device, "TCP with SO_BINDTOIFINDEX " + device, r));
     r["tries"] = tries;
     r["uid"] = ::getuid();
-    if (refused_by_kernel == 2) r.skip("the kernel refused SO_BINDTODEVICE to uid " + std::to_string(::getuid()) + ": run this case as root");
+    if (refused_by_kernel == 2)
+        r.skip("the kernel refused SO_BINDTODEVICE to uid " + std::to_string(::getuid()) + ": run this case as root");
     return c.finish(r);
 }
 
@@ -300,12 +315,15 @@ json spoofed_frames(const Ctx& c, std::uint16_t port, const wire::IpAddr& spoof,
     }
     tx.publish(count + 1, true);
     ctl::PortEntry e{};
-    (void)wait_until([&] {
-        e = own_entry(*p);
-        return e.tx_frames + total_drops(e) >= count + 1;
-    }, 2000);
+    (void)wait_until(
+        [&] {
+            e = own_entry(*p);
+            return e.tx_frames + total_drops(e) >= count + 1;
+        },
+        2000);
     const std::uint64_t not_claimed = drops(e, sw::DropReason::src_not_claimed);
-    r.expect(not_claimed == count, std::to_string(not_claimed) + " of " + std::to_string(count) + " spoofed frames counted src_not_claimed");
+    r.expect(not_claimed == count,
+             std::to_string(not_claimed) + " of " + std::to_string(count) + " spoofed frames counted src_not_claimed");
     r.expect(e.tx_frames == 1, std::to_string(e.tx_frames) + " frames left, expected only the valid one");
     return {{"sent_spoofed", count}, {"src_not_claimed", not_claimed}, {"tx_frames", e.tx_frames}, {"drops", total_drops(e)}};
 }
@@ -347,11 +365,13 @@ json check_port_list(Port& p, Report& r) {
     for (const ctl::PortEntry& e : list<ctl::PortEntry>(p.session, ctl::Op::list_ports)) {
         out.push_back({{"port", e.port_id}, {"shown", e.shown}, {"pid", e.pid}, {"uid", e.uid}, {"claims", e.claims}});
         if (e.port_id == p.fds.id) {
-            r.expect(e.shown == 1 && e.uid == ::getuid() && e.pid == ::getpid(), "our own port's details are not shown to us");
+            r.expect(e.shown == 1 && e.uid == ::getuid() && e.pid == ::getpid(),
+                     "our own port's details are not shown to us");
             continue;
         }
         const bool counters_hidden = e.rx_frames == 0 && e.rx_bytes == 0 && e.tx_frames == 0 && e.tx_bytes == 0 &&
-                                     total_drops(e) == 0 && std::ranges::all_of(e.faults, [](std::uint64_t f) { return f == 0; });
+                                     total_drops(e) == 0 &&
+                                     std::ranges::all_of(e.faults, [](std::uint64_t f) { return f == 0; });
         r.expect(e.shown == 0 && e.pid == 0 && e.uid == 0 && e.claims == 0 && counters_hidden,
                  "port " + std::to_string(e.port_id) + " of another user shows its details");
     }
@@ -450,7 +470,8 @@ int attack_slow_reader(const Ctx& c, std::uint16_t port, std::uint32_t requests,
     r["worst_reply_ms"] = worst;
     r.expect(dropped, "the daemon kept a session that never reads its replies");
     r.expect(after.slow_clients > before.slow_clients, "control.slow_clients did not grow");
-    r.expect(done >= rounds, "only " + std::to_string(done) + " of " + std::to_string(rounds) + " control rounds were answered in time");
+    r.expect(done >= rounds,
+             "only " + std::to_string(done) + " of " + std::to_string(rounds) + " control rounds were answered in time");
     return c.finish(r);
 }
 
@@ -458,7 +479,7 @@ int attack_slow_reader(const Ctx& c, std::uint16_t port, std::uint32_t requests,
 // tcp_close ends on a signal; the kernel finishes the close in the background). Returns
 // true if the close had to wait: ours was the last reference.
 bool close_was_last(Fd& fd) {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = [](int) {};
     (void)::sigaction(SIGALRM, &sa, nullptr);  // no SA_RESTART
     itimerval alarm{};
@@ -613,7 +634,8 @@ int attack_in_use(const Ctx& c, std::uint16_t port) {
 
 // Sends one message per fresh session, waiting for its answer (a reply or a hang-up);
 // returns how many got none within kReplyMs (it stops at the first).
-std::uint32_t junk_rounds(const Ctx& c, std::uint32_t rounds, const std::function<void(Session&)>& send_it, bool expect_answer) {
+std::uint32_t junk_rounds(const Ctx& c, std::uint32_t rounds, const std::function<void(Session&)>& send_it,
+                          bool expect_answer) {
     for (std::uint32_t i = 0; i < rounds; ++i) {
         Session s = Session::open(c.socket);
         send_it(s);
@@ -647,46 +669,70 @@ int attack_fd_leak(const Ctx& c, std::uint16_t port, std::uint32_t rounds) {
     }
 
     auto header_with = [](ctl::Op op) { return ctl::Header{.op = op}; };
-    unanswered += junk_rounds(c, 50, [&](Session& s) {
-        ctl::Header h = header_with(ctl::Op::status);
-        (void)s.send(&h, sizeof h, forty);
-    }, true);
-    unanswered += junk_rounds(c, 20, [&](Session& s) {
-        ctl::AttachRequest req;
-        req.ring_pairs = 1;
-        req.slots_per_ring = 64;
-        (void)s.send(&req, sizeof req, forty);
-    }, true);
+    unanswered += junk_rounds(
+        c, 50,
+        [&](Session& s) {
+            ctl::Header h = header_with(ctl::Op::status);
+            (void)s.send(&h, sizeof h, forty);
+        },
+        true);
+    unanswered += junk_rounds(
+        c, 20,
+        [&](Session& s) {
+            ctl::AttachRequest req;
+            req.ring_pairs = 1;
+            req.slots_per_ring = 64;
+            (void)s.send(&req, sizeof req, forty);
+        },
+        true);
     sent["forty_fds_truncated"] = 70;
-    unanswered += junk_rounds(c, 50, [&](Session& s) {
-        ctl::ClaimRequest req;
-        (void)s.send(&req, sizeof req, proof);
-    }, true);
+    unanswered += junk_rounds(
+        c, 50,
+        [&](Session& s) {
+            ctl::ClaimRequest req;
+            (void)s.send(&req, sizeof req, proof);
+        },
+        true);
     sent["claim_before_attach"] = 50;
-    unanswered += junk_rounds(c, 50, [&](Session& s) {
-        ctl::Header h = header_with(static_cast<ctl::Op>(200));
-        (void)s.send(&h, sizeof h, three);
-    }, true);
-    unanswered += junk_rounds(c, 30, [&](Session& s) {
-        ctl::Header h = header_with(ctl::Op::status);
-        h.magic = 0x12345678;
-        (void)s.send(&h, sizeof h, three);
-    }, true);
-    unanswered += junk_rounds(c, 30, [&](Session& s) {
-        ctl::Header h = header_with(ctl::Op::status);
-        h.version = 1;
-        (void)s.send(&h, sizeof h, three);
-    }, true);
-    unanswered += junk_rounds(c, 30, [&](Session& s) {
-        const std::uint8_t shorter[8] = {};
-        (void)s.send(shorter, sizeof shorter, three);
-    }, true);
-    unanswered += junk_rounds(c, 30, [&](Session& s) {
-        std::vector<std::uint8_t> longer(2 * ctl::kMaxMessage, 0);
-        ctl::Header h = header_with(ctl::Op::status);
-        std::memcpy(longer.data(), &h, sizeof h);
-        (void)s.send(longer.data(), longer.size(), three);
-    }, true);
+    unanswered += junk_rounds(
+        c, 50,
+        [&](Session& s) {
+            ctl::Header h = header_with(static_cast<ctl::Op>(200));
+            (void)s.send(&h, sizeof h, three);
+        },
+        true);
+    unanswered += junk_rounds(
+        c, 30,
+        [&](Session& s) {
+            ctl::Header h = header_with(ctl::Op::status);
+            h.magic = 0x12345678;
+            (void)s.send(&h, sizeof h, three);
+        },
+        true);
+    unanswered += junk_rounds(
+        c, 30,
+        [&](Session& s) {
+            ctl::Header h = header_with(ctl::Op::status);
+            h.version = 1;
+            (void)s.send(&h, sizeof h, three);
+        },
+        true);
+    unanswered += junk_rounds(
+        c, 30,
+        [&](Session& s) {
+            const std::uint8_t shorter[8] = {};
+            (void)s.send(shorter, sizeof shorter, three);
+        },
+        true);
+    unanswered += junk_rounds(
+        c, 30,
+        [&](Session& s) {
+            std::vector<std::uint8_t> longer(2 * ctl::kMaxMessage, 0);
+            ctl::Header h = header_with(ctl::Op::status);
+            std::memcpy(longer.data(), &h, sizeof h);
+            (void)s.send(longer.data(), longer.size(), three);
+        },
+        true);
     sent["unknown_op_bad_magic_bad_version_short_long_with_3_fds"] = 170;
 
     // Hang-ups with a request and its descriptors still in flight.
@@ -708,10 +754,12 @@ int attack_fd_leak(const Ctx& c, std::uint16_t port, std::uint32_t rounds) {
     for (std::uint32_t i = 0; i < 20; ++i) {
         const auto t0 = Clock::now();
         Bound b;
-        const bool free = wait_until([&] {
-            b = bound_socket(SOCK_DGRAM, c.server, port);
-            return b.err == 0;
-        }, 2000, 5);
+        const bool free = wait_until(
+            [&] {
+                b = bound_socket(SOCK_DGRAM, c.server, port);
+                return b.err == 0;
+            },
+            2000, 5);
         r.expect(free, "the port of a claim whose session hung up stayed bound: " + b.refused);
         if (!free) break;
         worst_rebind = std::max(worst_rebind, ms_since(t0));
@@ -726,10 +774,12 @@ int attack_fd_leak(const Ctx& c, std::uint16_t port, std::uint32_t rounds) {
 
     pacer.hang_up();
     ctl::StatusReply after{};
-    const bool settled = wait_until([&] {
-        after = daemon_status(c);
-        return after.sessions <= before.sessions;
-    }, 5000, 50);
+    const bool settled = wait_until(
+        [&] {
+            after = daemon_status(c);
+            return after.sessions <= before.sessions;
+        },
+        5000, 50);
     r.expect(settled, "the daemon still counts " + std::to_string(after.sessions) + " sessions, " +
                           std::to_string(before.sessions) + " before");
     r["sessions"] = {before.sessions, after.sessions};
@@ -750,7 +800,8 @@ struct Attempts {
 
 // Attaches ports of one geometry, each on its own session (kept in `keep`), until the
 // daemon refuses one or `max` succeeded.
-Attempts attach_until_refused(const Ctx& c, std::uint32_t pairs, std::uint32_t slots, std::uint32_t max, std::vector<Session>& keep) {
+Attempts attach_until_refused(const Ctx& c, std::uint32_t pairs, std::uint32_t slots, std::uint32_t max,
+                              std::vector<Session>& keep) {
     Attempts a;
     while (a.ok < max) {
         Session s = Session::open(c.socket);
@@ -760,7 +811,7 @@ Attempts attach_until_refused(const Ctx& c, std::uint32_t pairs, std::uint32_t s
             a.refusal = st;
             break;
         }
-        struct stat sb{};
+        struct stat sb {};
         if (::fstat(f.memfd.get(), &sb) == 0) a.region_bytes = static_cast<std::uint64_t>(sb.st_size);
         keep.push_back(std::move(s));
         ++a.ok;
@@ -772,14 +823,19 @@ Attempts attach_until_refused(const Ctx& c, std::uint32_t pairs, std::uint32_t s
 std::uint64_t region_bytes(std::uint32_t pairs, std::uint32_t slots) {
     auto round_up = [](std::uint64_t v, std::uint64_t to) { return (v + to - 1) / to * to; };
     const std::uint64_t rings = 2 * std::uint64_t{pairs};
-    const std::uint64_t stride = round_up(sizeof(ring::RingControl) + std::uint64_t{slots} * sizeof(ring::Slot), ring::kCacheLine);
+    const std::uint64_t stride = round_up(sizeof(ring::RingControl) + std::uint64_t{slots} * sizeof(ring::Slot),
+                                          ring::kCacheLine);
     const std::uint64_t buffers = round_up(sizeof(ring::RegionHeader) + rings * stride, 4096);
     return buffers + rings * slots * ring::kBufferSize;
 }
 
 json attempts_json(const Attempts& a, std::uint32_t pairs, std::uint32_t slots, std::uint32_t expected) {
-    return {{"ring_pairs", pairs}, {"slots_per_ring", slots}, {"region_mib", static_cast<double>(region_bytes(pairs, slots)) / (1 << 20)},
-            {"attached", a.ok}, {"expected", expected}, {"refusal", status_name(a.refusal)}};
+    return {{"ring_pairs", pairs},
+            {"slots_per_ring", slots},
+            {"region_mib", static_cast<double>(region_bytes(pairs, slots)) / (1 << 20)},
+            {"attached", a.ok},
+            {"expected", expected},
+            {"refusal", status_name(a.refusal)}};
 }
 
 int attack_memory(const Ctx& c, std::uint32_t budget_mib, std::uint32_t max_ports) {
@@ -798,8 +854,8 @@ int attack_memory(const Ctx& c, std::uint32_t budget_mib, std::uint32_t max_port
         const Attempts a = attach_until_refused(c, pairs, slots, expected + 4, keep);
         groups.push_back(attempts_json(a, pairs, slots, expected));
         r.expect(a.ok == expected && a.refusal == ctl::Status::limit_reached,
-                 std::to_string(a.ok) + " ports of " + std::to_string(size >> 20) + " MiB attached (expected " + std::to_string(expected) +
-                     "), then " + status_name(a.refusal) + " (expected limit_reached)");
+                 std::to_string(a.ok) + " ports of " + std::to_string(size >> 20) + " MiB attached (expected " +
+                     std::to_string(expected) + "), then " + status_name(a.refusal) + " (expected limit_reached)");
         used += a.ok * size;
     }
     r["budget_mib"] = budget_mib;
@@ -815,7 +871,8 @@ int attack_port_limit(const Ctx& c, std::uint32_t expected) {
     const Attempts a = attach_until_refused(c, 1, 64, expected + 4, keep);
     r["attempts"] = attempts_json(a, 1, 64, expected);
     r.expect(a.ok == expected && a.refusal == ctl::Status::limit_reached,
-             std::to_string(a.ok) + " small ports attached (expected " + std::to_string(expected) + "), then " + status_name(a.refusal));
+             std::to_string(a.ok) + " small ports attached (expected " + std::to_string(expected) + "), then " +
+                 status_name(a.refusal));
     std::cerr << "ms-attack: port-limit: holding " << keep.size() << " ports" << std::endl;
     return c.finish(r);
 }
@@ -834,10 +891,12 @@ int attack_claim_limit(const Ctx& c, std::uint16_t port, std::uint32_t expected)
     r["claimed"] = ok;
     r["refusal"] = status_name(refusal);
     r.expect(ok == expected && refusal == ctl::Status::limit_reached,
-             std::to_string(ok) + " claims on one session (expected " + std::to_string(expected) + "), then " + status_name(refusal));
+             std::to_string(ok) + " claims on one session (expected " + std::to_string(expected) + "), then " +
+                 status_name(refusal));
     // The limit is per session: another session of the same user may still claim.
     auto q = attach_port(c, 1, 64);
-    const ctl::Status other = claim(q->session, must_bind(SOCK_DGRAM, c.server, static_cast<std::uint16_t>(port + expected + 10)).get());
+    const ctl::Status other = claim(q->session,
+                                    must_bind(SOCK_DGRAM, c.server, static_cast<std::uint16_t>(port + expected + 10)).get());
     r["other_session_claim"] = status_name(other);
     r.expect(other == ctl::Status::ok, "a claim on another session was refused: " + status_name(other));
     std::cerr << "ms-attack: claim-limit: holding " << ok + 1 << " claims" << std::endl;
@@ -939,7 +998,8 @@ void count_kernel_datagrams(int proof, WildcardCounts& w) {
             if (cm->cmsg_level != IPPROTO_IP || cm->cmsg_type != IP_PKTINFO) continue;
             in_pktinfo info{};
             std::memcpy(&info, CMSG_DATA(cm), sizeof info);
-            w.kernel_destinations.insert(wire::IpAddr::load_v4(reinterpret_cast<const std::uint8_t*>(&info.ipi_addr)).to_string());
+            w.kernel_destinations.insert(
+                wire::IpAddr::load_v4(reinterpret_cast<const std::uint8_t*>(&info.ipi_addr)).to_string());
         }
     }
 }
@@ -982,8 +1042,10 @@ json kernel_bind(int type, const wire::IpAddr& addr, std::uint16_t port, Report&
     o.reuseport = true;
     Bound b = bound_socket(type, addr, port, o);
     const bool listening = b.err == 0 && type == SOCK_STREAM && ::listen(b.fd.get(), 1) == 0;
-    const std::string what = std::string(type == SOCK_STREAM ? "TCP " : "UDP ") + addr.to_string() + ":" + std::to_string(port);
-    r.expect(b.err == EADDRINUSE, "a kernel socket with SO_REUSEADDR|SO_REUSEPORT " + (b.err ? "got " + b.refused : std::string("bound")) +
+    const std::string what = std::string(type == SOCK_STREAM ? "TCP " : "UDP ") + addr.to_string() + ":" +
+                             std::to_string(port);
+    r.expect(b.err == EADDRINUSE, "a kernel socket with SO_REUSEADDR|SO_REUSEPORT " +
+                                      (b.err ? "got " + b.refused : std::string("bound")) +
                                       (listening ? " and listens" : "") + " on the claimed " + what);
     return {{"tuple", what}, {"kernel", b.err ? b.refused : std::string("bound")}};
 }
@@ -1022,12 +1084,14 @@ int attack_reuseaddr(const Ctx& c, std::uint16_t port, bool wait_signal) {
     set_int_option(tcp_proof.get(), SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR on the kept proof");
     set_int_option(udp_proof.get(), SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT on the kept proof");
     const auto t0 = Clock::now();
-    const bool revoked = wait_until([&] {
-        for (const auto& e : list<ctl::ClaimEntry>(p->session, ctl::Op::list_claims)) {
-            if (same_tuple(e.tuple, tcp_t) || same_tuple(e.tuple, udp_t)) return false;
-        }
-        return true;
-    }, 5000, 100);
+    const bool revoked = wait_until(
+        [&] {
+            for (const auto& e : list<ctl::ClaimEntry>(p->session, ctl::Op::list_claims)) {
+                if (same_tuple(e.tuple, tcp_t) || same_tuple(e.tuple, udp_t)) return false;
+            }
+            return true;
+        },
+        5000, 100);
     const std::uint64_t revoked_after = daemon_status(p->session).claims_revoked;
     r["revoked_after_ms"] = revoked ? json(ms_since(t0)) : json("not within 5 s");
     r["claims_revoked"] = {revoked_before, revoked_after};
@@ -1043,17 +1107,19 @@ int attack_vlan(const Ctx& c, std::uint16_t port, const wire::IpAddr& peer, cons
     auto p = attach_port(c, 1, 64);
     must_claim(p->session, must_bind(SOCK_DGRAM, c.server, port).get());
     const auto valid = udp_frame({nic_mac(p->session), peer_mac, c.server, peer, port, 9});
-    const std::vector<std::vector<std::uint8_t>> frames = {
-        valid, with_tag(valid, wire::ethertype::vlan, 100), with_tag(valid, wire::ethertype::vlan, 0),  // 802.1Q, priority tag
-        with_tag(valid, 0x88a8, 100)};                                                                // 802.1ad
+    const std::vector<std::vector<std::uint8_t>> frames = {valid, with_tag(valid, wire::ethertype::vlan, 100),
+                                                           with_tag(valid, wire::ethertype::vlan, 0),  // 802.1Q, priority tag
+                                                           with_tag(valid, 0x88a8, 100)};  // 802.1ad
     TxRing& tx = p->tx[0];
     for (std::uint32_t k = 0; k < frames.size(); ++k) tx.stage(k, frames[k], static_cast<std::uint16_t>(frames[k].size()));
     tx.publish(static_cast<std::uint32_t>(frames.size()), true);
     ctl::PortEntry e{};
-    (void)wait_until([&] {
-        e = own_entry(*p);
-        return e.tx_frames + total_drops(e) >= frames.size();
-    }, 2000);
+    (void)wait_until(
+        [&] {
+            e = own_entry(*p);
+            return e.tx_frames + total_drops(e) >= frames.size();
+        },
+        2000);
     const std::uint64_t tagged = drops(e, sw::DropReason::vlan_tagged);
     r["tx_frames"] = e.tx_frames;
     r["vlan_tagged"] = tagged;
@@ -1080,10 +1146,12 @@ json bad_chain(const Ctx& c, std::uint16_t port, WantedFault want, const std::st
     must_claim(p->session, proof.get());
     p->tx[0].publish(build(*p, p->tx[0]), true);
     ctl::PortEntry e{};
-    const bool failed = wait_until([&] {
-        e = own_entry(*p);
-        return e.failed != 0;
-    }, 2000);
+    const bool failed = wait_until(
+        [&] {
+            e = own_entry(*p);
+            return e.failed != 0;
+        },
+        2000);
     const std::uint64_t n = faults(e, want.fault);
     r.expect(failed && n == 1, what + ": the port did not fail with " + want.name);
     const std::uint32_t id = p->fds.id;
@@ -1113,44 +1181,63 @@ int attack_super(const Ctx& c, std::uint16_t port, const wire::IpAddr& peer, con
         std::memset(p->region->bytes(rewritten, ring::kBufferSize), round & 0xff, 64);
     }
     ctl::PortEntry e{};
-    (void)wait_until([&] {
-        e = own_entry(*p);
-        return e.tx_frames + total_drops(e) >= 4;
-    }, 2000);
-    r["sent"] = {{"tx_frames", e.tx_frames}, {"tx_super", e.tx_super}, {"src_not_claimed", drops(e, sw::DropReason::src_not_claimed)},
-                 {"bad_segment", drops(e, sw::DropReason::bad_segment)}, {"failed", e.failed != 0}};
+    (void)wait_until(
+        [&] {
+            e = own_entry(*p);
+            return e.tx_frames + total_drops(e) >= 4;
+        },
+        2000);
+    r["sent"] = {{"tx_frames", e.tx_frames},
+                 {"tx_super", e.tx_super},
+                 {"src_not_claimed", drops(e, sw::DropReason::src_not_claimed)},
+                 {"bad_segment", drops(e, sw::DropReason::bad_segment)},
+                 {"failed", e.failed != 0}};
     r.expect(e.tx_super == 2 && e.tx_frames == 2, "expected the valid and the rewritten super-segment to leave");
     r.expect(drops(e, sw::DropReason::src_not_claimed) == 1, "the spoofed super-segment was not counted src_not_claimed");
     r.expect(drops(e, sw::DropReason::bad_segment) == 1, "the 100-segment super-segment was not counted bad_segment");
     r.expect(e.failed == 0, "a port that sent well-formed chains failed");
 
     json chains = json::array();
-    chains.push_back(bad_chain(c, static_cast<std::uint16_t>(port + 2), {ring::RingFault::slot_bad_offset, "slot_bad_offset"},
-                               "a payload slot outside the region", [&](Port& q, TxRing& t) {
-        const std::uint32_t n = t.stage_chain(0, tcp_super(mac, peer_mac, c.server, peer, static_cast<std::uint16_t>(port + 2), 9000), 1448);
-        t.slot(2).offset = static_cast<std::uint32_t>(q.region->size());
-        return n;
-    }, r));
-    chains.push_back(bad_chain(c, static_cast<std::uint16_t>(port + 3), {ring::RingFault::slot_bad_offset, "slot_bad_offset"},
-                               "a payload slot in the ring metadata", [&](Port&, TxRing& t) {
-        const std::uint32_t n = t.stage_chain(0, tcp_super(mac, peer_mac, c.server, peer, static_cast<std::uint16_t>(port + 3), 9000), 1448);
-        t.slot(1).offset = 0;
-        return n;
-    }, r));
-    chains.push_back(bad_chain(c, static_cast<std::uint16_t>(port + 4), {ring::RingFault::slot_bad_flags, "slot_bad_flags"},
-                               "a chain that does not start with a segment", [&](Port&, TxRing& t) {
-        return t.stage_chain(0, tcp_super(mac, peer_mac, c.server, peer, static_cast<std::uint16_t>(port + 4), 9000), 1448, 200,
-                             ring::kSlotMore);
-    }, r));
-    chains.push_back(bad_chain(c, static_cast<std::uint16_t>(port + 5), {ring::RingFault::chain_too_long, "chain_too_long"},
-                               "a chain that never ends", [&](Port&, TxRing& t) {
-        const auto super = tcp_super(mac, peer_mac, c.server, peer, static_cast<std::uint16_t>(port + 5), 100);
-        for (std::uint32_t i = 0; i < 63; ++i) {
-            t.stage(i, super, 60);
-            t.slot(i).flags = i == 0 ? ring::kSlotSegment | ring::kSlotMore : ring::kSlotMore;
-        }
-        return 63u;
-    }, r));
+    chains.push_back(bad_chain(
+        c, static_cast<std::uint16_t>(port + 2), {ring::RingFault::slot_bad_offset, "slot_bad_offset"},
+        "a payload slot outside the region",
+        [&](Port& q, TxRing& t) {
+            const std::uint32_t n = t.stage_chain(
+                0, tcp_super(mac, peer_mac, c.server, peer, static_cast<std::uint16_t>(port + 2), 9000), 1448);
+            t.slot(2).offset = static_cast<std::uint32_t>(q.region->size());
+            return n;
+        },
+        r));
+    chains.push_back(bad_chain(
+        c, static_cast<std::uint16_t>(port + 3), {ring::RingFault::slot_bad_offset, "slot_bad_offset"},
+        "a payload slot in the ring metadata",
+        [&](Port&, TxRing& t) {
+            const std::uint32_t n = t.stage_chain(
+                0, tcp_super(mac, peer_mac, c.server, peer, static_cast<std::uint16_t>(port + 3), 9000), 1448);
+            t.slot(1).offset = 0;
+            return n;
+        },
+        r));
+    chains.push_back(bad_chain(
+        c, static_cast<std::uint16_t>(port + 4), {ring::RingFault::slot_bad_flags, "slot_bad_flags"},
+        "a chain that does not start with a segment",
+        [&](Port&, TxRing& t) {
+            return t.stage_chain(0, tcp_super(mac, peer_mac, c.server, peer, static_cast<std::uint16_t>(port + 4), 9000),
+                                 1448, 200, ring::kSlotMore);
+        },
+        r));
+    chains.push_back(bad_chain(
+        c, static_cast<std::uint16_t>(port + 5), {ring::RingFault::chain_too_long, "chain_too_long"},
+        "a chain that never ends",
+        [&](Port&, TxRing& t) {
+            const auto super = tcp_super(mac, peer_mac, c.server, peer, static_cast<std::uint16_t>(port + 5), 100);
+            for (std::uint32_t i = 0; i < 63; ++i) {
+                t.stage(i, super, 60);
+                t.slot(i).flags = i == 0 ? ring::kSlotSegment | ring::kSlotMore : ring::kSlotMore;
+            }
+            return 63u;
+        },
+        r));
     r["bad_chains"] = chains;
     return c.finish(r);
 }
@@ -1181,18 +1268,24 @@ int main(int argc, char** argv) {
         s->add_option("--peer-mac", peer_mac_text, "the peer's MAC address")->required();
         return s;
     };
-    auto* oversize = with_port(sub("oversize", "tx slots longer than a frame; maximum-size frames port to port"), "first UDP port");
+    auto* oversize = with_port(sub("oversize", "tx slots longer than a frame; maximum-size frames port to port"),
+                               "first UDP port");
     auto* netns = with_port(sub("netns-proof", "a proof bound in a network namespace of our own"), "TCP/UDP port (22)");
     auto* device_cmd = with_port(sub("bind-to-device", "a proof bound to another device"), "first port");
     device_cmd->add_option("--device", device, "the device to bind to")->capture_default_str();
-    auto* freebind = with_peer(with_port(sub("freebind", "proofs of non-local addresses; frames with a spoofed source"), "first port"));
+    auto* freebind = with_peer(
+        with_port(sub("freebind", "proofs of non-local addresses; frames with a spoofed source"), "first port"));
     freebind->add_option("--spoof", spoof_text, "an address of no interface")->capture_default_str();
     auto* capture = sub("capture-other", "capture another user's port; list ports");
     capture->add_option("--victim", victim, "the other user's port id")->required();
-    auto* slow = with_port(sub("slow-reader", "requests never read; the control plane must go on serving others"), "UDP port for the control rounds");
-    slow->add_option("--requests", requests, "requests sent without reading, at least (then on until dropped)")->capture_default_str();
-    auto* linger_cmd = with_port(sub("linger", "release a claim whose proof lingers for an hour on close"), "TCP port (and port+1)");
-    auto* junk = with_port(sub("linger-junk", "lingering sockets sent where the daemon only closes them"), "TCP listener port");
+    auto* slow = with_port(sub("slow-reader", "requests never read; the control plane must go on serving others"),
+                           "UDP port for the control rounds");
+    slow->add_option("--requests", requests, "requests sent without reading, at least (then on until dropped)")
+        ->capture_default_str();
+    auto* linger_cmd = with_port(sub("linger", "release a claim whose proof lingers for an hour on close"),
+                                 "TCP port (and port+1)");
+    auto* junk = with_port(sub("linger-junk", "lingering sockets sent where the daemon only closes them"),
+                           "TCP listener port");
     auto* in_use = with_port(sub("in-use", "proofs that are connected or listening"), "first port (five used)");
     auto* fd_leak = with_port(sub("fd-leak", "descriptors on every path that must close them"), "UDP port");
     fd_leak->add_option("--rounds", rounds, "zero-length messages with descriptors")->capture_default_str();
@@ -1201,13 +1294,15 @@ int main(int argc, char** argv) {
     memory->add_option("--max-ports", max_ports, "the daemon's --max-ports-per-user")->capture_default_str();
     auto* port_limit = sub("port-limit", "small ports until the per-user port limit refuses");
     port_limit->add_option("--expect", expected, "the daemon's --max-ports-per-user")->required();
-    auto* claim_limit = with_port(sub("claim-limit", "claims on one session until the per-session limit refuses"), "first UDP port");
+    auto* claim_limit = with_port(sub("claim-limit", "claims on one session until the per-session limit refuses"),
+                                  "first UDP port");
     claim_limit->add_option("--expect", expected, "the daemon's --max-claims-per-session")->required();
     auto* flood = with_peer(with_port(sub("flood", "valid frames as fast as the switch takes them"), "UDP port"));
     flood->add_option("--seconds", seconds, "at most this long (SIGTERM ends it sooner)")->capture_default_str();
     auto* wildcard = with_port(sub("wildcard", "claim 0.0.0.0:PORT and count what the port receives"), "UDP port");
     wildcard->add_option("--seconds", seconds, "at most this long (SIGTERM ends it sooner)")->capture_default_str();
-    auto* reuse = with_port(sub("reuseaddr", "proofs with SO_REUSEADDR/SO_REUSEPORT, before and after the claim"), "first port");
+    auto* reuse = with_port(sub("reuseaddr", "proofs with SO_REUSEADDR/SO_REUSEPORT, before and after the claim"),
+                            "first port");
     reuse->add_flag("--wait-signal", wait_signal, "wait for SIGUSR1 before changing the kept proofs");
     auto* vlan = with_peer(with_port(sub("vlan", "802.1Q-tagged frames from a claimed source"), "UDP port"));
     auto* super_cmd = with_peer(with_port(sub("super", "TCP super-segments: spoofed, oversegmented, rewritten in flight, "
@@ -1217,17 +1312,21 @@ int main(int argc, char** argv) {
     std::uint32_t sessions = 64, rss_margin_mib = 24;
     double cpu_share = 0.25;
     std::uint16_t victim_port = 7;
-    auto* narrow = with_port(sub("narrow", "wildcard proofs connected to loopback after the claim"), "first port (four used)");
+    auto* narrow = with_port(sub("narrow", "wildcard proofs connected to loopback after the claim"),
+                             "first port (four used)");
     auto* dodge = with_port(sub("reuse-dodge", "SO_REUSEADDR for bind, cleared before the claim, beside kernel sockets"),
                             "TCP port of a kernel connection (and the UDP port after it)");
-    auto* claim_flood = with_port(sub("claim-flood", "claims on many sessions until the user's budget refuses"), "first UDP port");
+    auto* claim_flood = with_port(sub("claim-flood", "claims on many sessions until the user's budget refuses"),
+                                  "first UDP port");
     claim_flood->add_option("--sessions", sessions, "sessions at most")->capture_default_str();
-    auto* spin = with_port(sub("spin", "a half-published chain and a failed port with a pending slot"), "TCP port (and UDP port+1)");
+    auto* spin = with_port(sub("spin", "a half-published chain and a failed port with a pending slot"),
+                           "TCP port (and UDP port+1)");
     spin->add_option("--max-cpu-share", cpu_share, "of one core the daemon may use meanwhile")->capture_default_str();
     auto* unread = sub("unread-many", "many sessions that never read their replies");
     unread->add_option("--sessions", sessions, "sessions")->capture_default_str();
     unread->add_option("--rss-margin-mib", rss_margin_mib, "how much the daemon may grow")->capture_default_str();
-    auto* mtu = with_peer(with_port(sub("mtu", "frames and super-segments larger than an MTU of 1280"), "UDP port (and TCP port+1)"));
+    auto* mtu = with_peer(
+        with_port(sub("mtu", "frames and super-segments larger than an MTU of 1280"), "UDP port (and TCP port+1)"));
     auto* table = sub("table-busy", "our socket table held mid-write (or flipped with --flip) for good");
     table->add_flag("--flip", flip, "flip the sequence number without end instead");
     auto* take = with_port(sub("take-over", "another user's claim with sockets of our own; take-over between our sessions"),

@@ -93,20 +93,37 @@ inline bool wait_until(Pred done, int timeout_ms, int step_ms = 20) {
 }
 
 inline std::string status_name(ctl::Status s) {
-    static constexpr const char* names[] = {
-        "ok", "bad_request", "version_mismatch", "not_attached", "already_attached", "address_in_use", "bad_socket",
-        "not_found", "switch_full", "internal", "busy", "no_route", "unreachable", "permission_denied",
-        "limit_reached", "foreign_namespace", "bound_to_device", "address_not_local", "reusable_socket",
-        "socket_in_use", "no_resources", "tuple_shared"};
+    static constexpr const char* names[] = {"ok",
+                                            "bad_request",
+                                            "version_mismatch",
+                                            "not_attached",
+                                            "already_attached",
+                                            "address_in_use",
+                                            "bad_socket",
+                                            "not_found",
+                                            "switch_full",
+                                            "internal",
+                                            "busy",
+                                            "no_route",
+                                            "unreachable",
+                                            "permission_denied",
+                                            "limit_reached",
+                                            "foreign_namespace",
+                                            "bound_to_device",
+                                            "address_not_local",
+                                            "reusable_socket",
+                                            "socket_in_use",
+                                            "no_resources",
+                                            "tuple_shared"};
     static_assert(static_cast<std::size_t>(ctl::Status::tuple_shared) == std::size(names) - 1, "one name per Status");
     const auto i = static_cast<std::size_t>(static_cast<std::uint32_t>(s));
     return i < std::size(names) ? names[i] : "status_" + std::to_string(static_cast<int>(s));
 }
 
 inline std::string op_name(ctl::Op op) {
-    static constexpr const char* names[] = {"attach", "claim", "release", "info", "status", "list_ports",
-                                            "list_claims", "list_end", "capture", "capture_frame",
-                                            "capture_end", "resolve"};
+    static constexpr const char* names[] = {"attach",  "claim",         "release",     "info",
+                                            "status",  "list_ports",    "list_claims", "list_end",
+                                            "capture", "capture_frame", "capture_end", "resolve"};
     const auto i = static_cast<std::size_t>(op) - 1;
     return i < std::size(names) ? names[i] : "op " + std::to_string(static_cast<int>(op));
 }
@@ -336,10 +353,12 @@ private:
 
 // True once the daemon has closed the session (POLLHUP), within timeout_ms.
 inline bool hung_up(const Session& s, int timeout_ms) {
-    return wait_until([&] {
-        pollfd p{s.fd(), POLLIN, 0};
-        return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)) != 0;
-    }, timeout_ms);
+    return wait_until(
+        [&] {
+            pollfd p{s.fd(), POLLIN, 0};
+            return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)) != 0;
+        },
+        timeout_ms);
 }
 
 template <class Entry>
@@ -355,7 +374,8 @@ inline std::vector<Entry> list(Session& s, ctl::Op op, int timeout_ms = kSetupMs
         if (h.magic != ctl::kMagic || h.seq != req.seq) throw Misbehaved(op_name(op) + ": a reply that is not ours");
         if (h.op == ctl::Op::list_end) return out;
         if (h.status != ctl::Status::ok) throw Misbehaved(op_name(op) + ": " + status_name(h.status));
-        if (static_cast<std::size_t>(m->size) != sizeof(Entry)) throw Misbehaved(op_name(op) + ": an entry of the wrong size");
+        if (static_cast<std::size_t>(m->size) != sizeof(Entry))
+            throw Misbehaved(op_name(op) + ": an entry of the wrong size");
         out.push_back(m->as<Entry>());
     }
 }
@@ -394,7 +414,8 @@ inline ctl::Status attach(Session& s, std::uint32_t pairs, std::uint32_t slots, 
     const ctl::Status st = m.header().status;
     if (st != ctl::Status::ok) return st;
     const auto rep = m.as<ctl::AttachReply>();
-    if (static_cast<std::size_t>(m.size) != sizeof rep || rep.ring_pairs != pairs || m.fds.size() != 1 + 2 * std::size_t{pairs}) {
+    if (static_cast<std::size_t>(m.size) != sizeof rep || rep.ring_pairs != pairs ||
+        m.fds.size() != 1 + 2 * std::size_t{pairs}) {
         throw Misbehaved("attach: a reply with " + std::to_string(m.fds.size()) + " descriptors for " +
                          std::to_string(pairs) + " ring pairs");
     }
@@ -436,15 +457,19 @@ inline bool same_tuple(const ctl::Tuple& a, const ctl::Tuple& b) {
 
 // ---------------------------------------------------------------- the port's shared memory
 
-inline std::uint32_t load(std::uint32_t& field) { return std::atomic_ref<std::uint32_t>(field).load(std::memory_order_acquire); }
-inline void store(std::uint32_t& field, std::uint32_t v) { std::atomic_ref<std::uint32_t>(field).store(v, std::memory_order_release); }
+inline std::uint32_t load(std::uint32_t& field) {
+    return std::atomic_ref<std::uint32_t>(field).load(std::memory_order_acquire);
+}
+inline void store(std::uint32_t& field, std::uint32_t v) {
+    std::atomic_ref<std::uint32_t>(field).store(v, std::memory_order_release);
+}
 
 // The port's region, mapped from its memfd. The geometry comes from the header the
 // daemon wrote, checked against the file's size before anything is addressed.
 class Region {
 public:
     explicit Region(int memfd) {
-        struct stat st{};
+        struct stat st {};
         if (::fstat(memfd, &st) != 0) fail_errno("fstat memfd");
         size_ = static_cast<std::size_t>(st.st_size);
         if (size_ < sizeof(ring::RegionHeader)) throw SetupError("the port region is smaller than its header");
@@ -469,7 +494,8 @@ public:
         return *reinterpret_cast<ring::RingControl*>(base_ + h_.rings_offset + ring * h_.ring_stride);
     }
     [[nodiscard]] ring::Slot& slot(std::uint32_t ring, std::uint32_t i) const {
-        auto* slots = reinterpret_cast<ring::Slot*>(base_ + h_.rings_offset + ring * h_.ring_stride + sizeof(ring::RingControl));
+        auto* slots = reinterpret_cast<ring::Slot*>(base_ + h_.rings_offset + ring * h_.ring_stride +
+                                                    sizeof(ring::RingControl));
         return slots[i];
     }
     [[nodiscard]] std::uint64_t home_buffer(std::uint32_t ring, std::uint32_t i) const {
@@ -484,11 +510,11 @@ public:
 private:
     [[nodiscard]] bool header_fits() const {
         const std::uint64_t rings = 2 * std::uint64_t{h_.ring_pairs};
-        return h_.magic == ring::kRegionMagic && h_.abi_version == ring::kAbiVersion &&
-                        h_.buffer_size == ring::kBufferSize && h_.region_size == size_ && h_.ring_pairs > 0 &&
-                        h_.slots_per_ring >= 2 && h_.ring_stride >= sizeof(ring::RingControl) + h_.slots_per_ring * sizeof(ring::Slot) &&
-                        h_.rings_offset + rings * h_.ring_stride <= h_.buffers_offset &&
-                        h_.buffers_offset + rings * h_.slots_per_ring * ring::kBufferSize <= size_;
+        return h_.magic == ring::kRegionMagic && h_.abi_version == ring::kAbiVersion && h_.buffer_size == ring::kBufferSize &&
+               h_.region_size == size_ && h_.ring_pairs > 0 && h_.slots_per_ring >= 2 &&
+               h_.ring_stride >= sizeof(ring::RingControl) + h_.slots_per_ring * sizeof(ring::Slot) &&
+               h_.rings_offset + rings * h_.ring_stride <= h_.buffers_offset &&
+               h_.buffers_offset + rings * h_.slots_per_ring * ring::kBufferSize <= size_;
     }
 
     std::uint8_t* base_ = nullptr;
@@ -509,7 +535,12 @@ inline std::uint32_t advance_head(ring::RingControl& ctl, std::uint32_t head, st
 class TxRing {
 public:
     TxRing(const Region& r, std::uint32_t pair, int kick_fd)
-        : r_(&r), ring_(ring::tx_ring(pair)), ctl_(&r.control(ring_)), n_(r.slots_per_ring()), head_(load(ctl_->head)), kick_fd_(kick_fd) {}
+        : r_(&r),
+          ring_(ring::tx_ring(pair)),
+          ctl_(&r.control(ring_)),
+          n_(r.slots_per_ring()),
+          head_(load(ctl_->head)),
+          kick_fd_(kick_fd) {}
 
     [[nodiscard]] std::uint32_t space() const { return ring::ring_distance(head_, load(ctl_->tail), n_); }
     // Copies `frame` into the home buffer of the k-th free slot and points the slot at
@@ -517,7 +548,8 @@ public:
     void stage(std::uint32_t k, wire::Bytes frame, std::uint16_t len) const {
         const std::uint32_t i = ring::ring_advance(head_, k, n_);
         const std::uint64_t off = r_->home_buffer(ring_, i);
-        wire::copy_bytes(r_->bytes(off, ring::kBufferSize), frame.first(std::min<std::size_t>(frame.size(), ring::kBufferSize)));
+        wire::copy_bytes(r_->bytes(off, ring::kBufferSize),
+                         frame.first(std::min<std::size_t>(frame.size(), ring::kBufferSize)));
         ring::Slot& s = r_->slot(ring_, i);
         s.offset = static_cast<std::uint32_t>(off);
         s.len = len;
@@ -799,9 +831,10 @@ inline std::vector<std::uint8_t> udp_frame(const UdpSpec& s) {
         for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<std::uint8_t>(s.seq * 7 + i);
         if (body.size() >= 4) wire::store_be32(body.data(), s.seq);
     };
-    const std::size_t n =
-        v6 ? emit(wire::Ipv6Repr{.src = s.src, .dst = s.dst, .next_header = wire::ipproto::udp}, wire::ethertype::ipv6, write_udp)
-           : emit(wire::Ipv4Repr{.src = s.src, .dst = s.dst, .protocol = wire::ipproto::udp}, wire::ethertype::ipv4, write_udp);
+    const std::size_t n = v6 ? emit(wire::Ipv6Repr{.src = s.src, .dst = s.dst, .next_header = wire::ipproto::udp},
+                                    wire::ethertype::ipv6, write_udp)
+                             : emit(wire::Ipv4Repr{.src = s.src, .dst = s.dst, .protocol = wire::ipproto::udp},
+                                    wire::ethertype::ipv4, write_udp);
     if (n != len) throw SetupError("the frame builder refused a frame");
     return f;
 }
@@ -824,7 +857,7 @@ inline std::optional<wire::IpAddr> ipv4_destination(wire::Bytes f) {
 
 // A TCP super-segment from the server's `sport` to peer:9, as UTCP writes one.
 inline std::vector<std::uint8_t> tcp_super(const wire::MacAddr& mac, const wire::MacAddr& peer_mac, const wire::IpAddr& src,
-                                    const wire::IpAddr& peer, std::uint16_t sport, std::size_t payload) {
+                                           const wire::IpAddr& peer, std::uint16_t sport, std::size_t payload) {
     const wire::TcpRepr tcp{.src_port = sport, .dst_port = 9, .seq = 1, .ack = 1, .flags = wire::tcpflag::ack, .window = 512};
     std::vector<std::uint8_t> f(wire::kEthernetHeaderLen + wire::kIpv4MinHeaderLen + tcp.header_len());
     const std::size_t n = wire::emit_ipv4_tcp_super_header(
@@ -916,12 +949,14 @@ inline std::optional<double> timed_status(const Ctx& c, int limit_ms, Report& r,
 
 inline bool port_gone(const Ctx& c, std::uint32_t id) {
     Session s = Session::open(c.socket);
-    return wait_until([&] {
-        for (const auto& e : list<ctl::PortEntry>(s, ctl::Op::list_ports)) {
-            if (e.port_id == id) return false;
-        }
-        return true;
-    }, 3000);
+    return wait_until(
+        [&] {
+            for (const auto& e : list<ctl::PortEntry>(s, ctl::Op::list_ports)) {
+                if (e.port_id == id) return false;
+            }
+            return true;
+        },
+        3000);
 }
 
 // Expects the daemon to refuse the proof `b` with `want`; records what it answered.

@@ -62,8 +62,9 @@ int attack_narrow(const Ctx& c, std::uint16_t port) {
     };
     std::vector<Proof> proofs;
     proofs.push_back({"udp 0.0.0.0", must_bind(SOCK_DGRAM, wire::IpAddr::any(wire::IpFamily::v4), port), SOCK_DGRAM});
-    proofs.push_back({"tcp 0.0.0.0", must_bind(SOCK_STREAM, wire::IpAddr::any(wire::IpFamily::v4),
-                                               static_cast<std::uint16_t>(port + 1)), SOCK_STREAM});
+    proofs.push_back({"tcp 0.0.0.0",
+                      must_bind(SOCK_STREAM, wire::IpAddr::any(wire::IpFamily::v4), static_cast<std::uint16_t>(port + 1)),
+                      SOCK_STREAM});
     Bound dual = bound_socket(SOCK_STREAM, wire::IpAddr::any(wire::IpFamily::v6), static_cast<std::uint16_t>(port + 2),
                               {.dual_stack = true});
     if (dual.err == 0) proofs.push_back({"tcp :: (dual-stack)", std::move(dual.fd), SOCK_STREAM});
@@ -77,11 +78,15 @@ int attack_narrow(const Ctx& c, std::uint16_t port) {
         if (::connect(proof.fd.get(), to.get(), to.len) != 0) fail_errno(std::string("connect ") + proof.what);
     }
     const auto t0 = Clock::now();
-    const bool revoked = wait_until([&] {
-        return std::none_of(proofs.begin(), proofs.end(), [&](const Proof& q) { return claim_listed(p->session, q.tuple); });
-    }, 5000, 50);
+    const bool revoked = wait_until(
+        [&] {
+            return std::none_of(proofs.begin(), proofs.end(),
+                                [&](const Proof& q) { return claim_listed(p->session, q.tuple); });
+        },
+        5000, 50);
     json tries = json::array();
-    for (const Proof& proof : proofs) tries.push_back({{"proof", proof.what}, {"revoked", !claim_listed(p->session, proof.tuple)}});
+    for (const Proof& proof : proofs)
+        tries.push_back({{"proof", proof.what}, {"revoked", !claim_listed(p->session, proof.tuple)}});
     r["tries"] = tries;
     r["revoked_after_ms"] = revoked ? json(ms_since(t0)) : json("not within 5 s");
     r.expect(revoked, "claims whose proofs were connected to loopback still hold after 5 s");
@@ -197,10 +202,12 @@ int attack_spin(const Ctx& c, std::uint16_t port, double max_cpu_share) {
     r["daemon_cpu_share"] = share;
     r.expect(share <= max_cpu_share, "the daemon used " + std::to_string(share) + " of a core while only waiting");
     ctl::PortEntry e{};
-    const bool stalled = wait_until([&] {
-        e = own_entry(*chained);
-        return e.failed != 0;
-    }, 3000);
+    const bool stalled = wait_until(
+        [&] {
+            e = own_entry(*chained);
+            return e.failed != 0;
+        },
+        3000);
     r["chain_stalled"] = faults(e, ring::RingFault::chain_stalled);
     r.expect(stalled && faults(e, ring::RingFault::chain_stalled) == 1, "the half-published chain did not fail its port");
     return c.finish(r);
@@ -273,13 +280,16 @@ int attack_mtu(const Ctx& c, std::uint16_t port, const wire::IpAddr& peer, const
     k += tx.stage_chain(k, super, 1200);  // 1240: fits
     tx.publish(k, true);
     ctl::PortEntry e{};
-    (void)wait_until([&] {
-        e = own_entry(*p);
-        return e.tx_frames + total_drops(e) >= 4;
-    }, 2000);
+    (void)wait_until(
+        [&] {
+            e = own_entry(*p);
+            return e.tx_frames + total_drops(e) >= 4;
+        },
+        2000);
     r["tx_frames"] = e.tx_frames;
     r["over_mtu"] = drops(e, sw::DropReason::over_mtu);
-    r.expect(drops(e, sw::DropReason::over_mtu) == 2, "expected the 1400-byte frame and the 1400-byte segments counted over_mtu");
+    r.expect(drops(e, sw::DropReason::over_mtu) == 2,
+             "expected the 1400-byte frame and the 1400-byte segments counted over_mtu");
     r.expect(e.tx_frames == 2, "expected the frame and the super-segment that fit to leave");
     r.expect(e.failed == 0, "a port that sent well-formed frames failed");
     return c.finish(r);
@@ -340,7 +350,8 @@ int attack_take_over(const Ctx& c, std::uint16_t victim_port, std::uint16_t port
     const ctl::Status taken = claim(other->session, copy.get());
     const ctl::Status released_by_first = release(p->session, t);
     const bool still_held = claim_listed(p->session, t);
-    r["own"] = {{"take_over", status_name(taken)}, {"release_by_first", status_name(released_by_first)}, {"still_held", still_held}};
+    r["own"] = {
+        {"take_over", status_name(taken)}, {"release_by_first", status_name(released_by_first)}, {"still_held", still_held}};
     r.expect(taken == ctl::Status::ok, "the holder of the same proof socket could not take the claim over");
     r.expect(released_by_first == ctl::Status::not_found, "the first session released a claim it no longer holds");
     r.expect(still_held, "the claim taken over was lost");

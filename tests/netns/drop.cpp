@@ -72,7 +72,8 @@ sigset_t stop_signals() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"Drops a fraction of the TCP (or ICMP too-big) packets an interface receives or sends, at random, until stopped"};
+    CLI::App app{
+        "Drops a fraction of the TCP (or ICMP too-big) packets an interface receives or sends, at random, until stopped"};
     std::string dev;
     double loss = 0;
     std::uint32_t seed = 1;
@@ -80,7 +81,8 @@ int main(int argc, char** argv) {
     std::string packets = "tcp";
     app.add_option("--dev", dev, "interface, in this network namespace")->required();
     app.add_option("--loss", loss, "percent of those packets dropped")->required()->check(CLI::Range(0.0, 100.0));
-    app.add_option("--packets", packets, "which packets: tcp, or icmp-too-big (ICMP fragmentation needed, ICMPv6 packet too big)")
+    app.add_option("--packets", packets,
+                   "which packets: tcp, or icmp-too-big (ICMP fragmentation needed, ICMPv6 packet too big)")
         ->check(CLI::IsMember({"tcp", "icmp-too-big"}))
         ->capture_default_str();
     app.add_option("--seed", seed, "seed of the random sequence")->capture_default_str();

@@ -9,8 +9,8 @@
 //   --mode hostile    for SECONDS, attaches again and again and writes random garbage
 //                     into its ring indices, slots and lengths, publishing as it goes.
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <netinet/in.h>
+#include <nlohmann/json.hpp>
 
 #include <pthread.h>
 #include <signal.h>
@@ -47,7 +47,8 @@ void send_frame(ms::client::AppPort& port, const Frame& f, std::uint16_t slot_le
     tx.publish(1);
 }
 
-int isolation(ms::client::ControlSession& conn, const ms::client::Claim& me, ms::wire::MacAddr peer_mac, ms::wire::IpAddr peer) {
+int isolation(ms::client::ControlSession& conn, const ms::client::Claim& me, ms::wire::MacAddr peer_mac,
+              ms::wire::IpAddr peer) {
     auto info = conn.info();
     if (!info) throw std::runtime_error(info.error().message());
     ms::wire::MacAddr nic;
@@ -58,9 +59,11 @@ int isolation(ms::client::ControlSession& conn, const ms::client::Claim& me, ms:
     ms::wire::IpAddr other = me.addr;
     other.bytes[3] ^= 0x40;
     frames.emplace_back("spoofed_source_ip", build(udp, nic, peer_mac, other, me.port, peer));
-    frames.emplace_back("spoofed_source_port", build(udp, nic, peer_mac, me.addr, static_cast<std::uint16_t>(me.port + 1), peer));
+    frames.emplace_back("spoofed_source_port",
+                        build(udp, nic, peer_mac, me.addr, static_cast<std::uint16_t>(me.port + 1), peer));
     frames.emplace_back("other_protocol", build(ms::pktgen::Proto::tcp, nic, peer_mac, me.addr, me.port, peer));
-    frames.emplace_back("spoofed_source_mac", build(udp, ms::wire::MacAddr{{0x02, 0xba, 0xd0, 0, 0, 1}}, peer_mac, me.addr, me.port, peer));
+    frames.emplace_back("spoofed_source_mac",
+                        build(udp, ms::wire::MacAddr{{0x02, 0xba, 0xd0, 0, 0, 1}}, peer_mac, me.addr, me.port, peer));
     Frame bad_sum = frames[0].second;
     bad_sum[22] ^= 1;
     frames.emplace_back("bad_ip_checksum", bad_sum);
@@ -72,7 +75,8 @@ int isolation(ms::client::ControlSession& conn, const ms::client::Claim& me, ms:
     ms::wire::store_be16(&too_long[16], 200);
     fix_ip_checksum(too_long);
     frames.emplace_back("total_length_beyond_frame", too_long);
-    frames.emplace_back("broadcast", build(udp, nic, ms::wire::MacAddr{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, me.addr, me.port, peer));
+    frames.emplace_back("broadcast",
+                        build(udp, nic, ms::wire::MacAddr{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, me.addr, me.port, peer));
     frames.emplace_back("multicast", build(udp, nic, ms::wire::MacAddr{{0x01, 0x00, 0x5e, 0, 0, 1}}, me.addr, me.port, peer));
 
     nlohmann::json sent = nlohmann::json::array();

@@ -35,12 +35,12 @@ constexpr std::size_t kFrames = 4096;  // distinct source ports, then again
 
 std::vector<std::uint8_t> syn_frame(const ms::wire::EthernetRepr& eth, const ms::wire::IpAddr& src,
                                     const ms::wire::IpAddr& dst, std::uint16_t sport, std::uint16_t dport) {
-    ms::wire::TcpRepr tcp{.src_port = sport, .dst_port = dport, .seq = 0x1000u * sport, .flags = ms::wire::tcpflag::syn,
-                          .window = 65535};
+    ms::wire::TcpRepr tcp{
+        .src_port = sport, .dst_port = dport, .seq = 0x1000u * sport, .flags = ms::wire::tcpflag::syn, .window = 65535};
     tcp.options.mss = 1460;
     std::vector<std::uint8_t> frame(14 + 20 + tcp.header_len());
-    ms::wire::emit_ipv4_frame(frame, eth, {.src = src, .dst = dst, .protocol = ms::wire::ipproto::tcp},
-                              tcp.header_len(), [&](ms::wire::MutBytes l4) { tcp.emit(l4); });
+    ms::wire::emit_ipv4_frame(frame, eth, {.src = src, .dst = dst, .protocol = ms::wire::ipproto::tcp}, tcp.header_len(),
+                              [&](ms::wire::MutBytes l4) { tcp.emit(l4); });
     return frame;
 }
 

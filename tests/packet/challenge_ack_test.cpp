@@ -1,4 +1,5 @@
-// Contract: RFC 5961's checks in ESTABLISHED (§3 RST, §4 SYN, §5 ACK, §7 rate limit): what resets, what draws a challenge ACK, what is dropped.
+// Contract: RFC 5961's checks in ESTABLISHED (§3 RST, §4 SYN, §5 ACK, §7 rate limit): what resets, what draws a challenge
+// ACK, what is dropped.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

@@ -1,4 +1,5 @@
-// Contract: closing (RFC 9293 §3.10.4, §3.10.7.4 FIN processing, RFC 2525 §2.17): FIN_WAIT_1/2, CLOSING, CLOSE_WAIT, LAST_ACK, half close, abort.
+// Contract: closing (RFC 9293 §3.10.4, §3.10.7.4 FIN processing, RFC 2525 §2.17): FIN_WAIT_1/2, CLOSING, CLOSE_WAIT,
+ // LAST_ACK, half close, abort.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

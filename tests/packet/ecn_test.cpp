@@ -1,4 +1,5 @@
-// Contract: ECN (RFC 3168 §6.1): negotiation in the SYNs, ECT(0) on new data only, CE echoed as ECE until CWR, one back-off per window.
+// Contract: ECN (RFC 3168 §6.1): negotiation in the SYNs, ECT(0) on new data only, CE echoed as ECE until CWR, one back-off
+ // per window.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

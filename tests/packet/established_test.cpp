@@ -1,4 +1,5 @@
-// Contract: data transfer in ESTABLISHED (RFC 9293 §3.10.7.4, RFC 1122 §4.2.3.2, RFC 5681 §4.2, RFC 6928): delivery, ACKs, Nagle, the initial window.
+// Contract: data transfer in ESTABLISHED (RFC 9293 §3.10.7.4, RFC 1122 §4.2.3.2, RFC 5681 §4.2, RFC 6928): delivery, ACKs,
+// Nagle, the initial window.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

@@ -1,4 +1,5 @@
-// Contract: TCP Fast Open (RFC 7413 §4-5): the server's cookies, early data and pending queue; the client's cookie request, cache and SYN data.
+// Contract: TCP Fast Open (RFC 7413 §4-5): the server's cookies, early data and pending queue; the client's cookie request,
+ // cache and SYN data.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

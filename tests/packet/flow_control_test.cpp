@@ -1,4 +1,5 @@
-// Contract: flow control (RFC 9293 §3.8.6, §3.10.7.4, RFC 1122 §4.2.3.3-4): the receive window, silly window avoidance, window updates, zero-window probes.
+// Contract: flow control (RFC 9293 §3.8.6, §3.10.7.4, RFC 1122 §4.2.3.3-4): the receive window, silly window avoidance,
+ // window updates, zero-window probes.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

@@ -1,4 +1,5 @@
-// Contract: the three-way handshake (RFC 9293 §3.5, §3.10.7.1-3): LISTEN and its queues, SYN_RECEIVED, SYN_SENT and the RFC 6528 ISN.
+// Contract: the three-way handshake (RFC 9293 §3.5, §3.10.7.1-3): LISTEN and its queues, SYN_RECEIVED, SYN_SENT and the RFC
+// 6528 ISN.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

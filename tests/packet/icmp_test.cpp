@@ -1,4 +1,5 @@
-// Contract: ICMP errors at a connection (RFC 1122 §4.2.3.9, RFC 5461, RFC 5927 §4.1): hard and soft errors by state; forged or broken ones ignored.
+// Contract: ICMP errors at a connection (RFC 1122 §4.2.3.9, RFC 5461, RFC 5927 §4.1): hard and soft errors by state; forged
+// or broken ones ignored.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

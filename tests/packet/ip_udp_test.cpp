@@ -1,4 +1,5 @@
-// Contract: below TCP (RFC 791, RFC 768, RFC 8200 §4): IPv4 and IPv6 input dropped and counted (fragments, checksums, addresses) and UDP.
+// Contract: below TCP (RFC 791, RFC 768, RFC 8200 §4): IPv4 and IPv6 input dropped and counted (fragments, checksums,
+ // addresses) and UDP.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -35,7 +36,8 @@ StackConfig config() {
 
 // An IPv6 UDP datagram from the peer, behind `extensions` (already chained: the first
 // byte of each is its next header; the last one's must be UDP).
-std::vector<std::uint8_t> udp6_frame(std::uint16_t dst_port, std::string_view text, std::uint8_t first_header = wire::ipproto::udp,
+std::vector<std::uint8_t> udp6_frame(std::uint16_t dst_port, std::string_view text,
+                                     std::uint8_t first_header = wire::ipproto::udp,
                                      const std::vector<std::uint8_t>& extensions = {}) {
     std::vector<std::uint8_t> udp(8 + text.size());
     wire::UdpRepr{.src_port = 5353, .dst_port = dst_port, .payload_len = static_cast<std::uint16_t>(text.size())}.emit(udp);
@@ -57,8 +59,8 @@ std::vector<std::uint8_t> udp_frame(std::uint16_t dst_port, std::string_view tex
     wire::Ipv4Repr ip{.src = kPeerIp, .dst = kLocalIp, .protocol = wire::ipproto::udp};
     if (mutate) mutate(ip);
     wire::emit_ipv4_frame(f, {.dst = kLocalMac, .src = kPeerMac}, ip, 8 + text.size(), [&](wire::MutBytes l4) {
-        wire::UdpRepr{.src_port = 5353, .dst_port = dst_port, .payload_len = static_cast<std::uint16_t>(text.size())}
-            .emit(l4);
+        wire::UdpRepr{.src_port = 5353, .dst_port = dst_port, .payload_len = static_cast<std::uint16_t>(text.size())}.emit(
+            l4);
         std::memcpy(l4.data() + 8, text.data(), text.size());
     });
     return f;

@@ -1,4 +1,5 @@
-// Contract: keepalive (RFC 9293 §3.8.4, RFC 1122 §4.2.3.6): probes of an idle connection, giving up, and probes that are answered.
+// Contract: keepalive (RFC 9293 §3.8.4, RFC 1122 §4.2.3.6): probes of an idle connection, giving up, and probes that are
+ // answered.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

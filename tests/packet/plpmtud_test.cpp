@@ -1,4 +1,5 @@
-// Contract: packetization-layer path MTU discovery (RFC 4821 §7): black holes found by timeouts, and probes that search the MSS back up.
+// Contract: packetization-layer path MTU discovery (RFC 4821 §7): black holes found by timeouts, and probes that search the
+ // MSS back up.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

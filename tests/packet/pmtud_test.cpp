@@ -1,4 +1,5 @@
-// Contract: path MTU discovery by ICMP too-big (RFC 1191 §3-6, RFC 8201 §4, RFC 5927 §7.2): the MSS lowered, what did not pass resent, the cache.
+// Contract: path MTU discovery by ICMP too-big (RFC 1191 §3-6, RFC 8201 §4, RFC 5927 §7.2): the MSS lowered, what did not
+ // pass resent, the cache.
 #include <gtest/gtest.h>
 
 #include "script.hpp"
@@ -96,7 +97,8 @@ TEST(PathMssCache, EntriesExpireAndTheTableHasABound) {
     cache.remember(a, 1200, 1000);
     EXPECT_EQ(cache.find(a, 1000 + PathMssCache::kLifetimeMs - 1), 1200);
     EXPECT_EQ(cache.find(a, 1000 + PathMssCache::kLifetimeMs), std::nullopt) << "RFC 1191 §6.3: a path may grow again";
-    for (std::uint32_t k = 0; k < PathMssCache::kMaxEntries + 10; ++k) cache.remember(wire::IpAddr::v4(0x0a000000 + k), 1000, 5000);
+    for (std::uint32_t k = 0; k < PathMssCache::kMaxEntries + 10; ++k)
+        cache.remember(wire::IpAddr::v4(0x0a000000 + k), 1000, 5000);
     EXPECT_EQ(cache.size(), PathMssCache::kMaxEntries);
     EXPECT_EQ(cache.find(wire::IpAddr::v4(0x0a000000 + PathMssCache::kMaxEntries + 9), 5000), 1000) << "the newest is kept";
 }

@@ -1,4 +1,5 @@
-// Contract: loss recovery without SACK (RFC 5681 §3.2 fast retransmit, RFC 6582 NewReno, RFC 3042 limited transmit): duplicate and partial ACKs.
+// Contract: loss recovery without SACK (RFC 5681 §3.2 fast retransmit, RFC 6582 NewReno, RFC 3042 limited transmit):
+ // duplicate and partial ACKs.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

@@ -1,4 +1,5 @@
-// Contract: RACK-TLP over the SACK scoreboard (RFC 8985 §6-7, RFC 6675): losses found by time, the reordering window, tail loss probes.
+// Contract: RACK-TLP over the SACK scoreboard (RFC 8985 §6-7, RFC 6675): losses found by time, the reordering window, tail
+ // loss probes.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

@@ -1,4 +1,5 @@
-// Contract: the retransmission timer (RFC 6298 §2-5, Karn's rule), giving up (RFC 9293 §3.8.3) and the loss window after a timeout (RFC 5681 §3.1).
+// Contract: the retransmission timer (RFC 6298 §2-5, Karn's rule), giving up (RFC 9293 §3.8.3) and the loss window after a
+ // timeout (RFC 5681 §3.1).
 #include <gtest/gtest.h>
 
 #include "script.hpp"

@@ -1,4 +1,5 @@
-// Contract: SACK (RFC 2018 §2-4) with D-SACK (RFC 2883): negotiation, and the blocks a receiver reports (the sender's use: recovery_rack_tlp, prr).
+// Contract: SACK (RFC 2018 §2-4) with D-SACK (RFC 2883): negotiation, and the blocks a receiver reports (the sender's use:
+ // recovery_rack_tlp, prr).
 #include <gtest/gtest.h>
 
 #include "script.hpp"

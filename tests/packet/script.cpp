@@ -29,7 +29,10 @@ std::uint8_t parse_flags(std::string_view text, bool& psh_given) {
             case '.': f |= wire::tcpflag::ack; break;
             case 'F': f |= wire::tcpflag::fin; break;
             case 'R': f |= wire::tcpflag::rst; break;
-            case 'P': f |= wire::tcpflag::psh; psh_given = true; break;
+            case 'P':
+                f |= wire::tcpflag::psh;
+                psh_given = true;
+                break;
             case 'E': f |= wire::tcpflag::ece; break;
             case 'W': f |= wire::tcpflag::cwr; break;
             default: ADD_FAILURE() << "unknown flag '" << c << "' in " << text;
@@ -115,9 +118,7 @@ PacketScript::PacketScript(ScriptConfig config) : config_(std::move(config)) {
     sc.max_connections = config_.max_connections;
     sc.syn_cookies = config_.syn_cookies;
     // Only the peer is on the link: any other address has no next hop.
-    sc.resolve = [](const wire::IpAddr& a) {
-        return a == kPeerIp ? std::optional<wire::MacAddr>(kPeerMac) : std::nullopt;
-    };
+    sc.resolve = [](const wire::IpAddr& a) { return a == kPeerIp ? std::optional<wire::MacAddr>(kPeerMac) : std::nullopt; };
     sc.isn = [this](const FourTuple&, std::uint64_t) { return Seq32(our_isn_); };
     stack_ = std::make_unique<Stack>(sc, link_, now_, draw_secrets().value());
 }
@@ -233,10 +234,11 @@ void PacketScript::inject(const Line& line, bool flush) {
     const std::size_t hlen = tcp.header_len();
     std::vector<std::uint8_t> frame(14 + 20 + hlen + len);
     wire::emit_ipv4_frame(frame, {.dst = kLocalMac, .src = kPeerMac},
-                          {.src = kPeerIp, .dst = kLocalIp, .protocol = wire::ipproto::tcp,
+                          {.src = kPeerIp,
+                           .dst = kLocalIp,
+                           .protocol = wire::ipproto::tcp,
                            .dscp_ecn = line.flag("ce") ? wire::ecn::ce : std::uint8_t{0}},
-                          hlen + len,
-                          [&](wire::MutBytes l4) {
+                          hlen + len, [&](wire::MutBytes l4) {
                               tcp.emit(l4);
                               // Data byte k of the segment is stream byte (seq - ISN - 1 + k),
                               // after the SYN's octet if it has one.

@@ -156,7 +156,8 @@ event accepted
 inline std::string segments_out(std::uint32_t first, int count, std::uint32_t len = 1460) {
     std::string lines;
     for (int k = 0; k < count; ++k) {
-        lines += "> . seq=" + std::to_string(first + len * static_cast<std::uint32_t>(k)) + " len=" + std::to_string(len) + "\n";
+        lines += "> . seq=" + std::to_string(first + len * static_cast<std::uint32_t>(k)) + " len=" + std::to_string(len) +
+                 "\n";
     }
     return lines;
 }

@@ -1,4 +1,5 @@
-// Contract: SYN cookies (RFC 4987 §3.6): stateless SYN,ACKs beyond the SYN queue, and the options a returned cookie brings back.
+// Contract: SYN cookies (RFC 4987 §3.6): stateless SYN,ACKs beyond the SYN queue, and the options a returned cookie brings
+ // back.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

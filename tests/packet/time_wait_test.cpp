@@ -1,4 +1,5 @@
-// Contract: TIME_WAIT as a compact record (RFC 9293 §3.10.7.4, RFC 1337, RFC 1122 §4.2.2.13, RFC 6191): expiry, RSTs, reopening.
+// Contract: TIME_WAIT as a compact record (RFC 9293 §3.10.7.4, RFC 1337, RFC 1122 §4.2.2.13, RFC 6191): expiry, RSTs,
+ // reopening.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

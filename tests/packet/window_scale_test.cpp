@@ -1,4 +1,5 @@
-// Contract: window scaling (RFC 7323 §2): the peer's shift applies to its window; a SYN,ACK without the option turns scaling off.
+// Contract: window scaling (RFC 7323 §2): the peer's shift applies to its window; a SYN,ACK without the option turns scaling
+// off.
 #include <gtest/gtest.h>
 
 #include "script.hpp"

@@ -17,11 +17,13 @@ const wire::MacAddr kMacB{{0x02, 0, 0, 0, 0, 0xb}};
 const wire::IpAddr kIpA = wire::IpAddr::v4(0xc612000a);  // 198.18.0.10
 const wire::IpAddr kIpB = wire::IpAddr::v4(0xc612000b);  // 198.18.0.11
 // 2001:2::a and 2001:2::b: each stack has both families (dual stack).
-const wire::IpAddr kIp6A = wire::IpAddr::load_v6(std::array<std::uint8_t, 16>{0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xa}.data());
-const wire::IpAddr kIp6B = wire::IpAddr::load_v6(std::array<std::uint8_t, 16>{0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xb}.data());
+const wire::IpAddr kIp6A = wire::IpAddr::load_v6(
+    std::array<std::uint8_t, 16>{0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xa}.data());
+const wire::IpAddr kIp6B = wire::IpAddr::load_v6(
+    std::array<std::uint8_t, 16>{0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xb}.data());
 
-StackConfig stack_config(const wire::MacAddr& mac, const wire::IpAddr& ip, const wire::IpAddr& ip6,
-                         const wire::MacAddr& peer, const ConnOptions& options) {
+StackConfig stack_config(const wire::MacAddr& mac, const wire::IpAddr& ip, const wire::IpAddr& ip6, const wire::MacAddr& peer,
+                         const ConnOptions& options) {
     StackConfig c;
     c.mac = mac;
     c.address = ip;
@@ -43,8 +45,7 @@ std::uint8_t stream_byte(std::uint64_t offset) {
 
 }  // namespace
 
-Simulation::Simulation(const LinkConfig& a_to_b, const LinkConfig& b_to_a, const ConnOptions& options,
-                       bool super_segments)
+Simulation::Simulation(const LinkConfig& a_to_b, const LinkConfig& b_to_a, const ConnOptions& options, bool super_segments)
     : a_link_(1u << 20, super_segments), b_link_(1u << 20, super_segments) {
     a_ = std::make_unique<Stack>(stack_config(kMacA, kIpA, kIp6A, kMacB, options), a_link_, now_, draw_secrets().value());
     b_ = std::make_unique<Stack>(stack_config(kMacB, kIpB, kIp6B, kMacA, options), b_link_, now_, draw_secrets().value());

@@ -108,11 +108,9 @@ TEST_P(RandomLoss, TransferIsExactAndLossesAreRepaired) {
     std::printf("    loss %.0f%%, %llu bytes: %.1f s virtual, %llu segments, %llu retransmits (%llu recoveries, "
                 "%llu timeouts, %llu loss probes, %llu deemed lost)\n",
                 c.loss * 100, static_cast<unsigned long long>(c.bytes), static_cast<double>(r.virtual_ms) / 1000,
-                static_cast<unsigned long long>(r.sender.segments_out),
-                static_cast<unsigned long long>(r.sender.retransmits),
+                static_cast<unsigned long long>(r.sender.segments_out), static_cast<unsigned long long>(r.sender.retransmits),
                 static_cast<unsigned long long>(r.sender.fast_retransmits),
-                static_cast<unsigned long long>(r.sender.timeouts),
-                static_cast<unsigned long long>(r.sender.loss_probes),
+                static_cast<unsigned long long>(r.sender.timeouts), static_cast<unsigned long long>(r.sender.loss_probes),
                 static_cast<unsigned long long>(r.sender.lost_segments));
     RecordProperty("virtual_ms", std::to_string(r.virtual_ms));
     RecordProperty("timeouts", std::to_string(r.sender.timeouts));

@@ -1,4 +1,5 @@
-// Contract: a connection's byte buffers (utcp/buffers.hpp): SendBuffer's copied and referenced bytes, and BufferPool's file blocks.
+// Contract: a connection's byte buffers (utcp/buffers.hpp): SendBuffer's copied and referenced bytes, and BufferPool's file
+ // blocks.
 #include <gtest/gtest.h>
 
 #include <memory>

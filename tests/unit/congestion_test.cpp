@@ -22,8 +22,8 @@ std::uint64_t ack_rounds(CongestionControl& cc, std::uint64_t start_ms, std::uin
         const Seq32 max = una + cc.cwnd();
         for (std::uint32_t k = 0; k < segments; ++k) {
             una += kMss;
-            cc.on_ack({.now_ms = now, .smss = kMss, .acked = kMss, .flight = cc.cwnd(), .rtt_ms = rtt_ms, .una = una,
-                       .max = max});
+            cc.on_ack(
+                {.now_ms = now, .smss = kMss, .acked = kMss, .flight = cc.cwnd(), .rtt_ms = rtt_ms, .una = una, .max = max});
         }
     }
     return now;
@@ -60,7 +60,8 @@ TEST(Congestion, WindowGrowsOnlyWhileItLimitsTheSender) {
         EXPECT_LE(cc->cwnd(), 2 * 10 * kMss + kMss) << name << ": slow start up to twice the flight, no further";
         reach(*cc, 40 * kMss);
         const std::uint32_t avoided = cc->cwnd();
-        for (std::uint64_t k = 0; k < 1000; ++k) cc->on_ack({.now_ms = 2 + k, .smss = kMss, .acked = kMss, .flight = 9 * kMss});
+        for (std::uint64_t k = 0; k < 1000; ++k)
+            cc->on_ack({.now_ms = 2 + k, .smss = kMss, .acked = kMss, .flight = 9 * kMss});
         EXPECT_EQ(cc->cwnd(), avoided) << name << ": no growth in congestion avoidance while the flight is below cwnd";
         ack_rounds(*cc, 5000, 6000, 100);
         EXPECT_GT(cc->cwnd(), avoided) << name << ": full flights grow it";
@@ -104,8 +105,8 @@ TEST(HyStartPlusPlus, RisingRttEndsSlowStartBeforeALoss) {
         if (round >= 4) rtt = 40;  // a queue builds: the RTT doubles
         for (std::uint32_t k = 0; k < segments; ++k) {
             una += kMss;
-            cubic->on_ack({.now_ms = now, .smss = kMss, .acked = kMss, .flight = cubic->cwnd(), .rtt_ms = rtt,
-                           .una = una, .max = max});
+            cubic->on_ack(
+                {.now_ms = now, .smss = kMss, .acked = kMss, .flight = cubic->cwnd(), .rtt_ms = rtt, .una = una, .max = max});
         }
         now += rtt;
     }

@@ -31,8 +31,6 @@
 namespace ms::daemon {
 namespace {
 
-
-
 sockaddr_in v4(const char* addr, std::uint16_t port) {
     sockaddr_in sin{};
     sin.sin_family = AF_INET;
@@ -85,7 +83,9 @@ std::uint16_t local_port(int fd) {
 class LingeringPeer {
 public:
     LingeringPeer() : fd_(bound_socket(SOCK_STREAM, "127.0.0.1")) { EXPECT_EQ(::listen(fd_, 1), 0); }
-    ~LingeringPeer() { if (fd_ >= 0) ::close(fd_); }
+    ~LingeringPeer() {
+        if (fd_ >= 0) ::close(fd_);
+    }
     LingeringPeer(LingeringPeer&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
     LingeringPeer& operator=(LingeringPeer&&) = delete;
     [[nodiscard]] std::uint16_t port() const { return local_port(fd_); }
@@ -110,7 +110,8 @@ LingeringPeer linger_for_an_hour(int tcp) {
 
 class ControlTest : public ::testing::Test {
 protected:
-    explicit ControlTest(Limits limits = {}) : nic_(1, 64, wire::MacAddr{{2, 0, 0, 0, 0, 1}}), sw_(sw::Switch::create(nic_, sw::SwitchConfig{}).value()) {
+    explicit ControlTest(Limits limits = {})
+        : nic_(1, 64, wire::MacAddr{{2, 0, 0, 0, 0, 1}}), sw_(sw::Switch::create(nic_, sw::SwitchConfig{}).value()) {
         path_ = "/tmp/ms-control-test-" + std::to_string(::getpid()) + ".sock";
         limits.outbox_bytes = 64u << 10;
         auto opened = ControlServer::open(ServerContext{*sw_, data_path_, iface_, {own_netns_cookie(), 0, {}}, limits, 256},
@@ -319,7 +320,8 @@ TEST_F(ControlTest, ClosesEveryDescriptorItReceives) {
     EXPECT_TRUE(test::eventually([&] {
         settle();
         return open_descriptor_count() == before;
-    })) << open_descriptor_count() << " descriptors open, " << before << " before";
+    })) << open_descriptor_count()
+        << " descriptors open, " << before << " before";
     EXPECT_EQ(server_->session_count(), 1u);
 }
 
@@ -529,8 +531,9 @@ TEST_F(ControlTest, JunkThatLingersNeverBlocksTheControlPlane) {
         server_->run_once(1);
         late += drain(c);
         return answered + late == sent && open_descriptor_count() == before;
-    })) << answered << " + " << late << " answers of " << sent << "; " << open_descriptor_count()
-        << " descriptors, " << before << " before";
+    })) << answered
+        << " + " << late << " answers of " << sent << "; " << open_descriptor_count() << " descriptors, " << before
+        << " before";
 }
 
 // A session paused behind a stuck close whose client hangs up goes at once, with its port:
@@ -592,7 +595,8 @@ protected:
         Limits l;
         l.claims_per_session = 2;
         l.ports_per_user = 2;
-        l.port_memory_per_user = 2u << 20;  // 2 MiB: two ports of 64 slots (about 0.77 MiB each, the socket table included) fit, 8 pairs do not
+        l.port_memory_per_user =
+            2u << 20;  // 2 MiB: two ports of 64 slots (about 0.77 MiB each, the socket table included) fit, 8 pairs do not
         l.sessions_per_user = 4;
         l.claims_per_user = 3;
         l.outbox_bytes_per_user = 96u << 10;  // a session may leave 64 KiB unread (ControlTest)

@@ -45,7 +45,8 @@ TEST(FaultSpec, ParsesEveryKeyAndRejectsNonsense) {
         const auto parsed = FaultSpec::parse(bad);
         ASSERT_FALSE(parsed) << bad;
         EXPECT_FALSE(parsed.error().detail.empty());
-        EXPECT_EQ(parsed.error().error, bad == std::string("loss") ? FaultSpecError::not_key_value : FaultSpecError::bad_setting);
+        EXPECT_EQ(parsed.error().error,
+                  bad == std::string("loss") ? FaultSpecError::not_key_value : FaultSpecError::bad_setting);
     }
 }
 

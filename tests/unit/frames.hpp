@@ -23,10 +23,9 @@ inline wire::IpAddr ip(const char* text) {
 }
 
 // An IPv4 frame of `proto` from (src, sport) to (dst, dport), sent by `src_mac`.
-inline std::vector<std::uint8_t> ipv4_frame(pktgen::Proto proto, const char* src, std::uint16_t sport,
-                                            const char* dst, std::uint16_t dport,
-                                            wire::MacAddr src_mac = kNicMac, wire::MacAddr dst_mac = kPeerMac,
-                                            std::uint16_t size = 60) {
+inline std::vector<std::uint8_t> ipv4_frame(pktgen::Proto proto, const char* src, std::uint16_t sport, const char* dst,
+                                            std::uint16_t dport, wire::MacAddr src_mac = kNicMac,
+                                            wire::MacAddr dst_mac = kPeerMac, std::uint16_t size = 60) {
     const auto b = pktgen::PacketBuilder::create({proto, src_mac, dst_mac, ip(src), ip(dst), sport, dport, size}).value();
     std::vector<std::uint8_t> frame(b.size());
     b.build(frame, 0);
@@ -40,8 +39,8 @@ inline void fix_ipv4_checksum(std::vector<std::uint8_t>& frame) {
     wire::store_be16(&frame[24], wire::internet_checksum(wire::Bytes(frame).subspan(14, ihl)));
 }
 
-inline std::vector<std::uint8_t> ipv6_udp_frame(const char* src, std::uint16_t sport, const char* dst,
-                                                std::uint16_t dport, wire::MacAddr src_mac = kNicMac) {
+inline std::vector<std::uint8_t> ipv6_udp_frame(const char* src, std::uint16_t sport, const char* dst, std::uint16_t dport,
+                                                wire::MacAddr src_mac = kNicMac) {
     std::vector<std::uint8_t> frame(14 + 40 + 8 + 4, 0);
     wire::EthernetRepr{kPeerMac, src_mac, wire::ethertype::ipv6}.emit(frame);
     wire::Ipv6Repr{ip(src), ip(dst), wire::ipproto::udp, 12, 64, 0, 0}.emit(wire::MutBytes(frame).subspan(14));

@@ -73,7 +73,8 @@ TEST_F(HttpSession, HeadSendsHeadersWithTheLengthButNoBody) {
 TEST_F(HttpSession, PipelinedRequestsAreAnsweredInOrder) {
     Session s(*files_, {}, 1000);
     s.feed("GET /index.html HTTP/1.1\r\nHost: a\r\n\r\nGET /nope HTTP/1.1\r\nHost: a\r\n\r\n"
-           "HEAD /index.html HTTP/1.1\r\nHost: a\r\n\r\n", 1000);
+           "HEAD /index.html HTTP/1.1\r\nHost: a\r\n\r\n",
+           1000);
     const std::string out = drain(s);
     const auto a = out.find("200 OK"), b = out.find("404 Not Found"), c = out.rfind("200 OK");
     EXPECT_LT(a, b);

@@ -10,7 +10,8 @@ namespace ms::pktgen {
 namespace {
 
 void expect_valid(Proto proto, std::uint16_t size) {
-    const FlowTemplate flow{proto, test::kNicMac, test::kPeerMac, test::ip("198.18.0.1"), test::ip("198.18.0.2"), 4000, 9, size};
+    const FlowTemplate flow{proto, test::kNicMac, test::kPeerMac, test::ip("198.18.0.1"), test::ip("198.18.0.2"), 4000,
+                            9,     size};
     const PacketBuilder b = PacketBuilder::create(flow).value();
     std::vector<std::uint8_t> frame(b.size());
     for (std::uint32_t seq : {0u, 1u, 2u, 0xffffu, 0x10000u, 0xfffffffeu, 0xffffffffu, 123456789u}) {
@@ -35,7 +36,8 @@ TEST(PacketBuilder, BuildsValidUdpAndTcpAtEverySize) {
 }
 
 TEST(PacketBuilder, ChecksumsStayValidForEverySequenceNumberInARange) {
-    const FlowTemplate flow{Proto::udp, test::kNicMac, test::kPeerMac, test::ip("198.18.0.1"), test::ip("198.18.0.2"), 1, 2, 60};
+    const FlowTemplate flow{Proto::udp, test::kNicMac, test::kPeerMac, test::ip("198.18.0.1"), test::ip("198.18.0.2"), 1, 2,
+                            60};
     const PacketBuilder b = PacketBuilder::create(flow).value();
     std::vector<std::uint8_t> frame(b.size());
     for (std::uint32_t seq = 0; seq < 70000; ++seq) {

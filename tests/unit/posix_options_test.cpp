@@ -59,9 +59,8 @@ protected:
 
     utcp::CongestionRegistry congestion_;
     int pushes_ = 0;
-    OptionContext context_{.congestion = congestion_,
-                           .unconnected_mss = kUnconnectedMss,
-                           .push_output = [this] { ++pushes_; }};
+    OptionContext context_{
+        .congestion = congestion_, .unconnected_mss = kUnconnectedMss, .push_output = [this] { ++pushes_; }};
 };
 
 struct IntOption {
@@ -70,18 +69,29 @@ struct IntOption {
 
 TEST_F(PosixOptions, EachIntegerOptionReadsBackAsLinuxRoundsIt) {
     const IntOption options[] = {
-        {SOL_SOCKET, SO_REUSEADDR, 1, 1},   {SOL_SOCKET, SO_REUSEADDR, 0, 0},
-        {SOL_SOCKET, SO_REUSEPORT, 7, 1},   {SOL_SOCKET, SO_KEEPALIVE, 1, 1},
-        {SOL_SOCKET, SO_KEEPALIVE, 0, 0},   {SOL_SOCKET, SO_PRIORITY, 6, 6},
-        {IPPROTO_IP, IP_TOS, 0x10, 0x10},   {IPPROTO_TCP, TCP_NODELAY, 1, 1},
-        {IPPROTO_TCP, TCP_NODELAY, 0, 0},   {IPPROTO_TCP, TCP_CORK, 1, 1},
-        {IPPROTO_TCP, TCP_CORK, 0, 0},      {IPPROTO_TCP, TCP_KEEPIDLE, 30, 30},
-        {IPPROTO_TCP, TCP_KEEPIDLE, 0, 1},  {IPPROTO_TCP, TCP_KEEPINTVL, 5, 5},
-        {IPPROTO_TCP, TCP_KEEPCNT, 3, 3},   {IPPROTO_TCP, TCP_KEEPCNT, 0, 1},
-        {IPPROTO_TCP, TCP_FASTOPEN, 5, 1},  {IPPROTO_TCP, TCP_FASTOPEN, 0, 0},
+        {SOL_SOCKET, SO_REUSEADDR, 1, 1},
+        {SOL_SOCKET, SO_REUSEADDR, 0, 0},
+        {SOL_SOCKET, SO_REUSEPORT, 7, 1},
+        {SOL_SOCKET, SO_KEEPALIVE, 1, 1},
+        {SOL_SOCKET, SO_KEEPALIVE, 0, 0},
+        {SOL_SOCKET, SO_PRIORITY, 6, 6},
+        {IPPROTO_IP, IP_TOS, 0x10, 0x10},
+        {IPPROTO_TCP, TCP_NODELAY, 1, 1},
+        {IPPROTO_TCP, TCP_NODELAY, 0, 0},
+        {IPPROTO_TCP, TCP_CORK, 1, 1},
+        {IPPROTO_TCP, TCP_CORK, 0, 0},
+        {IPPROTO_TCP, TCP_KEEPIDLE, 30, 30},
+        {IPPROTO_TCP, TCP_KEEPIDLE, 0, 1},
+        {IPPROTO_TCP, TCP_KEEPINTVL, 5, 5},
+        {IPPROTO_TCP, TCP_KEEPCNT, 3, 3},
+        {IPPROTO_TCP, TCP_KEEPCNT, 0, 1},
+        {IPPROTO_TCP, TCP_FASTOPEN, 5, 1},
+        {IPPROTO_TCP, TCP_FASTOPEN, 0, 0},
         // Linux doubles a buffer size, within its floor and ceiling.
-        {SOL_SOCKET, SO_SNDBUF, 10000, 20000}, {SOL_SOCKET, SO_SNDBUF, 1, 4608},
-        {SOL_SOCKET, SO_RCVBUF, 10000, 20000}, {SOL_SOCKET, SO_RCVBUF, 1, 2304},
+        {SOL_SOCKET, SO_SNDBUF, 10000, 20000},
+        {SOL_SOCKET, SO_SNDBUF, 1, 4608},
+        {SOL_SOCKET, SO_RCVBUF, 10000, 20000},
+        {SOL_SOCKET, SO_RCVBUF, 1, 2304},
         {SOL_SOCKET, SO_RCVBUF, 1 << 30, 1 << 27},
     };
     Socket s = socket_in(StreamState{});
@@ -198,8 +208,8 @@ TEST_F(PosixOptions, UnknownOptionsAndLevelsAreNotProtocolOptions) {
     int v = 0;
     socklen_t len = sizeof v;
     const std::pair<int, int> unknown[] = {
-        {SOL_SOCKET, SO_BROADCAST}, {IPPROTO_TCP, TCP_MD5SIG}, {IPPROTO_IP, IP_TTL},
-        {IPPROTO_IPV6, IPV6_V6ONLY}, {IPPROTO_UDP, 1},           {12345, 1},
+        {SOL_SOCKET, SO_BROADCAST},  {IPPROTO_TCP, TCP_MD5SIG}, {IPPROTO_IP, IP_TTL},
+        {IPPROTO_IPV6, IPV6_V6ONLY}, {IPPROTO_UDP, 1},          {12345, 1},
     };
     for (const auto& [level, name] : unknown) {
         EXPECT_EQ(set_error(s, level, name, &one, sizeof one), ENOPROTOOPT) << level << "/" << name;

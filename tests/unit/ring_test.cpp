@@ -255,7 +255,8 @@ TEST_F(HostileRing, EveryBadTxSlotIsCaughtBeforeItIsRead) {
         {"shorter than an Ethernet header", {good.offset, 13, 0}, RingFault::slot_too_long},
         {"offset outside the region", {region_size, 60, 0}, RingFault::slot_bad_offset},
         {"offset into the ring metadata", {0, 60, 0}, RingFault::slot_bad_offset},
-        {"offset into the socket table", {static_cast<std::uint32_t>(region_.layout().sockets_offset), 60, 0},
+        {"offset into the socket table",
+         {static_cast<std::uint32_t>(region_.layout().sockets_offset), 60, 0},
          RingFault::slot_bad_offset},
         {"offset straddling two buffers", {good.offset + 1, 60, 0}, RingFault::slot_bad_offset},
     };

@@ -9,9 +9,9 @@
 #include <set>
 #include <thread>
 
+#include "captures.hpp"
 #include "eventually.hpp"
 #include "frames.hpp"
-#include "captures.hpp"
 #include "hex.hpp"
 #include "ring/app_ring.hpp"
 #include "sw/switch.hpp"
@@ -29,8 +29,8 @@ using Frame = std::vector<std::uint8_t>;
 
 class SwitchTest : public ::testing::Test {
 protected:
-    void make(std::uint32_t ports, SwitchConfig config = {}, std::uint32_t ring_pairs = 1,
-              std::uint32_t slots = 256, std::size_t nic_queues = 1, std::uint32_t nic_depth = 1024, bool start = true) {
+    void make(std::uint32_t ports, SwitchConfig config = {}, std::uint32_t ring_pairs = 1, std::uint32_t slots = 256,
+              std::size_t nic_queues = 1, std::uint32_t nic_depth = 1024, bool start = true) {
         nic_ = std::make_unique<MemoryNic>(nic_queues, nic_depth, test::kNicMac);
         sw_ = Switch::create(*nic_, config).value();
         for (std::uint32_t i = 0; i < ports; ++i) {
@@ -65,8 +65,8 @@ protected:
             std::memcpy(tx.buffer(k).data(), super.data() + at, n);
             at += n;
             const auto more = static_cast<std::uint16_t>(at < super.size() ? ring::kSlotMore : 0);
-            tx.set_slot(k, static_cast<std::uint16_t>(n), static_cast<std::uint16_t>(more | (k == 0 ? ring::kSlotSegment : 0)),
-                        k == 0 ? gso : 0);
+            tx.set_slot(k, static_cast<std::uint16_t>(n),
+                        static_cast<std::uint16_t>(more | (k == 0 ? ring::kSlotSegment : 0)), k == 0 ? gso : 0);
         }
         tx.publish(k);
     }
@@ -108,7 +108,8 @@ protected:
         FrameQueue& q = nic_->from_switch(queue);
         std::vector<Frame> out;
         const std::uint32_t n = q.available();
-        for (std::uint32_t k = 0; k < n; ++k) out.emplace_back(q.consumer_cell(k).data, q.consumer_cell(k).data + q.consumer_cell(k).len);
+        for (std::uint32_t k = 0; k < n; ++k)
+            out.emplace_back(q.consumer_cell(k).data, q.consumer_cell(k).data + q.consumer_cell(k).len);
         q.release(n);
         return out;
     }
@@ -117,7 +118,8 @@ protected:
         EXPECT_TRUE(eventually([&] {
             for (auto& f : collect(queue)) all.push_back(std::move(f));
             return all.size() >= n;
-        })) << "got " << all.size() << " of " << n;
+        })) << "got "
+            << all.size() << " of " << n;
         return all;
     }
     std::vector<Frame> receive_n(PortId port, std::size_t n, std::uint32_t pair = 0) {
@@ -125,7 +127,8 @@ protected:
         EXPECT_TRUE(eventually([&] {
             for (auto& f : receive(port, pair)) all.push_back(std::move(f));
             return all.size() >= n;
-        })) << "got " << all.size() << " of " << n;
+        })) << "got "
+            << all.size() << " of " << n;
         return all;
     }
     static Frame from_port(std::uint32_t i, std::uint16_t dport = 9, const char* dst = "198.18.0.2") {
@@ -437,7 +440,8 @@ TEST_F(SwitchTest, ACaptureTicketNeverReachesAnotherCaptureOrAReusedPort) {
 // length, destination id or generation is out of bounds is dropped and counted.
 TEST(Forwarder, ChecksEveryCellHandedOverByAnotherWorker) {
     RingStats stats;
-    Forwarder fwd(0, 4, {nullptr}, [](std::uint32_t) {}, stats);
+    Forwarder fwd(
+        0, 4, {nullptr}, [](std::uint32_t) {}, stats);
     std::vector<Destination> destinations(4);
     destinations[2].generation = 7;
     fwd.set_destinations(destinations);

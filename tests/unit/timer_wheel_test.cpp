@@ -1,4 +1,5 @@
-// Contract: UTCP's hashed timer wheel (Varghese and Lauck): deadline order, never early, cancel and reschedule, and a reference model.
+// Contract: UTCP's hashed timer wheel (Varghese and Lauck): deadline order, never early, cancel and reschedule, and a
+ // reference model.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -67,9 +68,7 @@ TEST(TimerWheel, MatchesAReferenceUnderRandomUse) {
                 expected[&t] = deadline;
                 break;
             }
-            default:
-                w.cancel(t);
-                expected.erase(&t);
+            default: w.cancel(t); expected.erase(&t);
         }
         if (step % 7 == 0) {
             now += rng() % 50;

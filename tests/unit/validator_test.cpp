@@ -110,8 +110,7 @@ TEST_F(ValidatorTest, DropsVlanTaggedFrames) {
 }
 
 TEST_F(ValidatorTest, DropsAForeignSourceMac) {
-    EXPECT_EQ(tx_drop(ipv4_frame(Proto::udp, "198.18.0.1", 5000, "198.18.0.2", 9, test::kPeerMac)),
-              DropReason::bad_src_mac);
+    EXPECT_EQ(tx_drop(ipv4_frame(Proto::udp, "198.18.0.1", 5000, "198.18.0.2", 9, test::kPeerMac)), DropReason::bad_src_mac);
 }
 
 TEST_F(ValidatorTest, DropsNonIpFrames) {
@@ -229,8 +228,7 @@ TEST_F(ValidatorTest, LeavesGroupFramesToTheKernelAndBoundsTheLength) {
     EXPECT_EQ(classify_rx(to_all, *table_).reason, DropReason::host_miss);
     EXPECT_TRUE(reg_.add({IPPROTO_UDP, wire::IpAddr::any(wire::IpFamily::v4), 5400}, kOther));
     const auto table = reg_.snapshot();
-    const auto subnet_broadcast =
-        ipv4_frame(Proto::udp, "198.18.0.2", 9, "198.18.0.255", 5400, test::kPeerMac, kNicMac);
+    const auto subnet_broadcast = ipv4_frame(Proto::udp, "198.18.0.2", 9, "198.18.0.255", 5400, test::kPeerMac, kNicMac);
     EXPECT_EQ(classify_rx(subnet_broadcast, *table).reason, DropReason::host_miss);
     auto jumbo = ipv4_frame(Proto::udp, "198.18.0.2", 9, "198.18.0.1", 6000, test::kPeerMac, kNicMac);
     jumbo.resize(ring::kMaxFrameSize + 1);  // trailing bytes beyond the IP datagram: only the length matters
@@ -269,8 +267,8 @@ protected:
                 std::uint32_t mtu = 1500) {
         head = std::min(head, super.size());
         wire::HeaderShape shape;
-        return validate_segment(wire::Bytes(super).first(head), static_cast<std::uint32_t>(super.size() - head), gso,
-                                kSender, TxLink{test::kNicMac, mtu}, *table_, shape);
+        return validate_segment(wire::Bytes(super).first(head), static_cast<std::uint32_t>(super.size() - head), gso, kSender,
+                                TxLink{test::kNicMac, mtu}, *table_, shape);
     }
     DropReason seg_drop(const std::vector<std::uint8_t>& super, std::uint16_t gso = 1448, std::size_t head = 200) {
         const Verdict v = seg(super, gso, head);
@@ -289,8 +287,7 @@ TEST_F(SegmentValidatorTest, PassesAGoodSuperSegmentToTheNic) {
 }
 
 TEST_F(SegmentValidatorTest, ChecksTheHeaderAsAFramesHeader) {
-    EXPECT_EQ(seg_drop(test::ipv4_super_segment("198.18.0.1", 81, "198.18.0.2", 40000, 6000)),
-              DropReason::src_not_claimed);
+    EXPECT_EQ(seg_drop(test::ipv4_super_segment("198.18.0.1", 81, "198.18.0.2", 40000, 6000)), DropReason::src_not_claimed);
     auto bad_checksum = good();
     bad_checksum[24] ^= 1;
     EXPECT_EQ(seg_drop(bad_checksum), DropReason::bad_ip_checksum);

@@ -400,7 +400,8 @@ TEST(Icmp, ParsesCapturedUnreachableAndEmitsEcho) {
 
 TEST(Icmp, ParsesErrorsAndTheTupleTheyQuote) {
     const auto sent = test::ipv4_frame(pktgen::Proto::tcp, "198.18.0.1", 80, "198.18.1.2", 40000);
-    const auto too_big = test::icmp_error_frame(sent, {icmp::dest_unreachable, icmp::fragmentation_needed, 1280}, "198.18.0.254");
+    const auto too_big = test::icmp_error_frame(sent, {icmp::dest_unreachable, icmp::fragmentation_needed, 1280},
+                                                "198.18.0.254");
     const auto e = parse_icmp_error(l4_of(too_big));
     ASSERT_TRUE(e) << to_string(e.error());
     EXPECT_TRUE(IcmpV4View::parse(l4_of(too_big))->checksum_ok());

@@ -48,7 +48,9 @@ int main(int argc, char** argv) {
     std::vector<std::string> listen;
     ms::http::ServerConfig config;
     double idle_s = 60, header_s = 10;
-    app.add_option("--transport", transport, "utcp or kernel")->check(CLI::IsMember({"utcp", "kernel"}))->capture_default_str();
+    app.add_option("--transport", transport, "utcp or kernel")
+        ->check(CLI::IsMember({"utcp", "kernel"}))
+        ->capture_default_str();
     app.add_option("--socket", config.socket, "multistackd control socket (utcp)");
     app.add_option("--listen", listen,
                    "ADDR:PORT to serve on, e.g. 198.18.0.1:80 or [2001:2::1]:80; twice for both families (one port)")
@@ -96,12 +98,15 @@ int main(int argc, char** argv) {
         const std::string why = server->run();
         g_server = nullptr;
         const auto& st = server->stats();
-        std::cout << nlohmann::json{{"connections", st.connections}, {"requests", st.requests},
-                                    {"timed_out", st.timed_out}, {"reloads", st.reloads},
+        std::cout << nlohmann::json{{"connections", st.connections},
+                                    {"requests", st.requests},
+                                    {"timed_out", st.timed_out},
+                                    {"reloads", st.reloads},
                                     {"super_segments", st.super_segments},
                                     {"super_segments_by_reference", st.super_segments_by_reference},
                                     {"files_in_port_memory", st.files_in_port_memory},
-                                    {"body_bytes_by_reference", st.body_bytes_by_reference}}.dump()
+                                    {"body_bytes_by_reference", st.body_bytes_by_reference}}
+                         .dump()
                   << std::endl;
         if (!why.empty()) {
             std::cerr << "ms-httpd: " << why << "\n";

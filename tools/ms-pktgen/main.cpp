@@ -11,8 +11,8 @@
 
 namespace {
 
-int attached(const std::string& mode, const ms::pktgen::AttachedConfig& in, const std::string& local,
-             const std::string& peer, const std::string& peer_mac, bool json) {
+int attached(const std::string& mode, const ms::pktgen::AttachedConfig& in, const std::string& local, const std::string& peer,
+             const std::string& peer_mac, bool json) {
     ms::pktgen::AttachedConfig c = in;
     c.transmit = mode == "tx";
     if (!ms::wire::parse_ip(local, c.local)) throw std::runtime_error("--local wants an address");
@@ -24,11 +24,12 @@ int attached(const std::string& mode, const ms::pktgen::AttachedConfig& in, cons
     const ms::pktgen::AttachedResult& r = *run;
     const double mpps = static_cast<double>(r.frames) / r.seconds / 1e6;
     if (json) {
-        std::cout << nlohmann::json{{"mode", mode}, {"size", c.frame_size}, {"frames", r.frames}, {"bytes", r.bytes},
-                                    {"seconds", r.seconds}, {"mpps", mpps}}
+        std::cout << nlohmann::json{{"mode", mode},     {"size", c.frame_size}, {"frames", r.frames},
+                                    {"bytes", r.bytes}, {"seconds", r.seconds}, {"mpps", mpps}}
                   << "\n";
     } else {
-        std::cout << (c.transmit ? "sent " : "received ") << r.frames << " frames in " << r.seconds << " s: " << mpps << " Mpps\n";
+        std::cout << (c.transmit ? "sent " : "received ") << r.frames << " frames in " << r.seconds << " s: " << mpps
+                  << " Mpps\n";
     }
     return 0;
 }
@@ -45,10 +46,17 @@ int main(int argc, char** argv) {
     bool json = false;
     bool prebuilt = false;
     app.add_option("--mode", mode, "tx: ports send to the NIC; rx: the NIC sends to the ports")
-        ->check(CLI::IsMember({"tx", "rx"}))->capture_default_str();
-    app.add_option("--proto", proto, "transport of the generated flows")->check(CLI::IsMember({"udp", "tcp"}))->capture_default_str();
-    app.add_option("--ports", c.ports, "number of ports, each with its own flow")->check(CLI::Range(1, 4096))->capture_default_str();
-    app.add_option("--size", c.frame_size, "frame size in bytes, CRC excluded")->check(CLI::Range(60, 1514))->capture_default_str();
+        ->check(CLI::IsMember({"tx", "rx"}))
+        ->capture_default_str();
+    app.add_option("--proto", proto, "transport of the generated flows")
+        ->check(CLI::IsMember({"udp", "tcp"}))
+        ->capture_default_str();
+    app.add_option("--ports", c.ports, "number of ports, each with its own flow")
+        ->check(CLI::Range(1, 4096))
+        ->capture_default_str();
+    app.add_option("--size", c.frame_size, "frame size in bytes, CRC excluded")
+        ->check(CLI::Range(60, 1514))
+        ->capture_default_str();
     app.add_option("--workers", c.workers, "switch worker threads")->check(CLI::Range(1, 64))->capture_default_str();
     app.add_option("--seconds", c.seconds, "how long to generate")->check(CLI::PositiveNumber)->capture_default_str();
     app.add_flag("--prebuilt", prebuilt, "build each buffer once and resend it, instead of building every frame");
@@ -81,10 +89,18 @@ int main(int argc, char** argv) {
         if (!run) throw std::runtime_error(run.error().detail);
         const RigResult& r = *run;
         if (json) {
-            std::cout << nlohmann::json{{"mode", mode}, {"proto", proto}, {"ports", c.ports}, {"size", c.frame_size},
-                                        {"workers", c.workers}, {"sent", r.sent}, {"received", r.received},
-                                        {"switch_drops", r.switch_drops}, {"sequence_errors", r.sequence_errors},
-                                        {"seconds", r.seconds}, {"mpps", r.mpps()}, {"gbps", r.gbps(c.frame_size)}}
+            std::cout << nlohmann::json{{"mode", mode},
+                                        {"proto", proto},
+                                        {"ports", c.ports},
+                                        {"size", c.frame_size},
+                                        {"workers", c.workers},
+                                        {"sent", r.sent},
+                                        {"received", r.received},
+                                        {"switch_drops", r.switch_drops},
+                                        {"sequence_errors", r.sequence_errors},
+                                        {"seconds", r.seconds},
+                                        {"mpps", r.mpps()},
+                                        {"gbps", r.gbps(c.frame_size)}}
                       << "\n";
         } else {
             std::cout << "sent " << r.sent << " received " << r.received << " dropped by switch " << r.switch_drops

@@ -61,25 +61,49 @@ T unwrap(ms::base::Result<T, ms::client::Failure> r) {
 }
 
 json status_json(const ms::ctl::StatusReply& s) {
-    return {{"interface", s.ifname}, {"ifindex", s.ifindex}, {"pid", s.pid},
-            {"xdp_mode", s.xdp_native ? "native" : "generic"}, {"af_xdp_mode", s.zero_copy ? "zero-copy" : "copy"},
-            {"queues", s.queues}, {"workers", s.workers}, {"ports", s.ports}, {"claims", s.claims},
+    return {{"interface", s.ifname},
+            {"ifindex", s.ifindex},
+            {"pid", s.pid},
+            {"xdp_mode", s.xdp_native ? "native" : "generic"},
+            {"af_xdp_mode", s.zero_copy ? "zero-copy" : "copy"},
+            {"queues", s.queues},
+            {"workers", s.workers},
+            {"ports", s.ports},
+            {"claims", s.claims},
             {"segmentation_offload", s.segmentation_offload != 0},
-            {"nic", {{"rx_frames", s.nic_rx_frames}, {"tx_frames", s.nic_tx_frames}, {"tx_offloaded", s.nic_tx_offloaded},
-                     {"drops", drops_json(s.nic_drops)}}},
+            {"nic",
+             {{"rx_frames", s.nic_rx_frames},
+              {"tx_frames", s.nic_tx_frames},
+              {"tx_offloaded", s.nic_tx_offloaded},
+              {"drops", drops_json(s.nic_drops)}}},
             {"handoff_drops", drops_json(s.handoff_drops)},
             {"xdp", {{"to_switch", s.xdp_claimed}, {"to_kernel", s.xdp_passed}}},
-            {"control", {{"sessions", s.sessions}, {"open_descriptors", s.open_descriptors},
-                         {"bad_requests", s.bad_requests}, {"slow_clients", s.slow_clients},
-                         {"claims_refused", s.claims_refused}, {"claims_revoked", s.claims_revoked},
-                         {"limits_reached", s.limits_reached}, {"descriptors_exhausted", s.descriptors_exhausted}}}};
+            {"control",
+             {{"sessions", s.sessions},
+              {"open_descriptors", s.open_descriptors},
+              {"bad_requests", s.bad_requests},
+              {"slow_clients", s.slow_clients},
+              {"claims_refused", s.claims_refused},
+              {"claims_revoked", s.claims_revoked},
+              {"limits_reached", s.limits_reached},
+              {"descriptors_exhausted", s.descriptors_exhausted}}}};
 }
 
 json port_json(const ms::ctl::PortEntry& p) {
-    return {{"port", p.port_id}, {"shown", p.shown != 0}, {"pid", p.pid}, {"uid", p.uid}, {"ring_pairs", p.ring_pairs},
-            {"claims", p.claims}, {"failed", p.failed != 0}, {"rx_frames", p.rx_frames}, {"rx_bytes", p.rx_bytes},
-            {"tx_frames", p.tx_frames}, {"tx_bytes", p.tx_bytes}, {"tx_super_segments", p.tx_super},
-            {"tx_segmented", p.tx_segmented}, {"drops", drops_json(p.drops)},
+    return {{"port", p.port_id},
+            {"shown", p.shown != 0},
+            {"pid", p.pid},
+            {"uid", p.uid},
+            {"ring_pairs", p.ring_pairs},
+            {"claims", p.claims},
+            {"failed", p.failed != 0},
+            {"rx_frames", p.rx_frames},
+            {"rx_bytes", p.rx_bytes},
+            {"tx_frames", p.tx_frames},
+            {"tx_bytes", p.tx_bytes},
+            {"tx_super_segments", p.tx_super},
+            {"tx_segmented", p.tx_segmented},
+            {"drops", drops_json(p.drops)},
             {"ring_faults", faults_json(p.faults)}};
 }
 
@@ -91,8 +115,7 @@ void print_status(const json& s) {
               << (s["segmentation_offload"].get<bool>() ? "on" : "off") << "\n"
               << s["ports"] << " port(s), " << s["claims"] << " claim(s)\n"
               << "NIC: rx " << s["nic"]["rx_frames"] << " tx " << s["nic"]["tx_frames"] << " (super-segments offloaded "
-              << s["nic"]["tx_offloaded"] << ") drops "
-              << s["nic"]["drops"].dump() << "\n"
+              << s["nic"]["tx_offloaded"] << ") drops " << s["nic"]["drops"].dump() << "\n"
               << "XDP: to switch " << s["xdp"]["to_switch"] << ", to kernel " << s["xdp"]["to_kernel"] << "\n"
               << "control: " << s["control"].dump() << "\n";
 }
@@ -111,8 +134,10 @@ void print_ports(const json& ports, bool with_drops) {
                     static_cast<unsigned long long>(p["tx_frames"].get<std::uint64_t>()),
                     p["failed"].get<bool>() ? "FAILED" : "ok");
         if (!with_drops) continue;
-        for (auto& [reason, n] : p["drops"].items()) std::printf("      drop %-20s %llu\n", reason.c_str(), static_cast<unsigned long long>(n.get<std::uint64_t>()));
-        for (auto& [fault, n] : p["ring_faults"].items()) std::printf("      fault %-19s %llu\n", fault.c_str(), static_cast<unsigned long long>(n.get<std::uint64_t>()));
+        for (auto& [reason, n] : p["drops"].items())
+            std::printf("      drop %-20s %llu\n", reason.c_str(), static_cast<unsigned long long>(n.get<std::uint64_t>()));
+        for (auto& [fault, n] : p["ring_faults"].items())
+            std::printf("      fault %-19s %llu\n", fault.c_str(), static_cast<unsigned long long>(n.get<std::uint64_t>()));
     }
 }
 
@@ -186,7 +211,9 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     try {
-        const std::string path = !socket.empty() ? socket : !iface.empty() ? std::string(kRunDir) + "/" + iface + ".sock" : default_socket();
+        const std::string path = !socket.empty()  ? socket
+                                 : !iface.empty() ? std::string(kRunDir) + "/" + iface + ".sock"
+                                                  : default_socket();
         auto conn = unwrap(ms::client::ControlSession::open(path));
         if (cap->parsed()) return capture(conn, cap_port, cap_file, cap_count, cap_seconds);
         if (resolve->parsed()) {
@@ -207,7 +234,8 @@ int main(int argc, char** argv) {
             json out = json::array();
             for (const auto& c : unwrap(conn.claims())) out.push_back({{"port", c.port_id}, {"claim", tuple_text(c.tuple)}});
             if (as_json) std::cout << out.dump(2) << "\n";
-            else for (const json& c : out) std::cout << "port " << c["port"] << "  " << c["claim"].get<std::string>() << "\n";
+            else
+                for (const json& c : out) std::cout << "port " << c["port"] << "  " << c["claim"].get<std::string>() << "\n";
         } else {
             json out = json::array();
             for (const auto& p : unwrap(conn.ports())) out.push_back(port_json(p));

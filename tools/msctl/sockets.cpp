@@ -43,10 +43,19 @@ json record_json(const ring::SocketRecord& r) {
             {"congestion", std::string(r.congestion)},
             {"options", options_json(r.options)},
             {"fast_open", ring::kFastOpenNames[r.fast_open]},
-            {"mss", r.mss}, {"cwnd", r.cwnd}, {"ssthresh", r.ssthresh}, {"srtt_ms", r.srtt_ms}, {"rto_ms", r.rto_ms},
-            {"snd_wnd", r.snd_wnd}, {"rcv_wnd", r.rcv_wnd}, {"unacked", r.unacked},
-            {"retransmits", r.retransmits}, {"timeouts", r.timeouts}, {"recoveries", r.recoveries},
-            {"bytes_in", r.bytes_in}, {"bytes_out", r.bytes_out}};
+            {"mss", r.mss},
+            {"cwnd", r.cwnd},
+            {"ssthresh", r.ssthresh},
+            {"srtt_ms", r.srtt_ms},
+            {"rto_ms", r.rto_ms},
+            {"snd_wnd", r.snd_wnd},
+            {"rcv_wnd", r.rcv_wnd},
+            {"unacked", r.unacked},
+            {"retransmits", r.retransmits},
+            {"timeouts", r.timeouts},
+            {"recoveries", r.recoveries},
+            {"bytes_in", r.bytes_in},
+            {"bytes_out", r.bytes_out}};
 }
 
 // Why a port's table could not be read: its application held it mid-write throughout
@@ -125,7 +134,8 @@ json sockets_json(client::ControlSession& conn, std::optional<std::uint32_t> onl
     for (const Asked& a : asked) {
         // A port whose application publishes nothing (not UTCP, or stuck) shows what it has.
         bool fresh = false;
-        for (std::optional<ctl::SocketsReply> p; (p = page(conn, a.entry.port_id, 0)); std::this_thread::sleep_for(kRetryPause)) {
+        for (std::optional<ctl::SocketsReply> p; (p = page(conn, a.entry.port_id, 0));
+             std::this_thread::sleep_for(kRetryPause)) {
             fresh = p->generation != a.generation;
             if (fresh || Clock::now() >= deadline) break;
         }
@@ -147,20 +157,22 @@ void print_sockets(const json& ports) {
                         p["unreadable"].get<std::string>().c_str());
             continue;
         }
-        std::printf("port %u (pid %d): %zu of %llu sockets%s%s\n", p["port"].get<unsigned>(), p["pid"].get<int>(),
-                    p["shown"].get<std::size_t>(), static_cast<unsigned long long>(p["total"].get<std::uint64_t>()),
-                    p["fresh"].get<bool>() ? "" : " (no fresh snapshot: not a UTCP application, or it is not running its loop)",
-                    p["invalid"].get<std::uint32_t>() ? " (some records were invalid and left out)" : "");
+        std::printf(
+            "port %u (pid %d): %zu of %llu sockets%s%s\n", p["port"].get<unsigned>(), p["pid"].get<int>(),
+            p["shown"].get<std::size_t>(), static_cast<unsigned long long>(p["total"].get<std::uint64_t>()),
+            p["fresh"].get<bool>() ? "" : " (no fresh snapshot: not a UTCP application, or it is not running its loop)",
+            p["invalid"].get<std::uint32_t>() ? " (some records were invalid and left out)" : "");
         if (p["sockets"].empty()) continue;
-        std::printf("  %-12s %-22s %-22s %-9s %8s %8s %6s %6s %7s %s\n", "state", "local", "peer", "cc", "cwnd",
-                    "ssthresh", "srtt", "rto", "retrans", "options");
+        std::printf("  %-12s %-22s %-22s %-9s %8s %8s %6s %6s %7s %s\n", "state", "local", "peer", "cc", "cwnd", "ssthresh",
+                    "srtt", "rto", "retrans", "options");
         for (const json& s : p["sockets"]) {
             const auto ssthresh = s["ssthresh"].get<std::uint32_t>();
             std::string opts;
             if (s["state"] == "LISTEN") {  // no peer, no window, no timers
                 for (const json& o : s["options"]) opts += (opts.empty() ? "" : ",") + o.get<std::string>();
-                std::printf("  %-12s %-22s %-22s %-9s %8s %8s %6s %6s %7s %s\n", "LISTEN", s["local"].get<std::string>().c_str(),
-                            "*", s["congestion"].get<std::string>().c_str(), "-", "-", "-", "-", "-", opts.c_str());
+                std::printf("  %-12s %-22s %-22s %-9s %8s %8s %6s %6s %7s %s\n", "LISTEN",
+                            s["local"].get<std::string>().c_str(), "*", s["congestion"].get<std::string>().c_str(), "-", "-",
+                            "-", "-", "-", opts.c_str());
                 continue;
             }
             for (const json& o : s["options"]) opts += (opts.empty() ? "" : ",") + o.get<std::string>();

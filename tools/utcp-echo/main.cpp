@@ -29,8 +29,8 @@
 
 namespace {
 
-using ms::utcp::Connection;
 using ms::loop::EventLoop;
+using ms::utcp::Connection;
 
 EventLoop* g_loop = nullptr;
 void on_signal(int) {
@@ -124,8 +124,7 @@ struct ClientPlan {
 
 class EchoClient final : public ms::utcp::Handler {
 public:
-    EchoClient(EventLoop& loop, const ClientPlan& plan)
-        : loop_(loop), plan_(plan), flows_(plan.connections * plan.rounds) {
+    EchoClient(EventLoop& loop, const ClientPlan& plan) : loop_(loop), plan_(plan), flows_(plan.connections * plan.rounds) {
         for (std::size_t i = 0; i < flows_.size(); ++i) {
             flows_[i].index = i;
             crypto_hash_sha256_init(&flows_[i].sent_hash);
@@ -236,24 +235,37 @@ int run_server(EventLoop& loop, std::uint16_t port) {
         return 1;
     }
     std::cout << "utcp-echo: echoing tcp";
-    for (const ms::wire::IpAddr& a : loop.addresses()) std::cout << " " << ms::wire::endpoint_to_string(a, listener.value()->port);
+    for (const ms::wire::IpAddr& a : loop.addresses())
+        std::cout << " " << ms::wire::endpoint_to_string(a, listener.value()->port);
     std::cout << std::endl;
     loop.run();
     if (loop.daemon_gone()) std::cerr << "utcp-echo: multistackd went away\n";
     const auto& st = loop.stack().stats();
-    nlohmann::json out{{"accepted", server.accepted},       {"closed", server.closed},
-                       {"echoed_bytes", server.echoed},     {"errors", server.errors},
-                       {"time_wait_reused", st.time_wait_reused}, {"syn_queue_full", st.syn_queue_full},
-                       {"bad_checksum", st.bad_checksum},   {"malformed", st.malformed},
-                       {"no_connection", st.no_connection}, {"tx_ring_full", st.tx_ring_full},
-                       {"frames_out", st.frames_out}, {"super_segments_out", st.super_segments_out},
+    nlohmann::json out{{"accepted", server.accepted},
+                       {"closed", server.closed},
+                       {"echoed_bytes", server.echoed},
+                       {"errors", server.errors},
+                       {"time_wait_reused", st.time_wait_reused},
+                       {"syn_queue_full", st.syn_queue_full},
+                       {"bad_checksum", st.bad_checksum},
+                       {"malformed", st.malformed},
+                       {"no_connection", st.no_connection},
+                       {"tx_ring_full", st.tx_ring_full},
+                       {"frames_out", st.frames_out},
+                       {"super_segments_out", st.super_segments_out},
                        {"super_segments_by_reference", st.super_segments_by_reference},
-                       {"tcp_segments_in", st.tcp_segments_in}, {"train_segments_in", st.train_segments_in},
-                       {"syn_cookies_sent", st.syn_cookies_sent}, {"syn_cookies_accepted", st.syn_cookies_accepted},
+                       {"tcp_segments_in", st.tcp_segments_in},
+                       {"train_segments_in", st.train_segments_in},
+                       {"syn_cookies_sent", st.syn_cookies_sent},
+                       {"syn_cookies_accepted", st.syn_cookies_accepted},
                        {"syn_cookies_rejected", st.syn_cookies_rejected},
-                       {"fast_open", {{"accepted", st.fast_open_accepted}, {"cookies_sent", st.fast_open_cookies_sent},
-                                      {"invalid", st.fast_open_invalid}, {"queue_full", st.fast_open_queue_full}}},
-                       {"tcp", server.tcp}, {"path", path_report(st, server.path)}};
+                       {"fast_open",
+                        {{"accepted", st.fast_open_accepted},
+                         {"cookies_sent", st.fast_open_cookies_sent},
+                         {"invalid", st.fast_open_invalid},
+                         {"queue_full", st.fast_open_queue_full}}},
+                       {"tcp", server.tcp},
+                       {"path", path_report(st, server.path)}};
     std::cout << out.dump() << std::endl;
     return loop.daemon_gone() ? 1 : 0;
 }
@@ -269,12 +281,21 @@ int run_client(EventLoop& loop, const ClientPlan& plan) {
     nlohmann::json failures = nlohmann::json::array();
     for (const Flow& f : client.flows()) {
         const bool good = f.finished && f.error.empty() && !f.mismatch && f.received == plan.bytes && f.sent == plan.bytes;
-        if (!good) failures.push_back({{"flow", f.index}, {"sent", f.sent}, {"received", f.received},
-                                       {"mismatch", f.mismatch}, {"error", f.error}, {"finished", f.finished}});
+        if (!good)
+            failures.push_back({{"flow", f.index},
+                                {"sent", f.sent},
+                                {"received", f.received},
+                                {"mismatch", f.mismatch},
+                                {"error", f.error},
+                                {"finished", f.finished}});
         ok = ok && good;
     }
-    nlohmann::json out{{"ok", ok}, {"connections", client.flows().size()}, {"plan_.bytesper_connection", plan.bytes},
-                       {"seconds", seconds}, {"failures", failures}, {"fast_open", client.fast_open()},
+    nlohmann::json out{{"ok", ok},
+                       {"connections", client.flows().size()},
+                       {"plan_.bytesper_connection", plan.bytes},
+                       {"seconds", seconds},
+                       {"failures", failures},
+                       {"fast_open", client.fast_open()},
                        {"frames_out", loop.stack().stats().frames_out},
                        {"super_segments_out", loop.stack().stats().super_segments_out},
                        {"super_segments_by_reference", loop.stack().stats().super_segments_by_reference},
