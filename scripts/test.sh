@@ -5,7 +5,8 @@
 #   build-asan/    the unit and packet tests under AddressSanitizer and UndefinedBehaviorSanitizer,
 #                  and a multistackd that the security suite attacks (netns.security_asan);
 #   build-fuzz/    the libFuzzer targets (clang-16), each run for MS_FUZZ_SECONDS (30).
-# Ends with ctest's summary; exits non-zero if any test fails.
+# First checks the format of the lines changed since the tree was formatted
+# (scripts/check_format.sh). Ends with ctest's summary; exits non-zero if any test fails.
 #
 # Usage: scripts/test.sh [extra ctest arguments, e.g. -L unit]
 #        scripts/test.sh --quick   the developer's loop: the Release tree only, its unit,
@@ -13,8 +14,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The formatter checks the lines changed since the tree was last formatted as a whole
+# (scripts/format-base), so that every later change keeps .clang-format.
+check_format() { bash scripts/check_format.sh --base "$(cat scripts/format-base)"; }
+
 if [[ "${1:-}" == --quick ]]; then
   shift
+  MS_FORMAT_SKIP_IF_MISSING=1 check_format
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMS_WERROR=ON >/dev/null
   cmake --build build -j "$(nproc)"
   cd build
@@ -22,6 +28,8 @@ if [[ "${1:-}" == --quick ]]; then
 fi
 
 bash scripts/setup.sh
+echo "== format"
+check_format
 jobs=$(nproc)
 fuzz_seconds=${MS_FUZZ_SECONDS:-30}
 
