@@ -2,7 +2,7 @@
 """Checks that no two types defined under src/ share a name (docs/DESIGN.md §9).
 
 A type is a class, struct, union or enum definition (a forward declaration is not one),
-named by its last component, so that `sw::Port` and `client::Port`, or two nested
+named by its last component, so that `sw::Port` and a `client::Port`, or two nested
 `Slot`s, count as a clash. Usage: check_type_names.py SRC_DIR
 Exit status: 0 if every name is unique, 1 otherwise (each clash is listed).
 """
