@@ -15,6 +15,8 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <memory>
+#include <optional>
 
 #include "daemon/control_server.hpp"
 #include "multistackd/nic_data_path.hpp"
@@ -42,37 +44,46 @@ struct Options {
     std::uint64_t unread_replies_mib = ms::daemon::Limits{}.outbox_bytes_per_user >> 20;
 };
 
+// Why the daemon cannot start, as the operator reads it.
+struct StartFailure {
+    std::string why;
+};
+
 // Holds an exclusive lock on /run/multistack/IF.lock for the daemon's life, so that a
 // second daemon on the same interface refuses to start; the kernel drops it on exit.
 class InterfaceLock {
 public:
-    explicit InterfaceLock(const std::string& iface) {
+    static ms::base::Result<std::unique_ptr<InterfaceLock>, StartFailure> acquire(const std::string& iface) {
         ::mkdir(kRunDir, 0755);
         const std::string path = std::string(kRunDir) + "/" + iface + ".lock";
-        fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (fd_ < 0) throw std::runtime_error(path + ": " + std::strerror(errno));
-        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+        const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) return StartFailure{path + ": " + std::strerror(errno)};
+        std::unique_ptr<InterfaceLock> lock(new InterfaceLock(fd));
+        if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
             char pid[32] = {};
-            (void)!::pread(fd_, pid, sizeof pid - 1, 0);
-            throw std::runtime_error("another multistackd owns " + iface + " (pid " + std::string(pid) + ")");
+            (void)!::pread(fd, pid, sizeof pid - 1, 0);
+            return StartFailure{"another multistackd owns " + iface + " (pid " + std::string(pid) + ")"};
         }
         const std::string me = std::to_string(::getpid());
-        (void)!::ftruncate(fd_, 0);
-        (void)!::pwrite(fd_, me.c_str(), me.size(), 0);
+        (void)!::ftruncate(fd, 0);
+        (void)!::pwrite(fd, me.c_str(), me.size(), 0);
+        return lock;
     }
     ~InterfaceLock() { ::close(fd_); }
     InterfaceLock(const InterfaceLock&) = delete;
     InterfaceLock& operator=(const InterfaceLock&) = delete;
 
 private:
-    int fd_ = -1;
+    explicit InterfaceLock(int fd) : fd_(fd) {}
+    int fd_;
 };
 
-std::optional<gid_t> group_id(const std::string& name) {
-    if (name.empty()) return std::nullopt;
+// The group that may use the control socket besides root; nothing: root only.
+ms::base::Result<std::optional<gid_t>, StartFailure> group_id(const std::string& name) {
+    if (name.empty()) return std::optional<gid_t>{};
     const group* g = ::getgrnam(name.c_str());
-    if (!g) throw std::runtime_error("no such group: " + name);
-    return g->gr_gid;
+    if (!g) return StartFailure{"no such group: " + name};
+    return std::optional<gid_t>{g->gr_gid};
 }
 
 int blocked_signal_fd() {
@@ -101,13 +112,13 @@ void raise_descriptor_limit() {
     }
 }
 
-ms::daemon::ProofScope proof_scope(const ms::netlink::InterfaceInfo& info) {
+ms::base::Result<ms::daemon::ProofScope, StartFailure> proof_scope(const ms::netlink::InterfaceInfo& info) {
     const std::uint64_t cookie = ms::daemon::own_netns_cookie();
     if (cookie == 0) {
-        throw std::runtime_error("the kernel does not report network namespace cookies (SO_NETNS_COOKIE, Linux 5.14): "
-                                 "claims could not be checked");
+        return StartFailure{"the kernel does not report network namespace cookies (SO_NETNS_COOKIE, Linux 5.14): "
+                            "claims could not be checked"};
     }
-    return {cookie, info.ifindex, local_addresses(info)};
+    return ms::daemon::ProofScope{cookie, info.ifindex, local_addresses(info)};
 }
 
 // Says why the daemon cannot run; run() returns it as the exit status.
@@ -121,12 +132,17 @@ int run(const Options& o) {
     if (!fault) return report("--fault: " + fault.error().detail);
     const int signal_fd = blocked_signal_fd();
     raise_descriptor_limit();
-    InterfaceLock lock(o.iface);
+    const auto group = group_id(o.group);
+    if (!group) return report(group.error().why);
+    const auto lock = InterfaceLock::acquire(o.iface);
+    if (!lock) return report(lock.error().why);
     const auto netlink = ms::netlink::Netlink::open();
     if (!netlink) return report(netlink.error().detail);
     const auto read = (*netlink)->read_interface(o.iface);
     if (!read) return report(read.error().detail);
     const ms::netlink::InterfaceInfo& info = *read;
+    const auto scope = proof_scope(info);
+    if (!scope) return report(scope.error().why);
     const auto stale = ms::nic::remove_stale_program(o.iface);
     if (!stale) return report(stale.error().detail);
     if (*stale) std::cerr << "multistackd: removed a stale XDP program left on " << o.iface << "\n";
@@ -157,7 +173,7 @@ int run(const Options& o) {
     ms::daemon::Limits limits = o.limits;
     limits.port_memory_per_user = o.port_memory_mib << 20;
     limits.outbox_bytes_per_user = o.unread_replies_mib << 20;
-    auto serving = ms::daemon::ControlServer::open({sw, data_path, info, proof_scope(info), limits}, path, group_id(o.group));
+    auto serving = ms::daemon::ControlServer::open({sw, data_path, info, *scope, limits}, path, *group);
     if (!serving) return report(serving.error().message);
     ms::daemon::ControlServer& server = **serving;
     const ms::daemon::Limits& fitted = server.limits();
