@@ -226,8 +226,9 @@ base::Result<Claim, Failure> ControlSession::claim(std::uint8_t protocol, const 
     return claimed;
 }
 
-base::Result<Claim, Failure> ControlSession::claim_socket(int bound_fd) {
+base::Result<Claim, Failure> ControlSession::claim_socket(int bound_fd, ctl::ClaimRole role) {
     ctl::ClaimRequest req;
+    req.role = role;
     ctl::ClaimReply rep;
     const int fds[] = {bound_fd};
     if (auto r = call(&req, sizeof req, &rep, sizeof rep, fds); !r) return r.error();

@@ -92,8 +92,10 @@ public:
     // Binds a new kernel socket of `protocol` to (addr, port) and claims it; port 0 takes
     // an ephemeral port. Returns what was claimed.
     base::Result<Claim, Failure> claim(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port);
-    // Claims what an already bound socket holds; the caller may close its copy after.
-    base::Result<Claim, Failure> claim_socket(int bound_fd);
+    // Claims what an already bound socket holds; the caller may close its copy after. A
+    // socket that another session claimed already (a process's inherited listener) joins
+    // that claim, as `role` says (ctl::ClaimRole).
+    base::Result<Claim, Failure> claim_socket(int bound_fd, ctl::ClaimRole role = ctl::ClaimRole::serving);
     base::Result<Done, Failure> release(const Claim& claim);
     base::Result<ctl::InfoReply, Failure> info();
     // The MAC to send to for `dst`: its next hop's, from the kernel (docs/DESIGN.md §6). Waits up

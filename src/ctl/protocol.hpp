@@ -18,7 +18,8 @@ namespace ms::ctl {
 
 inline constexpr std::uint32_t kMagic = 0x4d534354;  // "MSCT"
 inline constexpr std::uint16_t kVersion =
-    5;  // 3: sockets, and the region's socket table; 4: super-segment counters; 5: 32 drop slots, tuple_shared
+    6;  // 3: sockets, and the region's socket table; 4: super-segment counters; 5: 32 drop slots, tuple_shared;
+        // 6: shared claims (ClaimRequest::role, ClaimEntry's group fields)
 inline constexpr std::size_t kMaxMessage = 4096;
 inline constexpr std::uint32_t kMaxFds = 1 + 2 * 8;  // the memfd, then two eventfds per ring pair
 inline constexpr std::size_t kDropSlots = 32;        // room for DropReason values
@@ -99,8 +100,16 @@ struct AttachReply {
     std::uint32_t ring_pairs = 0;  // fds: memfd, then to_switch and to_app for each pair
 };
 
+// What a claimant does with new connections when it shares its claim with other ports
+// (a forked worker, or another SO_REUSEPORT socket of the same user): a serving member gets
+// its share of them; a standing-by one gets them only while no member serves (nginx's
+// master opens the listener, its workers serve it).
+enum class ClaimRole : std::uint8_t { serving = 0, standby = 1 };
+
 struct ClaimRequest {  // with one descriptor: the bound socket
     Header h{.op = Op::claim};
+    ClaimRole role = ClaimRole::serving;
+    std::uint8_t pad[7] = {};
 };
 
 struct ClaimReply {
@@ -174,10 +183,18 @@ struct PortEntry {
     std::uint64_t tx_segmented = 0;  // of those, cut into frames by the switch
 };
 
+// One per holder of a claim: a shared claim lists each member.
 struct ClaimEntry {
     Header h{.op = Op::list_claims};
     std::uint32_t port_id = 0;
     Tuple tuple;
+    std::uint8_t shared = 0;   // 1: the claim is a group's (docs/DESIGN.md §4.2)
+    std::uint8_t founder = 0;  // 1: this member made the claim first
+    ClaimRole role = ClaimRole::serving;
+    std::uint8_t pad = 0;
+    std::uint32_t members = 1;          // the group's size
+    std::uint64_t new_connections = 0;  // SYNs the switch steered to this member
+    std::uint64_t group_flows = 0;      // connections the group's flow table records
 };
 
 struct CaptureRequest {

@@ -1,10 +1,13 @@
 // The control plane's claims (control_server.hpp, docs/DESIGN.md §3): a claim is proven
 // (claim_proof.hpp), charged to its user, held in the registry and the XDP map, and its
-// proof socket kept for its life; a claim made with a proof another session holds moves
-// over. Released on request, when the session ends, or when the periodic audit finds
-// that its proof no longer holds.
+// proof socket kept for its life; a claim made with a proof socket that another session
+// holds joins that session's claim, which the ports then share as a group (a forked
+// worker serving the listener its parent opened; docs/DESIGN.md §4.2). Released on
+// request, when the session ends, or when the periodic audit finds that its proof no
+// longer holds; the claim leaves the XDP map with its last holder.
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <iostream>
 
@@ -40,28 +43,34 @@ ctl::Status status_for(ProofError e) {
 
 }  // namespace
 
-void ControlServer::on_claim(ClientSession& s, const ctl::Header& req, std::vector<int>& fds) {
-    if (!s.port) return reply_status(s, req, ctl::Status::not_attached);
-    if (fds.size() != 1) return reply_status(s, req, ctl::Status::bad_socket);
+void ControlServer::on_claim(ClientSession& s, const ctl::ClaimRequest& req, std::vector<int>& fds) {
+    if (!s.port) return reply_status(s, req.h, ctl::Status::not_attached);
+    if (fds.size() != 1) return reply_status(s, req.h, ctl::Status::bad_socket);
+    if (req.role != ctl::ClaimRole::serving && req.role != ctl::ClaimRole::standby) {
+        return reply_status(s, req.h, ctl::Status::bad_request);
+    }
     if (auto charged = charge_claim(s); !charged) {
         count_limit(s, charged.error());
-        return reply_status(s, req, ctl::Status::limit_reached);
+        return reply_status(s, req.h, ctl::Status::limit_reached);
     }
-    const auto held = prove_and_hold(s, fds[0]);
+    const auto role = req.role == ctl::ClaimRole::serving ? sw::MemberRole::serving : sw::MemberRole::standby;
+    const auto held = prove_and_hold(s, fds[0], role);
     if (!held) {
         users_.remove_claim(s.peer);  // the charge stands only if the claim is made
-        return reply_status(s, req, held.error());
+        return reply_status(s, req.h, held.error());
     }
     never_linger(fds[0]);
     keep_claim(s, *held, fds[0]);
     fds.clear();  // the session owns the socket now
     arm_audit_timer();
     ctl::ClaimReply rep;
-    rep.h.seq = req.seq;
-    rep.claimed = ctl::to_tuple({held->key.protocol, held->key.addr, held->key.port});
+    rep.h.seq = req.h.seq;
+    const ProvenTuple& p = held->proven;
+    rep.claimed = ctl::to_tuple({p.key.protocol, p.key.addr, p.key.port});
     reply(s, rep);
-    std::cerr << "multistackd: port " << *s.port << " claims " << describe(held->key)
-              << (held->ipv4_twin ? " and " + describe(*held->ipv4_twin) + " (a dual-stack socket)" : "") << "\n";
+    std::cerr << "multistackd: port " << *s.port << (held->holding == Holding::joined ? " joins " : " claims ")
+              << describe(p.key) << (p.ipv4_twin ? " and " + describe(*p.ipv4_twin) + " (a dual-stack socket)" : "")
+              << (role == sw::MemberRole::standby ? ", standing by" : "") << "\n";
 }
 
 base::Result<base::Done, LimitHit> ControlServer::charge_claim(const ClientSession& s) {
@@ -69,28 +78,30 @@ base::Result<base::Done, LimitHit> ControlServer::charge_claim(const ClientSessi
     return users_.add_claim(s.peer);
 }
 
-base::Result<ProvenTuple, ctl::Status> ControlServer::prove_and_hold(ClientSession& s, int proof_fd) {
+base::Result<ControlServer::HeldTuple, ctl::Status> ControlServer::prove_and_hold(ClientSession& s, int proof_fd,
+                                                                                  sw::MemberRole role) {
     const auto proof = prove_claim(proof_fd, ctx_.proof_scope);
     if (!proof) {
         ++counters_.claims_refused;
         std::cerr << "multistackd: port " << *s.port << ": claim refused: " << to_string(proof.error()) << "\n";
         return status_for(proof.error());
     }
-    if (auto held = hold(s, proof->key); !held) {
-        if (held.error() == ctl::Status::address_in_use && take_over(s, *proof)) return *proof;
-        return held.error();
+    if (auto held = hold(s, proof->key, role); !held) {
+        if (held.error() != ctl::Status::address_in_use) return held.error();
+        if (auto joined = join_holder(s, *proof, role); !joined) return joined.error();
+        return HeldTuple{*proof, Holding::joined};
     }
     if (proof->ipv4_twin) {
-        if (auto also = hold(s, *proof->ipv4_twin); !also) {
+        if (auto also = hold(s, *proof->ipv4_twin, role); !also) {
             unhold(s, proof->key);
             return also.error();
         }
     }
-    return *proof;
+    return HeldTuple{*proof, Holding::alone};
 }
 
-base::Result<base::Done, ctl::Status> ControlServer::hold(ClientSession& s, const sw::ClaimKey& key) {
-    if (!ctx_.sw.registry().add(key, *s.port)) return ctl::Status::address_in_use;
+base::Result<base::Done, ctl::Status> ControlServer::hold(ClientSession& s, const sw::ClaimKey& key, sw::MemberRole role) {
+    if (!ctx_.sw.registry().add(key, *s.port, role)) return ctl::Status::address_in_use;
     if (!ctx_.data_path.mirror_claim(key)) {
         (void)ctx_.sw.registry().remove(key, *s.port);
         std::cerr << "multistackd: the XDP claim map refused " << describe(key) << ": " << std::strerror(errno) << "\n";
@@ -100,42 +111,51 @@ base::Result<base::Done, ctl::Status> ControlServer::hold(ClientSession& s, cons
 }
 
 void ControlServer::unhold(ClientSession& s, const sw::ClaimKey& key) {
-    (void)ctx_.sw.registry().remove(key, *s.port);
-    ctx_.data_path.unmirror_claim(key);
+    const auto left = ctx_.sw.registry().remove(key, *s.port);
+    if (left && *left == sw::ClaimLeft::nothing) ctx_.data_path.unmirror_claim(key);
 }
 
-// A claim held by another session with the same proof socket moves to `s`'s port (a
-// forked worker serving the listener its parent opened); the XDP map is unchanged.
-bool ControlServer::take_over(ClientSession& s, const ProvenTuple& proven) {
-    const sw::ClaimKey& key = proven.key;
-    for (auto& [fd, holder] : sessions_) {
-        if (&holder == &s || !holder.port) continue;
-        auto held = std::find_if(holder.claims.begin(), holder.claims.end(),
-                                 [&](const HeldClaim& c) { return c.proven.key == key && c.proven.cookie == proven.cookie; });
-        if (held == holder.claims.end()) continue;
-        for (const auto& k : {std::optional<sw::ClaimKey>(key), proven.ipv4_twin}) {
-            if (!k) continue;
-            (void)ctx_.sw.registry().remove(*k, *holder.port);
-            (void)ctx_.sw.registry().add(*k, *s.port);  // it was just freed: the registry's writer is this thread
-        }
-        forget_claim(holder, held);  // the proof socket lives on in the new claim's copy
-        std::cerr << "multistackd: port " << *s.port << " takes " << describe(key) << " over from port " << *holder.port
-                  << " (the same proof socket)\n";
-        return true;
+// A claim held by another session with the same proof socket (a forked worker serving
+// the listener its parent opened) is shared with `s`'s port; the XDP map is unchanged.
+base::Result<base::Done, ctl::Status> ControlServer::join_holder(ClientSession& s, const ProvenTuple& proven,
+                                                                 sw::MemberRole role) {
+    const bool held_so = std::any_of(sessions_.begin(), sessions_.end(), [&](const auto& entry) {
+        const ClientSession& holder = entry.second;
+        return &holder != &s && holder.port &&
+               std::any_of(holder.claims.begin(), holder.claims.end(), [&](const HeldClaim& c) {
+                   return c.proven.key == proven.key && c.proven.cookie == proven.cookie;
+               });
+    });
+    if (!held_so) return ctl::Status::address_in_use;
+    if (auto charged = users_.add_shared_claim(s.peer); !charged) {
+        count_limit(s, charged.error());
+        return ctl::Status::limit_reached;
     }
-    return false;
+    sw::Registry& registry = ctx_.sw.registry();
+    if (auto joined = registry.join(proven.key, *s.port, role, ctx_.limits.flows_per_group); !joined) {
+        users_.remove_shared_claim(s.peer);
+        if (joined.error() == sw::ClaimError::group_full) {
+            std::cerr << "multistackd: port " << *s.port << " cannot join " << describe(proven.key) << ": its group has "
+                      << sw::kMaxGroupMembers << " members\n";
+            return ctl::Status::limit_reached;
+        }
+        if (joined.error() == sw::ClaimError::no_memory) return ctl::Status::no_resources;
+        return ctl::Status::address_in_use;  // this port holds it already
+    }
+    if (proven.ipv4_twin) (void)registry.join(*proven.ipv4_twin, *s.port, role, ctx_.limits.flows_per_group);
+    return base::Done{};
 }
 
 void ControlServer::release_claim(ClientSession& s, std::size_t index) {
     const HeldClaim c = s.claims[index];
     unhold(s, c.proven.key);
     if (c.proven.ipv4_twin) unhold(s, *c.proven.ipv4_twin);
-    // The kernel frees the port now.
+    // The kernel frees the port now, unless another holder of the same socket keeps it.
     forget_claim(s, s.claims.begin() + static_cast<long>(index));
 }
 
-void ControlServer::keep_claim(ClientSession& s, const ProvenTuple& proven, int proof_fd) {
-    s.claims.push_back({proven, proof_fd});
+void ControlServer::keep_claim(ClientSession& s, const HeldTuple& held, int proof_fd) {
+    s.claims.push_back({held.proven, proof_fd, held.holding == Holding::joined});
     ++held_claims_;
 }
 
@@ -143,6 +163,7 @@ void ControlServer::forget_claim(ClientSession& s, std::vector<HeldClaim>::itera
     // The owner may have connected its copy and set a long linger since; the Reaper turns
     // linger off.
     reaper_.discard(claim->socket_fd, s.peer.uid);
+    if (claim->joined) users_.remove_shared_claim(s.peer);
     s.claims.erase(claim);
     users_.remove_claim(s.peer);
     --held_claims_;
@@ -169,6 +190,9 @@ void ControlServer::audit_proofs() {
                   << "\n";
     }
     for (auto& [fd, s] : sessions_) audit_session(s, kernel ? &*kernel : nullptr);
+    const auto now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    ctx_.sw.registry().sweep_groups(static_cast<std::uint32_t>(now_ms / sw::PortGroup::kSweepPeriodMs));
     arm_audit_timer();
 }
 

@@ -46,7 +46,7 @@ bool ControlServer::route(ClientSession& s, const ctl::Header& h, std::span<cons
                           std::vector<int>& fds) {
     switch (h.op) {
         case ctl::Op::attach: return decode_into<ctl::AttachRequest>(message, [&](const auto& r) { on_attach(s, r); });
-        case ctl::Op::claim: return decode_into<ctl::ClaimRequest>(message, [&](const auto&) { on_claim(s, h, fds); });
+        case ctl::Op::claim: return decode_into<ctl::ClaimRequest>(message, [&](const auto& r) { on_claim(s, r, fds); });
         case ctl::Op::release: return decode_into<ctl::ReleaseRequest>(message, [&](const auto& r) { on_release(s, r); });
         case ctl::Op::info: return decode_into<ctl::Header>(message, [&](const auto& r) { on_info(s, r); });
         case ctl::Op::status: return decode_into<ctl::Header>(message, [&](const auto& r) { on_status(s, r); });

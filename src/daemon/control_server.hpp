@@ -106,6 +106,13 @@ private:
     struct HeldClaim {
         ProvenTuple proven;  // the tuple, a dual-stack proof's IPv4 wildcard, the socket's cookie
         int socket_fd;       // the proof, kept open for the claim's life
+        bool joined = false;  // joined another session's claim (charged as a shared claim)
+    };
+    // How a claim was held: alone, or by joining the group of another session's claim.
+    enum class Holding { alone, joined };
+    struct HeldTuple {
+        ProvenTuple proven;
+        Holding holding = Holding::alone;
     };
     // One port's frames streamed to the session that asked (msctl capture).
     struct CaptureStream {
@@ -154,20 +161,22 @@ private:
     // Releases `s`'s claim at `index`: out of the registry and the XDP map, its proof closed.
     void release_claim(ClientSession& s, std::size_t index);
     // The session's list of claims, with held_claims_ and the user's charge kept in step.
-    void keep_claim(ClientSession& s, const ProvenTuple& proven, int proof_fd);
+    void keep_claim(ClientSession& s, const HeldTuple& held, int proof_fd);
     void forget_claim(ClientSession& s, std::vector<HeldClaim>::iterator claim);
     // Charges one claim to `s` and its user: Done, or the limit that refuses it.
     base::Result<base::Done, LimitHit> charge_claim(const ClientSession& s);
     // Proves the claim that `proof_fd` makes and holds it, with its twin, for `s`'s port (or
-    // takes it over): the tuple proven, or the status that refuses it (nothing held then).
-    base::Result<ProvenTuple, ctl::Status> prove_and_hold(ClientSession& s, int proof_fd);
+    // joins the group of the session that holds it with the same proof socket): the tuple
+    // proven, or the status that refuses it (nothing held then).
+    base::Result<HeldTuple, ctl::Status> prove_and_hold(ClientSession& s, int proof_fd, sw::MemberRole role);
     // `key` into the registry for `s`'s port and into the XDP map: Done, or address_in_use
     // or no_resources (nothing held then). unhold() undoes it.
-    base::Result<base::Done, ctl::Status> hold(ClientSession& s, const sw::ClaimKey& key);
+    base::Result<base::Done, ctl::Status> hold(ClientSession& s, const sw::ClaimKey& key, sw::MemberRole role);
     void unhold(ClientSession& s, const sw::ClaimKey& key);
-    // Moves the claim another session holds with the same proof socket to `s`'s port,
-    // with its twin; false if no session holds it so.
-    bool take_over(ClientSession& s, const ProvenTuple& proven);
+    // Adds `s`'s port to the claim (and its twin) that another session holds with the same
+    // proof socket: Done, or the status that refuses it (address_in_use if no session
+    // holds it so).
+    base::Result<base::Done, ctl::Status> join_holder(ClientSession& s, const ProvenTuple& proven, sw::MemberRole role);
     // Brings the user's count of `s`'s unread replies up to date; dooms `s` if its user
     // is over its budget.
     void charge_outbox(ClientSession& s);
@@ -194,7 +203,7 @@ private:
     void reply_attached(ClientSession& s, const ctl::AttachRequest& req, sw::PortId id);
     // Detaches `s`'s port, if any, and gives its charge back to the user.
     void detach_port(ClientSession& s);
-    void on_claim(ClientSession& s, const ctl::Header& req, std::vector<int>& fds);
+    void on_claim(ClientSession& s, const ctl::ClaimRequest& req, std::vector<int>& fds);
     void on_release(ClientSession& s, const ctl::ReleaseRequest& req);
     void on_info(ClientSession& s, const ctl::Header& req);
     void on_status(ClientSession& s, const ctl::Header& req);

@@ -133,12 +133,20 @@ void ControlServer::show_port_details(ctl::PortEntry& e, const ClientSession& ow
 }
 
 void ControlServer::on_list_claims(ClientSession& s, const ctl::Header& req) {
-    for (const auto& entry : ctx_.sw.registry().entries()) {
-        ctl::ClaimEntry e;
-        e.h.seq = req.seq;
-        e.port_id = entry.port;
-        e.tuple = ctl::to_tuple({entry.key.protocol, entry.key.addr, entry.key.port});
-        reply(s, e);
+    for (const auto& claim : ctx_.sw.registry().entries()) {
+        for (const auto& member : claim.members) {
+            ctl::ClaimEntry e;
+            e.h.seq = req.seq;
+            e.port_id = member.port;
+            e.tuple = ctl::to_tuple({claim.key.protocol, claim.key.addr, claim.key.port});
+            e.shared = claim.shared ? 1 : 0;
+            e.founder = member.founder ? 1 : 0;
+            e.role = member.role == sw::MemberRole::serving ? ctl::ClaimRole::serving : ctl::ClaimRole::standby;
+            e.members = static_cast<std::uint32_t>(claim.members.size());
+            e.new_connections = member.new_connections;
+            e.group_flows = claim.flows;
+            reply(s, e);
+        }
     }
     reply_status(s, ctl::Header{.op = ctl::Op::list_end, .seq = req.seq}, ctl::Status::ok);
 }

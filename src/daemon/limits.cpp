@@ -50,6 +50,7 @@ std::string_view to_string(LimitHit l) {
         case LimitHit::port_memory_per_user: return "port memory per user";
         case LimitHit::claims_per_session: return "claims per session";
         case LimitHit::claims_per_user: return "claims per user";
+        case LimitHit::shared_claims_per_user: return "shared claims per user";
         case LimitHit::descriptors_per_user: return "descriptors per user";
         case LimitHit::descriptors_for_users: return "descriptors for all unprivileged users";
     }
@@ -127,6 +128,15 @@ void UserLedger::remove_claim(const Peer& peer) {
     --u.claims;
     give_back_descriptors(peer, u, 1);
 }
+
+base::Result<base::Done, LimitHit> UserLedger::add_shared_claim(const Peer& peer) {
+    Usage& u = users_[peer.uid];
+    if (u.shared_claims >= limits_.shared_claims_per_user) return LimitHit::shared_claims_per_user;
+    ++u.shared_claims;
+    return base::Done{};
+}
+
+void UserLedger::remove_shared_claim(const Peer& peer) { --users_[peer.uid].shared_claims; }
 
 bool UserLedger::charge_outbox(const Peer& peer, std::size_t before, std::size_t after) {
     Usage& u = users_[peer.uid];

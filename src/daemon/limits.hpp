@@ -37,6 +37,8 @@ struct Limits {
     std::uint32_t claims_per_user = 0;       // 0: fit_limits() chooses
     std::uint32_t descriptors_per_user = 0;  // 0: fit_limits() chooses
     std::uint32_t descriptors_for_users = UINT32_MAX;  // all unprivileged users together (fit_limits sets it)
+    std::uint32_t shared_claims_per_user = 32;  // claims a user's ports join (each group's flow table costs memory)
+    std::uint32_t flows_per_group = 32768;      // connections a shared claim's switch flow table records
 };
 
 // What the daemon itself can hold.
@@ -76,6 +78,7 @@ enum class LimitHit {
     claims_per_user,
     descriptors_per_user,
     descriptors_for_users,
+    shared_claims_per_user,
 };
 [[nodiscard]] std::string_view to_string(LimitHit l);
 
@@ -94,6 +97,8 @@ public:
     void remove_port(const Peer& peer, std::uint64_t bytes, std::uint32_t descriptors);
     [[nodiscard]] base::Result<base::Done, LimitHit> add_claim(const Peer& peer);
     void remove_claim(const Peer& peer);
+    [[nodiscard]] base::Result<base::Done, LimitHit> add_shared_claim(const Peer& peer);
+    void remove_shared_claim(const Peer& peer);
     // Moves a user's count of unread reply bytes from `before` to `after`; false if the
     // user is now over its budget (the caller drops the session).
     [[nodiscard]] bool charge_outbox(const Peer& peer, std::size_t before, std::size_t after);
@@ -104,6 +109,7 @@ private:
         std::uint32_t ports = 0;
         std::uint64_t port_bytes = 0;
         std::uint32_t claims = 0;
+        std::uint32_t shared_claims = 0;
         std::uint32_t descriptors = 0;
         std::size_t outbox_bytes = 0;
     };

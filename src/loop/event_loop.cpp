@@ -155,8 +155,8 @@ base::Result<utcp::Listener*, client::Failure> EventLoop::listen(std::uint16_t p
 }
 
 base::Result<std::pair<utcp::Listener*, client::Claim>, client::Failure> EventLoop::listen_socket(
-    int bound_fd, utcp::Handler* handler, const utcp::ConnOptions* options) {
-    auto claim = control_.claim_socket(bound_fd);
+    int bound_fd, utcp::Handler* handler, const utcp::ConnOptions* options, ctl::ClaimRole role) {
+    auto claim = control_.claim_socket(bound_fd, role);
     if (!claim) return claim.error();
     utcp::Listener* l = stack_->listen(claim->port, handler, options);
     if (!l) {

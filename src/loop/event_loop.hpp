@@ -63,9 +63,11 @@ public:
                                                           const utcp::ConnOptions* options = nullptr);
     // Claims what the caller's bound TCP socket holds and listens on its port; a null
     // handler is the raw API (connections wait in the listener's accept queue). The
-    // caller releases the claim (control().release) after Stack::unlisten.
+    // caller releases the claim (control().release) after Stack::unlisten. `role` is how
+    // the loop shares a claim that another process holds with the same socket.
     base::Result<std::pair<utcp::Listener*, client::Claim>, client::Failure> listen_socket(
-        int bound_fd, utcp::Handler* handler, const utcp::ConnOptions* options = nullptr);
+        int bound_fd, utcp::Handler* handler, const utcp::ConnOptions* options = nullptr,
+        ctl::ClaimRole role = ctl::ClaimRole::serving);
     // Claims an ephemeral TCP port on the loop's address of the remote's family and opens
     // a connection to (remote, port).
     base::Result<utcp::Connection*, client::Failure> connect(const wire::IpAddr& remote, std::uint16_t port,

@@ -234,6 +234,16 @@ int main(int argc, char** argv) {
                    "claims one uid may hold over all its sessions (0: a quarter of the XDP claim map, or of the "
                    "descriptors a user may hold if fewer)")
         ->capture_default_str();
+    app.add_option("--max-shared-claims-per-user", o.limits.shared_claims_per_user,
+                   "claims one uid's ports may join as members of a group (each group's flow table takes about "
+                   "200 bytes per connection it can record)")
+        ->check(CLI::Range(0u, 65536u))
+        ->capture_default_str();
+    app.add_option("--group-flows", o.limits.flows_per_group,
+                   "connections a shared claim's flow table records (a member's SYN-ACK beyond it is dropped and "
+                   "counted as group_full)")
+        ->check(CLI::Range(16u, 1u << 22))
+        ->capture_default_str();
     app.add_option("--max-descriptors-per-user", o.limits.descriptors_per_user,
                    "descriptors one uid's sessions, ports and claims may keep open in the daemon (0: a quarter of "
                    "the daemon's RLIMIT_NOFILE less a reserve for privileged peers)")

@@ -139,7 +139,8 @@ base::Result<Placement, Errno> Runtime::listen(int fd, int backlog) {
     const std::uint8_t bits = fd_table().pending(fd);
     s.reuse_addr = bits & pending::reuse_addr;
     s.reuse_port = bits & pending::reuse_port;
-    if (auto placed = place_listener(s, fd, static_cast<std::uint32_t>(std::clamp(backlog, 1, 4096))); !placed) {
+    const auto clamped = static_cast<std::uint32_t>(std::clamp(backlog, 1, 4096));
+    if (auto placed = place_listener(s, fd, clamped, ctl::ClaimRole::standby); !placed) {
         return refuse("listen on " + describe(*bound) + ": " + last_failure_, placed.error().code);
     }
     log_line(2, "listening on " + describe(*bound) + " over UTCP");
@@ -148,9 +149,9 @@ base::Result<Placement, Errno> Runtime::listen(int fd, int backlog) {
 
 // Claims with the listener state's proof, listens, and puts the listener on `fd`;
 // recycles `s` on failure.
-base::Result<int, Errno> Runtime::place_listener(Socket& s, int fd, std::uint32_t backlog) {
+base::Result<int, Errno> Runtime::place_listener(Socket& s, int fd, std::uint32_t backlog, ctl::ClaimRole role) {
     auto& listening = std::get<ListenerState>(s.state);
-    auto made = loop_->listen_socket(listening.proof_fd, nullptr, &s.options);
+    auto made = loop_->listen_socket(listening.proof_fd, nullptr, &s.options, role);
     if (!made) {
         recycle(s);
         last_failure_ = made.error().message();
@@ -183,7 +184,7 @@ base::Result<int, Errno> Runtime::adopt_listener(int fd, Socket& inherited) {
     s.options = inherited.options;
     s.reuse_addr = inherited.reuse_addr;
     s.reuse_port = inherited.reuse_port;
-    if (auto placed = place_listener(s, fd, backlog); !placed) {
+    if (auto placed = place_listener(s, fd, backlog, ctl::ClaimRole::serving); !placed) {
         log_line(1, "an inherited listener could not move to this process: " + last_failure_);
         return placed;
     }
@@ -191,7 +192,7 @@ base::Result<int, Errno> Runtime::adopt_listener(int fd, Socket& inherited) {
     inherited.ready.reset();
     ::close(std::exchange(old->proof_fd, -1));
     const client::Claim& claim = std::get<ListenerState>(s.state).claim;
-    log_line(2, "an inherited listener on " + describe(to_sockaddr(claim.addr, claim.port)) + " moved to this process");
+    log_line(2, "an inherited listener on " + describe(to_sockaddr(claim.addr, claim.port)) + " joined this process's stack");
     return fd;
 }
 

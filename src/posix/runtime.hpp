@@ -161,7 +161,9 @@ private:
     void recycle(Socket& s);
     void refresh(Socket& s);
     void refresh_listeners();
-    base::Result<int, Errno> place_listener(Socket& s, int fd, std::uint32_t backlog);
+    // `role`: standby for a listener this process opened (it may be a master that only
+    // hands it to workers), serving for one it inherited and now accepts on.
+    base::Result<int, Errno> place_listener(Socket& s, int fd, std::uint32_t backlog, ctl::ClaimRole role);
     // Puts a fresh UTCP socket on the application's number `fd` (dup2 over what it was).
     base::Result<int, Errno> take_number(Socket& s, int fd);
     void release(Socket& s);

@@ -23,6 +23,7 @@ std::string_view to_string(DropReason r) {
         case DropReason::src_not_claimed: return "src_not_claimed";
         case DropReason::bad_segment: return "bad_segment";
         case DropReason::over_mtu: return "over_mtu";
+        case DropReason::group_full: return "group_full";
         case DropReason::nic_refused: return "nic_refused";
         case DropReason::ring_full: return "ring_full";
         case DropReason::port_failed: return "port_failed";

@@ -21,45 +21,57 @@ std::uint64_t PackedClaimKey::hash() const {
 ClaimTable::ClaimTable(std::size_t capacity, std::vector<wire::IpAddr> local_addresses)
     : cells_(std::make_unique<Cell[]>(capacity)), mask_(capacity - 1), local_(std::move(local_addresses)) {}
 
-PortId ClaimTable::find(const PackedClaimKey& key) const {
+ClaimHolder ClaimTable::find(const PackedClaimKey& key) const {
     for (std::uint64_t i = key.hash() & mask_;; i = (i + 1) & mask_) {
         const Cell& s = cells_[i];
         const std::uint32_t state = s.state.load(std::memory_order_acquire);
-        if (state == kEmpty) return kNoPort;  // used slots <= 1/2: an empty slot exists
-        if (state != kTombstone && s.key == key) return static_cast<PortId>(state);
+        if (state == kEmpty) return {};  // used slots <= 1/2: an empty slot exists
+        if (state == kTombstone || !(s.key == key)) continue;
+        if (state == kShared) return {kNoPort, s.group.load(std::memory_order_acquire)};
+        return {static_cast<PortId>(state), nullptr};
     }
 }
 
-void ClaimTable::insert(const ClaimKey& key, PortId port) {
+ClaimTable::Cell* ClaimTable::cell_of(const PackedClaimKey& key) {
+    for (std::uint64_t i = key.hash() & mask_;; i = (i + 1) & mask_) {
+        Cell& s = cells_[i];
+        const std::uint32_t state = s.state.load(std::memory_order_relaxed);
+        if (state == kEmpty) return nullptr;
+        if (state != kTombstone && s.key == key) return &s;
+    }
+}
+
+void ClaimTable::insert(const ClaimKey& key, const ClaimHolder& holder) {
     const PackedClaimKey packed(key);
     std::uint64_t i = packed.hash() & mask_;
     while (cells_[i].state.load(std::memory_order_relaxed) != kEmpty) i = (i + 1) & mask_;
     cells_[i].key = packed;
-    cells_[i].state.store(port, std::memory_order_release);
+    cells_[i].group.store(holder.group, std::memory_order_relaxed);
+    cells_[i].state.store(holder.group ? kShared : holder.port, std::memory_order_release);
     ++used_;
 }
 
-bool ClaimTable::erase(const ClaimKey& key, PortId port) {
-    const PackedClaimKey packed(key);
-    for (std::uint64_t i = packed.hash() & mask_;; i = (i + 1) & mask_) {
-        Cell& s = cells_[i];
-        const std::uint32_t state = s.state.load(std::memory_order_relaxed);
-        if (state == kEmpty) return false;
-        if (state != kTombstone && s.key == packed) {
-            if (state != port) return false;
-            s.state.store(kTombstone, std::memory_order_release);
-            return true;
-        }
-    }
+void ClaimTable::share(const ClaimKey& key, PortGroup* group) {
+    Cell* c = cell_of(PackedClaimKey(key));
+    if (!c) return;
+    c->group.store(group, std::memory_order_release);
+    c->state.store(kShared, std::memory_order_release);
+}
+
+bool ClaimTable::erase(const ClaimKey& key) {
+    Cell* c = cell_of(PackedClaimKey(key));
+    if (!c) return false;
+    c->state.store(kTombstone, std::memory_order_release);
+    return true;
 }
 
 bool ClaimTable::is_local(const wire::IpAddr& addr) const {
     return std::find(local_.begin(), local_.end(), addr) != local_.end();
 }
 
-PortId ClaimTable::lookup(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port) const {
-    const PortId exact = find(PackedClaimKey(protocol, addr, port));
-    if (exact != kNoPort || !is_local(addr)) return exact;
+ClaimHolder ClaimTable::lookup(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port) const {
+    const ClaimHolder exact = find(PackedClaimKey(protocol, addr, port));
+    if (exact || !is_local(addr)) return exact;
     return find(PackedClaimKey(protocol, wire::IpAddr::any(addr.family), port));
 }
 
@@ -68,54 +80,113 @@ constexpr std::size_t kMinCapacity = 16;
 }  // namespace
 
 Registry::Registry(Qsbr& qsbr)
-    : writable_(std::make_shared<ClaimTable>(kMinCapacity, std::vector<wire::IpAddr>{})), table_(qsbr, writable_) {}
+    : qsbr_(qsbr),
+      writable_(std::make_shared<ClaimTable>(kMinCapacity, std::vector<wire::IpAddr>{})),
+      table_(qsbr, writable_) {}
 
 void Registry::rebuild(std::vector<wire::IpAddr> local) {
     const std::size_t capacity = std::bit_ceil(std::max(kMinCapacity, (by_order_.size() + 1) * 4));
     auto next = std::make_shared<ClaimTable>(capacity, std::move(local));
-    for (const auto& [order, e] : by_order_) next->insert(e.key, e.port);
+    for (const auto& [order, r] : by_order_) next->insert(r.key, r.holder());
     writable_ = next;
     table_.update([&](const ClaimTable&) { return next; });
 }
 
-base::Result<base::Done, ClaimError> Registry::add(const ClaimKey& key, PortId port) {
+base::Result<base::Done, ClaimError> Registry::add(const ClaimKey& key, PortId port, MemberRole role) {
     if (key.protocol != IPPROTO_TCP && key.protocol != IPPROTO_UDP) return ClaimError::bad_protocol;
     if (key.port == 0 || port == kNoPort) return ClaimError::bad_port;
     std::lock_guard lock(mutex_);
     // A wildcard and an exact claim of the same protocol and port may coexist here;
     // the kernel socket each claim holds (docs/DESIGN.md §3) is what rules that out.
-    if (writable_->find_exact(key) != kNoPort) return ClaimError::conflict;
+    if (writable_->find_exact(key)) return ClaimError::conflict;
     if (!writable_->has_room()) rebuild(writable_->local_addresses());
-    writable_->insert(key, port);
+    writable_->insert(key, {port, nullptr});
     const std::uint64_t order = next_order_++;
-    by_order_.emplace(order, ClaimTable::Entry{key, port});
+    by_order_.emplace(order, Record{key, port, role, nullptr});
     order_of_.emplace(PackedClaimKey(key), order);
     return base::Done{};
 }
 
-base::Result<base::Done, ClaimError> Registry::remove(const ClaimKey& key, PortId port) {
+namespace {
+ClaimError claim_error_for(GroupError e) {
+    switch (e) {
+        case GroupError::full: return ClaimError::group_full;
+        case GroupError::already_member: return ClaimError::already_member;
+        case GroupError::not_member: return ClaimError::not_found;
+        case GroupError::no_memory: return ClaimError::no_memory;
+    }
+    return ClaimError::not_found;
+}
+}  // namespace
+
+base::Result<base::Done, ClaimError> Registry::join(const ClaimKey& key, PortId port, MemberRole role,
+                                                    std::size_t max_flows) {
+    if (port == kNoPort) return ClaimError::bad_port;
     std::lock_guard lock(mutex_);
-    if (!writable_->erase(key, port)) return ClaimError::not_found;
-    const auto it = order_of_.find(PackedClaimKey(key));
-    by_order_.erase(it->second);
-    order_of_.erase(it);
+    const auto found = order_of_.find(PackedClaimKey(key));
+    if (found == order_of_.end()) return ClaimError::not_found;
+    Record& r = by_order_.at(found->second);
+    if (!r.group) {
+        if (r.port == port) return ClaimError::already_member;
+        auto made = PortGroup::create(qsbr_, r.port, r.role, max_flows);
+        if (!made) return ClaimError::no_memory;
+        r.group = std::move(made).value();
+        writable_->share(key, r.group.get());
+    }
+    if (auto joined = r.group->join(port, role); !joined) return claim_error_for(joined.error());
     return base::Done{};
+}
+
+void Registry::end_claim(std::map<std::uint64_t, Record>::iterator it) {
+    (void)writable_->erase(it->second.key);
+    order_of_.erase(PackedClaimKey(it->second.key));
+    std::unique_ptr<PortGroup> group = std::move(it->second.group);
+    by_order_.erase(it);
+    if (group) qsbr_.synchronize();  // no worker can still be steering through it
+}
+
+base::Result<ClaimLeft, ClaimError> Registry::remove(const ClaimKey& key, PortId port) {
+    std::lock_guard lock(mutex_);
+    const auto found = order_of_.find(PackedClaimKey(key));
+    if (found == order_of_.end()) return ClaimError::not_found;
+    const auto it = by_order_.find(found->second);
+    Record& r = it->second;
+    if (r.group) {
+        const auto left = r.group->leave(port);
+        if (!left) return claim_error_for(left.error());
+        if (*left > 0) return ClaimLeft::others;
+    } else if (r.port != port) {
+        return ClaimError::not_found;
+    }
+    end_claim(it);
+    return ClaimLeft::nothing;
 }
 
 std::size_t Registry::remove_port(PortId port) {
     std::lock_guard lock(mutex_);
     std::size_t removed = 0;
     for (auto it = by_order_.begin(); it != by_order_.end();) {
-        if (it->second.port != port) {
-            ++it;
-            continue;
+        Record& r = it->second;
+        const auto next = std::next(it);
+        if (r.group) {
+            if (const auto left = r.group->leave(port); left) {
+                ++removed;
+                if (*left == 0) end_claim(it);
+            }
+        } else if (r.port == port) {
+            ++removed;
+            end_claim(it);
         }
-        (void)writable_->erase(it->second.key, port);
-        order_of_.erase(PackedClaimKey(it->second.key));
-        it = by_order_.erase(it);
-        ++removed;
+        it = next;
     }
     return removed;
+}
+
+void Registry::sweep_groups(std::uint32_t now_ticks) {
+    std::lock_guard lock(mutex_);
+    for (auto& [order, r] : by_order_) {
+        if (r.group) r.group->sweep(now_ticks);
+    }
 }
 
 void Registry::set_local_addresses(std::vector<wire::IpAddr> addresses) {
@@ -123,11 +194,17 @@ void Registry::set_local_addresses(std::vector<wire::IpAddr> addresses) {
     rebuild(std::move(addresses));
 }
 
-std::vector<ClaimTable::Entry> Registry::entries() const {
+std::vector<ClaimListing> Registry::entries() const {
     std::lock_guard lock(mutex_);
-    std::vector<ClaimTable::Entry> out;
+    std::vector<ClaimListing> out;
     out.reserve(by_order_.size());
-    for (const auto& [order, e] : by_order_) out.push_back(e);
+    for (const auto& [order, r] : by_order_) {
+        if (r.group) {
+            out.push_back({r.key, r.group->members_view(), true, r.group->flows()});
+        } else {
+            out.push_back({r.key, {{r.port, r.role, true, 0}}, false, 0});
+        }
+    }
     return out;
 }
 

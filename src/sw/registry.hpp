@@ -1,5 +1,6 @@
 // Contract: the claim registry (docs/DESIGN.md §2, §4). It maps a claim, a 3-tuple of
-// (protocol, address, port), to the switch port that owns it, and knows the switch's
+// (protocol, address, port), to the switch port that owns it, or to the group of ports
+// that share it (port_group.hpp), and knows the switch's
 // local addresses, so that a wildcard claim (0.0.0.0 or ::) matches only traffic to or
 // from an address of ours. Lookup tries the exact address first, then the wildcard.
 //
@@ -20,13 +21,12 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "sw/port_group.hpp"
 #include "sw/qsbr.hpp"
 #include "wire/bytes.hpp"
 
 namespace ms::sw {
 
-using PortId = std::uint16_t;
-inline constexpr PortId kNoPort = 0xffff;
 inline constexpr std::size_t kMaxPorts = 4096;
 
 struct ClaimKey {
@@ -56,6 +56,15 @@ struct PackedClaimKeyHash {
     std::size_t operator()(const PackedClaimKey& k) const { return static_cast<std::size_t>(k.hash()); }
 };
 
+// Who holds a claim: one port, or a group of ports.
+struct ClaimHolder {
+    PortId port = kNoPort;
+    PortGroup* group = nullptr;
+
+    explicit operator bool() const { return port != kNoPort || group != nullptr; }
+    [[nodiscard]] bool held_by(PortId p) const { return group ? group->has_member(p) : port == p; }
+};
+
 // The claims and the local addresses, as the switch workers read them. One writer (the
 // Registry, under its lock) changes the table in place while readers look up lock-free:
 // a slot is written once (its key, then its port with a release store), a removal leaves
@@ -64,38 +73,38 @@ struct PackedClaimKeyHash {
 // new table of the live claims and publishes it; adding a claim is amortised O(1).
 class ClaimTable {
 public:
-    struct Entry {
-        ClaimKey key;
-        PortId port = kNoPort;
-    };
-
     // An empty table with room for `capacity` / 2 claims (capacity: a power of two).
     ClaimTable(std::size_t capacity, std::vector<wire::IpAddr> local_addresses);
     ClaimTable(const ClaimTable&) = delete;
     ClaimTable& operator=(const ClaimTable&) = delete;
 
-    // The port that owns traffic for (protocol, addr, port): exact claim first, then
-    // the wildcard if `addr` is local. kNoPort if none.
-    [[nodiscard]] PortId lookup(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port) const;
-    [[nodiscard]] PortId find_exact(const ClaimKey& key) const { return find(PackedClaimKey(key)); }
+    // Who owns traffic for (protocol, addr, port): exact claim first, then the wildcard
+    // if `addr` is local. Empty if no one.
+    [[nodiscard]] ClaimHolder lookup(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port) const;
+    [[nodiscard]] ClaimHolder find_exact(const ClaimKey& key) const { return find(PackedClaimKey(key)); }
     [[nodiscard]] bool is_local(const wire::IpAddr& addr) const;
     [[nodiscard]] const std::vector<wire::IpAddr>& local_addresses() const { return local_; }
 
     // Writer side (the Registry's lock held).
     [[nodiscard]] bool has_room() const { return (used_ + 1) * 2 <= mask_ + 1; }
     // Requires has_room() and no claim of `key` yet.
-    void insert(const ClaimKey& key, PortId port);
-    // Leaves a tombstone where `key` was held by `port`; false if it was not.
-    bool erase(const ClaimKey& key, PortId port);
+    void insert(const ClaimKey& key, const ClaimHolder& holder);
+    // Hands `key`'s claim to `group` (readers see the old holder or the group).
+    void share(const ClaimKey& key, PortGroup* group);
+    // Leaves a tombstone where `key` was; false if it was not claimed.
+    bool erase(const ClaimKey& key);
 
 private:
     static constexpr std::uint32_t kEmpty = 0xffffffff;
     static constexpr std::uint32_t kTombstone = 0xfffffffe;
+    static constexpr std::uint32_t kShared = 0xfffffffd;
     struct Cell {
-        PackedClaimKey key;                      // written once, before `state` leaves kEmpty
-        std::atomic<std::uint32_t> state{kEmpty};  // kEmpty, kTombstone or the owning port
+        PackedClaimKey key;                        // written once, before `state` leaves kEmpty
+        std::atomic<PortGroup*> group{nullptr};    // written before `state` becomes kShared
+        std::atomic<std::uint32_t> state{kEmpty};  // kEmpty, kTombstone, kShared or the owning port
     };
-    [[nodiscard]] PortId find(const PackedClaimKey& key) const;
+    [[nodiscard]] ClaimHolder find(const PackedClaimKey& key) const;
+    [[nodiscard]] Cell* cell_of(const PackedClaimKey& key);
 
     std::unique_ptr<Cell[]> cells_;    // open addressing, power-of-two size
     std::uint64_t mask_;
@@ -103,7 +112,18 @@ private:
     std::vector<wire::IpAddr> local_;  // a handful: a linear scan beats hashing
 };
 
-enum class ClaimError { conflict, not_found, bad_protocol, bad_port };
+enum class ClaimError { conflict, not_found, bad_protocol, bad_port, group_full, already_member, no_memory };
+
+// A claim as tools list it: its members (one for an unshared claim) and its recorded flows.
+struct ClaimListing {
+    ClaimKey key;
+    std::vector<GroupMemberView> members;
+    bool shared = false;
+    std::size_t flows = 0;
+};
+
+// What is left of a claim after a member leaves it.
+enum class ClaimLeft { nothing, others };
 
 class Registry {
 public:
@@ -112,10 +132,18 @@ public:
     // Writer side (serialised). add() is amortised O(1); it waits for readers to move on
     // only when it replaces the table. After remove() a reader may still route one frame
     // to the port (detach_port's own grace period ends that).
-    [[nodiscard]] base::Result<base::Done, ClaimError> add(const ClaimKey& key, PortId port);
-    [[nodiscard]] base::Result<base::Done, ClaimError> remove(const ClaimKey& key, PortId port);
-    // Removes every claim of a port; returns how many there were.
+    [[nodiscard]] base::Result<base::Done, ClaimError> add(const ClaimKey& key, PortId port,
+                                                           MemberRole role = MemberRole::serving);
+    // Adds `port` to `key`'s claim, which becomes a group (port_group.hpp) if it was one
+    // port's; the group records at most `max_flows` connections.
+    [[nodiscard]] base::Result<base::Done, ClaimError> join(const ClaimKey& key, PortId port, MemberRole role,
+                                                            std::size_t max_flows);
+    // Takes `port` out of `key`'s claim; the claim ends with its last member.
+    [[nodiscard]] base::Result<ClaimLeft, ClaimError> remove(const ClaimKey& key, PortId port);
+    // Takes a port out of every claim it holds; returns how many it held.
     std::size_t remove_port(PortId port);
+    // Every group's periodic upkeep (PortGroup::sweep).
+    void sweep_groups(std::uint32_t now_ticks);
     void set_local_addresses(std::vector<wire::IpAddr> addresses);
 
     // Reader side: the current table, valid until the reader's next quiescent point.
@@ -124,18 +152,29 @@ public:
     // writer may still change it in place).
     [[nodiscard]] std::shared_ptr<const ClaimTable> snapshot() const { return table_.snapshot(); }
     // The claims, in the order they were made.
-    [[nodiscard]] std::vector<ClaimTable::Entry> entries() const;
+    [[nodiscard]] std::vector<ClaimListing> entries() const;
     [[nodiscard]] std::size_t size() const;
 
 private:
+    // A live claim, on the writer's side.
+    struct Record {
+        ClaimKey key;
+        PortId port = kNoPort;  // an unshared claim's port
+        MemberRole role = MemberRole::serving;
+        std::unique_ptr<PortGroup> group;  // a shared claim's members
+        [[nodiscard]] ClaimHolder holder() const { return {group ? kNoPort : port, group.get()}; }
+    };
     // Replaces the table by one with room for twice the live claims and `local`.
     void rebuild(std::vector<wire::IpAddr> local);
+    // Ends a claim (the lock held); its group is freed once no reader can hold it.
+    void end_claim(std::map<std::uint64_t, Record>::iterator it);
 
+    Qsbr& qsbr_;
     mutable std::mutex mutex_;
     std::shared_ptr<ClaimTable> writable_;  // the published table, for the writer
     Published<ClaimTable> table_;
     std::uint64_t next_order_ = 0;
-    std::map<std::uint64_t, ClaimTable::Entry> by_order_;  // the live claims, for listing
+    std::map<std::uint64_t, Record> by_order_;  // the live claims, for listing
     std::unordered_map<PackedClaimKey, std::uint64_t, PackedClaimKeyHash> order_of_;
 };
 

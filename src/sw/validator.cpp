@@ -11,8 +11,13 @@
 namespace ms::sw {
 namespace {
 
-Verdict deliver_to(const wire::ParsedFrame& f, PortId port) {
-    return {Verdict::Kind::to_port, port, DropReason::truncated, flow_hash(f)};
+// Delivers to the claim's port, or to the member of its group that the frame's
+// connection belongs to.
+Verdict deliver_to(wire::Bytes frame, const wire::ParsedFrame& f, const ClaimHolder& holder) {
+    const std::uint32_t hash = flow_hash(f);
+    const PortId port = holder.group ? holder.group->steer_incoming(frame, f, hash) : holder.port;
+    if (port == kNoPort) return Verdict::dropped(DropReason::host_miss);
+    return {Verdict::Kind::to_port, port, DropReason::truncated, hash};
 }
 
 // An ICMP error goes to the port that sent the packet it quotes: it must be addressed to
@@ -21,9 +26,11 @@ Verdict deliver_to(const wire::ParsedFrame& f, PortId port) {
 Verdict classify_icmp_error(const wire::ParsedFrame& f, const ClaimTable& claims) {
     const wire::QuotedPacket& q = f.quoted;
     if (!(f.dst_ip == q.src)) return Verdict::dropped(DropReason::host_miss);
-    const PortId port = claims.lookup(q.protocol, q.src, q.src_port);
+    const ClaimHolder holder = claims.lookup(q.protocol, q.src, q.src_port);
+    const std::uint32_t hash = flow_hash(q.dst, q.src, q.dst_port, q.src_port);
+    const PortId port = holder.group ? holder.group->steer_quoted(q.src, q.src_port, q.dst, q.dst_port, hash) : holder.port;
     if (port == kNoPort) return Verdict::dropped(DropReason::host_miss);
-    return {Verdict::Kind::to_port, port, DropReason::truncated, flow_hash(q.dst, q.src, q.dst_port, q.src_port)};
+    return {Verdict::Kind::to_port, port, DropReason::truncated, hash};
 }
 
 bool ipv4_header_checksum_ok(wire::Bytes frame, const wire::ParsedFrame& f) {
@@ -87,11 +94,10 @@ Verdict validate_tx(wire::Bytes frame, PortId sender, const TxLink& link, const 
     if (f.ipv6_extensions) return Verdict::dropped(DropReason::ipv6_extension);
     if (f.hop_limit == 0) return Verdict::dropped(DropReason::bad_hop_limit);
     if (!f.has_ports) return Verdict::dropped(DropReason::bad_protocol);
-    if (claims.lookup(f.protocol, f.src_ip, f.src_port) != sender) {
-        return Verdict::dropped(DropReason::src_not_claimed);
-    }
-    const PortId local = claims.lookup(f.protocol, f.dst_ip, f.dst_port);
-    if (local != kNoPort) return deliver_to(f, local);
+    const ClaimHolder source = claims.lookup(f.protocol, f.src_ip, f.src_port);
+    if (!source.held_by(sender)) return Verdict::dropped(DropReason::src_not_claimed);
+    if (source.group && !source.group->note_outgoing(frame, f, sender)) return Verdict::dropped(DropReason::group_full);
+    if (const ClaimHolder local = claims.lookup(f.protocol, f.dst_ip, f.dst_port)) return deliver_to(frame, f, local);
     return {Verdict::Kind::to_nic, kNoPort, DropReason::truncated, 0};
 }
 
@@ -131,9 +137,9 @@ Verdict classify_rx(wire::Bytes frame, const ClaimTable& claims) {
     if (f.dst_mac.is_group()) return Verdict::dropped(DropReason::host_miss);
     if (f.icmp_error) return classify_icmp_error(f, claims);
     if (!f.has_ports) return Verdict::dropped(DropReason::host_miss);
-    const PortId port = claims.lookup(f.protocol, f.dst_ip, f.dst_port);
-    if (port == kNoPort) return Verdict::dropped(DropReason::host_miss);
-    return deliver_to(f, port);
+    const ClaimHolder holder = claims.lookup(f.protocol, f.dst_ip, f.dst_port);
+    if (!holder) return Verdict::dropped(DropReason::host_miss);
+    return deliver_to(frame, f, holder);
 }
 
 }  // namespace ms::sw

@@ -1329,8 +1329,8 @@ int main(int argc, char** argv) {
         with_port(sub("mtu", "frames and super-segments larger than an MTU of 1280"), "UDP port (and TCP port+1)"));
     auto* table = sub("table-busy", "our socket table held mid-write (or flipped with --flip) for good");
     table->add_flag("--flip", flip, "flip the sequence number without end instead");
-    auto* take = with_port(sub("take-over", "another user's claim with sockets of our own; take-over between our sessions"),
-                           "UDP port for our own take-over");
+    auto* take = with_port(sub("take-over", "another user's claim with sockets of our own; a join between our sessions"),
+                           "UDP port for our own join");
     take->add_option("--victim-port", victim_port, "the other user's UDP port")->capture_default_str();
     auto* probe_cmd = sub("probe", "a plain attach (and claim and release with --port), each answered within 1 s");
     probe_cmd->add_option("--port", port, "UDP port to claim and release");

@@ -341,7 +341,8 @@ int attack_take_over(const Ctx& c, std::uint16_t victim_port, std::uint16_t port
         }
     }
     r["tries"] = tries;
-    // A take-over between our own sessions: the first keeps nothing it could release.
+    // A join between our own sessions: each releases only its own membership, and the
+    // claim lives until the last member lets go.
     auto other = attach_port(c, 1, 64);
     Fd proof = must_bind(SOCK_DGRAM, c.server, port);
     ctl::Tuple t{};
@@ -350,12 +351,17 @@ int attack_take_over(const Ctx& c, std::uint16_t victim_port, std::uint16_t port
     const ctl::Status taken = claim(other->session, copy.get());
     const ctl::Status released_by_first = release(p->session, t);
     const bool still_held = claim_listed(p->session, t);
-    r["own"] = {
-        {"take_over", status_name(taken)}, {"release_by_first", status_name(released_by_first)}, {"still_held", still_held}};
-    r.expect(taken == ctl::Status::ok, "the holder of the same proof socket could not take the claim over");
-    r.expect(released_by_first == ctl::Status::not_found, "the first session released a claim it no longer holds");
-    r.expect(still_held, "the claim taken over was lost");
-    r.expect(release(other->session, t) == ctl::Status::ok, "the new holder could not release its claim");
+    const ctl::Status released_again = release(p->session, t);
+    r["own"] = {{"join", status_name(taken)},
+                {"release_by_first", status_name(released_by_first)},
+                {"release_again", status_name(released_again)},
+                {"still_held", still_held}};
+    r.expect(taken == ctl::Status::ok, "the holder of the same proof socket could not join the claim");
+    r.expect(released_by_first == ctl::Status::ok, "the first session could not release its membership");
+    r.expect(released_again == ctl::Status::not_found, "the first session released a membership twice");
+    r.expect(still_held, "the other member's claim went with the first one's release");
+    r.expect(release(other->session, t) == ctl::Status::ok, "the other member could not release its claim");
+    r.expect(!claim_listed(p->session, t), "the claim outlived its last member");
     return c.finish(r);
 }
 

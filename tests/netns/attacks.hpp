@@ -29,7 +29,7 @@ int attack_mtu(const Ctx& c, std::uint16_t port, const wire::IpAddr& peer, const
 // user's `msctl sockets` must still show every other port.
 int attack_table_busy(const Ctx& c, bool flip);
 // Tries to take over another user's claim (UDP `victim_port`) with sockets of our own,
-// and checks the bookkeeping of a take-over between our own sessions.
+// and checks the bookkeeping of a join between our own sessions.
 int attack_take_over(const Ctx& c, std::uint16_t victim_port, std::uint16_t port);
 
 }  // namespace attack

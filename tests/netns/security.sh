@@ -610,7 +610,7 @@ table_attack() {
 }
 
 # R6. Another user's claim (root's second echo on 5965) taken with sockets of our own,
-#     and a take-over between our own sessions.
+#     and a join between our own sessions (each releases only its own membership).
 case_take_over() {
   ms_bg ip netns exec "$SERVER_NS" "$ECHO_APP" --socket "$SOCK" --listen "$SERVER_IP:5965" >"$TMP/echo2.log" 2>&1
   local echo2=$LAST_PID
@@ -618,7 +618,7 @@ case_take_over() {
   attack_case take take-over --port 5960 --victim-port 5965
   kill "$echo2" 2>/dev/null || true
   wait "$echo2" 2>/dev/null || true
-  ok "take-over: $(report take '[.tries[] | "\(.proof): \(.status // .kernel)"] | join("; ")'); own take-over $(report take '.own | tostring')"
+  ok "take-over: $(report take '[.tries[] | "\(.proof): \(.status // .kernel)"] | join("; ")'); own join $(report take '.own | tostring')"
   wait_ports 1
 }
 

@@ -221,9 +221,11 @@ protected:
         for (int i = 0; i < 30 && server_->counters().claims_revoked < count; ++i) server_->run_once(100);
         EXPECT_EQ(server_->counters().claims_revoked, count);
     }
-    ctl::Status claim(int fd, int proof) {
+    ctl::Status claim(int fd, int proof, ctl::ClaimRole role = ctl::ClaimRole::serving) {
         const int fds[] = {proof};
-        return call(fd, ctl::ClaimRequest{}, fds).status;
+        ctl::ClaimRequest req;
+        req.role = role;
+        return call(fd, req, fds).status;
     }
 
     NullDataPath data_path_;
@@ -404,27 +406,44 @@ TEST_F(ControlTest, RevokesAClaimThatAnotherSocketCameToShare) {
     ::close(proof);
 }
 
-// A process that holds the same proof socket (a forked worker) takes the claim over to
-// its own port; another socket for the same tuple cannot, and the claim stays single.
-TEST_F(ControlTest, TheSameProofSocketTakesAClaimOver) {
+// A process that holds the same proof socket (a forked worker) joins the claim with its
+// own port: the claim becomes a group of both, as the listing shows, and the parent's
+// going leaves the child's membership whole. Another socket for the same tuple cannot
+// join, a holder cannot join twice, and a role that is neither serving nor standby is
+// refused.
+TEST_F(ControlTest, TheSameProofSocketJoinsTheClaim) {
     const int parent = connect();
     const int child = connect();
     ASSERT_EQ(attach(parent), ctl::Status::ok);
     ASSERT_EQ(attach(child), ctl::Status::ok);
     const int proof = bound_socket(SOCK_STREAM);
-    ASSERT_EQ(claim(parent, proof), ctl::Status::ok);
+    ASSERT_EQ(claim(parent, proof, ctl::ClaimRole::standby), ctl::Status::ok);
     const auto before = sw_->registry().entries();
     ASSERT_EQ(before.size(), 1u);
+    EXPECT_FALSE(before[0].shared);
     const int inherited = ::dup(proof);
+    ctl::ClaimRequest bad;
+    bad.role = static_cast<ctl::ClaimRole>(7);
+    const int bad_fds[] = {inherited};
+    EXPECT_EQ(call(child, bad, bad_fds).status, ctl::Status::bad_request);
     EXPECT_EQ(claim(child, inherited), ctl::Status::ok);
     const auto after = sw_->registry().entries();
     ASSERT_EQ(after.size(), 1u);
     EXPECT_EQ(after[0].key, before[0].key);
-    EXPECT_NE(after[0].port, before[0].port);
-    EXPECT_EQ(claim(child, proof), ctl::Status::address_in_use) << "a second claim by the holder itself";
+    ASSERT_TRUE(after[0].shared);
+    ASSERT_EQ(after[0].members.size(), 2u);
+    EXPECT_EQ(after[0].members[0].port, before[0].members[0].port);
+    EXPECT_TRUE(after[0].members[0].founder);
+    EXPECT_EQ(after[0].members[0].role, sw::MemberRole::standby);
+    EXPECT_NE(after[0].members[1].port, before[0].members[0].port);
+    EXPECT_EQ(after[0].members[1].role, sw::MemberRole::serving);
+    EXPECT_EQ(claim(child, proof), ctl::Status::address_in_use) << "a second claim by a member itself";
     ::close(inherited);
     hang_up(parent);  // the parent's session going takes nothing the child holds
-    EXPECT_EQ(sw_->registry().entries().size(), 1u);
+    const auto left = sw_->registry().entries();
+    ASSERT_EQ(left.size(), 1u);
+    ASSERT_EQ(left[0].members.size(), 1u);
+    EXPECT_EQ(left[0].members[0].port, after[0].members[1].port);
     const int stranger = connect();
     ASSERT_EQ(attach(stranger), ctl::Status::ok);
     const int other = bound_socket(SOCK_STREAM);
@@ -432,6 +451,23 @@ TEST_F(ControlTest, TheSameProofSocketTakesAClaimOver) {
     EXPECT_EQ(sw_->registry().entries().size(), 2u);
     ::close(other);
     ::close(proof);
+}
+
+// Joins are charged to the joining user: past --max-shared-claims-per-user, limit_reached.
+TEST_F(ControlTest, JoiningIsBoundedPerUser) {
+    const int parent = connect();
+    const int child = connect();
+    ASSERT_EQ(attach(parent), ctl::Status::ok);
+    ASSERT_EQ(attach(child), ctl::Status::ok);
+    std::vector<int> proofs;
+    const std::uint32_t limit = server_->limits().shared_claims_per_user;
+    for (std::uint32_t i = 0; i <= limit; ++i) {
+        proofs.push_back(bound_socket(SOCK_STREAM));
+        ASSERT_EQ(claim(parent, proofs.back(), ctl::ClaimRole::standby), ctl::Status::ok);
+        const ctl::Status joined = claim(child, proofs.back());
+        EXPECT_EQ(joined, i < limit ? ctl::Status::ok : ctl::Status::limit_reached) << i;
+    }
+    for (int p : proofs) ::close(p);
 }
 
 // A dual-stack socket (:: with IPV6_V6ONLY off) holds the port for IPv4 too, so its claim

@@ -24,6 +24,11 @@ const wire::IpAddr kLocal6 = ip("2001:2::1");
 const wire::IpAddr kAny4 = wire::IpAddr::any(wire::IpFamily::v4);
 const wire::IpAddr kAny6 = wire::IpAddr::any(wire::IpFamily::v6);
 
+// The port of an unshared claim (kNoPort if none).
+PortId owner(const ClaimTable& t, std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port) {
+    return t.lookup(protocol, addr, port).port;
+}
+
 class RegistryTest : public ::testing::Test {
 protected:
     void SetUp() override { reg_.set_local_addresses({kLocal, ip("198.18.0.3"), kLocal6}); }
@@ -35,10 +40,10 @@ protected:
 
 TEST_F(RegistryTest, FindsAnExactClaim) {
     ASSERT_TRUE(reg_.add({IPPROTO_UDP, kLocal, 7}, 3));
-    EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal, 7), 3);
-    EXPECT_EQ(table()->lookup(IPPROTO_TCP, kLocal, 7), kNoPort);    // other protocol
-    EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal, 8), kNoPort);    // other port
-    EXPECT_EQ(table()->lookup(IPPROTO_UDP, ip("198.18.0.3"), 7), kNoPort);  // other address
+    EXPECT_EQ(owner(*table(), IPPROTO_UDP, kLocal, 7), 3);
+    EXPECT_EQ(owner(*table(), IPPROTO_TCP, kLocal, 7), kNoPort);    // other protocol
+    EXPECT_EQ(owner(*table(), IPPROTO_UDP, kLocal, 8), kNoPort);    // other port
+    EXPECT_EQ(owner(*table(), IPPROTO_UDP, ip("198.18.0.3"), 7), kNoPort);  // other address
 }
 
 TEST_F(RegistryTest, RefusesADuplicateClaim) {
@@ -47,7 +52,7 @@ TEST_F(RegistryTest, RefusesADuplicateClaim) {
     EXPECT_EQ(reg_.add({IPPROTO_TCP, kLocal, 80}, 1).error(), ClaimError::conflict);
     ASSERT_TRUE(reg_.add({IPPROTO_TCP, kAny4, 81}, 1));
     EXPECT_EQ(reg_.add({IPPROTO_TCP, kAny4, 81}, 2).error(), ClaimError::conflict);
-    EXPECT_EQ(table()->lookup(IPPROTO_TCP, kLocal, 80), 1);
+    EXPECT_EQ(owner(*table(), IPPROTO_TCP, kLocal, 80), 1);
 }
 
 TEST_F(RegistryTest, RefusesBadClaims) {
@@ -59,19 +64,19 @@ TEST_F(RegistryTest, RefusesBadClaims) {
 TEST_F(RegistryTest, ExactClaimTakesPrecedenceOverWildcard) {
     ASSERT_TRUE(reg_.add({IPPROTO_TCP, kAny4, 80}, 1));
     ASSERT_TRUE(reg_.add({IPPROTO_TCP, ip("198.18.0.3"), 80}, 2));
-    EXPECT_EQ(table()->lookup(IPPROTO_TCP, ip("198.18.0.3"), 80), 2);
-    EXPECT_EQ(table()->lookup(IPPROTO_TCP, kLocal, 80), 1);
+    EXPECT_EQ(owner(*table(), IPPROTO_TCP, ip("198.18.0.3"), 80), 2);
+    EXPECT_EQ(owner(*table(), IPPROTO_TCP, kLocal, 80), 1);
 }
 
 TEST_F(RegistryTest, WildcardMatchesOnlyLocalAddresses) {
     ASSERT_TRUE(reg_.add({IPPROTO_UDP, kAny4, 53}, 4));
-    EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal, 53), 4);
-    EXPECT_EQ(table()->lookup(IPPROTO_UDP, ip("198.18.0.2"), 53), kNoPort);  // a remote host's port 53
-    EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal6, 53), kNoPort);           // 0.0.0.0 is IPv4 only
+    EXPECT_EQ(owner(*table(), IPPROTO_UDP, kLocal, 53), 4);
+    EXPECT_EQ(owner(*table(), IPPROTO_UDP, ip("198.18.0.2"), 53), kNoPort);  // a remote host's port 53
+    EXPECT_EQ(owner(*table(), IPPROTO_UDP, kLocal6, 53), kNoPort);           // 0.0.0.0 is IPv4 only
     ASSERT_TRUE(reg_.add({IPPROTO_UDP, kAny6, 53}, 5));
-    EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal6, 53), 5);
+    EXPECT_EQ(owner(*table(), IPPROTO_UDP, kLocal6, 53), 5);
     reg_.set_local_addresses({ip("198.18.0.3")});
-    EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal, 53), kNoPort);
+    EXPECT_EQ(owner(*table(), IPPROTO_UDP, kLocal, 53), kNoPort);
     EXPECT_EQ(reg_.entries().size(), 2u);  // claims survive an address change
 }
 
@@ -82,20 +87,20 @@ TEST_F(RegistryTest, RemovesClaimsOneByOneAndByPort) {
     EXPECT_EQ(reg_.remove({IPPROTO_TCP, kLocal, 3}, 1).error(), ClaimError::not_found);  // not its owner
     EXPECT_TRUE(reg_.remove({IPPROTO_TCP, kLocal, 3}, 2));
     EXPECT_EQ(reg_.remove({IPPROTO_TCP, kLocal, 3}, 2).error(), ClaimError::not_found);
-    EXPECT_EQ(table()->lookup(IPPROTO_TCP, kLocal, 3), kNoPort);
+    EXPECT_EQ(owner(*table(), IPPROTO_TCP, kLocal, 3), kNoPort);
     EXPECT_EQ(reg_.remove_port(1), 2u);
-    EXPECT_EQ(table()->lookup(IPPROTO_TCP, kLocal, 1), kNoPort);
+    EXPECT_EQ(owner(*table(), IPPROTO_TCP, kLocal, 1), kNoPort);
     // A released 3-tuple can be claimed again at once.
     EXPECT_TRUE(reg_.add({IPPROTO_TCP, kLocal, 1}, 7));
-    EXPECT_EQ(table()->lookup(IPPROTO_TCP, kLocal, 1), 7);
+    EXPECT_EQ(owner(*table(), IPPROTO_TCP, kLocal, 1), 7);
 }
 
 TEST_F(RegistryTest, HoldsThousandsOfClaims) {
     for (std::uint16_t p = 1; p <= 3000; ++p) {
         ASSERT_TRUE(reg_.add({IPPROTO_UDP, kLocal, p}, static_cast<PortId>(p % 1024)));
     }
-    for (std::uint16_t p = 1; p <= 3000; ++p) ASSERT_EQ(table()->lookup(IPPROTO_UDP, kLocal, p), p % 1024);
-    EXPECT_EQ(table()->lookup(IPPROTO_UDP, kLocal, 3001), kNoPort);
+    for (std::uint16_t p = 1; p <= 3000; ++p) ASSERT_EQ(owner(*table(), IPPROTO_UDP, kLocal, p), p % 1024);
+    EXPECT_EQ(owner(*table(), IPPROTO_UDP, kLocal, 3001), kNoPort);
 }
 
 // Claims made and released in rounds leave tombstones and make the table rebuild
@@ -116,7 +121,7 @@ TEST_F(RegistryTest, StaysRightThroughChurnAndRebuilds) {
         }
         for (std::uint16_t p = 1; p <= 500; ++p) {
             const auto it = model.find(p);
-            ASSERT_EQ(table()->lookup(IPPROTO_UDP, kLocal, p), it == model.end() ? kNoPort : it->second) << p;
+            ASSERT_EQ(owner(*table(), IPPROTO_UDP, kLocal, p), it == model.end() ? kNoPort : it->second) << p;
         }
         ASSERT_EQ(reg_.size(), model.size());
         ASSERT_EQ(reg_.entries().size(), model.size());
@@ -139,8 +144,8 @@ TEST(RegistryConcurrency, ReadersNeverSeeATornOrFreedTable) {
             qsbr.quiescent(id);
             const ClaimTable& t = reg.read();
             // The permanent claim is always there; the churned one may or may not be.
-            if (t.lookup(IPPROTO_UDP, kLocal, 9) != 1) ADD_FAILURE() << "lost a stable claim";
-            const PortId churn = t.lookup(IPPROTO_UDP, kLocal, 10);
+            if (owner(t, IPPROTO_UDP, kLocal, 9) != 1) ADD_FAILURE() << "lost a stable claim";
+            const PortId churn = owner(t, IPPROTO_UDP, kLocal, 10);
             if (churn != kNoPort && churn != 2) ADD_FAILURE() << "torn claim";
             if (++n == 1) ++running;
             if (n % 1024 == 0) qsbr.offline(id);  // readers also go offline, as sleeping workers do

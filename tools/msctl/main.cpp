@@ -8,6 +8,7 @@
 
 #include <csignal>
 #include <iostream>
+#include <map>
 
 #include "client/multistack.hpp"
 #include "sockets.hpp"
@@ -141,6 +142,55 @@ void print_ports(const json& ports, bool with_drops) {
     }
 }
 
+// Every claim's holders; a shared claim (docs/DESIGN.md §4.2) lists each member with its
+// share of the group's new connections.
+json claims_json(const std::vector<ms::ctl::ClaimEntry>& entries) {
+    std::map<std::string, std::uint64_t> group_total;
+    for (const auto& c : entries) group_total[tuple_text(c.tuple)] += c.new_connections;
+    json out = json::array();
+    for (const auto& c : entries) {
+        json e = {{"port", c.port_id}, {"claim", tuple_text(c.tuple)}, {"shared", c.shared != 0}};
+        if (c.shared) {
+            const std::uint64_t total = group_total[tuple_text(c.tuple)];
+            e.update({{"members", c.members},
+                      {"founder", c.founder != 0},
+                      {"role", c.role == ms::ctl::ClaimRole::serving ? "serving" : "standby"},
+                      {"new_connections", c.new_connections},
+                      {"share", total ? static_cast<double>(c.new_connections) / static_cast<double>(total) : 0.0},
+                      {"group_flows", c.group_flows}});
+        }
+        out.push_back(e);
+    }
+    return out;
+}
+
+void print_claims(const json& claims) {
+    for (const json& c : claims) {
+        std::cout << "port " << c["port"] << "  " << c["claim"].get<std::string>();
+        if (c["shared"].get<bool>()) {
+            std::printf("  member of %u, %s%s, %llu new connections (%.1f%%), group flows %llu", c["members"].get<unsigned>(),
+                        c["role"].get<std::string>().c_str(), c["founder"].get<bool>() ? ", founder" : "",
+                        static_cast<unsigned long long>(c["new_connections"].get<std::uint64_t>()),
+                        100.0 * c["share"].get<double>(),
+                        static_cast<unsigned long long>(c["group_flows"].get<std::uint64_t>()));
+        }
+        std::cout << "\n";
+    }
+}
+
+void print_shares(const json& claims) {
+    bool header = false;
+    for (const json& c : claims) {
+        if (!c["shared"].get<bool>()) continue;
+        if (!header) std::cout << "shared claims: each member's share of new connections\n";
+        header = true;
+        std::printf("  %-28s port %-5u %-8s %12llu  %5.1f%%\n", c["claim"].get<std::string>().c_str(),
+                    c["port"].get<unsigned>(), c["role"].get<std::string>().c_str(),
+                    static_cast<unsigned long long>(c["new_connections"].get<std::uint64_t>()),
+                    100.0 * c["share"].get<double>());
+    }
+}
+
 volatile std::sig_atomic_t g_interrupted = 0;
 
 // Writes a port's frames to a pcap file that tcpdump and Wireshark read.
@@ -190,7 +240,8 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     auto* status = app.add_subcommand("status", "the interface, XDP and AF_XDP modes, queues and totals");
     auto* ports = app.add_subcommand("ports", "ports with their owner pid and uid, claims and counters");
-    auto* claims = app.add_subcommand("claims", "every claim and the port that holds it");
+    auto* claims = app.add_subcommand(
+        "claims", "every claim and the port that holds it; a shared claim lists each member and its share");
     auto* stats = app.add_subcommand("stats", "per-port counters with drops by reason and ring faults");
     auto* sockets = app.add_subcommand("sockets", "TCP listeners and connections of UTCP applications, like ss -ti");
     std::optional<std::uint32_t> sockets_port;
@@ -231,16 +282,18 @@ int main(int argc, char** argv) {
             if (as_json) std::cout << s.dump(2) << "\n";
             else print_status(s);
         } else if (claims->parsed()) {
-            json out = json::array();
-            for (const auto& c : unwrap(conn.claims())) out.push_back({{"port", c.port_id}, {"claim", tuple_text(c.tuple)}});
+            const json out = claims_json(unwrap(conn.claims()));
             if (as_json) std::cout << out.dump(2) << "\n";
-            else
-                for (const json& c : out) std::cout << "port " << c["port"] << "  " << c["claim"].get<std::string>() << "\n";
+            else print_claims(out);
         } else {
             json out = json::array();
             for (const auto& p : unwrap(conn.ports())) out.push_back(port_json(p));
-            if (as_json) std::cout << out.dump(2) << "\n";
-            else print_ports(out, stats->parsed());
+            if (as_json) {  // the shares are in `claims --json`
+                std::cout << out.dump(2) << "\n";
+            } else {
+                print_ports(out, stats->parsed());
+                if (stats->parsed()) print_shares(claims_json(unwrap(conn.claims())));
+            }
         }
     } catch (const std::exception& e) {
         std::cerr << "msctl: " << e.what() << "\n";

@@ -1,0 +1,310 @@
+#include "sw/port_group.hpp"
+
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <bit>
+
+#include "wire/transport.hpp"
+
+namespace ms::sw {
+
+FlowKey::FlowKey(const wire::IpAddr& remote, std::uint16_t remote_port, const wire::IpAddr& local, std::uint16_t local_port)
+    : words{remote.word(0), remote.word(1), local.word(0), local.word(1),
+            (std::uint64_t{static_cast<std::uint8_t>(remote.family)} << 32) | (std::uint64_t{remote_port} << 16) |
+                local_port} {}
+
+std::uint64_t FlowKey::hash() const {
+    // The splitmix64 finaliser over a multiply-xor fold of the words: the table is kept
+    // at most half full, and its keys are exact, so a weak spread only costs probes.
+    std::uint64_t h = words[4];
+    for (int i = 0; i < 4; ++i) h = (h ^ words[i]) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 27;
+    return h ^ (h >> 31);
+}
+
+// ---- FlowTable ----------------------------------------------------------------------
+
+namespace {
+std::size_t cells_for(std::size_t max_flows) { return std::bit_ceil(std::max<std::size_t>(16, max_flows * 3)); }
+}  // namespace
+
+std::unique_ptr<FlowTable> FlowTable::create(std::size_t max_flows) {
+    const std::size_t n = cells_for(max_flows);
+    auto* cells = static_cast<FlowSlot*>(std::calloc(n, sizeof(FlowSlot)));
+    if (!cells) return nullptr;
+    return std::unique_ptr<FlowTable>(new FlowTable(cells, n, max_flows));
+}
+
+FlowTable::FlowTable(FlowSlot* cells, std::size_t cell_count, std::size_t max_flows)
+    : cells_(cells), mask_(cell_count - 1), max_flows_(max_flows) {}
+
+std::uint64_t FlowTable::pack(const RecordedFlow& f) {
+    return (std::uint64_t{f.port} << 48) | (std::uint64_t{static_cast<std::uint8_t>(f.phase)} << 46) |
+           (std::uint64_t{f.stamp & 0x3fffu} << 32) | f.syn_ack_seq;
+}
+
+FlowTable::RecordedFlow FlowTable::unpack(std::uint64_t s) {
+    return {static_cast<PortId>(s >> 48), static_cast<Phase>((s >> 46) & 3), static_cast<std::uint16_t>((s >> 32) & 0x3fff),
+            static_cast<std::uint32_t>(s)};
+}
+
+bool FlowTable::find(const FlowKey& key, RecordedFlow& out) const {
+    for (std::uint64_t i = key.hash() & mask_;; i = (i + 1) & mask_) {
+        const FlowSlot& c = cells_[i];
+        const std::uint64_t s = load(c, std::memory_order_acquire);
+        if (s == kEmpty) return false;  // at most half the cells are used: an empty one exists
+        if (s != kTombstone && c.key == key) {
+            out = unpack(s);
+            return true;
+        }
+    }
+}
+
+FlowTable::FlowSlot* FlowTable::slot_of(const FlowKey& key) {
+    for (std::uint64_t i = key.hash() & mask_;; i = (i + 1) & mask_) {
+        FlowSlot& c = cells_[i];
+        const std::uint64_t s = load(c, std::memory_order_relaxed);
+        if (s == kEmpty) return nullptr;
+        if (s != kTombstone && c.key == key) return &c;
+    }
+}
+
+bool FlowTable::put(const FlowKey& key, const RecordedFlow& flow) {
+    if (FlowSlot* c = slot_of(key)) {
+        store(*c, pack(flow));
+        return true;
+    }
+    if (live_ >= max_flows_ || (used_ + 1) * 2 > mask_ + 1) return false;
+    // A new key goes to an empty cell, never a tombstone: a reader may be probing past
+    // that tombstone for another key, and must not see a key change under it.
+    std::uint64_t i = key.hash() & mask_;
+    while (load(cells_[i], std::memory_order_relaxed) != kEmpty) i = (i + 1) & mask_;
+    cells_[i].key = key;
+    store(cells_[i], pack(flow));
+    ++used_;
+    ++live_;
+    return true;
+}
+
+bool FlowTable::erase(const FlowKey& key) {
+    FlowSlot* c = slot_of(key);
+    if (!c) return false;
+    store(*c, kTombstone);
+    --live_;
+    return true;
+}
+
+std::unique_ptr<FlowTable> FlowTable::compacted() const {
+    auto next = create(max_flows_);
+    if (!next) return nullptr;
+    for (std::uint64_t i = 0; i <= mask_; ++i) {
+        const std::uint64_t s = load(cells_[i], std::memory_order_relaxed);
+        if (s != kEmpty && s != kTombstone) (void)next->put(cells_[i].key, unpack(s));
+    }
+    return next;
+}
+
+// ---- MemberSet ----------------------------------------------------------------------
+
+bool MemberSet::has(PortId port) const {
+    for (std::uint32_t i = 0; i < count; ++i) {
+        if (members[i].port == port) return true;
+    }
+    return false;
+}
+
+namespace {
+
+// Which members get new connections: the serving ones, or every one when none serves.
+void choose_candidates(MemberSet& m) {
+    m.candidate_count = 0;
+    for (std::uint32_t i = 0; i < m.count; ++i) {
+        if (m.members[i].role == MemberRole::serving) m.candidates[m.candidate_count++] = static_cast<std::uint8_t>(i);
+    }
+    if (m.candidate_count > 0) return;
+    for (std::uint32_t i = 0; i < m.count; ++i) m.candidates[m.candidate_count++] = static_cast<std::uint8_t>(i);
+}
+
+std::uint8_t tcp_flags(wire::Bytes frame, const wire::ParsedFrame& f) { return frame[f.l4_offset + 13]; }
+
+bool ticks_passed(std::uint16_t now, std::uint16_t stamp, std::uint32_t ticks) {
+    return static_cast<std::uint16_t>((now - stamp) & 0x3fffu) >= ticks;
+}
+
+}  // namespace
+
+// ---- PortGroup ----------------------------------------------------------------------
+
+base::Result<std::unique_ptr<PortGroup>, GroupError> PortGroup::create(Qsbr& qsbr, PortId founder, MemberRole founder_role,
+                                                                       std::size_t max_flows) {
+    auto table = FlowTable::create(max_flows);
+    if (!table) return GroupError::no_memory;
+    return std::unique_ptr<PortGroup>(new PortGroup(qsbr, founder, founder_role, std::move(table)));
+}
+
+PortGroup::PortGroup(Qsbr& qsbr, PortId founder, MemberRole founder_role, std::unique_ptr<FlowTable> table)
+    : qsbr_(qsbr), owned_table_(std::move(table)) {
+    auto m = std::make_unique<MemberSet>();
+    m->members[0] = {founder, founder_role, 0};
+    m->count = 1;
+    m->founder = founder;
+    choose_candidates(*m);
+    members_.store(m.get(), std::memory_order_release);
+    owned_members_ = std::move(m);
+    table_.store(owned_table_.get(), std::memory_order_release);
+}
+
+PortGroup::~PortGroup() = default;
+
+PortId PortGroup::by_hash(const MemberSet& m, std::uint32_t hash, bool new_connection) {
+    if (m.candidate_count == 0) return kNoPort;
+    const auto index = static_cast<std::uint32_t>((std::uint64_t{hash} * m.candidate_count) >> 32);
+    const MemberSet::Member& chosen = m.members[m.candidates[index]];
+    if (new_connection) shares_[chosen.share_slot].fetch_add(1, std::memory_order_relaxed);
+    return chosen.port;
+}
+
+PortId PortGroup::steer_incoming(wire::Bytes frame, const wire::ParsedFrame& f, std::uint32_t hash) {
+    const MemberSet& m = members();
+    if (f.protocol != IPPROTO_TCP) return by_hash(m, hash, false);
+    const FlowKey key(f.src_ip, f.src_port, f.dst_ip, f.dst_port);
+    const std::uint8_t flags = tcp_flags(frame, f);
+    FlowTable::RecordedFlow flow;
+    if (table().find(key, flow) && m.has(flow.port)) {
+        const bool plain_ack = (flags & (wire::tcpflag::ack | wire::tcpflag::syn)) == wire::tcpflag::ack;
+        if (flow.phase == FlowTable::Phase::embryonic && plain_ack) {
+            promote_if_acked(key, flow, wire::load_be32(frame.data() + f.l4_offset + 8));
+        }
+        return flow.port;
+    }
+    if ((flags & (wire::tcpflag::syn | wire::tcpflag::ack)) == wire::tcpflag::syn) return by_hash(m, hash, true);
+    if (m.founder != kNoPort) return m.founder;  // a connection from before the group, or one it never recorded
+    return by_hash(m, hash, false);
+}
+
+PortId PortGroup::steer_quoted(const wire::IpAddr& local, std::uint16_t local_port, const wire::IpAddr& remote,
+                               std::uint16_t remote_port, std::uint32_t hash) {
+    const MemberSet& m = members();
+    FlowTable::RecordedFlow flow;
+    if (table().find(FlowKey(remote, remote_port, local, local_port), flow) && m.has(flow.port)) return flow.port;
+    if (m.founder != kNoPort) return m.founder;
+    return by_hash(m, hash, false);
+}
+
+void PortGroup::promote_if_acked(const FlowKey& key, const FlowTable::RecordedFlow& flow, std::uint32_t ack) {
+    // Only the peer that saw the SYN-ACK can acknowledge it: a blind ACK cannot pin a flow.
+    if (ack != flow.syn_ack_seq + 1) return;
+    std::lock_guard lock(write_mutex_);
+    FlowTable& t = *table_.load(std::memory_order_relaxed);
+    FlowTable::RecordedFlow now;
+    if (!t.find(key, now) || now.phase != FlowTable::Phase::embryonic || now.port != flow.port) return;
+    (void)t.put(key, {flow.port, FlowTable::Phase::established, clock(), 0});
+}
+
+bool PortGroup::note_outgoing(wire::Bytes frame, const wire::ParsedFrame& f, PortId sender) {
+    if (f.protocol != IPPROTO_TCP) return true;
+    const std::uint8_t flags = tcp_flags(frame, f);
+    constexpr std::uint8_t kSynAck = wire::tcpflag::syn | wire::tcpflag::ack;
+    const bool syn_ack = (flags & kSynAck) == kSynAck;
+    if (!syn_ack && (flags & (wire::tcpflag::fin | wire::tcpflag::rst)) == 0) return true;  // the common case
+    const MemberSet& m = members();
+    if (syn_ack && sender == m.founder) return true;  // the founder's connections need no record
+    const FlowKey key(f.dst_ip, f.dst_port, f.src_ip, f.src_port);
+    std::lock_guard lock(write_mutex_);
+    FlowTable& t = *table_.load(std::memory_order_relaxed);
+    FlowTable::RecordedFlow flow;
+    const bool known = t.find(key, flow);
+    if (syn_ack) {
+        // Another member's live connection is not this member's to take.
+        if (known && flow.port != sender && flow.phase != FlowTable::Phase::closing && m.has(flow.port)) return false;
+        const FlowTable::RecordedFlow embryonic{sender, FlowTable::Phase::embryonic, clock(),
+                                                wire::load_be32(frame.data() + f.l4_offset + 4)};
+        if (t.put(key, embryonic)) return true;
+        unrecorded_.fetch_add(1, std::memory_order_relaxed);
+        return false;
+    }
+    if (!known || flow.port != sender) return true;
+    if (flags & wire::tcpflag::rst) {
+        (void)t.erase(key);
+    } else if (flow.phase != FlowTable::Phase::closing) {
+        (void)t.put(key, {sender, FlowTable::Phase::closing, clock(), 0});
+    }
+    return true;
+}
+
+void PortGroup::publish(std::unique_ptr<MemberSet> next) {
+    choose_candidates(*next);
+    members_.store(next.get(), std::memory_order_release);
+    qsbr_.synchronize();
+    owned_members_ = std::move(next);
+}
+
+base::Result<base::Done, GroupError> PortGroup::join(PortId port, MemberRole role) {
+    const MemberSet& m = members();
+    if (m.has(port)) return GroupError::already_member;
+    if (m.count >= kMaxGroupMembers) return GroupError::full;
+    auto next = std::make_unique<MemberSet>(m);
+    std::array<bool, kMaxGroupMembers> slot_used{};
+    for (std::uint32_t i = 0; i < m.count; ++i) slot_used[m.members[i].share_slot] = true;
+    const auto slot = static_cast<std::uint8_t>(std::find(slot_used.begin(), slot_used.end(), false) - slot_used.begin());
+    shares_[slot].store(0, std::memory_order_relaxed);
+    next->members[next->count++] = {port, role, slot};
+    publish(std::move(next));
+    return base::Done{};
+}
+
+base::Result<std::size_t, GroupError> PortGroup::leave(PortId port) {
+    const MemberSet& m = members();
+    if (!m.has(port)) return GroupError::not_member;
+    auto next = std::make_unique<MemberSet>();
+    for (std::uint32_t i = 0; i < m.count; ++i) {
+        if (m.members[i].port != port) next->members[next->count++] = m.members[i];
+    }
+    next->founder = m.founder == port ? kNoPort : m.founder;
+    const std::size_t left = next->count;
+    publish(std::move(next));
+    std::lock_guard lock(write_mutex_);
+    (void)table_.load(std::memory_order_relaxed)->erase_unless([&](const FlowTable::RecordedFlow& f) {
+        return f.port != port;
+    });
+    return left;
+}
+
+void PortGroup::sweep(std::uint32_t now_ticks) {
+    clock_.store(now_ticks, std::memory_order_relaxed);
+    const auto now = static_cast<std::uint16_t>(now_ticks & 0x3fffu);
+    std::unique_ptr<FlowTable> retired;
+    {
+        std::lock_guard lock(write_mutex_);
+        FlowTable& t = *table_.load(std::memory_order_relaxed);
+        (void)t.erase_unless([&](const FlowTable::RecordedFlow& f) {
+            if (f.phase == FlowTable::Phase::embryonic) return !ticks_passed(now, f.stamp, kEmbryonicTicks);
+            if (f.phase == FlowTable::Phase::closing) return !ticks_passed(now, f.stamp, kClosingTicks);
+            return true;
+        });
+        if (t.tombstones() > t.max_flows() / 4) {
+            auto next = t.compacted();
+            if (!next) return;  // memory is short: tombstones stay until the next sweep
+            table_.store(next.get(), std::memory_order_release);
+            retired = std::exchange(owned_table_, std::move(next));
+        }
+    }
+    if (retired) qsbr_.synchronize();  // then `retired` goes, with no reader left in it
+}
+
+std::vector<GroupMemberView> PortGroup::members_view() const {
+    const MemberSet& m = members();
+    std::vector<GroupMemberView> out;
+    for (std::uint32_t i = 0; i < m.count; ++i) {
+        const MemberSet::Member& x = m.members[i];
+        out.push_back({x.port, x.role, x.port == m.founder, shares_[x.share_slot].load(std::memory_order_relaxed)});
+    }
+    return out;
+}
+
+std::size_t PortGroup::flows() const { return table().live(); }
+
+}  // namespace ms::sw

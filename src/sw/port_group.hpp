@@ -1,0 +1,221 @@
+// Contract: a claim that several ports hold together, and how the switch steers its
+// traffic among them (docs/DESIGN.md §4.2, shared claims). Members join and leave on the
+// control thread; the workers steer lock-free.
+//   - A new TCP connection (a SYN without ACK) goes to one member, picked by a hash of its
+//     4-tuple among the serving members (all members when none serves: a process that
+//     only opened the listener, such as nginx's master, stands by).
+//   - Every later segment of a connection goes to the member that answered its SYN. A
+//     member's SYN-ACK is recorded in the group's flow table (embryonic), the peer's ACK of
+//     it promotes the entry (established), and the entry goes when the member sends a RST,
+//     a while after it sends a FIN, or when it leaves. The founder's own connections (the
+//     claim's first holder, whose connections may predate the group) are never recorded:
+//     a segment of no recorded flow is the founder's, or, once the founder has gone,
+//     the hash's.
+//   - UDP datagrams spread by the same hash.
+// Bounds: at most kMaxGroupMembers members, and at most `max_flows` recorded flows. A
+// SYN-ACK that cannot be recorded is dropped (DropReason::group_full), so no connection
+// of a member other than the founder ever lives unrecorded; an embryonic entry expires
+// after kEmbryonicTicks, so a SYN flood holds at most its last few seconds of entries.
+// Writers of the flow table (workers recording SYN-ACKs and ACKs, the control thread's
+// sweep) take the group's mutex; readers take none.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "base/result.hpp"
+#include "sw/qsbr.hpp"
+#include "wire/bytes.hpp"
+#include "wire/frame.hpp"
+
+namespace ms::sw {
+
+using PortId = std::uint16_t;
+inline constexpr PortId kNoPort = 0xffff;
+inline constexpr std::size_t kMaxGroupMembers = 64;
+
+// What a member does with new connections: a serving member gets them; a standing-by one
+// only when no member serves.
+enum class MemberRole : std::uint8_t { serving, standby };
+
+// One connection of a group, seen from the switch: the peer's address and port and the
+// local address (the local port is the claim's).
+struct FlowKey {
+    std::uint64_t words[5] = {};
+
+    FlowKey() = default;
+    FlowKey(const wire::IpAddr& remote, std::uint16_t remote_port, const wire::IpAddr& local, std::uint16_t local_port);
+    [[nodiscard]] std::uint64_t hash() const;
+    friend bool operator==(const FlowKey&, const FlowKey&) = default;
+};
+
+// The group's recorded connections: open addressing with exact keys, at most half full.
+// Lock-free readers; one writer at a time (the group's mutex). A cell is written once (its
+// key, then its state with a release store) and only ever changes state afterwards, so a
+// reader that sees a state sees its key; a removed cell stays a tombstone until the
+// control thread compacts the table into a new one.
+class FlowTable {
+    struct FlowSlot;
+
+public:
+    enum class Phase : std::uint8_t { embryonic = 1, established = 2, closing = 3 };
+    struct RecordedFlow {
+        PortId port = kNoPort;
+        Phase phase = Phase::embryonic;
+        std::uint16_t stamp = 0;        // the group clock (ticks, 14 bits) when the phase began
+        std::uint32_t syn_ack_seq = 0;  // the SYN-ACK's sequence number, while embryonic
+    };
+
+    // An empty table for `max_flows` flows, or nothing if memory is short.
+    [[nodiscard]] static std::unique_ptr<FlowTable> create(std::size_t max_flows);
+    [[nodiscard]] std::size_t max_flows() const { return max_flows_; }
+    [[nodiscard]] std::size_t live() const { return live_; }
+    [[nodiscard]] std::size_t tombstones() const { return used_ - live_; }
+
+    // Reader side.
+    [[nodiscard]] bool find(const FlowKey& key, RecordedFlow& out) const;
+
+    // Writer side (the group's mutex held). put() adds or replaces; false if the table
+    // has no room (live flows at the bound, or too many tombstones until compaction).
+    bool put(const FlowKey& key, const RecordedFlow& flow);
+    bool erase(const FlowKey& key);
+    // Visits every live flow; `keep` returns false to remove it.
+    template <class Keep>
+    std::size_t erase_unless(Keep keep);
+    // A new table with the live flows and no tombstones; nothing if memory is short.
+    [[nodiscard]] std::unique_ptr<FlowTable> compacted() const;
+
+private:
+    FlowTable(FlowSlot* cells, std::size_t cell_count, std::size_t max_flows);
+
+    static constexpr std::uint64_t kEmpty = 0;
+    static constexpr std::uint64_t kTombstone = 1;
+    // All zeros is an empty cell, so the array comes from calloc: the kernel backs its
+    // pages only when a flow first lands on them, and an idle group costs no memory.
+    struct FlowSlot {
+        FlowKey key;
+        std::uint64_t state;  // kEmpty, kTombstone or a packed RecordedFlow; accessed through atomic_ref
+    };
+    struct FreeCells {
+        void operator()(FlowSlot* c) const { std::free(c); }
+    };
+    static std::uint64_t pack(const RecordedFlow& f);
+    static RecordedFlow unpack(std::uint64_t s);
+    static std::uint64_t load(const FlowSlot& c, std::memory_order order) {
+        return std::atomic_ref<const std::uint64_t>(c.state).load(order);
+    }
+    static void store(FlowSlot& c, std::uint64_t s) {
+        std::atomic_ref<std::uint64_t>(c.state).store(s, std::memory_order_release);
+    }
+    FlowSlot* slot_of(const FlowKey& key);
+
+    std::unique_ptr<FlowSlot[], FreeCells> cells_;
+    std::uint64_t mask_;
+    std::size_t max_flows_;
+    std::size_t used_ = 0;  // cells that left kEmpty
+    std::size_t live_ = 0;
+};
+
+template <class Keep>
+std::size_t FlowTable::erase_unless(Keep keep) {
+    std::size_t removed = 0;
+    for (std::uint64_t i = 0; i <= mask_; ++i) {
+        const std::uint64_t s = load(cells_[i], std::memory_order_relaxed);
+        if (s == kEmpty || s == kTombstone || keep(unpack(s))) continue;
+        store(cells_[i], kTombstone);
+        --live_;
+        ++removed;
+    }
+    return removed;
+}
+
+// The members as the workers read them: replaced whole on every join and leave.
+struct MemberSet {
+    struct Member {
+        PortId port = kNoPort;
+        MemberRole role = MemberRole::serving;
+        std::uint8_t share_slot = 0;  // its new-connection counter in PortGroup
+    };
+    std::array<Member, kMaxGroupMembers> members{};
+    std::uint32_t count = 0;
+    std::array<std::uint8_t, kMaxGroupMembers> candidates{};  // indices of members that get new connections
+    std::uint32_t candidate_count = 0;
+    PortId founder = kNoPort;  // kNoPort once the founder has left
+
+    [[nodiscard]] bool has(PortId port) const;
+};
+
+// Why a group could not be made or changed.
+enum class GroupError { full, already_member, not_member, no_memory };
+
+struct GroupMemberView {
+    PortId port = kNoPort;
+    MemberRole role = MemberRole::serving;
+    bool founder = false;
+    std::uint64_t new_connections = 0;  // SYNs steered to it since it joined
+};
+
+class PortGroup {
+public:
+    // A group of the claim's first holder alone, or no_memory.
+    [[nodiscard]] static base::Result<std::unique_ptr<PortGroup>, GroupError> create(Qsbr& qsbr, PortId founder,
+                                                                                     MemberRole founder_role,
+                                                                                     std::size_t max_flows);
+    ~PortGroup();
+    PortGroup(const PortGroup&) = delete;
+    PortGroup& operator=(const PortGroup&) = delete;
+
+    // Worker side, between quiescent points. `frame` is the frame f was parsed from.
+    [[nodiscard]] bool has_member(PortId port) const { return members().has(port); }
+    // The member that gets a frame arriving for the group.
+    // `hash` is the frame's flow hash (validator.hpp).
+    PortId steer_incoming(wire::Bytes frame, const wire::ParsedFrame& f, std::uint32_t hash);
+    // The member that owns the connection an ICMP error quotes (its packet went out from
+    // `local`:`local_port` to `remote`:`remote_port`).
+    PortId steer_quoted(const wire::IpAddr& local, std::uint16_t local_port, const wire::IpAddr& remote,
+                        std::uint16_t remote_port, std::uint32_t hash);
+    // Records what a member's TCP segment says about its connection; false if the frame
+    // must be dropped (a SYN-ACK whose connection cannot be recorded).
+    bool note_outgoing(wire::Bytes frame, const wire::ParsedFrame& f, PortId sender);
+
+    // Control thread.
+    [[nodiscard]] base::Result<base::Done, GroupError> join(PortId port, MemberRole role);
+    // Removes the member and its connections; the number of members left.
+    [[nodiscard]] base::Result<std::size_t, GroupError> leave(PortId port);
+    // Advances the group clock to `now_ticks` (one tick is kSweepPeriodMs), expires
+    // embryonic and closing flows, and compacts the table when tombstones pile up.
+    void sweep(std::uint32_t now_ticks);
+    [[nodiscard]] std::vector<GroupMemberView> members_view() const;
+    [[nodiscard]] std::size_t flows() const;
+    [[nodiscard]] std::uint64_t unrecorded_syn_acks() const { return unrecorded_.load(std::memory_order_relaxed); }
+
+    static constexpr std::uint32_t kSweepPeriodMs = 500;
+    static constexpr std::uint32_t kEmbryonicTicks = 6;  // 3 s: the peer's ACK of a SYN-ACK comes within that
+    static constexpr std::uint32_t kClosingTicks = 3;    // at least 1 s after a member's FIN: its last ACKs arrive
+
+private:
+    PortGroup(Qsbr& qsbr, PortId founder, MemberRole founder_role, std::unique_ptr<FlowTable> table);
+    [[nodiscard]] const MemberSet& members() const { return *members_.load(std::memory_order_acquire); }
+    void publish(std::unique_ptr<MemberSet> next);
+    [[nodiscard]] PortId by_hash(const MemberSet& m, std::uint32_t hash, bool new_connection);
+    [[nodiscard]] const FlowTable& table() const { return *table_.load(std::memory_order_acquire); }
+    void promote_if_acked(const FlowKey& key, const FlowTable::RecordedFlow& flow, std::uint32_t ack);
+    [[nodiscard]] std::uint16_t clock() const { return static_cast<std::uint16_t>(clock_.load(std::memory_order_relaxed)); }
+
+    Qsbr& qsbr_;
+    std::atomic<const MemberSet*> members_;
+    std::unique_ptr<const MemberSet> owned_members_;  // what members_ points at
+    std::array<std::atomic<std::uint64_t>, kMaxGroupMembers> shares_{};
+    std::atomic<FlowTable*> table_;
+    std::unique_ptr<FlowTable> owned_table_;
+    std::mutex write_mutex_;  // the flow table's writers
+    std::atomic<std::uint32_t> clock_{0};
+    std::atomic<std::uint64_t> unrecorded_{0};
+};
+
+}  // namespace ms::sw

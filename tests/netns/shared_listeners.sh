@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Shared claims (docs/DESIGN.md §4.2): one listener served by several processes under the
+# preload, each with its own UTCP stack and port.
+#   - nginx with 2 workers under wrk: both workers' pids are in the access log, and
+#     msctl claims shows the group (the master standing by, both workers serving, each
+#     with a share of the new connections);
+#   - nginx with 4 workers, 32 keep-alive connections open (each answer names its worker):
+#     one worker is killed; every connection of the other workers still answers, and no
+#     new connection goes to the dead worker;
+#   - a process of another user holding no proof socket cannot join: its bind is the
+#     kernel's EADDRINUSE, as for any claimed port.
+# Usage: BIN_DIR=build shared_listeners.sh
+source "$(dirname "$0")/lib.sh"
+PRELOAD="$(cd "$BIN_DIR" && pwd)/src/libmultistack-preload.so"
+MSCTL="$BIN_DIR/tools/msctl"
+[[ -f $PRELOAD ]] || fail "no $PRELOAD"
+ms_setup "sl$$"
+ms_daemon
+www="$TMP/www"
+mkdir -p "$www"
+echo "<h1>MultiStack</h1>" >"$www/index.html"
+
+# nginx_start WORKERS PORT: nginx under the preload; every answer names its worker's pid.
+nginx_start() {
+  cat >"$TMP/nginx$2.conf" <<EOF
+user root;
+worker_processes $1;
+daemon off;
+pid $TMP/nginx$2.pid;
+error_log $TMP/nginx$2_error.log;
+events { worker_connections 1024; }
+http {
+  log_format worker '\$pid';
+  access_log $TMP/access$2.log worker;
+  keepalive_requests 100000;
+  server { listen $SERVER_IP:$2; root $www; add_header X-Worker \$pid; }
+}
+EOF
+  ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 \
+    nginx -c "$TMP/nginx$2.conf" >"$TMP/nginx$2.log" 2>&1
+  wait_for "$TMP/nginx$2.log" "listening on $SERVER_IP:$2 over UTCP" || fail "nginx's listener is not on UTCP: $(cat "$TMP/nginx$2.log")"
+  local n
+  for _ in $(seq 100); do
+    n=$(grep -c "joins tcp $SERVER_IP:$2\$" "$TMP/daemon.log" || true)
+    ((n >= $1)) && return 0
+    sleep 0.1
+  done
+  fail "only $n of $1 nginx workers joined the listener: $(cat "$TMP/daemon.log")"
+}
+workers_of() { pgrep -P "$(cat "$TMP/nginx$1.pid")" | sort; }
+
+# --- nginx with 2 workers: both serve ---------------------------------------------------
+nginx_start 2 8080
+out=$(in_client wrk -t1 -c64 -d3 -H "Connection: close" "http://$SERVER_IP:8080/index.html")
+grep -q "Socket errors\|Non-2xx" <<<"$out" && fail "wrk against nginx with 2 workers: $out"
+mapfile -t workers < <(workers_of 8080)
+((${#workers[@]} == 2)) || fail "nginx has ${#workers[@]} workers, not 2"
+for w in "${workers[@]}"; do
+  served=$(grep -cx "$w" "$TMP/access8080.log" || true)
+  ((served > 100)) || fail "nginx worker $w served $served requests: $(sort "$TMP/access8080.log" | uniq -c)"
+done
+ok "nginx with 2 workers on UTCP: both served ($(sort "$TMP/access8080.log" | uniq -c | awk '{print $1}' | paste -sd/) requests)"
+claims=$(in_server "$MSCTL" --socket "$SOCK" claims --json)
+"$PY" - "$claims" "$SERVER_IP" <<'EOF' || fail "msctl claims: $claims"
+import json, sys
+members = [c for c in json.loads(sys.argv[1]) if c["claim"] == f"tcp {sys.argv[2]}:8080"]
+assert len(members) == 3 and all(m["shared"] and m["members"] == 3 for m in members), members
+standby = [m for m in members if m["role"] == "standby"]
+serving = [m for m in members if m["role"] == "serving"]
+assert len(standby) == 1 and standby[0]["founder"] and standby[0]["new_connections"] == 0, members
+assert len(serving) == 2 and all(m["share"] > 0.2 for m in serving), members
+EOF
+ok "msctl claims: the master stands by, the 2 workers serve, each with its share of new connections"
+in_server "$MSCTL" --socket "$SOCK" stats | grep -q "each member's share of new connections" || fail "msctl stats shows no shares"
+
+# --- nginx with 4 workers: one is killed, the others' connections go on ----------------
+nginx_start 4 8081
+cat >"$TMP/keepalive.py" <<'EOF'
+import http.client, os, signal, sys, time
+host, port = sys.argv[1], int(sys.argv[2])
+conns = [http.client.HTTPConnection(host, port, timeout=10) for _ in range(32)]
+
+def ask(c):
+    c.request("GET", "/index.html")
+    r = c.getresponse()
+    r.read()
+    return r.getheader("X-Worker")
+
+owners = [ask(c) for c in conns]
+assert len(set(owners)) >= 3, f"32 connections reached only {sorted(set(owners))}"
+victim = owners[0]
+os.kill(int(victim), signal.SIGKILL)  # the namespaces share one pid space
+time.sleep(1)
+for c, w in zip(conns, owners):
+    if w == victim:
+        continue
+    for _ in range(3):
+        assert ask(c) == w, "a connection moved to another worker"
+fresh = set()
+for _ in range(64):
+    c = http.client.HTTPConnection(host, port, timeout=10)
+    fresh.add(ask(c))
+    c.close()
+assert victim not in fresh, f"a new connection went to the dead worker {victim}"
+print(f"worker {victim} killed; the {sum(w != victim for w in owners)} connections of the others answered;"
+      f" 64 new ones went to {sorted(fresh)}", flush=True)
+EOF
+result=$(in_client "$PY" "$TMP/keepalive.py" "$SERVER_IP" 8081 2>&1) || fail "nginx with 4 workers, one killed: $result"
+ok "nginx with 4 workers: $result"
+
+# --- a kernel socket of another user cannot take the tuple -----------------------------
+err=$(in_server setpriv --reuid=65534 --regid=65534 --clear-groups "$PY" -c "
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+try:
+    s.bind(('$SERVER_IP', 8080))
+    print('bound')
+except OSError as e:
+    print(e.errno)")
+[[ $err == 98 ]] || fail "another user's socket bound the shared tuple: $err"
+ok "another user's kernel socket cannot bind the shared tuple (EADDRINUSE)"
