@@ -62,7 +62,7 @@ enum class Status : std::int32_t {
     bound_to_device,    // the proof socket is bound (SO_BINDTODEVICE) to another interface
     address_not_local,  // the exact address is not the interface's own, or is loopback,
                         // multicast or broadcast (IP_FREEBIND, IP_TRANSPARENT)
-    reusable_socket,    // SO_REUSEADDR or SO_REUSEPORT would let a kernel socket share the port
+    reusable_socket,    // SO_REUSEADDR would let a kernel socket share the port
     socket_in_use,      // the proof socket is connected or listening
     no_resources,       // the daemon ran out of descriptors or memory; try again later
     tuple_shared,       // another kernel socket holds the same address and port (bound with

@@ -95,9 +95,8 @@ std::optional<std::uint64_t> socket_cookie(int fd) {
 
 Check check_reuse_flags(int fd) {
     const auto reuse_addr = int_option(fd, SO_REUSEADDR);
-    const auto reuse_port = int_option(fd, SO_REUSEPORT);
-    if (!reuse_addr || !reuse_port) return ProofError::unreadable;
-    if (*reuse_addr || *reuse_port) return ProofError::reusable;
+    if (!reuse_addr) return ProofError::unreadable;
+    if (*reuse_addr) return ProofError::reusable;
     return base::Done{};
 }
 
@@ -113,11 +112,21 @@ Check check_state(int fd) {
     return base::Done{};
 }
 
-// Whether another kernel socket than the proof (`cookie`) receives traffic of the tuple.
+// Whether another kernel socket than the proof (`cookie`) receives traffic of the tuple,
+// beside those the kernel lets share it with an SO_REUSEPORT proof (its owner's).
 bool shared(std::span<const KernelSocket> holders, const ProvenTuple& p) {
     return std::any_of(holders.begin(), holders.end(), [&](const KernelSocket& k) {
-        return k.cookie != p.cookie && (overlaps(k, p.key.addr) || (p.ipv4_twin && overlaps(k, p.ipv4_twin->addr)));
+        if (k.cookie == p.cookie || (p.reuse_port && k.uid == p.owner_uid)) return false;
+        return overlaps(k, p.key.addr) || (p.ipv4_twin && overlaps(k, p.ipv4_twin->addr));
     });
+}
+
+// The proof's owner as the kernel's table names it (SO_REUSEPORT shares within one uid).
+std::optional<std::uint32_t> owner_uid(std::span<const KernelSocket> holders, std::uint64_t cookie) {
+    for (const KernelSocket& k : holders) {
+        if (k.cookie == cookie) return k.uid;
+    }
+    return std::nullopt;
 }
 
 // The IPv4 wildcard a dual-stack socket holds beside `key` (IPv6 wildcard, IPV6_V6ONLY off).
@@ -154,10 +163,12 @@ std::string_view to_string(ProofError e) {
         case ProofError::foreign_namespace: return "the socket lives in another network namespace";
         case ProofError::bound_to_device: return "the socket is bound to another device";
         case ProofError::address_not_local: return "the address is not the interface's own unicast address";
-        case ProofError::reusable: return "the socket has SO_REUSEADDR or SO_REUSEPORT";
+        case ProofError::reusable: return "the socket has SO_REUSEADDR";
         case ProofError::connected: return "the socket is connected";
         case ProofError::listening: return "the socket is listening";
-        case ProofError::shared: return "another kernel socket holds the same address and port";
+        case ProofError::shared:
+            return "another kernel socket holds the same address and port (of another user, or beside a proof "
+                   "without SO_REUSEPORT)";
         case ProofError::changed: return "the socket's bound address or port changed";
         case ProofError::kernel_unreadable: return "the kernel's socket table cannot be read (sock_diag)";
     }
@@ -180,9 +191,14 @@ base::Result<ProvenTuple, ProofError> prove_claim(int fd, const ProofScope& scop
     if (!bound) return bound.error();
     const auto cookie = socket_cookie(fd);
     if (!cookie) return ProofError::unreadable;
-    const ProvenTuple proven{*bound, ipv4_twin_of(fd, *bound), *cookie};
+    const auto reuse_port = int_option(fd, SO_REUSEPORT);
+    if (!reuse_port) return ProofError::unreadable;
+    ProvenTuple proven{*bound, ipv4_twin_of(fd, *bound), *cookie, *reuse_port != 0, 0};
     const auto holders = sockets_on_port(*protocol, proven.key.port);
     if (!holders) return ProofError::kernel_unreadable;
+    const auto uid = owner_uid(*holders, proven.cookie);
+    if (!uid) return ProofError::kernel_unreadable;  // the proof itself must be in the table
+    proven.owner_uid = *uid;
     if (shared(*holders, proven)) return ProofError::shared;
     return proven;
 }
@@ -192,6 +208,8 @@ base::Result<base::Done, ProofError> proof_still_holds(int fd, const ProvenTuple
     const auto bound = check_binding(fd, proven.key.protocol, scope);
     if (!bound) return bound.error();
     if (*bound != proven.key) return ProofError::changed;
+    // A proof that had no SO_REUSEPORT at the claim is judged so for life: setting it later
+    // lets no one share.
     if (kernel && shared(kernel->on(proven.key.protocol, proven.key.port), proven)) return ProofError::shared;
     return base::Done{};
 }

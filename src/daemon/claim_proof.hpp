@@ -8,11 +8,16 @@
 //   - not bound to another device (SO_BINDTOIFINDEX);
 //   - bound to the wildcard or to an address of the interface that is unicast and not
 //     loopback (IP_FREEBIND and IP_TRANSPARENT let a socket bind any address);
-//   - without SO_REUSEADDR or SO_REUSEPORT, which would let a kernel application bind
-//     the same port later and lose its traffic to the claim;
+//   - without SO_REUSEADDR, which would let any user's kernel socket with the same flag
+//     bind the same port later (for TCP, while neither listens) and lose its traffic to
+//     the claim;
 //   - the tuple's sole holder in the kernel (kernel_sockets.hpp): reuse flags set for
 //     bind() and cleared afterwards leave no trace on the socket, but the socket that
-//     shares the tuple is in the kernel's table;
+//     shares the tuple is in the kernel's table. A socket with SO_REUSEPORT is the
+//     exception the kernel itself makes: it shares its port only with SO_REUSEPORT
+//     sockets of the same owner (sk_uid), so such a proof may share the tuple with sockets
+//     of its own uid, and proves a claim that those sockets' holders may join as a group
+//     (docs/DESIGN.md §3, §4.2);
 //   - neither connected nor listening, so that the daemon's close can never block or
 //     take a live connection down.
 // An IPv4-mapped IPv6 address is read as IPv4. A dual-stack socket (AF_INET6 bound to
@@ -45,10 +50,11 @@ enum class ProofError {
     foreign_namespace,  // SO_NETNS_COOKIE differs from the interface's namespace
     bound_to_device,    // SO_BINDTOIFINDEX names another interface
     address_not_local,  // not the interface's address, or loopback, multicast, broadcast
-    reusable,           // SO_REUSEADDR or SO_REUSEPORT set
+    reusable,           // SO_REUSEADDR set
     connected,
     listening,
-    shared,             // another kernel socket holds the tuple too (bound with SO_REUSEADDR/SO_REUSEPORT)
+    shared,             // another kernel socket holds the tuple too (bound with SO_REUSEADDR, or another
+                        // user's, or beside a proof without SO_REUSEPORT)
     changed,            // the bound address or port is no longer what was claimed
     kernel_unreadable,  // the kernel's socket table (sock_diag) cannot be read
 };
@@ -65,12 +71,15 @@ struct ProofScope {
 // cannot tell (before Linux 5.14), in which case no proof is accepted.
 [[nodiscard]] std::uint64_t own_netns_cookie();
 
-// What a proof proved: the tuple, a dual-stack socket's IPv4 wildcard held with it, and
-// the socket's identity (SO_COOKIE).
+// What a proof proved: the tuple, a dual-stack socket's IPv4 wildcard held with it, the
+// socket's identity (SO_COOKIE), and whether the kernel lets the socket's owner share the
+// tuple (SO_REUSEPORT, with the owner's uid).
 struct ProvenTuple {
     sw::ClaimKey key;
     std::optional<sw::ClaimKey> ipv4_twin;
     std::uint64_t cookie = 0;
+    bool reuse_port = false;
+    std::uint32_t owner_uid = 0;  // the socket's sk_uid, from the kernel's table
 };
 
 // The tuple `fd` proves (with a dual-stack socket's IPv4 wildcard), or why it proves none.

@@ -7,7 +7,6 @@
 // longer holds; the claim leaves the XDP map with its last holder.
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <iostream>
 
@@ -27,7 +26,7 @@ ctl::Status status_for(ProofError e) {
         case ProofError::foreign_namespace: return ctl::Status::foreign_namespace;
         case ProofError::bound_to_device: return ctl::Status::bound_to_device;
         case ProofError::address_not_local: return ctl::Status::address_not_local;
-        case ProofError::reusable: return ctl::Status::reusable_socket;
+        case ProofError::reusable: return ctl::Status::reusable_socket;  // SO_REUSEADDR
         case ProofError::shared: return ctl::Status::tuple_shared;
         case ProofError::kernel_unreadable: return ctl::Status::internal;
         case ProofError::connected:
@@ -115,18 +114,31 @@ void ControlServer::unhold(ClientSession& s, const sw::ClaimKey& key) {
     if (left && *left == sw::ClaimLeft::nothing) ctx_.data_path.unmirror_claim(key);
 }
 
-// A claim held by another session with the same proof socket (a forked worker serving
-// the listener its parent opened) is shared with `s`'s port; the XDP map is unchanged.
+namespace {
+// Whether a claim proven by `held` may be joined by the holder of `joining`: it presents
+// the same socket (a forked worker serving the listener its parent opened, or one passed
+// to it), or both are SO_REUSEPORT sockets of one owner, which the kernel let share.
+bool may_join(const ProvenTuple& held, const ProvenTuple& joining) {
+    if (held.key != joining.key) return false;
+    return held.cookie == joining.cookie || (held.reuse_port && joining.reuse_port && held.owner_uid == joining.owner_uid);
+}
+}  // namespace
+
+// A claim held by another session that `proven` may join (may_join) is shared with `s`'s
+// port; the XDP map is unchanged.
 base::Result<base::Done, ctl::Status> ControlServer::join_holder(ClientSession& s, const ProvenTuple& proven,
                                                                  sw::MemberRole role) {
     const bool held_so = std::any_of(sessions_.begin(), sessions_.end(), [&](const auto& entry) {
         const ClientSession& holder = entry.second;
         return &holder != &s && holder.port &&
-               std::any_of(holder.claims.begin(), holder.claims.end(), [&](const HeldClaim& c) {
-                   return c.proven.key == proven.key && c.proven.cookie == proven.cookie;
-               });
+               std::any_of(holder.claims.begin(), holder.claims.end(),
+                           [&](const HeldClaim& c) { return may_join(c.proven, proven); });
     });
-    if (!held_so) return ctl::Status::address_in_use;
+    if (!held_so) {
+        std::cerr << "multistackd: port " << *s.port << " cannot join " << describe(proven.key)
+                  << ": no holder shares its proof socket or its SO_REUSEPORT owner\n";
+        return ctl::Status::address_in_use;
+    }
     if (auto charged = users_.add_shared_claim(s.peer); !charged) {
         count_limit(s, charged.error());
         return ctl::Status::limit_reached;
@@ -190,9 +202,7 @@ void ControlServer::audit_proofs() {
                   << "\n";
     }
     for (auto& [fd, s] : sessions_) audit_session(s, kernel ? &*kernel : nullptr);
-    const auto now_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
-    ctx_.sw.registry().sweep_groups(static_cast<std::uint32_t>(now_ms / sw::PortGroup::kSweepPeriodMs));
+    ctx_.sw.registry().sweep_groups(sw::PortGroup::current_tick());
     arm_audit_timer();
 }
 

@@ -53,6 +53,7 @@ KernelSocket socket_of(const nlmsghdr* nlh) {
     s.port = ntohs(m->id.idiag_sport);
     s.cookie = std::uint64_t{m->id.idiag_cookie[0]} | (std::uint64_t{m->id.idiag_cookie[1]} << 32);
     s.v6only = m->idiag_family == AF_INET;
+    s.uid = m->idiag_uid;
     // Only full sockets carry attributes; a TIME_WAIT or pending one is never a wildcard.
     const auto* a = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(nlh, sizeof *m));
     for (; mnl_attr_ok(a, static_cast<int>(static_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh)) -

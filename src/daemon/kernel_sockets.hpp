@@ -21,6 +21,7 @@ struct KernelSocket {
     std::uint16_t port = 0;    // the local port
     bool v6only = true;        // an IPv6 socket bound to :: that takes IPv4 too has false
     std::uint64_t cookie = 0;  // SO_COOKIE
+    std::uint32_t uid = 0;     // the socket's owner (sk_uid): whom the kernel lets share it with SO_REUSEPORT
 };
 
 // An IPv6 address as the claims name it: an IPv4-mapped one (::ffff:a.b.c.d) reads as IPv4.

@@ -3,9 +3,11 @@
 // to libc). Two facts per number:
 //   - the UTCP socket it names, if any (several numbers may name one: dup);
 //   - for a kernel TCP or UDP socket of AF_INET that is not placed yet (no listen or
-//     connect so far; for UDP, no bind), that it is one, and the SO_REUSEADDR and SO_REUSEPORT the application
-//     asked for: they stay virtual until the socket's place is known, because a claim's
-//     proof socket must not have them (docs/DESIGN.md §3).
+//     connect so far; for UDP, no bind), that it is one, and the SO_REUSEADDR and
+//     SO_REUSEPORT the application asked for. SO_REUSEADDR stays virtual until the
+//     socket's place is known, because a claim's proof socket must not have it
+//     (docs/DESIGN.md §3); SO_REUSEPORT is applied as well, since the kernel shares a
+//     port so only within one uid, and such proofs form shared claims.
 // Numbers at or above the table's size (the process's hard RLIMIT_NOFILE, at most 2^20)
 // are never ours. Writers hold the runtime's lock; readers re-check under it.
 #pragma once
@@ -21,7 +23,7 @@ struct Socket;
 namespace pending {
 inline constexpr std::uint8_t stream = 0x01;     // an AF_INET TCP socket, not placed yet
 inline constexpr std::uint8_t reuse_addr = 0x02;  // SO_REUSEADDR asked for, not applied
-inline constexpr std::uint8_t reuse_port = 0x04;  // SO_REUSEPORT asked for, not applied
+inline constexpr std::uint8_t reuse_port = 0x04;  // SO_REUSEPORT asked for (and applied)
 inline constexpr std::uint8_t datagram = 0x08;    // an AF_INET UDP socket, not placed yet
 inline constexpr std::uint8_t watching_epoll = 0x10;  // an epoll set the port's eventfd was added to
 }  // namespace pending

@@ -569,10 +569,13 @@ int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
     return ms::preload::guarded("setsockopt", [&]() -> int {
         Socket* s = ours(fd);
         if (!s) {
-            // On a pending socket SO_REUSEADDR and SO_REUSEPORT stay virtual (fd_table.hpp).
+            // On a pending socket SO_REUSEADDR stays virtual (fd_table.hpp); SO_REUSEPORT is
+            // applied too, so that the kernel decides who may share the port (the same uid),
+            // and the daemon lets the holders of such sockets share the claim.
             if ((is_pending(fd) || is_pending_datagram(fd)) && level == SOL_SOCKET &&
                 (name == SO_REUSEADDR || name == SO_REUSEPORT)) {
                 if (!value || len < static_cast<socklen_t>(sizeof(int))) return static_cast<int>(fail(EINVAL));
+                if (name == SO_REUSEPORT && NEXT(setsockopt)(fd, level, name, value, len) != 0) return -1;
                 int v;
                 std::memcpy(&v, value, sizeof v);
                 const std::uint8_t bit = name == SO_REUSEADDR ? pending::reuse_addr : pending::reuse_port;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 
 #include "wire/transport.hpp"
 
@@ -145,8 +146,14 @@ base::Result<std::unique_ptr<PortGroup>, GroupError> PortGroup::create(Qsbr& qsb
     return std::unique_ptr<PortGroup>(new PortGroup(qsbr, founder, founder_role, std::move(table)));
 }
 
+std::uint32_t PortGroup::current_tick() {
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    return static_cast<std::uint32_t>(ms / kSweepPeriodMs);
+}
+
 PortGroup::PortGroup(Qsbr& qsbr, PortId founder, MemberRole founder_role, std::unique_ptr<FlowTable> table)
-    : qsbr_(qsbr), owned_table_(std::move(table)) {
+    : qsbr_(qsbr), owned_table_(std::move(table)), clock_(current_tick()) {
     auto m = std::make_unique<MemberSet>();
     m->members[0] = {founder, founder_role, 0};
     m->count = 1;

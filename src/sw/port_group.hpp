@@ -195,6 +195,8 @@ public:
     [[nodiscard]] std::uint64_t unrecorded_syn_acks() const { return unrecorded_.load(std::memory_order_relaxed); }
 
     static constexpr std::uint32_t kSweepPeriodMs = 500;
+    // The group clock's reading now (steady time in ticks of kSweepPeriodMs).
+    [[nodiscard]] static std::uint32_t current_tick();
     static constexpr std::uint32_t kEmbryonicTicks = 6;  // 3 s: the peer's ACK of a SYN-ACK comes within that
     static constexpr std::uint32_t kClosingTicks = 3;    // at least 1 s after a member's FIN: its last ACKs arrive
 

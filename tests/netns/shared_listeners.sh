@@ -108,15 +108,85 @@ EOF
 result=$(in_client "$PY" "$TMP/keepalive.py" "$SERVER_IP" 8081 2>&1) || fail "nginx with 4 workers, one killed: $result"
 ok "nginx with 4 workers: $result"
 
-# --- a kernel socket of another user cannot take the tuple -----------------------------
-err=$(in_server setpriv --reuid=65534 --regid=65534 --clear-groups "$PY" -c "
-import socket
+# --- SO_REUSEPORT: separate processes, one TCP port -----------------------------------
+cat >"$TMP/reuseport_server.py" <<'EOF'
+import os, socket, sys
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(64)
+print("serving", flush=True)
+while True:
+    c, _ = s.accept()
+    c.recv(100)
+    c.sendall(str(os.getpid()).encode())
+    c.close()
+EOF
+for i in 1 2 3; do
+  ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_REQUIRE=1 \
+    "$PY" "$TMP/reuseport_server.py" "$SERVER_IP" 8090 >"$TMP/reuseport$i.log" 2>&1
+  wait_for "$TMP/reuseport$i.log" "serving" || fail "SO_REUSEPORT server $i: $(cat "$TMP/reuseport$i.log")"
+done
+pids=$(in_client "$PY" -c "
+import socket
+seen = set()
+for _ in range(90):
+    c = socket.create_connection(('$SERVER_IP', 8090), timeout=10)
+    c.sendall(b'who')
+    seen.add(c.recv(100).decode())
+    c.close()
+print(len(seen))") || fail "clients of the SO_REUSEPORT servers"
+((pids == 3)) || fail "90 connections reached $pids of 3 SO_REUSEPORT servers"
+ok "3 separate processes with SO_REUSEPORT on one port under the preload: all 3 served"
+# The errno of a bind to (argv 1, argv 2), with SO_REUSEPORT if argv 3 is 1; or "bound".
+try_bind='
+import socket, sys
+s = socket.socket()
+if sys.argv[3] == "1":
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
 try:
-    s.bind(('$SERVER_IP', 8080))
-    print('bound')
+    s.bind((sys.argv[1], int(sys.argv[2])))
+    print("bound")
 except OSError as e:
-    print(e.errno)")
-[[ $err == 98 ]] || fail "another user's socket bound the shared tuple: $err"
-ok "another user's kernel socket cannot bind the shared tuple (EADDRINUSE)"
+    print(e.errno)'
+err=$(in_server setpriv --reuid=65534 --regid=65534 --clear-groups env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" \
+  "$PY" -c "$try_bind" "$SERVER_IP" 8090 1 2>/dev/null)
+[[ $err == 98 ]] || fail "another user's SO_REUSEPORT socket bound the shared port: $err"
+err=$(in_server "$PY" -c "$try_bind" "$SERVER_IP" 8090 0)
+[[ $err == 98 ]] || fail "a kernel socket without SO_REUSEPORT bound the shared port: $err"
+ok "another user's process, and a kernel socket without SO_REUSEPORT, cannot join (EADDRINUSE)"
+
+# --- SO_REUSEPORT: UDP ------------------------------------------------------------------
+cat >"$TMP/reuseport_udp.py" <<'EOF'
+import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+print("serving", flush=True)
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(data + b" " + str(os.getpid()).encode(), peer)
+EOF
+for i in 1 2; do
+  ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_REQUIRE=1 \
+    "$PY" "$TMP/reuseport_udp.py" "$SERVER_IP" 8091 >"$TMP/reuseport_udp$i.log" 2>&1
+  wait_for "$TMP/reuseport_udp$i.log" "serving" || fail "SO_REUSEPORT UDP server $i: $(cat "$TMP/reuseport_udp$i.log")"
+done
+result=$(in_client "$PY" -c "
+import socket
+answered, pids = 0, set()
+for flow in range(40):
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(5)
+    for n in range(10):
+        msg = f'{flow}.{n}'.encode()
+        c.sendto(msg, ('$SERVER_IP', 8091))
+        data, _ = c.recvfrom(2048)
+        echoed, pid = data.rsplit(b' ', 1)
+        assert echoed == msg, (echoed, msg)
+        answered += 1
+        pids.add(pid)
+    c.close()
+print(answered, len(pids))") || fail "UDP clients of the SO_REUSEPORT servers: $result"
+[[ $result == "400 2" ]] || fail "UDP SO_REUSEPORT group: answered, servers = $result (want 400 2)"
+ok "2 processes with SO_REUSEPORT on one UDP port: all 400 datagrams answered, by both"
