@@ -50,11 +50,14 @@ Failure from_status(ctl::Status s) {
 }
 
 // A kernel socket bound to (addr, port): the proof of ownership (docs/DESIGN.md §3).
-base::Result<int, Failure> bind_socket(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port) {
+base::Result<int, Failure> bind_socket(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port,
+                                       Sharing sharing) {
     const bool v4 = addr.family == wire::IpFamily::v4;
     const int type = protocol == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
     const int fd = ::socket(v4 ? AF_INET : AF_INET6, type | SOCK_CLOEXEC, protocol);
     if (fd < 0) return system_failure("socket", errno);
+    const int one = 1;
+    if (sharing == Sharing::reuse_port) (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     sockaddr_storage ss{};
     socklen_t len;
     if (v4) {
@@ -68,7 +71,6 @@ base::Result<int, Failure> bind_socket(std::uint8_t protocol, const wire::IpAddr
         sin6->sin6_family = AF_INET6;
         sin6->sin6_port = htons(port);
         std::memcpy(&sin6->sin6_addr, addr.bytes.data(), 16);
-        const int one = 1;
         (void)::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
         len = sizeof *sin6;
     }
@@ -217,9 +219,10 @@ base::Result<AppPort*, Failure> ControlSession::attach(std::uint32_t ring_pairs,
     return port_.get();
 }
 
-base::Result<Claim, Failure> ControlSession::claim(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port) {
+base::Result<Claim, Failure> ControlSession::claim(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port,
+                                                   Sharing sharing) {
     if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP) return Failure{Error::bad_socket, "protocol must be TCP or UDP"};
-    auto fd = bind_socket(protocol, addr, port);
+    auto fd = bind_socket(protocol, addr, port, sharing);
     if (!fd) return fd.error();
     auto claimed = claim_socket(fd.value());
     ::close(fd.value());  // the daemon holds its own reference for the claim's life

@@ -79,6 +79,9 @@ private:
     std::vector<ring::AppRxRing> rx_;
 };
 
+// Whether a claim may be shared with other processes of the same user (SO_REUSEPORT).
+enum class Sharing : std::uint8_t { exclusive, reuse_port };
+
 class ControlSession {
 public:
     static base::Result<ControlSession, Failure> open(const std::string& socket_path);
@@ -90,8 +93,11 @@ public:
     base::Result<AppPort*, Failure> attach(std::uint32_t ring_pairs = 1, std::uint32_t slots_per_ring = 1024,
                                            std::uint64_t data_bytes = 0);
     // Binds a new kernel socket of `protocol` to (addr, port) and claims it; port 0 takes
-    // an ephemeral port. Returns what was claimed.
-    base::Result<Claim, Failure> claim(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port);
+    // an ephemeral port. With `sharing` reuse_port the socket has SO_REUSEPORT, so that
+    // other processes of the same user may bind and claim the same tuple: the claim is then
+    // shared (docs/DESIGN.md §4.2). Returns what was claimed.
+    base::Result<Claim, Failure> claim(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port,
+                                       Sharing sharing = Sharing::exclusive);
     // Claims what an already bound socket holds; the caller may close its copy after. A
     // socket that another session claimed already (a process's inherited listener) joins
     // that claim, as `role` says (ctl::ClaimRole).

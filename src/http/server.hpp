@@ -28,6 +28,7 @@ struct ServerConfig {
     std::vector<std::pair<std::string, utcp::CongestionRegistry::Factory>>
         congestion_algorithms;  // utcp: the application's own
     bool fast_open = false;  // RFC 7413: take requests in SYNs with a valid cookie (kernel: TCP_FASTOPEN)
+    bool share_port = false;  // SO_REUSEPORT: several processes serve the port (ms-httpd --workers)
 };
 
 // "tcp ADDR:PORT ..." for messages.

@@ -38,7 +38,8 @@ public:
         options.send_buffer = 128 * 1024;  // a 32 KB response and more fit at once
         options.recv_buffer = 32 * 1024;   // requests are small
         options.nodelay = true;            // a response is complete when written
-        auto l = loop_->listen(config_.port, *this, &options);
+        auto l = loop_->listen(config_.port, *this, &options,
+                               config_.share_port ? client::Sharing::reuse_port : client::Sharing::exclusive);
         if (!l) {
             error = "listen on " + describe_listen(config_) + ": " + l.error().message();
             return false;

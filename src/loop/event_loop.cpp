@@ -102,10 +102,11 @@ std::vector<wire::IpAddr> EventLoop::addresses() const {
 }
 
 base::Result<std::vector<client::Claim>, client::Failure> EventLoop::claim_everywhere(std::uint8_t protocol,
-                                                                                      std::uint16_t port) {
+                                                                                      std::uint16_t port,
+                                                                                      client::Sharing sharing) {
     std::vector<client::Claim> claims;
     for (const wire::IpAddr& a : addresses()) {
-        auto claim = control_.claim(protocol, a, claims.empty() ? port : claims.front().port);
+        auto claim = control_.claim(protocol, a, claims.empty() ? port : claims.front().port, sharing);
         if (!claim) {
             for (const client::Claim& c : claims) (void)control_.release(c);
             return claim.error();
@@ -146,8 +147,9 @@ std::optional<wire::MacAddr> EventLoop::resolve(const wire::IpAddr& addr) {
 }
 
 base::Result<utcp::Listener*, client::Failure> EventLoop::listen(std::uint16_t port, utcp::Handler& handler,
-                                                                 const utcp::ConnOptions* options) {
-    auto claims = claim_everywhere(IPPROTO_TCP, port);
+                                                                 const utcp::ConnOptions* options,
+                                                                 client::Sharing sharing) {
+    auto claims = claim_everywhere(IPPROTO_TCP, port, sharing);
     if (!claims) return claims.error();
     utcp::Listener* l = stack_->listen(claims->front().port, &handler, options);
     if (!l) return client::Failure{client::Error::address_in_use, "this loop listens on that port already"};

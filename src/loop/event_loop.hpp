@@ -58,9 +58,11 @@ public:
     EventLoop& operator=(const EventLoop&) = delete;
 
     // Claims TCP port on each of the loop's addresses and listens; port 0 takes an
-    // ephemeral port.
+    // ephemeral port. With `sharing` reuse_port, loops of other processes of the same user
+    // may listen on the same port: the switch spreads new connections over them.
     base::Result<utcp::Listener*, client::Failure> listen(std::uint16_t port, utcp::Handler& handler,
-                                                          const utcp::ConnOptions* options = nullptr);
+                                                          const utcp::ConnOptions* options = nullptr,
+                                                          client::Sharing sharing = client::Sharing::exclusive);
     // Claims what the caller's bound TCP socket holds and listens on its port; a null
     // handler is the raw API (connections wait in the listener's accept queue). The
     // caller releases the claim (control().release) after Stack::unlisten. `role` is how
@@ -113,7 +115,8 @@ private:
     EventLoop(client::ControlSession control, client::AppPort& port);
     // Claims `port` (0: an ephemeral one) on every address of the loop: the first claim's
     // port is claimed on the others. All or none.
-    base::Result<std::vector<client::Claim>, client::Failure> claim_everywhere(std::uint8_t protocol, std::uint16_t port);
+    base::Result<std::vector<client::Claim>, client::Failure> claim_everywhere(
+        std::uint8_t protocol, std::uint16_t port, client::Sharing sharing = client::Sharing::exclusive);
     // The stack, with the loop's addresses (checked: at most one per family).
     void start_stack(const ctl::InfoReply& info, const LoopOptions& options, const std::vector<wire::IpAddr>& addresses,
                      const utcp::StackSecrets& secrets);

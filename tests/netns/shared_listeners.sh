@@ -7,8 +7,12 @@
 #   - nginx with 4 workers, 32 keep-alive connections open (each answer names its worker):
 #     one worker is killed; every connection of the other workers still answers, and no
 #     new connection goes to the dead worker;
-#   - a process of another user holding no proof socket cannot join: its bind is the
-#     kernel's EADDRINUSE, as for any claimed port.
+#   - 3 separate Python processes that bind one TCP port with SO_REUSEPORT all serve;
+#     another user's process cannot join (the kernel refuses its bind, EADDRINUSE), nor
+#     can a socket without SO_REUSEPORT;
+#   - 2 Python processes share a UDP port with SO_REUSEPORT: every datagram is answered,
+#     by both;
+#   - ms-httpd --workers 2 (the event API sharing a port): both workers serve.
 # Usage: BIN_DIR=build shared_listeners.sh
 source "$(dirname "$0")/lib.sh"
 PRELOAD="$(cd "$BIN_DIR" && pwd)/src/libmultistack-preload.so"
@@ -190,3 +194,23 @@ for flow in range(40):
 print(answered, len(pids))") || fail "UDP clients of the SO_REUSEPORT servers: $result"
 [[ $result == "400 2" ]] || fail "UDP SO_REUSEPORT group: answered, servers = $result (want 400 2)"
 ok "2 processes with SO_REUSEPORT on one UDP port: all 400 datagrams answered, by both"
+
+# --- ms-httpd --workers 2: the event API in a group ------------------------------------
+ms_bg ip netns exec "$SERVER_NS" "$BIN_DIR/tools/ms-httpd" --transport utcp --socket "$SOCK" --listen "$SERVER_IP:8092" \
+  --root "$www" --workers 2 >"$TMP/httpd.log" 2>&1
+HTTPD_PID=$LAST_PID
+wait_for "$TMP/httpd.log" "2 workers share the port" || fail "ms-httpd --workers 2: $(cat "$TMP/httpd.log")"
+for _ in $(seq 100); do
+  (($(grep -c "serving" "$TMP/httpd.log") >= 2)) && break
+  sleep 0.1
+done
+out=$(in_client wrk -t1 -c32 -d2 -H "Connection: close" "http://$SERVER_IP:8092/index.html")
+grep -q "Socket errors\|Non-2xx" <<<"$out" && fail "wrk against ms-httpd --workers 2: $out"
+kill -TERM "$HTTPD_PID"
+wait "$HTTPD_PID" || fail "ms-httpd --workers 2 did not end well: $(cat "$TMP/httpd.log")"
+served=$(grep '"requests"' "$TMP/httpd.log" | "$PY" -c "
+import json, sys
+print(' '.join(str(json.loads(l)['requests']) for l in sys.stdin))")
+read -ra counts <<<"$served"
+((${#counts[@]} == 2 && counts[0] > 100 && counts[1] > 100)) || fail "ms-httpd --workers 2: requests per worker: $served"
+ok "ms-httpd --workers 2 on UTCP: both workers served (${counts[0]}/${counts[1]} requests), both ended on SIGTERM"
