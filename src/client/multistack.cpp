@@ -50,8 +50,7 @@ Failure from_status(ctl::Status s) {
 }
 
 // A kernel socket bound to (addr, port): the proof of ownership (docs/DESIGN.md §3).
-base::Result<int, Failure> bind_socket(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port,
-                                       Sharing sharing) {
+base::Result<int, Failure> bind_socket(std::uint8_t protocol, const wire::IpAddr& addr, std::uint16_t port, Sharing sharing) {
     const bool v4 = addr.family == wire::IpFamily::v4;
     const int type = protocol == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
     const int fd = ::socket(v4 ? AF_INET : AF_INET6, type | SOCK_CLOEXEC, protocol);

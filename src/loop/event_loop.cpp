@@ -147,8 +147,7 @@ std::optional<wire::MacAddr> EventLoop::resolve(const wire::IpAddr& addr) {
 }
 
 base::Result<utcp::Listener*, client::Failure> EventLoop::listen(std::uint16_t port, utcp::Handler& handler,
-                                                                 const utcp::ConnOptions* options,
-                                                                 client::Sharing sharing) {
+                                                                 const utcp::ConnOptions* options, client::Sharing sharing) {
     auto claims = claim_everywhere(IPPROTO_TCP, port, sharing);
     if (!claims) return claims.error();
     utcp::Listener* l = stack_->listen(claims->front().port, &handler, options);
