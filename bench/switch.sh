@@ -6,6 +6,9 @@
 # cost against the claims already held, beside the workers' lookup).
 #
 # Usage: bench/switch.sh [--quick] [--seconds S]
+#        bench/switch.sh --ratios [--rounds R] [--seconds S]
+#   --ratios measures only the summary's ratios (2 workers / 1 worker, 254 ports / 1 port without
+#   and with huge pages on the port regions), rounds alternating, into switch_ratios.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +17,11 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build --target ms-switch-bench ms-checksum-bench ms-registry-bench
 
 mkdir -p bench/results
+if [[ " $* " == *" --ratios "* ]]; then
+  /usr/bin/python3 bench/switch/sweep.py --bench build/bench/ms-switch-bench --out bench/results/switch_ratios.json "$@"
+  echo "wrote bench/results/switch_ratios.json"
+  exit 0
+fi
 /usr/bin/python3 bench/switch/sweep.py --bench build/bench/ms-switch-bench --out bench/results/switch.json "$@"
 build/bench/ms-checksum-bench --benchmark_min_time=0.2 --benchmark_format=json \
     --benchmark_out=bench/results/checksum.json --benchmark_out_format=json >/dev/null

@@ -2,15 +2,17 @@
 # Test hosts on one machine (docs/DESIGN.md §10): a server and a client network namespace joined
 # by a veth pair, with addresses from the benchmarking range 198.18.0.0/15.
 #
-#   scripts/netns.sh up NAME     creates them and prints shell assignments:
+#   scripts/netns.sh up NAME [QUEUES]  creates them and prints shell assignments:
 #                                SERVER_NS CLIENT_NS SERVER_IF CLIENT_IF SERVER_IP CLIENT_IP
 #                                SERVER_MAC CLIENT_MAC
 #   scripts/netns.sh down NAME   removes them (no error if they are gone)
 #
-# NAME: up to 10 letters or digits, unique per test run. Needs root.
+# NAME: up to 10 letters or digits, unique per test run. QUEUES (default 1): rx and tx
+# queues of each veth end; the sender's tx queue (a flow hash) is the receiver's rx queue.
+# Needs root.
 set -euo pipefail
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 names() {
   local name=$1
@@ -25,9 +27,14 @@ names() {
 
 up() {
   names "$1"
+  local queues=${2:-1}
+  [[ "$queues" =~ ^[1-9][0-9]?$ ]] || { echo "netns.sh: bad QUEUES '$queues'" >&2; exit 2; }
+  local q=""  # one queue: the kernel's default veth
+  ((queues == 1)) || q="numrxqueues $queues numtxqueues $queues"
   ip netns add "$SERVER_NS"
   ip netns add "$CLIENT_NS"
-  ip link add "$SERVER_IF" netns "$SERVER_NS" type veth peer name "$CLIENT_IF" netns "$CLIENT_NS"
+  # shellcheck disable=SC2086  # $q is several words
+  ip link add "$SERVER_IF" netns "$SERVER_NS" $q type veth peer name "$CLIENT_IF" netns "$CLIENT_NS" $q
   ip -n "$SERVER_NS" addr add "$SERVER_IP/24" dev "$SERVER_IF"
   ip -n "$CLIENT_NS" addr add "$CLIENT_IP/24" dev "$CLIENT_IF"
   for ns in "$SERVER_NS" "$CLIENT_NS"; do ip -n "$ns" link set lo up; done
@@ -49,10 +56,10 @@ down() {
   ip netns del "$CLIENT_NS" 2>/dev/null || true
 }
 
-(($# == 2)) || usage
+(($# >= 2)) || usage
 ((EUID == 0)) || { echo "netns.sh: needs root" >&2; exit 1; }
 case "$1" in
-  up) up "$2" ;;
-  down) down "$2" ;;
+  up) (($# <= 3)) || usage; up "$2" "${3:-1}" ;;
+  down) (($# == 2)) || usage; down "$2" ;;
   *) usage ;;
 esac

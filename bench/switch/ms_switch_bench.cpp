@@ -27,11 +27,15 @@ int main(int argc, char** argv) {
     app.add_option("--seconds", c.seconds, "measurement time")->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--slots", c.slots_per_ring, "slots per port ring")->check(CLI::Range(2, 16384))->capture_default_str();
     app.add_flag("--rebuild", rebuild, "build every frame anew (sequence number and checksum) instead of resending");
+    bool huge_pages = false;
+    app.add_flag("--huge-pages", huge_pages, "MADV_HUGEPAGE on the port regions (SwitchConfig::huge_pages)");
     app.add_flag("--json", json, "print JSON (the default output is one line of text)");
     CLI11_PARSE(app, argc, argv);
     c.rebuild = rebuild;
+    c.huge_pages = huge_pages;
 
-    nlohmann::json out{{"mode", mode}, {"ports", c.ports}, {"size", c.frame_size}, {"workers", c.workers}};
+    nlohmann::json out{
+        {"mode", mode}, {"ports", c.ports}, {"size", c.frame_size}, {"workers", c.workers}, {"huge_pages", c.huge_pages}};
     try {
         double mpps = 0;
         if (mode == "memcpy") {

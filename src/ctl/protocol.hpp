@@ -19,11 +19,12 @@ namespace ms::ctl {
 inline constexpr std::uint32_t kMagic = 0x4d534354;  // "MSCT"
 inline constexpr std::uint16_t kVersion =
     6;  // 3: sockets, and the region's socket table; 4: super-segment counters; 5: 32 drop slots, tuple_shared;
-        // 6: shared claims (ClaimRequest::role, ClaimEntry's group fields)
+        // 6: shared claims (ClaimRequest::role, ClaimEntry's group fields); 7: per NIC queue counters
 inline constexpr std::size_t kMaxMessage = 4096;
 inline constexpr std::uint32_t kMaxFds = 1 + 2 * 8;  // the memfd, then two eventfds per ring pair
 inline constexpr std::size_t kDropSlots = 32;        // room for DropReason values
 inline constexpr std::size_t kFaultSlots = 16;       // room for RingFault values
+inline constexpr std::size_t kQueueSlots = 16;       // NIC queues shown one by one in StatusReply
 
 enum class Op : std::uint16_t {
     attach = 1,  // make this connection's port; reply carries the memfd and eventfds
@@ -163,6 +164,10 @@ struct StatusReply {
     // Segmentation offload (version 4).
     std::uint64_t nic_tx_offloaded = 0;   // super-segments handed to the interface's own GSO/TSO
     std::uint8_t segmentation_offload = 0;  // 1: the NIC side offers it (AF_PACKET with a virtio_net_hdr)
+    // Per NIC queue (version 7): the first kQueueSlots queues, with the worker that owns each.
+    std::uint16_t queue_workers[kQueueSlots] = {};
+    std::uint64_t queue_rx_frames[kQueueSlots] = {};
+    std::uint64_t queue_tx_frames[kQueueSlots] = {};
 };
 
 // pid, uid and the counters are shown only to the port's owner (same uid) and to root;

@@ -77,6 +77,13 @@ void ControlServer::fill_data_path_status(ctl::StatusReply& rep) const {
     rep.nic_tx_offloaded = nic.tx_super;
     copy_counts(rep.nic_drops, nic.drops);
     copy_counts(rep.handoff_drops, ctx_.sw.handoff_stats().drops);
+    const std::size_t shown = std::min({dp.queues, ctx_.sw.nic_queue_count(), ctl::kQueueSlots});
+    for (std::size_t q = 0; q < shown; ++q) {
+        const sw::StatsSnapshot one = ctx_.sw.nic_queue_stats(q);
+        rep.queue_workers[q] = static_cast<std::uint16_t>(ctx_.sw.nic_queue_worker(q));
+        rep.queue_rx_frames[q] = one.rx_frames;
+        rep.queue_tx_frames[q] = one.tx_frames;
+    }
 }
 
 void ControlServer::fill_control_counters(ctl::StatusReply& rep) const {

@@ -39,6 +39,7 @@ struct Options {
     std::string fault;
     std::uint32_t spin_rounds = ms::sw::SwitchConfig{}.spin_rounds;
     bool no_segmentation_offload = false;
+    bool huge_pages = false;
     ms::daemon::Limits limits;
     std::uint64_t port_memory_mib = ms::daemon::Limits{}.port_memory_per_user >> 20;
     std::uint64_t unread_replies_mib = ms::daemon::Limits{}.outbox_bytes_per_user >> 20;
@@ -162,6 +163,7 @@ int run(const Options& o) {
     config.fault = *fault;
     config.spin_rounds = o.spin_rounds;
     config.mtu = info.mtu;
+    config.huge_pages = o.huge_pages;
     const auto created = ms::sw::Switch::create(nic, config);
     if (!created) return report(created.error().detail);
     ms::sw::Switch& sw = **created;
@@ -212,6 +214,10 @@ int main(int argc, char** argv) {
     app.add_flag("--no-segmentation-offload", o.no_segmentation_offload,
                  "cut applications' TCP super-segments into frames in the switch instead of handing them to the "
                  "interface's own GSO/TSO (an AF_PACKET socket with a virtio_net_hdr)");
+    app.add_flag("--huge-pages", o.huge_pages,
+                 "ask for transparent huge pages on port rings (MADV_HUGEPAGE, honoured when "
+                 "/sys/kernel/mm/transparent_hugepage/shmem_enabled is advise or always); measured slower at many "
+                 "ports, see docs/DESIGN.md §12");
     app.add_option("--spin-rounds", o.spin_rounds,
                    "empty polling rounds before a worker sleeps: more is lower latency under load, "
                    "0 sleeps at once and saves CPU")

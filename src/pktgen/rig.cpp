@@ -109,6 +109,7 @@ private:
         sw::SwitchConfig s;
         s.workers = c.workers;
         s.max_ports = std::max<std::uint32_t>(c.ports, 1);
+        s.huge_pages = c.huge_pages;
         return s;
     }
 

@@ -28,6 +28,7 @@ struct RigConfig {
     std::uint32_t workers = 1;
     std::uint32_t slots_per_ring = 1024;
     bool rebuild = false;
+    bool huge_pages = false;  // SwitchConfig::huge_pages
     double seconds = 2.0;
     double warmup_seconds = 0.3;
 };

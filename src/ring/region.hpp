@@ -29,9 +29,10 @@ class Region {
 public:
     // Creates and maps a region, writes its header and points every slot at its home
     // buffer. Every page but the data area's is allocated now; the data area's only
-    // when the application first writes it.
+    // when the application first writes it. `huge_pages` asks for transparent huge pages
+    // on the rings and buffers (docs/DESIGN.md §12); the kernel's shmem_enabled decides.
     static base::Result<Region, RegionFailure> create(std::uint32_t ring_pairs, std::uint32_t slots_per_ring,
-                                                      std::uint64_t data_bytes = 0);
+                                                      std::uint64_t data_bytes = 0, bool huge_pages = false);
     // Maps a region received from the switch; checks the header against the file size
     // and the layout its geometry implies. Takes ownership of `fd`.
     static base::Result<Region, RegionFailure> map(int fd);

@@ -57,8 +57,7 @@ std::shared_ptr<const Topology> Switch::build_topology() const {
     const std::size_t queues = nic_.queue_count();
     t->destinations.resize(queues + std::size_t{config_.max_ports} * config_.max_ring_pairs);
     for (std::size_t q = 0; q < queues; ++q) {
-        t->destinations[q] = Destination{nullptr, nullptr, &nic_.queue(q), &nic_stats_[q],
-                                         static_cast<std::uint32_t>(q % config_.workers)};
+        t->destinations[q] = Destination{nullptr, nullptr, &nic_.queue(q), &nic_stats_[q], nic_queue_worker(q)};
     }
     t->routes.resize(config_.max_ports);
     t->rings_by_worker.resize(config_.workers);
@@ -85,7 +84,7 @@ base::Result<PortId, SwitchFailure> Switch::attach_port(const PortConfig& config
     if (id == ports_.size()) {
         return SwitchFailure{SwitchError::full, "switch is full: " + std::to_string(config_.max_ports) + " ports"};
     }
-    auto region = ring::Region::create(config.ring_pairs, config.slots_per_ring, config.data_bytes);
+    auto region = ring::Region::create(config.ring_pairs, config.slots_per_ring, config.data_bytes, config_.huge_pages);
     if (!region) {
         const bool geometry = region.error().error == ring::RegionError::bad_geometry;
         return SwitchFailure{geometry ? SwitchError::port_geometry : SwitchError::port_memory, region.error().detail};
@@ -247,6 +246,12 @@ StatsSnapshot Switch::port_stats(PortId id) const {
 StatsSnapshot Switch::nic_stats() const {
     StatsSnapshot s;
     for (std::size_t q = 0; q < nic_.queue_count(); ++q) s.add(nic_stats_[q]);
+    return s;
+}
+
+StatsSnapshot Switch::nic_queue_stats(std::size_t q) const {
+    StatsSnapshot s;
+    s.add(nic_stats_[q]);
     return s;
 }
 

@@ -43,6 +43,7 @@ struct SwitchConfig {
     std::uint32_t chain_wait_limit_ms = 1000;  // how long a half-published tx chain may wait
     std::uint32_t mtu = ring::kMaxFrameSize - 18;  // the interface's; frames from ports must fit it
     FaultSpec fault;                    // applied to frames delivered to ports; off by default
+    bool huge_pages = false;            // ask for transparent huge pages on port rings (DESIGN §12)
 };
 
 enum class SwitchError : std::uint8_t {
@@ -109,6 +110,13 @@ public:
     [[nodiscard]] std::vector<PortId> port_ids() const;
     [[nodiscard]] StatsSnapshot port_stats(PortId id) const;
     [[nodiscard]] StatsSnapshot nic_stats() const;
+    [[nodiscard]] std::size_t nic_queue_count() const { return nic_.queue_count(); }
+    // One NIC queue's counters (rx: frames taken from it; tx: frames given to it), and the
+    // worker that owns it. Requires q < nic_queue_count().
+    [[nodiscard]] StatsSnapshot nic_queue_stats(std::size_t q) const;
+    [[nodiscard]] std::uint32_t nic_queue_worker(std::size_t q) const {
+        return static_cast<std::uint32_t>(q % config_.workers);
+    }
     // Frames dropped between workers: a full inbox, or a port detached in flight.
     [[nodiscard]] StatsSnapshot handoff_stats() const;
     [[nodiscard]] const SwitchConfig& config() const { return config_; }

@@ -1,6 +1,7 @@
 # Shared by the netns tests: test hosts, the daemon, and cleanup on every exit path.
 # Source it with BIN_DIR set to the build tree's root; it defines:
-#   ms_setup NAME     make the hosts (scripts/netns.sh) and a scratch directory $TMP
+#   ms_setup NAME [QUEUES]  make the hosts (scripts/netns.sh; QUEUES per veth end) and a scratch
+#                     directory $TMP
 #   ms_daemon [ARGS]  start multistackd on the server veth, wait for its socket ($SOCK)
 #   ms_bg CMD...      start a background command that cleanup will kill
 #   in_server / in_client CMD...   run in a namespace; py_client CODE: python in the client
@@ -48,7 +49,7 @@ ms_setup() {
   _name=$1
   TMP=$(mktemp -d)
   chmod 755 "$TMP"
-  eval "$(bash "$ROOT/scripts/netns.sh" up "$_name")"
+  eval "$(bash "$ROOT/scripts/netns.sh" up "$_name" "${2:-1}")"
 }
 
 ms_bg() {

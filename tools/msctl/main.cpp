@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <pcap/pcap.h>
 
+#include <algorithm>
 #include <csignal>
 #include <iostream>
 #include <map>
@@ -61,6 +62,17 @@ T unwrap(ms::base::Result<T, ms::client::Failure> r) {
     return std::move(r.value());
 }
 
+json queues_json(const ms::ctl::StatusReply& s) {
+    json j = json::array();
+    for (std::size_t q = 0; q < std::min<std::size_t>(s.queues, ms::ctl::kQueueSlots); ++q) {
+        j.push_back({{"queue", q},
+                     {"worker", s.queue_workers[q]},
+                     {"rx_frames", s.queue_rx_frames[q]},
+                     {"tx_frames", s.queue_tx_frames[q]}});
+    }
+    return j;
+}
+
 json status_json(const ms::ctl::StatusReply& s) {
     return {{"interface", s.ifname},
             {"ifindex", s.ifindex},
@@ -76,7 +88,8 @@ json status_json(const ms::ctl::StatusReply& s) {
              {{"rx_frames", s.nic_rx_frames},
               {"tx_frames", s.nic_tx_frames},
               {"tx_offloaded", s.nic_tx_offloaded},
-              {"drops", drops_json(s.nic_drops)}}},
+              {"drops", drops_json(s.nic_drops)},
+              {"queues", queues_json(s)}}},
             {"handoff_drops", drops_json(s.handoff_drops)},
             {"xdp", {{"to_switch", s.xdp_claimed}, {"to_kernel", s.xdp_passed}}},
             {"control",
@@ -117,6 +130,7 @@ void print_status(const json& s) {
               << s["ports"] << " port(s), " << s["claims"] << " claim(s)\n"
               << "NIC: rx " << s["nic"]["rx_frames"] << " tx " << s["nic"]["tx_frames"] << " (super-segments offloaded "
               << s["nic"]["tx_offloaded"] << ") drops " << s["nic"]["drops"].dump() << "\n"
+              << "NIC queues: " << s["nic"]["queues"].dump() << "\n"
               << "XDP: to switch " << s["xdp"]["to_switch"] << ", to kernel " << s["xdp"]["to_kernel"] << "\n"
               << "control: " << s["control"].dump() << "\n";
 }
