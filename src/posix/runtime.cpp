@@ -4,6 +4,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -140,7 +142,14 @@ Runtime::Runtime(Settings settings, std::unique_ptr<loop::EventLoop> loop)
     ::epoll_ctl(sleep_set_, EPOLL_CTL_ADD, loop_->control().fd(), &ev);
     port_event_fd_ = ::fcntl(loop_->port().rx_event_fd(), F_DUPFD_CLOEXEC, floor);
     log_line(2, "UTCP on " + loop_->address().to_string() + " through " + settings_.socket_path);
+    // The stack thread takes no signal: the program's handlers (nginx's SIGCHLD, which
+    // reaps its workers) must run on its own threads, as they would without the library.
+    sigset_t all;
+    sigset_t before;
+    ::sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &before);
     thread_ = std::thread([this] { serve(); });
+    ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
     thread_.detach();
 }
 

@@ -33,7 +33,7 @@ enum class DropReason : std::uint8_t {
     src_not_claimed,     // the source 3-tuple is not claimed by the sending port
     bad_segment,         // a super-segment whose header, lengths, flags or gso_size do not hold
     over_mtu,            // a frame, or a super-segment's segments, larger than the interface's MTU
-    group_full,          // a shared claim's SYN-ACK whose connection its group could not record
+    group_full,          // an ACK that would record a shared claim's connection, its flow table full (sent again)
     // Delivery.
     ring_full,           // the destination ring (port rx or NIC tx) had no room
     port_failed,         // the destination port was failed for a ring fault

@@ -39,12 +39,11 @@ FlowTable::FlowTable(FlowSlot* cells, std::size_t cell_count, std::size_t max_fl
 
 std::uint64_t FlowTable::pack(const RecordedFlow& f) {
     return (std::uint64_t{f.port} << 48) | (std::uint64_t{static_cast<std::uint8_t>(f.phase)} << 46) |
-           (std::uint64_t{f.stamp & 0x3fffu} << 32) | f.syn_ack_seq;
+           (std::uint64_t{f.stamp & 0x3fffu} << 32);
 }
 
 FlowTable::RecordedFlow FlowTable::unpack(std::uint64_t s) {
-    return {static_cast<PortId>(s >> 48), static_cast<Phase>((s >> 46) & 3), static_cast<std::uint16_t>((s >> 32) & 0x3fff),
-            static_cast<std::uint32_t>(s)};
+    return {static_cast<PortId>(s >> 48), static_cast<Phase>((s >> 46) & 3), static_cast<std::uint16_t>((s >> 32) & 0x3fff)};
 }
 
 bool FlowTable::find(const FlowKey& key, RecordedFlow& out) const {
@@ -101,6 +100,79 @@ std::unique_ptr<FlowTable> FlowTable::compacted() const {
         if (s != kEmpty && s != kTombstone) (void)next->put(cells_[i].key, unpack(s));
     }
     return next;
+}
+
+// ---- EmbryoCache --------------------------------------------------------------------
+
+std::unique_ptr<EmbryoCache> EmbryoCache::create(std::size_t slots) {
+    const std::size_t sets = std::bit_ceil(std::max<std::size_t>(4, slots / kWays));
+    auto* memory = static_cast<EmbryoSlot*>(std::calloc(sets * kWays, sizeof(EmbryoSlot)));
+    if (!memory) return nullptr;
+    return std::unique_ptr<EmbryoCache>(new EmbryoCache(memory, sets));
+}
+
+namespace {
+std::uint64_t load_word(const std::uint64_t& w, std::memory_order order = std::memory_order_relaxed) {
+    return std::atomic_ref<const std::uint64_t>(w).load(order);
+}
+void store_word(std::uint64_t& w, std::uint64_t v, std::memory_order order = std::memory_order_relaxed) {
+    std::atomic_ref<std::uint64_t>(w).store(v, order);
+}
+}  // namespace
+
+bool EmbryoCache::find(const FlowKey& key, Embryo& out) const {
+    const EmbryoSlot* set = set_of(key);
+    for (std::size_t way = 0; way < kWays; ++way) {
+        const EmbryoSlot& slot = set[way];
+        const std::uint64_t before = load_word(slot.version, std::memory_order_acquire);
+        if (before & 1) continue;
+        FlowKey seen;
+        for (int i = 0; i < 5; ++i) seen.words[i] = load_word(slot.key.words[i]);
+        const std::uint64_t state = load_word(slot.state);
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (load_word(slot.version) != before || state == 0 || !(seen == key)) continue;
+        out = {static_cast<PortId>((state >> 32) - 1), static_cast<std::uint32_t>(state)};
+        return true;
+    }
+    return false;
+}
+
+void EmbryoCache::write(EmbryoSlot& slot, const FlowKey& key, std::uint64_t state) {
+    const std::uint64_t v = load_word(slot.version);
+    store_word(slot.version, v + 1);
+    std::atomic_thread_fence(std::memory_order_release);
+    for (int i = 0; i < 5; ++i) store_word(slot.key.words[i], key.words[i]);
+    store_word(slot.state, state);
+    store_word(slot.version, v + 2, std::memory_order_release);
+}
+
+void EmbryoCache::put(const FlowKey& key, const Embryo& e) {
+    EmbryoSlot* set = set_of(key);
+    EmbryoSlot* chosen = &set[0];
+    for (std::size_t way = 0; way < kWays; ++way) {
+        EmbryoSlot& slot = set[way];
+        if (slot.state != 0 && slot.key == key) {
+            chosen = &slot;
+            break;
+        }
+        if (chosen->state != 0 && (slot.state == 0 || slot.age < chosen->age)) chosen = &slot;
+    }
+    chosen->age = ++puts_;
+    write(*chosen, key, ((std::uint64_t{e.port} + 1) << 32) | e.syn_ack_seq);
+}
+
+void EmbryoCache::forget(const FlowKey& key) {
+    EmbryoSlot* set = set_of(key);
+    for (std::size_t way = 0; way < kWays; ++way) {
+        if (set[way].state != 0 && set[way].key == key) write(set[way], key, 0);
+    }
+}
+
+void EmbryoCache::forget_port(PortId port) {
+    for (std::uint64_t i = 0; i < (set_mask_ + 1) * kWays; ++i) {
+        EmbryoSlot& slot = slots_[i];
+        if (slot.state != 0 && static_cast<PortId>((slot.state >> 32) - 1) == port) write(slot, slot.key, 0);
+    }
 }
 
 }  // namespace ms::sw

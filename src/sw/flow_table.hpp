@@ -1,6 +1,8 @@
 // Contract: a shared claim's record of its members' TCP connections (port_group.hpp,
-// docs/DESIGN.md §4.2): which member holds each connection, keyed exactly by the peer's
-// address and port and the local address. Open addressing, at most half full; lock-free
+// docs/DESIGN.md §4.2), keyed exactly by the peer's address and port and the local
+// address. FlowTable holds the established ones (which member holds each), bounded;
+// EmbryoCache the SYN-ACKs not yet acknowledged, in fixed memory that a new SYN-ACK
+// overwrites, so that a SYN flood evicts embryos instead of filling anything. Lock-free
 // readers and one writer at a time (the caller serialises writers).
 #pragma once
 
@@ -36,12 +38,11 @@ class FlowTable {
     struct FlowSlot;
 
 public:
-    enum class Phase : std::uint8_t { embryonic = 1, established = 2, closing = 3 };
+    enum class Phase : std::uint8_t { established = 1, closing = 2 };
     struct RecordedFlow {
         PortId port = kNoPort;
-        Phase phase = Phase::embryonic;
-        std::uint16_t stamp = 0;        // the group clock (ticks, 14 bits) when the phase began
-        std::uint32_t syn_ack_seq = 0;  // the SYN-ACK's sequence number, while embryonic
+        Phase phase = Phase::established;
+        std::uint16_t stamp = 0;  // the group clock (ticks, 14 bits) when the phase began
     };
 
     // An empty table for `max_flows` flows, or nothing if memory is short.
@@ -106,5 +107,46 @@ std::size_t FlowTable::erase_unless(Keep keep) {
     }
     return removed;
 }
+
+// The SYN-ACKs that members sent and their peers have not acknowledged: a set-associative
+// cache (a key's hash picks a set of kWays slots), where a new SYN-ACK takes its key's own
+// slot, an empty one, or else the oldest of the set. Its memory is fixed at creation, so a
+// flood of SYNs only evicts the oldest embryos. A slot carries a version (a sequence
+// lock): a reader that sees it change, or odd, across its reads takes the slot as empty.
+class EmbryoCache {
+public:
+    struct Embryo {
+        PortId port = kNoPort;
+        std::uint32_t syn_ack_seq = 0;
+    };
+    // A cache of `slots` slots (rounded up to a power of two), or nothing if memory is short.
+    [[nodiscard]] static std::unique_ptr<EmbryoCache> create(std::size_t slots);
+
+    // Reader side.
+    [[nodiscard]] bool find(const FlowKey& key, Embryo& out) const;
+    // Writer side.
+    void put(const FlowKey& key, const Embryo& e);
+    void forget(const FlowKey& key);
+    void forget_port(PortId port);
+
+private:
+    static constexpr std::size_t kWays = 4;
+    struct EmbryoSlot {
+        std::uint64_t version;  // odd while a writer changes the slot
+        FlowKey key;
+        std::uint64_t state;  // 0: empty; else port + 1 << 32 | SYN-ACK sequence
+        std::uint64_t age;    // the writer's count of puts when it was written (writer only)
+    };
+    struct FreeSlots {
+        void operator()(EmbryoSlot* s) const { std::free(s); }
+    };
+    EmbryoCache(EmbryoSlot* slots, std::size_t sets) : slots_(slots), set_mask_(sets - 1) {}
+    [[nodiscard]] EmbryoSlot* set_of(const FlowKey& key) const { return &slots_[(key.hash() & set_mask_) * kWays]; }
+    void write(EmbryoSlot& slot, const FlowKey& key, std::uint64_t state);
+
+    std::unique_ptr<EmbryoSlot[], FreeSlots> slots_;
+    std::uint64_t set_mask_;
+    std::uint64_t puts_ = 0;
+};
 
 }  // namespace ms::sw

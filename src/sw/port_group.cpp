@@ -44,8 +44,9 @@ bool ticks_passed(std::uint16_t now, std::uint16_t stamp, std::uint32_t ticks) {
 base::Result<std::unique_ptr<PortGroup>, GroupError> PortGroup::create(Qsbr& qsbr, PortId founder, MemberRole founder_role,
                                                                        std::size_t max_flows) {
     auto table = FlowTable::create(max_flows);
-    if (!table) return GroupError::no_memory;
-    return std::unique_ptr<PortGroup>(new PortGroup(qsbr, founder, founder_role, std::move(table)));
+    auto embryos = EmbryoCache::create(max_flows);
+    if (!table || !embryos) return GroupError::no_memory;
+    return std::unique_ptr<PortGroup>(new PortGroup(qsbr, founder, founder_role, std::move(table), std::move(embryos)));
 }
 
 std::uint32_t PortGroup::current_tick() {
@@ -54,8 +55,9 @@ std::uint32_t PortGroup::current_tick() {
     return static_cast<std::uint32_t>(ms / kSweepPeriodMs);
 }
 
-PortGroup::PortGroup(Qsbr& qsbr, PortId founder, MemberRole founder_role, std::unique_ptr<FlowTable> table)
-    : qsbr_(qsbr), owned_table_(std::move(table)), clock_(current_tick()) {
+PortGroup::PortGroup(Qsbr& qsbr, PortId founder, MemberRole founder_role, std::unique_ptr<FlowTable> table,
+                     std::unique_ptr<EmbryoCache> embryos)
+    : qsbr_(qsbr), owned_table_(std::move(table)), embryos_(std::move(embryos)), clock_(current_tick()) {
     auto m = std::make_unique<MemberSet>();
     m->members[0] = {founder, founder_role, 0};
     m->count = 1;
@@ -80,16 +82,18 @@ PortId PortGroup::steer_incoming(wire::Bytes frame, const wire::ParsedFrame& f, 
     const MemberSet& m = members();
     if (f.protocol != IPPROTO_TCP) return by_hash(m, hash, false);
     const FlowKey key(f.src_ip, f.src_port, f.dst_ip, f.dst_port);
-    const std::uint8_t flags = tcp_flags(frame, f);
     FlowTable::RecordedFlow flow;
-    if (table().find(key, flow) && m.has(flow.port)) {
-        const bool plain_ack = (flags & (wire::tcpflag::ack | wire::tcpflag::syn)) == wire::tcpflag::ack;
-        if (flow.phase == FlowTable::Phase::embryonic && plain_ack) {
-            promote_if_acked(key, flow, wire::load_be32(frame.data() + f.l4_offset + 8));
-        }
-        return flow.port;
-    }
+    if (table().find(key, flow) && m.has(flow.port)) return flow.port;
+    const std::uint8_t flags = tcp_flags(frame, f);
     if ((flags & (wire::tcpflag::syn | wire::tcpflag::ack)) == wire::tcpflag::syn) return by_hash(m, hash, true);
+    EmbryoCache::Embryo embryo;
+    if (embryos_->find(key, embryo) && m.has(embryo.port)) {
+        // Only the peer that saw the SYN-ACK can acknowledge it: a blind ACK pins nothing.
+        const bool acks_it = (flags & wire::tcpflag::ack) &&
+                             wire::load_be32(frame.data() + f.l4_offset + 8) == embryo.syn_ack_seq + 1;
+        if (acks_it && !promote(key, embryo.port)) return kNoPort;  // no room: the peer sends it again
+        return embryo.port;
+    }
     if (m.founder != kNoPort) return m.founder;  // a connection from before the group, or one it never recorded
     return by_hash(m, hash, false);
 }
@@ -97,20 +101,24 @@ PortId PortGroup::steer_incoming(wire::Bytes frame, const wire::ParsedFrame& f, 
 PortId PortGroup::steer_quoted(const wire::IpAddr& local, std::uint16_t local_port, const wire::IpAddr& remote,
                                std::uint16_t remote_port, std::uint32_t hash) {
     const MemberSet& m = members();
+    const FlowKey key(remote, remote_port, local, local_port);
     FlowTable::RecordedFlow flow;
-    if (table().find(FlowKey(remote, remote_port, local, local_port), flow) && m.has(flow.port)) return flow.port;
+    if (table().find(key, flow) && m.has(flow.port)) return flow.port;
+    EmbryoCache::Embryo embryo;
+    if (embryos_->find(key, embryo) && m.has(embryo.port)) return embryo.port;
     if (m.founder != kNoPort) return m.founder;
     return by_hash(m, hash, false);
 }
 
-void PortGroup::promote_if_acked(const FlowKey& key, const FlowTable::RecordedFlow& flow, std::uint32_t ack) {
-    // Only the peer that saw the SYN-ACK can acknowledge it: a blind ACK cannot pin a flow.
-    if (ack != flow.syn_ack_seq + 1) return;
+bool PortGroup::promote(const FlowKey& key, PortId port) {
     std::lock_guard lock(write_mutex_);
     FlowTable& t = *table_.load(std::memory_order_relaxed);
-    FlowTable::RecordedFlow now;
-    if (!t.find(key, now) || now.phase != FlowTable::Phase::embryonic || now.port != flow.port) return;
-    (void)t.put(key, {flow.port, FlowTable::Phase::established, clock(), 0});
+    if (!t.put(key, {port, FlowTable::Phase::established, clock()})) {
+        unrecorded_.fetch_add(1, std::memory_order_relaxed);
+        return false;
+    }
+    embryos_->forget(key);
+    return true;
 }
 
 bool PortGroup::note_outgoing(wire::Bytes frame, const wire::ParsedFrame& f, PortId sender) {
@@ -129,17 +137,15 @@ bool PortGroup::note_outgoing(wire::Bytes frame, const wire::ParsedFrame& f, Por
     if (syn_ack) {
         // Another member's live connection is not this member's to take.
         if (known && flow.port != sender && flow.phase != FlowTable::Phase::closing && m.has(flow.port)) return false;
-        const FlowTable::RecordedFlow embryonic{sender, FlowTable::Phase::embryonic, clock(),
-                                                wire::load_be32(frame.data() + f.l4_offset + 4)};
-        if (t.put(key, embryonic)) return true;
-        unrecorded_.fetch_add(1, std::memory_order_relaxed);
-        return false;
+        embryos_->put(key, {sender, wire::load_be32(frame.data() + f.l4_offset + 4)});
+        return true;
     }
+    if (flags & wire::tcpflag::rst) embryos_->forget(key);
     if (!known || flow.port != sender) return true;
     if (flags & wire::tcpflag::rst) {
         (void)t.erase(key);
     } else if (flow.phase != FlowTable::Phase::closing) {
-        (void)t.put(key, {sender, FlowTable::Phase::closing, clock(), 0});
+        (void)t.put(key, {sender, FlowTable::Phase::closing, clock()});
     }
     return true;
 }
@@ -190,7 +196,6 @@ void PortGroup::sweep(std::uint32_t now_ticks) {
         std::lock_guard lock(write_mutex_);
         FlowTable& t = *table_.load(std::memory_order_relaxed);
         (void)t.erase_unless([&](const FlowTable::RecordedFlow& f) {
-            if (f.phase == FlowTable::Phase::embryonic) return !ticks_passed(now, f.stamp, kEmbryonicTicks);
             if (f.phase == FlowTable::Phase::closing) return !ticks_passed(now, f.stamp, kClosingTicks);
             return true;
         });

@@ -5,19 +5,20 @@
 //     4-tuple among the serving members (all members when none serves: a process that
 //     only opened the listener, such as nginx's master, stands by).
 //   - Every later segment of a connection goes to the member that answered its SYN. A
-//     member's SYN-ACK is recorded in the group's flow table (embryonic), the peer's ACK of
-//     it promotes the entry (established), and the entry goes when the member sends a RST,
-//     a while after it sends a FIN, or when it leaves. The founder's own connections (the
-//     claim's first holder, whose connections may predate the group) are never recorded:
-//     a segment of no recorded flow is the founder's, or, once the founder has gone,
-//     the hash's.
+//     member's SYN-ACK is kept as an embryo (flow_table.hpp), the peer's ACK of exactly
+//     that SYN-ACK records the connection in the flow table, and the record goes when the
+//     member sends a RST, a while after it sends a FIN, or when it leaves. The founder's
+//     own connections (the claim's first holder, whose connections may predate the
+//     group) are never recorded: a segment of no recorded connection is the founder's, or,
+//     once the founder has gone, the hash's.
 //   - UDP datagrams spread by the same hash.
-// Bounds: at most kMaxGroupMembers members, and at most `max_flows` recorded flows. A
-// SYN-ACK that cannot be recorded is dropped (DropReason::group_full), so no connection
-// of a member other than the founder ever lives unrecorded; an embryonic entry expires
-// after kEmbryonicTicks, so a SYN flood holds at most its last few seconds of entries.
-// Writers of the flow table (workers recording SYN-ACKs and ACKs, the control thread's
-// sweep) take the group's mutex; readers take none.
+// Bounds: at most kMaxGroupMembers members, and at most `max_flows` recorded connections.
+// Embryos live in fixed memory, each new one replacing whatever held its slot, so a SYN
+// flood only evicts embryos (a handshake whose embryo was evicted before its ACK goes to
+// the founder, which resets it). An ACK that finds the flow table full is dropped
+// (DropReason::group_full) and the peer sends it again, so no connection of a member
+// other than the founder ever lives unrecorded. Writers (workers recording SYN-ACKs and
+// ACKs, the control thread's sweep) take the group's mutex; readers take none.
 #pragma once
 
 #include <array>
@@ -95,26 +96,28 @@ public:
     [[nodiscard]] base::Result<base::Done, GroupError> join(PortId port, MemberRole role);
     // Removes the member and its connections; the number of members left.
     [[nodiscard]] base::Result<std::size_t, GroupError> leave(PortId port);
-    // Advances the group clock to `now_ticks` (one tick is kSweepPeriodMs), expires
-    // embryonic and closing flows, and compacts the table when tombstones pile up.
+    // Advances the group clock to `now_ticks` (one tick is kSweepPeriodMs), expires the
+    // records of closed connections, and compacts the table when tombstones pile up.
     void sweep(std::uint32_t now_ticks);
     [[nodiscard]] std::vector<GroupMemberView> members_view() const;
     [[nodiscard]] std::size_t flows() const;
-    [[nodiscard]] std::uint64_t unrecorded_syn_acks() const { return unrecorded_.load(std::memory_order_relaxed); }
+    // ACKs dropped because the flow table was full when they would have recorded a connection.
+    [[nodiscard]] std::uint64_t unrecorded() const { return unrecorded_.load(std::memory_order_relaxed); }
 
     static constexpr std::uint32_t kSweepPeriodMs = 500;
     // The group clock's reading now (steady time in ticks of kSweepPeriodMs).
     [[nodiscard]] static std::uint32_t current_tick();
-    static constexpr std::uint32_t kEmbryonicTicks = 6;  // 3 s: the peer's ACK of a SYN-ACK comes within that
     static constexpr std::uint32_t kClosingTicks = 3;    // at least 1 s after a member's FIN: its last ACKs arrive
 
 private:
-    PortGroup(Qsbr& qsbr, PortId founder, MemberRole founder_role, std::unique_ptr<FlowTable> table);
+    PortGroup(Qsbr& qsbr, PortId founder, MemberRole founder_role, std::unique_ptr<FlowTable> table,
+              std::unique_ptr<EmbryoCache> embryos);
     [[nodiscard]] const MemberSet& members() const { return *members_.load(std::memory_order_acquire); }
     void publish(std::unique_ptr<MemberSet> next);
     [[nodiscard]] PortId by_hash(const MemberSet& m, std::uint32_t hash, bool new_connection);
     [[nodiscard]] const FlowTable& table() const { return *table_.load(std::memory_order_acquire); }
-    void promote_if_acked(const FlowKey& key, const FlowTable::RecordedFlow& flow, std::uint32_t ack);
+    // Records an acknowledged connection of `port`; false if the table has no room.
+    bool promote(const FlowKey& key, PortId port);
     [[nodiscard]] std::uint16_t clock() const { return static_cast<std::uint16_t>(clock_.load(std::memory_order_relaxed)); }
 
     Qsbr& qsbr_;
@@ -123,6 +126,7 @@ private:
     std::array<std::atomic<std::uint64_t>, kMaxGroupMembers> shares_{};
     std::atomic<FlowTable*> table_;
     std::unique_ptr<FlowTable> owned_table_;
+    std::unique_ptr<EmbryoCache> embryos_;  // written under write_mutex_
     std::mutex write_mutex_;  // the flow table's writers
     std::atomic<std::uint32_t> clock_{0};
     std::atomic<std::uint64_t> unrecorded_{0};

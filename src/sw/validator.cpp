@@ -15,8 +15,9 @@ namespace {
 // connection belongs to.
 Verdict deliver_to(wire::Bytes frame, const wire::ParsedFrame& f, const ClaimHolder& holder) {
     const std::uint32_t hash = flow_hash(f);
-    const PortId port = holder.group ? holder.group->steer_incoming(frame, f, hash) : holder.port;
-    if (port == kNoPort) return Verdict::dropped(DropReason::host_miss);
+    if (!holder.group) return {Verdict::Kind::to_port, holder.port, DropReason::truncated, hash};
+    const PortId port = holder.group->steer_incoming(frame, f, hash);
+    if (port == kNoPort) return Verdict::dropped(DropReason::group_full);  // the peer sends it again
     return {Verdict::Kind::to_port, port, DropReason::truncated, hash};
 }
 
@@ -96,7 +97,8 @@ Verdict validate_tx(wire::Bytes frame, PortId sender, const TxLink& link, const 
     if (!f.has_ports) return Verdict::dropped(DropReason::bad_protocol);
     const ClaimHolder source = claims.lookup(f.protocol, f.src_ip, f.src_port);
     if (!source.held_by(sender)) return Verdict::dropped(DropReason::src_not_claimed);
-    if (source.group && !source.group->note_outgoing(frame, f, sender)) return Verdict::dropped(DropReason::group_full);
+    // A member's segment about another member's connection (a SYN-ACK to take it over).
+    if (source.group && !source.group->note_outgoing(frame, f, sender)) return Verdict::dropped(DropReason::src_not_claimed);
     if (const ClaimHolder local = claims.lookup(f.protocol, f.dst_ip, f.dst_port)) return deliver_to(frame, f, local);
     return {Verdict::Kind::to_nic, kNoPort, DropReason::truncated, 0};
 }

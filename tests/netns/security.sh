@@ -417,7 +417,9 @@ for dst in ['$SUBNET.255', '255.255.255.255', '224.0.0.1', '$SUBNET.77', '$SERVE
   wait_ports 1
 }
 
-# 10. Proofs with SO_REUSEADDR or SO_REUSEPORT, at the claim and afterwards.
+# 10. Proofs with SO_REUSEADDR at the claim (refused), and SO_REUSEADDR, or SO_REUSEPORT with
+#     a socket bound beside, taken afterwards (revoked). SO_REUSEPORT at the claim is a
+#     shared claim of one user (shared_listeners.sh).
 case_reuseaddr() {
   local revoked_before rc=0
   revoked_before=$(control claims_revoked)
@@ -441,7 +443,7 @@ sys.exit('a kernel server bound and listens on the claimed port 5510')
     fail "reuseaddr: the revoked claims are still listed"
   (($(control claims_revoked) >= revoked_before + 2)) || fail "reuseaddr: control.claims_revoked did not grow by 2"
   ok "reuseaddr: $(tries reuse)"
-  ok "reuseaddr: a kernel server got EADDRINUSE on a claimed port; proofs changed afterwards were revoked in $(report reuse '.revoked_after_ms | floor') ms"
+  ok "reuseaddr: a kernel server got EADDRINUSE on a claimed port; proofs changed afterwards (and shared) were revoked in $(report reuse '.revoked_after_ms | floor') ms"
   wait_ports 1
 }
 
