@@ -271,7 +271,8 @@ def point(hosts, build, www, config, placement, close, port, args):
         r["note"] = "keep-alive: a worker's share follows the few (--connections) connections steered to it"
     print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()
                       if k in ("config", "placement", "connection_close", "requests_per_s",
-                               "server_core_us_per_request", "server_us_per_request", "balance_max_over_mean", "worker_requests", "socket_errors")}),
+                               "server_core_us_per_request", "server_us_per_request", "balance_max_over_mean",
+                               "worker_requests", "socket_errors")}),
           flush=True)
     return r
 
