@@ -339,8 +339,8 @@ NOTES = (
     "JSON line at SIGTERM. multistackd's switch worker polls (yielding the core) while traffic flows "
     "(multistackd_cpu_s): on core 1 it competes with the workers for their core, and in cores01 it keeps core 1 "
     "looking busy, so the workers may run on core 0 beside wrk (compare client_cpu_s across placements). "
-    "nginx_master_needed_a_second_signal: under the preload, nginx's master sometimes missed its workers' "
-    "SIGCHLD at shutdown and needed a second SIGQUIT (the preload's service thread does not block signals). "
+    "nginx_master_needed_a_second_signal: how often nginx's master did not exit on SIGQUIT (it once missed its "
+    "workers' SIGCHLD, taken by the preload's stack thread, which now blocks every signal: 0 is expected). "
     "Every point has a fresh server side and multistackd on a port of its own. "
     "Ratios: A_vs_B_rps = A's requests/s over B's; A_vs_B_cpu_per_request = A's cost over B's (below 1: A is "
     "cheaper); balance = the largest worker's requests over the mean per worker (1.0 even, 2.0 one of two did all).")
