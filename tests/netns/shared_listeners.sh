@@ -4,15 +4,21 @@
 #   - nginx with 2 workers under wrk: both workers' pids are in the access log, and
 #     msctl claims shows the group (the master standing by, both workers serving, each
 #     with a share of the new connections);
+#   - nginx with 4 workers under wrk (Connection: close, thousands of connections): each
+#     worker's share is within 15 % of the mean;
 #   - nginx with 4 workers, 32 keep-alive connections open (each answer names its worker):
 #     one worker is killed; every connection of the other workers still answers, and no
 #     new connection goes to the dead worker;
-#   - 3 separate Python processes that bind one TCP port with SO_REUSEPORT all serve;
+#   - separate Python processes that bind one TCP port with SO_REUSEPORT: 40 connections
+#     open, a third process joins, every connection keeps its server, and new connections
+#     reach all 3;
 #     another user's process cannot join (the kernel refuses its bind, EADDRINUSE), nor
 #     can a socket without SO_REUSEPORT;
 #   - 2 Python processes share a UDP port with SO_REUSEPORT: every datagram is answered,
 #     by both;
-#   - ms-httpd --workers 2 (the event API sharing a port): both workers serve.
+#   - ms-httpd --workers 2 (the event API sharing a port): both workers serve; under a
+#     SYN flood against them, multistackd's memory stays bounded and real requests are
+#     all answered.
 # Usage: BIN_DIR=build shared_listeners.sh
 source "$(dirname "$0")/lib.sh"
 PRELOAD="$(cd "$BIN_DIR" && pwd)/src/libmultistack-preload.so"
@@ -79,6 +85,18 @@ in_server "$MSCTL" --socket "$SOCK" stats | grep -q "each member's share of new 
 
 # --- nginx with 4 workers: one is killed, the others' connections go on ----------------
 nginx_start 4 8081
+out=$(in_client wrk -t1 -c64 -d3 -H "Connection: close" "http://$SERVER_IP:8081/index.html")
+grep -q "Socket errors\|Non-2xx" <<<"$out" && fail "wrk against nginx with 4 workers: $out"
+"$PY" - "$TMP/access8081.log" <<'EOF' || fail "nginx with 4 workers is not balanced: $(sort "$TMP/access8081.log" | uniq -c)"
+import collections, sys
+counts = collections.Counter(open(sys.argv[1]).read().split())
+total = sum(counts.values())
+mean = total / 4
+assert len(counts) == 4 and total >= 4000, counts
+assert all(abs(n - mean) <= 0.15 * mean for n in counts.values()), counts
+EOF
+ok "nginx with 4 workers: $(wc -l <"$TMP/access8081.log") connections, each worker within 15% of the mean ($(sort "$TMP/access8081.log" | uniq -c | awk '{print $1}' | paste -sd/))"
+: >"$TMP/access8081.log"
 cat >"$TMP/keepalive.py" <<'EOF'
 import http.client, os, signal, sys, time
 host, port = sys.argv[1], int(sys.argv[2])
@@ -112,36 +130,60 @@ EOF
 result=$(in_client "$PY" "$TMP/keepalive.py" "$SERVER_IP" 8081 2>&1) || fail "nginx with 4 workers, one killed: $result"
 ok "nginx with 4 workers: $result"
 
-# --- SO_REUSEPORT: separate processes, one TCP port -----------------------------------
+# --- SO_REUSEPORT: separate processes, one TCP port; one joins under load -------------
 cat >"$TMP/reuseport_server.py" <<'EOF'
-import os, socket, sys
+import os, socket, sys, threading
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
 s.bind((sys.argv[1], int(sys.argv[2])))
 s.listen(64)
 print("serving", flush=True)
+
+def answer(c):  # each line asked is answered with this process's pid, until the peer closes
+    with c:
+        while c.recv(100):
+            c.sendall(str(os.getpid()).encode())
+
 while True:
-    c, _ = s.accept()
-    c.recv(100)
-    c.sendall(str(os.getpid()).encode())
-    c.close()
+    threading.Thread(target=answer, args=(s.accept()[0],), daemon=True).start()
 EOF
-for i in 1 2 3; do
+reuseport_server() {
   ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_REQUIRE=1 \
-    "$PY" "$TMP/reuseport_server.py" "$SERVER_IP" 8090 >"$TMP/reuseport$i.log" 2>&1
-  wait_for "$TMP/reuseport$i.log" "serving" || fail "SO_REUSEPORT server $i: $(cat "$TMP/reuseport$i.log")"
-done
-pids=$(in_client "$PY" -c "
-import socket
-seen = set()
-for _ in range(90):
-    c = socket.create_connection(('$SERVER_IP', 8090), timeout=10)
-    c.sendall(b'who')
-    seen.add(c.recv(100).decode())
+    "$PY" "$TMP/reuseport_server.py" "$SERVER_IP" 8090 >"$TMP/reuseport$1.log" 2>&1
+  wait_for "$TMP/reuseport$1.log" "serving" || fail "SO_REUSEPORT server $1: $(cat "$TMP/reuseport$1.log")"
+}
+reuseport_server 1
+reuseport_server 2
+cat >"$TMP/persistent.py" <<'EOF'
+import socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+ask = lambda c: (c.sendall(b"who"), c.recv(100).decode())[1]
+conns = [socket.create_connection((host, port), timeout=10) for _ in range(40)]
+owners = [ask(c) for c in conns]
+print("open", len(set(owners)), flush=True)
+sys.stdin.readline()  # the driver starts a third server: a member joins
+for c, w in zip(conns, owners):
+    for _ in range(3):
+        assert ask(c) == w, "an established connection moved to another member"
+fresh = set()
+for _ in range(60):
+    c = socket.create_connection((host, port), timeout=10)
+    fresh.add(ask(c))
     c.close()
-print(len(seen))") || fail "clients of the SO_REUSEPORT servers"
-((pids == 3)) || fail "90 connections reached $pids of 3 SO_REUSEPORT servers"
-ok "3 separate processes with SO_REUSEPORT on one port under the preload: all 3 served"
+print(f"{len(conns)} connections kept their server across the join; new ones reached {len(fresh | set(owners))} servers", flush=True)
+EOF
+mkfifo "$TMP/go"
+in_client "$PY" "$TMP/persistent.py" "$SERVER_IP" 8090 <"$TMP/go" >"$TMP/persistent.log" 2>&1 &
+CLIENT_PID=$!
+exec 7>"$TMP/go"
+wait_for "$TMP/persistent.log" "open" || fail "persistent clients: $(cat "$TMP/persistent.log")"
+reuseport_server 3
+echo go >&7
+exec 7>&-
+wait "$CLIENT_PID" || fail "a member joined under load: $(cat "$TMP/persistent.log")"
+result=$(tail -1 "$TMP/persistent.log")
+[[ $result == *"reached 3 servers" ]] || fail "after the join: $result"
+ok "SO_REUSEPORT, 3 separate processes under the preload: $result"
 # The errno of a bind to (argv 1, argv 2), with SO_REUSEPORT if argv 3 is 1; or "bound".
 try_bind='
 import socket, sys
@@ -206,6 +248,32 @@ for _ in $(seq 100); do
 done
 out=$(in_client wrk -t1 -c32 -d2 -H "Connection: close" "http://$SERVER_IP:8092/index.html")
 grep -q "Socket errors\|Non-2xx" <<<"$out" && fail "wrk against ms-httpd --workers 2: $out"
+
+# A SYN flood against the group (spoofed: nobody answers the SYN-ACKs): the daemon's memory
+# stays bounded, and 200 real requests made meanwhile are all answered.
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$DAEMON_PID/status"; }
+rss_before=$(rss)
+SUBNET=${SERVER_IP%.*}
+in_server ip neigh replace "$SUBNET.77" lladdr "$CLIENT_MAC" dev "$SERVER_IF" nud permanent
+ms_bg ip netns exec "$CLIENT_NS" "$BIN_DIR/tests/ms-syn-flood" --dev "$CLIENT_IF" --src "$SUBNET.77" \
+  --src-mac "$CLIENT_MAC" --dst "$SERVER_IP" --dst-mac "$SERVER_MAC" --port 8092 --rate 50000 --seconds 4 >"$TMP/flood.json"
+FLOOD_PID=$LAST_PID
+sleep 1
+answered=$(in_client "$PY" -c "
+import http.client
+ok = 0
+for _ in range(200):
+    c = http.client.HTTPConnection('$SERVER_IP', 8092, timeout=10)
+    c.request('GET', '/index.html')
+    ok += c.getresponse().status == 200
+    c.close()
+print(ok)") || fail "requests to the group during a SYN flood failed: $answered"
+wait "$FLOOD_PID" || fail "ms-syn-flood failed"
+rss_after=$(rss)
+((answered == 200)) || fail "only $answered of 200 requests were answered during the SYN flood"
+((rss_after - rss_before < 32768)) || fail "the daemon grew from $rss_before to $rss_after KiB under a SYN flood"
+flows=$(in_server "$MSCTL" --socket "$SOCK" claims --json | jq "[.[] | select(.claim == \"tcp $SERVER_IP:8092\") | .group_flows] | max")
+ok "SYN flood of $(jq .sent "$TMP/flood.json") SYNs against the group: 200 requests answered meanwhile; multistackd $rss_before -> $rss_after KiB; $flows flows recorded"
 kill -TERM "$HTTPD_PID"
 wait "$HTTPD_PID" || fail "ms-httpd --workers 2 did not end well: $(cat "$TMP/httpd.log")"
 served=$(grep '"requests"' "$TMP/httpd.log" | "$PY" -c "
