@@ -18,7 +18,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from benchlib import Hosts  # noqa: E402
-from run import SIZES_KB, ServerSide, measure  # noqa: E402
+from run import ServerSide, make_www, measure  # noqa: E402
 
 LOADS = [(1, True), (1, False), (32, True)]  # (KB, Connection: close)
 
@@ -42,11 +42,7 @@ def main():
     args = ap.parse_args()
     hosts = Hosts(f"ba{os.getpid() % 10000}", "nic")
     tmp = tempfile.mkdtemp()
-    www = f"{tmp}/www"
-    os.makedirs(www)
-    for kb in SIZES_KB:
-        with open(f"{www}/{kb}k.bin", "wb") as f:
-            f.write(os.urandom(kb * 1024))
+    www = make_www(tmp)
     runs = {name: {load: [] for load in LOADS} for name in ("base", "new", "nginx")}
     try:
         for _ in range(args.rounds):

@@ -104,6 +104,16 @@ class ServerSide:
                            capture_output=True)
 
 
+def make_www(tmp):
+    """A document root under `tmp` with one file of random bytes per size in SIZES_KB."""
+    www = f"{tmp}/www"
+    os.makedirs(www)
+    for kb in SIZES_KB:
+        with open(f"{www}/{kb}k.bin", "wb") as f:
+            f.write(os.urandom(kb * 1024))
+    return www
+
+
 def wrk(hosts, port, size_kb, close, seconds, connections):
     args = ["taskset", "-c", "0", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s"]
     if close:
@@ -180,11 +190,7 @@ def main():
     args = ap.parse_args()
     hosts = Hosts(f"bh{os.getpid() % 10000}", args.testbed)
     tmp = tempfile.mkdtemp()
-    www = f"{tmp}/www"
-    os.makedirs(www)
-    for kb in SIZES_KB:
-        with open(f"{www}/{kb}k.bin", "wb") as f:
-            f.write(os.urandom(kb * 1024))
+    www = make_www(tmp)
     try:
         configs = args.configs.split(",")
         uncapped = [r for c in configs for r in run_config(hosts, args.build, tmp, www, c, args)]

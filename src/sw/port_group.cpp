@@ -185,6 +185,7 @@ base::Result<std::size_t, GroupError> PortGroup::leave(PortId port) {
     (void)table_.load(std::memory_order_relaxed)->erase_unless([&](const FlowTable::RecordedFlow& f) {
         return f.port != port;
     });
+    embryos_->forget_port(port);  // its id may come back with another port
     return left;
 }
 

@@ -162,6 +162,18 @@ TEST_F(PortGroupTest, OnlyTheAckOfTheSynAckPinsAConnection) {
     EXPECT_EQ(group_->flows(), 1u) << "an established connection expired";
 }
 
+// A member that leaves takes its unanswered handshakes too: a new member that gets the same
+// port id later does not inherit them.
+TEST_F(PortGroupTest, ALeavingMembersHandshakesGoWithIt) {
+    make(2);
+    const PortId m = steer(segment(true, 2550, syn, 1000));
+    ASSERT_TRUE(send(m, segment(false, 2550, syn | ack, 9000, 1001)));
+    ASSERT_TRUE(group_->leave(m));
+    ASSERT_TRUE(group_->join(m, MemberRole::serving));  // the id comes back with another port
+    EXPECT_EQ(steer(segment(true, 2550, ack, 1001, 9001)), 1) << "the late ACK is the founder's to reset";
+    EXPECT_EQ(group_->flows(), 0u);
+}
+
 TEST_F(PortGroupTest, AMemberCannotTakeAnotherMembersConnection) {
     make(2);
     const PortId m = connect(2600);
