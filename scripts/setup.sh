@@ -15,8 +15,10 @@ BUILD_PACKAGES=(
   libxdp-dev libbpf-dev libpcap-dev libmnl-dev libsodium-dev
   iproute2 ethtool iputils-ping tcpdump util-linux jq curl wrk
 )
-# The unmodified programs that tests/netns/preload.sh runs under the preload library.
-TEST_PACKAGES=(python3 nginx-light redis-server redis-tools memcached iperf3)
+# The unmodified programs that the netns tests run under the preload library.
+# apache2-bin: the server binary and modules without the packaged service, which would
+# start on the host (tests/netns/shared_listeners.sh writes its own configuration).
+TEST_PACKAGES=(python3 nginx-light apache2-bin redis-server redis-tools memcached iperf3)
 
 missing_packages() {
   local pkg

@@ -147,19 +147,40 @@ base::Result<Placement, Errno> Runtime::listen(int fd, int backlog) {
     return Placement::utcp;
 }
 
+Socket* Runtime::reuseport_sibling(const Socket& s) const {
+    if (!s.reuse_port) return nullptr;
+    const auto bound = bound_address(std::get<ListenerState>(s.state).proof_fd);
+    if (!bound) return nullptr;
+    for (Socket* other : listeners_) {
+        const auto theirs = bound_address(std::get<ListenerState>(other->state).proof_fd);
+        if (other->reuse_port && theirs && theirs->sin_port == bound->sin_port &&
+            theirs->sin_addr.s_addr == bound->sin_addr.s_addr) {
+            return other;
+        }
+    }
+    return nullptr;
+}
+
 // Claims with the listener state's proof, listens, and puts the listener on `fd`;
-// recycles `s` on failure.
+// recycles `s` on failure. A SO_REUSEPORT sibling in this process lends its stack
+// listener and claim instead.
 base::Result<int, Errno> Runtime::place_listener(Socket& s, int fd, std::uint32_t backlog, ctl::ClaimRole role) {
     auto& listening = std::get<ListenerState>(s.state);
-    auto made = loop_->listen_socket(listening.proof_fd, nullptr, &s.options, role);
-    if (!made) {
-        recycle(s);
-        last_failure_ = made.error().message();
-        return Errno{errno_for(made.error().error)};
+    if (const Socket* sibling = reuseport_sibling(s)) {
+        const auto& shared = std::get<ListenerState>(sibling->state);
+        listening.listener = shared.listener;
+        listening.claim = shared.claim;
+    } else {
+        auto made = loop_->listen_socket(listening.proof_fd, nullptr, &s.options, role);
+        if (!made) {
+            recycle(s);
+            last_failure_ = made.error().message();
+            return Errno{errno_for(made.error().error)};
+        }
+        listening.listener = made.value().first;
+        listening.claim = made.value().second;
+        listening.listener->backlog = backlog;
     }
-    listening.listener = made.value().first;
-    listening.claim = made.value().second;
-    listening.listener->backlog = backlog;
     if (auto taken = take_number(s, fd); !taken) {
         release(s);
         last_failure_ = "no descriptor pair";
@@ -317,10 +338,11 @@ void Runtime::release(Socket& s) {
                        datagram_ports_.erase(udp.claim.port);
                    },
                    [&](const ListenerState& listening) {
+                       std::erase(listeners_, &s);
+                       if (listening_on(listening.listener)) return;  // a SO_REUSEPORT sibling still is
                        loop_->stack().unlisten(listening.listener->port);
                        // After a fork the claim may be the child's now: the daemon then answers not_found.
                        (void)loop_->control().release(listening.claim);
-                       std::erase(listeners_, &s);
                    },
                    [&](const StreamState& stream) {
                        if (stream.conn) close_connection(*stream.conn, s.linger_option);
@@ -329,6 +351,11 @@ void Runtime::release(Socket& s) {
                },
                s.state);
     recycle(s);
+}
+
+bool Runtime::listening_on(const utcp::Listener* listener) const {
+    return std::ranges::any_of(
+        listeners_, [listener](const Socket* other) { return std::get<ListenerState>(other->state).listener == listener; });
 }
 
 void Runtime::close(int fd) {

@@ -24,7 +24,9 @@
 // Processes: a forked child does not share the parent's stack; it opens its own on first
 // use. A listener it inherited moves to the child's stack on the child's first accept or
 // epoll_ctl on it (the daemon hands the claim over to the port that presents the same
-// proof socket): nginx's master opens the listeners, its worker serves them. An
+// proof socket): nginx's master opens the listeners, its worker serves them. Two
+// SO_REUSEPORT listeners of one process on one address and port share one stack
+// listener; each keeps its own proof, which a child that inherits it presents. An
 // inherited connection cannot move: it fails with EOPNOTSUPP (one log line) and can
 // only be closed.
 #pragma once
@@ -164,6 +166,12 @@ private:
     // `role`: standby for a listener this process opened (it may be a master that only
     // hands it to workers), serving for one it inherited and now accepts on.
     base::Result<int, Errno> place_listener(Socket& s, int fd, std::uint32_t backlog, ctl::ClaimRole role);
+    // A listener of this process bound to the same address and port as `s`, both with
+    // SO_REUSEPORT (nginx's master opens one per worker): `s` shares its stack listener
+    // and claim, and each worker that inherits one presents its own proof to the daemon.
+    [[nodiscard]] Socket* reuseport_sibling(const Socket& s) const;
+    // True while a listener socket of this process still uses `listener`.
+    [[nodiscard]] bool listening_on(const utcp::Listener* listener) const;
     // Puts a fresh UTCP socket on the application's number `fd` (dup2 over what it was).
     base::Result<int, Errno> take_number(Socket& s, int fd);
     void release(Socket& s);

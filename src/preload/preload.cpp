@@ -67,14 +67,21 @@ Socket* ours(int fd) { return ms::posix::t_inside_library ? nullptr : fd_table()
 // to this process's stack first; an inherited connection cannot (EOPNOTSUPP, logged once).
 Runtime* runtime_for(int fd, Socket& s) {
     if (!Runtime::inherited(s)) return s.owner;
-    Runtime* rt = s.is<ListenerState>() ? Runtime::get() : nullptr;
-    if (rt) {
+    if (!s.is<ListenerState>()) {
+        static std::atomic<bool> said{false};
+        if (!said.exchange(true)) {
+            ms::posix::log_line(1,
+                                "a UTCP connection inherited from the parent process cannot be used in a child: EOPNOTSUPP");
+        }
+        return nullptr;
+    }
+    if (Runtime* rt = Runtime::get()) {
         InsideLibrary inside;
         if (rt->adopt_listener(fd, s).ok()) return rt;
     }
     static std::atomic<bool> said{false};
     if (!said.exchange(true)) {
-        ms::posix::log_line(1, "a UTCP connection inherited from the parent process cannot be used in a child: EOPNOTSUPP");
+        ms::posix::log_line(1, "a UTCP listener inherited from the parent process cannot move to this one: EOPNOTSUPP");
     }
     return nullptr;
 }

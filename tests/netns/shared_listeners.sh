@@ -4,6 +4,10 @@
 #   - nginx with 2 workers under wrk: both workers' pids are in the access log, and
 #     msctl claims shows the group (the master standing by, both workers serving, each
 #     with a share of the new connections);
+#   - nginx with 2 workers and `listen ... reuseport` (the master opens one socket per
+#     worker, each worker presents its own): both workers serve;
+#   - apache2 with mpm_event, then mpm_prefork, 2 children that run as nobody (they join
+#     with the proof socket they inherited from root's master): both children serve;
 #   - nginx with 4 workers under wrk (Connection: close, thousands of connections): each
 #     worker's share is within 15 % of the mean;
 #   - nginx with 4 workers, 32 keep-alive connections open (each answer names its worker):
@@ -25,12 +29,13 @@ PRELOAD="$(cd "$BIN_DIR" && pwd)/src/libmultistack-preload.so"
 MSCTL="$BIN_DIR/tools/msctl"
 [[ -f $PRELOAD ]] || fail "no $PRELOAD"
 ms_setup "sl$$"
-ms_daemon
+ms_daemon --group nogroup  # apache2's children run as nobody
 www="$TMP/www"
 mkdir -p "$www"
 echo "<h1>MultiStack</h1>" >"$www/index.html"
 
-# nginx_start WORKERS PORT: nginx under the preload; every answer names its worker's pid.
+# nginx_start WORKERS PORT [LISTEN_FLAGS]: nginx under the preload; every answer names its
+# worker's pid.
 nginx_start() {
   cat >"$TMP/nginx$2.conf" <<EOF
 user root;
@@ -43,7 +48,7 @@ http {
   log_format worker '\$pid';
   access_log $TMP/access$2.log worker;
   keepalive_requests 100000;
-  server { listen $SERVER_IP:$2; root $www; add_header X-Worker \$pid; }
+  server { listen $SERVER_IP:$2 ${3:-}; root $www; add_header X-Worker \$pid; }
 }
 EOF
   ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 \
@@ -82,6 +87,78 @@ assert len(serving) == 2 and all(m["share"] > 0.2 for m in serving), members
 EOF
 ok "msctl claims: the master stands by, the 2 workers serve, each with its share of new connections"
 in_server "$MSCTL" --socket "$SOCK" stats | grep -q "each member's share of new connections" || fail "msctl stats shows no shares"
+
+# --- nginx listen ... reuseport: the master opens one socket per worker ----------------
+nginx_start 2 8082 reuseport
+out=$(in_client wrk -t1 -c64 -d3 -H "Connection: close" "http://$SERVER_IP:8082/index.html")
+grep -q "Socket errors\|Non-2xx" <<<"$out" && fail "wrk against nginx with reuseport: $out"
+for w in $(workers_of 8082); do
+  served=$(grep -cx "$w" "$TMP/access8082.log" || true)
+  ((served > 100)) || fail "nginx worker $w (reuseport) served $served requests: $(sort "$TMP/access8082.log" | uniq -c)"
+done
+grep -q "kernel" <(grep "$SERVER_IP:8082" "$TMP/nginx8082.log") && fail "a reuseport socket stayed with the kernel: $(cat "$TMP/nginx8082.log")"
+ok "nginx listen ... reuseport with 2 workers on UTCP: both served ($(sort "$TMP/access8082.log" | uniq -c | awk '{print $1}' | paste -sd/) requests)"
+
+# --- apache2, mpm_event and mpm_prefork: 2 children (user nobody) serve -----------------
+# apache_start MPM PORT
+apache_start() {
+  cat >"$TMP/apache$2.conf" <<EOF
+ServerRoot /usr/lib/apache2
+LoadModule mpm_$1_module modules/mod_mpm_$1.so
+LoadModule authz_core_module modules/mod_authz_core.so
+ServerName multistack-test
+Listen $SERVER_IP:$2
+PidFile $TMP/apache$2.pid
+Mutex file:$TMP default
+ErrorLog $TMP/apache$2_error.log
+LogFormat "%P" worker
+CustomLog $TMP/access$2.log worker
+DocumentRoot $www
+User nobody
+Group nogroup
+StartServers 2
+ServerLimit 2
+<IfModule mpm_prefork_module>
+MinSpareServers 2
+MaxSpareServers 2
+MaxRequestWorkers 2
+</IfModule>
+<IfModule mpm_event_module>
+ThreadsPerChild 25
+MaxRequestWorkers 50
+MinSpareThreads 25
+MaxSpareThreads 50
+</IfModule>
+EOF
+  # its own session: apache2 signals its whole process group when it stops
+  ms_bg setsid ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 \
+    /usr/sbin/apache2 -f "$TMP/apache$2.conf" -DFOREGROUND >"$TMP/apache$2.log" 2>&1
+  wait_for "$TMP/apache$2.log" "listening on $SERVER_IP:$2 over UTCP" || fail "apache2's listener is not on UTCP: $(cat "$TMP/apache$2.log")"
+  local n
+  for _ in $(seq 100); do
+    # apache2 sends its children's stderr to its error log
+    n=$(cat "$TMP/apache$2.log" "$TMP/apache$2_error.log" 2>/dev/null | grep -c "joined this process's stack" || true)
+    ((n >= 2)) && return 0
+    sleep 0.1
+  done
+  fail "only $n of 2 apache2 $1 children joined the listener: $(cat "$TMP/apache$2.log" "$TMP/apache$2_error.log")"
+}
+apache_port=8083
+for mpm in event prefork; do
+  apache_start "$mpm" "$apache_port"
+  out=$(in_client wrk -t1 -c16 -d3 -H "Connection: close" "http://$SERVER_IP:$apache_port/index.html")
+  grep -q "Socket errors\|Non-2xx" <<<"$out" && fail "wrk against apache2 $mpm: $out"
+  mapfile -t children < <(sort -u "$TMP/access$apache_port.log")
+  ((${#children[@]} == 2)) || fail "apache2 $mpm: ${#children[@]} children served, not 2: $(sort "$TMP/access$apache_port.log" | uniq -c)"
+  for c in "${children[@]}"; do
+    served=$(grep -cx "$c" "$TMP/access$apache_port.log")
+    ((served > 100)) || fail "apache2 $mpm child $c served $served requests"
+  done
+  ok "apache2 mpm_$mpm with 2 children (user nobody) on UTCP: both served ($(sort "$TMP/access$apache_port.log" | uniq -c | awk '{print $1}' | paste -sd/) requests)"
+  kill "$LAST_PID"
+  wait "$LAST_PID" 2>/dev/null || true
+  apache_port=$((apache_port + 1))
+done
 
 # --- nginx with 4 workers: one is killed, the others' connections go on ----------------
 nginx_start 4 8081
