@@ -18,7 +18,7 @@ BUILD_PACKAGES=(
 # The unmodified programs that the netns tests run under the preload library.
 # apache2-bin: the server binary and modules without the packaged service, which would
 # start on the host (tests/netns/shared_listeners.sh writes its own configuration).
-TEST_PACKAGES=(python3 nginx-light apache2-bin redis-server redis-tools memcached iperf3)
+TEST_PACKAGES=(python3 nginx-light apache2-bin socat redis-server redis-tools memcached iperf3)
 
 missing_packages() {
   local pkg

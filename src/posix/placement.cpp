@@ -341,6 +341,10 @@ void Runtime::release(Socket& s) {
                        std::erase(listeners_, &s);
                        if (listening_on(listening.listener)) return;  // a SO_REUSEPORT sibling still is
                        loop_->stack().unlisten(listening.listener->port);
+                       if (loop_->stack().port_in_use(listening.claim.port)) {
+                           lingering_claims_.push_back(listening.claim);
+                           return;
+                       }
                        // After a fork the claim may be the child's now: the daemon then answers not_found.
                        (void)loop_->control().release(listening.claim);
                    },

@@ -160,6 +160,7 @@ void Runtime::serve() {
         const std::uint64_t now = loop::EventLoop::clock_ms();
         const std::uint32_t frames = loop_->turn(now);
         refresh_listeners();
+        release_unused_claims();
         if (frames == 0) sleep_while_idle(now);
         lock.unlock();  // let application threads in between turns
         lock.lock();
@@ -218,7 +219,16 @@ void Runtime::run_turn() {
     if (daemon_gone_) return;
     loop_->turn(loop::EventLoop::clock_ms());
     refresh_listeners();
+    release_unused_claims();
     wake_stack_thread_if_due();
+}
+
+void Runtime::release_unused_claims() {
+    std::erase_if(lingering_claims_, [this](const client::Claim& claim) {
+        if (loop_->stack().port_in_use(claim.port)) return false;
+        (void)loop_->control().release(claim);
+        return true;
+    });
 }
 
 void Runtime::wake_stack_thread() const {

@@ -163,6 +163,8 @@ private:
     void recycle(Socket& s);
     void refresh(Socket& s);
     void refresh_listeners();
+    // Releases the lingering claims whose port no connection uses any more.
+    void release_unused_claims();
     // `role`: standby for a listener this process opened (it may be a master that only
     // hands it to workers), serving for one it inherited and now accepts on.
     base::Result<int, Errno> place_listener(Socket& s, int fd, std::uint32_t backlog, ctl::ClaimRole role);
@@ -211,6 +213,9 @@ private:
     std::vector<Socket*> free_;
     std::vector<Socket*> listeners_;
     std::unordered_map<std::uint16_t, Socket*> datagram_ports_;  // UDP sockets by local port
+    // Claims of closed listeners whose accepted connections still run: as in Linux, a
+    // listener's close leaves them be, so the claim stays until the last one is gone.
+    std::vector<client::Claim> lingering_claims_;
     int wake_fd_ = -1;       // eventfd: an application call moved a timer earlier
     int sleep_set_ = -1;     // epoll over wake_fd_ and the control socket (Port::wait's also_fd)
     std::uint64_t asleep_until_ = 0;  // while the stack thread sleeps: when it wakes; else 0

@@ -53,6 +53,11 @@ ConnectResult Stack::create(const Route& route, const ConnOptions& options, Hand
     return it->second.get();
 }
 
+bool Stack::port_in_use(std::uint16_t port) const {
+    const bool live = std::ranges::any_of(conns_, [port](const auto& c) { return c.first.local_port == port; });
+    return live || time_wait_.any_from(port);
+}
+
 Connection* Stack::find(const FourTuple& t) const {
     auto it = conns_.find(t);
     return it == conns_.end() ? nullptr : it->second.get();

@@ -179,6 +179,9 @@ public:
     [[nodiscard]] std::size_t listener_count() const { return listeners_.size(); }
     [[nodiscard]] const TimeWaitTable& time_wait() const { return time_wait_; }
     [[nodiscard]] Connection* find(const FourTuple& t) const;
+    // True while a connection from local `port` lives, or waits in TIME-WAIT: its
+    // 3-tuple is still in use after its listener is gone.
+    [[nodiscard]] bool port_in_use(std::uint16_t port) const;
     // Every connection and every listener, in no particular order (introspection).
     template <class F>
     void for_each_connection(F&& f) const {

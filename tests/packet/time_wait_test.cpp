@@ -58,6 +58,18 @@ state NONE
 )");
 }
 
+TEST(TimeWait, KeepsThePortInUseUntilItExpires) {
+    PacketScript s(short_time_wait());
+    s.run(kPassiveOpen);
+    s.stack().unlisten(80);  // a closed listener: its accepted connection still uses the port
+    EXPECT_TRUE(s.stack().port_in_use(80));
+    EXPECT_FALSE(s.stack().port_in_use(81));
+    s.run(kToTimeWait);
+    EXPECT_TRUE(s.stack().port_in_use(80));
+    s.run("+2000\nstate NONE\n");
+    EXPECT_FALSE(s.stack().port_in_use(80));
+}
+
 TEST(TimeWait, RstIsIgnored) {
     PacketScript s;
     s.run(kPassiveOpen);
