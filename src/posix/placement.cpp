@@ -212,9 +212,27 @@ base::Result<int, Errno> Runtime::adopt_listener(int fd, Socket& inherited) {
     // This process's copies of the parent's descriptors for it: the parent keeps its own.
     inherited.ready.reset();
     ::close(std::exchange(old->proof_fd, -1));
+    std::get<ListenerState>(s.state).adopted = true;
     const client::Claim& claim = std::get<ListenerState>(s.state).claim;
     log_line(2, "an inherited listener on " + describe(to_sockaddr(claim.addr, claim.port)) + " joined this process's stack");
     return fd;
+}
+
+void Runtime::pause_for_exec(Socket& s, bool handing) {
+    std::unique_lock lock(mutex_);
+    utcp::Listener* l = s.listener();
+    if (!l || s.owner != this) return;
+    if (handing) {
+        stop_accepting(*l);
+    } else {
+        l->paused = false;
+    }
+    after_call(lock);
+}
+
+void Runtime::stop_accepting(utcp::Listener& l) {
+    l.paused = true;
+    while (utcp::Connection* c = loop_->stack().accept(l)) c->abort();
 }
 
 base::Result<Placement, Errno> Runtime::connect(int fd, const sockaddr_in& to) {
@@ -340,13 +358,19 @@ void Runtime::release(Socket& s) {
                    [&](const ListenerState& listening) {
                        std::erase(listeners_, &s);
                        if (listening_on(listening.listener)) return;  // a SO_REUSEPORT sibling still is
-                       loop_->stack().unlisten(listening.listener->port);
-                       if (loop_->stack().port_in_use(listening.claim.port)) {
-                           lingering_claims_.push_back(listening.claim);
-                           return;
+                       utcp::Listener& l = *listening.listener;
+                       const bool shared = listening.adopted || s.reuse_port;
+                       if (!loop_->stack().port_in_use(l.port)) {
+                           loop_->stack().unlisten(l.port);
+                           // After a fork the claim may be the child's now: the daemon then answers not_found.
+                           (void)loop_->control().release(listening.claim);
+                       } else if (shared) {
+                           stop_accepting(l);
+                           lingering_claims_.push_back({listening.claim, &l});
+                       } else {
+                           loop_->stack().unlisten(l.port);
+                           lingering_claims_.push_back({listening.claim, nullptr});
                        }
-                       // After a fork the claim may be the child's now: the daemon then answers not_found.
-                       (void)loop_->control().release(listening.claim);
                    },
                    [&](const StreamState& stream) {
                        if (stream.conn) close_connection(*stream.conn, s.linger_option);
@@ -355,6 +379,19 @@ void Runtime::release(Socket& s) {
                },
                s.state);
     recycle(s);
+}
+
+bool Runtime::release_lingering_claim(std::uint16_t port) {
+    std::unique_lock lock(mutex_);
+    const auto before = lingering_claims_.size();
+    std::erase_if(lingering_claims_, [&](const LingeringClaim& lingering) {
+        if (lingering.claim.port != port) return false;
+        release_lingering(lingering);
+        log_line(2, "a new socket binds port " + std::to_string(port) +
+                        ": the closed listener's claim goes, with the steering of its last connections");
+        return true;
+    });
+    return lingering_claims_.size() != before;
 }
 
 bool Runtime::listening_on(const utcp::Listener* listener) const {

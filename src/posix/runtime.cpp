@@ -223,12 +223,27 @@ void Runtime::run_turn() {
     wake_stack_thread_if_due();
 }
 
+void Runtime::drain_before_exit() {
+    const std::uint64_t deadline = loop::EventLoop::clock_ms() + kExitDrainMs;
+    std::unique_lock lock(mutex_);
+    while (!daemon_gone_ && loop_->stack().orphans_sending() && loop::EventLoop::clock_ms() < deadline) {
+        lock.unlock();
+        ::usleep(1000);
+        lock.lock();
+    }
+}
+
 void Runtime::release_unused_claims() {
-    std::erase_if(lingering_claims_, [this](const client::Claim& claim) {
-        if (loop_->stack().port_in_use(claim.port)) return false;
-        (void)loop_->control().release(claim);
+    std::erase_if(lingering_claims_, [this](const LingeringClaim& lingering) {
+        if (loop_->stack().port_in_use(lingering.claim.port)) return false;
+        release_lingering(lingering);
         return true;
     });
+}
+
+void Runtime::release_lingering(const LingeringClaim& lingering) {
+    if (lingering.paused) loop_->stack().unlisten(lingering.claim.port);
+    (void)loop_->control().release(lingering.claim);
 }
 
 void Runtime::wake_stack_thread() const {

@@ -100,6 +100,22 @@ public:
     // Moves an inherited listener on `fd` to this process's stack (runtime.hpp, Processes).
     base::Result<int, Errno> adopt_listener(int fd, Socket& inherited);
 
+    // Before exec hands this process's listener `s` to a new image (exec_listeners.hpp):
+    // its stack listener leaves SYNs unanswered (the peer's next one reaches the new
+    // image), and the connections it queued that the program never accepted are reset,
+    // as they cannot follow. `handing` false: the exec failed, it answers again.
+    void pause_for_exec(Socket& s, bool handing);
+
+    // A bind() of the program's failed with EADDRINUSE: if a closed listener's claim
+    // still holds `port` for its last connections (lingering_claims_), it goes now, as
+    // Linux lets a new socket bind beside them, and true says to bind again.
+    bool release_lingering_claim(std::uint16_t port);
+
+    // At exit(): waits, at most kExitDrainMs, while connections the program closed still
+    // send (their data or FIN unacknowledged), as the kernel keeps sending for a process
+    // that has gone. The stack thread does the work meanwhile.
+    void drain_before_exit();
+
     // Pending kernel sockets (FdTable::pending): listen or connect on UTCP, or say kernel.
     base::Result<Placement, Errno> listen(int fd, int backlog);
     base::Result<Placement, Errno> connect(int fd, const sockaddr_in& to);
@@ -134,6 +150,12 @@ public:
     base::Result<int, Errno> queued_bytes(int fd, bool outgoing);
 
 private:
+    // A closed listener's claim, kept for its last connections (lingering_claims_).
+    struct LingeringClaim {
+        client::Claim claim;
+        utcp::Listener* paused = nullptr;  // the stack listener kept, answering no SYN
+    };
+
     Runtime(Settings settings, std::unique_ptr<loop::EventLoop> loop);
     // In a forked child: closes its copies of the parent runtime's control descriptors,
     // so that the parent's session ends with the parent.
@@ -165,6 +187,10 @@ private:
     void refresh_listeners();
     // Releases the lingering claims whose port no connection uses any more.
     void release_unused_claims();
+    void release_lingering(const LingeringClaim& lingering);
+    // The listener answers no more SYNs, and the connections it queued that the program
+    // never accepted are reset.
+    void stop_accepting(utcp::Listener& l);
     // `role`: standby for a listener this process opened (it may be a master that only
     // hands it to workers), serving for one it inherited and now accepts on.
     base::Result<int, Errno> place_listener(Socket& s, int fd, std::uint32_t backlog, ctl::ClaimRole role);
@@ -215,7 +241,10 @@ private:
     std::unordered_map<std::uint16_t, Socket*> datagram_ports_;  // UDP sockets by local port
     // Claims of closed listeners whose accepted connections still run: as in Linux, a
     // listener's close leaves them be, so the claim stays until the last one is gone.
-    std::vector<client::Claim> lingering_claims_;
+    // A shared claim's member keeps its stack listener, paused (new connections steered
+    // here go unanswered, and the client's next SYN finds another member once this one
+    // has left); an own claim's listener goes, so a new SYN is reset, as in Linux.
+    std::vector<LingeringClaim> lingering_claims_;
     int wake_fd_ = -1;       // eventfd: an application call moved a timer earlier
     int sleep_set_ = -1;     // epoll over wake_fd_ and the control socket (Port::wait's also_fd)
     std::uint64_t asleep_until_ = 0;  // while the stack thread sleeps: when it wakes; else 0
@@ -224,6 +253,7 @@ private:
     std::atomic<int> waiters_{0};     // application threads asleep in a blocking call
     std::atomic<bool> stack_watches_port_{false};
     static constexpr int kUnwatchedSleepMs = 200;  // the stack thread's longest sleep off the port
+    static constexpr std::uint64_t kExitDrainMs = 2000;
     bool daemon_gone_ = false;
     std::string last_failure_;  // why the last claim failed, for the log line
     std::thread thread_;

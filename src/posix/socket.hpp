@@ -45,6 +45,7 @@ struct Claimed {
 // listen() on UTCP.
 struct ListenerState : Claimed {
     utcp::Listener* listener = nullptr;
+    bool adopted = false;  // inherited across fork and moved here: its claim is shared
 };
 
 // A TCP connection from connect() or accept(), from its handshake until it is closed,

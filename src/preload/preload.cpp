@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "posix/exec_listeners.hpp"
 #include "posix/fd_table.hpp"
 #include "posix/reentry.hpp"
 #include "posix/runtime.hpp"
@@ -151,6 +152,15 @@ bool places_on_first_send(int fd, const sockaddr* to, socklen_t len) {
 // The process the library's memory belongs to: a vfork() child shares its parent's until
 // it execs, and must leave the parent's tables alone (it only closes descriptors).
 std::atomic<pid_t> g_process{0};
+// After a bind's EADDRINUSE: whether a closed listener's claim of this process held the
+// port, and has gone.
+bool released_lingering_claim(const sockaddr* addr, socklen_t len) {
+    Runtime* rt = Runtime::current();
+    if (!rt || !addr || len < static_cast<socklen_t>(sizeof(sockaddr_in)) || addr->sa_family != AF_INET) return false;
+    InsideLibrary inside;
+    return rt->release_lingering_claim(ntohs(to_of(addr).sin_port));
+}
+
 bool in_vfork_child() { return ::getpid() != g_process.load(std::memory_order_relaxed); }
 
 // A descriptor number stops naming what it named (close, or the target of dup2).
@@ -177,12 +187,54 @@ void after_duplicate(int from, int to) {
     }
 }
 
+void take_over_exec_listeners();
+
+// exit() ends the stack with the process: what closed connections still send goes first.
+__attribute__((destructor)) void finish() {
+    if (in_vfork_child()) return;
+    if (Runtime* rt = Runtime::current()) {
+        InsideLibrary inside;
+        rt->drain_before_exit();
+    }
+}
+
 __attribute__((constructor)) void start() {
     g_process.store(::getpid());
     ::pthread_atfork(nullptr, nullptr, [] {
         g_process.store(::getpid());
         Runtime::forget_after_fork();
     });
+    take_over_exec_listeners();
+}
+
+// Whether an environment loads this library into the new image.
+bool loads_library(char* const envp[]) {
+    for (char* const* e = envp; e && *e; ++e) {
+        if (std::strncmp(*e, "LD_PRELOAD=", 11) == 0 && std::strstr(*e, "libmultistack-preload")) return true;
+    }
+    return false;
+}
+
+// Runs `exec` (an exec call of libc's that takes an environment) with the program's UTCP
+// listeners handed to the new image (posix/exec_listeners.hpp); puts them back if it fails.
+// A vfork() child shares its parent's memory, so it execs with nothing handed over.
+template <class Exec>
+int exec_with_listeners(char* const envp[], Exec&& exec) {
+    if (ms::posix::t_inside_library || in_vfork_child()) return exec(envp);
+    InsideLibrary inside;
+    auto handed = ms::posix::ExecListeners::prepare(envp, loads_library(envp));
+    const int r = exec(handed.envp());
+    const int error = errno;
+    handed.undo();
+    errno = error;
+    return r;
+}
+
+// execl, execle and execlp: their variadic arguments as an argv (the first is `arg`).
+std::vector<char*> variadic_argv(const char* arg, va_list& args) {
+    std::vector<char*> argv{const_cast<char*>(arg)};
+    while (argv.back()) argv.push_back(va_arg(args, char*));
+    return argv;
 }
 
 }  // namespace
@@ -215,6 +267,7 @@ int bind(int fd, const sockaddr* addr, socklen_t len) {
             return 0;
         }
         if (r == 0 || !(is_pending(fd) || is_pending_datagram(fd)) || errno != EADDRINUSE) return r;
+        if (released_lingering_claim(addr, len)) return NEXT(bind)(fd, addr, len);
         if (!(fd_table().pending(fd) & (pending::reuse_addr | pending::reuse_port))) return r;
         // The options the application asked for would have let the kernel bind: it gets them.
         settle_in_kernel(fd);
@@ -596,4 +649,66 @@ int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
     });
 }
 
+int execve(const char* path, char* const argv[], char* const envp[]) {
+    return ms::preload::guarded("execve", [&]() -> int {
+        return exec_with_listeners(envp, [&](char* const* env) { return NEXT(execve)(path, argv, env); });
+    });
+}
+
+int execv(const char* path, char* const argv[]) { return execve(path, argv, environ); }
+
+int execvpe(const char* file, char* const argv[], char* const envp[]) {
+    return ms::preload::guarded("execvpe", [&]() -> int {
+        return exec_with_listeners(envp, [&](char* const* env) { return NEXT(execvpe)(file, argv, env); });
+    });
+}
+
+int execvp(const char* file, char* const argv[]) { return execvpe(file, argv, environ); }
+
+int execl(const char* path, const char* arg, ...) {
+    va_list args;
+    va_start(args, arg);
+    const std::vector<char*> argv = variadic_argv(arg, args);
+    va_end(args);
+    return execve(path, argv.data(), environ);
+}
+
+int execlp(const char* file, const char* arg, ...) {
+    va_list args;
+    va_start(args, arg);
+    const std::vector<char*> argv = variadic_argv(arg, args);
+    va_end(args);
+    return execvpe(file, argv.data(), environ);
+}
+
+int execle(const char* path, const char* arg, ...) {
+    va_list args;
+    va_start(args, arg);
+    const std::vector<char*> argv = variadic_argv(arg, args);
+    char* const* envp = va_arg(args, char* const*);
+    va_end(args);
+    return execve(path, argv.data(), envp);
+}
+
 }  // extern "C"
+
+namespace {
+
+// In a new image: the listeners an exec handed over listen again, on UTCP if this
+// process has it (the same proof joins the claim), else on the kernel.
+void take_over_exec_listeners() {
+    std::vector<ms::posix::InheritedListener> handed;
+    {
+        InsideLibrary inside;
+        handed = ms::posix::take_exec_listeners();
+    }
+    for (const auto& [fd, backlog] : handed) {
+        int reuse_port = 0;
+        socklen_t len = sizeof reuse_port;
+        const bool shared = NEXT(getsockopt)(fd, SOL_SOCKET, SO_REUSEPORT, &reuse_port, &len) == 0 && reuse_port;
+        fd_table().set_pending(fd, pending::stream | (shared ? pending::reuse_port : 0));
+        if (listen(fd, backlog) != 0) ms::posix::log_line(1, "a listener handed over by exec cannot listen again");
+    }
+}
+
+}  // namespace

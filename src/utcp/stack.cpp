@@ -53,6 +53,15 @@ ConnectResult Stack::create(const Route& route, const ConnOptions& options, Hand
     return it->second.get();
 }
 
+bool Stack::orphans_sending() const {
+    return std::ranges::any_of(conns_, [](const auto& entry) {
+        const Connection& c = *entry.second;
+        const State s = c.state();
+        const bool fin_unacked = s == State::fin_wait_1 || s == State::closing || s == State::last_ack;
+        return c.user_closed() && (fin_unacked || c.unsent_or_unacked() > 0);
+    });
+}
+
 bool Stack::port_in_use(std::uint16_t port) const {
     const bool live = std::ranges::any_of(conns_, [port](const auto& c) { return c.first.local_port == port; });
     return live || time_wait_.any_from(port);

@@ -107,6 +107,7 @@ struct StackStats {
     std::uint64_t not_ip = 0, malformed = 0, bad_checksum = 0, fragments = 0, not_our_address = 0;
     std::uint64_t no_connection = 0;       // answered with a RST
     std::uint64_t syn_queue_full = 0, backlog_full = 0, too_many_connections = 0, no_route = 0;
+    std::uint64_t listener_paused = 0;  // SYNs left unanswered: their listener was going to a new image
     std::uint64_t syn_cookies_sent = 0, syn_cookies_accepted = 0, syn_cookies_rejected = 0;
     std::uint64_t challenge_acks_limited = 0;
     // RFC 7413: cookies given (asked for, or replacing an invalid one), SYNs whose data was
@@ -136,6 +137,9 @@ public:
     // (Linux's TCP_FASTOPEN queue length); past it a SYN's data waits for the handshake.
     std::uint32_t fast_open_queue = 256;
     std::uint32_t fast_open_pending = 0;
+    // Its socket is being handed to a new program image (exec): SYNs go unanswered, and
+    // the peer's next one reaches the new image's stack.
+    bool paused = false;
 };
 
 class Stack final : public ConnectionHost, private SegmentSink {
@@ -182,6 +186,9 @@ public:
     // True while a connection from local `port` lives, or waits in TIME-WAIT: its
     // 3-tuple is still in use after its listener is gone.
     [[nodiscard]] bool port_in_use(std::uint16_t port) const;
+    // True while a connection the application closed still has data or its FIN to be
+    // acknowledged (what Linux keeps sending for an orphaned socket).
+    [[nodiscard]] bool orphans_sending() const;
     // Every connection and every listener, in no particular order (introspection).
     template <class F>
     void for_each_connection(F&& f) const {

@@ -79,6 +79,7 @@ void Stack::on_listen(Listener& l, const Route& route, const Segment& seg, std::
         return reply_rst(route, seg);
     }
     if (!seg.has(syn)) return;
+    if (l.paused) return void(++stats_.listener_paused);
     if (l.half_open >= l.syn_queue) {
         ++stats_.syn_queue_full;
         if (config_.syn_cookies && l.accept_queue.size() < l.backlog) send_cookie(l, route, seg, now_ms);

@@ -1,7 +1,8 @@
 // The POSIX layer's conversions, without root or a daemon: socket addresses to and from
 // the stack's, what accept() and getsockname() copy out, SO_RCVTIMEO/SO_SNDTIMEO
 // timeouts, the errno each of the stack's and the client library's reasons becomes, the
-// descriptor facts the preload reads, and the descriptor table's bounds.
+// descriptor facts the preload reads, the descriptor table's bounds, and the list of
+// listeners an exec hands over (MULTISTACK_LISTENERS), read as hostile input.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -10,7 +11,10 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
+#include <string>
 
+#include "posix/exec_listeners.hpp"
 #include "posix/fd_table.hpp"
 #include "posix/sockaddr.hpp"
 
@@ -137,6 +141,33 @@ TEST(PosixFdTable, IgnoresNumbersOutsideItsRange) {
     EXPECT_EQ(t.pending(fd), pending::stream | pending::reuse_addr);
     t.set_pending(fd, 0);
     ::close(fd);
+}
+
+// A TCP socket bound to a loopback port, listening or not.
+int bound_tcp_socket(bool listening) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a = to_sockaddr(ip("127.0.0.1"), 0);
+    EXPECT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0);
+    if (listening) {
+        EXPECT_EQ(::listen(fd, 1), 0);
+    }
+    return fd;
+}
+
+TEST(PosixExecListeners, TakesBoundUnplacedSocketsAndLeavesTheEnvironment) {
+    const int handed = bound_tcp_socket(false);
+    const int listening = bound_tcp_socket(true);
+    const int udp = ::socket(AF_INET, SOCK_DGRAM, 0);
+    const std::string list = std::to_string(handed) + ":77," + std::to_string(listening) + ":5," + std::to_string(udp) +
+                             ":5,abc,12:,:3,999999:4," + std::to_string(handed) + ":x,";
+    ::setenv("MULTISTACK_LISTENERS", list.c_str(), 1);
+    const auto taken = take_exec_listeners();
+    ASSERT_EQ(taken.size(), 1u);
+    EXPECT_EQ(taken[0].fd, handed);
+    EXPECT_EQ(taken[0].backlog, 77);
+    EXPECT_EQ(::getenv("MULTISTACK_LISTENERS"), nullptr);
+    EXPECT_TRUE(take_exec_listeners().empty());
+    for (int fd : {handed, listening, udp}) ::close(fd);
 }
 
 }  // namespace

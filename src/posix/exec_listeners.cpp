@@ -1,0 +1,113 @@
+// UTCP listeners across exec(). See exec_listeners.hpp.
+#include "posix/exec_listeners.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "posix/fd_table.hpp"
+#include "posix/runtime.hpp"
+#include "posix/socket.hpp"
+
+namespace ms::posix {
+
+namespace {
+
+constexpr std::string_view kVariable = "MULTISTACK_LISTENERS";
+
+bool close_on_exec(int fd) { return (::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0; }
+
+// The descriptor numbers the table may hold: its size is the hard RLIMIT_NOFILE.
+int highest_number() {
+    for (int fd = static_cast<int>(::sysconf(_SC_OPEN_MAX)) - 1; fd >= 0; --fd) {
+        if (fd_table().in_range(fd)) return fd;
+    }
+    return -1;
+}
+
+bool names_variable(const char* entry) {
+    return std::strncmp(entry, kVariable.data(), kVariable.size()) == 0 && entry[kVariable.size()] == '=';
+}
+
+}  // namespace
+
+ExecListeners ExecListeners::prepare(char* const envp[], bool preloaded) {
+    ExecListeners handed(envp);
+    std::string list;
+    const int highest = highest_number();
+    for (int fd = 0; fd <= highest; ++fd) {
+        Socket* s = fd_table().socket(fd);
+        const auto* listening = s ? s->as<ListenerState>() : nullptr;
+        if (!listening || listening->proof_fd < 0 || close_on_exec(fd)) continue;
+        const int saved = ::fcntl(fd, F_DUPFD_CLOEXEC, fd_table().own_fd_floor());
+        if (saved < 0) continue;
+        if (::dup3(listening->proof_fd, fd, 0) < 0) {
+            ::close(saved);
+            continue;
+        }
+        const int backlog = listening->listener ? static_cast<int>(listening->listener->backlog) : SOMAXCONN;
+        handed.moved_.push_back({fd, saved, s});
+        if (!Runtime::inherited(*s)) s->owner->pause_for_exec(*s, true);
+        if (!preloaded) ::listen(fd, backlog);  // a program without the library gets the kernel's listener
+        if (!list.empty()) list += ',';
+        list += std::to_string(fd);
+        list += ':';
+        list += std::to_string(backlog);
+    }
+    if (handed.moved_.empty() || !preloaded) return handed;
+    for (char* const* e = envp; e && *e; ++e) {
+        if (!names_variable(*e)) handed.environment_.push_back(*e);
+    }
+    handed.strings_.push_back(std::string(kVariable) + "=" + list);
+    handed.environment_.push_back(handed.strings_.back().data());
+    handed.environment_.push_back(nullptr);
+    return handed;
+}
+
+void ExecListeners::undo() {
+    for (const Moved& m : moved_) {
+        ::dup3(m.saved, m.fd, 0);  // clears close-on-exec, which these numbers did not have
+        if (!Runtime::inherited(*m.socket)) m.socket->owner->pause_for_exec(*m.socket, false);
+    }
+}
+
+ExecListeners::~ExecListeners() {
+    for (const Moved& m : moved_) ::close(m.saved);
+}
+
+std::vector<InheritedListener> take_exec_listeners() {
+    std::vector<InheritedListener> found;
+    const char* value = std::getenv(kVariable.data());
+    if (!value) return found;
+    const std::string list = value;
+    ::unsetenv(kVariable.data());
+    std::string_view rest = list;
+    while (!rest.empty()) {
+        const std::string_view entry = rest.substr(0, rest.find(','));
+        rest.remove_prefix(std::min(rest.size(), entry.size() + 1));
+        InheritedListener l{-1, 0};
+        const auto colon = entry.find(':');
+        const bool parsed = colon != std::string_view::npos &&
+                            std::from_chars(entry.data(), entry.data() + colon, l.fd).ec == std::errc{} &&
+                            std::from_chars(entry.data() + colon + 1, entry.data() + entry.size(), l.backlog).ec ==
+                                std::errc{};
+        int type = 0, listening = 1;
+        socklen_t len = sizeof type;
+        const bool stream = parsed && ::getsockopt(l.fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+        len = sizeof listening;
+        const bool unplaced = stream && ::getsockopt(l.fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && !listening;
+        if (!unplaced) {
+            log_line(1, std::string(kVariable) + ": '" + std::string(entry) + "' names no listener to take over: skipped");
+            continue;
+        }
+        found.push_back(l);
+    }
+    return found;
+}
+
+}  // namespace ms::posix

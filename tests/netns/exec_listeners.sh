@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# UTCP listeners across exec() under the preload (docs/DESIGN.md §7.1):
+#   - a Python server that answers one connection, then re-execs itself with its listener
+#     on a known number: the new image (same pid) answers the next ones, on UTCP;
+#   - nginx's binary upgrade under wrk: USR2 starts a new master with the old listeners,
+#     its workers serve beside the old ones; WINCH retires the old workers and QUIT the
+#     old master; the new workers serve alone, and wrk sees no failed request;
+#   - a program exec'd without the library gets a kernel listener on the same number.
+# Usage: BIN_DIR=build exec_listeners.sh
+source "$(dirname "$0")/lib.sh"
+PRELOAD="$(cd "$BIN_DIR" && pwd)/src/libmultistack-preload.so"
+[[ -f $PRELOAD ]] || fail "no $PRELOAD"
+ms_setup "ex$$"
+ms_daemon
+
+# --- a server that re-execs itself with its listener -----------------------------------
+cat >"$TMP/reexec.py" <<'EOF'
+import os, socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+if len(sys.argv) > 4:  # the new image, with the listener on a known number
+    listener = socket.socket(fileno=int(sys.argv[3]))
+    if sys.argv[4] == "kernel":  # exec'd without the library: a kernel listener
+        print("new image on the kernel", listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN), flush=True)
+        sys.exit(0)
+    print("new image", os.getpid(), flush=True)
+    for _ in range(2):
+        c, _ = listener.accept()
+        c.sendall(b"new image %d" % os.getpid())
+        c.close()
+    sys.exit(0)
+listener = socket.create_server((host, port))
+print("listening", os.getpid(), flush=True)
+c, _ = listener.accept()
+c.sendall(b"old image %d" % os.getpid())
+c.close()
+os.set_inheritable(listener.fileno(), True)
+env = dict(os.environ)
+if sys.argv[3] == "kernel":
+    del env["LD_PRELOAD"]
+os.execve(sys.executable, [sys.executable, __file__, sys.argv[1], sys.argv[2], str(listener.fileno()), sys.argv[3]], env)
+EOF
+ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 \
+  "$PY" "$TMP/reexec.py" "$SERVER_IP" 7300 utcp >"$TMP/reexec.log" 2>&1
+wait_for "$TMP/reexec.log" "^listening" || fail "the server did not start: $(cat "$TMP/reexec.log")"
+pid=$(awk '/^listening/ {print $2}' "$TMP/reexec.log")
+ask() { in_client "$PY" -c "import socket; print(socket.create_connection(('$SERVER_IP', 7300), timeout=5).recv(100).decode())"; }
+out=$(ask 2>&1) || fail "re-exec, before: $out $(cat "$TMP/reexec.log")"
+wait_for "$TMP/reexec.log" "^new image" || fail "no new image: $(cat "$TMP/reexec.log")"
+for _ in 1 2; do out+=";$(ask 2>&1)" || fail "re-exec, after: $out $(cat "$TMP/reexec.log")"; done
+[[ $out == "old image $pid;new image $pid;new image $pid" ]] || fail "re-exec: '$out' $(cat "$TMP/reexec.log")"
+(($(grep -c "listening on $SERVER_IP:7300 over UTCP" "$TMP/reexec.log") == 2)) || fail "the new image's listener is not on UTCP: $(cat "$TMP/reexec.log")"
+ok "a server that re-execs itself: the new image (pid $pid) serves from the listener it kept, on UTCP"
+
+ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" \
+  "$PY" "$TMP/reexec.py" "$SERVER_IP" 7301 kernel >"$TMP/reexec_kernel.log" 2>&1
+wait_for "$TMP/reexec_kernel.log" "^listening" || fail "the server did not start: $(cat "$TMP/reexec_kernel.log")"
+py_client "import socket; socket.create_connection(('$SERVER_IP', 7301), timeout=5).recv(100)"
+wait_for "$TMP/reexec_kernel.log" "new image on the kernel 1" || fail "exec without the library: $(cat "$TMP/reexec_kernel.log")"
+ok "exec without the library: the new image holds a kernel listener on the same number"
+
+# --- nginx's binary upgrade under load ---------------------------------------------------
+www="$TMP/www"
+mkdir -p "$www"
+echo "<h1>MultiStack</h1>" >"$www/index.html"
+cat >"$TMP/nginx.conf" <<EOF
+user root;
+worker_processes 2;
+pid $TMP/nginx.pid;
+error_log $TMP/nginx_error.log;
+# nginx gives a new binary only the variables named here
+env LD_PRELOAD;
+env MULTISTACK_SOCKET;
+env MULTISTACK_LOG;
+events { worker_connections 1024; }
+http {
+  log_format worker '\$pid \$status';
+  access_log $TMP/access.log worker;
+  server { listen $SERVER_IP:8080; root $www; }
+}
+EOF
+# nginx takes USR2 only as a daemon (its parent has changed since it started)
+ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 \
+  /usr/sbin/nginx -c "$TMP/nginx.conf" >"$TMP/nginx.log" 2>&1
+wait_for "$TMP/nginx.log" "listening on $SERVER_IP:8080 over UTCP" || fail "nginx's listener is not on UTCP: $(cat "$TMP/nginx.log")"
+wait_for "$TMP/nginx.pid" . || fail "nginx wrote no pid file"
+old_master=$(cat "$TMP/nginx.pid")
+_pids+=("$old_master")  # for the cleanup
+in_client wrk -t1 -c16 -d12 -H "Connection: close" "http://$SERVER_IP:8080/index.html" >"$TMP/wrk.txt" 2>&1 &
+wrk_pid=$!
+sleep 2
+kill -USR2 "$old_master"
+for _ in $(seq 100); do
+  [[ -f "$TMP/nginx.pid.oldbin" && -f "$TMP/nginx.pid" ]] && (($(pgrep -c -P "$(cat "$TMP/nginx.pid")") >= 2)) && break
+  sleep 0.1
+done
+new_master=$(cat "$TMP/nginx.pid")
+_pids+=("$new_master")
+[[ $new_master != "$old_master" ]] || fail "USR2 started no new master: $(cat "$TMP/nginx_error.log" "$TMP/nginx.log"; ps -ef | grep [n]ginx)"
+sleep 2
+kill -WINCH "$old_master"
+sleep 2
+kill -QUIT "$old_master"
+: >"$TMP/access.log"  # from here on, only the new workers may serve
+sleep 2
+wait "$wrk_pid" || fail "wrk: $(cat "$TMP/wrk.txt")"
+grep -q "Socket errors\|Non-2xx" "$TMP/wrk.txt" && fail "requests failed during the upgrade: $(cat "$TMP/wrk.txt")"
+requests=$(awk '/requests in/ {print $1}' "$TMP/wrk.txt")
+((requests > 1000)) || fail "wrk: $(cat "$TMP/wrk.txt")"
+mapfile -t new_workers < <(pgrep -P "$new_master")
+for w in "${new_workers[@]}"; do
+  served=$(grep -c "^$w 200" "$TMP/access.log" || true)
+  ((served > 50)) || fail "new worker $w served $served requests after the old master quit: $(awk '{print $1}' "$TMP/access.log" | sort | uniq -c)"
+done
+others=$(grep -cv -e "^${new_workers[0]} " -e "^${new_workers[1]} " "$TMP/access.log" || true)
+((others == 0)) || fail "$others requests were served by others than the new workers"
+kill -0 "$old_master" 2>/dev/null && fail "the old master did not quit"
+ok "nginx binary upgrade under wrk (USR2, WINCH, QUIT): $requests requests, none failed; the new workers serve on UTCP"
