@@ -17,14 +17,14 @@
 namespace ms::ctl {
 
 inline constexpr std::uint32_t kMagic = 0x4d534354;  // "MSCT"
-inline constexpr std::uint16_t kVersion =
-    6;  // 3: sockets, and the region's socket table; 4: super-segment counters; 5: 32 drop slots, tuple_shared;
-        // 6: shared claims (ClaimRequest::role, ClaimEntry's group fields); 7: per NIC queue counters
+inline constexpr std::uint16_t kVersion = 8;  // 3: sockets, and the region's socket table; 4: super-segment counters; 5: 32
+                                              // drop slots, tuple_shared; 6: shared claims (ClaimRequest::role, ClaimEntry's
+                                              // group fields); 7: per NIC queue counters; 8: ClaimRole::passed
 inline constexpr std::size_t kMaxMessage = 4096;
 inline constexpr std::uint32_t kMaxFds = 1 + 2 * 8;  // the memfd, then two eventfds per ring pair
 inline constexpr std::size_t kDropSlots = 32;        // room for DropReason values
 inline constexpr std::size_t kFaultSlots = 16;       // room for RingFault values
-inline constexpr std::size_t kQueueSlots = 16;       // NIC queues shown one by one in StatusReply
+inline constexpr std::size_t kQueueSlots = 16;  // NIC queues shown one by one in StatusReply
 
 enum class Op : std::uint16_t {
     attach = 1,  // make this connection's port; reply carries the memfd and eventfds
@@ -44,30 +44,30 @@ enum class Op : std::uint16_t {
 
 enum class Status : std::int32_t {
     ok = 0,
-    bad_request,        // malformed or unknown message
+    bad_request,  // malformed or unknown message
     version_mismatch,
-    not_attached,       // claim before attach
-    already_attached,   // one port per connection
-    address_in_use,     // the 3-tuple is claimed already
-    bad_socket,         // the descriptor is not a bound TCP or UDP socket
-    not_found,          // release of something not claimed
-    switch_full,        // no free port
-    internal,           // the daemon failed; see its log
-    busy,               // a capture of that port runs already, or its socket table is being written
-    no_route,           // the kernel has no route to the address through this interface
-    unreachable,        // the kernel could not resolve the next hop in time
+    not_attached,  // claim before attach
+    already_attached,  // one port per connection
+    address_in_use,  // the 3-tuple is claimed already
+    bad_socket,  // the descriptor is not a bound TCP or UDP socket
+    not_found,  // release of something not claimed
+    switch_full,  // no free port
+    internal,  // the daemon failed; see its log
+    busy,  // a capture of that port runs already, or its socket table is being written
+    no_route,  // the kernel has no route to the address through this interface
+    unreachable,  // the kernel could not resolve the next hop in time
     // Added in version 2. Each names one check of docs/DESIGN.md §3 or one limit of §6.
     permission_denied,  // capture of a port that belongs to another user (root may)
-    limit_reached,      // a per-session or per-user limit; the daemon's log names it
+    limit_reached,  // a per-session or per-user limit; the daemon's log names it
     foreign_namespace,  // the proof socket lives in another network namespace
-    bound_to_device,    // the proof socket is bound (SO_BINDTODEVICE) to another interface
+    bound_to_device,  // the proof socket is bound (SO_BINDTODEVICE) to another interface
     address_not_local,  // the exact address is not the interface's own, or is loopback,
                         // multicast or broadcast (IP_FREEBIND, IP_TRANSPARENT)
-    reusable_socket,    // SO_REUSEADDR would let a kernel socket share the port
-    socket_in_use,      // the proof socket is connected or listening
-    no_resources,       // the daemon ran out of descriptors or memory; try again later
-    tuple_shared,       // another kernel socket holds the same address and port (bound with
-                        // SO_REUSEADDR or SO_REUSEPORT): the proof must be its sole holder
+    reusable_socket,  // SO_REUSEADDR would let a kernel socket share the port
+    socket_in_use,  // the proof socket is connected or listening
+    no_resources,  // the daemon ran out of descriptors or memory; try again later
+    tuple_shared,  // another kernel socket holds the same address and port (bound with
+                   // SO_REUSEADDR or SO_REUSEPORT): the proof must be its sole holder
 };
 [[nodiscard]] std::string_view to_string(Status s);
 
@@ -105,7 +105,11 @@ struct AttachReply {
 // (a forked worker, or another SO_REUSEPORT socket of the same user): a serving member gets
 // its share of them; a standing-by one gets them only while no member serves (nginx's
 // master opens the listener, its workers serve it).
-enum class ClaimRole : std::uint8_t { serving = 0, standby = 1 };
+// How a claim's port takes part in it: serving gets new connections; standby only when
+// no member serves (a master that hands its listener to workers); passed joins, serving,
+// the claim that this very socket proves (it came over a UNIX socket, SCM_RIGHTS) and
+// never makes a new one: not_found if no session holds a claim proven by it.
+enum class ClaimRole : std::uint8_t { serving = 0, standby = 1, passed = 2 };
 
 struct ClaimRequest {  // with one descriptor: the bound socket
     Header h{.op = Op::claim};
@@ -193,13 +197,13 @@ struct ClaimEntry {
     Header h{.op = Op::list_claims};
     std::uint32_t port_id = 0;
     Tuple tuple;
-    std::uint8_t shared = 0;   // 1: the claim is a group's (docs/DESIGN.md §4.2)
+    std::uint8_t shared = 0;  // 1: the claim is a group's (docs/DESIGN.md §4.2)
     std::uint8_t founder = 0;  // 1: this member made the claim first
     ClaimRole role = ClaimRole::serving;
     std::uint8_t pad = 0;
-    std::uint32_t members = 1;          // the group's size
+    std::uint32_t members = 1;  // the group's size
     std::uint64_t new_connections = 0;  // SYNs the switch steered to this member
-    std::uint64_t group_flows = 0;      // connections the group's flow table records
+    std::uint64_t group_flows = 0;  // connections the group's flow table records
 };
 
 struct CaptureRequest {

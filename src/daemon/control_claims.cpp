@@ -45,15 +45,16 @@ ctl::Status status_for(ProofError e) {
 void ControlServer::on_claim(ClientSession& s, const ctl::ClaimRequest& req, std::vector<int>& fds) {
     if (!s.port) return reply_status(s, req.h, ctl::Status::not_attached);
     if (fds.size() != 1) return reply_status(s, req.h, ctl::Status::bad_socket);
-    if (req.role != ctl::ClaimRole::serving && req.role != ctl::ClaimRole::standby) {
+    if (req.role != ctl::ClaimRole::serving && req.role != ctl::ClaimRole::standby && req.role != ctl::ClaimRole::passed) {
         return reply_status(s, req.h, ctl::Status::bad_request);
     }
     if (auto charged = charge_claim(s); !charged) {
         count_limit(s, charged.error());
         return reply_status(s, req.h, ctl::Status::limit_reached);
     }
-    const auto role = req.role == ctl::ClaimRole::serving ? sw::MemberRole::serving : sw::MemberRole::standby;
-    const auto held = prove_and_hold(s, fds[0], role);
+    const auto role = req.role == ctl::ClaimRole::standby ? sw::MemberRole::standby : sw::MemberRole::serving;
+    const auto held = prove_and_hold(
+        s, fds[0], role, req.role == ctl::ClaimRole::passed ? JoinRule::same_socket_only : JoinRule::or_claim_alone);
     if (!held) {
         users_.remove_claim(s.peer);  // the charge stands only if the claim is made
         return reply_status(s, req.h, held.error());
@@ -78,16 +79,20 @@ base::Result<base::Done, LimitHit> ControlServer::charge_claim(const ClientSessi
 }
 
 base::Result<ControlServer::HeldTuple, ctl::Status> ControlServer::prove_and_hold(ClientSession& s, int proof_fd,
-                                                                                  sw::MemberRole role) {
+                                                                                  sw::MemberRole role, JoinRule rule) {
     const auto proof = prove_claim(proof_fd, ctx_.proof_scope);
     if (!proof) {
         ++counters_.claims_refused;
         std::cerr << "multistackd: port " << *s.port << ": claim refused: " << to_string(proof.error()) << "\n";
         return status_for(proof.error());
     }
+    if (rule == JoinRule::same_socket_only) {
+        if (auto joined = join_holder(s, *proof, role, rule); !joined) return joined.error();
+        return HeldTuple{*proof, Holding::joined};
+    }
     if (auto held = hold(s, proof->key, role); !held) {
         if (held.error() != ctl::Status::address_in_use) return held.error();
-        if (auto joined = join_holder(s, *proof, role); !joined) return joined.error();
+        if (auto joined = join_holder(s, *proof, role, rule); !joined) return joined.error();
         return HeldTuple{*proof, Holding::joined};
     }
     if (proof->ipv4_twin) {
@@ -117,23 +122,30 @@ void ControlServer::unhold(ClientSession& s, const sw::ClaimKey& key) {
 namespace {
 // Whether a claim proven by `held` may be joined by the holder of `joining`: it presents
 // the same socket (a forked worker serving the listener its parent opened, or one passed
-// to it), or both are SO_REUSEPORT sockets of one owner, which the kernel let share.
-bool may_join(const ProvenTuple& held, const ProvenTuple& joining) {
+// to it), or both are SO_REUSEPORT sockets of one owner, which the kernel let share
+// (unless `rule` asks for the same socket).
+bool may_join(const ProvenTuple& held, const ProvenTuple& joining, JoinRule rule) {
     if (held.key != joining.key) return false;
-    return held.cookie == joining.cookie || (held.reuse_port && joining.reuse_port && held.owner_uid == joining.owner_uid);
+    if (held.cookie == joining.cookie) return true;
+    return rule == JoinRule::or_claim_alone && held.reuse_port && joining.reuse_port && held.owner_uid == joining.owner_uid;
 }
 }  // namespace
 
 // A claim held by another session that `proven` may join (may_join) is shared with `s`'s
 // port; the XDP map is unchanged.
 base::Result<base::Done, ctl::Status> ControlServer::join_holder(ClientSession& s, const ProvenTuple& proven,
-                                                                 sw::MemberRole role) {
+                                                                 sw::MemberRole role, JoinRule rule) {
     const bool held_so = std::any_of(sessions_.begin(), sessions_.end(), [&](const auto& entry) {
         const ClientSession& holder = entry.second;
         return &holder != &s && holder.port &&
                std::any_of(holder.claims.begin(), holder.claims.end(),
-                           [&](const HeldClaim& c) { return may_join(c.proven, proven); });
+                           [&](const HeldClaim& c) { return may_join(c.proven, proven, rule); });
     });
+    if (!held_so && rule == JoinRule::same_socket_only) {
+        std::cerr << "multistackd: port " << *s.port << " cannot join " << describe(proven.key)
+                  << ": no claim is proven by the socket passed to it\n";
+        return ctl::Status::not_found;
+    }
     if (!held_so) {
         std::cerr << "multistackd: port " << *s.port << " cannot join " << describe(proven.key)
                   << ": no holder shares its proof socket or its SO_REUSEPORT owner\n";

@@ -63,6 +63,11 @@ struct ControlCounters {
     std::uint64_t descriptors_exhausted = 0;
 };
 
+// Which claims a proof socket may join: one proven by the same socket only (a socket
+// passed over SCM_RIGHTS: ctl::ClaimRole::passed), or that too and one of its
+// SO_REUSEPORT owner's, else it claims the tuple alone.
+enum class JoinRule : std::uint8_t { same_socket_only, or_claim_alone };
+
 // Why a ControlServer could not open.
 enum class ServerOpenError {
     limits_do_not_fit,  // the limits given do not fit in what the daemon can hold (fit_limits)
@@ -168,7 +173,7 @@ private:
     // Proves the claim that `proof_fd` makes and holds it, with its twin, for `s`'s port (or
     // joins the group of the session that holds it with the same proof socket): the tuple
     // proven, or the status that refuses it (nothing held then).
-    base::Result<HeldTuple, ctl::Status> prove_and_hold(ClientSession& s, int proof_fd, sw::MemberRole role);
+    base::Result<HeldTuple, ctl::Status> prove_and_hold(ClientSession& s, int proof_fd, sw::MemberRole role, JoinRule rule);
     // `key` into the registry for `s`'s port and into the XDP map: Done, or address_in_use
     // or no_resources (nothing held then). unhold() undoes it.
     base::Result<base::Done, ctl::Status> hold(ClientSession& s, const sw::ClaimKey& key, sw::MemberRole role);
@@ -176,7 +181,8 @@ private:
     // Adds `s`'s port to the claim (and its twin) that another session holds with the same
     // proof socket: Done, or the status that refuses it (address_in_use if no session
     // holds it so).
-    base::Result<base::Done, ctl::Status> join_holder(ClientSession& s, const ProvenTuple& proven, sw::MemberRole role);
+    base::Result<base::Done, ctl::Status> join_holder(ClientSession& s, const ProvenTuple& proven, sw::MemberRole role,
+                                                      JoinRule rule);
     // Brings the user's count of `s`'s unread replies up to date; dooms `s` if its user
     // is over its budget.
     void charge_outbox(ClientSession& s);

@@ -132,19 +132,41 @@ base::Result<Placement, Errno> Runtime::listen(int fd, int backlog) {
         if (::bind(fd, reinterpret_cast<const sockaddr*>(&any), sizeof any) != 0) return Placement::kernel;
         bound = bound_address(fd);
     }
-    ListenerState listening;
-    listening.proof_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, fd_table().own_fd_floor());
-    Socket& s = allocate(std::move(listening));
-    import_kernel_options(fd, s.options);
-    const std::uint8_t bits = fd_table().pending(fd);
-    s.reuse_addr = bits & pending::reuse_addr;
-    s.reuse_port = bits & pending::reuse_port;
     const auto clamped = static_cast<std::uint32_t>(std::clamp(backlog, 1, 4096));
-    if (auto placed = place_listener(s, fd, clamped, ctl::ClaimRole::standby); !placed) {
+    if (auto placed = listen_on_utcp(fd, clamped, ctl::ClaimRole::standby); !placed) {
         return refuse("listen on " + describe(*bound) + ": " + last_failure_, placed.error().code);
     }
     log_line(2, "listening on " + describe(*bound) + " over UTCP");
     return Placement::utcp;
+}
+
+base::Result<Placement, Errno> Runtime::adopt_passed_listener(int fd) {
+    std::unique_lock lock(mutex_);
+    if (daemon_gone_) return Placement::kernel;
+    const auto bound = bound_address(fd);
+    if (!bound || bound->sin_port == 0 || !interface_address(*bound)) return Placement::kernel;
+    if (auto placed = listen_on_utcp(fd, SOMAXCONN, ctl::ClaimRole::passed); !placed) {
+        log_line(
+            2, "a socket passed to this process, bound to " + describe(*bound) + ", stays with the kernel: " + last_failure_);
+        return Placement::kernel;
+    }
+    log_line(2, "a listener on " + describe(*bound) + " passed to this process joined its stack");
+    return Placement::utcp;
+}
+
+base::Result<int, Errno> Runtime::listen_on_utcp(int fd, std::uint32_t backlog, ctl::ClaimRole role) {
+    ListenerState listening;
+    listening.proof_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, fd_table().own_fd_floor());
+    listening.adopted = role == ctl::ClaimRole::passed;
+    Socket& s = allocate(std::move(listening));
+    import_kernel_options(fd, s.options);
+    const std::uint8_t bits = fd_table().pending(fd);
+    int reuse_port = 0;
+    socklen_t len = sizeof reuse_port;
+    s.reuse_addr = bits & pending::reuse_addr;
+    s.reuse_port = (bits & pending::reuse_port) ||
+                   (::getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuse_port, &len) == 0 && reuse_port != 0);
+    return place_listener(s, fd, backlog, role);
 }
 
 Socket* Runtime::reuseport_sibling(const Socket& s) const {

@@ -116,6 +116,12 @@ public:
     // that has gone. The stack thread does the work meanwhile.
     void drain_before_exit();
 
+    // A TCP socket that came over a UNIX socket (SCM_RIGHTS), bound and neither listening
+    // nor connected: if it proves a claim (another process's UTCP listener sent it as its
+    // kernel socket), this process's stack serves it too, as a member of that claim.
+    // Otherwise it stays the kernel's.
+    base::Result<Placement, Errno> adopt_passed_listener(int fd);
+
     // Pending kernel sockets (FdTable::pending): listen or connect on UTCP, or say kernel.
     base::Result<Placement, Errno> listen(int fd, int backlog);
     base::Result<Placement, Errno> connect(int fd, const sockaddr_in& to);
@@ -194,6 +200,9 @@ private:
     // `role`: standby for a listener this process opened (it may be a master that only
     // hands it to workers), serving for one it inherited and now accepts on.
     base::Result<int, Errno> place_listener(Socket& s, int fd, std::uint32_t backlog, ctl::ClaimRole role);
+    // Under the lock: a listener state with a copy of the kernel socket on `fd` as its
+    // proof and the socket's options, placed (place_listener).
+    base::Result<int, Errno> listen_on_utcp(int fd, std::uint32_t backlog, ctl::ClaimRole role);
     // A listener of this process bound to the same address and port as `s`, both with
     // SO_REUSEPORT (nginx's master opens one per worker): `s` shares its stack listener
     // and claim, and each worker that inherits one presents its own proof to the daemon.

@@ -21,6 +21,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "posix/exec_listeners.hpp"
 #include "posix/fd_table.hpp"
@@ -152,6 +153,8 @@ bool places_on_first_send(int fd, const sockaddr* to, socklen_t len) {
 // The process the library's memory belongs to: a vfork() child shares its parent's until
 // it execs, and must leave the parent's tables alone (it only closes descriptors).
 std::atomic<pid_t> g_process{0};
+bool in_vfork_child() { return ::getpid() != g_process.load(std::memory_order_relaxed); }
+
 // After a bind's EADDRINUSE: whether a closed listener's claim of this process held the
 // port, and has gone.
 bool released_lingering_claim(const sockaddr* addr, socklen_t len) {
@@ -161,7 +164,67 @@ bool released_lingering_claim(const sockaddr* addr, socklen_t len) {
     return rt->release_lingering_claim(ntohs(to_of(addr).sin_port));
 }
 
-bool in_vfork_child() { return ::getpid() != g_process.load(std::memory_order_relaxed); }
+// The descriptors an SCM_RIGHTS message carries, as a span over its control buffer.
+template <class Visit>
+void for_each_right(const msghdr& msg, Visit&& visit) {
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&msg), c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < count; ++i) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            visit(c, i, fd);
+        }
+    }
+}
+
+// The control buffer to send in place of `msg`'s when its SCM_RIGHTS name UTCP sockets:
+// a listener goes as its kernel socket (the claim's proof), which the receiving
+// process's library places on its own stack (Runtime::adopt_passed_listener). A UTCP
+// connection cannot move to another process: EOPNOTSUPP, one log line. Empty when
+// nothing names a UTCP socket.
+base::Result<std::vector<char>, Errno> passable_rights(const msghdr& msg) {
+    std::vector<char> control;
+    int error = 0;
+    for_each_right(msg, [&](cmsghdr* c, std::size_t i, int fd) {
+        const Socket* s = fd_table().socket(fd);
+        if (!s || error != 0) return;
+        const auto* listening = s->as<ListenerState>();
+        if (!listening || listening->proof_fd < 0) {
+            ms::posix::log_line(1, "a UTCP connection cannot be passed to another process (SCM_RIGHTS): EOPNOTSUPP");
+            error = EOPNOTSUPP;
+            return;
+        }
+        if (control.empty()) {
+            const auto* first = static_cast<const char*>(msg.msg_control);
+            control.assign(first, first + msg.msg_controllen);
+        }
+        const auto offset = reinterpret_cast<const char*>(CMSG_DATA(c)) - static_cast<const char*>(msg.msg_control);
+        std::memcpy(control.data() + offset + i * sizeof(int), &listening->proof_fd, sizeof(int));
+    });
+    if (error != 0) return Errno{error};
+    return control;
+}
+
+// After a recvmsg(): the TCP sockets an SCM_RIGHTS message brought that are bound and
+// neither listening nor connected may be a UTCP listener another process passed.
+void adopt_passed_listeners(const msghdr& msg) {
+    if (msg.msg_controllen == 0 || in_vfork_child()) return;
+    for_each_right(msg, [](cmsghdr*, std::size_t, int fd) {
+        InsideLibrary inside;
+        int domain = 0, type = 0, listening = 1;
+        socklen_t len = sizeof domain;
+        if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_INET) return;
+        len = sizeof type;
+        if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) return;
+        len = sizeof listening;
+        if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening) return;
+        sockaddr_in peer{};
+        len = sizeof peer;
+        if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0 || errno != ENOTCONN) return;
+        if (Runtime* rt = Runtime::get()) (void)rt->adopt_passed_listener(fd);
+    });
+}
 
 // A descriptor number stops naming what it named (close, or the target of dup2).
 void forget(int fd) {
@@ -410,7 +473,11 @@ ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to,
 
 ssize_t recvmsg(int fd, msghdr* msg, int flags) {
     return ms::preload::guarded("recvmsg", [&]() -> ssize_t {
-        if (!ours(fd)) return NEXT(recvmsg)(fd, msg, flags);
+        if (!ours(fd)) {
+            const ssize_t got = NEXT(recvmsg)(fd, msg, flags);
+            if (got >= 0 && !ms::posix::t_inside_library) adopt_passed_listeners(*msg);
+            return got;
+        }
         if (!msg || msg->msg_iovlen > IOV_MAX) return fail(EINVAL);
         msg->msg_controllen = 0;
         ms::posix::MessageInfo info{.from = static_cast<sockaddr*>(msg->msg_name),
@@ -424,7 +491,15 @@ ssize_t recvmsg(int fd, msghdr* msg, int flags) {
 ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
     return ms::preload::guarded("sendmsg", [&]() -> ssize_t {
         const auto* to = msg ? static_cast<const sockaddr*>(msg->msg_name) : nullptr;
-        if (!ours(fd) && !(msg && places_on_first_send(fd, to, msg->msg_namelen))) return NEXT(sendmsg)(fd, msg, flags);
+        if (!ours(fd) && !(msg && places_on_first_send(fd, to, msg->msg_namelen))) {
+            if (!msg || msg->msg_controllen == 0 || ms::posix::t_inside_library) return NEXT(sendmsg)(fd, msg, flags);
+            auto rights = passable_rights(*msg);
+            if (!rights) return fail(rights.error().code);
+            if (rights->empty()) return NEXT(sendmsg)(fd, msg, flags);
+            msghdr passed = *msg;
+            passed.msg_control = rights->data();
+            return NEXT(sendmsg)(fd, &passed, flags);
+        }
         if (!msg || msg->msg_iovlen > IOV_MAX) return fail(EINVAL);
         ms::posix::MessageInfo info{.to = to, .to_len = msg->msg_namelen};
         return transmit(fd, {msg->msg_iov, msg->msg_iovlen}, flags, &info);

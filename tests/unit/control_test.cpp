@@ -502,6 +502,30 @@ TEST_F(ControlTest, APlainProofIsNotJoinedThroughALateReusePort) {
     ::close(b);
 }
 
+// A socket passed over SCM_RIGHTS joins, serving, only the claim that this very socket
+// proves: one that proves no claim is refused (not_found) and claims nothing, and neither
+// does another SO_REUSEPORT socket of the same owner, which an ordinary claim may join.
+TEST_F(ControlTest, APassedSocketJoinsOnlyTheClaimItProves) {
+    const int sender = connect();
+    const int receiver = connect();
+    ASSERT_EQ(attach(sender), ctl::Status::ok);
+    ASSERT_EQ(attach(receiver), ctl::Status::ok);
+    const int unclaimed = bound_socket(SOCK_STREAM);
+    EXPECT_EQ(claim(receiver, unclaimed, ctl::ClaimRole::passed), ctl::Status::not_found);
+    EXPECT_TRUE(sw_->registry().entries().empty()) << "a passed socket made a claim of its own";
+    const int proof = bound_socket(SOCK_STREAM, "0.0.0.0", 0, {SOL_SOCKET, SO_REUSEPORT});
+    const int sibling = bound_socket(SOCK_STREAM, "0.0.0.0", local_port(proof), {SOL_SOCKET, SO_REUSEPORT});
+    ASSERT_EQ(claim(sender, proof, ctl::ClaimRole::standby), ctl::Status::ok);
+    EXPECT_EQ(claim(receiver, sibling, ctl::ClaimRole::passed), ctl::Status::not_found) << "not the same socket";
+    const int passed = ::dup(proof);
+    ASSERT_EQ(claim(receiver, passed, ctl::ClaimRole::passed), ctl::Status::ok);
+    const auto entries = sw_->registry().entries();
+    ASSERT_EQ(entries.size(), 1u);
+    ASSERT_EQ(entries[0].members.size(), 2u);
+    EXPECT_EQ(entries[0].members[1].role, sw::MemberRole::serving);
+    for (int fd : {unclaimed, proof, sibling, passed}) ::close(fd);
+}
+
 // Joins are charged to the joining user: past --max-shared-claims-per-user, limit_reached.
 TEST_F(ControlTest, JoiningIsBoundedPerUser) {
     const int parent = connect();

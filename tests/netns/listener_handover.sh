@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# UTCP listeners across exec() under the preload (docs/DESIGN.md §7.1):
+# UTCP listeners that move to another process image or process under the preload
+# (docs/DESIGN.md §7.1):
 #   - a Python server that answers one connection, then re-execs itself with its listener
 #     on a known number: the new image (same pid) answers the next ones, on UTCP;
 #   - nginx's binary upgrade under wrk: USR2 starts a new master with the old listeners,
 #     its workers serve beside the old ones; WINCH retires the old workers and QUIT the
 #     old master; the new workers serve alone, and wrk sees no failed request;
-#   - a program exec'd without the library gets a kernel listener on the same number.
-# Usage: BIN_DIR=build exec_listeners.sh
+#   - a program exec'd without the library gets a kernel listener on the same number;
+#   - a listener passed over a UNIX socket (SCM_RIGHTS) to a process of another user
+#     (nobody): the receiver serves from it on UTCP, also after the sender closes its copy;
+#     passing an accepted UTCP connection fails with EOPNOTSUPP.
+# Usage: BIN_DIR=build listener_handover.sh
 source "$(dirname "$0")/lib.sh"
 PRELOAD="$(cd "$BIN_DIR" && pwd)/src/libmultistack-preload.so"
 [[ -f $PRELOAD ]] || fail "no $PRELOAD"
 ms_setup "ex$$"
-ms_daemon
+ms_daemon --group nogroup  # the receiver of a passed listener runs as nobody
 
 # --- a server that re-execs itself with its listener -----------------------------------
 cat >"$TMP/reexec.py" <<'EOF'
@@ -115,3 +119,65 @@ others=$(grep -cv -e "^${new_workers[0]} " -e "^${new_workers[1]} " "$TMP/access
 ((others == 0)) || fail "$others requests were served by others than the new workers"
 kill -0 "$old_master" 2>/dev/null && fail "the old master did not quit"
 ok "nginx binary upgrade under wrk (USR2, WINCH, QUIT): $requests requests, none failed; the new workers serve on UTCP"
+
+# --- a listener passed over a UNIX socket to another user's process ----------------------
+cat >"$TMP/sender.py" <<'EOF'
+import errno, os, socket, sys
+host, path = sys.argv[1], sys.argv[2]
+listener = socket.create_server((host, 7400))
+print("listening", flush=True)
+c, _ = listener.accept()
+c.sendall(b"sender")
+unix = socket.socket(socket.AF_UNIX)
+unix.bind(path)
+os.chmod(path, 0o777)
+unix.listen()
+peer, _ = unix.accept()
+try:
+    socket.send_fds(peer, [b"c"], [c.fileno()])
+    sys.exit("an accepted UTCP connection was passed")
+except OSError as e:
+    assert e.errno == errno.EOPNOTSUPP, e
+c.close()
+socket.send_fds(peer, [b"l"], [listener.fileno()])
+assert peer.recv(10) == b"ready"
+listener.close()  # the receiver's copy goes on
+print("passed and closed", flush=True)
+peer.recv(10)  # until the receiver ends
+EOF
+cat >"$TMP/receiver.py" <<'EOF'
+import os, socket, sys
+unix = socket.socket(socket.AF_UNIX)
+unix.connect(sys.argv[1])
+_, fds, _, _ = socket.recv_fds(unix, 10, 1)
+listener = socket.socket(fileno=fds[0])
+unix.sendall(b"ready")
+print("received", os.getuid(), flush=True)
+for _ in range(3):
+    c, _ = listener.accept()
+    c.sendall(b"receiver")
+    c.close()
+EOF
+ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 \
+  "$PY" "$TMP/sender.py" "$SERVER_IP" "$TMP/pass.sock" >"$TMP/sender.log" 2>&1
+sender=$LAST_PID
+wait_for "$TMP/sender.log" "^listening" || fail "the sender did not start: $(cat "$TMP/sender.log")"
+ask() { in_client "$PY" -c "import socket; print(socket.create_connection(('$SERVER_IP', 7400), timeout=5).recv(100).decode())"; }
+out=$(ask 2>&1)
+[[ $out == sender ]] || fail "before the pass: '$out' $(cat "$TMP/sender.log")"
+for _ in $(seq 50); do [[ -S "$TMP/pass.sock" ]] && break; sleep 0.1; done
+ms_bg ip netns exec "$SERVER_NS" setpriv --reuid nobody --regid nogroup --clear-groups \
+  env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 \
+  "$PY" "$TMP/receiver.py" "$TMP/pass.sock" >"$TMP/receiver.log" 2>&1
+receiver=$LAST_PID
+wait_for "$TMP/sender.log" "passed and closed" || fail "the pass: $(cat "$TMP/sender.log" "$TMP/receiver.log")"
+grep -q "cannot be passed to another process (SCM_RIGHTS): EOPNOTSUPP" "$TMP/sender.log" || fail "no log line for the connection: $(cat "$TMP/sender.log")"
+grep -q "passed to this process joined its stack" "$TMP/receiver.log" || fail "the receiver's listener is not on UTCP: $(cat "$TMP/receiver.log")"
+grep -q "^received $(id -u nobody)$" "$TMP/receiver.log" || fail "the receiver does not run as nobody: $(cat "$TMP/receiver.log")"
+for _ in 1 2 3; do
+  out=$(ask 2>&1)
+  [[ $out == receiver ]] || fail "after the pass: '$out' $(cat "$TMP/sender.log" "$TMP/receiver.log")"
+done
+wait "$receiver" || fail "the receiver failed: $(cat "$TMP/receiver.log")"
+ok "a listener passed with SCM_RIGHTS to a process of user nobody serves there on UTCP after the sender closed it; an accepted connection cannot be passed (EOPNOTSUPP)"
+
