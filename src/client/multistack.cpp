@@ -244,6 +244,13 @@ base::Result<Done, Failure> ControlSession::release(const Claim& claim) {
     return call(&req, sizeof req, &rep, sizeof rep);
 }
 
+base::Result<Done, Failure> ControlSession::drain(const Claim& claim) {
+    ctl::DrainRequest req;
+    req.tuple = ctl::to_tuple(claim);
+    ctl::Header rep;
+    return call(&req, sizeof req, &rep, sizeof rep);
+}
+
 base::Result<ctl::InfoReply, Failure> ControlSession::info() {
     ctl::Header req{.op = ctl::Op::info};
     ctl::InfoReply rep;

@@ -103,6 +103,9 @@ public:
     // that claim, as `role` says (ctl::ClaimRole).
     base::Result<Claim, Failure> claim_socket(int bound_fd, ctl::ClaimRole role = ctl::ClaimRole::serving);
     base::Result<Done, Failure> release(const Claim& claim);
+    // This port's listener on the claim has closed while its connections run: the switch
+    // gives it no new connections of the claim (a shared claim's draining member).
+    base::Result<Done, Failure> drain(const Claim& claim);
     base::Result<ctl::InfoReply, Failure> info();
     // The MAC to send to for `dst`: its next hop's, from the kernel (docs/DESIGN.md §6). Waits up
     // to about a second while the kernel resolves a missing neighbour.

@@ -28,18 +28,19 @@ inline constexpr std::size_t kQueueSlots = 16;  // NIC queues shown one by one i
 
 enum class Op : std::uint16_t {
     attach = 1,  // make this connection's port; reply carries the memfd and eventfds
-    claim,       // claim the 3-tuple a bound kernel socket holds (the socket is the proof)
-    release,     // give a claim back
-    info,        // the interface: MAC, MTU, addresses, gateway
-    status,      // the switch as a whole
+    claim,  // claim the 3-tuple a bound kernel socket holds (the socket is the proof)
+    release,  // give a claim back
+    info,  // the interface: MAC, MTU, addresses, gateway
+    status,  // the switch as a whole
     list_ports,
     list_claims,
     list_end,
-    capture,        // stream one port's frames: capture_frame messages, then capture_end
+    capture,  // stream one port's frames: capture_frame messages, then capture_end
     capture_frame,
     capture_end,
-    resolve,        // the MAC of the next hop towards an address, from the kernel's tables
-    sockets,        // a page of a port's socket table (ring/socket_table.hpp), or a refresh
+    resolve,  // the MAC of the next hop towards an address, from the kernel's tables
+    sockets,  // a page of a port's socket table (ring/socket_table.hpp), or a refresh
+    drain,  // this port's listener on a claim closed: no new connections, keep its own (version 8)
 };
 
 enum class Status : std::int32_t {
@@ -109,7 +110,11 @@ struct AttachReply {
 // no member serves (a master that hands its listener to workers); passed joins, serving,
 // the claim that this very socket proves (it came over a UNIX socket, SCM_RIGHTS) and
 // never makes a new one: not_found if no session holds a claim proven by it.
-enum class ClaimRole : std::uint8_t { serving = 0, standby = 1, passed = 2 };
+// draining never gets new connections: what a member becomes after Op::drain, or how a
+// program image joins with a listener it got by exec from a process that had inherited
+// it (nginx's new binary: its workers serve); like passed, it only joins the claim of
+// the very same socket.
+enum class ClaimRole : std::uint8_t { serving = 0, standby = 1, passed = 2, draining = 3 };
 
 struct ClaimRequest {  // with one descriptor: the bound socket
     Header h{.op = Op::claim};
@@ -124,6 +129,11 @@ struct ClaimReply {
 
 struct ReleaseRequest {
     Header h{.op = Op::release};
+    Tuple tuple;
+};
+
+struct DrainRequest {  // replied to with a Header: ok, or not_found
+    Header h{.op = Op::drain};
     Tuple tuple;
 };
 

@@ -45,16 +45,19 @@ ctl::Status status_for(ProofError e) {
 void ControlServer::on_claim(ClientSession& s, const ctl::ClaimRequest& req, std::vector<int>& fds) {
     if (!s.port) return reply_status(s, req.h, ctl::Status::not_attached);
     if (fds.size() != 1) return reply_status(s, req.h, ctl::Status::bad_socket);
-    if (req.role != ctl::ClaimRole::serving && req.role != ctl::ClaimRole::standby && req.role != ctl::ClaimRole::passed) {
+    if (req.role != ctl::ClaimRole::serving && req.role != ctl::ClaimRole::standby && req.role != ctl::ClaimRole::passed &&
+        req.role != ctl::ClaimRole::draining) {
         return reply_status(s, req.h, ctl::Status::bad_request);
     }
     if (auto charged = charge_claim(s); !charged) {
         count_limit(s, charged.error());
         return reply_status(s, req.h, ctl::Status::limit_reached);
     }
-    const auto role = req.role == ctl::ClaimRole::standby ? sw::MemberRole::standby : sw::MemberRole::serving;
-    const auto held = prove_and_hold(
-        s, fds[0], role, req.role == ctl::ClaimRole::passed ? JoinRule::same_socket_only : JoinRule::or_claim_alone);
+    const auto role = req.role == ctl::ClaimRole::standby    ? sw::MemberRole::standby
+                      : req.role == ctl::ClaimRole::draining ? sw::MemberRole::draining
+                                                             : sw::MemberRole::serving;
+    const bool join_only = req.role == ctl::ClaimRole::passed || req.role == ctl::ClaimRole::draining;
+    const auto held = prove_and_hold(s, fds[0], role, join_only ? JoinRule::same_socket_only : JoinRule::or_claim_alone);
     if (!held) {
         users_.remove_claim(s.peer);  // the charge stands only if the claim is made
         return reply_status(s, req.h, held.error());
@@ -193,18 +196,33 @@ void ControlServer::forget_claim(ClientSession& s, std::vector<HeldClaim>::itera
     --held_claims_;
 }
 
-void ControlServer::on_release(ClientSession& s, const ctl::ReleaseRequest& req) {
-    const ctl::Claim wanted = ctl::from_tuple(req.tuple);
+std::optional<std::size_t> ControlServer::held_index(const ClientSession& s, const ctl::Tuple& tuple) const {
+    const ctl::Claim wanted = ctl::from_tuple(tuple);
     for (std::size_t i = 0; i < s.claims.size(); ++i) {
         const sw::ClaimKey& k = s.claims[i].proven.key;
-        if (k.protocol == wanted.protocol && k.addr == wanted.addr && k.port == wanted.port) {
-            std::cerr << "multistackd: port " << *s.port << " releases " << describe(k) << "\n";
-            release_claim(s, i);
-            arm_audit_timer();
-            return reply_status(s, req.h, ctl::Status::ok);
-        }
+        if (k.protocol == wanted.protocol && k.addr == wanted.addr && k.port == wanted.port) return i;
     }
-    reply_status(s, req.h, ctl::Status::not_found);
+    return std::nullopt;
+}
+
+void ControlServer::on_release(ClientSession& s, const ctl::ReleaseRequest& req) {
+    const auto i = held_index(s, req.tuple);
+    if (!i) return reply_status(s, req.h, ctl::Status::not_found);
+    std::cerr << "multistackd: port " << *s.port << " releases " << describe(s.claims[*i].proven.key) << "\n";
+    release_claim(s, *i);
+    arm_audit_timer();
+    reply_status(s, req.h, ctl::Status::ok);
+}
+
+void ControlServer::on_drain(ClientSession& s, const ctl::DrainRequest& req) {
+    const auto i = s.port ? held_index(s, req.tuple) : std::nullopt;
+    if (!i) return reply_status(s, req.h, ctl::Status::not_found);
+    const ProvenTuple& proven = s.claims[*i].proven;
+    sw::Registry& registry = ctx_.sw.registry();
+    (void)registry.set_role(proven.key, *s.port, sw::MemberRole::draining);
+    if (proven.ipv4_twin) (void)registry.set_role(*proven.ipv4_twin, *s.port, sw::MemberRole::draining);
+    std::cerr << "multistackd: port " << *s.port << " drains " << describe(proven.key) << "\n";
+    reply_status(s, req.h, ctl::Status::ok);
 }
 
 void ControlServer::audit_proofs() {

@@ -48,6 +48,7 @@ bool ControlServer::route(ClientSession& s, const ctl::Header& h, std::span<cons
         case ctl::Op::attach: return decode_into<ctl::AttachRequest>(message, [&](const auto& r) { on_attach(s, r); });
         case ctl::Op::claim: return decode_into<ctl::ClaimRequest>(message, [&](const auto& r) { on_claim(s, r, fds); });
         case ctl::Op::release: return decode_into<ctl::ReleaseRequest>(message, [&](const auto& r) { on_release(s, r); });
+        case ctl::Op::drain: return decode_into<ctl::DrainRequest>(message, [&](const auto& r) { on_drain(s, r); });
         case ctl::Op::info: return decode_into<ctl::Header>(message, [&](const auto& r) { on_info(s, r); });
         case ctl::Op::status: return decode_into<ctl::Header>(message, [&](const auto& r) { on_status(s, r); });
         case ctl::Op::list_ports: return decode_into<ctl::Header>(message, [&](const auto& r) { on_list_ports(s, r); });

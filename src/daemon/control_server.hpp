@@ -211,6 +211,11 @@ private:
     void detach_port(ClientSession& s);
     void on_claim(ClientSession& s, const ctl::ClaimRequest& req, std::vector<int>& fds);
     void on_release(ClientSession& s, const ctl::ReleaseRequest& req);
+    // The session's listener on a claim closed while its connections run: its port gets
+    // no new connections of the claim (a group's draining member).
+    void on_drain(ClientSession& s, const ctl::DrainRequest& req);
+    // The index in s.claims of the claim of `tuple`, if the session holds one.
+    [[nodiscard]] std::optional<std::size_t> held_index(const ClientSession& s, const ctl::Tuple& tuple) const;
     void on_info(ClientSession& s, const ctl::Header& req);
     void on_status(ClientSession& s, const ctl::Header& req);
     void on_list_ports(ClientSession& s, const ctl::Header& req);

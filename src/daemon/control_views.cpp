@@ -148,7 +148,9 @@ void ControlServer::on_list_claims(ClientSession& s, const ctl::Header& req) {
             e.tuple = ctl::to_tuple({claim.key.protocol, claim.key.addr, claim.key.port});
             e.shared = claim.shared ? 1 : 0;
             e.founder = member.founder ? 1 : 0;
-            e.role = member.role == sw::MemberRole::serving ? ctl::ClaimRole::serving : ctl::ClaimRole::standby;
+            e.role = member.role == sw::MemberRole::serving   ? ctl::ClaimRole::serving
+                     : member.role == sw::MemberRole::standby ? ctl::ClaimRole::standby
+                                                              : ctl::ClaimRole::draining;
             e.members = static_cast<std::uint32_t>(claim.members.size());
             e.new_connections = member.new_connections;
             e.group_flows = claim.flows;

@@ -2,12 +2,16 @@
 #include "posix/exec_listeners.hpp"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string_view>
 
 #include "posix/fd_table.hpp"
@@ -51,13 +55,15 @@ ExecListeners ExecListeners::prepare(char* const envp[], bool preloaded) {
             continue;
         }
         const int backlog = listening->listener ? static_cast<int>(listening->listener->backlog) : SOMAXCONN;
+        const bool owned = !Runtime::inherited(*s);
         handed.moved_.push_back({fd, saved, s});
-        if (!Runtime::inherited(*s)) s->owner->pause_for_exec(*s, true);
-        if (!preloaded) ::listen(fd, backlog);  // a program without the library gets the kernel's listener
+        if (owned) s->owner->pause_for_exec(*s, true);
+        if (!preloaded && owned) ::listen(fd, backlog);  // a program without the library gets the kernel's listener
         if (!list.empty()) list += ',';
         list += std::to_string(fd);
         list += ':';
         list += std::to_string(backlog);
+        list += owned ? ":o" : ":i";
     }
     if (handed.moved_.empty() || !preloaded) return handed;
     for (char* const* e = envp; e && *e; ++e) {
@@ -80,6 +86,40 @@ ExecListeners::~ExecListeners() {
     for (const Moved& m : moved_) ::close(m.saved);
 }
 
+namespace {
+
+// "fd:backlog:o" or "fd:backlog:i": the listener it names, if well formed.
+std::optional<InheritedListener> parse_entry(std::string_view entry) {
+    InheritedListener l{-1, 0, false};
+    const auto first = entry.find(':');
+    const auto second = first == std::string_view::npos ? first : entry.find(':', first + 1);
+    if (second == std::string_view::npos || second + 2 != entry.size()) return std::nullopt;
+    const char* begin = entry.data();
+    if (std::from_chars(begin, begin + first, l.fd).ec != std::errc{} || l.fd < 0) return std::nullopt;
+    const auto backlog = std::from_chars(begin + first + 1, begin + second, l.backlog);
+    if (backlog.ec != std::errc{} || backlog.ptr != begin + second) return std::nullopt;
+    if (entry[second + 1] != 'o' && entry[second + 1] != 'i') return std::nullopt;
+    l.owned = entry[second + 1] == 'o';
+    return l;
+}
+
+// A TCP socket of AF_INET, bound, neither listening nor connected: what a handed
+// listener's number names.
+bool unplaced_listener(int fd) {
+    int domain = 0, type = 0, listening = 1;
+    socklen_t len = sizeof domain;
+    if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_INET) return false;
+    len = sizeof type;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) return false;
+    len = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening) return false;
+    sockaddr_in peer{};
+    len = sizeof peer;
+    return ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0 && errno == ENOTCONN;
+}
+
+}  // namespace
+
 std::vector<InheritedListener> take_exec_listeners() {
     std::vector<InheritedListener> found;
     const char* value = std::getenv(kVariable.data());
@@ -90,22 +130,12 @@ std::vector<InheritedListener> take_exec_listeners() {
     while (!rest.empty()) {
         const std::string_view entry = rest.substr(0, rest.find(','));
         rest.remove_prefix(std::min(rest.size(), entry.size() + 1));
-        InheritedListener l{-1, 0};
-        const auto colon = entry.find(':');
-        const bool parsed = colon != std::string_view::npos &&
-                            std::from_chars(entry.data(), entry.data() + colon, l.fd).ec == std::errc{} &&
-                            std::from_chars(entry.data() + colon + 1, entry.data() + entry.size(), l.backlog).ec ==
-                                std::errc{};
-        int type = 0, listening = 1;
-        socklen_t len = sizeof type;
-        const bool stream = parsed && ::getsockopt(l.fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
-        len = sizeof listening;
-        const bool unplaced = stream && ::getsockopt(l.fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && !listening;
-        if (!unplaced) {
+        const auto l = parse_entry(entry);
+        if (!l || !unplaced_listener(l->fd)) {
             log_line(1, std::string(kVariable) + ": '" + std::string(entry) + "' names no listener to take over: skipped");
             continue;
         }
-        found.push_back(l);
+        found.push_back(*l);
     }
     return found;
 }

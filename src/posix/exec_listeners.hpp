@@ -4,11 +4,15 @@
 // program's number names the library's readiness pair, which means nothing to the new
 // image, so before exec each such listener gets its kernel socket (the claim's proof)
 // back on its number, and the new image learns which numbers they are from
-// MULTISTACK_LISTENERS ("fd:backlog,..."). The new image's library takes that variable
-// out of its environment at start and listens on each number again: on UTCP, where the
-// daemon lets its session share the claim because it presents the same kernel socket
-// (docs/DESIGN.md §3, §4.2), or on the kernel if it has no UTCP. A new image without the
-// library gets kernel listeners. The old image's own stack stops answering SYNs for
+// MULTISTACK_LISTENERS ("fd:backlog:o,..." for its own, ":i" for inherited ones). The
+// new image's library takes that variable out of its environment at start and listens
+// on each number again: on UTCP, where the daemon lets its session share the claim
+// because it presents the same kernel socket (docs/DESIGN.md §3, §4.2), or on the kernel
+// if it has no UTCP. One the exec'ing process had inherited across fork (nginx's USR2
+// child, a CGI helper) joins without taking new connections (ctl::ClaimRole::draining):
+// its parent, or the new image's own workers, serve. A new image without the library
+// gets a kernel listener for the process's own listeners, never for inherited ones,
+// whose socket the parent still serves on UTCP. The old image's own stack stops answering SYNs for
 // them meanwhile (Runtime::pause_for_exec): a client's next SYN, a second later, reaches
 // the new image; connections queued but never accepted are reset. An exec that fails
 // puts every number back as it was.
@@ -58,6 +62,7 @@ private:
 struct InheritedListener {
     int fd;
     int backlog;
+    bool owned;  // the exec'ing process's own listener (else one it had inherited across fork)
 };
 [[nodiscard]] std::vector<InheritedListener> take_exec_listeners();
 

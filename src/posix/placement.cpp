@@ -140,24 +140,27 @@ base::Result<Placement, Errno> Runtime::listen(int fd, int backlog) {
     return Placement::utcp;
 }
 
-base::Result<Placement, Errno> Runtime::adopt_passed_listener(int fd) {
+base::Result<Placement, Errno> Runtime::place_received_listener(int fd, std::uint32_t backlog, ctl::ClaimRole role) {
     std::unique_lock lock(mutex_);
     if (daemon_gone_) return Placement::kernel;
     const auto bound = bound_address(fd);
     if (!bound || bound->sin_port == 0 || !interface_address(*bound)) return Placement::kernel;
-    if (auto placed = listen_on_utcp(fd, SOMAXCONN, ctl::ClaimRole::passed); !placed) {
+    if (auto placed = listen_on_utcp(fd, backlog, role); !placed) {
         log_line(
-            2, "a socket passed to this process, bound to " + describe(*bound) + ", stays with the kernel: " + last_failure_);
+            2, "a socket this process received, bound to " + describe(*bound) + ", stays with the kernel: " + last_failure_);
         return Placement::kernel;
     }
-    log_line(2, "a listener on " + describe(*bound) + " passed to this process joined its stack");
+    log_line(2, "a listener on " + describe(*bound) + (role == ctl::ClaimRole::passed ? " passed" : " handed by exec") +
+                    " to this process joined its stack");
     return Placement::utcp;
 }
 
 base::Result<int, Errno> Runtime::listen_on_utcp(int fd, std::uint32_t backlog, ctl::ClaimRole role) {
+    // A closed listener's claim on the port would refuse this one (SO_REUSEPORT let the bind through).
+    if (const auto bound = bound_address(fd)) (void)release_lingering_claims_on(*bound);
     ListenerState listening;
     listening.proof_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, fd_table().own_fd_floor());
-    listening.adopted = role == ctl::ClaimRole::passed;
+    listening.adopted = role == ctl::ClaimRole::passed || role == ctl::ClaimRole::draining;
     Socket& s = allocate(std::move(listening));
     import_kernel_options(fd, s.options);
     const std::uint8_t bits = fd_table().pending(fd);
@@ -381,17 +384,21 @@ void Runtime::release(Socket& s) {
                        std::erase(listeners_, &s);
                        if (listening_on(listening.listener)) return;  // a SO_REUSEPORT sibling still is
                        utcp::Listener& l = *listening.listener;
-                       const bool shared = listening.adopted || s.reuse_port;
-                       if (!loop_->stack().port_in_use(l.port)) {
+                       if (loop_->stack().port_in_use(l.port)) {
+                           // Its connections keep the claim, and new ones go to other members:
+                           // a shared claim's SYNs already on their way here go unanswered.
+                           (void)loop_->control().drain(listening.claim);
+                           if (listening.adopted || s.reuse_port) {
+                               stop_accepting(l);
+                               lingering_claims_.push_back({listening.claim, &l});
+                           } else {
+                               loop_->stack().unlisten(l.port);
+                               lingering_claims_.push_back({listening.claim, nullptr});
+                           }
+                       } else {
                            loop_->stack().unlisten(l.port);
                            // After a fork the claim may be the child's now: the daemon then answers not_found.
                            (void)loop_->control().release(listening.claim);
-                       } else if (shared) {
-                           stop_accepting(l);
-                           lingering_claims_.push_back({listening.claim, &l});
-                       } else {
-                           loop_->stack().unlisten(l.port);
-                           lingering_claims_.push_back({listening.claim, nullptr});
                        }
                    },
                    [&](const StreamState& stream) {
@@ -403,13 +410,20 @@ void Runtime::release(Socket& s) {
     recycle(s);
 }
 
-bool Runtime::release_lingering_claim(std::uint16_t port) {
+bool Runtime::release_lingering_claim(const sockaddr_in& bound) {
     std::unique_lock lock(mutex_);
+    return release_lingering_claims_on(bound);
+}
+
+bool Runtime::release_lingering_claims_on(const sockaddr_in& bound) {
+    const wire::IpAddr addr = from_sockaddr(bound);
     const auto before = lingering_claims_.size();
     std::erase_if(lingering_claims_, [&](const LingeringClaim& lingering) {
-        if (lingering.claim.port != port) return false;
+        const client::Claim& claim = lingering.claim;
+        const bool same = claim.port == ntohs(bound.sin_port) && (claim.addr == addr || addr.is_any() || claim.addr.is_any());
+        if (!same) return false;
         release_lingering(lingering);
-        log_line(2, "a new socket binds port " + std::to_string(port) +
+        log_line(2, "a new socket on " + describe(bound) +
                         ": the closed listener's claim goes, with the steering of its last connections");
         return true;
     });

@@ -151,6 +151,15 @@ Runtime::Runtime(Settings settings, std::unique_ptr<loop::EventLoop> loop)
     thread_ = std::thread([this] { serve(); });
     ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
     thread_.detach();
+    // exit() ends the stack with the process: what closed connections still send goes
+    // first. Registered after the descriptor table was made, so it runs before the table's
+    // destructor (an ELF destructor would run after it, while other threads still call in).
+    std::atexit([] {
+        if (Runtime* rt = current()) {
+            InsideLibrary inside;
+            rt->drain_before_exit();
+        }
+    });
 }
 
 void Runtime::serve() {

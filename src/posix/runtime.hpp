@@ -106,21 +106,23 @@ public:
     // as they cannot follow. `handing` false: the exec failed, it answers again.
     void pause_for_exec(Socket& s, bool handing);
 
-    // A bind() of the program's failed with EADDRINUSE: if a closed listener's claim
-    // still holds `port` for its last connections (lingering_claims_), it goes now, as
-    // Linux lets a new socket bind beside them, and true says to bind again.
-    bool release_lingering_claim(std::uint16_t port);
+    // A TCP bind() of the program's failed with EADDRINUSE: if a closed listener's claim
+    // still holds that address and port for its last connections (lingering_claims_), it
+    // goes now, as Linux lets a new socket bind beside them, and true says to bind again.
+    bool release_lingering_claim(const sockaddr_in& bound);
 
     // At exit(): waits, at most kExitDrainMs, while connections the program closed still
     // send (their data or FIN unacknowledged), as the kernel keeps sending for a process
     // that has gone. The stack thread does the work meanwhile.
     void drain_before_exit();
 
-    // A TCP socket that came over a UNIX socket (SCM_RIGHTS), bound and neither listening
-    // nor connected: if it proves a claim (another process's UTCP listener sent it as its
-    // kernel socket), this process's stack serves it too, as a member of that claim.
-    // Otherwise it stays the kernel's.
-    base::Result<Placement, Errno> adopt_passed_listener(int fd);
+    // A TCP socket this process received bound and neither listening nor connected, that
+    // may be another process's UTCP listener: by SCM_RIGHTS (role passed: it serves), or
+    // by exec from a process that had inherited it (role draining: it takes no new
+    // connection; nginx's new binary, whose workers serve). If it proves a claim, this
+    // process's stack listens on it as a member of that claim; otherwise it stays the
+    // kernel's.
+    base::Result<Placement, Errno> place_received_listener(int fd, std::uint32_t backlog, ctl::ClaimRole role);
 
     // Pending kernel sockets (FdTable::pending): listen or connect on UTCP, or say kernel.
     base::Result<Placement, Errno> listen(int fd, int backlog);
@@ -159,7 +161,7 @@ private:
     // A closed listener's claim, kept for its last connections (lingering_claims_).
     struct LingeringClaim {
         client::Claim claim;
-        utcp::Listener* paused = nullptr;  // the stack listener kept, answering no SYN
+        utcp::Listener* paused = nullptr;  // the stack listener kept, answering nothing, or null
     };
 
     Runtime(Settings settings, std::unique_ptr<loop::EventLoop> loop);
@@ -194,6 +196,9 @@ private:
     // Releases the lingering claims whose port no connection uses any more.
     void release_unused_claims();
     void release_lingering(const LingeringClaim& lingering);
+    // Under the lock: releases the lingering claims on `bound`'s address and port; true
+    // if there was one.
+    bool release_lingering_claims_on(const sockaddr_in& bound);
     // The listener answers no more SYNs, and the connections it queued that the program
     // never accepted are reset.
     void stop_accepting(utcp::Listener& l);
@@ -249,10 +254,10 @@ private:
     std::vector<Socket*> listeners_;
     std::unordered_map<std::uint16_t, Socket*> datagram_ports_;  // UDP sockets by local port
     // Claims of closed listeners whose accepted connections still run: as in Linux, a
-    // listener's close leaves them be, so the claim stays until the last one is gone.
-    // A shared claim's member keeps its stack listener, paused (new connections steered
-    // here go unanswered, and the client's next SYN finds another member once this one
-    // has left); an own claim's listener goes, so a new SYN is reset, as in Linux.
+    // listener's close leaves them be, so the claim stays until the last one is gone. The
+    // member drains: the switch gives it no new connection. An own claim's stack listener
+    // goes at once (a SYN that reaches it is reset, as in Linux); a shared claim's stays
+    // paused, so that SYNs steered here before the drain are sent again to other members.
     std::vector<LingeringClaim> lingering_claims_;
     int wake_fd_ = -1;       // eventfd: an application call moved a timer earlier
     int sleep_set_ = -1;     // epoll over wake_fd_ and the control socket (Port::wait's also_fd)

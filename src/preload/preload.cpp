@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -157,14 +158,31 @@ bool in_vfork_child() { return ::getpid() != g_process.load(std::memory_order_re
 
 // After a bind's EADDRINUSE: whether a closed listener's claim of this process held the
 // port, and has gone.
-bool released_lingering_claim(const sockaddr* addr, socklen_t len) {
+bool released_lingering_claim(int fd, const sockaddr* addr, socklen_t len) {
     Runtime* rt = Runtime::current();
-    if (!rt || !addr || len < static_cast<socklen_t>(sizeof(sockaddr_in)) || addr->sa_family != AF_INET) return false;
+    if (!rt || !is_pending(fd) || !addr || len < static_cast<socklen_t>(sizeof(sockaddr_in)) || addr->sa_family != AF_INET) {
+        return false;
+    }
     InsideLibrary inside;
-    return rt->release_lingering_claim(ntohs(to_of(addr).sin_port));
+    return rt->release_lingering_claim(to_of(addr));
 }
 
-// The descriptors an SCM_RIGHTS message carries, as a span over its control buffer.
+// Whether every control header of `msg` lies within its buffer, as the kernel checks
+// before it reads one (else sendmsg fails with EINVAL there).
+bool well_formed_control(const msghdr& msg) {
+    if (!msg.msg_control && msg.msg_controllen > 0) return false;
+    const auto* begin = static_cast<const char*>(msg.msg_control);
+    const char* end = begin + msg.msg_controllen;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&msg), c)) {
+        const auto* at = reinterpret_cast<const char*>(c);
+        if (c->cmsg_len < CMSG_LEN(0) || at + sizeof(cmsghdr) > end || c->cmsg_len > static_cast<std::size_t>(end - at)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// The descriptors an SCM_RIGHTS message carries (its headers well formed).
 template <class Visit>
 void for_each_right(const msghdr& msg, Visit&& visit) {
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&msg), c)) {
@@ -185,6 +203,7 @@ void for_each_right(const msghdr& msg, Visit&& visit) {
 // nothing names a UTCP socket.
 base::Result<std::vector<char>, Errno> passable_rights(const msghdr& msg) {
     std::vector<char> control;
+    if (!well_formed_control(msg)) return control;  // the kernel refuses it (EINVAL)
     int error = 0;
     for_each_right(msg, [&](cmsghdr* c, std::size_t i, int fd) {
         const Socket* s = fd_table().socket(fd);
@@ -209,7 +228,7 @@ base::Result<std::vector<char>, Errno> passable_rights(const msghdr& msg) {
 // After a recvmsg(): the TCP sockets an SCM_RIGHTS message brought that are bound and
 // neither listening nor connected may be a UTCP listener another process passed.
 void adopt_passed_listeners(const msghdr& msg) {
-    if (msg.msg_controllen == 0 || in_vfork_child()) return;
+    if (msg.msg_controllen == 0 || in_vfork_child() || !well_formed_control(msg)) return;
     for_each_right(msg, [](cmsghdr*, std::size_t, int fd) {
         InsideLibrary inside;
         int domain = 0, type = 0, listening = 1;
@@ -222,7 +241,7 @@ void adopt_passed_listeners(const msghdr& msg) {
         sockaddr_in peer{};
         len = sizeof peer;
         if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0 || errno != ENOTCONN) return;
-        if (Runtime* rt = Runtime::get()) (void)rt->adopt_passed_listener(fd);
+        if (Runtime* rt = Runtime::get()) (void)rt->place_received_listener(fd, SOMAXCONN, ms::ctl::ClaimRole::passed);
     });
 }
 
@@ -251,15 +270,6 @@ void after_duplicate(int from, int to) {
 }
 
 void take_over_exec_listeners();
-
-// exit() ends the stack with the process: what closed connections still send goes first.
-__attribute__((destructor)) void finish() {
-    if (in_vfork_child()) return;
-    if (Runtime* rt = Runtime::current()) {
-        InsideLibrary inside;
-        rt->drain_before_exit();
-    }
-}
 
 __attribute__((constructor)) void start() {
     g_process.store(::getpid());
@@ -330,7 +340,7 @@ int bind(int fd, const sockaddr* addr, socklen_t len) {
             return 0;
         }
         if (r == 0 || !(is_pending(fd) || is_pending_datagram(fd)) || errno != EADDRINUSE) return r;
-        if (released_lingering_claim(addr, len)) return NEXT(bind)(fd, addr, len);
+        if (released_lingering_claim(fd, addr, len)) return NEXT(bind)(fd, addr, len);
         if (!(fd_table().pending(fd) & (pending::reuse_addr | pending::reuse_port))) return r;
         // The options the application asked for would have let the kernel bind: it gets them.
         settle_in_kernel(fd);
@@ -777,12 +787,19 @@ void take_over_exec_listeners() {
         InsideLibrary inside;
         handed = ms::posix::take_exec_listeners();
     }
-    for (const auto& [fd, backlog] : handed) {
+    for (const auto& l : handed) {
+        if (!l.owned) {  // the exec'ing process had inherited it: join, taking no new connection
+            if (Runtime* rt = Runtime::get()) {
+                InsideLibrary inside;
+                (void)rt->place_received_listener(l.fd, static_cast<std::uint32_t>(l.backlog), ms::ctl::ClaimRole::draining);
+            }
+            continue;
+        }
         int reuse_port = 0;
         socklen_t len = sizeof reuse_port;
-        const bool shared = NEXT(getsockopt)(fd, SOL_SOCKET, SO_REUSEPORT, &reuse_port, &len) == 0 && reuse_port;
-        fd_table().set_pending(fd, pending::stream | (shared ? pending::reuse_port : 0));
-        if (listen(fd, backlog) != 0) ms::posix::log_line(1, "a listener handed over by exec cannot listen again");
+        const bool shared = NEXT(getsockopt)(l.fd, SOL_SOCKET, SO_REUSEPORT, &reuse_port, &len) == 0 && reuse_port;
+        fd_table().set_pending(l.fd, pending::stream | (shared ? pending::reuse_port : 0));
+        if (listen(l.fd, l.backlog) != 0) ms::posix::log_line(1, "a listener handed over by exec cannot listen again");
     }
 }
 

@@ -21,14 +21,16 @@ bool MemberSet::has(PortId port) const {
 
 namespace {
 
-// Which members get new connections: the serving ones, or every one when none serves.
+// Which members get new connections: the serving ones, or, when none serves, the ones
+// standing by; never a draining one (with none left, a SYN finds no member).
 void choose_candidates(MemberSet& m) {
-    m.candidate_count = 0;
-    for (std::uint32_t i = 0; i < m.count; ++i) {
-        if (m.members[i].role == MemberRole::serving) m.candidates[m.candidate_count++] = static_cast<std::uint8_t>(i);
+    for (const MemberRole wanted : {MemberRole::serving, MemberRole::standby}) {
+        m.candidate_count = 0;
+        for (std::uint32_t i = 0; i < m.count; ++i) {
+            if (m.members[i].role == wanted) m.candidates[m.candidate_count++] = static_cast<std::uint8_t>(i);
+        }
+        if (m.candidate_count > 0) return;
     }
-    if (m.candidate_count > 0) return;
-    for (std::uint32_t i = 0; i < m.count; ++i) m.candidates[m.candidate_count++] = static_cast<std::uint8_t>(i);
 }
 
 std::uint8_t tcp_flags(wire::Bytes frame, const wire::ParsedFrame& f) { return frame[f.l4_offset + 13]; }
@@ -167,6 +169,17 @@ base::Result<base::Done, GroupError> PortGroup::join(PortId port, MemberRole rol
     const auto slot = static_cast<std::uint8_t>(std::find(slot_used.begin(), slot_used.end(), false) - slot_used.begin());
     shares_[slot].store(0, std::memory_order_relaxed);
     next->members[next->count++] = {port, role, slot};
+    publish(std::move(next));
+    return base::Done{};
+}
+
+base::Result<base::Done, GroupError> PortGroup::set_role(PortId port, MemberRole role) {
+    const MemberSet& m = members();
+    if (!m.has(port)) return GroupError::not_member;
+    auto next = std::make_unique<MemberSet>(m);
+    for (std::uint32_t i = 0; i < next->count; ++i) {
+        if (next->members[i].port == port) next->members[i].role = role;
+    }
     publish(std::move(next));
     return base::Done{};
 }

@@ -40,8 +40,9 @@ namespace ms::sw {
 inline constexpr std::size_t kMaxGroupMembers = 64;
 
 // What a member does with new connections: a serving member gets them; a standing-by one
-// only when no member serves.
-enum class MemberRole : std::uint8_t { serving, standby };
+// only when no member serves; a draining one never (its listener has closed, and only
+// the connections it already has reach it).
+enum class MemberRole : std::uint8_t { serving, standby, draining };
 
 // The members as the workers read them: replaced whole on every join and leave.
 struct MemberSet {
@@ -94,6 +95,8 @@ public:
 
     // Control thread.
     [[nodiscard]] base::Result<base::Done, GroupError> join(PortId port, MemberRole role);
+    // A member's new role; its connections stay with it.
+    [[nodiscard]] base::Result<base::Done, GroupError> set_role(PortId port, MemberRole role);
     // Removes the member and its connections; the number of members left.
     [[nodiscard]] base::Result<std::size_t, GroupError> leave(PortId port);
     // Advances the group clock to `now_ticks` (one tick is kSweepPeriodMs), expires the

@@ -137,6 +137,20 @@ base::Result<base::Done, ClaimError> Registry::join(const ClaimKey& key, PortId 
     return base::Done{};
 }
 
+base::Result<base::Done, ClaimError> Registry::set_role(const ClaimKey& key, PortId port, MemberRole role) {
+    std::lock_guard lock(mutex_);
+    const auto found = order_of_.find(PackedClaimKey(key));
+    if (found == order_of_.end()) return ClaimError::not_found;
+    Record& r = by_order_.at(found->second);
+    if (r.group) {
+        if (auto set = r.group->set_role(port, role); !set) return claim_error_for(set.error());
+        return base::Done{};
+    }
+    if (r.port != port) return ClaimError::not_found;
+    r.role = role;  // for the group it may found later
+    return base::Done{};
+}
+
 void Registry::end_claim(std::map<std::uint64_t, Record>::iterator it) {
     (void)writable_->erase(it->second.key);
     order_of_.erase(PackedClaimKey(it->second.key));

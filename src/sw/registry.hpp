@@ -138,6 +138,8 @@ public:
     // port's; the group records at most `max_flows` connections.
     [[nodiscard]] base::Result<base::Done, ClaimError> join(const ClaimKey& key, PortId port, MemberRole role,
                                                             std::size_t max_flows);
+    // `port`'s role in `key`'s claim (a group's member, or its one holder).
+    [[nodiscard]] base::Result<base::Done, ClaimError> set_role(const ClaimKey& key, PortId port, MemberRole role);
     // Takes `port` out of `key`'s claim; the claim ends with its last member.
     [[nodiscard]] base::Result<ClaimLeft, ClaimError> remove(const ClaimKey& key, PortId port);
     // Takes a port out of every claim it holds; returns how many it held.

@@ -152,6 +152,11 @@ void Stack::deliver_events(Connection& c) {
             Listener* l = c.accepted_from;
             --l->half_open;
             c.accepted_from = nullptr;
+            if (l->paused) {  // nobody will accept it here: reset, as a closed listener's would be
+                ++stats_.listener_paused;
+                c.handler = nullptr;
+                return c.abort();
+            }
             if (!h) l->accept_queue.push_back(&c);
         }
         if (h) passive ? h->on_accepted(c) : h->on_connected(c);

@@ -107,7 +107,8 @@ struct StackStats {
     std::uint64_t not_ip = 0, malformed = 0, bad_checksum = 0, fragments = 0, not_our_address = 0;
     std::uint64_t no_connection = 0;       // answered with a RST
     std::uint64_t syn_queue_full = 0, backlog_full = 0, too_many_connections = 0, no_route = 0;
-    std::uint64_t listener_paused = 0;  // SYNs left unanswered: their listener was going to a new image
+    // Segments for a paused listener left unanswered, and handshakes it completed reset.
+    std::uint64_t listener_paused = 0;
     std::uint64_t syn_cookies_sent = 0, syn_cookies_accepted = 0, syn_cookies_rejected = 0;
     std::uint64_t challenge_acks_limited = 0;
     // RFC 7413: cookies given (asked for, or replacing an invalid one), SYNs whose data was
@@ -137,8 +138,10 @@ public:
     // (Linux's TCP_FASTOPEN queue length); past it a SYN's data waits for the handshake.
     std::uint32_t fast_open_queue = 256;
     std::uint32_t fast_open_pending = 0;
-    // Its socket is being handed to a new program image (exec): SYNs go unanswered, and
-    // the peer's next one reaches the new image's stack.
+    // Its socket is going to a new program image (exec), or it closed while the claim's
+    // other members serve (the switch steers no new connection here): SYNs go unanswered,
+    // the peer's next one reaching the new image or another member, and a handshake it had
+    // begun is reset when it completes.
     bool paused = false;
 };
 

@@ -74,12 +74,12 @@ void Stack::start_train(Connection& c, const Segment& seg) {
 // RFC 9293 §3.10.7.2.
 void Stack::on_listen(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_ms, std::optional<Seq32> iss) {
     if (seg.has(rst)) return;
+    if (l.paused) return void(++stats_.listener_paused);  // the peer sends again, to another member
     if (seg.has(ack)) {
         if (accept_cookie(l, route, seg, now_ms)) return;
         return reply_rst(route, seg);
     }
     if (!seg.has(syn)) return;
-    if (l.paused) return void(++stats_.listener_paused);
     if (l.half_open >= l.syn_queue) {
         ++stats_.syn_queue_full;
         if (config_.syn_cookies && l.accept_queue.size() < l.backlog) send_cookie(l, route, seg, now_ms);

@@ -18,6 +18,7 @@
 #include <thread>
 #include <utility>
 
+#include "ctl/claim.hpp"
 #include "ctl/protocol.hpp"
 #include "ctl/seqpacket.hpp"
 #include "daemon/control_server.hpp"
@@ -524,6 +525,30 @@ TEST_F(ControlTest, APassedSocketJoinsOnlyTheClaimItProves) {
     ASSERT_EQ(entries[0].members.size(), 2u);
     EXPECT_EQ(entries[0].members[1].role, sw::MemberRole::serving);
     for (int fd : {unclaimed, proof, sibling, passed}) ::close(fd);
+}
+
+// A member whose listener closed drains: its role says so; a session cannot drain a claim
+// it does not hold.
+TEST_F(ControlTest, AMemberDrainsOnlyItsOwnClaim) {
+    const int parent = connect();
+    const int child = connect();
+    ASSERT_EQ(attach(parent), ctl::Status::ok);
+    ASSERT_EQ(attach(child), ctl::Status::ok);
+    const int proof = bound_socket(SOCK_STREAM);
+    ASSERT_EQ(claim(parent, proof, ctl::ClaimRole::standby), ctl::Status::ok);
+    const int inherited = ::dup(proof);
+    ASSERT_EQ(claim(child, inherited), ctl::Status::ok);
+    ctl::DrainRequest drain;
+    const sw::ClaimKey key = sw_->registry().entries()[0].key;
+    drain.tuple = ctl::to_tuple({key.protocol, key.addr, key.port});
+    EXPECT_EQ(call(child, drain).status, ctl::Status::ok);
+    EXPECT_EQ(sw_->registry().entries()[0].members[1].role, sw::MemberRole::draining);
+    const int stranger = connect();
+    ASSERT_EQ(attach(stranger), ctl::Status::ok);
+    EXPECT_EQ(call(stranger, drain).status, ctl::Status::not_found);
+    EXPECT_EQ(sw_->registry().entries()[0].members[0].role, sw::MemberRole::standby);
+    ::close(inherited);
+    ::close(proof);
 }
 
 // Joins are charged to the joining user: past --max-shared-claims-per-user, limit_reached.

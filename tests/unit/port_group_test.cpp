@@ -136,6 +136,22 @@ TEST_F(PortGroupTest, WhenAMemberLeavesOnlyItsConnectionsGo) {
     EXPECT_FALSE(group_->leave(10)) << "it left already";
 }
 
+// A member whose listener closed drains: it keeps its connections and gets no new one;
+// with every member draining, a SYN finds none (the client sends it again).
+TEST_F(PortGroupTest, ADrainingMemberKeepsItsConnectionsAndGetsNoNewOne) {
+    make(2);
+    std::map<std::uint16_t, PortId> owner;
+    for (std::uint16_t p = 2000; p < 2200; ++p) owner[p] = connect(p);
+    ASSERT_TRUE(group_->set_role(10, MemberRole::draining));
+    for (const auto& [p, m] : owner) EXPECT_EQ(steer(segment(true, p, ack, 1001, 5001)), m) << p;
+    for (std::uint16_t p = 7000; p < 7500; ++p) EXPECT_EQ(steer(segment(true, p, syn)), 11);
+    ASSERT_TRUE(group_->set_role(11, MemberRole::draining));
+    EXPECT_EQ(steer(segment(true, 7777, syn)), 1) << "the founder standing by takes them";
+    ASSERT_TRUE(group_->set_role(1, MemberRole::draining));
+    EXPECT_EQ(steer(segment(true, 7777, syn)), kNoPort);
+    EXPECT_FALSE(group_->set_role(99, MemberRole::serving)) << "not a member";
+}
+
 TEST_F(PortGroupTest, SegmentsOfNoRecordedConnectionAreTheFoundersThenTheHashs) {
     make(2, 1024, MemberRole::serving);
     // The founder's own connections predate the group: they are never recorded.

@@ -158,13 +158,18 @@ TEST(PosixExecListeners, TakesBoundUnplacedSocketsAndLeavesTheEnvironment) {
     const int handed = bound_tcp_socket(false);
     const int listening = bound_tcp_socket(true);
     const int udp = ::socket(AF_INET, SOCK_DGRAM, 0);
-    const std::string list = std::to_string(handed) + ":77," + std::to_string(listening) + ":5," + std::to_string(udp) +
-                             ":5,abc,12:,:3,999999:4," + std::to_string(handed) + ":x,";
+    const std::string list = std::to_string(handed) + ":77:o," + std::to_string(listening) + ":5:o," + std::to_string(udp) +
+                             ":5:i,abc,12:,:3:o,999999:4:o," + std::to_string(handed) + ":x:o," + std::to_string(handed) +
+                             ":7:z," + std::to_string(handed) + ":7," + std::to_string(handed) + "::i," +
+                             std::to_string(handed) + ":9:i,";
     ::setenv("MULTISTACK_LISTENERS", list.c_str(), 1);
     const auto taken = take_exec_listeners();
-    ASSERT_EQ(taken.size(), 1u);
+    ASSERT_EQ(taken.size(), 2u);
     EXPECT_EQ(taken[0].fd, handed);
     EXPECT_EQ(taken[0].backlog, 77);
+    EXPECT_TRUE(taken[0].owned);
+    EXPECT_EQ(taken[1].backlog, 9);
+    EXPECT_FALSE(taken[1].owned);
     EXPECT_EQ(::getenv("MULTISTACK_LISTENERS"), nullptr);
     EXPECT_TRUE(take_exec_listeners().empty());
     for (int fd : {handed, listening, udp}) ::close(fd);

@@ -168,7 +168,9 @@ json claims_json(const std::vector<ms::ctl::ClaimEntry>& entries) {
             const std::uint64_t total = group_total[tuple_text(c.tuple)];
             e.update({{"members", c.members},
                       {"founder", c.founder != 0},
-                      {"role", c.role == ms::ctl::ClaimRole::serving ? "serving" : "standby"},
+                      {"role", c.role == ms::ctl::ClaimRole::serving   ? "serving"
+                               : c.role == ms::ctl::ClaimRole::standby ? "standby"
+                                                                       : "draining"},
                       {"new_connections", c.new_connections},
                       {"share", total ? static_cast<double>(c.new_connections) / static_cast<double>(total) : 0.0},
                       {"group_flows", c.group_flows}});
