@@ -222,6 +222,15 @@ protected:
         for (int i = 0; i < 30 && server_->counters().claims_revoked < count; ++i) server_->run_once(100);
         EXPECT_EQ(server_->counters().claims_revoked, count);
     }
+    // Two sessions, each attached with a port of its own.
+    std::pair<int, int> two_attached_sessions() {
+        const int first = connect();
+        const int second = connect();
+        EXPECT_EQ(attach(first), ctl::Status::ok);
+        EXPECT_EQ(attach(second), ctl::Status::ok);
+        return {first, second};
+    }
+
     ctl::Status claim(int fd, int proof, ctl::ClaimRole role = ctl::ClaimRole::serving) {
         const int fds[] = {proof};
         ctl::ClaimRequest req;
@@ -412,10 +421,7 @@ TEST_F(ControlTest, RevokesAClaimThatAnotherSocketCameToShare) {
 // join, a holder cannot join twice, and a role that is neither serving nor standby is
 // refused.
 TEST_F(ControlTest, TheSameProofSocketJoinsTheClaim) {
-    const int parent = connect();
-    const int child = connect();
-    ASSERT_EQ(attach(parent), ctl::Status::ok);
-    ASSERT_EQ(attach(child), ctl::Status::ok);
+    const auto [parent, child] = two_attached_sessions();
     const int proof = bound_socket(SOCK_STREAM);
     ASSERT_EQ(claim(parent, proof, ctl::ClaimRole::standby), ctl::Status::ok);
     const auto before = sw_->registry().entries();
@@ -456,10 +462,7 @@ TEST_F(ControlTest, TheSameProofSocketJoinsTheClaim) {
 // Separate SO_REUSEPORT sockets of one user (the kernel let them share the port) form one
 // shared claim, each from its own session; a socket without the flag cannot even bind.
 TEST_F(ControlTest, ReusePortSocketsOfOneUserShareAClaim) {
-    const int first = connect();
-    const int second = connect();
-    ASSERT_EQ(attach(first), ctl::Status::ok);
-    ASSERT_EQ(attach(second), ctl::Status::ok);
+    const auto [first, second] = two_attached_sessions();
     const int a = bound_socket(SOCK_STREAM, "0.0.0.0", 0, {SOL_SOCKET, SO_REUSEPORT});
     const int b = bound_socket(SOCK_STREAM, "0.0.0.0", local_port(a), {SOL_SOCKET, SO_REUSEPORT});
     ASSERT_EQ(claim(first, a), ctl::Status::ok);
@@ -485,10 +488,7 @@ TEST_F(ControlTest, ReusePortSocketsOfOneUserShareAClaim) {
 // flag: its owner sets it afterwards and binds a second socket beside it (the kernel then
 // allows that), but the daemon judges the proof as it was proven.
 TEST_F(ControlTest, APlainProofIsNotJoinedThroughALateReusePort) {
-    const int first = connect();
-    const int second = connect();
-    ASSERT_EQ(attach(first), ctl::Status::ok);
-    ASSERT_EQ(attach(second), ctl::Status::ok);
+    const auto [first, second] = two_attached_sessions();
     const int a = bound_socket(SOCK_DGRAM);
     ASSERT_EQ(claim(first, a), ctl::Status::ok);
     const int one = 1;
@@ -507,10 +507,7 @@ TEST_F(ControlTest, APlainProofIsNotJoinedThroughALateReusePort) {
 // proves: one that proves no claim is refused (not_found) and claims nothing, and neither
 // does another SO_REUSEPORT socket of the same owner, which an ordinary claim may join.
 TEST_F(ControlTest, APassedSocketJoinsOnlyTheClaimItProves) {
-    const int sender = connect();
-    const int receiver = connect();
-    ASSERT_EQ(attach(sender), ctl::Status::ok);
-    ASSERT_EQ(attach(receiver), ctl::Status::ok);
+    const auto [sender, receiver] = two_attached_sessions();
     const int unclaimed = bound_socket(SOCK_STREAM);
     EXPECT_EQ(claim(receiver, unclaimed, ctl::ClaimRole::passed), ctl::Status::not_found);
     EXPECT_TRUE(sw_->registry().entries().empty()) << "a passed socket made a claim of its own";
@@ -530,10 +527,7 @@ TEST_F(ControlTest, APassedSocketJoinsOnlyTheClaimItProves) {
 // A member whose listener closed drains: its role says so; a session cannot drain a claim
 // it does not hold.
 TEST_F(ControlTest, AMemberDrainsOnlyItsOwnClaim) {
-    const int parent = connect();
-    const int child = connect();
-    ASSERT_EQ(attach(parent), ctl::Status::ok);
-    ASSERT_EQ(attach(child), ctl::Status::ok);
+    const auto [parent, child] = two_attached_sessions();
     const int proof = bound_socket(SOCK_STREAM);
     ASSERT_EQ(claim(parent, proof, ctl::ClaimRole::standby), ctl::Status::ok);
     const int inherited = ::dup(proof);
@@ -553,10 +547,7 @@ TEST_F(ControlTest, AMemberDrainsOnlyItsOwnClaim) {
 
 // Joins are charged to the joining user: past --max-shared-claims-per-user, limit_reached.
 TEST_F(ControlTest, JoiningIsBoundedPerUser) {
-    const int parent = connect();
-    const int child = connect();
-    ASSERT_EQ(attach(parent), ctl::Status::ok);
-    ASSERT_EQ(attach(child), ctl::Status::ok);
+    const auto [parent, child] = two_attached_sessions();
     std::vector<int> proofs;
     const std::uint32_t limit = server_->limits().shared_claims_per_user;
     for (std::uint32_t i = 0; i <= limit; ++i) {
@@ -774,10 +765,7 @@ TEST_F(LimitedControlTest, RefusesPastEachLimitAndFreesOnHangUp) {
 // Claims count against their user over all its sessions: two sessions of one user hold
 // three claims between them, and the fourth is refused on either.
 TEST_F(LimitedControlTest, CountsClaimsPerUserOverAllItsSessions) {
-    const int a = connect();
-    const int b = connect();
-    ASSERT_EQ(attach(a), ctl::Status::ok);
-    ASSERT_EQ(attach(b), ctl::Status::ok);
+    const auto [a, b] = two_attached_sessions();
     std::vector<int> proofs;
     for (int i = 0; i < 4; ++i) proofs.push_back(bound_socket(SOCK_DGRAM));
     EXPECT_EQ(claim(a, proofs[0]), ctl::Status::ok);
