@@ -1,0 +1,73 @@
+// Contract: interposition.hpp's shared steps of the interposed calls.
+#include "preload/interposition.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+
+#include "posix/sockaddr.hpp"
+
+namespace ms::preload {
+
+long fail(int error) {
+    errno = error;
+    return -1;
+}
+
+Socket* ours(int fd) { return ms::posix::t_inside_library ? nullptr : fd_table().socket(fd); }
+
+Runtime* runtime_for(int fd, Socket& s) {
+    if (!Runtime::inherited(s)) return s.owner;
+    if (!s.is<ListenerState>()) {
+        static std::atomic<bool> said{false};
+        if (!said.exchange(true)) {
+            ms::posix::log_line(1,
+                                "a UTCP connection inherited from the parent process cannot be used in a child: EOPNOTSUPP");
+        }
+        return nullptr;
+    }
+    if (Runtime* rt = Runtime::get()) {
+        InsideLibrary inside;
+        if (rt->adopt_listener(fd, s).ok()) return rt;
+    }
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true)) {
+        ms::posix::log_line(1, "a UTCP listener inherited from the parent process cannot move to this one: EOPNOTSUPP");
+    }
+    return nullptr;
+}
+
+sockaddr_in to_of(const sockaddr* addr) {
+    sockaddr_in to;
+    std::memcpy(&to, addr, sizeof to);
+    return to;
+}
+
+bool bound_to_loopback(int fd) {
+    InsideLibrary inside;
+    const auto bound = ms::posix::bound_address(fd);
+    return bound && ms::posix::is_loopback(*bound);
+}
+
+bool is_pending(int fd) { return !ms::posix::t_inside_library && (fd_table().pending(fd) & pending::stream); }
+
+void settle_in_kernel(int fd) {
+    const std::uint8_t bits = fd_table().pending(fd);
+    fd_table().set_pending(fd, 0);
+    const int one = 1;
+    if (bits & pending::reuse_addr) NEXT(setsockopt)(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bits & pending::reuse_port) NEXT(setsockopt)(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+}
+
+bool is_pending_datagram(int fd) { return !ms::posix::t_inside_library && (fd_table().pending(fd) & pending::datagram); }
+
+namespace {
+std::atomic<pid_t> g_process{0};
+}  // namespace
+
+void note_this_process() { g_process.store(::getpid()); }
+bool in_vfork_child() { return ::getpid() != g_process.load(std::memory_order_relaxed); }
+
+}  // namespace ms::preload
