@@ -166,6 +166,10 @@ public:
     [[nodiscard]] std::span<const std::pair<std::size_t, std::size_t>> ranges() const {
         return {ranges_.data(), range_count_};
     }
+    // The bytes of an out-of-order range (offsets past RCV.NXT, as ranges() gives them).
+    [[nodiscard]] SplitBytes out_of_order(std::size_t begin, std::size_t end) const {
+        return view_at(read_pos_ + in_order_ + begin, end - begin);
+    }
 
 private:
     bool add_range(std::size_t begin, std::size_t end);

@@ -53,6 +53,9 @@ public:
     virtual void on_ecn(const CcSample& s) = 0;
     // After an idle period longer than the RTO (RFC 5681 §4.1).
     virtual void on_idle_restart(const CcSample& s) = 0;
+    // A moved connection (connection_image.hpp) goes on with the window it had. An
+    // algorithm that keeps more state than these two may ignore it and start afresh.
+    virtual void resume(std::uint32_t /*cwnd*/, std::uint32_t /*ssthresh*/) {}
 };
 
 // The shared part of loss-based algorithms: slow start (RFC 5681 §3.1, with byte
@@ -71,6 +74,10 @@ public:
     void on_rto(const CcSample& s) override;
     void on_ecn(const CcSample& s) override;
     void on_idle_restart(const CcSample& s) override;
+    void resume(std::uint32_t cwnd, std::uint32_t ssthresh) override {
+        cwnd_ = cwnd;
+        ssthresh_ = ssthresh;
+    }
 
 protected:
     explicit LossBasedControl(std::uint32_t smss);

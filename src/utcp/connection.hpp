@@ -25,6 +25,7 @@
 #include <string_view>
 #include <utility>
 
+#include "base/result.hpp"
 #include "utcp/congestion.hpp"
 #include "utcp/connection_state.hpp"
 #include "utcp/fast_open.hpp"
@@ -123,6 +124,8 @@ inline constexpr std::uint8_t closed = 0x20;       // final; the handle dies aft
 class Connection;
 class Handler;
 class Listener;
+struct ConnectionImage;
+enum class ImageError : std::uint8_t;
 
 // The services a connection needs from its stack.
 class ConnectionHost {
@@ -220,6 +223,13 @@ public:
     void close();                                 // no more sends or reads; FIN
     void abort();                                 // RST now (§3.10.5)
     void set_options(const ConnOptions& options); // nodelay, RTO, ACK and keepalive knobs
+    // Moving to another stack (connection_image.hpp): the connection written out, or
+    // not_movable; then, in the new stack, a fresh connection on the image's route and
+    // options takes it up (connection_move.cpp).
+    [[nodiscard]] base::Result<ConnectionImage, ImageError> write_image() const;
+    void restore(const ConnectionImage& image, std::uint64_t now_ms);
+    // Leaves the stack without a word to the peer: its timers stop.
+    void detach();
     // Switches to another congestion control algorithm, which starts afresh from the
     // current window (as Linux's TCP_CONGESTION does); false if the stack has none of
     // that name.

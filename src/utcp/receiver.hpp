@@ -42,6 +42,14 @@ public:
 
     // The peer's SYN carried `irs` (RFC 9293 §3.10.7.2, §3.10.7.3).
     void start(Seq32 irs);
+    // A moved connection (connection_image.hpp): RCV.NXT (past the peer's FIN if it came)
+    // and the edge last advertised; the buffer is filled by the caller.
+    void resume(Seq32 irs, Seq32 nxt, Seq32 adv_edge, bool fin_received) {
+        vars_.irs = irs;
+        vars_.nxt = nxt;
+        vars_.adv_edge = Seq32::max(adv_edge, nxt);
+        fin_received_ = fin_received;
+    }
     void set_window_shift(std::uint8_t shift) { vars_.wnd_shift = shift; }
     // Segments ACKed at once from the start (slow start wants quick ACKs).
     void start_quick_acks(std::uint32_t count) { quick_acks_left_ = count; }

@@ -46,6 +46,16 @@ public:
     [[nodiscard]] std::uint32_t rttvar() const { return static_cast<std::uint32_t>(rttvar4_ / 4); }
     [[nodiscard]] std::uint32_t backoff() const { return backoff_; }
     [[nodiscard]] bool has_sample() const { return has_sample_; }
+    [[nodiscard]] std::int64_t srtt8() const { return srtt8_; }
+    [[nodiscard]] std::int64_t rttvar4() const { return rttvar4_; }
+    // A moved connection (connection_image.hpp): the estimate it had.
+    void resume(std::int64_t srtt8, std::int64_t rttvar4) {
+        srtt8_ = srtt8;
+        rttvar4_ = rttvar4;
+        has_sample_ = true;
+        backoff_ = 0;
+        update();
+    }
 
 private:
     // §2.3: RTO = SRTT + max(G, K*RTTVAR) with K = 4 and a clock granularity G of 1 ms.

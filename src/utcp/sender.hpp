@@ -52,6 +52,12 @@ public:
     void on_sent(Seq32 seq, std::uint32_t len, std::uint64_t now_ms);
     // An RTO: send again from SND.UNA.
     void rewind() { vars_.nxt = vars_.una; }
+    // A moved connection (connection_image.hpp): its variables, with everything in flight
+    // to be sent again (SND.NXT back at SND.UNA).
+    void resume(const SendVars& vars) {
+        vars_ = vars;
+        vars_.nxt = vars_.una;
+    }
 
     // How much new data may go now (0: hold back); sets `with_fin` if our FIN may follow.
     // `cwnd_room`: the new bytes congestion control allows; `max_len`: the most one

@@ -62,10 +62,7 @@ bool Stack::orphans_sending() const {
     });
 }
 
-bool Stack::port_in_use(std::uint16_t port) const {
-    const bool live = std::ranges::any_of(conns_, [port](const auto& c) { return c.first.local_port == port; });
-    return live || time_wait_.any_from(port);
-}
+bool Stack::port_in_use(std::uint16_t port) const { return port_users_.contains(port); }
 
 Connection* Stack::find(const FourTuple& t) const {
     auto it = conns_.find(t);
@@ -214,11 +211,12 @@ void Stack::advance(std::uint64_t now_ms) {
         ct.owner->on_timer(ct.kind, now_ms);
     });
     time_wait_.expire(now_ms, [this](const FourTuple& t) { release_port_if_free(t.local_port); });
+    moved_.expire(now_ms, [this](const FourTuple& t) { release_port_if_free(t.local_port); });
 }
 
 std::uint64_t Stack::poll_at() const {
     if (!dirty_.empty()) return 0;
-    return std::min(wheel_.next_deadline(), time_wait_.next_expiry());
+    return std::min({wheel_.next_deadline(), time_wait_.next_expiry(), moved_.next_expiry()});
 }
 
 }  // namespace ms::utcp

@@ -29,6 +29,7 @@
 #include "utcp/fast_open.hpp"
 #include "utcp/isn.hpp"
 #include "utcp/link.hpp"
+#include "utcp/moved_tuples.hpp"
 #include "utcp/path.hpp"
 #include "utcp/syn_cookie.hpp"
 #include "utcp/time_wait.hpp"
@@ -122,6 +123,9 @@ struct StackStats {
     std::uint64_t icmp_in = 0, icmp_ignored = 0, icmp_no_connection = 0, icmp_out_of_window = 0;
     std::uint64_t tx_ring_full = 0;
     std::uint64_t connections_opened = 0, connections_closed = 0;
+    // Connections that moved to another stack and came from one, and segments dropped
+    // because their connection had moved away.
+    std::uint64_t connections_exported = 0, connections_imported = 0, moved_away = 0;
 };
 
 class Listener {
@@ -192,6 +196,15 @@ public:
     // True while a connection the application closed still has data or its FIN to be
     // acknowledged (what Linux keeps sending for an orphaned socket).
     [[nodiscard]] bool orphans_sending() const;
+
+    // Connections that move to another stack (connection_image.hpp, stack_move.cpp).
+    // export_connection() writes the connection out and takes it from this stack without
+    // a word to the peer; its segments are dropped from then on (StackStats::moved_away,
+    // MovedTuples), never answered with a RST. import_connection() takes one up, after
+    // checking that it fits this stack; the peer's next segments go to it.
+    [[nodiscard]] base::Result<ConnectionImage, ImageError> export_connection(const FourTuple& t);
+    [[nodiscard]] base::Result<Connection*, ImageError> import_connection(const ConnectionImage& image, Handler* handler,
+                                                                          std::uint64_t now_ms);
     // Every connection and every listener, in no particular order (introspection).
     template <class F>
     void for_each_connection(F&& f) const {
@@ -306,6 +319,7 @@ private:
     std::unordered_map<wire::IpAddr, wire::MacAddr, wire::IpAddrHash> next_hops_;
     std::unordered_map<std::uint16_t, std::uint32_t> port_users_;  // connections and records per local port
     TimeWaitTable time_wait_;
+    MovedTuples moved_;
     Train train_;
     std::vector<Connection*> dirty_;
     std::vector<Connection*> work_;

@@ -38,6 +38,11 @@ void Stack::input_tcp(const IpPacket& ip, std::uint64_t now_ms) {
         it->second->on_segment(seg, now_ms);
         return start_train(*it->second, seg);
     }
+    if (moved_.contains(t)) {
+        if (!seg.has(syn) || seg.has(ack)) return void(++stats_.moved_away);
+        moved_.erase(t);  // a new connection on the tuple
+        release_port_if_free(t.local_port);
+    }
     std::optional<Seq32> reuse_iss;
     if (on_time_wait(t, seg, now_ms, reuse_iss)) return;
     auto l = listeners_.find(t.local_port);

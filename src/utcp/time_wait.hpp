@@ -57,9 +57,6 @@ public:
     }
     [[nodiscard]] std::uint64_t next_expiry() const { return fifo_.empty() ? UINT64_MAX : fifo_.front().second; }
     [[nodiscard]] std::size_t size() const { return records_.size(); }
-    [[nodiscard]] bool any_from(std::uint16_t local_port) const {
-        return std::ranges::any_of(records_, [local_port](const auto& r) { return r.first.local_port == local_port; });
-    }
     [[nodiscard]] std::uint32_t duration_ms() const { return duration_ms_; }
 
 private:

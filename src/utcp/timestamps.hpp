@@ -23,6 +23,13 @@ public:
         recent_ = peer_tsval;
     }
     [[nodiscard]] bool enabled() const { return enabled_; }
+    [[nodiscard]] std::uint32_t offset() const { return offset_; }
+    // A moved connection (connection_image.hpp): the clock and TS.Recent it had.
+    void resume(std::uint32_t offset, bool enabled, std::uint32_t recent) {
+        offset_ = offset;
+        enabled_ = enabled;
+        recent_ = recent;
+    }
     // TS.Recent, if the option is on (kept by TIME_WAIT for RFC 6191).
     [[nodiscard]] std::optional<std::uint32_t> recent() const {
         return enabled_ ? std::optional<std::uint32_t>(recent_) : std::nullopt;

@@ -1,5 +1,7 @@
 #include "sim.hpp"
 
+#include "utcp/connection_image.hpp"
+
 #include <sodium.h>
 
 #include <algorithm>
@@ -46,9 +48,12 @@ std::uint8_t stream_byte(std::uint64_t offset) {
 }  // namespace
 
 Simulation::Simulation(const LinkConfig& a_to_b, const LinkConfig& b_to_a, const ConnOptions& options, bool super_segments)
-    : a_link_(1u << 20, super_segments), b_link_(1u << 20, super_segments) {
-    a_ = std::make_unique<Stack>(stack_config(kMacA, kIpA, kIp6A, kMacB, options), a_link_, now_, draw_secrets().value());
-    b_ = std::make_unique<Stack>(stack_config(kMacB, kIpB, kIp6B, kMacA, options), b_link_, now_, draw_secrets().value());
+    : a_config_(stack_config(kMacA, kIpA, kIp6A, kMacB, options)),
+      b_config_(stack_config(kMacB, kIpB, kIp6B, kMacA, options)),
+      a_link_(1u << 20, super_segments),
+      b_link_(1u << 20, super_segments) {
+    a_ = std::make_unique<Stack>(a_config_, a_link_, now_, draw_secrets().value());
+    b_ = std::make_unique<Stack>(b_config_, b_link_, now_, draw_secrets().value());
     ab_.injector = std::make_unique<sw::FaultInjector>(a_to_b.faults, 1);
     ab_.drop = a_to_b.drop;
     ba_.injector = std::make_unique<sw::FaultInjector>(b_to_a.faults, 2);
@@ -73,6 +78,23 @@ void Simulation::step() {
         s->advance(now_);
         s->flush(now_);
     }
+}
+
+std::size_t Simulation::move_connections(Side side) {
+    auto& from = side == Side::a ? a_ : b_;
+    auto to = std::make_unique<Stack>(side == Side::a ? a_config_ : b_config_, side == Side::a ? a_link_ : b_link_, now_,
+                                      draw_secrets().value());
+    std::vector<std::pair<FourTuple, Handler*>> live;
+    from->for_each_connection([&](const Connection& c) { live.emplace_back(c.tuple(), c.handler); });
+    std::size_t moved = 0;
+    for (const auto& [tuple, handler] : live) {
+        auto image = from->export_connection(tuple);
+        if (!image) continue;
+        auto decoded = decode(encode(*image));
+        if (decoded && to->import_connection(*decoded, handler, now_)) ++moved;
+    }
+    retired_.push_back(std::exchange(from, std::move(to)));
+    return moved;
 }
 
 namespace {
@@ -161,16 +183,21 @@ bool same_digest(crypto_hash_sha256_state a, crypto_hash_sha256_state b) {
 }  // namespace
 
 TransferResult transfer(Simulation& sim, std::uint64_t bytes, std::uint64_t limit_ms, bool by_reference,
-                        wire::IpFamily family) {
+                        wire::IpFamily family, std::optional<MoveAt> move) {
     if (sodium_init() < 0) return {.error = "libsodium"};
     Sender sender(bytes, by_reference);
     Receiver receiver;
     sim.b().listen(80, &receiver);
     const std::uint64_t start = sim.now();
     if (!sim.a().connect(40000, *sim.b().local_address(family), 80, &sender)) return {.error = "connect failed"};
-    while (!(sender.closed && receiver.closed) && sim.now() - start < limit_ms) sim.step();
+    std::size_t moved = 0;
+    while (!(sender.closed && receiver.closed) && sim.now() - start < limit_ms) {
+        if (move && sim.now() - start == move->after_ms) moved = sim.move_connections(move->side);
+        sim.step();
+    }
     sim.b().unlisten(80);
     TransferResult r;
+    r.moved = moved;
     r.completed = sender.closed && receiver.closed && sender.error.empty() && receiver.error.empty();
     r.received = receiver.received;
     r.bytes_match = !receiver.mismatch && receiver.received == bytes && same_digest(sender.hash, receiver.hash);

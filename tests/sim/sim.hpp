@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <vector>
 
 #include "sw/fault.hpp"
 #include "utcp/stack.hpp"
@@ -23,6 +24,8 @@ struct LinkConfig {
     sw::FaultSpec faults;
     std::set<std::uint64_t> drop;  // also drop these frames (1-based count in this direction)
 };
+
+enum class Side : std::uint8_t { a, b };
 
 class Simulation {
 public:
@@ -36,6 +39,11 @@ public:
     [[nodiscard]] Stack& b() { return *b_; }
     [[nodiscard]] std::uint64_t now() const { return now_; }
     void step();
+    // Every connection of one side moves to a new stack on the same link and address, as
+    // when a process hands its connections to another (connection_image.hpp): written
+    // out, encoded, decoded and taken up with the same handlers. The old stack stays,
+    // cut off from the link. The number of connections that moved.
+    std::size_t move_connections(Side side);
     [[nodiscard]] std::uint64_t frames_a_to_b() const { return ab_.count; }
     [[nodiscard]] std::uint64_t super_segments_a_to_b() const { return a_link_.super_segments(); }
 
@@ -48,6 +56,9 @@ private:
     void cross(MemoryLink& from, Direction& dir, Stack& to);
 
     std::uint64_t now_ = 1'000'000;
+    StackConfig a_config_;
+    StackConfig b_config_;
+    std::vector<std::unique_ptr<Stack>> retired_;  // stacks whose connections moved
     MemoryLink a_link_;
     MemoryLink b_link_;  // both declared before the stacks that hold them
     std::unique_ptr<Stack> a_;
@@ -65,12 +76,19 @@ struct TransferResult {
     ConnStats receiver;
     std::string error;
     std::uint64_t pins_alive = 0;  // blocks sent by reference that the sender still holds at the end
+    std::size_t moved = 0;         // connections that moved (MoveAt)
+};
+
+// Moves one side's connections to a new stack `after_ms` into the transfer.
+struct MoveAt {
+    Side side = Side::b;
+    std::uint64_t after_ms = 0;
 };
 
 // Sends `bytes` from A to B and waits up to `limit_ms` of virtual time. `by_reference`:
 // every other chunk goes by Connection::send_reference from a block the sender pins.
 // `family`: over IPv4 or IPv6 (both stacks have an address of each).
 TransferResult transfer(Simulation& sim, std::uint64_t bytes, std::uint64_t limit_ms, bool by_reference = false,
-                        wire::IpFamily family = wire::IpFamily::v4);
+                        wire::IpFamily family = wire::IpFamily::v4, std::optional<MoveAt> move = std::nullopt);
 
 }  // namespace ms::utcp::sim

@@ -138,6 +138,38 @@ INSTANTIATE_TEST_SUITE_P(Rates, RandomLoss, ::testing::ValuesIn(loss_cases()), l
 
 // --- super-segments ----------------------------------------------------------
 
+// --- a connection that moves to another stack (connection_image.hpp) ----------------------
+
+// Mid-transfer, one side's connection is written out, encoded, decoded and taken up by a
+// new stack on the same link: the sender's unacknowledged and unsent bytes go with it,
+// as do the receiver's out-of-order ones. Nothing is lost or duplicated, and the peer
+// notices at most what it sees as a retransmission.
+struct MoveCase {
+    Side side;
+    double loss;
+};
+
+class Move : public ::testing::TestWithParam<MoveCase> {};
+
+TEST_P(Move, TheTransferStaysExactWhenOneSideMovesToAnotherStack) {
+    const auto [side, loss] = GetParam();
+    Simulation sim(faults(loss, 21), faults(loss, 22));
+    const TransferResult r = transfer(sim, 4 * MB, 600'000, false, wire::IpFamily::v4, MoveAt{side, 40});
+    EXPECT_EQ(r.moved, 1u) << "the connection must be movable mid-transfer";
+    expect_exact(r, 4 * MB);
+    if (loss == 0) {
+        EXPECT_EQ(r.sender.timeouts + r.receiver.timeouts, 0u) << "a move must not wait for a timeout";
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Sides, Move,
+                         ::testing::Values(MoveCase{Side::a, 0}, MoveCase{Side::b, 0}, MoveCase{Side::a, 0.02},
+                                           MoveCase{Side::b, 0.02}),
+                         [](const auto& test) {
+                             return std::string(test.param.side == Side::a ? "Sender" : "Receiver") +
+                                    (test.param.loss > 0 ? "WithLoss" : "Lossless");
+                         });
+
 // Bulk data leaves as super-segments that the link cuts as the switch does; recovery
 // still works segment by segment, so random loss costs what it costs without them.
 class SuperSegments : public ::testing::TestWithParam<double> {};
