@@ -251,6 +251,25 @@ base::Result<Done, Failure> ControlSession::drain(const Claim& claim) {
     return call(&req, sizeof req, &rep, sizeof rep);
 }
 
+base::Result<Done, Failure> ControlSession::hand_off(const ctl::HandOffRequest& req, int image_fd, int library_end) {
+    ctl::Header rep;
+    const int fds[] = {image_fd, library_end};
+    return call(&req, sizeof req, &rep, sizeof rep, fds);
+}
+
+base::Result<ControlSession::TakenConnection, Failure> ControlSession::take_over(int held_fd) {
+    ctl::TakeOverRequest req;
+    ctl::TakeOverReply rep;
+    const int sent[] = {held_fd};
+    std::vector<int> fds;
+    if (auto r = call(&req, sizeof req, &rep, sizeof rep, sent, &fds); !r) return r.error();
+    if (fds.size() != 2) {
+        ctl::close_all(fds);
+        return Failure{Error::protocol, "take-over reply without its descriptors"};
+    }
+    return TakenConnection{fds[0], fds[1], rep.image_bytes};
+}
+
 base::Result<ctl::InfoReply, Failure> ControlSession::info() {
     ctl::Header req{.op = ctl::Op::info};
     ctl::InfoReply rep;

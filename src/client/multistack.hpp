@@ -106,6 +106,18 @@ public:
     // This port's listener on the claim has closed while its connections run: the switch
     // gives it no new connections of the claim (a shared claim's draining member).
     base::Result<Done, Failure> drain(const Claim& claim);
+    // A connection leaves this port (ctl::HandOffRequest): `image_fd` is a memfd of its
+    // image (utcp/connection_image.hpp), `library_end` its readiness socket's library end.
+    base::Result<Done, Failure> hand_off(const ctl::HandOffRequest& req, int image_fd, int library_end);
+    // Takes up the connection whose descriptor `held_fd` is (ctl::TakeOverRequest): its
+    // image and readiness socket's library end, which the caller owns; not_found while
+    // none waits.
+    struct TakenConnection {
+        int image_fd = -1;
+        int library_end = -1;
+        std::uint64_t image_bytes = 0;
+    };
+    base::Result<TakenConnection, Failure> take_over(int held_fd);
     base::Result<ctl::InfoReply, Failure> info();
     // The MAC to send to for `dst`: its next hop's, from the kernel (docs/DESIGN.md §6). Waits up
     // to about a second while the kernel resolves a missing neighbour.

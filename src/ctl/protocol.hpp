@@ -17,14 +17,18 @@
 namespace ms::ctl {
 
 inline constexpr std::uint32_t kMagic = 0x4d534354;  // "MSCT"
-inline constexpr std::uint16_t kVersion = 8;  // 3: sockets, and the region's socket table; 4: super-segment counters; 5: 32
+inline constexpr std::uint16_t kVersion = 9;  // 3: sockets, and the region's socket table; 4: super-segment counters; 5: 32
                                               // drop slots, tuple_shared; 6: shared claims (ClaimRequest::role, ClaimEntry's
-                                              // group fields); 7: per NIC queue counters; 8: ClaimRole::passed
+                                              // group fields); 7: per NIC queue counters; 8: ClaimRole::passed; 9:
+                                              // hand_off and take_over, StatusReply's hand-off counters
 inline constexpr std::size_t kMaxMessage = 4096;
 inline constexpr std::uint32_t kMaxFds = 1 + 2 * 8;  // the memfd, then two eventfds per ring pair
 inline constexpr std::size_t kDropSlots = 32;        // room for DropReason values
 inline constexpr std::size_t kFaultSlots = 16;       // room for RingFault values
-inline constexpr std::size_t kQueueSlots = 16;  // NIC queues shown one by one in StatusReply
+inline constexpr std::size_t kQueueSlots = 16;
+// The largest connection image a hand-off carries (utcp/connection_image.hpp: two
+// buffers of at most 64 MiB, and the fields).
+inline constexpr std::uint64_t kMaxImageBytes = std::uint64_t{192} << 20;  // NIC queues shown one by one in StatusReply
 
 enum class Op : std::uint16_t {
     attach = 1,  // make this connection's port; reply carries the memfd and eventfds
@@ -41,6 +45,8 @@ enum class Op : std::uint16_t {
     resolve,  // the MAC of the next hop towards an address, from the kernel's tables
     sockets,  // a page of a port's socket table (ring/socket_table.hpp), or a refresh
     drain,  // this port's listener on a claim closed: no new connections, keep its own (version 8)
+    hand_off,   // a connection leaves this port: its image waits for a process that holds it (version 9)
+    take_over,  // this port takes up a connection whose descriptor it holds (version 9)
 };
 
 enum class Status : std::int32_t {
@@ -137,6 +143,32 @@ struct DrainRequest {  // replied to with a Header: ok, or not_found
     Tuple tuple;
 };
 
+// A connection in hand-off (docs/DESIGN.md §7, "Connections that move"). The exporting
+// process sends its image (a memfd the daemon seals) and the library's end of the
+// connection's readiness socketpair; whoever later presents a descriptor of the
+// application's end (the same inode: a forked child, a new image after exec, a process it
+// was passed to) takes both, and the switch steers the connection's 4-tuple to its port.
+struct HandOffRequest {  // fds: the image, the readiness socket's library end; replied to with a Header
+    Header h{.op = Op::hand_off};
+    Tuple local;                    // the connection's local address and port (within a claim of this port)
+    std::uint8_t remote_family = 4;
+    std::uint8_t pad[1] = {};
+    std::uint16_t remote_port = 0;
+    std::uint8_t remote[16] = {};
+    std::uint64_t token_device = 0;  // st_dev and st_ino of the application's end
+    std::uint64_t token_inode = 0;
+    std::uint64_t image_bytes = 0;
+};
+
+struct TakeOverRequest {  // fds: the descriptor the application holds
+    Header h{.op = Op::take_over};
+};
+
+struct TakeOverReply {  // fds: the image, the readiness socket's library end; not_found while none waits
+    Header h{.op = Op::take_over};
+    std::uint64_t image_bytes = 0;
+};
+
 struct InfoReply {
     static constexpr std::size_t kMaxAddresses = 8;
     Header h{.op = Op::info};
@@ -182,6 +214,12 @@ struct StatusReply {
     std::uint16_t queue_workers[kQueueSlots] = {};
     std::uint64_t queue_rx_frames[kQueueSlots] = {};
     std::uint64_t queue_tx_frames[kQueueSlots] = {};
+    // Connections in hand-off (version 9): waiting, taken, and dropped untaken (expired,
+    // or every descriptor of them closed).
+    std::uint32_t handoffs_waiting = 0;
+    std::uint32_t pad_handoffs = 0;
+    std::uint64_t handoffs_taken = 0;
+    std::uint64_t handoffs_dropped = 0;
 };
 
 // pid, uid and the counters are shown only to the port's owner (same uid) and to root;
@@ -284,6 +322,7 @@ static_assert(kIsMessage<AttachRequest> && kIsMessage<AttachReply> && kIsMessage
               kIsMessage<ReleaseRequest> && kIsMessage<InfoReply> && kIsMessage<StatusReply> && kIsMessage<PortEntry> &&
               kIsMessage<ClaimEntry> && kIsMessage<CaptureRequest> && kIsMessage<CaptureFrame> && kIsMessage<CaptureEnd> &&
               kIsMessage<ResolveRequest> && kIsMessage<ResolveReply> && kIsMessage<SocketsRequest> &&
-              kIsMessage<SocketsReply>);
+              kIsMessage<SocketsReply> && kIsMessage<HandOffRequest> && kIsMessage<TakeOverRequest> &&
+              kIsMessage<TakeOverReply>);
 
 }  // namespace ms::ctl

@@ -233,6 +233,7 @@ void ControlServer::audit_proofs() {
     }
     for (auto& [fd, s] : sessions_) audit_session(s, kernel ? &*kernel : nullptr);
     ctx_.sw.registry().sweep_groups(sw::PortGroup::current_tick());
+    sweep_parcels();
     arm_audit_timer();
 }
 
@@ -251,7 +252,7 @@ void ControlServer::audit_session(ClientSession& s, const KernelPortIndex* kerne
 void ControlServer::arm_audit_timer() {
     // Armed or disarmed only on a change, so that a stream of claims never postpones it.
     constexpr long kAuditPeriodNs = 500'000'000;
-    const bool wanted = held_claims_ > 0;
+    const bool wanted = held_claims_ > 0 || parcels_.size() > 0;
     if (wanted == audit_armed_) return;
     audit_armed_ = wanted;
     set_period(audit_timer_fd_, wanted ? kAuditPeriodNs : 0);

@@ -49,6 +49,10 @@ bool ControlServer::route(ClientSession& s, const ctl::Header& h, std::span<cons
         case ctl::Op::claim: return decode_into<ctl::ClaimRequest>(message, [&](const auto& r) { on_claim(s, r, fds); });
         case ctl::Op::release: return decode_into<ctl::ReleaseRequest>(message, [&](const auto& r) { on_release(s, r); });
         case ctl::Op::drain: return decode_into<ctl::DrainRequest>(message, [&](const auto& r) { on_drain(s, r); });
+        case ctl::Op::hand_off:
+            return decode_into<ctl::HandOffRequest>(message, [&](const auto& r) { on_hand_off(s, r, fds); });
+        case ctl::Op::take_over:
+            return decode_into<ctl::TakeOverRequest>(message, [&](const auto& r) { on_take_over(s, r, fds); });
         case ctl::Op::info: return decode_into<ctl::Header>(message, [&](const auto& r) { on_info(s, r); });
         case ctl::Op::status: return decode_into<ctl::Header>(message, [&](const auto& r) { on_status(s, r); });
         case ctl::Op::list_ports: return decode_into<ctl::Header>(message, [&](const auto& r) { on_list_ports(s, r); });

@@ -16,7 +16,8 @@
 // accepted, requests read, replies sent, sessions closed, the timers), control_dispatch.cpp
 // (request type to handler, version checks), and one file per group of operations:
 // control_ports.cpp (attach, detach), control_claims.cpp (claims, their proofs, the
-// periodic audit), control_captures.cpp, control_resolve.cpp and control_views.cpp (info,
+// periodic audit), control_handoffs.cpp (connections that move between processes),
+// control_captures.cpp, control_resolve.cpp and control_views.cpp (info,
 // status, the lists, applications' socket tables).
 #pragma once
 
@@ -32,11 +33,13 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "ctl/claim.hpp"
 #include "ctl/protocol.hpp"
 #include "daemon/claim_proof.hpp"
 #include "daemon/data_path.hpp"
 #include "daemon/limits.hpp"
 #include "daemon/outbox.hpp"
+#include "daemon/parcels.hpp"
 #include "daemon/peer.hpp"
 #include "daemon/reaper.hpp"
 #include "netlink/netlink.hpp"
@@ -61,6 +64,8 @@ struct ControlCounters {
     std::uint64_t claims_revoked = 0;
     std::uint64_t limits_reached = 0;
     std::uint64_t descriptors_exhausted = 0;
+    std::uint64_t handoffs_taken = 0;    // connections a process took up from another (parcels.hpp)
+    std::uint64_t handoffs_dropped = 0;  // parcels nobody took: expired, or every holder closed
 };
 
 // Which claims a proof socket may join: one proven by the same socket only (a socket
@@ -214,6 +219,19 @@ private:
     // The session's listener on a claim closed while its connections run: its port gets
     // no new connections of the claim (a group's draining member).
     void on_drain(ClientSession& s, const ctl::DrainRequest& req);
+    // A connection leaves `s`'s port (ctl::HandOffRequest; parcels.hpp).
+    void on_hand_off(ClientSession& s, const ctl::HandOffRequest& req, std::vector<int>& fds);
+    // `s`'s port takes up the connection whose descriptor it sends: it joins the claim as a
+    // draining member, and the switch steers the connection to it.
+    void on_take_over(ClientSession& s, const ctl::TakeOverRequest& req, std::vector<int>& fds);
+    // The parcel's claim for `s`'s port: held already, or joined with the parcel's proof.
+    base::Result<base::Done, ctl::Status> join_for_parcel(ClientSession& s, const Parcel& p);
+    // The claim of `s` that covers a TCP connection's local address and port, or null.
+    [[nodiscard]] const HeldClaim* covering_claim(const ClientSession& s, const ctl::Claim& local) const;
+    // The switch steers the claim's connection `flow` to `port` from now on; false if it cannot.
+    bool steer_to(const sw::ClaimKey& key, const sw::FlowKey& flow, sw::PortId port);
+    // Drops parcels nobody took (parcels.hpp), with their charge.
+    void sweep_parcels();
     // The index in s.claims of the claim of `tuple`, if the session holds one.
     [[nodiscard]] std::optional<std::size_t> held_index(const ClientSession& s, const ctl::Tuple& tuple) const;
     void on_info(ClientSession& s, const ctl::Header& req);
@@ -266,6 +284,7 @@ private:
     Reaper reaper_;                    // closes what clients sent; outlives the sessions
     std::map<int, ClientSession> sessions_;  // by descriptor
     UserLedger users_;
+    Parcels parcels_;  // after users_: a parcel's charge is given back when it goes
     ControlCounters counters_;
 };
 

@@ -90,6 +90,9 @@ void ControlServer::fill_control_counters(ctl::StatusReply& rep) const {
     rep.bad_requests = counters_.bad_requests;
     rep.slow_clients = counters_.slow_clients;
     rep.claims_refused = counters_.claims_refused;
+    rep.handoffs_waiting = static_cast<std::uint32_t>(parcels_.size());
+    rep.handoffs_taken = counters_.handoffs_taken;
+    rep.handoffs_dropped = counters_.handoffs_dropped;
     rep.claims_revoked = counters_.claims_revoked;
     rep.limits_reached = counters_.limits_reached;
     rep.descriptors_exhausted = counters_.descriptors_exhausted;

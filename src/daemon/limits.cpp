@@ -51,6 +51,7 @@ std::string_view to_string(LimitHit l) {
         case LimitHit::claims_per_session: return "claims per session";
         case LimitHit::claims_per_user: return "claims per user";
         case LimitHit::shared_claims_per_user: return "shared claims per user";
+        case LimitHit::handoffs_per_user: return "connections in hand-off per user";
         case LimitHit::descriptors_per_user: return "descriptors per user";
         case LimitHit::descriptors_for_users: return "descriptors for all unprivileged users";
     }
@@ -114,6 +115,26 @@ void UserLedger::remove_port(const Peer& peer, std::uint64_t bytes, std::uint32_
     give_back_descriptors(peer, u, descriptors);
 }
 
+base::Result<base::Done, LimitHit> UserLedger::add_handoff(const Peer& peer, std::uint64_t bytes,
+                                                           std::uint32_t descriptors) {
+    Usage& u = users_[peer.uid];
+    if (u.handoffs >= limits_.handoffs_per_user) return LimitHit::handoffs_per_user;
+    if (bytes > limits_.port_memory_per_user - u.port_bytes) return LimitHit::port_memory_per_user;
+    if (auto allowed = descriptors_allowed(peer, u, descriptors); !allowed) return allowed;
+    ++u.handoffs;
+    u.port_bytes += bytes;
+    take_descriptors(peer, u, descriptors);
+    return base::Done{};
+}
+
+void UserLedger::remove_handoff(const Peer& peer, std::uint64_t bytes, std::uint32_t descriptors) {
+    Usage& u = users_[peer.uid];
+    --u.handoffs;
+    u.port_bytes -= bytes;
+    give_back_descriptors(peer, u, descriptors);
+    drop_if_idle(peer.uid);
+}
+
 base::Result<base::Done, LimitHit> UserLedger::add_claim(const Peer& peer) {
     Usage& u = users_[peer.uid];
     if (u.claims >= limits_.claims_per_user) return LimitHit::claims_per_user;
@@ -146,7 +167,8 @@ bool UserLedger::charge_outbox(const Peer& peer, std::size_t before, std::size_t
 
 void UserLedger::drop_if_idle(uid_t uid) {
     auto it = users_.find(uid);
-    if (it != users_.end() && it->second.sessions == 0) users_.erase(it);
+    // A connection in hand-off may outlive the sessions of the user that sent it.
+    if (it != users_.end() && it->second.sessions == 0 && it->second.handoffs == 0) users_.erase(it);
 }
 
 }  // namespace ms::daemon

@@ -39,6 +39,7 @@ struct Limits {
     std::uint32_t descriptors_for_users = UINT32_MAX;  // all unprivileged users together (fit_limits sets it)
     std::uint32_t shared_claims_per_user = 32;  // claims a user's ports join (each group's flow table costs memory)
     std::uint32_t flows_per_group = 32768;      // connections a shared claim's switch flow table records
+    std::uint32_t handoffs_per_user = 64;       // connections a user's processes have in hand-off at once
 };
 
 // What the daemon itself can hold.
@@ -79,6 +80,7 @@ enum class LimitHit {
     descriptors_per_user,
     descriptors_for_users,
     shared_claims_per_user,
+    handoffs_per_user,
 };
 [[nodiscard]] std::string_view to_string(LimitHit l);
 
@@ -99,6 +101,11 @@ public:
     void remove_claim(const Peer& peer);
     [[nodiscard]] base::Result<base::Done, LimitHit> add_shared_claim(const Peer& peer);
     void remove_shared_claim(const Peer& peer);
+    // A connection in hand-off (parcels.hpp): `bytes` of image, counted with the user's
+    // port memory, and the descriptors the daemon holds for it.
+    [[nodiscard]] base::Result<base::Done, LimitHit> add_handoff(const Peer& peer, std::uint64_t bytes,
+                                                                 std::uint32_t descriptors);
+    void remove_handoff(const Peer& peer, std::uint64_t bytes, std::uint32_t descriptors);
     // Moves a user's count of unread reply bytes from `before` to `after`; false if the
     // user is now over its budget (the caller drops the session).
     [[nodiscard]] bool charge_outbox(const Peer& peer, std::size_t before, std::size_t after);
@@ -110,6 +117,7 @@ private:
         std::uint64_t port_bytes = 0;
         std::uint32_t claims = 0;
         std::uint32_t shared_claims = 0;
+        std::uint32_t handoffs = 0;
         std::uint32_t descriptors = 0;
         std::size_t outbox_bytes = 0;
     };

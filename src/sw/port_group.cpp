@@ -112,6 +112,8 @@ PortId PortGroup::steer_quoted(const wire::IpAddr& local, std::uint16_t local_po
     return by_hash(m, hash, false);
 }
 
+bool PortGroup::record_moved(const FlowKey& key, PortId port) { return has_member(port) && promote(key, port); }
+
 bool PortGroup::promote(const FlowKey& key, PortId port) {
     std::lock_guard lock(write_mutex_);
     FlowTable& t = *table_.load(std::memory_order_relaxed);

@@ -95,6 +95,10 @@ public:
 
     // Control thread.
     [[nodiscard]] base::Result<base::Done, GroupError> join(PortId port, MemberRole role);
+    // A connection that moved to member `port` from another process (docs/DESIGN.md §7,
+    // "Connections that move"): the switch steers it there from now on; false if `port`
+    // is no member or the flow table has no room.
+    [[nodiscard]] bool record_moved(const FlowKey& key, PortId port);
     // A member's new role; its connections stay with it.
     [[nodiscard]] base::Result<base::Done, GroupError> set_role(PortId port, MemberRole role);
     // Removes the member and its connections; the number of members left.

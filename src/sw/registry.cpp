@@ -137,6 +137,16 @@ base::Result<base::Done, ClaimError> Registry::join(const ClaimKey& key, PortId 
     return base::Done{};
 }
 
+base::Result<base::Done, ClaimError> Registry::move_flow(const ClaimKey& key, const FlowKey& flow, PortId port) {
+    std::lock_guard lock(mutex_);
+    const auto found = order_of_.find(PackedClaimKey(key));
+    if (found == order_of_.end()) return ClaimError::not_found;
+    const Record& r = by_order_.at(found->second);
+    if (!r.group || !r.group->has_member(port)) return ClaimError::not_found;
+    if (!r.group->record_moved(flow, port)) return ClaimError::no_memory;
+    return base::Done{};
+}
+
 base::Result<base::Done, ClaimError> Registry::set_role(const ClaimKey& key, PortId port, MemberRole role) {
     std::lock_guard lock(mutex_);
     const auto found = order_of_.find(PackedClaimKey(key));

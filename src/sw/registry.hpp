@@ -140,6 +140,9 @@ public:
                                                             std::size_t max_flows);
     // `port`'s role in `key`'s claim (a group's member, or its one holder).
     [[nodiscard]] base::Result<base::Done, ClaimError> set_role(const ClaimKey& key, PortId port, MemberRole role);
+    // The claim's connection `flow` goes to member `port` (PortGroup::record_moved):
+    // not_found if the claim is no group with that member, no_memory if its table is full.
+    [[nodiscard]] base::Result<base::Done, ClaimError> move_flow(const ClaimKey& key, const FlowKey& flow, PortId port);
     // Takes `port` out of `key`'s claim; the claim ends with its last member.
     [[nodiscard]] base::Result<ClaimLeft, ClaimError> remove(const ClaimKey& key, PortId port);
     // Takes a port out of every claim it holds; returns how many it held.
