@@ -267,7 +267,7 @@ base::Result<ControlSession::TakenConnection, Failure> ControlSession::take_over
         ctl::close_all(fds);
         return Failure{Error::protocol, "take-over reply without its descriptors"};
     }
-    return TakenConnection{fds[0], fds[1], rep.image_bytes};
+    return TakenConnection{fds[0], fds[1], rep.image_bytes, ctl::from_tuple(rep.claim)};
 }
 
 base::Result<ctl::InfoReply, Failure> ControlSession::info() {

@@ -116,6 +116,7 @@ public:
         int image_fd = -1;
         int library_end = -1;
         std::uint64_t image_bytes = 0;
+        Claim claim;  // held by this port now, until released
     };
     base::Result<TakenConnection, Failure> take_over(int held_fd);
     base::Result<ctl::InfoReply, Failure> info();

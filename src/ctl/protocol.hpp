@@ -23,6 +23,7 @@ inline constexpr std::uint16_t kVersion = 9;  // 3: sockets, and the region's so
                                               // hand_off and take_over, StatusReply's hand-off counters
 inline constexpr std::size_t kMaxMessage = 4096;
 inline constexpr std::uint32_t kMaxFds = 1 + 2 * 8;  // the memfd, then two eventfds per ring pair
+inline constexpr std::uint32_t kMaxRequestFds = 2;  // what a request carries at most (hand_off's two)
 inline constexpr std::size_t kDropSlots = 32;        // room for DropReason values
 inline constexpr std::size_t kFaultSlots = 16;       // room for RingFault values
 inline constexpr std::size_t kQueueSlots = 16;
@@ -45,7 +46,7 @@ enum class Op : std::uint16_t {
     resolve,  // the MAC of the next hop towards an address, from the kernel's tables
     sockets,  // a page of a port's socket table (ring/socket_table.hpp), or a refresh
     drain,  // this port's listener on a claim closed: no new connections, keep its own (version 8)
-    hand_off,   // a connection leaves this port: its image waits for a process that holds it (version 9)
+    hand_off,  // a connection leaves this port: its image waits for a process that holds it (version 9)
     take_over,  // this port takes up a connection whose descriptor it holds (version 9)
 };
 
@@ -150,7 +151,7 @@ struct DrainRequest {  // replied to with a Header: ok, or not_found
 // was passed to) takes both, and the switch steers the connection's 4-tuple to its port.
 struct HandOffRequest {  // fds: the image, the readiness socket's library end; replied to with a Header
     Header h{.op = Op::hand_off};
-    Tuple local;                    // the connection's local address and port (within a claim of this port)
+    Tuple local;  // the connection's local address and port (within a claim of this port)
     std::uint8_t remote_family = 4;
     std::uint8_t pad[1] = {};
     std::uint16_t remote_port = 0;
@@ -166,6 +167,7 @@ struct TakeOverRequest {  // fds: the descriptor the application holds
 
 struct TakeOverReply {  // fds: the image, the readiness socket's library end; not_found while none waits
     Header h{.op = Op::take_over};
+    Tuple claim;  // the claim the port now holds with the connection (released with its last one)
     std::uint64_t image_bytes = 0;
 };
 

@@ -27,7 +27,7 @@ std::string describe_flow(const ctl::Claim& local, const wire::IpAddr& remote, s
 
 // Whether `fd` is a memfd of exactly `bytes`, now sealed against every change.
 bool sealed_image(int fd, std::uint64_t bytes) {
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) != bytes) return false;
     return ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) == 0;
 }
@@ -100,6 +100,7 @@ void ControlServer::on_take_over(ClientSession& s, const ctl::TakeOverRequest& r
     ctl::TakeOverReply rep;
     rep.h.seq = req.h.seq;
     rep.image_bytes = p->image_bytes;
+    rep.claim = ctl::to_tuple({p->proven.key.protocol, p->proven.key.addr, p->proven.key.port});
     const int sent[] = {p->image_fd, p->ready_fd};
     reply(s, rep, sent);
     ::close(p->image_fd);

@@ -194,7 +194,7 @@ void ControlServer::serve(ClientSession& s) {
     std::memset(buf, 0, sizeof(ctl::Header));  // a refused message may be shorter: echo no stale bytes
     std::vector<int> fds;
     if (reaper_.saturated(s.peer.uid)) return pause(s);
-    const long n = ctl::receive_message(s.fd, buf, sizeof buf, fds, 1);
+    const long n = ctl::receive_message(s.fd, buf, sizeof buf, fds, ctl::kMaxRequestFds);
     if (n <= 0) reaper_.discard_all(fds, s.peer.uid);
     if (n == -EAGAIN || n == -EINTR) return;
     if (n == -EMSGSIZE) {

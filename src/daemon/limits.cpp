@@ -115,8 +115,7 @@ void UserLedger::remove_port(const Peer& peer, std::uint64_t bytes, std::uint32_
     give_back_descriptors(peer, u, descriptors);
 }
 
-base::Result<base::Done, LimitHit> UserLedger::add_handoff(const Peer& peer, std::uint64_t bytes,
-                                                           std::uint32_t descriptors) {
+base::Result<base::Done, LimitHit> UserLedger::add_handoff(const Peer& peer, std::uint64_t bytes, std::uint32_t descriptors) {
     Usage& u = users_[peer.uid];
     if (u.handoffs >= limits_.handoffs_per_user) return LimitHit::handoffs_per_user;
     if (bytes > limits_.port_memory_per_user - u.port_bytes) return LimitHit::port_memory_per_user;

@@ -39,7 +39,7 @@ bool Parcels::hung_up(int ready_fd) {
 }
 
 std::optional<SocketIdentity> socket_identity(int fd) {
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return std::nullopt;
     return SocketIdentity{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
 }

@@ -440,6 +440,11 @@ void Runtime::close(int fd) {
     Socket* s = live(fd);
     fd_table().set_socket(fd, nullptr);
     if (!s || --s->references > 0) return;
+    if (const auto* stream = s->as<StreamState>(); stream && stream->shared && stream->conn) {
+        closing_shared_.push_back(s);  // settled once the number is closed (handoff.cpp)
+        closing_shared_count_.store(static_cast<int>(closing_shared_.size()), std::memory_order_relaxed);
+        return;
+    }
     release(*s);
     after_call(lock);
 }

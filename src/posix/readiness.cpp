@@ -1,7 +1,9 @@
 #include "posix/readiness.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -30,6 +32,41 @@ base::Result<Readiness, Errno> Readiness::make(int app_flags, int min_own_fd) {
         return Errno{err};
     }
     return Readiness(pair[0], own, lib);
+}
+
+base::Result<Readiness, Errno> Readiness::adopt(int app_fd, int lib_fd, int min_own_fd) {
+    int own = ::fcntl(app_fd, F_DUPFD_CLOEXEC, min_own_fd);
+    if (own < 0) own = ::fcntl(app_fd, F_DUPFD_CLOEXEC, 0);
+    if (own < 0) {
+        const int err = errno;
+        ::close(lib_fd);
+        return Errno{err};
+    }
+    const int lib = move_descriptor_above(lib_fd, min_own_fd);
+    ::fcntl(lib, F_SETFD, FD_CLOEXEC);
+    Readiness adopted(-1, own, lib);
+    char sink[4096];
+    while (::recv(own, sink, sizeof sink, MSG_DONTWAIT) > 0) {  // a token the other process left
+    }
+    adopted.drain();  // and its filler
+    return adopted;
+}
+
+std::optional<OpenSocketIdentity> Readiness::app_end_identity() const {
+    struct stat st {};
+    if (own_ < 0 || ::fstat(own_, &st) != 0) return std::nullopt;
+    return OpenSocketIdentity{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+}
+
+bool Readiness::held_elsewhere() {
+    if (own_ >= 0) ::close(std::exchange(own_, -1));
+    pollfd pfd{.fd = lib_, .events = POLLIN | POLLRDHUP, .revents = 0};
+    return ::poll(&pfd, 1, 0) >= 0 && (pfd.revents & POLLHUP) == 0;
+}
+
+int Readiness::release_library_end() {
+    if (own_ >= 0) ::close(std::exchange(own_, -1));
+    return std::exchange(lib_, -1);
 }
 
 Readiness::Readiness(Readiness&& other) noexcept

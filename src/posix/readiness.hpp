@@ -10,17 +10,34 @@
 //   - hang-up (POLLHUP): both directions of the library's end shut down.
 // The application never reads or writes the pair itself: the preload library takes
 // every read and write on the descriptor. Not thread-safe: the caller holds its lock.
+//
+// A connection that moves to another process (handoff.cpp) takes its pair with it: the
+// other process holds the application's end already (fork, exec, SCM_RIGHTS) and gets
+// the library's end from the daemon (adopt()).
 #pragma once
+
+#include <cstdint>
+#include <optional>
 
 #include "posix/errno.hpp"
 
 namespace ms::posix {
+
+// An open socket as the kernel names it (st_dev, st_ino).
+struct OpenSocketIdentity {
+    std::uint64_t device = 0;
+    std::uint64_t inode = 0;
+};
 
 class Readiness {
 public:
     // A new pair. `app_flags` (SOCK_CLOEXEC, SOCK_NONBLOCK) apply to the application's end;
     // the library's descriptors are close-on-exec and placed above `min_own_fd`.
     static base::Result<Readiness, Errno> make(int app_flags, int min_own_fd);
+    // The pair another process made: `app_fd` is this process's descriptor of the
+    // application's end, `lib_fd` the library's end (taken, moved above `min_own_fd`).
+    // What the other process left in the pair (a token, the filler) is drained.
+    static base::Result<Readiness, Errno> adopt(int app_fd, int lib_fd, int min_own_fd);
     Readiness(Readiness&& other) noexcept;
     Readiness& operator=(Readiness&& other) noexcept;
     Readiness(const Readiness&) = delete;
@@ -36,6 +53,14 @@ public:
     void end_of_stream();
     // Hang-up: readable, writable and POLLHUP from now on.
     void hang_up();
+
+    // The application's end, as the kernel names it.
+    [[nodiscard]] std::optional<OpenSocketIdentity> app_end_identity() const;
+    // Once this process has closed every number of the application's end: lets go of the
+    // library's duplicate of it, and says whether another process still holds it.
+    [[nodiscard]] bool held_elsewhere();
+    // The library's end, now the caller's; the readiness shows nothing more.
+    [[nodiscard]] int release_library_end();
 
 private:
     Readiness(int app, int own, int lib) : app_(app), own_(own), lib_(lib) {}

@@ -100,6 +100,19 @@ public:
     // Moves an inherited listener on `fd` to this process's stack (runtime.hpp, Processes).
     base::Result<int, Errno> adopt_listener(int fd, Socket& inherited);
 
+    // Connections that move between processes (handoff.cpp). In the parent after fork():
+    // every connection may now be held by the child too.
+    void note_fork();
+    // A connection that another process had (inherited, or passed): it moves to this
+    // process's stack once that process has let go of it, which the daemon tells by
+    // handing it over. EOPNOTSUPP if the other process keeps it past kTakeOverWaitMs.
+    base::Result<int, Errno> take_over_connection(int fd, Socket& elsewhere);
+    // After the program closed a number whose socket close() set aside (a connection
+    // another process may hold): each goes to the daemon for the process that holds it,
+    // or, if none does, closes as usual.
+    void settle_closed_shared();
+    [[nodiscard]] bool closing_shared() const { return closing_shared_count_.load(std::memory_order_relaxed) > 0; }
+
     // Before exec hands this process's listener `s` to a new image (exec_listeners.hpp):
     // its stack listener leaves SYNs unanswered (the peer's next one reaches the new
     // image), and the connections it queued that the program never accepted are reset,
@@ -158,6 +171,16 @@ public:
     base::Result<int, Errno> queued_bytes(int fd, bool outgoing);
 
 private:
+    // Under the lock: writes `s`'s connection out and hands it to the daemon (handoff.cpp);
+    // false if it cannot move (it stays, and closes as usual).
+    bool hand_off(Socket& s, const OpenSocketIdentity& token);
+    // After a failed hand-off: the connection goes back into this stack, to close here.
+    bool take_back(StreamState& stream, const utcp::ConnectionImage& image, const std::string& why);
+    // Under the lock: the connection another process handed over, taken up by this
+    // process's stack on the application's number `fd`.
+    base::Result<int, Errno> adopt_connection(int fd, const Socket& elsewhere,
+                                              const client::ControlSession::TakenConnection& taken,
+                                              std::unique_lock<std::mutex>& lock);
     // A closed listener's claim, kept for its last connections (lingering_claims_).
     struct LingeringClaim {
         client::Claim claim;
@@ -259,6 +282,9 @@ private:
     // goes at once (a SYN that reaches it is reset, as in Linux); a shared claim's stays
     // paused, so that SYNs steered here before the drain are sent again to other members.
     std::vector<LingeringClaim> lingering_claims_;
+    std::vector<Socket*> closing_shared_;  // closed, waiting for settle_closed_shared()
+    std::atomic<int> closing_shared_count_{0};
+    static constexpr int kTakeOverWaitMs = 2000;
     int wake_fd_ = -1;       // eventfd: an application call moved a timer earlier
     int sleep_set_ = -1;     // epoll over wake_fd_ and the control socket (Port::wait's also_fd)
     std::uint64_t asleep_until_ = 0;  // while the stack thread sleeps: when it wakes; else 0

@@ -57,6 +57,11 @@ struct StreamState {
     int pending_error = 0;               // SO_ERROR, cleared when read
     bool connecting = false;
     bool read_shut = false, write_shut = false;
+    // Another process may hold its descriptor (a fork since it was made, or SCM_RIGHTS):
+    // its last close here checks whether the connection moves (handoff.cpp).
+    bool shared = false;
+    // Inherited, and the process that had it never let go: it stays there (EOPNOTSUPP here).
+    bool stays_elsewhere = false;
 };
 
 // A UDP socket on UTCP.

@@ -46,7 +46,9 @@ extern "C" {
 int close(int fd) {
     return ms::preload::guarded("close", [&]() -> int {
         if (!ms::posix::t_inside_library) forget(fd);
-        return NEXT(close)(fd);
+        const int r = NEXT(close)(fd);
+        settle_closed_shared();
+        return r;
     });
 }
 
@@ -57,7 +59,9 @@ int close_range(unsigned first, unsigned last, int flags) {
                 forget(static_cast<int>(fd));
             }
         }
-        return NEXT(close_range)(first, last, flags);
+        const int r = NEXT(close_range)(first, last, flags);
+        settle_closed_shared();
+        return r;
     });
 }
 
@@ -78,6 +82,7 @@ int dup3(int from, int to, int flags) {
         if (r >= 0) {
             forget(to);
             after_duplicate(from, r);
+            settle_closed_shared();
         }
         return r;
     });
@@ -90,6 +95,7 @@ int dup2(int from, int to) {
         if (r >= 0) {
             forget(to);
             after_duplicate(from, r);
+            settle_closed_shared();
         }
         return r;
     });

@@ -20,23 +20,25 @@ Socket* ours(int fd) { return ms::posix::t_inside_library ? nullptr : fd_table()
 
 Runtime* runtime_for(int fd, Socket& s) {
     if (!Runtime::inherited(s)) return s.owner;
-    if (!s.is<ListenerState>()) {
+    Runtime* rt = Runtime::get();
+    if (rt) {
+        InsideLibrary inside;
+        if (s.is<ListenerState>() ? rt->adopt_listener(fd, s).ok() : rt->take_over_connection(fd, s).ok()) return rt;
+    }
+    if (s.is<ListenerState>()) {
         static std::atomic<bool> said{false};
         if (!said.exchange(true)) {
-            ms::posix::log_line(1,
-                                "a UTCP connection inherited from the parent process cannot be used in a child: EOPNOTSUPP");
+            ms::posix::log_line(1, "a UTCP listener inherited from the parent process cannot move to this one: EOPNOTSUPP");
         }
-        return nullptr;
-    }
-    if (Runtime* rt = Runtime::get()) {
-        InsideLibrary inside;
-        if (rt->adopt_listener(fd, s).ok()) return rt;
-    }
-    static std::atomic<bool> said{false};
-    if (!said.exchange(true)) {
-        ms::posix::log_line(1, "a UTCP listener inherited from the parent process cannot move to this one: EOPNOTSUPP");
     }
     return nullptr;
+}
+
+void settle_closed_shared() {
+    Runtime* rt = ms::posix::t_inside_library ? nullptr : Runtime::current();
+    if (!rt || !rt->closing_shared()) return;
+    InsideLibrary inside;
+    rt->settle_closed_shared();
 }
 
 sockaddr_in to_of(const sockaddr* addr) {

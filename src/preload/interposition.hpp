@@ -45,9 +45,13 @@ long finish(base::Result<T, Errno> r) {
 long fail(int error);
 // The UTCP socket `fd` names, for a call from the application (not the library itself).
 Socket* ours(int fd);
-// The runtime for a call on one of our sockets. A listener inherited across fork moves
-// to this process's stack first; an inherited connection cannot (EOPNOTSUPP, logged once).
+// The runtime for a call on one of our sockets. A listener or a connection that another
+// process had (fork, exec, SCM_RIGHTS) moves to this process's stack first; null if it
+// cannot (the call fails with EOPNOTSUPP, logged once).
 Runtime* runtime_for(int fd, Socket& s);
+// After the kernel closed a number: connections the close set aside (another process may
+// hold them) move there or close here (Runtime::settle_closed_shared).
+void settle_closed_shared();
 sockaddr_in to_of(const sockaddr* addr);
 bool bound_to_loopback(int fd);
 bool is_pending(int fd);

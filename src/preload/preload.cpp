@@ -72,10 +72,18 @@ bool released_lingering_claim(int fd, const sockaddr* addr, socklen_t len) {
 
 __attribute__((constructor)) void start() {
     note_this_process();
-    ::pthread_atfork(nullptr, nullptr, [] {
-        note_this_process();
-        Runtime::forget_after_fork();
-    });
+    ::pthread_atfork(
+        nullptr,
+        [] {  // the parent: its connections may now be the child's too
+            if (Runtime* rt = ms::posix::t_inside_library ? nullptr : Runtime::current()) {
+                InsideLibrary inside;
+                rt->note_fork();
+            }
+        },
+        [] {
+            note_this_process();
+            Runtime::forget_after_fork();
+        });
     take_over_exec_listeners();
 }
 
@@ -424,5 +432,20 @@ int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
         return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.set_option(fd, level, name, value, len); }));
     });
 }
+
+// _exit() skips atexit: the connections the program closed still send first, as the
+// kernel sends for a process that has gone (Runtime::drain_before_exit). A forked server's
+// child (Python's ForkingMixIn) leaves so after its last write.
+[[noreturn]] void _exit(int status) {
+    Runtime* rt = ms::posix::t_inside_library || in_vfork_child() ? nullptr : Runtime::current();
+    if (rt) {
+        InsideLibrary inside;
+        rt->drain_before_exit();
+    }
+    NEXT(_exit)(status);
+    __builtin_unreachable();
+}
+
+[[noreturn]] void _Exit(int status) { _exit(status); }
 
 }  // extern "C"

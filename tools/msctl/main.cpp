@@ -100,7 +100,8 @@ json status_json(const ms::ctl::StatusReply& s) {
               {"claims_refused", s.claims_refused},
               {"claims_revoked", s.claims_revoked},
               {"limits_reached", s.limits_reached},
-              {"descriptors_exhausted", s.descriptors_exhausted}}}};
+              {"descriptors_exhausted", s.descriptors_exhausted}}},
+            {"handoffs", {{"waiting", s.handoffs_waiting}, {"taken", s.handoffs_taken}, {"dropped", s.handoffs_dropped}}}};
 }
 
 json port_json(const ms::ctl::PortEntry& p) {
@@ -132,7 +133,9 @@ void print_status(const json& s) {
               << s["nic"]["tx_offloaded"] << ") drops " << s["nic"]["drops"].dump() << "\n"
               << "NIC queues: " << s["nic"]["queues"].dump() << "\n"
               << "XDP: to switch " << s["xdp"]["to_switch"] << ", to kernel " << s["xdp"]["to_kernel"] << "\n"
-              << "control: " << s["control"].dump() << "\n";
+              << "control: " << s["control"].dump() << "\n"
+              << "connection hand-offs: " << s["handoffs"]["waiting"] << " waiting, " << s["handoffs"]["taken"] << " taken, "
+              << s["handoffs"]["dropped"] << " dropped\n";
 }
 
 void print_ports(const json& ports, bool with_drops) {
