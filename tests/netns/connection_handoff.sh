@@ -13,40 +13,6 @@ PRELOAD="$(cd "$BIN_DIR" && pwd)/src/libmultistack-preload.so"
 ms_setup "ho$$"
 ms_daemon
 
-cat >"$TMP/echo_check.py" <<'PYEOF'
-import hashlib, os, socket, sys, threading
-host, port, size, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-errors = []
-
-def one(i):
-    try:
-        data = os.urandom(size)
-        s = socket.create_connection((host, port), timeout=30)
-        def push():
-            view = memoryview(data)
-            while view:
-                view = view[s.send(view[:65536]):]
-            s.shutdown(socket.SHUT_WR)
-        sender = threading.Thread(target=push)
-        sender.start()
-        digest, got = hashlib.sha256(), 0
-        while chunk := s.recv(1 << 20):
-            digest.update(chunk)
-            got += len(chunk)
-        sender.join()
-        if got != size or digest.digest() != hashlib.sha256(data).digest():
-            errors.append(f"connection {i}: {got} of {size} bytes came back, or other bytes")
-    except Exception as e:
-        errors.append(f"connection {i}: {e!r}")
-
-threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
-for t in threads: t.start()
-for t in threads: t.join()
-if errors:
-    sys.exit("\n".join(errors))
-print(f"{count} connections of {size} bytes echoed byte-exact")
-PYEOF
-
 cat >"$TMP/forking_server.py" <<'PYEOF'
 import socketserver, sys
 
@@ -73,7 +39,7 @@ wait_claimed() {
 ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=1 \
   "$PY" "$TMP/forking_server.py" "$SERVER_IP" 7100
 wait_claimed 7100 "ForkingTCPServer's listener"
-out=$(in_client "$PY" "$TMP/echo_check.py" "$SERVER_IP" 7100 8000000 4 2>&1) || fail "ForkingTCPServer: $out"
+out=$(in_client "$PY" "$ROOT/tests/netns/echo_check.py" "$SERVER_IP" 7100 8000000 4 2>&1) || fail "ForkingTCPServer: $out"
 ok "ForkingTCPServer under the preload: $out, each served by a forked child"
 kill "$LAST_PID"; wait "$LAST_PID" 2>/dev/null || true
 
@@ -83,7 +49,7 @@ for peer in PIPE EXEC:cat; do
   ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=1 \
     socat "TCP-LISTEN:$port,bind=$SERVER_IP,reuseaddr,fork" "$peer"
   wait_claimed "$port" "socat's listener"
-  out=$(in_client "$PY" "$TMP/echo_check.py" "$SERVER_IP" "$port" 8000000 3 2>&1) || fail "socat fork $peer: $out"
+  out=$(in_client "$PY" "$ROOT/tests/netns/echo_check.py" "$SERVER_IP" "$port" 8000000 3 2>&1) || fail "socat fork $peer: $out"
   ok "socat TCP-LISTEN:...,fork with $peer: $out"
   kill "$LAST_PID"; wait "$LAST_PID" 2>/dev/null || true
   port=$((port + 1))

@@ -20,29 +20,6 @@ ms_daemon
 # preloaded CMD...: CMD in the server namespace under the preload.
 preloaded() { in_server env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=1 "$@"; }
 
-cat >"$TMP/echo_check.py" <<'EOF'
-import hashlib, os, socket, sys, threading
-host, port, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-data = os.urandom(size)
-s = socket.create_connection((host, port), timeout=20)
-
-def push():
-    view = memoryview(data)
-    while view:
-        view = view[s.send(view[:65536]):]
-    s.shutdown(socket.SHUT_WR)
-
-sender = threading.Thread(target=push)
-sender.start()
-digest, got = hashlib.sha256(), 0
-while chunk := s.recv(1 << 20):
-    digest.update(chunk)
-    got += len(chunk)
-sender.join()
-assert got == size and digest.digest() == hashlib.sha256(data).digest(), f"{got} of {size} bytes came back, or other bytes"
-print(f"{size} bytes echoed byte-exact")
-EOF
-
 # claimed PORT: whether multistackd holds a claim on the server's PORT.
 claimed() { in_server "$MSCTL" --socket "$SOCK" claims | grep -q "tcp $SERVER_IP:$1\b"; }
 
@@ -54,7 +31,7 @@ for opts in "reuseaddr" "reuseaddr,nodelay,keepalive" "rcvbuf=65536,sndbuf=65536
       socat "TCP-LISTEN:$port,bind=$SERVER_IP,$opts" "$peer"
     for _ in $(seq 50); do claimed "$port" && break; sleep 0.1; done
     claimed "$port" || fail "socat's listener on port $port is not on UTCP"
-    out=$(in_client "$PY" "$TMP/echo_check.py" "$SERVER_IP" "$port" 8000000 2>&1) || fail "socat $opts $peer: $out"
+    out=$(in_client "$PY" "$ROOT/tests/netns/echo_check.py" "$SERVER_IP" "$port" 8000000 2>&1) || fail "socat $opts $peer: $out"
     wait "$LAST_PID" || fail "socat $opts $peer exited with $?"
     claimed "$port" && fail "the claim on port $port outlived socat's connection"
     port=$((port + 1))
