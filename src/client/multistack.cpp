@@ -251,18 +251,31 @@ base::Result<Done, Failure> ControlSession::drain(const Claim& claim) {
     return call(&req, sizeof req, &rep, sizeof rep);
 }
 
-base::Result<Done, Failure> ControlSession::hand_off(const ctl::HandOffRequest& req, int image_fd, int library_end) {
-    ctl::Header rep;
+base::Result<std::uint64_t, Failure> ControlSession::hand_off(const ctl::HandOffRequest& req, int image_fd, int library_end) {
+    ctl::HandOffReply rep;
     const int fds[] = {image_fd, library_end};
-    return call(&req, sizeof req, &rep, sizeof rep, fds);
+    if (auto r = call(&req, sizeof req, &rep, sizeof rep, fds); !r) return r.error();
+    return rep.parcel;
 }
 
 base::Result<ControlSession::TakenConnection, Failure> ControlSession::take_over(int held_fd) {
     ctl::TakeOverRequest req;
-    ctl::TakeOverReply rep;
     const int sent[] = {held_fd};
+    return receive_connection(&req, sizeof req, sent);
+}
+
+base::Result<ControlSession::TakenConnection, Failure> ControlSession::reclaim(std::uint64_t parcel) {
+    ctl::ReclaimRequest req;
+    req.parcel = parcel;
+    return receive_connection(&req, sizeof req, {});
+}
+
+base::Result<ControlSession::TakenConnection, Failure> ControlSession::receive_connection(const void* request,
+                                                                                          std::size_t size,
+                                                                                          std::span<const int> sent) {
+    ctl::TakeOverReply rep;
     std::vector<int> fds;
-    if (auto r = call(&req, sizeof req, &rep, sizeof rep, sent, &fds); !r) return r.error();
+    if (auto r = call(request, size, &rep, sizeof rep, sent, &fds); !r) return r.error();
     if (fds.size() != 2) {
         ctl::close_all(fds);
         return Failure{Error::protocol, "take-over reply without its descriptors"};

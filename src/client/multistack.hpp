@@ -108,7 +108,8 @@ public:
     base::Result<Done, Failure> drain(const Claim& claim);
     // A connection leaves this port (ctl::HandOffRequest): `image_fd` is a memfd of its
     // image (utcp/connection_image.hpp), `library_end` its readiness socket's library end.
-    base::Result<Done, Failure> hand_off(const ctl::HandOffRequest& req, int image_fd, int library_end);
+    // The parcel number it is reclaimed by (reclaim()).
+    base::Result<std::uint64_t, Failure> hand_off(const ctl::HandOffRequest& req, int image_fd, int library_end);
     // Takes up the connection whose descriptor `held_fd` is (ctl::TakeOverRequest): its
     // image and readiness socket's library end, which the caller owns; not_found while
     // none waits.
@@ -119,6 +120,8 @@ public:
         Claim claim;  // held by this port now, until released
     };
     base::Result<TakenConnection, Failure> take_over(int held_fd);
+    // Takes back a connection this session handed off that nobody took (ctl::ReclaimRequest).
+    base::Result<TakenConnection, Failure> reclaim(std::uint64_t parcel);
     base::Result<ctl::InfoReply, Failure> info();
     // The MAC to send to for `dst`: its next hop's, from the kernel (docs/DESIGN.md §6). Waits up
     // to about a second while the kernel resolves a missing neighbour.
@@ -144,6 +147,9 @@ private:
     // Sends `request` and receives its one reply into `reply`, with descriptors.
     base::Result<Done, Failure> call(const void* request, std::size_t request_size, void* reply, std::size_t reply_size,
                                      std::span<const int> send_fds = {}, std::vector<int>* received_fds = nullptr);
+    // take_over and reclaim: a request whose reply carries a connection's image and library end.
+    base::Result<TakenConnection, Failure> receive_connection(const void* request, std::size_t size,
+                                                              std::span<const int> sent);
     template <class Entry>
     base::Result<std::vector<Entry>, Failure> list(ctl::Op op);
 

@@ -48,6 +48,7 @@ enum class Op : std::uint16_t {
     drain,  // this port's listener on a claim closed: no new connections, keep its own (version 8)
     hand_off,  // a connection leaves this port: its image waits for a process that holds it (version 9)
     take_over,  // this port takes up a connection whose descriptor it holds (version 9)
+    reclaim,  // the sender takes back a connection in hand-off that nobody took (version 9)
 };
 
 enum class Status : std::int32_t {
@@ -149,7 +150,7 @@ struct DrainRequest {  // replied to with a Header: ok, or not_found
 // connection's readiness socketpair; whoever later presents a descriptor of the
 // application's end (the same inode: a forked child, a new image after exec, a process it
 // was passed to) takes both, and the switch steers the connection's 4-tuple to its port.
-struct HandOffRequest {  // fds: the image, the readiness socket's library end; replied to with a Header
+struct HandOffRequest {  // fds: the image, the readiness socket's library end
     Header h{.op = Op::hand_off};
     Tuple local;  // the connection's local address and port (within a claim of this port)
     std::uint8_t remote_family = 4;
@@ -161,12 +162,25 @@ struct HandOffRequest {  // fds: the image, the readiness socket's library end; 
     std::uint64_t image_bytes = 0;
 };
 
+struct HandOffReply {
+    Header h{.op = Op::hand_off};
+    std::uint64_t parcel = 0;  // what the sender reclaims it by, if nobody takes it
+};
+
+// Every process that held the connection closed it and none took it up (the sender sees
+// its readiness socket hang up): the sender takes it back, to close it with a FIN. Only
+// the sender's user, with the number hand_off gave; not_found once it was taken.
+struct ReclaimRequest {
+    Header h{.op = Op::reclaim};
+    std::uint64_t parcel = 0;
+};
+
 struct TakeOverRequest {  // fds: the descriptor the application holds
     Header h{.op = Op::take_over};
 };
 
 struct TakeOverReply {  // fds: the image, the readiness socket's library end; not_found while none waits
-    Header h{.op = Op::take_over};
+    Header h{.op = Op::take_over};  // or Op::reclaim
     Tuple claim;  // the claim the port now holds with the connection (released with its last one)
     std::uint64_t image_bytes = 0;
 };
@@ -216,11 +230,12 @@ struct StatusReply {
     std::uint16_t queue_workers[kQueueSlots] = {};
     std::uint64_t queue_rx_frames[kQueueSlots] = {};
     std::uint64_t queue_tx_frames[kQueueSlots] = {};
-    // Connections in hand-off (version 9): waiting, taken, and dropped untaken (expired,
-    // or every descriptor of them closed).
+    // Connections in hand-off (version 9): waiting, taken up by another process, taken
+    // back by their sender (every holder closed them untaken), and dropped (expired).
     std::uint32_t handoffs_waiting = 0;
     std::uint32_t pad_handoffs = 0;
     std::uint64_t handoffs_taken = 0;
+    std::uint64_t handoffs_reclaimed = 0;
     std::uint64_t handoffs_dropped = 0;
 };
 
@@ -324,7 +339,7 @@ static_assert(kIsMessage<AttachRequest> && kIsMessage<AttachReply> && kIsMessage
               kIsMessage<ReleaseRequest> && kIsMessage<InfoReply> && kIsMessage<StatusReply> && kIsMessage<PortEntry> &&
               kIsMessage<ClaimEntry> && kIsMessage<CaptureRequest> && kIsMessage<CaptureFrame> && kIsMessage<CaptureEnd> &&
               kIsMessage<ResolveRequest> && kIsMessage<ResolveReply> && kIsMessage<SocketsRequest> &&
-              kIsMessage<SocketsReply> && kIsMessage<HandOffRequest> && kIsMessage<TakeOverRequest> &&
-              kIsMessage<TakeOverReply>);
+              kIsMessage<SocketsReply> && kIsMessage<HandOffRequest> && kIsMessage<HandOffReply> &&
+              kIsMessage<ReclaimRequest> && kIsMessage<TakeOverRequest> && kIsMessage<TakeOverReply>);
 
 }  // namespace ms::ctl

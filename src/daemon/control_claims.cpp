@@ -109,7 +109,8 @@ base::Result<ControlServer::HeldTuple, ctl::Status> ControlServer::prove_and_hol
 
 base::Result<base::Done, ctl::Status> ControlServer::hold(ClientSession& s, const sw::ClaimKey& key, sw::MemberRole role) {
     if (!ctx_.sw.registry().add(key, *s.port, role)) return ctl::Status::address_in_use;
-    if (!ctx_.data_path.mirror_claim(key)) {
+    // EEXIST: a connection in hand-off kept the claim in the XDP map (unhold).
+    if (!ctx_.data_path.mirror_claim(key) && errno != EEXIST) {
         (void)ctx_.sw.registry().remove(key, *s.port);
         std::cerr << "multistackd: the XDP claim map refused " << describe(key) << ": " << std::strerror(errno) << "\n";
         return ctl::Status::no_resources;
@@ -119,7 +120,9 @@ base::Result<base::Done, ctl::Status> ControlServer::hold(ClientSession& s, cons
 
 void ControlServer::unhold(ClientSession& s, const sw::ClaimKey& key) {
     const auto left = ctx_.sw.registry().remove(key, *s.port);
-    if (left && *left == sw::ClaimLeft::nothing) ctx_.data_path.unmirror_claim(key);
+    // A connection of the claim in hand-off keeps its frames from the kernel until it is
+    // taken up (release_parcel_claim): the switch drops them meanwhile.
+    if (left && *left == sw::ClaimLeft::nothing && !parcels_.references(key)) ctx_.data_path.unmirror_claim(key);
 }
 
 namespace {

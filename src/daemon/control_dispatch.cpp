@@ -51,6 +51,7 @@ bool ControlServer::route(ClientSession& s, const ctl::Header& h, std::span<cons
         case ctl::Op::drain: return decode_into<ctl::DrainRequest>(message, [&](const auto& r) { on_drain(s, r); });
         case ctl::Op::hand_off:
             return decode_into<ctl::HandOffRequest>(message, [&](const auto& r) { on_hand_off(s, r, fds); });
+        case ctl::Op::reclaim: return decode_into<ctl::ReclaimRequest>(message, [&](const auto& r) { on_reclaim(s, r); });
         case ctl::Op::take_over:
             return decode_into<ctl::TakeOverRequest>(message, [&](const auto& r) { on_take_over(s, r, fds); });
         case ctl::Op::info: return decode_into<ctl::Header>(message, [&](const auto& r) { on_info(s, r); });

@@ -66,6 +66,7 @@ void ControlServer::on_hand_off(ClientSession& s, const ctl::HandOffRequest& req
                    .proven = claim->proven,
                    .flow = sw::FlowKey(remote, req.remote_port, local.addr, local.port),
                    .from = s.peer,
+                   .number = parcels_.next_number(),
                    .expires = std::chrono::steady_clock::now() + Parcels::kKeep};
     if (proof_copy < 0 || !parcels_.put(p)) {
         if (proof_copy >= 0) ::close(proof_copy);
@@ -76,7 +77,10 @@ void ControlServer::on_hand_off(ClientSession& s, const ctl::HandOffRequest& req
     arm_audit_timer();
     std::cerr << "multistackd: port " << *s.port << " hands off " << describe_flow(local, remote, req.remote_port) << " ("
               << req.image_bytes << " bytes of state)\n";
-    reply_status(s, req.h, ctl::Status::ok);
+    ctl::HandOffReply rep;
+    rep.h.seq = req.h.seq;
+    rep.parcel = p.number;
+    reply(s, rep);
 }
 
 void ControlServer::on_take_over(ClientSession& s, const ctl::TakeOverRequest& req, std::vector<int>& fds) {
@@ -87,6 +91,7 @@ void ControlServer::on_take_over(ClientSession& s, const ctl::TakeOverRequest& r
     if (!p) return reply_status(s, req.h, ctl::Status::not_found);
     users_.remove_handoff(p->from, p->image_bytes, Parcels::kDescriptorsPerParcel);
     auto joined = join_for_parcel(s, *p);
+    release_parcel_claim(*p);
     const bool steered = joined && (steer_to(p->proven.key, p->flow, *s.port) ||
                                     (p->proven.ipv4_twin && steer_to(*p->proven.ipv4_twin, p->flow, *s.port)));
     if (!steered) {
@@ -97,16 +102,33 @@ void ControlServer::on_take_over(ClientSession& s, const ctl::TakeOverRequest& r
         return reply_status(s, req.h, joined ? ctl::Status::limit_reached : joined.error());
     }
     ++counters_.handoffs_taken;
-    ctl::TakeOverReply rep;
-    rep.h.seq = req.h.seq;
-    rep.image_bytes = p->image_bytes;
-    rep.claim = ctl::to_tuple({p->proven.key.protocol, p->proven.key.addr, p->proven.key.port});
-    const int sent[] = {p->image_fd, p->ready_fd};
-    reply(s, rep, sent);
-    ::close(p->image_fd);
-    ::close(p->ready_fd);
+    reply_with_parcel(s, req.h, *p);
     std::cerr << "multistackd: port " << *s.port << " takes up a connection of " << p->proven.key.addr.to_string() << ":"
               << p->proven.key.port << "\n";
+}
+
+void ControlServer::on_reclaim(ClientSession& s, const ctl::ReclaimRequest& req) {
+    auto p = parcels_.reclaim(req.parcel, s.peer.uid);
+    if (!p) return reply_status(s, req.h, ctl::Status::not_found);
+    users_.remove_handoff(p->from, p->image_bytes, Parcels::kDescriptorsPerParcel);
+    ::close(p->proof_fd);
+    release_parcel_claim(*p);
+    ++counters_.handoffs_reclaimed;
+    reply_with_parcel(s, req.h, *p);
+    std::cerr << "multistackd: a connection of " << p->proven.key.addr.to_string() << ":" << p->proven.key.port
+              << " nobody took up goes back to pid " << s.peer.pid << "\n";
+}
+
+void ControlServer::reply_with_parcel(ClientSession& s, const ctl::Header& req, const Parcel& p) {
+    ctl::TakeOverReply rep;
+    rep.h.op = req.op;
+    rep.h.seq = req.seq;
+    rep.image_bytes = p.image_bytes;
+    rep.claim = ctl::to_tuple({p.proven.key.protocol, p.proven.key.addr, p.proven.key.port});
+    const int sent[] = {p.image_fd, p.ready_fd};
+    reply(s, rep, sent);
+    ::close(p.image_fd);
+    ::close(p.ready_fd);
 }
 
 const ControlServer::HeldClaim* ControlServer::covering_claim(const ClientSession& s, const ctl::Claim& local) const {
@@ -139,22 +161,38 @@ base::Result<base::Done, ctl::Status> ControlServer::join_for_parcel(ClientSessi
         count_limit(s, charged.error());
         return ctl::Status::limit_reached;
     }
-    if (auto joined = join_holder(s, p.proven, sw::MemberRole::draining, JoinRule::same_socket_only); !joined) {
+    // Joined, when a process holds the claim still; else held anew with the parcel's proof
+    // (the sender exec'd, and its session, which held the claim, ended).
+    auto joined = join_holder(s, p.proven, sw::MemberRole::draining, JoinRule::same_socket_only);
+    const bool alone = !joined && joined.error() == ctl::Status::not_found && hold(s, p.proven.key, sw::MemberRole::serving);
+    if (alone && p.proven.ipv4_twin) (void)hold(s, *p.proven.ipv4_twin, sw::MemberRole::serving);
+    if (!joined && !alone) {
         users_.remove_claim(s.peer);
         ::close(p.proof_fd);
         return joined.error();
     }
-    keep_claim(s, HeldTuple{p.proven, Holding::joined}, p.proof_fd);
+    keep_claim(s, HeldTuple{p.proven, alone ? Holding::alone : Holding::joined}, p.proof_fd);
     return base::Done{};
 }
 
+void ControlServer::release_parcel_claim(const Parcel& p) {
+    for (const auto* key : {&p.proven.key, p.proven.ipv4_twin ? &*p.proven.ipv4_twin : nullptr}) {
+        if (key && !ctx_.sw.registry().read().find_exact(*key) && !parcels_.references(*key)) {
+            ctx_.data_path.unmirror_claim(*key);
+        }
+    }
+}
+
 void ControlServer::sweep_parcels() {
+    std::vector<Parcel> dropped;
     parcels_.sweep(std::chrono::steady_clock::now(), [&](const Parcel& p) {
+        dropped.push_back(p);
         users_.remove_handoff(p.from, p.image_bytes, Parcels::kDescriptorsPerParcel);
         ++counters_.handoffs_dropped;
         std::cerr << "multistackd: a connection of " << p.proven.key.addr.to_string() << ":" << p.proven.key.port
                   << " handed off by pid " << p.from.pid << " was never taken up; dropped\n";
     });
+    for (const Parcel& p : dropped) release_parcel_claim(p);
 }
 
 }  // namespace ms::daemon

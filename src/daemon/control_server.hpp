@@ -65,7 +65,8 @@ struct ControlCounters {
     std::uint64_t limits_reached = 0;
     std::uint64_t descriptors_exhausted = 0;
     std::uint64_t handoffs_taken = 0;    // connections a process took up from another (parcels.hpp)
-    std::uint64_t handoffs_dropped = 0;  // parcels nobody took: expired, or every holder closed
+    std::uint64_t handoffs_reclaimed = 0;  // parcels their sender took back (every holder closed them untaken)
+    std::uint64_t handoffs_dropped = 0;    // parcels nobody took or reclaimed: expired
 };
 
 // Which claims a proof socket may join: one proven by the same socket only (a socket
@@ -224,12 +225,18 @@ private:
     // `s`'s port takes up the connection whose descriptor it sends: it joins the claim as a
     // draining member, and the switch steers the connection to it.
     void on_take_over(ClientSession& s, const ctl::TakeOverRequest& req, std::vector<int>& fds);
+    // The sender takes back a connection nobody took (ctl::ReclaimRequest).
+    void on_reclaim(ClientSession& s, const ctl::ReclaimRequest& req);
+    // Sends a parcel's image and library end to `s` (a take-over's or a reclaim's reply).
+    void reply_with_parcel(ClientSession& s, const ctl::Header& req, const Parcel& p);
     // The parcel's claim for `s`'s port: held already, or joined with the parcel's proof.
     base::Result<base::Done, ctl::Status> join_for_parcel(ClientSession& s, const Parcel& p);
     // The claim of `s` that covers a TCP connection's local address and port, or null.
     [[nodiscard]] const HeldClaim* covering_claim(const ClientSession& s, const ctl::Claim& local) const;
     // The switch steers the claim's connection `flow` to `port` from now on; false if it cannot.
     bool steer_to(const sw::ClaimKey& key, const sw::FlowKey& flow, sw::PortId port);
+    // After a parcel left: its claim leaves the XDP map if nobody holds it any more.
+    void release_parcel_claim(const Parcel& p);
     // Drops parcels nobody took (parcels.hpp), with their charge.
     void sweep_parcels();
     // The index in s.claims of the claim of `tuple`, if the session holds one.

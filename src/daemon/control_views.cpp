@@ -92,6 +92,7 @@ void ControlServer::fill_control_counters(ctl::StatusReply& rep) const {
     rep.claims_refused = counters_.claims_refused;
     rep.handoffs_waiting = static_cast<std::uint32_t>(parcels_.size());
     rep.handoffs_taken = counters_.handoffs_taken;
+    rep.handoffs_reclaimed = counters_.handoffs_reclaimed;
     rep.handoffs_dropped = counters_.handoffs_dropped;
     rep.claims_revoked = counters_.claims_revoked;
     rep.limits_reached = counters_.limits_reached;

@@ -3,9 +3,10 @@
 // a sealed memfd, and the library's end of its readiness socketpair), the claim the
 // connection belongs to with a duplicate of its proof socket, and the connection's
 // 4-tuple, until a process presents a descriptor of the same open socket (matched by
-// device and inode) and takes it. A parcel that nobody takes goes when it expires, or
-// when every descriptor of the application's end is closed (its readiness socket hangs
-// up): the daemon then closes what it held and counts it dropped. Every descriptor a
+// device and inode) and takes it, or the sender reclaims it (every holder closed the
+// connection without taking it up: the sender closes it with a FIN). A parcel nobody
+// takes or reclaims goes when it expires: the daemon closes what it held and counts it
+// dropped. Every descriptor a
 // parcel holds is closed on every path; how many parcels a user has is budgeted by the
 // caller (UserLedger::add_handoff).
 #pragma once
@@ -39,6 +40,7 @@ struct Parcel {
     ProvenTuple proven;  // the claim
     sw::FlowKey flow;    // the connection in the claim's group
     Peer from;           // who sent it, charged for it
+    std::uint64_t number = 0;  // what the sender reclaims it by (unguessable)
     std::chrono::steady_clock::time_point expires;
 };
 
@@ -57,23 +59,27 @@ public:
     [[nodiscard]] bool put(const Parcel& p);
     // The parcel of `token`, now the caller's (with its descriptors); nothing if none waits.
     [[nodiscard]] std::optional<Parcel> take(const SocketIdentity& token);
-    // Drops the parcels expired at `now` or whose readiness socket hung up; `dropped(p)` is
+    // The parcel numbered `number` that user `uid` sent, now the caller's; nothing if none.
+    [[nodiscard]] std::optional<Parcel> reclaim(std::uint64_t number, uid_t uid);
+    // A fresh parcel number, from the kernel's random source.
+    [[nodiscard]] static std::uint64_t next_number();
+    // Drops the parcels expired at `now`; `dropped(p)` is
     // called for each before its descriptors close.
     template <class Dropped>
     void sweep(std::chrono::steady_clock::time_point now, Dropped&& dropped) {
         for (std::size_t i = parcels_.size(); i-- > 0;) {
-            if (now < parcels_[i].expires && !hung_up(parcels_[i].ready_fd)) continue;
+            if (now < parcels_[i].expires) continue;
             dropped(parcels_[i]);
             close_all(parcels_[i]);
             parcels_.erase(parcels_.begin() + static_cast<std::ptrdiff_t>(i));
         }
     }
     [[nodiscard]] std::size_t size() const { return parcels_.size(); }
+    // Whether a waiting parcel belongs to the claim `key` (or its IPv4 twin).
+    [[nodiscard]] bool references(const sw::ClaimKey& key) const;
     static void close_all(const Parcel& p);
 
 private:
-    // True once no process holds the application's end.
-    static bool hung_up(int ready_fd);
     std::vector<Parcel> parcels_;
 };
 

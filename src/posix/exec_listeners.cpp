@@ -14,6 +14,7 @@
 #include <optional>
 #include <string_view>
 
+#include "posix/exec_env.hpp"
 #include "posix/fd_table.hpp"
 #include "posix/runtime.hpp"
 #include "posix/socket.hpp"
@@ -24,54 +25,31 @@ namespace {
 
 constexpr std::string_view kVariable = "MULTISTACK_LISTENERS";
 
-bool close_on_exec(int fd) { return (::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0; }
-
-// The descriptor numbers the table may hold: its size is the hard RLIMIT_NOFILE.
-int highest_number() {
-    for (int fd = static_cast<int>(::sysconf(_SC_OPEN_MAX)) - 1; fd >= 0; --fd) {
-        if (fd_table().in_range(fd)) return fd;
-    }
-    return -1;
-}
-
-bool names_variable(const char* entry) {
-    return std::strncmp(entry, kVariable.data(), kVariable.size()) == 0 && entry[kVariable.size()] == '=';
-}
-
 }  // namespace
 
 ExecListeners ExecListeners::prepare(char* const envp[], bool preloaded) {
     ExecListeners handed(envp);
     std::string list;
-    const int highest = highest_number();
-    for (int fd = 0; fd <= highest; ++fd) {
-        Socket* s = fd_table().socket(fd);
-        const auto* listening = s ? s->as<ListenerState>() : nullptr;
-        if (!listening || listening->proof_fd < 0 || close_on_exec(fd)) continue;
+    for_each_crossing_socket([&](int fd, Socket& s) {
+        const auto* listening = s.as<ListenerState>();
+        if (!listening || listening->proof_fd < 0) return;
         const int saved = ::fcntl(fd, F_DUPFD_CLOEXEC, fd_table().own_fd_floor());
-        if (saved < 0) continue;
+        if (saved < 0) return;
         if (::dup3(listening->proof_fd, fd, 0) < 0) {
             ::close(saved);
-            continue;
+            return;
         }
         const int backlog = listening->listener ? static_cast<int>(listening->listener->backlog) : SOMAXCONN;
-        const bool owned = !Runtime::inherited(*s);
-        handed.moved_.push_back({fd, saved, s});
-        if (owned) s->owner->pause_for_exec(*s, true);
+        const bool owned = !Runtime::inherited(s);
+        handed.moved_.push_back({fd, saved, &s});
+        if (owned) s.owner->pause_for_exec(s, true);
         if (!preloaded && owned) ::listen(fd, backlog);  // a program without the library gets the kernel's listener
         if (!list.empty()) list += ',';
-        list += std::to_string(fd);
-        list += ':';
-        list += std::to_string(backlog);
-        list += owned ? ":o" : ":i";
-    }
+        list += std::to_string(fd) + ':' + std::to_string(backlog) + (owned ? ":o" : ":i");
+    });
     if (handed.moved_.empty() || !preloaded) return handed;
-    for (char* const* e = envp; e && *e; ++e) {
-        if (!names_variable(*e)) handed.environment_.push_back(*e);
-    }
-    handed.strings_.push_back(std::string(kVariable) + "=" + list);
-    handed.environment_.push_back(handed.strings_.back().data());
-    handed.environment_.push_back(nullptr);
+    handed.variable_ = std::make_unique<std::string>(std::string(kVariable) + "=" + list);
+    handed.environment_ = environment_with(envp, *handed.variable_);
     return handed;
 }
 

@@ -19,6 +19,7 @@
 // Established connections do not cross exec (docs/DESIGN.md §7.1).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -52,7 +53,7 @@ private:
     };
     char* const* original_;
     std::vector<Moved> moved_;
-    std::vector<std::string> strings_;
+    std::unique_ptr<std::string> variable_;  // environment_ points into it: it stays put when this moves
     std::vector<char*> environment_;
 };
 

@@ -41,9 +41,11 @@ FdTable::FdTable() {
 
 void FdTable::Free::operator()(void* p) const { std::free(p); }
 
+// Never destroyed: other threads may call in until the process's last instruction, and
+// the exit drain runs after the program's own exit handlers (preload.cpp).
 FdTable& fd_table() {
-    static FdTable table;
-    return table;
+    static FdTable* const table = new FdTable;
+    return *table;
 }
 
 }  // namespace ms::posix

@@ -10,6 +10,9 @@
 //     port to the claim and steers the connection to it.
 // Only connections marked shared (a fork since they were made, or passed over
 // SCM_RIGHTS) take this path; the others close as they always did.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -81,16 +84,53 @@ void Runtime::note_fork() {
 
 void Runtime::settle_closed_shared() {
     std::unique_lock lock(mutex_);
-    for (Socket* s : std::exchange(closing_shared_, {})) {
-        const auto token = s->ready ? s->ready->app_end_identity() : std::nullopt;
-        if (!(token && s->ready->held_elsewhere() && hand_off(*s, *token))) {
-            release(*s);
-        } else {
-            recycle(*s);
-        }
-    }
+    for (Socket* s : std::exchange(closing_shared_, {})) settle_closed(*s);
     closing_shared_count_.store(0, std::memory_order_relaxed);
     after_call(lock);
+}
+
+void Runtime::settle_closed(Socket& s) {
+    const auto token = s.ready ? s.ready->app_end_identity() : std::nullopt;
+    const auto* stream = s.as<StreamState>();
+    if (stream && stream->shared && token && s.ready->held_elsewhere() && hand_off(s, *token)) {
+        recycle(s);
+    } else {
+        release(s);
+    }
+}
+
+void Runtime::close_at_exit() {
+    for (Socket& s : sockets_) {
+        const auto* stream = s.as<StreamState>();
+        if (!stream || !stream->conn || s.references == 0) continue;
+        for (int fd = 0; fd_table().in_range(fd); ++fd) {
+            if (fd_table().socket(fd) != &s) continue;
+            fd_table().set_socket(fd, nullptr);
+            ::close(fd);  // inside the library: the kernel's close alone
+        }
+        s.references = 0;
+        settle_closed(s);
+    }
+    loop_->stack().flush(loop::EventLoop::clock_ms());
+}
+
+bool Runtime::hand_off_for_exec(int fd) {
+    std::unique_lock lock(mutex_);
+    Socket* s = live(fd);
+    const auto* stream = s && s->owner == this ? s->as<StreamState>() : nullptr;
+    struct stat st {};
+    if (!stream || !stream->conn || !s->ready || ::fstat(fd, &st) != 0) return false;
+    const bool handed = hand_off(*s, {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)});
+    if (handed) recycle(*s);
+    after_call(lock);
+    return handed;
+}
+
+void Runtime::note_passed(int fd) {
+    std::unique_lock lock(mutex_);
+    if (Socket* s = live(fd); s && s->owner == this) {
+        if (auto* stream = s->as<StreamState>()) stream->shared = true;
+    }
 }
 
 bool Runtime::hand_off(Socket& s, const OpenSocketIdentity& token) {
@@ -110,6 +150,7 @@ bool Runtime::hand_off(Socket& s, const OpenSocketIdentity& token) {
     const int library_end = s.ready->release_library_end();
     auto handed = loop_->control().hand_off(hand_off_request(stream.tuple, token, bytes.size()), file, library_end);
     ::close(file);
+    if (handed) watch_handed(handed.value(), library_end);
     ::close(library_end);
     if (!handed) return take_back(stream, *image, handed.error().message());
     log_line(2, "a connection with " + describe(to_sockaddr(stream.tuple.remote, stream.tuple.remote_port)) +
@@ -123,6 +164,36 @@ bool Runtime::take_back(StreamState& stream, const utcp::ConnectionImage& image,
     auto back = loop_->stack().import_connection(image, this, loop::EventLoop::clock_ms());
     stream.conn = back ? back.value() : nullptr;
     return false;
+}
+
+void Runtime::watch_handed(std::uint64_t parcel, int library_end) {
+    const int watch = ::fcntl(library_end, F_DUPFD_CLOEXEC, fd_table().own_fd_floor());
+    if (watch < 0) return;  // unwatched: the daemon drops it if nobody takes it
+    epoll_event ev{};
+    ev.events = EPOLLRDHUP;  // and the hang-up, which epoll always reports
+    ev.data.fd = watch;
+    ::epoll_ctl(sleep_set_, EPOLL_CTL_ADD, watch, &ev);
+    handed_.push_back({parcel, watch});
+}
+
+void Runtime::reclaim_orphans() {
+    std::erase_if(handed_, [this](const Handed& h) {
+        pollfd pfd{.fd = h.watch_fd, .events = POLLRDHUP, .revents = 0};
+        if (::poll(&pfd, 1, 0) <= 0 || (pfd.revents & POLLHUP) == 0) return false;
+        ::close(h.watch_fd);  // leaves the sleep set with it
+        auto back = loop_->control().reclaim(h.parcel);
+        if (!back) return true;  // taken up, and closed there
+        auto image = read_image(back->image_fd, back->image_bytes);
+        ::close(back->image_fd);
+        ::close(back->library_end);
+        auto conn = image ? loop_->stack().import_connection(*image, this, loop::EventLoop::clock_ms())
+                          : base::Result<utcp::Connection*, utcp::ImageError>(image.error());
+        if (conn) {
+            conn.value()->close();
+            log_line(2, "a connection handed off that no process took up closes here");
+        }
+        return true;
+    });
 }
 
 base::Result<int, Errno> Runtime::take_over_connection(int fd, Socket& elsewhere) {
@@ -177,6 +248,14 @@ base::Result<int, Errno> Runtime::adopt_connection(int fd, const Socket& elsewhe
     c.handler = this;
     c.context = &s;
     fd_table().set_socket(fd, &s);
+    if (elsewhere.references > 1) {  // other numbers of it (dup, or stdin and stdout of an exec'd program)
+        for (int other = 0; fd_table().in_range(other); ++other) {
+            if (other != fd && fd_table().socket(other) == &elsewhere) {
+                fd_table().set_socket(other, &s);
+                ++s.references;
+            }
+        }
+    }
     refresh(s);
     after_call(lock);
     log_line(2, "a connection with " + describe(to_sockaddr(c.tuple().remote, c.tuple().remote_port)) +

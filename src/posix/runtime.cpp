@@ -106,7 +106,11 @@ void Runtime::abandon_in_child() {
     ::close(sleep_set_);
 }
 
-bool Runtime::inherited(const Socket& s) { return s.in_use() && s.owner != g_runtime.load(std::memory_order_acquire); }
+// A stand-in (arriving.hpp) has no owner: it is another process's even before this one
+// has a runtime.
+bool Runtime::inherited(const Socket& s) {
+    return s.in_use() && (s.owner == nullptr || s.owner != g_runtime.load(std::memory_order_acquire));
+}
 
 Runtime* Runtime::open() {
     InsideLibrary inside;
@@ -151,15 +155,6 @@ Runtime::Runtime(Settings settings, std::unique_ptr<loop::EventLoop> loop)
     thread_ = std::thread([this] { serve(); });
     ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
     thread_.detach();
-    // exit() ends the stack with the process: what closed connections still send goes
-    // first. Registered after the descriptor table was made, so it runs before the table's
-    // destructor (an ELF destructor would run after it, while other threads still call in).
-    std::atexit([] {
-        if (Runtime* rt = current()) {
-            InsideLibrary inside;
-            rt->drain_before_exit();
-        }
-    });
 }
 
 void Runtime::serve() {
@@ -170,6 +165,7 @@ void Runtime::serve() {
         const std::uint32_t frames = loop_->turn(now);
         refresh_listeners();
         release_unused_claims();
+        if (!handed_.empty()) reclaim_orphans();
         if (frames == 0) sleep_while_idle(now);
         lock.unlock();  // let application threads in between turns
         lock.lock();
@@ -235,6 +231,7 @@ void Runtime::run_turn() {
 void Runtime::drain_before_exit() {
     const std::uint64_t deadline = loop::EventLoop::clock_ms() + kExitDrainMs;
     std::unique_lock lock(mutex_);
+    close_at_exit();
     while (!daemon_gone_ && loop_->stack().orphans_sending() && loop::EventLoop::clock_ms() < deadline) {
         lock.unlock();
         ::usleep(1000);

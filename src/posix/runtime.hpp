@@ -95,7 +95,8 @@ public:
     static Runtime* current();
     // In a forked child: the parent's runtime is not this process's.
     static void forget_after_fork();
-    // True for a socket of another process's runtime (inherited across fork).
+    // True for a socket of another process's runtime (inherited across fork, or a stand-in
+    // for one that arrives by exec or SCM_RIGHTS).
     static bool inherited(const Socket& s);
     // Moves an inherited listener on `fd` to this process's stack (runtime.hpp, Processes).
     base::Result<int, Errno> adopt_listener(int fd, Socket& inherited);
@@ -111,6 +112,11 @@ public:
     // another process may hold): each goes to the daemon for the process that holds it,
     // or, if none does, closes as usual.
     void settle_closed_shared();
+    // Before exec: the connection on `fd` goes to the daemon for the new image (arriving.hpp);
+    // false if it stays (it cannot move, or the daemon refused).
+    bool hand_off_for_exec(int fd);
+    // Before an SCM_RIGHTS message carries connection `fd`: another process may hold it now.
+    void note_passed(int fd);
     [[nodiscard]] bool closing_shared() const { return closing_shared_count_.load(std::memory_order_relaxed) > 0; }
 
     // Before exec hands this process's listener `s` to a new image (exec_listeners.hpp):
@@ -126,7 +132,11 @@ public:
 
     // At exit(): waits, at most kExitDrainMs, while connections the program closed still
     // send (their data or FIN unacknowledged), as the kernel keeps sending for a process
-    // that has gone. The stack thread does the work meanwhile.
+    // that has gone. The stack thread does the work meanwhile. The preload library calls it
+    // from an exit handler it registers before main(), so that it runs after the program's
+    // own (GNU cat closes its standard output in one), and from _exit(). First the
+    // connections the program still has close, as the kernel closes a process's
+    // descriptors (close_at_exit).
     void drain_before_exit();
 
     // A TCP socket this process received bound and neither listening nor connected, that
@@ -171,11 +181,23 @@ public:
     base::Result<int, Errno> queued_bytes(int fd, bool outgoing);
 
 private:
+    // Under the lock: a connection whose last number closed moves to another process that
+    // holds it (shared ones), or closes here.
+    void settle_closed(Socket& s);
     // Under the lock: writes `s`'s connection out and hands it to the daemon (handoff.cpp);
     // false if it cannot move (it stays, and closes as usual).
     bool hand_off(Socket& s, const OpenSocketIdentity& token);
     // After a failed hand-off: the connection goes back into this stack, to close here.
     bool take_back(StreamState& stream, const utcp::ConnectionImage& image, const std::string& why);
+    // Under the lock: keeps watching a connection handed off as `parcel` (handed_).
+    void watch_handed(std::uint64_t parcel, int library_end);
+    // Under the lock: the handed-off connections every holder closed: taken back from the
+    // daemon if nobody took them up, and closed here with a FIN.
+    void reclaim_orphans();
+    // Under the lock, at exit: every connection the program still holds closes as its
+    // last descriptor's close would (each of its numbers is closed now): it moves to a
+    // process that holds it too (a forked child), or closes here.
+    void close_at_exit();
     // Under the lock: the connection another process handed over, taken up by this
     // process's stack on the application's number `fd`.
     base::Result<int, Errno> adopt_connection(int fd, const Socket& elsewhere,
@@ -283,6 +305,14 @@ private:
     // paused, so that SYNs steered here before the drain are sent again to other members.
     std::vector<LingeringClaim> lingering_claims_;
     std::vector<Socket*> closing_shared_;  // closed, waiting for settle_closed_shared()
+    // Connections this process handed off, watched until every holder has closed them:
+    // the parcel number, and a duplicate of the readiness pair's library end (it hangs up
+    // then). One nobody took up comes back, to close here (reclaim_orphans).
+    struct Handed {
+        std::uint64_t parcel;
+        int watch_fd;
+    };
+    std::vector<Handed> handed_;
     std::atomic<int> closing_shared_count_{0};
     static constexpr int kTakeOverWaitMs = 2000;
     int wake_fd_ = -1;       // eventfd: an application call moved a timer earlier

@@ -34,6 +34,9 @@ void after_duplicate(int from, int to) {
     if (Socket* s = fd_table().socket(from); s && !Runtime::inherited(*s)) {
         InsideLibrary inside;
         s->owner->duplicate(from, to);
+    } else if (s) {  // another process's (fork, exec, SCM_RIGHTS): the new number names it too
+        fd_table().set_socket(to, s);
+        ++s->references;
     } else if (is_pending(from)) {
         settle_in_kernel(from);  // two numbers for one pending socket: it stays with the kernel
     }

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "posix/arriving.hpp"
 #include "posix/exec_listeners.hpp"
 #include "preload/guarded.hpp"
 #include "preload/interposition.hpp"
@@ -26,14 +27,18 @@ bool loads_library(char* const envp[]) {
 }
 
 // Runs `exec` (an exec call of libc's that takes an environment) with the program's UTCP
-// listeners handed to the new image (posix/exec_listeners.hpp); puts them back if it fails.
+// listeners and connections handed to the new image (posix/exec_listeners.hpp,
+// posix/arriving.hpp); puts the listeners back if it fails (the connections come back on
+// their next call).
 // A vfork() child shares its parent's memory, so it execs with nothing handed over.
 template <class Exec>
 int exec_with_listeners(char* const envp[], Exec&& exec) {
     if (ms::posix::t_inside_library || in_vfork_child()) return exec(envp);
     InsideLibrary inside;
-    auto handed = ms::posix::ExecListeners::prepare(envp, loads_library(envp));
-    const int r = exec(handed.envp());
+    const bool preloaded = loads_library(envp);
+    auto handed = ms::posix::ExecListeners::prepare(envp, preloaded);
+    const auto connections = ms::posix::ExecConnections::prepare(handed.envp(), preloaded);
+    const int r = exec(connections.envp());
     const int error = errno;
     handed.undo();
     errno = error;

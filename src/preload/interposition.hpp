@@ -77,7 +77,7 @@ bool in_vfork_child();
 
 // Descriptor passing (passed_rights.cpp).
 base::Result<std::vector<char>, Errno> passable_rights(const msghdr& msg);
-void adopt_passed_listeners(const msghdr& msg);
+void adopt_passed_sockets(const msghdr& msg);
 
 // In a new image: the listeners an exec handed over (exec_hooks.cpp).
 void take_over_exec_listeners();

@@ -1,10 +1,13 @@
 // Contract: UTCP sockets in SCM_RIGHTS messages (docs/DESIGN.md §7). A listener goes to
 // the other process as its kernel socket, the claim's proof, and the receiving process's
-// library places it on its own stack; a UTCP connection cannot go (EOPNOTSUPP).
+// library places it on its own stack; a connection goes as it is, labelled
+// (posix/arriving.hpp), and moves to the receiver once the sender lets go of it
+// (posix/handoff.cpp); a UDP socket cannot go (EOPNOTSUPP).
 #include <sys/socket.h>
 
 #include <cstring>
 
+#include "posix/arriving.hpp"
 #include "preload/interposition.hpp"
 
 namespace ms::preload {
@@ -54,9 +57,15 @@ base::Result<std::vector<char>, Errno> passable_rights(const msghdr& msg) {
     for_each_right(msg, [&](cmsghdr* c, std::size_t i, int fd) {
         const Socket* s = fd_table().socket(fd);
         if (!s || error != 0) return;
+        if (s->is<ms::posix::StreamState>()) {  // it goes as it is, named for the receiver
+            InsideLibrary inside;
+            ms::posix::label_passed_connection(fd);
+            if (!Runtime::inherited(*s)) s->owner->note_passed(fd);
+            return;
+        }
         const auto* listening = s->as<ListenerState>();
         if (!listening || listening->proof_fd < 0) {
-            ms::posix::log_line(1, "a UTCP connection cannot be passed to another process (SCM_RIGHTS): EOPNOTSUPP");
+            ms::posix::log_line(1, "a UTCP UDP socket cannot be passed to another process (SCM_RIGHTS): EOPNOTSUPP");
             error = EOPNOTSUPP;
             return;
         }
@@ -71,12 +80,14 @@ base::Result<std::vector<char>, Errno> passable_rights(const msghdr& msg) {
     return control;
 }
 
-// After a recvmsg(): the TCP sockets an SCM_RIGHTS message brought that are bound and
-// neither listening nor connected may be a UTCP listener another process passed.
-void adopt_passed_listeners(const msghdr& msg) {
+// After a recvmsg(): a labelled connection an SCM_RIGHTS message brought is taken up on
+// its first call; the TCP sockets that are bound and neither listening nor connected may
+// be a UTCP listener another process passed.
+void adopt_passed_sockets(const msghdr& msg) {
     if (msg.msg_controllen == 0 || in_vfork_child() || !well_formed_control(msg)) return;
     for_each_right(msg, [](cmsghdr*, std::size_t, int fd) {
         InsideLibrary inside;
+        if (ms::posix::labelled_connection(fd)) return ms::posix::expect_connection(fd);
         int domain = 0, type = 0, listening = 1;
         socklen_t len = sizeof domain;
         if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_INET) return;

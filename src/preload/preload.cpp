@@ -19,8 +19,11 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
+#include "posix/arriving.hpp"
 #include "posix/fd_table.hpp"
 #include "posix/reentry.hpp"
 #include "posix/runtime.hpp"
@@ -85,6 +88,16 @@ __attribute__((constructor)) void start() {
             Runtime::forget_after_fork();
         });
     take_over_exec_listeners();
+    ms::posix::expect_exec_connections();
+    // Registered before main(): it runs after the program's own exit handlers. What stdio
+    // still buffers for a UTCP socket goes first (glibc flushes only after this handler).
+    std::atexit([] {
+        if (Runtime* rt = Runtime::current()) {
+            std::fflush(nullptr);
+            InsideLibrary inside;
+            rt->drain_before_exit();
+        }
+    });
 }
 
 }  // namespace
@@ -262,7 +275,7 @@ ssize_t recvmsg(int fd, msghdr* msg, int flags) {
     return ms::preload::guarded("recvmsg", [&]() -> ssize_t {
         if (!ours(fd)) {
             const ssize_t got = NEXT(recvmsg)(fd, msg, flags);
-            if (got >= 0 && !ms::posix::t_inside_library) adopt_passed_listeners(*msg);
+            if (got >= 0 && !ms::posix::t_inside_library) adopt_passed_sockets(*msg);
             return got;
         }
         if (!msg || msg->msg_iovlen > IOV_MAX) return fail(EINVAL);

@@ -4,8 +4,12 @@
 #   - Python's socketserver.ForkingTCPServer: each accepted connection moves to the child
 #     that serves it once the parent closes its copy; several connections at once, 8 MB
 #     echoed byte-exact on each;
-#   - socat TCP-LISTEN:...,fork with PIPE and EXEC:cat: byte-exact;
-#   - multistackd counts each hand-off taken, none dropped.
+#   - socat TCP-LISTEN:...,fork with PIPE and EXEC:cat: byte-exact, and EXEC:cat,nofork
+#     (inetd style: cat gets the connection as its stdin and stdout, through exec);
+#   - a server that accepts, answers, then re-execs itself with the connection on a known
+#     descriptor: the new image goes on with the same connection, byte-exact;
+#   - multistackd counts each hand-off taken up, none dropped (a connection every holder
+#     closed untaken goes back to its sender, which closes it: "taken back").
 # Usage: BIN_DIR=build connection_handoff.sh
 source "$(dirname "$0")/lib.sh"
 PRELOAD="$(cd "$BIN_DIR" && pwd)/src/libmultistack-preload.so"
@@ -55,9 +59,56 @@ for peer in PIPE EXEC:cat; do
   port=$((port + 1))
 done
 
+# --- inetd style: the connection as a program's stdin and stdout, through exec ---------------
+ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=1 \
+  socat "TCP-LISTEN:$port,bind=$SERVER_IP,reuseaddr,fork" EXEC:cat,nofork
+wait_claimed "$port" "socat's listener"
+out=$(in_client "$PY" "$ROOT/tests/netns/echo_check.py" "$SERVER_IP" "$port" 8000000 2 2>&1) || fail "socat fork EXEC:cat,nofork: $out"
+ok "socat TCP-LISTEN:...,fork with EXEC:cat,nofork (cat on the connection through exec): $out"
+kill "$LAST_PID"; wait "$LAST_PID" 2>/dev/null || true
+
+# --- a server that re-execs itself with the accepted connection -------------------------------
+cat >"$TMP/reexec_connection.py" <<'PYEOF'
+import os, socket, sys
+if len(sys.argv) > 3:  # the new image: the connection on a known number
+    c = socket.socket(fileno=int(sys.argv[3]))
+    c.sendall(b"new image %d\n" % os.getpid())
+    while data := c.recv(1 << 16):
+        c.sendall(data)
+    sys.exit(0)
+listener = socket.create_server((sys.argv[1], int(sys.argv[2])))
+print("listening", flush=True)
+c, _ = listener.accept()
+c.sendall(b"old image %d\n" % os.getpid())
+os.set_inheritable(c.fileno(), True)
+os.execv(sys.executable, [sys.executable, __file__, sys.argv[1], sys.argv[2], str(c.fileno())])
+PYEOF
+ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 \
+  "$PY" "$TMP/reexec_connection.py" "$SERVER_IP" 7300 >"$TMP/reexec.log" 2>&1
+wait_for "$TMP/reexec.log" "^listening" || fail "the re-exec server did not start: $(cat "$TMP/reexec.log")"
+out=$(in_client "$PY" -c "
+import hashlib, os, socket, threading
+s = socket.create_connection(('$SERVER_IP', 7300), timeout=20)
+f = s.makefile('rb')
+old, new = f.readline(), f.readline()
+assert old.startswith(b'old image') and new.startswith(b'new image') and old.split()[2] == new.split()[2], (old, new)
+data = os.urandom(4000000)
+def push():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=push); t.start()
+back = f.read()
+t.join()
+assert back == data, f'{len(back)} of {len(data)} bytes came back, or other bytes'
+print('the new image (same pid) echoed 4 MB byte-exact')" 2>&1) || fail "re-exec with a connection: $out $(cat "$TMP/reexec.log")"
+wait "$LAST_PID" || fail "the re-exec server failed: $(cat "$TMP/reexec.log")"
+grep -q "moved here from another process" "$TMP/reexec.log" || fail "the connection did not move to the new image: $(cat "$TMP/reexec.log")"
+ok "a server that re-execs itself with its connection: $out"
+
 in_server "$MSCTL" --socket "$SOCK" status >"$TMP/status.txt"
-taken=$(awk '/connection hand-offs/ {for (i = 1; i <= NF; i++) if ($i ~ /^taken/) print $(i - 1)}' "$TMP/status.txt")
-dropped=$(awk '/connection hand-offs/ {for (i = 1; i <= NF; i++) if ($i ~ /^dropped/) print $(i - 1)}' "$TMP/status.txt")
-[[ ${taken:-0} -ge 10 ]] || fail "multistackd counted ${taken:-no} hand-offs taken, want at least 10: $(cat "$TMP/status.txt")"
+# "connection hand-offs: W waiting, T taken, R taken back, D dropped"
+taken=$(awk '/connection hand-offs/ {for (i = 1; i <= NF; i++) if ($i == "taken,") print $(i - 1)}' "$TMP/status.txt")
+dropped=$(awk '/connection hand-offs/ {for (i = 1; i <= NF; i++) if ($i == "dropped") print $(i - 1)}' "$TMP/status.txt")
+[[ ${taken:-0} -ge 13 ]] || fail "multistackd counted ${taken:-no} hand-offs taken, want at least 13: $(cat "$TMP/status.txt")"
 [[ ${dropped:-1} -eq 0 ]] || fail "multistackd dropped ${dropped:-?} hand-offs"
 ok "multistackd: $taken connections handed between processes, none dropped"

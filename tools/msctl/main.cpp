@@ -101,7 +101,11 @@ json status_json(const ms::ctl::StatusReply& s) {
               {"claims_revoked", s.claims_revoked},
               {"limits_reached", s.limits_reached},
               {"descriptors_exhausted", s.descriptors_exhausted}}},
-            {"handoffs", {{"waiting", s.handoffs_waiting}, {"taken", s.handoffs_taken}, {"dropped", s.handoffs_dropped}}}};
+            {"handoffs",
+             {{"waiting", s.handoffs_waiting},
+              {"taken", s.handoffs_taken},
+              {"reclaimed", s.handoffs_reclaimed},
+              {"dropped", s.handoffs_dropped}}}};
 }
 
 json port_json(const ms::ctl::PortEntry& p) {
@@ -135,7 +139,7 @@ void print_status(const json& s) {
               << "XDP: to switch " << s["xdp"]["to_switch"] << ", to kernel " << s["xdp"]["to_kernel"] << "\n"
               << "control: " << s["control"].dump() << "\n"
               << "connection hand-offs: " << s["handoffs"]["waiting"] << " waiting, " << s["handoffs"]["taken"] << " taken, "
-              << s["handoffs"]["dropped"] << " dropped\n";
+              << s["handoffs"]["reclaimed"] << " taken back, " << s["handoffs"]["dropped"] << " dropped\n";
 }
 
 void print_ports(const json& ports, bool with_drops) {
