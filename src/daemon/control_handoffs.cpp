@@ -29,7 +29,10 @@ std::string describe_flow(const ctl::Claim& local, const wire::IpAddr& remote, s
 bool sealed_image(int fd, std::uint64_t bytes) {
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) != bytes) return false;
-    return ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) == 0;
+    constexpr int kNeeded = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+    const int seals = ::fcntl(fd, F_GET_SEALS);
+    if (seals >= 0 && (seals & kNeeded) == kNeeded) return true;  // sealed so already
+    return ::fcntl(fd, F_ADD_SEALS, kNeeded | F_SEAL_SEAL) == 0;
 }
 
 wire::IpAddr remote_of(const ctl::HandOffRequest& req) {
@@ -47,11 +50,12 @@ void ControlServer::on_hand_off(ClientSession& s, const ctl::HandOffRequest& req
     const bool well_formed = fds.size() == 2 && local.protocol == IPPROTO_TCP && req.remote_port != 0 &&
                              (req.remote_family == 4 || req.remote_family == 6) && req.token_inode != 0 &&
                              req.image_bytes > 0 && req.image_bytes <= ctl::kMaxImageBytes;
-    if (!well_formed || !socket_identity(fds[1]) || !sealed_image(fds[0], req.image_bytes)) {
-        return reply_status(s, req.h, ctl::Status::bad_request);
-    }
+    if (!well_formed) return reply_status(s, req.h, ctl::Status::bad_request);
     const HeldClaim* claim = covering_claim(s, local);
     if (!claim) return reply_status(s, req.h, ctl::Status::not_found);
+    if (!socket_identity(fds[1]) || !sealed_image(fds[0], req.image_bytes)) {
+        return reply_status(s, req.h, ctl::Status::bad_request);
+    }
     if (auto charged = users_.add_handoff(s.peer, req.image_bytes, Parcels::kDescriptorsPerParcel); !charged) {
         count_limit(s, charged.error());
         return reply_status(s, req.h, ctl::Status::limit_reached);
