@@ -245,6 +245,11 @@ int main(int argc, char** argv) {
                    "200 bytes per connection it can record)")
         ->check(CLI::Range(0u, 65536u))
         ->capture_default_str();
+    app.add_option("--max-handoffs-per-user", o.limits.handoffs_per_user,
+                   "connections one uid's processes may have waiting in hand-off between processes at once (each "
+                   "holds its image, counted with the uid's port memory, and 3 descriptors)")
+        ->check(CLI::Range(0u, 65536u))
+        ->capture_default_str();
     app.add_option("--group-flows", o.limits.flows_per_group,
                    "connections a shared claim's flow table records (a member's SYN-ACK beyond it is dropped and "
                    "counted as group_full)")

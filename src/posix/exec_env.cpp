@@ -10,12 +10,16 @@
 
 namespace ms::posix {
 
+void for_each_program_number(const std::function<void(int)>& visit) {
+    const long limit = ::sysconf(_SC_OPEN_MAX);
+    for (int fd = 0; fd < limit && fd_table().in_range(fd); ++fd) visit(fd);
+}
+
 void for_each_crossing_socket(const std::function<void(int, Socket&)>& visit) {
-    const long limit = ::sysconf(_SC_OPEN_MAX);  // the program's numbers: the library's are above it
-    for (int fd = 0; fd < limit && fd_table().in_range(fd); ++fd) {
+    for_each_program_number([&](int fd) {
         Socket* s = fd_table().socket(fd);
         if (s && (::fcntl(fd, F_GETFD) & FD_CLOEXEC) == 0) visit(fd, *s);
-    }
+    });
 }
 
 std::vector<char*> environment_with(char* const envp[], std::string& entry) {

@@ -1,6 +1,7 @@
-// Contract: what the UTCP sockets that cross exec share (exec_listeners.hpp,
-// arriving.hpp): which numbers survive exec, the numbers the descriptor table may hold,
-// and the new image's environment with one variable of ours set.
+// Contract: what the UTCP sockets that cross exec or leave with the process share
+// (exec_listeners.hpp, arriving.hpp, handoff.cpp): the program's descriptor numbers,
+// which of them survive exec, and the new image's environment with one variable of ours
+// set.
 #pragma once
 
 #include <functional>
@@ -10,6 +11,10 @@
 namespace ms::posix {
 
 struct Socket;
+
+// Every number the program's descriptors may have (below its soft RLIMIT_NOFILE; the
+// library's own are above), in order.
+void for_each_program_number(const std::function<void(int)>& visit);
 
 // Every number that names a UTCP socket and survives exec (no FD_CLOEXEC), in order:
 // visit(fd, socket).

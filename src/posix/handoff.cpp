@@ -20,6 +20,7 @@
 #include <chrono>
 #include <thread>
 
+#include "posix/exec_env.hpp"
 #include "posix/fd_table.hpp"
 #include "posix/runtime.hpp"
 #include "posix/sockaddr.hpp"
@@ -100,17 +101,14 @@ void Runtime::settle_closed(Socket& s) {
 }
 
 void Runtime::close_at_exit() {
-    for (Socket& s : sockets_) {
-        const auto* stream = s.as<StreamState>();
-        if (!stream || !stream->conn || s.references == 0) continue;
-        for (int fd = 0; fd_table().in_range(fd); ++fd) {
-            if (fd_table().socket(fd) != &s) continue;
-            fd_table().set_socket(fd, nullptr);
-            ::close(fd);  // inside the library: the kernel's close alone
-        }
-        s.references = 0;
-        settle_closed(s);
-    }
+    for_each_program_number([this](int fd) {
+        Socket* s = fd_table().socket(fd);
+        const auto* stream = s && s->owner == this ? s->as<StreamState>() : nullptr;
+        if (!stream || !stream->conn) return;
+        fd_table().set_socket(fd, nullptr);
+        ::close(fd);  // inside the library: the kernel's close alone
+        if (--s->references == 0) settle_closed(*s);
+    });
     loop_->stack().flush(loop::EventLoop::clock_ms());
 }
 
@@ -249,12 +247,12 @@ base::Result<int, Errno> Runtime::adopt_connection(int fd, const Socket& elsewhe
     c.context = &s;
     fd_table().set_socket(fd, &s);
     if (elsewhere.references > 1) {  // other numbers of it (dup, or stdin and stdout of an exec'd program)
-        for (int other = 0; fd_table().in_range(other); ++other) {
+        for_each_program_number([&](int other) {
             if (other != fd && fd_table().socket(other) == &elsewhere) {
                 fd_table().set_socket(other, &s);
                 ++s.references;
             }
-        }
+        });
     }
     refresh(s);
     after_call(lock);

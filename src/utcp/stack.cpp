@@ -62,7 +62,10 @@ bool Stack::orphans_sending() const {
     });
 }
 
-bool Stack::port_in_use(std::uint16_t port) const { return port_users_.contains(port); }
+bool Stack::port_in_use(std::uint16_t port) const {
+    const auto it = port_users_.find(port);
+    return it != port_users_.end() && it->second > 0;
+}
 
 Connection* Stack::find(const FourTuple& t) const {
     auto it = conns_.find(t);

@@ -8,6 +8,9 @@
 #     (inetd style: cat gets the connection as its stdin and stdout, through exec);
 #   - a server that accepts, answers, then re-execs itself with the connection on a known
 #     descriptor: the new image goes on with the same connection, byte-exact;
+#   - a server that passes each accepted connection over SCM_RIGHTS to a helper child
+#     forked before the accept (the same user, and one that dropped to nobody), which
+#     goes on with it, byte-exact;
 #   - multistackd counts each hand-off taken up, none dropped (a connection every holder
 #     closed untaken goes back to its sender, which closes it: "taken back").
 # Usage: BIN_DIR=build connection_handoff.sh
@@ -15,7 +18,7 @@ source "$(dirname "$0")/lib.sh"
 PRELOAD="$(cd "$BIN_DIR" && pwd)/src/libmultistack-preload.so"
 [[ -f $PRELOAD ]] || fail "no $PRELOAD"
 ms_setup "ho$$"
-ms_daemon
+ms_daemon --group nogroup  # a helper that drops to nobody takes a connection up
 
 cat >"$TMP/forking_server.py" <<'PYEOF'
 import socketserver, sys
@@ -105,10 +108,60 @@ wait "$LAST_PID" || fail "the re-exec server failed: $(cat "$TMP/reexec.log")"
 grep -q "moved here from another process" "$TMP/reexec.log" || fail "the connection did not move to the new image: $(cat "$TMP/reexec.log")"
 ok "a server that re-execs itself with its connection: $out"
 
+# --- a connection passed over SCM_RIGHTS to a helper, of the same user or not ------------------
+cat >"$TMP/pass_connection.py" <<'PYEOF'
+import os, pwd, socket, sys
+host, port, drop = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "drop"
+listener = socket.create_server((host, port))
+parent_end, child_end = socket.socketpair()
+if os.fork() == 0:  # the helper, forked before any connection exists
+    listener.close()
+    if drop:
+        os.setgid(pwd.getpwnam("nobody").pw_gid)
+        os.setuid(pwd.getpwnam("nobody").pw_uid)
+    _, fds, _, _ = socket.recv_fds(child_end, 10, 1)
+    c = socket.socket(fileno=fds[0])
+    c.sendall(b"helper %d\n" % os.getuid())
+    while data := c.recv(1 << 16):
+        c.sendall(data)
+    c.close()
+    os._exit(0)
+print("listening", flush=True)
+c, _ = listener.accept()
+c.sendall(b"parent %d\n" % os.getuid())
+socket.send_fds(parent_end, [b"c"], [c.fileno()])
+c.close()
+_, status = os.wait()
+sys.exit(os.waitstatus_to_exitcode(status))
+PYEOF
+for drop in keep drop; do
+  ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 \
+    "$PY" "$TMP/pass_connection.py" "$SERVER_IP" 7400 "$drop" >"$TMP/pass_$drop.log" 2>&1
+  wait_for "$TMP/pass_$drop.log" "^listening" || fail "the passing server did not start: $(cat "$TMP/pass_$drop.log")"
+  want_uid=0; [[ $drop == drop ]] && want_uid=$(id -u nobody)
+  out=$(in_client "$PY" -c "
+import os, socket, threading
+s = socket.create_connection(('$SERVER_IP', 7400), timeout=20)
+f = s.makefile('rb')
+first, second = f.readline().split(), f.readline().split()
+assert first == [b'parent', b'0'] and second == [b'helper', b'$want_uid'], (first, second)
+data = os.urandom(4000000)
+def push():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=push); t.start()
+back = f.read()
+t.join()
+assert back == data, f'{len(back)} of {len(data)} bytes came back, or other bytes'
+print('the helper (uid $want_uid) echoed 4 MB byte-exact')" 2>&1) || fail "SCM_RIGHTS ($drop): $out $(cat "$TMP/pass_$drop.log")"
+  wait "$LAST_PID" || fail "the passing server failed: $(cat "$TMP/pass_$drop.log")"
+  ok "a connection passed with SCM_RIGHTS to a helper child: $out"
+done
+
 in_server "$MSCTL" --socket "$SOCK" status >"$TMP/status.txt"
 # "connection hand-offs: W waiting, T taken, R taken back, D dropped"
 taken=$(awk '/connection hand-offs/ {for (i = 1; i <= NF; i++) if ($i == "taken,") print $(i - 1)}' "$TMP/status.txt")
 dropped=$(awk '/connection hand-offs/ {for (i = 1; i <= NF; i++) if ($i == "dropped") print $(i - 1)}' "$TMP/status.txt")
-[[ ${taken:-0} -ge 13 ]] || fail "multistackd counted ${taken:-no} hand-offs taken, want at least 13: $(cat "$TMP/status.txt")"
+[[ ${taken:-0} -ge 15 ]] || fail "multistackd counted ${taken:-no} hand-offs taken, want at least 15: $(cat "$TMP/status.txt")"
 [[ ${dropped:-1} -eq 0 ]] || fail "multistackd dropped ${dropped:-?} hand-offs"
 ok "multistackd: $taken connections handed between processes, none dropped"
