@@ -12,9 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <vector>
 
+#include "ctl/seqpacket.hpp"
 #include "utcp/connection_image.hpp"
 
 namespace {
@@ -59,22 +59,12 @@ void BM_KernelDescriptorPassing(benchmark::State& state) {
     const int tcp = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     for (auto _ : state) {
         char byte = 'c';
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-        iovec iov{&byte, 1};
-        msghdr msg{};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        cmsghdr* c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(c), &tcp, sizeof tcp);
-        if (::sendmsg(pair[0], &msg, 0) != 1 || ::recvmsg(pair[1], &msg, MSG_CMSG_CLOEXEC) != 1) state.SkipWithError("pass");
-        int received = -1;
-        std::memcpy(&received, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof received);
-        ::close(received);
+        std::vector<int> received;
+        if (ms::ctl::send_message(pair[0], &byte, 1, std::span(&tcp, 1)) != 0 ||
+            ms::ctl::receive_message(pair[1], &byte, 1, received, 1) != 1) {
+            state.SkipWithError("pass");
+        }
+        ms::ctl::close_all(received);
     }
     for (int fd : {pair[0], pair[1], tcp}) ::close(fd);
 }

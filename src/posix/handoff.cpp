@@ -62,6 +62,10 @@ base::Result<utcp::ConnectionImage, utcp::ImageError> read_image(int fd, std::ui
     return image;
 }
 
+std::int64_t micros_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+}
+
 ctl::HandOffRequest hand_off_request(const utcp::FourTuple& t, const OpenSocketIdentity& token, std::uint64_t bytes) {
     ctl::HandOffRequest req;
     req.local = ctl::to_tuple({IPPROTO_TCP, t.local, t.local_port});
@@ -132,6 +136,7 @@ void Runtime::note_passed(int fd) {
 }
 
 bool Runtime::hand_off(Socket& s, const OpenSocketIdentity& token) {
+    const auto start = std::chrono::steady_clock::now();
     auto& stream = std::get<StreamState>(s.state);
     auto image = loop_->stack().export_connection(stream.tuple);
     if (!image) {
@@ -152,7 +157,8 @@ bool Runtime::hand_off(Socket& s, const OpenSocketIdentity& token) {
     ::close(library_end);
     if (!handed) return take_back(stream, *image, handed.error().message());
     log_line(2, "a connection with " + describe(to_sockaddr(stream.tuple.remote, stream.tuple.remote_port)) +
-                    " moves to the process that holds it (" + std::to_string(bytes.size()) + " bytes of state)");
+                    " moves to the process that holds it (" + std::to_string(bytes.size()) +
+                    " bytes of state, handed off in " + std::to_string(micros_since(start)) + " us)");
     stream.conn = nullptr;
     return true;
 }
@@ -195,6 +201,7 @@ void Runtime::reclaim_orphans() {
 }
 
 base::Result<int, Errno> Runtime::take_over_connection(int fd, Socket& elsewhere) {
+    const auto start = std::chrono::steady_clock::now();
     auto& inherited = std::get<StreamState>(elsewhere.state);
     if (inherited.stays_elsewhere) return Errno{EOPNOTSUPP};
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kTakeOverWaitMs);
@@ -205,7 +212,15 @@ base::Result<int, Errno> Runtime::take_over_connection(int fd, Socket& elsewhere
         if (Socket* now = live(fd); now && now->owner == this) return fd;  // another thread took it
         if (fd_table().socket(fd) != &elsewhere) return Errno{EBADF};
         auto taken = loop_->control().take_over(fd);
-        if (taken) return adopt_connection(fd, elsewhere, taken.value(), lock);
+        if (taken) {
+            auto adopted = adopt_connection(fd, elsewhere, taken.value(), lock);
+            if (adopted) {
+                log_line(2, "a connection moved here from another process (" + std::to_string(taken->image_bytes) +
+                                " bytes of state, taken up " + std::to_string(micros_since(start)) +
+                                " us after the first call on it)");
+            }
+            return adopted;
+        }
         if (taken.error().error != client::Error::not_found || std::chrono::steady_clock::now() >= deadline) {
             inherited.stays_elsewhere = true;
             log_line(1, "a UTCP connection that another process had is still that process's (" + taken.error().message() +
@@ -256,8 +271,6 @@ base::Result<int, Errno> Runtime::adopt_connection(int fd, const Socket& elsewhe
     }
     refresh(s);
     after_call(lock);
-    log_line(2, "a connection with " + describe(to_sockaddr(c.tuple().remote, c.tuple().remote_port)) +
-                    " moved here from another process (" + std::to_string(taken.image_bytes) + " bytes of state)");
     return fd;
 }
 

@@ -89,21 +89,10 @@ PYEOF
 ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 \
   "$PY" "$TMP/reexec_connection.py" "$SERVER_IP" 7300 >"$TMP/reexec.log" 2>&1
 wait_for "$TMP/reexec.log" "^listening" || fail "the re-exec server did not start: $(cat "$TMP/reexec.log")"
-out=$(in_client "$PY" -c "
-import hashlib, os, socket, threading
-s = socket.create_connection(('$SERVER_IP', 7300), timeout=20)
-f = s.makefile('rb')
-old, new = f.readline(), f.readline()
-assert old.startswith(b'old image') and new.startswith(b'new image') and old.split()[2] == new.split()[2], (old, new)
-data = os.urandom(4000000)
-def push():
-    s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
-t = threading.Thread(target=push); t.start()
-back = f.read()
-t.join()
-assert back == data, f'{len(back)} of {len(data)} bytes came back, or other bytes'
-print('the new image (same pid) echoed 4 MB byte-exact')" 2>&1) || fail "re-exec with a connection: $out $(cat "$TMP/reexec.log")"
+out=$(in_client "$PY" "$ROOT/tests/netns/greeted_echo.py" "$SERVER_IP" 7300 'old image [0-9]+' 'new image [0-9]+' 2>&1) \
+  || fail "re-exec with a connection: $out $(cat "$TMP/reexec.log")"
+[[ $out =~ old\ image\ ([0-9]+)\ \|\ new\ image\ ([0-9]+) && ${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" ]] \
+  || fail "the new image is another process: $out"
 wait "$LAST_PID" || fail "the re-exec server failed: $(cat "$TMP/reexec.log")"
 grep -q "moved here from another process" "$TMP/reexec.log" || fail "the connection did not move to the new image: $(cat "$TMP/reexec.log")"
 ok "a server that re-execs itself with its connection: $out"
@@ -139,23 +128,11 @@ for drop in keep drop; do
     "$PY" "$TMP/pass_connection.py" "$SERVER_IP" 7400 "$drop" >"$TMP/pass_$drop.log" 2>&1
   wait_for "$TMP/pass_$drop.log" "^listening" || fail "the passing server did not start: $(cat "$TMP/pass_$drop.log")"
   want_uid=0; [[ $drop == drop ]] && want_uid=$(id -u nobody)
-  out=$(in_client "$PY" -c "
-import os, socket, threading
-s = socket.create_connection(('$SERVER_IP', 7400), timeout=20)
-f = s.makefile('rb')
-first, second = f.readline().split(), f.readline().split()
-assert first == [b'parent', b'0'] and second == [b'helper', b'$want_uid'], (first, second)
-data = os.urandom(4000000)
-def push():
-    s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
-t = threading.Thread(target=push); t.start()
-back = f.read()
-t.join()
-assert back == data, f'{len(back)} of {len(data)} bytes came back, or other bytes'
-print('the helper (uid $want_uid) echoed 4 MB byte-exact')" 2>&1) || fail "SCM_RIGHTS ($drop): $out $(cat "$TMP/pass_$drop.log")"
+  out=$(in_client "$PY" "$ROOT/tests/netns/greeted_echo.py" "$SERVER_IP" 7400 'parent 0' "helper $want_uid" 2>&1) \
+    || fail "SCM_RIGHTS ($drop): $out $(cat "$TMP/pass_$drop.log")"
   wait "$LAST_PID" || fail "the passing server failed: $(cat "$TMP/pass_$drop.log")"
-  ok "a connection passed with SCM_RIGHTS to a helper child: $out"
+  timing="$(grep -o "[0-9]* bytes of state, handed off in [0-9]* us" "$TMP/pass_$drop.log" | head -1); $(grep -o "taken up [0-9]* us after the first call" "$TMP/pass_$drop.log" | head -1)"
+  ok "a connection passed with SCM_RIGHTS to a helper child: $out ($timing)"
 done
 
 in_server "$MSCTL" --socket "$SOCK" status >"$TMP/status.txt"
