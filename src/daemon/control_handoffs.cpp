@@ -73,7 +73,7 @@ void ControlServer::on_hand_off(ClientSession& s, const ctl::HandOffRequest& req
                    .number = parcels_.next_number(),
                    .expires = std::chrono::steady_clock::now() + Parcels::kKeep};
     if (proof_copy < 0 || !parcels_.put(p)) {
-        if (proof_copy >= 0) ::close(proof_copy);
+        if (proof_copy >= 0) reaper_.discard(proof_copy, s.peer.uid);
         users_.remove_handoff(s.peer, req.image_bytes, Parcels::kDescriptorsPerParcel);
         return reply_status(s, req.h, proof_copy < 0 ? ctl::Status::no_resources : ctl::Status::address_in_use);
     }
@@ -102,7 +102,7 @@ void ControlServer::on_take_over(ClientSession& s, const ctl::TakeOverRequest& r
         ++counters_.handoffs_dropped;
         std::cerr << "multistackd: port " << *s.port << " cannot take up a connection: "
                   << (joined ? "the claim's flow table is full" : "it cannot join the connection's claim") << "\n";
-        Parcels::close_all(*p);
+        discard_parcel(*p);
         return reply_status(s, req.h, joined ? ctl::Status::limit_reached : joined.error());
     }
     ++counters_.handoffs_taken;
@@ -115,7 +115,7 @@ void ControlServer::on_reclaim(ClientSession& s, const ctl::ReclaimRequest& req)
     auto p = parcels_.reclaim(req.parcel, s.peer.uid);
     if (!p) return reply_status(s, req.h, ctl::Status::not_found);
     users_.remove_handoff(p->from, p->image_bytes, Parcels::kDescriptorsPerParcel);
-    ::close(p->proof_fd);
+    reaper_.discard(p->proof_fd, p->from.uid);
     release_parcel_claim(*p);
     ++counters_.handoffs_reclaimed;
     reply_with_parcel(s, req.h, *p);
@@ -131,8 +131,8 @@ void ControlServer::reply_with_parcel(ClientSession& s, const ctl::Header& req, 
     rep.claim = ctl::to_tuple({p.proven.key.protocol, p.proven.key.addr, p.proven.key.port});
     const int sent[] = {p.image_fd, p.ready_fd};
     reply(s, rep, sent);
-    ::close(p.image_fd);
-    ::close(p.ready_fd);
+    reaper_.discard(p.image_fd, p.from.uid);
+    reaper_.discard(p.ready_fd, p.from.uid);
 }
 
 const ControlServer::HeldClaim* ControlServer::covering_claim(const ClientSession& s, const ctl::Claim& local) const {
@@ -157,11 +157,11 @@ base::Result<base::Done, ctl::Status> ControlServer::join_for_parcel(ClientSessi
     const bool held = std::any_of(s.claims.begin(), s.claims.end(),
                                   [&](const HeldClaim& c) { return c.proven.key == p.proven.key; });
     if (held) {
-        ::close(p.proof_fd);
+        reaper_.discard(p.proof_fd, p.from.uid);
         return base::Done{};
     }
     if (auto charged = charge_claim(s); !charged) {
-        ::close(p.proof_fd);
+        reaper_.discard(p.proof_fd, p.from.uid);
         count_limit(s, charged.error());
         return ctl::Status::limit_reached;
     }
@@ -172,7 +172,7 @@ base::Result<base::Done, ctl::Status> ControlServer::join_for_parcel(ClientSessi
     if (alone && p.proven.ipv4_twin) (void)hold(s, *p.proven.ipv4_twin, sw::MemberRole::serving);
     if (!joined && !alone) {
         users_.remove_claim(s.peer);
-        ::close(p.proof_fd);
+        reaper_.discard(p.proof_fd, p.from.uid);
         return joined.error();
     }
     keep_claim(s, HeldTuple{p.proven, alone ? Holding::alone : Holding::joined}, p.proof_fd);
@@ -187,16 +187,27 @@ void ControlServer::release_parcel_claim(const Parcel& p) {
     }
 }
 
+// What a parcel holds came from clients: its closes go through the Reaper, never the
+// control thread (a UNIX socket's last close releases what is in flight inside it).
+void ControlServer::discard_parcel(const Parcel& p) {
+    for (int fd : {p.image_fd, p.ready_fd, p.proof_fd}) {
+        if (fd >= 0) reaper_.discard(fd, p.from.uid);
+    }
+}
+
 void ControlServer::sweep_parcels() {
     std::vector<Parcel> dropped;
     parcels_.sweep(std::chrono::steady_clock::now(), [&](const Parcel& p) {
-        dropped.push_back(p);
+        dropped.push_back(p);  // its descriptors are ours now: the Reaper closes them
         users_.remove_handoff(p.from, p.image_bytes, Parcels::kDescriptorsPerParcel);
         ++counters_.handoffs_dropped;
         std::cerr << "multistackd: a connection of " << p.proven.key.addr.to_string() << ":" << p.proven.key.port
                   << " handed off by pid " << p.from.pid << " was never taken up; dropped\n";
     });
-    for (const Parcel& p : dropped) release_parcel_claim(p);
+    for (const Parcel& p : dropped) {
+        discard_parcel(p);
+        release_parcel_claim(p);
+    }
 }
 
 }  // namespace ms::daemon

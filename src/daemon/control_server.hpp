@@ -237,6 +237,8 @@ private:
     bool steer_to(const sw::ClaimKey& key, const sw::FlowKey& flow, sw::PortId port);
     // After a parcel left: its claim leaves the XDP map if nobody holds it any more.
     void release_parcel_claim(const Parcel& p);
+    // Hands a parcel's descriptors to the Reaper.
+    void discard_parcel(const Parcel& p);
     // Drops parcels nobody took (parcels.hpp), with their charge.
     void sweep_parcels();
     // The index in s.claims of the claim of `tuple`, if the session holds one.

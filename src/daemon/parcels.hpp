@@ -63,14 +63,13 @@ public:
     [[nodiscard]] std::optional<Parcel> reclaim(std::uint64_t number, uid_t uid);
     // A fresh parcel number, from the kernel's random source.
     [[nodiscard]] static std::uint64_t next_number();
-    // Drops the parcels expired at `now`; `dropped(p)` is
-    // called for each before its descriptors close.
+    // Drops the parcels expired at `now`; `dropped(p)` is called for each, and owns its
+    // descriptors from then on.
     template <class Dropped>
     void sweep(std::chrono::steady_clock::time_point now, Dropped&& dropped) {
         for (std::size_t i = parcels_.size(); i-- > 0;) {
             if (now < parcels_[i].expires) continue;
             dropped(parcels_[i]);
-            close_all(parcels_[i]);
             parcels_.erase(parcels_.begin() + static_cast<std::ptrdiff_t>(i));
         }
     }
