@@ -97,40 +97,43 @@ void UserLedger::close_session(const Peer& peer) {
     drop_if_idle(peer.uid);
 }
 
-base::Result<base::Done, LimitHit> UserLedger::add_port(const Peer& peer, std::uint64_t bytes, std::uint32_t descriptors) {
-    Usage& u = users_[peer.uid];
-    if (u.ports >= limits_.ports_per_user) return LimitHit::ports_per_user;
+base::Result<base::Done, LimitHit> UserLedger::add_memory(const Peer& peer, Usage& u, std::uint32_t& count,
+                                                          std::uint32_t most, LimitHit at_most, std::uint64_t bytes,
+                                                          std::uint32_t descriptors) {
+    if (count >= most) return at_most;
     if (bytes > limits_.port_memory_per_user - u.port_bytes) return LimitHit::port_memory_per_user;
     if (auto allowed = descriptors_allowed(peer, u, descriptors); !allowed) return allowed;
-    ++u.ports;
+    ++count;
     u.port_bytes += bytes;
     take_descriptors(peer, u, descriptors);
     return base::Done{};
+}
+
+void UserLedger::remove_memory(const Peer& peer, Usage& u, std::uint32_t& count, std::uint64_t bytes,
+                               std::uint32_t descriptors) {
+    --count;
+    u.port_bytes -= bytes;
+    give_back_descriptors(peer, u, descriptors);
+}
+
+base::Result<base::Done, LimitHit> UserLedger::add_port(const Peer& peer, std::uint64_t bytes, std::uint32_t descriptors) {
+    Usage& u = users_[peer.uid];
+    return add_memory(peer, u, u.ports, limits_.ports_per_user, LimitHit::ports_per_user, bytes, descriptors);
 }
 
 void UserLedger::remove_port(const Peer& peer, std::uint64_t bytes, std::uint32_t descriptors) {
     Usage& u = users_[peer.uid];
-    --u.ports;
-    u.port_bytes -= bytes;
-    give_back_descriptors(peer, u, descriptors);
+    remove_memory(peer, u, u.ports, bytes, descriptors);
 }
 
 base::Result<base::Done, LimitHit> UserLedger::add_handoff(const Peer& peer, std::uint64_t bytes, std::uint32_t descriptors) {
     Usage& u = users_[peer.uid];
-    if (u.handoffs >= limits_.handoffs_per_user) return LimitHit::handoffs_per_user;
-    if (bytes > limits_.port_memory_per_user - u.port_bytes) return LimitHit::port_memory_per_user;
-    if (auto allowed = descriptors_allowed(peer, u, descriptors); !allowed) return allowed;
-    ++u.handoffs;
-    u.port_bytes += bytes;
-    take_descriptors(peer, u, descriptors);
-    return base::Done{};
+    return add_memory(peer, u, u.handoffs, limits_.handoffs_per_user, LimitHit::handoffs_per_user, bytes, descriptors);
 }
 
 void UserLedger::remove_handoff(const Peer& peer, std::uint64_t bytes, std::uint32_t descriptors) {
     Usage& u = users_[peer.uid];
-    --u.handoffs;
-    u.port_bytes -= bytes;
-    give_back_descriptors(peer, u, descriptors);
+    remove_memory(peer, u, u.handoffs, bytes, descriptors);
     drop_if_idle(peer.uid);
 }
 

@@ -125,6 +125,12 @@ private:
     [[nodiscard]] base::Result<base::Done, LimitHit> descriptors_allowed(const Peer& peer, const Usage& u,
                                                                          std::uint32_t count) const;
     void take_descriptors(const Peer& peer, Usage& u, std::uint32_t count);
+    // A port or a hand-off: one more of `count` (at most `most`, else `at_most`), `bytes`
+    // of memory and `descriptors`; and their return.
+    [[nodiscard]] base::Result<base::Done, LimitHit> add_memory(const Peer& peer, Usage& u, std::uint32_t& count,
+                                                                std::uint32_t most, LimitHit at_most, std::uint64_t bytes,
+                                                                std::uint32_t descriptors);
+    void remove_memory(const Peer& peer, Usage& u, std::uint32_t& count, std::uint64_t bytes, std::uint32_t descriptors);
     void give_back_descriptors(const Peer& peer, Usage& u, std::uint32_t count);
     void drop_if_idle(uid_t uid);
 
