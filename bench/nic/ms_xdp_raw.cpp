@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
         ms::wire::MacAddr peer_mac;
         if (!ms::wire::parse_ip(local_text, local)) throw std::runtime_error("--local wants an address");
         if (const auto stale = ms::nic::remove_stale_program(iface); !stale) throw std::runtime_error(stale.error().detail);
-        const auto program = ms::nic::XdpProgram::open(iface);
+        const auto program = ms::nic::XdpProgram::open(iface, nullptr, 0);
         if (!program) throw std::runtime_error(program.error().detail);
         ms::nic::XdpProgram& xdp = **program;
         const auto opened = ms::nic::AfXdpNic::open({iface, 1}, xdp);

@@ -1,11 +1,13 @@
 #include "client/multistack.hpp"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -148,21 +150,97 @@ base::Result<ControlSession, Failure> ControlSession::open(const std::string& so
 }
 
 ControlSession::ControlSession(ControlSession&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), seq_(other.seq_), port_(std::move(other.port_)) {}
+    : fd_(std::exchange(other.fd_, -1)),
+      seq_(other.seq_),
+      descriptor_floor_(other.descriptor_floor_),
+      outage_limit_ms_(other.outage_limit_ms_),
+      port_(std::move(other.port_)),
+      proofs_(std::exchange(other.proofs_, {})) {}
 
 ControlSession& ControlSession::operator=(ControlSession&& other) noexcept {
     if (this != &other) {
         if (fd_ >= 0) ::close(fd_);
+        close_proofs();
         fd_ = std::exchange(other.fd_, -1);
         seq_ = other.seq_;
+        descriptor_floor_ = other.descriptor_floor_;
+        outage_limit_ms_ = other.outage_limit_ms_;
         port_ = std::move(other.port_);
+        proofs_ = std::exchange(other.proofs_, {});
     }
     return *this;
 }
 
 ControlSession::~ControlSession() {
     port_.reset();
+    close_proofs();
     if (fd_ >= 0) ::close(fd_);
+}
+
+void ControlSession::close_proofs() {
+    for (const KeptProof& kept : proofs_) ::close(kept.proof_fd);
+    proofs_.clear();
+}
+
+void ControlSession::keep_proof(const Claim& claim, int bound_fd, ctl::ClaimRole role) {
+    const int copy = ::fcntl(bound_fd, F_DUPFD_CLOEXEC, descriptor_floor_);
+    if (copy >= 0) proofs_.push_back({claim, copy, role, false});  // without a copy, a restart ends the claim
+}
+
+void ReattachSchedule::failed(std::uint64_t now_ms) {
+    constexpr std::uint64_t kFastBackoffMs = 8;
+    constexpr std::uint64_t kFastPhaseMs = 2000;
+    constexpr std::uint64_t kLongestBackoffMs = 100;
+    ++tries_;
+    next_ms_ = now_ms + backoff_ms_;
+    backoff_ms_ = std::min(backoff_ms_ * 2, now_ms - since_ms_ < kFastPhaseMs ? kFastBackoffMs : kLongestBackoffMs);
+}
+
+base::Result<ControlSession, Failure> ControlSession::reattach(const std::string& socket_path, std::uint64_t data_bytes,
+                                                               std::vector<std::pair<Claim, Failure>>& refused) {
+    auto next = open(socket_path);
+    if (!next) return next.error();
+    next->set_descriptor_floor(descriptor_floor_);
+    if (port_) {
+        auto port = next->attach(port_->ring_pairs(), port_->tx().size(), data_bytes);
+        if (!port) return port.error();
+    }
+    refused = prove_again(next.value());
+    return next;
+}
+
+base::Result<std::size_t, Failure> ControlSession::restore_flows(std::span<const ctl::RestoredFlow> flows) {
+    std::size_t recorded = 0;
+    while (!flows.empty()) {
+        ctl::RestoreFlowsRequest req;
+        req.count = static_cast<std::uint32_t>(std::min<std::size_t>(flows.size(), ctl::RestoreFlowsRequest::kMaxFlows));
+        std::copy_n(flows.begin(), req.count, req.flows);
+        flows = flows.subspan(req.count);
+        ctl::RestoreFlowsReply rep;
+        if (auto r = call(&req, sizeof req, &rep, sizeof rep); !r) return r.error();
+        recorded += rep.recorded;
+    }
+    return recorded;
+}
+
+std::vector<std::pair<Claim, Failure>> ControlSession::prove_again(ControlSession& next) {
+    std::vector<std::pair<Claim, Failure>> refused;
+    for (KeptProof& kept : proofs_) {
+        ctl::ClaimRequest req;
+        req.role = kept.role;
+        ctl::ClaimReply rep;
+        const int fds[] = {kept.proof_fd};
+        auto proved = next.call(&req, sizeof req, &rep, sizeof rep, fds);
+        if (proved && kept.draining) proved = next.drain(kept.claim);
+        if (!proved) {
+            refused.emplace_back(kept.claim, proved.error());
+            ::close(kept.proof_fd);
+            continue;
+        }
+        next.proofs_.push_back(kept);
+    }
+    proofs_.clear();
+    return refused;
 }
 
 base::Result<Done, Failure> ControlSession::call(const void* request, std::size_t request_size, void* reply,
@@ -215,6 +293,7 @@ base::Result<AppPort*, Failure> ControlSession::attach(std::uint32_t ring_pairs,
     auto region = ring::Region::map(fds[0]);
     if (!region) return Failure{Error::protocol, region.error().detail};
     port_ = std::make_unique<AppPort>(rep.port_id, std::move(region).value(), std::move(to_switch), std::move(to_app));
+    outage_limit_ms_ = rep.outage_limit_ms;
     return port_.get();
 }
 
@@ -234,21 +313,33 @@ base::Result<Claim, Failure> ControlSession::claim_socket(int bound_fd, ctl::Cla
     ctl::ClaimReply rep;
     const int fds[] = {bound_fd};
     if (auto r = call(&req, sizeof req, &rep, sizeof rep, fds); !r) return r.error();
-    return ctl::from_tuple(rep.claimed);
+    const Claim claimed = ctl::from_tuple(rep.claimed);
+    keep_proof(claimed, bound_fd, role);
+    return claimed;
 }
 
 base::Result<Done, Failure> ControlSession::release(const Claim& claim) {
     ctl::ReleaseRequest req;
     req.tuple = ctl::to_tuple(claim);
     ctl::Header rep;
-    return call(&req, sizeof req, &rep, sizeof rep);
+    auto released = call(&req, sizeof req, &rep, sizeof rep);
+    const auto kept = std::find_if(proofs_.begin(), proofs_.end(), [&](const KeptProof& k) { return k.claim == claim; });
+    if (kept != proofs_.end()) {
+        ::close(kept->proof_fd);
+        proofs_.erase(kept);
+    }
+    return released;
 }
 
 base::Result<Done, Failure> ControlSession::drain(const Claim& claim) {
     ctl::DrainRequest req;
     req.tuple = ctl::to_tuple(claim);
     ctl::Header rep;
-    return call(&req, sizeof req, &rep, sizeof rep);
+    auto drained = call(&req, sizeof req, &rep, sizeof rep);
+    if (drained) {
+        for (KeptProof& kept : proofs_) kept.draining |= kept.claim == claim;
+    }
+    return drained;
 }
 
 base::Result<std::uint64_t, Failure> ControlSession::hand_off(const ctl::HandOffRequest& req, int image_fd, int library_end) {

@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -82,6 +83,31 @@ private:
 // Whether a claim may be shared with other processes of the same user (SO_REUSEPORT).
 enum class Sharing : std::uint8_t { exclusive, reuse_port };
 
+// When an application whose multistackd went away tries to attach again: at once, then
+// after a back-off that doubles from 1 ms to 8 ms in the outage's first two seconds (an
+// upgrade's new daemon is up within tens of milliseconds) and to 100 ms after, until the
+// daemon's outage limit has passed.
+class ReattachSchedule {
+public:
+    ReattachSchedule(std::uint64_t now_ms, std::uint32_t limit_ms)
+        : since_ms_(now_ms), next_ms_(now_ms), limit_ms_(limit_ms) {}
+    [[nodiscard]] bool due(std::uint64_t now_ms) const { return now_ms >= next_ms_; }
+    [[nodiscard]] bool expired(std::uint64_t now_ms) const { return now_ms - since_ms_ > limit_ms_; }
+    // A try failed at `now_ms`: the next waits longer.
+    void failed(std::uint64_t now_ms);
+    [[nodiscard]] std::uint64_t next_try_ms() const { return next_ms_; }
+    [[nodiscard]] std::uint64_t since_ms() const { return since_ms_; }
+    [[nodiscard]] std::uint32_t tries() const { return tries_; }
+    [[nodiscard]] std::uint32_t limit_ms() const { return limit_ms_; }
+
+private:
+    std::uint64_t since_ms_;
+    std::uint64_t next_ms_;
+    std::uint64_t backoff_ms_ = 1;
+    std::uint32_t limit_ms_;
+    std::uint32_t tries_ = 0;
+};
+
 class ControlSession {
 public:
     static base::Result<ControlSession, Failure> open(const std::string& socket_path);
@@ -100,7 +126,8 @@ public:
                                        Sharing sharing = Sharing::exclusive);
     // Claims what an already bound socket holds; the caller may close its copy after. A
     // socket that another session claimed already (a process's inherited listener) joins
-    // that claim, as `role` says (ctl::ClaimRole).
+    // that claim, as `role` says (ctl::ClaimRole). The session keeps a copy of the proof
+    // until the claim is released, to prove it again after a restart (prove_again()).
     base::Result<Claim, Failure> claim_socket(int bound_fd, ctl::ClaimRole role = ctl::ClaimRole::serving);
     base::Result<Done, Failure> release(const Claim& claim);
     // This port's listener on the claim has closed while its connections run: the switch
@@ -137,6 +164,25 @@ public:
     base::Result<ctl::CaptureEnd, Failure> capture(const ctl::CaptureRequest& request,
                                                    const std::function<bool(const ctl::CaptureFrame&)>& on_frame);
 
+    // After multistackd went away (docs/DESIGN.md §6, "Restarts and upgrades"): a new
+    // session to `socket_path` with a port of this one's geometry (its data area of
+    // `data_bytes`) and every claim of this session proved again, in the order they were
+    // made, with the proofs this session kept (what was draining drains again). The
+    // proofs move to the new session; the claims it refused are in `refused`, each with
+    // why. Fails, changing nothing, while no daemon answers (switch_not_running).
+    base::Result<ControlSession, Failure> reattach(const std::string& socket_path, std::uint64_t data_bytes,
+                                                   std::vector<std::pair<Claim, Failure>>& refused);
+    // After reattach(): the switch steers these TCP connections of this port's claims to
+    // it again (ctl::RestoreFlowsRequest), in batches; how many it recorded.
+    base::Result<std::size_t, Failure> restore_flows(std::span<const ctl::RestoredFlow> flows);
+    // The daemon's outage limit, from the attach reply (0 before one).
+    [[nodiscard]] std::uint32_t outage_limit_ms() const { return outage_limit_ms_; }
+    // The port, taken out of the session (its memory stays mapped while the caller keeps it).
+    std::unique_ptr<AppPort> take_port() { return std::move(port_); }
+    // Copies of proofs go at or above this descriptor number (the preload keeps the low
+    // numbers for the application's own).
+    void set_descriptor_floor(int floor) { descriptor_floor_ = floor; }
+
     [[nodiscard]] AppPort* port() { return port_.get(); }
     // The control socket, for an event loop that wants to notice the daemon going away
     // (it becomes readable, with end of file, when multistackd exits).
@@ -153,9 +199,24 @@ private:
     template <class Entry>
     base::Result<std::vector<Entry>, Failure> list(ctl::Op op);
 
+    // A claim this session holds, with its own copy of the proof.
+    struct KeptProof {
+        Claim claim;
+        int proof_fd = -1;
+        ctl::ClaimRole role = ctl::ClaimRole::serving;
+        bool draining = false;
+    };
+    void keep_proof(const Claim& claim, int bound_fd, ctl::ClaimRole role);
+    void close_proofs();
+    // Proves this session's claims to `next` (reattach()).
+    std::vector<std::pair<Claim, Failure>> prove_again(ControlSession& next);
+
     int fd_ = -1;
     std::uint32_t seq_ = 0;
+    int descriptor_floor_ = 0;
+    std::uint32_t outage_limit_ms_ = 0;
     std::unique_ptr<AppPort> port_;
+    std::vector<KeptProof> proofs_;
 };
 
 }  // namespace ms::client

@@ -17,10 +17,11 @@
 namespace ms::ctl {
 
 inline constexpr std::uint32_t kMagic = 0x4d534354;  // "MSCT"
-inline constexpr std::uint16_t kVersion = 9;  // 3: sockets, and the region's socket table; 4: super-segment counters; 5: 32
-                                              // drop slots, tuple_shared; 6: shared claims (ClaimRequest::role, ClaimEntry's
-                                              // group fields); 7: per NIC queue counters; 8: ClaimRole::passed; 9:
-                                              // hand_off and take_over, StatusReply's hand-off counters
+inline constexpr std::uint16_t kVersion = 10;  // 3: sockets, and the region's socket table; 4: super-segment counters; 5: 32
+                                               // drop slots, tuple_shared; 6: shared claims (ClaimRequest::role, ClaimEntry's
+                                               // group fields); 7: per NIC queue counters; 8: ClaimRole::passed; 9:
+                                               // hand_off and take_over, StatusReply's hand-off counters; 10:
+                                               // restarts (AttachReply::outage_limit_ms, StatusReply's restart fields)
 inline constexpr std::size_t kMaxMessage = 4096;
 inline constexpr std::uint32_t kMaxFds = 1 + 2 * 8;  // the memfd, then two eventfds per ring pair
 inline constexpr std::uint32_t kMaxRequestFds = 2;  // what a request carries at most (hand_off's two)
@@ -49,6 +50,7 @@ enum class Op : std::uint16_t {
     hand_off,  // a connection leaves this port: its image waits for a process that holds it (version 9)
     take_over,  // this port takes up a connection whose descriptor it holds (version 9)
     reclaim,  // the sender takes back a connection in hand-off that nobody took (version 9)
+    restore_flows,  // a port that attached again names its connections, to be steered to it (version 10)
 };
 
 enum class Status : std::int32_t {
@@ -108,6 +110,10 @@ struct AttachReply {
     Header h{.op = Op::attach};
     std::uint32_t port_id = 0;
     std::uint32_t ring_pairs = 0;  // fds: memfd, then to_switch and to_app for each pair
+    // How long claims outlive the daemon (version 10): an application whose daemon went
+    // away tries to attach again for this long, then its sockets fail (ENETDOWN).
+    std::uint32_t outage_limit_ms = 0;
+    std::uint32_t pad = 0;
 };
 
 // What a claimant does with new connections when it shares its claim with other ports
@@ -185,6 +191,32 @@ struct TakeOverReply {  // fds: the image, the readiness socket's library end; n
     std::uint64_t image_bytes = 0;
 };
 
+// A port that attached again after its daemon went away (docs/DESIGN.md §6, "Restarts and
+// upgrades") names its TCP connections, so that the switch steers each to it again where
+// a shared claim's group would otherwise send it to another member. Connections outside
+// the port's own claims are skipped.
+struct RestoredFlow {
+    Tuple local;  // the connection's local address and port
+    std::uint8_t remote_family = 4;
+    std::uint8_t pad = 0;
+    std::uint16_t remote_port = 0;
+    std::uint8_t remote[16] = {};
+};
+
+struct RestoreFlowsRequest {
+    static constexpr std::uint32_t kMaxFlows = 32;
+    Header h{.op = Op::restore_flows};
+    std::uint32_t count = 0;  // at most kMaxFlows
+    std::uint32_t pad = 0;
+    RestoredFlow flows[kMaxFlows] = {};
+};
+
+struct RestoreFlowsReply {
+    Header h{.op = Op::restore_flows};
+    std::uint32_t recorded = 0;  // connections the switch steers to the port now
+    std::uint32_t pad = 0;
+};
+
 struct InfoReply {
     static constexpr std::size_t kMaxAddresses = 8;
     Header h{.op = Op::info};
@@ -237,6 +269,14 @@ struct StatusReply {
     std::uint64_t handoffs_taken = 0;
     std::uint64_t handoffs_reclaimed = 0;
     std::uint64_t handoffs_dropped = 0;
+    // Restarts and upgrades (version 10; docs/DESIGN.md §6, "Restarts and upgrades").
+    std::uint64_t started_s = 0;  // CLOCK_REALTIME seconds: this daemon's start
+    std::uint64_t first_start_s = 0;  // and the first daemon's of the chain on this interface
+    std::uint32_t restarts = 0;  // daemons that took over from one that died
+    std::uint32_t upgrades = 0;  // and from one that left on purpose
+    std::uint64_t held_frames = 0;  // claimed frames dropped while no daemon took them
+    std::uint32_t adopted_waiting = 0;  // claims left by the last daemon, not yet proved again
+    std::uint32_t outage_limit_ms = 0;
 };
 
 // pid, uid and the counters are shown only to the port's owner (same uid) and to root;

@@ -54,6 +54,8 @@ bool ControlServer::route(ClientSession& s, const ctl::Header& h, std::span<cons
         case ctl::Op::reclaim: return decode_into<ctl::ReclaimRequest>(message, [&](const auto& r) { on_reclaim(s, r); });
         case ctl::Op::take_over:
             return decode_into<ctl::TakeOverRequest>(message, [&](const auto& r) { on_take_over(s, r, fds); });
+        case ctl::Op::restore_flows:
+            return decode_into<ctl::RestoreFlowsRequest>(message, [&](const auto& r) { on_restore_flows(s, r); });
         case ctl::Op::info: return decode_into<ctl::Header>(message, [&](const auto& r) { on_info(s, r); });
         case ctl::Op::status: return decode_into<ctl::Header>(message, [&](const auto& r) { on_status(s, r); });
         case ctl::Op::list_ports: return decode_into<ctl::Header>(message, [&](const auto& r) { on_list_ports(s, r); });

@@ -35,7 +35,8 @@ bool sealed_image(int fd, std::uint64_t bytes) {
     return ::fcntl(fd, F_ADD_SEALS, kNeeded | F_SEAL_SEAL) == 0;
 }
 
-wire::IpAddr remote_of(const ctl::HandOffRequest& req) {
+template <class WithRemote>
+wire::IpAddr remote_of(const WithRemote& req) {
     wire::IpAddr a;
     a.family = req.remote_family == 6 ? wire::IpFamily::v6 : wire::IpFamily::v4;
     std::memcpy(a.bytes.data(), req.remote, a.bytes.size());
@@ -208,6 +209,25 @@ void ControlServer::sweep_parcels() {
         discard_parcel(p);
         release_parcel_claim(p);
     }
+}
+
+void ControlServer::on_restore_flows(ClientSession& s, const ctl::RestoreFlowsRequest& req) {
+    if (!s.port) return reply_status(s, req.h, ctl::Status::not_attached);
+    if (req.count > ctl::RestoreFlowsRequest::kMaxFlows) return reply_status(s, req.h, ctl::Status::bad_request);
+    ctl::RestoreFlowsReply rep;
+    rep.h.seq = req.h.seq;
+    for (std::uint32_t k = 0; k < req.count; ++k) {
+        const ctl::RestoredFlow& f = req.flows[k];
+        const ctl::Claim local = ctl::from_tuple(f.local);
+        const HeldClaim* claim = local.protocol == IPPROTO_TCP ? covering_claim(s, local) : nullptr;
+        if (!claim) continue;
+        const sw::FlowKey flow(remote_of(f), f.remote_port, local.addr, local.port);
+        const sw::ClaimKey& key = local.addr.family == claim->proven.key.addr.family || !claim->proven.ipv4_twin
+                                      ? claim->proven.key
+                                      : *claim->proven.ipv4_twin;
+        if (steer_to(key, flow, *s.port)) ++rep.recorded;
+    }
+    reply(s, rep);
 }
 
 }  // namespace ms::daemon

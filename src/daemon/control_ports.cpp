@@ -58,6 +58,7 @@ void ControlServer::reply_attached(ClientSession& s, const ctl::AttachRequest& r
     rep.h.seq = req.h.seq;
     rep.port_id = id;
     rep.ring_pairs = req.ring_pairs;
+    rep.outage_limit_ms = ctx_.outage_limit_ms;
     reply(s, rep, fds);
     std::cerr << "multistackd: port " << id << " attached by pid " << s.peer.pid << " uid " << s.peer.uid << " ("
               << req.ring_pairs << " ring pairs of " << req.slots_per_ring << " slots)\n";

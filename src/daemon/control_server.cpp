@@ -16,6 +16,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <iostream>
 
 #include "ctl/seqpacket.hpp"
@@ -84,7 +85,11 @@ base::Result<std::unique_ptr<ControlServer>, ServerOpenFailure> ControlServer::o
 }
 
 ControlServer::ControlServer(ServerContext ctx, std::string path, Reaper reaper)
-    : ctx_(std::move(ctx)), path_(std::move(path)), reaper_(std::move(reaper)), users_(ctx_.limits) {}
+    : ctx_(std::move(ctx)),
+      path_(std::move(path)),
+      started_s_(static_cast<std::uint64_t>(::time(nullptr))),
+      reaper_(std::move(reaper)),
+      users_(ctx_.limits) {}
 
 base::Result<base::Done, ServerOpenFailure> ControlServer::open_socket(std::optional<gid_t> group) {
     listen_fd_ = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -102,25 +107,31 @@ base::Result<base::Done, ServerOpenFailure> ControlServer::open_event_loop() {
     watch(epoll_fd_, listen_fd_);
     tick_timer_fd_ = open_timer();
     audit_timer_fd_ = open_timer();
-    if (tick_timer_fd_ < 0 || audit_timer_fd_ < 0) return failure(ServerOpenError::event_loop, path_, "timerfd_create");
+    heartbeat_timer_fd_ = open_timer();
+    if (tick_timer_fd_ < 0 || audit_timer_fd_ < 0 || heartbeat_timer_fd_ < 0) {
+        return failure(ServerOpenError::event_loop, path_, "timerfd_create");
+    }
     watch(epoll_fd_, tick_timer_fd_);
     watch(epoll_fd_, audit_timer_fd_);
+    watch(epoll_fd_, heartbeat_timer_fd_);
+    set_period(heartbeat_timer_fd_, long{DataPath::kHeartbeatMs} * 1'000'000);
     spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     return base::Done{};
 }
 
 ControlServer::~ControlServer() {
     while (!sessions_.empty()) close_session(sessions_.begin()->first);
-    for (const int fd : {spare_fd_, audit_timer_fd_, tick_timer_fd_, epoll_fd_, listen_fd_}) {
+    for (const int fd : {spare_fd_, heartbeat_timer_fd_, audit_timer_fd_, tick_timer_fd_, epoll_fd_, listen_fd_}) {
         if (fd >= 0) ::close(fd);
     }
     if (bound_) ::unlink(path_.c_str());
 }
 
-void ControlServer::run(int signal_fd) {
+int ControlServer::run(int signal_fd) {
     watch(epoll_fd_, signal_fd);
     while (run_once(-1, signal_fd)) {
     }
+    return last_signal_;
 }
 
 bool ControlServer::run_once(int timeout_ms, int signal_fd) {
@@ -131,7 +142,7 @@ bool ControlServer::run_once(int timeout_ms, int signal_fd) {
         if (fd == signal_fd) {
             signalfd_siginfo info{};
             (void)!::read(signal_fd, &info, sizeof info);
-            std::cerr << "multistackd: signal " << info.ssi_signo << ", shutting down\n";
+            last_signal_ = static_cast<int>(info.ssi_signo);
             return false;
         }
         handle_event(fd, events[i].events);
@@ -141,7 +152,14 @@ bool ControlServer::run_once(int timeout_ms, int signal_fd) {
 }
 
 void ControlServer::handle_event(int fd, std::uint32_t events) {
-    if (fd == tick_timer_fd_) {
+    if (fd == heartbeat_timer_fd_) {
+        drain_timer(heartbeat_timer_fd_);
+        if (const std::size_t released = ctx_.data_path.beat(); released > 0) {
+            std::cerr << "multistackd: " << released
+                      << " claim(s) left by the previous daemon were not proved again within its outage limit: "
+                         "released\n";
+        }
+    } else if (fd == tick_timer_fd_) {
         drain_timer(tick_timer_fd_);
         tick();
     } else if (fd == audit_timer_fd_) {

@@ -54,6 +54,7 @@ struct ServerContext {
     ProofScope proof_scope;  // the interface's namespace, index and addresses
     Limits limits;
     std::uint32_t max_slots_per_ring = 16384;
+    std::uint32_t outage_limit_ms = 10'000;  // how long claims outlive the daemon (AttachReply)
 };
 
 // The control plane's own counters (msctl status).
@@ -99,8 +100,8 @@ public:
     ControlServer(const ControlServer&) = delete;
     ControlServer& operator=(const ControlServer&) = delete;
 
-    // Serves until a signal arrives on `signal_fd` (a signalfd for SIGTERM and SIGINT).
-    void run(int signal_fd);
+    // Serves until a signal arrives on `signal_fd` (a signalfd); returns the signal.
+    int run(int signal_fd);
     // Serves what is ready within `timeout_ms` (-1: wait); false if `signal_fd` fired.
     bool run_once(int timeout_ms, int signal_fd = -1);
     [[nodiscard]] const ControlCounters& counters() const { return counters_; }
@@ -225,6 +226,9 @@ private:
     // `s`'s port takes up the connection whose descriptor it sends: it joins the claim as a
     // draining member, and the switch steers the connection to it.
     void on_take_over(ClientSession& s, const ctl::TakeOverRequest& req, std::vector<int>& fds);
+    // `s`'s port attached again after an outage: the switch steers the connections it
+    // names, within its own claims, to it again (ctl::RestoreFlowsRequest).
+    void on_restore_flows(ClientSession& s, const ctl::RestoreFlowsRequest& req);
     // The sender takes back a connection nobody took (ctl::ReclaimRequest).
     void on_reclaim(ClientSession& s, const ctl::ReclaimRequest& req);
     // Sends a parcel's image and library end to `s` (a take-over's or a reclaim's reply).
@@ -286,6 +290,9 @@ private:
     int epoll_fd_ = -1;
     int tick_timer_fd_ = -1;   // ticks while any capture or resolve is in progress
     int audit_timer_fd_ = -1;  // ticks while any claim exists
+    int heartbeat_timer_fd_ = -1;  // ticks always: DataPath::beat()
+    int last_signal_ = 0;
+    std::uint64_t started_s_ = 0;  // CLOCK_REALTIME seconds
     bool audit_armed_ = false;
     std::size_t held_claims_ = 0;  // over all sessions: the audit runs while any is held
     int spare_fd_ = -1;        // given up to accept and refuse a client when descriptors run out

@@ -71,6 +71,13 @@ void ControlServer::fill_data_path_status(ctl::StatusReply& rep) const {
     rep.xdp_claimed = dp.to_switch;
     rep.xdp_passed = dp.to_kernel;
     rep.segmentation_offload = dp.segmentation_offload;
+    rep.started_s = started_s_;
+    rep.first_start_s = dp.first_start_s != 0 ? dp.first_start_s : started_s_;
+    rep.restarts = dp.restarts;
+    rep.upgrades = dp.upgrades;
+    rep.held_frames = dp.held;
+    rep.adopted_waiting = dp.adopted_waiting;
+    rep.outage_limit_ms = ctx_.outage_limit_ms;
     const sw::StatsSnapshot nic = ctx_.sw.nic_stats();
     rep.nic_rx_frames = nic.rx_frames;
     rep.nic_tx_frames = nic.tx_frames;

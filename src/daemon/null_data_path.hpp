@@ -13,6 +13,7 @@ public:
     void unmirror_claim(const sw::ClaimKey&) override {}
     std::uint32_t claim_capacity() const override { return 65536; }  // the size of the real claim map
     DataPathStatus status() const override { return {}; }
+    std::size_t beat() override { return 0; }
     std::optional<wire::IpAddr> next_hop(const wire::IpAddr& dst) override { return dst; }
     netlink::NeighbourState neighbour(const wire::IpAddr&, wire::MacAddr&) override {
         return netlink::NeighbourState::failed;

@@ -67,6 +67,7 @@ base::Result<std::unique_ptr<EventLoop>, client::Failure> EventLoop::open(const 
                                                                           LoopOptions options) {
     auto control = client::ControlSession::open(socket_path);
     if (!control) return control.error();
+    control->set_descriptor_floor(options.descriptor_floor);
     auto info = control->info();
     if (!info) return info.error();
     const std::vector<wire::IpAddr> addresses = options.addresses.empty() ? interface_addresses(info.value())
@@ -76,7 +77,7 @@ base::Result<std::unique_ptr<EventLoop>, client::Failure> EventLoop::open(const 
     if (!port) return port.error();
     const auto secrets = utcp::draw_secrets();
     if (!secrets) return client::Failure{client::Error::system, utcp::to_string(secrets.error())};
-    std::unique_ptr<EventLoop> loop(new EventLoop(std::move(control.value()), *port.value()));
+    std::unique_ptr<EventLoop> loop(new EventLoop(std::move(control.value()), *port.value(), options, socket_path));
     loop->batch_ = std::max<std::uint32_t>(options.batch, 1);
     loop->start_stack(info.value(), options, addresses, *secrets);
     utcp::CongestionRegistry& algorithms = loop->stack().congestion();
@@ -90,8 +91,13 @@ base::Result<std::unique_ptr<EventLoop>, client::Failure> EventLoop::open(const 
     return loop;
 }
 
-EventLoop::EventLoop(client::ControlSession control, client::AppPort& port)
-    : control_(std::move(control)), port_(port), publisher_(port.region().base() + port.region().layout().sockets_offset) {}
+EventLoop::EventLoop(client::ControlSession control, client::AppPort& port, const LoopOptions& options,
+                     std::string socket_path)
+    : control_(std::move(control)),
+      port_(&port),
+      socket_path_(std::move(socket_path)),
+      log_(options.log),
+      publisher_(port.region().base() + port.region().layout().sockets_offset) {}
 
 std::vector<wire::IpAddr> EventLoop::addresses() const {
     std::vector<wire::IpAddr> out;
@@ -134,10 +140,10 @@ void EventLoop::start_stack(const ctl::InfoReply& info, const LoopOptions& optio
     config.time_wait_ms = options.time_wait_ms;
     config.super_segments = options.super_segments;
     config.resolve = [this](const wire::IpAddr& a) { return resolve(a); };
-    link_ = std::make_unique<PortLink>(port_.tx(), port_.region());
+    link_ = std::make_unique<PortLink>(port_->tx(), port_->region());
     stack_ = std::make_unique<utcp::Stack>(std::move(config), *link_, clock_ms(), secrets);
     stack_->on_port_free = [this](std::uint16_t p) { release_ephemeral(p); };
-    stack_->buffers().set_shared_area(port_.region().data_area());
+    stack_->buffers().set_shared_area(port_->region().data_area());
 }
 
 std::optional<wire::MacAddr> EventLoop::resolve(const wire::IpAddr& addr) {
@@ -247,7 +253,8 @@ void EventLoop::run_once(int max_sleep_ms) {
 }
 
 std::uint32_t EventLoop::turn(std::uint64_t now_ms) {
-    const std::uint32_t frames = take_batch(now_ms);
+    if (outage_) reattach_if_due(now_ms);
+    const std::uint32_t frames = outage_ ? 0 : take_batch(now_ms);
     stack_->advance(now_ms);
     stack_->flush(now_ms);
     publisher_.maybe_publish(*stack_, now_ms);
@@ -255,7 +262,7 @@ std::uint32_t EventLoop::turn(std::uint64_t now_ms) {
 }
 
 std::uint32_t EventLoop::take_batch(std::uint64_t now_ms) {
-    ring::AppRxRing& rx = port_.rx();
+    ring::AppRxRing& rx = port_->rx();
     const std::uint32_t n = std::min(rx.available(), batch_);
     for (std::uint32_t k = 0; k < n; ++k) stack_->input(rx.frame(k), now_ms);
     if (n > 0) rx.release(n);
@@ -263,20 +270,18 @@ std::uint32_t EventLoop::take_batch(std::uint64_t now_ms) {
 }
 
 void EventLoop::sleep_until_due(std::uint64_t now_ms, int max_sleep_ms) {
+    if (outage_) return sleep_while_detached(now_ms, max_sleep_ms);
     const std::uint64_t due = stack_->poll_at();
     if (due <= now_ms) {
         // Output is waiting for tx room: sleep until the switch frees slots.
-        if (link_->full()) port_.wait_for_room(0, 1);
+        if (link_->full()) port_->wait_for_room(0, 1);
         return;
     }
     std::uint64_t wait = due == UINT64_MAX ? UINT64_MAX : due - now_ms;
     if (max_sleep_ms >= 0) wait = std::min<std::uint64_t>(wait, static_cast<std::uint64_t>(max_sleep_ms));
     // Wake at least every 100 ms so that stop() from a signal handler is seen.
     // The control socket is watched too: if multistackd goes away, the port is dead.
-    if (port_.wait(0, static_cast<int>(std::min<std::uint64_t>(wait, 100)), control_.fd())) {
-        daemon_gone_ = true;
-        stop();
-    }
+    if (port_->wait(0, static_cast<int>(std::min<std::uint64_t>(wait, 100)), control_.fd())) begin_outage(clock_ms());
 }
 
 }  // namespace ms::loop

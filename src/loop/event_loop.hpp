@@ -9,12 +9,18 @@
 // listening port, each UDP port and each active open's ephemeral port from multistackd
 // (proved by a kernel socket, docs/DESIGN.md §3), resolves next hops through the daemon, and
 // releases an ephemeral port's claim when its last connection and TIME_WAIT record go.
-// If multistackd exits, the control socket hangs up and the loop stops (daemon_gone()).
+// If multistackd goes away (it crashed, was killed, or restarts), the control socket
+// hangs up and the loop attaches again (reattach.cpp; docs/DESIGN.md §6, "Restarts and
+// upgrades"): it retries with a bounded back-off for the daemon's outage limit, then
+// attaches a new port and proves its claims again with the proofs it kept; the stack and
+// its connections carry on, and TCP resends what the outage lost. The stack runs its
+// timers meanwhile. Past the limit the loop stops (daemon_gone()).
 // Each turn also publishes the stack's sockets for `msctl sockets` when they are due
 // (socket_publisher.hpp).
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -45,6 +51,10 @@ struct LoopOptions {
     // leave by reference; buffers beyond it come from the heap and are copied into slots.
     // Its pages are allocated as they are first used.
     std::uint64_t data_area_bytes = std::uint64_t{64} << 20;
+    // Descriptors the loop keeps (copies of proofs) go at or above this number.
+    int descriptor_floor = 0;
+    // Where the loop's few lines go (multistackd going away and coming back); default stderr.
+    std::function<void(const std::string&)> log;
 };
 
 class EventLoop {
@@ -97,11 +107,20 @@ public:
     std::uint32_t turn(std::uint64_t now_ms);
     // True while output waits for room in the tx ring.
     [[nodiscard]] bool tx_full() const { return link_->full(); }
-    [[nodiscard]] client::AppPort& port() { return port_; }
+    [[nodiscard]] client::AppPort& port() { return *port_; }
     void stop() { stopping_.store(true, std::memory_order_relaxed); }
     [[nodiscard]] bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
-    // True once the loop stopped because multistackd closed the control connection.
+    // True once the loop stopped because multistackd went away for longer than its outage limit.
     [[nodiscard]] bool daemon_gone() const { return daemon_gone_; }
+    // True while multistackd is away and the loop tries to attach again.
+    [[nodiscard]] bool detached() const { return outage_.has_value(); }
+    // How many times the loop has attached: 1, and one more after each outage. The port,
+    // its descriptors and the control socket change with it.
+    [[nodiscard]] std::uint64_t attachments() const { return attachments_; }
+    // For callers that sleep on their own terms (turn()): the control socket hung up.
+    void daemon_hung_up(std::uint64_t now_ms) { begin_outage(now_ms); }
+    // While detached: sleeps until the next try or timer, at most `max_sleep_ms` (-1: no limit).
+    void sleep_while_detached(std::uint64_t now_ms, int max_sleep_ms);
 
     [[nodiscard]] utcp::Stack& stack() { return *stack_; }
     // The IPv4 address (any() if the loop has none), and every address the loop has.
@@ -112,7 +131,7 @@ public:
     [[nodiscard]] static std::uint64_t clock_ms();
 
 private:
-    EventLoop(client::ControlSession control, client::AppPort& port);
+    EventLoop(client::ControlSession control, client::AppPort& port, const LoopOptions& options, std::string socket_path);
     // Claims `port` (0: an ephemeral one) on every address of the loop: the first claim's
     // port is claimed on the others. All or none.
     base::Result<std::vector<client::Claim>, client::Failure> claim_everywhere(
@@ -130,8 +149,24 @@ private:
     std::uint32_t take_batch(std::uint64_t now_ms);
     void sleep_until_due(std::uint64_t now_ms, int max_sleep_ms);
 
+    // reattach.cpp: the daemon's outages. The control socket hung up: the outage starts.
+    void begin_outage(std::uint64_t now_ms);
+    // One try to attach again if it is due; stops the loop past the outage limit.
+    void reattach_if_due(std::uint64_t now_ms);
+    // Moves the loop onto `next`'s port; the old port's memory stays mapped for buffers
+    // that still point into it.
+    void switch_to(client::ControlSession next, std::uint64_t now_ms);
+    // Every TCP connection of the stack, as the switch steers them (restore_flows).
+    [[nodiscard]] std::vector<ctl::RestoredFlow> connection_flows() const;
+    void log(const std::string& line) const;
+
     client::ControlSession control_;
-    client::AppPort& port_;
+    client::AppPort* port_;
+    std::string socket_path_;
+    std::function<void(const std::string&)> log_;
+    std::optional<client::ReattachSchedule> outage_;
+    std::vector<std::unique_ptr<client::AppPort>> retired_ports_;  // still mapped: buffers may point into them
+    std::uint64_t attachments_ = 1;
     std::uint32_t batch_ = 256;
     std::unique_ptr<PortLink> link_;
     std::unique_ptr<utcp::Stack> stack_;

@@ -46,11 +46,11 @@ utcp::LinkTx PortLink::send_super(wire::Bytes headers, const utcp::SplitBytes& p
 }
 
 std::optional<std::uint64_t> PortLink::data_reference(wire::Bytes bytes) const {
-    const wire::MutBytes area = region_.data_area();
+    const wire::MutBytes area = region_->data_area();
     if (area.empty() || bytes.data() < area.data() || bytes.data() + bytes.size() > area.data() + area.size()) {
         return std::nullopt;
     }
-    return region_.layout().data_offset + static_cast<std::uint64_t>(bytes.data() - area.data());
+    return region_->layout().data_offset + static_cast<std::uint64_t>(bytes.data() - area.data());
 }
 
 std::size_t PortLink::reference_slots(const utcp::SplitBytes& payload) {
@@ -68,8 +68,8 @@ void PortLink::commit_references(std::uint64_t offset, std::size_t len, bool end
     for (std::size_t done = 0; done < len;) {
         const std::size_t n = std::min(len - done, kMaxReference);
         done += n;
-        tx_.set_reference(reserved_++, offset + done - n, static_cast<std::uint16_t>(n),
-                          ends_chain && done == len ? 0 : ring::kSlotMore);
+        tx_->set_reference(reserved_++, offset + done - n, static_cast<std::uint16_t>(n),
+                           ends_chain && done == len ? 0 : ring::kSlotMore);
     }
 }
 

@@ -16,6 +16,12 @@ class SocketPublisher {
 public:
     // `table`: the socket table's start in the mapped port region.
     explicit SocketPublisher(std::uint8_t* table) : table_(table) {}
+    // Publishes into another port's table from now on (the loop attached again).
+    void rebind(std::uint8_t* table) {
+        table_ = table;
+        answered_ = 0;
+        published_any_ = false;
+    }
 
     // Once per loop turn: cheap unless a snapshot is due.
     void maybe_publish(const utcp::Stack& stack, std::uint64_t now_ms);

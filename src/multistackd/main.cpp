@@ -1,7 +1,10 @@
 // multistackd: the MultiStack switch daemon (docs/DESIGN.md §1-§6). It attaches to one
 // interface (the XDP claim program plus one AF_XDP socket per queue), runs the switch
 // workers, and serves applications on a control socket. It runs in the foreground and
-// logs to stderr; SIGTERM and SIGINT shut it down, detaching everything.
+// logs to stderr; SIGTERM and SIGINT shut it down, detaching everything. SIGUSR2 makes it
+// leave for a restart: the XDP program stays with the claims, which the next daemon
+// adopts while the applications attach again (docs/DESIGN.md §6, "Restarts and
+// upgrades"); `--upgrade` starts a daemon that way in place of a running one.
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <grp.h>
@@ -43,6 +46,9 @@ struct Options {
     ms::daemon::Limits limits;
     std::uint64_t port_memory_mib = ms::daemon::Limits{}.port_memory_per_user >> 20;
     std::uint64_t unread_replies_mib = ms::daemon::Limits{}.outbox_bytes_per_user >> 20;
+    std::uint32_t outage_limit_ms = 10'000;
+    bool upgrade = false;
+    bool detach = false;
 };
 
 // Why the daemon cannot start, as the operator reads it.
@@ -54,16 +60,18 @@ struct StartFailure {
 // second daemon on the same interface refuses to start; the kernel drops it on exit.
 class InterfaceLock {
 public:
-    static ms::base::Result<std::unique_ptr<InterfaceLock>, StartFailure> acquire(const std::string& iface) {
+    // The lock, at once or (with `wait_ms`) once its holder lets go within that time.
+    static ms::base::Result<std::unique_ptr<InterfaceLock>, StartFailure> acquire(const std::string& iface, int wait_ms = 0) {
         ::mkdir(kRunDir, 0755);
         const std::string path = std::string(kRunDir) + "/" + iface + ".lock";
         const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0) return StartFailure{path + ": " + std::strerror(errno)};
         std::unique_ptr<InterfaceLock> lock(new InterfaceLock(fd));
-        if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-            char pid[32] = {};
-            (void)!::pread(fd, pid, sizeof pid - 1, 0);
-            return StartFailure{"another multistackd owns " + iface + " (pid " + std::string(pid) + ")"};
+        while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            if (wait_ms-- <= 0) {
+                return StartFailure{"another multistackd owns " + iface + " (pid " + std::to_string(lock->holder()) + ")"};
+            }
+            ::usleep(1000);
         }
         const std::string me = std::to_string(::getpid());
         (void)!::ftruncate(fd, 0);
@@ -71,6 +79,21 @@ public:
         return lock;
     }
     ~InterfaceLock() { ::close(fd_); }
+    // The pid the lock file names: its holder's while it is held.
+    [[nodiscard]] pid_t holder() const {
+        char pid[32] = {};
+        (void)!::pread(fd_, pid, sizeof pid - 1, 0);
+        return static_cast<pid_t>(std::atoi(pid));
+    }
+    // The pid of the daemon that holds `iface`'s lock, or 0 if none does.
+    static pid_t running_daemon(const std::string& iface) {
+        const std::string path = std::string(kRunDir) + "/" + iface + ".lock";
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return 0;
+        InterfaceLock probe(fd);
+        if (::flock(fd, LOCK_SH | LOCK_NB) == 0) return 0;  // nobody holds it
+        return probe.holder();
+    }
     InterfaceLock(const InterfaceLock&) = delete;
     InterfaceLock& operator=(const InterfaceLock&) = delete;
 
@@ -92,6 +115,7 @@ int blocked_signal_fd() {
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);  // before any thread starts, so all inherit it
     return ::signalfd(-1, &set, SFD_CLOEXEC);
 }
@@ -128,6 +152,53 @@ int report(const std::string& why) {
     return 1;
 }
 
+constexpr int kUpgradeWaitMs = 5000;  // for the running daemon to leave
+
+std::string pid_text(pid_t pid) { return "pid " + std::to_string(pid); }
+
+// --upgrade: checks what the running daemon will leave on the interface, then asks it to
+// leave for a restart (SIGUSR2) and takes the interface's lock once it has gone. If the
+// record cannot be read, nothing is asked and the running daemon keeps running.
+ms::base::Result<std::unique_ptr<InterfaceLock>, StartFailure> take_over_from_running(const std::string& iface) {
+    const pid_t old = InterfaceLock::running_daemon(iface);
+    if (old <= 0) return StartFailure{"--upgrade: no multistackd runs on " + iface};
+    const std::string keeps = ": not upgrading; the running daemon (" + pid_text(old) + ") keeps running";
+    const auto left = ms::nic::find_left_behind(iface);
+    if (!left) return StartFailure{"--upgrade: " + left.error().detail + keeps};
+    if (!*left) return StartFailure{"--upgrade: no MultiStack XDP program on " + iface + keeps};
+    if (!(*left)->unreadable.empty()) {
+        return StartFailure{"--upgrade: the running daemon's record cannot be read (" + (*left)->unreadable + ")" + keeps};
+    }
+    if (::kill(old, SIGUSR2) != 0) {
+        return StartFailure{"--upgrade: cannot signal the running daemon (" + pid_text(old) + "): " + std::strerror(errno)};
+    }
+    return InterfaceLock::acquire(iface, kUpgradeWaitMs);
+}
+
+// Says what the previous daemon left on the interface and what becomes of it.
+void report_left_behind(const std::string& iface, const ms::nic::LeftBehind& left) {
+    std::cerr << "multistackd: a previous daemon " << (left.left_for_restart() ? "left" : "died and left")
+              << " its XDP program on " << iface << ": ";
+    if (!left.unreadable.empty()) {
+        std::cerr << "its record cannot be read (" << left.unreadable << "); its claims are not adopted\n";
+    } else if (left.expired) {
+        std::cerr << "its outage limit has passed; its claims are released\n";
+    } else {
+        std::cerr << "adopting its " << left.claims.size() << " claim(s) until their owners prove them again\n";
+    }
+}
+
+// --detach: removes what a daemon left on the interface, at once.
+int detach_left_program(const std::string& iface) {
+    const auto lock = InterfaceLock::acquire(iface);
+    if (!lock) return report(lock.error().why);
+    const auto removed = ms::nic::remove_stale_program(iface);
+    if (!removed) return report(removed.error().detail);
+    std::cerr << "multistackd: " << (*removed ? "removed the XDP program and claims left on " : "nothing left on ") << iface
+              << "\n";
+    return 0;
+}
+
 int run(const Options& o) {
     const auto fault = ms::sw::FaultSpec::parse(o.fault);  // before touching the interface
     if (!fault) return report("--fault: " + fault.error().detail);
@@ -135,7 +206,7 @@ int run(const Options& o) {
     raise_descriptor_limit();
     const auto group = group_id(o.group);
     if (!group) return report(group.error().why);
-    const auto lock = InterfaceLock::acquire(o.iface);
+    const auto lock = o.upgrade ? take_over_from_running(o.iface) : InterfaceLock::acquire(o.iface);
     if (!lock) return report(lock.error().why);
     const auto netlink = ms::netlink::Netlink::open();
     if (!netlink) return report(netlink.error().detail);
@@ -144,11 +215,13 @@ int run(const Options& o) {
     const ms::netlink::InterfaceInfo& info = *read;
     const auto scope = proof_scope(info);
     if (!scope) return report(scope.error().why);
-    const auto stale = ms::nic::remove_stale_program(o.iface);
-    if (!stale) return report(stale.error().detail);
-    if (*stale) std::cerr << "multistackd: removed a stale XDP program left on " << o.iface << "\n";
-    const auto program = ms::nic::XdpProgram::open(o.iface);
+    auto left = ms::nic::find_left_behind(o.iface);
+    if (!left) return report(left.error().detail);
+    if (*left) report_left_behind(o.iface, **left);
+    const auto program = ms::nic::XdpProgram::open(o.iface, *left ? &**left : nullptr,
+                                                   std::uint64_t{o.outage_limit_ms} * 1'000'000);
     if (!program) return report(program.error().detail);
+    left->reset();
     ms::nic::XdpProgram& xdp = **program;
     if (!xdp.set_local_addresses(local_addresses(info))) {
         return report(o.iface + ": the XDP address map refused an address: " + std::strerror(errno));
@@ -175,7 +248,9 @@ int run(const Options& o) {
     ms::daemon::Limits limits = o.limits;
     limits.port_memory_per_user = o.port_memory_mib << 20;
     limits.outbox_bytes_per_user = o.unread_replies_mib << 20;
-    auto serving = ms::daemon::ControlServer::open({sw, data_path, info, *scope, limits}, path, *group);
+    ms::daemon::ServerContext context{sw, data_path, info, *scope, limits};
+    context.outage_limit_ms = o.outage_limit_ms;
+    auto serving = ms::daemon::ControlServer::open(std::move(context), path, *group);
     if (!serving) return report(serving.error().message);
     ms::daemon::ControlServer& server = **serving;
     const ms::daemon::Limits& fitted = server.limits();
@@ -187,9 +262,16 @@ int run(const Options& o) {
               << "), XDP " << ms::nic::to_string(xdp.mode()) << " mode, AF_XDP " << (nic.zero_copy() ? "zero-copy" : "copy")
               << " mode, segmentation offload " << (nic.offloads_segmentation() ? "on" : "off") << ", " << o.queues
               << " queue(s), " << o.workers << " worker(s); listening on " << path << std::endl;
-    server.run(signal_fd);
+    const int signal = server.run(signal_fd);
+    if (signal == SIGUSR2) {
+        xdp.leave_for_restart();
+        std::cerr << "multistackd: leaving for a restart: the XDP program keeps " << o.iface << "'s claims for "
+                  << o.outage_limit_ms << " ms\n";
+    } else {
+        std::cerr << "multistackd: signal " << signal << ", shutting down\n";
+    }
     sw.stop();
-    std::cerr << "multistackd: detached from " << o.iface << "\n";
+    std::cerr << "multistackd: " << (signal == SIGUSR2 ? "left " : "detached from ") << o.iface << "\n";
     return 0;
 }
 
@@ -263,7 +345,20 @@ int main(int argc, char** argv) {
                    "MiB of replies one uid's sessions may leave unread before the daemon drops them")
         ->check(CLI::Range(1ull, 1ull << 20))
         ->capture_default_str();
+    app.add_option("--outage-limit-ms", o.outage_limit_ms,
+                   "how long claims outlive the daemon (a crash, a restart, an upgrade): meanwhile the XDP program "
+                   "drops their frames, so that the kernel resets no connection, and applications try to attach "
+                   "again; past it the kernel gets the frames and the applications' UTCP sockets fail with ENETDOWN")
+        ->check(CLI::Range(100u, 3'600'000u))
+        ->capture_default_str();
+    app.add_flag("--upgrade", o.upgrade,
+                 "take over from the multistackd running on --iface (it may be an older binary): it leaves for a "
+                 "restart, this one adopts its claims, and applications attach again with their connections");
+    app.add_flag("--detach", o.detach,
+                 "remove the XDP program and claims that a daemon left on --iface (after SIGUSR2, SIGKILL or a "
+                 "crash), then exit");
     CLI11_PARSE(app, argc, argv);
+    if (o.detach) return detach_left_program(o.iface);
     try {
         return run(o);
     } catch (const std::exception& e) {

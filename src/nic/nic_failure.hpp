@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "base/result.hpp"
@@ -22,11 +23,17 @@ enum class NicError : std::uint8_t {
     xsk_socket,       // the AF_XDP socket could not be created
     xsk_map,          // the socket could not be put into the XSK map
     packet_socket,    // the GSO socket (AF_PACKET) or one of its options
+    bad_record,       // what a previous daemon left on the interface cannot be read (left_behind.hpp)
 };
 
 struct NicFailure {
     NicError error;
     std::string detail;
 };
+
+// "IFNAME: WHAT: strerror(ERR)".
+inline NicFailure nic_failure(NicError error, const std::string& ifname, const std::string& what, int err) {
+    return {error, ifname + ": " + what + ": " + std::strerror(err)};
+}
 
 }  // namespace ms::nic

@@ -5,10 +5,13 @@
 #include <linux/if_link.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <vector>
 
 namespace ms::nic {
@@ -20,91 +23,86 @@ namespace {
 
 constexpr const char* kProgramName = "ms_claim";
 
-// Must match struct claim_key in bpf/claim.bpf.c.
-struct BpfClaimKey {
-    std::uint8_t protocol;
-    std::uint8_t family;
-    std::uint16_t port_be;
-    std::uint8_t addr[16];
-};
-static_assert(sizeof(BpfClaimKey) == 20);
+using AdoptedKey = std::array<std::uint8_t, sizeof(BpfClaimKey)>;
 
-// Must match struct local_key in bpf/claim.bpf.c.
-struct BpfLocalKey {
-    std::uint8_t family;
-    std::uint8_t pad[3];
-    std::uint8_t addr[16];
-};
-static_assert(sizeof(BpfLocalKey) == 20);
-
-// The ms_ports index of a claim's (protocol, port); must match bpf/claim.bpf.c.
-std::uint32_t port_index(const sw::ClaimKey& c) { return (c.protocol == IPPROTO_UDP ? 65536u : 0u) + c.port; }
-
-BpfClaimKey to_bpf(const sw::ClaimKey& c) {
-    BpfClaimKey k{};
-    k.protocol = c.protocol;
-    k.family = static_cast<std::uint8_t>(c.addr.family);
-    k.port_be = wire::swap_be16(c.port);
-    std::memcpy(k.addr, c.addr.bytes.data(), 16);
-    return k;
+AdoptedKey adopted_key(const BpfClaimKey& k) {
+    AdoptedKey out{};
+    std::memcpy(out.data(), &k, sizeof k);
+    return out;
 }
 
-NicFailure failure(NicError error, const std::string& ifname, const std::string& what, int err) {
-    return {error, ifname + ": " + what + ": " + std::strerror(err)};
-}
-
-base::Result<int, NicFailure> ifindex_of(const std::string& ifname) {
-    const unsigned index = ::if_nametoindex(ifname.c_str());
-    if (index == 0) return failure(NicError::no_interface, ifname, "no such interface", errno);
-    return static_cast<int>(index);
-}
-
-// The id of the program attached to `ifindex` in any mode, or 0.
-std::uint32_t attached_program(int ifindex) {
-    bpf_xdp_query_opts opts{};
-    opts.sz = sizeof opts;
-    if (bpf_xdp_query(ifindex, 0, &opts) != 0) return 0;
-    return opts.prog_id;
-}
-
-std::string program_name(std::uint32_t id) {
-    const int fd = bpf_prog_get_fd_by_id(id);
-    if (fd < 0) return {};
-    bpf_prog_info info{};
-    std::uint32_t len = sizeof info;
-    std::string name;
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) name = info.name;
-    ::close(fd);
-    return name;
-}
+std::uint64_t realtime_s() { return static_cast<std::uint64_t>(::time(nullptr)); }
 
 }  // namespace
 
-const char* to_string(XdpMode m) { return m == XdpMode::native ? "native" : "generic"; }
-
-base::Result<bool, NicFailure> remove_stale_program(const std::string& ifname) {
-    const auto ifindex = ifindex_of(ifname);
-    if (!ifindex) return ifindex.error();
-    const std::uint32_t id = attached_program(*ifindex);
-    if (id == 0) return false;
-    const std::string name = program_name(id);
-    if (name != kProgramName) {
-        return NicFailure{NicError::foreign_program, ifname + ": another XDP program (" + (name.empty() ? "?" : name) +
-                                                         ") is attached; refusing to replace it"};
-    }
-    // Detach in whichever mode it was attached.
-    bpf_xdp_detach(*ifindex, XDP_FLAGS_DRV_MODE, nullptr);
-    bpf_xdp_detach(*ifindex, XDP_FLAGS_SKB_MODE, nullptr);
-    return true;
-}
-
-base::Result<std::unique_ptr<XdpProgram>, NicFailure> XdpProgram::open(const std::string& ifname) {
-    const auto ifindex = ifindex_of(ifname);
+base::Result<std::unique_ptr<XdpProgram>, NicFailure> XdpProgram::open(const std::string& ifname, const LeftBehind* left,
+                                                                       std::uint64_t outage_limit_ns) {
+    const auto ifindex = interface_index(ifname);
     if (!ifindex) return ifindex.error();
     std::unique_ptr<XdpProgram> p(new XdpProgram(ifname, *ifindex));  // its destructor undoes a partial set-up
     if (auto loaded = p->load(); !loaded) return loaded.error();
-    if (auto attached = p->attach(); !attached) return attached.error();
+    p->start_record(left, outage_limit_ns);
+    if (!p->map_record()) return nic_failure(NicError::bpf_load, ifname, "cannot map the daemon record", errno);
+    if (left && left->claims_hold()) p->adopt_claims(*left);
+    if (auto attached = p->attach(left); !attached) return attached.error();
     return p;
+}
+
+void XdpProgram::start_record(const LeftBehind* left, std::uint64_t outage_limit_ns) {
+    record_.version = DaemonRecord::kVersion;
+    record_.outage_limit_ns = outage_limit_ns;
+    record_.heartbeat_ns = monotonic_ns();
+    record_.first_start_s = realtime_s();
+    if (!left) return;
+    carried_ = left->stats;
+    if (!left->unreadable.empty()) return;
+    record_.first_start_s = left->record.first_start_s;
+    record_.restarts = left->record.restarts + (left->left_for_restart() ? 0 : 1);
+    record_.upgrades = left->record.upgrades + (left->left_for_restart() ? 1 : 0);
+}
+
+bool XdpProgram::map_record() {
+    void* at = ::mmap(nullptr, sizeof(DaemonRecord), PROT_READ | PROT_WRITE, MAP_SHARED, record_fd_, 0);
+    if (at == MAP_FAILED) return false;
+    shared_record_ = static_cast<DaemonRecord*>(at);
+    std::memcpy(shared_record_, &record_, sizeof record_);
+    return true;
+}
+
+void XdpProgram::store_heartbeat(std::uint64_t now_ns) {
+    record_.heartbeat_ns = now_ns;
+    std::atomic_ref<std::uint64_t>(shared_record_->heartbeat_ns).store(now_ns, std::memory_order_release);
+}
+
+void XdpProgram::adopt_claims(const LeftBehind& left) {
+    adopted_end_ns_ = left.claims_end_ns();
+    for (const sw::ClaimKey& claim : left.claims) {
+        const BpfClaimKey key = to_bpf(claim);
+        const std::uint32_t value = 1;
+        if (bpf_map_update_elem(claims_fd_, &key, &value, BPF_NOEXIST) != 0) continue;
+        count_port(claim, +1);
+        adopted_.insert(adopted_key(key));
+    }
+}
+
+std::size_t XdpProgram::beat() {
+    store_heartbeat(monotonic_ns());
+    if (adopted_.empty() || record_.heartbeat_ns < adopted_end_ns_) return 0;
+    const std::size_t removed = adopted_.size();
+    for (const AdoptedKey& raw : adopted_) {
+        BpfClaimKey key{};
+        std::memcpy(&key, raw.data(), sizeof key);
+        if (bpf_map_delete_elem(claims_fd_, &key) == 0) count_port(from_bpf(key), -1);
+    }
+    adopted_.clear();
+    return removed;
+}
+
+void XdpProgram::leave_for_restart() {
+    record_.flags |= DaemonRecord::kLeftForRestart;
+    std::atomic_ref<std::uint32_t>(shared_record_->flags).fetch_or(DaemonRecord::kLeftForRestart);
+    store_heartbeat(monotonic_ns());
+    leaving_for_restart_ = true;
 }
 
 base::Result<base::Done, NicFailure> XdpProgram::load() {
@@ -112,9 +110,9 @@ base::Result<base::Done, NicFailure> XdpProgram::load() {
     open_opts.sz = sizeof open_opts;
     open_opts.object_name = "ms_claim";
     object_ = bpf_object__open_mem(claim_bpf_object, claim_bpf_object_size, &open_opts);
-    if (!object_) return failure(NicError::bpf_open, ifname_, "cannot open the XDP object", errno);
+    if (!object_) return nic_failure(NicError::bpf_open, ifname_, "cannot open the XDP object", errno);
     if (bpf_object__load(object_) != 0) {
-        return failure(NicError::bpf_load, ifname_, "the kernel refused the XDP program", errno);
+        return nic_failure(NicError::bpf_load, ifname_, "the kernel refused the XDP program", errno);
     }
     claims_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_claims");
     claim_capacity_ = bpf_map__max_entries(bpf_object__find_map_by_name(object_, "ms_claims"));
@@ -122,17 +120,28 @@ base::Result<base::Done, NicFailure> XdpProgram::load() {
     local_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_local");
     xsks_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_xsks");
     stats_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_stats");
+    record_fd_ = bpf_object__find_map_fd_by_name(object_, "ms_daemon");
     return base::Done{};
 }
 
-base::Result<base::Done, NicFailure> XdpProgram::attach() {
+base::Result<base::Done, NicFailure> XdpProgram::attach(const LeftBehind* left) {
     const int prog_fd = bpf_program__fd(bpf_object__find_program_by_name(object_, kProgramName));
-    if (bpf_xdp_attach(ifindex_, prog_fd, XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, nullptr) == 0) {
+    if (left) {
+        // In one step, so that no frame of a claim meets the kernel meanwhile.
+        bpf_xdp_attach_opts opts{};
+        opts.sz = sizeof opts;
+        opts.old_prog_fd = left->program.get();
+        const std::uint32_t mode = left->mode == XdpMode::native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
+        if (bpf_xdp_attach(ifindex_, prog_fd, mode | XDP_FLAGS_REPLACE, &opts) != 0) {
+            return nic_failure(NicError::bpf_attach, ifname_, "cannot replace the XDP program left behind", errno);
+        }
+        mode_ = left->mode;
+    } else if (bpf_xdp_attach(ifindex_, prog_fd, XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, nullptr) == 0) {
         mode_ = XdpMode::native;
     } else if (bpf_xdp_attach(ifindex_, prog_fd, XDP_FLAGS_SKB_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, nullptr) == 0) {
         mode_ = XdpMode::generic;
     } else {
-        return failure(NicError::bpf_attach, ifname_, "cannot attach the XDP program", errno);
+        return nic_failure(NicError::bpf_attach, ifname_, "cannot attach the XDP program", errno);
     }
     attached_ = true;
     return base::Done{};
@@ -140,11 +149,12 @@ base::Result<base::Done, NicFailure> XdpProgram::attach() {
 
 XdpProgram::~XdpProgram() {
     detach();
+    if (shared_record_) ::munmap(shared_record_, sizeof(DaemonRecord));
     bpf_object__close(object_);
 }
 
 void XdpProgram::detach() {
-    if (!attached_) return;
+    if (!attached_ || leaving_for_restart_) return;
     bpf_xdp_detach(ifindex_, mode_ == XdpMode::native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE, nullptr);
     attached_ = false;
 }
@@ -170,6 +180,7 @@ bool XdpProgram::set_local_addresses(const std::vector<wire::IpAddr>& addresses)
 
 bool XdpProgram::add_claim(const sw::ClaimKey& claim) {
     const BpfClaimKey key = to_bpf(claim);
+    if (adopted_.erase(adopted_key(key)) != 0) return true;
     const std::uint32_t value = 1;
     if (bpf_map_update_elem(claims_fd_, &key, &value, BPF_NOEXIST) != 0) return false;
     count_port(claim, +1);
@@ -177,24 +188,20 @@ bool XdpProgram::add_claim(const sw::ClaimKey& claim) {
 }
 
 bool XdpProgram::remove_claim(const sw::ClaimKey& claim) {
+    if (leaving_for_restart_) return true;  // the next daemon adopts it
     const BpfClaimKey key = to_bpf(claim);
     if (bpf_map_delete_elem(claims_fd_, &key) != 0) return false;
     count_port(claim, -1);
     return true;
 }
 
-std::uint64_t XdpProgram::stat(std::uint32_t which) const {
-    const int cpus = libbpf_num_possible_cpus();
-    if (cpus <= 0) return 0;
-    std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(cpus));
-    if (bpf_map_lookup_elem(stats_fd_, &which, per_cpu.data()) != 0) return 0;
-    std::uint64_t sum = 0;
-    for (std::uint64_t v : per_cpu) sum += v;
-    return sum;
+std::uint64_t XdpProgram::stat(XdpStat which) const {
+    return carried_[static_cast<std::size_t>(which)] + read_xdp_stat(stats_fd_, which);
 }
 
-std::uint64_t XdpProgram::claimed_frames() const { return stat(0); }
-std::uint64_t XdpProgram::passed_frames() const { return stat(1); }
+std::uint64_t XdpProgram::claimed_frames() const { return stat(XdpStat::claimed); }
+std::uint64_t XdpProgram::passed_frames() const { return stat(XdpStat::passed); }
+std::uint64_t XdpProgram::held_frames() const { return stat(XdpStat::held); }
 
 std::uint32_t XdpProgram::claim_capacity() const { return claim_capacity_; }
 

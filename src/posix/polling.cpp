@@ -49,7 +49,8 @@ bool Runtime::drop_port_events(epoll_event* events, int& n) {
     }
     if (found) {
         std::uint64_t count = 0;
-        (void)!::read(port_event_fd_, &count, sizeof count);
+        std::unique_lock lock(mutex_);
+        (void)!::read(loop_->port().rx_event_fd(), &count, sizeof count);
     }
     n = kept;
     return found;

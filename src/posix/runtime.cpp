@@ -123,6 +123,8 @@ Runtime* Runtime::open() {
     loop::LoopOptions options;
     options.data_area_bytes = 0;  // send buffers on the heap: no 64 MiB reservation per process
     options.super_segments = false;
+    options.descriptor_floor = fd_table().own_fd_floor();
+    options.log = [](const std::string& line) { log_line(1, line); };
     if (!settings.congestion.empty()) options.defaults.congestion = settings.congestion;
     auto loop = loop::EventLoop::open(settings.socket_path, options);
     if (!loop) {
@@ -144,7 +146,9 @@ Runtime::Runtime(Settings settings, std::unique_ptr<loop::EventLoop> loop)
     ::epoll_ctl(sleep_set_, EPOLL_CTL_ADD, wake_fd_, &ev);
     ev.events = EPOLLIN | EPOLLRDHUP;
     ::epoll_ctl(sleep_set_, EPOLL_CTL_ADD, loop_->control().fd(), &ev);
-    port_event_fd_ = ::fcntl(loop_->port().rx_event_fd(), F_DUPFD_CLOEXEC, floor);
+    port_event_fd_ = move_descriptor_above(::epoll_create1(EPOLL_CLOEXEC), floor);
+    ev.events = EPOLLIN;
+    ::epoll_ctl(port_event_fd_, EPOLL_CTL_ADD, loop_->port().rx_event_fd(), &ev);
     log_line(2, "UTCP on " + loop_->address().to_string() + " through " + settings_.socket_path);
     // The stack thread takes no signal: the program's handlers (nginx's SIGCHLD, which
     // reaps its workers) must run on its own threads, as they would without the library.
@@ -163,6 +167,8 @@ void Runtime::serve() {
     while (!daemon_gone_) {
         const std::uint64_t now = loop::EventLoop::clock_ms();
         const std::uint32_t frames = loop_->turn(now);
+        follow_attachment();
+        if (daemon_gone_) break;
         refresh_listeners();
         release_unused_claims();
         if (!handed_.empty()) reclaim_orphans();
@@ -176,6 +182,12 @@ void Runtime::serve() {
 // call asks (wake_fd_), or the daemon goes away.
 void Runtime::sleep_while_idle(std::uint64_t now_ms) {
     (void)loop_->stack().take_soonest_work();  // what is scheduled from here on may wake it
+    if (loop_->detached()) {
+        mutex_.unlock();
+        loop_->sleep_while_detached(now_ms, kUnwatchedSleepMs);
+        mutex_.lock();
+        return;
+    }
     const std::uint64_t due = loop_->stack().poll_at();
     if (due <= now_ms && !loop_->tx_full()) return;
     const int timeout = due <= now_ms       ? 1
@@ -208,21 +220,36 @@ void Runtime::sleep_while_idle(std::uint64_t now_ms) {
     std::uint64_t count = 0;
     (void)!::read(wake_fd_, &count, sizeof count);
     pollfd control{loop_->control().fd(), POLLIN | POLLRDHUP, 0};
-    if (::poll(&control, 1, 0) > 0) {
+    if (::poll(&control, 1, 0) > 0) loop_->daemon_hung_up(loop::EventLoop::clock_ms());
+}
+
+void Runtime::follow_attachment() {
+    if (loop_->daemon_gone() && !daemon_gone_) {
         daemon_gone_ = true;
-        log_line(1, "multistackd went away: UTCP sockets fail from now on");
         // For good: each connection reports ENETDOWN once, then reads what it held and
         // the end of the stream; it never looks alive again.
         for (Socket& s : sockets_) {
             if (s.connection()) fail_for_good(s, ENETDOWN);
         }
+        return;
     }
+    if (loop_->attachments() == attachments_) return;
+    attachments_ = loop_->attachments();
+    // The old port's eventfd and control socket leave the sets as they close.
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ::epoll_ctl(port_event_fd_, EPOLL_CTL_ADD, loop_->port().rx_event_fd(), &ev);
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ::epoll_ctl(sleep_set_, EPOLL_CTL_ADD, loop_->control().fd(), &ev);
+    wake_stack_thread();
 }
 
 void Runtime::run_turn() {
     std::unique_lock lock(mutex_);
     if (daemon_gone_) return;
     loop_->turn(loop::EventLoop::clock_ms());
+    follow_attachment();
+    if (daemon_gone_) return;
     refresh_listeners();
     release_unused_claims();
     wake_stack_thread_if_due();

@@ -231,6 +231,9 @@ private:
     // for the stack thread if a timer is now due before it would wake.
     void after_call(std::unique_lock<std::mutex>& lock);
     void fail_for_good(Socket& s, int error);
+    // After each turn: follows the loop onto a new port if it attached again, or fails
+    // every connection if multistackd stayed away past its outage limit.
+    void follow_attachment();
     // What getsockopt and setsockopt on `fd` need of this runtime (options.hpp).
     OptionContext option_context(int fd, std::unique_lock<std::mutex>& lock);
     [[nodiscard]] Socket* live(int fd) const;
@@ -318,7 +321,10 @@ private:
     int wake_fd_ = -1;       // eventfd: an application call moved a timer earlier
     int sleep_set_ = -1;     // epoll over wake_fd_ and the control socket (Port::wait's also_fd)
     std::uint64_t asleep_until_ = 0;  // while the stack thread sleeps: when it wakes; else 0
-    int port_event_fd_ = -1;          // the port's rx eventfd, as added to epoll sets
+    // An epoll set over the port's rx eventfd, added to the application's epoll sets in its
+    // place: it stays the same descriptor when the loop attaches again to another port.
+    int port_event_fd_ = -1;
+    std::uint64_t attachments_ = 1;   // the loop's attachments() this runtime has caught up with
     std::atomic<int> pollers_{0};     // application threads asleep in epoll_wait, port included
     std::atomic<int> waiters_{0};     // application threads asleep in a blocking call
     std::atomic<bool> stack_watches_port_{false};

@@ -202,6 +202,11 @@ public:
     // True if it is ESTABLISHED and has taken every byte before `end` (a train may start).
     [[nodiscard]] bool in_order_through(Seq32 end) const { return state_ == State::established && rcv().nxt == end; }
     void on_timer(TimerKind kind, std::uint64_t now_ms);
+    // The path is back after an outage (the switch came back): a pending retransmission
+    // or probe goes now instead of after its backed-off timeout.
+    void retry_now(std::uint64_t now_ms) {
+        if (timing_.rtx.pending() && timing_.rtx.deadline() > now_ms) arm(timing_.rtx, now_ms);
+    }
     // An ICMP error quoting a segment of this connection (its checksum and tuple checked
     // by the stack). Taken only if the quoted sequence number is in flight (RFC 5927
     // §4.1); false, with nothing done, if not. "Packet too big" lowers the MSS; a hard

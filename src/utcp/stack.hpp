@@ -126,6 +126,8 @@ struct StackStats {
     // Connections that moved to another stack and came from one, and segments dropped
     // because their connection had moved away.
     std::uint64_t connections_exported = 0, connections_imported = 0, moved_away = 0;
+    // Segments of no connection dropped, not reset, just after an outage (Stack::path_restored).
+    std::uint64_t outage_quiet = 0;
 };
 
 class Listener {
@@ -205,6 +207,16 @@ public:
     [[nodiscard]] base::Result<ConnectionImage, ImageError> export_connection(const FourTuple& t);
     [[nodiscard]] base::Result<Connection*, ImageError> import_connection(const ConnectionImage& image, Handler* handler,
                                                                           std::uint64_t now_ms);
+    // The link is back after an outage (multistackd restarted): every connection's pending
+    // retransmission or probe goes at the next advance (Connection::retry_now). For
+    // kQuietAfterOutageMs, a segment of no connection is dropped (StackStats::outage_quiet)
+    // rather than reset: the switch may steer another process's connection here while
+    // the processes of a shared claim attach again one by one.
+    void path_restored(std::uint64_t now_ms) {
+        for (const auto& [t, c] : conns_) c->retry_now(now_ms);
+        quiet_until_ms_ = now_ms + kQuietAfterOutageMs;
+    }
+    static constexpr std::uint64_t kQuietAfterOutageMs = 2000;
     // Every connection and every listener, in no particular order (introspection).
     template <class F>
     void for_each_connection(F&& f) const {
@@ -320,6 +332,7 @@ private:
     std::unordered_map<std::uint16_t, std::uint32_t> port_users_;  // connections and records per local port
     TimeWaitTable time_wait_;
     MovedTuples moved_;
+    std::uint64_t quiet_until_ms_ = 0;  // path_restored()
     Train train_;
     std::vector<Connection*> dirty_;
     std::vector<Connection*> work_;

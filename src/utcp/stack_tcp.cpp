@@ -43,6 +43,7 @@ void Stack::input_tcp(const IpPacket& ip, std::uint64_t now_ms) {
         moved_.erase(t);  // a new connection on the tuple
         release_port_if_free(t.local_port);
     }
+    if (now_ms < quiet_until_ms_ && (!seg.has(syn) || seg.has(ack))) return void(++stats_.outage_quiet);
     std::optional<Seq32> reuse_iss;
     if (on_time_wait(t, seg, now_ms, reuse_iss)) return;
     auto l = listeners_.find(t.local_port);

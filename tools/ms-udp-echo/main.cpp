@@ -1,11 +1,15 @@
 // ms-udp-echo: a UDP echo server on a MultiStack port, the smallest real application.
 // It attaches to multistackd, claims UDP ADDR:PORT (the library binds the kernel socket
 // that proves it), and sends every datagram back to its sender through the switch.
-// It runs until SIGTERM or SIGINT and then prints how many datagrams it echoed.
+// It runs until SIGTERM or SIGINT and then prints how many datagrams it echoed. If
+// multistackd goes away, it attaches again (docs/DESIGN.md §6, "Restarts and upgrades")
+// within the daemon's outage limit, or exits with status 1.
 #include <CLI/CLI.hpp>
 #include <netinet/in.h>
+#include <unistd.h>
 
 #include <csignal>
+#include <ctime>
 #include <iostream>
 
 #include "client/multistack.hpp"
@@ -48,6 +52,34 @@ std::uint32_t echo_batch(ms::client::AppPort& port, std::uint16_t my_port) {
     return out;
 }
 
+std::uint64_t now_ms() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1'000'000;
+}
+
+// multistackd went away: attaches again on the library's schedule, with the claim proved
+// again; false past the daemon's outage limit (or on a signal).
+bool attach_again(ms::client::ControlSession& conn, const std::string& socket) {
+    ms::client::ReattachSchedule schedule(now_ms(), conn.outage_limit_ms());
+    std::cerr << "ms-udp-echo: multistackd went away: attaching again for up to " << schedule.limit_ms() << " ms\n";
+    while (!g_stop && !schedule.expired(now_ms())) {
+        std::vector<std::pair<ms::client::Claim, ms::client::Failure>> refused;
+        auto next = conn.reattach(socket, 0, refused);
+        if (next) {
+            conn = std::move(next).value();
+            std::cerr << "ms-udp-echo: attached again after " << now_ms() - schedule.since_ms() << " ms, port "
+                      << conn.port()->id() << "\n";
+            for (const auto& [claim, why] : refused) std::cerr << "ms-udp-echo: claim lost: " << why.message() << "\n";
+            return refused.empty();
+        }
+        schedule.failed(now_ms());
+        ::usleep(static_cast<useconds_t>((schedule.next_try_ms() - std::min(schedule.next_try_ms(), now_ms())) * 1000));
+    }
+    std::cerr << "ms-udp-echo: multistackd did not come back within " << schedule.limit_ms() << " ms\n";
+    return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,9 +120,9 @@ int main(int argc, char** argv) {
               << claimed.port << std::endl;
     std::uint64_t echoed = 0;
     while (!g_stop) {
-        const std::uint32_t n = echo_batch(*port.value(), claimed.port);
+        const std::uint32_t n = echo_batch(*conn->port(), claimed.port);
         echoed += n;
-        if (n == 0) port.value()->wait(0, 200);
+        if (n == 0 && conn->port()->wait(0, 200, conn->fd()) && !attach_again(*conn, socket)) return 1;
     }
     // A clean exit gives the claim back; a crash would too, when the connection drops.
     if (auto released = conn->release(claimed); !released) {

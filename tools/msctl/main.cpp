@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <ctime>
 #include <iostream>
 #include <map>
 
@@ -73,6 +74,16 @@ json queues_json(const ms::ctl::StatusReply& s) {
     return j;
 }
 
+// "2026-12-07T00:05:00Z".
+std::string utc_time(std::uint64_t seconds) {
+    const auto t = static_cast<std::time_t>(seconds);
+    std::tm tm{};
+    ::gmtime_r(&t, &tm);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return text;
+}
+
 json status_json(const ms::ctl::StatusReply& s) {
     return {{"interface", s.ifname},
             {"ifindex", s.ifindex},
@@ -105,7 +116,15 @@ json status_json(const ms::ctl::StatusReply& s) {
              {{"waiting", s.handoffs_waiting},
               {"taken", s.handoffs_taken},
               {"reclaimed", s.handoffs_reclaimed},
-              {"dropped", s.handoffs_dropped}}}};
+              {"dropped", s.handoffs_dropped}}},
+            {"lifetime",
+             {{"started", utc_time(s.started_s)},
+              {"first_started", utc_time(s.first_start_s)},
+              {"restarts", s.restarts},
+              {"upgrades", s.upgrades},
+              {"outage_limit_ms", s.outage_limit_ms},
+              {"held_frames", s.held_frames},
+              {"adopted_claims_waiting", s.adopted_waiting}}}};
 }
 
 json port_json(const ms::ctl::PortEntry& p) {
@@ -140,6 +159,11 @@ void print_status(const json& s) {
               << "control: " << s["control"].dump() << "\n"
               << "connection hand-offs: " << s["handoffs"]["waiting"] << " waiting, " << s["handoffs"]["taken"] << " taken, "
               << s["handoffs"]["reclaimed"] << " taken back, " << s["handoffs"]["dropped"] << " dropped\n";
+    const json& life = s["lifetime"];
+    std::cout << "started " << life["started"].get<std::string>() << "; on this interface since "
+              << life["first_started"].get<std::string>() << ": " << life["restarts"] << " restart(s), " << life["upgrades"]
+              << " upgrade(s); claims outlive the daemon by " << life["outage_limit_ms"] << " ms (frames held meanwhile "
+              << life["held_frames"] << ", claims left to prove again " << life["adopted_claims_waiting"] << ")\n";
 }
 
 void print_ports(const json& ports, bool with_drops) {

@@ -66,7 +66,31 @@ struct {
     __type(value, __u32);
 } ms_xsks SEC(".maps");
 
-enum { STAT_CLAIMED, STAT_PASSED, STAT_COUNT };
+// The daemon's record (one entry; must match ms::nic::DaemonRecord): what a daemon leaves
+// for the next one on this interface, and how long its claims outlive it. While no AF_XDP
+// socket takes a claimed frame (the daemon is down, or restarting), the frame is dropped
+// if the daemon's last heartbeat is within its outage limit: the kernel would answer a
+// UTCP connection's segment with a reset. Past the limit the claims are as good as
+// released and the kernel gets the frame.
+struct daemon_record {
+    __u32 version;
+    __u32 flags;
+    __u64 heartbeat_ns;     // CLOCK_MONOTONIC (bpf_ktime_get_ns) of the daemon's last beat
+    __u64 outage_limit_ns;  // how long claims outlive the last beat
+    __u64 first_start_s;    // CLOCK_REALTIME seconds when the first daemon of the chain started
+    __u32 restarts;         // daemons that took over from one that died
+    __u32 upgrades;         // daemons that took over from one that left for a restart
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __uint(map_flags, BPF_F_MMAPABLE);  // the daemon beats through a mapping, with no system call
+    __type(key, __u32);
+    __type(value, struct daemon_record);
+} ms_daemon SEC(".maps");
+
+enum { STAT_CLAIMED, STAT_PASSED, STAT_HELD, STAT_COUNT };
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -82,6 +106,14 @@ static __always_inline int count(__u32 which, int verdict) {
 }
 
 static __always_inline int pass(void) { return count(STAT_PASSED, XDP_PASS); }
+
+// No socket takes the frame: whether the claims still hold (the daemon beat lately).
+static __always_inline int daemon_within_outage_limit(void) {
+    __u32 zero = 0;
+    struct daemon_record *r = bpf_map_lookup_elem(&ms_daemon, &zero);
+    if (!r || r->version == 0) return 0;
+    return bpf_ktime_get_ns() - r->heartbeat_ns <= r->outage_limit_ns;
+}
 
 // Whether `key` is claimed: exactly, or by the wildcard if its address is ours.
 static __always_inline int claimed(struct claim_key *key) {
@@ -205,8 +237,10 @@ int ms_claim(struct xdp_md *ctx) {
         return pass();
     }
     if (!claimed(&key)) return pass();
-    // No socket on this queue (yet): the kernel keeps the frame.
-    return count(STAT_CLAIMED, bpf_redirect_map(&ms_xsks, ctx->rx_queue_index, XDP_PASS));
+    // A miss in the socket map returns the flags' action: XDP_ABORTED (0) here.
+    int verdict = bpf_redirect_map(&ms_xsks, ctx->rx_queue_index, 0);
+    if (verdict == XDP_REDIRECT) return count(STAT_CLAIMED, verdict);
+    return daemon_within_outage_limit() ? count(STAT_HELD, XDP_DROP) : pass();
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# multistackd restarts, is upgraded and crashes under load, and no connection is lost
+# (docs/DESIGN.md §6, "Restarts and upgrades"). Under load all along: wrk keep-alive
+# against nginx under the preload (a master and two workers: a shared claim) and against
+# ms-httpd, 100 MB echoed both ways through utcp-echo, and a UDP echo (ms-udp-echo) probed
+# every millisecond:
+#   - a planned upgrade (multistackd --upgrade) while a hostile client sends junk to the
+#     control socket and another holds its session: every request, byte and datagram
+#     arrives; the blackout is the probe's longest silence;
+#   - SIGKILL, and a new daemon 1.5 s later: no connection lost, byte-exact;
+#   - msctl status counts the restart and the upgrade;
+#   - a spoiled record (unknown version, times out of range, a claim no daemon writes):
+#     --upgrade refuses it and the running daemon serves on;
+#   - the daemon down past its outage limit: the preloaded program's socket fails with
+#     ENETDOWN, utcp-echo, ms-httpd and ms-udp-echo exit, and nothing hangs.
+# Usage: BIN_DIR=build daemon_restart.sh
+source "$(dirname "$0")/lib.sh"
+PRELOAD="$(cd "$BIN_DIR" && pwd)/src/libmultistack-preload.so"
+HTTPD="$BIN_DIR/tools/ms-httpd"
+RECORD_TOOL="$BIN_DIR/tests/ms-record-tool"
+[[ -f $PRELOAD ]] || fail "no $PRELOAD"
+command -v nginx >/dev/null || fail "no nginx (scripts/setup.sh installs it)"
+command -v wrk >/dev/null || fail "no wrk (scripts/setup.sh installs it)"
+ms_setup "rs$$"
+LIMIT_MS=5000
+ms_daemon --outage-limit-ms "$LIMIT_MS"
+
+www="$TMP/www"
+mkdir -p "$www"
+head -c 4096 /dev/urandom >"$www/4k.bin"
+cat >"$TMP/nginx.conf" <<NGINX
+user root;
+worker_processes 2;
+daemon off;
+pid $TMP/nginx.pid;
+error_log $TMP/nginx_error.log;
+events { worker_connections 1024; }
+http { access_log off; server { listen $SERVER_IP:8080; root $www; } }
+NGINX
+ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=1 \
+  nginx -c "$TMP/nginx.conf" >"$TMP/nginx.log" 2>&1
+ms_bg ip netns exec "$SERVER_NS" "$HTTPD" --transport utcp --socket "$SOCK" --listen "$SERVER_IP:80" --root "$www" \
+  >"$TMP/httpd.log" 2>&1
+HTTPD_PID=$LAST_PID
+ms_bg ip netns exec "$SERVER_NS" "$BIN_DIR/tools/utcp-echo" --socket "$SOCK" --listen "$SERVER_IP:7000" >"$TMP/utcp.log" 2>&1
+UTCP_PID=$LAST_PID
+ms_echo "$SERVER_IP:7007"
+wait_for "$TMP/httpd.log" "serving" || fail "ms-httpd did not start: $(cat "$TMP/httpd.log")"
+wait_for "$TMP/utcp.log" "echoing" || fail "utcp-echo did not start: $(cat "$TMP/utcp.log")"
+for _ in $(seq 50); do in_server "$MSCTL" --socket "$SOCK" claims | grep -q ":8080" && break; sleep 0.1; done
+in_client curl -sf -m 5 -o /dev/null "http://$SERVER_IP:8080/4k.bin" || fail "nginx under the preload does not serve"
+
+# load SECONDS: starts the load in the background; load_check checks every part of it.
+load() {
+  local seconds=$1
+  in_client wrk -t1 -c8 -d"${seconds}s" --timeout 10s "http://$SERVER_IP:8080/4k.bin" >"$TMP/wrk-nginx.out" 2>&1 &
+  WRK_NGINX=$!
+  in_client wrk -t1 -c8 -d"${seconds}s" --timeout 10s "http://$SERVER_IP:80/4k.bin" >"$TMP/wrk-httpd.out" 2>&1 &
+  WRK_HTTPD=$!
+  in_client "$PY" "$ROOT/tests/netns/echo_check.py" "$SERVER_IP" 7000 100000000 1 >"$TMP/echo.out" 2>&1 &
+  ECHO=$!
+  in_client "$PY" "$ROOT/tests/netns/udp_probe.py" "$SERVER_IP" 7007 "$seconds" >"$TMP/probe.out" 2>&1 &
+  PROBE=$!
+}
+# load_check WHAT: every request, byte and datagram arrived; leaves the probe's JSON in $probe.
+load_check() {
+  local what=$1 name
+  wait "$PROBE" || fail "$what: the UDP echo lost datagrams or bytes: $(cat "$TMP/probe.out")"
+  wait "$ECHO" || fail "$what: the 100 MB echo: $(cat "$TMP/echo.out"); $(cat "$TMP/utcp.log")"
+  for name in nginx httpd; do
+    wait "$([[ $name == nginx ]] && echo "$WRK_NGINX" || echo "$WRK_HTTPD")" || true
+    grep -q "Socket errors\|Non-2xx" "$TMP/wrk-$name.out" && fail "$what: wrk against $name: $(cat "$TMP/wrk-$name.out")"
+    grep -q "requests in" "$TMP/wrk-$name.out" || fail "$what: wrk against $name did not run: $(cat "$TMP/wrk-$name.out")"
+  done
+  probe=$(cat "$TMP/probe.out")
+}
+requests() { awk '/requests in/ {print $1}' "$TMP/wrk-$1.out"; }
+
+# --- a planned upgrade, with hostile clients on the control socket -----------------------------
+cat >"$TMP/hostile.py" <<'PYEOF'
+import os, socket, sys, time
+junk = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+junk.connect(sys.argv[1])
+holder = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+holder.connect(sys.argv[1])
+spare = [os.open("/dev/null", os.O_RDONLY) for _ in range(4)]
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:  # junk, and junk with descriptors; the holder never reads
+    try:
+        junk.send(os.urandom(64))
+        socket.send_fds(holder, [os.urandom(32)], spare)
+    except OSError:
+        pass
+    time.sleep(0.001)
+print("hostile done")
+PYEOF
+load 6
+ms_bg ip netns exec "$SERVER_NS" "$PY" "$TMP/hostile.py" "$SOCK" 3 >"$TMP/hostile.log" 2>&1
+sleep 2
+old_pid=$DAEMON_PID
+mv "$TMP/daemon.log" "$TMP/daemon-first.log"
+ms_daemon --outage-limit-ms "$LIMIT_MS" --upgrade
+kill -0 "$old_pid" 2>/dev/null && { sleep 1; kill -0 "$old_pid" 2>/dev/null && fail "the old daemon did not leave"; }
+grep -q "leaving for a restart" "$TMP/daemon-first.log" || fail "the old daemon did not leave for a restart: $(cat "$TMP/daemon-first.log")"
+load_check "upgrade"
+ok "planned upgrade under load, hostile clients on the control socket: every byte of 100 MB echoed, nginx $(requests nginx) and ms-httpd $(requests httpd) requests without an error, UDP $probe"
+# nginx's workers write what the preload logs to nginx's error log.
+for log in utcp httpd "nginx nginx_error"; do
+  cat $(printf "$TMP/%s.log " $log) | grep -q "attached again" || fail "$log did not attach again: $(cat $(printf "$TMP/%s.log " $log))"
+done
+[[ $(cat "$TMP/nginx.log" "$TMP/nginx_error.log" | grep -c "attached again") -ge 3 ]] ||
+  fail "nginx's master and two workers did not all attach again: $(cat "$TMP/nginx.log" "$TMP/nginx_error.log")"
+cat "$TMP/utcp.log" "$TMP/httpd.log" "$TMP/nginx.log" "$TMP/nginx_error.log" | grep "attached again" | sed 's/^/  /'
+
+# --- SIGKILL, and a new daemon 1.5 s later -------------------------------------------------
+load 7
+sleep 2
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null || true
+sleep 1.5
+mv "$TMP/daemon.log" "$TMP/daemon-second.log"
+ms_daemon --outage-limit-ms "$LIMIT_MS"
+grep -q "died and left its XDP program" "$TMP/daemon.log" || fail "the new daemon did not find the claims: $(cat "$TMP/daemon.log")"
+load_check "SIGKILL"
+ok "SIGKILL and a restart 1.5 s later under load: every byte of 100 MB echoed, nginx $(requests nginx) and ms-httpd $(requests httpd) requests without an error, UDP $probe"
+
+status=$(in_server "$MSCTL" --socket "$SOCK" status --json)
+restarts=$("$PY" -c 'import json,sys; print(json.load(sys.stdin)["lifetime"]["restarts"])' <<<"$status")
+upgrades=$("$PY" -c 'import json,sys; print(json.load(sys.stdin)["lifetime"]["upgrades"])' <<<"$status")
+[[ $restarts == 1 && $upgrades == 1 ]] || fail "msctl status counts $restarts restarts and $upgrades upgrades, not 1 and 1"
+in_server "$MSCTL" --socket "$SOCK" status | grep "restart(s)" | sed 's/^/  /'
+ok "msctl status shows the start time, 1 restart and 1 upgrade"
+
+# --- a spoiled record: --upgrade refuses it, the running daemon serves on ------------------------
+for spoil in version limit claims; do
+  in_server "$RECORD_TOOL" --iface "$SERVER_IF" --toggle "$spoil" | grep -q spoiled || fail "could not spoil the $spoil"
+  out=$(in_server "$MSD" --iface "$SERVER_IF" --socket "$TMP/other.sock" --upgrade 2>&1) && fail "--upgrade took a spoiled $spoil"
+  grep -q "keeps running" <<<"$out" || fail "no clear refusal of a spoiled $spoil: $out"
+  kill -0 "$DAEMON_PID" || fail "the running daemon died after a refused upgrade"
+  in_client curl -sf -m 5 -o /dev/null "http://$SERVER_IP:80/4k.bin" || fail "ms-httpd stopped serving after a refused upgrade"
+  echo "  $out"
+  in_server "$RECORD_TOOL" --iface "$SERVER_IF" --toggle "$spoil" | grep -q mended || fail "could not mend the $spoil"
+done
+ok "a spoiled record or claim map: --upgrade refuses it and the running daemon serves on"
+
+# --- the daemon down past its outage limit: the sockets fail, nothing hangs ----------------------
+mv "$TMP/daemon.log" "$TMP/daemon-third.log"
+ms_daemon --outage-limit-ms 1000 --upgrade  # the applications learn the shorter limit as they attach again
+for log in utcp httpd; do
+  for _ in $(seq 50); do [[ $(grep -c "attached again" "$TMP/$log.log") -ge 3 ]] && break; sleep 0.1; done
+done
+cat >"$TMP/held.py" <<'PYEOF'
+import errno, socket, sys
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind((sys.argv[1], 7300))
+server.listen()
+print("listening", flush=True)
+conn, _ = server.accept()
+conn.sendall(b"hello\n")
+try:
+    while conn.recv(100):
+        pass
+    print("end of stream", flush=True)
+except OSError as e:
+    print("recv failed:", errno.errorcode[e.errno], flush=True)
+PYEOF
+ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_REQUIRE=1 \
+  "$PY" "$TMP/held.py" "$SERVER_IP" >"$TMP/held.log" 2>&1
+wait_for "$TMP/held.log" "listening" || fail "the preloaded server did not start: $(cat "$TMP/held.log")"
+ms_bg ip netns exec "$CLIENT_NS" "$PY" -c "
+import socket, sys, time
+s = socket.create_connection(('$SERVER_IP', 7300), timeout=5)
+assert s.recv(6) == b'hello\n'
+print('connected', flush=True)
+time.sleep(30)" >"$TMP/held-client.log" 2>&1
+CLIENT=$LAST_PID
+wait_for "$TMP/held-client.log" "connected" || fail "no connection to the preloaded server: $(cat "$TMP/held-client.log")"
+killed_at=$(date +%s%N)
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null || true
+wait_for "$TMP/held.log" "recv failed" || fail "the preloaded program's socket did not fail: $(cat "$TMP/held.log")"
+grep -q "ENETDOWN" "$TMP/held.log" || fail "the socket failed with another errno: $(cat "$TMP/held.log")"
+for pid in "$UTCP_PID" "$HTTPD_PID" "$ECHO_PID"; do
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && fail "an application still runs 5 s past the outage limit: $(cat "$TMP/utcp.log" "$TMP/httpd.log" "$TMP/echo.log")"
+done
+failed_ms=$((($(date +%s%N) - killed_at) / 1000000))
+kill "$CLIENT" 2>/dev/null || true
+grep -q "did not come back" "$TMP/utcp.log" || fail "utcp-echo did not say why it stopped: $(cat "$TMP/utcp.log")"
+ok "the daemon down past its 1000 ms outage limit: the preloaded socket failed with ENETDOWN, utcp-echo, ms-httpd and ms-udp-echo exited, all within $failed_ms ms of the kill"
