@@ -65,9 +65,10 @@ int main(int argc, char** argv) {
         ms::wire::MacAddr peer_mac;
         if (!ms::wire::parse_ip(local_text, local)) throw std::runtime_error("--local wants an address");
         if (const auto stale = ms::nic::remove_stale_program(iface); !stale) throw std::runtime_error(stale.error().detail);
-        const auto program = ms::nic::XdpProgram::open(iface, nullptr, 0);
+        const auto program = ms::nic::XdpProgram::load(iface);
         if (!program) throw std::runtime_error(program.error().detail);
         ms::nic::XdpProgram& xdp = **program;
+        if (const auto attached = xdp.attach(nullptr, 0); !attached) throw std::runtime_error(attached.error().detail);
         const auto opened = ms::nic::AfXdpNic::open({iface, 1}, xdp);
         if (!opened) throw std::runtime_error(opened.error().detail);
         ms::nic::AfXdpNic& nic = **opened;

@@ -188,7 +188,7 @@ void ControlSession::keep_proof(const Claim& claim, int bound_fd, ctl::ClaimRole
 }
 
 void ReattachSchedule::failed(std::uint64_t now_ms) {
-    constexpr std::uint64_t kFastBackoffMs = 8;
+    constexpr std::uint64_t kFastBackoffMs = 4;
     constexpr std::uint64_t kFastPhaseMs = 2000;
     constexpr std::uint64_t kLongestBackoffMs = 100;
     ++tries_;

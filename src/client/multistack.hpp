@@ -84,7 +84,7 @@ private:
 enum class Sharing : std::uint8_t { exclusive, reuse_port };
 
 // When an application whose multistackd went away tries to attach again: at once, then
-// after a back-off that doubles from 1 ms to 8 ms in the outage's first two seconds (an
+// after a back-off that doubles from 1 ms to 4 ms in the outage's first two seconds (an
 // upgrade's new daemon is up within tens of milliseconds) and to 100 ms after, until the
 // daemon's outage limit has passed.
 class ReattachSchedule {

@@ -20,6 +20,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "daemon/control_server.hpp"
 #include "multistackd/nic_data_path.hpp"
@@ -78,7 +79,11 @@ public:
         (void)!::pwrite(fd, me.c_str(), me.size(), 0);
         return lock;
     }
-    ~InterfaceLock() { ::close(fd_); }
+    ~InterfaceLock() { release(); }
+    // Lets go of the interface before the process ends.
+    void release() {
+        if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+    }
     // The pid the lock file names: its holder's while it is held.
     [[nodiscard]] pid_t holder() const {
         char pid[32] = {};
@@ -206,6 +211,11 @@ int run(const Options& o) {
     raise_descriptor_limit();
     const auto group = group_id(o.group);
     if (!group) return report(group.error().why);
+    // Loaded before an upgrade asks the running daemon to leave: the verifier's work is
+    // most of a start's time.
+    const auto program = ms::nic::XdpProgram::load(o.iface);
+    if (!program) return report(program.error().detail);
+    ms::nic::XdpProgram& xdp = **program;
     const auto lock = o.upgrade ? take_over_from_running(o.iface) : InterfaceLock::acquire(o.iface);
     if (!lock) return report(lock.error().why);
     const auto netlink = ms::netlink::Netlink::open();
@@ -218,15 +228,14 @@ int run(const Options& o) {
     auto left = ms::nic::find_left_behind(o.iface);
     if (!left) return report(left.error().detail);
     if (*left) report_left_behind(o.iface, **left);
-    const auto program = ms::nic::XdpProgram::open(o.iface, *left ? &**left : nullptr,
-                                                   std::uint64_t{o.outage_limit_ms} * 1'000'000);
-    if (!program) return report(program.error().detail);
-    left->reset();
-    ms::nic::XdpProgram& xdp = **program;
+    // The addresses first: an adopted wildcard claim covers them from the first frame on.
     if (!xdp.set_local_addresses(local_addresses(info))) {
         return report(o.iface + ": the XDP address map refused an address: " + std::strerror(errno));
     }
-    const auto opened = ms::nic::AfXdpNic::open(
+    const auto attached = xdp.attach(*left ? &**left : nullptr, std::uint64_t{o.outage_limit_ms} * 1'000'000);
+    if (!attached) return report(attached.error().detail);
+    left->reset();
+    auto opened = ms::nic::AfXdpNic::open(
         {.ifname = o.iface, .queues = o.queues, .segmentation_offload = !o.no_segmentation_offload}, xdp);
     if (!opened) return report(opened.error().detail);
     ms::nic::AfXdpNic& nic = **opened;
@@ -266,12 +275,19 @@ int run(const Options& o) {
     if (signal == SIGUSR2) {
         xdp.leave_for_restart();
         std::cerr << "multistackd: leaving for a restart: the XDP program keeps " << o.iface << "'s claims for "
-                  << o.outage_limit_ms << " ms\n";
-    } else {
-        std::cerr << "multistackd: signal " << signal << ", shutting down\n";
+                  << o.outage_limit_ms << " ms" << std::endl;
+        // The next daemon may start now (--upgrade waits on the lock) while this one closes
+        // its AF_XDP sockets, whose release the kernel finishes only after an RCU grace
+        // period. Everything else stays as it is for the next daemon: the kernel closes what
+        // this one held (the sessions, the proofs) faster than the destructors would.
+        (*lock)->release();
+        sw.stop();
+        opened->reset();
+        ::_exit(0);
     }
+    std::cerr << "multistackd: signal " << signal << ", shutting down\n";
     sw.stop();
-    std::cerr << "multistackd: " << (signal == SIGUSR2 ? "left " : "detached from ") << o.iface << "\n";
+    std::cerr << "multistackd: detached from " << o.iface << "\n";
     return 0;
 }
 

@@ -164,10 +164,11 @@ private:
         }
         scfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY;
         int rc = xsk_socket__create(&xsk_, c.ifname.c_str(), queue, umem_, &rx_, &tx_, &scfg);
-        // The kernel releases the socket of a process that just exited asynchronously;
-        // until it has, binding the same queue fails with EBUSY. Wait up to 2 s for it.
-        for (int retry = 0; rc == -EBUSY && retry < 20; ++retry) {
-            ::usleep(100'000);
+        // The kernel releases the socket of a process that just exited asynchronously
+        // (within a few milliseconds: an upgrade waits on it); until it has, binding the
+        // same queue fails with EBUSY. Wait up to 2 s for it.
+        for (int retry = 0; rc == -EBUSY && retry < 2000; ++retry) {
+            ::usleep(1000);
             rc = xsk_socket__create(&xsk_, c.ifname.c_str(), queue, umem_, &rx_, &tx_, &scfg);
         }
         if (rc != 0) {

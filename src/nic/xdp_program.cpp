@@ -35,17 +35,19 @@ std::uint64_t realtime_s() { return static_cast<std::uint64_t>(::time(nullptr));
 
 }  // namespace
 
-base::Result<std::unique_ptr<XdpProgram>, NicFailure> XdpProgram::open(const std::string& ifname, const LeftBehind* left,
-                                                                       std::uint64_t outage_limit_ns) {
+base::Result<std::unique_ptr<XdpProgram>, NicFailure> XdpProgram::load(const std::string& ifname) {
     const auto ifindex = interface_index(ifname);
     if (!ifindex) return ifindex.error();
     std::unique_ptr<XdpProgram> p(new XdpProgram(ifname, *ifindex));  // its destructor undoes a partial set-up
-    if (auto loaded = p->load(); !loaded) return loaded.error();
-    p->start_record(left, outage_limit_ns);
-    if (!p->map_record()) return nic_failure(NicError::bpf_load, ifname, "cannot map the daemon record", errno);
-    if (left && left->claims_hold()) p->adopt_claims(*left);
-    if (auto attached = p->attach(left); !attached) return attached.error();
+    if (auto loaded = p->load_object(); !loaded) return loaded.error();
     return p;
+}
+
+base::Result<base::Done, NicFailure> XdpProgram::attach(const LeftBehind* left, std::uint64_t outage_limit_ns) {
+    start_record(left, outage_limit_ns);
+    if (!map_record()) return nic_failure(NicError::bpf_load, ifname_, "cannot map the daemon record", errno);
+    if (left && left->claims_hold()) adopt_claims(*left);
+    return attach_program(left);
 }
 
 void XdpProgram::start_record(const LeftBehind* left, std::uint64_t outage_limit_ns) {
@@ -105,7 +107,7 @@ void XdpProgram::leave_for_restart() {
     leaving_for_restart_ = true;
 }
 
-base::Result<base::Done, NicFailure> XdpProgram::load() {
+base::Result<base::Done, NicFailure> XdpProgram::load_object() {
     bpf_object_open_opts open_opts{};
     open_opts.sz = sizeof open_opts;
     open_opts.object_name = "ms_claim";
@@ -124,7 +126,7 @@ base::Result<base::Done, NicFailure> XdpProgram::load() {
     return base::Done{};
 }
 
-base::Result<base::Done, NicFailure> XdpProgram::attach(const LeftBehind* left) {
+base::Result<base::Done, NicFailure> XdpProgram::attach_program(const LeftBehind* left) {
     const int prog_fd = bpf_program__fd(bpf_object__find_program_by_name(object_, kProgramName));
     if (left) {
         // In one step, so that no frame of a claim meets the kernel meanwhile.

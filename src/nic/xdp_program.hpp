@@ -30,12 +30,13 @@ namespace ms::nic {
 
 class XdpProgram {
 public:
-    // Loads and attaches the program, in place of `left`'s if given (adopting its claims
-    // while they hold); claims outlive this daemon by `outage_limit_ns`. A failure's detail
-    // names the interface and the cause.
-    [[nodiscard]] static base::Result<std::unique_ptr<XdpProgram>, NicFailure> open(const std::string& ifname,
-                                                                                    const LeftBehind* left,
-                                                                                    std::uint64_t outage_limit_ns);
+    // Loads the program into the kernel, not attached yet (the verifier's work, done before
+    // an upgrade asks the running daemon to leave). A failure's detail names the interface
+    // and the cause.
+    [[nodiscard]] static base::Result<std::unique_ptr<XdpProgram>, NicFailure> load(const std::string& ifname);
+    // Attaches it, in place of `left`'s if given (adopting its claims while they hold);
+    // claims outlive this daemon by `outage_limit_ns`.
+    [[nodiscard]] base::Result<base::Done, NicFailure> attach(const LeftBehind* left, std::uint64_t outage_limit_ns);
     ~XdpProgram();
     XdpProgram(const XdpProgram&) = delete;
     XdpProgram& operator=(const XdpProgram&) = delete;
@@ -71,8 +72,8 @@ public:
 
 private:
     XdpProgram(const std::string& ifname, int ifindex) : ifname_(ifname), ifindex_(ifindex) {}
-    [[nodiscard]] base::Result<base::Done, NicFailure> load();
-    [[nodiscard]] base::Result<base::Done, NicFailure> attach(const LeftBehind* left);
+    [[nodiscard]] base::Result<base::Done, NicFailure> load_object();
+    [[nodiscard]] base::Result<base::Done, NicFailure> attach_program(const LeftBehind* left);
     // The record and the adopted claims, before the program is attached.
     void start_record(const LeftBehind* left, std::uint64_t outage_limit_ns);
     // Maps the record (an mmap-able array) and writes it whole; later writes touch only

@@ -8,7 +8,11 @@
 #     control socket and another holds its session: every request, byte and datagram
 #     arrives; the blackout is the probe's longest silence;
 #   - SIGKILL, and a new daemon 1.5 s later: no connection lost, byte-exact;
+#   - an application that dies with the daemon: its claim is adopted, then released at the
+#     old daemon's outage limit;
 #   - msctl status counts the restart and the upgrade;
+#   - the systemd unit's restart (systemctl restart where systemd runs; its KillSignal and
+#     ExecStart by hand where it does not, as on CI, said so loudly);
 #   - a spoiled record (unknown version, times out of range, a claim no daemon writes):
 #     --upgrade refuses it and the running daemon serves on;
 #   - the daemon down past its outage limit: the preloaded program's socket fails with
@@ -113,16 +117,26 @@ done
 cat "$TMP/utcp.log" "$TMP/httpd.log" "$TMP/nginx.log" "$TMP/nginx_error.log" | grep "attached again" | sed 's/^/  /'
 
 # --- SIGKILL, and a new daemon 1.5 s later -------------------------------------------------
+# A second UDP echo dies with the daemon: its claim is adopted, and released when the
+# old daemon's outage limit ends, unproved.
+ms_bg ip netns exec "$SERVER_NS" "$ECHO_APP" --socket "$SOCK" --listen "$SERVER_IP:7008" >"$TMP/orphan.log" 2>&1
+ORPHAN_PID=$LAST_PID
+wait_for "$TMP/orphan.log" "echoes" || fail "the second ms-udp-echo did not start: $(cat "$TMP/orphan.log")"
 load 7
 sleep 2
 kill -KILL "$DAEMON_PID"
+kill -KILL "$ORPHAN_PID"
 wait "$DAEMON_PID" 2>/dev/null || true
 sleep 1.5
 mv "$TMP/daemon.log" "$TMP/daemon-second.log"
 ms_daemon --outage-limit-ms "$LIMIT_MS"
 grep -q "died and left its XDP program" "$TMP/daemon.log" || fail "the new daemon did not find the claims: $(cat "$TMP/daemon.log")"
+waiting=$(in_server "$MSCTL" --socket "$SOCK" status --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["lifetime"]["adopted_claims_waiting"])')
 load_check "SIGKILL"
 ok "SIGKILL and a restart 1.5 s later under load: every byte of 100 MB echoed, nginx $(requests nginx) and ms-httpd $(requests httpd) requests without an error, UDP $probe"
+[[ $waiting -ge 1 ]] || fail "the dead application's claim was not adopted ($waiting waiting)"
+wait_for "$TMP/daemon.log" "were not proved again" || fail "the dead application's claim was not released at the outage limit"
+ok "the claim of an application that died with the daemon was adopted, then released at the old daemon's outage limit"
 
 status=$(in_server "$MSCTL" --socket "$SOCK" status --json)
 restarts=$("$PY" -c 'import json,sys; print(json.load(sys.stdin)["lifetime"]["restarts"])' <<<"$status")
@@ -130,6 +144,25 @@ upgrades=$("$PY" -c 'import json,sys; print(json.load(sys.stdin)["lifetime"]["up
 [[ $restarts == 1 && $upgrades == 1 ]] || fail "msctl status counts $restarts restarts and $upgrades upgrades, not 1 and 1"
 in_server "$MSCTL" --socket "$SOCK" status | grep "restart(s)" | sed 's/^/  /'
 ok "msctl status shows the start time, 1 restart and 1 upgrade"
+
+# --- the systemd unit's restart ------------------------------------------------------------------
+# systemctl restart sends the unit's KillSignal, waits for the daemon to exit, and runs its
+# ExecStart again. Where systemd is not PID 1 (CI's machine), the test runs that sequence.
+unit="$ROOT/dist/multistackd@.service.in"
+kill_signal=$(sed -n 's/^KillSignal=SIG//p' "$unit")
+start_args=$(sed -n 's/^ExecStart=@SBINDIR@\/multistackd //p' "$unit" | sed 's/--iface %i//')
+[[ -n $kill_signal && $start_args == *--outage-limit-ms* ]] || fail "the unit has no KillSignal or ExecStart: $(cat "$unit")"
+[[ $(ps -p 1 -o comm=) == systemd ]] ||
+  echo "SKIPPED (systemctl): systemd is not PID 1 here; running the unit's restart sequence by hand (KillSignal=SIG$kill_signal, then ExecStart)"
+load 5
+sleep 1.5
+kill -s "$kill_signal" "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null || true
+mv "$TMP/daemon.log" "$TMP/daemon-unit.log"
+# shellcheck disable=SC2086  # the unit's arguments, split as systemd splits them
+ms_daemon $start_args
+load_check "the unit's restart"
+ok "the unit's restart sequence under load: every byte of 100 MB echoed, nginx $(requests nginx) and ms-httpd $(requests httpd) requests without an error, UDP $probe"
 
 # --- a spoiled record: --upgrade refuses it, the running daemon serves on ------------------------
 for spoil in version limit claims; do

@@ -4,7 +4,8 @@
   tcp_many.py hold ADDR PORT --connections N [--sources IP,IP] [--pending P]
       opens N connections (at most P handshakes at once), spreading them over the source
       addresses (64k ports each), sends nothing, prints {"established": N, ...}, then holds
-      them until its standard input closes.
+      them until its standard input closes. Each line "check" on its standard input sends
+      16 bytes on every connection and checks their echo: {"checked": N, "failed": k}.
   tcp_many.py churn ADDR PORT --connections TOTAL [--parallel P] [--sources ...] [--every K]
       TOTAL short connections, P at a time: each sends 16 bytes, checks their echo and
       closes; prints {"done": k} after every K and a final {"done", "failed", "seconds"}.
@@ -69,9 +70,38 @@ def hold(args, sources):
                 sys.exit(1)
             held.append(s)
     print(json.dumps({"established": len(held), "seconds": time.monotonic() - start}), flush=True)
-    sys.stdin.read()
+    for line in sys.stdin:
+        if line.strip() == "check":
+            failed = check_echoes(held)
+            print(json.dumps({"checked": len(held), "failed": failed}), flush=True)
     for s in held:
         s.close()
+
+
+def check_echoes(held, timeout=30):
+    """Sends MESSAGE on every connection; the number whose echo did not come back exact."""
+    ep = select.epoll()
+    got = {}
+    for s in held:
+        s.setblocking(False)
+        s.send(MESSAGE)
+        got[s.fileno()] = b""
+        ep.register(s.fileno(), select.EPOLLIN)
+    by_fd = {s.fileno(): s for s in held}
+    deadline = time.monotonic() + timeout
+    waiting = len(held)
+    while waiting and time.monotonic() < deadline:
+        for fd, _ in ep.poll(1):
+            try:
+                data = by_fd[fd].recv(64)
+            except OSError:
+                data = b""
+            got[fd] += data
+            if len(got[fd]) >= len(MESSAGE) or not data:
+                ep.unregister(fd)
+                waiting -= 1
+    ep.close()
+    return sum(1 for fd in got if got[fd] != MESSAGE)
 
 
 def churn(args, sources):
