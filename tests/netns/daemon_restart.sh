@@ -209,6 +209,14 @@ print('connected', flush=True)
 time.sleep(30)" >"$TMP/held-client.log" 2>&1
 CLIENT=$LAST_PID
 wait_for "$TMP/held-client.log" "connected" || fail "no connection to the preloaded server: $(cat "$TMP/held-client.log")"
+# Under load too: wrk against both servers and a 100 MB echo, which must end, not hang.
+in_client wrk -t1 -c8 -d4s --timeout 2s "http://$SERVER_IP:8080/4k.bin" >"$TMP/wrk-nginx.out" 2>&1 &
+WRK_NGINX=$!
+in_client wrk -t1 -c8 -d4s --timeout 2s "http://$SERVER_IP:80/4k.bin" >"$TMP/wrk-httpd.out" 2>&1 &
+WRK_HTTPD=$!
+in_client timeout 30 "$PY" "$ROOT/tests/netns/echo_check.py" "$SERVER_IP" 7000 100000000 1 >"$TMP/echo.out" 2>&1 &
+ECHO=$!
+sleep 1.5
 killed_at=$(date +%s%N)
 kill -KILL "$DAEMON_PID"
 wait "$DAEMON_PID" 2>/dev/null || true
@@ -221,4 +229,8 @@ done
 failed_ms=$((($(date +%s%N) - killed_at) / 1000000))
 kill "$CLIENT" 2>/dev/null || true
 grep -q "did not come back" "$TMP/utcp.log" || fail "utcp-echo did not say why it stopped: $(cat "$TMP/utcp.log")"
-ok "the daemon down past its 1000 ms outage limit: the preloaded socket failed with ENETDOWN, utcp-echo, ms-httpd and ms-udp-echo exited, all within $failed_ms ms of the kill"
+wait "$WRK_NGINX" "$WRK_HTTPD" || true
+rc=0
+wait "$ECHO" || rc=$?
+((rc == 124)) && fail "the 100 MB echo hung instead of failing: $(cat "$TMP/echo.out")"
+ok "the daemon down past its 1000 ms outage limit under load: the preloaded socket failed with ENETDOWN, utcp-echo, ms-httpd and ms-udp-echo exited, all within $failed_ms ms of the kill; the 100 MB echo ended ($(tail -1 "$TMP/echo.out")) and wrk ended, nothing hung"
