@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -185,6 +186,11 @@ void ControlSession::close_proofs() {
 void ControlSession::keep_proof(const Claim& claim, int bound_fd, ctl::ClaimRole role) {
     const int copy = ::fcntl(bound_fd, F_DUPFD_CLOEXEC, descriptor_floor_);
     if (copy >= 0) proofs_.push_back({claim, copy, role, false});  // without a copy, a restart ends the claim
+}
+
+bool ControlSession::stopped_for_good(const std::string& socket_path) {
+    struct stat st {};
+    return ::stat(socket_path.c_str(), &st) != 0 && errno == ENOENT;
 }
 
 void ReattachSchedule::failed(std::uint64_t now_ms) {

@@ -175,6 +175,13 @@ public:
     // After reattach(): the switch steers these TCP connections of this port's claims to
     // it again (ctl::RestoreFlowsRequest), in batches; how many it recorded.
     base::Result<std::size_t, Failure> restore_flows(std::span<const ctl::RestoredFlow> flows);
+    // Whether the daemon at `socket_path` stopped for good (SIGTERM): it removes its socket
+    // file before it ends the sessions, where a daemon that crashed or left for a restart
+    // leaves it for the next one. Then there is nothing to attach again to.
+    [[nodiscard]] static bool stopped_for_good(const std::string& socket_path);
+    // Closes this session's copies of its proofs: its claims can no longer be proved again,
+    // and the kernel frees their ports once nobody else holds the sockets.
+    void forget_proofs() { close_proofs(); }
     // The daemon's outage limit, from the attach reply (0 before one).
     [[nodiscard]] std::uint32_t outage_limit_ms() const { return outage_limit_ms_; }
     // The port, taken out of the session (its memory stays mapped while the caller keeps it).

@@ -42,6 +42,9 @@ void watch(int epoll_fd, int fd, std::uint32_t events = EPOLLIN) {
     }
 }
 
+// The name the socket is bound to before it replaces `path` (open_socket()).
+std::string staging_path(const std::string& path) { return path + ".new"; }
+
 // Creates the socket file with its final mode (no window in which it is wider).
 base::Result<base::Done, ServerOpenFailure> bind_socket_file(int fd, const std::string& path) {
     sockaddr_un sun{};
@@ -94,9 +97,23 @@ ControlServer::ControlServer(ServerContext ctx, std::string path, Reaper reaper)
 base::Result<base::Done, ServerOpenFailure> ControlServer::open_socket(std::optional<gid_t> group) {
     listen_fd_ = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (listen_fd_ < 0) return failure(ServerOpenError::socket, path_, "socket");
-    if (auto bound = bind_socket_file(listen_fd_, path_); !bound) return bound;
+    // Bound under another name and renamed over the path, so that the path never
+    // lacks a socket file while a previous daemon's applications look for one
+    // (docs/DESIGN.md §6, "Restarts and upgrades").
+    const std::string staged = staging_path(path_);
+    if (staged.size() >= sizeof(sockaddr_un::sun_path)) {
+        return ServerOpenFailure{ServerOpenError::path_too_long, path_ + ": socket path too long"};
+    }
+    if (auto bound = bind_socket_file(listen_fd_, staged); !bound) return bound;
+    if (auto given = give_socket_file(staged, group); !given) {
+        ::unlink(staged.c_str());
+        return given;
+    }
+    if (::rename(staged.c_str(), path_.c_str()) != 0) {
+        ::unlink(staged.c_str());
+        return failure(ServerOpenError::socket_file, path_, "rename");
+    }
     bound_ = true;
-    if (auto given = give_socket_file(path_, group); !given) return given;
     if (::listen(listen_fd_, 64) != 0) return failure(ServerOpenError::socket, path_, "listen");
     return base::Done{};
 }
@@ -120,11 +137,14 @@ base::Result<base::Done, ServerOpenFailure> ControlServer::open_event_loop() {
 }
 
 ControlServer::~ControlServer() {
+    // The socket file first: an application that sees its session end and no socket
+    // file knows that the daemon stopped for good, and does not wait for it to come back.
+    if (bound_) ::unlink(path_.c_str());
+    bound_ = false;
     while (!sessions_.empty()) close_session(sessions_.begin()->first);
     for (const int fd : {spare_fd_, heartbeat_timer_fd_, audit_timer_fd_, tick_timer_fd_, epoll_fd_, listen_fd_}) {
         if (fd >= 0) ::close(fd);
     }
-    if (bound_) ::unlink(path_.c_str());
 }
 
 int ControlServer::run(int signal_fd) {

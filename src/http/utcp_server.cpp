@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <iostream>
 #include <unordered_set>
+#include <utility>
 
 #include "http/server.hpp"
 #include "loop/event_loop.hpp"
@@ -50,8 +51,12 @@ public:
 
     std::string run() override {
         std::uint64_t next_sweep = loop::EventLoop::clock_ms() + config_.sweep_ms;
+        std::uint64_t attachments = loop_->attachments();
         while (!stop_.load(std::memory_order_relaxed) && !loop_->stopping()) {
             loop_->run_once(static_cast<int>(config_.sweep_ms));
+            // The loop attached again to a new port (multistackd restarted): the files
+            // move into its data area, so that they leave by reference again.
+            if (loop_->attachments() != std::exchange(attachments, loop_->attachments())) request_reload();
             const std::uint64_t now = loop::EventLoop::clock_ms();
             if (now >= next_sweep) {
                 sweep(now);

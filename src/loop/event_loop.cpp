@@ -97,6 +97,7 @@ EventLoop::EventLoop(client::ControlSession control, client::AppPort& port, cons
       port_(&port),
       socket_path_(std::move(socket_path)),
       log_(options.log),
+      data_area_bytes_(options.super_segments ? options.data_area_bytes : 0),
       publisher_(port.region().base() + port.region().layout().sockets_offset) {}
 
 std::vector<wire::IpAddr> EventLoop::addresses() const {

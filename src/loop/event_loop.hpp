@@ -14,7 +14,8 @@
 // upgrades"): it retries with a bounded back-off for the daemon's outage limit, then
 // attaches a new port and proves its claims again with the proofs it kept; the stack and
 // its connections carry on, and TCP resends what the outage lost. The stack runs its
-// timers meanwhile. Past the limit the loop stops (daemon_gone()).
+// timers meanwhile. Past the limit, or at once if the daemon stopped for good (SIGTERM),
+// the loop stops (daemon_gone()).
 // Each turn also publishes the stack's sockets for `msctl sockets` when they are due
 // (socket_publisher.hpp).
 #pragma once
@@ -153,6 +154,8 @@ private:
     void begin_outage(std::uint64_t now_ms);
     // One try to attach again if it is due; stops the loop past the outage limit.
     void reattach_if_due(std::uint64_t now_ms);
+    // No daemon to attach to: says why, lets the claims go and stops the loop.
+    void give_up(const std::string& why);
     // Moves the loop onto `next`'s port; the old port's memory stays mapped for buffers
     // that still point into it.
     void switch_to(client::ControlSession next, std::uint64_t now_ms);
@@ -164,6 +167,7 @@ private:
     client::AppPort* port_;
     std::string socket_path_;
     std::function<void(const std::string&)> log_;
+    std::uint64_t data_area_bytes_;  // each port's, for send buffers that leave by reference
     std::optional<client::ReattachSchedule> outage_;
     std::vector<std::unique_ptr<client::AppPort>> retired_ports_;  // still mapped: buffers may point into them
     std::uint64_t attachments_ = 1;

@@ -3,7 +3,8 @@
 // again on the library's schedule (client::ReattachSchedule) for the daemon's outage
 // limit. Attaching again is a new session and a new port, with the claims proved again
 // by the proofs the session kept (ControlSession::reattach). Output written to the old
-// port meanwhile is lost, and TCP sends it again.
+// port meanwhile is lost, and TCP sends it again. The old port stays mapped for the send
+// buffers that still lie in its data area.
 #include <netinet/in.h>
 #include <poll.h>
 
@@ -26,26 +27,31 @@ void EventLoop::log(const std::string& line) const {
 }
 
 void EventLoop::begin_outage(std::uint64_t now_ms) {
-    if (outage_) return;
+    if (outage_ || daemon_gone_) return;
+    if (client::ControlSession::stopped_for_good(socket_path_)) {
+        return give_up("multistackd stopped (its control socket is gone): UTCP sockets fail from now on");
+    }
     outage_.emplace(now_ms, control_.outage_limit_ms());
     log("multistackd went away: attaching again for up to " + ms_text(outage_->limit_ms()) +
         " (its outage limit); connections wait");
+}
+
+void EventLoop::give_up(const std::string& why) {
+    log(why);
+    outage_.reset();
+    control_.forget_proofs();
+    daemon_gone_ = true;
+    stop();
 }
 
 void EventLoop::reattach_if_due(std::uint64_t now_ms) {
     client::ReattachSchedule& o = *outage_;
     if (!o.due(now_ms)) return;
     if (o.expired(now_ms)) {
-        log("multistackd did not come back within " + ms_text(o.limit_ms()) + ": UTCP sockets fail from now on");
-        outage_.reset();
-        daemon_gone_ = true;
-        stop();
-        return;
+        return give_up("multistackd did not come back within " + ms_text(o.limit_ms()) + ": UTCP sockets fail from now on");
     }
-    // Send buffers stay in the first port's data area, which stays mapped: the new port
-    // needs none of its own.
     std::vector<std::pair<client::Claim, client::Failure>> refused;
-    auto next = control_.reattach(socket_path_, 0, refused);
+    auto next = control_.reattach(socket_path_, data_area_bytes_, refused);
     if (!next) return o.failed(now_ms);
     const client::ReattachSchedule ended = o;
     switch_to(std::move(next).value(), now_ms);
@@ -79,6 +85,9 @@ void EventLoop::switch_to(client::ControlSession next, std::uint64_t now_ms) {
     port_ = control_.port();
     link_->rebind(port_->tx(), port_->region());
     publisher_.rebind(port_->region().base() + port_->region().layout().sockets_offset);
+    // New send buffers come from the new port's data area; those in the old one stay
+    // where they are, mapped, and their bytes are copied into slots until they go.
+    if (data_area_bytes_ > 0) stack_->buffers().move_shared_area(port_->region().data_area());
     stack_->path_restored(now_ms);
     outage_.reset();
     ++attachments_;

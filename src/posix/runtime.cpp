@@ -101,6 +101,7 @@ void Runtime::forget_after_fork() {
 
 void Runtime::abandon_in_child() {
     InsideLibrary inside;
+    loop_->control().forget_proofs();  // the parent's copies: its claims are not the child's
     ::close(loop_->control().fd());
     ::close(wake_fd_);
     ::close(sleep_set_);

@@ -64,7 +64,23 @@ std::uint8_t* BufferPool::take(std::size_t bytes, bool shared) {
     return new std::uint8_t[bytes];  // not zeroed, as the comment above explains
 }
 
+void BufferPool::move_shared_area(wire::MutBytes area) {
+    if (!area_.empty()) old_areas_.push_back(area_);
+    for (FreeList& l : free_) {
+        if (l.shared) l.arrays.clear();
+    }
+    free_blocks_.clear();
+    area_ = area;
+    area_used_ = 0;
+}
+
+bool BufferPool::in_old_area(const std::uint8_t* p) const {
+    return std::any_of(old_areas_.begin(), old_areas_.end(),
+                       [p](wire::MutBytes a) { return p >= a.data() && p < a.data() + a.size(); });
+}
+
 void BufferPool::give(std::uint8_t* data, std::size_t bytes) {
+    if (in_old_area(data)) return;  // its area is no port's any more
     const bool shared = in_shared_area(data);
     std::vector<std::uint8_t*>& kept = free_list(bytes, shared);
     if (kept.size() >= kKeepPerSize) {
@@ -79,7 +95,7 @@ std::shared_ptr<std::uint8_t[]> BufferPool::take_block(std::size_t bytes) {
     const auto from_area = [this](std::uint8_t* data, std::size_t size) {
         return std::shared_ptr<std::uint8_t[]>(data, [this, size](std::uint8_t* p) {
             discard_pages(p, size, true);
-            free_blocks_.emplace_back(p, size);
+            if (!in_old_area(p)) free_blocks_.emplace_back(p, size);
         });
     };
     // First fit among the area's free blocks, then the area's free end, then the heap.

@@ -46,6 +46,10 @@ public:
     BufferPool& operator=(const BufferPool&) = delete;
 
     void set_shared_area(wire::MutBytes area) { area_ = area; }
+    // Carves from `area` from now on (the loop attached again to a new port, whose data
+    // area it is). Arrays and blocks of the old area stay valid while their owners hold
+    // them (the caller keeps it mapped), and are dropped, not reused, when they come back.
+    void move_shared_area(wire::MutBytes area);
     // An array of `bytes` (uninitialised); `shared`: from the shared area if it has room.
     [[nodiscard]] std::uint8_t* take(std::size_t bytes, bool shared);
     void give(std::uint8_t* data, std::size_t bytes);
@@ -71,7 +75,10 @@ private:
 
     std::vector<FreeList> free_;  // few sizes: a list
     std::vector<std::pair<std::uint8_t*, std::size_t>> free_blocks_;  // take_block's, in the area
+    // Whether `p` lies in an area the pool carved from before move_shared_area().
+    [[nodiscard]] bool in_old_area(const std::uint8_t* p) const;
     wire::MutBytes area_;
+    std::vector<wire::MutBytes> old_areas_;
     std::size_t area_used_ = 0;   // the shared area is carved from its start, never compacted
 };
 

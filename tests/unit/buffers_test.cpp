@@ -115,5 +115,27 @@ TEST(BufferPool, FileBlocksComeFromTheAreaAndAreReusedOnceReleased) {
     EXPECT_TRUE(pool.in_shared_area(e.get()));
 }
 
+// The loop attached again to a new port: new arrays and blocks come from its data area;
+// those of the old area stay valid while held and are never handed out again.
+TEST(BufferPool, ANewAreaServesWhatComesNextAndTheOldOneIsNotReused) {
+    std::vector<std::uint8_t> old_area(1 << 16);
+    std::vector<std::uint8_t> new_area(1 << 16);
+    BufferPool pool;
+    pool.set_shared_area(old_area);
+    std::uint8_t* held = pool.take(4096, true);
+    std::uint8_t* returned = pool.take(4096, true);
+    auto block = pool.take_block(8192);
+    pool.give(returned, 4096);
+    pool.move_shared_area(new_area);
+    std::uint8_t* fresh = pool.take(4096, true);
+    EXPECT_TRUE(pool.in_shared_area(fresh));
+    EXPECT_NE(fresh, returned) << "an array of the old area was handed out again";
+    pool.give(held, 4096);   // dropped: its area is no port's
+    block.reset();           // likewise
+    EXPECT_NE(pool.take(4096, true), held);
+    auto next_block = pool.take_block(8192);
+    EXPECT_TRUE(pool.in_shared_area(next_block.get()));
+}
+
 }  // namespace
 }  // namespace ms::utcp

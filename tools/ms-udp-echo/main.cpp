@@ -61,6 +61,10 @@ std::uint64_t now_ms() {
 // multistackd went away: attaches again on the library's schedule, with the claim proved
 // again; false past the daemon's outage limit (or on a signal).
 bool attach_again(ms::client::ControlSession& conn, const std::string& socket) {
+    if (ms::client::ControlSession::stopped_for_good(socket)) {
+        std::cerr << "ms-udp-echo: multistackd stopped (its control socket is gone)\n";
+        return false;
+    }
     ms::client::ReattachSchedule schedule(now_ms(), conn.outage_limit_ms());
     std::cerr << "ms-udp-echo: multistackd went away: attaching again for up to " << schedule.limit_ms() << " ms\n";
     while (!g_stop && !schedule.expired(now_ms())) {
