@@ -368,8 +368,9 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(100u, 3'600'000u))
         ->capture_default_str();
     app.add_flag("--upgrade", o.upgrade,
-                 "take over from the multistackd running on --iface (it may be an older binary): it leaves for a "
-                 "restart, this one adopts its claims, and applications attach again with their connections");
+                 "take over from the multistackd running on --iface (this binary may be newer; the running one must "
+                 "keep a record, as every version since restarts were kept does): it leaves for a restart, this one "
+                 "adopts its claims, and applications attach again with their connections");
     app.add_flag("--detach", o.detach,
                  "remove the XDP program and claims that a daemon left on --iface (after SIGUSR2, SIGKILL or a "
                  "crash), then exit");
