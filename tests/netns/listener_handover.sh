@@ -92,7 +92,8 @@ wait_for "$TMP/nginx.log" "listening on $SERVER_IP:8080 over UTCP" || fail "ngin
 wait_for "$TMP/nginx.pid" . || fail "nginx wrote no pid file"
 old_master=$(cat "$TMP/nginx.pid")
 _pids+=("$old_master")  # for the cleanup
-in_client wrk -t1 -c16 -d12 -H "Connection: close" "http://$SERVER_IP:8080/index.html" >"$TMP/wrk.txt" 2>&1 &
+wrk_connections=16
+in_client wrk -t1 -c"$wrk_connections" -d12 -H "Connection: close" "http://$SERVER_IP:8080/index.html" >"$TMP/wrk.txt" 2>&1 &
 wrk_pid=$!
 sleep 2
 kill -USR2 "$old_master"
@@ -115,11 +116,13 @@ requests=$(awk '/requests in/ {print $1}' "$TMP/wrk.txt")
 ((requests > 1000)) || fail "wrk: $(cat "$TMP/wrk.txt")"
 # Each worker has its own stack and accept queue, as with nginx's `listen ... reuseport`
 # on Linux: a handshake that completes at an old worker after it closed its listener
-# (WINCH) is reset (docs/DESIGN.md §7.1). Those are the only failures allowed: at most
-# one in 10,000 requests.
+# (WINCH) is reset (docs/DESIGN.md §7.1). Those are the only failures allowed. They
+# happen at the WINCH only, to handshakes then under way, and wrk's next connection goes
+# to a new worker (the old ones drain): at most one per connection wrk keeps open. (Runs
+# here reset 1 to 7 of 50,000 to 70,000 requests.)
 failed=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$TMP/wrk.txt")
 failed=${failed:-0}
-((failed * 10000 <= requests)) || fail "$failed of $requests requests failed during the upgrade: $(cat "$TMP/wrk.txt")"
+((failed <= wrk_connections)) || fail "$failed of $requests requests failed during the upgrade: $(cat "$TMP/wrk.txt")"
 mapfile -t new_workers < <(pgrep -P "$new_master")
 for w in "${new_workers[@]}"; do
   served=$(grep -c "^$w 200" "$TMP/access.log" || true)
