@@ -7,7 +7,7 @@
 #     its workers serve beside the old ones; WINCH retires the old workers (each drains:
 #     no new connection reaches it while it finishes its own) and QUIT the old master;
 #     the new workers serve alone; wrk sees no failed request but handshakes that an
-#     old worker completed after it closed its listener (at most 1 in 10,000);
+#     old worker completed after it closed its listener (at most one per wrk connection);
 #   - a program exec'd without the library gets a kernel listener on the same number;
 #   - a listener passed over a UNIX socket (SCM_RIGHTS) to a process of another user
 #     (nobody): the receiver serves from it on UTCP, also after the sender closes its copy;
