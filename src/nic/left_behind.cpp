@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <linux/if_link.h>
 #include <net/if.h>
 #include <unistd.h>
@@ -178,6 +179,18 @@ base::Result<std::optional<LeftBehind>, NicFailure> find_left_behind(const std::
         if (left.expired) left.claims.clear();
     }
     return std::optional<LeftBehind>{std::move(left)};
+}
+
+int open_attached_map(const std::string& ifname, const std::string& name) {
+    const unsigned ifindex = ::if_nametoindex(ifname.c_str());
+    bpf_xdp_query_opts opts{};
+    opts.sz = sizeof opts;
+    if (ifindex == 0 || bpf_xdp_query(static_cast<int>(ifindex), 0, &opts) != 0 || opts.prog_id == 0) return -1;
+    const ProgramFd program(bpf_prog_get_fd_by_id(opts.prog_id));
+    if (program.get() < 0) return -1;
+    const MapFds maps = maps_of(program.get());
+    const MapFound* m = maps.named(name.c_str());
+    return m ? ::fcntl(m->fd, F_DUPFD_CLOEXEC, 0) : -1;
 }
 
 base::Result<bool, NicFailure> remove_stale_program(const std::string& ifname) {

@@ -59,6 +59,10 @@ struct LeftBehind {
 // Fails (foreign_program) if another program is attached.
 [[nodiscard]] base::Result<std::optional<LeftBehind>, NicFailure> find_left_behind(const std::string& ifname);
 
+// A descriptor of the map called `name` of the program attached to `ifname` (the caller
+// closes it), or -1 if there is none.
+[[nodiscard]] int open_attached_map(const std::string& ifname, const std::string& name);
+
 // Removes an ms_claim program left on `ifname`, with whatever it still holds; true if
 // there was one. Fails (foreign_program) if another program is attached.
 [[nodiscard]] base::Result<bool, NicFailure> remove_stale_program(const std::string& ifname);

@@ -32,15 +32,7 @@ ms_daemon --outage-limit-ms "$LIMIT_MS"
 www="$TMP/www"
 mkdir -p "$www"
 head -c 4096 /dev/urandom >"$www/4k.bin"
-cat >"$TMP/nginx.conf" <<NGINX
-user root;
-worker_processes 2;
-daemon off;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx_error.log;
-events { worker_connections 1024; }
-http { access_log off; server { listen $SERVER_IP:8080; root $www; } }
-NGINX
+nginx_conf "$www"
 ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=1 \
   nginx -c "$TMP/nginx.conf" >"$TMP/nginx.log" 2>&1
 ms_bg ip netns exec "$SERVER_NS" "$HTTPD" --transport utcp --socket "$SOCK" --listen "$SERVER_IP:80" --root "$www" \

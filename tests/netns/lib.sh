@@ -4,6 +4,7 @@
 #                     directory $TMP
 #   ms_daemon [ARGS]  start multistackd on the server veth, wait for its socket ($SOCK)
 #   ms_bg CMD...      start a background command that cleanup will kill
+#   nginx_conf ROOT   nginx's configuration (master, two workers) for ROOT on $SERVER_IP:8080
 #   in_server / in_client CMD...   run in a namespace; py_client CODE: python in the client
 #   ok MSG / fail MSG
 #   interop_start / interop_sizes   Linux interop: UTCP's echo against the kernel's (below)
@@ -50,6 +51,25 @@ ms_setup() {
   TMP=$(mktemp -d)
   chmod 755 "$TMP"
   eval "$(bash "$ROOT/scripts/netns.sh" up "$_name" "${2:-1}")"
+}
+
+# nginx_conf ROOT: $TMP/nginx.conf for nginx in its default process model (a master and
+# two workers) serving ROOT on $SERVER_IP:8080, logging to $TMP/nginx_error.log.
+nginx_conf() {
+  cat >"$TMP/nginx.conf" <<EOF
+user root;
+worker_processes 2;
+daemon off;
+pid $TMP/nginx.pid;
+error_log $TMP/nginx_error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  server { listen $SERVER_IP:8080; root $1; }
+}
+EOF
 }
 
 ms_bg() {

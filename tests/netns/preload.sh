@@ -63,20 +63,7 @@ preloaded MULTISTACK_REQUIRE=1 timeout 60 "$PY" "$ROOT/tests/netns/preload_seman
 ok "POSIX semantics over UTCP: errno values, partial writes, half close, reset, epoll ET and LT"
 
 # --- nginx, its default process model (a master opens the listener, workers serve it) --
-cat >"$TMP/nginx.conf" <<EOF
-user root;
-worker_processes 2;
-daemon off;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx_error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  server { listen $SERVER_IP:8080; root $www; }
-}
-EOF
+nginx_conf "$www"
 echo "<h1>MultiStack</h1>" >"$www/index.html"
 ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 \
   nginx -c "$TMP/nginx.conf" >"$TMP/nginx.log" 2>&1

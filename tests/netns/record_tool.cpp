@@ -6,47 +6,12 @@
 // Usage: ms-record-tool --iface IF --toggle version|limit|claims
 #include <CLI/CLI.hpp>
 #include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include <net/if.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <iostream>
 #include <string>
-#include <vector>
 
-#include "nic/bpf_layout.hpp"
-
-namespace {
-
-// The descriptor of the attached program's map called `name`, or -1.
-int map_named(int ifindex, const std::string& name) {
-    bpf_xdp_query_opts opts{};
-    opts.sz = sizeof opts;
-    if (bpf_xdp_query(ifindex, 0, &opts) != 0 || opts.prog_id == 0) return -1;
-    const int prog = bpf_prog_get_fd_by_id(opts.prog_id);
-    bpf_prog_info info{};
-    std::uint32_t len = sizeof info;
-    if (prog < 0 || bpf_obj_get_info_by_fd(prog, &info, &len) != 0) return -1;
-    std::vector<std::uint32_t> ids(info.nr_map_ids);
-    const std::uint32_t count = info.nr_map_ids;
-    info = {};
-    info.nr_map_ids = count;
-    info.map_ids = reinterpret_cast<std::uint64_t>(ids.data());
-    len = sizeof info;
-    if (bpf_obj_get_info_by_fd(prog, &info, &len) != 0) return -1;
-    ::close(prog);
-    for (const std::uint32_t id : ids) {
-        const int fd = bpf_map_get_fd_by_id(id);
-        bpf_map_info map{};
-        std::uint32_t map_len = sizeof map;
-        if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &map, &map_len) == 0 && name == map.name) return fd;
-        if (fd >= 0) ::close(fd);
-    }
-    return -1;
-}
-
-}  // namespace
+#include "nic/left_behind.hpp"
 
 int main(int argc, char** argv) {
     CLI::App app{"ms-record-tool: spoil what multistackd leaves on an interface (for tests)"};
@@ -57,8 +22,7 @@ int main(int argc, char** argv) {
         ->required()
         ->check(CLI::IsMember({"version", "limit", "claims"}));
     CLI11_PARSE(app, argc, argv);
-    const int ifindex = static_cast<int>(::if_nametoindex(iface.c_str()));
-    const int fd = map_named(ifindex, spoil == "claims" ? "ms_claims" : "ms_daemon");
+    const int fd = ms::nic::open_attached_map(iface, spoil == "claims" ? "ms_claims" : "ms_daemon");
     if (fd < 0) {
         std::cerr << "ms-record-tool: no MultiStack map on " << iface << "\n";
         return 1;
