@@ -51,6 +51,9 @@ enum class Op : std::uint16_t {
     take_over,  // this port takes up a connection whose descriptor it holds (version 9)
     reclaim,  // the sender takes back a connection in hand-off that nobody took (version 9)
     restore_flows,  // a port that attached again names its connections, to be steered to it (version 10)
+    // A new daemon asks the running one to hand everything over (root only; any version
+    // from 10 on). The reply is the state record (multistackd/hand_over.hpp), or a status.
+    hand_over,
 };
 
 enum class Status : std::int32_t {

@@ -15,9 +15,9 @@ int send_message(int sock, const void* data, std::size_t size, std::span<const i
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)] = {};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)] = {};
     if (!fds.empty()) {
-        if (fds.size() > kMaxFds) return -EINVAL;
+        if (fds.size() > kMaxFdsPerMessage) return -EINVAL;
         msg.msg_control = control;
         msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
         cmsghdr* c = CMSG_FIRSTHDR(&msg);

@@ -32,6 +32,8 @@ void ControlServer::dispatch(ClientSession& s, const std::uint8_t* buf, std::siz
         return;
     }
     std::memcpy(&h, buf, sizeof h);
+    // A newer daemon may take over from this one: its request is read whatever its version.
+    if (h.magic == ctl::kMagic && h.op == ctl::Op::hand_over && n == sizeof h && h.version >= 10) return on_hand_over(s, h);
     if (h.magic != ctl::kMagic || h.version != ctl::kVersion) {
         ++counters_.bad_requests;
         return reply_status(s, h, ctl::Status::version_mismatch);

@@ -147,11 +147,13 @@ ControlServer::~ControlServer() {
     }
 }
 
-int ControlServer::run(int signal_fd) {
+RunEnd ControlServer::run(int signal_fd) {
     watch(epoll_fd_, signal_fd);
+    last_signal_ = 0;
+    hand_over_fd_ = -1;
     while (run_once(-1, signal_fd)) {
     }
-    return last_signal_;
+    return {last_signal_, hand_over_fd_};
 }
 
 bool ControlServer::run_once(int timeout_ms, int signal_fd) {
@@ -167,6 +169,7 @@ bool ControlServer::run_once(int timeout_ms, int signal_fd) {
         }
         handle_event(fd, events[i].events);
         close_doomed_sessions();
+        if (hand_over_fd_ >= 0) return false;  // the rest of the events are the next daemon's
     }
     return true;
 }
@@ -198,6 +201,8 @@ void ControlServer::handle_event(int fd, std::uint32_t events) {
         if (!s.doomed && !s.paused && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) serve(s);
     }
 }
+
+void ControlServer::watch_readable(int fd) { watch(epoll_fd_, fd); }
 
 void ControlServer::accept_client() {
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);

@@ -18,7 +18,8 @@
 // control_ports.cpp (attach, detach), control_claims.cpp (claims, their proofs, the
 // periodic audit), control_handoffs.cpp (connections that move between processes),
 // control_captures.cpp, control_resolve.cpp and control_views.cpp (info,
-// status, the lists, applications' socket tables).
+// status, the lists, applications' socket tables), and control_hand_over.cpp (the state
+// given to the next daemon, and taken up from the previous one).
 #pragma once
 
 #include <sys/types.h>
@@ -75,6 +76,38 @@ struct ControlCounters {
 // SO_REUSEPORT owner's, else it claims the tuple alone.
 enum class JoinRule : std::uint8_t { same_socket_only, or_claim_alone };
 
+// Why run() returned.
+struct RunEnd {
+    int signal = 0;         // the signal that ended it, or 0
+    int hand_over_fd = -1;  // else the session of the daemon that asked to take over
+};
+
+// A claim as a hand-over carries it: what its proof proved, and the proof.
+struct HandedOverClaim {
+    ProvenTuple proven;
+    int proof_fd = -1;
+    bool joined = false;  // joined another session's claim
+};
+// A next-hop resolution under way as a hand-over carries it.
+struct HandedOverResolve {
+    std::uint32_t seq = 0;
+    wire::IpAddr next_hop;
+};
+// A session as a hand-over carries it: its connection, its port and its claims.
+struct HandedOverSession {
+    int fd = -1;
+    std::optional<sw::PortId> port;
+    std::vector<HandedOverClaim> claims;
+    std::optional<HandedOverResolve> resolve;
+};
+// The control plane as a hand-over carries it to the next daemon (docs/DESIGN.md §6,
+// "Hand-over"). The descriptors stay the giver's until it exits.
+struct ControlState {
+    int listen_fd = -1;
+    ControlCounters counters;
+    std::vector<HandedOverSession> sessions;
+};
+
 // Why a ControlServer could not open.
 enum class ServerOpenError {
     limits_do_not_fit,  // the limits given do not fit in what the daemon can hold (fit_limits)
@@ -96,12 +129,27 @@ public:
     [[nodiscard]] static base::Result<std::unique_ptr<ControlServer>, ServerOpenFailure> open(ServerContext ctx,
                                                                                               std::string path,
                                                                                               std::optional<gid_t> group);
+    // Takes up the control plane a previous daemon handed over, at `path` (whose socket
+    // file is the handed-over listening socket's): the sessions go on where they were,
+    // their ports and claims as the switch now holds them (the caller restored the claims
+    // into the registry). The descriptors are the server's from now on.
+    [[nodiscard]] static base::Result<std::unique_ptr<ControlServer>, ServerOpenFailure> adopt(ServerContext ctx,
+                                                                                               std::string path,
+                                                                                               ControlState state);
     ~ControlServer();
     ControlServer(const ControlServer&) = delete;
     ControlServer& operator=(const ControlServer&) = delete;
 
-    // Serves until a signal arrives on `signal_fd` (a signalfd); returns the signal.
-    int run(int signal_fd);
+    // Serves until a signal arrives on `signal_fd` (a signalfd), or a daemon asks to take
+    // over (Op::hand_over); says which.
+    RunEnd run(int signal_fd);
+    // The control plane for the daemon on session `requester` that takes over: captures
+    // end, sessions that cannot take their replies now are closed, and nothing is served
+    // until hand_over_refused() or the exit. Busy while connections wait in hand-off
+    // between processes (parcels.hpp).
+    [[nodiscard]] base::Result<ControlState, ctl::Status> hand_over_state(int requester);
+    // The daemon that asked did not take over: its session ends and serving goes on.
+    void hand_over_refused(int requester);
     // Serves what is ready within `timeout_ms` (-1: wait); false if `signal_fd` fired.
     bool run_once(int timeout_ms, int signal_fd = -1);
     [[nodiscard]] const ControlCounters& counters() const { return counters_; }
@@ -161,6 +209,8 @@ private:
     };
 
     void handle_event(int fd, std::uint32_t events);
+    // Adds `fd` to the epoll set for EPOLLIN.
+    void watch_readable(int fd);
     void accept_client();
     void refuse_for_lack_of_descriptors();
     void serve(ClientSession& s);
@@ -247,6 +297,11 @@ private:
     void sweep_parcels();
     // The index in s.claims of the claim of `tuple`, if the session holds one.
     [[nodiscard]] std::optional<std::size_t> held_index(const ClientSession& s, const ctl::Tuple& tuple) const;
+    // A daemon asks to take over (root only): run() returns to hand over.
+    void on_hand_over(ClientSession& s, const ctl::Header& req);
+    // One handed-over session, with its port and claims charged to its user; false (and
+    // its descriptors closed) if its user is over this daemon's limits.
+    bool adopt_session(HandedOverSession st);
     void on_info(ClientSession& s, const ctl::Header& req);
     void on_status(ClientSession& s, const ctl::Header& req);
     void on_list_ports(ClientSession& s, const ctl::Header& req);
@@ -292,6 +347,7 @@ private:
     int audit_timer_fd_ = -1;  // ticks while any claim exists
     int heartbeat_timer_fd_ = -1;  // ticks always: DataPath::beat()
     int last_signal_ = 0;
+    int hand_over_fd_ = -1;  // the session that asked to take over, until run() returns
     std::uint64_t started_s_ = 0;  // CLOCK_REALTIME seconds
     bool audit_armed_ = false;
     std::size_t held_claims_ = 0;  // over all sessions: the audit runs while any is held

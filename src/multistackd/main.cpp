@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -23,6 +24,8 @@
 #include <utility>
 
 #include "daemon/control_server.hpp"
+#include "multistackd/hand_over.hpp"
+#include "multistackd/interface_lock.hpp"
 #include "multistackd/nic_data_path.hpp"
 #include "netlink/netlink.hpp"
 #include "nic/af_xdp_nic.hpp"
@@ -31,7 +34,10 @@
 
 namespace {
 
-constexpr const char* kRunDir = "/run/multistack";
+using ms::multistackd::HandOverState;
+using ms::multistackd::InterfaceLock;
+using ms::multistackd::kRunDir;
+using ms::multistackd::StartFailure;
 
 struct Options {
     std::string iface;
@@ -50,61 +56,6 @@ struct Options {
     std::uint32_t outage_limit_ms = 10'000;
     bool upgrade = false;
     bool detach = false;
-};
-
-// Why the daemon cannot start, as the operator reads it.
-struct StartFailure {
-    std::string why;
-};
-
-// Holds an exclusive lock on /run/multistack/IF.lock for the daemon's life, so that a
-// second daemon on the same interface refuses to start; the kernel drops it on exit.
-class InterfaceLock {
-public:
-    // The lock, at once or (with `wait_ms`) once its holder lets go within that time.
-    static ms::base::Result<std::unique_ptr<InterfaceLock>, StartFailure> acquire(const std::string& iface, int wait_ms = 0) {
-        ::mkdir(kRunDir, 0755);
-        const std::string path = std::string(kRunDir) + "/" + iface + ".lock";
-        const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0) return StartFailure{path + ": " + std::strerror(errno)};
-        std::unique_ptr<InterfaceLock> lock(new InterfaceLock(fd));
-        while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-            if (wait_ms-- <= 0) {
-                return StartFailure{"another multistackd owns " + iface + " (pid " + std::to_string(lock->holder()) + ")"};
-            }
-            ::usleep(1000);
-        }
-        const std::string me = std::to_string(::getpid());
-        (void)!::ftruncate(fd, 0);
-        (void)!::pwrite(fd, me.c_str(), me.size(), 0);
-        return lock;
-    }
-    ~InterfaceLock() { release(); }
-    // Lets go of the interface before the process ends.
-    void release() {
-        if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-    }
-    // The pid the lock file names: its holder's while it is held.
-    [[nodiscard]] pid_t holder() const {
-        char pid[32] = {};
-        (void)!::pread(fd_, pid, sizeof pid - 1, 0);
-        return static_cast<pid_t>(std::atoi(pid));
-    }
-    // The pid of the daemon that holds `iface`'s lock, or 0 if none does.
-    static pid_t running_daemon(const std::string& iface) {
-        const std::string path = std::string(kRunDir) + "/" + iface + ".lock";
-        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) return 0;
-        InterfaceLock probe(fd);
-        if (::flock(fd, LOCK_SH | LOCK_NB) == 0) return 0;  // nobody holds it
-        return probe.holder();
-    }
-    InterfaceLock(const InterfaceLock&) = delete;
-    InterfaceLock& operator=(const InterfaceLock&) = delete;
-
-private:
-    explicit InterfaceLock(int fd) : fd_(fd) {}
-    int fd_;
 };
 
 // The group that may use the control socket besides root; nothing: root only.
@@ -204,64 +155,81 @@ int detach_left_program(const std::string& iface) {
     return 0;
 }
 
-int run(const Options& o) {
-    const auto fault = ms::sw::FaultSpec::parse(o.fault);  // before touching the interface
-    if (!fault) return report("--fault: " + fault.error().detail);
-    const int signal_fd = blocked_signal_fd();
-    raise_descriptor_limit();
-    const auto group = group_id(o.group);
-    if (!group) return report(group.error().why);
-    // Loaded before an upgrade asks the running daemon to leave: the verifier's work is
-    // most of a start's time.
-    const auto program = ms::nic::XdpProgram::load(o.iface);
-    if (!program) return report(program.error().detail);
-    ms::nic::XdpProgram& xdp = **program;
-    const auto lock = o.upgrade ? take_over_from_running(o.iface) : InterfaceLock::acquire(o.iface);
-    if (!lock) return report(lock.error().why);
-    const auto netlink = ms::netlink::Netlink::open();
-    if (!netlink) return report(netlink.error().detail);
-    const auto read = (*netlink)->read_interface(o.iface);
-    if (!read) return report(read.error().detail);
-    const ms::netlink::InterfaceInfo& info = *read;
-    const auto scope = proof_scope(info);
-    if (!scope) return report(scope.error().why);
-    auto left = ms::nic::find_left_behind(o.iface);
-    if (!left) return report(left.error().detail);
-    if (*left) report_left_behind(o.iface, **left);
-    // The addresses first: an adopted wildcard claim covers them from the first frame on.
-    if (!xdp.set_local_addresses(local_addresses(info))) {
-        return report(o.iface + ": the XDP address map refused an address: " + std::strerror(errno));
+// What a daemon that takes over received from the running one: its state, and the
+// session to answer on.
+struct Takeover {
+    HandOverState state;
+    int session = -1;
+};
+
+// --upgrade: asks the running daemon to hand everything over. Nothing if it predates
+// hand-overs or cannot be reached at `path` (the caller then upgrades by a restart,
+// take_over_from_running(), which finds the daemon by its lock).
+ms::base::Result<std::optional<Takeover>, StartFailure> receive_hand_over(const std::string& path) {
+    const auto session = ms::multistackd::connect_to_daemon(path);
+    if (!session) {
+        std::cerr << "multistackd: --upgrade: " << session.error().detail << ": upgrading by a restart\n";
+        return std::optional<Takeover>{};
     }
-    const auto attached = xdp.attach(*left ? &**left : nullptr, std::uint64_t{o.outage_limit_ms} * 1'000'000);
-    if (!attached) return report(attached.error().detail);
-    left->reset();
-    auto opened = ms::nic::AfXdpNic::open(
-        {.ifname = o.iface, .queues = o.queues, .segmentation_offload = !o.no_segmentation_offload}, xdp);
-    if (!opened) return report(opened.error().detail);
-    ms::nic::AfXdpNic& nic = **opened;
+    auto state = ms::multistackd::request(*session, kUpgradeWaitMs);
+    if (state) return std::optional<Takeover>(Takeover{std::move(state).value(), *session});
+    const ms::multistackd::HandOverFailure& failed = state.error();
+    if (failed.error == ms::multistackd::HandOverError::malformed) ms::multistackd::answer(*session, false);
+    ::close(*session);
+    if (failed.error == ms::multistackd::HandOverError::unsupported) {
+        std::cerr << "multistackd: --upgrade: " << failed.detail << ": upgrading by a restart\n";
+        return std::optional<Takeover>{};
+    }
+    return StartFailure{"--upgrade: " + failed.detail + "; the running daemon keeps running"};
+}
+
+// A failure before the taker has answered: the running daemon is told, and serves on.
+int refuse_takeover(std::optional<Takeover>& taking, const std::string& why) {
+    if (!taking) return report(why);
+    ms::multistackd::answer(taking->session, false);
+    ms::multistackd::close_descriptors(taking->state);
+    return report("--upgrade: " + why + "; the running daemon keeps running");
+}
+
+ms::sw::SwitchConfig switch_config(const Options& o, const ms::sw::FaultSpec& fault, std::uint32_t mtu) {
     ms::sw::SwitchConfig config;
     config.workers = o.workers;
     config.max_ports = o.max_ports;
-    config.fault = *fault;
+    config.fault = fault;
     config.spin_rounds = o.spin_rounds;
-    config.mtu = info.mtu;
+    config.mtu = mtu;
     config.huge_pages = o.huge_pages;
-    const auto created = ms::sw::Switch::create(nic, config);
-    if (!created) return report(created.error().detail);
-    ms::sw::Switch& sw = **created;
-    if (fault->active()) std::cerr << "multistackd: fault injection on: " << o.fault << "\n";
-    sw.registry().set_local_addresses(local_addresses(info));
-    sw.start();
-    const std::string path = o.socket.empty() ? std::string(kRunDir) + "/" + o.iface + ".sock" : o.socket;
-    ms::multistackd::NicDataPath data_path(xdp, nic, **netlink, info.ifindex);
+    return config;
+}
+
+// The handed-over ports and claims into the switch: empty, or why they do not fit it.
+std::string adopt_ports_and_claims(ms::sw::Switch& sw, HandOverState& st) {
+    std::string failed;
+    for (auto& port : st.ports) {
+        auto adopted = sw.adopt_port(std::exchange(port, ms::sw::PortState{}));
+        if (!adopted && failed.empty()) failed = adopted.error().detail;
+    }
+    st.ports.clear();
+    for (const auto& claim : st.claims) {
+        if (!failed.empty()) break;
+        const auto restored = sw.registry().restore(claim);
+        if (!restored) failed = "a handed-over claim cannot be made again";
+        if (restored && *restored > 0) {
+            std::cerr << "multistackd: " << *restored << " handed-over connection(s) of a shared claim not recorded again\n";
+        }
+    }
+    return failed;
+}
+
+ms::daemon::Limits limits_of(const Options& o) {
     ms::daemon::Limits limits = o.limits;
     limits.port_memory_per_user = o.port_memory_mib << 20;
     limits.outbox_bytes_per_user = o.unread_replies_mib << 20;
-    ms::daemon::ServerContext context{sw, data_path, info, *scope, limits};
-    context.outage_limit_ms = o.outage_limit_ms;
-    auto serving = ms::daemon::ControlServer::open(std::move(context), path, *group);
-    if (!serving) return report(serving.error().message);
-    ms::daemon::ControlServer& server = **serving;
+    return limits;
+}
+
+void report_started(const Options& o, const ms::netlink::InterfaceInfo& info, const ms::nic::XdpProgram& xdp,
+                    const ms::nic::AfXdpNic& nic, const ms::daemon::ControlServer& server, const std::string& path) {
     const ms::daemon::Limits& fitted = server.limits();
     std::cerr << "multistackd: each user may hold " << fitted.descriptors_per_user << " descriptors, "
               << fitted.claims_per_user << " claims, " << fitted.sessions_per_user << " sessions and "
@@ -271,21 +239,158 @@ int run(const Options& o) {
               << "), XDP " << ms::nic::to_string(xdp.mode()) << " mode, AF_XDP " << (nic.zero_copy() ? "zero-copy" : "copy")
               << " mode, segmentation offload " << (nic.offloads_segmentation() ? "on" : "off") << ", " << o.queues
               << " queue(s), " << o.workers << " worker(s); listening on " << path << std::endl;
-    const int signal = server.run(signal_fd);
-    if (signal == SIGUSR2) {
-        xdp.leave_for_restart();
-        std::cerr << "multistackd: leaving for a restart: the XDP program keeps " << o.iface << "'s claims for "
-                  << o.outage_limit_ms << " ms" << std::endl;
-        // The next daemon may start now (--upgrade waits on the lock) while this one closes
-        // its AF_XDP sockets, whose release the kernel finishes only after an RCU grace
-        // period. Everything else stays as it is for the next daemon: the kernel closes what
-        // this one held (the sessions, the proofs) faster than the destructors would.
-        (*lock)->release();
-        sw.stop();
-        opened->reset();
-        ::_exit(0);
+}
+
+// The parts a running daemon hands over.
+struct Running {
+    ms::daemon::ControlServer& server;
+    ms::sw::Switch& sw;
+    const ms::nic::AfXdpNic& nic;
+    ms::nic::XdpProgram& xdp;
+    const InterfaceLock& lock;
+};
+
+// Hands everything to the daemon on `session`: true once it has taken over (this one
+// then exits), false if it did not (this one serves on).
+bool give_over(int session, const Running& r) {
+    const auto began = std::chrono::steady_clock::now();
+    r.sw.stop();
+    auto control = r.server.hand_over_state(session);
+    if (!control) {
+        ms::multistackd::decline(session, control.error());
+        r.server.hand_over_refused(session);
+        r.sw.start();
+        return false;
     }
-    std::cerr << "multistackd: signal " << signal << ", shutting down\n";
+    const HandOverState state{ms::multistackd::kHandOverVersion,
+                              r.lock.fd(),
+                              r.nic.hand_over_state(),
+                              r.sw.hand_over_ports(),
+                              r.sw.registry().hand_over_claims(),
+                              std::move(control).value()};
+    const auto given = ms::multistackd::give(session, ms::multistackd::encode(state), kUpgradeWaitMs);
+    if (!given) {
+        std::cerr << "multistackd: hand-over failed: " << given.error().detail << "\n";
+        r.server.hand_over_refused(session);
+        r.sw.start();
+        return false;
+    }
+    r.xdp.leave_for_restart();
+    const auto ms_taken = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began);
+    std::cerr << "multistackd: handed over " << state.ports.size() << " port(s), " << state.control.sessions.size()
+              << " session(s) and " << state.claims.size() << " claim(s) in " << ms_taken.count() << " ms; exiting"
+              << std::endl;
+    return true;
+}
+
+// SIGUSR2: leaves the XDP program and the claims for the next daemon, and exits.
+[[noreturn]] void leave_for_restart(const Options& o, ms::nic::XdpProgram& xdp, InterfaceLock& lock, ms::sw::Switch& sw,
+                                    std::unique_ptr<ms::nic::AfXdpNic>& nic) {
+    xdp.leave_for_restart();
+    std::cerr << "multistackd: leaving for a restart: the XDP program keeps " << o.iface << "'s claims for "
+              << o.outage_limit_ms << " ms" << std::endl;
+    // The next daemon may start now (--upgrade waits on the lock) while this one closes
+    // its AF_XDP sockets, whose release the kernel finishes only after an RCU grace
+    // period. Everything else stays as it is for the next daemon: the kernel closes what
+    // this one held (the sessions, the proofs) faster than the destructors would.
+    lock.release();
+    sw.stop();
+    nic.reset();
+    ::_exit(0);
+}
+
+int run(const Options& o) {
+    const auto fault = ms::sw::FaultSpec::parse(o.fault);  // before touching the interface
+    if (!fault) return report("--fault: " + fault.error().detail);
+    const int signal_fd = blocked_signal_fd();
+    raise_descriptor_limit();
+    const auto group = group_id(o.group);
+    if (!group) return report(group.error().why);
+    // Loaded before an upgrade asks the running daemon to leave: the verifier's work is
+    // most of a start's time. So is reading the interface.
+    const auto program = ms::nic::XdpProgram::load(o.iface);
+    if (!program) return report(program.error().detail);
+    ms::nic::XdpProgram& xdp = **program;
+    const auto netlink = ms::netlink::Netlink::open();
+    if (!netlink) return report(netlink.error().detail);
+    const auto read = (*netlink)->read_interface(o.iface);
+    if (!read) return report(read.error().detail);
+    const ms::netlink::InterfaceInfo& info = *read;
+    const auto scope = proof_scope(info);
+    if (!scope) return report(scope.error().why);
+    const std::string path = o.socket.empty() ? std::string(kRunDir) + "/" + o.iface + ".sock" : o.socket;
+    std::optional<Takeover> taking;
+    if (o.upgrade) {
+        auto received = receive_hand_over(path);
+        if (!received) return report(received.error().why);
+        taking = std::move(received).value();
+    }
+    auto lock = taking      ? InterfaceLock::adopt(std::exchange(taking->state.lock_fd, -1))
+                : o.upgrade ? take_over_from_running(o.iface)
+                            : InterfaceLock::acquire(o.iface);
+    if (!lock) return refuse_takeover(taking, lock.error().why);
+    auto left = ms::nic::find_left_behind(o.iface);
+    if (!left) return refuse_takeover(taking, left.error().detail);
+    if (*left && !taking) report_left_behind(o.iface, **left);
+    if (*left && taking) {
+        // The running daemon's program is replaced whole; a record that cannot be read says
+        // that something on the interface is not as a daemon left it.
+        if (!(*left)->unreadable.empty()) {
+            return refuse_takeover(taking, "the running daemon's record cannot be read (" + (*left)->unreadable + ")");
+        }
+        (*left)->record.flags |= ms::nic::DaemonRecord::kLeftForRestart;  // counted as an upgrade
+    }
+    // The addresses first: an adopted wildcard claim covers them from the first frame on.
+    if (!xdp.set_local_addresses(local_addresses(info))) {
+        return refuse_takeover(taking, o.iface + ": the XDP address map refused an address: " + std::strerror(errno));
+    }
+    const std::uint64_t outage_limit_ns = std::uint64_t{o.outage_limit_ms} * 1'000'000;
+    if (!taking) {
+        const auto attached = xdp.attach(*left ? &**left : nullptr, outage_limit_ns);
+        if (!attached) return report(attached.error().detail);
+    }
+    const ms::nic::AfXdpConfig nic_config{
+        .ifname = o.iface, .queues = o.queues, .segmentation_offload = !o.no_segmentation_offload};
+    // A handed-over socket goes into this program's XSK map before the program replaces
+    // the running one's, so that no frame meets a program without it.
+    auto opened = taking ? ms::nic::AfXdpNic::adopt(nic_config, std::exchange(taking->state.queues, {}), xdp)
+                         : ms::nic::AfXdpNic::open(nic_config, xdp);
+    if (!opened) return refuse_takeover(taking, opened.error().detail);
+    ms::nic::AfXdpNic& nic = **opened;
+    const auto created = ms::sw::Switch::create(nic, switch_config(o, *fault, info.mtu));
+    if (!created) return refuse_takeover(taking, created.error().detail);
+    ms::sw::Switch& sw = **created;
+    if (fault->active()) std::cerr << "multistackd: fault injection on: " << o.fault << "\n";
+    sw.registry().set_local_addresses(local_addresses(info));
+    if (taking) {
+        if (const std::string failed = adopt_ports_and_claims(sw, taking->state); !failed.empty()) {
+            return refuse_takeover(taking, failed);
+        }
+        ms::multistackd::answer(taking->session, true);
+        const auto attached = xdp.attach(*left ? &**left : nullptr, outage_limit_ns);
+        if (!attached) return report(attached.error().detail);
+    }
+    left->reset();
+    sw.start();
+    ms::multistackd::NicDataPath data_path(xdp, nic, **netlink, info.ifindex);
+    ms::daemon::ServerContext context{sw, data_path, info, *scope, limits_of(o)};
+    context.outage_limit_ms = o.outage_limit_ms;
+    auto serving = taking ? ms::daemon::ControlServer::adopt(std::move(context), path, std::move(taking->state.control))
+                          : ms::daemon::ControlServer::open(std::move(context), path, *group);
+    if (!serving) return report(serving.error().message);
+    ms::daemon::ControlServer& server = **serving;
+    if (taking) ::close(taking->session);
+    report_started(o, info, xdp, nic, server, path);
+    for (;;) {
+        const ms::daemon::RunEnd end = server.run(signal_fd);
+        if (end.hand_over_fd >= 0) {
+            if (give_over(end.hand_over_fd, {server, sw, nic, xdp, **lock})) ::_exit(0);
+            continue;
+        }
+        if (end.signal == SIGUSR2) leave_for_restart(o, xdp, **lock, sw, opened.value());
+        std::cerr << "multistackd: signal " << end.signal << ", shutting down\n";
+        break;
+    }
     sw.stop();
     std::cerr << "multistackd: detached from " << o.iface << "\n";
     return 0;

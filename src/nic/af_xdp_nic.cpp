@@ -1,10 +1,12 @@
 #include "nic/af_xdp_nic.hpp"
 
+#include <bpf/bpf.h>
 #include <linux/if_xdp.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xdp/xsk.h>
 
@@ -12,6 +14,8 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <optional>
+#include <utility>
 
 #include "nic/gso_socket.hpp"
 
@@ -23,6 +27,36 @@ constexpr std::uint32_t kFrameSize = ring::kBufferSize;
 NicFailure failure(NicError error, const AfXdpConfig& c, std::uint32_t queue, const std::string& what, int err) {
     return {error, c.ifname + " queue " + std::to_string(queue) + ": " + what + ": " + std::strerror(err)};
 }
+
+// One of an adopted socket's ring mappings.
+struct RingMapping {
+    void* at = MAP_FAILED;
+    std::size_t length = 0;
+};
+
+// libxdp sets up its ring views only for the sockets it creates, and has no call to take
+// up a socket that another process set up; this maps an adopted socket's ring the way
+// libxdp maps a new one (xsk_umem__create, xsk_socket__create), at the offsets the
+// kernel reports, with the cached indices taken from the ring as it stands.
+template <class Ring>
+bool map_ring(int fd, const xdp_ring_offset& off, std::uint32_t size, std::size_t entry, off_t page_offset, bool producer,
+              Ring& ring, RingMapping& m) {
+    m.length = off.desc + std::size_t{size} * entry;
+    m.at = ::mmap(nullptr, m.length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, page_offset);
+    if (m.at == MAP_FAILED) return false;
+    auto* base = static_cast<std::uint8_t*>(m.at);
+    ring.mask = size - 1;
+    ring.size = size;
+    ring.producer = reinterpret_cast<__u32*>(base + off.producer);
+    ring.consumer = reinterpret_cast<__u32*>(base + off.consumer);
+    ring.flags = reinterpret_cast<__u32*>(base + off.flags);
+    ring.ring = base + off.desc;
+    ring.cached_prod = __atomic_load_n(ring.producer, __ATOMIC_ACQUIRE);
+    ring.cached_cons = __atomic_load_n(ring.consumer, __ATOMIC_ACQUIRE) + (producer ? size : 0);
+    return true;
+}
+
+bool is_power_of_two(std::uint32_t n) { return n != 0 && (n & (n - 1)) == 0; }
 
 }  // namespace
 
@@ -58,6 +92,32 @@ public:
         q->tx_len_.resize(q->frames_);
         q->open_gso_socket(c, queue);
         return q;
+    }
+
+    // Takes up a queue a previous daemon handed over; its descriptors are the queue's from
+    // now on (closed by its destructor on every path).
+    static base::Result<std::unique_ptr<XskQueue>, NicFailure> adopt(const AfXdpConfig& c, std::uint32_t queue,
+                                                                     XskQueueState st, XdpProgram& program, bool& zero_copy) {
+        std::unique_ptr<XskQueue> q(new XskQueue(st.frames));
+        q->fd_ = std::exchange(st.socket_fd, -1);
+        q->umem_fd_ = std::exchange(st.umem_fd, -1);
+        if (auto checked = q->check_handed_over(c, queue, st); !checked) return checked.error();
+        if (auto mapped = q->map_handed_over(c, queue, st.ring_size, zero_copy); !mapped) return mapped.error();
+        const int fd = q->fd_;
+        if (::bpf_map_update_elem(program.xsks_map_fd(), &queue, &fd, 0) != 0) {
+            return failure(NicError::xsk_map, c, queue, "cannot insert the socket into the XSK map", errno);
+        }
+        for (const std::uint32_t f : st.tx_free) q->tx_free_.push_back(std::uint64_t{f} * kFrameSize);
+        q->in_flight_ = st.in_flight;
+        q->tx_len_.resize(q->frames_);
+        q->open_gso_socket(c, queue);
+        return q;
+    }
+
+    XskQueueState state() const {
+        XskQueueState st{fd_, umem_fd_, frames_, rx_.size, {}, in_flight_};
+        for (const std::uint64_t addr : tx_free_) st.tx_free.push_back(static_cast<std::uint32_t>(addr / kFrameSize));
+        return st;
     }
 
     ~XskQueue() override { release(); }
@@ -118,7 +178,7 @@ public:
         return gso_->send(s);
     }
 
-    int wakeup_fd() const override { return xsk_socket__fd(xsk_); }
+    int wakeup_fd() const override { return fd_; }
     bool arm_wakeup() override {
         kick_fill_if_asked();
         reclaim_completions();
@@ -132,9 +192,11 @@ private:
     explicit XskQueue(std::uint32_t frames) : frames_(frames), area_size_(std::size_t{frames} * kFrameSize) {}
 
     base::Result<base::Done, NicFailure> create_umem(const AfXdpConfig& c, std::uint32_t queue) {
-        void* area = ::mmap(nullptr, area_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-        if (area == MAP_FAILED) return failure(NicError::umem, c, queue, "cannot map the UMEM", errno);
-        area_ = static_cast<std::uint8_t*>(area);
+        umem_fd_ = ::memfd_create("multistack-umem", MFD_CLOEXEC);
+        if (umem_fd_ < 0 || ::ftruncate(umem_fd_, static_cast<off_t>(area_size_)) != 0) {
+            return failure(NicError::umem, c, queue, "cannot make the UMEM's memfd", errno);
+        }
+        if (auto mapped = map_umem(c, queue); !mapped) return mapped.error();
         xsk_umem_config ucfg{};
         ucfg.fill_size = c.ring_size;
         ucfg.comp_size = c.ring_size;
@@ -144,6 +206,54 @@ private:
             umem_ = nullptr;
             return failure(NicError::umem, c, queue, "cannot create the UMEM", -rc);
         }
+        return base::Done{};
+    }
+
+    base::Result<base::Done, NicFailure> map_umem(const AfXdpConfig& c, std::uint32_t queue) {
+        void* area = ::mmap(nullptr, area_size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, umem_fd_, 0);
+        if (area == MAP_FAILED) return failure(NicError::umem, c, queue, "cannot map the UMEM", errno);
+        area_ = static_cast<std::uint8_t*>(area);
+        return base::Done{};
+    }
+
+    // What a hand-over says of a queue, against what the descriptors are.
+    base::Result<base::Done, NicFailure> check_handed_over(const AfXdpConfig& c, std::uint32_t queue,
+                                                           const XskQueueState& st) const {
+        int domain = 0;
+        socklen_t len = sizeof domain;
+        if (fd_ < 0 || ::getsockopt(fd_, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_XDP) {
+            return failure(NicError::xsk_socket, c, queue, "the handed-over socket is not an AF_XDP socket", EINVAL);
+        }
+        struct stat umem {};
+        if (umem_fd_ < 0 || ::fstat(umem_fd_, &umem) != 0 || static_cast<std::size_t>(umem.st_size) != area_size_) {
+            return failure(NicError::umem, c, queue, "the handed-over UMEM is not of its stated size", EINVAL);
+        }
+        const bool frames_ok = frames_ >= 2 && frames_ <= (1u << 20) && st.tx_free.size() + st.in_flight <= frames_ &&
+                               std::all_of(st.tx_free.begin(), st.tx_free.end(), [&](auto f) { return f < frames_; });
+        if (!frames_ok || !is_power_of_two(st.ring_size) || st.ring_size > (1u << 16)) {
+            return failure(NicError::umem, c, queue, "the handed-over queue's frames or rings are out of range", EINVAL);
+        }
+        return base::Done{};
+    }
+
+    base::Result<base::Done, NicFailure> map_handed_over(const AfXdpConfig& c, std::uint32_t queue, std::uint32_t ring_size,
+                                                         bool& zero_copy) {
+        if (auto mapped = map_umem(c, queue); !mapped) return mapped.error();
+        xdp_mmap_offsets off{};
+        socklen_t len = sizeof off;
+        if (::getsockopt(fd_, SOL_XDP, XDP_MMAP_OFFSETS, &off, &len) != 0) {
+            return failure(NicError::xsk_socket, c, queue, "cannot read the ring offsets", errno);
+        }
+        const bool mapped =
+            map_ring(fd_, off.rx, ring_size, sizeof(xdp_desc), XDP_PGOFF_RX_RING, false, rx_, rings_[0]) &&
+            map_ring(fd_, off.tx, ring_size, sizeof(xdp_desc), XDP_PGOFF_TX_RING, true, tx_, rings_[1]) &&
+            map_ring(fd_, off.fr, ring_size, sizeof(std::uint64_t), XDP_UMEM_PGOFF_FILL_RING, true, fill_, rings_[2]) &&
+            map_ring(fd_, off.cr, ring_size, sizeof(std::uint64_t), XDP_UMEM_PGOFF_COMPLETION_RING, false, comp_, rings_[3]);
+        if (!mapped) return failure(NicError::xsk_socket, c, queue, "cannot map the handed-over socket's rings", errno);
+        xdp_options options{};
+        len = sizeof options;
+        zero_copy = ::getsockopt(fd_, SOL_XDP, XDP_OPTIONS, &options, &len) == 0 &&
+                    (options.flags & XDP_OPTIONS_ZEROCOPY) != 0;
         return base::Done{};
     }
 
@@ -160,6 +270,7 @@ private:
         scfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_ZEROCOPY;
         if (xsk_socket__create(&xsk_, c.ifname.c_str(), queue, umem_, &rx_, &tx_, &scfg) == 0) {
             zero_copy = true;
+            fd_ = xsk_socket__fd(xsk_);
             return base::Done{};
         }
         scfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY;
@@ -176,6 +287,7 @@ private:
             return failure(NicError::xsk_socket, c, queue, "cannot create the AF_XDP socket", -rc);
         }
         zero_copy = false;
+        fd_ = xsk_socket__fd(xsk_);
         return base::Done{};
     }
 
@@ -195,8 +307,8 @@ private:
     void push_tx_ring() {
         const std::uint32_t size = tx_.size;
         for (int kick = 0; kick < 64 && xsk_prod_nb_free(&tx_, size) < size; ++kick) {
-            if (::sendto(xsk_socket__fd(xsk_), nullptr, 0, MSG_DONTWAIT, nullptr, 0) < 0 && errno != EAGAIN &&
-                errno != EBUSY && errno != ENOBUFS) {
+            if (::sendto(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, 0) < 0 && errno != EAGAIN && errno != EBUSY &&
+                errno != ENOBUFS) {
                 break;
             }
         }
@@ -222,29 +334,37 @@ private:
     // in the tx ring after a kick: kick again on every poll while any are in flight.
     void kick_tx_if_pending() {
         if (in_flight_ > 0 && xsk_ring_prod__needs_wakeup(&tx_)) {
-            (void)::sendto(xsk_socket__fd(xsk_), nullptr, 0, MSG_DONTWAIT, nullptr, 0);
+            (void)::sendto(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, 0);
         }
     }
 
     void kick_fill_if_asked() {
-        if (xsk_ring_prod__needs_wakeup(&fill_))
-            (void)::recvfrom(xsk_socket__fd(xsk_), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
+        if (xsk_ring_prod__needs_wakeup(&fill_)) (void)::recvfrom(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
     }
 
     void release() {
-        if (xsk_) xsk_socket__delete(xsk_);
+        if (xsk_) xsk_socket__delete(xsk_);  // closes fd_
         if (umem_) xsk_umem__delete(umem_);
+        for (const RingMapping& m : rings_) {
+            if (m.at != MAP_FAILED) ::munmap(m.at, m.length);
+        }
+        if (!xsk_ && fd_ >= 0) ::close(fd_);  // an adopted socket
         if (area_) ::munmap(area_, area_size_);
+        if (umem_fd_ >= 0) ::close(umem_fd_);
         xsk_ = nullptr;
         umem_ = nullptr;
         area_ = nullptr;
+        fd_ = umem_fd_ = -1;
     }
 
     std::uint32_t frames_;
     std::size_t area_size_;
     std::uint8_t* area_ = nullptr;
+    int umem_fd_ = -1;
     xsk_umem* umem_ = nullptr;
-    xsk_socket* xsk_ = nullptr;
+    xsk_socket* xsk_ = nullptr;  // null for an adopted socket, whose rings_ this maps itself
+    int fd_ = -1;
+    std::array<RingMapping, 4> rings_{};  // an adopted socket's rx, tx, fill and completion rings
     xsk_ring_prod fill_{};
     xsk_ring_cons comp_{};
     xsk_ring_cons rx_{};
@@ -268,6 +388,36 @@ base::Result<std::unique_ptr<AfXdpNic>, NicFailure> AfXdpNic::open(const AfXdpCo
         nic->queues_.push_back(std::move(queue.value()));
     }
     return nic;
+}
+
+base::Result<std::unique_ptr<AfXdpNic>, NicFailure> AfXdpNic::adopt(const AfXdpConfig& config,
+                                                                    std::vector<XskQueueState> queues, XdpProgram& program) {
+    const auto mac = interface_mac(config.ifname);
+    std::unique_ptr<AfXdpNic> nic(mac ? new AfXdpNic(*mac) : nullptr);
+    std::optional<NicFailure> failed = mac ? std::nullopt : std::optional<NicFailure>(mac.error());
+    if (!failed && queues.size() != config.queues) {
+        failed = NicFailure{NicError::no_queues, config.ifname + ": " + std::to_string(queues.size()) +
+                                                     " queue(s) handed over, " + std::to_string(config.queues) +
+                                                     " asked for (--queues)"};
+    }
+    for (std::uint32_t q = 0; q < queues.size(); ++q) {
+        if (failed) {  // the remaining queues' descriptors are owned all the same
+            ::close(queues[q].socket_fd);
+            ::close(queues[q].umem_fd);
+            continue;
+        }
+        auto queue = XskQueue::adopt(config, q, std::move(queues[q]), program, nic->zero_copy_);
+        if (!queue) failed = queue.error();
+        if (queue) nic->queues_.push_back(std::move(queue.value()));
+    }
+    if (failed) return *failed;
+    return nic;
+}
+
+std::vector<XskQueueState> AfXdpNic::hand_over_state() const {
+    std::vector<XskQueueState> out;
+    for (const auto& q : queues_) out.push_back(q->state());
+    return out;
 }
 
 AfXdpNic::AfXdpNic(const wire::MacAddr& mac) : mac_(mac) {}

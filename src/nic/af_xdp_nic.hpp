@@ -1,9 +1,10 @@
 // Contract: a NIC attachment over AF_XDP (docs/DESIGN.md §4, §10), one socket per queue, each
-// with its own UMEM of 2 KiB frames: half of them circulate through the fill and rx
-// rings, half through tx and completion. Sockets are bound zero-copy when the driver
-// accepts it and in copy mode otherwise, with need-wakeup, and are created without
-// libxdp loading a program of its own (XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD): each one
-// is put into the XdpProgram's XSK map instead. Fill and completion work in batches.
+// with its own UMEM of 2 KiB frames on a memfd (so that a hand-over can pass it on): half
+// of them circulate through the fill and rx rings, half through tx and completion.
+// Sockets are bound zero-copy when the driver accepts it and in copy mode otherwise, with
+// need-wakeup, and are created without libxdp loading a program of its own
+// (XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD): each one is put into the XdpProgram's XSK map
+// instead. Fill and completion work in batches.
 // Each queue also owns a GsoSocket for super-segments, unless it cannot be made (then
 // the switch segments in software, and a warning says why).
 #pragma once
@@ -25,12 +26,33 @@ struct AfXdpConfig {
     bool segmentation_offload = true;       // hand super-segments to the interface's GSO (gso_socket.hpp)
 };
 
+// One queue's AF_XDP socket and memory as a hand-over carries them to the next daemon
+// (docs/DESIGN.md §6, "Hand-over"). Taken while the switch's workers are stopped, so that
+// every frame is in a ring or on one of the lists.
+struct XskQueueState {
+    int socket_fd = -1;  // the AF_XDP socket, which owns the UMEM and its fill and completion rings
+    int umem_fd = -1;    // the memfd under the UMEM
+    std::uint32_t frames = 0;
+    std::uint32_t ring_size = 0;
+    std::vector<std::uint32_t> tx_free;  // frames free for transmission, by index
+    std::uint32_t in_flight = 0;         // frames given to tx that the kernel has not completed
+};
+
 class AfXdpNic final : public sw::Nic {
 public:
     // Opens every queue's socket; a failure's detail names the interface, the queue and
     // the cause.
     [[nodiscard]] static base::Result<std::unique_ptr<AfXdpNic>, NicFailure> open(const AfXdpConfig& config,
                                                                                   XdpProgram& program);
+    // Takes up the queues a previous daemon handed over (their descriptors are owned from
+    // now on, and closed on failure): maps each UMEM and the four rings of each socket,
+    // and puts each socket into the program's XSK map.
+    [[nodiscard]] static base::Result<std::unique_ptr<AfXdpNic>, NicFailure> adopt(const AfXdpConfig& config,
+                                                                                   std::vector<XskQueueState> queues,
+                                                                                   XdpProgram& program);
+    // The queues as a hand-over carries them; the descriptors stay this NIC's. Call with
+    // the workers stopped.
+    [[nodiscard]] std::vector<XskQueueState> hand_over_state() const;
     ~AfXdpNic() override;
     AfXdpNic(const AfXdpNic&) = delete;
     AfXdpNic& operator=(const AfXdpNic&) = delete;

@@ -32,6 +32,16 @@ SwitchRing::SwitchRing(const Region& region, std::uint32_t ring)
       hwcur_(load_acquire(ctl_->head)),
       hwtail_(load_acquire(ctl_->tail)) {}
 
+bool SwitchRing::restore(RingIndices at) {
+    if (at.hwcur >= n_ || at.hwtail >= n_) {
+        latch(RingFault::head_out_of_range);
+        return false;
+    }
+    hwcur_ = at.hwcur;
+    hwtail_ = at.hwtail;
+    return true;
+}
+
 bool SwitchRing::read_head(std::uint32_t& head) {
     if (failed()) return false;
     const std::uint32_t h = load_acquire(ctl_->head);

@@ -37,9 +37,20 @@ enum class RingFault : std::uint8_t {
 inline constexpr std::size_t kRingFaultCount = static_cast<std::size_t>(RingFault::count_);
 [[nodiscard]] std::string_view to_string(RingFault f);
 
+// The switch's private indices of one ring, as a hand-over carries them.
+struct RingIndices {
+    std::uint32_t hwcur = 0;
+    std::uint32_t hwtail = 0;
+};
+
 class alignas(kCacheLine) SwitchRing {
 public:
     SwitchRing(const Region& region, std::uint32_t ring);
+
+    [[nodiscard]] RingIndices indices() const { return {hwcur_, hwtail_}; }
+    // Takes up the indices a previous daemon kept for this ring; false (and the ring
+    // fails) if they do not fit it.
+    [[nodiscard]] bool restore(RingIndices at);
 
     [[nodiscard]] RingFault fault() const { return fault_; }
     [[nodiscard]] bool failed() const { return fault_ != RingFault::none; }

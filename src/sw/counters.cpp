@@ -63,6 +63,17 @@ void StatsSnapshot::add(const RingStats& s) {
     for (std::size_t i = 0; i < ring::kRingFaultCount; ++i) faults[i] += s.faults[i].get();
 }
 
+void carry_on(RingStats& s, const StatsSnapshot& from) {
+    s.rx_frames.add(from.rx_frames);
+    s.rx_bytes.add(from.rx_bytes);
+    s.tx_frames.add(from.tx_frames);
+    s.tx_bytes.add(from.tx_bytes);
+    s.tx_super.add(from.tx_super);
+    s.tx_segmented.add(from.tx_segmented);
+    for (std::size_t i = 0; i < kDropReasonCount; ++i) s.drops[i].add(from.drops[i]);
+    for (std::size_t i = 0; i < ring::kRingFaultCount; ++i) s.faults[i].add(from.faults[i]);
+}
+
 std::uint64_t StatsSnapshot::total_drops() const { return std::accumulate(drops.begin(), drops.end(), std::uint64_t{0}); }
 
 }  // namespace ms::sw

@@ -74,6 +74,10 @@ struct alignas(64) RingStats {
     void drop(DropReason r, std::uint64_t n = 1) { drops[static_cast<std::size_t>(r)].add(n); }
 };
 
+struct StatsSnapshot;
+// Carries counts on from a snapshot (a hand-over's): adds them to `s`.
+void carry_on(RingStats& s, const StatsSnapshot& from);
+
 // A plain copy of RingStats, summed over rings, for reports.
 struct StatsSnapshot {
     std::uint64_t rx_frames = 0, rx_bytes = 0, tx_frames = 0, tx_bytes = 0, tx_super = 0, tx_segmented = 0;

@@ -58,6 +58,14 @@ public:
     // has no room (live flows at the bound, or too many tombstones until compaction).
     bool put(const FlowKey& key, const RecordedFlow& flow);
     bool erase(const FlowKey& key);
+    // Visits every live flow (its key and record); the writer's side.
+    template <class Visit>
+    void for_each(Visit visit) const {
+        for (std::uint64_t i = 0; i <= mask_; ++i) {
+            const std::uint64_t s = load(cells_[i], std::memory_order_relaxed);
+            if (s != kEmpty && s != kTombstone) visit(cells_[i].key, unpack(s));
+        }
+    }
     // Visits every live flow; `keep` returns false to remove it.
     template <class Keep>
     std::size_t erase_unless(Keep keep);

@@ -112,6 +112,19 @@ PortId PortGroup::steer_quoted(const wire::IpAddr& local, std::uint16_t local_po
     return by_hash(m, hash, false);
 }
 
+std::vector<std::pair<FlowKey, FlowTable::RecordedFlow>> PortGroup::recorded_flows() {
+    std::lock_guard lock(write_mutex_);
+    std::vector<std::pair<FlowKey, FlowTable::RecordedFlow>> out;
+    table().for_each([&out](const FlowKey& k, const FlowTable::RecordedFlow& f) { out.emplace_back(k, f); });
+    return out;
+}
+
+bool PortGroup::restore_flow(const FlowKey& key, const FlowTable::RecordedFlow& flow) {
+    if (!has_member(flow.port)) return false;
+    std::lock_guard lock(write_mutex_);
+    return table_.load(std::memory_order_relaxed)->put(key, flow);
+}
+
 bool PortGroup::record_moved(const FlowKey& key, PortId port) { return has_member(port) && promote(key, port); }
 
 bool PortGroup::promote(const FlowKey& key, PortId port) {

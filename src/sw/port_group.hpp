@@ -27,6 +27,7 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "base/result.hpp"
@@ -107,6 +108,11 @@ public:
     // records of closed connections, and compacts the table when tombstones pile up.
     void sweep(std::uint32_t now_ticks);
     [[nodiscard]] std::vector<GroupMemberView> members_view() const;
+    // The recorded connections, for a hand-over; and one put back as it was recorded
+    // (false if its port is no member or the table has no room).
+    [[nodiscard]] std::vector<std::pair<FlowKey, FlowTable::RecordedFlow>> recorded_flows();
+    [[nodiscard]] bool restore_flow(const FlowKey& key, const FlowTable::RecordedFlow& flow);
+    [[nodiscard]] std::size_t max_flows() const { return table().max_flows(); }
     [[nodiscard]] std::size_t flows() const;
     // ACKs dropped because the flow table was full when they would have recorded a connection.
     [[nodiscard]] std::uint64_t unrecorded() const { return unrecorded_.load(std::memory_order_relaxed); }

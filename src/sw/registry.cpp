@@ -137,6 +137,58 @@ base::Result<base::Done, ClaimError> Registry::join(const ClaimKey& key, PortId 
     return base::Done{};
 }
 
+std::vector<ClaimState> Registry::hand_over_claims() const {
+    std::lock_guard lock(mutex_);
+    std::vector<ClaimState> out;
+    for (const auto& [order, r] : by_order_) {
+        ClaimState c{r.key, {}, r.group != nullptr, 0, {}};
+        if (!r.group) {
+            c.members.push_back({r.port, r.role, true, 0});
+        } else {
+            c.members = r.group->members_view();
+            // The founder first, where restore() makes it founder again.
+            std::stable_partition(c.members.begin(), c.members.end(), [](const auto& m) { return m.founder; });
+            c.max_flows = r.group->max_flows();
+            c.flows = r.group->recorded_flows();
+        }
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
+base::Result<std::size_t, ClaimError> Registry::restore(const ClaimState& claim) {
+    if (claim.members.empty()) return ClaimError::bad_port;
+    const GroupMemberView& first = claim.members.front();
+    if (auto added = add(claim.key, first.port, first.role); !added) return added.error();
+    auto undo = [&](ClaimError e) -> base::Result<std::size_t, ClaimError> {
+        for (const auto& m : claim.members) (void)remove(claim.key, m.port);
+        return e;
+    };
+    if (!claim.shared) return std::size_t{0};
+    const std::size_t max_flows = std::clamp<std::size_t>(claim.max_flows, 16, std::size_t{1} << 22);
+    for (std::size_t i = 1; i < claim.members.size(); ++i) {
+        if (auto joined = join(claim.key, claim.members[i].port, claim.members[i].role, max_flows); !joined) {
+            return undo(joined.error());
+        }
+    }
+    std::lock_guard lock(mutex_);
+    PortGroup* group = by_order_.at(order_of_.at(PackedClaimKey(claim.key))).group.get();
+    if (!group && claim.members.size() == 1) {  // a group whose other members had left: one again
+        auto made = PortGroup::create(qsbr_, first.port, first.role, max_flows);
+        if (!made) {
+            end_claim(by_order_.find(order_of_.at(PackedClaimKey(claim.key))));
+            return ClaimError::no_memory;
+        }
+        Record& r = by_order_.at(order_of_.at(PackedClaimKey(claim.key)));
+        r.group = std::move(made).value();
+        writable_->share(claim.key, r.group.get());
+        group = r.group.get();
+    }
+    std::size_t lost = 0;
+    for (const auto& [flow, recorded] : claim.flows) lost += group->restore_flow(flow, recorded) ? 0 : 1;
+    return lost;
+}
+
 base::Result<base::Done, ClaimError> Registry::move_flow(const ClaimKey& key, const FlowKey& flow, PortId port) {
     std::lock_guard lock(mutex_);
     const auto found = order_of_.find(PackedClaimKey(key));

@@ -122,6 +122,17 @@ struct ClaimListing {
     std::size_t flows = 0;
 };
 
+// A claim as a hand-over carries it to the next daemon (docs/DESIGN.md §6, "Hand-over"):
+// its members, the first its founder unless the founder has left, and, if shared, its
+// group's bound and recorded connections.
+struct ClaimState {
+    ClaimKey key;
+    std::vector<GroupMemberView> members;
+    bool shared = false;
+    std::size_t max_flows = 0;
+    std::vector<std::pair<FlowKey, FlowTable::RecordedFlow>> flows;
+};
+
 // What is left of a claim after a member leaves it.
 enum class ClaimLeft { nothing, others };
 
@@ -158,6 +169,13 @@ public:
     [[nodiscard]] std::shared_ptr<const ClaimTable> snapshot() const { return table_.snapshot(); }
     // The claims, in the order they were made.
     [[nodiscard]] std::vector<ClaimListing> entries() const;
+    // The claims with their groups' connections, in the order they were made (for a
+    // hand-over, while the workers are stopped).
+    [[nodiscard]] std::vector<ClaimState> hand_over_claims() const;
+    // Makes a handed-over claim again, with its members, roles and connections: the number
+    // of connections that could not be recorded again (their port is no member), or why the
+    // claim could not be made (nothing of it is left then).
+    [[nodiscard]] base::Result<std::size_t, ClaimError> restore(const ClaimState& claim);
     [[nodiscard]] std::size_t size() const;
 
 private:

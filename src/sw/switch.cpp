@@ -1,7 +1,12 @@
 #include "sw/switch.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
+#include <utility>
 
 #include "sw/worker.hpp"
 
@@ -90,21 +95,67 @@ base::Result<PortId, SwitchFailure> Switch::attach_port(const PortConfig& config
         return SwitchFailure{geometry ? SwitchError::port_geometry : SwitchError::port_memory, region.error().detail};
     }
     failed_[id].store(false, std::memory_order_relaxed);
-    auto port = std::make_unique<Port>(id, ++generations_, std::move(region).value(), failed_[id]);
-    for (std::uint32_t pair = 0; pair < config.ring_pairs; ++pair) {
+    return install_port(std::make_unique<Port>(id, ++generations_, std::move(region).value(), failed_[id]), config.ring_pairs,
+                        nullptr);
+}
+
+namespace {
+void close_ring_descriptors(const std::vector<PortState::RingPair>& rings) {
+    for (const auto& r : rings) {
+        ::close(r.to_switch_fd);
+        ::close(r.to_app_fd);
+    }
+}
+}  // namespace
+
+base::Result<PortId, SwitchFailure> Switch::adopt_port(PortState state) {
+    std::lock_guard lock(control_);
+    const PortId id = state.id;
+    auto region = ring::Region::map(std::exchange(state.region_fd, -1));
+    if (id >= ports_.size() || ports_[id] || !region || region->layout().ring_pairs != state.rings.size() ||
+        state.rings.empty() || state.rings.size() > config_.max_ring_pairs) {
+        close_ring_descriptors(state.rings);
+        const bool taken = id < ports_.size() && ports_[id];
+        return SwitchFailure{id >= ports_.size() || taken ? SwitchError::full : SwitchError::port_geometry,
+                             "handed-over port " + std::to_string(id) + ": " +
+                                 (!region ? region.error().detail : "its id or ring pairs do not fit this switch")};
+    }
+    failed_[id].store(state.failed, std::memory_order_relaxed);
+    generations_ = std::max(generations_, state.generation);
+    const auto ring_pairs = static_cast<std::uint32_t>(state.rings.size());
+    return install_port(std::make_unique<Port>(id, state.generation, std::move(region).value(), failed_[id]), ring_pairs,
+                        &state.rings);
+}
+
+base::Result<PortId, SwitchFailure> Switch::install_port(std::unique_ptr<Port> port, std::uint32_t ring_pairs,
+                                                         std::vector<PortState::RingPair>* handed_over) {
+    const PortId id = port->id;
+    auto unwatch_all = [&] {
+        for (const auto& r : port->rings) workers_[r->owner]->unwatch(r->to_switch.fd());
+    };
+    for (std::uint32_t pair = 0; pair < ring_pairs; ++pair) {
         const std::uint32_t owner = (id + pair) % config_.workers;
         port->rings.push_back(std::make_unique<PortRing>(*port, port->region, id, pair, owner));
-        const PortRing& made = *port->rings.back();
+        PortRing& made = *port->rings.back();
+        if (handed_over) {
+            PortState::RingPair& given = (*handed_over)[pair];
+            made.to_switch = ring::EventFd(std::exchange(given.to_switch_fd, -1));
+            made.to_app = ring::EventFd(std::exchange(given.to_app_fd, -1));
+            carry_on(made.stats, given.stats);
+            if (!made.tx.restore(given.tx) || !made.rx.restore(given.rx)) port->failed.store(true);
+        }
         if (!made.to_switch.is_open() || !made.to_app.is_open()) {
             const int error = errno;
-            for (const auto& r : port->rings) workers_[r->owner]->unwatch(r->to_switch.fd());
+            unwatch_all();
+            if (handed_over) close_ring_descriptors(*handed_over);
             return SwitchFailure{SwitchError::port_memory, std::string("eventfd: ") + std::strerror(error)};
         }
-        if (config_.fault.active()) {
-            port->rings.back()->fault = std::make_unique<FaultInjector>(config_.fault, std::uint64_t{id} << 8 | pair);
-        }
-        if (auto watched = workers_[owner]->watch(port->rings.back()->to_switch.fd()); !watched) {
-            for (const auto& r : port->rings) workers_[r->owner]->unwatch(r->to_switch.fd());
+        if (config_.fault.active())
+            made.fault = std::make_unique<FaultInjector>(config_.fault, std::uint64_t{id} << 8 | pair);
+        if (auto watched = workers_[owner]->watch(made.to_switch.fd()); !watched) {
+            port->rings.pop_back();  // not watched: only the ones before it are
+            unwatch_all();
+            if (handed_over) close_ring_descriptors(*handed_over);
             return watched.error();
         }
     }
@@ -114,6 +165,22 @@ base::Result<PortId, SwitchFailure> Switch::attach_port(const PortConfig& config
     // Owners that sleep must re-read the topology and arm the new rings' kick flags.
     for (const auto& r : attached.rings) workers_[r->owner]->kick();
     return id;
+}
+
+std::vector<PortState> Switch::hand_over_ports() const {
+    std::lock_guard lock(control_);
+    std::vector<PortState> out;
+    for (const auto& port : ports_) {
+        if (!port) continue;
+        PortState st{port->id, port->generation, port->is_failed(), port->region.fd(), {}};
+        for (const auto& r : port->rings) {
+            StatsSnapshot stats;
+            stats.add(r->stats);
+            st.rings.push_back({r->to_switch.fd(), r->to_app.fd(), r->tx.indices(), r->rx.indices(), stats});
+        }
+        out.push_back(std::move(st));
+    }
+    return out;
 }
 
 bool Switch::detach_port(PortId id) {
@@ -232,6 +299,8 @@ void Switch::stop() {
     for (auto& w : workers_) w->request_stop();
     for (auto& t : threads_) t.join();
     threads_.clear();
+    for (auto& w : workers_) w->clear_stop();
+    started_ = false;
 }
 
 StatsSnapshot Switch::port_stats(PortId id) const {

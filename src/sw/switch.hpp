@@ -83,6 +83,23 @@ struct Topology {
     std::vector<std::vector<PortRing*>> rings_by_worker;
 };
 
+// A port as a hand-over carries it to the next daemon (docs/DESIGN.md §6, "Hand-over"):
+// its memory, and each ring pair's eventfds, private indices and counters.
+struct PortState {
+    struct RingPair {
+        int to_switch_fd = -1;
+        int to_app_fd = -1;
+        ring::RingIndices tx;
+        ring::RingIndices rx;
+        StatsSnapshot stats;
+    };
+    PortId id = kNoPort;
+    std::uint32_t generation = 0;
+    bool failed = false;
+    int region_fd = -1;
+    std::vector<RingPair> rings;
+};
+
 class Worker;
 
 class Switch {
@@ -98,6 +115,14 @@ public:
     [[nodiscard]] base::Result<PortId, SwitchFailure> attach_port(const PortConfig& config);
     // Removes the port, its claims and its memory. False if there is no such port.
     bool detach_port(PortId id);
+    // Takes up a port a previous daemon handed over, at its id (its descriptors are the
+    // switch's from now on, closed on failure). Fails with port_geometry if its memory or
+    // indices do not fit, full if the id is taken or beyond max_ports.
+    [[nodiscard]] base::Result<PortId, SwitchFailure> adopt_port(PortState state);
+    // The ports as a hand-over carries them; the descriptors stay the switch's. Call with
+    // the workers stopped.
+    [[nodiscard]] std::vector<PortState> hand_over_ports() const;
+    // Starts the workers; after stop() they may start again.
     void start();
     void stop();
 
@@ -156,6 +181,10 @@ private:
         return static_cast<std::uint32_t>(nic_.queue_count() + std::size_t{id} * config_.max_ring_pairs);
     }
     [[nodiscard]] std::shared_ptr<const Topology> build_topology() const;
+    // Makes port `id`'s ring pairs over `port`'s region, each watched by its owner, and
+    // publishes the port; the status that refuses it otherwise.
+    base::Result<PortId, SwitchFailure> install_port(std::unique_ptr<Port> port, std::uint32_t ring_pairs,
+                                                     std::vector<PortState::RingPair>* handed_over);
 
     Nic& nic_;
     TxLink tx_link_;  // the NIC's MAC and the MTU, which frames from ports must fit

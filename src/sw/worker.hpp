@@ -38,6 +38,8 @@ public:
 
     void run();
     void request_stop();
+    // After run() returned: it may run again.
+    void clear_stop() { stop_.store(false, std::memory_order_relaxed); }
     // Wakes the worker if it sleeps (a peer filled its inbox, or the ports changed).
     void kick();
     [[nodiscard]] const RingStats& handoff_stats() const { return handoff_stats_; }

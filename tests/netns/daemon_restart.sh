@@ -90,23 +90,40 @@ while time.monotonic() < end:  # junk, and junk with descriptors; the holder nev
     time.sleep(0.001)
 print("hostile done")
 PYEOF
+# ports: each port's id and owner pid, as msctl lists them.
+ports() { in_server "$MSCTL" --socket "$SOCK" --json ports | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+print(sorted((p["port"], p["pid"]) for p in (d["ports"] if isinstance(d, dict) else d)))'; }
+# app_logs: what the applications logged (nginx's workers write the preload's lines to its error log).
+app_logs() { cat "$TMP/utcp.log" "$TMP/httpd.log" "$TMP/nginx.log" "$TMP/nginx_error.log" "$TMP/echo.log" 2>/dev/null; }
 load 6
 ms_bg ip netns exec "$SERVER_NS" "$PY" "$TMP/hostile.py" "$SOCK" 3 >"$TMP/hostile.log" 2>&1
 sleep 2
 old_pid=$DAEMON_PID
+ports_before=$(ports)
 mv "$TMP/daemon.log" "$TMP/daemon-first.log"
 ms_daemon --outage-limit-ms "$LIMIT_MS" --upgrade
 kill -0 "$old_pid" 2>/dev/null && { sleep 1; kill -0 "$old_pid" 2>/dev/null && fail "the old daemon did not leave"; }
-grep -q "leaving for a restart" "$TMP/daemon-first.log" || fail "the old daemon did not leave for a restart: $(cat "$TMP/daemon-first.log")"
+grep -q "handed over" "$TMP/daemon-first.log" || fail "the old daemon did not hand over: $(cat "$TMP/daemon-first.log")"
+grep -q "took over" "$TMP/daemon.log" || fail "the new daemon did not take over: $(cat "$TMP/daemon.log")"
 load_check "upgrade"
-ok "planned upgrade under load, hostile clients on the control socket: every byte of 100 MB echoed, nginx $(requests nginx) and ms-httpd $(requests httpd) requests without an error, UDP $probe"
-# nginx's workers write what the preload logs to nginx's error log.
-for log in utcp httpd "nginx nginx_error"; do
-  cat $(printf "$TMP/%s.log " $log) | grep -q "attached again" || fail "$log did not attach again: $(cat $(printf "$TMP/%s.log " $log))"
-done
-[[ $(cat "$TMP/nginx.log" "$TMP/nginx_error.log" | grep -c "attached again") -ge 3 ]] ||
-  fail "nginx's master and two workers did not all attach again: $(cat "$TMP/nginx.log" "$TMP/nginx_error.log")"
-cat "$TMP/utcp.log" "$TMP/httpd.log" "$TMP/nginx.log" "$TMP/nginx_error.log" | grep "attached again" | sed 's/^/  /'
+ok "planned upgrade (a hand-over) under load, hostile clients on the control socket: every byte of 100 MB echoed, nginx $(requests nginx) and ms-httpd $(requests httpd) requests without an error, UDP $probe"
+grep "handed over" "$TMP/daemon-first.log" | sed 's/^/  /'
+[[ $(ports) == "$ports_before" ]] || fail "the ports changed across the hand-over: $ports_before, then $(ports)"
+app_logs | grep -q "went away\|attached again" && fail "an application noticed the hand-over: $(app_logs | grep "went away\|attached again")"
+ok "the applications noticed only a pause: the same ports (ids and owners), no line in their logs"
+
+# --- a hand-over the new daemon refuses: the running daemon serves on ----------------------------
+load 4
+sleep 1
+out=$(in_server "$MSD" --iface "$SERVER_IF" --socket "$SOCK" --queues 2 --upgrade 2>&1) && fail "--upgrade took over with the wrong queues"
+grep -q "keeps running" <<<"$out" || fail "no clear refusal of the hand-over: $out"
+echo "  $out" | tail -1
+kill -0 "$DAEMON_PID" || fail "the running daemon died after a refused hand-over"
+wait_for "$TMP/daemon.log" "serving on" || fail "the running daemon did not say it serves on: $(cat "$TMP/daemon.log")"
+load_check "refused hand-over"
+ok "a hand-over the new daemon refuses (2 queues asked, 1 handed over): the running daemon serves on under load, every byte echoed, nginx $(requests nginx) and ms-httpd $(requests httpd) requests without an error, UDP $probe"
 
 # --- SIGKILL, and a new daemon 1.5 s later -------------------------------------------------
 # A second UDP echo dies with the daemon: its claim is adopted, and released when the
@@ -169,8 +186,12 @@ done
 ok "a spoiled record or claim map: --upgrade refuses it and the running daemon serves on"
 
 # --- the daemon down past its outage limit: the sockets fail, nothing hangs ----------------------
+# A restart (not a hand-over, in which the applications keep their sessions): the
+# applications learn the shorter limit as they attach again.
+kill -USR2 "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null || true
 mv "$TMP/daemon.log" "$TMP/daemon-third.log"
-ms_daemon --outage-limit-ms 1000 --upgrade  # the applications learn the shorter limit as they attach again
+ms_daemon --outage-limit-ms 1000
 for log in utcp httpd; do
   for _ in $(seq 50); do [[ $(grep -c "attached again" "$TMP/$log.log") -ge 3 ]] && break; sleep 0.1; done
 done
