@@ -12,7 +12,7 @@ BUILD_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev
   clang-16 libclang-rt-16-dev clang-format-16
-  libxdp-dev libbpf-dev libpcap-dev libmnl-dev libsodium-dev
+  libxdp-dev libbpf-dev libpcap-dev libmnl-dev libsodium-dev libsystemd-dev
   iproute2 ethtool iputils-ping tcpdump util-linux jq curl wrk
 )
 # The unmodified programs that the netns tests run under the preload library.

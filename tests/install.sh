@@ -29,6 +29,8 @@ unit="$prefix/lib/systemd/system/multistackd@.service"
 [[ -f $unit ]] || fail "no systemd unit"
 grep -q "^ExecStart=$prefix/sbin/multistackd --iface %i" "$unit" || fail "the unit does not start the installed daemon: $(cat "$unit")"
 grep -q "^KillSignal=SIGUSR2" "$unit" || fail "the unit's stop is not a restart"
+grep -q "^ExecStart=.* --fd-store" "$unit" && grep -q "^FileDescriptorStoreMax=" "$unit" && grep -q "^Type=notify" "$unit" ||
+  fail "the unit's restart is not a hand-over through the file-descriptor store: $(cat "$unit")"
 grep -q "^Restart=on-failure" "$unit" || fail "the unit does not restart the daemon"
 
 pc_dir=$(dirname "$(find "$prefix" -name multistack.pc)")

@@ -335,7 +335,7 @@ HandOverFailure declined(ctl::Status status) {
         return {HandOverError::unsupported, "the running daemon does not hand over (it predates hand-overs)"};
     }
     if (status == ctl::Status::busy) {
-        return {HandOverError::refused, "the running daemon has connections in hand-off between processes"};
+        return {HandOverError::busy, "the running daemon has connections in hand-off between processes"};
     }
     if (status == ctl::Status::permission_denied) return {HandOverError::refused, "only root may take over"};
     return {HandOverError::refused, "the running daemon declined (status " + std::to_string(static_cast<int>(status)) + ")"};

@@ -44,7 +44,8 @@ void close_descriptors(HandOverState& state);
 
 enum class HandOverError {
     unsupported,  // the running daemon does not hand over (it predates hand-overs)
-    refused,      // the running daemon would not (busy with connections in hand-off, or not asked by root)
+    busy,         // the running daemon has connections in hand-off between processes: ask again soon
+    refused,      // the running daemon would not (not asked by root), or the taker would not
     transport,    // the session failed or timed out
     malformed,    // the record is truncated, corrupt, out of its bounds, or of a newer version
 };

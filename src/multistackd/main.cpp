@@ -21,12 +21,14 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include "daemon/control_server.hpp"
 #include "multistackd/hand_over.hpp"
 #include "multistackd/interface_lock.hpp"
 #include "multistackd/nic_data_path.hpp"
+#include "multistackd/service_manager.hpp"
 #include "netlink/netlink.hpp"
 #include "nic/af_xdp_nic.hpp"
 #include "nic/xdp_program.hpp"
@@ -56,6 +58,7 @@ struct Options {
     std::uint32_t outage_limit_ms = 10'000;
     bool upgrade = false;
     bool detach = false;
+    bool fd_store = false;
 };
 
 // The group that may use the control socket besides root; nothing: root only.
@@ -162,20 +165,39 @@ struct Takeover {
     int session = -1;
 };
 
+ms::base::Result<std::optional<Takeover>, StartFailure> refused_hand_over(int session,
+                                                                          const ms::multistackd::HandOverFailure& failed);
+
 // --upgrade: asks the running daemon to hand everything over. Nothing if it predates
 // hand-overs or cannot be reached at `path` (the caller then upgrades by a restart,
 // take_over_from_running(), which finds the daemon by its lock).
 ms::base::Result<std::optional<Takeover>, StartFailure> receive_hand_over(const std::string& path) {
-    const auto session = ms::multistackd::connect_to_daemon(path);
-    if (!session) {
-        std::cerr << "multistackd: --upgrade: " << session.error().detail << ": upgrading by a restart\n";
-        return std::optional<Takeover>{};
+    // A running daemon busy with connections in hand-off between processes is asked again
+    // for this long: such a hand-off ends within milliseconds.
+    constexpr auto kBusyFor = std::chrono::seconds(2);
+    const auto give_up = std::chrono::steady_clock::now() + kBusyFor;
+    for (;;) {
+        const auto session = ms::multistackd::connect_to_daemon(path);
+        if (!session) {
+            std::cerr << "multistackd: --upgrade: " << session.error().detail << ": upgrading by a restart\n";
+            return std::optional<Takeover>{};
+        }
+        auto state = ms::multistackd::request(*session, kUpgradeWaitMs);
+        if (state) return std::optional<Takeover>(Takeover{std::move(state).value(), *session});
+        if (state.error().error != ms::multistackd::HandOverError::busy || std::chrono::steady_clock::now() >= give_up) {
+            return refused_hand_over(*session, state.error());
+        }
+        ::close(*session);
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    auto state = ms::multistackd::request(*session, kUpgradeWaitMs);
-    if (state) return std::optional<Takeover>(Takeover{std::move(state).value(), *session});
-    const ms::multistackd::HandOverFailure& failed = state.error();
-    if (failed.error == ms::multistackd::HandOverError::malformed) ms::multistackd::answer(*session, false);
-    ::close(*session);
+}
+
+// Why the running daemon did not hand over: the restart way if it predates hand-overs,
+// else a failure.
+ms::base::Result<std::optional<Takeover>, StartFailure> refused_hand_over(int session,
+                                                                          const ms::multistackd::HandOverFailure& failed) {
+    if (failed.error == ms::multistackd::HandOverError::malformed) ms::multistackd::answer(session, false);
+    ::close(session);
     if (failed.error == ms::multistackd::HandOverError::unsupported) {
         std::cerr << "multistackd: --upgrade: " << failed.detail << ": upgrading by a restart\n";
         return std::optional<Takeover>{};
@@ -183,12 +205,28 @@ ms::base::Result<std::optional<Takeover>, StartFailure> receive_hand_over(const 
     return StartFailure{"--upgrade: " + failed.detail + "; the running daemon keeps running"};
 }
 
-// A failure before the taker has answered: the running daemon is told, and serves on.
+// A failure before the taker has answered: the running daemon is told, and serves on. A
+// hand-over from the service manager's store has nobody to tell: the next start (the
+// unit's Restart=) begins afresh, and the applications attach to it again.
 int refuse_takeover(std::optional<Takeover>& taking, const std::string& why) {
     if (!taking) return report(why);
-    ms::multistackd::answer(taking->session, false);
     ms::multistackd::close_descriptors(taking->state);
+    if (taking->session < 0) return report("the stored hand-over cannot be taken up: " + why);
+    ms::multistackd::answer(taking->session, false);
     return report("--upgrade: " + why + "; the running daemon keeps running");
+}
+
+// The hand-over the service manager kept for this start (--fd-store), if any.
+std::optional<Takeover> take_from_service_manager() {
+    auto stored = ms::multistackd::stored_hand_over();
+    if (!stored) {
+        std::cerr << "multistackd: the service manager passed a hand-over that cannot be read (" << stored.error().detail
+                  << "); starting afresh\n";
+        return std::nullopt;
+    }
+    if (!*stored) return std::nullopt;
+    std::cerr << "multistackd: taking over from the service manager's file-descriptor store\n";
+    return Takeover{std::move(**stored), -1};
 }
 
 ms::sw::SwitchConfig switch_config(const Options& o, const ms::sw::FaultSpec& fault, std::uint32_t mtu) {
@@ -250,14 +288,14 @@ struct Running {
     const InterfaceLock& lock;
 };
 
-// Hands everything to the daemon on `session`: true once it has taken over (this one
-// then exits), false if it did not (this one serves on).
+// Hands everything over, to the daemon on `session` or (-1) to the service manager's
+// store: true once it is taken (this one then exits), false if it is not (this one serves on).
 bool give_over(int session, const Running& r) {
     const auto began = std::chrono::steady_clock::now();
     r.sw.stop();
     auto control = r.server.hand_over_state(session);
     if (!control) {
-        ms::multistackd::decline(session, control.error());
+        if (session >= 0) ms::multistackd::decline(session, control.error());
         r.server.hand_over_refused(session);
         r.sw.start();
         return false;
@@ -268,7 +306,9 @@ bool give_over(int session, const Running& r) {
                               r.sw.hand_over_ports(),
                               r.sw.registry().hand_over_claims(),
                               std::move(control).value()};
-    const auto given = ms::multistackd::give(session, ms::multistackd::encode(state), kUpgradeWaitMs);
+    const auto encoded = ms::multistackd::encode(state);
+    const auto given = session >= 0 ? ms::multistackd::give(session, encoded, kUpgradeWaitMs)
+                                    : ms::multistackd::store_hand_over(encoded);
     if (!given) {
         std::cerr << "multistackd: hand-over failed: " << given.error().detail << "\n";
         r.server.hand_over_refused(session);
@@ -278,8 +318,8 @@ bool give_over(int session, const Running& r) {
     r.xdp.leave_for_restart();
     const auto ms_taken = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began);
     std::cerr << "multistackd: handed over " << state.ports.size() << " port(s), " << state.control.sessions.size()
-              << " session(s) and " << state.claims.size() << " claim(s) in " << ms_taken.count() << " ms; exiting"
-              << std::endl;
+              << " session(s) and " << state.claims.size() << " claim(s) in " << ms_taken.count() << " ms"
+              << (session >= 0 ? "" : " to the service manager's file-descriptor store") << "; exiting" << std::endl;
     return true;
 }
 
@@ -319,8 +359,8 @@ int run(const Options& o) {
     const auto scope = proof_scope(info);
     if (!scope) return report(scope.error().why);
     const std::string path = o.socket.empty() ? std::string(kRunDir) + "/" + o.iface + ".sock" : o.socket;
-    std::optional<Takeover> taking;
-    if (o.upgrade) {
+    std::optional<Takeover> taking = take_from_service_manager();
+    if (o.upgrade && !taking) {
         auto received = receive_hand_over(path);
         if (!received) return report(received.error().why);
         taking = std::move(received).value();
@@ -366,7 +406,7 @@ int run(const Options& o) {
         if (const std::string failed = adopt_ports_and_claims(sw, taking->state); !failed.empty()) {
             return refuse_takeover(taking, failed);
         }
-        ms::multistackd::answer(taking->session, true);
+        if (taking->session >= 0) ms::multistackd::answer(taking->session, true);
         const auto attached = xdp.attach(*left ? &**left : nullptr, outage_limit_ns);
         if (!attached) return report(attached.error().detail);
     }
@@ -379,14 +419,16 @@ int run(const Options& o) {
                           : ms::daemon::ControlServer::open(std::move(context), path, *group);
     if (!serving) return report(serving.error().message);
     ms::daemon::ControlServer& server = **serving;
-    if (taking) ::close(taking->session);
+    if (taking && taking->session >= 0) ::close(taking->session);
     report_started(o, info, xdp, nic, server, path);
+    ms::multistackd::notify_ready();
     for (;;) {
         const ms::daemon::RunEnd end = server.run(signal_fd);
         if (end.hand_over_fd >= 0) {
             if (give_over(end.hand_over_fd, {server, sw, nic, xdp, **lock})) ::_exit(0);
             continue;
         }
+        if (end.signal == SIGUSR2 && o.fd_store && give_over(-1, {server, sw, nic, xdp, **lock})) ::_exit(0);
         if (end.signal == SIGUSR2) leave_for_restart(o, xdp, **lock, sw, opened.value());
         std::cerr << "multistackd: signal " << end.signal << ", shutting down\n";
         break;
@@ -476,6 +518,10 @@ int main(int argc, char** argv) {
                  "take over from the multistackd running on --iface (this binary may be newer; the running one must "
                  "keep a record, as every version since restarts were kept does): it leaves for a restart, this one "
                  "adopts its claims, and applications attach again with their connections");
+    app.add_flag("--fd-store", o.fd_store,
+                 "on SIGUSR2, hand everything over to the service manager's file-descriptor store "
+                 "(systemd's FileDescriptorStoreMax=), which passes it to the next start: systemctl restart is then a "
+                 "hand-over, as --upgrade is (without a service manager, SIGUSR2 leaves for a restart)");
     app.add_flag("--detach", o.detach,
                  "remove the XDP program and claims that a daemon left on --iface (after SIGUSR2, SIGKILL or a "
                  "crash), then exit");

@@ -11,10 +11,11 @@
 #   - an application that dies with the daemon: its claim is adopted, then released at the
 #     old daemon's outage limit;
 #   - msctl status counts the restart and the upgrade;
-#   - the systemd unit's restart (systemctl restart where systemd runs; its KillSignal and
-#     ExecStart by hand where it does not, as on CI, said so loudly);
+#   - the systemd unit's restart, under a stand-in for systemd's notify socket and
+#     file-descriptor store (said so loudly): a hand-over through the store, which the
+#     applications do not notice;
 #   - a spoiled record (unknown version, times out of range, a claim no daemon writes):
-#     --upgrade refuses it and the running daemon serves on;
+#     --upgrade refuses it, by a hand-over or by a restart, and the running daemon serves on;
 #   - the daemon down past its outage limit: the preloaded program's socket fails with
 #     ENETDOWN, utcp-echo, ms-httpd and ms-udp-echo exit, and nothing hangs.
 # Usage: BIN_DIR=build daemon_restart.sh
@@ -156,31 +157,63 @@ ok "msctl status shows the start time, 1 restart and 1 upgrade"
 
 # --- the systemd unit's restart ------------------------------------------------------------------
 # systemctl restart sends the unit's KillSignal, waits for the daemon to exit, and runs its
-# ExecStart again. Where systemd is not PID 1 (CI's machine), the test runs that sequence.
+# ExecStart again, passing what the daemon stored in its file-descriptor store. The test
+# never touches the host's systemd: it runs the unit's ExecStart under tests/netns/fd_store.py,
+# a stand-in for systemd's notify socket and store, and says so loudly.
 unit="$ROOT/dist/multistackd@.service.in"
 kill_signal=$(sed -n 's/^KillSignal=SIG//p' "$unit")
 start_args=$(sed -n 's/^ExecStart=@SBINDIR@\/multistackd //p' "$unit" | sed 's/--iface %i//')
-[[ -n $kill_signal && $start_args == *--outage-limit-ms* ]] || fail "the unit has no KillSignal or ExecStart: $(cat "$unit")"
-[[ $(ps -p 1 -o comm=) == systemd ]] ||
-  echo "SKIPPED (systemctl): systemd is not PID 1 here; running the unit's restart sequence by hand (KillSignal=SIG$kill_signal, then ExecStart)"
+grep -q "^Type=notify" "$unit" && grep -q "^FileDescriptorStoreMax=" "$unit" && [[ -n $kill_signal && $start_args == *--fd-store* ]] ||
+  fail "the unit is not Type=notify with a KillSignal, a file-descriptor store and --fd-store: $(cat "$unit")"
+echo "SKIPPED (systemctl): the host's systemd is not used; the unit's restart runs under a stand-in service manager (tests/netns/fd_store.py: KillSignal=SIG$kill_signal, the file-descriptor store, ExecStart)"
+kill -USR2 "$DAEMON_PID"  # the daemon so far leaves for a restart; the stand-in starts the next
+wait "$DAEMON_PID" 2>/dev/null || true
+mv "$TMP/daemon.log" "$TMP/daemon-before-unit.log"
+mkfifo "$TMP/manager.in"
+exec {MANAGER}<>"$TMP/manager.in"  # read-write: opening it waits for nobody
+# shellcheck disable=SC2086  # the unit's arguments, split as systemd splits them
+ms_bg ip netns exec "$SERVER_NS" "$PY" "$ROOT/tests/netns/fd_store.py" --commands "$TMP/manager.in" "$kill_signal" "$MSD" --iface "$SERVER_IF" \
+  --socket "$SOCK" $start_args >"$TMP/manager.out" 2>"$TMP/daemon.log"
+wait_for "$TMP/manager.out" "ready" || fail "the unit's daemon did not report READY=1: $(cat "$TMP/manager.out")"
+for log in utcp httpd; do
+  for _ in $(seq 50); do [[ $(grep -c "attached again" "$TMP/$log.log") -ge 2 ]] && break; sleep 0.1; done
+done
+sleep 2.5  # past the applications' quiet period after attaching again
 load 5
 sleep 1.5
-kill -s "$kill_signal" "$DAEMON_PID"
-wait "$DAEMON_PID" 2>/dev/null || true
-mv "$TMP/daemon.log" "$TMP/daemon-unit.log"
-# shellcheck disable=SC2086  # the unit's arguments, split as systemd splits them
-ms_daemon $start_args
+ports_before=$(ports)
+noticed_before=$(app_logs | grep -c "attached again")
+echo restart >&"$MANAGER"
+for _ in $(seq 100); do [[ $(grep -c "ready" "$TMP/manager.out") -ge 2 ]] && break; sleep 0.1; done
+[[ $(grep -c "ready" "$TMP/manager.out") -ge 2 ]] || fail "the unit's restart did not start a daemon: $(cat "$TMP/manager.out")"
 load_check "the unit's restart"
-ok "the unit's restart sequence under load: every byte of 100 MB echoed, nginx $(requests nginx) and ms-httpd $(requests httpd) requests without an error, UDP $probe"
+grep -q "to the service manager's file-descriptor store" "$TMP/daemon.log" || fail "the daemon did not store its hand-over"
+grep -q "took over" "$TMP/daemon.log" || fail "the next daemon did not take over from the store"
+grep -q "ready.*keeping 0 descriptors" "$TMP/manager.out" || fail "the next daemon left its descriptors in the store: $(cat "$TMP/manager.out")"
+[[ $(ports) == "$ports_before" ]] || fail "the ports changed across the unit's restart: $ports_before, then $(ports)"
+[[ $(app_logs | grep -c "attached again") == "$noticed_before" ]] || fail "an application noticed the unit's restart"
+ok "the unit's restart (a hand-over through the file-descriptor store) under load: every byte of 100 MB echoed, nginx $(requests nginx) and ms-httpd $(requests httpd) requests without an error, UDP $probe; the same ports, nothing in the applications' logs"
+grep "stored\|ready" "$TMP/manager.out" | sed 's/^/  service manager: /'
+echo stop >&"$MANAGER"
+wait_for "$TMP/manager.out" "stopped" || fail "the stand-in did not stop the daemon"
+exec {MANAGER}>&-
+mv "$TMP/daemon.log" "$TMP/daemon-unit.log"
+ms_daemon --outage-limit-ms "$LIMIT_MS"
+for log in utcp httpd; do
+  for _ in $(seq 50); do [[ $(grep -c "attached again" "$TMP/$log.log") -ge 3 ]] && break; sleep 0.1; done
+done
 
 # --- a spoiled record: --upgrade refuses it, the running daemon serves on ------------------------
 for spoil in version limit claims; do
   in_server "$RECORD_TOOL" --iface "$SERVER_IF" --toggle "$spoil" | grep -q spoiled || fail "could not spoil the $spoil"
-  out=$(in_server "$MSD" --iface "$SERVER_IF" --socket "$TMP/other.sock" --upgrade 2>&1) && fail "--upgrade took a spoiled $spoil"
-  grep -q "keeps running" <<<"$out" || fail "no clear refusal of a spoiled $spoil: $out"
-  kill -0 "$DAEMON_PID" || fail "the running daemon died after a refused upgrade"
-  in_client curl -sf -m 5 -o /dev/null "http://$SERVER_IP:80/4k.bin" || fail "ms-httpd stopped serving after a refused upgrade"
-  echo "  $out"
+  # By a hand-over (the running daemon's socket), and by a restart (a socket nobody serves).
+  for sock in "$SOCK" "$TMP/other.sock"; do
+    out=$(in_server "$MSD" --iface "$SERVER_IF" --socket "$sock" --upgrade 2>&1) && fail "--upgrade took a spoiled $spoil"
+    grep -q "keeps running" <<<"$out" || fail "no clear refusal of a spoiled $spoil: $out"
+    kill -0 "$DAEMON_PID" || fail "the running daemon died after a refused upgrade"
+    in_client curl -sf -m 5 -o /dev/null "http://$SERVER_IP:80/4k.bin" || fail "ms-httpd stopped serving after a refused upgrade"
+    echo "  $(tail -1 <<<"$out")"
+  done
   in_server "$RECORD_TOOL" --iface "$SERVER_IF" --toggle "$spoil" | grep -q mended || fail "could not mend the $spoil"
 done
 ok "a spoiled record or claim map: --upgrade refuses it and the running daemon serves on"
