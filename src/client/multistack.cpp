@@ -358,7 +358,25 @@ base::Result<std::uint64_t, Failure> ControlSession::hand_off(const ctl::HandOff
 base::Result<ControlSession::TakenConnection, Failure> ControlSession::take_over(int held_fd) {
     ctl::TakeOverRequest req;
     const int sent[] = {held_fd};
-    return receive_connection(&req, sizeof req, sent);
+    auto taken = receive_connection(&req, sizeof req, sent);
+    if (taken) keep_copy_of_proof(taken->claim);
+    return taken;
+}
+
+void ControlSession::keep_copy_of_proof(const Claim& claim) {
+    if (std::any_of(proofs_.begin(), proofs_.end(), [&](const KeptProof& k) { return k.claim == claim; })) return;
+    ctl::ProofCopyRequest req;
+    req.tuple = ctl::to_tuple(claim);
+    ctl::Header rep;
+    std::vector<int> fds;
+    auto copied = call(&req, sizeof req, &rep, sizeof rep, {}, &fds);
+    if (copied && fds.size() == 1) {
+        // Proved again as a claim whose listener has closed: the port keeps its connections
+        // and gets no new ones.
+        keep_proof(claim, fds[0], ctl::ClaimRole::serving);
+        if (!proofs_.empty() && proofs_.back().claim == claim) proofs_.back().draining = true;
+    }
+    ctl::close_all(fds);
 }
 
 base::Result<ControlSession::TakenConnection, Failure> ControlSession::reclaim(std::uint64_t parcel) {

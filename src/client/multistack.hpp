@@ -214,6 +214,9 @@ private:
         bool draining = false;
     };
     void keep_proof(const Claim& claim, int bound_fd, ctl::ClaimRole role);
+    // After a take-over: a copy of the claim's proof from the daemon, kept (as draining) so
+    // that the connection outlives a restart of the daemon; nothing if the daemon gives none.
+    void keep_copy_of_proof(const Claim& claim);
     void close_proofs();
     // Proves this session's claims to `next` (reattach()).
     std::vector<std::pair<Claim, Failure>> prove_again(ControlSession& next);

@@ -54,6 +54,10 @@ enum class Op : std::uint16_t {
     // A new daemon asks the running one to hand everything over (root only; any version
     // from 10 on). The reply is the state record (multistackd/hand_over.hpp), or a status.
     hand_over,
+    // A copy of the proof of a claim this session holds (a connection it took up, whose
+    // proof was another process's), so that it can prove the claim again after the daemon
+    // restarts. Replied to with a Header and the socket: ok, or not_found or permission_denied.
+    proof_copy,
 };
 
 enum class Status : std::int32_t {
@@ -186,6 +190,11 @@ struct ReclaimRequest {
 
 struct TakeOverRequest {  // fds: the descriptor the application holds
     Header h{.op = Op::take_over};
+};
+
+struct ProofCopyRequest {
+    Header h{.op = Op::proof_copy};
+    Tuple tuple;
 };
 
 struct TakeOverReply {  // fds: the image, the readiness socket's library end; not_found while none waits
@@ -383,6 +392,7 @@ static_assert(kIsMessage<AttachRequest> && kIsMessage<AttachReply> && kIsMessage
               kIsMessage<ClaimEntry> && kIsMessage<CaptureRequest> && kIsMessage<CaptureFrame> && kIsMessage<CaptureEnd> &&
               kIsMessage<ResolveRequest> && kIsMessage<ResolveReply> && kIsMessage<SocketsRequest> &&
               kIsMessage<SocketsReply> && kIsMessage<HandOffRequest> && kIsMessage<HandOffReply> &&
-              kIsMessage<ReclaimRequest> && kIsMessage<TakeOverRequest> && kIsMessage<TakeOverReply>);
+              kIsMessage<ReclaimRequest> && kIsMessage<TakeOverRequest> && kIsMessage<TakeOverReply> &&
+              kIsMessage<ProofCopyRequest>);
 
 }  // namespace ms::ctl

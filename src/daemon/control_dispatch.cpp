@@ -56,6 +56,8 @@ bool ControlServer::route(ClientSession& s, const ctl::Header& h, std::span<cons
         case ctl::Op::reclaim: return decode_into<ctl::ReclaimRequest>(message, [&](const auto& r) { on_reclaim(s, r); });
         case ctl::Op::take_over:
             return decode_into<ctl::TakeOverRequest>(message, [&](const auto& r) { on_take_over(s, r, fds); });
+        case ctl::Op::proof_copy:
+            return decode_into<ctl::ProofCopyRequest>(message, [&](const auto& r) { on_proof_copy(s, r); });
         case ctl::Op::restore_flows:
             return decode_into<ctl::RestoreFlowsRequest>(message, [&](const auto& r) { on_restore_flows(s, r); });
         case ctl::Op::info: return decode_into<ctl::Header>(message, [&](const auto& r) { on_info(s, r); });

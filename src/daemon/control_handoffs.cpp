@@ -112,6 +112,18 @@ void ControlServer::on_take_over(ClientSession& s, const ctl::TakeOverRequest& r
               << p->proven.key.port << "\n";
 }
 
+void ControlServer::on_proof_copy(ClientSession& s, const ctl::ProofCopyRequest& req) {
+    const auto i = s.port ? held_index(s, req.tuple) : std::nullopt;
+    if (!i) return reply_status(s, req.h, ctl::Status::not_found);
+    const HeldClaim& claim = s.claims[*i];
+    // The socket is a capability: only the user that owns it gets a copy.
+    if (claim.proven.owner_uid != s.peer.uid) return reply_status(s, req.h, ctl::Status::permission_denied);
+    ctl::Header rep = req.h;
+    rep.status = ctl::Status::ok;
+    const int proof[] = {claim.socket_fd};
+    reply(s, rep, proof);
+}
+
 void ControlServer::on_reclaim(ClientSession& s, const ctl::ReclaimRequest& req) {
     auto p = parcels_.reclaim(req.parcel, s.peer.uid);
     if (!p) return reply_status(s, req.h, ctl::Status::not_found);

@@ -279,6 +279,8 @@ private:
     // `s`'s port attached again after an outage: the switch steers the connections it
     // names, within its own claims, to it again (ctl::RestoreFlowsRequest).
     void on_restore_flows(ClientSession& s, const ctl::RestoreFlowsRequest& req);
+    // A copy of the proof of a claim `s` holds, for its owner (ctl::ProofCopyRequest).
+    void on_proof_copy(ClientSession& s, const ctl::ProofCopyRequest& req);
     // The sender takes back a connection nobody took (ctl::ReclaimRequest).
     void on_reclaim(ClientSession& s, const ctl::ReclaimRequest& req);
     // Sends a parcel's image and library end to `s` (a take-over's or a reclaim's reply).

@@ -204,6 +204,7 @@ for log in utcp httpd; do
 done
 
 # --- a spoiled record: --upgrade refuses it, the running daemon serves on ------------------------
+load 8
 for spoil in version limit claims; do
   in_server "$RECORD_TOOL" --iface "$SERVER_IF" --toggle "$spoil" | grep -q spoiled || fail "could not spoil the $spoil"
   # By a hand-over (the running daemon's socket), and by a restart (a socket nobody serves).
@@ -216,7 +217,8 @@ for spoil in version limit claims; do
   done
   in_server "$RECORD_TOOL" --iface "$SERVER_IF" --toggle "$spoil" | grep -q mended || fail "could not mend the $spoil"
 done
-ok "a spoiled record or claim map: --upgrade refuses it and the running daemon serves on"
+load_check "refused upgrades"
+ok "a spoiled record or claim map: --upgrade refuses it, by a hand-over and by a restart, and the running daemon serves on under load: every byte of 100 MB echoed, nginx $(requests nginx) and ms-httpd $(requests httpd) requests without an error, UDP $probe"
 
 # --- the daemon down past its outage limit: the sockets fail, nothing hangs ----------------------
 # A restart (not a hand-over, in which the applications keep their sessions): the

@@ -12,7 +12,9 @@
 
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
+#include <thread>
 
 #include "ctl/protocol.hpp"
 #include "ctl/seqpacket.hpp"
@@ -156,6 +158,47 @@ TEST(HandOverRecord, RefusesANewerVersionAndValuesOutOfBounds) {
     st.ports[0].id = sw::kMaxPorts;
     EncodedState port = encode(st);
     expect_refused(port.bytes, port.fds, "a port id beyond the switch's bound");
+    close_descriptors(st);
+}
+
+// give() and request() over a socket pair, with the giver's record cut short or garbled:
+// the taker refuses it (malformed), says so, and the giver hears the refusal.
+void expect_refused_over_the_wire(const EncodedState& sent, const std::string& what) {
+    int pair[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
+    std::optional<HandOverFailure> giver_heard;
+    std::thread giver([&] {
+        alignas(8) std::uint8_t ask[ctl::kMaxMessage];
+        std::vector<int> none;
+        EXPECT_EQ(ctl::receive_message(pair[0], ask, sizeof ask, none, 0), static_cast<long>(sizeof(ctl::Header)));
+        auto given = give(pair[0], sent, 5000);
+        if (!given) giver_heard = given.error();
+    });
+    auto taken = request(pair[1], 5000);
+    EXPECT_FALSE(taken.ok()) << what;
+    if (!taken.ok()) {
+        EXPECT_EQ(taken.error().error, HandOverError::malformed) << what << ": " << taken.error().detail;
+    }
+    answer(pair[1], false);
+    giver.join();
+    ASSERT_TRUE(giver_heard.has_value()) << what << ": the giver did not hear the refusal";
+    EXPECT_EQ(giver_heard->error, HandOverError::refused) << what;
+    ::close(pair[0]);
+    ::close(pair[1]);
+}
+
+TEST(HandOverTransport, ATruncatedOrGarbledRecordIsRefusedAndTheGiverHearsIt) {
+    HandOverState st = sample_state();
+    EncodedState encoded = encode(st);
+    EncodedState truncated = encoded;
+    truncated.bytes.resize(encoded.bytes.size() / 2);
+    expect_refused_over_the_wire(truncated, "a truncated record");
+    EncodedState garbled = encoded;
+    for (std::size_t i = 0; i < garbled.bytes.size(); i += 7) garbled.bytes[i] ^= 0x5a;
+    expect_refused_over_the_wire(garbled, "a garbled record");
+    EncodedState short_of_descriptors = encoded;
+    short_of_descriptors.fds.pop_back();
+    expect_refused_over_the_wire(short_of_descriptors, "a record short of a descriptor");
     close_descriptors(st);
 }
 
