@@ -3,6 +3,8 @@
 // test reproduces one attack of the security review and checks that it is refused,
 // counted, and that the daemon goes on serving others. (Attacks that need another
 // user or network namespace run in tests/netns/security.sh.)
+#include <sys/wait.h>
+
 #include "control_fixture.hpp"
 
 namespace ms::daemon {
@@ -285,6 +287,52 @@ TEST_F(ControlTest, APassedSocketJoinsOnlyTheClaimItProves) {
     ASSERT_EQ(entries[0].members.size(), 2u);
     EXPECT_EQ(entries[0].members[1].role, sw::MemberRole::serving);
     for (int fd : {unclaimed, proof, sibling, passed}) ::close(fd);
+}
+
+// A socket made by `uid` (in a child that drops to it), bound to a free UDP port.
+int socket_of_user(uid_t uid) {
+    int pair[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair), 0);
+    const pid_t child = ::fork();
+    if (child == 0) {
+        if (::setuid(uid) != 0) ::_exit(1);
+        const int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        const sockaddr_in any = v4("0.0.0.0", 0);
+        if (::bind(udp, reinterpret_cast<const sockaddr*>(&any), sizeof any) != 0) ::_exit(2);
+        ::_exit(ctl::send_message(pair[0], "s", 1, std::span(&udp, 1)) == 0 ? 0 : 3);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char byte;
+    std::vector<int> fds;
+    EXPECT_EQ(ctl::receive_message(pair[1], &byte, 1, fds, 1), 1);
+    ::close(pair[0]);
+    ::close(pair[1]);
+    return fds.empty() ? -1 : fds[0];
+}
+
+// A copy of a claim's proof (a connection taken up keeps one, to prove the claim again
+// after a restart) goes only to a session that holds the claim, and only if its user owns
+// the socket: the socket is a capability.
+TEST_F(ControlTest, AProofCopyGoesOnlyToTheSocketsOwner) {
+    const int c = connect();
+    ASSERT_EQ(attach(c), ctl::Status::ok);
+    const int own = bound_socket(SOCK_DGRAM);
+    ASSERT_EQ(claim(c, own), ctl::Status::ok);
+    ctl::ProofCopyRequest copy;
+    copy.tuple = ctl::to_tuple({IPPROTO_UDP, wire::IpAddr::any(wire::IpFamily::v4), local_port(own)});
+    EXPECT_EQ(call(c, copy).status, ctl::Status::ok);
+    const int stranger = connect();
+    ASSERT_EQ(attach(stranger), ctl::Status::ok);
+    EXPECT_EQ(call(stranger, copy).status, ctl::Status::not_found);
+    const int nobodys = socket_of_user(65534);
+    ASSERT_GE(nobodys, 0);
+    ASSERT_EQ(claim(c, nobodys), ctl::Status::ok);
+    copy.tuple = ctl::to_tuple({IPPROTO_UDP, wire::IpAddr::any(wire::IpFamily::v4), local_port(nobodys)});
+    EXPECT_EQ(call(c, copy).status, ctl::Status::permission_denied);
+    ::close(own);
+    ::close(nobodys);
 }
 
 // A member whose listener closed drains: its role says so; a session cannot drain a claim
