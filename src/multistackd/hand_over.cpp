@@ -113,6 +113,36 @@ json session_json(const daemon::HandedOverSession& s, FdList& fds) {
 
 // ---- decoding ----
 
+// Reads a record without keeping it, to refuse one nested deeper than kMaxDepth (ours
+// nest 6 levels) before the recursive reader sees it.
+struct DepthLimit final : nlohmann::json_sax<json> {
+    static constexpr std::size_t kMaxDepth = 16;
+    std::size_t depth = 0;
+    bool too_deep = false;
+
+    bool enter() {
+        too_deep = ++depth > kMaxDepth;
+        return !too_deep;
+    }
+    bool leave() {
+        --depth;
+        return true;
+    }
+    bool null() override { return true; }
+    bool boolean(bool) override { return true; }
+    bool number_integer(number_integer_t) override { return true; }
+    bool number_unsigned(number_unsigned_t) override { return true; }
+    bool number_float(number_float_t, const string_t&) override { return true; }
+    bool string(string_t&) override { return true; }
+    bool binary(binary_t&) override { return true; }
+    bool start_object(std::size_t) override { return enter(); }
+    bool key(string_t&) override { return true; }
+    bool end_object() override { return leave(); }
+    bool start_array(std::size_t) override { return enter(); }
+    bool end_array() override { return leave(); }
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+};
+
 // Hands out the received descriptors the record names, each once.
 class FdClaims {
 public:
@@ -386,6 +416,12 @@ EncodedState encode(const HandOverState& st) {
 base::Result<HandOverState, HandOverFailure> decode(std::span<const std::uint8_t> bytes, std::vector<int> fds) {
     FdClaims claims(std::move(fds));
     if (bytes.size() > kMaxRecordBytes) return malformed("is larger than its bound");
+    // nlohmann's CBOR reader recurses once a level: a record nested deeper than any we
+    // write is refused before it is parsed.
+    DepthLimit limit;
+    if (!json::sax_parse(bytes.begin(), bytes.end(), &limit, json::input_format_t::cbor)) {
+        return malformed(limit.too_deep ? "is nested deeper than a record is" : "cannot be read");
+    }
     try {
         const json j = json::from_cbor(bytes.begin(), bytes.end());
         HandOverState st = state_from(j, claims);
@@ -431,7 +467,10 @@ base::Result<base::Done, HandOverFailure> give(int session, const EncodedState& 
     if (*got != sizeof h || h.op != ctl::Op::hand_over || h.status != ctl::Status::ok) {
         return HandOverFailure{HandOverError::refused, "the new daemon refused the record (its log says why)"};
     }
-    return base::Done{};
+    // The taker commits only once it hears that this daemon lets go: if this cannot be said,
+    // the taker never commits, and this daemon serves on.
+    const ctl::Header released = hand_over_header(ctl::Status::ok);
+    return send_before(session, {reinterpret_cast<const std::uint8_t*>(&released), sizeof released}, {}, deadline);
 }
 
 void decline(int session, ctl::Status why) {
@@ -466,7 +505,9 @@ base::Result<HandOverState, HandOverFailure> request(int session, int timeout_ms
     std::vector<std::uint8_t> buffer(sizeof(ChunkHeader) + kChunkBytes);
     std::optional<ChunkHeader> first;
     for (std::uint32_t i = 0; !first || i < first->chunks; ++i) {
-        const auto got = receive_before(session, buffer, fds, deadline);
+        std::vector<int> chunk_fds;  // receive_message() bounds the vector it is given, so one per chunk
+        const auto got = receive_before(session, buffer, chunk_fds, deadline);
+        fds.insert(fds.end(), chunk_fds.begin(), chunk_fds.end());
         if (!got) {
             ctl::close_all(fds);
             return got.error();
@@ -505,6 +546,27 @@ void answer(int session, bool taken) {
     const ctl::Header h = hand_over_header(taken ? ctl::Status::ok : ctl::Status::internal);
     (void)send_before(session, {reinterpret_cast<const std::uint8_t*>(&h), sizeof h}, {},
                       Clock::now() + std::chrono::seconds(1));
+}
+
+base::Result<base::Done, HandOverFailure> take(int session, int timeout_ms) {
+    const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    const ctl::Header taken = hand_over_header(ctl::Status::ok);
+    if (auto sent = send_before(session, {reinterpret_cast<const std::uint8_t*>(&taken), sizeof taken}, {}, deadline);
+        !sent) {
+        return sent.error();
+    }
+    std::vector<std::uint8_t> buffer(sizeof(ctl::Header));
+    std::vector<int> stray;
+    const auto got = receive_before(session, buffer, stray, deadline);
+    ctl::close_all(stray);
+    if (!got)
+        return HandOverFailure{HandOverError::refused, "the running daemon did not let go (" + got.error().detail + ")"};
+    ctl::Header h;
+    std::memcpy(&h, buffer.data(), sizeof h);
+    if (*got != sizeof h || h.op != ctl::Op::hand_over || h.status != ctl::Status::ok) {
+        return HandOverFailure{HandOverError::refused, "the running daemon did not let go"};
+    }
+    return base::Done{};
 }
 
 }  // namespace ms::multistackd

@@ -64,8 +64,9 @@ struct EncodedState {
 // it does not name is closed, and all of them on failure.
 [[nodiscard]] base::Result<HandOverState, HandOverFailure> decode(std::span<const std::uint8_t> bytes, std::vector<int> fds);
 
-// The giver: sends the record over the taker's session, and waits up to `timeout_ms`
-// for its answer: Done once it has taken over, or why not (it refused, or went).
+// The giver: sends the record over the taker's session, waits up to `timeout_ms` for its
+// answer, and says that it lets go: Done once it has (this daemon exits now), or why not
+// (the taker refused or went, or could not be told; this daemon serves on).
 [[nodiscard]] base::Result<base::Done, HandOverFailure> give(int session, const EncodedState& state, int timeout_ms);
 // The giver, when it cannot hand over: tells the taker why (a ctl::Status).
 void decline(int session, ctl::Status why);
@@ -75,7 +76,11 @@ void decline(int session, ctl::Status why);
 // The taker: asks the daemon on `session` (a connected control socket) to hand over,
 // and receives its state within `timeout_ms`.
 [[nodiscard]] base::Result<HandOverState, HandOverFailure> request(int session, int timeout_ms);
-// The taker's answer: taken (the giver exits now), or refused with a reason for its log.
+// The taker's refusal (taken false): the giver serves on.
 void answer(int session, bool taken);
+// The taker's commitment: says it takes over, and waits up to `timeout_ms` for the giver
+// to say it lets go. Only then may the taker use what it received: Done, or why not (the
+// giver timed out and serves on, or went); the taker then closes it all and exits.
+[[nodiscard]] base::Result<base::Done, HandOverFailure> take(int session, int timeout_ms);
 
 }  // namespace ms::multistackd

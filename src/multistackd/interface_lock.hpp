@@ -47,13 +47,19 @@ public:
         lock->write_own_pid();
         return lock;
     }
-    // The lock a previous daemon handed over with its descriptor; this daemon's pid goes
-    // into the file. Refused if the descriptor does not hold the lock.
+    // The lock a previous daemon handed over with its descriptor; refused if the
+    // descriptor does not hold the lock. The file names the previous daemon until
+    // write_own_pid().
     static base::Result<std::unique_ptr<InterfaceLock>, StartFailure> adopt(int fd) {
         std::unique_ptr<InterfaceLock> lock(new InterfaceLock(fd));
         if (::flock(fd, LOCK_EX | LOCK_NB) != 0) return StartFailure{"the handed-over interface lock is not held"};
-        lock->write_own_pid();
         return lock;
+    }
+    // Names this daemon in the file, as the lock's holder.
+    void write_own_pid() const {
+        const std::string me = std::to_string(::getpid());
+        (void)!::ftruncate(fd_, 0);
+        (void)!::pwrite(fd_, me.c_str(), me.size(), 0);
     }
     ~InterfaceLock() { release(); }
     // The descriptor that holds the lock, for a hand-over.
@@ -82,11 +88,6 @@ public:
 
 private:
     explicit InterfaceLock(int fd) : fd_(fd) {}
-    void write_own_pid() const {
-        const std::string me = std::to_string(::getpid());
-        (void)!::ftruncate(fd_, 0);
-        (void)!::pwrite(fd_, me.c_str(), me.size(), 0);
-    }
     int fd_;
 };
 

@@ -183,6 +183,14 @@ ms::base::Result<std::optional<Takeover>, StartFailure> receive_hand_over(const 
             return std::optional<Takeover>{};
         }
         auto state = ms::multistackd::request(*session, kUpgradeWaitMs);
+        if (state && !state->queues.empty() && !ms::nic::AfXdpNic::maps_bound_sockets(state->queues.front())) {
+            ms::multistackd::answer(*session, false);
+            ms::multistackd::close_descriptors(*state);
+            ::close(*session);
+            std::cerr << "multistackd: --upgrade: this kernel cannot map the rings of a bound AF_XDP socket (Linux "
+                         "6.6 and later can), so the sockets cannot be handed over: upgrading by a restart\n";
+            return std::optional<Takeover>{};
+        }
         if (state) return std::optional<Takeover>(Takeover{std::move(state).value(), *session});
         if (state.error().error != ms::multistackd::HandOverError::busy || std::chrono::steady_clock::now() >= give_up) {
             return refused_hand_over(*session, state.error());
@@ -406,7 +414,13 @@ int run(const Options& o) {
         if (const std::string failed = adopt_ports_and_claims(sw, taking->state); !failed.empty()) {
             return refuse_takeover(taking, failed);
         }
-        if (taking->session >= 0) ms::multistackd::answer(taking->session, true);
+        if (taking->session >= 0) {
+            if (auto taken = ms::multistackd::take(taking->session, kUpgradeWaitMs); !taken) {
+                ms::multistackd::close_descriptors(taking->state);
+                return report("--upgrade: " + taken.error().detail + "; the running daemon keeps running");
+            }
+        }
+        (*lock)->write_own_pid();  // only now: a refused hand-over leaves the file naming the giver
         const auto attached = xdp.attach(*left ? &**left : nullptr, outage_limit_ns);
         if (!attached) return report(attached.error().detail);
     }

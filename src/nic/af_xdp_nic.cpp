@@ -414,6 +414,17 @@ base::Result<std::unique_ptr<AfXdpNic>, NicFailure> AfXdpNic::adopt(const AfXdpC
     return nic;
 }
 
+bool AfXdpNic::maps_bound_sockets(const XskQueueState& queue) {
+    xdp_mmap_offsets off{};
+    socklen_t len = sizeof off;
+    if (::getsockopt(queue.socket_fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &len) != 0) return true;  // adopt() says why
+    const std::size_t length = off.rx.desc + std::size_t{queue.ring_size} * sizeof(xdp_desc);
+    void* at = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, queue.socket_fd, XDP_PGOFF_RX_RING);
+    if (at == MAP_FAILED) return errno != EBUSY;  // EBUSY: only an unbound socket's rings map here
+    ::munmap(at, length);
+    return true;
+}
+
 std::vector<XskQueueState> AfXdpNic::hand_over_state() const {
     std::vector<XskQueueState> out;
     for (const auto& q : queues_) out.push_back(q->state());

@@ -50,6 +50,9 @@ public:
     [[nodiscard]] static base::Result<std::unique_ptr<AfXdpNic>, NicFailure> adopt(const AfXdpConfig& config,
                                                                                    std::vector<XskQueueState> queues,
                                                                                    XdpProgram& program);
+    // Whether this kernel lets a process map the rings of an AF_XDP socket that another
+    // bound (Linux 6.6 and later), as adopt() does; tried on `queue`'s rx ring.
+    [[nodiscard]] static bool maps_bound_sockets(const XskQueueState& queue);
     // The queues as a hand-over carries them; the descriptors stay this NIC's. Call with
     // the workers stopped.
     [[nodiscard]] std::vector<XskQueueState> hand_over_state() const;
