@@ -17,8 +17,6 @@
 namespace ms::daemon {
 namespace {
 
-constexpr auto kResolveDeadline = std::chrono::seconds(1);  // as on_resolve gives a new one
-
 bool is_listening_seqpacket(int fd) {
     int type = 0;
     int listening = 0;
@@ -115,6 +113,16 @@ base::Result<std::unique_ptr<ControlServer>, ServerOpenFailure> ControlServer::a
     return server;
 }
 
+std::optional<LimitHit> ControlServer::charge_handed_over_claim(const ClientSession& s, bool joined) {
+    if (auto charged = charge_claim(s); !charged) return charged.error();
+    if (!joined) return std::nullopt;
+    if (auto shared = users_.add_shared_claim(s.peer); !shared) {
+        users_.remove_claim(s.peer);
+        return shared.error();
+    }
+    return std::nullopt;
+}
+
 bool ControlServer::adopt_session(HandedOverSession st) {
     const Peer peer = identify_peer(st.fd);
     if (auto opened = users_.open_session(peer); !opened) {
@@ -141,15 +149,8 @@ bool ControlServer::adopt_session(HandedOverSession st) {
         }
     }
     for (const HandedOverClaim& c : st.claims) {
-        auto charged = over || !s.port ? base::Result<base::Done, LimitHit>(LimitHit::claims_per_user) : charge_claim(s);
-        if (charged && c.joined) {
-            if (auto shared = users_.add_shared_claim(peer); !shared) {
-                users_.remove_claim(peer);
-                charged = shared.error();
-            }
-        }
-        if (!charged) {
-            if (!over && s.port) over = charged.error();
+        if (s.port && !over) over = charge_handed_over_claim(s, c.joined);
+        if (!s.port || over) {  // a claim without its port, or beyond the user's limits, ends here
             ::close(c.proof_fd);
             continue;
         }
@@ -160,8 +161,7 @@ bool ControlServer::adopt_session(HandedOverSession st) {
         }
     }
     if (st.resolve) {
-        s.resolve = PendingResolve{st.resolve->seq, st.resolve->next_hop,
-                                   std::chrono::steady_clock::now() + kResolveDeadline};
+        s.resolve = PendingResolve{st.resolve->seq, st.resolve->next_hop, std::chrono::steady_clock::now() + kResolveWait};
     }
     if (!over) return true;
     count_limit(s, *over);

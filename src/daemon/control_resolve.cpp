@@ -16,7 +16,7 @@ void ControlServer::on_resolve(ClientSession& s, const ctl::ResolveRequest& req)
     if (!hop) return reply_status(s, req.h, ctl::Status::no_route);
     if (try_resolve(s, req.h.seq, *hop)) return;
     // The kernel is resolving it; look again on every tick, for up to a second.
-    s.resolve = PendingResolve{req.h.seq, *hop, std::chrono::steady_clock::now() + std::chrono::seconds(1)};
+    s.resolve = PendingResolve{req.h.seq, *hop, std::chrono::steady_clock::now() + kResolveWait};
     arm_tick_timer();
 }
 

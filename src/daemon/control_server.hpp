@@ -304,12 +304,17 @@ private:
     // One handed-over session, with its port and claims charged to its user; false (and
     // its descriptors closed) if its user is over this daemon's limits.
     bool adopt_session(HandedOverSession st);
+    // Charges a handed-over claim (and, if it joined another's, a shared claim) to `s`'s
+    // user: nothing, or the limit that refuses it (nothing charged then).
+    [[nodiscard]] std::optional<LimitHit> charge_handed_over_claim(const ClientSession& s, bool joined);
     void on_info(ClientSession& s, const ctl::Header& req);
     void on_status(ClientSession& s, const ctl::Header& req);
     void on_list_ports(ClientSession& s, const ctl::Header& req);
     void on_list_claims(ClientSession& s, const ctl::Header& req);
     void on_capture(ClientSession& s, const ctl::CaptureRequest& req);
     void on_sockets(ClientSession& s, const ctl::SocketsRequest& req);
+    // How long a next-hop resolution waits for the kernel.
+    static constexpr std::chrono::seconds kResolveWait{1};
     void on_resolve(ClientSession& s, const ctl::ResolveRequest& req);
     // Answers a resolve if the neighbour is known or failed; false while it is pending.
     bool try_resolve(ClientSession& s, std::uint32_t seq, const wire::IpAddr& next_hop);

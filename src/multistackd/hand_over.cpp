@@ -359,6 +359,26 @@ ctl::Header hand_over_header(ctl::Status status) {
     return h;
 }
 
+// Sends the one-header message of the hand-over's dialogue that says `status`.
+base::Result<base::Done, HandOverFailure> send_header(int session, ctl::Status status, Clock::time_point deadline) {
+    const ctl::Header h = hand_over_header(status);
+    return send_before(session, {reinterpret_cast<const std::uint8_t*>(&h), sizeof h}, {}, deadline);
+}
+
+// Waits for the other daemon's one-header answer: Done if it says ok, else `no` (or why
+// the session failed).
+base::Result<base::Done, HandOverFailure> heard_ok(int session, Clock::time_point deadline, const HandOverFailure& no) {
+    std::vector<std::uint8_t> buffer(sizeof(ctl::Header));
+    std::vector<int> stray;
+    const auto got = receive_before(session, buffer, stray, deadline);
+    ctl::close_all(stray);
+    if (!got) return got.error();
+    ctl::Header h;
+    std::memcpy(&h, buffer.data(), sizeof h);
+    if (*got != sizeof h || h.op != ctl::Op::hand_over || h.status != ctl::Status::ok) return no;
+    return base::Done{};
+}
+
 // The reply that says why the running daemon declined, as the operator reads it.
 HandOverFailure declined(ctl::Status status) {
     if (status == ctl::Status::bad_request || status == ctl::Status::version_mismatch) {
@@ -457,27 +477,14 @@ base::Result<base::Done, HandOverFailure> give(int session, const EncodedState& 
         auto sent = send_before(session, message, std::span<const int>(state.fds).subspan(fd_at, fd_count), deadline);
         if (!sent) return sent.error();
     }
-    std::vector<std::uint8_t> buffer(sizeof(ctl::Header));
-    std::vector<int> stray;
-    const auto got = receive_before(session, buffer, stray, deadline);
-    ctl::close_all(stray);
-    if (!got) return got.error();
-    ctl::Header h;
-    std::memcpy(&h, buffer.data(), sizeof h);
-    if (*got != sizeof h || h.op != ctl::Op::hand_over || h.status != ctl::Status::ok) {
-        return HandOverFailure{HandOverError::refused, "the new daemon refused the record (its log says why)"};
-    }
+    const HandOverFailure refused{HandOverError::refused, "the new daemon refused the record (its log says why)"};
+    if (auto taken = heard_ok(session, deadline, refused); !taken) return taken.error();
     // The taker commits only once it hears that this daemon lets go: if this cannot be said,
     // the taker never commits, and this daemon serves on.
-    const ctl::Header released = hand_over_header(ctl::Status::ok);
-    return send_before(session, {reinterpret_cast<const std::uint8_t*>(&released), sizeof released}, {}, deadline);
+    return send_header(session, ctl::Status::ok, deadline);
 }
 
-void decline(int session, ctl::Status why) {
-    const ctl::Header h = hand_over_header(why);
-    (void)send_before(session, {reinterpret_cast<const std::uint8_t*>(&h), sizeof h}, {},
-                      Clock::now() + std::chrono::seconds(1));
-}
+void decline(int session, ctl::Status why) { (void)send_header(session, why, Clock::now() + std::chrono::seconds(1)); }
 
 base::Result<int, HandOverFailure> connect_to_daemon(const std::string& path) {
     sockaddr_un sun{};
@@ -496,10 +503,7 @@ base::Result<int, HandOverFailure> connect_to_daemon(const std::string& path) {
 
 base::Result<HandOverState, HandOverFailure> request(int session, int timeout_ms) {
     const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    const ctl::Header ask = hand_over_header(ctl::Status::ok);
-    if (auto sent = send_before(session, {reinterpret_cast<const std::uint8_t*>(&ask), sizeof ask}, {}, deadline); !sent) {
-        return sent.error();
-    }
+    if (auto asked = send_header(session, ctl::Status::ok, deadline); !asked) return asked.error();
     std::vector<std::uint8_t> record;
     std::vector<int> fds;
     std::vector<std::uint8_t> buffer(sizeof(ChunkHeader) + kChunkBytes);
@@ -523,8 +527,8 @@ base::Result<HandOverState, HandOverFailure> request(int session, int timeout_ms
         const bool consistent = head.h.op == ctl::Op::hand_over && head.index == i && head.chunks == first->chunks &&
                                 head.total_bytes == first->total_bytes && head.total_fds == first->total_fds &&
                                 sizeof head + head.bytes_here == static_cast<std::size_t>(*got) &&
-                                record.size() + head.bytes_here <= head.total_bytes && head.total_bytes <= kMaxRecordBytes &&
-                                head.total_fds <= kMaxRecordDescriptors &&
+                                record.size() + head.bytes_here <= head.total_bytes && fds.size() <= head.total_fds &&
+                                head.total_bytes <= kMaxRecordBytes && head.total_fds <= kMaxRecordDescriptors &&
                                 head.chunks <=
                                     kMaxRecordBytes / kChunkBytes + kMaxRecordDescriptors / ctl::kMaxFdsPerMessage + 2;
         if (!consistent) {
@@ -542,31 +546,12 @@ base::Result<HandOverState, HandOverFailure> request(int session, int timeout_ms
     return decode(record, std::move(fds));
 }
 
-void answer(int session, bool taken) {
-    const ctl::Header h = hand_over_header(taken ? ctl::Status::ok : ctl::Status::internal);
-    (void)send_before(session, {reinterpret_cast<const std::uint8_t*>(&h), sizeof h}, {},
-                      Clock::now() + std::chrono::seconds(1));
-}
+void refuse(int session) { (void)send_header(session, ctl::Status::internal, Clock::now() + std::chrono::seconds(1)); }
 
 base::Result<base::Done, HandOverFailure> take(int session, int timeout_ms) {
     const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    const ctl::Header taken = hand_over_header(ctl::Status::ok);
-    if (auto sent = send_before(session, {reinterpret_cast<const std::uint8_t*>(&taken), sizeof taken}, {}, deadline);
-        !sent) {
-        return sent.error();
-    }
-    std::vector<std::uint8_t> buffer(sizeof(ctl::Header));
-    std::vector<int> stray;
-    const auto got = receive_before(session, buffer, stray, deadline);
-    ctl::close_all(stray);
-    if (!got)
-        return HandOverFailure{HandOverError::refused, "the running daemon did not let go (" + got.error().detail + ")"};
-    ctl::Header h;
-    std::memcpy(&h, buffer.data(), sizeof h);
-    if (*got != sizeof h || h.op != ctl::Op::hand_over || h.status != ctl::Status::ok) {
-        return HandOverFailure{HandOverError::refused, "the running daemon did not let go"};
-    }
-    return base::Done{};
+    if (auto said = send_header(session, ctl::Status::ok, deadline); !said) return said.error();
+    return heard_ok(session, deadline, {HandOverError::refused, "the running daemon did not let go"});
 }
 
 }  // namespace ms::multistackd

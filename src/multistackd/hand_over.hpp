@@ -76,8 +76,8 @@ void decline(int session, ctl::Status why);
 // The taker: asks the daemon on `session` (a connected control socket) to hand over,
 // and receives its state within `timeout_ms`.
 [[nodiscard]] base::Result<HandOverState, HandOverFailure> request(int session, int timeout_ms);
-// The taker's refusal (taken false): the giver serves on.
-void answer(int session, bool taken);
+// The taker's refusal: the giver serves on.
+void refuse(int session);
 // The taker's commitment: says it takes over, and waits up to `timeout_ms` for the giver
 // to say it lets go. Only then may the taker use what it received: Done, or why not (the
 // giver timed out and serves on, or went); the taker then closes it all and exits.

@@ -184,7 +184,7 @@ ms::base::Result<std::optional<Takeover>, StartFailure> receive_hand_over(const 
         }
         auto state = ms::multistackd::request(*session, kUpgradeWaitMs);
         if (state && !state->queues.empty() && !ms::nic::AfXdpNic::maps_bound_sockets(state->queues.front())) {
-            ms::multistackd::answer(*session, false);
+            ms::multistackd::refuse(*session);
             ms::multistackd::close_descriptors(*state);
             ::close(*session);
             std::cerr << "multistackd: --upgrade: this kernel cannot map the rings of a bound AF_XDP socket (Linux "
@@ -204,7 +204,7 @@ ms::base::Result<std::optional<Takeover>, StartFailure> receive_hand_over(const 
 // else a failure.
 ms::base::Result<std::optional<Takeover>, StartFailure> refused_hand_over(int session,
                                                                           const ms::multistackd::HandOverFailure& failed) {
-    if (failed.error == ms::multistackd::HandOverError::malformed) ms::multistackd::answer(session, false);
+    if (failed.error == ms::multistackd::HandOverError::malformed) ms::multistackd::refuse(session);
     ::close(session);
     if (failed.error == ms::multistackd::HandOverError::unsupported) {
         std::cerr << "multistackd: --upgrade: " << failed.detail << ": upgrading by a restart\n";
@@ -220,7 +220,7 @@ int refuse_takeover(std::optional<Takeover>& taking, const std::string& why) {
     if (!taking) return report(why);
     ms::multistackd::close_descriptors(taking->state);
     if (taking->session < 0) return report("the stored hand-over cannot be taken up: " + why);
-    ms::multistackd::answer(taking->session, false);
+    ms::multistackd::refuse(taking->session);
     return report("--upgrade: " + why + "; the running daemon keeps running");
 }
 

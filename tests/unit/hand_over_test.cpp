@@ -179,7 +179,7 @@ void expect_refused_over_the_wire(const EncodedState& sent, const std::string& w
     if (!taken.ok()) {
         EXPECT_EQ(taken.error().error, HandOverError::malformed) << what << ": " << taken.error().detail;
     }
-    answer(pair[1], false);
+    refuse(pair[1]);
     giver.join();
     ASSERT_TRUE(giver_heard.has_value()) << what << ": the giver did not hear the refusal";
     EXPECT_EQ(giver_heard->error, HandOverError::refused) << what;
@@ -416,7 +416,7 @@ TEST_F(HandOverControl, WhenTheTakerRefusesTheGiverServesOn) {
     const int taker = connect_to_daemon(path_).value();
     auto state = request(taker, 5000);
     ASSERT_TRUE(state.ok()) << state.error().detail;
-    answer(taker, false);
+    refuse(taker);
     close_descriptors(*state);
     ::close(taker);
     const ctl::PortEntry e = own_port();
