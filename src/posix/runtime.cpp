@@ -341,6 +341,15 @@ utcp::ConnOptions Runtime::defaults() const { return loop_->stack().config().def
 
 namespace {
 
+// Writable as Linux's tcp_poll says it (sk_stream_is_writeable): the free space is at
+// least half of what is queued, a third of the buffer. A program that writes a large
+// chunk after poll then rarely blocks in the write; with "any room" it would block, and
+// two such programs echoing to each other (socat, for one) could block each other for good.
+bool send_side_writable(const utcp::Connection& c) {
+    const std::size_t room = c.send_room();
+    return room > 0 && room >= c.unsent_or_unacked() / 2;
+}
+
 void show_stream(Readiness& ready, const StreamState& s) {
     if (!s.conn || s.pending_error != 0) {
         // Reset, failed, or closed by the stack: what is left reads at once, then end of
@@ -350,7 +359,7 @@ void show_stream(Readiness& ready, const StreamState& s) {
     }
     const utcp::Connection& c = *s.conn;
     if (c.peer_closed() || s.read_shut) ready.end_of_stream();
-    ready.set(c.readable() > 0, !s.connecting && (c.send_room() > 0 || s.write_shut));
+    ready.set(c.readable() > 0, !s.connecting && (send_side_writable(c) || s.write_shut));
 }
 
 // The stream `c` belongs to, if the application still has it.

@@ -54,7 +54,7 @@ kill "$LAST_PID"; wait "$LAST_PID" 2>/dev/null || true
 port=7200
 for peer in PIPE EXEC:cat; do
   ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=1 \
-    socat "TCP-LISTEN:$port,bind=$SERVER_IP,reuseaddr,fork" "$peer"
+    socat "$SOCAT_BLOCK" "TCP-LISTEN:$port,bind=$SERVER_IP,reuseaddr,fork" "$peer"
   wait_claimed "$port" "socat's listener"
   out=$(in_client "$PY" "$ROOT/tests/netns/echo_check.py" "$SERVER_IP" "$port" 8000000 3 2>&1) || fail "socat fork $peer: $out"
   ok "socat TCP-LISTEN:...,fork with $peer: $out"

@@ -9,6 +9,7 @@
 #   ok MSG / fail MSG
 #   interop_start / interop_sizes   Linux interop: UTCP's echo against the kernel's (below)
 #   wait_for_ipv6 NS...  until no address of those namespaces is tentative (DAD done)
+#   SOCAT_BLOCK       socat's block size for an echo through PIPE or a program (below)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -17,6 +18,12 @@ MSCTL="$BIN_DIR/tools/msctl"
 ECHO_APP="$BIN_DIR/tools/ms-udp-echo"
 PY=/usr/bin/python3
 _pids=()
+# socat moves both directions in one thread with blocking writes, and a pipe promises one
+# free page when poll says it is writable. With socat's default 8192-byte blocks, a write
+# into its own PIPE (or a program's) can then block for good while the socket's send side
+# is full, and socat deadlocks itself, on the kernel's stack too (a 16 KB sndbuf and a slow
+# reader show it there). Blocks of one page never block after poll.
+SOCAT_BLOCK=-b4096
 _name=""
 
 if ((EUID != 0)); then

@@ -28,7 +28,7 @@ port=7000
 for opts in "reuseaddr" "reuseaddr,nodelay,keepalive" "rcvbuf=65536,sndbuf=65536,linger=5"; do
   for peer in PIPE EXEC:cat SYSTEM:cat; do
     ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=1 \
-      socat "TCP-LISTEN:$port,bind=$SERVER_IP,$opts" "$peer"
+      socat "$SOCAT_BLOCK" "TCP-LISTEN:$port,bind=$SERVER_IP,$opts" "$peer"
     for _ in $(seq 50); do claimed "$port" && break; sleep 0.1; done
     claimed "$port" || fail "socat's listener on port $port is not on UTCP"
     out=$(in_client "$PY" "$ROOT/tests/netns/echo_check.py" "$SERVER_IP" "$port" 8000000 2>&1) || fail "socat $opts $peer: $out"
