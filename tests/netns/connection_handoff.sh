@@ -12,7 +12,9 @@
 #     forked before the accept (the same user, and one that dropped to nobody), which
 #     goes on with it, byte-exact;
 #   - multistackd counts each hand-off taken up, none dropped (a connection every holder
-#     closed untaken goes back to its sender, which closes it: "taken back").
+#     closed untaken goes back to its sender, which closes it: "taken back");
+#   - a connection moved to a ForkingTCPServer child outlives a crash of the daemon: the
+#     child kept a copy of the claim's proof and proves it again at the next daemon.
 # Usage: BIN_DIR=build connection_handoff.sh
 source "$(dirname "$0")/lib.sh"
 PRELOAD="$(cd "$BIN_DIR" && pwd)/src/libmultistack-preload.so"
@@ -143,3 +145,44 @@ dropped=$(awk '/connection hand-offs/ {for (i = 1; i <= NF; i++) if ($i == "drop
 [[ ${dropped:-1} -eq 0 ]] || fail "multistackd dropped ${dropped:-?} hand-offs"
 ok "multistackd: $taken connections handed between processes, none dropped"
 
+# --- a moved connection outlives a crash of the daemon ---------------------------------------
+# The child that took the connection up keeps a copy of its claim's proof (ctl::Op::proof_copy),
+# so that it proves the claim again when it attaches to the next daemon.
+ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=1 \
+  "$PY" "$TMP/forking_server.py" "$SERVER_IP" 7500 >"$TMP/forking_crash.log" 2>&1
+wait_claimed 7500 "ForkingTCPServer's listener"
+cat >"$TMP/echo_across.py" <<'PYEOF'
+import os, socket, sys, threading, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
+def echo(n):  # reads while it sends: an echo larger than the buffers must not block both ends
+    data = os.urandom(n)
+    sender = threading.Thread(target=s.sendall, args=(data,))
+    sender.start()
+    got = bytearray()
+    while len(got) < n:
+        chunk = s.recv(1 << 16)
+        assert chunk, "the connection ended"
+        got += chunk
+    sender.join()
+    assert got == data, "wrong bytes"
+echo(100000)
+print("moved", flush=True)
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.05)
+echo(2000000)
+print("2 MB echoed byte-exact after the restart", flush=True)
+PYEOF
+ms_bg ip netns exec "$CLIENT_NS" "$PY" "$TMP/echo_across.py" "$SERVER_IP" 7500 "$TMP/go" >"$TMP/across.out" 2>&1
+ACROSS=$LAST_PID
+wait_for "$TMP/across.out" "moved" || fail "the connection did not reach the forked child: $(cat "$TMP/across.out")"
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null || true
+sleep 1
+mv "$TMP/daemon.log" "$TMP/daemon-before-crash.log"
+ms_daemon --group nogroup
+for _ in $(seq 50); do [[ $(grep -c "attached again" "$TMP/forking_crash.log") -ge 2 ]] && break; sleep 0.1; done
+[[ $(grep -c "attached again" "$TMP/forking_crash.log") -ge 2 ]] ||
+  fail "the listener and the child did not both attach again: $(cat "$TMP/forking_crash.log")"
+touch "$TMP/go"
+wait "$ACROSS" || fail "the moved connection did not outlive the crash: $(cat "$TMP/across.out"); $(cat "$TMP/forking_crash.log")"
+ok "a connection moved to a forked child outlives a crash of the daemon (SIGKILL, a new daemon 1 s later): $(tail -1 "$TMP/across.out")"
