@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 
 #include "posix/fd_table.hpp"
 #include "posix/reentry.hpp"
@@ -51,7 +52,26 @@ std::string only_daemon_socket() {
     return count == 1 ? found : std::string{};
 }
 
+// Whether the comma-separated `names` (spaces around each ignored) holds program_name().
+bool names_this_program(std::string_view names) {
+    const std::string_view self = program_name();
+    for (std::size_t at = 0; at < names.size();) {
+        const std::size_t end = std::min(names.find(',', at), names.size());
+        std::string_view name = names.substr(at, end - at);
+        name.remove_prefix(std::min(name.find_first_not_of(' '), name.size()));
+        name.remove_suffix(name.size() - (name.find_last_not_of(' ') + 1));
+        if (!name.empty() && name == self) return true;
+        at = end + 1;
+    }
+    return false;
+}
+
 }  // namespace
+
+const std::string& program_name() {
+    static const std::string name = program_invocation_short_name;
+    return name;
+}
 
 Settings Settings::from_environment() {
     Settings s;
@@ -59,7 +79,8 @@ Settings Settings::from_environment() {
     if (s.socket_path.empty()) s.socket_path = only_daemon_socket();
     s.congestion = env_or("MULTISTACK_CC", "");
     s.log_level = std::atoi(env_or("MULTISTACK_LOG", "1").c_str());
-    s.require = env_or("MULTISTACK_REQUIRE", "0") == "1";
+    s.excluded = names_this_program(env_or("MULTISTACK_EXCLUDE", ""));
+    s.require = !s.excluded && env_or("MULTISTACK_REQUIRE", "0") == "1";
     return s;
 }
 
@@ -116,6 +137,10 @@ bool Runtime::inherited(const Socket& s) {
 Runtime* Runtime::open() {
     InsideLibrary inside;
     Settings settings = posix::settings();
+    if (settings.excluded) {
+        log_line(2, program_name() + " is in MULTISTACK_EXCLUDE: sockets stay with the kernel");
+        return nullptr;
+    }
     if (settings.socket_path.empty()) {
         log_line(1, std::string("no multistackd socket (set MULTISTACK_SOCKET): ") +
                         (settings.require ? "UTCP sockets fail (MULTISTACK_REQUIRE=1)" : "sockets stay with the kernel"));

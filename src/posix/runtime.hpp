@@ -61,11 +61,17 @@ struct Settings {
     std::string congestion;    // MULTISTACK_CC; empty: the stack's default
     int log_level = 1;         // MULTISTACK_LOG: 0 silent, 1 fallbacks and faults, 2 every placement
     bool require = false;      // MULTISTACK_REQUIRE=1: fail instead of falling back to the kernel
+    // MULTISTACK_EXCLUDE names this program (a comma-separated list of program names): its
+    // sockets all stay with the kernel (programs that use io_uring or raw system calls).
+    bool excluded = false;
     static Settings from_environment();
 };
 
 // The process's settings, read once.
 const Settings& settings();
+// This program's name: argv[0]'s base name as the process started, read once (the preload
+// library's constructor reads it first, before a program such as nginx rewrites its argv).
+const std::string& program_name();
 
 class Runtime;
 struct OptionContext;

@@ -6,6 +6,10 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
+#include <set>
+#include <string>
+#include <tuple>
 
 #include "posix/sockaddr.hpp"
 
@@ -14,6 +18,19 @@ namespace ms::preload {
 long fail(int error) {
     errno = error;
     return -1;
+}
+
+long report_unknown_option(const char* call, int fd, int level, int name, long result) {
+    if (result != -1 || errno != ENOPROTOOPT) return result;
+    static std::mutex mutex;
+    static std::set<std::tuple<std::string, int, int>> said;
+    {
+        std::lock_guard lock(mutex);
+        if (!said.emplace(call, level, name).second) return fail(ENOPROTOOPT);
+    }
+    ms::posix::log_line(1, std::string(call) + " (level " + std::to_string(level) + ", option " + std::to_string(name) +
+                               ") on the UTCP socket " + std::to_string(fd) + " is not supported: ENOPROTOOPT");
+    return fail(ENOPROTOOPT);
 }
 
 Socket* ours(int fd) { return ms::posix::t_inside_library ? nullptr : fd_table().socket(fd); }

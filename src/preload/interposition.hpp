@@ -58,6 +58,10 @@ bool is_pending(int fd);
 bool is_pending_datagram(int fd);
 // The socket stays with the kernel for good: the options kept virtual are applied now.
 void settle_in_kernel(int fd);
+// After getsockopt or setsockopt (`call`) on the UTCP socket `fd`: when it failed with
+// ENOPROTOOPT (an option UTCP does not have), one log line per process and option names
+// the call, the option and the socket. Returns `result`, with errno as it was.
+long report_unknown_option(const char* call, int fd, int level, int name, long result);
 
 // Runs `call` with the runtime of our socket on `fd`, inside the library: its result, or
 // -1 and errno (EOPNOTSUPP for a connection inherited across fork, EBADF if it is gone).

@@ -74,6 +74,7 @@ bool released_lingering_claim(int fd, const sockaddr* addr, socklen_t len) {
 }
 
 __attribute__((constructor)) void start() {
+    (void)ms::posix::program_name();  // before the program can rewrite its argv (MULTISTACK_EXCLUDE)
     note_this_process();
     ::pthread_atfork(
         nullptr,
@@ -418,7 +419,8 @@ int getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
             }
             return NEXT(getsockopt)(fd, level, name, value, len);
         }
-        return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.get_option(fd, level, name, value, len); }));
+        const long got = on_runtime(fd, [&](Runtime& rt) { return rt.get_option(fd, level, name, value, len); });
+        return static_cast<int>(report_unknown_option("getsockopt", fd, level, name, got));
     });
 }
 
@@ -442,7 +444,8 @@ int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
             }
             return NEXT(setsockopt)(fd, level, name, value, len);
         }
-        return static_cast<int>(on_runtime(fd, [&](Runtime& rt) { return rt.set_option(fd, level, name, value, len); }));
+        const long set = on_runtime(fd, [&](Runtime& rt) { return rt.set_option(fd, level, name, value, len); });
+        return static_cast<int>(report_unknown_option("setsockopt", fd, level, name, set));
     });
 }
 

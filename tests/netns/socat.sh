@@ -80,7 +80,7 @@ kill -0 "$LAST_PID" || fail "the server exited early"
 ok "a closed listener: new connections refused, the accepted one kept its claim, released when it ended"
 
 # --- socat as a client -------------------------------------------------------------------
-ms_bg ip netns exec "$CLIENT_NS" socat "TCP-LISTEN:7100,bind=$CLIENT_IP,reuseaddr,fork" PIPE
+ms_bg ip netns exec "$CLIENT_NS" socat "$SOCAT_BLOCK" "TCP-LISTEN:7100,bind=$CLIENT_IP,reuseaddr,fork" PIPE
 ms_bg ip netns exec "$CLIENT_NS" socat "UDP-LISTEN:7101,bind=$CLIENT_IP,reuseaddr" PIPE
 sleep 0.5
 head -c 4000000 /dev/urandom >"$TMP/in.bin"
