@@ -9,7 +9,8 @@
 #   - UDP: a Python echo server and a Python client on UTCP;
 #   - fork: a child that leaves inherited UTCP sockets alone is unaffected;
 #   - the POSIX semantics checks of preload_semantics.py (errno values, partial writes,
-#     EAGAIN, half close, a reset, epoll edge- and level-triggered), with
+#     EAGAIN, half close, a reset, epoll edge- and level-triggered, EPOLLONESHOT,
+#     EPOLLRDHUP, EPOLLEXCLUSIVE, a socket in two epoll sets and dup of a watched one), with
 #     MULTISTACK_REQUIRE=1 so that no socket falls back silently;
 #   - loopback stays with the kernel; with no daemon the same commands run on the kernel,
 #     after one log line, or fail with ENETDOWN under MULTISTACK_REQUIRE=1.
@@ -60,7 +61,7 @@ ms_bg ip netns exec "$CLIENT_NS" "$PY" "$ROOT/tests/netns/preload_peer.py" "$CLI
 wait_for "$TMP/peer.log" "peers ready" || fail "the kernel peers did not start"
 preloaded MULTISTACK_REQUIRE=1 timeout 60 "$PY" "$ROOT/tests/netns/preload_semantics.py" "$SERVER_IP" "$CLIENT_IP" |
   sed 's/^/  /' || fail "POSIX semantics over UTCP"
-ok "POSIX semantics over UTCP: errno values, partial writes, half close, reset, epoll ET and LT"
+ok "POSIX semantics over UTCP: errno values, partial writes, half close, reset, epoll ET and LT, EPOLLONESHOT, EPOLLRDHUP, EPOLLEXCLUSIVE, two epoll sets, dup of a watched socket"
 
 # --- nginx, its default process model (a master opens the listener, workers serve it) --
 nginx_conf "$www"

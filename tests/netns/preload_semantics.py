@@ -166,6 +166,63 @@ check(s.recv(100) == b"", "end of stream after the peer closes")
 ep.close()
 s.close()
 
+# EPOLLONESHOT: one event, then none until the socket is armed again with EPOLL_CTL_MOD.
+s = connected(9001)
+ep = select.epoll()
+ep.register(s.fileno(), select.EPOLLIN | select.EPOLLONESHOT)
+s.sendall(b"a")
+check(len(ep.poll(5)) == 1, "EPOLLONESHOT: the first echo is reported")
+s.sendall(b"b")
+time.sleep(0.2)
+check(ep.poll(0.2) == [], "EPOLLONESHOT: nothing more until armed again")
+ep.modify(s.fileno(), select.EPOLLIN | select.EPOLLONESHOT)
+check(len(ep.poll(5)) == 1, "EPOLLONESHOT: armed again, the waiting bytes are reported")
+check(s.recv(10) == b"ab", "the echo of both sends is there")
+ep.close()
+
+# EPOLLRDHUP: the peer's end of stream is reported as such.
+ep = select.epoll()
+ep.register(s.fileno(), select.EPOLLIN | select.EPOLLRDHUP)
+s.shutdown(socket.SHUT_WR)  # the echo peer closes at our end of stream
+events = ep.poll(5)
+check(len(events) == 1 and events[0][1] & select.EPOLLRDHUP, f"EPOLLRDHUP at the peer's end of stream ({events})")
+check(s.recv(10) == b"", "end of stream reads as such")
+ep.close()
+s.close()
+
+# One socket in two epoll sets, and in a third with EPOLLEXCLUSIVE: each set hears it.
+s = connected(9001)
+ep1, ep2, ex = select.epoll(), select.epoll(), select.epoll()
+ep1.register(s.fileno(), select.EPOLLIN)
+ep2.register(s.fileno(), select.EPOLLIN)
+ex.register(s.fileno(), select.EPOLLIN | select.EPOLLEXCLUSIVE)
+s.sendall(b"x")
+check(len(ep1.poll(5)) == 1 and len(ep2.poll(5)) == 1, "a socket in two epoll sets: both report the data")
+check(len(ex.poll(5)) == 1, "EPOLLEXCLUSIVE: the exclusive waiter reports it too")
+try:
+    ex.modify(s.fileno(), select.EPOLLIN)
+    check(False, "EPOLL_CTL_MOD of an EPOLLEXCLUSIVE entry fails")
+except OSError as e:
+    check(e.errno == errno.EINVAL, f"EPOLL_CTL_MOD of an EPOLLEXCLUSIVE entry fails with EINVAL, as in Linux ({e})")
+check(s.recv(10) == b"x", "the echo is read once")
+for e in (ep1, ep2, ex):
+    e.close()
+
+# dup of an epoll-watched socket: the entry follows the open socket, not the number.
+ep = select.epoll()
+watched = s.fileno()
+ep.register(watched, select.EPOLLIN)
+copy = socket.socket(fileno=os.dup(watched))
+s.close()  # the number goes; the socket stays open through the copy
+copy.sendall(b"y")
+events = ep.poll(5)
+check([fd for fd, _ in events] == [watched], f"epoll still reports the socket after its first number closed ({events})")
+check(copy.recv(10) == b"y", "the copy reads the echo")
+copy.shutdown(socket.SHUT_WR)
+check(copy.recv(10) == b"", "and its end of stream")
+ep.close()
+copy.close()
+
 # A server of our own: the peer connects back to it from its kernel.
 srv = socket.socket()
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
