@@ -5,7 +5,9 @@
 //     interposition, and would read the readiness pair instead of the connection), and
 //     dprintf() formats, then writes through the library;
 //   - message batches: sendmmsg() and recvmmsg() send and receive message by message,
-//     with Linux's results (the count done, or -1 if the first fails);
+//     with Linux's results (the count done, or -1 if the first fails), on UTCP sockets,
+//     on unbound UDP sockets (the first send may place them on UTCP) and for messages that
+//     carry control data (SCM_RIGHTS);
 //   - splice() cannot move a UTCP socket's bytes (they are in this process, not in the
 //     kernel's socket): it fails with EINVAL, as Linux's does on a descriptor it cannot
 //     splice, with one log line per process. tee() and vmsplice() take pipes only, and
@@ -74,6 +76,17 @@ size_t message_bytes(const msghdr& m) {
     size_t n = 0;
     for (size_t i = 0; i < m.msg_iovlen; ++i) n += m.msg_iov[i].iov_len;
     return n;
+}
+
+// Whether a batch on a descriptor that is not (yet) a UTCP socket must still go message by
+// message through the sendmsg/recvmsg hooks: an unbound UDP socket goes to UTCP at its
+// first send, and descriptors passed with SCM_RIGHTS are translated.
+bool needs_message_hooks(int fd, const mmsghdr* messages, unsigned int count) {
+    if (is_pending_datagram(fd)) return true;
+    for (unsigned int i = 0; messages && i < count && i < UIO_MAXIOV; ++i) {
+        if (messages[i].msg_hdr.msg_controllen > 0) return true;
+    }
+    return false;
 }
 
 // A batch that ends early keeps the caller's errno, as Linux's does: the error of the
@@ -167,7 +180,7 @@ int __dprintf_chk(int fd, int /*flag*/, const char* format, ...) {
 
 int sendmmsg(int fd, mmsghdr* messages, unsigned int count, int flags) {
     return guarded("sendmmsg", [&]() -> int {
-        if (!ours(fd)) return NEXT(sendmmsg)(fd, messages, count, flags);
+        if (!ours(fd) && !needs_message_hooks(fd, messages, count)) return NEXT(sendmmsg)(fd, messages, count, flags);
         count = std::min(count, static_cast<unsigned int>(UIO_MAXIOV));  // as Linux
         const ErrnoKept kept;
         unsigned int done = 0;
@@ -185,7 +198,8 @@ int sendmmsg(int fd, mmsghdr* messages, unsigned int count, int flags) {
 
 int recvmmsg(int fd, mmsghdr* messages, unsigned int count, int flags, timespec* timeout) {
     return guarded("recvmmsg", [&]() -> int {
-        if (!ours(fd)) return NEXT(recvmmsg)(fd, messages, count, flags, timeout);
+        if (!ours(fd) && !needs_message_hooks(fd, messages, count))
+            return NEXT(recvmmsg)(fd, messages, count, flags, timeout);
         if (timeout && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1'000'000'000)) {
             return static_cast<int>(fail(EINVAL));
         }

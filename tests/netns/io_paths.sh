@@ -7,6 +7,7 @@
 #     against a kernel server: byte-exact; splice() and tee() on the UTCP socket fail at
 #     once with EINVAL, fileno() names the socket, and an option UTCP does not have fails
 #     with ENOPROTOOPT and one log line;
+#   - an unbound UDP socket's first sendmmsg places it on UTCP; recvmmsg takes the echo;
 #   - MULTISTACK_EXCLUDE naming the program: its sockets stay with the kernel (no claim),
 #     and it runs as without the library.
 # Usage: BIN_DIR=build io_paths.sh
@@ -47,6 +48,13 @@ grep -q "connecting to $CLIENT_IP:7100 over UTCP" <<<"$out" || fail "the stdio c
 grep -q "fdopen on the UTCP socket" <<<"$out" || fail "the library did not log its stdio stream: $out"
 wait "$LAST_PID" || fail "the kernel stdio server: $(cat "$TMP/kernel-server.log")"
 ok "a UTCP client on stdio streams: $(grep '^ok' <<<"$out" | sed 's/^ok - //')"
+
+# --- UDP: sendmmsg from an unbound socket places it on UTCP --------------------------------------
+kernel_udp_echo 7150 "$TMP/udp-echo.log"
+out=$(in_server env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 MULTISTACK_REQUIRE=1 \
+  timeout 60 "$PEER" udp-client "$CLIENT_IP" 7150 2>&1) || fail "UDP by sendmmsg and recvmmsg: $out"
+grep -q "UDP on .* over UTCP" <<<"$out" || fail "the unbound UDP socket's sendmmsg did not place it on UTCP: $out"
+ok "UDP on UTCP: $(grep '^ok' <<<"$out" | sed 's/^ok - //')"
 
 # --- MULTISTACK_EXCLUDE: the named program stays with the kernel ---------------------------------
 ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 \

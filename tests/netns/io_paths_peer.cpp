@@ -11,6 +11,7 @@
 //
 // Usage: ms-io-paths-peer server ADDR PORT [--on-utcp]
 //        ms-io-paths-peer client ADDR PORT [--on-utcp]
+//        ms-io-paths-peer udp-client ADDR PORT   (2 datagrams by sendmmsg, back by recvmmsg)
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -182,11 +183,44 @@ void run_client(const char* ip, const char* port, bool on_utcp) {
         on_utcp ? "; fileno() names the UTCP socket, splice() and tee() fail with EINVAL, TCP_REPAIR with ENOPROTOOPT" : "");
 }
 
+// UDP from an unbound socket: its first sendmmsg() places it (on UTCP under the preload),
+// and recvmmsg() takes the two echoed datagrams.
+void run_udp_client(const char* ip, const char* port) {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in to = address(ip, port);
+    std::string parts[] = {"datagram one", "datagram two"};
+    iovec iov[2];
+    mmsghdr out[2]{};
+    for (int i = 0; i < 2; ++i) {
+        iov[i] = {parts[i].data(), parts[i].size()};
+        out[i].msg_hdr = {.msg_name = &to, .msg_namelen = sizeof to, .msg_iov = &iov[i], .msg_iovlen = 1};
+    }
+    if (::sendmmsg(fd, out, 2, 0) != 2) die("sendmmsg of 2 datagrams");
+    const timeval wait{.tv_sec = 5, .tv_usec = 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+    std::vector<std::string> got;
+    while (got.size() < 2) {
+        char buffers[2][64];
+        iovec in_iov[2];
+        mmsghdr in[2]{};
+        for (int i = 0; i < 2; ++i) {
+            in_iov[i] = {buffers[i], sizeof buffers[i]};
+            in[i].msg_hdr.msg_iov = &in_iov[i];
+            in[i].msg_hdr.msg_iovlen = 1;
+        }
+        const int n = ::recvmmsg(fd, in, 2, MSG_WAITFORONE, nullptr);
+        if (n <= 0) die("recvmmsg: the echoed datagrams did not come");
+        for (int i = 0; i < n; ++i) got.emplace_back(buffers[i], in[i].msg_len);
+    }
+    if (got[0] != parts[0] || got[1] != parts[1]) die("recvmmsg: other datagrams came back");
+    std::printf("ok - 2 datagrams by sendmmsg from an unbound socket, echoed back by recvmmsg\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc < 4 || (argc == 5 && std::strcmp(argv[4], "--on-utcp") != 0) || argc > 5) {
-        std::fprintf(stderr, "usage: %s server|client ADDR PORT [--on-utcp]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s server|client|udp-client ADDR PORT [--on-utcp]\n", argv[0]);
         return 2;
     }
     const bool on_utcp = argc == 5;
@@ -194,6 +228,8 @@ int main(int argc, char** argv) {
         serve(argv[2], argv[3], on_utcp);
     } else if (std::strcmp(argv[1], "client") == 0) {
         run_client(argv[2], argv[3], on_utcp);
+    } else if (std::strcmp(argv[1], "udp-client") == 0) {
+        run_udp_client(argv[2], argv[3]);
     } else {
         std::fprintf(stderr, "%s: unknown role %s\n", argv[0], argv[1]);
         return 2;

@@ -10,6 +10,7 @@
 #   interop_start / interop_sizes   Linux interop: UTCP's echo against the kernel's (below)
 #   wait_for_ipv6 NS...  until no address of those namespaces is tentative (DAD done)
 #   SOCAT_BLOCK       socat's block size for an echo through PIPE or a program (below)
+#   kernel_udp_echo PORT LOG   a kernel UDP echo on the client's PORT
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -86,6 +87,21 @@ ms_bg() {
 }
 
 # Waits for a file to contain a pattern, up to 10 s.
+# kernel_udp_echo PORT LOG: a kernel UDP echo on $CLIENT_IP:PORT in the background
+# (cleanup kills it), started and waited for; it logs to LOG.
+kernel_udp_echo() {
+  local port=$1 log=$2
+  ms_bg ip netns exec "$CLIENT_NS" "$PY" -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('$CLIENT_IP', $port))
+print('echoing', flush=True)
+while True:
+    data, peer = s.recvfrom(65536)
+    s.sendto(data, peer)" >"$log" 2>&1
+  wait_for "$log" echoing || fail "the kernel UDP echo on port $port did not start: $(cat "$log")"
+}
+
 wait_for() {
   local file=$1 pattern=$2
   for _ in $(seq 100); do grep -q "$pattern" "$file" 2>/dev/null && return 0; sleep 0.1; done

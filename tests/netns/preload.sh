@@ -174,15 +174,7 @@ for size in (1, 100, 1000, 1472):
 " || fail "UDP echo over UTCP"
 ok "a UDP server on UTCP: 100 datagrams of 1 to 1472 bytes echoed byte-exact"
 
-ms_bg ip netns exec "$CLIENT_NS" "$PY" -c "
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(('$CLIENT_IP', 9998))
-print('echoing', flush=True)
-while True:
-    data, peer = s.recvfrom(65536)
-    s.sendto(data, peer)" >"$TMP/udp_kernel_echo.log" 2>&1
-wait_for "$TMP/udp_kernel_echo.log" "echoing" || fail "the kernel UDP echo did not start"
+kernel_udp_echo 9998 "$TMP/udp_kernel_echo.log"
 preloaded MULTISTACK_LOG=2 MULTISTACK_REQUIRE=1 "$PY" -c "
 import errno, socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
