@@ -546,7 +546,7 @@ base::Result<HandOverState, HandOverFailure> request(int session, int timeout_ms
     return decode(record, std::move(fds));
 }
 
-void refuse(int session) { (void)send_header(session, ctl::Status::internal, Clock::now() + std::chrono::seconds(1)); }
+void refuse(int session) { decline(session, ctl::Status::internal); }
 
 base::Result<base::Done, HandOverFailure> take(int session, int timeout_ms) {
     const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);

@@ -20,6 +20,10 @@ long fail(int error) {
     return -1;
 }
 
+void say_once(std::atomic<bool>& said, const std::string& line) {
+    if (!said.exchange(true)) ms::posix::log_line(1, line);
+}
+
 long report_unknown_option(const char* call, int fd, int level, int name, long result) {
     if (result != -1 || errno != ENOPROTOOPT) return result;
     static std::mutex mutex;
@@ -44,9 +48,7 @@ Runtime* runtime_for(int fd, Socket& s) {
     }
     if (s.is<ListenerState>()) {
         static std::atomic<bool> said{false};
-        if (!said.exchange(true)) {
-            ms::posix::log_line(1, "a UTCP listener inherited from the parent process cannot move to this one: EOPNOTSUPP");
-        }
+        say_once(said, "a UTCP listener inherited from the parent process cannot move to this one: EOPNOTSUPP");
     }
     return nullptr;
 }

@@ -8,7 +8,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cerrno>
+#include <string>
 #include <vector>
 
 #include "base/result.hpp"
@@ -43,6 +45,9 @@ long finish(base::Result<T, Errno> r) {
 }
 
 long fail(int error);
+// One log line per process (at level 1) for what `said` stands for: the first call says
+// `line`, later ones nothing.
+void say_once(std::atomic<bool>& said, const std::string& line);
 // The UTCP socket `fd` names, for a call from the application (not the library itself).
 Socket* ours(int fd);
 // The runtime for a call on one of our sockets. A listener or a connection that another

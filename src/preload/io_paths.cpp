@@ -28,6 +28,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "posix/sockaddr.hpp"
 #include "preload/guarded.hpp"
 #include "preload/interposition.hpp"
 
@@ -66,18 +67,6 @@ int stream_seek(void* /*cookie*/, off64_t* /*offset*/, int /*whence*/) {
 
 int stream_close(void* cookie) { return ::close(fd_of(cookie)); }
 
-// One log line per process for a call that cannot work on a UTCP socket.
-void say_once(std::atomic<bool>& said, const std::string& line) {
-    if (!said.exchange(true)) ms::posix::log_line(1, line);
-}
-
-// The bytes a message carries.
-size_t message_bytes(const msghdr& m) {
-    size_t n = 0;
-    for (size_t i = 0; i < m.msg_iovlen; ++i) n += m.msg_iov[i].iov_len;
-    return n;
-}
-
 // Whether a batch on a descriptor that is not (yet) a UTCP socket must still go message by
 // message through the sendmsg/recvmsg hooks: an unbound UDP socket goes to UTCP at its
 // first send, and descriptors passed with SCM_RIGHTS are translated.
@@ -89,45 +78,26 @@ bool needs_message_hooks(int fd, const mmsghdr* messages, unsigned int count) {
     return false;
 }
 
-// A batch that ends early keeps the caller's errno, as Linux's does: the error of the
-// message that stopped it is not reported.
-class ErrnoKept {
-public:
-    [[nodiscard]] int count(unsigned int done) const {
-        errno = saved_;
-        return static_cast<int>(done);
-    }
-    [[nodiscard]] static int fail() { return -1; }  // the first message's errno stands
-
-private:
-    int saved_ = errno;
-};
-
-// recvmmsg's timeout, counted from the call; passed() writes back what is left of it.
+// recvmmsg's timeout: its end, counted from the call; passed() writes back what is left.
 class Deadline {
 public:
-    explicit Deadline(const timespec* timeout) {
-        if (timeout) ::clock_gettime(CLOCK_MONOTONIC, &start_);
-    }
+    explicit Deadline(const timespec* timeout) : end_ns_(timeout ? now_ns() + ns(*timeout) : 0) {}
     bool passed(timespec& timeout) const {
-        timespec now{};
-        ::clock_gettime(CLOCK_MONOTONIC, &now);
-        // Nanoseconds, with seconds capped at 2^32 (136 years) so that nothing overflows.
-        const auto ns = [](const timespec& t) {
-            return std::min<long long>(t.tv_sec, 1LL << 32) * 1'000'000'000LL + t.tv_nsec;
-        };
-        const long long left = ns(timeout) - (ns(now) - ns(start_));
-        if (left <= 0) {
-            timeout = {};
-            return true;
-        }
-        timeout.tv_sec = static_cast<time_t>(left / 1'000'000'000);
-        timeout.tv_nsec = static_cast<long>(left % 1'000'000'000);
-        return false;
+        const long long left = end_ns_ - now_ns();
+        timeout = left > 0 ? timespec{.tv_sec = static_cast<time_t>(left / kNsPerS), .tv_nsec = left % kNsPerS} : timespec{};
+        return left <= 0;
     }
 
 private:
-    timespec start_{};
+    static constexpr long long kNsPerS = 1'000'000'000;
+    // Seconds capped at 2^32 (136 years), so that nothing overflows.
+    static long long ns(const timespec& t) { return std::min<long long>(t.tv_sec, 1LL << 32) * kNsPerS + t.tv_nsec; }
+    static long long now_ns() {
+        timespec now{};
+        ::clock_gettime(CLOCK_MONOTONIC, &now);
+        return ns(now);
+    }
+    long long end_ns_;
 };
 
 }  // namespace
@@ -182,17 +152,19 @@ int sendmmsg(int fd, mmsghdr* messages, unsigned int count, int flags) {
     return guarded("sendmmsg", [&]() -> int {
         if (!ours(fd) && !needs_message_hooks(fd, messages, count)) return NEXT(sendmmsg)(fd, messages, count, flags);
         count = std::min(count, static_cast<unsigned int>(UIO_MAXIOV));  // as Linux
-        const ErrnoKept kept;
+        const int caller_errno = errno;  // a batch that ends early reports no error, as Linux's
         unsigned int done = 0;
         while (done < count) {
-            const ssize_t sent = ::sendmsg(fd, &messages[done].msg_hdr, flags);
-            if (sent < 0) return done == 0 ? kept.fail() : kept.count(done);  // as Linux: what went
-            messages[done].msg_len = static_cast<unsigned int>(sent);
-            ++done;
+            const msghdr& m = messages[done].msg_hdr;
+            const ssize_t sent = ::sendmsg(fd, &m, flags);
+            if (sent < 0 && done == 0) return -1;
+            if (sent < 0) break;
+            messages[done++].msg_len = static_cast<unsigned int>(sent);
             // A message cut short ends the batch: the next one's bytes must not follow it.
-            if (static_cast<size_t>(sent) < message_bytes(messages[done - 1].msg_hdr)) break;
+            if (static_cast<size_t>(sent) < ms::posix::total_length({m.msg_iov, m.msg_iovlen})) break;
         }
-        return kept.count(done);
+        errno = caller_errno;
+        return static_cast<int>(done);
     });
 }
 
@@ -204,7 +176,7 @@ int recvmmsg(int fd, mmsghdr* messages, unsigned int count, int flags, timespec*
             return static_cast<int>(fail(EINVAL));
         }
         count = std::min(count, static_cast<unsigned int>(UIO_MAXIOV));
-        const ErrnoKept kept;
+        const int caller_errno = errno;
         const Deadline deadline(timeout);
         const int each = flags & ~MSG_WAITFORONE;
         unsigned int done = 0;
@@ -212,14 +184,15 @@ int recvmmsg(int fd, mmsghdr* messages, unsigned int count, int flags, timespec*
             // After the first message, MSG_WAITFORONE takes only what is there.
             const int these = done > 0 && (flags & MSG_WAITFORONE) ? each | MSG_DONTWAIT : each;
             const ssize_t got = ::recvmsg(fd, &messages[done].msg_hdr, these);
-            if (got < 0) return done == 0 ? kept.fail() : kept.count(done);
-            messages[done].msg_len = static_cast<unsigned int>(got);
-            ++done;
+            if (got < 0 && done == 0) return -1;
+            if (got < 0) break;
+            messages[done++].msg_len = static_cast<unsigned int>(got);
             // As Linux: the timeout is looked at after each message (a blocking receive may
             // still wait past it for the next one), and what is left of it is written back.
             if (timeout && deadline.passed(*timeout)) break;
         }
-        return kept.count(done);
+        errno = caller_errno;
+        return static_cast<int>(done);
     });
 }
 
