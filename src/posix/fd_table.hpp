@@ -1,6 +1,6 @@
 // Contract: what the preload library knows of each descriptor number, readable without
 // a lock on every call (most descriptors are not sockets of ours and must pass straight
-// to libc). Two facts per number:
+// to libc). What it knows per number:
 //   - the UTCP socket it names, if any (several numbers may name one: dup);
 //   - for a kernel TCP or UDP socket of AF_INET that is not placed yet (no listen or
 //     connect so far; for UDP, no bind), that it is one, and the SO_REUSEADDR and
@@ -8,6 +8,8 @@
 //     socket's place is known, because a claim's proof socket must not have it
 //     (docs/DESIGN.md §3); SO_REUSEPORT is applied as well, since the kernel shares a
 //     port so only within one uid, and such proofs form shared claims.
+//   - for an epoll set, whether the program made it and the library keeps its UTCP part
+//     (epoll_sets.hpp), and whether the port's eventfd is in it.
 // Numbers at or above the table's size (the process's hard RLIMIT_NOFILE, at most 2^20)
 // are never ours. Writers hold the runtime's lock; readers re-check under it.
 #pragma once
@@ -26,6 +28,7 @@ inline constexpr std::uint8_t reuse_addr = 0x02;  // SO_REUSEADDR asked for, not
 inline constexpr std::uint8_t reuse_port = 0x04;  // SO_REUSEPORT asked for (and applied)
 inline constexpr std::uint8_t datagram = 0x08;    // an AF_INET UDP socket, not placed yet
 inline constexpr std::uint8_t watching_epoll = 0x10;  // an epoll set the port's eventfd was added to
+inline constexpr std::uint8_t epoll_set = 0x20;  // an epoll set the program made: the library keeps its UTCP part
 }  // namespace pending
 
 class FdTable {

@@ -84,6 +84,7 @@ void Runtime::note_fork() {
     std::unique_lock lock(mutex_);
     for (Socket& s : sockets_) {
         if (auto* stream = s.as<StreamState>()) stream->shared = true;
+        expose(s);  // the child's poll, select and epoll see it through its pair
     }
 }
 
@@ -132,6 +133,7 @@ void Runtime::note_passed(int fd) {
     std::unique_lock lock(mutex_);
     if (Socket* s = live(fd); s && s->owner == this) {
         if (auto* stream = s->as<StreamState>()) stream->shared = true;
+        expose(*s);  // the other process's poll, select and epoll see it through its pair
     }
 }
 
@@ -149,7 +151,8 @@ bool Runtime::hand_off(Socket& s, const OpenSocketIdentity& token) {
     if (file < 0) return take_back(stream, *image, "its image could not be written");
     // A process asleep in poll or select on its copy wakes, and takes the connection up
     // with its next call.
-    s.ready->set(true, true);
+    s.ready->make_visible();
+    s.ready->show(EPOLLIN | EPOLLOUT);
     const int library_end = s.ready->release_library_end();
     auto handed = loop_->control().hand_off(hand_off_request(stream.tuple, token, bytes.size()), file, library_end);
     ::close(file);

@@ -167,7 +167,10 @@ base::Result<int, Errno> set_timeout(Socket& s, const OptionContext& context, in
     if (t.tv_usec < 0 || t.tv_usec >= 1'000'000) return Errno{EDOM};
     (name == SO_RCVTIMEO ? s.recv_timeout_ms : s.send_timeout_ms) = timeout_ms(t);
     // Blocking receives sleep in a recv() on the application's end: it times out there.
-    if (name == SO_RCVTIMEO) ::setsockopt(context.app_fd, SOL_SOCKET, SO_RCVTIMEO, &t, sizeof t);
+    if (name == SO_RCVTIMEO) {
+        ::setsockopt(context.app_fd, SOL_SOCKET, SO_RCVTIMEO, &t, sizeof t);
+        if (s.ready) s.ready->make_visible();  // the pair is no longer as new (readiness.hpp)
+    }
     return 0;
 }
 

@@ -100,19 +100,16 @@ base::Result<int, Errno> Runtime::take_number(Socket& s, int fd) {
     const timeval recv_timeout = kernel_timeout(fd, SO_RCVTIMEO);
     s.recv_timeout_ms = timeout_ms(recv_timeout);
     s.send_timeout_ms = timeout_ms(kernel_timeout(fd, SO_SNDTIMEO));
-    auto ready = Readiness::make(descriptor_flags(fd), fd_table().own_fd_floor());
+    const int flags = descriptor_flags(fd);
+    auto ready = pairs_.take(flags, fd_table().own_fd_floor(), fd);
     if (!ready) return Errno{ready.error()};
-    const int made = ready.value().app_fd();
-    if (::dup3(made, fd, (descriptor_flags(fd) & SOCK_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
-        const int err = errno;
-        ::close(made);
-        return Errno{err};
-    }
-    ::close(made);
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &recv_timeout, sizeof recv_timeout);
     s.ready.emplace(std::move(ready.value()));
+    if (s.recv_timeout_ms >= 0) {  // the blocking receive sleeps on the pair with it (stream_calls.cpp)
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &recv_timeout, sizeof recv_timeout);
+        expose(s);
+    }
     s.references = 1;
-    s.nonblocking = (descriptor_flags(fd) & SOCK_NONBLOCK) != 0;
+    s.nonblocking = (flags & SOCK_NONBLOCK) != 0;
     fd_table().set_pending(fd, 0);
     fd_table().set_socket(fd, &s);
     return fd;
@@ -291,6 +288,7 @@ base::Result<Placement, Errno> Runtime::connect(int fd, const sockaddr_in& to) {
     log_line(2, "connecting to " + describe(to) + " over UTCP");
     if (s.nonblocking) return Errno{EINPROGRESS};
     const int timeout = s.send_timeout_ms;
+    expose(s);
     lock.unlock();
     if (const int err = wait(fd, POLLOUT, timeout); err != 0) return Errno{err == EAGAIN ? EINPROGRESS : err};
     lock.lock();

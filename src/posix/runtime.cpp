@@ -126,6 +126,8 @@ void Runtime::abandon_in_child() {
     ::close(loop_->control().fd());
     ::close(wake_fd_);
     ::close(sleep_set_);
+    pairs_.forget();
+    epoll_sets_.clear();  // their wake-up eventfds (this process's copies)
 }
 
 // A stand-in (arriving.hpp) has no owner: it is another process's even before this one
@@ -216,15 +218,19 @@ void Runtime::sleep_while_idle(std::uint64_t now_ms) {
     }
     const std::uint64_t due = loop_->stack().poll_at();
     if (due <= now_ms && !loop_->tx_full()) return;
-    const int timeout = due <= now_ms       ? 1
-                        : due == UINT64_MAX ? -1
-                                            : static_cast<int>(std::min<std::uint64_t>(due - now_ms, 60'000));
+    int timeout = due <= now_ms       ? 1
+                  : due == UINT64_MAX ? -1
+                                      : static_cast<int>(std::min<std::uint64_t>(due - now_ms, 60'000));
     // The port is left to application threads that poll it (runtime.hpp, Polling).
-    const bool watch_port = pollers_.load() == 0;
-    // Pollers sleep on the port's kicks: the switch sends them only while the kick flag is
-    // set, and Port::wait clears it when this thread wakes. Set again; frames that came
-    // in between are taken by another turn now.
-    if (!watch_port && loop_->port().rx().prepare_to_sleep()) return;
+    // A thread that polled the port a moment ago is coming back to epoll_wait: the stack
+    // thread leaves the port to it, and looks again after kPollerGraceMs.
+    const bool polled_lately = now_ms < last_polled_ms_.load(std::memory_order_relaxed) + kPollerGraceMs;
+    const bool watch_port = pollers_.load() == 0 && !polled_lately;
+    if (polled_lately && pollers_.load() == 0) timeout = timeout < 0 ? kPollerGraceMs : std::min(timeout, kPollerGraceMs);
+    // Pollers asleep wait for the port's kicks: the switch sends them only while the kick
+    // flag is set, and Port::wait cleared it when this thread woke. Set again; frames that
+    // came in between are taken by another turn now.
+    if (pollers_.load() > 0 && !watch_port && loop_->port().rx().prepare_to_sleep()) return;
     const int sleep_ms = watch_port ? timeout : timeout < 0 ? kUnwatchedSleepMs : std::min(timeout, kUnwatchedSleepMs);
     asleep_until_ = sleep_ms < 0 ? UINT64_MAX : now_ms + static_cast<std::uint64_t>(sleep_ms);
     stack_watches_port_.store(watch_port);
@@ -354,7 +360,10 @@ Socket& Runtime::allocate(SocketState state) {
 }
 
 void Runtime::recycle(Socket& s) {
+    forget_watches(s);
+    if (s.ready) pairs_.give_back(std::move(*s.ready), s.nonblocking);
     s.ready.reset();
+    s.events = 0;
     if (Claimed* claimed = s.claimed(); claimed && claimed->proof_fd >= 0) ::close(claimed->proof_fd);
     s.state = Unused{};
     free_.push_back(&s);
@@ -375,16 +384,22 @@ bool send_side_writable(const utcp::Connection& c) {
     return room > 0 && room >= c.unsent_or_unacked() / 2;
 }
 
-void show_stream(Readiness& ready, const StreamState& s) {
+constexpr std::uint32_t kReadable = EPOLLIN | EPOLLRDNORM;
+constexpr std::uint32_t kWritable = EPOLLOUT | EPOLLWRNORM;
+
+// As Linux's tcp_poll reports it.
+std::uint32_t stream_events(const StreamState& s) {
     if (!s.conn || s.pending_error != 0) {
         // Reset, failed, or closed by the stack: what is left reads at once, then end of
         // stream or the error; writes fail at once.
-        ready.hang_up();
-        return;
+        return kReadable | kWritable | EPOLLRDHUP | EPOLLHUP | (s.pending_error != 0 ? std::uint32_t{EPOLLERR} : 0u);
     }
     const utcp::Connection& c = *s.conn;
-    if (c.peer_closed() || s.read_shut) ready.end_of_stream();
-    ready.set(c.readable() > 0, !s.connecting && (send_side_writable(c) || s.write_shut));
+    std::uint32_t events = 0;
+    if (c.peer_closed() || s.read_shut) events |= kReadable | EPOLLRDHUP;
+    if (c.readable() > 0) events |= kReadable;
+    if (!s.connecting && (send_side_writable(c) || s.write_shut)) events |= kWritable;
+    return events;
 }
 
 // The stream `c` belongs to, if the application still has it.
@@ -392,16 +407,26 @@ Socket* socket_of(const utcp::Connection& c) { return static_cast<Socket*>(c.con
 
 }  // namespace
 
-void Runtime::refresh(Socket& s) {
-    if (!s.ready) return;
-    Readiness& ready = *s.ready;
-    std::visit(Overloaded{
-                   [&](const ListenerState& l) { ready.set(!l.listener->accept_queue.empty(), false); },
-                   [&](const DatagramState& d) { ready.set(!d.inbox.empty(), true); },
-                   [&](const StreamState& stream) { show_stream(ready, stream); },
-                   [](const Unused&) {},
-               },
-               s.state);
+std::uint32_t Runtime::events_of(const Socket& s) const {
+    return std::visit(Overloaded{
+                          [](const ListenerState& l) { return l.listener->accept_queue.empty() ? 0 : kReadable; },
+                          [](const DatagramState& d) { return (d.inbox.empty() ? 0 : kReadable) | kWritable; },
+                          [](const StreamState& stream) { return stream_events(stream); },
+                          [](const Unused&) { return std::uint32_t{0}; },
+                      },
+                      s.state);
+}
+
+void Runtime::refresh(Socket& s, bool arrival) {
+    const std::uint32_t now = events_of(s);
+    const std::uint32_t edge = (now & ~s.events) | (arrival ? now & kReadable : 0);
+    s.events = now;
+    if (s.ready) s.ready->show(now);
+    for (const auto& watch : s.watches) watch->set->offer(*watch, now, edge);
+}
+
+void Runtime::expose(Socket& s) {
+    if (s.ready) s.ready->make_visible();
 }
 
 void Runtime::refresh_listeners() {
@@ -417,7 +442,7 @@ void Runtime::on_connected(utcp::Connection& c) {
 }
 
 void Runtime::on_readable(utcp::Connection& c) {
-    if (Socket* s = socket_of(c)) refresh(*s);
+    if (Socket* s = socket_of(c)) refresh(*s, true);
 }
 
 void Runtime::on_writable(utcp::Connection& c) {
@@ -466,7 +491,7 @@ void Runtime::on_datagram(const wire::IpAddr& from, std::uint16_t from_port, std
     }
     udp.inbox.push_back({source, {payload.begin(), payload.end()}});
     udp.inbox_bytes += payload.size();
-    refresh(s);
+    refresh(s, true);
 }
 
 }  // namespace ms::posix

@@ -3,8 +3,11 @@
 // of the process; one lock guards it. A stack thread sleeps on the port, the control
 // socket and a wake-up descriptor, and takes the lock for each turn; application threads
 // take the lock for their calls and do their own output (a send leaves in the caller's
-// thread). Every socket is backed by a real descriptor (readiness.hpp), so the kernel's
-// poll, select and epoll work on it unchanged; blocking calls sleep in poll() on that
+// thread). Every socket is backed by a real descriptor (readiness.hpp). The program's
+// epoll sets report UTCP sockets from the library's own part of each set, with no system
+// call per socket (epoll_sets.hpp); once the kernel must see a socket (poll, select, a
+// set the kernel keeps whole, a blocking call's sleep, another process), its descriptor
+// shows its state to the kernel, so that every mix works. Blocking calls sleep on that
 // descriptor, never spinning.
 //
 // Placement: a TCP socket of AF_INET starts as a kernel socket. At listen() or connect()
@@ -19,7 +22,9 @@
 // the port too (the port's eventfd, added once to each epoll set it waits on, is taken
 // out of what it returns). While a thread polls so, the stack thread leaves the port to
 // it and wakes only for timers; it watches the port again when no thread polls and one
-// waits elsewhere (a blocking call, or at the latest after kUnwatchedSleepMs).
+// waits elsewhere (a blocking call, or at the latest after kUnwatchedSleepMs). A set's
+// wake-up eventfd, in the kernel's set beside the port's, wakes a sleeper when another
+// thread makes one of the set's UTCP sockets ready.
 //
 // Processes: a forked child does not share the parent's stack; it opens its own on first
 // use. A listener it inherited moves to the child's stack on the child's first accept or
@@ -183,6 +188,20 @@ public:
     // epoll_wait and epoll_pwait (runtime.hpp, Polling); `real` is libc's epoll_pwait.
     using EpollPwait = int (*)(int, epoll_event*, int, int, const sigset_t*);
     int epoll_wait_polling(int epfd, epoll_event* events, int max, int timeout_ms, const sigset_t* mask, EpollPwait real);
+    // epoll_ctl of the UTCP socket `fd` in the program's set `epfd`: kept in the library's
+    // part of the set (epoll_sets.hpp), or, in a set the kernel keeps whole, made visible
+    // and added to the kernel's.
+    base::Result<int, Errno> epoll_control(int epfd, int op, int fd, epoll_event* event);
+    // The kernel must see the UTCP socket `fd` (poll, select on it): its pair turns visible.
+    void make_visible(int fd);
+    // The kernel must see the program's set `epfd` whole (a dup of its number; poll, select
+    // or another epoll set watching it): its UTCP members turn visible and join the
+    // kernel's part, and the set is the kernel's from now on.
+    void hand_epoll_set_to_kernel(int epfd);
+    // Before an exec: every socket turns visible, and every set is the kernel's.
+    void hand_everything_to_kernel();
+    // The program closed the number of its set `epfd`.
+    void forget_epoll_set(int epfd);
     // FIONREAD and SIOCOUTQ.
     base::Result<int, Errno> queued_bytes(int fd, bool outgoing);
 
@@ -229,8 +248,6 @@ private:
     void wake_stack_thread() const;
     // Adds the port's eventfd to `epfd` once (FdTable's watching_epoll bit remembers it).
     void watch_port_from(int epfd);
-    // Drops the port's entries from what epoll_wait returned; true if there was one.
-    bool drop_port_events(epoll_event* events, int& n);
     // Wakes the stack thread to watch the port if no thread polls it and one waits.
     void ensure_port_watched();
     // After an application call changed the stack: output now, readiness, and a wake-up
@@ -245,7 +262,25 @@ private:
     [[nodiscard]] Socket* live(int fd) const;
     Socket& allocate(SocketState state);
     void recycle(Socket& s);
-    void refresh(Socket& s);
+    // Under the lock: the socket's state shown again (its pair, its epoll entries); `arrival`:
+    // new data came, a new edge for EPOLLET entries.
+    void refresh(Socket& s, bool arrival = false);
+    [[nodiscard]] std::uint32_t events_of(const Socket& s) const;
+    // Under the lock: the kernel sees `s` from now on (a blocking call sleeps on its pair).
+    static void expose(Socket& s);
+    // The library's part of the program's set `epfd` (made on first use); null if `epfd`
+    // is not a set the program made, or the kernel keeps it whole.
+    EpollSet* library_epoll_set(int epfd);
+    // Drops `s`'s entries from the library's epoll sets (its close).
+    void forget_watches(Socket& s);
+    // Moves the library's part of `set` into the kernel's set, and forgets it.
+    void merge_into_kernel(EpollSet& set);
+    // Reads what epoll_wait found ready: the library's part of `set` (if any) and the
+    // kernel's, in turn, without sleeping.
+    int gather_ready(int epfd, epoll_event* events, int max, const sigset_t* mask, EpollPwait real);
+    // Drops the port's and the set's wake-up entries from what the kernel reported; true if
+    // there was one (frames came, or a UTCP entry turned ready).
+    bool drop_wake_events(int epfd, epoll_event* events, int& n);
     void refresh_listeners();
     // Releases the lingering claims whose port no connection uses any more.
     void release_unused_claims();
@@ -304,6 +339,9 @@ private:
     std::unique_ptr<loop::EventLoop> loop_;
     mutable std::mutex mutex_;
     std::deque<Socket> sockets_;
+    ReadinessPool pairs_;
+    // The library's part of the program's epoll sets, by the set's number (epoll_sets.hpp).
+    std::unordered_map<int, std::unique_ptr<EpollSet>> epoll_sets_;
     std::vector<Socket*> free_;
     std::vector<Socket*> listeners_;
     std::unordered_map<std::uint16_t, Socket*> datagram_ports_;  // UDP sockets by local port
@@ -332,6 +370,8 @@ private:
     int port_event_fd_ = -1;
     std::uint64_t attachments_ = 1;   // the loop's attachments() this runtime has caught up with
     std::atomic<int> pollers_{0};     // application threads asleep in epoll_wait, port included
+    std::atomic<std::uint64_t> last_polled_ms_{0};  // when an application thread last left epoll_wait
+    static constexpr int kPollerGraceMs = 10;
     std::atomic<int> waiters_{0};     // application threads asleep in a blocking call
     std::atomic<bool> stack_watches_port_{false};
     static constexpr int kUnwatchedSleepMs = 200;  // the stack thread's longest sleep off the port

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "client/multistack.hpp"
+#include "posix/epoll_sets.hpp"
 #include "posix/readiness.hpp"
 #include "utcp/stack.hpp"
 
@@ -89,6 +91,8 @@ struct Socket {
     SocketState state;
     Runtime* owner = nullptr;            // the process's runtime that made it (fork: another's)
     std::optional<Readiness> ready;
+    std::uint32_t events = 0;            // its state as epoll events, as refresh() last saw it
+    std::vector<std::unique_ptr<EpollWatch>> watches;  // its entries in the library's epoll sets
     int references = 0;                  // descriptor numbers that name it
     bool nonblocking = false;            // O_NONBLOCK of its open file description (kept here: no fcntl per call)
     // options, as setsockopt left them

@@ -109,7 +109,7 @@ base::Result<int, Errno> Runtime::accept(int fd, sockaddr* addr, socklen_t* len,
         if (utcp::Connection* c = loop_->stack().accept(*listening->listener)) {
             const utcp::FourTuple tuple = c->tuple();
             Socket& s = allocate(StreamState{.conn = c, .tuple = tuple});
-            auto ready = Readiness::make(flags & (SOCK_CLOEXEC | SOCK_NONBLOCK), fd_table().own_fd_floor());
+            auto ready = pairs_.take(flags & (SOCK_CLOEXEC | SOCK_NONBLOCK), fd_table().own_fd_floor());
             if (!ready) {
                 c->handler = nullptr;
                 c->abort();
@@ -128,6 +128,7 @@ base::Result<int, Errno> Runtime::accept(int fd, sockaddr* addr, socklen_t* len,
             if (s.recv_timeout_ms >= 0) {
                 const timeval t = to_timeval(s.recv_timeout_ms);
                 ::setsockopt(number, SOL_SOCKET, SO_RCVTIMEO, &t, sizeof t);
+                expose(s);
             }
             c->handler = this;
             c->context = &s;
@@ -139,6 +140,7 @@ base::Result<int, Errno> Runtime::accept(int fd, sockaddr* addr, socklen_t* len,
             return number;
         }
         if (!blocking) return Errno{EAGAIN};
+        expose(*l);
         lock.unlock();
         if (const int err = wait(fd, POLLIN, -1); err != 0) return Errno{err};
     }
@@ -284,6 +286,7 @@ base::Result<std::size_t, Errno> Runtime::transfer(int fd, std::span<const iovec
         }
         const int timeout = sending ? s->send_timeout_ms : s->recv_timeout_ms;
         if (!blocking) return total > 0 ? base::Result<std::size_t, Errno>(total) : Errno{EAGAIN};
+        expose(*s);
         lock.unlock();
         if (const int err = wait(fd, sending ? POLLOUT : POLLIN, timeout); err != 0) {
             return total > 0 ? base::Result<std::size_t, Errno>(total) : Errno{err};

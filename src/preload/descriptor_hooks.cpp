@@ -1,7 +1,7 @@
 // Contract: the descriptor calls of the preload library (close, close_range, dup, dup2,
 // dup3, fcntl): a number that stops naming a UTCP socket drops its reference, and a
 // duplicated number names the same socket; a pending socket duplicated stays with the
-// kernel.
+// kernel, and so does an epoll set whose number is duplicated (posix/epoll_sets.hpp).
 #include <fcntl.h>
 #include <stdarg.h>
 #include <unistd.h>
@@ -25,6 +25,11 @@ void forget(int fd) {
     } else if (s) {
         InsideLibrary inside;
         s->owner->close(fd);
+    } else if (fd_table().pending(fd) & pending::epoll_set) {
+        if (Runtime* rt = Runtime::current()) {
+            InsideLibrary inside;
+            rt->forget_epoll_set(fd);
+        }
     }
     fd_table().set_pending(fd, 0);
 }
@@ -39,6 +44,13 @@ void after_duplicate(int from, int to) {
         ++s->references;
     } else if (is_pending(from)) {
         settle_in_kernel(from);  // two numbers for one pending socket: it stays with the kernel
+    } else if (fd_table().pending(from) & pending::epoll_set) {
+        // Two numbers for one set: the kernel keeps it whole (neither number is marked now).
+        if (Runtime* rt = Runtime::current()) {
+            InsideLibrary inside;
+            rt->hand_epoll_set_to_kernel(from);
+        }
+        fd_table().set_pending(from, fd_table().pending(from) & ~pending::epoll_set);
     }
 }
 

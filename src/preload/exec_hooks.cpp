@@ -35,6 +35,8 @@ template <class Exec>
 int exec_with_listeners(char* const envp[], Exec&& exec) {
     if (ms::posix::t_inside_library || in_vfork_child()) return exec(envp);
     InsideLibrary inside;
+    // The new image keeps the kernel's sets and sees the kernel's readiness only.
+    if (Runtime* rt = Runtime::current()) rt->hand_everything_to_kernel();
     const bool preloaded = loads_library(envp);
     auto handed = ms::posix::ExecListeners::prepare(envp, preloaded);
     const auto connections = ms::posix::ExecConnections::prepare(handed.envp(), preloaded);

@@ -5,12 +5,13 @@
 // (posix/reentry.hpp), goes straight to libc. Failures come back as -1 and Linux's
 // errno. Symbols are looked up in the next object (RTLD_NEXT): libc, or another
 // preloaded library. This file holds the socket calls; the descriptor calls
-// (descriptor_hooks.cpp), the exec calls (exec_hooks.cpp) and SCM_RIGHTS
-// (passed_rights.cpp) are beside it, with what they share in interposition.hpp.
+// (descriptor_hooks.cpp), the readiness calls (readiness_hooks.cpp: epoll, poll,
+// select), the exec calls (exec_hooks.cpp), the other ways to read and write
+// (io_paths.cpp) and SCM_RIGHTS (passed_rights.cpp) are beside it, with what they share
+// in interposition.hpp.
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -346,48 +347,6 @@ int ioctl(int fd, unsigned long request, ...) {
             *static_cast<int*>(arg) = n.value();
             return base::Result<int, Errno>(0);
         }));
-    });
-}
-
-// An application thread that waits in epoll does the stack's receive work itself
-// (runtime.hpp, Polling).
-int epoll_pwait(int epfd, epoll_event* events, int max, int timeout, const sigset_t* mask) {
-    return ms::preload::guarded("epoll_pwait", [&]() -> int {
-        Runtime* rt = ms::posix::t_inside_library ? nullptr : Runtime::current();
-        if (!rt) return NEXT(epoll_pwait)(epfd, events, max, timeout, mask);
-        InsideLibrary inside;
-        return rt->epoll_wait_polling(epfd, events, max, timeout, mask, NEXT(epoll_pwait));
-    });
-}
-
-int epoll_wait(int epfd, epoll_event* events, int max, int timeout) {
-    return epoll_pwait(epfd, events, max, timeout, nullptr);
-}
-
-// A new epoll set: its number may have been another's (the port is not in this one).
-int epoll_create1(int flags) {
-    return ms::preload::guarded("epoll_create1", [&]() -> int {
-        const int fd = NEXT(epoll_create1)(flags);
-        if (fd >= 0 && !ms::posix::t_inside_library) fd_table().set_pending(fd, 0);
-        return fd;
-    });
-}
-
-int epoll_create(int size) {
-    return ms::preload::guarded("epoll_create", [&]() -> int {
-        const int fd = NEXT(epoll_create)(size);
-        if (fd >= 0 && !ms::posix::t_inside_library) fd_table().set_pending(fd, 0);
-        return fd;
-    });
-}
-
-// A listener inherited across fork moves to this process when the child first watches it.
-int epoll_ctl(int epfd, int op, int fd, epoll_event* event) {
-    return ms::preload::guarded("epoll_ctl", [&]() -> int {
-        if (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) {
-            if (Socket* s = ours(fd); s && Runtime::inherited(*s)) (void)runtime_for(fd, *s);
-        }
-        return NEXT(epoll_ctl)(epfd, op, fd, event);
     });
 }
 

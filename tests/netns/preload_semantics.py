@@ -223,6 +223,124 @@ check(copy.recv(10) == b"", "and its end of stream")
 ep.close()
 copy.close()
 
+# The library keeps the UTCP part of each epoll set itself; whatever else watches a socket
+# or a set (poll, another set, a duplicate number, a blocking call, a forked child) sees
+# it through the kernel. Every mix reports the same.
+s = connected(9001)
+ep = select.epoll()
+ep.register(s.fileno(), select.EPOLLIN)
+s.sendall(b"m")
+check(len(ep.poll(5)) == 1, "mixed: epoll reports the echo")
+p = select.poll()
+p.register(s.fileno(), select.POLLIN)
+check(p.poll(5000) == [(s.fileno(), select.POLLIN)], "mixed: poll() on the same socket reports it too")
+check(len(ep.poll(0)) == 1, "mixed: and epoll still does, level-triggered")
+outer = select.poll()
+outer.register(ep.fileno(), select.POLLIN)
+check(outer.poll(5000) != [], "mixed: poll() on the epoll set reports the set readable")
+check(len(ep.poll(0)) == 1, "mixed: the set, now the kernel's, still reports the socket")
+check(s.recv(10) == b"m", "mixed: the echo reads once")
+check(len(ep.poll(0.1)) == 0, "mixed: read, nothing is reported")
+ep.close()
+s.close()
+
+s = connected(9001)
+inner, outer = select.epoll(), select.epoll()
+inner.register(s.fileno(), select.EPOLLIN)
+outer.register(inner.fileno(), select.EPOLLIN)
+check(outer.poll(0.1) == [], "nested: nothing ready, the outer set reports nothing")
+s.sendall(b"n")
+check(len(outer.poll(5)) == 1, "nested: the outer set hears the inner set's UTCP socket")
+check(len(inner.poll(0)) == 1, "nested: the inner set reports the socket")
+check(s.recv(10) == b"n", "nested: the echo reads")
+inner.close()
+outer.close()
+
+ep = select.epoll()
+ep.register(s.fileno(), select.EPOLLIN)
+twin = select.epoll.fromfd(os.dup(ep.fileno()))
+s.sendall(b"d")
+check(len(twin.poll(5)) == 1, "a duplicated epoll set's number reports its UTCP socket")
+check(s.recv(10) == b"d", "the echo reads")
+twin.close()
+ep.close()
+s.close()
+
+# A blocking read on a socket that only a library set watched so far: it sleeps through the kernel.
+s = connected(9004)  # "one", 0.5 s, "two", close
+ep = select.epoll()
+ep.register(s.fileno(), select.EPOLLIN | select.EPOLLET)
+got = b""
+while len(got) < 6:
+    chunk = s.recv(10)
+    if not chunk:
+        break
+    got += chunk
+check(got == b"onetwo", f"a blocking recv on an epoll-watched socket waits for the late data ({got!r})")
+ep.close()
+s.close()
+
+# A thread asleep in epoll_wait wakes when another thread adds a socket that is ready.
+import threading  # noqa: E402
+
+s = connected(9001)
+s.sendall(b"t")
+time.sleep(0.3)  # the echo is queued
+ep = select.epoll()
+woke = []
+sleeper = threading.Thread(target=lambda: woke.append(ep.poll(10)))
+sleeper.start()
+time.sleep(0.3)
+added = time.monotonic()
+ep.register(s.fileno(), select.EPOLLIN)
+sleeper.join()
+check(len(woke) == 1 and len(woke[0]) == 1 and time.monotonic() - added < 5,
+      f"a sleeping epoll_wait wakes for a ready socket another thread adds ({woke})")
+check(s.recv(10) == b"t", "the echo reads")
+
+# A forked child polls a socket its parent's library set watches.
+s.sendall(b"f")
+time.sleep(0.3)
+child = os.fork()
+if child == 0:
+    p = select.poll()
+    p.register(s.fileno(), select.POLLIN)
+    os._exit(0 if p.poll(5000) else 1)
+_, status = os.waitpid(child, 0)
+check(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "a forked child's poll() sees the inherited socket ready")
+check(len(ep.poll(5)) == 1, "the parent's epoll set still reports it")
+check(s.recv(10) == b"f", "the parent reads the echo")
+ep.close()
+s.close()
+
+# Non-blocking connections watched by epoll only, one after another: their descriptor
+# pairs are kept and serve again, with nothing of the last connection left in them.
+ep = select.epoll()
+inodes, exact = set(), 0
+for i in range(40):
+    c = socket.socket()
+    c.setblocking(False)
+    c.connect_ex((peer, 9001))
+    inodes.add(os.fstat(c.fileno()).st_ino)
+    ep.register(c.fileno(), select.EPOLLOUT | select.EPOLLIN)
+    ep.poll(5)
+    message = b"pair %d" % i
+    c.send(message)
+    got = b""
+    deadline = time.monotonic() + 5
+    while len(got) < len(message) and time.monotonic() < deadline:
+        ep.poll(1)
+        try:
+            got += c.recv(100)
+        except BlockingIOError:
+            pass
+    exact += got == message
+    ep.unregister(c.fileno())
+    c.close()
+check(exact == 40, f"40 connections in a row each read exactly their own echo ({exact})")
+check(len(inodes) < 40, f"their descriptor pairs serve again ({len(inodes)} pairs for 40 connections)")
+ep.close()
+
 # A server of our own: the peer connects back to it from its kernel.
 srv = socket.socket()
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
