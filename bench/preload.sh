@@ -13,6 +13,6 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh nginx-light wrk redis-server redis-tools python3-matplotlib
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build --target multistackd ms-httpd multistack-preload
+cmake --build build --target multistackd ms-httpd multistack-preload ms-socket-calls ms-tcp-bench
 mkdir -p bench/results
 /usr/bin/python3 bench/preload/run.py --build build --out bench/results/preload.json "$@"

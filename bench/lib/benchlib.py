@@ -102,6 +102,14 @@ class Hosts:
         return int(sh(*self.client("cat", f"/sys/class/net/{self.CLIENT_IF}/statistics/rx_packets")))
 
 
+def rss_kib(pid):
+    """A process's resident memory (VmRSS), in KiB."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no RSS for {pid}")
+
+
 def cpu_seconds(pid):
     """utime + stime of a process and its threads, from /proc."""
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()

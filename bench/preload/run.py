@@ -9,7 +9,13 @@ against the same programs on the kernel, side by side in one run.
   - redis-server under the preload on UTCP against redis-server on the kernel;
     redis-benchmark GET and SET (50 connections) from the client core. Figure: requests
     per second of server-core busy time.
+  - the cost of one socket call on a ready socket (bench/micro/socket_calls_bench.cpp):
+    epoll_wait, a 64-byte recv and a 64-byte send, on the kernel, on UTCP under the
+    preload, and through UTCP's event API.
 The server side (server, plus multistackd for UTCP) runs on core 1, clients on core 0.
+Targets (issue 26): the preload's own cost (nginx under it / ms-httpd) at most 1.15x with
+1 KB keep-alive and 1.1x with 1 KB close; redis at least the kernel's requests per core
+second; nginx under the preload at least 1.3x the kernel's requests per core at 1 KB close.
 Writes JSON and a PNG plot."""
 import importlib.util
 import json
@@ -22,7 +28,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from benchlib import SERVER_CORE, Daemon, Hosts, core_busy_seconds, driver_arguments, sh  # noqa: E402
+from benchlib import SERVER_CORE, Daemon, Hosts, core_busy_seconds, driver_arguments, run_json, sh  # noqa: E402
 
 
 def load_http_driver():
@@ -40,6 +46,8 @@ HTTP_CONFIGS = ["nginx-preload-utcp", "nginx-tso", "ms-httpd-utcp"]
 HTTP_CASES = [(1, True), (32, True), (1, False)]  # (size KB, Connection: close)
 REDIS_CONFIGS = ["redis-preload-utcp", "redis-kernel"]
 REDIS_TESTS = ["get", "set"]
+CALLS_APIS = ["kernel", "preload", "event"]  # ms-socket-calls: the POSIX calls on each stack, and the event API
+CALLS_SOURCE_PORT, CALLS_SINK_PORT = 9201, 9202
 
 
 def http_runs(hosts, build, tmp, www, args):
@@ -110,11 +118,46 @@ def redis_runs(hosts, build, tmp, args):
     return results
 
 
+def calls_runs(hosts, build, tmp, args):
+    """ms-socket-calls per API, against kernel peers in the client namespace that stream
+    (ms-tcp-bench source) and discard (sink)."""
+    peers = [subprocess.Popen(hosts.client("taskset", "-c", "0", f"{build}/bench/ms-tcp-bench", "serve", "--stack", "kernel",
+                                           "--listen", f"{hosts.CLIENT_IP}:{port}", "--mode", mode, "--bytes", str(1 << 40)),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for port, mode in ((CALLS_SOURCE_PORT, "source"), (CALLS_SINK_PORT, "sink"))]
+    results = []
+    try:
+        time.sleep(0.5)
+        for api in CALLS_APIS:
+            daemon = Daemon(hosts, build, tmp) if api != "kernel" else None
+            try:
+                cmd = [f"{build}/bench/ms-socket-calls", "--api", "event" if api == "event" else "posix",
+                       "--source", f"{hosts.CLIENT_IP}:{CALLS_SOURCE_PORT}", "--sink", f"{hosts.CLIENT_IP}:{CALLS_SINK_PORT}",
+                       "--calls", str(args.calls)]
+                if api == "event":
+                    cmd += ["--socket", daemon.sock]
+                elif api == "preload":
+                    cmd = ["env", f"LD_PRELOAD={os.path.abspath(build)}/src/libmultistack-preload.so",
+                           f"MULTISTACK_SOCKET={daemon.sock}", "MULTISTACK_REQUIRE=1", *cmd]
+                r = run_json(hosts.server("taskset", "-c", str(SERVER_CORE), *cmd))
+                r["config"] = api
+                print(json.dumps(r), flush=True)
+                results.append(r)
+            finally:
+                if daemon:
+                    daemon.close()
+    finally:
+        for p in peers:
+            p.terminate()
+            p.wait(timeout=10)
+    return results
+
+
 def pick(results, **match):
     return next(r for r in results if all(r[k] == v for k, v in match.items()))
 
 
-def summarize(http, redis):
+def summarize(http, redis, calls):
     cost = "server_core_us_per_request"
     s = {"cost": cost}
     for size, close in HTTP_CASES:
@@ -130,7 +173,12 @@ def summarize(http, redis):
         kernel = pick(redis, config="redis-kernel", test=test)
         ratio = ours["requests_per_server_core_second"] / kernel["requests_per_server_core_second"]
         s[f"redis_{test}_requests_per_core_second_vs_kernel"] = ratio
-        s[f"meets_1.5x_redis_{test}"] = ratio >= 1.5
+        s[f"meets_1.0x_redis_{test}"] = ratio >= 1.0
+    s["meets_1.15x_preload_cost_1k_keepalive"] = s["preload_cost_nginx_vs_ms_httpd_1k_keepalive"] <= 1.15
+    s["meets_1.1x_preload_cost_1k_close"] = s["preload_cost_nginx_vs_ms_httpd_1k_close"] <= 1.1
+    for call in ("poll_ready", "recv_64", "send_64"):
+        for api in ("kernel", "event"):
+            s[f"call_{call}_preload_vs_{api}"] = pick(calls, config="preload")[call] / pick(calls, config=api)[call]
     return s
 
 
@@ -165,7 +213,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--redis-requests", type=int, default=200000)
-    ap.add_argument("--parts", default="http,redis", help="for exploring: one part (results printed, not written)")
+    ap.add_argument("--calls", type=int, default=200000, help="socket calls timed of each kind (part calls)")
+    ap.add_argument("--parts", default="http,redis,calls", help="for exploring: some parts (results printed, not written)")
     args = ap.parse_args()
     parts = args.parts.split(",")
     hosts = Hosts(f"bp{os.getpid() % 10000}", args.testbed)
@@ -178,12 +227,13 @@ def main():
     try:
         http = http_runs(hosts, args.build, tmp, www, args) if "http" in parts else []
         redis = redis_runs(hosts, args.build, tmp, args) if "redis" in parts else []
+        calls = calls_runs(hosts, args.build, tmp, args) if "calls" in parts else []
     finally:
         hosts.close()
-    if parts != ["http", "redis"]:
+    if sorted(parts) != ["calls", "http", "redis"]:
         return
     result = {"testbed": hosts.describe(), "seconds": args.seconds, "connections": args.connections,
-              "http": http, "redis": redis, "summary": summarize(http, redis)}
+              "http": http, "redis": redis, "calls": calls, "summary": summarize(http, redis, calls)}
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
     plot(result, os.path.splitext(args.out)[0] + ".png")

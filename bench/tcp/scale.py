@@ -21,7 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from benchlib import ROOT, Daemon, Hosts, driver_arguments, sh  # noqa: E402
+from benchlib import ROOT, Daemon, Hosts, driver_arguments, rss_kib, sh  # noqa: E402
 
 MANY = f"{ROOT}/tests/netns/tcp_many.py"
 SOURCES = [f"198.18.0.{i}" for i in range(10, 14)]  # 4 x 64k client ports
@@ -44,13 +44,6 @@ def slab_bytes():
             fields = line.split()
             total += int(fields[1]) * int(fields[3])
     return total
-
-
-def rss_kib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no RSS for {pid}")
 
 
 def spawn(cmd):

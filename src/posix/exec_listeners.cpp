@@ -81,21 +81,6 @@ std::optional<InheritedListener> parse_entry(std::string_view entry) {
     return l;
 }
 
-// A TCP socket of AF_INET, bound, neither listening nor connected: what a handed
-// listener's number names.
-bool unplaced_listener(int fd) {
-    int domain = 0, type = 0, listening = 1;
-    socklen_t len = sizeof domain;
-    if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_INET) return false;
-    len = sizeof type;
-    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) return false;
-    len = sizeof listening;
-    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening) return false;
-    sockaddr_in peer{};
-    len = sizeof peer;
-    return ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0 && errno == ENOTCONN;
-}
-
 }  // namespace
 
 std::vector<InheritedListener> take_exec_listeners() {
@@ -109,7 +94,7 @@ std::vector<InheritedListener> take_exec_listeners() {
         const std::string_view entry = rest.substr(0, rest.find(','));
         rest.remove_prefix(std::min(rest.size(), entry.size() + 1));
         const auto l = parse_entry(entry);
-        if (!l || !unplaced_listener(l->fd)) {
+        if (!l || !unplaced_tcp_socket(l->fd)) {
             log_line(1, std::string(kVariable) + ": '" + std::string(entry) + "' names no listener to take over: skipped");
             continue;
         }

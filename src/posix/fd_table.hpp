@@ -2,7 +2,7 @@
 // a lock on every call (most descriptors are not sockets of ours and must pass straight
 // to libc). What it knows per number:
 //   - the UTCP socket it names, if any (several numbers may name one: dup);
-//   - for a kernel TCP or UDP socket of AF_INET that is not placed yet (no listen or
+//   - for a kernel TCP or UDP socket of AF_INET or AF_INET6 that is not placed yet (no listen or
 //     connect so far; for UDP, no bind), that it is one, and the SO_REUSEADDR and
 //     SO_REUSEPORT the application asked for. SO_REUSEADDR stays virtual until the
 //     socket's place is known, because a claim's proof socket must not have it
@@ -23,10 +23,10 @@ namespace ms::posix {
 struct Socket;
 
 namespace pending {
-inline constexpr std::uint8_t stream = 0x01;     // an AF_INET TCP socket, not placed yet
+inline constexpr std::uint8_t stream = 0x01;     // an AF_INET or AF_INET6 TCP socket, not placed yet
 inline constexpr std::uint8_t reuse_addr = 0x02;  // SO_REUSEADDR asked for, not applied
 inline constexpr std::uint8_t reuse_port = 0x04;  // SO_REUSEPORT asked for (and applied)
-inline constexpr std::uint8_t datagram = 0x08;    // an AF_INET UDP socket, not placed yet
+inline constexpr std::uint8_t datagram = 0x08;    // an AF_INET or AF_INET6 UDP socket, not placed yet
 inline constexpr std::uint8_t watching_epoll = 0x10;  // an epoll set the port's eventfd was added to
 inline constexpr std::uint8_t epoll_set = 0x20;  // an epoll set the program made: the library keeps its UTCP part
 }  // namespace pending

@@ -159,7 +159,7 @@ bool Runtime::hand_off(Socket& s, const OpenSocketIdentity& token) {
     if (handed) watch_handed(handed.value(), library_end);
     ::close(library_end);
     if (!handed) return take_back(stream, *image, handed.error().message());
-    log_line(2, "a connection with " + describe(to_sockaddr(stream.tuple.remote, stream.tuple.remote_port)) +
+    log_line(2, "a connection with " + describe(Endpoint{stream.tuple.remote, stream.tuple.remote_port}) +
                     " moves to the process that holds it (" + std::to_string(bytes.size()) +
                     " bytes of state, handed off in " + std::to_string(micros_since(start)) + " us)");
     stream.conn = nullptr;

@@ -96,7 +96,7 @@ base::Result<int, Errno> get_socket_level(Socket& s, int name, void* value, sock
     switch (name) {
         case SO_ERROR: return put_int(value, len, s.take_pending_error());
         case SO_TYPE: return put_int(value, len, datagram ? SOCK_DGRAM : SOCK_STREAM);
-        case SO_DOMAIN: return put_int(value, len, AF_INET);
+        case SO_DOMAIN: return put_int(value, len, s.family);
         case SO_PROTOCOL: return put_int(value, len, datagram ? IPPROTO_UDP : IPPROTO_TCP);
         case SO_ACCEPTCONN: return put_int(value, len, s.is<ListenerState>());
         case SO_REUSEADDR: return put_int(value, len, s.reuse_addr);
@@ -183,13 +183,14 @@ base::Result<int, Errno> set_linger(Socket& s, const void* value, socklen_t len)
 }
 
 // Options kept and read back without effect on UTCP: the reuse flags (the claim holds
-// the port), the priority and TOS of its packets, and TCP_QUICKACK, TCP_DEFER_ACCEPT
+// the port), the priority and TOS (IPv6: traffic class) of its packets, and TCP_QUICKACK, TCP_DEFER_ACCEPT
 // (UTCP's ACK policy and accept are its own). True if `name` is one.
 bool keep_only(Socket& s, int level, int name, int v) {
     if (level == SOL_SOCKET && name == SO_REUSEADDR) return s.reuse_addr = v != 0, true;
     if (level == SOL_SOCKET && name == SO_REUSEPORT) return s.reuse_port = v != 0, true;
     if (level == SOL_SOCKET && name == SO_PRIORITY) return s.priority = v, true;
     if (level == IPPROTO_IP && name == IP_TOS) return s.tos = v, true;
+    if (level == IPPROTO_IPV6 && s.family == AF_INET6 && name == IPV6_TCLASS) return s.tos = v, true;
     return level == IPPROTO_TCP && (name == TCP_QUICKACK || name == TCP_DEFER_ACCEPT);
 }
 
@@ -228,6 +229,8 @@ base::Result<int, Errno> get_socket_option(Socket& s, const OptionContext& conte
                                            socklen_t* len) {
     if (level == SOL_SOCKET) return get_socket_level(s, name, value, len);
     if (level == IPPROTO_IP && name == IP_TOS) return put_int(value, len, s.tos);
+    if (level == IPPROTO_IPV6 && s.family == AF_INET6 && name == IPV6_TCLASS) return put_int(value, len, s.tos);
+    if (level == IPPROTO_IPV6 && s.family == AF_INET6 && name == IPV6_V6ONLY) return put_int(value, len, s.v6only);
     if (level == IPPROTO_TCP) return get_tcp_level(s, context, name, value, len);
     return Errno{ENOPROTOOPT};
 }
@@ -240,6 +243,7 @@ base::Result<int, Errno> set_socket_option(Socket& s, const OptionContext& conte
     if (level == SOL_SOCKET && name == SO_LINGER) return set_linger(s, value, len);
     const std::optional<int> v = take_int(value, len);
     if (!v) return Errno{EINVAL};
+    if (level == IPPROTO_IPV6 && s.family == AF_INET6 && name == IPV6_V6ONLY) return Errno{EINVAL};  // as Linux, once bound
     if (keep_only(s, level, name, *v)) return 0;
     if (!store_connection_option(s.options, level, name, *v)) return Errno{ENOPROTOOPT};
     apply_options(s);

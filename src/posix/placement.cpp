@@ -67,19 +67,20 @@ int descriptor_flags(int fd) {
 
 }  // namespace
 
-bool Runtime::interface_address(const sockaddr_in& a) const {
-    const wire::IpAddr addr = from_sockaddr(a);
-    return addr.is_any() || addr == loop_->address();
+bool Runtime::interface_address(const Endpoint& e) const {
+    if (e.addr.is_any()) return true;
+    const std::vector<wire::IpAddr> mine = loop_->addresses();
+    return std::ranges::find(mine, e.addr) != mine.end();
 }
 
-// Where an active socket (connect, or a UDP socket's first send) is bound: an unbound one
-// is bound first to the interface's address and an ephemeral port. Nothing if it is
-// bound elsewhere, or cannot be bound: it stays with the kernel.
-std::optional<sockaddr_in> Runtime::bound_to_interface(int fd) {
+std::optional<Endpoint> Runtime::bound_to_interface(int fd, wire::IpFamily family) {
     auto bound = bound_address(fd);
-    if (bound && bound->sin_port == 0 && from_sockaddr(*bound).is_any()) {
-        const sockaddr_in local = to_sockaddr(loop_->address(), 0);
-        if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) return std::nullopt;
+    if (bound && bound->port == 0 && bound->addr.is_any()) {
+        const int socket_kind = socket_family(fd);
+        const auto local = loop_->stack().local_address(family);
+        if (!local || (socket_kind == AF_INET && family == wire::IpFamily::v6)) return std::nullopt;
+        const SockaddrBuffer at = to_sockaddr(Endpoint{*local, 0}, socket_kind);
+        if (::bind(fd, at.get(), at.length) != 0) return std::nullopt;
         bound = bound_address(fd);
     }
     if (!bound || !interface_address(*bound)) return std::nullopt;
@@ -96,10 +97,18 @@ base::Result<Placement, Errno> Runtime::refuse(const std::string& why, int error
 }
 
 base::Result<int, Errno> Runtime::take_number(Socket& s, int fd) {
-    // What the kernel socket had: the timeouts (the receive one moves with the number).
+    // What the kernel socket had: its family, IPV6_V6ONLY, the timeouts (the receive one
+    // moves with the number).
     const timeval recv_timeout = kernel_timeout(fd, SO_RCVTIMEO);
     s.recv_timeout_ms = timeout_ms(recv_timeout);
     s.send_timeout_ms = timeout_ms(kernel_timeout(fd, SO_SNDTIMEO));
+    s.family = socket_family(fd);
+    if (s.family == AF_INET6) {
+        int v6only = 0;
+        socklen_t length = sizeof v6only;
+        s.v6only = ::getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &length) == 0 && v6only != 0;
+    }
+    // The number names the pair from here on.
     const int flags = descriptor_flags(fd);
     auto ready = pairs_.take(flags, fd_table().own_fd_floor(), fd);
     if (!ready) return Errno{ready.error()};
@@ -124,9 +133,9 @@ base::Result<Placement, Errno> Runtime::listen(int fd, int backlog) {
         log_line(2, "listen on " + describe(*bound) + ": not the interface's address, kernel");
         return Placement::kernel;
     }
-    if (bound->sin_port == 0) {  // listen() on an unbound socket binds an ephemeral port
-        sockaddr_in any = *bound;
-        if (::bind(fd, reinterpret_cast<const sockaddr*>(&any), sizeof any) != 0) return Placement::kernel;
+    if (bound->port == 0) {  // listen() on an unbound socket binds an ephemeral port
+        const SockaddrBuffer any = to_sockaddr(*bound, socket_family(fd));
+        if (::bind(fd, any.get(), any.length) != 0) return Placement::kernel;
         bound = bound_address(fd);
     }
     const auto clamped = static_cast<std::uint32_t>(std::clamp(backlog, 1, 4096));
@@ -141,7 +150,7 @@ base::Result<Placement, Errno> Runtime::place_received_listener(int fd, std::uin
     std::unique_lock lock(mutex_);
     if (daemon_gone_) return Placement::kernel;
     const auto bound = bound_address(fd);
-    if (!bound || bound->sin_port == 0 || !interface_address(*bound)) return Placement::kernel;
+    if (!bound || bound->port == 0 || !interface_address(*bound)) return Placement::kernel;
     if (auto placed = listen_on_utcp(fd, backlog, role); !placed) {
         log_line(
             2, "a socket this process received, bound to " + describe(*bound) + ", stays with the kernel: " + last_failure_);
@@ -175,8 +184,7 @@ Socket* Runtime::reuseport_sibling(const Socket& s) const {
     if (!bound) return nullptr;
     for (Socket* other : listeners_) {
         const auto theirs = bound_address(std::get<ListenerState>(other->state).proof_fd);
-        if (other->reuse_port && theirs && theirs->sin_port == bound->sin_port &&
-            theirs->sin_addr.s_addr == bound->sin_addr.s_addr) {
+        if (other->reuse_port && theirs && *theirs == *bound) {
             return other;
         }
     }
@@ -236,7 +244,7 @@ base::Result<int, Errno> Runtime::adopt_listener(int fd, Socket& inherited) {
     ::close(std::exchange(old->proof_fd, -1));
     std::get<ListenerState>(s.state).adopted = true;
     const client::Claim& claim = std::get<ListenerState>(s.state).claim;
-    log_line(2, "an inherited listener on " + describe(to_sockaddr(claim.addr, claim.port)) + " joined this process's stack");
+    log_line(2, "an inherited listener on " + describe(Endpoint{claim.addr, claim.port}) + " joined this process's stack");
     return fd;
 }
 
@@ -257,16 +265,16 @@ void Runtime::stop_accepting(utcp::Listener& l) {
     while (utcp::Connection* c = loop_->stack().accept(l)) c->abort();
 }
 
-base::Result<Placement, Errno> Runtime::connect(int fd, const sockaddr_in& to) {
-    if (is_loopback(to) || from_sockaddr(to).is_any()) return Placement::kernel;
+base::Result<Placement, Errno> Runtime::connect(int fd, const Endpoint& to) {
+    if (is_loopback(to) || to.addr.is_any()) return Placement::kernel;
     std::unique_lock lock(mutex_);
     if (daemon_gone_) return Placement::kernel;
-    const auto bound = bound_to_interface(fd);
+    const auto bound = bound_to_interface(fd, to.addr.family);
     if (!bound) return Placement::kernel;
     ProofCopy proof(fd);
     Socket& s = allocate(StreamState{});
     import_kernel_options(fd, s.options);
-    auto made = loop_->connect_socket(proof.fd(), from_sockaddr(to), ntohs(to.sin_port), *this, &s.options);
+    auto made = loop_->connect_socket(proof.fd(), to.addr, to.port, *this, &s.options);
     if (!made) {
         recycle(s);
         const auto& failure = made.error();
@@ -297,10 +305,10 @@ base::Result<Placement, Errno> Runtime::connect(int fd, const sockaddr_in& to) {
     return Placement::utcp;
 }
 
-base::Result<Placement, Errno> Runtime::place_datagram(int fd) {
+base::Result<Placement, Errno> Runtime::place_datagram(int fd, wire::IpFamily toward) {
     std::unique_lock lock(mutex_);
     if (daemon_gone_) return Placement::kernel;
-    const auto bound = bound_to_interface(fd);
+    const auto bound = bound_to_interface(fd, toward);
     if (!bound) return Placement::kernel;
     DatagramState udp;
     udp.proof_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, fd_table().own_fd_floor());
@@ -313,7 +321,7 @@ base::Result<Placement, Errno> Runtime::place_datagram(int fd) {
         return refuse("UDP on " + describe(*bound) + ": " + made.error().message(), errno_for(made.error().error));
     }
     placed.claim = made.value();
-    placed.local = to_sockaddr(from_sockaddr(*bound), placed.claim.port);
+    placed.local = Endpoint{bound->addr, placed.claim.port};
     if (auto taken = take_number(s, fd); !taken) {
         release(s);
         return Errno{taken.error()};
@@ -347,9 +355,8 @@ base::Result<int, Errno> Runtime::connect_datagram(int fd, const sockaddr* to, s
         udp->peer.reset();
         return 0;
     }
-    if (!to || len < static_cast<socklen_t>(sizeof(sockaddr_in)) || to->sa_family != AF_INET) return Errno{EAFNOSUPPORT};
-    sockaddr_in peer;
-    std::memcpy(&peer, to, sizeof peer);
+    const auto peer = endpoint_of(to, len);
+    if (!peer) return Errno{EAFNOSUPPORT};
     udp->peer = peer;
     return 0;
 }
@@ -408,17 +415,17 @@ void Runtime::release(Socket& s) {
     recycle(s);
 }
 
-bool Runtime::release_lingering_claim(const sockaddr_in& bound) {
+bool Runtime::release_lingering_claim(const Endpoint& bound) {
     std::unique_lock lock(mutex_);
     return release_lingering_claims_on(bound);
 }
 
-bool Runtime::release_lingering_claims_on(const sockaddr_in& bound) {
-    const wire::IpAddr addr = from_sockaddr(bound);
+bool Runtime::release_lingering_claims_on(const Endpoint& bound) {
+    const wire::IpAddr& addr = bound.addr;
     const auto before = lingering_claims_.size();
     std::erase_if(lingering_claims_, [&](const LingeringClaim& lingering) {
         const client::Claim& claim = lingering.claim;
-        const bool same = claim.port == ntohs(bound.sin_port) && (claim.addr == addr || addr.is_any() || claim.addr.is_any());
+        const bool same = claim.port == bound.port && (claim.addr == addr || addr.is_any() || claim.addr.is_any());
         if (!same) return false;
         release_lingering(lingering);
         log_line(2, "a new socket on " + describe(bound) +

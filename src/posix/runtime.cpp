@@ -482,9 +482,9 @@ void Runtime::on_datagram(const wire::IpAddr& from, std::uint16_t from_port, std
     if (it == datagram_ports_.end()) return;
     Socket& s = *it->second;
     auto& udp = std::get<DatagramState>(s.state);
-    const sockaddr_in source = to_sockaddr(from, from_port);
+    const Endpoint source{from, from_port};
     // A connected UDP socket takes datagrams from its peer only, as in Linux.
-    if (udp.peer && (udp.peer->sin_addr.s_addr != source.sin_addr.s_addr || udp.peer->sin_port != source.sin_port)) return;
+    if (udp.peer && *udp.peer != source) return;
     if (udp.inbox_bytes + payload.size() > s.options.recv_buffer) {
         ++udp.datagrams_dropped;
         return;

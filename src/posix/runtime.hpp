@@ -10,8 +10,9 @@
 // shows its state to the kernel, so that every mix works. Blocking calls sleep on that
 // descriptor, never spinning.
 //
-// Placement: a TCP socket of AF_INET starts as a kernel socket. At listen() or connect()
-// on the interface's address (or the wildcard), the runtime claims its 3-tuple with that
+// Placement: a TCP socket of AF_INET or AF_INET6 starts as a kernel socket. At listen()
+// or connect() on one of the interface's addresses (or the wildcard; a dual-stack ::
+// listener takes IPv4 too, with v4-mapped names), the runtime claims its 3-tuple with that
 // very socket as the proof, then puts the UTCP socket on the application's descriptor
 // number (dup2). Loopback and other addresses stay with the kernel, and so does any
 // socket whose claim is refused, with one log line (or the call fails, with
@@ -139,7 +140,7 @@ public:
     // A TCP bind() of the program's failed with EADDRINUSE: if a closed listener's claim
     // still holds that address and port for its last connections (lingering_claims_), it
     // goes now, as Linux lets a new socket bind beside them, and true says to bind again.
-    bool release_lingering_claim(const sockaddr_in& bound);
+    bool release_lingering_claim(const Endpoint& bound);
 
     // At exit(): waits, at most kExitDrainMs, while connections the program closed still
     // send (their data or FIN unacknowledged), as the kernel keeps sending for a process
@@ -160,7 +161,7 @@ public:
 
     // Pending kernel sockets (FdTable::pending): listen or connect on UTCP, or say kernel.
     base::Result<Placement, Errno> listen(int fd, int backlog);
-    base::Result<Placement, Errno> connect(int fd, const sockaddr_in& to);
+    base::Result<Placement, Errno> connect(int fd, const Endpoint& to);
 
     base::Result<int, Errno> accept(int fd, sockaddr* addr, socklen_t* len, int flags);
     base::Result<std::size_t, Errno> recv(int fd, std::span<const iovec> iov, int flags, MessageInfo* info = nullptr);
@@ -168,9 +169,10 @@ public:
     // connect() again on a TCP socket on UTCP: EALREADY while connecting, then the
     // connection's error once, then EISCONN.
     base::Result<int, Errno> connect_again(int fd);
-    // UDP sockets of AF_INET: placed at bind() on the interface's address or the wildcard,
-    // or at the first sendto() or connect() of an unbound one (bound then to the interface).
-    base::Result<Placement, Errno> place_datagram(int fd);
+    // UDP sockets of AF_INET and AF_INET6: placed at bind() on the interface's address or
+    // the wildcard, or at the first sendto() or connect() of an unbound one (bound then to
+    // the interface's address of the family it sends `toward`).
+    base::Result<Placement, Errno> place_datagram(int fd, wire::IpFamily toward);
     // connect() on a UDP socket on UTCP: the default destination (AF_UNSPEC: none).
     base::Result<int, Errno> connect_datagram(int fd, const sockaddr* to, socklen_t len);
     base::Result<std::size_t, Errno> sendfile(int fd, int in_fd, off_t* offset, std::size_t count);
@@ -287,7 +289,7 @@ private:
     void release_lingering(const LingeringClaim& lingering);
     // Under the lock: releases the lingering claims on `bound`'s address and port; true
     // if there was one.
-    bool release_lingering_claims_on(const sockaddr_in& bound);
+    bool release_lingering_claims_on(const Endpoint& bound);
     // The listener answers no more SYNs, and the connections it queued that the program
     // never accepted are reset.
     void stop_accepting(utcp::Listener& l);
@@ -317,11 +319,15 @@ private:
                                                   MessageInfo* info);
     base::Result<std::size_t, Errno> try_recv(Socket& s, std::span<const iovec> iov, int flags);
     base::Result<std::size_t, Errno> try_send(Socket& s, std::span<const iovec> iov);
-    base::Result<std::size_t, Errno> try_recv_datagram(DatagramState& d, std::span<const iovec> iov, int flags,
+    // `family`: the socket's, in which the sender's address is written.
+    base::Result<std::size_t, Errno> try_recv_datagram(DatagramState& d, int family, std::span<const iovec> iov, int flags,
                                                        MessageInfo* info);
     base::Result<std::size_t, Errno> try_send_datagram(const DatagramState& d, std::span<const iovec> iov, MessageInfo* info);
-    [[nodiscard]] bool interface_address(const sockaddr_in& a) const;
-    [[nodiscard]] std::optional<sockaddr_in> bound_to_interface(int fd);
+    [[nodiscard]] bool interface_address(const Endpoint& e) const;
+    // Where an active socket (connect, or a UDP socket's first send) is bound: an unbound one
+    // is bound first to the interface's address of `family` (the peer's) and an ephemeral
+    // port. Nothing if it is bound elsewhere, or cannot be bound: it stays with the kernel.
+    [[nodiscard]] std::optional<Endpoint> bound_to_interface(int fd, wire::IpFamily family);
     base::Result<Placement, Errno> refuse(const std::string& why, int error);
     [[nodiscard]] utcp::ConnOptions defaults() const;
 

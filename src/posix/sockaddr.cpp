@@ -5,43 +5,105 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
 
 namespace ms::posix {
 
-sockaddr_in to_sockaddr(const wire::IpAddr& addr, std::uint16_t port) {
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons(port);
-    std::memcpy(&sin.sin_addr, addr.bytes.data(), 4);
-    return sin;
+namespace {
+
+// ::ffff:a.b.c.d
+bool is_v4_mapped(const in6_addr& a) {
+    static constexpr std::uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return std::memcmp(a.s6_addr, prefix, sizeof prefix) == 0;
 }
 
-wire::IpAddr from_sockaddr(const sockaddr_in& sin) {
-    return wire::IpAddr::load_v4(reinterpret_cast<const std::uint8_t*>(&sin.sin_addr));
-}
+}  // namespace
 
-bool is_loopback(const sockaddr_in& a) { return (ntohl(a.sin_addr.s_addr) >> 24) == 127; }
-
-std::string describe(const sockaddr_in& sin) {
-    return from_sockaddr(sin).to_string() + ":" + std::to_string(ntohs(sin.sin_port));
-}
-
-void copy_out(const sockaddr_in& sin, sockaddr* addr, socklen_t* len) {
-    if (!addr || !len) return;
-    std::memcpy(addr, &sin, std::min<std::size_t>(*len, sizeof sin));
-    *len = sizeof sin;
-}
-
-std::optional<sockaddr_in> bound_address(int fd) {
-    sockaddr_in sin{};
-    socklen_t len = sizeof sin;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) != 0 || sin.sin_family != AF_INET) {
-        return std::nullopt;
+std::optional<Endpoint> endpoint_of(const sockaddr* sa, socklen_t len) {
+    if (!sa || len < static_cast<socklen_t>(sizeof(sa_family_t))) return std::nullopt;
+    if (sa->sa_family == AF_INET && len >= static_cast<socklen_t>(sizeof(sockaddr_in))) {
+        sockaddr_in sin;
+        std::memcpy(&sin, sa, sizeof sin);
+        return Endpoint{wire::IpAddr::load_v4(reinterpret_cast<const std::uint8_t*>(&sin.sin_addr)), ntohs(sin.sin_port)};
     }
-    return sin;
+    if (sa->sa_family == AF_INET6 && len >= static_cast<socklen_t>(sizeof(sockaddr_in6))) {
+        sockaddr_in6 sin6;
+        std::memcpy(&sin6, sa, sizeof sin6);
+        const auto* bytes = sin6.sin6_addr.s6_addr;
+        const wire::IpAddr addr = is_v4_mapped(sin6.sin6_addr) ? wire::IpAddr::load_v4(bytes + 12)
+                                                               : wire::IpAddr::load_v6(bytes);
+        return Endpoint{addr, ntohs(sin6.sin6_port)};
+    }
+    return std::nullopt;
+}
+
+SockaddrBuffer to_sockaddr(const Endpoint& e, int family) {
+    SockaddrBuffer out;
+    if (family == AF_INET6) {
+        sockaddr_in6 sin6{};
+        sin6.sin6_family = AF_INET6;
+        sin6.sin6_port = htons(e.port);
+        if (e.addr.family == wire::IpFamily::v6) {
+            std::memcpy(sin6.sin6_addr.s6_addr, e.addr.bytes.data(), 16);
+        } else if (!e.addr.is_any()) {  // the IPv4 wildcard is the IPv6 one
+            sin6.sin6_addr.s6_addr[10] = sin6.sin6_addr.s6_addr[11] = 0xff;
+            std::memcpy(sin6.sin6_addr.s6_addr + 12, e.addr.bytes.data(), 4);
+        }
+        std::memcpy(&out.storage, &sin6, sizeof sin6);
+        out.length = sizeof sin6;
+    } else {
+        sockaddr_in sin{};
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons(e.port);
+        std::memcpy(&sin.sin_addr, e.addr.bytes.data(), 4);
+        std::memcpy(&out.storage, &sin, sizeof sin);
+        out.length = sizeof sin;
+    }
+    return out;
+}
+
+bool is_loopback(const Endpoint& e) {
+    if (e.addr.family == wire::IpFamily::v4) return e.addr.bytes[0] == 127;
+    static constexpr std::array<std::uint8_t, 16> one = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return e.addr.bytes == one;
+}
+
+std::string describe(const Endpoint& e) { return wire::endpoint_to_string(e.addr, e.port); }
+
+void copy_out(const Endpoint& e, int family, sockaddr* addr, socklen_t* len) {
+    if (!addr || !len) return;
+    const SockaddrBuffer out = to_sockaddr(e, family);
+    std::memcpy(addr, &out.storage, std::min<std::size_t>(*len, out.length));
+    *len = out.length;
+}
+
+std::optional<Endpoint> bound_address(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return std::nullopt;
+    return endpoint_of(reinterpret_cast<const sockaddr*>(&ss), len);
+}
+
+int socket_family(int fd) {
+    int domain = 0;
+    socklen_t len = sizeof domain;
+    return ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 ? domain : 0;
+}
+
+bool unplaced_tcp_socket(int fd) {
+    const int family = socket_family(fd);
+    if (family != AF_INET && family != AF_INET6) return false;
+    int type = 0, listening = 1;
+    socklen_t len = sizeof type;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) return false;
+    len = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening) return false;
+    sockaddr_storage peer{};
+    len = sizeof peer;
+    return ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0 && errno == ENOTCONN;
 }
 
 std::size_t total_length(std::span<const iovec> iov) {

@@ -22,6 +22,7 @@
 #include "client/multistack.hpp"
 #include "posix/epoll_sets.hpp"
 #include "posix/readiness.hpp"
+#include "posix/sockaddr.hpp"
 #include "utcp/stack.hpp"
 
 namespace ms::posix {
@@ -30,7 +31,7 @@ class Runtime;
 
 // One received UDP datagram, waiting to be read.
 struct Datagram {
-    sockaddr_in from{};
+    Endpoint from;
     std::vector<std::uint8_t> bytes;
 };
 
@@ -68,11 +69,11 @@ struct StreamState {
 
 // A UDP socket on UTCP.
 struct DatagramState : Claimed {
-    sockaddr_in local{};                 // the bound address and port
+    Endpoint local;                      // the bound address and port
     std::deque<Datagram> inbox;
     std::size_t inbox_bytes = 0;         // bounded by options.recv_buffer, as SO_RCVBUF bounds Linux's
     std::uint64_t datagrams_dropped = 0;  // arrived with the inbox full
-    std::optional<sockaddr_in> peer;     // connect(): the default destination, and the only source
+    std::optional<Endpoint> peer;        // connect(): the default destination, and the only source
 };
 
 using SocketState = std::variant<Unused, ListenerState, StreamState, DatagramState>;
@@ -94,6 +95,8 @@ struct Socket {
     std::uint32_t events = 0;            // its state as epoll events, as refresh() last saw it
     std::vector<std::unique_ptr<EpollWatch>> watches;  // its entries in the library's epoll sets
     int references = 0;                  // descriptor numbers that name it
+    int family = AF_INET;                // AF_INET or AF_INET6: how its names are written
+    bool v6only = false;                 // IPV6_V6ONLY, as the kernel socket had it when placed
     bool nonblocking = false;            // O_NONBLOCK of its open file description (kept here: no fcntl per call)
     // options, as setsockopt left them
     utcp::ConnOptions options;
@@ -101,7 +104,7 @@ struct Socket {
     bool corked = false;                 // TCP_CORK: partial segments wait until uncorked
     std::optional<linger> linger_option;
     int recv_timeout_ms = -1, send_timeout_ms = -1;  // SO_RCVTIMEO, SO_SNDTIMEO; -1: none
-    int priority = 0, tos = 0;                       // SO_PRIORITY, IP_TOS: kept, no effect on UTCP
+    int priority = 0, tos = 0;  // SO_PRIORITY, IP_TOS (IPV6_TCLASS): kept, no effect on UTCP
 
     template <class State>
     [[nodiscard]] bool is() const {

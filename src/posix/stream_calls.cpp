@@ -120,6 +120,8 @@ base::Result<int, Errno> Runtime::accept(int fd, sockaddr* addr, socklen_t* len,
             const int number = ready.value().app_fd();
             s.ready.emplace(std::move(ready.value()));
             s.references = 1;
+            s.family = l->family;
+            s.v6only = l->v6only;
             s.nonblocking = (flags & SOCK_NONBLOCK) != 0;
             s.options = c->options();
             // As in Linux, an accepted socket inherits the listener's timeouts.
@@ -136,7 +138,7 @@ base::Result<int, Errno> Runtime::accept(int fd, sockaddr* addr, socklen_t* len,
             fd_table().set_socket(number, &s);
             refresh(s);
             after_call(lock);
-            copy_out(to_sockaddr(tuple.remote, tuple.remote_port), addr, len);
+            copy_out(Endpoint{tuple.remote, tuple.remote_port}, s.family, addr, len);
             return number;
         }
         if (!blocking) return Errno{EAGAIN};
@@ -207,15 +209,15 @@ base::Result<std::size_t, Errno> Runtime::send(int fd, std::span<const iovec> io
 }
 
 // One datagram per call; MSG_TRUNC says it did not fit (and, asked for, returns its size).
-base::Result<std::size_t, Errno> Runtime::try_recv_datagram(DatagramState& udp, std::span<const iovec> iov, int flags,
-                                                            MessageInfo* info) {
+base::Result<std::size_t, Errno> Runtime::try_recv_datagram(DatagramState& udp, int family, std::span<const iovec> iov,
+                                                            int flags, MessageInfo* info) {
     if (udp.inbox.empty()) return Errno{kWouldBlock};
     const Datagram& d = udp.inbox.front();
     const std::size_t copied = scatter(d.bytes, iov, 0);
     const std::size_t size = d.bytes.size();
     if (info) {
         if (copied < size) info->flags_out |= MSG_TRUNC;
-        copy_out(d.from, info->from, info->from_len);
+        copy_out(d.from, family, info->from, info->from_len);
     }
     if (!(flags & MSG_PEEK)) {
         udp.inbox_bytes -= size;
@@ -226,21 +228,17 @@ base::Result<std::size_t, Errno> Runtime::try_recv_datagram(DatagramState& udp, 
 
 base::Result<std::size_t, Errno> Runtime::try_send_datagram(const DatagramState& udp, std::span<const iovec> iov,
                                                             MessageInfo* info) {
-    sockaddr_in to{};
+    std::optional<Endpoint> to = udp.peer;
     if (info && info->to) {
-        if (info->to_len < static_cast<socklen_t>(sizeof(sockaddr_in)) || info->to->sa_family != AF_INET) {
-            return Errno{EAFNOSUPPORT};
-        }
-        std::memcpy(&to, info->to, sizeof to);
-    } else if (udp.peer) {
-        to = *udp.peer;
-    } else {
-        return Errno{EDESTADDRREQ};
+        to = endpoint_of(info->to, info->to_len);
+        if (!to) return Errno{EAFNOSUPPORT};
     }
+    if (!to) return Errno{EDESTADDRREQ};
     const std::size_t size = total_length(iov);
-    if (size > loop_->stack().config().mtu - 28u) return Errno{EMSGSIZE};  // UTCP sends with DF set
-    if (is_loopback(to)) return Errno{ENETUNREACH};  // a UTCP socket reaches the interface only
-    if (!loop_->stack().udp_send(udp.claim.port, from_sockaddr(to), ntohs(to.sin_port), gathered(iov, size))) {
+    const std::size_t headers = to->addr.family == wire::IpFamily::v6 ? 48 : 28;
+    if (size + headers > loop_->stack().config().mtu) return Errno{EMSGSIZE};  // UTCP sends with DF set
+    if (is_loopback(*to)) return Errno{ENETUNREACH};  // a UTCP socket reaches the interface only
+    if (!loop_->stack().udp_send(udp.claim.port, to->addr, to->port, gathered(iov, size))) {
         return Errno{loop_->tx_full() ? ENOBUFS : EHOSTUNREACH};
     }
     return size;
@@ -250,7 +248,7 @@ base::Result<std::size_t, Errno> Runtime::try_transfer(Socket& s, std::span<cons
                                                        MessageInfo* info) {
     const bool sending = direction == Direction::out;
     if (auto* udp = s.as<DatagramState>()) {
-        return sending ? try_send_datagram(*udp, iov, info) : try_recv_datagram(*udp, iov, flags, info);
+        return sending ? try_send_datagram(*udp, iov, info) : try_recv_datagram(*udp, s.family, iov, flags, info);
     }
     return sending ? try_send(s, iov) : try_recv(s, iov, flags);
 }
@@ -278,7 +276,7 @@ base::Result<std::size_t, Errno> Runtime::transfer(int fd, std::span<const iovec
         if (moved.ok()) {
             total += moved.value();
             if (const auto* stream = s->as<StreamState>(); stream && !sending && info && info->from) {
-                copy_out(to_sockaddr(stream->tuple.remote, stream->tuple.remote_port), info->from, info->from_len);
+                copy_out(Endpoint{stream->tuple.remote, stream->tuple.remote_port}, s->family, info->from, info->from_len);
             }
             if (datagram || rest.empty()) return total;
             drop_front(rest, moved.value());
@@ -349,22 +347,22 @@ namespace {
 // getsockname (peer false) or getpeername of a socket in each state: the address, or the errno.
 struct NameOf {
     bool peer;
-    base::Result<sockaddr_in, Errno> operator()(const ListenerState& l) const {
+    base::Result<Endpoint, Errno> operator()(const ListenerState& l) const {
         if (peer) return Errno{ENOTCONN};
-        return to_sockaddr(l.claim.addr, l.claim.port);
+        return Endpoint{l.claim.addr, l.claim.port};
     }
-    base::Result<sockaddr_in, Errno> operator()(const DatagramState& udp) const {
+    base::Result<Endpoint, Errno> operator()(const DatagramState& udp) const {
         if (!peer) return udp.local;
         if (!udp.peer) return Errno{ENOTCONN};
         return *udp.peer;
     }
-    base::Result<sockaddr_in, Errno> operator()(const StreamState& stream) const {
+    base::Result<Endpoint, Errno> operator()(const StreamState& stream) const {
         const utcp::FourTuple& t = stream.tuple;
-        if (!peer) return to_sockaddr(t.local, t.local_port);
+        if (!peer) return Endpoint{t.local, t.local_port};
         if (!stream.conn || stream.connecting) return Errno{ENOTCONN};
-        return to_sockaddr(t.remote, t.remote_port);
+        return Endpoint{t.remote, t.remote_port};
     }
-    base::Result<sockaddr_in, Errno> operator()(const Unused&) const { return Errno{EBADF}; }
+    base::Result<Endpoint, Errno> operator()(const Unused&) const { return Errno{EBADF}; }
 };
 
 // FIONREAD (outgoing false) or SIOCOUTQ of a socket in each state.
@@ -388,9 +386,9 @@ base::Result<int, Errno> Runtime::name(int fd, bool peer, sockaddr* addr, sockle
     std::unique_lock lock(mutex_);
     Socket* s = live(fd);
     if (!s) return Errno{EBADF};
-    const base::Result<sockaddr_in, Errno> named = std::visit(NameOf{peer}, s->state);
+    const base::Result<Endpoint, Errno> named = std::visit(NameOf{peer}, s->state);
     if (!named) return Errno{named.error()};
-    copy_out(named.value(), addr, len);
+    copy_out(named.value(), s->family, addr, len);
     return 0;
 }
 

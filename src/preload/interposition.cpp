@@ -60,12 +60,6 @@ void settle_closed_shared() {
     rt->settle_closed_shared();
 }
 
-sockaddr_in to_of(const sockaddr* addr) {
-    sockaddr_in to;
-    std::memcpy(&to, addr, sizeof to);
-    return to;
-}
-
 bool bound_to_loopback(int fd) {
     InsideLibrary inside;
     const auto bound = ms::posix::bound_address(fd);

@@ -57,7 +57,6 @@ Runtime* runtime_for(int fd, Socket& s);
 // After the kernel closed a number: connections the close set aside (another process may
 // hold them) move there or close here (Runtime::settle_closed_shared).
 void settle_closed_shared();
-sockaddr_in to_of(const sockaddr* addr);
 bool bound_to_loopback(int fd);
 bool is_pending(int fd);
 bool is_pending_datagram(int fd);

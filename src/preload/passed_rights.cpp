@@ -88,16 +88,7 @@ void adopt_passed_sockets(const msghdr& msg) {
     for_each_right(msg, [](cmsghdr*, std::size_t, int fd) {
         InsideLibrary inside;
         if (ms::posix::labelled_connection(fd)) return ms::posix::expect_connection(fd);
-        int domain = 0, type = 0, listening = 1;
-        socklen_t len = sizeof domain;
-        if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_INET) return;
-        len = sizeof type;
-        if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) return;
-        len = sizeof listening;
-        if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening) return;
-        sockaddr_in peer{};
-        len = sizeof peer;
-        if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0 || errno != ENOTCONN) return;
+        if (!ms::posix::unplaced_tcp_socket(fd)) return;
         if (Runtime* rt = Runtime::get()) (void)rt->place_received_listener(fd, SOMAXCONN, ms::ctl::ClaimRole::passed);
     });
 }

@@ -1,6 +1,6 @@
 // Contract: libmultistack-preload.so (docs/DESIGN.md §7, "Unmodified applications"). Loaded with
-// LD_PRELOAD, it takes over the socket calls of an unmodified program: a TCP socket of
-// AF_INET goes to UTCP (posix/runtime.hpp) when it listens or connects on the
+// LD_PRELOAD, it takes over the socket calls of an unmodified program: a TCP or UDP socket of
+// AF_INET or AF_INET6 goes to UTCP (posix/runtime.hpp) when it listens or connects on the
 // interface's address; every other descriptor, and every call the library makes itself
 // (posix/reentry.hpp), goes straight to libc. Failures come back as -1 and Linux's
 // errno. Symbols are looked up in the next object (RTLD_NEXT): libc, or another
@@ -38,11 +38,12 @@ namespace base = ms::base;
 namespace {
 
 // A pending UDP socket goes to UTCP (or stays with the kernel for good); true if on UTCP.
-bool place_datagram(int fd) {
+// An unbound one is bound to the interface's address of the family it sends `toward`.
+bool place_datagram(int fd, ms::wire::IpFamily toward) {
     Runtime* rt = Runtime::get();
     if (rt) {
         InsideLibrary inside;
-        auto placed = rt->place_datagram(fd);
+        auto placed = rt->place_datagram(fd, toward);
         if (placed.ok() && placed.value() == Placement::utcp) return true;
     }
     settle_in_kernel(fd);
@@ -51,8 +52,10 @@ bool place_datagram(int fd) {
 
 // sendto() on a pending UDP socket toward an address outside the host: it goes to UTCP.
 bool places_on_first_send(int fd, const sockaddr* to, socklen_t len) {
-    return is_pending_datagram(fd) && to && len >= static_cast<socklen_t>(sizeof(sockaddr_in)) && to->sa_family == AF_INET &&
-           !ms::posix::is_loopback(to_of(to)) && !bound_to_loopback(fd) && place_datagram(fd);
+    if (!is_pending_datagram(fd)) return false;
+    const auto destination = ms::posix::endpoint_of(to, len);
+    return destination && !ms::posix::is_loopback(*destination) && !bound_to_loopback(fd) &&
+           place_datagram(fd, destination->addr.family);
 }
 
 long receive(int fd, std::span<const iovec> iov, int flags, ms::posix::MessageInfo* info = nullptr) {
@@ -67,11 +70,10 @@ long transmit(int fd, std::span<const iovec> iov, int flags, ms::posix::MessageI
 // port, and has gone.
 bool released_lingering_claim(int fd, const sockaddr* addr, socklen_t len) {
     Runtime* rt = Runtime::current();
-    if (!rt || !is_pending(fd) || !addr || len < static_cast<socklen_t>(sizeof(sockaddr_in)) || addr->sa_family != AF_INET) {
-        return false;
-    }
+    const auto bound = ms::posix::endpoint_of(addr, len);
+    if (!rt || !is_pending(fd) || !bound) return false;
     InsideLibrary inside;
-    return rt->release_lingering_claim(to_of(addr));
+    return rt->release_lingering_claim(*bound);
 }
 
 __attribute__((constructor)) void start() {
@@ -112,8 +114,9 @@ int socket(int domain, int type, int protocol) {
         if (fd < 0 || ms::posix::t_inside_library) return fd;
         fd_table().set_socket(fd, nullptr);
         const int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-        const bool tcp = domain == AF_INET && base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
-        const bool udp = domain == AF_INET && base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP);
+        const bool inet = domain == AF_INET || domain == AF_INET6;
+        const bool tcp = inet && base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
+        const bool udp = inet && base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP);
         fd_table().set_pending(fd, tcp ? pending::stream : udp ? pending::datagram : 0);
         return fd;
     });
@@ -126,7 +129,8 @@ int bind(int fd, const sockaddr* addr, socklen_t len) {
         if (r == 0 && is_pending_datagram(fd)) {
             if (bound_to_loopback(fd)) {
                 settle_in_kernel(fd);
-            } else if (!place_datagram(fd) && ms::posix::settings().require) {
+            } else if (!place_datagram(fd, ms::wire::IpFamily::v4) &&
+                       ms::posix::settings().require) {  // bound: no family to choose
                 return static_cast<int>(fail(ENETDOWN));
             }
             return 0;
@@ -182,11 +186,11 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
                 fd, [&](Runtime& rt) { return datagram ? rt.connect_datagram(fd, addr, len) : rt.connect_again(fd); }));
         }
         if (places_on_first_send(fd, addr, len)) return connect(fd, addr, len);
-        if (is_pending(fd) && addr && len >= static_cast<socklen_t>(sizeof(sockaddr_in)) && addr->sa_family == AF_INET &&
-            !ms::posix::is_loopback(to_of(addr)) && !bound_to_loopback(fd)) {
+        const auto to = ms::posix::endpoint_of(addr, len);
+        if (is_pending(fd) && to && !ms::posix::is_loopback(*to) && !bound_to_loopback(fd)) {
             if (Runtime* rt = Runtime::get()) {
                 InsideLibrary inside;
-                auto placed = rt->connect(fd, to_of(addr));
+                auto placed = rt->connect(fd, *to);
                 if (!placed.ok()) return static_cast<int>(fail(placed.error().code));
                 if (placed.value() == Placement::utcp) return 0;
             } else if (ms::posix::settings().require) {

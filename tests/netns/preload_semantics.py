@@ -13,17 +13,12 @@ import socket
 import struct
 import sys
 import termios
+import threading
 import time
 
+from checks import check, finish
+
 local, peer = sys.argv[1], sys.argv[2]
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures += 1
 
 
 def connected(port):
@@ -281,8 +276,6 @@ ep.close()
 s.close()
 
 # A thread asleep in epoll_wait wakes when another thread adds a socket that is ready.
-import threading  # noqa: E402
-
 s = connected(9001)
 s.sendall(b"t")
 time.sleep(0.3)  # the echo is queued
@@ -379,5 +372,4 @@ check(answer == b"bye", f"the peer got our answer ({answer!r})")
 ctl.close()
 srv.close()
 
-print(f"failures: {failures}", flush=True)
-sys.exit(1 if failures else 0)
+finish()

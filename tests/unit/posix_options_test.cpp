@@ -219,6 +219,24 @@ TEST_F(PosixOptions, UnknownOptionsAndLevelsAreNotProtocolOptions) {
     EXPECT_EQ(pushes_, 0);
 }
 
+// An AF_INET6 socket's own level: IPV6_V6ONLY as the kernel socket had it (it cannot
+// change once bound: EINVAL), IPV6_TCLASS kept and read back. An AF_INET socket has none.
+TEST_F(PosixOptions, Ipv6LevelOnAnIpv6SocketOnly) {
+    Socket s = socket_in(StreamState{});
+    s.family = AF_INET6;
+    s.v6only = true;
+    const int zero = 0;
+    EXPECT_EQ(get_int(s, IPPROTO_IPV6, IPV6_V6ONLY), 1);
+    EXPECT_EQ(set_error(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero), EINVAL);
+    ASSERT_TRUE(set_int(s, IPPROTO_IPV6, IPV6_TCLASS, 0x28).ok());
+    EXPECT_EQ(get_int(s, IPPROTO_IPV6, IPV6_TCLASS), 0x28);
+    EXPECT_EQ(pushes_, 0) << "only kept";
+    Socket v4 = socket_in(StreamState{});
+    int v = 0;
+    socklen_t len = sizeof v;
+    EXPECT_EQ(get_error(v4, IPPROTO_IPV6, IPV6_TCLASS, &v, &len), ENOPROTOOPT);
+}
+
 // An option that changes what a connection does asks for output at once; one that is
 // only kept does not.
 TEST_F(PosixOptions, OnlyConnectionOptionsPushOutput) {

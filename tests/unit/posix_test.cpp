@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "posix/exec_listeners.hpp"
@@ -27,54 +28,120 @@ wire::IpAddr ip(const char* text) {
     return a;
 }
 
+sockaddr_in as_v4(const SockaddrBuffer& b) {
+    sockaddr_in sin{};
+    EXPECT_EQ(b.length, sizeof sin);
+    std::memcpy(&sin, &b.storage, sizeof sin);
+    return sin;
+}
+
+sockaddr_in6 as_v6(const SockaddrBuffer& b) {
+    sockaddr_in6 sin6{};
+    EXPECT_EQ(b.length, sizeof sin6);
+    std::memcpy(&sin6, &b.storage, sizeof sin6);
+    return sin6;
+}
+
 TEST(PosixSockaddr, ConvertsBothWaysInNetworkOrder) {
-    const sockaddr_in sin = to_sockaddr(ip("198.18.0.1"), 8080);
+    const Endpoint e{ip("198.18.0.1"), 8080};
+    const SockaddrBuffer b = to_sockaddr(e, AF_INET);
+    const sockaddr_in sin = as_v4(b);
     EXPECT_EQ(sin.sin_family, AF_INET);
     EXPECT_EQ(ntohs(sin.sin_port), 8080);
     EXPECT_EQ(ntohl(sin.sin_addr.s_addr), 0xc6120001u);
-    EXPECT_EQ(from_sockaddr(sin), ip("198.18.0.1"));
-    EXPECT_EQ(describe(sin), "198.18.0.1:8080");
+    EXPECT_EQ(endpoint_of(b.get(), b.length), e);
+    EXPECT_EQ(describe(e), "198.18.0.1:8080");
+}
+
+TEST(PosixSockaddr, WritesIpv6AndMapsIpv4IntoAnIpv6Socket) {
+    const Endpoint v6{ip("2001:2::1"), 443};
+    const SockaddrBuffer b = to_sockaddr(v6, AF_INET6);
+    const sockaddr_in6 sin6 = as_v6(b);
+    EXPECT_EQ(sin6.sin6_family, AF_INET6);
+    EXPECT_EQ(ntohs(sin6.sin6_port), 443);
+    EXPECT_EQ(endpoint_of(b.get(), b.length), v6);
+    EXPECT_EQ(describe(v6), "[2001:2::1]:443");
+    // An IPv4 peer of an AF_INET6 socket: ::ffff:198.18.0.2, read back as IPv4.
+    const Endpoint v4{ip("198.18.0.2"), 80};
+    const SockaddrBuffer mapped = to_sockaddr(v4, AF_INET6);
+    const sockaddr_in6 m = as_v6(mapped);
+    EXPECT_EQ(m.sin6_addr.s6_addr[10], 0xff);
+    EXPECT_EQ(m.sin6_addr.s6_addr[11], 0xff);
+    EXPECT_EQ(m.sin6_addr.s6_addr[15], 2);
+    EXPECT_EQ(endpoint_of(mapped.get(), mapped.length), v4) << "v4-mapped is kept as IPv4";
+    // The IPv4 wildcard is the IPv6 one in an AF_INET6 socket.
+    const sockaddr_in6 any = as_v6(to_sockaddr(Endpoint{wire::IpAddr::any(wire::IpFamily::v4), 0}, AF_INET6));
+    EXPECT_TRUE(IN6_IS_ADDR_UNSPECIFIED(&any.sin6_addr));
+}
+
+TEST(PosixSockaddr, RefusesWhatIsNotAnInternetAddressOfItsFullSize) {
+    const SockaddrBuffer v4 = to_sockaddr(Endpoint{ip("198.18.0.1"), 1}, AF_INET);
+    const SockaddrBuffer v6 = to_sockaddr(Endpoint{ip("2001:2::1"), 1}, AF_INET6);
+    EXPECT_FALSE(endpoint_of(v4.get(), v4.length - 1)) << "short";
+    EXPECT_FALSE(endpoint_of(v6.get(), sizeof(sockaddr_in))) << "a sockaddr_in6 cut to sockaddr_in's size";
+    EXPECT_FALSE(endpoint_of(nullptr, 16));
+    sockaddr_storage unix_family{};
+    unix_family.ss_family = AF_UNIX;
+    EXPECT_FALSE(endpoint_of(reinterpret_cast<const sockaddr*>(&unix_family), sizeof unix_family));
 }
 
 TEST(PosixSockaddr, KnowsLoopbackByItsWholeNetwork) {
-    EXPECT_TRUE(is_loopback(to_sockaddr(ip("127.0.0.1"), 1)));
-    EXPECT_TRUE(is_loopback(to_sockaddr(ip("127.255.0.9"), 1)));
-    EXPECT_FALSE(is_loopback(to_sockaddr(ip("198.18.0.1"), 1)));
-    EXPECT_FALSE(is_loopback(to_sockaddr(ip("0.0.0.0"), 1)));
+    EXPECT_TRUE(is_loopback(Endpoint{ip("127.0.0.1"), 1}));
+    EXPECT_TRUE(is_loopback(Endpoint{ip("127.255.0.9"), 1}));
+    EXPECT_TRUE(is_loopback(Endpoint{ip("::1"), 1}));
+    EXPECT_FALSE(is_loopback(Endpoint{ip("198.18.0.1"), 1}));
+    EXPECT_FALSE(is_loopback(Endpoint{ip("0.0.0.0"), 1}));
+    EXPECT_FALSE(is_loopback(Endpoint{ip("2001:2::1"), 1}));
+    EXPECT_FALSE(is_loopback(Endpoint{ip("::"), 1}));
 }
 
 // As accept() and getsockname(): truncated to the caller's length, which then says the
 // full size; null pointers are left alone.
 TEST(PosixSockaddr, CopiesOutTruncatedAndSaysTheFullSize) {
-    const sockaddr_in sin = to_sockaddr(ip("198.18.0.2"), 443);
+    const Endpoint e{ip("198.18.0.2"), 443};
+    const SockaddrBuffer want = to_sockaddr(e, AF_INET);
     sockaddr_storage out{};
     socklen_t len = sizeof out;
-    copy_out(sin, reinterpret_cast<sockaddr*>(&out), &len);
+    copy_out(e, AF_INET, reinterpret_cast<sockaddr*>(&out), &len);
     EXPECT_EQ(len, sizeof(sockaddr_in));
-    EXPECT_EQ(std::memcmp(&out, &sin, sizeof sin), 0);
+    EXPECT_EQ(std::memcmp(&out, &want.storage, sizeof(sockaddr_in)), 0);
+    len = sizeof out;
+    copy_out(e, AF_INET6, reinterpret_cast<sockaddr*>(&out), &len);
+    EXPECT_EQ(len, sizeof(sockaddr_in6)) << "in the socket's family";
     unsigned char small[4] = {0xee, 0xee, 0xee, 0xee};
     len = 2;
-    copy_out(sin, reinterpret_cast<sockaddr*>(small), &len);
+    copy_out(e, AF_INET, reinterpret_cast<sockaddr*>(small), &len);
     EXPECT_EQ(len, sizeof(sockaddr_in));
     EXPECT_EQ(small[2], 0xee) << "wrote past the caller's length";
-    copy_out(sin, nullptr, &len);
-    copy_out(sin, reinterpret_cast<sockaddr*>(&out), nullptr);
+    copy_out(e, AF_INET, nullptr, &len);
+    copy_out(e, AF_INET, reinterpret_cast<sockaddr*>(&out), nullptr);
 }
 
-TEST(PosixSockaddr, ReadsTheBoundAddressOfAnIpv4SocketOnly) {
+TEST(PosixSockaddr, ReadsTheBoundAddressOfInternetSocketsOnly) {
     const int v4 = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     sockaddr_in any{};
     any.sin_family = AF_INET;
     ASSERT_EQ(::bind(v4, reinterpret_cast<sockaddr*>(&any), sizeof any), 0);
     const auto bound = bound_address(v4);
     ASSERT_TRUE(bound);
-    EXPECT_NE(ntohs(bound->sin_port), 0) << "an ephemeral port";
+    EXPECT_NE(bound->port, 0) << "an ephemeral port";
+    EXPECT_EQ(socket_family(v4), AF_INET);
     const int v6 = ::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (v6 >= 0) {
-        EXPECT_FALSE(bound_address(v6)) << "another family";
+        sockaddr_in6 any6{};
+        any6.sin6_family = AF_INET6;
+        ASSERT_EQ(::bind(v6, reinterpret_cast<sockaddr*>(&any6), sizeof any6), 0);
+        const auto bound6 = bound_address(v6);
+        ASSERT_TRUE(bound6);
+        EXPECT_EQ(bound6->addr.family, wire::IpFamily::v6);
+        EXPECT_TRUE(bound6->addr.is_any());
+        EXPECT_EQ(socket_family(v6), AF_INET6);
     }
+    const int unix_socket = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    EXPECT_FALSE(bound_address(unix_socket)) << "another family";
     EXPECT_FALSE(bound_address(-1)) << "a failure";
     ::close(v4);
+    ::close(unix_socket);
     if (v6 >= 0) ::close(v6);
 }
 
@@ -146,8 +213,8 @@ TEST(PosixFdTable, IgnoresNumbersOutsideItsRange) {
 // A TCP socket bound to a loopback port, listening or not.
 int bound_tcp_socket(bool listening) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a = to_sockaddr(ip("127.0.0.1"), 0);
-    EXPECT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0);
+    const SockaddrBuffer a = to_sockaddr(Endpoint{ip("127.0.0.1"), 0}, AF_INET);
+    EXPECT_EQ(::bind(fd, a.get(), a.length), 0);
     if (listening) {
         EXPECT_EQ(::listen(fd, 1), 0);
     }
