@@ -7,9 +7,12 @@
 // that discards (--sink ADDR:PORT), then times --calls of each:
 //   poll_ready: epoll_wait(timeout 0) on a set whose one socket has data waiting (event
 //               API: one turn of the loop, which is what epoll_wait does under the preload);
-//   recv_64:    a 64-byte read from the streaming socket (a wait for more data, when it
-//               runs dry, is part of the cost);
-//   send_64:    a 64-byte write to the sink (as is a wait for room).
+//   recv_64:    a 64-byte read from the streaming socket while its receive buffer holds
+//               data: rounds of reads until it runs dry (or kRoundReads), each after the
+//               buffer has filled again, untimed; a window update a read sends counts;
+//   send_64:    a 64-byte write to the sink, Nagle on (the calls, not one packet each:
+//               a segment leaves per MSS of writes), in rounds as the reads: each after
+//               the send side has room again, untimed.
 // Prints one JSON object: nanoseconds per call of each.
 #include <CLI/CLI.hpp>
 #include <arpa/inet.h>
@@ -27,6 +30,7 @@
 #include <iostream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "loop/event_loop.hpp"
 
@@ -34,6 +38,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kChunk = 64;
+constexpr std::uint64_t kRoundCalls = 1024;          // 64 KiB: well within either stack's buffers
+constexpr auto kRefill = std::chrono::milliseconds(5);  // the peer fills the window again meanwhile
 
 double ns_per_call(Clock::time_point start, std::uint64_t calls) {
     return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count()) /
@@ -44,6 +50,24 @@ ms::wire::IpAddr address_of(const std::string& endpoint, std::uint16_t& port) {
     ms::wire::IpAddr addr;
     if (!ms::wire::parse_endpoint(endpoint, addr, port)) throw std::runtime_error("not ADDR:PORT: " + endpoint);
     return addr;
+}
+
+// Nanoseconds per call over `calls` calls: rounds of `call` until it says it could not
+// (the buffer ran dry, or full) or kRoundCalls, each after `refill` (untimed).
+template <class Refill, class Call>
+double timed_calls(std::uint64_t calls, Refill&& refill, Call&& call) {
+    std::uint64_t done = 0;
+    Clock::duration spent{};
+    while (done < calls) {
+        refill();
+        const auto start = Clock::now();
+        std::uint64_t round = 0;
+        while (round < kRoundCalls && done + round < calls && call()) ++round;
+        spent += Clock::now() - start;
+        done += round;
+    }
+    return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(spent).count()) /
+           static_cast<double>(calls);
 }
 
 // --- the POSIX calls ----------------------------------------------------------------------
@@ -59,8 +83,6 @@ int connect_to(const std::string& endpoint) {
     if (fd < 0 || ::connect(fd, reinterpret_cast<const sockaddr*>(&sin), sizeof sin) != 0) {
         throw std::runtime_error("connect to " + endpoint + ": " + std::strerror(errno));
     }
-    const int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     ::fcntl(fd, F_SETFL, O_NONBLOCK);
     return fd;
 }
@@ -91,28 +113,28 @@ nlohmann::json posix_calls(const std::string& source, const std::string& sink, s
     }
     r["poll_ready"] = ns_per_call(start, calls);
     char buf[kChunk];
-    start = Clock::now();
-    for (std::uint64_t done = 0; done < calls;) {
-        if (::recv(in, buf, kChunk, 0) > 0) {
-            ++done;
-        } else if (errno == EAGAIN) {
+    r["recv_64"] = timed_calls(
+        calls,
+        [&] {
+            std::this_thread::sleep_for(kRefill);
             wait_for(epfd, in, EPOLLIN);
-        } else {
-            throw std::runtime_error(std::string("recv: ") + std::strerror(errno));
-        }
-    }
-    r["recv_64"] = ns_per_call(start, calls);
-    start = Clock::now();
-    for (std::uint64_t done = 0; done < calls;) {
-        if (::send(out, buf, kChunk, MSG_NOSIGNAL) > 0) {
-            ++done;
-        } else if (errno == EAGAIN) {
+        },
+        [&] {
+            if (::recv(in, buf, kChunk, 0) > 0) return true;
+            if (errno != EAGAIN) throw std::runtime_error(std::string("recv: ") + std::strerror(errno));
+            return false;
+        });
+    r["send_64"] = timed_calls(
+        calls,
+        [&] {
+            std::this_thread::sleep_for(kRefill);
             wait_for(epfd, out, EPOLLOUT);
-        } else {
-            throw std::runtime_error(std::string("send: ") + std::strerror(errno));
-        }
-    }
-    r["send_64"] = ns_per_call(start, calls);
+        },
+        [&] {
+            if (::send(out, buf, kChunk, MSG_NOSIGNAL) > 0) return true;
+            if (errno != EAGAIN) throw std::runtime_error(std::string("send: ") + std::strerror(errno));
+            return false;
+        });
     ::close(in);
     ::close(out);
     ::close(epfd);
@@ -126,9 +148,7 @@ class Quiet final : public ms::utcp::Handler {};
 ms::utcp::Connection& open_connection(ms::loop::EventLoop& loop, Quiet& handler, const std::string& endpoint) {
     std::uint16_t port = 0;
     const ms::wire::IpAddr addr = address_of(endpoint, port);
-    ms::utcp::ConnOptions options = loop.stack().config().defaults;
-    options.nodelay = true;
-    auto c = loop.connect(addr, port, handler, &options);
+    auto c = loop.connect(addr, port, handler);
     if (!c) throw std::runtime_error("connect to " + endpoint + ": " + c.error().message());
     for (int tries = 0; tries < 500 && c.value()->state() != ms::utcp::State::established; ++tries) loop.run_once(10);
     if (c.value()->state() != ms::utcp::State::established) throw std::runtime_error("no handshake with " + endpoint);
@@ -155,25 +175,28 @@ nlohmann::json event_calls(const std::string& socket_path, const std::string& so
     }
     r["poll_ready"] = ns_per_call(start, calls);
     std::uint8_t buf[kChunk];
-    start = Clock::now();
-    for (std::uint64_t done = 0; done < calls;) {
-        if (in.recv(buf) > 0) {
-            ++done;
-        } else {
-            loop.run_once(1000);
-        }
-    }
-    r["recv_64"] = ns_per_call(start, calls);
-    start = Clock::now();
-    for (std::uint64_t done = 0; done < calls;) {
-        if (out.send({buf, kChunk}) > 0) {
-            ++done;
+    r["recv_64"] = timed_calls(
+        calls,
+        [&] {
+            const auto until = Clock::now() + kRefill;
+            while (Clock::now() < until || in.readable() == 0) loop.run_once(1);
+        },
+        [&] {
+            if (in.recv(buf) == 0) return false;
+            loop.stack().flush(ms::loop::EventLoop::clock_ms());  // a window update leaves, as under the preload
+            return true;
+        });
+    r["send_64"] = timed_calls(
+        calls,
+        [&] {
+            const auto until = Clock::now() + kRefill;
+            while (Clock::now() < until || out.send_room() < kRoundCalls * kChunk) loop.run_once(1);
+        },
+        [&] {
+            if (out.send({buf, kChunk}) == 0) return false;
             loop.stack().flush(ms::loop::EventLoop::clock_ms());  // as the preload's send leaves at once
-        } else {
-            loop.run_once(1000);
-        }
-    }
-    r["send_64"] = ns_per_call(start, calls);
+            return true;
+        });
     in.abort();
     out.abort();
     loop.turn(ms::loop::EventLoop::clock_ms());

@@ -20,8 +20,8 @@ namespace {
 constexpr std::uint64_t kPortMark = 0xfff0'6d73'706f'7274ull;
 constexpr std::uint64_t kWakeMark = 0xfff0'6d73'7761'6b65ull;
 
-std::uint64_t deadline_after(int timeout_ms) {
-    return timeout_ms < 0 ? UINT64_MAX : loop::EventLoop::clock_ms() + static_cast<std::uint64_t>(timeout_ms);
+std::uint64_t deadline_after(std::uint64_t now_ms, int timeout_ms) {
+    return timeout_ms < 0 ? UINT64_MAX : now_ms + static_cast<std::uint64_t>(timeout_ms);
 }
 
 int remaining_ms(std::uint64_t deadline) {
@@ -66,31 +66,26 @@ bool Runtime::drop_wake_events(int epfd, epoll_event* events, int& n) {
     return true;
 }
 
+// The library's part and the kernel's take turns at going first. When the library's goes
+// first and reports something, the kernel's waits for the next call, where it goes first:
+// under load that halves the system calls, and neither part can starve the other.
 int Runtime::gather_ready(int epfd, epoll_event* events, int max, const sigset_t* mask, EpollPwait real) {
-    const auto library_part = [&](epoll_event* out, int room) {
-        std::unique_lock lock(mutex_);
-        auto it = epoll_sets_.find(epfd);
-        if (it == epoll_sets_.end() || room <= 0) return 0;
-        return it->second->collect(out, room, [this](const Socket& s) { return events_of(s); });
+    const auto library_part = [&](EpollSet& set, epoll_event* out, int room) {
+        return room <= 0 ? 0 : set.collect(out, room, [this](const Socket& s) { return events_of(s); });
     };
-    const auto kernel_part = [&](epoll_event* out, int room) {
-        if (room <= 0) return 0;
-        int n = real(epfd, out, room, 0, mask);
-        if (n > 0) drop_wake_events(epfd, out, n);
-        return n;
-    };
-    bool kernel_first = true;
     {
         std::unique_lock lock(mutex_);
-        if (auto it = epoll_sets_.find(epfd); it != epoll_sets_.end()) kernel_first = it->second->kernel_first();
+        auto it = epoll_sets_.find(epfd);
+        if (it != epoll_sets_.end() && !it->second->kernel_first()) {
+            if (const int n = library_part(*it->second, events, max); n > 0) return n;
+        }
     }
-    if (kernel_first) {
-        const int n = kernel_part(events, max);
-        return n < 0 ? n : n + library_part(events + n, max - n);
-    }
-    const int n = library_part(events, max);
-    const int k = kernel_part(events + n, max - n);
-    return k < 0 ? (n > 0 ? n : k) : n + k;
+    int n = real(epfd, events, max, 0, mask);
+    if (n < 0) return n;
+    drop_wake_events(epfd, events, n);
+    std::unique_lock lock(mutex_);
+    auto it = epoll_sets_.find(epfd);
+    return it == epoll_sets_.end() ? n : n + library_part(*it->second, events + n, max - n);
 }
 
 // Turn, look (without sleeping), and only then sleep on the application's set and the
@@ -100,11 +95,12 @@ int Runtime::epoll_wait_polling(int epfd, epoll_event* events, int max, int time
                                 EpollPwait real) {
     if (max <= 0) return real(epfd, events, max, timeout_ms, mask);
     watch_port_from(epfd);
-    const std::uint64_t deadline = deadline_after(timeout_ms);
+    std::uint64_t deadline = 0;  // set on the first turn
     for (;;) {
-        run_turn();
+        const std::uint64_t now = run_turn();
+        if (deadline == 0) deadline = deadline_after(now, timeout_ms);
         int n = gather_ready(epfd, events, max, mask, real);
-        last_polled_ms_.store(loop::EventLoop::clock_ms(), std::memory_order_relaxed);
+        last_polled_ms_.store(now, std::memory_order_relaxed);
         if (n != 0 || timeout_ms == 0) return n;
         EpollSet* set = nullptr;
         {

@@ -276,15 +276,17 @@ void Runtime::follow_attachment() {
     wake_stack_thread();
 }
 
-void Runtime::run_turn() {
+std::uint64_t Runtime::run_turn() {
+    const std::uint64_t now = loop::EventLoop::clock_ms();
     std::unique_lock lock(mutex_);
-    if (daemon_gone_) return;
-    loop_->turn(loop::EventLoop::clock_ms());
+    if (daemon_gone_) return now;
+    loop_->turn(now);
     follow_attachment();
-    if (daemon_gone_) return;
+    if (daemon_gone_) return now;
     refresh_listeners();
     release_unused_claims();
     wake_stack_thread_if_due();
+    return now;
 }
 
 void Runtime::drain_before_exit() {

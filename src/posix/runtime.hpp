@@ -243,8 +243,9 @@ private:
     static Runtime* open();
     void serve();
     void sleep_while_idle(std::uint64_t now_ms);
-    // A turn from an application thread: frames in, timers, output, readiness.
-    void run_turn();
+    // A turn from an application thread: frames in, timers, output, readiness. Returns
+    // the clock it ran at.
+    std::uint64_t run_turn();
     // Under the lock: a timer now due before the stack thread would wake wakes it.
     void wake_stack_thread_if_due();
     void wake_stack_thread() const;
@@ -277,7 +278,7 @@ private:
     void forget_watches(Socket& s);
     // Moves the library's part of `set` into the kernel's set, and forgets it.
     void merge_into_kernel(EpollSet& set);
-    // Reads what epoll_wait found ready: the library's part of `set` (if any) and the
+    // Reads what epoll_wait found ready: the library's part of set `epfd` (if any) and the
     // kernel's, in turn, without sleeping.
     int gather_ready(int epfd, epoll_event* events, int max, const sigset_t* mask, EpollPwait real);
     // Drops the port's and the set's wake-up entries from what the kernel reported; true if

@@ -269,7 +269,8 @@ base::Result<std::size_t, Errno> Runtime::transfer(int fd, std::span<const iovec
         const bool datagram = s->is<DatagramState>();
         wait_all = wait_all && !datagram;  // a datagram is one call's whole message
         auto moved = try_transfer(*s, rest, flags, direction, info);
-        if (moved.ok() && moved.value() > 0) after_call(lock);
+        // A receive has output only if it opened the window enough for an update.
+        if (moved.ok() && moved.value() > 0 && (sending || loop_->stack().has_dirty())) after_call(lock);
         refresh(*s);
         if (!moved.ok() && moved.error().code != kWouldBlock)
             return total > 0 ? base::Result<std::size_t, Errno>(total) : moved;
