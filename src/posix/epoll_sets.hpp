@@ -21,6 +21,7 @@
 
 #include <sys/epoll.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 
@@ -64,7 +65,7 @@ public:
 
     // A thread goes to sleep in the kernel's set, or wakes: one that sleeps is woken
     // through the eventfd when an entry turns ready.
-    void sleeping(bool asleep) { sleepers_ += asleep ? 1 : -1; }
+    void sleeping(bool asleep) { sleepers_ = asleep ? sleepers_ + 1 : std::max(sleepers_ - 1, 0); }
     // Writes the eventfd (once until woken()).
     void wake_sleepers();
     // The eventfd woke a sleeper: it is read, and may be written again.

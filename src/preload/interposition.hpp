@@ -87,6 +87,9 @@ bool in_vfork_child();
 base::Result<std::vector<char>, Errno> passable_rights(const msghdr& msg);
 void adopt_passed_sockets(const msghdr& msg);
 
+// In a forked child: the epoll sets it inherited become the kernel's (readiness_hooks.cpp).
+void forget_inherited_epoll_sets();
+
 // In a new image: the listeners an exec handed over (exec_hooks.cpp).
 void take_over_exec_listeners();
 

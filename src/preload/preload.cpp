@@ -89,6 +89,7 @@ __attribute__((constructor)) void start() {
         },
         [] {
             note_this_process();
+            forget_inherited_epoll_sets();
             Runtime::forget_after_fork();
         });
     take_over_exec_listeners();

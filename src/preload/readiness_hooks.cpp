@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 
+#include <atomic>
 #include <ctime>
 
 #include "preload/guarded.hpp"
@@ -46,6 +47,19 @@ void show_selected(int n, const fd_set* read, const fd_set* write, const fd_set*
     }
 }
 
+// The highest number an epoll set of the program had (forget_inherited_epoll_sets).
+std::atomic<int> g_highest_epoll_set{-1};
+
+// A set the program made: the library keeps its UTCP part.
+int note_epoll_set(int fd) {
+    if (fd < 0 || ms::posix::t_inside_library) return fd;
+    fd_table().set_pending(fd, pending::epoll_set);
+    int seen = g_highest_epoll_set.load(std::memory_order_relaxed);
+    while (fd > seen && !g_highest_epoll_set.compare_exchange_weak(seen, fd, std::memory_order_relaxed)) {
+    }
+    return fd;
+}
+
 // epoll_pwait2's timeout in whole milliseconds, rounded up (-1: none).
 int timeout_ms(const timespec* t) {
     if (!t) return -1;
@@ -54,6 +68,21 @@ int timeout_ms(const timespec* t) {
 }
 
 }  // namespace
+
+namespace ms::preload {
+
+// In a forked child: the sets it inherited are shared with the parent, whose stack keeps
+// their UTCP part; the child's own UTCP sockets join their kernel part, through their
+// pairs, and the child's port joins them when it first waits there.
+void forget_inherited_epoll_sets() {
+    const int highest = g_highest_epoll_set.load(std::memory_order_relaxed);
+    constexpr std::uint8_t kSetBits = pending::epoll_set | pending::watching_epoll;
+    for (int fd = 0; fd <= highest; ++fd) {
+        if (fd_table().pending(fd) & kSetBits) fd_table().set_pending(fd, fd_table().pending(fd) & ~kSetBits);
+    }
+}
+
+}  // namespace ms::preload
 
 extern "C" {
 
@@ -82,19 +111,11 @@ int epoll_pwait2(int epfd, epoll_event* events, int max, const timespec* timeout
 
 // A new epoll set: the library keeps its UTCP part (its number may have been another's).
 int epoll_create1(int flags) {
-    return ms::preload::guarded("epoll_create1", [&]() -> int {
-        const int fd = NEXT(epoll_create1)(flags);
-        if (fd >= 0 && !ms::posix::t_inside_library) fd_table().set_pending(fd, pending::epoll_set);
-        return fd;
-    });
+    return ms::preload::guarded("epoll_create1", [&]() -> int { return note_epoll_set(NEXT(epoll_create1)(flags)); });
 }
 
 int epoll_create(int size) {
-    return ms::preload::guarded("epoll_create", [&]() -> int {
-        const int fd = NEXT(epoll_create)(size);
-        if (fd >= 0 && !ms::posix::t_inside_library) fd_table().set_pending(fd, pending::epoll_set);
-        return fd;
-    });
+    return ms::preload::guarded("epoll_create", [&]() -> int { return note_epoll_set(NEXT(epoll_create)(size)); });
 }
 
 // A listener inherited across fork moves to this process when the child first watches it.

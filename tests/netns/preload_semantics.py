@@ -303,6 +303,22 @@ _, status = os.waitpid(child, 0)
 check(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "a forked child's poll() sees the inherited socket ready")
 check(len(ep.poll(5)) == 1, "the parent's epoll set still reports it")
 check(s.recv(10) == b"f", "the parent reads the echo")
+# The child adds a UTCP socket of its own stack to the set it shares with the parent.
+child = os.fork()
+if child == 0:
+    c = socket.socket()
+    c.setblocking(False)
+    c.connect_ex((peer, 9001))
+    ep.register(c.fileno(), select.EPOLLOUT)
+    writable = ep.poll(5) == [(c.fileno(), select.EPOLLOUT)]
+    c.send(b"k")
+    ep.modify(c.fileno(), select.EPOLLIN)
+    readable = ep.poll(5) == [(c.fileno(), select.EPOLLIN)] and c.recv(10) == b"k"
+    os._exit(0 if writable and readable else 1)
+_, status = os.waitpid(child, 0)
+check(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0,
+      "a forked child's own socket in the epoll set it inherited is reported to the child")
+check(ep.poll(0.2) == [], "the parent's epoll set reports nothing of the child's socket")
 ep.close()
 s.close()
 
