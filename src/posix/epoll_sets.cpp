@@ -6,9 +6,12 @@
 
 namespace ms::posix {
 
+// Its entries are withdrawn by then (their owners go first). The wake-up eventfd leaves the
+// kernel's set explicitly: a forked child's copy of it would keep it registered there.
 EpollSet::~EpollSet() {
-    for (EpollWatch* w : ready_) w->queued = false;
-    if (wake_fd_ >= 0) ::close(wake_fd_);
+    if (wake_fd_ < 0) return;
+    ::epoll_ctl(epfd_, EPOLL_CTL_DEL, wake_fd_, nullptr);
+    ::close(wake_fd_);
 }
 
 void EpollSet::offer(EpollWatch& w, std::uint32_t now, std::uint32_t edge) {
@@ -36,6 +39,9 @@ void EpollSet::woken() {
     std::uint64_t count = 0;
     (void)!::read(wake_fd_, &count, sizeof count);
     wake_written_ = false;
+    // The thread that read it may not be the one asleep: another still sleeps while
+    // entries wait.
+    if (sleepers_ > 0 && !ready_.empty()) wake_sleepers();
 }
 
 }  // namespace ms::posix

@@ -68,7 +68,8 @@ public:
     void sleeping(bool asleep) { sleepers_ = asleep ? sleepers_ + 1 : std::max(sleepers_ - 1, 0); }
     // Writes the eventfd (once until woken()).
     void wake_sleepers();
-    // The eventfd woke a sleeper: it is read, and may be written again.
+    // The eventfd woke a thread: it is read, and written again at once if another thread
+    // still sleeps while entries wait.
     void woken();
     // Which part epoll_wait reads first, turn about, so that neither starves the other.
     bool kernel_first() { return kernel_first_ = !kernel_first_; }

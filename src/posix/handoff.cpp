@@ -80,13 +80,15 @@ ctl::HandOffRequest hand_off_request(const utcp::FourTuple& t, const OpenSocketI
 
 }  // namespace
 
-void Runtime::note_fork() {
-    std::unique_lock lock(mutex_);
+void Runtime::prepare_fork() {
+    mutex_.lock();
     for (Socket& s : sockets_) {
         if (auto* stream = s.as<StreamState>()) stream->shared = true;
-        expose(s);  // the child's poll, select and epoll see it through its pair
     }
+    show_everything_to_kernel();
 }
+
+void Runtime::after_fork_in_parent() { mutex_.unlock(); }
 
 void Runtime::settle_closed_shared() {
     std::unique_lock lock(mutex_);

@@ -74,6 +74,7 @@ bool Runtime::interface_address(const Endpoint& e) const {
 }
 
 std::optional<Endpoint> Runtime::bound_to_interface(int fd, wire::IpFamily family) {
+    if (family_error(fd, family) != 0) return std::nullopt;  // the kernel gives Linux's error
     auto bound = bound_address(fd);
     if (bound && bound->port == 0 && bound->addr.is_any()) {
         const int socket_kind = socket_family(fd);
@@ -322,6 +323,8 @@ base::Result<Placement, Errno> Runtime::place_datagram(int fd, wire::IpFamily to
     }
     placed.claim = made.value();
     placed.local = Endpoint{bound->addr, placed.claim.port};
+    placed.v4_error = family_error(fd, wire::IpFamily::v4);
+    placed.v6_error = family_error(fd, wire::IpFamily::v6);
     if (auto taken = take_number(s, fd); !taken) {
         release(s);
         return Errno{taken.error()};
@@ -357,6 +360,7 @@ base::Result<int, Errno> Runtime::connect_datagram(int fd, const sockaddr* to, s
     }
     const auto peer = endpoint_of(to, len);
     if (!peer) return Errno{EAFNOSUPPORT};
+    if (const int error = udp->error_toward(*peer); error != 0) return Errno{error};
     udp->peer = peer;
     return 0;
 }

@@ -45,18 +45,11 @@ void Runtime::watch_port_from(int epfd) {
 bool Runtime::drop_wake_events(int epfd, epoll_event* events, int& n) {
     bool port = false;
     bool set = false;
-    int kept = 0;
     for (int i = 0; i < n; ++i) {
-        if (events[i].data.u64 == kPortMark) {
-            port = true;
-        } else if (events[i].data.u64 == kWakeMark) {
-            set = true;
-        } else {
-            events[kept++] = events[i];
-        }
+        port = port || events[i].data.u64 == kPortMark;
+        set = set || events[i].data.u64 == kWakeMark;
     }
-    n = kept;
-    if (!port && !set) return false;
+    if (!drop_library_marks(events, n)) return false;
     std::unique_lock lock(mutex_);
     if (port) {
         std::uint64_t count = 0;
@@ -249,6 +242,10 @@ void Runtime::hand_epoll_set_to_kernel(int epfd) {
 
 void Runtime::hand_everything_to_kernel() {
     std::unique_lock lock(mutex_);
+    show_everything_to_kernel();
+}
+
+void Runtime::show_everything_to_kernel() {
     for (auto& [epfd, set] : epoll_sets_) {
         merge_into_kernel(*set);
         fd_table().set_pending(epfd, fd_table().pending(epfd) & ~pending::epoll_set);
@@ -257,12 +254,27 @@ void Runtime::hand_everything_to_kernel() {
     for (Socket& s : sockets_) expose(s);
 }
 
+bool Runtime::drop_library_marks(epoll_event* events, int& n) {
+    int kept = 0;
+    for (int i = 0; i < n; ++i) {
+        if (events[i].data.u64 != kPortMark && events[i].data.u64 != kWakeMark) events[kept++] = events[i];
+    }
+    const bool dropped = kept != n;
+    n = kept;
+    return dropped;
+}
+
 void Runtime::forget_epoll_set(int epfd) {
     std::unique_lock lock(mutex_);
     auto it = epoll_sets_.find(epfd);
     if (it == epoll_sets_.end()) return;
+    EpollSet& set = *it->second;
     for (Socket& s : sockets_) {
-        std::erase_if(s.watches, [&](const std::unique_ptr<EpollWatch>& w) { return w->set == it->second.get(); });
+        std::erase_if(s.watches, [&](const std::unique_ptr<EpollWatch>& w) {
+            if (w->set != &set) return false;
+            set.withdraw(*w);
+            return true;
+        });
     }
     epoll_sets_.erase(it);
 }

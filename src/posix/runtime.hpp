@@ -113,9 +113,14 @@ public:
     // Moves an inherited listener on `fd` to this process's stack (runtime.hpp, Processes).
     base::Result<int, Errno> adopt_listener(int fd, Socket& inherited);
 
-    // Connections that move between processes (handoff.cpp). In the parent after fork():
-    // every connection may now be held by the child too.
-    void note_fork();
+    // Connections that move between processes (handoff.cpp). Before fork() (the prepare
+    // handler): every connection may be held by the child too, the child's poll, select
+    // and epoll see every socket through its pair, and every epoll set the library keeps
+    // becomes the kernel's (the child shares it). The lock stays held across the fork,
+    // so that no socket closes meanwhile (its pair would be kept for reuse while the child
+    // holds it); after_fork_in_parent() lets go of it.
+    void prepare_fork();
+    void after_fork_in_parent();
     // A connection that another process had (inherited, or passed): it moves to this
     // process's stack once that process has let go of it, which the daemon tells by
     // handing it over. EOPNOTSUPP if the other process keeps it past kTakeOverWaitMs.
@@ -202,6 +207,10 @@ public:
     void hand_epoll_set_to_kernel(int epfd);
     // Before an exec: every socket turns visible, and every set is the kernel's.
     void hand_everything_to_kernel();
+    // Drops the library's own entries (the port's, a set's wake-up) from what the kernel's
+    // epoll_wait reported; true if there was one. For a process whose runtime is not its
+    // own (a forked child that shares a set with its parent) as well.
+    static bool drop_library_marks(epoll_event* events, int& n);
     // The program closed the number of its set `epfd`.
     void forget_epoll_set(int epfd);
     // FIONREAD and SIOCOUTQ.
@@ -278,6 +287,8 @@ private:
     void forget_watches(Socket& s);
     // Moves the library's part of `set` into the kernel's set, and forgets it.
     void merge_into_kernel(EpollSet& set);
+    // Under the lock: hand_everything_to_kernel().
+    void show_everything_to_kernel();
     // Reads what epoll_wait found ready: the library's part of set `epfd` (if any) and the
     // kernel's, in turn, without sleeping.
     int gather_ready(int epfd, epoll_event* events, int max, const sigset_t* mask, EpollPwait real);

@@ -93,6 +93,18 @@ int socket_family(int fd) {
     return ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 ? domain : 0;
 }
 
+int family_error(int fd, wire::IpFamily family) {
+    const int kind = socket_family(fd);
+    if (kind != AF_INET6) return kind == AF_INET && family == wire::IpFamily::v4 ? 0 : EAFNOSUPPORT;
+    if (const auto bound = bound_address(fd); bound && !bound->addr.is_any()) {
+        return bound->addr.family == family ? 0 : ENETUNREACH;
+    }
+    if (family == wire::IpFamily::v6) return 0;
+    int v6only = 0;
+    socklen_t len = sizeof v6only;
+    return ::getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) == 0 && v6only == 0 ? 0 : ENETUNREACH;
+}
+
 bool unplaced_tcp_socket(int fd) {
     const int family = socket_family(fd);
     if (family != AF_INET && family != AF_INET6) return false;

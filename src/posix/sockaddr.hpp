@@ -47,6 +47,11 @@ void copy_out(const Endpoint& e, int family, sockaddr* addr, socklen_t* len);
 [[nodiscard]] std::optional<Endpoint> bound_address(int fd);
 // SO_DOMAIN: AF_INET, AF_INET6, ...; 0 if it cannot be read.
 [[nodiscard]] int socket_family(int fd);
+// What socket `fd` gives for a send to an address of `family`, as Linux: 0 if it may; an
+// AF_INET socket reaches IPv4 only (EAFNOSUPPORT); an AF_INET6 one IPv6, and IPv4
+// (v4-mapped) unless IPV6_V6ONLY is set or it is bound to a specific IPv6 address; one
+// bound to a specific address, that address's family only (ENETUNREACH).
+[[nodiscard]] int family_error(int fd, wire::IpFamily family);
 // A TCP socket of AF_INET or AF_INET6, neither listening nor connected: what the number
 // of a UTCP listener that another process handed over (exec, SCM_RIGHTS) names.
 [[nodiscard]] bool unplaced_tcp_socket(int fd);

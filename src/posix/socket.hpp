@@ -74,6 +74,12 @@ struct DatagramState : Claimed {
     std::size_t inbox_bytes = 0;         // bounded by options.recv_buffer, as SO_RCVBUF bounds Linux's
     std::uint64_t datagrams_dropped = 0;  // arrived with the inbox full
     std::optional<Endpoint> peer;        // connect(): the default destination, and the only source
+    // What a send to each family gives, as placed (family_error): 0, or Linux's errno.
+    int v4_error = 0, v6_error = EAFNOSUPPORT;
+
+    [[nodiscard]] int error_toward(const Endpoint& to) const {
+        return to.addr.family == wire::IpFamily::v4 ? v4_error : v6_error;
+    }
 };
 
 using SocketState = std::variant<Unused, ListenerState, StreamState, DatagramState>;

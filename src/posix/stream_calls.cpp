@@ -234,6 +234,7 @@ base::Result<std::size_t, Errno> Runtime::try_send_datagram(const DatagramState&
         if (!to) return Errno{EAFNOSUPPORT};
     }
     if (!to) return Errno{EDESTADDRREQ};
+    if (const int error = udp.error_toward(*to); error != 0) return Errno{error};
     const std::size_t size = total_length(iov);
     const std::size_t headers = to->addr.family == wire::IpFamily::v6 ? 48 : 28;
     if (size + headers > loop_->stack().config().mtu) return Errno{EMSGSIZE};  // UTCP sends with DF set
@@ -269,8 +270,7 @@ base::Result<std::size_t, Errno> Runtime::transfer(int fd, std::span<const iovec
         const bool datagram = s->is<DatagramState>();
         wait_all = wait_all && !datagram;  // a datagram is one call's whole message
         auto moved = try_transfer(*s, rest, flags, direction, info);
-        // A receive has output only if it opened the window enough for an update.
-        if (moved.ok() && moved.value() > 0 && (sending || loop_->stack().has_dirty())) after_call(lock);
+        if (moved.ok() && moved.value() > 0) after_call(lock);
         refresh(*s);
         if (!moved.ok() && moved.error().code != kWouldBlock)
             return total > 0 ? base::Result<std::size_t, Errno>(total) : moved;

@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "posix/arriving.hpp"
 #include "posix/fd_table.hpp"
@@ -48,6 +49,13 @@ bool place_datagram(int fd, ms::wire::IpFamily toward) {
     }
     settle_in_kernel(fd);
     return false;
+}
+
+// The family of the address a socket is bound to (IPv4 if it cannot be read).
+ms::wire::IpFamily bound_family(int fd) {
+    InsideLibrary inside;
+    const auto bound = ms::posix::bound_address(fd);
+    return bound ? bound->addr.family : ms::wire::IpFamily::v4;
 }
 
 // sendto() on a pending UDP socket toward an address outside the host: it goes to UTCP.
@@ -79,15 +87,21 @@ bool released_lingering_claim(int fd, const sockaddr* addr, socklen_t len) {
 __attribute__((constructor)) void start() {
     (void)ms::posix::program_name();  // before the program can rewrite its argv (MULTISTACK_EXCLUDE)
     note_this_process();
+    // The runtime a fork's prepare handler locked, for the parent's handler to unlock.
+    static thread_local Runtime* forking = nullptr;
     ::pthread_atfork(
-        nullptr,
-        [] {  // the parent: its connections may now be the child's too
-            if (Runtime* rt = ms::posix::t_inside_library ? nullptr : Runtime::current()) {
+        [] {  // the parent, before: its connections may be the child's too
+            forking = ms::posix::t_inside_library ? nullptr : Runtime::current();
+            if (forking) {
                 InsideLibrary inside;
-                rt->note_fork();
+                forking->prepare_fork();
             }
         },
         [] {
+            if (Runtime* rt = std::exchange(forking, nullptr)) rt->after_fork_in_parent();
+        },
+        [] {
+            forking = nullptr;
             note_this_process();
             forget_inherited_epoll_sets();
             Runtime::forget_after_fork();
@@ -130,8 +144,7 @@ int bind(int fd, const sockaddr* addr, socklen_t len) {
         if (r == 0 && is_pending_datagram(fd)) {
             if (bound_to_loopback(fd)) {
                 settle_in_kernel(fd);
-            } else if (!place_datagram(fd, ms::wire::IpFamily::v4) &&
-                       ms::posix::settings().require) {  // bound: no family to choose
+            } else if (!place_datagram(fd, bound_family(fd)) && ms::posix::settings().require) {
                 return static_cast<int>(fail(ENETDOWN));
             }
             return 0;

@@ -169,8 +169,6 @@ public:
     // The soonest time advance() or flush() gained work since the last call (timers
     // scheduled, or output pending: 0), in O(1). TIME_WAIT expiries are not included.
     [[nodiscard]] std::uint64_t take_soonest_work() { return dirty_.empty() ? wheel_.take_soonest_scheduled() : 0; }
-    // A connection has output or events due (flush() would do something for it).
-    [[nodiscard]] bool has_dirty() const { return !dirty_.empty(); }
 
     // TCP. listen() returns null if the port has a listener already.
     Listener* listen(std::uint16_t port, Handler* handler = nullptr, const ConnOptions* options = nullptr);

@@ -97,4 +97,15 @@ except OSError as e:
     check(e.errno == 90, f"an IPv6 datagram over the MTU fails with EMSGSIZE ({e})")
 u.close()
 
+# A v6-only socket does not reach IPv4 (v4-mapped): ENETUNREACH, as Linux.
+only = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+only.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+only.bind((local6, 0))
+try:
+    only.sendto(b"x", ("::ffff:" + peer4, 9102))
+    check(False, "a v6-only UDP socket's send to a v4-mapped address fails")
+except OSError as e:
+    check(e.errno == 101, f"a v6-only UDP socket's send to a v4-mapped address fails with ENETUNREACH ({e})")
+only.close()
+
 finish()

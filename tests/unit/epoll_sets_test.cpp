@@ -1,6 +1,7 @@
 // The library's part of an epoll set (posix/epoll_sets.hpp): level-triggered entries stay
 // ready while their socket is, edge-triggered ones report each new event once,
-// EPOLLONESHOT disarms, EPOLLERR and EPOLLHUP come unasked, and a sleeper is woken.
+// EPOLLONESHOT disarms, EPOLLERR and EPOLLHUP come unasked, and a sleeper is woken (and
+// another that still sleeps is not forgotten).
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -120,9 +121,15 @@ TEST(EpollSet, ASleeperIsWokenOnce) {
     set.offer(b, EPOLLIN, EPOLLIN);
     EXPECT_EQ(::poll(&p, 1, 0), 1);
     std::uint64_t count = 0;
+    set.sleeping(true);  // a second thread sleeps too
+    set.sleeping(false);  // the first wakes, and reads the eventfd
     set.woken();
-    EXPECT_LT(::read(wake, &count, sizeof count), 0) << "woken() read it";
+    EXPECT_EQ(::poll(&p, 1, 0), 1) << "another still sleeps while entries wait: written again";
     set.sleeping(false);
+    set.woken();
+    EXPECT_LT(::read(wake, &count, sizeof count), 0) << "nobody sleeps: woken() read it, and that is all";
+    set.withdraw(a);
+    set.withdraw(b);
 }
 
 }  // namespace
