@@ -33,8 +33,13 @@ void show_to_kernel(int fd) {
     }
 }
 
+// More entries than the descriptor table holds (the hard RLIMIT_NOFILE, at most 2^20):
+// the kernel refuses the call (EINVAL), and the entries are not read.
 void show_polled(const pollfd* fds, nfds_t n) {
-    if (ms::posix::t_inside_library || !fds) return;
+    if (ms::posix::t_inside_library || !fds || n == 0 || n > (nfds_t{1} << 20) ||
+        !fd_table().in_range(static_cast<int>(n) - 1)) {
+        return;
+    }
     for (nfds_t i = 0; i < n; ++i) show_to_kernel(fds[i].fd);
 }
 

@@ -12,12 +12,8 @@
 # Usage: BIN_DIR=build ipv6.sh
 source "$(dirname "$0")/lib.sh"
 HTTPD="$BIN_DIR/tools/ms-httpd"
-SERVER6=2001:2::1
-CLIENT6=2001:2::2
 ms_setup "v6$$"
-ip -n "$SERVER_NS" addr add "$SERVER6/64" dev "$SERVER_IF" nodad
-ip -n "$CLIENT_NS" addr add "$CLIENT6/64" dev "$CLIENT_IF" nodad
-wait_for_ipv6 "$SERVER_NS" "$CLIENT_NS" || fail "IPv6 addresses still tentative after 5 s"
+ipv6_hosts
 ms_daemon
 
 in_client ping -6 -c 2 -W 2 -q "$SERVER6" >/dev/null || fail "ping6 to the server"

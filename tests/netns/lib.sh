@@ -9,6 +9,7 @@
 #   ok MSG / fail MSG
 #   interop_start / interop_sizes   Linux interop: UTCP's echo against the kernel's (below)
 #   wait_for_ipv6 NS...  until no address of those namespaces is tentative (DAD done)
+#   ipv6_hosts           the hosts get SERVER6 and CLIENT6 too, waited for
 #   SOCAT_BLOCK       socat's block size for an echo through PIPE or a program (below)
 #   kernel_udp_echo PORT LOG   a kernel UDP echo on the client's PORT
 set -euo pipefail
@@ -106,6 +107,16 @@ wait_for() {
   local file=$1 pattern=$2
   for _ in $(seq 100); do grep -q "$pattern" "$file" 2>/dev/null && return 0; sleep 0.1; done
   return 1
+}
+
+# ipv6_hosts: gives the hosts SERVER6 (2001:2::1) and CLIENT6 (2001:2::2) beside their
+# IPv4 addresses, and waits until neither is tentative.
+SERVER6=2001:2::1
+CLIENT6=2001:2::2
+ipv6_hosts() {
+  ip -n "$SERVER_NS" addr add "$SERVER6/64" dev "$SERVER_IF" nodad
+  ip -n "$CLIENT_NS" addr add "$CLIENT6/64" dev "$CLIENT_IF" nodad
+  wait_for_ipv6 "$SERVER_NS" "$CLIENT_NS" || fail "IPv6 addresses still tentative after 5 s"
 }
 
 # Duplicate address detection holds link-local addresses (and with them neighbour

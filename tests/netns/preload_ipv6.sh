@@ -11,12 +11,8 @@
 source "$(dirname "$0")/lib.sh"
 PRELOAD="$(cd "$BIN_DIR" && pwd)/src/libmultistack-preload.so"
 [[ -f $PRELOAD ]] || fail "no $PRELOAD"
-SERVER6=2001:2::1
-CLIENT6=2001:2::2
 ms_setup "p6$$"
-ip -n "$SERVER_NS" addr add "$SERVER6/64" dev "$SERVER_IF" nodad
-ip -n "$CLIENT_NS" addr add "$CLIENT6/64" dev "$CLIENT_IF" nodad
-wait_for_ipv6 "$SERVER_NS" "$CLIENT_NS" || fail "IPv6 addresses still tentative after 5 s"
+ipv6_hosts
 ms_daemon
 www="$TMP/www"
 mkdir -p "$www"
