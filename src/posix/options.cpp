@@ -2,12 +2,15 @@
 // and hand the socket over with what the options need of the runtime.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+// After netinet/in.h, whose in6_addr linux/in6.h then leaves alone: IPV6_FLOWLABEL_MGR.
+#include <linux/in6.h>
 #include <sys/time.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "posix/ip_marks.hpp"
 #include "posix/options.hpp"
 #include "posix/runtime.hpp"
 #include "posix/sockaddr.hpp"
@@ -183,15 +186,33 @@ base::Result<int, Errno> set_linger(Socket& s, const void* value, socklen_t len)
 }
 
 // Options kept and read back without effect on UTCP: the reuse flags (the claim holds
-// the port), the priority and TOS (IPv6: traffic class) of its packets, and TCP_QUICKACK, TCP_DEFER_ACCEPT
-// (UTCP's ACK policy and accept are its own). True if `name` is one.
+// the port), the priority of its packets, and TCP_QUICKACK, TCP_DEFER_ACCEPT (UTCP's ACK
+// policy and accept are its own). True if `name` is one.
 bool keep_only(Socket& s, int level, int name, int v) {
     if (level == SOL_SOCKET && name == SO_REUSEADDR) return s.reuse_addr = v != 0, true;
     if (level == SOL_SOCKET && name == SO_REUSEPORT) return s.reuse_port = v != 0, true;
     if (level == SOL_SOCKET && name == SO_PRIORITY) return s.priority = v, true;
-    if (level == IPPROTO_IP && name == IP_TOS) return s.tos = v, true;
-    if (level == IPPROTO_IPV6 && s.family == AF_INET6 && name == IPV6_TCLASS) return s.tos = v, true;
     return level == IPPROTO_TCP && (name == TCP_QUICKACK || name == TCP_DEFER_ACCEPT);
+}
+
+// IP_TOS, IPV6_TCLASS and the flow label options (ip_marks.hpp): the socket's packets
+// carry them from the next one on.
+base::Result<int, Errno> set_ip_level(Socket& s, int level, int name, int v) {
+    auto set = set_ip_option(s.ip, level, name, v);
+    if (!set.ok()) return set;
+    s.options.marks = marks_of(s.ip);
+    apply_options(s);
+    return 0;
+}
+
+// IPV6_FLOWLABEL_MGR leases labels on the kernel socket that proves a listener's or a UDP
+// socket's claim, where connect() and sendto() look for them (ip_marks.hpp). A stream's
+// kernel socket went to the daemon: it leases none after connect() (ENOPROTOOPT).
+base::Result<int, Errno> manage_flow_labels(Socket& s, const void* value, socklen_t len) {
+    const Claimed* claimed = s.claimed();
+    if (!claimed) return Errno{ENOPROTOOPT};
+    if (::setsockopt(claimed->proof_fd, IPPROTO_IPV6, IPV6_FLOWLABEL_MGR, value, len) != 0) return Errno{errno};
+    return 0;
 }
 
 // An integer option of UTCP's ConnOptions; false for one it does not know.
@@ -228,8 +249,7 @@ utcp::ConnOptions effective_options(const Socket& s) {
 base::Result<int, Errno> get_socket_option(Socket& s, const OptionContext& context, int level, int name, void* value,
                                            socklen_t* len) {
     if (level == SOL_SOCKET) return get_socket_level(s, name, value, len);
-    if (level == IPPROTO_IP && name == IP_TOS) return put_int(value, len, s.tos);
-    if (level == IPPROTO_IPV6 && s.family == AF_INET6 && name == IPV6_TCLASS) return put_int(value, len, s.tos);
+    if (is_ip_option(s.family, level, name)) return put_int(value, len, get_ip_option(s.ip, level, name));
     if (level == IPPROTO_IPV6 && s.family == AF_INET6 && name == IPV6_V6ONLY) return put_int(value, len, s.v6only);
     if (level == IPPROTO_TCP) return get_tcp_level(s, context, name, value, len);
     return Errno{ENOPROTOOPT};
@@ -241,10 +261,14 @@ base::Result<int, Errno> set_socket_option(Socket& s, const OptionContext& conte
     if (level == IPPROTO_TCP && name == TCP_CORK) return set_cork(s, context, value, len);
     if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) return set_timeout(s, context, name, value, len);
     if (level == SOL_SOCKET && name == SO_LINGER) return set_linger(s, value, len);
+    if (level == IPPROTO_IPV6 && s.family == AF_INET6 && name == IPV6_FLOWLABEL_MGR) {
+        return manage_flow_labels(s, value, len);
+    }
     const std::optional<int> v = take_int(value, len);
     if (!v) return Errno{EINVAL};
     if (level == IPPROTO_IPV6 && s.family == AF_INET6 && name == IPV6_V6ONLY) return Errno{EINVAL};  // as Linux, once bound
     if (keep_only(s, level, name, *v)) return 0;
+    if (is_ip_option(s.family, level, name)) return set_ip_level(s, level, name, *v);
     if (!store_connection_option(s.options, level, name, *v)) return Errno{ENOPROTOOPT};
     apply_options(s);
     context.push_output();

@@ -170,6 +170,8 @@ base::Result<int, Errno> Runtime::listen_on_utcp(int fd, std::uint32_t backlog, 
     listening.adopted = role == ctl::ClaimRole::passed || role == ctl::ClaimRole::draining;
     Socket& s = allocate(std::move(listening));
     import_kernel_options(fd, s.options);
+    s.ip = kernel_ip_options(fd, socket_family(fd));
+    s.options.marks = marks_of(s.ip);
     const std::uint8_t bits = fd_table().pending(fd);
     int reuse_port = 0;
     socklen_t len = sizeof reuse_port;
@@ -266,15 +268,24 @@ void Runtime::stop_accepting(utcp::Listener& l) {
     while (utcp::Connection* c = loop_->stack().accept(l)) c->abort();
 }
 
-base::Result<Placement, Errno> Runtime::connect(int fd, const Endpoint& to) {
+base::Result<Placement, Errno> Runtime::connect(int fd, const sockaddr* addr, socklen_t len) {
+    const auto given = endpoint_of(addr, len);
+    if (!given) return Placement::kernel;
+    const Endpoint& to = *given;
     if (is_loopback(to) || to.addr.is_any()) return Placement::kernel;
     std::unique_lock lock(mutex_);
     if (daemon_gone_) return Placement::kernel;
+    IpOptions ip = kernel_ip_options(fd, socket_family(fd));
+    auto label = asked_flow_label(ip, fd, addr, len);
+    if (!label.ok()) return Errno{label.error()};
+    ip.asked_label = label.value();
     const auto bound = bound_to_interface(fd, to.addr.family);
     if (!bound) return Placement::kernel;
     ProofCopy proof(fd);
     Socket& s = allocate(StreamState{});
     import_kernel_options(fd, s.options);
+    s.ip = ip;
+    s.options.marks = marks_of(ip);
     auto made = loop_->connect_socket(proof.fd(), to.addr, to.port, *this, &s.options);
     if (!made) {
         recycle(s);
@@ -315,6 +326,8 @@ base::Result<Placement, Errno> Runtime::place_datagram(int fd, wire::IpFamily to
     udp.proof_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, fd_table().own_fd_floor());
     Socket& s = allocate(std::move(udp));
     s.options.recv_buffer = 212992;  // Linux's default SO_RCVBUF
+    s.ip = kernel_ip_options(fd, socket_family(fd));
+    s.options.marks = marks_of(s.ip);
     auto& placed = std::get<DatagramState>(s.state);
     auto made = loop_->udp_bind_socket(placed.proof_fd, *this);
     if (!made) {
@@ -356,12 +369,16 @@ base::Result<int, Errno> Runtime::connect_datagram(int fd, const sockaddr* to, s
     if (!udp) return Errno{EBADF};
     if (to && len >= static_cast<socklen_t>(sizeof(sa_family_t)) && to->sa_family == AF_UNSPEC) {
         udp->peer.reset();
+        s->ip.asked_label.reset();
         return 0;
     }
     const auto peer = endpoint_of(to, len);
     if (!peer) return Errno{EAFNOSUPPORT};
     if (const int error = udp->error_toward(*peer); error != 0) return Errno{error};
+    auto label = asked_flow_label(s->ip, udp->proof_fd, to, len);
+    if (!label.ok()) return Errno{label.error()};
     udp->peer = peer;
+    s->ip.asked_label = label.value();
     return 0;
 }
 

@@ -166,7 +166,9 @@ public:
 
     // Pending kernel sockets (FdTable::pending): listen or connect on UTCP, or say kernel.
     base::Result<Placement, Errno> listen(int fd, int backlog);
-    base::Result<Placement, Errno> connect(int fd, const Endpoint& to);
+    // connect() to `to` as the program gave it (sockaddr_in or sockaddr_in6, whose flow label
+    // the connection carries if the program asked for one: ip_marks.hpp).
+    base::Result<Placement, Errno> connect(int fd, const sockaddr* to, socklen_t len);
 
     base::Result<int, Errno> accept(int fd, sockaddr* addr, socklen_t* len, int flags);
     base::Result<std::size_t, Errno> recv(int fd, std::span<const iovec> iov, int flags, MessageInfo* info = nullptr);
@@ -334,7 +336,7 @@ private:
     // `family`: the socket's, in which the sender's address is written.
     base::Result<std::size_t, Errno> try_recv_datagram(DatagramState& d, int family, std::span<const iovec> iov, int flags,
                                                        MessageInfo* info);
-    base::Result<std::size_t, Errno> try_send_datagram(const DatagramState& d, std::span<const iovec> iov, MessageInfo* info);
+    base::Result<std::size_t, Errno> try_send_datagram(const Socket& s, std::span<const iovec> iov, MessageInfo* info);
     [[nodiscard]] bool interface_address(const Endpoint& e) const;
     // Where an active socket (connect, or a UDP socket's first send) is bound: an unbound one
     // is bound first to the interface's address of `family` (the peer's) and an ephemeral

@@ -21,6 +21,7 @@
 
 #include "client/multistack.hpp"
 #include "posix/epoll_sets.hpp"
+#include "posix/ip_marks.hpp"
 #include "posix/readiness.hpp"
 #include "posix/sockaddr.hpp"
 #include "utcp/stack.hpp"
@@ -110,7 +111,8 @@ struct Socket {
     bool corked = false;                 // TCP_CORK: partial segments wait until uncorked
     std::optional<linger> linger_option;
     int recv_timeout_ms = -1, send_timeout_ms = -1;  // SO_RCVTIMEO, SO_SNDTIMEO; -1: none
-    int priority = 0, tos = 0;  // SO_PRIORITY, IP_TOS (IPV6_TCLASS): kept, no effect on UTCP
+    int priority = 0;  // SO_PRIORITY: kept, no effect on UTCP
+    IpOptions ip;  // IP_TOS, IPV6_TCLASS, the flow label (options.marks follows it)
 
     template <class State>
     [[nodiscard]] bool is() const {

@@ -124,6 +124,7 @@ base::Result<int, Errno> Runtime::accept(int fd, sockaddr* addr, socklen_t* len,
             s.v6only = l->v6only;
             s.nonblocking = (flags & SOCK_NONBLOCK) != 0;
             s.options = c->options();
+            s.ip = l->ip;  // its traffic class, as in Linux; the listener asked for no label
             // As in Linux, an accepted socket inherits the listener's timeouts.
             s.recv_timeout_ms = l->recv_timeout_ms;
             s.send_timeout_ms = l->send_timeout_ms;
@@ -226,12 +227,16 @@ base::Result<std::size_t, Errno> Runtime::try_recv_datagram(DatagramState& udp, 
     return (flags & MSG_TRUNC) ? size : copied;
 }
 
-base::Result<std::size_t, Errno> Runtime::try_send_datagram(const DatagramState& udp, std::span<const iovec> iov,
-                                                            MessageInfo* info) {
+base::Result<std::size_t, Errno> Runtime::try_send_datagram(const Socket& s, std::span<const iovec> iov, MessageInfo* info) {
+    const auto& udp = std::get<DatagramState>(s.state);
     std::optional<Endpoint> to = udp.peer;
+    IpOptions ip = s.ip;  // connect()'s label, or sendto()'s own
     if (info && info->to) {
         to = endpoint_of(info->to, info->to_len);
         if (!to) return Errno{EAFNOSUPPORT};
+        auto label = asked_flow_label(ip, udp.proof_fd, info->to, info->to_len);
+        if (!label.ok()) return Errno{label.error()};
+        ip.asked_label = label.value();
     }
     if (!to) return Errno{EDESTADDRREQ};
     if (const int error = udp.error_toward(*to); error != 0) return Errno{error};
@@ -239,7 +244,7 @@ base::Result<std::size_t, Errno> Runtime::try_send_datagram(const DatagramState&
     const std::size_t headers = to->addr.family == wire::IpFamily::v6 ? 48 : 28;
     if (size + headers > loop_->stack().config().mtu) return Errno{EMSGSIZE};  // UTCP sends with DF set
     if (is_loopback(*to)) return Errno{ENETUNREACH};  // a UTCP socket reaches the interface only
-    if (!loop_->stack().udp_send(udp.claim.port, to->addr, to->port, gathered(iov, size))) {
+    if (!loop_->stack().udp_send(udp.claim.port, to->addr, to->port, gathered(iov, size), marks_of(ip))) {
         return Errno{loop_->tx_full() ? ENOBUFS : EHOSTUNREACH};
     }
     return size;
@@ -249,7 +254,7 @@ base::Result<std::size_t, Errno> Runtime::try_transfer(Socket& s, std::span<cons
                                                        MessageInfo* info) {
     const bool sending = direction == Direction::out;
     if (auto* udp = s.as<DatagramState>()) {
-        return sending ? try_send_datagram(*udp, iov, info) : try_recv_datagram(*udp, s.family, iov, flags, info);
+        return sending ? try_send_datagram(s, iov, info) : try_recv_datagram(*udp, s.family, iov, flags, info);
     }
     return sending ? try_send(s, iov) : try_recv(s, iov, flags);
 }

@@ -204,7 +204,7 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
         if (is_pending(fd) && to && !ms::posix::is_loopback(*to) && !bound_to_loopback(fd)) {
             if (Runtime* rt = Runtime::get()) {
                 InsideLibrary inside;
-                auto placed = rt->connect(fd, *to);
+                auto placed = rt->connect(fd, addr, len);
                 if (!placed.ok()) return static_cast<int>(fail(placed.error().code));
                 if (placed.value() == Placement::utcp) return 0;
             } else if (ms::posix::settings().require) {

@@ -190,6 +190,7 @@ void Connection::set_options(const ConnOptions& o) {
     options_.keepalive_interval_ms = o.keepalive_interval_ms;
     options_.keepalive_probes = o.keepalive_probes;
     options_.fin_wait_2_timeout_ms = o.fin_wait_2_timeout_ms;
+    options_.marks = o.marks;
     rtt_.set_min_rto(o.min_rto_ms);
     if (keepalive_changed && state_ == State::established) {
         if (o.keepalive) {

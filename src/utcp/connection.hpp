@@ -97,6 +97,7 @@ struct ConnOptions {
     // asks for one); a listener takes data in SYNs that carry a valid cookie.
     bool fast_open = false;
     std::string congestion{CongestionRegistry::kDefault};  // a name in the stack's CongestionRegistry
+    IpMarks marks;  // every segment's DSCP and IPv6 flow label
 };
 
 // What the peer's SYN offered (or a SYN cookie remembered of it).
@@ -227,7 +228,7 @@ public:
     void shutdown_write();                        // FIN after the queued data (half close)
     void close();                                 // no more sends or reads; FIN
     void abort();                                 // RST now (§3.10.5)
-    void set_options(const ConnOptions& options); // nodelay, RTO, ACK and keepalive knobs
+    void set_options(const ConnOptions& options); // nodelay, RTO, ACK and keepalive knobs, IP marks
     // Moving to another stack (connection_image.hpp): the connection written out, or
     // not_movable; then, in the new stack, a fresh connection on the image's route and
     // options takes it up (connection_move.cpp).

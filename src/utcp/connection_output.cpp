@@ -58,6 +58,7 @@ OutSegment Connection::header(Seq32 seq, std::uint8_t flags, Sacks sacks) {
         o.ack = rcv().nxt;
     }
     o.wnd = receiver_.advertise_window(app_.user_closed);
+    o.marks = options_.marks;
     if (o.flags & ack) agreed_.last_ack_sent = o.ack;
     if (ecn_.on && ecn_.ece_due && (o.flags & ack) && !(o.flags & syn)) o.flags |= ece;  // RFC 3168 §6.1.3
     if (agreed_.ts.enabled() && !(o.flags & rst)) o.options.timestamps = agreed_.ts.stamp(now_ms_);  // RFC 7323 §3.2

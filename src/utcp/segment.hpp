@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "utcp/buffers.hpp"
 #include "utcp/seq.hpp"
@@ -31,6 +32,17 @@ struct Segment {
     }
 };
 
+// What a socket asks of its packets' IP headers (IP_TOS, IPV6_TCLASS, a flow label asked
+// for at connect): the DSCP bits, beside the ECN bits that stay the stack's (RFC 3168
+// §6.1), and the IPv6 flow label.
+struct IpMarks {
+    std::uint8_t dscp = 0;  // the TOS or traffic class byte with its two ECN bits clear
+    // RFC 6437: nothing gives the stack's own label for the flow; a value is sent as it is
+    // (0: no label).
+    std::optional<std::uint32_t> flow_label;
+    friend bool operator==(const IpMarks&, const IpMarks&) = default;
+};
+
 struct OutSegment {
     Seq32 seq;
     Seq32 ack;
@@ -42,6 +54,7 @@ struct OutSegment {
     // Nonzero: a super-segment (link.hpp) of payload longer than this, to be cut into
     // segments of this many payload bytes on the way out.
     std::uint16_t gso_size = 0;
+    IpMarks marks;
 };
 
 // Where a connection's segments go: its 4-tuple and the next hop's MAC address.

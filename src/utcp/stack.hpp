@@ -183,8 +183,9 @@ public:
     bool udp_bind(std::uint16_t port, UdpHandler& handler);
     void udp_unbind(std::uint16_t port);
     // False if the next hop is unknown, the payload exceeds the MTU, or the tx ring is
-    // full. The datagram goes out with the next flush().
-    bool udp_send(std::uint16_t from_port, const wire::IpAddr& to, std::uint16_t to_port, wire::Bytes payload);
+    // full. The datagram goes out with the next flush(), its IP header marked as `marks` asks.
+    bool udp_send(std::uint16_t from_port, const wire::IpAddr& to, std::uint16_t to_port, wire::Bytes payload,
+                  const IpMarks& marks = {});
 
     [[nodiscard]] const StackStats& stats() const { return stats_; }
     [[nodiscard]] const StackConfig& config() const { return config_; }
@@ -300,18 +301,18 @@ private:
     // A super-segment, handed to the link as its headers and payload (link.hpp).
     bool emit_super(const Route& route, const OutSegment& seg);
     // Writes Ethernet and IPv4 or IPv6 headers (by the family of `flow`'s addresses; `ecn`
-    // in the ECN field, the flow's label in IPv6's), lets `write_l4` fill the transport
-    // segment, and computes its checksum.
+    // in the ECN field beside the DSCP of `marks`, and in IPv6 the label `marks` asks for or
+    // the flow's own), lets `write_l4` fill the transport segment, and computes its checksum.
     template <class WriteL4>
     bool emit_ip(const wire::MacAddr& dst_mac, const FourTuple& flow, std::uint8_t protocol, std::size_t l4_len,
-                 std::uint8_t ecn, const WriteL4& write_l4);
+                 std::uint8_t ecn, const IpMarks& marks, const WriteL4& write_l4);
     // Returns emit(ethernet, ip) with the Ethernet and IP headers of `flow`'s family (IPv4
-    // with the next identification, IPv6 with the flow's label).
+    // with the next identification), marked as emit_ip says.
     template <class Emit>
     std::size_t with_ip_header(const wire::MacAddr& dst_mac, const FourTuple& flow, std::uint8_t protocol, std::uint8_t ecn,
-                               const Emit& emit);
+                               const IpMarks& marks, const Emit& emit);
     // A UDP datagram from flow.local to flow.remote.
-    bool emit_datagram(const wire::MacAddr& dst_mac, const FourTuple& flow, wire::Bytes payload);
+    bool emit_datagram(const wire::MacAddr& dst_mac, const FourTuple& flow, wire::Bytes payload, const IpMarks& marks);
     // RFC 6437 §3: a flow's label, from its 4-tuple and a per-stack secret (never 0).
     [[nodiscard]] std::uint32_t flow_label(const FourTuple& flow) const;
     void release_port_if_free(std::uint16_t port);

@@ -106,7 +106,7 @@ bool Stack::emit(const Route& route, const OutSegment& seg) {
     const wire::TcpRepr tcp = tcp_header(route, seg);
     const std::size_t hlen = tcp.header_len();
     return emit_ip(route.next_hop, route.tuple, wire::ipproto::tcp, hlen + seg.payload.size(),
-                   seg.ect ? wire::ecn::ect0 : std::uint8_t{0}, [&](wire::MutBytes l4) {
+                   seg.ect ? wire::ecn::ect0 : std::uint8_t{0}, seg.marks, [&](wire::MutBytes l4) {
                        tcp.emit(l4);
                        wire::copy_bytes(l4.data() + hlen, seg.payload.first);
                        wire::copy_bytes(l4.data() + hlen + seg.payload.first.size(), seg.payload.second);
@@ -119,7 +119,7 @@ bool Stack::emit_super(const Route& route, const OutSegment& seg) {
     std::array<std::uint8_t, kMaxSuperHeaders> headers{};
     const std::uint8_t ecn = seg.ect ? wire::ecn::ect0 : std::uint8_t{0};
     const std::size_t written = with_ip_header(
-        route.next_hop, route.tuple, wire::ipproto::tcp, ecn, [&](const auto& eth, auto ip) {
+        route.next_hop, route.tuple, wire::ipproto::tcp, ecn, seg.marks, [&](const auto& eth, auto ip) {
             return wire::emit_tcp_super_header(headers, eth, ip, tcp.header_len(), tcp.header_len() + payload,
                                                [&](wire::MutBytes l4) { tcp.emit(l4); });
         });
@@ -138,14 +138,15 @@ bool Stack::emit_super(const Route& route, const OutSegment& seg) {
 
 template <class Emit>
 std::size_t Stack::with_ip_header(const wire::MacAddr& dst_mac, const FourTuple& flow, std::uint8_t protocol,
-                                  std::uint8_t ecn, const Emit& emit) {
+                                  std::uint8_t ecn, const IpMarks& marks, const Emit& emit) {
+    const auto traffic_class = static_cast<std::uint8_t>((marks.dscp & ~wire::ecn::mask) | ecn);
     if (flow.local.family == wire::IpFamily::v6) {
         return emit(wire::EthernetRepr{.dst = dst_mac, .src = config_.mac, .ethertype = wire::ethertype::ipv6},
                     wire::Ipv6Repr{.src = flow.local,
                                    .dst = flow.remote,
                                    .next_header = protocol,
-                                   .traffic_class = ecn,
-                                   .flow_label = flow_label(flow)});
+                                   .traffic_class = traffic_class,
+                                   .flow_label = marks.flow_label.value_or(flow_label(flow))});
     }
     return emit(wire::EthernetRepr{.dst = dst_mac, .src = config_.mac, .ethertype = wire::ethertype::ipv4},
                 wire::Ipv4Repr{.src = flow.local,
@@ -153,14 +154,14 @@ std::size_t Stack::with_ip_header(const wire::MacAddr& dst_mac, const FourTuple&
                                .protocol = protocol,
                                .ident = ip_ident_,
                                .dont_fragment = true,
-                               .dscp_ecn = ecn});
+                               .dscp_ecn = traffic_class});
 }
 
 template <class WriteL4>
 bool Stack::emit_ip(const wire::MacAddr& dst_mac, const FourTuple& flow, std::uint8_t protocol, std::size_t l4_len,
-                    std::uint8_t ecn, const WriteL4& write_l4) {
+                    std::uint8_t ecn, const IpMarks& marks, const WriteL4& write_l4) {
     const wire::MutBytes out = link_.next_tx_buffer();
-    const std::size_t len = with_ip_header(dst_mac, flow, protocol, ecn, [&](const auto& eth, auto ip) {
+    const std::size_t len = with_ip_header(dst_mac, flow, protocol, ecn, marks, [&](const auto& eth, auto ip) {
         return wire::emit_ip_frame(out, eth, ip, l4_len, write_l4);
     });
     ++ip_ident_;
@@ -179,10 +180,10 @@ std::uint32_t Stack::flow_label(const FourTuple& flow) const {
     return label != 0 ? label : 1;
 }
 
-bool Stack::emit_datagram(const wire::MacAddr& dst_mac, const FourTuple& flow, wire::Bytes payload) {
+bool Stack::emit_datagram(const wire::MacAddr& dst_mac, const FourTuple& flow, wire::Bytes payload, const IpMarks& marks) {
     const wire::UdpRepr udp{
         .src_port = flow.local_port, .dst_port = flow.remote_port, .payload_len = static_cast<std::uint16_t>(payload.size())};
-    return emit_ip(dst_mac, flow, wire::ipproto::udp, wire::kUdpHeaderLen + payload.size(), 0, [&](wire::MutBytes l4) {
+    return emit_ip(dst_mac, flow, wire::ipproto::udp, wire::kUdpHeaderLen + payload.size(), 0, marks, [&](wire::MutBytes l4) {
         udp.emit(l4);
         wire::copy_bytes(l4.data() + wire::kUdpHeaderLen, payload);
     });

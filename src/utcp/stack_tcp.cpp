@@ -134,6 +134,7 @@ void Stack::send_cookie(Listener& l, const Route& route, const Segment& request,
                    .flags = static_cast<std::uint8_t>(syn | ack),
                    .wnd = static_cast<std::uint16_t>(std::min<std::size_t>(buffer, 0xffff))};
     out.options.mss = local_mss(route.tuple.local.family);
+    out.marks.dscp = l.options.marks.dscp;
     if (l.options.timestamps && o.timestamps) {
         CookieOptions kept{.mss = mss,
                            .window_scale = o.window_scale,

@@ -22,7 +22,8 @@ bool Stack::udp_bind(std::uint16_t port, UdpHandler& handler) { return udp_.try_
 
 void Stack::udp_unbind(std::uint16_t port) { udp_.erase(port); }
 
-bool Stack::udp_send(std::uint16_t from_port, const wire::IpAddr& to, std::uint16_t to_port, wire::Bytes payload) {
+bool Stack::udp_send(std::uint16_t from_port, const wire::IpAddr& to, std::uint16_t to_port, wire::Bytes payload,
+                     const IpMarks& marks) {
     const auto local = local_address(to.family);
     const auto mac = local ? next_hop(to) : std::nullopt;
     if (!mac) {
@@ -31,7 +32,7 @@ bool Stack::udp_send(std::uint16_t from_port, const wire::IpAddr& to, std::uint1
     }
     const std::size_t ip_header = to.family == wire::IpFamily::v6 ? wire::kIpv6HeaderLen : wire::kIpv4MinHeaderLen;
     if (payload.size() > config_.mtu - ip_header - wire::kUdpHeaderLen) return false;
-    return emit_datagram(*mac, FourTuple{*local, to, from_port, to_port}, payload);
+    return emit_datagram(*mac, FourTuple{*local, to, from_port, to_port}, payload, marks);
 }
 
 }  // namespace ms::utcp

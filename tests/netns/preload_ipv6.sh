@@ -6,6 +6,8 @@
 #     UTCP, byte-exact, with no kernel listener on its port;
 #   - preload_ipv6_checks.py: sockaddr_in6 names, v4-mapped peers, a dual-stack listener,
 #     IPV6_V6ONLY and IPV6_TCLASS, UDP over IPv6, EMSGSIZE (MULTISTACK_REQUIRE=1);
+#   - ip_marks_checks.py: IPV6_TCLASS, IP_TOS, leased flow labels asked for at connect()
+#     and sendto(), and IPV6_AUTOFLOWLABEL, on the wire (frame_marks.py at the peer);
 #   - redis-server on ::1 stays with the kernel and answers.
 # Usage: BIN_DIR=build preload_ipv6.sh
 source "$(dirname "$0")/lib.sh"
@@ -83,6 +85,13 @@ sleep 0.3
 preloaded MULTISTACK_REQUIRE=1 timeout 60 "$PY" "$ROOT/tests/netns/preload_ipv6_checks.py" "$SERVER6" "$CLIENT6" \
   "$SERVER_IP" "$CLIENT_IP" >"$TMP/checks.log" 2>&1 || fail "AF_INET6 checks: $(cat "$TMP/checks.log")"
 ok "AF_INET6 on UTCP: sockaddr_in6 names, v4-mapped peers, a dual-stack listener, IPV6_V6ONLY, IPV6_TCLASS, UDP over IPv6, EMSGSIZE"
+
+# --- what the IP headers carry ------------------------------------------------------------
+ms_bg ip netns exec "$CLIENT_NS" "$PY" "$ROOT/tests/netns/frame_marks.py" "$CLIENT_IF" >"$TMP/frames.log" 2>&1
+wait_for "$TMP/frames.log" "sniffing" || fail "the frame sniffer did not start: $(cat "$TMP/frames.log")"
+preloaded MULTISTACK_REQUIRE=1 timeout 60 "$PY" "$ROOT/tests/netns/ip_marks_checks.py" "$CLIENT6" "$CLIENT_IP" \
+  "$TMP/frames.log" >"$TMP/marks.log" 2>&1 || fail "IP header marks: $(cat "$TMP/marks.log")"
+ok "IP header marks on UTCP: IPV6_TCLASS and IP_TOS, leased flow labels at connect() and sendto(), IPV6_AUTOFLOWLABEL"
 
 # --- ::1 stays with the kernel ---------------------------------------------------------------
 ms_bg ip netns exec "$SERVER_NS" env LD_PRELOAD="$PRELOAD" MULTISTACK_SOCKET="$SOCK" MULTISTACK_LOG=2 \

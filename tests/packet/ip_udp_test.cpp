@@ -1,5 +1,5 @@
 // Contract: below TCP (RFC 791, RFC 768, RFC 8200 §4): IPv4 and IPv6 input dropped and counted (fragments, checksums,
- // addresses) and UDP.
+ // addresses), UDP, and the marks a socket asks of its IP headers (DSCP, the IPv6 flow label).
 #include <gtest/gtest.h>
 
 #include <array>
@@ -182,6 +182,67 @@ TEST(Ipv4, BadHeaderChecksumOtherAddressAndGarbageAreCounted) {
     EXPECT_EQ(stack.stats().bad_checksum, 1u);
     EXPECT_EQ(stack.stats().not_our_address, 1u);
     EXPECT_EQ(stack.stats().malformed, 1u);
+}
+
+wire::Bytes text(std::string_view s) { return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
+
+TEST(IpMarks, DatagramsCarryTheAskedDscpAndFlowLabelBesideTheStacksOwn) {
+    MemoryLink link;
+    Stack stack(config(), link, 0, draw_secrets().value());
+    const IpMarks marks{.dscp = 0xb8, .flow_label = 0x12345};  // EF, as IPV6_TCLASS 0xb8 asks
+    ASSERT_TRUE(stack.udp_send(53, kPeerIp6, 53, text("marked"), marks));
+    ASSERT_TRUE(stack.udp_send(53, kPeerIp6, 53, text("unlabelled"), IpMarks{.flow_label = 0}));
+    ASSERT_TRUE(stack.udp_send(53, kPeerIp6, 53, text("plain")));
+    ASSERT_TRUE(stack.udp_send(53, kPeerIp, 53, text("marked v4"), IpMarks{.dscp = 0x2b}));
+    stack.flush(0);
+    const auto frames = link.take();
+    ASSERT_EQ(frames.size(), 4u);
+    std::vector<wire::Ipv6View> v6;
+    for (int i = 0; i < 3; ++i) {
+        auto ip = wire::Ipv6View::parse(wire::Bytes(frames[i]).subspan(14));
+        ASSERT_TRUE(ip.ok());
+        v6.push_back(*ip);
+    }
+    EXPECT_EQ(v6[0].traffic_class(), 0xb8);
+    EXPECT_EQ(v6[0].flow_label(), 0x12345u);
+    EXPECT_EQ(v6[1].flow_label(), 0u) << "IPV6_AUTOFLOWLABEL off: no label";
+    EXPECT_EQ(v6[2].traffic_class(), 0);
+    EXPECT_NE(v6[2].flow_label(), 0u) << "the stack's own label when none is asked";
+    auto v4 = wire::Ipv4View::parse(wire::Bytes(frames[3]).subspan(14));
+    ASSERT_TRUE(v4.ok());
+    EXPECT_EQ(v4->dscp_ecn(), 0x28) << "the asked ECN bits are not the socket's to set (RFC 3168 §6.1)";
+    EXPECT_TRUE(v4->checksum_ok());
+}
+
+TEST(IpMarks, EverySegmentOfAConnectionCarriesItsMarksWithTheStacksEcnBits) {
+    MemoryLink link;
+    StackConfig c = config();
+    Stack stack(c, link, 0, draw_secrets().value());
+    ConnOptions options = c.defaults;
+    options.marks = {.dscp = 0x28, .flow_label = 0xabcde};
+    Connection* conn = stack.connect(40000, kPeerIp6, 80, nullptr, &options).value();
+    ASSERT_NE(conn, nullptr);
+    stack.flush(0);
+    auto frames = link.take();
+    ASSERT_EQ(frames.size(), 1u);
+    auto syn = wire::Ipv6View::parse(wire::Bytes(frames[0]).subspan(14));
+    ASSERT_TRUE(syn.ok());
+    EXPECT_EQ(syn->traffic_class(), 0x28);
+    EXPECT_EQ(syn->flow_label(), 0xabcdeu);
+
+    options.marks.dscp = 0x48;  // IPV6_TCLASS again, on the connection
+    conn->set_options(options);
+    stack.flush(0);
+    EXPECT_TRUE(link.take().empty());
+    const std::uint64_t timeout = stack.poll_at();
+    stack.advance(timeout);  // the SYN again, after its timeout
+    stack.flush(timeout);
+    frames = link.take();
+    ASSERT_EQ(frames.size(), 1u);
+    auto again = wire::Ipv6View::parse(wire::Bytes(frames[0]).subspan(14));
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->traffic_class(), 0x48);
+    EXPECT_EQ(again->flow_label(), 0xabcdeu);
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 // connection takes them at once, and only a listener says SO_ACCEPTCONN.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+// After netinet/in.h: in6_flowlabel_req.
+#include <linux/in6.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,6 +18,7 @@
 #include <string>
 #include <utility>
 
+#include "posix/ip_marks.hpp"
 #include "posix/options.hpp"
 #include "posix/sockaddr.hpp"
 #include "utcp/link.hpp"
@@ -220,7 +223,8 @@ TEST_F(PosixOptions, UnknownOptionsAndLevelsAreNotProtocolOptions) {
 }
 
 // An AF_INET6 socket's own level: IPV6_V6ONLY as the kernel socket had it (it cannot
-// change once bound: EINVAL), IPV6_TCLASS kept and read back. An AF_INET socket has none.
+// change once bound: EINVAL), IPV6_TCLASS read back and marking the socket's packets. An
+// AF_INET socket has none.
 TEST_F(PosixOptions, Ipv6LevelOnAnIpv6SocketOnly) {
     Socket s = socket_in(StreamState{});
     s.family = AF_INET6;
@@ -228,13 +232,51 @@ TEST_F(PosixOptions, Ipv6LevelOnAnIpv6SocketOnly) {
     const int zero = 0;
     EXPECT_EQ(get_int(s, IPPROTO_IPV6, IPV6_V6ONLY), 1);
     EXPECT_EQ(set_error(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero), EINVAL);
-    ASSERT_TRUE(set_int(s, IPPROTO_IPV6, IPV6_TCLASS, 0x28).ok());
-    EXPECT_EQ(get_int(s, IPPROTO_IPV6, IPV6_TCLASS), 0x28);
-    EXPECT_EQ(pushes_, 0) << "only kept";
+    ASSERT_TRUE(set_int(s, IPPROTO_IPV6, IPV6_TCLASS, 0x2b).ok());
+    EXPECT_EQ(get_int(s, IPPROTO_IPV6, IPV6_TCLASS), 0x2b);
+    EXPECT_EQ(s.options.marks.dscp, 0x28) << "the ECN bits stay the stack's";
+    EXPECT_EQ(set_int(s, IPPROTO_IPV6, IPV6_TCLASS, 256).error().code, EINVAL);
+    ASSERT_TRUE(set_int(s, IPPROTO_IPV6, IPV6_TCLASS, -1).ok());
+    EXPECT_EQ(get_int(s, IPPROTO_IPV6, IPV6_TCLASS), 0) << "-1: the default";
+    EXPECT_EQ(get_int(s, IPPROTO_IPV6, IPV6_AUTOFLOWLABEL), 1);
+    ASSERT_TRUE(set_int(s, IPPROTO_IPV6, IPV6_AUTOFLOWLABEL, 0).ok());
+    EXPECT_EQ(s.options.marks.flow_label, std::optional<std::uint32_t>(0)) << "no label";
+    ASSERT_TRUE(set_int(s, IPPROTO_IPV6, IPV6_FLOWINFO_SEND, 1).ok());
+    EXPECT_EQ(get_int(s, IPPROTO_IPV6, IPV6_FLOWINFO_SEND), 1);
+    EXPECT_EQ(pushes_, 0) << "marks wait for the next segment";
     Socket v4 = socket_in(StreamState{});
     int v = 0;
     socklen_t len = sizeof v;
     EXPECT_EQ(get_error(v4, IPPROTO_IPV6, IPV6_TCLASS, &v, &len), ENOPROTOOPT);
+}
+
+// A flow label asked for at connect() or sendto(): only with IPV6_FLOWINFO_SEND, only a
+// sockaddr_in6's nonzero label, and only one the kernel socket leased (else EINVAL).
+TEST(PosixIpMarks, AnAskedFlowLabelMustBeLeasedOnTheKernelSocket) {
+    const int fd = ::socket(AF_INET6, SOCK_DGRAM, 0);
+    if (fd < 0) GTEST_SKIP() << "SKIPPED: no IPv6 here";
+    sockaddr_in6 to{.sin6_family = AF_INET6, .sin6_port = htons(9), .sin6_flowinfo = htonl(0x12345)};
+    to.sin6_addr.s6_addr[0] = 0x20, to.sin6_addr.s6_addr[1] = 0x01, to.sin6_addr.s6_addr[3] = 0x02;  // 2001:2::
+    const auto* addr = reinterpret_cast<const sockaddr*>(&to);
+    IpOptions o;
+    EXPECT_FALSE(asked_flow_label(o, fd, addr, sizeof to).value()) << "IPV6_FLOWINFO_SEND is off";
+    o.flowinfo_send = true;
+    EXPECT_EQ(asked_flow_label(o, fd, addr, sizeof to).error().code, EINVAL) << "not leased";
+    EXPECT_FALSE(asked_flow_label(o, fd, addr, sizeof(sockaddr_in)).value()) << "too short for a sockaddr_in6";
+    in6_flowlabel_req lease{};
+    lease.flr_dst = to.sin6_addr;
+    lease.flr_label = htonl(0x12345);
+    lease.flr_action = IPV6_FL_A_GET;
+    lease.flr_share = IPV6_FL_S_EXCL;
+    lease.flr_flags = IPV6_FL_F_CREATE;
+    ASSERT_EQ(::setsockopt(fd, IPPROTO_IPV6, IPV6_FLOWLABEL_MGR, &lease, sizeof lease), 0) << std::strerror(errno);
+    EXPECT_EQ(asked_flow_label(o, fd, addr, sizeof to).value(), std::optional<std::uint32_t>(0x12345));
+    o.asked_label = 0x12345;
+    o.tos = 0xb9;
+    EXPECT_EQ(marks_of(o), (utcp::IpMarks{.dscp = 0xb8, .flow_label = 0x12345}));
+    to.sin6_flowinfo = htonl(0x0ff00000);  // a traffic class only: no label asked
+    EXPECT_FALSE(asked_flow_label(o, fd, addr, sizeof to).value());
+    ::close(fd);
 }
 
 // An option that changes what a connection does asks for output at once; one that is
