@@ -170,7 +170,7 @@ nlohmann::json event_calls(const std::string& socket_path, const std::string& so
     nlohmann::json r;
     auto start = Clock::now();
     for (std::uint64_t i = 0; i < calls; ++i) {
-        loop.turn(ms::loop::EventLoop::clock_ms());
+        loop.turn(ms::loop::EventLoop::clock_us());
         if (in.readable() == 0) throw std::runtime_error("the ready connection was not ready");
     }
     r["poll_ready"] = ns_per_call(start, calls);
@@ -183,7 +183,7 @@ nlohmann::json event_calls(const std::string& socket_path, const std::string& so
         },
         [&] {
             if (in.recv(buf) == 0) return false;
-            loop.stack().flush(ms::loop::EventLoop::clock_ms());  // a window update leaves, as under the preload
+            loop.stack().flush(ms::loop::EventLoop::clock_us());  // a window update leaves, as under the preload
             return true;
         });
     r["send_64"] = timed_calls(
@@ -194,12 +194,12 @@ nlohmann::json event_calls(const std::string& socket_path, const std::string& so
         },
         [&] {
             if (out.send({buf, kChunk}) == 0) return false;
-            loop.stack().flush(ms::loop::EventLoop::clock_ms());  // as the preload's send leaves at once
+            loop.stack().flush(ms::loop::EventLoop::clock_us());  // as the preload's send leaves at once
             return true;
         });
     in.abort();
     out.abort();
-    loop.turn(ms::loop::EventLoop::clock_ms());
+    loop.turn(ms::loop::EventLoop::clock_us());
     return r;
 }
 

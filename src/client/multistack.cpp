@@ -110,11 +110,12 @@ namespace {
 
 // Both directions of a pair share the to_app eventfd; a wakeup for the other one is
 // harmless, the caller looks again. Returns true if `also` (when >= 0) became readable
-// or hung up.
-bool sleep_on(ring::AppRing& r, const ring::EventFd& event, int timeout_ms, int also) {
+// or hung up. `timeout_us` -1: no limit.
+bool sleep_on(ring::AppRing& r, const ring::EventFd& event, std::int64_t timeout_us, int also) {
     if (r.prepare_to_sleep()) return false;
     pollfd fds[2] = {{event.fd(), POLLIN, 0}, {also, POLLIN | POLLRDHUP, 0}};
-    const int n = ::poll(fds, also >= 0 ? 2 : 1, timeout_ms);
+    const timespec limit{.tv_sec = timeout_us / 1'000'000, .tv_nsec = (timeout_us % 1'000'000) * 1000};
+    const int n = ::ppoll(fds, also >= 0 ? 2 : 1, timeout_us < 0 ? nullptr : &limit, nullptr);
     event.drain();
     r.wake();
     return n > 0 && also >= 0 && (fds[1].revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) != 0;
@@ -122,12 +123,12 @@ bool sleep_on(ring::AppRing& r, const ring::EventFd& event, int timeout_ms, int 
 
 }  // namespace
 
-bool AppPort::wait(std::uint32_t pair, int timeout_ms, int also_fd) {
-    return sleep_on(rx_.at(pair), to_app_.at(pair), timeout_ms, also_fd);
+bool AppPort::wait_us(std::uint32_t pair, std::int64_t timeout_us, int also_fd) {
+    return sleep_on(rx_.at(pair), to_app_.at(pair), timeout_us, also_fd);
 }
 
 void AppPort::wait_for_room(std::uint32_t pair, int timeout_ms) {
-    (void)sleep_on(tx_.at(pair), to_app_.at(pair), timeout_ms, -1);
+    (void)sleep_on(tx_.at(pair), to_app_.at(pair), timeout_ms < 0 ? -1 : std::int64_t{timeout_ms} * 1000, -1);
 }
 
 base::Result<ControlSession, Failure> ControlSession::open(const std::string& socket_path) {

@@ -62,7 +62,12 @@ public:
     // Returns immediately if frames are already there. With `also_fd`, it also wakes
     // when that descriptor becomes readable or hangs up, and then returns true (an
     // event loop watches the control socket so, to notice multistackd going away).
-    bool wait(std::uint32_t pair, int timeout_ms, int also_fd = -1);
+    bool wait(std::uint32_t pair, int timeout_ms, int also_fd = -1) {
+        return wait_us(pair, timeout_ms < 0 ? -1 : std::int64_t{timeout_ms} * 1000, also_fd);
+    }
+    // wait() with the timeout in microseconds (-1: no limit): an event loop sleeps until
+    // its next timer to the microsecond.
+    bool wait_us(std::uint32_t pair, std::int64_t timeout_us, int also_fd = -1);
     // Sleeps until `pair`'s tx ring has room or `timeout_ms` passes.
     void wait_for_room(std::uint32_t pair, int timeout_ms);
     [[nodiscard]] int rx_event_fd(std::uint32_t pair = 0) const { return to_app_.at(pair).fd(); }

@@ -57,10 +57,10 @@ client::Failure connect_failure(utcp::ConnectError e, const wire::IpAddr& remote
 
 }  // namespace
 
-std::uint64_t EventLoop::clock_ms() {
+std::uint64_t EventLoop::clock_us() {
     timespec ts{};
     ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1'000'000;
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000;
 }
 
 base::Result<std::unique_ptr<EventLoop>, client::Failure> EventLoop::open(const std::string& socket_path,
@@ -142,7 +142,7 @@ void EventLoop::start_stack(const ctl::InfoReply& info, const LoopOptions& optio
     config.super_segments = options.super_segments;
     config.resolve = [this](const wire::IpAddr& a) { return resolve(a); };
     link_ = std::make_unique<PortLink>(port_->tx(), port_->region());
-    stack_ = std::make_unique<utcp::Stack>(std::move(config), *link_, clock_ms(), secrets);
+    stack_ = std::make_unique<utcp::Stack>(std::move(config), *link_, clock_us(), secrets);
     stack_->on_port_free = [this](std::uint16_t p) { release_ephemeral(p); };
     stack_->buffers().set_shared_area(port_->region().data_area());
 }
@@ -249,40 +249,42 @@ void EventLoop::run() {
 }
 
 void EventLoop::run_once(int max_sleep_ms) {
-    const std::uint64_t now = clock_ms();
+    const std::uint64_t now = clock_us();
     if (turn(now) == 0) sleep_until_due(now, max_sleep_ms);
 }
 
-std::uint32_t EventLoop::turn(std::uint64_t now_ms) {
+std::uint32_t EventLoop::turn(std::uint64_t now_us) {
+    const std::uint64_t now_ms = utcp::ms_from_us(now_us);
     if (outage_) reattach_if_due(now_ms);
-    const std::uint32_t frames = outage_ ? 0 : take_batch(now_ms);
-    stack_->advance(now_ms);
-    stack_->flush(now_ms);
+    const std::uint32_t frames = outage_ ? 0 : take_batch(now_us);
+    stack_->advance(now_us);
+    stack_->flush(now_us);
     publisher_.maybe_publish(*stack_, now_ms);
     return frames;
 }
 
-std::uint32_t EventLoop::take_batch(std::uint64_t now_ms) {
+std::uint32_t EventLoop::take_batch(std::uint64_t now_us) {
     ring::AppRxRing& rx = port_->rx();
     const std::uint32_t n = std::min(rx.available(), batch_);
-    for (std::uint32_t k = 0; k < n; ++k) stack_->input(rx.frame(k), now_ms);
+    for (std::uint32_t k = 0; k < n; ++k) stack_->input(rx.frame(k), now_us);
     if (n > 0) rx.release(n);
     return n;
 }
 
-void EventLoop::sleep_until_due(std::uint64_t now_ms, int max_sleep_ms) {
-    if (outage_) return sleep_while_detached(now_ms, max_sleep_ms);
+void EventLoop::sleep_until_due(std::uint64_t now_us, int max_sleep_ms) {
+    if (outage_) return sleep_while_detached(utcp::ms_from_us(now_us), max_sleep_ms);
     const std::uint64_t due = stack_->poll_at();
-    if (due <= now_ms) {
+    if (due <= now_us) {
         // Output is waiting for tx room: sleep until the switch frees slots.
         if (link_->full()) port_->wait_for_room(0, 1);
         return;
     }
-    std::uint64_t wait = due == UINT64_MAX ? UINT64_MAX : due - now_ms;
-    if (max_sleep_ms >= 0) wait = std::min<std::uint64_t>(wait, static_cast<std::uint64_t>(max_sleep_ms));
+    std::uint64_t wait = due == UINT64_MAX ? UINT64_MAX : due - now_us;
+    if (max_sleep_ms >= 0) wait = std::min(wait, utcp::us_from_ms(static_cast<std::uint64_t>(max_sleep_ms)));
     // Wake at least every 100 ms so that stop() from a signal handler is seen.
     // The control socket is watched too: if multistackd goes away, the port is dead.
-    if (port_->wait(0, static_cast<int>(std::min<std::uint64_t>(wait, 100)), control_.fd())) begin_outage(clock_ms());
+    const auto limit = static_cast<std::int64_t>(std::min(wait, utcp::us_from_ms(100)));
+    if (port_->wait_us(0, limit, control_.fd())) begin_outage(clock_ms());
 }
 
 }  // namespace ms::loop

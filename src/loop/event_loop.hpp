@@ -105,7 +105,7 @@ public:
     void run_once(int max_sleep_ms = -1);
     // A turn without the sleep: a batch of frames in, timers, one flush, the socket
     // table. Returns the frames taken. For callers that sleep on their own terms.
-    std::uint32_t turn(std::uint64_t now_ms);
+    std::uint32_t turn(std::uint64_t now_us);
     // True while output waits for room in the tx ring.
     [[nodiscard]] bool tx_full() const { return link_->full(); }
     [[nodiscard]] client::AppPort& port() { return *port_; }
@@ -128,8 +128,10 @@ public:
     [[nodiscard]] const wire::IpAddr& address() const { return stack_->config().address; }
     [[nodiscard]] std::vector<wire::IpAddr> addresses() const;
     [[nodiscard]] client::ControlSession& control() { return control_; }
-    // Milliseconds of CLOCK_MONOTONIC: the `now` this loop gives the stack.
-    [[nodiscard]] static std::uint64_t clock_ms();
+    // CLOCK_MONOTONIC: microseconds for the stack (utcp/clock.hpp), milliseconds for
+    // what counts in them (timeouts of calls, sessions, outages).
+    [[nodiscard]] static std::uint64_t clock_us();
+    [[nodiscard]] static std::uint64_t clock_ms() { return utcp::ms_from_us(clock_us()); }
 
 private:
     EventLoop(client::ControlSession control, client::AppPort& port, const LoopOptions& options, std::string socket_path);
@@ -147,8 +149,8 @@ private:
     base::Result<utcp::Connection*, client::Failure> connect_claimed(const client::Claim& claim, const wire::IpAddr& remote,
                                                                      std::uint16_t port, utcp::Handler& handler,
                                                                      const utcp::ConnOptions* options);
-    std::uint32_t take_batch(std::uint64_t now_ms);
-    void sleep_until_due(std::uint64_t now_ms, int max_sleep_ms);
+    std::uint32_t take_batch(std::uint64_t now_us);
+    void sleep_until_due(std::uint64_t now_us, int max_sleep_ms);
 
     // reattach.cpp: the daemon's outages. The control socket hung up: the outage starts.
     void begin_outage(std::uint64_t now_ms);

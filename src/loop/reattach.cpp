@@ -88,14 +88,14 @@ void EventLoop::switch_to(client::ControlSession next, std::uint64_t now_ms) {
     // New send buffers come from the new port's data area; those in the old one stay
     // where they are, mapped, and their bytes are copied into slots until they go.
     if (data_area_bytes_ > 0) stack_->buffers().move_shared_area(port_->region().data_area());
-    stack_->path_restored(now_ms);
+    stack_->path_restored(utcp::us_from_ms(now_ms));
     outage_.reset();
     ++attachments_;
 }
 
 void EventLoop::sleep_while_detached(std::uint64_t now_ms, int max_sleep_ms) {
     // A deadline already past is output that waits for the old port's ring: it waits on.
-    const std::uint64_t due = stack_->poll_at();
+    const std::uint64_t due = utcp::ms_from_us(stack_->poll_at());
     std::uint64_t until = outage_->next_try_ms();
     if (due > now_ms) until = std::min(until, due);
     if (max_sleep_ms >= 0) until = std::min(until, now_ms + static_cast<std::uint64_t>(max_sleep_ms));

@@ -38,8 +38,8 @@ ring::SocketRecord SocketPublisher::record_of(const utcp::Connection& c) {
     r.mss = c.send_mss();
     r.cwnd = c.cwnd();
     r.ssthresh = c.ssthresh();
-    r.srtt_ms = c.rtt().srtt();
-    r.rto_ms = c.rtt().rto();
+    r.srtt_us = c.rtt().srtt();
+    r.rto_us = static_cast<std::uint32_t>(std::min<std::uint64_t>(c.rtt().rto(), UINT32_MAX));
     r.snd_wnd = c.snd().wnd;
     r.rcv_wnd = c.rcv().wnd();
     r.unacked = static_cast<std::uint32_t>(c.snd().max - c.snd().una);

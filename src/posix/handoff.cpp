@@ -116,7 +116,7 @@ void Runtime::close_at_exit() {
         ::close(fd);  // inside the library: the kernel's close alone
         if (--s->references == 0) settle_closed(*s);
     });
-    loop_->stack().flush(loop::EventLoop::clock_ms());
+    loop_->stack().flush(loop::EventLoop::clock_us());
 }
 
 bool Runtime::hand_off_for_exec(int fd) {
@@ -170,7 +170,7 @@ bool Runtime::hand_off(Socket& s, const OpenSocketIdentity& token) {
 
 bool Runtime::take_back(StreamState& stream, const utcp::ConnectionImage& image, const std::string& why) {
     log_line(1, "a connection could not be handed to the process that holds it (" + why + "): it closes here");
-    auto back = loop_->stack().import_connection(image, this, loop::EventLoop::clock_ms());
+    auto back = loop_->stack().import_connection(image, this, loop::EventLoop::clock_us());
     stream.conn = back ? back.value() : nullptr;
     return false;
 }
@@ -195,7 +195,7 @@ void Runtime::reclaim_orphans() {
         auto image = read_image(back->image_fd, back->image_bytes);
         ::close(back->image_fd);
         ::close(back->library_end);
-        auto conn = image ? loop_->stack().import_connection(*image, this, loop::EventLoop::clock_ms())
+        auto conn = image ? loop_->stack().import_connection(*image, this, loop::EventLoop::clock_us())
                           : base::Result<utcp::Connection*, utcp::ImageError>(image.error());
         if (conn) {
             conn.value()->close();
@@ -245,7 +245,7 @@ base::Result<int, Errno> Runtime::adopt_connection(int fd, const Socket& elsewhe
     auto image = read_image(taken.image_fd, taken.image_bytes);
     ::close(taken.image_fd);
     auto ready = Readiness::adopt(fd, taken.library_end, fd_table().own_fd_floor());
-    const std::uint64_t now = loop::EventLoop::clock_ms();
+    const std::uint64_t now = loop::EventLoop::clock_us();
     auto conn = image ? loop_->stack().import_connection(*image, this, now)
                       : base::Result<utcp::Connection*, utcp::ImageError>(image.error());
     if (!conn || !ready) {

@@ -58,11 +58,11 @@ tcp_info connection_info(const utcp::Connection& c) {
     tcp_info i{};
     const utcp::ConnStats st = c.stats();
     i.tcpi_state = linux_state(c.state());
-    i.tcpi_rto = c.rtt().rto() * 1000;
+    i.tcpi_rto = static_cast<std::uint32_t>(std::min<std::uint64_t>(c.rtt().rto(), UINT32_MAX));  // both in µs
     i.tcpi_snd_mss = c.send_mss();
     i.tcpi_rcv_mss = c.send_mss();
-    i.tcpi_rtt = c.rtt().srtt() * 1000;
-    i.tcpi_rttvar = c.rtt().rttvar() * 1000;
+    i.tcpi_rtt = c.rtt().srtt();
+    i.tcpi_rttvar = c.rtt().rttvar();
     i.tcpi_snd_cwnd = c.send_mss() ? c.cwnd() / c.send_mss() : 0;
     i.tcpi_snd_ssthresh = c.send_mss() ? std::min<std::uint32_t>(c.ssthresh(), 0x7fffffff) / c.send_mss() : 0;
     i.tcpi_total_retrans = static_cast<std::uint32_t>(st.retransmits);

@@ -193,7 +193,7 @@ void Runtime::serve() {
     t_inside_library = true;  // for good: every call this thread makes is the library's
     std::unique_lock lock(mutex_);
     while (!daemon_gone_) {
-        const std::uint64_t now = loop::EventLoop::clock_ms();
+        const std::uint64_t now = loop::EventLoop::clock_us();
         const std::uint32_t frames = loop_->turn(now);
         follow_attachment();
         if (daemon_gone_) break;
@@ -208,8 +208,9 @@ void Runtime::serve() {
 
 // Sleeps (without the lock) until frames arrive, the next timer is due, an application
 // call asks (wake_fd_), or the daemon goes away.
-void Runtime::sleep_while_idle(std::uint64_t now_ms) {
+void Runtime::sleep_while_idle(std::uint64_t now_us) {
     (void)loop_->stack().take_soonest_work();  // what is scheduled from here on may wake it
+    const std::uint64_t now_ms = utcp::ms_from_us(now_us);
     if (loop_->detached()) {
         mutex_.unlock();
         loop_->sleep_while_detached(now_ms, kUnwatchedSleepMs);
@@ -217,33 +218,38 @@ void Runtime::sleep_while_idle(std::uint64_t now_ms) {
         return;
     }
     const std::uint64_t due = loop_->stack().poll_at();
-    if (due <= now_ms && !loop_->tx_full()) return;
-    int timeout = due <= now_ms       ? 1
-                  : due == UINT64_MAX ? -1
-                                      : static_cast<int>(std::min<std::uint64_t>(due - now_ms, 60'000));
+    if (due <= now_us && !loop_->tx_full()) return;
+    // Microseconds (-1: no limit), as the stack's timers count them.
+    std::int64_t timeout = due == UINT64_MAX ? -1
+                                             : static_cast<std::int64_t>(std::min(due - now_us, utcp::us_from_ms(60'000)));
     // The port is left to application threads that poll it (runtime.hpp, Polling).
     // A thread that polled the port a moment ago is coming back to epoll_wait: the stack
     // thread leaves the port to it, and looks again after kPollerGraceMs.
     const bool polled_lately = now_ms < last_polled_ms_.load(std::memory_order_relaxed) + kPollerGraceMs;
     const bool watch_port = pollers_.load() == 0 && !polled_lately;
-    if (polled_lately && pollers_.load() == 0) timeout = timeout < 0 ? kPollerGraceMs : std::min(timeout, kPollerGraceMs);
+    const auto cap = [&timeout](int ms) {
+        const auto limit = static_cast<std::int64_t>(utcp::us_from_ms(static_cast<std::uint64_t>(ms)));
+        return timeout < 0 ? limit : std::min(timeout, limit);
+    };
+    if (polled_lately && pollers_.load() == 0) timeout = cap(kPollerGraceMs);
     // Pollers asleep wait for the port's kicks: the switch sends them only while the kick
     // flag is set, and Port::wait cleared it when this thread woke. Set again; frames that
     // came in between are taken by another turn now.
     if (pollers_.load() > 0 && !watch_port && loop_->port().rx().prepare_to_sleep()) return;
-    const int sleep_ms = watch_port ? timeout : timeout < 0 ? kUnwatchedSleepMs : std::min(timeout, kUnwatchedSleepMs);
-    asleep_until_ = sleep_ms < 0 ? UINT64_MAX : now_ms + static_cast<std::uint64_t>(sleep_ms);
+    const std::int64_t sleep_us = watch_port ? timeout : cap(kUnwatchedSleepMs);
+    asleep_until_ = sleep_us < 0 ? UINT64_MAX : now_us + static_cast<std::uint64_t>(sleep_us);
     stack_watches_port_.store(watch_port);
     client::AppPort& port = loop_->port();
     mutex_.unlock();
     bool woken = false;
-    if (due <= now_ms) {
+    if (due <= now_us) {
         port.wait_for_room(0, 1);
     } else if (watch_port) {
-        woken = port.wait(0, sleep_ms, sleep_set_);
+        woken = port.wait_us(0, sleep_us, sleep_set_);
     } else {
-        epoll_event ev{};
-        woken = ::epoll_wait(sleep_set_, &ev, 1, sleep_ms) > 0;
+        pollfd set{sleep_set_, POLLIN, 0};
+        const timespec limit{.tv_sec = sleep_us / 1'000'000, .tv_nsec = (sleep_us % 1'000'000) * 1000};
+        woken = ::ppoll(&set, 1, &limit, nullptr) > 0;
     }
     mutex_.lock();
     stack_watches_port_.store(false);
@@ -277,10 +283,11 @@ void Runtime::follow_attachment() {
 }
 
 std::uint64_t Runtime::run_turn() {
-    const std::uint64_t now = loop::EventLoop::clock_ms();
+    const std::uint64_t now_us = loop::EventLoop::clock_us();
+    const std::uint64_t now = utcp::ms_from_us(now_us);
     std::unique_lock lock(mutex_);
     if (daemon_gone_) return now;
-    loop_->turn(now);
+    loop_->turn(now_us);
     follow_attachment();
     if (daemon_gone_) return now;
     refresh_listeners();
@@ -327,7 +334,7 @@ void Runtime::ensure_port_watched() {
 }
 
 void Runtime::after_call(std::unique_lock<std::mutex>& /*held*/) {
-    loop_->stack().flush(loop::EventLoop::clock_ms());
+    loop_->stack().flush(loop::EventLoop::clock_us());
     refresh_listeners();
     wake_stack_thread_if_due();
 }

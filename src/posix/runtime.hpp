@@ -253,7 +253,7 @@ private:
     void abandon_in_child();
     static Runtime* open();
     void serve();
-    void sleep_while_idle(std::uint64_t now_ms);
+    void sleep_while_idle(std::uint64_t now_us);
     // A turn from an application thread: frames in, timers, output, readiness. Returns
     // the clock it ran at.
     std::uint64_t run_turn();
@@ -384,7 +384,7 @@ private:
     static constexpr int kTakeOverWaitMs = 2000;
     int wake_fd_ = -1;       // eventfd: an application call moved a timer earlier
     int sleep_set_ = -1;     // epoll over wake_fd_ and the control socket (Port::wait's also_fd)
-    std::uint64_t asleep_until_ = 0;  // while the stack thread sleeps: when it wakes; else 0
+    std::uint64_t asleep_until_ = 0;  // while the stack thread sleeps: when it wakes (µs, as the stack's timers); else 0
     // An epoll set over the port's rx eventfd, added to the application's epoll sets in its
     // place: it stays the same descriptor when the loop attaches again to another port.
     int port_event_fd_ = -1;

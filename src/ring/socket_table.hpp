@@ -61,7 +61,7 @@ struct SocketRecord {
     std::uint8_t fast_open;  // index into kFastOpenNames
     std::uint16_t local_port, remote_port;
     std::uint8_t local[16], remote[16];
-    std::uint32_t mss, cwnd, ssthresh, srtt_ms, rto_ms, snd_wnd, rcv_wnd, unacked;
+    std::uint32_t mss, cwnd, ssthresh, srtt_us, rto_us, snd_wnd, rcv_wnd, unacked;
     std::uint64_t retransmits, timeouts, recoveries, bytes_in, bytes_out;
     char congestion[kCongestionNameBytes];  // NUL-terminated: [a-z0-9_-]
 };

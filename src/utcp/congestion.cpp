@@ -35,23 +35,23 @@ private:
 };
 
 // HyStart++ (RFC 9406 §4.3): leaves slow start when the RTT of a round grows by more than
-// an eighth (clamped to [4, 16] ms) over the last round's, through 5 rounds of
+// an eighth (clamped to [4, 16] ms) over the last round's (RTTs in microseconds), through 5 rounds of
 // conservative slow start at a quarter of the growth.
 class HyStartPlusPlus {
 public:
-    static constexpr std::uint32_t kMinRttThreshMs = 4, kMaxRttThreshMs = 16, kMinRttDivisor = 8;
+    static constexpr std::uint32_t kMinRttThreshUs = 4000, kMaxRttThreshUs = 16000, kMinRttDivisor = 8;
     static constexpr std::uint32_t kRttSamples = 8, kCssGrowthDivisor = 4, kCssRounds = 5;
 
     // The growth slow start may take for `s`; sets `leave` when slow start should end.
     std::uint32_t growth(const CcSample& s, bool& leave) {
         leave = false;
         if (s.una >= window_end_) start_round(s, leave);
-        if (s.rtt_ms > 0) {
-            current_min_ = std::min(current_min_, s.rtt_ms);
+        if (s.rtt_us > 0) {
+            current_min_ = std::min(current_min_, s.rtt_us);
             ++samples_;
         }
         if (!in_css_ && samples_ >= kRttSamples && current_min_ != kNone && last_min_ != kNone) {
-            const std::uint32_t thresh = std::clamp(last_min_ / kMinRttDivisor, kMinRttThreshMs, kMaxRttThreshMs);
+            const std::uint32_t thresh = std::clamp(last_min_ / kMinRttDivisor, kMinRttThreshUs, kMaxRttThreshUs);
             if (current_min_ >= last_min_ + thresh) {
                 in_css_ = true;
                 css_baseline_ = current_min_;
@@ -98,7 +98,7 @@ private:
         const double cwnd = static_cast<double>(cwnd_) / s.smss;
         // §4.7 fast convergence: give up more when the last loss came at a lower window.
         w_max_ = cwnd < w_max_ ? cwnd * (1 + kBeta) / 2 : cwnd;
-        epoch_start_ms_ = 0;
+        epoch_start_us_ = 0;
         hystart_.reset();
         return std::max(static_cast<std::uint32_t>(cwnd_ * kBeta), 2 * s.smss);
     }
@@ -112,8 +112,8 @@ private:
     void grow(const CcSample& s) override {
         const double mss = s.smss;
         const double cwnd = cwnd_ / mss;
-        if (epoch_start_ms_ == 0) start_epoch(s, cwnd);
-        const double t = static_cast<double>(s.now_ms - epoch_start_ms_ + s.rtt_ms) / 1000.0;  // §4.2: W(t + RTT)
+        if (epoch_start_us_ == 0) start_epoch(s, cwnd);
+        const double t = static_cast<double>(s.now_us - epoch_start_us_ + s.rtt_us) / 1e6;  // seconds; §4.2: W(t + RTT)
         double target = origin_ + kC * std::pow(t - k_, 3);
         target = std::clamp(target, cwnd, 1.5 * cwnd);  // §4.4: at most 50 % per RTT
         // §4.3: the Reno-friendly window, growing by alpha per window delivered.
@@ -124,7 +124,7 @@ private:
     }
 
     void start_epoch(const CcSample& s, double cwnd) {
-        epoch_start_ms_ = std::max<std::uint64_t>(s.now_ms, 1);
+        epoch_start_us_ = std::max<std::uint64_t>(s.now_us, 1);
         w_est_ = cwnd;
         if (cwnd < w_max_) {
             k_ = std::cbrt((w_max_ - cwnd) / kC);  // §4.2 eqn. 2
@@ -139,7 +139,7 @@ private:
     double w_est_ = 0;
     double k_ = 0;
     double origin_ = 0;
-    std::uint64_t epoch_start_ms_ = 0;  // 0: no epoch (none since the last loss)
+    std::uint64_t epoch_start_us_ = 0;  // 0: no epoch (none since the last loss)
     HyStartPlusPlus hystart_;
 };
 

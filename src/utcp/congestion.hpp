@@ -21,11 +21,11 @@ namespace ms::utcp {
 
 // What an ACK (or a timeout) tells the algorithm.
 struct CcSample {
-    std::uint64_t now_ms = 0;
+    std::uint64_t now_us = 0;
     std::uint32_t smss = 0;
     std::uint32_t acked = 0;   // bytes newly delivered (acknowledged or SACKed)
     std::uint32_t flight = 0;  // bytes outstanding: SND.MAX - SND.UNA
-    std::uint32_t rtt_ms = 0;  // an RTT sample from this ACK; 0: none
+    std::uint32_t rtt_us = 0;  // an RTT sample from this ACK; 0: none
     Seq32 una;                 // SND.UNA after the ACK
     Seq32 max;                 // the highest sequence number sent
 };

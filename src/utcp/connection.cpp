@@ -45,7 +45,7 @@ Connection::Connection(ConnectionHost& host, const Route& route, const ConnOptio
       receiver_(options.recv_buffer, local_mss, host.buffers()),
       cc_(make_congestion(options.congestion)),
       recovery_(make_loss_recovery(false)),
-      rtt_(options.min_rto_ms, options.max_rto_ms, 1000) {  // RFC 6298 §2.1: 1 s before any sample
+      rtt_(us_from_ms(options.min_rto_ms), us_from_ms(options.max_rto_ms), kInitialRtoUs) {
     for (auto [t, kind] : {std::pair{&timing_.rtx, TimerKind::retransmit},
                            {&timing_.delack, TimerKind::delayed_ack},
                            {&timing_.idle, TimerKind::idle}}) {
@@ -74,18 +74,18 @@ bool Connection::set_congestion(std::string_view name) {
 // ---------------------------------------------------------------------------------------
 // State changes
 
-void Connection::enter(State s, std::uint64_t now_ms) {
+void Connection::enter(State s, std::uint64_t now_us) {
     state_ = s;
     switch (s) {
         case State::established:
             if (!std::exchange(app_.announced, true)) app_.events |= event::established;
             app_.events |= event::writable;
-            if (options_.keepalive) arm(timing_.idle, now_ms + options_.keepalive_idle_ms);
+            if (options_.keepalive) arm(timing_.idle, now_us + us_from_ms(options_.keepalive_idle_ms));
             if (sender_.fin_queued()) state_ = State::fin_wait_1;  // closed while the handshake ran
             break;
         case State::fin_wait_2:
             // A FIN_WAIT_2 that the application has left for good must not live forever.
-            if (app_.user_closed) arm(timing_.idle, now_ms + options_.fin_wait_2_timeout_ms);
+            if (app_.user_closed) arm(timing_.idle, now_us + us_from_ms(options_.fin_wait_2_timeout_ms));
             break;
         case State::time_wait:
             finish();
@@ -165,7 +165,7 @@ void Connection::close() {
     // that the data was lost, rather than pretending a clean close.
     if (receiver_.buffer().readable() > 0) return abort();
     shutdown_write();
-    if (state_ == State::fin_wait_2) arm(timing_.idle, timing_.last_recv_ms + options_.fin_wait_2_timeout_ms);
+    if (state_ == State::fin_wait_2) arm(timing_.idle, timing_.last_recv_us + us_from_ms(options_.fin_wait_2_timeout_ms));
 }
 
 void Connection::abort() {
@@ -191,10 +191,10 @@ void Connection::set_options(const ConnOptions& o) {
     options_.keepalive_probes = o.keepalive_probes;
     options_.fin_wait_2_timeout_ms = o.fin_wait_2_timeout_ms;
     options_.marks = o.marks;
-    rtt_.set_min_rto(o.min_rto_ms);
+    rtt_.set_min_rto(us_from_ms(o.min_rto_ms));
     if (keepalive_changed && state_ == State::established) {
         if (o.keepalive) {
-            arm(timing_.idle, timing_.last_recv_ms + o.keepalive_idle_ms);
+            arm(timing_.idle, timing_.last_recv_us + us_from_ms(o.keepalive_idle_ms));
         } else {
             disarm(timing_.idle);
         }

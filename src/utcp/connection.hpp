@@ -26,6 +26,7 @@
 #include <utility>
 
 #include "base/result.hpp"
+#include "utcp/clock.hpp"
 #include "utcp/congestion.hpp"
 #include "utcp/connection_state.hpp"
 #include "utcp/fast_open.hpp"
@@ -141,7 +142,7 @@ public:
     // The algorithms ConnOptions::congestion may name.
     [[nodiscard]] virtual const CongestionRegistry& congestion() const = 0;
     // RFC 5961 §7: a stack-wide budget of challenge ACKs per second.
-    virtual bool challenge_ack_allowed(std::uint64_t now_ms) = 0;
+    virtual bool challenge_ack_allowed(std::uint64_t now_us) = 0;
     // RFC 9293 §3.10.7.1-style reset for an unacceptable segment (<SEQ=SEG.ACK><CTL=RST>).
     virtual void reply_rst(const Route& route, const Segment& seg) = 0;
     // RFC 7413 §4.1.3: a server's SYN,ACK gave a Fast Open cookie.
@@ -178,12 +179,12 @@ public:
     // Active open (RFC 9293 §3.10.1): SYN_SENT with `iss`. With ConnOptions::fast_open,
     // `cached` is what the stack knows of the server: the SYN carries its cookie and the
     // first data queued before output runs (RFC 7413 §4.2.1), or asks for a cookie.
-    void open_active(Seq32 iss, std::uint64_t now_ms, const std::optional<FastOpenEntry>& cached = std::nullopt);
+    void open_active(Seq32 iss, std::uint64_t now_us, const std::optional<FastOpenEntry>& cached = std::nullopt);
     // Passive open from a SYN that a listener accepted (§3.10.7.2): SYN_RECEIVED.
-    void open_passive(const Segment& syn, Seq32 iss, std::uint64_t now_ms);
+    void open_passive(const Segment& syn, Seq32 iss, std::uint64_t now_us);
     // Passive open from the ACK that returned a valid SYN cookie (syn_cookie.hpp): the
     // SYN,ACK with `iss` went without state; `peer` is what the cookie carried.
-    void open_from_cookie(const Segment& ack, Seq32 iss, const PeerSynOptions& peer, std::uint64_t now_ms);
+    void open_from_cookie(const Segment& ack, Seq32 iss, const PeerSynOptions& peer, std::uint64_t now_us);
     // RFC 7413 §4.2.2, after open_passive: the SYN's cookie was valid; its data is the
     // application's now, and the connection is announced before the handshake completes.
     void accept_syn_data(const Segment& syn);
@@ -194,27 +195,27 @@ public:
     // the MSS never exceeds it. Before the handshake completes.
     void limit_path_mss(std::uint16_t mss) { mss_.path = std::min(mss_.path, mss); }
     // A segment for this connection, checksum already verified (§3.10.7.3 and .4).
-    void on_segment(const Segment& seg, std::uint64_t now_ms);
+    void on_segment(const Segment& seg, std::uint64_t now_us);
     // A segment that continues a train (Stack::Train): the same ACK, window and options
     // as the segment before it, which on_segment() took, and in order after it; only its
     // text is new. False (nothing done) if the connection cannot take it this way: the
     // caller then gives it to on_segment().
-    [[nodiscard]] bool on_train_segment(const Segment& seg, std::uint64_t now_ms);
+    [[nodiscard]] bool on_train_segment(const Segment& seg, std::uint64_t now_us);
     // True if it is ESTABLISHED and has taken every byte before `end` (a train may start).
     [[nodiscard]] bool in_order_through(Seq32 end) const { return state_ == State::established && rcv().nxt == end; }
-    void on_timer(TimerKind kind, std::uint64_t now_ms);
+    void on_timer(TimerKind kind, std::uint64_t now_us);
     // The path is back after an outage (the switch came back): a pending retransmission
     // or probe goes now instead of after its backed-off timeout.
-    void retry_now(std::uint64_t now_ms) {
-        if (timing_.rtx.pending() && timing_.rtx.deadline() > now_ms) arm(timing_.rtx, now_ms);
+    void retry_now(std::uint64_t now_us) {
+        if (timing_.rtx.pending() && timing_.rtx.deadline() > now_us) arm(timing_.rtx, now_us);
     }
     // An ICMP error quoting a segment of this connection (its checksum and tuple checked
     // by the stack). Taken only if the quoted sequence number is in flight (RFC 5927
     // §4.1); false, with nothing done, if not. "Packet too big" lowers the MSS; a hard
     // error aborts SYN_SENT; any other is remembered as the soft error (path.hpp).
-    [[nodiscard]] bool on_icmp_error(const wire::IcmpError& e, std::uint64_t now_ms);
+    [[nodiscard]] bool on_icmp_error(const wire::IcmpError& e, std::uint64_t now_us);
     // Emits what is due; false if the sink filled up (the stack calls again later).
-    bool output(std::uint64_t now_ms, SegmentSink& sink);
+    bool output(std::uint64_t now_us, SegmentSink& sink);
 
     // Application calls.
     std::size_t send(wire::Bytes data);           // queues what fits in the send buffer
@@ -233,7 +234,7 @@ public:
     // not_movable; then, in the new stack, a fresh connection on the image's route and
     // options takes it up (connection_move.cpp).
     [[nodiscard]] base::Result<ConnectionImage, ImageError> write_image() const;
-    void restore(const ConnectionImage& image, std::uint64_t now_ms);
+    void restore(const ConnectionImage& image, std::uint64_t now_us);
     // Leaves the stack without a word to the peer: its timers stop.
     void detach();
     // Switches to another congestion control algorithm, which starts afresh from the
@@ -285,20 +286,20 @@ public:
 private:
     // Segment arrival, split as RFC 9293 §3.10.7 lays it out.
     // What every arriving segment tells the connection: the time, and that the peer lives.
-    void note_arrival(std::uint64_t now_ms);
-    void on_segment_syn_sent(const Segment& seg, std::uint64_t now_ms);
-    void on_rst(const Segment& seg, std::uint64_t now_ms);
-    bool check_ack(const Segment& seg, std::uint64_t now_ms);
-    void process_ack(const Segment& seg, std::uint64_t now_ms);
+    void note_arrival(std::uint64_t now_us);
+    void on_segment_syn_sent(const Segment& seg, std::uint64_t now_us);
+    void on_rst(const Segment& seg, std::uint64_t now_us);
+    bool check_ack(const Segment& seg, std::uint64_t now_us);
+    void process_ack(const Segment& seg, std::uint64_t now_us);
     [[nodiscard]] bool is_duplicate_ack(const Segment& seg) const;
     void update_send_window(const Segment& seg);
-    void on_our_fin_acked(std::uint64_t now_ms);
+    void on_our_fin_acked(std::uint64_t now_us);
     void process_text(const Segment& seg);
     void take_text(const Segment& seg);
-    void process_fin(std::uint64_t now_ms);
+    void process_fin(std::uint64_t now_us);
     void learn_peer_options(const Segment& syn);
-    void send_challenge_ack(std::uint64_t now_ms);
-    void process_ecn(const Segment& seg, std::uint64_t now_ms);
+    void send_challenge_ack(std::uint64_t now_us);
+    void process_ecn(const Segment& seg, std::uint64_t now_us);
     void apply_peer_options(const PeerSynOptions& peer);
     void owe_ack() {
         receiver_.owe_ack();
@@ -307,22 +308,22 @@ private:
 
     // Output.
     // Our SYN (or SYN,ACK), with Fast Open data when it may carry some.
-    bool emit_syn(std::uint64_t now_ms, SegmentSink& sink);
+    bool emit_syn(std::uint64_t now_us, SegmentSink& sink);
     [[nodiscard]] std::uint32_t syn_data_len(const wire::TcpOptions& options) const;
     void on_fast_open_reply(const Segment& syn_ack);
-    bool emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent);
+    bool emit_data(std::uint64_t now_us, SegmentSink& sink, bool& sent);
     // `segment_len`: the most one wire segment carries (0: payload_room()); a probe is one
     // segment larger than the MSS.
-    bool emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t now_ms, SegmentSink& sink,
+    bool emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t now_us, SegmentSink& sink,
                        std::uint32_t segment_len = 0);
     // Sends again what `r` names (at most one segment); false if the sink is full.
-    bool emit_resend(const Resend& r, std::uint64_t now_ms, SegmentSink& sink);
-    bool emit_loss_probe(std::uint64_t now_ms, SegmentSink& sink);
+    bool emit_resend(const Resend& r, std::uint64_t now_us, SegmentSink& sink);
+    bool emit_loss_probe(std::uint64_t now_us, SegmentSink& sink);
     bool emit_ack(SegmentSink& sink);
     bool emit_dup_acks(SegmentSink& sink);
     bool emit_ack_points(SegmentSink& sink);
     bool emit_rst(SegmentSink& sink);
-    bool emit_probe(std::uint64_t now_ms, SegmentSink& sink);
+    bool emit_probe(std::uint64_t now_us, SegmentSink& sink);
     [[nodiscard]] bool window_update_due() const;
     // Payload bytes a segment may carry: the MSS less the options it will carry (RFC 9293 §3.7.1).
     [[nodiscard]] std::uint32_t payload_room() const;
@@ -334,19 +335,19 @@ private:
     // Whether a segment reports SACK blocks: an ACK point of a batch does not.
     enum class Sacks : std::uint8_t { report, omit };
     [[nodiscard]] OutSegment header(Seq32 seq, std::uint8_t flags, Sacks sacks = Sacks::report);
-    void after_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms);
-    void arm_timers(std::uint64_t now_ms);
+    void after_send(Seq32 seq, std::uint32_t len, std::uint64_t now_us);
+    void arm_timers(std::uint64_t now_us);
 
     // Timers.
-    void on_retransmit_timeout(std::uint64_t now_ms);
-    void on_persist_timeout(std::uint64_t now_ms);
-    void on_reorder_timeout(std::uint64_t now_ms);
+    void on_retransmit_timeout(std::uint64_t now_us);
+    void on_persist_timeout(std::uint64_t now_us);
+    void on_reorder_timeout(std::uint64_t now_us);
     void note_verdict(const AckVerdict& v);
-    void on_idle_timeout(std::uint64_t now_ms);
-    void arm(ConnTimer& t, std::uint64_t deadline_ms) { host_.timers().schedule(t, deadline_ms); }
+    void on_idle_timeout(std::uint64_t now_us);
+    void arm(ConnTimer& t, std::uint64_t deadline_us) { host_.timers().schedule(t, deadline_us); }
     void disarm(ConnTimer& t) { host_.timers().cancel(t); }
 
-    void enter(State s, std::uint64_t now_ms);
+    void enter(State s, std::uint64_t now_us);
     void fail(ConnError e);
     // Gives up after timeouts: with the soft error if the path reported one.
     void time_out() { fail(soft_error_ != ConnError::none ? soft_error_ : ConnError::timed_out); }
@@ -355,13 +356,13 @@ private:
     void lower_mss(std::uint16_t mss);
     // RFC 4821: a probe of the search's next size, as one segment of new data, if one is
     // due and may go now; false if the sink is full.
-    bool emit_mss_probe(std::uint64_t now_ms, SegmentSink& sink);
+    bool emit_mss_probe(std::uint64_t now_us, SegmentSink& sink);
     // After an ACK or a timeout: whether the probe out was acknowledged or lost.
     void settle_mss_probe(bool timed_out);
     void finish();
     void wake() { host_.mark_dirty(*this); }
     void app_read();
-    [[nodiscard]] AckContext ack_context(std::uint64_t now_ms) const;
+    [[nodiscard]] AckContext ack_context(std::uint64_t now_us) const;
     // The algorithm `name` names, or the default if none does (names are checked where
     // they come in: set_congestion, the application's flags).
     [[nodiscard]] std::unique_ptr<CongestionControl> make_congestion(std::string_view name) const;
@@ -381,7 +382,7 @@ private:
     State state_ = State::closed;
     ConnError error_ = ConnError::none;
     ConnError soft_error_ = ConnError::none;
-    std::uint64_t now_ms_ = 0;  // the time of the call in progress (segments carry it as TSval)
+    std::uint64_t now_us_ = 0;  // the time of the call in progress (segments carry it as TSval)
 
     // The handshake's outcome.
     MssState mss_;

@@ -12,8 +12,8 @@ using namespace wire::tcpflag;
 
 // Opening (RFC 9293 §3.10.1 and §3.10.7.2)
 
-void Connection::open_active(Seq32 iss, std::uint64_t now_ms, const std::optional<FastOpenEntry>& cached) {
-    now_ms_ = now_ms;
+void Connection::open_active(Seq32 iss, std::uint64_t now_us, const std::optional<FastOpenEntry>& cached) {
+    now_us_ = now_us;
     if (options_.fast_open) {
         // RFC 7413 §4.1.1: an empty option asks for a cookie.
         tfo_.cookie = cached ? cached->cookie : wire::FastOpenCookie{};
@@ -24,21 +24,21 @@ void Connection::open_active(Seq32 iss, std::uint64_t now_ms, const std::optiona
     sender_.start(iss);
     recovery_->start(iss);
     receiver_.set_window_shift(window_shift_for(receiver_.buffer().capacity()));
-    timing_.last_recv_ms = now_ms;
-    enter(State::syn_sent, now_ms);
+    timing_.last_recv_us = now_us;
+    enter(State::syn_sent, now_us);
     wake();
 }
 
-void Connection::open_passive(const Segment& syn, Seq32 iss, std::uint64_t now_ms) {
-    now_ms_ = now_ms;
+void Connection::open_passive(const Segment& syn, Seq32 iss, std::uint64_t now_us) {
+    now_us_ = now_us;
     agreed_.ts.start(iss.value());
     sender_.start(iss);
     recovery_->start(iss);
     receiver_.start(syn.seq);
     learn_peer_options(syn);
     sender_.take_syn_window(syn, iss);
-    timing_.last_recv_ms = now_ms;
-    enter(State::syn_received, now_ms);
+    timing_.last_recv_us = now_us;
+    enter(State::syn_received, now_us);
     wake();
 }
 
@@ -91,8 +91,8 @@ void Connection::apply_peer_options(const PeerSynOptions& peer) {
     recovery_->start(snd().iss);
 }
 
-void Connection::open_from_cookie(const Segment& ack_seg, Seq32 iss, const PeerSynOptions& peer, std::uint64_t now_ms) {
-    now_ms_ = now_ms;
+void Connection::open_from_cookie(const Segment& ack_seg, Seq32 iss, const PeerSynOptions& peer, std::uint64_t now_us) {
+    now_us_ = now_us;
     agreed_.ts.start(iss.value());
     sender_.start(iss);
     receiver_.start(ack_seg.seq - 1);
@@ -101,14 +101,14 @@ void Connection::open_from_cookie(const Segment& ack_seg, Seq32 iss, const PeerS
     agreed_.last_ack_sent = ack_seg.seq;      // and what it acknowledged
     // SND.WL1/WL2 as the SYN would have set them, so that the ACK's window is taken.
     sender_.take_syn_window(Segment{.seq = ack_seg.seq - 1}, iss);
-    sender_.on_sent(iss, 1, now_ms);  // our SYN,ACK went, statelessly
-    timing_.last_recv_ms = now_ms;
+    sender_.on_sent(iss, 1, now_us);  // our SYN,ACK went, statelessly
+    timing_.last_recv_us = now_us;
     state_ = State::syn_received;
-    on_segment(ack_seg, now_ms);  // the ACK completes the handshake, as if we had kept state
+    on_segment(ack_seg, now_us);  // the ACK completes the handshake, as if we had kept state
 }
 
 // RFC 9293 §3.10.7.3.
-void Connection::on_segment_syn_sent(const Segment& seg, std::uint64_t now_ms) {
+void Connection::on_segment_syn_sent(const Segment& seg, std::uint64_t now_us) {
     const bool has_ack = seg.has(ack);
     if (has_ack && (seg.ack <= snd().iss || seg.ack > snd().max)) {
         if (!seg.has(rst)) host_.reply_rst(route_, seg);
@@ -128,16 +128,16 @@ void Connection::on_segment_syn_sent(const Segment& seg, std::uint64_t now_ms) {
         // Simultaneous open: SYN_RECEIVED, and our SYN goes again, now with an ACK.
         sender_.rewind();
         disarm(timing_.rtx);
-        return enter(State::syn_received, now_ms);
+        return enter(State::syn_received, now_us);
     }
     (void)sender_.on_new_ack(seg.ack);
     if (sender_.flight() > 0) sender_.rewind();  // RFC 7413 §4.2.1: the SYN's data that was not taken goes again now
-    const auto sample = rtt_sampler_.on_ack(seg.ack, now_ms);
+    const auto sample = rtt_sampler_.on_ack(seg.ack, now_us);
     if (sample && !timing_.retransmits_in_row) take_rtt_sample(*sample);
     rtt_sampler_.forget();
     timing_.retransmits_in_row = 0;
     disarm(timing_.rtx);
-    enter(State::established, now_ms);
+    enter(State::established, now_us);
     Segment rest = seg;  // data in a SYN,ACK is text after the SYN (§3.10.7.3, sixth step)
     rest.seq = seg.seq + 1;
     process_text(rest);
@@ -154,7 +154,7 @@ void Connection::on_fast_open_reply(const Segment& syn_ack) {
     }
 }
 
-bool Connection::emit_syn(std::uint64_t now_ms, SegmentSink& sink) {
+bool Connection::emit_syn(std::uint64_t now_us, SegmentSink& sink) {
     OutSegment o = header(snd().iss, state_ == State::syn_received ? syn | ack : syn);
     o.options.mss = mss_.local;
     // RFC 7323 §2.2: offer scaling in a SYN; in a SYN,ACK only if the peer offered it.
@@ -166,7 +166,7 @@ bool Connection::emit_syn(std::uint64_t now_ms, SegmentSink& sink) {
     if (state_ == State::syn_received && ecn_.on) o.flags |= ece;
     // RFC 7323 §3.2: offer timestamps in a SYN (TSecr 0); in a SYN,ACK only if the peer did.
     if (options_.timestamps && (state_ == State::syn_sent || agreed_.ts.enabled()))
-        o.options.timestamps = agreed_.ts.stamp(now_ms_);
+        o.options.timestamps = agreed_.ts.stamp(now_us_);
     // RFC 7413 §4.1.1: the cookie, or an empty option asking for one.
     if (tfo_.cookie) o.options.fast_open = *tfo_.cookie;
     o.wnd = receiver_.syn_window(state_ == State::syn_received);
@@ -175,7 +175,7 @@ bool Connection::emit_syn(std::uint64_t now_ms, SegmentSink& sink) {
     if (!sink.emit(route_, o)) return false;
     if (len > 0) tfo_.stage = FastOpen::data_sent;
     stats_.bytes_out += len;
-    after_send(snd().iss, 1 + len, now_ms);
+    after_send(snd().iss, 1 + len, now_us);
     return true;
 }
 

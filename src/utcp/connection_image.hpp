@@ -51,7 +51,7 @@ struct ImageRange {
 
 struct ConnectionImage {
     static constexpr std::uint32_t kMagic = 0x4943534d;  // "MSCI"
-    static constexpr std::uint16_t kVersion = 1;
+    static constexpr std::uint16_t kVersion = 2;  // 2: the estimates count microseconds
     // Bounds on what a record may carry: the largest buffers a connection may have.
     static constexpr std::uint32_t kMaxBuffer = 64u << 20;
     static constexpr std::size_t kMaxRanges = 16;
@@ -73,7 +73,7 @@ struct ConnectionImage {
     bool ecn = false;
     // Estimates.
     bool has_rtt = false;
-    std::int64_t srtt8 = 0, rttvar4 = 0;
+    std::int64_t srtt8 = 0, rttvar4 = 0;  // RttEstimator's: eighths and quarters of a microsecond
     std::uint32_t cwnd = 0, ssthresh = 0;
     // The connection's options that a socket sets.
     bool nodelay = false, keepalive = false;

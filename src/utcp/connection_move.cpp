@@ -75,8 +75,8 @@ base::Result<ConnectionImage, ImageError> Connection::write_image() const {
 
 // The image was checked (decode); the connection is fresh, made on the image's route
 // with options from it (Stack::import_connection).
-void Connection::restore(const ConnectionImage& im, std::uint64_t now_ms) {
-    now_ms_ = now_ms;
+void Connection::restore(const ConnectionImage& im, std::uint64_t now_us) {
+    now_us_ = now_us;
     mss_.local = im.mss_local;
     mss_.smss = im.smss;
     mss_.path = im.mss_path;
@@ -107,12 +107,12 @@ void Connection::restore(const ConnectionImage& im, std::uint64_t now_ms) {
     recovery_->start(Seq32(im.snd_una));
     if (im.has_rtt) rtt_.resume(im.srtt8, im.rttvar4);
     app_.announced = true;
-    timing_.last_recv_ms = now_ms;
+    timing_.last_recv_us = now_us;
     state_ = im.state;
     app_.events |= event::writable;
     if (readable() > 0) app_.events |= event::readable;
     if (im.fin_received) app_.events |= event::peer_closed;
-    if (options_.keepalive) arm(timing_.idle, now_ms + options_.keepalive_idle_ms);
+    if (options_.keepalive) arm(timing_.idle, now_us + us_from_ms(options_.keepalive_idle_ms));
     receiver_.owe_ack();  // the peer learns the window at once, and its ACK rebuilds the rest
     wake();
 }

@@ -21,31 +21,31 @@ constexpr std::uint32_t kTimestampOptionBytes = 12;
 
 // Output
 
-bool Connection::output(std::uint64_t now_ms, SegmentSink& sink) {
-    now_ms_ = now_ms;
+bool Connection::output(std::uint64_t now_us, SegmentSink& sink) {
+    now_us_ = now_us;
     if (due_.rst) return emit_rst(sink);
     if (state_ == State::closed) return true;
     if (state_ == State::time_wait) return !receiver_.ack_due() || emit_ack(sink);
     if (state_ == State::syn_sent || (state_ == State::syn_received && snd().una == snd().iss)) {
         if (snd().nxt == snd().iss || (state_ == State::syn_received && receiver_.ack_due())) {
-            if (!emit_syn(now_ms, sink)) return false;
+            if (!emit_syn(now_us, sink)) return false;
         }
         // RFC 7413 §4.2.2: a Fast Open server may send data before the handshake completes.
         if (tfo_.stage != FastOpen::data_accepted) {
-            arm_timers(now_ms);
+            arm_timers(now_us);
             return true;
         }
     }
     bool sent = false;
-    if ((due_.probe || due_.keepalive) && !emit_probe(now_ms, sink)) return false;
-    if (due_.loss_probe && !emit_loss_probe(now_ms, sink)) return false;
+    if ((due_.probe || due_.keepalive) && !emit_probe(now_us, sink)) return false;
+    if (due_.loss_probe && !emit_loss_probe(now_us, sink)) return false;
     if (!emit_ack_points(sink) || !emit_dup_acks(sink)) return false;
-    if (!emit_data(now_ms, sink, sent)) return false;
+    if (!emit_data(now_us, sink, sent)) return false;
     if (!sent && (receiver_.ack_due() || window_update_due()) && !emit_ack(sink)) return false;
     if (receiver_.ack_delayed() && !timing_.delack.pending()) {
-        arm(timing_.delack, now_ms + options_.delayed_ack_ms);  // RFC 1122 §4.2.3.2
+        arm(timing_.delack, now_us + us_from_ms(options_.delayed_ack_ms));  // RFC 1122 §4.2.3.2
     }
-    arm_timers(now_ms);
+    arm_timers(now_us);
     return true;
 }
 
@@ -61,7 +61,7 @@ OutSegment Connection::header(Seq32 seq, std::uint8_t flags, Sacks sacks) {
     o.marks = options_.marks;
     if (o.flags & ack) agreed_.last_ack_sent = o.ack;
     if (ecn_.on && ecn_.ece_due && (o.flags & ack) && !(o.flags & syn)) o.flags |= ece;  // RFC 3168 §6.1.3
-    if (agreed_.ts.enabled() && !(o.flags & rst)) o.options.timestamps = agreed_.ts.stamp(now_ms_);  // RFC 7323 §3.2
+    if (agreed_.ts.enabled() && !(o.flags & rst)) o.options.timestamps = agreed_.ts.stamp(now_us_);  // RFC 7323 §3.2
     const bool report = (o.flags & ack) && sacks == Sacks::report;
     if (report) receiver_.fill_sack(o.options, max_sack_blocks());
     receiver_.on_ack_sent(report);
@@ -69,28 +69,28 @@ OutSegment Connection::header(Seq32 seq, std::uint8_t flags, Sacks sacks) {
     return o;
 }
 
-bool Connection::emit_data(std::uint64_t now_ms, SegmentSink& sink, bool& sent) {
+bool Connection::emit_data(std::uint64_t now_us, SegmentSink& sink, bool& sent) {
     for (;;) {
-        const AckContext ctx = ack_context(now_ms);
+        const AckContext ctx = ack_context(now_us);
         if (const auto resend = recovery_->next_resend(ctx, cc_->cwnd())) {
-            if (!emit_resend(*resend, now_ms, sink)) return false;
+            if (!emit_resend(*resend, now_us, sink)) return false;
             sent = true;
             continue;
         }
-        if (!emit_mss_probe(now_ms, sink)) return false;
+        if (!emit_mss_probe(now_us, sink)) return false;
         bool with_fin = false;
         const std::uint32_t len = sender_.len_to_send(recovery_->send_room(ctx, cc_->cwnd()), payload_room(), emission_room(),
                                                       options_.nodelay, std::exchange(due_.force_send, false), with_fin);
         if (len == 0 && !with_fin) return true;
-        if (!emit_new_data(len, with_fin, now_ms, sink)) return false;
+        if (!emit_new_data(len, with_fin, now_us, sink)) return false;
         sent = true;
     }
 }
 
-bool Connection::emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t now_ms, SegmentSink& sink,
+bool Connection::emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t now_us, SegmentSink& sink,
                                std::uint32_t segment_len) {
     // RFC 5681 §4.1: after an idle period, restart from the initial window.
-    if (flight() == 0 && now_ms - sender_.last_send_ms() > rtt_.rto()) cc_->on_idle_restart(ack_context(now_ms).sample(0));
+    if (flight() == 0 && now_us - sender_.last_send_us() > rtt_.rto()) cc_->on_idle_restart(ack_context(now_us).sample(0));
     const std::size_t offset = sender_.data_offset(snd().nxt);
     const SplitBytes payload = sender_.buffer().view(offset, len);
     if (payload.size() < len) {  // copied bytes beside referenced ones: the rest goes next
@@ -115,7 +115,7 @@ bool Connection::emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t n
     do {
         const std::uint32_t piece = std::min(len - done, segment_len);
         const bool last_piece = done + piece == len;
-        after_send(seq + done, piece + (with_fin && last_piece ? 1 : 0), now_ms);
+        after_send(seq + done, piece + (with_fin && last_piece ? 1 : 0), now_us);
         done += piece;
     } while (done < len);
     return true;
@@ -123,7 +123,7 @@ bool Connection::emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t n
 
 // One segment again from `r.seq`: fast retransmit, a partial ACK's next hole, a segment
 // RACK deems lost, or a loss probe.
-bool Connection::emit_resend(const Resend& r, std::uint64_t now_ms, SegmentSink& sink) {
+bool Connection::emit_resend(const Resend& r, std::uint64_t now_us, SegmentSink& sink) {
     const SendBuffer& buf = sender_.buffer();
     const std::size_t offset = sender_.data_offset(r.seq);
     const std::size_t available = offset <= buf.size() ? buf.size() - offset : 0;
@@ -134,21 +134,21 @@ bool Connection::emit_resend(const Resend& r, std::uint64_t now_ms, SegmentSink&
     o.payload = payload;
     if (!sink.emit(route_, o)) return false;
     // Recorded even if empty, so that recovery never offers the same resend forever.
-    if (len == 0 && !with_fin) recovery_->on_sent(r.seq, r.max_len, now_ms);
-    after_send(r.seq, len + (with_fin ? 1 : 0), now_ms);
+    if (len == 0 && !with_fin) recovery_->on_sent(r.seq, r.max_len, now_us);
+    after_send(r.seq, len + (with_fin ? 1 : 0), now_us);
     return true;
 }
 
 // RFC 8985 §7.3: the probe carries new data if the peer's window takes it, else the
 // last segment again; in recovery it resends the first segment not delivered (recovery.cpp).
 // Either way the next timer is the RTO.
-bool Connection::emit_loss_probe(std::uint64_t now_ms, SegmentSink& sink) {
+bool Connection::emit_loss_probe(std::uint64_t now_us, SegmentSink& sink) {
     bool with_fin = false;
     const std::uint32_t len = sender_.len_to_send(UINT32_MAX, payload_room(), payload_room(), true, true, with_fin);
     if (!recovery_->in_recovery() && (len > 0 || with_fin)) {
-        if (!emit_new_data(len, with_fin, now_ms, sink)) return false;
+        if (!emit_new_data(len, with_fin, now_us, sink)) return false;
     } else if (const auto last = recovery_->probe_segment()) {
-        if (!emit_resend(*last, now_ms, sink)) return false;
+        if (!emit_resend(*last, now_us, sink)) return false;
     }
     due_.loss_probe = false;
     recovery_->on_probe_sent();
@@ -211,7 +211,7 @@ bool Connection::emit_rst(SegmentSink& sink) {
 
 // A zero-window probe carries one octet at SND.UNA (RFC 9293 §3.8.6.1); a keepalive
 // carries SND.UNA - 1 and no data, so the peer answers with an ACK (RFC 1122 §4.2.3.6).
-bool Connection::emit_probe(std::uint64_t now_ms, SegmentSink& sink) {
+bool Connection::emit_probe(std::uint64_t now_us, SegmentSink& sink) {
     if (due_.keepalive) {
         if (!sink.emit(route_, header(snd().una - 1, 0))) return false;
         due_.keepalive = false;
@@ -226,18 +226,18 @@ bool Connection::emit_probe(std::uint64_t now_ms, SegmentSink& sink) {
         due_.probe = false;
         sender_.probe_sent(len > 0);
         if (with_fin && !sender_.fin_seq()) sender_.fin_sent_at(snd().una);
-        after_send(snd().una, len + (with_fin ? 1 : 0), now_ms);
+        after_send(snd().una, len + (with_fin ? 1 : 0), now_us);
     }
     return true;
 }
 
-void Connection::after_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) {
+void Connection::after_send(Seq32 seq, std::uint32_t len, std::uint64_t now_us) {
     ++stats_.segments_out;
     const bool resent = len > 0 && seq < snd().max;
     if (resent) ++stats_.retransmits;
-    rtt_sampler_.on_send(seq, len, resent, now_ms);
-    if (len > 0 && seq != snd().iss) recovery_->on_sent(seq, len, now_ms);  // the SYN is not data
-    sender_.on_sent(seq, len, now_ms);
+    rtt_sampler_.on_send(seq, len, resent, now_us);
+    if (len > 0 && seq != snd().iss) recovery_->on_sent(seq, len, now_us);  // the SYN is not data
+    sender_.on_sent(seq, len, now_us);
 }
 
 }  // namespace ms::utcp

@@ -9,8 +9,8 @@ namespace ms::utcp {
 
 // RFC 5927 §4.1: only an error about a sequence number in flight counts; RFC 5461 §4:
 // hard errors abort only a connection still opening, where no data was at stake.
-bool Connection::on_icmp_error(const wire::IcmpError& e, std::uint64_t now_ms) {
-    now_ms_ = now_ms;
+bool Connection::on_icmp_error(const wire::IcmpError& e, std::uint64_t now_us) {
+    now_us_ = now_us;
     const Seq32 seq(e.quoted.tcp_seq);
     if (state_ == State::closed || state_ == State::time_wait || !(seq >= snd().una && seq < snd().max)) return false;
     ++stats_.icmp_errors;
@@ -44,14 +44,14 @@ void Connection::lower_mss(std::uint16_t mss) {
 
 // RFC 4821 §7.5: a probe goes with new data, when the connection is not recovering a
 // loss, the window and congestion window take it whole, and data enough waits.
-bool Connection::emit_mss_probe(std::uint64_t now_ms, SegmentSink& sink) {
+bool Connection::emit_mss_probe(std::uint64_t now_us, SegmentSink& sink) {
     const auto mss = mss_.search.next_probe();
     if (!mss || state_ != State::established || recovery_->in_recovery()) return true;
     const std::uint32_t len = payload_room() + (*mss - mss_.smss);
-    const std::uint32_t cwnd_room = recovery_->send_room(ack_context(now_ms), cc_->cwnd());
+    const std::uint32_t cwnd_room = recovery_->send_room(ack_context(now_us), cc_->cwnd());
     if (sender_.queued() < len || std::min(sender_.window_room(), cwnd_room) < len) return true;
     const Seq32 start = snd().nxt;
-    if (!emit_new_data(len, false, now_ms, sink, len)) return false;
+    if (!emit_new_data(len, false, now_us, sink, len)) return false;
     mss_.search.probe_sent(start, start + len, *mss);
     return true;
 }

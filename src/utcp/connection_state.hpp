@@ -96,10 +96,10 @@ enum class RtxMode : std::uint8_t { retransmit, persist, reorder, loss_probe };
 // The timers and the counts that drive them.
 struct ConnTiming {
     RtxMode rtx_mode = RtxMode::retransmit;
-    std::uint64_t rtx_deadline_ms = 0;
+    std::uint64_t rtx_deadline_us = 0;
     std::uint32_t retransmits_in_row = 0;
     std::uint32_t keepalive_sent = 0;
-    std::uint64_t last_recv_ms = 0;
+    std::uint64_t last_recv_us = 0;
     ConnTimer rtx;     // retransmission, or its other modes (rtx_mode)
     ConnTimer delack;
     ConnTimer idle;    // keepalive, or the FIN_WAIT_2 timeout

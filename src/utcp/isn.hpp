@@ -18,13 +18,13 @@ namespace ms::utcp {
 class IsnGenerator {
 public:
     explicit IsnGenerator(const SecretKey& key) : key_(key) {}  // secrets.hpp draws one
-    [[nodiscard]] Seq32 operator()(const FourTuple& tuple, std::uint64_t now_ms) const;
+    [[nodiscard]] Seq32 operator()(const FourTuple& tuple, std::uint64_t now_us) const;
 
 private:
     SecretKey key_;
 };
 
 // What the stack calls for a new connection's ISS.
-using IsnSource = std::function<Seq32(const FourTuple&, std::uint64_t now_ms)>;
+using IsnSource = std::function<Seq32(const FourTuple&, std::uint64_t now_us)>;
 
 }  // namespace ms::utcp

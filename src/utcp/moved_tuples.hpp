@@ -10,29 +10,30 @@
 #include <unordered_map>
 #include <utility>
 
+#include "utcp/clock.hpp"
 #include "utcp/tuple.hpp"
 
 namespace ms::utcp {
 
 class MovedTuples {
 public:
-    static constexpr std::uint64_t kKeepMs = 30'000;
+    static constexpr std::uint64_t kKeepUs = us_from_ms(30'000);
     static constexpr std::size_t kMaxRecords = 65'536;
 
-    // Records `t` until now + kKeepMs; `gone(tuple)` for a record it pushes out.
+    // Records `t` until now + kKeepUs; `gone(tuple)` for a record it pushes out.
     template <class Gone>
-    void add(const FourTuple& t, std::uint64_t now_ms, Gone&& gone) {
+    void add(const FourTuple& t, std::uint64_t now_us, Gone&& gone) {
         if (records_.size() >= kMaxRecords) drop_oldest(gone);
-        records_[t] = now_ms + kKeepMs;
-        fifo_.emplace_back(t, now_ms + kKeepMs);
+        records_[t] = now_us + kKeepUs;
+        fifo_.emplace_back(t, now_us + kKeepUs);
     }
     [[nodiscard]] bool contains(const FourTuple& t) const { return records_.contains(t); }
     // A new connection on the tuple (the switch brought its SYN here): no longer moved.
     void erase(const FourTuple& t) { records_.erase(t); }
-    // Drops the records expired at `now_ms`; calls `gone(tuple)` for each.
+    // Drops the records expired at `now_us`; calls `gone(tuple)` for each.
     template <class Gone>
-    void expire(std::uint64_t now_ms, Gone&& gone) {
-        while (!fifo_.empty() && fifo_.front().second <= now_ms) drop_oldest(gone);
+    void expire(std::uint64_t now_us, Gone&& gone) {
+        while (!fifo_.empty() && fifo_.front().second <= now_us) drop_oldest(gone);
     }
     [[nodiscard]] std::uint64_t next_expiry() const { return fifo_.empty() ? UINT64_MAX : fifo_.front().second; }
     [[nodiscard]] std::size_t size() const { return records_.size(); }

@@ -84,19 +84,19 @@ std::uint16_t MssSearch::probe_acked() {
 
 void MssSearch::probe_lost() { high_ = static_cast<std::uint16_t>(std::exchange(probe_mss_, 0) - 1); }
 
-void PathMssCache::remember(const wire::IpAddr& remote, std::uint16_t mss, std::uint64_t now_ms) {
-    if (!entries_.contains(remote) && entries_.size() >= kMaxEntries) make_room(now_ms);
-    entries_[remote] = Learned{mss, now_ms + kLifetimeMs};
+void PathMssCache::remember(const wire::IpAddr& remote, std::uint16_t mss, std::uint64_t now_us) {
+    if (!entries_.contains(remote) && entries_.size() >= kMaxEntries) make_room(now_us);
+    entries_[remote] = Learned{mss, now_us + kLifetimeUs};
 }
 
-std::optional<std::uint16_t> PathMssCache::find(const wire::IpAddr& remote, std::uint64_t now_ms) const {
+std::optional<std::uint16_t> PathMssCache::find(const wire::IpAddr& remote, std::uint64_t now_us) const {
     const auto it = entries_.find(remote);
-    if (it == entries_.end() || it->second.expires_ms <= now_ms) return std::nullopt;
+    if (it == entries_.end() || it->second.expires_us <= now_us) return std::nullopt;
     return it->second.mss;
 }
 
-void PathMssCache::make_room(std::uint64_t now_ms) {
-    std::erase_if(entries_, [now_ms](const auto& e) { return e.second.expires_ms <= now_ms; });
+void PathMssCache::make_room(std::uint64_t now_us) {
+    std::erase_if(entries_, [now_us](const auto& e) { return e.second.expires_us <= now_us; });
     if (entries_.size() >= kMaxEntries) entries_.erase(entries_.begin());
 }
 

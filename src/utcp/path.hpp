@@ -17,6 +17,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "utcp/clock.hpp"
 #include "utcp/seq.hpp"
 #include "wire/bytes.hpp"
 #include "wire/icmp.hpp"
@@ -78,25 +79,25 @@ private:
 };
 
 // RFC 1191 §5: the MSS a destination's path takes, learned from "packet too big" by one
-// connection, for the next ones. An entry lasts kLifetimeMs (RFC 1191 §6.3 suggests 10
+// connection, for the next ones. An entry lasts kLifetimeUs (RFC 1191 §6.3 suggests 10
 // minutes, Linux's mtu_expires too), so that a path that grew is used again; at most
 // kMaxEntries are kept (expired ones go first, then any), so memory has one bound. Only
 // errors a connection believed (in its window, RFC 5927) are remembered.
 class PathMssCache {
 public:
-    static constexpr std::uint64_t kLifetimeMs = 600'000;
+    static constexpr std::uint64_t kLifetimeUs = us_from_ms(600'000);
     static constexpr std::size_t kMaxEntries = 4096;
 
-    void remember(const wire::IpAddr& remote, std::uint16_t mss, std::uint64_t now_ms);
-    [[nodiscard]] std::optional<std::uint16_t> find(const wire::IpAddr& remote, std::uint64_t now_ms) const;
+    void remember(const wire::IpAddr& remote, std::uint16_t mss, std::uint64_t now_us);
+    [[nodiscard]] std::optional<std::uint16_t> find(const wire::IpAddr& remote, std::uint64_t now_us) const;
     [[nodiscard]] std::size_t size() const { return entries_.size(); }
 
 private:
     struct Learned {
         std::uint16_t mss;
-        std::uint64_t expires_ms;
+        std::uint64_t expires_us;
     };
-    void make_room(std::uint64_t now_ms);
+    void make_room(std::uint64_t now_us);
     std::unordered_map<wire::IpAddr, Learned, wire::IpAddrHash> entries_;
 };
 

@@ -9,14 +9,13 @@ namespace {
 // RFC 5681 §3.2 / RFC 6675 §2: three duplicate ACKs (or SACKed segments) mean loss.
 constexpr std::uint32_t kDupThresh = 3;
 // RFC 8985 §7.2: the worst-case delayed-ACK time added to a lone segment's PTO.
-constexpr std::uint32_t kWorstCaseDelayedAckMs = 200;
+constexpr std::uint64_t kWorstCaseDelayedAckUs = 200'000;
 // RFC 8985 §7.2: the PTO before the first RTT sample.
-constexpr std::uint32_t kInitialProbeMs = 1000;
-// Added to 2 SRTT for the timer's granularity (Linux adds two jiffies), and the least PTO:
-// on a sub-millisecond path a busy receiver (a thousand connections in one loop) would
-// otherwise draw probes that repair nothing.
-constexpr std::uint32_t kProbeSlackMs = 2;
-constexpr std::uint32_t kMinProbeMs = 10;
+constexpr std::uint64_t kInitialProbeUs = 1'000'000;
+// Added to 2 SRTT, as Linux adds TCP_TIMEOUT_MIN_US: the peer's ACK may wait for its
+// own loop (a busy receiver, a thousand connections in one turn) beyond what the SRTT
+// says, and a probe then repairs nothing. Microsecond SRTTs keep the rest exact.
+constexpr std::uint64_t kProbeSlackUs = 2'000;
 
 }  // namespace
 
@@ -89,8 +88,8 @@ std::uint32_t NewRenoRecovery::send_room(const AckContext& ctx, std::uint32_t cw
 // ---------------------------------------------------------------------------------------
 // RACK-TLP with SACK-based recovery and PRR
 
-void RackRecovery::on_sent(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) {
-    board_.on_send(seq, len, now_ms);
+void RackRecovery::on_sent(Seq32 seq, std::uint32_t len, std::uint64_t now_us) {
+    board_.on_send(seq, len, now_us);
     if (fast_recovery_) {
         prr_out_ += len;
         send_quota_ -= std::min(send_quota_, len);
@@ -98,16 +97,16 @@ void RackRecovery::on_sent(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) {
 }
 
 // RFC 8985 §6.2 step 2, with step 3's reordering detection.
-std::uint32_t RackRecovery::on_delivered(const SentSegment& s, std::uint64_t now_ms) {
-    const auto rtt = static_cast<std::uint32_t>(now_ms - s.sent_ms);
+std::uint32_t RackRecovery::on_delivered(const SentSegment& s, std::uint64_t now_us) {
+    const auto rtt = static_cast<std::uint32_t>(now_us - s.sent_us);
     // A retransmitted segment acknowledged sooner than the minimum RTT was acknowledged
     // for its first transmission: no information on when the resend arrived.
-    if (s.ever_resent && rtt < min_rtt_ms_ && min_rtt_ms_ != UINT32_MAX) return 0;
-    if (!s.ever_resent) min_rtt_ms_ = std::min(min_rtt_ms_, rtt);
+    if (s.ever_resent && rtt < min_rtt_us_ && min_rtt_us_ != UINT32_MAX) return 0;
+    if (!s.ever_resent) min_rtt_us_ = std::min(min_rtt_us_, rtt);
     if (s.sent_order > rack_order_) {
-        rack_sent_ms_ = s.sent_ms;
+        rack_sent_us_ = s.sent_us;
         rack_order_ = s.sent_order;
-        rack_rtt_ms_ = rtt;
+        rack_rtt_us_ = rtt;
     }
     if (!s.ever_resent && s.end() < highest_delivered_) {
         reordering_seen_ = true;
@@ -118,22 +117,22 @@ std::uint32_t RackRecovery::on_delivered(const SentSegment& s, std::uint64_t now
 }
 
 // §6.2 step 4.
-std::uint32_t RackRecovery::reorder_window(std::uint32_t srtt_ms) const {
+std::uint32_t RackRecovery::reorder_window(std::uint32_t srtt_us) const {
     if (!reordering_seen_ && (in_recovery() || board_.sacked_segments() >= kDupThresh)) return 0;
-    const std::uint32_t min_rtt = min_rtt_ms_ == UINT32_MAX ? 0 : min_rtt_ms_;
-    return std::min(min_rtt / 4, srtt_ms ? srtt_ms : min_rtt);
+    const std::uint32_t min_rtt = min_rtt_us_ == UINT32_MAX ? 0 : min_rtt_us_;
+    return std::min(min_rtt / 4, srtt_us ? srtt_us : min_rtt);
 }
 
-void RackRecovery::detect_losses(std::uint64_t now_ms, std::uint32_t srtt_ms) {
+void RackRecovery::detect_losses(std::uint64_t now_us, std::uint32_t srtt_us) {
     reorder_deadline_.reset();
     if (rack_order_ == 0) return;
-    const std::uint32_t reo_wnd = reorder_window(srtt_ms);
+    const std::uint32_t reo_wnd = reorder_window(srtt_us);
     std::uint64_t latest = 0;
     for (SentSegment& s : board_.segments()) {
         if (s.sacked || (s.lost && !s.resent)) continue;
         if (s.sent_order >= rack_order_) continue;  // sent after the latest delivered one
-        const std::uint64_t due = s.sent_ms + rack_rtt_ms_ + reo_wnd;
-        if (due <= now_ms) {
+        const std::uint64_t due = s.sent_us + rack_rtt_us_ + reo_wnd;
+        if (due <= now_us) {
             if (board_.mark_lost(s)) ++stats_.lost_segments;
         } else {
             latest = std::max(latest, due);
@@ -144,10 +143,10 @@ void RackRecovery::detect_losses(std::uint64_t now_ms, std::uint32_t srtt_ms) {
 
 AckVerdict RackRecovery::on_ack(const AckInput& ack, CongestionControl& cc) {
     AckContext ctx = ack.ctx;
-    last_srtt_ms_ = ack.srtt_ms;
+    last_srtt_us_ = ack.srtt_us;
     if (ack.acked > 0) probe_outstanding_ = false;  // the probe (or data after it) arrived
     const auto note = [&](const SentSegment& s) {
-        if (const std::uint32_t rtt = on_delivered(s, ctx.now_ms)) ctx.rtt_ms = rtt;  // an RTT sample each ACK
+        if (const std::uint32_t rtt = on_delivered(s, ctx.now_us)) ctx.rtt_us = rtt;  // an RTT sample each ACK
     };
     // RFC 6937 §3: DeliveredData = the change in SND.UNA plus the change in SACKed bytes
     // (data SACKed before and acknowledged now is not delivered twice).
@@ -155,7 +154,7 @@ AckVerdict RackRecovery::on_ack(const AckInput& ack, CongestionControl& cc) {
     board_.on_cumulative_ack(ctx.una, note);
     board_.on_sack(ack.sacks, ctx.una, ctx.max, note);
     const std::uint32_t delivered = ack.acked + board_.sacked_bytes() - sacked_before;
-    detect_losses(ctx.now_ms, ack.srtt_ms);
+    detect_losses(ctx.now_us, ack.srtt_us);
 
     if ((fast_recovery_ || loss_recovery_) && ctx.una >= recover_) {  // RFC 6675 §5: recovery ends
         if (fast_recovery_) cc.on_exit_recovery(ctx.sample(delivered));
@@ -202,7 +201,7 @@ void RackRecovery::reduce(const AckContext& ctx, std::uint32_t delivered, std::u
 }
 
 AckVerdict RackRecovery::on_reorder_timeout(const AckContext& ctx, CongestionControl& cc) {
-    detect_losses(ctx.now_ms, last_srtt_ms_);
+    detect_losses(ctx.now_us, last_srtt_us_);
     if (loss_recovery_) return {.wake = true};
     return react_to_losses(ctx, cc, 0);
 }
@@ -242,12 +241,11 @@ std::uint32_t RackRecovery::send_room(const AckContext& ctx, std::uint32_t cwnd)
 // retransmission lost at the tail of a recovery has no later send whose delivery could
 // reveal it (§6.2), and would cost an RTO (at least 200 ms) where the probe, which
 // resends the first segment not delivered (probe_segment), costs 2 SRTT.
-std::optional<std::uint32_t> RackRecovery::probe_timeout(const AckContext& ctx, std::optional<std::uint32_t> srtt_ms,
-                                                         std::uint32_t rto_ms) const {
+std::optional<std::uint64_t> RackRecovery::probe_timeout(const AckContext& ctx, std::optional<std::uint32_t> srtt_us,
+                                                         std::uint64_t rto_us) const {
     if (loss_recovery_ || probe_outstanding_ || ctx.flight == 0) return std::nullopt;
-    std::uint32_t pto = srtt_ms ? 2 * *srtt_ms : kInitialProbeMs;
-    pto = std::max(pto + (ctx.flight <= ctx.smss ? kWorstCaseDelayedAckMs : kProbeSlackMs), kMinProbeMs);
-    return std::min(pto, rto_ms);
+    const std::uint64_t pto = srtt_us ? 2 * std::uint64_t{*srtt_us} : kInitialProbeUs;
+    return std::min(pto + (ctx.flight <= ctx.smss ? kWorstCaseDelayedAckUs : kProbeSlackUs), rto_us);
 }
 
 void RackRecovery::on_probe_sent() {

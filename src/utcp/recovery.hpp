@@ -27,13 +27,13 @@ struct AckContext {
     Seq32 max;                 // the highest sequence number sent
     std::uint32_t flight = 0;  // bytes outstanding: SND.MAX - SND.UNA
     std::uint32_t smss = 0;
-    std::uint64_t now_ms = 0;
-    std::uint32_t rtt_ms = 0;  // an RTT sample this ACK gave; 0: none
+    std::uint64_t now_us = 0;
+    std::uint32_t rtt_us = 0;  // an RTT sample this ACK gave; 0: none
 
     // What congestion control is told of `delivered` bytes.
     [[nodiscard]] CcSample sample(std::uint32_t delivered) const {
         return {
-            .now_ms = now_ms, .smss = smss, .acked = delivered, .flight = flight, .rtt_ms = rtt_ms, .una = una, .max = max};
+            .now_us = now_us, .smss = smss, .acked = delivered, .flight = flight, .rtt_us = rtt_us, .una = una, .max = max};
     }
 };
 
@@ -42,7 +42,7 @@ struct AckInput {
     std::uint32_t acked = 0;   // bytes SND.UNA moved (SYN and FIN included)
     bool duplicate = false;    // a duplicate ACK (RFC 5681 §2)
     std::span<const wire::SackBlock> sacks;
-    std::uint32_t srtt_ms = 0; // 0: no sample yet
+    std::uint32_t srtt_us = 0; // 0: no sample yet
 };
 
 struct AckVerdict {
@@ -70,7 +70,7 @@ public:
     // The connection's initial send sequence number.
     virtual void start(Seq32 iss) = 0;
     // A segment [seq, seq + len) went out (a retransmission too).
-    virtual void on_sent(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) = 0;
+    virtual void on_sent(Seq32 seq, std::uint32_t len, std::uint64_t now_us) = 0;
     virtual AckVerdict on_ack(const AckInput& ack, CongestionControl& cc) = 0;
     // An RTT sample from the RTT sampler (the handshake's included).
     virtual void on_rtt_sample(std::uint32_t) {}
@@ -94,10 +94,10 @@ public:
     // RACK's reorder timer (RFC 8985 §6.2 step 5): when to look for losses again.
     [[nodiscard]] virtual std::optional<std::uint64_t> reorder_deadline() const { return std::nullopt; }
     virtual AckVerdict on_reorder_timeout(const AckContext&, CongestionControl&) { return {}; }
-    // The tail loss probe's timeout (RFC 8985 §7.2) from now, if one may be sent; `srtt_ms`
+    // The tail loss probe's timeout (RFC 8985 §7.2) from now, if one may be sent; `srtt_us`
     // is empty before the first RTT sample.
-    [[nodiscard]] virtual std::optional<std::uint32_t> probe_timeout(const AckContext&, std::optional<std::uint32_t>,
-                                                                     std::uint32_t) const {
+    [[nodiscard]] virtual std::optional<std::uint64_t> probe_timeout(const AckContext&, std::optional<std::uint32_t>,
+                                                                     std::uint64_t) const {
         return std::nullopt;
     }
     // The probe went (new data, or a segment again).
@@ -138,9 +138,9 @@ private:
 class RackRecovery final : public LossRecovery {
 public:
     void start(Seq32 iss) override { recover_ = highest_delivered_ = iss; }
-    void on_sent(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) override;
+    void on_sent(Seq32 seq, std::uint32_t len, std::uint64_t now_us) override;
     AckVerdict on_ack(const AckInput& ack, CongestionControl& cc) override;
-    void on_rtt_sample(std::uint32_t ms) override { min_rtt_ms_ = std::min(min_rtt_ms_, ms); }
+    void on_rtt_sample(std::uint32_t us) override { min_rtt_us_ = std::min(min_rtt_us_, us); }
     void on_rto(const AckContext& ctx, CongestionControl& cc) override;
     [[nodiscard]] bool rewinds_on_rto() const override { return false; }
     void on_mss_lowered(std::uint32_t max_len) override;
@@ -151,19 +151,19 @@ public:
 
     [[nodiscard]] std::optional<std::uint64_t> reorder_deadline() const override { return reorder_deadline_; }
     AckVerdict on_reorder_timeout(const AckContext& ctx, CongestionControl& cc) override;
-    [[nodiscard]] std::optional<std::uint32_t> probe_timeout(const AckContext& ctx, std::optional<std::uint32_t> srtt_ms,
-                                                             std::uint32_t rto_ms) const override;
+    [[nodiscard]] std::optional<std::uint64_t> probe_timeout(const AckContext& ctx, std::optional<std::uint32_t> srtt_us,
+                                                             std::uint64_t rto_us) const override;
     void on_probe_sent() override;
     [[nodiscard]] std::optional<Resend> probe_segment() const override;
 
 private:
     // RFC 8985 §6.2 step 2: the most recently sent segment that was delivered.
     // Returns the RTT it measured, 0 if none.
-    std::uint32_t on_delivered(const SentSegment& s, std::uint64_t now_ms);
-    [[nodiscard]] std::uint32_t reorder_window(std::uint32_t srtt_ms) const;
+    std::uint32_t on_delivered(const SentSegment& s, std::uint64_t now_us);
+    [[nodiscard]] std::uint32_t reorder_window(std::uint32_t srtt_us) const;
     // §6.2 step 5: marks lost what was sent before the latest delivery by more than the
     // RTT and the reordering window; arms the reorder timer for the rest.
-    void detect_losses(std::uint64_t now_ms, std::uint32_t srtt_ms);
+    void detect_losses(std::uint64_t now_us, std::uint32_t srtt_us);
     // Starts fast recovery if a loss was found (RFC 6675 §5, RFC 6937 §3).
     AckVerdict react_to_losses(const AckContext& ctx, CongestionControl& cc, std::uint32_t delivered);
     void reduce(const AckContext& ctx, std::uint32_t delivered, std::uint32_t ssthresh);
@@ -173,14 +173,14 @@ private:
     bool fast_recovery_ = false;  // RFC 6675 fast recovery, paced by PRR
     bool loss_recovery_ = false;  // after an RTO, until SND.MAX at the RTO is acknowledged
     // RACK (RFC 8985 §5.2).
-    std::uint64_t rack_sent_ms_ = 0;
+    std::uint64_t rack_sent_us_ = 0;
     std::uint64_t rack_order_ = 0;  // 0: nothing delivered yet
-    std::uint32_t rack_rtt_ms_ = 0;
-    std::uint32_t min_rtt_ms_ = UINT32_MAX;
+    std::uint32_t rack_rtt_us_ = 0;
+    std::uint32_t min_rtt_us_ = UINT32_MAX;
     Seq32 highest_delivered_;      // RACK.fack
     bool reordering_seen_ = false;
     std::optional<std::uint64_t> reorder_deadline_;
-    std::uint32_t last_srtt_ms_ = 0;
+    std::uint32_t last_srtt_us_ = 0;
     // TLP (§7).
     bool probe_outstanding_ = false;
     // PRR (RFC 6937 §3).

@@ -2,6 +2,8 @@
 // segment at a time and never from a retransmitted one (Karn's rule, §3; the caller
 // enforces it). The RTO doubles on each expiry (§5.5) up to a maximum and is clamped
 // to a configurable minimum (§2.4 says 1 s; Linux uses 200 ms, and so do we by default).
+// Everything is in microseconds (clock.hpp): an RTT of tens of microseconds is measured
+// as it is, not rounded to a millisecond.
 #pragma once
 
 #include <algorithm>
@@ -9,15 +11,17 @@
 
 namespace ms::utcp {
 
+inline constexpr std::uint64_t kInitialRtoUs = 1'000'000;  // RFC 6298 §2.1: 1 s before any sample
+
 class RttEstimator {
 public:
-    RttEstimator(std::uint32_t min_rto_ms, std::uint32_t max_rto_ms, std::uint32_t initial_rto_ms)
-        : min_rto_(min_rto_ms), max_rto_(max_rto_ms), rto_(initial_rto_ms) {}
+    RttEstimator(std::uint64_t min_rto_us, std::uint64_t max_rto_us, std::uint64_t initial_rto_us)
+        : min_rto_(min_rto_us), max_rto_(max_rto_us), rto_(initial_rto_us) {}
 
     // RFC 6298 §2.2 (first sample) and §2.3 (later ones), with alpha 1/8 and beta 1/4,
-    // kept in fixed point: srtt_ and rttvar_ are in 1/8 ms and 1/4 ms units.
-    void sample(std::uint32_t rtt_ms) {
-        const std::int64_t r = rtt_ms;
+    // kept in fixed point: srtt_ and rttvar_ are in 1/8 µs and 1/4 µs units.
+    void sample(std::uint32_t rtt_us) {
+        const std::int64_t r = rtt_us;
         if (!has_sample_) {
             srtt8_ = r * 8;
             rttvar4_ = r * 2;  // R/2, in quarters
@@ -34,14 +38,12 @@ public:
     void back_off() {
         if (backoff_ < 16) ++backoff_;
     }
-    void set_min_rto(std::uint32_t ms) {
-        min_rto_ = ms;
+    void set_min_rto(std::uint64_t us) {
+        min_rto_ = us;
         update();
     }
 
-    [[nodiscard]] std::uint32_t rto() const {
-        return static_cast<std::uint32_t>(std::min<std::uint64_t>(std::uint64_t{rto_} << backoff_, max_rto_));
-    }
+    [[nodiscard]] std::uint64_t rto() const { return std::min<std::uint64_t>(rto_ << backoff_, max_rto_); }
     [[nodiscard]] std::uint32_t srtt() const { return static_cast<std::uint32_t>(srtt8_ / 8); }
     [[nodiscard]] std::uint32_t rttvar() const { return static_cast<std::uint32_t>(rttvar4_ / 4); }
     [[nodiscard]] std::uint32_t backoff() const { return backoff_; }
@@ -58,16 +60,16 @@ public:
     }
 
 private:
-    // §2.3: RTO = SRTT + max(G, K*RTTVAR) with K = 4 and a clock granularity G of 1 ms.
+    // §2.3: RTO = SRTT + max(G, K*RTTVAR) with K = 4 and a clock granularity G of 1 µs.
     void update() {
         if (!has_sample_) return;
         const std::int64_t rto = srtt8_ / 8 + std::max<std::int64_t>(1, rttvar4_);
-        rto_ = static_cast<std::uint32_t>(std::clamp<std::int64_t>(rto, min_rto_, max_rto_));
+        rto_ = std::clamp<std::uint64_t>(static_cast<std::uint64_t>(rto), min_rto_, max_rto_);
     }
 
-    std::uint32_t min_rto_;
-    std::uint32_t max_rto_;
-    std::uint32_t rto_;
+    std::uint64_t min_rto_;
+    std::uint64_t max_rto_;
+    std::uint64_t rto_;
     std::int64_t srtt8_ = 0;
     std::int64_t rttvar4_ = 0;
     std::uint32_t backoff_ = 0;

@@ -4,17 +4,17 @@
 
 namespace ms::utcp {
 
-void Scoreboard::on_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) {
+void Scoreboard::on_send(Seq32 seq, std::uint32_t len, std::uint64_t now_us) {
     if (len == 0) return;
     if (segs_.empty() || seq >= segs_.back().end()) {
-        segs_.push_back({.start = seq, .len = len, .sent_ms = now_ms, .sent_order = ++sends_});
+        segs_.push_back({.start = seq, .len = len, .sent_us = now_us, .sent_order = ++sends_});
         return;
     }
     const Seq32 end = seq + len;
     for (SentSegment& s : segs_) {
         if (s.start >= end) break;
         if (s.end() <= seq) continue;
-        s.sent_ms = now_ms;
+        s.sent_us = now_us;
         s.sent_order = ++sends_;
         s.ever_resent = true;
         if (s.lost && !s.resent) {
@@ -26,7 +26,7 @@ void Scoreboard::on_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) {
     if (end > segs_.back().end()) {
         const Seq32 from = segs_.back().end();
         segs_.push_back(
-            {.start = from, .len = static_cast<std::uint32_t>(end - from), .sent_ms = now_ms, .sent_order = ++sends_});
+            {.start = from, .len = static_cast<std::uint32_t>(end - from), .sent_us = now_us, .sent_order = ++sends_});
     }
 }
 

@@ -19,7 +19,7 @@ namespace ms::utcp {
 struct SentSegment {
     Seq32 start;
     std::uint32_t len = 0;     // sequence space, FIN included
-    std::uint64_t sent_ms = 0; // the last transmission
+    std::uint64_t sent_us = 0; // the last transmission
     std::uint64_t sent_order = 0;  // the last transmission's place among all of the connection's sends
     bool sacked = false;
     bool lost = false;         // deemed lost; stays so until acknowledged
@@ -30,9 +30,9 @@ struct SentSegment {
 
 class Scoreboard {
 public:
-    // A segment [seq, seq + len) went out at `now_ms`: new data is appended; a resend
+    // A segment [seq, seq + len) went out at `now_us`: new data is appended; a resend
     // updates the segments it covers.
-    void on_send(Seq32 seq, std::uint32_t len, std::uint64_t now_ms);
+    void on_send(Seq32 seq, std::uint32_t len, std::uint64_t now_us);
     // SND.UNA moved to `una`: forgets what it covers; calls `delivered` for each segment
     // (or part) acknowledged that was not SACKed before.
     template <class Delivered>

@@ -46,11 +46,11 @@ void Sender::window_opened() {
     if (std::exchange(probe_outstanding_, false)) vars_.nxt = vars_.una;
 }
 
-void Sender::on_sent(Seq32 seq, std::uint32_t len, std::uint64_t now_ms) {
+void Sender::on_sent(Seq32 seq, std::uint32_t len, std::uint64_t now_us) {
     const Seq32 end = seq + len;
     if (end > vars_.nxt) vars_.nxt = end;
     vars_.max = Seq32::max(vars_.max, vars_.nxt);
-    if (len > 0) last_send_ms_ = now_ms;
+    if (len > 0) last_send_us_ = now_us;
 }
 
 // RFC 9293 §3.8.6.2.1 and RFC 1122 §4.2.3.4.

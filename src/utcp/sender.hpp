@@ -49,7 +49,7 @@ public:
     // §3.10.7.4: SND.WL1/WL2 keep old segments from changing the window.
     WindowUpdate update_window(const Segment& seg);
     // A segment [seq, seq + len) went out.
-    void on_sent(Seq32 seq, std::uint32_t len, std::uint64_t now_ms);
+    void on_sent(Seq32 seq, std::uint32_t len, std::uint64_t now_us);
     // An RTO: send again from SND.UNA.
     void rewind() { vars_.nxt = vars_.una; }
     // A moved connection (connection_image.hpp): its variables, with everything in flight
@@ -89,7 +89,7 @@ public:
     [[nodiscard]] std::size_t data_offset(Seq32 seq) const {
         return static_cast<std::uint32_t>(seq - vars_.una) - syn_in_flight();
     }
-    [[nodiscard]] std::uint64_t last_send_ms() const { return last_send_ms_; }
+    [[nodiscard]] std::uint64_t last_send_us() const { return last_send_us_; }
     [[nodiscard]] const SendVars& vars() const { return vars_; }
     [[nodiscard]] SendBuffer& buffer() { return buf_; }
     [[nodiscard]] const SendBuffer& buffer() const { return buf_; }
@@ -100,7 +100,7 @@ private:
     bool fin_queued_ = false;         // the application has no more data (FIN after the buffer)
     std::optional<Seq32> fin_seq_;    // the sequence number of our FIN, once sent
     bool probe_outstanding_ = false;  // a zero-window probe octet is in flight
-    std::uint64_t last_send_ms_ = 0;
+    std::uint64_t last_send_us_ = 0;
 };
 
 }  // namespace ms::utcp

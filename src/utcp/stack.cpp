@@ -9,15 +9,15 @@ namespace ms::utcp {
 
 using namespace wire::tcpflag;
 
-Stack::Stack(StackConfig config, Link& link, std::uint64_t now_ms, const StackSecrets& secrets)
+Stack::Stack(StackConfig config, Link& link, std::uint64_t now_us, const StackSecrets& secrets)
     : config_(std::move(config)),
       link_(link),
-      wheel_(now_ms),
+      wheel_(now_us, kTimerSlots, kTimerTickUs),
       cookies_(secrets.syn_cookies),
       fast_open_cookies_(secrets.fast_open),
       time_wait_(config_.time_wait_ms),
       flow_label_key_(secrets.flow_label),
-      now_ms_(now_ms) {
+      now_us_(now_us) {
     if (!config_.isn) config_.isn = IsnGenerator(secrets.isn);
     dirty_.reserve(1024);
     work_.reserve(1024);
@@ -47,7 +47,7 @@ ConnectResult Stack::create(const Route& route, const ConnOptions& options, Hand
     if (!fresh) return ConnectError::in_use;
     it->second = std::make_unique<Connection>(*this, route, options, local_mss(route.tuple.local.family));
     it->second->handler = handler;
-    if (const auto mss = path_mss_.find(route.tuple.remote, now_ms_)) it->second->limit_path_mss(*mss);
+    if (const auto mss = path_mss_.find(route.tuple.remote, now_us_)) it->second->limit_path_mss(*mss);
     ++port_users_[route.tuple.local_port];
     ++stats_.connections_opened;
     return it->second.get();
@@ -101,7 +101,7 @@ ConnectResult Stack::connect(std::uint16_t local_port, const wire::IpAddr& remot
     if (!made) return made;
     std::optional<FastOpenEntry> cached;
     if (o.fast_open) cached = fast_open_cache_.find(remote);
-    (*made)->open_active(config_.isn(t, now_ms_), now_ms_, cached);
+    (*made)->open_active(config_.isn(t, now_us_), now_us_, cached);
     return made;
 }
 
@@ -111,8 +111,8 @@ void Stack::mark_dirty(Connection& c) {
     dirty_.push_back(&c);
 }
 
-void Stack::flush(std::uint64_t now_ms) {
-    now_ms_ = now_ms;
+void Stack::flush(std::uint64_t now_us) {
+    now_us_ = now_us;
     train_.conn = nullptr;  // handlers run and connections go below
     // Handlers may make more output; a few rounds settle it without starving the caller.
     for (int round = 0; round < 4 && !dirty_.empty(); ++round) {
@@ -122,7 +122,7 @@ void Stack::flush(std::uint64_t now_ms) {
         for (; done < work_.size(); ++done) {
             Connection& c = *work_[done];
             c.dirty = false;
-            if (!c.output(now_ms, *this)) break;
+            if (!c.output(now_us, *this)) break;
         }
         // The tx ring is full: the rest keep their turn for the next flush.
         for (std::size_t k = done; k < work_.size(); ++k) {
@@ -131,7 +131,7 @@ void Stack::flush(std::uint64_t now_ms) {
         }
         link_.flush();
         for (std::size_t k = 0; k < done; ++k) deliver_events(*work_[k]);
-        for (std::size_t k = 0; k < done; ++k) reap(*work_[k], now_ms);
+        for (std::size_t k = 0; k < done; ++k) reap(*work_[k], now_us);
         work_.clear();
         if (done < work_.size()) break;
     }
@@ -168,7 +168,7 @@ void Stack::deliver_events(Connection& c) {
     if (ev & event::error) h->on_error(c, c.error());
 }
 
-void Stack::reap(Connection& c, std::uint64_t now_ms) {
+void Stack::reap(Connection& c, std::uint64_t now_us) {
     const State s = c.state();
     if (s != State::closed && s != State::time_wait) return;
     if (c.dirty || c.pending_events() != 0) return;  // output or events still due: next round
@@ -188,7 +188,7 @@ void Stack::reap(Connection& c, std::uint64_t now_ms) {
                         .next_hop = c.route().next_hop,
                         .wnd = static_cast<std::uint16_t>(c.rcv().wnd() >> c.rcv().wnd_shift),
                         .ts_recent = c.ts_recent()},
-                       now_ms);
+                       now_us);
         ++port_users_[t.local_port];
     }
     if (!c.handler) {  // raw API: it may still wait in an accept queue
@@ -206,15 +206,15 @@ void Stack::release_port_if_free(std::uint16_t port) {
     if (on_port_free && !listeners_.contains(port)) on_port_free(port);
 }
 
-void Stack::advance(std::uint64_t now_ms) {
-    now_ms_ = now_ms;
+void Stack::advance(std::uint64_t now_us) {
+    now_us_ = now_us;
     train_.conn = nullptr;  // timers may change a connection's state
-    wheel_.advance(now_ms, [now_ms](Timer& t) {
+    wheel_.advance(now_us, [now_us](Timer& t) {
         auto& ct = static_cast<ConnTimer&>(t);
-        ct.owner->on_timer(ct.kind, now_ms);
+        ct.owner->on_timer(ct.kind, now_us);
     });
-    time_wait_.expire(now_ms, [this](const FourTuple& t) { release_port_if_free(t.local_port); });
-    moved_.expire(now_ms, [this](const FourTuple& t) { release_port_if_free(t.local_port); });
+    time_wait_.expire(now_us, [this](const FourTuple& t) { release_port_if_free(t.local_port); });
+    moved_.expire(now_us, [this](const FourTuple& t) { release_port_if_free(t.local_port); });
 }
 
 std::uint64_t Stack::poll_at() const {

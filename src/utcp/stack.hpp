@@ -5,7 +5,7 @@
 // which runs every connection's output (ACKs coalesced: one per connection per batch),
 // writes the frames into the Link, delivers events, and reaps finished connections.
 // advance(now) fires timers; poll_at() says when it next must run. Nothing here reads a
-// clock or blocks; `now` is milliseconds from an epoch the caller chooses.
+// clock or blocks; `now` is microseconds from an epoch the caller chooses (clock.hpp).
 //
 // Demultiplexing (RFC 9293 §3.10.7): an established connection by 4-tuple, then a
 // TIME_WAIT record, then a listener by port; anything else gets a RST (§3.10.7.1).
@@ -139,7 +139,7 @@ public:
     std::uint32_t syn_queue = 1024;  // connections in SYN_RECEIVED
     std::uint32_t half_open = 0;
     std::deque<Connection*> accept_queue;
-    std::optional<std::uint64_t> last_cookie_ms;  // when the last SYN cookie went (ACKs are checked for two ticks)
+    std::optional<std::uint64_t> last_cookie_us;  // when the last SYN cookie went (ACKs are checked for two ticks)
     // RFC 7413 §5.1: at most this many Fast Open connections still in SYN_RECEIVED
     // (Linux's TCP_FASTOPEN queue length); past it a SYN's data waits for the handshake.
     std::uint32_t fast_open_queue = 256;
@@ -154,16 +154,16 @@ public:
 class Stack final : public ConnectionHost, private SegmentSink {
 public:
     // `secrets` come from draw_secrets() (secrets.hpp), the one fallible step.
-    Stack(StackConfig config, Link& link, std::uint64_t now_ms, const StackSecrets& secrets);
+    Stack(StackConfig config, Link& link, std::uint64_t now_us, const StackSecrets& secrets);
     ~Stack() override;
     Stack(const Stack&) = delete;
     Stack& operator=(const Stack&) = delete;
 
     // Raw batch API.
-    void input(wire::Bytes frame, std::uint64_t now_ms);
-    void flush(std::uint64_t now_ms);
+    void input(wire::Bytes frame, std::uint64_t now_us);
+    void flush(std::uint64_t now_us);
     // Fires due timers (their output waits for the next flush).
-    void advance(std::uint64_t now_ms);
+    void advance(std::uint64_t now_us);
     // The next time advance() has work, or UINT64_MAX.
     [[nodiscard]] std::uint64_t poll_at() const;
     // The soonest time advance() or flush() gained work since the last call (timers
@@ -207,17 +207,17 @@ public:
     // checking that it fits this stack; the peer's next segments go to it.
     [[nodiscard]] base::Result<ConnectionImage, ImageError> export_connection(const FourTuple& t);
     [[nodiscard]] base::Result<Connection*, ImageError> import_connection(const ConnectionImage& image, Handler* handler,
-                                                                          std::uint64_t now_ms);
+                                                                          std::uint64_t now_us);
     // The link is back after an outage (multistackd restarted): every connection's pending
     // retransmission or probe goes at the next advance (Connection::retry_now). For
-    // kQuietAfterOutageMs, a segment of no connection is dropped (StackStats::outage_quiet)
+    // kQuietAfterOutageUs, a segment of no connection is dropped (StackStats::outage_quiet)
     // rather than reset: the switch may steer another process's connection here while
     // the processes of a shared claim attach again one by one.
-    void path_restored(std::uint64_t now_ms) {
-        for (const auto& [t, c] : conns_) c->retry_now(now_ms);
-        quiet_until_ms_ = now_ms + kQuietAfterOutageMs;
+    void path_restored(std::uint64_t now_us) {
+        for (const auto& [t, c] : conns_) c->retry_now(now_us);
+        quiet_until_us_ = now_us + kQuietAfterOutageUs;
     }
-    static constexpr std::uint64_t kQuietAfterOutageMs = 2000;
+    static constexpr std::uint64_t kQuietAfterOutageUs = us_from_ms(2000);
     // Every connection and every listener, in no particular order (introspection).
     template <class F>
     void for_each_connection(F&& f) const {
@@ -243,12 +243,12 @@ public:
     [[nodiscard]] const CongestionRegistry& congestion() const override { return congestion_; }
     // Where the application adds its own algorithms (before connections name them).
     [[nodiscard]] CongestionRegistry& congestion() { return congestion_; }
-    bool challenge_ack_allowed(std::uint64_t now_ms) override;
+    bool challenge_ack_allowed(std::uint64_t now_us) override;
     void reply_rst(const Route& route, const Segment& seg) override;
     void remember_fast_open(const wire::IpAddr& server, const FastOpenEntry& entry) override;
     [[nodiscard]] bool super_segments() const override { return config_.super_segments && link_.takes_super_segments(); }
     void remember_path_mss(const wire::IpAddr& remote, std::uint16_t mss) override {
-        path_mss_.remember(remote, mss, now_ms_);
+        path_mss_.remember(remote, mss, now_us_);
     }
     [[nodiscard]] const PathMssCache& path_mss_cache() const { return path_mss_; }
     [[nodiscard]] const FastOpenCache& fast_open_cache() const { return fast_open_cache_; }
@@ -260,10 +260,10 @@ private:
         wire::Bytes l4;
         std::uint8_t ecn = 0;  // the IP header's ECN field
     };
-    void input_ipv4(wire::Bytes packet, std::uint64_t now_ms);
-    void input_ipv6(wire::Bytes packet, std::uint64_t now_ms);
-    void input_transport(std::uint8_t protocol, const IpPacket& ip, std::uint64_t now_ms);
-    void input_tcp(const IpPacket& ip, std::uint64_t now_ms);
+    void input_ipv4(wire::Bytes packet, std::uint64_t now_us);
+    void input_ipv6(wire::Bytes packet, std::uint64_t now_us);
+    void input_transport(std::uint8_t protocol, const IpPacket& ip, std::uint64_t now_us);
+    void input_tcp(const IpPacket& ip, std::uint64_t now_us);
     // A train (GRO-like receive coalescing): back-to-back in-order data segments of one
     // connection with the same ACK, window and options, and no flag but ACK (PSH ends
     // one). The first goes through TCP input in full; each next one only appends its
@@ -280,22 +280,22 @@ private:
     void input_udp(const IpPacket& ip);
     // ICMP and ICMPv6 errors go to the connection whose segment they quote
     // (Connection::on_icmp_error).
-    void input_icmp(const IpPacket& ip, std::uint64_t now_ms);
-    void input_icmp_error(const base::Result<wire::IcmpError, wire::ParseError>& error, std::uint64_t now_ms);
+    void input_icmp(const IpPacket& ip, std::uint64_t now_us);
+    void input_icmp_error(const base::Result<wire::IcmpError, wire::ParseError>& error, std::uint64_t now_us);
     // `iss` is set when a SYN reopens a TIME_WAIT 4-tuple.
-    void on_listen(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_ms,
+    void on_listen(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_us,
                    std::optional<Seq32> iss = std::nullopt);
     [[nodiscard]] bool may_reopen(const TimeWaitRecord& r, const Segment& syn_seg, const ConnOptions& listener) const;
-    bool on_time_wait(const FourTuple& t, const Segment& seg, std::uint64_t now_ms, std::optional<Seq32>& reuse_iss);
+    bool on_time_wait(const FourTuple& t, const Segment& seg, std::uint64_t now_us, std::optional<Seq32>& reuse_iss);
     ConnectResult create(const Route& route, const ConnOptions& options, Handler* handler);
     // RFC 4987 §3.6: a stateless SYN,ACK whose ISS is a cookie.
-    void send_cookie(Listener& l, const Route& route, const Segment& request, std::uint64_t now_ms);
+    void send_cookie(Listener& l, const Route& route, const Segment& request, std::uint64_t now_us);
     // A connection from an ACK that returns a valid cookie; false if it returns none.
-    bool accept_cookie(Listener& l, const Route& route, const Segment& ack, std::uint64_t now_ms);
+    bool accept_cookie(Listener& l, const Route& route, const Segment& ack, std::uint64_t now_us);
     // RFC 7413 §4.2.2: a SYN with the Fast Open option, just opened as `c`.
     void on_fast_open_syn(Listener& l, Connection& c, const Segment& syn_seg);
     void deliver_events(Connection& c);
-    void reap(Connection& c, std::uint64_t now_ms);
+    void reap(Connection& c, std::uint64_t now_us);
     [[nodiscard]] std::optional<wire::MacAddr> next_hop(const wire::IpAddr& addr);
     bool emit(const Route& route, const OutSegment& seg) override;
     // A super-segment, handed to the link as its headers and payload (link.hpp).
@@ -319,6 +319,9 @@ private:
 
     StackConfig config_;
     Link& link_;
+    // 8192 ticks of 32 µs: a turn of 262 ms holds RTOs, probes and delayed ACKs without a
+    // second turn, and a tick is finer than the shortest loss-probe timeout.
+    static constexpr std::uint32_t kTimerSlots = 8192, kTimerTickUs = 32;
     TimerWheel wheel_;
     CongestionRegistry congestion_;
     SynCookies cookies_;
@@ -333,7 +336,7 @@ private:
     std::unordered_map<std::uint16_t, std::uint32_t> port_users_;  // connections and records per local port
     TimeWaitTable time_wait_;
     MovedTuples moved_;
-    std::uint64_t quiet_until_ms_ = 0;  // path_restored()
+    std::uint64_t quiet_until_us_ = 0;  // path_restored()
     Train train_;
     std::vector<Connection*> dirty_;
     std::vector<Connection*> work_;
@@ -341,7 +344,7 @@ private:
     std::uint32_t challenge_acks_ = 0;
     std::uint16_t ip_ident_ = 0;
     std::uint64_t flow_label_key_;
-    std::uint64_t now_ms_;  // the latest time the caller gave us
+    std::uint64_t now_us_;  // the latest time the caller gave us
     StackStats stats_;
 };
 

@@ -11,60 +11,60 @@
 
 namespace ms::utcp {
 
-void Stack::input(wire::Bytes frame, std::uint64_t now_ms) {
-    now_ms_ = now_ms;
+void Stack::input(wire::Bytes frame, std::uint64_t now_us) {
+    now_us_ = now_us;
     ++stats_.frames_in;
     // Each layer is parsed once, by the view that the next step uses.
     auto eth = wire::EthernetView::parse(frame);
     if (!eth) return void(++stats_.malformed);
-    if (eth->ethertype() == wire::ethertype::ipv4) return input_ipv4(eth->payload(), now_ms);
-    if (eth->ethertype() == wire::ethertype::ipv6) return input_ipv6(eth->payload(), now_ms);
+    if (eth->ethertype() == wire::ethertype::ipv4) return input_ipv4(eth->payload(), now_us);
+    if (eth->ethertype() == wire::ethertype::ipv6) return input_ipv6(eth->payload(), now_us);
     ++stats_.not_ip;
 }
 
-void Stack::input_ipv4(wire::Bytes packet, std::uint64_t now_ms) {
+void Stack::input_ipv4(wire::Bytes packet, std::uint64_t now_us) {
     auto ip = wire::Ipv4View::parse(packet);
     if (!ip) return void(++stats_.malformed);
     if (!ip->checksum_ok()) return void(++stats_.bad_checksum);
     if (ip->is_fragment()) return void(++stats_.fragments);
     if (!(ip->dst() == config_.address)) return void(++stats_.not_our_address);
     const IpPacket p{ip->src(), ip->dst(), ip->payload(), static_cast<std::uint8_t>(ip->dscp_ecn() & wire::ecn::mask)};
-    input_transport(ip->protocol(), p, now_ms);
+    input_transport(ip->protocol(), p, now_us);
 }
 
 // RFC 8200: the extension headers are walked (Ipv6View); a fragment is dropped as in IPv4.
-void Stack::input_ipv6(wire::Bytes packet, std::uint64_t now_ms) {
+void Stack::input_ipv6(wire::Bytes packet, std::uint64_t now_us) {
     auto ip = wire::Ipv6View::parse(packet);
     if (!ip) return void(++stats_.malformed);
     if (ip->is_fragment()) return void(++stats_.fragments);
     if (!config_.address6 || !(ip->dst() == *config_.address6)) return void(++stats_.not_our_address);
     const IpPacket p{ip->src(), ip->dst(), ip->upper_payload(),
                      static_cast<std::uint8_t>(ip->traffic_class() & wire::ecn::mask)};
-    input_transport(ip->upper_protocol(), p, now_ms);
+    input_transport(ip->upper_protocol(), p, now_us);
 }
 
-void Stack::input_transport(std::uint8_t protocol, const IpPacket& ip, std::uint64_t now_ms) {
-    if (protocol == wire::ipproto::tcp) return input_tcp(ip, now_ms);
+void Stack::input_transport(std::uint8_t protocol, const IpPacket& ip, std::uint64_t now_us) {
+    if (protocol == wire::ipproto::tcp) return input_tcp(ip, now_us);
     if (protocol == wire::ipproto::udp) return input_udp(ip);
-    if (protocol == wire::ipproto::icmp && ip.src.family == wire::IpFamily::v4) return input_icmp(ip, now_ms);
-    if (protocol == wire::ipproto::icmpv6 && ip.src.family == wire::IpFamily::v6) return input_icmp(ip, now_ms);
+    if (protocol == wire::ipproto::icmp && ip.src.family == wire::IpFamily::v4) return input_icmp(ip, now_us);
+    if (protocol == wire::ipproto::icmpv6 && ip.src.family == wire::IpFamily::v6) return input_icmp(ip, now_us);
     ++stats_.malformed;
 }
 
-void Stack::input_icmp(const IpPacket& ip, std::uint64_t now_ms) {
+void Stack::input_icmp(const IpPacket& ip, std::uint64_t now_us) {
     ++stats_.icmp_in;
     if (ip.src.family == wire::IpFamily::v6) {
         if (ip.l4.size() < wire::kIcmpHeaderLen) return void(++stats_.malformed);
         if (!wire::icmpv6_checksum_ok(ip.src, ip.dst, ip.l4)) return void(++stats_.bad_checksum);
-        return input_icmp_error(wire::parse_icmpv6_error(ip.l4), now_ms);
+        return input_icmp_error(wire::parse_icmpv6_error(ip.l4), now_us);
     }
     const auto message = wire::IcmpV4View::parse(ip.l4);
     if (!message) return void(++stats_.malformed);
     if (!message->checksum_ok()) return void(++stats_.bad_checksum);
-    input_icmp_error(wire::parse_icmp_error(ip.l4), now_ms);
+    input_icmp_error(wire::parse_icmp_error(ip.l4), now_us);
 }
 
-void Stack::input_icmp_error(const base::Result<wire::IcmpError, wire::ParseError>& error, std::uint64_t now_ms) {
+void Stack::input_icmp_error(const base::Result<wire::IcmpError, wire::ParseError>& error, std::uint64_t now_us) {
     if (!error || error->quoted.protocol != wire::ipproto::tcp ||
         local_address(error->quoted.src.family) != error->quoted.src) {
         return void(++stats_.icmp_ignored);
@@ -73,7 +73,7 @@ void Stack::input_icmp_error(const base::Result<wire::IcmpError, wire::ParseErro
     Connection* c = find(FourTuple{q.src, q.dst, q.src_port, q.dst_port});
     if (!c) return void(++stats_.icmp_no_connection);
     train_.conn = nullptr;
-    if (!c->on_icmp_error(*error, now_ms)) ++stats_.icmp_out_of_window;
+    if (!c->on_icmp_error(*error, now_us)) ++stats_.icmp_out_of_window;
 }
 
 std::optional<wire::MacAddr> Stack::next_hop(const wire::IpAddr& addr) {

@@ -18,14 +18,14 @@ base::Result<ConnectionImage, ImageError> Stack::export_connection(const FourTup
     if (train_.conn == &c) train_.conn = nullptr;
     for (auto& [port, l] : listeners_) std::erase(l->accept_queue, &c);
     // The port stays in use while segments of the tuple may still come (MovedTuples).
-    moved_.add(t, now_ms_, [this](const FourTuple& pushed_out) { release_port_if_free(pushed_out.local_port); });
+    moved_.add(t, now_us_, [this](const FourTuple& pushed_out) { release_port_if_free(pushed_out.local_port); });
     conns_.erase(it);
     ++stats_.connections_exported;
     return image;
 }
 
 base::Result<Connection*, ImageError> Stack::import_connection(const ConnectionImage& image, Handler* handler,
-                                                               std::uint64_t now_ms) {
+                                                               std::uint64_t now_us) {
     const FourTuple& t = image.tuple;
     const auto ours = local_address(t.local.family);
     if (!ours || *ours != t.local) return ImageError::wrong_address;
@@ -47,7 +47,7 @@ base::Result<Connection*, ImageError> Stack::import_connection(const ConnectionI
     options.timestamps = image.timestamps;
     options.ecn = image.ecn;
     options.congestion = congestion_.has(image.congestion) ? image.congestion : std::string(CongestionRegistry::kDefault);
-    now_ms_ = now_ms;
+    now_us_ = now_us;
     auto made = create({t, *mac}, options, handler);
     if (!made) return ImageError::too_many_connections;
     if (moved_.contains(t)) {  // it comes back: its port counts once, as a connection's
@@ -55,7 +55,7 @@ base::Result<Connection*, ImageError> Stack::import_connection(const ConnectionI
         release_port_if_free(t.local_port);
     }
     Connection& c = *made.value();
-    c.restore(image, now_ms);
+    c.restore(image, now_us);
     ++stats_.connections_imported;
     return &c;
 }

@@ -12,7 +12,7 @@ namespace ms::utcp {
 
 using namespace wire::tcpflag;
 
-void Stack::input_tcp(const IpPacket& ip, std::uint64_t now_ms) {
+void Stack::input_tcp(const IpPacket& ip, std::uint64_t now_us) {
     auto tcp = wire::TcpView::parse(ip.l4);
     if (!tcp) return void(++stats_.malformed);
     if (!wire::transport_checksum_ok(ip.src, ip.dst, wire::ipproto::tcp, ip.l4)) return void(++stats_.bad_checksum);
@@ -27,7 +27,7 @@ void Stack::input_tcp(const IpPacket& ip, std::uint64_t now_ms) {
                       .payload = tcp->payload(),
                       .ce = ip.ecn == wire::ecn::ce};
     const FourTuple t{ip.dst, ip.src, tcp->dst_port(), tcp->src_port()};
-    if (continues_train(t, seg) && train_.conn->on_train_segment(seg, now_ms)) {
+    if (continues_train(t, seg) && train_.conn->on_train_segment(seg, now_us)) {
         ++stats_.train_segments_in;
         train_.next = seg.seq + static_cast<std::uint32_t>(seg.payload.size());
         if (seg.has(psh)) train_.conn = nullptr;
@@ -35,7 +35,7 @@ void Stack::input_tcp(const IpPacket& ip, std::uint64_t now_ms) {
     }
     train_.conn = nullptr;
     if (auto it = conns_.find(t); it != conns_.end()) {
-        it->second->on_segment(seg, now_ms);
+        it->second->on_segment(seg, now_us);
         return start_train(*it->second, seg);
     }
     if (moved_.contains(t)) {
@@ -43,9 +43,9 @@ void Stack::input_tcp(const IpPacket& ip, std::uint64_t now_ms) {
         moved_.erase(t);  // a new connection on the tuple
         release_port_if_free(t.local_port);
     }
-    if (now_ms < quiet_until_ms_ && (!seg.has(syn) || seg.has(ack))) return void(++stats_.outage_quiet);
+    if (now_us < quiet_until_us_ && (!seg.has(syn) || seg.has(ack))) return void(++stats_.outage_quiet);
     std::optional<Seq32> reuse_iss;
-    if (on_time_wait(t, seg, now_ms, reuse_iss)) return;
+    if (on_time_wait(t, seg, now_us, reuse_iss)) return;
     auto l = listeners_.find(t.local_port);
     if (l == listeners_.end()) {
         ++stats_.no_connection;
@@ -55,7 +55,7 @@ void Stack::input_tcp(const IpPacket& ip, std::uint64_t now_ms) {
     }
     const auto mac = next_hop(t.remote);
     if (!mac) return void(++stats_.no_route);
-    on_listen(*l->second, {t, *mac}, seg, now_ms, reuse_iss);
+    on_listen(*l->second, {t, *mac}, seg, now_us, reuse_iss);
 }
 
 namespace {
@@ -78,17 +78,17 @@ void Stack::start_train(Connection& c, const Segment& seg) {
 }
 
 // RFC 9293 §3.10.7.2.
-void Stack::on_listen(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_ms, std::optional<Seq32> iss) {
+void Stack::on_listen(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_us, std::optional<Seq32> iss) {
     if (seg.has(rst)) return;
     if (l.paused) return void(++stats_.listener_paused);  // the peer sends again, to another member
     if (seg.has(ack)) {
-        if (accept_cookie(l, route, seg, now_ms)) return;
+        if (accept_cookie(l, route, seg, now_us)) return;
         return reply_rst(route, seg);
     }
     if (!seg.has(syn)) return;
     if (l.half_open >= l.syn_queue) {
         ++stats_.syn_queue_full;
-        if (config_.syn_cookies && l.accept_queue.size() < l.backlog) send_cookie(l, route, seg, now_ms);
+        if (config_.syn_cookies && l.accept_queue.size() < l.backlog) send_cookie(l, route, seg, now_us);
         return;
     }
     if (l.accept_queue.size() >= l.backlog) return void(++stats_.backlog_full);
@@ -97,7 +97,7 @@ void Stack::on_listen(Listener& l, const Route& route, const Segment& seg, std::
     Connection* c = *made;
     ++l.half_open;
     c->accepted_from = &l;
-    c->open_passive(seg, iss ? *iss : config_.isn(route.tuple, now_ms), now_ms);
+    c->open_passive(seg, iss ? *iss : config_.isn(route.tuple, now_us), now_us);
     if (l.options.fast_open && seg.options->fast_open) on_fast_open_syn(l, *c, seg);
 }
 
@@ -123,11 +123,11 @@ void Stack::on_fast_open_syn(Listener& l, Connection& c, const Segment& syn_seg)
 }
 
 // The options survive a cookie only in the timestamp's low bits (syn_cookie.hpp).
-void Stack::send_cookie(Listener& l, const Route& route, const Segment& request, std::uint64_t now_ms) {
+void Stack::send_cookie(Listener& l, const Route& route, const Segment& request, std::uint64_t now_us) {
     const wire::TcpOptions& o = *request.options;
     const auto mss = static_cast<std::uint16_t>(
         std::min<std::uint32_t>(o.mss.value_or(536), local_mss(route.tuple.local.family)));
-    const Seq32 iss = cookies_.make(route.tuple, request.seq, mss, now_ms);
+    const Seq32 iss = cookies_.make(route.tuple, request.seq, mss, now_us);
     const std::size_t buffer = std::bit_ceil(std::size_t{l.options.recv_buffer});  // as the RecvBuffer rounds it
     OutSegment out{.seq = iss,
                    .ack = request.seq + 1,
@@ -144,19 +144,19 @@ void Stack::send_cookie(Listener& l, const Route& route, const Segment& request,
         out.options.sack_permitted = kept.sack;
         if (kept.ecn) out.flags |= ece;
         // Our TSval clock for the connection: milliseconds plus its ISS (connection.cpp).
-        const auto tsval = static_cast<std::uint32_t>(now_ms) + iss.value();
+        const auto tsval = static_cast<std::uint32_t>(ms_from_us(now_us)) + iss.value();
         out.options.timestamps = wire::Timestamps{SynCookies::encode_options(tsval, kept), o.timestamps->value};
     }
-    l.last_cookie_ms = now_ms;
+    l.last_cookie_us = now_us;
     ++stats_.syn_cookies_sent;
     (void)emit(route, out);
 }
 
-bool Stack::accept_cookie(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_ms) {
-    if (!l.last_cookie_ms || now_ms - *l.last_cookie_ms > std::uint64_t{SynCookies::kTickMs} * SynCookies::kTicksValid) {
+bool Stack::accept_cookie(Listener& l, const Route& route, const Segment& seg, std::uint64_t now_us) {
+    if (!l.last_cookie_us || now_us - *l.last_cookie_us > us_from_ms(SynCookies::kTickMs) * SynCookies::kTicksValid) {
         return false;  // no cookie went lately: no ACK can return one
     }
-    const auto mss = cookies_.check(route.tuple, seg.seq - 1, seg.ack - 1, now_ms);
+    const auto mss = cookies_.check(route.tuple, seg.seq - 1, seg.ack - 1, now_us);
     if (!mss) {
         ++stats_.syn_cookies_rejected;
         return false;
@@ -179,7 +179,7 @@ bool Stack::accept_cookie(Listener& l, const Route& route, const Segment& seg, s
     ++l.half_open;
     c.accepted_from = &l;
     ++stats_.syn_cookies_accepted;
-    c.open_from_cookie(seg, seg.ack - 1, peer, now_ms);
+    c.open_from_cookie(seg, seg.ack - 1, peer, now_us);
     return true;
 }
 
@@ -199,7 +199,7 @@ bool Stack::may_reopen(const TimeWaitRecord& r, const Segment& syn_seg, const Co
 // TIME_WAIT (RFC 9293 §3.10.7.4, RFC 1337, RFC 1122 §4.2.2.13, RFC 6191). Returns true if
 // the record consumed the segment; false if there is no record, or if a new SYN may reuse
 // the 4-tuple, in which case `reuse_iss` is the ISS to use.
-bool Stack::on_time_wait(const FourTuple& t, const Segment& seg, std::uint64_t now_ms, std::optional<Seq32>& reuse_iss) {
+bool Stack::on_time_wait(const FourTuple& t, const Segment& seg, std::uint64_t now_us, std::optional<Seq32>& reuse_iss) {
     TimeWaitRecord* r = time_wait_.find(t);
     if (!r) return false;
     if (seg.has(rst)) return true;  // RFC 1337: ignore, so that TIME_WAIT cannot be assassinated
@@ -207,14 +207,14 @@ bool Stack::on_time_wait(const FourTuple& t, const Segment& seg, std::uint64_t n
     if (seg.has(syn) && !seg.has(ack) && listener != listeners_.end() && may_reopen(*r, seg, listener->second->options)) {
         // Our ISS starts above everything the old connection sent (RFC 6191 §2), and so
         // does our TSval clock, which counts from the ISS.
-        const Seq32 candidate = config_.isn(t, now_ms);
+        const Seq32 candidate = config_.isn(t, now_us);
         reuse_iss = candidate > r->snd_nxt + 65536 ? candidate : r->snd_nxt + 65536 * 2;
         time_wait_.erase(t);
         ++stats_.time_wait_reused;
         --port_users_[t.local_port];
         return false;
     }
-    if (seg.has(fin)) time_wait_.restart(t, now_ms);
+    if (seg.has(fin)) time_wait_.restart(t, now_us);
     // Anything else (a retransmitted FIN, an old SYN, data) is answered with our ACK: for
     // a SYN that is RFC 5961 §4's challenge ACK, as Linux sends, rather than RFC 6191's
     // silent drop, so that a peer which lost our last ACK learns the old connection's state.
@@ -260,9 +260,9 @@ Connection* Stack::accept(Listener& l) {
     return c;
 }
 
-bool Stack::challenge_ack_allowed(std::uint64_t now_ms) {
-    if (now_ms - challenge_window_start_ >= 1000) {
-        challenge_window_start_ = now_ms;
+bool Stack::challenge_ack_allowed(std::uint64_t now_us) {
+    if (now_us - challenge_window_start_ >= us_from_ms(1000)) {
+        challenge_window_start_ = now_us;
         challenge_acks_ = 0;
     }
     if (challenge_acks_ >= config_.challenge_acks_per_second) {

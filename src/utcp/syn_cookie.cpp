@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "utcp/clock.hpp"
+
 namespace ms::utcp {
 namespace {
 
@@ -30,18 +32,18 @@ std::uint32_t SynCookies::hash(const FourTuple& t, std::uint32_t count) const {
     return h;
 }
 
-Seq32 SynCookies::make(const FourTuple& t, Seq32 peer_isn, std::uint16_t mss, std::uint64_t now_ms) const {
+Seq32 SynCookies::make(const FourTuple& t, Seq32 peer_isn, std::uint16_t mss, std::uint64_t now_us) const {
     std::uint32_t index = 0;
     while (index + 1 < kMssTable.size() && kMssTable[index + 1] <= mss) ++index;
-    const auto count = static_cast<std::uint32_t>(now_ms / kTickMs) & kCountMask;
+    const auto count = static_cast<std::uint32_t>(ms_from_us(now_us) / kTickMs) & kCountMask;
     const std::uint32_t data = (hash(t, count) + index) & kDataMask;
     return Seq32(hash(t, UINT32_MAX) + peer_isn.value() + (count << 24) + data);
 }
 
-std::optional<std::uint16_t> SynCookies::check(const FourTuple& t, Seq32 peer_isn, Seq32 iss, std::uint64_t now_ms) const {
+std::optional<std::uint16_t> SynCookies::check(const FourTuple& t, Seq32 peer_isn, Seq32 iss, std::uint64_t now_us) const {
     const std::uint32_t diff = iss.value() - hash(t, UINT32_MAX) - peer_isn.value();
     const std::uint32_t count = diff >> 24;
-    const auto now = static_cast<std::uint32_t>(now_ms / kTickMs) & kCountMask;
+    const auto now = static_cast<std::uint32_t>(ms_from_us(now_us) / kTickMs) & kCountMask;
     if (((now - count) & kCountMask) >= kTicksValid) return std::nullopt;  // too old (or from the future)
     const std::uint32_t index = (diff - hash(t, count)) & kDataMask;
     if (index >= kMssTable.size()) return std::nullopt;

@@ -37,13 +37,13 @@ public:
 
     explicit SynCookies(const SecretKey& key) : key_(key) {}  // secrets.hpp draws one
 
-    // The ISS for a SYN from `peer_isn` with `mss`, at `now_ms`; the MSS it encodes is the
+    // The ISS for a SYN from `peer_isn` with `mss`, at `now_us`; the MSS it encodes is the
     // largest in the table not above `mss`.
-    [[nodiscard]] Seq32 make(const FourTuple& t, Seq32 peer_isn, std::uint16_t mss, std::uint64_t now_ms) const;
+    [[nodiscard]] Seq32 make(const FourTuple& t, Seq32 peer_isn, std::uint16_t mss, std::uint64_t now_us) const;
     // The MSS a cookie names if `iss` (SEG.ACK - 1) is one we made for this 4-tuple and
     // peer ISN (SEG.SEQ - 1) within the last two ticks.
     [[nodiscard]] std::optional<std::uint16_t> check(const FourTuple& t, Seq32 peer_isn, Seq32 iss,
-                                                     std::uint64_t now_ms) const;
+                                                     std::uint64_t now_us) const;
 
     // Our TSval for the SYN,ACK: `tsval` with its low bits replaced by the options, never
     // above `tsval` (so that later TSvals stay ahead of it).

@@ -11,6 +11,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "utcp/clock.hpp"
 #include "utcp/seq.hpp"
 #include "utcp/tuple.hpp"
 
@@ -19,7 +20,7 @@ namespace ms::utcp {
 struct TimeWaitRecord {
     Seq32 snd_nxt;  // after our FIN
     Seq32 rcv_nxt;  // after the peer's FIN
-    std::uint64_t expires_ms = 0;
+    std::uint64_t expires_us = 0;
     wire::MacAddr next_hop;
     std::uint16_t wnd = 0;
     std::optional<std::uint32_t> ts_recent;  // the peer's last TSval, if the connection used timestamps
@@ -27,30 +28,30 @@ struct TimeWaitRecord {
 
 class TimeWaitTable {
 public:
-    explicit TimeWaitTable(std::uint32_t duration_ms) : duration_ms_(duration_ms) {}
+    explicit TimeWaitTable(std::uint32_t duration_ms) : duration_ms_(duration_ms), duration_us_(us_from_ms(duration_ms)) {}
 
-    void add(const FourTuple& t, TimeWaitRecord r, std::uint64_t now_ms) {
-        r.expires_ms = now_ms + duration_ms_;
+    void add(const FourTuple& t, TimeWaitRecord r, std::uint64_t now_us) {
+        r.expires_us = now_us + duration_us_;
         records_[t] = r;
-        fifo_.push_back({t, r.expires_ms});
+        fifo_.push_back({t, r.expires_us});
     }
     [[nodiscard]] TimeWaitRecord* find(const FourTuple& t) {
         auto it = records_.find(t);
         return it == records_.end() ? nullptr : &it->second;
     }
     // RFC 9293 §3.10.7.4: a retransmitted FIN restarts the 2 MSL timeout.
-    void restart(const FourTuple& t, std::uint64_t now_ms) {
-        if (TimeWaitRecord* r = find(t)) add(t, *r, now_ms);
+    void restart(const FourTuple& t, std::uint64_t now_us) {
+        if (TimeWaitRecord* r = find(t)) add(t, *r, now_us);
     }
     void erase(const FourTuple& t) { records_.erase(t); }
     // Drops the records expired at `now`; calls `gone(tuple)` for each.
     template <class Gone>
-    void expire(std::uint64_t now_ms, Gone&& gone) {
-        while (!fifo_.empty() && fifo_.front().second <= now_ms) {
+    void expire(std::uint64_t now_us, Gone&& gone) {
+        while (!fifo_.empty() && fifo_.front().second <= now_us) {
             const auto [t, expires] = fifo_.front();
             fifo_.pop_front();
             auto it = records_.find(t);
-            if (it == records_.end() || it->second.expires_ms != expires) continue;  // reused or restarted
+            if (it == records_.end() || it->second.expires_us != expires) continue;  // reused or restarted
             records_.erase(it);
             gone(t);
         }
@@ -61,6 +62,7 @@ public:
 
 private:
     std::uint32_t duration_ms_;
+    std::uint64_t duration_us_;
     std::unordered_map<FourTuple, TimeWaitRecord, FourTupleHash> records_;
     std::deque<std::pair<FourTuple, std::uint64_t>> fifo_;
 };

@@ -10,11 +10,11 @@ Timer::~Timer() {
     if (wheel_) wheel_->cancel(*this);
 }
 
-TimerWheel::TimerWheel(std::uint64_t start_ms, std::uint32_t slots, std::uint32_t tick_ms)
+TimerWheel::TimerWheel(std::uint64_t start_us, std::uint32_t slots, std::uint32_t tick_us)
     : slots_(std::bit_ceil(std::max(slots, 1u)), nullptr),
       mask_(slots_.size() - 1),
-      tick_ms_(std::max(tick_ms, 1u)),
-      current_tick_(start_ms / tick_ms_) {}
+      tick_us_(std::max(tick_us, 1u)),
+      current_tick_(start_us / tick_us_) {}
 
 TimerWheel::~TimerWheel() {
     for (Timer*& head : slots_) {
@@ -24,7 +24,7 @@ TimerWheel::~TimerWheel() {
 
 void TimerWheel::link(Timer& t) {
     // A deadline already passed lands on the current tick, so the next advance fires it.
-    const std::uint64_t tick = std::max(t.deadline_ / tick_ms_, current_tick_);
+    const std::uint64_t tick = std::max(t.deadline_ / tick_us_, current_tick_);
     t.slot_ = static_cast<std::uint32_t>(tick & mask_);
     Timer*& head = slots_[t.slot_];
     if (!head) {
@@ -54,10 +54,10 @@ void TimerWheel::unlink(Timer& t) {
     --count_;
 }
 
-void TimerWheel::schedule(Timer& t, std::uint64_t deadline_ms) {
+void TimerWheel::schedule(Timer& t, std::uint64_t deadline_us) {
     if (t.wheel_) t.wheel_->cancel(t);
-    t.deadline_ = deadline_ms;
-    soonest_scheduled_ = std::min(soonest_scheduled_, deadline_ms);
+    t.deadline_ = deadline_us;
+    soonest_scheduled_ = std::min(soonest_scheduled_, deadline_us);
     link(t);
 }
 
@@ -65,8 +65,8 @@ void TimerWheel::cancel(Timer& t) {
     if (t.wheel_ == this) unlink(t);
 }
 
-std::size_t TimerWheel::advance(std::uint64_t now_ms, const Fire& fire) {
-    const std::uint64_t last_tick = now_ms / tick_ms_;
+std::size_t TimerWheel::advance(std::uint64_t now_us, const Fire& fire) {
+    const std::uint64_t last_tick = now_us / tick_us_;
     std::size_t fired = 0;
     // Visit each tick once; after a whole turn every slot has been seen, so a long
     // jump costs at most one turn plus the timers that fire.
@@ -80,7 +80,7 @@ std::size_t TimerWheel::advance(std::uint64_t now_ms, const Fire& fire) {
         due.clear();
         Timer* t = head;
         do {
-            if (t->deadline_ <= now_ms) due.push_back(t);
+            if (t->deadline_ <= now_us) due.push_back(t);
             t = t->next_;
         } while (t != head);
         std::sort(due.begin(), due.end(), [](const Timer* a, const Timer* b) { return a->deadline_ < b->deadline_; });
@@ -107,7 +107,7 @@ std::uint64_t TimerWheel::next_deadline() const {
             best = std::min(best, t->deadline_);
             t = t->next_;
         } while (t != head);
-        if (best / tick_ms_ <= current_tick_ + i) return best;
+        if (best / tick_us_ <= current_tick_ + i) return best;
     }
     return best;
 }

@@ -1,7 +1,7 @@
 // Contract: a hashed timing wheel (Varghese and Lauck) for UTCP's timers, so that
 // 100k connections cost O(1) per tick and per operation. Time is injected (docs/DESIGN.md §7):
-// the wheel never reads a clock; deadlines and `now` are milliseconds from an epoch the
-// caller chooses. A timer is a handle owned by the caller (one per connection timer);
+// the wheel never reads a clock; deadlines and `now` are microseconds from an epoch the
+// caller chooses (clock.hpp). A timer is a handle owned by the caller (one per connection timer);
 // schedule() replaces a pending deadline, cancel() removes it, and advance(now) fires
 // every timer whose deadline is at or before `now`, in deadline order within each tick.
 // A deadline beyond the wheel's span waits in its slot for as many turns as it needs.
@@ -40,19 +40,19 @@ class TimerWheel {
 public:
     using Fire = std::function<void(Timer&)>;
 
-    // `slots` ticks of `tick_ms` each make one turn of the wheel (slots round up to a power
-    // of two, a tick is at least 1 ms).
-    TimerWheel(std::uint64_t start_ms, std::uint32_t slots = 4096, std::uint32_t tick_ms = 1);
+    // `slots` ticks of `tick_us` each make one turn of the wheel (slots round up to a power
+    // of two, a tick is at least 1 µs).
+    TimerWheel(std::uint64_t start_us, std::uint32_t slots = 4096, std::uint32_t tick_us = 1);
     ~TimerWheel();
     TimerWheel(const TimerWheel&) = delete;
     TimerWheel& operator=(const TimerWheel&) = delete;
 
-    // Arms `t` for `deadline_ms` (a past deadline fires at the next advance).
-    void schedule(Timer& t, std::uint64_t deadline_ms);
+    // Arms `t` for `deadline_us` (a past deadline fires at the next advance).
+    void schedule(Timer& t, std::uint64_t deadline_us);
     void cancel(Timer& t);
-    // Fires, through `fire`, every timer due at or before `now_ms`; returns how many.
+    // Fires, through `fire`, every timer due at or before `now_us`; returns how many.
     // A fired timer is no longer pending; `fire` may schedule it (or others) again.
-    std::size_t advance(std::uint64_t now_ms, const Fire& fire);
+    std::size_t advance(std::uint64_t now_us, const Fire& fire);
     // The earliest pending deadline, for the event loop's poll_at(); UINT64_MAX if none.
     [[nodiscard]] std::uint64_t next_deadline() const;
     // The soonest deadline scheduled since the last call (UINT64_MAX: none), in O(1): a
@@ -68,7 +68,7 @@ private:
 
     std::vector<Timer*> slots_;  // heads of circular doubly-linked lists
     std::uint64_t mask_;
-    std::uint32_t tick_ms_;
+    std::uint32_t tick_us_;
     std::uint64_t current_tick_;  // the last tick advance() processed
     std::size_t count_ = 0;
     std::uint64_t soonest_scheduled_ = std::numeric_limits<std::uint64_t>::max();

@@ -42,7 +42,7 @@ jq -e --argjson a "$A" --argjson b "$B" '[.[] | select(.fresh) | .port] | contai
 sockets_of "$A" | jq -e --arg peer "$CLIENT_IP" '
   any(.[]; .state == "LISTEN" and .local == "'"$SERVER_IP"':7000" and (.options | index("tfo")) and .congestion == "newreno") and
   any(.[]; .state == "ESTABLISHED" and (.peer | startswith($peer + ":")) and .congestion == "newreno" and
-           (.options | contains(["sack", "ts", "wscale", "tfo"])) and .cwnd > 0 and .srtt_ms >= 0 and .bytes_in == 50000)' >/dev/null ||
+           (.options | contains(["sack", "ts", "wscale", "tfo"])) and .cwnd > 0 and .srtt_us >= 0 and .bytes_in == 50000)' >/dev/null ||
   { sockets_of "$A"; fail "root's application: want its listener with Fast Open and an established NewReno connection"; }
 sockets_of "$B" | jq -e 'any(.[]; .state == "ESTABLISHED" and .congestion == "cubic" and .bytes_out == 50000)' >/dev/null ||
   { sockets_of "$B"; fail "uid 65534's application: want an established CUBIC connection"; }

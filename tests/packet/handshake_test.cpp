@@ -292,8 +292,9 @@ TEST(Isn, KeyedHashOfTheTupleAdvancesWithTheClock) {
     IsnGenerator isn(draw_secrets()->isn);
     const FourTuple a{kLocalIp, kPeerIp, 80, 40000};
     const FourTuple b{kLocalIp, kPeerIp, 80, 40001};
-    // RFC 6528 §3: M ticks every 4 us, so 1 ms moves the ISN by 250.
-    EXPECT_EQ(isn(a, 1001) - isn(a, 1000), 250);
+    // RFC 6528 §3: M ticks every 4 µs, so 1 ms (the clock counts µs) moves the ISN by 250.
+    EXPECT_EQ(isn(a, 2000) - isn(a, 1000), 250);
+    EXPECT_EQ(isn(a, 1004) - isn(a, 1000), 1);
     EXPECT_NE(isn(a, 1000), isn(b, 1000)) << "another 4-tuple, another sequence space";
     IsnGenerator other(draw_secrets()->isn);
     EXPECT_NE(isn(a, 1000), other(a, 1000)) << "the key is secret and random per stack";

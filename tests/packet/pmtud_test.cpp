@@ -95,8 +95,8 @@ TEST(PathMssCache, EntriesExpireAndTheTableHasABound) {
     PathMssCache cache;
     const wire::IpAddr a = wire::IpAddr::v4(0xc6120002);
     cache.remember(a, 1200, 1000);
-    EXPECT_EQ(cache.find(a, 1000 + PathMssCache::kLifetimeMs - 1), 1200);
-    EXPECT_EQ(cache.find(a, 1000 + PathMssCache::kLifetimeMs), std::nullopt) << "RFC 1191 §6.3: a path may grow again";
+    EXPECT_EQ(cache.find(a, 1000 + PathMssCache::kLifetimeUs - 1), 1200);
+    EXPECT_EQ(cache.find(a, 1000 + PathMssCache::kLifetimeUs), std::nullopt) << "RFC 1191 §6.3: a path may grow again";
     for (std::uint32_t k = 0; k < PathMssCache::kMaxEntries + 10; ++k)
         cache.remember(wire::IpAddr::v4(0x0a000000 + k), 1000, 5000);
     EXPECT_EQ(cache.size(), PathMssCache::kMaxEntries);

@@ -25,7 +25,7 @@ TEST(Rack, HoleBelowThreeSackedSegmentsIsResentAtOnce) {
 }
 
 // One segment SACKed above a hole may be reordering: RACK waits min_rtt / 4 (RFC 8985
-// §6.2) on its reorder timer, then resends.
+// §6.2) on its reorder timer, to the microsecond (2.5 ms of a 10 ms RTT), then resends.
 TEST(Rack, SingleSackWaitsTheReorderingWindow) {
     PacketScript s;
     s.run(kSackOpenRtt10);
@@ -39,6 +39,10 @@ app send 2920
 +1
 > none
 +1
+> none
++499us
+> none
++1us
 > . seq=1 len=1460
 < . seq=1 ack=2921 win=65535
 > none

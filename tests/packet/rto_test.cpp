@@ -62,7 +62,7 @@ app send 100
 +50
 < . seq=1 ack=201 win=512
 )");
-    EXPECT_EQ(s.conn()->rtt().srtt(), 6u) << "7/8 * 0 + 1/8 * 50";
+    EXPECT_EQ(s.conn()->rtt().srtt(), 6'250u) << "7/8 * 0 + 1/8 * 50 ms, in µs";
     EXPECT_EQ(s.conn()->rtt().backoff(), 0u);
 }
 

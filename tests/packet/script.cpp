@@ -168,7 +168,8 @@ void PacketScript::execute(const Line& line) {
     if (cmd == "flush") return stack_->flush(now_);
     if (cmd == "icmp") return inject_icmp(line);
     if (cmd[0] == '+') {
-        now_ += to_number(std::string_view(cmd).substr(1));
+        const std::string_view step = std::string_view(cmd).substr(1);
+        now_ += step.ends_with("us") ? to_number(step.substr(0, step.size() - 2)) : us_from_ms(to_number(step));
         stack_->advance(now_);
         return stack_->flush(now_);
     }

@@ -11,7 +11,7 @@
 //           [tfo=req | tfo=learn | tfo=HEX | notfo]
 //                                       expect the next segment sent (sack: exactly these blocks)
 //   > none                              expect that nothing more was sent
-//   +N                                  advance the clock N ms (timers fire), then flush
+//   +N | +Nus                           advance the clock N ms, or N µs (timers fire), then flush
 //   flush                               end the batch
 //   listen PORT [raw] | connect PORT [send=N]
 //                                       open passively or actively (event API; raw: the
@@ -118,7 +118,7 @@ private:
     MemoryLink link_;
     std::unique_ptr<Stack> stack_;
     RecordingHandler handler_;
-    std::uint64_t now_ = 1'000'000;
+    std::uint64_t now_ = us_from_ms(1'000'000);  // µs, as the stack counts
     std::uint32_t peer_isn_ = 1000;
     std::uint32_t our_isn_ = 5000;
     std::uint32_t last_tsval_ = 0;

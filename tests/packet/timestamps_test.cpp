@@ -71,8 +71,8 @@ listen 80
     EXPECT_EQ(s.conn()->readable(), 100u) << "the old duplicate's data was taken";
 }
 
-// §4 RTTM: the echo gives an RTT sample on every ACK of new data, even for a
-// retransmitted segment, which Karn's rule would not time.
+// §4 RTTM: the echo gives an RTT sample for a retransmitted segment, which Karn's rule
+// would not time (elsewhere the microsecond send times give the samples).
 TEST(Timestamps, RttComesFromTheEcho) {
     PacketScript s;
     s.run(R"(
@@ -89,8 +89,8 @@ app send 100
 +30
 < . seq=1 ack=101 win=512 tsval=800 tsecr=1005250
 )");
-    // 50 ms from the SYN, then 30 ms from the retransmission's echo: 7/8 * 50 + 1/8 * 30.
-    EXPECT_EQ(s.conn()->rtt().srtt(), 47u);
+    // 50 ms from the SYN, then 30 ms from the retransmission's echo: 7/8 * 50 + 1/8 * 30, in µs.
+    EXPECT_EQ(s.conn()->rtt().srtt(), 47'500u);
 }
 
 }  // namespace

@@ -35,8 +35,8 @@ StackConfig stack_config(const wire::MacAddr& mac, const wire::IpAddr& ip, const
     return c;
 }
 
-sw::FaultInjector::Clock::time_point at(std::uint64_t ms) {
-    return sw::FaultInjector::Clock::time_point(std::chrono::milliseconds(ms));
+sw::FaultInjector::Clock::time_point at(std::uint64_t us) {
+    return sw::FaultInjector::Clock::time_point(std::chrono::microseconds(us));
 }
 
 // Byte `offset` of the transfer's stream.
@@ -47,13 +47,15 @@ std::uint8_t stream_byte(std::uint64_t offset) {
 
 }  // namespace
 
-Simulation::Simulation(const LinkConfig& a_to_b, const LinkConfig& b_to_a, const ConnOptions& options, bool super_segments)
-    : a_config_(stack_config(kMacA, kIpA, kIp6A, kMacB, options)),
+Simulation::Simulation(const LinkConfig& a_to_b, const LinkConfig& b_to_a, const ConnOptions& options, bool super_segments,
+                       std::uint64_t step_us)
+    : step_us_(step_us),
+      a_config_(stack_config(kMacA, kIpA, kIp6A, kMacB, options)),
       b_config_(stack_config(kMacB, kIpB, kIp6B, kMacA, options)),
       a_link_(1u << 20, super_segments),
       b_link_(1u << 20, super_segments) {
-    a_ = std::make_unique<Stack>(a_config_, a_link_, now_, draw_secrets().value());
-    b_ = std::make_unique<Stack>(b_config_, b_link_, now_, draw_secrets().value());
+    a_ = std::make_unique<Stack>(a_config_, a_link_, now_us_, draw_secrets().value());
+    b_ = std::make_unique<Stack>(b_config_, b_link_, now_us_, draw_secrets().value());
     ab_.injector = std::make_unique<sw::FaultInjector>(a_to_b.faults, 1);
     ab_.drop = a_to_b.drop;
     ba_.injector = std::make_unique<sw::FaultInjector>(b_to_a.faults, 2);
@@ -65,24 +67,24 @@ Simulation::~Simulation() = default;
 void Simulation::cross(MemoryLink& from, Direction& dir, Stack& to) {
     for (const auto& frame : from.take()) {
         if (dir.drop.contains(++dir.count)) continue;
-        (void)dir.injector->offer(frame, at(now_));
+        (void)dir.injector->offer(frame, at(now_us_));
     }
-    while (auto f = dir.injector->take_ready(at(now_))) to.input(*f, now_);
+    while (auto f = dir.injector->take_ready(at(now_us_))) to.input(*f, now_us_);
 }
 
 void Simulation::step() {
-    ++now_;
+    now_us_ += step_us_;
     cross(a_link_, ab_, *b_);
     cross(b_link_, ba_, *a_);
     for (Stack* s : {a_.get(), b_.get()}) {
-        s->advance(now_);
-        s->flush(now_);
+        s->advance(now_us_);
+        s->flush(now_us_);
     }
 }
 
 std::size_t Simulation::move_connections(Side side) {
     auto& from = side == Side::a ? a_ : b_;
-    auto to = std::make_unique<Stack>(side == Side::a ? a_config_ : b_config_, side == Side::a ? a_link_ : b_link_, now_,
+    auto to = std::make_unique<Stack>(side == Side::a ? a_config_ : b_config_, side == Side::a ? a_link_ : b_link_, now_us_,
                                       draw_secrets().value());
     std::vector<std::pair<FourTuple, Handler*>> live;
     from->for_each_connection([&](const Connection& c) { live.emplace_back(c.tuple(), c.handler); });
@@ -91,7 +93,7 @@ std::size_t Simulation::move_connections(Side side) {
         auto image = from->export_connection(tuple);
         if (!image) continue;
         auto decoded = decode(encode(*image));
-        if (decoded && to->import_connection(*decoded, handler, now_)) ++moved;
+        if (decoded && to->import_connection(*decoded, handler, now_us_)) ++moved;
     }
     retired_.push_back(std::exchange(from, std::move(to)));
     return moved;
@@ -191,8 +193,12 @@ TransferResult transfer(Simulation& sim, std::uint64_t bytes, std::uint64_t limi
     const std::uint64_t start = sim.now();
     if (!sim.a().connect(40000, *sim.b().local_address(family), 80, &sender)) return {.error = "connect failed"};
     std::size_t moved = 0;
+    bool move_done = false;
     while (!(sender.closed && receiver.closed) && sim.now() - start < limit_ms) {
-        if (move && sim.now() - start == move->after_ms) moved = sim.move_connections(move->side);
+        if (move && !move_done && sim.now() - start >= move->after_ms) {
+            moved = sim.move_connections(move->side);
+            move_done = true;
+        }
         sim.step();
     }
     sim.b().unlisten(80);

@@ -1,7 +1,8 @@
 // Contract: two UTCP stacks over a lossy link, in virtual time and deterministic by
 // seed (docs/DESIGN.md §9). Each direction of the link is the switch's own fault injector
 // (src/sw/fault.hpp: loss, duplication, reordering, corruption, delay), driven by
-// the virtual clock instead of the steady clock. Every step is one millisecond: frames
+// the virtual clock instead of the steady clock. Every step is one millisecond, or as many
+// microseconds as the simulation is made with (a path of tens of microseconds): frames
 // sent in the last step cross the link, then both stacks run their timers and flush,
 // so ACKs coalesce per step as they do per batch on a real port.
 //
@@ -32,12 +33,14 @@ public:
     // `super_segments`: the stacks send super-segments, which the links cut into frames
     // with the switch's segmenter before the faults apply.
     Simulation(const LinkConfig& a_to_b, const LinkConfig& b_to_a, const ConnOptions& options = {},
-               bool super_segments = false);
+               bool super_segments = false, std::uint64_t step_us = 1000);
     ~Simulation();
 
     [[nodiscard]] Stack& a() { return *a_; }
     [[nodiscard]] Stack& b() { return *b_; }
-    [[nodiscard]] std::uint64_t now() const { return now_; }
+    // Virtual milliseconds, and microseconds, as the stacks count them.
+    [[nodiscard]] std::uint64_t now() const { return ms_from_us(now_us_); }
+    [[nodiscard]] std::uint64_t now_us() const { return now_us_; }
     void step();
     // Every connection of one side moves to a new stack on the same link and address, as
     // when a process hands its connections to another (connection_image.hpp): written
@@ -55,7 +58,8 @@ private:
     };
     void cross(MemoryLink& from, Direction& dir, Stack& to);
 
-    std::uint64_t now_ = 1'000'000;
+    std::uint64_t now_us_ = us_from_ms(1'000'000);
+    std::uint64_t step_us_;
     StackConfig a_config_;
     StackConfig b_config_;
     std::vector<std::unique_ptr<Stack>> retired_;  // stacks whose connections moved

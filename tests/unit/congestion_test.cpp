@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "utcp/clock.hpp"
 #include "utcp/congestion.hpp"
 
 namespace ms::utcp {
@@ -22,8 +23,13 @@ std::uint64_t ack_rounds(CongestionControl& cc, std::uint64_t start_ms, std::uin
         const Seq32 max = una + cc.cwnd();
         for (std::uint32_t k = 0; k < segments; ++k) {
             una += kMss;
-            cc.on_ack(
-                {.now_ms = now, .smss = kMss, .acked = kMss, .flight = cc.cwnd(), .rtt_ms = rtt_ms, .una = una, .max = max});
+            cc.on_ack({.now_us = us_from_ms(now),
+                       .smss = kMss,
+                       .acked = kMss,
+                       .flight = cc.cwnd(),
+                       .rtt_us = static_cast<std::uint32_t>(us_from_ms(rtt_ms)),
+                       .una = una,
+                       .max = max});
         }
     }
     return now;
@@ -32,7 +38,7 @@ std::uint64_t ack_rounds(CongestionControl& cc, std::uint64_t start_ms, std::uin
 // Grows `cc` out of slow start into congestion avoidance at about `window` bytes.
 void reach(CongestionControl& cc, std::uint32_t window) {
     while (cc.cwnd() < window) cc.on_ack({.smss = kMss, .acked = kMss, .flight = cc.cwnd()});
-    const CcSample loss{.now_ms = 1, .smss = kMss, .flight = cc.cwnd()};
+    const CcSample loss{.now_us = 1000, .smss = kMss, .flight = cc.cwnd()};
     cc.on_enter_recovery(loss);
     cc.on_exit_recovery(loss);
 }
@@ -42,7 +48,7 @@ TEST(Cubic, BacksOffToSevenTenthsOfTheWindow) {
     auto cubic = registry.make("cubic", kMss);
     while (cubic->cwnd() < 100 * kMss) cubic->on_ack({.smss = kMss, .acked = kMss, .flight = cubic->cwnd()});
     const std::uint32_t before = cubic->cwnd();
-    cubic->on_enter_recovery({.now_ms = 1, .smss = kMss, .flight = before});
+    cubic->on_enter_recovery({.now_us = 1000, .smss = kMss, .flight = before});
     EXPECT_EQ(cubic->ssthresh(), static_cast<std::uint32_t>(before * 0.7));  // RFC 9438 §4.6
     auto reno = registry.make("newreno", kMss);
     reno->on_enter_recovery({.smss = kMss, .flight = 100 * kMss});
@@ -56,12 +62,12 @@ TEST(Congestion, WindowGrowsOnlyWhileItLimitsTheSender) {
     CongestionRegistry registry;
     for (const char* name : {"cubic", "newreno"}) {
         auto cc = registry.make(name, kMss);
-        for (int k = 0; k < 1000; ++k) cc->on_ack({.now_ms = 1, .smss = kMss, .acked = kMss, .flight = 9 * kMss});
+        for (int k = 0; k < 1000; ++k) cc->on_ack({.now_us = 1000, .smss = kMss, .acked = kMss, .flight = 9 * kMss});
         EXPECT_LE(cc->cwnd(), 2 * 10 * kMss + kMss) << name << ": slow start up to twice the flight, no further";
         reach(*cc, 40 * kMss);
         const std::uint32_t avoided = cc->cwnd();
         for (std::uint64_t k = 0; k < 1000; ++k)
-            cc->on_ack({.now_ms = 2 + k, .smss = kMss, .acked = kMss, .flight = 9 * kMss});
+            cc->on_ack({.now_us = us_from_ms(2 + k), .smss = kMss, .acked = kMss, .flight = 9 * kMss});
         EXPECT_EQ(cc->cwnd(), avoided) << name << ": no growth in congestion avoidance while the flight is below cwnd";
         ack_rounds(*cc, 5000, 6000, 100);
         EXPECT_GT(cc->cwnd(), avoided) << name << ": full flights grow it";
@@ -105,8 +111,13 @@ TEST(HyStartPlusPlus, RisingRttEndsSlowStartBeforeALoss) {
         if (round >= 4) rtt = 40;  // a queue builds: the RTT doubles
         for (std::uint32_t k = 0; k < segments; ++k) {
             una += kMss;
-            cubic->on_ack(
-                {.now_ms = now, .smss = kMss, .acked = kMss, .flight = cubic->cwnd(), .rtt_ms = rtt, .una = una, .max = max});
+            cubic->on_ack({.now_us = us_from_ms(now),
+                           .smss = kMss,
+                           .acked = kMss,
+                           .flight = cubic->cwnd(),
+                           .rtt_us = static_cast<std::uint32_t>(us_from_ms(rtt)),
+                           .una = una,
+                           .max = max});
         }
         now += rtt;
     }

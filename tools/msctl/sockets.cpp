@@ -46,8 +46,8 @@ json record_json(const ring::SocketRecord& r) {
             {"mss", r.mss},
             {"cwnd", r.cwnd},
             {"ssthresh", r.ssthresh},
-            {"srtt_ms", r.srtt_ms},
-            {"rto_ms", r.rto_ms},
+            {"srtt_us", r.srtt_us},
+            {"rto_us", r.rto_us},
             {"snd_wnd", r.snd_wnd},
             {"rcv_wnd", r.rcv_wnd},
             {"unacked", r.unacked},
@@ -163,25 +163,25 @@ void print_sockets(const json& ports) {
             p["fresh"].get<bool>() ? "" : " (no fresh snapshot: not a UTCP application, or it is not running its loop)",
             p["invalid"].get<std::uint32_t>() ? " (some records were invalid and left out)" : "");
         if (p["sockets"].empty()) continue;
-        std::printf("  %-12s %-22s %-22s %-9s %8s %8s %6s %6s %7s %s\n", "state", "local", "peer", "cc", "cwnd", "ssthresh",
-                    "srtt", "rto", "retrans", "options");
+        std::printf("  %-12s %-22s %-22s %-9s %8s %8s %8s %9s %7s %s\n", "state", "local", "peer", "cc", "cwnd", "ssthresh",
+                    "srtt_us", "rto_us", "retrans", "options");
         for (const json& s : p["sockets"]) {
             const auto ssthresh = s["ssthresh"].get<std::uint32_t>();
             std::string opts;
             if (s["state"] == "LISTEN") {  // no peer, no window, no timers
                 for (const json& o : s["options"]) opts += (opts.empty() ? "" : ",") + o.get<std::string>();
-                std::printf("  %-12s %-22s %-22s %-9s %8s %8s %6s %6s %7s %s\n", "LISTEN",
+                std::printf("  %-12s %-22s %-22s %-9s %8s %8s %8s %9s %7s %s\n", "LISTEN",
                             s["local"].get<std::string>().c_str(), "*", s["congestion"].get<std::string>().c_str(), "-", "-",
                             "-", "-", "-", opts.c_str());
                 continue;
             }
             for (const json& o : s["options"]) opts += (opts.empty() ? "" : ",") + o.get<std::string>();
             if (s["fast_open"] != "none") opts += (opts.empty() ? "" : " ") + ("tfo:" + s["fast_open"].get<std::string>());
-            std::printf("  %-12s %-22s %-22s %-9s %8u %8s %6u %6u %7llu %s\n", s["state"].get<std::string>().c_str(),
+            std::printf("  %-12s %-22s %-22s %-9s %8u %8s %8u %9u %7llu %s\n", s["state"].get<std::string>().c_str(),
                         s["local"].get<std::string>().c_str(), s["peer"].get<std::string>().c_str(),
                         s["congestion"].get<std::string>().c_str(), s["cwnd"].get<std::uint32_t>(),
-                        ssthresh == UINT32_MAX ? "-" : std::to_string(ssthresh).c_str(), s["srtt_ms"].get<std::uint32_t>(),
-                        s["rto_ms"].get<std::uint32_t>(),
+                        ssthresh == UINT32_MAX ? "-" : std::to_string(ssthresh).c_str(), s["srtt_us"].get<std::uint32_t>(),
+                        s["rto_us"].get<std::uint32_t>(),
                         static_cast<unsigned long long>(s["retransmits"].get<std::uint64_t>()), opts.c_str());
         }
     }
