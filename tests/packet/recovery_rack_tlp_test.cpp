@@ -72,6 +72,55 @@ app send 2920
 // RFC 8985 §7: when the tail of a flight draws no ACK, a probe (the last segment again,
 // as there is no new data) goes after 2 SRTT (and 2 ms of timer slack), long before the RTO; its SACK reveals the
 // lost segment, which RACK then resends.
+// At a 100 µs RTT the reordering window is 25 µs (min_rtt / 4): a hole below a single
+// SACKed segment is resent 125 µs after the SACKed one went, not a millisecond later.
+TEST(Rack, SubMillisecondRttDetectsALossWithinAQuarterRtt) {
+    PacketScript s;
+    s.run(kSackOpenRtt100us);
+    s.run(R"(
+app send 2920
+> . seq=1 len=1460
+> . seq=1461 len=1460
++100us
+< . seq=1 ack=1 win=65535 sack=1461-2921
+> none
++24us
+> none
++1us
+> . seq=1 len=1460
++100us
+< . seq=1 ack=2921 win=65535
+> none
+)");
+    EXPECT_EQ(s.conn()->stats().lost_segments, 1u);
+    EXPECT_EQ(s.conn()->rtt().srtt(), 100u) << "the handshake's sample, in µs";
+}
+
+// At a 100 µs RTT a lost tail is probed after 2 SRTT + 2 ms (2.2 ms), where a millisecond
+// clock waited at least 10 ms; the RTO (200 ms) never fires.
+TEST(Tlp, SubMillisecondRttProbesTheTailAfterTwoSrttAndTheSlack) {
+    PacketScript s;
+    s.run(kSackOpenRtt100us);
+    s.run(R"(
+app send 3000
+> . seq=1 len=1460
+> . seq=1461 len=1460
+> . seq=2921 len=80
++2199us
+> none
++1us
+> . seq=2921 len=80
++100us
+< . seq=1 ack=1461 win=65535 sack=2921-3001
+> . seq=1461 len=1460
++100us
+< . seq=1 ack=3001 win=65535
+> none
+)");
+    EXPECT_EQ(s.conn()->stats().loss_probes, 1u);
+    EXPECT_EQ(s.conn()->stats().timeouts, 0u);
+}
+
 TEST(Tlp, TailLossIsProbedBeforeTheRto) {
     PacketScript s;
     s.run(kSackOpenRtt10);

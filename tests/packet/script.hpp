@@ -184,6 +184,17 @@ state ESTABLISHED
 app nodelay on
 )";
 
+// kSackOpenRtt10 on a datacenter path: a 100 µs RTT sample from the handshake.
+inline constexpr const char* kSackOpenRtt100us = R"(
+connect 80
+> S seq=0 sackok
++100us
+< S. seq=0 ack=1 win=65535 mss=1460 sackok
+> . seq=1 ack=1
+state ESTABLISHED
+app nodelay on
+)";
+
 // Two full segments in flight (after kSackOpen or kPassiveOpen).
 inline constexpr const char* kTwoSegmentsOut = R"(
 app send 2920
