@@ -53,6 +53,9 @@ public:
     virtual void on_ecn(const CcSample& s) = 0;
     // After an idle period longer than the RTO (RFC 5681 §4.1).
     virtual void on_idle_restart(const CcSample& s) = 0;
+    // The rate the connection's sends are paced to, bytes per second (pacer.hpp); 0 leaves
+    // pacing to ConnOptions::pacing.
+    [[nodiscard]] virtual std::uint64_t pacing_rate() const { return 0; }
     // A moved connection (connection_image.hpp) goes on with the window it had. An
     // algorithm that keeps more state than these two may ignore it and start afresh.
     virtual void resume(std::uint32_t /*cwnd*/, std::uint32_t /*ssthresh*/) {}

@@ -48,7 +48,8 @@ Connection::Connection(ConnectionHost& host, const Route& route, const ConnOptio
       rtt_(us_from_ms(options.min_rto_ms), us_from_ms(options.max_rto_ms), kInitialRtoUs) {
     for (auto [t, kind] : {std::pair{&timing_.rtx, TimerKind::retransmit},
                            {&timing_.delack, TimerKind::delayed_ack},
-                           {&timing_.idle, TimerKind::idle}}) {
+                           {&timing_.idle, TimerKind::idle},
+                           {&timing_.pace, TimerKind::pace}}) {
         t->owner = this;
         t->kind = kind;
     }

@@ -30,6 +30,7 @@
 #include "utcp/congestion.hpp"
 #include "utcp/connection_state.hpp"
 #include "utcp/fast_open.hpp"
+#include "utcp/pacer.hpp"
 #include "utcp/path.hpp"
 #include "utcp/receiver.hpp"
 #include "utcp/recovery.hpp"
@@ -98,6 +99,10 @@ struct ConnOptions {
     // asks for one); a listener takes data in SYNs that carry a valid cookie.
     bool fast_open = false;
     std::string congestion{CongestionRegistry::kDefault};  // a name in the stack's CongestionRegistry
+    // Pace segments for an algorithm that sets no rate of its own (CUBIC, NewReno) as Linux
+    // does under fq: twice cwnd per SRTT in slow start, 1.2 times after. An algorithm with a
+    // rate (BBR) is always paced.
+    bool pacing = false;
     IpMarks marks;  // every segment's DSCP and IPv6 flow label
 };
 
@@ -312,6 +317,8 @@ private:
     [[nodiscard]] std::uint32_t syn_data_len(const wire::TcpOptions& options) const;
     void on_fast_open_reply(const Segment& syn_ack);
     bool emit_data(std::uint64_t now_us, SegmentSink& sink, bool& sent);
+    // Bytes per second the pacer holds sends to; 0: none (pacer.hpp).
+    [[nodiscard]] std::uint64_t pacing_rate() const;
     // `segment_len`: the most one wire segment carries (0: payload_room()); a probe is one
     // segment larger than the MSS.
     bool emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t now_us, SegmentSink& sink,
@@ -397,6 +404,7 @@ private:
     std::unique_ptr<LossRecovery> recovery_;
     RttEstimator rtt_;
     RttSampler rtt_sampler_;
+    Pacer pacer_;
 
     AppSide app_;
     OutputDue due_;

@@ -70,7 +70,14 @@ OutSegment Connection::header(Seq32 seq, std::uint8_t flags, Sacks sacks) {
 }
 
 bool Connection::emit_data(std::uint64_t now_us, SegmentSink& sink, bool& sent) {
+    pacer_.set_rate(pacing_rate());
     for (;;) {
+        if (pacer_.holds(now_us)) {
+            if (timing_.pace.deadline() != pacer_.next_departure() || !timing_.pace.pending()) {
+                arm(timing_.pace, pacer_.next_departure());
+            }
+            return true;
+        }
         const AckContext ctx = ack_context(now_us);
         if (const auto resend = recovery_->next_resend(ctx, cc_->cwnd())) {
             if (!emit_resend(*resend, now_us, sink)) return false;
@@ -79,7 +86,8 @@ bool Connection::emit_data(std::uint64_t now_us, SegmentSink& sink, bool& sent) 
         }
         if (!emit_mss_probe(now_us, sink)) return false;
         bool with_fin = false;
-        const std::uint32_t len = sender_.len_to_send(recovery_->send_room(ctx, cc_->cwnd()), payload_room(), emission_room(),
+        const std::uint32_t burst = pacer_.burst_limit(payload_room(), emission_room());
+        const std::uint32_t len = sender_.len_to_send(recovery_->send_room(ctx, cc_->cwnd()), payload_room(), burst,
                                                       options_.nodelay, std::exchange(due_.force_send, false), with_fin);
         if (len == 0 && !with_fin) return true;
         if (!emit_new_data(len, with_fin, now_us, sink)) return false;
@@ -108,6 +116,7 @@ bool Connection::emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t n
     o.ect = ecn_.on && len > 0 && seq >= snd().max;  // a go-back-N resend after an RTO is not new
     if (o.ect && std::exchange(ecn_.cwr_due, false)) o.flags |= cwr;
     if (!sink.emit(route_, o)) return false;
+    pacer_.on_sent(len, std::max<std::uint32_t>(1, (len + segment_len - 1) / segment_len), now_us);
     if (with_fin) sender_.fin_sent_at(seq + len);
     if (seq >= snd().max) stats_.bytes_out += len;  // new data, not a go-back-N resend
     // Recovery and RTT sampling see the segments on the wire, not the super-segment.
@@ -133,6 +142,7 @@ bool Connection::emit_resend(const Resend& r, std::uint64_t now_us, SegmentSink&
     OutSegment o = header(r.seq, with_fin ? fin : 0);
     o.payload = payload;
     if (!sink.emit(route_, o)) return false;
+    pacer_.on_sent(len, 1, now_us);
     // Recorded even if empty, so that recovery never offers the same resend forever.
     if (len == 0 && !with_fin) recovery_->on_sent(r.seq, r.max_len, now_us);
     after_send(r.seq, len + (with_fin ? 1 : 0), now_us);
@@ -153,6 +163,15 @@ bool Connection::emit_loss_probe(std::uint64_t now_us, SegmentSink& sink) {
     due_.loss_probe = false;
     recovery_->on_probe_sent();
     return true;
+}
+
+// The algorithm's own rate; else, with ConnOptions::pacing, Linux's for a window-based one
+// (tcp_update_pacing_rate): cwnd per SRTT, doubled in slow start, 1.2 times after.
+std::uint64_t Connection::pacing_rate() const {
+    if (const std::uint64_t own = cc_->pacing_rate()) return own;
+    if (!options_.pacing || !rtt_.has_sample()) return 0;
+    const std::uint64_t per_srtt = std::uint64_t{cc_->cwnd()} * 1'000'000 / std::max<std::uint32_t>(rtt_.srtt(), 1);
+    return cc_->cwnd() < cc_->ssthresh() ? 2 * per_srtt : per_srtt * 6 / 5;
 }
 
 std::uint32_t Connection::emission_room() const {

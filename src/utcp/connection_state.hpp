@@ -80,7 +80,7 @@ struct AppSide {
     bool user_closed = false;
 };
 
-enum class TimerKind : std::uint8_t { retransmit, delayed_ack, idle };
+enum class TimerKind : std::uint8_t { retransmit, delayed_ack, idle, pace };
 
 // A timer of the stack's wheel that knows its connection.
 struct ConnTimer : Timer {
@@ -103,6 +103,7 @@ struct ConnTiming {
     ConnTimer rtx;     // retransmission, or its other modes (rtx_mode)
     ConnTimer delack;
     ConnTimer idle;    // keepalive, or the FIN_WAIT_2 timeout
+    ConnTimer pace;    // the pacer's next departure (pacer.hpp)
 };
 
 }  // namespace ms::utcp

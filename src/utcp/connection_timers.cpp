@@ -25,6 +25,7 @@ void Connection::on_timer(TimerKind kind, std::uint64_t now_us) {
             return;
         case TimerKind::delayed_ack: return owe_ack();
         case TimerKind::idle: return on_idle_timeout(now_us);
+        case TimerKind::pace: return wake();  // the next departure is due
     }
 }
 
