@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "bbr/bbr.hpp"
 #include "posix/fd_table.hpp"
 #include "posix/reentry.hpp"
 #include "posix/sockaddr.hpp"
@@ -154,6 +155,7 @@ Runtime* Runtime::open() {
     options.descriptor_floor = fd_table().own_fd_floor();
     options.log = [](const std::string& line) { log_line(1, line); };
     if (!settings.congestion.empty()) options.defaults.congestion = settings.congestion;
+    options.congestion_algorithms.push_back(bbr::algorithm());  // the library ships BBR (TCP_CONGESTION "bbr")
     auto loop = loop::EventLoop::open(settings.socket_path, options);
     if (!loop) {
         log_line(1, "no UTCP: " + loop.error().message() + ": " +

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "utcp/delivery_rate.hpp"
 #include "utcp/seq.hpp"
 
 namespace ms::utcp {
@@ -28,6 +29,8 @@ struct CcSample {
     std::uint32_t rtt_us = 0;  // an RTT sample from this ACK; 0: none
     Seq32 una;                 // SND.UNA after the ACK
     Seq32 max;                 // the highest sequence number sent
+    // With SACK: the ACK's delivery rate sample (delivery_rate.hpp); null without.
+    const RateSample* rate = nullptr;
 };
 
 class CongestionControl {
@@ -36,6 +39,9 @@ public:
     [[nodiscard]] virtual std::string_view name() const = 0;
     [[nodiscard]] virtual std::uint32_t cwnd() const = 0;
     [[nodiscard]] virtual std::uint32_t ssthresh() const = 0;
+    // Every ACK that delivered data or SACKed some, in recovery or not, before the calls
+    // below: what a model-based algorithm (BBR) learns from. Nothing for the others.
+    virtual void on_every_ack(const CcSample& /*s*/) {}
     // New data delivered outside recovery.
     virtual void on_ack(const CcSample& s) = 0;
     // A loss starts recovery: back off (set ssthresh; cwnd as fast recovery wants it).

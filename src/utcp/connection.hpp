@@ -261,6 +261,7 @@ public:
     [[nodiscard]] bool peer_closed() const { return receiver_.fin_received(); }
     [[nodiscard]] bool user_closed() const { return app_.user_closed; }
     [[nodiscard]] std::uint32_t cwnd() const { return cc_->cwnd(); }
+    [[nodiscard]] const CongestionControl& congestion_control() const { return *cc_; }
     [[nodiscard]] std::uint32_t ssthresh() const { return cc_->ssthresh(); }
     [[nodiscard]] const RttEstimator& rtt() const { return rtt_; }
     [[nodiscard]] std::uint16_t send_mss() const { return mss_.smss; }

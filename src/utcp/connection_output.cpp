@@ -89,7 +89,10 @@ bool Connection::emit_data(std::uint64_t now_us, SegmentSink& sink, bool& sent) 
         const std::uint32_t burst = pacer_.burst_limit(payload_room(), emission_room());
         const std::uint32_t len = sender_.len_to_send(recovery_->send_room(ctx, cc_->cwnd()), payload_room(), burst,
                                                       options_.nodelay, std::exchange(due_.force_send, false), with_fin);
-        if (len == 0 && !with_fin) return true;
+        if (len == 0 && !with_fin) {
+            if (!sender_.unsent() && flight() < cc_->cwnd()) recovery_->on_app_limited();
+            return true;
+        }
         if (!emit_new_data(len, with_fin, now_us, sink)) return false;
         sent = true;
     }

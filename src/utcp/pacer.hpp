@@ -3,10 +3,14 @@
 // departure time on by its length at the pacing rate; the connection sends nothing
 // before that time, and arms a timer for it instead, so that the event loop sleeps until
 // the departure and never spins. A rate of 0 paces nothing. As Linux, the first
-// kUnpacedSegments of a connection leave at once (the initial window), and a segment
-// that leaves late earns back at most half of its own time. A super-segment holds at
-// most about a millisecond of data at the rate, and never less than two segments (Linux's
-// tcp_tso_autosize with sk_pacing_shift 10), so that pacing stays fine-grained.
+// kUnpacedSegments of a connection leave at once (the initial window). The schedule
+// keeps its own time: a send that leaves late (the loop woke after the departure) does
+// not push the ones after it back, up to kCatchUpUs late (or two segments' time), so a
+// loop that wakes coarsely still sends at the rate. Linux earns back at most half a
+// segment's time, with fq's nanosecond timers below it; UTCP's timers have 32 µs ticks,
+// and at 100 Mbit/s a segment takes 120 µs. A super-segment holds at most about a
+// millisecond of data at the rate, and never less than two segments (Linux's
+// tcp_tso_autosize with sk_pacing_shift 10), so that catching up stays fine-grained.
 #pragma once
 
 #include <algorithm>
@@ -17,6 +21,7 @@ namespace ms::utcp {
 class Pacer {
 public:
     static constexpr std::uint32_t kUnpacedSegments = 10;
+    static constexpr std::uint64_t kCatchUpUs = 1000;
 
     // Bytes per second; 0: no pacing.
     void set_rate(std::uint64_t bytes_per_second) { rate_ = bytes_per_second; }
@@ -30,8 +35,8 @@ public:
         sent_segments_ += segments;
         if (rate_ == 0 || sent_segments_ <= kUnpacedSegments) return;
         const std::uint64_t length_us = std::uint64_t{bytes} * 1'000'000 / rate_;
-        const std::uint64_t late_us = next_us_ != 0 && now_us > next_us_ ? now_us - next_us_ : 0;  // none at the start
-        next_us_ = std::max(next_us_, now_us) + length_us - std::min(length_us / 2, late_us);
+        const std::uint64_t catch_up_us = next_us_ == 0 ? 0 : std::max(kCatchUpUs, 2 * length_us);  // none at the start
+        next_us_ = std::max(next_us_, now_us - std::min(now_us, catch_up_us)) + length_us;
     }
 
     // The most payload one super-segment may carry at the rate: segments of `segment`

@@ -89,7 +89,7 @@ std::uint32_t NewRenoRecovery::send_room(const AckContext& ctx, std::uint32_t cw
 // RACK-TLP with SACK-based recovery and PRR
 
 void RackRecovery::on_sent(Seq32 seq, std::uint32_t len, std::uint64_t now_us) {
-    board_.on_send(seq, len, now_us);
+    board_.on_send(seq, len, now_us, rate_.on_send(len, board_.in_flight(), now_us));
     if (fast_recovery_) {
         prr_out_ += len;
         send_quota_ -= std::min(send_quota_, len);
@@ -133,7 +133,10 @@ void RackRecovery::detect_losses(std::uint64_t now_us, std::uint32_t srtt_us) {
         if (s.sent_order >= rack_order_) continue;  // sent after the latest delivered one
         const std::uint64_t due = s.sent_us + rack_rtt_us_ + reo_wnd;
         if (due <= now_us) {
-            if (board_.mark_lost(s)) ++stats_.lost_segments;
+            if (board_.mark_lost(s)) {
+                ++stats_.lost_segments;
+                rate_.on_lost(s.len);
+            }
         } else {
             latest = std::max(latest, due);
         }
@@ -147,6 +150,7 @@ AckVerdict RackRecovery::on_ack(const AckInput& ack, CongestionControl& cc) {
     if (ack.acked > 0) probe_outstanding_ = false;  // the probe (or data after it) arrived
     const auto note = [&](const SentSegment& s) {
         if (const std::uint32_t rtt = on_delivered(s, ctx.now_us)) ctx.rtt_us = rtt;  // an RTT sample each ACK
+        rate_.on_delivered(s.len, s.sent_us, s.stamp, ctx.now_us);
     };
     // RFC 6937 §3: DeliveredData = the change in SND.UNA plus the change in SACKed bytes
     // (data SACKed before and acknowledged now is not delivered twice).
@@ -155,6 +159,9 @@ AckVerdict RackRecovery::on_ack(const AckInput& ack, CongestionControl& cc) {
     board_.on_sack(ack.sacks, ctx.una, ctx.max, note);
     const std::uint32_t delivered = ack.acked + board_.sacked_bytes() - sacked_before;
     detect_losses(ctx.now_us, ack.srtt_us);
+    const RateSample rate = rate_.take(board_.in_flight(), min_rtt_us_);
+    ctx.rate = &rate;
+    if (delivered > 0) cc.on_every_ack(ctx.sample(delivered));
 
     if ((fast_recovery_ || loss_recovery_) && ctx.una >= recover_) {  // RFC 6675 §5: recovery ends
         if (fast_recovery_) cc.on_exit_recovery(ctx.sample(delivered));
@@ -212,7 +219,10 @@ void RackRecovery::on_rto(const AckContext& ctx, CongestionControl& cc) {
     cc.on_rto(ctx.sample(0));
     const std::uint32_t before = board_.lost_bytes();
     board_.mark_all_lost();
-    if (board_.lost_bytes() > before) ++stats_.lost_segments;
+    if (board_.lost_bytes() > before) {
+        ++stats_.lost_segments;
+        rate_.on_lost(board_.lost_bytes() - before);
+    }
     fast_recovery_ = false;
     loss_recovery_ = true;
     recover_ = ctx.max;

@@ -29,11 +29,18 @@ struct AckContext {
     std::uint32_t smss = 0;
     std::uint64_t now_us = 0;
     std::uint32_t rtt_us = 0;  // an RTT sample this ACK gave; 0: none
+    const RateSample* rate = nullptr;  // with SACK, the ACK's delivery rate sample
 
     // What congestion control is told of `delivered` bytes.
     [[nodiscard]] CcSample sample(std::uint32_t delivered) const {
-        return {
-            .now_us = now_us, .smss = smss, .acked = delivered, .flight = flight, .rtt_us = rtt_us, .una = una, .max = max};
+        return {.now_us = now_us,
+                .smss = smss,
+                .acked = delivered,
+                .flight = flight,
+                .rtt_us = rtt_us,
+                .una = una,
+                .max = max,
+                .rate = rate};
     }
 };
 
@@ -74,6 +81,9 @@ public:
     virtual AckVerdict on_ack(const AckInput& ack, CongestionControl& cc) = 0;
     // An RTT sample from the RTT sampler (the handshake's included).
     virtual void on_rtt_sample(std::uint32_t) {}
+    // The sender has nothing more to send while the window has room: rate samples until
+    // what is in flight is delivered measure the application (delivery_rate.hpp).
+    virtual void on_app_limited() {}
     // The retransmission timer expired (RFC 6298 §5, RFC 6675 §5.1).
     virtual void on_rto(const AckContext& ctx, CongestionControl& cc) = 0;
     // After an RTO: true if the sender goes back to SND.UNA and resends everything
@@ -141,6 +151,7 @@ public:
     void on_sent(Seq32 seq, std::uint32_t len, std::uint64_t now_us) override;
     AckVerdict on_ack(const AckInput& ack, CongestionControl& cc) override;
     void on_rtt_sample(std::uint32_t us) override { min_rtt_us_ = std::min(min_rtt_us_, us); }
+    void on_app_limited() override { rate_.on_app_limited(board_.in_flight()); }
     void on_rto(const AckContext& ctx, CongestionControl& cc) override;
     [[nodiscard]] bool rewinds_on_rto() const override { return false; }
     void on_mss_lowered(std::uint32_t max_len) override;
@@ -169,6 +180,7 @@ private:
     void reduce(const AckContext& ctx, std::uint32_t delivered, std::uint32_t ssthresh);
 
     Scoreboard board_;
+    DeliveryRate rate_;
     Seq32 recover_;
     bool fast_recovery_ = false;  // RFC 6675 fast recovery, paced by PRR
     bool loss_recovery_ = false;  // after an RTO, until SND.MAX at the RTO is acknowledged

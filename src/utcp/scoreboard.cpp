@@ -4,10 +4,10 @@
 
 namespace ms::utcp {
 
-void Scoreboard::on_send(Seq32 seq, std::uint32_t len, std::uint64_t now_us) {
+void Scoreboard::on_send(Seq32 seq, std::uint32_t len, std::uint64_t now_us, const SendStamp& stamp) {
     if (len == 0) return;
     if (segs_.empty() || seq >= segs_.back().end()) {
-        segs_.push_back({.start = seq, .len = len, .sent_us = now_us, .sent_order = ++sends_});
+        segs_.push_back({.start = seq, .len = len, .sent_us = now_us, .sent_order = ++sends_, .stamp = stamp});
         return;
     }
     const Seq32 end = seq + len;
@@ -17,6 +17,7 @@ void Scoreboard::on_send(Seq32 seq, std::uint32_t len, std::uint64_t now_us) {
         s.sent_us = now_us;
         s.sent_order = ++sends_;
         s.ever_resent = true;
+        s.stamp = stamp;
         if (s.lost && !s.resent) {
             s.resent = true;
             resent_ += s.len;
@@ -25,8 +26,11 @@ void Scoreboard::on_send(Seq32 seq, std::uint32_t len, std::uint64_t now_us) {
     // Past SND.MAX (a resend after an RTO that runs on into new data): new segments.
     if (end > segs_.back().end()) {
         const Seq32 from = segs_.back().end();
-        segs_.push_back(
-            {.start = from, .len = static_cast<std::uint32_t>(end - from), .sent_us = now_us, .sent_order = ++sends_});
+        segs_.push_back({.start = from,
+                         .len = static_cast<std::uint32_t>(end - from),
+                         .sent_us = now_us,
+                         .sent_order = ++sends_,
+                         .stamp = stamp});
     }
 }
 

@@ -11,6 +11,7 @@
 #include <optional>
 #include <span>
 
+#include "utcp/delivery_rate.hpp"
 #include "utcp/seq.hpp"
 #include "wire/transport.hpp"
 
@@ -25,14 +26,15 @@ struct SentSegment {
     bool lost = false;         // deemed lost; stays so until acknowledged
     bool resent = false;       // a retransmission since it was deemed lost is in flight
     bool ever_resent = false;  // for RACK's spurious-sample filter and reordering detection
+    SendStamp stamp;           // what the last transmission recorded for rate samples
     [[nodiscard]] Seq32 end() const { return start + len; }
 };
 
 class Scoreboard {
 public:
-    // A segment [seq, seq + len) went out at `now_us`: new data is appended; a resend
-    // updates the segments it covers.
-    void on_send(Seq32 seq, std::uint32_t len, std::uint64_t now_us);
+    // A segment [seq, seq + len) went out at `now_us` with `stamp`: new data is appended; a
+    // resend updates the segments it covers.
+    void on_send(Seq32 seq, std::uint32_t len, std::uint64_t now_us, const SendStamp& stamp = {});
     // SND.UNA moved to `una`: forgets what it covers; calls `delivered` for each segment
     // (or part) acknowledged that was not SACKed before.
     template <class Delivered>
@@ -60,6 +62,11 @@ public:
     [[nodiscard]] std::uint32_t sacked_bytes() const { return sacked_; }
     [[nodiscard]] std::uint32_t sacked_segments() const { return sacked_count_; }
     [[nodiscard]] std::uint32_t lost_bytes() const { return lost_; }
+    // Bytes sent and neither SACKed nor deemed lost (a lost segment's retransmission counts).
+    [[nodiscard]] std::uint32_t in_flight() const {
+        if (segs_.empty()) return 0;
+        return static_cast<std::uint32_t>(segs_.back().end() - segs_.front().start) - sacked_ - lost_ + resent_;
+    }
     [[nodiscard]] std::deque<SentSegment>& segments() { return segs_; }
     [[nodiscard]] const std::deque<SentSegment>& segments() const { return segs_; }
 

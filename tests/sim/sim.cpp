@@ -58,17 +58,39 @@ Simulation::Simulation(const LinkConfig& a_to_b, const LinkConfig& b_to_a, const
     b_ = std::make_unique<Stack>(b_config_, b_link_, now_us_, draw_secrets().value());
     ab_.injector = std::make_unique<sw::FaultInjector>(a_to_b.faults, 1);
     ab_.drop = a_to_b.drop;
+    ab_.rate = a_to_b.rate;
+    ab_.buffer_bytes = a_to_b.buffer_bytes;
     ba_.injector = std::make_unique<sw::FaultInjector>(b_to_a.faults, 2);
     ba_.drop = b_to_a.drop;
+    ba_.rate = b_to_a.rate;
+    ba_.buffer_bytes = b_to_a.buffer_bytes;
 }
 
 Simulation::~Simulation() = default;
 
+bool Simulation::enqueue(Direction& dir, const std::vector<std::uint8_t>& frame) {
+    if (dir.queued_bytes + frame.size() > dir.buffer_bytes) return false;
+    dir.next_free_us = std::max(dir.next_free_us, now_us_) + frame.size() * 1'000'000 / dir.rate;
+    dir.queue.emplace_back(dir.next_free_us, frame);
+    dir.queued_bytes += frame.size();
+    return true;
+}
+
 void Simulation::cross(MemoryLink& from, Direction& dir, Stack& to) {
     for (const auto& frame : from.take()) {
         if (dir.drop.contains(++dir.count)) continue;
-        (void)dir.injector->offer(frame, at(now_us_));
+        if (dir.rate == 0) {
+            (void)dir.injector->offer(frame, at(now_us_));
+        } else if (!enqueue(dir, frame)) {
+            ++dir.bottleneck_drops;
+        }
     }
+    while (!dir.queue.empty() && dir.queue.front().first <= now_us_) {
+        dir.queued_bytes -= dir.queue.front().second.size();
+        (void)dir.injector->offer(dir.queue.front().second, at(now_us_));
+        dir.queue.pop_front();
+    }
+    if (dir.rate != 0) dir.queue_delays.push_back(dir.next_free_us > now_us_ ? dir.next_free_us - now_us_ : 0);
     while (auto f = dir.injector->take_ready(at(now_us_))) to.input(*f, now_us_);
 }
 

@@ -11,6 +11,7 @@
 // whole stream against the sender's.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <set>
@@ -24,6 +25,10 @@ namespace ms::utcp::sim {
 struct LinkConfig {
     sw::FaultSpec faults;
     std::set<std::uint64_t> drop;  // also drop these frames (1-based count in this direction)
+    // A bottleneck before the faults: frames leave at this rate (bytes per second; 0: none)
+    // from a FIFO of `buffer_bytes`, dropped at its tail when full.
+    std::uint64_t rate = 0;
+    std::uint64_t buffer_bytes = 0;
 };
 
 enum class Side : std::uint8_t { a, b };
@@ -48,6 +53,10 @@ public:
     // cut off from the link. The number of connections that moved.
     std::size_t move_connections(Side side);
     [[nodiscard]] std::uint64_t frames_a_to_b() const { return ab_.count; }
+    // A to B's bottleneck: how long a frame joining its queue now would wait (µs), sampled
+    // at every step; and the frames its full queue dropped.
+    [[nodiscard]] const std::vector<std::uint64_t>& queue_delays_a_to_b() const { return ab_.queue_delays; }
+    [[nodiscard]] std::uint64_t bottleneck_drops_a_to_b() const { return ab_.bottleneck_drops; }
     [[nodiscard]] std::uint64_t super_segments_a_to_b() const { return a_link_.super_segments(); }
 
 private:
@@ -55,7 +64,16 @@ private:
         std::unique_ptr<sw::FaultInjector> injector;
         std::set<std::uint64_t> drop;
         std::uint64_t count = 0;
+        std::uint64_t rate = 0;
+        std::uint64_t buffer_bytes = 0;
+        std::deque<std::pair<std::uint64_t, std::vector<std::uint8_t>>> queue;  // (departure, frame)
+        std::uint64_t queued_bytes = 0;
+        std::uint64_t next_free_us = 0;
+        std::uint64_t bottleneck_drops = 0;
+        std::vector<std::uint64_t> queue_delays;
     };
+    // Through `dir`'s bottleneck, if it has one; false if its queue was full.
+    bool enqueue(Direction& dir, const std::vector<std::uint8_t>& frame);
     void cross(MemoryLink& from, Direction& dir, Stack& to);
 
     std::uint64_t now_us_ = us_from_ms(1'000'000);

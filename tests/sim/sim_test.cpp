@@ -7,6 +7,8 @@
 
 #include "sim.hpp"
 
+#include "bbr/bbr.hpp"
+
 namespace ms::utcp::sim {
 namespace {
 
@@ -135,6 +137,63 @@ std::string loss_name(const ::testing::TestParamInfo<LossCase>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Rates, RandomLoss, ::testing::ValuesIn(loss_cases()), loss_name);
+
+// --- a bottleneck with a deep buffer: BBR against CUBIC -----------------------------------
+
+struct BottleneckRun {
+    TransferResult result;
+    // Of the bottleneck's rate for TCP payload (1448 bytes of each 1514-byte frame with
+    // timestamps), over the whole transfer, Startup and ProbeRTT included.
+    double goodput_share = 0;
+    std::uint64_t p50_rtt_us = 0;   // the path's RTT plus the median queueing delay
+    std::uint64_t drops = 0;
+};
+
+// 100 Mbit/s with a 1 MB buffer (80 ms at the rate) and a 20 ms round trip, 100 MB one way
+// (8 s: a ProbeRTT included), in steps of 100 µs.
+BottleneckRun through_bottleneck(const std::string& congestion) {
+    constexpr std::uint64_t kRate = 12'500'000;
+    constexpr double kPayloadShare = 1448.0 / 1514.0;
+    constexpr std::uint64_t kBytes = 100 * MB;
+    constexpr std::uint64_t kPathRttUs = 20'000;
+    LinkConfig forward = faults(0, 1, 0, 0, 10);
+    forward.rate = kRate;
+    forward.buffer_bytes = 1 << 20;
+    ConnOptions options;
+    options.congestion = congestion;
+    options.send_buffer = options.recv_buffer = 8 << 20;
+    Simulation sim(forward, faults(0, 2, 0, 0, 10), options, false, 100);
+    for (Stack* s : {&sim.a(), &sim.b()}) {
+        auto [name, make] = bbr::algorithm();
+        (void)s->congestion().add(name, make);
+    }
+    BottleneckRun run;
+    run.result = transfer(sim, kBytes, 60'000);
+    run.goodput_share = static_cast<double>(kBytes) / (static_cast<double>(run.result.virtual_ms) / 1000) /
+                        (kRate * kPayloadShare);
+    std::vector<std::uint64_t> delays = sim.queue_delays_a_to_b();
+    std::nth_element(delays.begin(), delays.begin() + delays.size() / 2, delays.end());
+    run.p50_rtt_us = kPathRttUs + delays[delays.size() / 2];
+    run.drops = sim.bottleneck_drops_a_to_b();
+    std::printf("    %s: %.0f %% of the rate, p50 RTT %.1f ms (path 20 ms), %llu drops at the bottleneck, %llu "
+                "retransmits\n",
+                congestion.c_str(), run.goodput_share * 100, static_cast<double>(run.p50_rtt_us) / 1000,
+                static_cast<unsigned long long>(run.drops), static_cast<unsigned long long>(run.result.sender.retransmits));
+    return run;
+}
+
+// BBR keeps the bottleneck busy without filling its buffer: at least 90 % of the rate
+// with the median RTT within 1.25 times the path's, where CUBIC fills the buffer (and
+// pays for it in queueing delay) for about the same goodput.
+TEST(Bottleneck, BbrFillsThePipeNotTheBuffer) {
+    const BottleneckRun bbr = through_bottleneck("bbr");
+    expect_exact(bbr.result, 100 * MB);
+    EXPECT_GE(bbr.goodput_share, 0.9);
+    EXPECT_LE(bbr.p50_rtt_us, 25'000u);
+    const BottleneckRun cubic = through_bottleneck("cubic");
+    expect_exact(cubic.result, 100 * MB);
+    EXPECT_GT(cubic.p50_rtt_us, 2 * bbr.p50_rtt_us) << "CUBIC fills the deep buffer";
+}
 
 // --- super-segments ----------------------------------------------------------
 

@@ -1,5 +1,5 @@
-// The pacer (utcp/pacer.hpp): departure times at the rate after the unpaced start, the
-// credit a late send earns back (at most half its time), and the burst it allows.
+// The pacer (utcp/pacer.hpp): departure times at the rate after the unpaced start, a
+// schedule that late sends do not push back (up to a millisecond), and the burst it allows.
 #include <gtest/gtest.h>
 
 #include "utcp/pacer.hpp"
@@ -17,10 +17,16 @@ TEST(Pacer, DeparturesFollowTheRateAfterTheFirstTenSegments) {
     EXPECT_FALSE(p.holds(1000));
     p.on_sent(500, 1, 1000);
     EXPECT_EQ(p.next_departure(), 1500u);
-    p.on_sent(1000, 1, 1900);  // 400 µs late: earns back 400 of its 1000
+    p.on_sent(1000, 1, 1900);  // 400 µs late: the schedule holds
     EXPECT_EQ(p.next_departure(), 2500u);
-    p.on_sent(1000, 1, 10'000);  // long late: at most half its own time
-    EXPECT_EQ(p.next_departure(), 10'500u);
+    EXPECT_TRUE(p.holds(2499));
+    p.on_sent(1000, 1, 10'000);  // long late: it catches up at most 2 segments' time (2 ms here)
+    EXPECT_EQ(p.next_departure(), 9000u);
+    EXPECT_FALSE(p.holds(10'000)) << "the next goes at once";
+    p.on_sent(1000, 1, 10'000);
+    p.on_sent(1000, 1, 10'000);
+    EXPECT_EQ(p.next_departure(), 11'000u);
+    EXPECT_TRUE(p.holds(10'999));
     p.set_rate(0);
     EXPECT_FALSE(p.holds(0)) << "rate 0: no pacing";
 }

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bbr/bbr.hpp"
 #include "cc/scalable.hpp"
 #include "http/server.hpp"
 
@@ -156,7 +157,8 @@ int main(int argc, char** argv) {
     app.add_option("--root", root, "directory of files to serve")->required();
     app.add_option("--idle-timeout", idle_s, "seconds a connection may stay idle")->capture_default_str();
     app.add_option("--header-timeout", header_s, "seconds a request's header may take (slowloris)")->capture_default_str();
-    app.add_option("--cc", config.congestion, "utcp: congestion control: cubic, newreno, or scalable (this program's own)")
+    app.add_option("--cc", config.congestion,
+                   "utcp: congestion control: cubic, newreno, bbr, or scalable (this program's own)")
         ->envname("MULTISTACK_CC")
         ->capture_default_str();
     app.add_flag("--fast-open", config.fast_open, "TCP Fast Open (RFC 7413): answer requests that come in the SYN");
@@ -175,6 +177,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     config.congestion_algorithms.push_back(ms::tools::scalable_algorithm());
+    config.congestion_algorithms.push_back(ms::bbr::algorithm());
     config.timeouts = {static_cast<std::uint64_t>(idle_s * 1000), static_cast<std::uint64_t>(header_s * 1000)};
     if (workers == 1) return serve(config, transport, root);
     config.share_port = true;

@@ -24,6 +24,7 @@
 #include <iostream>
 #include <vector>
 
+#include "bbr/bbr.hpp"
 #include "cc/scalable.hpp"
 #include "loop/event_loop.hpp"
 
@@ -320,7 +321,8 @@ int main(int argc, char** argv) {
     ClientPlan plan{.bytes = 1 << 20};
     std::string congestion{ms::utcp::CongestionRegistry::kDefault};
     app.add_option("--socket", socket, "multistackd control socket")->required();
-    app.add_option("--cc", congestion, "congestion control: cubic, newreno, or scalable (this program's own)")
+    app.add_option("--cc", congestion,
+                   "congestion control: cubic, newreno, bbr (BBRv3, paced), or scalable (this program's own)")
         ->envname("MULTISTACK_CC")
         ->capture_default_str();
     auto* l = app.add_option("--listen", listen, "serve: ADDR:PORT to claim and echo on");
@@ -358,6 +360,7 @@ int main(int argc, char** argv) {
     options.defaults.fast_open = plan.fast_open;
     options.super_segments = !no_super_segments;
     options.congestion_algorithms.push_back(ms::tools::scalable_algorithm());
+    options.congestion_algorithms.push_back(ms::bbr::algorithm());
     auto loop = EventLoop::open(socket, options);
     if (!loop) {
         std::cerr << "utcp-echo: " << loop.error().message() << "\n";
