@@ -8,12 +8,13 @@
 #     IPv4 and IPv6 and nginx on the kernel's TCP on port 8080 at the same address (plus
 #     a user-level UDP echo on port 7); curl to both, ping (the kernel answers), msctl's
 #     view, and a wrk comparison of the two web servers;
-#  3. the paper's point, new transport features shipped with the application: two
+#  3. the paper's point, new transport features shipped with the application: three
 #     unprivileged ms-httpd (uid 65534) on the same interface at once, one on CUBIC with
-#     TCP Fast Open, the other on Scalable TCP (an algorithm of the application's own,
-#     tools/cc/scalable.hpp), beside nginx on the kernel; curl --tcp-fastopen, and
-#     msctl sockets showing each connection's congestion control and options. No kernel
-#     setting changes for any of it;
+#     TCP Fast Open, one on Scalable TCP (an algorithm of the application's own,
+#     tools/cc/scalable.hpp), one on BBR (paced; src/bbr, which Debian's kernel does not
+#     have in this version), beside nginx on the kernel; curl --tcp-fastopen, and msctl
+#     sockets showing each connection's congestion control and options, and BBR's model
+#     of the path. No kernel setting changes for any of it;
 #  4. the unmodified nginx binary on UTCP through libmultistack-preload.so (LD_PRELOAD):
 #     its master opens the listener, its worker (uid 65534) serves it on its own UTCP
 #     stack; curl, msctl claims, and wrk beside the same nginx on the kernel.
@@ -160,7 +161,7 @@ for mode in keep-alive close; do
 done
 
 echo
-echo "== 3. Two TCPs side by side, each shipped with its application (uid 65534, no kernel change)"
+echo "== 3. Three TCPs side by side, each shipped with its application (uid 65534, no kernel change)"
 echo
 head -c 4000000 /dev/urandom >"$www/4m.bin"
 chmod 644 "$www/4m.bin"
@@ -171,8 +172,11 @@ pids+=($!)
 ip netns exec "$SERVER_NS" "${nobody[@]}" build/tools/ms-httpd --socket "$sock" --listen "$SERVER_IP:8002" --root "$www" \
   --cc scalable >"$tmp/httpd-scalable.log" 2>&1 &
 pids+=($!)
+ip netns exec "$SERVER_NS" "${nobody[@]}" build/tools/ms-httpd --socket "$sock" --listen "$SERVER_IP:8004" --root "$www" \
+  --cc bbr >"$tmp/httpd-bbr.log" 2>&1 &
+pids+=($!)
 sleep 1
-sed 's/^/   /' "$tmp/httpd-cubic.log" "$tmp/httpd-scalable.log"
+sed 's/^/   /' "$tmp/httpd-cubic.log" "$tmp/httpd-scalable.log" "$tmp/httpd-bbr.log"
 echo "-- curl --tcp-fastopen to :8001 twice: the first SYN asks for a cookie, the second carries the request:"
 fast_open_acked() {  # the client kernel's count of SYN data acknowledged by servers
   cli awk '/^TcpExt:/ { if (!seen) { split($0, k); seen = 1 } else { split($0, v); for (i in k) if (k[i] == "TCPFastOpenActive") print v[i] } }' \
@@ -183,7 +187,9 @@ for i in 1 2; do
   cli curl -s --tcp-fastopen -o /dev/null -w "   fetch $i: HTTP %{http_code}, first byte after %{time_starttransfer}s\n" "http://$SERVER_IP:8001/"
 done
 echo "   requests the client's kernel sent in a SYN and UTCP acknowledged: $(($(fast_open_acked) - before))"
-echo "-- two slow downloads (4 MB at about 1 MB/s), one from each; meanwhile, msctl sockets:"
+echo "-- three slow downloads (4 MB at about 1 MB/s), one from each; meanwhile, msctl sockets. BBR's line"
+echo "   shows its phase, the bandwidth and minimum RTT it measured and the rate it paces to: the"
+echo "   reader is the limit, so BBR paces near what the reader takes; CUBIC and Scalable send in bursts."
 # A reader that takes 10 KB every 10 ms through a small receive buffer (curl's own
 # --limit-rate does not hold a download back on Debian 12's curl 7.88).
 slow_download() {  # port
@@ -200,9 +206,11 @@ slow_download 8001 &
 dl1=$!
 slow_download 8002 &
 dl2=$!
+slow_download 8004 &
+dl3=$!
 sleep 2
 srv build/tools/msctl --socket "$sock" sockets | sed 's/^/   /'
-wait "$dl1" "$dl2"
+wait "$dl1" "$dl2" "$dl3"
 
 echo
 echo "== 4. The unmodified nginx binary on UTCP: LD_PRELOAD=build/src/libmultistack-preload.so"

@@ -57,6 +57,16 @@ const char* to_string(BbrPhase p) {
     return "?";
 }
 
+const char* short_name(BbrPhase p) {
+    switch (p) {
+        case BbrPhase::probe_bw_down: return "bw_down";
+        case BbrPhase::probe_bw_cruise: return "bw_cruise";
+        case BbrPhase::probe_bw_refill: return "bw_refill";
+        case BbrPhase::probe_bw_up: return "bw_up";
+        default: return to_string(p);
+    }
+}
+
 std::uint64_t WindowedMax::update(std::uint64_t value, std::uint64_t count, std::uint64_t window) {
     const std::size_t slot = count % kSlots;
     if (counts_[slot] != count) {
@@ -198,7 +208,8 @@ void Bbr::check_startup_high_loss(const utcp::RateSample& rs) {
 
 void Bbr::check_drain_done(const utcp::RateSample& rs, std::uint64_t now_us) {
     (void)rs;
-    if (phase_ == BbrPhase::drain && (in_flight_ <= inflight(bw_, 1.0) || round_count_ > drain_start_round_ + kDrainMaxRounds)) {
+    if (phase_ == BbrPhase::drain &&
+        (in_flight_ <= inflight(bw_, 1.0) || round_count_ > drain_start_round_ + kDrainMaxRounds)) {
         enter_probe_bw(now_us);
     }
 }

@@ -27,8 +27,19 @@
 namespace ms::bbr {
 
 // The phases, as msctl shows them.
-enum class BbrPhase : std::uint8_t { startup, drain, probe_bw_down, probe_bw_cruise, probe_bw_refill, probe_bw_up, probe_rtt };
+enum class BbrPhase : std::uint8_t {
+    startup,
+    drain,
+    probe_bw_down,
+    probe_bw_cruise,
+    probe_bw_refill,
+    probe_bw_up,
+    probe_rtt
+};
 [[nodiscard]] const char* to_string(BbrPhase p);
+// The phase in at most 11 characters, as msctl shows it: startup, drain, bw_down,
+// bw_cruise, bw_refill, bw_up, probe_rtt.
+[[nodiscard]] const char* short_name(BbrPhase p);
 
 // A windowed maximum over a count (rounds or cycles) with the best value of each of the
 // last `window` counts kept (Kathleen Nichols' filter, as Linux's lib/minmax keeps
@@ -53,6 +64,9 @@ public:
     [[nodiscard]] std::uint32_t cwnd() const override { return cwnd_; }
     [[nodiscard]] std::uint32_t ssthresh() const override { return cwnd_; }
     [[nodiscard]] std::uint64_t pacing_rate() const override { return pacing_rate_; }
+    [[nodiscard]] utcp::CcModel model() const override {
+        return {.bandwidth = bw_, .min_rtt_us = min_rtt_us_ == UINT32_MAX ? 0 : min_rtt_us_, .phase = short_name(phase_)};
+    }
     void on_every_ack(const utcp::CcSample& s) override;
     void on_ack(const utcp::CcSample& s) override;
     void on_enter_recovery(const utcp::CcSample& s) override;

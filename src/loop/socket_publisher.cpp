@@ -14,7 +14,8 @@ void put_address(std::uint8_t (&out)[16], std::uint8_t& family, const wire::IpAd
     family = a.family == wire::IpFamily::v4 ? 4 : 6;
 }
 
-void put_name(char (&out)[ring::kCongestionNameBytes], std::string_view name) {
+template <std::size_t N>
+void put_name(char (&out)[N], std::string_view name) {
     const std::size_t n = std::min(name.size(), sizeof out - 1);
     std::memcpy(out, name.data(), n);
     out[n] = '\0';
@@ -50,6 +51,11 @@ ring::SocketRecord SocketPublisher::record_of(const utcp::Connection& c) {
     r.bytes_in = st.bytes_in;
     r.bytes_out = st.bytes_out;
     put_name(r.congestion, c.options().congestion);
+    const utcp::CcModel model = c.congestion_control().model();
+    r.pacing_rate = c.pacing_rate();
+    r.bandwidth = model.bandwidth;
+    r.min_rtt_us = model.min_rtt_us;
+    put_name(r.phase, model.phase);
     return r;
 }
 

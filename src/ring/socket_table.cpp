@@ -18,9 +18,11 @@ T load(const T& word) {
     return std::atomic_ref<T>(const_cast<T&>(word)).load(std::memory_order_acquire);
 }
 
-bool name_ok(const char (&name)[kCongestionNameBytes]) {
-    const auto* end = std::find(name, name + kCongestionNameBytes, '\0');
-    if (end == name || end == name + kCongestionNameBytes) return false;
+// A NUL-terminated name of [a-z0-9_-] within `N` bytes, empty if `may_be_empty`.
+template <std::size_t N>
+bool name_ok(const char (&name)[N], bool may_be_empty = false) {
+    const auto* end = std::find(name, name + N, '\0');
+    if ((end == name && !may_be_empty) || end == name + N) return false;
     return std::all_of(name, end,
                        [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; });
 }
@@ -29,7 +31,7 @@ bool name_ok(const char (&name)[kCongestionNameBytes]) {
 
 bool valid_record(const SocketRecord& r) {
     return r.state < kTcpStateNames.size() && (r.family == 4 || r.family == 6) && (r.options & ~sockopt::all) == 0 &&
-           r.fast_open < kFastOpenNames.size() && name_ok(r.congestion);
+           r.fast_open < kFastOpenNames.size() && name_ok(r.congestion) && name_ok(r.phase, true);
 }
 
 void publish_sockets(std::uint8_t* table, std::span<const SocketRecord> records, std::uint64_t total, std::uint64_t now_ms) {

@@ -53,6 +53,7 @@ inline constexpr std::uint8_t all = 0x1f;
 }  // namespace sockopt
 
 inline constexpr std::size_t kCongestionNameBytes = 16;
+inline constexpr std::size_t kPhaseNameBytes = 12;
 
 struct SocketRecord {
     std::uint8_t state;      // index into kTcpStateNames
@@ -64,8 +65,12 @@ struct SocketRecord {
     std::uint32_t mss, cwnd, ssthresh, srtt_us, rto_us, snd_wnd, rcv_wnd, unacked;
     std::uint64_t retransmits, timeouts, recoveries, bytes_in, bytes_out;
     char congestion[kCongestionNameBytes];  // NUL-terminated: [a-z0-9_-]
+    // A model-based algorithm's view of the path (utcp::CcModel); zeros and "" otherwise.
+    std::uint64_t pacing_rate, bandwidth;   // bytes per second
+    std::uint32_t min_rtt_us;
+    char phase[kPhaseNameBytes];            // NUL-terminated: [a-z0-9_-], may be empty
 };
-static_assert(sizeof(SocketRecord) == 128);
+static_assert(sizeof(SocketRecord) == 160);
 static_assert(std::is_trivially_copyable_v<SocketRecord> && std::is_trivially_copyable_v<SocketTableHeader>);
 
 inline constexpr std::size_t kSocketTableBytes = sizeof(SocketTableHeader) + std::size_t{kSocketSlots} * sizeof(SocketRecord);

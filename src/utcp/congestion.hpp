@@ -33,6 +33,14 @@ struct CcSample {
     const RateSample* rate = nullptr;
 };
 
+// What a model-based algorithm knows of the path (msctl sockets shows it); zeros and no
+// phase for the others.
+struct CcModel {
+    std::uint64_t bandwidth = 0;  // bytes per second
+    std::uint32_t min_rtt_us = 0;
+    std::string_view phase;       // [a-z_], at most 11 characters
+};
+
 class CongestionControl {
 public:
     virtual ~CongestionControl() = default;
@@ -62,6 +70,7 @@ public:
     // The rate the connection's sends are paced to, bytes per second (pacer.hpp); 0 leaves
     // pacing to ConnOptions::pacing.
     [[nodiscard]] virtual std::uint64_t pacing_rate() const { return 0; }
+    [[nodiscard]] virtual CcModel model() const { return {}; }
     // A moved connection (connection_image.hpp) goes on with the window it had. An
     // algorithm that keeps more state than these two may ignore it and start afresh.
     virtual void resume(std::uint32_t /*cwnd*/, std::uint32_t /*ssthresh*/) {}

@@ -262,6 +262,8 @@ public:
     [[nodiscard]] bool user_closed() const { return app_.user_closed; }
     [[nodiscard]] std::uint32_t cwnd() const { return cc_->cwnd(); }
     [[nodiscard]] const CongestionControl& congestion_control() const { return *cc_; }
+    // Bytes per second the pacer holds sends to; 0: none (pacer.hpp).
+    [[nodiscard]] std::uint64_t pacing_rate() const;
     [[nodiscard]] std::uint32_t ssthresh() const { return cc_->ssthresh(); }
     [[nodiscard]] const RttEstimator& rtt() const { return rtt_; }
     [[nodiscard]] std::uint16_t send_mss() const { return mss_.smss; }
@@ -318,8 +320,6 @@ private:
     [[nodiscard]] std::uint32_t syn_data_len(const wire::TcpOptions& options) const;
     void on_fast_open_reply(const Segment& syn_ack);
     bool emit_data(std::uint64_t now_us, SegmentSink& sink, bool& sent);
-    // Bytes per second the pacer holds sends to; 0: none (pacer.hpp).
-    [[nodiscard]] std::uint64_t pacing_rate() const;
     // `segment_len`: the most one wire segment carries (0: payload_room()); a probe is one
     // segment larger than the MSS.
     bool emit_new_data(std::uint32_t len, bool with_fin, std::uint64_t now_us, SegmentSink& sink,

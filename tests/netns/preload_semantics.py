@@ -379,6 +379,9 @@ check(c.recv(100) == b"hello", "recv takes them")
 c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 check(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1, "TCP_NODELAY reads back as set")
 check(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16).rstrip(b"\0") == b"cubic", "TCP_CONGESTION names cubic")
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"bbr")
+check(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16).rstrip(b"\0") == b"bbr",
+      "TCP_CONGESTION takes bbr, which the library ships")
 c.sendall(b"bye")
 c.close()
 answer = b""

@@ -2,8 +2,9 @@
 # msctl sockets: every UTCP application publishes its listeners
 # and connections; msctl shows each one's state, addresses, congestion control and
 # options, fresh (it asks the application to publish), and only to the port's owner or
-# root. Two applications at once: root's with NewReno and Fast Open, uid 65534's with
-# CUBIC, each holding a connection from a kernel client.
+# root. Three applications at once: root's with NewReno and Fast Open, uid 65534's with
+# CUBIC, and root's with BBR (its phase, bandwidth, min RTT and pacing rate shown), each
+# holding a connection from a kernel client.
 #
 # Usage: BIN_DIR=build sockets.sh
 source "$(dirname "$0")/lib.sh"
@@ -16,15 +17,17 @@ ms_bg ip netns exec "$SERVER_NS" "$UTCP_ECHO" --socket "$SOCK" --listen "$SERVER
 wait_for "$TMP/a.log" "echoing" || { cat "$TMP/a.log"; fail "root's utcp-echo did not start"; }
 ms_bg ip netns exec "$SERVER_NS" "${NOBODY[@]}" "$UTCP_ECHO" --socket "$SOCK" --listen "$SERVER_IP:7001" >"$TMP/b.log" 2>&1
 wait_for "$TMP/b.log" "echoing" || { cat "$TMP/b.log"; fail "uid 65534's utcp-echo did not start"; }
+ms_bg ip netns exec "$SERVER_NS" "$UTCP_ECHO" --socket "$SOCK" --listen "$SERVER_IP:7002" --cc bbr >"$TMP/c.log" 2>&1
+wait_for "$TMP/c.log" "echoing" || { cat "$TMP/c.log"; fail "the BBR utcp-echo did not start"; }
 
 # A kernel client holds one connection to each until its input closes.
 coproc CLIENT { in_client "$PY" -c "
 import socket, sys
-conns = [socket.create_connection(('$SERVER_IP', port)) for port in (7000, 7001)]
-for c in conns:
-    c.sendall(b'x' * 50000)
+conns = [socket.create_connection(('$SERVER_IP', port)) for port in (7000, 7001, 7002)]
+for c, size in zip(conns, (50000, 50000, 200000)):
+    c.sendall(b'x' * size)
     got = 0
-    while got < 50000:
+    while got < size:
         got += len(c.recv(65536))
 print('connected', flush=True)
 sys.stdin.read()
@@ -48,8 +51,15 @@ sockets_of "$B" | jq -e 'any(.[]; .state == "ESTABLISHED" and .congestion == "cu
   { sockets_of "$B"; fail "uid 65534's application: want an established CUBIC connection"; }
 ok "root sees both applications' sockets: NewReno with Fast Open on one, CUBIC on the other, with SACK, timestamps and window scale"
 
+C=$(port_of 7002)
+sockets_of "$C" | jq -e 'any(.[]; .state == "ESTABLISHED" and .congestion == "bbr" and .phase != "" and .bandwidth > 0 and
+                               .min_rtt_us > 0 and .pacing_rate > 0 and .bytes_out == 200000)' >/dev/null ||
+  { sockets_of "$C"; fail "the BBR application: want its connection with a phase, a bandwidth, a min RTT and a pacing rate"; }
+ok "BBR's model is shown: $(sockets_of "$C" | jq -c '.[] | select(.state == "ESTABLISHED") | {phase, bandwidth, min_rtt_us, pacing_rate}')"
+
 text=$(in_server "$MSCTL" --socket "$SOCK" sockets) || fail "msctl sockets (text): $text"
-grep -q "ESTABLISHED .*newreno" <<<"$text" && grep -q "ESTABLISHED .*cubic" <<<"$text" ||
+grep -q "ESTABLISHED .*newreno" <<<"$text" && grep -q "ESTABLISHED .*cubic" <<<"$text" &&
+  grep -q "ESTABLISHED .*bbr:[a-z_]* bw=.*Mbit/s min_rtt=.*ms pace=" <<<"$text" ||
   { echo "$text"; fail "the table does not show both connections"; }
 ok "msctl sockets prints one line per socket"
 

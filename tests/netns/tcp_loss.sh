@@ -26,14 +26,17 @@ wait_for "$TMP/kernel-echo.log" "listening" || fail "the kernel echo server did 
 if out=$(in_server "$UTCP_ECHO" --socket "$SOCK" --listen "$SERVER_IP:7000" --cc bogus 2>&1); then
   fail "utcp-echo accepted --cc bogus: $out"
 fi
-grep -q "no congestion control 'bogus' (known: cubic, newreno, scalable)" <<<"$out" || fail "unclear error: $out"
+grep -q "no congestion control 'bogus' (known: bbr, cubic, newreno, scalable)" <<<"$out" || fail "unclear error: $out"
 ok "an unknown congestion control is refused: $out"
 
 # One transfer through SERVER_IP:PORT; prints the client's JSON.
 transfer() { timeout 280 ip netns exec "$CLIENT_NS" "$PY" "$PEER" client "$SERVER_IP" "$1" --bytes "$BYTES"; }
 
-for loss in 1 3 5; do
-  ms_bg ip netns exec "$SERVER_NS" "$UTCP_ECHO" --socket "$SOCK" --listen "$SERVER_IP:7000" >"$TMP/utcp-$loss.log" 2>&1
+# CUBIC at each rate, and BBR (paced, delivery-rate driven) at 3 %.
+for run in 1:cubic 3:cubic 5:cubic 3:bbr; do
+  loss=${run%%:*}
+  cc=${run##*:}
+  ms_bg ip netns exec "$SERVER_NS" "$UTCP_ECHO" --socket "$SOCK" --listen "$SERVER_IP:7000" --cc "$cc" >"$TMP/utcp-$loss.log" 2>&1
   utcp_pid=$LAST_PID
   wait_for "$TMP/utcp-$loss.log" "echoing" || { cat "$TMP/utcp-$loss.log"; fail "utcp-echo did not start"; }
   ms_bg ip netns exec "$CLIENT_NS" "$DROP" --dev "$CLIENT_IF" --loss "$loss" --seed "$loss" >"$TMP/drop-$loss.json" 2>"$TMP/drop-$loss.log"
@@ -52,7 +55,7 @@ for loss in 1 3 5; do
   if ((loss == 1)) && ((rtos * 1000 > 2 * segments)); then
     fail "$loss % loss: UTCP needed $rtos RTOs for $segments segments (at most 2 per 1000): $tcp"
   fi
-  ok "$loss % loss ($dropped packets dropped): UTCP $(jq .seconds <<<"$utcp") s, kernel $(jq .seconds <<<"$kernel") s" \
+  ok "$loss % loss, UTCP with $cc ($dropped packets dropped): UTCP $(jq .seconds <<<"$utcp") s, kernel $(jq .seconds <<<"$kernel") s" \
      "(ratio $(jq -n "$(jq .seconds <<<"$utcp") / $(jq .seconds <<<"$kernel") * 100 | round / 100")); UTCP sender: $tcp"
 done
 echo "PASS"

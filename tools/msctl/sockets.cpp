@@ -36,6 +36,20 @@ json options_json(std::uint8_t bits) {
     return out;
 }
 
+// " bbr:bw_cruise bw=95.1Mbit/s min_rtt=20.1ms pace=94.2Mbit/s": a model-based
+// algorithm's view of the path; "" for the others.
+std::string model_text(const json& s) {
+    const std::string phase = s["phase"].get<std::string>();
+    const auto rate = s["pacing_rate"].get<std::uint64_t>();
+    if (phase.empty() && rate == 0) return "";
+    char text[160];
+    std::snprintf(text, sizeof text, " %s%s%s bw=%.1fMbit/s min_rtt=%.1fms pace=%.1fMbit/s",
+                  s["congestion"].get<std::string>().c_str(), phase.empty() ? "" : ":", phase.c_str(),
+                  static_cast<double>(s["bandwidth"].get<std::uint64_t>()) * 8 / 1e6,
+                  static_cast<double>(s["min_rtt_us"].get<std::uint32_t>()) / 1000, static_cast<double>(rate) * 8 / 1e6);
+    return text;
+}
+
 json record_json(const ring::SocketRecord& r) {
     return {{"state", ring::kTcpStateNames[r.state]},
             {"local", endpoint(r.local, r.family, r.local_port)},
@@ -55,7 +69,11 @@ json record_json(const ring::SocketRecord& r) {
             {"timeouts", r.timeouts},
             {"recoveries", r.recoveries},
             {"bytes_in", r.bytes_in},
-            {"bytes_out", r.bytes_out}};
+            {"bytes_out", r.bytes_out},
+            {"pacing_rate", r.pacing_rate},
+            {"bandwidth", r.bandwidth},
+            {"min_rtt_us", r.min_rtt_us},
+            {"phase", std::string(r.phase)}};
 }
 
 // Why a port's table could not be read: its application held it mid-write throughout
@@ -177,6 +195,7 @@ void print_sockets(const json& ports) {
             }
             for (const json& o : s["options"]) opts += (opts.empty() ? "" : ",") + o.get<std::string>();
             if (s["fast_open"] != "none") opts += (opts.empty() ? "" : " ") + ("tfo:" + s["fast_open"].get<std::string>());
+            opts += model_text(s);
             std::printf("  %-12s %-22s %-22s %-9s %8u %8s %8u %9u %7llu %s\n", s["state"].get<std::string>().c_str(),
                         s["local"].get<std::string>().c_str(), s["peer"].get<std::string>().c_str(),
                         s["congestion"].get<std::string>().c_str(), s["cwnd"].get<std::uint32_t>(),
