@@ -221,9 +221,11 @@ void Runtime::sleep_while_idle(std::uint64_t now_us) {
     }
     const std::uint64_t due = loop_->stack().poll_at();
     if (due <= now_us && !loop_->tx_full()) return;
-    // Microseconds (-1: no limit), as the stack's timers count them.
-    std::int64_t timeout = due == UINT64_MAX ? -1
-                                             : static_cast<std::int64_t>(std::min(due - now_us, utcp::us_from_ms(60'000)));
+    // Microseconds (-1: no limit), as the stack's timers count them; output that waits for
+    // tx room looks again after a millisecond.
+    std::int64_t timeout = due <= now_us       ? static_cast<std::int64_t>(utcp::kMicrosPerMilli)
+                           : due == UINT64_MAX ? -1
+                                               : static_cast<std::int64_t>(std::min(due - now_us, utcp::us_from_ms(60'000)));
     // The port is left to application threads that poll it (runtime.hpp, Polling).
     // A thread that polled the port a moment ago is coming back to epoll_wait: the stack
     // thread leaves the port to it, and looks again after kPollerGraceMs.
