@@ -35,7 +35,7 @@ struct RateSample {
     std::uint32_t newly_acked = 0;      // bytes this ACK delivered
     std::uint32_t newly_lost = 0;       // bytes this ACK deemed lost
     std::uint32_t in_flight = 0;        // bytes in flight after the ACK
-    std::uint32_t rtt_us = 0;           // the sampled segment's RTT; 0: none
+    std::uint32_t rtt_us = 0;           // the sampled segment's RTT; 0: none (or ambiguous: resent)
     std::uint64_t total_delivered = 0;  // the connection's delivered bytes after the ACK
     bool has_data = false;              // something was delivered: the fields above are set
     bool app_limited = false;
@@ -55,8 +55,11 @@ public:
                 .in_flight = in_flight + len,
                 .app_limited = app_limited_until_ != 0};
     }
-    // A segment of `len` bytes sent at `sent_us` with `stamp` was delivered at `now_us`.
-    void on_delivered(std::uint32_t len, std::uint64_t sent_us, const SendStamp& stamp, std::uint64_t now_us) {
+    // A segment of `len` bytes sent at `sent_us` with `stamp` was delivered at `now_us`;
+    // `resent`: some transmission before the last one, whose ACK this may be, so its
+    // RTT is ambiguous (Karn) and none is sampled.
+    void on_delivered(std::uint32_t len, std::uint64_t sent_us, const SendStamp& stamp, std::uint64_t now_us,
+                      bool resent = false) {
         delivered_ += len;
         delivered_us_ = now_us;
         sample_.newly_acked += len;
@@ -66,7 +69,7 @@ public:
             sample_.tx_in_flight = stamp.in_flight;
             sample_.tx_lost = lost_ - stamp.lost;
             sample_.app_limited = stamp.app_limited;
-            sample_.rtt_us = static_cast<std::uint32_t>(now_us - sent_us);
+            sample_.rtt_us = resent ? 0 : static_cast<std::uint32_t>(now_us - sent_us);
             send_elapsed_us_ = sent_us - stamp.first_sent_us;
             ack_elapsed_us_ = now_us - stamp.delivered_us;
             first_sent_us_ = sent_us;  // the next flight is measured from here

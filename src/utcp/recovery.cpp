@@ -150,7 +150,7 @@ AckVerdict RackRecovery::on_ack(const AckInput& ack, CongestionControl& cc) {
     if (ack.acked > 0) probe_outstanding_ = false;  // the probe (or data after it) arrived
     const auto note = [&](const SentSegment& s) {
         if (const std::uint32_t rtt = on_delivered(s, ctx.now_us)) ctx.rtt_us = rtt;  // an RTT sample each ACK
-        rate_.on_delivered(s.len, s.sent_us, s.stamp, ctx.now_us);
+        rate_.on_delivered(s.len, s.sent_us, s.stamp, ctx.now_us, s.ever_resent);
     };
     // RFC 6937 §3: DeliveredData = the change in SND.UNA plus the change in SACKed bytes
     // (data SACKed before and acknowledged now is not delivered twice).
