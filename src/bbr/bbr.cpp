@@ -94,9 +94,18 @@ Bbr::Bbr(std::uint32_t smss)
 // --- per ACK -------------------------------------------------------------------------------
 
 void Bbr::on_every_ack(const utcp::CcSample& s) {
-    if (!s.rate || !s.rate->has_data) return;
+    if (!s.rate) return;
+    has_rate_samples_ = true;
     const utcp::RateSample& rs = *s.rate;
     const std::uint64_t now = s.now_us;
+    if (!rs.has_data) {  // losses only (an ACK that delivered nothing): counted for the round
+        if (rs.newly_lost > 0) {
+            note_loss();
+            lost_in_round_ += rs.newly_lost;
+            ++loss_events_in_round_;
+        }
+        return;
+    }
     if (!started_) {  // the filters' stamps start at the first ACK (the draft leaves them unset; Linux: now)
         started_ = true;
         min_rtt_stamp_us_ = probe_rtt_min_stamp_us_ = extra_acked_interval_start_us_ = now;
@@ -507,13 +516,15 @@ void Bbr::note_loss() {
 // Without rate samples (no SACK) the model cannot run: the window stays as it is, and a
 // loss takes it down by beta, as the draft's fallback for a sender without SACK suggests.
 void Bbr::on_ack(const utcp::CcSample& s) {
-    if (!s.rate && cwnd_ < initial_cwnd_) cwnd_ += s.acked;
+    if (!has_rate_samples_ && cwnd_ < initial_cwnd_) cwnd_ += s.acked;
 }
 
-void Bbr::on_enter_recovery(const utcp::CcSample& s) {
+// A recovery the reorder timer starts comes without a rate sample: only a connection that
+// never had one (no SACK) backs off here.
+void Bbr::on_enter_recovery(const utcp::CcSample&) {
     save_cwnd();
     in_recovery_ = true;
-    if (!s.rate) cwnd_ = static_cast<std::uint32_t>(std::max<std::uint64_t>(scaled(cwnd_, kBeta), 4 * smss_));
+    if (!has_rate_samples_) cwnd_ = static_cast<std::uint32_t>(std::max<std::uint64_t>(scaled(cwnd_, kBeta), 4 * smss_));
 }
 
 void Bbr::on_exit_recovery(const utcp::CcSample&) {
@@ -521,10 +532,12 @@ void Bbr::on_exit_recovery(const utcp::CcSample&) {
     cwnd_ = std::max(cwnd_, prior_cwnd_);  // RestoreCwnd
 }
 
+// The draft's "inflight + 1" in bytes: after an RTO everything not SACKed is deemed lost,
+// so nothing is in flight and one segment goes. UTCP's recovery after an RTO ends without
+// a call (slow start resends), so this is not counted as being in recovery.
 void Bbr::on_rto(const utcp::CcSample& s) {
     save_cwnd();
-    in_recovery_ = true;
-    cwnd_ = std::max<std::uint32_t>(in_flight_ + s.smss, s.smss);  // the draft's "inflight + 1" in bytes
+    cwnd_ = s.smss;
     reset_full_bw();
 }
 

@@ -139,7 +139,8 @@ private:
     std::uint64_t pacing_rate_;
     std::uint64_t send_quantum_;
     bool in_recovery_ = false;
-    bool started_ = false;  // the first ACK came
+    bool started_ = false;           // the first ACK came
+    bool has_rate_samples_ = false;  // SACK gives rate samples: the model runs
     BbrPhase phase_ = BbrPhase::startup;
     double pacing_gain_;
     double cwnd_gain_;

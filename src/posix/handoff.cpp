@@ -22,6 +22,7 @@
 
 #include "posix/exec_env.hpp"
 #include "posix/fd_table.hpp"
+#include "posix/options.hpp"
 #include "posix/runtime.hpp"
 #include "posix/sockaddr.hpp"
 #include "utcp/connection_image.hpp"
@@ -257,6 +258,8 @@ base::Result<int, Errno> Runtime::adopt_connection(int fd, const Socket& elsewhe
     utcp::Connection& c = *conn.value();
     Socket& s = allocate(StreamState{.conn = &c, .tuple = c.tuple()});
     s.options = elsewhere.options;
+    s.ip = elsewhere.ip;
+    c.set_options(effective_options(s));  // the image carries no IP marks: the socket's go on
     s.nonblocking = elsewhere.nonblocking;
     s.recv_timeout_ms = elsewhere.recv_timeout_ms;
     s.send_timeout_ms = elsewhere.send_timeout_ms;

@@ -47,8 +47,9 @@ public:
     [[nodiscard]] virtual std::string_view name() const = 0;
     [[nodiscard]] virtual std::uint32_t cwnd() const = 0;
     [[nodiscard]] virtual std::uint32_t ssthresh() const = 0;
-    // Every ACK that delivered data or SACKed some, in recovery or not, before the calls
-    // below: what a model-based algorithm (BBR) learns from. Nothing for the others.
+    // Every ACK that delivered data, SACKed some or revealed a loss, in recovery or not,
+    // before the calls below: what a model-based algorithm (BBR) learns from. Nothing for
+    // the others.
     virtual void on_every_ack(const CcSample& /*s*/) {}
     // New data delivered outside recovery.
     virtual void on_ack(const CcSample& s) = 0;

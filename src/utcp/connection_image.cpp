@@ -141,7 +141,7 @@ void visit_fields(Image& im, Field&& field, Flag&& flag, Address&& address) {
 }
 
 constexpr std::uint32_t kMaxTimeoutMs = 24u * 3600 * 1000;
-constexpr std::int64_t kMaxRtt8 = 60'000 * 8;
+constexpr std::int64_t kMaxRtt8 = std::int64_t{60'000'000} * 8;  // a minute, in eighths of a microsecond
 
 bool mss_in_range(std::uint16_t mss) { return mss >= 64; }
 

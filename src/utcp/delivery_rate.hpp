@@ -67,7 +67,7 @@ public:
             has_prior_ = true;
             sample_.prior_delivered = stamp.delivered;
             sample_.tx_in_flight = stamp.in_flight;
-            sample_.tx_lost = lost_ - stamp.lost;
+            sampled_lost_ = stamp.lost;  // tx_lost is taken after this ACK's losses are marked
             sample_.app_limited = stamp.app_limited;
             sample_.rtt_us = resent ? 0 : static_cast<std::uint32_t>(now_us - sent_us);
             send_elapsed_us_ = sent_us - stamp.first_sent_us;
@@ -91,6 +91,7 @@ public:
         s.total_delivered = delivered_;
         s.has_data = has_prior_;
         if (has_prior_) {
+            s.tx_lost = lost_ - sampled_lost_;
             s.delivered = delivered_ - s.prior_delivered;
             s.interval_us = std::max(send_elapsed_us_, ack_elapsed_us_);
             const bool too_short = s.interval_us == 0 || (min_rtt_us != UINT32_MAX && s.interval_us < min_rtt_us);
@@ -113,6 +114,7 @@ private:
     std::uint64_t app_limited_until_ = 0;  // 0: not app-limited; else delivered_ at which it ends
     RateSample sample_;
     bool has_prior_ = false;
+    std::uint64_t sampled_lost_ = 0;  // the sampled segment's SendStamp::lost
     std::uint64_t send_elapsed_us_ = 0;
     std::uint64_t ack_elapsed_us_ = 0;
 };

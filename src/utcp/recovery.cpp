@@ -161,7 +161,7 @@ AckVerdict RackRecovery::on_ack(const AckInput& ack, CongestionControl& cc) {
     detect_losses(ctx.now_us, ack.srtt_us);
     const RateSample rate = rate_.take(board_.in_flight(), min_rtt_us_);
     ctx.rate = &rate;
-    if (delivered > 0) cc.on_every_ack(ctx.sample(delivered));
+    if (delivered > 0 || rate.newly_lost > 0) cc.on_every_ack(ctx.sample(delivered));
 
     if ((fast_recovery_ || loss_recovery_) && ctx.una >= recover_) {  // RFC 6675 §5: recovery ends
         if (fast_recovery_) cc.on_exit_recovery(ctx.sample(delivered));

@@ -44,6 +44,17 @@ TEST(ConnectionImage, AGoodImageReadsBackWhole) {
     EXPECT_EQ(encode(*back), bytes);
 }
 
+// The estimates count microseconds: a path 80 ms away (and one of a minute) still moves.
+TEST(ConnectionImage, LongRoundTripsInMicrosecondsAreInRange) {
+    ConnectionImage im = good_image();
+    im.srtt8 = 80'000 * 8, im.rttvar4 = 40'000 * 4;
+    EXPECT_TRUE(decode(encode(im))) << "an 80 ms SRTT";
+    im.srtt8 = std::int64_t{60'000'000} * 8;
+    EXPECT_TRUE(decode(encode(im))) << "a minute";
+    im.srtt8 += 1;
+    EXPECT_EQ(decode(encode(im)).error(), ImageError::bad_field) << "over a minute";
+}
+
 TEST(ConnectionImage, EveryTruncationIsRefused) {
     const auto bytes = encode(good_image());
     for (std::size_t n = 0; n < bytes.size(); ++n) {
