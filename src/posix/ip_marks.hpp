@@ -2,10 +2,11 @@
 // IP_TOS and IPV6_TCLASS give the DSCP bits; the ECN bits stay the stack's, as Linux keeps
 // them for TCP. IPV6_AUTOFLOWLABEL turns the stack's own per-flow label off. A label that
 // the program asks for (IPV6_FLOWINFO_SEND, then the sin6_flowinfo of connect() or
-// sendto()) goes on the packets. Linux sends an asked label only when the socket leased
-// it first (IPV6_FLOWLABEL_MGR). That lease lives on the kernel socket, which is the
-// claim's proof and stays open as long as the claim. So the kernel's table of leases
-// decides, as it does for kernel sockets: a label that is not leased gives EINVAL.
+// sendto()) goes on the packets if the socket leased it first (IPV6_FLOWLABEL_MGR). That
+// lease lives on the kernel socket, which is the claim's proof and stays open as long as
+// the claim, so the kernel's table of leases decides: a label that is not leased gives
+// EINVAL. (Linux checks only while some socket of the namespace holds an exclusive
+// lease, which the library cannot see: it always checks.)
 // Options set before placement are on the kernel socket and are read from it.
 #pragma once
 
