@@ -502,8 +502,12 @@ TEST_F(ControlTest, SocketsComeFromTheTableWithJunkLeftOut) {
     std::strcpy(good.congestion, "newreno");
     ring::SocketRecord junk;
     std::memset(&junk, 0x7f, sizeof junk);
-    const ring::SocketRecord records[] = {good, junk, good};
-    ring::publish_sockets(table, records, 3, 0);
+    ring::SocketRecord modelled = good;  // BBR's phase, as the publisher writes it
+    std::strcpy(modelled.phase, "bw_cruise");
+    ring::SocketRecord unterminated = good;  // a phase that runs off its field
+    std::memset(unterminated.phase, 'a', sizeof unterminated.phase);
+    const ring::SocketRecord records[] = {good, junk, modelled, unterminated};
+    ring::publish_sockets(table, records, 4, 0);
 
     const auto sockets = [&](const ctl::SocketsRequest& req) {
         EXPECT_EQ(ctl::send_message(a, &req, sizeof req), 0);
@@ -515,10 +519,11 @@ TEST_F(ControlTest, SocketsComeFromTheTableWithJunkLeftOut) {
     };
     const ctl::SocketsReply rep = sockets({.port_id = 0});
     ASSERT_EQ(rep.h.status, ctl::Status::ok);
-    EXPECT_EQ(rep.count, 3u);
+    EXPECT_EQ(rep.count, 4u);
     EXPECT_EQ(rep.records, 2u);
-    EXPECT_EQ(rep.invalid, 1u);
+    EXPECT_EQ(rep.invalid, 2u) << "the junk and the unterminated phase";
     EXPECT_EQ(std::string(rep.record[1].congestion), "newreno");
+    EXPECT_EQ(std::string(rep.record[1].phase), "bw_cruise");
 
     EXPECT_EQ(sockets({.port_id = 0, .refresh = 1}).h.status, ctl::Status::ok);
     EXPECT_EQ(ring::sockets_requested(table), 1u);
