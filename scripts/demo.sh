@@ -188,8 +188,9 @@ for i in 1 2; do
 done
 echo "   requests the client's kernel sent in a SYN and UTCP acknowledged: $(($(fast_open_acked) - before))"
 echo "-- three slow downloads (4 MB at about 1 MB/s), one from each; meanwhile, msctl sockets. BBR's line"
-echo "   shows its phase, the bandwidth and minimum RTT it measured and the rate it paces to: the"
-echo "   reader is the limit, so BBR paces near what the reader takes; CUBIC and Scalable send in bursts."
+echo "   shows its phase, the bandwidth and minimum RTT it measured and the rate it paces to. The slow"
+echo "   reader limits every download here, not the path: BBR keeps the path's estimate from the samples"
+echo "   that the reader did not limit, and paces its bursts at that rate instead of sending them at once."
 # A reader that takes 10 KB every 10 ms through a small receive buffer (curl's own
 # --limit-rate does not hold a download back on Debian 12's curl 7.88).
 slow_download() {  # port
