@@ -101,11 +101,8 @@ app send 2920
 TEST(Tlp, SubMillisecondRttProbesTheTailAfterTwoSrttAndTheSlack) {
     PacketScript s;
     s.run(kSackOpenRtt100us);
+    s.run(kTwoSegmentsAndATail);
     s.run(R"(
-app send 3000
-> . seq=1 len=1460
-> . seq=1461 len=1460
-> . seq=2921 len=80
 +2199us
 > none
 +1us
@@ -124,11 +121,8 @@ app send 3000
 TEST(Tlp, TailLossIsProbedBeforeTheRto) {
     PacketScript s;
     s.run(kSackOpenRtt10);
+    s.run(kTwoSegmentsAndATail);
     s.run(R"(
-app send 3000
-> . seq=1 len=1460
-> . seq=1461 len=1460
-> . seq=2921 len=80
 +21
 > none
 +1

@@ -195,6 +195,14 @@ state ESTABLISHED
 app nodelay on
 )";
 
+// Two full segments and an 80-byte tail in flight (after kSackOpenRtt10 or kSackOpenRtt100us).
+inline constexpr const char* kTwoSegmentsAndATail = R"(
+app send 3000
+> . seq=1 len=1460
+> . seq=1461 len=1460
+> . seq=2921 len=80
+)";
+
 // Two full segments in flight (after kSackOpen or kPassiveOpen).
 inline constexpr const char* kTwoSegmentsOut = R"(
 app send 2920
