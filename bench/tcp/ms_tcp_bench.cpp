@@ -3,14 +3,18 @@
 // end is always the kernel's.
 //
 //   ms-tcp-bench serve --stack utcp|kernel [--socket PATH] --listen ADDR:PORT --mode M
+//                      [--cc NAME] [--buffer BYTES]    (congestion control; UTCP's socket buffers)
 //       M = sink:   read each connection to its end, then close;
 //           source: send --bytes N on each connection, then close;
 //           accept: close each connection at once (set-up and teardown rate).
-//   ms-tcp-bench send --connect ADDR:PORT --bytes N       one flow to a sink
-//   ms-tcp-bench receive --connect ADDR:PORT --bytes N    one flow from a source
+//   ms-tcp-bench send --connect ADDR:PORT --bytes N [--cc NAME]      one flow to a sink
+//   ms-tcp-bench receive --connect ADDR:PORT --bytes N [--cc NAME]   one flow from a source
 //   ms-tcp-bench connect --connect ADDR:PORT --count N --parallel P
 //       N connections, P at a time, each until the server's FIN.
 // Client modes print one JSON line: bytes and seconds, or connections per second.
+// --cc names the congestion control on either stack: UTCP's registry on a UTCP server,
+// TCP_CONGESTION on kernel sockets (whose default is the host's sysctl, which need not be
+// CUBIC: a benchmark that compares algorithms says which one it runs).
 #include <CLI/CLI.hpp>
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -25,6 +29,7 @@
 #include <iostream>
 #include <vector>
 
+#include "bbr/bbr.hpp"
 #include "loop/event_loop.hpp"
 
 namespace {
@@ -79,12 +84,21 @@ private:
     std::unordered_map<Connection*, std::uint64_t> sent_;
 };
 
-int serve_utcp(const std::string& socket, const ms::wire::IpAddr& addr, std::uint16_t port, const std::string& mode,
+// The congestion control of either stack, and the UTCP end's daemon and buffers.
+struct StackOptions {
+    std::string socket;
+    std::string congestion;  // empty: the stack's default
+    std::uint32_t buffer = 1 << 20;
+};
+
+int serve_utcp(const StackOptions& stack_options, const ms::wire::IpAddr& addr, std::uint16_t port, const std::string& mode,
                std::uint64_t bytes) {
     ms::loop::LoopOptions options;
     options.addresses = {addr};
-    options.defaults.send_buffer = options.defaults.recv_buffer = 1 << 20;
-    auto loop = ms::loop::EventLoop::open(socket, options);
+    options.defaults.send_buffer = options.defaults.recv_buffer = stack_options.buffer;
+    if (!stack_options.congestion.empty()) options.defaults.congestion = stack_options.congestion;
+    options.congestion_algorithms.push_back(ms::bbr::algorithm());
+    auto loop = ms::loop::EventLoop::open(stack_options.socket, options);
     if (!loop) {
         std::cerr << "ms-tcp-bench: " << loop.error().message() << "\n";
         return 1;
@@ -113,6 +127,13 @@ int checked(int rc, const char* what) {
     return rc;
 }
 
+// Sets the kernel socket's congestion control; an empty name keeps the host's default.
+void set_kernel_congestion(int fd, const std::string& name) {
+    if (name.empty()) return;
+    checked(::setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name.data(), static_cast<socklen_t>(name.size())),
+            "setsockopt(TCP_CONGESTION)");
+}
+
 sockaddr_in to_sockaddr(const ms::wire::IpAddr& addr, std::uint16_t port) {
     sockaddr_in sin{};
     sin.sin_family = AF_INET;
@@ -136,8 +157,10 @@ void serve_kernel_connection(int fd, const std::string& mode, std::uint64_t byte
     ::close(fd);
 }
 
-int serve_kernel(const ms::wire::IpAddr& addr, std::uint16_t port, const std::string& mode, std::uint64_t bytes) {
+int serve_kernel(const ms::wire::IpAddr& addr, std::uint16_t port, const std::string& mode, std::uint64_t bytes,
+                 const std::string& congestion) {
     const int lfd = checked(::socket(AF_INET, SOCK_STREAM, 0), "socket");
+    set_kernel_congestion(lfd, congestion);  // accepted connections inherit it
     const int one = 1;
     ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     const sockaddr_in sin = to_sockaddr(addr, port);
@@ -152,16 +175,17 @@ int serve_kernel(const ms::wire::IpAddr& addr, std::uint16_t port, const std::st
     return 0;
 }
 
-int connect_to(const sockaddr_in& sin) {
+int connect_to(const sockaddr_in& sin, const std::string& congestion = {}) {
     const int fd = checked(::socket(AF_INET, SOCK_STREAM, 0), "socket");
+    set_kernel_congestion(fd, congestion);
     checked(::connect(fd, reinterpret_cast<const sockaddr*>(&sin), sizeof sin), "connect");
     return fd;
 }
 
-int client_flow(const sockaddr_in& sin, bool send, std::uint64_t bytes) {
+int client_flow(const sockaddr_in& sin, bool send, std::uint64_t bytes, const std::string& congestion) {
     std::vector<std::uint8_t> buf(1 << 16, 0x5a);
     const std::uint64_t start = ms::loop::EventLoop::clock_ms();
-    const int fd = connect_to(sin);
+    const int fd = connect_to(sin, congestion);
     std::uint64_t moved = 0;
     while (moved < bytes) {
         const std::size_t want = std::min<std::uint64_t>(buf.size(), bytes - moved);
@@ -230,12 +254,19 @@ bool parse(const std::string& endpoint, ms::wire::IpAddr& addr, std::uint16_t& p
 int main(int argc, char** argv) {
     CLI::App app{"ms-tcp-bench: the server (UTCP or kernel) and client (kernel) ends of bench/tcp.sh"};
     app.require_subcommand(1);
-    std::string stack = "kernel", socket, endpoint, mode = "sink";
+    std::string stack = "kernel", endpoint, mode = "sink";
+    StackOptions stack_options;
     std::uint64_t bytes = 1ull << 30, count = 10000;
     std::uint32_t parallel = 1;
     auto* serve = app.add_subcommand("serve", "accept connections and sink, source or close them");
     serve->add_option("--stack", stack, "utcp or kernel")->check(CLI::IsMember({"utcp", "kernel"}));
-    serve->add_option("--socket", socket, "multistackd control socket (utcp)");
+    serve->add_option("--socket", stack_options.socket, "multistackd control socket (utcp)");
+    serve->add_option("--cc", stack_options.congestion,
+                      "congestion control (utcp: cubic, newreno or bbr; kernel: any TCP_CONGESTION name); "
+                      "the stack's default if not given");
+    serve->add_option("--buffer", stack_options.buffer, "send and receive buffer of each connection (utcp), bytes")
+        ->check(CLI::Range(4096u, 64u << 20))
+        ->capture_default_str();
     serve->add_option("--listen", endpoint, "ADDR:PORT")->required();
     serve->add_option("--mode", mode, "sink, source or accept")->check(CLI::IsMember({"sink", "source", "accept"}));
     serve->add_option("--bytes", bytes, "bytes per connection (source)");
@@ -243,7 +274,11 @@ int main(int argc, char** argv) {
     auto* receive = app.add_subcommand("receive", "one flow from a source");
     auto* rate = app.add_subcommand("connect", "connection set-up and teardown rate");
     for (auto* sub : {send, receive, rate}) sub->add_option("--connect", endpoint, "ADDR:PORT")->required();
-    for (auto* sub : {send, receive}) sub->add_option("--bytes", bytes, "bytes to move")->capture_default_str();
+    for (auto* sub : {send, receive}) {
+        sub->add_option("--bytes", bytes, "bytes to move")->capture_default_str();
+        sub->add_option("--cc", stack_options.congestion,
+                        "TCP_CONGESTION of the kernel socket (the host's default if not given)");
+    }
     rate->add_option("--count", count, "connections")->capture_default_str();
     rate->add_option("--parallel", parallel, "connections at a time")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
@@ -258,11 +293,11 @@ int main(int argc, char** argv) {
     ::sigaction(SIGTERM, &sa, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
     if (*serve) {
-        if (stack == "utcp") return serve_utcp(socket, addr, port, mode, bytes);
-        return serve_kernel(addr, port, mode, bytes);
+        if (stack == "utcp") return serve_utcp(stack_options, addr, port, mode, bytes);
+        return serve_kernel(addr, port, mode, bytes, stack_options.congestion);
     }
     const sockaddr_in sin = to_sockaddr(addr, port);
-    if (*send) return client_flow(sin, true, bytes);
-    if (*receive) return client_flow(sin, false, bytes);
+    if (*send) return client_flow(sin, true, bytes, stack_options.congestion);
+    if (*receive) return client_flow(sin, false, bytes, stack_options.congestion);
     return client_connect_rate(sin, count, std::max<std::uint32_t>(parallel, 1));
 }

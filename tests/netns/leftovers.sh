@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs after every netns test (a ctest fixture cleanup): fails if a test left anything
-# behind: a test namespace (scripts/netns.sh names them ms-NAME-srv and ms-NAME-cli), a
-# test veth in the root namespace, an XDP program on a root-namespace interface, or a
-# process of the tests (one that names the build tree, the test scripts, or an address
-# of the tests' ranges 198.18.0.0/15 and 2001:2::/48). It names each leftover, then
+# behind: a test namespace (scripts/netns.sh names them ms-NAME-srv, ms-NAME-cli and
+# ms-NAME-rtr), a test veth in the root namespace, an XDP program on a root-namespace
+# interface, or a process of the tests (one that names the build tree, the test scripts,
+# or an address of the tests' ranges 198.18.0.0/15 and 2001:2::/48). It names each leftover, then
 # removes it, so that the next run starts clean. With --before (a ctest fixture setup,
 # before the netns tests) it removes what an earlier, interrupted run left, names it, and
 # passes: only what this run leaves fails the check after it.
@@ -36,7 +36,7 @@ while read -r pid args; do
   fi
 done < <(ps -eo pid=,args=)
 
-for ns in $(ip netns list | awk '{print $1}' | grep -E '^ms-[A-Za-z0-9]+-(srv|cli)$'); do
+for ns in $(ip netns list | awk '{print $1}' | grep -E '^ms-[A-Za-z0-9]+-(srv|cli|rtr)$'); do
   leftover "network namespace $ns"
   ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL
   ip netns del "$ns"

@@ -1,7 +1,7 @@
 # Shared by the netns tests: test hosts, the daemon, and cleanup on every exit path.
 # Source it with BIN_DIR set to the build tree's root; it defines:
-#   ms_setup NAME [QUEUES]  make the hosts (scripts/netns.sh; QUEUES per veth end) and a scratch
-#                     directory $TMP
+#   ms_setup NAME [QUEUES [router]]  make the hosts (scripts/netns.sh; QUEUES per veth end;
+#                     router: a bridge namespace between them) and a scratch directory $TMP
 #   ms_daemon [ARGS]  start multistackd on the server veth, wait for its socket ($SOCK)
 #   ms_bg CMD...      start a background command that cleanup will kill
 #   nginx_conf ROOT   nginx's configuration (master, two workers) for ROOT on $SERVER_IP:8080
@@ -12,6 +12,7 @@
 #   ipv6_hosts           the hosts get SERVER6 and CLIENT6 too, waited for
 #   SOCAT_BLOCK       socat's block size for an echo through PIPE or a program (below)
 #   kernel_udp_echo PORT LOG   a kernel UDP echo on the client's PORT
+#   router_bottleneck RATE LIMIT   the router's tbf bottleneck, with a LIMIT-byte queue each way
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -59,7 +60,7 @@ ms_setup() {
   _name=$1
   TMP=$(mktemp -d)
   chmod 755 "$TMP"
-  eval "$(bash "$ROOT/scripts/netns.sh" up "$_name" "${2:-1}")"
+  eval "$(bash "$ROOT/scripts/netns.sh" up "$_name" "${2:-1}" ${3:+"$3"})"
 }
 
 # nginx_conf ROOT: $TMP/nginx.conf for nginx in its default process model (a master and
@@ -130,6 +131,19 @@ wait_for_ipv6() {
     sleep 0.1
   done
   return 1
+}
+
+# router_bottleneck RATE LIMIT: after `ms_setup NAME 1 router`, the router forwards RATE (tc's
+# units, e.g. 100mbit) each way, with a tail-drop queue of LIMIT bytes: tbf on both of its
+# egress ports. The burst is two frames, so that the rate holds at the microsecond scale a
+# pacing sender measures. Offloads go off on the hosts, so that the queues hold frames.
+router_bottleneck() {
+  local rate=$1 limit=$2 port
+  in_server ethtool -K "$SERVER_IF" tso off gso off gro off >/dev/null
+  in_client ethtool -K "$CLIENT_IF" tso off gso off gro off >/dev/null
+  for port in "$TO_SERVER_IF" "$TO_CLIENT_IF"; do
+    ip netns exec "$ROUTER_NS" tc qdisc replace dev "$port" root tbf rate "$rate" burst 3kb limit "$limit"
+  done
 }
 
 # Starts multistackd on the server's interface with ARGS; MSD_PREFIX (an array, e.g.
