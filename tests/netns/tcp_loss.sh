@@ -2,7 +2,8 @@
 # UTCP under loss: a kernel client sends BYTES through an echo server while
 # ms-drop (a tc program on the client's veth) drops LOSS percent of the TCP packets the
 # server sends, at 1, 3 and 5 %; once to utcp-echo through multistackd, once to a kernel
-# echo server in the same namespace, offloads off on both veths. Checks that every
+# echo server in the same namespace with the same congestion control (named: a host's
+# default need not be CUBIC), offloads off on both veths. Checks that every
 # transfer is byte-exact (SHA-256), that packets were really dropped, and that at 1 %
 # UTCP's sender needed at most 2 RTOs per 1000 segments (RACK-TLP and SACK recovery do
 # the rest); prints each time and the ratio. The speed target lives in bench/tcp.sh.
@@ -19,8 +20,14 @@ for side in server client; do
   "in_$side" ethtool -K "$([[ $side == server ]] && echo "$SERVER_IF" || echo "$CLIENT_IF")" tso off gso off gro off >/dev/null
 done
 ms_daemon
-ms_bg ip netns exec "$SERVER_NS" "$PY" "$PEER" server "$SERVER_IP" 7100 >"$TMP/kernel-echo.log" 2>&1
-wait_for "$TMP/kernel-echo.log" "listening" || fail "the kernel echo server did not start"
+# The kernel's echo servers: CUBIC on 7100, BBR (the kernel's version 1) on 7101.
+declare -A KERNEL_PORT=([cubic]=7100 [bbr]=7101)
+for cc in "${!KERNEL_PORT[@]}"; do
+  ms_bg ip netns exec "$SERVER_NS" "$PY" "$PEER" server "$SERVER_IP" "${KERNEL_PORT[$cc]}" --cc "$cc" \
+    >"$TMP/kernel-echo-$cc.log" 2>&1
+  wait_for "$TMP/kernel-echo-$cc.log" "listening" ||
+    fail "the kernel echo server with $cc did not start: $(cat "$TMP/kernel-echo-$cc.log")"
+done
 
 # The congestion control is the application's choice; a name UTCP does not know is refused.
 if out=$(in_server "$UTCP_ECHO" --socket "$SOCK" --listen "$SERVER_IP:7000" --cc bogus 2>&1); then
@@ -43,7 +50,7 @@ for run in 1:cubic 3:cubic 5:cubic 3:bbr; do
   drop_pid=$LAST_PID
   wait_for "$TMP/drop-$loss.log" "dropping" || { cat "$TMP/drop-$loss.log"; fail "ms-drop did not attach"; }
   utcp=$(transfer 7000) || fail "$loss % loss: the transfer through UTCP failed: $utcp"
-  kernel=$(transfer 7100) || fail "$loss % loss: the transfer through the kernel failed: $kernel"
+  kernel=$(transfer "${KERNEL_PORT[$cc]}") || fail "$loss % loss: the transfer through the kernel failed: $kernel"
   kill -TERM "$drop_pid" "$utcp_pid"
   wait "$drop_pid" || fail "ms-drop did not detach cleanly"
   wait "$utcp_pid" || fail "utcp-echo did not exit cleanly"
@@ -55,7 +62,7 @@ for run in 1:cubic 3:cubic 5:cubic 3:bbr; do
   if ((loss == 1)) && ((rtos * 1000 > 2 * segments)); then
     fail "$loss % loss: UTCP needed $rtos RTOs for $segments segments (at most 2 per 1000): $tcp"
   fi
-  ok "$loss % loss, UTCP with $cc ($dropped packets dropped): UTCP $(jq .seconds <<<"$utcp") s, kernel $(jq .seconds <<<"$kernel") s" \
+  ok "$loss % loss, $cc on both ($dropped packets dropped): UTCP $(jq .seconds <<<"$utcp") s, kernel $(jq .seconds <<<"$kernel") s" \
      "(ratio $(jq -n "$(jq .seconds <<<"$utcp") / $(jq .seconds <<<"$kernel") * 100 | round / 100")); UTCP sender: $tcp"
 done
 echo "PASS"

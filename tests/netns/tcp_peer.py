@@ -2,9 +2,11 @@
 """The Linux kernel's side of the UTCP interop tests: an echo server and a checking
 client on kernel TCP sockets (asyncio).
 
-  tcp_peer.py server ADDR PORT [--abort-after N] [--fast-open]
+  tcp_peer.py server ADDR PORT [--abort-after N] [--fast-open] [--cc NAME]
       echo every connection; with --abort-after, reset each connection (SO_LINGER 0)
-      once it has received N bytes; with --fast-open, take data in SYNs (RFC 7413).
+      once it has received N bytes; with --fast-open, take data in SYNs (RFC 7413);
+      with --cc, the connections' congestion control (TCP_CONGESTION; the host's default
+      otherwise, which need not be CUBIC).
   tcp_peer.py client ADDR PORT --bytes N [--connections K] [--half-close] [--abort-after N]
       send N random bytes on each of K connections while reading the echo, and check
       the echo by SHA-256. --half-close shuts down sending after the last byte and
@@ -46,9 +48,11 @@ async def serve(args):
             pass
 
     server = await asyncio.start_server(echo, args.addr, args.port, backlog=4096)
-    if args.fast_open:  # RFC 7413 on the kernel's side; net.ipv4.tcp_fastopen must allow servers
-        for sock in server.sockets:
+    for sock in server.sockets:
+        if args.fast_open:  # RFC 7413 on the kernel's side; net.ipv4.tcp_fastopen must allow servers
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 256)
+        if args.cc:  # accepted connections inherit it
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, args.cc.encode())
     print("listening", flush=True)
     async with server:
         await server.serve_forever()
@@ -112,6 +116,7 @@ def main():
     p.add_argument("--half-close", action="store_true")
     p.add_argument("--abort-after", type=int, default=0)
     p.add_argument("--fast-open", action="store_true", help="server: accept data in SYNs (TCP_FASTOPEN)")
+    p.add_argument("--cc", help="server: the connections' congestion control (TCP_CONGESTION)")
     args = p.parse_args()
     if args.mode == "server":
         asyncio.run(serve(args))
