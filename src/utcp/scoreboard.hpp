@@ -36,7 +36,8 @@ public:
     // resend updates the segments it covers.
     void on_send(Seq32 seq, std::uint32_t len, std::uint64_t now_us, const SendStamp& stamp = {});
     // SND.UNA moved to `una`: forgets what it covers; calls `delivered` for each segment
-    // (or part) acknowledged that was not SACKed before.
+    // acknowledged that was not SACKed before, or for the part of it acknowledged (the
+    // rest is delivered, and counted, when its own ACK comes).
     template <class Delivered>
     void on_cumulative_ack(Seq32 una, Delivered&& delivered);
     // Marks the segments that `blocks` cover entirely as SACKed, ignoring blocks outside
@@ -95,7 +96,11 @@ void Scoreboard::on_cumulative_ack(Seq32 una, Delivered&& delivered) {
         }
         // Part of it is acknowledged (the peer took part of a segment): keep the rest.
         const auto acked = static_cast<std::uint32_t>(una - s.start);
-        if (!s.sacked) delivered(s);
+        if (!s.sacked) {
+            SentSegment part = s;
+            part.len = acked;
+            delivered(part);
+        }
         if (s.sacked) sacked_ -= acked;
         if (s.lost) lost_ -= acked;
         if (s.lost && s.resent) resent_ -= acked;
