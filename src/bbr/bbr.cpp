@@ -191,13 +191,15 @@ void Bbr::update_ack_aggregation(const utcp::RateSample& rs, std::uint64_t now_u
     extra_acked_.update(extra, round_count_, full_bw_reached_ ? kExtraAckedFilterRounds : 1);
 }
 
+// Growth shows in any sample; a round without it counts only at the round's start.
 void Bbr::check_full_bw_reached(const utcp::RateSample& rs) {
-    if (full_bw_now_ || !round_start_ || rs.app_limited) return;
+    if (full_bw_now_ || rs.app_limited) return;
     if (static_cast<double>(rs.delivery_rate) >= kFullBwGrowth * static_cast<double>(full_bw_)) {
         reset_full_bw();
         full_bw_ = rs.delivery_rate;
         return;
     }
+    if (!round_start_) return;
     full_bw_now_ = ++full_bw_count_ >= kFullBwRounds;
     if (full_bw_now_) full_bw_reached_ = true;
 }

@@ -47,7 +47,6 @@ public:
     // A transmission at `now_us`, with `in_flight` bytes outstanding before it.
     [[nodiscard]] SendStamp on_send(std::uint32_t len, std::uint32_t in_flight, std::uint64_t now_us) {
         if (in_flight == 0) first_sent_us_ = delivered_us_ = now_us;  // a new flight
-        if (app_limited_until_ != 0 && delivered_ >= app_limited_until_) app_limited_until_ = 0;
         return {.delivered = delivered_,
                 .delivered_us = delivered_us_,
                 .first_sent_us = first_sent_us_,
@@ -80,8 +79,10 @@ public:
         lost_ += len;
         sample_.newly_lost += len;
     }
-    // The sender ran out of data with `in_flight` bytes out: samples until those are
-    // delivered measure the application, not the path.
+    // The sender ran out of data with `in_flight` bytes out: what goes from now on is
+    // marked, until an ACK delivers beyond those bytes (the bubble is gone; Linux's
+    // tcp_rate_gen, the draft's "C.delivered > C.app_limited"). With nothing in flight,
+    // the next send is marked too.
     void on_app_limited(std::uint32_t in_flight) { app_limited_until_ = std::max<std::uint64_t>(delivered_ + in_flight, 1); }
 
     // The sample of the ACK just processed (then a new one begins).
@@ -99,6 +100,7 @@ public:
         }
         sample_ = {};
         has_prior_ = false;
+        if (app_limited_until_ != 0 && delivered_ > app_limited_until_) app_limited_until_ = 0;
         return s;
     }
 

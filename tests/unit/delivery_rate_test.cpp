@@ -56,5 +56,20 @@ TEST(DeliveryRate, AppLimitedSamplesAreMarkedUntilTheFlightIsDelivered) {
     EXPECT_FALSE(c.app_limited) << "the bubble ended once its bytes were delivered";
 }
 
+// An application that went idle (nothing in flight) and writes again: its first flight
+// measures the application's pace, not the path's.
+TEST(DeliveryRate, AfterAnIdleMarkTheNextSendIsAppLimited) {
+    DeliveryRate d;
+    const SendStamp a = d.on_send(1000, 0, 0);
+    d.on_delivered(1000, 0, a, 20'000);
+    (void)d.take(0, 0);
+    d.on_app_limited(0);
+    const SendStamp b = d.on_send(1000, 0, 50'000);
+    EXPECT_TRUE(b.app_limited);
+    d.on_delivered(1000, 50'000, b, 70'000);
+    EXPECT_TRUE(d.take(0, 0).app_limited);
+    EXPECT_FALSE(d.on_send(1000, 0, 70'000).app_limited) << "its ACK delivered beyond the bubble";
+}
+
 }  // namespace
 }  // namespace ms::utcp
