@@ -17,11 +17,12 @@
 namespace ms::ctl {
 
 inline constexpr std::uint32_t kMagic = 0x4d534354;  // "MSCT"
-inline constexpr std::uint16_t kVersion = 10;  // 3: sockets, and the region's socket table; 4: super-segment counters; 5: 32
+inline constexpr std::uint16_t kVersion = 11;  // 3: sockets, and the region's socket table; 4: super-segment counters; 5: 32
                                                // drop slots, tuple_shared; 6: shared claims (ClaimRequest::role, ClaimEntry's
                                                // group fields); 7: per NIC queue counters; 8: ClaimRole::passed; 9:
                                                // hand_off and take_over, StatusReply's hand-off counters; 10:
-                                               // restarts (AttachReply::outage_limit_ms, StatusReply's restart fields)
+                                               // restarts (AttachReply::outage_limit_ms, StatusReply's restart fields);
+                                               // 11: 160-byte socket records (the congestion model)
 inline constexpr std::size_t kMaxMessage = 4096;
 inline constexpr std::uint32_t kMaxFds = 1 + 2 * 8;  // the memfd, then two eventfds per ring pair
 inline constexpr std::uint32_t kMaxRequestFds = 2;  // what a request carries at most (hand_off's two)

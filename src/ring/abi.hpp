@@ -43,7 +43,9 @@
 namespace ms::ring {
 
 inline constexpr std::uint32_t kRegionMagic = 0x4d535452;  // "MSTR"
-inline constexpr std::uint32_t kAbiVersion = 3;  // 2: the socket table; 3: slot chains, super-segments, the data area
+// 2: the socket table; 3: slot chains, super-segments, the data area; 4: 160-byte socket
+// records (the congestion model: pacing rate, bandwidth, min RTT, phase)
+inline constexpr std::uint32_t kAbiVersion = 4;
 inline constexpr std::uint32_t kBufferSize = 2048;  // one slot's buffer
 // The one bound on a frame, wherever it is held: a port's slot (a longer tx slot length
 // is a ring fault), a queue cell between workers, a capture queue, a capture message.
