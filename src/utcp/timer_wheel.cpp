@@ -38,6 +38,7 @@ void TimerWheel::link(Timer& t) {
     }
     t.wheel_ = this;
     ++count_;
+    next_ = std::min(next_, t.deadline_);
 }
 
 void TimerWheel::unlink(Timer& t) {
@@ -52,6 +53,7 @@ void TimerWheel::unlink(Timer& t) {
     t.wheel_ = nullptr;
     t.prev_ = t.next_ = nullptr;
     --count_;
+    if (t.deadline_ <= next_) next_known_ = false;
 }
 
 void TimerWheel::schedule(Timer& t, std::uint64_t deadline_us) {
@@ -95,6 +97,14 @@ std::size_t TimerWheel::advance(std::uint64_t now_us, const Fire& fire) {
 }
 
 std::uint64_t TimerWheel::next_deadline() const {
+    if (!next_known_) {
+        next_ = find_next_deadline();
+        next_known_ = true;
+    }
+    return next_;
+}
+
+std::uint64_t TimerWheel::find_next_deadline() const {
     std::uint64_t best = std::numeric_limits<std::uint64_t>::max();
     if (count_ == 0) return best;
     // Scan from the current tick: the first non-empty slot within one turn holds the

@@ -54,6 +54,9 @@ public:
     // A fired timer is no longer pending; `fire` may schedule it (or others) again.
     std::size_t advance(std::uint64_t now_us, const Fire& fire);
     // The earliest pending deadline, for the event loop's poll_at(); UINT64_MAX if none.
+    // Kept between calls: only firing or cancelling the earliest timer makes the next call
+    // look again (a walk of up to one turn), so a loop that asks on every turn while only
+    // far timers wait (keepalives, TIME_WAIT) does not walk every slot each time.
     [[nodiscard]] std::uint64_t next_deadline() const;
     // The soonest deadline scheduled since the last call (UINT64_MAX: none), in O(1): a
     // thread that sleeps until next_deadline() learns whether it must wake earlier.
@@ -65,6 +68,7 @@ public:
 private:
     void link(Timer& t);
     void unlink(Timer& t);
+    [[nodiscard]] std::uint64_t find_next_deadline() const;  // walks the slots
 
     std::vector<Timer*> slots_;  // heads of circular doubly-linked lists
     std::uint64_t mask_;
@@ -73,6 +77,10 @@ private:
     std::size_t count_ = 0;
     std::uint64_t soonest_scheduled_ = std::numeric_limits<std::uint64_t>::max();
     std::vector<Timer*> due_;
+    // next_deadline()'s answer while `next_known_`: link() lowers it, unlinking the timer
+    // that holds it forgets it.
+    mutable std::uint64_t next_ = std::numeric_limits<std::uint64_t>::max();
+    mutable bool next_known_ = true;
 };
 
 }  // namespace ms::utcp

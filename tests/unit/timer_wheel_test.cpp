@@ -2,6 +2,7 @@
  // reference model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <vector>
@@ -80,7 +81,31 @@ TEST(TimerWheel, MatchesAReferenceUnderRandomUse) {
             for (const auto& [timer, deadline] : expected) ASSERT_GT(deadline, now) << "a due timer did not fire";
         }
         ASSERT_EQ(w.size(), expected.size());
+        std::uint64_t soonest = UINT64_MAX;
+        for (const auto& [timer, deadline] : expected) soonest = std::min(soonest, deadline);
+        ASSERT_EQ(w.next_deadline(), soonest) << "at step " << step;
     }
+}
+
+// The soonest deadline is remembered between calls and forgotten when its timer goes:
+// the next one, several turns away, is then found again.
+TEST(TimerWheel, NextDeadlineFollowsCancelsAndFiresBeyondATurn) {
+    TimerWheel w(0, 64, 10);  // a turn is 640 µs
+    Timer near, far, farther;
+    w.schedule(far, 5'000);
+    w.schedule(farther, 9'000);
+    EXPECT_EQ(w.next_deadline(), 5'000u);
+    EXPECT_EQ(w.next_deadline(), 5'000u);
+    w.schedule(near, 100);
+    EXPECT_EQ(w.next_deadline(), 100u);
+    w.cancel(near);
+    EXPECT_EQ(w.next_deadline(), 5'000u);
+    w.schedule(far, 9'500);  // moved later: the old soonest is gone
+    EXPECT_EQ(w.next_deadline(), 9'000u);
+    EXPECT_EQ(w.advance(9'000, [](Timer&) {}), 1u);
+    EXPECT_EQ(w.next_deadline(), 9'500u);
+    w.cancel(far);
+    EXPECT_EQ(w.next_deadline(), UINT64_MAX);
 }
 
 }  // namespace
