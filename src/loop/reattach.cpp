@@ -93,13 +93,18 @@ void EventLoop::switch_to(client::ControlSession next, std::uint64_t now_ms) {
     ++attachments_;
 }
 
-void EventLoop::sleep_while_detached(std::uint64_t now_ms, int max_sleep_ms) {
+// Sleeps to the µs: a timer due in less than a millisecond (a RACK or pacing deadline)
+// keeps its time during an outage too.
+void EventLoop::sleep_while_detached(std::uint64_t now_us, int max_sleep_ms) {
     // A deadline already past is output that waits for the old port's ring: it waits on.
-    const std::uint64_t due = utcp::ms_from_us(stack_->poll_at());
-    std::uint64_t until = outage_->next_try_ms();
-    if (due > now_ms) until = std::min(until, due);
-    if (max_sleep_ms >= 0) until = std::min(until, now_ms + static_cast<std::uint64_t>(max_sleep_ms));
-    if (until > now_ms) (void)::poll(nullptr, 0, static_cast<int>(std::min<std::uint64_t>(until - now_ms, 100)));
+    const std::uint64_t due = stack_->poll_at();
+    std::uint64_t until = utcp::us_from_ms(outage_->next_try_ms());
+    if (due > now_us) until = std::min(until, due);
+    if (max_sleep_ms >= 0) until = std::min(until, now_us + utcp::us_from_ms(static_cast<std::uint64_t>(max_sleep_ms)));
+    if (until <= now_us) return;
+    const std::uint64_t sleep_us = std::min<std::uint64_t>(until - now_us, utcp::us_from_ms(100));
+    const timespec limit{.tv_sec = 0, .tv_nsec = static_cast<long>(sleep_us * 1000)};
+    (void)::ppoll(nullptr, 0, &limit, nullptr);
 }
 
 }  // namespace ms::loop

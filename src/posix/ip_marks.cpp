@@ -9,6 +9,8 @@
 
 #include "posix/ip_marks.hpp"
 
+#include "wire/ip.hpp"
+
 namespace ms::posix {
 
 namespace {
@@ -47,7 +49,8 @@ IpOptions kernel_ip_options(int kernel_fd, int family) {
 }
 
 utcp::IpMarks marks_of(const IpOptions& o) {
-    utcp::IpMarks marks{.dscp = static_cast<std::uint8_t>(o.tos & 0xfc)};
+    utcp::IpMarks marks{.dscp = static_cast<std::uint8_t>(o.tos & ~wire::ecn::mask),
+                        .ecn = static_cast<std::uint8_t>(o.tos & wire::ecn::mask)};
     if (o.asked_label) {
         marks.flow_label = o.asked_label;
     } else if (!o.auto_flow_label) {

@@ -37,6 +37,10 @@ struct Segment {
 // §6.1), and the IPv6 flow label.
 struct IpMarks {
     std::uint8_t dscp = 0;  // the TOS or traffic class byte with its two ECN bits clear
+    // A datagram's ECN bits as the application set them (UDP leaves ECN to the application,
+    // as QUIC uses it, RFC 9000 §13.4; Linux sends IP_TOS's low bits). A TCP segment's are
+    // the stack's (RFC 3168 §6.1): TCP ignores these.
+    std::uint8_t ecn = 0;
     // RFC 6437: nothing gives the stack's own label for the flow; a value is sent as it is
     // (0: no label).
     std::optional<std::uint32_t> flow_label;

@@ -183,10 +183,12 @@ std::uint32_t Stack::flow_label(const FourTuple& flow) const {
 bool Stack::emit_datagram(const wire::MacAddr& dst_mac, const FourTuple& flow, wire::Bytes payload, const IpMarks& marks) {
     const wire::UdpRepr udp{
         .src_port = flow.local_port, .dst_port = flow.remote_port, .payload_len = static_cast<std::uint16_t>(payload.size())};
-    return emit_ip(dst_mac, flow, wire::ipproto::udp, wire::kUdpHeaderLen + payload.size(), 0, marks, [&](wire::MutBytes l4) {
-        udp.emit(l4);
-        wire::copy_bytes(l4.data() + wire::kUdpHeaderLen, payload);
-    });
+    const auto ecn = static_cast<std::uint8_t>(marks.ecn & wire::ecn::mask);
+    return emit_ip(dst_mac, flow, wire::ipproto::udp, wire::kUdpHeaderLen + payload.size(), ecn, marks,
+                   [&](wire::MutBytes l4) {
+                       udp.emit(l4);
+                       wire::copy_bytes(l4.data() + wire::kUdpHeaderLen, payload);
+                   });
 }
 
 }  // namespace ms::utcp

@@ -193,10 +193,11 @@ TEST(IpMarks, DatagramsCarryTheAskedDscpAndFlowLabelBesideTheStacksOwn) {
     ASSERT_TRUE(stack.udp_send(53, kPeerIp6, 53, text("marked"), marks));
     ASSERT_TRUE(stack.udp_send(53, kPeerIp6, 53, text("unlabelled"), IpMarks{.flow_label = 0}));
     ASSERT_TRUE(stack.udp_send(53, kPeerIp6, 53, text("plain")));
-    ASSERT_TRUE(stack.udp_send(53, kPeerIp, 53, text("marked v4"), IpMarks{.dscp = 0x2b}));
+    ASSERT_TRUE(stack.udp_send(53, kPeerIp, 53, text("marked v4"), IpMarks{.dscp = 0x28}));
+    ASSERT_TRUE(stack.udp_send(53, kPeerIp, 53, text("ect v4"), IpMarks{.dscp = 0x28, .ecn = wire::ecn::ect0}));
     stack.flush(0);
     const auto frames = link.take();
-    ASSERT_EQ(frames.size(), 4u);
+    ASSERT_EQ(frames.size(), 5u);
     std::vector<wire::Ipv6View> v6;
     for (int i = 0; i < 3; ++i) {
         auto ip = wire::Ipv6View::parse(wire::Bytes(frames[i]).subspan(14));
@@ -210,8 +211,11 @@ TEST(IpMarks, DatagramsCarryTheAskedDscpAndFlowLabelBesideTheStacksOwn) {
     EXPECT_NE(v6[2].flow_label(), 0u) << "the stack's own label when none is asked";
     auto v4 = wire::Ipv4View::parse(wire::Bytes(frames[3]).subspan(14));
     ASSERT_TRUE(v4.ok());
-    EXPECT_EQ(v4->dscp_ecn(), 0x28) << "the asked ECN bits are not the socket's to set (RFC 3168 §6.1)";
+    EXPECT_EQ(v4->dscp_ecn(), 0x28) << "the DSCP alone: ECN bits come only from IpMarks::ecn";
     EXPECT_TRUE(v4->checksum_ok());
+    auto ect = wire::Ipv4View::parse(wire::Bytes(frames[4]).subspan(14));
+    ASSERT_TRUE(ect.ok());
+    EXPECT_EQ(ect->dscp_ecn(), 0x28 | wire::ecn::ect0) << "a datagram keeps the application's ECN bits (RFC 9000 §13.4)";
 }
 
 TEST(IpMarks, EverySegmentOfAConnectionCarriesItsMarksWithTheStacksEcnBits) {
@@ -219,7 +223,7 @@ TEST(IpMarks, EverySegmentOfAConnectionCarriesItsMarksWithTheStacksEcnBits) {
     StackConfig c = config();
     Stack stack(c, link, 0, draw_secrets().value());
     ConnOptions options = c.defaults;
-    options.marks = {.dscp = 0x28, .flow_label = 0xabcde};
+    options.marks = {.dscp = 0x28, .ecn = wire::ecn::ce, .flow_label = 0xabcde};  // TCP ignores the ecn
     Connection* conn = stack.connect(40000, kPeerIp6, 80, nullptr, &options).value();
     ASSERT_NE(conn, nullptr);
     stack.flush(0);
