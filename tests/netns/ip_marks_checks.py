@@ -29,9 +29,9 @@ def lease(s, label):
     s.setsockopt(V6, IPV6_FLOWLABEL_MGR, request)
 
 
-def marks_from(kind, port, since=0.0, wait=3.0):
+def marks_from(kind, port, since=0.0, wait=3.0, ecn_bits=False):
     """The (TOS or traffic class without ECN bits, flow label) pairs of the frames of `kind`
-    ("tcp6", ...) that came from `port`."""
+    ("tcp6", ...) that came from `port`; with ecn_bits, the class keeps them."""
     deadline = time.monotonic() + wait
     while True:
         seen = []
@@ -39,7 +39,7 @@ def marks_from(kind, port, since=0.0, wait=3.0):
             for line in f:
                 fields = line.split()
                 if len(fields) == 5 and fields[0] == kind and int(fields[1]) == port:
-                    seen.append((int(fields[3]) & 0xFC, int(fields[4])))
+                    seen.append((int(fields[3]) & (0xFF if ecn_bits else 0xFC), int(fields[4])))
         if len(seen) > since or time.monotonic() > deadline:
             return seen
         time.sleep(0.05)
@@ -137,6 +137,12 @@ check(u.recvfrom(2048)[0] == b"second", "a UDP datagram with a label leased once
 check(fails_with(errno.EINVAL, lambda: u.sendto(b"third", (peer6, 9102, 0x45678, 0))), "sendto() asking for a label not leased gives EINVAL")
 seen = marks_from("udp6", u.getsockname()[1], since=1)
 check(seen == [(0x20, 0x23456), (0x20, 0x34567)], f"each datagram carries its traffic class and asked label ({seen})")
+# A datagram's ECN bits are the application's, as QUIC sets ECT(0) (RFC 9000 §13.4).
+u.setsockopt(V6, socket.IPV6_TCLASS, 0x22)
+u.sendto(b"ect", (peer6, 9102, 0x34567, 0))
+check(u.recvfrom(2048)[0] == b"ect", "a UDP datagram marked ECT(0) is echoed")
+seen = marks_from("udp6", u.getsockname()[1], since=2, ecn_bits=True)
+check(seen[-1:] == [(0x22, 0x34567)], f"the datagram carries the application's ECN bits ({seen})")
 u.close()
 
 finish()
