@@ -14,7 +14,9 @@
 #     tools/cc/scalable.hpp), one on BBR (paced; src/bbr, which Debian's kernel does not
 #     have in this version), beside nginx on the kernel; curl --tcp-fastopen, and msctl
 #     sockets showing each connection's congestion control and options, and BBR's model
-#     of the path. No kernel setting changes for any of it;
+#     of the path. No kernel setting changes for any of it. Then the client's link becomes
+#     a 100 Mbit/s bottleneck with a deep buffer: BBR alone, UTCP's CUBIC alone, and both
+#     beside a kernel CUBIC flow, with each download's rate and a ping that measures the queue;
 #  4. the unmodified nginx binary on UTCP through libmultistack-preload.so (LD_PRELOAD):
 #     its master opens the listener, its worker (uid 65534) serves it on its own UTCP
 #     stack; curl, msctl claims, and wrk beside the same nginx on the kernel.
@@ -164,7 +166,8 @@ echo
 echo "== 3. Three TCPs side by side, each shipped with its application (uid 65534, no kernel change)"
 echo
 head -c 4000000 /dev/urandom >"$www/4m.bin"
-chmod 644 "$www/4m.bin"
+head -c 16000000 /dev/urandom >"$www/16m.bin"
+chmod 644 "$www/4m.bin" "$www/16m.bin"
 nobody=(setpriv --reuid 65534 --regid 65534 --clear-groups)
 ip netns exec "$SERVER_NS" "${nobody[@]}" build/tools/ms-httpd --socket "$sock" --listen "$SERVER_IP:8001" --root "$www" \
   --cc cubic --fast-open >"$tmp/httpd-cubic.log" 2>&1 &
@@ -212,6 +215,59 @@ dl3=$!
 sleep 2
 srv build/tools/msctl --socket "$sock" sockets | sed 's/^/   /'
 wait "$dl1" "$dl2" "$dl3"
+
+echo "-- now the path has a bottleneck: the client's link takes 100 Mbit/s with a 1.5 MB tail-drop"
+echo "   buffer (tbf, 120 ms at the rate), where the downloads queue. The kernel's flow comes from"
+echo "   ms-tcp-bench on :8090 with TCP_CONGESTION cubic (this host's default is $(sysctl -n net.ipv4.tcp_congestion_control))."
+echo "   A ping every 10 ms measures the queue while 16 MB downloads run:"
+srv build/bench/ms-tcp-bench serve --stack kernel --listen "$SERVER_IP:8090" --mode source --bytes 16000000 --cc cubic \
+  >"$tmp/kernel-source.log" 2>&1 &
+pids+=($!)
+cli ip link add ms_ifb type ifb
+cli ip link set ms_ifb up
+cli tc qdisc add dev ms_ifb root tbf rate 100mbit burst 3kb limit 1500000
+cli tc qdisc add dev "$CLIENT_IF" handle ffff: ingress
+cli tc filter add dev "$CLIENT_IF" parent ffff: protocol all u32 match u32 0 0 action mirred egress redirect dev ms_ifb
+# bottleneck_downloads LABEL:PORT...: the downloads at once, each one's rate, and the
+# median ping meanwhile.
+bottleneck_downloads() {
+  local spec dl=()
+  cli ping -n -i 0.01 "$SERVER_IP" >"$tmp/ping.txt" 2>&1 &
+  local ping=$!
+  for spec in "$@"; do
+    if [[ ${spec##*:} == 8090 ]]; then
+      cli build/bench/ms-tcp-bench receive --connect "$SERVER_IP:8090" --bytes 16000000 |
+        jq -r '"   '"${spec%%:*}"': \(.bytes / .seconds) B/s"' >"$tmp/dl-8090.txt" &
+    else
+      cli curl -s -o /dev/null -w "   ${spec%%:*}: %{speed_download} B/s\n" "http://$SERVER_IP:${spec##*:}/16m.bin" \
+        >"$tmp/dl-${spec##*:}.txt" &
+    fi
+    dl+=($!)
+  done
+  [[ $# -eq 3 ]] && { sleep 1; srv build/tools/msctl --socket "$sock" sockets | grep -E "ESTAB.*:(8001|8004) " | sed 's/^/   /'; }
+  wait "${dl[@]}"
+  kill "$ping"; wait "$ping" 2>/dev/null || true
+  for spec in "$@"; do
+    awk '{ printf "   %-14s %3.0f Mbit/s\n", $1, $2 * 8 / 1e6 }' "$tmp/dl-${spec##*:}.txt"
+  done
+  grep -ao 'time=[0-9.]*' "$tmp/ping.txt" | cut -d= -f2 | sort -n |
+    awk '{ v[NR] = $1 } END { printf "   median ping (the queue): %.1f ms over %d replies\n", v[int((NR + 1) / 2)], NR }'
+}
+echo "   BBR alone (UTCP):"
+bottleneck_downloads "bbr:8004"
+echo "   CUBIC alone (UTCP):"
+bottleneck_downloads "cubic:8001"
+echo "   both, beside the kernel's CUBIC, all three at once; msctl sockets midway:"
+bottleneck_downloads "bbr:8004" "cubic:8001" "kernel_cubic:8090"
+echo "   Alone, BBR paces near the bottleneck's rate from its model (bandwidth and min RTT) and keeps"
+echo "   the queue short; CUBIC grows its window as far as its socket buffers let it, and what the"
+echo "   path cannot carry yet waits in the queue, so its queue is longer."
+echo "   Together, BBRv3 shares the link with both CUBIC flows, one of them the kernel's, rather than"
+echo "   starving them, and all three wait behind the queue that CUBIC builds: its msctl line shows"
+echo "   the phase it was in and the estimate it paced to. bench/tcp.sh bottleneck measures this on a"
+echo "   20 ms path."
+cli tc qdisc del dev "$CLIENT_IF" handle ffff: ingress
+cli ip link del ms_ifb
 
 echo
 echo "== 4. The unmodified nginx binary on UTCP: LD_PRELOAD=build/src/libmultistack-preload.so"
