@@ -36,7 +36,7 @@ esac
 
 bash scripts/setup.sh nginx-light
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build --target ms-switch-bench multistackd msctl ms-udp-echo ms-httpd multistack-preload >/dev/null
+cmake --build build --target ms-switch-bench ms-tcp-bench multistackd msctl ms-udp-echo ms-httpd multistack-preload >/dev/null
 
 bench=build/bench/ms-switch-bench
 row() {  # description, then ms-switch-bench arguments
@@ -223,28 +223,30 @@ echo "   A ping every 10 ms measures the queue while 16 MB downloads run:"
 srv build/bench/ms-tcp-bench serve --stack kernel --listen "$SERVER_IP:8090" --mode source --bytes 16000000 --cc cubic \
   >"$tmp/kernel-source.log" 2>&1 &
 pids+=($!)
+for _ in $(seq 50); do grep -q serving "$tmp/kernel-source.log" && break; sleep 0.1; done
+grep -q serving "$tmp/kernel-source.log" || { echo "the kernel's source did not start: $(cat "$tmp/kernel-source.log")" >&2; exit 1; }
 cli ip link add ms_ifb type ifb
 cli ip link set ms_ifb up
 cli tc qdisc add dev ms_ifb root tbf rate 100mbit burst 3kb limit 1500000
 cli tc qdisc add dev "$CLIENT_IF" handle ffff: ingress
 cli tc filter add dev "$CLIENT_IF" parent ffff: protocol all u32 match u32 0 0 action mirred egress redirect dev ms_ifb
 # bottleneck_downloads LABEL:PORT...: the downloads at once, each one's rate, and the
-# median ping meanwhile.
+# median ping meanwhile. Each of them ends within 60 s on its own, whatever happens.
 bottleneck_downloads() {
   local spec dl=()
-  cli ping -n -i 0.01 "$SERVER_IP" >"$tmp/ping.txt" 2>&1 &
+  cli ping -n -i 0.01 -w 60 "$SERVER_IP" >"$tmp/ping.txt" 2>&1 &
   local ping=$!
   for spec in "$@"; do
     if [[ ${spec##*:} == 8090 ]]; then
-      cli build/bench/ms-tcp-bench receive --connect "$SERVER_IP:8090" --bytes 16000000 |
+      cli timeout 60 build/bench/ms-tcp-bench receive --connect "$SERVER_IP:8090" --bytes 16000000 |
         jq -r '"   '"${spec%%:*}"': \(.bytes / .seconds) B/s"' >"$tmp/dl-8090.txt" &
     else
-      cli curl -s -o /dev/null -w "   ${spec%%:*}: %{speed_download} B/s\n" "http://$SERVER_IP:${spec##*:}/16m.bin" \
+      cli curl -s --max-time 60 -o /dev/null -w "   ${spec%%:*}: %{speed_download} B/s\n" "http://$SERVER_IP:${spec##*:}/16m.bin" \
         >"$tmp/dl-${spec##*:}.txt" &
     fi
     dl+=($!)
   done
-  [[ $# -eq 3 ]] && { sleep 1; srv build/tools/msctl --socket "$sock" sockets | grep -E "ESTAB.*:(8001|8004) " | sed 's/^/   /'; }
+  [[ $# -eq 3 ]] && { sleep 1; srv build/tools/msctl --socket "$sock" sockets | { grep -E "ESTAB.*:(8001|8004) " || true; } | sed 's/^/   /'; }
   wait "${dl[@]}"
   kill "$ping"; wait "$ping" 2>/dev/null || true
   for spec in "$@"; do

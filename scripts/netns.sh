@@ -70,7 +70,8 @@ routed_link() {
   ip netns add "$ROUTER_NS"
   # shellcheck disable=SC2086  # $q is several words
   ip link add "$SERVER_IF" netns "$SERVER_NS" $q type veth peer name "$TO_SERVER_IF" netns "$ROUTER_NS" $q
-  ip link add "$CLIENT_IF" netns "$CLIENT_NS" type veth peer name "$TO_CLIENT_IF" netns "$ROUTER_NS"
+  # shellcheck disable=SC2086
+  ip link add "$CLIENT_IF" netns "$CLIENT_NS" $q type veth peer name "$TO_CLIENT_IF" netns "$ROUTER_NS" $q
   ip -n "$ROUTER_NS" link add ms_bridge type bridge forward_delay 0 stp_state 0
   for port in "$TO_SERVER_IF" "$TO_CLIENT_IF"; do
     ip -n "$ROUTER_NS" link set "$port" master ms_bridge up

@@ -42,7 +42,9 @@ def main():
     summary = {"bbr_share_of_rate": bbr["share_of_rate"], "bbr_rtt_inflation_p50": bbr["rtt_inflation_p50"],
                "kernel_cubic_share_of_rate": cubic["share_of_rate"],
                "kernel_cubic_rtt_inflation_p50": cubic["rtt_inflation_p50"],
-               "meets_target": bbr["share_of_rate"] >= 0.9 and bbr["rtt_inflation_p50"] <= 1.25}
+               "kernel_cubic_fills_the_buffer": cubic["rtt_inflation_p50"] >= 2,
+               "meets_target": bbr["share_of_rate"] >= 0.9 and bbr["rtt_inflation_p50"] <= 1.25
+               and cubic["rtt_inflation_p50"] >= 2}
     with open(args.out, "w") as f:
         json.dump({"bytes": args.bytes, "repeat": args.repeat,
                    "bed": {k: runs[0][k] for k in ("rate_mbit", "path_ms", "queue_bytes")},

@@ -272,7 +272,7 @@ std::uint32_t EventLoop::take_batch(std::uint64_t now_us) {
 }
 
 void EventLoop::sleep_until_due(std::uint64_t now_us, int max_sleep_ms) {
-    if (outage_) return sleep_while_detached(now_us, max_sleep_ms);
+    if (outage_) return sleep_while_detached(now_us, stack_->poll_at(), max_sleep_ms);
     const std::uint64_t due = stack_->poll_at();
     if (due <= now_us) {
         // Output is waiting for tx room: sleep until the switch frees slots.

@@ -121,7 +121,7 @@ public:
     // For callers that sleep on their own terms (turn()): the control socket hung up.
     void daemon_hung_up(std::uint64_t now_ms) { begin_outage(now_ms); }
     // While detached: sleeps until the next try or timer, at most `max_sleep_ms` (-1: no limit).
-    void sleep_while_detached(std::uint64_t now_us, int max_sleep_ms);
+    void sleep_while_detached(std::uint64_t now_us, std::uint64_t due_us, int max_sleep_ms);
 
     [[nodiscard]] utcp::Stack& stack() { return *stack_; }
     // The IPv4 address (any() if the loop has none), and every address the loop has.

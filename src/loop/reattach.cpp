@@ -94,12 +94,12 @@ void EventLoop::switch_to(client::ControlSession next, std::uint64_t now_ms) {
 }
 
 // Sleeps to the µs: a timer due in less than a millisecond (a RACK or pacing deadline)
-// keeps its time during an outage too.
-void EventLoop::sleep_while_detached(std::uint64_t now_us, int max_sleep_ms) {
+// keeps its time during an outage too. `due_us` is the stack's poll_at(), read by the
+// caller while it may still touch the stack (the preload's stack thread sleeps unlocked).
+void EventLoop::sleep_while_detached(std::uint64_t now_us, std::uint64_t due_us, int max_sleep_ms) {
     // A deadline already past is output that waits for the old port's ring: it waits on.
-    const std::uint64_t due = stack_->poll_at();
     std::uint64_t until = utcp::us_from_ms(outage_->next_try_ms());
-    if (due > now_us) until = std::min(until, due);
+    if (due_us > now_us) until = std::min(until, due_us);
     if (max_sleep_ms >= 0) until = std::min(until, now_us + utcp::us_from_ms(static_cast<std::uint64_t>(max_sleep_ms)));
     if (until <= now_us) return;
     const std::uint64_t sleep_us = std::min<std::uint64_t>(until - now_us, utcp::us_from_ms(100));

@@ -214,8 +214,9 @@ void Runtime::sleep_while_idle(std::uint64_t now_us) {
     (void)loop_->stack().take_soonest_work();  // what is scheduled from here on may wake it
     const std::uint64_t now_ms = utcp::ms_from_us(now_us);
     if (loop_->detached()) {
+        const std::uint64_t due = loop_->stack().poll_at();  // under the lock
         mutex_.unlock();
-        loop_->sleep_while_detached(now_ms, kUnwatchedSleepMs);
+        loop_->sleep_while_detached(now_us, due, kUnwatchedSleepMs);
         mutex_.lock();
         return;
     }

@@ -4,7 +4,7 @@
 # The bed: a router between the hosts forwards 100 Mbit/s each way with a 1.5 MB tail-drop
 # queue (120 ms at the rate; router_bottleneck), and multistackd delays what its ports
 # receive by 20 ms, so every TCP round trip through UTCP takes 20 ms plus the queue.
-# Three flows of BYTES, one after the other, each while the client pings the server
+# Four flows of BYTES, one after the other, each while the client pings the server
 # every 10 ms (the kernel answers; a ping waits behind the flow's queue, so it measures
 # the queue):
 #   utcp_bbr      UTCP with BBR sends to a kernel client (the 20 ms are its ACKs');

@@ -193,8 +193,8 @@ TEST(IpMarks, DatagramsCarryTheAskedDscpAndFlowLabelBesideTheStacksOwn) {
     ASSERT_TRUE(stack.udp_send(53, kPeerIp6, 53, text("marked"), marks));
     ASSERT_TRUE(stack.udp_send(53, kPeerIp6, 53, text("unlabelled"), IpMarks{.flow_label = 0}));
     ASSERT_TRUE(stack.udp_send(53, kPeerIp6, 53, text("plain")));
-    ASSERT_TRUE(stack.udp_send(53, kPeerIp, 53, text("marked v4"), IpMarks{.dscp = 0x28}));
-    ASSERT_TRUE(stack.udp_send(53, kPeerIp, 53, text("ect v4"), IpMarks{.dscp = 0x28, .ecn = wire::ecn::ect0}));
+    ASSERT_TRUE(stack.udp_send(53, kPeerIp, 53, text("marked v4"), IpMarks{.dscp = 0x2b}));
+    ASSERT_TRUE(stack.udp_send(53, kPeerIp, 53, text("ect v4"), IpMarks{.dscp = 0x2b, .ecn = wire::ecn::ect0}));
     stack.flush(0);
     const auto frames = link.take();
     ASSERT_EQ(frames.size(), 5u);
@@ -211,7 +211,7 @@ TEST(IpMarks, DatagramsCarryTheAskedDscpAndFlowLabelBesideTheStacksOwn) {
     EXPECT_NE(v6[2].flow_label(), 0u) << "the stack's own label when none is asked";
     auto v4 = wire::Ipv4View::parse(wire::Bytes(frames[3]).subspan(14));
     ASSERT_TRUE(v4.ok());
-    EXPECT_EQ(v4->dscp_ecn(), 0x28) << "the DSCP alone: ECN bits come only from IpMarks::ecn";
+    EXPECT_EQ(v4->dscp_ecn(), 0x28) << "the DSCP alone: stray low bits of dscp are not ECN bits";
     EXPECT_TRUE(v4->checksum_ok());
     auto ect = wire::Ipv4View::parse(wire::Bytes(frames[4]).subspan(14));
     ASSERT_TRUE(ect.ok());
