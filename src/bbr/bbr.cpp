@@ -396,11 +396,6 @@ void Bbr::update_min_rtt(const utcp::RateSample& rs, std::uint64_t now_us) {
     }
 }
 
-// One deviation: the draft's BBRHandleProbeRTT marks the connection application-limited
-// on every ACK of ProbeRTT (MarkConnectionAppLimited), so that its low rates stay out of
-// the model. UTCP does not. With the mark, the 100 MB runs of bench/tcp.sh bottleneck
-// queued 4 to 16 ms at the median instead of 2 to 2.5 ms, and the cause is not yet
-// understood; without it, ProbeRTT's samples are lower than the max filter's and leave it.
 void Bbr::check_probe_rtt(const utcp::RateSample& rs, std::uint64_t now_us) {
     if (phase_ != BbrPhase::probe_rtt && probe_rtt_expired_ && !idle_restart_) {
         phase_ = BbrPhase::probe_rtt;

@@ -64,6 +64,9 @@ public:
     [[nodiscard]] std::uint32_t cwnd() const override { return cwnd_; }
     [[nodiscard]] std::uint32_t ssthresh() const override { return cwnd_; }
     [[nodiscard]] std::uint64_t pacing_rate() const override { return pacing_rate_; }
+    // ProbeRTT's low flight is the algorithm's, not the path's (the draft's
+    // MarkConnectionAppLimited in BBRHandleProbeRTT).
+    [[nodiscard]] bool holds_sender_back() const override { return phase_ == BbrPhase::probe_rtt; }
     [[nodiscard]] utcp::CcModel model() const override {
         return {.bandwidth = bw_, .min_rtt_us = min_rtt_us_ == UINT32_MAX ? 0 : min_rtt_us_, .phase = short_name(phase_)};
     }

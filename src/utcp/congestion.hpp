@@ -72,6 +72,10 @@ public:
     // pacing to ConnOptions::pacing.
     [[nodiscard]] virtual std::uint64_t pacing_rate() const { return 0; }
     [[nodiscard]] virtual CcModel model() const { return {}; }
+    // True while the algorithm itself holds the sender below what the path carries (BBR's
+    // ProbeRTT): loss recovery then marks what goes application-limited, so that its low
+    // delivery rates do not lower a bandwidth model.
+    [[nodiscard]] virtual bool holds_sender_back() const { return false; }
     // A moved connection (connection_image.hpp) goes on with the window it had. An
     // algorithm that keeps more state than these two may ignore it and start afresh.
     virtual void resume(std::uint32_t /*cwnd*/, std::uint32_t /*ssthresh*/) {}

@@ -162,6 +162,7 @@ AckVerdict RackRecovery::on_ack(const AckInput& ack, CongestionControl& cc) {
     const RateSample rate = rate_.take(board_.in_flight(), min_rtt_us_);
     ctx.rate = &rate;
     if (delivered > 0 || rate.newly_lost > 0) cc.on_every_ack(ctx.sample(delivered));
+    if (cc.holds_sender_back()) rate_.on_app_limited(board_.in_flight());
 
     if ((fast_recovery_ || loss_recovery_) && ctx.una >= recover_) {  // RFC 6675 §5: recovery ends
         if (fast_recovery_) cc.on_exit_recovery(ctx.sample(delivered));

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "utcp/recovery.hpp"
+
 namespace ms::bbr {
 namespace {
 
@@ -66,6 +68,50 @@ TEST(BbrStartup, GrowthWithinARoundKeepsItGoing) {
         d.ack(rate, false);  // 30 % more within it
     }
     EXPECT_EQ(d.bbr.phase(), BbrPhase::startup);
+}
+
+// After 5 s without a lower RTT, ProbeRTT holds the flight down, and says so, so that
+// loss recovery marks those sends application-limited.
+TEST(BbrProbeRtt, HoldsTheSenderBackAfterFiveSecondsWithoutALowerRtt) {
+    BbrDriver d;
+    for (int k = 0; k < 4; ++k) d.ack(1'000'000, true);  // Startup ends
+    EXPECT_FALSE(d.bbr.holds_sender_back());
+    for (int k = 0; k < 2100 && d.bbr.phase() != BbrPhase::probe_rtt; ++k) d.ack(1'000'000, k % 4 == 0);
+    EXPECT_EQ(d.bbr.phase(), BbrPhase::probe_rtt);
+    EXPECT_TRUE(d.bbr.holds_sender_back());
+}
+
+// A loss-based algorithm that says it holds the sender back, for RackRecovery's side.
+class HeldBack final : public utcp::LossBasedControl {
+public:
+    HeldBack() : LossBasedControl(kSmss) {}
+    [[nodiscard]] std::string_view name() const override { return "held_back"; }
+    [[nodiscard]] bool holds_sender_back() const override { return true; }
+    void on_every_ack(const utcp::CcSample& s) override { last_app_limited = s.rate && s.rate->app_limited; }
+    bool last_app_limited = false;
+
+private:
+    std::uint32_t back_off(const utcp::CcSample& s) override { return s.flight / 2; }
+    void grow(const utcp::CcSample&) override {}
+};
+
+TEST(BbrProbeRtt, RecoveryMarksWhatGoesWhileTheAlgorithmHoldsBackAppLimited) {
+    utcp::RackRecovery recovery;
+    HeldBack cc;
+    const utcp::Seq32 iss(1);
+    recovery.start(iss);
+    const auto ack = [&](utcp::Seq32 una, utcp::Seq32 max, std::uint64_t now_us) {
+        const utcp::AckInput in{
+            .ctx = {.una = una, .max = max, .flight = static_cast<std::uint32_t>(max - una), .smss = kSmss, .now_us = now_us},
+            .acked = kSmss};
+        recovery.on_ack(in, cc);
+    };
+    recovery.on_sent(iss, kSmss, 0);
+    ack(iss + kSmss, iss + kSmss, kRttUs);
+    EXPECT_FALSE(cc.last_app_limited) << "sent before the algorithm held back";
+    recovery.on_sent(iss + kSmss, kSmss, kRttUs);
+    ack(iss + 2 * kSmss, iss + 2 * kSmss, 2 * kRttUs);
+    EXPECT_TRUE(cc.last_app_limited);
 }
 
 }  // namespace
