@@ -17,7 +17,10 @@ fail() {
 prefix="$TMP/prefix"
 cmake --install "$BIN_DIR" --prefix "$prefix" >"$TMP/install.log" 2>&1 || fail "cmake --install: $(cat "$TMP/install.log")"
 
-"$prefix/sbin/multistackd" --help | grep -q -- "--outage-limit-ms" || fail "multistackd --help"
+# The whole help first: grep -q stops reading at its match, and the daemon, still writing,
+# would die of SIGPIPE, which pipefail reports as a failure.
+help=$("$prefix/sbin/multistackd" --help) || fail "multistackd --help exited with $?"
+grep -q -- "--outage-limit-ms" <<<"$help" || fail "multistackd --help does not name --outage-limit-ms"
 for tool in msctl ms-httpd utcp-echo ms-udp-echo ms-pktgen; do
   "$prefix/bin/$tool" --help >/dev/null || fail "$tool --help"
 done
