@@ -17,7 +17,7 @@
 # Needs root.
 set -euo pipefail
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,/^# Needs root/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 names() {
   local name=$1
